@@ -1,0 +1,168 @@
+/**
+ * The storage contract the IMAP engine talks to. Every implementation (SQLite now, a networked
+ * engine later) runs the contract suite in tests/mailstore/contract.ts.
+ *
+ * Rules every implementation keeps:
+ * - A method that changes mail resolves only after the change is durably committed.
+ * - UIDs in a mailbox only grow; `uidValidity` changes only when a mailbox is recreated.
+ * - Every change to a message (append, flags, expunge) takes a new MODSEQ from the mailbox's
+ *   counter, and `highestModseq` is the largest MODSEQ handed out (RFC 7162).
+ * - Mailbox names are full hierarchical names in UTF-8 with "/" as separator. "INBOX" is
+ *   matched case-insensitively and always stored as "INBOX".
+ * - Flags are stored as given (system flags with their backslash, keywords as atoms); flag
+ *   comparison is case-insensitive per RFC 9051 and implementations normalise system flags.
+ */
+
+export interface Account {
+  readonly id: number;
+  readonly name: string;
+  /** Encoded password hash (scrypt, PHC-like string), or null for certificate/LDAP-only users. */
+  readonly passwordHash: string | null;
+}
+
+export type SpecialUse =
+  | "\\Sent"
+  | "\\Drafts"
+  | "\\Trash"
+  | "\\Junk"
+  | "\\Archive"
+  | "\\All"
+  | "\\Flagged";
+
+export interface Mailbox {
+  readonly id: number;
+  readonly accountId: number;
+  /** Full name, UTF-8, "/"-separated. */
+  readonly name: string;
+  readonly uidValidity: number;
+  readonly uidNext: number;
+  readonly highestModseq: number;
+  readonly subscribed: boolean;
+  readonly specialUse: SpecialUse | null;
+  /** Number of messages, and the total of their sizes (STATUS=SIZE). */
+  readonly messages: number;
+  readonly unseen: number;
+  readonly size: number;
+}
+
+export interface MessageMeta {
+  readonly uid: number;
+  readonly modseq: number;
+  readonly flags: readonly string[];
+  /** INTERNALDATE, milliseconds since the epoch. */
+  readonly internalDate: number;
+  /** RFC822.SIZE in octets. */
+  readonly size: number;
+}
+
+export interface AppendInput {
+  readonly raw: Uint8Array;
+  readonly flags?: readonly string[];
+  /** Milliseconds since the epoch; defaults to now. */
+  readonly internalDate?: number;
+  /**
+   * Opaque derived data computed by the caller once at append time (e.g. parsed MIME structure
+   * and search text as JSON), so that FETCH/SEARCH never re-parse the raw message.
+   */
+  readonly summary?: string;
+}
+
+export interface AppendResult {
+  readonly uidValidity: number;
+  readonly uid: number;
+  readonly modseq: number;
+}
+
+export type FlagOperation = "add" | "remove" | "replace";
+
+export interface StoreFlagsResult {
+  /** Messages whose flags changed (or matched), with their new state. */
+  readonly updated: readonly MessageMeta[];
+  /** UIDs refused because their MODSEQ exceeded `unchangedSince` (RFC 7162 MODIFIED). */
+  readonly modified: readonly number[];
+}
+
+export interface CopyResult {
+  readonly uidValidity: number;
+  /** Pairs of source UID and new destination UID, in source UID order. */
+  readonly mapping: readonly (readonly [number, number])[];
+}
+
+export interface ChangesSince {
+  /** Messages whose MODSEQ is greater than the given value, in UID order. */
+  readonly changed: readonly MessageMeta[];
+  /** UIDs expunged with a MODSEQ greater than the given value (QRESYNC VANISHED). */
+  readonly vanished: readonly number[];
+}
+
+/** What a change-feed listener is told; sessions re-read the details they need. */
+export type MailboxEvent =
+  | { readonly kind: "append"; readonly mailboxId: number; readonly uids: readonly number[] }
+  | { readonly kind: "flags"; readonly mailboxId: number; readonly uids: readonly number[] }
+  | { readonly kind: "expunge"; readonly mailboxId: number; readonly uids: readonly number[] }
+  | { readonly kind: "deleted"; readonly mailboxId: number }
+  | { readonly kind: "renamed"; readonly mailboxId: number; readonly name: string };
+
+/** Raised for expected failures; `code` lets the IMAP layer choose a response code. */
+export class MailStoreError extends Error {
+  readonly code: "nonexistent" | "alreadyexists" | "cannot" | "limit" | "inuse";
+  constructor(code: MailStoreError["code"], message: string) {
+    super(message);
+    this.name = "MailStoreError";
+    this.code = code;
+  }
+}
+
+export interface MailStore {
+  // Accounts
+  createAccount(name: string, passwordHash: string | null): Promise<Account>;
+  getAccount(name: string): Promise<Account | null>;
+  setPasswordHash(name: string, passwordHash: string | null): Promise<void>;
+  deleteAccount(name: string): Promise<void>;
+  listAccounts(): Promise<Account[]>;
+
+  // Mailboxes. Creating an account creates INBOX, Sent, Drafts, Trash, Junk and Archive.
+  listMailboxes(accountId: number): Promise<Mailbox[]>;
+  getMailbox(accountId: number, name: string): Promise<Mailbox | null>;
+  createMailbox(accountId: number, name: string, specialUse?: SpecialUse | null): Promise<Mailbox>;
+  /** Deletes the mailbox and its messages; children stay (RFC 9051 §6.3.5). */
+  deleteMailbox(accountId: number, name: string): Promise<void>;
+  /**
+   * Renames a mailbox and its children. Renaming INBOX moves its messages into a new mailbox
+   * and leaves INBOX empty.
+   */
+  renameMailbox(accountId: number, from: string, to: string): Promise<void>;
+  setSubscribed(accountId: number, name: string, subscribed: boolean): Promise<void>;
+  /** Subscribed names, which may include names of mailboxes that no longer exist. */
+  listSubscriptions(accountId: number): Promise<string[]>;
+
+  // Messages
+  append(mailboxId: number, input: AppendInput): Promise<AppendResult>;
+  /** All messages of a mailbox in UID order. */
+  listMessages(mailboxId: number): Promise<MessageMeta[]>;
+  getMessages(mailboxId: number, uids: readonly number[]): Promise<MessageMeta[]>;
+  /** The raw message, or null if it was expunged. */
+  getRaw(mailboxId: number, uid: number): Promise<Uint8Array | null>;
+  getSummary(mailboxId: number, uid: number): Promise<string | null>;
+  storeFlags(
+    mailboxId: number,
+    uids: readonly number[],
+    op: FlagOperation,
+    flags: readonly string[],
+    unchangedSince?: number,
+  ): Promise<StoreFlagsResult>;
+  copy(fromMailboxId: number, uids: readonly number[], toMailboxId: number): Promise<CopyResult>;
+  /** Copy then expunge from the source, atomically. */
+  move(fromMailboxId: number, uids: readonly number[], toMailboxId: number): Promise<CopyResult>;
+  /**
+   * Expunges messages flagged \Deleted; when `uids` is given, only those among them
+   * (UID EXPUNGE). Returns the expunged UIDs in ascending order.
+   */
+  expunge(mailboxId: number, uids?: readonly number[]): Promise<number[]>;
+  changesSince(mailboxId: number, modseq: number): Promise<ChangesSince>;
+
+  /** Listens to changes of one mailbox. Returns the function that stops listening. */
+  watch(mailboxId: number, listener: (event: MailboxEvent) => void): () => void;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. Installs the OS tools the real-peer tests need when they are
+# missing (apt-get, as root); otherwise stops and names them.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/sbin:/sbin"
+
+# command:package pairs for every real peer the tests drive.
+tools=(
+  openssl:openssl gnutls-cli:gnutls-bin python3:python3 curl:curl
+  slapd:slapd ldapmodify:ldap-utils dovecot:dovecot-imapd mbsync:isync
+  fetchmail:fetchmail tstclnt:libnss3-tools
+)
+missing=()
+for pair in "${tools[@]}"; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing missing test tools: ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    # Debian's slapd and dovecot start system daemons on install; the tests start their own.
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+      { echo "apt-get could not install: ${missing[*]}" >&2; exit 2; }
+  else
+    echo "Missing test tools (install these Debian packages): ${missing[*]}" >&2
+    exit 2
+  fi
+fi
+
+if command -v deno >/dev/null 2>&1; then DENO=(deno); else DENO=(npx -y deno@2.9.6); fi
+exec "${DENO[@]}" test --allow-all --parallel "${@:-tests/}"
