@@ -18,6 +18,9 @@ export type KeyExchangeGroup = "x25519" | "secp256r1" | "secp384r1";
 /** Curves for ECDSA keys. */
 export type EcCurve = "P-256" | "P-384";
 
+/** Kinds of private key that `generatePrivateKey` can create. */
+export type PrivateKeyKind = "P-256" | "P-384" | "ed25519" | "rsa2048" | "rsa3072" | "rsa4096";
+
 /** An incremental hash; `digest()` does not disturb the running state (transcript hashes). */
 export interface HashContext {
   update(data: Uint8Array): void;
@@ -112,6 +115,16 @@ export interface CryptoProvider {
   ): Uint8Array;
   createAead(algorithm: AeadAlgorithm, key: Uint8Array): Aead;
   generateKeyShare(group: KeyExchangeGroup): KeyShare;
+  /**
+   * A key share with a given private key, for deterministic replays (RFC 8448) and test
+   * vectors. x25519 takes the 32-byte scalar (RFC 7748, Section 5); NIST groups take the
+   * big-endian scalar, which must lie in [1, n-1]. Throws `CryptoError` otherwise.
+   */
+  keyShareFromPrivate(group: KeyExchangeGroup, privateKey: Uint8Array): KeyShare;
+  /** Generates a fresh signing key (used by the PKI tooling to issue certificates). */
+  generatePrivateKey(kind: PrivateKeyKind): PrivateKey;
+  /** The public half of a private key. */
+  publicKeyOf(key: PrivateKey): PublicKey;
   /** Signs `message` (not a digest). ECDSA output is DER. */
   sign(key: PrivateKey, algorithm: SignatureAlgorithm, message: Uint8Array): Uint8Array;
   /** Verifies a signature over `message`. Returns false on mismatch or malformed signature. */
