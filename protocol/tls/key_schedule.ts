@@ -1,0 +1,201 @@
+/**
+ * The TLS 1.3 key schedule (RFC 8446, Section 7.1), typed by stage so that application data
+ * can never be protected with handshake traffic keys.
+ */
+import type { CryptoProvider } from "../crypto/provider.ts";
+import { ascii, Writer } from "./codec.ts";
+import type { Suite } from "./wire.ts";
+
+/** Which keys a traffic secret belongs to. */
+export type KeyStage = "handshake" | "application";
+
+/** A traffic secret tagged with its stage. */
+export interface TrafficSecret {
+  readonly stage: KeyStage;
+  readonly secret: Uint8Array;
+}
+
+/** The AEAD key and IV derived from a traffic secret (RFC 8446, Section 7.3). */
+export interface TrafficKeys {
+  readonly stage: KeyStage;
+  readonly key: Uint8Array;
+  readonly iv: Uint8Array;
+}
+
+/** Secrets after the ServerHello: the handshake traffic secrets and the next extract's input. */
+export interface HandshakeSecrets {
+  readonly kind: "handshake";
+  readonly client: TrafficSecret;
+  readonly server: TrafficSecret;
+  /** Derive-Secret(Handshake Secret, "derived", "") — the salt of the master secret. */
+  readonly derived: Uint8Array;
+}
+
+/** Secrets after the server Finished (RFC 8446, Section 7.1). */
+export interface ApplicationSecrets {
+  readonly kind: "application";
+  readonly client: TrafficSecret;
+  readonly server: TrafficSecret;
+  readonly exporter: Uint8Array;
+  readonly masterSecret: Uint8Array;
+}
+
+const LABEL_PREFIX = ascii("tls13 ");
+const Labels = {
+  derived: ascii("derived"),
+  clientHandshake: ascii("c hs traffic"),
+  serverHandshake: ascii("s hs traffic"),
+  clientApplication: ascii("c ap traffic"),
+  serverApplication: ascii("s ap traffic"),
+  exporter: ascii("exp master"),
+  key: ascii("key"),
+  iv: ascii("iv"),
+  finished: ascii("finished"),
+  trafficUpdate: ascii("traffic upd"),
+} as const;
+
+/** HKDF-Expand-Label (RFC 8446, Section 7.1). */
+export function hkdfExpandLabel(
+  provider: CryptoProvider,
+  suite: Suite,
+  secret: Uint8Array,
+  label: Uint8Array,
+  context: Uint8Array,
+  length: number,
+): Uint8Array {
+  const info = new Writer(64)
+    .u16(length)
+    .lengthPrefixed(1, (w) => w.bytes(LABEL_PREFIX).bytes(label))
+    .vec(1, context)
+    .finish();
+  return provider.hkdfExpand(suite.hash, secret, info, length);
+}
+
+/** Derive-Secret(Secret, Label, Messages) with the transcript hash precomputed (Section 7.1). */
+export function deriveSecret(
+  provider: CryptoProvider,
+  suite: Suite,
+  secret: Uint8Array,
+  label: Uint8Array,
+  transcriptHash: Uint8Array,
+): Uint8Array {
+  return hkdfExpandLabel(provider, suite, secret, label, transcriptHash, suite.hashLength);
+}
+
+/** The Early Secret without a PSK: HKDF-Extract(0, 0) (RFC 8446, Section 7.1). */
+export function earlySecret(provider: CryptoProvider, suite: Suite): Uint8Array {
+  const zeros = new Uint8Array(suite.hashLength);
+  return provider.hkdfExtract(suite.hash, zeros, zeros);
+}
+
+/**
+ * The handshake traffic secrets from the (EC)DHE shared secret and the hash of
+ * ClientHello...ServerHello (RFC 8446, Section 7.1).
+ */
+export function handshakeSecrets(
+  provider: CryptoProvider,
+  suite: Suite,
+  sharedSecret: Uint8Array,
+  helloHash: Uint8Array,
+): HandshakeSecrets {
+  const early = earlySecret(provider, suite);
+  const emptyHash = provider.hash(suite.hash, new Uint8Array(0));
+  const salt = deriveSecret(provider, suite, early, Labels.derived, emptyHash);
+  const hs = provider.hkdfExtract(suite.hash, salt, sharedSecret);
+  return {
+    kind: "handshake",
+    client: {
+      stage: "handshake",
+      secret: deriveSecret(provider, suite, hs, Labels.clientHandshake, helloHash),
+    },
+    server: {
+      stage: "handshake",
+      secret: deriveSecret(provider, suite, hs, Labels.serverHandshake, helloHash),
+    },
+    derived: deriveSecret(provider, suite, hs, Labels.derived, emptyHash),
+  };
+}
+
+/**
+ * The application traffic secrets from the hash of ClientHello...server Finished
+ * (RFC 8446, Section 7.1).
+ */
+export function applicationSecrets(
+  provider: CryptoProvider,
+  suite: Suite,
+  handshake: HandshakeSecrets,
+  serverFinishedHash: Uint8Array,
+): ApplicationSecrets {
+  const master = provider.hkdfExtract(
+    suite.hash,
+    handshake.derived,
+    new Uint8Array(suite.hashLength),
+  );
+  const d = (label: Uint8Array) => deriveSecret(provider, suite, master, label, serverFinishedHash);
+  return {
+    kind: "application",
+    client: { stage: "application", secret: d(Labels.clientApplication) },
+    server: { stage: "application", secret: d(Labels.serverApplication) },
+    exporter: d(Labels.exporter),
+    masterSecret: master,
+  };
+}
+
+/** The traffic key and IV of a traffic secret (RFC 8446, Section 7.3). */
+export function trafficKeys(
+  provider: CryptoProvider,
+  suite: Suite,
+  secret: TrafficSecret,
+): TrafficKeys {
+  const empty = new Uint8Array(0);
+  return {
+    stage: secret.stage,
+    key: hkdfExpandLabel(provider, suite, secret.secret, Labels.key, empty, suite.keyLength),
+    iv: hkdfExpandLabel(provider, suite, secret.secret, Labels.iv, empty, 12),
+  };
+}
+
+/** The next application traffic secret after a KeyUpdate (RFC 8446, Section 7.2). */
+export function nextTrafficSecret(
+  provider: CryptoProvider,
+  suite: Suite,
+  current: TrafficSecret,
+): TrafficSecret {
+  return {
+    stage: current.stage,
+    secret: hkdfExpandLabel(
+      provider,
+      suite,
+      current.secret,
+      Labels.trafficUpdate,
+      new Uint8Array(0),
+      suite.hashLength,
+    ),
+  };
+}
+
+/** finished_key of a base key (RFC 8446, Section 4.4.4). */
+export function finishedKey(
+  provider: CryptoProvider,
+  suite: Suite,
+  baseKey: TrafficSecret,
+): Uint8Array {
+  return hkdfExpandLabel(
+    provider,
+    suite,
+    baseKey.secret,
+    Labels.finished,
+    new Uint8Array(0),
+    suite.hashLength,
+  );
+}
+
+/** Finished.verify_data over a transcript hash (RFC 8446, Section 4.4.4). */
+export function finishedVerifyData(
+  provider: CryptoProvider,
+  suite: Suite,
+  baseKey: TrafficSecret,
+  transcriptHash: Uint8Array,
+): Uint8Array {
+  return provider.hmac(suite.hash, finishedKey(provider, suite, baseKey), transcriptHash);
+}

@@ -1,0 +1,201 @@
+/**
+ * The TLS 1.3 record layer (RFC 8446, Section 5): deframing of a byte stream into records,
+ * fragmentation of outgoing data, and AEAD record protection with per-record nonces.
+ */
+import type { Aead, CryptoProvider } from "../crypto/provider.ts";
+import { TlsAlert } from "./alert.ts";
+import type { KeyStage, TrafficKeys } from "./key_schedule.ts";
+import { ContentType, MAX_CIPHERTEXT, MAX_PLAINTEXT, type Suite, TLS12 } from "./wire.ts";
+
+/** One record as received: outer content type and fragment (a view into the stream buffer). */
+export interface TlsRecord {
+  readonly type: ContentType;
+  readonly header: Uint8Array;
+  readonly fragment: Uint8Array;
+}
+
+const HEADER_LENGTH = 5;
+
+function isContentType(v: number): v is ContentType {
+  return v >= ContentType.change_cipher_spec && v <= ContentType.application_data;
+}
+
+/**
+ * Splits a byte stream into records, whether records arrive split across reads or several in
+ * one read (RFC 8446, Section 5.1). The length is checked against the ciphertext limit as soon
+ * as the header is complete, before the body is buffered.
+ */
+export class RecordDeframer {
+  #buf = new Uint8Array(0);
+  #start = 0;
+  #end = 0;
+
+  /** Bytes received but not yet returned as records. */
+  get buffered(): number {
+    return this.#end - this.#start;
+  }
+
+  push(data: Uint8Array): void {
+    if (data.length === 0) return;
+    if (this.#end + data.length > this.#buf.length) {
+      const live = this.#end - this.#start;
+      let cap = Math.max(this.#buf.length, 1024);
+      while (cap < live + data.length) cap *= 2;
+      const next = cap === this.#buf.length ? this.#buf : new Uint8Array(cap);
+      next.set(this.#buf.subarray(this.#start, this.#end), 0);
+      this.#buf = next;
+      this.#start = 0;
+      this.#end = live;
+    }
+    this.#buf.set(data, this.#end);
+    this.#end += data.length;
+  }
+
+  /**
+   * The next complete record, or null when more bytes are needed. The returned views stay
+   * valid until the next `push`.
+   */
+  next(): TlsRecord | null {
+    const avail = this.#end - this.#start;
+    if (avail < HEADER_LENGTH) return null;
+    const b = this.#buf;
+    const s = this.#start;
+    const type = b[s]!;
+    if (!isContentType(type)) {
+      throw new TlsAlert("unexpected_message", "Unknown record content type");
+    }
+    const length = (b[s + 3]! << 8) | b[s + 4]!;
+    if (length > MAX_CIPHERTEXT) {
+      throw new TlsAlert("record_overflow", "Record longer than 2^14+256 bytes");
+    }
+    if (avail < HEADER_LENGTH + length) return null;
+    this.#start += HEADER_LENGTH + length;
+    return {
+      type,
+      header: b.subarray(s, s + HEADER_LENGTH),
+      fragment: b.subarray(s + HEADER_LENGTH, s + HEADER_LENGTH + length),
+    };
+  }
+}
+
+/** Encodes one unprotected record (RFC 8446, Section 5.1). */
+export function writePlaintextRecord(type: ContentType, fragment: Uint8Array): Uint8Array {
+  if (fragment.length > MAX_PLAINTEXT) throw new RangeError("Record fragment too long");
+  const out = new Uint8Array(HEADER_LENGTH + fragment.length);
+  out[0] = type;
+  out[1] = TLS12 >> 8;
+  out[2] = TLS12 & 0xff;
+  out[3] = fragment.length >> 8;
+  out[4] = fragment.length & 0xff;
+  out.set(fragment, HEADER_LENGTH);
+  return out;
+}
+
+/** A decrypted record: its true content type and content without padding. */
+export interface OpenedRecord {
+  readonly type: ContentType;
+  readonly content: Uint8Array;
+}
+
+/** The largest sequence number we use; records beyond it are refused, never wrapped. */
+export const MAX_SEQUENCE = Number.MAX_SAFE_INTEGER;
+
+/**
+ * AEAD protection of one direction under one traffic key (RFC 8446, Section 5.2). The nonce is
+ * the IV XOR the 64-bit record sequence number (Section 5.3).
+ */
+export class RecordProtection {
+  readonly stage: KeyStage;
+  readonly #aead: Aead;
+  readonly #iv: Uint8Array;
+  readonly #nonce: Uint8Array;
+  readonly #sequenceLimit: number;
+  #seq = 0;
+
+  constructor(
+    provider: CryptoProvider,
+    suite: Suite,
+    keys: TrafficKeys,
+    sequenceLimit: number = MAX_SEQUENCE,
+  ) {
+    this.stage = keys.stage;
+    this.#aead = provider.createAead(suite.aead, keys.key);
+    this.#iv = keys.iv;
+    this.#nonce = new Uint8Array(keys.iv.length);
+    this.#sequenceLimit = Math.min(sequenceLimit, MAX_SEQUENCE);
+  }
+
+  /** Records protected or opened so far under this key. */
+  get sequence(): number {
+    return this.#seq;
+  }
+
+  #nextNonce(): Uint8Array {
+    if (this.#seq >= this.#sequenceLimit) {
+      throw new TlsAlert("internal_error", "Record sequence number exhausted");
+    }
+    const seq = this.#seq++;
+    const n = this.#nonce;
+    n.set(this.#iv);
+    const hi = Math.floor(seq / 2 ** 32);
+    const lo = seq >>> 0;
+    const l = n.length;
+    n[l - 8]! ^= hi >>> 24;
+    n[l - 7]! ^= (hi >>> 16) & 0xff;
+    n[l - 6]! ^= (hi >>> 8) & 0xff;
+    n[l - 5]! ^= hi & 0xff;
+    n[l - 4]! ^= lo >>> 24;
+    n[l - 3]! ^= (lo >>> 16) & 0xff;
+    n[l - 2]! ^= (lo >>> 8) & 0xff;
+    n[l - 1]! ^= lo & 0xff;
+    return n;
+  }
+
+  /**
+   * Protects `content` of true type `type` into a complete application_data record
+   * (TLSInnerPlaintext with `padding` zero bytes).
+   */
+  seal(type: ContentType, content: Uint8Array, padding = 0): Uint8Array {
+    if (type === ContentType.application_data && this.stage !== "application") {
+      throw new TlsAlert("internal_error", "Application data under handshake keys");
+    }
+    if (content.length + padding > MAX_PLAINTEXT) throw new RangeError("Record content too long");
+    const inner = new Uint8Array(content.length + 1 + padding);
+    inner.set(content);
+    inner[content.length] = type;
+    const length = inner.length + this.#aead.tagLength;
+    const header = new Uint8Array([
+      ContentType.application_data,
+      TLS12 >> 8,
+      TLS12 & 0xff,
+      length >> 8,
+      length & 0xff,
+    ]);
+    const sealed = this.#aead.seal(this.#nextNonce(), header, inner);
+    const out = new Uint8Array(HEADER_LENGTH + sealed.length);
+    out.set(header);
+    out.set(sealed, HEADER_LENGTH);
+    return out;
+  }
+
+  /** Opens a protected record; its outer type must be application_data. */
+  open(record: TlsRecord): OpenedRecord {
+    const nonce = this.#nextNonce();
+    const inner = this.#aead.open(nonce, record.header, record.fragment);
+    if (inner === null) throw new TlsAlert("bad_record_mac", "Record authentication failed");
+    if (inner.length > MAX_PLAINTEXT + 1) {
+      throw new TlsAlert("record_overflow", "Record plaintext longer than 2^14 bytes");
+    }
+    let i = inner.length - 1;
+    while (i >= 0 && inner[i] === 0) i--;
+    if (i < 0) throw new TlsAlert("unexpected_message", "Record has no content type");
+    const type = inner[i]!;
+    if (
+      type !== ContentType.handshake && type !== ContentType.alert &&
+      type !== ContentType.application_data
+    ) {
+      throw new TlsAlert("unexpected_message", "Unexpected inner content type");
+    }
+    return { type, content: inner.subarray(0, i) };
+  }
+}
