@@ -1,0 +1,845 @@
+/**
+ * The Postern configuration: one YAML file, validated into a typed `Config` with every default
+ * filled in. Every problem — YAML syntax, an unknown key, a wrong type, a bad value, a missing
+ * certificate file, a key that does not match its certificate — becomes one line of a
+ * `ConfigError` that points at the file, line and column:
+ *
+ * ```
+ * config.yaml:12:5: unknown key "lissten" (did you mean "listen"?)
+ * ```
+ *
+ * Relative paths resolve against the directory of the configuration file (or the working
+ * directory when no file is used). See config.example.yaml for every setting.
+ */
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import {
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  type Scalar,
+  type YAMLMap,
+} from "yaml";
+import { checkCertificates, checkKeyPair } from "./config/key_match.ts";
+import { suggest } from "./config/suggest.ts";
+import { parseAddress, parseDuration, parseSize } from "./config/values.ts";
+
+export { formatDuration, parseAddress, parseDuration, parseSize } from "./config/values.ts";
+
+/** How a listener starts TLS: at once (RFC 8314) or after STARTTLS (RFC 9051, Section 6.2.1). */
+export type TlsMode = "implicit" | "starttls";
+/** Whether the server asks for a client certificate (RFC 8446, Section 4.3.2). */
+export type ClientAuthMode = "none" | "optional" | "required";
+/** How a client certificate is tied to a directory entry. */
+export type CertificateMapping = "subject_dn" | "filter" | "attribute";
+/** What to do when the directory cannot be reached: refuse, or trust a recent positive answer. */
+export type DirectoryErrorPolicy = "deny" | "cached";
+export type LogLevel = "debug" | "info" | "warning" | "error";
+export type LogFormat = "text" | "json";
+
+/** One listening socket. */
+export interface ListenerConfig {
+  /** The address as written, e.g. `127.0.0.1:9993`. */
+  readonly address: string;
+  readonly hostname: string;
+  /** 0 lets the OS pick a free port. */
+  readonly port: number;
+  readonly tls: TlsMode;
+}
+
+export interface TlsConfig {
+  /** Absolute path of the PEM chain, leaf first. Default `certs/server.pem`. */
+  readonly certificate: string;
+  /** Absolute path of the PEM private key. Default `certs/server.key`. */
+  readonly privateKey: string;
+  /** Default `optional`. */
+  readonly clientAuth: ClientAuthMode;
+  /** Absolute paths of PEM files with trusted client CAs. Default `[certs/ca.pem]`. */
+  readonly clientCa: readonly string[];
+  /** Default 10s. */
+  readonly handshakeTimeoutMs: number;
+}
+
+export interface DirectoryConfig {
+  /** `ldap://host:port` or `ldaps://host:port`. */
+  readonly url: string;
+  /** StartTLS on an `ldap://` URL. Default false. */
+  readonly starttls: boolean;
+  /** Absolute path of a PEM CA file to verify the LDAP server, or null for the system store. */
+  readonly ca: string | null;
+  /** Null binds anonymously. */
+  readonly bindDn: string | null;
+  /** Absolute path of the file holding the bind password (trailing newline ignored). */
+  readonly bindPasswordFile: string | null;
+  readonly baseDn: string;
+  /**
+   * `subject_dn`: the certificate's subject is the entry's DN; `filter`: search with
+   * `certificateLookup`; `attribute`: search for `subjectDnAttribute` equal to the subject DN.
+   * Default `filter` when `certificate_lookup` is set, else `subject_dn`.
+   */
+  readonly certificateMapping: CertificateMapping;
+  /** LDAP filter template with `{cert.…}` placeholders, e.g. `(mail={cert.san.email})`. */
+  readonly certificateLookup: string | null;
+  readonly subjectDnAttribute: string | null;
+  /** Attribute holding the user's certificates. Default `userCertificate;binary`. */
+  readonly certificateAttribute: string;
+  /** Default `uid`. */
+  readonly usernameAttribute: string;
+  /** How often a live session's certificate is checked again. Default 60s. */
+  readonly recheckIntervalMs: number;
+  /** How long a directory answer is reused. Default 60s. */
+  readonly cacheTtlMs: number;
+  /** Default `deny`. */
+  readonly onError: DirectoryErrorPolicy;
+  /** Per-operation timeout. Default 5s. */
+  readonly timeoutMs: number;
+  /** Simultaneous LDAP operations. Default 4. */
+  readonly maxConcurrency: number;
+}
+
+export interface LimitsConfig {
+  /** Default 20. */
+  readonly maxConnectionsPerUser: number;
+  /** Default 50. */
+  readonly maxConnectionsPerAddress: number;
+  /** At least 30m (RFC 9051, Section 5.4). Default 30m. */
+  readonly idleTimeoutMs: number;
+  /** Longest command line in octets, at least 8192 (RFC 7162, Section 4). Default 64KiB. */
+  readonly maxLineLength: number;
+  /** Largest literal in octets. Default 50MiB. */
+  readonly maxLiteralSize: number;
+  /** Largest APPENDed message in octets. Default 50MiB. */
+  readonly maxMessageSize: number;
+}
+
+export interface ImapConfig {
+  /**
+   * Greet a client with a valid certificate as PREAUTH (RFC 9051, Section 7.1.4) instead of
+   * waiting for AUTHENTICATE EXTERNAL. Default false.
+   */
+  readonly preauthWithCertificate: boolean;
+}
+
+export interface LogConfig {
+  /** Default `info`. */
+  readonly level: LogLevel;
+  /** Default `text`. */
+  readonly format: LogFormat;
+}
+
+/** The validated configuration with all defaults applied and all paths absolute. */
+export interface Config {
+  /** Absolute path of the file it was read from, or null for the built-in defaults. */
+  readonly source: string | null;
+  /** Directory relative paths were resolved against. */
+  readonly baseDir: string;
+  /** Absolute path of the data directory. Default `./data`. */
+  readonly dataDir: string;
+  /** Default `127.0.0.1:9993` implicit and `127.0.0.1:9143` starttls. */
+  readonly listen: readonly ListenerConfig[];
+  readonly tls: TlsConfig;
+  /** Null when no LDAP directory is configured. */
+  readonly directory: DirectoryConfig | null;
+  readonly limits: LimitsConfig;
+  readonly imap: ImapConfig;
+  readonly log: LogConfig;
+}
+
+/** One problem found in a configuration file; `line` and `col` are 1-based. */
+export interface ConfigIssue {
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+  readonly message: string;
+}
+
+/** A configuration that cannot be used; the message holds one `file:line:col: …` line per issue. */
+export class ConfigError extends Error {
+  readonly issues: readonly ConfigIssue[];
+  constructor(issues: readonly ConfigIssue[]) {
+    super(issues.map((i) => `${i.file}:${i.line}:${i.col}: ${i.message}`).join("\n"));
+    this.name = "ConfigError";
+    this.issues = issues;
+  }
+}
+
+/** Options for `parseConfig` and `loadConfig`. */
+export interface ConfigOptions {
+  /**
+   * Check that certificate, key, CA and password files exist and that the key matches the
+   * certificate. Default true. Turned off when the dev PKI is about to be generated.
+   */
+  readonly checkFiles?: boolean;
+}
+
+/** The file `postern` reads when no `--config` is given. */
+export const DEFAULT_CONFIG_FILE = "config.yaml";
+
+const DEFAULTS = {
+  dataDir: "data",
+  listen: [
+    { address: "127.0.0.1:9993", tls: "implicit" },
+    { address: "127.0.0.1:9143", tls: "starttls" },
+  ],
+  certificate: "certs/server.pem",
+  privateKey: "certs/server.key",
+  clientAuth: "optional",
+  clientCa: ["certs/ca.pem"],
+  handshakeTimeoutMs: 10_000,
+  usernameAttribute: "uid",
+  certificateAttribute: "userCertificate;binary",
+  recheckIntervalMs: 60_000,
+  cacheTtlMs: 60_000,
+  directoryTimeoutMs: 5_000,
+  maxConcurrency: 4,
+  maxConnectionsPerUser: 20,
+  maxConnectionsPerAddress: 50,
+  idleTimeoutMs: 30 * 60_000,
+  maxLineLength: 64 * 1024,
+  maxLiteralSize: 50 * 1024 * 1024,
+  maxMessageSize: 50 * 1024 * 1024,
+} as const;
+
+const TLS_MODES = ["implicit", "starttls"] as const;
+const CLIENT_AUTH_MODES = ["none", "optional", "required"] as const;
+const MAPPINGS = ["subject_dn", "filter", "attribute"] as const;
+const ON_ERROR = ["deny", "cached"] as const;
+const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
+const LOG_FORMATS = ["text", "json"] as const;
+
+const KEYS = {
+  root: ["data_dir", "listen", "tls", "directory", "limits", "imap", "log"],
+  listen: ["address", "tls"],
+  tls: ["certificate", "private_key", "client_auth", "client_ca", "handshake_timeout"],
+  directory: [
+    "url",
+    "starttls",
+    "ca",
+    "bind_dn",
+    "bind_password_file",
+    "base_dn",
+    "certificate_lookup",
+    "certificate_mapping",
+    "subject_dn_attribute",
+    "certificate_attribute",
+    "username_attribute",
+    "recheck_interval",
+    "cache_ttl",
+    "on_error",
+    "timeout",
+    "max_concurrency",
+  ],
+  limits: [
+    "max_connections_per_user",
+    "max_connections_per_address",
+    "idle_timeout",
+    "max_line_length",
+    "max_literal_size",
+    "max_message_size",
+  ],
+  imap: ["preauth_with_certificate"],
+  log: ["level", "format"],
+} as const;
+
+/** The configuration used when no file exists, with paths relative to `baseDir`. */
+export function defaultConfig(baseDir: string = Deno.cwd()): Config {
+  const config = parseConfig("", join(baseDir, DEFAULT_CONFIG_FILE), { checkFiles: false });
+  return { ...config, source: null };
+}
+
+/**
+ * Reads and validates a configuration file. Throws `ConfigError` (also when the file cannot be
+ * read); the messages name the file as `path` was given.
+ */
+export async function loadConfig(path: string, options: ConfigOptions = {}): Promise<Config> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    throw new ConfigError([{ file: path, line: 1, col: 1, message: fileProblem(error) }]);
+  }
+  return parseConfig(text, path, options);
+}
+
+/**
+ * Validates configuration text. `fileName` is used in messages and to resolve relative paths
+ * (against its directory). Throws `ConfigError` listing every problem found.
+ */
+export function parseConfig(
+  text: string,
+  fileName: string,
+  options: ConfigOptions = {},
+): Config {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const ctx: Context = {
+    file: fileName,
+    lines,
+    issues: [],
+    baseDir: resolve(dirname(fileName)),
+    checkFiles: options.checkFiles ?? true,
+  };
+  for (const error of doc.errors) {
+    const { line, col } = lines.linePos(error.pos[0]);
+    const message = error.message.split("\n")[0]!.replace(/\s*at line \d+, column \d+:?$/, "");
+    ctx.issues.push({ file: fileName, line, col, message: `YAML syntax error: ${message}` });
+  }
+  if (ctx.issues.length > 0) throw new ConfigError(ctx.issues);
+
+  const root = Section.open(ctx, doc.contents, null, "", KEYS.root, "the configuration");
+  const config: Config = {
+    source: resolve(fileName),
+    baseDir: ctx.baseDir,
+    dataDir: root.path("data_dir", DEFAULTS.dataDir, false),
+    listen: readListeners(ctx, root),
+    tls: readTls(ctx, root),
+    directory: readDirectory(ctx, root),
+    limits: readLimits(ctx, root),
+    imap: readImap(ctx, root),
+    log: readLog(ctx, root),
+  };
+  if (ctx.issues.length > 0) {
+    ctx.issues.sort((a, b) => a.line - b.line || a.col - b.col);
+    throw new ConfigError(ctx.issues);
+  }
+  return config;
+}
+
+interface Context {
+  readonly file: string;
+  readonly lines: LineCounter;
+  readonly issues: ConfigIssue[];
+  readonly baseDir: string;
+  readonly checkFiles: boolean;
+}
+
+function report(ctx: Context, node: Node | null | undefined, message: string): void {
+  const offset = node?.range?.[0] ?? 0;
+  const { line, col } = ctx.lines.linePos(offset);
+  ctx.issues.push({ file: ctx.file, line, col, message });
+}
+
+function describe(node: Node): string {
+  if (isMap(node)) return "a mapping";
+  if (isSeq(node)) return "a list";
+  if (isScalar(node)) {
+    const value = node.value;
+    if (value === null) return "nothing";
+    if (typeof value === "string") return `"${value}"`;
+    if (typeof value === "number" || typeof value === "boolean") return `${typeof value} ${value}`;
+  }
+  return "an unsupported value";
+}
+
+function quoteList(values: readonly string[]): string {
+  if (values.length === 1) return values[0]!;
+  return `${values.slice(0, -1).join(", ")} or ${values[values.length - 1]}`;
+}
+
+/**
+ * One mapping of the file, with typed accessors. An accessor that finds a bad value reports it
+ * and returns the default, so that checking goes on and several problems surface at once.
+ */
+class Section {
+  readonly #ctx: Context;
+  readonly #node: Node | null;
+  readonly #anchor: Node | null;
+  readonly #values = new Map<string, Node>();
+  #keys = new Map<string, Node>();
+  /** Dotted path of the section (`tls`, `listen[0]`), empty for the root. */
+  readonly label: string;
+
+  private constructor(ctx: Context, node: Node | null, anchor: Node | null, path: string) {
+    this.#ctx = ctx;
+    this.#node = node;
+    this.#anchor = anchor;
+    this.label = path;
+  }
+
+  /**
+   * Opens a mapping node, reporting unknown keys; a missing or null node gives an empty one.
+   * `anchor` (the section's key) is where problems without a node of their own are reported.
+   */
+  static open(
+    ctx: Context,
+    node: unknown,
+    anchor: Node | null,
+    path: string,
+    keys: readonly string[],
+    what: string,
+  ): Section {
+    const valueNode = asNode(node);
+    const section = new Section(ctx, valueNode, anchor ?? valueNode, path);
+    section.#keys = new Map();
+    if (valueNode === null || (isScalar(valueNode) && valueNode.value === null)) return section;
+    if (!isMap(valueNode)) {
+      report(ctx, valueNode, `${what} must be a mapping of keys, got ${describe(valueNode)}`);
+      return section;
+    }
+    for (const pair of (valueNode as YAMLMap<unknown, unknown>).items) {
+      const key = asNode(pair.key);
+      if (!isScalar(key) || typeof key.value !== "string") {
+        report(ctx, key, `keys in ${what} must be plain names`);
+        continue;
+      }
+      const name = key.value;
+      if (!keys.includes(name)) {
+        const guess = suggest(name, keys);
+        const where = path === "" ? "" : ` in ${path}`;
+        const hint = guess === undefined ? "" : ` (did you mean "${guess}"?)`;
+        report(ctx, key, `unknown key "${name}"${where}${hint}`);
+        continue;
+      }
+      section.#keys.set(name, key);
+      const value = asNode(pair.value);
+      if (value !== null && !(isScalar(value) && value.value === null)) {
+        section.#values.set(name, value);
+      }
+    }
+    return section;
+  }
+
+  get node(): Node | null {
+    return this.#node;
+  }
+
+  has(key: string): boolean {
+    return this.#values.has(key);
+  }
+
+  raw(key: string): Node | undefined {
+    return this.#values.get(key);
+  }
+
+  /** The key node of `key`, for positions. */
+  keyNode(key: string): Node | null {
+    return this.#keys.get(key) ?? null;
+  }
+
+  name(key: string): string {
+    return this.label === "" ? key : `${this.label}.${key}`;
+  }
+
+  fail(key: string, message: string): void {
+    const at = this.#values.get(key) ?? this.#keys.get(key) ?? this.#anchor;
+    report(this.#ctx, at, `${this.name(key)}: ${message}`);
+  }
+
+  missing(key: string): void {
+    const where = this.label === "" ? "" : ` in ${this.label}`;
+    report(this.#ctx, this.#anchor, `missing required key "${key}"${where}`);
+  }
+
+  #scalar(key: string, type: "string" | "number" | "boolean"): Scalar | undefined {
+    const node = this.#values.get(key);
+    if (node === undefined) return undefined;
+    if (!isScalar(node) || typeof node.value !== type) {
+      const wanted = type === "boolean" ? "true or false" : type === "number" ? "a number" : "text";
+      this.fail(key, `expected ${wanted}, got ${describe(node)}`);
+      return undefined;
+    }
+    return node;
+  }
+
+  string(key: string): string | undefined {
+    const value = this.#scalar(key, "string")?.value as string | undefined;
+    if (value !== undefined && value.trim() === "") {
+      this.fail(key, "must not be empty");
+      return undefined;
+    }
+    return value;
+  }
+
+  requiredString(key: string): string {
+    if (!this.has(key)) this.missing(key);
+    return this.string(key) ?? "";
+  }
+
+  bool(key: string, fallback: boolean): boolean {
+    return (this.#scalar(key, "boolean")?.value as boolean | undefined) ?? fallback;
+  }
+
+  int(key: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+    const value = this.#scalar(key, "number")?.value as number | undefined;
+    if (value === undefined) return fallback;
+    if (!Number.isInteger(value) || value < min || value > max) {
+      this.fail(key, `expected a whole number from ${min} to ${max}, got ${value}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  size(key: string, fallback: number, min: number): number {
+    const node = this.#values.get(key);
+    if (node === undefined) return fallback;
+    const value = isScalar(node) ? node.value : undefined;
+    if (typeof value !== "number" && typeof value !== "string") {
+      this.fail(key, `expected a size such as 65536 or 50MiB, got ${describe(node)}`);
+      return fallback;
+    }
+    const parsed = parseSize(value);
+    if (!parsed.ok) {
+      this.fail(key, `invalid size ${JSON.stringify(value)}: ${parsed.reason}`);
+      return fallback;
+    }
+    if (parsed.value < min) {
+      this.fail(key, `must be at least ${min} bytes, got ${parsed.value}`);
+      return fallback;
+    }
+    return parsed.value;
+  }
+
+  duration(key: string, fallback: number, minMs = 1): number {
+    const node = this.#values.get(key);
+    if (node === undefined) return fallback;
+    const value = isScalar(node) ? node.value : undefined;
+    if (typeof value !== "string" && typeof value !== "number") {
+      this.fail(key, `expected a duration such as 10s, got ${describe(node)}`);
+      return fallback;
+    }
+    const parsed = parseDuration(String(value));
+    if (!parsed.ok) {
+      this.fail(key, `invalid duration ${JSON.stringify(String(value))}: ${parsed.reason}`);
+      return fallback;
+    }
+    if (parsed.value < minMs) {
+      this.fail(key, `must be at least ${formatMs(minMs)}, got ${value}`);
+      return fallback;
+    }
+    return parsed.value;
+  }
+
+  choice<T extends string>(key: string, values: readonly T[], fallback: T): T {
+    const node = this.#values.get(key);
+    if (node === undefined) return fallback;
+    const value = isScalar(node) ? node.value : undefined;
+    if (typeof value === "string" && (values as readonly string[]).includes(value)) {
+      return value as T;
+    }
+    const shown = typeof value === "string" ? `"${value}"` : describe(node);
+    const guess = typeof value === "string" ? suggest(value, values) : undefined;
+    const hint = guess === undefined ? "" : `; did you mean "${guess}"?`;
+    this.fail(key, `invalid value ${shown} (expected ${quoteList(values)})${hint}`);
+    return fallback;
+  }
+
+  /** A path setting, resolved against the base directory. */
+  path(key: string, fallback: string, mustExist: boolean): string {
+    const value = this.string(key) ?? fallback;
+    const absolute = resolvePath(this.#ctx.baseDir, value);
+    if (mustExist && this.#ctx.checkFiles) {
+      const problem = fileStatus(absolute);
+      const shown = this.has(key) ? `"${value}"` : `"${value}" (the default)`;
+      if (problem !== null) this.fail(key, `cannot read ${shown} at ${absolute}: ${problem}`);
+    }
+    return absolute;
+  }
+}
+
+function formatMs(ms: number): string {
+  return ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+function asNode(value: unknown): Node | null {
+  return value === null || value === undefined ? null : (value as Node);
+}
+
+function resolvePath(baseDir: string, path: string): string {
+  return isAbsolute(path) ? path : resolve(baseDir, path);
+}
+
+function fileProblem(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "no such file";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.IsADirectory) return "is a directory";
+  return error instanceof Error ? error.message : "cannot be read";
+}
+
+function fileStatus(path: string): string | null {
+  try {
+    const info = Deno.statSync(path);
+    if (!info.isFile) return "not a regular file";
+    return null;
+  } catch (error) {
+    return fileProblem(error);
+  }
+}
+
+function readText(path: string): string | null {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return null;
+  }
+}
+
+function readListeners(ctx: Context, root: Section): ListenerConfig[] {
+  const node = root.raw("listen");
+  if (node === undefined) {
+    return DEFAULTS.listen.map(({ address, tls }) => {
+      const parsed = parseAddress(address);
+      if (!parsed.ok) throw new Error("Default listen address is invalid");
+      return { address, ...parsed.value, tls };
+    });
+  }
+  if (!isSeq(node)) {
+    root.fail("listen", `expected a list of {address, tls} entries, got ${describe(node)}`);
+    return [];
+  }
+  if (node.items.length === 0) root.fail("listen", "at least one listener is required");
+  const listeners: ListenerConfig[] = [];
+  const seen = new Set<string>();
+  node.items.forEach((item, index) => {
+    const path = `listen[${index}]`;
+    const entry = Section.open(ctx, item, null, path, KEYS.listen, path);
+    const address = entry.requiredString("address");
+    const tls = entry.choice("tls", TLS_MODES, "implicit");
+    if (!entry.has("tls") && entry.node !== null && isMap(entry.node)) entry.missing("tls");
+    if (address === "") return;
+    const parsed = parseAddress(address);
+    if (!parsed.ok) {
+      entry.fail("address", `invalid address "${address}": ${parsed.reason}`);
+      return;
+    }
+    const key = `${parsed.value.hostname}:${parsed.value.port}`;
+    if (parsed.value.port !== 0 && seen.has(key)) {
+      entry.fail("address", `address "${address}" is already used by another listener`);
+    }
+    seen.add(key);
+    listeners.push({ address, ...parsed.value, tls });
+  });
+  return listeners;
+}
+
+function readTls(ctx: Context, root: Section): TlsConfig {
+  const tls = Section.open(ctx, root.raw("tls"), root.keyNode("tls"), "tls", KEYS.tls, "tls");
+  const certificate = tls.path("certificate", DEFAULTS.certificate, true);
+  const privateKey = tls.path("private_key", DEFAULTS.privateKey, true);
+  const clientAuth = tls.choice("client_auth", CLIENT_AUTH_MODES, DEFAULTS.clientAuth);
+  const clientCa = readPathList(ctx, tls, "client_ca", DEFAULTS.clientCa);
+  const handshakeTimeoutMs = tls.duration("handshake_timeout", DEFAULTS.handshakeTimeoutMs, 100);
+  if (clientAuth !== "none" && clientCa.length === 0) {
+    tls.fail("client_ca", `at least one CA file is required when client_auth is ${clientAuth}`);
+  }
+  if (ctx.checkFiles) checkServerKeyPair(ctx, tls, certificate, privateKey);
+  return { certificate, privateKey, clientAuth, clientCa, handshakeTimeoutMs };
+}
+
+function checkServerKeyPair(ctx: Context, tls: Section, certFile: string, keyFile: string): void {
+  const before = ctx.issues.length;
+  const certPem = readText(certFile);
+  const keyPem = readText(keyFile);
+  if (certPem === null || keyPem === null || ctx.issues.length !== before) return;
+  const problem = checkKeyPair(certPem, keyPem);
+  if (problem === null) return;
+  switch (problem.kind) {
+    case "certificate":
+      tls.fail("certificate", `${problem.reason} in ${certFile}`);
+      return;
+    case "key":
+      tls.fail("private_key", `${problem.reason} in ${keyFile}`);
+      return;
+    case "mismatch":
+      tls.fail("private_key", `the private key does not match the certificate in ${certFile}`);
+      return;
+    default: {
+      const unreachable: never = problem;
+      throw new Error(`Unknown key pair problem ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
+
+function readPathList(
+  ctx: Context,
+  section: Section,
+  key: string,
+  fallback: readonly string[],
+): string[] {
+  const node = section.raw(key);
+  if (node === undefined) {
+    return fallback.map((p) => {
+      const absolute = resolvePath(ctx.baseDir, p);
+      if (ctx.checkFiles) {
+        const problem = fileStatus(absolute);
+        if (problem !== null) {
+          section.fail(key, `cannot read "${p}" (the default) at ${absolute}: ${problem}`);
+        }
+      }
+      return absolute;
+    });
+  }
+  const items: unknown[] = isSeq(node) ? node.items : [node];
+  const paths: string[] = [];
+  items.forEach((item, index) => {
+    const itemNode = asNode(item);
+    const name = isSeq(node) ? `${section.name(key)}[${index}]` : section.name(key);
+    if (!isScalar(itemNode) || typeof itemNode.value !== "string" || itemNode.value === "") {
+      report(
+        ctx,
+        itemNode ?? node,
+        `${name}: expected a file path, got ${describeMaybe(itemNode)}`,
+      );
+      return;
+    }
+    const absolute = resolvePath(ctx.baseDir, itemNode.value);
+    if (ctx.checkFiles) {
+      const problem = fileStatus(absolute) ?? caProblem(absolute);
+      if (problem !== null) {
+        report(
+          ctx,
+          itemNode,
+          `${name}: cannot read "${itemNode.value}" at ${absolute}: ${problem}`,
+        );
+      }
+    }
+    paths.push(absolute);
+  });
+  return paths;
+}
+
+function caProblem(path: string): string | null {
+  const pem = readText(path);
+  return pem === null ? "cannot be read" : checkCertificates(pem);
+}
+
+function describeMaybe(node: Node | null): string {
+  return node === null ? "nothing" : describe(node);
+}
+
+/** Placeholders a certificate lookup filter may use. */
+const LOOKUP_PLACEHOLDER = /\{([^{}]*)\}/g;
+const PLACEHOLDER_NAME = /^cert\.[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$/;
+
+function readDirectory(ctx: Context, root: Section): DirectoryConfig | null {
+  if (!root.has("directory")) return null;
+  const dir = Section.open(
+    ctx,
+    root.raw("directory"),
+    root.keyNode("directory"),
+    "directory",
+    KEYS.directory,
+    "directory",
+  );
+  const url = dir.requiredString("url");
+  if (url !== "" && !/^ldaps?:\/\/[^\s/]+\/?$/.test(url)) {
+    dir.fail("url", `invalid URL "${url}" (expected ldap://host:port or ldaps://host:port)`);
+  }
+  const starttls = dir.bool("starttls", false);
+  if (starttls && url.startsWith("ldaps://")) {
+    dir.fail("starttls", "cannot be used with an ldaps:// URL, which is already encrypted");
+  }
+  const ca = dir.has("ca") ? dir.path("ca", "", true) : null;
+  const bindDn = dir.string("bind_dn") ?? null;
+  const bindPasswordFile = dir.has("bind_password_file")
+    ? dir.path("bind_password_file", "", true)
+    : null;
+  if (bindPasswordFile !== null && bindDn === null && !dir.has("bind_dn")) {
+    dir.fail("bind_password_file", "needs bind_dn as well");
+  }
+  const baseDn = dir.requiredString("base_dn");
+  const certificateLookup = dir.string("certificate_lookup") ?? null;
+  if (certificateLookup !== null) checkLookupTemplate(dir, certificateLookup);
+  const certificateMapping = dir.choice(
+    "certificate_mapping",
+    MAPPINGS,
+    certificateLookup !== null ? "filter" : "subject_dn",
+  );
+  if (
+    certificateMapping === "filter" && certificateLookup === null && dir.has("certificate_mapping")
+  ) {
+    dir.fail("certificate_mapping", 'the "filter" mapping needs certificate_lookup');
+  }
+  const subjectDnAttribute = dir.string("subject_dn_attribute") ?? null;
+  if (certificateMapping === "attribute" && subjectDnAttribute === null) {
+    dir.fail("certificate_mapping", 'the "attribute" mapping needs subject_dn_attribute');
+  }
+  return {
+    url,
+    starttls,
+    ca,
+    bindDn,
+    bindPasswordFile,
+    baseDn,
+    certificateMapping,
+    certificateLookup,
+    subjectDnAttribute,
+    certificateAttribute: dir.string("certificate_attribute") ?? DEFAULTS.certificateAttribute,
+    usernameAttribute: dir.string("username_attribute") ?? DEFAULTS.usernameAttribute,
+    recheckIntervalMs: dir.duration("recheck_interval", DEFAULTS.recheckIntervalMs, 1000),
+    cacheTtlMs: dir.duration("cache_ttl", DEFAULTS.cacheTtlMs, 0),
+    onError: dir.choice("on_error", ON_ERROR, "deny"),
+    timeoutMs: dir.duration("timeout", DEFAULTS.directoryTimeoutMs, 100),
+    maxConcurrency: dir.int("max_concurrency", DEFAULTS.maxConcurrency, 1, 1024),
+  };
+}
+
+function checkLookupTemplate(dir: Section, template: string): void {
+  if (!template.startsWith("(") || !template.endsWith(")")) {
+    dir.fail("certificate_lookup", `an LDAP filter must be in parentheses, got "${template}"`);
+    return;
+  }
+  let depth = 0;
+  for (const ch of template.replace(LOOKUP_PLACEHOLDER, "")) {
+    if (ch === "{" || ch === "}") {
+      dir.fail("certificate_lookup", "unbalanced { } in the filter template");
+      return;
+    }
+    if (ch === "(") depth++;
+    if (ch === ")" && --depth < 0) break;
+  }
+  if (depth !== 0) {
+    dir.fail("certificate_lookup", "unbalanced parentheses in the filter");
+    return;
+  }
+  for (const match of template.matchAll(LOOKUP_PLACEHOLDER)) {
+    if (!PLACEHOLDER_NAME.test(match[1]!)) {
+      dir.fail(
+        "certificate_lookup",
+        `unknown placeholder "{${match[1]}}" (placeholders look like {cert.san.email})`,
+      );
+    }
+  }
+}
+
+function readLimits(ctx: Context, root: Section): LimitsConfig {
+  const limits = Section.open(
+    ctx,
+    root.raw("limits"),
+    root.keyNode("limits"),
+    "limits",
+    KEYS.limits,
+    "limits",
+  );
+  const maxLiteralSize = limits.size("max_literal_size", DEFAULTS.maxLiteralSize, 1024);
+  return {
+    maxConnectionsPerUser: limits.int(
+      "max_connections_per_user",
+      DEFAULTS.maxConnectionsPerUser,
+      1,
+    ),
+    maxConnectionsPerAddress: limits.int(
+      "max_connections_per_address",
+      DEFAULTS.maxConnectionsPerAddress,
+      1,
+    ),
+    idleTimeoutMs: limits.duration("idle_timeout", DEFAULTS.idleTimeoutMs, 30 * 60_000),
+    maxLineLength: limits.size("max_line_length", DEFAULTS.maxLineLength, 8192),
+    maxLiteralSize,
+    maxMessageSize: limits.size("max_message_size", DEFAULTS.maxMessageSize, 1024),
+  };
+}
+
+function readImap(ctx: Context, root: Section): ImapConfig {
+  const imap = Section.open(ctx, root.raw("imap"), root.keyNode("imap"), "imap", KEYS.imap, "imap");
+  return { preauthWithCertificate: imap.bool("preauth_with_certificate", false) };
+}
+
+function readLog(ctx: Context, root: Section): LogConfig {
+  const log = Section.open(ctx, root.raw("log"), root.keyNode("log"), "log", KEYS.log, "log");
+  return {
+    level: log.choice("level", LOG_LEVELS, "info"),
+    format: log.choice("format", LOG_FORMATS, "text"),
+  };
+}
