@@ -19,10 +19,11 @@ import {
   type HashAlgorithm,
 } from "../../../protocol/crypto/provider.ts";
 import { nobleProvider } from "../../../protocol/crypto/noble.ts";
+import { nativeProvider } from "../../../protocol/crypto/native.ts";
 
 const DIR = new URL("../../../../shared/testdata/wycheproof/", import.meta.url);
 
-const PROVIDERS: readonly CryptoProvider[] = [nobleProvider];
+const PROVIDERS: readonly CryptoProvider[] = [nobleProvider, nativeProvider];
 
 interface TestCase {
   tcId: number;
