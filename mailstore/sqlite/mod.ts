@@ -1,0 +1,977 @@
+/**
+ * The embedded MailStore over SQLite (`node:sqlite`). The database runs in WAL mode with
+ * `synchronous=FULL`, so a method that changes mail resolves only after its transaction has
+ * been committed and synced. Every mutating method is one `BEGIN IMMEDIATE` transaction; the
+ * driver is synchronous, so no two calls in this process interleave. The change feed
+ * (`watch`) covers writes made through this instance only.
+ */
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import type {
+  Account,
+  AppendInput,
+  AppendResult,
+  ChangesSince,
+  CopyResult,
+  FlagOperation,
+  Mailbox,
+  MailboxEvent,
+  MailStore,
+  MessageMeta,
+  SpecialUse,
+  StoreFlagsResult,
+} from "../mail_store.ts";
+import { MailStoreError } from "../mail_store.ts";
+import { applyFlagOperation, DELETED, hasFlag, normalizeFlags, SEEN } from "../flags.ts";
+import {
+  DEFAULT_MAILBOXES,
+  isDescendant,
+  isInbox,
+  MAX_MAILBOXES_PER_ACCOUNT,
+  normalizeMailboxName,
+  validateAccountName,
+  validateSpecialUse,
+} from "../mailbox_name.ts";
+import { EventHub } from "../event_hub.ts";
+import { MIGRATIONS } from "./schema.ts";
+
+/** Options of `openSqliteMailStore`. */
+export interface SqliteMailStoreOptions {
+  /**
+   * SQLite `synchronous` level. "full" (the default) is what the durability promise needs;
+   * "off" exists only for bulk loads in benchmarks and must not be used to serve mail.
+   */
+  readonly synchronous?: "full" | "off";
+  /** Expunge records younger than this stay for QRESYNC (default 30 days). */
+  readonly expungedRetentionMs?: number;
+  /** The most recent expunge records per mailbox that stay regardless of age (default 10,000). */
+  readonly expungedKeep?: number;
+  /** Clock for expunge timestamps and pruning (default `Date.now`). */
+  readonly now?: () => number;
+  /** Hears about change-feed listeners that throw. */
+  readonly onListenerError?: (error: unknown) => void;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Opens (creating if needed) the store at `path`, or an in-memory database for ":memory:".
+ * Applies pending migrations and prunes old expunge records.
+ */
+export function openSqliteMailStore(
+  path: string,
+  options: SqliteMailStoreOptions = {},
+): Promise<SqliteMailStore> {
+  try {
+    return Promise.resolve(new SqliteMailStore(path, options));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+interface MailboxRow {
+  id: number;
+  account_id: number;
+  name: string;
+  uidvalidity: number;
+  uidnext: number;
+  highestmodseq: number;
+  special_use: string | null;
+  message_count: number;
+  unseen_count: number;
+  total_size: number;
+  vanished_floor: number;
+  subscribed: number;
+}
+
+interface MessageRow {
+  uid: number;
+  modseq: number;
+  flags: string;
+  internal_date: number;
+  size: number;
+  blob_id: number;
+}
+
+interface AccountRow {
+  id: number;
+  name: string;
+  password_hash: string | null;
+}
+
+const MAILBOX_COLUMNS = `m.id, m.account_id, m.name, m.uidvalidity, m.uidnext, m.highestmodseq,
+  m.special_use, m.message_count, m.unseen_count, m.total_size, m.vanished_floor,
+  EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = m.account_id AND s.name = m.name)
+    AS subscribed`;
+
+const MESSAGE_COLUMNS = "uid, modseq, flags, internal_date, size, blob_id";
+
+/** Beyond this many UIDs, getMessages() scans the UID range instead of looking each one up. */
+const POINT_LOOKUP_LIMIT = 256;
+
+/** The SQLite MailStore. Create it with `openSqliteMailStore`. */
+export class SqliteMailStore implements MailStore {
+  #db: DatabaseSync;
+  #statements = new Map<string, StatementSync>();
+  #hub: EventHub;
+  #pending: MailboxEvent[] | null = null;
+  #closed = false;
+  #now: () => number;
+  #retentionMs: number;
+  #keep: number;
+
+  constructor(path: string, options: SqliteMailStoreOptions = {}) {
+    this.#now = options.now ?? Date.now;
+    this.#retentionMs = options.expungedRetentionMs ?? 30 * DAY_MS;
+    this.#keep = options.expungedKeep ?? 10_000;
+    this.#hub = new EventHub(options.onListenerError);
+    this.#db = new DatabaseSync(path);
+    try {
+      this.#db.exec("PRAGMA busy_timeout = 5000");
+      this.#db.exec("PRAGMA journal_mode = WAL");
+      this.#db.exec(`PRAGMA synchronous = ${options.synchronous === "off" ? "OFF" : "FULL"}`);
+      this.#db.exec("PRAGMA foreign_keys = ON");
+      this.#migrate();
+      this.pruneExpunged();
+    } catch (e) {
+      this.#db.close();
+      throw e;
+    }
+  }
+
+  /** The schema version this database is at. */
+  get schemaVersion(): number {
+    return this.#schemaVersion();
+  }
+
+  /**
+   * Drops expunge records older than the retention period, keeping at least the most recent
+   * `expungedKeep` per mailbox. Later QRESYNC answers below the pruned MODSEQ fall back to UID
+   * gaps, which may report more UIDs than strictly needed (allowed by RFC 7162, Section 3.2.6).
+   */
+  pruneExpunged(): void {
+    this.#open();
+    const cutoff = this.#now() - this.#retentionMs;
+    const heavy = this.#all<{ mailbox_id: number }>(
+      `SELECT mailbox_id FROM expunged WHERE expunged_at < ? GROUP BY mailbox_id
+       HAVING count(*) > 0`,
+      cutoff,
+    );
+    for (const { mailbox_id } of heavy) {
+      this.#transaction(() => {
+        const edge = this.#get<{ modseq: number }>(
+          `SELECT modseq FROM expunged WHERE mailbox_id = ? ORDER BY modseq DESC
+           LIMIT 1 OFFSET ?`,
+          mailbox_id,
+          this.#keep,
+        );
+        if (!edge) return;
+        const top = this.#get<{ top: number | null }>(
+          `SELECT max(modseq) AS top FROM expunged
+           WHERE mailbox_id = ? AND modseq <= ? AND expunged_at < ?`,
+          mailbox_id,
+          edge.modseq,
+          cutoff,
+        );
+        if (top?.top == null) return;
+        this.#run(
+          "DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ? AND expunged_at < ?",
+          mailbox_id,
+          edge.modseq,
+          cutoff,
+        );
+        this.#run(
+          "UPDATE mailboxes SET vanished_floor = max(vanished_floor, ?) WHERE id = ?",
+          top.top,
+          mailbox_id,
+        );
+      });
+    }
+  }
+
+  // Accounts
+
+  createAccount(name: string, passwordHash: string | null): Promise<Account> {
+    return this.#call(() => {
+      validateAccountName(name);
+      return this.#transaction(() => {
+        if (this.#get("SELECT 1 FROM accounts WHERE name = ?", name)) {
+          throw new MailStoreError("alreadyexists", "Account already exists");
+        }
+        const id = Number(
+          this.#run("INSERT INTO accounts (name, password_hash) VALUES (?, ?)", name, passwordHash)
+            .lastInsertRowid,
+        );
+        for (const [mailboxName, use] of DEFAULT_MAILBOXES) {
+          this.#insertMailbox(id, mailboxName, use);
+          this.#run("INSERT INTO subscriptions (account_id, name) VALUES (?, ?)", id, mailboxName);
+        }
+        return { id, name, passwordHash };
+      });
+    });
+  }
+
+  getAccount(name: string): Promise<Account | null> {
+    return this.#call(() => {
+      const row = this.#get<AccountRow>("SELECT * FROM accounts WHERE name = ?", name);
+      return row ? accountView(row) : null;
+    });
+  }
+
+  setPasswordHash(name: string, passwordHash: string | null): Promise<void> {
+    return this.#call(() =>
+      this.#transaction(() => {
+        const r = this.#run(
+          "UPDATE accounts SET password_hash = ? WHERE name = ?",
+          passwordHash,
+          name,
+        );
+        if (Number(r.changes) === 0) throw new MailStoreError("nonexistent", "No such account");
+      })
+    );
+  }
+
+  deleteAccount(name: string): Promise<void> {
+    return this.#call(() =>
+      this.#transaction(() => {
+        const account = this.#get<AccountRow>("SELECT * FROM accounts WHERE name = ?", name);
+        if (!account) throw new MailStoreError("nonexistent", "No such account");
+        const ids = this.#all<{ id: number }>(
+          "SELECT id FROM mailboxes WHERE account_id = ?",
+          account.id,
+        );
+        for (const { id } of ids) this.#dropMailbox(id);
+        this.#run("DELETE FROM accounts WHERE id = ?", account.id);
+      })
+    );
+  }
+
+  listAccounts(): Promise<Account[]> {
+    return this.#call(() =>
+      this.#all<AccountRow>("SELECT * FROM accounts ORDER BY id").map(accountView)
+    );
+  }
+
+  // Mailboxes
+
+  listMailboxes(accountId: number): Promise<Mailbox[]> {
+    return this.#call(() => {
+      this.#requireAccount(accountId);
+      return this.#all<MailboxRow>(
+        `SELECT ${MAILBOX_COLUMNS} FROM mailboxes m WHERE m.account_id = ?
+         ORDER BY m.name <> 'INBOX', m.name`,
+        accountId,
+      ).map(mailboxView);
+    });
+  }
+
+  getMailbox(accountId: number, name: string): Promise<Mailbox | null> {
+    return this.#call(() => {
+      this.#requireAccount(accountId);
+      const row = this.#findMailbox(accountId, normalizeMailboxName(name));
+      return row ? mailboxView(row) : null;
+    });
+  }
+
+  createMailbox(
+    accountId: number,
+    name: string,
+    specialUse?: SpecialUse | null,
+  ): Promise<Mailbox> {
+    return this.#call(() => {
+      const canonical = normalizeMailboxName(name);
+      const use = validateSpecialUse(specialUse);
+      return this.#transaction(() => {
+        this.#requireAccount(accountId);
+        if (this.#findMailbox(accountId, canonical)) {
+          throw new MailStoreError("alreadyexists", "Mailbox already exists");
+        }
+        const count = this.#get<{ n: number }>(
+          "SELECT count(*) AS n FROM mailboxes WHERE account_id = ?",
+          accountId,
+        );
+        if ((count?.n ?? 0) >= MAX_MAILBOXES_PER_ACCOUNT) {
+          throw new MailStoreError("limit", "Too many mailboxes");
+        }
+        this.#insertMailbox(accountId, canonical, use);
+        return mailboxView(this.#findMailbox(accountId, canonical)!);
+      });
+    });
+  }
+
+  deleteMailbox(accountId: number, name: string): Promise<void> {
+    return this.#call(() => {
+      const canonical = normalizeMailboxName(name);
+      if (isInbox(canonical)) throw new MailStoreError("cannot", "INBOX cannot be deleted");
+      this.#transaction(() => {
+        this.#requireAccount(accountId);
+        const m = this.#findMailbox(accountId, canonical);
+        if (!m) throw new MailStoreError("nonexistent", "No such mailbox");
+        this.#dropMailbox(m.id);
+      });
+    });
+  }
+
+  renameMailbox(accountId: number, from: string, to: string): Promise<void> {
+    return this.#call(() => {
+      const source = normalizeMailboxName(from);
+      const target = normalizeMailboxName(to);
+      this.#transaction(() => {
+        this.#requireAccount(accountId);
+        const m = this.#findMailbox(accountId, source);
+        if (!m) throw new MailStoreError("nonexistent", "No such mailbox");
+        if (isInbox(target)) throw new MailStoreError("alreadyexists", "INBOX already exists");
+        if (source === target || this.#findMailbox(accountId, target)) {
+          throw new MailStoreError("alreadyexists", "Target mailbox already exists");
+        }
+        if (isDescendant(target, source)) {
+          throw new MailStoreError("cannot", "Cannot rename a mailbox below itself");
+        }
+        if (isInbox(source)) {
+          this.#renameInbox(m, target);
+          return;
+        }
+        const all = this.#all<{ id: number; name: string }>(
+          "SELECT id, name FROM mailboxes WHERE account_id = ?",
+          accountId,
+        );
+        const moves = all
+          .filter((c) => c.name === source || isDescendant(c.name, source))
+          .map((c) => ({ id: c.id, old: c.name, name: target + c.name.slice(source.length) }));
+        const moving = new Set(moves.map((c) => c.id));
+        const taken = new Set(all.filter((c) => !moving.has(c.id)).map((c) => c.name));
+        for (const c of moves) {
+          normalizeMailboxName(c.name);
+          if (taken.has(c.name)) {
+            throw new MailStoreError(
+              "alreadyexists",
+              "A mailbox with the new name already exists",
+            );
+          }
+        }
+        for (const c of moves) {
+          this.#run("UPDATE mailboxes SET name = ? WHERE id = ?", c.name, c.id);
+          this.#run(
+            "UPDATE OR REPLACE subscriptions SET name = ? WHERE account_id = ? AND name = ?",
+            c.name,
+            accountId,
+            c.old,
+          );
+        }
+        for (const c of moves) {
+          this.#pending!.push({ kind: "renamed", mailboxId: c.id, name: c.name });
+        }
+      });
+    });
+  }
+
+  setSubscribed(accountId: number, name: string, subscribed: boolean): Promise<void> {
+    return this.#call(() => {
+      const canonical = normalizeMailboxName(name);
+      this.#transaction(() => {
+        this.#requireAccount(accountId);
+        if (subscribed) {
+          if (!this.#findMailbox(accountId, canonical)) {
+            throw new MailStoreError("nonexistent", "No such mailbox");
+          }
+          this.#run(
+            "INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?, ?)",
+            accountId,
+            canonical,
+          );
+        } else {
+          this.#run(
+            "DELETE FROM subscriptions WHERE account_id = ? AND name = ?",
+            accountId,
+            canonical,
+          );
+        }
+      });
+    });
+  }
+
+  listSubscriptions(accountId: number): Promise<string[]> {
+    return this.#call(() => {
+      this.#requireAccount(accountId);
+      return this.#all<{ name: string }>(
+        `SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name <> 'INBOX', name`,
+        accountId,
+      ).map((r) => r.name);
+    });
+  }
+
+  // Messages
+
+  append(mailboxId: number, input: AppendInput): Promise<AppendResult> {
+    return this.#call(() => {
+      const flags = normalizeFlags(input.flags ?? []);
+      const internalDate = input.internalDate ?? this.#now();
+      return this.#transaction(() => {
+        const m = this.#mailboxById(mailboxId);
+        const blobId = Number(
+          this.#run(
+            "INSERT INTO blobs (raw, summary) VALUES (?, ?)",
+            input.raw,
+            input.summary ?? null,
+          ).lastInsertRowid,
+        );
+        const uid = m.uidnext;
+        const modseq = m.highestmodseq + 1;
+        this.#insertMessage(
+          mailboxId,
+          uid,
+          modseq,
+          flags,
+          internalDate,
+          input.raw.byteLength,
+          blobId,
+        );
+        this.#run(
+          `UPDATE mailboxes SET uidnext = ?, highestmodseq = ?, message_count = message_count + 1,
+           unseen_count = unseen_count + ?, total_size = total_size + ? WHERE id = ?`,
+          uid + 1,
+          modseq,
+          hasFlag(flags, SEEN) ? 0 : 1,
+          input.raw.byteLength,
+          mailboxId,
+        );
+        this.#pending!.push({ kind: "append", mailboxId, uids: [uid] });
+        return { uidValidity: m.uidvalidity, uid, modseq };
+      });
+    });
+  }
+
+  listMessages(mailboxId: number): Promise<MessageMeta[]> {
+    return this.#call(() => {
+      this.#mailboxById(mailboxId);
+      const rows = this.#arrayStatement(
+        "SELECT uid, modseq, flags, internal_date, size FROM messages WHERE mailbox_id = ? ORDER BY uid",
+      ).all(mailboxId) as unknown as [number, number, string, number, number][];
+      const out: MessageMeta[] = new Array(rows.length);
+      for (let i = 0; i < rows.length; i++) {
+        const [uid, modseq, flags, internalDate, size] = rows[i]!;
+        out[i] = { uid, modseq, flags: splitFlags(flags), internalDate, size };
+      }
+      return out;
+    });
+  }
+
+  getMessages(mailboxId: number, uids: readonly number[]): Promise<MessageMeta[]> {
+    return this.#call(() => {
+      this.#mailboxById(mailboxId);
+      return this.#messageRows(mailboxId, uids).map(metaView);
+    });
+  }
+
+  getRaw(mailboxId: number, uid: number): Promise<Uint8Array | null> {
+    return this.#call(() => {
+      this.#mailboxById(mailboxId);
+      const row = this.#get<{ raw: Uint8Array }>(
+        `SELECT b.raw FROM messages m JOIN blobs b ON b.id = m.blob_id
+         WHERE m.mailbox_id = ? AND m.uid = ?`,
+        mailboxId,
+        uid,
+      );
+      return row ? row.raw : null;
+    });
+  }
+
+  getSummary(mailboxId: number, uid: number): Promise<string | null> {
+    return this.#call(() => {
+      this.#mailboxById(mailboxId);
+      const row = this.#get<{ summary: string | null }>(
+        `SELECT b.summary FROM messages m JOIN blobs b ON b.id = m.blob_id
+         WHERE m.mailbox_id = ? AND m.uid = ?`,
+        mailboxId,
+        uid,
+      );
+      return row?.summary ?? null;
+    });
+  }
+
+  storeFlags(
+    mailboxId: number,
+    uids: readonly number[],
+    op: FlagOperation,
+    flags: readonly string[],
+    unchangedSince?: number,
+  ): Promise<StoreFlagsResult> {
+    return this.#call(() => {
+      const change = normalizeFlags(flags);
+      return this.#transaction(() => {
+        const m = this.#mailboxById(mailboxId);
+        const updated: MessageMeta[] = [];
+        const modified: number[] = [];
+        const changedUids: number[] = [];
+        let modseq = m.highestmodseq;
+        let unseenDelta = 0;
+        for (const row of this.#messageRows(mailboxId, uids)) {
+          if (unchangedSince !== undefined && row.modseq > unchangedSince) {
+            modified.push(row.uid);
+            continue;
+          }
+          const before = splitFlags(row.flags);
+          const next = applyFlagOperation(before, op, change);
+          if (next) {
+            modseq++;
+            const seen = hasFlag(next, SEEN);
+            unseenDelta += (hasFlag(before, SEEN) ? 1 : 0) - (seen ? 1 : 0);
+            this.#run(
+              `UPDATE messages SET flags = ?, seen = ?, deleted = ?, modseq = ?
+               WHERE mailbox_id = ? AND uid = ?`,
+              next.join(" "),
+              seen ? 1 : 0,
+              hasFlag(next, DELETED) ? 1 : 0,
+              modseq,
+              mailboxId,
+              row.uid,
+            );
+            row.flags = next.join(" ");
+            row.modseq = modseq;
+            changedUids.push(row.uid);
+          }
+          updated.push(metaView(row));
+        }
+        if (changedUids.length > 0) {
+          this.#run(
+            "UPDATE mailboxes SET highestmodseq = ?, unseen_count = unseen_count + ? WHERE id = ?",
+            modseq,
+            unseenDelta,
+            mailboxId,
+          );
+          this.#pending!.push({ kind: "flags", mailboxId, uids: changedUids });
+        }
+        return { updated, modified };
+      });
+    });
+  }
+
+  copy(fromMailboxId: number, uids: readonly number[], toMailboxId: number): Promise<CopyResult> {
+    return this.#call(() =>
+      this.#transaction(() => this.#copy(fromMailboxId, uids, toMailboxId, false))
+    );
+  }
+
+  move(fromMailboxId: number, uids: readonly number[], toMailboxId: number): Promise<CopyResult> {
+    return this.#call(() =>
+      this.#transaction(() => this.#copy(fromMailboxId, uids, toMailboxId, true))
+    );
+  }
+
+  expunge(mailboxId: number, uids?: readonly number[]): Promise<number[]> {
+    return this.#call(() =>
+      this.#transaction(() => {
+        this.#mailboxById(mailboxId);
+        let gone: number[];
+        if (uids === undefined) {
+          gone = this.#all<{ uid: number }>(
+            "SELECT uid FROM messages WHERE mailbox_id = ? AND deleted = 1 ORDER BY uid",
+            mailboxId,
+          ).map((r) => r.uid);
+        } else {
+          gone = this.#messageRows(mailboxId, uids)
+            .filter((r) => hasFlag(splitFlags(r.flags), DELETED))
+            .map((r) => r.uid);
+        }
+        this.#removeMessages(mailboxId, gone);
+        return gone;
+      })
+    );
+  }
+
+  changesSince(mailboxId: number, modseq: number): Promise<ChangesSince> {
+    return this.#call(() => {
+      const m = this.#mailboxById(mailboxId);
+      const changed = this.#all<MessageRow>(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`,
+        mailboxId,
+        modseq,
+      ).map(metaView);
+      let vanished: number[];
+      if (modseq < m.vanished_floor) {
+        // Records below the floor were pruned: every UID below UIDNEXT that is not present
+        // was expunged at some point, which is a safe superset.
+        const present = this.#arrayStatement(
+          "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid",
+        ).all(mailboxId) as unknown as [number][];
+        vanished = [];
+        let next = 1;
+        for (const [uid] of present) {
+          for (; next < uid; next++) vanished.push(next);
+          next = uid + 1;
+        }
+        for (; next < m.uidnext; next++) vanished.push(next);
+      } else {
+        vanished = this.#all<{ uid: number }>(
+          "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+          mailboxId,
+          modseq,
+        ).map((r) => r.uid);
+      }
+      return { changed, vanished };
+    });
+  }
+
+  watch(mailboxId: number, listener: (event: MailboxEvent) => void): () => void {
+    return this.#hub.watch(mailboxId, listener);
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#hub.clear();
+      this.#statements.clear();
+      this.#db.close();
+    }
+    return Promise.resolve();
+  }
+
+  // Internals
+
+  #call<T>(body: () => T): Promise<T> {
+    try {
+      this.#open();
+      return Promise.resolve(body());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #open(): void {
+    if (this.#closed) throw new MailStoreError("cannot", "Mail store is closed");
+  }
+
+  #statement(sql: string): StatementSync {
+    let stmt = this.#statements.get(sql);
+    if (!stmt) {
+      stmt = this.#db.prepare(sql);
+      this.#statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  /** A cached statement returning rows as arrays (cheaper for large listings). */
+  #arrayStatement(sql: string): StatementSync {
+    const key = `arrays:${sql}`;
+    let stmt = this.#statements.get(key);
+    if (!stmt) {
+      stmt = this.#db.prepare(sql);
+      (stmt as StatementSync & { setReturnArrays(on: boolean): void }).setReturnArrays(true);
+      this.#statements.set(key, stmt);
+    }
+    return stmt;
+  }
+
+  #run(sql: string, ...params: SQLInputValue[]) {
+    return this.#statement(sql).run(...params);
+  }
+
+  #get<T>(sql: string, ...params: SQLInputValue[]): T | undefined {
+    return this.#statement(sql).get(...params) as T | undefined;
+  }
+
+  #all<T>(sql: string, ...params: SQLInputValue[]): T[] {
+    return this.#statement(sql).all(...params) as T[];
+  }
+
+  /**
+   * Runs `body` in one write transaction; events it queued are delivered only after COMMIT
+   * has returned, i.e. once the change is durable.
+   */
+  #transaction<T>(body: () => T): T {
+    if (this.#pending) return body();
+    this.#pending = [];
+    this.#db.exec("BEGIN IMMEDIATE");
+    let events: MailboxEvent[];
+    let result: T;
+    try {
+      result = body();
+      this.#db.exec("COMMIT");
+      events = this.#pending;
+    } catch (e) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      throw e;
+    } finally {
+      this.#pending = null;
+    }
+    for (const event of events) this.#hub.emit(event);
+    return result;
+  }
+
+  #migrate(): void {
+    this.#db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+    const current = this.#schemaVersion();
+    if (current > MIGRATIONS.length) {
+      throw new Error(`Database schema version ${current} is newer than this program`);
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      this.#db.exec("BEGIN IMMEDIATE");
+      try {
+        // Re-read under the write lock: another process may have migrated meanwhile.
+        if (this.#schemaVersion() > v) {
+          this.#db.exec("ROLLBACK");
+          continue;
+        }
+        this.#db.exec(MIGRATIONS[v]!);
+        this.#db.exec("DELETE FROM schema_version");
+        this.#run("INSERT INTO schema_version (version) VALUES (?)", v + 1);
+        this.#db.exec("COMMIT");
+      } catch (e) {
+        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+        throw e;
+      }
+    }
+  }
+
+  #schemaVersion(): number {
+    return this.#db.prepare("SELECT max(version) AS v FROM schema_version").get()?.v as
+      | number
+      | null ?? 0;
+  }
+
+  #requireAccount(accountId: number): void {
+    if (!this.#get("SELECT 1 FROM accounts WHERE id = ?", accountId)) {
+      throw new MailStoreError("nonexistent", "No such account");
+    }
+  }
+
+  #findMailbox(accountId: number, canonical: string): MailboxRow | undefined {
+    return this.#get<MailboxRow>(
+      `SELECT ${MAILBOX_COLUMNS} FROM mailboxes m WHERE m.account_id = ? AND m.name = ?`,
+      accountId,
+      canonical,
+    );
+  }
+
+  #mailboxById(id: number): MailboxRow {
+    const m = this.#get<MailboxRow>(
+      `SELECT ${MAILBOX_COLUMNS} FROM mailboxes m WHERE m.id = ?`,
+      id,
+    );
+    if (!m) throw new MailStoreError("nonexistent", "No such mailbox");
+    return m;
+  }
+
+  /** A fresh UIDVALIDITY for every mailbox instance, so a recreated name never reuses one. */
+  #nextUidValidity(): number {
+    const last = this.#get<{ value: number }>(
+      "SELECT value FROM meta WHERE key = 'last_uidvalidity'",
+    )?.value ?? 0;
+    const next = Math.max(last + 1, Math.floor(this.#now() / 1000));
+    this.#run(
+      "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_uidvalidity', ?)",
+      next,
+    );
+    return next;
+  }
+
+  #insertMailbox(accountId: number, name: string, use: SpecialUse | null): number {
+    return Number(
+      this.#run(
+        `INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, highestmodseq, special_use)
+         VALUES (?, ?, ?, 1, 1, ?)`,
+        accountId,
+        name,
+        this.#nextUidValidity(),
+        use,
+      ).lastInsertRowid,
+    );
+  }
+
+  #insertMessage(
+    mailboxId: number,
+    uid: number,
+    modseq: number,
+    flags: readonly string[],
+    internalDate: number,
+    size: number,
+    blobId: number,
+  ): void {
+    this.#run(
+      `INSERT INTO messages (mailbox_id, uid, modseq, flags, seen, deleted, internal_date, size,
+       blob_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      mailboxId,
+      uid,
+      modseq,
+      flags.join(" "),
+      hasFlag(flags, SEEN) ? 1 : 0,
+      hasFlag(flags, DELETED) ? 1 : 0,
+      internalDate,
+      size,
+      blobId,
+    );
+  }
+
+  #messageRows(mailboxId: number, uids: readonly number[]): MessageRow[] {
+    const wanted = [...new Set(uids)].filter((u) => Number.isSafeInteger(u) && u > 0)
+      .sort((a, b) => a - b);
+    if (wanted.length === 0) return [];
+    if (wanted.length <= POINT_LOOKUP_LIMIT) {
+      const out: MessageRow[] = [];
+      for (const uid of wanted) {
+        const row = this.#get<MessageRow>(
+          `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND uid = ?`,
+          mailboxId,
+          uid,
+        );
+        if (row) out.push({ ...row });
+      }
+      return out;
+    }
+    const set = new Set(wanted);
+    return this.#all<MessageRow>(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?
+       ORDER BY uid`,
+      mailboxId,
+      wanted[0]!,
+      wanted.at(-1)!,
+    ).filter((r) => set.has(r.uid)).map((r) => ({ ...r }));
+  }
+
+  #copy(fromId: number, uids: readonly number[], toId: number, move: boolean): CopyResult {
+    const from = this.#mailboxById(fromId);
+    const to = this.#mailboxById(toId);
+    if (from.account_id !== to.account_id) {
+      throw new MailStoreError("cannot", "Cannot copy between accounts");
+    }
+    const rows = this.#messageRows(fromId, uids);
+    const mapping = this.#copyRows(rows, to);
+    if (move) this.#removeMessages(fromId, rows.map((r) => r.uid));
+    return { uidValidity: to.uidvalidity, mapping };
+  }
+
+  /** Inserts copies of `rows` into `to`, sharing their blobs; returns the UID mapping. */
+  #copyRows(rows: readonly MessageRow[], to: MailboxRow): [number, number][] {
+    const mapping: [number, number][] = [];
+    if (rows.length === 0) return mapping;
+    let uid = to.uidnext;
+    let modseq = to.highestmodseq;
+    let unseen = 0;
+    let size = 0;
+    for (const r of rows) {
+      const flags = splitFlags(r.flags);
+      this.#insertMessage(to.id, uid, ++modseq, flags, r.internal_date, r.size, r.blob_id);
+      if (!hasFlag(flags, SEEN)) unseen++;
+      size += r.size;
+      mapping.push([r.uid, uid++]);
+    }
+    this.#run(
+      `UPDATE mailboxes SET uidnext = ?, highestmodseq = ?, message_count = message_count + ?,
+       unseen_count = unseen_count + ?, total_size = total_size + ? WHERE id = ?`,
+      uid,
+      modseq,
+      rows.length,
+      unseen,
+      size,
+      to.id,
+    );
+    this.#pending!.push({ kind: "append", mailboxId: to.id, uids: mapping.map(([, u]) => u) });
+    return mapping;
+  }
+
+  /** Expunges `uids` (ascending), records them for VANISHED and frees unshared blobs. */
+  #removeMessages(mailboxId: number, uids: readonly number[]): void {
+    if (uids.length === 0) return;
+    const m = this.#mailboxById(mailboxId);
+    let modseq = m.highestmodseq;
+    let count = 0;
+    let unseen = 0;
+    let size = 0;
+    const now = this.#now();
+    for (const uid of uids) {
+      const row = this.#get<{ seen: number; size: number; blob_id: number }>(
+        "SELECT seen, size, blob_id FROM messages WHERE mailbox_id = ? AND uid = ?",
+        mailboxId,
+        uid,
+      );
+      if (!row) continue;
+      this.#run("DELETE FROM messages WHERE mailbox_id = ? AND uid = ?", mailboxId, uid);
+      this.#freeBlob(row.blob_id);
+      this.#run(
+        `INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq, expunged_at)
+         VALUES (?, ?, ?, ?)`,
+        mailboxId,
+        uid,
+        ++modseq,
+        now,
+      );
+      count++;
+      if (!row.seen) unseen++;
+      size += row.size;
+    }
+    this.#run(
+      `UPDATE mailboxes SET highestmodseq = ?, message_count = message_count - ?,
+       unseen_count = unseen_count - ?, total_size = total_size - ? WHERE id = ?`,
+      modseq,
+      count,
+      unseen,
+      size,
+      mailboxId,
+    );
+    this.#pending!.push({ kind: "expunge", mailboxId, uids: [...uids] });
+  }
+
+  #freeBlob(blobId: number): void {
+    this.#run(
+      `DELETE FROM blobs WHERE id = ?
+       AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = ?)`,
+      blobId,
+      blobId,
+    );
+  }
+
+  /** Deletes a mailbox, its messages and its expunge records, then frees unshared blobs. */
+  #dropMailbox(mailboxId: number): void {
+    const blobs = this.#all<{ blob_id: number }>(
+      "SELECT blob_id FROM messages WHERE mailbox_id = ?",
+      mailboxId,
+    );
+    this.#run("DELETE FROM mailboxes WHERE id = ?", mailboxId);
+    for (const { blob_id } of blobs) this.#freeBlob(blob_id);
+    this.#pending!.push({ kind: "deleted", mailboxId });
+  }
+
+  /** RFC 9051, Section 6.3.6: renaming INBOX moves its messages and leaves INBOX empty. */
+  #renameInbox(inbox: MailboxRow, target: string): void {
+    const id = this.#insertMailbox(inbox.account_id, target, null);
+    const rows = this.#all<MessageRow>(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? ORDER BY uid`,
+      inbox.id,
+    );
+    this.#copyRows(rows, this.#mailboxById(id));
+    this.#removeMessages(inbox.id, rows.map((r) => r.uid));
+  }
+}
+
+function accountView(row: AccountRow): Account {
+  return { id: row.id, name: row.name, passwordHash: row.password_hash };
+}
+
+function mailboxView(row: MailboxRow): Mailbox {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    name: row.name,
+    uidValidity: row.uidvalidity,
+    uidNext: row.uidnext,
+    highestModseq: row.highestmodseq,
+    subscribed: row.subscribed === 1,
+    specialUse: row.special_use as SpecialUse | null,
+    messages: row.message_count,
+    unseen: row.unseen_count,
+    size: row.total_size,
+  };
+}
+
+function metaView(row: MessageRow): MessageMeta {
+  return {
+    uid: row.uid,
+    modseq: row.modseq,
+    flags: splitFlags(row.flags),
+    internalDate: row.internal_date,
+    size: row.size,
+  };
+}
+
+function splitFlags(stored: string): string[] {
+  return stored === "" ? [] : stored.split(" ");
+}

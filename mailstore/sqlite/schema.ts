@@ -1,0 +1,79 @@
+/**
+ * The SQLite schema of the mail store, as an ordered list of migrations. Migration `i` brings
+ * the database from version `i` to version `i + 1`; the applied version lives in
+ * `schema_version`. Never edit a released migration: append a new one.
+ */
+
+/** Each entry is one migration's SQL, applied in its own transaction. */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  CREATE TABLE accounts (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    name          TEXT NOT NULL UNIQUE,
+    password_hash TEXT
+  );
+
+  -- Counters (message_count, unseen_count, total_size) are kept up to date by every write, so
+  -- SELECT/STATUS never scan messages. vanished_floor is the highest MODSEQ of pruned
+  -- expunge records: below it, VANISHED is computed from UID gaps instead.
+  CREATE TABLE mailboxes (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id     INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    name           TEXT NOT NULL,
+    uidvalidity    INTEGER NOT NULL,
+    uidnext        INTEGER NOT NULL,
+    highestmodseq  INTEGER NOT NULL,
+    special_use    TEXT,
+    message_count  INTEGER NOT NULL DEFAULT 0,
+    unseen_count   INTEGER NOT NULL DEFAULT 0,
+    total_size     INTEGER NOT NULL DEFAULT 0,
+    vanished_floor INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (account_id, name)
+  );
+
+  CREATE TABLE subscriptions (
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    PRIMARY KEY (account_id, name)
+  ) WITHOUT ROWID;
+
+  -- Raw messages live apart from the message rows so that listings never read them; a copy
+  -- shares the blob. summary is the caller's derived data for the same bytes.
+  CREATE TABLE blobs (
+    id      INTEGER PRIMARY KEY,
+    raw     BLOB NOT NULL,
+    summary TEXT
+  );
+
+  CREATE TABLE messages (
+    mailbox_id    INTEGER NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+    uid           INTEGER NOT NULL,
+    modseq        INTEGER NOT NULL,
+    flags         TEXT NOT NULL,
+    seen          INTEGER NOT NULL,
+    deleted       INTEGER NOT NULL,
+    internal_date INTEGER NOT NULL,
+    size          INTEGER NOT NULL,
+    blob_id       INTEGER NOT NULL REFERENCES blobs (id),
+    PRIMARY KEY (mailbox_id, uid)
+  ) WITHOUT ROWID;
+  CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);
+  CREATE INDEX messages_blob ON messages (blob_id);
+  CREATE INDEX messages_deleted ON messages (mailbox_id, uid) WHERE deleted = 1;
+
+  -- Expunge records for QRESYNC VANISHED (RFC 7162, Section 3.2.10).
+  CREATE TABLE expunged (
+    mailbox_id  INTEGER NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+    uid         INTEGER NOT NULL,
+    modseq      INTEGER NOT NULL,
+    expunged_at INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+  ) WITHOUT ROWID;
+  CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);
+  `,
+];
