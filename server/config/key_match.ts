@@ -1,11 +1,12 @@
 /**
  * Checks that a configured private key belongs to the configured certificate, so that a
- * mismatched pair is refused at startup instead of failing every handshake.
- *
- * TODO(#x509): switch to protocol/x509 `parseCertificate` and `parsePrivateKey` once they exist,
- * comparing the decoded public keys; node:crypto does the parsing until then.
+ * mismatched pair is refused at startup instead of failing every handshake, and that CA files
+ * hold parsable certificates. Parsing is protocol/x509's, the same code the TLS stack uses.
  */
-import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
+import type { PrivateKey, PublicKey } from "../../protocol/crypto/provider.ts";
+import { parseCertificate } from "../../protocol/x509/certificate.ts";
+import { parsePrivateKey } from "../../protocol/x509/keys.ts";
+import { decodePem } from "../../protocol/x509/pem.ts";
 
 /** Why a certificate or key file was refused. */
 export type KeyPairProblem =
@@ -13,44 +14,68 @@ export type KeyPairProblem =
   | { kind: "key"; reason: string }
   | { kind: "mismatch" };
 
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
-
-/** The PEM certificate blocks of a file, in order. */
-export function pemCertificates(text: string): string[] {
-  return text.match(PEM_CERTIFICATE) ?? [];
+/** The DER certificates of a PEM file, in order; throws on malformed PEM. */
+export function pemCertificates(text: string): Uint8Array[] {
+  return decodePem(text).filter((b) => b.label === "CERTIFICATE").map((b) => b.der);
 }
 
 /** Returns null when the first certificate of `certPem` carries the public half of `keyPem`. */
 export function checkKeyPair(certPem: string, keyPem: string): KeyPairProblem | null {
-  const first = pemCertificates(certPem)[0];
-  if (first === undefined) return { kind: "certificate", reason: "no PEM certificate found" };
-  let certKey: Uint8Array;
-  try {
-    certKey = new X509Certificate(first).publicKey.export({ type: "spki", format: "der" });
-  } catch {
-    return { kind: "certificate", reason: "the certificate cannot be parsed" };
+  const certProblem = checkCertificates(certPem);
+  if (certProblem !== null) return { kind: "certificate", reason: certProblem };
+  const leaf = parseCertificate(pemCertificates(certPem)[0]!);
+  const certKey = leaf.publicKeyInfo.key;
+  if (certKey === undefined) {
+    return { kind: "certificate", reason: "the certificate's key algorithm is not supported" };
   }
-  let ownKey: Uint8Array;
+  let key: PrivateKey;
   try {
-    ownKey = createPublicKey(createPrivateKey(keyPem)).export({ type: "spki", format: "der" });
-  } catch {
-    return { kind: "key", reason: "the private key cannot be parsed (PEM PKCS#8, SEC1 or PKCS#1)" };
+    key = parsePrivateKey(keyPem);
+  } catch (error) {
+    const detail = error instanceof Error ? `: ${lowerFirst(error.message)}` : "";
+    return { kind: "key", reason: `the private key cannot be used${detail}` };
   }
-  return bytesEqual(certKey, ownKey) ? null : { kind: "mismatch" };
+  return samePublicKey(certKey, key) ? null : { kind: "mismatch" };
 }
 
-/** Checks that a file holds at least one parsable certificate; returns the reason when not. */
+/** Checks that a PEM file holds at least one parsable certificate; returns the reason when not. */
 export function checkCertificates(pem: string): string | null {
-  const blocks = pemCertificates(pem);
+  let blocks: Uint8Array[];
+  try {
+    blocks = pemCertificates(pem);
+  } catch (error) {
+    return `malformed PEM${error instanceof Error ? `: ${lowerFirst(error.message)}` : ""}`;
+  }
   if (blocks.length === 0) return "no PEM certificate found";
-  for (const block of blocks) {
+  for (const [index, der] of blocks.entries()) {
     try {
-      new X509Certificate(block);
+      parseCertificate(der);
     } catch {
-      return "a certificate cannot be parsed";
+      return `certificate ${index + 1} cannot be parsed`;
     }
   }
   return null;
+}
+
+/** Whether `key` is the private half of `publicKey`. */
+function samePublicKey(publicKey: PublicKey, key: PrivateKey): boolean {
+  switch (key.kind) {
+    case "ec":
+      return publicKey.kind === "ec" && publicKey.curve === key.curve &&
+        bytesEqual(publicKey.point, key.publicKey);
+    case "ed25519":
+      return publicKey.kind === "ed25519" && bytesEqual(publicKey.key, key.publicKey);
+    case "rsa":
+      return publicKey.kind === "rsa" && publicKey.n === key.n && publicKey.e === key.e;
+    default: {
+      const unreachable: never = key;
+      throw new Error(`Unknown key kind ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
