@@ -1,0 +1,227 @@
+/**
+ * Configuration of the LDAP directory check: where the directory is, how to reach it safely,
+ * how a client certificate maps to an entry, and how failures and caching behave.
+ *
+ * The YAML loader (server/config.ts) reads `bind_password_file` and hands over a
+ * `DirectoryConfigInput`; `resolveDirectoryConfig()` validates it and fills in the defaults.
+ */
+import { FilterTemplateError, parseFilterTemplate } from "./filter_template.ts";
+
+/** How a certificate finds its directory entry. */
+export type DirectoryMapping =
+  /** The certificate's subject DN is the entry's DN (base-scope read, must lie under baseDn). */
+  | { readonly kind: "subject_dn" }
+  /** An RFC 4515 filter with `{cert.…}` placeholders, searched under baseDn. */
+  | { readonly kind: "filter"; readonly template: string }
+  /** An entry attribute (e.g. `seeAlso`) holds the certificate's subject DN. */
+  | { readonly kind: "attribute"; readonly attribute: string };
+
+/** What to do when the directory cannot answer. */
+export type DirectoryOnError = "deny" | "cached";
+
+/** A validated directory configuration, defaults applied. */
+export interface DirectoryConfig {
+  /** `ldap://host[:port]` or `ldaps://host[:port]`. */
+  readonly url: string;
+  /** Upgrade an `ldap://` connection with StartTLS (RFC 4511, Section 4.14) before binding. */
+  readonly starttls: boolean;
+  /** Trusted CA for the directory's certificate: PEM contents or a path to a PEM file. */
+  readonly ca?: string;
+  /** Service account that searches the directory. */
+  readonly bindDn: string;
+  readonly bindPassword: string;
+  /** Where entries are searched. */
+  readonly baseDn: string;
+  readonly mapping: DirectoryMapping;
+  /** Attribute of the entry that names the IMAP user, and that password logins search by. */
+  readonly usernameAttribute: string;
+  /** How long a positive answer is reused, keyed by certificate fingerprint. 0 disables. */
+  readonly cacheTtlMs: number;
+  readonly onError: DirectoryOnError;
+  /** Budget of one lookup: connect, TLS, bind, search. */
+  readonly timeoutMs: number;
+  /** Lookups in flight at once; further ones queue. */
+  readonly maxConcurrency: number;
+  /** Period of the re-check of live certificate sessions. 0 disables. */
+  readonly recheckIntervalMs: number;
+}
+
+/** The configuration as the loader supplies it; omitted fields take their defaults. */
+export interface DirectoryConfigInput {
+  readonly url: string;
+  readonly starttls?: boolean;
+  readonly ca?: string;
+  readonly bindDn: string;
+  readonly bindPassword: string;
+  readonly baseDn: string;
+  readonly mapping?: DirectoryMapping;
+  readonly usernameAttribute?: string;
+  readonly cacheTtlMs?: number;
+  readonly onError?: DirectoryOnError;
+  readonly timeoutMs?: number;
+  readonly maxConcurrency?: number;
+  readonly recheckIntervalMs?: number;
+}
+
+export const DIRECTORY_DEFAULTS = {
+  starttls: false,
+  mapping: { kind: "filter", template: "(mail={cert.san.email})" },
+  usernameAttribute: "uid",
+  cacheTtlMs: 60_000,
+  onError: "deny",
+  timeoutMs: 5_000,
+  maxConcurrency: 4,
+  recheckIntervalMs: 60_000,
+} as const satisfies Partial<DirectoryConfig>;
+
+/** A directory configuration that cannot work. */
+export class DirectoryConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DirectoryConfigError";
+  }
+}
+
+/** Attribute description: a descr or numeric OID, with options (RFC 4512, Section 2.5). */
+const ATTRIBUTE_DESCRIPTION = /^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)*)(?:;[A-Za-z0-9-]+)*$/;
+
+/** Whether `name` is a syntactically valid LDAP attribute description. */
+export function isAttributeDescription(name: string): boolean {
+  return name.length <= 128 && ATTRIBUTE_DESCRIPTION.test(name);
+}
+
+/**
+ * Reads the YAML `certificate_lookup` value: `subject_dn`, `attribute:<name>`, or a filter
+ * template such as `(mail={cert.san.email})`.
+ */
+export function parseCertificateLookup(value: string): DirectoryMapping {
+  const v = value.trim();
+  if (v === "subject_dn") return { kind: "subject_dn" };
+  if (v.startsWith("attribute:")) return { kind: "attribute", attribute: v.slice(10).trim() };
+  return { kind: "filter", template: v };
+}
+
+/** Validates `input` and applies the defaults. Throws `DirectoryConfigError`. */
+export function resolveDirectoryConfig(input: DirectoryConfigInput): DirectoryConfig {
+  let url: URL;
+  try {
+    url = new URL(input.url);
+  } catch {
+    throw new DirectoryConfigError(`Invalid directory url: ${input.url}`);
+  }
+  if (url.protocol !== "ldap:" && url.protocol !== "ldaps:") {
+    throw new DirectoryConfigError(
+      `Directory url must use ldap:// or ldaps://, not ${url.protocol}`,
+    );
+  }
+  if (url.hostname === "") throw new DirectoryConfigError("Directory url has no host");
+  if ((url.pathname !== "" && url.pathname !== "/") || url.search !== "" || url.hash !== "") {
+    throw new DirectoryConfigError("Directory url must hold only scheme, host and port");
+  }
+  const starttls = input.starttls ?? DIRECTORY_DEFAULTS.starttls;
+  if (starttls && url.protocol === "ldaps:") {
+    throw new DirectoryConfigError("StartTLS cannot be combined with an ldaps:// url");
+  }
+  if (input.bindDn.trim() === "") throw new DirectoryConfigError("Directory bind DN is empty");
+  // An empty simple-bind password is an unauthenticated bind (RFC 4513, Section 5.1.2).
+  if (input.bindPassword === "") {
+    throw new DirectoryConfigError("Directory bind password is empty");
+  }
+  if (input.baseDn.trim() === "") throw new DirectoryConfigError("Directory base DN is empty");
+
+  const mapping = input.mapping ?? DIRECTORY_DEFAULTS.mapping;
+  switch (mapping.kind) {
+    case "subject_dn":
+      break;
+    case "filter":
+      try {
+        parseFilterTemplate(mapping.template);
+      } catch (e) {
+        if (e instanceof FilterTemplateError) throw new DirectoryConfigError(e.message);
+        throw e;
+      }
+      break;
+    case "attribute":
+      if (!isAttributeDescription(mapping.attribute)) {
+        throw new DirectoryConfigError(`Invalid mapping attribute: ${mapping.attribute}`);
+      }
+      break;
+    default: {
+      const never: never = mapping;
+      throw new DirectoryConfigError(`Unknown mapping: ${JSON.stringify(never)}`);
+    }
+  }
+  const usernameAttribute = input.usernameAttribute ?? DIRECTORY_DEFAULTS.usernameAttribute;
+  if (!isAttributeDescription(usernameAttribute)) {
+    throw new DirectoryConfigError(`Invalid username attribute: ${usernameAttribute}`);
+  }
+  const onError = input.onError ?? DIRECTORY_DEFAULTS.onError;
+  if (onError !== "deny" && onError !== "cached") {
+    throw new DirectoryConfigError(`on_error must be deny or cached, not ${String(onError)}`);
+  }
+  const cacheTtlMs = integer("cache TTL", input.cacheTtlMs, DIRECTORY_DEFAULTS.cacheTtlMs, 0);
+  if (onError === "cached" && cacheTtlMs === 0) {
+    throw new DirectoryConfigError("on_error cached needs a cache TTL above zero");
+  }
+  const recheckIntervalMs = integer(
+    "recheck interval",
+    input.recheckIntervalMs,
+    DIRECTORY_DEFAULTS.recheckIntervalMs,
+    0,
+  );
+  if (recheckIntervalMs !== 0 && recheckIntervalMs < 10) {
+    throw new DirectoryConfigError("Recheck interval must be 0 (off) or at least 10 ms");
+  }
+  return {
+    url: `${url.protocol}//${url.host}`,
+    starttls,
+    ...(input.ca !== undefined ? { ca: input.ca } : {}),
+    bindDn: input.bindDn,
+    bindPassword: input.bindPassword,
+    baseDn: input.baseDn,
+    mapping,
+    usernameAttribute,
+    cacheTtlMs,
+    onError,
+    timeoutMs: integer("timeout", input.timeoutMs, DIRECTORY_DEFAULTS.timeoutMs, 1),
+    maxConcurrency: integer(
+      "max concurrency",
+      input.maxConcurrency,
+      DIRECTORY_DEFAULTS.maxConcurrency,
+      1,
+      256,
+    ),
+    recheckIntervalMs,
+  };
+}
+
+/** The CA PEM: `ca` itself when it holds a PEM block, else the contents of the file it names. */
+export function loadCaPem(ca: string): string {
+  if (ca.includes("-----BEGIN")) return ca;
+  let pem: string;
+  try {
+    pem = Deno.readTextFileSync(ca);
+  } catch (e) {
+    throw new DirectoryConfigError(
+      `Cannot read directory CA file ${ca}: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+  if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new DirectoryConfigError(`Directory CA file ${ca} holds no PEM certificate`);
+  }
+  return pem;
+}
+
+function integer(
+  what: string,
+  value: number | undefined,
+  fallback: number,
+  min: number,
+  max = 86_400_000,
+): number {
+  const v = value ?? fallback;
+  if (!Number.isSafeInteger(v) || v < min || v > max) {
+    throw new DirectoryConfigError(`Directory ${what} must be an integer from ${min} to ${max}`);
+  }
+  return v;
+}

@@ -1,0 +1,600 @@
+/**
+ * The LDAP directory check. A client certificate that passed chain validation is accepted only
+ * when exactly one directory entry maps to it and that entry still holds the very same
+ * certificate among its `userCertificate;binary` values (RFC 4523, Section 2.1). OpenLDAP cannot
+ * match a whole DER certificate in a filter, so the values are fetched and compared here, byte
+ * for byte.
+ *
+ * Each lookup opens its own connection (StartTLS or ldaps:// when configured), binds as the
+ * service account, searches, and unbinds in `finally`. Nothing survives a failed lookup, so a
+ * restarted directory is simply reached again by the next one. Lookups are bounded in number
+ * and in time; a directory that does not answer fails closed unless `onError` is `cached` and a
+ * positive answer younger than the cache TTL exists.
+ */
+import { timingSafeEqual } from "node:crypto";
+import { Buffer } from "node:buffer";
+import type { ConnectionOptions } from "node:tls";
+import { getLogger } from "@logtape/logtape";
+import {
+  Client,
+  EqualityFilter,
+  ExtensibleFilter,
+  type Filter,
+  InvalidCredentialsError,
+  InvalidDNSyntaxError,
+  NoSuchObjectError,
+  ResultCodeError,
+  SizeLimitExceededError,
+} from "ldapts";
+import type { CertificateIdentity } from "../../protocol/x509/identity.ts";
+import { type DirectoryConfig, loadCaPem } from "./config.ts";
+import { fillFilterTemplate, type FilterTemplate, parseFilterTemplate } from "./filter_template.ts";
+import { Limiter, LimiterFullError } from "./_limiter.ts";
+
+/** Why a certificate was refused, as log lines name it. */
+export type DirectoryDenialReason =
+  /** The entry exists but no longer holds this certificate: it counts as revoked. */
+  | "not_in_entry"
+  /** No entry maps to the certificate. */
+  | "no_entry"
+  /** More than one entry maps to the certificate; which user it is, is ambiguous. */
+  | "several_entries"
+  /** The certificate lacks the field the lookup needs (e.g. no email for `{cert.san.email}`). */
+  | "no_lookup_value"
+  /** The entry has no value for the username attribute. */
+  | "no_username"
+  /** The directory could not be reached, or did not answer in time. */
+  | "directory_unavailable"
+  /** The directory answered with an error (e.g. the service bind was refused). */
+  | "directory_error"
+  /** Too many lookups are already waiting. */
+  | "directory_busy";
+
+/** The TLS alert each refusal is sent with (RFC 8446, Section 6.2). */
+export const DENIAL_ALERTS = {
+  not_in_entry: "certificate_revoked",
+  no_entry: "access_denied",
+  several_entries: "access_denied",
+  no_lookup_value: "access_denied",
+  no_username: "access_denied",
+  // The failure lies with us, not with the peer's certificate: RFC 8446 defines internal_error
+  // for "an internal error unrelated to the peer". access_denied would tell a valid user that
+  // the server decided against them, which it did not.
+  directory_unavailable: "internal_error",
+  directory_error: "internal_error",
+  directory_busy: "internal_error",
+} as const satisfies Record<DirectoryDenialReason, string>;
+
+export type DirectoryAlert = (typeof DENIAL_ALERTS)[DirectoryDenialReason];
+
+/** A refused certificate: the alert to send, and the case and detail for the log. */
+export interface DirectoryDenial {
+  readonly ok: false;
+  readonly alert: DirectoryAlert;
+  readonly reason: DirectoryDenialReason;
+  /** For the log, never for the peer. Holds no secrets. */
+  readonly detail: string;
+}
+
+/** An accepted certificate and the user it maps to. */
+export interface DirectoryAcceptance {
+  readonly ok: true;
+  readonly username: string;
+  readonly entryDn: string;
+  /** Whether the answer came from the cache rather than from the directory just now. */
+  readonly cached: boolean;
+}
+
+export type DirectoryVerdict = DirectoryAcceptance | DirectoryDenial;
+
+/** Why a password login was refused. */
+export type PasswordDenialReason =
+  | "empty_password"
+  | "invalid_username"
+  | "no_entry"
+  | "several_entries"
+  | "invalid_credentials"
+  | "directory_unavailable"
+  | "directory_error"
+  | "directory_busy";
+
+export type PasswordVerdict =
+  | { readonly ok: true; readonly username: string }
+  | { readonly ok: false; readonly reason: PasswordDenialReason; readonly detail: string };
+
+/** A live certificate session, as the re-check sees it. */
+export interface RecheckSession {
+  readonly identity: CertificateIdentity;
+  /** Ends the session; called at most once per re-check round. */
+  revoke(denial: DirectoryDenial): void;
+}
+
+export interface CheckOptions {
+  /** Skip the cache and ask the directory (the re-check does). The answer still refreshes it. */
+  readonly fresh?: boolean;
+}
+
+export interface DirectoryOptions {
+  /** Milliseconds clock for cache ages; `Date.now` by default. */
+  readonly now?: () => number;
+}
+
+export interface DirectoryStats {
+  readonly inFlight: number;
+  /** Highest number of lookups in flight at once since construction. */
+  readonly peakInFlight: number;
+  readonly queued: number;
+  readonly cacheEntries: number;
+  /** Lookups sent to the directory (cache misses, re-checks, password logins). */
+  readonly lookups: number;
+}
+
+const CERTIFICATE_ATTRIBUTE = "userCertificate;binary";
+const MAX_CACHE_ENTRIES = 10_000;
+const MAX_QUEUED_PER_SLOT = 64;
+const MAX_USERNAME_LENGTH = 256;
+const MAX_PASSWORD_LENGTH = 1024;
+const MAX_CERTIFICATE_VALUES = 64;
+
+interface CacheEntry {
+  readonly username: string;
+  readonly entryDn: string;
+  readonly at: number;
+}
+
+type LookupOutcome =
+  | { readonly kind: "entries"; readonly entries: readonly LdapEntry[] }
+  | { readonly kind: "denied"; readonly denial: DirectoryDenial };
+
+type LdapEntry = { dn: string; [attribute: string]: Buffer | Buffer[] | string[] | string };
+
+class LookupTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`Directory lookup timed out after ${ms} ms`);
+    this.name = "LookupTimeoutError";
+  }
+}
+
+const log = getLogger(["postern", "directory"]);
+
+/** The directory check for client certificates and password logins. */
+export class Directory {
+  readonly #config: DirectoryConfig;
+  readonly #template: FilterTemplate | undefined;
+  readonly #tls: ConnectionOptions;
+  readonly #now: () => number;
+  readonly #limiter: Limiter;
+  readonly #cache = new Map<string, CacheEntry>();
+  #lookups = 0;
+
+  /** Throws `DirectoryConfigError` when the CA cannot be read. */
+  constructor(config: DirectoryConfig, options: DirectoryOptions = {}) {
+    this.#config = config;
+    this.#template = config.mapping.kind === "filter"
+      ? parseFilterTemplate(config.mapping.template)
+      : undefined;
+    this.#tls = config.ca !== undefined ? { ca: [loadCaPem(config.ca)] } : {};
+    this.#now = options.now ?? Date.now;
+    this.#limiter = new Limiter(config.maxConcurrency, config.maxConcurrency * MAX_QUEUED_PER_SLOT);
+    if (config.url.startsWith("ldap:") && !config.starttls) {
+      const host = new URL(config.url).hostname;
+      if (host !== "127.0.0.1" && host !== "localhost" && host !== "[::1]") {
+        log.warn("Directory {url} is reached without TLS: the bind password crosses in clear", {
+          url: config.url,
+        });
+      }
+    }
+  }
+
+  get stats(): DirectoryStats {
+    return {
+      inFlight: this.#limiter.inFlight,
+      peakInFlight: this.#limiter.peak,
+      queued: this.#limiter.queued,
+      cacheEntries: this.#cache.size,
+      lookups: this.#lookups,
+    };
+  }
+
+  /** Forgets every cached answer. */
+  clearCache(): void {
+    this.#cache.clear();
+  }
+
+  /**
+   * Decides whether a verified client certificate may log in, and as whom. Never throws: any
+   * failure becomes a denial.
+   */
+  async checkCertificate(
+    identity: CertificateIdentity,
+    options: CheckOptions = {},
+  ): Promise<DirectoryVerdict> {
+    const key = identity.fingerprintSha256;
+    if (options.fresh !== true) {
+      const hit = this.#cached(key);
+      if (hit !== undefined) return hit;
+    }
+    let verdict: DirectoryVerdict;
+    try {
+      verdict = await this.#lookupCertificate(identity);
+    } catch (e) {
+      verdict = failure(e);
+    }
+    if (verdict.ok) {
+      this.#remember(key, verdict);
+      log.debug("Certificate accepted for {username}", {
+        username: verdict.username,
+        fingerprint: short(key),
+      });
+      return verdict;
+    }
+    if (isDirectoryFailure(verdict.reason)) {
+      if (this.#config.onError === "cached") {
+        const hit = this.#cached(key);
+        if (hit !== undefined) {
+          log.warn("Directory failed ({reason}); using the cached answer for {username}", {
+            reason: verdict.reason,
+            detail: verdict.detail,
+            username: hit.username,
+            fingerprint: short(key),
+          });
+          return hit;
+        }
+      }
+    } else {
+      // An authoritative refusal ends any earlier acceptance at once.
+      this.#cache.delete(key);
+    }
+    log.warn("Certificate refused: {reason}", {
+      reason: verdict.reason,
+      detail: verdict.detail,
+      fingerprint: short(key),
+    });
+    return verdict;
+  }
+
+  /**
+   * Checks a username and password: finds the one entry whose username attribute equals
+   * `username`, then binds as that entry (RFC 4513, Section 5.1.3). Never throws.
+   */
+  async verifyPassword(username: string, password: string): Promise<PasswordVerdict> {
+    let verdict: PasswordVerdict;
+    if (password === "") {
+      // An empty simple-bind password is an unauthenticated bind that succeeds for any DN
+      // (RFC 4513, Section 5.1.2), so it must never reach the directory.
+      verdict = { ok: false, reason: "empty_password", detail: "Empty password refused" };
+    } else if (username === "" || username.length > MAX_USERNAME_LENGTH) {
+      verdict = { ok: false, reason: "invalid_username", detail: "Username empty or too long" };
+    } else if (password.length > MAX_PASSWORD_LENGTH) {
+      verdict = { ok: false, reason: "invalid_credentials", detail: "Password too long" };
+    } else {
+      try {
+        verdict = await this.#lookupPassword(username, password);
+      } catch (e) {
+        const f = failure(e);
+        verdict = { ok: false, reason: f.reason as PasswordDenialReason, detail: f.detail };
+      }
+    }
+    if (verdict.ok) {
+      log.debug("Password accepted for {username}", { username: verdict.username });
+    } else {
+      log.info("Password login refused: {reason}", {
+        reason: verdict.reason,
+        detail: verdict.detail,
+      });
+    }
+    return verdict;
+  }
+
+  /**
+   * Re-checks every live certificate session each `recheckIntervalMs`, bypassing the cache,
+   * and revokes those refused. A directory failure revokes too, unless `onError` is `cached`
+   * and the session's answer is younger than the TTL. Returns a function that stops the
+   * re-check and resolves once a round in progress has finished.
+   */
+  startRecheck(sessions: () => Iterable<RecheckSession>): () => Promise<void> {
+    const interval = this.#config.recheckIntervalMs;
+    if (interval === 0) return () => Promise.resolve();
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let round: Promise<void> = Promise.resolve();
+    const schedule = () => {
+      timer = setTimeout(() => {
+        timer = undefined;
+        round = this.#recheckRound(sessions, () => stopped).finally(() => {
+          if (!stopped) schedule();
+        });
+      }, interval);
+    };
+    schedule();
+    return async () => {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      await round;
+    };
+  }
+
+  async #recheckRound(
+    sessions: () => Iterable<RecheckSession>,
+    stopped: () => boolean,
+  ): Promise<void> {
+    const byFingerprint = new Map<string, RecheckSession[]>();
+    try {
+      for (const s of sessions()) {
+        const fp = s.identity.fingerprintSha256;
+        const group = byFingerprint.get(fp);
+        if (group === undefined) byFingerprint.set(fp, [s]);
+        else group.push(s);
+      }
+    } catch (e) {
+      log.error("Cannot list sessions for the directory re-check: {error}", { error: e });
+      return;
+    }
+    await Promise.all(
+      [...byFingerprint.values()].map(async (group) => {
+        const first = group[0];
+        if (first === undefined) return;
+        const verdict = await this.checkCertificate(first.identity, { fresh: true });
+        if (verdict.ok || stopped()) return;
+        for (const s of group) {
+          try {
+            s.revoke(verdict);
+          } catch (e) {
+            log.error("Revoking a session failed: {error}", { error: e });
+          }
+        }
+      }),
+    );
+  }
+
+  async #lookupCertificate(identity: CertificateIdentity): Promise<DirectoryVerdict> {
+    const { usernameAttribute } = this.#config;
+    return await this.#withClient(async (client) => {
+      const found = await this.#findEntries(client, identity);
+      if (found.kind === "denied") return found.denial;
+      const [entry, extra] = found.entries;
+      if (entry === undefined) return denial("no_entry", "No entry matched the certificate");
+      if (extra !== undefined) {
+        return denial("several_entries", `${found.entries.length} entries matched the certificate`);
+      }
+      const stored = buffers(attribute(entry, CERTIFICATE_ATTRIBUTE));
+      if (!stored.slice(0, MAX_CERTIFICATE_VALUES).some((der) => sameBytes(der, identity.der))) {
+        return denial(
+          "not_in_entry",
+          `The entry's ${stored.length} certificate value(s) do not include this certificate`,
+        );
+      }
+      const username = firstString(attribute(entry, usernameAttribute));
+      if (username === undefined) {
+        return denial("no_username", `The entry has no ${usernameAttribute} value`);
+      }
+      return { ok: true, username, entryDn: entry.dn, cached: false };
+    });
+  }
+
+  async #findEntries(client: Client, identity: CertificateIdentity): Promise<LookupOutcome> {
+    const { mapping, baseDn, usernameAttribute } = this.#config;
+    const attributes = [usernameAttribute, CERTIFICATE_ATTRIBUTE];
+    const common = {
+      attributes,
+      explicitBufferAttributes: [CERTIFICATE_ATTRIBUTE],
+      // Two are enough to tell "exactly one" from "several".
+      sizeLimit: 2,
+      timeLimit: Math.max(1, Math.ceil(this.#config.timeoutMs / 1000)),
+    };
+    let base = baseDn;
+    let scope: "base" | "sub" = "sub";
+    let filter: Filter | string;
+    switch (mapping.kind) {
+      case "filter": {
+        const f = this.#template === undefined
+          ? undefined
+          : fillFilterTemplate(this.#template, identity);
+        if (f === undefined) {
+          return {
+            kind: "denied",
+            denial: denial("no_lookup_value", "The certificate lacks a field the filter needs"),
+          };
+        }
+        filter = f;
+        break;
+      }
+      case "attribute":
+        if (identity.subject === "") {
+          return {
+            kind: "denied",
+            denial: denial("no_lookup_value", "The certificate has an empty subject"),
+          };
+        }
+        filter = new EqualityFilter({ attribute: mapping.attribute, value: identity.subject });
+        break;
+      case "subject_dn":
+        if (identity.subject === "") {
+          return {
+            kind: "denied",
+            denial: denial("no_lookup_value", "The certificate has an empty subject"),
+          };
+        }
+        base = identity.subject;
+        scope = "base";
+        // The server compares the DNs in normalised form (RFC 4517, Section 4.2.15), so an
+        // entry outside baseDn never matches, however the subject spells its RDNs.
+        filter = new ExtensibleFilter({
+          matchType: "entryDN",
+          rule: "dnSubtreeMatch",
+          value: baseDn,
+        });
+        break;
+      default: {
+        const never: never = mapping;
+        throw new Error(`Unknown mapping ${JSON.stringify(never)}`);
+      }
+    }
+    try {
+      const result = await client.search(base, { ...common, scope, filter });
+      return { kind: "entries", entries: result.searchEntries };
+    } catch (e) {
+      if (e instanceof NoSuchObjectError || e instanceof InvalidDNSyntaxError) {
+        return { kind: "entries", entries: [] };
+      }
+      if (e instanceof SizeLimitExceededError) {
+        return {
+          kind: "denied",
+          denial: denial("several_entries", "More entries matched than the size limit"),
+        };
+      }
+      throw e;
+    }
+  }
+
+  async #lookupPassword(username: string, password: string): Promise<PasswordVerdict> {
+    const { usernameAttribute, baseDn } = this.#config;
+    return await this.#withClient(async (client) => {
+      const result = await client.search(baseDn, {
+        scope: "sub",
+        filter: new EqualityFilter({ attribute: usernameAttribute, value: username }),
+        attributes: [usernameAttribute],
+        sizeLimit: 2,
+      }).catch((e) => {
+        if (e instanceof SizeLimitExceededError) return undefined;
+        throw e;
+      });
+      const entries = result?.searchEntries;
+      if (entries === undefined || entries.length > 1) {
+        return { ok: false, reason: "several_entries", detail: "Several entries have that name" };
+      }
+      const entry = entries[0];
+      if (entry === undefined) {
+        return { ok: false, reason: "no_entry", detail: "No entry has that name" };
+      }
+      try {
+        await client.bind(entry.dn, password);
+      } catch (e) {
+        if (e instanceof ResultCodeError) {
+          const detail = e instanceof InvalidCredentialsError
+            ? "Wrong password"
+            : `User bind refused with LDAP result ${e.code}`;
+          return { ok: false, reason: "invalid_credentials", detail };
+        }
+        throw e;
+      }
+      const canonical = firstString(attribute(entry, usernameAttribute)) ?? username;
+      return { ok: true, username: canonical };
+    });
+  }
+
+  /**
+   * Runs `work` on a fresh connection bound as the service account, within the concurrency
+   * bound and the lookup timeout, and always closes the connection.
+   */
+  async #withClient<T>(work: (client: Client) => Promise<T>): Promise<T> {
+    const { url, starttls, timeoutMs, bindDn, bindPassword } = this.#config;
+    return await this.#limiter.run(async () => {
+      this.#lookups++;
+      const secure = url.startsWith("ldaps:");
+      const client = new Client({
+        url,
+        timeout: timeoutMs,
+        connectTimeout: timeoutMs,
+        ...(secure ? { tlsOptions: this.#tls } : {}),
+      });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new LookupTimeoutError(timeoutMs)), timeoutMs);
+      });
+      const task = (async () => {
+        // For ldap:// the TLS options go to startTLS(); in the constructor they would make
+        // ldapts open TLS at once on the plain port.
+        if (starttls) await client.startTLS(this.#tls);
+        await client.bind(bindDn, bindPassword);
+        return await work(client);
+      })();
+      // The loser of the race must not surface as an unhandled rejection.
+      task.catch(() => {});
+      try {
+        return await Promise.race([task, timeout]);
+      } finally {
+        clearTimeout(timer);
+        await client.unbind().catch(() => {});
+      }
+    });
+  }
+
+  #cached(key: string): DirectoryAcceptance | undefined {
+    const ttl = this.#config.cacheTtlMs;
+    const hit = this.#cache.get(key);
+    if (hit === undefined) return undefined;
+    if (ttl === 0 || this.#now() - hit.at >= ttl) {
+      this.#cache.delete(key);
+      return undefined;
+    }
+    return { ok: true, username: hit.username, entryDn: hit.entryDn, cached: true };
+  }
+
+  #remember(key: string, v: DirectoryAcceptance): void {
+    if (this.#config.cacheTtlMs === 0) return;
+    this.#cache.delete(key);
+    if (this.#cache.size >= MAX_CACHE_ENTRIES) {
+      const oldest = this.#cache.keys().next();
+      if (oldest.done !== true) this.#cache.delete(oldest.value);
+    }
+    this.#cache.set(key, { username: v.username, entryDn: v.entryDn, at: this.#now() });
+  }
+}
+
+function denial(reason: DirectoryDenialReason, detail: string): DirectoryDenial {
+  return { ok: false, alert: DENIAL_ALERTS[reason], reason, detail };
+}
+
+function isDirectoryFailure(reason: DirectoryDenialReason): boolean {
+  return reason === "directory_unavailable" || reason === "directory_error" ||
+    reason === "directory_busy";
+}
+
+/** Turns an exception from a lookup into the denial it stands for. */
+function failure(e: unknown): DirectoryDenial {
+  if (e instanceof LimiterFullError) return denial("directory_busy", e.message);
+  if (e instanceof LookupTimeoutError) return denial("directory_unavailable", e.message);
+  if (e instanceof InvalidCredentialsError) {
+    return denial("directory_error", "The directory refused the service bind");
+  }
+  if (e instanceof ResultCodeError) {
+    return denial("directory_error", `The directory answered with LDAP result ${e.code}`);
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  return denial("directory_unavailable", `Directory unreachable: ${message}`);
+}
+
+/** An attribute of an entry, its description matched case-insensitively (RFC 4512, 2.5). */
+function attribute(entry: LdapEntry, name: string): LdapEntry[string] | undefined {
+  const want = name.toLowerCase();
+  for (const [k, v] of Object.entries(entry)) {
+    if (k !== "dn" && k.toLowerCase() === want) return v;
+  }
+  return undefined;
+}
+
+/** ldapts gives a single value as a scalar and several as an array; this always gives a list. */
+function buffers(value: LdapEntry[string] | undefined): Buffer[] {
+  if (value === undefined) return [];
+  const list = Array.isArray(value) ? value : [value];
+  const out: Buffer[] = [];
+  for (const v of list) if (Buffer.isBuffer(v)) out.push(v);
+  return out;
+}
+
+function firstString(value: LdapEntry[string] | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const first = Array.isArray(value) ? value[0] : value;
+  if (first === undefined) return undefined;
+  const s = typeof first === "string" ? first : first.toString("utf8");
+  return s === "" ? undefined : s;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function short(fingerprint: string): string {
+  return fingerprint.slice(0, 16);
+}
