@@ -1,0 +1,156 @@
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
+import { MIGRATIONS } from "../../mailstore/sqlite/schema.ts";
+
+const enc = new TextEncoder();
+
+async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "postern-sqlite-" });
+  try {
+    await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function count(path: string, sql: string): number {
+  const db = new DatabaseSync(path);
+  try {
+    return Number(db.prepare(sql).get()?.n);
+  } finally {
+    db.close();
+  }
+}
+
+Deno.test("openSqliteMailStore() keeps accounts, mailboxes and messages across reopen", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/mail.db`;
+    let store = await openSqliteMailStore(path);
+    const account = await store.createAccount("alice", "hash");
+    const work = await store.createMailbox(account.id, "Work");
+    await store.setSubscribed(account.id, "Work", true);
+    await store.append(work.id, { raw: enc.encode("one"), flags: ["\\Seen"], summary: "s1" });
+    await store.append(work.id, { raw: enc.encode("two"), internalDate: 1234 });
+    await store.deleteMailbox(account.id, "Work");
+    const recreated = await store.createMailbox(account.id, "Work");
+    await store.append(recreated.id, { raw: enc.encode("three"), summary: "s3" });
+    const before = await store.getMailbox(account.id, "Work");
+    await store.close();
+
+    store = await openSqliteMailStore(path);
+    try {
+      assert.equal(store.schemaVersion, MIGRATIONS.length);
+      assert.deepEqual(await store.getAccount("alice"), account);
+      const after = await store.getMailbox(account.id, "Work");
+      assert.deepEqual(after, before);
+      assert.ok(after && after.uidValidity !== work.uidValidity);
+      assert.deepEqual(await store.getRaw(recreated.id, 1), enc.encode("three"));
+      assert.equal(await store.getSummary(recreated.id, 1), "s3");
+      assert.ok((await store.listSubscriptions(account.id)).includes("Work"));
+      const third = await store.createMailbox(account.id, "Other");
+      assert.ok(third.uidValidity > recreated.uidValidity, "UIDVALIDITY stays monotonic");
+    } finally {
+      await store.close();
+    }
+    assert.equal(count(path, "SELECT count(*) AS n FROM blobs"), 1, "deleted mail is freed");
+    const db = new DatabaseSync(path);
+    try {
+      assert.equal(db.prepare("PRAGMA journal_mode").get()?.journal_mode, "wal");
+    } finally {
+      db.close();
+    }
+  });
+});
+
+Deno.test("openSqliteMailStore() refuses a database from a newer schema", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/mail.db`;
+    await (await openSqliteMailStore(path)).close();
+    const db = new DatabaseSync(path);
+    db.exec(`UPDATE schema_version SET version = ${MIGRATIONS.length + 1}`);
+    db.close();
+    await assert.rejects(openSqliteMailStore(path), /newer than this program/);
+  });
+});
+
+Deno.test("SqliteMailStore shares blobs between copies and frees them with the last one", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/mail.db`;
+    const store = await openSqliteMailStore(path);
+    try {
+      const account = await store.createAccount("alice", null);
+      const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+      const archive = (await store.getMailbox(account.id, "Archive"))!;
+      await store.append(inbox.id, { raw: enc.encode("shared"), flags: ["\\Deleted"] });
+      await store.copy(inbox.id, [1], archive.id);
+      assert.equal(count(path, "SELECT count(*) AS n FROM blobs"), 1);
+      assert.deepEqual(await store.expunge(inbox.id), [1]);
+      assert.deepEqual(await store.getRaw(archive.id, 1), enc.encode("shared"));
+      assert.equal(count(path, "SELECT count(*) AS n FROM blobs"), 1);
+      await store.expunge(archive.id);
+      assert.equal(count(path, "SELECT count(*) AS n FROM blobs"), 0);
+      await store.append(archive.id, { raw: enc.encode("x") });
+      await store.copy(archive.id, [2], inbox.id);
+      await store.deleteAccount("alice");
+      assert.equal(count(path, "SELECT count(*) AS n FROM blobs"), 0);
+      assert.equal(count(path, "SELECT count(*) AS n FROM messages"), 0);
+      assert.equal(count(path, "SELECT count(*) AS n FROM subscriptions"), 0);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+Deno.test("pruneExpunged() drops old records but VANISHED still covers them", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/mail.db`;
+    let now = 1_800_000_000_000;
+    const options = { now: () => now, expungedKeep: 2 };
+    let store = await openSqliteMailStore(path, options);
+    const account = await store.createAccount("alice", null);
+    const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+    for (let i = 0; i < 8; i++) await store.append(inbox.id, { raw: enc.encode(`m${i}`) });
+    await store.storeFlags(inbox.id, [1, 2, 3, 4, 5, 7], "add", ["\\Deleted"]);
+    const mark = (await store.getMailbox(account.id, "INBOX"))!.highestModseq;
+    await store.expunge(inbox.id);
+    await store.close();
+
+    now += 29 * 86_400_000;
+    store = await openSqliteMailStore(path, options);
+    await store.close();
+    assert.equal(count(path, "SELECT count(*) AS n FROM expunged"), 6, "young records stay");
+
+    now += 2 * 86_400_000;
+    store = await openSqliteMailStore(path, options);
+    try {
+      assert.equal(count(path, "SELECT count(*) AS n FROM expunged"), 2, "the last 2 stay");
+      const all = await store.changesSince(inbox.id, 0);
+      assert.deepEqual(all.vanished, [1, 2, 3, 4, 5, 7]);
+      assert.deepEqual(all.changed.map((m) => m.uid), [6, 8]);
+      const recent = await store.changesSince(inbox.id, mark + 4);
+      assert.deepEqual(recent.vanished, [5, 7]);
+      const high = (await store.getMailbox(account.id, "INBOX"))!.highestModseq;
+      assert.deepEqual(await store.changesSince(inbox.id, high), { changed: [], vanished: [] });
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+Deno.test("SqliteMailStore emits no event for a write that failed", async () => {
+  const store = await openSqliteMailStore(":memory:");
+  try {
+    const account = await store.createAccount("alice", null);
+    await store.createMailbox(account.id, "A");
+    const child = await store.createMailbox(account.id, "A/B");
+    await store.createMailbox(account.id, "C/B");
+    const events: unknown[] = [];
+    store.watch(child.id, (e) => events.push(e));
+    await assert.rejects(store.renameMailbox(account.id, "A", "C"), { code: "alreadyexists" });
+    assert.deepEqual(events, []);
+    assert.ok(await store.getMailbox(account.id, "A/B"));
+  } finally {
+    await store.close();
+  }
+});
