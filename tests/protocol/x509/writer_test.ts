@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { parseCertificate } from "../../../protocol/x509/certificate.ts";
+import { encodePrivateKeyPem } from "../../../protocol/x509/keys.ts";
+import { nameToString } from "../../../protocol/x509/name.ts";
+import { toPem } from "../../../protocol/x509/writer.ts";
+import { openssl, opensslTry } from "./_openssl.ts";
+import { issue, key, provider, root, tmp } from "./_fixtures.ts";
+
+const now = new Date();
+const DAY = 86400_000;
+const live = { notBefore: new Date(now.getTime() - DAY), notAfter: new Date(now.getTime() + DAY) };
+
+Deno.test("issueCertificate() output passes openssl x509 and openssl verify", () => {
+  const ca = root("CN=Postern Dev CA,O=Postern", key("P-256", 1), { ...live, pathLen: 1 });
+  const inter = issue("CN=Postern Intermediate,O=Postern", ca, {
+    ...live,
+    key: key("rsa2048"),
+    isCa: true,
+    pathLen: 0,
+    nameConstraints: {
+      permitted: [{ dns: "localhost" }, { email: "example.org" }, { ip: "127.0.0.0/8" }],
+    },
+  });
+  const server = issue("CN=localhost", inter, {
+    ...live,
+    key: key("P-384"),
+    rsaPadding: "pss",
+    sanDns: ["localhost"],
+    sanIp: ["127.0.0.1"],
+    extKeyUsage: ["serverAuth"],
+  });
+  const client = issue("CN=alice,O=Postern", inter, {
+    ...live,
+    key: key("ed25519"),
+    sanEmail: ["alice@example.org"],
+    extKeyUsage: ["clientAuth"],
+    serial: 0x1234n,
+  });
+  Deno.writeTextFileSync(`${tmp}/w-ca.pem`, toPem(ca.der));
+  Deno.writeTextFileSync(`${tmp}/w-int.pem`, toPem(inter.der));
+  Deno.writeTextFileSync(`${tmp}/w-server.pem`, toPem(server.der));
+  Deno.writeTextFileSync(`${tmp}/w-client.pem`, toPem(client.der));
+  Deno.writeTextFileSync(`${tmp}/w-client.key`, encodePrivateKeyPem(client.key));
+  const text = openssl(["x509", "-noout", "-text", "-in", "w-client.pem"], tmp);
+  assert.match(text, /email:alice@example.org/);
+  assert.match(text, /TLS Web Client Authentication/);
+  assert.match(text, /Serial Number: 4660 \(0x1234\)/);
+  const stext = openssl(["x509", "-noout", "-text", "-in", "w-server.pem"], tmp);
+  assert.match(stext, /DNS:localhost, IP Address:127.0.0.1/);
+  assert.match(stext, /rsassaPss/);
+  const itext = openssl(["x509", "-noout", "-text", "-in", "w-int.pem"], tmp);
+  assert.match(itext, /CA:TRUE, pathlen:0/);
+  assert.match(itext, /Permitted:\s+DNS:localhost\s+email:example.org\s+IP:127.0.0.0\/255.0.0.0/);
+  for (const [leaf, purpose] of [["w-server.pem", "sslserver"], ["w-client.pem", "sslclient"]]) {
+    const out = opensslTry([
+      "verify",
+      "-CAfile",
+      "w-ca.pem",
+      "-untrusted",
+      "w-int.pem",
+      "-purpose",
+      purpose!,
+      "-x509_strict",
+      leaf!,
+    ], tmp);
+    assert.ok(out.ok, out.output);
+  }
+  // The key file matches the certificate.
+  const pub1 = openssl(["pkey", "-in", "w-client.key", "-pubout"], tmp);
+  const pub2 = openssl(["x509", "-in", "w-client.pem", "-noout", "-pubkey"], tmp);
+  assert.equal(pub1, pub2);
+});
+
+Deno.test("issueCertificate() round-trips through parseCertificate()", () => {
+  const ca = root("CN=Root,O=Example,C=DE");
+  const leaf = issue("CN=bob", ca, {
+    sanEmail: ["bob@example.org"],
+    sanIp: ["::1"],
+    extKeyUsage: ["clientAuth", "1.2.3.4"],
+    keyUsage: ["digitalSignature", "keyEncipherment"],
+    extraExtensions: [{ oid: "1.2.3.4.5", critical: true, value: Uint8Array.of(5, 0) }],
+  });
+  const c = parseCertificate(leaf.der);
+  assert.equal(nameToString(c.issuer), "CN=Root,O=Example,C=DE");
+  assert.deepEqual(c.extensions.extKeyUsage, ["1.3.6.1.5.5.7.3.2", "1.2.3.4"]);
+  assert.equal(c.extensions.keyUsage, 0b101);
+  assert.deepEqual(c.extensions.unknownCritical, ["1.2.3.4.5"]);
+  assert.deepEqual(c.extensions.basicConstraints, {
+    ca: false,
+    pathLen: undefined,
+    critical: true,
+  });
+  const ip = c.extensions.subjectAltName?.[1];
+  assert.equal(ip?.kind === "iPAddress" && ip.value.length, 16);
+  assert.deepEqual(
+    c.extensions.authorityKeyIdentifier?.keyIdentifier,
+    parseCertificate(ca.der).extensions.subjectKeyIdentifier,
+  );
+  const pk = c.publicKeyInfo.key!;
+  assert.ok(
+    provider.verify(
+      parseCertificate(ca.der).publicKeyInfo.key!,
+      { kind: "ecdsa", hash: "SHA-256" },
+      c.tbs,
+      c.signature,
+    ),
+  );
+  assert.deepEqual(pk, provider.publicKeyOf(leaf.key));
+});
+
+Deno.test("issueCertificate() can sign with SHA-1 for negative tests", () => {
+  const ca = root("CN=Old Root", key("rsa2048"), { signatureHash: "SHA-1" });
+  assert.deepEqual(parseCertificate(ca.der).signatureAlgorithm, {
+    kind: "weak",
+    name: "sha1WithRSAEncryption",
+  });
+});
