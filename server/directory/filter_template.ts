@@ -77,6 +77,9 @@ export function parseFilterTemplate(source: string): FilterTemplate {
       `Filter template is longer than ${MAX_TEMPLATE_LENGTH} characters`,
     );
   }
+  if (!source.startsWith("(") || !source.endsWith(")")) {
+    throw new FilterTemplateError("Filter template must be a parenthesised filter (RFC 4515)");
+  }
   const parts: TemplatePart[] = [];
   let i = 0;
   while (i < source.length) {
@@ -108,6 +111,17 @@ export function parseFilterTemplate(source: string): FilterTemplate {
   const template: FilterTemplate = { source, parts };
   // The filled filter must parse whatever the values are; a sample value shows the syntax.
   const sample = render(template, () => "x");
+  // ldapts' parser forgives unbalanced parentheses; a filter is one balanced parenthesised item.
+  let depth = 0;
+  for (let k = 0; k < sample.length; k++) {
+    const c = sample[k];
+    if (c === "(") depth++;
+    else if (c === ")") depth--;
+    if (depth < 0 || (depth === 0 && k !== sample.length - 1)) {
+      throw new FilterTemplateError(`Unbalanced parentheses at offset ${k} of filter template`);
+    }
+  }
+  if (depth !== 0) throw new FilterTemplateError("Unbalanced parentheses in filter template");
   try {
     FilterParser.parseString(sample);
   } catch (e) {
