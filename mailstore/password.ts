@@ -1,0 +1,165 @@
+/**
+ * Password hashing for local accounts: scrypt (RFC 7914) in a PHC-style string,
+ * `$scrypt$ln=15,r=8,p=1$<salt>$<hash>`, with unpadded standard Base64 as in the PHC string
+ * format. Parameters read back from the database are capped, so a tampered row cannot make
+ * verification allocate gigabytes or spin for minutes.
+ */
+import { scrypt, scryptAsync } from "@noble/hashes/scrypt.js";
+
+/** scrypt cost: N = 2^ln, block size r, parallelism p (RFC 7914, Section 2). */
+export interface ScryptCost {
+  readonly ln: number;
+  readonly r: number;
+  readonly p: number;
+}
+
+/** The cost for new hashes: 32 MiB of memory, about half a second here. */
+export const DEFAULT_SCRYPT_COST: ScryptCost = { ln: 15, r: 8, p: 1 };
+
+/** Upper bounds accepted when verifying; 128 * 2^ln * r must also stay within MAX_MEMORY. */
+const MAX_LN = 20;
+const MAX_R = 32;
+const MAX_P = 16;
+const MAX_MEMORY = 128 * 1024 * 1024;
+const SALT_LENGTH = 16;
+const HASH_LENGTH = 32;
+const MIN_SALT_BYTES = 8;
+const MIN_HASH_BYTES = 16;
+const MAX_ENCODED_BYTES = 64;
+
+/** Longest accepted password, in UTF-8 bytes. */
+export const MAX_PASSWORD_BYTES = 1024;
+
+/** Raised when a password or an encoded hash cannot be used. */
+export class PasswordHashError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PasswordHashError";
+  }
+}
+
+interface Parsed {
+  readonly cost: ScryptCost;
+  readonly salt: Uint8Array;
+  readonly hash: Uint8Array;
+}
+
+/** Hashes `password` with a fresh 16-byte random salt. */
+export function hashPassword(password: string, cost: ScryptCost = DEFAULT_SCRYPT_COST): string {
+  checkCost(cost);
+  const salt = crypto.getRandomValues(new Uint8Array(SALT_LENGTH));
+  const hash = scrypt(passwordBytes(password), salt, scryptOptions(cost, HASH_LENGTH));
+  return encode(cost, salt, hash);
+}
+
+/**
+ * True when `password` matches `encoded`. A malformed or over-expensive `encoded` value is
+ * simply a mismatch. The final comparison runs in constant time.
+ */
+export function verifyPassword(password: string, encoded: string): boolean {
+  const parsed = tryParse(encoded);
+  const pw = tryPasswordBytes(password);
+  if (!parsed || !pw) return false;
+  const derived = scrypt(pw, parsed.salt, scryptOptions(parsed.cost, parsed.hash.length));
+  return constantTimeEqual(derived, parsed.hash);
+}
+
+/**
+ * As `verifyPassword`, but yields to the event loop while deriving, so that a server keeps
+ * serving other connections during a login.
+ */
+export async function verifyPasswordAsync(password: string, encoded: string): Promise<boolean> {
+  const parsed = tryParse(encoded);
+  const pw = tryPasswordBytes(password);
+  if (!parsed || !pw) return false;
+  const derived = await scryptAsync(
+    pw,
+    parsed.salt,
+    scryptOptions(parsed.cost, parsed.hash.length),
+  );
+  return constantTimeEqual(derived, parsed.hash);
+}
+
+/** True when `encoded` is unusable or was made with a cost other than `cost`. */
+export function needsRehash(encoded: string, cost: ScryptCost = DEFAULT_SCRYPT_COST): boolean {
+  const parsed = tryParse(encoded);
+  return !parsed || parsed.cost.ln !== cost.ln || parsed.cost.r !== cost.r ||
+    parsed.cost.p !== cost.p;
+}
+
+/** Compares two byte strings in time that depends only on their lengths. */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+function scryptOptions(cost: ScryptCost, dkLen: number) {
+  return { N: 2 ** cost.ln, r: cost.r, p: cost.p, dkLen, maxmem: MAX_MEMORY + 1024 };
+}
+
+function checkCost(cost: ScryptCost): void {
+  const ok = Number.isInteger(cost.ln) && cost.ln >= 1 && cost.ln <= MAX_LN &&
+    Number.isInteger(cost.r) && cost.r >= 1 && cost.r <= MAX_R &&
+    Number.isInteger(cost.p) && cost.p >= 1 && cost.p <= MAX_P &&
+    128 * 2 ** cost.ln * cost.r <= MAX_MEMORY;
+  if (!ok) throw new PasswordHashError("Unsupported scrypt parameters");
+}
+
+/** Passwords are compared after Unicode NFC normalisation (RFC 8265, OpaqueString). */
+function passwordBytes(password: string): Uint8Array {
+  const bytes = new TextEncoder().encode(password.normalize("NFC"));
+  if (bytes.length > MAX_PASSWORD_BYTES) throw new PasswordHashError("Password is too long");
+  return bytes;
+}
+
+function tryPasswordBytes(password: string): Uint8Array | null {
+  if (password.length > MAX_PASSWORD_BYTES) return null;
+  try {
+    return passwordBytes(password);
+  } catch {
+    return null;
+  }
+}
+
+function encode(cost: ScryptCost, salt: Uint8Array, hash: Uint8Array): string {
+  return `$scrypt$ln=${cost.ln},r=${cost.r},p=${cost.p}$${b64(salt)}$${b64(hash)}`;
+}
+
+const ENCODED_PATTERN =
+  /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,3}),p=(\d{1,3})\$([A-Za-z0-9+/]{11,88})\$([A-Za-z0-9+/]{11,88})$/;
+
+function tryParse(encoded: string): Parsed | null {
+  if (encoded.length > 256) return null;
+  const m = ENCODED_PATTERN.exec(encoded);
+  if (!m) return null;
+  const cost = { ln: Number(m[1]), r: Number(m[2]), p: Number(m[3]) };
+  try {
+    checkCost(cost);
+  } catch {
+    return null;
+  }
+  const salt = unb64(m[4]!);
+  const hash = unb64(m[5]!);
+  if (!salt || !hash) return null;
+  if (salt.length < MIN_SALT_BYTES || salt.length > MAX_ENCODED_BYTES) return null;
+  if (hash.length < MIN_HASH_BYTES || hash.length > MAX_ENCODED_BYTES) return null;
+  return { cost, salt, hash };
+}
+
+function b64(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replace(/=+$/, "");
+}
+
+function unb64(text: string): Uint8Array | null {
+  if (text.length % 4 === 1) return null;
+  try {
+    const bin = atob(text + "=".repeat((4 - (text.length % 4)) % 4));
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  } catch {
+    return null;
+  }
+}
