@@ -20,10 +20,11 @@ import {
 } from "../../../protocol/crypto/provider.ts";
 import { nobleProvider } from "../../../protocol/crypto/noble.ts";
 import { nativeProvider } from "../../../protocol/crypto/native.ts";
+import { defaultProvider } from "../../../protocol/crypto/mod.ts";
 
 const DIR = new URL("../../../../shared/testdata/wycheproof/", import.meta.url);
 
-const PROVIDERS: readonly CryptoProvider[] = [nobleProvider, nativeProvider];
+const PROVIDERS: readonly CryptoProvider[] = [nobleProvider, nativeProvider, defaultProvider];
 
 interface TestCase {
   tcId: number;
