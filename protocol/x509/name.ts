@@ -260,3 +260,14 @@ export function parseDnString(s: string): NameInput[][] {
   rdns.push(rdn);
   return rdns.reverse();
 }
+
+/** A string that is equal for two names exactly when `namesEqual` holds; for lookup tables. */
+export function nameKey(name: Name): string {
+  return JSON.stringify(
+    name.rdns.map((rdn) =>
+      rdn.map((a) =>
+        a.oid + "=" + (isStringTag(a.tag) ? "s:" + foldValue(a.value) : "b:" + toHex(a.valueDer))
+      ).sort()
+    ),
+  );
+}
