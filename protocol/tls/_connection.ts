@@ -1,0 +1,397 @@
+/**
+ * What the server and the test client share: the record pump, alerts, application data,
+ * KeyUpdate and closure (RFC 8446, Sections 4.6.3, 5 and 6). The handshake itself is the
+ * subclass's business; this class only hands it complete handshake messages.
+ */
+import type { CryptoProvider } from "../crypto/provider.ts";
+import type { VerifiedPeer } from "../x509/identity.ts";
+import { alertFromError, alertNameOf, TlsAlert } from "./alert.ts";
+import { encode } from "./codec.ts";
+import { nextTrafficSecret, trafficKeys, type TrafficSecret } from "./key_schedule.ts";
+import { HandshakeJoiner, type HandshakeMessage, writeHandshake } from "./messages/handshake.ts";
+import { parseKeyUpdate, writeKeyUpdate } from "./messages/key_update.ts";
+import {
+  type OpenedRecord,
+  RecordDeframer,
+  RecordProtection,
+  type TlsRecord,
+  writePlaintextRecord,
+} from "./record_layer.ts";
+import {
+  AlertDescription,
+  AlertLevel,
+  type AlertName,
+  ContentType,
+  HandshakeType,
+  MAX_PLAINTEXT,
+  type Suite,
+} from "./wire.ts";
+
+/** What a connection reports to its driver. */
+export type TlsEvent =
+  | { kind: "handshakeComplete" }
+  | { kind: "peerVerificationRequired"; peer: VerifiedPeer }
+  | { kind: "peerClosed" }
+  | { kind: "fatal"; alert: AlertName; sentByUs: boolean; reason: string };
+
+/** Default per-key record limit before we rotate our own keys (well under AES-GCM's bound). */
+export const DEFAULT_KEY_UPDATE_AFTER_RECORDS = 2 ** 24;
+
+/** Input we hold while the handshake waits on the driver (peer verification). */
+const MAX_HELD_INPUT = 1 << 20;
+
+export abstract class Connection {
+  protected readonly provider: CryptoProvider;
+  readonly #keyUpdateAfterRecords: number;
+  readonly #deframer = new RecordDeframer();
+  readonly #joiner = new HandshakeJoiner();
+  #read: RecordProtection | null = null;
+  #write: RecordProtection | null = null;
+  #readSecret: TrafficSecret | null = null;
+  #writeSecret: TrafficSecret | null = null;
+  #suite: Suite | null = null;
+  #pendingHandshake: Uint8Array[] = [];
+  #outgoing: Uint8Array[] = [];
+  #plaintext: Uint8Array[] = [];
+  #events: TlsEvent[] = [];
+  #established = false;
+  #inputClosed = false;
+  #outputClosed = false;
+  #failed = false;
+
+  protected constructor(provider: CryptoProvider, keyUpdateAfterRecords?: number) {
+    this.provider = provider;
+    this.#keyUpdateAfterRecords = keyUpdateAfterRecords ?? DEFAULT_KEY_UPDATE_AFTER_RECORDS;
+    if (!(this.#keyUpdateAfterRecords >= 1)) throw new RangeError("keyUpdateAfterRecords < 1");
+  }
+
+  // ---- Hooks for the handshake subclasses ----
+
+  /** Handles one complete handshake message before the connection is established. */
+  protected abstract onHandshakeMessage(msg: HandshakeMessage): void;
+  /** Handles a post-handshake message other than KeyUpdate. */
+  protected abstract onPostHandshakeMessage(msg: HandshakeMessage): void;
+  /** Whether a change_cipher_spec record is tolerated now; it is consumed when true. */
+  protected abstract acceptChangeCipherSpec(): boolean;
+  /** False while the handshake waits on the driver; input is then held, not processed. */
+  protected get acceptingInput(): boolean {
+    return true;
+  }
+
+  // ---- Public surface ----
+
+  /** True once application data may flow. */
+  get handshakeComplete(): boolean {
+    return this.#established;
+  }
+
+  /** True when no more input will be accepted (peer closed, or a fatal alert). */
+  get closed(): boolean {
+    return this.#inputClosed;
+  }
+
+  /** Feeds received bytes. Never throws: a fatal condition queues an alert and closes. */
+  receive(data: Uint8Array): void {
+    if (this.#inputClosed) return;
+    try {
+      this.#deframer.push(data);
+      this.pump();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** Bytes to write to the transport (empty when none). */
+  takeOutgoing(): Uint8Array {
+    return drainBytes(this.#outgoing);
+  }
+
+  /** Decrypted application data (empty when none). */
+  takePlaintext(): Uint8Array {
+    return drainBytes(this.#plaintext);
+  }
+
+  takeEvents(): TlsEvent[] {
+    const e = this.#events;
+    this.#events = [];
+    return e;
+  }
+
+  /** Sends application data, split into records of at most 2^14 bytes. */
+  send(data: Uint8Array): void {
+    if (!this.#established) throw new Error("Cannot send application data before the handshake");
+    if (this.#outputClosed) throw new Error("Cannot send application data after close");
+    try {
+      for (let at = 0; at < data.length; at += MAX_PLAINTEXT) {
+        this.#writeRecord(ContentType.application_data, data.subarray(at, at + MAX_PLAINTEXT));
+      }
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** Queues close_notify (RFC 8446, Section 6.1); no more data can be sent afterwards. */
+  close(): void {
+    if (this.#outputClosed) return;
+    try {
+      this.#sendAlert("close_notify", AlertLevel.warning);
+    } catch (e) {
+      this.fail(e);
+    }
+    this.#outputClosed = true;
+  }
+
+  /** Asks the peer to update its keys and updates ours (RFC 8446, Section 4.6.3). */
+  requestKeyUpdate(): void {
+    if (!this.#established || this.#outputClosed) {
+      throw new Error("Cannot update keys outside an established connection");
+    }
+    try {
+      this.#updateWriteKeys(true);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  // ---- Services for the subclasses ----
+
+  protected emit(event: TlsEvent): void {
+    this.#events.push(event);
+  }
+
+  /** Records handshake messages for sending; they are framed into records at `flush()`. */
+  protected queueHandshake(encoded: Uint8Array): void {
+    this.#pendingHandshake.push(encoded);
+  }
+
+  /** Writes queued handshake messages as records under the current write key. */
+  protected flush(): void {
+    if (this.#pendingHandshake.length === 0) return;
+    const all = drainBytes(this.#pendingHandshake);
+    for (let at = 0; at < all.length; at += MAX_PLAINTEXT) {
+      this.#writeRecord(ContentType.handshake, all.subarray(at, at + MAX_PLAINTEXT));
+    }
+  }
+
+  /** Sends the middlebox-compatibility change_cipher_spec (RFC 8446, Appendix D.4). */
+  protected sendChangeCipherSpec(): void {
+    this.flush();
+    this.#outgoing.push(writePlaintextRecord(ContentType.change_cipher_spec, new Uint8Array([1])));
+  }
+
+  protected setSuite(suite: Suite): void {
+    this.#suite = suite;
+  }
+
+  protected get negotiatedSuite(): Suite | null {
+    return this.#suite;
+  }
+
+  /** Switches the read direction to new keys; a handshake message must not span the change. */
+  protected setReadSecret(secret: TrafficSecret): void {
+    if (this.#joiner.pending) {
+      throw new TlsAlert("unexpected_message", "Handshake message spans a key change");
+    }
+    this.#readSecret = secret;
+    this.#read = new RecordProtection(
+      this.provider,
+      this.#requireSuite(),
+      trafficKeys(this.provider, this.#requireSuite(), secret),
+    );
+  }
+
+  /** Flushes queued handshake messages under the old key, then switches the write keys. */
+  protected setWriteSecret(secret: TrafficSecret): void {
+    this.flush();
+    this.#writeSecret = secret;
+    this.#write = new RecordProtection(
+      this.provider,
+      this.#requireSuite(),
+      trafficKeys(this.provider, this.#requireSuite(), secret),
+    );
+  }
+
+  /** Marks the handshake done: application data is accepted and may be sent. */
+  protected establish(): void {
+    this.#established = true;
+    this.emit({ kind: "handshakeComplete" });
+  }
+
+  /** Processes buffered input (after the driver answered a pending question). */
+  protected pump(): void {
+    while (!this.#inputClosed && this.acceptingInput) {
+      const record = this.#deframer.next();
+      if (record === null) return;
+      this.#onRecord(record);
+    }
+    if (!this.acceptingInput && this.#deframer.buffered > MAX_HELD_INPUT) {
+      throw new TlsAlert("internal_error", "Too much input while the handshake is paused");
+    }
+  }
+
+  /** Ends the connection for `error`: sends its alert (if we still can) and reports it. */
+  protected fail(error: unknown): void {
+    if (this.#failed) return;
+    const { alert, reason } = alertFromError(error);
+    this.#failed = true;
+    this.#inputClosed = true;
+    this.#pendingHandshake = [];
+    if (!this.#outputClosed) {
+      try {
+        this.#sendAlert(alert, AlertLevel.fatal);
+      } catch {
+        // The write side itself failed (e.g. sequence exhausted): nothing more can be sent.
+      }
+      this.#outputClosed = true;
+    }
+    this.emit({ kind: "fatal", alert, sentByUs: true, reason });
+  }
+
+  // ---- Record processing ----
+
+  #requireSuite(): Suite {
+    if (this.#suite === null) throw new TlsAlert("internal_error", "No cipher suite yet");
+    return this.#suite;
+  }
+
+  #onRecord(record: TlsRecord): void {
+    if (record.type === ContentType.change_cipher_spec) {
+      // RFC 8446, Section 5: one byte 0x01, between the hellos and the peer's Finished, and
+      // never inside a fragmented handshake message.
+      const f = record.fragment;
+      if (f.length !== 1 || f[0] !== 1 || this.#joiner.pending || !this.acceptChangeCipherSpec()) {
+        throw new TlsAlert("unexpected_message", "Unexpected change_cipher_spec");
+      }
+      return;
+    }
+    this.#onContent(this.#unprotect(record));
+  }
+
+  #unprotect(record: TlsRecord): OpenedRecord {
+    if (this.#read === null) {
+      if (record.type === ContentType.application_data) {
+        throw new TlsAlert("unexpected_message", "Protected record before keys were agreed");
+      }
+      if (record.fragment.length > MAX_PLAINTEXT) {
+        throw new TlsAlert("record_overflow", "Record longer than 2^14 bytes");
+      }
+      return { type: record.type, content: record.fragment };
+    }
+    if (record.type === ContentType.application_data) return this.#read.open(record);
+    // A peer that failed to process our ServerHello may only be able to alert in plaintext.
+    if (record.type === ContentType.alert && !this.#established && record.fragment.length === 2) {
+      return { type: record.type, content: record.fragment };
+    }
+    throw new TlsAlert("unexpected_message", "Unprotected record after keys were agreed");
+  }
+
+  #onContent(opened: OpenedRecord): void {
+    switch (opened.type) {
+      case ContentType.handshake:
+        this.#joiner.push(opened.content);
+        for (let m = this.#joiner.next(); m !== null; m = this.#joiner.next()) {
+          if (this.#established) this.#onPostHandshake(m);
+          else this.onHandshakeMessage(m);
+          if (this.#inputClosed) return;
+        }
+        return;
+      case ContentType.alert:
+        if (this.#joiner.pending) {
+          throw new TlsAlert("unexpected_message", "Alert inside a handshake message");
+        }
+        return this.#onAlert(opened.content);
+      case ContentType.application_data:
+        if (this.#joiner.pending || !this.#established) {
+          throw new TlsAlert("unexpected_message", "Application data before the handshake ended");
+        }
+        if (opened.content.length > 0) this.#plaintext.push(opened.content.slice());
+        return;
+      case ContentType.change_cipher_spec:
+        throw new TlsAlert("unexpected_message", "Protected change_cipher_spec");
+      default: {
+        const never: never = opened.type;
+        throw new TlsAlert("unexpected_message", `Unknown content type ${never}`);
+      }
+    }
+  }
+
+  /** Alerts (RFC 8446, Section 6): all are fatal except close_notify and user_canceled. */
+  #onAlert(content: Uint8Array): void {
+    if (content.length !== 2) throw new TlsAlert("decode_error", "Cannot decode alert");
+    const description = alertNameOf(content[1]!);
+    if (description === "close_notify") {
+      this.#inputClosed = true;
+      this.emit({ kind: "peerClosed" });
+      return;
+    }
+    if (description === "user_canceled") return;
+    this.#failed = true;
+    this.#inputClosed = true;
+    this.#outputClosed = true;
+    this.emit({
+      kind: "fatal",
+      alert: description ?? "internal_error",
+      sentByUs: false,
+      reason: description === null ? `Peer sent unknown alert ${content[1]}` : "Peer sent alert",
+    });
+  }
+
+  #onPostHandshake(msg: HandshakeMessage): void {
+    if (msg.type !== HandshakeType.key_update) return this.onPostHandshakeMessage(msg);
+    const ku = parseKeyUpdate(msg.body);
+    const current = this.#readSecret;
+    if (current === null || current.stage !== "application") {
+      throw new TlsAlert("unexpected_message", "KeyUpdate before application keys");
+    }
+    this.setReadSecret(nextTrafficSecret(this.provider, this.#requireSuite(), current));
+    if (ku.updateRequested && !this.#outputClosed) this.#updateWriteKeys(false);
+  }
+
+  /** Sends KeyUpdate under the current key, then switches to the next one (Section 4.6.3). */
+  #updateWriteKeys(requestPeerUpdate: boolean): void {
+    const current = this.#writeSecret;
+    if (current === null || current.stage !== "application") {
+      throw new TlsAlert("internal_error", "KeyUpdate before application keys");
+    }
+    const msg = writeHandshake(
+      HandshakeType.key_update,
+      (w) => writeKeyUpdate(w, { updateRequested: requestPeerUpdate }),
+    );
+    this.#writeRecord(ContentType.handshake, msg);
+    this.setWriteSecret(nextTrafficSecret(this.provider, this.#requireSuite(), current));
+  }
+
+  #writeRecord(type: ContentType, content: Uint8Array): void {
+    if (
+      type === ContentType.application_data && this.#write !== null &&
+      this.#write.sequence >= this.#keyUpdateAfterRecords
+    ) {
+      this.#updateWriteKeys(false);
+    }
+    const w = this.#write;
+    this.#outgoing.push(w === null ? writePlaintextRecord(type, content) : w.seal(type, content));
+  }
+
+  #sendAlert(alert: AlertName, level: number): void {
+    this.flush();
+    this.#writeRecord(
+      ContentType.alert,
+      encode((w, _) => w.u8(level).u8(AlertDescription[alert]), null),
+    );
+  }
+}
+
+function drainBytes(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 0) return new Uint8Array(0);
+  if (parts.length === 1) return parts.pop()!;
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  parts.length = 0;
+  return out;
+}

@@ -1,0 +1,31 @@
+/**
+ * Postern's sans-IO TLS 1.3 engine (RFC 8446). The socket driver feeds received bytes to
+ * `receive()`, writes whatever `takeOutgoing()` returns, reads `takePlaintext()` and reacts to
+ * `takeEvents()`:
+ *
+ * - `handshakeComplete`: application data may flow (`send()`, `info()`).
+ * - `peerVerificationRequired`: a client certificate passed `ClientCertVerifier.verify()`; the
+ *   driver runs its asynchronous check (the directory lookup) and answers with
+ *   `completePeerVerification({ ok: true })` or `{ ok: false, alert: "certificate_revoked", … }`.
+ *   Input is held, and no application data is delivered, until then.
+ * - `peerClosed`: close_notify arrived; answer with `close()` and end the transport.
+ * - `fatal`: the connection is dead; write out `takeOutgoing()` (our alert) and close.
+ *
+ * `receive()` never throws. `send()` and `requestKeyUpdate()` throw only on driver misuse
+ * (before the handshake or after `close()`). The engine sends KeyUpdate by itself after
+ * `keyUpdateAfterRecords` records under one key.
+ */
+export {
+  type ClientAuthConfig,
+  type ConnectionInfo,
+  DEFAULT_GROUPS,
+  DEFAULT_SUITES,
+  type PeerVerificationResult,
+  type ServerConfig,
+  TlsServerConnection,
+} from "./server.ts";
+export { type ClientConfig, TlsClientConnection } from "./client.ts";
+export { DEFAULT_KEY_UPDATE_AFTER_RECORDS, type TlsEvent } from "./_connection.ts";
+export { alertFromError, TlsAlert } from "./alert.ts";
+export type { AlertName, CipherSuiteName, SignatureSchemeName } from "./wire.ts";
+export { SignatureScheme } from "./wire.ts";
