@@ -32,11 +32,19 @@ function multipart(part: MimePart, ext: boolean): string {
   return out + ")";
 }
 
+const US_ASCII: MimeParam = {
+  name: "charset",
+  value: "us-ascii",
+  rawName: "charset",
+  rawValue: "us-ascii",
+};
+
 function single(part: MimePart, ext: boolean): string {
   const isText = part.type === "text";
   let typeParams = part.params;
-  if (!part.explicitType && isText) {
-    typeParams = [{ name: "charset", value: "us-ascii", rawName: "charset", rawValue: "us-ascii" }];
+  if (isText && !typeParams.some((p) => p.name === "charset")) {
+    // The RFC 2045 (Section 5.2) default charset, made explicit as Dovecot does.
+    typeParams = [...typeParams, US_ASCII];
   }
   const fields = [
     imapString(part.typeRaw),

@@ -49,5 +49,5 @@ function addressEntries(a: Address): string {
 
 function mailbox(m: Mailbox): string {
   return "(" + nstring(m.name) + " " + nstring(m.route) + " " + nstring(m.local) + " " +
-    nstring(m.domain ?? "") + ")";
+    nstring(m.domain) + ")";
 }

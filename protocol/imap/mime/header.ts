@@ -44,11 +44,12 @@ export function latin1(bytes: Uint8Array): string {
 }
 
 /**
- * Unfolds a header value (RFC 5322, Section 2.2.3): every CRLF or bare LF that is followed by
- * whitespace is removed; other CR and LF characters are dropped as well.
+ * Unfolds a header value (RFC 5322, Section 2.2.3): a line break and the whitespace character
+ * after it become one space (as Dovecot does, so a folding tab reads as a space); other CR and LF
+ * characters are dropped.
  */
 export function unfold(value: string): string {
-  return value.replace(/\r?\n(?=[ \t])/g, "").replace(/[\r\n]/g, "");
+  return value.replace(/\r?\n[ \t]/g, " ").replace(/[\r\n]/g, "");
 }
 
 /**
@@ -394,8 +395,8 @@ export interface Mailbox {
   /** Obsolete source route (`@a,@b`), or null. */
   readonly route: string | null;
   readonly local: string;
-  /** Domain, or null when the address has none. */
-  readonly domain: string | null;
+  /** Domain, or MISSING_DOMAIN when the address has none. */
+  readonly domain: string;
 }
 
 /** A named group of mailboxes (RFC 5322, Section 3.4). */
@@ -564,16 +565,31 @@ function addrSpec(tokens: Token[]): Mailbox {
   ).join("");
   const domain = domainTokens.filter((t) => t.kind !== "comment").map((t) => t.text).join("");
   const lastComment = comments.at(-1);
+  const words = localTokens.filter((t) => t.kind === "word");
+  if (at < 0 && words.length > 1) {
+    // A bare phrase without "@" is a display name with no address (as Dovecot reads it).
+    return {
+      kind: "mailbox",
+      name: phraseText(localTokens),
+      route: null,
+      local: MISSING_MAILBOX,
+      domain: MISSING_DOMAIN,
+    };
+  }
   return {
     kind: "mailbox",
     name: lastComment === undefined || lastComment.text.trim() === ""
       ? null
       : lastComment.text.trim(),
     route: null,
-    local,
-    domain: at < 0 ? null : domain,
+    local: local === "" ? MISSING_MAILBOX : local,
+    domain: at < 0 || domain === "" ? MISSING_DOMAIN : domain,
   };
 }
+
+/** Placeholders for the missing halves of an address, the names Dovecot uses. */
+export const MISSING_MAILBOX = "MISSING_MAILBOX";
+export const MISSING_DOMAIN = "MISSING_DOMAIN";
 
 /** Re-quotes a local part that needs quoting (RFC 5322, Section 3.4.1). */
 function quoteLocal(s: string): string {

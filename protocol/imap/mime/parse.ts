@@ -73,7 +73,7 @@ export interface MimePart {
   readonly md5: string | null;
   /** Body size in octets. */
   readonly size: number;
-  /** Number of lines in the body (line feeds, plus one for a final line without one). */
+  /** Number of lines in the body: its line feeds (a final partial line is not counted). */
   readonly lines: number;
   /** Sub-parts of a multipart (RFC 2046, Section 5.1). */
   readonly children: readonly MimePart[];
@@ -89,7 +89,7 @@ interface Ctx {
 /** Parses a whole message (RFC 5322) into its MIME tree. Never throws. */
 export function parseMessage(raw: Uint8Array): MimePart {
   const ctx: Ctx = { raw, parts: 0 };
-  return parsePart(ctx, 0, raw.length, 0, false, true);
+  return parsePart(ctx, 0, raw.length, raw.length, 0, false, true);
 }
 
 /** Returns the first value of a header field, or null. */
@@ -110,10 +110,16 @@ export function isMessagePart(type: string, subtype: string): boolean {
   return type === "message" && (subtype === "rfc822" || subtype === "global");
 }
 
+/**
+ * Parses the part in [start, end). `outerEnd` is where the enclosing delimiter line starts: a
+ * multipart whose close delimiter ends exactly at `end` takes the line break up to `outerEnd` as
+ * its own (the close delimiter line's line break), as Dovecot does.
+ */
 function parsePart(
   ctx: Ctx,
   start: number,
   end: number,
+  outerEnd: number,
   depth: number,
   digestChild: boolean,
   hasHeader: boolean,
@@ -151,7 +157,7 @@ function parsePart(
   let type = typeRaw.toLowerCase();
   let subtype = subtypeRaw.toLowerCase();
   const bodyStart = head.bodyStart;
-  const bodyEnd = end;
+  let bodyEnd = end;
   const encoding = get("content-transfer-encoding");
   const dispHeader = get("content-disposition");
   const disposition = dispHeader === null ? null : parseParamValue(dispHeader);
@@ -172,7 +178,9 @@ function parsePart(
       subtype = "octet-stream";
     } else {
       const boundary = params.find((p) => p.name === "boundary")?.value ?? "";
-      children = splitMultipart(ctx, bodyStart, bodyEnd, boundary, depth, subtype === "digest");
+      const split = splitMultipart(ctx, bodyStart, end, boundary, depth, subtype === "digest");
+      children = split.children;
+      if (split.closeAtEnd) bodyEnd = outerEnd;
     }
   } else if (isMessagePart(type, subtype)) {
     const enc = (encoding ?? "").trim().toLowerCase();
@@ -183,7 +191,7 @@ function parsePart(
       type = "application";
       subtype = "octet-stream";
     } else {
-      message = parsePart(ctx, bodyStart, bodyEnd, depth + 1, false, true);
+      message = parsePart(ctx, bodyStart, bodyEnd, bodyEnd, depth + 1, false, true);
     }
   }
   return {
@@ -217,7 +225,7 @@ function stripComments(s: string): string {
   return s.replace(/\([^()]*\)/g, " ");
 }
 
-/** Counts lines: every LF, plus one when the body ends in a partial line. */
+/** Counts body lines as line feeds, as Dovecot and Cyrus do (RFC 9051, `body-fld-lines`). */
 export function countLines(raw: Uint8Array, start: number, end: number): number {
   let n = 0;
   let i = start;
@@ -227,7 +235,6 @@ export function countLines(raw: Uint8Array, start: number, end: number): number 
     n++;
     i = lf + 1;
   }
-  if (i < end) n++;
   return n;
 }
 
@@ -312,6 +319,8 @@ interface BoundaryLine {
   /** Offset just past the boundary line's own line break (start of the next part). */
   after: number;
   close: boolean;
+  /** Whether the line ran to the end of the region without a line break. */
+  unterminated: boolean;
 }
 
 /**
@@ -344,7 +353,7 @@ function findBoundaries(
           before = p - 1;
           if (before > start && raw[before - 1] === 0x0d) before--;
         }
-        out.push({ before, after: lf < end ? lf + 1 : end, close });
+        out.push({ before, after: lf < end ? lf + 1 : end, close, unterminated: lf >= end });
         if (close) break;
       }
     }
@@ -365,25 +374,38 @@ function splitMultipart(
   boundary: string,
   depth: number,
   digest: boolean,
-): MimePart[] {
+): { children: MimePart[]; closeAtEnd: boolean } {
   const lines = boundary === ""
     ? []
     : findBoundaries(ctx.raw, start, end, boundaryBytes(boundary), MAX_PARTS - ctx.parts + 1);
   if (lines.length === 0 || lines[0]!.close) {
     // No usable delimiter: the whole body is read as one text part (RFC 2046, 5.1.1 gives no
     // rule; this keeps the content reachable as BODY[1]).
-    return [parsePart(ctx, start, end, depth + 1, false, false)];
+    return {
+      children: [parsePart(ctx, start, end, end, depth + 1, false, false)],
+      closeAtEnd: false,
+    };
   }
   const children: MimePart[] = [];
+  let closeAtEnd = false;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
-    if (line.close) break;
+    if (line.close) {
+      closeAtEnd = line.unterminated;
+      break;
+    }
     const next = lines[i + 1];
-    const partEnd = next === undefined ? end : next.before;
-    children.push(
-      parsePart(ctx, line.after, Math.max(line.after, partEnd), depth + 1, digest, true),
-    );
+    const partEnd = Math.max(line.after, next === undefined ? end : next.before);
+    const outer = next === undefined
+      ? partEnd
+      : Math.max(partEnd, next.before + lineBreakLength(ctx.raw, next.before));
+    children.push(parsePart(ctx, line.after, partEnd, outer, depth + 1, digest, true));
     if (ctx.parts >= MAX_PARTS) break;
   }
-  return children;
+  return { children, closeAtEnd };
+}
+
+function lineBreakLength(raw: Uint8Array, at: number): number {
+  if (raw[at] === 0x0d && raw[at + 1] === 0x0a) return 2;
+  return raw[at] === 0x0a ? 1 : 0;
 }

@@ -165,6 +165,40 @@ export function extractBinary(
   if (r === null) return null;
   if (r.isMessage) return { ok: true, bytes: raw.subarray(0, raw.length) };
   const body = raw.subarray(r.part.bodyStart, r.part.bodyEnd);
-  if (r.part.type === "multipart" || r.part.message !== null) return { ok: true, bytes: body };
+  if (r.part.type === "multipart" || r.part.message !== null) return decodeTree(raw, r.part);
   return decodeTransfer(body, r.part.encoding);
+}
+
+/**
+ * The body of a multipart or message part with every leaf body transfer-decoded in place (what
+ * Dovecot returns for BINARY of a non-leaf part); headers and delimiters stay as they are.
+ */
+function decodeTree(raw: Uint8Array, part: MimePart): TransferDecodeResult {
+  const leaves: MimePart[] = [];
+  const walk = (p: MimePart): void => {
+    if (p.type === "multipart") p.children.forEach(walk);
+    else if (p.message !== null) walk(p.message);
+    else leaves.push(p);
+  };
+  if (part.type === "multipart") part.children.forEach(walk);
+  else if (part.message !== null) walk(part.message);
+  const chunks: Uint8Array[] = [];
+  let cursor = part.bodyStart;
+  for (const leaf of leaves) {
+    if (leaf.bodyStart < cursor || leaf.bodyEnd > part.bodyEnd) continue;
+    const decoded = decodeTransfer(raw.subarray(leaf.bodyStart, leaf.bodyEnd), leaf.encoding);
+    if (!decoded.ok) return decoded;
+    chunks.push(raw.subarray(cursor, leaf.bodyStart), decoded.bytes);
+    cursor = leaf.bodyEnd;
+  }
+  chunks.push(raw.subarray(cursor, part.bodyEnd));
+  let len = 0;
+  for (const c of chunks) len += c.length;
+  const out = new Uint8Array(len);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return { ok: true, bytes: out };
 }
