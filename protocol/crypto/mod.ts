@@ -7,7 +7,27 @@
  *
  * | primitive                          | noble    | native   | chosen |
  * |------------------------------------|----------|----------|--------|
- * FIGURES
+ * | X25519 keygen + derive             | 708 µs   | 97 µs    | native |
+ * | P-256 keygen + derive              | 1.3 ms   | 679 µs   | native |
+ * | P-384 keygen + derive              | 2.1 ms   | 1.3 ms   | native |
+ * | P-256 ECDSA sign (SHA-256)         | 269 µs   | 548 µs   | noble  |
+ * | P-256 ECDSA verify                 | 1.8 ms   | 695 µs   | native |
+ * | P-384 ECDSA sign (SHA-384)         | 450 µs   | 2.0 ms   | noble  |
+ * | P-384 ECDSA verify                 | 2.7 ms   | 1.6 ms   | native |
+ * | Ed25519 sign                       | 396 µs   | 25 µs    | native |
+ * | Ed25519 verify                     | 660 µs   | 78 µs    | native |
+ * | RSA-2048 PSS sign                  | 2.7 ms   | 2.1 ms   | native |
+ * | RSA-2048 PSS verify                | 289 µs   | 500 µs   | noble  |
+ * | RSA-2048 PKCS#1 verify             | 246 µs   | 350 µs   | noble  |
+ * | AES-128-GCM seal 16 KiB            | 664 µs   | 226 µs   | native |
+ * | AES-128-GCM open 16 KiB            | 626 µs   | 130 µs   | native |
+ * | AES-256-GCM seal 16 KiB            | 491 µs   | 158 µs   | native |
+ * | CHACHA20-POLY1305 seal 16 KiB      | 291 µs   | 32 µs    | native |
+ * | CHACHA20-POLY1305 open 16 KiB      | 140 µs   | 28 µs    | native |
+ * | SHA-256 of 16 KiB                  | 180 µs   | 15 µs    | native |
+ * | transcript update + digest x2      | 9.9 µs   | 8.8 µs   | native |
+ * | HKDF-Expand SHA-256, 32 bytes      | 37 µs    | 61 µs    | noble  |
+ * | HMAC-SHA-256, 32 bytes             | 29 µs    | 47 µs    | noble  |
  *
  * RSA private-key operations always go native: BigInt is not constant-time. Verification
  * handles only public data, so the faster BigInt path is safe there.
