@@ -23,6 +23,12 @@ import {
   type YAMLMap,
 } from "yaml";
 import { checkCertificates, checkKeyPair } from "./config/key_match.ts";
+import {
+  type DirectoryConfigInput,
+  type DirectoryMapping,
+  isAttributeDescription,
+} from "./directory/config.ts";
+import { parseFilterTemplate } from "./directory/filter_template.ts";
 import { suggest } from "./config/suggest.ts";
 import { parseAddress, parseDuration, parseSize } from "./config/values.ts";
 
@@ -69,33 +75,34 @@ export interface DirectoryConfig {
   readonly starttls: boolean;
   /** Absolute path of a PEM CA file to verify the LDAP server, or null for the system store. */
   readonly ca: string | null;
-  /** Null binds anonymously. */
-  readonly bindDn: string | null;
-  /** Absolute path of the file holding the bind password (trailing newline ignored). */
-  readonly bindPasswordFile: string | null;
+  /** The service account the server binds as. */
+  readonly bindDn: string;
+  /**
+   * Absolute path of the file holding the bind password (one line). The password itself stays
+   * out of `Config` so that a logged configuration cannot leak it; see `directoryConfigInput`.
+   */
+  readonly bindPasswordFile: string;
   readonly baseDn: string;
   /**
    * `subject_dn`: the certificate's subject is the entry's DN; `filter`: search with
    * `certificateLookup`; `attribute`: search for `subjectDnAttribute` equal to the subject DN.
-   * Default `filter` when `certificate_lookup` is set, else `subject_dn`.
+   * Default `filter` with `(mail={cert.san.email})`.
    */
   readonly certificateMapping: CertificateMapping;
   /** LDAP filter template with `{cert.…}` placeholders, e.g. `(mail={cert.san.email})`. */
   readonly certificateLookup: string | null;
   readonly subjectDnAttribute: string | null;
-  /** Attribute holding the user's certificates. Default `userCertificate;binary`. */
-  readonly certificateAttribute: string;
   /** Default `uid`. */
   readonly usernameAttribute: string;
-  /** How often a live session's certificate is checked again. Default 60s. */
+  /** How often a live session's certificate is checked again; 0 turns it off. Default 60s. */
   readonly recheckIntervalMs: number;
-  /** How long a directory answer is reused. Default 60s. */
+  /** How long a positive directory answer is reused; 0 turns caching off. Default 60s. */
   readonly cacheTtlMs: number;
   /** Default `deny`. */
   readonly onError: DirectoryErrorPolicy;
-  /** Per-operation timeout. Default 5s. */
+  /** Budget of one lookup (connect, TLS, bind, search). Default 5s. */
   readonly timeoutMs: number;
-  /** Simultaneous LDAP operations. Default 4. */
+  /** Simultaneous LDAP lookups. Default 4. */
   readonly maxConcurrency: number;
 }
 
@@ -189,7 +196,7 @@ const DEFAULTS = {
   clientCa: ["certs/ca.pem"],
   handshakeTimeoutMs: 10_000,
   usernameAttribute: "uid",
-  certificateAttribute: "userCertificate;binary",
+  certificateLookup: "(mail={cert.san.email})",
   recheckIntervalMs: 60_000,
   cacheTtlMs: 60_000,
   directoryTimeoutMs: 5_000,
@@ -223,7 +230,6 @@ const KEYS = {
     "certificate_lookup",
     "certificate_mapping",
     "subject_dn_attribute",
-    "certificate_attribute",
     "username_attribute",
     "recheck_interval",
     "cache_ttl",
@@ -708,10 +714,6 @@ function describeMaybe(node: Node | null): string {
   return node === null ? "nothing" : describe(node);
 }
 
-/** Placeholders a certificate lookup filter may use. */
-const LOOKUP_PLACEHOLDER = /\{([^{}]*)\}/g;
-const PLACEHOLDER_NAME = /^cert\.[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$/;
-
 function readDirectory(ctx: Context, root: Section): DirectoryConfig | null {
   if (!root.has("directory")) return null;
   const dir = Section.open(
@@ -723,7 +725,7 @@ function readDirectory(ctx: Context, root: Section): DirectoryConfig | null {
     "directory",
   );
   const url = dir.requiredString("url");
-  if (url !== "" && !/^ldaps?:\/\/[^\s/]+\/?$/.test(url)) {
+  if (url !== "" && !/^ldaps?:\/\/[^\s/?#]+\/?$/.test(url)) {
     dir.fail("url", `invalid URL "${url}" (expected ldap://host:port or ldaps://host:port)`);
   }
   const starttls = dir.bool("starttls", false);
@@ -731,29 +733,67 @@ function readDirectory(ctx: Context, root: Section): DirectoryConfig | null {
     dir.fail("starttls", "cannot be used with an ldaps:// URL, which is already encrypted");
   }
   const ca = dir.has("ca") ? dir.path("ca", "", true) : null;
-  const bindDn = dir.string("bind_dn") ?? null;
-  const bindPasswordFile = dir.has("bind_password_file")
-    ? dir.path("bind_password_file", "", true)
-    : null;
-  if (bindPasswordFile !== null && bindDn === null && !dir.has("bind_dn")) {
-    dir.fail("bind_password_file", "needs bind_dn as well");
+  if (
+    ca !== null && ctx.checkFiles && !ctx.issues.some((i) => i.message.startsWith("directory.ca:"))
+  ) {
+    const problem = caProblem(ca);
+    if (problem !== null) dir.fail("ca", problem);
+  }
+  const bindDn = dir.requiredString("bind_dn");
+  if (!dir.has("bind_password_file")) dir.missing("bind_password_file");
+  const bindPasswordFile = dir.path("bind_password_file", "", dir.has("bind_password_file"));
+  if (dir.has("bind_password_file") && ctx.checkFiles) {
+    const text = readText(bindPasswordFile);
+    if (text !== null && firstLine(text) === "") {
+      dir.fail("bind_password_file", `${bindPasswordFile} holds an empty password`);
+    }
   }
   const baseDn = dir.requiredString("base_dn");
-  const certificateLookup = dir.string("certificate_lookup") ?? null;
-  if (certificateLookup !== null) checkLookupTemplate(dir, certificateLookup);
-  const certificateMapping = dir.choice(
-    "certificate_mapping",
-    MAPPINGS,
-    certificateLookup !== null ? "filter" : "subject_dn",
-  );
-  if (
-    certificateMapping === "filter" && certificateLookup === null && dir.has("certificate_mapping")
-  ) {
-    dir.fail("certificate_mapping", 'the "filter" mapping needs certificate_lookup');
+
+  const lookup = dir.string("certificate_lookup") ?? null;
+  const explicit = dir.has("certificate_mapping");
+  let mapping = dir.choice("certificate_mapping", MAPPINGS, "filter");
+  let certificateLookup: string | null = null;
+  let subjectDnAttribute = dir.string("subject_dn_attribute") ?? null;
+  // certificate_lookup may also name the mapping itself, as the directory module reads it:
+  // `subject_dn`, `attribute:<name>`, or a filter template.
+  if (lookup === "subject_dn" || lookup?.startsWith("attribute:")) {
+    const named: CertificateMapping = lookup === "subject_dn" ? "subject_dn" : "attribute";
+    if (explicit && mapping !== named) {
+      dir.fail("certificate_lookup", `"${lookup}" contradicts certificate_mapping ${mapping}`);
+    }
+    mapping = named;
+    if (named === "attribute") subjectDnAttribute = lookup.slice("attribute:".length).trim();
+  } else if (lookup !== null) {
+    if (explicit && mapping !== "filter") {
+      dir.fail("certificate_lookup", `a filter is only used with certificate_mapping filter`);
+    }
+    try {
+      parseFilterTemplate(lookup);
+      certificateLookup = lookup;
+    } catch (error) {
+      const reason = error instanceof Error ? lowerFirst(error.message) : "invalid filter";
+      dir.fail("certificate_lookup", reason);
+    }
+  } else if (mapping === "filter") {
+    certificateLookup = DEFAULTS.certificateLookup;
   }
-  const subjectDnAttribute = dir.string("subject_dn_attribute") ?? null;
-  if (certificateMapping === "attribute" && subjectDnAttribute === null) {
-    dir.fail("certificate_mapping", 'the "attribute" mapping needs subject_dn_attribute');
+  if (mapping === "attribute") {
+    if (subjectDnAttribute === null) {
+      dir.fail("certificate_mapping", 'the "attribute" mapping needs subject_dn_attribute');
+    } else if (!isAttributeDescription(subjectDnAttribute)) {
+      const key = dir.has("subject_dn_attribute") ? "subject_dn_attribute" : "certificate_lookup";
+      dir.fail(key, `invalid attribute name "${subjectDnAttribute}"`);
+    }
+  }
+  const usernameAttribute = dir.string("username_attribute") ?? DEFAULTS.usernameAttribute;
+  if (!isAttributeDescription(usernameAttribute)) {
+    dir.fail("username_attribute", `invalid attribute name "${usernameAttribute}"`);
+  }
+  const onError = dir.choice("on_error", ON_ERROR, "deny");
+  const cacheTtlMs = dir.duration("cache_ttl", DEFAULTS.cacheTtlMs, 0);
+  if (onError === "cached" && cacheTtlMs === 0) {
+    dir.fail("on_error", "cached needs a cache_ttl above zero");
   }
   return {
     url,
@@ -762,45 +802,53 @@ function readDirectory(ctx: Context, root: Section): DirectoryConfig | null {
     bindDn,
     bindPasswordFile,
     baseDn,
-    certificateMapping,
+    certificateMapping: mapping,
     certificateLookup,
-    subjectDnAttribute,
-    certificateAttribute: dir.string("certificate_attribute") ?? DEFAULTS.certificateAttribute,
-    usernameAttribute: dir.string("username_attribute") ?? DEFAULTS.usernameAttribute,
-    recheckIntervalMs: dir.duration("recheck_interval", DEFAULTS.recheckIntervalMs, 1000),
-    cacheTtlMs: dir.duration("cache_ttl", DEFAULTS.cacheTtlMs, 0),
-    onError: dir.choice("on_error", ON_ERROR, "deny"),
+    subjectDnAttribute: mapping === "attribute" ? subjectDnAttribute : null,
+    usernameAttribute,
+    recheckIntervalMs: dir.duration("recheck_interval", DEFAULTS.recheckIntervalMs, 0),
+    cacheTtlMs,
+    onError,
     timeoutMs: dir.duration("timeout", DEFAULTS.directoryTimeoutMs, 100),
-    maxConcurrency: dir.int("max_concurrency", DEFAULTS.maxConcurrency, 1, 1024),
+    maxConcurrency: dir.int("max_concurrency", DEFAULTS.maxConcurrency, 1, 256),
   };
 }
 
-function checkLookupTemplate(dir: Section, template: string): void {
-  if (!template.startsWith("(") || !template.endsWith(")")) {
-    dir.fail("certificate_lookup", `an LDAP filter must be in parentheses, got "${template}"`);
-    return;
-  }
-  let depth = 0;
-  for (const ch of template.replace(LOOKUP_PLACEHOLDER, "")) {
-    if (ch === "{" || ch === "}") {
-      dir.fail("certificate_lookup", "unbalanced { } in the filter template");
-      return;
-    }
-    if (ch === "(") depth++;
-    if (ch === ")" && --depth < 0) break;
-  }
-  if (depth !== 0) {
-    dir.fail("certificate_lookup", "unbalanced parentheses in the filter");
-    return;
-  }
-  for (const match of template.matchAll(LOOKUP_PLACEHOLDER)) {
-    if (!PLACEHOLDER_NAME.test(match[1]!)) {
-      dir.fail(
-        "certificate_lookup",
-        `unknown placeholder "{${match[1]}}" (placeholders look like {cert.san.email})`,
-      );
-    }
-  }
+/**
+ * What server/directory needs to connect: the directory settings with the bind password read
+ * from `bind_password_file` (its first line) and the CA file's PEM text.
+ */
+export async function directoryConfigInput(dir: DirectoryConfig): Promise<DirectoryConfigInput> {
+  const password = firstLine(await Deno.readTextFile(dir.bindPasswordFile));
+  const mapping: DirectoryMapping = dir.certificateMapping === "subject_dn"
+    ? { kind: "subject_dn" }
+    : dir.certificateMapping === "attribute"
+    ? { kind: "attribute", attribute: dir.subjectDnAttribute ?? "" }
+    : { kind: "filter", template: dir.certificateLookup ?? DEFAULTS.certificateLookup };
+  return {
+    url: dir.url,
+    starttls: dir.starttls,
+    ...(dir.ca === null ? {} : { ca: await Deno.readTextFile(dir.ca) }),
+    bindDn: dir.bindDn,
+    bindPassword: password,
+    baseDn: dir.baseDn,
+    mapping,
+    usernameAttribute: dir.usernameAttribute,
+    cacheTtlMs: dir.cacheTtlMs,
+    onError: dir.onError,
+    timeoutMs: dir.timeoutMs,
+    maxConcurrency: dir.maxConcurrency,
+    recheckIntervalMs: dir.recheckIntervalMs,
+  };
+}
+
+function firstLine(text: string): string {
+  const end = text.search(/\r?\n/);
+  return end === -1 ? text : text.slice(0, end);
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
 }
 
 function readLimits(ctx: Context, root: Section): LimitsConfig {

@@ -4,6 +4,7 @@ import {
   type Config,
   ConfigError,
   defaultConfig,
+  directoryConfigInput,
   loadConfig,
   parseConfig,
   parseDuration,
@@ -133,6 +134,8 @@ Deno.test("parseConfig() reports bad durations and durations below their minimum
     "  idle_timeout: 5m",
     "directory:",
     "  url: ldap://127.0.0.1:389",
+    "  bind_dn: cn=postern",
+    "  bind_password_file: pw",
     "  base_dn: dc=example",
     "  cache_ttl: soon",
     "",
@@ -141,7 +144,7 @@ Deno.test("parseConfig() reports bad durations and durations below their minimum
     'config.yaml:2:22: tls.handshake_timeout: invalid duration "10": a unit is required ' +
     "(ms, s, m, h or d)",
     "config.yaml:4:17: limits.idle_timeout: must be at least 30m, got 5m",
-    'config.yaml:8:14: directory.cache_ttl: invalid duration "soon": expected a number with a ' +
+    'config.yaml:10:14: directory.cache_ttl: invalid duration "soon": expected a number with a ' +
     "unit, such as 250ms, 10s, 5m or 1h",
   ]);
 });
@@ -167,9 +170,11 @@ Deno.test("parseConfig() reports bad addresses and missing listener keys", () =>
   ]);
 });
 
-Deno.test("parseConfig() reports a missing required directory key at the section key", () => {
+Deno.test("parseConfig() reports missing required directory keys at the section key", () => {
   const text = "directory:\n  url: https://ldap.example.org\n  starttls: true\n";
   assert.deepEqual(errorsOf(text), [
+    'config.yaml:1:1: missing required key "bind_dn" in directory',
+    'config.yaml:1:1: missing required key "bind_password_file" in directory',
     'config.yaml:1:1: missing required key "base_dn" in directory',
     'config.yaml:2:8: directory.url: invalid URL "https://ldap.example.org" (expected ' +
     "ldap://host:port or ldaps://host:port)",
@@ -177,30 +182,64 @@ Deno.test("parseConfig() reports a missing required directory key at the section
 });
 
 Deno.test("parseConfig() checks the directory's certificate mapping settings", () => {
-  const base = "directory:\n  url: ldaps://ldap:636\n  base_dn: dc=x\n";
+  const base = "directory:\n  url: ldaps://ldap:636\n  base_dn: dc=x\n  bind_dn: cn=p\n" +
+    "  bind_password_file: pw\n";
   assert.deepEqual(errorsOf(base + "  certificate_mapping: attribute\n"), [
-    'config.yaml:4:24: directory.certificate_mapping: the "attribute" mapping needs ' +
+    'config.yaml:6:24: directory.certificate_mapping: the "attribute" mapping needs ' +
     "subject_dn_attribute",
   ]);
   assert.deepEqual(errorsOf(base + "  certificate_lookup: 'mail={cert.san.email}'\n"), [
-    "config.yaml:4:23: directory.certificate_lookup: an LDAP filter must be in parentheses, got " +
-    '"mail={cert.san.email}"',
+    "config.yaml:6:23: directory.certificate_lookup: filter template must be a parenthesised " +
+    "filter (RFC 4515)",
   ]);
   assert.deepEqual(errorsOf(base + "  certificate_lookup: '(mail={san.email})'\n"), [
-    'config.yaml:4:23: directory.certificate_lookup: unknown placeholder "{san.email}" ' +
-    "(placeholders look like {cert.san.email})",
+    "config.yaml:6:23: directory.certificate_lookup: unknown placeholder {san.email} in filter " +
+    "template",
   ]);
-  assert.deepEqual(errorsOf(base + "  starttls: true\n"), [
-    "config.yaml:4:13: directory.starttls: cannot be used with an ldaps:// URL, which is " +
+  assert.deepEqual(errorsOf(base + "  starttls: true\n  on_error: cached\n  cache_ttl: 0s\n"), [
+    "config.yaml:6:13: directory.starttls: cannot be used with an ldaps:// URL, which is " +
     "already encrypted",
+    "config.yaml:7:13: directory.on_error: cached needs a cache_ttl above zero",
   ]);
-  const ok = parseConfig(base + "  certificate_lookup: '(mail={cert.san.email})'\n", "c.yaml", {
-    checkFiles: false,
-  });
-  assert.equal(ok.directory?.certificateMapping, "filter");
-  assert.equal(ok.directory?.usernameAttribute, "uid");
-  assert.equal(ok.directory?.cacheTtlMs, 60_000);
-  assert.equal(ok.directory?.onError, "deny");
+  const parse = (extra: string) =>
+    parseConfig(base + extra, "c.yaml", { checkFiles: false }).directory!;
+  const byDefault = parse("");
+  assert.equal(byDefault.certificateMapping, "filter");
+  assert.equal(byDefault.certificateLookup, "(mail={cert.san.email})");
+  assert.equal(byDefault.usernameAttribute, "uid");
+  assert.equal(byDefault.cacheTtlMs, 60_000);
+  assert.equal(byDefault.onError, "deny");
+  const byAttribute = parse("  certificate_lookup: attribute:seeAlso\n");
+  assert.equal(byAttribute.certificateMapping, "attribute");
+  assert.equal(byAttribute.subjectDnAttribute, "seeAlso");
+  assert.equal(parse("  certificate_mapping: subject_dn\n").certificateLookup, null);
+});
+
+Deno.test("directoryConfigInput() reads the bind password and maps the settings", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "postern-config-" });
+  try {
+    Deno.writeTextFileSync(join(dir, "ldap.pw"), "s3cret\n");
+    const text = "directory:\n  url: ldap://127.0.0.1:389\n  starttls: true\n" +
+      "  base_dn: ou=people,dc=x\n  bind_dn: cn=p\n  bind_password_file: ldap.pw\n" +
+      "  certificate_mapping: subject_dn\n  recheck_interval: 0s\n";
+    const config = parseConfig(text, join(dir, "config.yaml"), { checkFiles: false });
+    assert.deepEqual(await directoryConfigInput(config.directory!), {
+      url: "ldap://127.0.0.1:389",
+      starttls: true,
+      bindDn: "cn=p",
+      bindPassword: "s3cret",
+      baseDn: "ou=people,dc=x",
+      mapping: { kind: "subject_dn" },
+      usernameAttribute: "uid",
+      cacheTtlMs: 60_000,
+      onError: "deny",
+      timeoutMs: 5_000,
+      maxConcurrency: 4,
+      recheckIntervalMs: 0,
+    });
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
 
 Deno.test("parseConfig() collects several errors in file order", () => {
