@@ -137,13 +137,19 @@ function headerFields(
 ): Uint8Array {
   const wanted = new Set(names.map((n) => n.toLowerCase()));
   const chosen = msg.headers.filter((f) => wanted.has(f.key) !== not);
+  const unterminated = (f: { end: number }): boolean => f.end === 0 || raw[f.end - 1] !== 0x0a;
   let len = 2;
-  for (const f of chosen) len += f.end - f.start;
+  for (const f of chosen) len += f.end - f.start + (unterminated(f) ? 2 : 0);
   const out = new Uint8Array(len);
   let o = 0;
   for (const f of chosen) {
     out.set(raw.subarray(f.start, f.end), o);
     o += f.end - f.start;
+    if (unterminated(f)) {
+      // The last field of a header without a final line break gets one.
+      out[o++] = 0x0d;
+      out[o++] = 0x0a;
+    }
   }
   out[o++] = 0x0d;
   out[o++] = 0x0a;

@@ -1,8 +1,9 @@
 """Appends messages to a Dovecot IMAP server and dumps raw FETCH responses as JSON.
 
-Input (stdin): {"port": N, "messages": [{"file": path, "sections": ["1", "1.2", ...]}]}
+Input (stdin): {"port": N, "messages": [{"file": path, "sections": ["1", "1.2", ...],
+"specs": ["HEADER", "2.TEXT", ...]}]}
 Output (stdout): [{"main": b64, "sections": {sec: {"mime": b64|null, "body": b64|null,
-"binsize": b64|null}}}] where each value is the raw untagged FETCH response.
+"binsize": b64|null}}, "specs": {spec: b64|null}}] where each value is the raw untagged FETCH response.
 """
 import base64
 import imaplib
@@ -51,6 +52,9 @@ def main():
                 "body": fetch(c, i, "(BODY.PEEK[%s])" % sec),
                 "binsize": fetch(c, i, "(BINARY.SIZE[%s])" % sec),
             }
+        entry["specs"] = {}
+        for spec in m.get("specs", []):
+            entry["specs"][spec] = fetch(c, i, "(BODY.PEEK[%s])" % spec)
         out.append(entry)
     c.logout()
     json.dump(out, sys.stdout)
