@@ -117,6 +117,11 @@ export interface CheckOptions {
 export interface DirectoryOptions {
   /** Milliseconds clock for cache ages; `Date.now` by default. */
   readonly now?: () => number;
+  /**
+   * Idle service connections kept for reuse (at most maxConcurrency, the default). 0 opens and
+   * closes a connection per lookup.
+   */
+  readonly poolSize?: number;
 }
 
 export interface DirectoryStats {
@@ -127,6 +132,8 @@ export interface DirectoryStats {
   readonly cacheEntries: number;
   /** Lookups sent to the directory (cache misses, re-checks, password logins). */
   readonly lookups: number;
+  /** Bound service connections waiting in the pool. */
+  readonly idleConnections: number;
 }
 
 const CERTIFICATE_ATTRIBUTE = "userCertificate;binary";
@@ -135,6 +142,8 @@ const MAX_QUEUED_PER_SLOT = 64;
 const MAX_USERNAME_LENGTH = 256;
 const MAX_PASSWORD_LENGTH = 1024;
 const MAX_CERTIFICATE_VALUES = 64;
+/** Idle connections older than this are closed rather than reused. */
+const POOL_IDLE_MS = 30_000;
 
 interface CacheEntry {
   readonly username: string;
@@ -165,6 +174,9 @@ export class Directory {
   readonly #now: () => number;
   readonly #limiter: Limiter;
   readonly #cache = new Map<string, CacheEntry>();
+  readonly #idle: Array<{ client: Client; since: number }> = [];
+  readonly #poolSize: number;
+  #closed = false;
   #lookups = 0;
 
   /** Throws `DirectoryConfigError` when the CA cannot be read. */
@@ -175,6 +187,7 @@ export class Directory {
       : undefined;
     this.#tls = config.ca !== undefined ? { ca: [loadCaPem(config.ca)] } : {};
     this.#now = options.now ?? Date.now;
+    this.#poolSize = Math.min(options.poolSize ?? config.maxConcurrency, config.maxConcurrency);
     this.#limiter = new Limiter(config.maxConcurrency, config.maxConcurrency * MAX_QUEUED_PER_SLOT);
     if (config.url.startsWith("ldap:") && !config.starttls) {
       const host = new URL(config.url).hostname;
@@ -193,6 +206,7 @@ export class Directory {
       queued: this.#limiter.queued,
       cacheEntries: this.#cache.size,
       lookups: this.#lookups,
+      idleConnections: this.#idle.length,
     };
   }
 
@@ -480,44 +494,105 @@ export class Directory {
       }
       const canonical = firstString(attribute(entry, usernameAttribute)) ?? username;
       return { ok: true, username: canonical };
-    });
+    }, false);
   }
 
   /**
-   * Runs `work` on a fresh connection bound as the service account, within the concurrency
-   * bound and the lookup timeout, and always closes the connection.
+   * Runs `work` on a connection bound as the service account, within the concurrency bound and
+   * the lookup timeout. The connection comes from the idle pool when one is there and still
+   * connected and bound; it goes back only when `work` ended normally and `keep` holds, and is
+   * closed otherwise, so no failed or re-bound connection is ever reused. A pooled connection
+   * that breaks (a restarted slapd) is retried once on a fresh one.
    */
-  async #withClient<T>(work: (client: Client) => Promise<T>): Promise<T> {
-    const { url, starttls, timeoutMs, bindDn, bindPassword } = this.#config;
+  async #withClient<T>(work: (client: Client) => Promise<T>, keep = true): Promise<T> {
     return await this.#limiter.run(async () => {
       this.#lookups++;
-      const secure = url.startsWith("ldaps:");
-      const client = new Client({
-        url,
-        timeout: timeoutMs,
-        connectTimeout: timeoutMs,
-        ...(secure ? { tlsOptions: this.#tls } : {}),
-      });
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new LookupTimeoutError(timeoutMs)), timeoutMs);
-      });
-      const task = (async () => {
+      const deadline = performance.now() + this.#config.timeoutMs;
+      const pooled = this.#takeIdle();
+      if (pooled !== undefined) {
+        try {
+          return await this.#attempt(pooled, true, work, keep, deadline);
+        } catch (e) {
+          if (e instanceof ResultCodeError || e instanceof LookupTimeoutError) throw e;
+          log.debug("Pooled directory connection failed, retrying on a fresh one: {error}", {
+            error: e instanceof Error ? e.message : String(e),
+          });
+        }
+      }
+      return await this.#attempt(this.#newClient(), false, work, keep, deadline);
+    });
+  }
+
+  async #attempt<T>(
+    client: Client,
+    reused: boolean,
+    work: (client: Client) => Promise<T>,
+    keep: boolean,
+    deadline: number,
+  ): Promise<T> {
+    const { starttls, bindDn, bindPassword, timeoutMs } = this.#config;
+    const budget = Math.max(1, Math.ceil(deadline - performance.now()));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new LookupTimeoutError(timeoutMs)), budget);
+    });
+    const task = (async () => {
+      if (!reused) {
         // For ldap:// the TLS options go to startTLS(); in the constructor they would make
         // ldapts open TLS at once on the plain port.
         if (starttls) await client.startTLS(this.#tls);
         await client.bind(bindDn, bindPassword);
-        return await work(client);
-      })();
-      // The loser of the race must not surface as an unhandled rejection.
-      task.catch(() => {});
-      try {
-        return await Promise.race([task, timeout]);
-      } finally {
-        clearTimeout(timer);
+      }
+      return await work(client);
+    })();
+    // The loser of the race must not surface as an unhandled rejection.
+    task.catch(() => {});
+    let healthy = false;
+    try {
+      const result = await Promise.race([task, timeout]);
+      healthy = true;
+      return result;
+    } finally {
+      clearTimeout(timer);
+      if (healthy && keep && !this.#closed && this.#idle.length < this.#poolSize) {
+        this.#idle.push({ client, since: performance.now() });
+      } else {
         await client.unbind().catch(() => {});
       }
+    }
+  }
+
+  #newClient(): Client {
+    const { url, timeoutMs } = this.#config;
+    return new Client({
+      url,
+      timeout: timeoutMs,
+      connectTimeout: timeoutMs,
+      ...(url.startsWith("ldaps:") ? { tlsOptions: this.#tls } : {}),
     });
+  }
+
+  /** An idle connection that is still connected and bound, or undefined. */
+  #takeIdle(): Client | undefined {
+    const now = performance.now();
+    for (;;) {
+      const idle = this.#idle.pop();
+      if (idle === undefined) return undefined;
+      const { client, since } = idle;
+      if (client.isConnected && client.isBound && now - since < POOL_IDLE_MS) return client;
+      client.unbind().catch(() => {});
+    }
+  }
+
+  /** Closes the idle connections; later lookups open and close their own. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const idle = this.#idle.splice(0);
+    await Promise.all(idle.map(({ client }) => client.unbind().catch(() => {})));
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   #cached(key: string): DirectoryAcceptance | undefined {

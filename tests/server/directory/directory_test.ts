@@ -94,7 +94,7 @@ function removeCertificateLdif(ldap: Slapd, uid: string, cert: TestCertificate):
 
 Deno.test("checkCertificate() accepts a certificate stored in the user's entry, then from the cache", async () => {
   await withSlapd(async (ldap) => {
-    const dir = new Directory(configFor(ldap));
+    await using dir = new Directory(configFor(ldap));
     const first = await dir.checkCertificate(alice.identity);
     assert.deepEqual(first, {
       ok: true,
@@ -113,7 +113,7 @@ Deno.test("checkCertificate() accepts a certificate stored in the user's entry, 
 
 Deno.test("checkCertificate() answers certificate_revoked once ldapmodify removes the certificate", async () => {
   await withSlapd(async (ldap) => {
-    const dir = new Directory(configFor(ldap));
+    await using dir = new Directory(configFor(ldap));
     assert.equal((await dir.checkCertificate(alice.identity)).ok, true);
     await ldap.modify(removeCertificateLdif(ldap, "alice", alice));
     const v = await dir.checkCertificate(alice.identity, { fresh: true });
@@ -129,7 +129,7 @@ Deno.test("checkCertificate() answers certificate_revoked once ldapmodify remove
 
 Deno.test("checkCertificate() answers access_denied when no entry or two entries match", async () => {
   await withSlapd(async (ldap) => {
-    const dir = new Directory(configFor(ldap));
+    await using dir = new Directory(configFor(ldap));
     assertDenied(await dir.checkCertificate(carol.identity), "no_entry", "access_denied");
     assertDenied(await dir.checkCertificate(shared.identity), "several_entries", "access_denied");
     assertDenied(await dir.checkCertificate(noEmail.identity), "no_lookup_value", "access_denied");
@@ -138,7 +138,7 @@ Deno.test("checkCertificate() answers access_denied when no entry or two entries
 
 Deno.test("checkCertificate() fails closed when slapd is stopped, and accepts again after a restart", async () => {
   await withSlapd(async (ldap) => {
-    const dir = new Directory(configFor(ldap, { cacheTtlMs: 0 }));
+    await using dir = new Directory(configFor(ldap, { cacheTtlMs: 0 }));
     assert.equal((await dir.checkCertificate(alice.identity)).ok, true);
     await ldap.kill();
     assertDenied(
@@ -155,10 +155,10 @@ Deno.test("checkCertificate() fails closed when slapd is stopped, and accepts ag
 Deno.test("checkCertificate() with on_error=cached uses a warm cache within the TTL only", async () => {
   await withSlapd(async (ldap) => {
     let now = 1_000_000;
-    const cached = new Directory(configFor(ldap, { onError: "cached", cacheTtlMs: 60_000 }), {
+    await using cached = new Directory(configFor(ldap, { onError: "cached", cacheTtlMs: 60_000 }), {
       now: () => now,
     });
-    const deny = new Directory(configFor(ldap, { onError: "deny", cacheTtlMs: 60_000 }), {
+    await using deny = new Directory(configFor(ldap, { onError: "deny", cacheTtlMs: 60_000 }), {
       now: () => now,
     });
     assert.equal((await cached.checkCertificate(alice.identity)).ok, true);
@@ -203,7 +203,7 @@ Deno.test("checkCertificate() refuses a directory that accepts TCP but never ans
     }
   })();
   try {
-    const dir = new Directory(resolveDirectoryConfig({
+    await using dir = new Directory(resolveDirectoryConfig({
       url: `ldap://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
       bindDn: "cn=x",
       bindPassword: "x",
@@ -241,7 +241,7 @@ Deno.test("checkCertificate() over ldaps:// and StartTLS accepts with the right 
         ["starttls", { url: ldap.url, starttls: true }],
       ];
       for (const [name, over] of cases) {
-        const good: Directory = new Directory(
+        await using good: Directory = new Directory(
           configFor(ldap, { ...over, ca: caPem, cacheTtlMs: 0 }),
         );
         const v: DirectoryVerdict = await good.checkCertificate(alice.identity);
@@ -249,7 +249,7 @@ Deno.test("checkCertificate() over ldaps:// and StartTLS accepts with the right 
         const pw: PasswordVerdict = await good.verifyPassword("bob", "bob-secret");
         assert.equal(pw.ok, true, name);
 
-        const bad: Directory = new Directory(
+        await using bad: Directory = new Directory(
           configFor(ldap, { ...over, ca: wrongCa, cacheTtlMs: 0 }),
         );
         assertDenied(
@@ -263,7 +263,7 @@ Deno.test("checkCertificate() over ldaps:// and StartTLS accepts with the right 
       // The CA may also be given as a path.
       const caPath = `${other.dir}/ldap-ca.pem`;
       await Deno.writeTextFile(caPath, caPem);
-      const byPath = new Directory(configFor(ldap, { url: ldapsUrl, ca: caPath }));
+      await using byPath = new Directory(configFor(ldap, { url: ldapsUrl, ca: caPath }));
       assert.equal((await byPath.checkCertificate(alice.identity)).ok, true);
     }, { tls: true });
   } finally {
@@ -274,7 +274,7 @@ Deno.test("checkCertificate() over ldaps:// and StartTLS accepts with the right 
 Deno.test("checkCertificate() escapes certificate fields so `*)(uid=*` cannot widen the search", async () => {
   await withSlapd(async (ldap) => {
     const evil = "*)(uid=*";
-    const byCn = new Directory(configFor(ldap, {
+    await using byCn = new Directory(configFor(ldap, {
       mapping: {
         kind: "filter",
         template: "(&(objectClass=inetOrgPerson)(cn={cert.subject.cn}))",
@@ -283,7 +283,7 @@ Deno.test("checkCertificate() escapes certificate fields so `*)(uid=*` cannot wi
     // Unescaped, the filter would be (&(objectClass=inetOrgPerson)(cn=*)(uid=*)): every entry.
     const cnIdentity = identityFor(alice.der, { cn: evil });
     assertDenied(await byCn.checkCertificate(cnIdentity), "no_entry", "access_denied");
-    const byMail = new Directory(configFor(ldap));
+    await using byMail = new Directory(configFor(ldap));
     const mailIdentity = identityFor(alice.der, { cn: "x", email: evil });
     assertDenied(await byMail.checkCertificate(mailIdentity), "no_entry", "access_denied");
     const star = identityFor(alice.der, { cn: "x", email: "*" });
@@ -296,7 +296,9 @@ Deno.test("checkCertificate() escapes certificate fields so `*)(uid=*` cannot wi
 
 Deno.test("checkCertificate() maps by subject DN only to entries under the base DN", async () => {
   await withSlapd(async (ldap) => {
-    const dir = new Directory(configFor(ldap, { mapping: { kind: "subject_dn" }, cacheTtlMs: 0 }));
+    await using dir = new Directory(
+      configFor(ldap, { mapping: { kind: "subject_dn" }, cacheTtlMs: 0 }),
+    );
     const exact = await dir.checkCertificate(withSubject(alice.identity, ldap.userDn("alice")));
     assert.equal(exact.ok && exact.username, "alice");
     const spelled = withSubject(alice.identity, "UID=alice, OU=People,DC=example,DC=org");
@@ -312,7 +314,7 @@ Deno.test("checkCertificate() maps by subject DN only to entries under the base 
 
 Deno.test("checkCertificate() maps by an entry attribute holding the subject DN", async () => {
   await withSlapd(async (ldap) => {
-    const dir = new Directory(
+    await using dir = new Directory(
       configFor(ldap, { mapping: { kind: "attribute", attribute: "seeAlso" } }),
     );
     const v = await dir.checkCertificate(erin.identity);
@@ -323,7 +325,7 @@ Deno.test("checkCertificate() maps by an entry attribute holding the subject DN"
 
 Deno.test("verifyPassword() binds as the user's entry and refuses wrong and empty passwords", async () => {
   await withSlapd(async (ldap) => {
-    const dir = new Directory(configFor(ldap));
+    await using dir = new Directory(configFor(ldap));
     assert.deepEqual(await dir.verifyPassword("alice", "alice-secret"), {
       ok: true,
       username: "alice",
@@ -351,7 +353,7 @@ Deno.test("verifyPassword() binds as the user's entry and refuses wrong and empt
 
 Deno.test("startRecheck() revokes a session within the interval once its certificate is removed", async () => {
   await withSlapd(async (ldap) => {
-    const dir = new Directory(configFor(ldap, { recheckIntervalMs: 100 }));
+    await using dir = new Directory(configFor(ldap, { recheckIntervalMs: 100 }));
     const revoked: string[] = [];
     let resolveRevoked: () => void = () => {};
     const gotRevocation = new Promise<void>((r) => resolveRevoked = r);
@@ -385,7 +387,7 @@ Deno.test("startRecheck() revokes a session within the interval once its certifi
 
 Deno.test("startRecheck() keeps sessions while the directory is down with on_error=cached within the TTL", async () => {
   await withSlapd(async (ldap) => {
-    const dir = new Directory(
+    await using dir = new Directory(
       configFor(ldap, { recheckIntervalMs: 50, onError: "cached", cacheTtlMs: 60_000 }),
     );
     const revoked: string[] = [];
@@ -405,7 +407,7 @@ Deno.test("startRecheck() keeps sessions while the directory is down with on_err
 
 Deno.test("checkCertificate() keeps at most maxConcurrency lookups in flight", async () => {
   await withSlapd(async (ldap) => {
-    const dir = new Directory(configFor(ldap, { maxConcurrency: 2, cacheTtlMs: 0 }));
+    await using dir = new Directory(configFor(ldap, { maxConcurrency: 2, cacheTtlMs: 0 }));
     const ids = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? alice : bob).identity);
     const verdicts = await Promise.all(ids.map((id) => dir.checkCertificate(id)));
     assert.ok(verdicts.every((v) => v.ok));
@@ -413,6 +415,30 @@ Deno.test("checkCertificate() keeps at most maxConcurrency lookups in flight", a
     assert.equal(dir.stats.peakInFlight, 2);
     assert.equal(dir.stats.inFlight, 0);
     assert.equal(dir.stats.queued, 0);
+  });
+});
+
+Deno.test("Directory reuses a bound service connection and survives a slapd restart while it idles", async () => {
+  await withSlapd(async (ldap) => {
+    await using dir = new Directory(configFor(ldap, { cacheTtlMs: 0 }));
+    const idle = (): number => dir.stats.idleConnections;
+    assert.equal((await dir.checkCertificate(alice.identity)).ok, true);
+    assert.equal(idle(), 1);
+    assert.equal((await dir.checkCertificate(bob.identity)).ok, true);
+    assert.equal(idle(), 1);
+    await ldap.restart();
+    const v = await dir.checkCertificate(alice.identity);
+    assert.equal(v.ok && v.username, "alice", JSON.stringify(v));
+    // A connection re-bound as a user is closed, never pooled for the next service lookup.
+    assert.equal((await dir.verifyPassword("alice", "alice-secret")).ok, true);
+    assert.equal((await dir.verifyPassword("alice", "wrong")).ok, false);
+    assert.equal(idle(), 0);
+    assert.equal((await dir.checkCertificate(bob.identity)).ok, true);
+    await dir.close();
+    assert.equal(idle(), 0);
+    // After close() lookups still work, on connections of their own.
+    assert.equal((await dir.checkCertificate(bob.identity)).ok, true);
+    assert.equal(idle(), 0);
   });
 });
 
