@@ -581,11 +581,7 @@ export class SqliteMailStore implements MailStore {
   changesSince(mailboxId: number, modseq: number): Promise<ChangesSince> {
     return this.#call(() => {
       const m = this.#mailboxById(mailboxId);
-      const changed = this.#all<MessageRow>(
-        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`,
-        mailboxId,
-        modseq,
-      ).map(metaView);
+      const changed = this.#selectMessages("modseq > ?", mailboxId, modseq).map(metaView);
       let vanished: number[];
       if (modseq < m.vanished_floor) {
         // Records below the floor were pruned: every UID below UIDNEXT that is not present
@@ -808,23 +804,26 @@ export class SqliteMailStore implements MailStore {
     if (wanted.length <= POINT_LOOKUP_LIMIT) {
       const out: MessageRow[] = [];
       for (const uid of wanted) {
-        const row = this.#get<MessageRow>(
-          `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND uid = ?`,
-          mailboxId,
-          uid,
-        );
-        if (row) out.push({ ...row });
+        out.push(...this.#selectMessages("uid = ?", mailboxId, uid));
       }
       return out;
     }
     const set = new Set(wanted);
-    return this.#all<MessageRow>(
-      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?
-       ORDER BY uid`,
-      mailboxId,
-      wanted[0]!,
-      wanted.at(-1)!,
-    ).filter((r) => set.has(r.uid)).map((r) => ({ ...r }));
+    return this.#selectMessages("uid BETWEEN ? AND ?", mailboxId, wanted[0]!, wanted.at(-1)!)
+      .filter((r) => set.has(r.uid));
+  }
+
+  /** Message rows of one mailbox matching `where`, in UID order, as fresh objects. */
+  #selectMessages(where: string, mailboxId: number, ...params: SQLInputValue[]): MessageRow[] {
+    const rows = this.#arrayStatement(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND ${where} ORDER BY uid`,
+    ).all(mailboxId, ...params) as unknown as [number, number, string, number, number, number][];
+    const out: MessageRow[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const [uid, modseq, flags, internal_date, size, blob_id] = rows[i]!;
+      out[i] = { uid, modseq, flags, internal_date, size, blob_id };
+    }
+    return out;
   }
 
   #copy(fromId: number, uids: readonly number[], toId: number, move: boolean): CopyResult {
@@ -933,10 +932,7 @@ export class SqliteMailStore implements MailStore {
   /** RFC 9051, Section 6.3.6: renaming INBOX moves its messages and leaves INBOX empty. */
   #renameInbox(inbox: MailboxRow, target: string): void {
     const id = this.#insertMailbox(inbox.account_id, target, null);
-    const rows = this.#all<MessageRow>(
-      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? ORDER BY uid`,
-      inbox.id,
-    );
+    const rows = this.#selectMessages("1", inbox.id);
     this.#copyRows(rows, this.#mailboxById(id));
     this.#removeMessages(inbox.id, rows.map((r) => r.uid));
   }
