@@ -12,3 +12,4 @@ export * from "./keys.ts";
 export * from "./writer.ts";
 export * from "./path.ts";
 export * from "./client_verifier.ts";
+export * from "./pkcs12.ts";
