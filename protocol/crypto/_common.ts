@@ -72,6 +72,17 @@ export function checkX25519Secret(secret: Uint8Array): void {
 }
 
 /**
+ * Normalises a big-endian ECDSA private scalar to the curve size (some encoders drop leading
+ * zero bytes of the SEC1 privateKey) and checks 1 <= d < n.
+ */
+export function normalizeEcScalar(curve: EcCurve, d: Uint8Array): Uint8Array {
+  if (curve !== "P-256" && curve !== "P-384") {
+    throw new CryptoError(`Unsupported curve: ${String(curve)}`);
+  }
+  return normalizeNistScalar(curve === "P-256" ? "secp256r1" : "secp384r1", d);
+}
+
+/**
  * Normalises a big-endian NIST private scalar to the field size (leading zero bytes are
  * dropped or added) and checks 1 <= d < n.
  */

@@ -47,6 +47,7 @@ import {
   checkX25519Share,
   CURVE_BYTES,
   GROUP_CURVE,
+  normalizeEcScalar,
   normalizeNistScalar,
 } from "./_common.ts";
 import { bigIntToMinimalBytes, bitLength } from "./_bigint.ts";
@@ -284,11 +285,10 @@ function checkCurve(curve: EcCurve): void {
 }
 
 function ecPublicPoint(curve: EcCurve, d: Uint8Array): Uint8Array {
-  checkCurve(curve);
-  if (d.length !== CURVE_BYTES[curve]) throw new CryptoError(`Invalid ${curve} private key length`);
+  const scalar = normalizeEcScalar(curve, d);
   const ecdh = createECDH(NODE_CURVE[curve]);
   try {
-    ecdh.setPrivateKey(d);
+    ecdh.setPrivateKey(scalar);
   } catch {
     throw new CryptoError(`Invalid ${curve} private key`);
   }
@@ -302,13 +302,14 @@ function nodePrivateKey(key: PrivateKey): KeyObject {
   try {
     switch (key.kind) {
       case "ec": {
-        const point = ecPublicPoint(key.curve, key.d);
+        const d = normalizeEcScalar(key.curve, key.d);
+        const point = ecPublicPoint(key.curve, d);
         const size = CURVE_BYTES[key.curve];
         object = createPrivateKey({
           key: {
             kty: "EC",
             crv: JWK_CURVE[key.curve],
-            d: b64u(key.d),
+            d: b64u(d),
             x: b64u(point.subarray(1, 1 + size)),
             y: b64u(point.subarray(1 + size)),
           },
@@ -404,7 +405,7 @@ function nodePublicKey(key: PublicKey): KeyObject {
     }
   } catch (e) {
     if (e instanceof CryptoError) throw e;
-    throw new CryptoError(`Invalid ${key.kind} public key`);
+    throw new CryptoError(`Invalid ${key.kind === "ec" ? key.curve : key.kind} public key`);
   }
   publicKeyCache.set(key, object);
   return object;
@@ -464,9 +465,10 @@ function verify(
     }
     case "ed25519": {
       if (key.kind !== "ed25519") throw new CryptoError("Ed25519 needs an Ed25519 key");
-      const object = nodePublicKey(key);
+      if (key.key.length !== 32) throw new CryptoError("Invalid Ed25519 public key length");
       try {
-        return nodeVerify(null, message, object, signature);
+        // A 32-byte key that does not decode to a point fails verification, as in noble.
+        return nodeVerify(null, message, nodePublicKey(key), signature);
       } catch {
         return false;
       }

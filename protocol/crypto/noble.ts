@@ -37,6 +37,7 @@ import {
   checkX25519Share,
   CURVE_BYTES,
   GROUP_CURVE,
+  normalizeEcScalar,
   normalizeNistScalar,
 } from "./_common.ts";
 import { rsaSign, rsaVerify } from "./_rsa.ts";
@@ -161,9 +162,9 @@ function generateKeyShare(group: KeyExchangeGroup): KeyShare {
 }
 
 function ecPublicPoint(curve: EcCurve, d: Uint8Array): Uint8Array {
-  if (d.length !== CURVE_BYTES[curve]) throw new CryptoError(`Invalid ${curve} private key length`);
+  const scalar = normalizeEcScalar(curve, d);
   try {
-    return CURVES[curve].getPublicKey(d, false);
+    return CURVES[curve].getPublicKey(scalar, false);
   } catch {
     throw new CryptoError(`Invalid ${curve} private key`);
   }
@@ -177,12 +178,9 @@ function sign(key: PrivateKey, algorithm: SignatureAlgorithm, message: Uint8Arra
   switch (algorithm.kind) {
     case "ecdsa": {
       if (key.kind !== "ec") throw new CryptoError("ECDSA needs an EC key");
-      checkCurve(key.curve);
-      if (key.d.length !== CURVE_BYTES[key.curve]) {
-        throw new CryptoError(`Invalid ${key.curve} private key length`);
-      }
+      const d = normalizeEcScalar(key.curve, key.d);
       const digest = hashFunction(algorithm.hash)(message);
-      return CURVES[key.curve].sign(digest, key.d, { prehash: false, format: "der" });
+      return CURVES[key.curve].sign(digest, d, { prehash: false, format: "der" });
     }
     case "ed25519":
       if (key.kind !== "ed25519") throw new CryptoError("Ed25519 needs an Ed25519 key");

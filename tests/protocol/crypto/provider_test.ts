@@ -121,6 +121,69 @@ for (const p of PROVIDERS) {
     }
   });
 
+  Deno.test(`${p.name}: ECDSA keys tolerate short scalars and compressed public points`, () => {
+    for (const curve of ["P-256", "P-384"] as const) {
+      const key: PrivateKey = {
+        kind: "ec",
+        curve,
+        d: Uint8Array.of(7),
+        publicKey: new Uint8Array(0),
+      };
+      const pub = p.publicKeyOf(key);
+      assert.ok(pub.kind === "ec");
+      const size = curve === "P-256" ? 32 : 48;
+      assert.equal(pub.point.length, 1 + 2 * size);
+      const msg = text.encode("short scalar");
+      const sig = p.sign(key, { kind: "ecdsa", hash: "SHA-256" }, msg);
+      assert.ok(p.verify(pub, { kind: "ecdsa", hash: "SHA-256" }, msg, sig));
+      const compressed = new Uint8Array(1 + size);
+      compressed[0] = 0x02 | (pub.point[2 * size]! & 1);
+      compressed.set(pub.point.subarray(1, 1 + size), 1);
+      assert.ok(
+        p.verify(
+          { kind: "ec", curve, point: compressed },
+          { kind: "ecdsa", hash: "SHA-256" },
+          msg,
+          sig,
+        ),
+      );
+      const offCurve = pub.point.slice();
+      offCurve[2 * size]! ^= 1;
+      assert.throws(
+        () =>
+          p.verify(
+            { kind: "ec", curve, point: offCurve },
+            { kind: "ecdsa", hash: "SHA-256" },
+            msg,
+            sig,
+          ),
+        CryptoError,
+      );
+      assert.throws(() => p.publicKeyOf({ ...key, d: new Uint8Array(size) }), CryptoError);
+    }
+  });
+
+  Deno.test(`${p.name}: Ed25519 verify returns false for a key that is not a point`, () => {
+    const sig = new Uint8Array(64);
+    for (const fill of [0x02, 0xff]) {
+      const key = new Uint8Array(32).fill(fill);
+      assert.equal(
+        p.verify({ kind: "ed25519", key }, { kind: "ed25519" }, new Uint8Array(1), sig),
+        false,
+      );
+    }
+    assert.throws(
+      () =>
+        p.verify(
+          { kind: "ed25519", key: new Uint8Array(31) },
+          { kind: "ed25519" },
+          new Uint8Array(1),
+          sig,
+        ),
+      CryptoError,
+    );
+  });
+
   Deno.test(`${p.name}: Ed25519 signs and verifies`, () => {
     const key = keyFor(p, "ed25519");
     const pub = p.publicKeyOf(key);
