@@ -122,6 +122,11 @@ export function resolveDirectoryConfig(input: DirectoryConfigInput): DirectoryCo
   if (starttls && url.protocol === "ldaps:") {
     throw new DirectoryConfigError("StartTLS cannot be combined with an ldaps:// url");
   }
+  if (input.ca !== undefined && !starttls && url.protocol === "ldap:") {
+    throw new DirectoryConfigError(
+      "A directory CA is set but the connection has no TLS: use ldaps:// or starttls",
+    );
+  }
   if (input.bindDn.trim() === "") throw new DirectoryConfigError("Directory bind DN is empty");
   // An empty simple-bind password is an unauthenticated bind (RFC 4513, Section 5.1.2).
   if (input.bindPassword === "") {

@@ -141,7 +141,6 @@ const MAX_CACHE_ENTRIES = 10_000;
 const MAX_QUEUED_PER_SLOT = 64;
 const MAX_USERNAME_LENGTH = 256;
 const MAX_PASSWORD_LENGTH = 1024;
-const MAX_CERTIFICATE_VALUES = 64;
 /** Idle connections older than this are closed rather than reused. */
 const POOL_IDLE_MS = 30_000;
 
@@ -344,12 +343,18 @@ export class Directory {
       log.error("Cannot list sessions for the directory re-check: {error}", { error: e });
       return;
     }
-    await Promise.all(
-      [...byFingerprint.values()].map(async (group) => {
+    // Only maxConcurrency workers, so a round never floods the queue and turns into
+    // directory_busy refusals of its own making.
+    const groups = [...byFingerprint.values()];
+    let next = 0;
+    const worker = async () => {
+      for (;;) {
+        const group = groups[next++];
+        if (group === undefined || stopped()) return;
         const first = group[0];
-        if (first === undefined) return;
+        if (first === undefined) continue;
         const verdict = await this.checkCertificate(first.identity, { fresh: true });
-        if (verdict.ok || stopped()) return;
+        if (verdict.ok || stopped()) continue;
         for (const s of group) {
           try {
             s.revoke(verdict);
@@ -357,8 +362,10 @@ export class Directory {
             log.error("Revoking a session failed: {error}", { error: e });
           }
         }
-      }),
-    );
+      }
+    };
+    const workers = Math.min(this.#config.maxConcurrency, groups.length);
+    await Promise.all(Array.from({ length: workers }, worker));
   }
 
   async #lookupCertificate(identity: CertificateIdentity): Promise<DirectoryVerdict> {
@@ -372,7 +379,7 @@ export class Directory {
         return denial("several_entries", `${found.entries.length} entries matched the certificate`);
       }
       const stored = buffers(attribute(entry, CERTIFICATE_ATTRIBUTE));
-      if (!stored.slice(0, MAX_CERTIFICATE_VALUES).some((der) => sameBytes(der, identity.der))) {
+      if (!stored.some((der) => sameBytes(der, identity.der))) {
         return denial(
           "not_in_entry",
           `The entry's ${stored.length} certificate value(s) do not include this certificate`,
@@ -505,9 +512,11 @@ export class Directory {
    * that breaks (a restarted slapd) is retried once on a fresh one.
    */
   async #withClient<T>(work: (client: Client) => Promise<T>, keep = true): Promise<T> {
+    // One budget covers waiting for a slot and the lookup itself, so a hung directory cannot
+    // hold a handshake longer than timeoutMs however many lookups queue behind it.
+    const deadline = performance.now() + this.#config.timeoutMs;
     return await this.#limiter.run(async () => {
       this.#lookups++;
-      const deadline = performance.now() + this.#config.timeoutMs;
       const pooled = this.#takeIdle();
       if (pooled !== undefined) {
         try {
@@ -520,7 +529,7 @@ export class Directory {
         }
       }
       return await this.#attempt(this.#newClient(), false, work, keep, deadline);
-    });
+    }, this.#config.timeoutMs);
   }
 
   async #attempt<T>(

@@ -89,10 +89,10 @@ export function parseFilterTemplate(source: string): FilterTemplate {
       throw new FilterTemplateError(`Unbalanced "}" at offset ${close} of filter template`);
     }
     if (open === -1) {
-      parts.push({ kind: "literal", text: source.slice(i) });
+      parts.push(literal(source.slice(i), i));
       break;
     }
-    if (open > i) parts.push({ kind: "literal", text: source.slice(i, open) });
+    if (open > i) parts.push(literal(source.slice(i, open), i));
     if (close === -1) {
       throw new FilterTemplateError(`Unclosed "{" at offset ${open} of filter template`);
     }
@@ -130,6 +130,19 @@ export function parseFilterTemplate(source: string): FilterTemplate {
     );
   }
   return template;
+}
+
+function literal(text: string, offset: number): TemplatePart {
+  // ldapts' filter parser turns each `\xx` escape into one character, which garbles the
+  // bytes of a multi-byte UTF-8 sequence; such characters must be written as they are.
+  const m = /\\[89a-f][0-9a-f]/i.exec(text);
+  if (m !== null) {
+    throw new FilterTemplateError(
+      `Escape ${m[0]} at offset ${offset + m.index} of filter template: write non-ASCII ` +
+        "characters as they are",
+    );
+  }
+  return { kind: "literal", text };
 }
 
 function parsePlaceholder(name: string): CertificateField {

@@ -39,6 +39,7 @@ Deno.test("resolveDirectoryConfig() rejects configurations that cannot work", ()
     { url: "ldap://127.0.0.1/dc=example" },
     { url: "ldaps://127.0.0.1", starttls: true },
     { bindDn: " " },
+    { ca: "certs/ldap-ca.pem" },
     { bindPassword: "" },
     { baseDn: "" },
     { mapping: { kind: "filter", template: "(mail={cert.nope})" } },

@@ -105,6 +105,7 @@ Deno.test("parseFilterTemplate() rejects unknown placeholders and broken templat
     "(&(mail={cert.san.email})",
     "(userCertificate;binary={cert.fingerprint})",
     "(mail={cert.san.email})(uid=x)",
+    "(&(cn=caf\\c3\\a9)(mail={cert.san.email}))",
     "(mail={cert.san.email}))",
     `(mail={cert.san.email})${" ".repeat(1100)}`,
   ];
@@ -114,6 +115,7 @@ Deno.test("parseFilterTemplate() rejects unknown placeholders and broken templat
 });
 
 Deno.test("parseFilterTemplate() accepts compound filters around placeholders", () => {
+  parseFilterTemplate("(&(cn=caf\u00e9 \\2a)(mail={cert.san.email}))");
   const t = parseFilterTemplate(
     "(&(objectClass=inetOrgPerson)(|(mail={cert.san.email})(uid={cert.subject.uid})))",
   );

@@ -40,3 +40,18 @@ Deno.test("Limiter.run() frees the slot when a task throws", async () => {
   assert.equal(await limiter.run(() => Promise.resolve("ok")), "ok");
   assert.equal(limiter.inFlight, 0);
 });
+
+Deno.test("Limiter.run() gives up waiting for a slot after maxWaitMs", async () => {
+  const limiter = new Limiter(1, 4);
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => release = r);
+  const first = limiter.run(() => gate);
+  const t0 = performance.now();
+  await assert.rejects(limiter.run(() => Promise.resolve(1), 30), LimiterFullError);
+  assert.ok(performance.now() - t0 < 1000);
+  assert.equal(limiter.queued, 0);
+  release();
+  await first;
+  assert.equal(limiter.inFlight, 0);
+  assert.equal(await limiter.run(() => Promise.resolve(2), 30), 2);
+});
