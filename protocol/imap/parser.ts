@@ -134,6 +134,11 @@ export class CommandReader {
     return latin1.decode(text.subarray(start, this.#pos));
   }
 
+  /** Consumes the run of bytes accepted by `accept` (possibly empty), as Latin-1 text. */
+  chars(accept: (c: number) => boolean): string {
+    return this.#run(accept);
+  }
+
   tag(): string {
     const tag = this.#run(isTagChar);
     if (tag === "") throw badSyntax("Missing or invalid tag");

@@ -1,0 +1,45 @@
+/**
+ * The CAPABILITY list (RFC 9051, Section 7.2.2), which depends on the connection: STARTTLS and
+ * LOGINDISABLED only before TLS, AUTH=PLAIN only once encrypted, AUTH=EXTERNAL only with a
+ * verified client certificate.
+ */
+
+/** What the capability list depends on. */
+export interface CapabilityInputs {
+  readonly tls: boolean;
+  readonly starttlsAvailable: boolean;
+  readonly hasIdentity: boolean;
+  readonly authenticated: boolean;
+}
+
+/** Extensions advertised in every state. */
+const BASE = [
+  "IMAP4rev1",
+  "IMAP4rev2",
+  "LITERAL+",
+  "SASL-IR",
+  "ENABLE",
+  "ID",
+  "IDLE",
+  "NAMESPACE",
+  "UIDPLUS",
+  "MOVE",
+  "UNSELECT",
+  "CHILDREN",
+  "SPECIAL-USE",
+] as const;
+
+/** Extensions ENABLE accepts (RFC 5161); CONDSTORE and QRESYNC join when implemented. */
+export const ENABLEABLE: ReadonlySet<string> = new Set(["IMAP4REV2", "UTF8=ACCEPT"]);
+
+/** Returns the capability atoms for the current connection state. */
+export function capabilities(c: CapabilityInputs): string[] {
+  const caps: string[] = [...BASE];
+  if (!c.authenticated) {
+    if (!c.tls && c.starttlsAvailable) caps.push("STARTTLS");
+    if (!c.tls) caps.push("LOGINDISABLED");
+    if (c.tls) caps.push("AUTH=PLAIN");
+    if (c.hasIdentity) caps.push("AUTH=EXTERNAL");
+  }
+  return caps;
+}

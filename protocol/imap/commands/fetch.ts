@@ -1,0 +1,99 @@
+/**
+ * FETCH and UID FETCH (RFC 9051, Sections 6.4.5 and 6.4.9). Reading a body without PEEK sets
+ * \Seen first and reports the new FLAGS. Messages expunged by another session but not yet
+ * reported are skipped, and the command ends with OK [EXPUNGEISSUED].
+ */
+import type { MessageMeta } from "../../../mailstore/mail_store.ts";
+import type { CommandContext, CommandSpec, Completion } from "../context.ts";
+import {
+  checkSupported,
+  type FetchItem,
+  needsRaw,
+  readFetchItems,
+  renderFetch,
+  setsSeen,
+} from "../fetch_items.ts";
+import type { CommandReader } from "../parser.ts";
+import { selected } from "./_util.ts";
+
+/** UIDs fetched from the store per round trip. */
+const BATCH = 256;
+
+function hasSeen(m: MessageMeta): boolean {
+  return m.flags.some((f) => f.toLowerCase() === "\\seen");
+}
+
+async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): Promise<Completion> {
+  r.sp();
+  const set = r.sequenceSet();
+  r.sp();
+  const items: FetchItem[] = readFetchItems(r);
+  r.end();
+  checkSupported(items, ctx.mime);
+  const { view } = selected(ctx);
+  const uids = view.resolve(set, uidMode, ctx.savedSearch);
+  const markSeen = setsSeen(items) && !view.readOnly;
+  const loadRaw = needsRaw(items);
+  const reportsFlags = items.some((i) => i.kind === "FLAGS");
+  let missing = false;
+  for (let i = 0; i < uids.length; i += BATCH) {
+    const batch = uids.slice(i, i + BATCH);
+    const metas = new Map(
+      (await ctx.store.getMessages(view.mailboxId, batch)).map((m) => [m.uid, m]),
+    );
+    const nowSeen = new Set<number>();
+    if (markSeen) {
+      const unseen = [...metas.values()].filter((m) => !hasSeen(m)).map((m) => m.uid);
+      if (unseen.length > 0) {
+        const result = await ctx.store.storeFlags(view.mailboxId, unseen, "add", ["\\Seen"]);
+        for (const m of result.updated) {
+          metas.set(m.uid, m);
+          nowSeen.add(m.uid);
+        }
+      }
+    }
+    for (const uid of batch) {
+      const meta = metas.get(uid);
+      const seq = view.seqOf(uid);
+      if (meta === undefined || seq === 0) {
+        missing = true;
+        continue;
+      }
+      const raw = loadRaw ? await ctx.store.getRaw(view.mailboxId, uid) : null;
+      const value = renderFetch(items, {
+        seq,
+        meta,
+        raw,
+        mime: ctx.mime,
+        addUid: uidMode,
+        addFlags: nowSeen.has(uid),
+      });
+      if (value === null) {
+        missing = true;
+        continue;
+      }
+      ctx.out.value(value);
+      if (reportsFlags || nowSeen.has(uid)) view.noteFlags(uid, meta.flags);
+      ctx.maybeFlush();
+    }
+  }
+  const name = uidMode ? "UID FETCH" : "FETCH";
+  return missing
+    ? { code: "EXPUNGEISSUED", text: `${name} completed; some messages were expunged` }
+    : { text: `${name} completed` };
+}
+
+export const fetchCommand: CommandSpec = {
+  name: "FETCH",
+  states: ["selected"],
+  allowsExpunge: false,
+  run: (ctx, r) => fetch(ctx, r, false),
+};
+
+/** UID FETCH may report expunges (RFC 9051, Section 7.5.1 excludes only the non-UID forms). */
+export const uidFetchCommand: CommandSpec = {
+  name: "UID FETCH",
+  states: ["selected"],
+  allowsExpunge: true,
+  run: (ctx, r) => fetch(ctx, r, true),
+};

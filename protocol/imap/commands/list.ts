@@ -1,0 +1,189 @@
+/**
+ * LIST (RFC 9051, Section 6.3.9, with the basic LIST-EXTENDED shapes of RFC 5258: selection
+ * options SUBSCRIBED and SPECIAL-USE, several patterns, and RETURN (SUBSCRIBED CHILDREN
+ * SPECIAL-USE STATUS)) and LSUB (RFC 3501, Section 6.3.9). Wildcards: `*` matches anything,
+ * `%` anything but the "/" separator.
+ */
+import type { Mailbox } from "../../../mailstore/mail_store.ts";
+import type { CommandContext, CommandSpec } from "../context.ts";
+import { badSyntax } from "../errors.ts";
+import type { CommandReader } from "../parser.ts";
+import { astringValue } from "../response.ts";
+import { account } from "./_util.ts";
+import { readStatusItems, writeStatus } from "./status.ts";
+
+/** Compiles a LIST pattern (already in store form) to a regular expression. */
+export function patternToRegExp(pattern: string): RegExp {
+  let source = "";
+  for (const ch of pattern) {
+    if (ch === "*") source += ".*";
+    else if (ch === "%") source += "[^/]*";
+    else source += ch.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  }
+  return new RegExp(`^${source}$`, "su");
+}
+
+const parentCache = new WeakMap<readonly Mailbox[], Set<string>>();
+
+/** Names that have at least one child, computed once per listing. */
+function parentsOf(all: readonly Mailbox[]): Set<string> {
+  let parents = parentCache.get(all);
+  if (parents === undefined) {
+    parents = new Set();
+    for (const m of all) {
+      for (let i = m.name.lastIndexOf("/"); i > 0; i = m.name.lastIndexOf("/", i - 1)) {
+        parents.add(m.name.slice(0, i));
+      }
+    }
+    parentCache.set(all, parents);
+  }
+  return parents;
+}
+
+/** Mailbox attributes: children, special use and, when asked, subscription. */
+export async function listAttributes(
+  ctx: CommandContext,
+  mailbox: Mailbox,
+  all: readonly Mailbox[] | null,
+  subscribed = false,
+): Promise<string[]> {
+  const mailboxes = all ?? await ctx.store.listMailboxes(mailbox.accountId);
+  const attrs = [parentsOf(mailboxes).has(mailbox.name) ? "\\HasChildren" : "\\HasNoChildren"];
+  if (mailbox.specialUse !== null) attrs.push(mailbox.specialUse);
+  if (subscribed && mailbox.subscribed) attrs.push("\\Subscribed");
+  return attrs;
+}
+
+interface ListArgs {
+  readonly selectSubscribed: boolean;
+  readonly selectSpecialUse: boolean;
+  readonly reference: string;
+  readonly patterns: readonly string[];
+  readonly returnSubscribed: boolean;
+  readonly status: readonly string[] | null;
+}
+
+function readPattern(ctx: CommandContext, r: CommandReader): string {
+  return ctx.mailboxFromClient(r.listMailbox());
+}
+
+function readListArgs(ctx: CommandContext, r: CommandReader): ListArgs {
+  let selectSubscribed = false;
+  let selectSpecialUse = false;
+  r.sp();
+  if (r.peek() === 0x28) {
+    for (const opt of r.list(() => r.keyword("selection option"))) {
+      if (opt === "SUBSCRIBED") selectSubscribed = true;
+      else if (opt === "SPECIAL-USE") selectSpecialUse = true;
+      else if (opt !== "REMOTE" && opt !== "RECURSIVEMATCH") {
+        throw badSyntax(`Unknown LIST selection option ${opt}`);
+      }
+    }
+    r.sp();
+  }
+  const reference = ctx.mailboxFromClient(r.astring("reference"));
+  r.sp();
+  const patterns = r.peek() === 0x28
+    ? r.list(() => readPattern(ctx, r), false)
+    : [readPattern(ctx, r)];
+  let returnSubscribed = selectSubscribed;
+  let status: string[] | null = null;
+  if (r.trySp()) {
+    if (r.keyword("RETURN") !== "RETURN") throw badSyntax("Expected RETURN");
+    r.sp();
+    r.list(() => {
+      const opt = r.keyword("return option");
+      if (opt === "SUBSCRIBED") returnSubscribed = true;
+      else if (opt === "STATUS") {
+        r.sp();
+        status = readStatusItems(r);
+      } else if (opt !== "CHILDREN" && opt !== "SPECIAL-USE") {
+        throw badSyntax(`Unknown LIST return option ${opt}`);
+      }
+      return opt;
+    });
+  }
+  r.end();
+  return { selectSubscribed, selectSpecialUse, reference, patterns, returnSubscribed, status };
+}
+
+function fullPattern(reference: string, pattern: string): string {
+  const joined = reference === "" || pattern.startsWith("/") ? pattern : reference + pattern;
+  return joined.replace(/^inbox(?=\/|$)/i, "INBOX");
+}
+
+function writeListLine(
+  ctx: CommandContext,
+  command: string,
+  attrs: readonly string[],
+  name: string,
+): void {
+  ctx.out.text(`* ${command} (${attrs.join(" ")}) "/" `);
+  ctx.out.value(astringValue(ctx.mailboxToClient(name), ctx.utf8));
+  ctx.out.text("\r\n");
+}
+
+export const listCommand: CommandSpec = {
+  name: "LIST",
+  states: ["authenticated", "selected"],
+  allowsExpunge: true,
+  async run(ctx, r) {
+    const args = readListArgs(ctx, r);
+    const acct = account(ctx);
+    if (args.patterns.length === 1 && args.patterns[0] === "") {
+      writeListLine(ctx, "LIST", ["\\Noselect"], "");
+      return { text: "LIST completed" };
+    }
+    const regexps = args.patterns.map((p) => patternToRegExp(fullPattern(args.reference, p)));
+    const matches = (name: string) => regexps.some((re) => re.test(name));
+    const mailboxes = await ctx.store.listMailboxes(acct.id);
+    const byName = new Map(mailboxes.map((m) => [m.name, m]));
+    if (args.selectSubscribed) {
+      for (const name of (await ctx.store.listSubscriptions(acct.id)).sort()) {
+        if (!matches(name)) continue;
+        const mailbox = byName.get(name);
+        if (mailbox === undefined) {
+          writeListLine(ctx, "LIST", ["\\NonExistent", "\\Subscribed"], name);
+          continue;
+        }
+        if (args.selectSpecialUse && mailbox.specialUse === null) continue;
+        writeListLine(ctx, "LIST", await listAttributes(ctx, mailbox, mailboxes, true), name);
+        if (args.status !== null) await writeStatus(ctx, mailbox, args.status);
+      }
+      return { text: "LIST completed" };
+    }
+    for (const mailbox of mailboxes) {
+      if (!matches(mailbox.name)) continue;
+      if (args.selectSpecialUse && mailbox.specialUse === null) continue;
+      const attrs = await listAttributes(ctx, mailbox, mailboxes, args.returnSubscribed);
+      writeListLine(ctx, "LIST", attrs, mailbox.name);
+      if (args.status !== null) await writeStatus(ctx, mailbox, args.status);
+      ctx.maybeFlush();
+    }
+    return { text: "LIST completed" };
+  },
+};
+
+export const lsubCommand: CommandSpec = {
+  name: "LSUB",
+  states: ["authenticated", "selected"],
+  allowsExpunge: true,
+  async run(ctx, r) {
+    r.sp();
+    const reference = ctx.mailboxFromClient(r.astring("reference"));
+    r.sp();
+    const pattern = readPattern(ctx, r);
+    r.end();
+    const acct = account(ctx);
+    if (pattern === "") {
+      writeListLine(ctx, "LSUB", ["\\Noselect"], "");
+      return { text: "LSUB completed" };
+    }
+    const re = patternToRegExp(fullPattern(reference, pattern));
+    const existing = new Set((await ctx.store.listMailboxes(acct.id)).map((m) => m.name));
+    for (const name of (await ctx.store.listSubscriptions(acct.id)).sort()) {
+      if (re.test(name)) writeListLine(ctx, "LSUB", existing.has(name) ? [] : ["\\Noselect"], name);
+    }
+    return { text: "LSUB completed" };
+  },
+};

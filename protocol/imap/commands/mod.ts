@@ -1,0 +1,70 @@
+/** The command table: every command the session accepts, by upper-cased name. */
+import type { CommandSpec } from "../context.ts";
+import { appendCommand } from "./append.ts";
+import { authenticateCommand } from "./authenticate.ts";
+import { capabilityCommand } from "./capability.ts";
+import { closeCommand, unselectCommand } from "./close.ts";
+import { copyCommand, moveCommand, uidCopyCommand, uidMoveCommand } from "./copy.ts";
+import { enableCommand } from "./enable.ts";
+import { expungeCommand, uidExpungeCommand } from "./expunge.ts";
+import { fetchCommand, uidFetchCommand } from "./fetch.ts";
+import { idCommand } from "./id.ts";
+import { idleCommand } from "./idle.ts";
+import { listCommand, lsubCommand } from "./list.ts";
+import { loginCommand } from "./login.ts";
+import { logoutCommand } from "./logout.ts";
+import {
+  createCommand,
+  deleteCommand,
+  renameCommand,
+  subscribeCommand,
+  unsubscribeCommand,
+} from "./mailboxes.ts";
+import { namespaceCommand } from "./namespace.ts";
+import { checkCommand, noopCommand } from "./noop.ts";
+import { searchCommand, uidSearchCommand } from "./search.ts";
+import { examineCommand, selectCommand } from "./select.ts";
+import { starttlsCommand } from "./starttls.ts";
+import { statusCommand } from "./status.ts";
+import { storeCommand, uidStoreCommand } from "./store.ts";
+
+const ALL: readonly CommandSpec[] = [
+  capabilityCommand,
+  noopCommand,
+  logoutCommand,
+  starttlsCommand,
+  loginCommand,
+  authenticateCommand,
+  enableCommand,
+  idCommand,
+  namespaceCommand,
+  selectCommand,
+  examineCommand,
+  createCommand,
+  deleteCommand,
+  renameCommand,
+  subscribeCommand,
+  unsubscribeCommand,
+  listCommand,
+  lsubCommand,
+  statusCommand,
+  appendCommand,
+  checkCommand,
+  closeCommand,
+  unselectCommand,
+  expungeCommand,
+  uidExpungeCommand,
+  searchCommand,
+  uidSearchCommand,
+  fetchCommand,
+  uidFetchCommand,
+  storeCommand,
+  uidStoreCommand,
+  copyCommand,
+  uidCopyCommand,
+  moveCommand,
+  uidMoveCommand,
+  idleCommand,
+];
+
+export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(ALL.map((c) => [c.name, c]));

@@ -1,0 +1,364 @@
+/**
+ * SEARCH and UID SEARCH (RFC 9051, Section 6.4.4), with ESEARCH answers after ENABLE
+ * IMAP4rev2 or when RETURN options are given (RFC 4731), and RETURN (SAVE) for `$`
+ * (RFC 5182). Text keys match case-insensitively against the top-level header fields and the
+ * decoded-as-UTF-8 body; dates compare whole days, ignoring time and zone.
+ */
+import type { MessageMeta } from "../../../mailstore/mail_store.ts";
+import type { CommandContext, CommandSpec, Completion } from "../context.ts";
+import { badSyntax, ImapError } from "../errors.ts";
+import { headerEnd } from "../fetch_items.ts";
+import type { CommandReader } from "../parser.ts";
+import { formatSequenceSet, type SequenceSet } from "../sequence_set.ts";
+import { selected } from "./_util.ts";
+
+type DateOp = "before" | "on" | "since";
+
+/** A parsed search key (RFC 9051 `search-key`). */
+export type SearchKey =
+  | { readonly kind: "all" }
+  | { readonly kind: "none" }
+  | { readonly kind: "flag"; readonly flag: string; readonly present: boolean }
+  | { readonly kind: "size"; readonly larger: boolean; readonly n: number }
+  | { readonly kind: "date"; readonly sent: boolean; readonly op: DateOp; readonly day: number }
+  | { readonly kind: "header"; readonly name: string; readonly value: string }
+  | { readonly kind: "body"; readonly value: string }
+  | { readonly kind: "text"; readonly value: string }
+  | { readonly kind: "set"; readonly uid: boolean; readonly set: SequenceSet }
+  | { readonly kind: "not"; readonly key: SearchKey }
+  | { readonly kind: "or"; readonly a: SearchKey; readonly b: SearchKey }
+  | { readonly kind: "and"; readonly keys: readonly SearchKey[] };
+
+const FLAG_KEYS: Record<string, [string, boolean]> = {
+  ANSWERED: ["\\Answered", true],
+  DELETED: ["\\Deleted", true],
+  DRAFT: ["\\Draft", true],
+  FLAGGED: ["\\Flagged", true],
+  SEEN: ["\\Seen", true],
+  OLD: ["\\Recent", false],
+  UNANSWERED: ["\\Answered", false],
+  UNDELETED: ["\\Deleted", false],
+  UNDRAFT: ["\\Draft", false],
+  UNFLAGGED: ["\\Flagged", false],
+  UNSEEN: ["\\Seen", false],
+};
+
+const HEADER_KEYS: Record<string, string> = {
+  BCC: "bcc",
+  CC: "cc",
+  FROM: "from",
+  SUBJECT: "subject",
+  TO: "to",
+};
+
+const DATE_KEYS: Record<string, [boolean, DateOp]> = {
+  BEFORE: [false, "before"],
+  ON: [false, "on"],
+  SINCE: [false, "since"],
+  SENTBEFORE: [true, "before"],
+  SENTON: [true, "on"],
+  SENTSINCE: [true, "since"],
+};
+
+/** Reads one search key. */
+export function readSearchKey(r: CommandReader): SearchKey {
+  if (r.peek() === 0x28) {
+    r.enterGroup();
+    r.expectByte(0x28, "(");
+    const keys = readSearchKeys(r);
+    r.expectByte(0x29, ")");
+    r.leaveGroup();
+    return keys.length === 1 ? keys[0]! : { kind: "and", keys };
+  }
+  const c = r.peek();
+  if ((c >= 0x30 && c <= 0x39) || c === 0x2a || c === 0x24) {
+    return { kind: "set", uid: false, set: r.sequenceSet() };
+  }
+  const word = r.keyword("search key");
+  const flag = FLAG_KEYS[word];
+  if (flag !== undefined) return { kind: "flag", flag: flag[0], present: flag[1] };
+  const header = HEADER_KEYS[word];
+  if (header !== undefined) {
+    r.sp();
+    return { kind: "header", name: header, value: r.astring() };
+  }
+  const date = DATE_KEYS[word];
+  if (date !== undefined) {
+    r.sp();
+    return { kind: "date", sent: date[0], op: date[1], day: r.date() };
+  }
+  switch (word) {
+    case "ALL":
+      return { kind: "all" };
+    case "NEW":
+    case "RECENT":
+      return { kind: "none" };
+    case "KEYWORD":
+    case "UNKEYWORD":
+      r.sp();
+      return { kind: "flag", flag: r.atom("keyword"), present: word === "KEYWORD" };
+    case "LARGER":
+    case "SMALLER":
+      r.sp();
+      return { kind: "size", larger: word === "LARGER", n: r.number64("size") };
+    case "HEADER": {
+      r.sp();
+      const name = r.astring("header name").toLowerCase();
+      r.sp();
+      return { kind: "header", name, value: r.astring() };
+    }
+    case "BODY":
+      r.sp();
+      return { kind: "body", value: r.astring() };
+    case "TEXT":
+      r.sp();
+      return { kind: "text", value: r.astring() };
+    case "UID":
+      r.sp();
+      return { kind: "set", uid: true, set: r.sequenceSet() };
+    case "NOT":
+      r.sp();
+      r.enterGroup();
+      try {
+        return { kind: "not", key: readSearchKey(r) };
+      } finally {
+        r.leaveGroup();
+      }
+    case "OR": {
+      r.sp();
+      r.enterGroup();
+      try {
+        const a = readSearchKey(r);
+        r.sp();
+        const b = readSearchKey(r);
+        return { kind: "or", a, b };
+      } finally {
+        r.leaveGroup();
+      }
+    }
+    default:
+      throw badSyntax(`Unknown search key ${word.slice(0, 40)}`);
+  }
+}
+
+/** Reads space-separated keys up to the end of the command or a closing parenthesis. */
+export function readSearchKeys(r: CommandReader): SearchKey[] {
+  const keys = [readSearchKey(r)];
+  while (r.trySp()) keys.push(readSearchKey(r));
+  return keys;
+}
+
+type ReturnOption = "MIN" | "MAX" | "ALL" | "COUNT" | "SAVE";
+
+interface SearchArgs {
+  readonly returns: readonly ReturnOption[] | null;
+  readonly key: SearchKey;
+}
+
+const RETURN_OPTIONS = new Set(["MIN", "MAX", "ALL", "COUNT", "SAVE"]);
+
+function readSearchArgs(r: CommandReader): SearchArgs {
+  r.sp();
+  let returns: ReturnOption[] | null = null;
+  if (r.peekKeyword() === "RETURN") {
+    r.keyword();
+    r.sp();
+    returns = r.list(() => {
+      const opt = r.keyword("return option");
+      if (!RETURN_OPTIONS.has(opt)) throw badSyntax(`Unknown SEARCH return option ${opt}`);
+      return opt as ReturnOption;
+    });
+    r.sp();
+  }
+  if (r.peekKeyword() === "CHARSET") {
+    r.keyword();
+    r.sp();
+    const charset = r.astring("charset").toUpperCase();
+    if (charset !== "UTF-8" && charset !== "US-ASCII") {
+      throw new ImapError("NO", "Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)");
+    }
+    r.sp();
+  }
+  const keys = readSearchKeys(r);
+  r.end();
+  return { returns, key: keys.length === 1 ? keys[0]! : { kind: "and", keys } };
+}
+
+const DAY = 86_400_000;
+const utf8 = new TextDecoder("utf-8");
+
+/** One message as the matcher sees it; the octets are loaded only if a text key needs them. */
+interface Candidate {
+  readonly seq: number;
+  readonly meta: MessageMeta;
+  raw(): Promise<Uint8Array | null>;
+}
+
+interface Resolved {
+  readonly sets: Map<SequenceSet, Set<number>>;
+}
+
+function headerValues(raw: Uint8Array, name: string): string[] {
+  const header = utf8.decode(raw.subarray(0, headerEnd(raw)));
+  const out: string[] = [];
+  const lines = header.split(/\r?\n(?![ \t])/);
+  for (const line of lines) {
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    if (line.slice(0, colon).trim().toLowerCase() !== name) continue;
+    out.push(line.slice(colon + 1).replace(/\r?\n[ \t]/g, " ").trim());
+  }
+  return out;
+}
+
+function sentDay(raw: Uint8Array): number | null {
+  const value = headerValues(raw, "date")[0];
+  if (value === undefined) return null;
+  const ms = Date.parse(value.replace(/\([^)]*\)/g, "").trim());
+  if (Number.isNaN(ms)) return null;
+  return Math.floor(ms / DAY) * DAY;
+}
+
+function compareDay(day: number, op: DateOp, target: number): boolean {
+  return op === "before" ? day < target : op === "on" ? day === target : day >= target;
+}
+
+async function matches(key: SearchKey, c: Candidate, resolved: Resolved): Promise<boolean> {
+  switch (key.kind) {
+    case "all":
+      return true;
+    case "none":
+      return false;
+    case "flag": {
+      const f = key.flag.toLowerCase();
+      return c.meta.flags.some((x) => x.toLowerCase() === f) === key.present;
+    }
+    case "size":
+      return key.larger ? c.meta.size > key.n : c.meta.size < key.n;
+    case "date": {
+      let day: number | null;
+      if (key.sent) {
+        const raw = await c.raw();
+        day = raw === null ? null : sentDay(raw);
+      } else {
+        day = Math.floor(c.meta.internalDate / DAY) * DAY;
+      }
+      return day !== null && compareDay(day, key.op, key.day);
+    }
+    case "header": {
+      const raw = await c.raw();
+      if (raw === null) return false;
+      const needle = key.value.toLowerCase();
+      return headerValues(raw, key.name).some((v) => v.toLowerCase().includes(needle));
+    }
+    case "body":
+    case "text": {
+      const raw = await c.raw();
+      if (raw === null) return false;
+      const part = key.kind === "body" ? raw.subarray(headerEnd(raw)) : raw;
+      return utf8.decode(part).toLowerCase().includes(key.value.toLowerCase());
+    }
+    case "set":
+      return resolved.sets.get(key.set)?.has(c.meta.uid) ?? false;
+    case "not":
+      return !(await matches(key.key, c, resolved));
+    case "or":
+      return await matches(key.a, c, resolved) || await matches(key.b, c, resolved);
+    case "and":
+      for (const k of key.keys) if (!(await matches(k, c, resolved))) return false;
+      return true;
+    default: {
+      const never: never = key;
+      return never;
+    }
+  }
+}
+
+function collectSets(key: SearchKey, out: { uid: boolean; set: SequenceSet }[]): void {
+  switch (key.kind) {
+    case "set":
+      out.push(key);
+      return;
+    case "not":
+      collectSets(key.key, out);
+      return;
+    case "or":
+      collectSets(key.a, out);
+      collectSets(key.b, out);
+      return;
+    case "and":
+      for (const k of key.keys) collectSets(k, out);
+      return;
+    default:
+      return;
+  }
+}
+
+async function search(
+  ctx: CommandContext,
+  r: CommandReader,
+  uidMode: boolean,
+): Promise<Completion> {
+  const args = readSearchArgs(r);
+  const { view } = selected(ctx);
+  const sets: { uid: boolean; set: SequenceSet }[] = [];
+  collectSets(args.key, sets);
+  const resolved: Resolved = { sets: new Map() };
+  for (const s of sets) {
+    let uids: number[];
+    try {
+      uids = view.resolve(s.set, s.uid, ctx.savedSearch);
+    } catch {
+      uids = []; // Out-of-range sequence numbers simply match nothing in SEARCH.
+    }
+    resolved.sets.set(s.set, new Set(uids));
+  }
+  const metas = new Map((await ctx.store.listMessages(view.mailboxId)).map((m) => [m.uid, m]));
+  const hits: { seq: number; uid: number }[] = [];
+  for (const uid of view.uids) {
+    const meta = metas.get(uid);
+    if (meta === undefined) continue;
+    const seq = view.seqOf(uid);
+    let loaded: Promise<Uint8Array | null> | null = null;
+    const candidate: Candidate = {
+      seq,
+      meta,
+      raw: () => loaded ??= ctx.store.getRaw(view.mailboxId, uid),
+    };
+    if (await matches(args.key, candidate, resolved)) hits.push({ seq, uid });
+  }
+  const numbers = hits.map((h) => uidMode ? h.uid : h.seq);
+  const returns = args.returns;
+  if (returns !== null && returns.includes("SAVE")) ctx.savedSearch = hits.map((h) => h.uid);
+  const label = uidMode ? "UID SEARCH" : "SEARCH";
+  if (returns === null && !ctx.rev2) {
+    ctx.out.line(`* SEARCH${numbers.map((n) => " " + n).join("")}`);
+    return { text: `${label} completed` };
+  }
+  const wanted: ReturnOption[] = returns === null || returns.length === 0 ? ["ALL"] : [...returns];
+  if (wanted.length === 1 && wanted[0] === "SAVE") return { text: `${label} completed` };
+  const parts = [`* ESEARCH (TAG "${ctx.tag}")`];
+  if (uidMode) parts.push("UID");
+  if (wanted.includes("MIN") && numbers.length > 0) parts.push(`MIN ${numbers[0]}`);
+  if (wanted.includes("MAX") && numbers.length > 0) {
+    parts.push(`MAX ${numbers[numbers.length - 1]}`);
+  }
+  if (wanted.includes("ALL") && numbers.length > 0) parts.push(`ALL ${formatSequenceSet(numbers)}`);
+  if (wanted.includes("COUNT")) parts.push(`COUNT ${numbers.length}`);
+  ctx.out.line(parts.join(" "));
+  return { text: `${label} completed` };
+}
+
+export const searchCommand: CommandSpec = {
+  name: "SEARCH",
+  states: ["selected"],
+  allowsExpunge: false,
+  run: (ctx, r) => search(ctx, r, false),
+};
+
+export const uidSearchCommand: CommandSpec = {
+  name: "UID SEARCH",
+  states: ["selected"],
+  allowsExpunge: true,
+  run: (ctx, r) => search(ctx, r, true),
+};

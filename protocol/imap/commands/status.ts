@@ -1,0 +1,86 @@
+/** STATUS (RFC 9051, Section 6.3.11; RECENT from RFC 3501 for IMAP4rev1 clients). */
+import type { Mailbox } from "../../../mailstore/mail_store.ts";
+import type { CommandContext, CommandSpec } from "../context.ts";
+import { badSyntax } from "../errors.ts";
+import type { CommandReader } from "../parser.ts";
+import { astringValue } from "../response.ts";
+import { mustGetMailbox, readMailbox } from "./_util.ts";
+
+const ITEMS = new Set([
+  "MESSAGES",
+  "UIDNEXT",
+  "UIDVALIDITY",
+  "UNSEEN",
+  "DELETED",
+  "SIZE",
+  "RECENT",
+]);
+
+/** Reads `(status-att ...)`. */
+export function readStatusItems(r: CommandReader): string[] {
+  const items = r.list(() => r.keyword("status item"), false);
+  for (const item of items) if (!ITEMS.has(item)) throw badSyntax(`Unknown STATUS item ${item}`);
+  return items;
+}
+
+/** Writes `* STATUS name (...)` for a mailbox. */
+export async function writeStatus(
+  ctx: CommandContext,
+  mailbox: Mailbox,
+  items: readonly string[],
+): Promise<void> {
+  const values: string[] = [];
+  let deleted: number | null = null;
+  for (const item of items) {
+    let value: number;
+    switch (item) {
+      case "MESSAGES":
+        value = mailbox.messages;
+        break;
+      case "UIDNEXT":
+        value = mailbox.uidNext;
+        break;
+      case "UIDVALIDITY":
+        value = mailbox.uidValidity;
+        break;
+      case "UNSEEN":
+        value = mailbox.unseen;
+        break;
+      case "SIZE":
+        value = mailbox.size;
+        break;
+      case "RECENT":
+        value = 0;
+        break;
+      case "DELETED":
+        if (deleted === null) {
+          const messages = await ctx.store.listMessages(mailbox.id);
+          deleted = messages.filter((m) => m.flags.some((f) => f.toLowerCase() === "\\deleted"))
+            .length;
+        }
+        value = deleted;
+        break;
+      default:
+        continue;
+    }
+    values.push(`${item} ${value}`);
+  }
+  ctx.out.text("* STATUS ");
+  ctx.out.value(astringValue(ctx.mailboxToClient(mailbox.name), ctx.utf8));
+  ctx.out.line(` (${values.join(" ")})`);
+}
+
+export const statusCommand: CommandSpec = {
+  name: "STATUS",
+  states: ["authenticated", "selected"],
+  allowsExpunge: true,
+  async run(ctx, r) {
+    r.sp();
+    const name = readMailbox(ctx, r);
+    r.sp();
+    const items = readStatusItems(r);
+    r.end();
+    await writeStatus(ctx, await mustGetMailbox(ctx, name), items);
+    return { text: "STATUS completed" };
+  },
+};

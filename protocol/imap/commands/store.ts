@@ -1,0 +1,61 @@
+/** STORE and UID STORE (RFC 9051, Sections 6.4.6 and 6.4.9): +FLAGS, -FLAGS, FLAGS, .SILENT. */
+import type { FlagOperation } from "../../../mailstore/mail_store.ts";
+import type { CommandContext, CommandSpec, Completion } from "../context.ts";
+import { badSyntax } from "../errors.ts";
+import type { CommandReader } from "../parser.ts";
+import { flagList } from "../response.ts";
+import { requireWritable, selected } from "./_util.ts";
+
+const OPERATIONS: Record<string, FlagOperation> = { "+": "add", "-": "remove", "": "replace" };
+
+async function store(ctx: CommandContext, r: CommandReader, uidMode: boolean): Promise<Completion> {
+  r.sp();
+  const set = r.sequenceSet();
+  r.sp();
+  const action = r.chars((c) =>
+    c === 0x2b || c === 0x2d || c === 0x2e || (c >= 0x41 && c <= 0x5a) ||
+    (c >= 0x61 && c <= 0x7a)
+  ).toUpperCase();
+  const m = /^([+-]?)FLAGS(\.SILENT)?$/.exec(action);
+  if (m === null) throw badSyntax("Expected FLAGS, +FLAGS or -FLAGS");
+  const op = OPERATIONS[m[1]!]!;
+  const silent = m[2] !== undefined;
+  r.sp();
+  let flags: string[];
+  if (r.peek() === 0x28) flags = r.flagList();
+  else {
+    flags = [r.flag()];
+    while (r.trySp()) flags.push(r.flag());
+  }
+  r.end();
+  flags = flags.filter((f) => f.toLowerCase() !== "\\recent");
+  const { view } = selected(ctx);
+  requireWritable(view);
+  const uids = view.resolve(set, uidMode, ctx.savedSearch);
+  const result = uids.length > 0
+    ? await ctx.store.storeFlags(view.mailboxId, uids, op, flags)
+    : { updated: [], modified: [] };
+  for (const meta of result.updated) {
+    const seq = view.seqOf(meta.uid);
+    if (seq === 0) continue;
+    view.noteFlags(meta.uid, meta.flags);
+    if (silent) continue;
+    const uid = uidMode || ctx.rev2 ? `UID ${meta.uid} ` : "";
+    ctx.out.line(`* ${seq} FETCH (${uid}FLAGS ${flagList(meta.flags)})`);
+  }
+  return { text: `${uidMode ? "UID STORE" : "STORE"} completed` };
+}
+
+export const storeCommand: CommandSpec = {
+  name: "STORE",
+  states: ["selected"],
+  allowsExpunge: false,
+  run: (ctx, r) => store(ctx, r, false),
+};
+
+export const uidStoreCommand: CommandSpec = {
+  name: "UID STORE",
+  states: ["selected"],
+  allowsExpunge: true,
+  run: (ctx, r) => store(ctx, r, true),
+};

@@ -1,0 +1,132 @@
+/**
+ * What a command handler sees of the session: the state (a discriminated union carrying only
+ * the data valid in it), the injected services, and the output of the command in progress.
+ */
+import type { Account, MailStore } from "../../mailstore/mail_store.ts";
+import type { CertificateIdentity } from "../x509/identity.ts";
+import type { AuthContext, ImapAuthenticator } from "./auth.ts";
+import type { MailboxView } from "./mailbox_view.ts";
+import type { CommandReader } from "./parser.ts";
+import type { Output } from "./response.ts";
+import type { MimeSupport } from "./fetch_items.ts";
+
+/** The session states of RFC 9051, Section 3. */
+export type SessionState =
+  | { readonly kind: "notAuthenticated" }
+  | { readonly kind: "authenticated"; readonly account: Account }
+  | {
+    readonly kind: "selected";
+    readonly account: Account;
+    readonly view: MailboxView;
+  }
+  | { readonly kind: "logout" };
+
+export type StateKind = SessionState["kind"];
+
+/** Input the session waits for between a continuation request and the tagged completion. */
+export type Pending =
+  | { readonly kind: "idle"; readonly tag: string }
+  | { readonly kind: "sasl"; readonly tag: string; readonly mechanism: "PLAIN" | "EXTERNAL" };
+
+/** The logger a session writes to; never given secrets. */
+export interface ImapLogger {
+  warn(message: string, props?: Record<string, unknown>): void;
+  error(message: string, props?: Record<string, unknown>): void;
+}
+
+/** Limits of one session. */
+export interface SessionLimits {
+  /** Longest command line, literals excluded. */
+  readonly maxLineLength: number;
+  /** Largest APPEND literal. */
+  readonly maxLiteral: number;
+  /** Largest literal of any other command once authenticated. */
+  readonly maxOtherLiteral: number;
+  /** Largest literal before authentication. */
+  readonly maxLiteralBeforeLogin: number;
+  /** Unknown or malformed commands allowed before login, then `* BYE`. */
+  readonly maxUnknownBeforeLogin: number;
+  /** Failed authentications allowed, then `* BYE`. */
+  readonly maxAuthFailures: number;
+  /** Nesting depth of parenthesised lists. */
+  readonly maxListDepth: number;
+}
+
+export const defaultLimits: SessionLimits = {
+  maxLineLength: 64 * 1024,
+  maxLiteral: 50 * 1024 * 1024,
+  maxOtherLiteral: 64 * 1024,
+  maxLiteralBeforeLogin: 8 * 1024,
+  maxUnknownBeforeLogin: 10,
+  maxAuthFailures: 5,
+  maxListDepth: 16,
+};
+
+/** Successful completion of a command: the tagged OK's response code and text. */
+export interface Completion {
+  readonly code?: string;
+  readonly text: string;
+}
+
+/** The session as command handlers see it. */
+export interface CommandContext {
+  readonly tag: string;
+  readonly store: MailStore;
+  readonly authenticator: ImapAuthenticator;
+  readonly mime: MimeSupport;
+  readonly limits: SessionLimits;
+  readonly state: SessionState;
+  setState(next: SessionState): void;
+  /** Untagged responses of the command in progress. */
+  readonly out: Output;
+  /** Sends what `out` holds now (continuation requests). */
+  flush(): void;
+  /** Sends what `out` holds when it has grown large (long FETCH responses). */
+  maybeFlush(): void;
+  readonly tls: boolean;
+  readonly identity: CertificateIdentity | null;
+  readonly authContext: AuthContext;
+  /** Extensions turned on with ENABLE, upper-cased. */
+  readonly enabled: ReadonlySet<string>;
+  enable(name: string): void;
+  /** True after ENABLE IMAP4rev2. */
+  readonly rev2: boolean;
+  /** True when mailbox names and strings travel as UTF-8 rather than modified UTF-7. */
+  readonly utf8: boolean;
+  capabilities(): string[];
+  /** Converts a mailbox name from the client's form to the store's (UTF-8, INBOX canonical). */
+  mailboxFromClient(name: string): string;
+  /** Converts a store mailbox name to the client's form (still to be encoded as astring). */
+  mailboxToClient(name: string): string;
+  /** Waits for client input that is not a command (IDLE's DONE, a SASL response). */
+  awaitInput(pending: Pending): void;
+  /** The store account of an authenticated name, created on first login if missing. */
+  loadAccount(name: string): Promise<Account>;
+  /** Asks the driver to start TLS after this command's completion has been sent. */
+  requestStartTls(): void;
+  /** Closes the connection after this command's completion has been sent. */
+  requestClose(): void;
+  /** Counts a failed authentication; may end the session. */
+  authFailed(): void;
+  /** Logs a warning (no secrets). */
+  warn(message: string, props?: Record<string, unknown>): void;
+  /** Search result saved with SEARCH RETURN (SAVE) (RFC 5182), as UIDs. */
+  savedSearch: readonly number[];
+}
+
+/** One IMAP command: its name, the states it is valid in, and its parse-and-run step. */
+export interface CommandSpec {
+  readonly name: string;
+  readonly states: readonly StateKind[];
+  /**
+   * Parses the arguments (the reader is positioned after the command name) and runs the
+   * command. Resolves to the tagged OK, or null when the command waits for more input.
+   * Throws `ImapError` for NO/BAD.
+   */
+  run(ctx: CommandContext, r: CommandReader): Promise<Completion | null>;
+  /**
+   * Whether EXPUNGE responses may be sent at this command's completion; false for FETCH, STORE
+   * and SEARCH (RFC 9051, Section 7.5.1).
+   */
+  readonly allowsExpunge: boolean;
+}

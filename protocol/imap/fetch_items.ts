@@ -1,0 +1,411 @@
+/**
+ * FETCH data items (RFC 9051, Section 6.4.5): parsing the item list and rendering one
+ * message's response. Top-level sections (HEADER, HEADER.FIELDS, HEADER.FIELDS.NOT, TEXT and
+ * the whole message) are cut here; ENVELOPE, BODYSTRUCTURE, numeric sections and BINARY come
+ * from an injected `MimeSupport`, the seam for `protocol/imap/mime/`.
+ */
+import { badSyntax, ImapError } from "./errors.ts";
+import type { CommandReader } from "./parser.ts";
+import { flagList, formatDateTime, type Value } from "./response.ts";
+import type { MessageMeta } from "../../mailstore/mail_store.ts";
+
+/** The text part of a section specification (RFC 9051 `section-text`). */
+export type SectionText = "HEADER" | "HEADER.FIELDS" | "HEADER.FIELDS.NOT" | "TEXT" | "MIME";
+
+/** A parsed `section-spec`: a part path (empty for the top level) and a text specifier. */
+export interface SectionSpec {
+  readonly path: readonly number[];
+  readonly text: SectionText | null;
+  /** Header field names for HEADER.FIELDS and HEADER.FIELDS.NOT, as the client gave them. */
+  readonly fields: readonly string[];
+}
+
+export interface Partial {
+  readonly start: number;
+  readonly count: number;
+}
+
+/** One requested FETCH item. */
+export type FetchItem =
+  | { readonly kind: "UID" }
+  | { readonly kind: "FLAGS" }
+  | { readonly kind: "INTERNALDATE" }
+  | { readonly kind: "RFC822.SIZE" }
+  | { readonly kind: "ENVELOPE" }
+  | { readonly kind: "BODYSTRUCTURE" }
+  /** `BODY` without a section: the non-extensible BODYSTRUCTURE. */
+  | { readonly kind: "BODY" }
+  | { readonly kind: "RFC822" }
+  | { readonly kind: "RFC822.HEADER" }
+  | { readonly kind: "RFC822.TEXT" }
+  | {
+    readonly kind: "BODY[]";
+    readonly peek: boolean;
+    readonly section: SectionSpec;
+    /** The section as echoed in the response, e.g. `HEADER.FIELDS (From To)`. */
+    readonly label: string;
+    readonly partial: Partial | null;
+  }
+  | {
+    readonly kind: "BINARY[]";
+    readonly peek: boolean;
+    readonly path: readonly number[];
+    readonly partial: Partial | null;
+  }
+  | { readonly kind: "BINARY.SIZE"; readonly path: readonly number[] };
+
+/** Decoded content of a BINARY section, or the failure to decode it (RFC 3516). */
+export type BinaryResult = { readonly ok: true; readonly bytes: Uint8Array } | {
+  readonly ok: false;
+};
+
+/**
+ * MIME-aware FETCH support (ENVELOPE, BODYSTRUCTURE, numeric sections, BINARY) and the
+ * append-time summary. Each function takes the raw message; a missing function makes the item
+ * unsupported (answered with BAD).
+ */
+export interface MimeSupport {
+  /** The ENVELOPE value in IMAP syntax (RFC 9051, Section 7.5.2). */
+  envelope?(raw: Uint8Array): string;
+  /** BODYSTRUCTURE (`extensible`) or BODY, in IMAP syntax. */
+  bodyStructure?(raw: Uint8Array, extensible: boolean): string;
+  /** Any section with a non-empty part path; null when the part does not exist. */
+  section?(raw: Uint8Array, spec: SectionSpec): Uint8Array | null;
+  /** BINARY[path]; null when the part does not exist. */
+  binary?(raw: Uint8Array, path: readonly number[]): BinaryResult | null;
+  /** Derived data stored with a message at APPEND (`AppendInput.summary`). */
+  summarize?(raw: Uint8Array): string;
+}
+
+const MACROS: Record<string, readonly FetchItem[]> = {
+  ALL: [{ kind: "FLAGS" }, { kind: "INTERNALDATE" }, { kind: "RFC822.SIZE" }, {
+    kind: "ENVELOPE",
+  }],
+  FAST: [{ kind: "FLAGS" }, { kind: "INTERNALDATE" }, { kind: "RFC822.SIZE" }],
+  FULL: [{ kind: "FLAGS" }, { kind: "INTERNALDATE" }, { kind: "RFC822.SIZE" }, {
+    kind: "ENVELOPE",
+  }, { kind: "BODY" }],
+};
+
+const SIMPLE = new Set([
+  "UID",
+  "FLAGS",
+  "INTERNALDATE",
+  "RFC822.SIZE",
+  "ENVELOPE",
+  "BODYSTRUCTURE",
+  "RFC822",
+  "RFC822.HEADER",
+  "RFC822.TEXT",
+]);
+
+function isNameChar(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) ||
+    c === 0x2e;
+}
+
+/** Parses the FETCH item list: a macro, one item, or a parenthesised list. */
+export function readFetchItems(r: CommandReader): FetchItem[] {
+  if (r.peek() === 0x28) return r.list(() => readFetchItem(r), false);
+  const macro = MACROS[r.peekKeyword()];
+  if (macro !== undefined) {
+    r.keyword();
+    return [...macro];
+  }
+  return [readFetchItem(r)];
+}
+
+function readFetchItem(r: CommandReader): FetchItem {
+  const name = r.chars(isNameChar).toUpperCase();
+  if (name === "") throw badSyntax("Expected FETCH item");
+  if (SIMPLE.has(name)) return { kind: name } as FetchItem;
+  if (name === "BODY" || name === "BODY.PEEK") {
+    if (r.peek() !== 0x5b) {
+      if (name === "BODY.PEEK") throw badSyntax("BODY.PEEK needs a section");
+      return { kind: "BODY" };
+    }
+    const { section, label } = readSection(r);
+    return { kind: "BODY[]", peek: name === "BODY.PEEK", section, label, partial: readPartial(r) };
+  }
+  if (name === "BINARY" || name === "BINARY.PEEK" || name === "BINARY.SIZE") {
+    r.expectByte(0x5b, "[");
+    const path = readPath(r);
+    r.expectByte(0x5d, "]");
+    if (name === "BINARY.SIZE") return { kind: "BINARY.SIZE", path };
+    return { kind: "BINARY[]", peek: name === "BINARY.PEEK", path, partial: readPartial(r) };
+  }
+  throw badSyntax(`Unknown FETCH item ${name.slice(0, 40)}`);
+}
+
+function readPath(r: CommandReader): number[] {
+  const path: number[] = [];
+  while (r.peek() >= 0x31 && r.peek() <= 0x39) {
+    if (path.length >= 100) throw badSyntax("Section path too deep");
+    path.push(r.nzNumber("part number"));
+    if (!r.tryByte(0x2e)) break;
+  }
+  return path;
+}
+
+/** Reads `[section-spec]` (RFC 9051 `section`). */
+export function readSection(r: CommandReader): { section: SectionSpec; label: string } {
+  r.expectByte(0x5b, "[");
+  const path: number[] = [];
+  let text: SectionText | null = null;
+  let fields: string[] = [];
+  for (;;) {
+    const c = r.peek();
+    if (c >= 0x31 && c <= 0x39) {
+      if (path.length >= 100) throw badSyntax("Section path too deep");
+      path.push(r.nzNumber("part number"));
+      if (r.tryByte(0x2e)) continue;
+      break;
+    }
+    if (c === 0x5d) {
+      if (path.length > 0 && text === null) break;
+      break;
+    }
+    const word = r.chars(isNameChar).toUpperCase();
+    if (word === "HEADER" || word === "TEXT" || (word === "MIME" && path.length > 0)) {
+      text = word;
+    } else if (word === "HEADER.FIELDS" || word === "HEADER.FIELDS.NOT") {
+      text = word;
+      r.sp();
+      fields = r.list(() => r.astring("header field name"), false);
+    } else {
+      throw badSyntax("Invalid section");
+    }
+    break;
+  }
+  r.expectByte(0x5d, "]");
+  const parts: string[] = [];
+  if (path.length > 0) parts.push(path.join("."));
+  if (text !== null) parts.push(text);
+  let label = parts.join(".");
+  if (fields.length > 0) label += ` (${fields.map(fieldLabel).join(" ")})`;
+  return { section: { path, text, fields }, label };
+}
+
+function fieldLabel(name: string): string {
+  return /^[\x21-\x7e]+$/.test(name) && !/[()"\\{%*\]]/.test(name) ? name : JSON.stringify(name);
+}
+
+function readPartial(r: CommandReader): Partial | null {
+  if (!r.tryByte(0x3c /* < */)) return null;
+  const start = r.number("partial offset");
+  r.expectByte(0x2e, ".");
+  const count = r.nzNumber("partial length");
+  r.expectByte(0x3e, ">");
+  return { start, count };
+}
+
+/** True when the items need the message's octets. */
+export function needsRaw(items: readonly FetchItem[]): boolean {
+  return items.some((i) =>
+    !(i.kind === "UID" || i.kind === "FLAGS" || i.kind === "INTERNALDATE" ||
+      i.kind === "RFC822.SIZE")
+  );
+}
+
+/** True when an item reads the body without PEEK, which sets \Seen (RFC 9051, 6.4.5). */
+export function setsSeen(items: readonly FetchItem[]): boolean {
+  return items.some((i) =>
+    i.kind === "RFC822" || i.kind === "RFC822.TEXT" ||
+    ((i.kind === "BODY[]" || i.kind === "BINARY[]") && !i.peek)
+  );
+}
+
+/** Fails early for items the configured MIME support cannot produce. */
+export function checkSupported(items: readonly FetchItem[], mime: MimeSupport): void {
+  for (const i of items) {
+    const missing = (i.kind === "ENVELOPE" && !mime.envelope) ||
+      ((i.kind === "BODYSTRUCTURE" || i.kind === "BODY") && !mime.bodyStructure) ||
+      (i.kind === "BODY[]" && i.section.path.length > 0 && !mime.section) ||
+      ((i.kind === "BINARY[]" || i.kind === "BINARY.SIZE") && !mime.binary);
+    if (missing) throw new ImapError("BAD", `FETCH ${i.kind} is not supported`);
+  }
+}
+
+/** Offset just past the header block and its blank line (RFC 5322, Section 2.1). */
+export function headerEnd(raw: Uint8Array): number {
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] !== 0x0a) continue;
+    if (raw[i + 1] === 0x0a) return i + 2;
+    if (raw[i + 1] === 0x0d && raw[i + 2] === 0x0a) return i + 3;
+    if (i === 0) return 1;
+  }
+  if (raw.length >= 2 && raw[0] === 0x0d && raw[1] === 0x0a) return 2;
+  return raw.length;
+}
+
+/** The header fields of a header block as [name, start, end] (continuation lines included). */
+function headerFields(header: Uint8Array): [string, number, number][] {
+  const fields: [string, number, number][] = [];
+  let i = 0;
+  const latin1 = new TextDecoder("latin1");
+  while (i < header.length) {
+    const start = i;
+    let lineEnd = header.indexOf(0x0a, i);
+    if (lineEnd < 0) lineEnd = header.length - 1;
+    i = lineEnd + 1;
+    while (i < header.length && (header[i] === 0x20 || header[i] === 0x09)) {
+      const e = header.indexOf(0x0a, i);
+      i = e < 0 ? header.length : e + 1;
+    }
+    const colon = header.indexOf(0x3a, start);
+    if (colon < 0 || colon >= i) continue;
+    fields.push([latin1.decode(header.subarray(start, colon)).trim().toLowerCase(), start, i]);
+  }
+  return fields;
+}
+
+/** Selected header fields in message order, followed by the blank line (RFC 9051, 6.4.5). */
+export function selectHeaderFields(
+  header: Uint8Array,
+  names: readonly string[],
+  not: boolean,
+): Uint8Array {
+  const wanted = new Set(names.map((n) => n.toLowerCase()));
+  const chosen = headerFields(header).filter(([name]) => wanted.has(name) !== not);
+  let size = 2;
+  for (const [, s, e] of chosen) size += e - s;
+  const out = new Uint8Array(size);
+  let o = 0;
+  for (const [, s, e] of chosen) {
+    out.set(header.subarray(s, e), o);
+    o += e - s;
+  }
+  out[o++] = 0x0d;
+  out[o] = 0x0a;
+  return out;
+}
+
+/** The octets `BODY[section]` names, or null for a part that does not exist. */
+export function extractSection(
+  raw: Uint8Array,
+  spec: SectionSpec,
+  mime: MimeSupport,
+): Uint8Array | null {
+  if (spec.path.length > 0) return mime.section ? mime.section(raw, spec) : null;
+  const end = headerEnd(raw);
+  switch (spec.text) {
+    case null:
+      return raw;
+    case "HEADER":
+      return raw.subarray(0, end);
+    case "TEXT":
+      return raw.subarray(end);
+    case "HEADER.FIELDS":
+    case "HEADER.FIELDS.NOT":
+      return selectHeaderFields(
+        raw.subarray(0, end),
+        spec.fields,
+        spec.text === "HEADER.FIELDS.NOT",
+      );
+    case "MIME":
+      return null;
+    default: {
+      const never: never = spec.text;
+      return never;
+    }
+  }
+}
+
+function applyPartial(data: Uint8Array, partial: Partial | null): Uint8Array {
+  if (partial === null) return data;
+  if (partial.start >= data.length) return new Uint8Array(0);
+  return data.subarray(partial.start, Math.min(data.length, partial.start + partial.count));
+}
+
+/** What rendering one message needs. */
+export interface RenderInput {
+  readonly seq: number;
+  readonly meta: MessageMeta;
+  /** The raw message, or null when it is gone or was not loaded. */
+  readonly raw: Uint8Array | null;
+  readonly mime: MimeSupport;
+  /** Adds UID (UID FETCH, IMAP4rev2) and FLAGS (after \Seen was set) when not requested. */
+  readonly addUid: boolean;
+  readonly addFlags: boolean;
+}
+
+/**
+ * Renders `* seq FETCH (...)` for one message. Returns null when a body item is requested but
+ * the message's octets are gone (expunged meanwhile).
+ */
+export function renderFetch(items: readonly FetchItem[], input: RenderInput): Value | null {
+  const { meta, raw, mime } = input;
+  const out: Value[] = [];
+  const add = (name: string, value: Value) => {
+    if (out.length > 0) out.push(" ");
+    out.push(name + " ", value);
+  };
+  const seen = new Set<string>();
+  const wantUid = input.addUid && !items.some((i) => i.kind === "UID");
+  if (wantUid) add("UID", String(meta.uid));
+  for (const item of items) {
+    const once = item.kind === "BODY[]" ? `BODY[${item.label}]` : item.kind;
+    if (item.kind !== "BODY[]" && item.kind !== "BINARY[]" && seen.has(once)) continue;
+    seen.add(once);
+    switch (item.kind) {
+      case "UID":
+        add("UID", String(meta.uid));
+        break;
+      case "FLAGS":
+        add("FLAGS", flagList(meta.flags));
+        break;
+      case "INTERNALDATE":
+        add("INTERNALDATE", formatDateTime(meta.internalDate));
+        break;
+      case "RFC822.SIZE":
+        add("RFC822.SIZE", String(meta.size));
+        break;
+      default: {
+        if (raw === null) return null;
+        const v = renderBodyItem(item, raw, mime);
+        add(v[0], v[1]);
+      }
+    }
+  }
+  if (input.addFlags && !items.some((i) => i.kind === "FLAGS")) add("FLAGS", flagList(meta.flags));
+  return [`* ${input.seq} FETCH (`, out, ")\r\n"];
+}
+
+function renderBodyItem(item: FetchItem, raw: Uint8Array, mime: MimeSupport): [string, Value] {
+  switch (item.kind) {
+    case "ENVELOPE":
+      return ["ENVELOPE", mime.envelope!(raw)];
+    case "BODYSTRUCTURE":
+      return ["BODYSTRUCTURE", mime.bodyStructure!(raw, true)];
+    case "BODY":
+      return ["BODY", mime.bodyStructure!(raw, false)];
+    case "RFC822":
+      return ["RFC822", raw];
+    case "RFC822.HEADER":
+      return ["RFC822.HEADER", raw.subarray(0, headerEnd(raw))];
+    case "RFC822.TEXT":
+      return ["RFC822.TEXT", raw.subarray(headerEnd(raw))];
+    case "BODY[]": {
+      const data = extractSection(raw, item.section, mime);
+      const name = `BODY[${item.label}]` + (item.partial ? `<${item.partial.start}>` : "");
+      return [name, data === null ? '""' : applyPartial(data, item.partial)];
+    }
+    case "BINARY[]": {
+      const result = mime.binary!(raw, item.path);
+      if (result === null) throw new ImapError("NO", "No such message part", "NONEXISTENT");
+      if (!result.ok) throw new ImapError("NO", "Unknown content transfer encoding", "UNKNOWN-CTE");
+      const name = `BINARY[${item.path.join(".")}]` +
+        (item.partial ? `<${item.partial.start}>` : "");
+      const data = applyPartial(result.bytes, item.partial);
+      return [name, data.includes(0) ? ["~", data] : data];
+    }
+    case "BINARY.SIZE": {
+      const result = mime.binary!(raw, item.path);
+      if (result === null) throw new ImapError("NO", "No such message part", "NONEXISTENT");
+      if (!result.ok) throw new ImapError("NO", "Unknown content transfer encoding", "UNKNOWN-CTE");
+      return [`BINARY.SIZE[${item.path.join(".")}]`, String(result.bytes.length)];
+    }
+    default:
+      throw new ImapError("BAD", `FETCH ${item.kind} cannot be rendered`);
+  }
+}

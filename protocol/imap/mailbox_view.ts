@@ -1,0 +1,247 @@
+/**
+ * One session's view of its selected mailbox: the message sequence numbers it has told the
+ * client about, and the changes (from any session) it has not reported yet.
+ *
+ * Sequence numbers only change when this session reports an EXPUNGE or an EXISTS, so they stay
+ * consistent for the client even while other sessions change the mailbox (RFC 9051, Sections
+ * 2.3.1.2 and 7.5.1). Changes arrive through `MailStore.watch()` and are queued; `sync()` reports
+ * them as untagged EXPUNGE, EXISTS and FETCH responses, holding back EXPUNGE when the command in
+ * progress forbids it.
+ */
+import type { MailStore, MessageMeta } from "../../mailstore/mail_store.ts";
+import { flagList, type Output } from "./response.ts";
+import { resolveSequenceNumbers, selectFromSorted, type SequenceSet } from "./sequence_set.ts";
+import { ImapError } from "./errors.ts";
+
+/** How a changed view wants the session to react. */
+export type ViewNotice = "changed" | "deleted";
+
+/** Options of `sync()`. */
+export interface SyncOptions {
+  /** False during FETCH, STORE and SEARCH: expunges stay pending. */
+  readonly allowExpunge: boolean;
+}
+
+function sameFlags(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const keys = new Set(a.map((f) => f.toLowerCase()));
+  return b.every((f) => keys.has(f.toLowerCase()));
+}
+
+/** The selected mailbox as one session sees it. */
+export class MailboxView {
+  readonly mailboxId: number;
+  readonly uidValidity: number;
+  readonly readOnly: boolean;
+  #name: string;
+  /** UIDs in sequence order: `#uids[seq - 1]`. Ascending. */
+  #uids: number[];
+  /** The flags last reported to (or known by) the client, per UID. */
+  #flags = new Map<number, readonly string[]>();
+  #appended = new Set<number>();
+  #flagged = new Set<number>();
+  #expunged = new Set<number>();
+  #deleted = false;
+  #unwatch: () => void = () => {};
+  #listener: (notice: ViewNotice) => void = () => {};
+
+  private constructor(
+    mailboxId: number,
+    name: string,
+    uidValidity: number,
+    readOnly: boolean,
+    messages: readonly MessageMeta[],
+  ) {
+    this.mailboxId = mailboxId;
+    this.#name = name;
+    this.uidValidity = uidValidity;
+    this.readOnly = readOnly;
+    this.#uids = messages.map((m) => m.uid);
+    for (const m of messages) this.#flags.set(m.uid, m.flags);
+  }
+
+  /**
+   * Opens a view: starts watching first, then lists the messages, so no change can slip
+   * between the two.
+   */
+  static async open(
+    store: MailStore,
+    mailbox: { readonly id: number; readonly name: string; readonly uidValidity: number },
+    readOnly: boolean,
+  ): Promise<{ view: MailboxView; messages: MessageMeta[] }> {
+    const early: { kind: string; uids?: readonly number[] }[] = [];
+    let view: MailboxView | null = null;
+    const unwatch = store.watch(mailbox.id, (event) => {
+      if (view === null) {
+        early.push(event);
+        return;
+      }
+      view.#onEvent(event);
+    });
+    try {
+      const messages = await store.listMessages(mailbox.id);
+      view = new MailboxView(mailbox.id, mailbox.name, mailbox.uidValidity, readOnly, messages);
+      view.#unwatch = unwatch;
+      // Events seen before the listing are already reflected in it, except deletions.
+      if (early.some((e) => e.kind === "deleted")) view.#deleted = true;
+      return { view, messages };
+    } catch (e) {
+      unwatch();
+      throw e;
+    }
+  }
+
+  get name(): string {
+    return this.#name;
+  }
+
+  /** Number of messages the client knows about (its EXISTS count). */
+  get count(): number {
+    return this.#uids.length;
+  }
+
+  get deleted(): boolean {
+    return this.#deleted;
+  }
+
+  /** True when changes are waiting to be reported. */
+  get hasPending(): boolean {
+    return this.#deleted || this.#appended.size > 0 || this.#flagged.size > 0 ||
+      this.#expunged.size > 0;
+  }
+
+  /** The UIDs in sequence order. */
+  get uids(): readonly number[] {
+    return this.#uids;
+  }
+
+  /** Called (synchronously, from the store's feed) whenever a change is queued. */
+  set onNotice(listener: (notice: ViewNotice) => void) {
+    this.#listener = listener;
+  }
+
+  /** The sequence number of a UID, or 0 when the client does not know it. */
+  seqOf(uid: number): number {
+    let lo = 0;
+    let hi = this.#uids.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const v = this.#uids[mid]!;
+      if (v === uid) return mid + 1;
+      if (v < uid) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return 0;
+  }
+
+  /** True when the UID was expunged by someone but not yet reported to this client. */
+  isExpungePending(uid: number): boolean {
+    return this.#expunged.has(uid);
+  }
+
+  /**
+   * Resolves a sequence set (or a UID set when `uid`) to the UIDs it names, ascending.
+   * Out-of-range sequence numbers are a BAD (RFC 9051, Section 6.4.8 leaves UID sets lenient).
+   */
+  resolve(set: SequenceSet, uid: boolean, saved: readonly number[]): number[] {
+    if (set.kind === "saved") return saved.filter((u) => this.seqOf(u) > 0);
+    if (uid) return selectFromSorted(set.ranges, this.#uids);
+    const seqs = resolveSequenceNumbers(set.ranges, this.#uids.length);
+    if (seqs === null) throw new ImapError("BAD", "Invalid message sequence number");
+    return seqs.map((s) => this.#uids[s - 1]!);
+  }
+
+  /** Records flags the client has just been told (FETCH FLAGS, STORE). */
+  noteFlags(uid: number, flags: readonly string[]): void {
+    if (this.#flags.has(uid)) this.#flags.set(uid, flags);
+  }
+
+  /** Records this session's own expunge so it is reported even if the feed is late. */
+  noteExpunged(uids: readonly number[]): void {
+    for (const u of uids) if (this.seqOf(u) > 0) this.#expunged.add(u);
+  }
+
+  /** Records this session's own append so that EXISTS follows at completion. */
+  noteAppended(uids: readonly number[]): void {
+    for (const u of uids) this.#appended.add(u);
+  }
+
+  #onEvent(event: { kind: string; uids?: readonly number[]; name?: string }): void {
+    switch (event.kind) {
+      case "append":
+        for (const u of event.uids ?? []) this.#appended.add(u);
+        break;
+      case "flags":
+        for (const u of event.uids ?? []) this.#flagged.add(u);
+        break;
+      case "expunge":
+        for (const u of event.uids ?? []) {
+          if (this.seqOf(u) > 0) this.#expunged.add(u);
+          this.#appended.delete(u);
+        }
+        break;
+      case "deleted":
+        this.#deleted = true;
+        this.#listener("deleted");
+        return;
+      case "renamed":
+        if (event.name !== undefined) this.#name = event.name;
+        return;
+      default:
+        return;
+    }
+    this.#listener("changed");
+  }
+
+  /**
+   * Reports queued changes as untagged responses (RFC 9051, Section 7.5.1): EXPUNGE first
+   * (when allowed), then EXISTS for new messages, then FETCH for changed flags. Every FETCH
+   * carries the UID, which IMAP4rev2 requires and IMAP4rev1 clients accept.
+   */
+  async sync(store: MailStore, out: Output, options: SyncOptions): Promise<void> {
+    if (options.allowExpunge && this.#expunged.size > 0) {
+      const gone = [...this.#expunged].sort((a, b) => a - b);
+      this.#expunged.clear();
+      for (const uid of gone) {
+        const seq = this.seqOf(uid);
+        if (seq === 0) continue;
+        this.#uids.splice(seq - 1, 1);
+        this.#flags.delete(uid);
+        this.#flagged.delete(uid);
+        out.line(`* ${seq} EXPUNGE`);
+      }
+    }
+    if (this.#appended.size > 0) {
+      const last = this.#uids[this.#uids.length - 1] ?? 0;
+      const fresh = [...this.#appended].filter((u) => u > last).sort((a, b) => a - b);
+      this.#appended.clear();
+      const metas = fresh.length > 0 ? await store.getMessages(this.mailboxId, fresh) : [];
+      const before = this.#uids.length;
+      for (const m of metas.sort((a, b) => a.uid - b.uid)) {
+        if (m.uid <= (this.#uids[this.#uids.length - 1] ?? 0)) continue;
+        this.#uids.push(m.uid);
+        this.#flags.set(m.uid, m.flags);
+        this.#flagged.delete(m.uid);
+      }
+      if (this.#uids.length !== before) out.line(`* ${this.#uids.length} EXISTS`);
+    }
+    if (this.#flagged.size > 0) {
+      const changed = [...this.#flagged].filter((u) => this.seqOf(u) > 0).sort((a, b) => a - b);
+      this.#flagged.clear();
+      const metas = changed.length > 0 ? await store.getMessages(this.mailboxId, changed) : [];
+      for (const m of metas) {
+        const seq = this.seqOf(m.uid);
+        const known = this.#flags.get(m.uid);
+        if (seq === 0 || (known !== undefined && sameFlags(known, m.flags))) continue;
+        this.#flags.set(m.uid, m.flags);
+        out.line(`* ${seq} FETCH (UID ${m.uid} FLAGS ${flagList(m.flags)})`);
+      }
+    }
+  }
+
+  /** Stops watching the store. */
+  close(): void {
+    this.#unwatch();
+    this.#unwatch = () => {};
+  }
+}

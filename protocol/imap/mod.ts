@@ -1,0 +1,36 @@
+/**
+ * The sans-IO IMAP4rev1 + IMAP4rev2 engine (RFC 3501, RFC 9051).
+ *
+ * ## Driver contract
+ *
+ * ```ts
+ * const session = new ImapSession({
+ *   store, authenticator, tls: true, starttlsAvailable: false,
+ *   peer: { address: "127.0.0.1:50122", identity }, logger, limits, mime,
+ * });
+ * session.onOutput = (bytes) => conn.write(bytes);  // one call per response group
+ * session.onStartTls = async () => { ...upgrade...; session.tlsStarted(identityOrNull); };
+ * session.onClose = () => conn.close();             // after LOGOUT, BYE or fatal input
+ * conn.write(session.greeting());
+ * for await (const chunk of conn.readable) await session.receive(chunk);
+ * session.dispose();                               // when the connection is gone
+ * ```
+ *
+ * - `receive()` queues bytes and resolves once they have been processed; awaiting it gives
+ *   back-pressure. Commands run strictly in order; a synchronizing literal's `+` is only sent
+ *   when the receiver reaches it.
+ * - `idle` is true while the client is in IDLE (for an idle-timeout policy); store changes are
+ *   pushed through `onOutput` at once during IDLE, and at the next command otherwise.
+ * - `bye(text)` sends `* BYE text` and closes (shutdown, revoked certificate).
+ * - After STARTTLS's tagged OK the session drops any pipelined plaintext, calls `onStartTls`,
+ *   and ignores input until `tlsStarted()`.
+ * - Authentication is injected through `ImapAuthenticator` (auth.ts); MIME-aware FETCH items
+ *   through `MimeSupport` (fetch_items.ts).
+ */
+export { ImapSession, type SessionOptions } from "./session.ts";
+export type { AuthContext, AuthResult, ImapAuthenticator } from "./auth.ts";
+export { defaultLimits, type ImapLogger, type SessionLimits } from "./context.ts";
+export type { BinaryResult, MimeSupport, SectionSpec } from "./fetch_items.ts";
+export { ImapError } from "./errors.ts";
+export { CommandReceiver, type ReceiverEvent } from "./receiver.ts";
+export { decodeMutf7, encodeMutf7 } from "./mutf7.ts";

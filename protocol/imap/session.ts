@@ -1,0 +1,512 @@
+/**
+ * The sans-IO IMAP session (RFC 9051, Section 3): it takes the client's bytes, runs commands in
+ * order against the injected `MailStore` and authenticator, and hands back response bytes.
+ * It never touches sockets or timers; the driver in `server/` moves bytes and starts TLS.
+ */
+import type { Account, MailStore } from "../../mailstore/mail_store.ts";
+import { MailStoreError } from "../../mailstore/mail_store.ts";
+import type { CertificateIdentity } from "../x509/identity.ts";
+import type { AuthContext, ImapAuthenticator } from "./auth.ts";
+import { capabilities } from "./capabilities.ts";
+import { COMMANDS } from "./commands/mod.ts";
+import { continueAuthenticate } from "./commands/authenticate.ts";
+import { continueIdle } from "./commands/idle.ts";
+import {
+  type CommandContext,
+  type Completion,
+  defaultLimits,
+  type ImapLogger,
+  type Pending,
+  type SessionLimits,
+  type SessionState,
+} from "./context.ts";
+import { ImapError } from "./errors.ts";
+import type { MimeSupport } from "./fetch_items.ts";
+import { decodeMutf7, encodeMutf7, Mutf7Error } from "./mutf7.ts";
+import { CommandReader } from "./parser.ts";
+import { CommandReceiver, type RawCommand, type ReceiverEvent } from "./receiver.ts";
+import { FLUSH_THRESHOLD, isAscii, Output } from "./response.ts";
+
+/** Everything a session is given by its driver. */
+export interface SessionOptions {
+  readonly store: MailStore;
+  readonly authenticator: ImapAuthenticator;
+  /** True on an implicit-TLS connection. */
+  readonly tls: boolean;
+  /** True when the listener offers STARTTLS on this plaintext connection. */
+  readonly starttlsAvailable: boolean;
+  readonly peer: { readonly address: string; readonly identity: CertificateIdentity | null };
+  readonly logger?: ImapLogger;
+  readonly limits?: Partial<SessionLimits>;
+  /** Account name for a PREAUTH greeting (RFC 9051, Section 7.1.4), e.g. a trusted socket. */
+  readonly preauth?: string | null;
+  /** ENVELOPE, BODYSTRUCTURE, numeric sections and BINARY; see `MimeSupport`. */
+  readonly mime?: MimeSupport;
+  /** Name in the greeting. */
+  readonly serverName?: string;
+}
+
+const silentLogger: ImapLogger = { warn() {}, error() {} };
+
+const STORE_CODES: Record<MailStoreError["code"], string> = {
+  nonexistent: "NONEXISTENT",
+  alreadyexists: "ALREADYEXISTS",
+  cannot: "CANNOT",
+  limit: "LIMIT",
+  inuse: "INUSE",
+};
+
+/** Result of a command run, for the session's bookkeeping. */
+type Outcome = "ok" | "no" | "bad" | "pending";
+
+/**
+ * One IMAP connection's protocol state. See `mod.ts` for the driver contract.
+ */
+export class ImapSession {
+  /** Receives every batch of bytes to write to the client. */
+  onOutput: (data: Uint8Array) => void = () => {};
+  /** Called after the tagged OK of STARTTLS; the driver upgrades, then calls `tlsStarted()`. */
+  onStartTls: () => Promise<void> | void = () => {};
+  /** Called once when the session wants the connection closed. */
+  onClose: () => void = () => {};
+
+  readonly #store: MailStore;
+  readonly #authenticator: ImapAuthenticator;
+  readonly #limits: SessionLimits;
+  readonly #logger: ImapLogger;
+  readonly #mime: MimeSupport;
+  readonly #starttlsAvailable: boolean;
+  readonly #peerAddress: string;
+  readonly #serverName: string;
+  #tls: boolean;
+  #identity: CertificateIdentity | null;
+  #state: SessionState = { kind: "notAuthenticated" };
+  #pending: Pending | null = null;
+  #receiver: CommandReceiver;
+  #queue: Promise<void> = Promise.resolve();
+  #out = new Output();
+  #enabled = new Set<string>();
+  #badBeforeLogin = 0;
+  #authFailures = 0;
+  #awaitingTls = false;
+  #closed = false;
+  #afterCompletion: (() => void) | null = null;
+  #savedSearch: readonly number[] = [];
+  readonly #preauth: string | null;
+
+  constructor(options: SessionOptions) {
+    this.#store = options.store;
+    this.#authenticator = options.authenticator;
+    this.#limits = { ...defaultLimits, ...options.limits };
+    this.#logger = options.logger ?? silentLogger;
+    this.#mime = options.mime ?? {};
+    this.#tls = options.tls;
+    this.#starttlsAvailable = options.starttlsAvailable;
+    this.#identity = options.peer.identity;
+    this.#peerAddress = options.peer.address;
+    this.#serverName = options.serverName ?? "Postern";
+    this.#preauth = options.preauth ?? null;
+    this.#receiver = this.#newReceiver();
+  }
+
+  /** True while the client is in IDLE, for the driver's idle-timeout policy. */
+  get idle(): boolean {
+    return this.#pending?.kind === "idle";
+  }
+
+  /** The current state's kind, for logs and metrics. */
+  get stateKind(): SessionState["kind"] {
+    return this.#state.kind;
+  }
+
+  /** True once the session has closed (after LOGOUT, BYE or a fatal input error). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Octets received but not yet processed; a driver may stop reading while this is large. */
+  get bufferedInput(): number {
+    return this.#receiver.buffered;
+  }
+
+  /** The server greeting (RFC 9051, Section 7.1.1 and 7.1.4). */
+  greeting(): Uint8Array {
+    const out = new Output();
+    if (this.#preauth !== null) {
+      const name = this.#preauth;
+      this.#schedule(async () => {
+        const account = await this.#loadAccount(name);
+        this.#state = { kind: "authenticated", account };
+      });
+      out.line(`* PREAUTH [CAPABILITY ${this.#caps(true).join(" ")}] ${this.#serverName} ready`);
+    } else {
+      out.line(`* OK [CAPABILITY ${this.#caps(false).join(" ")}] ${this.#serverName} ready`);
+    }
+    return out.take();
+  }
+
+  /**
+   * Queues client bytes; commands run one after another. The promise settles when everything
+   * received so far has been processed (a driver may await it for back-pressure).
+   */
+  receive(data: Uint8Array): Promise<void> {
+    if (this.#closed || this.#awaitingTls) return Promise.resolve();
+    this.#receiver.push(data);
+    return this.#schedule(() => this.#process());
+  }
+
+  /** The driver finished the TLS handshake after STARTTLS. */
+  tlsStarted(identity: CertificateIdentity | null = null): void {
+    this.#tls = true;
+    this.#identity = identity;
+    this.#awaitingTls = false;
+    this.#receiver = this.#newReceiver();
+  }
+
+  /** Server-initiated end (shutdown, revoked certificate): `* BYE` and close. */
+  bye(text: string): Promise<void> {
+    return this.#schedule(() => {
+      if (this.#closed) return;
+      this.#out.line(`* BYE ${text}`);
+      this.#close();
+    });
+  }
+
+  /** Stops watching the store; call when the connection is gone. */
+  dispose(): void {
+    if (this.#state.kind === "selected") this.#state.view.close();
+    this.#closed = true;
+  }
+
+  #newReceiver(): CommandReceiver {
+    const limits = this.#limits;
+    return new CommandReceiver((name) => {
+      if (this.#state.kind === "notAuthenticated") return limits.maxLiteralBeforeLogin;
+      return name === "APPEND" ? limits.maxLiteral : limits.maxOtherLiteral;
+    }, {
+      maxLineLength: limits.maxLineLength,
+      maxCommandSize: limits.maxLiteral + limits.maxLineLength * 4,
+      maxLiteralSkip: Math.max(limits.maxLiteral * 2, 16 * 1024 * 1024),
+    });
+  }
+
+  #schedule(task: () => Promise<void> | void): Promise<void> {
+    const run = this.#queue.then(task).catch((e) => {
+      this.#logger.error("IMAP session task failed", { error: String(e) });
+      if (!this.#closed) {
+        this.#out.line("* BYE Internal server error");
+        this.#close();
+      }
+    });
+    this.#queue = run;
+    return run;
+  }
+
+  async #process(): Promise<void> {
+    while (!this.#closed && !this.#awaitingTls) {
+      const event = this.#receiver.next();
+      if (event === null) break;
+      await this.#onEvent(event);
+      this.#flush();
+    }
+    this.#flush();
+  }
+
+  async #onEvent(event: ReceiverEvent): Promise<void> {
+    switch (event.kind) {
+      case "command":
+        return await this.#onCommand(event.command);
+      case "continue":
+        this.#out.line("+ Ready for literal data");
+        return;
+      case "reject":
+        if (this.#pending !== null) {
+          const tag = this.#pending.tag;
+          this.#pending = null;
+          this.#out.line(`${tag} BAD Invalid continuation`);
+          return;
+        }
+        this.#tagged(event.tag, event.status, event.code, event.text);
+        if (event.status === "BAD") this.#countBad();
+        return;
+      case "fatal":
+        this.#out.line(`* BYE [ALERT] ${event.text}`);
+        this.#close();
+        return;
+      default: {
+        const never: never = event;
+        return never;
+      }
+    }
+  }
+
+  async #onCommand(raw: RawCommand): Promise<void> {
+    const pending = this.#pending;
+    if (pending !== null) return await this.#onContinuation(pending, raw);
+    const r = new CommandReader(raw.parts, this.#limits.maxListDepth);
+    if (r.atEnd()) return;
+    let tag = "*";
+    let name = "";
+    let outcome: Outcome;
+    try {
+      tag = r.tag();
+      r.sp();
+      name = r.keyword("command name");
+      if (name === "UID") {
+        r.sp();
+        name = "UID " + r.keyword("command name");
+      }
+      const spec = COMMANDS.get(name);
+      if (spec === undefined) throw new ImapError("BAD", "Unknown command");
+      if (!spec.states.includes(this.#state.kind)) {
+        throw new ImapError("BAD", `${name} is not allowed in this state`);
+      }
+      const ctx = this.#context(tag);
+      const completion = await spec.run(ctx, r);
+      outcome = completion === null ? "pending" : "ok";
+      if (completion !== null) {
+        await this.#syncView(spec.allowsExpunge);
+        this.#complete(tag, completion);
+      }
+    } catch (e) {
+      outcome = await this.#fail(tag, name, e, COMMANDS.get(name)?.allowsExpunge ?? false);
+    }
+    this.#afterCommand(outcome);
+  }
+
+  async #onContinuation(pending: Pending, raw: RawCommand): Promise<void> {
+    this.#pending = null;
+    const first = raw.parts[0];
+    const line = raw.parts.length === 1 && first?.kind === "text"
+      ? new TextDecoder("latin1").decode(first.bytes)
+      : null;
+    let outcome: Outcome;
+    try {
+      if (line === null) throw new ImapError("BAD", "Unexpected literal in continuation");
+      const completion: Completion = pending.kind === "idle"
+        ? continueIdle(line)
+        : await continueAuthenticate(this.#context(pending.tag), pending, line);
+      outcome = "ok";
+      if (pending.kind === "idle") await this.#syncView(true);
+      this.#complete(pending.tag, completion);
+    } catch (e) {
+      outcome = await this.#fail(pending.tag, pending.kind, e, pending.kind === "idle");
+    }
+    this.#afterCommand(outcome);
+  }
+
+  #complete(tag: string, c: Completion): void {
+    this.#tagged(tag, "OK", c.code ?? null, c.text);
+  }
+
+  #tagged(tag: string, status: string, code: string | null, text: string): void {
+    this.#out.line(`${tag} ${status} ${code !== null ? `[${code}] ` : ""}${text}`);
+  }
+
+  async #fail(tag: string, name: string, e: unknown, allowExpunge: boolean): Promise<Outcome> {
+    let error: ImapError;
+    if (e instanceof ImapError) error = e;
+    else if (e instanceof MailStoreError) {
+      error = new ImapError("NO", e.message, STORE_CODES[e.code]);
+    } else {
+      this.#logger.error("IMAP command failed", { command: name, error: String(e) });
+      error = new ImapError("NO", "Internal server error", "SERVERBUG");
+    }
+    if (error.status === "NO") {
+      try {
+        await this.#syncView(allowExpunge);
+      } catch (syncError) {
+        this.#logger.error("IMAP update failed", { error: String(syncError) });
+      }
+    }
+    this.#tagged(tag, error.status, error.code, error.message);
+    return error.status === "NO" ? "no" : "bad";
+  }
+
+  #afterCommand(outcome: Outcome): void {
+    if (outcome === "bad") this.#countBad();
+    const after = this.#afterCompletion;
+    this.#afterCompletion = null;
+    if (after !== null) after();
+  }
+
+  #countBad(): void {
+    if (this.#state.kind !== "notAuthenticated") return;
+    if (++this.#badBeforeLogin >= this.#limits.maxUnknownBeforeLogin) {
+      this.#out.line("* BYE Too many invalid commands");
+      this.#close();
+    }
+  }
+
+  /** Reports changes to the selected mailbox; a deleted mailbox ends the session. */
+  async #syncView(allowExpunge: boolean): Promise<void> {
+    const state = this.#state;
+    if (state.kind !== "selected") return;
+    if (state.view.deleted) {
+      this.#out.line("* BYE Selected mailbox was deleted");
+      this.#afterCompletion = () => this.#close();
+      return;
+    }
+    await state.view.sync(this.#store, this.#out, { allowExpunge });
+  }
+
+  #flush(): void {
+    if (this.#out.size > 0) this.onOutput(this.#out.take());
+  }
+
+  #close(): void {
+    if (this.#closed) {
+      return;
+    }
+    this.#flush();
+    this.dispose();
+    this.#pending = null;
+    this.onClose();
+  }
+
+  #setState(next: SessionState): void {
+    const prev = this.#state;
+    if (prev.kind === "selected" && (next.kind !== "selected" || next.view !== prev.view)) {
+      prev.view.close();
+    }
+    if (
+      next.kind === "selected" && prev.kind !== "selected" || (
+        next.kind === "selected" && prev.kind === "selected" && next.view !== prev.view
+      )
+    ) {
+      const view = next.kind === "selected" ? next.view : null;
+      if (view !== null) view.onNotice = () => this.#onViewNotice();
+    }
+    this.#state = next;
+  }
+
+  /** A change arrived for the selected mailbox; during IDLE it is reported at once. */
+  #onViewNotice(): void {
+    if (this.#pending?.kind !== "idle") return;
+    void this.#schedule(async () => {
+      if (this.#pending?.kind !== "idle") return;
+      await this.#syncView(true);
+      this.#flush();
+      const after = this.#afterCompletion;
+      this.#afterCompletion = null;
+      if (after !== null) after();
+    });
+  }
+
+  async #loadAccount(name: string): Promise<Account> {
+    return await this.#store.getAccount(name) ?? await this.#store.createAccount(name, null);
+  }
+
+  #caps(authenticated: boolean): string[] {
+    return capabilities({
+      tls: this.#tls,
+      starttlsAvailable: this.#starttlsAvailable,
+      hasIdentity: this.#identity !== null,
+      authenticated,
+    });
+  }
+
+  #context(tag: string): CommandContext {
+    // deno-lint-ignore no-this-alias
+    const session = this;
+    const authContext: AuthContext = { peer: this.#peerAddress, tls: this.#tls };
+    return {
+      tag,
+      store: this.#store,
+      authenticator: this.#authenticator,
+      mime: this.#mime,
+      limits: this.#limits,
+      out: this.#out,
+      authContext,
+      get state() {
+        return session.#state;
+      },
+      setState: (next) => this.#setState(next),
+      flush: () => this.#flush(),
+      maybeFlush: () => {
+        if (this.#out.size >= FLUSH_THRESHOLD) this.#flush();
+      },
+      get tls() {
+        return session.#tls;
+      },
+      get identity() {
+        return session.#identity;
+      },
+      get enabled() {
+        return session.#enabled;
+      },
+      enable: (name) => this.#enabled.add(name.toUpperCase()),
+      get rev2() {
+        return session.#enabled.has("IMAP4REV2");
+      },
+      get utf8() {
+        return session.#enabled.has("IMAP4REV2") || session.#enabled.has("UTF8=ACCEPT");
+      },
+      capabilities: () => this.#caps(this.#state.kind !== "notAuthenticated"),
+      mailboxFromClient: (name) => this.#mailboxFromClient(name),
+      mailboxToClient: (name) => this.#mailboxToClient(name),
+      awaitInput: (pending) => {
+        this.#pending = pending;
+      },
+      requestStartTls: () => {
+        this.#afterCompletion = () => this.#startTls();
+      },
+      requestClose: () => {
+        this.#afterCompletion = () => this.#close();
+      },
+      authFailed: () => {
+        if (++this.#authFailures >= this.#limits.maxAuthFailures) {
+          this.#afterCompletion = () => {
+            this.#out.line("* BYE Too many failed authentications");
+            this.#close();
+          };
+        }
+      },
+      loadAccount: (name) => this.#loadAccount(name),
+      warn: (message, props) => this.#logger.warn(message, props),
+      get savedSearch() {
+        return session.#savedSearch;
+      },
+      set savedSearch(uids) {
+        session.#savedSearch = uids;
+      },
+    };
+  }
+
+  #startTls(): void {
+    this.#flush();
+    // Drop anything pipelined after STARTTLS in plaintext (RFC 9051, Section 6.2.1).
+    this.#awaitingTls = true;
+    this.#receiver = this.#newReceiver();
+    Promise.resolve().then(() => this.onStartTls()).catch((e) => {
+      this.#logger.warn("STARTTLS upgrade failed", { error: String(e) });
+      this.#close();
+    });
+  }
+
+  #mailboxFromClient(name: string): string {
+    let decoded = name;
+    if (
+      !(this.#enabled.has("IMAP4REV2") || this.#enabled.has("UTF8=ACCEPT")) &&
+      isAscii(name)
+    ) {
+      try {
+        decoded = decodeMutf7(name);
+      } catch (e) {
+        if (e instanceof Mutf7Error) {
+          throw new ImapError("BAD", "Invalid modified UTF-7 mailbox name");
+        }
+        throw e;
+      }
+    }
+    if (/^inbox$/i.test(decoded)) return "INBOX";
+    if (/^inbox\//i.test(decoded)) return "INBOX" + decoded.slice(5);
+    return decoded;
+  }
+
+  #mailboxToClient(name: string): string {
+    return this.#enabled.has("IMAP4REV2") || this.#enabled.has("UTF8=ACCEPT")
+      ? name
+      : encodeMutf7(name);
+  }
+}

@@ -1,0 +1,204 @@
+import assert from "node:assert/strict";
+import { append, fakeIdentity, message, newStore, TestClient, wrapStore } from "./_harness.ts";
+
+Deno.test("ImapSession greets with capabilities that reflect TLS", async () => {
+  const store = await newStore();
+  const tls = new TestClient(store);
+  const greeting = tls.take();
+  assert.match(
+    greeting,
+    /^\* OK \[CAPABILITY IMAP4rev1 IMAP4rev2 .*AUTH=PLAIN.*\] Postern ready\r\n$/,
+  );
+  assert.doesNotMatch(greeting, /STARTTLS|LOGINDISABLED|AUTH=EXTERNAL/);
+  const plain = new TestClient(store, { tls: false, starttlsAvailable: true });
+  const g2 = plain.take();
+  assert.match(g2, /STARTTLS/);
+  assert.match(g2, /LOGINDISABLED/);
+  assert.doesNotMatch(g2, /AUTH=PLAIN/);
+});
+
+Deno.test("ImapSession refuses LOGIN without TLS and allows it after STARTTLS", async () => {
+  const store = await newStore();
+  const c = new TestClient(store, { tls: false, starttlsAvailable: true });
+  c.take();
+  assert.deepEqual(await c.cmd("a1 LOGIN alice secret"), [
+    "a1 NO [PRIVACYREQUIRED] Encryption is required to log in",
+  ]);
+  assert.deepEqual(await c.cmd("a2 AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA=="), [
+    "a2 NO [PRIVACYREQUIRED] Encryption is required to log in",
+  ]);
+  // Pipelined plaintext after STARTTLS must be discarded.
+  assert.equal(
+    await c.raw("a3 STARTTLS\r\na4 LOGIN alice secret\r\n"),
+    "a3 OK Begin TLS negotiation now\r\n",
+  );
+  await Promise.resolve();
+  assert.equal(c.startTlsCalls, 1);
+  assert.equal(await c.raw("ignored NOOP\r\n"), "");
+  c.session.tlsStarted(null);
+  const caps = await c.cmd("a5 CAPABILITY");
+  assert.match(caps[0]!, /AUTH=PLAIN/);
+  assert.doesNotMatch(caps[0]!, /STARTTLS|LOGINDISABLED/);
+  assert.match(
+    (await c.cmd("a6 LOGIN alice secret")).at(-1)!,
+    /^a6 OK \[CAPABILITY .*\] Logged in$/,
+  );
+  assert.deepEqual(await c.cmd("a7 STARTTLS"), ["a7 BAD STARTTLS is not allowed in this state"]);
+});
+
+Deno.test("ImapSession refuses STARTTLS where it is not offered", async () => {
+  const store = await newStore();
+  const c = new TestClient(store, { tls: false, starttlsAvailable: false });
+  c.take();
+  assert.deepEqual(await c.cmd("a1 STARTTLS"), ["a1 BAD STARTTLS is not available"]);
+  const t = new TestClient(store);
+  t.take();
+  assert.deepEqual(await t.cmd("a1 STARTTLS"), ["a1 BAD TLS is already active"]);
+});
+
+Deno.test("ImapSession authenticates PLAIN with SASL-IR and with a continuation", async () => {
+  const store = await newStore();
+  const c = new TestClient(store);
+  c.take();
+  const ir = btoa("\0alice\0secret");
+  assert.match((await c.cmd(`a1 AUTHENTICATE PLAIN ${ir}`)).at(-1)!, /^a1 OK \[CAPABILITY/);
+  const d = new TestClient(store);
+  d.take();
+  assert.deepEqual(await d.cmd("a1 AUTHENTICATE PLAIN"), ["+ "]);
+  assert.match((await d.cmd(btoa("alice\0alice\0secret"))).at(-1)!, /^a1 OK/);
+  const e = new TestClient(store);
+  e.take();
+  assert.deepEqual(await e.cmd("a1 AUTHENTICATE PLAIN"), ["+ "]);
+  assert.deepEqual(await e.cmd("*"), ["a1 BAD Authentication cancelled"]);
+  assert.deepEqual(await e.cmd(`a2 AUTHENTICATE PLAIN ${btoa("\0alice\0wrong")}`), [
+    "a2 NO [AUTHENTICATIONFAILED] Authentication failed",
+  ]);
+  assert.deepEqual(await e.cmd(`a3 AUTHENTICATE PLAIN ${btoa("bob\0alice\0secret")}`), [
+    "a3 NO [AUTHORIZATIONFAILED] Authorization identity not permitted",
+  ]);
+  assert.deepEqual(await e.cmd("a4 AUTHENTICATE PLAIN !!!!"), [
+    "a4 BAD Invalid base64 in SASL response",
+  ]);
+  assert.deepEqual(await e.cmd("a5 AUTHENTICATE CRAM-MD5"), [
+    "a5 NO [CANNOT] Unsupported authentication mechanism",
+  ]);
+});
+
+Deno.test("ImapSession authenticates EXTERNAL only with a verified certificate", async () => {
+  const store = await newStore();
+  const none = new TestClient(store);
+  assert.doesNotMatch(none.take(), /AUTH=EXTERNAL/);
+  assert.deepEqual(await none.cmd("a1 AUTHENTICATE EXTERNAL ="), [
+    "a1 NO [AUTHENTICATIONFAILED] No verified client certificate",
+  ]);
+  const peer = { address: "127.0.0.1:2", identity: fakeIdentity("alice@example.org") };
+  const c = new TestClient(store, { peer });
+  assert.match(c.take(), /AUTH=EXTERNAL/);
+  assert.match((await c.cmd("a1 AUTHENTICATE EXTERNAL =")).at(-1)!, /^a1 OK/);
+  const d = new TestClient(store, { peer });
+  assert.match((await d.cmd(`a1 AUTHENTICATE EXTERNAL ${btoa("alice")}`)).at(-1)!, /^a1 OK/);
+  const e = new TestClient(store, { peer });
+  e.take();
+  assert.deepEqual(await e.cmd(`a1 AUTHENTICATE EXTERNAL ${btoa("bob")}`), [
+    "a1 NO [AUTHENTICATIONFAILED] Certificate is not valid for this account",
+  ]);
+  assert.deepEqual(await e.cmd("a2 AUTHENTICATE EXTERNAL"), ["+ "]);
+  assert.match((await e.cmd("")).at(-1)!, /^a2 OK/);
+  const f = new TestClient(store, { tls: false, starttlsAvailable: true });
+  await f.raw("s STARTTLS\r\n");
+  f.session.tlsStarted(fakeIdentity("bob@example.org"));
+  assert.match((await f.cmd("a1 CAPABILITY"))[0]!, /AUTH=EXTERNAL/);
+  assert.match((await f.cmd("a2 AUTHENTICATE EXTERNAL =")).at(-1)!, /^a2 OK/);
+  assert.equal(f.session.stateKind, "authenticated");
+});
+
+Deno.test("ImapSession says BYE after too many unknown commands before login", async () => {
+  const store = await newStore();
+  const c = new TestClient(store, { limits: { maxUnknownBeforeLogin: 3 } });
+  c.take();
+  assert.deepEqual(await c.cmd("a1 FOO"), ["a1 BAD Unknown command"]);
+  assert.deepEqual(await c.cmd("a2 SELECT INBOX"), ["a2 BAD SELECT is not allowed in this state"]);
+  assert.equal(c.closed, false);
+  assert.deepEqual(await c.cmd("a3 BAR"), [
+    "a3 BAD Unknown command",
+    "* BYE Too many invalid commands",
+  ]);
+  assert.equal(c.closed, true);
+  assert.equal(await c.raw("a4 NOOP\r\n"), "");
+});
+
+Deno.test("ImapSession answers malformed commands with BAD and continues", async () => {
+  const store = await newStore();
+  const c = new TestClient(store);
+  await c.login();
+  const cases: [string, string][] = [
+    ["b1 LOGIN", "b1 BAD LOGIN is not allowed in this state"],
+    ["b2 SELECT", "b2 BAD Expected space"],
+    ['b3 SELECT "INBOX', "b3 BAD Unterminated quoted string"],
+    ["b4 FETCH 1 FLAGS", "b4 BAD FETCH is not allowed in this state"],
+    ["b5 CAPABILITY extra", "b5 BAD Unexpected extra arguments"],
+    ["+bad NOOP", "* BAD Missing or invalid tag"],
+    ["b6", "b6 BAD Expected space"],
+  ];
+  for (const [line, want] of cases) assert.deepEqual(await c.cmd(line), [want], line);
+  assert.deepEqual(await c.cmd("b7 NOOP"), ["b7 OK NOOP completed"]);
+  assert.equal(c.closed, false);
+});
+
+Deno.test("ImapSession answers a handler exception with NO [SERVERBUG] and logs it", async () => {
+  const store = await newStore();
+  const broken = wrapStore(store, {
+    listMailboxes: () => Promise.reject(new Error("disk on fire at /secret/path")),
+  });
+  const c = new TestClient(broken);
+  await c.login();
+  assert.deepEqual(await c.cmd('x LIST "" *'), ["x NO [SERVERBUG] Internal server error"]);
+  assert.equal(c.errors.length, 1);
+  assert.deepEqual(await c.cmd("y NOOP"), ["y OK NOOP completed"]);
+});
+
+Deno.test("ImapSession answers an oversized literal with NO [TOOBIG] before it is sent", async () => {
+  const store = await newStore();
+  const c = new TestClient(store, { limits: { maxLiteral: 100 } });
+  await c.login();
+  assert.deepEqual(await c.cmd("a1 APPEND INBOX {101}"), ["a1 NO [TOOBIG] Literal too large"]);
+  assert.deepEqual(await c.cmd("a2 APPEND INBOX {5}"), ["+ Ready for literal data"]);
+  assert.match((await c.cmd("hello")).at(-1)!, /^a2 OK \[APPENDUID \d+ 1\] APPEND completed$/);
+  const pre = new TestClient(store);
+  pre.take();
+  assert.deepEqual(await pre.cmd("a1 LOGIN {100000}"), ["a1 NO [TOOBIG] Literal too large"]);
+});
+
+Deno.test("ImapSession answers LOGOUT with BYE and closes", async () => {
+  const store = await newStore();
+  const c = new TestClient(store);
+  c.take();
+  assert.deepEqual(await c.cmd("a LOGOUT"), ["* BYE Logging out", "a OK LOGOUT completed"]);
+  assert.equal(c.closed, true);
+});
+
+Deno.test("ImapSession sends a PREAUTH greeting when configured", async () => {
+  const store = await newStore();
+  const c = new TestClient(store, { preauth: "alice" });
+  assert.match(c.take(), /^\* PREAUTH \[CAPABILITY /);
+  assert.match((await c.cmd("a SELECT INBOX")).at(-1)!, /^a OK \[READ-WRITE\]/);
+});
+
+Deno.test("ImapSession appends and fetches a message end to end", async () => {
+  const store = await newStore();
+  const c = new TestClient(store);
+  await c.login();
+  assert.match(await append(c, "INBOX", message("One"), "\\Flagged"), /^AP OK \[APPENDUID \d+ 1\]/);
+  assert.deepEqual(await append(c, "Nope", message("x")), "AP NO [TRYCREATE] No such mailbox");
+  const sel = await c.cmd("s SELECT INBOX");
+  assert.ok(sel.includes("* 1 EXISTS"), sel.join("\n"));
+  assert.ok(sel.includes("* OK [UIDNEXT 2] Predicted next UID"));
+  assert.ok(sel.includes("* OK [UNSEEN 1] First unseen message"));
+  assert.equal(sel.at(-1), "s OK [READ-WRITE] SELECT completed");
+  const f = await c.raw("f FETCH 1 (UID FLAGS BODY.PEEK[HEADER.FIELDS (Subject)])\r\n");
+  assert.equal(
+    f,
+    "* 1 FETCH (UID 1 FLAGS (\\Flagged) BODY[HEADER.FIELDS (Subject)] {16}\r\nSubject: One\r\n\r\n)\r\n" +
+      "f OK FETCH completed\r\n",
+  );
+});
