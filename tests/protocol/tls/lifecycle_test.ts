@@ -1,0 +1,107 @@
+import assert from "node:assert/strict";
+import type { CryptoProvider, KeyExchangeGroup } from "../../../protocol/crypto/provider.ts";
+import { TlsServerConnection } from "../../../protocol/tls/server.ts";
+import { dec, enc, fatalOf, keyFixture, kinds, makePair, provider, run } from "./_pair.ts";
+import { hex, toHex } from "./_helpers.ts";
+import { RFC8448 } from "./_rfc8448.ts";
+
+function countRecords(bytes: Uint8Array): number {
+  let n = 0;
+  for (let at = 0; at + 5 <= bytes.length; at += 5 + ((bytes[at + 3]! << 8) | bytes[at + 4]!)) n++;
+  return n;
+}
+
+Deno.test("a client-initiated KeyUpdate is answered once and data keeps flowing both ways", () => {
+  const p = makePair();
+  run(p);
+  p.client.requestKeyUpdate();
+  p.client.send(enc("after update"));
+  p.server.receive(p.client.takeOutgoing());
+  assert.equal(dec(p.server.takePlaintext()), "after update");
+  const answer = p.server.takeOutgoing();
+  assert.equal(countRecords(answer), 1, "exactly one KeyUpdate in reply");
+  p.client.receive(answer);
+  assert.equal(p.client.takeOutgoing().length, 0, "update_not_requested is not answered");
+  p.server.send(enc("server after update"));
+  p.client.receive(p.server.takeOutgoing());
+  assert.equal(dec(p.client.takePlaintext()), "server after update");
+  assert.equal(fatalOf([...p.client.takeEvents(), ...p.server.takeEvents()]), null);
+});
+
+Deno.test("a server-initiated KeyUpdate is answered and data keeps flowing both ways", () => {
+  const p = makePair();
+  run(p);
+  p.server.requestKeyUpdate();
+  p.server.send(enc("s"));
+  run(p);
+  p.client.send(enc("c"));
+  run(p);
+  assert.equal(dec(p.client.takePlaintext()), "s");
+  assert.equal(dec(p.server.takePlaintext()), "c");
+  assert.equal(fatalOf([...p.clientEvents, ...p.serverEvents]), null);
+});
+
+Deno.test("the engine sends KeyUpdate by itself at the per-key record limit", () => {
+  const p = makePair({ keyUpdateAfterRecords: 3 });
+  run(p);
+  for (let i = 0; i < 10; i++) p.server.send(enc(`${i}`));
+  const out = p.server.takeOutgoing();
+  // 10 data records and a KeyUpdate before the 4th, 7th and 10th.
+  assert.equal(countRecords(out), 13);
+  p.client.receive(out);
+  assert.equal(dec(p.client.takePlaintext()), "0123456789");
+  assert.equal(p.client.takeOutgoing().length, 0);
+  assert.equal(fatalOf(p.client.takeEvents()), null);
+});
+
+Deno.test("close_notify from the client closes the server's input and is reported", () => {
+  const p = makePair();
+  run(p);
+  p.client.send(enc("bye"));
+  p.client.close();
+  assert.throws(() => p.client.send(enc("more")));
+  run(p);
+  assert.equal(dec(p.server.takePlaintext()), "bye");
+  assert.deepEqual(kinds(p.serverEvents), ["handshakeComplete", "peerClosed"]);
+  assert.equal(p.server.closed, true);
+  p.server.close();
+  run(p);
+  assert.deepEqual(kinds(p.clientEvents), ["handshakeComplete", "peerClosed"]);
+});
+
+Deno.test("close_notify from the server is reported to the client", () => {
+  const p = makePair();
+  run(p);
+  p.server.close();
+  run(p);
+  assert.deepEqual(kinds(p.clientEvents), ["handshakeComplete", "peerClosed"]);
+  assert.equal(p.client.closed, true);
+});
+
+Deno.test("send() before the handshake is a driver error, not a protocol event", () => {
+  const p = makePair();
+  assert.throws(() => p.server.send(enc("x")));
+});
+
+Deno.test("the server answers the RFC 8448 ClientHello with the trace's ServerHello", () => {
+  const fixed: CryptoProvider = {
+    ...provider,
+    randomBytes: (n: number) => n === 32 ? hex(RFC8448.serverRandom) : provider.randomBytes(n),
+    generateKeyShare: (g: KeyExchangeGroup) =>
+      provider.keyShareFromPrivate(g, hex(RFC8448.serverPrivateKey)),
+  };
+  const k = keyFixture("P-256");
+  const s = new TlsServerConnection({
+    provider: fixed,
+    certificateChain: k.chain,
+    privateKey: k.privateKey,
+  });
+  const ch = hex(RFC8448.clientHello);
+  s.receive(new Uint8Array([22, 3, 1, ch.length >> 8, ch.length & 0xff, ...ch]));
+  const out = s.takeOutgoing();
+  const sh = hex(RFC8448.serverHello);
+  assert.equal(toHex(out.subarray(0, 5 + sh.length)), "160303005a" + RFC8448.serverHello);
+  assert.equal(s.info().cipherSuite, "TLS_AES_128_GCM_SHA256");
+  assert.equal(s.info().sni, "server");
+  assert.equal(fatalOf(s.takeEvents()), null);
+});
