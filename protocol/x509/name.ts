@@ -236,8 +236,18 @@ export function parseDnString(s: string): NameInput[][] {
       const next = s[i + 1];
       if (next === undefined) throw new DerError("Dangling escape in distinguished name");
       if (/^[0-9a-fA-F]{2}$/.test(s.slice(i + 1, i + 3))) {
-        value += String.fromCharCode(parseInt(s.slice(i + 1, i + 3), 16));
-        i += 2;
+        // A run of \xx escapes is UTF-8 (RFC 4514, Section 3).
+        const bytes: number[] = [];
+        while (/^\\[0-9a-fA-F]{2}$/.test(s.slice(i, i + 3))) {
+          bytes.push(parseInt(s.slice(i + 1, i + 3), 16));
+          i += 3;
+        }
+        i -= 1;
+        try {
+          value += new TextDecoder("utf-8", { fatal: true }).decode(Uint8Array.from(bytes));
+        } catch {
+          throw new DerError("Invalid UTF-8 escape in distinguished name");
+        }
       } else {
         value += next;
         i += 1;

@@ -3,8 +3,8 @@
  *
  * Paths are built from the leaf towards a trust anchor through the supplied intermediates, in
  * any order, trying every candidate issuer with backtracking. The search is bounded by a
- * budget of signature checks and by `maxDepth`, and never visits a certificate twice on one
- * path. Each complete path is then validated per RFC 5280, Section 6.1, without policy
+ * budget of signature checks, a budget of search steps and by `maxDepth`, and never visits a
+ * certificate twice on one path. Each complete path is then validated per RFC 5280, Section 6.1, without policy
  * processing (the initial policy set is any-policy and no explicit policy is required).
  * Revocation is not checked here; the directory check does that.
  */
@@ -39,6 +39,9 @@ export interface ValidatedPath {
   readonly leaf: Certificate;
   readonly anchor: Certificate;
 }
+
+/** Most candidate paths explored; stops factorial blow-up among cross-signed issuers. */
+export const MAX_SEARCH_STEPS = 256;
 
 /** Most intermediates accepted from a peer. */
 export const MAX_INTERMEDIATES = 32;
@@ -85,6 +88,7 @@ export function validatePath(
   const maxDepth = options.maxDepth ?? 8;
   const minRsaBits = options.minRsaBits ?? 2048;
   let budget = options.maxSignatureChecks ?? 64;
+  let steps = MAX_SEARCH_STEPS;
   if (intermediatesInput.length > MAX_INTERMEDIATES) {
     reject("bad_certificate", "Too many certificates in chain");
   }
@@ -163,6 +167,13 @@ export function validatePath(
 
   /** Depth-first search; `path` is leaf first. Returns a validated path or undefined. */
   const search = (path: Certificate[]): ValidatedPath | undefined => {
+    if (--steps < 0) {
+      note(
+        1,
+        new CertificateError("bad_certificate", "Path building gave up: too much work", at(leaf)),
+      );
+      return undefined;
+    }
     const child = path[path.length - 1]!;
     const issuerKey = nameKey(child.issuer);
     for (const anchor of anchorsBySubject.get(issuerKey) ?? []) {

@@ -198,6 +198,11 @@ Deno.test("ClientCertVerifier refuses openssl-made SHA-1 and 1024-bit RSA client
     () => v.verify(small),
     (e) => e instanceof CertificateError && e.alert === "unsupported_certificate",
   );
+  const ed448 = osslLeaf("ed448", ["-algorithm", "ED448"]);
+  assert.throws(
+    () => v.verify(ed448),
+    (e) => e instanceof CertificateError && e.alert === "unsupported_certificate",
+  );
   // And an openssl certificate checked against our own unrelated CA.
   const other = createClientCertVerifier({ anchors: [ca.der], provider });
   assert.throws(

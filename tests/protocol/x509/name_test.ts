@@ -70,3 +70,8 @@ Deno.test("parseName() rejects empty RDNs and bad strings", () => {
   assert.throws(() => parseDnString("CN"), DerError);
   assert.throws(() => parseDnString("XX=1"), DerError);
 });
+
+Deno.test("parseDnString() decodes hex escapes as UTF-8", () => {
+  assert.deepEqual(parseDnString("CN=J\\C3\\BCrgen\\2c x"), [[{ type: "CN", value: "Jürgen, x" }]]);
+  assert.throws(() => parseDnString("CN=\\C3"), DerError);
+});

@@ -292,3 +292,31 @@ Deno.test("validatePath() terminates on issuer loops and bounds its work", () =>
   const forged = issue("CN=x", { der: inter.der, key: key("P-256", 8) }, leafSpec);
   fails("bad_certificate", /signature|work/, forged, fakes, [ca], { maxSignatureChecks: 10 });
 });
+
+Deno.test("validatePath() bounds the search among many valid cross-signed issuers", () => {
+  // Eight CAs with one name and one key sign each other: every link verifies, so only the
+  // step budget stops a factorial search.
+  const k = key("P-256", 40);
+  const seed = root("CN=Loop", k);
+  const loops = Array.from(
+    { length: 8 },
+    (_, i) => issue("CN=Loop", seed, { key: k, isCa: true, serial: BigInt(i + 1) }),
+  );
+  const l = issue("CN=x", seed, leafSpec);
+  const started = performance.now();
+  fails("bad_certificate", /too much work/, l, loops, [ca], { maxDepth: 10 });
+  assert.ok(performance.now() - started < 5000);
+});
+
+Deno.test("validatePath() accepts RSASSA-PSS and Ed25519 signed links", () => {
+  const rsaCa = root("CN=RSA PSS Root", key("rsa2048"), { rsaPadding: "pss" });
+  const edInter = issue("CN=Ed Inter", rsaCa, {
+    key: key("ed25519"),
+    isCa: true,
+    rsaPadding: "pss",
+  });
+  const l = issue("CN=x", edInter, { ...leafSpec, key: key("P-384") });
+  const p = ok(l, [edInter], [rsaCa]);
+  assert.equal(p.certificates[1]!.signatureAlgorithm.name, "RSASSA-PSS with SHA-256");
+  assert.equal(p.certificates[0]!.signatureAlgorithm.name, "Ed25519");
+});
