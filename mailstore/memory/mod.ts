@@ -29,6 +29,7 @@ import {
   validateSpecialUse,
 } from "../mailbox_name.ts";
 import { EventHub } from "../event_hub.ts";
+import { checkMessageSize, MAX_MESSAGE_BYTES } from "../limits.ts";
 
 interface MessageRecord {
   readonly uid: number;
@@ -69,7 +70,20 @@ export class MemoryMailStore implements MailStore {
   #nextMailboxId = 1;
   #lastUidValidity = 0;
   #closed = false;
-  #hub = new EventHub();
+  #hub: EventHub;
+  #pending: MailboxEvent[] | null = null;
+  #maxMessageBytes: number;
+
+  /** `onListenerError` hears about change-feed listeners that throw. */
+  constructor(
+    options: {
+      readonly onListenerError?: (error: unknown) => void;
+      readonly maxMessageBytes?: number;
+    } = {},
+  ) {
+    this.#hub = new EventHub(options.onListenerError);
+    this.#maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
+  }
 
   // Accounts
 
@@ -115,7 +129,7 @@ export class MemoryMailStore implements MailStore {
       for (const m of gone) this.#mailboxes.delete(m.id);
       this.#accounts.delete(name);
       this.#accountsById.delete(account.id);
-      for (const m of gone) this.#hub.emit({ kind: "deleted", mailboxId: m.id });
+      for (const m of gone) this.#emit({ kind: "deleted", mailboxId: m.id });
     });
   }
 
@@ -170,7 +184,7 @@ export class MemoryMailStore implements MailStore {
       if (isInbox(canonical)) throw new MailStoreError("cannot", "INBOX cannot be deleted");
       const m = this.#mailbox(accountId, canonical);
       this.#mailboxes.delete(m.id);
-      this.#hub.emit({ kind: "deleted", mailboxId: m.id });
+      this.#emit({ kind: "deleted", mailboxId: m.id });
     });
   }
 
@@ -206,7 +220,7 @@ export class MemoryMailStore implements MailStore {
         c.name = newName;
       }
       for (const [c, newName] of moves) {
-        this.#hub.emit({ kind: "renamed", mailboxId: c.id, name: newName });
+        this.#emit({ kind: "renamed", mailboxId: c.id, name: newName });
       }
     });
   }
@@ -233,6 +247,7 @@ export class MemoryMailStore implements MailStore {
   append(mailboxId: number, input: AppendInput): Promise<AppendResult> {
     return this.#run(() => {
       const m = this.#mailboxById(mailboxId);
+      checkMessageSize(input.raw, this.#maxMessageBytes);
       const flags = normalizeFlags(input.flags ?? []);
       const uid = m.uidNext++;
       const modseq = ++m.highestModseq;
@@ -244,7 +259,7 @@ export class MemoryMailStore implements MailStore {
         raw: input.raw.slice(),
         summary: input.summary ?? null,
       });
-      this.#hub.emit({ kind: "append", mailboxId, uids: [uid] });
+      this.#emit({ kind: "append", mailboxId, uids: [uid] });
       return { uidValidity: m.uidValidity, uid, modseq };
     });
   }
@@ -303,7 +318,7 @@ export class MemoryMailStore implements MailStore {
         updated.push(metaView(r));
       }
       if (changedUids.length > 0) {
-        this.#hub.emit({ kind: "flags", mailboxId, uids: changedUids });
+        this.#emit({ kind: "flags", mailboxId, uids: changedUids });
       }
       return { updated, modified };
     });
@@ -351,13 +366,32 @@ export class MemoryMailStore implements MailStore {
 
   // Internals
 
+  /**
+   * Runs one store call. Events it raises are delivered once the call has finished, so a
+   * listener never observes a half-done change (as with a committed SQL transaction).
+   */
   #run<T>(body: () => T): Promise<T> {
+    const outer = this.#pending === null;
+    if (outer) this.#pending = [];
+    let events: MailboxEvent[] = [];
     try {
       if (this.#closed) throw new MailStoreError("cannot", "Mail store is closed");
-      return Promise.resolve(body());
+      const value = body();
+      if (outer) events = this.#pending ?? [];
+      return Promise.resolve(value);
     } catch (e) {
       return Promise.reject(e);
+    } finally {
+      if (outer) {
+        this.#pending = null;
+        for (const event of events) this.#hub.emit(event);
+      }
     }
+  }
+
+  #emit(event: MailboxEvent): void {
+    if (this.#pending) this.#pending.push(event);
+    else this.#hub.emit(event);
   }
 
   #account(name: string): AccountRecord {
@@ -454,7 +488,7 @@ export class MemoryMailStore implements MailStore {
       mapping.push([uid, newUid]);
     }
     if (mapping.length > 0) {
-      this.#hub.emit({ kind: "append", mailboxId: to.id, uids: mapping.map(([, u]) => u) });
+      this.#emit({ kind: "append", mailboxId: to.id, uids: mapping.map(([, u]) => u) });
     }
     return mapping;
   }
@@ -464,7 +498,7 @@ export class MemoryMailStore implements MailStore {
       if (!m.messages.delete(uid)) continue;
       m.expunged.push({ uid, modseq: ++m.highestModseq });
     }
-    if (uids.length > 0) this.#hub.emit({ kind: "expunge", mailboxId: m.id, uids: [...uids] });
+    if (uids.length > 0) this.#emit({ kind: "expunge", mailboxId: m.id, uids: [...uids] });
   }
 }
 

@@ -32,6 +32,7 @@ import {
   validateSpecialUse,
 } from "../mailbox_name.ts";
 import { EventHub } from "../event_hub.ts";
+import { checkMessageSize, MAX_MESSAGE_BYTES } from "../limits.ts";
 import { MIGRATIONS } from "./schema.ts";
 
 /** Options of `openSqliteMailStore`. */
@@ -49,6 +50,8 @@ export interface SqliteMailStoreOptions {
   readonly now?: () => number;
   /** Hears about change-feed listeners that throw. */
   readonly onListenerError?: (error: unknown) => void;
+  /** Largest message `append` accepts (default `MAX_MESSAGE_BYTES`). */
+  readonly maxMessageBytes?: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -118,11 +121,13 @@ export class SqliteMailStore implements MailStore {
   #now: () => number;
   #retentionMs: number;
   #keep: number;
+  #maxMessageBytes: number;
 
   constructor(path: string, options: SqliteMailStoreOptions = {}) {
     this.#now = options.now ?? Date.now;
     this.#retentionMs = options.expungedRetentionMs ?? 30 * DAY_MS;
     this.#keep = options.expungedKeep ?? 10_000;
+    this.#maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     this.#hub = new EventHub(options.onListenerError);
     this.#db = new DatabaseSync(path);
     try {
@@ -403,6 +408,7 @@ export class SqliteMailStore implements MailStore {
 
   append(mailboxId: number, input: AppendInput): Promise<AppendResult> {
     return this.#call(() => {
+      checkMessageSize(input.raw, this.#maxMessageBytes);
       const flags = normalizeFlags(input.flags ?? []);
       const internalDate = input.internalDate ?? this.#now();
       return this.#transaction(() => {

@@ -626,6 +626,31 @@ export function runMailStoreContract(name: string, open: () => Promise<MailStore
     assert.equal(await seen, 1);
   });
 
+  test("watch() listeners see the whole of a move, never half of it", async (store) => {
+    const { account, inbox } = await setup(store);
+    const dest = await store.createMailbox(account.id, "Dest");
+    for (let i = 1; i <= 3; i++) await store.append(inbox.id, { raw: message(i) });
+    const views: Promise<[number, number]>[] = [];
+    const look = () =>
+      views.push(
+        Promise.all([store.listMessages(inbox.id), store.listMessages(dest.id)]).then((
+          [a, b],
+        ) => [a.length, b.length]),
+      );
+    store.watch(inbox.id, look);
+    store.watch(dest.id, look);
+    await store.move(inbox.id, [1, 2], dest.id);
+    assert.equal(views.length, 2);
+    for (const view of await Promise.all(views)) assert.deepEqual(view, [1, 2]);
+  });
+
+  test("append() refuses a message over the size limit", async (store) => {
+    const { account, inbox } = await setup(store);
+    const huge = new Uint8Array(64 * 1024 * 1024 + 1);
+    await rejectsWith(store.append(inbox.id, { raw: huge }), "limit");
+    assert.equal((await mailbox(store, account.id, "INBOX")).uidNext, 1);
+  });
+
   test("a closed store refuses further calls", async (store) => {
     await store.createAccount("alice", null);
     await store.close();
