@@ -31,15 +31,25 @@ const MAX_PATH = 100;
  * empty string. Returns null for a malformed specification (the caller answers BAD).
  */
 export function parseSectionSpec(spec: string): SectionSpec | null {
-  const m = /^((?:[1-9][0-9]{0,8}\.?)*)(.*)$/s.exec(spec);
-  if (m === null) return null;
-  let pathText = m[1]!;
-  const rest = m[2]!;
-  if (rest !== "" && pathText !== "" && !pathText.endsWith(".")) return null;
-  if (rest === "" && pathText.endsWith(".")) return null;
-  if (pathText.endsWith(".")) pathText = pathText.slice(0, -1);
-  const path = pathText === "" ? [] : pathText.split(".").map(Number);
-  if (path.length > MAX_PATH) return null;
+  const path: number[] = [];
+  let i = 0;
+  let rest = spec;
+  while (i < spec.length && spec[i]! >= "0" && spec[i]! <= "9") {
+    let j = i;
+    while (j < spec.length && spec[j]! >= "0" && spec[j]! <= "9") j++;
+    const digits = spec.substring(i, j);
+    if (digits[0] === "0" || digits.length > 9 || path.length >= MAX_PATH) return null;
+    path.push(Number(digits));
+    if (j === spec.length) {
+      rest = "";
+      i = j;
+      break;
+    }
+    if (spec[j] !== ".") return null;
+    i = j + 1;
+    rest = spec.substring(i);
+    if (rest === "") return null;
+  }
   if (rest === "") return { path, text: null, fields: [] };
   const upper = rest.toUpperCase();
   if (upper === "HEADER") return { path, text: SectionText.header, fields: [] };
