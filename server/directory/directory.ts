@@ -285,7 +285,7 @@ export class Directory {
         verdict = await this.#lookupPassword(username, password);
       } catch (e) {
         const f = failure(e);
-        verdict = { ok: false, reason: f.reason as PasswordDenialReason, detail: f.detail };
+        verdict = { ok: false, reason: f.reason, detail: f.detail };
       }
     }
     if (verdict.ok) {
@@ -438,8 +438,9 @@ export class Directory {
         }
         base = identity.subject;
         scope = "base";
-        // The server compares the DNs in normalised form (RFC 4517, Section 4.2.15), so an
-        // entry outside baseDn never matches, however the subject spells its RDNs.
+        // A base-scope read of the subject's own DN, filtered with OpenLDAP's dnSubtreeMatch
+        // on entryDN (RFC 5020): the server compares normalised DNs, so an entry outside
+        // baseDn never matches, however the subject spells its RDNs.
         filter = new ExtensibleFilter({
           matchType: "entryDN",
           rule: "dnSubtreeMatch",
@@ -626,17 +627,23 @@ export class Directory {
   }
 }
 
-function denial(reason: DirectoryDenialReason, detail: string): DirectoryDenial {
+function denial<R extends DirectoryDenialReason>(
+  reason: R,
+  detail: string,
+): DirectoryDenial & { readonly reason: R } {
   return { ok: false, alert: DENIAL_ALERTS[reason], reason, detail };
 }
 
-function isDirectoryFailure(reason: DirectoryDenialReason): boolean {
+function isDirectoryFailure(reason: DirectoryDenialReason): reason is FailureReason {
   return reason === "directory_unavailable" || reason === "directory_error" ||
     reason === "directory_busy";
 }
 
+/** The refusals that mean the directory, not the certificate, is at fault. */
+type FailureReason = "directory_unavailable" | "directory_error" | "directory_busy";
+
 /** Turns an exception from a lookup into the denial it stands for. */
-function failure(e: unknown): DirectoryDenial {
+function failure(e: unknown): DirectoryDenial & { readonly reason: FailureReason } {
   if (e instanceof LimiterFullError) return denial("directory_busy", e.message);
   if (e instanceof LookupTimeoutError) return denial("directory_unavailable", e.message);
   if (e instanceof InvalidCredentialsError) {
