@@ -1,0 +1,590 @@
+/**
+ * The `postern` command line: the single entry point for running and administering the server
+ * (`deno task postern …`). Mistakes on the command line print one line on stderr and exit 2;
+ * failures while running print one line (or the list of configuration errors) and exit 1.
+ * Nothing ever prints a stack trace.
+ */
+import { dirname, join, resolve } from "node:path";
+import {
+  type Config,
+  ConfigError,
+  type ConfigOptions,
+  DEFAULT_CONFIG_FILE,
+  defaultConfig,
+  loadConfig,
+} from "./config.ts";
+import { setupLogging } from "./log.ts";
+import {
+  CliError,
+  formatCommandHelp,
+  type OptionSpec,
+  type OptionValues,
+  parseArgs,
+  type PositionalSpec,
+  UsageError,
+} from "./cli/args.ts";
+import { describeCertificateFile, listCertificates } from "./cli/certs.ts";
+import {
+  createCa,
+  ensureDevPki,
+  issueClientCertificate,
+  issueServerCertificate,
+} from "./cli/dev_pki.ts";
+import { importMail } from "./cli/import_mail.ts";
+import { readPassword } from "./cli/password_prompt.ts";
+import { suggest } from "./config/suggest.ts";
+import { hashPassword } from "../mailstore/password.ts";
+import { MailStoreError } from "../mailstore/mail_store.ts";
+import type { MailStore } from "../mailstore/mail_store.ts";
+import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
+import type { ServeHandle } from "./serve.ts";
+
+export { ensureDevPki } from "./cli/dev_pki.ts";
+
+const PROGRAM = "postern";
+
+/** The database file inside `data_dir`. */
+export const DATABASE_FILE = "postern.db";
+
+interface CommandInput {
+  readonly values: OptionValues;
+  readonly positionals: readonly string[];
+}
+
+interface Command {
+  /** Full name, e.g. `certs issue-client`. */
+  readonly name: string;
+  readonly summary: string;
+  readonly details?: string;
+  readonly positionals: readonly PositionalSpec[];
+  readonly options: Readonly<Record<string, OptionSpec>>;
+  run(input: CommandInput): Promise<number>;
+}
+
+const COMMON_OPTIONS = {
+  config: {
+    type: "string",
+    short: "c",
+    value: "FILE",
+    description: `configuration file (default ./${DEFAULT_CONFIG_FILE}, else built-in defaults)`,
+  },
+  help: { type: "boolean", short: "h", description: "show this help" },
+} as const satisfies Record<string, OptionSpec>;
+
+const FORCE = {
+  type: "boolean",
+  description: "replace existing files",
+} as const satisfies OptionSpec;
+const DIR = {
+  type: "string",
+  value: "DIR",
+  description: "certificate directory (default: the directory of tls.certificate)",
+} as const satisfies OptionSpec;
+const DAYS = {
+  type: "string",
+  value: "N",
+  description: "validity in days",
+} as const satisfies OptionSpec;
+const KEY_TYPE = {
+  type: "string",
+  value: "TYPE",
+  description: "key type: P-256 (default), P-384, ed25519, rsa2048, rsa3072 or rsa4096",
+} as const satisfies OptionSpec;
+
+const KEY_TYPES = ["P-256", "P-384", "ed25519", "rsa2048", "rsa3072", "rsa4096"] as const;
+
+const COMMANDS: readonly Command[] = [
+  {
+    name: "serve",
+    summary: "Run the IMAP server.",
+    details: "Without a configuration file, a development CA and server certificate are created\n" +
+      "in ./certs on the first run.",
+    positionals: [],
+    options: {},
+    run: runServe,
+  },
+  {
+    name: "check-config",
+    summary: "Validate the configuration file and the files it names; print config OK.",
+    positionals: [],
+    options: {},
+    async run({ values }) {
+      const config = await resolveConfig(values, { checkFiles: true });
+      out(
+        config.source === null
+          ? `config OK (no ${DEFAULT_CONFIG_FILE}; built-in defaults)\n`
+          : "config OK\n",
+      );
+      return 0;
+    },
+  },
+  {
+    name: "certs init-ca",
+    summary: "Create a development CA: ca.pem and ca.key (mode 0600).",
+    positionals: [],
+    options: { dir: DIR, days: DAYS, "key-type": KEY_TYPE, force: FORCE },
+    async run({ values }) {
+      const dir = await certsDir(values);
+      const paths = await createCa(dir, issueOptions(values));
+      out(`wrote ${paths.caCertificate} and ${paths.caKey}\n`);
+      return 0;
+    },
+  },
+  {
+    name: "certs issue-server",
+    summary: "Issue server.pem (leaf then CA) and server.key from the CA.",
+    positionals: [],
+    options: {
+      dir: DIR,
+      dns: {
+        type: "string",
+        value: "NAMES",
+        description: "comma-separated DNS names (default localhost)",
+      },
+      ip: {
+        type: "string",
+        value: "ADDRESSES",
+        description: "comma-separated IP addresses (default 127.0.0.1,::1)",
+      },
+      days: DAYS,
+      "key-type": KEY_TYPE,
+      force: FORCE,
+    },
+    async run({ values }) {
+      const dir = await certsDir(values);
+      const dnsNames = list(values.dns);
+      const ipAddresses = list(values.ip);
+      const paths = await issueServerCertificate(dir, {
+        ...issueOptions(values),
+        ...(dnsNames === undefined ? {} : { dnsNames }),
+        ...(ipAddresses === undefined ? {} : { ipAddresses }),
+      });
+      out(`wrote ${paths.serverCertificate} and ${paths.serverKey}\n`);
+      return 0;
+    },
+  },
+  {
+    name: "certs issue-client",
+    summary: "Issue NAME.pem and NAME.key: email SAN NAME@localhost, clientAuth EKU.",
+    positionals: [{ name: "NAME" }],
+    options: {
+      dir: DIR,
+      email: {
+        type: "string",
+        value: "ADDRESS",
+        description: "email SAN (default NAME@localhost)",
+      },
+      p12: { type: "boolean", description: "also write NAME.p12 (PKCS#12) for mail clients" },
+      days: DAYS,
+      "key-type": KEY_TYPE,
+      force: FORCE,
+    },
+    async run({ values, positionals }) {
+      if (values.p12 === true) await requirePkcs12();
+      const dir = await certsDir(values);
+      const email = typeof values.email === "string" ? { email: values.email } : {};
+      const issued = await issueClientCertificate(dir, positionals[0]!, {
+        ...issueOptions(values),
+        ...email,
+      });
+      out(`wrote ${issued.certificate} and ${issued.key}\n`);
+      return 0;
+    },
+  },
+  {
+    name: "certs list",
+    summary: "List the certificates in the certificate directory.",
+    positionals: [],
+    options: { dir: DIR },
+    async run({ values }) {
+      out(await listCertificates(await certsDir(values)));
+      return 0;
+    },
+  },
+  {
+    name: "certs show",
+    summary: "Show the certificates in a PEM or DER file.",
+    positionals: [{ name: "FILE" }],
+    options: {},
+    async run({ positionals }) {
+      out(await describeCertificateFile(positionals[0]!));
+      return 0;
+    },
+  },
+  {
+    name: "user add",
+    summary: "Add a local account. The password is read from stdin when it is not a terminal.",
+    positionals: [{ name: "NAME" }],
+    options: {
+      "no-password": {
+        type: "boolean",
+        description: "no password: the user logs in with a certificate only",
+      },
+    },
+    async run({ values, positionals }) {
+      const name = positionals[0]!;
+      await withStore(values, async (store) => {
+        if ((await store.getAccount(name)) !== null) {
+          throw new CliError(`user "${name}" already exists`);
+        }
+        const hash = values["no-password"] === true
+          ? null
+          : hashPassword(await readPassword(`Password for ${name}: `, true));
+        await store.createAccount(name, hash);
+      });
+      out(`user "${name}" added\n`);
+      return 0;
+    },
+  },
+  {
+    name: "user passwd",
+    summary: "Set a local account's password (read from stdin when it is not a terminal).",
+    positionals: [{ name: "NAME" }],
+    options: {},
+    async run({ values, positionals }) {
+      const name = positionals[0]!;
+      await withStore(values, async (store) => {
+        await requireAccount(store, name);
+        const hash = hashPassword(await readPassword(`New password for ${name}: `, true));
+        await store.setPasswordHash(name, hash);
+      });
+      out(`password of "${name}" changed\n`);
+      return 0;
+    },
+  },
+  {
+    name: "user remove",
+    summary: "Remove a local account and all its mail.",
+    positionals: [{ name: "NAME" }],
+    options: {},
+    async run({ values, positionals }) {
+      const name = positionals[0]!;
+      await withStore(values, async (store) => {
+        await requireAccount(store, name);
+        await store.deleteAccount(name);
+      });
+      out(`user "${name}" removed\n`);
+      return 0;
+    },
+  },
+  {
+    name: "user list",
+    summary: "List the local accounts.",
+    positionals: [],
+    options: {},
+    async run({ values }) {
+      const accounts = await withStore(values, (store) => store.listAccounts());
+      for (const account of accounts) {
+        out(
+          `${account.name}\t${account.passwordHash === null ? "certificate only" : "password"}\n`,
+        );
+      }
+      return 0;
+    },
+  },
+  {
+    name: "import",
+    summary: "Import an mbox file or a Maildir folder into a user's mailbox.",
+    details:
+      'An mbox file starts with a "From " line; a Maildir is a folder with cur/ and new/.\n' +
+      "Flags come from Status/X-Status headers (mbox) or the :2,FRS suffix (Maildir).",
+    positionals: [{ name: "NAME" }, { name: "FILE" }],
+    options: {
+      mailbox: { type: "string", value: "MAILBOX", description: "target mailbox (default INBOX)" },
+    },
+    async run({ values, positionals }) {
+      const config = await resolveConfig(values, { checkFiles: false });
+      const result = await withStore(values, (store) =>
+        importMail(store, {
+          user: positionals[0]!,
+          source: positionals[1]!,
+          mailbox: typeof values.mailbox === "string" ? values.mailbox : "INBOX",
+          maxMessageSize: config.limits.maxMessageSize,
+        }), config);
+      const skipped = result.oversized === 0
+        ? ""
+        : ` (${result.oversized} skipped: larger than limits.max_message_size)`;
+      out(
+        `imported ${result.imported} messages into ${positionals[0]}/${result.mailbox}${skipped}\n`,
+      );
+      return 0;
+    },
+  },
+];
+
+const GROUPS: Readonly<Record<string, string>> = {
+  certs: "Manage the development PKI.",
+  user: "Manage local accounts.",
+};
+
+const encoder = new TextEncoder();
+
+function write(stream: { writeSync(p: Uint8Array): number }, text: string): void {
+  let bytes = encoder.encode(text);
+  while (bytes.length > 0) bytes = bytes.subarray(stream.writeSync(bytes));
+}
+
+function out(text: string): void {
+  write(Deno.stdout, text);
+}
+
+function err(text: string): void {
+  write(Deno.stderr, text);
+}
+
+/** Runs the command line `args` and returns the exit code. */
+export async function main(args: readonly string[]): Promise<number> {
+  try {
+    return await dispatch(args);
+  } catch (error) {
+    return report(error);
+  }
+}
+
+async function dispatch(args: readonly string[]): Promise<number> {
+  const [first, second] = args;
+  if (first === undefined) {
+    err(topHelp());
+    return 2;
+  }
+  if (first === "-h" || first === "--help" || first === "help") {
+    if (second !== undefined && second in GROUPS) out(groupHelp(second));
+    else if (second !== undefined) {
+      const command = COMMANDS.find((c) => c.name === args.slice(1).join(" "));
+      if (command === undefined) {
+        throw new UsageError(`unknown command "${args.slice(1).join(" ")}"`);
+      }
+      out(commandHelp(command));
+    } else out(topHelp());
+    return 0;
+  }
+  let command: Command | undefined;
+  let rest: readonly string[];
+  if (first in GROUPS) {
+    if (second === undefined) {
+      throw new UsageError(`${first} needs a subcommand: ${subcommands(first).join(", ")}`, first);
+    }
+    if (second === "-h" || second === "--help") {
+      out(groupHelp(first));
+      return 0;
+    }
+    command = COMMANDS.find((c) => c.name === `${first} ${second}`);
+    if (command === undefined) {
+      const guess = suggest(second, subcommands(first));
+      const hint = guess === undefined ? "" : ` (did you mean "${first} ${guess}"?)`;
+      throw new UsageError(`unknown command "${first} ${second}"${hint}`, first);
+    }
+    rest = args.slice(2);
+  } else {
+    command = COMMANDS.find((c) => c.name === first);
+    if (command === undefined) {
+      const names = [...COMMANDS.map((c) => c.name.split(" ")[0]!), ...Object.keys(GROUPS)];
+      const guess = first.startsWith("-") ? undefined : suggest(first, new Set(names));
+      const hint = guess === undefined ? "" : ` (did you mean "${guess}"?)`;
+      throw new UsageError(
+        first.startsWith("-") ? `unknown option "${first}"` : `unknown command "${first}"${hint}`,
+      );
+    }
+    rest = args.slice(1);
+  }
+  const options = { ...command.options, ...COMMON_OPTIONS };
+  const parsed = parseArgs(rest, command.name, options, command.positionals);
+  if (parsed.values.help === true) {
+    out(commandHelp(command));
+    return 0;
+  }
+  return await command.run(parsed);
+}
+
+/** Prints an error the way its kind deserves and returns the exit code. */
+function report(error: unknown): number {
+  if (error instanceof UsageError) {
+    const help = error.command === undefined ? "--help" : `${error.command} --help`;
+    err(`${PROGRAM}: ${error.message} (see "${PROGRAM} ${help}")\n`);
+    return 2;
+  }
+  if (error instanceof ConfigError) {
+    err(`${error.message}\n`);
+    return 1;
+  }
+  if (error instanceof CliError || error instanceof MailStoreError) {
+    err(`${PROGRAM}: ${error.message}\n`);
+    return 1;
+  }
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  err(`${PROGRAM}: unexpected error: ${message.split("\n")[0]}\n`);
+  return 1;
+}
+
+function subcommands(group: string): string[] {
+  return COMMANDS.filter((c) => c.name.startsWith(`${group} `)).map((c) =>
+    c.name.slice(group.length + 1)
+  );
+}
+
+function topHelp(): string {
+  const rows: [string, string][] = [];
+  for (const c of COMMANDS) {
+    const group = c.name.split(" ")[0]!;
+    if (group in GROUPS) {
+      if (!rows.some(([name]) => name === group)) rows.push([group, GROUPS[group]!]);
+    } else rows.push([c.name, c.summary]);
+  }
+  const width = Math.max(...rows.map(([n]) => n.length)) + 2;
+  return [
+    `Usage: ${PROGRAM} COMMAND [options]`,
+    "",
+    "Postern, a secure IMAP server. Commands:",
+    ...rows.map(([n, s]) => `  ${n.padEnd(width)}${s}`),
+    "",
+    `Every command accepts --config FILE and --help. Run "${PROGRAM} COMMAND --help" for details.`,
+    "",
+  ].join("\n");
+}
+
+function groupHelp(group: string): string {
+  const commands = COMMANDS.filter((c) => c.name.startsWith(`${group} `));
+  const usage = commands.map((c) =>
+    [c.name, ...c.positionals.map((p) => (p.optional ? `[${p.name}]` : p.name))].join(" ")
+  );
+  const width = Math.max(...usage.map((u) => u.length)) + 2;
+  return [
+    `Usage: ${PROGRAM} ${group} SUBCOMMAND [options]`,
+    "",
+    GROUPS[group]!,
+    "",
+    ...commands.map((c, i) => `  ${usage[i]!.padEnd(width)}${c.summary}`),
+    "",
+    `Run "${PROGRAM} ${group} SUBCOMMAND --help" for its options.`,
+    "",
+  ].join("\n");
+}
+
+function commandHelp(command: Command): string {
+  return formatCommandHelp(
+    PROGRAM,
+    command.name,
+    command.summary,
+    { ...command.options, ...COMMON_OPTIONS },
+    command.positionals,
+    command.details,
+  );
+}
+
+/**
+ * The configuration for a command: `--config FILE` when given, else ./config.yaml when it
+ * exists, else the built-in defaults.
+ */
+async function resolveConfig(values: OptionValues, options: ConfigOptions): Promise<Config> {
+  if (typeof values.config === "string") return await loadConfig(values.config, options);
+  try {
+    await Deno.stat(DEFAULT_CONFIG_FILE);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return defaultConfig();
+    throw error;
+  }
+  return await loadConfig(DEFAULT_CONFIG_FILE, options);
+}
+
+async function certsDir(values: OptionValues): Promise<string> {
+  if (typeof values.dir === "string") return resolve(values.dir);
+  const config = await resolveConfig(values, { checkFiles: false });
+  return dirname(config.tls.certificate);
+}
+
+function issueOptions(values: OptionValues): {
+  force: boolean;
+  days?: number;
+  keyType?: (typeof KEY_TYPES)[number];
+} {
+  const result: { force: boolean; days?: number; keyType?: (typeof KEY_TYPES)[number] } = {
+    force: values.force === true,
+  };
+  if (typeof values.days === "string") {
+    const days = Number(values.days);
+    if (!/^\d+$/.test(values.days) || days < 1 || days > 36500) {
+      throw new UsageError(`--days must be a whole number from 1 to 36500, got "${values.days}"`);
+    }
+    result.days = days;
+  }
+  if (typeof values["key-type"] === "string") {
+    const keyType = KEY_TYPES.find((k) =>
+      k.toLowerCase() === (values["key-type"] as string).toLowerCase()
+    );
+    if (keyType === undefined) {
+      throw new UsageError(`unknown key type "${values["key-type"]}" (${KEY_TYPES.join(", ")})`);
+    }
+    result.keyType = keyType;
+  }
+  return result;
+}
+
+function list(value: string | boolean | undefined): string[] | undefined {
+  if (typeof value !== "string") return undefined;
+  return value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+}
+
+async function requirePkcs12(): Promise<void> {
+  try {
+    await Deno.stat(new URL("../protocol/x509/pkcs12.ts", import.meta.url));
+  } catch {
+    throw new CliError("PKCS#12 export (--p12) is not available in this build");
+  }
+  throw new CliError("PKCS#12 export (--p12) is not wired up yet");
+}
+
+/** Opens the store at `<data_dir>/postern.db`, runs `body`, and closes the store. */
+async function withStore<T>(
+  values: OptionValues,
+  body: (store: MailStore) => Promise<T>,
+  config?: Config,
+): Promise<T> {
+  const { dataDir } = config ?? await resolveConfig(values, { checkFiles: false });
+  await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const store = await openSqliteMailStore(join(dataDir, DATABASE_FILE));
+  try {
+    return await body(store);
+  } finally {
+    await store.close();
+  }
+}
+
+async function requireAccount(store: MailStore, name: string): Promise<void> {
+  if ((await store.getAccount(name)) === null) throw new CliError(`no user "${name}"`);
+}
+
+/** The server entry the lead's serve.ts exports, as this command calls it. */
+type ServeFunction = (config: Config) => Promise<ServeHandle>;
+
+async function runServe({ values }: CommandInput): Promise<number> {
+  let config = await resolveConfig(values, { checkFiles: false });
+  if (config.source === null) {
+    const pki = await ensureDevPki(dirname(config.tls.certificate));
+    if (pki.createdCa) err(`created a development CA in ${pki.caCertificate}\n`);
+    if (pki.createdServer) err(`created a server certificate in ${pki.serverCertificate}\n`);
+  } else {
+    config = await loadConfig(config.source, { checkFiles: true });
+  }
+  setupLogging(config.log);
+  await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const module = await import("./serve.ts") as unknown as { serve?: ServeFunction };
+  if (typeof module.serve !== "function") {
+    throw new CliError("serve is not available in this build");
+  }
+  const handle = await module.serve(config);
+  const stop = () => {
+    handle.shutdown().catch(() => {});
+  };
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const signal of signals) Deno.addSignalListener(signal, stop);
+  try {
+    await handle.finished;
+  } finally {
+    for (const signal of signals) Deno.removeSignalListener(signal, stop);
+  }
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
