@@ -214,27 +214,36 @@ function x25519FromScalar(scalar: Uint8Array): KeyShare {
 
 function nistShare(group: "secp256r1" | "secp384r1", scalar: Uint8Array | null): KeyShare {
   const curve = GROUP_CURVE[group];
+  const pointLength = 1 + 2 * CURVE_BYTES[curve];
   let privateKey: KeyObject;
-  let publicKey: Uint8Array;
+  let publicKey: Uint8Array | undefined;
   if (scalar === null) {
     // Measured about twice as fast as createECDH() for keygen + derive (bench/crypto_bench.ts).
     const pair = generateKeyPairSync("ec", { namedCurve: NODE_CURVE[curve] });
     privateKey = pair.privateKey;
     const spki = pair.publicKey.export({ format: "der", type: "spki" });
-    publicKey = own(spki.subarray(spki.length - (1 + 2 * CURVE_BYTES[curve])));
+    publicKey = own(spki.subarray(spki.length - pointLength));
   } else {
-    const key: PrivateKey = {
-      kind: "ec",
-      curve,
-      d: scalar,
-      publicKey: ecPublicPoint(curve, scalar),
-    };
-    privateKey = nodePrivateKey(key);
-    publicKey = key.publicKey;
+    try {
+      privateKey = createPrivateKey({
+        key: Buffer.from(ecPkcs8(curve, scalar)),
+        format: "der",
+        type: "pkcs8",
+      });
+    } catch {
+      throw new CryptoError(`Invalid ${group} private key`);
+    }
   }
   return {
     group,
-    publicKey,
+    // Derived on first use: a replayed or test share may only ever compute a secret.
+    get publicKey(): Uint8Array {
+      if (publicKey === undefined) {
+        const spki = createPublicKey(privateKey).export({ format: "der", type: "spki" });
+        publicKey = own(spki.subarray(spki.length - pointLength));
+      }
+      return publicKey;
+    },
     computeSecret(peerPublicKey: Uint8Array): Uint8Array {
       checkNistShare(group, peerPublicKey);
       try {
@@ -369,6 +378,16 @@ function ecSpki(curve: EcCurve, point: Uint8Array): Uint8Array {
   );
   const body = concat(EC_ALGORITHM_ID[curve], bitString);
   return concat(Uint8Array.of(0x30), derLength(body.length), body);
+}
+
+/** PKCS#8 PrivateKeyInfo holding a SEC1 ECPrivateKey without the optional public key (RFC 5915). */
+function ecPkcs8(curve: EcCurve, d: Uint8Array): Uint8Array {
+  const ecPrivateKey = der(0x30, concat(hex("020101"), der(0x04, d)));
+  return der(0x30, concat(hex("020100"), EC_ALGORITHM_ID[curve], der(0x04, ecPrivateKey)));
+}
+
+function der(tag: number, content: Uint8Array): Uint8Array {
+  return concat(Uint8Array.of(tag), derLength(content.length), content);
 }
 
 function nodePublicKey(key: PublicKey): KeyObject {

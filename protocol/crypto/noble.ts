@@ -131,10 +131,13 @@ function x25519Share(secretKey: Uint8Array): KeyShare {
 
 function nistShare(group: "secp256r1" | "secp384r1", secretKey: Uint8Array): KeyShare {
   const curve = CURVES[GROUP_CURVE[group]];
-  const publicKey = curve.getPublicKey(secretKey, false);
+  let publicKey: Uint8Array | undefined;
   return {
     group,
-    publicKey,
+    // Derived on first use: a replayed or test share may only ever compute a secret.
+    get publicKey(): Uint8Array {
+      return publicKey ??= curve.getPublicKey(secretKey, false);
+    },
     computeSecret(peerPublicKey: Uint8Array): Uint8Array {
       checkNistShare(group, peerPublicKey);
       let shared: Uint8Array;
