@@ -112,6 +112,19 @@ export class LocalAuthenticator {
     return outcome.ok ? outcome.account : null;
   }
 
+  /**
+   * The LOGIN / AUTHENTICATE PLAIN half of the IMAP engine's `ImapAuthenticator` contract
+   * (protocol/imap/auth.ts): `ctx.peer` may carry a port, which `addressKey` drops.
+   */
+  async login(
+    user: string,
+    password: string,
+    ctx: { readonly peer: string },
+  ): Promise<{ readonly accountName: string } | null> {
+    const account = await this.verify(user, password, ctx.peer);
+    return account ? { accountName: account.name } : null;
+  }
+
   /** As `verify`, but says why an attempt failed. */
   async check(username: string, password: string, peerAddress: string): Promise<AuthOutcome> {
     const key = addressKey(peerAddress);
@@ -244,11 +257,16 @@ export class LocalAuthenticator {
 
 /**
  * The key failures are counted under: IPv4 as is (also when IPv4-mapped), IPv6 by its /64
- * prefix, anything unparsable as given (lower-cased, bounded).
+ * prefix, anything unparsable as given (lower-cased, bounded). A port is dropped, whether
+ * written `192.0.2.1:50122` or `[2001:db8::1]:50122`, so that new connections from one host
+ * share one record.
  */
 export function addressKey(peerAddress: string): string {
   let a = peerAddress.trim().toLowerCase();
-  if (a.startsWith("[") && a.endsWith("]")) a = a.slice(1, -1);
+  const bracketed = /^\[([^\]]*)\](?::\d{1,5})?$/.exec(a);
+  if (bracketed) a = bracketed[1]!;
+  const v4port = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(a);
+  if (v4port) a = v4port[1]!;
   const zone = a.indexOf("%");
   if (zone >= 0) a = a.slice(0, zone);
   const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(a);

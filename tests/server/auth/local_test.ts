@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { ImapAuthenticator } from "../../../protocol/imap/auth.ts";
 import { MemoryMailStore } from "../../../mailstore/memory/mod.ts";
 import { hashPassword, verifyPasswordAsync } from "../../../mailstore/password.ts";
 import {
@@ -122,6 +123,9 @@ Deno.test("IPv6 peers are grouped by /64 and IPv4-mapped peers as IPv4", async (
   assert.equal(addressKey("::1"), "0:0:0:0::/64");
   assert.equal(addressKey("192.0.2.1"), "192.0.2.1");
   assert.equal(addressKey("1:2:3:4:5:6:7:8:9"), "1:2:3:4:5:6:7:8:9");
+  assert.equal(addressKey("192.0.2.1:50122"), "192.0.2.1");
+  assert.equal(addressKey("[2001:db8:1:2::1]:993"), addressKey("2001:db8:1:2::7"));
+  assert.equal(addressKey("[::ffff:192.0.2.1]:50122"), "192.0.2.1");
   const { auth } = await fixture();
   for (let i = 1; i <= 4; i++) await auth.verify("alice", "bad", `2001:db8:5:6::${i}`);
   const r = await auth.check("alice", "secret", "2001:db8:5:6::99");
@@ -157,4 +161,18 @@ Deno.test("concurrent checks are bounded per address and overall", async () => {
   for (const r of await Promise.all([a1, a2, b1])) {
     assert.deepEqual(r, { ok: false, reason: "invalid" });
   }
+});
+
+Deno.test("login() fits the IMAP authenticator contract and throttles across ports", async () => {
+  const { auth } = await fixture();
+  const imap: Pick<ImapAuthenticator, "login"> = auth;
+  assert.deepEqual(await imap.login("alice", "secret", { peer: "127.0.0.1:50000", tls: true }), {
+    accountName: "alice",
+  });
+  for (let port = 50001; port <= 50004; port++) {
+    assert.equal(await imap.login("alice", "bad", { peer: `127.0.0.1:${port}`, tls: true }), null);
+  }
+  assert.equal(auth.failures("127.0.0.1"), 4);
+  const r = await auth.check("alice", "secret", "127.0.0.1:50005");
+  assert.ok(!r.ok && r.reason === "throttled");
 });
