@@ -95,7 +95,10 @@ export function decodeQuotedPrintable(input: Uint8Array): Uint8Array {
         lineEndTrim = n;
         continue;
       }
-      if (j >= input.length) break;
+      if (j >= input.length) {
+        lineEndTrim = n;
+        break;
+      }
       out[n++] = c;
       lineEndTrim = n;
       continue;
