@@ -344,7 +344,11 @@ function readGeneralNames(r: DerReader, what: string): GeneralName[] {
   const names: GeneralName[] = [];
   while (!seq.done) {
     if (names.length >= 1024) fail(`Too many names in ${what}`);
-    names.push(readGeneralName(seq));
+    const name = readGeneralName(seq);
+    if (name.kind === "iPAddress" && name.value.length !== 4 && name.value.length !== 16) {
+      fail(`Invalid iPAddress in ${what}`);
+    }
+    names.push(name);
   }
   if (names.length === 0) fail(`Empty ${what}`);
   return names;

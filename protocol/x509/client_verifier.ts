@@ -11,7 +11,7 @@ import { CertificateError } from "./identity.ts";
 import type { CertificateIdentity, ClientCertVerifier, VerifiedPeer } from "./identity.ts";
 import { nameAttributes, nameToString } from "./name.ts";
 import { NameAttributeOid } from "./oid.ts";
-import { validatePath } from "./path.ts";
+import { createTrustStore, validatePath } from "./path.ts";
 import { decodePem, PemError } from "./pem.ts";
 
 /** Options of `createClientCertVerifier`. */
@@ -33,14 +33,14 @@ export function createClientCertVerifier(options: ClientCertVerifierOptions): Cl
   if (options.anchors.length === 0) {
     throw new CertificateError("internal_error", "No trusted client CA configured");
   }
-  const anchors = options.anchors.map((der) => parseCertificate(der));
+  const store = createTrustStore(options.anchors);
   const clock = options.clock ?? (() => new Date());
   return {
-    authorityNames: anchors.map((a) => a.subject.der),
+    authorityNames: store.anchors.map((a) => a.subject.der),
     verify(chain: readonly Uint8Array[]): VerifiedPeer {
       const [leafDer, ...rest] = chain;
       if (leafDer === undefined) throw new CertificateError("bad_certificate", "Empty chain");
-      const path = validatePath(leafDer, rest, anchors, {
+      const path = validatePath(leafDer, rest, store, {
         now: clock(),
         provider: options.provider,
         requiredEku: "clientAuth",

@@ -75,6 +75,33 @@ function checkKey(cert: Certificate, minRsaBits: number): void {
   }
 }
 
+/** Trust anchors indexed by subject name, built once and reused across validations. */
+export interface TrustStore {
+  readonly anchors: readonly Certificate[];
+  readonly bySubject: ReadonlyMap<string, readonly Certificate[]>;
+}
+
+function indexBySubject(certs: readonly Certificate[]): Map<string, Certificate[]> {
+  const map = new Map<string, Certificate[]>();
+  for (const c of certs) {
+    const k = nameKey(c.subject);
+    const list = map.get(k);
+    if (list === undefined) map.set(k, [c]);
+    else list.push(c);
+  }
+  return map;
+}
+
+/** Parses and indexes trust anchors. */
+export function createTrustStore(anchors: readonly (Certificate | Uint8Array)[]): TrustStore {
+  const parsed = parseAll(anchors);
+  return { anchors: parsed, bySubject: indexBySubject(parsed) };
+}
+
+function isTrustStore(x: readonly (Certificate | Uint8Array)[] | TrustStore): x is TrustStore {
+  return "bySubject" in x;
+}
+
 /**
  * Validates `leaf` up to one of `anchors` (RFC 5280, Section 6). Throws `CertificateError`
  * with the TLS alert for the failure (RFC 8446, Section 6.2).
@@ -82,7 +109,7 @@ function checkKey(cert: Certificate, minRsaBits: number): void {
 export function validatePath(
   leafInput: Certificate | Uint8Array,
   intermediatesInput: readonly (Certificate | Uint8Array)[],
-  anchorsInput: readonly (Certificate | Uint8Array)[],
+  anchorsInput: readonly (Certificate | Uint8Array)[] | TrustStore,
   options: PathOptions,
 ): ValidatedPath {
   const maxDepth = options.maxDepth ?? 8;
@@ -99,18 +126,10 @@ export function validatePath(
       intermediates.push(c);
     }
   }
-  const anchors = parseAll(anchorsInput);
-
-  const anchorsBySubject = new Map<string, Certificate[]>();
-  for (const a of anchors) {
-    const k = nameKey(a.subject);
-    anchorsBySubject.set(k, [...(anchorsBySubject.get(k) ?? []), a]);
-  }
-  const interBySubject = new Map<string, Certificate[]>();
-  for (const c of intermediates) {
-    const k = nameKey(c.subject);
-    interBySubject.set(k, [...(interBySubject.get(k) ?? []), c]);
-  }
+  const anchorsBySubject = isTrustStore(anchorsInput)
+    ? anchorsInput.bySubject
+    : createTrustStore(anchorsInput).bySubject;
+  const interBySubject = indexBySubject(intermediates);
 
   // The most informative failure so far: a failed complete path beats a failed link, which
   // beats a depth cut-off, which beats having found no issuer at all.

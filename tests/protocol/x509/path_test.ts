@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { CertificateError } from "../../../protocol/x509/identity.ts";
 import type { CertificateAlert } from "../../../protocol/x509/identity.ts";
-import { validatePath } from "../../../protocol/x509/path.ts";
+import { createTrustStore, validatePath } from "../../../protocol/x509/path.ts";
 import type { PathOptions } from "../../../protocol/x509/path.ts";
 import { nameToString } from "../../../protocol/x509/name.ts";
 import { issue, key, NOW, provider, root } from "./_fixtures.ts";
@@ -319,4 +319,21 @@ Deno.test("validatePath() accepts RSASSA-PSS and Ed25519 signed links", () => {
   const p = ok(l, [edInter], [rsaCa]);
   assert.equal(p.certificates[1]!.signatureAlgorithm.name, "RSASSA-PSS with SHA-256");
   assert.equal(p.certificates[0]!.signatureAlgorithm.name, "Ed25519");
+});
+
+Deno.test("validatePath() only throws CertificateError on mutated chains", () => {
+  let seed = 7;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 16;
+  const store = createTrustStore([ca.der]);
+  for (let i = 0; i < 300; i++) {
+    const l = leaf.der.slice();
+    const m = inter.der.slice();
+    const target = i % 2 ? l : m;
+    target[rnd() % target.length] = rnd() & 0xff;
+    try {
+      validatePath(l, [m], store, opts);
+    } catch (e) {
+      assert.ok(e instanceof CertificateError, String(e));
+    }
+  }
 });
