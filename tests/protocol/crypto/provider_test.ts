@@ -3,6 +3,8 @@
  * signs or seals, the other verifies or opens).
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { generateKeyPairSync } from "node:crypto";
 import {
   type AeadAlgorithm,
   CryptoError,
@@ -424,6 +426,43 @@ Deno.test("noble and native providers interoperate on signatures", () => {
     nobleProvider.sign(rsaKey, { kind: "rsa-pkcs1", hash: "SHA-256" }, msg),
     nativeProvider.sign(rsaKey, { kind: "rsa-pkcs1", hash: "SHA-256" }, msg),
   );
+});
+
+Deno.test("RSA-PSS interoperates for moduli whose bit length is not a multiple of 8", () => {
+  const msg = text.encode("emBits edge");
+  for (const bits of [1535, 1536, 1537, 1543]) {
+    const { privateKey } = generateKeyPairSync("rsa", { modulusLength: bits });
+    const jwk = privateKey.export({ format: "jwk" });
+    const b = (v: string | undefined): bigint => {
+      assert.ok(v !== undefined);
+      return BigInt("0x" + toHex(new Uint8Array(Buffer.from(v, "base64url"))));
+    };
+    const key: PrivateKey = {
+      kind: "rsa",
+      n: b(jwk.n),
+      e: b(jwk.e),
+      d: b(jwk.d),
+      p: b(jwk.p),
+      q: b(jwk.q),
+      dp: b(jwk.dp),
+      dq: b(jwk.dq),
+      qi: b(jwk.qi),
+    };
+    for (const hash of HASHES) {
+      for (
+        const [signer, verifier] of [[nobleProvider, nativeProvider], [
+          nativeProvider,
+          nobleProvider,
+        ]] as const
+      ) {
+        const sig = signer.sign(key, { kind: "rsa-pss", hash }, msg);
+        assert.ok(
+          verifier.verify(verifier.publicKeyOf(key), { kind: "rsa-pss", hash }, msg, sig),
+          `${bits} ${hash}`,
+        );
+      }
+    }
+  }
 });
 
 Deno.test("noble and native providers interoperate on key shares and AEADs", () => {
