@@ -452,10 +452,18 @@ export class SqliteMailStore implements MailStore {
       const rows = this.#arrayStatement(
         "SELECT uid, modseq, flags, internal_date, size FROM messages WHERE mailbox_id = ? ORDER BY uid",
       ).all(mailboxId) as unknown as [number, number, string, number, number][];
+      // Most messages share a few flag combinations: parse each combination once and share
+      // the frozen array.
+      const parsed = new Map<string, readonly string[]>();
       const out: MessageMeta[] = new Array(rows.length);
       for (let i = 0; i < rows.length; i++) {
-        const [uid, modseq, flags, internalDate, size] = rows[i]!;
-        out[i] = { uid, modseq, flags: splitFlags(flags), internalDate, size };
+        const [uid, modseq, stored, internalDate, size] = rows[i]!;
+        let flags = parsed.get(stored);
+        if (!flags) {
+          flags = Object.freeze(splitFlags(stored));
+          if (parsed.size < 1024) parsed.set(stored, flags);
+        }
+        out[i] = { uid, modseq, flags, internalDate, size };
       }
       return out;
     });
