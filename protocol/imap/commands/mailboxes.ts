@@ -20,6 +20,14 @@ export const createCommand: CommandSpec = {
     if (await ctx.store.getMailbox(acct.id, name) !== null) {
       throw new ImapError("NO", "Mailbox already exists", "ALREADYEXISTS");
     }
+    // Superior names are created too (RFC 9051, Section 6.3.4).
+    const parts = name.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const parent = parts.slice(0, i).join("/");
+      if (await ctx.store.getMailbox(acct.id, parent) === null) {
+        await ctx.store.createMailbox(acct.id, parent);
+      }
+    }
     await ctx.store.createMailbox(acct.id, name);
     return { text: "CREATE completed" };
   },

@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+import { append, message, newStore, TestClient } from "./_harness.ts";
+
+async function twoSessions(n: number) {
+  const store = await newStore();
+  const a = new TestClient(store);
+  const b = new TestClient(store);
+  await a.login();
+  await b.login();
+  for (let i = 1; i <= n; i++) await append(a, "INBOX", message(`M${i}`));
+  await a.cmd("s SELECT INBOX");
+  await b.cmd("s SELECT INBOX");
+  return { store, a, b };
+}
+
+Deno.test("ImapSession reports another session's changes at NOOP", async () => {
+  const { a, b } = await twoSessions(2);
+  await append(b, "INBOX", message("M3"));
+  await b.cmd("x STORE 1 +FLAGS (\\Flagged)");
+  assert.deepEqual(await a.cmd("n NOOP"), [
+    "* 3 EXISTS",
+    "* 1 FETCH (UID 1 FLAGS (\\Flagged))",
+    "n OK NOOP completed",
+  ]);
+  assert.deepEqual(await a.cmd("n2 NOOP"), ["n2 OK NOOP completed"]);
+  await b.cmd("d STORE 2 +FLAGS.SILENT (\\Deleted)");
+  await b.cmd("e EXPUNGE");
+  assert.deepEqual(await a.cmd("n3 NOOP"), ["* 2 EXPUNGE", "n3 OK NOOP completed"]);
+  assert.deepEqual(await a.cmd("f FETCH 1:* UID"), [
+    "* 1 FETCH (UID 1)",
+    "* 2 FETCH (UID 3)",
+    "f OK FETCH completed",
+  ]);
+});
+
+Deno.test("ImapSession never sends EXPUNGE during FETCH, STORE or SEARCH and keeps sequence numbers", async () => {
+  const { a, b } = await twoSessions(4);
+  await b.cmd("d STORE 2 +FLAGS.SILENT (\\Deleted)");
+  await b.cmd("e EXPUNGE");
+  await append(b, "INBOX", message("M5"));
+  // a still sees 4 messages: seq 3 is still UID 3, and message 2 is gone but keeps its number.
+  const f = await a.cmd("f FETCH 1:4 (UID)");
+  assert.deepEqual(f, [
+    "* 1 FETCH (UID 1)",
+    "* 3 FETCH (UID 3)",
+    "* 4 FETCH (UID 4)",
+    "* 5 EXISTS",
+    "f OK [EXPUNGEISSUED] FETCH completed; some messages were expunged",
+  ]);
+  assert.ok(!f.some((l) => l.includes("EXPUNGE ") || / EXPUNGE$/.test(l)), f.join("\n"));
+  const s = await a.cmd("s STORE 3 +FLAGS (\\Seen)");
+  assert.ok(s.includes("* 3 FETCH (FLAGS (\\Seen))"), s.join("\n"));
+  assert.ok(!s.some((l) => / EXPUNGE$/.test(l)), s.join("\n"));
+  const q = await a.cmd("q SEARCH ALL");
+  assert.ok(!q.some((l) => / EXPUNGE$/.test(l)), q.join("\n"));
+  assert.ok(q.includes("* SEARCH 1 3 4 5"), q.join("\n"));
+  // NOOP delivers the expunge; numbers then shift.
+  assert.deepEqual(await a.cmd("n NOOP"), ["* 2 EXPUNGE", "n OK NOOP completed"]);
+  assert.deepEqual(await a.cmd("g FETCH 2 UID"), ["* 2 FETCH (UID 3)", "g OK FETCH completed"]);
+});
+
+Deno.test("ImapSession keeps each session's own sequence numbers consistent", async () => {
+  const { a, b } = await twoSessions(3);
+  await a.cmd("x STORE 1 +FLAGS.SILENT (\\Deleted)");
+  await b.cmd("y STORE 3 +FLAGS.SILENT (\\Deleted)");
+  // a learns of b's \Deleted flag and both expunges; numbers shift as each is reported.
+  assert.deepEqual(await a.cmd("e EXPUNGE"), [
+    "* 1 EXPUNGE",
+    "* 2 EXPUNGE",
+    "e OK EXPUNGE completed",
+  ]);
+  // b has not been told yet: its message 2 is still UID 2.
+  assert.deepEqual(await b.cmd("f FETCH 2 UID"), ["* 2 FETCH (UID 2)", "f OK FETCH completed"]);
+  assert.deepEqual(await b.cmd("n NOOP"), ["* 1 EXPUNGE", "* 2 EXPUNGE", "n OK NOOP completed"]);
+  assert.deepEqual(await b.cmd("g FETCH 1 UID"), ["* 1 FETCH (UID 2)", "g OK FETCH completed"]);
+});
+
+Deno.test("ImapSession pushes changes during IDLE and stops at DONE", async () => {
+  const { a, b } = await twoSessions(2);
+  assert.deepEqual(await a.cmd("i IDLE"), ["+ idling"]);
+  assert.equal(a.session.idle, true);
+  await append(b, "INBOX", message("M3"));
+  await a.session.receive(new Uint8Array(0));
+  assert.equal(a.take(), "* 3 EXISTS\r\n");
+  await b.cmd("x STORE 1 +FLAGS.SILENT (\\Deleted)");
+  await a.session.receive(new Uint8Array(0));
+  assert.equal(a.take(), "* 1 FETCH (UID 1 FLAGS (\\Deleted))\r\n");
+  await b.cmd("e EXPUNGE");
+  await a.session.receive(new Uint8Array(0));
+  assert.equal(a.take(), "* 1 EXPUNGE\r\n");
+  assert.deepEqual(await a.cmd("DONE"), ["i OK IDLE terminated"]);
+  assert.equal(a.session.idle, false);
+  assert.deepEqual(await a.cmd("f FETCH 1:* UID"), [
+    "* 1 FETCH (UID 2)",
+    "* 2 FETCH (UID 3)",
+    "f OK FETCH completed",
+  ]);
+  assert.deepEqual(await a.cmd("j IDLE"), ["+ idling"]);
+  assert.deepEqual(await a.cmd("NOPE"), ["j BAD Expected DONE"]);
+});
+
+Deno.test("ImapSession ends the session when the selected mailbox is deleted elsewhere", async () => {
+  const store = await newStore();
+  const a = new TestClient(store);
+  const b = new TestClient(store);
+  await a.login();
+  await b.login();
+  await a.cmd("c CREATE Temp");
+  await a.cmd("s SELECT Temp");
+  await b.cmd("d DELETE Temp");
+  assert.deepEqual(await a.cmd("n NOOP"), [
+    "* BYE Selected mailbox was deleted",
+    "n OK NOOP completed",
+  ]);
+  assert.equal(a.closed, true);
+});
+
+Deno.test("ImapSession server-initiated BYE closes the connection", async () => {
+  const { a } = await twoSessions(0);
+  await a.session.bye("Server shutting down");
+  assert.equal(a.take(), "* BYE Server shutting down\r\n");
+  assert.equal(a.closed, true);
+});

@@ -1,0 +1,248 @@
+import assert from "node:assert/strict";
+import { append, message, newStore, TestClient } from "./_harness.ts";
+
+async function withMessages(n: number) {
+  const store = await newStore();
+  const c = new TestClient(store);
+  await c.login();
+  for (let i = 1; i <= n; i++) await append(c, "INBOX", message(`M${i}`, `body ${i}`));
+  await c.cmd("s SELECT INBOX");
+  return { store, c };
+}
+
+Deno.test("ImapSession runs a full client session: create, append, copy, move, store, expunge", async () => {
+  const { store, c } = await withMessages(3);
+  assert.deepEqual(await c.cmd("c CREATE Work/Projects"), ["c OK CREATE completed"]);
+  assert.deepEqual(await c.cmd("c2 CREATE Work/Projects"), [
+    "c2 NO [ALREADYEXISTS] Mailbox already exists",
+  ]);
+  const list = await c.cmd('l LIST "" "*"');
+  assert.ok(list.includes('* LIST (\\HasNoChildren) "/" INBOX'), list.join("\n"));
+  assert.ok(list.includes('* LIST (\\HasNoChildren \\Sent) "/" Sent'), list.join("\n"));
+  assert.ok(list.includes('* LIST (\\HasNoChildren) "/" Work/Projects'), list.join("\n"));
+  assert.ok(list.includes('* LIST (\\HasChildren) "/" Work'), list.join("\n"));
+  assert.deepEqual(await c.cmd('l2 LIST "" %/%'), [
+    '* LIST (\\HasNoChildren) "/" Work/Projects',
+    "l2 OK LIST completed",
+  ]);
+  assert.deepEqual(await c.cmd('l3 LIST "" ""'), [
+    '* LIST (\\Noselect) "/" ""',
+    "l3 OK LIST completed",
+  ]);
+
+  const copy = await c.cmd("k COPY 1:2 Work/Projects");
+  assert.match(copy.at(-1)!, /^k OK \[COPYUID \d+ 1:2 1:2\] COPY completed$/);
+  assert.deepEqual(await c.cmd("k2 COPY 1 Nowhere"), ["k2 NO [TRYCREATE] No such mailbox"]);
+
+  assert.deepEqual(await c.cmd("st STORE 2 +FLAGS (\\Deleted \\Seen)"), [
+    "* 2 FETCH (FLAGS (\\Deleted \\Seen))",
+    "st OK STORE completed",
+  ]);
+  assert.deepEqual(await c.cmd("st2 STORE 1 +FLAGS.SILENT \\Answered"), ["st2 OK STORE completed"]);
+  assert.deepEqual(await c.cmd("st3 UID STORE 3 FLAGS ($Label1)"), [
+    "* 3 FETCH (UID 3 FLAGS ($Label1))",
+    "st3 OK UID STORE completed",
+  ]);
+  assert.deepEqual(await c.cmd("e EXPUNGE"), ["* 2 EXPUNGE", "e OK EXPUNGE completed"]);
+  assert.deepEqual(await c.cmd("f FETCH 1:* (UID FLAGS)"), [
+    "* 1 FETCH (UID 1 FLAGS (\\Answered))",
+    "* 2 FETCH (UID 3 FLAGS ($Label1))",
+    "f OK FETCH completed",
+  ]);
+  const mv = await c.cmd("m MOVE 1 Archive");
+  assert.match(mv[0]!, /^\* OK \[COPYUID \d+ 1 1\] Moved$/);
+  assert.deepEqual(mv.slice(1), ["* 1 EXPUNGE", "m OK MOVE completed"]);
+  assert.deepEqual(await c.cmd("m2 UID MOVE 3 Archive"), [
+    mv[0]!.replace(" 1 1]", " 3 2]"),
+    "* 1 EXPUNGE",
+    "m2 OK UID MOVE completed",
+  ]);
+  const archive = await store.getMailbox((await store.getAccount("alice"))!.id, "Archive");
+  assert.equal(archive?.messages, 2);
+  const status = await c.cmd("t STATUS Archive (MESSAGES UIDNEXT UNSEEN DELETED SIZE)");
+  assert.match(
+    status[0]!,
+    /^\* STATUS Archive \(MESSAGES 2 UIDNEXT 3 UNSEEN 2 DELETED 0 SIZE \d+\)$/,
+  );
+  assert.deepEqual(await c.cmd("r RENAME Work Play"), ["r OK RENAME completed"]);
+  assert.deepEqual(await c.cmd('l4 LIST "" Play/*'), [
+    '* LIST (\\HasNoChildren) "/" Play/Projects',
+    "l4 OK LIST completed",
+  ]);
+  assert.deepEqual(await c.cmd("d DELETE Play/Projects"), ["d OK DELETE completed"]);
+  assert.deepEqual(await c.cmd("d2 DELETE INBOX"), ["d2 NO [CANNOT] INBOX cannot be deleted"]);
+  assert.deepEqual(await c.cmd("u SUBSCRIBE Archive"), ["u OK SUBSCRIBE completed"]);
+  assert.deepEqual(await c.cmd("u1 UNSUBSCRIBE Junk"), ["u1 OK UNSUBSCRIBE completed"]);
+  assert.deepEqual(await c.cmd('u2 LSUB "" J*'), ["u2 OK LSUB completed"]);
+  assert.deepEqual(await c.cmd('u2 LSUB "" A%'), ['* LSUB () "/" Archive', "u2 OK LSUB completed"]);
+  assert.deepEqual(await c.cmd('u3 LIST (SUBSCRIBED) "" A*'), [
+    '* LIST (\\HasNoChildren \\Archive \\Subscribed) "/" Archive',
+    "u3 OK LIST completed",
+  ]);
+  assert.deepEqual(await c.cmd("x CLOSE"), ["x OK CLOSE completed"]);
+  assert.deepEqual(await c.cmd("y FETCH 1 UID"), ["y BAD FETCH is not allowed in this state"]);
+});
+
+Deno.test("ImapSession FETCH returns sections, partials and macros and sets \\Seen", async () => {
+  const { c } = await withMessages(1);
+  const raw = message("M1", "body 1");
+  const hdrEnd = raw.indexOf("\r\n\r\n") + 4;
+  assert.equal(
+    await c.raw("f1 FETCH 1 (BODY.PEEK[TEXT] RFC822.SIZE)\r\n"),
+    `* 1 FETCH (BODY[TEXT] {8}\r\nbody 1\r\n RFC822.SIZE ${raw.length})\r\nf1 OK FETCH completed\r\n`,
+  );
+  assert.equal(
+    await c.raw("f2 FETCH 1 BODY.PEEK[]<0.4>\r\n"),
+    "* 1 FETCH (BODY[]<0> {4}\r\nFrom)\r\nf2 OK FETCH completed\r\n",
+  );
+  assert.equal(
+    await c.raw("f3 FETCH 1 (BODY.PEEK[HEADER.FIELDS.NOT (From To Date Message-ID)])\r\n"),
+    "* 1 FETCH (BODY[HEADER.FIELDS.NOT (From To Date Message-ID)] {15}\r\nSubject: M1\r\n\r\n)\r\n" +
+      "f3 OK FETCH completed\r\n",
+  );
+  c.take();
+  const fast = await c.raw("f5 FETCH 1 FAST\r\n");
+  assert.match(
+    fast,
+    /^\* 1 FETCH \(FLAGS \(\) INTERNALDATE "\d\d-\w{3}-\d{4} \d\d:\d\d:\d\d \+0000" RFC822.SIZE \d+\)\r\n/,
+  );
+  assert.equal(
+    await c.raw("f6 FETCH 1 RFC822.HEADER\r\n"),
+    `* 1 FETCH (RFC822.HEADER {${hdrEnd}}\r\n${raw.slice(0, hdrEnd)})\r\nf6 OK FETCH completed\r\n`,
+  );
+  // BODY[] without PEEK sets \Seen and reports FLAGS.
+  assert.equal(
+    await c.raw("f7 FETCH 1 BODY[TEXT]<2.100>\r\n"),
+    "* 1 FETCH (BODY[TEXT]<2> {6}\r\ndy 1\r\n FLAGS (\\Seen))\r\nf7 OK FETCH completed\r\n",
+  );
+  assert.deepEqual(await c.cmd("f8 FETCH 1 (FLAGS)"), [
+    "* 1 FETCH (FLAGS (\\Seen))",
+    "f8 OK FETCH completed",
+  ]);
+  assert.deepEqual(await c.cmd("f9 FETCH 2 FLAGS"), ["f9 BAD Invalid message sequence number"]);
+  assert.deepEqual(await c.cmd("f10 UID FETCH 5:* UID"), [
+    "* 1 FETCH (UID 1)",
+    "f10 OK UID FETCH completed",
+  ]);
+  assert.deepEqual(await c.cmd("f11 FETCH 1 (BODY[HEADER.FIELDS ()])"), ["f11 BAD Empty list"]);
+  assert.deepEqual(await c.cmd("f12 FETCH 1 ENVELOPE"), [
+    "f12 BAD FETCH ENVELOPE is not supported",
+  ]);
+  assert.deepEqual(await c.cmd("f13 FETCH 1 BODY[4.TEXT"), ["f13 BAD Expected ]"]);
+});
+
+Deno.test("ImapSession EXAMINE is read-only and keeps \\Seen untouched", async () => {
+  const { c } = await withMessages(1);
+  const ex = await c.cmd("x EXAMINE INBOX");
+  assert.ok(ex.includes("* OK [CLOSED] Previous mailbox closed"));
+  assert.equal(ex.at(-1), "x OK [READ-ONLY] EXAMINE completed");
+  await c.raw("f FETCH 1 BODY[]\r\n");
+  assert.deepEqual(await c.cmd("g FETCH 1 FLAGS"), [
+    "* 1 FETCH (FLAGS ())",
+    "g OK FETCH completed",
+  ]);
+  assert.deepEqual(await c.cmd("s STORE 1 +FLAGS \\Seen"), [
+    "s NO [READ-ONLY] Mailbox is read-only",
+  ]);
+  assert.deepEqual(await c.cmd("e EXPUNGE"), ["e NO [READ-ONLY] Mailbox is read-only"]);
+});
+
+Deno.test("ImapSession SEARCH handles flags, sizes, dates, sets, NOT, OR and groups", async () => {
+  const { c } = await withMessages(5);
+  await c.cmd("a STORE 2,4 +FLAGS (\\Flagged)");
+  await c.cmd("b STORE 5 +FLAGS (\\Seen $Work)");
+  const cases: [string, string][] = [
+    ["ALL", "1 2 3 4 5"],
+    ["FLAGGED", "2 4"],
+    ["UNFLAGGED UNSEEN", "1 3"],
+    ["KEYWORD $Work", "5"],
+    ["NOT KEYWORD $work", "1 2 3 4"],
+    ["OR FLAGGED SEEN", "2 4 5"],
+    ["(OR 1 5) UNSEEN", "1"],
+    ["2:4 NOT 3", "2 4"],
+    ["5:3", "3 4 5"],
+    ["UID 1,3", "1 3"],
+    ["LARGER 10 SMALLER 100000", "1 2 3 4 5"],
+    ["SMALLER 10", ""],
+    ["SUBJECT m3", "3"],
+    ['HEADER Message-ID "M4@x"', "4"],
+    ['BODY "body 2"', "2"],
+    ["TEXT alice@EXAMPLE", "1 2 3 4 5"],
+    ["SENTON 7-Mar-2023", "1 2 3 4 5"],
+    ["SENTBEFORE 7-Mar-2023", ""],
+    ["SINCE 1-Jan-2000", "1 2 3 4 5"],
+    ["BEFORE 1-Jan-2000", ""],
+    ["NEW", ""],
+    ["CHARSET UTF-8 ALL", "1 2 3 4 5"],
+    ["*", "5"],
+  ];
+  for (const [query, want] of cases) {
+    const out = await c.cmd(`s SEARCH ${query}`);
+    assert.deepEqual(out, [`* SEARCH${want ? " " + want : ""}`, "s OK SEARCH completed"], query);
+  }
+  assert.deepEqual(await c.cmd("u UID SEARCH FLAGGED"), [
+    "* SEARCH 2 4",
+    "u OK UID SEARCH completed",
+  ]);
+  assert.deepEqual(await c.cmd("v SEARCH CHARSET KOI8-R ALL"), [
+    "v NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset",
+  ]);
+  assert.deepEqual(await c.cmd("w SEARCH FOO"), ["w BAD Unknown search key FOO"]);
+  assert.deepEqual(await c.cmd("w2 SEARCH ((((((((((((((((((ALL))))))))))))))))))"), [
+    "w2 BAD Lists nested too deeply",
+  ]);
+  assert.deepEqual(await c.cmd("x SEARCH RETURN (MIN MAX COUNT ALL) FLAGGED"), [
+    '* ESEARCH (TAG "x") MIN 2 MAX 4 ALL 2,4 COUNT 2',
+    "x OK SEARCH completed",
+  ]);
+  assert.deepEqual(await c.cmd("y SEARCH RETURN (SAVE) FLAGGED"), ["y OK SEARCH completed"]);
+  assert.deepEqual(await c.cmd("z FETCH $ UID"), [
+    "* 2 FETCH (UID 2)",
+    "* 4 FETCH (UID 4)",
+    "z OK FETCH completed",
+  ]);
+});
+
+Deno.test("ImapSession speaks IMAP4rev2 after ENABLE: ESEARCH, LIST on SELECT, UTF-8 names", async () => {
+  const store = await newStore();
+  const c = new TestClient(store);
+  await c.login();
+  assert.deepEqual(await c.cmd("e ENABLE IMAP4rev2 CONDSTORE"), [
+    "* ENABLED IMAP4rev2",
+    "e OK ENABLE completed",
+  ]);
+  assert.deepEqual(await c.cmd('c CREATE "Entwürfe"'), ["c OK CREATE completed"]);
+  await append(c, '"Entwürfe"', message("x"));
+  const sel = await c.cmd('s SELECT "Entwürfe"');
+  assert.ok(sel.includes('* LIST (\\HasNoChildren) "/" "Entwürfe"'), sel.join("\n"));
+  assert.ok(!sel.some((l) => /RECENT|UNSEEN/.test(l)));
+  assert.deepEqual(await c.cmd("q SEARCH ALL"), [
+    '* ESEARCH (TAG "q") ALL 1',
+    "q OK SEARCH completed",
+  ]);
+  assert.deepEqual(await c.cmd("q2 UID SEARCH SEEN"), [
+    '* ESEARCH (TAG "q2") UID',
+    "q2 OK UID SEARCH completed",
+  ]);
+});
+
+Deno.test("ImapSession uses modified UTF-7 names for IMAP4rev1 clients", async () => {
+  const store = await newStore();
+  const c = new TestClient(store);
+  await c.login();
+  assert.deepEqual(await c.cmd("c CREATE Entw&APw-rfe"), ["c OK CREATE completed"]);
+  const acct = (await store.getAccount("alice"))!;
+  assert.notEqual(await store.getMailbox(acct.id, "Entwürfe"), null);
+  assert.deepEqual(await c.cmd('l LIST "" Entw*'), [
+    '* LIST (\\HasNoChildren) "/" Entw&APw-rfe',
+    "l OK LIST completed",
+  ]);
+  assert.match((await c.cmd("s SELECT Entw&APw-rfe")).at(-1)!, /^s OK \[READ-WRITE\]/);
+  assert.deepEqual(await c.cmd("b CREATE &Jjo!"), ["b BAD Invalid modified UTF-7 mailbox name"]);
+  assert.deepEqual(await c.cmd('q CREATE "A \\"quoted\\" name"'), ["q OK CREATE completed"]);
+  assert.deepEqual(await c.cmd('l2 LIST "" "A *"'), [
+    '* LIST (\\HasNoChildren) "/" "A \\"quoted\\" name"',
+    "l2 OK LIST completed",
+  ]);
+  assert.match((await c.cmd("i SELECT inbox")).at(-1)!, /^i OK/);
+});
