@@ -3,6 +3,7 @@ import { parseCertificate } from "../../../protocol/x509/certificate.ts";
 import { encodePrivateKeyPem } from "../../../protocol/x509/keys.ts";
 import { nameToString } from "../../../protocol/x509/name.ts";
 import { toPem } from "../../../protocol/x509/writer.ts";
+import { DerReader, DerWriter } from "../../../protocol/x509/der.ts";
 import { openssl, opensslTry } from "./_openssl.ts";
 import { issue, key, provider, root, tmp } from "./_fixtures.ts";
 
@@ -115,3 +116,52 @@ Deno.test("issueCertificate() can sign with SHA-1 for negative tests", () => {
     name: "sha1WithRSAEncryption",
   });
 });
+
+Deno.test("parseCertificate() rejects duplicate extensions and encoded DEFAULT FALSE", () => {
+  const ca = root("CN=Dup Root");
+  const dup = issue("CN=dup", ca, {
+    extraExtensions: [{ oid: "2.5.29.15", critical: true, value: Uint8Array.of(3, 2, 7, 0x80) }],
+  });
+  assert.throws(() => parseCertificate(dup.der), /Duplicate extension 2\.5\.29\.15/);
+  // An extension whose critical flag is an explicit FALSE is BER, not DER.
+  const ber = withExtraExtension(
+    issue("CN=ok", ca).der,
+    new DerWriter().sequence((e) =>
+      e.oid("1.2.3.4").boolean(false).octetString(Uint8Array.of(5, 0))
+    )
+      .bytes(),
+  );
+  assert.throws(() => parseCertificate(ber), /critical FALSE/);
+  const der = withExtraExtension(
+    issue("CN=ok", ca).der,
+    new DerWriter().sequence((e) => e.oid("1.2.3.4").octetString(Uint8Array.of(5, 0))).bytes(),
+  );
+  assert.doesNotThrow(() => parseCertificate(der));
+});
+
+/** Re-encodes a certificate with one more raw Extension (the signature no longer matches). */
+function withExtraExtension(cert: Uint8Array, extension: Uint8Array): Uint8Array {
+  const outer = new DerReader(cert).sequence();
+  const tbs = outer.sequence();
+  const alg = outer.read().raw;
+  const sig = outer.read().raw;
+  const parts: Uint8Array[] = [];
+  while (!tbs.done) {
+    const el = tbs.read();
+    if (el.tag !== 0xa3) {
+      parts.push(el.raw);
+      continue;
+    }
+    const exts = new DerReader(el.value).sequence();
+    const items: Uint8Array[] = [];
+    while (!exts.done) items.push(exts.read().raw);
+    items.push(extension);
+    parts.push(
+      new DerWriter().explicit(3, (x) => x.sequence((s) => items.forEach((i) => s.raw(i)))).bytes(),
+    );
+  }
+  return new DerWriter().sequence((c) => {
+    c.sequence((t) => parts.forEach((p) => t.raw(p)));
+    c.raw(alg).raw(sig);
+  }).bytes();
+}
