@@ -8,6 +8,7 @@
 
 const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 const utf8Lenient = new TextDecoder("utf-8");
+const utf8Encoder = new TextEncoder();
 const decoderCache = new Map<string, TextDecoder | null>();
 
 /** Caps a single unfolded header value; longer values are cut (the message still parses). */
@@ -91,7 +92,7 @@ function encodedWordBytes(encoding: string, text: string): Uint8Array {
     const c = text.charCodeAt(i);
     if (c === 0x5f) {
       out[n++] = 0x20;
-    } else if (c === 0x3d && i + 2 < text.length + 0 && isHex(text, i + 1) && isHex(text, i + 2)) {
+    } else if (c === 0x3d && isHex(text, i + 1) && isHex(text, i + 2)) {
       out[n++] = parseInt(text.substring(i + 1, i + 3), 16);
       i += 2;
     } else {
@@ -319,7 +320,7 @@ function pctDecode(s: string): Uint8Array {
     } else if (c < 0x80) {
       out[n++] = c;
     } else {
-      const b = new TextEncoder().encode(s[i]!);
+      const b = utf8Encoder.encode(s[i]!);
       out.set(b, n);
       n += b.length;
     }
