@@ -138,6 +138,8 @@ export interface DirectoryStats {
 }
 
 const CERTIFICATE_ATTRIBUTE = "userCertificate;binary";
+/** Some servers answer a `;binary` request under the bare name (RFC 4522, Section 2). */
+const CERTIFICATE_ATTRIBUTE_BARE = "userCertificate";
 const MAX_CACHE_ENTRIES = 10_000;
 const MAX_QUEUED_PER_SLOT = 64;
 const MAX_USERNAME_LENGTH = 256;
@@ -392,7 +394,10 @@ export class Directory {
       if (extra !== undefined) {
         return denial("several_entries", `${found.entries.length} entries matched the certificate`);
       }
-      const stored = buffers(attribute(entry, CERTIFICATE_ATTRIBUTE));
+      const stored = [
+        ...buffers(attribute(entry, CERTIFICATE_ATTRIBUTE)),
+        ...buffers(attribute(entry, CERTIFICATE_ATTRIBUTE_BARE)),
+      ];
       if (!stored.some((der) => sameBytes(der, identity.der))) {
         return denial(
           "not_in_entry",
@@ -412,7 +417,7 @@ export class Directory {
     const attributes = [usernameAttribute, CERTIFICATE_ATTRIBUTE];
     const common = {
       attributes,
-      explicitBufferAttributes: [CERTIFICATE_ATTRIBUTE],
+      explicitBufferAttributes: [CERTIFICATE_ATTRIBUTE, CERTIFICATE_ATTRIBUTE_BARE],
       // Two are enough to tell "exactly one" from "several".
       sizeLimit: 2,
       timeLimit: Math.max(1, Math.ceil(this.#config.timeoutMs / 1000)),

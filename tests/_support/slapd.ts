@@ -73,9 +73,19 @@ export async function startSlapd(options: SlapdOptions): Promise<Slapd> {
   const dir = await Deno.makeTempDir({ prefix: "postern-slapd-" });
   const adminPassword = randomToken();
   const servicePassword = randomToken();
+  let child: Deno.ChildProcess | undefined;
+  const kill = async (): Promise<void> => {
+    const c = child;
+    if (c === undefined) return;
+    child = undefined;
+    try {
+      c.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    await c.status;
+  };
   try {
-    const port = freePort();
-    const tlsPort = options.tls ? freePort() : undefined;
     let caPem: string | undefined;
     if (options.tls) caPem = await makeServerCertificate(dir);
     await Deno.mkdir(`${dir}/db`);
@@ -89,32 +99,36 @@ export async function startSlapd(options: SlapdOptions): Promise<Slapd> {
     );
     await run("slapadd", ["-q", "-f", `${dir}/slapd.conf`, "-l", `${dir}/data.ldif`]);
 
-    const urls = [`ldap://127.0.0.1:${port}/`];
-    if (tlsPort !== undefined) urls.push(`ldaps://127.0.0.1:${tlsPort}/`);
-    let child: Deno.ChildProcess | undefined;
-
+    let port = 0;
+    let tlsPort: number | undefined;
     const start = async (): Promise<void> => {
+      const urls = [`ldap://127.0.0.1:${port}/`];
+      if (tlsPort !== undefined) urls.push(`ldaps://127.0.0.1:${tlsPort}/`);
       child = new Deno.Command(sbin("slapd"), {
         args: ["-d", "0", "-f", `${dir}/slapd.conf`, "-h", urls.join(" ")],
         stdin: "null",
         stdout: "null",
         stderr: "null",
       }).spawn();
-      await waitForPort(port, child);
-    };
-    const kill = async (): Promise<void> => {
-      const c = child;
-      if (c === undefined) return;
-      child = undefined;
       try {
-        c.kill("SIGTERM");
-      } catch {
-        // Already gone.
+        await waitForPort(port, child);
+      } catch (e) {
+        await kill();
+        throw e;
       }
-      await c.status;
     };
+    // A free port can be taken by someone else before slapd binds it: try fresh ones.
+    for (let attempt = 1;; attempt++) {
+      port = freePort();
+      tlsPort = options.tls ? freePort() : undefined;
+      try {
+        await start();
+        break;
+      } catch (e) {
+        if (attempt >= 3) throw e;
+      }
+    }
 
-    await start();
     const slapd: Slapd = {
       url: `ldap://127.0.0.1:${port}`,
       ...(tlsPort !== undefined ? { ldapsUrl: `ldaps://127.0.0.1:${tlsPort}` } : {}),
@@ -146,6 +160,7 @@ export async function startSlapd(options: SlapdOptions): Promise<Slapd> {
     };
     return slapd;
   } catch (e) {
+    await kill();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw e;
   }
