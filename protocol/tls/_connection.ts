@@ -304,6 +304,7 @@ export abstract class Connection {
         if (this.#joiner.pending || !this.#established) {
           throw new TlsAlert("unexpected_message", "Application data before the handshake ended");
         }
+        // Copied: the Aead contract does not promise that its output is not a view of its input.
         if (opened.content.length > 0) this.#plaintext.push(opened.content.slice());
         return;
       case ContentType.change_cipher_spec:

@@ -3,7 +3,7 @@
  * messages fragmented over records or coalesced in one record (Section 5.1).
  */
 import { TlsAlert } from "../alert.ts";
-import { concat, Writer } from "../codec.ts";
+import { Writer } from "../codec.ts";
 import { HandshakeType, MAX_HANDSHAKE_MESSAGE } from "../wire.ts";
 
 /** One complete handshake message: its type, body, and the encoded bytes for the transcript. */
@@ -26,38 +26,56 @@ export function writeHandshake(type: HandshakeType, body: (w: Writer) => void): 
  */
 export class HandshakeJoiner {
   #buf: Uint8Array = new Uint8Array(0);
+  #start = 0;
+  #end = 0;
 
   /** True when a message is partly received (a key change must not happen then). */
   get pending(): boolean {
-    return this.#buf.length > 0;
+    return this.#end > this.#start;
   }
 
-  /** Adds the fragment of one handshake record. */
+  /**
+   * Adds the fragment of one handshake record. The buffer grows by doubling, so a message
+   * sent one byte per record costs linear time, not quadratic.
+   */
   push(fragment: Uint8Array): void {
     if (fragment.length === 0) {
       throw new TlsAlert("unexpected_message", "Empty handshake record");
     }
-    this.#buf = this.#buf.length === 0 ? fragment.slice() : concat(this.#buf, fragment);
-    if (this.#buf.length >= 4) this.#checkLength();
+    const live = this.#end - this.#start;
+    if (this.#end + fragment.length > this.#buf.length) {
+      let cap = Math.max(256, this.#buf.length);
+      while (cap < live + fragment.length) cap *= 2;
+      const next = cap === this.#buf.length ? this.#buf : new Uint8Array(cap);
+      next.set(this.#buf.subarray(this.#start, this.#end), 0);
+      this.#buf = next;
+      this.#start = 0;
+      this.#end = live;
+    }
+    this.#buf.set(fragment, this.#end);
+    this.#end += fragment.length;
+    this.#declaredLength();
   }
 
-  #checkLength(): void {
+  /** The body length of the message at the front, checked against the cap; -1 if unknown. */
+  #declaredLength(): number {
+    if (this.#end - this.#start < 4) return -1;
     const b = this.#buf;
-    const length = (b[1]! << 16) | (b[2]! << 8) | b[3]!;
+    const s = this.#start;
+    const length = (b[s + 1]! << 16) | (b[s + 2]! << 8) | b[s + 3]!;
     if (length > MAX_HANDSHAKE_MESSAGE) {
       throw new TlsAlert("decode_error", "Handshake message exceeds the size limit");
     }
+    return length;
   }
 
-  /** The next complete message, or null. */
+  /** The next complete message (a copy, safe to keep), or null. */
   next(): HandshakeMessage | null {
-    const b = this.#buf;
-    if (b.length < 4) return null;
-    this.#checkLength();
-    const length = (b[1]! << 16) | (b[2]! << 8) | b[3]!;
-    if (b.length < 4 + length) return null;
-    const encoded = b.subarray(0, 4 + length);
-    this.#buf = b.subarray(4 + length);
-    return { type: b[0]!, body: encoded.subarray(4), encoded };
+    const length = this.#declaredLength();
+    if (length < 0 || this.#end - this.#start < 4 + length) return null;
+    const encoded = this.#buf.slice(this.#start, this.#start + 4 + length);
+    this.#start += 4 + length;
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+    return { type: encoded[0]!, body: encoded.subarray(4), encoded };
   }
 }
