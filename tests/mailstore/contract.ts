@@ -651,6 +651,46 @@ export function runMailStoreContract(name: string, open: () => Promise<MailStore
     assert.equal((await mailbox(store, account.id, "INBOX")).uidNext, 1);
   });
 
+  test("parallel appends get distinct, increasing UIDs", async (store) => {
+    const { account, inbox } = await setup(store);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => store.append(inbox.id, { raw: message(i) })),
+    );
+    const uids = results.map((r) => r.uid).sort((a, b) => a - b);
+    assert.deepEqual(uids, Array.from({ length: 20 }, (_, i) => i + 1));
+    assert.equal(new Set(results.map((r) => r.modseq)).size, 20);
+    assert.equal((await mailbox(store, account.id, "INBOX")).messages, 20);
+  });
+
+  test("bulk operations on hundreds of UIDs agree with single lookups", async (store) => {
+    const { account, inbox } = await setup(store);
+    const work = await store.createMailbox(account.id, "Work");
+    for (let i = 0; i < 10; i++) await store.append(inbox.id, { raw: message(i) });
+    // Double by copying until there are 640 messages, in a handful of calls.
+    for (let round = 0; round < 6; round++) {
+      const all = (await store.listMessages(inbox.id)).map((m) => m.uid);
+      await store.copy(inbox.id, all, inbox.id);
+    }
+    const list = await store.listMessages(inbox.id);
+    assert.equal(list.length, 640);
+    const odd = list.filter((m) => m.uid % 2 === 1).map((m) => m.uid);
+    const got = await store.getMessages(inbox.id, [...odd, 99_999]);
+    assert.deepEqual(got.map((m) => m.uid), odd);
+    const r = await store.storeFlags(inbox.id, odd, "add", ["\\Seen", "\\Deleted"]);
+    assert.equal(r.updated.length, 320);
+    const box = await mailbox(store, account.id, "INBOX");
+    assert.equal(box.unseen, 320);
+    const moved = await store.move(inbox.id, odd.slice(0, 300), work.id);
+    assert.equal(moved.mapping.length, 300);
+    assert.deepEqual(await store.expunge(inbox.id), odd.slice(300));
+    const after = await mailbox(store, account.id, "INBOX");
+    assert.equal(after.messages, 320);
+    assert.equal(after.unseen, 320);
+    const w = await mailbox(store, account.id, "Work");
+    assert.equal(w.messages, 300);
+    assert.equal(w.unseen, 0);
+  });
+
   test("a closed store refuses further calls", async (store) => {
     await store.createAccount("alice", null);
     await store.close();
