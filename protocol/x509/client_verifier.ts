@@ -11,7 +11,7 @@ import { CertificateError } from "./identity.ts";
 import type { CertificateIdentity, ClientCertVerifier, VerifiedPeer } from "./identity.ts";
 import { nameAttributes, nameToString } from "./name.ts";
 import { NameAttributeOid } from "./oid.ts";
-import { createTrustStore, validatePath } from "./path.ts";
+import { createTrustStore, MAX_INTERMEDIATES, validatePath } from "./path.ts";
 import { decodePem, PemError } from "./pem.ts";
 
 /** Options of `createClientCertVerifier`. */
@@ -38,7 +38,11 @@ export function createClientCertVerifier(options: ClientCertVerifierOptions): Cl
   return {
     authorityNames: store.anchors.map((a) => a.subject.der),
     verify(chain: readonly Uint8Array[]): VerifiedPeer {
-      const [leafDer, ...rest] = chain;
+      if (chain.length > MAX_INTERMEDIATES + 1) {
+        throw new CertificateError("bad_certificate", "Too many certificates in chain");
+      }
+      // Copies: the caller's buffers may be reused, and the identity outlives the handshake.
+      const [leafDer, ...rest] = chain.map((c) => c.slice());
       if (leafDer === undefined) throw new CertificateError("bad_certificate", "Empty chain");
       const path = validatePath(leafDer, rest, store, {
         now: clock(),
