@@ -419,3 +419,59 @@ function serverAlertEvents(bytes: Uint8Array) {
   s.receive(bytes);
   return s.takeEvents();
 }
+
+Deno.test("a HelloRetryRequest carries the special random, the selected group and a CCS", () => {
+  const p = makePair({}, { groups: ["x25519", "secp256r1"], keyShares: [] });
+  p.server.receive(p.client.takeOutgoing());
+  const out = p.server.takeOutgoing();
+  assert.equal(out[0], ContentType.handshake);
+  const len = (out[3]! << 8) | out[4]!;
+  const hrr = out.subarray(5, 5 + len);
+  assert.equal(hrr[0], HandshakeType.server_hello);
+  assert.deepEqual(Array.from(hrr.subarray(6, 10)), [0xcf, 0x21, 0xad, 0x74]);
+  // key_share with the selected group x25519 (0x001d), then supported_versions 0x0304.
+  const tail = Array.from(hrr.subarray(hrr.length - 12));
+  assert.deepEqual(tail, [0, 51, 0, 2, 0, 0x1d, 0, 43, 0, 2, 3, 4]);
+  assert.deepEqual(Array.from(out.subarray(5 + len)), [20, 3, 3, 0, 1, 1]);
+});
+
+Deno.test("a change_cipher_spec inside a fragmented handshake message is unexpected_message", () => {
+  const p = makePair();
+  const ccs = writePlaintextRecord(ContentType.change_cipher_spec, new Uint8Array([1]));
+  const hello = p.client.takeOutgoing();
+  const body = hello.subarray(5);
+  const first = writePlaintextRecord(ContentType.handshake, body.subarray(0, 10));
+  const rest = writePlaintextRecord(ContentType.handshake, body.subarray(10));
+  p.server.receive(new Uint8Array([...first, ...ccs, ...rest]));
+  assert.equal(fatalOf(p.server.takeEvents()), "unexpected_message");
+});
+
+Deno.test("a plaintext alert from the client during the handshake is reported as received", () => {
+  const p = makePair();
+  p.server.receive(p.client.takeOutgoing());
+  p.server.takeOutgoing();
+  p.server.receive(new Uint8Array([21, 3, 3, 0, 2, 2, 42]));
+  assert.equal(fatalOf(p.server.takeEvents()), "bad_certificate (received)");
+  assert.equal(p.server.closed, true);
+  assert.equal(p.server.takeOutgoing().length, 0, "no alert is sent back");
+});
+
+Deno.test("a plaintext handshake record after the ServerHello is unexpected_message", () => {
+  const p = makePair();
+  p.server.receive(p.client.takeOutgoing());
+  p.server.receive(handshakeRecord(HandshakeType.finished, new Uint8Array(32)));
+  assert.equal(fatalOf(p.server.takeEvents()), "unexpected_message");
+});
+
+Deno.test("a client that sees a second HelloRetryRequest ends with unexpected_message", () => {
+  const p = makePair({ groups: ["secp384r1"] }, { groups: ["x25519", "secp384r1"] });
+  const hello = p.client.takeOutgoing();
+  p.server.receive(hello);
+  const hrr = p.server.takeOutgoing();
+  p.client.receive(hrr);
+  p.client.takeOutgoing();
+  // Replay the same HelloRetryRequest (without its CCS) as if the server retried again.
+  const len = (hrr[3]! << 8) | hrr[4]!;
+  p.client.receive(hrr.subarray(0, 5 + len));
+  assert.equal(fatalOf(p.client.takeEvents()), "unexpected_message");
+});
