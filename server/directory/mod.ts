@@ -36,3 +36,4 @@ export {
   FilterTemplateError,
   parseFilterTemplate,
 } from "./filter_template.ts";
+export { DirectoryAuthenticator } from "./authenticator.ts";

@@ -1,0 +1,38 @@
+import assert from "node:assert/strict";
+import { Directory, resolveDirectoryConfig } from "../../../server/directory/mod.ts";
+import { DirectoryAuthenticator } from "../../../server/directory/authenticator.ts";
+import { startSlapd } from "../../_support/slapd.ts";
+import { TestCa } from "./_certs.ts";
+
+Deno.test("DirectoryAuthenticator logs in by password and by certificate, honouring authzid", async () => {
+  const ca = await TestCa.create();
+  const alice = await ca.issue({ cn: "alice", email: "alice@example.org" });
+  const carol = await ca.issue({ cn: "carol", email: "carol@example.org" });
+  const ldap = await startSlapd({
+    users: [
+      { uid: "alice", mail: "alice@example.org", password: "alice-pw", certificates: [alice.der] },
+      { uid: "bob", mail: "bob@example.org", password: "bob-pw" },
+    ],
+  });
+  try {
+    await using dir = new Directory(resolveDirectoryConfig({
+      url: ldap.url,
+      bindDn: ldap.serviceDn,
+      bindPassword: ldap.servicePassword,
+      baseDn: ldap.baseDn,
+      recheckIntervalMs: 0,
+    }));
+    const auth = new DirectoryAuthenticator(dir);
+    const ctx = { peer: "127.0.0.1:50000", tls: true };
+    assert.deepEqual(await auth.login("Alice", "alice-pw", ctx), { accountName: "alice" });
+    assert.equal(await auth.login("alice", "bob-pw", ctx), null);
+    assert.equal(await auth.login("alice", "", ctx), null);
+    assert.deepEqual(await auth.external(alice.identity, "", ctx), { accountName: "alice" });
+    assert.deepEqual(await auth.external(alice.identity, "alice", ctx), { accountName: "alice" });
+    assert.equal(await auth.external(alice.identity, "bob", ctx), null);
+    assert.equal(await auth.external(carol.identity, "", ctx), null);
+  } finally {
+    await ldap.stop();
+    await ca.remove();
+  }
+});
