@@ -61,6 +61,14 @@ interface AccountRecord {
   readonly subscriptions: Set<string>;
 }
 
+/** Options of `MemoryMailStore`. */
+export interface MemoryMailStoreOptions {
+  /** Hears about change-feed listeners that throw (by default they are ignored). */
+  readonly onListenerError?: (error: unknown) => void;
+  /** Largest message `append` accepts (default `MAX_MESSAGE_BYTES`). */
+  readonly maxMessageBytes?: number;
+}
+
 /** The in-memory MailStore. */
 export class MemoryMailStore implements MailStore {
   #accounts = new Map<string, AccountRecord>();
@@ -74,13 +82,7 @@ export class MemoryMailStore implements MailStore {
   #pending: MailboxEvent[] | null = null;
   #maxMessageBytes: number;
 
-  /** `onListenerError` hears about change-feed listeners that throw. */
-  constructor(
-    options: {
-      readonly onListenerError?: (error: unknown) => void;
-      readonly maxMessageBytes?: number;
-    } = {},
-  ) {
+  constructor(options: MemoryMailStoreOptions = {}) {
     this.#hub = new EventHub(options.onListenerError);
     this.#maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
   }
