@@ -179,6 +179,8 @@ export interface ConfigOptions {
    * certificate. Default true. Turned off when the dev PKI is about to be generated.
    */
   readonly checkFiles?: boolean;
+  /** The file name used in messages. Default: the path as given. */
+  readonly displayName?: string;
 }
 
 /** The file `postern` reads when no `--config` is given. */
@@ -264,7 +266,8 @@ export async function loadConfig(path: string, options: ConfigOptions = {}): Pro
   try {
     text = await Deno.readTextFile(path);
   } catch (error) {
-    throw new ConfigError([{ file: path, line: 1, col: 1, message: fileProblem(error) }]);
+    const file = options.displayName ?? path;
+    throw new ConfigError([{ file, line: 1, col: 1, message: fileProblem(error) }]);
   }
   return parseConfig(text, path, options);
 }
@@ -281,7 +284,7 @@ export function parseConfig(
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const ctx: Context = {
-    file: fileName,
+    file: options.displayName ?? fileName,
     lines,
     issues: [],
     baseDir: resolve(dirname(fileName)),
@@ -290,7 +293,7 @@ export function parseConfig(
   for (const error of doc.errors) {
     const { line, col } = lines.linePos(error.pos[0]);
     const message = error.message.split("\n")[0]!.replace(/\s*at line \d+, column \d+:?$/, "");
-    ctx.issues.push({ file: fileName, line, col, message: `YAML syntax error: ${message}` });
+    ctx.issues.push({ file: ctx.file, line, col, message: `YAML syntax error: ${message}` });
   }
   if (ctx.issues.length > 0) throw new ConfigError(ctx.issues);
 

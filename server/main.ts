@@ -4,7 +4,7 @@
  * failures while running print one line (or the list of configuration errors) and exit 1.
  * Nothing ever prints a stack trace.
  */
-import { dirname, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import {
   type Config,
   ConfigError,
@@ -46,9 +46,20 @@ const PROGRAM = "postern";
 /** The database file inside `data_dir`. */
 export const DATABASE_FILE = "postern.db";
 
+/** Where a command reads and writes; the process's own streams unless a test injects others. */
+export interface CliIo {
+  /** Directory relative paths and ./config.yaml are taken from. */
+  readonly cwd: string;
+  out(text: string): void;
+  err(text: string): void;
+  /** Source of passwords when it is not a terminal; default: the process's stdin. */
+  readonly stdin?: ReadableStream<Uint8Array>;
+}
+
 interface CommandInput {
   readonly values: OptionValues;
   readonly positionals: readonly string[];
+  readonly io: CliIo;
 }
 
 interface Command {
@@ -108,9 +119,9 @@ const COMMANDS: readonly Command[] = [
     summary: "Validate the configuration file and the files it names; print config OK.",
     positionals: [],
     options: {},
-    async run({ values }) {
-      const config = await resolveConfig(values, { checkFiles: true });
-      out(
+    async run({ values, io }) {
+      const config = await resolveConfig(io, values, { checkFiles: true });
+      io.out(
         config.source === null
           ? `config OK (no ${DEFAULT_CONFIG_FILE}; built-in defaults)\n`
           : "config OK\n",
@@ -123,10 +134,10 @@ const COMMANDS: readonly Command[] = [
     summary: "Create a development CA: ca.pem and ca.key (mode 0600).",
     positionals: [],
     options: { dir: DIR, days: DAYS, "key-type": KEY_TYPE, force: FORCE },
-    async run({ values }) {
-      const dir = await certsDir(values);
+    async run({ values, io }) {
+      const dir = await certsDir(io, values);
       const paths = await createCa(dir, issueOptions(values));
-      out(`wrote ${paths.caCertificate} and ${paths.caKey}\n`);
+      io.out(`wrote ${paths.caCertificate} and ${paths.caKey}\n`);
       return 0;
     },
   },
@@ -150,8 +161,8 @@ const COMMANDS: readonly Command[] = [
       "key-type": KEY_TYPE,
       force: FORCE,
     },
-    async run({ values }) {
-      const dir = await certsDir(values);
+    async run({ values, io }) {
+      const dir = await certsDir(io, values);
       const dnsNames = list(values.dns);
       const ipAddresses = list(values.ip);
       const paths = await issueServerCertificate(dir, {
@@ -159,7 +170,7 @@ const COMMANDS: readonly Command[] = [
         ...(dnsNames === undefined ? {} : { dnsNames }),
         ...(ipAddresses === undefined ? {} : { ipAddresses }),
       });
-      out(`wrote ${paths.serverCertificate} and ${paths.serverKey}\n`);
+      io.out(`wrote ${paths.serverCertificate} and ${paths.serverKey}\n`);
       return 0;
     },
   },
@@ -179,15 +190,15 @@ const COMMANDS: readonly Command[] = [
       "key-type": KEY_TYPE,
       force: FORCE,
     },
-    async run({ values, positionals }) {
+    async run({ values, positionals, io }) {
       if (values.p12 === true) await requirePkcs12();
-      const dir = await certsDir(values);
+      const dir = await certsDir(io, values);
       const email = typeof values.email === "string" ? { email: values.email } : {};
       const issued = await issueClientCertificate(dir, positionals[0]!, {
         ...issueOptions(values),
         ...email,
       });
-      out(`wrote ${issued.certificate} and ${issued.key}\n`);
+      io.out(`wrote ${issued.certificate} and ${issued.key}\n`);
       return 0;
     },
   },
@@ -196,8 +207,8 @@ const COMMANDS: readonly Command[] = [
     summary: "List the certificates in the certificate directory.",
     positionals: [],
     options: { dir: DIR },
-    async run({ values }) {
-      out(await listCertificates(await certsDir(values)));
+    async run({ values, io }) {
+      io.out(await listCertificates(await certsDir(io, values)));
       return 0;
     },
   },
@@ -206,8 +217,8 @@ const COMMANDS: readonly Command[] = [
     summary: "Show the certificates in a PEM or DER file.",
     positionals: [{ name: "FILE" }],
     options: {},
-    async run({ positionals }) {
-      out(await describeCertificateFile(positionals[0]!));
+    async run({ positionals, io }) {
+      io.out(await describeCertificateFile(resolve(io.cwd, positionals[0]!)));
       return 0;
     },
   },
@@ -221,18 +232,18 @@ const COMMANDS: readonly Command[] = [
         description: "no password: the user logs in with a certificate only",
       },
     },
-    async run({ values, positionals }) {
+    async run({ values, positionals, io }) {
       const name = positionals[0]!;
-      await withStore(values, async (store) => {
+      await withStore(io, values, async (store) => {
         if ((await store.getAccount(name)) !== null) {
           throw new CliError(`user "${name}" already exists`);
         }
         const hash = values["no-password"] === true
           ? null
-          : hashPassword(await readPassword(`Password for ${name}: `, true));
+          : hashPassword(await readPassword(`Password for ${name}: `, true, io.stdin));
         await store.createAccount(name, hash);
       });
-      out(`user "${name}" added\n`);
+      io.out(`user "${name}" added\n`);
       return 0;
     },
   },
@@ -241,14 +252,14 @@ const COMMANDS: readonly Command[] = [
     summary: "Set a local account's password (read from stdin when it is not a terminal).",
     positionals: [{ name: "NAME" }],
     options: {},
-    async run({ values, positionals }) {
+    async run({ values, positionals, io }) {
       const name = positionals[0]!;
-      await withStore(values, async (store) => {
+      await withStore(io, values, async (store) => {
         await requireAccount(store, name);
-        const hash = hashPassword(await readPassword(`New password for ${name}: `, true));
+        const hash = hashPassword(await readPassword(`New password for ${name}: `, true, io.stdin));
         await store.setPasswordHash(name, hash);
       });
-      out(`password of "${name}" changed\n`);
+      io.out(`password of "${name}" changed\n`);
       return 0;
     },
   },
@@ -257,13 +268,13 @@ const COMMANDS: readonly Command[] = [
     summary: "Remove a local account and all its mail.",
     positionals: [{ name: "NAME" }],
     options: {},
-    async run({ values, positionals }) {
+    async run({ values, positionals, io }) {
       const name = positionals[0]!;
-      await withStore(values, async (store) => {
+      await withStore(io, values, async (store) => {
         await requireAccount(store, name);
         await store.deleteAccount(name);
       });
-      out(`user "${name}" removed\n`);
+      io.out(`user "${name}" removed\n`);
       return 0;
     },
   },
@@ -272,10 +283,10 @@ const COMMANDS: readonly Command[] = [
     summary: "List the local accounts.",
     positionals: [],
     options: {},
-    async run({ values }) {
-      const accounts = await withStore(values, (store) => store.listAccounts());
+    async run({ values, io }) {
+      const accounts = await withStore(io, values, (store) => store.listAccounts());
       for (const account of accounts) {
-        out(
+        io.out(
           `${account.name}\t${account.passwordHash === null ? "certificate only" : "password"}\n`,
         );
       }
@@ -292,19 +303,19 @@ const COMMANDS: readonly Command[] = [
     options: {
       mailbox: { type: "string", value: "MAILBOX", description: "target mailbox (default INBOX)" },
     },
-    async run({ values, positionals }) {
-      const config = await resolveConfig(values, { checkFiles: false });
-      const result = await withStore(values, (store) =>
+    async run({ values, positionals, io }) {
+      const config = await resolveConfig(io, values, { checkFiles: false });
+      const result = await withStore(io, values, (store) =>
         importMail(store, {
           user: positionals[0]!,
-          source: positionals[1]!,
+          source: resolve(io.cwd, positionals[1]!),
           mailbox: typeof values.mailbox === "string" ? values.mailbox : "INBOX",
           maxMessageSize: config.limits.maxMessageSize,
         }), config);
       const skipped = result.oversized === 0
         ? ""
         : ` (${result.oversized} skipped: larger than limits.max_message_size)`;
-      out(
+      io.out(
         `imported ${result.imported} messages into ${positionals[0]}/${result.mailbox}${skipped}\n`,
       );
       return 0;
@@ -324,38 +335,39 @@ function write(stream: { writeSync(p: Uint8Array): number }, text: string): void
   while (bytes.length > 0) bytes = bytes.subarray(stream.writeSync(bytes));
 }
 
-function out(text: string): void {
-  write(Deno.stdout, text);
-}
-
-function err(text: string): void {
-  write(Deno.stderr, text);
+/** The process's working directory and standard streams. */
+export function processIo(): CliIo {
+  return {
+    cwd: Deno.cwd(),
+    out: (text) => write(Deno.stdout, text),
+    err: (text) => write(Deno.stderr, text),
+  };
 }
 
 /** Runs the command line `args` and returns the exit code. */
-export async function main(args: readonly string[]): Promise<number> {
+export async function main(args: readonly string[], io: CliIo = processIo()): Promise<number> {
   try {
-    return await dispatch(args);
+    return await dispatch(args, io);
   } catch (error) {
-    return report(error);
+    return report(error, io);
   }
 }
 
-async function dispatch(args: readonly string[]): Promise<number> {
+async function dispatch(args: readonly string[], io: CliIo): Promise<number> {
   const [first, second] = args;
   if (first === undefined) {
-    err(topHelp());
+    io.err(topHelp());
     return 2;
   }
   if (first === "-h" || first === "--help" || first === "help") {
-    if (second !== undefined && second in GROUPS) out(groupHelp(second));
+    if (second !== undefined && second in GROUPS) io.out(groupHelp(second));
     else if (second !== undefined) {
       const command = COMMANDS.find((c) => c.name === args.slice(1).join(" "));
       if (command === undefined) {
         throw new UsageError(`unknown command "${args.slice(1).join(" ")}"`);
       }
-      out(commandHelp(command));
-    } else out(topHelp());
+      io.out(commandHelp(command));
+    } else io.out(topHelp());
     return 0;
   }
   let command: Command | undefined;
@@ -365,7 +377,7 @@ async function dispatch(args: readonly string[]): Promise<number> {
       throw new UsageError(`${first} needs a subcommand: ${subcommands(first).join(", ")}`, first);
     }
     if (second === "-h" || second === "--help") {
-      out(groupHelp(first));
+      io.out(groupHelp(first));
       return 0;
     }
     command = COMMANDS.find((c) => c.name === `${first} ${second}`);
@@ -390,29 +402,29 @@ async function dispatch(args: readonly string[]): Promise<number> {
   const options = { ...command.options, ...COMMON_OPTIONS };
   const parsed = parseArgs(rest, command.name, options, command.positionals);
   if (parsed.values.help === true) {
-    out(commandHelp(command));
+    io.out(commandHelp(command));
     return 0;
   }
-  return await command.run(parsed);
+  return await command.run({ ...parsed, io });
 }
 
 /** Prints an error the way its kind deserves and returns the exit code. */
-function report(error: unknown): number {
+function report(error: unknown, io: CliIo): number {
   if (error instanceof UsageError) {
     const help = error.command === undefined ? "--help" : `${error.command} --help`;
-    err(`${PROGRAM}: ${error.message} (see "${PROGRAM} ${help}")\n`);
+    io.err(`${PROGRAM}: ${error.message} (see "${PROGRAM} ${help}")\n`);
     return 2;
   }
   if (error instanceof ConfigError) {
-    err(`${error.message}\n`);
+    io.err(`${error.message}\n`);
     return 1;
   }
   if (error instanceof CliError || error instanceof MailStoreError) {
-    err(`${PROGRAM}: ${error.message}\n`);
+    io.err(`${PROGRAM}: ${error.message}\n`);
     return 1;
   }
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  err(`${PROGRAM}: unexpected error: ${message.split("\n")[0]}\n`);
+  io.err(`${PROGRAM}: unexpected error: ${message.split("\n")[0]}\n`);
   return 1;
 }
 
@@ -475,20 +487,33 @@ function commandHelp(command: Command): string {
  * The configuration for a command: `--config FILE` when given, else ./config.yaml when it
  * exists, else the built-in defaults.
  */
-async function resolveConfig(values: OptionValues, options: ConfigOptions): Promise<Config> {
-  if (typeof values.config === "string") return await loadConfig(values.config, options);
+async function resolveConfig(
+  io: CliIo,
+  values: OptionValues,
+  options: ConfigOptions,
+): Promise<Config> {
+  if (typeof values.config === "string") {
+    const path = values.config;
+    return await loadConfig(isAbsolute(path) ? path : join(io.cwd, path), {
+      ...options,
+      displayName: path,
+    });
+  }
   try {
-    await Deno.stat(DEFAULT_CONFIG_FILE);
+    await Deno.stat(join(io.cwd, DEFAULT_CONFIG_FILE));
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return defaultConfig();
+    if (error instanceof Deno.errors.NotFound) return defaultConfig(io.cwd);
     throw error;
   }
-  return await loadConfig(DEFAULT_CONFIG_FILE, options);
+  return await loadConfig(join(io.cwd, DEFAULT_CONFIG_FILE), {
+    ...options,
+    displayName: DEFAULT_CONFIG_FILE,
+  });
 }
 
-async function certsDir(values: OptionValues): Promise<string> {
-  if (typeof values.dir === "string") return resolve(values.dir);
-  const config = await resolveConfig(values, { checkFiles: false });
+async function certsDir(io: CliIo, values: OptionValues): Promise<string> {
+  if (typeof values.dir === "string") return resolve(io.cwd, values.dir);
+  const config = await resolveConfig(io, values, { checkFiles: false });
   return dirname(config.tls.certificate);
 }
 
@@ -535,11 +560,12 @@ async function requirePkcs12(): Promise<void> {
 
 /** Opens the store at `<data_dir>/postern.db`, runs `body`, and closes the store. */
 async function withStore<T>(
+  io: CliIo,
   values: OptionValues,
   body: (store: MailStore) => Promise<T>,
   config?: Config,
 ): Promise<T> {
-  const { dataDir } = config ?? await resolveConfig(values, { checkFiles: false });
+  const { dataDir } = config ?? await resolveConfig(io, values, { checkFiles: false });
   await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
   const store = await openSqliteMailStore(join(dataDir, DATABASE_FILE));
   try {
@@ -556,12 +582,12 @@ async function requireAccount(store: MailStore, name: string): Promise<void> {
 /** The server entry the lead's serve.ts exports, as this command calls it. */
 type ServeFunction = (config: Config) => Promise<ServeHandle>;
 
-async function runServe({ values }: CommandInput): Promise<number> {
-  let config = await resolveConfig(values, { checkFiles: false });
+async function runServe({ values, io }: CommandInput): Promise<number> {
+  let config = await resolveConfig(io, values, { checkFiles: false });
   if (config.source === null) {
     const pki = await ensureDevPki(dirname(config.tls.certificate));
-    if (pki.createdCa) err(`created a development CA in ${pki.caCertificate}\n`);
-    if (pki.createdServer) err(`created a server certificate in ${pki.serverCertificate}\n`);
+    if (pki.createdCa) io.err(`created a development CA in ${pki.caCertificate}\n`);
+    if (pki.createdServer) io.err(`created a server certificate in ${pki.serverCertificate}\n`);
   } else {
     config = await loadConfig(config.source, { checkFiles: true });
   }

@@ -10,8 +10,16 @@ export const MAX_PASSWORD_LENGTH = 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Reads a password; `confirm` asks twice on a terminal. Throws `CliError` on empty input. */
-export async function readPassword(prompt: string, confirm: boolean): Promise<string> {
+/**
+ * Reads a password; `confirm` asks twice on a terminal. `stdin`, when given, is read instead
+ * of the process's stdin (tests). Throws `CliError` on empty input.
+ */
+export async function readPassword(
+  prompt: string,
+  confirm: boolean,
+  stdin?: ReadableStream<Uint8Array>,
+): Promise<string> {
+  if (stdin !== undefined) return checked(await readFirstLine(stdin));
   if (!Deno.stdin.isTerminal()) return checked(await readFirstLine(Deno.stdin.readable));
   const first = checked(await promptHidden(prompt));
   if (confirm) {
