@@ -378,12 +378,20 @@ function splitMultipart(
   const lines = boundary === ""
     ? []
     : findBoundaries(ctx.raw, start, end, boundaryBytes(boundary), MAX_PARTS - ctx.parts + 1);
-  if (lines.length === 0 || lines[0]!.close) {
-    // No usable delimiter: the whole body is read as one text part (RFC 2046, 5.1.1 gives no
+  if (lines.length === 0) {
+    // No delimiter at all: the whole body is read as one text part (RFC 2046, 5.1.1 gives no
     // rule; this keeps the content reachable as BODY[1]).
     return {
       children: [parsePart(ctx, start, end, end, depth + 1, false, false)],
       closeAtEnd: false,
+    };
+  }
+  if (lines[0]!.close) {
+    // Only a close delimiter: one empty text part, as Dovecot reports it.
+    const at = lines[0]!.before;
+    return {
+      children: [parsePart(ctx, at, at, at, depth + 1, false, false)],
+      closeAtEnd: lines[0]!.unterminated,
     };
   }
   const children: MimePart[] = [];
