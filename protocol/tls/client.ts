@@ -63,6 +63,8 @@ import {
 import { Transcript } from "./transcript.ts";
 import {
   type CipherSuiteName,
+  DEFAULT_GROUPS,
+  DEFAULT_SUITES,
   ExtensionType,
   groupByCode,
   HandshakeType,
@@ -73,7 +75,6 @@ import {
   TLS12,
   TLS13,
 } from "./wire.ts";
-import { DEFAULT_GROUPS, DEFAULT_SUITES } from "./server.ts";
 
 export interface ClientConfig {
   provider: CryptoProvider;

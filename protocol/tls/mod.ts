@@ -18,8 +18,6 @@
 export {
   type ClientAuthConfig,
   type ConnectionInfo,
-  DEFAULT_GROUPS,
-  DEFAULT_SUITES,
   type PeerVerificationResult,
   type ServerConfig,
   TlsServerConnection,
@@ -28,4 +26,4 @@ export { type ClientConfig, TlsClientConnection } from "./client.ts";
 export { DEFAULT_KEY_UPDATE_AFTER_RECORDS, type TlsEvent } from "./_connection.ts";
 export { alertFromError, TlsAlert } from "./alert.ts";
 export type { AlertName, CipherSuiteName, SignatureSchemeName } from "./wire.ts";
-export { SignatureScheme } from "./wire.ts";
+export { DEFAULT_GROUPS, DEFAULT_SUITES, SignatureScheme } from "./wire.ts";

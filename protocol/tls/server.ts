@@ -29,8 +29,7 @@ import {
   type HandshakeSecrets,
   handshakeSecrets,
 } from "./key_schedule.ts";
-import { writeCertificate } from "./messages/certificate.ts";
-import { parseCertificate } from "./messages/certificate.ts";
+import { parseCertificate, writeCertificate } from "./messages/certificate.ts";
 import { writeCertificateRequest } from "./messages/certificate_request.ts";
 import {
   parseCertificateVerify,
@@ -67,6 +66,8 @@ import { Transcript } from "./transcript.ts";
 import {
   type AlertName,
   type CipherSuiteName,
+  DEFAULT_GROUPS,
+  DEFAULT_SUITES,
   ExtensionType,
   HandshakeType,
   HELLO_RETRY_REQUEST_RANDOM,
@@ -113,13 +114,6 @@ export interface ConnectionInfo {
   helloRetry: boolean;
   peer: VerifiedPeer | null;
 }
-
-export const DEFAULT_SUITES: readonly CipherSuiteName[] = [
-  "TLS_AES_128_GCM_SHA256",
-  "TLS_AES_256_GCM_SHA384",
-  "TLS_CHACHA20_POLY1305_SHA256",
-];
-export const DEFAULT_GROUPS: readonly KeyExchangeGroup[] = ["x25519", "secp256r1", "secp384r1"];
 
 /** What the ClientHello and our configuration agree on (before key exchange). */
 interface Negotiated {

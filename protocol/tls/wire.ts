@@ -147,6 +147,16 @@ export function suiteByCode(code: number): Suite | null {
   return null;
 }
 
+/** Our default cipher suite preference (RFC 8446, Section 9.1 mandates AES-128-GCM). */
+export const DEFAULT_SUITES: readonly CipherSuiteName[] = [
+  "TLS_AES_128_GCM_SHA256",
+  "TLS_AES_256_GCM_SHA384",
+  "TLS_CHACHA20_POLY1305_SHA256",
+];
+
+/** Our default group preference: x25519 first (RFC 8446, Section 9.1). */
+export const DEFAULT_GROUPS: readonly KeyExchangeGroup[] = ["x25519", "secp256r1", "secp384r1"];
+
 /** Alert levels (RFC 8446, Section 6). */
 export const AlertLevel = { warning: 1, fatal: 2 } as const;
 
