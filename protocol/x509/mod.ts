@@ -13,3 +13,4 @@ export * from "./writer.ts";
 export * from "./path.ts";
 export * from "./client_verifier.ts";
 export * from "./pkcs12.ts";
+export * from "./hostname.ts";
