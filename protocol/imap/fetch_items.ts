@@ -59,22 +59,48 @@ export type BinaryResult = { readonly ok: true; readonly bytes: Uint8Array } | {
   readonly ok: false;
 };
 
+/** A stored message as the MIME support sees it: its octets and/or its append-time summary. */
+export interface MessageData {
+  /** The raw message; null when it was not loaded (a summary is enough for the item). */
+  readonly raw: Uint8Array | null;
+  /** `AppendInput.summary` as stored, or null. */
+  readonly summary: string | null;
+}
+
+/** Decoded text of a message for SEARCH: header values and body, already case-folded. */
+export interface SearchData {
+  /** Folded values of the top-level header fields, by lower-cased name. */
+  header(name: string): readonly string[];
+  /** Folded text of the body's text parts. */
+  readonly body: string;
+  /** The Date header's calendar day as written, `YYYY-MM-DD`, or null. */
+  readonly sentDay: string | null;
+}
+
 /**
- * MIME-aware FETCH support (ENVELOPE, BODYSTRUCTURE, numeric sections, BINARY) and the
- * append-time summary. Each function takes the raw message; a missing function makes the item
- * unsupported (answered with BAD).
+ * MIME-aware FETCH and SEARCH support (ENVELOPE, BODYSTRUCTURE, numeric sections, BINARY,
+ * decoded search text) and the append-time summary; the seam for `protocol/imap/mime/`.
+ * Structure items work from the summary when one is stored and fall back to parsing `raw`;
+ * sections and BINARY always get `raw`. A missing function makes its items unsupported (BAD).
  */
 export interface MimeSupport {
-  /** The ENVELOPE value in IMAP syntax (RFC 9051, Section 7.5.2). */
-  envelope?(raw: Uint8Array): string;
-  /** BODYSTRUCTURE (`extensible`) or BODY, in IMAP syntax. */
-  bodyStructure?(raw: Uint8Array, extensible: boolean): string;
-  /** Any section with a non-empty part path; null when the part does not exist. */
-  section?(raw: Uint8Array, spec: SectionSpec): Uint8Array | null;
-  /** BINARY[path]; null when the part does not exist. */
-  binary?(raw: Uint8Array, path: readonly number[]): BinaryResult | null;
   /** Derived data stored with a message at APPEND (`AppendInput.summary`). */
   summarize?(raw: Uint8Array): string;
+  /** The ENVELOPE value in IMAP syntax (RFC 9051, Section 7.5.2); null if it cannot tell. */
+  envelope?(m: MessageData): string | null;
+  /** BODYSTRUCTURE (`extensible`) or BODY, in IMAP syntax; null if it cannot tell. */
+  bodyStructure?(m: MessageData, extensible: boolean): string | null;
+  /** Any section with a non-empty part path; null when the part does not exist. */
+  section?(m: MessageData, spec: SectionSpec): Uint8Array | null;
+  /** BINARY[path]; null when the part does not exist. */
+  binary?(m: MessageData, path: readonly number[]): BinaryResult | null;
+  /** Decoded search text; null when it cannot be built. */
+  searchData?(m: MessageData): SearchData | null;
+}
+
+/** Function for `String.prototype.toLowerCase`-style folding shared with the MIME side. */
+export function fold(s: string): string {
+  return s.normalize("NFC").toLowerCase().replace(/\s+/g, " ");
 }
 
 const MACROS: Record<string, readonly FetchItem[]> = {
@@ -199,11 +225,18 @@ function readPartial(r: CommandReader): Partial | null {
   return { start, count };
 }
 
-/** True when the items need the message's octets. */
+/** True when the items need the message's octets (structure items can use the summary). */
 export function needsRaw(items: readonly FetchItem[]): boolean {
   return items.some((i) =>
     !(i.kind === "UID" || i.kind === "FLAGS" || i.kind === "INTERNALDATE" ||
-      i.kind === "RFC822.SIZE")
+      i.kind === "RFC822.SIZE" || needsStructure([i]))
+  );
+}
+
+/** True when the items need the message structure (ENVELOPE, BODY, BODYSTRUCTURE). */
+export function needsStructure(items: readonly FetchItem[]): boolean {
+  return items.some((i) =>
+    i.kind === "ENVELOPE" || i.kind === "BODY" || i.kind === "BODYSTRUCTURE"
   );
 }
 
@@ -282,11 +315,12 @@ export function selectHeaderFields(
 
 /** The octets `BODY[section]` names, or null for a part that does not exist. */
 export function extractSection(
-  raw: Uint8Array,
+  m: MessageData & { readonly raw: Uint8Array },
   spec: SectionSpec,
   mime: MimeSupport,
 ): Uint8Array | null {
-  if (spec.path.length > 0) return mime.section ? mime.section(raw, spec) : null;
+  if (spec.path.length > 0) return mime.section ? mime.section(m, spec) : null;
+  const raw = m.raw;
   const end = headerEnd(raw);
   switch (spec.text) {
     case null:
@@ -323,6 +357,8 @@ export interface RenderInput {
   readonly meta: MessageMeta;
   /** The raw message, or null when it is gone or was not loaded. */
   readonly raw: Uint8Array | null;
+  /** The stored summary, or null. */
+  readonly summary: string | null;
   readonly mime: MimeSupport;
   /** Adds UID (UID FETCH, IMAP4rev2) and FLAGS (after \Seen was set) when not requested. */
   readonly addUid: boolean;
@@ -334,7 +370,7 @@ export interface RenderInput {
  * the message's octets are gone (expunged meanwhile).
  */
 export function renderFetch(items: readonly FetchItem[], input: RenderInput): Value | null {
-  const { meta, raw, mime } = input;
+  const { meta, mime } = input;
   const out: Value[] = [];
   const add = (name: string, value: Value) => {
     if (out.length > 0) out.push(" ");
@@ -361,8 +397,8 @@ export function renderFetch(items: readonly FetchItem[], input: RenderInput): Va
         add("RFC822.SIZE", String(meta.size));
         break;
       default: {
-        if (raw === null) return null;
-        const v = renderBodyItem(item, raw, mime);
+        const v = renderBodyItem(item, input, mime);
+        if (v === null) return null;
         add(v[0], v[1]);
       }
     }
@@ -371,14 +407,31 @@ export function renderFetch(items: readonly FetchItem[], input: RenderInput): Va
   return [`* ${input.seq} FETCH (`, out, ")\r\n"];
 }
 
-function renderBodyItem(item: FetchItem, raw: Uint8Array, mime: MimeSupport): [string, Value] {
+function renderBodyItem(
+  item: FetchItem,
+  m: MessageData,
+  mime: MimeSupport,
+): [string, Value] | null {
   switch (item.kind) {
-    case "ENVELOPE":
-      return ["ENVELOPE", mime.envelope!(raw)];
-    case "BODYSTRUCTURE":
-      return ["BODYSTRUCTURE", mime.bodyStructure!(raw, true)];
-    case "BODY":
-      return ["BODY", mime.bodyStructure!(raw, false)];
+    case "ENVELOPE": {
+      const v = mime.envelope!(m);
+      return v === null ? null : ["ENVELOPE", v];
+    }
+    case "BODYSTRUCTURE": {
+      const v = mime.bodyStructure!(m, true);
+      return v === null ? null : ["BODYSTRUCTURE", v];
+    }
+    case "BODY": {
+      const v = mime.bodyStructure!(m, false);
+      return v === null ? null : ["BODY", v];
+    }
+    default:
+      break;
+  }
+  const raw = m.raw;
+  if (raw === null) return null;
+  const withRaw = { raw, summary: m.summary };
+  switch (item.kind) {
     case "RFC822":
       return ["RFC822", raw];
     case "RFC822.HEADER":
@@ -386,12 +439,12 @@ function renderBodyItem(item: FetchItem, raw: Uint8Array, mime: MimeSupport): [s
     case "RFC822.TEXT":
       return ["RFC822.TEXT", raw.subarray(headerEnd(raw))];
     case "BODY[]": {
-      const data = extractSection(raw, item.section, mime);
+      const data = extractSection(withRaw, item.section, mime);
       const name = `BODY[${item.label}]` + (item.partial ? `<${item.partial.start}>` : "");
       return [name, data === null ? '""' : applyPartial(data, item.partial)];
     }
     case "BINARY[]": {
-      const result = mime.binary!(raw, item.path);
+      const result = mime.binary!(withRaw, item.path);
       if (result === null) throw new ImapError("NO", "No such message part", "NONEXISTENT");
       if (!result.ok) throw new ImapError("NO", "Unknown content transfer encoding", "UNKNOWN-CTE");
       const name = `BINARY[${item.path.join(".")}]` +
@@ -400,7 +453,7 @@ function renderBodyItem(item: FetchItem, raw: Uint8Array, mime: MimeSupport): [s
       return [name, data.includes(0) ? ["~", data] : data];
     }
     case "BINARY.SIZE": {
-      const result = mime.binary!(raw, item.path);
+      const result = mime.binary!(withRaw, item.path);
       if (result === null) throw new ImapError("NO", "No such message part", "NONEXISTENT");
       if (!result.ok) throw new ImapError("NO", "Unknown content transfer encoding", "UNKNOWN-CTE");
       return [`BINARY.SIZE[${item.path.join(".")}]`, String(result.bytes.length)];

@@ -22,6 +22,7 @@ import {
 } from "./context.ts";
 import { ImapError } from "./errors.ts";
 import type { MimeSupport } from "./fetch_items.ts";
+import { mimeSupport } from "./mime_support.ts";
 import { decodeMutf7, encodeMutf7, Mutf7Error } from "./mutf7.ts";
 import { CommandReader } from "./parser.ts";
 import { CommandReceiver, type RawCommand, type ReceiverEvent } from "./receiver.ts";
@@ -40,7 +41,10 @@ export interface SessionOptions {
   readonly limits?: Partial<SessionLimits>;
   /** Account name for a PREAUTH greeting (RFC 9051, Section 7.1.4), e.g. a trusted socket. */
   readonly preauth?: string | null;
-  /** ENVELOPE, BODYSTRUCTURE, numeric sections and BINARY; see `MimeSupport`. */
+  /**
+   * ENVELOPE, BODYSTRUCTURE, numeric sections, BINARY and search text; see `MimeSupport`.
+   * Defaults to `mimeSupport` (protocol/imap/mime/); `{}` turns those items off.
+   */
   readonly mime?: MimeSupport;
   /** Name in the greeting. */
   readonly serverName?: string;
@@ -99,7 +103,7 @@ export class ImapSession {
     this.#authenticator = options.authenticator;
     this.#limits = { ...defaultLimits, ...options.limits };
     this.#logger = options.logger ?? silentLogger;
-    this.#mime = options.mime ?? {};
+    this.#mime = options.mime ?? mimeSupport;
     this.#tls = options.tls;
     this.#starttlsAvailable = options.starttlsAvailable;
     this.#identity = options.peer.identity;

@@ -9,6 +9,7 @@ import {
   checkSupported,
   type FetchItem,
   needsRaw,
+  needsStructure,
   readFetchItems,
   renderFetch,
   setsSeen,
@@ -34,6 +35,7 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
   const uids = view.resolve(set, uidMode, ctx.savedSearch);
   const markSeen = setsSeen(items) && !view.readOnly;
   const loadRaw = needsRaw(items);
+  const loadSummary = needsStructure(items);
   const reportsFlags = items.some((i) => i.kind === "FLAGS");
   let missing = false;
   for (let i = 0; i < uids.length; i += BATCH) {
@@ -59,11 +61,16 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
         missing = true;
         continue;
       }
-      const raw = loadRaw ? await ctx.store.getRaw(view.mailboxId, uid) : null;
+      const summary = loadSummary ? await ctx.store.getSummary(view.mailboxId, uid) : null;
+      // Without a stored summary the structure is parsed from the octets.
+      const raw = loadRaw || (loadSummary && summary === null)
+        ? await ctx.store.getRaw(view.mailboxId, uid)
+        : null;
       const value = renderFetch(items, {
         seq,
         meta,
         raw,
+        summary,
         mime: ctx.mime,
         addUid: uidMode,
         addFlags: nowSeen.has(uid),

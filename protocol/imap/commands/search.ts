@@ -7,7 +7,7 @@
 import type { MessageMeta } from "../../../mailstore/mail_store.ts";
 import type { CommandContext, CommandSpec, Completion } from "../context.ts";
 import { badSyntax, ImapError } from "../errors.ts";
-import { headerEnd } from "../fetch_items.ts";
+import { fold, headerEnd, type SearchData } from "../fetch_items.ts";
 import type { CommandReader } from "../parser.ts";
 import { formatSequenceSet, type SequenceSet } from "../sequence_set.ts";
 import { selected } from "./_util.ts";
@@ -187,11 +187,19 @@ function readSearchArgs(r: CommandReader): SearchArgs {
 const DAY = 86_400_000;
 const utf8 = new TextDecoder("utf-8");
 
-/** One message as the matcher sees it; the octets are loaded only if a text key needs them. */
+/**
+ * One message as the matcher sees it; the decoded search text (from the stored summary, or
+ * parsed from the octets) and the octets are loaded only if a text key needs them.
+ */
 interface Candidate {
   readonly seq: number;
   readonly meta: MessageMeta;
   raw(): Promise<Uint8Array | null>;
+  text(): Promise<SearchData | null>;
+}
+
+function isoDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
 }
 
 interface Resolved {
@@ -238,6 +246,13 @@ async function matches(key: SearchKey, c: Candidate, resolved: Resolved): Promis
     case "date": {
       let day: number | null;
       if (key.sent) {
+        const data = await c.text();
+        if (data !== null) {
+          const want = isoDay(key.day);
+          const sent = data.sentDay;
+          if (sent === null) return false;
+          return key.op === "before" ? sent < want : key.op === "on" ? sent === want : sent >= want;
+        }
         const raw = await c.raw();
         day = raw === null ? null : sentDay(raw);
       } else {
@@ -246,6 +261,11 @@ async function matches(key: SearchKey, c: Candidate, resolved: Resolved): Promis
       return day !== null && compareDay(day, key.op, key.day);
     }
     case "header": {
+      const data = await c.text();
+      if (data !== null) {
+        const needle = fold(key.value);
+        return data.header(key.name).some((v) => v.includes(needle));
+      }
       const raw = await c.raw();
       if (raw === null) return false;
       const needle = key.value.toLowerCase();
@@ -253,6 +273,12 @@ async function matches(key: SearchKey, c: Candidate, resolved: Resolved): Promis
     }
     case "body":
     case "text": {
+      const data = await c.text();
+      if (data !== null) {
+        const needle = fold(key.value);
+        if (key.kind === "body") return data.body.includes(needle);
+        if (data.body.includes(needle)) return true;
+      }
       const raw = await c.raw();
       if (raw === null) return false;
       const part = key.kind === "body" ? raw.subarray(headerEnd(raw)) : raw;
@@ -320,10 +346,19 @@ async function search(
     if (meta === undefined) continue;
     const seq = view.seqOf(uid);
     let loaded: Promise<Uint8Array | null> | null = null;
+    let text: Promise<SearchData | null> | null = null;
+    const raw = () => loaded ??= ctx.store.getRaw(view.mailboxId, uid);
+    const searchData = ctx.mime.searchData;
     const candidate: Candidate = {
       seq,
       meta,
-      raw: () => loaded ??= ctx.store.getRaw(view.mailboxId, uid),
+      raw,
+      text: () =>
+        text ??= searchData === undefined ? Promise.resolve(null) : (async () => {
+          const summary = await ctx.store.getSummary(view.mailboxId, uid);
+          return searchData({ raw: summary === null ? await raw() : null, summary }) ??
+            searchData({ raw: await raw(), summary: null });
+        })(),
     };
     if (await matches(args.key, candidate, resolved)) hits.push({ seq, uid });
   }

@@ -125,9 +125,6 @@ Deno.test("ImapSession FETCH returns sections, partials and macros and sets \\Se
     "f10 OK UID FETCH completed",
   ]);
   assert.deepEqual(await c.cmd("f11 FETCH 1 (BODY[HEADER.FIELDS ()])"), ["f11 BAD Empty list"]);
-  assert.deepEqual(await c.cmd("f12 FETCH 1 ENVELOPE"), [
-    "f12 BAD FETCH ENVELOPE is not supported",
-  ]);
   assert.deepEqual(await c.cmd("f13 FETCH 1 BODY[4.TEXT"), ["f13 BAD Expected ]"]);
 });
 
@@ -245,4 +242,93 @@ Deno.test("ImapSession uses modified UTF-7 names for IMAP4rev1 clients", async (
     "l2 OK LIST completed",
   ]);
   assert.match((await c.cmd("i SELECT inbox")).at(-1)!, /^i OK/);
+});
+
+const multipart = [
+  "From: =?UTF-8?Q?J=C3=BCrgen?= <j@example.org>",
+  "To: bob@example.org",
+  "Subject: =?UTF-8?B?R3LDvMOfZQ==?=",
+  "Date: Tue, 7 Mar 2023 23:30:00 -0500",
+  "MIME-Version: 1.0",
+  'Content-Type: multipart/mixed; boundary="b1"',
+  "",
+  "--b1",
+  "Content-Type: text/plain; charset=utf-8",
+  "Content-Transfer-Encoding: base64",
+  "",
+  btoa("Secret word: pineapple\r\n"),
+  "--b1",
+  "Content-Type: application/octet-stream",
+  "Content-Transfer-Encoding: base64",
+  "",
+  btoa("\x00\x01\x02"),
+  "--b1--",
+  "",
+].join("\r\n");
+
+Deno.test("ImapSession FETCH serves ENVELOPE, BODYSTRUCTURE, numeric sections and BINARY", async () => {
+  const store = await newStore();
+  const c = new TestClient(store);
+  await c.login();
+  await append(c, "INBOX", multipart);
+  await c.cmd("s SELECT INBOX");
+  const env = await c.cmd("f1 FETCH 1 (ENVELOPE BODYSTRUCTURE)");
+  assert.match(
+    env[0]!,
+    /^\* 1 FETCH \(ENVELOPE \("Tue, 7 Mar 2023 23:30:00 -0500" "=\?UTF-8\?B\?R3LDvMOfZQ==\?=" /,
+  );
+  assert.match(
+    env[0]!,
+    /BODYSTRUCTURE \(\("text" "plain" \("charset" "utf-8"\) NIL NIL "base64" \d+ \d+/,
+  );
+  assert.equal(env.at(-1), "f1 OK FETCH completed");
+  const part = await c.raw("f2 FETCH 1 (BODY.PEEK[1] BODY.PEEK[1.MIME])\r\n");
+  assert.ok(part.includes(`BODY[1] {${btoa("Secret word: pineapple\r\n").length}}\r\n`), part);
+  assert.ok(part.includes("BODY[1.MIME] {"), part);
+  assert.equal(
+    await c.raw("f3 FETCH 1 (BINARY.PEEK[2] BINARY.SIZE[2])\r\n"),
+    "* 1 FETCH (BINARY[2] ~{3}\r\n\x00\x01\x02 BINARY.SIZE[2] 3)\r\nf3 OK FETCH completed\r\n",
+  );
+  assert.deepEqual(await c.cmd("f4 FETCH 1 BINARY.PEEK[9]"), [
+    "f4 NO [NONEXISTENT] No such message part",
+  ]);
+  assert.deepEqual(await c.cmd("f5 FETCH 1 BODY.PEEK[9]"), [
+    '* 1 FETCH (BODY[9] "")',
+    "f5 OK FETCH completed",
+  ]);
+  // Search uses decoded text: encoded-word subject, base64 body, and the Date as written.
+  assert.deepEqual(await c.cmd('q1 SEARCH SUBJECT "grüße"'), [
+    "* SEARCH 1",
+    "q1 OK SEARCH completed",
+  ]);
+  assert.deepEqual(await c.cmd("q2 SEARCH BODY PINEAPPLE"), [
+    "* SEARCH 1",
+    "q2 OK SEARCH completed",
+  ]);
+  assert.deepEqual(await c.cmd('q3 SEARCH FROM "jürgen"'), [
+    "* SEARCH 1",
+    "q3 OK SEARCH completed",
+  ]);
+  assert.deepEqual(await c.cmd("q4 SEARCH SENTON 7-Mar-2023"), [
+    "* SEARCH 1",
+    "q4 OK SEARCH completed",
+  ]);
+  assert.deepEqual(await c.cmd("q5 SEARCH TEXT pineapple"), [
+    "* SEARCH 1",
+    "q5 OK SEARCH completed",
+  ]);
+});
+
+Deno.test("ImapSession without MIME support refuses structure items with BAD", async () => {
+  const store = await newStore();
+  const c = new TestClient(store, { mime: {} });
+  await c.login();
+  await append(c, "INBOX", multipart);
+  await c.cmd("s SELECT INBOX");
+  assert.deepEqual(await c.cmd("f FETCH 1 ENVELOPE"), ["f BAD FETCH ENVELOPE is not supported"]);
+  assert.deepEqual(await c.cmd("g FETCH 1 BODY[1]"), ["g BAD FETCH BODY[] is not supported"]);
+  assert.deepEqual(await c.cmd("h SEARCH SUBJECT =?UTF-8?B?R3LDvMOfZQ==?="), [
+    "* SEARCH 1",
+    "h OK SEARCH completed",
+  ]);
 });

@@ -1,0 +1,102 @@
+/**
+ * The default `MimeSupport`: ENVELOPE, BODYSTRUCTURE, numeric sections, BINARY and decoded
+ * search text from `protocol/imap/mime/`. Structure comes from the summary stored at APPEND
+ * when there is one, so a FETCH of ENVELOPE or BODYSTRUCTURE never re-parses the message; a
+ * message without a (current) summary is parsed from its octets.
+ */
+import {
+  bodyStructure,
+  envelope,
+  extractBinary,
+  extractSection,
+  fromSummary,
+  type MessageSummary,
+  type MimePart,
+  parseMessage,
+  searchText,
+  summarize,
+} from "./mime/mod.ts";
+import { headerValue } from "./mime/mod.ts";
+import { parseDate } from "./mime/mod.ts";
+import type { MessageData, MimeSupport, SearchData, SectionSpec } from "./fetch_items.ts";
+
+/** Parsed trees of recently seen octets (FETCH asks for several items of one message). */
+const trees = new WeakMap<Uint8Array, MimePart>();
+
+/** The last few decoded summaries, by their JSON text. */
+const summaries = new Map<string, MessageSummary | null>();
+const SUMMARY_CACHE = 16;
+
+function summaryOf(m: MessageData): MessageSummary | null {
+  if (m.summary === null) return null;
+  let s = summaries.get(m.summary);
+  if (s === undefined) {
+    s = fromSummary(m.summary);
+    summaries.set(m.summary, s);
+    if (summaries.size > SUMMARY_CACHE) {
+      const oldest = summaries.keys().next().value;
+      if (oldest !== undefined) summaries.delete(oldest);
+    }
+  }
+  return s;
+}
+
+function treeOf(m: MessageData): MimePart | null {
+  if (m.raw !== null) {
+    let tree = trees.get(m.raw);
+    if (tree === undefined) {
+      tree = summaryOf(m)?.tree ?? parseMessage(m.raw);
+      trees.set(m.raw, tree);
+    }
+    return tree;
+  }
+  return summaryOf(m)?.tree ?? null;
+}
+
+function searchDataOf(m: MessageData): SearchData | null {
+  const s = summaryOf(m);
+  if (s !== null) {
+    return {
+      header: (name) => s.headers[name] ?? [],
+      body: s.text,
+      sentDay: s.sentDate?.day ?? null,
+    };
+  }
+  if (m.raw === null) return null;
+  const tree = treeOf(m);
+  if (tree === null) return null;
+  const text = searchText(m.raw, tree);
+  return {
+    header: (name) => text.headers.get(name) ?? [],
+    body: text.body,
+    sentDay: parseDate(headerValue(tree, "date"))?.day ?? null,
+  };
+}
+
+/** MIME support backed by `protocol/imap/mime/`. */
+export const mimeSupport: MimeSupport = {
+  summarize,
+  envelope(m) {
+    const s = summaryOf(m);
+    if (s !== null) return s.envelope;
+    const tree = treeOf(m);
+    return tree === null ? null : envelope(tree);
+  },
+  bodyStructure(m, extensible) {
+    const s = summaryOf(m);
+    if (s !== null) return extensible ? s.bodyStructure : s.body;
+    const tree = treeOf(m);
+    return tree === null ? null : bodyStructure(tree, extensible);
+  },
+  section(m, spec: SectionSpec) {
+    const tree = treeOf(m);
+    if (m.raw === null || tree === null) return null;
+    return extractSection(m.raw, tree, spec);
+  },
+  binary(m, path) {
+    const tree = treeOf(m);
+    if (m.raw === null || tree === null) return null;
+    return extractBinary(m.raw, tree, path);
+  },
+  searchData: searchDataOf,
+};
