@@ -185,20 +185,28 @@ const COMMANDS: readonly Command[] = [
         value: "ADDRESS",
         description: "email SAN (default NAME@localhost)",
       },
-      p12: { type: "boolean", description: "also write NAME.p12 (PKCS#12) for mail clients" },
+      p12: {
+        type: "boolean",
+        description: "also write NAME.p12 (PKCS#12) for mail clients; asks for its password",
+      },
       days: DAYS,
       "key-type": KEY_TYPE,
       force: FORCE,
     },
     async run({ values, positionals, io }) {
-      if (values.p12 === true) await requirePkcs12();
+      const name = positionals[0]!;
       const dir = await certsDir(io, values);
       const email = typeof values.email === "string" ? { email: values.email } : {};
-      const issued = await issueClientCertificate(dir, positionals[0]!, {
+      const p12Password = values.p12 === true
+        ? { p12Password: await readPassword(`Export password for ${name}.p12: `, true, io.stdin) }
+        : {};
+      const issued = await issueClientCertificate(dir, name, {
         ...issueOptions(values),
         ...email,
+        ...p12Password,
       });
-      io.out(`wrote ${issued.certificate} and ${issued.key}\n`);
+      const p12 = issued.p12 === null ? "" : ` and ${issued.p12}`;
+      io.out(`wrote ${issued.certificate}, ${issued.key}${p12}\n`);
       return 0;
     },
   },
@@ -547,15 +555,6 @@ function issueOptions(values: OptionValues): {
 function list(value: string | boolean | undefined): string[] | undefined {
   if (typeof value !== "string") return undefined;
   return value.split(",").map((s) => s.trim()).filter((s) => s !== "");
-}
-
-async function requirePkcs12(): Promise<void> {
-  try {
-    await Deno.stat(new URL("../protocol/x509/pkcs12.ts", import.meta.url));
-  } catch {
-    throw new CliError("PKCS#12 export (--p12) is not available in this build");
-  }
-  throw new CliError("PKCS#12 export (--p12) is not wired up yet");
 }
 
 /** Opens the store at `<data_dir>/postern.db`, runs `body`, and closes the store. */

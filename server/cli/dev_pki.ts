@@ -9,6 +9,7 @@ import type { CryptoProvider, PrivateKey, PrivateKeyKind } from "../../protocol/
 import { parseCertificate } from "../../protocol/x509/certificate.ts";
 import { encodePrivateKeyPem, parsePrivateKey } from "../../protocol/x509/keys.ts";
 import { decodePem } from "../../protocol/x509/pem.ts";
+import { encodePkcs12 } from "../../protocol/x509/pkcs12.ts";
 import { issueCertificate, toPem } from "../../protocol/x509/writer.ts";
 import { CliError } from "./args.ts";
 
@@ -42,6 +43,18 @@ export interface ServerCertificateOptions extends IssueOptions {
 export interface ClientCertificateOptions extends IssueOptions {
   /** rfc822Name SAN. Default `NAME@localhost`. */
   readonly email?: string;
+  /** When set, also write `NAME.p12` (PKCS#12, RFC 7292) protected by this password. */
+  readonly p12Password?: string;
+}
+
+/** The files `issueClientCertificate` wrote. */
+export interface ClientCertificateFiles {
+  readonly certificate: string;
+  readonly key: string;
+  /** Null unless a PKCS#12 password was given. */
+  readonly p12: string | null;
+  readonly der: Uint8Array;
+  readonly privateKey: PrivateKey;
 }
 
 /** What `ensureDevPki` did. */
@@ -133,7 +146,7 @@ export async function issueClientCertificate(
   certsDir: string,
   name: string,
   options: ClientCertificateOptions = {},
-): Promise<{ certificate: string; key: string; der: Uint8Array; privateKey: PrivateKey }> {
+): Promise<ClientCertificateFiles> {
   if (!CLIENT_NAME.test(name) || ["ca", "server"].includes(name)) {
     throw new CliError(
       `invalid client name "${name}" (letters, digits, ".", "_" and "-"; not ca or server)`,
@@ -141,7 +154,8 @@ export async function issueClientCertificate(
   }
   const certificate = join(certsDir, `${name}.pem`);
   const keyFile = join(certsDir, `${name}.key`);
-  await refuseOverwrite(options, certificate, keyFile);
+  const p12 = options.p12Password === undefined ? null : join(certsDir, `${name}.p12`);
+  await refuseOverwrite(options, certificate, keyFile, ...(p12 === null ? [] : [p12]));
   const ca = await loadCa(certsDir);
   const provider = options.provider ?? defaultProvider;
   const key = provider.generatePrivateKey(options.keyType ?? "P-256");
@@ -155,7 +169,17 @@ export async function issueClientCertificate(
   }, provider);
   await writePrivateKey(keyFile, key);
   await Deno.writeTextFile(certificate, toPem(der));
-  return { certificate, key: keyFile, der, privateKey: key };
+  if (p12 !== null) {
+    const bundle = encodePkcs12({
+      certificates: [der, ca.der],
+      key,
+      password: options.p12Password!,
+      friendlyName: name,
+    }, provider);
+    await Deno.writeFile(p12, bundle, { mode: 0o600 });
+    await Deno.chmod(p12, 0o600);
+  }
+  return { certificate, key: keyFile, p12, der, privateKey: key };
 }
 
 /** Reads the CA certificate and key of `certsDir`. */

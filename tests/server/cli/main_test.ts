@@ -116,11 +116,22 @@ Deno.test("postern certs writes a CA, a server chain and a client certificate", 
     assert.equal((await postern(dir, ["certs", "init-ca", "--dir", certs])).code, 0);
     const [server, client] = await Promise.all([
       postern(dir, ["certs", "issue-server", "--dir", certs]),
-      postern(dir, ["certs", "issue-client", "alice", "--dir", certs]),
+      postern(dir, ["certs", "issue-client", "alice", "--dir", certs, "--p12"], "p12 pw\n"),
     ]);
     assert.equal(server.code, 0, server.stderr);
     assert.equal(client.code, 0, client.stderr);
-    for (const key of ["ca.key", "server.key", "alice.key"]) {
+    assert.equal(
+      client.stdout,
+      `wrote ${certs}/alice.pem, ${certs}/alice.key and ${certs}/alice.p12\n`,
+    );
+    const p12 = new Deno.Command("openssl", {
+      args: ["pkcs12", "-in", join(certs, "alice.p12"), "-passin", "pass:p12 pw", "-nodes"],
+      stdout: "piped",
+      stderr: "piped",
+    }).outputSync();
+    assert.ok(p12.success, dec.decode(p12.stderr));
+    assert.match(dec.decode(p12.stdout), /subject=CN\s?=\s?alice[\s\S]*PRIVATE KEY/);
+    for (const key of ["ca.key", "server.key", "alice.key", "alice.p12"]) {
       assert.equal(Deno.statSync(join(certs, key)).mode! & 0o777, 0o600, key);
     }
     const chain = Deno.readTextFileSync(join(certs, "server.pem"));
