@@ -561,9 +561,8 @@ function addrSpec(tokens: Token[]): Mailbox {
   const localTokens = at < 0 ? tokens : tokens.slice(0, at);
   const domainTokens = at < 0 ? [] : tokens.slice(at + 1);
   const comments = tokens.filter((t) => t.kind === "comment");
-  const local = localTokens.filter((t) => t.kind !== "comment").map((t) =>
-    t.kind === "word" && t.quoted ? quoteLocal(t.text) : t.text
-  ).join("");
+  // Quoted local parts are given unquoted, as UW-IMAP and Dovecot do in ENVELOPE.
+  const local = localTokens.filter((t) => t.kind !== "comment").map((t) => t.text).join("");
   const domain = domainTokens.filter((t) => t.kind !== "comment").map((t) => t.text).join("");
   const lastComment = comments.at(-1);
   const words = localTokens.filter((t) => t.kind === "word");
@@ -591,9 +590,3 @@ function addrSpec(tokens: Token[]): Mailbox {
 /** Placeholders for the missing halves of an address, the names Dovecot uses. */
 export const MISSING_MAILBOX = "MISSING_MAILBOX";
 export const MISSING_DOMAIN = "MISSING_DOMAIN";
-
-/** Re-quotes a local part that needs quoting (RFC 5322, Section 3.4.1). */
-function quoteLocal(s: string): string {
-  if (/^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.\u0080-\uffff]+$/.test(s)) return s;
-  return '"' + s.replace(/(["\\])/g, "\\$1") + '"';
-}

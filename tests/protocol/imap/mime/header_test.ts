@@ -154,9 +154,9 @@ Deno.test("parseAddressList() reads groups, empty groups and group members", () 
   );
 });
 
-Deno.test("parseAddressList() keeps quoted local parts quoted and reads source routes", () => {
+Deno.test("parseAddressList() unquotes quoted local parts and reads source routes", () => {
   assert.deepEqual(parseAddressList('"with space"@x.test').map(mbox), [
-    '-|-|"with space"|x.test',
+    "-|-|with space|x.test",
   ]);
   assert.deepEqual(parseAddressList('"john.smith"@x.test').map(mbox), ["-|-|john.smith|x.test"]);
   assert.deepEqual(parseAddressList("R <@a.test,@b.test:user@c.test>").map(mbox), [
