@@ -2,15 +2,22 @@
  * The in-process change feed behind `MailStore.watch()`: listeners per mailbox, told after a
  * change has been committed.
  */
+import { getLogger } from "@logtape/logtape";
 import type { MailboxEvent } from "./mail_store.ts";
+
+const log = getLogger(["postern", "mailstore"]);
+
+function logListenerError(error: unknown): void {
+  log.error("A change-feed listener failed: {error}", { error });
+}
 
 /** Routes mailbox events to the listeners of that mailbox only. */
 export class EventHub {
   #listeners = new Map<number, Set<(event: MailboxEvent) => void>>();
   #onListenerError: (error: unknown) => void;
 
-  /** `onListenerError` hears about listeners that throw; by default they are ignored. */
-  constructor(onListenerError: (error: unknown) => void = () => {}) {
+  /** `onListenerError` hears about listeners that throw; by default they are logged. */
+  constructor(onListenerError: (error: unknown) => void = logListenerError) {
     this.#onListenerError = onListenerError;
   }
 

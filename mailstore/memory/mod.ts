@@ -63,7 +63,7 @@ interface AccountRecord {
 
 /** Options of `MemoryMailStore`. */
 export interface MemoryMailStoreOptions {
-  /** Hears about change-feed listeners that throw (by default they are ignored). */
+  /** Hears about change-feed listeners that throw (by default they are logged under postern.mailstore). */
   readonly onListenerError?: (error: unknown) => void;
   /** Largest message `append` accepts (default `MAX_MESSAGE_BYTES`). */
   readonly maxMessageBytes?: number;
