@@ -275,8 +275,6 @@ function itemText(resp: string | null): string | null {
 Deno.test({
   name: "parseMessage() agrees with Dovecot on ENVELOPE, BODYSTRUCTURE and sections",
   ignore: !exists(DOVECOT) || Deno.uid() !== 0,
-  sanitizeResources: false,
-  sanitizeOps: false,
 }, async () => {
   const files = [...Deno.readDirSync(FIXTURES)].map((e) => e.name).filter((n) => n.endsWith(".eml"))
     .sort();
