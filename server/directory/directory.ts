@@ -5,11 +5,15 @@
  * match a whole DER certificate in a filter, so the values are fetched and compared here, byte
  * for byte.
  *
- * Each lookup opens its own connection (StartTLS or ldaps:// when configured), binds as the
- * service account, searches, and unbinds in `finally`. Nothing survives a failed lookup, so a
- * restarted directory is simply reached again by the next one. Lookups are bounded in number
- * and in time; a directory that does not answer fails closed unless `onError` is `cached` and a
- * positive answer younger than the cache TTL exists.
+ * Lookups run on connections bound as the service account (StartTLS or ldaps:// when
+ * configured). A few idle ones are pooled; a connection that failed, timed out or was re-bound
+ * as a user is unbound in `finally` and never reused, so a restarted directory is simply
+ * reached again on a fresh connection. Lookups are bounded in number and in time; a directory
+ * that does not answer fails closed unless `onError` is `cached` and a positive answer younger
+ * than the cache TTL exists. Positive answers are cached per certificate fingerprint for
+ * `cacheTtlMs`; refusals are never cached, and an authoritative refusal evicts the entry.
+ *
+ * Call `close()` at shutdown: pooled sockets keep the process alive.
  */
 import { timingSafeEqual } from "node:crypto";
 import { Buffer } from "node:buffer";
@@ -496,6 +500,7 @@ export class Directory {
         filter: new EqualityFilter({ attribute: usernameAttribute, value: username }),
         attributes: [usernameAttribute],
         sizeLimit: 2,
+        timeLimit: Math.max(1, Math.ceil(this.#config.timeoutMs / 1000)),
       }).catch((e) => {
         if (e instanceof SizeLimitExceededError) return undefined;
         throw e;
