@@ -1,0 +1,129 @@
+/**
+ * TLS benchmark: full handshakes per second and bulk throughput through our listener and through
+ * Deno.listenTls (rustls) in the same run, with the same client (Deno.connectTls) and the same
+ * ECDSA P-256 certificate. Prints the figures and the ratios.
+ */
+import { runEcho } from "../server/echo.ts";
+import type { ByteChannel } from "../server/channel.ts";
+import { startTestServer, type TestServer } from "../tests/_support/test_server.ts";
+import type { OpensslPki } from "../tests/_support/openssl_pki.ts";
+
+export interface TlsFigures {
+  readonly handshakesPerSecond: number;
+  readonly bulkMBps: number;
+}
+
+/** Echo server on Deno's native TLS (rustls), the reference. */
+function startNativeEcho(certPem: string, keyPem: string): { port: number; close(): void } {
+  const listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: certPem, key: keyPem });
+  (async () => {
+    for await (const conn of listener) {
+      const channel: ByteChannel = {
+        bytesIn: 0,
+        bytesOut: 0,
+        async read() {
+          const buf = new Uint8Array(17 * 1024);
+          try {
+            const n = await conn.read(buf);
+            return n === null ? null : buf.subarray(0, n);
+          } catch {
+            return null;
+          }
+        },
+        async write(data) {
+          let off = 0;
+          while (off < data.length) off += await conn.write(data.subarray(off));
+        },
+        close() {
+          try {
+            conn.close();
+          } catch {
+            // Closed.
+          }
+          return Promise.resolve();
+        },
+      };
+      runEcho(channel).catch(() => {});
+    }
+  })().catch(() => {});
+  return { port: (listener.addr as Deno.NetAddr).port, close: () => listener.close() };
+}
+
+/** Connects, completes the handshake, and closes, `count` times in sequence. */
+export async function handshakes(
+  port: number,
+  caPem: string,
+  count: number,
+  client?: { cert: string; key: string },
+): Promise<number> {
+  const started = performance.now();
+  for (let i = 0; i < count; i++) {
+    const conn = await Deno.connectTls({
+      hostname: "127.0.0.1",
+      port,
+      caCerts: [caPem],
+      ...(client ? { cert: client.cert, key: client.key } : {}),
+    });
+    await conn.handshake();
+    await conn.write(new TextEncoder().encode("QUIT\n"));
+    const buf = new Uint8Array(16);
+    while ((await conn.read(buf).catch(() => null)) !== null) {
+      // Drain until the server closes.
+    }
+    conn.close();
+  }
+  return count / ((performance.now() - started) / 1000);
+}
+
+/** Sends `megabytes` MiB through the echo service and reads them back; returns MB/s one way. */
+export async function bulk(port: number, caPem: string, megabytes: number): Promise<number> {
+  const conn = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [caPem] });
+  await conn.handshake();
+  const chunk = new Uint8Array(64 * 1024).fill(0x61);
+  const total = megabytes * 1024 * 1024;
+  const started = performance.now();
+  const writer = (async () => {
+    for (let sent = 0; sent < total; sent += chunk.length) {
+      let off = 0;
+      while (off < chunk.length) off += await conn.write(chunk.subarray(off));
+    }
+  })();
+  const buf = new Uint8Array(64 * 1024);
+  let received = 0;
+  while (received < total) {
+    const n = await conn.read(buf);
+    if (n === null) throw new Error("Echo closed early");
+    received += n;
+  }
+  await writer;
+  const seconds = (performance.now() - started) / 1000;
+  conn.close();
+  return megabytes / seconds;
+}
+
+export async function benchTls(pki: OpensslPki, rounds: { handshakes: number; megabytes: number }) {
+  const server = await pki.server("ec256");
+  const ours: TestServer = await startTestServer({
+    certPem: server.certPem,
+    keyPem: server.keyPem,
+  });
+  const native = startNativeEcho(server.certPem, server.keyPem);
+  try {
+    // Warm both paths (JIT, caches) before measuring.
+    await handshakes(ours.port, pki.ca.certPem, 20);
+    await handshakes(native.port, pki.ca.certPem, 20);
+    const oursHs = await handshakes(ours.port, pki.ca.certPem, rounds.handshakes);
+    const nativeHs = await handshakes(native.port, pki.ca.certPem, rounds.handshakes);
+    await bulk(ours.port, pki.ca.certPem, 4);
+    await bulk(native.port, pki.ca.certPem, 4);
+    const oursBulk = await bulk(ours.port, pki.ca.certPem, rounds.megabytes);
+    const nativeBulk = await bulk(native.port, pki.ca.certPem, rounds.megabytes);
+    return {
+      ours: { handshakesPerSecond: oursHs, bulkMBps: oursBulk },
+      native: { handshakesPerSecond: nativeHs, bulkMBps: nativeBulk },
+    };
+  } finally {
+    native.close();
+    await ours.close();
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * TCP listeners: implicit TLS (RFC 8314) and plaintext-with-STARTTLS. Each accepted connection
+ * runs in its own task; nothing one connection does can stop the accept loop or another
+ * connection.
+ */
+import type { ConnectionInfo, ServerConfig } from "../protocol/tls/mod.ts";
+import { type ByteChannel, closeQuietly, PlainChannel } from "./channel.ts";
+import { HandshakeError, type PeerCheck, TlsChannel } from "./tls_channel.ts";
+
+export interface ListenerSpec {
+  readonly hostname: string;
+  readonly port: number;
+  readonly tls: "implicit" | "starttls";
+}
+
+/** What an application protocol gets for one connection. */
+export interface ConnectionContext {
+  readonly id: number;
+  readonly remoteAddress: string;
+  readonly listener: ListenerSpec;
+  /** The current channel; replaced by `startTls()`. */
+  readonly channel: ByteChannel;
+  /** Negotiated TLS parameters once TLS is up. */
+  readonly tls: ConnectionInfo | null;
+  /** Starts TLS on a STARTTLS listener; the plaintext channel must not be used afterwards. */
+  startTls(): Promise<ByteChannel>;
+  /** Aborted when the server shuts down. */
+  readonly shutdown: AbortSignal;
+}
+
+/** Runs an application protocol on one connection; resolves when the connection is done. */
+export type Application = (context: ConnectionContext) => Promise<void>;
+
+/** One access-log record per connection. */
+export interface AccessRecord {
+  readonly id: number;
+  readonly peer: string;
+  readonly listener: string;
+  readonly tls: ConnectionInfo | null;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly durationMs: number;
+  readonly closeReason: string;
+  readonly user?: string | undefined;
+}
+
+export interface ListenerOptions {
+  /** Re-read on every handshake so that a reload takes effect for new connections. */
+  readonly tlsConfig: () => ServerConfig;
+  readonly handshakeTimeoutMs: number;
+  readonly checkPeer?: PeerCheck;
+  readonly maxConnectionsPerAddress: number;
+  readonly application: Application;
+  readonly onAccess: (record: AccessRecord) => void;
+  readonly onError: (message: string, error: unknown) => void;
+}
+
+/** The set of running listeners and their live connections. */
+export class ListenerGroup {
+  readonly #options: ListenerOptions;
+  readonly #listeners: Deno.Listener[] = [];
+  readonly #loops: Promise<void>[] = [];
+  readonly #connections = new Map<number, { conn: Deno.Conn; done: Promise<void> }>();
+  readonly #perAddress = new Map<string, number>();
+  readonly #shutdown = new AbortController();
+  #nextId = 1;
+
+  constructor(options: ListenerOptions) {
+    this.#options = options;
+  }
+
+  /** Binds every listener; throws (binding nothing) if any address is unavailable. */
+  listen(specs: readonly ListenerSpec[]): Deno.NetAddr[] {
+    const bound: Deno.Listener[] = [];
+    try {
+      for (const spec of specs) {
+        bound.push(Deno.listen({ hostname: spec.hostname, port: spec.port, transport: "tcp" }));
+      }
+    } catch (error) {
+      for (const l of bound) l.close();
+      throw error;
+    }
+    bound.forEach((listener, i) => {
+      const spec = { ...specs[i]!, port: (listener.addr as Deno.NetAddr).port };
+      this.#listeners.push(listener);
+      this.#loops.push(this.#acceptLoop(listener, spec));
+    });
+    return bound.map((l) => l.addr as Deno.NetAddr);
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  get shutdownSignal(): AbortSignal {
+    return this.#shutdown.signal;
+  }
+
+  /** Stops accepting; signals every session; waits up to `graceMs`, then closes what is left. */
+  async close(graceMs: number): Promise<void> {
+    for (const listener of this.#listeners) {
+      try {
+        listener.close();
+      } catch {
+        // Already closed.
+      }
+    }
+    this.#shutdown.abort();
+    await Promise.allSettled(this.#loops);
+    const pending = [...this.#connections.values()].map((c) => c.done);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs));
+    await Promise.race([Promise.allSettled(pending), grace]);
+    clearTimeout(timer);
+    for (const { conn } of this.#connections.values()) closeQuietly(conn);
+    await Promise.allSettled([...this.#connections.values()].map((c) => c.done));
+  }
+
+  async #acceptLoop(listener: Deno.Listener, spec: ListenerSpec): Promise<void> {
+    while (!this.#shutdown.signal.aborted) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (this.#shutdown.signal.aborted) return;
+        if (error instanceof Deno.errors.BadResource) return;
+        this.#options.onError("Accept failed", error);
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      const address = (conn.remoteAddr as Deno.NetAddr).hostname;
+      const count = this.#perAddress.get(address) ?? 0;
+      if (count >= this.#options.maxConnectionsPerAddress) {
+        this.#options.onAccess({
+          id: 0,
+          peer: address,
+          listener: `${spec.hostname}:${spec.port}`,
+          tls: null,
+          bytesIn: 0,
+          bytesOut: 0,
+          durationMs: 0,
+          closeReason: "too many connections from this address",
+        });
+        closeQuietly(conn);
+        continue;
+      }
+      this.#perAddress.set(address, count + 1);
+      const id = this.#nextId++;
+      const done = this.#serve(id, conn, spec).finally(() => {
+        this.#connections.delete(id);
+        const left = (this.#perAddress.get(address) ?? 1) - 1;
+        if (left <= 0) this.#perAddress.delete(address);
+        else this.#perAddress.set(address, left);
+      });
+      this.#connections.set(id, { conn, done });
+    }
+  }
+
+  async #serve(id: number, conn: Deno.Conn, spec: ListenerSpec): Promise<void> {
+    const started = performance.now();
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    const peer = `${remote.hostname}:${remote.port}`;
+    let channel: ByteChannel | null = null;
+    let tlsChannel: TlsChannel | null = null;
+    let closeReason = "closed";
+    const accept = (initialBytes?: Uint8Array) =>
+      TlsChannel.accept(conn, this.#options.tlsConfig(), {
+        handshakeTimeoutMs: this.#options.handshakeTimeoutMs,
+        ...(this.#options.checkPeer ? { checkPeer: this.#options.checkPeer } : {}),
+        ...(initialBytes ? { initialBytes } : {}),
+      });
+    try {
+      if (spec.tls === "implicit") {
+        tlsChannel = await accept();
+        channel = tlsChannel;
+      } else {
+        channel = new PlainChannel(conn);
+      }
+      const context: ConnectionContext = {
+        id,
+        remoteAddress: remote.hostname,
+        listener: spec,
+        get channel() {
+          return channel!;
+        },
+        get tls() {
+          return tlsChannel?.info() ?? null;
+        },
+        startTls: async () => {
+          if (tlsChannel) throw new Error("TLS is already active");
+          tlsChannel = await accept();
+          channel = tlsChannel;
+          return tlsChannel;
+        },
+        shutdown: this.#shutdown.signal,
+      };
+      await this.#options.application(context);
+      closeReason = tlsChannel?.closeReason ?? "closed";
+    } catch (error) {
+      if (error instanceof HandshakeError) {
+        closeReason = `handshake failed: ${error.alert ? `${error.alert}: ` : ""}${error.message}`;
+      } else {
+        closeReason = "internal error";
+        this.#options.onError(`Connection ${id} failed`, error);
+      }
+    } finally {
+      await channel?.close().catch(() => {});
+      closeQuietly(conn);
+      this.#options.onAccess({
+        id,
+        peer,
+        listener: `${spec.hostname}:${spec.port}/${spec.tls}`,
+        tls: tlsChannel?.info() ?? null,
+        bytesIn: channel?.bytesIn ?? 0,
+        bytesOut: channel?.bytesOut ?? 0,
+        durationMs: Math.round(performance.now() - started),
+        closeReason,
+      });
+    }
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Runs the server from a validated configuration: binds the listeners, keeps the TLS material
+ * current across reloads, writes one access line per connection, and shuts down gracefully.
+ */
+import type { Config } from "./config.ts";
+import { getLogger } from "./log.ts";
+import { type AccessRecord, type Application, ListenerGroup } from "./listener.ts";
+import { buildServerConfig } from "./tls_config.ts";
+import type { ServerConfig } from "../protocol/tls/mod.ts";
+import type { PeerCheck } from "./tls_channel.ts";
+
+export interface ServeHandle {
+  /** The bound addresses, in the order of `config.listen`. */
+  readonly addresses: readonly Deno.NetAddr[];
+  /** Resolves when the server has stopped. */
+  readonly finished: Promise<void>;
+  /** Re-reads certificates and CA bundles; keeps the old ones if the new ones fail. */
+  reload(config?: Config): Promise<void>;
+  /** Graceful shutdown: stop accepting, BYE to sessions, let commits finish. */
+  shutdown(): Promise<void>;
+}
+
+export interface ServeOptions {
+  /** The protocol spoken on each connection. */
+  readonly application: Application;
+  readonly checkPeer?: PeerCheck;
+  /** How long shutdown waits for sessions before closing them. Default 5 s. */
+  readonly shutdownGraceMs?: number;
+}
+
+const accessLog = getLogger(["access"]);
+const log = getLogger(["server"]);
+
+/** Reads the TLS files named by the configuration and builds the engine configuration. */
+export async function loadTlsConfig(config: Config): Promise<ServerConfig> {
+  const [certificatePem, privateKeyPem, ...clientCaPems] = await Promise.all([
+    Deno.readTextFile(config.tls.certificate),
+    Deno.readTextFile(config.tls.privateKey),
+    ...(config.tls.clientAuth === "none"
+      ? []
+      : config.tls.clientCa.map((p) => Deno.readTextFile(p))),
+  ]);
+  return buildServerConfig({
+    certificatePem: certificatePem!,
+    privateKeyPem: privateKeyPem!,
+    clientAuth: config.tls.clientAuth,
+    clientCaPems,
+  });
+}
+
+export function formatAccess(record: AccessRecord): Record<string, unknown> {
+  const peer = record.tls?.peer?.identity;
+  return {
+    conn: record.id,
+    peer: record.peer,
+    listener: record.listener,
+    tls: record.tls ? `${record.tls.version} ${record.tls.cipherSuite}` : "none",
+    sni: record.tls?.sni ?? null,
+    certSubject: peer?.subject ?? null,
+    certSerial: peer?.serial ?? null,
+    user: record.user ?? null,
+    bytesIn: record.bytesIn,
+    bytesOut: record.bytesOut,
+    durationMs: record.durationMs,
+    close: record.closeReason,
+  };
+}
+
+export async function serve(config: Config, options: ServeOptions): Promise<ServeHandle> {
+  let tlsConfig = await loadTlsConfig(config);
+  let current = config;
+  const group = new ListenerGroup({
+    tlsConfig: () => tlsConfig,
+    handshakeTimeoutMs: config.tls.handshakeTimeoutMs,
+    ...(options.checkPeer ? { checkPeer: options.checkPeer } : {}),
+    maxConnectionsPerAddress: config.limits.maxConnectionsPerAddress,
+    application: options.application,
+    onAccess: (record) =>
+      accessLog.info(
+        "{peer} {tls} user={user} cert={certSubject} in={bytesIn} out={bytesOut} {durationMs}ms {close}",
+        formatAccess(record),
+      ),
+    onError: (message, error) => log.error(`${message}: {error}`, { error: describe(error) }),
+  });
+  const addresses = group.listen(
+    config.listen.map((l) => ({ hostname: l.hostname, port: l.port, tls: l.tls })),
+  );
+  for (const [i, addr] of addresses.entries()) {
+    log.info("Listening on {address} ({tls})", {
+      address: `${addr.hostname}:${addr.port}`,
+      tls: config.listen[i]!.tls,
+    });
+  }
+  let resolveFinished!: () => void;
+  const finished = new Promise<void>((r) => resolveFinished = r);
+  let stopping: Promise<void> | null = null;
+  return {
+    addresses,
+    finished,
+    async reload(next?: Config) {
+      const candidate = next ?? current;
+      try {
+        tlsConfig = await loadTlsConfig(candidate);
+        current = candidate;
+        log.info("Reloaded TLS certificates and CA bundles");
+      } catch (error) {
+        log.error("Reload failed, keeping the previous configuration: {error}", {
+          error: describe(error),
+        });
+        throw error;
+      }
+    },
+    shutdown() {
+      stopping ??= (async () => {
+        log.info("Shutting down: {connections} open connections", {
+          connections: group.connectionCount,
+        });
+        await group.close(options.shutdownGraceMs ?? 5000);
+        resolveFinished();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** An error's message without its stack, for log lines. */
+export function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

@@ -1,0 +1,199 @@
+/**
+ * Drives the sans-IO TLS engine over a TCP connection: socket bytes in, records out, and the
+ * asynchronous peer check (the directory) answered while the engine waits for it.
+ */
+import {
+  type ConnectionInfo,
+  type PeerVerificationResult,
+  type ServerConfig,
+  TlsServerConnection,
+} from "../protocol/tls/mod.ts";
+import type { VerifiedPeer } from "../protocol/x509/identity.ts";
+import {
+  type ByteChannel,
+  closeQuietly,
+  isConnectionGone,
+  READ_CHUNK,
+  readOrNull,
+  writeAll,
+} from "./channel.ts";
+
+/** Decides whether a verified client certificate may proceed (the LDAP check plugs in here). */
+export type PeerCheck = (peer: VerifiedPeer) => Promise<PeerVerificationResult>;
+
+export interface AcceptOptions {
+  /** Closes the connection if the handshake has not finished by then. */
+  readonly handshakeTimeoutMs: number;
+  readonly checkPeer?: PeerCheck;
+  /** Bytes already read from the socket in the clear that belong to the TLS stream (none for STARTTLS). */
+  readonly initialBytes?: Uint8Array;
+}
+
+/** Why a handshake did not complete, for the access log. */
+export class HandshakeError extends Error {
+  readonly alert: string | null;
+  constructor(message: string, alert: string | null) {
+    super(message);
+    this.name = "HandshakeError";
+    this.alert = alert;
+  }
+}
+
+/** A TLS 1.3 channel over a TCP connection, handshake already completed. */
+export class TlsChannel implements ByteChannel {
+  readonly #conn: Deno.Conn;
+  readonly #engine: TlsServerConnection;
+  readonly #buffer = new Uint8Array(READ_CHUNK);
+  #writing: Promise<void> = Promise.resolve();
+  #eof = false;
+  #closed = false;
+  #in = 0;
+  #out = 0;
+  /** Set when the peer ended the connection with an alert or a fatal error occurred. */
+  closeReason: string | null = null;
+
+  private constructor(conn: Deno.Conn, engine: TlsServerConnection) {
+    this.#conn = conn;
+    this.#engine = engine;
+  }
+
+  /** Runs the server handshake on `conn`; throws `HandshakeError` when it fails or times out. */
+  static async accept(
+    conn: Deno.Conn,
+    config: ServerConfig,
+    options: AcceptOptions,
+  ): Promise<TlsChannel> {
+    const channel = new TlsChannel(conn, new TlsServerConnection(config));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      closeQuietly(conn);
+    }, options.handshakeTimeoutMs);
+    try {
+      if (options.initialBytes?.length) channel.#feed(options.initialBytes);
+      await channel.#handshake(options.checkPeer);
+      return channel;
+    } catch (error) {
+      closeQuietly(conn);
+      if (timedOut) throw new HandshakeError("Handshake timed out", null);
+      if (error instanceof HandshakeError) throw error;
+      if (isConnectionGone(error)) throw new HandshakeError("Peer closed during handshake", null);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  get bytesIn(): number {
+    return this.#in;
+  }
+  get bytesOut(): number {
+    return this.#out;
+  }
+  info(): ConnectionInfo {
+    return this.#engine.info();
+  }
+
+  async #handshake(checkPeer: PeerCheck | undefined): Promise<void> {
+    while (!this.#engine.handshakeComplete) {
+      for (const event of this.#engine.takeEvents()) {
+        switch (event.kind) {
+          case "peerVerificationRequired": {
+            let result: PeerVerificationResult = { ok: true };
+            if (checkPeer) {
+              try {
+                result = await checkPeer(event.peer);
+              } catch (error) {
+                result = { ok: false, alert: "internal_error", reason: String(error) };
+              }
+            }
+            this.#engine.completePeerVerification(result);
+            break;
+          }
+          case "fatal":
+            await this.#flush().catch(() => {});
+            throw new HandshakeError(event.reason, event.alert);
+          case "peerClosed":
+            throw new HandshakeError("Peer closed during handshake", "close_notify");
+          case "handshakeComplete":
+            break;
+        }
+      }
+      await this.#flush();
+      if (this.#engine.handshakeComplete) break;
+      if (this.#engine.closed) throw new HandshakeError("Connection closed during handshake", null);
+      const n = await readOrNull(this.#conn, this.#buffer);
+      if (n === null) throw new HandshakeError("Peer closed during handshake", null);
+      this.#feed(this.#buffer.subarray(0, n));
+    }
+    // Events queued with the final flight (handshakeComplete) are consumed here.
+    for (const event of this.#engine.takeEvents()) {
+      if (event.kind === "fatal") throw new HandshakeError(event.reason, event.alert);
+    }
+    await this.#flush();
+  }
+
+  #feed(bytes: Uint8Array): void {
+    this.#in += bytes.length;
+    this.#engine.receive(bytes);
+  }
+
+  /** Hands every queued record to the socket, one write at a time. */
+  #flush(): Promise<void> {
+    const out = this.#engine.takeOutgoing();
+    if (out.length === 0) return this.#writing;
+    this.#writing = this.#writing.then(async () => {
+      await writeAll(this.#conn, out);
+      this.#out += out.length;
+    });
+    return this.#writing;
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    while (true) {
+      const plain = this.#engine.takePlaintext();
+      if (plain.length > 0) return plain;
+      if (this.#eof || this.#closed) return null;
+      for (const event of this.#engine.takeEvents()) {
+        if (event.kind === "peerClosed") {
+          this.#eof = true;
+          this.closeReason ??= "close_notify";
+        } else if (event.kind === "fatal") {
+          this.#eof = true;
+          this.closeReason ??= `${
+            event.sentByUs ? "sent" : "received"
+          } ${event.alert}: ${event.reason}`;
+        }
+      }
+      await this.#flush().catch(() => {});
+      if (this.#eof) continue;
+      const n = await readOrNull(this.#conn, this.#buffer);
+      if (n === null) {
+        this.#eof = true;
+        this.closeReason ??= "eof without close_notify";
+        continue;
+      }
+      this.#feed(this.#buffer.subarray(0, n));
+    }
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    if (this.#closed || this.#engine.closed) throw new Deno.errors.BrokenPipe("Channel is closed");
+    this.#engine.send(data);
+    await this.#flush();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.closeReason ??= "close_notify sent";
+    try {
+      this.#engine.close();
+      await this.#flush();
+    } catch {
+      // The peer may already be gone; closing the socket is all that is left.
+    } finally {
+      closeQuietly(this.#conn);
+    }
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * Throwaway certificates made with the `openssl` CLI, for interoperability tests: a CA, and
+ * server and client leaves of each key type. Independent of our own X.509 writer on purpose.
+ */
+
+export type KeyType = "ec256" | "ec384" | "ed25519" | "rsa2048";
+
+export interface Issued {
+  readonly certPath: string;
+  readonly keyPath: string;
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+export interface OpensslPki {
+  readonly dir: string;
+  readonly ca: Issued;
+  server(type: KeyType): Promise<Issued>;
+  client(type: KeyType, name: string): Promise<Issued>;
+  remove(): Promise<void>;
+}
+
+const KEY_ARGS: Record<KeyType, string[]> = {
+  ec256: ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+  ec384: ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
+  ed25519: ["-algorithm", "ED25519"],
+  rsa2048: ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+};
+
+export async function openssl(args: string[], stdin?: string): Promise<string> {
+  const child = new Deno.Command("openssl", {
+    args,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  if (!out.success) {
+    throw new Error(`openssl ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return new TextDecoder().decode(out.stdout);
+}
+
+async function issue(
+  dir: string,
+  name: string,
+  type: KeyType,
+  subject: string,
+  extensions: string,
+  ca: Issued | null,
+): Promise<Issued> {
+  const keyPath = `${dir}/${name}.key`;
+  const certPath = `${dir}/${name}.pem`;
+  const extPath = `${dir}/${name}.ext`;
+  await openssl(["genpkey", ...KEY_ARGS[type], "-out", keyPath]);
+  await Deno.writeTextFile(extPath, extensions);
+  if (ca === null) {
+    await openssl([
+      "req",
+      "-new",
+      "-x509",
+      "-key",
+      keyPath,
+      "-out",
+      certPath,
+      "-days",
+      "30",
+      "-subj",
+      subject,
+      "-extensions",
+      "ext",
+      "-config",
+      extPath,
+    ]);
+  } else {
+    const csrPath = `${dir}/${name}.csr`;
+    await openssl([
+      "req",
+      "-new",
+      "-key",
+      keyPath,
+      "-out",
+      csrPath,
+      "-subj",
+      subject,
+      "-config",
+      extPath,
+    ]);
+    await openssl([
+      "x509",
+      "-req",
+      "-in",
+      csrPath,
+      "-CA",
+      ca.certPath,
+      "-CAkey",
+      ca.keyPath,
+      "-CAcreateserial",
+      "-out",
+      certPath,
+      "-days",
+      "30",
+      "-extfile",
+      extPath,
+      "-extensions",
+      "ext",
+    ]);
+  }
+  return {
+    certPath,
+    keyPath,
+    certPem: await Deno.readTextFile(certPath),
+    keyPem: await Deno.readTextFile(keyPath),
+  };
+}
+
+const REQ = "[req]\ndistinguished_name = dn\n[dn]\n";
+
+/** Makes a P-256 CA in a temporary directory; leaves are issued on demand and cached. */
+export async function makeOpensslPki(): Promise<OpensslPki> {
+  const dir = await Deno.makeTempDir({ prefix: "postern-pki-" });
+  const ca = await issue(
+    dir,
+    "ca",
+    "ec256",
+    "/CN=Postern Test CA",
+    `${REQ}[ext]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n`,
+    null,
+  );
+  const cache = new Map<string, Promise<Issued>>();
+  const cached = (key: string, make: () => Promise<Issued>) => {
+    let p = cache.get(key);
+    if (!p) cache.set(key, p = make());
+    return p;
+  };
+  return {
+    dir,
+    ca,
+    server: (type) =>
+      cached(`server-${type}`, () =>
+        issue(
+          dir,
+          `server-${type}`,
+          type,
+          "/CN=localhost",
+          `${REQ}[ext]\nbasicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost,IP:127.0.0.1\n`,
+          ca,
+        )),
+    client: (type, name) =>
+      cached(`client-${type}-${name}`, () =>
+        issue(
+          dir,
+          `client-${name}-${type}`,
+          type,
+          `/CN=${name}/emailAddress=${name}@example.org`,
+          `${REQ}[ext]\nbasicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = clientAuth\nsubjectAltName = email:${name}@example.org\n`,
+          ca,
+        )),
+    remove: () => Deno.remove(dir, { recursive: true }),
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * Starts our listener on a free loopback port with the echo service (or a given application),
+ * for interoperability tests and benchmarks.
+ */
+import { buildServerConfig, type TlsMaterial } from "../../server/tls_config.ts";
+import {
+  type AccessRecord,
+  type Application,
+  ListenerGroup,
+  type ListenerSpec,
+} from "../../server/listener.ts";
+import { runEcho } from "../../server/echo.ts";
+import type { PeerCheck } from "../../server/tls_channel.ts";
+
+export interface TestServer {
+  readonly port: number;
+  readonly access: AccessRecord[];
+  readonly errors: unknown[];
+  close(): Promise<void>;
+}
+
+export interface TestServerOptions extends Omit<TlsMaterial, "certificatePem" | "privateKeyPem"> {
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly tls?: ListenerSpec["tls"];
+  readonly application?: Application;
+  readonly checkPeer?: PeerCheck;
+  readonly handshakeTimeoutMs?: number;
+}
+
+export async function startTestServer(options: TestServerOptions): Promise<TestServer> {
+  const config = buildServerConfig({
+    ...options,
+    certificatePem: options.certPem,
+    privateKeyPem: options.keyPem,
+  });
+  const access: AccessRecord[] = [];
+  const errors: unknown[] = [];
+  const group = new ListenerGroup({
+    tlsConfig: () => config,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
+    maxConnectionsPerAddress: 1000,
+    ...(options.checkPeer ? { checkPeer: options.checkPeer } : {}),
+    application: options.application ?? ((ctx) => runEcho(ctx.channel)),
+    onAccess: (r) => access.push(r),
+    onError: (_m, e) => errors.push(e),
+  });
+  const [addr] = group.listen([{ hostname: "127.0.0.1", port: 0, tls: options.tls ?? "implicit" }]);
+  await Promise.resolve();
+  return { port: addr!.port, access, errors, close: () => group.close(2000) };
+}
