@@ -1,6 +1,7 @@
 /**
  * Child process of durability_test.ts: appends messages to a SqliteMailStore in a loop and
- * prints "<n> <uid>" for each append once it has resolved (i.e. been acknowledged).
+ * prints "<n> <uid>" for each append once it has resolved (i.e. been acknowledged). Every
+ * third message is then flagged \Flagged, and "f <uid>" printed once that has resolved.
  * Usage: deno run -A durability_child.ts <db path>
  */
 import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
@@ -17,7 +18,15 @@ Deno.stdout.writeSync(out.encode("ready\n"));
 // Bounded: the parent kills us long before this ends.
 for (let n = 1; n <= 1_000_000; n++) {
   const r = await store.append(inbox.id, { raw: durabilityMessage(n), flags: ["$N" + n] });
-  const line = out.encode(`${n} ${r.uid}\n`);
+  say(`${n} ${r.uid}\n`);
+  if (n % 3 === 0) {
+    await store.storeFlags(inbox.id, [r.uid], "add", ["\\Flagged"]);
+    say(`f ${r.uid}\n`);
+  }
+}
+
+function say(text: string): void {
+  const line = out.encode(text);
   let written = 0;
   while (written < line.length) written += Deno.stdout.writeSync(line.subarray(written));
 }
