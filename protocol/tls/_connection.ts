@@ -54,6 +54,7 @@ export abstract class Connection {
   #outgoing: Uint8Array[] = [];
   #plaintext: Uint8Array[] = [];
   #events: TlsEvent[] = [];
+  #earlyDataBudget = 0;
   #established = false;
   #inputClosed = false;
   #outputClosed = false;
@@ -211,6 +212,14 @@ export abstract class Connection {
     );
   }
 
+  /**
+   * Tolerates up to `bytes` of undecryptable records while reading with the client's
+   * handshake keys: the client offered early data that we do not accept.
+   */
+  protected skipRejectedEarlyData(bytes: number): void {
+    this.#earlyDataBudget = bytes;
+  }
+
   /** Marks the handshake done: application data is accepted and may be sent. */
   protected establish(): void {
     this.#established = true;
@@ -264,10 +273,11 @@ export abstract class Connection {
       }
       return;
     }
-    this.#onContent(this.#unprotect(record));
+    const opened = this.#unprotect(record);
+    if (opened !== null) this.#onContent(opened);
   }
 
-  #unprotect(record: TlsRecord): OpenedRecord {
+  #unprotect(record: TlsRecord): OpenedRecord | null {
     if (this.#read === null) {
       if (record.type === ContentType.application_data) {
         throw new TlsAlert("unexpected_message", "Protected record before keys were agreed");
@@ -277,7 +287,23 @@ export abstract class Connection {
       }
       return { type: record.type, content: record.fragment };
     }
-    if (record.type === ContentType.application_data) return this.#read.open(record);
+    if (record.type === ContentType.application_data) {
+      if (this.#earlyDataBudget > 0) {
+        // RFC 8446, Section 4.2.10: rejected 0-RTT data cannot be opened with the handshake
+        // keys; skip such records, within a byte budget, until one opens.
+        const opened = this.#read.tryOpen(record);
+        if (opened !== null) {
+          this.#earlyDataBudget = 0;
+          return opened;
+        }
+        this.#earlyDataBudget -= record.fragment.length;
+        if (this.#earlyDataBudget < 0) {
+          throw new TlsAlert("bad_record_mac", "Record authentication failed");
+        }
+        return null;
+      }
+      return this.#read.open(record);
+    }
     // A peer that failed to process our ServerHello may only be able to alert in plaintext.
     if (record.type === ContentType.alert && !this.#established && record.fragment.length === 2) {
       return { type: record.type, content: record.fragment };

@@ -134,7 +134,10 @@ export class RecordProtection {
     if (this.#seq >= this.#sequenceLimit) {
       throw new TlsAlert("internal_error", "Record sequence number exhausted");
     }
-    const seq = this.#seq++;
+    return this.#nonceFor(this.#seq++);
+  }
+
+  #nonceFor(seq: number): Uint8Array {
     const n = this.#nonce;
     n.set(this.#iv);
     const hi = Math.floor(seq / 2 ** 32);
@@ -180,9 +183,23 @@ export class RecordProtection {
 
   /** Opens a protected record; its outer type must be application_data. */
   open(record: TlsRecord): OpenedRecord {
-    const nonce = this.#nextNonce();
+    const opened = this.tryOpen(record);
+    if (opened === null) throw new TlsAlert("bad_record_mac", "Record authentication failed");
+    return opened;
+  }
+
+  /**
+   * Opens a protected record, or returns null (without consuming a sequence number) when it
+   * does not authenticate. Malformed inner plaintext still throws.
+   */
+  tryOpen(record: TlsRecord): OpenedRecord | null {
+    if (this.#seq >= this.#sequenceLimit) {
+      throw new TlsAlert("internal_error", "Record sequence number exhausted");
+    }
+    const nonce = this.#nonceFor(this.#seq);
     const inner = this.#aead.open(nonce, record.header, record.fragment);
-    if (inner === null) throw new TlsAlert("bad_record_mac", "Record authentication failed");
+    if (inner === null) return null;
+    this.#seq++;
     if (inner.length > MAX_PLAINTEXT + 1) {
       throw new TlsAlert("record_overflow", "Record plaintext longer than 2^14 bytes");
     }

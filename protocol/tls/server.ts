@@ -143,6 +143,9 @@ type ServerState =
   | { kind: "awaitPeerVerification"; peer: VerifiedPeer }
   | { kind: "connected" };
 
+/** How much rejected 0-RTT data we skip before giving up (RFC 8446, Section 4.2.10). */
+const MAX_REJECTED_EARLY_DATA = 64 * 1024;
+
 /** Extensions a second ClientHello may change (RFC 8446, Section 4.1.2). */
 const RETRY_MUTABLE_EXTENSIONS: ReadonlySet<number> = new Set([
   ExtensionType.key_share,
@@ -403,6 +406,9 @@ export class TlsServerConnection extends Connection {
     const secrets = handshakeSecrets(this.provider, suite, shared.secret, t.current());
     this.setWriteSecret(secrets.server);
     this.setReadSecret(secrets.client);
+    if (!this.#helloRetry && findExtension(ch.extensions, ExtensionType.early_data) !== undefined) {
+      this.skipRejectedEarlyData(MAX_REJECTED_EARLY_DATA);
+    }
 
     const ee: Extension[] = [];
     if (n.alpn !== null) {

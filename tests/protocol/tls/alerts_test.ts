@@ -475,3 +475,56 @@ Deno.test("a client that sees a second HelloRetryRequest ends with unexpected_me
   p.client.receive(hrr.subarray(0, 5 + len));
   assert.equal(fatalOf(p.client.takeEvents()), "unexpected_message");
 });
+
+Deno.test("rejected 0-RTT records are skipped when the client offered early_data", () => {
+  const early = { type: ExtensionType.early_data, data: new Uint8Array(0) };
+  const junk = new Uint8Array([23, 3, 3, 0, 50, ...new Uint8Array(50).fill(7)]);
+  const p = makePair({}, {
+    editClientHello: (ch) => ({ ...ch, extensions: [...ch.extensions, early] }),
+  });
+  run(p, { toServer: (b, round) => round === 0 ? new Uint8Array([...b, ...junk, ...junk]) : b });
+  assert.deepEqual(kinds(p.serverEvents), ["handshakeComplete"]);
+});
+
+Deno.test("undecryptable records without an early_data offer are bad_record_mac", () => {
+  const junk = new Uint8Array([23, 3, 3, 0, 50, ...new Uint8Array(50).fill(7)]);
+  const p = makePair();
+  run(p, { toServer: (b, round) => round === 0 ? new Uint8Array([...b, ...junk]) : b });
+  assert.equal(fatalOf(p.serverEvents), "bad_record_mac");
+});
+
+/** Offsets of the legacy_record_version bytes, which RFC 8446 (Section 5.1) says to ignore. */
+function versionOffsets(flight: Uint8Array): Set<number> {
+  const out = new Set<number>();
+  for (let at = 0; at + 5 <= flight.length; at += 5 + ((flight[at + 3]! << 8) | flight[at + 4]!)) {
+    out.add(at + 1).add(at + 2);
+  }
+  return out;
+}
+
+for (const side of ["client's second flight", "server's flight"] as const) {
+  Deno.test(`random byte flips in the ${side} never throw and only an ignored byte lets the handshake complete`, () => {
+    const rand = prng(side.length * 31);
+    for (let i = 0; i < 40; i++) {
+      const p = makePair();
+      let ignorable = false;
+      const flip = (b: Uint8Array) => {
+        const [x, y, v] = rand(3);
+        const at = ((x! << 8) | y!) % b.length;
+        ignorable = versionOffsets(b).has(at);
+        b[at]! ^= v! | 1;
+        return b;
+      };
+      run(
+        p,
+        side === "server's flight"
+          ? { toClient: (b, round) => round === 1 ? flip(b) : b }
+          : { toServer: (b, round) => round === 2 ? flip(b) : b },
+      );
+      const done = p.client.handshakeComplete && p.server.handshakeComplete;
+      // A protected record's version is authenticated (it is in the AAD), so only a plaintext
+      // record's version byte may change without effect.
+      assert.ok(!done || ignorable, `case ${i}`);
+    }
+  });
+}
