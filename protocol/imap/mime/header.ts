@@ -526,14 +526,12 @@ class AddressParser {
   }
 }
 
-/** Joins the words of a display name with single spaces, as written (RFC 5322, 3.2.5). */
+/** Joins the words of a display name, one space where the source had whitespace (3.2.5). */
 function phraseText(tokens: Token[]): string {
   let out = "";
   for (const t of tokens) {
     if (t.kind === "comment") continue;
-    if (out !== "" && (t.space || t.kind === "word") && !(t.kind === "special" && !t.space)) {
-      out += t.space ? " " : "";
-    }
+    if (out !== "" && t.space) out += " ";
     out += t.text;
   }
   return out.trim();
