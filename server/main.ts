@@ -13,7 +13,7 @@ import {
   defaultConfig,
   loadConfig,
 } from "./config.ts";
-import { setupLogging } from "./log.ts";
+import { getLogger, setupLogging } from "./log.ts";
 import {
   CliError,
   formatCommandHelp,
@@ -121,11 +121,14 @@ const COMMANDS: readonly Command[] = [
     options: {},
     async run({ values, io }) {
       const config = await resolveConfig(io, values, { checkFiles: true });
-      io.out(
-        config.source === null
-          ? `config OK (no ${DEFAULT_CONFIG_FILE}; built-in defaults)\n`
-          : "config OK\n",
-      );
+      if (config.source !== null) {
+        io.out("config OK\n");
+        return 0;
+      }
+      const pki = [config.tls.certificate, config.tls.privateKey, ...config.tls.clientCa];
+      const missing = (await Promise.all(pki.map(exists))).some((found) => !found);
+      const note = missing ? "; serve creates the development certificates" : "";
+      io.out(`config OK (no ${DEFAULT_CONFIG_FILE}: built-in defaults${note})\n`);
       return 0;
     },
   },
@@ -574,6 +577,15 @@ async function withStore<T>(
   }
 }
 
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function requireAccount(store: MailStore, name: string): Promise<void> {
   if ((await store.getAccount(name)) === null) throw new CliError(`no user "${name}"`);
 }
@@ -588,7 +600,7 @@ async function runServe({ values, io }: CommandInput): Promise<number> {
     if (pki.createdCa) io.err(`created a development CA in ${pki.caCertificate}\n`);
     if (pki.createdServer) io.err(`created a server certificate in ${pki.serverCertificate}\n`);
   } else {
-    config = await loadConfig(config.source, { checkFiles: true });
+    config = await resolveConfig(io, values, { checkFiles: true });
   }
   setupLogging(config.log);
   await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
@@ -597,15 +609,28 @@ async function runServe({ values, io }: CommandInput): Promise<number> {
     throw new CliError("serve is not available in this build");
   }
   const handle = await module.serve(config);
+  const log = getLogger("cli");
   const stop = () => {
-    handle.shutdown().catch(() => {});
+    log.info("Shutting down");
+    handle.shutdown().catch((error) => log.error("Shutdown failed: {error}", { error }));
   };
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const signal of signals) Deno.addSignalListener(signal, stop);
+  // SIGHUP re-reads the configuration file and the certificates it names (e.g. after renewal).
+  const reload = () => {
+    resolveConfig(io, values, { checkFiles: true })
+      .then((next) => handle.reload(next))
+      .then(() => log.info("Configuration reloaded"))
+      .catch((error) => {
+        const message = error instanceof Error ? error.message : String(error);
+        log.error("Reload failed, keeping the running configuration: {message}", { message });
+      });
+  };
+  const signals: [Deno.Signal, () => void][] = [["SIGINT", stop], ["SIGTERM", stop]];
+  if (Deno.build.os !== "windows") signals.push(["SIGHUP", reload]);
+  for (const [signal, listener] of signals) Deno.addSignalListener(signal, listener);
   try {
     await handle.finished;
   } finally {
-    for (const signal of signals) Deno.removeSignalListener(signal, stop);
+    for (const [signal, listener] of signals) Deno.removeSignalListener(signal, listener);
   }
   return 0;
 }

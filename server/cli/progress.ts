@@ -12,23 +12,26 @@ export class ProgressBar {
   readonly #label: string;
   readonly #enabled: boolean;
   readonly #write: (text: string) => void;
-  readonly #started = Date.now();
+  readonly #now: () => number;
+  readonly #started: number;
   #lastDraw = 0;
   #drawn = false;
 
   constructor(
     label: string,
-    options: { enabled?: boolean; write?: (text: string) => void } = {},
+    options: { enabled?: boolean; write?: (text: string) => void; now?: () => number } = {},
   ) {
     this.#label = label;
     this.#enabled = options.enabled ?? isTerminal();
     this.#write = options.write ?? writeStderr;
+    this.#now = options.now ?? Date.now;
+    this.#started = this.#now();
   }
 
-  /** Reports `done` of `total` units; `unit` names them in the line (e.g. "messages"). */
+  /** Reports `done` of `total` units, with an optional detail such as "12/40 messages". */
   update(done: number, total: number, detail = ""): void {
     if (!this.#enabled) return;
-    const now = Date.now();
+    const now = this.#now();
     if (now - this.#started < FIRST_DRAW_MS || now - this.#lastDraw < REDRAW_MS) return;
     this.#lastDraw = now;
     this.#drawn = true;

@@ -164,8 +164,15 @@ Deno.test("postern certs writes a CA, a server chain and a client certificate", 
 Deno.test("postern check-config prints config OK or the positioned errors", async () => {
   const dir = tempDir();
   try {
+    const defaults = await postern(dir, ["check-config"]);
+    assert.equal(
+      defaults.stdout,
+      "config OK (no config.yaml: built-in defaults; serve creates the development certificates)\n",
+    );
     assert.equal((await postern(dir, ["certs", "init-ca"])).code, 0);
     assert.equal((await postern(dir, ["certs", "issue-server"])).code, 0);
+    const ready = await postern(dir, ["check-config"]);
+    assert.equal(ready.stdout, "config OK (no config.yaml: built-in defaults)\n");
     Deno.writeTextFileSync(join(dir, "config.yaml"), "log:\n  level: debug\n");
     Deno.writeTextFileSync(join(dir, "bad.yaml"), "lissten: []\nlog:\n  level: loud\n");
     const [ok, bad] = await Promise.all([
