@@ -332,3 +332,53 @@ Deno.test("ImapSession without MIME support refuses structure items with BAD", a
     "h OK SEARCH completed",
   ]);
 });
+
+Deno.test("ImapSession answers ID, NAMESPACE, LIST RETURN (STATUS), UID EXPUNGE and UNSELECT", async () => {
+  const store = await newStore();
+  const c = new TestClient(store);
+  c.take();
+  assert.deepEqual(await c.cmd('i ID ("name" "test" "version" NIL)'), [
+    '* ID ("name" "Postern" "vendor" "Postern")',
+    "i OK ID completed",
+  ]);
+  assert.deepEqual(await c.cmd("e ENABLE IMAP4rev2"), [
+    "e BAD ENABLE is not allowed in this state",
+  ]);
+  await c.login();
+  assert.deepEqual(await c.cmd("n NAMESPACE"), [
+    '* NAMESPACE (("" "/")) NIL NIL',
+    "n OK NAMESPACE completed",
+  ]);
+  const date = '"14-Jul-2021 02:44:25 -0700"';
+  const size = message("D").length;
+  assert.match(
+    (await c.cmd(`a APPEND INBOX (\\Seen) ${date} {${size}+}\r\n${message("D")}`)).at(-1)!,
+    /^a OK/,
+  );
+  await append(c, "INBOX", message("E"));
+  assert.deepEqual(await c.cmd('l LIST "" INBOX RETURN (CHILDREN STATUS (MESSAGES UNSEEN))'), [
+    '* LIST (\\HasNoChildren) "/" INBOX',
+    "* STATUS INBOX (MESSAGES 2 UNSEEN 1)",
+    "l OK LIST completed",
+  ]);
+  assert.deepEqual(await c.cmd('l2 LIST (SPECIAL-USE) "" *'), [
+    '* LIST (\\HasNoChildren \\Archive) "/" Archive',
+    '* LIST (\\HasNoChildren \\Drafts) "/" Drafts',
+    '* LIST (\\HasNoChildren \\Junk) "/" Junk',
+    '* LIST (\\HasNoChildren \\Sent) "/" Sent',
+    '* LIST (\\HasNoChildren \\Trash) "/" Trash',
+    "l2 OK LIST completed",
+  ]);
+  await c.cmd("s SELECT INBOX");
+  assert.deepEqual(await c.cmd("f FETCH 1 INTERNALDATE"), [
+    '* 1 FETCH (INTERNALDATE "14-Jul-2021 09:44:25 +0000")',
+    "f OK FETCH completed",
+  ]);
+  await c.cmd("d STORE 1:2 +FLAGS.SILENT (\\Deleted)");
+  assert.deepEqual(await c.cmd("x UID EXPUNGE 2"), ["* 2 EXPUNGE", "x OK UID EXPUNGE completed"]);
+  assert.deepEqual(await c.cmd("k CHECK"), ["k OK CHECK completed"]);
+  assert.deepEqual(await c.cmd("u UNSELECT"), ["u OK UNSELECT completed"]);
+  const acct = (await store.getAccount("alice"))!;
+  const inbox = (await store.getMailbox(acct.id, "INBOX"))!;
+  assert.equal(inbox.messages, 1, "UNSELECT must not expunge");
+});
