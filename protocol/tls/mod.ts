@@ -14,6 +14,14 @@
  * `receive()` never throws. `send()` and `requestKeyUpdate()` throw only on driver misuse
  * (before the handshake or after `close()`). The engine sends KeyUpdate by itself after
  * `keyUpdateAfterRecords` records under one key.
+ *
+ * `TlsClientConnection` has the same surface; it is the in-memory peer of the tests (it can
+ * force a HelloRetryRequest and tamper with its own messages) but speaks correct TLS 1.3.
+ *
+ * Not implemented on purpose: PSK, session resumption and 0-RTT (offered early data is
+ * skipped within a budget), HelloRetryRequest cookies, post-handshake client authentication,
+ * record padding on send, and TLS 1.2. Sequence numbers stop at 2^53 - 1 (the connection fails
+ * rather than wrapping), far beyond any per-key record limit.
  */
 export {
   type ClientAuthConfig,
