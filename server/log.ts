@@ -160,8 +160,10 @@ function chooseFormatter(format: LogFormat, color: boolean): TextFormatter {
     case "json":
       return getJsonLinesFormatter({ properties: "nest:properties", message: "rendered" });
     case "text":
-      return color ? ansiColorFormatter : withProperties(
-        getTextFormatter({ timestamp: "date-time-tz", level: "ABBR", category: "." }),
+      return withProperties(
+        color
+          ? ansiColorFormatter
+          : getTextFormatter({ timestamp: "date-time-tz", level: "ABBR", category: "." }),
       );
     default: {
       const unreachable: never = format;
