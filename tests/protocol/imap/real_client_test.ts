@@ -8,7 +8,7 @@ import { ImapSession } from "../../../protocol/imap/mod.ts";
 import { authenticator, newStore } from "./_harness.ts";
 import type { MailStore } from "../../../mailstore/mail_store.ts";
 
-async function serve(store: MailStore): Promise<{ port: number; stop: () => Promise<void> }> {
+function serve(store: MailStore): { port: number; stop: () => Promise<void> } {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns = new Set<Deno.Conn>();
   const loop = (async () => {
@@ -107,7 +107,7 @@ print("python ok")
 
 Deno.test("Python imaplib runs a full session against ImapSession", async () => {
   const store = await newStore();
-  const server = await serve(store);
+  const server = serve(store);
   try {
     const out = await new Deno.Command("python3", {
       args: ["-c", PYTHON, String(server.port)],
@@ -125,7 +125,7 @@ Deno.test("Python imaplib runs a full session against ImapSession", async () => 
 Deno.test("imapflow lists, appends, fetches, searches and moves against ImapSession", async () => {
   const { ImapFlow } = await import("imapflow");
   const store = await newStore();
-  const server = await serve(store);
+  const server = serve(store);
   const client = new ImapFlow({
     host: "127.0.0.1",
     port: server.port,
