@@ -30,7 +30,7 @@ import {
 } from "./directory/config.ts";
 import { parseFilterTemplate } from "./directory/filter_template.ts";
 import { suggest } from "./config/suggest.ts";
-import { parseAddress, parseDuration, parseSize } from "./config/values.ts";
+import { formatDuration, parseAddress, parseDuration, parseSize } from "./config/values.ts";
 
 export { formatDuration, parseAddress, parseDuration, parseSize } from "./config/values.ts";
 
@@ -183,6 +183,9 @@ export interface ConfigOptions {
   readonly displayName?: string;
 }
 
+/** Largest configuration file read; a real one is a few KiB. */
+export const MAX_CONFIG_BYTES = 1 << 20;
+
 /** The file `postern` reads when no `--config` is given. */
 export const DEFAULT_CONFIG_FILE = "config.yaml";
 
@@ -262,11 +265,17 @@ export function defaultConfig(baseDir: string = Deno.cwd()): Config {
  * read); the messages name the file as `path` was given.
  */
 export async function loadConfig(path: string, options: ConfigOptions = {}): Promise<Config> {
+  const file = options.displayName ?? path;
   let text: string;
   try {
+    const info = await Deno.stat(path);
+    if (info.size > MAX_CONFIG_BYTES) {
+      const message = `the file is larger than ${MAX_CONFIG_BYTES} bytes`;
+      throw new ConfigError([{ file, line: 1, col: 1, message }]);
+    }
     text = await Deno.readTextFile(path);
   } catch (error) {
-    const file = options.displayName ?? path;
+    if (error instanceof ConfigError) throw error;
     throw new ConfigError([{ file, line: 1, col: 1, message: fileProblem(error) }]);
   }
   return parseConfig(text, path, options);
@@ -514,7 +523,7 @@ class Section {
       return fallback;
     }
     if (parsed.value < minMs) {
-      this.fail(key, `must be at least ${formatMs(minMs)}, got ${value}`);
+      this.fail(key, `must be at least ${formatDuration(minMs)}, got ${value}`);
       return fallback;
     }
     return parsed.value;
@@ -545,10 +554,6 @@ class Section {
     }
     return absolute;
   }
-}
-
-function formatMs(ms: number): string {
-  return ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
 function asNode(value: unknown): Node | null {
