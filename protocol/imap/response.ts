@@ -47,9 +47,12 @@ export class Output {
     else for (const piece of v) this.value(piece);
   }
 
-  /** Takes everything collected so far as one array, leaving the buffer empty. */
+  /**
+   * Takes everything collected so far as one new array (never a view of stored data, so a
+   * driver may encrypt it in place), leaving the buffer empty.
+   */
   take(): Uint8Array {
-    const out = this.#chunks.length === 1 ? this.#chunks[0]! : concat(this.#chunks, this.#size);
+    const out = concat(this.#chunks, this.#size);
     this.#chunks = [];
     this.#size = 0;
     return out;

@@ -61,12 +61,14 @@ export function selectFromSorted(
 
 /**
  * Resolves message sequence numbers against a mailbox of `count` messages. Returns null when
- * a number is out of range (RFC 9051 makes that an error), else the ascending numbers.
+ * a number is out of range (RFC 9051 makes that an error), else the ascending numbers. In an
+ * empty mailbox, a set such as `1:*` is empty rather than an error, as clients send it blindly.
  */
 export function resolveSequenceNumbers(
   ranges: readonly SeqRange[],
   count: number,
 ): number[] | null {
+  if (count === 0 && ranges.every((r) => r.start === "*" || r.end === "*")) return [];
   for (const r of ranges) {
     for (const n of [r.start, r.end]) {
       if (n === "*" ? count === 0 : n > count) return null;

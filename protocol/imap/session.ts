@@ -156,6 +156,10 @@ export class ImapSession {
   receive(data: Uint8Array): Promise<void> {
     if (this.#closed || this.#awaitingTls) return Promise.resolve();
     this.#receiver.push(data);
+    // A driver that does not await receive() must not make the backlog unbounded.
+    if (this.#receiver.buffered > this.#limits.maxLiteral * 2 + 1024 * 1024) {
+      return this.bye("Too much unprocessed input");
+    }
     return this.#schedule(() => this.#process());
   }
 
@@ -173,6 +177,18 @@ export class ImapSession {
       if (this.#closed) return;
       this.#out.line(`* BYE ${text}`);
       this.#close();
+    });
+  }
+
+  /**
+   * Sends `* OK Still here` while the client is in IDLE, so that NAT and firewalls keep the
+   * connection open; the driver calls it every few minutes (RFC 2177 suggests under 30).
+   */
+  keepalive(): Promise<void> {
+    return this.#schedule(() => {
+      if (this.#closed || this.#pending?.kind !== "idle") return;
+      this.#out.line("* OK Still here");
+      this.#flush();
     });
   }
 

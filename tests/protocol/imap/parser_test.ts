@@ -96,7 +96,8 @@ Deno.test("Sequence sets resolve against the numbers in use without expanding ra
     3,
   ]);
   assert.equal(resolveSequenceNumbers([{ start: 6, end: 6 }], 5), null);
-  assert.equal(resolveSequenceNumbers([{ start: "*", end: "*" }], 0), null);
+  assert.deepEqual(resolveSequenceNumbers([{ start: "*", end: "*" }], 0), []);
+  assert.equal(resolveSequenceNumbers([{ start: 1, end: 1 }], 0), null);
   assert.equal(formatSequenceSet([1, 2, 3, 5, 7, 8]), "1:3,5,7:8");
 });
 

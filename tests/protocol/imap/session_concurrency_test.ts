@@ -121,3 +121,13 @@ Deno.test("ImapSession server-initiated BYE closes the connection", async () => 
   assert.equal(a.take(), "* BYE Server shutting down\r\n");
   assert.equal(a.closed, true);
 });
+
+Deno.test("ImapSession keepalive speaks only during IDLE", async () => {
+  const { a } = await twoSessions(1);
+  await a.session.keepalive();
+  assert.equal(a.take(), "");
+  await a.cmd("i IDLE");
+  await a.session.keepalive();
+  assert.equal(a.take(), "* OK Still here\r\n");
+  assert.deepEqual(await a.cmd("DONE"), ["i OK IDLE terminated"]);
+});
