@@ -268,12 +268,15 @@ Deno.test("postern runs as a process: exit codes, real stdin, errors without sta
   const dir = tempDir();
   try {
     Deno.writeTextFileSync(join(dir, "bad.yaml"), "log: [\n");
-    const [help, unknown, bad, added] = await Promise.all([
+    const [help, unknown, bad, ok, added] = await Promise.all([
       posternProcess(dir, ["--help"]),
       posternProcess(dir, ["frobnicate", "--now"]),
       posternProcess(dir, ["check-config", "--config", "bad.yaml"]),
+      posternProcess(dir, ["check-config"]),
       posternProcess(dir, ["user", "add", "dave"], "pw from a pipe\n"),
     ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^config OK \(no config\.yaml: built-in defaults/);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^Usage: postern COMMAND/);
     assertOneLine(unknown, 2, /^postern: unknown command "frobnicate" \(see "postern --help"\)$/);
