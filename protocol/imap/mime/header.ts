@@ -250,6 +250,7 @@ function mergeParams(
   raw: { name: string; section: number | null; extended: boolean; value: string }[],
 ): MimeParam[] {
   const out: MimeParam[] = [];
+  const rfc2231: MimeParam[] = [];
   const seen = new Set<string>();
   for (const p of raw) {
     const key = p.name.toLowerCase();
@@ -259,8 +260,8 @@ function mergeParams(
     const sections = same.filter((q) => q.section !== null);
     const extended = same.find((q) => q.section === null && q.extended);
     const plain = same.find((q) => q.section === null && !q.extended);
-    if (sections.length > 0) out.push(joinSections(p.name, sections));
-    else if (extended !== undefined) out.push(extendedParam(extended.name, extended.value));
+    if (sections.length > 0) rfc2231.push(joinSections(p.name, sections));
+    else if (extended !== undefined) rfc2231.push(extendedParam(extended.name, extended.value));
     else if (plain !== undefined) {
       out.push({
         name: key,
@@ -270,7 +271,9 @@ function mergeParams(
       });
     }
   }
-  return out;
+  // RFC 2231 parameters follow the plain ones, ordered by name, as Dovecot lists them.
+  rfc2231.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  return [...out, ...rfc2231];
 }
 
 /** Joins RFC 2231 continuations (Section 3) in section order; section 0 carries the charset. */

@@ -18,9 +18,12 @@ import {
   parseSectionSpec,
   resolvePart,
 } from "../../../../protocol/imap/mime/mod.ts";
+import { message, Rng } from "./_random_message.ts";
 import { fetchItems, readSexp, readSexps, type Sexp } from "./_sexp.ts";
 
 const DOVECOT = "/usr/sbin/dovecot";
+/** How many generated messages join the corpus. */
+const GENERATED = 40;
 const FIXTURES = fromFileUrl(new URL("../../../fixtures/mail/", import.meta.url));
 const SCRIPT = fromFileUrl(new URL("./dovecot_fetch.py", import.meta.url));
 
@@ -30,13 +33,6 @@ const SCRIPT = fromFileUrl(new URL("./dovecot_fetch.py", import.meta.url));
  * why we differ. Every entry must still differ (a stale entry fails the test).
  */
 const DIFFERENCES: readonly { file: string; item: string; reason: string }[] = [
-  {
-    file: "07-related-inline-images",
-    item: "binsize:2",
-    reason:
-      "Dovecot bug: its BINARY.SIZE[2] (658) disagrees with the length of its own BINARY[2] " +
-      "(768, the real decoded size) for binary content with CR and LF bytes",
-  },
   {
     file: "26-malformed-boundary",
     item: "",
@@ -83,12 +79,6 @@ const DIFFERENCES: readonly { file: string; item: string; reason: string }[] = [
     file: "46-multipart-no-boundary-param",
     item: "",
     reason: "as 28: a multipart without a boundary exposes its body as part 1",
-  },
-  {
-    file: "47-unknown-cte",
-    item: "binsize:1",
-    reason: "Dovecot refuses BINARY.SIZE for every part once one part has an unknown encoding; " +
-      "we answer UNKNOWN-CTE only for that part (RFC 3516 4.3)",
   },
   {
     file: "48-message-global",
@@ -163,6 +153,15 @@ function extraSpecs(root: MimePart): string[] {
     }
   }
   return out;
+}
+
+/** The octet count of a `BINARY[...]` answer (`~{n}` literal, quoted string or NIL). */
+function binaryLength(resp: string | null): string | null {
+  if (resp === null) return null;
+  const head = String.fromCharCode(...b64(resp).subarray(0, 200));
+  const m = /BINARY\[[^\]]*\] (?:~?\{(\d+)\}|"([^"]*)")/.exec(head);
+  if (m === null) return null;
+  return m[1] ?? String(m[2]!.length);
 }
 
 /** The value after the first `]` of a one-item FETCH response (literal, quoted or NIL). */
@@ -276,11 +275,22 @@ Deno.test({
   name: "parseMessage() agrees with Dovecot on ENVELOPE, BODYSTRUCTURE and sections",
   ignore: !exists(DOVECOT) || Deno.uid() !== 0,
 }, async () => {
-  const files = [...Deno.readDirSync(FIXTURES)].map((e) => e.name).filter((n) => n.endsWith(".eml"))
-    .sort();
-  const raws = files.map((f) => Deno.readFileSync(FIXTURES + f));
-  const trees = raws.map(parseMessage);
+  const corpus = [...Deno.readDirSync(FIXTURES)].map((e) => e.name).filter((n) =>
+    n.endsWith(".eml")
+  ).sort();
   const dir = await Deno.makeTempDir({ prefix: "postern-dovecot-" });
+  // The corpus plus generated messages of random (well-formed) structure.
+  const paths = corpus.map((f) => FIXTURES + f);
+  const files = [...corpus];
+  const rng = new Rng(20261127);
+  for (let i = 0; i < GENERATED; i++) {
+    const name = `gen-${String(i).padStart(2, "0")}.eml`;
+    await Deno.writeTextFile(`${dir}/${name}`, message(rng));
+    paths.push(`${dir}/${name}`);
+    files.push(name);
+  }
+  const raws = paths.map((p) => Deno.readFileSync(p));
+  const trees = raws.map(parseMessage);
   const port = freePort();
   const dovecot = await startDovecot(dir, port);
   let dump: {
@@ -298,8 +308,8 @@ Deno.test({
     const w = py.stdin.getWriter();
     await w.write(new TextEncoder().encode(JSON.stringify({
       port,
-      messages: files.map((f, i) => ({
-        file: FIXTURES + f,
+      messages: files.map((_, i) => ({
+        file: paths[i]!,
         sections: sectionPaths(trees[i]!),
         specs: extraSpecs(trees[i]!),
       })),
@@ -315,6 +325,7 @@ Deno.test({
   }
 
   const found: { file: string; item: string; ours: unknown; theirs: unknown }[] = [];
+  const dovecotSizeBugs: string[] = [];
   const check = (file: string, item: string, ours: unknown, theirs: unknown): void => {
     try {
       assert.deepEqual(ours, theirs);
@@ -342,7 +353,16 @@ Deno.test({
       const bin = extractBinary(raw, tree, path);
       const ourSize = bin === null ? null : bin.ok ? String(bin.bytes.length) : "UNKNOWN-CTE";
       const theirBytes = r.binsize === null ? null : fetchItems(b64(r.binsize!));
-      const theirSize = theirBytes === null ? "UNKNOWN-CTE" : theirBytes.values().next().value;
+      let theirSize = theirBytes === null ? "UNKNOWN-CTE" : theirBytes.values().next().value;
+      const theirLength = binaryLength(r.binary ?? null);
+      if (typeof theirSize === "string" && theirLength !== null && theirSize !== theirLength) {
+        // Dovecot 2.3 bug: BINARY.SIZE disagrees with its own BINARY[] answer (seen for binary
+        // content with CR/LF octets, a quoted-printable soft line break, and NO [UNKNOWN-CTE]
+        // for a plain part when a sibling has an unknown encoding). The octets it actually
+        // sends are the truth.
+        dovecotSizeBugs.push(`${file} ${sec}: BINARY.SIZE ${theirSize}, BINARY[] ${theirLength}`);
+        theirSize = theirLength;
+      }
       check(file, `binsize:${sec}`, ourSize, theirSize ?? null);
     }
     for (const [spec, r] of Object.entries(d.specs)) {
@@ -366,10 +386,17 @@ Deno.test({
       );
     }
   }
+  if (dovecotSizeBugs.length > 0) {
+    console.log(
+      `Dovecot BINARY.SIZE inconsistencies (compared with BINARY[] instead):\n  ` +
+        dovecotSizeBugs.join("\n  "),
+    );
+  }
   assert.deepEqual(unexpected.map(key), []);
   assert.deepEqual(stale.map((d) => `${d.file} ${d.item}`), []);
   // Sanity: the comparison covered the whole corpus.
-  assert.ok(files.length >= 60);
+  assert.ok(corpus.length >= 60);
+  assert.equal(dump.length, corpus.length + GENERATED);
 });
 
 export type { Sexp };

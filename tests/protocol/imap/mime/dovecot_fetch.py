@@ -3,7 +3,7 @@
 Input (stdin): {"port": N, "messages": [{"file": path, "sections": ["1", "1.2", ...],
 "specs": ["HEADER", "2.TEXT", ...]}]}
 Output (stdout): [{"main": b64, "sections": {sec: {"mime": b64|null, "body": b64|null,
-"binsize": b64|null}}, "specs": {spec: b64|null}}] where each value is the raw untagged FETCH response.
+"binsize": b64|null, "binary": b64|null}}, "specs": {spec: b64|null}}] where each value is the raw untagged FETCH response.
 """
 import base64
 import imaplib
@@ -51,6 +51,7 @@ def main():
                 "mime": fetch(c, i, "(BODY.PEEK[%s.MIME])" % sec),
                 "body": fetch(c, i, "(BODY.PEEK[%s])" % sec),
                 "binsize": fetch(c, i, "(BINARY.SIZE[%s])" % sec),
+                "binary": fetch(c, i, "(BINARY.PEEK[%s])" % sec),
             }
         entry["specs"] = {}
         for spec in m.get("specs", []):

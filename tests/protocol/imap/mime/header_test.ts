@@ -98,7 +98,12 @@ Deno.test("parseParamValue() joins RFC 2231 continuations in section order", () 
 
 Deno.test("parseParamValue() prefers continuations over a plain value and keeps the first duplicate", () => {
   const v = parseParamValue('a/b; name="plain"; name*0="con"; name*1="tinued"; x=1; X=2');
-  assert.deepEqual(v.params.map((p) => [p.name, p.value]), [["name", "continued"], ["x", "1"]]);
+  assert.deepEqual(v.params.map((p) => [p.name, p.value]), [["x", "1"], ["name", "continued"]]);
+});
+
+Deno.test("parseParamValue() lists RFC 2231 parameters after plain ones, by name (as Dovecot)", () => {
+  const v = parseParamValue("attachment; z*=utf-8''z; filename*=utf-8''f; size=3; a=1");
+  assert.deepEqual(v.params.map((p) => p.rawName), ["size", "a", "filename*", "z*"]);
 });
 
 Deno.test("parseParamValue() decodes RFC 2047 words inside quoted parameter values", () => {
