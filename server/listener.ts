@@ -26,6 +26,8 @@ export interface ConnectionContext {
   startTls(): Promise<ByteChannel>;
   /** Aborted when the server shuts down. */
   readonly shutdown: AbortSignal;
+  /** Records the authenticated user for the access log. */
+  setUser(name: string): void;
 }
 
 /** Runs an application protocol on one connection; resolves when the connection is done. */
@@ -128,6 +130,12 @@ export class ListenerGroup {
         await new Promise((r) => setTimeout(r, 50));
         continue;
       }
+      // IMAP and TLS flights are small and interactive: don't let Nagle hold them back.
+      try {
+        (conn as Deno.TcpConn).setNoDelay(true);
+      } catch {
+        // The socket may already be gone.
+      }
       const address = (conn.remoteAddr as Deno.NetAddr).hostname;
       const count = this.#perAddress.get(address) ?? 0;
       if (count >= this.#options.maxConnectionsPerAddress) {
@@ -163,6 +171,7 @@ export class ListenerGroup {
     let channel: ByteChannel | null = null;
     let tlsChannel: TlsChannel | null = null;
     let closeReason = "closed";
+    let user: string | undefined;
     const accept = (initialBytes?: Uint8Array) =>
       TlsChannel.accept(conn, this.#options.tlsConfig(), {
         handshakeTimeoutMs: this.#options.handshakeTimeoutMs,
@@ -193,6 +202,9 @@ export class ListenerGroup {
           return tlsChannel;
         },
         shutdown: this.#shutdown.signal,
+        setUser: (name) => {
+          user = name;
+        },
       };
       await this.#options.application(context);
       closeReason = tlsChannel?.closeReason ?? "closed";
@@ -215,6 +227,7 @@ export class ListenerGroup {
         bytesOut: channel?.bytesOut ?? 0,
         durationMs: Math.round(performance.now() - started),
         closeReason,
+        user,
       });
     }
   }

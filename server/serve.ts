@@ -8,6 +8,7 @@ import { type AccessRecord, type Application, ListenerGroup } from "./listener.t
 import { buildServerConfig } from "./tls_config.ts";
 import type { ServerConfig } from "../protocol/tls/mod.ts";
 import type { PeerCheck } from "./tls_channel.ts";
+import { ServerStack } from "./stack.ts";
 
 export interface ServeHandle {
   /** The bound addresses, in the order of `config.listen`. */
@@ -21,8 +22,8 @@ export interface ServeHandle {
 }
 
 export interface ServeOptions {
-  /** The protocol spoken on each connection. */
-  readonly application: Application;
+  /** The protocol spoken on each connection; default IMAP over the configured store. */
+  readonly application?: Application;
   readonly checkPeer?: PeerCheck;
   /** How long shutdown waits for sessions before closing them. Default 5 s. */
   readonly shutdownGraceMs?: number;
@@ -66,15 +67,17 @@ export function formatAccess(record: AccessRecord): Record<string, unknown> {
   };
 }
 
-export async function serve(config: Config, options: ServeOptions): Promise<ServeHandle> {
+export async function serve(config: Config, options: ServeOptions = {}): Promise<ServeHandle> {
   let tlsConfig = await loadTlsConfig(config);
   let current = config;
+  const stack = options.application ? null : await ServerStack.open(config);
+  const checkPeer = options.checkPeer ?? stack?.checkPeer;
   const group = new ListenerGroup({
     tlsConfig: () => tlsConfig,
     handshakeTimeoutMs: config.tls.handshakeTimeoutMs,
-    ...(options.checkPeer ? { checkPeer: options.checkPeer } : {}),
+    ...(checkPeer ? { checkPeer } : {}),
     maxConnectionsPerAddress: config.limits.maxConnectionsPerAddress,
-    application: options.application,
+    application: options.application ?? stack!.imap.application,
     onAccess: (record) =>
       accessLog.info(
         "{peer} {tls} user={user} cert={certSubject} in={bytesIn} out={bytesOut} {durationMs}ms {close}",
@@ -82,9 +85,15 @@ export async function serve(config: Config, options: ServeOptions): Promise<Serv
       ),
     onError: (message, error) => log.error(`${message}: {error}`, { error: describe(error) }),
   });
-  const addresses = group.listen(
-    config.listen.map((l) => ({ hostname: l.hostname, port: l.port, tls: l.tls })),
-  );
+  let addresses: Deno.NetAddr[];
+  try {
+    addresses = group.listen(
+      config.listen.map((l) => ({ hostname: l.hostname, port: l.port, tls: l.tls })),
+    );
+  } catch (error) {
+    await stack?.close();
+    throw error;
+  }
   for (const [i, addr] of addresses.entries()) {
     log.info("Listening on {address} ({tls})", {
       address: `${addr.hostname}:${addr.port}`,
@@ -100,9 +109,11 @@ export async function serve(config: Config, options: ServeOptions): Promise<Serv
     async reload(next?: Config) {
       const candidate = next ?? current;
       try {
-        tlsConfig = await loadTlsConfig(candidate);
+        const nextTls = await loadTlsConfig(candidate);
+        await stack?.reload(candidate);
+        tlsConfig = nextTls;
         current = candidate;
-        log.info("Reloaded TLS certificates and CA bundles");
+        log.info("Reloaded TLS certificates, CA bundles and directory settings");
       } catch (error) {
         log.error("Reload failed, keeping the previous configuration: {error}", {
           error: describe(error),
@@ -116,6 +127,8 @@ export async function serve(config: Config, options: ServeOptions): Promise<Serv
           connections: group.connectionCount,
         });
         await group.close(options.shutdownGraceMs ?? 5000);
+        // Sessions are gone and in-flight commits have settled: the store can close.
+        await stack?.close();
         resolveFinished();
       })();
       return stopping;

@@ -1,0 +1,174 @@
+/**
+ * The IMAP application: runs one `ImapSession` per connection over a byte channel, with the
+ * timeouts, keep-alives, STARTTLS upgrade, per-user limits and server-initiated BYE (shutdown,
+ * revoked certificate) that the sans-IO session leaves to its driver.
+ */
+import type { MailStore } from "../mailstore/mail_store.ts";
+import { ImapSession, type SessionLimits } from "../protocol/imap/mod.ts";
+import type { CertificateIdentity } from "../protocol/x509/identity.ts";
+import type { ByteChannel } from "./channel.ts";
+import type { ServerAuthenticator } from "./imap_auth.ts";
+import type { Application, ConnectionContext } from "./listener.ts";
+import { getLogger } from "./log.ts";
+
+const log = getLogger(["imap"]);
+const encoder = new TextEncoder();
+
+export interface ImapAppOptions {
+  readonly store: MailStore;
+  readonly auth: ServerAuthenticator;
+  readonly limits?: Partial<SessionLimits>;
+  /** Closes a connection without traffic for this long, except in IDLE (at least 30 min). */
+  readonly idleTimeoutMs: number;
+  /** How often a client in IDLE gets an untagged OK so NAT keeps the mapping. */
+  readonly idleKeepaliveMs?: number;
+  readonly maxConnectionsPerUser: number;
+  /** Greets a connection with a verified certificate as PREAUTH (its mapped user). */
+  readonly preauthWithCertificate?: boolean;
+  /** The account a verified certificate maps to, for PREAUTH. */
+  readonly certificateUser?: (identity: CertificateIdentity) => Promise<string | null>;
+}
+
+/** A live session, as the revocation re-check and shutdown see it. */
+export interface LiveSession {
+  readonly identity: CertificateIdentity | null;
+  readonly user: string | null;
+  bye(text: string): void;
+}
+
+/** Output queued beyond this makes the driver stop reading until the client catches up. */
+const OUTPUT_HIGH_WATER = 1 << 20;
+
+export class ImapApplication {
+  readonly #options: ImapAppOptions;
+  readonly #sessions = new Set<LiveSession>();
+  readonly #perUser = new Map<string, number>();
+
+  constructor(options: ImapAppOptions) {
+    this.#options = options;
+  }
+
+  /** Every open session (for the certificate re-check and for shutdown). */
+  get sessions(): Iterable<LiveSession> {
+    return this.#sessions;
+  }
+
+  get application(): Application {
+    return (context) => this.#run(context);
+  }
+
+  async #run(context: ConnectionContext): Promise<void> {
+    const options = this.#options;
+    let user: string | null = null;
+    let identity = context.tls?.peer?.identity ?? null;
+    const session = new ImapSession({
+      store: options.store,
+      authenticator: options.auth.forConnection((name) => {
+        const count = this.#perUser.get(name) ?? 0;
+        if (count >= options.maxConnectionsPerUser) {
+          log.warn("Refused login of {user}: {count} connections already", { user: name, count });
+          return false;
+        }
+        if (user !== null) this.#release(user);
+        this.#perUser.set(name, count + 1);
+        user = name;
+        context.setUser(name);
+        return true;
+      }),
+      tls: context.tls !== null,
+      starttlsAvailable: context.listener.tls === "starttls",
+      peer: { address: `${context.remoteAddress}`, identity },
+      logger: {
+        warn: (message, props) => log.warn(message, { conn: context.id, ...props }),
+        error: (message, props) => log.error(message, { conn: context.id, ...props }),
+      },
+      ...(options.limits ? { limits: options.limits } : {}),
+      preauth: await this.#preauthUser(identity),
+    });
+
+    // Writes go out in order; `queued` counts bytes handed over but not yet written.
+    let channel: ByteChannel = context.channel;
+    let writing: Promise<void> = Promise.resolve();
+    let queued = 0;
+    let closing = false;
+    let lastActivity = Date.now();
+    const write = (data: Uint8Array) => {
+      queued += data.length;
+      writing = writing.then(() => channel.write(data)).then(
+        () => {
+          queued -= data.length;
+        },
+        () => {
+          queued -= data.length;
+          closing = true;
+        },
+      );
+    };
+    session.onOutput = write;
+    session.onClose = () => {
+      closing = true;
+      // Let the final responses (BYE, tagged OK) reach the client, then end the read loop.
+      writing.finally(() => channel.close());
+    };
+    session.onStartTls = async () => {
+      await writing;
+      channel = await context.startTls();
+      identity = context.tls?.peer?.identity ?? null;
+      session.tlsStarted(identity);
+    };
+
+    const live: LiveSession = {
+      get identity() {
+        return identity;
+      },
+      get user() {
+        return user;
+      },
+      bye: (text) => void session.bye(text),
+    };
+    this.#sessions.add(live);
+    const onShutdown = () => void session.bye("Server shutting down");
+    context.shutdown.addEventListener("abort", onShutdown);
+
+    const timer = setInterval(() => {
+      const quiet = Date.now() - lastActivity;
+      if (session.idle) {
+        if (quiet >= (options.idleKeepaliveMs ?? 120_000)) {
+          lastActivity = Date.now();
+          write(encoder.encode("* OK Still here\r\n"));
+        }
+      } else if (quiet >= options.idleTimeoutMs) {
+        void session.bye("Autologout; idle for too long");
+      }
+    }, Math.min(options.idleKeepaliveMs ?? 120_000, options.idleTimeoutMs, 30_000));
+
+    try {
+      write(session.greeting());
+      while (!closing) {
+        const data = await channel.read();
+        if (data === null) break;
+        lastActivity = Date.now();
+        await session.receive(data);
+        while (queued > OUTPUT_HIGH_WATER && !closing) await writing;
+      }
+      await writing;
+    } finally {
+      clearInterval(timer);
+      context.shutdown.removeEventListener("abort", onShutdown);
+      this.#sessions.delete(live);
+      if (user !== null) this.#release(user);
+      session.dispose();
+    }
+  }
+
+  async #preauthUser(identity: CertificateIdentity | null): Promise<string | null> {
+    if (!this.#options.preauthWithCertificate || identity === null) return null;
+    return (await this.#options.certificateUser?.(identity)) ?? null;
+  }
+
+  #release(name: string): void {
+    const left = (this.#perUser.get(name) ?? 1) - 1;
+    if (left <= 0) this.#perUser.delete(name);
+    else this.#perUser.set(name, left);
+  }
+}

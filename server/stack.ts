@@ -1,0 +1,159 @@
+/**
+ * Assembles the running services from a configuration: the mail store, local and directory
+ * authentication, the IMAP application, the directory check of client certificates and its
+ * periodic re-check of live sessions.
+ */
+import { join } from "node:path";
+import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
+import type { MailStore } from "../mailstore/mail_store.ts";
+import type { CertificateIdentity } from "../protocol/x509/identity.ts";
+import { LocalAuthenticator } from "./auth/local.ts";
+import type { Config } from "./config.ts";
+import { resolveDirectoryConfig } from "./directory/config.ts";
+import type { DirectoryConfig as DirectorySettings } from "./directory/config.ts";
+import { Directory } from "./directory/directory.ts";
+import { ImapApplication } from "./imap_app.ts";
+import { localAccountOf, ServerAuthenticator } from "./imap_auth.ts";
+import { getLogger } from "./log.ts";
+import type { PeerCheck } from "./tls_channel.ts";
+
+const log = getLogger(["directory"]);
+
+/** The directory settings of the config file, in the form the directory client takes. */
+export async function directorySettings(config: Config): Promise<DirectorySettings | null> {
+  const d = config.directory;
+  if (d === null) return null;
+  const password = d.bindPasswordFile === null
+    ? ""
+    : (await Deno.readTextFile(d.bindPasswordFile)).replace(/\r?\n$/, "");
+  return resolveDirectoryConfig({
+    url: d.url,
+    starttls: d.starttls,
+    ...(d.ca !== null ? { ca: d.ca } : {}),
+    bindDn: d.bindDn ?? "",
+    bindPassword: password,
+    baseDn: d.baseDn,
+    mapping: d.certificateMapping === "subject_dn"
+      ? { kind: "subject_dn" }
+      : d.certificateMapping === "attribute"
+      ? { kind: "attribute", attribute: d.subjectDnAttribute ?? "seeAlso" }
+      : { kind: "filter", template: d.certificateLookup ?? "(mail={cert.san.email})" },
+    usernameAttribute: d.usernameAttribute,
+    cacheTtlMs: d.cacheTtlMs,
+    onError: d.onError,
+    timeoutMs: d.timeoutMs,
+    maxConcurrency: d.maxConcurrency,
+    recheckIntervalMs: d.recheckIntervalMs,
+  });
+}
+
+/** The services behind the listeners; the directory can be replaced by a reload. */
+export class ServerStack {
+  readonly store: MailStore;
+  readonly imap: ImapApplication;
+  readonly #local: LocalAuthenticator;
+  #directory: Directory | null;
+  #auth: ServerAuthenticator;
+  #stopRecheck: () => Promise<void> = () => Promise.resolve();
+
+  private constructor(store: MailStore, config: Config, directory: Directory | null) {
+    this.store = store;
+    this.#local = new LocalAuthenticator({ store });
+    this.#directory = directory;
+    this.#auth = this.#makeAuth();
+    const currentAuth = () => this.#auth;
+    this.imap = new ImapApplication({
+      store,
+      get auth() {
+        return currentAuth();
+      },
+      limits: {
+        maxLineLength: config.limits.maxLineLength,
+        maxLiteral: config.limits.maxMessageSize,
+      },
+      idleTimeoutMs: config.limits.idleTimeoutMs,
+      maxConnectionsPerUser: config.limits.maxConnectionsPerUser,
+      preauthWithCertificate: config.imap.preauthWithCertificate,
+      certificateUser: (identity) => this.#certificateUser(identity),
+    });
+    this.#startRecheck();
+  }
+
+  static async open(config: Config): Promise<ServerStack> {
+    await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    const store = await openSqliteMailStore(join(config.dataDir, "postern.db"));
+    const settings = await directorySettings(config);
+    return new ServerStack(store, config, settings ? new Directory(settings) : null);
+  }
+
+  /** The directory check of a verified client certificate, run before IMAP starts. */
+  readonly checkPeer: PeerCheck = async (peer) => {
+    const directory = this.#directory;
+    if (directory === null) return { ok: true };
+    const verdict = await directory.checkCertificate(peer.identity);
+    if (verdict.ok) return { ok: true };
+    log.warn("Refused certificate {subject} serial {serial}: {reason} ({detail})", {
+      subject: peer.identity.subject,
+      serial: peer.identity.serial,
+      reason: verdict.reason,
+      detail: verdict.detail,
+    });
+    return { ok: false, alert: verdict.alert, reason: verdict.reason };
+  };
+
+  /** Applies new directory settings; the old client is closed once replaced. */
+  async reload(config: Config): Promise<void> {
+    const settings = await directorySettings(config);
+    const old = this.#directory;
+    await this.#stopRecheck();
+    this.#directory = settings ? new Directory(settings) : null;
+    this.#auth = this.#makeAuth();
+    this.#startRecheck();
+    await old?.close();
+  }
+
+  async close(): Promise<void> {
+    await this.#stopRecheck();
+    await this.#directory?.close();
+    await this.store.close();
+  }
+
+  #makeAuth(): ServerAuthenticator {
+    return new ServerAuthenticator({
+      store: this.store,
+      local: this.#local,
+      directory: this.#directory,
+    });
+  }
+
+  async #certificateUser(identity: CertificateIdentity): Promise<string | null> {
+    if (this.#directory === null) {
+      const name = localAccountOf(identity);
+      return name !== null && (await this.store.getAccount(name)) !== null ? name : null;
+    }
+    const verdict = await this.#directory.checkCertificate(identity);
+    return verdict.ok ? verdict.username : null;
+  }
+
+  #startRecheck(): void {
+    const directory = this.#directory;
+    if (directory === null) return;
+    const stackSessions = this.imap.sessions;
+    this.#stopRecheck = directory.startRecheck(function* () {
+      for (const session of stackSessions) {
+        const identity = session.identity;
+        if (identity === null) continue;
+        yield {
+          identity,
+          revoke: (denial) => {
+            log.warn("Closing session of {subject}: {reason}", {
+              subject: identity.subject,
+              reason: denial.reason,
+            });
+            session.bye("Certificate no longer valid");
+          },
+        };
+      }
+    });
+  }
+}
