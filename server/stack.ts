@@ -8,7 +8,7 @@ import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../protocol/x509/identity.ts";
 import { LocalAuthenticator } from "./auth/local.ts";
-import type { Config } from "./config.ts";
+import { type Config, directoryConfigInput } from "./config.ts";
 import { resolveDirectoryConfig } from "./directory/config.ts";
 import type { DirectoryConfig as DirectorySettings } from "./directory/config.ts";
 import { Directory } from "./directory/directory.ts";
@@ -21,30 +21,8 @@ const log = getLogger(["directory"]);
 
 /** The directory settings of the config file, in the form the directory client takes. */
 export async function directorySettings(config: Config): Promise<DirectorySettings | null> {
-  const d = config.directory;
-  if (d === null) return null;
-  const password = d.bindPasswordFile === null
-    ? ""
-    : (await Deno.readTextFile(d.bindPasswordFile)).replace(/\r?\n$/, "");
-  return resolveDirectoryConfig({
-    url: d.url,
-    starttls: d.starttls,
-    ...(d.ca !== null ? { ca: d.ca } : {}),
-    bindDn: d.bindDn ?? "",
-    bindPassword: password,
-    baseDn: d.baseDn,
-    mapping: d.certificateMapping === "subject_dn"
-      ? { kind: "subject_dn" }
-      : d.certificateMapping === "attribute"
-      ? { kind: "attribute", attribute: d.subjectDnAttribute ?? "seeAlso" }
-      : { kind: "filter", template: d.certificateLookup ?? "(mail={cert.san.email})" },
-    usernameAttribute: d.usernameAttribute,
-    cacheTtlMs: d.cacheTtlMs,
-    onError: d.onError,
-    timeoutMs: d.timeoutMs,
-    maxConcurrency: d.maxConcurrency,
-    recheckIntervalMs: d.recheckIntervalMs,
-  });
+  if (config.directory === null) return null;
+  return resolveDirectoryConfig(await directoryConfigInput(config.directory));
 }
 
 /** The services behind the listeners; the directory can be replaced by a reload. */
