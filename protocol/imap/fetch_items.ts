@@ -271,11 +271,12 @@ export function headerEnd(raw: Uint8Array): number {
   return raw.length;
 }
 
+const latin1 = new TextDecoder("latin1");
+
 /** The header fields of a header block as [name, start, end] (continuation lines included). */
 function headerFields(header: Uint8Array): [string, number, number][] {
   const fields: [string, number, number][] = [];
   let i = 0;
-  const latin1 = new TextDecoder("latin1");
   while (i < header.length) {
     const start = i;
     let lineEnd = header.indexOf(0x0a, i);

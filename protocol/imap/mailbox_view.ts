@@ -8,7 +8,7 @@
  * them as untagged EXPUNGE, EXISTS and FETCH responses, holding back EXPUNGE when the command in
  * progress forbids it.
  */
-import type { MailStore, MessageMeta } from "../../mailstore/mail_store.ts";
+import type { MailboxEvent, MailStore, MessageMeta } from "../../mailstore/mail_store.ts";
 import { flagList, type Output } from "./response.ts";
 import { resolveSequenceNumbers, selectFromSorted, type SequenceSet } from "./sequence_set.ts";
 import { ImapError } from "./errors.ts";
@@ -69,7 +69,7 @@ export class MailboxView {
     mailbox: { readonly id: number; readonly name: string; readonly uidValidity: number },
     readOnly: boolean,
   ): Promise<{ view: MailboxView; messages: MessageMeta[] }> {
-    const early: { kind: string; uids?: readonly number[] }[] = [];
+    const early: MailboxEvent[] = [];
     let view: MailboxView | null = null;
     const unwatch = store.watch(mailbox.id, (event) => {
       if (view === null) {
@@ -82,8 +82,10 @@ export class MailboxView {
       const messages = await store.listMessages(mailbox.id);
       view = new MailboxView(mailbox.id, mailbox.name, mailbox.uidValidity, readOnly, messages);
       view.#unwatch = unwatch;
-      // Events seen before the listing are already reflected in it, except deletions.
-      if (early.some((e) => e.kind === "deleted")) view.#deleted = true;
+      // Events that raced with the listing may or may not be in it; replaying them is safe
+      // because sync() ignores appends it already has, expunges of unknown UIDs and flags
+      // that did not change.
+      for (const event of early) view.#onEvent(event);
       return { view, messages };
     } catch (e) {
       unwatch();
@@ -166,16 +168,16 @@ export class MailboxView {
     for (const u of uids) this.#appended.add(u);
   }
 
-  #onEvent(event: { kind: string; uids?: readonly number[]; name?: string }): void {
+  #onEvent(event: MailboxEvent): void {
     switch (event.kind) {
       case "append":
-        for (const u of event.uids ?? []) this.#appended.add(u);
+        for (const u of event.uids) this.#appended.add(u);
         break;
       case "flags":
-        for (const u of event.uids ?? []) this.#flagged.add(u);
+        for (const u of event.uids) this.#flagged.add(u);
         break;
       case "expunge":
-        for (const u of event.uids ?? []) {
+        for (const u of event.uids) {
           if (this.seqOf(u) > 0) this.#expunged.add(u);
           this.#appended.delete(u);
         }
@@ -185,10 +187,12 @@ export class MailboxView {
         this.#listener("deleted");
         return;
       case "renamed":
-        if (event.name !== undefined) this.#name = event.name;
+        this.#name = event.name;
         return;
-      default:
-        return;
+      default: {
+        const never: never = event;
+        return never;
+      }
     }
     this.#listener("changed");
   }

@@ -214,8 +214,14 @@ export class ImapSession {
     const run = this.#queue.then(task).catch((e) => {
       this.#logger.error("IMAP session task failed", { error: String(e) });
       if (!this.#closed) {
-        this.#out.line("* BYE Internal server error");
-        this.#close();
+        try {
+          this.#out.line("* BYE Internal server error");
+          this.#close();
+        } catch (closeError) {
+          // The driver's own callbacks failed; there is nobody left to tell.
+          this.#closed = true;
+          this.#logger.error("IMAP session close failed", { error: String(closeError) });
+        }
       }
     });
     this.#queue = run;

@@ -189,13 +189,12 @@ const utf8 = new TextDecoder("utf-8");
 
 /**
  * One message as the matcher sees it; the decoded search text (from the stored summary, or
- * parsed from the octets) and the octets are loaded only if a text key needs them.
+ * parsed from the octets) and the octets are loaded only when a key needs them.
  */
 interface Candidate {
-  readonly seq: number;
   readonly meta: MessageMeta;
-  raw(): Promise<Uint8Array | null>;
-  text(): Promise<SearchData | null>;
+  readonly data: SearchData | null;
+  readonly raw: Uint8Array | null;
 }
 
 function isoDay(ms: number): string {
@@ -231,7 +230,7 @@ function compareDay(day: number, op: DateOp, target: number): boolean {
   return op === "before" ? day < target : op === "on" ? day === target : day >= target;
 }
 
-async function matches(key: SearchKey, c: Candidate, resolved: Resolved): Promise<boolean> {
+function matches(key: SearchKey, c: Candidate, resolved: Resolved): boolean {
   switch (key.kind) {
     case "all":
       return true;
@@ -244,59 +243,73 @@ async function matches(key: SearchKey, c: Candidate, resolved: Resolved): Promis
     case "size":
       return key.larger ? c.meta.size > key.n : c.meta.size < key.n;
     case "date": {
-      let day: number | null;
-      if (key.sent) {
-        const data = await c.text();
-        if (data !== null) {
-          const want = isoDay(key.day);
-          const sent = data.sentDay;
-          if (sent === null) return false;
-          return key.op === "before" ? sent < want : key.op === "on" ? sent === want : sent >= want;
-        }
-        const raw = await c.raw();
-        day = raw === null ? null : sentDay(raw);
-      } else {
-        day = Math.floor(c.meta.internalDate / DAY) * DAY;
+      if (!key.sent) {
+        return compareDay(Math.floor(c.meta.internalDate / DAY) * DAY, key.op, key.day);
       }
+      if (c.data !== null) {
+        const want = isoDay(key.day);
+        const sent = c.data.sentDay;
+        if (sent === null) return false;
+        return key.op === "before" ? sent < want : key.op === "on" ? sent === want : sent >= want;
+      }
+      const day = c.raw === null ? null : sentDay(c.raw);
       return day !== null && compareDay(day, key.op, key.day);
     }
     case "header": {
-      const data = await c.text();
-      if (data !== null) {
+      if (c.data !== null) {
         const needle = fold(key.value);
-        return data.header(key.name).some((v) => v.includes(needle));
+        return c.data.header(key.name).some((v) => v.includes(needle));
       }
-      const raw = await c.raw();
-      if (raw === null) return false;
+      if (c.raw === null) return false;
       const needle = key.value.toLowerCase();
-      return headerValues(raw, key.name).some((v) => v.toLowerCase().includes(needle));
+      return headerValues(c.raw, key.name).some((v) => v.toLowerCase().includes(needle));
     }
     case "body":
     case "text": {
-      const data = await c.text();
-      if (data !== null) {
+      if (c.data !== null) {
         const needle = fold(key.value);
-        if (key.kind === "body") return data.body.includes(needle);
-        if (data.body.includes(needle)) return true;
+        if (key.kind === "body") return c.data.body.includes(needle);
+        if (c.data.body.includes(needle)) return true;
       }
-      const raw = await c.raw();
-      if (raw === null) return false;
-      const part = key.kind === "body" ? raw.subarray(headerEnd(raw)) : raw;
+      if (c.raw === null) return false;
+      const part = key.kind === "body" ? c.raw.subarray(headerEnd(c.raw)) : c.raw;
       return utf8.decode(part).toLowerCase().includes(key.value.toLowerCase());
     }
     case "set":
       return resolved.sets.get(key.set)?.has(c.meta.uid) ?? false;
     case "not":
-      return !(await matches(key.key, c, resolved));
+      return !matches(key.key, c, resolved);
     case "or":
-      return await matches(key.a, c, resolved) || await matches(key.b, c, resolved);
+      return matches(key.a, c, resolved) || matches(key.b, c, resolved);
     case "and":
-      for (const k of key.keys) if (!(await matches(k, c, resolved))) return false;
-      return true;
+      return key.keys.every((k) => matches(k, c, resolved));
     default: {
       const never: never = key;
       return never;
     }
+  }
+}
+
+/** What a key needs beyond the metadata: decoded text, and the raw octets (TEXT). */
+function contentNeeds(key: SearchKey): { text: boolean; raw: boolean } {
+  switch (key.kind) {
+    case "header":
+    case "body":
+      return { text: true, raw: false };
+    case "text":
+      return { text: true, raw: true };
+    case "date":
+      return { text: key.sent, raw: false };
+    case "not":
+      return contentNeeds(key.key);
+    case "or":
+    case "and": {
+      const keys = key.kind === "or" ? [key.a, key.b] : key.keys;
+      const needs = keys.map(contentNeeds);
+      return { text: needs.some((n) => n.text), raw: needs.some((n) => n.raw) };
+    }
+    default:
+      return { text: false, raw: false };
   }
 }
 
@@ -341,26 +354,25 @@ async function search(
   }
   const metas = new Map((await ctx.store.listMessages(view.mailboxId)).map((m) => [m.uid, m]));
   const hits: { seq: number; uid: number }[] = [];
+  const needs = contentNeeds(args.key);
+  const searchData = ctx.mime.searchData;
   for (const uid of view.uids) {
     const meta = metas.get(uid);
     if (meta === undefined) continue;
     const seq = view.seqOf(uid);
-    let loaded: Promise<Uint8Array | null> | null = null;
-    let text: Promise<SearchData | null> | null = null;
-    const raw = () => loaded ??= ctx.store.getRaw(view.mailboxId, uid);
-    const searchData = ctx.mime.searchData;
-    const candidate: Candidate = {
-      seq,
-      meta,
-      raw,
-      text: () =>
-        text ??= searchData === undefined ? Promise.resolve(null) : (async () => {
-          const summary = await ctx.store.getSummary(view.mailboxId, uid);
-          return searchData({ raw: summary === null ? await raw() : null, summary }) ??
-            searchData({ raw: await raw(), summary: null });
-        })(),
-    };
-    if (await matches(args.key, candidate, resolved)) hits.push({ seq, uid });
+    let data: SearchData | null = null;
+    let raw: Uint8Array | null = null;
+    if (needs.text && searchData !== undefined) {
+      const summary = await ctx.store.getSummary(view.mailboxId, uid);
+      if (summary !== null) data = searchData({ raw: null, summary });
+    }
+    if (needs.raw || (needs.text && data === null)) {
+      raw = await ctx.store.getRaw(view.mailboxId, uid);
+      if (needs.text && data === null && raw !== null && searchData !== undefined) {
+        data = searchData({ raw, summary: null });
+      }
+    }
+    if (matches(args.key, { meta, data, raw }, resolved)) hits.push({ seq, uid });
   }
   const numbers = hits.map((h) => uidMode ? h.uid : h.seq);
   const returns = args.returns;
