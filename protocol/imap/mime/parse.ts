@@ -112,8 +112,9 @@ export function isMessagePart(type: string, subtype: string): boolean {
 
 /**
  * Parses the part in [start, end). `outerEnd` is where the enclosing delimiter line starts: a
- * multipart whose close delimiter ends exactly at `end` takes the line break up to `outerEnd` as
- * its own (the close delimiter line's line break), as Dovecot does.
+ * multipart (directly, or as the body of a message/rfc822 part) whose close delimiter ends
+ * exactly at `end` takes the line break up to `outerEnd` as its own (the close delimiter line's
+ * line break), as Dovecot does.
  */
 function parsePart(
   ctx: Ctx,
@@ -191,7 +192,9 @@ function parsePart(
       type = "application";
       subtype = "octet-stream";
     } else {
-      message = parsePart(ctx, bodyStart, bodyEnd, bodyEnd, depth + 1, false, true);
+      message = parsePart(ctx, bodyStart, end, outerEnd, depth + 1, false, true);
+      // A multipart message whose close delimiter ends the part claims the line break too.
+      bodyEnd = message.bodyEnd;
     }
   }
   return {

@@ -23,7 +23,7 @@ import { fetchItems, readSexp, readSexps, type Sexp } from "./_sexp.ts";
 
 const DOVECOT = "/usr/sbin/dovecot";
 /** How many generated messages join the corpus. */
-const GENERATED = 40;
+const GENERATED = 200;
 const FIXTURES = fromFileUrl(new URL("../../../fixtures/mail/", import.meta.url));
 const SCRIPT = fromFileUrl(new URL("./dovecot_fetch.py", import.meta.url));
 
