@@ -27,10 +27,11 @@ const BASE = [
   "UNSELECT",
   "CHILDREN",
   "SPECIAL-USE",
+  "CONDSTORE",
 ] as const;
 
-/** Extensions ENABLE accepts (RFC 5161); CONDSTORE and QRESYNC join when implemented. */
-export const ENABLEABLE: ReadonlySet<string> = new Set(["IMAP4REV2", "UTF8=ACCEPT"]);
+/** Extensions ENABLE accepts (RFC 5161; RFC 7162, Section 3.1). */
+export const ENABLEABLE: ReadonlySet<string> = new Set(["IMAP4REV2", "UTF8=ACCEPT", "CONDSTORE"]);
 
 /** Returns the capability atoms for the current connection state. */
 export function capabilities(c: CapabilityInputs): string[] {

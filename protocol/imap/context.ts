@@ -91,6 +91,11 @@ export interface CommandContext {
   enable(name: string): void;
   /** True after ENABLE IMAP4rev2. */
   readonly rev2: boolean;
+  /**
+   * True once CONDSTORE is enabled (ENABLE, SELECT (CONDSTORE), or a MODSEQ-using command;
+   * RFC 7162, Section 3.1): FLAGS updates then carry MODSEQ.
+   */
+  readonly condstore: boolean;
   /** True when mailbox names and strings travel as UTF-8 rather than modified UTF-7. */
   readonly utf8: boolean;
   capabilities(): string[];

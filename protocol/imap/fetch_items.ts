@@ -31,6 +31,8 @@ export type FetchItem =
   | { readonly kind: "FLAGS" }
   | { readonly kind: "INTERNALDATE" }
   | { readonly kind: "RFC822.SIZE" }
+  /** The message's MODSEQ (RFC 7162, Section 3.1.4). */
+  | { readonly kind: "MODSEQ" }
   | { readonly kind: "ENVELOPE" }
   | { readonly kind: "BODYSTRUCTURE" }
   /** `BODY` without a section: the non-extensible BODYSTRUCTURE. */
@@ -123,6 +125,7 @@ const SIMPLE = new Set([
   "RFC822",
   "RFC822.HEADER",
   "RFC822.TEXT",
+  "MODSEQ",
 ]);
 
 function isNameChar(c: number): boolean {
@@ -229,7 +232,7 @@ function readPartial(r: CommandReader): Partial | null {
 export function needsRaw(items: readonly FetchItem[]): boolean {
   return items.some((i) =>
     !(i.kind === "UID" || i.kind === "FLAGS" || i.kind === "INTERNALDATE" ||
-      i.kind === "RFC822.SIZE" || needsStructure([i]))
+      i.kind === "RFC822.SIZE" || i.kind === "MODSEQ" || needsStructure([i]))
   );
 }
 
@@ -364,6 +367,8 @@ export interface RenderInput {
   /** Adds UID (UID FETCH, IMAP4rev2) and FLAGS (after \Seen was set) when not requested. */
   readonly addUid: boolean;
   readonly addFlags: boolean;
+  /** With `addFlags` under CONDSTORE, the implied FLAGS carry MODSEQ too. */
+  readonly addModseq: boolean;
 }
 
 /**
@@ -397,6 +402,9 @@ export function renderFetch(items: readonly FetchItem[], input: RenderInput): Va
       case "RFC822.SIZE":
         add("RFC822.SIZE", String(meta.size));
         break;
+      case "MODSEQ":
+        add("MODSEQ", `(${meta.modseq})`);
+        break;
       default: {
         const v = renderBodyItem(item, input, mime);
         if (v === null) return null;
@@ -404,7 +412,12 @@ export function renderFetch(items: readonly FetchItem[], input: RenderInput): Va
       }
     }
   }
-  if (input.addFlags && !items.some((i) => i.kind === "FLAGS")) add("FLAGS", flagList(meta.flags));
+  if (input.addFlags && !items.some((i) => i.kind === "FLAGS")) {
+    add("FLAGS", flagList(meta.flags));
+    if (input.addModseq && !items.some((i) => i.kind === "MODSEQ")) {
+      add("MODSEQ", `(${meta.modseq})`);
+    }
+  }
   return [`* ${input.seq} FETCH (`, out, ")\r\n"];
 }
 

@@ -20,6 +20,8 @@ export type ViewNotice = "changed" | "deleted";
 export interface SyncOptions {
   /** False during FETCH, STORE and SEARCH: expunges stay pending. */
   readonly allowExpunge: boolean;
+  /** CONDSTORE is enabled: flag updates carry MODSEQ (RFC 7162, Section 3.2). */
+  readonly condstore: boolean;
 }
 
 function sameFlags(a: readonly string[], b: readonly string[]): boolean {
@@ -238,7 +240,8 @@ export class MailboxView {
         const known = this.#flags.get(m.uid);
         if (seq === 0 || (known !== undefined && sameFlags(known, m.flags))) continue;
         this.#flags.set(m.uid, m.flags);
-        out.line(`* ${seq} FETCH (UID ${m.uid} FLAGS ${flagList(m.flags)})`);
+        const modseq = options.condstore ? ` MODSEQ (${m.modseq})` : "";
+        out.line(`* ${seq} FETCH (UID ${m.uid} FLAGS ${flagList(m.flags)}${modseq})`);
       }
     }
   }

@@ -373,7 +373,10 @@ export class ImapSession {
       this.#afterCompletion = () => this.#close();
       return;
     }
-    await state.view.sync(this.#store, this.#out, { allowExpunge });
+    await state.view.sync(this.#store, this.#out, {
+      allowExpunge,
+      condstore: this.#enabled.has("CONDSTORE"),
+    });
   }
 
   #flush(): void {
@@ -464,6 +467,9 @@ export class ImapSession {
       enable: (name) => this.#enabled.add(name.toUpperCase()),
       get rev2() {
         return session.#enabled.has("IMAP4REV2");
+      },
+      get condstore() {
+        return session.#enabled.has("CONDSTORE");
       },
       get utf8() {
         return session.#enabled.has("IMAP4REV2") || session.#enabled.has("UTF8=ACCEPT");

@@ -14,6 +14,7 @@ import {
   renderFetch,
   setsSeen,
 } from "../fetch_items.ts";
+import { badSyntax } from "../errors.ts";
 import type { CommandReader } from "../parser.ts";
 import { selected } from "./_util.ts";
 
@@ -29,7 +30,23 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
   const set = r.sequenceSet();
   r.sp();
   const items: FetchItem[] = readFetchItems(r);
+  let changedSince: number | null = null;
+  if (r.trySp()) {
+    // fetch-modifiers (RFC 7162, Section 3.1.4.1).
+    r.list(() => {
+      const name = r.keyword("FETCH modifier");
+      if (name !== "CHANGEDSINCE") throw badSyntax(`Unknown FETCH modifier ${name}`);
+      r.sp();
+      changedSince = r.number64("mod-sequence");
+      return name;
+    }, false);
+  }
   r.end();
+  if (changedSince !== null && !items.some((i) => i.kind === "MODSEQ")) {
+    items.push({ kind: "MODSEQ" });
+  }
+  if (items.some((i) => i.kind === "MODSEQ")) ctx.enable("CONDSTORE");
+  const since: number | null = changedSince;
   checkSupported(items, ctx.mime);
   const { view } = selected(ctx);
   const uids = view.resolve(set, uidMode, ctx.savedSearch);
@@ -61,6 +78,7 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
         missing = true;
         continue;
       }
+      if (since !== null && meta.modseq <= since) continue;
       const summary = loadSummary ? await ctx.store.getSummary(view.mailboxId, uid) : null;
       // Without a stored summary the structure is parsed from the octets.
       const raw = loadRaw || (loadSummary && summary === null)
@@ -74,6 +92,7 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
         mime: ctx.mime,
         addUid: uidMode,
         addFlags: nowSeen.has(uid),
+        addModseq: ctx.condstore,
       });
       if (value === null) {
         missing = true;

@@ -20,6 +20,7 @@ export type SearchKey =
   | { readonly kind: "none" }
   | { readonly kind: "flag"; readonly flag: string; readonly present: boolean }
   | { readonly kind: "size"; readonly larger: boolean; readonly n: number }
+  | { readonly kind: "modseq"; readonly n: number }
   | { readonly kind: "date"; readonly sent: boolean; readonly op: DateOp; readonly day: number }
   | { readonly kind: "header"; readonly name: string; readonly value: string }
   | { readonly kind: "body"; readonly value: string }
@@ -116,6 +117,20 @@ export function readSearchKey(r: CommandReader): SearchKey {
     case "UID":
       r.sp();
       return { kind: "set", uid: true, set: r.sequenceSet() };
+    case "MODSEQ": {
+      // MODSEQ [entry-name entry-type-req] mod-sequence-valzer (RFC 7162, Section 3.1.5).
+      r.sp();
+      if (r.peek() === 0x22) {
+        r.string();
+        r.sp();
+        const type = r.keyword("entry type");
+        if (type !== "PRIV" && type !== "SHARED" && type !== "ALL") {
+          throw badSyntax("Invalid MODSEQ entry type");
+        }
+        r.sp();
+      }
+      return { kind: "modseq", n: r.number64("mod-sequence") };
+    }
     case "NOT":
       r.sp();
       r.enterGroup();
@@ -242,6 +257,8 @@ function matches(key: SearchKey, c: Candidate, resolved: Resolved): boolean {
     }
     case "size":
       return key.larger ? c.meta.size > key.n : c.meta.size < key.n;
+    case "modseq":
+      return c.meta.modseq >= key.n;
     case "date": {
       if (!key.sent) {
         return compareDay(Math.floor(c.meta.internalDate / DAY) * DAY, key.op, key.day);
@@ -287,6 +304,21 @@ function matches(key: SearchKey, c: Candidate, resolved: Resolved): boolean {
       const never: never = key;
       return never;
     }
+  }
+}
+
+function hasModseqKey(key: SearchKey): boolean {
+  switch (key.kind) {
+    case "modseq":
+      return true;
+    case "not":
+      return hasModseqKey(key.key);
+    case "or":
+      return hasModseqKey(key.a) || hasModseqKey(key.b);
+    case "and":
+      return key.keys.some(hasModseqKey);
+    default:
+      return false;
   }
 }
 
@@ -353,7 +385,11 @@ async function search(
     resolved.sets.set(s.set, new Set(uids));
   }
   const metas = new Map((await ctx.store.listMessages(view.mailboxId)).map((m) => [m.uid, m]));
-  const hits: { seq: number; uid: number }[] = [];
+  const hits: { seq: number; uid: number; modseq: number }[] = [];
+  const usesModseq = hasModseqKey(args.key);
+  if (usesModseq) ctx.enable("CONDSTORE");
+  // With a MODSEQ key the answer names the highest MODSEQ of the matches (RFC 7162, 3.1.5).
+  const highest = () => hits.reduce((m, h) => Math.max(m, h.modseq), 0);
   const needs = contentNeeds(args.key);
   const searchData = ctx.mime.searchData;
   for (const uid of view.uids) {
@@ -372,14 +408,17 @@ async function search(
         data = searchData({ raw, summary: null });
       }
     }
-    if (matches(args.key, { meta, data, raw }, resolved)) hits.push({ seq, uid });
+    if (matches(args.key, { meta, data, raw }, resolved)) {
+      hits.push({ seq, uid, modseq: meta.modseq });
+    }
   }
   const numbers = hits.map((h) => uidMode ? h.uid : h.seq);
   const returns = args.returns;
   if (returns !== null && returns.includes("SAVE")) ctx.savedSearch = hits.map((h) => h.uid);
   const label = uidMode ? "UID SEARCH" : "SEARCH";
   if (returns === null && !ctx.rev2) {
-    ctx.out.line(`* SEARCH${numbers.map((n) => " " + n).join("")}`);
+    const suffix = usesModseq && hits.length > 0 ? ` (MODSEQ ${highest()})` : "";
+    ctx.out.line(`* SEARCH${numbers.map((n) => " " + n).join("")}${suffix}`);
     return { text: `${label} completed` };
   }
   const wanted: ReturnOption[] = returns === null || returns.length === 0 ? ["ALL"] : [...returns];
@@ -392,6 +431,7 @@ async function search(
   }
   if (wanted.includes("ALL") && numbers.length > 0) parts.push(`ALL ${formatSequenceSet(numbers)}`);
   if (wanted.includes("COUNT")) parts.push(`COUNT ${numbers.length}`);
+  if (usesModseq && hits.length > 0) parts.push(`MODSEQ ${highest()}`);
   ctx.out.line(parts.join(" "));
   return { text: `${label} completed` };
 }

@@ -3,12 +3,25 @@
  * IMAP4rev1 RECENT and UNSEEN responses).
  */
 import type { CommandContext, CommandSpec, Completion } from "../context.ts";
+import { badSyntax } from "../errors.ts";
 import { MailboxView } from "../mailbox_view.ts";
+import type { CommandReader } from "../parser.ts";
 import { astringValue } from "../response.ts";
 import { account, mustGetMailbox, readMailbox } from "./_util.ts";
 import { listAttributes } from "./list.ts";
 
 const SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
+
+/** Reads the optional `(CONDSTORE)` select parameter (RFC 7162, Section 3.1.8). */
+function readSelectParams(ctx: CommandContext, r: CommandReader): void {
+  if (!r.trySp()) return;
+  r.list(() => {
+    const name = r.keyword("select parameter");
+    if (name !== "CONDSTORE") throw badSyntax(`Unknown SELECT parameter ${name}`);
+    ctx.enable("CONDSTORE");
+    return name;
+  });
+}
 
 async function open(ctx: CommandContext, name: string, readOnly: boolean): Promise<Completion> {
   const acct = account(ctx);
@@ -31,6 +44,7 @@ async function open(ctx: CommandContext, name: string, readOnly: boolean): Promi
   }
   out.line(`* OK [UIDVALIDITY ${mailbox.uidValidity}] UIDs valid`);
   out.line(`* OK [UIDNEXT ${mailbox.uidNext}] Predicted next UID`);
+  out.line(`* OK [HIGHESTMODSEQ ${mailbox.highestModseq}] Highest`);
   out.line(`* FLAGS (${SYSTEM_FLAGS})`);
   out.line(
     readOnly
@@ -58,6 +72,7 @@ export const selectCommand: CommandSpec = {
   async run(ctx, r) {
     r.sp();
     const name = readMailbox(ctx, r);
+    readSelectParams(ctx, r);
     r.end();
     return await open(ctx, name, false);
   },
@@ -70,6 +85,7 @@ export const examineCommand: CommandSpec = {
   async run(ctx, r) {
     r.sp();
     const name = readMailbox(ctx, r);
+    readSelectParams(ctx, r);
     r.end();
     return await open(ctx, name, true);
   },

@@ -14,6 +14,7 @@ const ITEMS = new Set([
   "DELETED",
   "SIZE",
   "RECENT",
+  "HIGHESTMODSEQ",
 ]);
 
 /** Reads `(status-att ...)`. */
@@ -51,6 +52,10 @@ export async function writeStatus(
         break;
       case "RECENT":
         value = 0;
+        break;
+      case "HIGHESTMODSEQ":
+        ctx.enable("CONDSTORE");
+        value = mailbox.highestModseq;
         break;
       case "DELETED":
         if (deleted === null) {

@@ -131,3 +131,32 @@ Deno.test("ImapSession keepalive speaks only during IDLE", async () => {
   assert.equal(a.take(), "* OK Still here\r\n");
   assert.deepEqual(await a.cmd("DONE"), ["i OK IDLE terminated"]);
 });
+
+Deno.test("ImapSession implements CONDSTORE: HIGHESTMODSEQ, MODSEQ, CHANGEDSINCE, UNCHANGEDSINCE", async () => {
+  const { store, a, b } = await twoSessions(3);
+  const acct = (await store.getAccount("alice"))!;
+  const sel = await a.cmd("s SELECT INBOX (CONDSTORE)");
+  const highest = Number(/HIGHESTMODSEQ (\d+)/.exec(sel.join("\n"))?.[1]);
+  assert.ok(highest > 0, sel.join("\n"));
+  const metas = await store.listMessages((await store.getMailbox(acct.id, "INBOX"))!.id);
+  assert.deepEqual(await a.cmd("f FETCH 1 (UID MODSEQ)"), [
+    `* 1 FETCH (UID 1 MODSEQ (${metas[0]!.modseq}))`,
+    "f OK FETCH completed",
+  ]);
+  await b.cmd("x STORE 2 +FLAGS (\\Flagged)");
+  const changed = await a.cmd(`c UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${highest})`);
+  assert.equal(changed.length, 2, changed.join("\n"));
+  assert.match(changed[0]!, /^\* 2 FETCH \(UID 2 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)$/);
+  // a already saw the new flags in its FETCH, so NOOP has nothing more to say.
+  assert.deepEqual(await a.cmd("n NOOP"), ["n OK NOOP completed"]);
+  const st = await a.cmd(`u UID STORE 1:3 (UNCHANGEDSINCE ${highest}) +FLAGS.SILENT (\\Seen)`);
+  assert.equal(st.at(-1), "u OK [MODIFIED 2] Conditional UID STORE completed");
+  assert.ok(st.some((l) => /^\* 1 FETCH \(UID 1 MODSEQ \(\d+\)\)$/.test(l)), st.join("\n"));
+  const q = await a.cmd(`q SEARCH MODSEQ ${highest + 1}`);
+  assert.match(q[0]!, /^\* SEARCH 1 2 3 \(MODSEQ \d+\)$/);
+  const status = await a.cmd("t STATUS INBOX (HIGHESTMODSEQ)");
+  assert.match(status[0]!, /^\* STATUS INBOX \(HIGHESTMODSEQ \d+\)$/);
+  await b.cmd("y STORE 3 -FLAGS (\\Seen)");
+  const n2 = await a.cmd("n2 NOOP");
+  assert.match(n2[0]!, /^\* 3 FETCH \(UID 3 FLAGS \(\) MODSEQ \(\d+\)\)$/);
+});
