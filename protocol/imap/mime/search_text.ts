@@ -8,6 +8,7 @@ import { decodeTransfer } from "./decode.ts";
 import { envelope } from "./envelope.ts";
 import { decodeCharset, decodeEncodedWords } from "./header.ts";
 import { headerValue, type MimePart, parseMessage } from "./parse.ts";
+import { decodeTree, encodeTree } from "./_tree_codec.ts";
 
 /** Cap on the decoded body text kept for search, in UTF-16 code units. */
 export const MAX_SEARCH_TEXT = 256 * 1024;
@@ -150,13 +151,16 @@ export function parseDate(value: string | null): SentDate | null {
  * re-parsing the raw bytes.
  */
 export interface MessageSummary {
-  readonly version: 1;
+  readonly version: 2;
   readonly envelope: string;
   /** BODY (non-extensible) structure. */
   readonly body: string;
   /** BODYSTRUCTURE (with extension data). */
   readonly bodyStructure: string;
-  /** The part tree with offsets, for BODY[section] and BINARY[section]. */
+  /**
+   * The part tree with offsets, for BODY[section] and BINARY[section]. Header fields keep their
+   * names and offsets but not their values (use `envelope` and `headers` instead).
+   */
   readonly tree: MimePart;
   readonly sentDate: SentDate | null;
   /** Decoded, folded top-level header values by lower-cased name. */
@@ -169,32 +173,55 @@ export interface MessageSummary {
 export function summarize(raw: Uint8Array): string {
   const tree = parseMessage(raw);
   const st = searchText(raw, tree);
-  const summary: MessageSummary = {
-    version: 1,
+  return JSON.stringify({
+    version: 2,
     envelope: envelope(tree),
     body: bodyStructure(tree, false),
     bodyStructure: bodyStructure(tree, true),
-    tree,
+    tree: encodeTree(tree),
     sentDate: parseDate(headerValue(tree, "date")),
     headers: Object.fromEntries(st.headers),
     text: st.body,
-  };
-  return JSON.stringify(summary);
+  });
 }
 
 /** Reads a summary written by `summarize()`; null when it is missing, corrupt or outdated. */
 export function fromSummary(json: string): MessageSummary | null {
+  let v: unknown;
   try {
-    const v: unknown = JSON.parse(json);
-    if (typeof v !== "object" || v === null) return null;
-    const s = v as Partial<MessageSummary>;
-    if (
-      s.version !== 1 || typeof s.envelope !== "string" || typeof s.body !== "string" ||
-      typeof s.bodyStructure !== "string" || typeof s.tree !== "object" || s.tree === null ||
-      typeof s.text !== "string" || typeof s.headers !== "object" || s.headers === null
-    ) return null;
-    return s as MessageSummary;
+    v = JSON.parse(json);
   } catch {
     return null;
   }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return null;
+  const s = v as Record<string, unknown>;
+  if (
+    s.version !== 2 || typeof s.envelope !== "string" || typeof s.body !== "string" ||
+    typeof s.bodyStructure !== "string" || typeof s.text !== "string" ||
+    typeof s.headers !== "object" || s.headers === null || Array.isArray(s.headers)
+  ) return null;
+  const tree = decodeTree(s.tree);
+  if (tree === null) return null;
+  const headers: Record<string, string[]> = {};
+  for (const [k, list] of Object.entries(s.headers)) {
+    if (!Array.isArray(list) || !list.every((x) => typeof x === "string")) return null;
+    headers[k] = list;
+  }
+  const d = s.sentDate;
+  let sentDate: SentDate | null = null;
+  if (d !== null && d !== undefined) {
+    const o = d as Record<string, unknown>;
+    if (typeof o.time !== "number" || typeof o.day !== "string") return null;
+    sentDate = { time: o.time, day: o.day };
+  }
+  return {
+    version: 2,
+    envelope: s.envelope,
+    body: s.body,
+    bodyStructure: s.bodyStructure,
+    tree,
+    sentDate,
+    headers,
+    text: s.text,
+  };
 }
