@@ -37,7 +37,8 @@ import { hashPassword } from "../mailstore/password.ts";
 import { MailStoreError } from "../mailstore/mail_store.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
 import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
-import type { ServeHandle } from "./serve.ts";
+import { serve } from "./serve.ts";
+import { connectInstructions, ensureDemoAccount } from "./cli/first_run.ts";
 
 export { ensureDevPki } from "./cli/dev_pki.ts";
 
@@ -590,9 +591,6 @@ async function requireAccount(store: MailStore, name: string): Promise<void> {
   if ((await store.getAccount(name)) === null) throw new CliError(`no user "${name}"`);
 }
 
-/** The server entry the lead's serve.ts exports, as this command calls it. */
-type ServeFunction = (config: Config) => Promise<ServeHandle>;
-
 async function runServe({ values, io }: CommandInput): Promise<number> {
   let config = await resolveConfig(io, values, { checkFiles: false });
   if (config.source === null) {
@@ -604,11 +602,22 @@ async function runServe({ values, io }: CommandInput): Promise<number> {
   }
   setupLogging(config.log);
   await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const module = await import("./serve.ts") as unknown as { serve?: ServeFunction };
-  if (typeof module.serve !== "function") {
-    throw new CliError("serve is not available in this build");
+  const demo = config.source === null
+    ? await ensureDemoAccount(config, dirname(config.tls.certificate))
+    : null;
+  const handle = await serve(config);
+  if (demo !== null) {
+    const port = (tls: "implicit" | "starttls") =>
+      handle.addresses.find((_, i) => config.listen[i]?.tls === tls)?.port ?? null;
+    io.err(
+      connectInstructions(
+        demo,
+        config.tls.clientCa[0] ?? "",
+        port("implicit") ?? 0,
+        port("starttls"),
+      ),
+    );
   }
-  const handle = await module.serve(config);
   const log = getLogger("cli");
   const stop = () => {
     log.info("Shutting down");
