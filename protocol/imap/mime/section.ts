@@ -181,7 +181,7 @@ export function extractBinary(
   if (r === null) return null;
   if (r.isMessage) return { ok: true, bytes: raw.subarray(0, raw.length) };
   const body = raw.subarray(r.part.bodyStart, r.part.bodyEnd);
-  if (r.part.type === "multipart" || r.part.message !== null) return decodeTree(raw, r.part);
+  if (r.part.type === "multipart" || r.part.message !== null) return decodeLeavesInPlace(raw, r.part);
   return decodeTransfer(body, r.part.encoding);
 }
 
@@ -189,7 +189,7 @@ export function extractBinary(
  * The body of a multipart or message part with every leaf body transfer-decoded in place (what
  * Dovecot returns for BINARY of a non-leaf part); headers and delimiters stay as they are.
  */
-function decodeTree(raw: Uint8Array, part: MimePart): TransferDecodeResult {
+function decodeLeavesInPlace(raw: Uint8Array, part: MimePart): TransferDecodeResult {
   const leaves: MimePart[] = [];
   const walk = (p: MimePart): void => {
     if (p.type === "multipart") p.children.forEach(walk);
