@@ -181,7 +181,9 @@ export function extractBinary(
   if (r === null) return null;
   if (r.isMessage) return { ok: true, bytes: raw.subarray(0, raw.length) };
   const body = raw.subarray(r.part.bodyStart, r.part.bodyEnd);
-  if (r.part.type === "multipart" || r.part.message !== null) return decodeLeavesInPlace(raw, r.part);
+  if (r.part.type === "multipart" || r.part.message !== null) {
+    return decodeLeavesInPlace(raw, r.part);
+  }
   return decodeTransfer(body, r.part.encoding);
 }
 
