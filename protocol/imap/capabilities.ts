@@ -28,10 +28,16 @@ const BASE = [
   "CHILDREN",
   "SPECIAL-USE",
   "CONDSTORE",
+  "QRESYNC",
 ] as const;
 
 /** Extensions ENABLE accepts (RFC 5161; RFC 7162, Section 3.1). */
-export const ENABLEABLE: ReadonlySet<string> = new Set(["IMAP4REV2", "UTF8=ACCEPT", "CONDSTORE"]);
+export const ENABLEABLE: ReadonlySet<string> = new Set([
+  "IMAP4REV2",
+  "UTF8=ACCEPT",
+  "CONDSTORE",
+  "QRESYNC",
+]);
 
 /** Returns the capability atoms for the current connection state. */
 export function capabilities(c: CapabilityInputs): string[] {

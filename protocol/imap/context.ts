@@ -96,6 +96,8 @@ export interface CommandContext {
    * RFC 7162, Section 3.1): FLAGS updates then carry MODSEQ.
    */
   readonly condstore: boolean;
+  /** True after ENABLE QRESYNC: expunges are reported as VANISHED (RFC 7162, Section 3.2). */
+  readonly qresync: boolean;
   /** True when mailbox names and strings travel as UTF-8 rather than modified UTF-7. */
   readonly utf8: boolean;
   capabilities(): string[];

@@ -10,7 +10,12 @@
  */
 import type { MailboxEvent, MailStore, MessageMeta } from "../../mailstore/mail_store.ts";
 import { flagList, type Output } from "./response.ts";
-import { resolveSequenceNumbers, selectFromSorted, type SequenceSet } from "./sequence_set.ts";
+import {
+  formatSequenceSet,
+  resolveSequenceNumbers,
+  selectFromSorted,
+  type SequenceSet,
+} from "./sequence_set.ts";
 import { ImapError } from "./errors.ts";
 
 /** How a changed view wants the session to react. */
@@ -22,6 +27,8 @@ export interface SyncOptions {
   readonly allowExpunge: boolean;
   /** CONDSTORE is enabled: flag updates carry MODSEQ (RFC 7162, Section 3.2). */
   readonly condstore: boolean;
+  /** QRESYNC is enabled: expunges go out as one VANISHED response (RFC 7162, 3.2.10). */
+  readonly qresync: boolean;
 }
 
 function sameFlags(a: readonly string[], b: readonly string[]): boolean {
@@ -208,7 +215,17 @@ export class MailboxView {
     if (options.allowExpunge && this.#expunged.size > 0) {
       const gone = [...this.#expunged].sort((a, b) => a - b);
       this.#expunged.clear();
-      for (const uid of gone) {
+      if (options.qresync) {
+        const known = gone.filter((u) => this.seqOf(u) > 0);
+        const drop = new Set(known);
+        this.#uids = this.#uids.filter((u) => !drop.has(u));
+        for (const u of known) {
+          this.#flags.delete(u);
+          this.#flagged.delete(u);
+        }
+        if (known.length > 0) out.line(`* VANISHED ${formatSequenceSet(known)}`);
+      }
+      for (const uid of options.qresync ? [] : gone) {
         const seq = this.seqOf(uid);
         if (seq === 0) continue;
         this.#uids.splice(seq - 1, 1);

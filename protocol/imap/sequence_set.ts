@@ -93,3 +93,11 @@ export function formatSequenceSet(numbers: readonly number[]): string {
   }
   return parts.join(",");
 }
+
+/** The ranges with `*` replaced by `n`, for matching against lists that lack the largest UID. */
+export function starAs(ranges: readonly SeqRange[], n: number): SeqRange[] {
+  return ranges.map((r) => ({
+    start: r.start === "*" ? n : r.start,
+    end: r.end === "*" ? n : r.end,
+  }));
+}

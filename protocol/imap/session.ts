@@ -376,6 +376,7 @@ export class ImapSession {
     await state.view.sync(this.#store, this.#out, {
       allowExpunge,
       condstore: this.#enabled.has("CONDSTORE"),
+      qresync: this.#enabled.has("QRESYNC"),
     });
   }
 
@@ -470,6 +471,9 @@ export class ImapSession {
       },
       get condstore() {
         return session.#enabled.has("CONDSTORE");
+      },
+      get qresync() {
+        return session.#enabled.has("QRESYNC");
       },
       get utf8() {
         return session.#enabled.has("IMAP4REV2") || session.#enabled.has("UTF8=ACCEPT");

@@ -17,6 +17,8 @@ export const enableCommand: CommandSpec = {
       const key = name.toUpperCase();
       if (!ENABLEABLE.has(key) || ctx.enabled.has(key)) continue;
       ctx.enable(key);
+      // QRESYNC implies CONDSTORE (RFC 7162, Section 3.2.3).
+      if (key === "QRESYNC") ctx.enable("CONDSTORE");
       newly.push(name);
     }
     ctx.out.line(`* ENABLED${newly.map((n) => " " + n).join("")}`);

@@ -15,6 +15,7 @@ import {
   setsSeen,
 } from "../fetch_items.ts";
 import { badSyntax } from "../errors.ts";
+import { formatSequenceSet, MAX_NUMBER, selectFromSorted, starAs } from "../sequence_set.ts";
 import type { CommandReader } from "../parser.ts";
 import { selected } from "./_util.ts";
 
@@ -31,17 +32,22 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
   r.sp();
   const items: FetchItem[] = readFetchItems(r);
   let changedSince: number | null = null;
+  let vanished = false;
   if (r.trySp()) {
-    // fetch-modifiers (RFC 7162, Section 3.1.4.1).
+    // fetch-modifiers (RFC 7162, Sections 3.1.4.1 and 3.2.6).
     r.list(() => {
       const name = r.keyword("FETCH modifier");
-      if (name !== "CHANGEDSINCE") throw badSyntax(`Unknown FETCH modifier ${name}`);
-      r.sp();
-      changedSince = r.number64("mod-sequence");
+      if (name === "CHANGEDSINCE") {
+        r.sp();
+        changedSince = r.number64("mod-sequence");
+      } else if (name === "VANISHED" && uidMode && ctx.qresync) {
+        vanished = true;
+      } else throw badSyntax(`Unknown FETCH modifier ${name}`);
       return name;
     }, false);
   }
   r.end();
+  if (vanished && changedSince === null) throw badSyntax("VANISHED needs CHANGEDSINCE");
   if (changedSince !== null && !items.some((i) => i.kind === "MODSEQ")) {
     items.push({ kind: "MODSEQ" });
   }
@@ -50,6 +56,14 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
   checkSupported(items, ctx.mime);
   const { view } = selected(ctx);
   const uids = view.resolve(set, uidMode, ctx.savedSearch);
+  if (vanished && since !== null && set.kind === "ranges") {
+    const gone = (await ctx.store.changesSince(view.mailboxId, since)).vanished;
+    const named = selectFromSorted(
+      starAs(set.ranges, MAX_NUMBER),
+      [...gone].sort((a, b) => a - b),
+    );
+    if (named.length > 0) ctx.out.line(`* VANISHED (EARLIER) ${formatSequenceSet(named)}`);
+  }
   const markSeen = setsSeen(items) && !view.readOnly;
   const loadRaw = needsRaw(items);
   const loadSummary = needsStructure(items);

@@ -6,24 +6,81 @@ import type { CommandContext, CommandSpec, Completion } from "../context.ts";
 import { badSyntax } from "../errors.ts";
 import { MailboxView } from "../mailbox_view.ts";
 import type { CommandReader } from "../parser.ts";
-import { astringValue } from "../response.ts";
+import { astringValue, flagList } from "../response.ts";
+import {
+  formatSequenceSet,
+  MAX_NUMBER,
+  selectFromSorted,
+  type SequenceSet,
+  starAs,
+} from "../sequence_set.ts";
 import { account, mustGetMailbox, readMailbox } from "./_util.ts";
 import { listAttributes } from "./list.ts";
 
 const SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
-/** Reads the optional `(CONDSTORE)` select parameter (RFC 7162, Section 3.1.8). */
-function readSelectParams(ctx: CommandContext, r: CommandReader): void {
-  if (!r.trySp()) return;
-  r.list(() => {
-    const name = r.keyword("select parameter");
-    if (name !== "CONDSTORE") throw badSyntax(`Unknown SELECT parameter ${name}`);
-    ctx.enable("CONDSTORE");
-    return name;
-  });
+/** `QRESYNC (uidvalidity modseq [known-uids [seq-match]])` (RFC 7162, Section 3.2.5). */
+interface QresyncParams {
+  readonly uidValidity: number;
+  readonly modseq: number;
+  readonly knownUids: SequenceSet | null;
 }
 
-async function open(ctx: CommandContext, name: string, readOnly: boolean): Promise<Completion> {
+/** Reads the optional select parameters: CONDSTORE and QRESYNC (RFC 7162, 3.1.8 and 3.2.5). */
+function readSelectParams(ctx: CommandContext, r: CommandReader): QresyncParams | null {
+  let qresync: QresyncParams | null = null;
+  if (!r.trySp()) return null;
+  r.list(() => {
+    const name = r.keyword("select parameter");
+    if (name === "CONDSTORE") ctx.enable("CONDSTORE");
+    else if (name === "QRESYNC") {
+      if (!ctx.qresync) throw badSyntax("QRESYNC must be enabled first");
+      r.sp();
+      r.expectByte(0x28, "(");
+      const uidValidity = r.nzNumber("UIDVALIDITY");
+      r.sp();
+      const modseq = r.number64("mod-sequence");
+      let knownUids: SequenceSet | null = null;
+      if (r.trySp()) {
+        if (r.peek() !== 0x28) {
+          knownUids = r.sequenceSet();
+          if (knownUids.kind === "saved") throw badSyntax("Invalid known UIDs");
+          r.trySp();
+        }
+        // The sequence-match data only helps servers without a VANISHED history; ignore it.
+        if (r.peek() === 0x28) r.list(() => r.sequenceSet());
+      }
+      r.expectByte(0x29, ")");
+      qresync = { uidValidity, modseq, knownUids };
+    } else throw badSyntax(`Unknown SELECT parameter ${name}`);
+    return name;
+  });
+  return qresync;
+}
+
+/** Reports what changed since the client's last sync (RFC 7162, Section 3.2.5.1). */
+async function resync(ctx: CommandContext, view: MailboxView, q: QresyncParams): Promise<void> {
+  if (q.uidValidity !== view.uidValidity) return;
+  const changes = await ctx.store.changesSince(view.mailboxId, q.modseq);
+  let vanished = [...changes.vanished].sort((a, b) => a - b);
+  if (q.knownUids !== null && q.knownUids.kind === "ranges") {
+    vanished = selectFromSorted(starAs(q.knownUids.ranges, MAX_NUMBER), vanished);
+  }
+  if (vanished.length > 0) ctx.out.line(`* VANISHED (EARLIER) ${formatSequenceSet(vanished)}`);
+  for (const m of changes.changed) {
+    const seq = view.seqOf(m.uid);
+    if (seq === 0) continue;
+    view.noteFlags(m.uid, m.flags);
+    ctx.out.line(`* ${seq} FETCH (UID ${m.uid} FLAGS ${flagList(m.flags)} MODSEQ (${m.modseq}))`);
+  }
+}
+
+async function open(
+  ctx: CommandContext,
+  name: string,
+  readOnly: boolean,
+  qresync: QresyncParams | null,
+): Promise<Completion> {
   const acct = account(ctx);
   const previous = ctx.state;
   if (previous.kind === "selected") {
@@ -59,6 +116,7 @@ async function open(ctx: CommandContext, name: string, readOnly: boolean): Promi
     out.text("\r\n");
   }
   ctx.setState({ kind: "selected", account: acct, view });
+  if (qresync !== null) await resync(ctx, view, qresync);
   return {
     code: readOnly ? "READ-ONLY" : "READ-WRITE",
     text: readOnly ? "EXAMINE completed" : "SELECT completed",
@@ -72,9 +130,9 @@ export const selectCommand: CommandSpec = {
   async run(ctx, r) {
     r.sp();
     const name = readMailbox(ctx, r);
-    readSelectParams(ctx, r);
+    const qresync = readSelectParams(ctx, r);
     r.end();
-    return await open(ctx, name, false);
+    return await open(ctx, name, false, qresync);
   },
 };
 
@@ -85,8 +143,8 @@ export const examineCommand: CommandSpec = {
   async run(ctx, r) {
     r.sp();
     const name = readMailbox(ctx, r);
-    readSelectParams(ctx, r);
+    const qresync = readSelectParams(ctx, r);
     r.end();
-    return await open(ctx, name, true);
+    return await open(ctx, name, true, qresync);
   },
 };

@@ -160,3 +160,37 @@ Deno.test("ImapSession implements CONDSTORE: HIGHESTMODSEQ, MODSEQ, CHANGEDSINCE
   const n2 = await a.cmd("n2 NOOP");
   assert.match(n2[0]!, /^\* 3 FETCH \(UID 3 FLAGS \(\) MODSEQ \(\d+\)\)$/);
 });
+
+Deno.test("ImapSession implements QRESYNC: SELECT resync, VANISHED and UID FETCH VANISHED", async () => {
+  const { store, a, b } = await twoSessions(4);
+  const acct = (await store.getAccount("alice"))!;
+  const inbox = (await store.getMailbox(acct.id, "INBOX"))!;
+  assert.deepEqual(await a.cmd("s2 SELECT INBOX (QRESYNC (1 1))"), [
+    "s2 BAD QRESYNC must be enabled first",
+  ]);
+  await a.cmd("u UNSELECT");
+  assert.deepEqual(await a.cmd("e ENABLE QRESYNC"), ["* ENABLED QRESYNC", "e OK ENABLE completed"]);
+  await a.cmd("s1 SELECT INBOX");
+  const before = inbox.highestModseq;
+  await b.cmd("x STORE 1,3 +FLAGS.SILENT (\\Deleted)");
+  await b.cmd("y EXPUNGE");
+  await b.cmd("z STORE 2 +FLAGS (\\Flagged)");
+  // a is still selected from before: it gets one VANISHED instead of EXPUNGEs.
+  const n = await a.cmd("n NOOP");
+  assert.ok(n.includes("* VANISHED 1,3"), n.join("\n"));
+  assert.ok(!n.some((l) => / EXPUNGE$/.test(l)), n.join("\n"));
+  const sel = await a.cmd(`s SELECT INBOX (QRESYNC (${inbox.uidValidity} ${before} 1:4))`);
+  assert.ok(sel.includes("* VANISHED (EARLIER) 1,3"), sel.join("\n"));
+  // b's sequence number 2 was UID 4 after its own EXPUNGE.
+  assert.ok(
+    sel.some((l) => /^\* 2 FETCH \(UID 4 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)$/.test(l)),
+    sel.join("\n"),
+  );
+  assert.match(sel.at(-1)!, /^s OK \[READ-WRITE\]/);
+  const f = await a.cmd(`f UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${before} VANISHED)`);
+  assert.equal(f[0], "* VANISHED (EARLIER) 1,3");
+  assert.match(f[1]!, /^\* 2 FETCH \(UID 4 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)$/);
+  assert.deepEqual(await a.cmd("g FETCH 1 (FLAGS) (VANISHED)"), [
+    "g BAD Unknown FETCH modifier VANISHED",
+  ]);
+});
