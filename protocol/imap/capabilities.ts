@@ -10,6 +10,8 @@ export interface CapabilityInputs {
   readonly starttlsAvailable: boolean;
   readonly hasIdentity: boolean;
   readonly authenticated: boolean;
+  /** BINARY fetch items are available (MIME support present). */
+  readonly binary: boolean;
 }
 
 /** Extensions advertised in every state. */
@@ -29,6 +31,10 @@ const BASE = [
   "SPECIAL-USE",
   "CONDSTORE",
   "QRESYNC",
+  "ESEARCH",
+  "SEARCHRES",
+  "LIST-STATUS",
+  "STATUS=SIZE",
 ] as const;
 
 /** Extensions ENABLE accepts (RFC 5161; RFC 7162, Section 3.1). */
@@ -42,6 +48,7 @@ export const ENABLEABLE: ReadonlySet<string> = new Set([
 /** Returns the capability atoms for the current connection state. */
 export function capabilities(c: CapabilityInputs): string[] {
   const caps: string[] = [...BASE];
+  if (c.binary) caps.push("BINARY");
   if (!c.authenticated) {
     if (!c.tls && c.starttlsAvailable) caps.push("STARTTLS");
     if (!c.tls) caps.push("LOGINDISABLED");

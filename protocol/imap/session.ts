@@ -398,6 +398,8 @@ export class ImapSession {
     const prev = this.#state;
     if (prev.kind === "selected" && (next.kind !== "selected" || next.view !== prev.view)) {
       prev.view.close();
+      // The saved search result belongs to the mailbox it was made in (RFC 5182, Section 2.1).
+      this.#savedSearch = [];
     }
     if (
       next.kind === "selected" && prev.kind !== "selected" || (
@@ -433,6 +435,7 @@ export class ImapSession {
       starttlsAvailable: this.#starttlsAvailable,
       hasIdentity: this.#identity !== null,
       authenticated,
+      binary: this.#mime.binary !== undefined,
     });
   }
 

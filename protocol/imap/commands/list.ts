@@ -160,6 +160,21 @@ export const listCommand: CommandSpec = {
       if (args.status !== null) await writeStatus(ctx, mailbox, args.status);
       ctx.maybeFlush();
     }
+    if (!args.selectSpecialUse) {
+      // A missing parent whose children the pattern cannot reach (`%`) is still listed, so
+      // that clients can descend to them (RFC 9051, Section 6.3.9).
+      const missing = new Set<string>();
+      for (const m of mailboxes) {
+        for (let i = m.name.indexOf("/"); i > 0; i = m.name.indexOf("/", i + 1)) {
+          const parent = m.name.slice(0, i);
+          if (!byName.has(parent) && matches(parent) && !matches(m.name)) missing.add(parent);
+        }
+      }
+      const flag = ctx.rev2 ? "\\NonExistent" : "\\Noselect";
+      for (const name of [...missing].sort()) {
+        writeListLine(ctx, "LIST", [flag, "\\HasChildren"], name);
+      }
+    }
     return { text: "LIST completed" };
   },
 };

@@ -382,3 +382,21 @@ Deno.test("ImapSession answers ID, NAMESPACE, LIST RETURN (STATUS), UID EXPUNGE 
   const inbox = (await store.getMailbox(acct.id, "INBOX"))!;
   assert.equal(inbox.messages, 1, "UNSELECT must not expunge");
 });
+
+Deno.test("ImapSession LIST shows a deleted parent of surviving children with %", async () => {
+  const store = await newStore();
+  const c = new TestClient(store);
+  await c.login();
+  await c.cmd("c CREATE Work/Projects");
+  await c.cmd("d DELETE Work");
+  assert.deepEqual(await c.cmd('l LIST "" W%'), [
+    '* LIST (\\Noselect \\HasChildren) "/" Work',
+    "l OK LIST completed",
+  ]);
+  assert.deepEqual(await c.cmd('l2 LIST "" W*'), [
+    '* LIST (\\HasNoChildren) "/" Work/Projects',
+    "l2 OK LIST completed",
+  ]);
+  const caps = await c.cmd("k CAPABILITY");
+  assert.match(caps[0]!, / ESEARCH SEARCHRES LIST-STATUS STATUS=SIZE BINARY/);
+});
