@@ -1,0 +1,357 @@
+/**
+ * The directory check end to end: a whole Postern in-process, a real OpenLDAP slapd, and real
+ * clients (Python imaplib, curl, OpenSSL s_client, Deno.connectTls). A client certificate is
+ * accepted only while the user's entry holds it (`userCertificate;binary`); removing it there
+ * revokes it for new connections (certificate_revoked alert) and, at the next re-check, for
+ * open sessions (`* BYE`).
+ *
+ * One slapd and one server are shared by the steps, which run in order; the server is reloaded
+ * with other `directory:` sections for the ldaps:// and StartTLS cases. cache_ttl is 1s and
+ * recheck_interval 1s throughout, so a change in the directory shows within about a second: a
+ * longer cache would keep accepting a removed certificate on new connections until it expires
+ * (that is what the cache is for).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  certificateChange,
+  directoryYaml,
+  ImapLines,
+  issueRawClientCertificate,
+  pythonImap,
+  type PythonImapResult,
+  reloadDirectory,
+  runTool,
+} from "../_support/directory_e2e.ts";
+import { startPostern } from "../_support/postern.ts";
+import { startSlapd } from "../_support/slapd.ts";
+
+const RECHECK_MS = 1000;
+const CACHE_TTL_MS = 1000;
+
+/** The TLS alert names as Python's ssl module prints them. */
+const PY_ALERT = {
+  certificate_revoked: "SSLV3_ALERT_CERTIFICATE_REVOKED",
+  access_denied: "TLSV1_ALERT_ACCESS_DENIED",
+  internal_error: "TLSV1_ALERT_INTERNAL_ERROR",
+} as const;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function assertAccepted(r: PythonImapResult): void {
+  assert.equal(r.sslError, undefined, `refused: ${JSON.stringify(r)}`);
+  assert.equal(r.error, undefined, `failed: ${JSON.stringify(r)}`);
+  assert.equal(r.auth ?? "OK", "OK", JSON.stringify(r));
+  assert.ok(r.list?.some((l) => l.endsWith(" INBOX")), `no INBOX in ${JSON.stringify(r.list)}`);
+}
+
+function assertRefused(r: PythonImapResult, alert: keyof typeof PY_ALERT): void {
+  assert.equal(r.auth, undefined, `got as far as authentication: ${JSON.stringify(r)}`);
+  assert.match(r.sslError ?? "", new RegExp(PY_ALERT[alert]), JSON.stringify(r));
+}
+
+const steps = { sanitizeOps: false, sanitizeResources: false } as const;
+
+Deno.test("the directory check works end to end with a real slapd and real clients", async (t) => {
+  const ldap = await startSlapd({
+    users: [
+      { uid: "alice", mail: "alice@localhost", password: "alice-secret" },
+      { uid: "bob", mail: "bob@localhost" },
+    ],
+    tls: true,
+  });
+  const work = await Deno.makeTempDir({ prefix: "postern-dire2e-" });
+  const plain = await directoryYaml(ldap, work);
+  const postern = await startPostern({ extraYaml: plain });
+  const preauthServer: { stop(): Promise<void> }[] = [];
+  try {
+    const port = postern.implicitPort;
+    const ca = postern.caPath;
+    const alice = await postern.clientCertificate("alice");
+    await ldap.modify(certificateChange(ldap.userDn("alice"), "add", alice.der));
+    const aliceKeys = { cert: alice.certPath, key: alice.keyPath };
+    const external = () => pythonImap({ port, ca, ...aliceKeys, action: "external" });
+
+    await t.step({
+      name: "AUTH=EXTERNAL is advertised only with a verified certificate",
+      ...steps,
+      fn: async () => {
+        const [anonymous, withCert] = await Promise.all([
+          pythonImap({ port, ca, action: "greet" }),
+          pythonImap({ port, ca, ...aliceKeys, action: "greet" }),
+        ]);
+        assert.ok(anonymous.capabilities?.includes("AUTH=PLAIN"), JSON.stringify(anonymous));
+        assert.ok(!anonymous.capabilities?.includes("AUTH=EXTERNAL"), JSON.stringify(anonymous));
+        assert.ok(withCert.capabilities?.includes("AUTH=EXTERNAL"), JSON.stringify(withCert));
+      },
+    });
+
+    await t.step({
+      name: "imaplib logs in with AUTHENTICATE EXTERNAL and lists the mailboxes",
+      ...steps,
+      fn: async () => {
+        const r = await external();
+        assertAccepted(r);
+        assert.equal(r.state, "AUTH");
+      },
+    });
+
+    await t.step({
+      name: "curl logs in with AUTH=EXTERNAL and lists the mailboxes",
+      ...steps,
+      fn: async () => {
+        const tls = ["-sS", "--cert", alice.certPath, "--key", alice.keyPath, "--cacert", ca];
+        // curl reads the mechanism from the URL's user part or --login-options; a
+        // `/;AUTH=EXTERNAL` path is ignored and curl falls back to PLAIN.
+        const forms = [
+          [`imaps://alice;AUTH=EXTERNAL@127.0.0.1:${port}/`],
+          ["--login-options", "AUTH=EXTERNAL", "-u", "alice:", `imaps://127.0.0.1:${port}/`],
+          ["--login-options", "AUTH=EXTERNAL", `imaps://127.0.0.1:${port}/`],
+        ];
+        for (const form of forms) {
+          const r = await runTool("curl", [...tls, ...form]);
+          assert.equal(r.code, 0, `${form.join(" ")}: ${r.stderr}`);
+          assert.match(r.stdout, /^\* LIST \(.*\) "\/" INBOX\r?$/m, form.join(" "));
+        }
+        // A certificate never authorises acting as another user (authzid bob).
+        const other = await runTool("curl", [
+          ...tls,
+          `imaps://bob;AUTH=EXTERNAL@127.0.0.1:${port}/`,
+        ]);
+        assert.equal(other.code, 67, other.stderr);
+        assert.match(other.stderr, /Login denied/);
+      },
+    });
+
+    await t.step({
+      name: "LOGIN binds to the directory: the right password is OK, a wrong one gets NO",
+      ...steps,
+      fn: async () => {
+        const login = (user: string, password: string) =>
+          pythonImap({ port, ca, action: "login", user, password });
+        const [right, wrong, noPassword] = await Promise.all([
+          login("alice", "alice-secret"),
+          login("alice", "wrong-secret"),
+          login("bob", "anything"),
+        ]);
+        assertAccepted(right);
+        for (const r of [wrong, noPassword]) {
+          assert.equal(r.auth, "NO", JSON.stringify(r));
+          assert.match(r.authError ?? "", /AUTHENTICATIONFAILED/);
+          assert.equal(r.state, "NONAUTH");
+        }
+      },
+    });
+
+    await t.step({
+      name: "a certificate whose user has no entry is refused with access_denied",
+      ...steps,
+      fn: async () => {
+        const carol = await postern.clientCertificate("carol");
+        assertRefused(
+          await pythonImap({ port, ca, cert: carol.certPath, key: carol.keyPath, action: "greet" }),
+          "access_denied",
+        );
+      },
+    });
+
+    await t.step({
+      name: "filter metacharacters in the email or CN do not widen the search",
+      ...steps,
+      fn: async () => {
+        // Unescaped, `(mail=*)(uid=*@x)` or `(cn=*)(uid=*)` would reach alice's or bob's entry,
+        // and the byte comparison would then answer certificate_revoked (or several entries
+        // would match). access_denied means no entry matched the escaped value at all.
+        const byEmail = await postern.clientCertificate("inject-mail", { email: "*)(uid=*@x" });
+        assertRefused(
+          await pythonImap({
+            port,
+            ca,
+            cert: byEmail.certPath,
+            key: byEmail.keyPath,
+            action: "greet",
+          }),
+          "access_denied",
+        );
+        await reloadDirectory(
+          postern,
+          await directoryYaml(ldap, work, { certificateLookup: "(cn={cert.subject.cn})" }),
+        );
+        try {
+          const byCn = await issueRawClientCertificate(
+            postern.certsDir,
+            "inject-cn",
+            "*)(uid=*",
+            "nobody@localhost",
+          );
+          assertRefused(
+            await pythonImap({ port, ca, cert: byCn.certPath, key: byCn.keyPath, action: "greet" }),
+            "access_denied",
+          );
+          const star = await issueRawClientCertificate(
+            postern.certsDir,
+            "star",
+            "*",
+            "x@localhost",
+          );
+          assertRefused(
+            await pythonImap({ port, ca, cert: star.certPath, key: star.keyPath, action: "greet" }),
+            "access_denied",
+          );
+          // The CN lookup itself works: alice's certificate (CN=alice) finds her entry.
+          assertAccepted(await external());
+        } finally {
+          await reloadDirectory(postern, plain);
+        }
+      },
+    });
+
+    await t.step({
+      name: "a certificate removed from the entry ends the open session with BYE and " +
+        "new connections get certificate_revoked",
+      ...steps,
+      fn: async () => {
+        const session = await ImapLines.connect(port, postern.caPem, {
+          certPem: await Deno.readTextFile(alice.certPath),
+          keyPem: await Deno.readTextFile(alice.keyPath),
+        });
+        try {
+          assert.match((await session.readLine()) ?? "", /^\* OK /);
+          const auth = await session.command("a1", "AUTHENTICATE EXTERNAL =");
+          assert.match(auth.at(-1) ?? "", /^a1 OK/, auth.join(" | "));
+          // Re-checks of a certificate still in the entry leave the session alone.
+          await sleep(RECHECK_MS * 1.5);
+          const noop = await session.command("a2", "NOOP");
+          assert.match(noop.at(-1) ?? "", /^a2 OK/);
+
+          await ldap.modify(certificateChange(ldap.userDn("alice"), "delete", alice.der));
+          const removed = performance.now();
+          let bye: string | null = null;
+          for (let i = 0; i < 10 && bye === null; i++) {
+            const line = await session.readLine(RECHECK_MS * 3);
+            if (line === null) break;
+            if (line.startsWith("* BYE")) bye = line;
+          }
+          const elapsed = performance.now() - removed;
+          assert.ok(bye !== null, "no BYE after the certificate was removed");
+          assert.ok(
+            elapsed < RECHECK_MS + 1500,
+            `BYE came ${elapsed.toFixed(0)} ms after the removal`,
+          );
+          assert.equal(await session.readLine(2000), null, "the session stays open after BYE");
+        } finally {
+          session.close();
+        }
+
+        // The refusal evicted the cached acceptance; wait out the TTL all the same.
+        await sleep(CACHE_TTL_MS);
+        assertRefused(await external(), "certificate_revoked");
+        const s = await runTool("openssl", [
+          "s_client",
+          "-connect",
+          `127.0.0.1:${port}`,
+          "-cert",
+          alice.certPath,
+          "-key",
+          alice.keyPath,
+          "-CAfile",
+          ca,
+          "-quiet",
+        ]);
+        assert.notEqual(s.code, 0);
+        assert.match(s.stderr, /alert certificate revoked/);
+
+        // Stored again, it is accepted again.
+        await ldap.modify(certificateChange(ldap.userDn("alice"), "add", alice.der));
+        assertAccepted(await external());
+      },
+    });
+
+    await t.step({
+      name: "with slapd down certificates and passwords are refused, and accepted after a restart",
+      ...steps,
+      fn: async () => {
+        await ldap.kill();
+        try {
+          await sleep(CACHE_TTL_MS + 100);
+          assertRefused(await external(), "internal_error");
+          const login = await pythonImap({
+            port,
+            ca,
+            action: "login",
+            user: "alice",
+            password: "alice-secret",
+          });
+          assert.equal(login.auth, "NO", JSON.stringify(login));
+        } finally {
+          await ldap.restart();
+        }
+        assertAccepted(await external());
+      },
+    });
+
+    for (const transport of ["ldaps", "starttls"] as const) {
+      await t.step({
+        name: `${transport} to slapd verifies its certificate against the configured CA`,
+        ...steps,
+        fn: async () => {
+          try {
+            await reloadDirectory(postern, await directoryYaml(ldap, work, { transport }));
+            assertAccepted(await external());
+            const login = await pythonImap({
+              port,
+              ca,
+              action: "login",
+              user: "alice",
+              password: "alice-secret",
+            });
+            assertAccepted(login);
+            // Postern's own dev CA did not issue slapd's certificate.
+            await reloadDirectory(
+              postern,
+              await directoryYaml(ldap, work, { transport, caPath: postern.caPath }),
+            );
+            assertRefused(await external(), "internal_error");
+          } finally {
+            await reloadDirectory(postern, plain);
+          }
+        },
+      });
+    }
+
+    await t.step({
+      name: "a verified certificate is greeted with PREAUTH when preauth_with_certificate is on",
+      ...steps,
+      fn: async () => {
+        const preauth = await startPostern({
+          extraYaml: await directoryYaml(ldap, join(work)),
+          imapYaml: "  preauth_with_certificate: true",
+        });
+        preauthServer.push(preauth);
+        const bob = await preauth.clientCertificate("bob");
+        await ldap.modify(certificateChange(ldap.userDn("bob"), "add", bob.der));
+        const p = { port: preauth.implicitPort, ca: preauth.caPath, action: "greet" } as const;
+        const [withCert, anonymous, stranger] = await Promise.all([
+          pythonImap({ ...p, cert: bob.certPath, key: bob.keyPath }),
+          pythonImap(p),
+          preauth.clientCertificate("dave").then((d) =>
+            pythonImap({ ...p, cert: d.certPath, key: d.keyPath })
+          ),
+        ]);
+        assert.match(withCert.welcome ?? "", /^\* PREAUTH /, JSON.stringify(withCert));
+        assertAccepted(withCert);
+        assert.equal(withCert.state, "AUTH");
+        assert.match(anonymous.welcome ?? "", /^\* OK /);
+        assert.equal(anonymous.state, "NONAUTH");
+        assertRefused(stranger, "access_denied");
+      },
+    });
+  } finally {
+    for (const s of preauthServer) await s.stop();
+    await postern.stop();
+    await ldap.stop();
+    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+});
