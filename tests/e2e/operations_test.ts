@@ -145,7 +145,7 @@ Deno.test("the server process exits cleanly on SIGTERM and survives a bad SIGHUP
   const dir = await Deno.makeTempDir({ prefix: "postern-proc-" });
   try {
     const pki = await ensureDevPki(join(dir, "certs"));
-    const port = await freePort();
+    const port = freePort();
     const configPath = join(dir, "config.yaml");
     const yaml = [
       `data_dir: ${join(dir, "data")}`,
@@ -205,7 +205,7 @@ Deno.test("the server process exits cleanly on SIGTERM and survives a bad SIGHUP
   }
 });
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
