@@ -23,7 +23,9 @@
  *   pushed through `onOutput` at once during IDLE, and at the next command otherwise.
  * - `bye(text)` sends `* BYE text` and closes (shutdown, revoked certificate).
  * - After STARTTLS's tagged OK the session drops any pipelined plaintext, calls `onStartTls`,
- *   and ignores input until `tlsStarted()`.
+ *   and ignores input until `tlsStarted()`. The `receive()` call that carried STARTTLS settles
+ *   only once `onStartTls` has settled, so the driver's read loop does not race the handshake.
+ * - `keepalive()` sends `* OK Still here` only while in IDLE, between response groups.
  * - Authentication is injected through `ImapAuthenticator` (auth.ts); MIME-aware FETCH items
  *   through `MimeSupport` (fetch_items.ts).
  */

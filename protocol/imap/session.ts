@@ -93,6 +93,7 @@ export class ImapSession {
   #badBeforeLogin = 0;
   #authFailures = 0;
   #awaitingTls = false;
+  #upgrade: Promise<void> | null = null;
   #closed = false;
   #afterCompletion: (() => void) | null = null;
   #savedSearch: readonly number[] = [];
@@ -234,6 +235,18 @@ export class ImapSession {
       if (event === null) break;
       await this.#onEvent(event);
       this.#flush();
+      const upgrade = this.#upgrade;
+      if (upgrade !== null) {
+        // receive() settles only after the upgrade, so the driver never reads plaintext from
+        // the socket while the TLS handshake is using it.
+        this.#upgrade = null;
+        try {
+          await upgrade;
+        } catch (e) {
+          this.#logger.warn("STARTTLS upgrade failed", { error: String(e) });
+          this.#close();
+        }
+      }
     }
     this.#flush();
   }
@@ -517,10 +530,7 @@ export class ImapSession {
     // Drop anything pipelined after STARTTLS in plaintext (RFC 9051, Section 6.2.1).
     this.#awaitingTls = true;
     this.#receiver = this.#newReceiver();
-    Promise.resolve().then(() => this.onStartTls()).catch((e) => {
-      this.#logger.warn("STARTTLS upgrade failed", { error: String(e) });
-      this.#close();
-    });
+    this.#upgrade = Promise.resolve().then(() => this.onStartTls());
   }
 
   #mailboxFromClient(name: string): string {

@@ -202,3 +202,29 @@ Deno.test("ImapSession appends and fetches a message end to end", async () => {
       "f OK FETCH completed\r\n",
   );
 });
+
+Deno.test("ImapSession settles receive() of STARTTLS only after the driver's upgrade", async () => {
+  const store = await newStore();
+  const c = new TestClient(store, { tls: false, starttlsAvailable: true });
+  c.take();
+  const steps: string[] = [];
+  c.session.onStartTls = async () => {
+    steps.push("upgrade start");
+    await new Promise((r) => setTimeout(r, 5));
+    c.session.tlsStarted(null);
+    steps.push("upgrade done");
+  };
+  await c.session.receive(new TextEncoder().encode("a STARTTLS\r\n"));
+  steps.push("receive settled");
+  assert.deepEqual(steps, ["upgrade start", "upgrade done", "receive settled"]);
+  assert.match((await c.cmd("b LOGIN alice secret")).at(-1)!, /^b OK/);
+});
+
+Deno.test("ImapSession closes when the STARTTLS upgrade fails", async () => {
+  const store = await newStore();
+  const c = new TestClient(store, { tls: false, starttlsAvailable: true });
+  c.take();
+  c.session.onStartTls = () => Promise.reject(new Error("handshake failed"));
+  await c.raw("a STARTTLS\r\n");
+  assert.equal(c.closed, true);
+});
