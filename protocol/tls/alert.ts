@@ -32,7 +32,14 @@ const ERROR_KIND_ALERTS: Readonly<Record<string, AlertName>> = {
 /** Maps any thrown value to the alert to send and a reason for the log. */
 export function alertFromError(error: unknown): { alert: AlertName; reason: string } {
   if (error instanceof TlsAlert) return { alert: error.alert, reason: error.message };
-  if (error instanceof CertificateError) return { alert: error.alert, reason: error.message };
+  if (error instanceof CertificateError) {
+    // The log names the certificate at fault; the peer only ever sees the alert.
+    const at = [
+      error.subject !== undefined ? `subject ${error.subject}` : "",
+      error.serial !== undefined ? `serial ${error.serial}` : "",
+    ].filter(Boolean).join(", ");
+    return { alert: error.alert, reason: at ? `${error.message} (${at})` : error.message };
+  }
   if (error instanceof Error) {
     return { alert: ERROR_KIND_ALERTS[error.name] ?? "internal_error", reason: error.message };
   }
