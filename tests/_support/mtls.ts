@@ -16,6 +16,9 @@ export interface IntermediateClient {
   readonly extraPath: string;
   /** The root, then the intermediate: a `-cert_chain` file that makes the chain out of order. */
   readonly disorderedExtraPath: string;
+  /** Leaf, root, intermediate: a certificate file that makes the chain out of order. */
+  readonly disorderedChainPath: string;
+  readonly disorderedChainPem: string;
 }
 
 const REQ = "[req]\ndistinguished_name = dn\n[dn]\n";
@@ -145,7 +148,19 @@ export async function makeIntermediateClient(
   await Deno.writeTextFile(extraPath, intermediate.certPem);
   const disorderedExtraPath = `${pki.dir}/root-then-intermediate.pem`;
   await Deno.writeTextFile(disorderedExtraPath, pki.ca.certPem + intermediate.certPem);
-  return { intermediate, leaf, chainPath, chainPem, extraPath, disorderedExtraPath };
+  const disorderedChainPath = `${pki.dir}/client-${name}-disordered.pem`;
+  const disorderedChainPem = leaf.certPem + pki.ca.certPem + intermediate.certPem;
+  await Deno.writeTextFile(disorderedChainPath, disorderedChainPem);
+  return {
+    intermediate,
+    leaf,
+    chainPath,
+    chainPem,
+    extraPath,
+    disorderedExtraPath,
+    disorderedChainPath,
+    disorderedChainPem,
+  };
 }
 
 /** The certificate's serial number as printed by `openssl x509 -serial`, as a BigInt. */

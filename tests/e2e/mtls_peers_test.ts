@@ -288,13 +288,22 @@ for (const client of CLIENTS) {
   });
 }
 
-Deno.test("openssl sends the chain out of order (root before intermediate) and is validated", async () => {
-  await withServer({}, async (server) => {
-    const creds = { ...chainCreds, opensslChainPath: chained.disorderedExtraPath };
-    assertEchoed(await connect("openssl", server.port, creds), "openssl");
-    await assertIdentified(server, "carol", chained.leaf);
+const disordered: Credentials = {
+  ...chainCreds,
+  chainPath: chained.disorderedChainPath,
+  chainPem: chained.disorderedChainPem,
+  opensslChainPath: chained.disorderedExtraPath,
+};
+
+for (const client of CLIENTS) {
+  Deno.test(`${client} sends leaf, root, intermediate out of order and is validated`, async () => {
+    await withServer({}, async (server) => {
+      assertEchoed(await connect(client, server.port, disordered), client);
+      await assertIdentified(server, "carol", chained.leaf);
+      assert.equal((await accessRecord(server)).tls?.peer?.path.length, 3);
+    });
   });
-});
+}
 
 Deno.test("a leaf sent without its intermediate gets unknown_ca", async () => {
   await withServer({}, async (server) => {
@@ -384,4 +393,24 @@ Deno.test("the access record names the alert a peer check rejected with", async 
     );
     await assertRejectedBy(server, "certificate_revoked");
   });
+});
+
+Deno.test("under optional, an untrusted certificate is still rejected with unknown_ca", async () => {
+  await withServer({ clientAuth: "optional" }, async (server) => {
+    assertAlert(await connect("python", server.port, leafOnly(foreign)), "python", "unknown_ca");
+    await assertRejectedBy(server, "unknown_ca");
+  });
+});
+
+Deno.test("checkPeer receives the verified identity and an accepting check lets the client in", async () => {
+  const seen: string[] = [];
+  const check: PeerCheck = (peer) => {
+    seen.push(...peer.identity.emails);
+    return Promise.resolve({ ok: true });
+  };
+  await withServer({ checkPeer: check }, async (server) => {
+    assertEchoed(await connect("gnutls", server.port, leafOnly(valid)), "gnutls");
+    await assertIdentified(server, "dave", valid);
+  });
+  assert.deepEqual(seen, ["dave@example.org"]);
 });
