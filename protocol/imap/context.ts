@@ -81,8 +81,11 @@ export interface CommandContext {
   readonly out: Output;
   /** Sends what `out` holds now (continuation requests). */
   flush(): void;
-  /** Sends what `out` holds when it has grown large (long FETCH responses). */
-  maybeFlush(): void;
+  /**
+   * Sends what `out` holds when it has grown large (long FETCH responses), waiting for the
+   * driver when its `onOutput` returns a promise (back-pressure).
+   */
+  maybeFlush(): Promise<void>;
   readonly tls: boolean;
   readonly identity: CertificateIdentity | null;
   readonly authContext: AuthContext;

@@ -67,8 +67,11 @@ type Outcome = "ok" | "no" | "bad" | "pending";
  * One IMAP connection's protocol state. See `mod.ts` for the driver contract.
  */
 export class ImapSession {
-  /** Receives every batch of bytes to write to the client. */
-  onOutput: (data: Uint8Array) => void = () => {};
+  /**
+   * Receives every batch of bytes to write to the client. A driver may return a promise that
+   * settles once the bytes are written; a long FETCH then waits for it between batches.
+   */
+  onOutput: (data: Uint8Array) => void | Promise<void> = () => {};
   /** Called after the tagged OK of STARTTLS; the driver upgrades, then calls `tlsStarted()`. */
   onStartTls: () => Promise<void> | void = () => {};
   /** Called once when the session wants the connection closed. */
@@ -394,7 +397,9 @@ export class ImapSession {
   }
 
   #flush(): void {
-    if (this.#out.size > 0) this.onOutput(this.#out.take());
+    if (this.#out.size === 0) return;
+    // A failed write is the driver's to notice (its read loop ends); never an unhandled error.
+    this.onOutput(this.#out.take())?.catch(() => {});
   }
 
   #close(): void {
@@ -469,8 +474,10 @@ export class ImapSession {
       },
       setState: (next) => this.#setState(next),
       flush: () => this.#flush(),
-      maybeFlush: () => {
-        if (this.#out.size >= FLUSH_THRESHOLD) this.#flush();
+      maybeFlush: async () => {
+        if (this.#out.size < FLUSH_THRESHOLD) return;
+        const written = this.onOutput(this.#out.take());
+        if (written !== undefined) await written;
       },
       get tls() {
         return session.#tls;

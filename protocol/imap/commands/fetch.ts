@@ -114,7 +114,7 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
       }
       ctx.out.value(value);
       if (reportsFlags || nowSeen.has(uid)) view.noteFlags(uid, meta.flags);
-      ctx.maybeFlush();
+      await ctx.maybeFlush();
     }
   }
   const name = uidMode ? "UID FETCH" : "FETCH";

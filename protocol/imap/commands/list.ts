@@ -158,7 +158,7 @@ export const listCommand: CommandSpec = {
       const attrs = await listAttributes(ctx, mailbox, mailboxes, args.returnSubscribed);
       writeListLine(ctx, "LIST", attrs, mailbox.name);
       if (args.status !== null) await writeStatus(ctx, mailbox, args.status);
-      ctx.maybeFlush();
+      await ctx.maybeFlush();
     }
     if (!args.selectSpecialUse) {
       // A missing parent whose children the pattern cannot reach (`%`) is still listed, so

@@ -57,7 +57,9 @@ export class TestClient {
       },
       ...options,
     });
-    this.session.onOutput = (b) => this.#buffer += dec.decode(b);
+    this.session.onOutput = (b) => {
+      this.#buffer += dec.decode(b);
+    };
     this.session.onClose = () => this.closed = true;
     this.session.onStartTls = () => {
       this.startTlsCalls++;

@@ -400,3 +400,26 @@ Deno.test("ImapSession LIST shows a deleted parent of surviving children with %"
   const caps = await c.cmd("k CAPABILITY");
   assert.match(caps[0]!, / ESEARCH SEARCHRES LIST-STATUS STATUS=SIZE BINARY/);
 });
+
+Deno.test("ImapSession FETCH waits for the driver between large output batches", async () => {
+  const store = await newStore();
+  const c = new TestClient(store);
+  await c.login();
+  const big = message("Big", "z".repeat(200 * 1024));
+  for (let i = 0; i < 4; i++) await append(c, "INBOX", big);
+  await c.cmd("s SELECT INBOX");
+  const batches: number[] = [];
+  let pending = 0;
+  let maxPending = 0;
+  c.session.onOutput = async (bytes) => {
+    batches.push(bytes.length);
+    pending++;
+    maxPending = Math.max(maxPending, pending);
+    await new Promise((r) => setTimeout(r, 2));
+    pending--;
+  };
+  await c.session.receive(new TextEncoder().encode("f FETCH 1:4 BODY.PEEK[]\r\n"));
+  assert.ok(batches.length >= 3, `batches ${batches}`);
+  assert.equal(maxPending, 1);
+  assert.equal(batches.reduce((a, b) => a + b, 0) > 4 * big.length, true);
+});
