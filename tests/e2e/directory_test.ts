@@ -40,6 +40,16 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Reads until `* BYE` and then the end of the stream; false if either does not come. */
+async function awaitBye(session: ImapLines): Promise<boolean> {
+  for (let i = 0; i < 10; i++) {
+    const line = await session.readLine(RECHECK_MS * 3);
+    if (line === null) return false;
+    if (line.startsWith("* BYE")) return (await session.readLine(2000)) === null;
+  }
+  return false;
+}
+
 function assertAccepted(r: PythonImapResult): void {
   assert.equal(r.sslError, undefined, `refused: ${JSON.stringify(r)}`);
   assert.equal(r.error, undefined, `failed: ${JSON.stringify(r)}`);
@@ -73,6 +83,23 @@ Deno.test("the directory check works end to end with a real slapd and real clien
     await ldap.modify(certificateChange(ldap.userDn("alice"), "add", alice.der));
     const aliceKeys = { cert: alice.certPath, key: alice.keyPath };
     const external = () => pythonImap({ port, ca, ...aliceKeys, action: "external" });
+    const alicePems = {
+      certPem: await Deno.readTextFile(alice.certPath),
+      keyPem: await Deno.readTextFile(alice.keyPath),
+    };
+    /** A session logged in with alice's certificate, held open by the test. */
+    const openSession = async (): Promise<ImapLines> => {
+      const session = await ImapLines.connect(port, postern.caPem, alicePems);
+      try {
+        assert.match((await session.readLine()) ?? "", /^\* OK /);
+        const auth = await session.command("a1", "AUTHENTICATE EXTERNAL =");
+        assert.match(auth.at(-1) ?? "", /^a1 OK/, auth.join(" | "));
+        return session;
+      } catch (e) {
+        session.close();
+        throw e;
+      }
+    };
 
     await t.step({
       name: "AUTH=EXTERNAL is advertised only with a verified certificate",
@@ -180,26 +207,17 @@ Deno.test("the directory check works end to end with a real slapd and real clien
           await directoryYaml(ldap, work, { certificateLookup: "(cn={cert.subject.cn})" }),
         );
         try {
-          const byCn = await issueRawClientCertificate(
-            postern.certsDir,
-            "inject-cn",
-            "*)(uid=*",
-            "nobody@localhost",
+          const [byCn, star] = await Promise.all([
+            issueRawClientCertificate(postern.certsDir, "inject-cn", "*)(uid=*", "no@localhost"),
+            issueRawClientCertificate(postern.certsDir, "star", "*", "x@localhost"),
+          ]);
+          const [cnResult, starResult] = await Promise.all(
+            [byCn, star].map((c) =>
+              pythonImap({ port, ca, cert: c.certPath, key: c.keyPath, action: "greet" })
+            ),
           );
-          assertRefused(
-            await pythonImap({ port, ca, cert: byCn.certPath, key: byCn.keyPath, action: "greet" }),
-            "access_denied",
-          );
-          const star = await issueRawClientCertificate(
-            postern.certsDir,
-            "star",
-            "*",
-            "x@localhost",
-          );
-          assertRefused(
-            await pythonImap({ port, ca, cert: star.certPath, key: star.keyPath, action: "greet" }),
-            "access_denied",
-          );
+          assertRefused(cnResult!, "access_denied");
+          assertRefused(starResult!, "access_denied");
           // The CN lookup itself works: alice's certificate (CN=alice) finds her entry.
           assertAccepted(await external());
         } finally {
@@ -213,14 +231,8 @@ Deno.test("the directory check works end to end with a real slapd and real clien
         "new connections get certificate_revoked",
       ...steps,
       fn: async () => {
-        const session = await ImapLines.connect(port, postern.caPem, {
-          certPem: await Deno.readTextFile(alice.certPath),
-          keyPem: await Deno.readTextFile(alice.keyPath),
-        });
+        const session = await openSession();
         try {
-          assert.match((await session.readLine()) ?? "", /^\* OK /);
-          const auth = await session.command("a1", "AUTHENTICATE EXTERNAL =");
-          assert.match(auth.at(-1) ?? "", /^a1 OK/, auth.join(" | "));
           // Re-checks of a certificate still in the entry leave the session alone.
           await sleep(RECHECK_MS * 1.5);
           const noop = await session.command("a2", "NOOP");
@@ -228,40 +240,36 @@ Deno.test("the directory check works end to end with a real slapd and real clien
 
           await ldap.modify(certificateChange(ldap.userDn("alice"), "delete", alice.der));
           const removed = performance.now();
-          let bye: string | null = null;
-          for (let i = 0; i < 10 && bye === null; i++) {
-            const line = await session.readLine(RECHECK_MS * 3);
-            if (line === null) break;
-            if (line.startsWith("* BYE")) bye = line;
-          }
+          const bye = await awaitBye(session);
           const elapsed = performance.now() - removed;
-          assert.ok(bye !== null, "no BYE after the certificate was removed");
+          assert.ok(bye, "no BYE (and close) after the certificate was removed");
           assert.ok(
             elapsed < RECHECK_MS + 1500,
             `BYE came ${elapsed.toFixed(0)} ms after the removal`,
           );
-          assert.equal(await session.readLine(2000), null, "the session stays open after BYE");
         } finally {
           session.close();
         }
 
-        // The refusal evicted the cached acceptance; wait out the TTL all the same.
-        await sleep(CACHE_TTL_MS);
-        assertRefused(await external(), "certificate_revoked");
-        const s = await runTool("openssl", [
-          "s_client",
-          "-connect",
-          `127.0.0.1:${port}`,
-          "-cert",
-          alice.certPath,
-          "-key",
-          alice.keyPath,
-          "-CAfile",
-          ca,
-          "-quiet",
+        // The re-check's refusal evicted the cached acceptance: no need to wait out the TTL.
+        const [python, openssl] = await Promise.all([
+          external(),
+          runTool("openssl", [
+            "s_client",
+            "-connect",
+            `127.0.0.1:${port}`,
+            "-cert",
+            alice.certPath,
+            "-key",
+            alice.keyPath,
+            "-CAfile",
+            ca,
+            "-quiet",
+          ]),
         ]);
-        assert.notEqual(s.code, 0);
-        assert.match(s.stderr, /alert certificate revoked/);
+        assertRefused(python, "certificate_revoked");
+        assert.notEqual(openssl.code, 0);
+        assert.match(openssl.stderr, /alert certificate revoked/);
 
         // Stored again, it is accepted again.
         await ldap.modify(certificateChange(ldap.userDn("alice"), "add", alice.der));
@@ -273,19 +281,23 @@ Deno.test("the directory check works end to end with a real slapd and real clien
       name: "with slapd down certificates and passwords are refused, and accepted after a restart",
       ...steps,
       fn: async () => {
-        await ldap.kill();
+        const session = await openSession();
         try {
-          await sleep(CACHE_TTL_MS + 100);
-          assertRefused(await external(), "internal_error");
-          const login = await pythonImap({
-            port,
-            ca,
-            action: "login",
-            user: "alice",
-            password: "alice-secret",
-          });
+          await ldap.kill();
+          const killed = performance.now();
+          // Fail closed: the re-check cannot reach slapd and ends the session.
+          assert.ok(await awaitBye(session), "no BYE after slapd went down");
+          const elapsed = performance.now() - killed;
+          assert.ok(elapsed < RECHECK_MS + 1500, `BYE came ${elapsed.toFixed(0)} ms after kill`);
+          await sleep(Math.max(0, CACHE_TTL_MS + 100 - elapsed));
+          const [cert, login] = await Promise.all([
+            external(),
+            pythonImap({ port, ca, action: "login", user: "alice", password: "alice-secret" }),
+          ]);
+          assertRefused(cert, "internal_error");
           assert.equal(login.auth, "NO", JSON.stringify(login));
         } finally {
+          session.close();
           await ldap.restart();
         }
         assertAccepted(await external());
