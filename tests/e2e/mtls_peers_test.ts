@@ -67,21 +67,17 @@ async function connect(client: Client, port: number, creds?: Credentials): Promi
       return { ok: run.code === 0, echoed: run.stdout, text: run.stderr };
     }
     case "gnutls": {
-      // Without --logfile gnutls-cli prints its status, including the alert received, to stdout.
+      // gnutls-cli reports the alert it received in its status log, not on stderr.
+      const log = await Deno.makeTempFile({ dir: pki.dir, suffix: ".log" });
       const args = gnutlsArgs(
         port,
         pki.ca.certPath,
         creds ? { client: { certPath: creds.chainPath, keyPath: creds.keyPath } } : {},
-      );
+      ).map((a) => a.startsWith("--logfile") ? `--logfile=${log}` : a);
       const run = await runPeer("gnutls-cli", args, payload, 15_000);
-      if (run.code === 0) return { ok: true, echoed: run.stdout, text: run.stderr };
-      const quiet = args.filter((a) => !a.startsWith("--logfile"));
-      const again = await runPeer("gnutls-cli", quiet, payload, 15_000);
-      return {
-        ok: false,
-        echoed: new Uint8Array(),
-        text: `${again.stderr}\n${new TextDecoder().decode(again.stdout)}`,
-      };
+      const status = await Deno.readTextFile(log);
+      await Deno.remove(log);
+      return { ok: run.code === 0, echoed: run.stdout, text: `${run.stderr}\n${status}` };
     }
     case "python": {
       const args = [
