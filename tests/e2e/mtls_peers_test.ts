@@ -410,3 +410,23 @@ Deno.test("checkPeer receives the verified identity and an accepting check lets 
   });
   assert.deepEqual(seen, ["dave@example.org"]);
 });
+
+Deno.test("a certificate not yet valid by the server's clock gets certificate_expired", async () => {
+  const yesterday = () => new Date(Date.now() - 86_400_000);
+  await withServer({ clock: yesterday }, async (server) => {
+    assertAlert(await connect("deno", server.port, leafOnly(valid)), "deno", "certificate_expired");
+    await assertRejectedBy(server, "certificate_expired");
+  });
+});
+
+Deno.test("openssl sees the trusted CA in the CertificateRequest's certificate_authorities", async () => {
+  await withServer({}, async (server) => {
+    const args = opensslArgs(server.port, pki.ca.certPath, { client: valid })
+      .filter((a) => a !== "-quiet");
+    const run = await runPeer("openssl", args, new TextEncoder().encode("QUIT\n"), 15_000);
+    const text = new TextDecoder().decode(run.stdout);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(text, /Acceptable client certificate CA names\n\/?CN ?= ?Postern Test CA\n/);
+    assert.match(text, /Peer signature type: ECDSA/);
+  });
+});
