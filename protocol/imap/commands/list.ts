@@ -12,15 +12,55 @@ import { astringValue } from "../response.ts";
 import { account } from "./_util.ts";
 import { readStatusItems, writeStatus } from "./status.ts";
 
-/** Compiles a LIST pattern (already in store form) to a regular expression. */
-export function patternToRegExp(pattern: string): RegExp {
-  let source = "";
-  for (const ch of pattern) {
-    if (ch === "*") source += ".*";
-    else if (ch === "%") source += "[^/]*";
-    else source += ch.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-  }
-  return new RegExp(`^${source}$`, "su");
+/** Longest LIST pattern accepted, in UTF-16 code units. */
+const MAX_PATTERN = 1024;
+
+/**
+ * A compiled LIST pattern: `*` matches anything, `%` anything but "/" (RFC 9051, 6.3.9).
+ * Matching simulates the pattern as an automaton, so hostile patterns such as `*a*a*a*b` cost
+ * O(pattern × name) rather than exponential backtracking.
+ */
+export interface ListPattern {
+  test(name: string): boolean;
+}
+
+export function compilePattern(pattern: string): ListPattern {
+  if (pattern.length > MAX_PATTERN) throw badSyntax("Mailbox pattern too long");
+  // Runs of wildcards collapse: any run holding `*` is `*`, a run of `%` is `%`.
+  const p = pattern.replace(/[*%]{2,}/g, (run) => run.includes("*") ? "*" : "%");
+  const m = p.length;
+  const wild = (i: number) => p[i] === "*" || p[i] === "%";
+  const close = (set: Uint8Array) => {
+    for (let i = 0; i < m; i++) if (set[i] && wild(i)) set[i + 1] = 1;
+  };
+  return {
+    test(name: string): boolean {
+      let cur = new Uint8Array(m + 1);
+      cur[0] = 1;
+      close(cur);
+      // Code units on both sides, so astral characters compare unit by unit.
+      for (let k = 0; k < name.length; k++) {
+        const ch = name[k];
+        const next = new Uint8Array(m + 1);
+        let alive = false;
+        for (let i = 0; i < m; i++) {
+          if (!cur[i]) continue;
+          const c = p[i];
+          if (c === "*" || (c === "%" && ch !== "/")) {
+            next[i] = 1;
+            alive = true;
+          } else if (c === ch) {
+            next[i + 1] = 1;
+            alive = true;
+          }
+        }
+        if (!alive) return false;
+        close(next);
+        cur = next;
+      }
+      return cur[m] === 1;
+    },
+  };
 }
 
 const parentCache = new WeakMap<readonly Mailbox[], Set<string>>();
@@ -134,7 +174,7 @@ export const listCommand: CommandSpec = {
       writeListLine(ctx, "LIST", ["\\Noselect"], "");
       return { text: "LIST completed" };
     }
-    const regexps = args.patterns.map((p) => patternToRegExp(fullPattern(args.reference, p)));
+    const regexps = args.patterns.map((p) => compilePattern(fullPattern(args.reference, p)));
     const matches = (name: string) => regexps.some((re) => re.test(name));
     const mailboxes = await ctx.store.listMailboxes(acct.id);
     const byName = new Map(mailboxes.map((m) => [m.name, m]));
@@ -194,7 +234,7 @@ export const lsubCommand: CommandSpec = {
       writeListLine(ctx, "LSUB", ["\\Noselect"], "");
       return { text: "LSUB completed" };
     }
-    const re = patternToRegExp(fullPattern(reference, pattern));
+    const re = compilePattern(fullPattern(reference, pattern));
     const existing = new Set((await ctx.store.listMailboxes(acct.id)).map((m) => m.name));
     for (const name of (await ctx.store.listSubscriptions(acct.id)).sort()) {
       if (re.test(name)) writeListLine(ctx, "LSUB", existing.has(name) ? [] : ["\\Noselect"], name);

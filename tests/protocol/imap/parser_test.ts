@@ -133,3 +133,31 @@ Deno.test("Modified UTF-7 round-trips mailbox names and rejects malformed ones",
     assert.throws(() => decodeMutf7(badName), Mutf7Error, badName);
   }
 });
+
+Deno.test("compilePattern() matches LIST wildcards without exponential backtracking", async () => {
+  const { compilePattern } = await import("../../../protocol/imap/commands/list.ts");
+  const cases: [string, string, boolean][] = [
+    ["*", "a/b/c", true],
+    ["%", "a/b", false],
+    ["%", "INBOX", true],
+    ["a/%", "a/b", true],
+    ["a/%", "a/b/c", false],
+    ["a/*", "a/b/c", true],
+    ["*c", "a/b/c", true],
+    ["%/%/c", "a/b/c", true],
+    ["a%b", "a/b", false],
+    ["a*%b", "a/xb", true],
+    ["Entw&APw-rfe", "Entw&APw-rfe", true],
+    ["", "", true],
+    ["x", "", false],
+    ["😀/%", "😀/x", true],
+    ["%😀", "a😀", true],
+  ];
+  for (const [pattern, name, want] of cases) {
+    assert.equal(compilePattern(pattern).test(name), want, `${pattern} ~ ${name}`);
+  }
+  const hostile = compilePattern("*a".repeat(200) + "b");
+  const start = performance.now();
+  assert.equal(hostile.test("a".repeat(500)), false);
+  assert.ok(performance.now() - start < 2000);
+});
