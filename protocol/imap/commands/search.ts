@@ -196,7 +196,25 @@ function readSearchArgs(r: CommandReader): SearchArgs {
   }
   const keys = readSearchKeys(r);
   r.end();
-  return { returns, key: keys.length === 1 ? keys[0]! : { kind: "and", keys } };
+  const key: SearchKey = keys.length === 1 ? keys[0]! : { kind: "and", keys };
+  if (countKeys(key) > MAX_KEYS) throw badSyntax("Search has too many keys");
+  return { returns, key };
+}
+
+/** Most search keys in one SEARCH: each is evaluated against every message. */
+const MAX_KEYS = 1000;
+
+function countKeys(key: SearchKey): number {
+  switch (key.kind) {
+    case "not":
+      return 1 + countKeys(key.key);
+    case "or":
+      return 1 + countKeys(key.a) + countKeys(key.b);
+    case "and":
+      return key.keys.reduce((n, k) => n + countKeys(k), 1);
+    default:
+      return 1;
+  }
 }
 
 const DAY = 86_400_000;

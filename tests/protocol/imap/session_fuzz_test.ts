@@ -111,3 +111,17 @@ Deno.test("ImapSession survives random bytes before login and closes after too m
     assert.equal(c.session.stateKind, "notAuthenticated");
   }
 });
+
+Deno.test("ImapSession refuses searches with too many keys", async () => {
+  const store = await newStore();
+  const c = new TestClient(store);
+  await c.login();
+  await c.cmd("s SELECT INBOX");
+  assert.deepEqual(await c.cmd(`q SEARCH ${"ALL ".repeat(1001)}ALL`), [
+    "q BAD Search has too many keys",
+  ]);
+  assert.deepEqual(await c.cmd(`q2 SEARCH ${"SEEN ".repeat(100)}ALL`), [
+    "* SEARCH",
+    "q2 OK SEARCH completed",
+  ]);
+});
