@@ -181,7 +181,10 @@ const MAX_BUFFER = 64 * 1024 * 1024;
  */
 export class RawImap {
   readonly #conn: Deno.Conn;
-  #buffer = new Uint8Array(0);
+  #store = new Uint8Array(64 * 1024);
+  #start = 0;
+  #end = 0;
+  #received = 0;
   #closed = false;
   #tag = 0;
 
@@ -225,8 +228,8 @@ export class RawImap {
 
   /** Waits for more bytes from the pump; false on end of stream or deadline. */
   async #fill(deadline: number): Promise<boolean> {
-    const before = this.#buffer.length;
-    while (this.#buffer.length === before) {
+    const before = this.#received;
+    while (this.#received === before) {
       if (this.#closed) return false;
       const left = deadline - Date.now();
       if (left <= 0) return false;
@@ -260,11 +263,20 @@ export class RawImap {
   #wake: () => void = () => {};
 
   #append(bytes: Uint8Array): void {
-    if (this.#buffer.length + bytes.length > MAX_BUFFER) throw new Error("Response too large");
-    const next = new Uint8Array(this.#buffer.length + bytes.length);
-    next.set(this.#buffer);
-    next.set(bytes, this.#buffer.length);
-    this.#buffer = next;
+    const live = this.#end - this.#start;
+    if (live + bytes.length > MAX_BUFFER) throw new Error("Response too large");
+    if (this.#end + bytes.length > this.#store.length) {
+      let size = this.#store.length;
+      while (size < live + bytes.length) size *= 2;
+      const next = size === this.#store.length ? this.#store : new Uint8Array(size);
+      next.set(this.#store.subarray(this.#start, this.#end));
+      this.#store = next;
+      this.#start = 0;
+      this.#end = live;
+    }
+    this.#store.set(bytes, this.#end);
+    this.#end += bytes.length;
+    this.#received += bytes.length;
   }
 
   /** Reads one whole response (with literals) or null on end of stream or timeout. */
@@ -274,23 +286,24 @@ export class RawImap {
     const literals: Uint8Array[] = [];
     let pos = 0;
     for (;;) {
-      const lf = this.#buffer.indexOf(0x0a, pos);
+      const buffer = this.#store.subarray(this.#start, this.#end);
+      const lf = buffer.indexOf(0x0a, pos);
       if (lf < 0) {
         if (!(await this.#fill(deadline))) return null;
         continue;
       }
-      const line = latin1(this.#buffer.subarray(pos, lf + 1));
+      const line = latin1(buffer.subarray(pos, lf + 1));
       const m = /\{(\d+)\}\r\n$/.exec(line);
       if (!m) {
         text += line.replace(/\r?\n$/, "");
-        this.#buffer = this.#buffer.slice(lf + 1);
+        this.#start += lf + 1;
         return { text, literals };
       }
       const size = Number(m[1]);
-      while (this.#buffer.length < lf + 1 + size) {
+      while (this.#end - this.#start < lf + 1 + size) {
         if (!(await this.#fill(deadline))) return null;
       }
-      const literal = this.#buffer.slice(lf + 1, lf + 1 + size);
+      const literal = this.#store.slice(this.#start + lf + 1, this.#start + lf + 1 + size);
       literals.push(literal);
       text += line + latin1(literal);
       pos = lf + 1 + size;
