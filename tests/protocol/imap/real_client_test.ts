@@ -169,3 +169,68 @@ Deno.test("imapflow lists, appends, fetches, searches and moves against ImapSess
     await server.stop();
   }
 });
+
+async function run(cmd: string, args: string[], cwd?: string): Promise<string> {
+  const out = await new Deno.Command(cmd, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+    ...(cwd ? { cwd } : {}),
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, `${cmd} failed: ${text}`);
+  return text;
+}
+
+Deno.test("curl, mbsync and fetchmail work against ImapSession", async () => {
+  const store = await newStore();
+  const server = serve(store);
+  const dir = await Deno.makeTempDir({ prefix: "postern-imap-clients-" });
+  try {
+    const base = `imap://127.0.0.1:${server.port}`;
+    // mbsync pushes two local messages up (APPEND with APPENDUID) and pulls the folder list.
+    for (const sub of ["cur", "new", "tmp"]) {
+      await Deno.mkdir(`${dir}/mail/inbox/${sub}`, { recursive: true });
+    }
+    await Deno.writeTextFile(
+      `${dir}/mail/inbox/new/1.local`,
+      "From: x@example.org\r\nSubject: one\r\n\r\nhi\r\n",
+    );
+    await Deno.writeTextFile(
+      `${dir}/mail/inbox/new/2.local`,
+      "From: y@example.org\r\nSubject: two\r\n\r\nho\r\n",
+    );
+    await Deno.writeTextFile(
+      `${dir}/mbsyncrc`,
+      `IMAPAccount t\nHost 127.0.0.1\nPort ${server.port}\nUser alice\nPass secret\nSSLType None\n` +
+        `AuthMechs LOGIN\n\nIMAPStore r\nAccount t\n\nMaildirStore l\nPath ${dir}/mail/\n` +
+        `Inbox ${dir}/mail/inbox\nSubFolders Verbatim\n\nChannel c\nFar :r:\nNear :l:\n` +
+        `Patterns *\nCreate Both\nExpunge Both\nSyncState *\n`,
+    );
+    await run("mbsync", ["-c", `${dir}/mbsyncrc`, "-a"]);
+    await run("mbsync", ["-c", `${dir}/mbsyncrc`, "-a"]);
+    const acct = (await store.getAccount("alice"))!;
+    assert.equal((await store.getMailbox(acct.id, "INBOX"))?.messages, 2);
+    assert.match(
+      await run("curl", ["-s", "-u", "alice:secret", `${base}/INBOX;UID=2`]),
+      /Subject: two/,
+    );
+    assert.equal(
+      await run("curl", ["-s", "-u", "alice:secret", `${base}/INBOX?SUBJECT%20one`]),
+      "* SEARCH 1\r\n",
+    );
+    await Deno.writeTextFile(
+      `${dir}/fetchmailrc`,
+      `poll 127.0.0.1 port ${server.port} protocol IMAP user "alice" password "secret" keep ` +
+        `fetchall mda "cat >> ${dir}/fetched.mbox"\n`,
+    );
+    await Deno.chmod(`${dir}/fetchmailrc`, 0o600);
+    await run("fetchmail", ["-f", `${dir}/fetchmailrc`, "--nosslcertck"]);
+    const fetched = await Deno.readTextFile(`${dir}/fetched.mbox`);
+    assert.match(fetched, /Subject: one/);
+    assert.match(fetched, /Subject: two/);
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
