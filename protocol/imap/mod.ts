@@ -8,7 +8,8 @@
  *   store, authenticator, tls: true, starttlsAvailable: false,
  *   peer: { address: "127.0.0.1:50122", identity }, logger, limits, mime,
  * });
- * session.onOutput = (bytes) => conn.write(bytes);  // one call per response group
+ * session.onOutput = (bytes) => conn.write(bytes);  // one call per response group; may
+ *                                                   // return a promise for back-pressure
  * session.onStartTls = async () => { ...upgrade...; session.tlsStarted(identityOrNull); };
  * session.onClose = () => conn.close();             // after LOGOUT, BYE or fatal input
  * conn.write(session.greeting());
@@ -26,13 +27,28 @@
  *   and ignores input until `tlsStarted()`. The `receive()` call that carried STARTTLS settles
  *   only once `onStartTls` has settled, so the driver's read loop does not race the handshake.
  * - `keepalive()` sends `* OK Still here` only while in IDLE, between response groups.
- * - Authentication is injected through `ImapAuthenticator` (auth.ts); MIME-aware FETCH items
- *   through `MimeSupport` (fetch_items.ts).
+ * - Authentication is injected through `ImapAuthenticator` (auth.ts); MIME-aware FETCH and
+ *   SEARCH through `MimeSupport` (fetch_items.ts), by default `mimeSupport` (mime_support.ts),
+ *   which also computes the `summary` stored at APPEND.
+ * - A handler exception is logged through `logger.error` and answered `NO [SERVERBUG]`.
+ *
+ * Extensions: IMAP4rev1, IMAP4rev2, LITERAL+, SASL-IR, ENABLE, ID, IDLE, NAMESPACE, UIDPLUS,
+ * MOVE, UNSELECT, CHILDREN, SPECIAL-USE, CONDSTORE, QRESYNC, ESEARCH, SEARCHRES, LIST-STATUS,
+ * STATUS=SIZE, BINARY; AUTH=PLAIN once encrypted, AUTH=EXTERNAL with a verified certificate,
+ * STARTTLS and LOGINDISABLED before TLS.
  */
 export { ImapSession, type SessionOptions } from "./session.ts";
 export type { AuthContext, AuthResult, ImapAuthenticator } from "./auth.ts";
 export { defaultLimits, type ImapLogger, type SessionLimits } from "./context.ts";
-export type { BinaryResult, MimeSupport, SectionSpec } from "./fetch_items.ts";
+export type {
+  BinaryResult,
+  MessageData,
+  MimeSupport,
+  SearchData,
+  SectionSpec,
+} from "./fetch_items.ts";
+export { mimeSupport } from "./mime_support.ts";
+export { capabilities } from "./capabilities.ts";
 export { ImapError } from "./errors.ts";
 export { CommandReceiver, type ReceiverEvent } from "./receiver.ts";
 export { decodeMutf7, encodeMutf7 } from "./mutf7.ts";
