@@ -16,8 +16,8 @@ export interface RunningDovecot {
   readonly pid: number;
   /** The settings that matter for a fair comparison, for the report. */
   readonly settings: readonly string[];
-  /** Sum of RSS in bytes over the master and all its descendants, with the `imap` share. */
-  rss(): { total: number; imap: number; imapLogin: number; processes: number };
+  /** Sum of RSS and PSS in bytes over the master and all its descendants. */
+  memory(): TreeMemory;
   stop(): Promise<void>;
 }
 
@@ -149,7 +149,7 @@ service anvil {
     dir,
     pid: child.pid,
     settings,
-    rss: () => treeRss(child.pid),
+    memory: () => treeMemory(child.pid),
     stop,
   };
 }
@@ -173,10 +173,17 @@ function processTable(): { pid: number; ppid: number; name: string; rss: number 
   return out;
 }
 
-/** RSS of a process and all its descendants. */
-function treeRss(
-  root: number,
-): { total: number; imap: number; imapLogin: number; processes: number } {
+/** Memory of a process tree, in bytes. */
+export interface TreeMemory {
+  /** Sum of VmRSS (shared pages counted once per process). */
+  readonly rss: number;
+  /** Sum of proportional set sizes (shared pages divided among their users). */
+  readonly pss: number;
+  readonly processes: number;
+}
+
+/** RSS and PSS of a process and all its descendants. */
+function treeMemory(root: number): TreeMemory {
   const table = processTable();
   const children = new Map<number, number[]>();
   for (const p of table) {
@@ -185,30 +192,28 @@ function treeRss(
     children.set(p.ppid, list);
   }
   const byPid = new Map(table.map((p) => [p.pid, p]));
-  let total = 0;
-  let imap = 0;
-  let imapLogin = 0;
+  let rss = 0;
+  let pss = 0;
   let processes = 0;
   const stack = [root];
   while (stack.length > 0) {
     const pid = stack.pop()!;
     const p = byPid.get(pid);
     if (p !== undefined) {
-      total += p.rss;
+      rss += p.rss;
+      pss += processPss(pid);
       processes++;
-      if (p.name === "imap") imap += p.rss;
-      if (p.name === "imap-login") imapLogin += p.rss;
     }
     stack.push(...(children.get(pid) ?? []));
   }
-  return { total, imap, imapLogin, processes };
+  return { rss, pss, processes };
 }
 
-/** RSS in bytes of one process (VmRSS), or 0 when it is gone. */
-export function processRss(pid: number): number {
+/** PSS in bytes of one process (`/proc/PID/smaps_rollup`), or 0 when unreadable. */
+export function processPss(pid: number): number {
   try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? "0") * 1024;
+    const rollup = Deno.readTextFileSync(`/proc/${pid}/smaps_rollup`);
+    return Number(/^Pss:\s+(\d+) kB$/m.exec(rollup)?.[1] ?? "0") * 1024;
   } catch {
     return 0;
   }
