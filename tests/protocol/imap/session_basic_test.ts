@@ -228,3 +228,22 @@ Deno.test("ImapSession closes when the STARTTLS upgrade fails", async () => {
   await c.raw("a STARTTLS\r\n");
   assert.equal(c.closed, true);
 });
+
+Deno.test("ImapSession produces the same transcript wherever the input is split", async () => {
+  const script = "a LOGIN alice secret\r\nb APPEND INBOX (\\Seen) {11}\r\nSubject: x\n\r\n" +
+    "c SELECT INBOX\r\nd UID FETCH 1:* (FLAGS BODY.PEEK[HEADER])\r\ne LOGOUT\r\n";
+  const transcript = async (chunks: string[]) => {
+    const store = await newStore();
+    const c = new TestClient(store);
+    c.take();
+    let out = "";
+    for (const chunk of chunks) out += await c.raw(chunk);
+    return out.replace(/UIDVALIDITY \d+|APPENDUID \d+/g, "V");
+  };
+  const whole = await transcript([script]);
+  assert.match(whole, /e OK LOGOUT completed\r\n$/);
+  assert.match(whole, /\+ Ready for literal data\r\n/);
+  for (let i = 1; i < script.length; i++) {
+    assert.equal(await transcript([script.slice(0, i), script.slice(i)]), whole, `split at ${i}`);
+  }
+});
