@@ -39,6 +39,19 @@ export class HandshakeError extends Error {
   }
 }
 
+/** Runs the peer check; a check that throws refuses the peer (fail closed). */
+async function runPeerCheck(
+  checkPeer: PeerCheck | undefined,
+  peer: VerifiedPeer,
+): Promise<PeerVerificationResult> {
+  if (!checkPeer) return { ok: true };
+  try {
+    return await checkPeer(peer);
+  } catch (error) {
+    return { ok: false, alert: "internal_error", reason: String(error) };
+  }
+}
+
 /** A TLS 1.3 channel over a TCP connection, handshake already completed. */
 export class TlsChannel implements ByteChannel {
   readonly #conn: Deno.Conn;
@@ -95,21 +108,14 @@ export class TlsChannel implements ByteChannel {
   }
 
   async #handshake(checkPeer: PeerCheck | undefined): Promise<void> {
-    while (!this.#engine.handshakeComplete) {
-      for (const event of this.#engine.takeEvents()) {
+    while (true) {
+      // Answering an event (the peer check) can queue more, so drain until none are left.
+      const events = this.#engine.takeEvents();
+      for (const event of events) {
         switch (event.kind) {
-          case "peerVerificationRequired": {
-            let result: PeerVerificationResult = { ok: true };
-            if (checkPeer) {
-              try {
-                result = await checkPeer(event.peer);
-              } catch (error) {
-                result = { ok: false, alert: "internal_error", reason: String(error) };
-              }
-            }
-            this.#engine.completePeerVerification(result);
+          case "peerVerificationRequired":
+            this.#engine.completePeerVerification(await runPeerCheck(checkPeer, event.peer));
             break;
-          }
           case "fatal":
             await this.#flush().catch(() => {});
             throw new HandshakeError(event.reason, event.alert);
@@ -120,17 +126,13 @@ export class TlsChannel implements ByteChannel {
         }
       }
       await this.#flush();
-      if (this.#engine.handshakeComplete) break;
+      if (events.length > 0) continue;
+      if (this.#engine.handshakeComplete) return;
       if (this.#engine.closed) throw new HandshakeError("Connection closed during handshake", null);
       const n = await readOrNull(this.#conn, this.#buffer);
       if (n === null) throw new HandshakeError("Peer closed during handshake", null);
       this.#feed(this.#buffer.subarray(0, n));
     }
-    // Events queued with the final flight (handshakeComplete) are consumed here.
-    for (const event of this.#engine.takeEvents()) {
-      if (event.kind === "fatal") throw new HandshakeError(event.reason, event.alert);
-    }
-    await this.#flush();
   }
 
   #feed(bytes: Uint8Array): void {
