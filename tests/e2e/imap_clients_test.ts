@@ -282,13 +282,8 @@ M.logout()
 print("ok")
 `;
 
-// BUG: server/imap_app.ts keeps its read loop on the plaintext channel after STARTTLS's tagged OK
-// (`channel.read()` is called again before `onStartTls` has swapped the channel), so the plain read
-// races TlsChannel.accept for the ClientHello; the ClientHello is swallowed and dropped as pipelined
-// plaintext and the handshake dies (client sees EOF after the 5 s handshake timeout).
 Deno.test({
   name: "Python imaplib upgrades with STARTTLS; LOGIN is refused before it",
-  ignore: true,
   fn: async () => {
     await withPostern(async (postern) => {
       const r = await runPython(PYTHON_STARTTLS, [
@@ -320,11 +315,8 @@ async function readRaw(conn: Deno.Conn, done: (text: string) => boolean, ms: num
   return text;
 }
 
-// BUG: same STARTTLS read race in server/imap_app.ts as above; the plaintext part of this test
-// (no answer to `b` in the clear) passes, the TLS handshake that follows fails.
 Deno.test({
   name: "plaintext pipelined after STARTTLS is discarded, not answered",
-  ignore: true,
   fn: async () => {
     await withPostern(async (postern) => {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: postern.starttlsPort });
