@@ -130,6 +130,8 @@ export interface PythonImapSpec {
   readonly key?: string;
   /** `greet` only connects; `external` runs AUTHENTICATE EXTERNAL; `login` runs LOGIN. */
   readonly action: "greet" | "external" | "login";
+  /** Connect in plaintext to a STARTTLS listener and upgrade with STARTTLS. */
+  readonly starttls?: boolean;
   readonly user?: string;
   readonly password?: string;
 }
@@ -138,7 +140,9 @@ export interface PythonImapSpec {
 export interface PythonImapResult {
   readonly welcome?: string;
   readonly state?: string;
+  /** After STARTTLS, the capabilities once TLS is up; before, see `plainCapabilities`. */
   readonly capabilities?: string[];
+  readonly plainCapabilities?: string[];
   /** `OK`, or `NO` with `authError`. */
   readonly auth?: string;
   readonly authError?: string;
@@ -152,50 +156,75 @@ export interface PythonImapResult {
 
 const PYTHON_IMAP = `
 import imaplib, json, ssl, sys
-spec = json.loads(sys.argv[1])
-out = {}
-try:
-    ctx = ssl.create_default_context(cafile=spec["ca"])
-    if spec.get("cert"):
-        ctx.load_cert_chain(spec["cert"], spec["key"])
-    m = imaplib.IMAP4_SSL("127.0.0.1", spec["port"], ssl_context=ctx, timeout=10)
-    out["welcome"] = m.welcome.decode()
-    out["capabilities"] = list(m.capabilities)
-    if spec["action"] == "external":
-        try:
-            out["auth"] = m.authenticate("EXTERNAL", lambda _: b"")[0]
-        except imaplib.IMAP4.error as e:
-            out["auth"], out["authError"] = "NO", str(e)
-    elif spec["action"] == "login":
-        try:
-            out["auth"] = m.login(spec["user"], spec["password"])[0]
-        except imaplib.IMAP4.error as e:
-            out["auth"], out["authError"] = "NO", str(e)
-    out["state"] = m.state
-    if m.state in ("AUTH", "SELECTED"):
-        out["list"] = [d.decode() for d in m.list()[1] if d]
-    m.logout()
-except ssl.SSLError as e:
-    out["sslError"] = str(e)
-except Exception as e:
-    out["error"] = type(e).__name__ + ": " + str(e)
-print(json.dumps(out))
+from concurrent.futures import ThreadPoolExecutor
+
+def run(spec):
+    out = {}
+    try:
+        ctx = ssl.create_default_context(cafile=spec["ca"])
+        if spec.get("cert"):
+            ctx.load_cert_chain(spec["cert"], spec["key"])
+        if spec.get("starttls"):
+            m = imaplib.IMAP4("127.0.0.1", spec["port"], timeout=10)
+            out["welcome"] = m.welcome.decode()
+            out["plainCapabilities"] = list(m.capabilities)
+            m.starttls(ssl_context=ctx)
+        else:
+            m = imaplib.IMAP4_SSL("127.0.0.1", spec["port"], ssl_context=ctx, timeout=10)
+            out["welcome"] = m.welcome.decode()
+        out["capabilities"] = list(m.capabilities)
+        if spec["action"] == "external":
+            try:
+                out["auth"] = m.authenticate("EXTERNAL", lambda _: b"")[0]
+            except imaplib.IMAP4.error as e:
+                out["auth"], out["authError"] = "NO", str(e)
+        elif spec["action"] == "login":
+            try:
+                out["auth"] = m.login(spec["user"], spec["password"])[0]
+            except imaplib.IMAP4.error as e:
+                out["auth"], out["authError"] = "NO", str(e)
+        out["state"] = m.state
+        if m.state in ("AUTH", "SELECTED"):
+            out["list"] = [d.decode() for d in m.list()[1] if d]
+        m.logout()
+    except ssl.SSLError as e:
+        out["sslError"] = str(e)
+    except Exception as e:
+        out["error"] = type(e).__name__ + ": " + str(e)
+    return out
+
+specs = json.loads(sys.argv[1])
+with ThreadPoolExecutor(max_workers=len(specs)) as pool:
+    print(json.dumps(list(pool.map(run, specs))))
 `;
 
 /** Runs Python's imaplib against Postern as `spec` says. */
 export async function pythonImap(spec: PythonImapSpec): Promise<PythonImapResult> {
+  const [result] = await pythonImapAll([spec]);
+  return result!;
+}
+
+/**
+ * Runs several imaplib clients at once in one Python process (a thread each), which saves the
+ * interpreter's start-up per client; results are in the order of `specs`.
+ */
+export async function pythonImapAll(
+  specs: readonly PythonImapSpec[],
+): Promise<PythonImapResult[]> {
   const out = await new Deno.Command("python3", {
-    args: ["-c", PYTHON_IMAP, JSON.stringify(spec)],
+    args: ["-c", PYTHON_IMAP, JSON.stringify(specs)],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    signal: AbortSignal.timeout(20_000),
+    signal: AbortSignal.timeout(30_000),
   }).output();
   const text = new TextDecoder().decode(out.stdout).trim();
   if (!out.success || text === "") {
     throw new Error(`python3 failed: ${new TextDecoder().decode(out.stderr)}`);
   }
-  return JSON.parse(text) as PythonImapResult;
+  const results = JSON.parse(text) as PythonImapResult[];
+  if (results.length !== specs.length) throw new Error("python3 answered the wrong count");
+  return results;
 }
 
 /** Runs a command to completion within `timeoutMs`, returning its exit code and output. */

@@ -12,13 +12,13 @@
  * (that is what the cache is for).
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import {
   certificateChange,
   directoryYaml,
   ImapLines,
   issueRawClientCertificate,
   pythonImap,
+  pythonImapAll,
   type PythonImapResult,
   reloadDirectory,
   runTool,
@@ -83,6 +83,13 @@ Deno.test("the directory check works end to end with a real slapd and real clien
     await ldap.modify(certificateChange(ldap.userDn("alice"), "add", alice.der));
     const aliceKeys = { cert: alice.certPath, key: alice.keyPath };
     const external = () => pythonImap({ port, ca, ...aliceKeys, action: "external" });
+    const aliceLogin = {
+      port,
+      ca,
+      action: "login",
+      user: "alice",
+      password: "alice-secret",
+    } as const;
     const alicePems = {
       certPem: await Deno.readTextFile(alice.certPath),
       keyPem: await Deno.readTextFile(alice.keyPath),
@@ -102,26 +109,27 @@ Deno.test("the directory check works end to end with a real slapd and real clien
     };
 
     await t.step({
-      name: "AUTH=EXTERNAL is advertised only with a verified certificate",
+      name: "imaplib logs in with AUTHENTICATE EXTERNAL over implicit TLS and STARTTLS, " +
+        "offered only with a verified certificate",
       ...steps,
       fn: async () => {
-        const [anonymous, withCert] = await Promise.all([
-          pythonImap({ port, ca, action: "greet" }),
-          pythonImap({ port, ca, ...aliceKeys, action: "greet" }),
+        const [anonymous, implicit, starttls] = await pythonImapAll([
+          { port, ca, action: "greet" },
+          { port, ca, ...aliceKeys, action: "external" },
+          { port: postern.starttlsPort, ca, ...aliceKeys, starttls: true, action: "external" },
         ]);
-        assert.ok(anonymous.capabilities?.includes("AUTH=PLAIN"), JSON.stringify(anonymous));
-        assert.ok(!anonymous.capabilities?.includes("AUTH=EXTERNAL"), JSON.stringify(anonymous));
-        assert.ok(withCert.capabilities?.includes("AUTH=EXTERNAL"), JSON.stringify(withCert));
-      },
-    });
-
-    await t.step({
-      name: "imaplib logs in with AUTHENTICATE EXTERNAL and lists the mailboxes",
-      ...steps,
-      fn: async () => {
-        const r = await external();
-        assertAccepted(r);
-        assert.equal(r.state, "AUTH");
+        assert.ok(anonymous!.capabilities?.includes("AUTH=PLAIN"), JSON.stringify(anonymous));
+        assert.ok(!anonymous!.capabilities?.includes("AUTH=EXTERNAL"), JSON.stringify(anonymous));
+        for (const r of [implicit!, starttls!]) {
+          assert.ok(r.capabilities?.includes("AUTH=EXTERNAL"), JSON.stringify(r));
+          assertAccepted(r);
+          assert.equal(r.state, "AUTH");
+        }
+        assert.ok(starttls!.plainCapabilities?.includes("LOGINDISABLED"), JSON.stringify(starttls));
+        assert.ok(
+          !starttls!.plainCapabilities?.includes("AUTH=EXTERNAL"),
+          JSON.stringify(starttls),
+        );
       },
     });
 
@@ -152,19 +160,61 @@ Deno.test("the directory check works end to end with a real slapd and real clien
       },
     });
 
+    for (const transport of ["ldaps", "starttls"] as const) {
+      await t.step({
+        name: `${transport} to slapd verifies its certificate against the configured CA`,
+        ...steps,
+        fn: async () => {
+          try {
+            await reloadDirectory(postern, await directoryYaml(ldap, work, { transport }));
+            const results = await pythonImapAll([
+              { port, ca, ...aliceKeys, action: "external" },
+              aliceLogin,
+            ]);
+            for (const r of results) assertAccepted(r);
+            // Postern's own dev CA did not issue slapd's certificate.
+            await reloadDirectory(
+              postern,
+              await directoryYaml(ldap, work, { transport, caPath: postern.caPath }),
+            );
+            assertRefused(await external(), "internal_error");
+          } finally {
+            await reloadDirectory(postern, plain);
+          }
+        },
+      });
+    }
+
     await t.step({
-      name: "LOGIN binds to the directory: the right password is OK, a wrong one gets NO",
+      name: "LOGIN and PLAIN bind to the directory: the right password is OK, a wrong one NO",
       ...steps,
       fn: async () => {
         const login = (user: string, password: string) =>
-          pythonImap({ port, ca, action: "login", user, password });
-        const [right, wrong, noPassword] = await Promise.all([
-          login("alice", "alice-secret"),
-          login("alice", "wrong-secret"),
-          login("bob", "anything"),
+          ({ port, ca, action: "login", user, password }) as const;
+        const curl = (user: string) =>
+          runTool("curl", ["-sS", "--cacert", ca, "-u", user, `imaps://127.0.0.1:${port}/`]);
+        // Successes first: a per-address back-off after failures would refuse them.
+        const [[right], curlRight] = await Promise.all([
+          pythonImapAll([aliceLogin]),
+          // curl logs in with AUTHENTICATE PLAIN.
+          curl("alice:alice-secret"),
         ]);
-        assertAccepted(right);
-        for (const r of [wrong, noPassword]) {
+        const [failures, curlWrong] = await Promise.all([
+          pythonImapAll([
+            login("alice", "wrong-secret"),
+            login("bob", "anything"),
+            // Unescaped, (uid=al*) would find alice's entry and the bind would succeed.
+            // imaplib sends the user name as given: quote it, as `*` is no atom character.
+            login(`"al*"`, "alice-secret"),
+            login(`"alice)(uid=*"`, "alice-secret"),
+          ]),
+          curl("alice:wrong-secret"),
+        ]);
+        assertAccepted(right!);
+        assert.equal(curlRight.code, 0, curlRight.stderr);
+        assert.match(curlRight.stdout, /^\* LIST \(.*\) "\/" INBOX\r?$/m);
+        assert.equal(curlWrong.code, 67, curlWrong.stderr);
+        for (const r of failures) {
           assert.equal(r.auth, "NO", JSON.stringify(r));
           assert.match(r.authError ?? "", /AUTHENTICATIONFAILED/);
           assert.equal(r.state, "NONAUTH");
@@ -173,35 +223,22 @@ Deno.test("the directory check works end to end with a real slapd and real clien
     });
 
     await t.step({
-      name: "a certificate whose user has no entry is refused with access_denied",
-      ...steps,
-      fn: async () => {
-        const carol = await postern.clientCertificate("carol");
-        assertRefused(
-          await pythonImap({ port, ca, cert: carol.certPath, key: carol.keyPath, action: "greet" }),
-          "access_denied",
-        );
-      },
-    });
-
-    await t.step({
-      name: "filter metacharacters in the email or CN do not widen the search",
+      name: "certificates that map to no entry are refused with access_denied, " +
+        "filter metacharacters in the email or CN included",
       ...steps,
       fn: async () => {
         // Unescaped, `(mail=*)(uid=*@x)` or `(cn=*)(uid=*)` would reach alice's or bob's entry,
         // and the byte comparison would then answer certificate_revoked (or several entries
         // would match). access_denied means no entry matched the escaped value at all.
-        const byEmail = await postern.clientCertificate("inject-mail", { email: "*)(uid=*@x" });
-        assertRefused(
-          await pythonImap({
-            port,
-            ca,
-            cert: byEmail.certPath,
-            key: byEmail.keyPath,
-            action: "greet",
-          }),
-          "access_denied",
-        );
+        const greet = (c: { certPath: string; keyPath: string }) =>
+          ({ port, ca, cert: c.certPath, key: c.keyPath, action: "greet" }) as const;
+        const [carol, byEmail] = await Promise.all([
+          postern.clientCertificate("carol"),
+          postern.clientCertificate("inject-mail", { email: "*)(uid=*@x" }),
+        ]);
+        for (const r of await pythonImapAll([greet(carol), greet(byEmail)])) {
+          assertRefused(r, "access_denied");
+        }
         await reloadDirectory(
           postern,
           await directoryYaml(ldap, work, { certificateLookup: "(cn={cert.subject.cn})" }),
@@ -211,15 +248,15 @@ Deno.test("the directory check works end to end with a real slapd and real clien
             issueRawClientCertificate(postern.certsDir, "inject-cn", "*)(uid=*", "no@localhost"),
             issueRawClientCertificate(postern.certsDir, "star", "*", "x@localhost"),
           ]);
-          const [cnResult, starResult] = await Promise.all(
-            [byCn, star].map((c) =>
-              pythonImap({ port, ca, cert: c.certPath, key: c.keyPath, action: "greet" })
-            ),
-          );
+          const [cnResult, starResult, control] = await pythonImapAll([
+            greet(byCn),
+            greet(star),
+            { port, ca, ...aliceKeys, action: "external" },
+          ]);
           assertRefused(cnResult!, "access_denied");
           assertRefused(starResult!, "access_denied");
           // The CN lookup itself works: alice's certificate (CN=alice) finds her entry.
-          assertAccepted(await external());
+          assertAccepted(control!);
         } finally {
           await reloadDirectory(postern, plain);
         }
@@ -290,12 +327,12 @@ Deno.test("the directory check works end to end with a real slapd and real clien
           const elapsed = performance.now() - killed;
           assert.ok(elapsed < RECHECK_MS + 1500, `BYE came ${elapsed.toFixed(0)} ms after kill`);
           await sleep(Math.max(0, CACHE_TTL_MS + 100 - elapsed));
-          const [cert, login] = await Promise.all([
-            external(),
-            pythonImap({ port, ca, action: "login", user: "alice", password: "alice-secret" }),
+          const [cert, login] = await pythonImapAll([
+            { port, ca, ...aliceKeys, action: "external" },
+            aliceLogin,
           ]);
-          assertRefused(cert, "internal_error");
-          assert.equal(login.auth, "NO", JSON.stringify(login));
+          assertRefused(cert!, "internal_error");
+          assert.equal(login!.auth, "NO", JSON.stringify(login));
         } finally {
           session.close();
           await ldap.restart();
@@ -304,60 +341,48 @@ Deno.test("the directory check works end to end with a real slapd and real clien
       },
     });
 
-    for (const transport of ["ldaps", "starttls"] as const) {
-      await t.step({
-        name: `${transport} to slapd verifies its certificate against the configured CA`,
-        ...steps,
-        fn: async () => {
-          try {
-            await reloadDirectory(postern, await directoryYaml(ldap, work, { transport }));
-            assertAccepted(await external());
-            const login = await pythonImap({
-              port,
-              ca,
-              action: "login",
-              user: "alice",
-              password: "alice-secret",
-            });
-            assertAccepted(login);
-            // Postern's own dev CA did not issue slapd's certificate.
-            await reloadDirectory(
-              postern,
-              await directoryYaml(ldap, work, { transport, caPath: postern.caPath }),
-            );
-            assertRefused(await external(), "internal_error");
-          } finally {
-            await reloadDirectory(postern, plain);
-          }
-        },
-      });
-    }
-
     await t.step({
       name: "a verified certificate is greeted with PREAUTH when preauth_with_certificate is on",
       ...steps,
       fn: async () => {
         const preauth = await startPostern({
-          extraYaml: await directoryYaml(ldap, join(work)),
+          extraYaml: await directoryYaml(ldap, work),
           imapYaml: "  preauth_with_certificate: true",
         });
         preauthServer.push(preauth);
-        const bob = await preauth.clientCertificate("bob");
+        const [bob, dave] = await Promise.all([
+          preauth.clientCertificate("bob"),
+          preauth.clientCertificate("dave"),
+        ]);
         await ldap.modify(certificateChange(ldap.userDn("bob"), "add", bob.der));
         const p = { port: preauth.implicitPort, ca: preauth.caPath, action: "greet" } as const;
-        const [withCert, anonymous, stranger] = await Promise.all([
-          pythonImap({ ...p, cert: bob.certPath, key: bob.keyPath }),
-          pythonImap(p),
-          preauth.clientCertificate("dave").then((d) =>
-            pythonImap({ ...p, cert: d.certPath, key: d.keyPath })
-          ),
+        const [withCert, anonymous, stranger] = await pythonImapAll([
+          { ...p, cert: bob.certPath, key: bob.keyPath },
+          p,
+          { ...p, cert: dave.certPath, key: dave.keyPath },
         ]);
-        assert.match(withCert.welcome ?? "", /^\* PREAUTH /, JSON.stringify(withCert));
-        assertAccepted(withCert);
-        assert.equal(withCert.state, "AUTH");
-        assert.match(anonymous.welcome ?? "", /^\* OK /);
-        assert.equal(anonymous.state, "NONAUTH");
-        assertRefused(stranger, "access_denied");
+        assert.match(withCert!.welcome ?? "", /^\* PREAUTH /, JSON.stringify(withCert));
+        assertAccepted(withCert!);
+        assert.equal(withCert!.state, "AUTH");
+        assert.match(anonymous!.welcome ?? "", /^\* OK /);
+        assert.equal(anonymous!.state, "NONAUTH");
+        assertRefused(stranger!, "access_denied");
+      },
+    });
+    await t.step({
+      name: "wrong directory passwords from one address are throttled like local ones",
+      // BUG: server/imap_auth.ts sends directory logins straight to DirectoryAuthenticator
+      // with only a fixed 1 s failure delay per attempt; the per-address back-off that
+      // LocalAuthenticator applies (server/auth/local.ts: 3 free failures, then 2 s doubling)
+      // is missing, although server/directory/authenticator.ts asks for it to be put in
+      // front. Parallel connections can guess LDAP passwords without limit.
+      ignore: true,
+      ...steps,
+      fn: async () => {
+        const wrong = { ...aliceLogin, password: "guess" };
+        await pythonImapAll([wrong, wrong, wrong, wrong, wrong]);
+        const [after] = await pythonImapAll([aliceLogin]);
+        assert.equal(after!.auth, "NO", "a login right after 5 failures was not throttled");
       },
     });
   } finally {
