@@ -1,42 +1,65 @@
 /**
  * `deno task bench`: every benchmark that compares Postern with a reference measured in the same
- * run. Figures are printed, never asserted. `--quick` shortens every section.
+ * run. Figures are printed, never asserted. `--quick` shortens every section; `--only NAME`
+ * runs one section (tls, mtls, directory, imap).
+ *
+ * The per-primitive crypto comparison (noble vs node:crypto) is a `deno bench` file:
+ * `deno bench -A bench/crypto_bench.ts`.
  */
 import { makeOpensslPki } from "../tests/_support/openssl_pki.ts";
+import { benchDirectoryHandshakes } from "./directory_handshake_bench.ts";
+import { benchImap, formatResult } from "./imap_bench.ts";
+import { benchMtls, formatMtls } from "./mtls_bench.ts";
 import { benchTls } from "./tls_bench.ts";
 
 const quick = Deno.args.includes("--quick");
-
-function ratio(a: number, b: number): string {
-  return `${(a / b).toFixed(2)}x`;
-}
+const onlyIndex = Deno.args.indexOf("--only");
+const only = onlyIndex >= 0 ? Deno.args[onlyIndex + 1] : undefined;
+const wants = (name: string) => only === undefined || only === name;
 
 function row(name: string, ours: number, reference: number, unit: string): string {
-  return `${name.padEnd(34)} ${ours.toFixed(1).padStart(9)} ${unit.padEnd(6)} ${
+  return `${name.padEnd(36)} ${ours.toFixed(1).padStart(9)} ${unit.padEnd(5)} ${
     reference.toFixed(1).padStart(9)
-  } ${unit.padEnd(6)} ${ratio(ours, reference).padStart(7)}`;
+  } ${unit.padEnd(5)} ${(ours / reference).toFixed(2).padStart(6)}x`;
 }
 
+console.log(`Postern benchmarks (${quick ? "quick" : "full"}), ${new Date().toISOString()}`);
 const pki = await makeOpensslPki();
 try {
-  console.log(`Postern benchmarks (${quick ? "quick" : "full"}), ${new Date().toISOString()}`);
-  console.log(
-    `${"".padEnd(34)} ${"Postern".padStart(16)} ${"reference".padStart(16)} ${"ratio".padStart(7)}`,
-  );
-  const tls = await benchTls(
-    pki,
-    quick ? { handshakes: 50, megabytes: 16 } : { handshakes: 300, megabytes: 64 },
-  );
-  console.log(
-    row(
-      "TLS full handshakes (P-256 cert)",
-      tls.ours.handshakesPerSecond,
-      tls.native.handshakesPerSecond,
-      "hs/s",
-    ),
-  );
-  console.log(row("TLS bulk echo, one way", tls.ours.bulkMBps, tls.native.bulkMBps, "MB/s"));
-  console.log("reference: Deno.listenTls (rustls) with the same certificate and client");
+  if (wants("tls")) {
+    console.log("\n## TLS: Postern vs Deno.listenTls (rustls), same P-256 certificate and client");
+    console.log(
+      `${"".padEnd(36)} ${"Postern".padStart(15)} ${"rustls".padStart(15)} ${"ratio".padStart(7)}`,
+    );
+    const tls = await benchTls(
+      pki,
+      quick ? { handshakes: 100, megabytes: 16 } : { handshakes: 500, megabytes: 64 },
+    );
+    console.log(
+      row(
+        "full handshakes (16 concurrent)",
+        tls.ours.handshakesPerSecond,
+        tls.native.handshakesPerSecond,
+        "hs/s",
+      ),
+    );
+    console.log(row("bulk echo, one way", tls.ours.bulkMBps, tls.native.bulkMBps, "MB/s"));
+  }
+  if (wants("mtls")) {
+    console.log("\n## Client certificates (P-256), Postern");
+    console.log(formatMtls(await benchMtls(pki, quick ? 100 : 300)));
+  }
+  if (wants("directory")) {
+    console.log("\n## Directory check (slapd) during the handshake, Postern");
+    const d = await benchDirectoryHandshakes({ handshakes: quick ? 50 : 200 });
+    console.log(row("directory check, warm cache", d.warmCache, d.withoutDirectory, "hs/s"));
+    console.log(row("directory check, cold cache", d.coldCache, d.withoutDirectory, "hs/s"));
+    console.log("reference: the same handshakes with no directory configured");
+  }
+  if (wants("imap")) {
+    console.log("\n## IMAP: Postern vs Dovecot");
+    console.log(formatResult(await benchImap({ messages: quick ? 10_000 : 100_000 })));
+  }
 } finally {
   await pki.remove();
 }
