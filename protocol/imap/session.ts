@@ -443,8 +443,22 @@ export class ImapSession {
     });
   }
 
+  /**
+   * The store account of an authenticated name. A directory user without one gets it created
+   * on first login (with the default mailboxes); a concurrent first login may win the race.
+   */
   async #loadAccount(name: string): Promise<Account> {
-    return await this.#store.getAccount(name) ?? await this.#store.createAccount(name, null);
+    const existing = await this.#store.getAccount(name);
+    if (existing !== null) return existing;
+    try {
+      return await this.#store.createAccount(name, null);
+    } catch (e) {
+      const raced = e instanceof MailStoreError && e.code === "alreadyexists"
+        ? await this.#store.getAccount(name)
+        : null;
+      if (raced === null) throw e;
+      return raced;
+    }
   }
 
   #caps(authenticated: boolean): string[] {

@@ -247,3 +247,18 @@ Deno.test("ImapSession produces the same transcript wherever the input is split"
     assert.equal(await transcript([script.slice(0, i), script.slice(i)]), whole, `split at ${i}`);
   }
 });
+
+Deno.test("ImapSession creates the store account of a directory user on first login", async () => {
+  const store = await newStore();
+  const a = new TestClient(store);
+  const b = new TestClient(store);
+  a.take();
+  b.take();
+  const [ra, rb] = await Promise.all([
+    a.cmd("x LOGIN carol secret"),
+    b.cmd("y LOGIN carol secret"),
+  ]);
+  assert.match(ra.at(-1)!, /^x OK/);
+  assert.match(rb.at(-1)!, /^y OK/);
+  assert.notEqual(await store.getAccount("carol"), null);
+});
