@@ -14,8 +14,6 @@ export interface ServerAuthOptions {
   readonly store: MailStore;
   readonly local: LocalAuthenticator;
   readonly directory: Directory | null;
-  /** Delay before a failed directory login is answered. */
-  readonly failureDelayMs?: number;
 }
 
 /** Called when a connection authenticates; returns false to refuse (connection limit). */
@@ -30,13 +28,11 @@ export class ServerAuthenticator {
   readonly #store: MailStore;
   readonly #local: LocalAuthenticator;
   readonly #directory: DirectoryAuthenticator | null;
-  readonly #failureDelayMs: number;
 
   constructor(options: ServerAuthOptions) {
     this.#store = options.store;
     this.#local = options.local;
     this.#directory = options.directory ? new DirectoryAuthenticator(options.directory) : null;
-    this.#failureDelayMs = options.failureDelayMs ?? 1000;
   }
 
   /** The authenticator one IMAP session uses. */
@@ -53,9 +49,13 @@ export class ServerAuthenticator {
     return {
       login: async (user: string, password: string, ctx: AuthContext) => {
         if (this.#directory === null) return admit(await this.#local.login(user, password, ctx));
-        const result = await this.#directory.login(user, password, ctx);
-        if (result === null) await new Promise((r) => setTimeout(r, this.#failureDelayMs));
-        return admit(result);
+        // LDAP binds get the same back-off, limits and failure delay as local passwords.
+        const directory = this.#directory;
+        const outcome = await this.#local.guard(
+          ctx.peer,
+          () => directory.login(user, password, ctx),
+        );
+        return admit(outcome.ok ? outcome.value : null);
       },
       external: async (identity: CertificateIdentity, authzid: string, ctx: AuthContext) => {
         if (this.#directory !== null) {

@@ -127,6 +127,29 @@ export class LocalAuthenticator {
 
   /** As `verify`, but says why an attempt failed. */
   async check(username: string, password: string, peerAddress: string): Promise<AuthOutcome> {
+    const outcome = await this.guard(peerAddress, async () => {
+      const account = username.length <= MAX_USERNAME_LENGTH
+        ? await this.#store.getAccount(username)
+        : null;
+      // Unknown users are checked against a dummy hash so that timing reveals nothing.
+      const matched = await this.#verify(password, account?.passwordHash ?? this.#dummyHash);
+      return matched && account?.passwordHash ? account : null;
+    });
+    return outcome.ok ? { ok: true, account: outcome.value } : outcome;
+  }
+
+  /**
+   * Runs one credential check (local, or an LDAP bind) under this authenticator's defences:
+   * the per-address back-off, the concurrency limits and the delay before a failure is
+   * answered. `attempt` resolves the authenticated value, or null for wrong credentials.
+   */
+  async guard<T>(
+    peerAddress: string,
+    attempt: () => Promise<T | null>,
+  ): Promise<
+    | { readonly ok: true; readonly value: T }
+    | Exclude<AuthOutcome, { readonly ok: true }>
+  > {
     const key = addressKey(peerAddress);
     const refusal = this.#refusal(key);
     if (refusal !== null) {
@@ -135,27 +158,21 @@ export class LocalAuthenticator {
     }
     const record = this.#touch(key);
     record.inFlight++;
-    let account: Account | null = null;
-    let matched = false;
+    let value: T | null = null;
     try {
       await this.#acquire();
       try {
-        account = username.length <= MAX_USERNAME_LENGTH
-          ? await this.#store.getAccount(username)
-          : null;
-        const encoded = account?.passwordHash ?? this.#dummyHash;
-        matched = await this.#verify(password, encoded);
-        if (!account || account.passwordHash === null) matched = false;
+        value = await attempt();
       } finally {
         this.#release();
       }
     } finally {
       record.inFlight--;
     }
-    if (matched && account) {
+    if (value !== null) {
       if (record.inFlight === 0) this.#addresses.delete(key);
       else record.failures = 0;
-      return { ok: true, account };
+      return { ok: true, value };
     }
     this.#recordFailure(key, record);
     await this.#sleep(this.#failureDelayMs);
