@@ -274,8 +274,6 @@ export function headerEnd(raw: Uint8Array): number {
   return raw.length;
 }
 
-const latin1 = new TextDecoder("latin1");
-
 /** The header fields of a header block as [name, start, end] (continuation lines included). */
 function headerFields(header: Uint8Array): [string, number, number][] {
   const fields: [string, number, number][] = [];
@@ -291,7 +289,10 @@ function headerFields(header: Uint8Array): [string, number, number][] {
     }
     const colon = header.indexOf(0x3a, start);
     if (colon < 0 || colon >= i) continue;
-    fields.push([latin1.decode(header.subarray(start, colon)).trim().toLowerCase(), start, i]);
+    // Field names are short ASCII; building them by hand avoids a decoder call per line.
+    let name = "";
+    for (let k = start; k < colon; k++) name += String.fromCharCode(header[k]!);
+    fields.push([name.trim().toLowerCase(), start, i]);
   }
   return fields;
 }

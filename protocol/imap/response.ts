@@ -8,41 +8,55 @@ const encoder = new TextEncoder();
 /** Bytes a response group may reach before it is flushed early (a long FETCH). */
 export const FLUSH_THRESHOLD = 256 * 1024;
 
-/** Collects the bytes of one response group. */
+/**
+ * Collects the bytes of one response group. Text is kept as strings and encoded in one call
+ * per run (between literals), since encoding many tiny strings dominates a large FETCH.
+ */
 export class Output {
   #chunks: Uint8Array[] = [];
+  #text = "";
   #size = 0;
 
+  /** Bytes collected so far (text counted in UTF-16 units until encoded; close enough). */
   get size(): number {
-    return this.#size;
+    return this.#size + this.#text.length;
+  }
+
+  #encodeText(): void {
+    if (this.#text === "") return;
+    const bytes = encoder.encode(this.#text);
+    this.#text = "";
+    this.#chunks.push(bytes);
+    this.#size += bytes.length;
   }
 
   /** Appends raw bytes. */
   bytes(data: Uint8Array): void {
     if (data.length === 0) return;
+    this.#encodeText();
     this.#chunks.push(data);
     this.#size += data.length;
   }
 
   /** Appends text (UTF-8) without a line ending. */
   text(s: string): void {
-    this.bytes(encoder.encode(s));
+    this.#text += s;
   }
 
   /** Appends one response line and its CRLF. */
   line(s: string): void {
-    this.text(s + "\r\n");
+    this.#text += s + "\r\n";
   }
 
   /** Appends a literal `{n}\r\n` followed by its octets. */
   literal(data: Uint8Array): void {
-    this.text(`{${data.length}}\r\n`);
+    this.#text += `{${data.length}}\r\n`;
     this.bytes(data);
   }
 
   /** Appends a value built of text and literal pieces (see `Value`). */
   value(v: Value): void {
-    if (typeof v === "string") this.text(v);
+    if (typeof v === "string") this.#text += v;
     else if (v instanceof Uint8Array) this.literal(v);
     else for (const piece of v) this.value(piece);
   }
@@ -52,6 +66,7 @@ export class Output {
    * driver may encrypt it in place), leaving the buffer empty.
    */
   take(): Uint8Array {
+    this.#encodeText();
     const out = concat(this.#chunks, this.#size);
     this.#chunks = [];
     this.#size = 0;

@@ -399,7 +399,8 @@ export class ImapSession {
   #flush(): void {
     if (this.#out.size === 0) return;
     // A failed write is the driver's to notice (its read loop ends); never an unhandled error.
-    this.onOutput(this.#out.take())?.catch(() => {});
+    const written: unknown = this.onOutput(this.#out.take());
+    if (written instanceof Promise) written.catch(() => {});
   }
 
   #close(): void {
@@ -490,8 +491,8 @@ export class ImapSession {
       flush: () => this.#flush(),
       maybeFlush: async () => {
         if (this.#out.size < FLUSH_THRESHOLD) return;
-        const written = this.onOutput(this.#out.take());
-        if (written !== undefined) await written;
+        const written: unknown = this.onOutput(this.#out.take());
+        if (written instanceof Promise) await written;
       },
       get tls() {
         return session.#tls;
