@@ -188,22 +188,27 @@ export class RawImap {
   #closed = false;
   #tag = 0;
 
-  readonly #pumping: Promise<void>;
+  #pumping: Promise<void> | null = null;
 
-  constructor(conn: Deno.Conn) {
+  /** With `paused`, nothing is read from the socket until `resume()` (a client that never reads). */
+  constructor(conn: Deno.Conn, options: { paused?: boolean } = {}) {
     this.#conn = conn;
-    this.#pumping = this.#pump();
+    if (!options.paused) this.resume();
+  }
+
+  /** Starts reading the socket in the background. */
+  resume(): void {
+    this.#pumping ??= this.#pump();
   }
 
   /** Connects over implicit TLS, trusting `caPem`. */
-  static async tls(port: number, caPem: string): Promise<RawImap> {
-    const conn = await Deno.connectTls({
-      hostname: "127.0.0.1",
-      port,
-      caCerts: [caPem],
-      serverName: "localhost",
-    } as Deno.ConnectTlsOptions);
-    return new RawImap(conn);
+  static async tls(
+    port: number,
+    caPem: string,
+    options: { paused?: boolean } = {},
+  ): Promise<RawImap> {
+    const conn = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [caPem] });
+    return new RawImap(conn, options);
   }
 
   /** Connects in plaintext (a STARTTLS listener). */

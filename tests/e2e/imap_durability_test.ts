@@ -2,7 +2,8 @@
  * Crash durability of the whole server: Postern runs as a subprocess (`server/main.ts serve`),
  * clients APPEND in a loop and record every APPEND that got a tagged OK with its APPENDUID
  * (RFC 4315, Section 3), the server is killed with SIGKILL mid-stream, restarted on the same
- * data directory, and every acknowledged message must be there, byte for byte, under its UID.
+ * data directory, and every acknowledged message must be there, byte for byte, under its UID,
+ * with every acknowledged flag change.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -96,7 +97,7 @@ async function login(port: number, caPem: string): Promise<RawImap> {
   return imap;
 }
 
-Deno.test("every acknowledged APPEND survives kill -9 of the server, byte for byte", async () => {
+Deno.test("every acknowledged APPEND and flag change survives kill -9 of the server", async () => {
   const dir = await Deno.makeTempDir({ prefix: "postern-durability-e2e-" });
   const servers: Server[] = [];
   try {
@@ -137,10 +138,13 @@ Deno.test("every acknowledged APPEND survives kill -9 of the server, byte for by
 
     // Two clients append until the server dies under them.
     const acked = new Map<number, Uint8Array>();
+    const flagged = new Set<number>();
     let uidValidity = 0;
     const loop = async (client: number) => {
       const imap = await login(implicitPort, caPem);
       try {
+        const sel = await imap.command("SELECT INBOX");
+        assert.equal(sel.status, "OK", sel.tagged);
         for (let n = 0; n < 100_000; n++) {
           const bytes = message(client, n);
           const r = await imap.command("APPEND INBOX", bytes, 15_000);
@@ -151,6 +155,11 @@ Deno.test("every acknowledged APPEND survives kill -9 of the server, byte for by
           const uid = Number(m[2]);
           assert.ok(!acked.has(uid), `UID ${uid} acknowledged twice`);
           acked.set(uid, bytes);
+          if (n % 3 === 0) {
+            const st = await imap.command(`UID STORE ${uid} +FLAGS.SILENT (\\Flagged $Durable)`);
+            assert.equal(st.status, "OK", st.tagged);
+            flagged.add(uid);
+          }
         }
       } catch (error) {
         // The expected end: the connection dies with the server.
@@ -159,12 +168,13 @@ Deno.test("every acknowledged APPEND survives kill -9 of the server, byte for by
         await imap.close();
       }
     };
-    const loops = [loop(1), loop(2)];
+    // Caught at once so that a failed assertion is not an unhandled rejection before the kill.
+    const loops = [loop(1), loop(2)].map((p) => p.then(() => null, (e: unknown) => e));
     await new Promise((r) => setTimeout(r, 1500));
     kill(first, "SIGKILL");
     const status = await first.exited;
     assert.equal(status.signal, "SIGKILL");
-    await Promise.all(loops);
+    for (const failure of await Promise.all(loops)) if (failure !== null) throw failure;
     assert.ok(acked.size >= 5, `only ${acked.size} appends acknowledged before the kill`);
 
     const second = spawnServer(configPath);
@@ -184,14 +194,25 @@ Deno.test("every acknowledged APPEND survives kill -9 of the server, byte for by
       // At most one unacknowledged APPEND per client was in flight at the kill.
       assert.ok(exists >= acked.size && exists <= acked.size + 2, `${exists} vs ${acked.size}`);
 
-      const fetched = await imap.command("UID FETCH 1:* (UID BODY.PEEK[])", undefined, 30_000);
+      const fetched = await imap.command(
+        "UID FETCH 1:* (UID FLAGS BODY.PEEK[])",
+        undefined,
+        30_000,
+      );
       assert.equal(fetched.status, "OK", fetched.tagged);
       assert.equal(fetched.untagged.length, exists);
       const onServer = new Map<number, Uint8Array>();
+      const flagsOnServer = new Map<number, string>();
       for (const r of fetched.untagged) {
         const uid = Number(/UID (\d+)/.exec(r.text)?.[1]);
         assert.ok(r.literals.length === 1, r.text.slice(0, 100));
         onServer.set(uid, r.literals[0]!);
+        flagsOnServer.set(uid, /FLAGS \(([^)]*)\)/.exec(r.text)?.[1] ?? "");
+      }
+      for (const uid of flagged) {
+        const flags = flagsOnServer.get(uid) ?? "";
+        assert.match(flags, /\\Flagged/, `acknowledged \\Flagged on UID ${uid} was lost`);
+        assert.match(flags, /\$Durable/, `acknowledged $Durable on UID ${uid} was lost`);
       }
       for (const [uid, bytes] of acked) {
         const stored = onServer.get(uid);

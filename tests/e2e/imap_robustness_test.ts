@@ -220,18 +220,12 @@ Deno.test("a client that never reads a large FETCH does not stall others", async
     } finally {
       await seeder.close();
     }
-    const conn = await Deno.connectTls({
-      hostname: "127.0.0.1",
-      port: postern.implicitPort,
-      caCerts: [postern.caPem],
-    });
+    const slow = await RawImap.tls(postern.implicitPort, postern.caPem, { paused: true });
     try {
-      // Read only what login needs, then ask for everything and never read again.
-      await conn.write(encoder.encode(`a LOGIN alice "${USER.password}"\r\nb SELECT INBOX\r\n`));
-      const text = new TextDecoder().decode(await readRaw(conn, 5000, 100));
-      assert.match(text, /\* OK/);
-      await new Promise((r) => setTimeout(r, 300));
-      await conn.write(encoder.encode("c FETCH 1:* BODY[]\r\n"));
+      // Everything in one go, then no reading at all while others are served.
+      await slow.write(
+        `a LOGIN alice "${USER.password}"\r\nb SELECT INBOX\r\nc FETCH 1:* BODY[]\r\n`,
+      );
       await new Promise((r) => setTimeout(r, 500));
       for (let round = 0; round < 3; round++) await stillServes(postern, 4000);
       const other = await login(postern);
@@ -243,12 +237,16 @@ Deno.test("a client that never reads a large FETCH does not stall others", async
       } finally {
         await other.close();
       }
+      // When the slow client finally reads, its answer is complete and intact.
+      slow.resume();
+      const all = await slow.readUntil((r) => r.text.startsWith("c "), 30_000);
+      assert.ok(all, "the stalled FETCH never completed");
+      assert.match(all.at(-1)!.text, /^c OK/);
+      const bodies = all.filter((r) => /^\* \d+ FETCH /.test(r.text));
+      assert.equal(bodies.length, 24);
+      for (const r of bodies) assert.deepEqual(r.literals[0], message);
     } finally {
-      try {
-        conn.close();
-      } catch {
-        // Already closed.
-      }
+      await slow.close();
     }
   });
 });
