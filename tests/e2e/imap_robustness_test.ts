@@ -371,3 +371,49 @@ Deno.test("the per-address connection limit refuses the fourth connection", asyn
     }
   }, { limitsYaml: "  max_connections_per_address: 3" });
 });
+
+Deno.test("the per-user connection limit refuses a third login, not the connection", async () => {
+  await withPostern(async (postern) => {
+    const sessions = [await login(postern), await login(postern)];
+    try {
+      const third = await RawImap.tls(postern.implicitPort, postern.caPem);
+      sessions.push(third);
+      await third.greeting();
+      const refused = await third.command(`LOGIN alice "${USER.password}"`);
+      assert.equal(refused.status, "NO", refused.tagged);
+      const capability = await third.command("CAPABILITY");
+      assert.equal(capability.status, "OK", "the refused connection was closed");
+      await sessions.shift()!.close();
+      let accepted = false;
+      for (let attempt = 0; attempt < 20 && !accepted; attempt++) {
+        accepted = (await third.command(`LOGIN alice "${USER.password}"`)).status === "OK";
+        if (!accepted) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(accepted, "no login slot came free after a session ended");
+    } finally {
+      for (const s of sessions) await s.close();
+    }
+  }, { limitsYaml: "  max_connections_per_user: 2" });
+});
+
+// BUG: server/stack.ts passes only `limits.max_message_size` to the session (as maxLiteral);
+// `limits.max_literal_size` is parsed by server/config.ts and then ignored, so a 10000-octet
+// literal is accepted with `max_literal_size: 4KiB`.
+Deno.test({
+  name: "limits.max_literal_size caps literals",
+  ignore: true,
+  fn: async () => {
+    await withPostern(async (postern) => {
+      const imap = await login(postern);
+      try {
+        const tag = imap.nextTag();
+        await imap.write(`${tag} APPEND INBOX {10000}\r\n`);
+        const answer = await imap.readResponse(5000);
+        assert.ok(answer, "no answer");
+        assert.match(answer.text, new RegExp(`^${tag} (NO \\[TOOBIG\\]|BAD )`));
+      } finally {
+        await imap.close();
+      }
+    }, { limitsYaml: "  max_literal_size: 4KiB" });
+  },
+});
