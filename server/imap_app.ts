@@ -12,7 +12,6 @@ import type { Application, ConnectionContext } from "./listener.ts";
 import { getLogger } from "./log.ts";
 
 const log = getLogger(["imap"]);
-const encoder = new TextEncoder();
 
 export interface ImapAppOptions {
   readonly store: MailStore;
@@ -104,7 +103,11 @@ export class ImapApplication {
         },
       );
     };
-    session.onOutput = write;
+    // Long responses (FETCH 1:* BODY[]) wait between batches while the client lags behind.
+    session.onOutput = (data) => {
+      write(data);
+      return queued > OUTPUT_HIGH_WATER ? writing : undefined;
+    };
     session.onClose = () => {
       closing = true;
       // Let the final responses (BYE, tagged OK) reach the client, then end the read loop.
@@ -135,7 +138,7 @@ export class ImapApplication {
       if (session.idle) {
         if (quiet >= (options.idleKeepaliveMs ?? 120_000)) {
           lastActivity = Date.now();
-          write(encoder.encode("* OK Still here\r\n"));
+          void session.keepalive();
         }
       } else if (quiet >= options.idleTimeoutMs) {
         void session.bye("Autologout; idle for too long");
