@@ -13,6 +13,7 @@ import { resolveDirectoryConfig } from "./directory/config.ts";
 import type { DirectoryConfig as DirectorySettings } from "./directory/config.ts";
 import { Directory } from "./directory/directory.ts";
 import { ImapApplication } from "./imap_app.ts";
+import { defaultLimits, type SessionLimits } from "../protocol/imap/mod.ts";
 import { localAccountOf, ServerAuthenticator } from "./imap_auth.ts";
 import { getLogger } from "./log.ts";
 import type { PeerCheck } from "./tls_channel.ts";
@@ -23,6 +24,18 @@ const log = getLogger(["directory"]);
 export async function directorySettings(config: Config): Promise<DirectorySettings | null> {
   if (config.directory === null) return null;
   return resolveDirectoryConfig(await directoryConfigInput(config.directory));
+}
+
+/** The IMAP session limits of the `limits:` section. */
+export function sessionLimits(config: Config): Partial<SessionLimits> {
+  const { maxLineLength, maxLiteralSize, maxMessageSize } = config.limits;
+  return {
+    maxLineLength,
+    // An APPEND literal is a message; every literal is also capped by max_literal_size.
+    maxLiteral: Math.min(maxMessageSize, maxLiteralSize),
+    maxOtherLiteral: Math.min(defaultLimits.maxOtherLiteral, maxLiteralSize),
+    maxLiteralBeforeLogin: Math.min(defaultLimits.maxLiteralBeforeLogin, maxLiteralSize),
+  };
 }
 
 /** The services behind the listeners; the directory can be replaced by a reload. */
@@ -45,10 +58,7 @@ export class ServerStack {
       get auth() {
         return currentAuth();
       },
-      limits: {
-        maxLineLength: config.limits.maxLineLength,
-        maxLiteral: config.limits.maxMessageSize,
-      },
+      limits: sessionLimits(config),
       idleTimeoutMs: config.limits.idleTimeoutMs,
       maxConnectionsPerUser: config.limits.maxConnectionsPerUser,
       preauthWithCertificate: config.imap.preauthWithCertificate,

@@ -396,12 +396,8 @@ Deno.test("the per-user connection limit refuses a third login, not the connecti
   }, { limitsYaml: "  max_connections_per_user: 2" });
 });
 
-// BUG: server/stack.ts passes only `limits.max_message_size` to the session (as maxLiteral);
-// `limits.max_literal_size` is parsed by server/config.ts and then ignored, so a 10000-octet
-// literal is accepted with `max_literal_size: 4KiB`.
 Deno.test({
   name: "limits.max_literal_size caps literals",
-  ignore: true,
   fn: async () => {
     await withPostern(async (postern) => {
       const imap = await login(postern);
