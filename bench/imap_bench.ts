@@ -172,7 +172,7 @@ export function corpusMessage(i: number): Uint8Array {
   h.push("MIME-Version: 1.0");
   const target = 2048 + Math.floor(r() * 2048);
   const lines: string[] = [];
-  let size = h.join("\r\n").length;
+  const size = h.join("\r\n").length;
   const bodyNeedle = i % BODY_NEEDLE_EVERY === 51;
   const multipart = i % 10 === 0;
   const bodyBudget = multipart ? target - size - 700 : target - size - 80;
@@ -208,7 +208,6 @@ export function corpusMessage(i: number): Uint8Array {
     `--${boundary}--`,
     "",
   ].join("\r\n");
-  size += body.length;
   return encoder.encode(h.join("\r\n") + "\r\n\r\n" + body);
 }
 
@@ -271,7 +270,6 @@ function uidCount(untagged: readonly string[]): number {
   for (const line of untagged) {
     if (line.startsWith("* SEARCH")) {
       n += line.split(" ").length - 2;
-      if (line === "* SEARCH") n += 0;
     }
   }
   return n;
