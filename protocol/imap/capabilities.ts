@@ -12,6 +12,8 @@ export interface CapabilityInputs {
   readonly authenticated: boolean;
   /** BINARY fetch items are available (MIME support present). */
   readonly binary: boolean;
+  /** Largest message APPEND accepts, advertised as APPENDLIMIT (RFC 7889, Section 3). */
+  readonly appendLimit: number;
 }
 
 /** Extensions advertised in every state. */
@@ -33,8 +35,10 @@ const BASE = [
   "QRESYNC",
   "ESEARCH",
   "SEARCHRES",
+  "LIST-EXTENDED",
   "LIST-STATUS",
   "STATUS=SIZE",
+  "CREATE-SPECIAL-USE",
 ] as const;
 
 /** Extensions ENABLE accepts (RFC 5161; RFC 7162, Section 3.1). */
@@ -49,6 +53,7 @@ export const ENABLEABLE: ReadonlySet<string> = new Set([
 export function capabilities(c: CapabilityInputs): string[] {
   const caps: string[] = [...BASE];
   if (c.binary) caps.push("BINARY");
+  caps.push(`APPENDLIMIT=${c.appendLimit}`);
   if (!c.authenticated) {
     if (!c.tls && c.starttlsAvailable) caps.push("STARTTLS");
     if (!c.tls) caps.push("LOGINDISABLED");

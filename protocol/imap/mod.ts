@@ -33,8 +33,8 @@
  * - A handler exception is logged through `logger.error` and answered `NO [SERVERBUG]`.
  *
  * Extensions: IMAP4rev1, IMAP4rev2, LITERAL+, SASL-IR, ENABLE, ID, IDLE, NAMESPACE, UIDPLUS,
- * MOVE, UNSELECT, CHILDREN, SPECIAL-USE, CONDSTORE, QRESYNC, ESEARCH, SEARCHRES, LIST-STATUS,
- * STATUS=SIZE, BINARY; AUTH=PLAIN once encrypted, AUTH=EXTERNAL with a verified certificate,
+ * MOVE, UNSELECT, CHILDREN, SPECIAL-USE, CONDSTORE, QRESYNC, ESEARCH, SEARCHRES, LIST-EXTENDED,
+ * LIST-STATUS, STATUS=SIZE, CREATE-SPECIAL-USE, APPENDLIMIT=<limits.maxLiteral>, BINARY; AUTH=PLAIN once encrypted, AUTH=EXTERNAL with a verified certificate,
  * STARTTLS and LOGINDISABLED before TLS.
  */
 export { ImapSession, type SessionOptions } from "./session.ts";

@@ -469,6 +469,7 @@ export class ImapSession {
       hasIdentity: this.#identity !== null,
       authenticated,
       binary: this.#mime.binary !== undefined,
+      appendLimit: this.#limits.maxLiteral,
     });
   }
 

@@ -104,7 +104,9 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
         raw,
         summary,
         mime: ctx.mime,
-        addUid: uidMode,
+        // The FLAGS a body fetch implies are unsolicited, and carry UID in IMAP4rev2
+        // (RFC 9051, Section 7.5.2).
+        addUid: uidMode || (ctx.rev2 && nowSeen.has(uid)),
         addFlags: nowSeen.has(uid),
         addModseq: ctx.condstore,
       });

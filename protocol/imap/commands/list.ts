@@ -1,8 +1,9 @@
 /**
- * LIST (RFC 9051, Section 6.3.9, with the basic LIST-EXTENDED shapes of RFC 5258: selection
- * options SUBSCRIBED and SPECIAL-USE, several patterns, and RETURN (SUBSCRIBED CHILDREN
- * SPECIAL-USE STATUS)) and LSUB (RFC 3501, Section 6.3.9). Wildcards: `*` matches anything,
- * `%` anything but the "/" separator.
+ * LIST (RFC 9051, Section 6.3.9) with LIST-EXTENDED (RFC 5258): selection options SUBSCRIBED,
+ * REMOTE (no remote mailboxes exist, so it changes nothing), RECURSIVEMATCH (CHILDINFO extended
+ * data, Section 3.5) and SPECIAL-USE (RFC 6154, Section 3); several patterns; and RETURN
+ * (SUBSCRIBED CHILDREN SPECIAL-USE STATUS) with STATUS from LIST-STATUS (RFC 5819). LSUB is
+ * RFC 3501, Section 6.3.9. Wildcards: `*` matches anything, `%` anything but the "/" separator.
  */
 import type { Mailbox } from "../../../mailstore/mail_store.ts";
 import type { CommandContext, CommandSpec } from "../context.ts";
@@ -97,6 +98,7 @@ export async function listAttributes(
 interface ListArgs {
   readonly selectSubscribed: boolean;
   readonly selectSpecialUse: boolean;
+  readonly recursiveMatch: boolean;
   readonly reference: string;
   readonly patterns: readonly string[];
   readonly returnSubscribed: boolean;
@@ -110,14 +112,18 @@ function readPattern(ctx: CommandContext, r: CommandReader): string {
 function readListArgs(ctx: CommandContext, r: CommandReader): ListArgs {
   let selectSubscribed = false;
   let selectSpecialUse = false;
+  let recursiveMatch = false;
   r.sp();
   if (r.peek() === 0x28) {
     for (const opt of r.list(() => r.keyword("selection option"))) {
       if (opt === "SUBSCRIBED") selectSubscribed = true;
       else if (opt === "SPECIAL-USE") selectSpecialUse = true;
-      else if (opt !== "REMOTE" && opt !== "RECURSIVEMATCH") {
-        throw badSyntax(`Unknown LIST selection option ${opt}`);
-      }
+      else if (opt === "RECURSIVEMATCH") recursiveMatch = true;
+      else if (opt !== "REMOTE") throw badSyntax(`Unknown LIST selection option ${opt}`);
+    }
+    // RECURSIVEMATCH alone is an error (RFC 5258, Section 3.1).
+    if (recursiveMatch && !selectSubscribed && !selectSpecialUse) {
+      throw badSyntax("RECURSIVEMATCH needs another selection option");
     }
     r.sp();
   }
@@ -133,6 +139,7 @@ function readListArgs(ctx: CommandContext, r: CommandReader): ListArgs {
     r.sp();
     r.list(() => {
       const opt = r.keyword("return option");
+      if (opt === "STATUS" && status !== null) throw badSyntax("Duplicate STATUS return option");
       if (opt === "SUBSCRIBED") returnSubscribed = true;
       else if (opt === "STATUS") {
         r.sp();
@@ -144,7 +151,15 @@ function readListArgs(ctx: CommandContext, r: CommandReader): ListArgs {
     });
   }
   r.end();
-  return { selectSubscribed, selectSpecialUse, reference, patterns, returnSubscribed, status };
+  return {
+    selectSubscribed,
+    selectSpecialUse,
+    recursiveMatch,
+    reference,
+    patterns,
+    returnSubscribed,
+    status,
+  };
 }
 
 function fullPattern(reference: string, pattern: string): string {
@@ -157,11 +172,25 @@ function writeListLine(
   command: string,
   attrs: readonly string[],
   name: string,
+  extended = "",
 ): void {
   ctx.out.text(`* ${command} (${attrs.join(" ")}) "/" `);
   ctx.out.value(astringValue(ctx.mailboxToClient(name), ctx.utf8));
-  ctx.out.text("\r\n");
+  ctx.out.text(`${extended}\r\n`);
 }
+
+/** Whether `name` has a descendant in `names` that no pattern reaches (RFC 5258, 3.5). */
+function hasHiddenDescendant(
+  name: string,
+  names: Iterable<string>,
+  matches: (name: string) => boolean,
+): boolean {
+  const prefix = name + "/";
+  for (const n of names) if (n.startsWith(prefix) && !matches(n)) return true;
+  return false;
+}
+
+const CHILDINFO_SUBSCRIBED = ' ("CHILDINFO" ("SUBSCRIBED"))';
 
 export const listCommand: CommandSpec = {
   name: "LIST",
@@ -179,15 +208,32 @@ export const listCommand: CommandSpec = {
     const mailboxes = await ctx.store.listMailboxes(acct.id);
     const byName = new Map(mailboxes.map((m) => [m.name, m]));
     if (args.selectSubscribed) {
-      for (const name of (await ctx.store.listSubscriptions(acct.id)).sort()) {
+      const subscribed = new Set(await ctx.store.listSubscriptions(acct.id));
+      const names = new Set(subscribed);
+      // With RECURSIVEMATCH, unsubscribed ancestors of subscribed names are candidates too.
+      if (args.recursiveMatch) {
+        for (const name of subscribed) {
+          for (let i = name.indexOf("/"); i > 0; i = name.indexOf("/", i + 1)) {
+            names.add(name.slice(0, i));
+          }
+        }
+      }
+      for (const name of [...names].sort()) {
         if (!matches(name)) continue;
+        const childInfo = args.recursiveMatch && hasHiddenDescendant(name, subscribed, matches)
+          ? CHILDINFO_SUBSCRIBED
+          : "";
+        const isSubscribed = subscribed.has(name);
+        if (!isSubscribed && childInfo === "") continue;
         const mailbox = byName.get(name);
         if (mailbox === undefined) {
-          writeListLine(ctx, "LIST", ["\\NonExistent", "\\Subscribed"], name);
+          const attrs = isSubscribed ? ["\\NonExistent", "\\Subscribed"] : ["\\NonExistent"];
+          writeListLine(ctx, "LIST", attrs, name, childInfo);
           continue;
         }
         if (args.selectSpecialUse && mailbox.specialUse === null) continue;
-        writeListLine(ctx, "LIST", await listAttributes(ctx, mailbox, mailboxes, true), name);
+        const attrs = await listAttributes(ctx, mailbox, mailboxes, true);
+        writeListLine(ctx, "LIST", attrs, name, childInfo);
         if (args.status !== null) await writeStatus(ctx, mailbox, args.status);
       }
       return { text: "LIST completed" };

@@ -1,10 +1,50 @@
 /**
  * CREATE, DELETE, RENAME, SUBSCRIBE and UNSUBSCRIBE (RFC 9051, Sections 6.3.4 to 6.3.8).
- * A trailing "/" on CREATE only says the client means a parent (RFC 9051, 6.3.4).
+ * A trailing "/" on CREATE only says the client means a parent (RFC 9051, 6.3.4). CREATE takes
+ * the USE parameter of CREATE-SPECIAL-USE (RFC 6154, Section 3).
  */
+import type { SpecialUse } from "../../../mailstore/mail_store.ts";
 import type { CommandSpec } from "../context.ts";
-import { ImapError } from "../errors.ts";
+import { badSyntax, ImapError } from "../errors.ts";
+import type { CommandReader } from "../parser.ts";
 import { account, readMailbox } from "./_util.ts";
+
+/** The special uses CREATE accepts, by upper-cased attribute (RFC 6154, Section 2). */
+const SPECIAL_USES: ReadonlyMap<string, SpecialUse> = new Map(
+  (["\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive", "\\All", "\\Flagged"] as const)
+    .map((u) => [u.toUpperCase(), u]),
+);
+
+/**
+ * Reads the optional `(USE (attr ...))` of CREATE (RFC 4466, Section 2.2; RFC 6154, Section 3).
+ * An attribute the store cannot keep, or more than one, is `NO [USEATTR]`.
+ */
+function readCreateParams(r: CommandReader): SpecialUse | null {
+  if (!r.trySp()) return null;
+  let use: SpecialUse | null = null;
+  let unsupported = false;
+  let seen = false;
+  r.list(() => {
+    const name = r.keyword("create parameter");
+    if (name !== "USE" || seen) throw badSyntax(`Unknown CREATE parameter ${name}`);
+    seen = true;
+    r.sp();
+    const attrs = r.list(() => r.flag(), false);
+    const known = attrs.map((a) => SPECIAL_USES.get(a.toUpperCase()));
+    const first = known[0];
+    if (known.length !== 1 || first === undefined) unsupported = true;
+    else use = first;
+    return name;
+  }, false);
+  if (unsupported) {
+    throw new ImapError(
+      "NO",
+      "Only one of the known special-use attributes is supported",
+      "USEATTR",
+    );
+  }
+  return use;
+}
 
 export const createCommand: CommandSpec = {
   name: "CREATE",
@@ -13,6 +53,7 @@ export const createCommand: CommandSpec = {
   async run(ctx, r) {
     r.sp();
     let name = readMailbox(ctx, r);
+    const use = readCreateParams(r);
     r.end();
     if (name.endsWith("/")) name = name.replace(/\/+$/, "");
     if (name === "INBOX") throw new ImapError("NO", "INBOX already exists", "ALREADYEXISTS");
@@ -28,7 +69,7 @@ export const createCommand: CommandSpec = {
         await ctx.store.createMailbox(acct.id, parent);
       }
     }
-    await ctx.store.createMailbox(acct.id, name);
+    await ctx.store.createMailbox(acct.id, name, use);
     return { text: "CREATE completed" };
   },
 };

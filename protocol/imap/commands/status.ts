@@ -1,4 +1,7 @@
-/** STATUS (RFC 9051, Section 6.3.11; RECENT from RFC 3501 for IMAP4rev1 clients). */
+/**
+ * STATUS (RFC 9051, Section 6.3.11; RECENT from RFC 3501 for IMAP4rev1 clients; SIZE from
+ * RFC 8438; HIGHESTMODSEQ from RFC 7162; APPENDLIMIT from RFC 7889, Section 4).
+ */
 import type { Mailbox } from "../../../mailstore/mail_store.ts";
 import type { CommandContext, CommandSpec } from "../context.ts";
 import { badSyntax } from "../errors.ts";
@@ -15,6 +18,7 @@ const ITEMS = new Set([
   "SIZE",
   "RECENT",
   "HIGHESTMODSEQ",
+  "APPENDLIMIT",
 ]);
 
 /** Reads `(status-att ...)`. */
@@ -52,6 +56,10 @@ export async function writeStatus(
         break;
       case "RECENT":
         value = 0;
+        break;
+      case "APPENDLIMIT":
+        // One limit for every mailbox, the one CAPABILITY advertises (RFC 7889, Section 4).
+        value = ctx.limits.maxLiteral;
         break;
       case "HIGHESTMODSEQ":
         ctx.enable("CONDSTORE");

@@ -398,7 +398,10 @@ Deno.test("ImapSession LIST shows a deleted parent of surviving children with %"
     "l2 OK LIST completed",
   ]);
   const caps = await c.cmd("k CAPABILITY");
-  assert.match(caps[0]!, / ESEARCH SEARCHRES LIST-STATUS STATUS=SIZE BINARY/);
+  assert.match(
+    caps[0]!,
+    / ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE CREATE-SPECIAL-USE BINARY APPENDLIMIT=\d+/,
+  );
 });
 
 Deno.test("ImapSession FETCH waits for the driver between large output batches", async () => {
