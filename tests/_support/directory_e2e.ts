@@ -134,6 +134,11 @@ export interface PythonImapSpec {
   readonly starttls?: boolean;
   readonly user?: string;
   readonly password?: string;
+  /**
+   * Local address to connect from (e.g. `127.0.0.7`), so that password failures of one test
+   * do not put another under the server's per-address back-off.
+   */
+  readonly source?: string;
 }
 
 /** What the Python client saw. */
@@ -155,8 +160,26 @@ export interface PythonImapResult {
 }
 
 const PYTHON_IMAP = `
-import imaplib, json, ssl, sys
+import imaplib, json, socket, ssl, sys
 from concurrent.futures import ThreadPoolExecutor
+
+def tcp(spec):
+    source = (spec["source"], 0) if spec.get("source") else None
+    return socket.create_connection(("127.0.0.1", spec["port"]), 10, source_address=source)
+
+class Plain(imaplib.IMAP4):
+    def __init__(self, spec):
+        self.spec = spec
+        super().__init__("127.0.0.1", spec["port"], timeout=10)
+    def _create_socket(self, timeout):
+        return tcp(self.spec)
+
+class Implicit(imaplib.IMAP4_SSL):
+    def __init__(self, spec, ctx):
+        self.spec = spec
+        super().__init__("127.0.0.1", spec["port"], ssl_context=ctx, timeout=10)
+    def _create_socket(self, timeout):
+        return self.ssl_context.wrap_socket(tcp(self.spec), server_hostname=self.host)
 
 def run(spec):
     out = {}
@@ -165,12 +188,12 @@ def run(spec):
         if spec.get("cert"):
             ctx.load_cert_chain(spec["cert"], spec["key"])
         if spec.get("starttls"):
-            m = imaplib.IMAP4("127.0.0.1", spec["port"], timeout=10)
+            m = Plain(spec)
             out["welcome"] = m.welcome.decode()
             out["plainCapabilities"] = list(m.capabilities)
             m.starttls(ssl_context=ctx)
         else:
-            m = imaplib.IMAP4_SSL("127.0.0.1", spec["port"], ssl_context=ctx, timeout=10)
+            m = Implicit(spec, ctx)
             out["welcome"] = m.welcome.decode()
         out["capabilities"] = list(m.capabilities)
         if spec["action"] == "external":
@@ -193,9 +216,11 @@ def run(spec):
         out["error"] = type(e).__name__ + ": " + str(e)
     return out
 
-specs = json.loads(sys.argv[1])
-with ThreadPoolExecutor(max_workers=len(specs)) as pool:
-    print(json.dumps(list(pool.map(run, specs))))
+results = []
+for group in json.loads(sys.argv[1]):
+    with ThreadPoolExecutor(max_workers=len(group)) as pool:
+        results.append(list(pool.map(run, group)))
+print(json.dumps(results))
 `;
 
 /** Runs Python's imaplib against Postern as `spec` says. */
@@ -211,8 +236,19 @@ export async function pythonImap(spec: PythonImapSpec): Promise<PythonImapResult
 export async function pythonImapAll(
   specs: readonly PythonImapSpec[],
 ): Promise<PythonImapResult[]> {
+  const [results] = await pythonImapGroups([specs]);
+  return results!;
+}
+
+/**
+ * Runs groups of imaplib clients one group after another in one Python process; the clients of
+ * a group run at once. Results are grouped and ordered as `groups`.
+ */
+export async function pythonImapGroups(
+  groups: readonly (readonly PythonImapSpec[])[],
+): Promise<PythonImapResult[][]> {
   const out = await new Deno.Command("python3", {
-    args: ["-c", PYTHON_IMAP, JSON.stringify(specs)],
+    args: ["-c", PYTHON_IMAP, JSON.stringify(groups)],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -222,8 +258,10 @@ export async function pythonImapAll(
   if (!out.success || text === "") {
     throw new Error(`python3 failed: ${new TextDecoder().decode(out.stderr)}`);
   }
-  const results = JSON.parse(text) as PythonImapResult[];
-  if (results.length !== specs.length) throw new Error("python3 answered the wrong count");
+  const results = JSON.parse(text) as PythonImapResult[][];
+  if (results.length !== groups.length || results.some((r, i) => r.length !== groups[i]!.length)) {
+    throw new Error("python3 answered the wrong count");
+  }
   return results;
 }
 

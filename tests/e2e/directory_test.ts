@@ -19,6 +19,7 @@ import {
   issueRawClientCertificate,
   pythonImap,
   pythonImapAll,
+  pythonImapGroups,
   type PythonImapResult,
   reloadDirectory,
   runTool,
@@ -192,15 +193,33 @@ Deno.test("the directory check works end to end with a real slapd and real clien
       name: "LOGIN and PLAIN bind to the directory: the right password is OK, a wrong one NO",
       ...steps,
       fn: async () => {
+        // Each failure comes from an address of its own, so that it reaches the directory
+        // rather than the server's per-address back-off.
+        let nextSource = 0;
         const login = (user: string, password: string) =>
-          ({ port, ca, action: "login", user, password }) as const;
-        const curl = (user: string) =>
-          runTool("curl", ["-sS", "--cacert", ca, "-u", user, `imaps://127.0.0.1:${port}/`]);
-        // Successes first: a per-address back-off after failures would refuse them.
+          ({
+            port,
+            ca,
+            action: "login",
+            user,
+            password,
+            source: `127.0.1.${++nextSource}`,
+          }) as const;
+        const curl = (user: string, source: string) =>
+          runTool("curl", [
+            "-sS",
+            "--interface",
+            source,
+            "--cacert",
+            ca,
+            "-u",
+            user,
+            `imaps://127.0.0.1:${port}/`,
+          ]);
         const [[right], curlRight] = await Promise.all([
           pythonImapAll([aliceLogin]),
           // curl logs in with AUTHENTICATE PLAIN.
-          curl("alice:alice-secret"),
+          curl("alice:alice-secret", "127.0.0.1"),
         ]);
         const [failures, curlWrong] = await Promise.all([
           pythonImapAll([
@@ -210,8 +229,10 @@ Deno.test("the directory check works end to end with a real slapd and real clien
             // imaplib sends the user name as given: quote it, as `*` is no atom character.
             login(`"al*"`, "alice-secret"),
             login(`"alice)(uid=*"`, "alice-secret"),
+            // An empty password would be an unauthenticated bind that slapd accepts for any DN.
+            login("alice", ""),
           ]),
-          curl("alice:wrong-secret"),
+          curl("alice:wrong-secret", "127.0.2.1"),
         ]);
         assertAccepted(right!);
         assert.equal(curlRight.code, 0, curlRight.stderr);
@@ -334,7 +355,7 @@ Deno.test("the directory check works end to end with a real slapd and real clien
           await sleep(Math.max(0, CACHE_TTL_MS + 100 - elapsed));
           const [cert, login] = await pythonImapAll([
             { port, ca, ...aliceKeys, action: "external" },
-            aliceLogin,
+            { ...aliceLogin, source: "127.0.3.1" },
           ]);
           assertRefused(cert!, "internal_error");
           assert.equal(login!.auth, "NO", JSON.stringify(login));
@@ -343,6 +364,40 @@ Deno.test("the directory check works end to end with a real slapd and real clien
           await ldap.restart();
         }
         assertAccepted(await external());
+      },
+    });
+
+    await t.step({
+      name: "a directory that accepts connections but never answers is refused within timeout",
+      ...steps,
+      fn: async () => {
+        const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+        const held: Deno.Conn[] = [];
+        const accepting = (async () => {
+          for await (const conn of silent) held.push(conn);
+        })();
+        try {
+          const section = (await directoryYaml(ldap, work, { timeout: "500ms" })).replace(
+            ldap.url,
+            `ldap://127.0.0.1:${silent.addr.port}`,
+          );
+          await reloadDirectory(postern, section);
+          const started = performance.now();
+          const [cert, login] = await pythonImapAll([
+            { port, ca, ...aliceKeys, action: "external" },
+            { ...aliceLogin, source: "127.0.3.2" },
+          ]);
+          const elapsed = performance.now() - started;
+          assertRefused(cert!, "internal_error");
+          assert.equal(login!.auth, "NO", JSON.stringify(login));
+          // 500 ms budget per lookup, 1 s failure delay for the password, Python's start-up.
+          assert.ok(elapsed < 5000, `refusals took ${elapsed.toFixed(0)} ms`);
+        } finally {
+          await reloadDirectory(postern, plain);
+          silent.close();
+          await accepting.catch(() => {});
+          for (const c of held) c.close();
+        }
       },
     });
 
@@ -409,14 +464,24 @@ Deno.test("the directory check works end to end with a real slapd and real clien
         assertRefused(stranger!, "access_denied");
       },
     });
+
     await t.step({
       name: "wrong directory passwords from one address are throttled like local ones",
       ...steps,
       fn: async () => {
-        const wrong = { ...aliceLogin, password: "guess" };
-        await pythonImapAll([wrong, wrong, wrong, wrong, wrong]);
-        const [after] = await pythonImapAll([aliceLogin]);
-        assert.equal(after!.auth, "NO", "a login right after 5 failures was not throttled");
+        const from = { ...aliceLogin, source: "127.0.3.3" };
+        const wrong = { ...from, password: "guess" };
+        // Two at a time: further parallel attempts from one address are turned away before
+        // they reach the directory, and those do not count as failures.
+        const [, , last] = await pythonImapGroups([
+          [wrong, wrong],
+          [wrong, wrong],
+          [from, { ...aliceLogin, source: "127.0.3.4" }],
+        ]);
+        const [after, elsewhere] = last!;
+        assert.equal(after!.auth, "NO", "a login right after 4 failures was not throttled");
+        // The back-off is per address: another one logs in at the same moment.
+        assertAccepted(elsewhere!);
       },
     });
   } finally {
