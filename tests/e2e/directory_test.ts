@@ -1,15 +1,19 @@
 /**
  * The directory check end to end: a whole Postern in-process, a real OpenLDAP slapd, and real
- * clients (Python imaplib, curl, OpenSSL s_client, Deno.connectTls). A client certificate is
- * accepted only while the user's entry holds it (`userCertificate;binary`); removing it there
- * revokes it for new connections (certificate_revoked alert) and, at the next re-check, for
- * open sessions (`* BYE`).
+ * clients (Python imaplib, curl, OpenSSL s_client, Deno.connectTls for held sessions). A client
+ * certificate is accepted only while the user's entry holds it (`userCertificate;binary`);
+ * removing it there revokes it for new connections (certificate_revoked alert) and, at the next
+ * re-check, for open sessions (`* BYE`). Also: AUTHENTICATE EXTERNAL over implicit TLS and
+ * STARTTLS, LDAP binds for LOGIN and PLAIN with their per-address back-off, ldaps:// and
+ * StartTLS to slapd with CA verification, filter injection through certificate fields and user
+ * names, fail-closed behaviour when slapd is down or silent, on_error cached, and PREAUTH.
  *
  * One slapd and one server are shared by the steps, which run in order; the server is reloaded
- * with other `directory:` sections for the ldaps:// and StartTLS cases. cache_ttl is 1s and
- * recheck_interval 1s throughout, so a change in the directory shows within about a second: a
+ * with other `directory:` sections where a step needs one. cache_ttl is 1s and recheck_interval
+ * 1s unless a step says otherwise, so a change in the directory shows within about a second: a
  * longer cache would keep accepting a removed certificate on new connections until it expires
- * (that is what the cache is for).
+ * (that is what the cache is for). Password failures come from source addresses of their own
+ * (127.0.x.y) so that the back-off they cause does not spill into other steps.
  */
 import assert from "node:assert/strict";
 import {
