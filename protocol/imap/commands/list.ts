@@ -99,6 +99,8 @@ interface ListArgs {
   readonly selectSubscribed: boolean;
   readonly selectSpecialUse: boolean;
   readonly recursiveMatch: boolean;
+  /** Whether the command used the extended syntax (RFC 5258, Section 3). */
+  readonly extended: boolean;
   readonly reference: string;
   readonly patterns: readonly string[];
   readonly returnSubscribed: boolean;
@@ -113,8 +115,10 @@ function readListArgs(ctx: CommandContext, r: CommandReader): ListArgs {
   let selectSubscribed = false;
   let selectSpecialUse = false;
   let recursiveMatch = false;
+  let extended = false;
   r.sp();
   if (r.peek() === 0x28) {
+    extended = true;
     for (const opt of r.list(() => r.keyword("selection option"))) {
       if (opt === "SUBSCRIBED") selectSubscribed = true;
       else if (opt === "SPECIAL-USE") selectSpecialUse = true;
@@ -129,12 +133,14 @@ function readListArgs(ctx: CommandContext, r: CommandReader): ListArgs {
   }
   const reference = ctx.mailboxFromClient(r.astring("reference"));
   r.sp();
+  if (r.peek() === 0x28) extended = true;
   const patterns = r.peek() === 0x28
     ? r.list(() => readPattern(ctx, r), false)
     : [readPattern(ctx, r)];
   let returnSubscribed = selectSubscribed;
   let status: string[] | null = null;
   if (r.trySp()) {
+    extended = true;
     if (r.keyword("RETURN") !== "RETURN") throw badSyntax("Expected RETURN");
     r.sp();
     r.list(() => {
@@ -155,6 +161,7 @@ function readListArgs(ctx: CommandContext, r: CommandReader): ListArgs {
     selectSubscribed,
     selectSpecialUse,
     recursiveMatch,
+    extended,
     reference,
     patterns,
     returnSubscribed,
@@ -256,7 +263,9 @@ export const listCommand: CommandSpec = {
           if (!byName.has(parent) && matches(parent) && !matches(m.name)) missing.add(parent);
         }
       }
-      const flag = ctx.rev2 ? "\\NonExistent" : "\\Noselect";
+      // Extended LIST and IMAP4rev2 name a missing mailbox \NonExistent (RFC 5258, Section 3);
+      // a basic IMAP4rev1 LIST keeps \Noselect.
+      const flag = ctx.rev2 || args.extended ? "\\NonExistent" : "\\Noselect";
       for (const name of [...missing].sort()) {
         writeListLine(ctx, "LIST", [flag, "\\HasChildren"], name);
       }

@@ -169,3 +169,30 @@ Deno.test("IMAP4rev2 LIST and STATUS send UTF-8 names; IMAP4rev1 keeps modified 
     "l2 OK LIST completed",
   ]);
 });
+
+Deno.test("Extended LIST names a missing parent \\NonExistent; a basic rev1 LIST keeps \\Noselect", async () => {
+  const c = await client();
+  await c.cmd("c CREATE Work/Projects");
+  await c.cmd("d DELETE Work");
+  assert.deepEqual(await c.cmd('l LIST "" W%'), [
+    '* LIST (\\Noselect \\HasChildren) "/" Work',
+    "l OK LIST completed",
+  ]);
+  assert.deepEqual(await c.cmd('l2 LIST "" W% RETURN (CHILDREN)'), [
+    '* LIST (\\NonExistent \\HasChildren) "/" Work',
+    "l2 OK LIST completed",
+  ]);
+  assert.deepEqual(await c.cmd('l3 LIST () "" (W%)'), [
+    '* LIST (\\NonExistent \\HasChildren) "/" Work',
+    "l3 OK LIST completed",
+  ]);
+});
+
+Deno.test("APPEND up to APPENDLIMIT is accepted and one octet more is NO [TOOBIG]", async () => {
+  const c = await client();
+  const fits = message("big", "x".repeat(1_000_000 - message("big", "").length));
+  assert.equal(fits.length, 1_000_000);
+  assert.match(await append(c, "INBOX", fits), /^AP OK \[APPENDUID \d+ 1\]/);
+  const out = await c.raw(`T APPEND INBOX {1000001}\r\n`);
+  assert.match(out, /^T NO \[TOOBIG\]/);
+});
