@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { type ImapResponse, RawImap } from "../_support/imap_clients.ts";
+import { describeRun, type ImapResponse, RawImap, runPython } from "../_support/imap_clients.ts";
 import { startPostern } from "../_support/postern.ts";
 
 const FIXTURES = fileURLToPath(new URL("../fixtures/mail/", import.meta.url));
@@ -225,6 +225,110 @@ Deno.test({
       assert.deepEqual(none.untagged, []);
     } finally {
       await imap.close();
+      await postern.stop();
+    }
+  },
+});
+
+/**
+ * Python's imaplib as the peer for LIST-EXTENDED, CREATE-SPECIAL-USE, APPENDLIMIT and the
+ * IMAP4rev2 switch (ESEARCH, LIST on SELECT, no RECENT, UTF-8 names, UID in unsolicited FETCH),
+ * with a second IMAP4rev1 session that keeps the rev1 forms.
+ */
+const PYTHON_EXTENSIONS = String.raw`
+import imaplib, ssl, sys
+port, ca, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+def connect():
+    c = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ctx)
+    c.login("alice", password)
+    return c
+M = connect()
+caps = M.capabilities
+for cap in ("LIST-EXTENDED", "LIST-STATUS", "CREATE-SPECIAL-USE", "SPECIAL-USE", "IMAP4REV2"):
+    assert cap in caps, caps
+limit = [c for c in caps if c.startswith("APPENDLIMIT=")]
+assert len(limit) == 1, caps
+limit = int(limit[0].split("=")[1])
+
+def untagged(typ, dat, name):
+    return M._untagged_response(typ, dat, name)[1]
+
+typ, dat = M._simple_command("CREATE", "MySent", "(USE (\\Sent))")
+assert typ == "OK", dat
+typ, dat = M._simple_command("CREATE", "Odd", "(USE (\\Important))")
+assert typ == "NO" and b"[USEATTR]" in dat[0], (typ, dat)
+for box in ("Foo/Bar", "Foo/Baz", "Moo"):
+    assert M.create(box)[0] == "OK"
+for box in ("Foo/Bar", "Moo"):
+    assert M.subscribe(box)[0] == "OK"
+typ, dat = M._simple_command("LIST", "(SPECIAL-USE)", '""', '"My*"')
+assert untagged(typ, dat, "LIST") == [b'(\\HasNoChildren \\Sent) "/" MySent'], dat
+typ, dat = M._simple_command("LIST", "(SUBSCRIBED RECURSIVEMATCH)", '""', '("F%" "M%")')
+got = untagged(typ, dat, "LIST")
+assert got == [
+    b'(\\HasChildren) "/" Foo ("CHILDINFO" ("SUBSCRIBED"))',
+    b'(\\HasNoChildren \\Subscribed) "/" Moo',
+], got
+typ, dat = M._simple_command("LIST", '""', '("Moo" "MySent")', "RETURN", "(STATUS (MESSAGES APPENDLIMIT))")
+got = untagged(typ, dat, "STATUS")
+assert got == [b"Moo (MESSAGES 0 APPENDLIMIT %d)" % limit, b"MySent (MESSAGES 0 APPENDLIMIT %d)" % limit], got
+typ, dat = M.status("INBOX", "(APPENDLIMIT)")
+assert dat == [b"INBOX (APPENDLIMIT %d)" % limit], dat
+M.append("INBOX", None, None, b"Subject: one\r\n\r\nbody\r\n")
+M.append("INBOX", None, None, b"Subject: two\r\n\r\nbody\r\n")
+
+# IMAP4rev1: RECENT on SELECT, SEARCH, modified UTF-7.
+R = connect()
+R.select("INBOX")
+assert "RECENT" in R.untagged_responses and "LIST" not in R.untagged_responses, R.untagged_responses
+assert R.search(None, "ALL") == ("OK", [b"1 2"])
+
+typ, dat = M.enable("IMAP4rev2")
+assert typ == "OK", dat
+M._encoding = "utf-8"
+typ, dat = M.select("INBOX")
+assert typ == "OK" and "RECENT" not in M.untagged_responses, M.untagged_responses
+assert M.untagged_responses.pop("LIST", None) == [b'(\\HasNoChildren) "/" INBOX'], M.untagged_responses
+typ, dat = M._simple_command("SEARCH", "ALL")
+got = untagged(typ, dat, "ESEARCH")
+assert len(got) == 1 and got[0].endswith(b") ALL 1:2"), got
+typ, dat = M._simple_command("CREATE", '"Entwürfe"')
+assert typ == "OK", dat
+typ, dat = M._simple_command("LIST", '""', '"Entw*"')
+got = untagged(typ, dat, "LIST")
+assert got == ['(\\HasNoChildren) "/" "Entwürfe"'.encode()], got
+typ, dat = R.list('""', '"Entw*"')
+assert dat == [b'(\\HasNoChildren) "/" Entw&APw-rfe'], dat
+
+# The FLAGS a body fetch implies, and a change from another session, carry UID.
+typ, dat = M.fetch("1", "(BODY[TEXT])")
+assert dat[0][0].startswith(b"1 (UID 1 BODY[TEXT]"), dat
+assert b"FLAGS (\\Seen)" in dat[1], dat
+assert R.store("2", "+FLAGS", "\\Flagged")[0] == "OK"
+typ, dat = M.noop()
+fetches = M.untagged_responses.get("FETCH", [])
+assert any(f.startswith(b"2 (UID 2 FLAGS") for f in fetches), (fetches, M.untagged_responses)
+R.logout()
+M.logout()
+print("ok")
+`;
+
+Deno.test({
+  name: "imaplib sees LIST-EXTENDED, CREATE-SPECIAL-USE, APPENDLIMIT and IMAP4rev2 replies",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const postern = await startPostern({ users: [{ name: "alice", password: "pw" }] });
+    try {
+      const r = await runPython(PYTHON_EXTENSIONS, [
+        String(postern.implicitPort),
+        postern.caPath,
+        "pw",
+      ]);
+      assert.equal(r.code, 0, describeRun(r));
+      assert.equal(r.stdout.trim(), "ok");
+    } finally {
       await postern.stop();
     }
   },
