@@ -1,6 +1,6 @@
 /**
- * A throwaway Dovecot for benchmarks: its own base directory, a static passdb, a maildir under
- * a temporary directory, implicit TLS on a free 127.0.0.1 port with the certificate we give it,
+ * A throwaway Dovecot for benchmarks: its own base directory, a static passdb, a mailbox (maildir
+ * by default, or sdbox/mdbox) under a temporary directory, implicit TLS on a free 127.0.0.1 port with the certificate we give it,
  * and process limits raised so hundreds of idle connections fit. Durability is Dovecot's
  * default (`mail_fsync = optimized`, written out explicitly). Adapted from the throwaway
  * Dovecot of tests/protocol/imap/mime/dovecot_diff_test.ts.
@@ -30,7 +30,19 @@ export interface DovecotOptions {
   readonly keyPath: string;
   /** Connections the benchmark will hold at once. */
   readonly maxConnections: number;
+  /** Mailbox format (default maildir, one file per message; mdbox packs many per file). */
+  readonly format?: DovecotFormat;
 }
+
+/** Dovecot mailbox formats the benchmark can use. */
+export const DOVECOT_FORMATS = ["maildir", "sdbox", "mdbox"] as const;
+export type DovecotFormat = typeof DOVECOT_FORMATS[number];
+
+const FORMAT_NOTES: Record<DovecotFormat, string> = {
+  maildir: "maildir (one file per message, the common default)",
+  sdbox: "sdbox (one file per message, Dovecot's own format)",
+  mdbox: "mdbox (many messages per file, Dovecot's high-performance format)",
+};
 
 /** Whether Dovecot is installed and we may start it (it needs root to switch users). */
 export function dovecotAvailable(): boolean {
@@ -59,8 +71,9 @@ export async function startDovecot(options: DovecotOptions): Promise<RunningDove
   await Deno.chmod(`${dir}/mail`, 0o777);
   await Deno.chmod(`${dir}/home`, 0o777);
   const limit = Math.max(100, options.maxConnections + 50);
+  const format = options.format ?? "maildir";
   const settings = [
-    "mail_location = maildir (one file per message)",
+    `mail_location = ${FORMAT_NOTES[format]}`,
     "mail_fsync = optimized (the default)",
     "ssl = required, implicit TLS (imaps), OpenSSL",
     "service imap-login: high-security mode (one login/TLS proxy process per connection)",
@@ -89,7 +102,7 @@ userdb {
   driver = static
   args = uid=nobody gid=nogroup home=${dir}/home/%u
 }
-mail_location = maildir:${dir}/mail/%u
+mail_location = ${format}:${dir}/mail/%u
 protocol imap {
   mail_max_userip_connections = ${limit}
 }

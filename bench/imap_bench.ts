@@ -10,14 +10,21 @@
  * client neither shares its event loop nor its heap; idle connections are held by another child
  * (`--hold`) for both servers. Figures are printed, never asserted.
  *
- * Usage: `deno run -A bench/imap_bench.ts [--messages N] [--connections K] [--quick]`.
+ * Usage: `deno run -A bench/imap_bench.ts [--messages N] [--connections K] [--quick]
+ * [--no-dovecot] [--dovecot-format maildir|sdbox|mdbox]`; `--quick` means 10,000 messages.
  */
 import { fileURLToPath } from "node:url";
 import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
 import { join } from "node:path";
 import { fromSummary, parseMessage, searchText, summarize } from "../protocol/imap/mime/mod.ts";
 import { appendBytes, ImapClient, type ImapConnectOptions } from "./_imap_client.ts";
-import { dovecotAvailable, processPss, startDovecot } from "./_dovecot.ts";
+import {
+  DOVECOT_FORMATS,
+  dovecotAvailable,
+  type DovecotFormat,
+  processPss,
+  startDovecot,
+} from "./_dovecot.ts";
 
 const USER = "bench";
 const PASSWORD = "bench-password";
@@ -31,6 +38,8 @@ export interface BenchImapOptions {
   readonly connections?: number;
   /** Skip Dovecot even when it is available. */
   readonly skipDovecot?: boolean;
+  /** Dovecot's mailbox format (default maildir). */
+  readonly dovecotFormat?: DovecotFormat;
   /** Progress lines go here (default: nowhere). */
   readonly log?: (line: string) => void;
 }
@@ -581,6 +590,7 @@ export async function benchImap(options: BenchImapOptions): Promise<Result> {
         certificatePath: info.certificate,
         keyPath: info.key,
         maxConnections: k + 20,
+        ...(options.dovecotFormat ? { format: options.dovecotFormat } : {}),
       });
       settings = dovecot.settings;
       const dovTarget = { port: dovecot.port, caPem: info.caPem, caPath };
@@ -724,10 +734,15 @@ if (import.meta.main) {
     const quick = args.includes("--quick");
     const messages = Number(flag(args, "--messages") ?? (quick ? 10_000 : 100_000));
     const connections = Number(flag(args, "--connections") ?? 200);
+    const format = flag(args, "--dovecot-format") ?? "maildir";
+    if (!(DOVECOT_FORMATS as readonly string[]).includes(format)) {
+      throw new Error(`Unknown Dovecot format: ${format}`);
+    }
     const result = await benchImap({
       messages,
       connections,
       skipDovecot: args.includes("--no-dovecot"),
+      dovecotFormat: format as DovecotFormat,
       log: (s) => console.error(s),
     });
     console.log(formatResult(result));
