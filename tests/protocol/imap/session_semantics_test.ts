@@ -196,3 +196,25 @@ Deno.test("APPEND up to APPENDLIMIT is accepted and one octet more is NO [TOOBIG
   const out = await c.raw(`T APPEND INBOX {1000001}\r\n`);
   assert.match(out, /^T NO \[TOOBIG\]/);
 });
+
+Deno.test("LIST rejects malformed extended syntax with BAD", async () => {
+  const c = await client();
+  for (
+    const [cmd, answer] of [
+      ['LIST (BOGUS) "" *', "BAD Unknown LIST selection option BOGUS"],
+      ['LIST "" ()', "BAD"],
+      ['LIST "" * RETURN (STATUS (MESSAGES) STATUS (UIDNEXT))', "BAD Duplicate STATUS"],
+      ['LIST "" * RETURN (STATUS (NOPE))', "BAD Unknown STATUS item NOPE"],
+      ['LIST "" * RETURN', "BAD"],
+      ['LIST "" * EXTRA (CHILDREN)', "BAD Expected RETURN"],
+    ]
+  ) {
+    const out = await c.cmd(`x ${cmd}`);
+    assert.equal(out.length, 1, out.join("\n"));
+    assert.ok(out[0]!.startsWith(`x ${answer}`), `${cmd}: ${out[0]}`);
+  }
+  assert.deepEqual(await c.cmd('ok LIST () "" INBOX RETURN ()'), [
+    '* LIST (\\HasNoChildren) "/" INBOX',
+    "ok OK LIST completed",
+  ]);
+});
