@@ -73,6 +73,8 @@ export interface ServerFigures {
   readonly idlePssPerConnection: number;
   /** Where the RSS figure comes from. */
   readonly rssMethod: string;
+  /** Bytes on disk under the server's mail storage after the appends. */
+  readonly diskBytes: number;
 }
 
 /** What `benchImap` measured. */
@@ -288,7 +290,9 @@ async function measureServer(
   target: ImapConnectOptions,
   n: number,
   log: (s: string) => void,
-): Promise<Omit<ServerFigures, "idleRssPerConnection" | "idlePssPerConnection" | "rssMethod">> {
+): Promise<
+  Omit<ServerFigures, "idleRssPerConnection" | "idlePssPerConnection" | "rssMethod" | "diskBytes">
+> {
   const appendPerSecond = await appendCorpus(target, n, log);
   log(`  APPEND ${appendPerSecond.toFixed(0)}/s`);
   const c = await ImapClient.login(target, USER, PASSWORD);
@@ -468,6 +472,7 @@ async function servePostern(maxConnections: number): Promise<void> {
   out({
     port: postern.implicitPort,
     caPem: postern.caPem,
+    dataDir: join(postern.dir, "data"),
     certificate: join(postern.certsDir, "server.pem"),
     key: join(postern.certsDir, "server.key"),
   });
@@ -502,6 +507,20 @@ async function holdConnections(target: ImapConnectOptions, count: number): Promi
   const reader = new LineReader(Deno.stdin.readable);
   await reader.line().catch(() => {});
   for (const c of clients) c.close();
+}
+
+/** Allocated bytes (st_blocks) of every file under `path`. */
+function diskUsage(path: string): number {
+  let total = 0;
+  const walk = (dir: string): void => {
+    for (const e of Deno.readDirSync(dir)) {
+      const p = join(dir, e.name);
+      if (e.isDirectory) walk(p);
+      else if (e.isFile) total += (Deno.statSync(p).blocks ?? 0) * 512;
+    }
+  };
+  walk(path);
+  return total;
 }
 
 interface Memory {
@@ -559,6 +578,7 @@ export async function benchImap(options: BenchImapOptions): Promise<Result> {
     const info = JSON.parse(await server.lines.line()) as {
       port: number;
       caPem: string;
+      dataDir: string;
       certificate: string;
       key: string;
     };
@@ -579,6 +599,7 @@ export async function benchImap(options: BenchImapOptions): Promise<Result> {
       idleRssPerConnection: posternMemory.rss,
       idlePssPerConnection: posternMemory.pss,
       rssMethod: "Deno.memoryUsage().rss of the server process after gc(), PSS from /proc",
+      diskBytes: diskUsage(info.dataDir),
     };
 
     let dovecotFigures: ServerFigures | null = null;
@@ -604,6 +625,7 @@ export async function benchImap(options: BenchImapOptions): Promise<Result> {
         idleRssPerConnection: memory.rss,
         idlePssPerConnection: memory.pss,
         rssMethod: "sums of VmRSS and PSS over the Dovecot master and all its children (/proc)",
+        diskBytes: diskUsage(join(dovecot.dir, "mail")),
       };
     }
     log("re-parsing the corpus in-process");
@@ -673,6 +695,12 @@ export function formatResult(r: Result): string {
     p.idlePssPerConnection / 1024,
     d === null ? undefined : d.idlePssPerConnection / 1024,
     "KiB",
+  );
+  row(
+    "Disk used by the mailbox",
+    p.diskBytes / 1e6,
+    d?.diskBytes === undefined ? undefined : d.diskBytes / 1e6,
+    "MB",
   );
   const hits = (f: ServerFigures): string =>
     `ALL ${f.search.hits.all}, UNSEEN ${f.search.hits.unseen}, SUBJECT ${f.search.hits.subject}, ` +
