@@ -6,10 +6,14 @@
 import { runEcho } from "../server/echo.ts";
 import type { ByteChannel } from "../server/channel.ts";
 import { startTestServer, type TestServer } from "../tests/_support/test_server.ts";
-import type { OpensslPki } from "../tests/_support/openssl_pki.ts";
+import type { KeyType, OpensslPki } from "../tests/_support/openssl_pki.ts";
+import type { CipherSuiteName } from "../protocol/tls/mod.ts";
 
 export interface TlsFigures {
+  /** Deno.connectTls, 16 at a time, in this process. */
   readonly handshakesPerSecond: number;
+  /** openssl s_time in its own process. */
+  readonly opensslHandshakesPerSecond: number;
   readonly bulkMBps: number;
 }
 
@@ -79,6 +83,36 @@ export async function handshakes(
   return count / ((performance.now() - started) / 1000);
 }
 
+/**
+ * Full handshakes per second measured by `openssl s_time -new` in its own process, so that the
+ * client does not share the server's thread: connections counted over wall-clock time.
+ */
+export async function handshakesOpenssl(
+  port: number,
+  caPath: string,
+  seconds: number,
+): Promise<number> {
+  const started = performance.now();
+  const out = await new Deno.Command("openssl", {
+    args: [
+      "s_time",
+      "-connect",
+      `127.0.0.1:${port}`,
+      "-new",
+      "-time",
+      String(seconds),
+      "-CAfile",
+      caPath,
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const wall = (performance.now() - started) / 1000;
+  const match = /(\d+) connections in [\d.]+s/.exec(new TextDecoder().decode(out.stdout));
+  if (!match) throw new Error("openssl s_time printed no connection count");
+  return Number(match[1]) / wall;
+}
+
 /** Sends `megabytes` MiB through the echo service and reads them back; returns MB/s one way. */
 export async function bulk(port: number, caPem: string, megabytes: number): Promise<number> {
   const conn = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [caPem] });
@@ -105,11 +139,17 @@ export async function bulk(port: number, caPem: string, megabytes: number): Prom
   return megabytes / seconds;
 }
 
-export async function benchTls(pki: OpensslPki, rounds: { handshakes: number; megabytes: number }) {
-  const server = await pki.server("ec256");
+export async function benchTls(
+  pki: OpensslPki,
+  rounds: { handshakes: number; megabytes: number; seconds: number },
+  keyType: KeyType = "ec256",
+  cipherSuites?: readonly CipherSuiteName[],
+): Promise<{ ours: TlsFigures; native: TlsFigures }> {
+  const server = await pki.server(keyType);
   const ours: TestServer = await startTestServer({
     certPem: server.certPem,
     keyPem: server.keyPem,
+    ...(cipherSuites ? { cipherSuites } : {}),
   });
   const native = startNativeEcho(server.certPem, server.keyPem);
   try {
@@ -118,13 +158,23 @@ export async function benchTls(pki: OpensslPki, rounds: { handshakes: number; me
     await handshakes(native.port, pki.ca.certPem, 20);
     const oursHs = await handshakes(ours.port, pki.ca.certPem, rounds.handshakes);
     const nativeHs = await handshakes(native.port, pki.ca.certPem, rounds.handshakes);
+    const oursSTime = await handshakesOpenssl(ours.port, pki.ca.certPath, rounds.seconds);
+    const nativeSTime = await handshakesOpenssl(native.port, pki.ca.certPath, rounds.seconds);
     await bulk(ours.port, pki.ca.certPem, 4);
     await bulk(native.port, pki.ca.certPem, 4);
     const oursBulk = await bulk(ours.port, pki.ca.certPem, rounds.megabytes);
     const nativeBulk = await bulk(native.port, pki.ca.certPem, rounds.megabytes);
     return {
-      ours: { handshakesPerSecond: oursHs, bulkMBps: oursBulk },
-      native: { handshakesPerSecond: nativeHs, bulkMBps: nativeBulk },
+      ours: {
+        handshakesPerSecond: oursHs,
+        opensslHandshakesPerSecond: oursSTime,
+        bulkMBps: oursBulk,
+      },
+      native: {
+        handshakesPerSecond: nativeHs,
+        opensslHandshakesPerSecond: nativeSTime,
+        bulkMBps: nativeBulk,
+      },
     };
   } finally {
     native.close();

@@ -173,6 +173,19 @@ function ecPublicPoint(curve: EcCurve, d: Uint8Array): Uint8Array {
   }
 }
 
+const warmed = new Set<EcCurve>();
+
+/**
+ * A server signs every handshake with one key, so a larger fixed-base table pays off: window 8
+ * instead of noble's 6 makes P-256 signing about 20% faster (bench/crypto_bench.ts) for a
+ * one-time cost of about 0.1 s on the first signature.
+ */
+function warmBasePoint(curve: EcCurve): void {
+  if (warmed.has(curve)) return;
+  warmed.add(curve);
+  CURVES[curve].Point.BASE.precompute(8, false);
+}
+
 function checkCurve(curve: EcCurve): void {
   if (CURVES[curve] === undefined) throw new CryptoError(`Unsupported curve: ${String(curve)}`);
 }
@@ -183,6 +196,7 @@ function sign(key: PrivateKey, algorithm: SignatureAlgorithm, message: Uint8Arra
       if (key.kind !== "ec") throw new CryptoError("ECDSA needs an EC key");
       const d = normalizeEcScalar(key.curve, key.d);
       const digest = hashFunction(algorithm.hash)(message);
+      warmBasePoint(key.curve);
       return CURVES[key.curve].sign(digest, d, { prehash: false, format: "der" });
     }
     case "ed25519":

@@ -147,11 +147,16 @@ export function suiteByCode(code: number): Suite | null {
   return null;
 }
 
-/** Our default cipher suite preference (RFC 8446, Section 9.1 mandates AES-128-GCM). */
+/**
+ * Our default cipher suite preference. All three are offered (RFC 8446, Section 9.1 mandates
+ * AES-128-GCM); ChaCha20-Poly1305 comes first because it is what this runtime does fastest:
+ * about 500 MB/s through node:crypto against about 70-120 MB/s for AES-GCM
+ * (`deno bench -A bench/crypto_bench.ts`), which roughly doubles bulk throughput.
+ */
 export const DEFAULT_SUITES: readonly CipherSuiteName[] = [
+  "TLS_CHACHA20_POLY1305_SHA256",
   "TLS_AES_128_GCM_SHA256",
   "TLS_AES_256_GCM_SHA384",
-  "TLS_CHACHA20_POLY1305_SHA256",
 ];
 
 /** Our default group preference: x25519 first (RFC 8446, Section 9.1). */
