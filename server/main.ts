@@ -37,7 +37,7 @@ import { hashPassword } from "../mailstore/password.ts";
 import { MailStoreError } from "../mailstore/mail_store.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
 import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
-import { serve } from "./serve.ts";
+import { serve, type ServeHandle } from "./serve.ts";
 import { connectInstructions, ensureDemoAccount } from "./cli/first_run.ts";
 
 export { ensureDevPki } from "./cli/dev_pki.ts";
@@ -605,28 +605,24 @@ async function runServe({ values, io }: CommandInput): Promise<number> {
   const demo = config.source === null
     ? await ensureDemoAccount(config, dirname(config.tls.certificate))
     : null;
-  const handle = await serve(config);
-  if (demo !== null) {
-    const port = (tls: "implicit" | "starttls") =>
-      handle.addresses.find((_, i) => config.listen[i]?.tls === tls)?.port ?? null;
-    io.err(
-      connectInstructions(
-        demo,
-        config.tls.clientCa[0] ?? "",
-        port("implicit") ?? 0,
-        port("starttls"),
-      ),
-    );
-  }
   const log = getLogger("cli");
+  // Signal handlers go in before the listeners open, so no early SIGTERM kills the process.
+  let handle: ServeHandle | null = null;
+  let stopRequested = false;
   const stop = () => {
+    if (handle === null) {
+      stopRequested = true;
+      return;
+    }
     log.info("Shutting down");
     handle.shutdown().catch((error) => log.error("Shutdown failed: {error}", { error }));
   };
   // SIGHUP re-reads the configuration file and the certificates it names (e.g. after renewal).
   const reload = () => {
+    if (handle === null) return;
+    const running = handle;
     resolveConfig(io, values, { checkFiles: true })
-      .then((next) => handle.reload(next))
+      .then((next) => running.reload(next))
       .then(() => log.info("Configuration reloaded"))
       .catch((error) => {
         const message = error instanceof Error ? error.message : String(error);
@@ -637,7 +633,21 @@ async function runServe({ values, io }: CommandInput): Promise<number> {
   if (Deno.build.os !== "windows") signals.push(["SIGHUP", reload]);
   for (const [signal, listener] of signals) Deno.addSignalListener(signal, listener);
   try {
-    await handle.finished;
+    const running = handle = await serve(config);
+    if (stopRequested) stop();
+    if (demo !== null) {
+      const port = (tls: "implicit" | "starttls") =>
+        running.addresses.find((_, i) => config.listen[i]?.tls === tls)?.port ?? null;
+      io.err(
+        connectInstructions(
+          demo,
+          config.tls.clientCa[0] ?? "",
+          port("implicit") ?? 0,
+          port("starttls"),
+        ),
+      );
+    }
+    await running.finished;
   } finally {
     for (const [signal, listener] of signals) Deno.removeSignalListener(signal, listener);
   }

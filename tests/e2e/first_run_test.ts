@@ -1,0 +1,182 @@
+/**
+ * The newcomer's path: `serve` on an empty folder makes the data folder, a development CA, a
+ * server certificate and a demo account with a client certificate, prints how to connect, and a
+ * second start reuses all of it. The PKCS#12 file opens with the printed password in OpenSSL and
+ * in NSS (Thunderbird's and Firefox's library), and NSS's tstclnt logs in with it.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+
+const repo = new URL("../..", import.meta.url).pathname;
+const decoder = new TextDecoder();
+
+interface Started {
+  readonly child: Deno.ChildProcess;
+  readonly output: string;
+}
+
+/** Starts `postern serve` without a config file in `cwd` and waits for its instructions. */
+async function startServe(cwd: string): Promise<Started> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", join(repo, "deno.json"), join(repo, "server/main.ts"), "serve"],
+    cwd,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const decoded = child.stderr.pipeThrough(new TextDecoderStream());
+  const reader = decoded.getReader();
+  let output = "";
+  const deadline = Date.now() + 30_000;
+  while (!/authentication "Normal password"/.test(output) && Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    output += value;
+  }
+  reader.releaseLock();
+  // Keep draining so the server never blocks on a full pipe.
+  decoded.pipeTo(new WritableStream()).catch(() => {});
+  assert.match(output, /Postern is running/, output);
+  return { child, output };
+}
+
+async function stop(started: Started): Promise<void> {
+  started.child.kill("SIGTERM");
+  const status = await started.child.status;
+  assert.equal(status.code, 0);
+}
+
+async function run(cmd: string, args: string[], stdin?: string) {
+  const child = new Deno.Command(cmd, {
+    args,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+Deno.test("the first run on an empty folder sets everything up and a second start reuses it", async () => {
+  const cwd = await Deno.makeTempDir({ prefix: "postern-first-" });
+  try {
+    const first = await startServe(cwd);
+    let password: string, p12Password: string;
+    try {
+      assert.match(first.output, /created a development CA/);
+      password = /Demo account: demo \/ (\S+)/.exec(first.output)![1]!;
+      p12Password = /demo\.p12 \(password: (\S+)\)/.exec(first.output)![1]!;
+      for (
+        const f of [
+          "certs/ca.pem",
+          "certs/server.pem",
+          "certs/demo.pem",
+          "certs/demo.p12",
+          "data/postern.db",
+        ]
+      ) {
+        await Deno.stat(join(cwd, f));
+      }
+      // The printed curl command reads the welcome message.
+      const curl = await run("curl", [
+        "-s",
+        "--cacert",
+        join(cwd, "certs/ca.pem"),
+        "-u",
+        `demo:${password}`,
+        "imaps://127.0.0.1:9993/INBOX;UID=1",
+      ]);
+      assert.equal(curl.code, 0, curl.stderr);
+      assert.match(curl.stdout, /Subject: Welcome to Postern/);
+    } finally {
+      await stop(first);
+    }
+
+    const second = await startServe(cwd);
+    try {
+      assert.doesNotMatch(second.output, /created a/);
+      assert.match(second.output, new RegExp(`Demo account: demo / ${password}`));
+      assert.match(second.output, new RegExp(`password: ${p12Password}`));
+    } finally {
+      await stop(second);
+    }
+
+    // The PKCS#12 file opens with the printed password in OpenSSL and in NSS.
+    const p12 = join(cwd, "certs/demo.p12");
+    const info = await run("openssl", [
+      "pkcs12",
+      "-info",
+      "-nodes",
+      "-in",
+      p12,
+      "-passin",
+      `pass:${p12Password}`,
+    ]);
+    assert.equal(info.code, 0, info.stderr);
+    assert.match(info.stdout, /BEGIN PRIVATE KEY/);
+    const db = join(cwd, "nssdb");
+    await Deno.mkdir(db);
+    assert.equal((await run("certutil", ["-N", "-d", `sql:${db}`, "--empty-password"])).code, 0);
+    const imported = await run("pk12util", ["-i", p12, "-d", `sql:${db}`, "-W", p12Password]);
+    assert.equal(imported.code, 0, imported.stderr + imported.stdout);
+    const wrong = await run("pk12util", ["-i", p12, "-d", `sql:${db}`, "-W", "not-the-password"]);
+    assert.notEqual(wrong.code, 0);
+    const ca = await run("certutil", [
+      "-A",
+      "-n",
+      "postern-ca",
+      "-t",
+      "CT,,",
+      "-i",
+      join(cwd, "certs/ca.pem"),
+      "-d",
+      `sql:${db}`,
+    ]);
+    assert.equal(ca.code, 0, ca.stderr);
+
+    // NSS's tstclnt completes a handshake with that certificate and logs in with it.
+    const third = await startServe(cwd);
+    try {
+      const child = new Deno.Command("tstclnt", {
+        args: [
+          "-h",
+          "127.0.0.1",
+          "-p",
+          "9993",
+          "-a",
+          "localhost",
+          "-d",
+          `sql:${db}`,
+          "-n",
+          "demo",
+          "-V",
+          "tls1.3:tls1.3",
+        ],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const w = child.stdin.getWriter();
+      await w.write(new TextEncoder().encode("a1 AUTHENTICATE EXTERNAL =\r\n"));
+      await new Promise((r) => setTimeout(r, 1500));
+      await w.write(new TextEncoder().encode("a2 LOGOUT\r\n"));
+      await new Promise((r) => setTimeout(r, 500));
+      await w.close();
+      const killer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      const out = await child.output();
+      clearTimeout(killer);
+      const text = decoder.decode(out.stdout);
+      assert.match(text, /^a1 OK .*Logged in/m, text + decoder.decode(out.stderr));
+      assert.match(text, /^a2 OK/m);
+    } finally {
+      await stop(third);
+    }
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+  }
+});
