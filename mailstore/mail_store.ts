@@ -65,6 +65,12 @@ export interface AppendInput {
    * and search text as JSON), so that FETCH/SEARCH never re-parse the raw message.
    */
   readonly summary?: string;
+  /**
+   * Opaque search text computed by the caller at append time (decoded header values, body
+   * text, sent date), kept apart from the raw octets and the summary so that SEARCH can read
+   * it for thousands of messages in one query (`getSearchTexts`).
+   */
+  readonly searchText?: string;
 }
 
 export interface AppendResult {
@@ -144,6 +150,12 @@ export interface MailStore {
   /** The raw message, or null if it was expunged. */
   getRaw(mailboxId: number, uid: number): Promise<Uint8Array | null>;
   getSummary(mailboxId: number, uid: number): Promise<string | null>;
+  /**
+   * The stored `AppendInput.searchText` of the given messages, read in one batch, by UID.
+   * Messages that were expunged or stored without search text are absent from the map.
+   * Callers should ask for at most a few thousand UIDs at a time.
+   */
+  getSearchTexts(mailboxId: number, uids: readonly number[]): Promise<Map<number, string>>;
   storeFlags(
     mailboxId: number,
     uids: readonly number[],

@@ -38,6 +38,7 @@ interface MessageRecord {
   readonly internalDate: number;
   readonly raw: Uint8Array;
   readonly summary: string | null;
+  readonly searchText: string | null;
 }
 
 interface MailboxRecord {
@@ -260,6 +261,7 @@ export class MemoryMailStore implements MailStore {
         internalDate: input.internalDate ?? Date.now(),
         raw: input.raw.slice(),
         summary: input.summary ?? null,
+        searchText: input.searchText ?? null,
       });
       this.#emit({ kind: "append", mailboxId, uids: [uid] });
       return { uidValidity: m.uidValidity, uid, modseq };
@@ -286,6 +288,18 @@ export class MemoryMailStore implements MailStore {
 
   getSummary(mailboxId: number, uid: number): Promise<string | null> {
     return this.#run(() => this.#mailboxById(mailboxId).messages.get(uid)?.summary ?? null);
+  }
+
+  getSearchTexts(mailboxId: number, uids: readonly number[]): Promise<Map<number, string>> {
+    return this.#run(() => {
+      const m = this.#mailboxById(mailboxId);
+      const out = new Map<number, string>();
+      for (const uid of uids) {
+        const text = m.messages.get(uid)?.searchText;
+        if (text !== undefined && text !== null) out.set(uid, text);
+      }
+      return out;
+    });
   }
 
   storeFlags(
@@ -486,6 +500,7 @@ export class MemoryMailStore implements MailStore {
         internalDate: r.internalDate,
         raw: r.raw,
         summary: r.summary,
+        searchText: r.searchText,
       });
       mapping.push([uid, newUid]);
     }

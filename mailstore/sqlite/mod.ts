@@ -420,6 +420,13 @@ export class SqliteMailStore implements MailStore {
             input.summary ?? null,
           ).lastInsertRowid,
         );
+        if (input.searchText !== undefined) {
+          this.#run(
+            "INSERT INTO search_texts (blob_id, text) VALUES (?, ?)",
+            blobId,
+            input.searchText,
+          );
+        }
         const uid = m.uidnext;
         const modseq = m.highestmodseq + 1;
         this.#insertMessage(
@@ -499,6 +506,31 @@ export class SqliteMailStore implements MailStore {
         uid,
       );
       return row?.summary ?? null;
+    });
+  }
+
+  getSearchTexts(mailboxId: number, uids: readonly number[]): Promise<Map<number, string>> {
+    return this.#call(() => {
+      this.#mailboxById(mailboxId);
+      const out = new Map<number, string>();
+      if (uids.length === 0) return out;
+      const wanted = new Set(uids);
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const uid of wanted) {
+        if (uid < lo) lo = uid;
+        if (uid > hi) hi = uid;
+      }
+      // One range scan over the primary key; UIDs in the range that were not asked for are
+      // skipped here rather than sent as thousands of parameters.
+      const rows = this.#arrayStatement(
+        `SELECT m.uid, s.text FROM messages m JOIN search_texts s ON s.blob_id = m.blob_id
+         WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid`,
+      ).all(mailboxId, lo, hi) as unknown as [number, string][];
+      for (const [uid, text] of rows) {
+        if (wanted.has(uid)) out.set(uid, text);
+      }
+      return out;
     });
   }
 

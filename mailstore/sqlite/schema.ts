@@ -76,4 +76,13 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);
   `,
+  // Version 2: search text apart from the raw octets (a column after a large BLOB would make
+  // SQLite walk the BLOB's overflow pages), keyed by blob so that copies share it. Rows
+  // written before this version have none; SEARCH falls back to their summary.
+  `
+  CREATE TABLE search_texts (
+    blob_id INTEGER PRIMARY KEY REFERENCES blobs (id) ON DELETE CASCADE,
+    text    TEXT NOT NULL
+  );
+  `,
 ];

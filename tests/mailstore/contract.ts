@@ -352,6 +352,46 @@ export function runMailStoreContract(name: string, open: () => Promise<MailStore
     assert.equal(box.highestModseq, r2.modseq);
   });
 
+  test("getSearchTexts() reads the search text of many messages in one call", async (store) => {
+    const { account, inbox } = await setup(store);
+    for (let i = 1; i <= 6; i++) {
+      await store.append(inbox.id, {
+        raw: message(i),
+        ...(i === 3 ? {} : { searchText: `text ${i}` }),
+        summary: `s${i}`,
+      });
+    }
+    const texts = await store.getSearchTexts(inbox.id, [6, 1, 2, 3, 5, 99]);
+    assert.deepEqual([...texts].sort((a, b) => a[0] - b[0]), [
+      [1, "text 1"],
+      [2, "text 2"],
+      [5, "text 5"],
+      [6, "text 6"],
+    ]);
+    assert.equal((await store.getSearchTexts(inbox.id, [])).size, 0);
+    await store.storeFlags(inbox.id, [2, 4], "add", ["\\Deleted"]);
+    await store.expunge(inbox.id);
+    assert.deepEqual([...(await store.getSearchTexts(inbox.id, [1, 2, 4, 5])).keys()].sort(), [
+      1,
+      5,
+    ]);
+    const dest = await store.createMailbox(account.id, "Dest");
+    const { mapping } = await store.copy(inbox.id, [1, 3], dest.id);
+    const copied = await store.getSearchTexts(dest.id, mapping.map(([, u]) => u));
+    assert.equal(copied.get(mapping[0]![1]), "text 1");
+    assert.equal(copied.has(mapping[1]![1]), false);
+    await store.expunge(inbox.id);
+    await store.storeFlags(inbox.id, [1], "add", ["\\Deleted"]);
+    await store.expunge(inbox.id);
+    assert.equal(copied.get(mapping[0]![1]), "text 1");
+    assert.equal(
+      (await store.getSearchTexts(dest.id, [mapping[0]![1]])).get(mapping[0]![1]),
+      "text 1",
+      "a copy keeps the search text after the source is expunged",
+    );
+    await rejectsWith(store.getSearchTexts(9999, [1]), "nonexistent");
+  });
+
   test("append() stores binary bytes and empty messages unchanged", async (store) => {
     const { inbox } = await setup(store);
     const bytes = new Uint8Array(4096);
