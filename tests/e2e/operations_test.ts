@@ -211,3 +211,51 @@ function freePort(): number {
   l.close();
   return port;
 }
+
+Deno.test("shutdown during an APPEND load keeps every acknowledged message", async () => {
+  const p = await startPostern({ users: [{ name: "alice", password: "pw" }] });
+  const c = await imapConnect(p.implicitPort, p.caPem);
+  await c.readUntil(/^\* OK/m);
+  assert.match(await c.command("LOGIN alice pw", "a0"), /^a0 OK/m);
+  const body = "x".repeat(200_000);
+  const message = (i: number) => `Subject: load ${i}\r\n\r\n${body}\r\n`;
+  // Pipeline APPENDs with LITERAL+ and start the shutdown while they are in flight.
+  const sending = (async () => {
+    for (let i = 1; i <= 40; i++) {
+      const m = message(i);
+      const bytes = encoder.encode(`p${i} APPEND INBOX {${m.length}+}\r\n${m}\r\n`);
+      // Conn.write may write only part of a buffer.
+      for (let off = 0; off < bytes.length;) {
+        const n = await c.conn.write(bytes.subarray(off)).catch(() => 0);
+        if (n === 0) return;
+        off += n;
+      }
+    }
+  })();
+  const head = await c.readUntil(/^p2 OK/m, 10_000);
+  const stopping = p.handle.shutdown();
+  const transcript = head + await c.readUntil(/^\* BYE/m, 10_000).catch((e) => String(e));
+  await stopping;
+  await sending;
+  c.conn.close();
+  const acknowledged = [...transcript.matchAll(/^p(\d+) OK \[APPENDUID \d+ (\d+)\]/gm)]
+    .map((m) => ({ n: Number(m[1]), uid: Number(m[2]) }));
+  assert.match(transcript, /\* BYE/);
+  assert.ok(acknowledged.length > 0, "no APPEND completed before the shutdown");
+
+  const { openSqliteMailStore } = await import("../../mailstore/sqlite/mod.ts");
+  const store = await openSqliteMailStore(join(p.dir, "data", "postern.db"));
+  try {
+    const account = (await store.getAccount("alice"))!;
+    const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+    for (const { n, uid } of acknowledged) {
+      const raw = await store.getRaw(inbox.id, uid);
+      assert.ok(raw, `acknowledged APPEND p${n} (UID ${uid}) is missing`);
+      assert.equal(decoder.decode(raw), message(n));
+    }
+    assert.ok(inbox.messages >= acknowledged.length);
+  } finally {
+    await store.close();
+    await Deno.remove(p.dir, { recursive: true }).catch(() => {});
+  }
+});
