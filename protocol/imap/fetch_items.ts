@@ -77,6 +77,8 @@ export interface SearchData {
   readonly body: string;
   /** The Date header's calendar day as written, `YYYY-MM-DD`, or null. */
   readonly sentDay: string | null;
+  /** Optional quick test: false only when no header value and no body text contain `folded`. */
+  mayContain?(folded: string): boolean;
 }
 
 /**
@@ -98,6 +100,11 @@ export interface MimeSupport {
   binary?(m: MessageData, path: readonly number[]): BinaryResult | null;
   /** Decoded search text; null when it cannot be built. */
   searchData?(m: MessageData): SearchData | null;
+  /**
+   * The compact search text stored at APPEND (`AppendInput.searchText`, see
+   * `search_index.ts`); null when it cannot be built.
+   */
+  searchIndex?(m: MessageData): string | null;
 }
 
 /** Function for `String.prototype.toLowerCase`-style folding shared with the MIME side. */

@@ -19,6 +19,7 @@ import {
 import { headerValue } from "./mime/mod.ts";
 import { parseDate } from "./mime/mod.ts";
 import type { MessageData, MimeSupport, SearchData, SectionSpec } from "./fetch_items.ts";
+import { writeSearchIndex } from "./search_index.ts";
 
 /** Parsed trees of recently seen octets (FETCH asks for several items of one message). */
 const trees = new WeakMap<Uint8Array, MimePart>();
@@ -73,6 +74,26 @@ function searchDataOf(m: MessageData): SearchData | null {
   };
 }
 
+function searchIndexOf(m: MessageData): string | null {
+  const s = summaryOf(m);
+  if (s !== null) {
+    return writeSearchIndex({
+      sentDay: s.sentDate?.day ?? null,
+      headers: Object.entries(s.headers),
+      body: s.text,
+    });
+  }
+  if (m.raw === null) return null;
+  const tree = treeOf(m);
+  if (tree === null) return null;
+  const text = searchText(m.raw, tree);
+  return writeSearchIndex({
+    sentDay: parseDate(headerValue(tree, "date"))?.day ?? null,
+    headers: text.headers,
+    body: text.body,
+  });
+}
+
 /** MIME support backed by `protocol/imap/mime/`. */
 export const mimeSupport: MimeSupport = {
   summarize,
@@ -99,4 +120,5 @@ export const mimeSupport: MimeSupport = {
     return extractBinary(m.raw, tree, path);
   },
   searchData: searchDataOf,
+  searchIndex: searchIndexOf,
 };

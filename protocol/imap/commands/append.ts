@@ -29,11 +29,14 @@ export const appendCommand: CommandSpec = {
     if (message.bytes.length === 0) throw new ImapError("NO", "Empty message", "CANNOT");
     const mailbox = await mustGetMailbox(ctx, name, true);
     const summary = ctx.mime.summarize?.(message.bytes);
+    const searchText = ctx.mime.searchIndex?.({ raw: message.bytes, summary: summary ?? null }) ??
+      undefined;
     const result = await ctx.store.append(mailbox.id, {
       raw: message.bytes,
       flags,
       ...(internalDate !== undefined ? { internalDate } : {}),
       ...(summary !== undefined ? { summary } : {}),
+      ...(searchText !== undefined ? { searchText } : {}),
     });
     const state = ctx.state;
     if (state.kind === "selected" && state.view.mailboxId === mailbox.id) {

@@ -10,7 +10,11 @@ import { badSyntax, ImapError } from "../errors.ts";
 import { fold, headerEnd, type SearchData } from "../fetch_items.ts";
 import type { CommandReader } from "../parser.ts";
 import { formatSequenceSet, type SequenceSet } from "../sequence_set.ts";
+import { SearchIndex } from "../search_index.ts";
 import { selected } from "./_util.ts";
+
+/** UIDs whose search text one store call reads. */
+const SEARCH_CHUNK = 2000;
 
 type DateOp = "before" | "on" | "since";
 
@@ -236,6 +240,17 @@ function isoDay(ms: number): string {
 
 interface Resolved {
   readonly sets: Map<SequenceSet, Set<number>>;
+  /** Folded needles of the text keys, folded once per SEARCH. */
+  readonly needles: Map<SearchKey, string>;
+}
+
+function needleOf(key: SearchKey & { readonly value: string }, resolved: Resolved): string {
+  let needle = resolved.needles.get(key);
+  if (needle === undefined) {
+    needle = fold(key.value);
+    resolved.needles.set(key, needle);
+  }
+  return needle;
 }
 
 function headerValues(raw: Uint8Array, name: string): string[] {
@@ -292,7 +307,8 @@ function matches(key: SearchKey, c: Candidate, resolved: Resolved): boolean {
     }
     case "header": {
       if (c.data !== null) {
-        const needle = fold(key.value);
+        const needle = needleOf(key, resolved);
+        if (c.data.mayContain?.(needle) === false) return false;
         return c.data.header(key.name).some((v) => v.includes(needle));
       }
       if (c.raw === null) return false;
@@ -302,8 +318,10 @@ function matches(key: SearchKey, c: Candidate, resolved: Resolved): boolean {
     case "body":
     case "text": {
       if (c.data !== null) {
-        const needle = fold(key.value);
-        if (key.kind === "body") return c.data.body.includes(needle);
+        const needle = needleOf(key, resolved);
+        if (key.kind === "body") {
+          return c.data.mayContain?.(needle) !== false && c.data.body.includes(needle);
+        }
         if (c.data.body.includes(needle)) return true;
       }
       if (c.raw === null) return false;
@@ -392,7 +410,7 @@ async function search(
   const { view } = selected(ctx);
   const sets: { uid: boolean; set: SequenceSet }[] = [];
   collectSets(args.key, sets);
-  const resolved: Resolved = { sets: new Map() };
+  const resolved: Resolved = { sets: new Map(), needles: new Map() };
   for (const s of sets) {
     let uids: number[];
     try {
@@ -402,7 +420,7 @@ async function search(
     }
     resolved.sets.set(s.set, new Set(uids));
   }
-  const metas = new Map((await ctx.store.listMessages(view.mailboxId)).map((m) => [m.uid, m]));
+  const metas = await ctx.store.listMessages(view.mailboxId);
   const hits: { seq: number; uid: number; modseq: number }[] = [];
   const usesModseq = hasModseqKey(args.key);
   if (usesModseq) ctx.enable("CONDSTORE");
@@ -410,24 +428,41 @@ async function search(
   const highest = () => hits.reduce((m, h) => Math.max(m, h.modseq), 0);
   const needs = contentNeeds(args.key);
   const searchData = ctx.mime.searchData;
-  for (const uid of view.uids) {
-    const meta = metas.get(uid);
-    if (meta === undefined) continue;
-    const seq = view.seqOf(uid);
-    let data: SearchData | null = null;
-    let raw: Uint8Array | null = null;
-    if (needs.text && searchData !== undefined) {
-      const summary = await ctx.store.getSummary(view.mailboxId, uid);
-      if (summary !== null) data = searchData({ raw: null, summary });
-    }
-    if (needs.raw || (needs.text && data === null)) {
-      raw = await ctx.store.getRaw(view.mailboxId, uid);
-      if (needs.text && data === null && raw !== null && searchData !== undefined) {
-        data = searchData({ raw, summary: null });
+  const uids = view.uids;
+  // Both lists are in ascending UID order: walk them together instead of mapping UIDs.
+  let mi = 0;
+  for (let start = 0; start < uids.length; start += SEARCH_CHUNK) {
+    const chunk = uids.slice(start, start + SEARCH_CHUNK);
+    // One query per chunk for the stored search text; rows stored without one (written before
+    // it existed) fall back to their summary, then to the octets.
+    const texts = needs.text && chunk.length > 0
+      ? await ctx.store.getSearchTexts(view.mailboxId, chunk)
+      : null;
+    for (let i = 0; i < chunk.length; i++) {
+      const uid = chunk[i]!;
+      while (mi < metas.length && metas[mi]!.uid < uid) mi++;
+      const meta = metas[mi];
+      if (meta === undefined || meta.uid !== uid) continue;
+      const seq = start + i + 1;
+      let data: SearchData | null = null;
+      let raw: Uint8Array | null = null;
+      if (texts !== null) {
+        const text = texts.get(uid);
+        if (text !== undefined) data = SearchIndex.read(text);
+        if (data === null && searchData !== undefined) {
+          const summary = await ctx.store.getSummary(view.mailboxId, uid);
+          if (summary !== null) data = searchData({ raw: null, summary });
+        }
       }
-    }
-    if (matches(args.key, { meta, data, raw }, resolved)) {
-      hits.push({ seq, uid, modseq: meta.modseq });
+      if (needs.raw || (needs.text && data === null)) {
+        raw = await ctx.store.getRaw(view.mailboxId, uid);
+        if (needs.text && data === null && raw !== null && searchData !== undefined) {
+          data = searchData({ raw, summary: null });
+        }
+      }
+      if (matches(args.key, { meta, data, raw }, resolved)) {
+        hits.push({ seq, uid, modseq: meta.modseq });
+      }
     }
   }
   const numbers = hits.map((h) => uidMode ? h.uid : h.seq);
