@@ -13,6 +13,7 @@ import type { SearchData } from "./fetch_items.ts";
 const NUL = "\x00";
 const SOH = "\x01";
 const VERSION = "1";
+// deno-lint-ignore no-control-regex -- NUL and SOH are the separators of the layout
 const CONTROL = /[\x00\x01]/g;
 
 /** What the search text is built from. */
