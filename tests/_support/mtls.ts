@@ -3,7 +3,13 @@
  * CLI next to `makeOpensslPki()`: an intermediate CA under the test root with a client leaf
  * below it, and chain files in the orders real clients are told to send.
  */
-import { type Issued, type KeyType, openssl, type OpensslPki } from "./openssl_pki.ts";
+import {
+  type Issued,
+  issueWithOpenssl,
+  type KeyType,
+  openssl,
+  type OpensslPki,
+} from "./openssl_pki.ts";
 
 /** A client leaf issued by an intermediate CA that is itself issued by the test root. */
 export interface IntermediateClient {
@@ -21,13 +27,9 @@ export interface IntermediateClient {
   readonly disorderedChainPem: string;
 }
 
-const REQ = "[req]\ndistinguished_name = dn\n[dn]\n";
-
 const CA_EXTENSIONS =
   "basicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n" +
   "subjectKeyIdentifier = hash\n";
-
-const CURVES: Partial<Record<KeyType, string>> = { ec256: "P-256", ec384: "P-384" };
 
 function clientExtensions(name: string): string {
   return "basicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\n" +
@@ -36,7 +38,7 @@ function clientExtensions(name: string): string {
 }
 
 /** Issues a certificate under `ca`, or a self-signed one when `ca` is null. */
-async function issueUnder(
+function issueUnder(
   dir: string,
   name: string,
   subject: string,
@@ -44,82 +46,7 @@ async function issueUnder(
   ca: Issued | null,
   type: KeyType = "ec256",
 ): Promise<Issued> {
-  const keyPath = `${dir}/${name}.key`;
-  const certPath = `${dir}/${name}.pem`;
-  const extPath = `${dir}/${name}.ext`;
-  const csrPath = `${dir}/${name}.csr`;
-  const curve = CURVES[type];
-  await openssl([
-    "genpkey",
-    ...(curve ? ["-algorithm", "EC", "-pkeyopt", `ec_paramgen_curve:${curve}`] : []),
-    ...(type === "ed25519" ? ["-algorithm", "ED25519"] : []),
-    ...(type === "rsa2048" ? ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"] : []),
-    "-out",
-    keyPath,
-  ]);
-  await Deno.writeTextFile(extPath, `${REQ}[ext]\n${extensions}`);
-  if (ca === null) {
-    await openssl([
-      "req",
-      "-new",
-      "-x509",
-      "-key",
-      keyPath,
-      "-out",
-      certPath,
-      "-days",
-      "30",
-      "-subj",
-      subject,
-      "-extensions",
-      "ext",
-      "-config",
-      extPath,
-    ]);
-    return {
-      certPath,
-      keyPath,
-      certPem: await Deno.readTextFile(certPath),
-      keyPem: await Deno.readTextFile(keyPath),
-    };
-  }
-  await openssl([
-    "req",
-    "-new",
-    "-key",
-    keyPath,
-    "-out",
-    csrPath,
-    "-subj",
-    subject,
-    "-config",
-    extPath,
-  ]);
-  await openssl([
-    "x509",
-    "-req",
-    "-in",
-    csrPath,
-    "-CA",
-    ca.certPath,
-    "-CAkey",
-    ca.keyPath,
-    "-CAcreateserial",
-    "-out",
-    certPath,
-    "-days",
-    "30",
-    "-extfile",
-    extPath,
-    "-extensions",
-    "ext",
-  ]);
-  return {
-    certPath,
-    keyPath,
-    certPem: await Deno.readTextFile(certPath),
-    keyPem: await Deno.readTextFile(keyPath),
-  };
+  return issueWithOpenssl(dir, name, type, subject, extensions, ca);
 }
 
 /** Issues an intermediate CA under `pki.ca` and a P-256 client leaf `name` under it. */

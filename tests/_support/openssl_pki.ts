@@ -3,6 +3,8 @@
  * server and client leaves of each key type. Independent of our own X.509 writer on purpose.
  */
 
+import { run } from "./command.ts";
+
 export type KeyType = "ec256" | "ec384" | "ed25519" | "rsa2048";
 
 export interface Issued {
@@ -27,26 +29,19 @@ const KEY_ARGS: Record<KeyType, string[]> = {
   rsa2048: ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
 };
 
+const REQ = "[req]\ndistinguished_name = dn\n[dn]\n";
+
 export async function openssl(args: string[], stdin?: string): Promise<string> {
-  const child = new Deno.Command("openssl", {
-    args,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  if (!out.success) {
-    throw new Error(`openssl ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return new TextDecoder().decode(out.stdout);
+  const result = await run("openssl", args, stdin === undefined ? {} : { stdin });
+  if (result.code !== 0) throw new Error(`openssl ${args.join(" ")} failed: ${result.stderr}`);
+  return result.stdout;
 }
 
-async function issue(
+/**
+ * Issues `name.pem`/`name.key` in `dir` with the openssl CLI: self-signed when `ca` is null.
+ * `extensions` is the body of the `[ext]` section (e.g. `basicConstraints = CA:FALSE\n…`).
+ */
+export async function issueWithOpenssl(
   dir: string,
   name: string,
   type: KeyType,
@@ -58,7 +53,7 @@ async function issue(
   const certPath = `${dir}/${name}.pem`;
   const extPath = `${dir}/${name}.ext`;
   await openssl(["genpkey", ...KEY_ARGS[type], "-out", keyPath]);
-  await Deno.writeTextFile(extPath, extensions);
+  await Deno.writeTextFile(extPath, `${REQ}[ext]\n${extensions}`);
   if (ca === null) {
     await openssl([
       "req",
@@ -119,17 +114,15 @@ async function issue(
   };
 }
 
-const REQ = "[req]\ndistinguished_name = dn\n[dn]\n";
-
 /** Makes a P-256 CA in a temporary directory; leaves are issued on demand and cached. */
 export async function makeOpensslPki(): Promise<OpensslPki> {
   const dir = await Deno.makeTempDir({ prefix: "postern-pki-" });
-  const ca = await issue(
+  const ca = await issueWithOpenssl(
     dir,
     "ca",
     "ec256",
     "/CN=Postern Test CA",
-    `${REQ}[ext]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n`,
+    `basicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n`,
     null,
   );
   const cache = new Map<string, Promise<Issued>>();
@@ -143,22 +136,22 @@ export async function makeOpensslPki(): Promise<OpensslPki> {
     ca,
     server: (type) =>
       cached(`server-${type}`, () =>
-        issue(
+        issueWithOpenssl(
           dir,
           `server-${type}`,
           type,
           "/CN=localhost",
-          `${REQ}[ext]\nbasicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost,IP:127.0.0.1\n`,
+          `basicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost,IP:127.0.0.1\n`,
           ca,
         )),
     client: (type, name) =>
       cached(`client-${type}-${name}`, () =>
-        issue(
+        issueWithOpenssl(
           dir,
           `client-${name}-${type}`,
           type,
           `/CN=${name}/emailAddress=${name}@example.org`,
-          `${REQ}[ext]\nbasicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = clientAuth\nsubjectAltName = email:${name}@example.org\n`,
+          `basicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = clientAuth\nsubjectAltName = email:${name}@example.org\n`,
           ca,
         )),
     remove: () => Deno.remove(dir, { recursive: true }),

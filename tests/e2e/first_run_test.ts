@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { run } from "../_support/command.ts";
 
 const repo = new URL("../..", import.meta.url).pathname;
 const decoder = new TextDecoder();
@@ -44,22 +45,6 @@ async function stop(started: Started): Promise<void> {
   started.child.kill("SIGTERM");
   const status = await started.child.status;
   assert.equal(status.code, 0);
-}
-
-async function run(cmd: string, args: string[], stdin?: string) {
-  const child = new Deno.Command(cmd, {
-    args,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }
 
 Deno.test("the first run on an empty folder sets everything up and a second start reuses it", async () => {
