@@ -20,9 +20,14 @@ if ((${#missing[@]})); then
     echo "Installing missing test tools: ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     # Debian's slapd and dovecot start system daemons on install; the tests start their own.
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-    apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-      { echo "apt-get could not install: ${missing[*]}" >&2; exit 2; }
+    policy=/usr/sbin/policy-rc.d
+    had_policy=0
+    [[ -e $policy ]] && had_policy=1
+    ((had_policy)) || { printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"; }
+    apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    installed=$?
+    ((had_policy)) || rm -f "$policy"
+    ((installed == 0)) || { echo "apt-get could not install: ${missing[*]}" >&2; exit 2; }
   else
     echo "Missing test tools (install these Debian packages): ${missing[*]}" >&2
     exit 2
