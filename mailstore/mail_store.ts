@@ -68,7 +68,8 @@ export interface AppendInput {
   /**
    * Opaque search text computed by the caller at append time (decoded header values, body
    * text, sent date), kept apart from the raw octets and the summary so that SEARCH can read
-   * it for thousands of messages in one query (`getSearchTexts`).
+   * it for thousands of messages in one query (`getSearchTexts`). It must not contain NUL
+   * (SQLite text ends there).
    */
   readonly searchText?: string;
 }
