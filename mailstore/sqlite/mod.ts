@@ -110,6 +110,8 @@ const MESSAGE_COLUMNS = "uid, modseq, flags, internal_date, size, blob_id";
 
 /** Beyond this many UIDs, getMessages() scans the UID range instead of looking each one up. */
 const POINT_LOOKUP_LIMIT = 256;
+/** Below that many UIDs, a range scan is still used when it reads at most this many rows each. */
+const DENSE_FACTOR = 4;
 
 /** The SQLite MailStore. Create it with `openSqliteMailStore`. */
 export class SqliteMailStore implements MailStore {
@@ -479,7 +481,22 @@ export class SqliteMailStore implements MailStore {
   getMessages(mailboxId: number, uids: readonly number[]): Promise<MessageMeta[]> {
     return this.#call(() => {
       this.#mailboxById(mailboxId);
-      return this.#messageRows(mailboxId, uids).map(metaView);
+      // Rows share few flag combinations: split each once per call and share the frozen array.
+      const parsed = new Map<string, readonly string[]>();
+      return this.#messageRows(mailboxId, uids).map((row) => {
+        let flags = parsed.get(row.flags);
+        if (flags === undefined) {
+          flags = Object.freeze(splitFlags(row.flags));
+          if (parsed.size < 1024) parsed.set(row.flags, flags);
+        }
+        return {
+          uid: row.uid,
+          modseq: row.modseq,
+          flags,
+          internalDate: row.internal_date,
+          size: row.size,
+        };
+      });
     });
   }
 
@@ -847,7 +864,10 @@ export class SqliteMailStore implements MailStore {
     const wanted = [...new Set(uids)].filter((u) => Number.isSafeInteger(u) && u > 0)
       .sort((a, b) => a - b);
     if (wanted.length === 0) return [];
-    if (wanted.length <= POINT_LOOKUP_LIMIT) {
+    const span = wanted.at(-1)! - wanted[0]! + 1;
+    // A dense run of UIDs (FETCH 1:*, a batch of a large sequence set) is one range scan; a
+    // few scattered UIDs are point lookups.
+    if (wanted.length <= POINT_LOOKUP_LIMIT && span > wanted.length * DENSE_FACTOR) {
       const out: MessageRow[] = [];
       for (const uid of wanted) {
         out.push(...this.#selectMessages("uid = ?", mailboxId, uid));

@@ -17,10 +17,82 @@ import {
 import { badSyntax } from "../errors.ts";
 import { formatSequenceSet, MAX_NUMBER, selectFromSorted, starAs } from "../sequence_set.ts";
 import type { CommandReader } from "../parser.ts";
+import { flagList, FLUSH_THRESHOLD, formatDateTime } from "../response.ts";
 import { selected } from "./_util.ts";
 
-/** UIDs fetched from the store per round trip. */
+/** UIDs fetched from the store per round trip: fewer when bodies or summaries are loaded. */
 const BATCH = 256;
+const META_BATCH = 4096;
+
+/** Items rendered from the metadata alone, in `meta-only` FETCH (the common `1:* (UID FLAGS)`). */
+type MetaItem = "UID" | "FLAGS" | "INTERNALDATE" | "RFC822.SIZE" | "MODSEQ";
+const META_ITEMS: ReadonlySet<string> = new Set<MetaItem>([
+  "UID",
+  "FLAGS",
+  "INTERNALDATE",
+  "RFC822.SIZE",
+  "MODSEQ",
+]);
+
+/**
+ * The item names a metadata-only FETCH sends, in order and without repeats, as `renderFetch`
+ * would (UID first when the command is UID FETCH and does not name it); null when an item
+ * needs more than the metadata.
+ */
+function metaPlan(items: readonly FetchItem[], addUid: boolean): MetaItem[] | null {
+  const plan: MetaItem[] = [];
+  if (addUid && !items.some((i) => i.kind === "UID")) plan.push("UID");
+  for (const item of items) {
+    if (!META_ITEMS.has(item.kind)) return null;
+    const kind = item.kind as MetaItem;
+    if (!plan.includes(kind)) plan.push(kind);
+  }
+  return plan;
+}
+
+/** Renders one metadata-only FETCH response as one string. */
+function renderMeta(
+  plan: readonly MetaItem[],
+  seq: number,
+  meta: MessageMeta,
+  flagText: (flags: readonly string[]) => string,
+): string {
+  let s = `* ${seq} FETCH (`;
+  for (let i = 0; i < plan.length; i++) {
+    if (i > 0) s += " ";
+    switch (plan[i]!) {
+      case "UID":
+        s += `UID ${meta.uid}`;
+        break;
+      case "FLAGS":
+        s += `FLAGS ${flagText(meta.flags)}`;
+        break;
+      case "INTERNALDATE":
+        s += `INTERNALDATE ${formatDateTime(meta.internalDate)}`;
+        break;
+      case "RFC822.SIZE":
+        s += `RFC822.SIZE ${meta.size}`;
+        break;
+      case "MODSEQ":
+        s += `MODSEQ (${meta.modseq})`;
+        break;
+    }
+  }
+  return s + ")\r\n";
+}
+
+/** `flagList` remembered per flags array (stores share one frozen array per combination). */
+function flagTextCache(): (flags: readonly string[]) => string {
+  const cache = new Map<readonly string[], string>();
+  return (flags) => {
+    let text = cache.get(flags);
+    if (text === undefined) {
+      text = flagList(flags);
+      if (cache.size < 1024) cache.set(flags, text);
+    }
+    return text;
+  };
+}
 
 function hasSeen(m: MessageMeta): boolean {
   return m.flags.some((f) => f.toLowerCase() === "\\seen");
@@ -69,8 +141,14 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
   const loadSummary = needsStructure(items);
   const reportsFlags = items.some((i) => i.kind === "FLAGS");
   let missing = false;
-  for (let i = 0; i < uids.length; i += BATCH) {
-    const batch = uids.slice(i, i + BATCH);
+  const plan = markSeen || loadRaw || loadSummary ? null : metaPlan(items, uidMode);
+  const flagText = flagTextCache();
+  const viewUids = view.uids;
+  // `uids` and the view are in ascending UID order: find sequence numbers by walking both.
+  let vi = 0;
+  const batchSize = plan === null ? BATCH : META_BATCH;
+  for (let i = 0; i < uids.length; i += batchSize) {
+    const batch = uids.slice(i, i + batchSize);
     const metas = new Map(
       (await ctx.store.getMessages(view.mailboxId, batch)).map((m) => [m.uid, m]),
     );
@@ -87,12 +165,19 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
     }
     for (const uid of batch) {
       const meta = metas.get(uid);
-      const seq = view.seqOf(uid);
+      while (vi < viewUids.length && viewUids[vi]! < uid) vi++;
+      const seq = viewUids[vi] === uid ? vi + 1 : view.seqOf(uid);
       if (meta === undefined || seq === 0) {
         missing = true;
         continue;
       }
       if (since !== null && meta.modseq <= since) continue;
+      if (plan !== null) {
+        ctx.out.text(renderMeta(plan, seq, meta, flagText));
+        if (reportsFlags) view.noteFlags(uid, meta.flags);
+        if (ctx.out.size >= FLUSH_THRESHOLD) await ctx.maybeFlush();
+        continue;
+      }
       const summary = loadSummary ? await ctx.store.getSummary(view.mailboxId, uid) : null;
       // Without a stored summary the structure is parsed from the octets.
       const raw = loadRaw || (loadSummary && summary === null)
@@ -116,7 +201,7 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
       }
       ctx.out.value(value);
       if (reportsFlags || nowSeen.has(uid)) view.noteFlags(uid, meta.flags);
-      await ctx.maybeFlush();
+      if (ctx.out.size >= FLUSH_THRESHOLD) await ctx.maybeFlush();
     }
   }
   const name = uidMode ? "UID FETCH" : "FETCH";

@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import type { MailStore } from "../../../mailstore/mail_store.ts";
+import { openSqliteMailStore } from "../../../mailstore/sqlite/mod.ts";
+import { newStore, TestClient, wrapStore } from "./_harness.ts";
+
+const enc = new TextEncoder();
+const DATE = Date.UTC(2024, 0, 2, 3, 4, 5);
+
+async function filled(kind: "memory" | "sqlite", n: number): Promise<MailStore> {
+  const store = kind === "memory" ? await newStore() : await openSqliteMailStore(":memory:");
+  if (kind === "sqlite") await store.createAccount("alice", null);
+  const inbox = (await store.getMailbox((await store.getAccount("alice"))!.id, "INBOX"))!;
+  for (let i = 1; i <= n; i++) {
+    await store.append(inbox.id, {
+      raw: enc.encode(`Subject: ${i}\r\n\r\nbody ${i}\r\n`),
+      flags: i % 3 === 0 ? [] : i % 3 === 1 ? ["\\Seen"] : ["\\Seen", "$Work"],
+      internalDate: DATE + i * 1000,
+    });
+  }
+  return store;
+}
+
+function flagsOf(i: number): string {
+  return i % 3 === 0 ? "()" : i % 3 === 1 ? "(\\Seen)" : "(\\Seen $Work)";
+}
+
+for (const kind of ["memory", "sqlite"] as const) {
+  Deno.test(`FETCH of metadata items answers each message in item order (${kind})`, async () => {
+    const n = 5000;
+    const store = await filled(kind, n);
+    const calls: number[] = [];
+    const c = new TestClient(wrapStore(store, {
+      getMessages: (id, uids) => {
+        calls.push(uids.length);
+        return store.getMessages(id, uids);
+      },
+    }));
+    await c.login();
+    await c.cmd("s SELECT INBOX");
+    const out = await c.cmd("f FETCH 1:* (UID FLAGS)");
+    assert.equal(out.length, n + 1);
+    for (let i = 1; i <= n; i++) {
+      assert.equal(out[i - 1], `* ${i} FETCH (UID ${i} FLAGS ${flagsOf(i)})`);
+    }
+    assert.equal(out[n], "f OK FETCH completed");
+    assert.deepEqual(calls, [4096, 904], "large batches for metadata");
+
+    const line = (i: number) =>
+      `* ${i} FETCH (UID ${i} FLAGS ${flagsOf(i)} RFC822.SIZE 22 INTERNALDATE ` +
+      `"02-Jan-2024 03:04:${String(5 + i).padStart(2, "0")} +0000" MODSEQ (${i + 1}))`;
+    assert.deepEqual(
+      await c.cmd("u UID FETCH 2:3,9 (FLAGS RFC822.SIZE FLAGS INTERNALDATE MODSEQ)"),
+      [line(2), line(3), line(9), "u OK UID FETCH completed"],
+    );
+    await store.close();
+  });
+}
+
+Deno.test("FETCH of metadata skips messages expunged by another session and says so", async () => {
+  const store = await filled("memory", 6);
+  const c = new TestClient(store);
+  await c.login();
+  await c.cmd("s SELECT INBOX");
+  const inbox = (await store.getMailbox((await store.getAccount("alice"))!.id, "INBOX"))!;
+  await store.storeFlags(inbox.id, [2, 5], "add", ["\\Deleted"]);
+  await store.expunge(inbox.id, [2, 5]);
+  assert.deepEqual(await c.cmd("f FETCH 1:* (UID)"), [
+    "* 1 FETCH (UID 1)",
+    "* 3 FETCH (UID 3)",
+    "* 4 FETCH (UID 4)",
+    "* 6 FETCH (UID 6)",
+    "f OK [EXPUNGEISSUED] FETCH completed; some messages were expunged",
+  ]);
+  await store.close();
+});
