@@ -152,11 +152,17 @@ export interface MailStore {
   getRaw(mailboxId: number, uid: number): Promise<Uint8Array | null>;
   getSummary(mailboxId: number, uid: number): Promise<string | null>;
   /**
-   * The stored `AppendInput.searchText` of the given messages, read in one batch, by UID.
-   * Messages that were expunged or stored without search text are absent from the map.
-   * Callers should ask for at most a few thousand UIDs at a time.
+   * The stored `AppendInput.searchText` of the given messages, read in one batch, by UID; null
+   * for a message stored without one. Expunged messages are absent. With `contains`, messages
+   * whose search text lacks that exact substring are absent too (those without search text
+   * stay, as null), so that the scan runs inside the store. Callers should ask for at most a
+   * few thousand UIDs at a time.
    */
-  getSearchTexts(mailboxId: number, uids: readonly number[]): Promise<Map<number, string>>;
+  getSearchTexts(
+    mailboxId: number,
+    uids: readonly number[],
+    contains?: string,
+  ): Promise<Map<number, string | null>>;
   storeFlags(
     mailboxId: number,
     uids: readonly number[],

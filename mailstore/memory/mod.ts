@@ -290,13 +290,20 @@ export class MemoryMailStore implements MailStore {
     return this.#run(() => this.#mailboxById(mailboxId).messages.get(uid)?.summary ?? null);
   }
 
-  getSearchTexts(mailboxId: number, uids: readonly number[]): Promise<Map<number, string>> {
+  getSearchTexts(
+    mailboxId: number,
+    uids: readonly number[],
+    contains?: string,
+  ): Promise<Map<number, string | null>> {
     return this.#run(() => {
       const m = this.#mailboxById(mailboxId);
-      const out = new Map<number, string>();
+      const out = new Map<number, string | null>();
       for (const uid of uids) {
-        const text = m.messages.get(uid)?.searchText;
-        if (text !== undefined && text !== null) out.set(uid, text);
+        const r = m.messages.get(uid);
+        if (r === undefined) continue;
+        const text = r.searchText;
+        if (text !== null && contains !== undefined && !text.includes(contains)) continue;
+        out.set(uid, text);
       }
       return out;
     });

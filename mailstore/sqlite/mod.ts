@@ -526,10 +526,14 @@ export class SqliteMailStore implements MailStore {
     });
   }
 
-  getSearchTexts(mailboxId: number, uids: readonly number[]): Promise<Map<number, string>> {
+  getSearchTexts(
+    mailboxId: number,
+    uids: readonly number[],
+    contains?: string,
+  ): Promise<Map<number, string | null>> {
     return this.#call(() => {
       this.#mailboxById(mailboxId);
-      const out = new Map<number, string>();
+      const out = new Map<number, string | null>();
       if (uids.length === 0) return out;
       const wanted = new Set(uids);
       let lo = Infinity;
@@ -539,11 +543,18 @@ export class SqliteMailStore implements MailStore {
         if (uid > hi) hi = uid;
       }
       // One range scan over the primary key; UIDs in the range that were not asked for are
-      // skipped here rather than sent as thousands of parameters.
-      const rows = this.#arrayStatement(
-        `SELECT m.uid, s.text FROM messages m JOIN search_texts s ON s.blob_id = m.blob_id
-         WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid`,
-      ).all(mailboxId, lo, hi) as unknown as [number, string][];
+      // skipped here rather than sent as thousands of parameters. instr() compares UTF-8
+      // octets, which for a substring of valid text is the same as comparing characters.
+      const rows = (contains === undefined
+        ? this.#arrayStatement(
+          `SELECT m.uid, s.text FROM messages m LEFT JOIN search_texts s ON s.blob_id = m.blob_id
+           WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid`,
+        ).all(mailboxId, lo, hi)
+        : this.#arrayStatement(
+          `SELECT m.uid, s.text FROM messages m LEFT JOIN search_texts s ON s.blob_id = m.blob_id
+           WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ?
+           AND (s.text IS NULL OR instr(s.text, ?) > 0) ORDER BY m.uid`,
+        ).all(mailboxId, lo, hi, contains)) as unknown as [number, string | null][];
       for (const [uid, text] of rows) {
         if (wanted.has(uid)) out.set(uid, text);
       }

@@ -365,6 +365,7 @@ export function runMailStoreContract(name: string, open: () => Promise<MailStore
     assert.deepEqual([...texts].sort((a, b) => a[0] - b[0]), [
       [1, "text 1"],
       [2, "text 2"],
+      [3, null],
       [5, "text 5"],
       [6, "text 6"],
     ]);
@@ -379,7 +380,7 @@ export function runMailStoreContract(name: string, open: () => Promise<MailStore
     const { mapping } = await store.copy(inbox.id, [1, 3], dest.id);
     const copied = await store.getSearchTexts(dest.id, mapping.map(([, u]) => u));
     assert.equal(copied.get(mapping[0]![1]), "text 1");
-    assert.equal(copied.has(mapping[1]![1]), false);
+    assert.equal(copied.get(mapping[1]![1]), null);
     await store.expunge(inbox.id);
     await store.storeFlags(inbox.id, [1], "add", ["\\Deleted"]);
     await store.expunge(inbox.id);
@@ -390,6 +391,31 @@ export function runMailStoreContract(name: string, open: () => Promise<MailStore
       "a copy keeps the search text after the source is expunged",
     );
     await rejectsWith(store.getSearchTexts(9999, [1]), "nonexistent");
+  });
+
+  test("getSearchTexts() with a substring keeps matching texts and messages without one", async (store) => {
+    const { inbox } = await setup(store);
+    const texts = ["the needle here", "hay", "grüße needle", "needl", "ünïcödé"];
+    for (const [i, searchText] of texts.entries()) {
+      await store.append(inbox.id, { raw: message(i), searchText });
+    }
+    await store.append(inbox.id, { raw: message("none") });
+    const all = [1, 2, 3, 4, 5, 6];
+    const sorted = (m: Map<number, string | null>) => [...m].sort((a, b) => a[0] - b[0]);
+    assert.deepEqual(sorted(await store.getSearchTexts(inbox.id, all, "needle")), [
+      [1, "the needle here"],
+      [3, "grüße needle"],
+      [6, null],
+    ]);
+    assert.deepEqual(sorted(await store.getSearchTexts(inbox.id, all, "cöd")), [
+      [5, "ünïcödé"],
+      [6, null],
+    ]);
+    assert.deepEqual(sorted(await store.getSearchTexts(inbox.id, [2, 3], "")), [
+      [2, "hay"],
+      [3, "grüße needle"],
+    ]);
+    assert.deepEqual(sorted(await store.getSearchTexts(inbox.id, all, "NEEDLE")), [[6, null]]);
   });
 
   test("append() stores binary bytes and empty messages unchanged", async (store) => {

@@ -381,6 +381,29 @@ function contentNeeds(key: SearchKey): { text: boolean; raw: boolean } {
   }
 }
 
+/**
+ * A folded substring that the stored search text of every match contains (from a header or
+ * body key the whole search requires), so that the store can skip the other messages; null
+ * when there is none. TEXT keys also match the raw octets, so they never qualify.
+ */
+function requiredNeedle(key: SearchKey): string | null {
+  switch (key.kind) {
+    case "header":
+    case "body":
+      return fold(key.value);
+    case "and": {
+      let best: string | null = null;
+      for (const k of key.keys) {
+        const n = requiredNeedle(k);
+        if (n !== null && (best === null || n.length > best.length)) best = n;
+      }
+      return best;
+    }
+    default:
+      return null;
+  }
+}
+
 function collectSets(key: SearchKey, out: { uid: boolean; set: SequenceSet }[]): void {
   switch (key.kind) {
     case "set":
@@ -428,6 +451,7 @@ async function search(
   const highest = () => hits.reduce((m, h) => Math.max(m, h.modseq), 0);
   const needs = contentNeeds(args.key);
   const searchData = ctx.mime.searchData;
+  const required = needs.text ? requiredNeedle(args.key) : null;
   const uids = view.uids;
   // Both lists are in ascending UID order: walk them together instead of mapping UIDs.
   let mi = 0;
@@ -436,7 +460,7 @@ async function search(
     // One query per chunk for the stored search text; rows stored without one (written before
     // it existed) fall back to their summary, then to the octets.
     const texts = needs.text && chunk.length > 0
-      ? await ctx.store.getSearchTexts(view.mailboxId, chunk)
+      ? await ctx.store.getSearchTexts(view.mailboxId, chunk, required ?? undefined)
       : null;
     for (let i = 0; i < chunk.length; i++) {
       const uid = chunk[i]!;
@@ -448,7 +472,9 @@ async function search(
       let raw: Uint8Array | null = null;
       if (texts !== null) {
         const text = texts.get(uid);
-        if (text !== undefined) data = SearchIndex.read(text);
+        // Absent: expunged meanwhile, or its search text lacks what every match contains.
+        if (text === undefined) continue;
+        if (text !== null) data = SearchIndex.read(text);
         if (data === null && searchData !== undefined) {
           const summary = await ctx.store.getSummary(view.mailboxId, uid);
           if (summary !== null) data = searchData({ raw: null, summary });
