@@ -108,9 +108,13 @@ for (const kind of ["memory", "sqlite"] as const) {
       "* SEARCH 5 1400",
       "d OK SEARCH completed",
     ]);
-    assert.deepEqual(counts, { getSearchTexts: 6 });
+    assert.deepEqual(await c.cmd('e UID SEARCH SUBJECT "find" NOT SUBJECT "1400" BODY x'), [
+      "* SEARCH 700 2100",
+      "e OK UID SEARCH completed",
+    ]);
+    assert.deepEqual(counts, { getSearchTexts: 8 });
     assert.equal((await c.cmd("u SEARCH UNSEEN"))[0]!.split(" ").length - 2, n / 2);
-    assert.deepEqual(counts, { getSearchTexts: 6 }, "flag keys read no text");
+    assert.deepEqual(counts, { getSearchTexts: 8 }, "flag keys read no text");
     await base.close();
   });
 }
