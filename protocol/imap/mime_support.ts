@@ -94,6 +94,22 @@ function searchIndexOf(m: MessageData): string | null {
   });
 }
 
+/**
+ * What a store keeps next to a new message so that FETCH and SEARCH never re-parse it: the
+ * summary and the search text, computed once here for APPEND and for the importer alike.
+ */
+export function derivedData(
+  mime: MimeSupport,
+  raw: Uint8Array,
+): { summary?: string; searchText?: string } {
+  const summary = mime.summarize?.(raw);
+  const searchText = mime.searchIndex?.({ raw, summary: summary ?? null }) ?? undefined;
+  return {
+    ...(summary !== undefined ? { summary } : {}),
+    ...(searchText !== undefined ? { searchText } : {}),
+  };
+}
+
 /** MIME support backed by `protocol/imap/mime/`. */
 export const mimeSupport: MimeSupport = {
   summarize,

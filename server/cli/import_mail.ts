@@ -2,7 +2,7 @@
  * `postern import NAME FILE`: appends the messages of an mbox file or a Maildir folder to a
  * user's mailbox through the `MailStore`, each with its flags, date and append-time summary.
  */
-import { summarize } from "../../protocol/imap/mime/mod.ts";
+import { derivedData, mimeSupport } from "../../protocol/imap/mime_support.ts";
 import type { MailStore } from "../../mailstore/mail_store.ts";
 import { CliError } from "./args.ts";
 import {
@@ -84,7 +84,7 @@ export async function importMail(store: MailStore, request: ImportRequest): Prom
         raw,
         flags,
         ...(internalDate === undefined ? {} : { internalDate }),
-        summary: summarize(raw),
+        ...derivedData(mimeSupport, raw),
       });
       imported++;
     }

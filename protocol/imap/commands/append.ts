@@ -2,6 +2,7 @@
  * APPEND (RFC 9051, Section 6.3.12) with flags, INTERNALDATE and APPENDUID (RFC 4315); the
  * message may come as a literal8 (RFC 3516). The store commits before the OK is sent.
  */
+import { derivedData } from "../mime_support.ts";
 import type { CommandSpec } from "../context.ts";
 import { ImapError } from "../errors.ts";
 import { mustGetMailbox, readMailbox } from "./_util.ts";
@@ -28,15 +29,11 @@ export const appendCommand: CommandSpec = {
     r.end();
     if (message.bytes.length === 0) throw new ImapError("NO", "Empty message", "CANNOT");
     const mailbox = await mustGetMailbox(ctx, name, true);
-    const summary = ctx.mime.summarize?.(message.bytes);
-    const searchText = ctx.mime.searchIndex?.({ raw: message.bytes, summary: summary ?? null }) ??
-      undefined;
     const result = await ctx.store.append(mailbox.id, {
       raw: message.bytes,
       flags,
       ...(internalDate !== undefined ? { internalDate } : {}),
-      ...(summary !== undefined ? { summary } : {}),
-      ...(searchText !== undefined ? { searchText } : {}),
+      ...derivedData(ctx.mime, message.bytes),
     });
     const state = ctx.state;
     if (state.kind === "selected" && state.view.mailboxId === mailbox.id) {

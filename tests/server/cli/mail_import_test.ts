@@ -150,3 +150,27 @@ Deno.test("parseFromLineDate() reads asctime dates and ignores junk", () => {
   );
   assert.equal(parseFromLineDate("From someone"), undefined);
 });
+
+Deno.test("importMail() stores the summary and search text that SEARCH reads", async () => {
+  const { importMail } = await import("../../../server/cli/import_mail.ts");
+  const { MemoryMailStore } = await import("../../../mailstore/memory/mod.ts");
+  const store = new MemoryMailStore();
+  const account = await store.createAccount("u", null);
+  const dir = await Deno.makeTempDir();
+  try {
+    const mbox = `${dir}/in.mbox`;
+    await Deno.writeTextFile(
+      mbox,
+      "From a@example.org Mon Jan  1 00:00:00 2024\nSubject: Needle here\n\nbody text\n",
+    );
+    await importMail(store, { user: "u", source: mbox, maxMessageSize: 1 << 20, progress: false });
+    const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+    const [uid] = (await store.listMessages(inbox.id)).map((m) => m.uid);
+    assert.ok(await store.getSummary(inbox.id, uid!));
+    const texts = await store.getSearchTexts(inbox.id, [uid!]);
+    assert.match(texts.get(uid!) ?? "", /needle here/i);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await store.close();
+  }
+});
