@@ -66,6 +66,8 @@ export interface TlsConfig {
   readonly clientCa: readonly string[];
   /** Default 10s. */
   readonly handshakeTimeoutMs: number;
+  /** Most certificates in a client path: the leaf and intermediates, not the anchor. Default 8. */
+  readonly maxChainDepth: number;
 }
 
 export interface DirectoryConfig {
@@ -200,6 +202,7 @@ const DEFAULTS = {
   clientAuth: "optional",
   clientCa: ["certs/ca.pem"],
   handshakeTimeoutMs: 10_000,
+  maxChainDepth: 8,
   usernameAttribute: "uid",
   certificateLookup: "(mail={cert.san.email})",
   recheckIntervalMs: 60_000,
@@ -224,7 +227,14 @@ const LOG_FORMATS = ["text", "json"] as const;
 const KEYS = {
   root: ["data_dir", "listen", "tls", "directory", "limits", "imap", "log"],
   listen: ["address", "tls"],
-  tls: ["certificate", "private_key", "client_auth", "client_ca", "handshake_timeout"],
+  tls: [
+    "certificate",
+    "private_key",
+    "client_auth",
+    "client_ca",
+    "handshake_timeout",
+    "max_chain_depth",
+  ],
   directory: [
     "url",
     "starttls",
@@ -634,11 +644,12 @@ function readTls(ctx: Context, root: Section): TlsConfig {
   const clientAuth = tls.choice("client_auth", CLIENT_AUTH_MODES, DEFAULTS.clientAuth);
   const clientCa = readPathList(ctx, tls, "client_ca", DEFAULTS.clientCa);
   const handshakeTimeoutMs = tls.duration("handshake_timeout", DEFAULTS.handshakeTimeoutMs, 100);
+  const maxChainDepth = tls.int("max_chain_depth", DEFAULTS.maxChainDepth, 1, 16);
   if (clientAuth !== "none" && clientCa.length === 0) {
     tls.fail("client_ca", `at least one CA file is required when client_auth is ${clientAuth}`);
   }
   if (ctx.checkFiles) checkServerKeyPair(ctx, tls, certificate, privateKey);
-  return { certificate, privateKey, clientAuth, clientCa, handshakeTimeoutMs };
+  return { certificate, privateKey, clientAuth, clientCa, handshakeTimeoutMs, maxChainDepth };
 }
 
 function checkServerKeyPair(ctx: Context, tls: Section, certFile: string, keyFile: string): void {

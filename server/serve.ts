@@ -46,6 +46,7 @@ export async function loadTlsConfig(config: Config): Promise<ServerConfig> {
     privateKeyPem: privateKeyPem!,
     clientAuth: config.tls.clientAuth,
     clientCaPems,
+    maxChainDepth: config.tls.maxChainDepth,
   });
 }
 

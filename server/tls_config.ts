@@ -23,6 +23,8 @@ export interface TlsMaterial {
   readonly cipherSuites?: ServerConfig["cipherSuites"];
   /** The clock for certificate validity (tests). */
   readonly clock?: () => Date;
+  /** Most certificates in a client path: the leaf and intermediates, not the anchor. */
+  readonly maxChainDepth?: number;
 }
 
 /** Decodes every CERTIFICATE block of a PEM text; throws if there is none. */
@@ -55,6 +57,7 @@ export function buildServerConfig(material: TlsMaterial): ServerConfig {
           anchors,
           provider,
           ...(material.clock ? { clock: material.clock } : {}),
+          ...(material.maxChainDepth ? { maxDepth: material.maxChainDepth } : {}),
         }),
       },
     }),

@@ -329,6 +329,7 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
       clientAuth: "optional",
       clientCa: ["/srv/postern/certs/ca.pem"],
       handshakeTimeoutMs: 10_000,
+      maxChainDepth: 8,
     },
     directory: null,
     limits: {
