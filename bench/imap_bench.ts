@@ -25,7 +25,7 @@ import {
   type DovecotFormat,
   processPss,
   startDovecot,
-} from "./_dovecot.ts";
+} from "../tests/_support/dovecot.ts";
 
 const USER = "bench";
 const PASSWORD = "bench-password";

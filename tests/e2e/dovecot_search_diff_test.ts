@@ -1,5 +1,5 @@
 /**
- * Differential SEARCH test against Dovecot: a throwaway Dovecot (bench/_dovecot.ts) and Postern
+ * Differential SEARCH test against Dovecot: a throwaway Dovecot (tests/_support/dovecot.ts) and Postern
  * (startPostern) receive the same corpus (tests/fixtures/mail/*.eml plus a few messages with
  * dates and addresses the fixtures lack), with the same flags and internal dates, over implicit
  * TLS. Then every search below runs on both and the resulting UID sets are compared. The keys
@@ -12,7 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { dovecotAvailable, startDovecot } from "../../bench/_dovecot.ts";
+import { dovecotAvailable, startDovecot } from "../_support/dovecot.ts";
 import { ensureDevPki } from "../../server/cli/dev_pki.ts";
 import { RawImap } from "../_support/imap_clients.ts";
 import { startPostern } from "../_support/postern.ts";

@@ -1,5 +1,5 @@
 /**
- * A throwaway Dovecot for benchmarks: its own base directory, a static passdb, a mailbox (maildir
+ * A throwaway Dovecot for benchmarks and differential tests: its own base directory, a static passdb, a mailbox (maildir
  * by default, or sdbox/mdbox) under a temporary directory, implicit TLS on a free 127.0.0.1 port with the certificate we give it,
  * and process limits raised so hundreds of idle connections fit. Durability is Dovecot's
  * default (`mail_fsync = optimized`, written out explicitly). Adapted from the throwaway
