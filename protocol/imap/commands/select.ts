@@ -123,28 +123,21 @@ async function open(
   };
 }
 
-export const selectCommand: CommandSpec = {
-  name: "SELECT",
-  states: ["authenticated", "selected"],
-  allowsExpunge: false,
-  async run(ctx, r) {
-    r.sp();
-    const name = readMailbox(ctx, r);
-    const qresync = readSelectParams(ctx, r);
-    r.end();
-    return await open(ctx, name, false, qresync);
-  },
-};
+/** SELECT and EXAMINE differ only in whether the mailbox opens read-only. */
+function openCommand(name: "SELECT" | "EXAMINE", readOnly: boolean): CommandSpec {
+  return {
+    name,
+    states: ["authenticated", "selected"],
+    allowsExpunge: false,
+    async run(ctx, r) {
+      r.sp();
+      const mailbox = readMailbox(ctx, r);
+      const qresync = readSelectParams(ctx, r);
+      r.end();
+      return await open(ctx, mailbox, readOnly, qresync);
+    },
+  };
+}
 
-export const examineCommand: CommandSpec = {
-  name: "EXAMINE",
-  states: ["authenticated", "selected"],
-  allowsExpunge: false,
-  async run(ctx, r) {
-    r.sp();
-    const name = readMailbox(ctx, r);
-    const qresync = readSelectParams(ctx, r);
-    r.end();
-    return await open(ctx, name, true, qresync);
-  },
-};
+export const selectCommand: CommandSpec = openCommand("SELECT", false);
+export const examineCommand: CommandSpec = openCommand("EXAMINE", true);
