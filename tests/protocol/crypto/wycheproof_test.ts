@@ -1,5 +1,5 @@
 /**
- * Every Wycheproof vector file in ../shared/testdata/wycheproof, run against every provider.
+ * Every Wycheproof vector file in tests/fixtures/wycheproof, run against every provider.
  *
  * Result rules: "valid" must pass and "invalid" must fail. For "acceptable" we decide per flag:
  * - ECDH CompressedPoint/CompressedPublic: refused. TLS 1.3 key shares must be uncompressed
@@ -24,7 +24,7 @@ import {
 import { nobleProvider } from "../../../protocol/crypto/noble.ts";
 import { nativeProvider } from "../../../protocol/crypto/native.ts";
 
-const DIR = new URL("../../../../shared/testdata/wycheproof/", import.meta.url);
+const DIR = new URL("../../fixtures/wycheproof/", import.meta.url);
 
 const PROVIDERS: readonly CryptoProvider[] = [nobleProvider, nativeProvider];
 
