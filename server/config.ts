@@ -642,7 +642,9 @@ function readTls(ctx: Context, root: Section): TlsConfig {
   const certificate = tls.path("certificate", DEFAULTS.certificate, true);
   const privateKey = tls.path("private_key", DEFAULTS.privateKey, true);
   const clientAuth = tls.choice("client_auth", CLIENT_AUTH_MODES, DEFAULTS.clientAuth);
-  const clientCa = readPathList(ctx, tls, "client_ca", DEFAULTS.clientCa);
+  // Without client certificates the CA bundle is read only when it is named explicitly.
+  const clientCaDefault = clientAuth === "none" ? [] : DEFAULTS.clientCa;
+  const clientCa = readPathList(ctx, tls, "client_ca", clientCaDefault);
   const handshakeTimeoutMs = tls.duration("handshake_timeout", DEFAULTS.handshakeTimeoutMs, 100);
   const maxChainDepth = tls.int("max_chain_depth", DEFAULTS.maxChainDepth, 1, 16);
   if (clientAuth !== "none" && clientCa.length === 0) {

@@ -313,6 +313,19 @@ Deno.test("parseConfig() accepts a matching key pair and refuses a mismatched on
   }
 });
 
+Deno.test("parseConfig() asks for no client CA when client_auth is none", () => {
+  const dir = makePki();
+  try {
+    const file = join(dir, "config.yaml");
+    Deno.removeSync(join(dir, "certs/ca.pem"));
+    const config = parseConfig("tls:\n  client_auth: none\n", file);
+    assert.deepEqual(config.tls.clientCa, []);
+    assert.throws(() => parseConfig("tls:\n  client_auth: optional\n", file), ConfigError);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("parseConfig() fills in the documented defaults", () => {
   const config: Config = parseConfig("", "/srv/postern/config.yaml", { checkFiles: false });
   assert.deepEqual(config, {
