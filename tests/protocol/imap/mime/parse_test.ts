@@ -15,6 +15,7 @@ import {
   searchText,
   summarize,
 } from "../../../../protocol/imap/mime/mod.ts";
+import { HOSTILE_MESSAGES } from "./_hostile_headers.ts";
 
 const FIXTURES = fileURLToPath(new URL("../../../fixtures/mail/", import.meta.url));
 const corpus = [...Deno.readDirSync(FIXTURES)].map((e) => e.name).filter((n) => n.endsWith(".eml"))
@@ -233,29 +234,12 @@ Deno.test("message/rfc822 parts carry the encapsulated message, message/global t
   assert.equal(headerValue(g.message, "subject"), "Grüße");
 });
 
-Deno.test("hostile headers and structures stay cheap (no quadratic paths)", () => {
-  const cases: Record<string, string> = {
-    "unterminated encoded words": "Subject: " + "=?a?q?".repeat(10000) + "\r\n\r\nx",
-    "many encoded words": "Subject: " + "=?utf-8?q?a?= ".repeat(5000) + "\r\n\r\nx",
-    "empty addresses": "To: " + "a, ".repeat(20000) + "\r\n\r\nx",
-    "one long phrase": "To: " + "word ".repeat(13000) + "\r\n\r\nx",
-    "open comments": "From: " + "(".repeat(30000) + "\r\n\r\nx",
-    "quotes": "From: " + '"'.repeat(60000) + "\r\n\r\nx",
-    "continuations": "Content-Type: text/plain" + "; a*1*=x".repeat(8000) + "\r\n\r\nx",
-    "angles": "To: " + "<".repeat(60000) + "\r\n\r\nx",
-    "group openers": "To: " + "g:".repeat(20000) + "\r\n\r\nx",
-    "delimiters only": "Content-Type: multipart/mixed; boundary=b\r\n\r\n" +
-      "--b\r\n".repeat(50000),
-    "nested openers": "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n".repeat(2000),
-    "folds": "Subject: x" + "\r\n y".repeat(50000) + "\r\n\r\nx",
-  };
-  for (const [name, s] of Object.entries(cases)) {
+Deno.test("hostile headers and structures parse with consistent offsets", () => {
+  // Their parse times are in `deno task bench --only parse`.
+  for (const s of Object.values(HOSTILE_MESSAGES)) {
     const raw = new TextEncoder().encode(s);
-    const t = performance.now();
     const tree = exercise(raw);
     summarize(raw);
     checkOffsets(tree, 0, raw.length);
-    const ms = performance.now() - t;
-    assert.ok(ms < 3000, `${name} took ${ms.toFixed(0)} ms`);
   }
 });

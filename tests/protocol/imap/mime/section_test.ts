@@ -146,27 +146,17 @@ Deno.test("extractBinary() decodes leaves and signals unknown encodings", () => 
   assert.deepEqual([...r.bytes], [0, 1, 2, 3]);
 });
 
-Deno.test("a 20 MB attachment is parsed and extracted quickly and without copies", () => {
+Deno.test("a 20 MB attachment is parsed and extracted without copies", () => {
+  // Its parse and extraction times are in `deno task bench --only parse`.
   const { raw, payload } = bigAttachmentMessage(15 * 1024 * 1024);
   assert.ok(raw.length > 20_000_000);
-  const t0 = performance.now();
   const root: MimePart = parseMessage(raw);
-  const t1 = performance.now();
   const section = extractSection(raw, root, spec("2"))!;
-  const t2 = performance.now();
   const binary = extractBinary(raw, root, [2]);
-  const t3 = performance.now();
   assert.equal(root.children.length, 2);
   assert.equal(section.buffer, raw.buffer);
   assert.equal(section.length, root.children[1]!.size);
   assert.ok(binary !== null && binary.ok);
   assert.equal(binary.bytes.length, payload.length);
   assert.ok(binary.bytes.every((b, i) => b === payload[i]));
-  console.log(
-    `20 MB message (${raw.length} octets): parse ${(t1 - t0).toFixed(0)} ms, ` +
-      `BODY[2] ${(t2 - t1).toFixed(2)} ms (zero-copy), BINARY[2] ${(t3 - t2).toFixed(0)} ms`,
-  );
-  // Generous bounds for a 2-core machine shared by many processes; typical runs are far lower.
-  assert.ok(t1 - t0 < 5000, `parse took ${t1 - t0} ms`);
-  assert.ok(t2 - t1 < 50);
 });
