@@ -1,9 +1,9 @@
 /**
  * Prints SqliteMailStore figures: durable append rate, and the cost of the hot reads on a
  * 100,000-message mailbox. Not a test; run by hand:
- *   deno run -A tests/mailstore/sqlite_figures.ts [messages]
+ *   deno run -A bench/sqlite_store_bench.ts [messages]
  */
-import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
+import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
 
 const total = Number(Deno.args[0] ?? 100_000);
 const dir = await Deno.makeTempDir({ prefix: "postern-figures-" });

@@ -4,9 +4,9 @@
  * encrypted, so LOGIN is allowed; TLS itself is tested elsewhere.
  */
 import assert from "node:assert/strict";
-import { ImapSession } from "../../../protocol/imap/mod.ts";
-import { authenticator, newStore } from "./_harness.ts";
-import type { MailStore } from "../../../mailstore/mail_store.ts";
+import { ImapSession } from "../../protocol/imap/mod.ts";
+import { authenticator, newStore } from "../protocol/imap/_harness.ts";
+import type { MailStore } from "../../mailstore/mail_store.ts";
 
 function serve(store: MailStore): { port: number; stop: () => Promise<void> } {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
