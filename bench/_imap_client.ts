@@ -6,6 +6,8 @@
  * under pipelining.
  */
 
+import { concatBytes } from "../protocol/bytes.ts";
+
 /** How to reach the server. */
 export interface ImapConnectOptions {
   readonly port: number;
@@ -297,14 +299,5 @@ export function quote(s: string): string {
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return parts.length === 1 ? parts[0]! : concatBytes(parts);
 }

@@ -6,6 +6,7 @@
  * This provider is native-only so that the vectors cover every native code path. The mix of
  * native and noble that the server runs is `defaultProvider` in `mod.ts`.
  */
+import { concatBytes } from "../bytes.ts";
 import { Buffer } from "node:buffer";
 import {
   constants,
@@ -188,7 +189,7 @@ function x25519Share(secretKey: KeyObject, publicKey: Uint8Array): KeyShare {
       let secret: Uint8Array;
       try {
         const peer = createPublicKey({
-          key: Buffer.from(concat(X25519_SPKI_PREFIX, peerPublicKey)),
+          key: Buffer.from(concatBytes([X25519_SPKI_PREFIX, peerPublicKey])),
           format: "der",
           type: "spki",
         });
@@ -204,7 +205,7 @@ function x25519Share(secretKey: KeyObject, publicKey: Uint8Array): KeyShare {
 
 function x25519FromScalar(scalar: Uint8Array): KeyShare {
   const privateKey = createPrivateKey({
-    key: Buffer.from(concat(X25519_PKCS8_PREFIX, scalar)),
+    key: Buffer.from(concatBytes([X25519_PKCS8_PREFIX, scalar])),
     format: "der",
     type: "pkcs8",
   });
@@ -329,7 +330,7 @@ function nodePrivateKey(key: PrivateKey): KeyObject {
       case "ed25519":
         if (key.seed.length !== 32) throw new CryptoError("Invalid Ed25519 private key length");
         object = createPrivateKey({
-          key: Buffer.from(concat(ED25519_PKCS8_PREFIX, key.seed)),
+          key: Buffer.from(concatBytes([ED25519_PKCS8_PREFIX, key.seed])),
           format: "der",
           type: "pkcs8",
         });
@@ -370,24 +371,24 @@ function derLength(length: number): Uint8Array {
 
 function ecSpki(curve: EcCurve, point: Uint8Array): Uint8Array {
   if (point.length > 1 + 2 * CURVE_BYTES[curve]) throw new CryptoError("Invalid EC public key");
-  const bitString = concat(
+  const bitString = concatBytes([
     Uint8Array.of(0x03),
     derLength(point.length + 1),
     Uint8Array.of(0),
     point,
-  );
-  const body = concat(EC_ALGORITHM_ID[curve], bitString);
-  return concat(Uint8Array.of(0x30), derLength(body.length), body);
+  ]);
+  const body = concatBytes([EC_ALGORITHM_ID[curve], bitString]);
+  return concatBytes([Uint8Array.of(0x30), derLength(body.length), body]);
 }
 
 /** PKCS#8 PrivateKeyInfo holding a SEC1 ECPrivateKey without the optional public key (RFC 5915). */
 function ecPkcs8(curve: EcCurve, d: Uint8Array): Uint8Array {
-  const ecPrivateKey = der(0x30, concat(hex("020101"), der(0x04, d)));
-  return der(0x30, concat(hex("020100"), EC_ALGORITHM_ID[curve], der(0x04, ecPrivateKey)));
+  const ecPrivateKey = der(0x30, concatBytes([hex("020101"), der(0x04, d)]));
+  return der(0x30, concatBytes([hex("020100"), EC_ALGORITHM_ID[curve], der(0x04, ecPrivateKey)]));
 }
 
 function der(tag: number, content: Uint8Array): Uint8Array {
-  return concat(Uint8Array.of(tag), derLength(content.length), content);
+  return concatBytes([Uint8Array.of(tag), derLength(content.length), content]);
 }
 
 function nodePublicKey(key: PublicKey): KeyObject {
@@ -407,7 +408,7 @@ function nodePublicKey(key: PublicKey): KeyObject {
       case "ed25519":
         if (key.key.length !== 32) throw new CryptoError("Invalid Ed25519 public key length");
         object = createPublicKey({
-          key: Buffer.from(concat(ED25519_SPKI_PREFIX, key.key)),
+          key: Buffer.from(concatBytes([ED25519_SPKI_PREFIX, key.key])),
           format: "der",
           type: "spki",
         });
@@ -536,7 +537,7 @@ function generatePrivateKey(kind: PrivateKeyKind): PrivateKey {
       if (d.length !== size || x.length !== size || y.length !== size) {
         throw new CryptoError("Generated EC key has unexpected component sizes");
       }
-      return { kind: "ec", curve: kind, d, publicKey: concat(Uint8Array.of(4), x, y) };
+      return { kind: "ec", curve: kind, d, publicKey: concatBytes([Uint8Array.of(4), x, y]) };
     }
     case "ed25519": {
       const { privateKey } = generateKeyPairSync("ed25519");
@@ -591,18 +592,6 @@ export const nativeProvider: CryptoProvider = {
   generatePrivateKey,
   publicKeyOf,
 };
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
 
 function hex(s: string): Uint8Array {
   const out = new Uint8Array(s.length / 2);

@@ -3,6 +3,8 @@
  * one write, and the string forms the server sends (atom, quoted, literal).
  */
 
+import { concatBytes } from "../bytes.ts";
+
 const encoder = new TextEncoder();
 
 /** Bytes a response group may reach before it is flushed early (a long FETCH). */
@@ -67,7 +69,7 @@ export class Output {
    */
   take(): Uint8Array {
     this.#encodeText();
-    const out = concat(this.#chunks, this.#size);
+    const out = concatBytes(this.#chunks, this.#size);
     this.#chunks = [];
     this.#size = 0;
     return out;
@@ -79,16 +81,6 @@ export class Output {
  * of pieces.
  */
 export type Value = string | Uint8Array | readonly Value[];
-
-function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
-}
 
 /** Longest string sent quoted; longer ones go as literals. */
 const MAX_QUOTED = 1024;

@@ -4,6 +4,7 @@
  * Every decoding failure is a `decode_error` alert: a length that overruns its container,
  * trailing data, or a vector whose length is outside its declared bounds.
  */
+import { concatBytes } from "../bytes.ts";
 import { TlsAlert } from "./alert.ts";
 
 /** A cursor over a byte string; `take()` returns views, never copies. */
@@ -181,15 +182,7 @@ export function encode<T>(write: (w: Writer, x: T) => void, x: T): Uint8Array {
 
 /** Concatenates byte strings. */
 export function concat(...parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** ASCII bytes of a constant protocol label (labels are fixed ASCII strings in the RFC). */

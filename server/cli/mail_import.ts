@@ -3,6 +3,7 @@
  * `>From ` unquoting, Status/X-Status flags) and Maildir folders (`cur/` and `new/`, flags from
  * the `:2,FRS` info suffix). Messages come out with CRLF line endings, as IMAP serves them.
  */
+import { concatBytes } from "../../protocol/bytes.ts";
 import { join } from "node:path";
 
 /** One message ready to append. */
@@ -206,7 +207,7 @@ export async function* readMbox(
   };
   for await (const chunk of chunks) {
     read += chunk.length;
-    const data = pending.length === 0 ? chunk : concat(pending, chunk);
+    const data = pending.length === 0 ? chunk : concatBytes([pending, chunk]);
     let start = 0;
     for (let i = data.indexOf(LF); i !== -1; i = data.indexOf(LF, start)) {
       const item = handle(data.subarray(start, i));
@@ -226,13 +227,6 @@ export async function* readMbox(
     if (item !== undefined) yield item;
   }
   if (current !== undefined) yield current.finish();
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 /** A Maildir message file, with the time its name records. */

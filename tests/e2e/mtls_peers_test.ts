@@ -5,6 +5,7 @@
  * RFC 8446 (Section 6.2) names, as seen by the client. In TLS 1.3 the client sends its
  * certificate in its last flight, so it only learns of a rejection on its first read.
  */
+import { concatBytes } from "../../protocol/bytes.ts";
 import assert from "node:assert/strict";
 import { type Issued, type KeyType, makeOpensslPki } from "../_support/openssl_pki.ts";
 import {
@@ -116,10 +117,10 @@ async function denoConnect(port: number, creds?: Credentials): Promise<Outcome> 
       received.push(buf.slice(0, n));
       total += n;
     }
-    const echoed = concat(received);
+    const echoed = concatBytes(received);
     return { ok: true, echoed, text: "" };
   } catch (error) {
-    return { ok: false, echoed: concat(received), text: String(error) };
+    return { ok: false, echoed: concatBytes(received), text: String(error) };
   } finally {
     try {
       conn?.close();
@@ -127,16 +128,6 @@ async function denoConnect(port: number, creds?: Credentials): Promise<Outcome> 
       // Already closed.
     }
   }
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 /** TLS alert codes (RFC 8446, Section 6) and the names each client prints for them. */
