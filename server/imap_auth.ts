@@ -6,7 +6,7 @@
 import type { MailStore } from "../mailstore/mail_store.ts";
 import type { AuthContext, AuthResult, ImapAuthenticator } from "../protocol/imap/auth.ts";
 import type { CertificateIdentity } from "../protocol/x509/identity.ts";
-import type { LocalAuthenticator } from "./auth/local.ts";
+import { type LocalAuthenticator, unavailable } from "./auth/local.ts";
 import { DirectoryAuthenticator } from "./directory/authenticator.ts";
 import type { Directory } from "./directory/directory.ts";
 
@@ -55,7 +55,9 @@ export class ServerAuthenticator {
           ctx.peer,
           () => directory.login(user, password, ctx),
         );
-        return admit(outcome.ok ? outcome.value : null);
+        if (outcome.ok) return admit(outcome.value);
+        if (outcome.reason === "invalid") return null;
+        throw unavailable(outcome);
       },
       external: async (identity: CertificateIdentity, authzid: string, ctx: AuthContext) => {
         if (this.#directory !== null) {

@@ -1,0 +1,71 @@
+/**
+ * Logins under load, over real TLS sockets: a crowd of right logins from one address all
+ * succeed (they queue for the hashing slots instead of being refused), a logged-in session
+ * keeps being served meanwhile, and a throttled right password is answered UNAVAILABLE, never
+ * AUTHENTICATIONFAILED (RFC 5530). Nothing here is timed; the bench measures the latencies.
+ */
+import assert from "node:assert/strict";
+import { RawImap } from "../../_support/imap_clients.ts";
+import { startPostern } from "../../_support/postern.ts";
+
+const CROWD = 100;
+
+async function login(port: number, ca: string, user: string, password: string) {
+  const client = await RawImap.tls(port, ca);
+  await client.greeting(20_000);
+  const result = await client.command(`LOGIN ${user} "${password}"`, undefined, 60_000);
+  return { client, result };
+}
+
+Deno.test("100 concurrent right logins from one address all succeed while NOOP is served", async () => {
+  const server = await startPostern({
+    users: [{ name: "office", password: "right" }, { name: "bystander", password: "pw" }],
+    limitsYaml: "  max_connections_per_user: 500\n  max_connections_per_address: 500",
+    // No cache, and a higher cost than the stored hashes: every login verifies and the first
+    // ones re-hash, so the hashing slots stay busy while the crowd logs in.
+    authYaml: "  cache_ttl: 0s\n  scrypt_cost: { ln: 12, r: 8, p: 1 }",
+  });
+  const clients: RawImap[] = [];
+  try {
+    const bystander = await login(server.implicitPort, server.caPem, "bystander", "pw");
+    clients.push(bystander.client);
+    assert.equal(bystander.result.status, "OK", bystander.result.tagged);
+    const crowd = Array.from(
+      { length: CROWD },
+      () => login(server.implicitPort, server.caPem, "office", "right"),
+    );
+    const noops: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const noop = await bystander.client.command("NOOP", undefined, 30_000);
+      noops.push(noop.status);
+    }
+    const results = await Promise.all(crowd);
+    for (const r of results) clients.push(r.client);
+    assert.deepEqual(noops, ["OK", "OK", "OK", "OK", "OK"]);
+    const refused = results.filter((r) => r.result.status !== "OK").map((r) => r.result.tagged);
+    assert.deepEqual(refused, [], "every right password is accepted");
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await server.stop();
+  }
+});
+
+Deno.test("a right password during back-off gets NO [UNAVAILABLE], a wrong one AUTHENTICATIONFAILED", async () => {
+  const server = await startPostern({ users: [{ name: "alice", password: "right" }] });
+  const clients: RawImap[] = [];
+  try {
+    const wrong = await Promise.all(
+      [1, 2, 3, 4].map((i) => login(server.implicitPort, server.caPem, "alice", `wrong${i}`)),
+    );
+    for (const w of wrong) {
+      clients.push(w.client);
+      assert.match(w.result.tagged, /^\S+ NO \[AUTHENTICATIONFAILED\] /);
+    }
+    const right = await login(server.implicitPort, server.caPem, "alice", "right");
+    clients.push(right.client);
+    assert.match(right.result.tagged, /^\S+ NO \[UNAVAILABLE\] .*try again in \d+ s$/);
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await server.stop();
+  }
+});
