@@ -2,7 +2,9 @@
  * Logins under load, over real TLS sockets: a crowd of right logins from one address all
  * succeed (they queue for the hashing slots instead of being refused), a logged-in session
  * keeps being served meanwhile, and a throttled right password is answered UNAVAILABLE, never
- * AUTHENTICATIONFAILED (RFC 5530). Nothing here is timed; the bench measures the latencies.
+ * AUTHENTICATIONFAILED (RFC 5530); and a password changed or an account removed by the CLI,
+ * in its own process, takes effect at the next login although the old password is cached.
+ * Nothing here is timed; the bench measures the latencies.
  */
 import assert from "node:assert/strict";
 import { RawImap } from "../../_support/imap_clients.ts";
@@ -64,6 +66,54 @@ Deno.test("a right password during back-off gets NO [UNAVAILABLE], a wrong one A
     const right = await login(server.implicitPort, server.caPem, "alice", "right");
     clients.push(right.client);
     assert.match(right.result.tagged, /^\S+ NO \[UNAVAILABLE\] .*try again in \d+ s$/);
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await server.stop();
+  }
+});
+
+/** Runs `postern ARGS` as its own process, as an administrator would beside the server. */
+async function posternCli(args: string[], stdin: string): Promise<Deno.CommandOutput> {
+  const root = new URL("../../../", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      "--config",
+      `${root}deno.json`,
+      `${root}server/main.ts`,
+      ...args,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(stdin));
+  await writer.close();
+  return await child.output();
+}
+
+Deno.test("user passwd and user remove in another process take effect despite the cache", async () => {
+  const server = await startPostern({ users: [{ name: "alice", password: "old" }] });
+  const clients: RawImap[] = [];
+  const attempt = async (password: string) => {
+    const r = await login(server.implicitPort, server.caPem, "alice", password);
+    clients.push(r.client);
+    return r.result.tagged.replace(/^\S+ /, "").split(" ").slice(0, 2).join(" ");
+  };
+  try {
+    assert.equal(await attempt("old"), "OK [CAPABILITY");
+    assert.equal(await attempt("old"), "OK [CAPABILITY", "now answered from the cache");
+    const config = `${server.dir}/config.yaml`;
+    const passwd = await posternCli(["user", "passwd", "alice", "--config", config], "new\n");
+    assert.equal(passwd.code, 0, new TextDecoder().decode(passwd.stderr));
+    assert.equal(await attempt("old"), "NO [AUTHENTICATIONFAILED]");
+    assert.equal(await attempt("new"), "OK [CAPABILITY");
+    const remove = await posternCli(["user", "remove", "alice", "--config", config], "");
+    assert.equal(remove.code, 0, new TextDecoder().decode(remove.stderr));
+    assert.equal(await attempt("new"), "NO [AUTHENTICATIONFAILED]");
   } finally {
     await Promise.all(clients.map((c) => c.close()));
     await server.stop();
