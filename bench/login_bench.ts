@@ -15,7 +15,7 @@
  * do not share its event loop. Every password sent is right, so any NO to LOGIN is a refused
  * right password. Figures are printed, never asserted.
  *
- *     deno run -A bench/login_bench.ts [--seconds 20] [--clients 20] [--no-dovecot]
+ *     deno run -A bench/login_bench.ts [--seconds 20] [--clients 20] [--no-dovecot] [--ln 15]
  */
 import { dovecotAvailable, startDovecot } from "../tests/_support/dovecot.ts";
 import { ImapClient, quote } from "./_imap_client.ts";
@@ -116,6 +116,7 @@ export interface LoginBenchResult {
   readonly cold: StormResult;
   readonly clients: number;
   readonly dovecotSettings: readonly string[];
+  readonly ln: number;
 }
 
 /** Runs the storm against Dovecot, Postern with a warm cache and Postern with no cache. */
@@ -123,14 +124,25 @@ export async function benchLogins(options: {
   readonly seconds: number;
   readonly clients: number;
   readonly skipDovecot?: boolean;
+  /** scrypt cost exponent of Postern's hashes (default 15, the default cost). */
+  readonly ln?: number;
   readonly log?: (line: string) => void;
 }): Promise<LoginBenchResult> {
   const log = options.log ?? (() => {});
+  const ln = options.ln ?? 15;
   const storm = (port: number, caPem: string) =>
     loginStorm({ port, caPem, clients: options.clients, seconds: options.seconds });
   const startChild = async (cacheTtl: string) => {
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", SELF, "--serve-postern", cacheTtl, String(options.clients + 10)],
+      args: [
+        "run",
+        "-A",
+        SELF,
+        "--serve-postern",
+        cacheTtl,
+        String(options.clients + 10),
+        String(ln),
+      ],
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",
@@ -185,7 +197,7 @@ export async function benchLogins(options: {
   }
   const warm = await posternStorm(warmServer, "1h");
   const cold = await posternStorm(await startChild("0s"), "0s");
-  return { dovecot, warm, cold, clients: options.clients, dovecotSettings };
+  return { dovecot, warm, cold, clients: options.clients, dovecotSettings, ln };
 }
 
 /** The report printed by `deno task bench`. */
@@ -210,7 +222,7 @@ export function formatLogins(r: LoginBenchResult): string {
     );
   if (d) line("Dovecot, SHA512-CRYPT", d);
   line("Postern, warm cache (1h)", r.warm);
-  line("Postern, cold (no cache, ln=15)", r.cold);
+  line(`Postern, cold (no cache, ln=${r.ln})`, r.cold);
   out.push(
     `${r.clients} clients on 127.0.0.1, each looping connect + TLS + LOGIN + SELECT INBOX + ` +
       "LOGOUT; a bystander session sends NOOP every 20 ms. Every password is right: " +
@@ -228,16 +240,16 @@ interface ChildInfo {
   readonly key: string;
 }
 
-/** Child mode: a Postern with the storm user, the given cache TTL and scrypt ln=15. */
-async function servePostern(cacheTtl: string, maxConnections: number): Promise<void> {
+/** Child mode: a Postern with the storm user, the given cache TTL and scrypt cost. */
+async function servePostern(cacheTtl: string, maxConnections: number, ln: number): Promise<void> {
   const { startPostern } = await import("../tests/_support/postern.ts");
   const postern = await startPostern({
     users: [{ name: USER, password: PASSWORD }],
     clientAuth: "none",
     limitsYaml: `  max_connections_per_user: ${maxConnections}\n` +
       `  max_connections_per_address: ${maxConnections}`,
-    // The stored hash is made at the tests' low cost; the first login re-hashes it to ln=15.
-    authYaml: `  cache_ttl: ${cacheTtl}\n  scrypt_cost: { ln: 15, r: 8, p: 1 }`,
+    // The stored hash is made at the tests' low cost; the first login re-hashes it to `ln`.
+    authYaml: `  cache_ttl: ${cacheTtl}\n  scrypt_cost: { ln: ${ln}, r: 8, p: 1 }`,
   });
   const info: ChildInfo = {
     port: postern.implicitPort,
@@ -264,12 +276,14 @@ if (import.meta.main) {
   const args = Deno.args;
   const serve = flag(args, "--serve-postern");
   if (serve !== undefined) {
-    await servePostern(serve, Number(args[args.indexOf("--serve-postern") + 2] ?? 50));
+    const at = args.indexOf("--serve-postern");
+    await servePostern(serve, Number(args[at + 2] ?? 50), Number(args[at + 3] ?? 15));
   } else {
     const result = await benchLogins({
       seconds: Number(flag(args, "--seconds") ?? (args.includes("--quick") ? 5 : 20)),
       clients: Number(flag(args, "--clients") ?? 20),
       skipDovecot: args.includes("--no-dovecot"),
+      ln: Number(flag(args, "--ln") ?? 15),
       log: (s) => console.error(s),
     });
     console.log(formatLogins(result));

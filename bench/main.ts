@@ -1,7 +1,7 @@
 /**
  * `deno task bench`: every benchmark that compares Postern with a reference measured in the same
  * run. Figures are printed, never asserted. `--quick` shortens every section; `--only NAME`
- * runs one section (tls, mtls, directory, imap, logins).
+ * runs one section (tls, mtls, directory, imap, scrypt, logins).
  *
  * The per-primitive crypto comparison (noble vs node:crypto) is a `deno bench` file:
  * `deno bench -A bench/crypto_bench.ts`.
@@ -10,6 +10,7 @@ import { makeOpensslPki } from "../tests/_support/openssl_pki.ts";
 import { benchDirectoryHandshakes } from "./directory_handshake_bench.ts";
 import { benchImap, formatResult } from "./imap_bench.ts";
 import { benchLogins, formatLogins } from "./login_bench.ts";
+import { benchScrypt, formatScrypt } from "./scrypt_bench.ts";
 import { benchMtls, formatMtls } from "./mtls_bench.ts";
 import { benchTls } from "./tls_bench.ts";
 
@@ -92,6 +93,10 @@ try {
   if (wants("imap")) {
     console.log("\n## IMAP: Postern vs Dovecot");
     console.log(formatResult(await benchImap({ messages: quick ? 10_000 : 100_000 })));
+  }
+  if (wants("scrypt")) {
+    console.log("\n## Password hashing: where scrypt runs (one check per core at a time)");
+    console.log(formatScrypt(15, await benchScrypt(15, quick ? 8 : 16)));
   }
   if (wants("logins")) {
     console.log("\n## Login storm: Postern vs Dovecot (SHA512-CRYPT, long-lived login processes)");
