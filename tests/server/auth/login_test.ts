@@ -9,6 +9,8 @@
 import assert from "node:assert/strict";
 import { RawImap } from "../../_support/imap_clients.ts";
 import { startPostern } from "../../_support/postern.ts";
+import { openSqliteMailStore } from "../../../mailstore/sqlite/mod.ts";
+import { parseConfig } from "../../../server/config.ts";
 
 const CROWD = 100;
 
@@ -114,6 +116,37 @@ Deno.test("user passwd and user remove in another process take effect despite th
     const remove = await posternCli(["user", "remove", "alice", "--config", config], "");
     assert.equal(remove.code, 0, new TextDecoder().decode(remove.stderr));
     assert.equal(await attempt("new"), "NO [AUTHENTICATIONFAILED]");
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await server.stop();
+  }
+});
+
+Deno.test("a reload (SIGHUP) empties the cache: the next login is checked and re-hashed", async () => {
+  const server = await startPostern({ users: [{ name: "alice", password: "pw" }] });
+  const clients: RawImap[] = [];
+  const storedHash = async () => {
+    const store = await openSqliteMailStore(`${server.dir}/data/postern.db`);
+    try {
+      return (await store.getAccount("alice"))?.passwordHash ?? "";
+    } finally {
+      await store.close();
+    }
+  };
+  const attempt = async () => {
+    const r = await login(server.implicitPort, server.caPem, "alice", "pw");
+    clients.push(r.client);
+    return r.result.status;
+  };
+  try {
+    assert.equal(await attempt(), "OK");
+    assert.match(await storedHash(), /^\$scrypt\$ln=10,/);
+    const path = `${server.dir}/config.yaml`;
+    const text = (await Deno.readTextFile(path)).replace("ln: 10,", "ln: 11,");
+    await server.handle.reload(parseConfig(text, path));
+    // A cache hit would skip the check, and with it the re-hash to the new cost.
+    assert.equal(await attempt(), "OK");
+    assert.match(await storedHash(), /^\$scrypt\$ln=11,/);
   } finally {
     await Promise.all(clients.map((c) => c.close()));
     await server.stop();
