@@ -58,6 +58,11 @@ export class AuthCache {
     this.#evict();
   }
 
+  /** True when successful checks are remembered at all (`ttlMs` above 0). */
+  get enabled(): boolean {
+    return this.#settings.ttlMs > 0;
+  }
+
   /** The opaque key of (user, password); a memory dump shows neither. */
   key(user: string, password: string): string {
     const mac = hmac(

@@ -111,6 +111,11 @@ export class LocalAuthenticator {
   readonly #hash: (password: string, cost: ScryptCost) => Promise<string>;
   readonly #queue: CheckQueue;
   readonly #cache: AuthCache;
+  /** Checks in progress, by cache key, for logins that arrive meanwhile. */
+  readonly #checking = new Map<
+    string,
+    Promise<{ readonly queued: true; readonly value: string | null } | { readonly queued: false }>
+  >();
   #cost: ScryptCost = DEFAULT_SCRYPT_COST;
   #dummyHash = "";
   /** Insertion order is recency order: a touched entry is re-inserted at the end. */
@@ -202,20 +207,35 @@ export class LocalAuthenticator {
     }
     const record = this.#touch(key);
     record.inFlight++;
+    // With the cache on, the same (user, password) arriving while it is being checked waits
+    // for that one check, as it would have found its outcome in the cache a moment later:
+    // a hundred phones of one user reconnecting after a restart cost one scrypt, not a hundred.
+    let check = this.#cache.enabled ? this.#checking.get(cacheKey) : undefined;
+    const leader = check === undefined;
+    if (check === undefined) {
+      check = this.#queue.run(key, () => this.#checkAndUpgrade(account, password));
+      if (this.#cache.enabled) {
+        this.#checking.set(cacheKey, check);
+        const done = () => this.#checking.delete(cacheKey);
+        check.then(done, done);
+      }
+    }
     let result;
     try {
-      result = await this.#queue.run(key, () => this.#checkAndUpgrade(account, password));
+      result = await check;
     } finally {
       record.inFlight--;
     }
     if (!result.queued) return { ok: false, reason: "busy", retryAfterMs: BUSY_RETRY_MS };
     const newStamp = result.value;
     if (newStamp !== null && account !== null) {
-      this.#cache.remember(cacheKey, true, newStamp);
+      if (leader) this.#cache.remember(cacheKey, true, newStamp);
       return this.#succeeded(key, account);
     }
-    this.#cache.remember(cacheKey, false, stamp);
-    this.#recordFailure(key, record);
+    if (leader) {
+      this.#cache.remember(cacheKey, false, stamp);
+      this.#recordFailure(key, record);
+    }
     await this.#sleep(this.#failureDelayMs);
     return { ok: false, reason: "invalid" };
   }

@@ -172,6 +172,7 @@ Deno.test("a full queue answers busy (UNAVAILABLE), never wrong credentials", as
     maxConcurrent: 1,
     maxQueued: 2,
     maxQueuedPerAddress: 1,
+    cacheTtlMs: 0,
     verifyPassword: () => new Promise((resolve) => gates.push(() => resolve(true))),
   });
   const a1 = auth.check("alice", "secret", "192.0.2.1");
@@ -316,4 +317,32 @@ Deno.test("login() fits the IMAP authenticator contract and throttles across por
       e instanceof ImapError && e.status === "NO" && e.code === "UNAVAILABLE" &&
       /try again in \d+ s/.test(e.message),
   );
+});
+
+Deno.test("simultaneous logins with the same password share one check", async () => {
+  const gates: (() => void)[] = [];
+  const { auth, verified } = await fixture({
+    verifyPassword: (password, encoded) =>
+      new Promise((resolve) => {
+        verified.push(encoded);
+        gates.push(() => resolve(verifyPasswordAsync(password, encoded)));
+      }),
+  });
+  let settled = 0;
+  const right = Array.from(
+    { length: 50 },
+    (_, i) => auth.check("alice", "secret", `10.0.${i}.1`).finally(() => settled++),
+  );
+  const wrong = Array.from(
+    { length: 5 },
+    () => auth.check("alice", "guess", "10.9.9.9").finally(() => settled++),
+  );
+  while (settled < 55) {
+    gates.shift()?.();
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  assert.ok((await Promise.all(right)).every((o) => o.ok));
+  assert.ok((await Promise.all(wrong)).every((o) => !o.ok && o.reason === "invalid"));
+  assert.equal(verified.length, 2, "one check for the right password, one for the wrong one");
+  assert.equal(auth.failures("10.9.9.9"), 1, "the shared failure counts once");
 });
