@@ -3,7 +3,8 @@
  * succeed (they queue for the hashing slots instead of being refused), a logged-in session
  * keeps being served meanwhile, and a throttled right password is answered UNAVAILABLE, never
  * AUTHENTICATIONFAILED (RFC 5530); and a password changed or an account removed by the CLI,
- * in its own process, takes effect at the next login although the old password is cached.
+ * in its own process, takes effect at the next login although the old password is cached; and
+ * the per-user connection limit is not reported as a wrong password either.
  * Nothing here is timed; the bench measures the latencies.
  */
 import assert from "node:assert/strict";
@@ -147,6 +148,24 @@ Deno.test("a reload (SIGHUP) empties the cache: the next login is checked and re
     // A cache hit would skip the check, and with it the re-hash to the new cost.
     assert.equal(await attempt(), "OK");
     assert.match(await storedHash(), /^\$scrypt\$ln=11,/);
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await server.stop();
+  }
+});
+
+Deno.test("the per-user connection limit answers NO [LIMIT], not AUTHENTICATIONFAILED", async () => {
+  const server = await startPostern({
+    users: [{ name: "alice", password: "pw" }],
+    limitsYaml: "  max_connections_per_user: 1",
+  });
+  const clients: RawImap[] = [];
+  try {
+    for (const expected of [/^\S+ OK /, /^\S+ NO \[LIMIT\] /]) {
+      const r = await login(server.implicitPort, server.caPem, "alice", "pw");
+      clients.push(r.client);
+      assert.match(r.result.tagged, expected);
+    }
   } finally {
     await Promise.all(clients.map((c) => c.close()));
     await server.stop();
