@@ -12,7 +12,9 @@
  *   Dovecot's `{ARGON2ID}`. Computed by `@noble/hashes`, in slices that yield to the event loop.
  *
  * Every cost parameter is capped before anything is computed, so a crafted import cannot make a
- * login spin for minutes or allocate gigabytes.
+ * login spin for minutes or allocate gigabytes. These libraries compute on the calling thread
+ * (bcrypt cost 10 holds it for about 100 ms at a time, Argon2id with 64 MiB for seconds in
+ * 10 ms slices), so the server calls them on Workers (server/auth/legacy_pool.ts).
  */
 import { argon2idAsync } from "@noble/hashes/argon2.js";
 import bcrypt from "bcryptjs";

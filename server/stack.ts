@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../protocol/x509/identity.ts";
+import { LegacyVerifierPool } from "./auth/legacy_pool.ts";
 import { LocalAuthenticator, type LocalAuthSettings } from "./auth/local.ts";
 import { type Config, directoryConfigInput } from "./config.ts";
 import { resolveDirectoryConfig } from "./directory/config.ts";
@@ -52,13 +53,19 @@ export class ServerStack {
   readonly store: MailStore;
   readonly imap: ImapApplication;
   readonly #local: LocalAuthenticator;
+  /** Workers for imported password hashes, started on the first one. */
+  readonly #legacy = new LegacyVerifierPool();
   #directory: Directory | null;
   #auth: ServerAuthenticator;
   #stopRecheck: () => Promise<void> = () => Promise.resolve();
 
   private constructor(store: MailStore, config: Config, directory: Directory | null) {
     this.store = store;
-    this.#local = new LocalAuthenticator({ store, ...localAuthSettings(config) });
+    this.#local = new LocalAuthenticator({
+      store,
+      verifyPassword: this.#legacy.verifyPassword,
+      ...localAuthSettings(config),
+    });
     this.#directory = directory;
     this.#auth = this.#makeAuth();
     const currentAuth = () => this.#auth;
@@ -113,6 +120,7 @@ export class ServerStack {
   }
 
   async close(): Promise<void> {
+    this.#legacy.close();
     await this.#stopRecheck();
     await this.#directory?.close();
     await this.store.close();

@@ -171,3 +171,43 @@ Deno.test("the per-user connection limit answers NO [LIMIT], not AUTHENTICATIONF
     await server.stop();
   }
 });
+
+Deno.test("imported Dovecot hashes log in as they are and become scrypt", async () => {
+  const server = await startPostern();
+  const clients: RawImap[] = [];
+  try {
+    // `doveadm pw` hashes of "secret".
+    const file = `${server.dir}/users`;
+    await Deno.writeTextFile(
+      file,
+      [
+        "sha:{SHA512-CRYPT}$6$MlK7ruuPnwVMEeIp$c/fuqa3O5cPzaity6FJsZq9xS6GbGi8NR24ke2wxVO7oaiXz0p6A3TVg1TROS53PLItUwOYNK1FhKrzLCesz31:1000:1000::/home/sha::",
+        "blf:{BLF-CRYPT}$2y$05$HtugKVkYHTb4dnkR9WS6xedT6QaLL00YIU2R8jF.k8TLZuIRBL5Ne",
+        "",
+      ].join("\n"),
+    );
+    const imported = await posternCli(
+      ["user", "import", file, "--config", `${server.dir}/config.yaml`],
+      "",
+    );
+    assert.equal(new TextDecoder().decode(imported.stdout), "2 added, 0 updated, 0 skipped\n");
+    for (const user of ["sha", "blf"]) {
+      const wrong = await login(server.implicitPort, server.caPem, user, "Secret");
+      const right = await login(server.implicitPort, server.caPem, user, "secret");
+      clients.push(wrong.client, right.client);
+      assert.match(wrong.result.tagged, /^\S+ NO \[AUTHENTICATIONFAILED\] /);
+      assert.match(right.result.tagged, /^\S+ OK /);
+    }
+    const store = await openSqliteMailStore(`${server.dir}/data/postern.db`);
+    try {
+      for (const user of ["sha", "blf"]) {
+        assert.match((await store.getAccount(user))!.passwordHash!, /^\$scrypt\$ln=10,/);
+      }
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await server.stop();
+  }
+});
