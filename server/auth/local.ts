@@ -265,7 +265,7 @@ export class LocalAuthenticator {
       record.inFlight--;
     }
     if (value !== null) {
-      this.#succeeded(key, null);
+      this.#clearFailures(key);
       return { ok: true, value };
     }
     this.#recordFailure(key, record);
@@ -306,15 +306,20 @@ export class LocalAuthenticator {
     }
   }
 
-  #succeeded(key: string, account: Account): AuthOutcome;
-  #succeeded(key: string, account: null): void;
-  #succeeded(key: string, account: Account | null): AuthOutcome | void {
+  #succeeded(key: string, account: Account): AuthOutcome {
+    this.#clearFailures(key);
+    return { ok: true, account };
+  }
+
+  /**
+   * A success from an address forgets its failures: one typo in an office behind a NAT address
+   * does not keep slowing everyone else there.
+   */
+  #clearFailures(key: string): void {
     const record = this.#addresses.get(key);
-    if (record !== undefined) {
-      if (record.inFlight === 0) this.#addresses.delete(key);
-      else record.failures = 0;
-    }
-    if (account !== null) return { ok: true, account };
+    if (record === undefined) return;
+    if (record.inFlight === 0) this.#addresses.delete(key);
+    else record.failures = 0;
   }
 
   /** The back-off refusal for an address, answered after the failure delay, or null. */
