@@ -1,7 +1,7 @@
 /**
  * `deno task bench`: every benchmark that compares Postern with a reference measured in the same
  * run. Figures are printed, never asserted. `--quick` shortens every section; `--only NAME`
- * runs one section (tls, mtls, directory, imap, parse).
+ * runs one section, named by its `wants(NAME)` below.
  *
  * The per-primitive crypto comparison (noble vs node:crypto) is a `deno bench` file:
  * `deno bench -A bench/crypto_bench.ts`.
@@ -9,6 +9,8 @@
 import { makeOpensslPki } from "../tests/_support/openssl_pki.ts";
 import { benchDirectoryHandshakes } from "./directory_handshake_bench.ts";
 import { benchImap, formatResult } from "./imap_bench.ts";
+import { benchLogins, formatLogins } from "./login_bench.ts";
+import { benchScrypt, formatScrypt } from "./scrypt_bench.ts";
 import { benchMtls, formatMtls } from "./mtls_bench.ts";
 import { benchParse } from "./parse_bench.ts";
 import { benchTls } from "./tls_bench.ts";
@@ -96,6 +98,14 @@ try {
   if (wants("parse")) {
     console.log("\n## Parsers on hostile input, against a benign input of the same size");
     benchParse(quick);
+  }
+  if (wants("scrypt")) {
+    console.log("\n## Password hashing: where scrypt runs (one check per core at a time)");
+    console.log(formatScrypt(15, await benchScrypt(15, quick ? 8 : 16)));
+  }
+  if (wants("logins")) {
+    console.log("\n## Login storm: Postern vs Dovecot (SHA512-CRYPT, long-lived login processes)");
+    console.log(formatLogins(await benchLogins({ seconds: quick ? 5 : 20, clients: 20 })));
   }
 } finally {
   await pki.remove();

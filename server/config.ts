@@ -30,6 +30,7 @@ import {
 } from "./directory/config.ts";
 import { parseFilterTemplate } from "./directory/filter_template.ts";
 import { suggest } from "./config/suggest.ts";
+import { checkCost, DEFAULT_SCRYPT_COST, type ScryptCost } from "../mailstore/password.ts";
 import { formatDuration, parseAddress, parseDuration, parseSize } from "./config/values.ts";
 
 export { formatDuration, parseAddress, parseDuration, parseSize } from "./config/values.ts";
@@ -154,6 +155,7 @@ export interface Config {
   readonly limits: LimitsConfig;
   readonly imap: ImapConfig;
   readonly log: LogConfig;
+  readonly auth: AuthConfig;
 }
 
 /** One problem found in a configuration file; `line` and `col` are 1-based. */
@@ -225,7 +227,7 @@ const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
 const LOG_FORMATS = ["text", "json"] as const;
 
 const KEYS = {
-  root: ["data_dir", "listen", "tls", "directory", "limits", "imap", "log"],
+  root: ["data_dir", "listen", "tls", "directory", "limits", "imap", "log", "auth"],
   listen: ["address", "tls"],
   tls: [
     "certificate",
@@ -327,6 +329,7 @@ export function parseConfig(
     limits: readLimits(ctx, root),
     imap: readImap(ctx, root),
     log: readLog(ctx, root),
+    auth: readAuth(ctx, root),
   };
   if (ctx.issues.length > 0) {
     ctx.issues.sort((a, b) => a.line - b.line || a.col - b.col);
@@ -910,5 +913,49 @@ function readLog(ctx: Context, root: Section): LogConfig {
   return {
     level: log.choice("level", LOG_LEVELS, "info"),
     format: log.choice("format", LOG_FORMATS, "text"),
+  };
+}
+
+// ---- auth: password checks, the authentication cache and the scrypt cost ----
+
+/** The `auth:` section: local password verification (see server/auth/local.ts). */
+export interface AuthConfig {
+  /** How long a successful password check is reused; 0 turns the cache off. Default 1h. */
+  readonly cacheTtlMs: number;
+  /** How long a failed password check is reused; 0 turns it off. Default 1m. */
+  readonly cacheNegativeTtlMs: number;
+  /** Cost of new scrypt hashes; logins re-hash to it. Default ln=15, r=8, p=1. */
+  readonly scryptCost: ScryptCost;
+}
+
+const AUTH_KEYS = ["cache_ttl", "cache_negative_ttl", "scrypt_cost"] as const;
+const SCRYPT_COST_KEYS = ["ln", "r", "p"] as const;
+
+function readAuth(ctx: Context, root: Section): AuthConfig {
+  const auth = Section.open(ctx, root.raw("auth"), root.keyNode("auth"), "auth", AUTH_KEYS, "auth");
+  const cost = Section.open(
+    ctx,
+    auth.raw("scrypt_cost"),
+    auth.keyNode("scrypt_cost"),
+    "auth.scrypt_cost",
+    SCRYPT_COST_KEYS,
+    "auth.scrypt_cost",
+  );
+  const scryptCost = {
+    ln: cost.int("ln", DEFAULT_SCRYPT_COST.ln, 10, 20),
+    r: cost.int("r", DEFAULT_SCRYPT_COST.r, 1, 32),
+    p: cost.int("p", DEFAULT_SCRYPT_COST.p, 1, 16),
+  };
+  let checked: ScryptCost = scryptCost;
+  try {
+    checkCost(scryptCost);
+  } catch {
+    auth.fail("scrypt_cost", "needs more than 128 MiB per check (128 * 2^ln * r bytes)");
+    checked = DEFAULT_SCRYPT_COST;
+  }
+  return {
+    cacheTtlMs: auth.duration("cache_ttl", 3_600_000, 0),
+    cacheNegativeTtlMs: auth.duration("cache_negative_ttl", 60_000, 0),
+    scryptCost: checked,
   };
 }

@@ -5,8 +5,9 @@
  */
 import type { MailStore } from "../mailstore/mail_store.ts";
 import type { AuthContext, AuthResult, ImapAuthenticator } from "../protocol/imap/auth.ts";
+import { ImapError } from "../protocol/imap/errors.ts";
 import type { CertificateIdentity } from "../protocol/x509/identity.ts";
-import type { LocalAuthenticator } from "./auth/local.ts";
+import { type LocalAuthenticator, unavailable } from "./auth/local.ts";
 import { DirectoryAuthenticator } from "./directory/authenticator.ts";
 import type { Directory } from "./directory/directory.ts";
 
@@ -16,7 +17,10 @@ export interface ServerAuthOptions {
   readonly directory: Directory | null;
 }
 
-/** Called when a connection authenticates; returns false to refuse (connection limit). */
+/**
+ * Called when a connection authenticates; returns false to refuse it (the per-user connection
+ * limit), which is answered NO [LIMIT].
+ */
 export type OnAuthenticated = (accountName: string) => boolean;
 
 /** Without a directory, a certificate names its local account in its subject CN. */
@@ -44,7 +48,14 @@ export class ServerAuthenticator {
         if (this.#directory === null) return null;
         await this.#store.createAccount(result.accountName, null).catch(() => {});
       }
-      return onAuthenticated(result.accountName) ? result : null;
+      if (onAuthenticated(result.accountName)) return result;
+      // The credentials were right: say which limit refused them (RFC 5530), so that the
+      // client does not ask its user for the password again.
+      throw new ImapError(
+        "NO",
+        "Too many connections for this user, try again when one has closed",
+        "LIMIT",
+      );
     };
     return {
       login: async (user: string, password: string, ctx: AuthContext) => {
@@ -55,7 +66,9 @@ export class ServerAuthenticator {
           ctx.peer,
           () => directory.login(user, password, ctx),
         );
-        return admit(outcome.ok ? outcome.value : null);
+        if (outcome.ok) return admit(outcome.value);
+        if (outcome.reason === "invalid") return null;
+        throw unavailable(outcome);
       },
       external: async (identity: CertificateIdentity, authzid: string, ctx: AuthContext) => {
         if (this.#directory !== null) {

@@ -34,6 +34,7 @@ import { importMail } from "./cli/import_mail.ts";
 import { readPassword } from "./cli/password_prompt.ts";
 import { suggest } from "./config/suggest.ts";
 import { hashPassword } from "../mailstore/password.ts";
+import { importUsers, readImportFile } from "./cli/user_import.ts";
 import { MailStoreError } from "../mailstore/mail_store.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
 import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
@@ -246,15 +247,17 @@ const COMMANDS: readonly Command[] = [
     },
     async run({ values, positionals, io }) {
       const name = positionals[0]!;
+      const config = await resolveConfig(io, values, { checkFiles: false });
       await withStore(io, values, async (store) => {
         if ((await store.getAccount(name)) !== null) {
           throw new CliError(`user "${name}" already exists`);
         }
-        const hash = values["no-password"] === true
-          ? null
-          : hashPassword(await readPassword(`Password for ${name}: `, true, io.stdin));
+        const hash = values["no-password"] === true ? null : hashPassword(
+          await readPassword(`Password for ${name}: `, true, io.stdin),
+          config.auth.scryptCost,
+        );
         await store.createAccount(name, hash);
-      });
+      }, config);
       io.out(`user "${name}" added\n`);
       return 0;
     },
@@ -266,11 +269,17 @@ const COMMANDS: readonly Command[] = [
     options: {},
     async run({ values, positionals, io }) {
       const name = positionals[0]!;
+      const config = await resolveConfig(io, values, { checkFiles: false });
+      // A running server notices the new hash at the user's next login: its cache entries are
+      // stamped with the hash they were checked against.
       await withStore(io, values, async (store) => {
         await requireAccount(store, name);
-        const hash = hashPassword(await readPassword(`New password for ${name}: `, true, io.stdin));
+        const hash = hashPassword(
+          await readPassword(`New password for ${name}: `, true, io.stdin),
+          config.auth.scryptCost,
+        );
         await store.setPasswordHash(name, hash);
-      });
+      }, config);
       io.out(`password of "${name}" changed\n`);
       return 0;
     },
@@ -288,6 +297,35 @@ const COMMANDS: readonly Command[] = [
       });
       io.out(`user "${name}" removed\n`);
       return 0;
+    },
+  },
+  {
+    name: "user import",
+    summary: "Add or update local accounts from a Dovecot passwd-file.",
+    details: "Each line is user:{SCHEME}hash[:uid:gid:gecos:home:shell:extra], or user:hash.\n" +
+      "Schemes kept as they are: {SHA512-CRYPT}, {SHA256-CRYPT}, {BLF-CRYPT}, {ARGON2ID},\n" +
+      "and bare $6$, $5$, $2y$/$2b$/$2a$ and $argon2id$ hashes; each is replaced by scrypt at\n" +
+      "the user's first successful login. {PLAIN} passwords are hashed with scrypt now.\n" +
+      "Existing accounts get the new password hash; their mail is kept.",
+    positionals: [{ name: "FILE" }],
+    options: {},
+    async run({ values, positionals, io }) {
+      const config = await resolveConfig(io, values, { checkFiles: false });
+      const path = resolve(io.cwd, positionals[0]!);
+      const text = await readImportFile(path);
+      const result = await withStore(
+        io,
+        values,
+        (store) => importUsers(store, text, config.auth.scryptCost),
+        config,
+      );
+      for (const problem of result.problems) {
+        io.err(`${positionals[0]}:${problem.line}: ${problem.message}\n`);
+      }
+      io.out(
+        `${result.added} added, ${result.updated} updated, ${result.problems.length} skipped\n`,
+      );
+      return result.problems.length === 0 ? 0 : 1;
     },
   },
   {

@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../protocol/x509/identity.ts";
-import { LocalAuthenticator } from "./auth/local.ts";
+import { LegacyVerifierPool } from "./auth/legacy_pool.ts";
+import { LocalAuthenticator, type LocalAuthSettings } from "./auth/local.ts";
 import { type Config, directoryConfigInput } from "./config.ts";
 import { resolveDirectoryConfig } from "./directory/config.ts";
 import type { DirectoryConfig as DirectorySettings } from "./directory/config.ts";
@@ -38,18 +39,33 @@ export function sessionLimits(config: Config): Partial<SessionLimits> {
   };
 }
 
+/** The `auth:` settings in the form the local authenticator takes. */
+export function localAuthSettings(config: Config): LocalAuthSettings {
+  return {
+    cacheTtlMs: config.auth.cacheTtlMs,
+    negativeCacheTtlMs: config.auth.cacheNegativeTtlMs,
+    scryptCost: config.auth.scryptCost,
+  };
+}
+
 /** The services behind the listeners; the directory can be replaced by a reload. */
 export class ServerStack {
   readonly store: MailStore;
   readonly imap: ImapApplication;
   readonly #local: LocalAuthenticator;
+  /** Workers for imported password hashes, started on the first one. */
+  readonly #legacy = new LegacyVerifierPool();
   #directory: Directory | null;
   #auth: ServerAuthenticator;
   #stopRecheck: () => Promise<void> = () => Promise.resolve();
 
   private constructor(store: MailStore, config: Config, directory: Directory | null) {
     this.store = store;
-    this.#local = new LocalAuthenticator({ store });
+    this.#local = new LocalAuthenticator({
+      store,
+      verifyPassword: this.#legacy.verifyPassword,
+      ...localAuthSettings(config),
+    });
     this.#directory = directory;
     this.#auth = this.#makeAuth();
     const currentAuth = () => this.#auth;
@@ -91,6 +107,9 @@ export class ServerStack {
 
   /** Applies new directory settings; the old client is closed once replaced. */
   async reload(config: Config): Promise<void> {
+    // SIGHUP also forgets every cached password check (auth.cache_ttl).
+    this.#local.configure(localAuthSettings(config));
+    this.#local.clearCache();
     const settings = await directorySettings(config);
     const old = this.#directory;
     await this.#stopRecheck();
@@ -101,6 +120,7 @@ export class ServerStack {
   }
 
   async close(): Promise<void> {
+    this.#legacy.close();
     await this.#stopRecheck();
     await this.#directory?.close();
     await this.store.close();

@@ -1,30 +1,51 @@
 /**
  * Password login for local accounts (IMAP LOGIN and AUTHENTICATE PLAIN), checked against the
- * scrypt hashes in the mail store.
+ * hashes in the mail store.
  *
  * Defences, and why:
  * - Unknown users and certificate-only accounts are verified against a dummy hash of the same
  *   cost, so response time does not reveal which names exist.
  * - Every failure is answered only after a fixed delay, which slows a single connection.
  * - Failures are counted per client address (IPv6 per /64, since one host owns the whole
- *   prefix). Past a few free failures the address is refused without a password check, for
- *   an exponentially growing, capped period.
- * - scrypt costs 32 MiB and about half a second per check, so checks run with bounded
- *   concurrency, per address and overall; excess attempts are refused, not queued without
- *   limit.
+ *   prefix). Past a few free failures the address is turned away without a password check,
+ *   for an exponentially growing, capped period. Only failures count: any number of right
+ *   logins from one office behind one NAT address go through. Repeating the same wrong
+ *   password (a phone with an old one) counts once, as the negative cache answers it.
+ * - scrypt costs 32 MiB and a core for about 170 ms, so checks run on the native thread pool
+ *   with a fixed number at once; the others wait in a bounded queue served round-robin
+ *   between addresses (`CheckQueue`). A full queue is answered "busy, try again", never
+ *   "wrong password" (RFC 5530 UNAVAILABLE).
+ * - Outcomes are cached (`AuthCache`), so most logins cost no scrypt at all.
  * - The tracking table is bounded and forgets old entries, so spoofed or rotating addresses
  *   cannot grow memory.
+ * - A successful login with an imported hash, or with a scrypt hash of another cost, stores a
+ *   new scrypt hash of the current cost.
  */
 import type { Account, MailStore } from "../../mailstore/mail_store.ts";
 import {
   DEFAULT_SCRYPT_COST,
+  hashPasswordAsync,
+  needsRehash,
   type ScryptCost,
   verifyPasswordAsync,
 } from "../../mailstore/password.ts";
+import { ImapError } from "../../protocol/imap/errors.ts";
+import { AuthCache } from "./auth_cache.ts";
+import { CheckQueue } from "./check_queue.ts";
+
+/** The settings a reload may change. */
+export interface LocalAuthSettings {
+  /** How long a successful check is reused (default 1 hour); 0 turns caching off. */
+  readonly cacheTtlMs?: number;
+  /** How long a failed check is reused (default 1 minute). */
+  readonly negativeCacheTtlMs?: number;
+  /** Cost of new hashes, of re-hashes at login and of the dummy hash (default ln=15). */
+  readonly scryptCost?: ScryptCost;
+}
 
 /** Options of `LocalAuthenticator`; every timing knob is injectable for tests. */
-export interface LocalAuthenticatorOptions {
-  readonly store: Pick<MailStore, "getAccount">;
+export interface LocalAuthenticatorOptions extends LocalAuthSettings {
+  readonly store: Pick<MailStore, "getAccount" | "setPasswordHash">;
   /** Clock in milliseconds (default `Date.now`). */
   readonly now?: () => number;
   /** Waits the given milliseconds (default a timer). */
@@ -41,23 +62,28 @@ export interface LocalAuthenticatorOptions {
   readonly forgetAfterMs?: number;
   /** Most addresses tracked at once; the least recently failing are evicted (default 10,000). */
   readonly maxTrackedAddresses?: number;
-  /** Password checks running at once from one address (default 2). */
-  readonly maxConcurrentPerAddress?: number;
-  /** Password checks running at once overall (default 4). */
+  /** Password checks running at once (default: one per core). */
   readonly maxConcurrent?: number;
-  /** Checks waiting for a slot before further attempts are refused (default 64). */
+  /** Checks waiting for a slot, overall (default 1,024). */
   readonly maxQueued?: number;
-  /** Cost of the dummy hash used for unknown users; match the cost of real hashes. */
-  readonly dummyCost?: ScryptCost;
+  /** Checks waiting for a slot from one address (default 512). */
+  readonly maxQueuedPerAddress?: number;
+  /** Most cached outcomes (default 100,000). */
+  readonly maxCacheEntries?: number;
   /** Password verifier (default `verifyPasswordAsync`). */
   readonly verifyPassword?: (password: string, encoded: string) => Promise<boolean>;
+  /** Hashes a password for storage at login (default `hashPasswordAsync`). */
+  readonly hashPassword?: (password: string, cost: ScryptCost) => Promise<string>;
 }
 
 /** The outcome of one login attempt, for the session and the log. */
 export type AuthOutcome =
   | { readonly ok: true; readonly account: Account }
   | { readonly ok: false; readonly reason: "invalid" }
-  | { readonly ok: false; readonly reason: "throttled"; readonly retryAfterMs: number };
+  /** The address is backing off after failures; nothing was checked. */
+  | { readonly ok: false; readonly reason: "throttled"; readonly retryAfterMs: number }
+  /** The check queue is full; nothing was checked. */
+  | { readonly ok: false; readonly reason: "busy"; readonly retryAfterMs: number };
 
 interface AddressRecord {
   failures: number;
@@ -67,10 +93,12 @@ interface AddressRecord {
 }
 
 const MAX_USERNAME_LENGTH = 256;
+/** What a client is told to wait when the queue is full. */
+const BUSY_RETRY_MS = 2000;
 
-/** Verifies local passwords with timing equalisation, delays and per-address back-off. */
+/** Verifies local passwords with caching, queueing, timing equalisation and back-off. */
 export class LocalAuthenticator {
-  readonly #store: Pick<MailStore, "getAccount">;
+  readonly #store: Pick<MailStore, "getAccount" | "setPasswordHash">;
   readonly #now: () => number;
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #failureDelayMs: number;
@@ -79,15 +107,19 @@ export class LocalAuthenticator {
   readonly #backoffMaxMs: number;
   readonly #forgetAfterMs: number;
   readonly #maxTracked: number;
-  readonly #maxPerAddress: number;
-  readonly #maxConcurrent: number;
-  readonly #maxQueued: number;
   readonly #verify: (password: string, encoded: string) => Promise<boolean>;
-  readonly #dummyHash: string;
+  readonly #hash: (password: string, cost: ScryptCost) => Promise<string>;
+  readonly #queue: CheckQueue;
+  readonly #cache: AuthCache;
+  /** Checks in progress, by cache key, for logins that arrive meanwhile. */
+  readonly #checking = new Map<
+    string,
+    Promise<{ readonly queued: true; readonly value: string | null } | { readonly queued: false }>
+  >();
+  #cost: ScryptCost = DEFAULT_SCRYPT_COST;
+  #dummyHash = "";
   /** Insertion order is recency order: a touched entry is re-inserted at the end. */
   readonly #addresses = new Map<string, AddressRecord>();
-  readonly #queue: (() => void)[] = [];
-  #running = 0;
 
   constructor(options: LocalAuthenticatorOptions) {
     this.#store = options.store;
@@ -99,11 +131,38 @@ export class LocalAuthenticator {
     this.#backoffMaxMs = options.backoffMaxMs ?? 300_000;
     this.#forgetAfterMs = options.forgetAfterMs ?? 900_000;
     this.#maxTracked = Math.max(1, options.maxTrackedAddresses ?? 10_000);
-    this.#maxPerAddress = Math.max(1, options.maxConcurrentPerAddress ?? 2);
-    this.#maxConcurrent = Math.max(1, options.maxConcurrent ?? 4);
-    this.#maxQueued = Math.max(0, options.maxQueued ?? 64);
+    this.#queue = new CheckQueue({
+      slots: options.maxConcurrent ?? Math.max(1, navigator.hardwareConcurrency || 1),
+      maxQueued: options.maxQueued ?? 1024,
+      maxQueuedPerAddress: options.maxQueuedPerAddress ?? 512,
+    });
     this.#verify = options.verifyPassword ?? verifyPasswordAsync;
-    this.#dummyHash = dummyHash(options.dummyCost ?? DEFAULT_SCRYPT_COST);
+    this.#hash = options.hashPassword ?? hashPasswordAsync;
+    this.#cache = new AuthCache({ ttlMs: 0, negativeTtlMs: 0 }, this.#now);
+    this.configure(options);
+  }
+
+  /** Applies the `auth:` settings; a reload calls it, then `clearCache`. */
+  configure(settings: LocalAuthSettings): void {
+    this.#cache.configure({
+      ttlMs: settings.cacheTtlMs ?? 3_600_000,
+      negativeTtlMs: settings.negativeCacheTtlMs ?? 60_000,
+    });
+    const cost = settings.scryptCost ?? DEFAULT_SCRYPT_COST;
+    if (this.#dummyHash === "" || needsRehash(this.#dummyHash, cost)) {
+      this.#dummyHash = dummyHash(cost);
+    }
+    this.#cost = cost;
+  }
+
+  /** Forgets every cached outcome (SIGHUP). */
+  clearCache(): void {
+    this.#cache.clear();
+  }
+
+  /** Number of cached outcomes. */
+  get cachedOutcomes(): number {
+    return this.#cache.size;
   }
 
   /** The account when `password` is right for `username`, else null (after a delay). */
@@ -114,34 +173,78 @@ export class LocalAuthenticator {
 
   /**
    * The LOGIN / AUTHENTICATE PLAIN half of the IMAP engine's `ImapAuthenticator` contract
-   * (protocol/imap/auth.ts): `ctx.peer` may carry a port, which `addressKey` drops.
+   * (protocol/imap/auth.ts): `ctx.peer` may carry a port, which `addressKey` drops. Wrong
+   * credentials resolve null (NO [AUTHENTICATIONFAILED]); an attempt that was not checked
+   * throws NO [UNAVAILABLE] with a text that says when to retry (RFC 5530).
    */
   async login(
     user: string,
     password: string,
     ctx: { readonly peer: string },
   ): Promise<{ readonly accountName: string } | null> {
-    const account = await this.verify(user, password, ctx.peer);
-    return account ? { accountName: account.name } : null;
+    const outcome = await this.check(user, password, ctx.peer);
+    if (outcome.ok) return { accountName: outcome.account.name };
+    if (outcome.reason === "invalid") return null;
+    throw unavailable(outcome);
   }
 
   /** As `verify`, but says why an attempt failed. */
   async check(username: string, password: string, peerAddress: string): Promise<AuthOutcome> {
-    const outcome = await this.guard(peerAddress, async () => {
-      const account = username.length <= MAX_USERNAME_LENGTH
-        ? await this.#store.getAccount(username)
-        : null;
-      // Unknown users are checked against a dummy hash so that timing reveals nothing.
-      const matched = await this.#verify(password, account?.passwordHash ?? this.#dummyHash);
-      return matched && account?.passwordHash ? account : null;
-    });
-    return outcome.ok ? { ok: true, account: outcome.value } : outcome;
+    const key = addressKey(peerAddress);
+    const refused = await this.#refuseWhileBlocked(key);
+    if (refused !== null) return refused;
+    const account = username.length <= MAX_USERNAME_LENGTH
+      ? await this.#store.getAccount(username)
+      : null;
+    const stamp = account?.passwordHash ?? null;
+    const cacheKey = this.#cache.key(username, password);
+    const cached = this.#cache.lookup(cacheKey, stamp);
+    if (cached === "valid" && account !== null) return this.#succeeded(key, account);
+    if (cached === "invalid") {
+      // The same wrong pair again: it teaches a guesser nothing, so it does not count.
+      await this.#sleep(this.#failureDelayMs);
+      return { ok: false, reason: "invalid" };
+    }
+    const record = this.#touch(key);
+    record.inFlight++;
+    // With the cache on, the same (user, password) arriving while it is being checked waits
+    // for that one check, as it would have found its outcome in the cache a moment later:
+    // a hundred phones of one user reconnecting after a restart cost one scrypt, not a hundred.
+    let check = this.#cache.enabled ? this.#checking.get(cacheKey) : undefined;
+    const leader = check === undefined;
+    if (check === undefined) {
+      check = this.#queue.run(key, () => this.#checkAndUpgrade(account, password));
+      if (this.#cache.enabled) {
+        this.#checking.set(cacheKey, check);
+        const done = () => this.#checking.delete(cacheKey);
+        check.then(done, done);
+      }
+    }
+    let result;
+    try {
+      result = await check;
+    } finally {
+      record.inFlight--;
+    }
+    if (!result.queued) return { ok: false, reason: "busy", retryAfterMs: BUSY_RETRY_MS };
+    const newStamp = result.value;
+    if (newStamp !== null && account !== null) {
+      if (leader) this.#cache.remember(cacheKey, true, newStamp);
+      return this.#succeeded(key, account);
+    }
+    if (leader) {
+      this.#cache.remember(cacheKey, false, stamp);
+      this.#recordFailure(key, record);
+    }
+    await this.#sleep(this.#failureDelayMs);
+    return { ok: false, reason: "invalid" };
   }
 
   /**
-   * Runs one credential check (local, or an LDAP bind) under this authenticator's defences:
-   * the per-address back-off, the concurrency limits and the delay before a failure is
-   * answered. `attempt` resolves the authenticated value, or null for wrong credentials.
+   * Runs one credential check that is not a local password (an LDAP bind) under this
+   * authenticator's per-address back-off and failure delay. `attempt` resolves the
+   * authenticated value, or null for wrong credentials. The directory client bounds its own
+   * concurrency.
    */
   async guard<T>(
     peerAddress: string,
@@ -151,27 +254,18 @@ export class LocalAuthenticator {
     | Exclude<AuthOutcome, { readonly ok: true }>
   > {
     const key = addressKey(peerAddress);
-    const refusal = this.#refusal(key);
-    if (refusal !== null) {
-      await this.#sleep(this.#failureDelayMs);
-      return { ok: false, reason: "throttled", retryAfterMs: refusal };
-    }
+    const refused = await this.#refuseWhileBlocked(key);
+    if (refused !== null) return refused;
     const record = this.#touch(key);
     record.inFlight++;
-    let value: T | null = null;
+    let value: T | null;
     try {
-      await this.#acquire();
-      try {
-        value = await attempt();
-      } finally {
-        this.#release();
-      }
+      value = await attempt();
     } finally {
       record.inFlight--;
     }
     if (value !== null) {
-      if (record.inFlight === 0) this.#addresses.delete(key);
-      else record.failures = 0;
+      this.#clearFailures(key);
       return { ok: true, value };
     }
     this.#recordFailure(key, record);
@@ -190,21 +284,54 @@ export class LocalAuthenticator {
     return this.#addresses.size;
   }
 
-  /** Milliseconds the address must still wait, or null when it may try now. */
-  #refusal(key: string): number | null {
+  /**
+   * Verifies `password` (against the dummy hash when there is no account or no password) and,
+   * when it is right and the stored hash is imported or of another cost, stores a fresh scrypt
+   * hash. Resolves the account's stored hash after that, or null for a mismatch.
+   */
+  async #checkAndUpgrade(account: Account | null, password: string): Promise<string | null> {
+    const stored = account?.passwordHash ?? null;
+    const matched = await this.#verify(password, stored ?? this.#dummyHash);
+    if (!matched || account === null || stored === null) return null;
+    if (!needsRehash(stored, this.#cost)) return stored;
+    try {
+      const fresh = await this.#hash(password, this.#cost);
+      // Only replace the hash that was checked: `user passwd` may have changed it meanwhile.
+      const current = await this.#store.getAccount(account.name);
+      if (current?.passwordHash !== stored) return stored;
+      await this.#store.setPasswordHash(account.name, fresh);
+      return fresh;
+    } catch {
+      return stored;
+    }
+  }
+
+  #succeeded(key: string, account: Account): AuthOutcome {
+    this.#clearFailures(key);
+    return { ok: true, account };
+  }
+
+  /**
+   * A success from an address forgets its failures: one typo in an office behind a NAT address
+   * does not keep slowing everyone else there.
+   */
+  #clearFailures(key: string): void {
+    const record = this.#addresses.get(key);
+    if (record === undefined) return;
+    if (record.inFlight === 0) this.#addresses.delete(key);
+    else record.failures = 0;
+  }
+
+  /** The back-off refusal for an address, answered after the failure delay, or null. */
+  async #refuseWhileBlocked(
+    key: string,
+  ): Promise<Extract<AuthOutcome, { reason: "throttled" }> | null> {
     const record = this.#current(key);
-    if (!record) {
-      return this.#queue.length >= this.#maxQueued && this.#running >= this.#maxConcurrent
-        ? this.#failureDelayMs
-        : null;
-    }
-    const now = this.#now();
-    if (record.blockedUntil > now) return record.blockedUntil - now;
-    if (record.inFlight >= this.#maxPerAddress) return this.#failureDelayMs;
-    if (this.#queue.length >= this.#maxQueued && this.#running >= this.#maxConcurrent) {
-      return this.#failureDelayMs;
-    }
-    return null;
+    if (!record) return null;
+    const wait = record.blockedUntil - this.#now();
+    if (wait <= 0) return null;
+    await this.#sleep(this.#failureDelayMs);
+    return { ok: false, reason: "throttled", retryAfterMs: wait };
   }
 
   /** The live record of an address, dropping it when it has expired. */
@@ -255,21 +382,20 @@ export class LocalAuthenticator {
       if (record.inFlight === 0) this.#addresses.delete(key);
     }
   }
+}
 
-  async #acquire(): Promise<void> {
-    if (this.#running < this.#maxConcurrent) {
-      this.#running++;
-      return;
-    }
-    await new Promise<void>((resolve) => this.#queue.push(resolve));
-  }
-
-  #release(): void {
-    const next = this.#queue.shift();
-    // The slot passes straight to the next waiter, so the running count stays as it is.
-    if (next) next();
-    else this.#running--;
-  }
+/**
+ * The answer to an attempt that was not checked: NO [UNAVAILABLE] (RFC 5530, Section 3), with
+ * a text that says to retry, since the credentials may well be right.
+ */
+export function unavailable(
+  outcome: Extract<AuthOutcome, { reason: "throttled" | "busy" }>,
+): ImapError {
+  const seconds = Math.max(1, Math.ceil(outcome.retryAfterMs / 1000));
+  const text = outcome.reason === "busy"
+    ? `Too many logins in progress, try again in ${seconds} s`
+    : `Too many failed logins from your address, try again in ${seconds} s`;
+  return new ImapError("NO", text, "UNAVAILABLE");
 }
 
 /**

@@ -8,7 +8,14 @@
  */
 import type { AuthContext, AuthResult, ImapAuthenticator } from "../../protocol/imap/auth.ts";
 import type { CertificateIdentity } from "../../protocol/x509/identity.ts";
-import type { Directory } from "./directory.ts";
+import { ImapError } from "../../protocol/imap/errors.ts";
+import type { Directory, PasswordDenialReason } from "./directory.ts";
+
+const UNAVAILABLE_REASONS: ReadonlySet<PasswordDenialReason> = new Set([
+  "directory_unavailable",
+  "directory_error",
+  "directory_busy",
+]);
 
 export class DirectoryAuthenticator implements ImapAuthenticator {
   readonly #directory: Directory;
@@ -17,10 +24,18 @@ export class DirectoryAuthenticator implements ImapAuthenticator {
     this.#directory = directory;
   }
 
-  /** Resolves the entry's own username on success, null otherwise. */
+  /**
+   * Resolves the entry's own username on success and null for wrong credentials. When the
+   * directory could not answer, the password may well be right, so that is NO [UNAVAILABLE]
+   * (RFC 5530), not a failed login.
+   */
   async login(user: string, password: string, _ctx: AuthContext): Promise<AuthResult | null> {
     const v = await this.#directory.verifyPassword(user, password);
-    return v.ok ? { accountName: v.username } : null;
+    if (v.ok) return { accountName: v.username };
+    if (UNAVAILABLE_REASONS.has(v.reason)) {
+      throw new ImapError("NO", "The directory is not answering, try again later", "UNAVAILABLE");
+    }
+    return null;
   }
 
   /**

@@ -32,6 +32,17 @@ export interface DovecotOptions {
   readonly maxConnections: number;
   /** Mailbox format (default maildir, one file per message; mdbox packs many per file). */
   readonly format?: DovecotFormat;
+  /**
+   * How the password is stored: `static` (no hashing, the default) or a passwd-file entry
+   * hashed with SHA512-CRYPT (5,000 rounds, Dovecot's default scheme).
+   */
+  readonly passdb?: "static" | "sha512-crypt";
+  /**
+   * `per-connection` (default, Dovecot's high-security mode: one login process per connection)
+   * or `long-lived` (`service_count = 0`: a few login processes serve many connections, the
+   * high-performance mode).
+   */
+  readonly loginProcesses?: "per-connection" | "long-lived";
 }
 
 /** Dovecot mailbox formats the benchmark can use. */
@@ -76,9 +87,19 @@ export async function startDovecot(options: DovecotOptions): Promise<RunningDove
     `mail_location = ${FORMAT_NOTES[format]}`,
     "mail_fsync = optimized (the default)",
     "ssl = required, implicit TLS (imaps), OpenSSL",
-    "service imap-login: high-security mode (one login/TLS proxy process per connection)",
-    "passdb static (no password hashing)",
+    options.loginProcesses === "long-lived"
+      ? "service imap-login: high-performance mode (service_count = 0, long-lived processes)"
+      : "service imap-login: high-security mode (one login/TLS proxy process per connection)",
+    options.passdb === "sha512-crypt"
+      ? "passdb passwd-file with {SHA512-CRYPT} entries (5000 rounds), no auth cache"
+      : "passdb static (no password hashing)",
   ];
+  const passdb = options.passdb === "sha512-crypt"
+    ? await writePasswdFile(`${dir}/passwd`, options.user, options.password)
+    : `driver = static\n  args = password=${options.password}`;
+  const loginService = options.loginProcesses === "long-lived"
+    ? `  service_count = 0\n  process_min_avail = 2\n`
+    : "";
   const conf = `base_dir = ${dir}/run
 state_dir = ${dir}/state
 log_path = ${dir}/log
@@ -95,8 +116,7 @@ mail_fsync = optimized
 default_process_limit = ${limit}
 default_client_limit = ${limit * 2}
 passdb {
-  driver = static
-  args = password=${options.password}
+  ${passdb}
 }
 userdb {
   driver = static
@@ -107,7 +127,7 @@ protocol imap {
   mail_max_userip_connections = ${limit}
 }
 service imap-login {
-  chroot =
+${loginService}  chroot =
   process_limit = ${limit}
   inet_listener imap {
     port = 0
@@ -165,6 +185,17 @@ service anvil {
     memory: () => treeMemory(child.pid),
     stop,
   };
+}
+
+/** Writes a passwd-file with one SHA512-CRYPT entry; returns the passdb settings for it. */
+async function writePasswdFile(path: string, user: string, password: string): Promise<string> {
+  const { encrypt } = await import("unixcrypt");
+  const alphabet = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  const salt = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => alphabet[b & 63])
+    .join("");
+  await Deno.writeTextFile(path, `${user}:{SHA512-CRYPT}${encrypt(password, `$6$${salt}`)}\n`);
+  await Deno.chmod(path, 0o644);
+  return `driver = passwd-file\n  args = scheme=SHA512-CRYPT ${path}`;
 }
 
 /** Reads `Name`, `PPid` and `VmRSS` of every process in /proc. */

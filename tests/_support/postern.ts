@@ -18,6 +18,8 @@ export interface PosternOptions {
   /** YAML lines inside `tls:` beyond the defaults. */
   readonly imapYaml?: string;
   readonly limitsYaml?: string;
+  /** YAML lines inside `auth:` (default: the test scrypt cost, so logins do not re-hash). */
+  readonly authYaml?: string;
 }
 
 export interface RunningPostern {
@@ -69,6 +71,9 @@ export async function startPostern(options: PosternOptions = {}): Promise<Runnin
     "  handshake_timeout: 5s",
     ...(options.imapYaml ? ["imap:", options.imapYaml] : []),
     ...(options.limitsYaml ? ["limits:", options.limitsYaml] : []),
+    "auth:",
+    options.authYaml ??
+      `  scrypt_cost: { ln: ${TEST_COST.ln}, r: ${TEST_COST.r}, p: ${TEST_COST.p} }`,
     "log:",
     "  level: error",
     options.extraYaml ?? "",

@@ -3,6 +3,7 @@ import { scryptSync } from "node:crypto";
 import {
   constantTimeEqual,
   hashPassword,
+  hashPasswordAsync,
   needsRehash,
   PasswordHashError,
   verifyPassword,
@@ -97,4 +98,27 @@ Deno.test("constantTimeEqual() compares bytes and lengths", () => {
   assert.equal(constantTimeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 3])), false);
   assert.equal(constantTimeEqual(new Uint8Array([1]), new Uint8Array([1, 0])), false);
   assert.equal(constantTimeEqual(new Uint8Array(), new Uint8Array()), true);
+});
+
+Deno.test("hashes made on the native thread pool agree with noble's scrypt", async () => {
+  const { scrypt } = await import("@noble/hashes/scrypt.js");
+  const encoded = await hashPasswordAsync("pässword", LOW);
+  const [, , , salt, hash] = encoded.split("$");
+  const unb64 = (t: string) =>
+    Uint8Array.from(atob(t + "=".repeat((4 - t.length % 4) % 4)), (c) => c.charCodeAt(0));
+  const expected = scrypt(new TextEncoder().encode("pässword"), unb64(salt!), {
+    N: 2 ** LOW.ln,
+    r: LOW.r,
+    p: LOW.p,
+    dkLen: 32,
+  });
+  assert.deepEqual(unb64(hash!), expected);
+  assert.equal(await verifyPasswordAsync("pässword", encoded), true);
+  assert.equal(verifyPassword("pässword", encoded), true);
+});
+
+Deno.test("verifyPasswordAsync() checks ln=15 hashes, beyond node:crypto's default maxmem", async () => {
+  const encoded = hashPassword("pw");
+  assert.equal(await verifyPasswordAsync("pw", encoded), true);
+  assert.equal(await verifyPasswordAsync("pW", encoded), false);
 });

@@ -149,6 +149,36 @@ Deno.test("parseConfig() reports bad durations and durations below their minimum
   ]);
 });
 
+Deno.test("parseConfig() reads the auth section and reports bad costs at their position", () => {
+  const good = parseConfig(
+    "auth:\n  cache_ttl: 0s\n  cache_negative_ttl: 10s\n  scrypt_cost: { ln: 17, r: 8, p: 1 }\n",
+    "/x/config.yaml",
+    { checkFiles: false },
+  );
+  assert.deepEqual(good.auth, {
+    cacheTtlMs: 0,
+    cacheNegativeTtlMs: 10_000,
+    scryptCost: { ln: 17, r: 8, p: 1 },
+  });
+  const text = [
+    "auth:",
+    "  cache_ttl: forever",
+    "  scrypt_cost:",
+    "    ln: 30",
+    "    n: 8",
+    "",
+  ].join("\n");
+  assert.deepEqual(errorsOf(text), [
+    'config.yaml:2:14: auth.cache_ttl: invalid duration "forever": expected a number with a ' +
+    "unit, such as 250ms, 10s, 5m or 1h",
+    "config.yaml:4:9: auth.scrypt_cost.ln: expected a whole number from 10 to 20, got 30",
+    'config.yaml:5:5: unknown key "n" in auth.scrypt_cost (did you mean "ln"?)',
+  ]);
+  assert.deepEqual(errorsOf("auth:\n  scrypt_cost: { ln: 18, r: 8 }\n"), [
+    "config.yaml:2:16: auth.scrypt_cost: needs more than 128 MiB per check (128 * 2^ln * r bytes)",
+  ]);
+});
+
 Deno.test("parseConfig() reports bad addresses and missing listener keys", () => {
   const text = [
     "listen:",
@@ -355,6 +385,11 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
     },
     imap: { preauthWithCertificate: false },
     log: { level: "info", format: "text" },
+    auth: {
+      cacheTtlMs: 3_600_000,
+      cacheNegativeTtlMs: 60_000,
+      scryptCost: { ln: 15, r: 8, p: 1 },
+    },
   });
   assert.deepEqual(defaultConfig("/srv/postern"), { ...config, source: null });
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Directory, resolveDirectoryConfig } from "../../../server/directory/mod.ts";
 import { DirectoryAuthenticator } from "../../../server/directory/authenticator.ts";
+import { ImapError } from "../../../protocol/imap/errors.ts";
 import { startSlapd } from "../../_support/slapd.ts";
 import { TestCa } from "./_certs.ts";
 
@@ -31,6 +32,21 @@ Deno.test("DirectoryAuthenticator logs in by password and by certificate, honour
     assert.deepEqual(await auth.external(alice.identity, "alice", ctx), { accountName: "alice" });
     assert.equal(await auth.external(alice.identity, "bob", ctx), null);
     assert.equal(await auth.external(carol.identity, "", ctx), null);
+    // A directory that does not answer may have been given the right password: UNAVAILABLE.
+    const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const deadPort = (closed.addr as Deno.NetAddr).port;
+    closed.close();
+    await using down = new Directory(resolveDirectoryConfig({
+      url: `ldap://127.0.0.1:${deadPort}`,
+      bindDn: ldap.serviceDn,
+      bindPassword: ldap.servicePassword,
+      baseDn: ldap.baseDn,
+      recheckIntervalMs: 0,
+    }));
+    await assert.rejects(
+      new DirectoryAuthenticator(down).login("alice", "alice-pw", ctx),
+      (e: unknown) => e instanceof ImapError && e.status === "NO" && e.code === "UNAVAILABLE",
+    );
   } finally {
     await ldap.stop();
     await ca.remove();

@@ -1,0 +1,127 @@
+/**
+ * The authentication cache, after Dovecot's `auth_cache`: the outcome of a password check is
+ * remembered, so that a user whose phone reconnects all day pays for scrypt once an hour, not
+ * on every connection.
+ *
+ * - Entries are keyed by HMAC-SHA-256 of (user, password) under a random key made when the
+ *   process starts and never written anywhere. Neither the password nor an unkeyed hash of it
+ *   is kept. The trade-off: someone who obtains a memory dump gets the key too, and can then
+ *   test password guesses against the cached entries at HMAC speed instead of scrypt speed.
+ * - Each entry carries the account's stored hash as it was when checked (the "stamp"). A hit
+ *   counts only while the store still holds that same hash, so `postern user passwd` and
+ *   `user remove`, run as separate processes, take effect at the next login without any
+ *   message to the server: the lookup of the account row is needed for the login anyway.
+ * - Failures are remembered for a shorter time, so that a client repeating a wrong password
+ *   costs one check, not one per attempt.
+ * - The table is bounded; the oldest entries go first.
+ */
+import { hmac } from "@noble/hashes/hmac.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+
+/** Settings of `AuthCache`; changed by a reload. */
+export interface AuthCacheSettings {
+  /** How long a successful check is reused; 0 turns the cache off. */
+  readonly ttlMs: number;
+  /** How long a failed check is reused; 0 turns negative caching off. */
+  readonly negativeTtlMs: number;
+  /** Most entries kept (default 100,000, about 20 MiB at most). */
+  readonly maxEntries?: number;
+}
+
+/** What the cache knows about one (user, password) pair. */
+export type CacheVerdict = "valid" | "invalid" | "unknown";
+
+interface Entry {
+  readonly valid: boolean;
+  /** The stored hash the verdict was made against; null for an unknown user. */
+  readonly stamp: string | null;
+  readonly expires: number;
+}
+
+const encoder = new TextEncoder();
+
+/** A bounded map from keyed hashes of (user, password) to verdicts. */
+export class AuthCache {
+  readonly #key = crypto.getRandomValues(new Uint8Array(32));
+  readonly #now: () => number;
+  readonly #entries = new Map<string, Entry>();
+  #settings: Required<AuthCacheSettings>;
+
+  constructor(settings: AuthCacheSettings, now: () => number = Date.now) {
+    this.#settings = withDefaults(settings);
+    this.#now = now;
+  }
+
+  /** Applies new TTLs (after a reload); existing entries keep their expiry. */
+  configure(settings: AuthCacheSettings): void {
+    this.#settings = withDefaults(settings);
+    this.#evict();
+  }
+
+  /** True when successful checks are remembered at all (`ttlMs` above 0). */
+  get enabled(): boolean {
+    return this.#settings.ttlMs > 0;
+  }
+
+  /** The opaque key of (user, password); a memory dump shows neither. */
+  key(user: string, password: string): string {
+    const mac = hmac(
+      sha256,
+      this.#key,
+      encoder.encode(`${user.length}:${user}\u0000${password}`),
+    );
+    let text = "";
+    for (const b of mac) text += String.fromCharCode(b);
+    return text;
+  }
+
+  /**
+   * The remembered verdict for `key`, valid only while the account's stored hash is still
+   * `stamp` (null: no such account or no password). Stale and expired entries are dropped.
+   */
+  lookup(key: string, stamp: string | null): CacheVerdict {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return "unknown";
+    if (entry.expires <= this.#now() || entry.stamp !== stamp) {
+      this.#entries.delete(key);
+      return "unknown";
+    }
+    return entry.valid ? "valid" : "invalid";
+  }
+
+  /** Remembers the outcome of a check made against `stamp`. */
+  remember(key: string, valid: boolean, stamp: string | null): void {
+    const ttl = valid ? this.#settings.ttlMs : this.#settings.negativeTtlMs;
+    this.#entries.delete(key);
+    if (ttl <= 0) return;
+    this.#entries.set(key, { valid, stamp, expires: this.#now() + ttl });
+    this.#evict();
+  }
+
+  /** Forgets everything (SIGHUP). */
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  /** Number of entries held. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  #evict(): void {
+    const max = this.#settings.maxEntries;
+    if (this.#entries.size <= max) return;
+    for (const key of this.#entries.keys()) {
+      if (this.#entries.size <= max) break;
+      this.#entries.delete(key);
+    }
+  }
+}
+
+function withDefaults(settings: AuthCacheSettings): Required<AuthCacheSettings> {
+  return {
+    ttlMs: settings.ttlMs,
+    negativeTtlMs: settings.negativeTtlMs,
+    maxEntries: Math.max(1, settings.maxEntries ?? 100_000),
+  };
+}
