@@ -60,6 +60,7 @@ export interface CliIo {
 interface CommandInput {
   readonly values: OptionValues;
   readonly positionals: readonly string[];
+  readonly lists: Readonly<Record<string, readonly string[]>>;
   readonly io: CliIo;
 }
 
@@ -243,17 +244,33 @@ const COMMANDS: readonly Command[] = [
         type: "boolean",
         description: "no password: the user logs in with a certificate only",
       },
+      address: {
+        type: "string",
+        value: "ADDRESS",
+        description: "a mail address delivered to this user over LMTP (repeatable)",
+      },
     },
-    async run({ values, positionals, io }) {
+    async run({ values, positionals, lists, io }) {
       const name = positionals[0]!;
+      const addresses = lists.address ?? [];
       await withStore(io, values, async (store) => {
         if ((await store.getAccount(name)) !== null) {
           throw new CliError(`user "${name}" already exists`);
         }
+        for (const address of addresses) {
+          const owner = await store.findAccountByAddress(address);
+          if (owner !== null) {
+            throw new CliError(`address "${address}" already belongs to user "${owner.name}"`);
+          }
+          if (!/^[^@\s<>]+@[^@\s<>]+$/.test(address)) {
+            throw new CliError(`"${address}" is not a mail address (local@domain)`);
+          }
+        }
         const hash = values["no-password"] === true
           ? null
           : hashPassword(await readPassword(`Password for ${name}: `, true, io.stdin));
-        await store.createAccount(name, hash);
+        const account = await store.createAccount(name, hash);
+        for (const address of addresses) await store.addAddress(account.id, address);
       });
       io.out(`user "${name}" added\n`);
       return 0;
@@ -296,11 +313,16 @@ const COMMANDS: readonly Command[] = [
     positionals: [],
     options: {},
     async run({ values, io }) {
-      const accounts = await withStore(io, values, (store) => store.listAccounts());
-      for (const account of accounts) {
-        io.out(
-          `${account.name}\t${account.passwordHash === null ? "certificate only" : "password"}\n`,
-        );
+      const rows = await withStore(io, values, async (store) => {
+        const out: [string, string, string[]][] = [];
+        for (const account of await store.listAccounts()) {
+          const kind = account.passwordHash === null ? "certificate only" : "password";
+          out.push([account.name, kind, await store.listAddresses(account.id)]);
+        }
+        return out;
+      });
+      for (const [name, kind, addresses] of rows) {
+        io.out(`${name}\t${kind}${addresses.length === 0 ? "" : `\t${addresses.join(",")}`}\n`);
       }
       return 0;
     },

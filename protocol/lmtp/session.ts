@@ -167,6 +167,8 @@ export class LmtpSession<R> {
       await this.#process();
     } finally {
       this.#busy = false;
+      // What is left may be a view of the driver's read buffer, which it reuses.
+      if (this.#buffer.length > 0) this.#buffer = this.#buffer.slice();
     }
     this.#flush();
     if (this.#closeWhenIdle !== null && !this.#closed) this.#close(this.#closeWhenIdle);
@@ -182,6 +184,12 @@ export class LmtpSession<R> {
     if (this.#now() - this.#tx.startedAt <= this.#limits.transactionTimeoutMs) return false;
     this.#close(reply(421, "4.4.2", `${this.#hostname} Transaction took too long, closing`));
     return true;
+  }
+
+  /** Closes a connection that sent nothing for too long (the driver's timer decides). */
+  idleTimeout(): void {
+    if (this.#closed || this.#busy) return;
+    this.#close(reply(421, "4.4.2", `${this.#hostname} Idle for too long, closing`));
   }
 
   /** Server-initiated end (shutdown): 421, after a delivery in progress has been answered. */

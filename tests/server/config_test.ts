@@ -355,6 +355,8 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
     },
     imap: { preauthWithCertificate: false },
     log: { level: "info", format: "text" },
+    lmtp: null,
+    quota: { default: { storage: null, messages: null } },
   });
   assert.deepEqual(defaultConfig("/srv/postern"), { ...config, source: null });
 });

@@ -222,6 +222,39 @@ Deno.test("postern user add reads the password from stdin and stores a hash", as
   }
 });
 
+Deno.test("postern user add --address records delivery addresses, repeatable", async () => {
+  const dir = tempDir();
+  try {
+    const added = await postern(dir, [
+      "user",
+      "add",
+      "alice",
+      "--no-password",
+      "--address",
+      "alice@example.org",
+      "--address=Alice.Smith@Example.org",
+    ]);
+    assert.equal(added.code, 0, added.stderr);
+    const [taken, invalid] = [
+      await postern(dir, ["user", "add", "bob", "--no-password", "--address", "ALICE@example.org"]),
+      await postern(dir, ["user", "add", "carol", "--no-password", "--address", "carol"]),
+    ];
+    assertOneLine(
+      taken,
+      1,
+      /^postern: address "ALICE@example.org" already belongs to user "alice"$/,
+    );
+    assertOneLine(invalid, 1, /^postern: "carol" is not a mail address \(local@domain\)$/);
+    const listed = await postern(dir, ["user", "list"]);
+    assert.equal(
+      listed.stdout,
+      "alice\tcertificate only\talice.smith@example.org,alice@example.org\n",
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("postern import appends an mbox and a Maildir with flags", async () => {
   const dir = tempDir();
   try {

@@ -1,0 +1,261 @@
+/**
+ * The LMTP backend: resolves recipients through the local accounts' addresses and the
+ * directory, and delivers into the mail store with the trace headers prepended.
+ *
+ * Durability: a recipient's 250 is sent only after `MailStore.deliver` has committed the
+ * message and its dedup record in one transaction. The dedup key is a hash of the recipient,
+ * the sender and the message as received (before our headers), so an MTA that sends the same
+ * message again after a lost reply finds it already stored within `dedup_window`.
+ */
+import { createHash } from "node:crypto";
+import type { LmtpConfig, QuotaConfig } from "../config.ts";
+import type { DeliverResult, MailStore } from "../../mailstore/mail_store.ts";
+import { MailStoreError } from "../../mailstore/mail_store.ts";
+import type { Directory } from "../directory/directory.ts";
+import {
+  type Envelope,
+  formatMailbox,
+  type LmtpBackend,
+  type LmtpReply,
+  type Mailbox,
+  type RecipientVerdict,
+  reply,
+} from "../../protocol/lmtp/mod.ts";
+import { derivedData, mimeSupport } from "../../protocol/imap/mime_support.ts";
+import { quotaLimits } from "../quota.ts";
+import { getLogger } from "../log.ts";
+
+const log = getLogger(["lmtp"]);
+const encoder = new TextEncoder();
+
+/** An accepted recipient: the address as given and the account it delivers to. */
+export interface LmtpRecipient {
+  readonly address: string;
+  readonly accountId: number;
+  readonly accountName: string;
+  /** The `detail` of `user+detail@domain`, or null. */
+  readonly detail: string | null;
+}
+
+export interface LmtpDeliveryOptions {
+  readonly store: MailStore;
+  /** The current directory (it changes on reload), or null without one. */
+  readonly directory: () => Directory | null;
+  /** The current settings (they change on reload). */
+  readonly settings: () => { readonly lmtp: LmtpConfig; readonly quota: QuotaConfig };
+  /** Our name in the Received line. */
+  readonly hostname: string;
+  /** Clock (default `Date.now`). */
+  readonly now?: () => number;
+}
+
+const UNKNOWN = reply(550, "5.1.1", "No such user here");
+const DIRECTORY_DOWN = reply(451, "4.4.3", "Directory unavailable, try again later");
+const TEMP_FAILURE = reply(451, "4.3.0", "Temporary failure, try again later");
+
+/** Resolves recipients and delivers messages; `backend(peer)` serves one connection. */
+export class LmtpDelivery {
+  readonly #options: LmtpDeliveryOptions;
+  readonly #now: () => number;
+  #nextId = 0;
+
+  constructor(options: LmtpDeliveryOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The backend of one connection; `peer` is named in the Received line. */
+  backend(peer: string): LmtpBackend<LmtpRecipient> {
+    return {
+      recipient: (to) => this.#recipient(to),
+      deliver: (envelope, recipients, message) =>
+        this.#deliver(peer, envelope, recipients, message),
+    };
+  }
+
+  async #recipient(to: Mailbox): Promise<RecipientVerdict<LmtpRecipient>> {
+    const { lmtp } = this.#options.settings();
+    const address = formatMailbox(to);
+    const candidates: [string, string | null][] = [[address, null]];
+    const delimiter = lmtp.recipientDelimiter;
+    if (delimiter !== "" && !to.localPart.startsWith('"')) {
+      const i = to.localPart.indexOf(delimiter);
+      if (i > 0) {
+        const base = to.localPart.slice(0, i);
+        candidates.push([
+          to.domain === "" ? base : `${base}@${to.domain}`,
+          to.localPart.slice(i + delimiter.length),
+        ]);
+      }
+    }
+    const store = this.#options.store;
+    for (const [candidate, detail] of candidates) {
+      const account = await store.findAccountByAddress(candidate);
+      if (account !== null) {
+        return accept(address, account.id, account.name, detail);
+      }
+    }
+    const directory = this.#options.directory();
+    if (directory === null) return { accept: false, reply: UNKNOWN };
+    for (const [candidate, detail] of candidates) {
+      const found = await directory.findRecipient(candidate, lmtp.directoryFilter);
+      if (found.kind === "failed") return { accept: false, reply: DIRECTORY_DOWN };
+      if (found.kind === "none") continue;
+      // Directory users get their mail store on first delivery, as on first login.
+      let account = await store.getAccount(found.username);
+      if (account === null) {
+        await store.createAccount(found.username, null).catch((e) => {
+          if (!(e instanceof MailStoreError && e.code === "alreadyexists")) throw e;
+        });
+        account = await store.getAccount(found.username);
+      }
+      if (account === null) return { accept: false, reply: TEMP_FAILURE };
+      return accept(address, account.id, account.name, detail);
+    }
+    return { accept: false, reply: UNKNOWN };
+  }
+
+  async #deliver(
+    peer: string,
+    envelope: Envelope,
+    recipients: readonly LmtpRecipient[],
+    message: Uint8Array,
+  ): Promise<LmtpReply[]> {
+    const { lmtp, quota } = this.#options.settings();
+    const sender = envelope.sender === null ? "" : formatMailbox(envelope.sender);
+    const digest = createHash("sha256").update(message).digest("hex");
+    const id = `${this.#now().toString(36)}${(this.#nextId++ % 1296).toString(36)}`;
+    const replies: LmtpReply[] = [];
+    for (const r of recipients) {
+      const started = performance.now();
+      try {
+        const mailbox = await this.#mailboxFor(r, lmtp.saveToDetailMailbox);
+        const raw = concat(
+          encoder.encode(this.#traceHeaders(peer, envelope, sender, r.address, id)),
+          message,
+        );
+        const result = await this.#options.store.deliver(
+          mailbox.id,
+          { raw, ...derivedData(mimeSupport, raw) },
+          {
+            deliveryKey: createHash("sha256")
+              .update(`${r.accountId}\n${r.address.toLowerCase()}\n${sender}\n${digest}`)
+              .digest("hex"),
+            windowMs: lmtp.dedupWindowMs,
+            quota: quotaLimits({ quota }, r.accountName),
+            now: this.#now(),
+          },
+        );
+        replies.push(this.#outcome(r, mailbox.name, result, sender, message.length, started));
+      } catch (e) {
+        if (e instanceof MailStoreError && e.code === "limit") {
+          replies.push(reply(552, "5.3.4", "Message too big for this mailbox"));
+          continue;
+        }
+        log.error("Delivery to {account} failed: {error}", {
+          account: r.accountName,
+          error: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
+        });
+        replies.push(TEMP_FAILURE);
+      }
+    }
+    return replies;
+  }
+
+  async #mailboxFor(r: LmtpRecipient, toDetail: boolean) {
+    const store = this.#options.store;
+    if (toDetail && r.detail !== null && r.detail !== "") {
+      // Like Dovecot's lmtp_save_to_detail_mailbox: the folder must exist already.
+      const box = await store.getMailbox(r.accountId, r.detail).catch(() => null);
+      if (box !== null) return box;
+    }
+    const inbox = await store.getMailbox(r.accountId, "INBOX");
+    if (inbox === null) throw new Error(`Account ${r.accountName} has no INBOX`);
+    return inbox;
+  }
+
+  #outcome(
+    r: LmtpRecipient,
+    mailbox: string,
+    result: DeliverResult,
+    sender: string,
+    size: number,
+    started: number,
+  ): LmtpReply {
+    switch (result.kind) {
+      case "stored":
+        log.info("Delivered to {account}/{mailbox} uid {uid} from <{sender}>, {size} octets", {
+          account: r.accountName,
+          mailbox,
+          uid: result.uid,
+          sender,
+          size,
+          ms: Math.round(performance.now() - started),
+        });
+        return reply(250, "2.0.0", `<${r.address}> Saved`);
+      case "duplicate":
+        log.info("Dropped a resent copy for {account} (already stored as uid {uid})", {
+          account: r.accountName,
+          uid: result.uid,
+        });
+        return reply(250, "2.0.0", `<${r.address}> Already saved`);
+      case "overquota":
+        log.info("Refused a delivery to {account}: {resource} quota exceeded", {
+          account: r.accountName,
+          resource: result.resource,
+        });
+        return reply(552, "5.2.2", `<${r.address}> Mailbox is over quota`);
+      default: {
+        const unreachable: never = result;
+        throw new Error(`Unknown delivery result ${JSON.stringify(unreachable)}`);
+      }
+    }
+  }
+
+  /**
+   * Return-Path (RFC 5321, Section 4.4), Delivered-To, and the Received line naming the
+   * client and us, with the protocol keyword of RFC 3848 / RFC 6531.
+   */
+  #traceHeaders(
+    peer: string,
+    envelope: Envelope,
+    sender: string,
+    recipient: string,
+    id: string,
+  ): string {
+    const from = envelope.lhlo.replace(/[^\x21-\x7e]/g, "?").slice(0, 255);
+    const protocol = envelope.smtputf8 ? "UTF8LMTP" : "LMTP";
+    return `Return-Path: <${sender}>\r\n` +
+      `Delivered-To: ${recipient}\r\n` +
+      `Received: from ${from} (${peer})\r\n` +
+      `\tby ${this.#options.hostname} (Postern) with ${protocol} id ${id}\r\n` +
+      `\tfor <${recipient}>; ${rfc5322Date(new Date(this.#now()))}\r\n`;
+  }
+}
+
+function accept(
+  address: string,
+  accountId: number,
+  accountName: string,
+  detail: string | null,
+): RecipientVerdict<LmtpRecipient> {
+  return { accept: true, recipient: { address, accountId, accountName, detail } };
+}
+
+const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** A date-time as RFC 5322, Section 3.3 writes it, in UTC. */
+export function rfc5322Date(d: Date): string {
+  const two = (n: number) => String(n).padStart(2, "0");
+  return `${DAYS[d.getUTCDay()]}, ${two(d.getUTCDate())} ${MONTHS[d.getUTCMonth()]} ` +
+    `${d.getUTCFullYear()} ${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:` +
+    `${two(d.getUTCSeconds())} +0000`;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
