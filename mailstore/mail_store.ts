@@ -120,7 +120,8 @@ export interface QuotaLimits {
 export interface DeliverOptions {
   /**
    * Identifies this delivery to this recipient: a second delivery with the same key within
-   * `windowMs` is not stored again (an MTA resending after a lost reply).
+   * `windowMs` is not stored again (an MTA resending after a lost reply). A window of 0
+   * records nothing and checks nothing.
    */
   readonly deliveryKey: string;
   readonly windowMs: number;

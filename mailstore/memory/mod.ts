@@ -332,7 +332,8 @@ export class MemoryMailStore implements MailStore {
         if (d.at >= now - options.windowMs) break;
         this.#deliveries.delete(key);
       }
-      const seen = this.#deliveries.get(options.deliveryKey);
+      const dedup = options.windowMs > 0;
+      const seen = dedup ? this.#deliveries.get(options.deliveryKey) : undefined;
       if (seen) return { kind: "duplicate", mailboxId: seen.mailboxId, uid: seen.uid };
       const m = this.#mailboxById(mailboxId);
       checkMessageSize(input.raw, this.#maxMessageBytes);
@@ -352,7 +353,10 @@ export class MemoryMailStore implements MailStore {
         }
       }
       const result = this.#appendNow(m, input);
-      this.#deliveries.set(options.deliveryKey, { mailboxId, uid: result.uid, at: now });
+      if (dedup) {
+        this.#deliveries.delete(options.deliveryKey);
+        this.#deliveries.set(options.deliveryKey, { mailboxId, uid: result.uid, at: now });
+      }
       return { kind: "stored", ...result };
     });
   }

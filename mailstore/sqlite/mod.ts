@@ -483,11 +483,14 @@ export class SqliteMailStore implements MailStore {
       checkMessageSize(input.raw, this.#maxMessageBytes);
       const now = options.now ?? this.#now();
       return this.#transaction((): DeliverResult => {
+        const dedup = options.windowMs > 0;
         this.#run("DELETE FROM deliveries WHERE delivered_at < ?", now - options.windowMs);
-        const seen = this.#get<{ mailbox_id: number; uid: number }>(
-          "SELECT mailbox_id, uid FROM deliveries WHERE key = ?",
-          options.deliveryKey,
-        );
+        const seen = dedup
+          ? this.#get<{ mailbox_id: number; uid: number }>(
+            "SELECT mailbox_id, uid FROM deliveries WHERE key = ?",
+            options.deliveryKey,
+          )
+          : undefined;
         if (seen) return { kind: "duplicate", mailboxId: seen.mailbox_id, uid: seen.uid };
         const m = this.#mailboxById(mailboxId);
         const quota = options.quota;
@@ -505,8 +508,9 @@ export class SqliteMailStore implements MailStore {
           }
         }
         const result = this.#append(mailboxId, input);
+        if (!dedup) return { kind: "stored", ...result };
         this.#run(
-          "INSERT INTO deliveries (key, mailbox_id, uid, delivered_at) VALUES (?, ?, ?, ?)",
+          "INSERT OR REPLACE INTO deliveries (key, mailbox_id, uid, delivered_at) VALUES (?, ?, ?, ?)",
           options.deliveryKey,
           mailboxId,
           result.uid,

@@ -40,7 +40,7 @@ export interface LmtpRecipient {
 export interface LmtpDeliveryOptions {
   readonly store: MailStore;
   /** The current directory (it changes on reload), or null without one. */
-  readonly directory: () => Directory | null;
+  readonly directory: () => Pick<Directory, "findRecipient"> | null;
   /** The current settings (they change on reload). */
   readonly settings: () => { readonly lmtp: LmtpConfig; readonly quota: QuotaConfig };
   /** Our name in the Received line. */
