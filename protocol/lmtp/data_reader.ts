@@ -53,18 +53,23 @@ export class DataReader {
     return this.#size;
   }
 
-  /** Reads as much of `chunk` as belongs to the message. */
+  /**
+   * Reads as much of `chunk` as belongs to the message. Bytes are kept in runs: only a
+   * stuffed dot or the end of data breaks a run, so an ordinary chunk is copied once.
+   */
   feed(chunk: Uint8Array): FeedResult {
     let i = 0;
+    let run = 0;
     const n = chunk.length;
     while (i < n) {
       if (this.#dot === 1) {
         if (chunk[i] === CR) {
+          // Maybe the end of data: hold the CR back until the next octet tells.
           this.#dot = 2;
-          i++;
+          run = ++i;
           continue;
         }
-        // A stuffed dot: drop it, the line goes on from the next octet.
+        // A stuffed dot (already left out of the run): the line goes on from here.
         this.#dot = 0;
         this.#atLineStart = false;
       } else if (this.#dot === 2) {
@@ -80,15 +85,14 @@ export class DataReader {
         this.#lastWasCr = true;
       } else if (this.#atLineStart) {
         if (chunk[i] === DOT) {
+          this.#emit(chunk.subarray(run, i));
           this.#dot = 1;
-          i++;
+          run = ++i;
           continue;
         }
         this.#atLineStart = false;
       }
       const lf = chunk.indexOf(LF, i);
-      const end = lf === -1 ? n : lf + 1;
-      this.#emit(chunk.subarray(i, end));
       if (lf === -1) {
         this.#lineLength += n - i;
         this.#lastWasCr = chunk[n - 1] === CR;
@@ -106,8 +110,9 @@ export class DataReader {
         this.#lineLength = lineLength + 1;
       }
       this.#lastWasCr = false;
-      i = end;
+      i = lf + 1;
     }
+    this.#emit(chunk.subarray(run, n));
     return { consumed: n, done: false };
   }
 
