@@ -137,6 +137,18 @@ export type DeliverResult =
   | { readonly kind: "duplicate"; readonly mailboxId: number; readonly uid: number }
   | { readonly kind: "overquota"; readonly resource: "storage" | "messages" };
 
+/** One delivery of a batch (`MailStore.deliverBatch`). */
+export interface DeliveryItem {
+  readonly mailboxId: number;
+  readonly input: AppendInput;
+  readonly options: DeliverOptions;
+}
+
+/** What became of one delivery of a batch; `error` is what `deliver` would have thrown. */
+export type DeliveryOutcome =
+  | { readonly ok: true; readonly result: DeliverResult }
+  | { readonly ok: false; readonly error: unknown };
+
 /** Raised for expected failures; `code` lets the IMAP layer choose a response code. */
 export class MailStoreError extends Error {
   readonly code: "nonexistent" | "alreadyexists" | "cannot" | "limit" | "inuse";
@@ -187,6 +199,12 @@ export interface MailStore {
    * check: either the message and the record of its key are both committed, or neither is.
    */
   deliver(mailboxId: number, input: AppendInput, options: DeliverOptions): Promise<DeliverResult>;
+  /**
+   * Several deliveries committed together (group commit: one sync for all), each with the
+   * same effect as `deliver` on its own; one that fails does not undo the others. Outcomes
+   * are in the order of `items`; the promise resolves once all are durable.
+   */
+  deliverBatch(items: readonly DeliveryItem[]): Promise<DeliveryOutcome[]>;
   /** All messages of a mailbox in UID order. */
   listMessages(mailboxId: number): Promise<MessageMeta[]>;
   getMessages(mailboxId: number, uids: readonly number[]): Promise<MessageMeta[]>;

@@ -11,6 +11,8 @@ import type {
   CopyResult,
   DeliverOptions,
   DeliverResult,
+  DeliveryItem,
+  DeliveryOutcome,
   FlagOperation,
   Mailbox,
   MailboxEvent,
@@ -326,39 +328,53 @@ export class MemoryMailStore implements MailStore {
   }
 
   deliver(mailboxId: number, input: AppendInput, options: DeliverOptions): Promise<DeliverResult> {
-    return this.#run((): DeliverResult => {
-      const now = options.now ?? Date.now();
-      for (const [key, d] of this.#deliveries) {
-        if (d.at >= now - options.windowMs) break;
-        this.#deliveries.delete(key);
-      }
-      const dedup = options.windowMs > 0;
-      const seen = dedup ? this.#deliveries.get(options.deliveryKey) : undefined;
-      if (seen) return { kind: "duplicate", mailboxId: seen.mailboxId, uid: seen.uid };
-      const m = this.#mailboxById(mailboxId);
-      checkMessageSize(input.raw, this.#maxMessageBytes);
-      const quota = options.quota;
-      if (quota) {
-        let size = 0;
-        let count = 0;
-        for (const box of this.#mailboxesOf(m.accountId)) {
-          count += box.messages.size;
-          for (const msg of box.messages.values()) size += msg.raw.byteLength;
+    return this.#run(() => this.#deliver(mailboxId, input, options));
+  }
+
+  deliverBatch(items: readonly DeliveryItem[]): Promise<DeliveryOutcome[]> {
+    return this.#run(() =>
+      items.map((item): DeliveryOutcome => {
+        try {
+          return { ok: true, result: this.#deliver(item.mailboxId, item.input, item.options) };
+        } catch (error) {
+          return { ok: false, error };
         }
-        if (quota.storage !== null && size + input.raw.byteLength > quota.storage) {
-          return { kind: "overquota", resource: "storage" };
-        }
-        if (quota.messages !== null && count + 1 > quota.messages) {
-          return { kind: "overquota", resource: "messages" };
-        }
+      })
+    );
+  }
+
+  #deliver(mailboxId: number, input: AppendInput, options: DeliverOptions): DeliverResult {
+    const now = options.now ?? Date.now();
+    for (const [key, d] of this.#deliveries) {
+      if (d.at >= now - options.windowMs) break;
+      this.#deliveries.delete(key);
+    }
+    const dedup = options.windowMs > 0;
+    const seen = dedup ? this.#deliveries.get(options.deliveryKey) : undefined;
+    if (seen) return { kind: "duplicate", mailboxId: seen.mailboxId, uid: seen.uid };
+    const m = this.#mailboxById(mailboxId);
+    checkMessageSize(input.raw, this.#maxMessageBytes);
+    const quota = options.quota;
+    if (quota) {
+      let size = 0;
+      let count = 0;
+      for (const box of this.#mailboxesOf(m.accountId)) {
+        count += box.messages.size;
+        for (const msg of box.messages.values()) size += msg.raw.byteLength;
       }
-      const result = this.#appendNow(m, input);
-      if (dedup) {
-        this.#deliveries.delete(options.deliveryKey);
-        this.#deliveries.set(options.deliveryKey, { mailboxId, uid: result.uid, at: now });
+      if (quota.storage !== null && size + input.raw.byteLength > quota.storage) {
+        return { kind: "overquota", resource: "storage" };
       }
-      return { kind: "stored", ...result };
-    });
+      if (quota.messages !== null && count + 1 > quota.messages) {
+        return { kind: "overquota", resource: "messages" };
+      }
+    }
+    const result = this.#appendNow(m, input);
+    if (dedup) {
+      this.#deliveries.delete(options.deliveryKey);
+      this.#deliveries.set(options.deliveryKey, { mailboxId, uid: result.uid, at: now });
+    }
+    return { kind: "stored", ...result };
   }
 
   listMessages(mailboxId: number): Promise<MessageMeta[]> {

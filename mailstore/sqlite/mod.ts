@@ -14,6 +14,8 @@ import type {
   CopyResult,
   DeliverOptions,
   DeliverResult,
+  DeliveryItem,
+  DeliveryOutcome,
   FlagOperation,
   Mailbox,
   MailboxEvent,
@@ -481,44 +483,70 @@ export class SqliteMailStore implements MailStore {
   deliver(mailboxId: number, input: AppendInput, options: DeliverOptions): Promise<DeliverResult> {
     return this.#call(() => {
       checkMessageSize(input.raw, this.#maxMessageBytes);
-      const now = options.now ?? this.#now();
-      return this.#transaction((): DeliverResult => {
-        const dedup = options.windowMs > 0;
-        this.#run("DELETE FROM deliveries WHERE delivered_at < ?", now - options.windowMs);
-        const seen = dedup
-          ? this.#get<{ mailbox_id: number; uid: number }>(
-            "SELECT mailbox_id, uid FROM deliveries WHERE key = ?",
-            options.deliveryKey,
-          )
-          : undefined;
-        if (seen) return { kind: "duplicate", mailboxId: seen.mailbox_id, uid: seen.uid };
-        const m = this.#mailboxById(mailboxId);
-        const quota = options.quota;
-        if (quota && (quota.storage !== null || quota.messages !== null)) {
-          const used = this.#get<{ size: number | null; count: number | null }>(
-            `SELECT sum(total_size) AS size, sum(message_count) AS count FROM mailboxes
-             WHERE account_id = ?`,
-            m.account_id,
-          );
-          if (quota.storage !== null && (used?.size ?? 0) + input.raw.byteLength > quota.storage) {
-            return { kind: "overquota", resource: "storage" };
-          }
-          if (quota.messages !== null && (used?.count ?? 0) + 1 > quota.messages) {
-            return { kind: "overquota", resource: "messages" };
-          }
-        }
-        const result = this.#append(mailboxId, input);
-        if (!dedup) return { kind: "stored", ...result };
-        this.#run(
-          "INSERT OR REPLACE INTO deliveries (key, mailbox_id, uid, delivered_at) VALUES (?, ?, ?, ?)",
-          options.deliveryKey,
-          mailboxId,
-          result.uid,
-          now,
-        );
-        return { kind: "stored", ...result };
-      });
+      return this.#transaction(() => this.#deliver(mailboxId, input, options));
     });
+  }
+
+  deliverBatch(items: readonly DeliveryItem[]): Promise<DeliveryOutcome[]> {
+    return this.#call(() =>
+      this.#transaction(() =>
+        items.map((item): DeliveryOutcome => {
+          // Each delivery is its own savepoint: one that fails leaves the others in the commit.
+          const mark = this.#pending!.length;
+          this.#db.exec("SAVEPOINT delivery");
+          try {
+            checkMessageSize(item.input.raw, this.#maxMessageBytes);
+            const result = this.#deliver(item.mailboxId, item.input, item.options);
+            this.#db.exec("RELEASE delivery");
+            return { ok: true, result };
+          } catch (error) {
+            this.#db.exec("ROLLBACK TO delivery");
+            this.#db.exec("RELEASE delivery");
+            this.#pending!.length = mark;
+            return { ok: false, error };
+          }
+        })
+      )
+    );
+  }
+
+  /** One delivery inside the current transaction: dedup record, quota check, append. */
+  #deliver(mailboxId: number, input: AppendInput, options: DeliverOptions): DeliverResult {
+    const now = options.now ?? this.#now();
+    const dedup = options.windowMs > 0;
+    this.#run("DELETE FROM deliveries WHERE delivered_at < ?", now - options.windowMs);
+    const seen = dedup
+      ? this.#get<{ mailbox_id: number; uid: number }>(
+        "SELECT mailbox_id, uid FROM deliveries WHERE key = ?",
+        options.deliveryKey,
+      )
+      : undefined;
+    if (seen) return { kind: "duplicate", mailboxId: seen.mailbox_id, uid: seen.uid };
+    const m = this.#mailboxById(mailboxId);
+    const quota = options.quota;
+    if (quota && (quota.storage !== null || quota.messages !== null)) {
+      const used = this.#get<{ size: number | null; count: number | null }>(
+        `SELECT sum(total_size) AS size, sum(message_count) AS count FROM mailboxes
+         WHERE account_id = ?`,
+        m.account_id,
+      );
+      if (quota.storage !== null && (used?.size ?? 0) + input.raw.byteLength > quota.storage) {
+        return { kind: "overquota", resource: "storage" };
+      }
+      if (quota.messages !== null && (used?.count ?? 0) + 1 > quota.messages) {
+        return { kind: "overquota", resource: "messages" };
+      }
+    }
+    const result = this.#append(mailboxId, input);
+    if (!dedup) return { kind: "stored", ...result };
+    this.#run(
+      "INSERT OR REPLACE INTO deliveries (key, mailbox_id, uid, delivered_at) VALUES (?, ?, ?, ?)",
+      options.deliveryKey,
+      mailboxId,
+      result.uid,
+      now,
+    );
+    return { kind: "stored", ...result };
   }
 
   /** Inserts one message inside the current transaction. */

@@ -9,7 +9,12 @@
  */
 import { createHash } from "node:crypto";
 import type { LmtpConfig, QuotaConfig } from "../config.ts";
-import type { DeliverResult, MailStore } from "../../mailstore/mail_store.ts";
+import type {
+  DeliverResult,
+  DeliveryItem,
+  DeliveryOutcome,
+  MailStore,
+} from "../../mailstore/mail_store.ts";
 import { MailStoreError } from "../../mailstore/mail_store.ts";
 import type { Directory } from "../directory/directory.ts";
 import {
@@ -57,11 +62,13 @@ const TEMP_FAILURE = reply(451, "4.3.0", "Temporary failure, try again later");
 export class LmtpDelivery {
   readonly #options: LmtpDeliveryOptions;
   readonly #now: () => number;
+  readonly #commits: GroupCommit;
   #nextId = 0;
 
   constructor(options: LmtpDeliveryOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    this.#commits = new GroupCommit(options.store);
   }
 
   /** The backend of one connection; `peer` is named in the Received line. */
@@ -125,19 +132,20 @@ export class LmtpDelivery {
     const sender = envelope.sender === null ? "" : formatMailbox(envelope.sender);
     const digest = createHash("sha256").update(message).digest("hex");
     const id = `${this.#now().toString(36)}${(this.#nextId++ % 1296).toString(36)}`;
-    const replies: LmtpReply[] = [];
-    for (const r of recipients) {
-      const started = performance.now();
+    const replies: (LmtpReply | null)[] = [];
+    const pending: { index: number; recipient: LmtpRecipient; mailbox: string }[] = [];
+    const items: DeliveryItem[] = [];
+    for (const [index, r] of recipients.entries()) {
       try {
         const mailbox = await this.#mailboxFor(r, lmtp.saveToDetailMailbox);
         const raw = concat(
           encoder.encode(this.#traceHeaders(peer, envelope, sender, r.address, id)),
           message,
         );
-        const result = await this.#options.store.deliver(
-          mailbox.id,
-          { raw, ...derivedData(mimeSupport, raw) },
-          {
+        items.push({
+          mailboxId: mailbox.id,
+          input: { raw, ...derivedData(mimeSupport, raw) },
+          options: {
             deliveryKey: createHash("sha256")
               .update(`${r.accountId}\n${r.address.toLowerCase()}\n${sender}\n${digest}`)
               .digest("hex"),
@@ -145,21 +153,33 @@ export class LmtpDelivery {
             quota: quotaLimits({ quota }, r.accountName),
             now: this.#now(),
           },
-        );
-        replies.push(this.#outcome(r, mailbox.name, result, sender, message.length, started));
-      } catch (e) {
-        if (e instanceof MailStoreError && e.code === "limit") {
-          replies.push(reply(552, "5.3.4", "Message too big for this mailbox"));
-          continue;
-        }
-        log.error("Delivery to {account} failed: {error}", {
-          account: r.accountName,
-          error: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
         });
-        replies.push(TEMP_FAILURE);
+        pending.push({ index, recipient: r, mailbox: mailbox.name });
+        replies.push(null);
+      } catch (e) {
+        replies.push(this.#failure(r, e));
       }
     }
-    return replies;
+    const started = performance.now();
+    const outcomes = await this.#commits.submit(items);
+    outcomes.forEach((outcome, i) => {
+      const { index, recipient, mailbox } = pending[i]!;
+      replies[index] = outcome.ok
+        ? this.#outcome(recipient, mailbox, outcome.result, sender, message.length, started)
+        : this.#failure(recipient, outcome.error);
+    });
+    return replies.map((r) => r ?? TEMP_FAILURE);
+  }
+
+  #failure(r: LmtpRecipient, e: unknown): LmtpReply {
+    if (e instanceof MailStoreError && e.code === "limit") {
+      return reply(552, "5.3.4", "Message too big for this mailbox");
+    }
+    log.error("Delivery to {account} failed: {error}", {
+      account: r.accountName,
+      error: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
+    });
+    return TEMP_FAILURE;
   }
 
   async #mailboxFor(r: LmtpRecipient, toDetail: boolean) {
@@ -230,6 +250,62 @@ export class LmtpDelivery {
       `Received: from ${from} (${peer})\r\n` +
       `\tby ${this.#options.hostname} (Postern) with ${protocol} id ${id}\r\n` +
       `\tfor <${recipient}>; ${rfc5322Date(new Date(this.#now()))}\r\n`;
+  }
+}
+
+/** Most deliveries committed in one transaction. */
+const MAX_BATCH = 64;
+
+/**
+ * Group commit: deliveries that arrive while the event loop is busy (a commit blocks it, since
+ * SQLite is synchronous) are committed together on the next turn, so that concurrent clients
+ * share one sync instead of queueing for one each. Every delivery still resolves only after
+ * the transaction holding it has committed.
+ */
+class GroupCommit {
+  readonly #store: Pick<MailStore, "deliverBatch">;
+  #queue: {
+    item: DeliveryItem;
+    resolve: (o: DeliveryOutcome) => void;
+  }[] = [];
+  #scheduled = false;
+
+  constructor(store: Pick<MailStore, "deliverBatch">) {
+    this.#store = store;
+  }
+
+  submit(items: readonly DeliveryItem[]): Promise<DeliveryOutcome[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    const results = Promise.all(
+      items.map((item) =>
+        new Promise<DeliveryOutcome>((resolve) => this.#queue.push({ item, resolve }))
+      ),
+    );
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      // A timer, not a microtask: socket reads that are already waiting run first and join.
+      setTimeout(() => void this.#flush(), 0);
+    }
+    return results;
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, MAX_BATCH);
+        let outcomes: DeliveryOutcome[];
+        try {
+          outcomes = await this.#store.deliverBatch(batch.map((b) => b.item));
+        } catch (error) {
+          outcomes = batch.map(() => ({ ok: false, error }));
+        }
+        batch.forEach((b, i) =>
+          b.resolve(outcomes[i] ?? { ok: false, error: new Error("No outcome") })
+        );
+      }
+    } finally {
+      this.#scheduled = false;
+    }
   }
 }
 

@@ -833,6 +833,45 @@ export function runMailStoreContract(name: string, open: () => Promise<MailStore
     );
   });
 
+  test("deliverBatch() commits each delivery on its own terms, in order", async (store) => {
+    const { account, inbox } = await setup(store);
+    const sent = await mailbox(store, account.id, "Sent");
+    const events: MailboxEvent[] = [];
+    const stop = store.watch(inbox.id, (e) => events.push(e));
+    const item = (
+      key: string,
+      mailboxId = inbox.id,
+      quota?: { storage: number; messages: null },
+    ) => ({
+      mailboxId,
+      input: { raw: message(key) },
+      options: { deliveryKey: key, windowMs: 60_000, ...(quota ? { quota } : {}) },
+    });
+    const outcomes = await store.deliverBatch([
+      item("a"),
+      item("b", 99_999),
+      item("a"),
+      item("c", inbox.id, { storage: 10, messages: null }),
+      item("d", sent.id),
+      item("e"),
+    ]);
+    stop();
+    assert.deepEqual(outcomes.map((o) => o.ok ? o.result.kind : "error"), [
+      "stored",
+      "error",
+      "duplicate",
+      "overquota",
+      "stored",
+      "stored",
+    ]);
+    const failed = outcomes[1]!;
+    assert.ok(!failed.ok && failed.error instanceof MailStoreError);
+    assert.deepEqual((await store.listMessages(inbox.id)).map((m) => m.uid), [1, 2]);
+    assert.equal((await store.listMessages(sent.id)).length, 1);
+    assert.deepEqual(events.map((e) => e.kind === "append" ? e.uids : []), [[1], [2]]);
+    assert.deepEqual(await store.deliverBatch([]), []);
+  });
+
   test("a closed store refuses further calls", async (store) => {
     await store.createAccount("alice", null);
     await store.close();
