@@ -256,6 +256,36 @@ Deno.test("LMTP delivery with Python smtplib, raw pipelining and BDAT, swaks and
       assert.equal(bob.filter((m) => m.includes("Subject: swaks tcp")).length, 1);
     });
 
+    await t.step("hostile clients stall nobody and get precise refusals", async () => {
+      // A silent client, a megabyte without a line end, a BDAT that promises more than the
+      // limit, and a flood of bad commands, all while a normal client delivers.
+      const silent = await LmtpClient.connect(loopback);
+      const longLine = await LmtpClient.connect(loopback);
+      const promiser = await LmtpClient.open(socket);
+      const flood = await LmtpClient.connect(socket);
+      try {
+        await longLine.reply();
+        await longLine.write("NOOP " + "x".repeat(1024 * 1024));
+        await longLine.write("\r\nNOOP\r\n");
+        assert.deepEqual((await longLine.replies(2)).map((r) => r.code), [500, 250]);
+        await promiser.write(
+          "MAIL FROM:<h@example.org>\r\nRCPT TO:<alice@example.org>\r\nBDAT 1000000000 LAST\r\n",
+        );
+        await promiser.write("y".repeat(100_000));
+        await flood.reply();
+        await flood.write("BOGUS\r\n".repeat(50));
+        const refusals = await flood.replies(21);
+        assert.equal(refusals.at(-1)!.code, 421);
+        const normal = await LmtpClient.open(loopback);
+        const sent = await normal.send("n@example.org", ["bob@example.org"], lmtpMessage("calm"));
+        assert.deepEqual(sent.data.map((r) => r.code), [250]);
+        await normal.close();
+        assert.deepEqual((await promiser.replies(2)).map((r) => r.code), [250, 250]);
+      } finally {
+        await Promise.all([silent, longLine, promiser, flood].map((c) => c.close()));
+      }
+    });
+
     await t.step("twenty concurrent clients each deliver to both users", async () => {
       const before = (await messages(postern, "bob", "INBOX")).length;
       await Promise.all(Array.from({ length: 20 }, async (_, c) => {
