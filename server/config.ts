@@ -933,8 +933,8 @@ export interface LmtpConfig {
   readonly socketOwner: string | null;
   /** The name in the greeting and the Received line. Default: the machine's host name. */
   readonly hostname: string | null;
-  /** Default: `limits.max_message_size`. */
-  readonly maxMessageSize: number;
+  /** Largest message; null (the default) means `limits.max_message_size`. */
+  readonly maxMessageSize: number | null;
   /** RCPT commands per transaction (at least 100 per RFC 5321, 4.5.3.1.8). Default 100. */
   readonly maxRecipients: number;
   /** Longest line of message text, CRLF excluded (at least 998). Default 64KiB. */
@@ -1071,13 +1071,12 @@ function readLmtp(ctx: Context, root: Section): LmtpConfig | null {
       'expected an LDAP filter with {address}, e.g. "(mail={address})"',
     );
   }
-  const base = readLimitsFallback(root);
   return {
     listen,
     socketMode,
     socketOwner,
     hostname,
-    maxMessageSize: lmtp.size("max_message_size", base, 1024),
+    maxMessageSize: lmtp.has("max_message_size") ? lmtp.size("max_message_size", 0, 1024) : null,
     maxRecipients: lmtp.int("max_recipients", 100, 1, 10_000),
     maxLineLength: lmtp.size("max_line_length", 64 * 1024, 998),
     transactionTimeoutMs: lmtp.duration("transaction_timeout", 10 * 60_000, 1000),
@@ -1088,17 +1087,6 @@ function readLmtp(ctx: Context, root: Section): LmtpConfig | null {
     directoryFilter,
     maxConnections: lmtp.int("max_connections", 100, 1, 100_000),
   };
-}
-
-/** The `limits.max_message_size` as written (or its default), for the LMTP default. */
-function readLimitsFallback(root: Section): number {
-  const limits = root.raw("limits");
-  if (!isMap(limits)) return DEFAULTS.maxMessageSize;
-  const node = (limits as YAMLMap<unknown, unknown>).get("max_message_size", true) as unknown;
-  const value = isScalar(node as Node) ? (node as Scalar).value : undefined;
-  if (typeof value !== "number" && typeof value !== "string") return DEFAULTS.maxMessageSize;
-  const parsed = parseSize(value);
-  return parsed.ok ? parsed.value : DEFAULTS.maxMessageSize;
 }
 
 function isLoopback(hostname: string): boolean {

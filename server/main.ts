@@ -277,6 +277,42 @@ const COMMANDS: readonly Command[] = [
     },
   },
   {
+    name: "user address",
+    summary: "Add or remove a local account's mail addresses (LMTP recipients); list them.",
+    positionals: [{ name: "NAME" }],
+    options: {
+      add: { type: "string", value: "ADDRESS", description: "address to add (repeatable)" },
+      remove: { type: "string", value: "ADDRESS", description: "address to remove (repeatable)" },
+    },
+    async run({ values, positionals, lists, io }) {
+      const name = positionals[0]!;
+      const addresses = await withStore(io, values, async (store) => {
+        const account = await store.getAccount(name);
+        if (account === null) throw new CliError(`no user "${name}"`);
+        for (const address of lists.add ?? []) {
+          if (!/^[^@\s<>]+@[^@\s<>]+$/.test(address)) {
+            throw new CliError(`"${address}" is not a mail address (local@domain)`);
+          }
+          const owner = await store.findAccountByAddress(address);
+          if (owner !== null && owner.id !== account.id) {
+            throw new CliError(`address "${address}" already belongs to user "${owner.name}"`);
+          }
+          await store.addAddress(account.id, address);
+        }
+        const own = new Set(await store.listAddresses(account.id));
+        for (const address of lists.remove ?? []) {
+          if (!own.has(address.trim().toLowerCase())) {
+            throw new CliError(`user "${name}" has no address "${address}"`);
+          }
+          await store.removeAddress(address);
+        }
+        return await store.listAddresses(account.id);
+      });
+      for (const address of addresses) io.out(`${address}\n`);
+      return 0;
+    },
+  },
+  {
     name: "user passwd",
     summary: "Set a local account's password (read from stdin when it is not a terminal).",
     positionals: [{ name: "NAME" }],

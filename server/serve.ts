@@ -159,12 +159,14 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
  * recipient rules, quota) follow reloads; its addresses are bound once.
  */
 async function startLmtp(stack: ServerStack, config: () => Config): Promise<LmtpServer> {
-  const lmtp = config().lmtp!;
+  const effective = (c: Config) =>
+    c.lmtp === null ? null : { ...c.lmtp, maxMessageSize: lmtpMaxMessageSize(c) };
+  const lmtp = effective(config())!;
   const hostname = lmtp.hostname ?? machineName();
   const delivery = new LmtpDelivery({
     store: stack.store,
     directory: () => stack.directory,
-    settings: () => ({ lmtp: config().lmtp ?? lmtp, quota: config().quota }),
+    settings: () => ({ lmtp: effective(config()) ?? lmtp, quota: config().quota }),
     hostname,
   });
   const server = await LmtpServer.listen({ config: lmtp, delivery, hostname });
@@ -176,6 +178,11 @@ async function startLmtp(stack: ServerStack, config: () => Config): Promise<Lmtp
     });
   }
   return server;
+}
+
+/** The LMTP message size limit: `lmtp.max_message_size`, else `limits.max_message_size`. */
+export function lmtpMaxMessageSize(config: Config): number {
+  return config.lmtp?.maxMessageSize ?? config.limits.maxMessageSize;
 }
 
 /** The host name, or `localhost` when the permission to read it (--allow-sys) is missing. */

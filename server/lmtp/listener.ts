@@ -6,7 +6,7 @@
  */
 import { dirname } from "node:path";
 import type { LmtpConfig } from "../config.ts";
-import { LmtpSession } from "../../protocol/lmtp/mod.ts";
+import { defaultLmtpLimits, LmtpSession } from "../../protocol/lmtp/mod.ts";
 import { isConnectionGone, READ_CHUNK, readOrNull, writeAll } from "../channel.ts";
 import type { LmtpDelivery } from "./delivery.ts";
 import { getLogger } from "../log.ts";
@@ -117,7 +117,7 @@ export class LmtpServer {
         backend: this.#options.delivery.backend(peer),
         hostname: this.#options.hostname,
         limits: {
-          maxMessageSize: this.#options.config.maxMessageSize,
+          maxMessageSize: this.#options.config.maxMessageSize ?? defaultLmtpLimits.maxMessageSize,
           maxRecipients: this.#options.config.maxRecipients,
           maxLineLength: this.#options.config.maxLineLength,
           transactionTimeoutMs: this.#options.config.transactionTimeoutMs,

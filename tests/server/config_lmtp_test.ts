@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError, parseConfig } from "../../server/config.ts";
+import { lmtpMaxMessageSize } from "../../server/serve.ts";
 
 function parse(text: string) {
   return parseConfig(text, "/etc/postern/config.yaml", {
@@ -28,6 +29,7 @@ Deno.test("parseConfig() reads the lmtp section with its defaults", () => {
   const config = parse(
     "limits:\n  max_message_size: 20MiB\nlmtp:\n  listen: [unix:data/lmtp.sock, 127.0.0.1:24]\n",
   );
+  assert.equal(lmtpMaxMessageSize(config), 20 * 1024 * 1024);
   assert.deepEqual(config.lmtp, {
     listen: [
       { transport: "unix", path: "/etc/postern/data/lmtp.sock" },
@@ -36,7 +38,7 @@ Deno.test("parseConfig() reads the lmtp section with its defaults", () => {
     socketMode: 0o660,
     socketOwner: null,
     hostname: null,
-    maxMessageSize: 20 * 1024 * 1024,
+    maxMessageSize: null,
     maxRecipients: 100,
     maxLineLength: 64 * 1024,
     transactionTimeoutMs: 600_000,
@@ -80,6 +82,7 @@ Deno.test("parseConfig() reads every lmtp setting and the quota", () => {
   assert.equal(lmtp.recipientDelimiter, "-");
   assert.equal(lmtp.saveToDetailMailbox, false);
   assert.deepEqual(config.quota.default, { storage: 10 * 1024 ** 3, messages: 1_000_000 });
+  assert.equal(lmtpMaxMessageSize(config), 1024 * 1024);
   assert.equal(parse('lmtp:\n  listen: unix:/x\n  socket_mode: "0640"\n').lmtp!.socketMode, 0o640);
   assert.equal(parse("lmtp:\n  listen: unix:/x\n  socket_mode: 0o644\n").lmtp!.socketMode, 0o644);
 });

@@ -250,6 +250,27 @@ Deno.test("postern user add --address records delivery addresses, repeatable", a
       listed.stdout,
       "alice\tcertificate only\talice.smith@example.org,alice@example.org\n",
     );
+    const changed = await postern(dir, [
+      "user",
+      "address",
+      "alice",
+      "--add",
+      "a@example.net",
+      "--remove",
+      "Alice.Smith@example.org",
+    ]);
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.equal(changed.stdout, "a@example.net\nalice@example.org\n");
+    assertOneLine(
+      await postern(dir, ["user", "address", "alice", "--remove", "zz@example.org"]),
+      1,
+      /^postern: user "alice" has no address "zz@example.org"$/,
+    );
+    assertOneLine(
+      await postern(dir, ["user", "address", "nobody", "--add", "x@example.org"]),
+      1,
+      /^postern: no user "nobody"$/,
+    );
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
