@@ -135,7 +135,14 @@ export class LmtpDelivery {
     const replies: (LmtpReply | null)[] = [];
     const pending: { index: number; recipient: LmtpRecipient; mailbox: string }[] = [];
     const items: DeliveryItem[] = [];
+    const delivered = deliveredTo(message);
     for (const [index, r] of recipients.entries()) {
+      if (delivered.has(r.address.toLowerCase())) {
+        // Our own Delivered-To for this address is already there: an alias or forward loop.
+        log.warn("Refused a looping message for {account}", { account: r.accountName });
+        replies.push(reply(554, "5.4.6", `<${r.address}> Mail loop detected`));
+        continue;
+      }
       try {
         const mailbox = await this.#mailboxFor(r, lmtp.saveToDetailMailbox);
         const raw = concat(
@@ -307,6 +314,35 @@ class GroupCommit {
       this.#scheduled = false;
     }
   }
+}
+
+/** Longest header section searched for Delivered-To lines. */
+const MAX_HEADER_SCAN = 256 * 1024;
+
+/** The addresses of the message's Delivered-To header fields, lower-cased. */
+export function deliveredTo(message: Uint8Array): Set<string> {
+  const head = message.subarray(0, MAX_HEADER_SCAN);
+  let end = indexOfBlankLine(head);
+  if (end === -1) end = head.length;
+  const text = new TextDecoder("latin1").decode(head.subarray(0, end));
+  const out = new Set<string>();
+  for (const m of text.matchAll(/^Delivered-To:[ \t]*<?([^\s<>]+)>?[ \t]*$/gim)) {
+    out.add(m[1]!.toLowerCase());
+  }
+  return out;
+}
+
+/** Where the header section ends (the offset of its blank line), or -1. */
+function indexOfBlankLine(bytes: Uint8Array): number {
+  if (bytes[0] === 0x0a || (bytes[0] === 0x0d && bytes[1] === 0x0a)) return 0;
+  for (
+    let i = bytes.indexOf(0x0a);
+    i !== -1 && i + 1 < bytes.length;
+    i = bytes.indexOf(0x0a, i + 1)
+  ) {
+    if (bytes[i + 1] === 0x0a || (bytes[i + 1] === 0x0d && bytes[i + 2] === 0x0a)) return i;
+  }
+  return -1;
 }
 
 function accept(

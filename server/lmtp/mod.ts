@@ -1,5 +1,6 @@
 /** LMTP delivery (RFC 2033): the listener and the backend that resolves and stores. */
 export {
+  deliveredTo,
   LmtpDelivery,
   type LmtpDeliveryOptions,
   type LmtpRecipient,

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { MemoryMailStore } from "../../../mailstore/memory/mod.ts";
 import { parseConfig } from "../../../server/config.ts";
 import type { RecipientLookup } from "../../../server/directory/mod.ts";
-import { LmtpDelivery, type LmtpRecipient, rfc5322Date } from "../../../server/lmtp/mod.ts";
+import {
+  deliveredTo,
+  LmtpDelivery,
+  type LmtpRecipient,
+  rfc5322Date,
+} from "../../../server/lmtp/mod.ts";
 import type { Envelope, LmtpBackend, Mailbox } from "../../../protocol/lmtp/mod.ts";
 
 const enc = new TextEncoder();
@@ -219,4 +224,27 @@ Deno.test("rfc5322Date() writes RFC 5322 dates in UTC", () => {
     rfc5322Date(new Date(Date.UTC(2024, 1, 29, 1, 2, 3))),
     "Thu, 29 Feb 2024 01:02:03 +0000",
   );
+});
+
+Deno.test("LmtpDelivery refuses a message that already went to the same address (a loop)", async () => {
+  const { backend, store, alice } = await setup();
+  const to = [await resolve(backend, "alice@example.org")] as LmtpRecipient[];
+  const looped = enc.encode("Delivered-To: Alice@Example.org\r\nSubject: x\r\n\r\nbody\r\n");
+  const r = await backend.deliver(envelope, to, looped);
+  assert.deepEqual([r[0]!.code, r[0]!.status], [554, "5.4.6"]);
+  assert.equal((await contents(store, alice.id, "INBOX")).length, 0);
+  // Only the header section counts; the address in the body is text.
+  const quoted = enc.encode("Subject: x\r\n\r\nDelivered-To: alice@example.org\r\n");
+  assert.equal((await backend.deliver(envelope, to, quoted))[0]!.code, 250);
+});
+
+Deno.test("deliveredTo() reads the Delivered-To fields of the header section only", () => {
+  assert.deepEqual(
+    [...deliveredTo(
+      enc.encode("delivered-to: <A@x.org>\nDelivered-To: b@y.org \n\nDelivered-To: c@z\n"),
+    )],
+    ["a@x.org", "b@y.org"],
+  );
+  assert.deepEqual([...deliveredTo(enc.encode("\r\nDelivered-To: a@x.org\r\n"))], []);
+  assert.deepEqual([...deliveredTo(enc.encode("Delivered-To: a@x.org"))], ["a@x.org"]);
 });
