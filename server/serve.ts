@@ -155,21 +155,23 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
 }
 
 /**
- * Starts the LMTP listener over the stack's store and directory. Its settings (limits,
- * recipient rules, quota) follow reloads; its addresses are bound once.
+ * Starts the LMTP listener over the stack's store and directory. Its settings (limits of new
+ * connections, recipient rules, dedup window, quota) follow reloads; its addresses, socket
+ * mode and owner are bound once.
  */
 async function startLmtp(stack: ServerStack, config: () => Config): Promise<LmtpServer> {
   const effective = (c: Config) =>
     c.lmtp === null ? null : { ...c.lmtp, maxMessageSize: lmtpMaxMessageSize(c) };
   const lmtp = effective(config())!;
   const hostname = lmtp.hostname ?? machineName();
+  const current = () => effective(config()) ?? lmtp;
   const delivery = new LmtpDelivery({
     store: stack.store,
     directory: () => stack.directory,
-    settings: () => ({ lmtp: effective(config()) ?? lmtp, quota: config().quota }),
+    settings: () => ({ lmtp: current(), quota: config().quota }),
     hostname,
   });
-  const server = await LmtpServer.listen({ config: lmtp, delivery, hostname });
+  const server = await LmtpServer.listen({ config: lmtp, settings: current, delivery, hostname });
   for (const address of server.addresses) {
     log.info("LMTP listening on {address}", {
       address: address.transport === "unix"

@@ -16,7 +16,13 @@ const accessLog = getLogger(["access"]);
 const encoder = new TextEncoder();
 
 export interface LmtpServerOptions {
+  /** The addresses to bind and the socket mode and owner, read once. */
   readonly config: LmtpConfig;
+  /**
+   * The current settings (after a reload) for each new connection's limits; default
+   * `config`.
+   */
+  readonly settings?: () => LmtpConfig;
   readonly delivery: LmtpDelivery;
   /** Our name in the greeting. */
   readonly hostname: string;
@@ -103,7 +109,8 @@ export class LmtpServer {
         closeQuietly(conn);
         return;
       }
-      if (this.#connections.size >= this.#options.config.maxConnections) {
+      const settings = this.#options.settings?.() ?? this.#options.config;
+      if (this.#connections.size >= settings.maxConnections) {
         writeAll(conn, encoder.encode("421 4.3.2 Too many connections, try again later\r\n"))
           .catch(() => {})
           .finally(() => closeQuietly(conn));
@@ -117,15 +124,17 @@ export class LmtpServer {
         backend: this.#options.delivery.backend(peer),
         hostname: this.#options.hostname,
         limits: {
-          maxMessageSize: this.#options.config.maxMessageSize ?? defaultLmtpLimits.maxMessageSize,
-          maxRecipients: this.#options.config.maxRecipients,
-          maxLineLength: this.#options.config.maxLineLength,
-          transactionTimeoutMs: this.#options.config.transactionTimeoutMs,
+          maxMessageSize: settings.maxMessageSize ?? defaultLmtpLimits.maxMessageSize,
+          maxRecipients: settings.maxRecipients,
+          maxLineLength: settings.maxLineLength,
+          transactionTimeoutMs: settings.transactionTimeoutMs,
         },
       });
-      const done = this.#serve(id, conn, session, peer, where).finally(() => {
-        this.#connections.delete(id);
-      });
+      const done = this.#serve(id, conn, session, peer, where, settings.idleTimeoutMs).finally(
+        () => {
+          this.#connections.delete(id);
+        },
+      );
       this.#connections.set(id, { conn, session: session as LmtpSession<unknown>, done });
     }
   }
@@ -136,6 +145,7 @@ export class LmtpServer {
     session: LmtpSession<unknown>,
     peer: string,
     where: string,
+    idleTimeoutMs: number,
   ): Promise<void> {
     const started = performance.now();
     let bytesIn = 0;
@@ -158,7 +168,6 @@ export class LmtpServer {
       // The last reply goes out first; then the pending read ends.
       writing.finally(() => closeQuietly(conn));
     };
-    const { idleTimeoutMs } = this.#options.config;
     const timer = setInterval(() => {
       if (session.checkTimeout()) reason = "transaction timeout";
       else if (!session.inTransaction && Date.now() - lastActivity > idleTimeoutMs) {

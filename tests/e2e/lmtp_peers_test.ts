@@ -5,6 +5,8 @@
  * sees a delivery as it happens. One Postern serves the whole file.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { parseConfig } from "../../server/config.ts";
 import { type RunningPostern, startPostern } from "../_support/postern.ts";
 import { describeRun, RawImap, run, runPython } from "../_support/imap_clients.ts";
 import { LmtpClient, lmtpMessage, type LmtpTarget } from "../_support/lmtp.ts";
@@ -327,6 +329,28 @@ Deno.test("LMTP delivery with Python smtplib, raw pipelining and BDAT, swaks and
         }
       }));
       assert.equal((await messages(postern, "bob", "INBOX")).length, before + 100);
+    });
+
+    await t.step("a reload changes the limits of new connections and the quota", async () => {
+      const path = join(postern.dir, "config.yaml");
+      const text =
+        (await Deno.readTextFile(path)).replace("  max_recipients: 10", "  max_recipients: 1") +
+        "\nquota:\n  default: { messages: 1 }\n";
+      await postern.handle.reload(parseConfig(text, path));
+      const client = await LmtpClient.open(loopback);
+      try {
+        const sent = await client.send(
+          "r@example.org",
+          ["alice@example.org", "bob@example.org"],
+          lmtpMessage("reloaded"),
+        );
+        assert.deepEqual(sent.rcpt.map((r) => r.code), [250, 452]);
+        assert.deepEqual(sent.data.map((r) => [r.code, r.lines[0]]), [
+          [552, "5.2.2 <alice@example.org> Mailbox is over quota"],
+        ]);
+      } finally {
+        await client.close();
+      }
     });
   } finally {
     await postern.stop();
