@@ -164,9 +164,9 @@ export class LmtpServer {
     session.onOutput = write;
     session.onClose = () => {
       closing = true;
-      reason = "closed by server";
+      if (reason === "closed by client") reason = "closed by server";
       // The last reply goes out first; then the pending read ends.
-      writing.finally(() => closeQuietly(conn));
+      writing.finally(() => closeQuietly(conn)).catch(() => {});
     };
     const timer = setInterval(() => {
       if (session.checkTimeout()) reason = "transaction timeout";
