@@ -83,7 +83,19 @@ export class LmtpServer {
     const { socketMode, socketOwner } = this.#options.config;
     // The socket starts with the process umask's mode (no write for others under the usual
     // 022, so nobody else can connect) and gets the configured mode at once.
-    const listener = Deno.listen({ transport: "unix", path });
+    let listener: Deno.Listener;
+    try {
+      listener = Deno.listen({ transport: "unix", path });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotCapable) {
+        // Deno gates Unix sockets behind --allow-net=unix:<absolute path> besides file access.
+        throw new Error(
+          `Cannot listen on unix:${path}: run with --allow-net=unix:${path} and read and ` +
+            "write access to it (deno task start allows loopback TCP only)",
+        );
+      }
+      throw error;
+    }
     this.#listeners.push(listener);
     this.#socketPaths.push(path);
     this.addresses.push({ transport: "unix", path });

@@ -4,6 +4,7 @@ import { MemoryMailStore } from "../../../mailstore/memory/mod.ts";
 import { parseConfig } from "../../../server/config.ts";
 import { LmtpDelivery, LmtpServer } from "../../../server/lmtp/mod.ts";
 import { LmtpClient, lmtpMessage } from "../../_support/lmtp.ts";
+import { run } from "../../_support/command.ts";
 
 async function start(dir: string, extra: Partial<Record<string, unknown>> = {}) {
   const config = parseConfig(
@@ -51,9 +52,14 @@ Deno.test("LmtpServer replaces a stale socket but never a live one or another fi
   try {
     const path = join(dir, "s", "lmtp.sock");
     await Deno.mkdir(join(dir, "s"));
-    // A socket file left behind by a process that died.
-    const stale = Deno.listen({ transport: "unix", path });
-    stale.close();
+    // A socket file left behind by a process that died (Deno's own listeners remove theirs).
+    const made = await run("python3", [
+      "-c",
+      "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])",
+      path,
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    assert.ok((await Deno.lstat(path)).isSocket);
     const { server } = await start(dir);
     await assert.rejects(start(dir), /Another process is listening on/);
     await server.close(0);
