@@ -115,8 +115,8 @@ const TEMP_FAILURE = reply(451, "4.3.0", "Temporary failure, try again later");
 export class LmtpSession<R> {
   /** Receives every batch of reply bytes. */
   onOutput: (data: Uint8Array) => void = () => {};
-  /** Called once when the session wants the connection closed (after its last reply). */
-  onClose: () => void = () => {};
+  /** Called once when the session wants the connection closed, with its last reply. */
+  onClose: (last: LmtpReply) => void = () => {};
 
   readonly #backend: LmtpBackend<R>;
   readonly #hostname: string;
@@ -542,7 +542,7 @@ export class LmtpSession<R> {
     this.#closed = true;
     this.#tx = null;
     this.#buffer = new Uint8Array(0);
-    this.onClose();
+    this.onClose(last);
   }
 }
 

@@ -174,16 +174,15 @@ export class LmtpServer {
       });
     };
     session.onOutput = write;
-    session.onClose = () => {
+    session.onClose = (last) => {
       closing = true;
-      if (reason === "closed by client") reason = "closed by server";
+      reason = last.code === 221 ? "quit" : `${last.code} ${last.status} ${last.lines[0]}`;
       // The last reply goes out first; then the pending read ends.
       writing.finally(() => closeQuietly(conn)).catch(() => {});
     };
     const timer = setInterval(() => {
-      if (session.checkTimeout()) reason = "transaction timeout";
-      else if (!session.inTransaction && Date.now() - lastActivity > idleTimeoutMs) {
-        reason = "idle timeout";
+      if (session.checkTimeout()) return;
+      if (!session.inTransaction && Date.now() - lastActivity > idleTimeoutMs) {
         session.idleTimeout();
       }
     }, Math.min(1000, idleTimeoutMs));
