@@ -2,8 +2,9 @@
  * The LMTP backend: resolves recipients through the local accounts' addresses and the
  * directory, and delivers into the mail store with the trace headers prepended.
  *
- * Durability: a recipient's 250 is sent only after `MailStore.deliver` has committed the
- * message and its dedup record in one transaction. The dedup key is a hash of the recipient,
+ * Durability: a recipient's 250 is sent only after `MailStore.deliverBatch` has committed the
+ * message and its dedup record in one transaction (shared with other deliveries that arrived
+ * at the same time: group commit). The dedup key is a hash of the recipient,
  * the sender and the message as received (before our headers), so an MTA that sends the same
  * message again after a lost reply finds it already stored within `dedup_window`.
  */
