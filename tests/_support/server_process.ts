@@ -60,7 +60,9 @@ export async function posternCommand(args: string[], stdin = ""): Promise<void> 
   if (!out.success) {
     const decoder = new TextDecoder();
     throw new Error(
-      `postern ${args.join(" ")} failed: ${decoder.decode(out.stdout)}${decoder.decode(out.stderr)}`,
+      `postern ${args.join(" ")} failed: ${decoder.decode(out.stdout)}${
+        decoder.decode(out.stderr)
+      }`,
     );
   }
 }
