@@ -11,6 +11,7 @@ import { benchDirectoryHandshakes } from "./directory_handshake_bench.ts";
 import { benchImap, formatResult } from "./imap_bench.ts";
 import { benchLogins, formatLogins } from "./login_bench.ts";
 import { benchScrypt, formatScrypt } from "./scrypt_bench.ts";
+import { benchLmtp, formatLmtp } from "./lmtp_bench.ts";
 import { benchMtls, formatMtls } from "./mtls_bench.ts";
 import { benchParse } from "./parse_bench.ts";
 import { benchTls } from "./tls_bench.ts";
@@ -94,6 +95,12 @@ try {
   if (wants("imap")) {
     console.log("\n## IMAP: Postern vs Dovecot");
     console.log(formatResult(await benchImap({ messages: quick ? 10_000 : 100_000 })));
+  }
+  if (wants("lmtp")) {
+    console.log("\n## LMTP delivery: Postern vs Dovecot LMTP, 10 concurrent clients, durable");
+    const clients = 10;
+    const lmtp = await benchLmtp({ seconds: quick ? 3 : 10, clients, sizes: [1024, 100 * 1024] });
+    console.log(formatLmtp(lmtp, clients));
   }
   if (wants("parse")) {
     console.log("\n## Parsers on hostile input, against a benign input of the same size");

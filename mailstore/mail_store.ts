@@ -110,6 +110,45 @@ export type MailboxEvent =
   | { readonly kind: "deleted"; readonly mailboxId: number }
   | { readonly kind: "renamed"; readonly mailboxId: number; readonly name: string };
 
+/** Storage limits of one account (RFC 9208 STORAGE in octets, MESSAGE); null is unlimited. */
+export interface QuotaLimits {
+  readonly storage: number | null;
+  readonly messages: number | null;
+}
+
+/** Options of `MailStore.deliver`. */
+export interface DeliverOptions {
+  /**
+   * Identifies this delivery to this recipient: a second delivery with the same key within
+   * `windowMs` is not stored again (an MTA resending after a lost reply). A window of 0
+   * records nothing and checks nothing.
+   */
+  readonly deliveryKey: string;
+  readonly windowMs: number;
+  /** Refuses the message when the account would exceed these limits. */
+  readonly quota?: QuotaLimits;
+  /** Clock for the dedup window (default `Date.now`). */
+  readonly now?: number;
+}
+
+/** What `MailStore.deliver` did. */
+export type DeliverResult =
+  | ({ readonly kind: "stored" } & AppendResult)
+  | { readonly kind: "duplicate"; readonly mailboxId: number; readonly uid: number }
+  | { readonly kind: "overquota"; readonly resource: "storage" | "messages" };
+
+/** One delivery of a batch (`MailStore.deliverBatch`). */
+export interface DeliveryItem {
+  readonly mailboxId: number;
+  readonly input: AppendInput;
+  readonly options: DeliverOptions;
+}
+
+/** What became of one delivery of a batch; `error` is what `deliver` would have thrown. */
+export type DeliveryOutcome =
+  | { readonly ok: true; readonly result: DeliverResult }
+  | { readonly ok: false; readonly error: unknown };
+
 /** Raised for expected failures; `code` lets the IMAP layer choose a response code. */
 export class MailStoreError extends Error {
   readonly code: "nonexistent" | "alreadyexists" | "cannot" | "limit" | "inuse";
@@ -128,6 +167,16 @@ export interface MailStore {
   deleteAccount(name: string): Promise<void>;
   listAccounts(): Promise<Account[]>;
 
+  /**
+   * Delivery addresses (LMTP recipients). Addresses are matched case-insensitively and stored
+   * lower-cased; one address belongs to at most one account ("alreadyexists" otherwise).
+   * Deleting an account deletes its addresses.
+   */
+  addAddress(accountId: number, address: string): Promise<void>;
+  removeAddress(address: string): Promise<void>;
+  listAddresses(accountId: number): Promise<string[]>;
+  findAccountByAddress(address: string): Promise<Account | null>;
+
   // Mailboxes. Creating an account creates INBOX, Sent, Drafts, Trash, Junk and Archive.
   listMailboxes(accountId: number): Promise<Mailbox[]>;
   getMailbox(accountId: number, name: string): Promise<Mailbox | null>;
@@ -145,6 +194,17 @@ export interface MailStore {
 
   // Messages
   append(mailboxId: number, input: AppendInput): Promise<AppendResult>;
+  /**
+   * Appends a delivered message (LMTP) in one transaction with its dedup record and quota
+   * check: either the message and the record of its key are both committed, or neither is.
+   */
+  deliver(mailboxId: number, input: AppendInput, options: DeliverOptions): Promise<DeliverResult>;
+  /**
+   * Several deliveries committed together (group commit: one sync for all), each with the
+   * same effect as `deliver` on its own; one that fails does not undo the others. Outcomes
+   * are in the order of `items`; the promise resolves once all are durable.
+   */
+  deliverBatch(items: readonly DeliveryItem[]): Promise<DeliveryOutcome[]>;
   /** All messages of a mailbox in UID order. */
   listMessages(mailboxId: number): Promise<MessageMeta[]>;
   getMessages(mailboxId: number, uids: readonly number[]): Promise<MessageMeta[]>;

@@ -87,3 +87,21 @@ export function validateSpecialUse(use: string | null | undefined): SpecialUse |
   if (!SPECIAL_USES.has(use)) throw new MailStoreError("cannot", "Unknown special-use attribute");
   return use as SpecialUse;
 }
+
+/** Longest delivery address accepted (RFC 5321, Section 4.5.3.1.3, without the brackets). */
+export const MAX_ADDRESS_LENGTH = 254;
+
+/**
+ * The stored form of a delivery address: trimmed and lower-cased. Throws
+ * `MailStoreError("cannot")` when it is not `local@domain` or too long.
+ */
+export function normalizeAddress(address: string): string {
+  const a = address.trim().toLowerCase();
+  const at = a.lastIndexOf("@");
+  if (
+    at <= 0 || at === a.length - 1 || a.length > MAX_ADDRESS_LENGTH || /[\s<>]/.test(a)
+  ) {
+    throw new MailStoreError("cannot", "Not a valid address");
+  }
+  return a;
+}

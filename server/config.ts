@@ -156,6 +156,9 @@ export interface Config {
   readonly imap: ImapConfig;
   readonly log: LogConfig;
   readonly auth: AuthConfig;
+  /** Null when no `lmtp:` section is present (no delivery listener). */
+  readonly lmtp: LmtpConfig | null;
+  readonly quota: QuotaConfig;
 }
 
 /** One problem found in a configuration file; `line` and `col` are 1-based. */
@@ -227,7 +230,18 @@ const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
 const LOG_FORMATS = ["text", "json"] as const;
 
 const KEYS = {
-  root: ["data_dir", "listen", "tls", "directory", "limits", "imap", "log", "auth"],
+  root: [
+    "data_dir",
+    "listen",
+    "tls",
+    "directory",
+    "limits",
+    "imap",
+    "log",
+    "auth",
+    "lmtp",
+    "quota",
+  ],
   listen: ["address", "tls"],
   tls: [
     "certificate",
@@ -330,6 +344,8 @@ export function parseConfig(
     imap: readImap(ctx, root),
     log: readLog(ctx, root),
     auth: readAuth(ctx, root),
+    lmtp: readLmtp(ctx, root),
+    quota: readQuota(ctx, root),
   };
   if (ctx.issues.length > 0) {
     ctx.issues.sort((a, b) => a.line - b.line || a.col - b.col);
@@ -957,5 +973,205 @@ function readAuth(ctx: Context, root: Section): AuthConfig {
     cacheTtlMs: auth.duration("cache_ttl", 3_600_000, 0),
     cacheNegativeTtlMs: auth.duration("cache_negative_ttl", 60_000, 0),
     scryptCost: checked,
+  };
+}
+
+// LMTP delivery and quota (`lmtp:` and `quota:` sections).
+
+/** Where the LMTP listener binds: a Unix socket, or a loopback TCP address. */
+export type LmtpListenAddress =
+  | { readonly transport: "unix"; readonly path: string }
+  | { readonly transport: "tcp"; readonly hostname: string; readonly port: number };
+
+export interface LmtpConfig {
+  readonly listen: readonly LmtpListenAddress[];
+  /** Permissions of the Unix sockets, set after creation. Default 0o660. */
+  readonly socketMode: number;
+  /** `user[:group]` (names or numeric ids) that will own the Unix sockets, or null. */
+  readonly socketOwner: string | null;
+  /** The name in the greeting and the Received line. Default: the machine's host name. */
+  readonly hostname: string | null;
+  /** Largest message; null (the default) means `limits.max_message_size`. */
+  readonly maxMessageSize: number | null;
+  /** RCPT commands per transaction (at least 100 per RFC 5321, 4.5.3.1.8). Default 100. */
+  readonly maxRecipients: number;
+  /** Longest line of message text, CRLF excluded (at least 998). Default 64KiB. */
+  readonly maxLineLength: number;
+  /** Longest time from MAIL to the end of the message. Default 10m. */
+  readonly transactionTimeoutMs: number;
+  /** A connection without any command for this long is closed. Default 5m. */
+  readonly idleTimeoutMs: number;
+  /** How long a delivery is remembered to drop an MTA's resend. Default 24h. */
+  readonly dedupWindowMs: number;
+  /** Separator of `user+detail@domain`. Default `+`; empty turns details off. */
+  readonly recipientDelimiter: string;
+  /** Deliver `user+detail@…` to the folder `detail` when it exists. Default true. */
+  readonly saveToDetailMailbox: boolean;
+  /** Directory filter that finds a recipient's entry, with `{address}`. Default `(mail={address})`. */
+  readonly directoryFilter: string;
+  /** Simultaneous LMTP connections. Default 100. */
+  readonly maxConnections: number;
+}
+
+export interface QuotaConfig {
+  /** Limits of every account; null fields are unlimited. Default: none. */
+  readonly default: { readonly storage: number | null; readonly messages: number | null };
+}
+
+const LMTP_KEYS = [
+  "listen",
+  "socket_mode",
+  "socket_owner",
+  "hostname",
+  "max_message_size",
+  "max_recipients",
+  "max_line_length",
+  "transaction_timeout",
+  "idle_timeout",
+  "dedup_window",
+  "recipient_delimiter",
+  "save_to_detail_mailbox",
+  "directory_filter",
+  "max_connections",
+  "allow_remote",
+] as const;
+const QUOTA_KEYS = ["default"] as const;
+const QUOTA_LIMIT_KEYS = ["storage", "messages"] as const;
+
+function readLmtp(ctx: Context, root: Section): LmtpConfig | null {
+  if (!root.has("lmtp")) return null;
+  const lmtp = Section.open(ctx, root.raw("lmtp"), root.keyNode("lmtp"), "lmtp", LMTP_KEYS, "lmtp");
+  const listen: LmtpListenAddress[] = [];
+  const node = lmtp.raw("listen");
+  if (node === undefined) lmtp.missing("listen");
+  const items: unknown[] = node === undefined ? [] : isSeq(node) ? node.items : [node];
+  if (node !== undefined && items.length === 0) {
+    lmtp.fail("listen", "at least one address is needed");
+  }
+  // LMTP has no authentication (RFC 2033, Section 6): anyone who reaches the socket can
+  // deliver to any mailbox, so it binds only where the operating system restricts access.
+  const allowRemote = lmtp.bool("allow_remote", false);
+  if (allowRemote) {
+    lmtp.fail("allow_remote", "LMTP over TLS is not implemented, so remote LMTP cannot be allowed");
+  }
+  items.forEach((item, index) => {
+    const itemNode = asNode(item);
+    const name = `lmtp.listen[${index}]`;
+    if (!isScalar(itemNode) || typeof itemNode.value !== "string" || itemNode.value === "") {
+      report(ctx, itemNode ?? node, `${name}: expected unix:PATH or HOST:PORT`);
+      return;
+    }
+    const text = itemNode.value;
+    if (text.startsWith("unix:")) {
+      const path = text.slice(5);
+      if (path === "") {
+        report(ctx, itemNode, `${name}: the Unix socket path is empty`);
+        return;
+      }
+      listen.push({ transport: "unix", path: resolvePath(ctx.baseDir, path) });
+      return;
+    }
+    const parsed = parseAddress(text);
+    if (!parsed.ok) {
+      report(ctx, itemNode, `${name}: invalid address "${text}": ${parsed.reason}`);
+      return;
+    }
+    if (!isLoopback(parsed.value.hostname)) {
+      report(
+        ctx,
+        itemNode,
+        `${name}: "${text}" is not a loopback address; LMTP is unauthenticated and Postern ` +
+          "does not offer it over TLS, so use a Unix socket or 127.0.0.1",
+      );
+      return;
+    }
+    listen.push({ transport: "tcp", ...parsed.value });
+  });
+  let socketMode = 0o660;
+  const modeNode = lmtp.raw("socket_mode");
+  if (modeNode !== undefined) {
+    // YAML 1.2 reads 0660 as the decimal 660: take the digits as written, always octal.
+    const scalar = isScalar(modeNode) ? modeNode : undefined;
+    const written = typeof scalar?.value === "number"
+      ? (scalar.source ?? String(scalar.value))
+      : scalar?.value;
+    const text = typeof written === "string" ? written.replace(/^0o/, "") : undefined;
+    if (text === undefined || !/^0?[0-7]{3}$/.test(text)) {
+      lmtp.fail("socket_mode", `expected an octal mode such as "0660", got ${describe(modeNode)}`);
+    } else {
+      socketMode = parseInt(text, 8);
+    }
+  }
+  const socketOwner = lmtp.string("socket_owner") ?? null;
+  if (
+    socketOwner !== null &&
+    !/^[A-Za-z0-9_.][A-Za-z0-9_.-]*(:[A-Za-z0-9_.][A-Za-z0-9_.-]*)?$/.test(socketOwner)
+  ) {
+    lmtp.fail("socket_owner", `expected user or user:group, got "${socketOwner}"`);
+  }
+  const hostname = lmtp.string("hostname") ?? null;
+  if (hostname !== null && !/^[A-Za-z0-9.-]+$/.test(hostname)) {
+    lmtp.fail("hostname", `"${hostname}" is not a host name`);
+  }
+  const delimiter = lmtp.raw("recipient_delimiter") === undefined
+    ? "+"
+    : (lmtp.raw("recipient_delimiter") as Scalar).value;
+  let recipientDelimiter = "+";
+  if (typeof delimiter !== "string" || delimiter.length > 1 || /[@\s"<>]/.test(delimiter)) {
+    lmtp.fail("recipient_delimiter", "expected one character such as + or -, or an empty string");
+  } else {
+    recipientDelimiter = delimiter;
+  }
+  const directoryFilter = lmtp.string("directory_filter") ?? "(mail={address})";
+  if (!directoryFilter.includes("{address}") || !/^\(.*\)$/.test(directoryFilter)) {
+    lmtp.fail(
+      "directory_filter",
+      'expected an LDAP filter with {address}, e.g. "(mail={address})"',
+    );
+  }
+  return {
+    listen,
+    socketMode,
+    socketOwner,
+    hostname,
+    maxMessageSize: lmtp.has("max_message_size") ? lmtp.size("max_message_size", 0, 1024) : null,
+    maxRecipients: lmtp.int("max_recipients", 100, 1, 10_000),
+    maxLineLength: lmtp.size("max_line_length", 64 * 1024, 998),
+    transactionTimeoutMs: lmtp.duration("transaction_timeout", 10 * 60_000, 1000),
+    idleTimeoutMs: lmtp.duration("idle_timeout", 5 * 60_000, 1000),
+    dedupWindowMs: lmtp.duration("dedup_window", 24 * 3_600_000, 0),
+    recipientDelimiter,
+    saveToDetailMailbox: lmtp.bool("save_to_detail_mailbox", true),
+    directoryFilter,
+    maxConnections: lmtp.int("max_connections", 100, 1, 100_000),
+  };
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+function readQuota(ctx: Context, root: Section): QuotaConfig {
+  const quota = Section.open(
+    ctx,
+    root.raw("quota"),
+    root.keyNode("quota"),
+    "quota",
+    QUOTA_KEYS,
+    "quota",
+  );
+  const d = Section.open(
+    ctx,
+    quota.raw("default"),
+    quota.keyNode("default"),
+    "quota.default",
+    QUOTA_LIMIT_KEYS,
+    "quota.default",
+  );
+  return {
+    default: {
+      storage: d.has("storage") ? d.size("storage", 0, 1) : null,
+      messages: d.has("messages") ? d.int("messages", 0, 1) : null,
+    },
   };
 }

@@ -61,6 +61,7 @@ export interface CliIo {
 interface CommandInput {
   readonly values: OptionValues;
   readonly positionals: readonly string[];
+  readonly lists: Readonly<Record<string, readonly string[]>>;
   readonly io: CliIo;
 }
 
@@ -244,21 +245,73 @@ const COMMANDS: readonly Command[] = [
         type: "boolean",
         description: "no password: the user logs in with a certificate only",
       },
+      address: {
+        type: "string",
+        value: "ADDRESS",
+        description: "a mail address delivered to this user over LMTP (repeatable)",
+      },
     },
-    async run({ values, positionals, io }) {
+    async run({ values, positionals, lists, io }) {
       const name = positionals[0]!;
       const config = await resolveConfig(io, values, { checkFiles: false });
+      const addresses = lists.address ?? [];
       await withStore(io, values, async (store) => {
         if ((await store.getAccount(name)) !== null) {
           throw new CliError(`user "${name}" already exists`);
+        }
+        for (const address of addresses) {
+          const owner = await store.findAccountByAddress(address);
+          if (owner !== null) {
+            throw new CliError(`address "${address}" already belongs to user "${owner.name}"`);
+          }
+          if (!/^[^@\s<>]+@[^@\s<>]+$/.test(address)) {
+            throw new CliError(`"${address}" is not a mail address (local@domain)`);
+          }
         }
         const hash = values["no-password"] === true ? null : hashPassword(
           await readPassword(`Password for ${name}: `, true, io.stdin),
           config.auth.scryptCost,
         );
-        await store.createAccount(name, hash);
+        const account = await store.createAccount(name, hash);
+        for (const address of addresses) await store.addAddress(account.id, address);
       }, config);
       io.out(`user "${name}" added\n`);
+      return 0;
+    },
+  },
+  {
+    name: "user address",
+    summary: "Add or remove a local account's mail addresses (LMTP recipients); list them.",
+    positionals: [{ name: "NAME" }],
+    options: {
+      add: { type: "string", value: "ADDRESS", description: "address to add (repeatable)" },
+      remove: { type: "string", value: "ADDRESS", description: "address to remove (repeatable)" },
+    },
+    async run({ values, positionals, lists, io }) {
+      const name = positionals[0]!;
+      const addresses = await withStore(io, values, async (store) => {
+        const account = await store.getAccount(name);
+        if (account === null) throw new CliError(`no user "${name}"`);
+        for (const address of lists.add ?? []) {
+          if (!/^[^@\s<>]+@[^@\s<>]+$/.test(address)) {
+            throw new CliError(`"${address}" is not a mail address (local@domain)`);
+          }
+          const owner = await store.findAccountByAddress(address);
+          if (owner !== null && owner.id !== account.id) {
+            throw new CliError(`address "${address}" already belongs to user "${owner.name}"`);
+          }
+          await store.addAddress(account.id, address);
+        }
+        const own = new Set(await store.listAddresses(account.id));
+        for (const address of lists.remove ?? []) {
+          if (!own.has(address.trim().toLowerCase())) {
+            throw new CliError(`user "${name}" has no address "${address}"`);
+          }
+          await store.removeAddress(address);
+        }
+        return await store.listAddresses(account.id);
+      });
+      for (const address of addresses) io.out(`${address}\n`);
       return 0;
     },
   },
@@ -334,11 +387,16 @@ const COMMANDS: readonly Command[] = [
     positionals: [],
     options: {},
     async run({ values, io }) {
-      const accounts = await withStore(io, values, (store) => store.listAccounts());
-      for (const account of accounts) {
-        io.out(
-          `${account.name}\t${account.passwordHash === null ? "certificate only" : "password"}\n`,
-        );
+      const rows = await withStore(io, values, async (store) => {
+        const out: [string, string, string[]][] = [];
+        for (const account of await store.listAccounts()) {
+          const kind = account.passwordHash === null ? "certificate only" : "password";
+          out.push([account.name, kind, await store.listAddresses(account.id)]);
+        }
+        return out;
+      });
+      for (const [name, kind, addresses] of rows) {
+        io.out(`${name}\t${kind}${addresses.length === 0 ? "" : `\t${addresses.join(",")}`}\n`);
       }
       return 0;
     },

@@ -9,10 +9,13 @@ import { buildServerConfig } from "./tls_config.ts";
 import type { ServerConfig } from "../protocol/tls/mod.ts";
 import type { PeerCheck } from "./tls_channel.ts";
 import { ServerStack } from "./stack.ts";
+import { type LmtpBoundAddress, LmtpDelivery, LmtpServer } from "./lmtp/mod.ts";
 
 export interface ServeHandle {
   /** The bound addresses, in the order of `config.listen`. */
   readonly addresses: readonly Deno.NetAddr[];
+  /** The bound LMTP addresses, in the order of `config.lmtp.listen` (empty without LMTP). */
+  readonly lmtpAddresses: readonly LmtpBoundAddress[];
   /** Resolves when the server has stopped. */
   readonly finished: Promise<void>;
   /** Re-reads certificates and CA bundles; keeps the old ones if the new ones fail. */
@@ -95,6 +98,16 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     await stack?.close();
     throw error;
   }
+  let lmtp: LmtpServer | null = null;
+  if (stack !== null && config.lmtp !== null) {
+    try {
+      lmtp = await startLmtp(stack, () => current);
+    } catch (error) {
+      await group.close(0);
+      await stack.close();
+      throw error;
+    }
+  }
   for (const [i, addr] of addresses.entries()) {
     log.info("Listening on {address} ({tls})", {
       address: `${addr.hostname}:${addr.port}`,
@@ -106,6 +119,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   let stopping: Promise<void> | null = null;
   return {
     addresses,
+    lmtpAddresses: lmtp?.addresses ?? [],
     finished,
     async reload(next?: Config) {
       const candidate = next ?? current;
@@ -127,7 +141,10 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
         log.info("Shutting down: {connections} open connections", {
           connections: group.connectionCount,
         });
-        await group.close(options.shutdownGraceMs ?? 5000);
+        await Promise.all([
+          group.close(options.shutdownGraceMs ?? 5000),
+          lmtp?.close(options.shutdownGraceMs ?? 5000),
+        ]);
         // Sessions are gone and in-flight commits have settled: the store can close.
         await stack?.close();
         resolveFinished();
@@ -135,6 +152,48 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       return stopping;
     },
   };
+}
+
+/**
+ * Starts the LMTP listener over the stack's store and directory. Its settings (limits of new
+ * connections, recipient rules, dedup window, quota) follow reloads; its addresses, socket
+ * mode and owner are bound once.
+ */
+async function startLmtp(stack: ServerStack, config: () => Config): Promise<LmtpServer> {
+  const effective = (c: Config) =>
+    c.lmtp === null ? null : { ...c.lmtp, maxMessageSize: lmtpMaxMessageSize(c) };
+  const lmtp = effective(config())!;
+  const hostname = lmtp.hostname ?? machineName();
+  const current = () => effective(config()) ?? lmtp;
+  const delivery = new LmtpDelivery({
+    store: stack.store,
+    directory: () => stack.directory,
+    settings: () => ({ lmtp: current(), quota: config().quota }),
+    hostname,
+  });
+  const server = await LmtpServer.listen({ config: lmtp, settings: current, delivery, hostname });
+  for (const address of server.addresses) {
+    log.info("LMTP listening on {address}", {
+      address: address.transport === "unix"
+        ? `unix:${address.path}`
+        : `${address.hostname}:${address.port}`,
+    });
+  }
+  return server;
+}
+
+/** The LMTP message size limit: `lmtp.max_message_size`, else `limits.max_message_size`. */
+export function lmtpMaxMessageSize(config: Config): number {
+  return config.lmtp?.maxMessageSize ?? config.limits.maxMessageSize;
+}
+
+/** The host name, or `localhost` when the permission to read it (--allow-sys) is missing. */
+function machineName(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "localhost";
+  }
 }
 
 /** An error's message without its stack, for log lines. */

@@ -90,6 +90,11 @@ export class ServerStack {
     return new ServerStack(store, config, settings ? new Directory(settings) : null);
   }
 
+  /** The current directory client (replaced by a reload), or null without one. */
+  get directory(): Directory | null {
+    return this.#directory;
+  }
+
   /** The directory check of a verified client certificate, run before IMAP starts. */
   readonly checkPeer: PeerCheck = async (peer) => {
     const directory = this.#directory;

@@ -10,6 +10,7 @@ tools=(
   openssl:openssl gnutls-cli:gnutls-bin python3:python3 curl:curl
   slapd:slapd ldapmodify:ldap-utils dovecot:dovecot-imapd mbsync:isync
   fetchmail:fetchmail tstclnt:libnss3-tools
+  swaks:swaks postfix:postfix
 )
 missing=()
 for pair in "${tools[@]}"; do
@@ -24,6 +25,8 @@ if ((${#missing[@]})); then
     had_policy=0
     [[ -e $policy ]] && had_policy=1
     ((had_policy)) || { printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"; }
+    # Postfix asks which mail setup to write; the LMTP test writes its own private instance.
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null
     apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     installed=$?
     ((had_policy)) || rm -f "$policy"

@@ -9,6 +9,10 @@ import type {
   AppendResult,
   ChangesSince,
   CopyResult,
+  DeliverOptions,
+  DeliverResult,
+  DeliveryItem,
+  DeliveryOutcome,
   FlagOperation,
   Mailbox,
   MailboxEvent,
@@ -24,6 +28,7 @@ import {
   isDescendant,
   isInbox,
   MAX_MAILBOXES_PER_ACCOUNT,
+  normalizeAddress,
   normalizeMailboxName,
   validateAccountName,
   validateSpecialUse,
@@ -82,6 +87,10 @@ export class MemoryMailStore implements MailStore {
   #hub: EventHub;
   #pending: MailboxEvent[] | null = null;
   #maxMessageBytes: number;
+  /** Delivery address to account id. */
+  #addresses = new Map<string, number>();
+  /** Dedup records of recent deliveries, in insertion (time) order. */
+  #deliveries = new Map<string, { mailboxId: number; uid: number; at: number }>();
 
   constructor(options: MemoryMailStoreOptions = {}) {
     this.#hub = new EventHub(options.onListenerError);
@@ -132,6 +141,9 @@ export class MemoryMailStore implements MailStore {
       for (const m of gone) this.#mailboxes.delete(m.id);
       this.#accounts.delete(name);
       this.#accountsById.delete(account.id);
+      for (const [address, id] of this.#addresses) {
+        if (id === account.id) this.#addresses.delete(address);
+      }
       for (const m of gone) this.#emit({ kind: "deleted", mailboxId: m.id });
     });
   }
@@ -140,6 +152,49 @@ export class MemoryMailStore implements MailStore {
     return this.#run(() =>
       [...this.#accounts.values()].sort((a, b) => a.id - b.id).map(accountView)
     );
+  }
+
+  // Delivery addresses
+
+  addAddress(accountId: number, address: string): Promise<void> {
+    return this.#run(() => {
+      const normal = normalizeAddress(address);
+      this.#accountById(accountId);
+      const owner = this.#addresses.get(normal);
+      if (owner !== undefined && owner !== accountId) {
+        throw new MailStoreError("alreadyexists", "Address belongs to another account");
+      }
+      this.#addresses.set(normal, accountId);
+    });
+  }
+
+  removeAddress(address: string): Promise<void> {
+    return this.#run(() => {
+      if (!this.#addresses.delete(normalizeAddress(address))) {
+        throw new MailStoreError("nonexistent", "No such address");
+      }
+    });
+  }
+
+  listAddresses(accountId: number): Promise<string[]> {
+    return this.#run(() => {
+      this.#accountById(accountId);
+      return [...this.#addresses].filter(([, id]) => id === accountId).map(([a]) => a).sort();
+    });
+  }
+
+  findAccountByAddress(address: string): Promise<Account | null> {
+    return this.#run(() => {
+      let normal: string;
+      try {
+        normal = normalizeAddress(address);
+      } catch {
+        return null;
+      }
+      const id = this.#addresses.get(normal);
+      const a = id === undefined ? undefined : this.#accountsById.get(id);
+      return a ? { id: a.id, name: a.name, passwordHash: a.passwordHash } : null;
+    });
   }
 
   // Mailboxes
@@ -251,21 +306,75 @@ export class MemoryMailStore implements MailStore {
     return this.#run(() => {
       const m = this.#mailboxById(mailboxId);
       checkMessageSize(input.raw, this.#maxMessageBytes);
-      const flags = normalizeFlags(input.flags ?? []);
-      const uid = m.uidNext++;
-      const modseq = ++m.highestModseq;
-      m.messages.set(uid, {
-        uid,
-        modseq,
-        flags,
-        internalDate: input.internalDate ?? Date.now(),
-        raw: input.raw.slice(),
-        summary: input.summary ?? null,
-        searchText: input.searchText ?? null,
-      });
-      this.#emit({ kind: "append", mailboxId, uids: [uid] });
-      return { uidValidity: m.uidValidity, uid, modseq };
+      return this.#appendNow(m, input);
     });
+  }
+
+  #appendNow(m: MailboxRecord, input: AppendInput): AppendResult {
+    const flags = normalizeFlags(input.flags ?? []);
+    const uid = m.uidNext++;
+    const modseq = ++m.highestModseq;
+    m.messages.set(uid, {
+      uid,
+      modseq,
+      flags,
+      internalDate: input.internalDate ?? Date.now(),
+      raw: input.raw.slice(),
+      summary: input.summary ?? null,
+      searchText: input.searchText ?? null,
+    });
+    this.#emit({ kind: "append", mailboxId: m.id, uids: [uid] });
+    return { uidValidity: m.uidValidity, uid, modseq };
+  }
+
+  deliver(mailboxId: number, input: AppendInput, options: DeliverOptions): Promise<DeliverResult> {
+    return this.#run(() => this.#deliver(mailboxId, input, options));
+  }
+
+  deliverBatch(items: readonly DeliveryItem[]): Promise<DeliveryOutcome[]> {
+    return this.#run(() =>
+      items.map((item): DeliveryOutcome => {
+        try {
+          return { ok: true, result: this.#deliver(item.mailboxId, item.input, item.options) };
+        } catch (error) {
+          return { ok: false, error };
+        }
+      })
+    );
+  }
+
+  #deliver(mailboxId: number, input: AppendInput, options: DeliverOptions): DeliverResult {
+    const now = options.now ?? Date.now();
+    for (const [key, d] of this.#deliveries) {
+      if (d.at >= now - options.windowMs) break;
+      this.#deliveries.delete(key);
+    }
+    const dedup = options.windowMs > 0;
+    const seen = dedup ? this.#deliveries.get(options.deliveryKey) : undefined;
+    if (seen) return { kind: "duplicate", mailboxId: seen.mailboxId, uid: seen.uid };
+    const m = this.#mailboxById(mailboxId);
+    checkMessageSize(input.raw, this.#maxMessageBytes);
+    const quota = options.quota;
+    if (quota) {
+      let size = 0;
+      let count = 0;
+      for (const box of this.#mailboxesOf(m.accountId)) {
+        count += box.messages.size;
+        for (const msg of box.messages.values()) size += msg.raw.byteLength;
+      }
+      if (quota.storage !== null && size + input.raw.byteLength > quota.storage) {
+        return { kind: "overquota", resource: "storage" };
+      }
+      if (quota.messages !== null && count + 1 > quota.messages) {
+        return { kind: "overquota", resource: "messages" };
+      }
+    }
+    const result = this.#appendNow(m, input);
+    if (dedup) {
+      this.#deliveries.delete(options.deliveryKey);
+      this.#deliveries.set(options.deliveryKey, { mailboxId, uid: result.uid, at: now });
+    }
+    return { kind: "stored", ...result };
   }
 
   listMessages(mailboxId: number): Promise<MessageMeta[]> {

@@ -12,6 +12,10 @@ import type {
   AppendResult,
   ChangesSince,
   CopyResult,
+  DeliverOptions,
+  DeliverResult,
+  DeliveryItem,
+  DeliveryOutcome,
   FlagOperation,
   Mailbox,
   MailboxEvent,
@@ -27,6 +31,7 @@ import {
   isDescendant,
   isInbox,
   MAX_MAILBOXES_PER_ACCOUNT,
+  normalizeAddress,
   normalizeMailboxName,
   validateAccountName,
   validateSpecialUse,
@@ -258,6 +263,66 @@ export class SqliteMailStore implements MailStore {
     );
   }
 
+  // Delivery addresses
+
+  addAddress(accountId: number, address: string): Promise<void> {
+    return this.#call(() => {
+      const normal = normalizeAddress(address);
+      this.#transaction(() => {
+        this.#requireAccount(accountId);
+        const owner = this.#get<{ account_id: number }>(
+          "SELECT account_id FROM addresses WHERE address = ?",
+          normal,
+        );
+        if (owner && owner.account_id !== accountId) {
+          throw new MailStoreError("alreadyexists", "Address belongs to another account");
+        }
+        this.#run(
+          "INSERT OR IGNORE INTO addresses (address, account_id) VALUES (?, ?)",
+          normal,
+          accountId,
+        );
+      });
+    });
+  }
+
+  removeAddress(address: string): Promise<void> {
+    return this.#call(() => {
+      const normal = normalizeAddress(address);
+      this.#transaction(() => {
+        const r = this.#run("DELETE FROM addresses WHERE address = ?", normal);
+        if (Number(r.changes) === 0) throw new MailStoreError("nonexistent", "No such address");
+      });
+    });
+  }
+
+  listAddresses(accountId: number): Promise<string[]> {
+    return this.#call(() => {
+      this.#requireAccount(accountId);
+      return this.#all<{ address: string }>(
+        "SELECT address FROM addresses WHERE account_id = ? ORDER BY address",
+        accountId,
+      ).map((r) => r.address);
+    });
+  }
+
+  findAccountByAddress(address: string): Promise<Account | null> {
+    return this.#call(() => {
+      let normal: string;
+      try {
+        normal = normalizeAddress(address);
+      } catch {
+        return null;
+      }
+      const row = this.#get<AccountRow>(
+        `SELECT a.* FROM addresses d JOIN accounts a ON a.id = d.account_id
+         WHERE d.address = ?`,
+        normal,
+      );
+      return row ? accountView(row) : null;
+    });
+  }
+
   // Mailboxes
 
   listMailboxes(accountId: number): Promise<Mailbox[]> {
@@ -411,48 +476,120 @@ export class SqliteMailStore implements MailStore {
   append(mailboxId: number, input: AppendInput): Promise<AppendResult> {
     return this.#call(() => {
       checkMessageSize(input.raw, this.#maxMessageBytes);
-      const flags = normalizeFlags(input.flags ?? []);
-      const internalDate = input.internalDate ?? this.#now();
-      return this.#transaction(() => {
-        const m = this.#mailboxById(mailboxId);
-        const blobId = Number(
-          this.#run(
-            "INSERT INTO blobs (raw, summary) VALUES (?, ?)",
-            input.raw,
-            input.summary ?? null,
-          ).lastInsertRowid,
-        );
-        if (input.searchText !== undefined) {
-          this.#run(
-            "INSERT INTO search_texts (blob_id, text) VALUES (?, ?)",
-            blobId,
-            input.searchText,
-          );
-        }
-        const uid = m.uidnext;
-        const modseq = m.highestmodseq + 1;
-        this.#insertMessage(
-          mailboxId,
-          uid,
-          modseq,
-          flags,
-          internalDate,
-          input.raw.byteLength,
-          blobId,
-        );
-        this.#run(
-          `UPDATE mailboxes SET uidnext = ?, highestmodseq = ?, message_count = message_count + 1,
-           unseen_count = unseen_count + ?, total_size = total_size + ? WHERE id = ?`,
-          uid + 1,
-          modseq,
-          hasFlag(flags, SEEN) ? 0 : 1,
-          input.raw.byteLength,
-          mailboxId,
-        );
-        this.#pending!.push({ kind: "append", mailboxId, uids: [uid] });
-        return { uidValidity: m.uidvalidity, uid, modseq };
-      });
+      return this.#transaction(() => this.#append(mailboxId, input));
     });
+  }
+
+  deliver(mailboxId: number, input: AppendInput, options: DeliverOptions): Promise<DeliverResult> {
+    return this.#call(() => {
+      checkMessageSize(input.raw, this.#maxMessageBytes);
+      return this.#transaction(() => this.#deliver(mailboxId, input, options));
+    });
+  }
+
+  deliverBatch(items: readonly DeliveryItem[]): Promise<DeliveryOutcome[]> {
+    return this.#call(() =>
+      this.#transaction(() =>
+        items.map((item): DeliveryOutcome => {
+          // Each delivery is its own savepoint: one that fails leaves the others in the commit.
+          const mark = this.#pending!.length;
+          this.#db.exec("SAVEPOINT delivery");
+          try {
+            checkMessageSize(item.input.raw, this.#maxMessageBytes);
+            const result = this.#deliver(item.mailboxId, item.input, item.options);
+            this.#db.exec("RELEASE delivery");
+            return { ok: true, result };
+          } catch (error) {
+            this.#db.exec("ROLLBACK TO delivery");
+            this.#db.exec("RELEASE delivery");
+            this.#pending!.length = mark;
+            return { ok: false, error };
+          }
+        })
+      )
+    );
+  }
+
+  /** One delivery inside the current transaction: dedup record, quota check, append. */
+  #deliver(mailboxId: number, input: AppendInput, options: DeliverOptions): DeliverResult {
+    const now = options.now ?? this.#now();
+    const dedup = options.windowMs > 0;
+    this.#run("DELETE FROM deliveries WHERE delivered_at < ?", now - options.windowMs);
+    const seen = dedup
+      ? this.#get<{ mailbox_id: number; uid: number }>(
+        "SELECT mailbox_id, uid FROM deliveries WHERE key = ?",
+        options.deliveryKey,
+      )
+      : undefined;
+    if (seen) return { kind: "duplicate", mailboxId: seen.mailbox_id, uid: seen.uid };
+    const m = this.#mailboxById(mailboxId);
+    const quota = options.quota;
+    if (quota && (quota.storage !== null || quota.messages !== null)) {
+      const used = this.#get<{ size: number | null; count: number | null }>(
+        `SELECT sum(total_size) AS size, sum(message_count) AS count FROM mailboxes
+         WHERE account_id = ?`,
+        m.account_id,
+      );
+      if (quota.storage !== null && (used?.size ?? 0) + input.raw.byteLength > quota.storage) {
+        return { kind: "overquota", resource: "storage" };
+      }
+      if (quota.messages !== null && (used?.count ?? 0) + 1 > quota.messages) {
+        return { kind: "overquota", resource: "messages" };
+      }
+    }
+    const result = this.#append(mailboxId, input);
+    if (!dedup) return { kind: "stored", ...result };
+    this.#run(
+      "INSERT OR REPLACE INTO deliveries (key, mailbox_id, uid, delivered_at) VALUES (?, ?, ?, ?)",
+      options.deliveryKey,
+      mailboxId,
+      result.uid,
+      now,
+    );
+    return { kind: "stored", ...result };
+  }
+
+  /** Inserts one message inside the current transaction. */
+  #append(mailboxId: number, input: AppendInput): AppendResult {
+    const flags = normalizeFlags(input.flags ?? []);
+    const internalDate = input.internalDate ?? this.#now();
+    const m = this.#mailboxById(mailboxId);
+    const blobId = Number(
+      this.#run(
+        "INSERT INTO blobs (raw, summary) VALUES (?, ?)",
+        input.raw,
+        input.summary ?? null,
+      ).lastInsertRowid,
+    );
+    if (input.searchText !== undefined) {
+      this.#run(
+        "INSERT INTO search_texts (blob_id, text) VALUES (?, ?)",
+        blobId,
+        input.searchText,
+      );
+    }
+    const uid = m.uidnext;
+    const modseq = m.highestmodseq + 1;
+    this.#insertMessage(
+      mailboxId,
+      uid,
+      modseq,
+      flags,
+      internalDate,
+      input.raw.byteLength,
+      blobId,
+    );
+    this.#run(
+      `UPDATE mailboxes SET uidnext = ?, highestmodseq = ?, message_count = message_count + 1,
+       unseen_count = unseen_count + ?, total_size = total_size + ? WHERE id = ?`,
+      uid + 1,
+      modseq,
+      hasFlag(flags, SEEN) ? 0 : 1,
+      input.raw.byteLength,
+      mailboxId,
+    );
+    this.#pending!.push({ kind: "append", mailboxId, uids: [uid] });
+    return { uidValidity: m.uidvalidity, uid, modseq };
   }
 
   listMessages(mailboxId: number): Promise<MessageMeta[]> {

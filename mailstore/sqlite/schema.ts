@@ -85,4 +85,22 @@ export const MIGRATIONS: readonly string[] = [
     text    TEXT NOT NULL
   );
   `,
+  // Version 3: delivery addresses of local accounts (LMTP recipients) and the dedup record of
+  // recent deliveries, so that a message an MTA sends again after a lost reply is not stored
+  // twice. The key covers the message and the recipient.
+  `
+  CREATE TABLE addresses (
+    address    TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE
+  ) WITHOUT ROWID;
+  CREATE INDEX addresses_account ON addresses (account_id);
+
+  CREATE TABLE deliveries (
+    key          TEXT PRIMARY KEY,
+    mailbox_id   INTEGER NOT NULL,
+    uid          INTEGER NOT NULL,
+    delivered_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX deliveries_time ON deliveries (delivered_at);
+  `,
 ];

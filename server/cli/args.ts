@@ -43,11 +43,13 @@ export type OptionValues = Readonly<Record<string, string | boolean | undefined>
 export interface ParsedArgs {
   readonly values: OptionValues;
   readonly positionals: readonly string[];
+  /** Every value of each string option, in order, for options that may be repeated. */
+  readonly lists: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
  * Parses `args` for `command` against its option and positional specs. Repeating a string
- * option keeps the last value.
+ * option keeps the last value in `values`; `lists` has them all.
  */
 export function parseArgs(
   args: readonly string[],
@@ -56,6 +58,7 @@ export function parseArgs(
   positionals: readonly PositionalSpec[],
 ): ParsedArgs {
   const values: Record<string, string | boolean | undefined> = {};
+  const lists: Record<string, string[]> = {};
   const rest: string[] = [];
   const byShort = new Map<string, string>();
   for (const [name, spec] of Object.entries(options)) {
@@ -103,8 +106,9 @@ export function parseArgs(
       throw new UsageError(`option "--${name}" needs a value (${spec.value ?? "VALUE"})`, command);
     }
     values[name] = value;
+    (lists[name] ??= []).push(value);
   }
-  if (values.help === true) return { values, positionals: rest };
+  if (values.help === true) return { values, positionals: rest, lists };
   const required = positionals.filter((p) => !p.optional).length;
   if (rest.length < required) {
     const missing = positionals[rest.length]!;
@@ -116,7 +120,7 @@ export function parseArgs(
       command,
     );
   }
-  return { values, positionals: rest };
+  return { values, positionals: rest, lists };
 }
 
 /** The help text of one command: usage line, description, then its options. */

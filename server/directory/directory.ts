@@ -23,6 +23,7 @@ import { getLogger } from "@logtape/logtape";
 import {
   Client,
   EqualityFilter,
+  escapeFilter,
   ExtensibleFilter,
   type Filter,
   InvalidCredentialsError,
@@ -107,6 +108,12 @@ export type PasswordVerdict =
   | { readonly ok: true; readonly username: string }
   | { readonly ok: false; readonly reason: PasswordDenialReason; readonly detail: string };
 
+/** Who receives mail for an address (LMTP RCPT), as the directory answers. */
+export type RecipientLookup =
+  | { readonly kind: "found"; readonly username: string }
+  | { readonly kind: "none" }
+  | { readonly kind: "failed"; readonly detail: string };
+
 /** A live certificate session, as the re-check sees it. */
 export interface RecheckSession {
   readonly identity: CertificateIdentity;
@@ -147,6 +154,7 @@ const CERTIFICATE_ATTRIBUTE_BARE = "userCertificate";
 const MAX_CACHE_ENTRIES = 10_000;
 const MAX_QUEUED_PER_SLOT = 64;
 const MAX_USERNAME_LENGTH = 256;
+const MAX_ADDRESS_LENGTH = 320;
 const MAX_PASSWORD_LENGTH = 1024;
 /** Idle connections older than this are closed rather than reused. */
 const POOL_IDLE_MS = 30_000;
@@ -317,6 +325,48 @@ export class Directory {
       });
     }
     return verdict;
+  }
+
+  /**
+   * Finds the account that receives mail for `address`: the one entry matching `filter`, a
+   * filter template whose `{address}` placeholders are replaced by the escaped address
+   * (RFC 4515), e.g. `(mail={address})`. Several entries count as none, so that an ambiguous
+   * address is refused rather than delivered to the wrong person. Never throws.
+   */
+  async findRecipient(address: string, filter: string): Promise<RecipientLookup> {
+    if (address === "" || address.length > MAX_ADDRESS_LENGTH) return { kind: "none" };
+    const { baseDn, usernameAttribute } = this.#config;
+    try {
+      return await this.#withClient(async (client) => {
+        const result = await client.search(baseDn, {
+          scope: "sub",
+          filter: recipientFilter(filter, address),
+          attributes: [usernameAttribute],
+          sizeLimit: 2,
+          timeLimit: Math.max(1, Math.ceil(this.#config.timeoutMs / 1000)),
+        }).catch((e) => {
+          if (e instanceof SizeLimitExceededError) return undefined;
+          if (e instanceof NoSuchObjectError) return { searchEntries: [] };
+          throw e;
+        });
+        const entries = result?.searchEntries;
+        if (entries === undefined || entries.length !== 1) {
+          if (entries === undefined || entries.length > 1) {
+            log.warn("Several directory entries match the recipient {address}", { address });
+          }
+          return { kind: "none" };
+        }
+        const username = firstString(attribute(entries[0]!, usernameAttribute));
+        return username === undefined ? { kind: "none" } : { kind: "found", username };
+      });
+    } catch (e) {
+      const f = failure(e);
+      log.warn("Recipient lookup failed: {reason} ({detail})", {
+        reason: f.reason,
+        detail: f.detail,
+      });
+      return { kind: "failed", detail: f.detail };
+    }
   }
 
   /**
@@ -651,6 +701,20 @@ export class Directory {
     }
     this.#cache.set(key, { username: v.username, entryDn: v.entryDn, at: this.#now() });
   }
+}
+
+/**
+ * The search filter of a recipient lookup. The common `(attr={address})` form becomes an
+ * equality filter built directly, which keeps UTF-8 addresses intact (ldapts' string parser
+ * mangles escaped bytes of 0x80 and above); any other template gets the address escaped with
+ * ldapts' `escapeFilter` (RFC 4515, Section 3).
+ */
+export function recipientFilter(template: string, address: string): Filter | string {
+  const simple = /^\(([A-Za-z][A-Za-z0-9-]*)=\{address\}\)$/.exec(template);
+  if (simple !== null) return new EqualityFilter({ attribute: simple[1]!, value: address });
+  const parts = template.split("{address}");
+  const strings = Object.assign([...parts], { raw: [...parts] }) as TemplateStringsArray;
+  return escapeFilter(strings, ...parts.slice(1).map(() => address));
 }
 
 function denial<R extends DirectoryDenialReason>(

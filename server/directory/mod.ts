@@ -16,6 +16,8 @@ export {
   type PasswordDenialReason,
   type PasswordVerdict,
   type RecheckSession,
+  recipientFilter,
+  type RecipientLookup,
 } from "./directory.ts";
 export {
   DIRECTORY_DEFAULTS,

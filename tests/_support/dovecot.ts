@@ -11,6 +11,8 @@ export const DOVECOT = "/usr/sbin/dovecot";
 /** What the benchmark needs to know about the running Dovecot. */
 export interface RunningDovecot {
   readonly port: number;
+  /** The LMTP port on 127.0.0.1 when `lmtp` was asked for, else null. */
+  readonly lmtpPort: number | null;
   readonly dir: string;
   /** The master process id. */
   readonly pid: number;
@@ -43,6 +45,21 @@ export interface DovecotOptions {
    * high-performance mode).
    */
   readonly loginProcesses?: "per-connection" | "long-lived";
+  /**
+   * Also run Dovecot's LMTP service (Debian package dovecot-lmtpd) on a free 127.0.0.1 port;
+   * every recipient is accepted as a user of its own (`allow_all_users`).
+   */
+  readonly lmtp?: boolean;
+}
+
+/** Whether Dovecot's LMTP service is installed. */
+export function dovecotLmtpAvailable(): boolean {
+  try {
+    Deno.statSync("/usr/lib/dovecot/lmtp");
+    return dovecotAvailable();
+  } catch {
+    return false;
+  }
 }
 
 /** Dovecot mailbox formats the benchmark can use. */
@@ -77,6 +94,7 @@ export function freePort(): number {
 export async function startDovecot(options: DovecotOptions): Promise<RunningDovecot> {
   const dir = await Deno.makeTempDir({ prefix: "postern-bench-dovecot-" });
   const port = freePort();
+  const lmtpPort = options.lmtp ? freePort() : null;
   for (const sub of ["run", "state", "mail", "home"]) await Deno.mkdir(`${dir}/${sub}`);
   await Deno.chmod(dir, 0o755);
   await Deno.chmod(`${dir}/mail`, 0o777);
@@ -104,7 +122,7 @@ export async function startDovecot(options: DovecotOptions): Promise<RunningDove
 state_dir = ${dir}/state
 log_path = ${dir}/log
 instance_name = postern-bench-${port}
-protocols = imap
+protocols = imap${lmtpPort === null ? "" : " lmtp"}
 listen = 127.0.0.1
 ssl = required
 ssl_cert = <${options.certificatePath}
@@ -120,7 +138,9 @@ passdb {
 }
 userdb {
   driver = static
-  args = uid=nobody gid=nogroup home=${dir}/home/%u
+  args = uid=nobody gid=nogroup home=${dir}/home/%u${
+    lmtpPort === null ? "" : " allow_all_users=yes"
+  }
 }
 mail_location = ${format}:${dir}/mail/%u
 protocol imap {
@@ -144,7 +164,17 @@ service imap {
 service anvil {
   chroot =
 }
-`;
+${
+    lmtpPort === null ? "" : `postmaster_address = postmaster@example.org
+service lmtp {
+  process_limit = ${limit}
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = ${lmtpPort}
+  }
+}
+`
+  }`;
   await Deno.writeTextFile(`${dir}/dovecot.conf`, conf);
   const child = new Deno.Command(DOVECOT, {
     args: ["-F", "-c", `${dir}/dovecot.conf`],
@@ -172,13 +202,24 @@ service anvil {
     await stderr.catch(() => "");
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
+  for (let i = 0; i < 100 && up && lmtpPort !== null; i++) {
+    try {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port: lmtpPort });
+      c.close();
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
   if (!up) {
     const log = await Deno.readTextFile(`${dir}/log`).catch(() => "");
     await stop();
     throw new Error(`Dovecot did not start: ${log.slice(-500)}`);
   }
+  if (lmtpPort !== null) settings.push("lmtp: inet listener on 127.0.0.1, fsync as above");
   return {
     port,
+    lmtpPort,
     dir,
     pid: child.pid,
     settings,

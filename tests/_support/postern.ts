@@ -11,7 +11,12 @@ import { serve, type ServeHandle } from "../../server/serve.ts";
 import type { PrivateKeyKind } from "../../protocol/crypto/provider.ts";
 
 export interface PosternOptions {
-  readonly users?: readonly { readonly name: string; readonly password?: string }[];
+  readonly users?: readonly {
+    readonly name: string;
+    readonly password?: string;
+    /** Delivery addresses (LMTP recipients). */
+    readonly addresses?: readonly string[];
+  }[];
   readonly clientAuth?: "none" | "optional" | "required";
   /** Extra top-level YAML (e.g. a `directory:` section), appended verbatim. */
   readonly extraYaml?: string;
@@ -50,10 +55,11 @@ export async function startPostern(options: PosternOptions = {}): Promise<Runnin
   await Deno.mkdir(dataDir);
   const store = await openSqliteMailStore(join(dataDir, "postern.db"));
   for (const user of options.users ?? []) {
-    await store.createAccount(
+    const account = await store.createAccount(
       user.name,
       user.password === undefined ? null : hashPassword(user.password, TEST_COST),
     );
+    for (const address of user.addresses ?? []) await store.addAddress(account.id, address);
   }
   await store.close();
   const yaml = [

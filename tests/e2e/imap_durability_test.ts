@@ -9,39 +9,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ensureDevPki } from "../../server/cli/dev_pki.ts";
 import { freePort, RawImap, run } from "../_support/imap_clients.ts";
+import { killServer, type ServerProcess, spawnServer } from "../_support/server_process.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const MAIN = join(ROOT, "server/main.ts");
 const PASSWORD = "durable secret";
 
-interface Server {
-  readonly child: Deno.ChildProcess;
-  /** Everything the server wrote to stderr so far, for failure messages. */
-  readonly log: () => string;
-  readonly exited: Promise<Deno.CommandStatus>;
-}
-
-function spawnServer(configPath: string): Server {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "serve", "--config", configPath],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  const draining = (async () => {
-    for await (const chunk of child.stderr) {
-      if (text.length < 100_000) text += decoder.decode(chunk, { stream: true });
-    }
-  })();
-  const exited = child.status.then(async (status) => {
-    await draining.catch(() => {});
-    return status;
-  });
-  return { child, log: () => text, exited };
-}
+type Server = ServerProcess;
 
 /** Waits until the server answers an IMAP greeting over TLS. */
 async function waitReady(port: number, caPem: string, server: Server): Promise<void> {
@@ -65,13 +39,7 @@ async function waitReady(port: number, caPem: string, server: Server): Promise<v
   throw new Error(`Server did not start:\n${server.log()}`);
 }
 
-function kill(server: Server, signal: Deno.Signal): void {
-  try {
-    server.child.kill(signal);
-  } catch {
-    // Already exited.
-  }
-}
+const kill = killServer;
 
 /** A message whose size and content depend on `n`, so a mix-up cannot go unnoticed. */
 function message(client: number, n: number): Uint8Array {

@@ -757,6 +757,121 @@ export function runMailStoreContract(name: string, open: () => Promise<MailStore
     assert.equal(w.unseen, 0);
   });
 
+  // Delivery addresses and LMTP delivery
+
+  test("addresses map case-insensitively to one account and go with it", async (store) => {
+    const { account } = await setup(store);
+    const bob = await store.createAccount("bob", null);
+    await store.addAddress(account.id, "Alice@Example.ORG");
+    await store.addAddress(account.id, "alice.smith@example.org");
+    await store.addAddress(account.id, "alice@example.org");
+    assert.deepEqual(await store.listAddresses(account.id), [
+      "alice.smith@example.org",
+      "alice@example.org",
+    ]);
+    assert.equal((await store.findAccountByAddress("ALICE@example.org"))?.name, "alice");
+    assert.equal(await store.findAccountByAddress("carol@example.org"), null);
+    assert.equal(await store.findAccountByAddress("not an address"), null);
+    await rejectsWith(store.addAddress(bob.id, "alice@example.org"), "alreadyexists");
+    await rejectsWith(store.addAddress(bob.id, "no-at-sign"), "cannot");
+    await rejectsWith(store.addAddress(999, "x@example.org"), "nonexistent");
+    await store.removeAddress("Alice.Smith@example.org");
+    await rejectsWith(store.removeAddress("alice.smith@example.org"), "nonexistent");
+    await store.deleteAccount("alice");
+    assert.equal(await store.findAccountByAddress("alice@example.org"), null);
+    await store.addAddress(bob.id, "alice@example.org");
+    assert.equal((await store.findAccountByAddress("alice@example.org"))?.name, "bob");
+  });
+
+  test("deliver() stores once per key within the window and tells watchers", async (store) => {
+    const { inbox } = await setup(store);
+    const events: MailboxEvent[] = [];
+    const stop = store.watch(inbox.id, (e) => events.push(e));
+    const options = { deliveryKey: "k1", windowMs: 1000, now: 10_000 };
+    const first = await store.deliver(inbox.id, { raw: message(1) }, options);
+    assert.equal(first.kind, "stored");
+    const again = await store.deliver(inbox.id, { raw: message(1) }, { ...options, now: 10_500 });
+    assert.deepEqual(again, { kind: "duplicate", mailboxId: inbox.id, uid: 1 });
+    const other = await store.deliver(inbox.id, { raw: message(1) }, {
+      ...options,
+      deliveryKey: "k2",
+    });
+    assert.equal(other.kind, "stored");
+    const late = await store.deliver(inbox.id, { raw: message(1) }, { ...options, now: 11_001 });
+    assert.equal(late.kind, "stored");
+    stop();
+    assert.deepEqual((await store.listMessages(inbox.id)).map((m) => m.uid), [1, 2, 3]);
+    assert.deepEqual(events.map((e) => e.kind), ["append", "append", "append"]);
+  });
+
+  test("deliver() refuses a message over the account's quota", async (store) => {
+    const { account, inbox } = await setup(store);
+    const sent = await mailbox(store, account.id, "Sent");
+    await store.append(sent.id, { raw: message(1) });
+    const size = message(1).byteLength;
+    const key = (n: number) => ({ deliveryKey: `q${n}`, windowMs: 60_000 });
+    const tight = { storage: size * 2, messages: 10 };
+    assert.equal(
+      (await store.deliver(inbox.id, { raw: message(2) }, { ...key(1), quota: tight })).kind,
+      "stored",
+    );
+    assert.deepEqual(
+      await store.deliver(inbox.id, { raw: message(3) }, { ...key(2), quota: tight }),
+      { kind: "overquota", resource: "storage" },
+    );
+    assert.deepEqual(
+      await store.deliver(inbox.id, { raw: message(3) }, {
+        ...key(3),
+        quota: { storage: null, messages: 2 },
+      }),
+      { kind: "overquota", resource: "messages" },
+    );
+    // A refused delivery leaves no dedup record behind.
+    assert.equal(
+      (await store.deliver(inbox.id, { raw: message(3) }, key(2))).kind,
+      "stored",
+    );
+  });
+
+  test("deliverBatch() commits each delivery on its own terms, in order", async (store) => {
+    const { account, inbox } = await setup(store);
+    const sent = await mailbox(store, account.id, "Sent");
+    const events: MailboxEvent[] = [];
+    const stop = store.watch(inbox.id, (e) => events.push(e));
+    const item = (
+      key: string,
+      mailboxId = inbox.id,
+      quota?: { storage: number; messages: null },
+    ) => ({
+      mailboxId,
+      input: { raw: message(key) },
+      options: { deliveryKey: key, windowMs: 60_000, ...(quota ? { quota } : {}) },
+    });
+    const outcomes = await store.deliverBatch([
+      item("a"),
+      item("b", 99_999),
+      item("a"),
+      item("c", inbox.id, { storage: 10, messages: null }),
+      item("d", sent.id),
+      item("e"),
+    ]);
+    stop();
+    assert.deepEqual(outcomes.map((o) => o.ok ? o.result.kind : "error"), [
+      "stored",
+      "error",
+      "duplicate",
+      "overquota",
+      "stored",
+      "stored",
+    ]);
+    const failed = outcomes[1]!;
+    assert.ok(!failed.ok && failed.error instanceof MailStoreError);
+    assert.deepEqual((await store.listMessages(inbox.id)).map((m) => m.uid), [1, 2]);
+    assert.equal((await store.listMessages(sent.id)).length, 1);
+    assert.deepEqual(events.map((e) => e.kind === "append" ? e.uids : []), [[1], [2]]);
+    assert.deepEqual(await store.deliverBatch([]), []);
+  });
+
   test("a closed store refuses further calls", async (store) => {
     await store.createAccount("alice", null);
     await store.close();

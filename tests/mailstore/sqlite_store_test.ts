@@ -154,3 +154,26 @@ Deno.test("SqliteMailStore emits no event for a write that failed", async () => 
     await store.close();
   }
 });
+
+Deno.test("openSqliteMailStore() upgrades a version 2 database to delivery addresses", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/mail.db`;
+    const db = new DatabaseSync(path);
+    db.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
+    db.exec(MIGRATIONS[0]!);
+    db.exec(MIGRATIONS[1]!);
+    db.exec("INSERT INTO schema_version (version) VALUES (2)");
+    db.exec("INSERT INTO accounts (name, password_hash) VALUES ('old', NULL)");
+    db.close();
+    const store = await openSqliteMailStore(path);
+    try {
+      assert.equal(store.schemaVersion, MIGRATIONS.length);
+      const old = await store.getAccount("old");
+      assert.ok(old);
+      await store.addAddress(old.id, "old@example.org");
+      assert.equal((await store.findAccountByAddress("OLD@example.org"))?.name, "old");
+    } finally {
+      await store.close();
+    }
+  });
+});

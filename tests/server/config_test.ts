@@ -390,6 +390,8 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
       cacheNegativeTtlMs: 60_000,
       scryptCost: { ln: 15, r: 8, p: 1 },
     },
+    lmtp: null,
+    quota: { default: { storage: null, messages: null } },
   });
   assert.deepEqual(defaultConfig("/srv/postern"), { ...config, source: null });
 });

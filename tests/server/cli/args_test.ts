@@ -17,6 +17,7 @@ Deno.test("parseArgs() reads long, inline, short and boolean options and positio
   assert.deepEqual(parsed, {
     values: { config: "c.yaml", p12: true },
     positionals: ["alice", "--x"],
+    lists: { config: ["a.yaml", "b.yaml", "c.yaml"] },
   });
   assert.deepEqual(parseArgs(["-cfile"], "x", OPTIONS, []).values, { config: "file" });
 });

@@ -222,6 +222,60 @@ Deno.test("postern user add reads the password from stdin and stores a hash", as
   }
 });
 
+Deno.test("postern user add --address records delivery addresses, repeatable", async () => {
+  const dir = tempDir();
+  try {
+    const added = await postern(dir, [
+      "user",
+      "add",
+      "alice",
+      "--no-password",
+      "--address",
+      "alice@example.org",
+      "--address=Alice.Smith@Example.org",
+    ]);
+    assert.equal(added.code, 0, added.stderr);
+    const [taken, invalid] = [
+      await postern(dir, ["user", "add", "bob", "--no-password", "--address", "ALICE@example.org"]),
+      await postern(dir, ["user", "add", "carol", "--no-password", "--address", "carol"]),
+    ];
+    assertOneLine(
+      taken,
+      1,
+      /^postern: address "ALICE@example.org" already belongs to user "alice"$/,
+    );
+    assertOneLine(invalid, 1, /^postern: "carol" is not a mail address \(local@domain\)$/);
+    const listed = await postern(dir, ["user", "list"]);
+    assert.equal(
+      listed.stdout,
+      "alice\tcertificate only\talice.smith@example.org,alice@example.org\n",
+    );
+    const changed = await postern(dir, [
+      "user",
+      "address",
+      "alice",
+      "--add",
+      "a@example.net",
+      "--remove",
+      "Alice.Smith@example.org",
+    ]);
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.equal(changed.stdout, "a@example.net\nalice@example.org\n");
+    assertOneLine(
+      await postern(dir, ["user", "address", "alice", "--remove", "zz@example.org"]),
+      1,
+      /^postern: user "alice" has no address "zz@example.org"$/,
+    );
+    assertOneLine(
+      await postern(dir, ["user", "address", "nobody", "--add", "x@example.org"]),
+      1,
+      /^postern: no user "nobody"$/,
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("postern import appends an mbox and a Maildir with flags", async () => {
   const dir = tempDir();
   try {

@@ -1,0 +1,229 @@
+/**
+ * LMTP delivery rate against Dovecot's LMTP on the same machine: deliveries per second with
+ * 10 concurrent clients, for 1 KB and 100 KB messages, one recipient each, every message
+ * unique. Both servers listen on 127.0.0.1 TCP and commit durably (Postern: SQLite WAL with
+ * synchronous=FULL, a 250 only after COMMIT; Dovecot: mail_fsync = optimized). The client is
+ * `tests/_support/lmtp.ts` in this process; Postern runs as `postern serve` in a child process
+ * so that it shares neither the client's event loop nor its heap.
+ *
+ * Usage: `deno run -A bench/lmtp_bench.ts [--quick]`, or `deno task bench --only lmtp`.
+ */
+import { join } from "node:path";
+import { ensureDevPki } from "../server/cli/dev_pki.ts";
+import { LmtpClient, lmtpMessage, type LmtpTarget } from "../tests/_support/lmtp.ts";
+import {
+  type DovecotFormat,
+  dovecotLmtpAvailable,
+  freePort,
+  startDovecot,
+} from "../tests/_support/dovecot.ts";
+import {
+  killServer,
+  posternCommand,
+  type ServerProcess,
+  spawnServer,
+} from "../tests/_support/server_process.ts";
+
+export interface BenchLmtpOptions {
+  /** Seconds each measurement runs (after a one-second warm-up). */
+  readonly seconds: number;
+  readonly clients: number;
+  /** Message sizes in octets. */
+  readonly sizes: readonly number[];
+  readonly log?: (line: string) => void;
+}
+
+/** Deliveries per second of one server, per message size. */
+export interface LmtpFigures {
+  readonly name: string;
+  readonly perSecond: ReadonlyMap<number, number>;
+}
+
+export interface LmtpBenchResult {
+  readonly postern: LmtpFigures;
+  readonly dovecot: readonly LmtpFigures[];
+  readonly notes: readonly string[];
+}
+
+/** Delivers from `clients` connections for `seconds`; returns deliveries per second. */
+async function measure(
+  target: LmtpTarget,
+  clients: number,
+  size: number,
+  seconds: number,
+  tag: string,
+): Promise<number> {
+  const connections = await Promise.all(
+    Array.from({ length: clients }, () => LmtpClient.open(target)),
+  );
+  try {
+    const run = async (ms: number, phase: string): Promise<number> => {
+      const end = performance.now() + ms;
+      let count = 0;
+      await Promise.all(connections.map(async (client, c) => {
+        for (let n = 0; performance.now() < end; n++) {
+          const message = lmtpMessage(`${tag}-${phase}-${c}-${n}`, size, "bench@example.org");
+          const sent = await client.send("sender@example.org", ["bench@example.org"], message);
+          if (sent.data[0]?.code !== 250) {
+            throw new Error(`Delivery refused: ${JSON.stringify(sent)}`);
+          }
+          count++;
+        }
+      }));
+      return count;
+    };
+    await run(1000, "warm");
+    const started = performance.now();
+    const count = await run(seconds * 1000, "run");
+    return count / ((performance.now() - started) / 1000);
+  } finally {
+    await Promise.all(connections.map((c) => c.command("QUIT").catch(() => null)));
+    await Promise.all(connections.map((c) => c.close()));
+  }
+}
+
+/** Starts `postern serve` with an LMTP listener on a free loopback port. */
+async function startPosternProcess(
+  dir: string,
+): Promise<{ server: ServerProcess; port: number }> {
+  const pki = await ensureDevPki(join(dir, "certs"));
+  const port = freePort();
+  const configPath = join(dir, "config.yaml");
+  await Deno.writeTextFile(
+    configPath,
+    [
+      `data_dir: ${join(dir, "data")}`,
+      "listen:",
+      `  - address: 127.0.0.1:${freePort()}`,
+      "    tls: implicit",
+      "tls:",
+      `  certificate: ${pki.serverCertificate}`,
+      `  private_key: ${pki.serverKey}`,
+      "  client_auth: none",
+      "lmtp:",
+      `  listen: [127.0.0.1:${port}]`,
+      "  hostname: bench.postern.test",
+      "log:",
+      "  level: warning",
+      "",
+    ].join("\n"),
+  );
+  await posternCommand([
+    "user",
+    "add",
+    "bench",
+    "--no-password",
+    "--address",
+    "bench@example.org",
+    "--config",
+    configPath,
+  ]);
+  const server = spawnServer(configPath);
+  for (let i = 0; i < 300; i++) {
+    try {
+      const probe = await LmtpClient.connect({ hostname: "127.0.0.1", port });
+      await probe.close();
+      return { server, port };
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  killServer(server, "SIGKILL");
+  throw new Error(`Postern did not start:\n${server.log()}`);
+}
+
+export async function benchLmtp(options: BenchLmtpOptions): Promise<LmtpBenchResult> {
+  const log = options.log ?? (() => {});
+  const notes: string[] = [];
+  const dir = await Deno.makeTempDir({ prefix: "postern-bench-lmtp-" });
+  const postern = new Map<number, number>();
+  const dovecot: LmtpFigures[] = [];
+  try {
+    const { server, port } = await startPosternProcess(dir);
+    try {
+      for (const size of options.sizes) {
+        log(`Postern, ${size} octets`);
+        postern.set(
+          size,
+          await measure(
+            { hostname: "127.0.0.1", port },
+            options.clients,
+            size,
+            options.seconds,
+            `p${size}`,
+          ),
+        );
+      }
+    } finally {
+      killServer(server, "SIGTERM");
+      await server.exited;
+    }
+    if (!dovecotLmtpAvailable()) {
+      notes.push("Dovecot LMTP not measured: needs root and dovecot-lmtpd (/usr/lib/dovecot/lmtp)");
+    } else {
+      const pki = await ensureDevPki(join(dir, "certs"));
+      for (const format of ["maildir", "mdbox"] as DovecotFormat[]) {
+        const running = await startDovecot({
+          user: "bench",
+          password: "unused",
+          certificatePath: pki.serverCertificate,
+          keyPath: pki.serverKey,
+          maxConnections: options.clients * 2,
+          format,
+          lmtp: true,
+        });
+        try {
+          const perSecond = new Map<number, number>();
+          for (const size of options.sizes) {
+            log(`Dovecot ${format}, ${size} octets`);
+            perSecond.set(
+              size,
+              await measure(
+                { hostname: "127.0.0.1", port: running.lmtpPort! },
+                options.clients,
+                size,
+                options.seconds,
+                `d${format}${size}`,
+              ),
+            );
+          }
+          dovecot.push({ name: `Dovecot ${format}`, perSecond });
+          if (notes.length === 0) notes.push(...running.settings);
+        } finally {
+          await running.stop();
+        }
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+  return { postern: { name: "Postern", perSecond: postern }, dovecot, notes };
+}
+
+/** The result as table rows: Postern, each Dovecot format, and the ratio. */
+export function formatLmtp(result: LmtpBenchResult, clients: number): string {
+  const lines: string[] = [];
+  for (const [size, ours] of result.postern.perSecond) {
+    const label = `deliveries/s, ${size >= 1024 ? `${Math.round(size / 1024)} KB` : `${size} B`}` +
+      `, ${clients} clients`;
+    if (result.dovecot.length === 0) {
+      lines.push(`${label.padEnd(36)} ${ours.toFixed(1).padStart(9)} msg/s`);
+    }
+    for (const d of result.dovecot) {
+      const ref = d.perSecond.get(size) ?? NaN;
+      lines.push(
+        `${label.padEnd(36)} ${ours.toFixed(1).padStart(9)} msg/s ${ref.toFixed(1).padStart(9)} ` +
+          `msg/s ${(ours / ref).toFixed(2).padStart(6)}x  (${d.name})`,
+      );
+    }
+  }
+  lines.push(...result.notes.map((n) => `  ${n}`));
+  return lines.join("\n");
+}
+
+if (import.meta.main) {
+  const quick = Deno.args.includes("--quick");
+  const options = { seconds: quick ? 3 : 10, clients: 10, sizes: [1024, 100 * 1024] };
+  const result = await benchLmtp({ ...options, log: (l) => console.error(l) });
+  console.log(formatLmtp(result, options.clients));
+}

@@ -1,0 +1,37 @@
+/**
+ * Per-account quota: the one place that says what an account may store. LMTP delivery
+ * refuses mail over it (552 5.2.2), and IMAP QUOTA (RFC 9208) is to read the same figures
+ * from here.
+ */
+import type { Config } from "./config.ts";
+import type { MailStore, QuotaLimits } from "../mailstore/mail_store.ts";
+
+/** What an account uses now (RFC 9208 STORAGE in octets, MESSAGE). */
+export interface QuotaUsage {
+  readonly storage: number;
+  readonly messages: number;
+}
+
+/** The limits of one account; every account has the `quota.default` figures for now. */
+export function quotaLimits(config: Pick<Config, "quota">, _accountName: string): QuotaLimits {
+  return config.quota.default;
+}
+
+/** True when no limit applies, so that callers can skip counting. */
+export function isUnlimited(limits: QuotaLimits): boolean {
+  return limits.storage === null && limits.messages === null;
+}
+
+/** Sums the account's mailboxes. */
+export async function quotaUsage(
+  store: Pick<MailStore, "listMailboxes">,
+  accountId: number,
+): Promise<QuotaUsage> {
+  let storage = 0;
+  let messages = 0;
+  for (const m of await store.listMailboxes(accountId)) {
+    storage += m.size;
+    messages += m.messages;
+  }
+  return { storage, messages };
+}
