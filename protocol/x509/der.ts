@@ -221,7 +221,8 @@ export function integerValue(v: Uint8Array): bigint {
       throw new DerError("Non-minimal INTEGER");
     }
   }
-  if (v.length > 2048) throw new DerError("INTEGER too large");
+  // 16384 bits and a sign byte: the largest RSA modulus we parse.
+  if (v.length > 2049) throw new DerError("INTEGER too large");
   let n = 0n;
   for (const b of v) n = (n << 8n) | BigInt(b);
   if (v[0]! >= 0x80) n -= 1n << BigInt(v.length * 8);
