@@ -9,8 +9,10 @@
  *
  * Every limit is enforced before memory is allocated: the line length, the literal size (asked
  * per command, so APPEND may take more than a LOGIN), the number of literals and the total size
- * of one command. A command over a limit is skipped safely and answered with BAD or
- * NO [TOOBIG]; only a non-synchronizing literal too large even to skip closes the connection.
+ * of one command. The limits may be given as a function, read again as each command starts,
+ * so that they can be tighter before authentication. A command over a limit is skipped safely
+ * and answered with BAD or NO [TOOBIG]; only a non-synchronizing literal too large even to skip
+ * closes the connection.
  */
 
 /** One piece of a command: line text (without CRLF or literal markers) or a literal's octets. */
@@ -220,9 +222,13 @@ export function peekTagAndName(head: Uint8Array): { tag: string; name: string } 
   return { tag, name: /^[A-Z0-9. -]*$/.test(name) ? name : "" };
 }
 
+/** Receiver limits, or a function giving the limits for the command about to start. */
+export type ReceiverLimitsInput = Partial<ReceiverLimits> | (() => Partial<ReceiverLimits>);
+
 /** The incremental command receiver; see the module comment. */
 export class CommandReceiver {
-  readonly #limits: ReceiverLimits;
+  readonly #limitsInput: ReceiverLimitsInput;
+  #limits: ReceiverLimits;
   readonly #literalLimit: LiteralLimit;
   readonly #input = new ByteQueue();
   readonly #line = new LineBuffer();
@@ -237,9 +243,15 @@ export class CommandReceiver {
   #lineOverflow = false;
   #dead = false;
 
-  constructor(literalLimit: LiteralLimit, limits: Partial<ReceiverLimits> = {}) {
-    this.#limits = { ...defaultReceiverLimits, ...limits };
+  constructor(literalLimit: LiteralLimit, limits: ReceiverLimitsInput = {}) {
+    this.#limitsInput = limits;
+    this.#limits = this.#readLimits();
     this.#literalLimit = literalLimit;
+  }
+
+  #readLimits(): ReceiverLimits {
+    const input = this.#limitsInput;
+    return { ...defaultReceiverLimits, ...(typeof input === "function" ? input() : input) };
   }
 
   /** Octets queued but not yet parsed, for the driver's flow control. */
@@ -288,6 +300,9 @@ export class CommandReceiver {
   }
 
   #stepLine(front: Uint8Array): ReceiverEvent | null {
+    if (!this.midCommand && this.#rejection === null && !this.#lineOverflow) {
+      this.#limits = this.#readLimits();
+    }
     const lf = front.indexOf(LF);
     const chunk = lf < 0 ? front : front.subarray(0, lf);
     this.#input.consume(lf < 0 ? front.length : lf + 1);

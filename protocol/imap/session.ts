@@ -207,10 +207,22 @@ export class ImapSession {
     return new CommandReceiver((name) => {
       if (this.#state.kind === "notAuthenticated") return limits.maxLiteralBeforeLogin;
       return name === "APPEND" ? limits.maxLiteral : limits.maxOtherLiteral;
-    }, {
-      maxLineLength: limits.maxLineLength,
-      maxCommandSize: limits.maxLiteral + limits.maxLineLength * 4,
-      maxLiteralSkip: Math.max(limits.maxLiteral * 2, 16 * 1024 * 1024),
+    }, () => {
+      const maxLiteralSkip = Math.max(limits.maxLiteral * 2, 16 * 1024 * 1024);
+      if (this.#state.kind === "notAuthenticated") {
+        return {
+          maxLineLength: Math.min(limits.maxLineLength, limits.maxCommandBeforeLogin),
+          maxCommandSize: limits.maxCommandBeforeLogin,
+          maxLiteralsPerCommand: limits.maxLiteralsBeforeLogin,
+          maxLiteralSkip,
+        };
+      }
+      return {
+        maxLineLength: limits.maxLineLength,
+        maxCommandSize: limits.maxLiteral + limits.maxLineLength * 4,
+        maxLiteralsPerCommand: limits.maxLiteralsPerCommand,
+        maxLiteralSkip,
+      };
     });
   }
 
