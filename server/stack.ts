@@ -8,7 +8,7 @@ import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../protocol/x509/identity.ts";
 import { LocalAuthenticator } from "./auth/local.ts";
-import { type Config, directoryConfigInput } from "./config.ts";
+import { type CertificateUsername, type Config, directoryConfigInput } from "./config.ts";
 import { resolveDirectoryConfig } from "./directory/config.ts";
 import type { DirectoryConfig as DirectorySettings } from "./directory/config.ts";
 import { Directory } from "./directory/directory.ts";
@@ -44,6 +44,7 @@ export class ServerStack {
   readonly imap: ImapApplication;
   readonly #local: LocalAuthenticator;
   #directory: Directory | null;
+  #certificateUsername: CertificateUsername;
   #auth: ServerAuthenticator;
   #stopRecheck: () => Promise<void> = () => Promise.resolve();
 
@@ -51,6 +52,7 @@ export class ServerStack {
     this.store = store;
     this.#local = new LocalAuthenticator({ store });
     this.#directory = directory;
+    this.#certificateUsername = config.tls.certificateUsername;
     this.#auth = this.#makeAuth();
     const currentAuth = () => this.#auth;
     this.imap = new ImapApplication({
@@ -95,6 +97,7 @@ export class ServerStack {
     const old = this.#directory;
     await this.#stopRecheck();
     this.#directory = settings ? new Directory(settings) : null;
+    this.#certificateUsername = config.tls.certificateUsername;
     this.#auth = this.#makeAuth();
     this.#startRecheck();
     await old?.close();
@@ -111,12 +114,13 @@ export class ServerStack {
       store: this.store,
       local: this.#local,
       directory: this.#directory,
+      certificateUsername: this.#certificateUsername,
     });
   }
 
   async #certificateUser(identity: CertificateIdentity): Promise<string | null> {
     if (this.#directory === null) {
-      const name = localAccountOf(identity);
+      const name = localAccountOf(identity, this.#certificateUsername);
       return name !== null && (await this.store.getAccount(name)) !== null ? name : null;
     }
     const verdict = await this.#directory.checkCertificate(identity);
