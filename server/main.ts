@@ -36,16 +36,13 @@ import { suggest } from "./config/suggest.ts";
 import { hashPassword } from "../mailstore/password.ts";
 import { MailStoreError } from "../mailstore/mail_store.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
-import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
+import { openDataStore, prepareDataDir } from "./data_dir.ts";
 import { serve, type ServeHandle } from "./serve.ts";
 import { connectInstructions, ensureDemoAccount } from "./cli/first_run.ts";
 
 export { ensureDevPki } from "./cli/dev_pki.ts";
 
 const PROGRAM = "postern";
-
-/** The database file inside `data_dir`. */
-export const DATABASE_FILE = "postern.db";
 
 /** Where a command reads and writes; the process's own streams unless a test injects others. */
 export interface CliIo {
@@ -569,8 +566,7 @@ async function withStore<T>(
   config?: Config,
 ): Promise<T> {
   const { dataDir } = config ?? await resolveConfig(io, values, { checkFiles: false });
-  await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const store = await openSqliteMailStore(join(dataDir, DATABASE_FILE));
+  const store = await openDataStore(dataDir);
   try {
     return await body(store);
   } finally {
@@ -601,7 +597,7 @@ async function runServe({ values, io }: CommandInput): Promise<number> {
     config = await resolveConfig(io, values, { checkFiles: true });
   }
   setupLogging(config.log);
-  await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await prepareDataDir(config.dataDir);
   const demo = config.source === null
     ? await ensureDemoAccount(config, dirname(config.tls.certificate))
     : null;
