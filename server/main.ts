@@ -26,6 +26,7 @@ import {
 import { describeCertificateFile, listCertificates } from "./cli/certs.ts";
 import {
   createCa,
+  type DevCa,
   ensureDevPki,
   issueClientCertificate,
   issueServerCertificate,
@@ -67,6 +68,11 @@ interface Command {
   readonly details?: string;
   readonly positionals: readonly PositionalSpec[];
   readonly options: Readonly<Record<string, OptionSpec>>;
+  /**
+   * What the command needs beyond reading files and a few environment variables: `net` to
+   * listen or reach LDAP, `write` to change files. The rest is revoked before it runs.
+   */
+  readonly uses: readonly ("net" | "write")[];
   run(input: CommandInput): Promise<number>;
 }
 
@@ -105,6 +111,7 @@ const KEY_TYPES = ["P-256", "P-384", "ed25519", "rsa2048", "rsa3072", "rsa4096"]
 const COMMANDS: readonly Command[] = [
   {
     name: "serve",
+    uses: ["net", "write"],
     summary: "Run the IMAP server.",
     details: "Without a configuration file, a development CA and server certificate are created\n" +
       "in ./certs on the first run.",
@@ -114,6 +121,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "check-config",
+    uses: [],
     summary: "Validate the configuration file and the files it names; print config OK.",
     positionals: [],
     options: {},
@@ -132,6 +140,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "certs init-ca",
+    uses: ["write"],
     summary: "Create a development CA: ca.pem and ca.key (mode 0600).",
     positionals: [],
     options: { dir: DIR, days: DAYS, "key-type": KEY_TYPE, force: FORCE },
@@ -144,6 +153,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "certs issue-server",
+    uses: ["write"],
     summary: "Issue server.pem (leaf then CA) and server.key from the CA.",
     positionals: [],
     options: {
@@ -177,6 +187,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "certs issue-client",
+    uses: ["write"],
     summary: "Issue NAME.pem and NAME.key: email SAN NAME@localhost, clientAuth EKU.",
     positionals: [{ name: "NAME" }],
     options: {
@@ -213,6 +224,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "certs list",
+    uses: [],
     summary: "List the certificates in the certificate directory.",
     positionals: [],
     options: { dir: DIR },
@@ -223,6 +235,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "certs show",
+    uses: [],
     summary: "Show the certificates in a PEM or DER file.",
     positionals: [{ name: "FILE" }],
     options: {},
@@ -233,6 +246,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "user add",
+    uses: ["write"],
     summary: "Add a local account. The password is read from stdin when it is not a terminal.",
     positionals: [{ name: "NAME" }],
     options: {
@@ -258,6 +272,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "user passwd",
+    uses: ["write"],
     summary: "Set a local account's password (read from stdin when it is not a terminal).",
     positionals: [{ name: "NAME" }],
     options: {},
@@ -274,6 +289,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "user remove",
+    uses: ["write"],
     summary: "Remove a local account and all its mail.",
     positionals: [{ name: "NAME" }],
     options: {},
@@ -289,6 +305,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "user list",
+    uses: ["write"],
     summary: "List the local accounts.",
     positionals: [],
     options: {},
@@ -304,6 +321,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "import",
+    uses: ["write"],
     summary: "Import an mbox file or a Maildir folder into a user's mailbox.",
     details:
       'An mbox file starts with a "From " line; a Maildir is a folder with cur/ and new/.\n' +
@@ -589,17 +607,19 @@ async function requireAccount(store: MailStore, name: string): Promise<void> {
 
 async function runServe({ values, io }: CommandInput): Promise<number> {
   let config = await resolveConfig(io, values, { checkFiles: false });
+  let newCa: DevCa | undefined;
   if (config.source === null) {
     const pki = await ensureDevPki(dirname(config.tls.certificate));
     if (pki.createdCa) io.err(`created a development CA in ${pki.caCertificate}\n`);
     if (pki.createdServer) io.err(`created a server certificate in ${pki.serverCertificate}\n`);
+    newCa = pki.ca;
   } else {
     config = await resolveConfig(io, values, { checkFiles: true });
   }
   setupLogging(config.log);
   await prepareDataDir(config.dataDir);
   const demo = config.source === null
-    ? await ensureDemoAccount(config, dirname(config.tls.certificate))
+    ? await ensureDemoAccount(config, dirname(config.tls.certificate), newCa)
     : null;
   const log = getLogger("cli");
   // Signal handlers go in before the listeners open, so no early SIGTERM kills the process.
@@ -650,6 +670,29 @@ async function runServe({ values, io }: CommandInput): Promise<number> {
   return 0;
 }
 
+/**
+ * The command `args` names, if any, for permission narrowing; help and errors get none.
+ */
+function commandOf(args: readonly string[]): Command | undefined {
+  const [first, second] = args;
+  if (first === undefined) return undefined;
+  if (first in GROUPS) return COMMANDS.find((c) => c.name === `${first} ${second}`);
+  return COMMANDS.find((c) => c.name === first);
+}
+
+/**
+ * Gives up, for the rest of the process, the network and write access that the command in
+ * `args` does not use (the `postern` task grants them to every subcommand). Path-specific
+ * grants cannot be narrowed at run time, so reads stay as the task grants them; the `start`
+ * task passes narrow flags instead.
+ */
+export async function narrowPermissions(args: readonly string[]): Promise<void> {
+  const uses: readonly string[] = commandOf(args)?.uses ?? [];
+  if (!uses.includes("net")) await Deno.permissions.revoke({ name: "net" });
+  if (!uses.includes("write")) await Deno.permissions.revoke({ name: "write" });
+}
+
 if (import.meta.main) {
+  await narrowPermissions(Deno.args);
   Deno.exit(await main(Deno.args));
 }
