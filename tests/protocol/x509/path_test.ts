@@ -8,7 +8,8 @@ import {
   verifyCost,
 } from "../../../protocol/x509/path.ts";
 import { parseCertificate } from "../../../protocol/x509/certificate.ts";
-import type { CryptoProvider, PublicKey } from "../../../protocol/crypto/provider.ts";
+import type { CryptoProvider } from "../../../protocol/crypto/provider.ts";
+import { fakeRsaKey } from "../../_support/hostile.ts";
 import type { PathOptions } from "../../../protocol/x509/path.ts";
 import { nameToString } from "../../../protocol/x509/name.ts";
 import { issue, key, NOW, provider, root } from "./_fixtures.ts";
@@ -344,15 +345,6 @@ Deno.test("validatePath() only throws CertificateError on mutated chains", () =>
     }
   }
 });
-
-/** An RSA public key of exactly `bits` bits that nobody holds the private key of. */
-function fakeRsaKey(bits: number, e = 65537n): PublicKey {
-  const bytes = crypto.getRandomValues(new Uint8Array(Math.ceil(bits / 8)));
-  let n = 0n;
-  for (const b of bytes) n = (n << 8n) | BigInt(b);
-  n = (n & ((1n << BigInt(bits)) - 1n)) | (1n << BigInt(bits - 1)) | 1n;
-  return { kind: "rsa", n, e, bits };
-}
 
 /** A provider that counts verifications and the estimated cost they were charged. */
 function countingProvider(): CryptoProvider & { calls: number; cost: number } {
