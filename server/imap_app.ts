@@ -35,8 +35,12 @@ export interface LiveSession {
   bye(text: string): void;
 }
 
-/** Output queued beyond this makes the driver stop reading until the client catches up. */
-const OUTPUT_HIGH_WATER = 1 << 20;
+/**
+ * Output queued beyond this makes the driver stop reading until the client catches up. The
+ * kernel's socket buffer (megabytes on loopback) comes on top, so a small figure costs no
+ * throughput, while each client that never reads can pin at most about this much memory.
+ */
+const OUTPUT_HIGH_WATER = 256 * 1024;
 
 export class ImapApplication {
   readonly #options: ImapAppOptions;

@@ -249,7 +249,10 @@ export class ImapSession {
       const event = this.#receiver.next();
       if (event === null) break;
       await this.#onEvent(event);
-      this.#flush();
+      // Back-pressure between commands too: a client that pipelines commands and never reads
+      // the answers must not make the server queue the answers to all of them.
+      const written = this.#flush();
+      if (written !== undefined) await written.catch(() => {});
       const upgrade = this.#upgrade;
       if (upgrade !== null) {
         // receive() settles only after the upgrade, so the driver never reads plaintext from
@@ -408,11 +411,14 @@ export class ImapSession {
     });
   }
 
-  #flush(): void {
-    if (this.#out.size === 0) return;
+  /** Hands queued output to the driver; returns its promise when it asks us to wait. */
+  #flush(): Promise<void> | undefined {
+    if (this.#out.size === 0) return undefined;
     // A failed write is the driver's to notice (its read loop ends); never an unhandled error.
     const written: unknown = this.onOutput(this.#out.take());
-    if (written instanceof Promise) written.catch(() => {});
+    if (!(written instanceof Promise)) return undefined;
+    written.catch(() => {});
+    return written;
   }
 
   #close(): void {
