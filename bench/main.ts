@@ -1,13 +1,14 @@
 /**
  * `deno task bench`: every benchmark that compares Postern with a reference measured in the same
  * run. Figures are printed, never asserted. `--quick` shortens every section; `--only NAME`
- * runs one section (tls, mtls, directory, imap).
+ * runs one section (tls, mtls, directory, imap, hostile).
  *
  * The per-primitive crypto comparison (noble vs node:crypto) is a `deno bench` file:
  * `deno bench -A bench/crypto_bench.ts`.
  */
 import { makeOpensslPki } from "../tests/_support/openssl_pki.ts";
 import { benchDirectoryHandshakes } from "./directory_handshake_bench.ts";
+import { benchHostile, formatHostile } from "./hostile_bench.ts";
 import { benchImap, formatResult } from "./imap_bench.ts";
 import { benchMtls, formatMtls } from "./mtls_bench.ts";
 import { benchTls } from "./tls_bench.ts";
@@ -91,6 +92,16 @@ try {
   if (wants("imap")) {
     console.log("\n## IMAP: Postern vs Dovecot");
     console.log(formatResult(await benchImap({ messages: quick ? 10_000 : 100_000 })));
+  }
+  if (wants("hostile")) {
+    console.log("\n## Hostile load: honest client's worst latency, with and without the attack");
+    console.log(
+      formatHostile(
+        await benchHostile(
+          quick ? { connections: 300, seconds: 8 } : { connections: 1000, seconds: 20 },
+        ),
+      ),
+    );
   }
 } finally {
   await pki.remove();

@@ -6,6 +6,7 @@ import type { EcCurve, HashAlgorithm, PublicKey, SignatureAlgorithm } from "../c
 import { CertificateError } from "./identity.ts";
 import {
   bytesEqual,
+  bytesToBigint,
   contextTag,
   DerError,
   DerReader,
@@ -268,16 +269,16 @@ export function parseRsaPublicKey(der: Uint8Array): PublicKey {
   const r = new DerReader(der);
   const seq = r.sequence("RSAPublicKey");
   const nBytes = unsignedIntegerBytes(seq.expect(Tag.INTEGER, "modulus").value);
-  const e = seq.integer("publicExponent");
+  const eBytes = unsignedIntegerBytes(seq.expect(Tag.INTEGER, "publicExponent").value);
   seq.end("RSAPublicKey");
   r.end("RSAPublicKey");
-  // Sizes are capped here, before any arithmetic: a hostile modulus or exponent makes every
-  // verification with the key slow. Path validation narrows the modulus further.
-  if (nBytes.length * 8 > MAX_RSA_MODULUS_BITS + 7) fail("RSA modulus is too large");
-  let n = 0n;
-  for (const b of nBytes) n = (n << 8n) | BigInt(b);
-  const bits = n.toString(2).length;
+  // Sizes are capped here, on the bytes, before any arithmetic: a hostile modulus or exponent
+  // makes every verification with the key slow. Path validation narrows the modulus further.
+  const bits = nBytes[0] === 0 ? 0 : (nBytes.length - 1) * 8 + (32 - Math.clz32(nBytes[0]!));
   if (bits > MAX_RSA_MODULUS_BITS) fail("RSA modulus is too large");
+  if (eBytes.length > 5) fail("Invalid RSA public exponent");
+  const n = bytesToBigint(nBytes);
+  const e = bytesToBigint(eBytes);
   if (n < 3n || (n & 1n) === 0n) fail("Invalid RSA modulus");
   if (e < 3n || (e & 1n) === 0n || e >= n || e > MAX_RSA_EXPONENT) {
     fail("Invalid RSA public exponent");

@@ -116,6 +116,17 @@ function close(conn: { close(): void }): void {
   }
 }
 
+/** What the attackers send, made once before the attack starts. */
+export interface AttackMaterial {
+  readonly chain: ReturnType<typeof hostileRsaChain>;
+  readonly hello: Uint8Array;
+}
+
+/** Builds the oversized chain (against `target`'s CA) and a ClientHello to dribble. */
+export function prepareAttack(target: HostileTarget): AttackMaterial {
+  return { chain: hostileRsaChain(decodePem(target.caPem)[0]!.der), hello: clientHelloBytes() };
+}
+
 /**
  * Runs `connections` attackers (spread evenly over the kinds) against `target` until
  * `deadline` (a Date.now() value), then closes every connection they hold.
@@ -125,11 +136,10 @@ export async function runAttackers(
   connections: number,
   deadline: number,
   kinds: readonly HostileKind[] = HOSTILE_KINDS,
+  material: AttackMaterial = prepareAttack(target),
 ): Promise<HostileResult> {
   const result: HostileResult = { opened: zero(), endedByServer: zero(), connectFailures: 0 };
-  const caDer = decodePem(target.caPem)[0]!.der;
-  const chain = hostileRsaChain(caDer);
-  const hello = clientHelloBytes();
+  const { chain, hello } = material;
   const live = new Set<{ close(): void }>();
   const track = <T extends { close(): void }>(x: T): T => {
     live.add(x);
@@ -159,6 +169,7 @@ export async function runAttackers(
             if (index % 2 === 0) await conn.closeWrite().catch(() => {});
             ended = await drainUntilClosed(conn, deadline);
             untrack(conn);
+            await sleep(200);
             break;
           }
           case "slowloris TLS": {
@@ -373,4 +384,53 @@ export async function seedMessages(
     await c.close();
   }
   return out;
+}
+
+/**
+ * Starts a worker thread (see hostile_worker.ts) and has it prepare the attack; the returned
+ * function runs the attack there until `deadline`. Preparing first keeps the attack's set-up
+ * (an RSA key, oversized certificates) out of the measured time.
+ */
+export async function prepareAttackersInWorker(
+  target: HostileTarget,
+  connections: number,
+  kinds: readonly HostileKind[] = HOSTILE_KINDS,
+): Promise<(deadline: number) => Promise<HostileResult>> {
+  const worker = new Worker(new URL("./hostile_worker.ts", import.meta.url), { type: "module" });
+  let settle: { resolve: (v: unknown) => void; reject: (e: Error) => void } | null = null;
+  const next = () => new Promise((resolve, reject) => settle = { resolve, reject });
+  worker.onmessage = (e: MessageEvent<{ ok: boolean; result?: unknown; error?: string }>) => {
+    if (e.data.ok) settle?.resolve(e.data.result);
+    else settle?.reject(new Error(e.data.error));
+  };
+  worker.onerror = (e) => {
+    e.preventDefault();
+    settle?.reject(new Error(e.message));
+  };
+  const ready = next();
+  worker.postMessage({
+    kind: "prepare",
+    target: {
+      implicitPort: target.implicitPort,
+      starttlsPort: target.starttlsPort,
+      caPem: target.caPem,
+    },
+    connections,
+    kinds,
+  });
+  try {
+    await ready;
+  } catch (e) {
+    worker.terminate();
+    throw e;
+  }
+  return async (deadline: number) => {
+    const done = next();
+    worker.postMessage({ kind: "run", deadline });
+    try {
+      return await done as HostileResult;
+    } finally {
+      worker.terminate();
+    }
+  };
 }

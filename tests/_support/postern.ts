@@ -134,6 +134,8 @@ export interface PosternProcess {
   readonly starttlsPort: number;
   /** Resident set size of the server process now, in bytes (0 once it has exited). */
   rss(): number;
+  /** CPU time (user + system) the server process has used so far, in seconds. */
+  cpuSeconds(): number;
   /** Server-side TCP connections on its ports that are open (established or half-closed). */
   openConnections(): Promise<number>;
   /** SIGTERM, wait for exit; returns the exit code. */
@@ -195,6 +197,14 @@ export async function startPosternProcess(options: PosternOptions = {}): Promise
       try {
         const text = Deno.readTextFileSync(`/proc/${child.pid}/status`);
         return Number(/^VmRSS:\s+(\d+) kB$/m.exec(text)?.[1] ?? "0") * 1024;
+      } catch {
+        return 0;
+      }
+    },
+    cpuSeconds() {
+      try {
+        const fields = Deno.readTextFileSync(`/proc/${child.pid}/stat`).split(") ")[1]!.split(" ");
+        return (Number(fields[11]) + Number(fields[12])) / 100;
       } catch {
         return 0;
       }
