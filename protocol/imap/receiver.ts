@@ -85,6 +85,8 @@ const CR = 0x0d;
 const LF = 0x0a;
 /** Bytes of a discarded line kept to recognise a literal marker at its end. */
 const TAIL = 32;
+/** A command with this many times the literal limit is a flood: the connection is closed. */
+const FLOOD_FACTOR = 4;
 /** Bytes of a command's first line kept to recover its tag and name for an error reply. */
 const HEAD = 96;
 
@@ -235,6 +237,8 @@ export class CommandReceiver {
   #mode: Mode = { kind: "line" };
   #parts: CommandPart[] = [];
   #head: Uint8Array | null = null;
+  /** The command name, read from `#head` at its first literal. */
+  #name: string | null = null;
   #commandSize = 0;
   #literals = 0;
   /** Set while the rest of the current command is being discarded. */
@@ -366,9 +370,16 @@ export class CommandReceiver {
 
   #startLiteral(marker: LiteralMarker): ReceiverEvent | null {
     this.#literals++;
-    const { name } = peekTagAndName(this.#head ?? new Uint8Array(0));
-    const limit = this.#literalLimit(name);
+    // Skipping a refused command's literals one by one costs work per literal, so a command far
+    // beyond the limit (a flood of tiny literals) ends the connection instead.
+    if (this.#literals > this.#limits.maxLiteralsPerCommand * FLOOD_FACTOR) {
+      this.#dead = true;
+      return { kind: "fatal", text: "Too many literals" };
+    }
     if (this.#rejection === null) {
+      // Decoded once per command: a command may announce a great many literals.
+      this.#name ??= peekTagAndName(this.#head ?? new Uint8Array(0)).name;
+      const limit = this.#literalLimit(this.#name);
       if (this.#literals > this.#limits.maxLiteralsPerCommand) {
         this.#reject({ status: "BAD", code: null, text: "Too many literals" });
       } else if (marker.size > limit) {
@@ -409,6 +420,7 @@ export class CommandReceiver {
     const head = this.#head ?? new Uint8Array(0);
     this.#parts = [];
     this.#head = null;
+    this.#name = null;
     this.#commandSize = 0;
     this.#literals = 0;
     this.#rejection = null;

@@ -170,3 +170,8 @@ Deno.test("CommandReceiver reads limits given as a function again as each comman
   r.push(enc.encode(cmd("a2")));
   assert.deepEqual(drain(r), ["a2 X <a> <b> <c>"]);
 });
+
+Deno.test("CommandReceiver closes on a flood of literals far beyond the limit", () => {
+  const cmd = "a1 X " + "{1+}\r\nx ".repeat(13) + "\r\n";
+  assert.deepEqual(feed([cmd], 10, { maxLiteralsPerCommand: 3 }), ["BYE Too many literals"]);
+});
