@@ -28,6 +28,9 @@ import { CommandReader } from "./parser.ts";
 import { CommandReceiver, type RawCommand, type ReceiverEvent } from "./receiver.ts";
 import { FLUSH_THRESHOLD, isAscii, Output } from "./response.ts";
 
+/** Output of pipelined commands gathered before it is handed to the driver. */
+const PIPELINED_OUTPUT_BATCH = 16 * 1024;
+
 /** Everything a session is given by its driver. */
 export interface SessionOptions {
   readonly store: MailStore;
@@ -249,10 +252,14 @@ export class ImapSession {
       const event = this.#receiver.next();
       if (event === null) break;
       await this.#onEvent(event);
-      // Back-pressure between commands too: a client that pipelines commands and never reads
-      // the answers must not make the server queue the answers to all of them.
-      const written = this.#flush();
-      if (written !== undefined) await written.catch(() => {});
+      // Answers to pipelined commands go out together (one write, not one per command) once
+      // they add up, and always when the input runs dry (after the loop). Back-pressure applies
+      // between commands too: a client that pipelines commands and never reads the answers
+      // must not make the server queue the answers to all of them.
+      if (this.#out.size >= PIPELINED_OUTPUT_BATCH) {
+        const written = this.#flush();
+        if (written !== undefined) await written.catch(() => {});
+      }
       const upgrade = this.#upgrade;
       if (upgrade !== null) {
         // receive() settles only after the upgrade, so the driver never reads plaintext from
