@@ -55,6 +55,8 @@ export interface SessionLimits {
   readonly maxLiteralsPerCommand: number;
   /** Unknown or malformed commands allowed before login, then `* BYE`. */
   readonly maxUnknownBeforeLogin: number;
+  /** Commands of any kind allowed before login, then `* BYE`. */
+  readonly maxCommandsBeforeLogin: number;
   /** Failed authentications allowed, then `* BYE`. */
   readonly maxAuthFailures: number;
   /** Nesting depth of parenthesised lists. */
@@ -70,6 +72,7 @@ export const defaultLimits: SessionLimits = {
   maxLiteralsBeforeLogin: 4,
   maxLiteralsPerCommand: 100,
   maxUnknownBeforeLogin: 10,
+  maxCommandsBeforeLogin: 100,
   maxAuthFailures: 5,
   maxListDepth: 16,
 };

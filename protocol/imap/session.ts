@@ -97,6 +97,7 @@ export class ImapSession {
   #out = new Output();
   #enabled = new Set<string>();
   #badBeforeLogin = 0;
+  #commandsBeforeLogin = 0;
   #authFailures = 0;
   #awaitingTls = false;
   #upgrade: Promise<void> | null = null;
@@ -279,6 +280,15 @@ export class ImapSession {
   async #onEvent(event: ReceiverEvent): Promise<void> {
     switch (event.kind) {
       case "command":
+        if (this.#state.kind === "notAuthenticated" && this.#pending === null) {
+          // A real client needs a handful of commands before it logs in; thousands of them
+          // (pipelined by a client that may never read the answers) are only load.
+          if (++this.#commandsBeforeLogin > this.#limits.maxCommandsBeforeLogin) {
+            this.#out.line("* BYE Too many commands before login");
+            this.#close();
+            return;
+          }
+        }
         return await this.#onCommand(event.command);
       case "continue":
         this.#out.line("+ Ready for literal data");

@@ -155,6 +155,9 @@ export async function startPosternProcess(options: PosternOptions = {}): Promise
     args: [
       "run",
       "-A",
+      ...(Deno.env.get("POSTERN_CPU_PROF")
+        ? [`--cpu-prof-dir=${Deno.env.get("POSTERN_CPU_PROF")}`]
+        : []),
       "--config",
       join(REPO, "deno.json"),
       join(REPO, "server/main.ts"),

@@ -189,6 +189,20 @@ Deno.test("literal floods before login are refused without holding the bytes", a
   await honestLogin();
 });
 
+Deno.test("a client that pipelines thousands of commands before login is cut off", async () => {
+  const c = await RawImap.tls(postern.implicitPort, postern.caPem);
+  try {
+    assert.match((await c.readResponse())?.text ?? "", /^\* OK /);
+    await c.write("a CAPABILITY\r\n".repeat(5000));
+    const seen = await c.readUntil((r) => r.text.startsWith("* BYE"), 10_000);
+    assert.equal(seen?.at(-1)?.text, "* BYE Too many commands before login");
+    assert.equal(seen.filter((r) => r.text.startsWith("a OK")).length, 100);
+  } finally {
+    await c.close();
+  }
+  await honestLogin();
+});
+
 Deno.test("without a directory, a subject with several CNs logs in as nobody", async () => {
   const cert = await issueRawClientCertificate(
     postern.certsDir,

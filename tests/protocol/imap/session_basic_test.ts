@@ -127,6 +127,20 @@ Deno.test("ImapSession says BYE after too many unknown commands before login", a
   assert.equal(await c.raw("a4 NOOP\r\n"), "");
 });
 
+Deno.test("ImapSession says BYE after too many commands of any kind before login", async () => {
+  const store = await newStore();
+  const c = new TestClient(store, { limits: { maxCommandsBeforeLogin: 3 } });
+  c.take();
+  const out = await c.raw("a1 NOOP\r\na2 CAPABILITY\r\na3 NOOP\r\na4 NOOP\r\na5 NOOP\r\n");
+  assert.match(out, /a3 OK NOOP completed\r\n\* BYE Too many commands before login\r\n$/);
+  assert.equal(c.closed, true);
+  const after = new TestClient(store, { limits: { maxCommandsBeforeLogin: 3 } });
+  await after.login();
+  for (let i = 0; i < 5; i++) {
+    assert.deepEqual(await after.cmd(`n${i} NOOP`), [`n${i} OK NOOP completed`]);
+  }
+});
+
 Deno.test("ImapSession answers malformed commands with BAD and continues", async () => {
   const store = await newStore();
   const c = new TestClient(store);
