@@ -8,6 +8,7 @@
  */
 import { makeOpensslPki } from "../tests/_support/openssl_pki.ts";
 import { benchDirectoryHandshakes } from "./directory_handshake_bench.ts";
+import { benchHostile, formatHostile } from "./hostile_bench.ts";
 import { benchImap, formatResult } from "./imap_bench.ts";
 import { benchLogins, formatLogins } from "./login_bench.ts";
 import { benchScrypt, formatScrypt } from "./scrypt_bench.ts";
@@ -113,6 +114,16 @@ try {
   if (wants("logins")) {
     console.log("\n## Login storm: Postern vs Dovecot (SHA512-CRYPT, long-lived login processes)");
     console.log(formatLogins(await benchLogins({ seconds: quick ? 5 : 20, clients: 20 })));
+  }
+  if (wants("hostile")) {
+    console.log("\n## Hostile load: honest client's worst latency, with and without the attack");
+    console.log(
+      formatHostile(
+        await benchHostile(
+          quick ? { connections: 300, seconds: 8 } : { connections: 1000, seconds: 20 },
+        ),
+      ),
+    );
   }
 } finally {
   await pki.remove();

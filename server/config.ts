@@ -69,7 +69,15 @@ export interface TlsConfig {
   readonly handshakeTimeoutMs: number;
   /** Most certificates in a client path: the leaf and intermediates, not the anchor. Default 8. */
   readonly maxChainDepth: number;
+  /** Without a directory, which certificate field names the local account. Default `cn`. */
+  readonly certificateUsername: CertificateUsername;
 }
+
+/**
+ * How a client certificate names its local account when no directory is configured: the
+ * subject CN, the local part of its one email address, or that whole address.
+ */
+export type CertificateUsername = typeof CERTIFICATE_USERNAMES[number];
 
 export interface DirectoryConfig {
   /** `ldap://host:port` or `ldaps://host:port`. */
@@ -208,6 +216,7 @@ const DEFAULTS = {
   clientCa: ["certs/ca.pem"],
   handshakeTimeoutMs: 10_000,
   maxChainDepth: 8,
+  certificateUsername: "cn",
   usernameAttribute: "uid",
   certificateLookup: "(mail={cert.san.email})",
   recheckIntervalMs: 60_000,
@@ -224,6 +233,7 @@ const DEFAULTS = {
 
 const TLS_MODES = ["implicit", "starttls"] as const;
 const CLIENT_AUTH_MODES = ["none", "optional", "required"] as const;
+export const CERTIFICATE_USERNAMES = ["cn", "email-localpart", "email"] as const;
 const MAPPINGS = ["subject_dn", "filter", "attribute"] as const;
 const ON_ERROR = ["deny", "cached"] as const;
 const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
@@ -250,6 +260,7 @@ const KEYS = {
     "client_ca",
     "handshake_timeout",
     "max_chain_depth",
+    "certificate_username",
   ],
   directory: [
     "url",
@@ -666,11 +677,24 @@ function readTls(ctx: Context, root: Section): TlsConfig {
   const clientCa = readPathList(ctx, tls, "client_ca", clientCaDefault);
   const handshakeTimeoutMs = tls.duration("handshake_timeout", DEFAULTS.handshakeTimeoutMs, 100);
   const maxChainDepth = tls.int("max_chain_depth", DEFAULTS.maxChainDepth, 1, 16);
+  const certificateUsername = tls.choice(
+    "certificate_username",
+    CERTIFICATE_USERNAMES,
+    DEFAULTS.certificateUsername,
+  );
   if (clientAuth !== "none" && clientCa.length === 0) {
     tls.fail("client_ca", `at least one CA file is required when client_auth is ${clientAuth}`);
   }
   if (ctx.checkFiles) checkServerKeyPair(ctx, tls, certificate, privateKey);
-  return { certificate, privateKey, clientAuth, clientCa, handshakeTimeoutMs, maxChainDepth };
+  return {
+    certificate,
+    privateKey,
+    clientAuth,
+    clientCa,
+    handshakeTimeoutMs,
+    maxChainDepth,
+    certificateUsername,
+  };
 }
 
 function checkServerKeyPair(ctx: Context, tls: Section, certFile: string, keyFile: string): void {

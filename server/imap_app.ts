@@ -35,8 +35,12 @@ export interface LiveSession {
   bye(text: string): void;
 }
 
-/** Output queued beyond this makes the driver stop reading until the client catches up. */
-const OUTPUT_HIGH_WATER = 1 << 20;
+/**
+ * Output queued beyond this makes the driver stop reading until the client catches up. The
+ * kernel's socket buffer (megabytes on loopback) comes on top, so a small figure costs no
+ * throughput, while each client that never reads can pin at most about this much memory.
+ */
+const OUTPUT_HIGH_WATER = 256 * 1024;
 
 export class ImapApplication {
   readonly #options: ImapAppOptions;
@@ -60,20 +64,25 @@ export class ImapApplication {
     const options = this.#options;
     let user: string | null = null;
     let identity = context.tls?.peer?.identity ?? null;
+    /** Counts a login (or a PREAUTH greeting) against the per-user connection limit. */
+    const claim = (name: string): boolean => {
+      const count = this.#perUser.get(name) ?? 0;
+      if (count >= options.maxConnectionsPerUser) {
+        log.warn("Refused login of {user}: {count} connections already", { user: name, count });
+        return false;
+      }
+      if (user !== null) this.#release(user);
+      this.#perUser.set(name, count + 1);
+      user = name;
+      context.setUser(name);
+      return true;
+    };
+    // A certificate user over the limit gets the ordinary greeting instead of PREAUTH.
+    const preauthCandidate = await this.#preauthUser(identity);
+    const preauth = preauthCandidate !== null && claim(preauthCandidate) ? preauthCandidate : null;
     const session = new ImapSession({
       store: options.store,
-      authenticator: options.auth.forConnection((name) => {
-        const count = this.#perUser.get(name) ?? 0;
-        if (count >= options.maxConnectionsPerUser) {
-          log.warn("Refused login of {user}: {count} connections already", { user: name, count });
-          return false;
-        }
-        if (user !== null) this.#release(user);
-        this.#perUser.set(name, count + 1);
-        user = name;
-        context.setUser(name);
-        return true;
-      }),
+      authenticator: options.auth.forConnection(claim),
       tls: context.tls !== null,
       starttlsAvailable: context.listener.tls === "starttls",
       peer: { address: `${context.remoteAddress}`, identity },
@@ -82,7 +91,7 @@ export class ImapApplication {
         error: (message, props) => log.error(message, { conn: context.id, ...props }),
       },
       ...(options.limits ? { limits: options.limits } : {}),
-      preauth: await this.#preauthUser(identity),
+      preauth,
     });
 
     // Writes go out in order; `queued` counts bytes handed over but not yet written.

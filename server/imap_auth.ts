@@ -10,11 +10,14 @@ import type { CertificateIdentity } from "../protocol/x509/identity.ts";
 import { type LocalAuthenticator, unavailable } from "./auth/local.ts";
 import { DirectoryAuthenticator } from "./directory/authenticator.ts";
 import type { Directory } from "./directory/directory.ts";
+import type { CertificateUsername } from "./config.ts";
 
 export interface ServerAuthOptions {
   readonly store: MailStore;
   readonly local: LocalAuthenticator;
   readonly directory: Directory | null;
+  /** Without a directory, which certificate field names the account. Default `cn`. */
+  readonly certificateUsername?: CertificateUsername;
 }
 
 /**
@@ -23,17 +26,48 @@ export interface ServerAuthOptions {
  */
 export type OnAuthenticated = (accountName: string) => boolean;
 
-/** Without a directory, a certificate names its local account in its subject CN. */
-export function localAccountOf(identity: CertificateIdentity): string | null {
-  return identity.subjectAttributes.find((a) => a.type === "CN")?.value ?? null;
+/**
+ * Without a directory, the local account a certificate names, or null when it names none or
+ * is ambiguous:
+ * - `cn`: the subject's common name. A subject with several CNs (such as
+ *   `CN=alice,CN=Users,DC=corp`) is refused rather than guessed at; use an email mapping for
+ *   such certificates.
+ * - `email`: the certificate's one email address (rfc822Name SANs and the subject's
+ *   emailAddress); several different addresses are refused.
+ * - `email-localpart`: the part of that address before the last `@`.
+ */
+export function localAccountOf(
+  identity: CertificateIdentity,
+  mode: CertificateUsername = "cn",
+): string | null {
+  switch (mode) {
+    case "cn": {
+      const cns = identity.subjectAttributes.filter((a) => a.type === "CN");
+      if (cns.length !== 1) return null;
+      // The most specific CN, last in DER order; with exactly one CN, that CN.
+      const name = cns[cns.length - 1]!.value;
+      return name === "" ? null : name;
+    }
+    case "email":
+    case "email-localpart": {
+      const distinct = new Set(identity.emails.map((e) => e.toLowerCase()));
+      if (distinct.size !== 1) return null;
+      const email = identity.emails[0]!;
+      const at = email.lastIndexOf("@");
+      if (at <= 0 || at === email.length - 1) return null;
+      return mode === "email" ? email : email.slice(0, at);
+    }
+  }
 }
 
 export class ServerAuthenticator {
   readonly #store: MailStore;
   readonly #local: LocalAuthenticator;
   readonly #directory: DirectoryAuthenticator | null;
+  readonly #certificateUsername: CertificateUsername;
 
   constructor(options: ServerAuthOptions) {
+    this.#certificateUsername = options.certificateUsername ?? "cn";
     this.#store = options.store;
     this.#local = options.local;
     this.#directory = options.directory ? new DirectoryAuthenticator(options.directory) : null;
@@ -74,7 +108,7 @@ export class ServerAuthenticator {
         if (this.#directory !== null) {
           return admit(await this.#directory.external(identity, authzid, ctx));
         }
-        const name = localAccountOf(identity);
+        const name = localAccountOf(identity, this.#certificateUsername);
         if (name === null || (authzid !== "" && authzid !== name)) return null;
         return admit({ accountName: name });
       },

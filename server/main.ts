@@ -26,6 +26,7 @@ import {
 import { describeCertificateFile, listCertificates } from "./cli/certs.ts";
 import {
   createCa,
+  type DevCa,
   ensureDevPki,
   issueClientCertificate,
   issueServerCertificate,
@@ -37,16 +38,13 @@ import { hashPassword } from "../mailstore/password.ts";
 import { importUsers, readImportFile } from "./cli/user_import.ts";
 import { MailStoreError } from "../mailstore/mail_store.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
-import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
+import { openDataStore, prepareDataDir } from "./data_dir.ts";
 import { serve, type ServeHandle } from "./serve.ts";
 import { connectInstructions, ensureDemoAccount } from "./cli/first_run.ts";
 
 export { ensureDevPki } from "./cli/dev_pki.ts";
 
 const PROGRAM = "postern";
-
-/** The database file inside `data_dir`. */
-export const DATABASE_FILE = "postern.db";
 
 /** Where a command reads and writes; the process's own streams unless a test injects others. */
 export interface CliIo {
@@ -72,6 +70,11 @@ interface Command {
   readonly details?: string;
   readonly positionals: readonly PositionalSpec[];
   readonly options: Readonly<Record<string, OptionSpec>>;
+  /**
+   * What the command needs beyond reading files and a few environment variables: `net` to
+   * listen or reach LDAP, `write` to change files. The rest is revoked before it runs.
+   */
+  readonly uses: readonly ("net" | "write")[];
   run(input: CommandInput): Promise<number>;
 }
 
@@ -110,6 +113,7 @@ const KEY_TYPES = ["P-256", "P-384", "ed25519", "rsa2048", "rsa3072", "rsa4096"]
 const COMMANDS: readonly Command[] = [
   {
     name: "serve",
+    uses: ["net", "write"],
     summary: "Run the IMAP server.",
     details: "Without a configuration file, a development CA and server certificate are created\n" +
       "in ./certs on the first run.",
@@ -119,6 +123,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "check-config",
+    uses: [],
     summary: "Validate the configuration file and the files it names; print config OK.",
     positionals: [],
     options: {},
@@ -137,6 +142,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "certs init-ca",
+    uses: ["write"],
     summary: "Create a development CA: ca.pem and ca.key (mode 0600).",
     positionals: [],
     options: { dir: DIR, days: DAYS, "key-type": KEY_TYPE, force: FORCE },
@@ -149,6 +155,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "certs issue-server",
+    uses: ["write"],
     summary: "Issue server.pem (leaf then CA) and server.key from the CA.",
     positionals: [],
     options: {
@@ -182,6 +189,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "certs issue-client",
+    uses: ["write"],
     summary: "Issue NAME.pem and NAME.key: email SAN NAME@localhost, clientAuth EKU.",
     positionals: [{ name: "NAME" }],
     options: {
@@ -218,6 +226,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "certs list",
+    uses: [],
     summary: "List the certificates in the certificate directory.",
     positionals: [],
     options: { dir: DIR },
@@ -228,6 +237,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "certs show",
+    uses: [],
     summary: "Show the certificates in a PEM or DER file.",
     positionals: [{ name: "FILE" }],
     options: {},
@@ -238,6 +248,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "user add",
+    uses: ["write"],
     summary: "Add a local account. The password is read from stdin when it is not a terminal.",
     positionals: [{ name: "NAME" }],
     options: {
@@ -281,6 +292,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "user address",
+    uses: ["write"],
     summary: "Add or remove a local account's mail addresses (LMTP recipients); list them.",
     positionals: [{ name: "NAME" }],
     options: {
@@ -317,6 +329,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "user passwd",
+    uses: ["write"],
     summary: "Set a local account's password (read from stdin when it is not a terminal).",
     positionals: [{ name: "NAME" }],
     options: {},
@@ -339,6 +352,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "user remove",
+    uses: ["write"],
     summary: "Remove a local account and all its mail.",
     positionals: [{ name: "NAME" }],
     options: {},
@@ -354,6 +368,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "user import",
+    uses: ["write"],
     summary: "Add or update local accounts from a Dovecot passwd-file.",
     details: "Each line is user:{SCHEME}hash[:uid:gid:gecos:home:shell:extra], or user:hash.\n" +
       "Schemes kept as they are: {SHA512-CRYPT}, {SHA256-CRYPT}, {BLF-CRYPT}, {ARGON2ID},\n" +
@@ -383,6 +398,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "user list",
+    uses: ["write"],
     summary: "List the local accounts.",
     positionals: [],
     options: {},
@@ -403,6 +419,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "import",
+    uses: ["write"],
     summary: "Import an mbox file or a Maildir folder into a user's mailbox.",
     details:
       'An mbox file starts with a "From " line; a Maildir is a folder with cur/ and new/.\n' +
@@ -665,8 +682,7 @@ async function withStore<T>(
   config?: Config,
 ): Promise<T> {
   const { dataDir } = config ?? await resolveConfig(io, values, { checkFiles: false });
-  await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const store = await openSqliteMailStore(join(dataDir, DATABASE_FILE));
+  const store = await openDataStore(dataDir);
   try {
     return await body(store);
   } finally {
@@ -689,17 +705,19 @@ async function requireAccount(store: MailStore, name: string): Promise<void> {
 
 async function runServe({ values, io }: CommandInput): Promise<number> {
   let config = await resolveConfig(io, values, { checkFiles: false });
+  let newCa: DevCa | undefined;
   if (config.source === null) {
     const pki = await ensureDevPki(dirname(config.tls.certificate));
     if (pki.createdCa) io.err(`created a development CA in ${pki.caCertificate}\n`);
     if (pki.createdServer) io.err(`created a server certificate in ${pki.serverCertificate}\n`);
+    newCa = pki.ca;
   } else {
     config = await resolveConfig(io, values, { checkFiles: true });
   }
   setupLogging(config.log);
-  await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await prepareDataDir(config.dataDir);
   const demo = config.source === null
-    ? await ensureDemoAccount(config, dirname(config.tls.certificate))
+    ? await ensureDemoAccount(config, dirname(config.tls.certificate), newCa)
     : null;
   const log = getLogger("cli");
   // Signal handlers go in before the listeners open, so no early SIGTERM kills the process.
@@ -750,6 +768,29 @@ async function runServe({ values, io }: CommandInput): Promise<number> {
   return 0;
 }
 
+/**
+ * The command `args` names, if any, for permission narrowing; help and errors get none.
+ */
+function commandOf(args: readonly string[]): Command | undefined {
+  const [first, second] = args;
+  if (first === undefined) return undefined;
+  if (first in GROUPS) return COMMANDS.find((c) => c.name === `${first} ${second}`);
+  return COMMANDS.find((c) => c.name === first);
+}
+
+/**
+ * Gives up, for the rest of the process, the network and write access that the command in
+ * `args` does not use (the `postern` task grants them to every subcommand). Path-specific
+ * grants cannot be narrowed at run time, so reads stay as the task grants them; the `start`
+ * task passes narrow flags instead.
+ */
+export async function narrowPermissions(args: readonly string[]): Promise<void> {
+  const uses: readonly string[] = commandOf(args)?.uses ?? [];
+  if (!uses.includes("net")) await Deno.permissions.revoke({ name: "net" });
+  if (!uses.includes("write")) await Deno.permissions.revoke({ name: "write" });
+}
+
 if (import.meta.main) {
+  await narrowPermissions(Deno.args);
   Deno.exit(await main(Deno.args));
 }

@@ -10,6 +10,7 @@ import type { ServerConfig } from "../protocol/tls/mod.ts";
 import type { PeerCheck } from "./tls_channel.ts";
 import { ServerStack } from "./stack.ts";
 import { type LmtpBoundAddress, LmtpDelivery, LmtpServer } from "./lmtp/mod.ts";
+import { warnIfExposed } from "./data_dir.ts";
 
 export interface ServeHandle {
   /** The bound addresses, in the order of `config.listen`. */
@@ -71,8 +72,17 @@ export function formatAccess(record: AccessRecord): Record<string, unknown> {
   };
 }
 
+/** Warns about secret files that the group or others may read. */
+async function warnAboutExposedSecrets(config: Config): Promise<void> {
+  const warn = (message: string, props: Record<string, unknown>) => log.warn(message, props);
+  await warnIfExposed("Private key file", config.tls.privateKey, warn);
+  const passwordFile = config.directory?.bindPasswordFile;
+  if (passwordFile) await warnIfExposed("Password file", passwordFile, warn);
+}
+
 export async function serve(config: Config, options: ServeOptions = {}): Promise<ServeHandle> {
   let tlsConfig = await loadTlsConfig(config);
+  await warnAboutExposedSecrets(config);
   let current = config;
   const stack = options.application ? null : await ServerStack.open(config);
   const checkPeer = options.checkPeer ?? stack?.checkPeer;

@@ -3,13 +3,12 @@
  * authentication, the IMAP application, the directory check of client certificates and its
  * periodic re-check of live sessions.
  */
-import { join } from "node:path";
-import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
+import { openDataStore } from "./data_dir.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../protocol/x509/identity.ts";
 import { LegacyVerifierPool } from "./auth/legacy_pool.ts";
 import { LocalAuthenticator, type LocalAuthSettings } from "./auth/local.ts";
-import { type Config, directoryConfigInput } from "./config.ts";
+import { type CertificateUsername, type Config, directoryConfigInput } from "./config.ts";
 import { resolveDirectoryConfig } from "./directory/config.ts";
 import type { DirectoryConfig as DirectorySettings } from "./directory/config.ts";
 import { Directory } from "./directory/directory.ts";
@@ -56,6 +55,7 @@ export class ServerStack {
   /** Workers for imported password hashes, started on the first one. */
   readonly #legacy = new LegacyVerifierPool();
   #directory: Directory | null;
+  #certificateUsername: CertificateUsername;
   #auth: ServerAuthenticator;
   #stopRecheck: () => Promise<void> = () => Promise.resolve();
 
@@ -67,6 +67,7 @@ export class ServerStack {
       ...localAuthSettings(config),
     });
     this.#directory = directory;
+    this.#certificateUsername = config.tls.certificateUsername;
     this.#auth = this.#makeAuth();
     const currentAuth = () => this.#auth;
     this.imap = new ImapApplication({
@@ -84,8 +85,7 @@ export class ServerStack {
   }
 
   static async open(config: Config): Promise<ServerStack> {
-    await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-    const store = await openSqliteMailStore(join(config.dataDir, "postern.db"));
+    const store = await openDataStore(config.dataDir);
     const settings = await directorySettings(config);
     return new ServerStack(store, config, settings ? new Directory(settings) : null);
   }
@@ -119,6 +119,7 @@ export class ServerStack {
     const old = this.#directory;
     await this.#stopRecheck();
     this.#directory = settings ? new Directory(settings) : null;
+    this.#certificateUsername = config.tls.certificateUsername;
     this.#auth = this.#makeAuth();
     this.#startRecheck();
     await old?.close();
@@ -136,12 +137,13 @@ export class ServerStack {
       store: this.store,
       local: this.#local,
       directory: this.#directory,
+      certificateUsername: this.#certificateUsername,
     });
   }
 
   async #certificateUser(identity: CertificateIdentity): Promise<string | null> {
     if (this.#directory === null) {
-      const name = localAccountOf(identity);
+      const name = localAccountOf(identity, this.#certificateUsername);
       return name !== null && (await this.store.getAccount(name)) !== null ? name : null;
     }
     const verdict = await this.#directory.checkCertificate(identity);

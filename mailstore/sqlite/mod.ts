@@ -70,9 +70,30 @@ export function openSqliteMailStore(
   options: SqliteMailStoreOptions = {},
 ): Promise<SqliteMailStore> {
   try {
-    return Promise.resolve(new SqliteMailStore(path, options));
+    if (path !== ":memory:") restrictDatabaseFiles(path, true);
+    const store = new SqliteMailStore(path, options);
+    if (path !== ":memory:") restrictDatabaseFiles(path, false);
+    return Promise.resolve(store);
   } catch (e) {
     return Promise.reject(e);
+  }
+}
+
+/**
+ * Makes the database and its `-wal` and `-shm` files 0600, whoever created them. Before
+ * opening, the database is created 0600 if missing, so it is never readable by others, and
+ * SQLite gives the `-wal` and `-shm` files it creates later the database's permissions.
+ */
+function restrictDatabaseFiles(path: string, beforeOpen: boolean): void {
+  if (beforeOpen) {
+    Deno.openSync(path, { create: true, read: true, write: true, mode: 0o600 }).close();
+  }
+  for (const file of beforeOpen ? [path] : [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      if (((Deno.statSync(file).mode ?? 0) & 0o777) !== 0o600) Deno.chmodSync(file, 0o600);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
   }
 }
 

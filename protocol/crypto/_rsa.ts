@@ -23,6 +23,8 @@ type RsaPrivateKey = Extract<PrivateKey, { kind: "rsa" }>;
 
 /** Largest modulus we accept, so a hostile certificate cannot make us exponentiate forever. */
 export const MAX_RSA_BITS = 16384;
+/** Largest public exponent we exponentiate with (2^32, as OpenSSL for large moduli). */
+export const MAX_RSA_EXPONENT = 2n ** 32n;
 /** Smallest modulus we do arithmetic with at all; policy (e.g. 2048 bits) belongs to x509. */
 export const MIN_RSA_BITS = 512;
 
@@ -48,7 +50,9 @@ export function checkRsaPublicKey(n: bigint, e: bigint): void {
     throw new CryptoError(`Unsupported RSA modulus size: ${bits} bits`);
   }
   if ((n & 1n) === 0n) throw new CryptoError("Invalid RSA modulus: even");
-  if (e < 3n || (e & 1n) === 0n || e >= n) throw new CryptoError("Invalid RSA public exponent");
+  if (e < 3n || (e & 1n) === 0n || e >= n || e > MAX_RSA_EXPONENT) {
+    throw new CryptoError("Invalid RSA public exponent");
+  }
 }
 
 /** MGF1 (RFC 8017, Appendix B.2.1). */

@@ -44,8 +44,19 @@ export interface SessionLimits {
   readonly maxOtherLiteral: number;
   /** Largest literal before authentication. */
   readonly maxLiteralBeforeLogin: number;
+  /**
+   * Largest command before authentication, lines and literals together: an unauthenticated
+   * client must not make the server hold more than this per connection.
+   */
+  readonly maxCommandBeforeLogin: number;
+  /** Most literals in one command before authentication (LOGIN needs two). */
+  readonly maxLiteralsBeforeLogin: number;
+  /** Most literals in one command once authenticated. */
+  readonly maxLiteralsPerCommand: number;
   /** Unknown or malformed commands allowed before login, then `* BYE`. */
   readonly maxUnknownBeforeLogin: number;
+  /** Commands of any kind allowed before login, then `* BYE`. */
+  readonly maxCommandsBeforeLogin: number;
   /** Failed authentications allowed, then `* BYE`. */
   readonly maxAuthFailures: number;
   /** Nesting depth of parenthesised lists. */
@@ -57,7 +68,11 @@ export const defaultLimits: SessionLimits = {
   maxLiteral: 50 * 1024 * 1024,
   maxOtherLiteral: 64 * 1024,
   maxLiteralBeforeLogin: 8 * 1024,
+  maxCommandBeforeLogin: 16 * 1024,
+  maxLiteralsBeforeLogin: 4,
+  maxLiteralsPerCommand: 100,
   maxUnknownBeforeLogin: 10,
+  maxCommandsBeforeLogin: 100,
   maxAuthFailures: 5,
   maxListDepth: 16,
 };

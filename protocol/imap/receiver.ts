@@ -9,8 +9,10 @@
  *
  * Every limit is enforced before memory is allocated: the line length, the literal size (asked
  * per command, so APPEND may take more than a LOGIN), the number of literals and the total size
- * of one command. A command over a limit is skipped safely and answered with BAD or
- * NO [TOOBIG]; only a non-synchronizing literal too large even to skip closes the connection.
+ * of one command. The limits may be given as a function, read again as each command starts,
+ * so that they can be tighter before authentication. A command over a limit is skipped safely
+ * and answered with BAD or NO [TOOBIG]; only a non-synchronizing literal too large even to skip
+ * closes the connection.
  */
 
 /** One piece of a command: line text (without CRLF or literal markers) or a literal's octets. */
@@ -83,6 +85,8 @@ const CR = 0x0d;
 const LF = 0x0a;
 /** Bytes of a discarded line kept to recognise a literal marker at its end. */
 const TAIL = 32;
+/** A command with this many times the literal limit is a flood: the connection is closed. */
+const FLOOD_FACTOR = 4;
 /** Bytes of a command's first line kept to recover its tag and name for an error reply. */
 const HEAD = 96;
 
@@ -220,15 +224,21 @@ export function peekTagAndName(head: Uint8Array): { tag: string; name: string } 
   return { tag, name: /^[A-Z0-9. -]*$/.test(name) ? name : "" };
 }
 
+/** Receiver limits, or a function giving the limits for the command about to start. */
+export type ReceiverLimitsInput = Partial<ReceiverLimits> | (() => Partial<ReceiverLimits>);
+
 /** The incremental command receiver; see the module comment. */
 export class CommandReceiver {
-  readonly #limits: ReceiverLimits;
+  readonly #limitsInput: ReceiverLimitsInput;
+  #limits: ReceiverLimits;
   readonly #literalLimit: LiteralLimit;
   readonly #input = new ByteQueue();
   readonly #line = new LineBuffer();
   #mode: Mode = { kind: "line" };
   #parts: CommandPart[] = [];
   #head: Uint8Array | null = null;
+  /** The command name, read from `#head` at its first literal. */
+  #name: string | null = null;
   #commandSize = 0;
   #literals = 0;
   /** Set while the rest of the current command is being discarded. */
@@ -237,9 +247,15 @@ export class CommandReceiver {
   #lineOverflow = false;
   #dead = false;
 
-  constructor(literalLimit: LiteralLimit, limits: Partial<ReceiverLimits> = {}) {
-    this.#limits = { ...defaultReceiverLimits, ...limits };
+  constructor(literalLimit: LiteralLimit, limits: ReceiverLimitsInput = {}) {
+    this.#limitsInput = limits;
+    this.#limits = this.#readLimits();
     this.#literalLimit = literalLimit;
+  }
+
+  #readLimits(): ReceiverLimits {
+    const input = this.#limitsInput;
+    return { ...defaultReceiverLimits, ...(typeof input === "function" ? input() : input) };
   }
 
   /** Octets queued but not yet parsed, for the driver's flow control. */
@@ -288,6 +304,9 @@ export class CommandReceiver {
   }
 
   #stepLine(front: Uint8Array): ReceiverEvent | null {
+    if (!this.midCommand && this.#rejection === null && !this.#lineOverflow) {
+      this.#limits = this.#readLimits();
+    }
     const lf = front.indexOf(LF);
     const chunk = lf < 0 ? front : front.subarray(0, lf);
     this.#input.consume(lf < 0 ? front.length : lf + 1);
@@ -351,9 +370,16 @@ export class CommandReceiver {
 
   #startLiteral(marker: LiteralMarker): ReceiverEvent | null {
     this.#literals++;
-    const { name } = peekTagAndName(this.#head ?? new Uint8Array(0));
-    const limit = this.#literalLimit(name);
+    // Skipping a refused command's literals one by one costs work per literal, so a command far
+    // beyond the limit (a flood of tiny literals) ends the connection instead.
+    if (this.#literals > this.#limits.maxLiteralsPerCommand * FLOOD_FACTOR) {
+      this.#dead = true;
+      return { kind: "fatal", text: "Too many literals" };
+    }
     if (this.#rejection === null) {
+      // Decoded once per command: a command may announce a great many literals.
+      this.#name ??= peekTagAndName(this.#head ?? new Uint8Array(0)).name;
+      const limit = this.#literalLimit(this.#name);
       if (this.#literals > this.#limits.maxLiteralsPerCommand) {
         this.#reject({ status: "BAD", code: null, text: "Too many literals" });
       } else if (marker.size > limit) {
@@ -394,6 +420,7 @@ export class CommandReceiver {
     const head = this.#head ?? new Uint8Array(0);
     this.#parts = [];
     this.#head = null;
+    this.#name = null;
     this.#commandSize = 0;
     this.#literals = 0;
     this.#rejection = null;

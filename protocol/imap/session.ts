@@ -28,6 +28,9 @@ import { CommandReader } from "./parser.ts";
 import { CommandReceiver, type RawCommand, type ReceiverEvent } from "./receiver.ts";
 import { FLUSH_THRESHOLD, isAscii, Output } from "./response.ts";
 
+/** Output of pipelined commands gathered before it is handed to the driver. */
+const PIPELINED_OUTPUT_BATCH = 16 * 1024;
+
 /** Everything a session is given by its driver. */
 export interface SessionOptions {
   readonly store: MailStore;
@@ -94,6 +97,7 @@ export class ImapSession {
   #out = new Output();
   #enabled = new Set<string>();
   #badBeforeLogin = 0;
+  #commandsBeforeLogin = 0;
   #authFailures = 0;
   #awaitingTls = false;
   #upgrade: Promise<void> | null = null;
@@ -207,10 +211,22 @@ export class ImapSession {
     return new CommandReceiver((name) => {
       if (this.#state.kind === "notAuthenticated") return limits.maxLiteralBeforeLogin;
       return name === "APPEND" ? limits.maxLiteral : limits.maxOtherLiteral;
-    }, {
-      maxLineLength: limits.maxLineLength,
-      maxCommandSize: limits.maxLiteral + limits.maxLineLength * 4,
-      maxLiteralSkip: Math.max(limits.maxLiteral * 2, 16 * 1024 * 1024),
+    }, () => {
+      const maxLiteralSkip = Math.max(limits.maxLiteral * 2, 16 * 1024 * 1024);
+      if (this.#state.kind === "notAuthenticated") {
+        return {
+          maxLineLength: Math.min(limits.maxLineLength, limits.maxCommandBeforeLogin),
+          maxCommandSize: limits.maxCommandBeforeLogin,
+          maxLiteralsPerCommand: limits.maxLiteralsBeforeLogin,
+          maxLiteralSkip,
+        };
+      }
+      return {
+        maxLineLength: limits.maxLineLength,
+        maxCommandSize: limits.maxLiteral + limits.maxLineLength * 4,
+        maxLiteralsPerCommand: limits.maxLiteralsPerCommand,
+        maxLiteralSkip,
+      };
     });
   }
 
@@ -237,7 +253,14 @@ export class ImapSession {
       const event = this.#receiver.next();
       if (event === null) break;
       await this.#onEvent(event);
-      this.#flush();
+      // Answers to pipelined commands go out together (one write, not one per command) once
+      // they add up, and always when the input runs dry (after the loop). Back-pressure applies
+      // between commands too: a client that pipelines commands and never reads the answers
+      // must not make the server queue the answers to all of them.
+      if (this.#out.size >= PIPELINED_OUTPUT_BATCH) {
+        const written = this.#flush();
+        if (written !== undefined) await written.catch(() => {});
+      }
       const upgrade = this.#upgrade;
       if (upgrade !== null) {
         // receive() settles only after the upgrade, so the driver never reads plaintext from
@@ -257,6 +280,15 @@ export class ImapSession {
   async #onEvent(event: ReceiverEvent): Promise<void> {
     switch (event.kind) {
       case "command":
+        if (this.#state.kind === "notAuthenticated" && this.#pending === null) {
+          // A real client needs a handful of commands before it logs in; thousands of them
+          // (pipelined by a client that may never read the answers) are only load.
+          if (++this.#commandsBeforeLogin > this.#limits.maxCommandsBeforeLogin) {
+            this.#out.line("* BYE Too many commands before login");
+            this.#close();
+            return;
+          }
+        }
         return await this.#onCommand(event.command);
       case "continue":
         this.#out.line("+ Ready for literal data");
@@ -396,11 +428,14 @@ export class ImapSession {
     });
   }
 
-  #flush(): void {
-    if (this.#out.size === 0) return;
+  /** Hands queued output to the driver; returns its promise when it asks us to wait. */
+  #flush(): Promise<void> | undefined {
+    if (this.#out.size === 0) return undefined;
     // A failed write is the driver's to notice (its read loop ends); never an unhandled error.
     const written: unknown = this.onOutput(this.#out.take());
-    if (written instanceof Promise) written.catch(() => {});
+    if (!(written instanceof Promise)) return undefined;
+    written.catch(() => {});
+    return written;
   }
 
   #close(): void {

@@ -40,6 +40,13 @@ export const DEFAULT_KEY_UPDATE_AFTER_RECORDS = 2 ** 24;
 /** Input we hold while the handshake waits on the driver (peer verification). */
 const MAX_HELD_INPUT = 1 << 20;
 
+/**
+ * Most KeyUpdates a peer may send in a row without application data in between. Each one costs
+ * us a key derivation; a legitimate peer rotates keys after a great many records, not on every
+ * one, so a longer run is a flood and ends the connection with `unexpected_message`.
+ */
+export const MAX_KEY_UPDATES_WITHOUT_DATA = 32;
+
 export abstract class Connection {
   protected readonly provider: CryptoProvider;
   readonly #keyUpdateAfterRecords: number;
@@ -55,6 +62,8 @@ export abstract class Connection {
   #plaintext: Uint8Array[] = [];
   #events: TlsEvent[] = [];
   #earlyDataBudget = 0;
+  #keyUpdatesWithoutData = 0;
+  #owesKeyUpdate = false;
   #established = false;
   #inputClosed = false;
   #outputClosed = false;
@@ -230,12 +239,23 @@ export abstract class Connection {
   protected pump(): void {
     while (!this.#inputClosed && this.acceptingInput) {
       const record = this.#deframer.next();
-      if (record === null) return;
+      if (record === null) break;
       this.#onRecord(record);
     }
     if (!this.acceptingInput && this.#deframer.buffered > MAX_HELD_INPUT) {
       throw new TlsAlert("internal_error", "Too much input while the handshake is paused");
     }
+    this.#answerKeyUpdate();
+  }
+
+  /**
+   * Answers the peer's update_requested KeyUpdates of one batch of input with a single
+   * KeyUpdate of our own (RFC 8446, Section 4.6.3 allows one reply for several requests).
+   */
+  #answerKeyUpdate(): void {
+    if (!this.#owesKeyUpdate) return;
+    this.#owesKeyUpdate = false;
+    if (!this.#outputClosed) this.#updateWriteKeys(false);
   }
 
   /** Ends the connection for `error`: sends its alert (if we still can) and reports it. */
@@ -331,7 +351,10 @@ export abstract class Connection {
           throw new TlsAlert("unexpected_message", "Application data before the handshake ended");
         }
         // Copied: the Aead contract does not promise that its output is not a view of its input.
-        if (opened.content.length > 0) this.#plaintext.push(opened.content.slice());
+        if (opened.content.length > 0) {
+          this.#plaintext.push(opened.content.slice());
+          this.#keyUpdatesWithoutData = 0;
+        }
         return;
       case ContentType.change_cipher_spec:
         throw new TlsAlert("unexpected_message", "Protected change_cipher_spec");
@@ -370,8 +393,11 @@ export abstract class Connection {
     if (current === null || current.stage !== "application") {
       throw new TlsAlert("unexpected_message", "KeyUpdate before application keys");
     }
+    if (++this.#keyUpdatesWithoutData > MAX_KEY_UPDATES_WITHOUT_DATA) {
+      throw new TlsAlert("unexpected_message", "Too many KeyUpdates without application data");
+    }
     this.setReadSecret(nextTrafficSecret(this.provider, this.#requireSuite(), current));
-    if (ku.updateRequested && !this.#outputClosed) this.#updateWriteKeys(false);
+    if (ku.updateRequested) this.#owesKeyUpdate = true;
   }
 
   /** Sends KeyUpdate under the current key, then switches to the next one (Section 4.6.3). */
@@ -389,6 +415,7 @@ export abstract class Connection {
   }
 
   #writeRecord(type: ContentType, content: Uint8Array): void {
+    if (type === ContentType.application_data) this.#answerKeyUpdate();
     if (
       type === ContentType.application_data && this.#write !== null &&
       this.#write.sequence >= this.#keyUpdateAfterRecords

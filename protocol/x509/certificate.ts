@@ -6,6 +6,7 @@ import type { EcCurve, HashAlgorithm, PublicKey, SignatureAlgorithm } from "../c
 import { CertificateError } from "./identity.ts";
 import {
   bytesEqual,
+  bytesToBigint,
   contextTag,
   DerError,
   DerReader,
@@ -255,19 +256,34 @@ const CURVES: Record<string, { curve: EcCurve; pointLength: number }> = {
   [Oid.secp384r1]: { curve: "P-384", pointLength: 97 },
 };
 
-/** Parses an RSAPublicKey (RFC 8017, Appendix A.1.1). */
+/** Largest RSA modulus parsed at all, in bits (OpenSSL's OPENSSL_RSA_MAX_MODULUS_BITS). */
+export const MAX_RSA_MODULUS_BITS = 16384;
+/**
+ * Largest RSA public exponent accepted: 2^32, OpenSSL's cap for moduli over 3072 bits
+ * (OPENSSL_RSA_MAX_PUBEXP_BITS is 64; mature stacks such as Go and BoringSSL cap lower still).
+ */
+export const MAX_RSA_EXPONENT = 2n ** 32n;
+
+/** Parses an RSAPublicKey (RFC 8017, Appendix A.1.1) with an odd exponent in (1, 2^32]. */
 export function parseRsaPublicKey(der: Uint8Array): PublicKey {
   const r = new DerReader(der);
   const seq = r.sequence("RSAPublicKey");
   const nBytes = unsignedIntegerBytes(seq.expect(Tag.INTEGER, "modulus").value);
-  const e = seq.integer("publicExponent");
+  const eBytes = unsignedIntegerBytes(seq.expect(Tag.INTEGER, "publicExponent").value);
   seq.end("RSAPublicKey");
   r.end("RSAPublicKey");
-  let n = 0n;
-  for (const b of nBytes) n = (n << 8n) | BigInt(b);
+  // Sizes are capped here, on the bytes, before any arithmetic: a hostile modulus or exponent
+  // makes every verification with the key slow. Path validation narrows the modulus further.
+  const bits = nBytes[0] === 0 ? 0 : (nBytes.length - 1) * 8 + (32 - Math.clz32(nBytes[0]!));
+  if (bits > MAX_RSA_MODULUS_BITS) fail("RSA modulus is too large");
+  if (eBytes.length > 5) fail("Invalid RSA public exponent");
+  const n = bytesToBigint(nBytes);
+  const e = bytesToBigint(eBytes);
   if (n < 3n || (n & 1n) === 0n) fail("Invalid RSA modulus");
-  if (e < 3n || (e & 1n) === 0n || e >= n) fail("Invalid RSA public exponent");
-  return { kind: "rsa", n, e, bits: n.toString(2).length };
+  if (e < 3n || (e & 1n) === 0n || e >= n || e > MAX_RSA_EXPONENT) {
+    fail("Invalid RSA public exponent");
+  }
+  return { kind: "rsa", n, e, bits };
 }
 
 /** Reads a SubjectPublicKeyInfo (RFC 5280, Section 4.1.2.7). */
@@ -303,7 +319,9 @@ export function readSubjectPublicKeyInfo(r: DerReader): SubjectPublicKeyInfo {
       publicKey = parseRsaPublicKey(key);
       break;
     case Oid.rsassaPss:
-      publicKey = parseRsaPublicKey(key);
+      // An id-RSASSA-PSS key is restricted to PSS, possibly with fixed parameters (RFC 4055,
+      // Section 3.1). Rather than carry those restrictions through every use of the key, such
+      // keys are unsupported: `key` stays undefined and path validation refuses them.
       break;
   }
   return { algorithm: oid, key: publicKey, der: el.raw };

@@ -213,24 +213,42 @@ function hex(n: number): string {
   return n.toString(16).padStart(2, "0");
 }
 
-/** Decodes minimal two's-complement INTEGER contents. */
-export function integerValue(v: Uint8Array): bigint {
+/** Checks that INTEGER contents are minimal and within the size we accept. */
+function checkInteger(v: Uint8Array): void {
   if (v.length === 0) throw new DerError("Empty INTEGER");
   if (v.length > 1) {
     if ((v[0] === 0x00 && v[1]! < 0x80) || (v[0] === 0xff && v[1]! >= 0x80)) {
       throw new DerError("Non-minimal INTEGER");
     }
   }
-  if (v.length > 2048) throw new DerError("INTEGER too large");
-  let n = 0n;
-  for (const b of v) n = (n << 8n) | BigInt(b);
+  // 16384 bits and a sign byte: the largest RSA modulus we parse.
+  if (v.length > 2049) throw new DerError("INTEGER too large");
+}
+
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+/** Big-endian bytes as a non-negative bigint, in time linear in their length. */
+export function bytesToBigint(bytes: Uint8Array): bigint {
+  if (bytes.length === 0) return 0n;
+  let hex = "0x";
+  for (const b of bytes) hex += HEX_BYTE[b];
+  return BigInt(hex);
+}
+
+/** Decodes minimal two's-complement INTEGER contents. */
+export function integerValue(v: Uint8Array): bigint {
+  checkInteger(v);
+  let n = bytesToBigint(v);
   if (v[0]! >= 0x80) n -= 1n << BigInt(v.length * 8);
   return n;
 }
 
-/** Checks minimal INTEGER contents and returns the unsigned magnitude bytes (no sign byte). */
+/**
+ * Checks minimal INTEGER contents and returns the unsigned magnitude bytes (no sign byte),
+ * without building a bigint: callers cap the size first.
+ */
 export function unsignedIntegerBytes(v: Uint8Array): Uint8Array {
-  integerValue(v);
+  checkInteger(v);
   if (v[0]! >= 0x80) throw new DerError("Negative INTEGER");
   return v[0] === 0 && v.length > 1 ? v.subarray(1) : v;
 }

@@ -2,13 +2,15 @@
  * Certification path building and validation (RFC 5280, Section 6; RFC 4158 for building).
  *
  * Paths are built from the leaf towards a trust anchor through the supplied intermediates, in
- * any order, trying every candidate issuer with backtracking. The search is bounded by a
- * budget of signature checks, a budget of search steps and by `maxDepth`, and never visits a
- * certificate twice on one path. Each complete path is then validated per RFC 5280, Section 6.1, without policy
- * processing (the initial policy set is any-policy and no explicit policy is required).
+ * any order, trying every candidate issuer by name with backtracking. Only a candidate path that
+ * reaches a trust anchor by name is checked: first every cheap RFC 5280, Section 6.1 check
+ * (validity, key sizes, constraints, key usage), then its signatures, from the anchor down. The
+ * search is bounded by a budget of signature work charged before each verification, a budget
+ * of search steps and by `maxDepth`, and never visits a certificate twice on one path. There is
+ * no policy processing (the initial policy set is any-policy and no explicit policy is required).
  * Revocation is not checked here; the directory check does that.
  */
-import type { CryptoProvider } from "../crypto/provider.ts";
+import type { CryptoProvider, PublicKey } from "../crypto/provider.ts";
 import { allowsKeyUsage, parseCertificate } from "./certificate.ts";
 import type { Certificate, GeneralName, NameConstraints } from "./certificate.ts";
 import { bytesEqual } from "./der.ts";
@@ -30,6 +32,11 @@ export interface PathOptions {
   readonly minRsaBits?: number;
   /** Most signature verifications one validation may spend. Default 64. */
   readonly maxSignatureChecks?: number;
+  /**
+   * Most estimated verification time, in microseconds (see `verifyCost`), one validation may
+   * spend. Default `DEFAULT_SIGNATURE_COST`.
+   */
+  readonly maxSignatureCost?: number;
 }
 
 /** A validated path. */
@@ -60,8 +67,41 @@ function parseAll(list: readonly (Certificate | Uint8Array)[]): Certificate[] {
   return list.map((c) => c instanceof Uint8Array ? parseCertificate(c) : c);
 }
 
-/** Checks a key is one we accept for signatures on the path. */
-function checkKey(cert: Certificate, minRsaBits: number): void {
+/** Largest RSA modulus accepted in a certificate on a path, trust anchor excepted. */
+export const MAX_RSA_BITS = 8192;
+/** Largest RSA modulus accepted in a trust anchor (RSA_MAX_MODULUS_BITS in OpenSSL). */
+export const MAX_ANCHOR_RSA_BITS = 16384;
+
+/**
+ * The verification budget of one path validation, in estimated microseconds: a handful of
+ * milliseconds, enough for a 16384-bit anchor and a full-depth chain of ordinary keys.
+ */
+export const DEFAULT_SIGNATURE_COST = 10_000;
+
+/**
+ * Estimated time, in microseconds, to verify one signature made by `key` on this 2-core machine
+ * (bench/hardening_bench.ts prints the measured figures). RSA public-key operations grow a
+ * little under quadratically with the modulus and linearly with the exponent's bits and ones:
+ * 2048 bits with e = 65537 is ~100 µs.
+ */
+export function verifyCost(key: PublicKey): number {
+  switch (key.kind) {
+    case "ec":
+      return key.curve === "P-256" ? 700 : 1600;
+    case "ed25519":
+      return 80;
+    case "rsa": {
+      const e = key.e;
+      let ones = 0;
+      for (let x = e; x > 0n; x >>= 1n) ones += Number(x & 1n);
+      const exponentWork = (e.toString(2).length + ones) / 18;
+      return Math.ceil(100 * (key.bits / 2048) ** 1.6 * exponentWork);
+    }
+  }
+}
+
+/** Checks a key is one we accept for signatures on the path (RSA sizes as in the mature stacks). */
+function checkKey(cert: Certificate, minRsaBits: number, anchor: boolean): void {
   const key = cert.publicKeyInfo.key;
   if (key === undefined) {
     reject(
@@ -72,6 +112,10 @@ function checkKey(cert: Certificate, minRsaBits: number): void {
   }
   if (key.kind === "rsa" && key.bits < minRsaBits) {
     reject("unsupported_certificate", `RSA key of ${key.bits} bits is too small`, cert);
+  }
+  const maxBits = anchor ? MAX_ANCHOR_RSA_BITS : MAX_RSA_BITS;
+  if (key.kind === "rsa" && key.bits > maxBits) {
+    reject("unsupported_certificate", `RSA key of ${key.bits} bits is too large`, cert);
   }
 }
 
@@ -114,7 +158,8 @@ export function validatePath(
 ): ValidatedPath {
   const maxDepth = options.maxDepth ?? 8;
   const minRsaBits = options.minRsaBits ?? 2048;
-  let budget = options.maxSignatureChecks ?? 64;
+  let checks = options.maxSignatureChecks ?? 64;
+  let costLeft = options.maxSignatureCost ?? DEFAULT_SIGNATURE_COST;
   let steps = MAX_SEARCH_STEPS;
   if (intermediatesInput.length > MAX_INTERMEDIATES) {
     reject("bad_certificate", "Too many certificates in chain");
@@ -146,45 +191,76 @@ export function validatePath(
     if (id === undefined) certIds.set(c, id = certIds.size);
     return id;
   };
+  const linkKey = (child: Certificate, issuer: Certificate) => `${idOf(child)}>${idOf(issuer)}`;
 
-  /** Checks that `issuer` signed `child`; throws CertificateError otherwise. */
-  const checkLink = (child: Certificate, issuer: Certificate): void => {
-    const key = `${idOf(child)}>${idOf(issuer)}`;
+  /** The cheap half of a link: a signature algorithm we support and a key we accept. */
+  const checkLinkShape = (child: Certificate, issuer: Certificate, anchor: boolean): void => {
+    const alg = child.signatureAlgorithm;
+    if (alg.kind !== "supported") {
+      reject(
+        "unsupported_certificate",
+        `${alg.kind === "weak" ? "Weak" : "Unsupported"} signature algorithm ${alg.name}`,
+        child,
+      );
+    }
+    checkKey(issuer, minRsaBits, anchor);
+  };
+
+  /**
+   * Checks that `issuer` signed `child`; throws CertificateError otherwise. The work budget is
+   * charged before the verification runs, so one handshake cannot buy more than its budget.
+   */
+  const checkSignature = (child: Certificate, issuer: Certificate): void => {
+    const key = linkKey(child, issuer);
     const cached = linkCache.get(key);
     if (cached === null) return;
     if (cached !== undefined) throw cached;
+    const alg = child.signatureAlgorithm;
+    if (alg.kind !== "supported") throw new Error("unreachable: link shape not checked");
+    const issuerKey = issuer.publicKeyInfo.key!;
+    const cost = verifyCost(issuerKey);
+    if (checks <= 0 || cost > costLeft) {
+      reject("bad_certificate", "Path building gave up: too much work", child);
+    }
+    checks--;
+    costLeft -= cost;
+    let ok = false;
     try {
-      const alg = child.signatureAlgorithm;
-      if (alg.kind !== "supported") {
-        reject(
-          "unsupported_certificate",
-          `${alg.kind === "weak" ? "Weak" : "Unsupported"} signature algorithm ${alg.name}`,
-          child,
-        );
-      }
-      checkKey(issuer, minRsaBits);
-      if (budget <= 0) reject("bad_certificate", "Path building gave up: too much work", child);
-      budget--;
-      let ok = false;
-      try {
-        ok = options.provider.verify(
-          issuer.publicKeyInfo.key!,
-          alg.algorithm,
-          child.tbs,
-          child.signature,
-        );
-      } catch {
-        ok = false;
-      }
-      if (!ok) reject("bad_certificate", "Certificate signature does not verify", child);
-      linkCache.set(key, null);
-    } catch (e) {
-      if (e instanceof CertificateError) linkCache.set(key, e);
+      ok = options.provider.verify(issuerKey, alg.algorithm, child.tbs, child.signature);
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      const e = new CertificateError(
+        "bad_certificate",
+        "Certificate signature does not verify",
+        at(child),
+      );
+      linkCache.set(key, e);
       throw e;
     }
+    linkCache.set(key, null);
   };
 
-  /** Depth-first search; `path` is leaf first. Returns a validated path or undefined. */
+  /**
+   * Validates a candidate path that reached `anchor` by name: every cheap RFC 5280 check first,
+   * then the signatures from the anchor down, the expensive part, last.
+   */
+  const complete = (path: readonly Certificate[], anchor: Certificate): ValidatedPath => {
+    checkLinkShape(path[path.length - 1]!, anchor, true);
+    validateChain(path, anchor, options, minRsaBits);
+    let issuer = anchor;
+    for (let i = path.length - 1; i >= 0; i--) {
+      checkSignature(path[i]!, issuer);
+      issuer = path[i]!;
+    }
+    return { certificates: [...path, anchor], leaf: path[0]!, anchor };
+  };
+
+  /**
+   * Depth-first search over names; `path` is leaf first. No signature is checked until a
+   * candidate path reaches a trust anchor. Returns a validated path or undefined.
+   */
   const search = (path: Certificate[]): ValidatedPath | undefined => {
     if (--steps < 0) {
       note(
@@ -198,14 +274,7 @@ export function validatePath(
     for (const anchor of anchorsBySubject.get(issuerKey) ?? []) {
       if (!namesEqual(anchor.subject, child.issuer)) continue;
       try {
-        checkLink(child, anchor);
-      } catch (e) {
-        note(2, e);
-        continue;
-      }
-      try {
-        validateChain(path, anchor, options, minRsaBits);
-        return { certificates: [...path, anchor], leaf: path[0]!, anchor };
+        return complete(path, anchor);
       } catch (e) {
         note(3, e);
       }
@@ -216,8 +285,14 @@ export function validatePath(
         note(1, new CertificateError("bad_certificate", "Certificate chain too long", at(leaf)));
         continue;
       }
+      // A link whose signature already failed on another path cannot succeed on this one.
+      const failed = linkCache.get(linkKey(child, issuer));
+      if (failed) {
+        note(2, failed);
+        continue;
+      }
       try {
-        checkLink(child, issuer);
+        checkLinkShape(child, issuer, false);
       } catch (e) {
         note(2, e);
         continue;
@@ -264,7 +339,7 @@ function validateChain(
     if (now > cert.notAfter.getTime()) {
       reject("certificate_expired", "Certificate has expired", cert);
     }
-    checkKey(cert, minRsaBits);
+    checkKey(cert, minRsaBits, isAnchor);
     if (cert.extensions.unknownCritical.length > 0) {
       reject(
         "unsupported_certificate",

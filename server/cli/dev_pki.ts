@@ -31,6 +31,11 @@ export interface IssueOptions {
   /** For tests: the current time. */
   readonly now?: Date;
   readonly provider?: CryptoProvider;
+  /**
+   * The issuing CA when the caller already holds it (the first run, which just made it);
+   * otherwise `ca.pem` and `ca.key` are read from the folder.
+   */
+  readonly ca?: DevCa;
 }
 
 export interface ServerCertificateOptions extends IssueOptions {
@@ -57,10 +62,18 @@ export interface ClientCertificateFiles {
   readonly privateKey: PrivateKey;
 }
 
+/** A CA certificate and its private key. */
+export interface DevCa {
+  readonly der: Uint8Array;
+  readonly key: PrivateKey;
+}
+
 /** What `ensureDevPki` did. */
 export interface DevPkiResult extends DevPkiPaths {
   readonly createdCa: boolean;
   readonly createdServer: boolean;
+  /** The CA it just created, kept in memory so that nothing has to read `ca.key` back. */
+  readonly ca?: DevCa;
 }
 
 export const CA_SUBJECT = "CN=Postern Development CA,O=Postern";
@@ -84,21 +97,28 @@ export function devPkiPaths(certsDir: string): DevPkiPaths {
  */
 export async function ensureDevPki(certsDir: string): Promise<DevPkiResult> {
   const paths = devPkiPaths(certsDir);
-  let createdCa = false;
+  let ca: DevCa | undefined;
   let createdServer = false;
-  if (!(await exists(paths.caCertificate)) || !(await exists(paths.caKey))) {
-    await createCa(certsDir, { force: true });
-    createdCa = true;
+  // `ca.key` may be unreadable on purpose (the start task denies reading it): it is then
+  // present, not missing, and only a missing server certificate would need it.
+  if (!(await present(paths.caCertificate)) || !(await present(paths.caKey))) {
+    ca = await createCaInMemory(certsDir, { force: true });
   }
-  if (!(await exists(paths.serverCertificate)) || !(await exists(paths.serverKey))) {
-    await issueServerCertificate(certsDir, { force: true });
+  if (!(await present(paths.serverCertificate)) || !(await present(paths.serverKey))) {
+    await issueServerCertificate(certsDir, { force: true, ...(ca ? { ca } : {}) });
     createdServer = true;
   }
-  return { ...paths, createdCa, createdServer };
+  return { ...paths, createdCa: ca !== undefined, createdServer, ...(ca ? { ca } : {}) };
 }
 
 /** Creates a self-signed CA (`ca.pem`, `ca.key`) in `certsDir`. */
 export async function createCa(certsDir: string, options: IssueOptions = {}): Promise<DevPkiPaths> {
+  await createCaInMemory(certsDir, options);
+  return devPkiPaths(certsDir);
+}
+
+/** Creates the CA files and returns the CA too. */
+async function createCaInMemory(certsDir: string, options: IssueOptions): Promise<DevCa> {
   const paths = devPkiPaths(certsDir);
   await refuseOverwrite(options, paths.caCertificate, paths.caKey);
   const provider = options.provider ?? defaultProvider;
@@ -113,7 +133,7 @@ export async function createCa(certsDir: string, options: IssueOptions = {}): Pr
   await Deno.mkdir(certsDir, { recursive: true });
   await writePrivateKey(paths.caKey, key);
   await Deno.writeTextFile(paths.caCertificate, toPem(der));
-  return paths;
+  return { der, key };
 }
 
 /** Issues `server.pem` (leaf then CA) and `server.key` from the CA in `certsDir`. */
@@ -123,7 +143,7 @@ export async function issueServerCertificate(
 ): Promise<DevPkiPaths> {
   const paths = devPkiPaths(certsDir);
   await refuseOverwrite(options, paths.serverCertificate, paths.serverKey);
-  const ca = await loadCa(certsDir);
+  const ca = options.ca ?? await loadCa(certsDir);
   const provider = options.provider ?? defaultProvider;
   const dnsNames = options.dnsNames ?? ["localhost"];
   const key = provider.generatePrivateKey(options.keyType ?? "P-256");
@@ -156,7 +176,7 @@ export async function issueClientCertificate(
   const keyFile = join(certsDir, `${name}.key`);
   const p12 = options.p12Password === undefined ? null : join(certsDir, `${name}.p12`);
   await refuseOverwrite(options, certificate, keyFile, ...(p12 === null ? [] : [p12]));
-  const ca = await loadCa(certsDir);
+  const ca = options.ca ?? await loadCa(certsDir);
   const provider = options.provider ?? defaultProvider;
   const key = provider.generatePrivateKey(options.keyType ?? "P-256");
   const der = issueCertificate({
@@ -183,14 +203,20 @@ export async function issueClientCertificate(
 }
 
 /** Reads the CA certificate and key of `certsDir`. */
-export async function loadCa(certsDir: string): Promise<{ der: Uint8Array; key: PrivateKey }> {
+export async function loadCa(certsDir: string): Promise<DevCa> {
   const paths = devPkiPaths(certsDir);
   let certText: string;
   let keyText: string;
   try {
     certText = await Deno.readTextFile(paths.caCertificate);
     keyText = await Deno.readTextFile(paths.caKey);
-  } catch {
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+      throw new CliError(
+        `cannot read ${paths.caKey}: this process may not read the CA key (the start task ` +
+          `denies it); issue certificates with "deno task postern certs ..." instead`,
+      );
+    }
     throw new CliError(`no CA in ${certsDir} (run "postern certs init-ca" first)`);
   }
   try {
@@ -233,6 +259,20 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/** True unless the file is known to be missing (an unreadable file is present). */
+async function present(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+      return true;
+    }
     throw error;
   }
 }

@@ -5,9 +5,9 @@
  */
 import { join } from "node:path";
 import { hashPassword } from "../../mailstore/password.ts";
-import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
+import { openDataStore } from "../data_dir.ts";
 import type { Config } from "../config.ts";
-import { issueClientCertificate } from "./dev_pki.ts";
+import { type DevCa, issueClientCertificate } from "./dev_pki.ts";
 
 export const DEMO_USER = "demo";
 
@@ -27,7 +27,11 @@ function randomSecret(): string {
 }
 
 /** Creates the demo account and its certificate once; later calls return the saved ones. */
-export async function ensureDemoAccount(config: Config, certsDir: string): Promise<DemoAccount> {
+export async function ensureDemoAccount(
+  config: Config,
+  certsDir: string,
+  ca?: DevCa,
+): Promise<DemoAccount> {
   const secretsFile = join(config.dataDir, "demo-credentials.json");
   const paths = {
     certificate: join(certsDir, `${DEMO_USER}.pem`),
@@ -46,7 +50,7 @@ export async function ensureDemoAccount(config: Config, certsDir: string): Promi
   }
   const password = randomSecret();
   const p12Password = randomSecret();
-  const store = await openSqliteMailStore(join(config.dataDir, "postern.db"));
+  const store = await openDataStore(config.dataDir);
   try {
     const hash = hashPassword(password);
     if (await store.getAccount(DEMO_USER)) await store.setPasswordHash(DEMO_USER, hash);
@@ -58,7 +62,11 @@ export async function ensureDemoAccount(config: Config, certsDir: string): Promi
   } finally {
     await store.close();
   }
-  await issueClientCertificate(certsDir, DEMO_USER, { p12Password, force: true });
+  await issueClientCertificate(certsDir, DEMO_USER, {
+    p12Password,
+    force: true,
+    ...(ca ? { ca } : {}),
+  });
   await Deno.writeTextFile(secretsFile, JSON.stringify({ password, p12Password }), { mode: 0o600 });
   await Deno.chmod(secretsFile, 0o600);
   return { user: DEMO_USER, password, p12Password, ...paths, created: true };

@@ -87,12 +87,14 @@ export async function issueRawClientCertificate(
   file: string,
   subjectCn: string,
   email: string,
+  /** A whole subject in DER order, instead of `CN=subjectCn`. */
+  subject?: readonly (readonly { type: string; value: string }[])[],
 ): Promise<{ certPath: string; keyPath: string; der: Uint8Array }> {
   const ca = await loadCa(certsDir);
   const key = defaultProvider.generatePrivateKey("P-256");
   const now = Date.now();
   const der = issueCertificate({
-    subject: [[{ type: "CN", value: subjectCn }]],
+    subject: subject ?? [[{ type: "CN", value: subjectCn }]],
     issuer: { certificate: ca.der, key: ca.key },
     key,
     notBefore: new Date(now - 3_600_000),

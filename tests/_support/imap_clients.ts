@@ -151,14 +151,19 @@ export class RawImap {
     this.#pumping ??= this.#pump();
   }
 
-  /** Connects over implicit TLS, trusting `caPem`. */
+  /** Connects over implicit TLS, trusting `caPem`, with a client certificate when given. */
   static async tls(
     port: number,
     caPem: string,
-    options: { paused?: boolean } = {},
+    options: { paused?: boolean; cert?: string; key?: string } = {},
   ): Promise<RawImap> {
-    const conn = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [caPem] });
-    return new RawImap(conn, options);
+    const conn = await Deno.connectTls({
+      hostname: "127.0.0.1",
+      port,
+      caCerts: [caPem],
+      ...(options.cert && options.key ? { cert: options.cert, key: options.key } : {}),
+    });
+    return new RawImap(conn, options.paused === undefined ? {} : { paused: options.paused });
   }
 
   /** Connects in plaintext (a STARTTLS listener). */

@@ -9,6 +9,7 @@ import { parseConfig } from "../../server/config.ts";
 import { ensureDevPki, issueClientCertificate } from "../../server/cli/dev_pki.ts";
 import { serve, type ServeHandle } from "../../server/serve.ts";
 import type { PrivateKeyKind } from "../../protocol/crypto/provider.ts";
+import { freePort } from "./dovecot.ts";
 
 export interface PosternOptions {
   readonly users?: readonly {
@@ -20,11 +21,15 @@ export interface PosternOptions {
   readonly clientAuth?: "none" | "optional" | "required";
   /** Extra top-level YAML (e.g. a `directory:` section), appended verbatim. */
   readonly extraYaml?: string;
-  /** YAML lines inside `tls:` beyond the defaults. */
+  /** YAML lines inside `imap:`. */
   readonly imapYaml?: string;
+  /** YAML lines inside `tls:` beyond the defaults. */
+  readonly tlsYaml?: string;
   readonly limitsYaml?: string;
   /** YAML lines inside `auth:` (default: the test scrypt cost, so logins do not re-hash). */
   readonly authYaml?: string;
+  /** `tls.handshake_timeout`; default 5s. */
+  readonly handshakeTimeout?: string;
 }
 
 export interface RunningPostern {
@@ -46,7 +51,19 @@ export interface RunningPostern {
 /** Low scrypt cost keeps tests fast; the verifier reads the cost from the hash itself. */
 const TEST_COST = { ln: 10, r: 8, p: 1 } as const;
 
-export async function startPostern(options: PosternOptions = {}): Promise<RunningPostern> {
+interface Prepared {
+  readonly dir: string;
+  readonly certsDir: string;
+  readonly caCertificate: string;
+  readonly yaml: string;
+  readonly configPath: string;
+}
+
+/** Writes the PKI, the store with its users and the config file (ports 0 unless given). */
+async function preparePostern(
+  options: PosternOptions,
+  ports: readonly [number, number] = [0, 0],
+): Promise<Prepared> {
   const dir = await Deno.makeTempDir({ prefix: "postern-e2e-" });
   const certsDir = join(dir, "certs");
   await Deno.mkdir(certsDir);
@@ -65,16 +82,17 @@ export async function startPostern(options: PosternOptions = {}): Promise<Runnin
   const yaml = [
     `data_dir: ${dataDir}`,
     "listen:",
-    "  - address: 127.0.0.1:0",
+    `  - address: 127.0.0.1:${ports[0]}`,
     "    tls: implicit",
-    "  - address: 127.0.0.1:0",
+    `  - address: 127.0.0.1:${ports[1]}`,
     "    tls: starttls",
     "tls:",
     `  certificate: ${pki.serverCertificate}`,
     `  private_key: ${pki.serverKey}`,
     `  client_auth: ${options.clientAuth ?? "optional"}`,
     `  client_ca: [${pki.caCertificate}]`,
-    "  handshake_timeout: 5s",
+    `  handshake_timeout: ${options.handshakeTimeout ?? "5s"}`,
+    ...(options.tlsYaml ? [options.tlsYaml] : []),
     ...(options.imapYaml ? ["imap:", options.imapYaml] : []),
     ...(options.limitsYaml ? ["limits:", options.limitsYaml] : []),
     "auth:",
@@ -86,6 +104,12 @@ export async function startPostern(options: PosternOptions = {}): Promise<Runnin
   ].join("\n");
   const configPath = join(dir, "config.yaml");
   await Deno.writeTextFile(configPath, yaml);
+  return { dir, certsDir, caCertificate: pki.caCertificate, yaml, configPath };
+}
+
+export async function startPostern(options: PosternOptions = {}): Promise<RunningPostern> {
+  const { dir, certsDir, caCertificate, yaml, configPath } = await preparePostern(options);
+  const pki = { caCertificate };
   const config = parseConfig(yaml, configPath);
   const handle = await serve(config, { shutdownGraceMs: 1000 });
   const [implicit, starttls] = handle.addresses;
@@ -108,6 +132,112 @@ export async function startPostern(options: PosternOptions = {}): Promise<Runnin
     async stop() {
       await handle.shutdown();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** A Postern server in a process of its own, as `postern serve` runs it. */
+export interface PosternProcess {
+  readonly dir: string;
+  readonly pid: number;
+  readonly caPem: string;
+  readonly implicitPort: number;
+  readonly starttlsPort: number;
+  /** Resident set size of the server process now, in bytes (0 once it has exited). */
+  rss(): number;
+  /** CPU time (user + system) the server process has used so far, in seconds. */
+  cpuSeconds(): number;
+  /** Server-side TCP connections on its ports that are open (established or half-closed). */
+  openConnections(): Promise<number>;
+  /** SIGTERM, wait for exit; returns the exit code. */
+  stop(): Promise<number>;
+}
+
+const REPO = new URL("../../", import.meta.url).pathname;
+
+/**
+ * Starts `server/main.ts serve` as a child process on two free ports, with the same setup as
+ * `startPostern`, and waits until it accepts connections.
+ */
+export async function startPosternProcess(options: PosternOptions = {}): Promise<PosternProcess> {
+  const ports = [freePort(), freePort()] as const;
+  const prepared = await preparePostern(options, ports);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      ...(Deno.env.get("POSTERN_CPU_PROF")
+        ? [`--cpu-prof-dir=${Deno.env.get("POSTERN_CPU_PROF")}`]
+        : []),
+      "--config",
+      join(REPO, "deno.json"),
+      join(REPO, "server/main.ts"),
+      "serve",
+      "--config",
+      prepared.configPath,
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const draining = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({ write: (t) => void (stderr = (stderr + t).slice(-8192)) }),
+  ).catch(() => {});
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port: ports[0] })).close();
+      break;
+    } catch {
+      if (exited || Date.now() > deadline) {
+        throw new Error(`postern serve did not start: ${stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return {
+    dir: prepared.dir,
+    pid: child.pid,
+    caPem: await Deno.readTextFile(prepared.caCertificate),
+    implicitPort: ports[0],
+    starttlsPort: ports[1],
+    rss() {
+      try {
+        const text = Deno.readTextFileSync(`/proc/${child.pid}/status`);
+        return Number(/^VmRSS:\s+(\d+) kB$/m.exec(text)?.[1] ?? "0") * 1024;
+      } catch {
+        return 0;
+      }
+    },
+    cpuSeconds() {
+      try {
+        const fields = Deno.readTextFileSync(`/proc/${child.pid}/stat`).split(") ")[1]!.split(" ");
+        return (Number(fields[11]) + Number(fields[12])) / 100;
+      } catch {
+        return 0;
+      }
+    },
+    async openConnections() {
+      const filter = `( sport = :${ports[0]} or sport = :${ports[1]} )`;
+      const out = await new Deno.Command("ss", {
+        args: ["-Htn", "state", "established", "state", "close-wait", filter],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.trim()).length;
+    },
+    async stop() {
+      if (!exited) child.kill("SIGTERM");
+      const s = await status;
+      await draining;
+      await Deno.remove(prepared.dir, { recursive: true }).catch(() => {});
+      return s.code;
     },
   };
 }

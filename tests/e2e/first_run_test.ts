@@ -16,10 +16,35 @@ interface Started {
   readonly output: string;
 }
 
+/**
+ * The permission flags of the `start` task in deno.json, so that the test runs the server
+ * exactly as `deno task start` does (relative paths resolve against the test's folder, as they
+ * would against the checkout).
+ */
+function startTaskFlags(): string[] {
+  const tasks = (JSON.parse(Deno.readTextFileSync(join(repo, "deno.json"))) as {
+    tasks: Record<string, string>;
+  }).tasks;
+  const words = tasks.start!.split(/\s+/);
+  assert.deepEqual(words.slice(0, 2), ["deno", "run"]);
+  assert.deepEqual(words.slice(-2), ["server/main.ts", "serve"]);
+  const flags = words.slice(2, -2);
+  assert.ok(flags.every((f) => f.startsWith("--allow-") || f.startsWith("--deny-")), tasks.start);
+  assert.ok(!flags.includes("-A") && !flags.includes("--allow-all"));
+  return flags;
+}
+
 /** Starts `postern serve` without a config file in `cwd` and waits for its instructions. */
 async function startServe(cwd: string): Promise<Started> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", join(repo, "deno.json"), join(repo, "server/main.ts"), "serve"],
+    args: [
+      "run",
+      ...startTaskFlags(),
+      "--config",
+      join(repo, "deno.json"),
+      join(repo, "server/main.ts"),
+      "serve",
+    ],
     cwd,
     stdin: "null",
     stdout: "null",
@@ -81,6 +106,25 @@ Deno.test("the first run on an empty folder sets everything up and a second star
     } finally {
       await stop(first);
     }
+
+    // The data folder and database are for the server's user only.
+    assert.equal((Deno.statSync(join(cwd, "data")).mode ?? 0) & 0o777, 0o700);
+    assert.equal((Deno.statSync(join(cwd, "data/postern.db")).mode ?? 0) & 0o777, 0o600);
+    // The serving process may not read the CA key (it signed everything it needed at once).
+    const probe = join(cwd, "probe.ts");
+    await Deno.writeTextFile(
+      probe,
+      `for (const f of ["certs/ca.key", "certs/ca.pem", "certs/server.key"]) {
+        try { Deno.readTextFileSync(f); console.log(f, "readable"); }
+        catch (e) { console.log(f, e instanceof Deno.errors.NotCapable ? "denied" : String(e)); }
+      }`,
+    );
+    const probed = await run(Deno.execPath(), ["run", ...startTaskFlags(), probe], { cwd });
+    assert.equal(
+      probed.stdout.trim(),
+      "certs/ca.key denied\ncerts/ca.pem readable\ncerts/server.key readable",
+      probed.stderr,
+    );
 
     const second = await startServe(cwd);
     try {

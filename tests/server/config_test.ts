@@ -373,6 +373,7 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
       clientCa: ["/srv/postern/certs/ca.pem"],
       handshakeTimeoutMs: 10_000,
       maxChainDepth: 8,
+      certificateUsername: "cn",
     },
     directory: null,
     limits: {
@@ -467,4 +468,17 @@ Deno.test("suggest() finds close keys only", () => {
   assert.equal(editDistance("lsiten", "listen"), 1);
   assert.equal(suggest("private-key", ["certificate", "private_key"]), "private_key");
   assert.equal(suggest("colour", ["level", "format"]), undefined);
+});
+
+Deno.test("parseConfig() reads tls.certificate_username and names a bad value's position", () => {
+  const base = "tls:\n  client_auth: none\n";
+  for (const mode of ["cn", "email-localpart", "email"]) {
+    const config = parseConfig(`${base}  certificate_username: ${mode}\n`, "c.yaml", {
+      checkFiles: false,
+    });
+    assert.equal(config.tls.certificateUsername, mode);
+  }
+  assert.deepEqual(errorsOf(`${base}  certificate_username: uid\n`), [
+    'config.yaml:3:25: tls.certificate_username: invalid value "uid" (expected cn, email-localpart or email)',
+  ]);
 });

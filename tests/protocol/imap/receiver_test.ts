@@ -159,3 +159,19 @@ Deno.test("findLiteralMarker() recognises the literal forms and nothing else", (
     Number.MAX_SAFE_INTEGER,
   );
 });
+
+Deno.test("CommandReceiver reads limits given as a function again as each command starts", () => {
+  let maxLiteralsPerCommand = 2;
+  const r = new CommandReceiver(() => 10, () => ({ maxLiteralsPerCommand }));
+  const cmd = (tag: string) => `${tag} X {1+}\r\na {1+}\r\nb {1+}\r\nc\r\n`;
+  r.push(enc.encode(cmd("a1")));
+  assert.deepEqual(drain(r), ["a1 BAD Too many literals"]);
+  maxLiteralsPerCommand = 3;
+  r.push(enc.encode(cmd("a2")));
+  assert.deepEqual(drain(r), ["a2 X <a> <b> <c>"]);
+});
+
+Deno.test("CommandReceiver closes on a flood of literals far beyond the limit", () => {
+  const cmd = "a1 X " + "{1+}\r\nx ".repeat(13) + "\r\n";
+  assert.deepEqual(feed([cmd], 10, { maxLiteralsPerCommand: 3 }), ["BYE Too many literals"]);
+});

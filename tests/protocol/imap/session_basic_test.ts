@@ -127,6 +127,20 @@ Deno.test("ImapSession says BYE after too many unknown commands before login", a
   assert.equal(await c.raw("a4 NOOP\r\n"), "");
 });
 
+Deno.test("ImapSession says BYE after too many commands of any kind before login", async () => {
+  const store = await newStore();
+  const c = new TestClient(store, { limits: { maxCommandsBeforeLogin: 3 } });
+  c.take();
+  const out = await c.raw("a1 NOOP\r\na2 CAPABILITY\r\na3 NOOP\r\na4 NOOP\r\na5 NOOP\r\n");
+  assert.match(out, /a3 OK NOOP completed\r\n\* BYE Too many commands before login\r\n$/);
+  assert.equal(c.closed, true);
+  const after = new TestClient(store, { limits: { maxCommandsBeforeLogin: 3 } });
+  await after.login();
+  for (let i = 0; i < 5; i++) {
+    assert.deepEqual(await after.cmd(`n${i} NOOP`), [`n${i} OK NOOP completed`]);
+  }
+});
+
 Deno.test("ImapSession answers malformed commands with BAD and continues", async () => {
   const store = await newStore();
   const c = new TestClient(store);
@@ -167,6 +181,29 @@ Deno.test("ImapSession answers an oversized literal with NO [TOOBIG] before it i
   const pre = new TestClient(store);
   pre.take();
   assert.deepEqual(await pre.cmd("a1 LOGIN {100000}"), ["a1 NO [TOOBIG] Literal too large"]);
+});
+
+Deno.test("ImapSession caps a command's size and literals before login, and literals after", async () => {
+  const store = await newStore();
+  const pre = new TestClient(store);
+  pre.take();
+  // 999 small literals used to be accepted before login; now the fifth is refused.
+  const many = "a1 LOGIN " + "{1+}\r\nx ".repeat(5) + "\r\n";
+  assert.deepEqual(await pre.cmd(many), ["a1 BAD Too many literals"]);
+  // Two literals of 7 KiB each pass the literal limit but not the 16 KiB command limit.
+  const big = "y".repeat(7 * 1024);
+  const out = await pre.cmd(`a2 LOGIN {7168+}\r\n${big} {7168+}\r\n${big} {7168+}\r\n${big}`);
+  assert.deepEqual(out, ["a2 NO [TOOBIG] Command too large"]);
+  assert.deepEqual(await pre.cmd(`a3 NOOP ${"z".repeat(17 * 1024)}`), [
+    "a3 BAD Command line too long",
+  ]);
+  assert.match((await pre.cmd("a4 LOGIN {5+}\r\nalice {6+}\r\nsecret")).at(-1)!, /^a4 OK/);
+  assert.match((await pre.cmd("a5 SELECT INBOX")).at(-1)!, /^a5 OK/);
+  // After login the per-command cap is higher but still there.
+  const search = "s1 SEARCH " + "TEXT {1+}\r\nx ".repeat(101) + "ALL";
+  assert.deepEqual(await pre.cmd(search), ["s1 BAD Too many literals"]);
+  const fine = "s2 SEARCH " + "TEXT {1+}\r\nx ".repeat(10) + "ALL";
+  assert.match((await pre.cmd(fine)).at(-1)!, /^s2 OK/);
 });
 
 Deno.test("ImapSession answers LOGOUT with BYE and closes", async () => {

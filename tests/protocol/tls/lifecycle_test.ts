@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { CryptoProvider, KeyExchangeGroup } from "../../../protocol/crypto/provider.ts";
 import { TlsServerConnection } from "../../../protocol/tls/server.ts";
+import { MAX_KEY_UPDATES_WITHOUT_DATA } from "../../../protocol/tls/_connection.ts";
 import { dec, enc, fatalOf, keyFixture, kinds, makePair, provider, run } from "./_pair.ts";
 import { hex, toHex } from "./_helpers.ts";
 import { RFC8448 } from "./_rfc8448.ts";
@@ -25,6 +26,49 @@ Deno.test("a client-initiated KeyUpdate is answered once and data keeps flowing 
   p.server.send(enc("server after update"));
   p.client.receive(p.server.takeOutgoing());
   assert.equal(dec(p.client.takePlaintext()), "server after update");
+  assert.equal(fatalOf([...p.client.takeEvents(), ...p.server.takeEvents()]), null);
+});
+
+Deno.test("several update_requested KeyUpdates in one batch get a single KeyUpdate in reply", () => {
+  const p = makePair();
+  run(p);
+  for (let i = 0; i < 5; i++) p.client.requestKeyUpdate();
+  p.client.send(enc("after five updates"));
+  p.server.receive(p.client.takeOutgoing());
+  assert.equal(dec(p.server.takePlaintext()), "after five updates");
+  const answer = p.server.takeOutgoing();
+  assert.equal(countRecords(answer), 1, "one KeyUpdate answers the whole batch");
+  p.client.receive(answer);
+  p.server.send(enc("still in step"));
+  p.client.receive(p.server.takeOutgoing());
+  assert.equal(dec(p.client.takePlaintext()), "still in step");
+  assert.equal(fatalOf([...p.client.takeEvents(), ...p.server.takeEvents()]), null);
+});
+
+Deno.test("a run of KeyUpdates without application data ends with unexpected_message", () => {
+  const p = makePair();
+  run(p);
+  for (let i = 0; i < MAX_KEY_UPDATES_WITHOUT_DATA; i++) {
+    p.client.requestKeyUpdate();
+    p.server.receive(p.client.takeOutgoing());
+    p.client.receive(p.server.takeOutgoing());
+  }
+  assert.equal(fatalOf(p.server.takeEvents()), null, "the bound itself is tolerated");
+  p.client.requestKeyUpdate();
+  p.server.receive(p.client.takeOutgoing());
+  assert.equal(fatalOf(p.server.takeEvents()), "unexpected_message");
+});
+
+Deno.test("application data resets the count of KeyUpdates in a row", () => {
+  const p = makePair();
+  run(p);
+  for (let i = 0; i < 3 * MAX_KEY_UPDATES_WITHOUT_DATA; i++) {
+    p.client.requestKeyUpdate();
+    if (i % 10 === 9) p.client.send(enc("x"));
+    p.server.receive(p.client.takeOutgoing());
+    if (i % 10 === 9) p.server.send(enc("y"));
+    p.client.receive(p.server.takeOutgoing());
+  }
   assert.equal(fatalOf([...p.client.takeEvents(), ...p.server.takeEvents()]), null);
 });
 

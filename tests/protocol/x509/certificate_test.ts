@@ -163,3 +163,18 @@ Deno.test("parseCertificate() only throws CertificateError on random mutations",
     }
   }
 });
+
+Deno.test("parseCertificate() leaves an id-RSASSA-PSS public key unsupported", () => {
+  const pss = parseCertificate(makeCert([
+    "-algorithm",
+    "RSA-PSS",
+    "-pkeyopt",
+    "rsa_keygen_bits:2048",
+    "-pkeyopt",
+    "rsa_pss_keygen_md:sha256",
+    "-pkeyopt",
+    "rsa_pss_keygen_saltlen:32",
+  ], ["-sha256"]));
+  assert.equal(pss.publicKeyInfo.algorithm, Oid.rsassaPss);
+  assert.equal(pss.publicKeyInfo.key, undefined);
+});

@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { CertificateError } from "../../../protocol/x509/identity.ts";
 import type { CertificateAlert } from "../../../protocol/x509/identity.ts";
-import { createTrustStore, validatePath } from "../../../protocol/x509/path.ts";
+import {
+  createTrustStore,
+  DEFAULT_SIGNATURE_COST,
+  validatePath,
+  verifyCost,
+} from "../../../protocol/x509/path.ts";
+import { parseCertificate } from "../../../protocol/x509/certificate.ts";
+import type { CryptoProvider } from "../../../protocol/crypto/provider.ts";
+import { fakeRsaKey } from "../../_support/hostile.ts";
 import type { PathOptions } from "../../../protocol/x509/path.ts";
 import { nameToString } from "../../../protocol/x509/name.ts";
 import { issue, key, NOW, provider, root } from "./_fixtures.ts";
@@ -336,4 +344,82 @@ Deno.test("validatePath() only throws CertificateError on mutated chains", () =>
       assert.ok(e instanceof CertificateError, String(e));
     }
   }
+});
+
+/** A provider that counts verifications and the estimated cost they were charged. */
+function countingProvider(): CryptoProvider & { calls: number; cost: number } {
+  const counted = {
+    ...provider,
+    calls: 0,
+    cost: 0,
+    verify(...args: Parameters<CryptoProvider["verify"]>): boolean {
+      counted.calls++;
+      counted.cost += verifyCost(args[0]);
+      return provider.verify(...args);
+    },
+  };
+  return counted;
+}
+
+Deno.test("validatePath() refuses RSA moduli outside 2048–8192 bits below a trust anchor", () => {
+  const big = issue("CN=big", ca, { ...leafSpec, publicKey: fakeRsaKey(8200) });
+  fails("unsupported_certificate", /8200 bits is too large/, big, []);
+  const bigCa = issue("CN=Big CA", ca, { publicKey: fakeRsaKey(9000), isCa: true });
+  const l = issue("CN=x", { der: bigCa.der, key: key("rsa2048") }, leafSpec);
+  fails("unsupported_certificate", /9000 bits is too large/, l, [bigCa]);
+});
+
+Deno.test("validatePath() accepts a trust anchor of up to 16384 bits", () => {
+  // The anchor's key is a stand-in, so the link fails on its signature, not on the key size.
+  // Anchors are trusted by configuration, so a certificate issued elsewhere serves as one.
+  const anchor = issue("CN=Huge Root", ca, { publicKey: fakeRsaKey(16384), isCa: true });
+  const l = issue("CN=x", { der: anchor.der, key: key("rsa2048") }, leafSpec);
+  fails("bad_certificate", /signature does not verify/, l, [], [anchor]);
+  const tooHuge = issue("CN=Too Huge", ca, { publicKey: fakeRsaKey(16392), isCa: true });
+  assert.throws(() => createTrustStore([tooHuge.der]), CertificateError);
+});
+
+Deno.test("parseCertificate() refuses RSA exponents that are even, 1 or above 2^32", () => {
+  for (const e of [1n, 65538n, 2n ** 32n + 1n, 2n ** 16383n + 1n]) {
+    const c = issue("CN=e", ca, { ...leafSpec, publicKey: fakeRsaKey(2048, e) });
+    assert.throws(() => parseCertificate(c.der), CertificateError, `e = ${e}`);
+  }
+  const c = issue("CN=e", ca, { ...leafSpec, publicKey: fakeRsaKey(2048, 2n ** 32n - 1n) });
+  assert.equal(parseCertificate(c.der).publicKeyInfo.key?.kind, "rsa");
+});
+
+Deno.test("validatePath() checks no signature before a candidate path reaches an anchor by name", () => {
+  const signer = key("rsa2048");
+  let parent: Issued = { der: root("CN=Elsewhere", key("P-256", 9)).der, key: signer };
+  const chain: Issued[] = [];
+  for (let i = 0; i < 6; i++) {
+    const c = issue(`CN=Level ${i}`, parent, { publicKey: fakeRsaKey(8192), isCa: true });
+    chain.push(c);
+    parent = { der: c.der, key: signer };
+  }
+  const l = issue("CN=x", parent, leafSpec);
+  const counted = countingProvider();
+  fails("unknown_ca", /No path/, l, chain, [ca], { provider: counted });
+  assert.equal(counted.calls, 0);
+});
+
+Deno.test("validatePath() charges its signature budget before each verification", () => {
+  const signer = key("rsa2048");
+  // Twenty same-name CAs, each properly signed by the root but with an 8192-bit stand-in key,
+  // and a leaf none of them signed: every candidate costs an 8192-bit verification.
+  const bigs = Array.from(
+    { length: 20 },
+    () => issue("CN=Big,O=Example", ca, { publicKey: fakeRsaKey(8192), isCa: true }),
+  );
+  const l = issue("CN=x", { der: bigs[0]!.der, key: signer }, leafSpec);
+  const counted = countingProvider();
+  fails("bad_certificate", /too much work|signature/, l, bigs, [ca], { provider: counted });
+  assert.ok(counted.cost <= DEFAULT_SIGNATURE_COST, `spent ${counted.cost} µs`);
+  assert.ok(counted.calls < 20, `${counted.calls} verifications`);
+  const small = countingProvider();
+  fails("bad_certificate", /too much work/, l, bigs, [ca], {
+    provider: small,
+    maxSignatureCost: 500,
+  });
+  assert.ok(small.cost <= 500, `spent ${small.cost} µs`);
 });

@@ -351,3 +351,49 @@ Deno.test("postern runs as a process: exit codes, real stdin, errors without sta
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("each subcommand keeps only the network and write access it uses", async () => {
+  const tasks = (JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json"))) as {
+    tasks: Record<string, string>;
+  }).tasks;
+  const words = tasks.postern!.split(/\s+/);
+  assert.deepEqual(words.slice(-1), ["server/main.ts"]);
+  const flags = words.slice(2, -1);
+  assert.ok(!flags.includes("--allow-run") && !flags.includes("--allow-env"), tasks.postern);
+  const dir = await Deno.makeTempDir({ prefix: "postern-perms-" });
+  try {
+    const probe = join(dir, "probe.ts");
+    await Deno.writeTextFile(
+      probe,
+      `import { narrowPermissions } from ${JSON.stringify(`file://${MAIN}`)};
+      await narrowPermissions(Deno.args);
+      const net = (await Deno.permissions.query({ name: "net" })).state;
+      const write = (await Deno.permissions.query({ name: "write" })).state;
+      console.log(net === "granted" ? "net" : "-", write === "granted" ? "write" : "-");`,
+    );
+    const cases: [string[], string][] = [
+      [["serve"], "net write"],
+      [["check-config"], "- -"],
+      [["certs", "issue-client", "bob"], "- write"],
+      [["certs", "list"], "- -"],
+      [["user", "add", "bob"], "- write"],
+      [["user", "list"], "- write"],
+      [["import", "bob", "mbox"], "- write"],
+      [["--help"], "- -"],
+    ];
+    for (const [args, expected] of cases) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", ...flags, "--quiet", "--config", join(ROOT, "deno.json"), probe, ...args],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(
+        dec.decode(out.stdout).trim(),
+        expected,
+        `${args.join(" ")}: ${dec.decode(out.stderr)}`,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

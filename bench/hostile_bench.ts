@@ -1,0 +1,145 @@
+/**
+ * Hostile load (issue 10): 1,000 hostile connections at once (half-open TCP, slowloris TLS,
+ * garbage, oversized RSA client chains, KeyUpdate floods, pre-login literal floods, clients that
+ * never read) against a server in its own process, while an honest client logs in, SELECTs,
+ * FETCHes and APPENDs again and again. The reference is the same honest client against the
+ * same server with no attack, measured in the same run. Prints the worst latency of each step
+ * and the server's RSS; asserts nothing.
+ *
+ *     deno task bench --only hostile          (or: deno run -A bench/hostile_bench.ts)
+ */
+import { startPosternProcess } from "../tests/_support/postern.ts";
+import {
+  HONEST_STEPS,
+  HOSTILE_KINDS,
+  type HostileResult,
+  prepareAttackersInWorker,
+  runHonestClient,
+  seedMessages,
+} from "../tests/_support/hostile_load.ts";
+
+export interface HostileBenchOptions {
+  readonly connections: number;
+  readonly seconds: number;
+}
+
+export interface HostileBenchResult {
+  readonly connections: number;
+  readonly seconds: number;
+  /** Worst latency per step, ms: honest client alone, then under attack. */
+  readonly quietWorstMs: Record<string, number>;
+  readonly loadedWorstMs: Record<string, number>;
+  readonly quietRounds: number;
+  readonly loadedRounds: number;
+  readonly honestFailures: readonly string[];
+  readonly idleRss: number;
+  readonly quietPeakRss: number;
+  readonly loadedPeakRss: number;
+  readonly leftoverConnections: number;
+  /** Server CPU seconds used during the attack, and the attack's wall-clock seconds. */
+  readonly serverCpuSeconds: number;
+  readonly hostile: HostileResult;
+}
+
+export async function benchHostile(options: HostileBenchOptions): Promise<HostileBenchResult> {
+  const account = { user: "honest", password: "honest-password" };
+  const server = await startPosternProcess({
+    users: [{ name: account.user, password: account.password }],
+    handshakeTimeout: "4s",
+    limitsYaml: "  max_connections_per_address: 5000",
+  });
+  let peak = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      peak = Math.max(peak, server.rss());
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  try {
+    const expected = await seedMessages(server, account, 20);
+    const idleRss = server.rss();
+    const quiet = await runHonestClient(server, account, expected, Date.now() + 3000);
+    const quietPeakRss = peak;
+    peak = 0;
+    const cpuBefore = server.cpuSeconds();
+    const attack = await prepareAttackersInWorker(server, options.connections);
+    const deadline = Date.now() + options.seconds * 1000;
+    const [hostile, loaded] = await Promise.all([
+      attack(deadline),
+      runHonestClient(server, account, expected, deadline),
+    ]);
+    const loadedPeakRss = peak;
+    const serverCpuSeconds = server.cpuSeconds() - cpuBefore;
+    let leftover = await server.openConnections();
+    for (let i = 0; i < 100 && leftover > 0; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      leftover = await server.openConnections();
+    }
+    return {
+      connections: options.connections,
+      seconds: options.seconds,
+      quietWorstMs: quiet.worstMs,
+      loadedWorstMs: loaded.worstMs,
+      quietRounds: quiet.rounds,
+      loadedRounds: loaded.rounds,
+      honestFailures: [...quiet.failures, ...loaded.failures],
+      idleRss,
+      quietPeakRss,
+      loadedPeakRss,
+      leftoverConnections: leftover,
+      serverCpuSeconds,
+      hostile,
+    };
+  } finally {
+    sampling = false;
+    await sampler;
+    await server.stop();
+  }
+}
+
+const MiB = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+
+export function formatHostile(r: HostileBenchResult): string {
+  const lines = [
+    `${r.connections} hostile connections for ${r.seconds} s; honest rounds: ${r.loadedRounds} ` +
+    `under attack, ${r.quietRounds} in 3 s without`,
+    `${"worst latency".padEnd(20)} ${"no attack".padStart(10)} ${"attack".padStart(10)} ${
+      "ratio".padStart(7)
+    }`,
+  ];
+  for (const step of HONEST_STEPS) {
+    const quiet = r.quietWorstMs[step] ?? 0;
+    const loaded = r.loadedWorstMs[step] ?? 0;
+    lines.push(
+      `${step.padEnd(20)} ${quiet.toFixed(1).padStart(7)} ms ${loaded.toFixed(1).padStart(7)} ms ${
+        (loaded / Math.max(quiet, 0.001)).toFixed(1).padStart(6)
+      }x`,
+    );
+  }
+  lines.push(
+    `server RSS: idle ${MiB(r.idleRss)}, peak without attack ${MiB(r.quietPeakRss)}, ` +
+      `peak under attack ${MiB(r.loadedPeakRss)}`,
+    `server CPU during the attack: ${r.serverCpuSeconds.toFixed(1)} s in ${r.seconds} s ` +
+      `(load average ${Deno.loadavg().map((x) => x.toFixed(1)).join(" ")})`,
+    `leftover server connections afterwards: ${r.leftoverConnections}`,
+    `honest failures: ${r.honestFailures.length === 0 ? "none" : r.honestFailures.join("; ")}`,
+    "hostile connections opened (ended by the server):",
+    ...HOSTILE_KINDS.map((k) =>
+      `  ${k.padEnd(26)} ${String(r.hostile.opened[k]).padStart(6)} (${r.hostile.endedByServer[k]})`
+    ),
+    `  connection failures: ${r.hostile.connectFailures}`,
+  );
+  return lines.join("\n");
+}
+
+if (import.meta.main) {
+  const quick = Deno.args.includes("--quick");
+  console.log(
+    formatHostile(
+      await benchHostile(
+        quick ? { connections: 300, seconds: 8 } : { connections: 1000, seconds: 20 },
+      ),
+    ),
+  );
+}
