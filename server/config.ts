@@ -68,6 +68,10 @@ export interface TlsConfig {
   readonly handshakeTimeoutMs: number;
   /** Most certificates in a client path: the leaf and intermediates, not the anchor. Default 8. */
   readonly maxChainDepth: number;
+  /** The lowest TLS version accepted. Default "1.2" (as Dovecot). */
+  readonly minVersion: "1.2" | "1.3";
+  /** Refuse TLS 1.2 clients without the extended master secret (RFC 7627). Default false. */
+  readonly requireExtendedMasterSecret: boolean;
 }
 
 export interface DirectoryConfig {
@@ -203,6 +207,8 @@ const DEFAULTS = {
   clientCa: ["certs/ca.pem"],
   handshakeTimeoutMs: 10_000,
   maxChainDepth: 8,
+  minVersion: "1.2",
+  requireExtendedMasterSecret: false,
   usernameAttribute: "uid",
   certificateLookup: "(mail={cert.san.email})",
   recheckIntervalMs: 60_000,
@@ -234,6 +240,8 @@ const KEYS = {
     "client_ca",
     "handshake_timeout",
     "max_chain_depth",
+    "min_version",
+    "require_extended_master_secret",
   ],
   directory: [
     "url",
@@ -649,7 +657,32 @@ function readTls(ctx: Context, root: Section): TlsConfig {
     tls.fail("client_ca", `at least one CA file is required when client_auth is ${clientAuth}`);
   }
   if (ctx.checkFiles) checkServerKeyPair(ctx, tls, certificate, privateKey);
-  return { certificate, privateKey, clientAuth, clientCa, handshakeTimeoutMs, maxChainDepth };
+  const minVersion = readMinVersion(tls);
+  const requireExtendedMasterSecret = tls.bool(
+    "require_extended_master_secret",
+    DEFAULTS.requireExtendedMasterSecret,
+  );
+  return {
+    certificate,
+    privateKey,
+    clientAuth,
+    clientCa,
+    handshakeTimeoutMs,
+    maxChainDepth,
+    minVersion,
+    requireExtendedMasterSecret,
+  };
+}
+
+const MIN_VERSIONS = ["1.2", "1.3"] as const;
+
+/** tls.min_version; YAML reads an unquoted 1.2 as a number, which means the same. */
+function readMinVersion(tls: Section): "1.2" | "1.3" {
+  const node = tls.raw("min_version");
+  if (isScalar(node) && (node.value === 1.2 || node.value === 1.3)) {
+    return node.value === 1.2 ? "1.2" : "1.3";
+  }
+  return tls.choice("min_version", MIN_VERSIONS, DEFAULTS.minVersion);
 }
 
 function checkServerKeyPair(ctx: Context, tls: Section, certFile: string, keyFile: string): void {

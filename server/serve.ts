@@ -6,7 +6,8 @@ import type { Config } from "./config.ts";
 import { getLogger } from "./log.ts";
 import { type AccessRecord, type Application, ListenerGroup } from "./listener.ts";
 import { buildServerConfig } from "./tls_config.ts";
-import type { ServerConfig } from "../protocol/tls/mod.ts";
+import { type ServerOptions, SessionCache, TicketKeys } from "../protocol/tls/mod.ts";
+import { defaultProvider } from "../protocol/crypto/mod.ts";
 import type { PeerCheck } from "./tls_channel.ts";
 import { ServerStack } from "./stack.ts";
 
@@ -32,8 +33,24 @@ export interface ServeOptions {
 const accessLog = getLogger(["access"]);
 const log = getLogger(["server"]);
 
+/** TLS 1.2 resumption state: made once per process and kept across reloads. */
+export interface Resumption {
+  readonly ticketKeys: TicketKeys;
+  readonly sessionCache: SessionCache;
+}
+
+export function newResumption(): Resumption {
+  return {
+    ticketKeys: new TicketKeys({ provider: defaultProvider }),
+    sessionCache: new SessionCache(),
+  };
+}
+
 /** Reads the TLS files named by the configuration and builds the engine configuration. */
-export async function loadTlsConfig(config: Config): Promise<ServerConfig> {
+export async function loadTlsConfig(
+  config: Config,
+  resumption?: Resumption,
+): Promise<ServerOptions> {
   const [certificatePem, privateKeyPem, ...clientCaPems] = await Promise.all([
     Deno.readTextFile(config.tls.certificate),
     Deno.readTextFile(config.tls.privateKey),
@@ -47,6 +64,9 @@ export async function loadTlsConfig(config: Config): Promise<ServerConfig> {
     clientAuth: config.tls.clientAuth,
     clientCaPems,
     maxChainDepth: config.tls.maxChainDepth,
+    minVersion: config.tls.minVersion,
+    requireExtendedMasterSecret: config.tls.requireExtendedMasterSecret,
+    ...(resumption ?? {}),
   });
 }
 
@@ -69,7 +89,8 @@ export function formatAccess(record: AccessRecord): Record<string, unknown> {
 }
 
 export async function serve(config: Config, options: ServeOptions = {}): Promise<ServeHandle> {
-  let tlsConfig = await loadTlsConfig(config);
+  const resumption = newResumption();
+  let tlsConfig = await loadTlsConfig(config, resumption);
   let current = config;
   const stack = options.application ? null : await ServerStack.open(config);
   const checkPeer = options.checkPeer ?? stack?.checkPeer;
@@ -110,7 +131,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     async reload(next?: Config) {
       const candidate = next ?? current;
       try {
-        const nextTls = await loadTlsConfig(candidate);
+        const nextTls = await loadTlsConfig(candidate, resumption);
         await stack?.reload(candidate);
         tlsConfig = nextTls;
         current = candidate;

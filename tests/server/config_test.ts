@@ -330,6 +330,8 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
       clientCa: ["/srv/postern/certs/ca.pem"],
       handshakeTimeoutMs: 10_000,
       maxChainDepth: 8,
+      minVersion: "1.2",
+      requireExtendedMasterSecret: false,
     },
     directory: null,
     limits: {
@@ -417,4 +419,20 @@ Deno.test("suggest() finds close keys only", () => {
   assert.equal(editDistance("lsiten", "listen"), 1);
   assert.equal(suggest("private-key", ["certificate", "private_key"]), "private_key");
   assert.equal(suggest("colour", ["level", "format"]), undefined);
+});
+
+Deno.test("parseConfig() reads tls.min_version quoted or bare, and reports bad values", () => {
+  const ok = (v: string) =>
+    parseConfig(`tls:\n  min_version: ${v}\n`, "config.yaml", { checkFiles: false }).tls
+      .minVersion;
+  assert.equal(ok('"1.3"'), "1.3");
+  assert.equal(ok("1.3"), "1.3");
+  assert.equal(ok("1.2"), "1.2");
+  assert.deepEqual(
+    errorsOf("tls:\n  min_version: 1.1\n  require_extended_master_secret: yes\n"),
+    [
+      "config.yaml:2:16: tls.min_version: invalid value number 1.1 (expected 1.2 or 1.3)",
+      'config.yaml:3:35: tls.require_extended_master_secret: expected true or false, got "yes"',
+    ],
+  );
 });
