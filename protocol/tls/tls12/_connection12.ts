@@ -122,6 +122,11 @@ export abstract class Connection12 {
 
   // ---- Services for the subclasses ----
 
+  /** Writes one record of `type` under the current write state (tests build odd records). */
+  protected writeRecord(type: ContentType, content: Uint8Array): void {
+    this.#writeRecord(type, content);
+  }
+
   protected emit(event: TlsEvent): void {
     this.#events.push(event);
   }

@@ -26,7 +26,16 @@ import {
 import { type HandshakeMessage, writeHandshake } from "../messages/handshake.ts";
 import { parseServerHello, type ServerHello } from "../messages/server_hello.ts";
 import type { ConnectionInfo, PeerVerificationResult } from "../server.ts";
-import { ExtensionType, groupByCode, type HandshakeType, NamedGroup, TLS12 } from "../wire.ts";
+import {
+  AlertLevel,
+  type AlertName,
+  ContentType,
+  ExtensionType,
+  groupByCode,
+  type HandshakeType,
+  NamedGroup,
+  TLS12,
+} from "../wire.ts";
 import { Connection12 } from "./_connection12.ts";
 import { parseCertificate12, writeCertificate12 } from "./messages/certificate12.ts";
 import {
@@ -189,6 +198,16 @@ export class Tls12ClientConnection extends Connection12 {
   }
 
   completePeerVerification(_result: PeerVerificationResult): void {}
+
+  /** Sends a zero-length application_data record (RFC 5246, Section 6.2.1 allows it). */
+  sendEmptyRecord(): void {
+    this.writeRecord(ContentType.application_data, new Uint8Array(0));
+  }
+
+  /** Sends a warning alert (e.g. user_canceled) on the connection. */
+  sendWarning(alert: AlertName): void {
+    this.sendAlert(alert, AlertLevel.warning);
+  }
 
   /** Sends a ClientHello on the established connection (a renegotiation attempt). */
   renegotiate(): void {

@@ -744,7 +744,7 @@ function suite12ByCodeIn(suites: readonly Suite12[], code: number): Suite12 | nu
  * The ECDHE pre-master secret from the client's ecdh_Yc (RFC 8422, Section 5.10). A point of the
  * wrong length or form, off the curve, or giving an all-zero X25519 result is illegal_parameter.
  */
-function agree(group: KeyExchangeGroup, ours: KeyShare, point: Uint8Array): Uint8Array {
+export function agree(group: KeyExchangeGroup, ours: KeyShare, point: Uint8Array): Uint8Array {
   const g = NamedGroup[group];
   if (point.length !== g.shareLength || (group !== "x25519" && point[0] !== 4)) {
     throw new TlsAlert("illegal_parameter", "Malformed ClientKeyExchange point");
