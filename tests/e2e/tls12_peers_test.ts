@@ -10,6 +10,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { issueServerCertificate } from "../../server/cli/dev_pki.ts";
+import { defaultProvider } from "../../protocol/crypto/mod.ts";
+import { Tls12ClientConnection } from "../../protocol/tls/tls12/client12.ts";
+import { HandshakeType12 } from "../../protocol/tls/tls12/wire12.ts";
 import { makeMessage, RawImap, run } from "../_support/imap_clients.ts";
 import { makeOpensslPki } from "../_support/openssl_pki.ts";
 import { echoPayload, runPeer } from "../_support/peers.ts";
@@ -28,7 +31,11 @@ const IMAP_SCRIPT = enc(
 );
 
 async function withPostern(fn: (p: RunningPostern) => Promise<void>): Promise<void> {
-  const postern = await startPostern({ users: [USER] });
+  // Room for 20 sessions of one user beside the one that seeds the mailbox.
+  const postern = await startPostern({
+    users: [USER],
+    limitsYaml: "  max_connections_per_user: 40",
+  });
   try {
     const imap = await RawImap.tls(postern.implicitPort, postern.caPem);
     try {
@@ -388,4 +395,122 @@ Deno.test("TLS 1.2 client certificates of each key type pass the peer check, or 
   } finally {
     await pki.remove();
   }
+});
+
+const PYTHON_CONCURRENT = `
+import imaplib, ssl, sys, threading
+port, cafile, password, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+ctx = ssl.create_default_context(cafile=cafile)
+ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+results = []
+# The handshakes and sessions run at once; LOGIN goes two at a time, because the server limits
+# concurrent password checks per address (and refuses the excess) against guessing.
+logins = threading.Semaphore(2)
+def one():
+    try:
+        M = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ctx, timeout=20)
+        with logins:
+            M.login("alice", password)
+        M.select("INBOX")
+        typ, data = M.fetch("1", "(BODY[HEADER.FIELDS (SUBJECT)])")
+        results.append((M.sock.version(), typ, data[0][1].decode().strip()))
+        M.logout()
+    except Exception as e:
+        results.append(("error", repr(e), ""))
+threads = [threading.Thread(target=one) for _ in range(n)]
+for t in threads: t.start()
+for t in threads: t.join()
+for r in results: print(*r)
+`;
+
+/**
+ * A hostile TLS 1.2 client over a real socket: a correct ClientHello from our test client, then
+ * an empty Certificate and a bad ClientKeyExchange (the given body) and change_cipher_spec once the server has answered.
+ * Returns the alert description the server sends, or null if it sends none.
+ */
+async function hostileKeyExchange(port: number, body: Uint8Array): Promise<number | null> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const hello = new Tls12ClientConnection({
+    provider: defaultProvider,
+    verifyServer: () => {
+      throw new Error("unused");
+    },
+  }).takeOutgoing();
+  const buf = new Uint8Array(16384);
+  const timer = setTimeout(() => conn.close(), 5000);
+  try {
+    await conn.write(hello);
+    let sent = false;
+    while (true) {
+      const n = await conn.read(buf).catch(() => null);
+      if (n === null) return null;
+      const at = buf.subarray(0, n).indexOf(21);
+      if (sent && at >= 0 && buf[at + 1] === 3) return buf[at + 6] ?? null;
+      if (!sent) {
+        sent = true;
+        // An empty Certificate (the server asks for one: client_auth is optional), then the
+        // ClientKeyExchange, in one record, then change_cipher_spec.
+        const flight = [11, 0, 0, 3, 0, 0, 0, HandshakeType12.client_key_exchange, 0, 0];
+        flight.push(body.length, ...body);
+        await conn.write(
+          new Uint8Array([22, 3, 3, 0, flight.length, ...flight, 20, 3, 3, 0, 1, 1]),
+        );
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // Closed by the timer.
+    }
+  }
+}
+
+Deno.test("20 concurrent TLS 1.2 clients log in and fetch while hostile peers send bad key exchanges", async () => {
+  await withPostern(async (postern) => {
+    const good = run("python3", [
+      "-c",
+      PYTHON_CONCURRENT,
+      String(postern.implicitPort),
+      postern.caPath,
+      USER.password,
+      "20",
+    ], { timeoutMs: 60_000 });
+    const bad = [
+      new Uint8Array([32, ...new Uint8Array(32)]),
+      new Uint8Array([5, 1, 2, 3, 4, 5]),
+      new Uint8Array([40, 1, 2]),
+    ];
+    const alerts = await Promise.all(bad.map((b) => hostileKeyExchange(postern.implicitPort, b)));
+    assert.deepEqual(alerts, [47, 47, 50]);
+    const r = await good;
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split("\n");
+    assert.equal(lines.length, 20);
+    for (const line of lines) assert.equal(line, `TLSv1.2 OK Subject: ${SUBJECT}`);
+  });
+});
+
+Deno.test("curl --tls-max 1.2 upgrades with STARTTLS and fetches", async () => {
+  await withPostern(async (postern) => {
+    const r = await run("curl", [
+      "-sS",
+      "-v",
+      "--max-time",
+      "15",
+      "--ssl-reqd",
+      "--tls-max",
+      "1.2",
+      "--cacert",
+      postern.caPath,
+      "-u",
+      `alice:${USER.password}`,
+      `imap://127.0.0.1:${postern.starttlsPort}/INBOX;UID=1`,
+    ]);
+    assert.equal(r.code, 0, r.stderr.slice(-1500));
+    assert.match(r.stderr, /STARTTLS/);
+    assert.match(r.stderr, /SSL connection using TLSv1\.2/);
+    assert.match(r.stdout, new RegExp(`Subject: ${SUBJECT}`));
+  });
 });
