@@ -514,3 +514,39 @@ Deno.test("curl --tls-max 1.2 upgrades with STARTTLS and fetches", async () => {
     assert.match(r.stdout, new RegExp(`Subject: ${SUBJECT}`));
   });
 });
+
+Deno.test("openssl s_client -tls1_2 sees PKCS#1 only when offered nothing better, and the refusals", async () => {
+  const pki = await makeOpensslPki();
+  const leaf = await pki.server("rsa2048");
+  const server = await startTestServer({
+    certPem: leaf.certPem + pki.ca.certPem,
+    keyPem: leaf.keyPem,
+    minVersion: "1.2",
+  });
+  const s = (extra: string[]) =>
+    runPeer(
+      "openssl",
+      opensslArgs(server.port, pki.ca.certPath, ["-tls1_2", "-brief", ...extra]),
+      echoPayload(1),
+      15_000,
+    );
+  try {
+    const pkcs1 = await s(["-sigalgs", "RSA+SHA256:RSA+SHA1"]);
+    assert.equal(pkcs1.code, 0, pkcs1.stderr);
+    assert.match(pkcs1.stderr, /Signature type: RSA\n/);
+    const pss = await s(["-sigalgs", "RSA+SHA256:RSA-PSS+SHA256"]);
+    assert.match(pss.stderr, /Signature type: RSA-PSS/);
+    const p384 = await s(["-groups", "P-384"]);
+    assert.match(p384.stderr, /Server Temp Key: ECDH, secp384r1/);
+    // SECLEVEL=0 lets OpenSSL offer SHA-1 alone at all.
+    const sha1 = await s(["-sigalgs", "RSA+SHA1:ECDSA+SHA1", "-cipher", "DEFAULT:@SECLEVEL=0"]);
+    assert.notEqual(sha1.code, 0);
+    assert.match(sha1.stderr, /alert handshake failure/);
+    const fallback = await s(["-fallback_scsv"]);
+    assert.notEqual(fallback.code, 0);
+    assert.match(fallback.stderr, /alert inappropriate fallback/);
+  } finally {
+    await server.close();
+    await pki.remove();
+  }
+});

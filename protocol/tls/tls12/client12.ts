@@ -372,7 +372,7 @@ export class Tls12ClientConnection extends Connection12 {
       this.#resumed = true;
       this.#ticket = resume.ticket;
       const keys = this.#keys(resume.masterSecret);
-      this.#state = { kind: "expectChangeCipherSpec", keys };
+      this.#state = { kind: "expectTicketOrChangeCipherSpec", keys };
       return;
     }
     this.#state = { kind: "expectCertificate" };

@@ -179,6 +179,14 @@ interface Full extends Hello {
   readonly issueTicket: boolean;
 }
 
+/** A session the client may resume, with its re-validated client identity. */
+interface Resumable {
+  readonly session: Session12;
+  readonly peer: VerifiedPeer | null;
+  /** The ticket's key is retiring: send a fresh ticket in the abbreviated handshake. */
+  readonly renewTicket: boolean;
+}
+
 type ServerState =
   | { kind: "expectClientHello" }
   | { kind: "expectCertificate"; hs: Full }
@@ -410,7 +418,7 @@ export class Tls12ServerConnection extends Connection12 {
         ems,
         transcript,
       };
-      return this.#resume(hello, ch, resumable.session, resumable.peer, extensions);
+      return this.#resume(hello, ch, resumable, extensions);
     }
 
     // Full handshake.
@@ -511,11 +519,14 @@ export class Tls12ServerConnection extends Connection12 {
     ch: ClientHello,
     ticket: Uint8Array | undefined,
     ems: boolean,
-  ): { session: Session12; peer: VerifiedPeer | null } | null {
+  ): Resumable | null {
     let session: Session12 | null = null;
+    let renewTicket = false;
     if (ticket !== undefined && ticket.length > 0 && this.#config.ticketKeys !== undefined) {
       const opened = this.#config.ticketKeys.open(ticket);
       if (opened !== null) session = decodeSession12(opened.state);
+      // RFC 5077, Section 3.1: a ticket under a retiring key is replaced in the short handshake.
+      renewTicket = opened?.stale ?? false;
       // RFC 5077, Section 3.4: a client offering a ticket sends a session ID we echo.
       if (session !== null && ch.legacySessionId.length === 0) session = null;
     } else if (ch.legacySessionId.length > 0 && this.#config.sessionCache !== undefined) {
@@ -530,27 +541,24 @@ export class Tls12ServerConnection extends Connection12 {
     if (suite12ByCodeIn(this.#suites, session.suite) === null) return null;
     const mode = this.#config.clientAuth?.mode ?? "none";
     if (session.peerChain.length === 0) {
-      return mode === "required" ? null : { session, peer: null };
+      return mode === "required" ? null : { session, peer: null, renewTicket };
     }
     if (mode === "none") return null;
     try {
       const peer = this.#config.clientAuth!.verifier.verify(session.peerChain);
       this.#peerChain = session.peerChain;
-      return { session, peer };
+      return { session, peer, renewTicket };
     } catch {
       return null;
     }
   }
 
-  #resume(
-    hs: Hello,
-    ch: ClientHello,
-    session: Session12,
-    peer: VerifiedPeer | null,
-    extensions: Extension[],
-  ): void {
+  #resume(hs: Hello, ch: ClientHello, r: Resumable, extensions: Extension[]): void {
+    const { session, peer } = r;
     this.#suite = hs.suite;
     this.#resumed = true;
+    const tickets = this.#config.ticketKeys;
+    if (r.renewTicket) extensions.push({ type: ExtensionType12.session_ticket, data: EMPTY });
     this.#send(
       hs,
       HandshakeType12.server_hello,
@@ -560,6 +568,14 @@ export class Tls12ServerConnection extends Connection12 {
           serverHello(hs.serverRandom, ch.legacySessionId, hs.suite.code, extensions),
         ),
     );
+    if (r.renewTicket && tickets !== undefined) {
+      const ticket = tickets.seal(encodeSession12(session));
+      this.#send(
+        hs,
+        HandshakeType12.new_session_ticket,
+        (w) => writeNewSessionTicket12(w, { lifetimeHint: tickets.ticketLifetimeSeconds, ticket }),
+      );
+    }
     const keys = this.#keys(hs, session.masterSecret);
     this.changeWriteCipher(keys.write);
     const verifyData = finishedVerifyData12(

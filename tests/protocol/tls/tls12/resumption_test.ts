@@ -192,3 +192,23 @@ Deno.test("the session-ID cache is bounded and expires entries", () => {
   assert.equal(cache.get(id(3)), null);
   assert.equal(cache.get(new Uint8Array(0)), null);
 });
+
+Deno.test("a ticket under a retiring key resumes and is replaced by a fresh one", () => {
+  const t = { now: 1_700_000_000_000 };
+  const ticketKeys = new TicketKeys({ provider, now: () => t.now, keyLifetimeMs: 3600_000 });
+  const s = { ticketKeys, now: () => t.now };
+  const session = firstSession(s, { offerTicket: true });
+  const fresh = handshake(s, { offerTicket: true, resume: session });
+  assert.equal(fresh.server.info().resumed, true);
+  assert.deepEqual(fresh.client.session()!.ticket, session.ticket);
+  t.now += 3600_000;
+  const renewed = handshake(s, { offerTicket: true, resume: session });
+  assert.equal(fatalOf(renewed.serverEvents), null);
+  assert.equal(renewed.server.info().resumed, true);
+  const next = renewed.client.session()!;
+  assert.notDeepEqual(next.ticket, session.ticket);
+  assert.equal(ticketKeys.open(next.ticket!)!.stale, false);
+  t.now += 3600_000;
+  assert.equal(handshake(s, { offerTicket: true, resume: session }).server.info().resumed, false);
+  assert.equal(handshake(s, { offerTicket: true, resume: next }).server.info().resumed, true);
+});
