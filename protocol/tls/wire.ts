@@ -4,7 +4,7 @@
  */
 import type { AeadAlgorithm, HashAlgorithm, KeyExchangeGroup } from "../crypto/provider.ts";
 
-/** The only version this engine negotiates (RFC 8446, Section 4.2.1). */
+/** TLS 1.3 in supported_versions (RFC 8446, Section 4.2.1); TLS 1.2 lives in tls12/. */
 export const TLS13 = 0x0304;
 /** legacy_version / legacy_record_version of TLS 1.3 messages (RFC 8446, Section 5.1). */
 export const TLS12 = 0x0303;
