@@ -3,13 +3,13 @@
  * default): OpenSSL with each suite (ECDSA and RSA server keys), session resumption by ticket and
  * by session ID, refused renegotiation; GnuTLS without 1.3; Python ssl with maximum_version
  * TLSv1_2; curl --tls-max 1.2, also with a client certificate and AUTHENTICATE EXTERNAL; NSS
- * tstclnt. Each logs in and FETCHes a message. The same peers without the cap still get TLS 1.3.
+ * tstclnt with the demo PKCS#12, also with EXTERNAL. Each logs in and FETCHes a message. The same peers without the cap still get TLS 1.3.
  * OpenSSL also presents client certificates of every key type over TLS 1.2: the driver's peer
  * check runs before the server's Finished, and its refusal reaches the client as its alert.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { issueServerCertificate } from "../../server/cli/dev_pki.ts";
+import { issueClientCertificate, issueServerCertificate } from "../../server/cli/dev_pki.ts";
 import { defaultProvider } from "../../protocol/crypto/mod.ts";
 import { Tls12ClientConnection } from "../../protocol/tls/tls12/client12.ts";
 import { HandshakeType12 } from "../../protocol/tls/tls12/wire12.ts";
@@ -294,7 +294,7 @@ Deno.test("curl --tls-max 1.2 fetches with a password and with AUTHENTICATE EXTE
   });
 });
 
-Deno.test("NSS tstclnt -V tls1.2:tls1.2 logs in and fetches", async () => {
+Deno.test("NSS tstclnt -V tls1.2:tls1.2 with the demo PKCS#12 logs in with EXTERNAL and fetches", async () => {
   await withPostern(async (postern) => {
     const db = join(postern.dir, "nssdb");
     await Deno.mkdir(db);
@@ -312,6 +312,21 @@ Deno.test("NSS tstclnt -V tls1.2:tls1.2 logs in and fetches", async () => {
       postern.caPath,
     ]);
     assert.equal(add.code, 0, add.stderr);
+    const demo = await issueClientCertificate(postern.certsDir, "alice", {
+      p12Password: "demo",
+      force: true,
+    });
+    const imported = await run("pk12util", [
+      "-i",
+      demo.p12!,
+      "-d",
+      `sql:${db}`,
+      "-W",
+      "demo",
+      "-K",
+      "",
+    ]);
+    assert.equal(imported.code, 0, imported.stderr);
     // tstclnt does not exit when the server closes (with TLS 1.3 too): it is stopped after 5 s
     // and judged by what it printed.
     const r = await runPeer(
@@ -327,8 +342,13 @@ Deno.test("NSS tstclnt -V tls1.2:tls1.2 logs in and fetches", async () => {
         `sql:${db}`,
         "-V",
         "tls1.2:tls1.2",
+        "-n",
+        "alice",
       ],
-      IMAP_SCRIPT,
+      enc(
+        "a AUTHENTICATE EXTERNAL =\r\nb SELECT INBOX\r\n" +
+          "c FETCH 1 (BODY[HEADER.FIELDS (SUBJECT)])\r\nd LOGOUT\r\n",
+      ),
       5_000,
     );
     const out = dec(r.stdout);
