@@ -537,6 +537,8 @@ export class Tls12ServerConnection extends Connection12 {
       throw new TlsAlert("handshake_failure", "Resuming an EMS session without EMS");
     }
     if (!session.extendedMasterSecret) return null;
+    // RFC 6066, Section 3: a session is not resumed under another server name.
+    if (!bytesEqual(session.serverName, this.#sni ?? EMPTY)) return null;
     if (!ch.cipherSuites.includes(session.suite)) return null;
     if (suite12ByCodeIn(this.#suites, session.suite) === null) return null;
     const mode = this.#config.clientAuth?.mode ?? "none";
@@ -682,6 +684,7 @@ export class Tls12ServerConnection extends Connection12 {
       masterSecret: keys.master,
       extendedMasterSecret: hs.ems,
       peerChain: peer === null ? [] : this.#peerChain,
+      serverName: this.#sni?.slice() ?? EMPTY,
       createdAt: this.#now(),
     };
     const tickets = this.#config.ticketKeys;

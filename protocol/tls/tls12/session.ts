@@ -16,6 +16,8 @@ export interface Session12 {
   readonly extendedMasterSecret: boolean;
   /** The client's certificate chain, leaf first; empty without client authentication. */
   readonly peerChain: readonly Uint8Array[];
+  /** The server_name of the full handshake; empty without SNI (RFC 6066, Section 3). */
+  readonly serverName: Uint8Array;
   /** Milliseconds since the epoch at the full handshake. */
   readonly createdAt: number;
 }
@@ -31,6 +33,7 @@ export function encodeSession12(s: Session12): Uint8Array {
   w.lengthPrefixed(3, (w) => {
     for (const der of s.peerChain) w.vec(3, der);
   });
+  w.vec(2, s.serverName);
   return w.finish();
 }
 
@@ -47,8 +50,16 @@ export function decodeSession12(bytes: Uint8Array): Session12 | null {
     const list = r.sub(3);
     const peerChain: Uint8Array[] = [];
     while (list.remaining > 0) peerChain.push(list.vec(3, 1).slice());
+    const serverName = r.vec(2).slice();
     r.end();
-    return { suite, masterSecret, extendedMasterSecret: ems === 1, peerChain, createdAt };
+    return {
+      suite,
+      masterSecret,
+      extendedMasterSecret: ems === 1,
+      peerChain,
+      serverName,
+      createdAt,
+    };
   } catch (e) {
     if (e instanceof TlsAlert) return null;
     throw e;

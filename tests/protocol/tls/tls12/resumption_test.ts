@@ -163,6 +163,7 @@ Deno.test("session states round-trip and anything else decodes to null", () => {
     masterSecret: new Uint8Array(48).fill(5),
     extendedMasterSecret: true,
     peerChain: [new Uint8Array([1, 2]), new Uint8Array([3])],
+    serverName: new TextEncoder().encode("mail.example.org"),
     createdAt: 1_700_000_000_123,
   };
   assert.deepEqual(decodeSession12(encodeSession12(s)), s);
@@ -179,6 +180,7 @@ Deno.test("the session-ID cache is bounded and expires entries", () => {
     masterSecret: new Uint8Array(48).fill(n),
     extendedMasterSecret: true,
     peerChain: [],
+    serverName: new Uint8Array(0),
     createdAt: t.now,
   });
   const id = (n: number) => new Uint8Array(32).fill(n);
@@ -211,4 +213,20 @@ Deno.test("a ticket under a retiring key resumes and is replaced by a fresh one"
   t.now += 3600_000;
   assert.equal(handshake(s, { offerTicket: true, resume: session }).server.info().resumed, false);
   assert.equal(handshake(s, { offerTicket: true, resume: next }).server.info().resumed, true);
+});
+
+Deno.test("a session is not resumed under another server name (RFC 6066, Section 3)", () => {
+  const s = stores();
+  const session = firstSession(s, { offerTicket: true, serverName: "mail.example.org" });
+  const same = handshake(s, { offerTicket: true, resume: session, serverName: "mail.example.org" });
+  assert.equal(same.server.info().resumed, true);
+  const other = handshake(s, {
+    offerTicket: true,
+    resume: session,
+    serverName: "imap.example.org",
+  });
+  assert.equal(fatalOf(other.serverEvents), null);
+  assert.equal(other.server.info().resumed, false);
+  const none = handshake(s, { offerTicket: true, resume: session });
+  assert.equal(none.server.info().resumed, false);
 });
