@@ -76,7 +76,9 @@ export function formatAccess(record: AccessRecord): Record<string, unknown> {
     conn: record.id,
     peer: record.peer,
     listener: record.listener,
-    tls: record.tls ? `${record.tls.version} ${record.tls.cipherSuite}` : "none",
+    tls: record.tls
+      ? `${record.tls.version} ${record.tls.cipherSuite}${record.tls.resumed ? " resumed" : ""}`
+      : "none",
     sni: record.tls?.sni ?? null,
     certSubject: peer?.subject ?? null,
     certSerial: peer?.serial ?? null,

@@ -121,6 +121,13 @@ export class TlsChannel implements ByteChannel {
             await this.#flush().catch(() => {});
             throw new HandshakeError(event.reason, event.alert);
           case "peerClosed":
+            // A client may finish the handshake and close in one flight (a TLS 1.2 resumption
+            // followed by close_notify): the handshake counts, and reads see the end.
+            if (this.#engine.handshakeComplete) {
+              this.#eof = true;
+              this.closeReason ??= "close_notify";
+              break;
+            }
             throw new HandshakeError("Peer closed during handshake", "close_notify");
           case "handshakeComplete":
             break;

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { issueClientCertificate, issueServerCertificate } from "../../server/cli/dev_pki.ts";
 import { defaultProvider } from "../../protocol/crypto/mod.ts";
+import { setupLogging } from "../../server/log.ts";
 import { Tls12ClientConnection } from "../../protocol/tls/tls12/client12.ts";
 import { HandshakeType12 } from "../../protocol/tls/tls12/wire12.ts";
 import { makeMessage, RawImap, run } from "../_support/imap_clients.ts";
@@ -568,5 +569,35 @@ Deno.test("openssl s_client -tls1_2 sees PKCS#1 only when offered nothing better
   } finally {
     await server.close();
     await pki.remove();
+  }
+});
+
+Deno.test("the access line names TLSv1.2 and its suite, and says when a session was resumed", async () => {
+  const lines: string[] = [];
+  setupLogging({ level: "info", format: "json", write: (line) => lines.push(line) });
+  try {
+    await withPostern(async (postern) => {
+      const r = await runPeer(
+        "openssl",
+        opensslArgs(postern.implicitPort, postern.caPath, ["-tls1_2", "-reconnect"]),
+        IMAP_SCRIPT,
+        15_000,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      for (let i = 0; i < 50 && lines.filter((l) => l.includes("postern.access")).length < 7; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    });
+  } finally {
+    setupLogging({ level: "error", format: "text" });
+  }
+  const tls = lines.filter((l) => l.includes("postern.access"))
+    .map((l) => JSON.parse(l).properties.tls as string);
+  // The seeding session (TLS 1.3), the full 1.2 handshake, then five resumptions.
+  assert.equal(tls.length, 7, tls.join("\n"));
+  assert.match(tls[0]!, /^TLSv1\.3 TLS_/);
+  assert.equal(tls[1], "TLSv1.2 TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256");
+  for (const line of tls.slice(2)) {
+    assert.equal(line, "TLSv1.2 TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 resumed");
   }
 });
