@@ -72,6 +72,8 @@ export interface TlsConfig {
   readonly minVersion: "1.2" | "1.3";
   /** Refuse TLS 1.2 clients without the extended master secret (RFC 7627). Default false. */
   readonly requireExtendedMasterSecret: boolean;
+  /** Session-ticket keys: how many are kept and how long each seals. Default 2 and 12h. */
+  readonly tickets: { readonly count: number; readonly keyLifetimeMs: number };
 }
 
 export interface DirectoryConfig {
@@ -209,6 +211,7 @@ const DEFAULTS = {
   maxChainDepth: 8,
   minVersion: "1.2",
   requireExtendedMasterSecret: false,
+  tickets: { count: 2, keyLifetimeMs: 12 * 3600_000 },
   usernameAttribute: "uid",
   certificateLookup: "(mail={cert.san.email})",
   recheckIntervalMs: 60_000,
@@ -242,7 +245,9 @@ const KEYS = {
     "max_chain_depth",
     "min_version",
     "require_extended_master_secret",
+    "tickets",
   ],
+  tickets: ["count", "key_lifetime"],
   directory: [
     "url",
     "starttls",
@@ -662,6 +667,14 @@ function readTls(ctx: Context, root: Section): TlsConfig {
     "require_extended_master_secret",
     DEFAULTS.requireExtendedMasterSecret,
   );
+  const tickets = Section.open(
+    ctx,
+    tls.raw("tickets"),
+    tls.keyNode("tickets"),
+    "tls.tickets",
+    KEYS.tickets,
+    "tls.tickets",
+  );
   return {
     certificate,
     privateKey,
@@ -671,6 +684,10 @@ function readTls(ctx: Context, root: Section): TlsConfig {
     maxChainDepth,
     minVersion,
     requireExtendedMasterSecret,
+    tickets: {
+      count: tickets.int("count", DEFAULTS.tickets.count, 1, 16),
+      keyLifetimeMs: tickets.duration("key_lifetime", DEFAULTS.tickets.keyLifetimeMs, 60_000),
+    },
   };
 }
 

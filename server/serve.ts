@@ -39,9 +39,14 @@ export interface Resumption {
   readonly sessionCache: SessionCache;
 }
 
-export function newResumption(): Resumption {
+/** The ticket settings are read at start; a reload keeps the keys (and the tickets) alive. */
+export function newResumption(config: Config): Resumption {
   return {
-    ticketKeys: new TicketKeys({ provider: defaultProvider }),
+    ticketKeys: new TicketKeys({
+      provider: defaultProvider,
+      count: config.tls.tickets.count,
+      keyLifetimeMs: config.tls.tickets.keyLifetimeMs,
+    }),
     sessionCache: new SessionCache(),
   };
 }
@@ -91,7 +96,7 @@ export function formatAccess(record: AccessRecord): Record<string, unknown> {
 }
 
 export async function serve(config: Config, options: ServeOptions = {}): Promise<ServeHandle> {
-  const resumption = newResumption();
+  const resumption = newResumption(config);
   let tlsConfig = await loadTlsConfig(config, resumption);
   let current = config;
   const stack = options.application ? null : await ServerStack.open(config);

@@ -332,6 +332,7 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
       maxChainDepth: 8,
       minVersion: "1.2",
       requireExtendedMasterSecret: false,
+      tickets: { count: 2, keyLifetimeMs: 12 * 3600_000 },
     },
     directory: null,
     limits: {
@@ -435,4 +436,15 @@ Deno.test("parseConfig() reads tls.min_version quoted or bare, and reports bad v
       'config.yaml:3:35: tls.require_extended_master_secret: expected true or false, got "yes"',
     ],
   );
+});
+
+Deno.test("parseConfig() reads tls.tickets and reports bad values at their position", () => {
+  const tickets = parseConfig("tls:\n  tickets: {count: 3, key_lifetime: 1h}\n", "config.yaml", {
+    checkFiles: false,
+  }).tls.tickets;
+  assert.deepEqual(tickets, { count: 3, keyLifetimeMs: 3600_000 });
+  assert.deepEqual(errorsOf("tls:\n  tickets:\n    count: 0\n    lifetime: 1h\n"), [
+    "config.yaml:3:12: tls.tickets.count: expected a whole number from 1 to 16, got 0",
+    'config.yaml:4:5: unknown key "lifetime" in tls.tickets (did you mean "key_lifetime"?)',
+  ]);
 });
