@@ -108,7 +108,7 @@ export interface Client12Config {
   /** Test hook: rewrite the ClientHello before encoding. */
   editClientHello?: (ch: ClientHello) => ClientHello;
   /**
-   * Test hook over each outgoing encoded handshake message of our second flight: return other
+   * Test hook over each outgoing encoded handshake message after the ClientHello: return other
    * bytes, or null to drop the message (it then stays out of the transcript).
    */
   tamper?: (type: number, encoded: Uint8Array) => Uint8Array | null;
@@ -479,7 +479,15 @@ export class Tls12ClientConnection extends Connection12 {
       "client",
       this.#hash(),
     );
-    this.#sendHandshake(HandshakeType12.finished, (w) => w.bytes(verifyData));
+    const fin = writeHandshake(
+      HandshakeType12.finished as HandshakeType,
+      (w) => w.bytes(verifyData),
+    );
+    const out = this.#config.tamper ? this.#config.tamper(HandshakeType12.finished, fin) : fin;
+    if (out !== null) {
+      this.#transcript.push(out);
+      this.queueHandshake(out);
+    }
     this.flush();
   }
 

@@ -318,3 +318,18 @@ Deno.test("server keys of every kind sign a ServerKeyExchange the client accepts
     assert.equal(fatalOf(p.clientEvents), null, kind);
   }
 });
+
+Deno.test("a Finished of the wrong length is decode_error; a wrong one is decrypt_error", () => {
+  const finished = (edit: (verifyData: Uint8Array) => Uint8Array) =>
+    serverAlert({
+      tamper: (type, encoded) => {
+        if (type !== HandshakeType12.finished) return encoded;
+        const body = edit(encoded.slice(4));
+        return new Uint8Array([type, 0, 0, body.length, ...body]);
+      },
+    });
+  assert.equal(finished((v) => v.subarray(0, 11)), "decode_error");
+  assert.equal(finished((v) => new Uint8Array([...v, 0])), "decode_error");
+  assert.equal(finished(() => new Uint8Array(0)), "decode_error");
+  assert.equal(finished((v) => (v[0]! ^= 1, v)), "decrypt_error");
+});
