@@ -15,6 +15,16 @@ import type { Suite12 } from "./wire12.ts";
 
 const HEADER_LENGTH = 5;
 
+/**
+ * Most records we seal under one TLS 1.2 key. TLS 1.2 cannot change keys mid-connection (we
+ * never renegotiate), so the AES-GCM confidentiality bound of RFC 8446, Section 5.5 (2^24.5
+ * full-size records) ends the connection instead: about 370 GiB, far beyond any IMAP session.
+ * ChaCha20-Poly1305 has no practical bound (2^53 - 1, the sequence limit).
+ */
+export function sealLimit(suite: Suite12): number {
+  return suite.aead === "CHACHA20-POLY1305" ? MAX_SEQUENCE : Math.floor(2 ** 24.5);
+}
+
 /** One direction's protection under one key block half. */
 export class RecordProtection12 {
   readonly #aead: Aead;

@@ -106,7 +106,7 @@ import {
   masterSecret,
   VERIFY_DATA_LENGTH,
 } from "./prf.ts";
-import { RecordProtection12 } from "./record_protection.ts";
+import { RecordProtection12, sealLimit } from "./record_protection.ts";
 import { decodeSession12, encodeSession12, type Session12 } from "./session.ts";
 import type { SessionCache } from "./session_cache.ts";
 import {
@@ -731,7 +731,7 @@ export class Tls12ServerConnection extends Connection12 {
     return {
       master,
       read: new RecordProtection12(this.provider, s, kb.clientKey, kb.clientIv),
-      write: new RecordProtection12(this.provider, s, kb.serverKey, kb.serverIv),
+      write: new RecordProtection12(this.provider, s, kb.serverKey, kb.serverIv, sealLimit(s)),
     };
   }
 

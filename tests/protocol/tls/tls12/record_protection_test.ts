@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { TlsAlert } from "../../../../protocol/tls/alert.ts";
-import { RecordProtection12 } from "../../../../protocol/tls/tls12/record_protection.ts";
+import { RecordProtection12, sealLimit } from "../../../../protocol/tls/tls12/record_protection.ts";
 import { type CipherSuite12Name, suite12ByName } from "../../../../protocol/tls/tls12/wire12.ts";
 import { ContentType } from "../../../../protocol/tls/wire.ts";
 import { provider } from "../_pair.ts";
@@ -101,5 +101,14 @@ Deno.test("the sequence number is refused, never wrapped, at its limit", () => {
   assert.throws(
     () => w.seal(ContentType.application_data, new Uint8Array(1)),
     (e: unknown) => e instanceof TlsAlert && e.alert === "internal_error",
+  );
+});
+
+Deno.test("AES-GCM keys seal at most 2^24.5 records; ChaCha20 keys are bounded by the sequence only", () => {
+  assert.equal(sealLimit(suite12ByName("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256")), 23_726_566);
+  assert.equal(sealLimit(suite12ByName("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384")), 23_726_566);
+  assert.equal(
+    sealLimit(suite12ByName("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256")),
+    Number.MAX_SAFE_INTEGER,
   );
 });
