@@ -347,6 +347,10 @@ export class Tls12ClientConnection extends Connection12 {
         return this.#onFinished(s.keys, expect(msg, HandshakeType12.finished));
       case "connected":
         throw new TlsAlert("unexpected_message", "Handshake message after Finished");
+      default: {
+        const never: never = s;
+        throw new Error(`Unknown state ${JSON.stringify(never)}`);
+      }
     }
   }
 

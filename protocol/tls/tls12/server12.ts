@@ -165,6 +165,24 @@ interface Hello {
   readonly transcript: Uint8Array[];
 }
 
+/** What a ClientHello and our configuration agree on, before resumption is decided. */
+interface Negotiated12 {
+  readonly suite: Suite12;
+  readonly ems: boolean;
+  /** The client signalled RFC 5746 (the SCSV or an empty renegotiation_info). */
+  readonly secureRenegotiation: boolean;
+  /** The client sent ec_point_formats (we answer it in a full handshake). */
+  readonly pointFormats: boolean;
+  /** signature_algorithms, or null when the client sent none. */
+  readonly clientSchemes: readonly number[] | null;
+  /** The supported_groups body, parsed only for a full handshake. */
+  readonly groups: Uint8Array | undefined;
+  readonly alpn: Uint8Array | null;
+  readonly sni: Uint8Array | null;
+  /** The session_ticket extension body: undefined without it, empty to ask for a ticket. */
+  readonly ticket: Uint8Array | undefined;
+}
+
 /** Keys of both directions, installed at each side's change_cipher_spec. */
 interface Keys {
   readonly master: Uint8Array;
@@ -323,8 +341,33 @@ export class Tls12ServerConnection extends Connection12 {
 
   #onClientHello(msg: HandshakeMessage): void {
     const ch = parseClientHello(msg.body);
+    const n = this.#negotiate(ch);
+    this.#sni = n.sni;
+    this.#alpnChosen = n.alpn;
+    this.#ems = n.ems;
+    const serverRandom = this.provider.randomBytes(32);
+    if (this.#config.tls13Enabled ?? true) serverRandom.set(DOWNGRADE_TLS12, 24);
+    const hello: Hello = {
+      suite: n.suite,
+      clientRandom: ch.random,
+      serverRandom,
+      ems: n.ems,
+      transcript: [msg.encoded],
+    };
+    const resumable = this.#findSession(ch, n.ticket, n.ems);
+    if (resumable !== null) {
+      const suite = suite12ByCodeIn(this.#suites, resumable.session.suite)!;
+      return this.#resume({ ...hello, suite }, ch, resumable, this.#helloExtensions(n));
+    }
+    this.#sendServerFlight(ch, n, hello);
+  }
+
+  /**
+   * Checks a TLS 1.2 ClientHello and settles what does not depend on resumption: version,
+   * fallback, compression, renegotiation signalling, EMS, point formats, suite, ALPN and SNI.
+   */
+  #negotiate(ch: ClientHello): Negotiated12 {
     const ext = (type: number) => findExtension(ch.extensions, type);
-    const tls13 = this.#config.tls13Enabled ?? true;
 
     const versionsBody = ext(ExtensionType.supported_versions);
     if (versionsBody !== undefined) {
@@ -335,7 +378,7 @@ export class Tls12ServerConnection extends Connection12 {
     } else if (ch.legacyVersion < TLS12) {
       throw new TlsAlert("protocol_version", "Client offers TLS 1.1 or older");
     }
-    if (tls13 && ch.cipherSuites.includes(Scsv.fallback)) {
+    if ((this.#config.tls13Enabled ?? true) && ch.cipherSuites.includes(Scsv.fallback)) {
       throw new TlsAlert("inappropriate_fallback", "TLS_FALLBACK_SCSV while TLS 1.3 is on");
     }
     if (!ch.legacyCompressionMethods.includes(0)) {
@@ -350,8 +393,6 @@ export class Tls12ServerConnection extends Connection12 {
         throw new TlsAlert("handshake_failure", "renegotiation_info is not empty");
       }
     }
-    const secureRenegotiation = renegotiationInfo !== undefined ||
-      ch.cipherSuites.includes(Scsv.empty_renegotiation_info);
 
     const emsBody = ext(ExtensionType12.extended_master_secret);
     if (emsBody !== undefined && emsBody.length !== 0) {
@@ -388,51 +429,52 @@ export class Tls12ServerConnection extends Connection12 {
       }
     }
     const sniBody = ext(ExtensionType.server_name);
-    this.#sni = sniBody === undefined ? null : parseBody(sniBody, "server_name", readServerName);
-    this.#alpnChosen = alpn;
-    this.#ems = ems;
 
-    const serverRandom = this.provider.randomBytes(32);
-    if (tls13) serverRandom.set(DOWNGRADE_TLS12, 24);
+    return {
+      suite,
+      ems,
+      secureRenegotiation: renegotiationInfo !== undefined ||
+        ch.cipherSuites.includes(Scsv.empty_renegotiation_info),
+      pointFormats: formatsBody !== undefined,
+      clientSchemes,
+      groups: ext(ExtensionType.supported_groups),
+      alpn,
+      sni: sniBody === undefined ? null : parseBody(sniBody, "server_name", readServerName),
+      ticket: ext(ExtensionType12.session_ticket),
+    };
+  }
 
-    const ticketBody = ext(ExtensionType12.session_ticket);
+  /** ServerHello extensions common to both handshakes (each answers one the client sent). */
+  #helloExtensions(n: Negotiated12): Extension[] {
     const extensions: Extension[] = [];
-    if (secureRenegotiation) {
+    if (n.secureRenegotiation) {
       extensions.push({ type: ExtensionType12.renegotiation_info, data: new Uint8Array([0]) });
     }
-    if (ems) extensions.push({ type: ExtensionType12.extended_master_secret, data: EMPTY });
-    if (alpn !== null) {
+    if (n.ems) extensions.push({ type: ExtensionType12.extended_master_secret, data: EMPTY });
+    if (n.alpn !== null) {
       extensions.push({
         type: ExtensionType.application_layer_protocol_negotiation,
-        data: encode(writeAlpn, [alpn]),
+        data: encode(writeAlpn, [n.alpn]),
       });
     }
+    return extensions;
+  }
 
-    const resumable = this.#findSession(ch, ticketBody, ems);
-    const transcript = [msg.encoded];
-    if (resumable !== null) {
-      const hello: Hello = {
-        suite: suite12ByCodeIn(this.#suites, resumable.session.suite)!,
-        clientRandom: ch.random,
-        serverRandom,
-        ems,
-        transcript,
-      };
-      return this.#resume(hello, ch, resumable, extensions);
-    }
+  // ---- ServerHello, Certificate, ServerKeyExchange, CertificateRequest*, ServerHelloDone ----
 
-    // Full handshake.
-    const group = this.#chooseGroup(ext(ExtensionType.supported_groups));
-    const scheme = chooseSigningScheme12(this.#config.privateKey, clientSchemes);
+  #sendServerFlight(ch: ClientHello, n: Negotiated12, hello: Hello): void {
+    const group = this.#chooseGroup(n.groups);
+    const scheme = chooseSigningScheme12(this.#config.privateKey, n.clientSchemes);
     if (scheme === null) {
       throw new TlsAlert("handshake_failure", "No common signature scheme (SHA-1 is refused)");
     }
     // RFC 7627, Section 5.3: only sessions with EMS are ever resumable.
-    const canResume = ems &&
+    const canResume = n.ems &&
       (this.#config.ticketKeys !== undefined || this.#config.sessionCache !== undefined);
-    const issueTicket = ems && ticketBody !== undefined && this.#config.ticketKeys !== undefined;
+    const issueTicket = n.ems && n.ticket !== undefined && this.#config.ticketKeys !== undefined;
     const sessionId = canResume ? this.provider.randomBytes(32) : EMPTY;
-    if (formatsBody !== undefined) {
+    const extensions = this.#helloExtensions(n);
+    if (n.pointFormats) {
       extensions.push({
         type: ExtensionType12.ec_point_formats,
         data: new Uint8Array([1, POINT_FORMAT_UNCOMPRESSED]),
@@ -440,25 +482,17 @@ export class Tls12ServerConnection extends Connection12 {
     }
     if (issueTicket) extensions.push({ type: ExtensionType12.session_ticket, data: EMPTY });
 
+    const suite = n.suite;
     this.#suite = suite;
     this.#group = group;
     const share = this.provider.generateKeyShare(group);
-    const hs: Full = {
-      suite,
-      clientRandom: ch.random,
-      serverRandom,
-      ems,
-      transcript,
-      group,
-      share,
-      sessionId,
-      issueTicket,
-    };
+    const hs: Full = { ...hello, group, share, sessionId, issueTicket };
 
-    this.#send(hs, HandshakeType12.server_hello, (w) =>
-      writeServerHello(w, {
-        ...serverHello(serverRandom, sessionId, suite.code, extensions),
-      }));
+    this.#send(
+      hs,
+      HandshakeType12.server_hello,
+      (w) => writeServerHello(w, serverHello(hs.serverRandom, sessionId, suite.code, extensions)),
+    );
     this.#send(
       hs,
       HandshakeType12.certificate,
@@ -471,7 +505,7 @@ export class Tls12ServerConnection extends Connection12 {
     const signature = this.provider.sign(
       this.#config.privateKey,
       signingAlgorithm12(scheme),
-      concat(ch.random, serverRandom, params),
+      concat(ch.random, hs.serverRandom, params),
     );
     this.#send(hs, HandshakeType12.server_key_exchange, (w) => {
       w.bytes(params).u16(scheme).vec(2, signature);
