@@ -721,15 +721,20 @@ export class Tls12ServerConnection extends Connection12 {
       serverName: this.#sni?.slice() ?? EMPTY,
       createdAt: this.#now(),
     };
+    const state = encodeSession12(session);
+    // A session with a very long client chain is not kept: tickets stay small, and the cache
+    // cannot be filled with large entries. RFC 5077, Section 3.3 allows an empty ticket after
+    // the extension was answered.
+    const keep = state.length <= MAX_SESSION_STATE;
     const tickets = this.#config.ticketKeys;
     if (hs.issueTicket && tickets !== undefined) {
-      const ticket = tickets.seal(encodeSession12(session));
+      const ticket = keep ? tickets.seal(state) : EMPTY;
       this.#send(
         hs,
         HandshakeType12.new_session_ticket,
         (w) => writeNewSessionTicket12(w, { lifetimeHint: tickets.ticketLifetimeSeconds, ticket }),
       );
-    } else if (hs.ems && hs.sessionId.length > 0) {
+    } else if (keep && hs.ems && hs.sessionId.length > 0) {
       this.#config.sessionCache?.put(hs.sessionId, session);
     }
     this.changeWriteCipher(keys.write);
@@ -781,6 +786,9 @@ export class Tls12ServerConnection extends Connection12 {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** The largest session state we keep in a ticket or the cache (a few client certificates). */
+export const MAX_SESSION_STATE = 16 * 1024;
 
 function expect(msg: HandshakeMessage, type: number): HandshakeMessage {
   if (msg.type !== type) {

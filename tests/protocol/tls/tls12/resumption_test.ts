@@ -230,3 +230,23 @@ Deno.test("a session is not resumed under another server name (RFC 6066, Section
   const none = handshake(s, { offerTicket: true, resume: session });
   assert.equal(none.server.info().resumed, false);
 });
+
+Deno.test("a session with an oversized client chain gets an empty ticket and no cache entry", () => {
+  const clientKey = keyFixture("P-256");
+  const big = { ...clientKey, chain: [clientKey.chain[0]!, new Uint8Array(20_000)] };
+  const verifier = stubVerifier([clientKey]);
+  for (const offerTicket of [true, false]) {
+    const s = { ...stores(), clientAuth: { mode: "optional" as const, verifier } };
+    const p = makePair12(s, {
+      offerTicket,
+      certificate: { chain: big.chain, privateKey: clientKey.privateKey },
+    });
+    run(p);
+    p.server.completePeerVerification({ ok: true });
+    run(p);
+    assert.equal(fatalOf(p.serverEvents), null);
+    assert.equal(p.client.handshakeComplete, true);
+    if (offerTicket) assert.equal(p.client.session()!.ticket!.length, 0);
+    assert.equal(s.sessionCache.size, 0);
+  }
+});
