@@ -1,7 +1,8 @@
 /**
  * The bounded session-ID cache of TLS 1.2 (RFC 5246, Section 7.4.1.2), the fallback for clients
- * without session tickets. The oldest entry goes first when the cache is full; entries expire
- * after `lifetimeMs`. Shared by every connection of a listener; the clock is injected.
+ * without session tickets. The oldest entries go first when the cache holds `maxEntries` sessions
+ * or `maxBytes` of them (client chains make sizes vary); entries expire after `lifetimeMs`.
+ * Shared by every connection of a listener; the clock is injected.
  */
 import { bytesEqual } from "../codec.ts";
 import type { Session12 } from "./session.ts";
@@ -9,6 +10,8 @@ import type { Session12 } from "./session.ts";
 export interface SessionCacheOptions {
   /** Most sessions held (default 10000). */
   readonly maxEntries?: number;
+  /** Most bytes of session state held, counted roughly (default 32 MiB). */
+  readonly maxBytes?: number;
   /** How long a session may be resumed (default 1 hour). */
   readonly lifetimeMs?: number;
   /** Milliseconds since the epoch (default `Date.now`). */
@@ -18,10 +21,20 @@ export interface SessionCacheOptions {
 interface Entry {
   readonly id: Uint8Array;
   readonly session: Session12;
+  readonly bytes: number;
+}
+
+/** What an entry costs: its secrets, names and chain, plus a fixed overhead for the rest. */
+function sizeOf(id: Uint8Array, s: Session12): number {
+  let n = 128 + id.length + s.masterSecret.length + s.serverName.length;
+  for (const der of s.peerChain) n += der.length;
+  return n;
 }
 
 export class SessionCache {
   readonly #max: number;
+  readonly #maxBytes: number;
+  #bytes = 0;
   readonly #lifetimeMs: number;
   readonly #now: () => number;
   /** Keyed by the hex of the ID; a Map keeps insertion order, so the oldest is first. */
@@ -29,6 +42,7 @@ export class SessionCache {
 
   constructor(options: SessionCacheOptions = {}) {
     this.#max = options.maxEntries ?? 10_000;
+    this.#maxBytes = options.maxBytes ?? 32 * 1024 * 1024;
     this.#lifetimeMs = options.lifetimeMs ?? 3600 * 1000;
     this.#now = options.now ?? Date.now;
     if (!Number.isInteger(this.#max) || this.#max < 1) throw new RangeError("maxEntries < 1");
@@ -38,17 +52,32 @@ export class SessionCache {
     return this.#entries.size;
   }
 
-  /** Stores a session under its ID, evicting the oldest entry when full. */
+  /** Stores a session under its ID, evicting the oldest entries when full. */
   put(id: Uint8Array, session: Session12): void {
     if (id.length === 0 || id.length > 32) return;
+    const bytes = sizeOf(id, session);
+    if (bytes > this.#maxBytes) return;
     const key = toKey(id);
-    this.#entries.delete(key);
-    while (this.#entries.size >= this.#max) {
+    this.delete(id);
+    while (this.#entries.size >= this.#max || this.#bytes + bytes > this.#maxBytes) {
       const oldest = this.#entries.keys().next().value;
       if (oldest === undefined) break;
-      this.#entries.delete(oldest);
+      this.#remove(oldest);
     }
-    this.#entries.set(key, { id: id.slice(), session });
+    this.#entries.set(key, { id: id.slice(), session, bytes });
+    this.#bytes += bytes;
+  }
+
+  /** Bytes of session state held (as counted for `maxBytes`). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  #remove(key: string): void {
+    const e = this.#entries.get(key);
+    if (e === undefined) return;
+    this.#bytes -= e.bytes;
+    this.#entries.delete(key);
   }
 
   /** The session for an ID, or null when unknown or expired. */
@@ -58,7 +87,7 @@ export class SessionCache {
     const e = this.#entries.get(key);
     if (e === undefined || !bytesEqual(e.id, id)) return null;
     if (this.#now() - e.session.createdAt >= this.#lifetimeMs) {
-      this.#entries.delete(key);
+      this.#remove(key);
       return null;
     }
     return e.session;
@@ -66,7 +95,7 @@ export class SessionCache {
 
   /** Forgets a session (e.g. one whose resumption failed). */
   delete(id: Uint8Array): void {
-    this.#entries.delete(toKey(id));
+    this.#remove(toKey(id));
   }
 }
 

@@ -250,3 +250,25 @@ Deno.test("a session with an oversized client chain gets an empty ticket and no 
     assert.equal(s.sessionCache.size, 0);
   }
 });
+
+Deno.test("the session-ID cache also bounds the bytes it holds", () => {
+  const cache = new SessionCache({ maxBytes: 10_000 });
+  const session = (chainBytes: number) => ({
+    suite: 0xc02b,
+    masterSecret: new Uint8Array(48),
+    extendedMasterSecret: true,
+    peerChain: [new Uint8Array(chainBytes)],
+    serverName: new Uint8Array(0),
+    createdAt: Date.now(),
+  });
+  const id = (n: number) => new Uint8Array(32).fill(n);
+  for (let i = 1; i <= 5; i++) cache.put(id(i), session(3000));
+  assert.equal(cache.size, 3);
+  assert.ok(cache.bytes <= 10_000);
+  assert.equal(cache.get(id(2)), null);
+  assert.ok(cache.get(id(5)) !== null);
+  cache.put(id(9), session(20_000));
+  assert.equal(cache.get(id(9)), null);
+  cache.delete(id(5));
+  assert.equal(cache.size, 2);
+});
