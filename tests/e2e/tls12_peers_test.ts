@@ -188,7 +188,7 @@ Deno.test("openssl s_client renegotiation is refused and the server keeps servin
   });
 });
 
-Deno.test("gnutls-cli without TLS 1.3 logs in and fetches over TLS 1.2 with EMS", async () => {
+Deno.test("gnutls-cli without TLS 1.3 logs in and fetches over TLS 1.2 with EMS, and resumes", async () => {
   await withPostern(async (postern) => {
     for (const cipher of ["AES-128-GCM", "AES-256-GCM", "CHACHA20-POLY1305"]) {
       const r = await runPeer(
@@ -208,6 +208,26 @@ Deno.test("gnutls-cli without TLS 1.3 logs in and fetches over TLS 1.2 with EMS"
       assert.match(out, new RegExp(`\\(TLS1\\.2-X\\.509\\).*\\(${cipher}\\)`));
       assert.match(out, /extended master secret, safe renegotiation/);
       assertFetched(out, `gnutls ${cipher}`);
+    }
+    // --resume: a second connection resumes by ticket, or by session ID with %NO_TICKETS.
+    for (const priority of ["NORMAL:-VERS-TLS1.3", "NORMAL:-VERS-TLS1.3:%NO_TICKETS"]) {
+      const r = await runPeer(
+        "gnutls-cli",
+        [
+          `--x509cafile=${postern.caPath}`,
+          `--port=${postern.implicitPort}`,
+          `--priority=${priority}`,
+          "--resume",
+          "--sni-hostname=localhost",
+          "127.0.0.1",
+        ],
+        IMAP_SCRIPT,
+        15_000,
+      );
+      const out = dec(r.stdout);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(out, /\*\*\* This is a resumed session/, priority);
+      assertFetched(out, `gnutls --resume ${priority}`);
     }
   });
 });
