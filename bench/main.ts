@@ -16,6 +16,7 @@ import { benchLmtp, formatLmtp } from "./lmtp_bench.ts";
 import { benchMtls, formatMtls } from "./mtls_bench.ts";
 import { benchParse } from "./parse_bench.ts";
 import { benchTls } from "./tls_bench.ts";
+import { benchTls12 } from "./tls12_bench.ts";
 
 const quick = Deno.args.includes("--quick");
 const onlyIndex = Deno.args.indexOf("--only");
@@ -81,6 +82,22 @@ try {
       row("bulk echo, Postern forced to AES-128", aes.ours.bulkMBps, aes.native.bulkMBps, "MB/s"),
     );
     console.log("Postern prefers ChaCha20-Poly1305 (fastest here); rustls picks AES-GCM.");
+  }
+  if (wants("tls12")) {
+    console.log(
+      "\n## TLS 1.2: Postern vs Deno.listenTls (rustls), 16 openssl s_time -tls1_2 at once",
+    );
+    console.log(
+      `${"".padEnd(36)} ${"Postern".padStart(15)} ${"rustls".padStart(15)} ${"ratio".padStart(7)}`,
+    );
+    for (const key of ["ec256", "rsa2048"] as const) {
+      const f = await benchTls12(pki, quick ? 3 : 10, key);
+      const name = key === "ec256" ? "P-256" : "RSA-2048";
+      console.log(row(`1.2 full, ${name}, s_time -new`, f.full.ours, f.full.native, "hs/s"));
+      console.log(
+        row(`1.2 resumed, ${name}, s_time -reuse`, f.resumed.ours, f.resumed.native, "hs/s"),
+      );
+    }
   }
   if (wants("mtls")) {
     console.log("\n## Client certificates (P-256), Postern");

@@ -18,7 +18,7 @@ export interface TlsFigures {
 }
 
 /** Echo server on Deno's native TLS (rustls), the reference. */
-function startNativeEcho(certPem: string, keyPem: string): { port: number; close(): void } {
+export function startNativeEcho(certPem: string, keyPem: string): { port: number; close(): void } {
   const listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: certPem, key: keyPem });
   (async () => {
     for await (const conn of listener) {
@@ -91,6 +91,7 @@ export async function handshakesOpenssl(
   port: number,
   caPath: string,
   seconds: number,
+  extraArgs: readonly string[] = ["-new"],
 ): Promise<number> {
   const started = performance.now();
   const out = await new Deno.Command("openssl", {
@@ -98,7 +99,7 @@ export async function handshakesOpenssl(
       "s_time",
       "-connect",
       `127.0.0.1:${port}`,
-      "-new",
+      ...extraArgs,
       "-time",
       String(seconds),
       "-CAfile",

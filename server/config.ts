@@ -71,6 +71,12 @@ export interface TlsConfig {
   readonly maxChainDepth: number;
   /** Without a directory, which certificate field names the local account. Default `cn`. */
   readonly certificateUsername: CertificateUsername;
+  /** The lowest TLS version accepted. Default "1.2" (as Dovecot). */
+  readonly minVersion: "1.2" | "1.3";
+  /** Refuse TLS 1.2 clients without the extended master secret (RFC 7627). Default false. */
+  readonly requireExtendedMasterSecret: boolean;
+  /** Session-ticket keys: how many are kept and how long each seals. Default 2 and 12h. */
+  readonly tickets: { readonly count: number; readonly keyLifetimeMs: number };
 }
 
 /**
@@ -217,6 +223,9 @@ const DEFAULTS = {
   handshakeTimeoutMs: 10_000,
   maxChainDepth: 8,
   certificateUsername: "cn",
+  minVersion: "1.2",
+  requireExtendedMasterSecret: false,
+  tickets: { count: 2, keyLifetimeMs: 12 * 3600_000 },
   usernameAttribute: "uid",
   certificateLookup: "(mail={cert.san.email})",
   recheckIntervalMs: 60_000,
@@ -261,7 +270,11 @@ const KEYS = {
     "handshake_timeout",
     "max_chain_depth",
     "certificate_username",
+    "min_version",
+    "require_extended_master_secret",
+    "tickets",
   ],
+  tickets: ["count", "key_lifetime"],
   directory: [
     "url",
     "starttls",
@@ -686,6 +699,19 @@ function readTls(ctx: Context, root: Section): TlsConfig {
     tls.fail("client_ca", `at least one CA file is required when client_auth is ${clientAuth}`);
   }
   if (ctx.checkFiles) checkServerKeyPair(ctx, tls, certificate, privateKey);
+  const minVersion = readMinVersion(tls);
+  const requireExtendedMasterSecret = tls.bool(
+    "require_extended_master_secret",
+    DEFAULTS.requireExtendedMasterSecret,
+  );
+  const tickets = Section.open(
+    ctx,
+    tls.raw("tickets"),
+    tls.keyNode("tickets"),
+    "tls.tickets",
+    KEYS.tickets,
+    "tls.tickets",
+  );
   return {
     certificate,
     privateKey,
@@ -694,7 +720,24 @@ function readTls(ctx: Context, root: Section): TlsConfig {
     handshakeTimeoutMs,
     maxChainDepth,
     certificateUsername,
+    minVersion,
+    requireExtendedMasterSecret,
+    tickets: {
+      count: tickets.int("count", DEFAULTS.tickets.count, 1, 16),
+      keyLifetimeMs: tickets.duration("key_lifetime", DEFAULTS.tickets.keyLifetimeMs, 60_000),
+    },
   };
+}
+
+const MIN_VERSIONS = ["1.2", "1.3"] as const;
+
+/** tls.min_version; YAML reads an unquoted 1.2 as a number, which means the same. */
+function readMinVersion(tls: Section): "1.2" | "1.3" {
+  const node = tls.raw("min_version");
+  if (isScalar(node) && (node.value === 1.2 || node.value === 1.3)) {
+    return node.value === 1.2 ? "1.2" : "1.3";
+  }
+  return tls.choice("min_version", MIN_VERSIONS, DEFAULTS.minVersion);
 }
 
 function checkServerKeyPair(ctx: Context, tls: Section, certFile: string, keyFile: string): void {

@@ -3,7 +3,7 @@
  * runs in its own task; nothing one connection does can stop the accept loop or another
  * connection.
  */
-import type { ConnectionInfo, ServerConfig } from "../protocol/tls/mod.ts";
+import type { ConnectionInfo, ServerOptions } from "../protocol/tls/mod.ts";
 import { type ByteChannel, closeQuietly, PlainChannel } from "./channel.ts";
 import { HandshakeError, type PeerCheck, TlsChannel } from "./tls_channel.ts";
 
@@ -48,7 +48,7 @@ export interface AccessRecord {
 
 export interface ListenerOptions {
   /** Re-read on every handshake so that a reload takes effect for new connections. */
-  readonly tlsConfig: () => ServerConfig;
+  readonly tlsConfig: () => ServerOptions;
   readonly handshakeTimeoutMs: number;
   readonly checkPeer?: PeerCheck;
   readonly maxConnectionsPerAddress: number;

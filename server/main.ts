@@ -40,6 +40,7 @@ import { MailStoreError } from "../mailstore/mail_store.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
 import { openDataStore, prepareDataDir } from "./data_dir.ts";
 import { serve, type ServeHandle } from "./serve.ts";
+import { describeTlsSuites } from "./tls_config.ts";
 import { connectInstructions, ensureDemoAccount } from "./cli/first_run.ts";
 
 export { ensureDevPki } from "./cli/dev_pki.ts";
@@ -129,14 +130,16 @@ const COMMANDS: readonly Command[] = [
     options: {},
     async run({ values, io }) {
       const config = await resolveConfig(io, values, { checkFiles: true });
+      const key = await Deno.readTextFile(config.tls.privateKey).catch(() => null);
+      const suites = describeTlsSuites(config.tls.minVersion, key).map((l) => `${l}\n`).join("");
       if (config.source !== null) {
-        io.out("config OK\n");
+        io.out(`config OK\n${suites}`);
         return 0;
       }
       const pki = [config.tls.certificate, config.tls.privateKey, ...config.tls.clientCa];
       const missing = (await Promise.all(pki.map(exists))).some((found) => !found);
       const note = missing ? "; serve creates the development certificates" : "";
-      io.out(`config OK (no ${DEFAULT_CONFIG_FILE}: built-in defaults${note})\n`);
+      io.out(`config OK (no ${DEFAULT_CONFIG_FILE}: built-in defaults${note})\n${suites}`);
       return 0;
     },
   },

@@ -6,7 +6,8 @@ import type { Config } from "./config.ts";
 import { getLogger } from "./log.ts";
 import { type AccessRecord, type Application, ListenerGroup } from "./listener.ts";
 import { buildServerConfig } from "./tls_config.ts";
-import type { ServerConfig } from "../protocol/tls/mod.ts";
+import { type ServerOptions, SessionCache, TicketKeys } from "../protocol/tls/mod.ts";
+import { defaultProvider } from "../protocol/crypto/mod.ts";
 import type { PeerCheck } from "./tls_channel.ts";
 import { ServerStack } from "./stack.ts";
 import { type LmtpBoundAddress, LmtpDelivery, LmtpServer } from "./lmtp/mod.ts";
@@ -36,8 +37,29 @@ export interface ServeOptions {
 const accessLog = getLogger(["access"]);
 const log = getLogger(["server"]);
 
+/** TLS 1.2 resumption state: made once per process and kept across reloads. */
+export interface Resumption {
+  readonly ticketKeys: TicketKeys;
+  readonly sessionCache: SessionCache;
+}
+
+/** The ticket settings are read at start; a reload keeps the keys (and the tickets) alive. */
+export function newResumption(config: Config): Resumption {
+  return {
+    ticketKeys: new TicketKeys({
+      provider: defaultProvider,
+      count: config.tls.tickets.count,
+      keyLifetimeMs: config.tls.tickets.keyLifetimeMs,
+    }),
+    sessionCache: new SessionCache(),
+  };
+}
+
 /** Reads the TLS files named by the configuration and builds the engine configuration. */
-export async function loadTlsConfig(config: Config): Promise<ServerConfig> {
+export async function loadTlsConfig(
+  config: Config,
+  resumption?: Resumption,
+): Promise<ServerOptions> {
   const [certificatePem, privateKeyPem, ...clientCaPems] = await Promise.all([
     Deno.readTextFile(config.tls.certificate),
     Deno.readTextFile(config.tls.privateKey),
@@ -51,6 +73,9 @@ export async function loadTlsConfig(config: Config): Promise<ServerConfig> {
     clientAuth: config.tls.clientAuth,
     clientCaPems,
     maxChainDepth: config.tls.maxChainDepth,
+    minVersion: config.tls.minVersion,
+    requireExtendedMasterSecret: config.tls.requireExtendedMasterSecret,
+    ...(resumption ?? {}),
   });
 }
 
@@ -60,7 +85,9 @@ export function formatAccess(record: AccessRecord): Record<string, unknown> {
     conn: record.id,
     peer: record.peer,
     listener: record.listener,
-    tls: record.tls ? `${record.tls.version} ${record.tls.cipherSuite}` : "none",
+    tls: record.tls
+      ? `${record.tls.version} ${record.tls.cipherSuite}${record.tls.resumed ? " resumed" : ""}`
+      : "none",
     sni: record.tls?.sni ?? null,
     certSubject: peer?.subject ?? null,
     certSerial: peer?.serial ?? null,
@@ -81,7 +108,8 @@ async function warnAboutExposedSecrets(config: Config): Promise<void> {
 }
 
 export async function serve(config: Config, options: ServeOptions = {}): Promise<ServeHandle> {
-  let tlsConfig = await loadTlsConfig(config);
+  const resumption = newResumption(config);
+  let tlsConfig = await loadTlsConfig(config, resumption);
   await warnAboutExposedSecrets(config);
   let current = config;
   const stack = options.application ? null : await ServerStack.open(config);
@@ -134,7 +162,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     async reload(next?: Config) {
       const candidate = next ?? current;
       try {
-        const nextTls = await loadTlsConfig(candidate);
+        const nextTls = await loadTlsConfig(candidate, resumption);
         await stack?.reload(candidate);
         tlsConfig = nextTls;
         current = candidate;

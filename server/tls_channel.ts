@@ -3,10 +3,11 @@
  * asynchronous peer check (the directory) answered while the engine waits for it.
  */
 import {
+  acceptTls,
   type ConnectionInfo,
   type PeerVerificationResult,
-  type ServerConfig,
-  TlsServerConnection,
+  type ServerConnection,
+  type ServerOptions,
 } from "../protocol/tls/mod.ts";
 import type { VerifiedPeer } from "../protocol/x509/identity.ts";
 import {
@@ -52,10 +53,10 @@ async function runPeerCheck(
   }
 }
 
-/** A TLS 1.3 channel over a TCP connection, handshake already completed. */
+/** A TLS 1.3 or 1.2 channel over a TCP connection, handshake already completed. */
 export class TlsChannel implements ByteChannel {
   readonly #conn: Deno.Conn;
-  readonly #engine: TlsServerConnection;
+  readonly #engine: ServerConnection;
   readonly #buffer = new Uint8Array(READ_CHUNK);
   #writing: Promise<void> = Promise.resolve();
   #eof = false;
@@ -65,7 +66,7 @@ export class TlsChannel implements ByteChannel {
   /** Set when the peer ended the connection with an alert or a fatal error occurred. */
   closeReason: string | null = null;
 
-  private constructor(conn: Deno.Conn, engine: TlsServerConnection) {
+  private constructor(conn: Deno.Conn, engine: ServerConnection) {
     this.#conn = conn;
     this.#engine = engine;
   }
@@ -73,10 +74,10 @@ export class TlsChannel implements ByteChannel {
   /** Runs the server handshake on `conn`; throws `HandshakeError` when it fails or times out. */
   static async accept(
     conn: Deno.Conn,
-    config: ServerConfig,
+    config: ServerOptions,
     options: AcceptOptions,
   ): Promise<TlsChannel> {
-    const channel = new TlsChannel(conn, new TlsServerConnection(config));
+    const channel = new TlsChannel(conn, acceptTls(config));
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -120,6 +121,13 @@ export class TlsChannel implements ByteChannel {
             await this.#flush().catch(() => {});
             throw new HandshakeError(event.reason, event.alert);
           case "peerClosed":
+            // A client may finish the handshake and close in one flight (a TLS 1.2 resumption
+            // followed by close_notify): the handshake counts, and reads see the end.
+            if (this.#engine.handshakeComplete) {
+              this.#eof = true;
+              this.closeReason ??= "close_notify";
+              break;
+            }
             throw new HandshakeError("Peer closed during handshake", "close_notify");
           case "handshakeComplete":
             break;

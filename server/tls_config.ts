@@ -4,7 +4,16 @@
  */
 import type { CryptoProvider } from "../protocol/crypto/provider.ts";
 import { defaultProvider } from "../protocol/crypto/mod.ts";
-import type { ServerConfig } from "../protocol/tls/mod.ts";
+import {
+  DEFAULT_SUITES,
+  DEFAULT_SUITES12,
+  type MinVersion,
+  type ServerConfig,
+  type ServerOptions,
+  type SessionCache,
+  suite12ByName,
+  type TicketKeys,
+} from "../protocol/tls/mod.ts";
 import { createClientCertVerifier } from "../protocol/x509/client_verifier.ts";
 import { parsePrivateKey } from "../protocol/x509/keys.ts";
 import { decodePem } from "../protocol/x509/pem.ts";
@@ -25,6 +34,12 @@ export interface TlsMaterial {
   readonly clock?: () => Date;
   /** Most certificates in a client path: the leaf and intermediates, not the anchor. */
   readonly maxChainDepth?: number;
+  /** The lowest TLS version accepted (default "1.3" here; the config file defaults to "1.2"). */
+  readonly minVersion?: MinVersion;
+  readonly requireExtendedMasterSecret?: boolean;
+  /** TLS 1.2 resumption state, shared by every connection and kept across reloads. */
+  readonly ticketKeys?: TicketKeys;
+  readonly sessionCache?: SessionCache;
 }
 
 /** Decodes every CERTIFICATE block of a PEM text; throws if there is none. */
@@ -34,7 +49,7 @@ export function certificatesFromPem(pem: string, what = "certificate file"): Uin
   return ders;
 }
 
-export function buildServerConfig(material: TlsMaterial): ServerConfig {
+export function buildServerConfig(material: TlsMaterial): ServerOptions {
   const provider = material.provider ?? defaultProvider;
   const mode = material.clientAuth ?? "none";
   const anchors = (material.clientCaPems ?? []).flatMap((pem) =>
@@ -48,6 +63,12 @@ export function buildServerConfig(material: TlsMaterial): ServerConfig {
     certificateChain: certificatesFromPem(material.certificatePem),
     privateKey: parsePrivateKey(material.privateKeyPem),
     alpnProtocols: ["imap"],
+    ...(material.minVersion ? { minVersion: material.minVersion } : {}),
+    ...(material.requireExtendedMasterSecret !== undefined
+      ? { requireExtendedMasterSecret: material.requireExtendedMasterSecret }
+      : {}),
+    ...(material.ticketKeys ? { ticketKeys: material.ticketKeys } : {}),
+    ...(material.sessionCache ? { sessionCache: material.sessionCache } : {}),
     ...(material.groups ? { groups: material.groups } : {}),
     ...(material.cipherSuites ? { cipherSuites: material.cipherSuites } : {}),
     ...(mode === "none" ? {} : {
@@ -62,4 +83,33 @@ export function buildServerConfig(material: TlsMaterial): ServerConfig {
       },
     }),
   };
+}
+
+/**
+ * The protocol versions and cipher suites a configuration turns on, for `check-config`. The TLS
+ * 1.2 suites depend on the server key (ECDSA suites for EC and Ed25519 keys, RSA suites for RSA
+ * keys); without a readable key both families are listed.
+ */
+export function describeTlsSuites(
+  minVersion: MinVersion,
+  privateKeyPem: string | null,
+): string[] {
+  const lines = [`TLS 1.3 suites: ${DEFAULT_SUITES.join(", ")}`];
+  if (minVersion === "1.3") {
+    lines.push("TLS 1.2: off (tls.min_version is 1.3)");
+    return lines;
+  }
+  let auth: "ecdsa" | "rsa" | null = null;
+  if (privateKeyPem !== null) {
+    try {
+      auth = parsePrivateKey(privateKeyPem).kind === "rsa" ? "rsa" : "ecdsa";
+    } catch {
+      auth = null;
+    }
+  }
+  const suites = DEFAULT_SUITES12.filter((name) =>
+    auth === null || suite12ByName(name).auth === auth
+  );
+  lines.push(`TLS 1.2 suites: ${suites.join(", ")}`);
+  return lines;
 }

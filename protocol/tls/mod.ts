@@ -18,9 +18,14 @@
  * `TlsClientConnection` has the same surface; it is the in-memory peer of the tests (it can
  * force a HelloRetryRequest and tamper with its own messages) but speaks correct TLS 1.3.
  *
- * Not implemented on purpose: PSK, session resumption and 0-RTT (offered early data is
+ * `acceptTls()` is what a server driver uses: it reads the ClientHello and runs the TLS 1.3
+ * engine, or the TLS 1.2 engine (`tls12/server12.ts`) for a client that cannot do 1.3 when
+ * `minVersion` is "1.2". Both engines have the surface described above.
+ *
+ * Not implemented on purpose: TLS 1.3 PSK, session resumption and 0-RTT (offered early data is
  * skipped within a budget), HelloRetryRequest cookies, post-handshake client authentication,
- * record padding on send, and TLS 1.2. Sequence numbers stop at 2^53 - 1 (the connection fails
+ * and record padding on send. TLS 1.2 resumes sessions (tickets and session IDs) and never
+ * renegotiates. Sequence numbers stop at 2^53 - 1 (the connection fails
  * rather than wrapping), far beyond any per-key record limit.
  */
 export {
@@ -31,6 +36,15 @@ export {
   TlsServerConnection,
 } from "./server.ts";
 export { type ClientConfig, TlsClientConnection } from "./client.ts";
+export {
+  acceptTls,
+  type MinVersion,
+  type ServerConnection,
+  type ServerOptions,
+} from "./acceptor.ts";
+export { TicketKeys, type TicketKeysOptions } from "./ticket_keys.ts";
+export { SessionCache, type SessionCacheOptions } from "./tls12/session_cache.ts";
+export { type CipherSuite12Name, DEFAULT_SUITES12, suite12ByName } from "./tls12/wire12.ts";
 export { DEFAULT_KEY_UPDATE_AFTER_RECORDS, type TlsEvent } from "./_connection.ts";
 export { alertFromError, TlsAlert } from "./alert.ts";
 export type { AlertName, CipherSuiteName, SignatureSchemeName } from "./wire.ts";

@@ -106,13 +106,17 @@ export type PeerVerificationResult =
 
 /** What the handshake negotiated, for logs and the layers above. */
 export interface ConnectionInfo {
-  version: "TLSv1.3";
+  version: "TLSv1.2" | "TLSv1.3";
   cipherSuite: string;
   group: string;
   sni: string | null;
   alpn: string | null;
   helloRetry: boolean;
   peer: VerifiedPeer | null;
+  /** TLS 1.2: the session was resumed (ticket or session ID). */
+  resumed?: boolean;
+  /** TLS 1.2: the extended master secret (RFC 7627) was negotiated. */
+  extendedMasterSecret?: boolean;
 }
 
 /** What the ClientHello and our configuration agree on (before key exchange). */

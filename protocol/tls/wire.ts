@@ -4,7 +4,7 @@
  */
 import type { AeadAlgorithm, HashAlgorithm, KeyExchangeGroup } from "../crypto/provider.ts";
 
-/** The only version this engine negotiates (RFC 8446, Section 4.2.1). */
+/** TLS 1.3 in supported_versions (RFC 8446, Section 4.2.1); TLS 1.2 lives in tls12/. */
 export const TLS13 = 0x0304;
 /** legacy_version / legacy_record_version of TLS 1.3 messages (RFC 8446, Section 5.1). */
 export const TLS12 = 0x0303;
@@ -187,6 +187,8 @@ export const AlertDescription = {
   internal_error: 80,
   inappropriate_fallback: 86,
   user_canceled: 90,
+  /** TLS 1.2 only, always a warning (RFC 5246, Section 7.2.2). */
+  no_renegotiation: 100,
   missing_extension: 109,
   unsupported_extension: 110,
   unrecognized_name: 112,

@@ -21,7 +21,11 @@ globalThis.addEventListener("unload", () => {
 });
 
 async function withServer(
-  options: { key?: KeyType; groups?: ("x25519" | "secp256r1" | "secp384r1")[] },
+  options: {
+    key?: KeyType;
+    groups?: ("x25519" | "secp256r1" | "secp384r1")[];
+    minVersion?: "1.2" | "1.3";
+  },
   body: (server: TestServer) => Promise<void>,
 ): Promise<void> {
   const leaf = await pki.server(options.key ?? "ec256");
@@ -29,6 +33,7 @@ async function withServer(
     certPem: leaf.certPem + pki.ca.certPem,
     keyPem: leaf.keyPem,
     ...(options.groups ? { groups: options.groups } : {}),
+    ...(options.minVersion ? { minVersion: options.minVersion } : {}),
   });
   try {
     await body(server);
@@ -103,8 +108,8 @@ for (const key of ["ec384", "ed25519", "rsa2048"] as const) {
   });
 }
 
-Deno.test("a TLS 1.2-only client gets a protocol_version alert", async () => {
-  await withServer({}, async (server) => {
+Deno.test("with min_version 1.3, a TLS 1.2-only client gets a protocol_version alert", async () => {
+  await withServer({ minVersion: "1.3" }, async (server) => {
     const run = await runPeer(
       "openssl",
       opensslArgs(server.port, pki.ca.certPath, { tls12: true }),

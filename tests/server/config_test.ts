@@ -374,6 +374,9 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
       handshakeTimeoutMs: 10_000,
       maxChainDepth: 8,
       certificateUsername: "cn",
+      minVersion: "1.2",
+      requireExtendedMasterSecret: false,
+      tickets: { count: 2, keyLifetimeMs: 12 * 3600_000 },
     },
     directory: null,
     limits: {
@@ -480,5 +483,32 @@ Deno.test("parseConfig() reads tls.certificate_username and names a bad value's 
   }
   assert.deepEqual(errorsOf(`${base}  certificate_username: uid\n`), [
     'config.yaml:3:25: tls.certificate_username: invalid value "uid" (expected cn, email-localpart or email)',
+  ]);
+});
+
+Deno.test("parseConfig() reads tls.min_version quoted or bare, and reports bad values", () => {
+  const ok = (v: string) =>
+    parseConfig(`tls:\n  min_version: ${v}\n`, "config.yaml", { checkFiles: false }).tls
+      .minVersion;
+  assert.equal(ok('"1.3"'), "1.3");
+  assert.equal(ok("1.3"), "1.3");
+  assert.equal(ok("1.2"), "1.2");
+  assert.deepEqual(
+    errorsOf("tls:\n  min_version: 1.1\n  require_extended_master_secret: yes\n"),
+    [
+      "config.yaml:2:16: tls.min_version: invalid value number 1.1 (expected 1.2 or 1.3)",
+      'config.yaml:3:35: tls.require_extended_master_secret: expected true or false, got "yes"',
+    ],
+  );
+});
+
+Deno.test("parseConfig() reads tls.tickets and reports bad values at their position", () => {
+  const tickets = parseConfig("tls:\n  tickets: {count: 3, key_lifetime: 1h}\n", "config.yaml", {
+    checkFiles: false,
+  }).tls.tickets;
+  assert.deepEqual(tickets, { count: 3, keyLifetimeMs: 3600_000 });
+  assert.deepEqual(errorsOf("tls:\n  tickets:\n    count: 0\n    lifetime: 1h\n"), [
+    "config.yaml:3:12: tls.tickets.count: expected a whole number from 1 to 16, got 0",
+    'config.yaml:4:5: unknown key "lifetime" in tls.tickets (did you mean "key_lifetime"?)',
   ]);
 });

@@ -100,12 +100,27 @@ export function makePair(
   return { client, server, clientEvents: [], serverEvents: [] };
 }
 
+/** An endpoint as `run` drives it (either TLS version, client or server). */
+export interface Endpoint {
+  receive(b: Uint8Array): void;
+  takeOutgoing(): Uint8Array;
+  takeEvents(): TlsEvent[];
+}
+
+/** Any pair of endpoints with their collected events. */
+export interface PairLike {
+  client: Endpoint;
+  server: Endpoint;
+  clientEvents: TlsEvent[];
+  serverEvents: TlsEvent[];
+}
+
 /**
  * Moves bytes both ways until neither side has anything to send (bounded). `edit` may rewrite
  * each flight in transit; `chunk` splits deliveries into pieces of that size.
  */
 export function run(
-  p: Pair,
+  p: Pair | PairLike,
   opts: {
     toServer?: (bytes: Uint8Array, round: number) => Uint8Array;
     toClient?: (bytes: Uint8Array, round: number) => Uint8Array;

@@ -161,18 +161,29 @@ Deno.test("postern certs writes a CA, a server chain and a client certificate", 
   }
 });
 
-Deno.test("postern check-config prints config OK or the positioned errors", async () => {
+const TLS13_SUITES =
+  "TLS 1.3 suites: TLS_CHACHA20_POLY1305_SHA256, TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384\n";
+const TLS12_ECDSA = "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, " +
+  "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384";
+const TLS12_RSA = "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, " +
+  "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384";
+
+Deno.test("postern check-config prints config OK and the suites, or the positioned errors", async () => {
   const dir = tempDir();
   try {
     const defaults = await postern(dir, ["check-config"]);
     assert.equal(
       defaults.stdout,
-      "config OK (no config.yaml: built-in defaults; serve creates the development certificates)\n",
+      "config OK (no config.yaml: built-in defaults; serve creates the development certificates)\n" +
+        TLS13_SUITES + `TLS 1.2 suites: ${TLS12_ECDSA}, ${TLS12_RSA}\n`,
     );
     assert.equal((await postern(dir, ["certs", "init-ca"])).code, 0);
     assert.equal((await postern(dir, ["certs", "issue-server"])).code, 0);
     const ready = await postern(dir, ["check-config"]);
-    assert.equal(ready.stdout, "config OK (no config.yaml: built-in defaults)\n");
+    assert.equal(
+      ready.stdout,
+      `config OK (no config.yaml: built-in defaults)\n${TLS13_SUITES}TLS 1.2 suites: ${TLS12_ECDSA}\n`,
+    );
     Deno.writeTextFileSync(join(dir, "config.yaml"), "log:\n  level: debug\n");
     Deno.writeTextFileSync(join(dir, "bad.yaml"), "lissten: []\nlog:\n  level: loud\n");
     const [ok, bad] = await Promise.all([
@@ -180,7 +191,13 @@ Deno.test("postern check-config prints config OK or the positioned errors", asyn
       postern(dir, ["check-config", "--config", "bad.yaml"]),
     ]);
     assert.equal(ok.code, 0, ok.stderr);
-    assert.equal(ok.stdout, "config OK\n");
+    assert.equal(ok.stdout, `config OK\n${TLS13_SUITES}TLS 1.2 suites: ${TLS12_ECDSA}\n`);
+    Deno.writeTextFileSync(join(dir, "strict.yaml"), 'tls:\n  min_version: "1.3"\n');
+    const strict = await postern(dir, ["check-config", "--config", "strict.yaml"]);
+    assert.equal(
+      strict.stdout,
+      `config OK\n${TLS13_SUITES}TLS 1.2: off (tls.min_version is 1.3)\n`,
+    );
     assert.equal(bad.code, 1);
     assert.equal(bad.stdout, "");
     assert.equal(

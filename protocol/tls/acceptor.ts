@@ -1,0 +1,197 @@
+/**
+ * The server side of a connection before its version is known: holds the first bytes until the
+ * ClientHello is complete, picks TLS 1.3 or TLS 1.2 from it (RFC 8446, Section 4.2.1 and
+ * Appendix D.2), and replays those bytes into the chosen engine. From then on every call goes
+ * straight to that engine, whose surface is the same for both versions.
+ *
+ * The choice: a client that offers TLS 1.3 in supported_versions gets TLS 1.3. Otherwise a
+ * client that offers TLS 1.2 (in supported_versions, or as legacy_version without it) gets the
+ * TLS 1.2 engine when `minVersion` is "1.2". Everything else, including a ClientHello that does
+ * not parse, goes to the TLS 1.3 engine, which sends the precise alert (protocol_version,
+ * decode_error, ...), exactly as before TLS 1.2 existed.
+ */
+import type { TlsEvent } from "./_connection.ts";
+import { findExtension, parseBody, readSupportedVersionsClient } from "./messages/extensions.ts";
+import { parseClientHello } from "./messages/client_hello.ts";
+import { HandshakeJoiner } from "./messages/handshake.ts";
+import { RecordDeframer } from "./record_layer.ts";
+import {
+  type ConnectionInfo,
+  type PeerVerificationResult,
+  type ServerConfig,
+  TlsServerConnection,
+} from "./server.ts";
+import { type Tls12ServerConfig, Tls12ServerConnection } from "./tls12/server12.ts";
+import type { CipherSuite12Name } from "./tls12/wire12.ts";
+import {
+  ContentType,
+  ExtensionType,
+  HandshakeType,
+  MAX_HANDSHAKE_MESSAGE,
+  TLS12,
+  TLS13,
+} from "./wire.ts";
+
+/** The lowest version the server accepts. */
+export type MinVersion = "1.2" | "1.3";
+
+/** Everything a server connection of either version needs. */
+export interface ServerOptions extends ServerConfig {
+  /** The lowest version accepted (default "1.3": TLS 1.2 is opt-in at this level). */
+  minVersion?: MinVersion;
+  /** TLS 1.2 suites in preference order (default `DEFAULT_SUITES12`). */
+  cipherSuites12?: readonly CipherSuite12Name[];
+  requireExtendedMasterSecret?: Tls12ServerConfig["requireExtendedMasterSecret"];
+  ticketKeys?: Tls12ServerConfig["ticketKeys"];
+  sessionCache?: Tls12ServerConfig["sessionCache"];
+  /** Milliseconds since the epoch, for session timestamps. */
+  now?: () => number;
+}
+
+/** The surface the socket driver uses; both engines provide it. */
+export interface ServerConnection {
+  readonly handshakeComplete: boolean;
+  readonly closed: boolean;
+  receive(data: Uint8Array): void;
+  takeOutgoing(): Uint8Array;
+  takePlaintext(): Uint8Array;
+  takeEvents(): TlsEvent[];
+  send(data: Uint8Array): void;
+  close(): void;
+  info(): ConnectionInfo;
+  completePeerVerification(result: PeerVerificationResult): void;
+}
+
+/** Most bytes held before a ClientHello is complete (one maximal message plus framing). */
+const MAX_HELD = MAX_HANDSHAKE_MESSAGE + 1024;
+
+/** Creates the server side of one connection. */
+export function acceptTls(options: ServerOptions): ServerConnection {
+  return new TlsAcceptor(options);
+}
+
+class TlsAcceptor implements ServerConnection {
+  readonly #options: ServerOptions;
+  #engine: ServerConnection | null = null;
+  #held: Uint8Array[] = [];
+  #heldBytes = 0;
+  readonly #deframer = new RecordDeframer();
+  readonly #joiner = new HandshakeJoiner();
+
+  constructor(options: ServerOptions) {
+    this.#options = options;
+  }
+
+  get handshakeComplete(): boolean {
+    return this.#engine?.handshakeComplete ?? false;
+  }
+
+  get closed(): boolean {
+    return this.#engine?.closed ?? false;
+  }
+
+  receive(data: Uint8Array): void {
+    if (this.#engine !== null) return this.#engine.receive(data);
+    if (data.length === 0) return;
+    this.#held.push(data.slice());
+    this.#heldBytes += data.length;
+    let version: MinVersion | null;
+    try {
+      this.#deframer.push(data);
+      version = this.#probe();
+    } catch {
+      version = "1.3";
+    }
+    if (version === null && this.#heldBytes <= MAX_HELD) return;
+    const engine = version === "1.2" ? this.#tls12() : new TlsServerConnection(this.#options);
+    this.#engine = engine;
+    const held = this.#held;
+    this.#held = [];
+    for (const chunk of held) engine.receive(chunk);
+  }
+
+  /** The version to run, or null while the ClientHello is incomplete. */
+  #probe(): MinVersion | null {
+    for (let record = this.#deframer.next(); record !== null; record = this.#deframer.next()) {
+      if (record.type !== ContentType.handshake || record.fragment.length === 0) return "1.3";
+      this.#joiner.push(record.fragment);
+      const msg = this.#joiner.next();
+      if (msg === null) continue;
+      if (msg.type !== HandshakeType.client_hello) return "1.3";
+      return this.#chooseVersion(msg.body);
+    }
+    return null;
+  }
+
+  #chooseVersion(body: Uint8Array): MinVersion {
+    if ((this.#options.minVersion ?? "1.3") !== "1.2") return "1.3";
+    const ch = parseClientHello(body);
+    const sv = findExtension(ch.extensions, ExtensionType.supported_versions);
+    if (sv !== undefined) {
+      const versions = parseBody(sv, "supported_versions", readSupportedVersionsClient);
+      if (versions.includes(TLS13)) return "1.3";
+      return versions.includes(TLS12) ? "1.2" : "1.3";
+    }
+    return ch.legacyVersion >= TLS12 ? "1.2" : "1.3";
+  }
+
+  #tls12(): Tls12ServerConnection {
+    const o = this.#options;
+    return new Tls12ServerConnection({
+      provider: o.provider,
+      certificateChain: o.certificateChain,
+      privateKey: o.privateKey,
+      ...(o.cipherSuites12 ? { cipherSuites12: o.cipherSuites12 } : {}),
+      ...(o.groups ? { groups: o.groups } : {}),
+      ...(o.alpnProtocols ? { alpnProtocols: o.alpnProtocols } : {}),
+      ...(o.clientAuth ? { clientAuth: o.clientAuth } : {}),
+      ...(o.requireExtendedMasterSecret !== undefined
+        ? { requireExtendedMasterSecret: o.requireExtendedMasterSecret }
+        : {}),
+      ...(o.ticketKeys ? { ticketKeys: o.ticketKeys } : {}),
+      ...(o.sessionCache ? { sessionCache: o.sessionCache } : {}),
+      ...(o.now ? { now: o.now } : {}),
+      tls13Enabled: true,
+    });
+  }
+
+  takeOutgoing(): Uint8Array {
+    return this.#engine?.takeOutgoing() ?? new Uint8Array(0);
+  }
+
+  takePlaintext(): Uint8Array {
+    return this.#engine?.takePlaintext() ?? new Uint8Array(0);
+  }
+
+  takeEvents(): TlsEvent[] {
+    return this.#engine?.takeEvents() ?? [];
+  }
+
+  send(data: Uint8Array): void {
+    if (this.#engine === null) {
+      throw new Error("Cannot send application data before the handshake");
+    }
+    this.#engine.send(data);
+  }
+
+  close(): void {
+    this.#engine?.close();
+  }
+
+  info(): ConnectionInfo {
+    if (this.#engine !== null) return this.#engine.info();
+    return {
+      version: "TLSv1.3",
+      cipherSuite: "",
+      group: "",
+      sni: null,
+      alpn: null,
+      helloRetry: false,
+      peer: null,
+    };
+  }
+
+  completePeerVerification(result: PeerVerificationResult): void {
+    this.#engine?.completePeerVerification(result);
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Rotating keys that seal session tickets: TLS 1.2 tickets (RFC 5077) now, and the TLS 1.3
+ * PSK tickets later (RFC 8446, Section 4.6.1), so that one ring serves both.
+ *
+ * A ticket is `key_name(16) || nonce(12) || AES-256-GCM(state) || tag(16)`, with the key
+ * name as additional data (the layout RFC 5077, Section 4 recommends, with an AEAD in place
+ * of CBC + HMAC). A new key is made every `keyLifetimeMs`; the last `count` keys still open
+ * tickets, so a ticket lives at most `count * keyLifetimeMs`. Keys live only in memory: a
+ * restart invalidates every ticket, which costs a full handshake and nothing else.
+ *
+ * Clock and randomness are injected so that rotation is testable without waiting.
+ */
+import type { Aead, CryptoProvider } from "../crypto/provider.ts";
+import { constantTimeEqual } from "../crypto/provider.ts";
+
+const KEY_NAME_LENGTH = 16;
+const NONCE_LENGTH = 12;
+const TAG_LENGTH = 16;
+/** The smallest well-formed ticket: name, nonce and tag around an empty state. */
+export const MIN_TICKET_LENGTH = KEY_NAME_LENGTH + NONCE_LENGTH + TAG_LENGTH;
+
+export interface TicketKeysOptions {
+  readonly provider: CryptoProvider;
+  /** Milliseconds since the epoch (default `Date.now`). */
+  readonly now?: () => number;
+  /** Random bytes (default the provider's). */
+  readonly random?: (length: number) => Uint8Array;
+  /** Keys kept: the current one and `count - 1` older ones that still open tickets. */
+  readonly count?: number;
+  /** How long a key seals new tickets before the next one takes over. */
+  readonly keyLifetimeMs?: number;
+}
+
+interface TicketKey {
+  readonly name: Uint8Array;
+  readonly aead: Aead;
+  readonly createdAt: number;
+}
+
+/** What `open` found: the sealed state, and whether a newer key should reissue the ticket. */
+export interface OpenedTicket {
+  readonly state: Uint8Array;
+  /** Sealed under an older key: the server may send a fresh ticket. */
+  readonly stale: boolean;
+  /** Milliseconds since the ticket's key was made (an upper bound on the ticket's age). */
+  readonly keyAgeMs: number;
+}
+
+export class TicketKeys {
+  readonly #provider: CryptoProvider;
+  readonly #now: () => number;
+  readonly #random: (length: number) => Uint8Array;
+  readonly #count: number;
+  readonly #keyLifetimeMs: number;
+  /** Newest first. */
+  #keys: TicketKey[] = [];
+
+  constructor(options: TicketKeysOptions) {
+    this.#provider = options.provider;
+    this.#now = options.now ?? Date.now;
+    this.#random = options.random ?? ((n) => options.provider.randomBytes(n));
+    this.#count = options.count ?? 2;
+    this.#keyLifetimeMs = options.keyLifetimeMs ?? 12 * 3600 * 1000;
+    if (!Number.isInteger(this.#count) || this.#count < 1 || this.#count > 16) {
+      throw new RangeError("Ticket key count must be 1 to 16");
+    }
+    if (!(this.#keyLifetimeMs >= 1000)) throw new RangeError("Ticket key lifetime under 1s");
+  }
+
+  /** The longest a ticket stays valid, in seconds (the RFC 5077 lifetime hint). */
+  get ticketLifetimeSeconds(): number {
+    return Math.floor((this.#count * this.#keyLifetimeMs) / 1000);
+  }
+
+  /** Makes a new key when the current one is due, and forgets keys past the ring. */
+  #rotate(now: number): void {
+    const newest = this.#keys[0];
+    if (newest === undefined || now - newest.createdAt >= this.#keyLifetimeMs) {
+      const key = this.#random(32);
+      this.#keys.unshift({
+        name: this.#random(KEY_NAME_LENGTH),
+        aead: this.#provider.createAead("AES-256-GCM", key),
+        createdAt: now,
+      });
+      key.fill(0);
+    }
+    const horizon = now - this.#count * this.#keyLifetimeMs;
+    this.#keys = this.#keys.slice(0, this.#count).filter((k) => k.createdAt > horizon);
+  }
+
+  /** Seals a session state under the current key. */
+  seal(state: Uint8Array): Uint8Array {
+    this.#rotate(this.#now());
+    const key = this.#keys[0]!;
+    const nonce = this.#random(NONCE_LENGTH);
+    const sealed = key.aead.seal(nonce, key.name, state);
+    const out = new Uint8Array(KEY_NAME_LENGTH + NONCE_LENGTH + sealed.length);
+    out.set(key.name, 0);
+    out.set(nonce, KEY_NAME_LENGTH);
+    out.set(sealed, KEY_NAME_LENGTH + NONCE_LENGTH);
+    return out;
+  }
+
+  /** Opens a ticket; null when it is malformed, forged, or its key has been retired. */
+  open(ticket: Uint8Array): OpenedTicket | null {
+    if (ticket.length < MIN_TICKET_LENGTH) return null;
+    const now = this.#now();
+    this.#rotate(now);
+    const name = ticket.subarray(0, KEY_NAME_LENGTH);
+    const index = this.#keys.findIndex((k) => constantTimeEqual(k.name, name));
+    if (index < 0) return null;
+    const key = this.#keys[index]!;
+    const state = key.aead.open(
+      ticket.subarray(KEY_NAME_LENGTH, KEY_NAME_LENGTH + NONCE_LENGTH),
+      key.name,
+      ticket.subarray(KEY_NAME_LENGTH + NONCE_LENGTH),
+    );
+    if (state === null) return null;
+    return { state, stale: index > 0, keyAgeMs: now - key.createdAt };
+  }
+}
+
+export { TAG_LENGTH as TICKET_TAG_LENGTH };

@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { MIN_TICKET_LENGTH, TicketKeys } from "../../../protocol/tls/ticket_keys.ts";
+import { provider } from "./_pair.ts";
+
+const HOUR = 3600_000;
+
+function clock(start = 1_700_000_000_000) {
+  const c = { now: start, fn: () => c.now };
+  return c;
+}
+
+Deno.test("TicketKeys seals and opens a state, and refuses forged or short tickets", () => {
+  const keys = new TicketKeys({ provider });
+  const state = new Uint8Array([1, 2, 3, 4]);
+  const ticket = keys.seal(state);
+  assert.equal(ticket.length, MIN_TICKET_LENGTH + state.length);
+  const opened = keys.open(ticket)!;
+  assert.deepEqual(opened.state, state);
+  assert.equal(opened.stale, false);
+  for (let i = 0; i < ticket.length; i++) {
+    const forged = ticket.slice();
+    forged[i]! ^= 0x80;
+    assert.equal(keys.open(forged), null, `byte ${i}`);
+  }
+  assert.equal(keys.open(ticket.subarray(0, MIN_TICKET_LENGTH - 1)), null);
+  assert.equal(new TicketKeys({ provider }).open(ticket), null);
+});
+
+Deno.test("TicketKeys rotates on the injected clock and retires keys after the ring", () => {
+  const c = clock();
+  const keys = new TicketKeys({ provider, now: c.fn, count: 2, keyLifetimeMs: 12 * HOUR });
+  assert.equal(keys.ticketLifetimeSeconds, 24 * 3600);
+  const first = keys.seal(new Uint8Array([1]));
+  c.now += 12 * HOUR;
+  const second = keys.seal(new Uint8Array([2]));
+  assert.notDeepEqual(first.subarray(0, 16), second.subarray(0, 16));
+  assert.equal(keys.open(first)!.stale, true);
+  assert.equal(keys.open(second)!.stale, false);
+  c.now += 12 * HOUR;
+  assert.equal(keys.open(first), null);
+  assert.equal(keys.open(second)!.stale, true);
+  c.now += 12 * HOUR;
+  assert.equal(keys.open(second), null);
+});
+
+Deno.test("TicketKeys uses the injected randomness for key names and nonces", () => {
+  let n = 0;
+  const random = (len: number) => new Uint8Array(len).fill(++n);
+  const keys = new TicketKeys({ provider, random });
+  const t = keys.seal(new Uint8Array(0));
+  assert.deepEqual(t.subarray(0, 16), new Uint8Array(16).fill(2));
+  assert.deepEqual(t.subarray(16, 28), new Uint8Array(12).fill(3));
+  assert.throws(() => new TicketKeys({ provider, count: 0 }), RangeError);
+});
