@@ -394,7 +394,11 @@ export function renderFetch(items: readonly FetchItem[], input: RenderInput): Va
   const wantUid = input.addUid && !items.some((i) => i.kind === "UID");
   if (wantUid) add("UID", String(meta.uid));
   for (const item of items) {
-    const once = item.kind === "BODY[]" ? `BODY[${item.label}]` : item.kind;
+    const once = item.kind === "BODY[]"
+      ? `BODY[${item.label}]`
+      : item.kind === "BINARY.SIZE"
+      ? `BINARY.SIZE[${item.path.join(".")}]`
+      : item.kind;
     if (item.kind !== "BODY[]" && item.kind !== "BINARY[]" && seen.has(once)) continue;
     seen.add(once);
     switch (item.kind) {

@@ -17,6 +17,7 @@ import {
   type SequenceSet,
 } from "./sequence_set.ts";
 import { ImapError } from "./errors.ts";
+import { type RecentMode, type RecentRegistry, recentRegistryFor } from "./recent.ts";
 
 /** How a changed view wants the session to react. */
 export type ViewNotice = "changed" | "deleted";
@@ -30,6 +31,9 @@ export interface SyncOptions {
   /** QRESYNC is enabled: expunges go out as one VANISHED response (RFC 7162, 3.2.10). */
   readonly qresync: boolean;
 }
+
+/** The system flags every mailbox offers (RFC 9051, Section 2.3.2), in the FLAGS response. */
+export const SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
 function sameFlags(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
@@ -51,6 +55,14 @@ export class MailboxView {
   #flagged = new Set<number>();
   #expunged = new Set<number>();
   #deleted = false;
+  /** Messages that are \\Recent in this session (IMAP4rev1 only; see recent.ts). */
+  #recent = new Set<number>();
+  readonly #recentMode: RecentMode;
+  readonly #registry: RecentRegistry;
+  /** Keywords this client has been told of in a FLAGS response, by lower-cased name. */
+  #keywords = new Map<string, string>();
+  /** Flag lists already checked against `#keywords` (stores share one array per set). */
+  #announced = new WeakSet<readonly string[]>();
   #unwatch: () => void = () => {};
   #listener: (notice: ViewNotice) => void = () => {};
 
@@ -60,13 +72,83 @@ export class MailboxView {
     uidValidity: number,
     readOnly: boolean,
     messages: readonly MessageMeta[],
+    recentMode: RecentMode,
+    registry: RecentRegistry,
   ) {
+    this.#recentMode = recentMode;
+    this.#registry = registry;
     this.mailboxId = mailboxId;
     this.#name = name;
     this.uidValidity = uidValidity;
     this.readOnly = readOnly;
     this.#uids = messages.map((m) => m.uid);
-    for (const m of messages) this.#flags.set(m.uid, m.flags);
+    for (const m of messages) {
+      this.#flags.set(m.uid, m.flags);
+      this.#addKeywords(m.flags);
+    }
+    this.#takeRecent(this.#uids);
+  }
+
+  /** Claims (SELECT) or notes (EXAMINE) the recent ones among newly known UIDs. */
+  #takeRecent(uids: readonly number[]): void {
+    if (this.#recentMode === "off" || uids.length === 0) return;
+    const recent = this.#recentMode === "claim"
+      ? this.#registry.claim(this.mailboxId, this.uidValidity, uids)
+      : this.#registry.unclaimed(this.mailboxId, this.uidValidity, uids);
+    for (const u of recent) this.#recent.add(u);
+  }
+
+  /** Number of \\Recent messages in this session (the RECENT response). */
+  get recentCount(): number {
+    return this.#recent.size;
+  }
+
+  /** True when the message is \\Recent in this session. */
+  isRecent(uid: number): boolean {
+    return this.#recent.has(uid);
+  }
+
+  /** The flags to show the client for a message: the stored ones, plus \\Recent if so. */
+  shownFlags(uid: number, flags: readonly string[]): readonly string[] {
+    return this.#recent.has(uid) ? [...flags, "\\Recent"] : flags;
+  }
+
+  /** Adds unknown keywords of `flags`; true when there were any. */
+  #addKeywords(flags: readonly string[]): boolean {
+    if (this.#announced.has(flags)) return false;
+    let added = false;
+    for (const f of flags) {
+      if (f.startsWith("\\")) continue;
+      const key = f.toLowerCase();
+      if (this.#keywords.has(key)) continue;
+      this.#keywords.set(key, f);
+      added = true;
+    }
+    if (Object.isFrozen(flags)) this.#announced.add(flags);
+    return added;
+  }
+
+  /**
+   * Writes the untagged FLAGS and PERMANENTFLAGS responses: the system flags and every keyword
+   * the client has been told of (RFC 9051, Sections 7.3.5 and 7.1).
+   */
+  writeFlags(out: Output): void {
+    const keywords = [...this.#keywords.values()].map((k) => " " + k).join("");
+    out.line(`* FLAGS (${SYSTEM_FLAGS}${keywords})`);
+    out.line(
+      this.readOnly
+        ? "* OK [PERMANENTFLAGS ()] No permanent flags permitted"
+        : `* OK [PERMANENTFLAGS (${SYSTEM_FLAGS}${keywords} \\*)] Flags permitted`,
+    );
+  }
+
+  /**
+   * Call before sending a FETCH that shows `flags`: a keyword the client has not been told of
+   * is first announced with FLAGS and PERMANENTFLAGS (RFC 3501, Section 7.2.6), so that every
+   * keyword a client sees in FETCH FLAGS is in the last FLAGS response.
+   */
+  announce(flags: readonly string[], out: Output): void {
+    if (this.#addKeywords(flags)) this.writeFlags(out);
   }
 
   /**
@@ -77,6 +159,7 @@ export class MailboxView {
     store: MailStore,
     mailbox: { readonly id: number; readonly name: string; readonly uidValidity: number },
     readOnly: boolean,
+    recentMode: RecentMode = "off",
   ): Promise<{ view: MailboxView; messages: MessageMeta[] }> {
     const early: MailboxEvent[] = [];
     let view: MailboxView | null = null;
@@ -89,7 +172,15 @@ export class MailboxView {
     });
     try {
       const messages = await store.listMessages(mailbox.id);
-      view = new MailboxView(mailbox.id, mailbox.name, mailbox.uidValidity, readOnly, messages);
+      view = new MailboxView(
+        mailbox.id,
+        mailbox.name,
+        mailbox.uidValidity,
+        readOnly,
+        messages,
+        recentMode,
+        recentRegistryFor(store),
+      );
       view.#unwatch = unwatch;
       // Events that raced with the listing may or may not be in it; replaying them is safe
       // because sync() ignores appends it already has, expunges of unknown UIDs and flags
@@ -222,6 +313,7 @@ export class MailboxView {
         for (const u of known) {
           this.#flags.delete(u);
           this.#flagged.delete(u);
+          this.#recent.delete(u);
         }
         if (known.length > 0) out.line(`* VANISHED ${formatSequenceSet(known)}`);
       }
@@ -231,6 +323,7 @@ export class MailboxView {
         this.#uids.splice(seq - 1, 1);
         this.#flags.delete(uid);
         this.#flagged.delete(uid);
+        this.#recent.delete(uid);
         out.line(`* ${seq} EXPUNGE`);
       }
     }
@@ -245,8 +338,13 @@ export class MailboxView {
         this.#uids.push(m.uid);
         this.#flags.set(m.uid, m.flags);
         this.#flagged.delete(m.uid);
+        this.announce(m.flags, out);
       }
-      if (this.#uids.length !== before) out.line(`* ${this.#uids.length} EXISTS`);
+      if (this.#uids.length !== before) {
+        this.#takeRecent(this.#uids.slice(before));
+        out.line(`* ${this.#uids.length} EXISTS`);
+        if (this.#recentMode !== "off") out.line(`* ${this.#recent.size} RECENT`);
+      }
     }
     if (this.#flagged.size > 0) {
       const changed = [...this.#flagged].filter((u) => this.seqOf(u) > 0).sort((a, b) => a - b);
@@ -257,8 +355,10 @@ export class MailboxView {
         const known = this.#flags.get(m.uid);
         if (seq === 0 || (known !== undefined && sameFlags(known, m.flags))) continue;
         this.#flags.set(m.uid, m.flags);
+        this.announce(m.flags, out);
         const modseq = options.condstore ? ` MODSEQ (${m.modseq})` : "";
-        out.line(`* ${seq} FETCH (UID ${m.uid} FLAGS ${flagList(m.flags)}${modseq})`);
+        const shown = flagList(this.shownFlags(m.uid, m.flags));
+        out.line(`* ${seq} FETCH (UID ${m.uid} FLAGS ${shown}${modseq})`);
       }
     }
   }

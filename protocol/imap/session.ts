@@ -505,6 +505,15 @@ export class ImapSession {
         return session.#enabled;
       },
       enable: (name) => this.#enabled.add(name.toUpperCase()),
+      enableCondstore: async () => {
+        if (this.#enabled.has("CONDSTORE")) return;
+        this.#enabled.add("CONDSTORE");
+        const state = this.#state;
+        if (state.kind !== "selected") return;
+        const mailbox = await this.#store.getMailbox(state.account.id, state.view.name);
+        if (mailbox === null || mailbox.id !== state.view.mailboxId) return;
+        this.#out.line(`* OK [HIGHESTMODSEQ ${mailbox.highestModseq}] Highest`);
+      },
       get rev2() {
         return session.#enabled.has("IMAP4REV2");
       },
@@ -518,7 +527,7 @@ export class ImapSession {
         return session.#enabled.has("IMAP4REV2") || session.#enabled.has("UTF8=ACCEPT");
       },
       capabilities: () => this.#caps(this.#state.kind !== "notAuthenticated"),
-      mailboxFromClient: (name) => this.#mailboxFromClient(name),
+      mailboxFromClient: (name, strict = false) => this.#mailboxFromClient(name, strict),
       mailboxToClient: (name) => this.#mailboxToClient(name),
       awaitInput: (pending) => {
         this.#pending = pending;
@@ -556,7 +565,7 @@ export class ImapSession {
     this.#upgrade = Promise.resolve().then(() => this.onStartTls());
   }
 
-  #mailboxFromClient(name: string): string {
+  #mailboxFromClient(name: string, strict: boolean): string {
     let decoded = name;
     if (
       !(this.#enabled.has("IMAP4REV2") || this.#enabled.has("UTF8=ACCEPT")) &&
@@ -565,10 +574,10 @@ export class ImapSession {
       try {
         decoded = decodeMutf7(name);
       } catch (e) {
-        if (e instanceof Mutf7Error) {
-          throw new ImapError("BAD", "Invalid modified UTF-7 mailbox name");
-        }
-        throw e;
+        if (!(e instanceof Mutf7Error)) throw e;
+        // A malformed name that is only looked up names no mailbox (NO [NONEXISTENT], an
+        // empty LIST), as in Dovecot; only a name that would be created is refused.
+        if (strict) throw new ImapError("BAD", "Invalid modified UTF-7 mailbox name");
       }
     }
     if (/^inbox$/i.test(decoded)) return "INBOX";

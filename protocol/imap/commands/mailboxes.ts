@@ -52,7 +52,7 @@ export const createCommand: CommandSpec = {
   allowsExpunge: true,
   async run(ctx, r) {
     r.sp();
-    let name = readMailbox(ctx, r);
+    let name = readMailbox(ctx, r, true);
     const use = readCreateParams(r);
     r.end();
     if (name.endsWith("/")) name = name.replace(/\/+$/, "");
@@ -105,7 +105,7 @@ export const renameCommand: CommandSpec = {
     r.sp();
     const from = readMailbox(ctx, r);
     r.sp();
-    const to = readMailbox(ctx, r).replace(/\/+$/, "");
+    const to = readMailbox(ctx, r, true).replace(/\/+$/, "");
     r.end();
     const acct = account(ctx);
     if (await ctx.store.getMailbox(acct.id, from) === null) {

@@ -17,9 +17,11 @@ Deno.test("ImapSession reports another session's changes at NOOP", async () => {
   const { a, b } = await twoSessions(2);
   await append(b, "INBOX", message("M3"));
   await b.cmd("x STORE 1 +FLAGS (\\Flagged)");
+  // a selected first, so messages 1 and 2 are \Recent there; b's APPEND claimed message 3.
   assert.deepEqual(await a.cmd("n NOOP"), [
     "* 3 EXISTS",
-    "* 1 FETCH (UID 1 FLAGS (\\Flagged))",
+    "* 2 RECENT",
+    "* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent))",
     "n OK NOOP completed",
   ]);
   assert.deepEqual(await a.cmd("n2 NOOP"), ["n2 OK NOOP completed"]);
@@ -45,11 +47,13 @@ Deno.test("ImapSession never sends EXPUNGE during FETCH, STORE or SEARCH and kee
     "* 3 FETCH (UID 3)",
     "* 4 FETCH (UID 4)",
     "* 5 EXISTS",
+    // b's own APPEND claimed message 5's \Recent; a keeps messages 1 to 4.
+    "* 4 RECENT",
     "f OK [EXPUNGEISSUED] FETCH completed; some messages were expunged",
   ]);
   assert.ok(!f.some((l) => l.includes("EXPUNGE ") || / EXPUNGE$/.test(l)), f.join("\n"));
   const s = await a.cmd("s STORE 3 +FLAGS (\\Seen)");
-  assert.ok(s.includes("* 3 FETCH (FLAGS (\\Seen))"), s.join("\n"));
+  assert.ok(s.includes("* 3 FETCH (FLAGS (\\Seen \\Recent))"), s.join("\n"));
   assert.ok(!s.some((l) => / EXPUNGE$/.test(l)), s.join("\n"));
   const q = await a.cmd("q SEARCH ALL");
   assert.ok(!q.some((l) => / EXPUNGE$/.test(l)), q.join("\n"));
@@ -81,10 +85,11 @@ Deno.test("ImapSession pushes changes during IDLE and stops at DONE", async () =
   assert.equal(a.session.idle, true);
   await append(b, "INBOX", message("M3"));
   await a.session.receive(new Uint8Array(0));
-  assert.equal(a.take(), "* 3 EXISTS\r\n");
+  // a is told during b's APPEND, before b's own completion: a claims message 3.
+  assert.equal(a.take(), "* 3 EXISTS\r\n* 3 RECENT\r\n");
   await b.cmd("x STORE 1 +FLAGS.SILENT (\\Deleted)");
   await a.session.receive(new Uint8Array(0));
-  assert.equal(a.take(), "* 1 FETCH (UID 1 FLAGS (\\Deleted))\r\n");
+  assert.equal(a.take(), "* 1 FETCH (UID 1 FLAGS (\\Deleted \\Recent))\r\n");
   await b.cmd("e EXPUNGE");
   await a.session.receive(new Uint8Array(0));
   assert.equal(a.take(), "* 1 EXPUNGE\r\n");
