@@ -7,7 +7,7 @@
 import type { MessageMeta } from "../../../mailstore/mail_store.ts";
 import type { CommandContext, CommandSpec, Completion } from "../context.ts";
 import { badSyntax, ImapError } from "../errors.ts";
-import { fold, headerEnd, type SearchData } from "../fetch_items.ts";
+import { addressKey, fold, headerEnd, type SearchData } from "../fetch_items.ts";
 import type { CommandReader } from "../parser.ts";
 import { formatSequenceSet, type SequenceSet } from "../sequence_set.ts";
 import { SearchIndex } from "../search_index.ts";
@@ -28,7 +28,13 @@ export type SearchKey =
   /** \\Recent in this session (RFC 3501, Section 6.4.4: RECENT, NEW, OLD). */
   | { readonly kind: "recent" }
   | { readonly kind: "date"; readonly sent: boolean; readonly op: DateOp; readonly day: number }
-  | { readonly kind: "header"; readonly name: string; readonly value: string }
+  | {
+    readonly kind: "header";
+    readonly name: string;
+    readonly value: string;
+    /** FROM, TO, CC and BCC match the address forms of the field (see `addressForms`). */
+    readonly address?: boolean;
+  }
   | { readonly kind: "body"; readonly value: string }
   | { readonly kind: "text"; readonly value: string }
   | { readonly kind: "set"; readonly uid: boolean; readonly set: SequenceSet }
@@ -86,7 +92,7 @@ export function readSearchKey(r: CommandReader): SearchKey {
   const header = HEADER_KEYS[word];
   if (header !== undefined) {
     r.sp();
-    return { kind: "header", name: header, value: r.astring() };
+    return { kind: "header", name: header, value: r.astring(), address: header !== "subject" };
   }
   const date = DATE_KEYS[word];
   if (date !== undefined) {
@@ -320,7 +326,7 @@ function matches(key: SearchKey, c: Candidate, resolved: Resolved): boolean {
       if (c.data !== null) {
         const needle = needleOf(key, resolved);
         if (c.data.mayContain?.(needle) === false) return false;
-        return c.data.header(key.name).some((v) => v.includes(needle));
+        return headerText(c.data, key).some((v) => v.includes(needle));
       }
       if (c.raw === null) return false;
       const needle = key.value.toLowerCase();
@@ -352,6 +358,18 @@ function matches(key: SearchKey, c: Candidate, resolved: Resolved): boolean {
       return never;
     }
   }
+}
+
+/**
+ * The folded values a header key matches: for an address key the field's address forms, as
+ * stored at APPEND (search text written before they existed falls back to the raw value).
+ */
+function headerText(data: SearchData, key: SearchKey & { kind: "header" }): readonly string[] {
+  if (key.address) {
+    const forms = data.header(addressKey(key.name));
+    if (forms.length > 0) return forms;
+  }
+  return data.header(key.name);
 }
 
 function hasModseqKey(key: SearchKey): boolean {

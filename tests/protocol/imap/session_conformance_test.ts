@@ -241,3 +241,77 @@ Deno.test("Malformed modified UTF-7 names are looked up leniently but refused fo
   ]);
   assert.deepEqual(await c.cmd("d DELETE &Jjo"), ["d NO [NONEXISTENT] No such mailbox"]);
 });
+
+Deno.test("FROM, TO and CC match address forms: quoted, folded, display names, groups", async () => {
+  const store = await newStore();
+  const c = await client(store);
+  await append(
+    c,
+    "INBOX",
+    'From: "user-from"@domain.org\r\nTo: Jo <user-to@\r\n domain.org>\r\n' +
+      "Cc: group: =?utf-8?Q?J=C3=BCrgen?= <j@x.de>;, other: (foo) ;\r\nSubject: s\r\n\r\nb\r\n",
+  );
+  await append(c, "INBOX", message("plain"));
+  await c.cmd("s SELECT INBOX");
+  const cases: [string, string][] = [
+    ["FROM user-from@domain.org", "1"],
+    ["TO user-to@domain.org", "1"],
+    ['TO "jo <user-to@domain.org>"', "1"],
+    ["CC group", "1"],
+    ["CC foo", ""],
+    ["FROM alice@example.org", "2"],
+    ['FROM "Alice <alice@"', "2"],
+  ];
+  for (const [query, want] of cases) {
+    const out = await c.cmd(`q SEARCH ${query}`);
+    assert.deepEqual(out, [`* SEARCH${want ? " " + want : ""}`, "q OK SEARCH completed"], query);
+  }
+  const out = await c.raw(
+    `q SEARCH CHARSET UTF-8 CC {${
+      new TextEncoder().encode("jürgen <j@").length
+    }+}\r\njürgen <j@\r\n`,
+  );
+  assert.match(out, /^\* SEARCH 1\r\n/);
+});
+
+Deno.test("BODY[] of a binary part with NUL never puts NUL in a plain literal; BINARY keeps it", async () => {
+  const store = await newStore();
+  const c = await client(store);
+  const msg =
+    "Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+    "--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/octet-stream\r\n" +
+    "Content-Transfer-Encoding: binary\r\n\r\nab\0cd\0\r\n--b--\r\n";
+  const bytes = new TextEncoder().encode(msg);
+  const head = new TextEncoder().encode(`a APPEND INBOX ~{${bytes.length}+}\r\n`);
+  const out = await c.raw(new Uint8Array([...head, ...bytes, 0x0d, 0x0a]));
+  assert.match(out, /^a OK \[APPENDUID/);
+  await c.cmd("s SELECT INBOX");
+  for (
+    const item of [
+      "BODY.PEEK[2]",
+      "BODY.PEEK[]",
+      "RFC822",
+      "BODY.PEEK[TEXT]",
+      "BODY.PEEK[]<60.200>",
+    ]
+  ) {
+    const f = await c.raw(`f FETCH 1 (${item})\r\n`);
+    assert.ok(!f.includes("\0"), item);
+    assert.match(f, /\{\d+\}\r\n/, item);
+  }
+  assert.equal(
+    await c.raw("f FETCH 1 (BODY.PEEK[2])\r\n"),
+    "* 1 FETCH (BODY[2] {6}\r\nab\u0080cd\u0080)\r\nf OK FETCH completed\r\n".replace(
+      /\u0080/g,
+      "\ufffd",
+    ),
+  );
+  assert.equal(
+    await c.raw("f FETCH 1 (BINARY.PEEK[2])\r\n"),
+    "* 1 FETCH (BINARY[2] ~{6}\r\nab\0cd\0)\r\nf OK FETCH completed\r\n",
+  );
+  assert.match(
+    await c.raw("f FETCH 1 (RFC822.SIZE)\r\n"),
+    new RegExp(`RFC822.SIZE ${bytes.length}\\)`),
+  );
+});
