@@ -299,6 +299,7 @@ export const lsubCommand: CommandSpec = {
         answer.set(name, existing.has(name));
         continue;
       }
+      if (!pattern.includes("%")) continue;
       // `%` stops at a level above a subscribed name: that unsubscribed ancestor is listed
       // with \Noselect (RFC 3501, Section 6.3.9).
       for (let i = name.indexOf("/"); i > 0; i = name.indexOf("/", i + 1)) {
