@@ -54,6 +54,12 @@ export class MailboxView {
   #appended = new Set<number>();
   #flagged = new Set<number>();
   #expunged = new Set<number>();
+  /**
+   * UIDs expunged while this view did not know them, kept until the next sync ends: a new
+   * message read by `sync()` may be expunged while the read is in flight, and must not then
+   * be reported as existing (it would never get its EXPUNGE).
+   */
+  #goneUnknown = new Set<number>();
   #deleted = false;
   /** Messages that are \\Recent in this session (IMAP4rev1 only; see recent.ts). */
   #recent = new Set<number>();
@@ -279,6 +285,7 @@ export class MailboxView {
       case "expunge":
         for (const u of event.uids) {
           if (this.seqOf(u) > 0) this.#expunged.add(u);
+          else this.#goneUnknown.add(u);
           this.#appended.delete(u);
         }
         break;
@@ -334,7 +341,9 @@ export class MailboxView {
       const metas = fresh.length > 0 ? await store.getMessages(this.mailboxId, fresh) : [];
       const before = this.#uids.length;
       for (const m of metas.sort((a, b) => a.uid - b.uid)) {
-        if (m.uid <= (this.#uids[this.#uids.length - 1] ?? 0)) continue;
+        if (m.uid <= (this.#uids[this.#uids.length - 1] ?? 0) || this.#goneUnknown.has(m.uid)) {
+          continue;
+        }
         this.#uids.push(m.uid);
         this.#flags.set(m.uid, m.flags);
         this.#flagged.delete(m.uid);
@@ -361,6 +370,7 @@ export class MailboxView {
         out.line(`* ${seq} FETCH (UID ${m.uid} FLAGS ${shown}${modseq})`);
       }
     }
+    this.#goneUnknown.clear();
   }
 
   /** Stops watching the store. */

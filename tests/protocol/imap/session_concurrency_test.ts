@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { append, message, newStore, TestClient } from "./_harness.ts";
+import { append, message, newStore, TestClient, wrapStore } from "./_harness.ts";
 
 async function twoSessions(n: number) {
   const store = await newStore();
@@ -198,4 +198,32 @@ Deno.test("ImapSession implements QRESYNC: SELECT resync, VANISHED and UID FETCH
   assert.deepEqual(await a.cmd("g FETCH 1 (FLAGS) (VANISHED)"), [
     "g BAD Unknown FETCH modifier VANISHED",
   ]);
+});
+
+Deno.test("ImapSession never reports a new message that was expunged while it was being read", async () => {
+  const store = await newStore();
+  let expungeDuringRead: (() => Promise<void>) | null = null;
+  const a = new TestClient(wrapStore(store, {
+    async getMessages(id, uids) {
+      const metas = await store.getMessages(id, uids);
+      const hook = expungeDuringRead;
+      expungeDuringRead = null;
+      if (hook !== null) await hook();
+      return metas;
+    },
+  }));
+  const b = new TestClient(store);
+  await a.login();
+  await b.login();
+  await append(b, "INBOX", message("M1"));
+  await a.cmd("s SELECT INBOX");
+  await append(b, "INBOX", message("M2"));
+  const inbox = (await store.getMailbox((await store.getAccount("alice"))!.id, "INBOX"))!;
+  expungeDuringRead = async () => {
+    await store.storeFlags(inbox.id, [2], "add", ["\\Deleted"]);
+    await store.expunge(inbox.id);
+  };
+  // The read of message 2 returns it, but it is gone by the time the read completes.
+  assert.deepEqual(await a.cmd("n NOOP"), ["n OK NOOP completed"]);
+  assert.deepEqual(await a.cmd("f FETCH 1:* UID"), ["* 1 FETCH (UID 1)", "f OK FETCH completed"]);
 });
