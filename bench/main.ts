@@ -1,7 +1,7 @@
 /**
  * `deno task bench`: every benchmark that compares Postern with a reference measured in the same
  * run. Figures are printed, never asserted. `--quick` shortens every section; `--only NAME`
- * runs one section (tls, mtls, directory, imap).
+ * runs one section (tls, mtls, directory, imap, state).
  *
  * The per-primitive crypto comparison (noble vs node:crypto) is a `deno bench` file:
  * `deno bench -A bench/crypto_bench.ts`.
@@ -9,6 +9,7 @@
 import { makeOpensslPki } from "../tests/_support/openssl_pki.ts";
 import { benchDirectoryHandshakes } from "./directory_handshake_bench.ts";
 import { benchImap, formatResult } from "./imap_bench.ts";
+import { benchImapState, formatState } from "./imap_state_bench.ts";
 import { benchMtls, formatMtls } from "./mtls_bench.ts";
 import { benchTls } from "./tls_bench.ts";
 
@@ -91,6 +92,11 @@ try {
   if (wants("imap")) {
     console.log("\n## IMAP: Postern vs Dovecot");
     console.log(formatResult(await benchImap({ messages: quick ? 10_000 : 100_000 })));
+  }
+  if (wants("state")) {
+    const seconds = quick ? 5 : 20;
+    console.log(`\n## IMAP state checker: 20 clients x ${seconds} s, Postern vs Dovecot`);
+    console.log(formatState(await benchImapState({ clients: 20, seconds })));
   }
 } finally {
   await pki.remove();

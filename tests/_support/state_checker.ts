@@ -341,6 +341,8 @@ export async function runStateChecker(
     const clients = conns.map((c, i) =>
       new CheckerClient(i, c, (options.seed ?? 1) * 1000 + i, condstore(i))
     );
+    // MOVE targets Archive, which a server may not have yet; a NO here is fine.
+    await conns[0]?.command("CREATE Archive");
     for (const c of clients) await c.select();
     const deadline = Date.now() + options.durationMs;
     const max = options.maxCommands ?? Number.MAX_SAFE_INTEGER;
