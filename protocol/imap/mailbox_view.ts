@@ -63,6 +63,8 @@ export class MailboxView {
   #deleted = false;
   /** Messages that are \\Recent in this session (IMAP4rev1 only; see recent.ts). */
   #recent = new Set<number>();
+  /** The RECENT count last sent to the client; RECENT goes out again only when it changes. */
+  #reportedRecent = 0;
   readonly #recentMode: RecentMode;
   readonly #registry: RecentRegistry;
   /** Keywords this client has been told of in a FLAGS response, by lower-cased name. */
@@ -93,6 +95,7 @@ export class MailboxView {
       this.#addKeywords(m.flags);
     }
     this.#takeRecent(this.#uids);
+    this.#reportedRecent = this.recentCount;
   }
 
   /** Claims (SELECT) or notes (EXAMINE) the recent ones among newly known UIDs. */
@@ -106,7 +109,9 @@ export class MailboxView {
 
   /** Number of \\Recent messages in this session (the RECENT response). */
   get recentCount(): number {
-    return this.#recent.size;
+    let n = 0;
+    for (const u of this.#recent) if (this.seqOf(u) > 0) n++;
+    return n;
   }
 
   /** True when the message is \\Recent in this session. */
@@ -155,6 +160,13 @@ export class MailboxView {
    */
   announce(flags: readonly string[], out: Output): void {
     if (this.#addKeywords(flags)) this.writeFlags(out);
+  }
+
+  /** `announce()` for several messages at once: one FLAGS response for all their keywords. */
+  announceAll(lists: Iterable<readonly string[]>, out: Output): void {
+    let added = false;
+    for (const flags of lists) if (this.#addKeywords(flags)) added = true;
+    if (added) this.writeFlags(out);
   }
 
   /**
@@ -269,9 +281,13 @@ export class MailboxView {
     for (const u of uids) if (this.seqOf(u) > 0) this.#expunged.add(u);
   }
 
-  /** Records this session's own append so that EXISTS follows at completion. */
+  /**
+   * Records this session's own APPEND, COPY or MOVE into its mailbox, so that EXISTS follows at
+   * completion; a read-write session claims their \Recent at once, as the one that added them.
+   */
   noteAppended(uids: readonly number[]): void {
     for (const u of uids) this.#appended.add(u);
+    if (this.#recentMode === "claim") this.#takeRecent([...uids].sort((a, b) => a - b));
   }
 
   #onEvent(event: MailboxEvent): void {
@@ -307,9 +323,11 @@ export class MailboxView {
   /**
    * Reports queued changes as untagged responses (RFC 9051, Section 7.5.1): EXPUNGE first
    * (when allowed), then EXISTS for new messages, then FETCH for changed flags. Every FETCH
-   * carries the UID, which IMAP4rev2 requires and IMAP4rev1 clients accept.
+   * carries the UID, which IMAP4rev2 requires and IMAP4rev1 clients accept. Resolves true when
+   * expunges were reported.
    */
-  async sync(store: MailStore, out: Output, options: SyncOptions): Promise<void> {
+  async sync(store: MailStore, out: Output, options: SyncOptions): Promise<boolean> {
+    let expunged = false;
     if (options.allowExpunge && this.#expunged.size > 0) {
       const gone = [...this.#expunged].sort((a, b) => a - b);
       this.#expunged.clear();
@@ -322,7 +340,10 @@ export class MailboxView {
           this.#flagged.delete(u);
           this.#recent.delete(u);
         }
-        if (known.length > 0) out.line(`* VANISHED ${formatSequenceSet(known)}`);
+        if (known.length > 0) {
+          out.line(`* VANISHED ${formatSequenceSet(known)}`);
+          expunged = true;
+        }
       }
       for (const uid of options.qresync ? [] : gone) {
         const seq = this.seqOf(uid);
@@ -332,6 +353,7 @@ export class MailboxView {
         this.#flagged.delete(uid);
         this.#recent.delete(uid);
         out.line(`* ${seq} EXPUNGE`);
+        expunged = true;
       }
     }
     if (this.#appended.size > 0) {
@@ -340,6 +362,7 @@ export class MailboxView {
       this.#appended.clear();
       const metas = fresh.length > 0 ? await store.getMessages(this.mailboxId, fresh) : [];
       const before = this.#uids.length;
+      this.announceAll(metas.map((m) => m.flags), out);
       for (const m of metas.sort((a, b) => a.uid - b.uid)) {
         if (m.uid <= (this.#uids[this.#uids.length - 1] ?? 0) || this.#goneUnknown.has(m.uid)) {
           continue;
@@ -347,30 +370,33 @@ export class MailboxView {
         this.#uids.push(m.uid);
         this.#flags.set(m.uid, m.flags);
         this.#flagged.delete(m.uid);
-        this.announce(m.flags, out);
       }
       if (this.#uids.length !== before) {
         this.#takeRecent(this.#uids.slice(before));
         out.line(`* ${this.#uids.length} EXISTS`);
-        if (this.#recentMode !== "off") out.line(`* ${this.#recent.size} RECENT`);
       }
+    }
+    if (this.#recentMode !== "off" && this.recentCount !== this.#reportedRecent) {
+      this.#reportedRecent = this.recentCount;
+      out.line(`* ${this.#reportedRecent} RECENT`);
     }
     if (this.#flagged.size > 0) {
       const changed = [...this.#flagged].filter((u) => this.seqOf(u) > 0).sort((a, b) => a - b);
       this.#flagged.clear();
       const metas = changed.length > 0 ? await store.getMessages(this.mailboxId, changed) : [];
+      this.announceAll(metas.map((m) => m.flags), out);
       for (const m of metas) {
         const seq = this.seqOf(m.uid);
         const known = this.#flags.get(m.uid);
         if (seq === 0 || (known !== undefined && sameFlags(known, m.flags))) continue;
         this.#flags.set(m.uid, m.flags);
-        this.announce(m.flags, out);
         const modseq = options.condstore ? ` MODSEQ (${m.modseq})` : "";
         const shown = flagList(this.shownFlags(m.uid, m.flags));
         out.line(`* ${seq} FETCH (UID ${m.uid} FLAGS ${shown}${modseq})`);
       }
     }
     this.#goneUnknown.clear();
+    return expunged;
   }
 
   /** Stops watching the store. */

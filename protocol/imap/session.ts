@@ -307,8 +307,8 @@ export class ImapSession {
       const completion = await spec.run(ctx, r);
       outcome = completion === null ? "pending" : "ok";
       if (completion !== null) {
-        await this.#syncView(spec.allowsExpunge);
-        this.#complete(tag, completion);
+        const expunged = await this.#syncView(spec.allowsExpunge);
+        this.#complete(tag, await this.#withHighestModseq(completion, expunged));
       }
     } catch (e) {
       outcome = await this.#fail(tag, name, e, COMMANDS.get(name)?.allowsExpunge ?? false);
@@ -329,8 +329,8 @@ export class ImapSession {
         ? continueIdle(line)
         : await continueAuthenticate(this.#context(pending.tag), pending, line);
       outcome = "ok";
-      if (pending.kind === "idle") await this.#syncView(true);
-      this.#complete(pending.tag, completion);
+      const expunged = pending.kind === "idle" && await this.#syncView(true);
+      this.#complete(pending.tag, await this.#withHighestModseq(completion, expunged));
     } catch (e) {
       outcome = await this.#fail(pending.tag, pending.kind, e, pending.kind === "idle");
     }
@@ -380,16 +380,32 @@ export class ImapSession {
     }
   }
 
-  /** Reports changes to the selected mailbox; a deleted mailbox ends the session. */
-  async #syncView(allowExpunge: boolean): Promise<void> {
+  /**
+   * After QRESYNC, a command whose responses reported expunges ends with the mailbox's new
+   * HIGHESTMODSEQ in its tagged OK (RFC 7162, Section 3.2.10), unless it has a code already.
+   */
+  async #withHighestModseq(c: Completion, expunged: boolean): Promise<Completion> {
     const state = this.#state;
-    if (state.kind !== "selected") return;
+    if (!expunged || c.code !== undefined || !this.#enabled.has("QRESYNC")) return c;
+    if (state.kind !== "selected") return c;
+    const mailbox = await this.#store.getMailbox(state.account.id, state.view.name);
+    if (mailbox === null || mailbox.id !== state.view.mailboxId) return c;
+    return { code: `HIGHESTMODSEQ ${mailbox.highestModseq}`, text: c.text };
+  }
+
+  /**
+   * Reports changes to the selected mailbox; a deleted mailbox ends the session. Resolves true
+   * when expunges were reported.
+   */
+  async #syncView(allowExpunge: boolean): Promise<boolean> {
+    const state = this.#state;
+    if (state.kind !== "selected") return false;
     if (state.view.deleted) {
       this.#out.line("* BYE Selected mailbox was deleted");
       this.#afterCompletion = () => this.#close();
-      return;
+      return false;
     }
-    await state.view.sync(this.#store, this.#out, {
+    return await state.view.sync(this.#store, this.#out, {
       allowExpunge,
       condstore: this.#enabled.has("CONDSTORE"),
       qresync: this.#enabled.has("QRESYNC"),

@@ -163,6 +163,10 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
         }
       }
     }
+    // New keywords of the whole batch go out in one FLAGS response before its FETCHes.
+    if (reportsFlags || nowSeen.size > 0) {
+      view.announceAll([...metas.values()].map((m) => m.flags), ctx.out);
+    }
     for (const uid of batch) {
       const stored = metas.get(uid);
       while (vi < viewUids.length && viewUids[vi]! < uid) vi++;
@@ -176,7 +180,6 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
         ? { ...stored, flags: view.shownFlags(uid, stored.flags) }
         : stored;
       if (since !== null && meta.modseq <= since) continue;
-      if (reportsFlags || nowSeen.has(uid)) view.announce(meta.flags, ctx.out);
       if (plan !== null) {
         ctx.out.text(renderMeta(plan, seq, meta, flagText));
         if (reportsFlags) view.noteFlags(uid, stored.flags);

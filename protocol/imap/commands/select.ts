@@ -65,11 +65,11 @@ async function resync(ctx: CommandContext, view: MailboxView, q: QresyncParams):
     vanished = selectFromSorted(starAs(q.knownUids.ranges, MAX_NUMBER), vanished);
   }
   if (vanished.length > 0) ctx.out.line(`* VANISHED (EARLIER) ${formatSequenceSet(vanished)}`);
+  view.announceAll(changes.changed.map((m) => m.flags), ctx.out);
   for (const m of changes.changed) {
     const seq = view.seqOf(m.uid);
     if (seq === 0) continue;
     view.noteFlags(m.uid, m.flags);
-    view.announce(m.flags, ctx.out);
     const flags = flagList(view.shownFlags(m.uid, m.flags));
     ctx.out.line(`* ${seq} FETCH (UID ${m.uid} FLAGS ${flags} MODSEQ (${m.modseq}))`);
   }

@@ -49,11 +49,11 @@ async function store(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
   const result = uids.length > 0
     ? await ctx.store.storeFlags(view.mailboxId, uids, op, flags, unchangedSince)
     : { updated: [], modified: [] };
+  if (!silent) view.announceAll(result.updated.map((m) => m.flags), ctx.out);
   for (const meta of result.updated) {
     const seq = view.seqOf(meta.uid);
     if (seq === 0) continue;
     view.noteFlags(meta.uid, meta.flags);
-    if (!silent) view.announce(meta.flags, ctx.out);
     const uid = uidMode || ctx.rev2 ? `UID ${meta.uid} ` : "";
     const modseq = ctx.condstore ? `MODSEQ (${meta.modseq})` : "";
     // Under CONDSTORE even .SILENT reports the new MODSEQ (RFC 7162, Section 3.1.3).

@@ -45,7 +45,11 @@ Deno.test("ImapSession runs a full client session: create, append, copy, move, s
     "* 3 FETCH (UID 3 FLAGS ($Label1 \\Recent))",
     "st3 OK UID STORE completed",
   ]);
-  assert.deepEqual(await c.cmd("e EXPUNGE"), ["* 2 EXPUNGE", "e OK EXPUNGE completed"]);
+  assert.deepEqual(await c.cmd("e EXPUNGE"), [
+    "* 2 EXPUNGE",
+    "* 2 RECENT",
+    "e OK EXPUNGE completed",
+  ]);
   assert.deepEqual(await c.cmd("f FETCH 1:* (UID FLAGS)"), [
     "* 1 FETCH (UID 1 FLAGS (\\Answered \\Recent))",
     "* 2 FETCH (UID 3 FLAGS ($Label1 \\Recent))",
@@ -53,10 +57,11 @@ Deno.test("ImapSession runs a full client session: create, append, copy, move, s
   ]);
   const mv = await c.cmd("m MOVE 1 Archive");
   assert.match(mv[0]!, /^\* OK \[COPYUID \d+ 1 1\] Moved$/);
-  assert.deepEqual(mv.slice(1), ["* 1 EXPUNGE", "m OK MOVE completed"]);
+  assert.deepEqual(mv.slice(1), ["* 1 EXPUNGE", "* 1 RECENT", "m OK MOVE completed"]);
   assert.deepEqual(await c.cmd("m2 UID MOVE 3 Archive"), [
     mv[0]!.replace(" 1 1]", " 3 2]"),
     "* 1 EXPUNGE",
+    "* 0 RECENT",
     "m2 OK UID MOVE completed",
   ]);
   const archive = await store.getMailbox((await store.getAccount("alice"))!.id, "Archive");
@@ -380,7 +385,11 @@ Deno.test("ImapSession answers ID, NAMESPACE, LIST RETURN (STATUS), UID EXPUNGE 
     "f OK FETCH completed",
   ]);
   await c.cmd("d STORE 1:2 +FLAGS.SILENT (\\Deleted)");
-  assert.deepEqual(await c.cmd("x UID EXPUNGE 2"), ["* 2 EXPUNGE", "x OK UID EXPUNGE completed"]);
+  assert.deepEqual(await c.cmd("x UID EXPUNGE 2"), [
+    "* 2 EXPUNGE",
+    "* 1 RECENT",
+    "x OK UID EXPUNGE completed",
+  ]);
   assert.deepEqual(await c.cmd("k CHECK"), ["k OK CHECK completed"]);
   assert.deepEqual(await c.cmd("u UNSELECT"), ["u OK UNSELECT completed"]);
   const acct = (await store.getAccount("alice"))!;
