@@ -32,6 +32,8 @@ export interface DovecotOptions {
   readonly maxConnections: number;
   /** Mailbox format (default maildir, one file per message; mdbox packs many per file). */
   readonly format?: DovecotFormat;
+  /** Extra dovecot.conf text, appended as is (e.g. a `namespace inbox { separator = / }`). */
+  readonly extraConfig?: string;
 }
 
 /** Dovecot mailbox formats the benchmark can use. */
@@ -124,6 +126,7 @@ service imap {
 service anvil {
   chroot =
 }
+${options.extraConfig ?? ""}
 `;
   await Deno.writeTextFile(`${dir}/dovecot.conf`, conf);
   const child = new Deno.Command(DOVECOT, {
