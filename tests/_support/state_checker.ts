@@ -1,7 +1,7 @@
 /**
  * A multi-client IMAP state checker. N clients share one mailbox (INBOX) and run a random mix
- * of APPEND, STORE, UID STORE, FETCH, UID FETCH, SEARCH, COPY, MOVE, EXPUNGE, UID EXPUNGE and
- * NOOP for a bounded time or number of commands. Each client keeps a model of the mailbox as
+ * of APPEND, STORE, UID STORE, FETCH, UID FETCH, SEARCH, COPY, MOVE, EXPUNGE, UID EXPUNGE,
+ * NOOP and IDLE for a bounded time or number of commands. Each client keeps a model of the mailbox as
  * the server announced it (EXISTS, EXPUNGE, FETCH UID/FLAGS/MODSEQ, FLAGS, RECENT,
  * HIGHESTMODSEQ) and records every announcement that contradicts it:
  * - an EXISTS that goes down, or an EXPUNGE, FETCH or SEARCH hit beyond the known count;
@@ -29,6 +29,8 @@ export interface CheckerReply {
 /** A logged-in IMAP connection the checker drives. */
 export interface CheckerConnection {
   command(line: string, literal?: Uint8Array): Promise<CheckerReply>;
+  /** IDLE for about `ms` milliseconds, then DONE; the untagged responses pushed meanwhile. */
+  idle(ms: number): Promise<CheckerReply>;
   close(): Promise<void>;
 }
 
@@ -218,7 +220,9 @@ class CheckerClient {
   }
 
   async run(line: string, literal?: Uint8Array): Promise<CheckerReply> {
-    const reply = await this.#conn.command(line, literal);
+    const reply = line === "IDLE"
+      ? await this.#conn.idle(this.#int(5, 50))
+      : await this.#conn.command(line, literal);
     this.commands++;
     for (const u of reply.untagged) {
       this.responses++;
@@ -293,8 +297,10 @@ class CheckerClient {
       await this.run(`UID FETCH ${this.#uidSet()} (FLAGS${modseq})`);
     } else if (r < 70) {
       await this.run(`SEARCH KEYWORD ${this.#pick(KEYWORDS)}`);
-    } else if (r < 80) {
+    } else if (r < 75) {
       await this.run("NOOP");
+    } else if (r < 80) {
+      await this.run("IDLE");
     } else if (r < 86) {
       await this.run(count > 100 ? "EXPUNGE" : "NOOP");
     } else if (r < 89) {
@@ -378,6 +384,19 @@ export function rawConnection(imap: RawImap): CheckerConnection {
       const r = await imap.command(line, literal, 30_000);
       return { untagged: r.untagged.map((u) => u.text), tagged: r.tagged };
     },
+    async idle(ms) {
+      const tag = imap.nextTag();
+      await imap.write(`${tag} IDLE\r\n`);
+      const start = await imap.readUntil((r) => r.text.startsWith("+"), 30_000);
+      if (start === null) throw new Error("No continuation for IDLE");
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      await imap.write("DONE\r\n");
+      const rest = await imap.readUntil((r) => r.text.startsWith(`${tag} `), 30_000);
+      if (rest === null) throw new Error("No tagged answer to IDLE");
+      const all = [...start.slice(0, -1), ...rest];
+      const tagged = all.pop()!.text;
+      return { untagged: all.map((r) => r.text), tagged };
+    },
     close: () => imap.close(),
   };
 }
@@ -410,6 +429,13 @@ export async function sessionConnection(
   };
   session.greeting();
   let tag = 0;
+  const take = (t: string): CheckerReply => {
+    const lines = buffer.split("\r\n").filter((l) => l !== "" && !l.startsWith("+ "));
+    buffer = "";
+    const i = lines.findIndex((l) => l.startsWith(`${t} `));
+    if (i < 0) throw new Error(`No tagged answer to ${t}`);
+    return { untagged: lines.slice(0, i), tagged: lines[i]! };
+  };
   const conn: CheckerConnection = {
     async command(line, literal) {
       const t = `c${++tag}`;
@@ -418,11 +444,14 @@ export async function sessionConnection(
       );
       const bytes = literal ? new Uint8Array([...head, ...literal, 13, 10]) : head;
       await session.receive(bytes);
-      const lines = buffer.split("\r\n").filter((l) => l !== "");
-      buffer = "";
-      const i = lines.findIndex((l) => l.startsWith(`${t} `));
-      if (i < 0) throw new Error(`No tagged answer to ${line}`);
-      return { untagged: lines.slice(0, i), tagged: lines[i]! };
+      return take(t);
+    },
+    async idle(ms) {
+      const t = `c${++tag}`;
+      await session.receive(enc.encode(`${t} IDLE\r\n`));
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      await session.receive(enc.encode("DONE\r\n"));
+      return take(t);
     },
     close() {
       session.dispose();

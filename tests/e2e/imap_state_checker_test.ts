@@ -22,7 +22,7 @@ Deno.test({
         const login = await imap.command("LOGIN alice pw");
         assert.equal(login.status, "OK", login.tagged);
         return rawConnection(imap);
-      }, { clients: 20, durationMs: 4000, maxCommands: 60, seed: 7 });
+      }, { clients: 20, durationMs: 3000, maxCommands: 60, seed: 7 });
       assert.deepEqual(result.errors, [], result.errors.slice(0, 20).join("\n"));
       assert.ok(result.commands > 20 * 10, `only ${result.commands} commands ran`);
     } finally {

@@ -59,7 +59,7 @@ for (const kind of ["memory", "sqlite"] as const) {
       await store.createAccount("alice", null);
       const result = await runStateChecker(() => sessionConnection(store, "alice"), {
         clients: 20,
-        durationMs: 3000,
+        durationMs: 2000,
         maxCommands: 120,
         seed: 11,
       });
