@@ -53,6 +53,11 @@ export class RecentRegistry {
     return claimed;
   }
 
+  /** The first unclaimed UID, or null when no session has claimed or added anything yet. */
+  boundary(mailboxId: number, uidValidity: number): number | null {
+    return this.#boundary.get(this.#key(mailboxId, uidValidity)) ?? null;
+  }
+
   /** The unclaimed ones among `uids`, without claiming them (EXAMINE, STATUS). */
   unclaimed(mailboxId: number, uidValidity: number, uids: readonly number[]): number[] {
     const boundary = this.#boundary.get(this.#key(mailboxId, uidValidity));

@@ -35,12 +35,16 @@ export function readStatusItems(r: CommandReader): string[] {
  */
 async function recentCount(ctx: CommandContext, mailbox: Mailbox): Promise<number> {
   if (ctx.rev2) return 0;
-  const uids = (await ctx.store.listMessages(mailbox.id)).map((m) => m.uid);
   const state = ctx.state;
   const own = state.kind === "selected" && state.view.mailboxId === mailbox.id
     ? state.view.recentCount
     : 0;
-  return own + recentRegistryFor(ctx.store).unclaimed(mailbox.id, mailbox.uidValidity, uids).length;
+  const registry = recentRegistryFor(ctx.store);
+  const boundary = registry.boundary(mailbox.id, mailbox.uidValidity);
+  // Usually every message is claimed: no need to list the mailbox.
+  if (boundary === null || boundary >= mailbox.uidNext) return own;
+  const uids = (await ctx.store.listMessages(mailbox.id)).map((m) => m.uid);
+  return own + registry.unclaimed(mailbox.id, mailbox.uidValidity, uids).length;
 }
 
 /** Writes `* STATUS name (...)` for a mailbox. */

@@ -315,3 +315,22 @@ Deno.test("BODY[] of a binary part with NUL never puts NUL in a plain literal; B
     new RegExp(`RFC822.SIZE ${bytes.length}\\)`),
   );
 });
+
+Deno.test("Under QRESYNC a command that reports expunges ends with the new HIGHESTMODSEQ", async () => {
+  const store = await newStore();
+  const a = await client(store);
+  const b = await client(store);
+  for (let i = 1; i <= 2; i++) await append(a, "INBOX", message(`m${i}`));
+  await a.cmd("e ENABLE QRESYNC");
+  await a.cmd("s SELECT INBOX");
+  await b.cmd("s SELECT INBOX");
+  await b.cmd("st STORE 1 +FLAGS.SILENT (\\Deleted)");
+  await b.cmd("x EXPUNGE");
+  const n = await a.cmd("n NOOP");
+  assert.equal(n[0], "* VANISHED 1");
+  assert.match(n.at(-1)!, /^n OK \[HIGHESTMODSEQ \d+\] NOOP completed$/);
+  assert.deepEqual(await a.cmd("n NOOP"), ["n OK NOOP completed"]);
+  // Without QRESYNC the tagged OK stays plain.
+  await b.cmd("st STORE 1 +FLAGS.SILENT (\\Deleted)");
+  assert.deepEqual(await b.cmd("x EXPUNGE"), ["* 1 EXPUNGE", "x OK EXPUNGE completed"]);
+});
