@@ -127,7 +127,8 @@ function subscription(subscribe: boolean): CommandSpec {
     allowsExpunge: true,
     async run(ctx, r) {
       r.sp();
-      const mailbox = readMailbox(ctx, r);
+      // A subscription is stored, so its name must be well formed; unsubscribing only looks.
+      const mailbox = readMailbox(ctx, r, subscribe);
       r.end();
       await ctx.store.setSubscribed(account(ctx).id, mailbox, subscribe);
       return { text: `${name} completed` };

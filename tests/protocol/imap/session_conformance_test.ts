@@ -240,6 +240,8 @@ Deno.test("Malformed modified UTF-7 names are looked up leniently but refused fo
     "c BAD Invalid modified UTF-7 mailbox name",
   ]);
   assert.deepEqual(await c.cmd("d DELETE &Jjo"), ["d NO [NONEXISTENT] No such mailbox"]);
+  assert.deepEqual(await c.cmd("b SUBSCRIBE &Jjo"), ["b BAD Invalid modified UTF-7 mailbox name"]);
+  assert.deepEqual(await c.cmd("u UNSUBSCRIBE &Jjo"), ["u OK UNSUBSCRIBE completed"]);
 });
 
 Deno.test("FROM, TO and CC match address forms: quoted, folded, display names, groups", async () => {
