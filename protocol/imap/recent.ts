@@ -58,6 +58,13 @@ export class RecentRegistry {
     return this.#boundary.get(this.#key(mailboxId, uidValidity)) ?? null;
   }
 
+  /** Drops what is known of a deleted mailbox. */
+  forget(mailboxId: number): void {
+    for (const key of this.#boundary.keys()) {
+      if (key.startsWith(`${mailboxId}/`)) this.#boundary.delete(key);
+    }
+  }
+
   /** The unclaimed ones among `uids`, without claiming them (EXAMINE, STATUS). */
   unclaimed(mailboxId: number, uidValidity: number, uids: readonly number[]): number[] {
     const boundary = this.#boundary.get(this.#key(mailboxId, uidValidity));

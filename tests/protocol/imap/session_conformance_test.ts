@@ -336,3 +336,18 @@ Deno.test("Under QRESYNC a command that reports expunges ends with the new HIGHE
   await b.cmd("st STORE 1 +FLAGS.SILENT (\\Deleted)");
   assert.deepEqual(await b.cmd("x EXPUNGE"), ["* 1 EXPUNGE", "x OK EXPUNGE completed"]);
 });
+
+Deno.test("RecentRegistry claims each UID once, peeks without claiming and forgets a mailbox", async () => {
+  const { RecentRegistry } = await import("../../../protocol/imap/recent.ts");
+  const r = new RecentRegistry();
+  assert.deepEqual(r.claim(1, 7, [1, 2]), [], "nobody added anything: nothing is recent");
+  r.noteArrival(2, 7, 5);
+  assert.deepEqual(r.unclaimed(2, 7, [4, 5, 6]), [5, 6]);
+  assert.deepEqual(r.claim(2, 7, [4, 5, 6]), [5, 6]);
+  assert.deepEqual(r.claim(2, 7, [4, 5, 6, 7]), [7]);
+  assert.deepEqual(r.unclaimed(2, 7, [4, 5, 6, 7]), []);
+  assert.deepEqual(r.unclaimed(2, 8, [1]), [], "another UIDVALIDITY is another mailbox");
+  r.forget(2);
+  assert.equal(r.boundary(2, 7), null);
+  assert.equal(r.boundary(1, 7), 3);
+});
