@@ -9,7 +9,8 @@
  *   ascending UID order;
  * - a keyword in FETCH FLAGS that the last FLAGS response did not list (RFC 3501, 7.2.6);
  * - a MODSEQ that goes down for a message, or a HIGHESTMODSEQ below a MODSEQ already seen;
- * - a RECENT count above EXISTS; a BAD answer to a command built from the model.
+ * - a RECENT count above EXISTS; a BAD answer to a command built from the model;
+ * - a VANISHED naming a UID the client was never told of (QRESYNC clients).
  * At the end every client syncs (NOOP) and reads `FETCH 1:* (UID FLAGS)`: the answer must
  * match its model's count, and all clients must agree on the UIDs and flags.
  *
@@ -45,6 +46,12 @@ export interface StateCheckOptions {
   readonly seed?: number;
   /** Which clients SELECT with CONDSTORE (default every other one). */
   readonly condstore?: (client: number) => boolean;
+  /**
+   * Which clients ENABLE QRESYNC (default one in four), so that expunges reach them as
+   * VANISHED; they never IDLE and learn every new UID at once, so that their model can apply
+   * VANISHED by UID.
+   */
+  readonly qresync?: (client: number) => boolean;
 }
 
 /** What a run found. */
@@ -79,6 +86,17 @@ function fetchItems(body: string): { uid?: number; flags?: string[]; modseq?: nu
   if (flags) out.flags = flags[1]!.split(" ").filter((f) => f !== "");
   const modseq = /(?:^|[ (])MODSEQ \((\d+)\)/.exec(body);
   if (modseq) out.modseq = Number(modseq[1]);
+  return out;
+}
+
+/** Expands a UID set such as `1:3,7` (bounded by the caller's UIDs). */
+function expandSet(set: string): number[] {
+  const out: number[] = [];
+  for (const part of set.split(",")) {
+    const [a, b] = part.split(":").map(Number) as [number, number | undefined];
+    const hi = b ?? a;
+    for (let n = Math.min(a, hi); n <= Math.max(a, hi) && out.length < 100_000; n++) out.push(n);
+  }
   return out;
 }
 
@@ -131,6 +149,31 @@ export class MailboxModel {
       }
       const [uid] = this.uids.splice(n - 1, 1);
       if (uid !== undefined) this.modseqs.delete(uid);
+      return;
+    }
+    if ((m = /^\* VANISHED (\(EARLIER\) )?([\d:,]+)$/.exec(line))) {
+      // VANISHED (EARLIER) only answers SELECT (QRESYNC) and UID FETCH (VANISHED).
+      if (m[1] !== undefined) return;
+      for (const uid of expandSet(m[2]!)) {
+        let i = this.uids.indexOf(uid);
+        if (i < 0) {
+          // Known to the client only by sequence number: one of the unknown slots between its
+          // known neighbours (any of them; they are indistinguishable).
+          for (let k = 0; k < this.uids.length; k++) {
+            const u = this.uids[k];
+            if (u === undefined) {
+              if (i < 0) i = k;
+            } else if (u < uid) i = -1;
+            else break;
+          }
+        }
+        if (i < 0) {
+          this.#error(`VANISHED of unknown UID ${uid}`, line, context);
+          continue;
+        }
+        this.uids.splice(i, 1);
+        this.modseqs.delete(uid);
+      }
       return;
     }
     if ((m = /^\* (\d+) RECENT$/.exec(line))) {
@@ -208,14 +251,23 @@ class CheckerClient {
   readonly #conn: CheckerConnection;
   readonly #random: () => number;
   readonly #condstore: boolean;
+  readonly #qresync: boolean;
+  #filling = false;
   readonly #id: number;
   #maxUid = 0;
 
-  constructor(id: number, conn: CheckerConnection, seed: number, condstore: boolean) {
+  constructor(
+    id: number,
+    conn: CheckerConnection,
+    seed: number,
+    condstore: boolean,
+    qresync: boolean,
+  ) {
     this.#id = id;
     this.#conn = conn;
     this.#random = prng(seed);
-    this.#condstore = condstore;
+    this.#condstore = condstore || qresync;
+    this.#qresync = qresync;
     this.model = new MailboxModel(`client ${id}`);
   }
 
@@ -239,11 +291,27 @@ class CheckerClient {
     if (code) {
       for (const n of code[1]!.split(/[:,]/)) this.#maxUid = Math.max(this.#maxUid, Number(n));
     }
+    if (this.#qresync && !this.#filling) await this.#learnUids();
     return reply;
+  }
+
+  /** A QRESYNC client asks for the UIDs of messages it knows only by sequence number. */
+  async #learnUids(): Promise<void> {
+    this.#filling = true;
+    try {
+      for (let i = 0; i < 10; i++) {
+        const first = this.model.uids.findIndex((u) => u === undefined);
+        if (first < 0) return;
+        await this.run(`FETCH ${first + 1}:* (UID)`);
+      }
+    } finally {
+      this.#filling = false;
+    }
   }
 
   async select(): Promise<void> {
     this.model.reset();
+    if (this.#qresync) await this.run("ENABLE QRESYNC");
     await this.run(`SELECT INBOX${this.#condstore ? " (CONDSTORE)" : ""}`);
   }
 
@@ -300,7 +368,7 @@ class CheckerClient {
     } else if (r < 75) {
       await this.run("NOOP");
     } else if (r < 80) {
-      await this.run("IDLE");
+      await this.run(this.#qresync ? "NOOP" : "IDLE");
     } else if (r < 86) {
       await this.run(count > 100 ? "EXPUNGE" : "NOOP");
     } else if (r < 89) {
@@ -344,8 +412,9 @@ export async function runStateChecker(
   try {
     for (let i = 0; i < options.clients; i++) conns.push(await connect());
     const condstore = options.condstore ?? ((i: number) => i % 2 === 0);
+    const qresync = options.qresync ?? ((i: number) => i % 4 === 1);
     const clients = conns.map((c, i) =>
-      new CheckerClient(i, c, (options.seed ?? 1) * 1000 + i, condstore(i))
+      new CheckerClient(i, c, (options.seed ?? 1) * 1000 + i, condstore(i), qresync(i))
     );
     // MOVE targets Archive, which a server may not have yet; a NO here is fine.
     await conns[0]?.command("CREATE Archive");

@@ -71,3 +71,18 @@ for (const kind of ["memory", "sqlite"] as const) {
     }
   });
 }
+
+Deno.test("MailboxModel applies VANISHED by UID, also to messages known only by number", () => {
+  const model = new MailboxModel("t");
+  // UIDs 10, ?, ?, 40, ?: VANISHED 20 must be one of the two unknown ones before 40.
+  for (
+    const line of ["* 5 EXISTS", "* 1 FETCH (UID 10)", "* 4 FETCH (UID 40)", "* VANISHED 10,20"]
+  ) model.observe(line);
+  model.observe("* 1 FETCH (UID 35)");
+  assert.deepEqual(model.errors, []);
+  assert.deepEqual(model.uids, [35, 40, undefined]);
+  // Only one unknown message is left after 40: the second and third UIDs are unknown.
+  model.observe("* VANISHED 41:43");
+  assert.equal(model.errors.length, 2);
+  assert.match(model.errors[0]!, /VANISHED of unknown UID 42/);
+});
