@@ -128,6 +128,7 @@ export function formatState(figures: readonly StateFigures[]): string {
   }
   for (const f of figures) {
     for (const e of f.result.errors.slice(0, 5)) rows.push(`  ${f.server}: ${e}`);
+    for (const n of f.result.noSamples.slice(0, 3)) rows.push(`  ${f.server}, NO: ${n}`);
   }
   return rows.join("\n");
 }

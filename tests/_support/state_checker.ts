@@ -62,6 +62,8 @@ export interface StateCheckResult {
   readonly responses: number;
   /** NO answers (allowed: e.g. a COPY of messages another client expunged). */
   readonly no: number;
+  /** The first few NO answers with their commands, for the report. */
+  readonly noSamples: readonly string[];
   readonly finalMessages: number;
 }
 
@@ -248,6 +250,7 @@ class CheckerClient {
   commands = 0;
   responses = 0;
   no = 0;
+  readonly noSamples: string[] = [];
   readonly #conn: CheckerConnection;
   readonly #random: () => number;
   readonly #condstore: boolean;
@@ -286,7 +289,7 @@ class CheckerClient {
     if (status === "BAD") {
       this.model.errors.push(`client ${this.#id}: BAD to ${line}: ${reply.tagged}`);
     }
-    if (status === "NO") this.no++;
+    if (status === "NO" && ++this.no <= 3) this.noSamples.push(`${line} -> ${reply.tagged}`);
     const code = /\[(?:APPENDUID|COPYUID) \d+ (?:\S+ )?([\d:,]+)\]/.exec(reply.tagged);
     if (code) {
       for (const n of code[1]!.split(/[:,]/)) this.#maxUid = Math.max(this.#maxUid, Number(n));
@@ -439,6 +442,7 @@ export async function runStateChecker(
       commands: clients.reduce((n, c) => n + c.commands, 0),
       responses: clients.reduce((n, c) => n + c.responses, 0),
       no: clients.reduce((n, c) => n + c.no, 0),
+      noSamples: clients.flatMap((c) => c.noSamples).slice(0, 5),
       finalMessages: reference.length,
     };
   } finally {
