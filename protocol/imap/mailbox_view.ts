@@ -63,6 +63,8 @@ export class MailboxView {
   #deleted = false;
   /** Messages that are \\Recent in this session (IMAP4rev1 only; see recent.ts). */
   #recent = new Set<number>();
+  /** \\Recent claimed by this session's own APPEND/COPY/MOVE, for messages not yet in view. */
+  #claimedAhead = new Set<number>();
   /** The RECENT count last sent to the client; RECENT goes out again only when it changes. */
   #reportedRecent = 0;
   readonly #recentMode: RecentMode;
@@ -109,9 +111,7 @@ export class MailboxView {
 
   /** Number of \\Recent messages in this session (the RECENT response). */
   get recentCount(): number {
-    let n = 0;
-    for (const u of this.#recent) if (this.seqOf(u) > 0) n++;
-    return n;
+    return this.#recent.size;
   }
 
   /** True when the message is \\Recent in this session. */
@@ -287,7 +287,11 @@ export class MailboxView {
    */
   noteAppended(uids: readonly number[]): void {
     for (const u of uids) this.#appended.add(u);
-    if (this.#recentMode === "claim") this.#takeRecent([...uids].sort((a, b) => a - b));
+    if (this.#recentMode !== "claim") return;
+    const sorted = [...uids].sort((a, b) => a - b);
+    for (const u of this.#registry.claim(this.mailboxId, this.uidValidity, sorted)) {
+      this.#claimedAhead.add(u);
+    }
   }
 
   #onEvent(event: MailboxEvent): void {
@@ -303,6 +307,7 @@ export class MailboxView {
           if (this.seqOf(u) > 0) this.#expunged.add(u);
           else this.#goneUnknown.add(u);
           this.#appended.delete(u);
+          this.#claimedAhead.delete(u);
         }
         break;
       case "deleted":
@@ -368,6 +373,7 @@ export class MailboxView {
           continue;
         }
         this.#uids.push(m.uid);
+        if (this.#claimedAhead.delete(m.uid)) this.#recent.add(m.uid);
         this.#flags.set(m.uid, m.flags);
         this.#flagged.delete(m.uid);
       }
