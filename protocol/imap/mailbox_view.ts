@@ -65,6 +65,7 @@ export class MailboxView {
   #recent = new Set<number>();
   /** \\Recent claimed by this session's own APPEND/COPY/MOVE, for messages not yet in view. */
   #claimedAhead = new Set<number>();
+  #withRecent = new WeakMap<readonly string[], readonly string[]>();
   /** The RECENT count last sent to the client; RECENT goes out again only when it changes. */
   #reportedRecent = 0;
   readonly #recentMode: RecentMode;
@@ -121,7 +122,14 @@ export class MailboxView {
 
   /** The flags to show the client for a message: the stored ones, plus \\Recent if so. */
   shownFlags(uid: number, flags: readonly string[]): readonly string[] {
-    return this.#recent.has(uid) ? [...flags, "\\Recent"] : flags;
+    if (!this.#recent.has(uid)) return flags;
+    // One array per stored flag set (stores share them), so FETCH's flag-text cache still hits.
+    let shown = this.#withRecent.get(flags);
+    if (shown === undefined) {
+      shown = Object.freeze([...flags, "\\Recent"]);
+      if (Object.isFrozen(flags)) this.#withRecent.set(flags, shown);
+    }
+    return shown;
   }
 
   /** Adds unknown keywords of `flags`; true when there were any. */
