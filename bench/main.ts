@@ -13,6 +13,7 @@ import { benchImap, formatResult } from "./imap_bench.ts";
 import { benchLogins, formatLogins } from "./login_bench.ts";
 import { benchScrypt, formatScrypt } from "./scrypt_bench.ts";
 import { benchLmtp, formatLmtp } from "./lmtp_bench.ts";
+import { benchImapState, formatState } from "./imap_state_bench.ts";
 import { benchMtls, formatMtls } from "./mtls_bench.ts";
 import { benchParse } from "./parse_bench.ts";
 import { benchTls } from "./tls_bench.ts";
@@ -141,6 +142,11 @@ try {
         ),
       ),
     );
+  }
+  if (wants("state")) {
+    const seconds = quick ? 5 : 20;
+    console.log(`\n## IMAP state checker: 20 clients x ${seconds} s, Postern vs Dovecot`);
+    console.log(formatState(await benchImapState({ clients: 20, seconds })));
   }
 } finally {
   await pki.remove();

@@ -107,6 +107,11 @@ export interface CommandContext {
   /** Extensions turned on with ENABLE, upper-cased. */
   readonly enabled: ReadonlySet<string>;
   enable(name: string): void;
+  /**
+   * Turns CONDSTORE on for a CONDSTORE-enabling command (RFC 7162, Section 3.1). The first one
+   * after a plain SELECT or EXAMINE sends `* OK [HIGHESTMODSEQ n]` before its own responses.
+   */
+  enableCondstore(): Promise<void>;
   /** True after ENABLE IMAP4rev2. */
   readonly rev2: boolean;
   /**
@@ -119,8 +124,12 @@ export interface CommandContext {
   /** True when mailbox names and strings travel as UTF-8 rather than modified UTF-7. */
   readonly utf8: boolean;
   capabilities(): string[];
-  /** Converts a mailbox name from the client's form to the store's (UTF-8, INBOX canonical). */
-  mailboxFromClient(name: string): string;
+  /**
+   * Converts a mailbox name from the client's form to the store's (UTF-8, INBOX canonical).
+   * Malformed modified UTF-7 is BAD only when `strict` (a name to be created); otherwise it is
+   * kept as it is, so that a lookup finds nothing.
+   */
+  mailboxFromClient(name: string, strict?: boolean): string;
   /** Converts a store mailbox name to the client's form (still to be encoded as astring). */
   mailboxToClient(name: string): string;
   /** Waits for client input that is not a command (IDLE's DONE, a SASL response). */

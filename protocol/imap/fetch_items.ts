@@ -69,6 +69,15 @@ export interface MessageData {
   readonly summary: string | null;
 }
 
+/**
+ * The `SearchData.header` key of the address forms of an address field (`from`, `to`, `cc`,
+ * `bcc`): each mailbox as `display name <local@domain>`, decoded and folded, which FROM, TO, CC
+ * and BCC match. Field names cannot contain ":" (RFC 5322, Section 3.6.8).
+ */
+export function addressKey(field: string): string {
+  return "addr:" + field;
+}
+
 /** Decoded text of a message for SEARCH: header values and body, already case-folded. */
 export interface SearchData {
   /** Folded values of the top-level header fields, by lower-cased name. */
@@ -357,6 +366,19 @@ export function extractSection(
   }
 }
 
+/**
+ * A plain `{n}` literal must not carry NUL (RFC 3501, Section 4.3; RFC 9051, Section 4.3), yet
+ * a message APPENDed as a literal8 may hold NUL in a binary part. Outside BINARY fetches each
+ * NUL is sent as 0x80, as Dovecot does: sizes and offsets stay those of the stored octets, so
+ * RFC822.SIZE, partial fetches and BODYSTRUCTURE sizes remain consistent.
+ */
+export function withoutNul(data: Uint8Array): Uint8Array {
+  if (!data.includes(0)) return data;
+  const out = data.slice();
+  for (let i = out.indexOf(0); i >= 0; i = out.indexOf(0, i + 1)) out[i] = 0x80;
+  return out;
+}
+
 function applyPartial(data: Uint8Array, partial: Partial | null): Uint8Array {
   if (partial === null) return data;
   if (partial.start >= data.length) return new Uint8Array(0);
@@ -394,7 +416,11 @@ export function renderFetch(items: readonly FetchItem[], input: RenderInput): Va
   const wantUid = input.addUid && !items.some((i) => i.kind === "UID");
   if (wantUid) add("UID", String(meta.uid));
   for (const item of items) {
-    const once = item.kind === "BODY[]" ? `BODY[${item.label}]` : item.kind;
+    const once = item.kind === "BODY[]"
+      ? `BODY[${item.label}]`
+      : item.kind === "BINARY.SIZE"
+      ? `BINARY.SIZE[${item.path.join(".")}]`
+      : item.kind;
     if (item.kind !== "BODY[]" && item.kind !== "BINARY[]" && seen.has(once)) continue;
     seen.add(once);
     switch (item.kind) {
@@ -455,15 +481,15 @@ function renderBodyItem(
   const withRaw = { raw, summary: m.summary };
   switch (item.kind) {
     case "RFC822":
-      return ["RFC822", raw];
+      return ["RFC822", withoutNul(raw)];
     case "RFC822.HEADER":
-      return ["RFC822.HEADER", raw.subarray(0, headerEnd(raw))];
+      return ["RFC822.HEADER", withoutNul(raw.subarray(0, headerEnd(raw)))];
     case "RFC822.TEXT":
-      return ["RFC822.TEXT", raw.subarray(headerEnd(raw))];
+      return ["RFC822.TEXT", withoutNul(raw.subarray(headerEnd(raw)))];
     case "BODY[]": {
       const data = extractSection(withRaw, item.section, mime);
       const name = `BODY[${item.label}]` + (item.partial ? `<${item.partial.start}>` : "");
-      return [name, data === null ? '""' : applyPartial(data, item.partial)];
+      return [name, data === null ? '""' : withoutNul(applyPartial(data, item.partial))];
     }
     case "BINARY[]": {
       const result = mime.binary!(withRaw, item.path);

@@ -17,6 +17,7 @@ import {
   type SequenceSet,
 } from "./sequence_set.ts";
 import { ImapError } from "./errors.ts";
+import { type RecentMode, type RecentRegistry, recentRegistryFor } from "./recent.ts";
 
 /** How a changed view wants the session to react. */
 export type ViewNotice = "changed" | "deleted";
@@ -30,6 +31,9 @@ export interface SyncOptions {
   /** QRESYNC is enabled: expunges go out as one VANISHED response (RFC 7162, 3.2.10). */
   readonly qresync: boolean;
 }
+
+/** The system flags every mailbox offers (RFC 9051, Section 2.3.2), in the FLAGS response. */
+export const SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
 function sameFlags(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
@@ -50,7 +54,26 @@ export class MailboxView {
   #appended = new Set<number>();
   #flagged = new Set<number>();
   #expunged = new Set<number>();
+  /**
+   * UIDs expunged while this view did not know them, kept until the next sync ends: a new
+   * message read by `sync()` may be expunged while the read is in flight, and must not then
+   * be reported as existing (it would never get its EXPUNGE).
+   */
+  #goneUnknown = new Set<number>();
   #deleted = false;
+  /** Messages that are \\Recent in this session (IMAP4rev1 only; see recent.ts). */
+  #recent = new Set<number>();
+  /** \\Recent claimed by this session's own APPEND/COPY/MOVE, for messages not yet in view. */
+  #claimedAhead = new Set<number>();
+  #withRecent = new WeakMap<readonly string[], readonly string[]>();
+  /** The RECENT count last sent to the client; RECENT goes out again only when it changes. */
+  #reportedRecent = 0;
+  readonly #recentMode: RecentMode;
+  readonly #registry: RecentRegistry;
+  /** Keywords this client has been told of in a FLAGS response, by lower-cased name. */
+  #keywords = new Map<string, string>();
+  /** Flag lists already checked against `#keywords` (stores share one array per set). */
+  #announced = new WeakSet<readonly string[]>();
   #unwatch: () => void = () => {};
   #listener: (notice: ViewNotice) => void = () => {};
 
@@ -60,13 +83,98 @@ export class MailboxView {
     uidValidity: number,
     readOnly: boolean,
     messages: readonly MessageMeta[],
+    recentMode: RecentMode,
+    registry: RecentRegistry,
   ) {
+    this.#recentMode = recentMode;
+    this.#registry = registry;
     this.mailboxId = mailboxId;
     this.#name = name;
     this.uidValidity = uidValidity;
     this.readOnly = readOnly;
     this.#uids = messages.map((m) => m.uid);
-    for (const m of messages) this.#flags.set(m.uid, m.flags);
+    for (const m of messages) {
+      this.#flags.set(m.uid, m.flags);
+      this.#addKeywords(m.flags);
+    }
+    this.#takeRecent(this.#uids);
+    this.#reportedRecent = this.recentCount;
+  }
+
+  /** Claims (SELECT) or notes (EXAMINE) the recent ones among newly known UIDs. */
+  #takeRecent(uids: readonly number[]): void {
+    if (this.#recentMode === "off" || uids.length === 0) return;
+    const recent = this.#recentMode === "claim"
+      ? this.#registry.claim(this.mailboxId, this.uidValidity, uids)
+      : this.#registry.unclaimed(this.mailboxId, this.uidValidity, uids);
+    for (const u of recent) this.#recent.add(u);
+  }
+
+  /** Number of \\Recent messages in this session (the RECENT response). */
+  get recentCount(): number {
+    return this.#recent.size;
+  }
+
+  /** True when the message is \\Recent in this session. */
+  isRecent(uid: number): boolean {
+    return this.#recent.has(uid);
+  }
+
+  /** The flags to show the client for a message: the stored ones, plus \\Recent if so. */
+  shownFlags(uid: number, flags: readonly string[]): readonly string[] {
+    if (!this.#recent.has(uid)) return flags;
+    // One array per stored flag set (stores share them), so FETCH's flag-text cache still hits.
+    let shown = this.#withRecent.get(flags);
+    if (shown === undefined) {
+      shown = Object.freeze([...flags, "\\Recent"]);
+      if (Object.isFrozen(flags)) this.#withRecent.set(flags, shown);
+    }
+    return shown;
+  }
+
+  /** Adds unknown keywords of `flags`; true when there were any. */
+  #addKeywords(flags: readonly string[]): boolean {
+    if (this.#announced.has(flags)) return false;
+    let added = false;
+    for (const f of flags) {
+      if (f.startsWith("\\")) continue;
+      const key = f.toLowerCase();
+      if (this.#keywords.has(key)) continue;
+      this.#keywords.set(key, f);
+      added = true;
+    }
+    if (Object.isFrozen(flags)) this.#announced.add(flags);
+    return added;
+  }
+
+  /**
+   * Writes the untagged FLAGS and PERMANENTFLAGS responses: the system flags and every keyword
+   * the client has been told of (RFC 9051, Sections 7.3.5 and 7.1).
+   */
+  writeFlags(out: Output): void {
+    const keywords = [...this.#keywords.values()].map((k) => " " + k).join("");
+    out.line(`* FLAGS (${SYSTEM_FLAGS}${keywords})`);
+    out.line(
+      this.readOnly
+        ? "* OK [PERMANENTFLAGS ()] No permanent flags permitted"
+        : `* OK [PERMANENTFLAGS (${SYSTEM_FLAGS}${keywords} \\*)] Flags permitted`,
+    );
+  }
+
+  /**
+   * Call before sending a FETCH that shows `flags`: a keyword the client has not been told of
+   * is first announced with FLAGS and PERMANENTFLAGS (RFC 3501, Section 7.2.6), so that every
+   * keyword a client sees in FETCH FLAGS is in the last FLAGS response.
+   */
+  announce(flags: readonly string[], out: Output): void {
+    if (this.#addKeywords(flags)) this.writeFlags(out);
+  }
+
+  /** `announce()` for several messages at once: one FLAGS response for all their keywords. */
+  announceAll(lists: Iterable<readonly string[]>, out: Output): void {
+    let added = false;
+    for (const flags of lists) if (this.#addKeywords(flags)) added = true;
+    if (added) this.writeFlags(out);
   }
 
   /**
@@ -77,6 +185,7 @@ export class MailboxView {
     store: MailStore,
     mailbox: { readonly id: number; readonly name: string; readonly uidValidity: number },
     readOnly: boolean,
+    recentMode: RecentMode = "off",
   ): Promise<{ view: MailboxView; messages: MessageMeta[] }> {
     const early: MailboxEvent[] = [];
     let view: MailboxView | null = null;
@@ -89,7 +198,15 @@ export class MailboxView {
     });
     try {
       const messages = await store.listMessages(mailbox.id);
-      view = new MailboxView(mailbox.id, mailbox.name, mailbox.uidValidity, readOnly, messages);
+      view = new MailboxView(
+        mailbox.id,
+        mailbox.name,
+        mailbox.uidValidity,
+        readOnly,
+        messages,
+        recentMode,
+        recentRegistryFor(store),
+      );
       view.#unwatch = unwatch;
       // Events that raced with the listing may or may not be in it; replaying them is safe
       // because sync() ignores appends it already has, expunges of unknown UIDs and flags
@@ -172,9 +289,17 @@ export class MailboxView {
     for (const u of uids) if (this.seqOf(u) > 0) this.#expunged.add(u);
   }
 
-  /** Records this session's own append so that EXISTS follows at completion. */
+  /**
+   * Records this session's own APPEND, COPY or MOVE into its mailbox, so that EXISTS follows at
+   * completion; a read-write session claims their \Recent at once, as the one that added them.
+   */
   noteAppended(uids: readonly number[]): void {
     for (const u of uids) this.#appended.add(u);
+    if (this.#recentMode !== "claim") return;
+    const sorted = [...uids].sort((a, b) => a - b);
+    for (const u of this.#registry.claim(this.mailboxId, this.uidValidity, sorted)) {
+      this.#claimedAhead.add(u);
+    }
   }
 
   #onEvent(event: MailboxEvent): void {
@@ -188,7 +313,9 @@ export class MailboxView {
       case "expunge":
         for (const u of event.uids) {
           if (this.seqOf(u) > 0) this.#expunged.add(u);
+          else this.#goneUnknown.add(u);
           this.#appended.delete(u);
+          this.#claimedAhead.delete(u);
         }
         break;
       case "deleted":
@@ -209,9 +336,11 @@ export class MailboxView {
   /**
    * Reports queued changes as untagged responses (RFC 9051, Section 7.5.1): EXPUNGE first
    * (when allowed), then EXISTS for new messages, then FETCH for changed flags. Every FETCH
-   * carries the UID, which IMAP4rev2 requires and IMAP4rev1 clients accept.
+   * carries the UID, which IMAP4rev2 requires and IMAP4rev1 clients accept. Resolves true when
+   * expunges were reported.
    */
-  async sync(store: MailStore, out: Output, options: SyncOptions): Promise<void> {
+  async sync(store: MailStore, out: Output, options: SyncOptions): Promise<boolean> {
+    let expunged = false;
     if (options.allowExpunge && this.#expunged.size > 0) {
       const gone = [...this.#expunged].sort((a, b) => a - b);
       this.#expunged.clear();
@@ -222,8 +351,12 @@ export class MailboxView {
         for (const u of known) {
           this.#flags.delete(u);
           this.#flagged.delete(u);
+          this.#recent.delete(u);
         }
-        if (known.length > 0) out.line(`* VANISHED ${formatSequenceSet(known)}`);
+        if (known.length > 0) {
+          out.line(`* VANISHED ${formatSequenceSet(known)}`);
+          expunged = true;
+        }
       }
       for (const uid of options.qresync ? [] : gone) {
         const seq = this.seqOf(uid);
@@ -231,7 +364,9 @@ export class MailboxView {
         this.#uids.splice(seq - 1, 1);
         this.#flags.delete(uid);
         this.#flagged.delete(uid);
+        this.#recent.delete(uid);
         out.line(`* ${seq} EXPUNGE`);
+        expunged = true;
       }
     }
     if (this.#appended.size > 0) {
@@ -240,27 +375,42 @@ export class MailboxView {
       this.#appended.clear();
       const metas = fresh.length > 0 ? await store.getMessages(this.mailboxId, fresh) : [];
       const before = this.#uids.length;
+      this.announceAll(metas.map((m) => m.flags), out);
       for (const m of metas.sort((a, b) => a.uid - b.uid)) {
-        if (m.uid <= (this.#uids[this.#uids.length - 1] ?? 0)) continue;
+        if (m.uid <= (this.#uids[this.#uids.length - 1] ?? 0) || this.#goneUnknown.has(m.uid)) {
+          continue;
+        }
         this.#uids.push(m.uid);
+        if (this.#claimedAhead.delete(m.uid)) this.#recent.add(m.uid);
         this.#flags.set(m.uid, m.flags);
         this.#flagged.delete(m.uid);
       }
-      if (this.#uids.length !== before) out.line(`* ${this.#uids.length} EXISTS`);
+      if (this.#uids.length !== before) {
+        this.#takeRecent(this.#uids.slice(before));
+        out.line(`* ${this.#uids.length} EXISTS`);
+      }
+    }
+    if (this.#recentMode !== "off" && this.recentCount !== this.#reportedRecent) {
+      this.#reportedRecent = this.recentCount;
+      out.line(`* ${this.#reportedRecent} RECENT`);
     }
     if (this.#flagged.size > 0) {
       const changed = [...this.#flagged].filter((u) => this.seqOf(u) > 0).sort((a, b) => a - b);
       this.#flagged.clear();
       const metas = changed.length > 0 ? await store.getMessages(this.mailboxId, changed) : [];
+      this.announceAll(metas.map((m) => m.flags), out);
       for (const m of metas) {
         const seq = this.seqOf(m.uid);
         const known = this.#flags.get(m.uid);
         if (seq === 0 || (known !== undefined && sameFlags(known, m.flags))) continue;
         this.#flags.set(m.uid, m.flags);
         const modseq = options.condstore ? ` MODSEQ (${m.modseq})` : "";
-        out.line(`* ${seq} FETCH (UID ${m.uid} FLAGS ${flagList(m.flags)}${modseq})`);
+        const shown = flagList(this.shownFlags(m.uid, m.flags));
+        out.line(`* ${seq} FETCH (UID ${m.uid} FLAGS ${shown}${modseq})`);
       }
     }
+    this.#goneUnknown.clear();
+    return expunged;
   }
 
   /** Stops watching the store. */

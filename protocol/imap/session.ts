@@ -339,8 +339,8 @@ export class ImapSession {
       const completion = await spec.run(ctx, r);
       outcome = completion === null ? "pending" : "ok";
       if (completion !== null) {
-        await this.#syncView(spec.allowsExpunge);
-        this.#complete(tag, completion);
+        const expunged = await this.#syncView(spec.allowsExpunge);
+        this.#complete(tag, await this.#withHighestModseq(completion, expunged));
       }
     } catch (e) {
       outcome = await this.#fail(tag, name, e, COMMANDS.get(name)?.allowsExpunge ?? false);
@@ -361,8 +361,8 @@ export class ImapSession {
         ? continueIdle(line)
         : await continueAuthenticate(this.#context(pending.tag), pending, line);
       outcome = "ok";
-      if (pending.kind === "idle") await this.#syncView(true);
-      this.#complete(pending.tag, completion);
+      const expunged = pending.kind === "idle" && await this.#syncView(true);
+      this.#complete(pending.tag, await this.#withHighestModseq(completion, expunged));
     } catch (e) {
       outcome = await this.#fail(pending.tag, pending.kind, e, pending.kind === "idle");
     }
@@ -412,16 +412,32 @@ export class ImapSession {
     }
   }
 
-  /** Reports changes to the selected mailbox; a deleted mailbox ends the session. */
-  async #syncView(allowExpunge: boolean): Promise<void> {
+  /**
+   * After QRESYNC, a command whose responses reported expunges ends with the mailbox's new
+   * HIGHESTMODSEQ in its tagged OK (RFC 7162, Section 3.2.10), unless it has a code already.
+   */
+  async #withHighestModseq(c: Completion, expunged: boolean): Promise<Completion> {
     const state = this.#state;
-    if (state.kind !== "selected") return;
+    if (!expunged || c.code !== undefined || !this.#enabled.has("QRESYNC")) return c;
+    if (state.kind !== "selected") return c;
+    const mailbox = await this.#store.getMailbox(state.account.id, state.view.name);
+    if (mailbox === null || mailbox.id !== state.view.mailboxId) return c;
+    return { code: `HIGHESTMODSEQ ${mailbox.highestModseq}`, text: c.text };
+  }
+
+  /**
+   * Reports changes to the selected mailbox; a deleted mailbox ends the session. Resolves true
+   * when expunges were reported.
+   */
+  async #syncView(allowExpunge: boolean): Promise<boolean> {
+    const state = this.#state;
+    if (state.kind !== "selected") return false;
     if (state.view.deleted) {
       this.#out.line("* BYE Selected mailbox was deleted");
       this.#afterCompletion = () => this.#close();
-      return;
+      return false;
     }
-    await state.view.sync(this.#store, this.#out, {
+    return await state.view.sync(this.#store, this.#out, {
       allowExpunge,
       condstore: this.#enabled.has("CONDSTORE"),
       qresync: this.#enabled.has("QRESYNC"),
@@ -540,6 +556,15 @@ export class ImapSession {
         return session.#enabled;
       },
       enable: (name) => this.#enabled.add(name.toUpperCase()),
+      enableCondstore: async () => {
+        if (this.#enabled.has("CONDSTORE")) return;
+        this.#enabled.add("CONDSTORE");
+        const state = this.#state;
+        if (state.kind !== "selected") return;
+        const mailbox = await this.#store.getMailbox(state.account.id, state.view.name);
+        if (mailbox === null || mailbox.id !== state.view.mailboxId) return;
+        this.#out.line(`* OK [HIGHESTMODSEQ ${mailbox.highestModseq}] Highest`);
+      },
       get rev2() {
         return session.#enabled.has("IMAP4REV2");
       },
@@ -553,7 +578,7 @@ export class ImapSession {
         return session.#enabled.has("IMAP4REV2") || session.#enabled.has("UTF8=ACCEPT");
       },
       capabilities: () => this.#caps(this.#state.kind !== "notAuthenticated"),
-      mailboxFromClient: (name) => this.#mailboxFromClient(name),
+      mailboxFromClient: (name, strict = false) => this.#mailboxFromClient(name, strict),
       mailboxToClient: (name) => this.#mailboxToClient(name),
       awaitInput: (pending) => {
         this.#pending = pending;
@@ -591,7 +616,7 @@ export class ImapSession {
     this.#upgrade = Promise.resolve().then(() => this.onStartTls());
   }
 
-  #mailboxFromClient(name: string): string {
+  #mailboxFromClient(name: string, strict: boolean): string {
     let decoded = name;
     if (
       !(this.#enabled.has("IMAP4REV2") || this.#enabled.has("UTF8=ACCEPT")) &&
@@ -600,10 +625,10 @@ export class ImapSession {
       try {
         decoded = decodeMutf7(name);
       } catch (e) {
-        if (e instanceof Mutf7Error) {
-          throw new ImapError("BAD", "Invalid modified UTF-7 mailbox name");
-        }
-        throw e;
+        if (!(e instanceof Mutf7Error)) throw e;
+        // A malformed name that is only looked up names no mailbox (NO [NONEXISTENT], an
+        // empty LIST), as in Dovecot; only a name that would be created is refused.
+        if (strict) throw new ImapError("BAD", "Invalid modified UTF-7 mailbox name");
       }
     }
     if (/^inbox$/i.test(decoded)) return "INBOX";

@@ -50,6 +50,8 @@ export interface DovecotOptions {
    * every recipient is accepted as a user of its own (`allow_all_users`).
    */
   readonly lmtp?: boolean;
+  /** Extra dovecot.conf text, appended as is (e.g. a `namespace inbox { separator = / }`). */
+  readonly extraConfig?: string;
 }
 
 /** Whether Dovecot's LMTP service is installed. */
@@ -174,7 +176,8 @@ service lmtp {
   }
 }
 `
-  }`;
+  }${options.extraConfig ?? ""}
+`;
   await Deno.writeTextFile(`${dir}/dovecot.conf`, conf);
   const child = new Deno.Command(DOVECOT, {
     args: ["-F", "-c", `${dir}/dovecot.conf`],

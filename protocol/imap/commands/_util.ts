@@ -23,9 +23,12 @@ export function account(ctx: CommandContext): Account {
   return s.account;
 }
 
-/** Reads a mailbox name argument and converts it to the store's form. */
-export function readMailbox(ctx: CommandContext, r: CommandReader): string {
-  return ctx.mailboxFromClient(r.astring("mailbox name"));
+/**
+ * Reads a mailbox name argument and converts it to the store's form; `strict` for a name that
+ * will be created (CREATE, RENAME's target), where malformed modified UTF-7 is BAD.
+ */
+export function readMailbox(ctx: CommandContext, r: CommandReader, strict = false): string {
+  return ctx.mailboxFromClient(r.astring("mailbox name"), strict);
 }
 
 /** Looks a mailbox up; a missing one is NO [NONEXISTENT], or [TRYCREATE] for a target. */

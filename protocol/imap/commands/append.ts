@@ -5,6 +5,7 @@
 import { derivedData } from "../mime_support.ts";
 import type { CommandSpec } from "../context.ts";
 import { ImapError } from "../errors.ts";
+import { recentRegistryFor } from "../recent.ts";
 import { mustGetMailbox, readMailbox } from "./_util.ts";
 
 export const appendCommand: CommandSpec = {
@@ -35,6 +36,7 @@ export const appendCommand: CommandSpec = {
       ...(internalDate !== undefined ? { internalDate } : {}),
       ...derivedData(ctx.mime, message.bytes),
     });
+    recentRegistryFor(ctx.store).noteArrival(mailbox.id, result.uidValidity, result.uid);
     const state = ctx.state;
     if (state.kind === "selected" && state.view.mailboxId === mailbox.id) {
       state.view.noteAppended([result.uid]);

@@ -4,6 +4,7 @@
  */
 import type { CommandContext, CommandSpec, Completion } from "../context.ts";
 import type { CommandReader } from "../parser.ts";
+import { recentRegistryFor } from "../recent.ts";
 import { formatSequenceSet } from "../sequence_set.ts";
 import { mustGetMailbox, readMailbox, requireWritable, selected } from "./_util.ts";
 
@@ -27,6 +28,10 @@ async function transfer(
   const result = move
     ? await ctx.store.move(view.mailboxId, uids, target.id)
     : await ctx.store.copy(view.mailboxId, uids, target.id);
+  const first = result.mapping[0];
+  if (first !== undefined) {
+    recentRegistryFor(ctx.store).noteArrival(target.id, result.uidValidity, first[1]);
+  }
   if (target.id === view.mailboxId) view.noteAppended(result.mapping.map(([, d]) => d));
   const code = result.mapping.length === 0 ? undefined : `COPYUID ${result.uidValidity} ` +
     `${formatSequenceSet(result.mapping.map(([s]) => s))} ` +

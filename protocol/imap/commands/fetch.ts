@@ -123,7 +123,7 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
   if (changedSince !== null && !items.some((i) => i.kind === "MODSEQ")) {
     items.push({ kind: "MODSEQ" });
   }
-  if (items.some((i) => i.kind === "MODSEQ")) ctx.enable("CONDSTORE");
+  if (items.some((i) => i.kind === "MODSEQ")) await ctx.enableCondstore();
   const since: number | null = changedSince;
   checkSupported(items, ctx.mime);
   const { view } = selected(ctx);
@@ -163,18 +163,26 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
         }
       }
     }
+    // New keywords of the whole batch go out in one FLAGS response before its FETCHes.
+    if (reportsFlags || nowSeen.size > 0) {
+      view.announceAll([...metas.values()].map((m) => m.flags), ctx.out);
+    }
     for (const uid of batch) {
-      const meta = metas.get(uid);
+      const stored = metas.get(uid);
       while (vi < viewUids.length && viewUids[vi]! < uid) vi++;
       const seq = viewUids[vi] === uid ? vi + 1 : view.seqOf(uid);
-      if (meta === undefined || seq === 0) {
+      if (stored === undefined || seq === 0) {
         missing = true;
         continue;
       }
+      // \\Recent is per session: shown in FETCH FLAGS, never stored (RFC 3501, 2.3.2).
+      const meta = view.isRecent(uid)
+        ? { ...stored, flags: view.shownFlags(uid, stored.flags) }
+        : stored;
       if (since !== null && meta.modseq <= since) continue;
       if (plan !== null) {
         ctx.out.text(renderMeta(plan, seq, meta, flagText));
-        if (reportsFlags) view.noteFlags(uid, meta.flags);
+        if (reportsFlags) view.noteFlags(uid, stored.flags);
         if (ctx.out.size >= FLUSH_THRESHOLD) await ctx.maybeFlush();
         continue;
       }
@@ -200,7 +208,7 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
         continue;
       }
       ctx.out.value(value);
-      if (reportsFlags || nowSeen.has(uid)) view.noteFlags(uid, meta.flags);
+      if (reportsFlags || nowSeen.has(uid)) view.noteFlags(uid, stored.flags);
       if (ctx.out.size >= FLUSH_THRESHOLD) await ctx.maybeFlush();
     }
   }

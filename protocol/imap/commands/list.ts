@@ -291,8 +291,24 @@ export const lsubCommand: CommandSpec = {
     }
     const re = compilePattern(fullPattern(reference, pattern));
     const existing = new Set((await ctx.store.listMailboxes(acct.id)).map((m) => m.name));
-    for (const name of (await ctx.store.listSubscriptions(acct.id)).sort()) {
-      if (re.test(name)) writeListLine(ctx, "LSUB", existing.has(name) ? [] : ["\\Noselect"], name);
+    const subscribed = await ctx.store.listSubscriptions(acct.id);
+    const subscribedSet = new Set(subscribed);
+    const answer = new Map<string, boolean>();
+    for (const name of subscribed) {
+      if (re.test(name)) {
+        answer.set(name, existing.has(name));
+        continue;
+      }
+      if (!pattern.includes("%")) continue;
+      // `%` stops at a level above a subscribed name: that unsubscribed ancestor is listed
+      // with \Noselect (RFC 3501, Section 6.3.9).
+      for (let i = name.indexOf("/"); i > 0; i = name.indexOf("/", i + 1)) {
+        const parent = name.slice(0, i);
+        if (!subscribedSet.has(parent) && re.test(parent)) answer.set(parent, false);
+      }
+    }
+    for (const name of [...answer.keys()].sort()) {
+      writeListLine(ctx, "LSUB", answer.get(name) ? [] : ["\\Noselect"], name);
     }
     return { text: "LSUB completed" };
   },

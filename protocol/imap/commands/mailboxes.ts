@@ -7,6 +7,7 @@ import type { SpecialUse } from "../../../mailstore/mail_store.ts";
 import type { CommandSpec } from "../context.ts";
 import { badSyntax, ImapError } from "../errors.ts";
 import type { CommandReader } from "../parser.ts";
+import { recentRegistryFor } from "../recent.ts";
 import { account, readMailbox } from "./_util.ts";
 
 /** The special uses CREATE accepts, by upper-cased attribute (RFC 6154, Section 2). */
@@ -52,7 +53,7 @@ export const createCommand: CommandSpec = {
   allowsExpunge: true,
   async run(ctx, r) {
     r.sp();
-    let name = readMailbox(ctx, r);
+    let name = readMailbox(ctx, r, true);
     const use = readCreateParams(r);
     r.end();
     if (name.endsWith("/")) name = name.replace(/\/+$/, "");
@@ -84,15 +85,15 @@ export const deleteCommand: CommandSpec = {
     r.end();
     if (name === "INBOX") throw new ImapError("NO", "INBOX cannot be deleted", "CANNOT");
     const acct = account(ctx);
-    if (await ctx.store.getMailbox(acct.id, name) === null) {
-      throw new ImapError("NO", "No such mailbox", "NONEXISTENT");
-    }
+    const mailbox = await ctx.store.getMailbox(acct.id, name);
+    if (mailbox === null) throw new ImapError("NO", "No such mailbox", "NONEXISTENT");
     const state = ctx.state;
     if (state.kind === "selected" && state.view.name === name) {
       ctx.setState({ kind: "authenticated", account: acct });
       ctx.out.line("* OK [CLOSED] Mailbox deleted");
     }
     await ctx.store.deleteMailbox(acct.id, name);
+    recentRegistryFor(ctx.store).forget(mailbox.id);
     return { text: "DELETE completed" };
   },
 };
@@ -105,7 +106,7 @@ export const renameCommand: CommandSpec = {
     r.sp();
     const from = readMailbox(ctx, r);
     r.sp();
-    const to = readMailbox(ctx, r).replace(/\/+$/, "");
+    const to = readMailbox(ctx, r, true).replace(/\/+$/, "");
     r.end();
     const acct = account(ctx);
     if (await ctx.store.getMailbox(acct.id, from) === null) {
@@ -127,7 +128,8 @@ function subscription(subscribe: boolean): CommandSpec {
     allowsExpunge: true,
     async run(ctx, r) {
       r.sp();
-      const mailbox = readMailbox(ctx, r);
+      // A subscription is stored, so its name must be well formed; unsubscribing only looks.
+      const mailbox = readMailbox(ctx, r, subscribe);
       r.end();
       await ctx.store.setSubscribed(account(ctx).id, mailbox, subscribe);
       return { text: `${name} completed` };

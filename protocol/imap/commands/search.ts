@@ -7,7 +7,7 @@
 import type { MessageMeta } from "../../../mailstore/mail_store.ts";
 import type { CommandContext, CommandSpec, Completion } from "../context.ts";
 import { badSyntax, ImapError } from "../errors.ts";
-import { fold, headerEnd, type SearchData } from "../fetch_items.ts";
+import { addressKey, fold, headerEnd, type SearchData } from "../fetch_items.ts";
 import type { CommandReader } from "../parser.ts";
 import { formatSequenceSet, type SequenceSet } from "../sequence_set.ts";
 import { SearchIndex } from "../search_index.ts";
@@ -25,8 +25,16 @@ export type SearchKey =
   | { readonly kind: "flag"; readonly flag: string; readonly present: boolean }
   | { readonly kind: "size"; readonly larger: boolean; readonly n: number }
   | { readonly kind: "modseq"; readonly n: number }
+  /** \\Recent in this session (RFC 3501, Section 6.4.4: RECENT, NEW, OLD). */
+  | { readonly kind: "recent" }
   | { readonly kind: "date"; readonly sent: boolean; readonly op: DateOp; readonly day: number }
-  | { readonly kind: "header"; readonly name: string; readonly value: string }
+  | {
+    readonly kind: "header";
+    readonly name: string;
+    readonly value: string;
+    /** FROM, TO, CC and BCC match the address forms of the field (see `addressForms`). */
+    readonly address?: boolean;
+  }
   | { readonly kind: "body"; readonly value: string }
   | { readonly kind: "text"; readonly value: string }
   | { readonly kind: "set"; readonly uid: boolean; readonly set: SequenceSet }
@@ -40,7 +48,6 @@ const FLAG_KEYS: Record<string, [string, boolean]> = {
   DRAFT: ["\\Draft", true],
   FLAGGED: ["\\Flagged", true],
   SEEN: ["\\Seen", true],
-  OLD: ["\\Recent", false],
   UNANSWERED: ["\\Answered", false],
   UNDELETED: ["\\Deleted", false],
   UNDRAFT: ["\\Draft", false],
@@ -85,7 +92,7 @@ export function readSearchKey(r: CommandReader): SearchKey {
   const header = HEADER_KEYS[word];
   if (header !== undefined) {
     r.sp();
-    return { kind: "header", name: header, value: r.astring() };
+    return { kind: "header", name: header, value: r.astring(), address: header !== "subject" };
   }
   const date = DATE_KEYS[word];
   if (date !== undefined) {
@@ -95,9 +102,15 @@ export function readSearchKey(r: CommandReader): SearchKey {
   switch (word) {
     case "ALL":
       return { kind: "all" };
-    case "NEW":
     case "RECENT":
-      return { kind: "none" };
+      return { kind: "recent" };
+    case "OLD":
+      return { kind: "not", key: { kind: "recent" } };
+    case "NEW":
+      return {
+        kind: "and",
+        keys: [{ kind: "recent" }, { kind: "flag", flag: "\\Seen", present: false }],
+      };
     case "KEYWORD":
     case "UNKEYWORD":
       r.sp();
@@ -240,6 +253,8 @@ function isoDay(ms: number): string {
 
 interface Resolved {
   readonly sets: Map<SequenceSet, Set<number>>;
+  /** Whether a message is \\Recent in this session. */
+  readonly isRecent: (uid: number) => boolean;
   /** Folded needles of the text keys, folded once per SEARCH. */
   readonly needles: Map<SearchKey, string>;
 }
@@ -292,6 +307,8 @@ function matches(key: SearchKey, c: Candidate, resolved: Resolved): boolean {
       return key.larger ? c.meta.size > key.n : c.meta.size < key.n;
     case "modseq":
       return c.meta.modseq >= key.n;
+    case "recent":
+      return resolved.isRecent(c.meta.uid);
     case "date": {
       if (!key.sent) {
         return compareDay(Math.floor(c.meta.internalDate / DAY) * DAY, key.op, key.day);
@@ -309,7 +326,7 @@ function matches(key: SearchKey, c: Candidate, resolved: Resolved): boolean {
       if (c.data !== null) {
         const needle = needleOf(key, resolved);
         if (c.data.mayContain?.(needle) === false) return false;
-        return c.data.header(key.name).some((v) => v.includes(needle));
+        return headerText(c.data, key).some((v) => v.includes(needle));
       }
       if (c.raw === null) return false;
       const needle = key.value.toLowerCase();
@@ -341,6 +358,18 @@ function matches(key: SearchKey, c: Candidate, resolved: Resolved): boolean {
       return never;
     }
   }
+}
+
+/**
+ * The folded values a header key matches: for an address key the field's address forms, as
+ * stored at APPEND (search text written before they existed falls back to the raw value).
+ */
+function headerText(data: SearchData, key: SearchKey & { kind: "header" }): readonly string[] {
+  if (key.address) {
+    const forms = data.header(addressKey(key.name));
+    if (forms.length > 0) return forms;
+  }
+  return data.header(key.name);
 }
 
 function hasModseqKey(key: SearchKey): boolean {
@@ -424,6 +453,24 @@ function collectSets(key: SearchKey, out: { uid: boolean; set: SequenceSet }[]):
   }
 }
 
+/**
+ * The MODSEQ an ESEARCH answer names: the highest of the messages it returns (RFC 4731,
+ * Section 3.2 with RFC 7162, Section 3.1.5), so MIN alone gives the first match's, MAX the
+ * last's, MIN MAX the higher of the two, and ALL or COUNT (or SAVE) the highest of all.
+ */
+function returnedModseq(
+  wanted: readonly ReturnOption[],
+  hits: readonly { readonly modseq: number }[],
+): number {
+  if (wanted.some((w) => w !== "MIN" && w !== "MAX")) {
+    return hits.reduce((m, h) => Math.max(m, h.modseq), 0);
+  }
+  let modseq = 0;
+  if (wanted.includes("MIN")) modseq = hits[0]!.modseq;
+  if (wanted.includes("MAX")) modseq = Math.max(modseq, hits[hits.length - 1]!.modseq);
+  return modseq;
+}
+
 async function search(
   ctx: CommandContext,
   r: CommandReader,
@@ -433,7 +480,11 @@ async function search(
   const { view } = selected(ctx);
   const sets: { uid: boolean; set: SequenceSet }[] = [];
   collectSets(args.key, sets);
-  const resolved: Resolved = { sets: new Map(), needles: new Map() };
+  const resolved: Resolved = {
+    sets: new Map(),
+    needles: new Map(),
+    isRecent: (uid) => view.isRecent(uid),
+  };
   for (const s of sets) {
     let uids: number[];
     try {
@@ -446,7 +497,7 @@ async function search(
   const metas = await ctx.store.listMessages(view.mailboxId);
   const hits: { seq: number; uid: number; modseq: number }[] = [];
   const usesModseq = hasModseqKey(args.key);
-  if (usesModseq) ctx.enable("CONDSTORE");
+  if (usesModseq) await ctx.enableCondstore();
   // With a MODSEQ key the answer names the highest MODSEQ of the matches (RFC 7162, 3.1.5).
   const highest = () => hits.reduce((m, h) => Math.max(m, h.modseq), 0);
   const needs = contentNeeds(args.key);
@@ -510,7 +561,7 @@ async function search(
   }
   if (wanted.includes("ALL") && numbers.length > 0) parts.push(`ALL ${formatSequenceSet(numbers)}`);
   if (wanted.includes("COUNT")) parts.push(`COUNT ${numbers.length}`);
-  if (usesModseq && hits.length > 0) parts.push(`MODSEQ ${highest()}`);
+  if (usesModseq && hits.length > 0) parts.push(`MODSEQ ${returnedModseq(wanted, hits)}`);
   ctx.out.line(parts.join(" "));
   return { text: `${label} completed` };
 }

@@ -17,8 +17,6 @@ import {
 import { account, mustGetMailbox, readMailbox } from "./_util.ts";
 import { listAttributes } from "./list.ts";
 
-const SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
-
 /** `QRESYNC (uidvalidity modseq [known-uids [seq-match]])` (RFC 7162, Section 3.2.5). */
 interface QresyncParams {
   readonly uidValidity: number;
@@ -67,11 +65,13 @@ async function resync(ctx: CommandContext, view: MailboxView, q: QresyncParams):
     vanished = selectFromSorted(starAs(q.knownUids.ranges, MAX_NUMBER), vanished);
   }
   if (vanished.length > 0) ctx.out.line(`* VANISHED (EARLIER) ${formatSequenceSet(vanished)}`);
+  view.announceAll(changes.changed.map((m) => m.flags), ctx.out);
   for (const m of changes.changed) {
     const seq = view.seqOf(m.uid);
     if (seq === 0) continue;
     view.noteFlags(m.uid, m.flags);
-    ctx.out.line(`* ${seq} FETCH (UID ${m.uid} FLAGS ${flagList(m.flags)} MODSEQ (${m.modseq}))`);
+    const flags = flagList(view.shownFlags(m.uid, m.flags));
+    ctx.out.line(`* ${seq} FETCH (UID ${m.uid} FLAGS ${flags} MODSEQ (${m.modseq}))`);
   }
 }
 
@@ -89,11 +89,12 @@ async function open(
     ctx.out.line("* OK [CLOSED] Previous mailbox closed");
   }
   const mailbox = await mustGetMailbox(ctx, name);
-  const { view, messages } = await MailboxView.open(ctx.store, mailbox, readOnly);
+  const recentMode = ctx.rev2 ? "off" : readOnly ? "peek" : "claim";
+  const { view, messages } = await MailboxView.open(ctx.store, mailbox, readOnly, recentMode);
   const out = ctx.out;
   out.line(`* ${messages.length} EXISTS`);
   if (!ctx.rev2) {
-    out.line("* 0 RECENT");
+    out.line(`* ${view.recentCount} RECENT`);
     const firstUnseen = messages.findIndex((m) =>
       !m.flags.some((f) => f.toLowerCase() === "\\seen")
     );
@@ -102,12 +103,7 @@ async function open(
   out.line(`* OK [UIDVALIDITY ${mailbox.uidValidity}] UIDs valid`);
   out.line(`* OK [UIDNEXT ${mailbox.uidNext}] Predicted next UID`);
   out.line(`* OK [HIGHESTMODSEQ ${mailbox.highestModseq}] Highest`);
-  out.line(`* FLAGS (${SYSTEM_FLAGS})`);
-  out.line(
-    readOnly
-      ? "* OK [PERMANENTFLAGS ()] No permanent flags permitted"
-      : `* OK [PERMANENTFLAGS (${SYSTEM_FLAGS} \\*)] Flags permitted`,
-  );
+  view.writeFlags(out);
   if (ctx.rev2) {
     const attrs = await listAttributes(ctx, mailbox, null);
     const wire = astringValue(ctx.mailboxToClient(mailbox.name), ctx.utf8);

@@ -6,6 +6,7 @@ import type { Mailbox } from "../../../mailstore/mail_store.ts";
 import type { CommandContext, CommandSpec } from "../context.ts";
 import { badSyntax } from "../errors.ts";
 import type { CommandReader } from "../parser.ts";
+import { recentRegistryFor } from "../recent.ts";
 import { astringValue } from "../response.ts";
 import { mustGetMailbox, readMailbox } from "./_util.ts";
 
@@ -26,6 +27,24 @@ export function readStatusItems(r: CommandReader): string[] {
   const items = r.list(() => r.keyword("status item"), false);
   for (const item of items) if (!ITEMS.has(item)) throw badSyntax(`Unknown STATUS item ${item}`);
   return items;
+}
+
+/**
+ * \\Recent messages of a mailbox as an IMAP4rev1 client would count them: those no session has
+ * claimed yet, plus those this session holds if it has the mailbox selected (see recent.ts).
+ */
+async function recentCount(ctx: CommandContext, mailbox: Mailbox): Promise<number> {
+  if (ctx.rev2) return 0;
+  const state = ctx.state;
+  const own = state.kind === "selected" && state.view.mailboxId === mailbox.id
+    ? state.view.recentCount
+    : 0;
+  const registry = recentRegistryFor(ctx.store);
+  const boundary = registry.boundary(mailbox.id, mailbox.uidValidity);
+  // Usually every message is claimed: no need to list the mailbox.
+  if (boundary === null || boundary >= mailbox.uidNext) return own;
+  const uids = (await ctx.store.listMessages(mailbox.id)).map((m) => m.uid);
+  return own + registry.unclaimed(mailbox.id, mailbox.uidValidity, uids).length;
 }
 
 /** Writes `* STATUS name (...)` for a mailbox. */
@@ -55,14 +74,14 @@ export async function writeStatus(
         value = mailbox.size;
         break;
       case "RECENT":
-        value = 0;
+        value = await recentCount(ctx, mailbox);
         break;
       case "APPENDLIMIT":
         // One limit for every mailbox, the one CAPABILITY advertises (RFC 7889, Section 4).
         value = ctx.limits.maxLiteral;
         break;
       case "HIGHESTMODSEQ":
-        ctx.enable("CONDSTORE");
+        await ctx.enableCondstore();
         value = mailbox.highestModseq;
         break;
       case "DELETED":

@@ -24,7 +24,6 @@ async function store(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
       return name;
     }, false);
     r.sp();
-    ctx.enable("CONDSTORE");
   }
   const action = r.chars((c) =>
     c === 0x2b || c === 0x2d || c === 0x2e || (c >= 0x41 && c <= 0x5a) ||
@@ -42,6 +41,7 @@ async function store(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
     while (r.trySp()) flags.push(r.flag());
   }
   r.end();
+  if (unchangedSince !== undefined) await ctx.enableCondstore();
   flags = flags.filter((f) => f.toLowerCase() !== "\\recent");
   const { view } = selected(ctx);
   requireWritable(view);
@@ -49,6 +49,7 @@ async function store(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
   const result = uids.length > 0
     ? await ctx.store.storeFlags(view.mailboxId, uids, op, flags, unchangedSince)
     : { updated: [], modified: [] };
+  if (!silent) view.announceAll(result.updated.map((m) => m.flags), ctx.out);
   for (const meta of result.updated) {
     const seq = view.seqOf(meta.uid);
     if (seq === 0) continue;
@@ -59,7 +60,9 @@ async function store(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
     if (silent && modseq !== "") ctx.out.line(`* ${seq} FETCH (${uid}${modseq})`);
     if (silent) continue;
     ctx.out.line(
-      `* ${seq} FETCH (${uid}FLAGS ${flagList(meta.flags)}${modseq ? " " + modseq : ""})`,
+      `* ${seq} FETCH (${uid}FLAGS ${flagList(view.shownFlags(meta.uid, meta.flags))}${
+        modseq ? " " + modseq : ""
+      })`,
     );
   }
   const label = `${uidMode ? "UID STORE" : "STORE"} completed`;

@@ -524,7 +524,8 @@ class AddressParser {
       const name = phraseText(phrase);
       return angleAddr(inner, name === "" ? null : name);
     }
-    if (phrase.length === 0) return null;
+    // Nothing but comments (`group: (foo) ;`) is no mailbox at all.
+    if (phrase.every((t) => t.kind === "comment")) return null;
     return addrSpec(phrase);
   }
 }

@@ -6,7 +6,15 @@
 import { bodyStructure } from "./bodystructure.ts";
 import { decodeTransfer } from "./decode.ts";
 import { envelope } from "./envelope.ts";
-import { decodeCharset, decodeEncodedWords } from "./header.ts";
+import {
+  type Address,
+  decodeCharset,
+  decodeEncodedWords,
+  type Mailbox,
+  MISSING_DOMAIN,
+  MISSING_MAILBOX,
+  parseAddressList,
+} from "./header.ts";
 import { headerValue, type MimePart, parseMessage } from "./parse.ts";
 import { decodeTree, encodeTree } from "./_tree_codec.ts";
 
@@ -29,6 +37,47 @@ export function foldText(s: string): string {
   return s.normalize("NFC").toLowerCase().replace(/\s+/g, " ");
 }
 
+/** The header fields whose SEARCH keys match address forms (RFC 9051, Section 6.4.4). */
+const ADDRESS_FIELDS: ReadonlySet<string> = new Set(["from", "to", "cc", "bcc"]);
+
+/**
+ * Key under which the address forms of an address field are kept, next to its raw value (the
+ * `addressKey` of protocol/imap/fetch_items.ts). Field names cannot contain ":" (RFC 5322,
+ * Section 3.6.8), so it never clashes with one.
+ */
+function addressKey(field: string): string {
+  return "addr:" + field;
+}
+
+/** `Name <local@domain>`, `local@domain` or `Name`, with encoded words decoded. */
+function mailboxForm(m: Mailbox): string {
+  const local = m.local === MISSING_MAILBOX ? "" : m.local;
+  const addr = local === "" ? "" : m.domain === MISSING_DOMAIN ? local : `${local}@${m.domain}`;
+  const name = m.name === null ? "" : decodeEncodedWords(m.name);
+  if (name === "") return addr;
+  return addr === "" ? name : `${name} <${addr}>`;
+}
+
+/**
+ * The normalised forms of an address list that FROM, TO, CC and BCC match, as Dovecot does:
+ * each mailbox as `Display Name <local@domain>` (quotes, comments and folding removed, encoded
+ * words decoded) and each group as `name:` followed by its members.
+ */
+export function addressForms(value: string): string[] {
+  const out: string[] = [];
+  const add = (a: Address) => {
+    if (a.kind === "mailbox") {
+      const form = mailboxForm(a);
+      if (form !== "") out.push(foldText(form));
+      return;
+    }
+    out.push(foldText(decodeEncodedWords(a.name) + ":"));
+    for (const m of a.members) add(m);
+  };
+  for (const a of parseAddressList(value)) add(a);
+  return out;
+}
+
 /** Builds the search text of a parsed message. */
 export function searchText(raw: Uint8Array, root: MimePart): SearchText {
   const headers = new Map<string, string[]>();
@@ -37,6 +86,10 @@ export function searchText(raw: Uint8Array, root: MimePart): SearchText {
     const v = foldText(decodeEncodedWords(f.value));
     if (list === undefined) headers.set(f.key, [v]);
     else list.push(v);
+    if (ADDRESS_FIELDS.has(f.key)) {
+      const key = addressKey(f.key);
+      headers.set(key, [...(headers.get(key) ?? []), ...addressForms(f.value)]);
+    }
   }
   const chunks: string[] = [];
   let total = 0;

@@ -50,7 +50,8 @@ for (const kind of ["memory", "sqlite"] as const) {
       `"02-Jan-2024 03:04:${String(5 + i).padStart(2, "0")} +0000" MODSEQ (${i + 1}))`;
     assert.deepEqual(
       await c.cmd("u UID FETCH 2:3,9 (FLAGS RFC822.SIZE FLAGS INTERNALDATE MODSEQ)"),
-      [line(2), line(3), line(9), "u OK UID FETCH completed"],
+      // The first MODSEQ item turns CONDSTORE on: HIGHESTMODSEQ comes first (RFC 7162, 3.1).
+      ["* OK [HIGHESTMODSEQ 5001] Highest", line(2), line(3), line(9), "u OK UID FETCH completed"],
     );
     await store.close();
   });

@@ -235,7 +235,7 @@ Deno.test("ImapSession appends and fetches a message end to end", async () => {
   const f = await c.raw("f FETCH 1 (UID FLAGS BODY.PEEK[HEADER.FIELDS (Subject)])\r\n");
   assert.equal(
     f,
-    "* 1 FETCH (UID 1 FLAGS (\\Flagged) BODY[HEADER.FIELDS (Subject)] {16}\r\nSubject: One\r\n\r\n)\r\n" +
+    "* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent) BODY[HEADER.FIELDS (Subject)] {16}\r\nSubject: One\r\n\r\n)\r\n" +
       "f OK FETCH completed\r\n",
   );
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { append, message, newStore, TestClient } from "./_harness.ts";
+import { append, message, newStore, TestClient, wrapStore } from "./_harness.ts";
 
 async function twoSessions(n: number) {
   const store = await newStore();
@@ -17,15 +17,17 @@ Deno.test("ImapSession reports another session's changes at NOOP", async () => {
   const { a, b } = await twoSessions(2);
   await append(b, "INBOX", message("M3"));
   await b.cmd("x STORE 1 +FLAGS (\\Flagged)");
+  // a selected first, so messages 1 and 2 are \Recent there; b's APPEND claimed message 3,
+  // so a's RECENT count does not change and is not sent again.
   assert.deepEqual(await a.cmd("n NOOP"), [
     "* 3 EXISTS",
-    "* 1 FETCH (UID 1 FLAGS (\\Flagged))",
+    "* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent))",
     "n OK NOOP completed",
   ]);
   assert.deepEqual(await a.cmd("n2 NOOP"), ["n2 OK NOOP completed"]);
   await b.cmd("d STORE 2 +FLAGS.SILENT (\\Deleted)");
   await b.cmd("e EXPUNGE");
-  assert.deepEqual(await a.cmd("n3 NOOP"), ["* 2 EXPUNGE", "n3 OK NOOP completed"]);
+  assert.deepEqual(await a.cmd("n3 NOOP"), ["* 2 EXPUNGE", "* 1 RECENT", "n3 OK NOOP completed"]);
   assert.deepEqual(await a.cmd("f FETCH 1:* UID"), [
     "* 1 FETCH (UID 1)",
     "* 2 FETCH (UID 3)",
@@ -44,18 +46,19 @@ Deno.test("ImapSession never sends EXPUNGE during FETCH, STORE or SEARCH and kee
     "* 1 FETCH (UID 1)",
     "* 3 FETCH (UID 3)",
     "* 4 FETCH (UID 4)",
+    // b's own APPEND claimed message 5's \Recent; a keeps messages 1 to 4 (no new RECENT).
     "* 5 EXISTS",
     "f OK [EXPUNGEISSUED] FETCH completed; some messages were expunged",
   ]);
   assert.ok(!f.some((l) => l.includes("EXPUNGE ") || / EXPUNGE$/.test(l)), f.join("\n"));
   const s = await a.cmd("s STORE 3 +FLAGS (\\Seen)");
-  assert.ok(s.includes("* 3 FETCH (FLAGS (\\Seen))"), s.join("\n"));
+  assert.ok(s.includes("* 3 FETCH (FLAGS (\\Seen \\Recent))"), s.join("\n"));
   assert.ok(!s.some((l) => / EXPUNGE$/.test(l)), s.join("\n"));
   const q = await a.cmd("q SEARCH ALL");
   assert.ok(!q.some((l) => / EXPUNGE$/.test(l)), q.join("\n"));
   assert.ok(q.includes("* SEARCH 1 3 4 5"), q.join("\n"));
   // NOOP delivers the expunge; numbers then shift.
-  assert.deepEqual(await a.cmd("n NOOP"), ["* 2 EXPUNGE", "n OK NOOP completed"]);
+  assert.deepEqual(await a.cmd("n NOOP"), ["* 2 EXPUNGE", "* 3 RECENT", "n OK NOOP completed"]);
   assert.deepEqual(await a.cmd("g FETCH 2 UID"), ["* 2 FETCH (UID 3)", "g OK FETCH completed"]);
 });
 
@@ -67,6 +70,7 @@ Deno.test("ImapSession keeps each session's own sequence numbers consistent", as
   assert.deepEqual(await a.cmd("e EXPUNGE"), [
     "* 1 EXPUNGE",
     "* 2 EXPUNGE",
+    "* 1 RECENT",
     "e OK EXPUNGE completed",
   ]);
   // b has not been told yet: its message 2 is still UID 2.
@@ -81,13 +85,14 @@ Deno.test("ImapSession pushes changes during IDLE and stops at DONE", async () =
   assert.equal(a.session.idle, true);
   await append(b, "INBOX", message("M3"));
   await a.session.receive(new Uint8Array(0));
+  // b, which appended it with the mailbox selected, owns message 3's \Recent.
   assert.equal(a.take(), "* 3 EXISTS\r\n");
   await b.cmd("x STORE 1 +FLAGS.SILENT (\\Deleted)");
   await a.session.receive(new Uint8Array(0));
-  assert.equal(a.take(), "* 1 FETCH (UID 1 FLAGS (\\Deleted))\r\n");
+  assert.equal(a.take(), "* 1 FETCH (UID 1 FLAGS (\\Deleted \\Recent))\r\n");
   await b.cmd("e EXPUNGE");
   await a.session.receive(new Uint8Array(0));
-  assert.equal(a.take(), "* 1 EXPUNGE\r\n");
+  assert.equal(a.take(), "* 1 EXPUNGE\r\n* 1 RECENT\r\n");
   assert.deepEqual(await a.cmd("DONE"), ["i OK IDLE terminated"]);
   assert.equal(a.session.idle, false);
   assert.deepEqual(await a.cmd("f FETCH 1:* UID"), [
@@ -193,4 +198,32 @@ Deno.test("ImapSession implements QRESYNC: SELECT resync, VANISHED and UID FETCH
   assert.deepEqual(await a.cmd("g FETCH 1 (FLAGS) (VANISHED)"), [
     "g BAD Unknown FETCH modifier VANISHED",
   ]);
+});
+
+Deno.test("ImapSession never reports a new message that was expunged while it was being read", async () => {
+  const store = await newStore();
+  let expungeDuringRead: (() => Promise<void>) | null = null;
+  const a = new TestClient(wrapStore(store, {
+    async getMessages(id, uids) {
+      const metas = await store.getMessages(id, uids);
+      const hook = expungeDuringRead;
+      expungeDuringRead = null;
+      if (hook !== null) await hook();
+      return metas;
+    },
+  }));
+  const b = new TestClient(store);
+  await a.login();
+  await b.login();
+  await append(b, "INBOX", message("M1"));
+  await a.cmd("s SELECT INBOX");
+  await append(b, "INBOX", message("M2"));
+  const inbox = (await store.getMailbox((await store.getAccount("alice"))!.id, "INBOX"))!;
+  expungeDuringRead = async () => {
+    await store.storeFlags(inbox.id, [2], "add", ["\\Deleted"]);
+    await store.expunge(inbox.id);
+  };
+  // The read of message 2 returns it, but it is gone by the time the read completes.
+  assert.deepEqual(await a.cmd("n NOOP"), ["n OK NOOP completed"]);
+  assert.deepEqual(await a.cmd("f FETCH 1:* UID"), ["* 1 FETCH (UID 1)", "f OK FETCH completed"]);
 });

@@ -35,26 +35,33 @@ Deno.test("ImapSession runs a full client session: create, append, copy, move, s
   assert.deepEqual(await c.cmd("k2 COPY 1 Nowhere"), ["k2 NO [TRYCREATE] No such mailbox"]);
 
   assert.deepEqual(await c.cmd("st STORE 2 +FLAGS (\\Deleted \\Seen)"), [
-    "* 2 FETCH (FLAGS (\\Deleted \\Seen))",
+    "* 2 FETCH (FLAGS (\\Deleted \\Seen \\Recent))",
     "st OK STORE completed",
   ]);
   assert.deepEqual(await c.cmd("st2 STORE 1 +FLAGS.SILENT \\Answered"), ["st2 OK STORE completed"]);
   assert.deepEqual(await c.cmd("st3 UID STORE 3 FLAGS ($Label1)"), [
-    "* 3 FETCH (UID 3 FLAGS ($Label1))",
+    "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label1)",
+    "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label1 \\*)] Flags permitted",
+    "* 3 FETCH (UID 3 FLAGS ($Label1 \\Recent))",
     "st3 OK UID STORE completed",
   ]);
-  assert.deepEqual(await c.cmd("e EXPUNGE"), ["* 2 EXPUNGE", "e OK EXPUNGE completed"]);
+  assert.deepEqual(await c.cmd("e EXPUNGE"), [
+    "* 2 EXPUNGE",
+    "* 2 RECENT",
+    "e OK EXPUNGE completed",
+  ]);
   assert.deepEqual(await c.cmd("f FETCH 1:* (UID FLAGS)"), [
-    "* 1 FETCH (UID 1 FLAGS (\\Answered))",
-    "* 2 FETCH (UID 3 FLAGS ($Label1))",
+    "* 1 FETCH (UID 1 FLAGS (\\Answered \\Recent))",
+    "* 2 FETCH (UID 3 FLAGS ($Label1 \\Recent))",
     "f OK FETCH completed",
   ]);
   const mv = await c.cmd("m MOVE 1 Archive");
   assert.match(mv[0]!, /^\* OK \[COPYUID \d+ 1 1\] Moved$/);
-  assert.deepEqual(mv.slice(1), ["* 1 EXPUNGE", "m OK MOVE completed"]);
+  assert.deepEqual(mv.slice(1), ["* 1 EXPUNGE", "* 1 RECENT", "m OK MOVE completed"]);
   assert.deepEqual(await c.cmd("m2 UID MOVE 3 Archive"), [
     mv[0]!.replace(" 1 1]", " 3 2]"),
     "* 1 EXPUNGE",
+    "* 0 RECENT",
     "m2 OK UID MOVE completed",
   ]);
   const archive = await store.getMailbox((await store.getAccount("alice"))!.id, "Archive");
@@ -104,7 +111,7 @@ Deno.test("ImapSession FETCH returns sections, partials and macros and sets \\Se
   const fast = await c.raw("f5 FETCH 1 FAST\r\n");
   assert.match(
     fast,
-    /^\* 1 FETCH \(FLAGS \(\) INTERNALDATE "\d\d-\w{3}-\d{4} \d\d:\d\d:\d\d \+0000" RFC822.SIZE \d+\)\r\n/,
+    /^\* 1 FETCH \(FLAGS \(\\Recent\) INTERNALDATE "\d\d-\w{3}-\d{4} \d\d:\d\d:\d\d \+0000" RFC822.SIZE \d+\)\r\n/,
   );
   assert.equal(
     await c.raw("f6 FETCH 1 RFC822.HEADER\r\n"),
@@ -113,10 +120,10 @@ Deno.test("ImapSession FETCH returns sections, partials and macros and sets \\Se
   // BODY[] without PEEK sets \Seen and reports FLAGS.
   assert.equal(
     await c.raw("f7 FETCH 1 BODY[TEXT]<2.100>\r\n"),
-    "* 1 FETCH (BODY[TEXT]<2> {6}\r\ndy 1\r\n FLAGS (\\Seen))\r\nf7 OK FETCH completed\r\n",
+    "* 1 FETCH (BODY[TEXT]<2> {6}\r\ndy 1\r\n FLAGS (\\Seen \\Recent))\r\nf7 OK FETCH completed\r\n",
   );
   assert.deepEqual(await c.cmd("f8 FETCH 1 (FLAGS)"), [
-    "* 1 FETCH (FLAGS (\\Seen))",
+    "* 1 FETCH (FLAGS (\\Seen \\Recent))",
     "f8 OK FETCH completed",
   ]);
   assert.deepEqual(await c.cmd("f9 FETCH 2 FLAGS"), ["f9 BAD Invalid message sequence number"]);
@@ -169,7 +176,10 @@ Deno.test("ImapSession SEARCH handles flags, sizes, dates, sets, NOT, OR and gro
     ["SENTBEFORE 7-Mar-2023", ""],
     ["SINCE 1-Jan-2000", "1 2 3 4 5"],
     ["BEFORE 1-Jan-2000", ""],
-    ["NEW", ""],
+    // The session selected after the APPENDs, so every message is \Recent in it.
+    ["NEW", "1 2 3 4"],
+    ["RECENT", "1 2 3 4 5"],
+    ["OLD", ""],
     ["CHARSET UTF-8 ALL", "1 2 3 4 5"],
     ["*", "5"],
   ];
@@ -375,7 +385,11 @@ Deno.test("ImapSession answers ID, NAMESPACE, LIST RETURN (STATUS), UID EXPUNGE 
     "f OK FETCH completed",
   ]);
   await c.cmd("d STORE 1:2 +FLAGS.SILENT (\\Deleted)");
-  assert.deepEqual(await c.cmd("x UID EXPUNGE 2"), ["* 2 EXPUNGE", "x OK UID EXPUNGE completed"]);
+  assert.deepEqual(await c.cmd("x UID EXPUNGE 2"), [
+    "* 2 EXPUNGE",
+    "* 1 RECENT",
+    "x OK UID EXPUNGE completed",
+  ]);
   assert.deepEqual(await c.cmd("k CHECK"), ["k OK CHECK completed"]);
   assert.deepEqual(await c.cmd("u UNSELECT"), ["u OK UNSELECT completed"]);
   const acct = (await store.getAccount("alice"))!;

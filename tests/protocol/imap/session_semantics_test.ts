@@ -143,7 +143,9 @@ Deno.test("IMAP4rev2 FETCH that sets \\Seen reports UID with the implied FLAGS; 
     const out = await c.raw("f FETCH 1 BODY[TEXT]\r\n");
     assert.equal(
       out,
-      `* 1 FETCH (${rev2 ? "UID 1 " : ""}BODY[TEXT] {6}\r\nbody\r\n FLAGS (\\Seen))\r\n` +
+      `* 1 FETCH (${rev2 ? "UID 1 " : ""}BODY[TEXT] {6}\r\nbody\r\n FLAGS (\\Seen${
+        rev2 ? "" : " \\Recent"
+      }))\r\n` +
         "f OK FETCH completed\r\n",
     );
     const search = await c.cmd("q SEARCH SEEN");

@@ -199,3 +199,20 @@ Deno.test("parseAddressList() never throws on malformed input", () => {
   for (const s of inputs) parseAddressList(s);
   assert.deepEqual(parseAddressList("x@[1.2.3.4]").map(mbox), ["-|-|x|[1.2.3.4]"]);
 });
+
+Deno.test("ENVELOPE gives empty groups and groups with comments only their start and end entries", async () => {
+  const { envelope } = await import("../../../../protocol/imap/mime/envelope.ts");
+  const { parseMessage } = await import("../../../../protocol/imap/mime/parse.ts");
+  const raw = new TextEncoder().encode(
+    "From: a@b\r\nCc: group:;, group2: (foo) ;, g3: x@y, (c) z@w (d);, solo@example.org\r\n\r\n",
+  );
+  const env = envelope(parseMessage(raw));
+  assert.ok(
+    env.includes(
+      '((NIL NIL "group" NIL)(NIL NIL NIL NIL)(NIL NIL "group2" NIL)(NIL NIL NIL NIL)' +
+        '(NIL NIL "g3" NIL)(NIL NIL "x" "y")("d" NIL "z" "w")(NIL NIL NIL NIL)' +
+        '(NIL NIL "solo" "example.org"))',
+    ),
+    env,
+  );
+});

@@ -126,3 +126,22 @@ Deno.test("fromSummary() rejects missing, corrupt or outdated summaries", () => 
     assert.equal(fromSummary(bad), null, bad);
   }
 });
+
+Deno.test("addressForms() normalises quoted, commented, folded, encoded and grouped addresses", async () => {
+  const { addressForms } = await import("../../../../protocol/imap/mime/search_text.ts");
+  assert.deepEqual(
+    addressForms(
+      '"user-from"@domain.org, user-from (Comment) @ domain.org, Jo <user-from@\r\n domain.org>, ' +
+        '=?utf-8?Q?J=C3=BCrgen?= <j@x.de>, team: a@b, "Q. Z" <q@z>;, (only a comment)',
+    ),
+    [
+      "user-from@domain.org",
+      "comment <user-from@domain.org>",
+      "jo <user-from@domain.org>",
+      "jürgen <j@x.de>",
+      "team:",
+      "a@b",
+      "q. z <q@z>",
+    ],
+  );
+});
