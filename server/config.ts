@@ -23,10 +23,13 @@ import {
   type YAMLMap,
 } from "yaml";
 import { checkCertificates, checkKeyPair } from "./config/key_match.ts";
+import { decodeCrlFile } from "../protocol/x509/crl.ts";
 import {
   type DirectoryConfigInput,
   type DirectoryMapping,
   isAttributeDescription,
+  SYNC_SETTINGS,
+  type SyncSetting,
 } from "./directory/config.ts";
 import { parseFilterTemplate } from "./directory/filter_template.ts";
 import { suggest } from "./config/suggest.ts";
@@ -43,6 +46,8 @@ export type CertificateMapping = "subject_dn" | "filter" | "attribute";
 /** What to do when the directory cannot be reached: refuse, or trust a recent positive answer. */
 export type DirectoryErrorPolicy = "deny" | "cached";
 export type LogLevel = "debug" | "info" | "warning" | "error";
+/** Whether an issuer without a current CRL is tolerated (`soft`) or refused (`hard`). */
+export type CrlPolicy = "soft" | "hard";
 export type LogFormat = "text" | "json";
 
 /** One listening socket. */
@@ -68,6 +73,10 @@ export interface TlsConfig {
   readonly handshakeTimeoutMs: number;
   /** Most certificates in a client path: the leaf and intermediates, not the anchor. Default 8. */
   readonly maxChainDepth: number;
+  /** Absolute paths of CRL files (PEM or DER), reloaded on SIGHUP and on change. Default none. */
+  readonly crl: readonly string[];
+  /** `hard`: refuse a certificate whose issuer has no current CRL. Default `soft`. */
+  readonly crlPolicy: CrlPolicy;
 }
 
 export interface DirectoryConfig {
@@ -106,6 +115,8 @@ export interface DirectoryConfig {
   readonly timeoutMs: number;
   /** Simultaneous LDAP lookups. Default 4. */
   readonly maxConcurrency: number;
+  /** How changes reach open sessions: push (RFC 4533, psearch) or polling. Default `auto`. */
+  readonly sync: SyncSetting;
 }
 
 export interface LimitsConfig {
@@ -234,6 +245,8 @@ const KEYS = {
     "client_ca",
     "handshake_timeout",
     "max_chain_depth",
+    "crl",
+    "crl_policy",
   ],
   directory: [
     "url",
@@ -251,6 +264,7 @@ const KEYS = {
     "on_error",
     "timeout",
     "max_concurrency",
+    "sync",
   ],
   limits: [
     "max_connections_per_user",
@@ -651,7 +665,15 @@ function readTls(ctx: Context, root: Section): TlsConfig {
     tls.fail("client_ca", `at least one CA file is required when client_auth is ${clientAuth}`);
   }
   if (ctx.checkFiles) checkServerKeyPair(ctx, tls, certificate, privateKey);
-  return { certificate, privateKey, clientAuth, clientCa, handshakeTimeoutMs, maxChainDepth };
+  return {
+    certificate,
+    privateKey,
+    clientAuth,
+    clientCa,
+    handshakeTimeoutMs,
+    maxChainDepth,
+    ...readCrlSettings(ctx, tls),
+  };
 }
 
 function checkServerKeyPair(ctx: Context, tls: Section, certFile: string, keyFile: string): void {
@@ -683,6 +705,7 @@ function readPathList(
   section: Section,
   key: string,
   fallback: readonly string[],
+  contentProblem: (path: string) => string | null = caProblem,
 ): string[] {
   const node = section.raw(key);
   if (node === undefined) {
@@ -712,7 +735,7 @@ function readPathList(
     }
     const absolute = resolvePath(ctx.baseDir, itemNode.value);
     if (ctx.checkFiles) {
-      const problem = fileStatus(absolute) ?? caProblem(absolute);
+      const problem = fileStatus(absolute) ?? contentProblem(absolute);
       if (problem !== null) {
         report(
           ctx,
@@ -832,6 +855,7 @@ function readDirectory(ctx: Context, root: Section): DirectoryConfig | null {
     onError,
     timeoutMs: dir.duration("timeout", DEFAULTS.directoryTimeoutMs, 100),
     maxConcurrency: dir.int("max_concurrency", DEFAULTS.maxConcurrency, 1, 256),
+    sync: readSyncSetting(dir),
   };
 }
 
@@ -860,6 +884,7 @@ export async function directoryConfigInput(dir: DirectoryConfig): Promise<Direct
     timeoutMs: dir.timeoutMs,
     maxConcurrency: dir.maxConcurrency,
     recheckIntervalMs: dir.recheckIntervalMs,
+    sync: dir.sync,
   };
 }
 
@@ -911,4 +936,37 @@ function readLog(ctx: Context, root: Section): LogConfig {
     level: log.choice("level", LOG_LEVELS, "info"),
     format: log.choice("format", LOG_FORMATS, "text"),
   };
+}
+
+// Revocation settings (issue 20): tls.crl, tls.crl_policy and directory.sync.
+
+const CRL_POLICIES = ["soft", "hard"] as const;
+
+function readCrlSettings(ctx: Context, tls: Section): Pick<TlsConfig, "crl" | "crlPolicy"> {
+  const crl = tls.has("crl") ? readPathList(ctx, tls, "crl", [], crlProblem) : [];
+  const crlPolicy = tls.choice("crl_policy", CRL_POLICIES, "soft");
+  if (crlPolicy === "hard" && crl.length === 0) {
+    tls.fail("crl_policy", "hard needs at least one file in tls.crl");
+  }
+  return { crl, crlPolicy };
+}
+
+/** A reason the file at `path` holds no usable CRL, or null. */
+function crlProblem(path: string): string | null {
+  let bytes: Uint8Array;
+  try {
+    bytes = Deno.readFileSync(path);
+  } catch (error) {
+    return fileProblem(error);
+  }
+  try {
+    decodeCrlFile(bytes);
+    return null;
+  } catch (error) {
+    return error instanceof Error ? lowerFirst(error.message) : "not a CRL";
+  }
+}
+
+function readSyncSetting(dir: Section): SyncSetting {
+  return dir.choice("sync", SYNC_SETTINGS, "auto");
 }

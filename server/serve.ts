@@ -9,12 +9,16 @@ import { buildServerConfig } from "./tls_config.ts";
 import type { ServerConfig } from "../protocol/tls/mod.ts";
 import type { PeerCheck } from "./tls_channel.ts";
 import { ServerStack } from "./stack.ts";
+import { type CrlCheck, loadCrlCheck, watchCrlFiles } from "./crl.ts";
+import { defaultProvider } from "../protocol/crypto/mod.ts";
 
 export interface ServeHandle {
   /** The bound addresses, in the order of `config.listen`. */
   readonly addresses: readonly Deno.NetAddr[];
   /** Resolves when the server has stopped. */
   readonly finished: Promise<void>;
+  /** Which mode revokes open sessions now and when the directory was last in sync. */
+  revocation(): { revocation: string; synced: string | null };
   /** Re-reads certificates and CA bundles; keeps the old ones if the new ones fail. */
   reload(config?: Config): Promise<void>;
   /** Graceful shutdown: stop accepting, BYE to sessions, let commits finish. */
@@ -50,6 +54,16 @@ export async function loadTlsConfig(config: Config): Promise<ServerConfig> {
   });
 }
 
+/** Reads and verifies the CRLs of `tls.crl`; null when none are configured. */
+export async function loadCrls(config: Config): Promise<CrlCheck | null> {
+  if (config.tls.crl.length === 0) return null;
+  const clientCaPems = await Promise.all(config.tls.clientCa.map((p) => Deno.readTextFile(p)));
+  return await loadCrlCheck(
+    { files: config.tls.crl, policy: config.tls.crlPolicy, clientCaPems },
+    defaultProvider,
+  );
+}
+
 export function formatAccess(record: AccessRecord): Record<string, unknown> {
   const peer = record.tls?.peer?.identity;
   return {
@@ -70,19 +84,56 @@ export function formatAccess(record: AccessRecord): Record<string, unknown> {
 
 export async function serve(config: Config, options: ServeOptions = {}): Promise<ServeHandle> {
   let tlsConfig = await loadTlsConfig(config);
+  let crls = await loadCrls(config);
   let current = config;
   const stack = options.application ? null : await ServerStack.open(config);
-  const checkPeer = options.checkPeer ?? stack?.checkPeer;
+  const innerCheck = options.checkPeer ?? stack?.checkPeer;
+  // CRLs first: a revoked serial is refused before the directory is asked.
+  const checkPeer: PeerCheck = async (peer) => {
+    const verdict = crls?.checkPeer(peer) ?? { ok: true };
+    if (!verdict.ok) {
+      log.warn("Refused certificate {subject} serial {serial}: {reason}", {
+        subject: peer.identity.subject,
+        serial: peer.identity.serial,
+        reason: verdict.reason,
+      });
+      return { ok: false, alert: verdict.alert, reason: verdict.reason };
+    }
+    return innerCheck ? await innerCheck(peer) : { ok: true };
+  };
+  /** Ends the open sessions whose certificate the current CRLs list. */
+  const revokeListed = () => {
+    const check = crls;
+    if (check === null || stack === null) return;
+    for (const session of stack.imap.sessions) {
+      const identity = session.identity;
+      if (identity === null) continue;
+      const verdict = check.checkIdentity(identity);
+      if (verdict.ok) continue;
+      log.warn("Closing session of {subject}: {reason}", {
+        subject: identity.subject,
+        reason: verdict.reason,
+      });
+      stack.certificateRevoked(identity.fingerprintSha256);
+      session.bye("Certificate revoked by its CA (CRL)");
+    }
+  };
+  const reloadCrls = async () => {
+    crls = await loadCrls(current);
+    log.info("Reloaded the CRLs after a change on disk");
+    revokeListed();
+  };
+  let stopWatchingCrls = watchCrlFiles(config.tls.crl, reloadCrls);
   const group = new ListenerGroup({
     tlsConfig: () => tlsConfig,
     handshakeTimeoutMs: config.tls.handshakeTimeoutMs,
-    ...(checkPeer ? { checkPeer } : {}),
+    checkPeer,
     maxConnectionsPerAddress: config.limits.maxConnectionsPerAddress,
     application: options.application ?? stack!.imap.application,
     onAccess: (record) =>
       accessLog.info(
-        "{peer} {tls} user={user} cert={certSubject} in={bytesIn} out={bytesOut} {durationMs}ms {close}",
-        formatAccess(record),
+        "{peer} {tls} user={user} cert={certSubject} in={bytesIn} out={bytesOut} {durationMs}ms {close} revocation={revocation} synced={synced}",
+        { ...formatAccess(record), ...revocationFields(stack) },
       ),
     onError: (message, error) => log.error(`${message}: {error}`, { error: describe(error) }),
   });
@@ -92,6 +143,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       config.listen.map((l) => ({ hostname: l.hostname, port: l.port, tls: l.tls })),
     );
   } catch (error) {
+    await stopWatchingCrls();
     await stack?.close();
     throw error;
   }
@@ -107,13 +159,19 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   return {
     addresses,
     finished,
+    revocation: () => revocationFields(stack),
     async reload(next?: Config) {
       const candidate = next ?? current;
       try {
         const nextTls = await loadTlsConfig(candidate);
+        const nextCrls = await loadCrls(candidate);
         await stack?.reload(candidate);
         tlsConfig = nextTls;
+        crls = nextCrls;
         current = candidate;
+        await stopWatchingCrls();
+        stopWatchingCrls = watchCrlFiles(candidate.tls.crl, reloadCrls);
+        revokeListed();
         log.info("Reloaded TLS certificates, CA bundles and directory settings");
       } catch (error) {
         log.error("Reload failed, keeping the previous configuration: {error}", {
@@ -127,6 +185,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
         log.info("Shutting down: {connections} open connections", {
           connections: group.connectionCount,
         });
+        await stopWatchingCrls();
         await group.close(options.shutdownGraceMs ?? 5000);
         // Sessions are gone and in-flight commits have settled: the store can close.
         await stack?.close();
@@ -134,6 +193,21 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       })();
       return stopping;
     },
+  };
+}
+
+/**
+ * Directory health for the access line: which mode revokes open sessions (a push mode, poll,
+ * or none without a directory) and when the directory was last known in sync.
+ */
+export function revocationFields(
+  stack: ServerStack | null,
+): { revocation: string; synced: string | null } {
+  const status = stack?.revocation ?? null;
+  if (status === null) return { revocation: "none", synced: null };
+  return {
+    revocation: status.mode,
+    synced: status.lastSyncAt === null ? null : new Date(status.lastSyncAt).toISOString(),
   };
 }
 

@@ -11,7 +11,8 @@ import { LocalAuthenticator } from "./auth/local.ts";
 import { type Config, directoryConfigInput } from "./config.ts";
 import { resolveDirectoryConfig } from "./directory/config.ts";
 import type { DirectoryConfig as DirectorySettings } from "./directory/config.ts";
-import { Directory } from "./directory/directory.ts";
+import { Directory, type RecheckSession } from "./directory/directory.ts";
+import { type RevocationStatus, SessionRevoker } from "./directory/revoker.ts";
 import { ImapApplication } from "./imap_app.ts";
 import { defaultLimits, type SessionLimits } from "../protocol/imap/mod.ts";
 import { localAccountOf, ServerAuthenticator } from "./imap_auth.ts";
@@ -45,7 +46,8 @@ export class ServerStack {
   readonly #local: LocalAuthenticator;
   #directory: Directory | null;
   #auth: ServerAuthenticator;
-  #stopRecheck: () => Promise<void> = () => Promise.resolve();
+  #revoker: SessionRevoker | null = null;
+  readonly #revokedListeners = new Set<(fingerprint: string) => void>();
 
   private constructor(store: MailStore, config: Config, directory: Directory | null) {
     this.store = store;
@@ -100,6 +102,33 @@ export class ServerStack {
     await old?.close();
   }
 
+  /**
+   * Registers a listener told the fingerprint of every certificate whose sessions are revoked
+   * (directory push, re-check or CRL). Session resumption must refuse that certificate from
+   * then on: when tickets exist, their store subscribes here. Returns an unsubscribe function.
+   */
+  onCertificateRevoked(listener: (fingerprint: string) => void): () => void {
+    this.#revokedListeners.add(listener);
+    return () => this.#revokedListeners.delete(listener);
+  }
+
+  /** Which mode revokes open sessions, and when the directory was last in sync; null: none. */
+  get revocation(): RevocationStatus | null {
+    return this.#revoker?.status ?? null;
+  }
+
+  /** Tells the revocation listeners; for revocations decided outside the directory (CRLs). */
+  certificateRevoked(fingerprint: string): void {
+    this.#directory?.forget(fingerprint);
+    for (const listener of this.#revokedListeners) {
+      try {
+        listener(fingerprint);
+      } catch (error) {
+        log.error("A revocation listener failed: {error}", { error });
+      }
+    }
+  }
+
   async close(): Promise<void> {
     await this.#stopRecheck();
     await this.#directory?.close();
@@ -123,11 +152,17 @@ export class ServerStack {
     return verdict.ok ? verdict.username : null;
   }
 
+  async #stopRecheck(): Promise<void> {
+    const revoker = this.#revoker;
+    this.#revoker = null;
+    await revoker?.stop();
+  }
+
   #startRecheck(): void {
     const directory = this.#directory;
     if (directory === null) return;
     const stackSessions = this.imap.sessions;
-    this.#stopRecheck = directory.startRecheck(function* () {
+    const sessions = function* (): Generator<RecheckSession> {
       for (const session of stackSessions) {
         const identity = session.identity;
         if (identity === null) continue;
@@ -138,10 +173,18 @@ export class ServerStack {
               subject: identity.subject,
               reason: denial.reason,
             });
-            session.bye("Certificate no longer valid");
+            session.bye(
+              denial.reason === "not_in_entry"
+                ? "Certificate revoked: removed from the directory"
+                : `Certificate no longer accepted: ${denial.reason}`,
+            );
           },
         };
       }
+    };
+    this.#revoker = new SessionRevoker(directory, sessions, {
+      onRevoked: (fingerprint) => this.certificateRevoked(fingerprint),
     });
+    this.#revoker.start();
   }
 }

@@ -145,6 +145,8 @@ const CERTIFICATE_ATTRIBUTE = "userCertificate;binary";
 /** Some servers answer a `;binary` request under the bare name (RFC 4522, Section 2). */
 const CERTIFICATE_ATTRIBUTE_BARE = "userCertificate";
 const MAX_CACHE_ENTRIES = 10_000;
+/** Certificates whose entry DN is remembered for pushed changes (one per open session, say). */
+const MAX_ENTRY_MAP = 100_000;
 const MAX_QUEUED_PER_SLOT = 64;
 const MAX_USERNAME_LENGTH = 256;
 const MAX_PASSWORD_LENGTH = 1024;
@@ -193,6 +195,9 @@ export class Directory {
   readonly #now: () => number;
   readonly #limiter: Limiter;
   readonly #cache = new Map<string, CacheEntry>();
+  /** Certificate fingerprint → normalised DN of the entry that last accepted it. */
+  readonly #entryOf = new Map<string, string>();
+  #lastRecheckAt: number | null = null;
   readonly #idle: Array<{ client: Client; since: number }> = [];
   readonly #poolSize: number;
   #closed = false;
@@ -218,6 +223,11 @@ export class Directory {
     }
   }
 
+  /** The validated settings this directory runs with. */
+  get config(): DirectoryConfig {
+    return this.#config;
+  }
+
   get stats(): DirectoryStats {
     return {
       inFlight: this.#limiter.inFlight,
@@ -232,6 +242,45 @@ export class Directory {
   /** Forgets every cached answer. */
   clearCache(): void {
     this.#cache.clear();
+  }
+
+  /** The normalised DN of the entry that last accepted this certificate, if known. */
+  entryOf(fingerprint: string): string | undefined {
+    return this.#entryOf.get(fingerprint);
+  }
+
+  /**
+   * Drops the cached answers of every certificate that maps to entry `dn` (a change pushed by
+   * the directory), so new connections ask the directory again. Returns their fingerprints.
+   */
+  invalidateEntry(dn: string): string[] {
+    const want = normalizeDn(dn);
+    const dropped: string[] = [];
+    for (const [fp, entry] of this.#entryOf) {
+      if (entry !== want) continue;
+      this.#cache.delete(fp);
+      dropped.push(fp);
+    }
+    return dropped;
+  }
+
+  /** Forgets everything known of a revoked certificate: its cached answer and its entry. */
+  forget(fingerprint: string): void {
+    this.#cache.delete(fingerprint);
+    this.#entryOf.delete(fingerprint);
+  }
+
+  /** When the last periodic or triggered re-check round finished; null before the first. */
+  get lastRecheckAt(): number | null {
+    return this.#lastRecheckAt;
+  }
+
+  /**
+   * Re-checks `sessions` now, bypassing the cache, and revokes those refused (as a periodic
+   * round does). For pushed changes and for the full re-check after the watcher reconnects.
+   */
+  async recheckNow(sessions: Iterable<RecheckSession>): Promise<void> {
+    await this.#recheckRound(() => sessions, () => this.#closed);
   }
 
   /**
@@ -255,6 +304,7 @@ export class Directory {
     }
     if (verdict.ok) {
       this.#remember(key, verdict);
+      this.#rememberEntry(key, verdict.entryDn);
       log.debug("Certificate accepted for {username}", {
         username: verdict.username,
         fingerprint: short(key),
@@ -277,6 +327,7 @@ export class Directory {
     } else {
       // An authoritative refusal ends any earlier acceptance at once.
       this.#cache.delete(key);
+      this.#entryOf.delete(key);
     }
     log.warn("Certificate refused: {reason}", {
       reason: verdict.reason,
@@ -325,7 +376,10 @@ export class Directory {
    * and the session's answer is younger than the TTL. Returns a function that stops the
    * re-check and resolves once a round in progress has finished.
    */
-  startRecheck(sessions: () => Iterable<RecheckSession>): () => Promise<void> {
+  startRecheck(
+    sessions: () => Iterable<RecheckSession>,
+    options: { readonly skip?: () => boolean } = {},
+  ): () => Promise<void> {
     const interval = this.#config.recheckIntervalMs;
     if (interval === 0) return () => Promise.resolve();
     let stopped = false;
@@ -334,7 +388,11 @@ export class Directory {
     const schedule = () => {
       timer = setTimeout(() => {
         timer = undefined;
-        round = this.#recheckRound(sessions, () => stopped).finally(() => {
+        // A live push search makes the round unnecessary: changes arrive as they happen.
+        const run = options.skip?.() === true
+          ? Promise.resolve()
+          : this.#recheckRound(sessions, () => stopped);
+        round = run.finally(() => {
           if (!stopped) schedule();
         });
       }, interval);
@@ -386,6 +444,7 @@ export class Directory {
     };
     const workers = Math.min(this.#config.maxConcurrency, groups.length);
     await Promise.all(Array.from({ length: workers }, worker));
+    this.#lastRecheckAt = this.#now();
   }
 
   async #lookupCertificate(identity: CertificateIdentity): Promise<DirectoryVerdict> {
@@ -642,6 +701,15 @@ export class Directory {
     return { ok: true, username: hit.username, entryDn: hit.entryDn, cached: true };
   }
 
+  #rememberEntry(key: string, dn: string): void {
+    this.#entryOf.delete(key);
+    if (this.#entryOf.size >= MAX_ENTRY_MAP) {
+      const oldest = this.#entryOf.keys().next();
+      if (oldest.done !== true) this.#entryOf.delete(oldest.value);
+    }
+    this.#entryOf.set(key, normalizeDn(dn));
+  }
+
   #remember(key: string, v: DirectoryAcceptance): void {
     if (this.#config.cacheTtlMs === 0) return;
     this.#cache.delete(key);
@@ -710,6 +778,15 @@ function firstString(value: LdapEntry[string] | undefined): string | undefined {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * A DN in a form two spellings of one entry share, as far as the watcher needs: attribute
+ * types and values lower-cased (the usual case-insensitive matching of naming attributes) and
+ * spaces around separators dropped (RFC 4514, Section 3). Escapes are left as they are.
+ */
+export function normalizeDn(dn: string): string {
+  return dn.trim().replace(/\s*([,=+])\s*/g, "$1").toLowerCase();
 }
 
 function short(fingerprint: string): string {

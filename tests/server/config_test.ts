@@ -236,6 +236,7 @@ Deno.test("directoryConfigInput() reads the bind password and maps the settings"
       timeoutMs: 5_000,
       maxConcurrency: 4,
       recheckIntervalMs: 0,
+      sync: "auto",
     });
   } finally {
     Deno.removeSync(dir, { recursive: true });
@@ -343,6 +344,8 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
       clientCa: ["/srv/postern/certs/ca.pem"],
       handshakeTimeoutMs: 10_000,
       maxChainDepth: 8,
+      crl: [],
+      crlPolicy: "soft",
     },
     directory: null,
     limits: {

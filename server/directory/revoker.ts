@@ -1,0 +1,147 @@
+/**
+ * Ends the sessions of certificates the directory no longer holds, by whichever means the
+ * directory allows: changes pushed by the watcher (content sync or persistent search), and the
+ * periodic re-check, which runs only while no push search is live. After the watcher
+ * (re)connects, every open session is re-checked once, so a change made while the connection
+ * was down is not missed.
+ *
+ * A pushed change to an entry drops the cached answers of every certificate that maps to it;
+ * the sessions on that entry are re-checked against the directory at once, or, when the entry
+ * left the watched set (deleted, or its last certificate removed), revoked without asking.
+ */
+import { getLogger } from "@logtape/logtape";
+import {
+  DENIAL_ALERTS,
+  type Directory,
+  type DirectoryDenial,
+  normalizeDn,
+  type RecheckSession,
+} from "./directory.ts";
+import {
+  DirectoryWatcher,
+  type EntryChangeKind,
+  type RevocationMode,
+  type WatcherStatus,
+} from "./watcher.ts";
+
+export interface RevocationStatus {
+  /** The mode that revokes open sessions now. */
+  readonly mode: RevocationMode;
+  /** When the directory was last known in sync (push live: now; poll: last round); or null. */
+  readonly lastSyncAt: number | null;
+  readonly watcher: WatcherStatus;
+}
+
+export interface RevokerOptions {
+  /**
+   * Called for each session revoked, with its certificate's fingerprint, after the cached
+   * directory answer is dropped. Session resumption (tickets) must invalidate here.
+   */
+  readonly onRevoked?: (fingerprint: string) => void;
+}
+
+const log = getLogger(["postern", "directory", "revocation"]);
+
+export class SessionRevoker {
+  readonly #directory: Directory;
+  readonly #sessions: () => Iterable<RecheckSession>;
+  readonly #watcher: DirectoryWatcher;
+  readonly #options: RevokerOptions;
+  #stopPolling: () => Promise<void> = () => Promise.resolve();
+  /** Triggered re-checks in flight, awaited by stop(). */
+  readonly #pending = new Set<Promise<void>>();
+  #stopped = false;
+
+  constructor(
+    directory: Directory,
+    sessions: () => Iterable<RecheckSession>,
+    options: RevokerOptions = {},
+  ) {
+    this.#directory = directory;
+    this.#options = options;
+    this.#sessions = () => this.#wrap(sessions());
+    this.#watcher = new DirectoryWatcher(directory.config, {
+      onChange: (dn, kind, previousDn) => this.#onChange(dn, kind, previousDn),
+      onResync: () => this.#track(this.#directory.recheckNow(this.#sessions())),
+    });
+  }
+
+  start(): void {
+    this.#watcher.start();
+    this.#stopPolling = this.#directory.startRecheck(this.#sessions, {
+      skip: () => this.#watcher.status.live,
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#watcher.stop();
+    await this.#stopPolling();
+    await Promise.all([...this.#pending]);
+  }
+
+  get status(): RevocationStatus {
+    const watcher = this.#watcher.status;
+    return {
+      mode: watcher.mode,
+      lastSyncAt: watcher.live ? watcher.lastSyncAt : this.#directory.lastRecheckAt,
+      watcher,
+    };
+  }
+
+  #onChange(dn: string, kind: EntryChangeKind, previousDn: string | null): void {
+    if (this.#stopped) return;
+    const dns = new Set([normalizeDn(dn)]);
+    if (previousDn !== null) dns.add(normalizeDn(previousDn));
+    for (const d of dns) this.#directory.invalidateEntry(d);
+    const revokeNow: RecheckSession[] = [];
+    const recheck: RecheckSession[] = [];
+    for (const s of this.#sessions()) {
+      const entry = this.#directory.entryOf(s.identity.fingerprintSha256);
+      // A session whose entry is not known (evicted from the map) is checked to be safe.
+      if (entry === undefined) recheck.push(s);
+      else if (dns.has(entry)) (kind === "delete" ? revokeNow : recheck).push(s);
+    }
+    log.debug("Directory change {kind} of {dn}: {now} sessions revoked, {recheck} re-checked", {
+      kind,
+      dn,
+      now: revokeNow.length,
+      recheck: recheck.length,
+    });
+    const denial: DirectoryDenial = {
+      ok: false,
+      alert: DENIAL_ALERTS.not_in_entry,
+      reason: "not_in_entry",
+      detail: "The directory reported that the entry no longer holds a certificate",
+    };
+    for (const s of revokeNow) {
+      try {
+        s.revoke(denial);
+      } catch (e) {
+        log.error("Revoking a session failed: {error}", { error: e });
+      }
+    }
+    if (recheck.length > 0) this.#track(this.#directory.recheckNow(recheck));
+  }
+
+  #track(p: Promise<void>): void {
+    const tracked = p.catch((e) => log.error("Directory re-check failed: {error}", { error: e }))
+      .finally(() => this.#pending.delete(tracked));
+    this.#pending.add(tracked);
+  }
+
+  /** The sessions, with revocation also forgetting the certificate and telling the hooks. */
+  *#wrap(sessions: Iterable<RecheckSession>): Iterable<RecheckSession> {
+    for (const s of sessions) {
+      yield {
+        identity: s.identity,
+        revoke: (denial) => {
+          const fp = s.identity.fingerprintSha256;
+          this.#directory.forget(fp);
+          this.#options.onRevoked?.(fp);
+          s.revoke(denial);
+        },
+      };
+    }
+  }
+}
