@@ -15,8 +15,10 @@ export interface PosternOptions {
   readonly clientAuth?: "none" | "optional" | "required";
   /** Extra top-level YAML (e.g. a `directory:` section), appended verbatim. */
   readonly extraYaml?: string;
-  /** YAML lines inside `tls:` beyond the defaults. */
+  /** YAML lines inside `imap:`. */
   readonly imapYaml?: string;
+  /** YAML lines inside `tls:` beyond the defaults (e.g. `  crl: [...]`). */
+  readonly tlsYaml?: string;
   readonly limitsYaml?: string;
 }
 
@@ -67,6 +69,7 @@ export async function startPostern(options: PosternOptions = {}): Promise<Runnin
     `  client_auth: ${options.clientAuth ?? "optional"}`,
     `  client_ca: [${pki.caCertificate}]`,
     "  handshake_timeout: 5s",
+    ...(options.tlsYaml ? [options.tlsYaml] : []),
     ...(options.imapYaml ? ["imap:", options.imapYaml] : []),
     ...(options.limitsYaml ? ["limits:", options.limitsYaml] : []),
     "log:",
