@@ -1,7 +1,7 @@
 /**
  * `deno task bench`: every benchmark that compares Postern with a reference measured in the same
  * run. Figures are printed, never asserted. `--quick` shortens every section; `--only NAME`
- * runs one section (tls, mtls, directory, imap, parse).
+ * runs one section (tls, mtls, directory, revocation, imap, parse).
  *
  * The per-primitive crypto comparison (noble vs node:crypto) is a `deno bench` file:
  * `deno bench -A bench/crypto_bench.ts`.
@@ -11,6 +11,7 @@ import { benchDirectoryHandshakes } from "./directory_handshake_bench.ts";
 import { benchImap, formatResult } from "./imap_bench.ts";
 import { benchMtls, formatMtls } from "./mtls_bench.ts";
 import { benchParse } from "./parse_bench.ts";
+import { benchRevocation, formatRevocation } from "./revocation_bench.ts";
 import { benchTls } from "./tls_bench.ts";
 
 const quick = Deno.args.includes("--quick");
@@ -88,6 +89,15 @@ try {
     console.log(row("directory check, warm cache", d.warmCache, d.withoutDirectory, "hs/s"));
     console.log(row("directory check, cold cache", d.coldCache, d.withoutDirectory, "hs/s"));
     console.log("reference: the same handshakes with no directory configured");
+  }
+  if (wants("revocation")) {
+    console.log("\n## Revocation of open certificate sessions: LDAP cost per mode");
+    const r = await benchRevocation(
+      quick
+        ? { sessions: 200, windowMs: 3000, pollIntervalMs: 1000, removals: 5 }
+        : { sessions: 1000, windowMs: 10_000, pollIntervalMs: 2000, removals: 20 },
+    );
+    console.log(formatRevocation(r));
   }
   if (wants("imap")) {
     console.log("\n## IMAP: Postern vs Dovecot");

@@ -137,6 +137,8 @@ export interface DirectoryStats {
   readonly cacheEntries: number;
   /** Lookups sent to the directory (cache misses, re-checks, password logins). */
   readonly lookups: number;
+  /** LDAP requests sent for lookups: binds (and StartTLS) of new connections plus searches. */
+  readonly operations: number;
   /** Bound service connections waiting in the pool. */
   readonly idleConnections: number;
 }
@@ -202,6 +204,7 @@ export class Directory {
   readonly #poolSize: number;
   #closed = false;
   #lookups = 0;
+  #operations = 0;
 
   /** Throws `DirectoryConfigError` when the CA cannot be read. */
   constructor(config: DirectoryConfig, options: DirectoryOptions = {}) {
@@ -235,6 +238,7 @@ export class Directory {
       queued: this.#limiter.queued,
       cacheEntries: this.#cache.size,
       lookups: this.#lookups,
+      operations: this.#operations,
       idleConnections: this.#idle.length,
     };
   }
@@ -633,9 +637,12 @@ export class Directory {
       if (!reused) {
         // For ldap:// the TLS options go to startTLS(); in the constructor they would make
         // ldapts open TLS at once on the plain port.
+        this.#operations += starttls ? 2 : 1;
         if (starttls) await client.startTLS(this.#tls);
         await client.bind(bindDn, bindPassword);
       }
+      // The search, and for a password login the user's bind after it.
+      this.#operations += keep ? 1 : 2;
       return await work(client);
     })();
     // The loser of the race must not surface as an unhandled rejection.
