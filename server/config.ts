@@ -22,8 +22,10 @@ import {
   type Scalar,
   type YAMLMap,
 } from "yaml";
-import { checkCertificates, checkKeyPair } from "./config/key_match.ts";
-import { decodeCrlFile } from "../protocol/x509/crl.ts";
+import { checkCertificates, checkKeyPair, pemCertificates } from "./config/key_match.ts";
+import { decodeCrlFile, verifyCrl } from "../protocol/x509/crl.ts";
+import { type Certificate, parseCertificate } from "../protocol/x509/certificate.ts";
+import { defaultProvider } from "../protocol/crypto/mod.ts";
 import {
   type DirectoryConfigInput,
   type DirectoryMapping,
@@ -672,7 +674,7 @@ function readTls(ctx: Context, root: Section): TlsConfig {
     clientCa,
     handshakeTimeoutMs,
     maxChainDepth,
-    ...readCrlSettings(ctx, tls),
+    ...readCrlSettings(ctx, tls, clientAuth, clientCa),
   };
 }
 
@@ -942,8 +944,30 @@ function readLog(ctx: Context, root: Section): LogConfig {
 
 const CRL_POLICIES = ["soft", "hard"] as const;
 
-function readCrlSettings(ctx: Context, tls: Section): Pick<TlsConfig, "crl" | "crlPolicy"> {
-  const crl = tls.has("crl") ? readPathList(ctx, tls, "crl", [], crlProblem) : [];
+function readCrlSettings(
+  ctx: Context,
+  tls: Section,
+  clientAuth: ClientAuthMode,
+  clientCa: readonly string[],
+): Pick<TlsConfig, "crl" | "crlPolicy"> {
+  // Each CRL must be signed by one of the client CAs: read them once for all CRL files.
+  let cas: Certificate[] | null = null;
+  const issuers = (): Certificate[] => {
+    if (cas !== null) return cas;
+    cas = [];
+    for (const path of clientCa) {
+      const pem = readText(path);
+      if (pem === null || checkCertificates(pem) !== null) continue;
+      cas.push(...pemCertificates(pem).map((der) => parseCertificate(der)));
+    }
+    return cas;
+  };
+  const crl = tls.has("crl")
+    ? readPathList(ctx, tls, "crl", [], (path) => crlProblem(path, issuers()))
+    : [];
+  if (crl.length > 0 && clientAuth === "none") {
+    tls.fail("crl", "CRLs need client certificates: set client_auth to optional or required");
+  }
   const crlPolicy = tls.choice("crl_policy", CRL_POLICIES, "soft");
   if (crlPolicy === "hard" && crl.length === 0) {
     tls.fail("crl_policy", "hard needs at least one file in tls.crl");
@@ -951,8 +975,8 @@ function readCrlSettings(ctx: Context, tls: Section): Pick<TlsConfig, "crl" | "c
   return { crl, crlPolicy };
 }
 
-/** A reason the file at `path` holds no usable CRL, or null. */
-function crlProblem(path: string): string | null {
+/** A reason the file at `path` holds no CRL signed by one of `issuers`, or null. */
+function crlProblem(path: string, issuers: readonly Certificate[]): string | null {
   let bytes: Uint8Array;
   try {
     bytes = Deno.readFileSync(path);
@@ -960,7 +984,7 @@ function crlProblem(path: string): string | null {
     return fileProblem(error);
   }
   try {
-    decodeCrlFile(bytes);
+    for (const crl of decodeCrlFile(bytes)) verifyCrl(crl, issuers, defaultProvider);
     return null;
   } catch (error) {
     return error instanceof Error ? lowerFirst(error.message) : "not a CRL";

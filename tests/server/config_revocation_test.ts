@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ConfigError, parseConfig } from "../../server/config.ts";
+import { makeOpensslPki, opensslCrl } from "../_support/openssl_pki.ts";
 
 const DIRECTORY = "directory:\n  url: ldap://127.0.0.1:389\n  bind_dn: cn=p\n" +
   "  bind_password_file: pw\n  base_dn: dc=x\n";
@@ -45,19 +46,41 @@ Deno.test("parseConfig() reads tls.crl and crl_policy, and hard needs a CRL", ()
   ]);
 });
 
-Deno.test("parseConfig() checks that each CRL file holds a CRL, with its position", () => {
-  const dir = Deno.makeTempDirSync({ prefix: "postern-config-crl-" });
+Deno.test("parseConfig() checks that each CRL file holds a CRL signed by a client CA", async () => {
+  const pki = await makeOpensslPki();
+  const stranger = await makeOpensslPki();
   try {
+    const dir = pki.dir;
+    const alice = await pki.client("ec256", "alice");
+    Deno.writeTextFileSync(join(dir, "good.crl"), await opensslCrl(pki.ca, [alice.certPath]));
+    Deno.writeTextFileSync(join(dir, "foreign.crl"), await opensslCrl(stranger.ca, []));
     Deno.writeTextFileSync(join(dir, "junk.pem"), "not a CRL\n");
     const file = join(dir, "config.yaml");
-    const text = "tls:\n  client_auth: none\n  crl:\n    - junk.pem\n    - missing.crl\n";
-    const issues = errorsOf(text, file, true).filter((l) => l.includes("tls.crl"));
+    const tls = (crl: string) =>
+      `tls:\n  client_auth: optional\n  client_ca: [ca.pem]\n  crl:\n${crl}`;
+    const good = parseConfig(tls("    - good.crl\n"), file, { checkFiles: false });
+    assert.deepEqual(good.tls.crl, [join(dir, "good.crl")]);
+    const issues = errorsOf(
+      tls("    - good.crl\n    - junk.pem\n    - missing.crl\n    - foreign.crl\n"),
+      file,
+      true,
+    ).filter((l) => l.includes("tls.crl"));
     assert.deepEqual(issues, [
-      `${file}:4:7: tls.crl[0]: cannot read "junk.pem" at ${dir}/junk.pem: no X509 CRL block ` +
+      `${file}:6:7: tls.crl[1]: cannot read "junk.pem" at ${dir}/junk.pem: no X509 CRL block ` +
       "in the file",
-      `${file}:5:7: tls.crl[1]: cannot read "missing.crl" at ${dir}/missing.crl: no such file`,
+      `${file}:7:7: tls.crl[2]: cannot read "missing.crl" at ${dir}/missing.crl: no such file`,
+      `${file}:8:7: tls.crl[3]: cannot read "foreign.crl" at ${dir}/foreign.crl: the CRL ` +
+      "signature does not verify",
     ]);
+    assert.deepEqual(
+      errorsOf("tls:\n  client_auth: none\n  crl: [good.crl]\n", file, false),
+      [
+        `${file}:3:8: tls.crl: CRLs need client certificates: set client_auth to optional or ` +
+        "required",
+      ],
+    );
   } finally {
-    Deno.removeSync(dir, { recursive: true });
+    await pki.remove();
+    await stranger.remove();
   }
 });
