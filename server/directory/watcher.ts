@@ -154,9 +154,10 @@ export class DirectoryWatcher {
   async #run(): Promise<void> {
     let delay = MIN_BACKOFF_MS;
     while (!this.#stopped) {
-      let synced = false;
+      // A connection that got in sync earns the next reconnect the shortest delay.
+      let wasLive = false;
       try {
-        synced = await this.#session();
+        await this.#session();
       } catch (e) {
         if (this.#stopped) break;
         if (e instanceof WatcherStop) {
@@ -166,8 +167,9 @@ export class DirectoryWatcher {
           });
           return;
         }
-        const wasLive = this.#live;
+        wasLive = this.#live;
         this.#setLive(false);
+        if (wasLive) delay = MIN_BACKOFF_MS;
         const message = e instanceof Error ? e.message : String(e);
         if (wasLive) {
           log.warn(
@@ -187,9 +189,8 @@ export class DirectoryWatcher {
       }
       if (this.#stopped) break;
       this.#setLive(false);
-      if (synced) delay = MIN_BACKOFF_MS;
       await this.#sleep(delay);
-      if (!synced) delay = Math.min(delay * 2, MAX_BACKOFF_MS);
+      if (!wasLive) delay = Math.min(delay * 2, MAX_BACKOFF_MS);
     }
     this.#setLive(false);
   }
@@ -213,10 +214,10 @@ export class DirectoryWatcher {
   }
 
   /**
-   * One connection: connect, bind, choose the mode, run the push search until it ends.
-   * Returns whether it got in sync; throws why it ended otherwise.
+   * One connection: connect, bind, choose the mode, run the push search until it ends. Throws
+   * why it ended, except when the server refused an `auto`-chosen mode (then the next is tried).
    */
-  async #session(): Promise<boolean> {
+  async #session(): Promise<void> {
     const link = await this.#connect();
     await link.bind(this.#config.bindDn, this.#config.bindPassword);
     this.#operations++;
@@ -226,7 +227,7 @@ export class DirectoryWatcher {
     }
     this.#mode = mode;
     try {
-      return await this.#watch(link, mode);
+      await this.#watch(link, mode);
     } catch (e) {
       if (e instanceof ModeUnavailable && this.#setting === "auto") {
         this.#unavailable.add(mode);
@@ -234,7 +235,7 @@ export class DirectoryWatcher {
           mode,
           message: e.message,
         });
-        return false;
+        return;
       }
       throw e;
     }
@@ -265,7 +266,8 @@ export class DirectoryWatcher {
     return "poll";
   }
 
-  async #watch(link: LdapLink, mode: Exclude<RevocationMode, "poll">): Promise<boolean> {
+  /** Runs the push search until it ends; it only ends by throwing. */
+  async #watch(link: LdapLink, mode: Exclude<RevocationMode, "poll">): Promise<never> {
     const control: LdapControl = mode === "content_sync"
       ? syncRequestControl(null)
       : persistentSearchControl();
@@ -295,7 +297,7 @@ export class DirectoryWatcher {
     // the request, which it shows by not ending it at once.
     if (mode === "persistent_search") {
       const early = await link.next(Math.min(this.#config.timeoutMs, 1000));
-      if (early !== null) this.#handlePsearch(early, id);
+      if (early !== null) this.#handlePsearch(early, id, false);
       becomeLive();
     }
     for (;;) {
@@ -306,7 +308,7 @@ export class DirectoryWatcher {
       }
       if (m.id !== id) continue;
       if (mode === "persistent_search") {
-        this.#handlePsearch(m, id);
+        this.#handlePsearch(m, id, true);
         continue;
       }
       switch (m.kind) {
@@ -332,16 +334,16 @@ export class DirectoryWatcher {
           continue;
         }
         case "searchResultDone":
-          throw endOfSearch(m.result.code, m.result.message);
+          throw endOfSearch(m.result.code, m.result.message, synced);
         default:
           continue;
       }
     }
   }
 
-  #handlePsearch(m: LdapMessage, id: number): void {
+  #handlePsearch(m: LdapMessage, id: number, live: boolean): void {
     if (m.id !== id) return;
-    if (m.kind === "searchResultDone") throw endOfSearch(m.result.code, m.result.message);
+    if (m.kind === "searchResultDone") throw endOfSearch(m.result.code, m.result.message, live);
     if (m.kind !== "searchResultEntry") return;
     const c = m.controls.find((x) => x.oid === LdapOid.entryChangeNotification);
     if (c === undefined || c.value === null) {
@@ -383,15 +385,19 @@ export class DirectoryWatcher {
   }
 }
 
-function endOfSearch(code: number, message: string): Error {
+/**
+ * Why a push search ended. A refusal before it was live says the mode does not work here; once
+ * live, any end (a server shutting down may answer unwillingToPerform) is just a lost
+ * connection.
+ */
+function endOfSearch(code: number, message: string, wasLive: boolean): Error {
   const text = `the search ended with LDAP result ${code}${message ? ` (${message})` : ""}`;
-  if (
-    code === LdapResultCode.unavailableCriticalExtension ||
-    code === LdapResultCode.unwillingToPerform ||
-    code === LdapResultCode.insufficientAccessRights
-  ) {
-    return new ModeUnavailable(text);
-  }
+  const refusals: readonly number[] = [
+    LdapResultCode.unavailableCriticalExtension,
+    LdapResultCode.unwillingToPerform,
+    LdapResultCode.insufficientAccessRights,
+  ];
+  if (!wasLive && refusals.includes(code)) return new ModeUnavailable(text);
   if (code === LdapResultCode.sizeLimitExceeded) {
     return new Error(
       `${text}: the refresh holds more entries than the service account may read; ` +
