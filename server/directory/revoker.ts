@@ -48,8 +48,14 @@ export class SessionRevoker {
   readonly #watcher: DirectoryWatcher;
   readonly #options: RevokerOptions;
   #stopPolling: () => Promise<void> = () => Promise.resolve();
-  /** Triggered re-checks in flight, awaited by stop(). */
-  readonly #pending = new Set<Promise<void>>();
+  /**
+   * Re-checks asked for by pushed changes, coalesced: certificates by fingerprint, or every
+   * session. One round runs at a time, so a burst of changes (a bulk import) queues here
+   * instead of overflowing the directory's lookup queue, whose refusals would end sessions.
+   */
+  readonly #pendingFingerprints = new Set<string>();
+  #pendingAll = false;
+  #draining: Promise<void> | null = null;
   #stopped = false;
 
   constructor(
@@ -62,7 +68,7 @@ export class SessionRevoker {
     this.#sessions = () => this.#wrap(sessions());
     this.#watcher = new DirectoryWatcher(directory.config, {
       onChange: (dn, kind, previousDn) => this.#onChange(dn, kind, previousDn),
-      onResync: () => this.#track(this.#directory.recheckNow(this.#sessions())),
+      onResync: () => this.#request("all"),
     });
   }
 
@@ -77,7 +83,7 @@ export class SessionRevoker {
     this.#stopped = true;
     await this.#watcher.stop();
     await this.#stopPolling();
-    await Promise.all([...this.#pending]);
+    await this.#draining;
   }
 
   get status(): RevocationStatus {
@@ -121,13 +127,36 @@ export class SessionRevoker {
         log.error("Revoking a session failed: {error}", { error: e });
       }
     }
-    if (recheck.length > 0) this.#track(this.#directory.recheckNow(recheck));
+    if (recheck.length > 0) this.#request(recheck.map((s) => s.identity.fingerprintSha256));
   }
 
-  #track(p: Promise<void>): void {
-    const tracked = p.catch((e) => log.error("Directory re-check failed: {error}", { error: e }))
-      .finally(() => this.#pending.delete(tracked));
-    this.#pending.add(tracked);
+  #request(what: "all" | readonly string[]): void {
+    if (this.#stopped) return;
+    if (what === "all") this.#pendingAll = true;
+    else for (const fp of what) this.#pendingFingerprints.add(fp);
+    this.#draining ??= this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    // Let #request store this promise before the loop can end and clear it.
+    await Promise.resolve();
+    while (!this.#stopped && (this.#pendingAll || this.#pendingFingerprints.size > 0)) {
+      const all = this.#pendingAll;
+      const fingerprints = new Set(this.#pendingFingerprints);
+      this.#pendingAll = false;
+      this.#pendingFingerprints.clear();
+      // The sessions open now: those that closed since the change need no check.
+      const sessions = [...this.#sessions()].filter((s) =>
+        all || fingerprints.has(s.identity.fingerprintSha256)
+      );
+      try {
+        await this.#directory.recheckNow(sessions);
+      } catch (e) {
+        log.error("Directory re-check failed: {error}", { error: e });
+      }
+    }
+    // No await between the loop's last test and this: a request cannot slip in unseen.
+    this.#draining = null;
   }
 
   /** The sessions, with revocation also forgetting the certificate and telling the hooks. */
