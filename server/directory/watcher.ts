@@ -9,7 +9,8 @@
  *   attribute values (`1.1`); once it is done, every add, modify or delete of an entry with a
  *   `userCertificate` value arrives as one entry with a Sync State control.
  * - `persistent_search`: the persistent search control (draft-ietf-ldapext-psearch-03) with
- *   Entry Change Notification controls, changes only.
+ *   Entry Change Notification controls, changes only, over every entry under `base_dn` (a
+ *   persistent search does not report an entry that stops matching its filter).
  * - `poll`: no watcher; the periodic re-check of sessions does the work.
  * - `auto`: reads the root DSE's `supportedControl` (RFC 4512, Section 5.1) after each
  *   connect and takes the first of content_sync and persistent_search it offers, else poll.
@@ -277,7 +278,11 @@ export class DirectoryWatcher {
       writeSearchRequest(msgId, {
         base: this.#config.baseDn,
         scope: "sub",
-        present: CERTIFICATE_TYPE,
+        // Content sync reports an entry that leaves the filter as a delete (RFC 4533, Section
+        // 3.3.2), so it can watch only entries with a certificate. A persistent search
+        // reports only entries that match after the change: 389-DS says nothing when the
+        // last certificate goes. So psearch watches every entry under the base.
+        present: mode === "content_sync" ? CERTIFICATE_TYPE : "objectClass",
         // No attribute values: a change is a reason to look again, not the answer itself.
         attributes: ["1.1"],
       }, [control])
