@@ -32,6 +32,7 @@ import {
 } from "../_support/directory_e2e.ts";
 import { startPostern } from "../_support/postern.ts";
 import { startSlapd } from "../_support/slapd.ts";
+import { setupLogging } from "../../server/log.ts";
 
 const RECHECK_MS = 1000;
 const CACHE_TTL_MS = 1000;
@@ -412,6 +413,40 @@ Deno.test("the directory check works end to end with a real slapd and real clien
         } finally {
           await reloadDirectory(postern, plain);
         }
+      },
+    });
+
+    await t.step({
+      name: "the log names the revocation mode at start, and each access line the mode and " +
+        "when the directory was last in sync",
+      ...steps,
+      fn: async () => {
+        const lines: string[] = [];
+        setupLogging({ level: "info", format: "json", write: (line) => lines.push(line) });
+        try {
+          await reloadDirectory(postern, await directoryYaml(ldap, work));
+          assert.ok(await awaitMode("content_sync"), "content sync never became live");
+          assertAccepted(await external());
+          for (let i = 0; i < 50 && !lines.some((l) => l.includes("postern.access")); i++) {
+            await sleep(20);
+          }
+        } finally {
+          setupLogging({ level: "error", format: "text", write: () => {} });
+        }
+        const records = lines.map((l) => JSON.parse(l));
+        assert.ok(
+          records.some((r) => /Directory revocation mode: .*content_sync/.test(r.message)),
+          lines.join("\n"),
+        );
+        const access = lines.filter((l) =>
+          l.includes("postern.access")
+        ).map((l) => JSON.parse(l))[0];
+        assert.ok(access, lines.join("\n"));
+        assert.equal(access.properties.revocation, "content_sync");
+        assert.ok(
+          Date.now() - Date.parse(access.properties.synced) < 5000,
+          access.properties.synced,
+        );
       },
     });
 
