@@ -329,3 +329,28 @@ function pemDer(path: string): Uint8Array {
   const b64 = Deno.readTextFileSync(path).replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
   return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 }
+
+Deno.test("CrlSet.check() covers every certificate of the path, intermediates included", () => {
+  const intermediate = issue("CN=CRL Test Intermediate", root, {
+    isCa: true,
+    serial: 0x77n,
+    keyUsage: ["keyCertSign", "cRLSign"],
+    key: key("P-256", 4),
+  });
+  const leafUnder = parseCertificate(
+    issue("CN=bob", intermediate, { serial: 0x5n, extKeyUsage: ["clientAuth"] }).der,
+  );
+  const path = [leafUnder, parseCertificate(intermediate.der)];
+  const rootCrl = parseCrl(buildCrl({ issuer: root, revoked: [{ serial: 0x77n }] }));
+  const intermediateCrl = parseCrl(buildCrl({ issuer: intermediate }));
+  verifyCrl(intermediateCrl, [parseCertificate(intermediate.der)], provider);
+  const revoked = new CrlSet([rootCrl, intermediateCrl]).check(path, NOW, "soft");
+  assert.equal(!revoked.ok && revoked.alert, "certificate_revoked");
+  assert.match(!revoked.ok ? revoked.reason : "", /Serial 77 /);
+  // Hard: the intermediate's own CRL is needed for the leaf.
+  const clean = parseCrl(buildCrl({ issuer: root }));
+  assert.deepEqual(new CrlSet([clean, intermediateCrl]).check(path, NOW, "hard"), { ok: true });
+  const missing = new CrlSet([clean]).check(path, NOW, "hard");
+  assert.equal(!missing.ok && missing.alert, "certificate_unknown");
+  assert.match(!missing.ok ? missing.reason : "", /Intermediate/);
+});
