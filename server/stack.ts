@@ -1,7 +1,7 @@
 /**
  * Assembles the running services from a configuration: the mail store, local and directory
- * authentication, the IMAP application, the directory check of client certificates and its
- * periodic re-check of live sessions.
+ * authentication, the IMAP application, the directory check of client certificates, and the
+ * revocation of live sessions (changes pushed by the directory, else a periodic re-check).
  */
 import { join } from "node:path";
 import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
@@ -11,7 +11,11 @@ import { LocalAuthenticator } from "./auth/local.ts";
 import { type Config, directoryConfigInput } from "./config.ts";
 import { resolveDirectoryConfig } from "./directory/config.ts";
 import type { DirectoryConfig as DirectorySettings } from "./directory/config.ts";
-import { Directory, type RecheckSession } from "./directory/directory.ts";
+import {
+  Directory,
+  type DirectoryDenialReason,
+  type RecheckSession,
+} from "./directory/directory.ts";
 import { type RevocationStatus, SessionRevoker } from "./directory/revoker.ts";
 import { ImapApplication } from "./imap_app.ts";
 import { defaultLimits, type SessionLimits } from "../protocol/imap/mod.ts";
@@ -173,11 +177,7 @@ export class ServerStack {
               subject: identity.subject,
               reason: denial.reason,
             });
-            session.bye(
-              denial.reason === "not_in_entry"
-                ? "Certificate revoked: removed from the directory"
-                : `Certificate no longer accepted: ${denial.reason}`,
-            );
+            session.bye(byeText(denial.reason));
           },
         };
       }
@@ -186,5 +186,19 @@ export class ServerStack {
       onRevoked: (fingerprint) => this.certificateRevoked(fingerprint),
     });
     this.#revoker.start();
+  }
+}
+
+/** The BYE a revoked session gets: the reason in words, without the directory's inner state. */
+function byeText(reason: DirectoryDenialReason): string {
+  switch (reason) {
+    case "not_in_entry":
+      return "Certificate revoked: removed from the directory";
+    case "directory_unavailable":
+    case "directory_error":
+    case "directory_busy":
+      return "Certificate could not be checked again; reconnect later";
+    default:
+      return "Certificate no longer accepted";
   }
 }
