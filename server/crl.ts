@@ -40,6 +40,8 @@ export class CrlCheck {
   readonly set: CrlSet;
   readonly policy: CrlPolicy;
   readonly #now: () => Date;
+  /** CRLs already reported as out of date, so the warning comes once per CRL. */
+  readonly #reportedStale = new Set<Crl>();
 
   constructor(set: CrlSet, policy: CrlPolicy, now: () => Date = () => new Date()) {
     this.set = set;
@@ -47,8 +49,28 @@ export class CrlCheck {
     this.#now = now;
   }
 
+  /** Logs, once per CRL, that a CRL in use has passed its nextUpdate. */
+  reportStale(): void {
+    const now = this.#now();
+    for (const crl of this.set.crls) {
+      if (isCurrent(crl, now) || this.#reportedStale.has(crl)) continue;
+      this.#reportedStale.add(crl);
+      log.warn(
+        "The CRL of {issuer} is out of date (next update {nextUpdate}); {consequence}",
+        {
+          issuer: nameToString(crl.issuer),
+          nextUpdate: crl.nextUpdate?.toISOString() ?? "none",
+          consequence: this.policy === "hard"
+            ? "its certificates are refused until a new CRL is loaded"
+            : "it still revokes what it lists",
+        },
+      );
+    }
+  }
+
   /** Checks a validated path (leaf first, anchor last, which is not checked). */
   checkPeer(peer: VerifiedPeer): RevocationVerdict {
+    this.reportStale();
     let path: Certificate[];
     try {
       path = peer.path.slice(0, -1).map((der) => parseCertificate(der));
@@ -104,20 +126,17 @@ export async function loadCrlCheck(
     crls.push(...found);
   }
   const set = new CrlSet(crls);
-  const now = new Date();
   for (const crl of set.crls) {
-    const current = isCurrent(crl, now);
-    const line = "CRL of {issuer}: {revoked} revoked, next update {nextUpdate}{stale}";
-    const props = {
+    log.info("CRL of {issuer}: {revoked} revoked, next update {nextUpdate}", {
       issuer: nameToString(crl.issuer),
       revoked: crl.revoked.size,
       nextUpdate: crl.nextUpdate?.toISOString() ?? "none",
-      stale: current ? "" : " (not current)",
-    };
-    if (current) log.info(line, props);
-    else log.warn(line, props);
+    });
   }
-  return new CrlCheck(set, settings.policy);
+  const check = new CrlCheck(set, settings.policy);
+  // A CRL that is already out of date is reported now, not at the first handshake.
+  check.reportStale();
+  return check;
 }
 
 /** A stat-based fingerprint of the files, to notice any change. */
