@@ -94,8 +94,14 @@ try {
     console.log("\n## Revocation of open certificate sessions: LDAP cost per mode");
     const r = await benchRevocation(
       quick
-        ? { sessions: 200, windowMs: 3000, pollIntervalMs: 1000, removals: 5 }
-        : { sessions: 1000, windowMs: 10_000, pollIntervalMs: 2000, removals: 20 },
+        ? { sessions: 200, windowMs: 3000, idleWindowMs: 3000, pollIntervalMs: 1000, removals: 5 }
+        : {
+          sessions: 1000,
+          windowMs: 10_000,
+          idleWindowMs: 60_000,
+          pollIntervalMs: 2000,
+          removals: 20,
+        },
     );
     console.log(formatRevocation(r));
   }

@@ -61,6 +61,13 @@ export interface WatcherEvents {
   onResync(): void;
 }
 
+export interface WatcherOptions {
+  /** Milliseconds clock for `lastSyncAt`; `Date.now` by default. */
+  readonly now?: () => number;
+  /** How often a live connection is probed with a root DSE read. Default 30 s. */
+  readonly heartbeatMs?: number;
+}
+
 export interface WatcherStatus {
   readonly setting: SyncSetting;
   /** The mode that revokes now: a push mode while its search is live, else `poll`. */
@@ -76,6 +83,12 @@ export interface WatcherStatus {
 const log = getLogger(["postern", "directory", "sync"]);
 
 const MIN_BACKOFF_MS = 250;
+/**
+ * How often a live push connection is probed. A directory that vanishes without closing the
+ * connection (a partition, a frozen host) would otherwise pass for live, and polling would
+ * stay off; TCP keep-alive notices only after hours.
+ */
+const HEARTBEAT_MS = 30_000;
 const MAX_BACKOFF_MS = 30_000;
 /** The certificate attribute the watched entries must have (RFC 4523, Section 2.1). */
 const CERTIFICATE_TYPE = "userCertificate";
@@ -101,6 +114,7 @@ export class DirectoryWatcher {
   readonly #setting: SyncSetting;
   readonly #events: WatcherEvents;
   readonly #now: () => number;
+  readonly #heartbeatMs: number;
   #mode: RevocationMode = "poll";
   #live = false;
   #lastSyncAt: number | null = null;
@@ -112,11 +126,12 @@ export class DirectoryWatcher {
   /** Push modes found unusable on this server since the last successful sync (auto only). */
   readonly #unavailable = new Set<RevocationMode>();
 
-  constructor(config: DirectoryConfig, events: WatcherEvents, now: () => number = Date.now) {
+  constructor(config: DirectoryConfig, events: WatcherEvents, options: WatcherOptions = {}) {
     this.#config = config;
     this.#setting = config.sync;
     this.#events = events;
-    this.#now = now;
+    this.#now = options.now ?? Date.now;
+    this.#heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS;
   }
 
   get status(): WatcherStatus {
@@ -302,14 +317,43 @@ export class DirectoryWatcher {
     // the request, which it shows by not ending it at once.
     if (mode === "persistent_search") {
       const early = await link.next(Math.min(this.#config.timeoutMs, 1000));
-      if (early !== null) this.#handlePsearch(early, id, false);
+      if (early === "closed") throw new Error("The directory closed the connection");
+      if (early !== "timeout") this.#handlePsearch(early, id, false);
       becomeLive();
     }
+    // The liveness probe: sent when probeDue passes, and answered before the next probeDue.
+    let probeId: number | null = null;
+    let probeDue = performance.now() + this.#heartbeatMs;
     for (;;) {
-      const m = await link.next(null);
-      if (m === null) throw new Error("The directory closed the connection");
+      const m = await link.next(Math.max(1, probeDue - performance.now()));
+      if (m === "closed") throw new Error("The directory closed the connection");
+      if (m === "timeout") {
+        if (probeId !== null) {
+          throw new Error(
+            `The directory did not answer a liveness probe within ${this.#config.timeoutMs} ms`,
+          );
+        }
+        this.#operations++;
+        probeId = await link.send((i) =>
+          writeSearchRequest(i, {
+            base: "",
+            scope: "base",
+            present: "objectClass",
+            attributes: ["1.1"],
+          })
+        );
+        probeDue = performance.now() + this.#config.timeoutMs;
+        continue;
+      }
       if (m.kind === "extendedResponse" && m.id === 0) {
         throw new Error(`The directory disconnected: ${m.result.message || m.name}`);
+      }
+      if (probeId !== null && m.id === probeId) {
+        if (m.kind === "searchResultDone") {
+          probeId = null;
+          probeDue = performance.now() + this.#heartbeatMs;
+        }
+        continue;
       }
       if (m.id !== id) continue;
       if (mode === "persistent_search") {
@@ -478,28 +522,25 @@ class LdapLink {
     return id;
   }
 
-  /** The next message, or null at the end of the stream or after `timeoutMs` (null: none). */
-  async next(timeoutMs: number | null): Promise<LdapMessage | null> {
-    const deadline = timeoutMs === null ? Infinity : performance.now() + timeoutMs;
+  /** The next message; `closed` at the end of the stream; `timeout` after `timeoutMs`. */
+  async next(timeoutMs: number): Promise<LdapMessage | "closed" | "timeout"> {
+    const deadline = performance.now() + timeoutMs;
     for (;;) {
       const queued = this.#queue.shift();
       if (queued !== undefined) return queued;
       this.#reading ??= this.#conn.read(this.#buf).catch(() => null);
-      let n: number | null | "timeout";
-      if (deadline === Infinity) n = await this.#reading;
-      else {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        n = await Promise.race([
-          this.#reading,
-          new Promise<"timeout">((r) => {
-            timer = setTimeout(() => r("timeout"), Math.max(0, deadline - performance.now()));
-          }),
-        ]);
-        clearTimeout(timer);
-        if (n === "timeout") return null;
-      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const n = await Promise.race([
+        this.#reading,
+        new Promise<"timeout">((r) => {
+          timer = setTimeout(() => r("timeout"), Math.max(0, deadline - performance.now()));
+        }),
+      ]);
+      clearTimeout(timer);
+      // A read that lost the race stays pending and is awaited by the next call.
+      if (n === "timeout") return "timeout";
       this.#reading = null;
-      if (n === null) return null;
+      if (n === null) return "closed";
       this.#queue.push(...this.#framer.push(this.#buf.subarray(0, n)));
     }
   }
@@ -509,10 +550,9 @@ class LdapLink {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const left = deadline - performance.now();
-      const m = left > 0 ? await this.next(left) : null;
-      if (m === null) {
-        throw new Error(`No answer to the ${what} within ${timeoutMs} ms, or connection closed`);
-      }
+      const m = left > 0 ? await this.next(left) : "timeout";
+      if (m === "timeout") throw new Error(`No answer to the ${what} within ${timeoutMs} ms`);
+      if (m === "closed") throw new Error(`The directory closed the connection (${what})`);
       if (m.kind === "extendedResponse" && m.id === 0) {
         throw new Error(`The directory disconnected: ${m.result.message || m.name}`);
       }

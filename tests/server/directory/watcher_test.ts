@@ -35,6 +35,7 @@ interface Recorder {
 function watch(
   ldap: Slapd,
   over: Partial<DirectoryConfigInput> = {},
+  heartbeatMs?: number,
 ): { watcher: DirectoryWatcher; seen: Recorder } {
   const seen: Recorder = { changes: [], resyncs: 0 };
   const config = resolveDirectoryConfig({
@@ -48,7 +49,7 @@ function watch(
   const watcher = new DirectoryWatcher(config, {
     onChange: (dn, kind) => seen.changes.push({ dn, kind }),
     onResync: () => seen.resyncs++,
-  });
+  }, heartbeatMs === undefined ? {} : { heartbeatMs });
   watcher.start();
   return { watcher, seen };
 }
@@ -143,6 +144,82 @@ Deno.test("without syncprov, auto settles on poll and an explicit push mode keep
     assert.equal(poll.watcher.status.operations, 0);
   } finally {
     for (const { watcher } of [auto, psearch, poll]) await watcher.stop();
+    await ldap.stop();
+  }
+});
+
+/**
+ * A TCP relay on 127.0.0.1 in front of slapd whose open connections can be frozen: bytes stop
+ * flowing both ways while the sockets stay open, as with a network partition.
+ */
+function freezingRelay(target: number): { port: number; freeze(): void; close(): Promise<void> } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const open: Array<{ frozen: boolean; conns: Deno.Conn[] }> = [];
+  const tasks: Promise<void>[] = [];
+  const pump = async (from: Deno.Conn, to: Deno.Conn, link: { frozen: boolean }) => {
+    const buf = new Uint8Array(16 * 1024);
+    try {
+      for (;;) {
+        const n = await from.read(buf);
+        if (n === null) break;
+        // A frozen link swallows what it reads.
+        if (!link.frozen) await to.write(buf.subarray(0, n));
+      }
+    } catch {
+      // Closed.
+    }
+  };
+  const accepting = (async () => {
+    for await (const client of listener) {
+      const server = await Deno.connect({ hostname: "127.0.0.1", port: target });
+      const link = { frozen: false, conns: [client, server] };
+      open.push(link);
+      tasks.push(pump(client, server, link), pump(server, client, link));
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    freeze: () => {
+      for (const link of open) link.frozen = true;
+    },
+    close: async () => {
+      listener.close();
+      await accepting;
+      for (const link of open) {
+        for (const c of link.conns) {
+          try {
+            c.close();
+          } catch {
+            // Already closed.
+          }
+        }
+      }
+      await Promise.all(tasks);
+    },
+  };
+}
+
+Deno.test("a directory that stops answering without closing is noticed by the liveness probe", async () => {
+  const ldap = await startSlapd({ users });
+  const relay = freezingRelay(ldap.port);
+  const { watcher, seen } = watch(
+    ldap,
+    { url: `ldap://127.0.0.1:${relay.port}`, timeoutMs: 400 },
+    200,
+  );
+  try {
+    await until("content sync", modeIs(watcher, "content_sync"));
+    // Probes are answered: still live after several heartbeats.
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(watcher.status.live, true);
+    relay.freeze();
+    // The next probe goes unanswered: polling takes over, and a fresh connection (not
+    // frozen) brings the push back with a resync.
+    await until("the fall-back to polling", () => !watcher.status.live, 3000);
+    await until("the push again", () => watcher.status.live && seen.resyncs === 2, 5000);
+  } finally {
+    await watcher.stop();
+    await relay.close();
     await ldap.stop();
   }
 });
