@@ -199,6 +199,8 @@ export class Directory {
   readonly #cache = new Map<string, CacheEntry>();
   /** Certificate fingerprint → normalised DN of the entry that last accepted it. */
   readonly #entryOf = new Map<string, string>();
+  /** The reverse of #entryOf: normalised entry DN → fingerprints, so a change costs O(its own). */
+  readonly #certificatesOf = new Map<string, Set<string>>();
   #lastRecheckAt: number | null = null;
   readonly #idle: Array<{ client: Client; since: number }> = [];
   readonly #poolSize: number;
@@ -258,20 +260,15 @@ export class Directory {
    * the directory), so new connections ask the directory again. Returns their fingerprints.
    */
   invalidateEntry(dn: string): string[] {
-    const want = normalizeDn(dn);
-    const dropped: string[] = [];
-    for (const [fp, entry] of this.#entryOf) {
-      if (entry !== want) continue;
-      this.#cache.delete(fp);
-      dropped.push(fp);
-    }
+    const dropped = [...(this.#certificatesOf.get(normalizeDn(dn)) ?? [])];
+    for (const fp of dropped) this.#cache.delete(fp);
     return dropped;
   }
 
   /** Forgets everything known of a revoked certificate: its cached answer and its entry. */
   forget(fingerprint: string): void {
     this.#cache.delete(fingerprint);
-    this.#entryOf.delete(fingerprint);
+    this.#forgetEntry(fingerprint);
   }
 
   /** When the last periodic or triggered re-check round finished; null before the first. */
@@ -331,7 +328,7 @@ export class Directory {
     } else {
       // An authoritative refusal ends any earlier acceptance at once.
       this.#cache.delete(key);
-      this.#entryOf.delete(key);
+      this.#forgetEntry(key);
     }
     log.warn("Certificate refused: {reason}", {
       reason: verdict.reason,
@@ -709,12 +706,25 @@ export class Directory {
   }
 
   #rememberEntry(key: string, dn: string): void {
-    this.#entryOf.delete(key);
+    this.#forgetEntry(key);
     if (this.#entryOf.size >= MAX_ENTRY_MAP) {
       const oldest = this.#entryOf.keys().next();
-      if (oldest.done !== true) this.#entryOf.delete(oldest.value);
+      if (oldest.done !== true) this.#forgetEntry(oldest.value);
     }
-    this.#entryOf.set(key, normalizeDn(dn));
+    const entry = normalizeDn(dn);
+    this.#entryOf.set(key, entry);
+    const certificates = this.#certificatesOf.get(entry);
+    if (certificates === undefined) this.#certificatesOf.set(entry, new Set([key]));
+    else certificates.add(key);
+  }
+
+  #forgetEntry(key: string): void {
+    const entry = this.#entryOf.get(key);
+    if (entry === undefined) return;
+    this.#entryOf.delete(key);
+    const certificates = this.#certificatesOf.get(entry);
+    certificates?.delete(key);
+    if (certificates?.size === 0) this.#certificatesOf.delete(entry);
   }
 
   #remember(key: string, v: DirectoryAcceptance): void {

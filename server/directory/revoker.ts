@@ -14,7 +14,6 @@ import {
   DENIAL_ALERTS,
   type Directory,
   type DirectoryDenial,
-  normalizeDn,
   type RecheckSession,
 } from "./directory.ts";
 import {
@@ -55,6 +54,7 @@ export class SessionRevoker {
    */
   readonly #pendingFingerprints = new Set<string>();
   #pendingAll = false;
+  #pendingUnknown = false;
   #draining: Promise<void> | null = null;
   #stopped = false;
 
@@ -97,58 +97,65 @@ export class SessionRevoker {
 
   #onChange(dn: string, kind: EntryChangeKind, previousDn: string | null): void {
     if (this.#stopped) return;
-    const dns = new Set([normalizeDn(dn)]);
-    if (previousDn !== null) dns.add(normalizeDn(previousDn));
-    for (const d of dns) this.#directory.invalidateEntry(d);
-    const revokeNow: RecheckSession[] = [];
-    const recheck: RecheckSession[] = [];
-    for (const s of this.#sessions()) {
-      const entry = this.#directory.entryOf(s.identity.fingerprintSha256);
-      // A session whose entry is not known (evicted from the map) is checked to be safe.
-      if (entry === undefined) recheck.push(s);
-      else if (dns.has(entry)) (kind === "delete" ? revokeNow : recheck).push(s);
+    const fingerprints = new Set(this.#directory.invalidateEntry(dn));
+    if (previousDn !== null) {
+      for (const fp of this.#directory.invalidateEntry(previousDn)) fingerprints.add(fp);
     }
-    log.debug("Directory change {kind} of {dn}: {now} sessions revoked, {recheck} re-checked", {
+    log.debug("Directory change {kind} of {dn}: {count} certificates concerned", {
       kind,
       dn,
-      now: revokeNow.length,
-      recheck: recheck.length,
+      count: fingerprints.size,
     });
-    const denial: DirectoryDenial = {
-      ok: false,
-      alert: DENIAL_ALERTS.not_in_entry,
-      reason: "not_in_entry",
-      detail: "The directory reported that the entry no longer holds a certificate",
-    };
-    for (const s of revokeNow) {
-      try {
-        s.revoke(denial);
-      } catch (e) {
-        log.error("Revoking a session failed: {error}", { error: e });
+    if (kind === "delete" && fingerprints.size > 0) {
+      // The entry left the watched set: its certificates are gone, no need to ask.
+      const denial: DirectoryDenial = {
+        ok: false,
+        alert: DENIAL_ALERTS.not_in_entry,
+        reason: "not_in_entry",
+        detail: "The directory reported that the entry no longer holds a certificate",
+      };
+      for (const s of this.#sessions()) {
+        if (!fingerprints.has(s.identity.fingerprintSha256)) continue;
+        try {
+          s.revoke(denial);
+        } catch (e) {
+          log.error("Revoking a session failed: {error}", { error: e });
+        }
       }
+      return;
     }
-    if (recheck.length > 0) this.#request(recheck.map((s) => s.identity.fingerprintSha256));
+    this.#request(fingerprints);
   }
 
-  #request(what: "all" | readonly string[]): void {
+  /**
+   * Queues a re-check of the sessions of `what` (fingerprints) or of every session. Sessions
+   * whose entry is not known (evicted from the directory's map) join every round, to be safe.
+   */
+  #request(what: "all" | Iterable<string>): void {
     if (this.#stopped) return;
     if (what === "all") this.#pendingAll = true;
     else for (const fp of what) this.#pendingFingerprints.add(fp);
+    this.#pendingUnknown = true;
     this.#draining ??= this.#drain();
   }
 
   async #drain(): Promise<void> {
     // Let #request store this promise before the loop can end and clear it.
     await Promise.resolve();
-    while (!this.#stopped && (this.#pendingAll || this.#pendingFingerprints.size > 0)) {
+    while (
+      !this.#stopped &&
+      (this.#pendingAll || this.#pendingUnknown || this.#pendingFingerprints.size > 0)
+    ) {
       const all = this.#pendingAll;
       const fingerprints = new Set(this.#pendingFingerprints);
       this.#pendingAll = false;
+      this.#pendingUnknown = false;
       this.#pendingFingerprints.clear();
       // The sessions open now: those that closed since the change need no check.
-      const sessions = [...this.#sessions()].filter((s) =>
-        all || fingerprints.has(s.identity.fingerprintSha256)
-      );
+      const sessions = [...this.#sessions()].filter((s) => {
+        const fp = s.identity.fingerprintSha256;
+        return all || fingerprints.has(fp) || this.#directory.entryOf(fp) === undefined;
+      });
       try {
         await this.#directory.recheckNow(sessions);
       } catch (e) {
