@@ -303,6 +303,8 @@ export class DirectoryWatcher {
       }, [control])
     );
     let synced = false;
+    /** entryUUID (hex) → DN of every watched entry, for renames and deletes named by UUID. */
+    const dnByUuid = new Map<string, string>();
     const becomeLive = () => {
       synced = true;
       this.#setLive(true);
@@ -365,10 +367,21 @@ export class DirectoryWatcher {
           const c = m.controls.find((x) => x.oid === LdapOid.syncState);
           if (c === undefined || c.value === null) continue;
           const state = readSyncState(c.value);
+          // Content sync names entries by entryUUID and gives no previous DN for a rename
+          // (RFC 4533, Section 3.4): remembering each entry's DN shows renames, so sessions
+          // known under the old DN are re-checked too.
+          const uuid = hexOf(state.entryUuid);
+          const before = dnByUuid.get(uuid);
+          if (state.state === "delete") dnByUuid.delete(uuid);
+          else if (m.dn !== "") dnByUuid.set(uuid, m.dn);
           // Refresh-phase content is what is there now; the resync re-check covers it.
           if (!synced || state.state === "present") continue;
-          if (m.dn === "") this.#events.onResync();
-          else this.#events.onChange(m.dn, state.state, null);
+          const dn = m.dn !== "" ? m.dn : before;
+          if (dn === undefined) this.#events.onResync();
+          else {
+            const renamed = before !== undefined && before.toLowerCase() !== dn.toLowerCase();
+            this.#events.onChange(dn, state.state, renamed ? before : null);
+          }
           continue;
         }
         case "intermediateResponse": {
@@ -377,8 +390,14 @@ export class DirectoryWatcher {
           if (info.kind === "refreshDelete" || info.kind === "refreshPresent") {
             if (info.refreshDone && !synced) becomeLive();
           } else if (info.kind === "syncIdSet" && synced && info.refreshDeletes) {
-            // Deletes named by entryUUID only: the entries are unknown here.
-            this.#events.onResync();
+            // Deletes named by entryUUID only: mapped back to DNs, or everything is re-checked.
+            const dns = info.uuids.map((u) => dnByUuid.get(hexOf(u)));
+            if (dns.some((dn) => dn === undefined)) this.#events.onResync();
+            for (const [i, dn] of dns.entries()) {
+              if (dn === undefined) continue;
+              dnByUuid.delete(hexOf(info.uuids[i]!));
+              this.#events.onChange(dn, "delete", null);
+            }
           }
           continue;
         }
@@ -454,6 +473,10 @@ function endOfSearch(code: number, message: string, wasLive: boolean): Error {
     );
   }
   return new Error(text);
+}
+
+function hexOf(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function setSocketOptions(conn: Deno.Conn): void {

@@ -28,7 +28,7 @@ globalThis.addEventListener("unload", () => {
 });
 
 interface Recorder {
-  readonly changes: Array<{ dn: string; kind: EntryChangeKind }>;
+  readonly changes: Array<{ dn: string; kind: EntryChangeKind; previousDn?: string }>;
   resyncs: number;
 }
 
@@ -47,7 +47,8 @@ function watch(
     ...over,
   });
   const watcher = new DirectoryWatcher(config, {
-    onChange: (dn, kind) => seen.changes.push({ dn, kind }),
+    onChange: (dn, kind, previousDn) =>
+      seen.changes.push({ dn, kind, ...(previousDn === null ? {} : { previousDn }) }),
     onResync: () => seen.resyncs++,
   }, heartbeatMs === undefined ? {} : { heartbeatMs });
   watcher.start();
@@ -64,7 +65,7 @@ async function until(what: string, test: () => boolean, withinMs = 5000): Promis
 
 const modeIs = (w: DirectoryWatcher, mode: RevocationMode) => () => w.status.mode === mode;
 
-Deno.test("content sync pushes a removed certificate as a delete and other edits as modify", async () => {
+Deno.test("content sync pushes a removed certificate as a delete, other edits as modify, renames with the old DN", async () => {
   const ldap = await startSlapd({ users });
   const { watcher, seen } = watch(ldap);
   try {
@@ -86,6 +87,21 @@ Deno.test("content sync pushes a removed certificate as a delete and other edits
       { dn: ldap.userDn("alice"), kind: "delete" },
       { dn: ldap.userDn("bob"), kind: "modify" },
     ]);
+
+    // A rename: content sync gives only the new DN; the watcher adds the old one.
+    await ldap.modify(
+      `dn: ${ldap.userDn("bob")}\nchangetype: modrdn\nnewrdn: uid=robert\ndeleteoldrdn: 0\n`,
+    );
+    await until("the rename", () => seen.changes.length >= 3);
+    assert.deepEqual(seen.changes[2], {
+      dn: ldap.userDn("robert"),
+      kind: "modify",
+      previousDn: ldap.userDn("bob"),
+    });
+    await ldap.modify(
+      `dn: ${ldap.userDn("robert")}\nchangetype: modrdn\nnewrdn: uid=bob\ndeleteoldrdn: 1\n`,
+    );
+    await until("the rename back", () => seen.changes.length >= 4);
 
     // A restart drops the connection: polling until the watcher is back, then a resync.
     await ldap.restart();
