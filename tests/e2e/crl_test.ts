@@ -15,6 +15,10 @@ import { parseConfig } from "../../server/config.ts";
 
 const steps = { sanitizeOps: false, sanitizeResources: false } as const;
 
+function assertRevoked(r: { sslError?: string }): void {
+  assert.match(r.sslError ?? "", /CERTIFICATE_REVOKED/, JSON.stringify(r));
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -75,7 +79,7 @@ Deno.test("CRLs from openssl ca revoke certificates in the handshake and in open
 
     await t.step({
       name: "a listed serial gets certificate_revoked and its open session BYE on reload; " +
-        "others are accepted",
+        "others are accepted; a reload with a CRL without the serial accepts it again",
       ...steps,
       fn: async () => {
         const [aliceSession, bobSession] = [await openSession(alice), await openSession(bob)];
@@ -99,6 +103,14 @@ Deno.test("CRLs from openssl ca revoke certificates in the handshake and in open
         assert.match(refused.stderr, /alert certificate revoked/);
         assert.match(python.sslError ?? "", /CERTIFICATE_REVOKED/, JSON.stringify(python));
         assert.equal(accepted.auth, "OK", JSON.stringify(accepted));
+
+        // A reload with a newer CRL that no longer lists alice lets her in again.
+        const cleared = join(postern.dir, "cleared.pem");
+        await Deno.writeTextFile(cleared, await opensslCrl(issuer, []));
+        await reloadTls(`  crl: [${cleared}]`);
+        assert.equal((await external(alice)).auth, "OK");
+        await reloadTls(`  crl: [${crlPath}]`);
+        assertRevoked(await external(alice));
       },
     });
 
