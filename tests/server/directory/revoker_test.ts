@@ -16,6 +16,7 @@ import {
   type RecheckSession,
   resolveDirectoryConfig,
 } from "../../../server/directory/mod.ts";
+import { normalizeDn } from "../../../server/directory/directory.ts";
 import { SessionRevoker } from "../../../server/directory/revoker.ts";
 import { certificateChange } from "../../_support/directory_e2e.ts";
 import { startSlapd } from "../../_support/slapd.ts";
@@ -109,4 +110,17 @@ Deno.test("pushed changes revoke the right sessions at once, and a burst of chan
     await directory.close();
     await ldap.stop();
   }
+});
+
+Deno.test("normalizeDn() matches the spellings of one entry that directories send", () => {
+  const dn = "uid=alice,ou=people,dc=example,dc=org";
+  for (
+    const other of [
+      "UID=Alice,OU=People,DC=Example,DC=Org",
+      "uid=alice, ou=people , dc=example,dc=org",
+    ]
+  ) {
+    assert.equal(normalizeDn(other), dn);
+  }
+  assert.notEqual(normalizeDn("uid=alice2,ou=people,dc=example,dc=org"), dn);
 });
