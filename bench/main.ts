@@ -16,6 +16,7 @@ import { benchLmtp, formatLmtp } from "./lmtp_bench.ts";
 import { benchImapState, formatState } from "./imap_state_bench.ts";
 import { benchMtls, formatMtls } from "./mtls_bench.ts";
 import { benchParse } from "./parse_bench.ts";
+import { benchRevocation, formatRevocation } from "./revocation_bench.ts";
 import { benchTls } from "./tls_bench.ts";
 import { benchTls12 } from "./tls12_bench.ts";
 
@@ -110,6 +111,21 @@ try {
     console.log(row("directory check, warm cache", d.warmCache, d.withoutDirectory, "hs/s"));
     console.log(row("directory check, cold cache", d.coldCache, d.withoutDirectory, "hs/s"));
     console.log("reference: the same handshakes with no directory configured");
+  }
+  if (wants("revocation")) {
+    console.log("\n## Revocation of open certificate sessions: LDAP cost per mode");
+    const r = await benchRevocation(
+      quick
+        ? { sessions: 200, windowMs: 3000, idleWindowMs: 3000, pollIntervalMs: 1000, removals: 5 }
+        : {
+          sessions: 1000,
+          windowMs: 10_000,
+          idleWindowMs: 60_000,
+          pollIntervalMs: 2000,
+          removals: 20,
+        },
+    );
+    console.log(formatRevocation(r));
   }
   if (wants("imap")) {
     console.log("\n## IMAP: Postern vs Dovecot");

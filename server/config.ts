@@ -22,11 +22,16 @@ import {
   type Scalar,
   type YAMLMap,
 } from "yaml";
-import { checkCertificates, checkKeyPair } from "./config/key_match.ts";
+import { checkCertificates, checkKeyPair, pemCertificates } from "./config/key_match.ts";
+import { decodeCrlFile, verifyCrl } from "../protocol/x509/crl.ts";
+import { type Certificate, parseCertificate } from "../protocol/x509/certificate.ts";
+import { defaultProvider } from "../protocol/crypto/mod.ts";
 import {
   type DirectoryConfigInput,
   type DirectoryMapping,
   isAttributeDescription,
+  SYNC_SETTINGS,
+  type SyncSetting,
 } from "./directory/config.ts";
 import { parseFilterTemplate } from "./directory/filter_template.ts";
 import { suggest } from "./config/suggest.ts";
@@ -44,6 +49,8 @@ export type CertificateMapping = "subject_dn" | "filter" | "attribute";
 /** What to do when the directory cannot be reached: refuse, or trust a recent positive answer. */
 export type DirectoryErrorPolicy = "deny" | "cached";
 export type LogLevel = "debug" | "info" | "warning" | "error";
+/** Whether an issuer without a current CRL is tolerated (`soft`) or refused (`hard`). */
+export type CrlPolicy = "soft" | "hard";
 export type LogFormat = "text" | "json";
 
 /** One listening socket. */
@@ -77,6 +84,10 @@ export interface TlsConfig {
   readonly requireExtendedMasterSecret: boolean;
   /** Session-ticket keys: how many are kept and how long each seals. Default 2 and 12h. */
   readonly tickets: { readonly count: number; readonly keyLifetimeMs: number };
+  /** Absolute paths of CRL files (PEM or DER), reloaded on SIGHUP and on change. Default none. */
+  readonly crl: readonly string[];
+  /** `hard`: refuse a certificate whose issuer has no current CRL. Default `soft`. */
+  readonly crlPolicy: CrlPolicy;
 }
 
 /**
@@ -121,6 +132,8 @@ export interface DirectoryConfig {
   readonly timeoutMs: number;
   /** Simultaneous LDAP lookups. Default 4. */
   readonly maxConcurrency: number;
+  /** How changes reach open sessions: push (RFC 4533, psearch) or polling. Default `auto`. */
+  readonly sync: SyncSetting;
 }
 
 export interface LimitsConfig {
@@ -273,6 +286,8 @@ const KEYS = {
     "min_version",
     "require_extended_master_secret",
     "tickets",
+    "crl",
+    "crl_policy",
   ],
   tickets: ["count", "key_lifetime"],
   directory: [
@@ -291,6 +306,7 @@ const KEYS = {
     "on_error",
     "timeout",
     "max_concurrency",
+    "sync",
   ],
   limits: [
     "max_connections_per_user",
@@ -726,6 +742,7 @@ function readTls(ctx: Context, root: Section): TlsConfig {
       count: tickets.int("count", DEFAULTS.tickets.count, 1, 16),
       keyLifetimeMs: tickets.duration("key_lifetime", DEFAULTS.tickets.keyLifetimeMs, 60_000),
     },
+    ...readCrlSettings(ctx, tls, clientAuth, clientCa),
   };
 }
 
@@ -769,6 +786,7 @@ function readPathList(
   section: Section,
   key: string,
   fallback: readonly string[],
+  contentProblem: (path: string) => string | null = caProblem,
 ): string[] {
   const node = section.raw(key);
   if (node === undefined) {
@@ -798,7 +816,7 @@ function readPathList(
     }
     const absolute = resolvePath(ctx.baseDir, itemNode.value);
     if (ctx.checkFiles) {
-      const problem = fileStatus(absolute) ?? caProblem(absolute);
+      const problem = fileStatus(absolute) ?? contentProblem(absolute);
       if (problem !== null) {
         report(
           ctx,
@@ -918,6 +936,7 @@ function readDirectory(ctx: Context, root: Section): DirectoryConfig | null {
     onError,
     timeoutMs: dir.duration("timeout", DEFAULTS.directoryTimeoutMs, 100),
     maxConcurrency: dir.int("max_concurrency", DEFAULTS.maxConcurrency, 1, 256),
+    sync: readSyncSetting(dir),
   };
 }
 
@@ -946,6 +965,7 @@ export async function directoryConfigInput(dir: DirectoryConfig): Promise<Direct
     timeoutMs: dir.timeoutMs,
     maxConcurrency: dir.maxConcurrency,
     recheckIntervalMs: dir.recheckIntervalMs,
+    sync: dir.sync,
   };
 }
 
@@ -1241,4 +1261,59 @@ function readQuota(ctx: Context, root: Section): QuotaConfig {
       messages: d.has("messages") ? d.int("messages", 0, 1) : null,
     },
   };
+}
+
+// Revocation settings (issue 20): tls.crl, tls.crl_policy and directory.sync.
+
+const CRL_POLICIES = ["soft", "hard"] as const;
+
+function readCrlSettings(
+  ctx: Context,
+  tls: Section,
+  clientAuth: ClientAuthMode,
+  clientCa: readonly string[],
+): Pick<TlsConfig, "crl" | "crlPolicy"> {
+  // Each CRL must be signed by one of the client CAs: read them once for all CRL files.
+  let cas: Certificate[] | null = null;
+  const issuers = (): Certificate[] => {
+    if (cas !== null) return cas;
+    cas = [];
+    for (const path of clientCa) {
+      const pem = readText(path);
+      if (pem === null || checkCertificates(pem) !== null) continue;
+      cas.push(...pemCertificates(pem).map((der) => parseCertificate(der)));
+    }
+    return cas;
+  };
+  const crl = tls.has("crl")
+    ? readPathList(ctx, tls, "crl", [], (path) => crlProblem(path, issuers()))
+    : [];
+  if (crl.length > 0 && clientAuth === "none") {
+    tls.fail("crl", "CRLs need client certificates: set client_auth to optional or required");
+  }
+  const crlPolicy = tls.choice("crl_policy", CRL_POLICIES, "soft");
+  if (crlPolicy === "hard" && crl.length === 0) {
+    tls.fail("crl_policy", "hard needs at least one file in tls.crl");
+  }
+  return { crl, crlPolicy };
+}
+
+/** A reason the file at `path` holds no CRL signed by one of `issuers`, or null. */
+function crlProblem(path: string, issuers: readonly Certificate[]): string | null {
+  let bytes: Uint8Array;
+  try {
+    bytes = Deno.readFileSync(path);
+  } catch (error) {
+    return fileProblem(error);
+  }
+  try {
+    for (const crl of decodeCrlFile(bytes)) verifyCrl(crl, issuers, defaultProvider);
+    return null;
+  } catch (error) {
+    return error instanceof Error ? lowerFirst(error.message) : "not a CRL";
+  }
+}
+
+function readSyncSetting(dir: Section): SyncSetting {
+  return dir.choice("sync", SYNC_SETTINGS, "auto");
 }

@@ -12,6 +12,7 @@ import type { PeerCheck } from "./tls_channel.ts";
 import { ServerStack } from "./stack.ts";
 import { type LmtpBoundAddress, LmtpDelivery, LmtpServer } from "./lmtp/mod.ts";
 import { warnIfExposed } from "./data_dir.ts";
+import { type CrlCheck, loadCrlCheck, watchCrlFiles } from "./crl.ts";
 
 export interface ServeHandle {
   /** The bound addresses, in the order of `config.listen`. */
@@ -20,6 +21,8 @@ export interface ServeHandle {
   readonly lmtpAddresses: readonly LmtpBoundAddress[];
   /** Resolves when the server has stopped. */
   readonly finished: Promise<void>;
+  /** Which mode revokes open sessions now and when the directory was last in sync. */
+  revocation(): { revocation: string; synced: string | null };
   /** Re-reads certificates and CA bundles; keeps the old ones if the new ones fail. */
   reload(config?: Config): Promise<void>;
   /** Graceful shutdown: stop accepting, BYE to sessions, let commits finish. */
@@ -79,6 +82,16 @@ export async function loadTlsConfig(
   });
 }
 
+/** Reads and verifies the CRLs of `tls.crl`; null when none are configured. */
+export async function loadCrls(config: Config): Promise<CrlCheck | null> {
+  if (config.tls.crl.length === 0) return null;
+  const clientCaPems = await Promise.all(config.tls.clientCa.map((p) => Deno.readTextFile(p)));
+  return await loadCrlCheck(
+    { files: config.tls.crl, policy: config.tls.crlPolicy, clientCaPems },
+    defaultProvider,
+  );
+}
+
 export function formatAccess(record: AccessRecord): Record<string, unknown> {
   const peer = record.tls?.peer?.identity;
   return {
@@ -110,20 +123,57 @@ async function warnAboutExposedSecrets(config: Config): Promise<void> {
 export async function serve(config: Config, options: ServeOptions = {}): Promise<ServeHandle> {
   const resumption = newResumption(config);
   let tlsConfig = await loadTlsConfig(config, resumption);
+  let crls = await loadCrls(config);
   await warnAboutExposedSecrets(config);
   let current = config;
   const stack = options.application ? null : await ServerStack.open(config);
-  const checkPeer = options.checkPeer ?? stack?.checkPeer;
+  const innerCheck = options.checkPeer ?? stack?.checkPeer;
+  // CRLs first: a revoked serial is refused before the directory is asked.
+  const checkPeer: PeerCheck = async (peer) => {
+    const verdict = crls?.checkPeer(peer) ?? { ok: true };
+    if (!verdict.ok) {
+      log.warn("Refused certificate {subject} serial {serial}: {reason}", {
+        subject: peer.identity.subject,
+        serial: peer.identity.serial,
+        reason: verdict.reason,
+      });
+      return { ok: false, alert: verdict.alert, reason: verdict.reason };
+    }
+    return innerCheck ? await innerCheck(peer) : { ok: true };
+  };
+  /** Ends the open sessions whose certificate the current CRLs list. */
+  const revokeListed = () => {
+    const check = crls;
+    if (check === null || stack === null) return;
+    for (const session of stack.imap.sessions) {
+      const identity = session.identity;
+      if (identity === null) continue;
+      const verdict = check.checkIdentity(identity);
+      if (verdict.ok) continue;
+      log.warn("Closing session of {subject}: {reason}", {
+        subject: identity.subject,
+        reason: verdict.reason,
+      });
+      stack.certificateRevoked(identity.fingerprintSha256);
+      session.bye("Certificate revoked by its CA (CRL)");
+    }
+  };
+  const reloadCrls = async () => {
+    crls = await loadCrls(current);
+    log.info("Reloaded the CRLs after a change on disk");
+    revokeListed();
+  };
+  let stopWatchingCrls = watchCrlFiles(config.tls.crl, reloadCrls);
   const group = new ListenerGroup({
     tlsConfig: () => tlsConfig,
     handshakeTimeoutMs: config.tls.handshakeTimeoutMs,
-    ...(checkPeer ? { checkPeer } : {}),
+    checkPeer,
     maxConnectionsPerAddress: config.limits.maxConnectionsPerAddress,
     application: options.application ?? stack!.imap.application,
     onAccess: (record) =>
       accessLog.info(
-        "{peer} {tls} user={user} cert={certSubject} in={bytesIn} out={bytesOut} {durationMs}ms {close}",
-        formatAccess(record),
+        "{peer} {tls} user={user} cert={certSubject} in={bytesIn} out={bytesOut} {durationMs}ms {close} revocation={revocation} synced={synced}",
+        { ...formatAccess(record), ...revocationFields(stack) },
       ),
     onError: (message, error) => log.error(`${message}: {error}`, { error: describe(error) }),
   });
@@ -133,6 +183,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       config.listen.map((l) => ({ hostname: l.hostname, port: l.port, tls: l.tls })),
     );
   } catch (error) {
+    await stopWatchingCrls();
     await stack?.close();
     throw error;
   }
@@ -159,13 +210,19 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     addresses,
     lmtpAddresses: lmtp?.addresses ?? [],
     finished,
+    revocation: () => revocationFields(stack),
     async reload(next?: Config) {
       const candidate = next ?? current;
       try {
         const nextTls = await loadTlsConfig(candidate, resumption);
+        const nextCrls = await loadCrls(candidate);
         await stack?.reload(candidate);
         tlsConfig = nextTls;
+        crls = nextCrls;
         current = candidate;
+        await stopWatchingCrls();
+        stopWatchingCrls = watchCrlFiles(candidate.tls.crl, reloadCrls);
+        revokeListed();
         log.info("Reloaded TLS certificates, CA bundles and directory settings");
       } catch (error) {
         log.error("Reload failed, keeping the previous configuration: {error}", {
@@ -179,6 +236,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
         log.info("Shutting down: {connections} open connections", {
           connections: group.connectionCount,
         });
+        await stopWatchingCrls();
         await Promise.all([
           group.close(options.shutdownGraceMs ?? 5000),
           lmtp?.close(options.shutdownGraceMs ?? 5000),
@@ -232,6 +290,21 @@ function machineName(): string {
   } catch {
     return "localhost";
   }
+}
+
+/**
+ * Directory health for the access line: which mode revokes open sessions (a push mode, poll,
+ * or none without a directory) and when the directory was last known in sync.
+ */
+export function revocationFields(
+  stack: ServerStack | null,
+): { revocation: string; synced: string | null } {
+  const status = stack?.revocation ?? null;
+  if (status === null) return { revocation: "none", synced: null };
+  return {
+    revocation: status.mode,
+    synced: status.lastSyncAt === null ? null : new Date(status.lastSyncAt).toISOString(),
+  };
 }
 
 /** An error's message without its stack, for log lines. */

@@ -1,7 +1,7 @@
 /**
  * Assembles the running services from a configuration: the mail store, local and directory
- * authentication, the IMAP application, the directory check of client certificates and its
- * periodic re-check of live sessions.
+ * authentication, the IMAP application, the directory check of client certificates, and the
+ * revocation of live sessions (changes pushed by the directory, else a periodic re-check).
  */
 import { openDataStore } from "./data_dir.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
@@ -11,7 +11,12 @@ import { LocalAuthenticator, type LocalAuthSettings } from "./auth/local.ts";
 import { type CertificateUsername, type Config, directoryConfigInput } from "./config.ts";
 import { resolveDirectoryConfig } from "./directory/config.ts";
 import type { DirectoryConfig as DirectorySettings } from "./directory/config.ts";
-import { Directory } from "./directory/directory.ts";
+import {
+  Directory,
+  type DirectoryDenialReason,
+  type RecheckSession,
+} from "./directory/directory.ts";
+import { type RevocationStatus, SessionRevoker } from "./directory/revoker.ts";
 import { ImapApplication } from "./imap_app.ts";
 import { defaultLimits, type SessionLimits } from "../protocol/imap/mod.ts";
 import { localAccountOf, ServerAuthenticator } from "./imap_auth.ts";
@@ -57,7 +62,8 @@ export class ServerStack {
   #directory: Directory | null;
   #certificateUsername: CertificateUsername;
   #auth: ServerAuthenticator;
-  #stopRecheck: () => Promise<void> = () => Promise.resolve();
+  #revoker: SessionRevoker | null = null;
+  readonly #revokedListeners = new Set<(fingerprint: string) => void>();
 
   private constructor(store: MailStore, config: Config, directory: Directory | null) {
     this.store = store;
@@ -125,6 +131,33 @@ export class ServerStack {
     await old?.close();
   }
 
+  /**
+   * Registers a listener told the fingerprint of every certificate whose sessions are revoked
+   * (directory push, re-check or CRL). Session resumption must refuse that certificate from
+   * then on: when tickets exist, their store subscribes here. Returns an unsubscribe function.
+   */
+  onCertificateRevoked(listener: (fingerprint: string) => void): () => void {
+    this.#revokedListeners.add(listener);
+    return () => this.#revokedListeners.delete(listener);
+  }
+
+  /** Which mode revokes open sessions, and when the directory was last in sync; null: none. */
+  get revocation(): RevocationStatus | null {
+    return this.#revoker?.status ?? null;
+  }
+
+  /** Tells the revocation listeners; for revocations decided outside the directory (CRLs). */
+  certificateRevoked(fingerprint: string): void {
+    this.#directory?.forget(fingerprint);
+    for (const listener of this.#revokedListeners) {
+      try {
+        listener(fingerprint);
+      } catch (error) {
+        log.error("A revocation listener failed: {error}", { error });
+      }
+    }
+  }
+
   async close(): Promise<void> {
     this.#legacy.close();
     await this.#stopRecheck();
@@ -150,11 +183,17 @@ export class ServerStack {
     return verdict.ok ? verdict.username : null;
   }
 
+  async #stopRecheck(): Promise<void> {
+    const revoker = this.#revoker;
+    this.#revoker = null;
+    await revoker?.stop();
+  }
+
   #startRecheck(): void {
     const directory = this.#directory;
     if (directory === null) return;
     const stackSessions = this.imap.sessions;
-    this.#stopRecheck = directory.startRecheck(function* () {
+    const sessions = function* (): Generator<RecheckSession> {
       for (const session of stackSessions) {
         const identity = session.identity;
         if (identity === null) continue;
@@ -165,10 +204,28 @@ export class ServerStack {
               subject: identity.subject,
               reason: denial.reason,
             });
-            session.bye("Certificate no longer valid");
+            session.bye(byeText(denial.reason));
           },
         };
       }
+    };
+    this.#revoker = new SessionRevoker(directory, sessions, {
+      onRevoked: (fingerprint) => this.certificateRevoked(fingerprint),
     });
+    this.#revoker.start();
+  }
+}
+
+/** The BYE a revoked session gets: the reason in words, without the directory's inner state. */
+function byeText(reason: DirectoryDenialReason): string {
+  switch (reason) {
+    case "not_in_entry":
+      return "Certificate revoked: removed from the directory";
+    case "directory_unavailable":
+    case "directory_error":
+    case "directory_busy":
+      return "Certificate could not be checked again; reconnect later";
+    default:
+      return "Certificate no longer accepted";
   }
 }

@@ -168,7 +168,7 @@ function fail(message: string): never {
 }
 
 /** Reads an AlgorithmIdentifier's OID and its raw parameters (RFC 5280, Section 4.1.1.2). */
-function readAlgorithmIdentifier(
+export function readAlgorithmIdentifier(
   r: DerReader,
 ): { oid: string; params: Uint8Array | undefined; raw: Uint8Array } {
   const el = r.expect(Tag.SEQUENCE, "AlgorithmIdentifier");
@@ -237,7 +237,10 @@ function pssAlgorithm(params: Uint8Array | undefined): CertSignatureAlgorithm {
   };
 }
 
-function signatureAlgorithmOf(oid: string, params: Uint8Array | undefined): CertSignatureAlgorithm {
+export function signatureAlgorithmOf(
+  oid: string,
+  params: Uint8Array | undefined,
+): CertSignatureAlgorithm {
   if (oid === Oid.rsassaPss) return pssAlgorithm(params);
   const entry = SIGNATURE_ALGORITHMS[oid];
   if (entry === undefined) return { kind: "unsupported", name: oid };

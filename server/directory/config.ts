@@ -7,6 +7,15 @@
  */
 import { FilterTemplateError, parseFilterTemplate } from "./filter_template.ts";
 
+/** `directory.sync`: how changes reach open sessions (RFC 4533, psearch, or polling). */
+export type SyncSetting = "auto" | "content_sync" | "persistent_search" | "poll";
+export const SYNC_SETTINGS: readonly SyncSetting[] = [
+  "auto",
+  "content_sync",
+  "persistent_search",
+  "poll",
+];
+
 /** How a certificate finds its directory entry. */
 export type DirectoryMapping =
   /** The certificate's subject DN is the entry's DN (base-scope read, must lie under baseDn). */
@@ -44,6 +53,8 @@ export interface DirectoryConfig {
   readonly maxConcurrency: number;
   /** Period of the re-check of live certificate sessions. 0 disables. */
   readonly recheckIntervalMs: number;
+  /** How the directory tells us of changes (see watcher.ts); polling covers any gap. */
+  readonly sync: SyncSetting;
 }
 
 /** The configuration as the loader supplies it; omitted fields take their defaults. */
@@ -61,6 +72,7 @@ export interface DirectoryConfigInput {
   readonly timeoutMs?: number;
   readonly maxConcurrency?: number;
   readonly recheckIntervalMs?: number;
+  readonly sync?: SyncSetting;
 }
 
 export const DIRECTORY_DEFAULTS = {
@@ -72,6 +84,7 @@ export const DIRECTORY_DEFAULTS = {
   timeoutMs: 5_000,
   maxConcurrency: 4,
   recheckIntervalMs: 60_000,
+  sync: "auto",
 } as const satisfies Partial<DirectoryConfig>;
 
 /** A directory configuration that cannot work. */
@@ -177,6 +190,10 @@ export function resolveDirectoryConfig(input: DirectoryConfigInput): DirectoryCo
   if (recheckIntervalMs !== 0 && recheckIntervalMs < 10) {
     throw new DirectoryConfigError("Recheck interval must be 0 (off) or at least 10 ms");
   }
+  const sync = input.sync ?? DIRECTORY_DEFAULTS.sync;
+  if (!SYNC_SETTINGS.includes(sync)) {
+    throw new DirectoryConfigError(`sync must be ${SYNC_SETTINGS.join(", ")}, not ${String(sync)}`);
+  }
   return {
     url: `${url.protocol}//${url.host}`,
     starttls,
@@ -197,6 +214,7 @@ export function resolveDirectoryConfig(input: DirectoryConfigInput): DirectoryCo
       256,
     ),
     recheckIntervalMs,
+    sync,
   };
 }
 

@@ -144,6 +144,8 @@ export interface DirectoryStats {
   readonly cacheEntries: number;
   /** Lookups sent to the directory (cache misses, re-checks, password logins). */
   readonly lookups: number;
+  /** LDAP requests sent for lookups: binds (and StartTLS) of new connections plus searches. */
+  readonly operations: number;
   /** Bound service connections waiting in the pool. */
   readonly idleConnections: number;
 }
@@ -152,6 +154,8 @@ const CERTIFICATE_ATTRIBUTE = "userCertificate;binary";
 /** Some servers answer a `;binary` request under the bare name (RFC 4522, Section 2). */
 const CERTIFICATE_ATTRIBUTE_BARE = "userCertificate";
 const MAX_CACHE_ENTRIES = 10_000;
+/** Certificates whose entry DN is remembered for pushed changes (one per open session, say). */
+const MAX_ENTRY_MAP = 100_000;
 const MAX_QUEUED_PER_SLOT = 64;
 const MAX_USERNAME_LENGTH = 256;
 const MAX_ADDRESS_LENGTH = 320;
@@ -201,10 +205,16 @@ export class Directory {
   readonly #now: () => number;
   readonly #limiter: Limiter;
   readonly #cache = new Map<string, CacheEntry>();
+  /** Certificate fingerprint → normalised DN of the entry that last accepted it. */
+  readonly #entryOf = new Map<string, string>();
+  /** The reverse of #entryOf: normalised entry DN → fingerprints, so a change costs O(its own). */
+  readonly #certificatesOf = new Map<string, Set<string>>();
+  #lastRecheckAt: number | null = null;
   readonly #idle: Array<{ client: Client; since: number }> = [];
   readonly #poolSize: number;
   #closed = false;
   #lookups = 0;
+  #operations = 0;
 
   /** Throws `DirectoryConfigError` when the CA cannot be read. */
   constructor(config: DirectoryConfig, options: DirectoryOptions = {}) {
@@ -226,6 +236,11 @@ export class Directory {
     }
   }
 
+  /** The validated settings this directory runs with. */
+  get config(): DirectoryConfig {
+    return this.#config;
+  }
+
   get stats(): DirectoryStats {
     return {
       inFlight: this.#limiter.inFlight,
@@ -233,6 +248,7 @@ export class Directory {
       queued: this.#limiter.queued,
       cacheEntries: this.#cache.size,
       lookups: this.#lookups,
+      operations: this.#operations,
       idleConnections: this.#idle.length,
     };
   }
@@ -240,6 +256,40 @@ export class Directory {
   /** Forgets every cached answer. */
   clearCache(): void {
     this.#cache.clear();
+  }
+
+  /** The normalised DN of the entry that last accepted this certificate, if known. */
+  entryOf(fingerprint: string): string | undefined {
+    return this.#entryOf.get(fingerprint);
+  }
+
+  /**
+   * Drops the cached answers of every certificate that maps to entry `dn` (a change pushed by
+   * the directory), so new connections ask the directory again. Returns their fingerprints.
+   */
+  invalidateEntry(dn: string): string[] {
+    const dropped = [...(this.#certificatesOf.get(normalizeDn(dn)) ?? [])];
+    for (const fp of dropped) this.#cache.delete(fp);
+    return dropped;
+  }
+
+  /** Forgets everything known of a revoked certificate: its cached answer and its entry. */
+  forget(fingerprint: string): void {
+    this.#cache.delete(fingerprint);
+    this.#forgetEntry(fingerprint);
+  }
+
+  /** When the last periodic or triggered re-check round finished; null before the first. */
+  get lastRecheckAt(): number | null {
+    return this.#lastRecheckAt;
+  }
+
+  /**
+   * Re-checks `sessions` now, bypassing the cache, and revokes those refused (as a periodic
+   * round does). For pushed changes and for the full re-check after the watcher reconnects.
+   */
+  async recheckNow(sessions: Iterable<RecheckSession>): Promise<void> {
+    await this.#recheckRound(() => sessions, () => this.#closed);
   }
 
   /**
@@ -263,6 +313,7 @@ export class Directory {
     }
     if (verdict.ok) {
       this.#remember(key, verdict);
+      this.#rememberEntry(key, verdict.entryDn);
       log.debug("Certificate accepted for {username}", {
         username: verdict.username,
         fingerprint: short(key),
@@ -285,6 +336,7 @@ export class Directory {
     } else {
       // An authoritative refusal ends any earlier acceptance at once.
       this.#cache.delete(key);
+      this.#forgetEntry(key);
     }
     log.warn("Certificate refused: {reason}", {
       reason: verdict.reason,
@@ -375,7 +427,10 @@ export class Directory {
    * and the session's answer is younger than the TTL. Returns a function that stops the
    * re-check and resolves once a round in progress has finished.
    */
-  startRecheck(sessions: () => Iterable<RecheckSession>): () => Promise<void> {
+  startRecheck(
+    sessions: () => Iterable<RecheckSession>,
+    options: { readonly skip?: () => boolean } = {},
+  ): () => Promise<void> {
     const interval = this.#config.recheckIntervalMs;
     if (interval === 0) return () => Promise.resolve();
     let stopped = false;
@@ -384,7 +439,11 @@ export class Directory {
     const schedule = () => {
       timer = setTimeout(() => {
         timer = undefined;
-        round = this.#recheckRound(sessions, () => stopped).finally(() => {
+        // A live push search makes the round unnecessary: changes arrive as they happen.
+        const run = options.skip?.() === true
+          ? Promise.resolve()
+          : this.#recheckRound(sessions, () => stopped);
+        round = run.finally(() => {
           if (!stopped) schedule();
         });
       }, interval);
@@ -436,6 +495,7 @@ export class Directory {
     };
     const workers = Math.min(this.#config.maxConcurrency, groups.length);
     await Promise.all(Array.from({ length: workers }, worker));
+    this.#lastRecheckAt = this.#now();
   }
 
   async #lookupCertificate(identity: CertificateIdentity): Promise<DirectoryVerdict> {
@@ -624,9 +684,12 @@ export class Directory {
       if (!reused) {
         // For ldap:// the TLS options go to startTLS(); in the constructor they would make
         // ldapts open TLS at once on the plain port.
+        this.#operations += starttls ? 2 : 1;
         if (starttls) await client.startTLS(this.#tls);
         await client.bind(bindDn, bindPassword);
       }
+      // The search, and for a password login the user's bind after it.
+      this.#operations += keep ? 1 : 2;
       return await work(client);
     })();
     // The loser of the race must not surface as an unhandled rejection.
@@ -690,6 +753,28 @@ export class Directory {
       return undefined;
     }
     return { ok: true, username: hit.username, entryDn: hit.entryDn, cached: true };
+  }
+
+  #rememberEntry(key: string, dn: string): void {
+    this.#forgetEntry(key);
+    if (this.#entryOf.size >= MAX_ENTRY_MAP) {
+      const oldest = this.#entryOf.keys().next();
+      if (oldest.done !== true) this.#forgetEntry(oldest.value);
+    }
+    const entry = normalizeDn(dn);
+    this.#entryOf.set(key, entry);
+    const certificates = this.#certificatesOf.get(entry);
+    if (certificates === undefined) this.#certificatesOf.set(entry, new Set([key]));
+    else certificates.add(key);
+  }
+
+  #forgetEntry(key: string): void {
+    const entry = this.#entryOf.get(key);
+    if (entry === undefined) return;
+    this.#entryOf.delete(key);
+    const certificates = this.#certificatesOf.get(entry);
+    certificates?.delete(key);
+    if (certificates?.size === 0) this.#certificatesOf.delete(entry);
   }
 
   #remember(key: string, v: DirectoryAcceptance): void {
@@ -774,6 +859,15 @@ function firstString(value: LdapEntry[string] | undefined): string | undefined {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * A DN in a form two spellings of one entry share, as far as the watcher needs: attribute
+ * types and values lower-cased (the usual case-insensitive matching of naming attributes) and
+ * spaces around separators dropped (RFC 4514, Section 3). Escapes are left as they are.
+ */
+export function normalizeDn(dn: string): string {
+  return dn.trim().replace(/\s*([,=+])\s*/g, "$1").toLowerCase();
 }
 
 function short(fingerprint: string): string {

@@ -23,6 +23,8 @@ export interface DirectoryYamlOptions {
   readonly recheckInterval?: string;
   readonly onError?: "deny" | "cached";
   readonly timeout?: string;
+  /** `directory.sync`; left out (auto) unless given. */
+  readonly sync?: "auto" | "content_sync" | "persistent_search" | "poll";
 }
 
 /**
@@ -60,6 +62,7 @@ export async function directoryYaml(
     `  recheck_interval: ${options.recheckInterval ?? "1s"}`,
     `  on_error: ${options.onError ?? "deny"}`,
     `  timeout: ${options.timeout ?? "2s"}`,
+    ...(options.sync !== undefined ? [`  sync: ${options.sync}`] : []),
   ];
   return lines.join("\n") + "\n";
 }

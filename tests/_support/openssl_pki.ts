@@ -157,3 +157,70 @@ export async function makeOpensslPki(): Promise<OpensslPki> {
     remove: () => Deno.remove(dir, { recursive: true }),
   };
 }
+
+/** How long a CRL made by `opensslCrl` stays current. */
+export interface CrlValidity {
+  readonly days?: number;
+  readonly hours?: number;
+  readonly seconds?: number;
+}
+
+/**
+ * Issues a CRL from `ca` with `openssl ca -gencrl`, listing the certificates in `revokedPaths`
+ * (revoked with `openssl ca -revoke` in a fresh database). Returns the PEM text.
+ */
+export async function opensslCrl(
+  ca: Issued,
+  revokedPaths: readonly string[],
+  validity: CrlValidity = { days: 1 },
+): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "postern-crl-" });
+  try {
+    await Deno.writeTextFile(`${dir}/index.txt`, "");
+    await Deno.writeTextFile(`${dir}/crlnumber`, "01\n");
+    const conf = `${dir}/ca.cnf`;
+    await Deno.writeTextFile(
+      conf,
+      [
+        "[ca]",
+        "default_ca = CA_default",
+        "[CA_default]",
+        `database = ${dir}/index.txt`,
+        `crlnumber = ${dir}/crlnumber`,
+        `certificate = ${ca.certPath}`,
+        `private_key = ${ca.keyPath}`,
+        "default_md = sha256",
+        "default_crl_days = 1",
+        "",
+      ].join("\n"),
+    );
+    for (const path of revokedPaths) {
+      await openssl([
+        "ca",
+        "-config",
+        conf,
+        "-batch",
+        "-revoke",
+        path,
+        "-crl_reason",
+        "keyCompromise",
+      ]);
+    }
+    await openssl([
+      "ca",
+      "-config",
+      conf,
+      "-batch",
+      "-gencrl",
+      "-out",
+      `${dir}/crl.pem`,
+      // openssl refuses a zero for any of these: pass only the ones given.
+      ...(validity.days ? ["-crldays", String(validity.days)] : []),
+      ...(validity.hours ? ["-crlhours", String(validity.hours)] : []),
+      ...(validity.seconds ? ["-crlsec", String(validity.seconds)] : []),
+    ]);
+    return await Deno.readTextFile(`${dir}/crl.pem`);
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}

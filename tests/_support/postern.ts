@@ -23,7 +23,7 @@ export interface PosternOptions {
   readonly extraYaml?: string;
   /** YAML lines inside `imap:`. */
   readonly imapYaml?: string;
-  /** YAML lines inside `tls:` beyond the defaults. */
+  /** YAML lines inside `tls:` beyond the defaults (e.g. `  crl: [...]`). */
   readonly tlsYaml?: string;
   readonly limitsYaml?: string;
   /** YAML lines inside `auth:` (default: the test scrypt cost, so logins do not re-hash). */

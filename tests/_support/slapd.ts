@@ -30,6 +30,13 @@ export interface SlapdOptions {
   readonly users: readonly SlapdUser[];
   /** Also listen on ldaps:// and enable StartTLS with a throwaway CA. */
   readonly tls?: boolean;
+  /**
+   * Load the syncprov overlay, so that LDAP Content Synchronization (RFC 4533) is offered.
+   * Default true.
+   */
+  readonly syncprov?: boolean;
+  /** Write slapd's access log (`loglevel stats`) to `logPath`, to count operations. */
+  readonly accessLog?: boolean;
 }
 
 export interface Slapd {
@@ -60,6 +67,8 @@ export interface Slapd {
   restart(): Promise<void>;
   /** Applies an LDIF change set with `ldapmodify` as the rootdn. */
   modify(ldif: string): Promise<void>;
+  /** slapd's stderr log when started with `accessLog: true`. */
+  readonly logPath?: string;
 }
 
 const SUFFIX = "dc=example,dc=org";
@@ -91,7 +100,7 @@ export async function startSlapd(options: SlapdOptions): Promise<Slapd> {
     await Deno.mkdir(`${dir}/db`);
     await Deno.writeTextFile(
       `${dir}/slapd.conf`,
-      slapdConf(dir, adminPassword, options.tls === true),
+      slapdConf(dir, adminPassword, options.tls === true, options.syncprov ?? true),
     );
     await Deno.writeTextFile(
       `${dir}/data.ldif`,
@@ -104,12 +113,23 @@ export async function startSlapd(options: SlapdOptions): Promise<Slapd> {
     const start = async (): Promise<void> => {
       const urls = [`ldap://127.0.0.1:${port}/`];
       if (tlsPort !== undefined) urls.push(`ldaps://127.0.0.1:${tlsPort}/`);
+      const logFile = options.accessLog
+        ? await Deno.open(`${dir}/slapd.log`, { append: true, create: true })
+        : null;
       child = new Deno.Command(sbin("slapd"), {
-        args: ["-d", "0", "-f", `${dir}/slapd.conf`, "-h", urls.join(" ")],
+        args: [
+          "-d",
+          options.accessLog ? "256" : "0",
+          "-f",
+          `${dir}/slapd.conf`,
+          "-h",
+          urls.join(" "),
+        ],
         stdin: "null",
         stdout: "null",
-        stderr: "null",
+        stderr: logFile === null ? "null" : "piped",
       }).spawn();
+      if (logFile !== null) void child.stderr.pipeTo(logFile.writable).catch(() => {});
       try {
         await waitForPort(port, child);
       } catch (e) {
@@ -141,6 +161,7 @@ export async function startSlapd(options: SlapdOptions): Promise<Slapd> {
       servicePassword,
       ...(caPem !== undefined ? { caPem } : {}),
       userDn: (uid) => `uid=${uid},${BASE_DN}`,
+      ...(options.accessLog ? { logPath: `${dir}/slapd.log` } : {}),
       stop: async () => {
         await kill();
         await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -218,13 +239,14 @@ function initialLdif(users: readonly SlapdUser[], servicePassword: string): stri
   return parts.join("\n");
 }
 
-function slapdConf(dir: string, adminPassword: string, tls: boolean): string {
+function slapdConf(dir: string, adminPassword: string, tls: boolean, syncprov: boolean): string {
   const lines = [
     ...SCHEMAS.map((s) => `include /etc/ldap/schema/${s}.schema`),
     `pidfile ${dir}/slapd.pid`,
     `argsfile ${dir}/slapd.args`,
     "modulepath /usr/lib/ldap",
     "moduleload back_mdb",
+    ...(syncprov ? ["moduleload syncprov"] : []),
   ];
   if (tls) {
     lines.push(
@@ -245,6 +267,9 @@ function slapdConf(dir: string, adminPassword: string, tls: boolean): string {
     // Passwords are only usable for binds; the service account may read everything else.
     "access to attrs=userPassword by anonymous auth by * none",
     "access to * by users read by * none",
+    // The service account's content-sync refresh lists every entry with a certificate.
+    `limits dn.exact="${SERVICE_DN}" size=unlimited time=unlimited`,
+    ...(syncprov ? ["index entryCSN,entryUUID eq", "overlay syncprov"] : []),
   );
   return lines.join("\n") + "\n";
 }

@@ -3,8 +3,10 @@
  * clients (Python imaplib, curl, OpenSSL s_client, Deno.connectTls for held sessions). A client
  * certificate is accepted only while the user's entry holds it (`userCertificate;binary`);
  * removing it there revokes it for new connections (certificate_revoked alert) and, at the next
- * re-check, for open sessions (`* BYE`). Also: AUTHENTICATE EXTERNAL over implicit TLS and
- * STARTTLS, LDAP binds for LOGIN and PLAIN with their per-address back-off, ldaps:// and
+ * re-check, for open sessions (`* BYE`); with slapd's syncprov overlay the change is pushed
+ * (RFC 4533) and ends the sessions at once even with a 1 h re-check, also across a slapd
+ * restart, and without syncprov polling takes over. Also: AUTHENTICATE EXTERNAL over implicit
+ * TLS and STARTTLS, LDAP binds for LOGIN and PLAIN with their per-address back-off, ldaps:// and
  * StartTLS to slapd with CA verification, filter injection through certificate fields and user
  * names, fail-closed behaviour when slapd is down or silent, on_error cached, and PREAUTH.
  *
@@ -30,6 +32,7 @@ import {
 } from "../_support/directory_e2e.ts";
 import { startPostern } from "../_support/postern.ts";
 import { startSlapd } from "../_support/slapd.ts";
+import { setupLogging } from "../../server/log.ts";
 
 const RECHECK_MS = 1000;
 const CACHE_TTL_MS = 1000;
@@ -341,6 +344,164 @@ Deno.test("the directory check works end to end with a real slapd and real clien
         // Stored again, it is accepted again.
         await ldap.modify(certificateChange(ldap.userDn("alice"), "add", alice.der));
         assertAccepted(await external());
+      },
+    });
+
+    /** Waits until the server reports `mode` as the revocation mode; false if it never does. */
+    const awaitMode = async (mode: string, withinMs = 10_000): Promise<boolean> => {
+      const deadline = performance.now() + withinMs;
+      while (performance.now() < deadline) {
+        if (postern.handle.revocation().revocation === mode) return true;
+        await sleep(50);
+      }
+      return false;
+    };
+
+    await t.step({
+      name: "with recheck_interval 1h a certificate removed from the entry closes its sessions " +
+        "at once (content sync pushes the change), other users' sessions stay",
+      ...steps,
+      fn: async () => {
+        const bob = await postern.clientCertificate("bob");
+        await ldap.modify(certificateChange(ldap.userDn("bob"), "add", bob.der));
+        const bobPems = {
+          certPem: await Deno.readTextFile(bob.certPath),
+          keyPem: await Deno.readTextFile(bob.keyPath),
+        };
+        // A long cache too: the pushed change must drop alice's cached acceptance.
+        await reloadDirectory(
+          postern,
+          await directoryYaml(ldap, work, { recheckInterval: "1h", cacheTtl: "1h" }),
+        );
+        try {
+          assert.ok(await awaitMode("content_sync"), "content sync never became live");
+          const { synced } = postern.handle.revocation();
+          assert.ok(synced !== null && Date.now() - Date.parse(synced) < 5000, String(synced));
+          /** Bob's session, held open by the test. */
+          const openBobSession = async (): Promise<ImapLines> => {
+            const session = await ImapLines.connect(port, postern.caPem, bobPems);
+            try {
+              assert.match((await session.readLine()) ?? "", /^\* OK /);
+              const auth = await session.command("b1", "AUTHENTICATE EXTERNAL =");
+              assert.match(auth.at(-1) ?? "", /^b1 OK/, auth.join(" | "));
+              return session;
+            } catch (e) {
+              session.close();
+              throw e;
+            }
+          };
+          // Twenty clients at once: ten sessions of alice's certificate, ten of bob's.
+          const removeAndWatch = async (label: string, between: () => Promise<void>) => {
+            const opened = await Promise.allSettled([
+              ...Array.from({ length: 10 }, openSession),
+              ...Array.from({ length: 10 }, openBobSession),
+            ]);
+            const all = opened.flatMap((r) => r.status === "fulfilled" ? [r.value] : []);
+            const [aliceSessions, bobSessions] = [all.slice(0, 10), all.slice(10)];
+            try {
+              assert.equal(all.length, 20, `${label}: ${JSON.stringify(opened)}`);
+              await between();
+              await ldap.modify(certificateChange(ldap.userDn("alice"), "delete", alice.der));
+              const removed = performance.now();
+              const byes = await Promise.all(aliceSessions.map((s) => awaitBye(s, 5000)));
+              const elapsed = performance.now() - removed;
+              assert.ok(byes.every((b) => b), `${label}: no BYE after the removal: ${byes}`);
+              // A behaviour bound, far below the 1 h re-check: the change was pushed.
+              assert.ok(elapsed < 5000, `${label}: BYE came ${elapsed.toFixed(0)} ms after`);
+              const noops = await Promise.all(bobSessions.map((s) => s.command("b2", "NOOP")));
+              for (const noop of noops) {
+                assert.match(noop.at(-1) ?? "", /^b2 OK/, `${label}: a session of bob ended`);
+              }
+              // The cached acceptance (TTL 1h) went with the change.
+              assertRefused(await external(), "certificate_revoked");
+            } finally {
+              for (const s of all) s.close();
+              await ldap.modify(certificateChange(ldap.userDn("alice"), "add", alice.der));
+            }
+          };
+          await removeAndWatch("live", () => Promise.resolve());
+
+          // Restart slapd while the sessions are open, then remove the certificate: the
+          // watcher reconnects, and the change reaches the sessions by push or by the
+          // re-check of every session that follows the reconnect.
+          await removeAndWatch("after a slapd restart", () => ldap.restart());
+          assert.ok(await awaitMode("content_sync"), "content sync did not come back");
+          assertAccepted(await external());
+        } finally {
+          await reloadDirectory(postern, plain);
+        }
+      },
+    });
+
+    await t.step({
+      name: "the log names the revocation mode at start, and each access line the mode and " +
+        "when the directory was last in sync",
+      ...steps,
+      fn: async () => {
+        const lines: string[] = [];
+        setupLogging({ level: "info", format: "json", write: (line) => lines.push(line) });
+        try {
+          await reloadDirectory(postern, await directoryYaml(ldap, work));
+          assert.ok(await awaitMode("content_sync"), "content sync never became live");
+          assertAccepted(await external());
+          for (let i = 0; i < 50 && !lines.some((l) => l.includes("postern.access")); i++) {
+            await sleep(20);
+          }
+        } finally {
+          setupLogging({ level: "error", format: "text", write: () => {} });
+        }
+        const records = lines.map((l) => JSON.parse(l));
+        assert.ok(
+          records.some((r) => /Directory revocation mode: .*content_sync/.test(r.message)),
+          lines.join("\n"),
+        );
+        const access = lines.filter((l) =>
+          l.includes("postern.access")
+        ).map((l) => JSON.parse(l))[0];
+        assert.ok(access, lines.join("\n"));
+        assert.equal(access.properties.revocation, "content_sync");
+        assert.ok(
+          Date.now() - Date.parse(access.properties.synced) < 5000,
+          access.properties.synced,
+        );
+      },
+    });
+
+    await t.step({
+      name: "without syncprov the server falls back to polling, which still revokes at the " +
+        "interval",
+      ...steps,
+      fn: async () => {
+        const bare = await startSlapd({
+          users: [{ uid: "alice", mail: "alice@localhost", certificates: [alice.der] }],
+          syncprov: false,
+        });
+        // A folder of its own: directoryYaml writes the service password file there.
+        const bareWork = await Deno.makeTempDir({ dir: work });
+        try {
+          await reloadDirectory(postern, await directoryYaml(bare, bareWork));
+          const session = await openSession();
+          try {
+            assert.equal(postern.handle.revocation().revocation, "poll");
+            await bare.modify(certificateChange(bare.userDn("alice"), "delete", alice.der));
+            const removed = performance.now();
+            assert.ok(await awaitBye(session), "no BYE from the polling re-check");
+            const elapsed = performance.now() - removed;
+            assert.ok(elapsed < RECHECK_MS + 1500, `BYE came ${elapsed.toFixed(0)} ms after`);
+          } finally {
+            session.close();
+          }
+          // An explicit content_sync setting keeps polling while the server cannot push.
+          await reloadDirectory(
+            postern,
+            await directoryYaml(bare, bareWork, { sync: "content_sync" }),
+          );
+          await sleep(300);
+          assert.equal(postern.handle.revocation().revocation, "poll");
+        } finally {
+          await reloadDirectory(postern, plain);
+          await bare.stop();
+        }
       },
     });
 

@@ -266,6 +266,7 @@ Deno.test("directoryConfigInput() reads the bind password and maps the settings"
       timeoutMs: 5_000,
       maxConcurrency: 4,
       recheckIntervalMs: 0,
+      sync: "auto",
     });
   } finally {
     Deno.removeSync(dir, { recursive: true });
@@ -377,6 +378,8 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
       minVersion: "1.2",
       requireExtendedMasterSecret: false,
       tickets: { count: 2, keyLifetimeMs: 12 * 3600_000 },
+      crl: [],
+      crlPolicy: "soft",
     },
     directory: null,
     limits: {

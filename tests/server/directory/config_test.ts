@@ -29,6 +29,7 @@ Deno.test("resolveDirectoryConfig() fills in the defaults", () => {
     timeoutMs: 5_000,
     maxConcurrency: 4,
     recheckIntervalMs: 60_000,
+    sync: "auto",
   });
 });
 
