@@ -154,6 +154,9 @@ export interface Config {
   readonly limits: LimitsConfig;
   readonly imap: ImapConfig;
   readonly log: LogConfig;
+  /** Null when metrics are off (the default). */
+  readonly metrics: MetricsConfig | null;
+  readonly admin: AdminConfig;
 }
 
 /** One problem found in a configuration file; `line` and `col` are 1-based. */
@@ -225,7 +228,7 @@ const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
 const LOG_FORMATS = ["text", "json"] as const;
 
 const KEYS = {
-  root: ["data_dir", "listen", "tls", "directory", "limits", "imap", "log"],
+  root: ["data_dir", "listen", "tls", "directory", "limits", "imap", "log", "metrics", "admin"],
   listen: ["address", "tls"],
   tls: [
     "certificate",
@@ -317,16 +320,18 @@ export function parseConfig(
   if (ctx.issues.length > 0) throw new ConfigError(ctx.issues);
 
   const root = Section.open(ctx, doc.contents, null, "", KEYS.root, "the configuration");
+  const dataDir = root.path("data_dir", DEFAULTS.dataDir, false);
   const config: Config = {
     source: resolve(fileName),
     baseDir: ctx.baseDir,
-    dataDir: root.path("data_dir", DEFAULTS.dataDir, false),
+    dataDir,
     listen: readListeners(ctx, root),
     tls: readTls(ctx, root),
     directory: readDirectory(ctx, root),
     limits: readLimits(ctx, root),
     imap: readImap(ctx, root),
     log: readLog(ctx, root),
+    ...readObservability(ctx, root, dataDir),
   };
   if (ctx.issues.length > 0) {
     ctx.issues.sort((a, b) => a.line - b.line || a.col - b.col);
@@ -911,4 +916,82 @@ function readLog(ctx: Context, root: Section): LogConfig {
     level: log.choice("level", LOG_LEVELS, "info"),
     format: log.choice("format", LOG_FORMATS, "text"),
   };
+}
+
+// ---- metrics: and admin: (issue 21) ----
+
+/** The metrics, /healthz and /readyz listener (plain HTTP). */
+export interface MetricsConfig {
+  readonly address: string;
+  readonly hostname: string;
+  readonly port: number;
+}
+
+/**
+ * The admin socket. `auto` (the default) opens it only when `data_dir` is private (no group
+ * or other permissions, owned by the server's user): then the socket, bound there with mode
+ * 0600, can be reached by nobody else, even in the moment between bind and chmod.
+ */
+export interface AdminConfig {
+  readonly enabled: boolean | "auto";
+  /** Absolute path of the Unix socket. Default `<data_dir>/admin.sock`. */
+  readonly socket: string;
+}
+
+/** The longest Unix socket path the kernel takes (sun_path is 108 bytes with its NUL). */
+export const MAX_SOCKET_PATH = 107;
+
+const OBSERVABILITY_KEYS = { metrics: ["listen"], admin: ["enabled", "socket"] } as const;
+
+function readObservability(
+  ctx: Context,
+  root: Section,
+  dataDir: string,
+): { metrics: MetricsConfig | null; admin: AdminConfig } {
+  let metrics: MetricsConfig | null = null;
+  if (root.has("metrics")) {
+    const section = Section.open(
+      ctx,
+      root.raw("metrics"),
+      root.keyNode("metrics"),
+      "metrics",
+      OBSERVABILITY_KEYS.metrics,
+      "metrics",
+    );
+    const address = section.requiredString("listen");
+    const parsed = address === "" ? null : parseAddress(address);
+    if (parsed !== null && !parsed.ok) {
+      section.fail("listen", `invalid address "${address}": ${parsed.reason}`);
+    } else if (parsed !== null) {
+      metrics = { address, ...parsed.value };
+    }
+  }
+  const section = Section.open(
+    ctx,
+    root.raw("admin"),
+    root.keyNode("admin"),
+    "admin",
+    OBSERVABILITY_KEYS.admin,
+    "admin",
+  );
+  let enabled: boolean | "auto" = "auto";
+  const node = section.raw("enabled");
+  if (node !== undefined) {
+    const value = isScalar(node) ? node.value : undefined;
+    if (typeof value === "boolean" || value === "auto") enabled = value;
+    else section.fail("enabled", `expected true, false or auto, got ${describe(node)}`);
+  }
+  const socket = section.has("socket")
+    ? section.path("socket", "", false)
+    : join(dataDir, "admin.sock");
+  // A default path that is too long only turns `auto` off (serve says so); asked for, it is
+  // an error.
+  const asked = enabled === true || section.has("socket");
+  if (asked && new TextEncoder().encode(socket).length > MAX_SOCKET_PATH) {
+    section.fail(
+      "socket",
+      `the socket path ${socket} is longer than ${MAX_SOCKET_PATH} bytes; set admin.socket`,
+    );
+  }
+  return { metrics, admin: { enabled, socket } };
 }

@@ -39,6 +39,7 @@ import type { MailStore } from "../mailstore/mail_store.ts";
 import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
 import { serve, type ServeHandle } from "./serve.ts";
 import { connectInstructions, ensureDemoAccount } from "./cli/first_run.ts";
+import { adminCommands } from "./cli/admin.ts";
 
 export { ensureDevPki } from "./cli/dev_pki.ts";
 
@@ -333,6 +334,10 @@ const COMMANDS: readonly Command[] = [
       return 0;
     },
   },
+  // who, kick, reload, stats: through the running server's admin socket.
+  ...adminCommands(async (io, values) =>
+    (await resolveConfig(io, values, { checkFiles: false })).admin.socket
+  ),
 ];
 
 const GROUPS: Readonly<Record<string, string>> = {
@@ -633,7 +638,9 @@ async function runServe({ values, io }: CommandInput): Promise<number> {
   if (Deno.build.os !== "windows") signals.push(["SIGHUP", reload]);
   for (const [signal, listener] of signals) Deno.addSignalListener(signal, listener);
   try {
-    const running = handle = await serve(config);
+    const running = handle = await serve(config, {
+      rereadConfig: () => resolveConfig(io, values, { checkFiles: true }),
+    });
     if (stopRequested) stop();
     if (demo !== null) {
       const port = (tls: "implicit" | "starttls") =>

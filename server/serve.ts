@@ -2,17 +2,28 @@
  * Runs the server from a validated configuration: binds the listeners, keeps the TLS material
  * current across reloads, writes one access line per connection, and shuts down gracefully.
  */
-import type { Config } from "./config.ts";
+import { dirname, join } from "node:path";
+import { type Config, loadConfig, MAX_SOCKET_PATH } from "./config.ts";
 import { getLogger } from "./log.ts";
 import { type AccessRecord, type Application, ListenerGroup } from "./listener.ts";
 import { buildServerConfig } from "./tls_config.ts";
 import type { ServerConfig } from "../protocol/tls/mod.ts";
 import type { PeerCheck } from "./tls_channel.ts";
 import { ServerStack } from "./stack.ts";
+import { type Metrics, NO_METRICS } from "./metrics/metrics.ts";
+import { PrometheusMetrics } from "./metrics/prometheus.ts";
+import { KeyCounters, teeMetrics } from "./metrics/counters.ts";
+import { type MetricsServer, startMetricsServer } from "./metrics/http.ts";
+import { type AdminServer, isPrivateDirectory, startAdminServer } from "./admin/server.ts";
+import { adminHandler } from "./admin/handler.ts";
 
 export interface ServeHandle {
   /** The bound addresses, in the order of `config.listen`. */
   readonly addresses: readonly Deno.NetAddr[];
+  /** The metrics listener's address, or null when metrics are off. */
+  readonly metricsAddress: Deno.NetAddr | null;
+  /** The admin socket's path, or null when it is not open. */
+  readonly adminSocket: string | null;
   /** Resolves when the server has stopped. */
   readonly finished: Promise<void>;
   /** Re-reads certificates and CA bundles; keeps the old ones if the new ones fail. */
@@ -27,6 +38,8 @@ export interface ServeOptions {
   readonly checkPeer?: PeerCheck;
   /** How long shutdown waits for sessions before closing them. Default 5 s. */
   readonly shutdownGraceMs?: number;
+  /** Reads the configuration again for `postern reload`; default: the file it came from. */
+  readonly rereadConfig?: () => Promise<Config>;
 }
 
 const accessLog = getLogger(["access"]);
@@ -71,7 +84,17 @@ export function formatAccess(record: AccessRecord): Record<string, unknown> {
 export async function serve(config: Config, options: ServeOptions = {}): Promise<ServeHandle> {
   let tlsConfig = await loadTlsConfig(config);
   let current = config;
-  const stack = options.application ? null : await ServerStack.open(config);
+  const adminOn = await adminWanted(config);
+  const prometheus = config.metrics === null ? null : new PrometheusMetrics({
+    databaseBytes: () => databaseBytes(join(config.dataDir, "postern.db")),
+  });
+  const counters = adminOn ? new KeyCounters() : null;
+  const metrics: Metrics = prometheus && counters
+    ? teeMetrics(prometheus, counters)
+    : prometheus ?? counters ?? NO_METRICS;
+  const stack = options.application
+    ? null
+    : await ServerStack.open(config, { metrics, timeStore: prometheus !== null });
   const checkPeer = options.checkPeer ?? stack?.checkPeer;
   const group = new ListenerGroup({
     tlsConfig: () => tlsConfig,
@@ -85,6 +108,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
         formatAccess(record),
       ),
     onError: (message, error) => log.error(`${message}: {error}`, { error: describe(error) }),
+    metrics,
   });
   let addresses: Deno.NetAddr[];
   try {
@@ -93,6 +117,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     );
   } catch (error) {
     await stack?.close();
+    prometheus?.close();
     throw error;
   }
   for (const [i, addr] of addresses.entries()) {
@@ -104,8 +129,16 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   let resolveFinished!: () => void;
   const finished = new Promise<void>((r) => resolveFinished = r);
   let stopping: Promise<void> | null = null;
-  return {
+  let metricsServer: MetricsServer | null = null;
+  let adminServer: AdminServer | null = null;
+  const handle: ServeHandle = {
     addresses,
+    get metricsAddress() {
+      return metricsServer?.addr ?? null;
+    },
+    get adminSocket() {
+      return adminServer?.path ?? null;
+    },
     finished,
     async reload(next?: Config) {
       const candidate = next ?? current;
@@ -127,14 +160,94 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
         log.info("Shutting down: {connections} open connections", {
           connections: group.connectionCount,
         });
+        await adminServer?.close();
         await group.close(options.shutdownGraceMs ?? 5000);
         // Sessions are gone and in-flight commits have settled: the store can close.
         await stack?.close();
+        await metricsServer?.close();
+        prometheus?.close();
         resolveFinished();
       })();
       return stopping;
     },
   };
+  const startedAt = Date.now();
+  try {
+    if (prometheus !== null && config.metrics !== null) {
+      metricsServer = startMetricsServer({
+        hostname: config.metrics.hostname,
+        port: config.metrics.port,
+        metrics: prometheus,
+        readiness: async () => {
+          if (stopping !== null) return "shutting down";
+          if (!group.listening) return "listeners are not accepting";
+          return (await stack?.readiness()) ?? null;
+        },
+        onError: (error) =>
+          log.error("Metrics request failed: {error}", { error: describe(error) }),
+      });
+      log.info("Metrics on http://{address}/metrics", {
+        address: `${config.metrics.hostname}:${metricsServer.addr.port}`,
+      });
+    }
+    if (counters !== null) {
+      const reread = options.rereadConfig ??
+        (() => config.source === null ? Promise.resolve(current) : loadConfig(config.source));
+      adminServer = await startAdminServer({
+        path: config.admin.socket,
+        handler: adminHandler({
+          sessions: () => stack?.imap.sessions ?? [],
+          reload: async () => await handle.reload(await reread()),
+          counters,
+          connections: () => group.connectionCount,
+          startedAt,
+        }),
+        onError: (message, error) => log.error(`${message}: {error}`, { error: describe(error) }),
+      });
+      log.info("Admin socket at {path}", { path: config.admin.socket });
+    }
+  } catch (error) {
+    await handle.shutdown();
+    throw error;
+  }
+  return handle;
+}
+
+/**
+ * Whether to open the admin socket: when asked, or by default when its folder is private.
+ * Asked for in a folder others can enter, it is refused: between bind and chmod, anyone there
+ * could connect.
+ */
+async function adminWanted(config: Config): Promise<boolean> {
+  const { enabled, socket } = config.admin;
+  if (enabled === false) return false;
+  const folder = dirname(socket);
+  const fits = new TextEncoder().encode(socket).length <= MAX_SOCKET_PATH;
+  if (enabled === "auto") {
+    if (!fits) log.warn("No admin socket: its path {path} is too long", { path: socket });
+    return fits && await isPrivateDirectory(folder);
+  }
+  if (!(await isPrivateDirectory(folder))) {
+    throw new Error(
+      `admin.enabled is true but ${folder} is not private to this user (chmod 700 it, or set admin.socket elsewhere)`,
+    );
+  }
+  return true;
+}
+
+/** Bytes in the SQLite database and its write-ahead log, or null when they cannot be read. */
+function databaseBytes(path: string): number | null {
+  try {
+    let total = Deno.statSync(path).size;
+    try {
+      total += Deno.statSync(`${path}-wal`).size;
+    } catch {
+      // No WAL file right now.
+    }
+    return total;
+  } catch {
+    return null;
+  }
 }
 
 /** An error's message without its stack, for log lines. */

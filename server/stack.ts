@@ -17,6 +17,8 @@ import { defaultLimits, type SessionLimits } from "../protocol/imap/mod.ts";
 import { localAccountOf, ServerAuthenticator } from "./imap_auth.ts";
 import { getLogger } from "./log.ts";
 import type { PeerCheck } from "./tls_channel.ts";
+import { type Metrics, NO_METRICS } from "./metrics/metrics.ts";
+import { instrumentStore } from "./metrics/store.ts";
 
 const log = getLogger(["directory"]);
 
@@ -43,12 +45,19 @@ export class ServerStack {
   readonly store: MailStore;
   readonly imap: ImapApplication;
   readonly #local: LocalAuthenticator;
+  readonly #metrics: Metrics;
   #directory: Directory | null;
   #auth: ServerAuthenticator;
   #stopRecheck: () => Promise<void> = () => Promise.resolve();
 
-  private constructor(store: MailStore, config: Config, directory: Directory | null) {
+  private constructor(
+    store: MailStore,
+    config: Config,
+    directory: Directory | null,
+    metrics: Metrics,
+  ) {
     this.store = store;
+    this.#metrics = metrics;
     this.#local = new LocalAuthenticator({ store });
     this.#directory = directory;
     this.#auth = this.#makeAuth();
@@ -63,15 +72,33 @@ export class ServerStack {
       maxConnectionsPerUser: config.limits.maxConnectionsPerUser,
       preauthWithCertificate: config.imap.preauthWithCertificate,
       certificateUser: (identity) => this.#certificateUser(identity),
+      metrics,
     });
     this.#startRecheck();
   }
 
-  static async open(config: Config): Promise<ServerStack> {
+  /** `timeStore` wraps the store to time every call (when Prometheus metrics are on). */
+  static async open(
+    config: Config,
+    { metrics = NO_METRICS, timeStore = false }: { metrics?: Metrics; timeStore?: boolean } = {},
+  ): Promise<ServerStack> {
     await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-    const store = await openSqliteMailStore(join(config.dataDir, "postern.db"));
+    const sqlite = await openSqliteMailStore(join(config.dataDir, "postern.db"));
+    const store = timeStore ? instrumentStore(sqlite, metrics) : sqlite;
     const settings = await directorySettings(config);
-    return new ServerStack(store, config, settings ? new Directory(settings) : null);
+    const directory = settings ? new Directory(settings, { metrics }) : null;
+    return new ServerStack(store, config, directory, metrics);
+  }
+
+  /** Null when the store and the directory (if any) answer, else why not (for /readyz). */
+  async readiness(): Promise<string | null> {
+    try {
+      await this.store.getAccount("");
+    } catch (error) {
+      return `store: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    const problem = await this.#directory?.ping() ?? null;
+    return problem === null ? null : `directory: ${problem}`;
   }
 
   /** The directory check of a verified client certificate, run before IMAP starts. */
@@ -80,6 +107,7 @@ export class ServerStack {
     if (directory === null) return { ok: true };
     const verdict = await directory.checkCertificate(peer.identity);
     if (verdict.ok) return { ok: true };
+    if (verdict.reason === "not_in_entry") this.#metrics.revocation("handshake");
     log.warn("Refused certificate {subject} serial {serial}: {reason} ({detail})", {
       subject: peer.identity.subject,
       serial: peer.identity.serial,
@@ -94,7 +122,7 @@ export class ServerStack {
     const settings = await directorySettings(config);
     const old = this.#directory;
     await this.#stopRecheck();
-    this.#directory = settings ? new Directory(settings) : null;
+    this.#directory = settings ? new Directory(settings, { metrics: this.#metrics }) : null;
     this.#auth = this.#makeAuth();
     this.#startRecheck();
     await old?.close();
@@ -111,6 +139,7 @@ export class ServerStack {
       store: this.store,
       local: this.#local,
       directory: this.#directory,
+      metrics: this.#metrics,
     });
   }
 
@@ -127,6 +156,7 @@ export class ServerStack {
     const directory = this.#directory;
     if (directory === null) return;
     const stackSessions = this.imap.sessions;
+    const metrics = this.#metrics;
     this.#stopRecheck = directory.startRecheck(function* () {
       for (const session of stackSessions) {
         const identity = session.identity;
@@ -134,6 +164,7 @@ export class ServerStack {
         yield {
           identity,
           revoke: (denial) => {
+            if (!isDirectoryFailure(denial.reason)) metrics.revocation("live");
             log.warn("Closing session of {subject}: {reason}", {
               subject: identity.subject,
               reason: denial.reason,
@@ -144,4 +175,10 @@ export class ServerStack {
       }
     });
   }
+}
+
+/** The directory could not answer, as opposed to refusing the certificate. */
+function isDirectoryFailure(reason: string): boolean {
+  return reason === "directory_unavailable" || reason === "directory_error" ||
+    reason === "directory_busy";
 }

@@ -355,6 +355,8 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
     },
     imap: { preauthWithCertificate: false },
     log: { level: "info", format: "text" },
+    metrics: null,
+    admin: { enabled: "auto", socket: "/srv/postern/data/admin.sock" },
   });
   assert.deepEqual(defaultConfig("/srv/postern"), { ...config, source: null });
 });
