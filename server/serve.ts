@@ -84,7 +84,7 @@ export function formatAccess(record: AccessRecord): Record<string, unknown> {
 export async function serve(config: Config, options: ServeOptions = {}): Promise<ServeHandle> {
   let tlsConfig = await loadTlsConfig(config);
   let current = config;
-  const adminOn = await adminWanted(config);
+  const adminOn = await adminSocketWanted(config);
   const prometheus = config.metrics === null ? null : new PrometheusMetrics({
     databaseBytes: () => databaseBytes(join(config.dataDir, "postern.db")),
   });
@@ -218,7 +218,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
  * Asked for in a folder others can enter, it is refused: between bind and chmod, anyone there
  * could connect.
  */
-async function adminWanted(config: Config): Promise<boolean> {
+export async function adminSocketWanted(config: Config): Promise<boolean> {
   const { enabled, socket } = config.admin;
   if (enabled === false) return false;
   const folder = dirname(socket);

@@ -9,7 +9,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 tools=(
   openssl:openssl gnutls-cli:gnutls-bin python3:python3 curl:curl
   slapd:slapd ldapmodify:ldap-utils dovecot:dovecot-imapd mbsync:isync
-  fetchmail:fetchmail tstclnt:libnss3-tools
+  fetchmail:fetchmail tstclnt:libnss3-tools prometheus:prometheus
 )
 missing=()
 for pair in "${tools[@]}"; do
@@ -19,7 +19,8 @@ if ((${#missing[@]})); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
     echo "Installing missing test tools: ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
-    # Debian's slapd and dovecot start system daemons on install; the tests start their own.
+    # Debian's slapd, dovecot and prometheus start system daemons on install; the tests start
+    # their own.
     policy=/usr/sbin/policy-rc.d
     had_policy=0
     [[ -e $policy ]] && had_policy=1

@@ -13,6 +13,7 @@ import type {
 } from "../admin/protocol.ts";
 import { CliError, type OptionSpec, type OptionValues, UsageError } from "./args.ts";
 import type { CliIo } from "../main.ts";
+import { ConfigError } from "../config.ts";
 
 interface AdminCommandInput {
   readonly values: OptionValues;
@@ -90,7 +91,14 @@ export function adminCommands(
       positionals: [],
       options: {},
       async run({ values, io }) {
-        const result = await call(io, values, { cmd: "reload" }) as ReloadResult;
+        let result: ReloadResult;
+        try {
+          result = await call(io, values, { cmd: "reload" }) as ReloadResult;
+        } catch (error) {
+          // The file the server would re-read does not even parse here: nothing is sent.
+          if (!(error instanceof ConfigError)) throw error;
+          result = { taken: false, error: error.message };
+        }
         if (result.taken) {
           io.out("new configuration taken\n");
           return 0;
