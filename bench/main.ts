@@ -1,7 +1,7 @@
 /**
  * `deno task bench`: every benchmark that compares Postern with a reference measured in the same
  * run. Figures are printed, never asserted. `--quick` shortens every section; `--only NAME`
- * runs one section (tls, mtls, directory, imap, parse).
+ * runs one section (tls, mtls, directory, imap, parse, metrics).
  *
  * The per-primitive crypto comparison (noble vs node:crypto) is a `deno bench` file:
  * `deno bench -A bench/crypto_bench.ts`.
@@ -9,6 +9,7 @@
 import { makeOpensslPki } from "../tests/_support/openssl_pki.ts";
 import { benchDirectoryHandshakes } from "./directory_handshake_bench.ts";
 import { benchImap, formatResult } from "./imap_bench.ts";
+import { benchMetrics } from "./metrics_bench.ts";
 import { benchMtls, formatMtls } from "./mtls_bench.ts";
 import { benchParse } from "./parse_bench.ts";
 import { benchTls } from "./tls_bench.ts";
@@ -92,6 +93,29 @@ try {
   if (wants("imap")) {
     console.log("\n## IMAP: Postern vs Dovecot");
     console.log(formatResult(await benchImap({ messages: quick ? 10_000 : 100_000 })));
+  }
+  if (wants("metrics")) {
+    console.log(
+      "\n## Metrics: Postern with metrics, admin counters and 1 s scrapes vs metrics off",
+    );
+    console.log(
+      `${"".padEnd(36)} ${"on".padStart(15)} ${"off".padStart(15)} ${"ratio".padStart(7)}`,
+    );
+    const m = await benchMetrics({
+      sliceMs: quick ? 1000 : 1500,
+      pairs: quick ? 5 : 15,
+      clients: 20,
+    });
+    const paired = (name: string, f: { on: number; off: number; ratio: number }, unit: string) =>
+      console.log(
+        `${row(name, f.on, f.off, unit).slice(0, -8)} ${f.ratio.toFixed(2).padStart(6)}x`,
+      );
+    paired("handshakes, Deno.connectTls x8", m.handshakes, "hs/s");
+    paired("IMAP mix, 20 clients", m.mix, "cmd/s");
+    console.log(
+      `medians of ${quick ? 5 : 15} alternating slice pairs; ratio: median of paired ratios. ` +
+        `One scrape: ${(m.scrapeBytes / 1024).toFixed(1)} KiB in ${m.scrapeMs.toFixed(1)} ms`,
+    );
   }
   if (wants("parse")) {
     console.log("\n## Parsers on hostile input, against a benign input of the same size");

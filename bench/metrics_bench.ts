@@ -1,0 +1,247 @@
+/**
+ * What metrics cost on the hot path: the same Postern with metrics off, and with the
+ * Prometheus registry, the admin socket's counters and a scrape every second, side by side in
+ * one run. Each server runs in its own process; this process is the client: TLS handshakes
+ * (Deno.connectTls, 8 at a time) and an IMAP mix of 20 logged-in sessions, each looping
+ * SELECT, FETCH, UID SEARCH, STORE and NOOP. The two servers are measured in short alternating
+ * slices, so load from elsewhere on a shared machine falls on both alike, and the ratio is
+ * the median of the ratios of adjacent slices.
+ *
+ * Child mode (`deno run -A bench/metrics_bench.ts --serve on|off`) starts one server.
+ */
+import { join } from "node:path";
+import { appendBytes, ImapClient, type ImapConnectOptions } from "./_imap_client.ts";
+
+export interface MetricsBenchOptions {
+  /** Length of each measured slice. */
+  readonly sliceMs: number;
+  /** Off/on slice pairs per figure. */
+  readonly pairs: number;
+  readonly clients: number;
+}
+
+const USER = "bench";
+const PASSWORD = "bench-password";
+const MESSAGES = 200;
+
+interface Child {
+  readonly port: number;
+  readonly caPem: string;
+  readonly caPath: string;
+  readonly metricsPort: number | null;
+  stop(): Promise<void>;
+}
+
+async function startChild(mode: "on" | "off", clients: number): Promise<Child> {
+  const process = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(import.meta.url).pathname, "--serve", mode, String(clients)],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`metrics bench child (${mode}) ended early`);
+    text += value;
+  }
+  const info = JSON.parse(text.slice(0, text.indexOf("\n"))) as Omit<Child, "stop">;
+  return {
+    ...info,
+    async stop() {
+      await process.stdin.close().catch(() => {});
+      await reader.cancel().catch(() => {});
+      await process.status;
+    },
+  };
+}
+
+/** Child mode: one Postern, metrics on or off; prints how to reach it; stops at stdin EOF. */
+async function serveChild(mode: "on" | "off", clients: number): Promise<void> {
+  const { startPostern } = await import("../tests/_support/postern.ts");
+  const adminDir = await Deno.makeTempDir({ prefix: "postern-bench-admin-" });
+  const postern = await startPostern({
+    users: [{ name: USER, password: PASSWORD }],
+    clientAuth: "none",
+    limitsYaml: `  max_connections_per_user: ${clients + 10}\n` +
+      "  max_connections_per_address: 10000",
+    extraYaml: mode === "on"
+      ? `metrics: { listen: 127.0.0.1:0 }\nadmin: { enabled: true, socket: ${
+        join(adminDir, "admin.sock")
+      } }\n`
+      : "admin: { enabled: false }\n",
+  });
+  console.log(JSON.stringify({
+    port: postern.implicitPort,
+    caPem: postern.caPem,
+    caPath: postern.caPath,
+    metricsPort: postern.handle.metricsAddress?.port ?? null,
+  }));
+  try {
+    for await (const _ of Deno.stdin.readable) {
+      // Runs until the parent closes stdin.
+    }
+  } finally {
+    await postern.stop();
+    await Deno.remove(adminDir, { recursive: true }).catch(() => {});
+  }
+}
+
+function message(i: number): Uint8Array {
+  return new TextEncoder().encode(
+    `From: a${i}@example.org\r\nTo: bench@example.org\r\nSubject: message ${i}\r\n` +
+      `Date: Tue, 7 Mar 2023 10:00:00 +0000\r\nMessage-ID: <m${i}@bench>\r\n\r\n` +
+      `${"Some body text. ".repeat(20)}\r\n`,
+  );
+}
+
+async function fill(target: Child): Promise<void> {
+  const c = await ImapClient.login(target, USER, PASSWORD);
+  try {
+    await c.pipeline(Array.from({ length: MESSAGES }, (_, i) => appendBytes("INBOX", message(i))));
+  } finally {
+    await c.logout();
+  }
+}
+
+/** Completes TLS handshakes, 8 at a time, until `ms` have passed; returns handshakes per second. */
+async function handshakeSlice(target: Child, ms: number): Promise<number> {
+  let count = 0;
+  const started = performance.now();
+  const deadline = started + ms;
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (performance.now() < deadline) {
+      const conn = await Deno.connectTls({
+        hostname: "127.0.0.1",
+        port: target.port,
+        caCerts: [target.caPem],
+      });
+      await conn.handshake();
+      conn.close();
+      count++;
+    }
+  }));
+  return count / ((performance.now() - started) / 1000);
+}
+
+/** Logged-in sessions that loop SELECT, FETCH, UID SEARCH, STORE and NOOP. */
+async function openSessions(target: ImapConnectOptions, clients: number): Promise<ImapClient[]> {
+  // One at a time: the per-address login limits would refuse 20 at once.
+  const sessions: ImapClient[] = [];
+  for (let i = 0; i < clients; i++) sessions.push(await ImapClient.login(target, USER, PASSWORD));
+  await Promise.all(sessions.map((c) => c.ok("SELECT INBOX", false)));
+  return sessions;
+}
+
+/** Every session loops the mix for `ms`; returns commands per second in total. */
+async function mixSlice(sessions: readonly ImapClient[], ms: number): Promise<number> {
+  let commands = 0;
+  const started = performance.now();
+  const deadline = started + ms;
+  await Promise.all(sessions.map(async (c, i) => {
+    let n = i;
+    while (performance.now() < deadline) {
+      const first = 1 + (n * 20) % (MESSAGES - 20);
+      await c.ok("SELECT INBOX", false);
+      await c.ok(`FETCH ${first}:${first + 19} (UID FLAGS RFC822.SIZE ENVELOPE)`, false);
+      await c.ok("UID SEARCH UNSEEN", false);
+      await c.ok(`STORE ${first} ${n % 2 === 0 ? "+" : "-"}FLAGS.SILENT (\\Seen)`, false);
+      await c.ok("NOOP", false);
+      commands += 5;
+      n++;
+    }
+  }));
+  return commands / ((performance.now() - started) / 1000);
+}
+
+/** Scrapes /metrics every second until `stop` resolves, like a Prometheus server would. */
+function scrapeEverySecond(port: number, stop: Promise<void>): Promise<void> {
+  let done = false;
+  stop.then(() => done = true);
+  return (async () => {
+    while (!done) {
+      const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+      await response.text();
+      await Promise.race([new Promise((r) => setTimeout(r, 1000)), stop]);
+    }
+  })();
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Medians of per-slice rates, and the median of the on/off ratio of adjacent slices. */
+export interface Paired {
+  readonly on: number;
+  readonly off: number;
+  readonly ratio: number;
+}
+
+/**
+ * Runs `slice` on both servers in short alternating slices (off, on, on, off, …), so that
+ * load from elsewhere on the machine falls on both alike; pairs adjacent slices.
+ */
+async function paired(
+  pairs: number,
+  slice: (mode: "off" | "on") => Promise<number>,
+): Promise<Paired> {
+  const on: number[] = [];
+  const off: number[] = [];
+  const ratios: number[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const order: ("off" | "on")[] = i % 2 === 0 ? ["off", "on"] : ["on", "off"];
+    const got: Record<string, number> = {};
+    for (const mode of order) got[mode] = await slice(mode);
+    on.push(got.on!);
+    off.push(got.off!);
+    ratios.push(got.on! / got.off!);
+  }
+  return { on: median(on), off: median(off), ratio: median(ratios) };
+}
+
+export interface MetricsFigures {
+  readonly handshakes: Paired;
+  /** IMAP commands per second over all clients. */
+  readonly mix: Paired;
+  readonly scrapeMs: number;
+  readonly scrapeBytes: number;
+}
+
+export async function benchMetrics(options: MetricsBenchOptions): Promise<MetricsFigures> {
+  const off = await startChild("off", options.clients);
+  const on = await startChild("on", options.clients);
+  let release!: () => void;
+  const stop = new Promise<void>((r) => release = r);
+  const scraping = scrapeEverySecond(on.metricsPort!, stop);
+  const sessions: ImapClient[] = [];
+  try {
+    const children = { off, on };
+    await Promise.all([fill(off), fill(on)]);
+    const handshakes = await paired(
+      options.pairs,
+      (mode) => handshakeSlice(children[mode], options.sliceMs),
+    );
+    const open = {
+      off: await openSessions(off, options.clients),
+      on: await openSessions(on, options.clients),
+    };
+    sessions.push(...open.off, ...open.on);
+    const mix = await paired(options.pairs, (mode) => mixSlice(open[mode], options.sliceMs));
+    const started = performance.now();
+    const text = await (await fetch(`http://127.0.0.1:${on.metricsPort}/metrics`)).text();
+    return { handshakes, mix, scrapeMs: performance.now() - started, scrapeBytes: text.length };
+  } finally {
+    release();
+    await scraping;
+    await Promise.all(sessions.map((c) => c.logout()));
+    await Promise.all([off.stop(), on.stop()]);
+  }
+}
+
+if (import.meta.main && Deno.args[0] === "--serve") {
+  await serveChild(Deno.args[1] === "on" ? "on" : "off", Number(Deno.args[2] ?? 20));
+}
