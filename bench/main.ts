@@ -9,7 +9,7 @@
 import { makeOpensslPki } from "../tests/_support/openssl_pki.ts";
 import { benchDirectoryHandshakes } from "./directory_handshake_bench.ts";
 import { benchImap, formatResult } from "./imap_bench.ts";
-import { benchMetrics } from "./metrics_bench.ts";
+import { benchMetrics, type Paired } from "./metrics_bench.ts";
 import { benchMtls, formatMtls } from "./mtls_bench.ts";
 import { benchParse } from "./parse_bench.ts";
 import { benchTls } from "./tls_bench.ts";
@@ -106,15 +106,24 @@ try {
       pairs: quick ? 5 : 15,
       clients: 20,
     });
-    const paired = (name: string, f: { on: number; off: number; ratio: number }, unit: string) =>
+    const paired = (name: string, f: Paired, unit: string) => {
       console.log(
         `${row(name, f.on, f.off, unit).slice(0, -8)} ${f.ratio.toFixed(2).padStart(6)}x`,
       );
+      console.log(row(`  server CPU per item`, f.cpuUsOn, f.cpuUsOff, "µs"));
+    };
     paired("handshakes, Deno.connectTls x8", m.handshakes, "hs/s");
     paired("IMAP mix, 20 clients", m.mix, "cmd/s");
     console.log(
-      `medians of ${quick ? 5 : 15} alternating slice pairs; ratio: median of paired ratios. ` +
-        `One scrape: ${(m.scrapeBytes / 1024).toFixed(1)} KiB in ${m.scrapeMs.toFixed(1)} ms`,
+      `rates: medians of ${quick ? 5 : 15} alternating slice pairs, ratio the median of paired ` +
+        `ratios; CPU: the server process's user+system time over all slices (10 ms ticks)`,
+    );
+    const share = (us: number, of: number) =>
+      `${us.toFixed(2)} µs (${(100 * us / of).toFixed(2)} % of ${of.toFixed(0)} µs)`;
+    console.log(
+      `metric hooks alone: per handshake ${share(m.hooks.handshakeUs, m.handshakes.cpuUsOff)}, ` +
+        `per IMAP command ${share(m.hooks.commandUs, m.mix.cpuUsOff)} of server CPU; ` +
+        `one scrape: ${(m.scrapeBytes / 1024).toFixed(1)} KiB in ${m.scrapeMs.toFixed(1)} ms`,
     );
   }
   if (wants("parse")) {

@@ -11,6 +11,8 @@
  */
 import { join } from "node:path";
 import { appendBytes, ImapClient, type ImapConnectOptions } from "./_imap_client.ts";
+import { PrometheusMetrics } from "../server/metrics/prometheus.ts";
+import { KeyCounters, teeMetrics } from "../server/metrics/counters.ts";
 
 export interface MetricsBenchOptions {
   /** Length of each measured slice. */
@@ -29,6 +31,7 @@ interface Child {
   readonly caPem: string;
   readonly caPath: string;
   readonly metricsPort: number | null;
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -46,9 +49,10 @@ async function startChild(mode: "on" | "off", clients: number): Promise<Child> {
     if (done) throw new Error(`metrics bench child (${mode}) ended early`);
     text += value;
   }
-  const info = JSON.parse(text.slice(0, text.indexOf("\n"))) as Omit<Child, "stop">;
+  const info = JSON.parse(text.slice(0, text.indexOf("\n"))) as Omit<Child, "stop" | "pid">;
   return {
     ...info,
+    pid: process.pid,
     async stop() {
       await process.stdin.close().catch(() => {});
       await reader.cancel().catch(() => {});
@@ -106,7 +110,7 @@ async function fill(target: Child): Promise<void> {
 }
 
 /** Completes TLS handshakes, 8 at a time, until `ms` have passed; returns handshakes per second. */
-async function handshakeSlice(target: Child, ms: number): Promise<number> {
+async function handshakeSlice(target: Child, ms: number): Promise<Slice> {
   let count = 0;
   const started = performance.now();
   const deadline = started + ms;
@@ -122,7 +126,7 @@ async function handshakeSlice(target: Child, ms: number): Promise<number> {
       count++;
     }
   }));
-  return count / ((performance.now() - started) / 1000);
+  return { items: count, seconds: (performance.now() - started) / 1000 };
 }
 
 /** Logged-in sessions that loop SELECT, FETCH, UID SEARCH, STORE and NOOP. */
@@ -135,7 +139,7 @@ async function openSessions(target: ImapConnectOptions, clients: number): Promis
 }
 
 /** Every session loops the mix for `ms`; returns commands per second in total. */
-async function mixSlice(sessions: readonly ImapClient[], ms: number): Promise<number> {
+async function mixSlice(sessions: readonly ImapClient[], ms: number): Promise<Slice> {
   let commands = 0;
   const started = performance.now();
   const deadline = started + ms;
@@ -152,7 +156,7 @@ async function mixSlice(sessions: readonly ImapClient[], ms: number): Promise<nu
       n++;
     }
   }));
-  return commands / ((performance.now() - started) / 1000);
+  return { items: commands, seconds: (performance.now() - started) / 1000 };
 }
 
 /** Scrapes /metrics every second until `stop` resolves, like a Prometheus server would. */
@@ -168,17 +172,83 @@ function scrapeEverySecond(port: number, stop: Promise<void>): Promise<void> {
   })();
 }
 
+/**
+ * Times the hooks a handshake (accept, handshake, a few reads and writes, close_notify both
+ * ways, close) and an IMAP command (the command, two store calls, one read and one write)
+ * fire, on Prometheus and the admin counters together, as the "on" server has them.
+ */
+function hookCosts(): { handshakeUs: number; commandUs: number } {
+  const prometheus = new PrometheusMetrics();
+  const m = teeMetrics(prometheus, new KeyCounters());
+  const listener = "127.0.0.1:9993/implicit";
+  const handshake = {
+    version: "TLSv1.3",
+    suite: "TLS_CHACHA20_POLY1305_SHA256",
+    group: "x25519",
+    result: "ok",
+    seconds: 0.002,
+  } as const;
+  const time = (n: number, body: () => void) => {
+    for (let i = 0; i < 1000; i++) body();
+    const started = performance.now();
+    for (let i = 0; i < n; i++) body();
+    return (performance.now() - started) * 1000 / n;
+  };
+  try {
+    const handshakeUs = time(50_000, () => {
+      m.connectionOpened(listener);
+      m.bytesReceived(517);
+      m.bytesSent(1200);
+      m.bytesReceived(80);
+      m.handshake(handshake);
+      m.tlsAlert("received", "close_notify");
+      m.tlsAlert("sent", "close_notify");
+      m.connectionClosed(listener);
+    });
+    const commandUs = time(50_000, () => {
+      m.bytesReceived(40);
+      m.storeOperation("getMailbox", true, 0.0001);
+      m.storeOperation("getMessages", true, 0.0003);
+      m.imapCommand("UID FETCH", "ok", 0.0005);
+      m.bytesSent(2000);
+    });
+    return { handshakeUs, commandUs };
+  } finally {
+    prometheus.close();
+  }
+}
+
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** Medians of per-slice rates, and the median of the on/off ratio of adjacent slices. */
+/** Items completed in one slice and its length. */
+interface Slice {
+  readonly items: number;
+  readonly seconds: number;
+}
+
+/**
+ * Medians of per-slice rates and the median of the on/off ratio of adjacent slices; and the
+ * server process's CPU time per item over all slices, which a busy machine disturbs far less
+ * than wall-clock rates.
+ */
 export interface Paired {
   readonly on: number;
   readonly off: number;
   readonly ratio: number;
+  readonly cpuUsOn: number;
+  readonly cpuUsOff: number;
+}
+
+/** CPU time (user + system) a process has used so far, in µs (Linux /proc). */
+function cpuMicros(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second here).
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 /**
@@ -187,23 +257,40 @@ export interface Paired {
  */
 async function paired(
   pairs: number,
-  slice: (mode: "off" | "on") => Promise<number>,
+  pids: { readonly off: number; readonly on: number },
+  slice: (mode: "off" | "on") => Promise<Slice>,
 ): Promise<Paired> {
   const on: number[] = [];
   const off: number[] = [];
   const ratios: number[] = [];
+  const cpu = { off: 0, on: 0 };
+  const items = { off: 0, on: 0 };
   for (let i = 0; i < pairs; i++) {
     const order: ("off" | "on")[] = i % 2 === 0 ? ["off", "on"] : ["on", "off"];
     const got: Record<string, number> = {};
-    for (const mode of order) got[mode] = await slice(mode);
+    for (const mode of order) {
+      const before = cpuMicros(pids[mode]);
+      const s = await slice(mode);
+      cpu[mode] += cpuMicros(pids[mode]) - before;
+      items[mode] += s.items;
+      got[mode] = s.items / s.seconds;
+    }
     on.push(got.on!);
     off.push(got.off!);
     ratios.push(got.on! / got.off!);
   }
-  return { on: median(on), off: median(off), ratio: median(ratios) };
+  return {
+    on: median(on),
+    off: median(off),
+    ratio: median(ratios),
+    cpuUsOn: cpu.on / items.on,
+    cpuUsOff: cpu.off / items.off,
+  };
 }
 
 export interface MetricsFigures {
+  /** The hooks one handshake and one IMAP command fire, timed in a loop (µs, metrics on). */
+  readonly hooks: { readonly handshakeUs: number; readonly commandUs: number };
   readonly handshakes: Paired;
   /** IMAP commands per second over all clients. */
   readonly mix: Paired;
@@ -221,8 +308,10 @@ export async function benchMetrics(options: MetricsBenchOptions): Promise<Metric
   try {
     const children = { off, on };
     await Promise.all([fill(off), fill(on)]);
+    const pids = { off: off.pid, on: on.pid };
     const handshakes = await paired(
       options.pairs,
+      pids,
       (mode) => handshakeSlice(children[mode], options.sliceMs),
     );
     const open = {
@@ -230,10 +319,15 @@ export async function benchMetrics(options: MetricsBenchOptions): Promise<Metric
       on: await openSessions(on, options.clients),
     };
     sessions.push(...open.off, ...open.on);
-    const mix = await paired(options.pairs, (mode) => mixSlice(open[mode], options.sliceMs));
+    const mix = await paired(
+      options.pairs,
+      pids,
+      (mode) => mixSlice(open[mode], options.sliceMs),
+    );
     const started = performance.now();
     const text = await (await fetch(`http://127.0.0.1:${on.metricsPort}/metrics`)).text();
-    return { handshakes, mix, scrapeMs: performance.now() - started, scrapeBytes: text.length };
+    const scrapeMs = performance.now() - started;
+    return { hooks: hookCosts(), handshakes, mix, scrapeMs, scrapeBytes: text.length };
   } finally {
     release();
     await scraping;

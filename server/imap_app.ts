@@ -96,10 +96,12 @@ export class ImapApplication {
       ...(options.limits ? { limits: options.limits } : {}),
       preauth: await this.#preauthUser(identity),
     });
-    session.onCommand = (name) => {
-      const started = performance.now();
-      return (result) => metrics.imapCommand(name, result, secondsSince(started));
-    };
+    if (metrics !== NO_METRICS) {
+      session.onCommand = (name) => {
+        const started = performance.now();
+        return (result) => metrics.imapCommand(name, result, secondsSince(started));
+      };
+    }
 
     // Writes go out in order; `queued` counts bytes handed over but not yet written.
     let channel: ByteChannel = context.channel;

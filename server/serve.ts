@@ -148,6 +148,12 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
         tlsConfig = nextTls;
         current = candidate;
         log.info("Reloaded TLS certificates, CA bundles and directory settings");
+        if (
+          JSON.stringify([candidate.metrics, candidate.admin]) !==
+            JSON.stringify([config.metrics, config.admin])
+        ) {
+          log.warn("Changes to metrics: and admin: take effect at the next start");
+        }
       } catch (error) {
         log.error("Reload failed, keeping the previous configuration: {error}", {
           error: describe(error),
@@ -193,18 +199,28 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     if (counters !== null) {
       const reread = options.rereadConfig ??
         (() => config.source === null ? Promise.resolve(current) : loadConfig(config.source));
-      adminServer = await startAdminServer({
-        path: config.admin.socket,
-        handler: adminHandler({
-          sessions: () => stack?.imap.sessions ?? [],
-          reload: async () => await handle.reload(await reread()),
-          counters,
-          connections: () => group.connectionCount,
-          startedAt,
-        }),
-        onError: (message, error) => log.error(`${message}: {error}`, { error: describe(error) }),
-      });
-      log.info("Admin socket at {path}", { path: config.admin.socket });
+      try {
+        adminServer = await startAdminServer({
+          path: config.admin.socket,
+          handler: adminHandler({
+            sessions: () => stack?.imap.sessions ?? [],
+            reload: async () => await handle.reload(await reread()),
+            counters,
+            connections: () => group.connectionCount,
+            startedAt,
+          }),
+          onError: (message, error) => log.error(`${message}: {error}`, { error: describe(error) }),
+        });
+        log.info("Admin socket at {path}", { path: config.admin.socket });
+      } catch (error) {
+        // Asked for explicitly, a socket that cannot be opened stops the start; by default
+        // the server runs without it.
+        if (config.admin.enabled === true) throw error;
+        log.warn("No admin socket at {path}: {error}", {
+          path: config.admin.socket,
+          error: describe(error),
+        });
+      }
     }
   } catch (error) {
     await handle.shutdown();
