@@ -187,3 +187,36 @@ Deno.test("callAdmin() names the socket when nothing listens there", async () =>
     /cannot reach the admin socket \/nonexistent\/postern\/admin.sock \(no such socket\)/,
   );
 });
+
+Deno.test("the admin socket serves a bounded number of connections and closes idle ones", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-admin-" });
+  const path = join(dir, "admin.sock");
+  const server = await startAdminServer({
+    path,
+    handler: handler([]),
+    onError: () => {},
+    maxConnections: 2,
+    idleTimeoutMs: 200,
+  });
+  const held: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < 2; i++) held.push(await Deno.connect({ transport: "unix", path }));
+    // Give the accept loop a turn to count both before the third arrives.
+    await new Promise((r) => setTimeout(r, 50));
+    const extra = await Deno.connect({ transport: "unix", path });
+    assert.equal(await extra.read(new Uint8Array(16)), null);
+    extra.close();
+    // The two silent ones are closed after the idle timeout; then others are served again.
+    for (const conn of held) assert.equal(await conn.read(new Uint8Array(16)), null);
+    let answered = false;
+    for (let i = 0; i < 20 && !answered; i++) {
+      answered = await callAdmin(path, { cmd: "stats" }).then((r) => r.ok, () => false);
+      if (!answered) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(answered);
+  } finally {
+    for (const conn of held) conn.close();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
