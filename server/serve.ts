@@ -195,6 +195,13 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       log.info("Metrics on http://{address}/metrics", {
         address: `${config.metrics.hostname}:${metricsServer.addr.port}`,
       });
+      if (!["127.0.0.1", "::1", "localhost"].includes(config.metrics.hostname)) {
+        // Plain HTTP without authentication: traffic figures and /readyz for anyone who can
+        // reach the address.
+        log.warn("Metrics listener {address} is reachable beyond this machine, in clear", {
+          address: config.metrics.address,
+        });
+      }
     }
     if (counters !== null) {
       const reread = options.rereadConfig ??
