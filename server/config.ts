@@ -920,11 +920,16 @@ function readLog(ctx: Context, root: Section): LogConfig {
 
 // ---- metrics: and admin: (issue 21) ----
 
-/** The metrics, /healthz and /readyz listener (plain HTTP). */
+/**
+ * The metrics, /healthz and /readyz listener: plain HTTP, or HTTPS with required client
+ * certificates when `clientCa` names CAs (the server certificate of `tls:` is presented).
+ */
 export interface MetricsConfig {
   readonly address: string;
   readonly hostname: string;
   readonly port: number;
+  /** Absolute paths of PEM CA files for scraper certificates; empty for plain HTTP. */
+  readonly clientCa: readonly string[];
 }
 
 /**
@@ -941,7 +946,10 @@ export interface AdminConfig {
 /** The longest Unix socket path the kernel takes (sun_path is 108 bytes with its NUL). */
 export const MAX_SOCKET_PATH = 107;
 
-const OBSERVABILITY_KEYS = { metrics: ["listen"], admin: ["enabled", "socket"] } as const;
+const OBSERVABILITY_KEYS = {
+  metrics: ["listen", "client_ca"],
+  admin: ["enabled", "socket"],
+} as const;
 
 function readObservability(
   ctx: Context,
@@ -963,7 +971,7 @@ function readObservability(
     if (parsed !== null && !parsed.ok) {
       section.fail("listen", `invalid address "${address}": ${parsed.reason}`);
     } else if (parsed !== null) {
-      metrics = { address, ...parsed.value };
+      metrics = { address, ...parsed.value, clientCa: readPathList(ctx, section, "client_ca", []) };
     }
   }
   const section = Section.open(

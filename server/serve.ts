@@ -13,7 +13,7 @@ import { ServerStack } from "./stack.ts";
 import { type Metrics, NO_METRICS } from "./metrics/metrics.ts";
 import { PrometheusMetrics } from "./metrics/prometheus.ts";
 import { KeyCounters, teeMetrics } from "./metrics/counters.ts";
-import { type MetricsServer, startMetricsServer } from "./metrics/http.ts";
+import { type MetricsServer, startMetricsServer, startMetricsTlsServer } from "./metrics/http.ts";
 import { type AdminServer, isPrivateDirectory, startAdminServer } from "./admin/server.ts";
 import { adminHandler } from "./admin/handler.ts";
 
@@ -130,6 +130,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   const finished = new Promise<void>((r) => resolveFinished = r);
   let stopping: Promise<void> | null = null;
   let metricsServer: MetricsServer | null = null;
+  let metricsTls: ServerConfig | null = null;
   let adminServer: AdminServer | null = null;
   const handle: ServeHandle = {
     addresses,
@@ -144,8 +145,13 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       const candidate = next ?? current;
       try {
         const nextTls = await loadTlsConfig(candidate);
+        // The metrics listener presents the new server certificate; its scraper CAs stay.
+        const nextMetricsTls = metricsTls === null
+          ? null
+          : await loadMetricsTlsConfig(candidate, config.metrics?.clientCa ?? []);
         await stack?.reload(candidate);
         tlsConfig = nextTls;
+        metricsTls = nextMetricsTls;
         current = candidate;
         log.info("Reloaded TLS certificates, CA bundles and directory settings");
         if (
@@ -180,7 +186,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   const startedAt = Date.now();
   try {
     if (prometheus !== null && config.metrics !== null) {
-      metricsServer = startMetricsServer({
+      const http = {
         hostname: config.metrics.hostname,
         port: config.metrics.port,
         metrics: prometheus,
@@ -189,13 +195,25 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
           if (!group.listening) return "listeners are not accepting";
           return (await stack?.readiness()) ?? null;
         },
-        onError: (error) =>
+        onError: (error: unknown) =>
           log.error("Metrics request failed: {error}", { error: describe(error) }),
-      });
-      log.info("Metrics on http://{address}/metrics", {
+      };
+      const secure = config.metrics.clientCa.length > 0;
+      if (secure) {
+        metricsTls = await loadMetricsTlsConfig(config, config.metrics.clientCa);
+        metricsServer = startMetricsTlsServer({
+          ...http,
+          tlsConfig: () => metricsTls!,
+          handshakeTimeoutMs: config.tls.handshakeTimeoutMs,
+        });
+      } else {
+        metricsServer = startMetricsServer(http);
+      }
+      log.info("Metrics on {scheme}://{address}/metrics", {
+        scheme: secure ? "https" : "http",
         address: `${config.metrics.hostname}:${metricsServer.addr.port}`,
       });
-      if (!["127.0.0.1", "::1", "localhost"].includes(config.metrics.hostname)) {
+      if (!secure && !["127.0.0.1", "::1", "localhost"].includes(config.metrics.hostname)) {
         // Plain HTTP without authentication: traffic figures and /readyz for anyone who can
         // reach the address.
         log.warn("Metrics listener {address} is reachable beyond this machine, in clear", {
@@ -234,6 +252,27 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     throw error;
   }
   return handle;
+}
+
+/** The metrics listener's TLS: the server certificate, client certificates required. */
+async function loadMetricsTlsConfig(
+  config: Config,
+  clientCa: readonly string[],
+): Promise<ServerConfig> {
+  const [certificatePem, privateKeyPem, ...clientCaPems] = await Promise.all([
+    Deno.readTextFile(config.tls.certificate),
+    Deno.readTextFile(config.tls.privateKey),
+    ...clientCa.map((p) => Deno.readTextFile(p)),
+  ]);
+  const tls = buildServerConfig({
+    certificatePem: certificatePem!,
+    privateKeyPem: privateKeyPem!,
+    clientAuth: "required",
+    clientCaPems,
+    maxChainDepth: config.tls.maxChainDepth,
+  });
+  // HTTP/1.1 only (RFC 7301): a client offering h2 alone gets no_application_protocol.
+  return { ...tls, alpnProtocols: ["http/1.1"] };
 }
 
 /**

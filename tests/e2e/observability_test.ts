@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { startPostern } from "../_support/postern.ts";
 import { describeRun, freePort, runPython } from "../_support/imap_clients.ts";
 import { run } from "../_support/command.ts";
+import { ensureDevPki, issueClientCertificate } from "../../server/cli/dev_pki.ts";
 
 const PROMETHEUS = "/usr/bin/prometheus";
 const hasPrometheus = (() => {
@@ -43,7 +44,11 @@ interface Prometheus {
   stop(): Promise<void>;
 }
 
-async function startPrometheus(dir: string, target: string): Promise<Prometheus> {
+async function startPrometheus(
+  dir: string,
+  target: string,
+  scrapeOptions: readonly string[] = [],
+): Promise<Prometheus> {
   const config = join(dir, "prometheus.yml");
   await Deno.writeTextFile(
     config,
@@ -53,6 +58,7 @@ async function startPrometheus(dir: string, target: string): Promise<Prometheus>
       "  scrape_timeout: 1s",
       "scrape_configs:",
       "  - job_name: postern",
+      ...scrapeOptions.map((line) => `    ${line}`),
       "    static_configs:",
       `      - targets: ["${target}"]`,
       "",
@@ -243,4 +249,82 @@ Deno.test("/readyz says why when the directory does not answer", async () => {
     await p.stop();
     await Deno.remove(secrets, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "Prometheus scrapes over TLS with a client certificate; a scraper without one is refused",
+  ignore: !hasPrometheus,
+  async fn() {
+    // The scrapers' own CA, separate from the one that issues mail clients' certificates.
+    const scrapers = await Deno.makeTempDir({ prefix: "postern-scrapers-" });
+    const scraperPki = await ensureDevPki(scrapers);
+    const scraper = await issueClientCertificate(scrapers, "prometheus");
+    const p = await startPostern({
+      users: [{ name: "alice", password: "pw-alice" }, { name: "bob", password: "pw-bob" }],
+      extraYaml: `metrics: { listen: 127.0.0.1:0, client_ca: [${scraperPki.caCertificate}] }\n`,
+    });
+    let prometheus: Prometheus | null = null;
+    try {
+      const port = p.handle.metricsAddress!.port;
+      const withCert = Deno.createHttpClient({
+        caCerts: [p.caPem],
+        cert: await Deno.readTextFile(scraper.certificate),
+        key: await Deno.readTextFile(scraper.key),
+      });
+      const withoutCert = Deno.createHttpClient({ caCerts: [p.caPem] });
+      try {
+        const ok = await fetch(`https://127.0.0.1:${port}/healthz`, { client: withCert });
+        assert.equal(ok.status, 200);
+        assert.equal(await ok.text(), "ok\n");
+        await assert.rejects(() =>
+          fetch(`https://127.0.0.1:${port}/metrics`, { client: withoutCert })
+        );
+        // A mail client's certificate is not a scraper's.
+        const mail = await p.clientCertificate("alice");
+        const wrongCa = Deno.createHttpClient({
+          caCerts: [p.caPem],
+          cert: await Deno.readTextFile(mail.certPath),
+          key: await Deno.readTextFile(mail.keyPath),
+        });
+        await assert.rejects(() => fetch(`https://127.0.0.1:${port}/metrics`, { client: wrongCa }));
+        wrongCa.close();
+        const bad = await run("curl", [
+          "-s",
+          "-o",
+          "/dev/null",
+          "-w",
+          "%{http_code}",
+          "--cacert",
+          p.caPath,
+          "--cert",
+          scraper.certificate,
+          "--key",
+          scraper.key,
+          "-X",
+          "DELETE",
+          `https://127.0.0.1:${port}/metrics`,
+        ]);
+        assert.equal(bad.stdout, "405", describeRun(bad));
+      } finally {
+        withCert.close();
+        withoutCert.close();
+      }
+      const r = await runPython(IMAP_ROUNDS, [String(p.implicitPort), p.caPath, "1"]);
+      assert.equal(r.code, 0, describeRun(r));
+      prometheus = await startPrometheus(scrapers, `127.0.0.1:${port}`, [
+        "scheme: https",
+        "tls_config:",
+        `  ca_file: ${p.caPath}`,
+        `  cert_file: ${scraper.certificate}`,
+        `  key_file: ${scraper.key}`,
+      ]);
+      const logins = await poll(() => prometheus!.query(COUNTERS.logins), 20_000);
+      assert.equal(logins, 2);
+      assert.equal(await prometheus.query('up{job="postern"}'), 1);
+    } finally {
+      await prometheus?.stop();
+      await p.stop();
+      await Deno.remove(scrapers, { recursive: true }).catch(() => {});
+    }
+  },
 });

@@ -19,9 +19,14 @@ Deno.test("parseConfig() reads metrics.listen in block and flow style", () => {
     address: "127.0.0.1:9154",
     hostname: "127.0.0.1",
     port: 9154,
+    clientCa: [],
   });
   assert.equal(parse("metrics: { listen: 127.0.0.1:9154 }\n").metrics?.port, 9154);
   assert.equal(parse("").metrics, null);
+  assert.deepEqual(
+    parse("metrics: { listen: 0.0.0.0:9154, client_ca: certs/scrapers.pem }\n").metrics?.clientCa,
+    ["/srv/postern/certs/scrapers.pem"],
+  );
 });
 
 Deno.test("parseConfig() points at bad metrics and admin settings", () => {
