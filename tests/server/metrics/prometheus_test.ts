@@ -40,6 +40,7 @@ function feed(m: PrometheusMetrics): void {
   m.directoryCacheHit();
   m.revocation("handshake");
   m.storeOperation("getMessages", true, 0.0002);
+  m.storeOperation("getMessages", false, 0.0002);
 }
 
 Deno.test("PrometheusMetrics exposes every hook under its Prometheus name", async () => {
@@ -65,7 +66,8 @@ Deno.test("PrometheusMetrics exposes every hook under its Prometheus name", asyn
     expect('postern_directory_lookups_total{kind="certificate",result="not_in_entry"}', 1);
     expect("postern_directory_cache_hits_total", 1);
     expect('postern_directory_revocations_total{point="handshake"}', 1);
-    expect('postern_store_operations_total{operation="getMessages",result="ok"}', 1);
+    expect('postern_store_operation_duration_seconds_count{operation="getMessages"}', 2);
+    expect('postern_store_errors_total{operation="getMessages"}', 1);
     expect("postern_store_database_size_bytes", 4096);
     assert.ok((s.get("process_resident_memory_bytes") ?? 0) > 0);
     assert.ok((s.get("postern_heap_used_bytes") ?? 0) > 0);
