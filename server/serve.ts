@@ -92,9 +92,15 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   const metrics: Metrics = prometheus && counters
     ? teeMetrics(prometheus, counters)
     : prometheus ?? counters ?? NO_METRICS;
-  const stack = options.application
-    ? null
-    : await ServerStack.open(config, { metrics, timeStore: prometheus !== null });
+  let stack: ServerStack | null = null;
+  try {
+    stack = options.application
+      ? null
+      : await ServerStack.open(config, { metrics, timeStore: prometheus !== null });
+  } catch (error) {
+    prometheus?.close();
+    throw error;
+  }
   const checkPeer = options.checkPeer ?? stack?.checkPeer;
   const group = new ListenerGroup({
     tlsConfig: () => tlsConfig,
