@@ -9,6 +9,7 @@
  */
 import client from "prom-client";
 import { COMMANDS } from "../../protocol/imap/commands/mod.ts";
+import { FastHistogram } from "./fast_histogram.ts";
 import type {
   AuthMechanism,
   AuthResultLabel,
@@ -89,7 +90,7 @@ export class PrometheusMetrics implements Metrics {
   readonly #commands: client.Counter<"command" | "result">;
   readonly #commandSeconds: client.Histogram<"command">;
   readonly #storeErrors: client.Counter<"operation">;
-  readonly #storeSeconds: client.Histogram<"operation">;
+  readonly #storeSeconds: FastHistogram;
   #lag = 0;
   readonly #lagTimer: ReturnType<typeof setInterval>;
 
@@ -187,12 +188,14 @@ export class PrometheusMetrics implements Metrics {
     this.#storeErrors = counter("postern_store_errors_total", "Mail store calls that failed", [
       "operation",
     ]);
-    this.#storeSeconds = histogram(
+    this.#storeSeconds = new FastHistogram(
       "postern_store_operation_duration_seconds",
       "Mail store call duration (its _count counts calls)",
+      "operation",
       STORE_BUCKETS,
-      ["operation"],
     );
+    // The registry takes any metric with name, help, type and get(); prom-client formats it.
+    this.registry.registerMetric(this.#storeSeconds as unknown as client.Histogram);
     gauge(
       "postern_store_database_size_bytes",
       "Size of the database files",
@@ -277,6 +280,6 @@ export class PrometheusMetrics implements Metrics {
   }
   storeOperation(operation: string, ok: boolean, seconds: number): void {
     if (!ok) this.#storeErrors.inc({ operation });
-    this.#storeSeconds.observe({ operation }, seconds);
+    this.#storeSeconds.observe(operation, seconds);
   }
 }

@@ -8,30 +8,42 @@ import { type Metrics, secondsSince } from "./metrics.ts";
 
 type Method = (...args: unknown[]) => unknown;
 
+/**
+ * A plain object with one wrapper per method of `store` (a Proxy's trap on every access cost
+ * more than the timing itself). Every `MailStore` member is a method.
+ */
 export function instrumentStore(store: MailStore, metrics: Metrics): MailStore {
-  const wrapped = new Map<string, Method>();
-  return new Proxy(store, {
-    get(target, key) {
-      const value: unknown = Reflect.get(target, key, target);
-      if (typeof value !== "function" || typeof key !== "string") return value;
-      let method = wrapped.get(key);
-      if (method === undefined) {
-        const original = value as Method;
-        method = (...args: unknown[]): unknown => {
-          const started = performance.now();
-          const result = original.apply(target, args);
-          if (!(result instanceof Promise)) return result;
-          // Observed on a side branch: the caller awaits the store's own promise, with no
-          // extra hop, and still sees its rejection.
-          result.then(
-            () => metrics.storeOperation(key, true, secondsSince(started)),
-            () => metrics.storeOperation(key, false, secondsSince(started)),
-          );
-          return result;
-        };
-        wrapped.set(key, method);
-      }
-      return method;
-    },
-  });
+  const wrapped: Record<string, Method> = {};
+  for (const key of methodNames(store)) {
+    const original = (store as unknown as Record<string, Method>)[key]!;
+    wrapped[key] = (...args: unknown[]): unknown => {
+      const started = performance.now();
+      const result = original.apply(store, args);
+      if (!(result instanceof Promise)) return result;
+      // Observed on a side branch: the caller awaits the store's own promise, with no
+      // extra hop, and still sees its rejection.
+      result.then(
+        () => metrics.storeOperation(key, true, secondsSince(started)),
+        () => metrics.storeOperation(key, false, secondsSince(started)),
+      );
+      return result;
+    };
+  }
+  return wrapped as unknown as MailStore;
+}
+
+/** The methods of an object and its prototypes, up to Object.prototype. */
+function methodNames(object: object): string[] {
+  const names = new Set<string>();
+  for (
+    let proto: object | null = object;
+    proto !== null && proto !== Object.prototype;
+    proto = Object.getPrototypeOf(proto)
+  ) {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+      if (name !== "constructor" && typeof descriptor?.value === "function") names.add(name);
+    }
+  }
+  return [...names];
 }

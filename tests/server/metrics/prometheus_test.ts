@@ -3,6 +3,7 @@ import { commandLabel, PrometheusMetrics } from "../../../server/metrics/prometh
 import { KeyCounters, teeMetrics } from "../../../server/metrics/counters.ts";
 import { NO_METRICS } from "../../../server/metrics/metrics.ts";
 import { instrumentStore } from "../../../server/metrics/store.ts";
+import { FastHistogram } from "../../../server/metrics/fast_histogram.ts";
 import { MemoryMailStore } from "../../../mailstore/memory/mod.ts";
 
 /** The sample lines of an exposition, `name{labels} value`, comments left out. */
@@ -142,4 +143,20 @@ Deno.test("instrumentStore() times each call and passes results and errors throu
   } finally {
     await store.close();
   }
+});
+
+Deno.test("FastHistogram counts a value in the first bucket it does not exceed, +Inf above all", async () => {
+  const h = new FastHistogram("t_seconds", "t", "op", [0.1, 1]);
+  for (const v of [0.1, 0.5, 1, 7]) h.observe("read", v);
+  const { values } = await h.get();
+  const byName = values.map((v) => `${v.metricName}${JSON.stringify(v.labels)} ${v.value}`);
+  assert.deepEqual(byName, [
+    't_seconds_bucket{"le":0.1,"op":"read"} 1',
+    't_seconds_bucket{"le":1,"op":"read"} 3',
+    't_seconds_bucket{"le":"+Inf","op":"read"} 4',
+    't_seconds_sum{"op":"read"} 8.6',
+    't_seconds_count{"op":"read"} 4',
+  ]);
+  h.reset();
+  assert.deepEqual((await h.get()).values, []);
 });
