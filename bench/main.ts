@@ -14,6 +14,7 @@ import { benchLogins, formatLogins } from "./login_bench.ts";
 import { benchScrypt, formatScrypt } from "./scrypt_bench.ts";
 import { benchLmtp, formatLmtp } from "./lmtp_bench.ts";
 import { benchImapState, formatState } from "./imap_state_bench.ts";
+import { benchMetrics, type Paired } from "./metrics_bench.ts";
 import { benchMtls, formatMtls } from "./mtls_bench.ts";
 import { benchParse } from "./parse_bench.ts";
 import { benchRevocation, formatRevocation } from "./revocation_bench.ts";
@@ -136,6 +137,42 @@ try {
     const clients = 10;
     const lmtp = await benchLmtp({ seconds: quick ? 3 : 10, clients, sizes: [1024, 100 * 1024] });
     console.log(formatLmtp(lmtp, clients));
+  }
+  if (wants("metrics")) {
+    console.log(
+      "\n## Metrics: Postern with metrics and admin counters vs metrics off",
+    );
+    console.log(
+      `${"".padEnd(36)} ${"on".padStart(15)} ${"off".padStart(15)} ${"ratio".padStart(7)}`,
+    );
+    const m = await benchMetrics({
+      sliceMs: quick ? 1000 : 1500,
+      pairs: quick ? 5 : 15,
+      clients: 20,
+    });
+    const paired = (name: string, f: Paired, unit: string) => {
+      console.log(
+        `${row(name, f.on, f.off, unit).slice(0, -8)} ${f.ratio.toFixed(2).padStart(6)}x`,
+      );
+      console.log(row(`  server CPU per item`, f.cpuUsOn, f.cpuUsOff, "µs"));
+    };
+    paired("handshakes, Deno.connectTls x8", m.handshakes, "hs/s");
+    paired("IMAP mix, 20 clients", m.mix, "cmd/s");
+    console.log(
+      `rates: medians of ${quick ? 5 : 15} alternating slice pairs, ratio the median of paired ` +
+        `ratios; CPU: the server process's user+system time over all slices (10 ms ticks)`,
+    );
+    const share = (us: number, of: number) =>
+      `${us.toFixed(2)} µs (${(100 * us / of).toFixed(2)} % of ${of.toFixed(0)} µs)`;
+    console.log(
+      `metric hooks alone: per handshake ${share(m.hooks.handshakeUs, m.handshakes.cpuUsOff)}, ` +
+        `per IMAP command ${share(m.hooks.commandUs, m.mix.cpuUsOff)} of server CPU`,
+    );
+    console.log(
+      `one scrape of /metrics (${(m.scrapeBytes / 1024).toFixed(1)} KiB): ` +
+        `${m.scrapeCpuMs.toFixed(2)} ms of server CPU, i.e. ` +
+        `${(m.scrapeCpuMs / 15 / 10).toFixed(3)} % of a core at a 15 s scrape interval`,
+    );
   }
   if (wants("parse")) {
     console.log("\n## Parsers on hostile input, against a benign input of the same size");

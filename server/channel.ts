@@ -2,6 +2,8 @@
  * A byte channel: what an application protocol (IMAP, the echo diagnostic) reads and writes,
  * whether the bytes travel in the clear (before STARTTLS) or inside our TLS engine.
  */
+import { type Metrics, NO_METRICS } from "./metrics/metrics.ts";
+
 export interface ByteChannel {
   /** The next chunk of received bytes, or null at end of stream. */
   read(): Promise<Uint8Array | null>;
@@ -29,12 +31,14 @@ export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void>
 export class PlainChannel implements ByteChannel {
   readonly #conn: Deno.Conn;
   readonly #buffer = new Uint8Array(READ_CHUNK);
+  readonly #metrics: Metrics;
   #closed = false;
   #in = 0;
   #out = 0;
 
-  constructor(conn: Deno.Conn) {
+  constructor(conn: Deno.Conn, metrics: Metrics = NO_METRICS) {
     this.#conn = conn;
+    this.#metrics = metrics;
   }
 
   get bytesIn(): number {
@@ -49,6 +53,7 @@ export class PlainChannel implements ByteChannel {
     const n = await readOrNull(this.#conn, this.#buffer);
     if (n === null) return null;
     this.#in += n;
+    this.#metrics.bytesReceived(n);
     return this.#buffer.slice(0, n);
   }
 
@@ -56,6 +61,7 @@ export class PlainChannel implements ByteChannel {
     if (this.#closed) throw new Deno.errors.BrokenPipe("Channel is closed");
     await writeAll(this.#conn, data);
     this.#out += data.length;
+    this.#metrics.bytesSent(data.length);
   }
 
   close(): Promise<void> {

@@ -186,6 +186,9 @@ export interface Config {
   /** Null when no `lmtp:` section is present (no delivery listener). */
   readonly lmtp: LmtpConfig | null;
   readonly quota: QuotaConfig;
+  /** Null when metrics are off (the default). */
+  readonly metrics: MetricsConfig | null;
+  readonly admin: AdminConfig;
 }
 
 /** One problem found in a configuration file; `line` and `col` are 1-based. */
@@ -273,6 +276,8 @@ const KEYS = {
     "auth",
     "lmtp",
     "quota",
+    "metrics",
+    "admin",
   ],
   listen: ["address", "tls"],
   tls: [
@@ -373,10 +378,11 @@ export function parseConfig(
   if (ctx.issues.length > 0) throw new ConfigError(ctx.issues);
 
   const root = Section.open(ctx, doc.contents, null, "", KEYS.root, "the configuration");
+  const dataDir = root.path("data_dir", DEFAULTS.dataDir, false);
   const config: Config = {
     source: resolve(fileName),
     baseDir: ctx.baseDir,
-    dataDir: root.path("data_dir", DEFAULTS.dataDir, false),
+    dataDir,
     listen: readListeners(ctx, root),
     tls: readTls(ctx, root),
     directory: readDirectory(ctx, root),
@@ -386,6 +392,7 @@ export function parseConfig(
     auth: readAuth(ctx, root),
     lmtp: readLmtp(ctx, root),
     quota: readQuota(ctx, root),
+    ...readObservability(ctx, root, dataDir),
   };
   if (ctx.issues.length > 0) {
     ctx.issues.sort((a, b) => a.line - b.line || a.col - b.col);
@@ -1316,4 +1323,90 @@ function crlProblem(path: string, issuers: readonly Certificate[]): string | nul
 
 function readSyncSetting(dir: Section): SyncSetting {
   return dir.choice("sync", SYNC_SETTINGS, "auto");
+}
+
+// ---- metrics: and admin: (issue 21) ----
+
+/**
+ * The metrics, /healthz and /readyz listener: plain HTTP, or HTTPS with required client
+ * certificates when `clientCa` names CAs (the server certificate of `tls:` is presented).
+ */
+export interface MetricsConfig {
+  readonly address: string;
+  readonly hostname: string;
+  readonly port: number;
+  /** Absolute paths of PEM CA files for scraper certificates; empty for plain HTTP. */
+  readonly clientCa: readonly string[];
+}
+
+/**
+ * The admin socket. `auto` (the default) opens it only when `data_dir` is private (no group
+ * or other permissions, owned by the server's user): then the socket, bound there with mode
+ * 0600, can be reached by nobody else, even in the moment between bind and chmod.
+ */
+export interface AdminConfig {
+  readonly enabled: boolean | "auto";
+  /** Absolute path of the Unix socket. Default `<data_dir>/admin.sock`. */
+  readonly socket: string;
+}
+
+/** The longest Unix socket path the kernel takes (sun_path is 108 bytes with its NUL). */
+export const MAX_SOCKET_PATH = 107;
+
+const OBSERVABILITY_KEYS = {
+  metrics: ["listen", "client_ca"],
+  admin: ["enabled", "socket"],
+} as const;
+
+function readObservability(
+  ctx: Context,
+  root: Section,
+  dataDir: string,
+): { metrics: MetricsConfig | null; admin: AdminConfig } {
+  let metrics: MetricsConfig | null = null;
+  if (root.has("metrics")) {
+    const section = Section.open(
+      ctx,
+      root.raw("metrics"),
+      root.keyNode("metrics"),
+      "metrics",
+      OBSERVABILITY_KEYS.metrics,
+      "metrics",
+    );
+    const address = section.requiredString("listen");
+    const parsed = address === "" ? null : parseAddress(address);
+    if (parsed !== null && !parsed.ok) {
+      section.fail("listen", `invalid address "${address}": ${parsed.reason}`);
+    } else if (parsed !== null) {
+      metrics = { address, ...parsed.value, clientCa: readPathList(ctx, section, "client_ca", []) };
+    }
+  }
+  const section = Section.open(
+    ctx,
+    root.raw("admin"),
+    root.keyNode("admin"),
+    "admin",
+    OBSERVABILITY_KEYS.admin,
+    "admin",
+  );
+  let enabled: boolean | "auto" = "auto";
+  const node = section.raw("enabled");
+  if (node !== undefined) {
+    const value = isScalar(node) ? node.value : undefined;
+    if (typeof value === "boolean" || value === "auto") enabled = value;
+    else section.fail("enabled", `expected true, false or auto, got ${describe(node)}`);
+  }
+  const socket = section.has("socket")
+    ? section.path("socket", "", false)
+    : join(dataDir, "admin.sock");
+  // A default path that is too long only turns `auto` off (serve says so); asked for, it is
+  // an error.
+  const asked = enabled === true || section.has("socket");
+  if (asked && new TextEncoder().encode(socket).length > MAX_SOCKET_PATH) {
+    section.fail(
+      "socket",
+      `the socket path ${socket} is longer than ${MAX_SOCKET_PATH} bytes; set admin.socket`,
+    );
+  }
+  return { metrics, admin: { enabled, socket } };
 }

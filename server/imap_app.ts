@@ -8,8 +8,10 @@ import { ImapSession, type SessionLimits } from "../protocol/imap/mod.ts";
 import type { CertificateIdentity } from "../protocol/x509/identity.ts";
 import type { ByteChannel } from "./channel.ts";
 import type { ServerAuthenticator } from "./imap_auth.ts";
-import type { Application, ConnectionContext } from "./listener.ts";
+import { type Application, type ConnectionContext, listenerLabel } from "./listener.ts";
 import { getLogger } from "./log.ts";
+import { type Metrics, NO_METRICS, secondsSince } from "./metrics/metrics.ts";
+import type { ConnectionInfo } from "../protocol/tls/mod.ts";
 
 const log = getLogger(["imap"]);
 
@@ -26,13 +28,22 @@ export interface ImapAppOptions {
   readonly preauthWithCertificate?: boolean;
   /** The account a verified certificate maps to, for PREAUTH. */
   readonly certificateUser?: (identity: CertificateIdentity) => Promise<string | null>;
+  readonly metrics?: Metrics;
 }
 
-/** A live session, as the revocation re-check and shutdown see it. */
+/** A live session, as the revocation re-check, shutdown and the admin socket see it. */
 export interface LiveSession {
   readonly identity: CertificateIdentity | null;
   readonly user: string | null;
   bye(text: string): void;
+  /** `address:port` of the client. */
+  readonly peer: string;
+  /** The listener's label, `127.0.0.1:9993/implicit`. */
+  readonly listener: string;
+  /** Null before STARTTLS. */
+  readonly tls: ConnectionInfo | null;
+  readonly since: Date;
+  readonly mailbox: string | null;
 }
 
 /**
@@ -62,6 +73,7 @@ export class ImapApplication {
 
   async #run(context: ConnectionContext): Promise<void> {
     const options = this.#options;
+    const metrics = options.metrics ?? NO_METRICS;
     let user: string | null = null;
     let identity = context.tls?.peer?.identity ?? null;
     /** Counts a login (or a PREAUTH greeting) against the per-user connection limit. */
@@ -93,6 +105,12 @@ export class ImapApplication {
       ...(options.limits ? { limits: options.limits } : {}),
       preauth,
     });
+    if (metrics !== NO_METRICS) {
+      session.onCommand = (name) => {
+        const started = performance.now();
+        return (result) => metrics.imapCommand(name, result, secondsSince(started));
+      };
+    }
 
     // Writes go out in order; `queued` counts bytes handed over but not yet written.
     let channel: ByteChannel = context.channel;
@@ -137,6 +155,17 @@ export class ImapApplication {
         return user;
       },
       bye: (text) => void session.bye(text),
+      peer: context.remoteAddress.includes(":")
+        ? `[${context.remoteAddress}]:${context.remotePort}`
+        : `${context.remoteAddress}:${context.remotePort}`,
+      listener: listenerLabel(context.listener),
+      get tls() {
+        return context.tls;
+      },
+      since: new Date(),
+      get mailbox() {
+        return session.selectedMailbox;
+      },
     };
     this.#sessions.add(live);
     const onShutdown = () => void session.bye("Server shutting down");
@@ -175,7 +204,9 @@ export class ImapApplication {
 
   async #preauthUser(identity: CertificateIdentity | null): Promise<string | null> {
     if (!this.#options.preauthWithCertificate || identity === null) return null;
-    return (await this.#options.certificateUser?.(identity)) ?? null;
+    const name = (await this.#options.certificateUser?.(identity)) ?? null;
+    this.#options.metrics?.authentication("preauth", name === null ? "invalid" : "ok");
+    return name;
   }
 
   #release(name: string): void {

@@ -11,6 +11,7 @@ import { type LocalAuthenticator, unavailable } from "./auth/local.ts";
 import { DirectoryAuthenticator } from "./directory/authenticator.ts";
 import type { Directory } from "./directory/directory.ts";
 import type { CertificateUsername } from "./config.ts";
+import type { AuthMechanism, AuthResultLabel, Metrics } from "./metrics/metrics.ts";
 
 export interface ServerAuthOptions {
   readonly store: MailStore;
@@ -18,6 +19,7 @@ export interface ServerAuthOptions {
   readonly directory: Directory | null;
   /** Without a directory, which certificate field names the account. Default `cn`. */
   readonly certificateUsername?: CertificateUsername;
+  readonly metrics?: Metrics;
 }
 
 /**
@@ -65,8 +67,10 @@ export class ServerAuthenticator {
   readonly #local: LocalAuthenticator;
   readonly #directory: DirectoryAuthenticator | null;
   readonly #certificateUsername: CertificateUsername;
+  readonly #metrics: Metrics | undefined;
 
   constructor(options: ServerAuthOptions) {
+    this.#metrics = options.metrics;
     this.#certificateUsername = options.certificateUsername ?? "cn";
     this.#store = options.store;
     this.#local = options.local;
@@ -75,14 +79,20 @@ export class ServerAuthenticator {
 
   /** The authenticator one IMAP session uses. */
   forConnection(onAuthenticated: OnAuthenticated): ImapAuthenticator {
-    const admit = async (result: AuthResult | null): Promise<AuthResult | null> => {
-      if (result === null) return null;
+    const count = (mechanism: AuthMechanism, label: AuthResultLabel) =>
+      this.#metrics?.authentication(mechanism, label);
+    const admit = async (
+      mechanism: AuthMechanism,
+      result: AuthResult | null,
+    ): Promise<AuthResult | null> => {
+      if (result === null) return count(mechanism, "invalid"), null;
       if ((await this.#store.getAccount(result.accountName)) === null) {
         // Directory users get their mail store on first login.
-        if (this.#directory === null) return null;
+        if (this.#directory === null) return count(mechanism, "invalid"), null;
         await this.#store.createAccount(result.accountName, null).catch(() => {});
       }
-      if (onAuthenticated(result.accountName)) return result;
+      if (onAuthenticated(result.accountName)) return count(mechanism, "ok"), result;
+      count(mechanism, "refused");
       // The credentials were right: say which limit refused them (RFC 5530), so that the
       // client does not ask its user for the password again.
       throw new ImapError(
@@ -91,26 +101,54 @@ export class ServerAuthenticator {
         "LIMIT",
       );
     };
+    /** Counts an attempt that ends in NO [UNAVAILABLE] (`label`) before passing it on. */
+    const unchecked = async <T>(
+      mechanism: AuthMechanism,
+      label: AuthResultLabel,
+      attempt: () => Promise<T>,
+    ): Promise<T> => {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (error instanceof ImapError && error.code === "UNAVAILABLE") count(mechanism, label);
+        throw error;
+      }
+    };
     return {
       login: async (user: string, password: string, ctx: AuthContext) => {
-        if (this.#directory === null) return admit(await this.#local.login(user, password, ctx));
+        if (this.#directory === null) {
+          const result = await unchecked(
+            "password",
+            "throttled",
+            () => this.#local.login(user, password, ctx),
+          );
+          return admit("password", result);
+        }
         // LDAP binds get the same back-off, limits and failure delay as local passwords.
         const directory = this.#directory;
-        const outcome = await this.#local.guard(
-          ctx.peer,
-          () => directory.login(user, password, ctx),
+        const outcome = await unchecked(
+          "password",
+          "unavailable",
+          () => this.#local.guard(ctx.peer, () => directory.login(user, password, ctx)),
         );
-        if (outcome.ok) return admit(outcome.value);
-        if (outcome.reason === "invalid") return null;
+        if (outcome.ok) return admit("password", outcome.value);
+        if (outcome.reason === "invalid") return admit("password", null);
+        count("password", "throttled");
         throw unavailable(outcome);
       },
       external: async (identity: CertificateIdentity, authzid: string, ctx: AuthContext) => {
         if (this.#directory !== null) {
-          return admit(await this.#directory.external(identity, authzid, ctx));
+          const directory = this.#directory;
+          const result = await unchecked(
+            "external",
+            "unavailable",
+            () => directory.external(identity, authzid, ctx),
+          );
+          return admit("external", result);
         }
         const name = localAccountOf(identity, this.#certificateUsername);
-        if (name === null || (authzid !== "" && authzid !== name)) return null;
-        return admit({ accountName: name });
+        if (name === null || (authzid !== "" && authzid !== name)) return admit("external", null);
+        return admit("external", { accountName: name });
       },
     };
   }

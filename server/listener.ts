@@ -6,6 +6,7 @@
 import type { ConnectionInfo, ServerOptions } from "../protocol/tls/mod.ts";
 import { type ByteChannel, closeQuietly, PlainChannel } from "./channel.ts";
 import { HandshakeError, type PeerCheck, TlsChannel } from "./tls_channel.ts";
+import { type Metrics, NO_METRICS } from "./metrics/metrics.ts";
 
 export interface ListenerSpec {
   readonly hostname: string;
@@ -17,6 +18,7 @@ export interface ListenerSpec {
 export interface ConnectionContext {
   readonly id: number;
   readonly remoteAddress: string;
+  readonly remotePort: number;
   readonly listener: ListenerSpec;
   /** The current channel; replaced by `startTls()`. */
   readonly channel: ByteChannel;
@@ -55,6 +57,7 @@ export interface ListenerOptions {
   readonly application: Application;
   readonly onAccess: (record: AccessRecord) => void;
   readonly onError: (message: string, error: unknown) => void;
+  readonly metrics?: Metrics;
 }
 
 /** The set of running listeners and their live connections. */
@@ -66,9 +69,11 @@ export class ListenerGroup {
   readonly #perAddress = new Map<string, number>();
   readonly #shutdown = new AbortController();
   #nextId = 1;
+  readonly #metrics: Metrics;
 
   constructor(options: ListenerOptions) {
     this.#options = options;
+    this.#metrics = options.metrics ?? NO_METRICS;
   }
 
   /** Binds every listener; throws (binding nothing) if any address is unavailable. */
@@ -92,6 +97,11 @@ export class ListenerGroup {
 
   get connectionCount(): number {
     return this.#connections.size;
+  }
+
+  /** True while every listener is accepting (for readiness). */
+  get listening(): boolean {
+    return this.#listeners.length > 0 && !this.#shutdown.signal.aborted;
   }
 
   get shutdownSignal(): AbortSignal {
@@ -139,6 +149,7 @@ export class ListenerGroup {
       const address = (conn.remoteAddr as Deno.NetAddr).hostname;
       const count = this.#perAddress.get(address) ?? 0;
       if (count >= this.#options.maxConnectionsPerAddress) {
+        this.#metrics.connectionRefused(listenerLabel(spec));
         this.#options.onAccess({
           id: 0,
           peer: address,
@@ -154,7 +165,9 @@ export class ListenerGroup {
       }
       this.#perAddress.set(address, count + 1);
       const id = this.#nextId++;
+      this.#metrics.connectionOpened(listenerLabel(spec));
       const done = this.#serve(id, conn, spec).finally(() => {
+        this.#metrics.connectionClosed(listenerLabel(spec));
         this.#connections.delete(id);
         const left = (this.#perAddress.get(address) ?? 1) - 1;
         if (left <= 0) this.#perAddress.delete(address);
@@ -177,17 +190,19 @@ export class ListenerGroup {
         handshakeTimeoutMs: this.#options.handshakeTimeoutMs,
         ...(this.#options.checkPeer ? { checkPeer: this.#options.checkPeer } : {}),
         ...(initialBytes ? { initialBytes } : {}),
+        metrics: this.#metrics,
       });
     try {
       if (spec.tls === "implicit") {
         tlsChannel = await accept();
         channel = tlsChannel;
       } else {
-        channel = new PlainChannel(conn);
+        channel = new PlainChannel(conn, this.#metrics);
       }
       const context: ConnectionContext = {
         id,
         remoteAddress: remote.hostname,
+        remotePort: remote.port,
         listener: spec,
         get channel() {
           return channel!;
@@ -221,7 +236,7 @@ export class ListenerGroup {
       this.#options.onAccess({
         id,
         peer,
-        listener: `${spec.hostname}:${spec.port}/${spec.tls}`,
+        listener: listenerLabel(spec),
         tls: tlsChannel?.info() ?? null,
         bytesIn: channel?.bytesIn ?? 0,
         bytesOut: channel?.bytesOut ?? 0,
@@ -231,4 +246,9 @@ export class ListenerGroup {
       });
     }
   }
+}
+
+/** How logs and metrics name a listener: `127.0.0.1:9993/implicit`. */
+export function listenerLabel(spec: ListenerSpec): string {
+  return `${spec.hostname}:${spec.port}/${spec.tls}`;
 }

@@ -42,6 +42,7 @@ import { openDataStore, prepareDataDir } from "./data_dir.ts";
 import { serve, type ServeHandle } from "./serve.ts";
 import { describeTlsSuites } from "./tls_config.ts";
 import { connectInstructions, ensureDemoAccount } from "./cli/first_run.ts";
+import { adminCommands } from "./cli/admin.ts";
 
 export { ensureDevPki } from "./cli/dev_pki.ts";
 
@@ -449,6 +450,11 @@ const COMMANDS: readonly Command[] = [
       return 0;
     },
   },
+  // who, kick, reload, stats: through the running server's admin socket.
+  // They keep the network permission: the admin socket is a Unix socket.
+  ...adminCommands(async (io, values) =>
+    (await resolveConfig(io, values, { checkFiles: false })).admin.socket
+  ).map((command): Command => ({ ...command, uses: ["net"] })),
 ];
 
 const GROUPS: Readonly<Record<string, string>> = {
@@ -750,7 +756,9 @@ async function runServe({ values, io }: CommandInput): Promise<number> {
   if (Deno.build.os !== "windows") signals.push(["SIGHUP", reload]);
   for (const [signal, listener] of signals) Deno.addSignalListener(signal, listener);
   try {
-    const running = handle = await serve(config);
+    const running = handle = await serve(config, {
+      rereadConfig: () => resolveConfig(io, values, { checkFiles: true }),
+    });
     if (stopRequested) stop();
     if (demo !== null) {
       const port = (tls: "implicit" | "starttls") =>

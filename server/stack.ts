@@ -22,6 +22,8 @@ import { defaultLimits, type SessionLimits } from "../protocol/imap/mod.ts";
 import { localAccountOf, ServerAuthenticator } from "./imap_auth.ts";
 import { getLogger } from "./log.ts";
 import type { PeerCheck } from "./tls_channel.ts";
+import { type Metrics, NO_METRICS } from "./metrics/metrics.ts";
+import { instrumentStore } from "./metrics/store.ts";
 
 const log = getLogger(["directory"]);
 
@@ -59,14 +61,21 @@ export class ServerStack {
   readonly #local: LocalAuthenticator;
   /** Workers for imported password hashes, started on the first one. */
   readonly #legacy = new LegacyVerifierPool();
+  readonly #metrics: Metrics;
   #directory: Directory | null;
   #certificateUsername: CertificateUsername;
   #auth: ServerAuthenticator;
   #revoker: SessionRevoker | null = null;
   readonly #revokedListeners = new Set<(fingerprint: string) => void>();
 
-  private constructor(store: MailStore, config: Config, directory: Directory | null) {
+  private constructor(
+    store: MailStore,
+    config: Config,
+    directory: Directory | null,
+    metrics: Metrics,
+  ) {
     this.store = store;
+    this.#metrics = metrics;
     this.#local = new LocalAuthenticator({
       store,
       verifyPassword: this.#legacy.verifyPassword,
@@ -86,14 +95,32 @@ export class ServerStack {
       maxConnectionsPerUser: config.limits.maxConnectionsPerUser,
       preauthWithCertificate: config.imap.preauthWithCertificate,
       certificateUser: (identity) => this.#certificateUser(identity),
+      metrics,
     });
     this.#startRecheck();
   }
 
-  static async open(config: Config): Promise<ServerStack> {
-    const store = await openDataStore(config.dataDir);
+  /** `timeStore` wraps the store to time every call (when Prometheus metrics are on). */
+  static async open(
+    config: Config,
+    { metrics = NO_METRICS, timeStore = false }: { metrics?: Metrics; timeStore?: boolean } = {},
+  ): Promise<ServerStack> {
+    const sqlite = await openDataStore(config.dataDir);
+    const store = timeStore ? instrumentStore(sqlite, metrics) : sqlite;
     const settings = await directorySettings(config);
-    return new ServerStack(store, config, settings ? new Directory(settings) : null);
+    const directory = settings ? new Directory(settings, { metrics }) : null;
+    return new ServerStack(store, config, directory, metrics);
+  }
+
+  /** Null when the store and the directory (if any) answer, else why not (for /readyz). */
+  async readiness(): Promise<string | null> {
+    try {
+      await this.store.getAccount("");
+    } catch (error) {
+      return `store: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    const problem = await this.#directory?.ping() ?? null;
+    return problem === null ? null : `directory: ${problem}`;
   }
 
   /** The current directory client (replaced by a reload), or null without one. */
@@ -107,6 +134,7 @@ export class ServerStack {
     if (directory === null) return { ok: true };
     const verdict = await directory.checkCertificate(peer.identity);
     if (verdict.ok) return { ok: true };
+    if (verdict.reason === "not_in_entry") this.#metrics.revocation("handshake");
     log.warn("Refused certificate {subject} serial {serial}: {reason} ({detail})", {
       subject: peer.identity.subject,
       serial: peer.identity.serial,
@@ -124,7 +152,7 @@ export class ServerStack {
     const settings = await directorySettings(config);
     const old = this.#directory;
     await this.#stopRecheck();
-    this.#directory = settings ? new Directory(settings) : null;
+    this.#directory = settings ? new Directory(settings, { metrics: this.#metrics }) : null;
     this.#certificateUsername = config.tls.certificateUsername;
     this.#auth = this.#makeAuth();
     this.#startRecheck();
@@ -171,6 +199,7 @@ export class ServerStack {
       local: this.#local,
       directory: this.#directory,
       certificateUsername: this.#certificateUsername,
+      metrics: this.#metrics,
     });
   }
 
@@ -193,6 +222,7 @@ export class ServerStack {
     const directory = this.#directory;
     if (directory === null) return;
     const stackSessions = this.imap.sessions;
+    const metrics = this.#metrics;
     const sessions = function* (): Generator<RecheckSession> {
       for (const session of stackSessions) {
         const identity = session.identity;
@@ -200,6 +230,7 @@ export class ServerStack {
         yield {
           identity,
           revoke: (denial) => {
+            if (!isDirectoryFailure(denial.reason)) metrics.revocation("live");
             log.warn("Closing session of {subject}: {reason}", {
               subject: identity.subject,
               reason: denial.reason,
@@ -228,4 +259,10 @@ function byeText(reason: DirectoryDenialReason): string {
     default:
       return "Certificate no longer accepted";
   }
+}
+
+/** The directory could not answer, as opposed to refusing the certificate. */
+function isDirectoryFailure(reason: string): boolean {
+  return reason === "directory_unavailable" || reason === "directory_error" ||
+    reason === "directory_busy";
 }

@@ -18,6 +18,7 @@ import {
   readOrNull,
   writeAll,
 } from "./channel.ts";
+import { type HandshakeResult, type Metrics, NO_METRICS, secondsSince } from "./metrics/metrics.ts";
 
 /** Decides whether a verified client certificate may proceed (the LDAP check plugs in here). */
 export type PeerCheck = (peer: VerifiedPeer) => Promise<PeerVerificationResult>;
@@ -28,6 +29,7 @@ export interface AcceptOptions {
   readonly checkPeer?: PeerCheck;
   /** Bytes already read from the socket in the clear that belong to the TLS stream (none for STARTTLS). */
   readonly initialBytes?: Uint8Array;
+  readonly metrics?: Metrics;
 }
 
 /** Why a handshake did not complete, for the access log. */
@@ -58,17 +60,21 @@ export class TlsChannel implements ByteChannel {
   readonly #conn: Deno.Conn;
   readonly #engine: ServerConnection;
   readonly #buffer = new Uint8Array(READ_CHUNK);
+  readonly #metrics: Metrics;
   #writing: Promise<void> = Promise.resolve();
   #eof = false;
+  /** A fatal alert ended the connection: no close_notify follows. */
+  #failed = false;
   #closed = false;
   #in = 0;
   #out = 0;
   /** Set when the peer ended the connection with an alert or a fatal error occurred. */
   closeReason: string | null = null;
 
-  private constructor(conn: Deno.Conn, engine: ServerConnection) {
+  private constructor(conn: Deno.Conn, engine: ServerConnection, metrics: Metrics) {
     this.#conn = conn;
     this.#engine = engine;
+    this.#metrics = metrics;
   }
 
   /** Runs the server handshake on `conn`; throws `HandshakeError` when it fails or times out. */
@@ -77,7 +83,9 @@ export class TlsChannel implements ByteChannel {
     config: ServerOptions,
     options: AcceptOptions,
   ): Promise<TlsChannel> {
-    const channel = new TlsChannel(conn, acceptTls(config));
+    const metrics = options.metrics ?? NO_METRICS;
+    const channel = new TlsChannel(conn, acceptTls(config), metrics);
+    const started = performance.now();
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -86,9 +94,20 @@ export class TlsChannel implements ByteChannel {
     try {
       if (options.initialBytes?.length) channel.#feed(options.initialBytes);
       await channel.#handshake(options.checkPeer);
+      const { version, cipherSuite: suite, group } = channel.info();
+      metrics.handshake({ version, suite, group, result: "ok", seconds: secondsSince(started) });
       return channel;
     } catch (error) {
       closeQuietly(conn);
+      const result = handshakeResult(error, timedOut);
+      const none = "none";
+      metrics.handshake({
+        version: none,
+        suite: none,
+        group: none,
+        result,
+        seconds: secondsSince(started),
+      });
       if (timedOut) throw new HandshakeError("Handshake timed out", null);
       if (error instanceof HandshakeError) throw error;
       if (isConnectionGone(error)) throw new HandshakeError("Peer closed during handshake", null);
@@ -118,6 +137,7 @@ export class TlsChannel implements ByteChannel {
             this.#engine.completePeerVerification(await runPeerCheck(checkPeer, event.peer));
             break;
           case "fatal":
+            this.#metrics.tlsAlert(event.sentByUs ? "sent" : "received", event.alert);
             await this.#flush().catch(() => {});
             throw new HandshakeError(event.reason, event.alert);
           case "peerClosed":
@@ -128,6 +148,7 @@ export class TlsChannel implements ByteChannel {
               this.closeReason ??= "close_notify";
               break;
             }
+            this.#metrics.tlsAlert("received", "close_notify");
             throw new HandshakeError("Peer closed during handshake", "close_notify");
           case "handshakeComplete":
             break;
@@ -145,6 +166,7 @@ export class TlsChannel implements ByteChannel {
 
   #feed(bytes: Uint8Array): void {
     this.#in += bytes.length;
+    this.#metrics.bytesReceived(bytes.length);
     this.#engine.receive(bytes);
   }
 
@@ -155,6 +177,7 @@ export class TlsChannel implements ByteChannel {
     this.#writing = this.#writing.then(async () => {
       await writeAll(this.#conn, out);
       this.#out += out.length;
+      this.#metrics.bytesSent(out.length);
     });
     return this.#writing;
   }
@@ -166,9 +189,12 @@ export class TlsChannel implements ByteChannel {
       if (this.#eof || this.#closed) return null;
       for (const event of this.#engine.takeEvents()) {
         if (event.kind === "peerClosed") {
+          this.#metrics.tlsAlert("received", "close_notify");
           this.#eof = true;
           this.closeReason ??= "close_notify";
         } else if (event.kind === "fatal") {
+          this.#metrics.tlsAlert(event.sentByUs ? "sent" : "received", event.alert);
+          this.#failed = true;
           this.#eof = true;
           this.closeReason ??= `${
             event.sentByUs ? "sent" : "received"
@@ -198,6 +224,7 @@ export class TlsChannel implements ByteChannel {
     this.#closed = true;
     this.closeReason ??= "close_notify sent";
     try {
+      if (!this.#failed) this.#metrics.tlsAlert("sent", "close_notify");
       this.#engine.close();
       await this.#flush();
     } catch {
@@ -206,4 +233,13 @@ export class TlsChannel implements ByteChannel {
       closeQuietly(this.#conn);
     }
   }
+}
+
+/** The handshake-counter result of a failed handshake. */
+function handshakeResult(error: unknown, timedOut: boolean): HandshakeResult {
+  if (timedOut) return "timeout";
+  if (error instanceof HandshakeError) {
+    return error.alert === null || error.alert === "close_notify" ? "closed" : "alert";
+  }
+  return isConnectionGone(error) ? "closed" : "error";
 }

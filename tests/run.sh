@@ -10,7 +10,7 @@ tools=(
   openssl:openssl gnutls-cli:gnutls-bin python3:python3 curl:curl
   slapd:slapd ldapmodify:ldap-utils dovecot:dovecot-imapd mbsync:isync
   fetchmail:fetchmail tstclnt:libnss3-tools
-  swaks:swaks postfix:postfix
+  swaks:swaks postfix:postfix prometheus:prometheus
 )
 missing=()
 for pair in "${tools[@]}"; do
@@ -20,7 +20,8 @@ if ((${#missing[@]})); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
     echo "Installing missing test tools: ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
-    # Debian's slapd and dovecot start system daemons on install; the tests start their own.
+    # Debian's slapd, dovecot and prometheus start system daemons on install; the tests start
+    # their own.
     policy=/usr/sbin/policy-rc.d
     had_policy=0
     [[ -e $policy ]] && had_policy=1

@@ -79,6 +79,12 @@ export class ImapSession {
   onStartTls: () => Promise<void> | void = () => {};
   /** Called once when the session wants the connection closed. */
   onClose: () => void = () => {};
+  /**
+   * Called as a command starts, with its name as the command table spells it (`UID FETCH`; ""
+   * when none could be read). The function it returns is called once the command has its
+   * tagged response. For metrics; the driver measures time, the session stays clock-free.
+   */
+  onCommand: (name: string) => (result: "ok" | "no" | "bad") => void = () => () => {};
 
   readonly #store: MailStore;
   readonly #authenticator: ImapAuthenticator;
@@ -104,6 +110,7 @@ export class ImapSession {
   #closed = false;
   #afterCompletion: (() => void) | null = null;
   #savedSearch: readonly number[] = [];
+  #finishPending: ((result: "ok" | "no" | "bad") => void) | null = null;
   readonly #preauth: string | null;
 
   constructor(options: SessionOptions) {
@@ -129,6 +136,11 @@ export class ImapSession {
   /** The current state's kind, for logs and metrics. */
   get stateKind(): SessionState["kind"] {
     return this.#state.kind;
+  }
+
+  /** The selected mailbox's name, or null outside the selected state. */
+  get selectedMailbox(): string | null {
+    return this.#state.kind === "selected" ? this.#state.view.name : null;
   }
 
   /** True once the session has closed (after LOGOUT, BYE or a fatal input error). */
@@ -301,6 +313,7 @@ export class ImapSession {
           return;
         }
         this.#tagged(event.tag, event.status, event.code, event.text);
+        this.onCommand("")(event.status === "BAD" ? "bad" : "no");
         if (event.status === "BAD") this.#countBad();
         return;
       case "fatal":
@@ -322,6 +335,7 @@ export class ImapSession {
     let tag = "*";
     let name = "";
     let outcome: Outcome;
+    let finish: ((result: "ok" | "no" | "bad") => void) | null = null;
     try {
       tag = r.tag();
       r.sp();
@@ -330,6 +344,7 @@ export class ImapSession {
         r.sp();
         name = "UID " + r.keyword("command name");
       }
+      finish = this.onCommand(name);
       const spec = COMMANDS.get(name);
       if (spec === undefined) throw new ImapError("BAD", "Unknown command");
       if (!spec.states.includes(this.#state.kind)) {
@@ -345,11 +360,15 @@ export class ImapSession {
     } catch (e) {
       outcome = await this.#fail(tag, name, e, COMMANDS.get(name)?.allowsExpunge ?? false);
     }
+    if (outcome === "pending") this.#finishPending = finish;
+    else (finish ?? this.onCommand(name))(outcome);
     this.#afterCommand(outcome);
   }
 
   async #onContinuation(pending: Pending, raw: RawCommand): Promise<void> {
     this.#pending = null;
+    const finish = this.#finishPending ?? this.onCommand("");
+    this.#finishPending = null;
     const first = raw.parts[0];
     const line = raw.parts.length === 1 && first?.kind === "text"
       ? new TextDecoder("latin1").decode(first.bytes)
@@ -366,6 +385,7 @@ export class ImapSession {
     } catch (e) {
       outcome = await this.#fail(pending.tag, pending.kind, e, pending.kind === "idle");
     }
+    finish(outcome === "pending" ? "ok" : outcome);
     this.#afterCommand(outcome);
   }
 

@@ -36,6 +36,7 @@ import type { CertificateIdentity } from "../../protocol/x509/identity.ts";
 import { type DirectoryConfig, loadCaPem } from "./config.ts";
 import { fillFilterTemplate, type FilterTemplate, parseFilterTemplate } from "./filter_template.ts";
 import { Limiter, LimiterFullError } from "./_limiter.ts";
+import { type Metrics, NO_METRICS, secondsSince } from "../metrics/metrics.ts";
 
 /** Why a certificate was refused, as log lines name it. */
 export type DirectoryDenialReason =
@@ -134,6 +135,7 @@ export interface DirectoryOptions {
    * closes a connection per lookup.
    */
   readonly poolSize?: number;
+  readonly metrics?: Metrics;
 }
 
 export interface DirectoryStats {
@@ -212,6 +214,7 @@ export class Directory {
   #lastRecheckAt: number | null = null;
   readonly #idle: Array<{ client: Client; since: number }> = [];
   readonly #poolSize: number;
+  readonly #metrics: Metrics;
   #closed = false;
   #lookups = 0;
   #operations = 0;
@@ -224,6 +227,7 @@ export class Directory {
       : undefined;
     this.#tls = config.ca !== undefined ? { ca: [loadCaPem(config.ca)] } : {};
     this.#now = options.now ?? Date.now;
+    this.#metrics = options.metrics ?? NO_METRICS;
     this.#poolSize = Math.min(options.poolSize ?? config.maxConcurrency, config.maxConcurrency);
     this.#limiter = new Limiter(config.maxConcurrency, config.maxConcurrency * MAX_QUEUED_PER_SLOT);
     if (config.url.startsWith("ldap:") && !config.starttls) {
@@ -303,14 +307,19 @@ export class Directory {
     const key = identity.fingerprintSha256;
     if (options.fresh !== true) {
       const hit = this.#cached(key);
-      if (hit !== undefined) return hit;
+      if (hit !== undefined) {
+        this.#metrics.directoryCacheHit();
+        return hit;
+      }
     }
     let verdict: DirectoryVerdict;
+    const started = performance.now();
     try {
       verdict = await this.#lookupCertificate(identity);
     } catch (e) {
       verdict = failure(e);
     }
+    this.#metrics.directoryLookup("certificate", outcomeOf(verdict), secondsSince(started));
     if (verdict.ok) {
       this.#remember(key, verdict);
       this.#rememberEntry(key, verdict.entryDn);
@@ -361,12 +370,14 @@ export class Directory {
     } else if (password.length > MAX_PASSWORD_LENGTH) {
       verdict = { ok: false, reason: "invalid_credentials", detail: "Password too long" };
     } else {
+      const started = performance.now();
       try {
         verdict = await this.#lookupPassword(username, password);
       } catch (e) {
         const f = failure(e);
         verdict = { ok: false, reason: f.reason, detail: f.detail };
       }
+      this.#metrics.directoryLookup("password", outcomeOf(verdict), secondsSince(started));
     }
     if (verdict.ok) {
       log.debug("Password accepted for {username}", { username: verdict.username });
@@ -733,6 +744,19 @@ export class Directory {
     }
   }
 
+  /**
+   * Binds as the service account (on a pooled connection when one is idle), for readiness
+   * checks. Resolves null when the directory answers, else why not.
+   */
+  async ping(): Promise<string | null> {
+    try {
+      await this.#withClient(() => Promise.resolve());
+      return null;
+    } catch (e) {
+      return failure(e).detail;
+    }
+  }
+
   /** Closes the idle connections; later lookups open and close their own. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -872,4 +896,9 @@ export function normalizeDn(dn: string): string {
 
 function short(fingerprint: string): string {
   return fingerprint.slice(0, 16);
+}
+
+/** A verdict as the lookup counter labels it: "ok" or the denial reason (a fixed set). */
+function outcomeOf(verdict: DirectoryVerdict | PasswordVerdict): string {
+  return verdict.ok ? "ok" : verdict.reason;
 }

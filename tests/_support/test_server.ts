@@ -11,6 +11,7 @@ import {
 } from "../../server/listener.ts";
 import { runEcho } from "../../server/echo.ts";
 import type { PeerCheck } from "../../server/tls_channel.ts";
+import type { Metrics } from "../../server/metrics/metrics.ts";
 
 export interface TestServer {
   readonly port: number;
@@ -26,6 +27,7 @@ export interface TestServerOptions extends Omit<TlsMaterial, "certificatePem" | 
   readonly application?: Application;
   readonly checkPeer?: PeerCheck;
   readonly handshakeTimeoutMs?: number;
+  readonly metrics?: Metrics;
 }
 
 export async function startTestServer(options: TestServerOptions): Promise<TestServer> {
@@ -44,6 +46,7 @@ export async function startTestServer(options: TestServerOptions): Promise<TestS
     application: options.application ?? ((ctx) => runEcho(ctx.channel)),
     onAccess: (r) => access.push(r),
     onError: (_m, e) => errors.push(e),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   const [addr] = group.listen([{ hostname: "127.0.0.1", port: 0, tls: options.tls ?? "implicit" }]);
   await Promise.resolve();

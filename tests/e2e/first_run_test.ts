@@ -21,7 +21,7 @@ interface Started {
  * exactly as `deno task start` does (relative paths resolve against the test's folder, as they
  * would against the checkout).
  */
-function startTaskFlags(): string[] {
+function startTaskFlags(cwd: string): string[] {
   const tasks = (JSON.parse(Deno.readTextFileSync(join(repo, "deno.json"))) as {
     tasks: Record<string, string>;
   }).tasks;
@@ -31,7 +31,8 @@ function startTaskFlags(): string[] {
   const flags = words.slice(2, -2);
   assert.ok(flags.every((f) => f.startsWith("--allow-") || f.startsWith("--deny-")), tasks.start);
   assert.ok(!flags.includes("-A") && !flags.includes("--allow-all"));
-  return flags;
+  // `deno task` expands $PWD (the checkout); here the test's folder stands in for it.
+  return flags.map((f) => f.replaceAll("$PWD", cwd));
 }
 
 /** Starts `postern serve` without a config file in `cwd` and waits for its instructions. */
@@ -39,7 +40,7 @@ async function startServe(cwd: string): Promise<Started> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      ...startTaskFlags(),
+      ...startTaskFlags(cwd),
       "--config",
       join(repo, "deno.json"),
       join(repo, "server/main.ts"),
@@ -119,7 +120,7 @@ Deno.test("the first run on an empty folder sets everything up and a second star
         catch (e) { console.log(f, e instanceof Deno.errors.NotCapable ? "denied" : String(e)); }
       }`,
     );
-    const probed = await run(Deno.execPath(), ["run", ...startTaskFlags(), probe], { cwd });
+    const probed = await run(Deno.execPath(), ["run", ...startTaskFlags(cwd), probe], { cwd });
     assert.equal(
       probed.stdout.trim(),
       "certs/ca.key denied\ncerts/ca.pem readable\ncerts/server.key readable",

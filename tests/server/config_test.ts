@@ -399,6 +399,8 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
     },
     lmtp: null,
     quota: { default: { storage: null, messages: null } },
+    metrics: null,
+    admin: { enabled: "auto", socket: "/srv/postern/data/admin.sock" },
   });
   assert.deepEqual(defaultConfig("/srv/postern"), { ...config, source: null });
 });
