@@ -1,0 +1,120 @@
+/**
+ * `deno task start` with a configuration whose files all live outside the checkout: the
+ * launcher derives the server's permissions from it (the config file, the certificates, the
+ * data folder, the listeners; never the CA key), prints them, serves an IMAP login, and stops
+ * on SIGTERM with the server's exit code. `postern permissions` prints the same flags.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { createCa, issueServerCertificate } from "../../server/cli/dev_pki.ts";
+import { freePort, RawImap, run } from "../_support/imap_clients.ts";
+import { posternCommand } from "../_support/server_process.ts";
+
+const repo = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+
+/** Reads `stream` until `pattern` shows up (or 30 s pass); keeps draining it afterwards. */
+async function readUntil(stream: ReadableStream<Uint8Array>, pattern: RegExp): Promise<string> {
+  const decoded = stream.pipeThrough(new TextDecoderStream());
+  const reader = decoded.getReader();
+  let output = "";
+  const deadline = Date.now() + 30_000;
+  while (!pattern.test(output) && Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    output += value;
+  }
+  reader.releaseLock();
+  decoded.pipeTo(new WritableStream()).catch(() => {});
+  return output;
+}
+
+Deno.test("deno task start serves a configuration whose files live outside the checkout", async () => {
+  const root = await Deno.makeTempDir({ prefix: "postern-start-" });
+  try {
+    const certs = join(root, "etc/certs");
+    const data = join(root, "var/lib/postern");
+    const config = join(root, "etc/config.yaml");
+    await Deno.mkdir(certs, { recursive: true });
+    await createCa(certs);
+    await issueServerCertificate(certs);
+    const [implicit, starttls] = [freePort(), freePort()];
+    await Deno.writeTextFile(
+      config,
+      [
+        `data_dir: ${data}`,
+        "listen:",
+        `  - { address: 127.0.0.1:${implicit}, tls: implicit }`,
+        `  - { address: 127.0.0.1:${starttls}, tls: starttls }`,
+        "tls:",
+        "  certificate: certs/server.pem",
+        "  private_key: certs/server.key",
+        "  client_auth: optional",
+        "  client_ca: [certs/ca.pem]",
+        "",
+      ].join("\n"),
+    );
+    await posternCommand(["user", "add", "alice", "--config", config], "secret\n");
+
+    const expected = [
+      `--allow-read=${
+        [
+          config,
+          join(certs, "ca.pem"),
+          join(certs, "server.key"),
+          join(certs, "server.pem"),
+          join(repo, "mailstore"),
+          join(repo, "protocol"),
+          join(repo, "server"),
+          data,
+        ].sort().join(",")
+      }`,
+      `--allow-write=${data}`,
+      `--allow-net=127.0.0.1:${implicit},127.0.0.1:${starttls}`,
+      "--allow-env=LOG_TOKENS,LOG_STREAM,NO_COLOR,TERM",
+    ];
+    const printed = await run(Deno.execPath(), [
+      "task",
+      "--quiet",
+      "--config",
+      join(repo, "deno.json"),
+      "postern",
+      "permissions",
+      "--config",
+      config,
+    ]);
+    assert.equal(printed.code, 0, printed.stderr);
+    assert.deepEqual(printed.stdout.trim().split("\n").sort(), [...expected].sort());
+    assert.doesNotMatch(printed.stdout, /ca\.key/);
+
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["task", "--quiet", "--config", join(repo, "deno.json"), "start", "--config", config],
+      cwd: root,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    let output = "";
+    try {
+      output = await readUntil(child.stderr, /Listening on "127\.0\.0\.1:\d+" \("starttls"\)/);
+      assert.match(output, new RegExp(`postern: serving ${config} with\n`));
+      for (const flag of expected) assert.ok(output.includes(`  ${flag}\n`), output);
+      const ca = await Deno.readTextFile(join(certs, "ca.pem"));
+      const imap = await RawImap.tls(implicit, ca);
+      try {
+        assert.match(await imap.greeting(), /^\* OK/);
+        const login = await imap.command("LOGIN alice secret");
+        assert.equal(login.status, "OK", login.tagged);
+        assert.equal((await imap.command("SELECT INBOX")).status, "OK");
+        await imap.command("LOGOUT");
+      } finally {
+        await imap.close();
+      }
+    } finally {
+      child.kill("SIGTERM");
+    }
+    const status = await child.status;
+    assert.equal(status.code, 0, output);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
