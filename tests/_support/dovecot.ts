@@ -7,6 +7,10 @@
  * mail user), which Dovecot supports for unprivileged instances on ports above 1023.
  */
 
+import { freePort } from "./ports.ts";
+
+export { freePort };
+
 export const DOVECOT = "/usr/sbin/dovecot";
 
 /** What the benchmark needs to know about the running Dovecot. */
@@ -109,14 +113,6 @@ function processUsers(): { settings: string; userdb: string } {
       `default_internal_group = ${group}\n`,
     userdb: `uid=${uid} gid=${gid}`,
   };
-}
-
-/** A port that was free a moment ago. */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 /** Starts Dovecot in the foreground and waits until its TLS port accepts connections. */

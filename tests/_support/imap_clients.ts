@@ -10,6 +10,7 @@ const encoder = new TextEncoder();
 
 export { run, type RunOptions, type RunResult } from "./command.ts";
 import { run, type RunResult } from "./command.ts";
+export { freePort } from "./ports.ts";
 
 /** Runs a Python 3 script given as text, with `args` as `sys.argv[1:]`. */
 export function runPython(
@@ -28,13 +29,6 @@ export function describeRun(result: RunResult): string {
 }
 
 /** A loopback port that was free a moment ago. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
 export interface MbsyncOptions {
   readonly port: number;
   readonly user: string;

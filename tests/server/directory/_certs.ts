@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { CertificateIdentity, NameAttribute } from "../../../protocol/x509/identity.ts";
+import { openssl } from "../../_support/openssl_pki.ts";
 
 export interface TestCertificate {
   readonly der: Uint8Array;
@@ -129,12 +130,4 @@ export function withSubject(identity: CertificateIdentity, subject: string): Cer
 
 function escapeDnValue(v: string): string {
   return v.replace(/([,+"\\<>;=])/g, "\\$1");
-}
-
-async function openssl(args: string[]): Promise<void> {
-  const out = await new Deno.Command("openssl", { args, stdout: "piped", stderr: "piped" })
-    .output();
-  if (!out.success) {
-    throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`);
-  }
 }
