@@ -70,10 +70,10 @@ export function servePermissions(config: Config): ServePermissions {
       if (address.transport === "tcp") net.add(hostPort(address.hostname, address.port));
       else {
         net.add(`unix:${address.path}`);
-        if (!within(address.path, config.dataDir)) {
-          read.add(address.path);
-          write.add(address.path);
-        }
+        // The listener creates the socket's folder if needed and replaces a stale socket.
+        const folder = dirname(address.path);
+        read.add(folder);
+        write.add(folder);
       }
     }
     if (lmtp.socketOwner !== null) {

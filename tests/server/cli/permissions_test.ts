@@ -50,7 +50,7 @@ directory:
   ]);
 });
 
-Deno.test("permissions for LMTP cover its Unix sockets, their owner lookup and the host name", () => {
+Deno.test("permissions for LMTP cover its Unix sockets and their folders, the owner lookup and the host name", () => {
   const flags = flagsFor(`
 data_dir: /srv/postern
 tls: { client_auth: none }
@@ -60,10 +60,10 @@ lmtp:
 `);
   const read = flags.find((f) => f.startsWith("--allow-read="))!;
   assert.ok(!read.includes("ca.pem"), "client_auth: none reads no client CA");
-  for (const path of ["/etc/passwd", "/etc/group", "/run/postern/lmtp.sock", "/srv/postern"]) {
+  for (const path of ["/etc/passwd", "/etc/group", "/run/postern", "/srv/postern"]) {
     assert.ok(read.split(/[=,]/).includes(path), `${path} in ${read}`);
   }
-  assert.ok(flags.includes("--allow-write=/run/postern/lmtp.sock,/srv/postern"), flags.join(" "));
+  assert.ok(flags.includes("--allow-write=/run/postern,/srv/postern"), flags.join(" "));
   assert.ok(
     flags.includes(
       "--allow-net=127.0.0.1:9993,127.0.0.1:9143,unix:/srv/postern/lmtp.sock," +
