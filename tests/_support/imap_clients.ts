@@ -116,6 +116,31 @@ export interface ImapResult {
   readonly status: "OK" | "NO" | "BAD" | "UNKNOWN";
 }
 
+/**
+ * Reads raw bytes from `conn` until `done(text)` holds for all read so far (as latin1 text),
+ * the stream ends, or `ms` pass; returns all read as latin1 text.
+ */
+export async function readRaw(
+  conn: Deno.Conn,
+  ms: number,
+  done: (text: string) => boolean = () => false,
+): Promise<string> {
+  const deadline = Date.now() + ms;
+  const buf = new Uint8Array(4096);
+  let text = "";
+  while (!done(text) && Date.now() < deadline) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const n = await Promise.race([
+      conn.read(buf).catch(() => null),
+      new Promise<"t">((r) => timer = setTimeout(() => r("t"), deadline - Date.now())),
+    ]);
+    clearTimeout(timer);
+    if (n === "t" || n === null) break;
+    text += String.fromCharCode(...buf.subarray(0, n));
+  }
+  return text;
+}
+
 /** Largest response this client buffers: a bound against a runaway server. */
 const MAX_BUFFER = 64 * 1024 * 1024;
 
