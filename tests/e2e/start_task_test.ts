@@ -12,20 +12,25 @@ import { posternCommand } from "../_support/server_process.ts";
 
 const repo = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 
-/** Reads `stream` until `pattern` shows up (or 30 s pass); keeps draining it afterwards. */
-async function readUntil(stream: ReadableStream<Uint8Array>, pattern: RegExp): Promise<string> {
-  const decoded = stream.pipeThrough(new TextDecoderStream());
-  const reader = decoded.getReader();
-  let output = "";
-  const deadline = Date.now() + 30_000;
-  while (!pattern.test(output) && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    output += value;
-  }
-  reader.releaseLock();
-  decoded.pipeTo(new WritableStream()).catch(() => {});
-  return output;
+/** Everything a process writes to `stream`, and a way to wait (at most 30 s) for a pattern. */
+function watch(stream: ReadableStream<Uint8Array>) {
+  let text = "";
+  const done = (async () => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) text += chunk;
+  })();
+  return {
+    get text(): string {
+      return text;
+    },
+    async waitFor(pattern: RegExp): Promise<string> {
+      const deadline = Date.now() + 30_000;
+      while (!pattern.test(text) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return text;
+    },
+    done,
+  };
 }
 
 Deno.test("deno task start serves a configuration whose files live outside the checkout", async () => {
@@ -93,11 +98,11 @@ Deno.test("deno task start serves a configuration whose files live outside the c
       stdout: "null",
       stderr: "piped",
     }).spawn();
-    let output = "";
+    const output = watch(child.stderr);
     try {
-      output = await readUntil(child.stderr, /Listening on "127\.0\.0\.1:\d+" \("starttls"\)/);
-      assert.match(output, new RegExp(`postern: serving ${config} with\n`));
-      for (const flag of expected) assert.ok(output.includes(`  ${flag}\n`), output);
+      await output.waitFor(/Listening on "127\.0\.0\.1:\d+" \("starttls"\)/);
+      assert.match(output.text, new RegExp(`postern: serving ${config} with\n`));
+      for (const flag of expected) assert.ok(output.text.includes(`  ${flag}\n`), output.text);
       const ca = await Deno.readTextFile(join(certs, "ca.pem"));
       const imap = await RawImap.tls(implicit, ca);
       try {
@@ -109,11 +114,29 @@ Deno.test("deno task start serves a configuration whose files live outside the c
       } finally {
         await imap.close();
       }
+      // SIGHUP passes through the launcher: the server reloads its configuration.
+      child.kill("SIGHUP");
+      assert.match(await output.waitFor(/Configuration reloaded/), /Configuration reloaded/);
     } finally {
       child.kill("SIGTERM");
     }
     const status = await child.status;
-    assert.equal(status.code, 0, output);
+    await output.done;
+    assert.equal(status.code, 0, output.text);
+
+    // A configuration naming a file that is not there stops the server with exit code 1.
+    await Deno.writeTextFile(config, `data_dir: ${data}\ntls: { certificate: /nonexistent.pem }\n`);
+    const failed = await run(Deno.execPath(), [
+      "task",
+      "--quiet",
+      "--config",
+      join(repo, "deno.json"),
+      "start",
+      "--config",
+      config,
+    ]);
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(failed.stderr, /config\.yaml:2:\d+: .*cannot read "\/nonexistent\.pem"/);
   } finally {
     await Deno.remove(root, { recursive: true });
   }
