@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createCa, issueServerCertificate } from "../../server/cli/dev_pki.ts";
 import { freePort, RawImap, run } from "../_support/imap_clients.ts";
+import { openssl } from "../_support/openssl_pki.ts";
 import { posternCommand } from "../_support/server_process.ts";
 
 const repo = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
@@ -59,6 +60,14 @@ Deno.test("deno task start serves a configuration whose files live outside the c
       ].join("\n"),
     );
     await posternCommand(["user", "add", "alice", "--config", config], "secret\n");
+    // An imported SHA512-CRYPT hash is checked on a Worker, which loads its modules from the
+    // checkout: the derived permissions must let it.
+    const users = join(root, "users.txt");
+    await Deno.writeTextFile(
+      users,
+      `carol:{SHA512-CRYPT}${(await openssl(["passwd", "-6", "pw"])).trim()}\n`,
+    );
+    await posternCommand(["user", "import", users, "--config", config]);
 
     const expected = [
       `--allow-read=${
@@ -113,6 +122,14 @@ Deno.test("deno task start serves a configuration whose files live outside the c
         await imap.command("LOGOUT");
       } finally {
         await imap.close();
+      }
+      const legacy = await RawImap.tls(implicit, ca);
+      try {
+        await legacy.greeting();
+        const login = await legacy.command("LOGIN carol pw");
+        assert.equal(login.status, "OK", `${login.tagged}\n${output.text}`);
+      } finally {
+        await legacy.close();
       }
       // SIGHUP passes through the launcher: the server reloads its configuration.
       child.kill("SIGHUP");
