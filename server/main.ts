@@ -43,6 +43,7 @@ import { serve, type ServeHandle } from "./serve.ts";
 import { describeTlsSuites } from "./tls_config.ts";
 import { connectInstructions, ensureDemoAccount } from "./cli/first_run.ts";
 import { adminCommands } from "./cli/admin.ts";
+import { permissionFlags, serveCommand, servePermissions } from "./cli/permissions.ts";
 
 export { ensureDevPki } from "./cli/dev_pki.ts";
 
@@ -455,6 +456,26 @@ const COMMANDS: readonly Command[] = [
   ...adminCommands(async (io, values) =>
     (await resolveConfig(io, values, { checkFiles: false })).admin.socket
   ).map((command): Command => ({ ...command, uses: ["net"] })),
+  {
+    name: "permissions",
+    uses: [],
+    summary: "Print the Deno permission flags that serve needs for the configuration.",
+    details: "The same flags `deno task start` runs the server with: reads of the files the\n" +
+      "configuration names, writes to the data folder only, its listeners and LDAP server.\n" +
+      "With --command, prints a whole `deno run` command line, e.g. for a systemd unit.",
+    positionals: [],
+    options: {
+      command: { type: "boolean", description: "print the whole deno run command line" },
+    },
+    async run({ values, io }) {
+      const config = await resolveConfig(io, values, { checkFiles: false });
+      const flags = permissionFlags(servePermissions(config));
+      if (values.command === true) {
+        io.out(`${[Deno.execPath(), ...serveCommand(config, flags)].join(" ")}\n`);
+      } else io.out(flags.map((flag) => `${flag}\n`).join(""));
+      return 0;
+    },
+  },
 ];
 
 const GROUPS: Readonly<Record<string, string>> = {
@@ -621,7 +642,7 @@ function commandHelp(command: Command): string {
  * The configuration for a command: `--config FILE` when given, else ./config.yaml when it
  * exists, else the built-in defaults.
  */
-async function resolveConfig(
+export async function resolveConfig(
   io: CliIo,
   values: OptionValues,
   options: ConfigOptions,

@@ -1,126 +1,49 @@
 /**
- * The LDAP directory check. A client certificate that passed chain validation is accepted only
- * when exactly one directory entry maps to it and that entry still holds the very same
- * certificate among its `userCertificate;binary` values (RFC 4523, Section 2.1). OpenLDAP cannot
- * match a whole DER certificate in a filter, so the values are fetched and compared here, byte
- * for byte.
- *
- * Lookups run on connections bound as the service account (StartTLS or ldaps:// when
- * configured). A few idle ones are pooled; a connection that failed, timed out or was re-bound
- * as a user is unbound in `finally` and never reused, so a restarted directory is simply
- * reached again on a fresh connection. Lookups are bounded in number and in time; a directory
- * that does not answer fails closed unless `onError` is `cached` and a positive answer younger
- * than the cache TTL exists. Positive answers are cached per certificate fingerprint for
- * `cacheTtlMs`; refusals are never cached, and an authoritative refusal evicts the entry.
+ * The directory's policy and cache for client certificates and password logins. A client
+ * certificate that passed chain validation is accepted only when exactly one directory entry
+ * maps to it and that entry still holds the very same certificate among its
+ * `userCertificate;binary` values (the searches are in `_lookup.ts`, the connections in
+ * `_pool.ts`). A directory that does not answer fails closed unless `onError` is `cached` and a
+ * positive answer younger than the cache TTL exists. Positive answers are cached per
+ * certificate fingerprint for `cacheTtlMs`; refusals are never cached, and an authoritative
+ * refusal evicts the entry. Live sessions are re-checked by `_recheck.ts`.
  *
  * Call `close()` at shutdown: pooled sockets keep the process alive.
  */
-import { timingSafeEqual } from "node:crypto";
-import { Buffer } from "node:buffer";
-import net from "node:net";
-import tls, { type ConnectionOptions } from "node:tls";
 import { getLogger } from "@logtape/logtape";
-import {
-  Client,
-  EqualityFilter,
-  escapeFilter,
-  ExtensibleFilter,
-  type Filter,
-  InvalidCredentialsError,
-  InvalidDNSyntaxError,
-  NoSuchObjectError,
-  ResultCodeError,
-  SizeLimitExceededError,
-} from "ldapts";
+import { InvalidCredentialsError, ResultCodeError } from "ldapts";
 import type { CertificateIdentity } from "../../protocol/x509/identity.ts";
-import { type DirectoryConfig, loadCaPem } from "./config.ts";
-import { fillFilterTemplate, type FilterTemplate, parseFilterTemplate } from "./filter_template.ts";
-import { Limiter, LimiterFullError } from "./_limiter.ts";
+import type { DirectoryConfig } from "./config.ts";
+import { type FilterTemplate, parseFilterTemplate } from "./filter_template.ts";
+import { LimiterFullError } from "./_limiter.ts";
 import { type Metrics, NO_METRICS, secondsSince } from "../metrics/metrics.ts";
+import { lookupCertificate, lookupPassword, searchRecipient } from "./_lookup.ts";
+import { LdapPool, LookupTimeoutError } from "./_pool.ts";
+import { recheckRound, type RecheckSession, scheduleRechecks } from "./_recheck.ts";
+import {
+  denial,
+  type DirectoryAcceptance,
+  type DirectoryDenial,
+  type DirectoryVerdict,
+  type FailureReason,
+  isDirectoryFailure,
+  type PasswordVerdict,
+  type RecipientLookup,
+} from "./verdict.ts";
 
-/** Why a certificate was refused, as log lines name it. */
-export type DirectoryDenialReason =
-  /** The entry exists but no longer holds this certificate: it counts as revoked. */
-  | "not_in_entry"
-  /** No entry maps to the certificate. */
-  | "no_entry"
-  /** More than one entry maps to the certificate; which user it is, is ambiguous. */
-  | "several_entries"
-  /** The certificate lacks the field the lookup needs (e.g. no email for `{cert.san.email}`). */
-  | "no_lookup_value"
-  /** The entry has no value for the username attribute. */
-  | "no_username"
-  /** The directory could not be reached, or did not answer in time. */
-  | "directory_unavailable"
-  /** The directory answered with an error (e.g. the service bind was refused). */
-  | "directory_error"
-  /** Too many lookups are already waiting. */
-  | "directory_busy";
-
-/** The TLS alert each refusal is sent with (RFC 8446, Section 6.2). */
-export const DENIAL_ALERTS = {
-  not_in_entry: "certificate_revoked",
-  no_entry: "access_denied",
-  several_entries: "access_denied",
-  no_lookup_value: "access_denied",
-  no_username: "access_denied",
-  // The failure lies with us, not with the peer's certificate: RFC 8446 defines internal_error
-  // for "an internal error unrelated to the peer". access_denied would tell a valid user that
-  // the server decided against them, which it did not.
-  directory_unavailable: "internal_error",
-  directory_error: "internal_error",
-  directory_busy: "internal_error",
-} as const satisfies Record<DirectoryDenialReason, string>;
-
-export type DirectoryAlert = (typeof DENIAL_ALERTS)[DirectoryDenialReason];
-
-/** A refused certificate: the alert to send, and the case and detail for the log. */
-export interface DirectoryDenial {
-  readonly ok: false;
-  readonly alert: DirectoryAlert;
-  readonly reason: DirectoryDenialReason;
-  /** For the log, never for the peer. Holds no secrets. */
-  readonly detail: string;
-}
-
-/** An accepted certificate and the user it maps to. */
-export interface DirectoryAcceptance {
-  readonly ok: true;
-  readonly username: string;
-  readonly entryDn: string;
-  /** Whether the answer came from the cache rather than from the directory just now. */
-  readonly cached: boolean;
-}
-
-export type DirectoryVerdict = DirectoryAcceptance | DirectoryDenial;
-
-/** Why a password login was refused. */
-export type PasswordDenialReason =
-  | "empty_password"
-  | "invalid_username"
-  | "no_entry"
-  | "several_entries"
-  | "invalid_credentials"
-  | "directory_unavailable"
-  | "directory_error"
-  | "directory_busy";
-
-export type PasswordVerdict =
-  | { readonly ok: true; readonly username: string }
-  | { readonly ok: false; readonly reason: PasswordDenialReason; readonly detail: string };
-
-/** Who receives mail for an address (LMTP RCPT), as the directory answers. */
-export type RecipientLookup =
-  | { readonly kind: "found"; readonly username: string }
-  | { readonly kind: "none" }
-  | { readonly kind: "failed"; readonly detail: string };
-
-/** A live certificate session, as the re-check sees it. */
-export interface RecheckSession {
-  readonly identity: CertificateIdentity;
-  /** Ends the session; called at most once per re-check round. */
-  revoke(denial: DirectoryDenial): void;
-}
+export { recipientFilter } from "./_lookup.ts";
+export type { RecheckSession } from "./_recheck.ts";
+export {
+  DENIAL_ALERTS,
+  type DirectoryAcceptance,
+  type DirectoryAlert,
+  type DirectoryDenial,
+  type DirectoryDenialReason,
+  type DirectoryVerdict,
+  type PasswordDenialReason,
+  type PasswordVerdict,
+  type RecipientLookup,
+} from "./verdict.ts";
 
 export interface CheckOptions {
   /** Skip the cache and ask the directory (the re-check does). The answer still refreshes it. */
@@ -152,18 +75,12 @@ export interface DirectoryStats {
   readonly idleConnections: number;
 }
 
-const CERTIFICATE_ATTRIBUTE = "userCertificate;binary";
-/** Some servers answer a `;binary` request under the bare name (RFC 4522, Section 2). */
-const CERTIFICATE_ATTRIBUTE_BARE = "userCertificate";
 const MAX_CACHE_ENTRIES = 10_000;
 /** Certificates whose entry DN is remembered for pushed changes (one per open session, say). */
 const MAX_ENTRY_MAP = 100_000;
-const MAX_QUEUED_PER_SLOT = 64;
 const MAX_USERNAME_LENGTH = 256;
 const MAX_ADDRESS_LENGTH = 320;
 const MAX_PASSWORD_LENGTH = 1024;
-/** Idle connections older than this are closed rather than reused. */
-const POOL_IDLE_MS = 30_000;
 
 interface CacheEntry {
   readonly username: string;
@@ -171,53 +88,22 @@ interface CacheEntry {
   readonly at: number;
 }
 
-type LookupOutcome =
-  | { readonly kind: "entries"; readonly entries: readonly LdapEntry[] }
-  | { readonly kind: "denied"; readonly denial: DirectoryDenial };
-
-type LdapEntry = { dn: string; [attribute: string]: Buffer | Buffer[] | string[] | string };
-
-class LookupTimeoutError extends Error {
-  constructor(ms: number) {
-    super(`Directory lookup timed out after ${ms} ms`);
-    this.name = "LookupTimeoutError";
-  }
-}
-
 const log = getLogger(["postern", "directory"]);
-
-// LDAP exchanges are small request/response pairs: with Nagle's algorithm on, each TLS
-// handshake and bind waits out the peer's delayed ACK (about 40 ms per connection here).
-const connectNoDelay =
-  ((...args: unknown[]) =>
-    (net.connect as (...a: unknown[]) => net.Socket)(...args).setNoDelay(
-      true,
-    )) as typeof net.connect;
-const connectTlsNoDelay =
-  ((...args: unknown[]) =>
-    (tls.connect as (...a: unknown[]) => tls.TLSSocket)(...args).setNoDelay(
-      true,
-    )) as typeof tls.connect;
 
 /** The directory check for client certificates and password logins. */
 export class Directory {
   readonly #config: DirectoryConfig;
   readonly #template: FilterTemplate | undefined;
-  readonly #tls: ConnectionOptions;
   readonly #now: () => number;
-  readonly #limiter: Limiter;
+  readonly #pool: LdapPool;
+  readonly #metrics: Metrics;
   readonly #cache = new Map<string, CacheEntry>();
   /** Certificate fingerprint → normalised DN of the entry that last accepted it. */
   readonly #entryOf = new Map<string, string>();
   /** The reverse of #entryOf: normalised entry DN → fingerprints, so a change costs O(its own). */
   readonly #certificatesOf = new Map<string, Set<string>>();
   #lastRecheckAt: number | null = null;
-  readonly #idle: Array<{ client: Client; since: number }> = [];
-  readonly #poolSize: number;
-  readonly #metrics: Metrics;
   #closed = false;
-  #lookups = 0;
-  #operations = 0;
 
   /** Throws `DirectoryConfigError` when the CA cannot be read. */
   constructor(config: DirectoryConfig, options: DirectoryOptions = {}) {
@@ -225,19 +111,9 @@ export class Directory {
     this.#template = config.mapping.kind === "filter"
       ? parseFilterTemplate(config.mapping.template)
       : undefined;
-    this.#tls = config.ca !== undefined ? { ca: [loadCaPem(config.ca)] } : {};
     this.#now = options.now ?? Date.now;
+    this.#pool = new LdapPool(config, options.poolSize ?? config.maxConcurrency);
     this.#metrics = options.metrics ?? NO_METRICS;
-    this.#poolSize = Math.min(options.poolSize ?? config.maxConcurrency, config.maxConcurrency);
-    this.#limiter = new Limiter(config.maxConcurrency, config.maxConcurrency * MAX_QUEUED_PER_SLOT);
-    if (config.url.startsWith("ldap:") && !config.starttls) {
-      const host = new URL(config.url).hostname;
-      if (host !== "127.0.0.1" && host !== "localhost" && host !== "[::1]") {
-        log.warn("Directory {url} is reached without TLS: the bind password crosses in clear", {
-          url: config.url,
-        });
-      }
-    }
   }
 
   /** The validated settings this directory runs with. */
@@ -246,15 +122,7 @@ export class Directory {
   }
 
   get stats(): DirectoryStats {
-    return {
-      inFlight: this.#limiter.inFlight,
-      peakInFlight: this.#limiter.peak,
-      queued: this.#limiter.queued,
-      cacheEntries: this.#cache.size,
-      lookups: this.#lookups,
-      operations: this.#operations,
-      idleConnections: this.#idle.length,
-    };
+    return { ...this.#pool.stats, cacheEntries: this.#cache.size };
   }
 
   /** Forgets every cached answer. */
@@ -315,7 +183,9 @@ export class Directory {
     let verdict: DirectoryVerdict;
     const started = performance.now();
     try {
-      verdict = await this.#lookupCertificate(identity);
+      verdict = await this.#pool.withClient((client) =>
+        lookupCertificate(client, this.#config, this.#template, identity)
+      );
     } catch (e) {
       verdict = failure(e);
     }
@@ -357,7 +227,8 @@ export class Directory {
 
   /**
    * Checks a username and password: finds the one entry whose username attribute equals
-   * `username`, then binds as that entry (RFC 4513, Section 5.1.3). Never throws.
+   * `username`, then binds as that entry (RFC 4513, Section 5.1.3) on a connection that is
+   * closed afterwards. Never throws.
    */
   async verifyPassword(username: string, password: string): Promise<PasswordVerdict> {
     let verdict: PasswordVerdict;
@@ -372,7 +243,10 @@ export class Directory {
     } else {
       const started = performance.now();
       try {
-        verdict = await this.#lookupPassword(username, password);
+        verdict = await this.#pool.withClient(
+          (client) => lookupPassword(client, this.#config, username, password),
+          false,
+        );
       } catch (e) {
         const f = failure(e);
         verdict = { ok: false, reason: f.reason, detail: f.detail };
@@ -398,30 +272,10 @@ export class Directory {
    */
   async findRecipient(address: string, filter: string): Promise<RecipientLookup> {
     if (address === "" || address.length > MAX_ADDRESS_LENGTH) return { kind: "none" };
-    const { baseDn, usernameAttribute } = this.#config;
     try {
-      return await this.#withClient(async (client) => {
-        const result = await client.search(baseDn, {
-          scope: "sub",
-          filter: recipientFilter(filter, address),
-          attributes: [usernameAttribute],
-          sizeLimit: 2,
-          timeLimit: Math.max(1, Math.ceil(this.#config.timeoutMs / 1000)),
-        }).catch((e) => {
-          if (e instanceof SizeLimitExceededError) return undefined;
-          if (e instanceof NoSuchObjectError) return { searchEntries: [] };
-          throw e;
-        });
-        const entries = result?.searchEntries;
-        if (entries === undefined || entries.length !== 1) {
-          if (entries === undefined || entries.length > 1) {
-            log.warn("Several directory entries match the recipient {address}", { address });
-          }
-          return { kind: "none" };
-        }
-        const username = firstString(attribute(entries[0]!, usernameAttribute));
-        return username === undefined ? { kind: "none" } : { kind: "found", username };
-      });
+      return await this.#pool.withClient((client) =>
+        searchRecipient(client, this.#config, address, filter)
+      );
     } catch (e) {
       const f = failure(e);
       log.warn("Recipient lookup failed: {reason} ({detail})", {
@@ -442,306 +296,24 @@ export class Directory {
     sessions: () => Iterable<RecheckSession>,
     options: { readonly skip?: () => boolean } = {},
   ): () => Promise<void> {
-    const interval = this.#config.recheckIntervalMs;
-    if (interval === 0) return () => Promise.resolve();
-    let stopped = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let round: Promise<void> = Promise.resolve();
-    const schedule = () => {
-      timer = setTimeout(() => {
-        timer = undefined;
-        // A live push search makes the round unnecessary: changes arrive as they happen.
-        const run = options.skip?.() === true
-          ? Promise.resolve()
-          : this.#recheckRound(sessions, () => stopped);
-        round = run.finally(() => {
-          if (!stopped) schedule();
-        });
-      }, interval);
-    };
-    schedule();
-    return async () => {
-      stopped = true;
-      if (timer !== undefined) clearTimeout(timer);
-      await round;
-    };
+    return scheduleRechecks(
+      this.#config.recheckIntervalMs,
+      (stopped) => this.#recheckRound(sessions, stopped),
+      options.skip,
+    );
   }
 
   async #recheckRound(
     sessions: () => Iterable<RecheckSession>,
     stopped: () => boolean,
   ): Promise<void> {
-    const byFingerprint = new Map<string, RecheckSession[]>();
-    try {
-      for (const s of sessions()) {
-        const fp = s.identity.fingerprintSha256;
-        const group = byFingerprint.get(fp);
-        if (group === undefined) byFingerprint.set(fp, [s]);
-        else group.push(s);
-      }
-    } catch (e) {
-      log.error("Cannot list sessions for the directory re-check: {error}", { error: e });
-      return;
-    }
-    // Only maxConcurrency workers, so a round never floods the queue and turns into
-    // directory_busy refusals of its own making.
-    const groups = [...byFingerprint.values()];
-    let next = 0;
-    const worker = async () => {
-      for (;;) {
-        const group = groups[next++];
-        if (group === undefined || stopped()) return;
-        const first = group[0];
-        if (first === undefined) continue;
-        const verdict = await this.checkCertificate(first.identity, { fresh: true });
-        if (verdict.ok || stopped()) continue;
-        for (const s of group) {
-          try {
-            s.revoke(verdict);
-          } catch (e) {
-            log.error("Revoking a session failed: {error}", { error: e });
-          }
-        }
-      }
-    };
-    const workers = Math.min(this.#config.maxConcurrency, groups.length);
-    await Promise.all(Array.from({ length: workers }, worker));
+    await recheckRound(
+      sessions,
+      (identity) => this.checkCertificate(identity, { fresh: true }),
+      this.#config.maxConcurrency,
+      stopped,
+    );
     this.#lastRecheckAt = this.#now();
-  }
-
-  async #lookupCertificate(identity: CertificateIdentity): Promise<DirectoryVerdict> {
-    const { usernameAttribute } = this.#config;
-    return await this.#withClient(async (client) => {
-      const found = await this.#findEntries(client, identity);
-      if (found.kind === "denied") return found.denial;
-      const [entry, extra] = found.entries;
-      if (entry === undefined) return denial("no_entry", "No entry matched the certificate");
-      if (extra !== undefined) {
-        return denial("several_entries", `${found.entries.length} entries matched the certificate`);
-      }
-      const stored = [
-        ...buffers(attribute(entry, CERTIFICATE_ATTRIBUTE)),
-        ...buffers(attribute(entry, CERTIFICATE_ATTRIBUTE_BARE)),
-      ];
-      if (!stored.some((der) => sameBytes(der, identity.der))) {
-        return denial(
-          "not_in_entry",
-          `The entry's ${stored.length} certificate value(s) do not include this certificate`,
-        );
-      }
-      const username = firstString(attribute(entry, usernameAttribute));
-      if (username === undefined) {
-        return denial("no_username", `The entry has no ${usernameAttribute} value`);
-      }
-      return { ok: true, username, entryDn: entry.dn, cached: false };
-    });
-  }
-
-  async #findEntries(client: Client, identity: CertificateIdentity): Promise<LookupOutcome> {
-    const { mapping, baseDn, usernameAttribute } = this.#config;
-    const attributes = [usernameAttribute, CERTIFICATE_ATTRIBUTE];
-    const common = {
-      attributes,
-      explicitBufferAttributes: [CERTIFICATE_ATTRIBUTE, CERTIFICATE_ATTRIBUTE_BARE],
-      // Two are enough to tell "exactly one" from "several".
-      sizeLimit: 2,
-      timeLimit: Math.max(1, Math.ceil(this.#config.timeoutMs / 1000)),
-    };
-    let base = baseDn;
-    let scope: "base" | "sub" = "sub";
-    let filter: Filter | string;
-    switch (mapping.kind) {
-      case "filter": {
-        const f = this.#template === undefined
-          ? undefined
-          : fillFilterTemplate(this.#template, identity);
-        if (f === undefined) {
-          return {
-            kind: "denied",
-            denial: denial("no_lookup_value", "The certificate lacks a field the filter needs"),
-          };
-        }
-        filter = f;
-        break;
-      }
-      case "attribute":
-        if (identity.subject === "") {
-          return {
-            kind: "denied",
-            denial: denial("no_lookup_value", "The certificate has an empty subject"),
-          };
-        }
-        filter = new EqualityFilter({ attribute: mapping.attribute, value: identity.subject });
-        break;
-      case "subject_dn":
-        if (identity.subject === "") {
-          return {
-            kind: "denied",
-            denial: denial("no_lookup_value", "The certificate has an empty subject"),
-          };
-        }
-        base = identity.subject;
-        scope = "base";
-        // A base-scope read of the subject's own DN, filtered with OpenLDAP's dnSubtreeMatch
-        // on entryDN (RFC 5020): the server compares normalised DNs, so an entry outside
-        // baseDn never matches, however the subject spells its RDNs.
-        filter = new ExtensibleFilter({
-          matchType: "entryDN",
-          rule: "dnSubtreeMatch",
-          value: baseDn,
-        });
-        break;
-      default: {
-        const never: never = mapping;
-        throw new Error(`Unknown mapping ${JSON.stringify(never)}`);
-      }
-    }
-    try {
-      const result = await client.search(base, { ...common, scope, filter });
-      return { kind: "entries", entries: result.searchEntries };
-    } catch (e) {
-      if (e instanceof NoSuchObjectError || e instanceof InvalidDNSyntaxError) {
-        return { kind: "entries", entries: [] };
-      }
-      if (e instanceof SizeLimitExceededError) {
-        return {
-          kind: "denied",
-          denial: denial("several_entries", "More entries matched than the size limit"),
-        };
-      }
-      throw e;
-    }
-  }
-
-  async #lookupPassword(username: string, password: string): Promise<PasswordVerdict> {
-    const { usernameAttribute, baseDn } = this.#config;
-    return await this.#withClient(async (client) => {
-      const result = await client.search(baseDn, {
-        scope: "sub",
-        filter: new EqualityFilter({ attribute: usernameAttribute, value: username }),
-        attributes: [usernameAttribute],
-        sizeLimit: 2,
-        timeLimit: Math.max(1, Math.ceil(this.#config.timeoutMs / 1000)),
-      }).catch((e) => {
-        if (e instanceof SizeLimitExceededError) return undefined;
-        throw e;
-      });
-      const entries = result?.searchEntries;
-      if (entries === undefined || entries.length > 1) {
-        return { ok: false, reason: "several_entries", detail: "Several entries have that name" };
-      }
-      const entry = entries[0];
-      if (entry === undefined) {
-        return { ok: false, reason: "no_entry", detail: "No entry has that name" };
-      }
-      try {
-        await client.bind(entry.dn, password);
-      } catch (e) {
-        if (e instanceof ResultCodeError) {
-          const detail = e instanceof InvalidCredentialsError
-            ? "Wrong password"
-            : `User bind refused with LDAP result ${e.code}`;
-          return { ok: false, reason: "invalid_credentials", detail };
-        }
-        throw e;
-      }
-      const canonical = firstString(attribute(entry, usernameAttribute)) ?? username;
-      return { ok: true, username: canonical };
-    }, false);
-  }
-
-  /**
-   * Runs `work` on a connection bound as the service account, within the concurrency bound and
-   * the lookup timeout. The connection comes from the idle pool when one is there and still
-   * connected and bound; it goes back only when `work` ended normally and `keep` holds, and is
-   * closed otherwise, so no failed or re-bound connection is ever reused. A pooled connection
-   * that breaks (a restarted slapd) is retried once on a fresh one.
-   */
-  async #withClient<T>(work: (client: Client) => Promise<T>, keep = true): Promise<T> {
-    // One budget covers waiting for a slot and the lookup itself, so a hung directory cannot
-    // hold a handshake longer than timeoutMs however many lookups queue behind it.
-    const deadline = performance.now() + this.#config.timeoutMs;
-    return await this.#limiter.run(async () => {
-      this.#lookups++;
-      const pooled = this.#takeIdle();
-      if (pooled !== undefined) {
-        try {
-          return await this.#attempt(pooled, true, work, keep, deadline);
-        } catch (e) {
-          if (e instanceof ResultCodeError || e instanceof LookupTimeoutError) throw e;
-          log.debug("Pooled directory connection failed, retrying on a fresh one: {error}", {
-            error: e instanceof Error ? e.message : String(e),
-          });
-        }
-      }
-      return await this.#attempt(this.#newClient(), false, work, keep, deadline);
-    }, this.#config.timeoutMs);
-  }
-
-  async #attempt<T>(
-    client: Client,
-    reused: boolean,
-    work: (client: Client) => Promise<T>,
-    keep: boolean,
-    deadline: number,
-  ): Promise<T> {
-    const { starttls, bindDn, bindPassword, timeoutMs } = this.#config;
-    const budget = Math.max(1, Math.ceil(deadline - performance.now()));
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new LookupTimeoutError(timeoutMs)), budget);
-    });
-    const task = (async () => {
-      if (!reused) {
-        // For ldap:// the TLS options go to startTLS(); in the constructor they would make
-        // ldapts open TLS at once on the plain port.
-        this.#operations += starttls ? 2 : 1;
-        if (starttls) await client.startTLS(this.#tls);
-        await client.bind(bindDn, bindPassword);
-      }
-      // The search, and for a password login the user's bind after it.
-      this.#operations += keep ? 1 : 2;
-      return await work(client);
-    })();
-    // The loser of the race must not surface as an unhandled rejection.
-    task.catch(() => {});
-    let healthy = false;
-    try {
-      const result = await Promise.race([task, timeout]);
-      healthy = true;
-      return result;
-    } finally {
-      clearTimeout(timer);
-      if (healthy && keep && !this.#closed && this.#idle.length < this.#poolSize) {
-        this.#idle.push({ client, since: performance.now() });
-      } else {
-        await client.unbind().catch(() => {});
-      }
-    }
-  }
-
-  #newClient(): Client {
-    const { url, timeoutMs } = this.#config;
-    return new Client({
-      url,
-      timeout: timeoutMs,
-      connectTimeout: timeoutMs,
-      createConnection: connectNoDelay,
-      createSecureConnection: connectTlsNoDelay,
-      ...(url.startsWith("ldaps:") ? { tlsOptions: this.#tls } : {}),
-    });
-  }
-
-  /** An idle connection that is still connected and bound, or undefined. */
-  #takeIdle(): Client | undefined {
-    const now = performance.now();
-    for (;;) {
-      const idle = this.#idle.pop();
-      if (idle === undefined) return undefined;
-      const { client, since } = idle;
-      if (client.isConnected && client.isBound && now - since < POOL_IDLE_MS) return client;
-      client.unbind().catch(() => {});
-    }
   }
 
   /**
@@ -750,7 +322,7 @@ export class Directory {
    */
   async ping(): Promise<string | null> {
     try {
-      await this.#withClient(() => Promise.resolve());
+      await this.#pool.withClient(() => Promise.resolve());
       return null;
     } catch (e) {
       return failure(e).detail;
@@ -760,8 +332,7 @@ export class Directory {
   /** Closes the idle connections; later lookups open and close their own. */
   async close(): Promise<void> {
     this.#closed = true;
-    const idle = this.#idle.splice(0);
-    await Promise.all(idle.map(({ client }) => client.unbind().catch(() => {})));
+    await this.#pool.close();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -812,35 +383,6 @@ export class Directory {
   }
 }
 
-/**
- * The search filter of a recipient lookup. The common `(attr={address})` form becomes an
- * equality filter built directly, which keeps UTF-8 addresses intact (ldapts' string parser
- * mangles escaped bytes of 0x80 and above); any other template gets the address escaped with
- * ldapts' `escapeFilter` (RFC 4515, Section 3).
- */
-export function recipientFilter(template: string, address: string): Filter | string {
-  const simple = /^\(([A-Za-z][A-Za-z0-9-]*)=\{address\}\)$/.exec(template);
-  if (simple !== null) return new EqualityFilter({ attribute: simple[1]!, value: address });
-  const parts = template.split("{address}");
-  const strings = Object.assign([...parts], { raw: [...parts] }) as TemplateStringsArray;
-  return escapeFilter(strings, ...parts.slice(1).map(() => address));
-}
-
-function denial<R extends DirectoryDenialReason>(
-  reason: R,
-  detail: string,
-): DirectoryDenial & { readonly reason: R } {
-  return { ok: false, alert: DENIAL_ALERTS[reason], reason, detail };
-}
-
-function isDirectoryFailure(reason: DirectoryDenialReason): reason is FailureReason {
-  return reason === "directory_unavailable" || reason === "directory_error" ||
-    reason === "directory_busy";
-}
-
-/** The refusals that mean the directory, not the certificate, is at fault. */
-type FailureReason = "directory_unavailable" | "directory_error" | "directory_busy";
-
 /** Turns an exception from a lookup into the denial it stands for. */
 function failure(e: unknown): DirectoryDenial & { readonly reason: FailureReason } {
   if (e instanceof LimiterFullError) return denial("directory_busy", e.message);
@@ -853,36 +395,6 @@ function failure(e: unknown): DirectoryDenial & { readonly reason: FailureReason
   }
   const message = e instanceof Error ? e.message : String(e);
   return denial("directory_unavailable", `Directory unreachable: ${message}`);
-}
-
-/** An attribute of an entry, its description matched case-insensitively (RFC 4512, 2.5). */
-function attribute(entry: LdapEntry, name: string): LdapEntry[string] | undefined {
-  const want = name.toLowerCase();
-  for (const [k, v] of Object.entries(entry)) {
-    if (k !== "dn" && k.toLowerCase() === want) return v;
-  }
-  return undefined;
-}
-
-/** ldapts gives a single value as a scalar and several as an array; this always gives a list. */
-function buffers(value: LdapEntry[string] | undefined): Buffer[] {
-  if (value === undefined) return [];
-  const list = Array.isArray(value) ? value : [value];
-  const out: Buffer[] = [];
-  for (const v of list) if (Buffer.isBuffer(v)) out.push(v);
-  return out;
-}
-
-function firstString(value: LdapEntry[string] | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  const first = Array.isArray(value) ? value[0] : value;
-  if (first === undefined) return undefined;
-  const s = typeof first === "string" ? first : first.toString("utf8");
-  return s === "" ? undefined : s;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /**

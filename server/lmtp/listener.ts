@@ -91,7 +91,7 @@ export class LmtpServer {
         // Deno gates Unix sockets behind --allow-net=unix:<absolute path> besides file access.
         throw new Error(
           `Cannot listen on unix:${path}: run with --allow-net=unix:${path} and read and ` +
-            "write access to it (deno task start allows loopback TCP only)",
+            "write access to it (deno task postern permissions prints the flags)",
         );
       }
       throw error;

@@ -2,9 +2,14 @@
  * A throwaway Dovecot for benchmarks and differential tests: its own base directory, a static passdb, a mailbox (maildir
  * by default, or sdbox/mdbox) under a temporary directory, implicit TLS on a free 127.0.0.1 port with the certificate we give it,
  * and process limits raised so hundreds of idle connections fit. Durability is Dovecot's
- * default (`mail_fsync = optimized`, written out explicitly). Adapted from the throwaway
- * Dovecot of tests/protocol/imap/mime/dovecot_diff_test.ts.
+ * default (`mail_fsync = optimized`, written out explicitly). As root, the mail processes run as
+ * `nobody`; as any other user, every Dovecot process runs as that user (its login, internal and
+ * mail user), which Dovecot supports for unprivileged instances on ports above 1023.
  */
+
+import { freePort } from "./ports.ts";
+
+export { freePort };
 
 export const DOVECOT = "/usr/sbin/dovecot";
 
@@ -74,22 +79,40 @@ const FORMAT_NOTES: Record<DovecotFormat, string> = {
   mdbox: "mdbox (many messages per file, Dovecot's high-performance format)",
 };
 
-/** Whether Dovecot is installed and we may start it (it needs root to switch users). */
+/** Whether Dovecot is installed (it runs as root or, unprivileged, as the current user). */
 export function dovecotAvailable(): boolean {
   try {
     Deno.statSync(DOVECOT);
+    return true;
   } catch {
     return false;
   }
-  return Deno.uid() === 0;
 }
 
-/** A port that was free a moment ago. */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
+/**
+ * The users Dovecot's processes run as: its defaults and `nobody` under root; otherwise the
+ * current user and group for everything, since an unprivileged master cannot switch users.
+ */
+function processUsers(): { settings: string; userdb: string } {
+  const uid = Deno.uid();
+  const gid = Deno.gid();
+  if (uid === 0 || uid === null || gid === null) {
+    return { settings: "", userdb: "uid=nobody gid=nogroup" };
+  }
+  const nameOf = (file: string, id: number): string => {
+    for (const line of Deno.readTextFileSync(file).split("\n")) {
+      const fields = line.split(":");
+      if (Number(fields[2]) === id && fields[0]) return fields[0];
+    }
+    throw new Error(`Dovecot: no entry for id ${id} in ${file}`);
+  };
+  const user = nameOf("/etc/passwd", uid);
+  const group = nameOf("/etc/group", gid);
+  return {
+    settings: `default_login_user = ${user}\ndefault_internal_user = ${user}\n` +
+      `default_internal_group = ${group}\n`,
+    userdb: `uid=${uid} gid=${gid}`,
+  };
 }
 
 /** Starts Dovecot in the foreground and waits until its TLS port accepts connections. */
@@ -120,6 +143,7 @@ export async function startDovecot(options: DovecotOptions): Promise<RunningDove
   const loginService = options.loginProcesses === "long-lived"
     ? `  service_count = 0\n  process_min_avail = 2\n`
     : "";
+  const users = processUsers();
   const conf = `base_dir = ${dir}/run
 state_dir = ${dir}/state
 log_path = ${dir}/log
@@ -132,7 +156,7 @@ ssl_key = <${options.keyPath}
 disable_plaintext_auth = yes
 auth_mechanisms = plain
 first_valid_uid = 1
-mail_fsync = optimized
+${users.settings}mail_fsync = optimized
 default_process_limit = ${limit}
 default_client_limit = ${limit * 2}
 passdb {
@@ -140,9 +164,7 @@ passdb {
 }
 userdb {
   driver = static
-  args = uid=nobody gid=nogroup home=${dir}/home/%u${
-    lmtpPort === null ? "" : " allow_all_users=yes"
-  }
+  args = ${users.userdb} home=${dir}/home/%u${lmtpPort === null ? "" : " allow_all_users=yes"}
 }
 mail_location = ${format}:${dir}/mail/%u
 protocol imap {

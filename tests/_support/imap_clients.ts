@@ -10,6 +10,7 @@ const encoder = new TextEncoder();
 
 export { run, type RunOptions, type RunResult } from "./command.ts";
 import { run, type RunResult } from "./command.ts";
+export { freePort } from "./ports.ts";
 
 /** Runs a Python 3 script given as text, with `args` as `sys.argv[1:]`. */
 export function runPython(
@@ -28,13 +29,6 @@ export function describeRun(result: RunResult): string {
 }
 
 /** A loopback port that was free a moment ago. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
 export interface MbsyncOptions {
   readonly port: number;
   readonly user: string;
@@ -120,6 +114,31 @@ export interface ImapResult {
   readonly untagged: readonly ImapResponse[];
   readonly tagged: string;
   readonly status: "OK" | "NO" | "BAD" | "UNKNOWN";
+}
+
+/**
+ * Reads raw bytes from `conn` until `done(text)` holds for all read so far (as latin1 text),
+ * the stream ends, or `ms` pass; returns all read as latin1 text.
+ */
+export async function readRaw(
+  conn: Deno.Conn,
+  ms: number,
+  done: (text: string) => boolean = () => false,
+): Promise<string> {
+  const deadline = Date.now() + ms;
+  const buf = new Uint8Array(4096);
+  let text = "";
+  while (!done(text) && Date.now() < deadline) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const n = await Promise.race([
+      conn.read(buf).catch(() => null),
+      new Promise<"t">((r) => timer = setTimeout(() => r("t"), deadline - Date.now())),
+    ]);
+    clearTimeout(timer);
+    if (n === "t" || n === null) break;
+    text += String.fromCharCode(...buf.subarray(0, n));
+  }
+  return text;
 }
 
 /** Largest response this client buffers: a bound against a runaway server. */

@@ -29,12 +29,43 @@ const KEY_ARGS: Record<KeyType, string[]> = {
   rsa2048: ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
 };
 
+const decoder = new TextDecoder();
+
 const REQ = "[req]\ndistinguished_name = dn\n[dn]\n";
 
+/** Runs openssl with `args`; returns its stdout, or throws with its stderr on failure. */
 export async function openssl(args: string[], stdin?: string): Promise<string> {
   const result = await run("openssl", args, stdin === undefined ? {} : { stdin });
   if (result.code !== 0) throw new Error(`openssl ${args.join(" ")} failed: ${result.stderr}`);
   return result.stdout;
+}
+
+/**
+ * Runs openssl with `args` in `cwd` synchronously (for fixtures made at module load); returns
+ * its stdout, or throws with its stderr on failure.
+ */
+export function opensslSync(args: string[], cwd: string): string {
+  const result = opensslTry(args, cwd);
+  if (!result.ok) throw new Error(`openssl ${args.join(" ")} failed: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** Like `opensslSync`, but reports failure instead of throwing. */
+export function opensslTry(
+  args: string[],
+  cwd: string,
+): { ok: boolean; stdout: string; stderr: string; output: string } {
+  const out = new Deno.Command("openssl", {
+    args,
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .outputSync();
+  const stdout = decoder.decode(out.stdout);
+  const stderr = decoder.decode(out.stderr);
+  return { ok: out.success, stdout, stderr, output: stdout + stderr };
 }
 
 /**

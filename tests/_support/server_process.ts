@@ -3,6 +3,7 @@
  * with SIGKILL mid-load and start it again on the same data directory.
  */
 import { join } from "node:path";
+import { run, type RunResult } from "./command.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const MAIN = join(ROOT, "server/main.ts");
@@ -44,25 +45,15 @@ export function killServer(server: ServerProcess, signal: Deno.Signal): void {
   }
 }
 
+/** Runs `postern ARGS…` as its own process, as an administrator would beside the server. */
+export function runPostern(args: string[], stdin = ""): Promise<RunResult> {
+  return run(Deno.execPath(), ["run", "-A", "--quiet", MAIN, ...args], { stdin, cwd: ROOT });
+}
+
 /** Runs `postern ARGS…` (e.g. `user add`) to completion; throws with its output on failure. */
 export async function posternCommand(args: string[], stdin = ""): Promise<void> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    cwd: ROOT,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(stdin));
-  await writer.close();
-  const out = await child.output();
-  if (!out.success) {
-    const decoder = new TextDecoder();
-    throw new Error(
-      `postern ${args.join(" ")} failed: ${decoder.decode(out.stdout)}${
-        decoder.decode(out.stderr)
-      }`,
-    );
+  const result = await runPostern(args, stdin);
+  if (result.code !== 0) {
+    throw new Error(`postern ${args.join(" ")} failed: ${result.stdout}${result.stderr}`);
   }
 }

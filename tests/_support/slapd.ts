@@ -9,6 +9,9 @@
  * try { ... } finally { await ldap.stop(); }
  * ```
  */
+import { run as runCommand } from "./command.ts";
+import { issueWithOpenssl } from "./openssl_pki.ts";
+import { freePort } from "./ports.ts";
 
 /** An inetOrgPerson entry under `ou=people`. */
 export interface SlapdUser {
@@ -274,53 +277,25 @@ function slapdConf(dir: string, adminPassword: string, tls: boolean, syncprov: b
   return lines.join("\n") + "\n";
 }
 
+/** A throwaway CA and a server certificate for localhost and 127.0.0.1; returns the CA PEM. */
 async function makeServerCertificate(dir: string): Promise<string> {
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-  await run("openssl", [
-    "req",
-    "-x509",
-    ...ec,
-    "-keyout",
-    `${dir}/ca.key`,
-    "-out",
-    `${dir}/ca.pem`,
-    "-days",
-    "2",
-    "-subj",
+  const ca = await issueWithOpenssl(
+    dir,
+    "ca",
+    "ec256",
     "/CN=Postern test LDAP CA",
-  ]);
-  await run("openssl", [
-    "req",
-    ...ec,
-    "-keyout",
-    `${dir}/server.key`,
-    "-out",
-    `${dir}/server.csr`,
-    "-subj",
-    "/CN=localhost",
-  ]);
-  await Deno.writeTextFile(
-    `${dir}/server.ext`,
-    "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    "basicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n",
+    null,
   );
-  await run("openssl", [
-    "x509",
-    "-req",
-    "-in",
-    `${dir}/server.csr`,
-    "-CA",
-    `${dir}/ca.pem`,
-    "-CAkey",
-    `${dir}/ca.key`,
-    "-CAcreateserial",
-    "-days",
-    "2",
-    "-extfile",
-    `${dir}/server.ext`,
-    "-out",
-    `${dir}/server.pem`,
-  ]);
-  return await Deno.readTextFile(`${dir}/ca.pem`);
+  await issueWithOpenssl(
+    dir,
+    "server",
+    "ec256",
+    "/CN=localhost",
+    "subjectAltName = IP:127.0.0.1,DNS:localhost\nextendedKeyUsage = serverAuth\n",
+    ca,
+  );
+  return ca.certPem;
 }
 
 function sbin(name: string): string {
@@ -336,29 +311,10 @@ function sbin(name: string): string {
 }
 
 async function run(cmd: string, args: string[], stdin?: string): Promise<void> {
-  const child = new Deno.Command(sbin(cmd), {
-    args,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
+  const result = await runCommand(sbin(cmd), args, stdin === undefined ? {} : { stdin });
+  if (result.code !== 0) {
+    throw new Error(`${cmd} failed with code ${result.code}: ${result.stderr.trim()}`);
   }
-  const out = await child.output();
-  if (!out.success) {
-    const err = new TextDecoder().decode(out.stderr).trim();
-    throw new Error(`${cmd} failed with code ${out.code}: ${err}`);
-  }
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 async function waitForPort(port: number, child: Deno.ChildProcess): Promise<void> {

@@ -8,7 +8,7 @@
  * (CHARSET UTF-8 for non-ASCII), BODY and TEXT, NOT/OR/nesting, ESEARCH RETURN (RFC 4731),
  * SEARCHRES `$` (RFC 5182) and MODSEQ (RFC 7162). Deliberate differences are listed in
  * DIFFERENCES with their reasons; a listed search that agrees fails the test (stale entry).
- * Skipped, with a message, when Dovecot is not installed or cannot be started (not root).
+ * Skipped, with a message, when Dovecot is not installed or cannot be started.
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -251,7 +251,7 @@ async function modseqOf(s: Server, uid: number): Promise<number> {
 
 const available = dovecotAvailable();
 if (!available) {
-  console.warn("dovecot_search_diff_test: skipped, Dovecot is not installed (or not root)");
+  console.warn("dovecot_search_diff_test: skipped, Dovecot is not installed");
 }
 
 Deno.test({

@@ -14,7 +14,7 @@
  * untagged responses of one step are sorted; CAPABILITY data is ignored. Deliberate
  * differences are listed in DIFFERENCES with their reasons; a listed step that agrees fails
  * the test (stale entry), as in dovecot_search_diff_test.ts.
- * Skipped, with a message, when Dovecot is not installed or cannot be started (not root).
+ * Skipped, with a message, when Dovecot is not installed or cannot be started.
  */
 import assert from "node:assert/strict";
 import { dovecotAvailable, startDovecot } from "../_support/dovecot.ts";
@@ -615,7 +615,7 @@ async function runScript(
 
 const available = dovecotAvailable();
 if (!available) {
-  console.warn("dovecot_session_diff_test: skipped, Dovecot is not installed (or not root)");
+  console.warn("dovecot_session_diff_test: skipped, Dovecot is not installed");
 }
 
 Deno.test({

@@ -17,34 +17,51 @@ interface Started {
 }
 
 /**
- * The permission flags of the `start` task in deno.json, so that the test runs the server
- * exactly as `deno task start` does (relative paths resolve against the test's folder, as they
- * would against the checkout).
+ * The permission flags of the `start` task in deno.json, which runs the launcher: it may read
+ * and start Deno, nothing more, and gives the server only what the configuration names.
  */
-function startTaskFlags(cwd: string): string[] {
+function startTaskFlags(): string[] {
   const tasks = (JSON.parse(Deno.readTextFileSync(join(repo, "deno.json"))) as {
     tasks: Record<string, string>;
   }).tasks;
   const words = tasks.start!.split(/\s+/);
   assert.deepEqual(words.slice(0, 2), ["deno", "run"]);
-  assert.deepEqual(words.slice(-2), ["server/main.ts", "serve"]);
-  const flags = words.slice(2, -2);
-  assert.ok(flags.every((f) => f.startsWith("--allow-") || f.startsWith("--deny-")), tasks.start);
-  assert.ok(!flags.includes("-A") && !flags.includes("--allow-all"));
-  // `deno task` expands $PWD (the checkout); here the test's folder stands in for it.
-  return flags.map((f) => f.replaceAll("$PWD", cwd));
+  assert.deepEqual(words.slice(-1), ["server/launch.ts"]);
+  const flags = words.slice(2, -1);
+  assert.deepEqual(
+    flags,
+    ["--allow-read", "--allow-run=deno", "--allow-env=LOG_TOKENS,LOG_STREAM"],
+    tasks.start,
+  );
+  return flags;
 }
 
-/** Starts `postern serve` without a config file in `cwd` and waits for its instructions. */
+/** The flags the launcher gives `serve` for a first run in `cwd` (`postern permissions`). */
+async function serveFlags(cwd: string): Promise<string[]> {
+  const result = await run(Deno.execPath(), [
+    "run",
+    "-A",
+    "--config",
+    join(repo, "deno.json"),
+    join(repo, "server/main.ts"),
+    "permissions",
+  ], { cwd });
+  assert.equal(result.code, 0, result.stderr);
+  return result.stdout.trim().split("\n");
+}
+
+/**
+ * Starts the server as `deno task start` does, without a config file in `cwd`, and waits for
+ * its instructions.
+ */
 async function startServe(cwd: string): Promise<Started> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      ...startTaskFlags(cwd),
+      ...startTaskFlags(),
       "--config",
       join(repo, "deno.json"),
-      join(repo, "server/main.ts"),
-      "serve",
+      join(repo, "server/launch.ts"),
     ],
     cwd,
     stdin: "null",
@@ -79,6 +96,11 @@ Deno.test("the first run on an empty folder sets everything up and a second star
     const first = await startServe(cwd);
     let password: string, p12Password: string;
     try {
+      assert.match(first.output, /postern: serving built-in defaults \(first run\) with/);
+      assert.match(
+        first.output,
+        /--allow-net=127\.0\.0\.1:9993,127\.0\.0\.1:9143,unix:\S+\/data\/admin\.sock\n/,
+      );
       assert.match(first.output, /created a development CA/);
       password = /Demo account: demo \/ (\S+)/.exec(first.output)![1]!;
       p12Password = /demo\.p12 \(password: (\S+)\)/.exec(first.output)![1]!;
@@ -120,7 +142,18 @@ Deno.test("the first run on an empty folder sets everything up and a second star
         catch (e) { console.log(f, e instanceof Deno.errors.NotCapable ? "denied" : String(e)); }
       }`,
     );
-    const probed = await run(Deno.execPath(), ["run", ...startTaskFlags(cwd), probe], { cwd });
+    const flags = await serveFlags(cwd);
+    assert.ok(
+      flags.every((f) => f.startsWith("--allow-") || f.startsWith("--deny-")),
+      flags.join(" "),
+    );
+    assert.ok(
+      flags.includes(`--allow-write=${join(cwd, "certs")},${join(cwd, "data")}`),
+      flags.join(" "),
+    );
+    const probed = await run(Deno.execPath(), ["run", ...flags, probe], {
+      cwd,
+    });
     assert.equal(
       probed.stdout.trim(),
       "certs/ca.key denied\ncerts/ca.pem readable\ncerts/server.key readable",

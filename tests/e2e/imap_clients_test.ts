@@ -5,12 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ImapFlow } from "imapflow";
 import { type RunningPostern, startPostern } from "../_support/postern.ts";
+import { imapflowClient } from "../_support/imapflow.ts";
 import {
   describeRun,
   makeMessage,
   RawImap,
+  readRaw,
   run,
   runPython,
   writeFetchmailrc,
@@ -297,24 +298,6 @@ Deno.test({
   },
 });
 
-/** Reads raw bytes until `done(text)` holds or `ms` pass; returns all read as latin1 text. */
-async function readRaw(conn: Deno.Conn, done: (text: string) => boolean, ms: number) {
-  const deadline = Date.now() + ms;
-  const buf = new Uint8Array(4096);
-  let text = "";
-  while (!done(text) && Date.now() < deadline) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const n = await Promise.race([
-      conn.read(buf).catch(() => null),
-      new Promise<"t">((r) => timer = setTimeout(() => r("t"), deadline - Date.now())),
-    ]);
-    clearTimeout(timer);
-    if (n === "t" || n === null) break;
-    text += String.fromCharCode(...buf.subarray(0, n));
-  }
-  return text;
-}
-
 Deno.test({
   name: "plaintext pipelined after STARTTLS is discarded, not answered",
   fn: async () => {
@@ -322,13 +305,13 @@ Deno.test({
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: postern.starttlsPort });
       let tls: Deno.TlsConn | null = null;
       try {
-        const greeting = await readRaw(conn, (t) => t.includes("\r\n"), 5000);
+        const greeting = await readRaw(conn, 5000, (t) => t.includes("\r\n"));
         assert.match(greeting, /^\* OK/);
         // One packet: STARTTLS and a LOGIN injected after it (CVE-2011-0411 style).
         await conn.write(
           new TextEncoder().encode(`a STARTTLS\r\nb LOGIN alice "${USER.password}"\r\n`),
         );
-        const clear = await readRaw(conn, (t) => /^a OK.*\r\n/m.test(t), 5000);
+        const clear = await readRaw(conn, 5000, (t) => /^a OK.*\r\n/m.test(t));
         assert.match(clear, /^a OK/m);
         assert.doesNotMatch(clear, /^b /m, "answered the injected command in the clear");
         tls = await Deno.startTls(conn, { hostname: "localhost", caCerts: [postern.caPem] });
@@ -574,14 +557,7 @@ Deno.test("imapflow lists, opens, fetches structure and downloads a part over TL
       ].join("\r\n"),
     );
     await seed(postern, "INBOX", [makeMessage("flow0", "plain"), multipart]);
-    const client = new ImapFlow({
-      host: "127.0.0.1",
-      port: postern.implicitPort,
-      secure: true,
-      tls: { ca: [postern.caPem], servername: "localhost" },
-      auth: { user: USER.name, pass: USER.password },
-      logger: false,
-    });
+    const client = imapflowClient(postern, USER);
     try {
       await client.connect();
       const boxes = await client.list();

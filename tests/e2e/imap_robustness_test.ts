@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { type PosternOptions, type RunningPostern, startPostern } from "../_support/postern.ts";
-import { makeMessage, RawImap } from "../_support/imap_clients.ts";
+import { makeMessage, RawImap, readRaw } from "../_support/imap_clients.ts";
 
 const USER = { name: "alice", password: "robust secret" } as const;
 const encoder = new TextEncoder();
@@ -47,24 +47,6 @@ async function stillServes(postern: RunningPostern, timeoutMs = 5000): Promise<v
   }
   const took = Date.now() - started;
   assert.ok(took < timeoutMs, `a fresh session took ${took} ms`);
-}
-
-/** Reads raw bytes until end of stream, `enough` bytes, or `ms` pass. */
-async function readRaw(conn: Deno.Conn, ms: number, enough = 1 << 20): Promise<Uint8Array> {
-  const deadline = Date.now() + ms;
-  const parts: number[] = [];
-  const buf = new Uint8Array(4096);
-  while (Date.now() < deadline && parts.length < enough) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const n = await Promise.race([
-      conn.read(buf).catch(() => null),
-      new Promise<"t">((r) => timer = setTimeout(() => r("t"), deadline - Date.now())),
-    ]);
-    clearTimeout(timer);
-    if (n === "t" || n === null) break;
-    parts.push(...buf.subarray(0, n));
-  }
-  return new Uint8Array(parts);
 }
 
 /** A small deterministic PRNG (xorshift32) so that failures replay. */
@@ -287,7 +269,7 @@ Deno.test("a garbage TLS handshake gets a fatal alert and the server goes on", a
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: postern.implicitPort });
       try {
         await conn.write(bytes).catch(() => 0);
-        const answer = await readRaw(conn, 6000);
+        const answer = Uint8Array.from(await readRaw(conn, 6000), (c) => c.charCodeAt(0));
         const found = alerts(answer);
         assert.ok(
           found.length === 1 && found[0]![0] === 2,

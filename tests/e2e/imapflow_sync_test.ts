@@ -6,10 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { ImapFlow, type MessageStructureObject } from "imapflow";
+import type { MessageStructureObject } from "imapflow";
 import { decodeTransfer, parseMessage, resolvePart } from "../../protocol/imap/mime/mod.ts";
 import { RawImap } from "../_support/imap_clients.ts";
 import { startPostern } from "../_support/postern.ts";
+import { imapflowClient } from "../_support/imapflow.ts";
 
 const FIXTURES = fileURLToPath(new URL("../fixtures/mail/", import.meta.url));
 const USER = { name: "alice", password: "pw" };
@@ -75,14 +76,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const postern = await startPostern({ users: [USER] });
-    const client = new ImapFlow({
-      host: "127.0.0.1",
-      port: postern.implicitPort,
-      secure: true,
-      tls: { ca: [postern.caPem], servername: "localhost" },
-      auth: { user: USER.name, pass: USER.password },
-      logger: false,
-    });
+    const client = imapflowClient(postern, USER);
     try {
       const corpus = await seed(postern.implicitPort, postern.caPem);
       await client.connect();

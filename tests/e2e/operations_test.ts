@@ -9,6 +9,7 @@ import { parseConfig } from "../../server/config.ts";
 import { ensureDevPki } from "../../server/cli/dev_pki.ts";
 import { setupLogging } from "../../server/log.ts";
 import { startPostern } from "../_support/postern.ts";
+import { freePort } from "../_support/ports.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -204,13 +205,6 @@ Deno.test("the server process exits cleanly on SIGTERM and survives a bad SIGHUP
     await Deno.remove(dir, { recursive: true });
   }
 });
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 Deno.test("shutdown during an APPEND load keeps every acknowledged message", async () => {
   const p = await startPostern({ users: [{ name: "alice", password: "pw" }] });

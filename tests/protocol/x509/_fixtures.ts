@@ -4,7 +4,7 @@ import type { PrivateKey, PrivateKeyKind } from "../../../protocol/crypto/provid
 import { parsePrivateKey } from "../../../protocol/x509/keys.ts";
 import { issueCertificate } from "../../../protocol/x509/writer.ts";
 import type { CertificateSpec } from "../../../protocol/x509/writer.ts";
-import { openssl } from "./_openssl.ts";
+import { opensslSync } from "../../_support/openssl_pki.ts";
 
 export const provider = nobleProvider;
 export const tmp = Deno.makeTempDirSync({ prefix: "x509-fixtures-" });
@@ -19,7 +19,7 @@ export function key(kind: PrivateKeyKind | "rsa1024", slot = 0): PrivateKey {
     if (kind.startsWith("rsa")) {
       const bits = kind.slice(3);
       const file = `rsa-${bits}-${slot}.pem`;
-      openssl(
+      opensslSync(
         ["genpkey", "-algorithm", "RSA", "-pkeyopt", `rsa_keygen_bits:${bits}`, "-out", file],
         tmp,
       );

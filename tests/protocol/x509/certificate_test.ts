@@ -4,7 +4,7 @@ import { CertificateError } from "../../../protocol/x509/identity.ts";
 import { nameToString } from "../../../protocol/x509/name.ts";
 import { Oid } from "../../../protocol/x509/oid.ts";
 import { decodePemOne } from "../../../protocol/x509/pem.ts";
-import { openssl } from "./_openssl.ts";
+import { opensslSync } from "../../_support/openssl_pki.ts";
 
 const dir = Deno.makeTempDirSync({ prefix: "x509-cert-" });
 const conf = `
@@ -30,8 +30,8 @@ CN = Alt Name
 Deno.writeTextFileSync(`${dir}/req.cnf`, conf);
 
 function makeCert(keyArgs: string[], digest: string[]): Uint8Array {
-  openssl(["genpkey", ...keyArgs, "-out", "k.pem"], dir);
-  openssl([
+  opensslSync(["genpkey", ...keyArgs, "-out", "k.pem"], dir);
+  opensslSync([
     "req",
     "-x509",
     "-new",

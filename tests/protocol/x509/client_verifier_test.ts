@@ -6,7 +6,7 @@ import { encodePrivateKeyPem } from "../../../protocol/x509/keys.ts";
 import { PemError } from "../../../protocol/x509/pem.ts";
 import { toPem } from "../../../protocol/x509/writer.ts";
 import { issue, key, NOW, provider, root } from "./_fixtures.ts";
-import { openssl } from "./_openssl.ts";
+import { opensslSync } from "../../_support/openssl_pki.ts";
 
 const ca = root("CN=Client CA,O=Example");
 const inter = issue("CN=Client Sub CA,O=Example", ca, { key: key("P-256", 2), isCa: true });
@@ -96,11 +96,11 @@ subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 `;
 Deno.writeTextFileSync(`${dir}/ext.cnf`, ext);
-openssl(
+opensslSync(
   ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", "ca.key"],
   dir,
 );
-openssl([
+opensslSync([
   "req",
   "-x509",
   "-new",
@@ -121,8 +121,8 @@ openssl([
 const osslCa = loadPemBundle(Deno.readTextFileSync(`${dir}/ca.pem`));
 
 function osslLeaf(name: string, keyArgs: string[], digest = "-sha256"): Uint8Array[] {
-  openssl(["genpkey", ...keyArgs, "-out", `${name}.key`], dir);
-  openssl([
+  opensslSync(["genpkey", ...keyArgs, "-out", `${name}.key`], dir);
+  opensslSync([
     "req",
     "-new",
     "-key",
@@ -132,7 +132,7 @@ function osslLeaf(name: string, keyArgs: string[], digest = "-sha256"): Uint8Arr
     "-out",
     `${name}.csr`,
   ], dir);
-  openssl([
+  opensslSync([
     "x509",
     "-req",
     "-in",
@@ -169,12 +169,15 @@ for (const [name, args, kind] of osslCases) {
     assert.deepEqual(peer.identity.emails, ["user@example.org"]);
     assert.equal(peer.identity.subject, `CN=${name},O=Interop`);
     assert.equal(peer.identity.issuer, "CN=OpenSSL CA,O=Interop");
-    const fp = openssl(["x509", "-in", `${name}.pem`, "-noout", "-fingerprint", "-sha256"], dir);
+    const fp = opensslSync(
+      ["x509", "-in", `${name}.pem`, "-noout", "-fingerprint", "-sha256"],
+      dir,
+    );
     assert.equal(
       fp.trim().split("=")[1]!.replaceAll(":", "").toLowerCase(),
       peer.identity.fingerprintSha256,
     );
-    const serial = openssl(["x509", "-in", `${name}.pem`, "-noout", "-serial"], dir);
+    const serial = opensslSync(["x509", "-in", `${name}.pem`, "-noout", "-serial"], dir);
     assert.equal(
       serial.trim().split("=")[1]!.toLowerCase().replace(/^(00)+/, ""),
       peer.identity.serial,

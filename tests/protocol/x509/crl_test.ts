@@ -16,7 +16,7 @@ import {
 import { DerWriter } from "../../../protocol/x509/der.ts";
 import { toPem } from "../../../protocol/x509/writer.ts";
 import { issue, type Issued, key, NOW, provider, tmp } from "./_fixtures.ts";
-import { openssl } from "./_openssl.ts";
+import { opensslSync } from "../../_support/openssl_pki.ts";
 
 const HOUR = 3600_000;
 const ECDSA_SHA256 = "1.2.840.10045.4.3.2";
@@ -271,7 +271,7 @@ Deno.test("decodeCrlFile() reads PEM and DER, and a CRL made by openssl ca -genc
   const dir = `${tmp}/crl-openssl`;
   Deno.mkdirSync(dir, { recursive: true });
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-  openssl([
+  opensslSync([
     "req",
     "-x509",
     ...ec,
@@ -286,7 +286,7 @@ Deno.test("decodeCrlFile() reads PEM and DER, and a CRL made by openssl ca -genc
     "-addext",
     "keyUsage=critical,keyCertSign,cRLSign",
   ], dir);
-  openssl([
+  opensslSync([
     "req",
     "-x509",
     ...ec,
@@ -310,11 +310,11 @@ Deno.test("decodeCrlFile() reads PEM and DER, and a CRL made by openssl ca -genc
     `[ca]\ndefault_ca = d\n[d]\ndatabase = ${dir}/index.txt\ncrlnumber = ${dir}/crlnumber\n` +
       `certificate = ${dir}/ca.pem\nprivate_key = ${dir}/ca.key\ndefault_md = sha256\ndefault_crl_days = 1\n`,
   );
-  openssl(
+  opensslSync(
     ["ca", "-config", "ca.cnf", "-batch", "-revoke", "leaf.pem", "-crl_reason", "superseded"],
     dir,
   );
-  openssl(["ca", "-config", "ca.cnf", "-batch", "-gencrl", "-out", "crl.pem"], dir);
+  opensslSync(["ca", "-config", "ca.cnf", "-batch", "-gencrl", "-out", "crl.pem"], dir);
   const [crl] = decodeCrlFile(Deno.readFileSync(`${dir}/crl.pem`));
   const ca = parseCertificate(pemDer(`${dir}/ca.pem`));
   const leafCert = parseCertificate(pemDer(`${dir}/leaf.pem`));

@@ -8,12 +8,12 @@ import {
   parsePrivateKey,
 } from "../../../protocol/x509/keys.ts";
 import { decodePemOne, encodePem } from "../../../protocol/x509/pem.ts";
-import { openssl } from "./_openssl.ts";
+import { opensslSync } from "../../_support/openssl_pki.ts";
 
 const dir = Deno.makeTempDirSync({ prefix: "x509-keys-" });
 
 function spkiOf(file: string, inform = "PEM"): Uint8Array {
-  openssl(
+  opensslSync(
     ["pkey", "-inform", inform, "-in", file, "-pubout", "-outform", "DER", "-out", "pub.der"],
     dir,
   );
@@ -32,7 +32,7 @@ const cases: [string, string[], string[]?][] = [
 for (const [label, args, tail] of cases) {
   Deno.test(`parsePrivateKey() reads ${label} and re-encodes it as PKCS#8 openssl accepts`, () => {
     const file = `k${cases.findIndex((c) => c[0] === label)}.pem`;
-    openssl([...args, "-out", file, ...(tail ?? [])], dir);
+    opensslSync([...args, "-out", file, ...(tail ?? [])], dir);
     const pem = Deno.readTextFileSync(`${dir}/${file}`);
     const key = parsePrivateKey(pem);
     const expected = spkiOf(file);
@@ -47,7 +47,7 @@ for (const [label, args, tail] of cases) {
 }
 
 Deno.test("parsePrivateKey() refuses encrypted keys, mismatched halves and garbage", () => {
-  openssl(
+  opensslSync(
     ["genpkey", "-algorithm", "ED25519", "-out", "enc.pem", "-aes256", "-pass", "pass:x"],
     dir,
   );

@@ -3,7 +3,7 @@ import { encodePkcs12 } from "../../../protocol/x509/pkcs12.ts";
 import { decodePemOne } from "../../../protocol/x509/pem.ts";
 import { parsePrivateKey } from "../../../protocol/x509/keys.ts";
 import { issue, key, provider, root, tmp } from "./_fixtures.ts";
-import { openssl, opensslTry } from "./_openssl.ts";
+import { opensslSync, opensslTry } from "../../_support/openssl_pki.ts";
 
 for (const kind of ["P-256", "ed25519", "rsa2048"] as const) {
   Deno.test(`encodePkcs12() writes a ${kind} file that openssl pkcs12 reads`, () => {
@@ -18,7 +18,7 @@ for (const kind of ["P-256", "ed25519", "rsa2048"] as const) {
     }, provider);
     const file = `carol-${kind}.p12`;
     Deno.writeFileSync(`${tmp}/${file}`, p12);
-    const out = openssl(
+    const out = opensslSync(
       ["pkcs12", "-info", "-nodes", "-passin", "pass:s3cret pass", "-in", file],
       tmp,
     );

@@ -4,7 +4,7 @@ import { encodePrivateKeyPem } from "../../../protocol/x509/keys.ts";
 import { nameToString } from "../../../protocol/x509/name.ts";
 import { toPem } from "../../../protocol/x509/writer.ts";
 import { DerReader, DerWriter } from "../../../protocol/x509/der.ts";
-import { openssl, opensslTry } from "./_openssl.ts";
+import { opensslSync, opensslTry } from "../../_support/openssl_pki.ts";
 import { issue, key, provider, root, tmp } from "./_fixtures.ts";
 
 const now = new Date();
@@ -42,14 +42,14 @@ Deno.test("issueCertificate() output passes openssl x509 and openssl verify", ()
   Deno.writeTextFileSync(`${tmp}/w-server.pem`, toPem(server.der));
   Deno.writeTextFileSync(`${tmp}/w-client.pem`, toPem(client.der));
   Deno.writeTextFileSync(`${tmp}/w-client.key`, encodePrivateKeyPem(client.key));
-  const text = openssl(["x509", "-noout", "-text", "-in", "w-client.pem"], tmp);
+  const text = opensslSync(["x509", "-noout", "-text", "-in", "w-client.pem"], tmp);
   assert.match(text, /email:alice@example.org/);
   assert.match(text, /TLS Web Client Authentication/);
   assert.match(text, /Serial Number: 4660 \(0x1234\)/);
-  const stext = openssl(["x509", "-noout", "-text", "-in", "w-server.pem"], tmp);
+  const stext = opensslSync(["x509", "-noout", "-text", "-in", "w-server.pem"], tmp);
   assert.match(stext, /DNS:localhost, IP Address:127.0.0.1/);
   assert.match(stext, /rsassaPss/);
-  const itext = openssl(["x509", "-noout", "-text", "-in", "w-int.pem"], tmp);
+  const itext = opensslSync(["x509", "-noout", "-text", "-in", "w-int.pem"], tmp);
   assert.match(itext, /CA:TRUE, pathlen:0/);
   assert.match(itext, /Permitted:\s+DNS:localhost\s+email:example.org\s+IP:127.0.0.0\/255.0.0.0/);
   for (const [leaf, purpose] of [["w-server.pem", "sslserver"], ["w-client.pem", "sslclient"]]) {
@@ -67,8 +67,8 @@ Deno.test("issueCertificate() output passes openssl x509 and openssl verify", ()
     assert.ok(out.ok, out.output);
   }
   // The key file matches the certificate.
-  const pub1 = openssl(["pkey", "-in", "w-client.key", "-pubout"], tmp);
-  const pub2 = openssl(["x509", "-in", "w-client.pem", "-noout", "-pubkey"], tmp);
+  const pub1 = opensslSync(["pkey", "-in", "w-client.key", "-pubout"], tmp);
+  const pub2 = opensslSync(["x509", "-in", "w-client.pem", "-noout", "-pubkey"], tmp);
   assert.equal(pub1, pub2);
 });
 

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { RawImap } from "../../_support/imap_clients.ts";
 import { startPostern } from "../../_support/postern.ts";
+import { runPostern } from "../../_support/server_process.ts";
 import { openSqliteMailStore } from "../../../mailstore/sqlite/mod.ts";
 import { parseConfig } from "../../../server/config.ts";
 
@@ -75,29 +76,6 @@ Deno.test("a right password during back-off gets NO [UNAVAILABLE], a wrong one A
   }
 });
 
-/** Runs `postern ARGS` as its own process, as an administrator would beside the server. */
-async function posternCli(args: string[], stdin: string): Promise<Deno.CommandOutput> {
-  const root = new URL("../../../", import.meta.url).pathname;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      "--config",
-      `${root}deno.json`,
-      `${root}server/main.ts`,
-      ...args,
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(stdin));
-  await writer.close();
-  return await child.output();
-}
-
 Deno.test("user passwd and user remove in another process take effect despite the cache", async () => {
   const server = await startPostern({ users: [{ name: "alice", password: "old" }] });
   const clients: RawImap[] = [];
@@ -110,12 +88,12 @@ Deno.test("user passwd and user remove in another process take effect despite th
     assert.equal(await attempt("old"), "OK [CAPABILITY");
     assert.equal(await attempt("old"), "OK [CAPABILITY", "now answered from the cache");
     const config = `${server.dir}/config.yaml`;
-    const passwd = await posternCli(["user", "passwd", "alice", "--config", config], "new\n");
-    assert.equal(passwd.code, 0, new TextDecoder().decode(passwd.stderr));
+    const passwd = await runPostern(["user", "passwd", "alice", "--config", config], "new\n");
+    assert.equal(passwd.code, 0, passwd.stderr);
     assert.equal(await attempt("old"), "NO [AUTHENTICATIONFAILED]");
     assert.equal(await attempt("new"), "OK [CAPABILITY");
-    const remove = await posternCli(["user", "remove", "alice", "--config", config], "");
-    assert.equal(remove.code, 0, new TextDecoder().decode(remove.stderr));
+    const remove = await runPostern(["user", "remove", "alice", "--config", config], "");
+    assert.equal(remove.code, 0, remove.stderr);
     assert.equal(await attempt("new"), "NO [AUTHENTICATIONFAILED]");
   } finally {
     await Promise.all(clients.map((c) => c.close()));
@@ -186,11 +164,11 @@ Deno.test("imported Dovecot hashes log in as they are and become scrypt", async 
         "",
       ].join("\n"),
     );
-    const imported = await posternCli(
+    const imported = await runPostern(
       ["user", "import", file, "--config", `${server.dir}/config.yaml`],
       "",
     );
-    assert.equal(new TextDecoder().decode(imported.stdout), "2 added, 0 updated, 0 skipped\n");
+    assert.equal(imported.stdout, "2 added, 0 updated, 0 skipped\n");
     for (const user of ["sha", "blf"]) {
       const wrong = await login(server.implicitPort, server.caPem, user, "Secret");
       const right = await login(server.implicitPort, server.caPem, user, "secret");

@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { CertificateIdentity, NameAttribute } from "../../../protocol/x509/identity.ts";
+import { issueWithOpenssl, openssl } from "../../_support/openssl_pki.ts";
 
 export interface TestCertificate {
   readonly der: Uint8Array;
@@ -28,23 +29,14 @@ export class TestCa {
 
   static async create(): Promise<TestCa> {
     const dir = await Deno.makeTempDir({ prefix: "postern-dirtest-ca-" });
-    await openssl([
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-keyout",
-      `${dir}/ca.key`,
-      "-out",
-      `${dir}/ca.pem`,
-      "-days",
-      "2",
-      "-subj",
+    await issueWithOpenssl(
+      dir,
+      "ca",
+      "ec256",
       "/O=Postern tests/CN=Client CA",
-    ]);
+      "basicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n",
+      null,
+    );
     return new TestCa(dir);
   }
 
@@ -129,12 +121,4 @@ export function withSubject(identity: CertificateIdentity, subject: string): Cer
 
 function escapeDnValue(v: string): string {
   return v.replace(/([,+"\\<>;=])/g, "\\$1");
-}
-
-async function openssl(args: string[]): Promise<void> {
-  const out = await new Deno.Command("openssl", { args, stdout: "piped", stderr: "piped" })
-    .output();
-  if (!out.success) {
-    throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`);
-  }
 }

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { Directory, resolveDirectoryConfig } from "../../../server/directory/mod.ts";
+import { Directory } from "../../../server/directory/mod.ts";
 import { DirectoryAuthenticator } from "../../../server/directory/authenticator.ts";
 import { ImapError } from "../../../protocol/imap/errors.ts";
 import { startSlapd } from "../../_support/slapd.ts";
 import { TestCa } from "./_certs.ts";
+import { configFor } from "./_config.ts";
 
 Deno.test("DirectoryAuthenticator logs in by password and by certificate, honouring authzid", async () => {
   const ca = await TestCa.create();
@@ -16,13 +17,7 @@ Deno.test("DirectoryAuthenticator logs in by password and by certificate, honour
     ],
   });
   try {
-    await using dir = new Directory(resolveDirectoryConfig({
-      url: ldap.url,
-      bindDn: ldap.serviceDn,
-      bindPassword: ldap.servicePassword,
-      baseDn: ldap.baseDn,
-      recheckIntervalMs: 0,
-    }));
+    await using dir = new Directory(configFor(ldap));
     const auth = new DirectoryAuthenticator(dir);
     const ctx = { peer: "127.0.0.1:50000", tls: true };
     assert.deepEqual(await auth.login("Alice", "alice-pw", ctx), { accountName: "alice" });
@@ -36,13 +31,7 @@ Deno.test("DirectoryAuthenticator logs in by password and by certificate, honour
     const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const deadPort = (closed.addr as Deno.NetAddr).port;
     closed.close();
-    await using down = new Directory(resolveDirectoryConfig({
-      url: `ldap://127.0.0.1:${deadPort}`,
-      bindDn: ldap.serviceDn,
-      bindPassword: ldap.servicePassword,
-      baseDn: ldap.baseDn,
-      recheckIntervalMs: 0,
-    }));
+    await using down = new Directory(configFor(ldap, { url: `ldap://127.0.0.1:${deadPort}` }));
     await assert.rejects(
       new DirectoryAuthenticator(down).login("alice", "alice-pw", ctx),
       (e: unknown) => e instanceof ImapError && e.status === "NO" && e.code === "UNAVAILABLE",

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { configure, type LogRecord, reset } from "@logtape/logtape";
-import { Directory, resolveDirectoryConfig } from "../../../server/directory/mod.ts";
+import { Directory } from "../../../server/directory/mod.ts";
 import { startSlapd } from "../../_support/slapd.ts";
 import { TestCa } from "./_certs.ts";
+import { configFor } from "./_config.ts";
 
 Deno.test("Directory log lines name the case and never carry a password", async () => {
   const ca = await TestCa.create();
@@ -22,13 +23,7 @@ Deno.test("Directory log lines name the case and never carry a password", async 
     users: [{ uid: "alice", mail: "alice@example.org", password, certificates: [alice.der] }],
   });
   try {
-    await using dir = new Directory(resolveDirectoryConfig({
-      url: ldap.url,
-      bindDn: ldap.serviceDn,
-      bindPassword: ldap.servicePassword,
-      baseDn: ldap.baseDn,
-      recheckIntervalMs: 0,
-    }));
+    await using dir = new Directory(configFor(ldap));
     await dir.checkCertificate(alice.identity);
     await dir.checkCertificate(stale.identity);
     await dir.checkCertificate(carol.identity);

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import {
   Directory,
-  type DirectoryConfig,
   type DirectoryConfigInput,
   type DirectoryDenial,
   type DirectoryVerdict,
@@ -10,6 +9,7 @@ import {
 } from "../../../server/directory/mod.ts";
 import { type Slapd, type SlapdUser, startSlapd, userLdif } from "../../_support/slapd.ts";
 import { identityFor, TestCa, type TestCertificate, withSubject } from "./_certs.ts";
+import { configFor } from "./_config.ts";
 
 const ca = await TestCa.create();
 const alice = await ca.issue({ cn: "alice", uid: "alice", email: "alice@example.org" });
@@ -45,18 +45,6 @@ const USERS: SlapdUser[] = [
     attributes: { seeAlso: [erin.identity.subject] },
   },
 ];
-
-function configFor(ldap: Slapd, over: Partial<DirectoryConfigInput> = {}): DirectoryConfig {
-  return resolveDirectoryConfig({
-    url: ldap.url,
-    bindDn: ldap.serviceDn,
-    bindPassword: ldap.servicePassword,
-    baseDn: ldap.baseDn,
-    timeoutMs: 3000,
-    recheckIntervalMs: 0,
-    ...over,
-  });
-}
 
 async function withSlapd(
   fn: (ldap: Slapd) => Promise<void>,

@@ -14,12 +14,12 @@ import {
   Directory,
   type DirectoryDenial,
   type RecheckSession,
-  resolveDirectoryConfig,
 } from "../../../server/directory/mod.ts";
 import { normalizeDn } from "../../../server/directory/directory.ts";
 import { SessionRevoker } from "../../../server/directory/revoker.ts";
 import { certificateChange } from "../../_support/directory_e2e.ts";
 import { startSlapd } from "../../_support/slapd.ts";
+import { configFor } from "./_config.ts";
 
 const USERS = 150;
 const provider = defaultProvider;
@@ -56,11 +56,7 @@ Deno.test("pushed changes revoke the right sessions at once, and a burst of chan
   const ldap = await startSlapd({
     users: users.map((u) => ({ uid: u.uid, mail: `${u.uid}@example.org`, certificates: [u.der] })),
   });
-  const directory = new Directory(resolveDirectoryConfig({
-    url: ldap.url,
-    bindDn: ldap.serviceDn,
-    bindPassword: ldap.servicePassword,
-    baseDn: ldap.baseDn,
+  const directory = new Directory(configFor(ldap, {
     // One lookup at a time: its queue holds 64, fewer than the burst below.
     maxConcurrency: 1,
     // Polling every 50 ms would show in the lookup count if it ran while the push is live.

@@ -4,7 +4,6 @@
  * resync after a restart, and the fall-back to polling when the server offers no push.
  */
 import assert from "node:assert/strict";
-import { resolveDirectoryConfig } from "../../../server/directory/config.ts";
 import type { DirectoryConfigInput } from "../../../server/directory/config.ts";
 import {
   DirectoryWatcher,
@@ -13,6 +12,7 @@ import {
 } from "../../../server/directory/watcher.ts";
 import { certificateChange } from "../../_support/directory_e2e.ts";
 import { type Slapd, startSlapd } from "../../_support/slapd.ts";
+import { configFor } from "./_config.ts";
 import { TestCa } from "./_certs.ts";
 
 const ca = await TestCa.create();
@@ -38,14 +38,7 @@ function watch(
   heartbeatMs?: number,
 ): { watcher: DirectoryWatcher; seen: Recorder } {
   const seen: Recorder = { changes: [], resyncs: 0 };
-  const config = resolveDirectoryConfig({
-    url: ldap.url,
-    bindDn: ldap.serviceDn,
-    bindPassword: ldap.servicePassword,
-    baseDn: ldap.baseDn,
-    timeoutMs: 2000,
-    ...over,
-  });
+  const config = configFor(ldap, { timeoutMs: 2000, ...over });
   const watcher = new DirectoryWatcher(config, {
     onChange: (dn, kind, previousDn) =>
       seen.changes.push({ dn, kind, ...(previousDn === null ? {} : { previousDn }) }),

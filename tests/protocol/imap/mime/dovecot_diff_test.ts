@@ -1,9 +1,9 @@
 /**
  * Differential test against Dovecot: every corpus message is appended to a throwaway Dovecot
- * (started here on a free 127.0.0.1 port, with a static passdb and a temporary maildir) through
- * Python's imaplib, and its ENVELOPE, BODYSTRUCTURE, BODY, BODY[n.MIME], BODY[n] and
- * BINARY.SIZE[n] are compared with ours. Deliberate differences are listed in DIFFERENCES below,
- * each with its reason.
+ * (tests/_support/dovecot.ts: implicit TLS on a free 127.0.0.1 port, a static passdb and a
+ * temporary maildir; it runs as root or as any other user) through Python's imaplib, and its
+ * ENVELOPE, BODYSTRUCTURE, BODY, BODY[n.MIME], BODY[n] and BINARY.SIZE[n] are compared with
+ * ours. Deliberate differences are listed in DIFFERENCES below, each with its reason.
  */
 
 import assert from "node:assert/strict";
@@ -20,8 +20,9 @@ import {
 } from "../../../../protocol/imap/mime/mod.ts";
 import { message, Rng } from "./_random_message.ts";
 import { fetchItems, readSexp, readSexps, type Sexp } from "./_sexp.ts";
+import { dovecotAvailable, startDovecot } from "../../../_support/dovecot.ts";
+import { makeOpensslPki } from "../../../_support/openssl_pki.ts";
 
-const DOVECOT = "/usr/sbin/dovecot";
 /** How many generated messages join the corpus. */
 const GENERATED = 200;
 const FIXTURES = fromFileUrl(new URL("../../../fixtures/mail/", import.meta.url));
@@ -124,15 +125,6 @@ const DIFFERENCES: readonly { file: string; item: string; reason: string }[] = [
   },
 ];
 
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function isLeaf(root: MimePart, path: number[]): boolean {
   const r = resolvePart(root, path);
   return r !== null && r.part.type !== "multipart" && r.part.message === null;
@@ -193,72 +185,6 @@ function sectionPaths(root: MimePart): string[] {
   return out;
 }
 
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-async function startDovecot(dir: string, port: number): Promise<Deno.ChildProcess> {
-  await Deno.mkdir(`${dir}/run`);
-  await Deno.mkdir(`${dir}/state`);
-  await Deno.mkdir(`${dir}/mail`);
-  await Deno.chmod(dir, 0o755);
-  await Deno.chmod(`${dir}/mail`, 0o777);
-  const conf = `base_dir = ${dir}/run
-state_dir = ${dir}/state
-log_path = ${dir}/log
-instance_name = postern-diff-${port}
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-first_valid_uid = 1
-passdb {
-  driver = static
-  args = password=pass
-}
-userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=${dir}/home/%u
-}
-mail_location = maildir:${dir}/mail/%u
-service imap-login {
-  chroot =
-  inet_listener imap {
-    address = 127.0.0.1
-    port = ${port}
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-service anvil {
-  chroot =
-}
-`;
-  await Deno.writeTextFile(`${dir}/dovecot.conf`, conf);
-  const child = new Deno.Command(DOVECOT, {
-    args: ["-F", "-c", `${dir}/dovecot.conf`],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  for (let i = 0; i < 100; i++) {
-    try {
-      const c = await Deno.connect({ hostname: "127.0.0.1", port });
-      c.close();
-      return child;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  child.kill();
-  await child.status;
-  throw new Error("Dovecot did not start");
-}
-
 const b64 = (s: string): Uint8Array => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 const decoder = new TextDecoder();
 
@@ -273,7 +199,7 @@ function itemText(resp: string | null): string | null {
 
 Deno.test({
   name: "parseMessage() agrees with Dovecot on ENVELOPE, BODYSTRUCTURE and sections",
-  ignore: !exists(DOVECOT) || Deno.uid() !== 0,
+  ignore: !dovecotAvailable(),
 }, async () => {
   const corpus = [...Deno.readDirSync(FIXTURES)].map((e) => e.name).filter((n) =>
     n.endsWith(".eml")
@@ -291,8 +217,15 @@ Deno.test({
   }
   const raws = paths.map((p) => Deno.readFileSync(p));
   const trees = raws.map(parseMessage);
-  const port = freePort();
-  const dovecot = await startDovecot(dir, port);
+  const pki = await makeOpensslPki();
+  const server = await pki.server("ec256");
+  const dovecot = await startDovecot({
+    user: "u",
+    password: "pass",
+    certificatePath: server.certPath,
+    keyPath: server.keyPath,
+    maxConnections: 1,
+  });
   let dump: {
     main: string;
     sections: Record<string, Record<string, string | null>>;
@@ -307,7 +240,8 @@ Deno.test({
     }).spawn();
     const w = py.stdin.getWriter();
     await w.write(new TextEncoder().encode(JSON.stringify({
-      port,
+      port: dovecot.port,
+      cafile: pki.ca.certPath,
       messages: files.map((_, i) => ({
         file: paths[i]!,
         sections: sectionPaths(trees[i]!),
@@ -319,8 +253,8 @@ Deno.test({
     assert.equal(out.code, 0, decoder.decode(out.stderr));
     dump = JSON.parse(decoder.decode(out.stdout));
   } finally {
-    dovecot.kill();
-    await dovecot.status;
+    await dovecot.stop();
+    await pki.remove();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 

@@ -1,6 +1,6 @@
 """Appends messages to a Dovecot IMAP server and dumps raw FETCH responses as JSON.
 
-Input (stdin): {"port": N, "messages": [{"file": path, "sections": ["1", "1.2", ...],
+Input (stdin): {"port": N, "cafile": path, "messages": [{"file": path, "sections": ["1", "1.2", ...],
 "specs": ["HEADER", "2.TEXT", ...]}]}
 Output (stdout): [{"main": b64, "sections": {sec: {"mime": b64|null, "body": b64|null,
 "binsize": b64|null, "binary": b64|null}}, "specs": {spec: b64|null}}] where each value is the raw untagged FETCH response.
@@ -8,6 +8,7 @@ Output (stdout): [{"main": b64, "sections": {sec: {"mime": b64|null, "body": b64
 import base64
 import imaplib
 import json
+import ssl
 import sys
 
 
@@ -34,7 +35,8 @@ def fetch(c, n, items):
 
 def main():
     req = json.load(sys.stdin)
-    c = imaplib.IMAP4("127.0.0.1", req["port"])
+    context = ssl.create_default_context(cafile=req["cafile"])
+    c = imaplib.IMAP4_SSL("127.0.0.1", req["port"], ssl_context=context)
     c.login("u", "pass")
     c.create("diff")
     for m in req["messages"]:

@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { parseConfig } from "../../../server/config.ts";
+import { permissionFlags, servePermissions } from "../../../server/cli/permissions.ts";
+
+const SOURCE = new URL("../../..", import.meta.url).pathname.replace(/\/$/, "");
+const CODE = ["mailstore", "protocol", "server"].map((f) => `${SOURCE}/${f}`);
+
+function flagsFor(yaml: string): string[] {
+  return permissionFlags(
+    servePermissions(parseConfig(yaml, "/etc/postern/config.yaml", { checkFiles: false })),
+  );
+}
+
+Deno.test("permissions name the config, its certificates, data folder, LDAP server and listeners", () => {
+  const flags = flagsFor(`
+data_dir: /var/lib/postern
+listen:
+  - { address: 0.0.0.0:993, tls: implicit }
+  - { address: "[::1]:143", tls: starttls }
+tls:
+  certificate: /etc/ssl/postern/server.pem
+  private_key: /etc/ssl/private/postern.key
+  client_auth: required
+  client_ca: [ca/clients.pem]
+  crl: [/var/cache/crl/clients.crl]
+directory:
+  url: ldaps://ldap.example.org
+  ca: /etc/ssl/ldap-ca.pem
+  bind_dn: cn=postern,dc=example,dc=org
+  bind_password_file: secrets/ldap.pw
+  base_dn: ou=people,dc=example,dc=org
+`);
+  assert.deepEqual(flags, [
+    `--allow-read=${
+      [
+        "/etc/postern/ca/clients.pem",
+        "/etc/postern/config.yaml",
+        "/etc/postern/secrets/ldap.pw",
+        "/etc/ssl/ldap-ca.pem",
+        "/etc/ssl/postern/server.pem",
+        "/etc/ssl/private/postern.key",
+        "/var/cache/crl/clients.crl",
+        "/var/lib/postern",
+        ...CODE,
+      ].sort().join(",")
+    }`,
+    "--allow-write=/var/lib/postern",
+    "--allow-net=0.0.0.0:993,[::1]:143,ldap.example.org:636,unix:/var/lib/postern/admin.sock",
+    "--allow-env=LOG_TOKENS,LOG_STREAM,NO_COLOR,TERM",
+    "--allow-sys=uid",
+  ]);
+});
+
+Deno.test("permissions for LMTP cover its Unix sockets and their folders, the owner lookup and the host name", () => {
+  const flags = flagsFor(`
+data_dir: /srv/postern
+tls: { client_auth: none }
+lmtp:
+  listen: [unix:/srv/postern/lmtp.sock, unix:/run/postern/lmtp.sock, 127.0.0.1:2424]
+  socket_owner: postfix
+`);
+  const read = flags.find((f) => f.startsWith("--allow-read="))!;
+  assert.ok(!read.includes("ca.pem"), "client_auth: none reads no client CA");
+  for (const path of ["/etc/passwd", "/etc/group", "/run/postern", "/srv/postern"]) {
+    assert.ok(read.split(/[=,]/).includes(path), `${path} in ${read}`);
+  }
+  assert.ok(flags.includes("--allow-write=/run/postern,/srv/postern"), flags.join(" "));
+  assert.ok(
+    flags.includes(
+      "--allow-net=127.0.0.1:9993,127.0.0.1:9143,unix:/srv/postern/lmtp.sock," +
+        "unix:/run/postern/lmtp.sock,127.0.0.1:2424,unix:/srv/postern/admin.sock",
+    ),
+    flags.join(" "),
+  );
+  assert.ok(flags.includes("--allow-sys=hostname,uid"));
+});
+
+Deno.test("the CA key beside a readable certificate folder stays unreadable", () => {
+  const config = {
+    ...parseConfig("", "/srv/postern/config.yaml", { checkFiles: false }),
+    source: null,
+  };
+  const permissions = servePermissions(config);
+  assert.deepEqual(permissions.denyRead, ["/srv/postern/certs/ca.key"]);
+  assert.ok(permissions.read.includes("/srv/postern/certs"));
+  assert.deepEqual(permissions.write, ["/srv/postern/certs", "/srv/postern/data"]);
+  assert.ok(permissions.read.includes("/srv/postern/config.yaml"), "to see that there is none");
+});
