@@ -452,6 +452,7 @@ async function startLmtp(stack: ServerStack, config: () => Config): Promise<Lmtp
     directory: () => stack.directory,
     settings: () => ({ lmtp: current(), quota: config().quota }),
     hostname,
+    metrics: stack.metrics,
   });
   const server = await LmtpServer.listen({ config: lmtp, settings: current, delivery, hostname });
   for (const address of server.addresses) {

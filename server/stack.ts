@@ -123,6 +123,11 @@ export class ServerStack {
     return problem === null ? null : `directory: ${problem}`;
   }
 
+  /** Where the stack's hooks report (no-op when metrics and the admin socket are off). */
+  get metrics(): Metrics {
+    return this.#metrics;
+  }
+
   /** The current directory client (replaced by a reload), or null without one. */
   get directory(): Directory | null {
     return this.#directory;

@@ -18,6 +18,7 @@ import type {
 } from "../../mailstore/mail_store.ts";
 import { MailStoreError } from "../../mailstore/mail_store.ts";
 import type { Directory } from "../directory/directory.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import {
   type Envelope,
   formatMailbox,
@@ -53,6 +54,8 @@ export interface LmtpDeliveryOptions {
   readonly hostname: string;
   /** Clock (default `Date.now`). */
   readonly now?: () => number;
+  /** Counts each recipient's answer (default: not counted). */
+  readonly metrics?: Pick<Metrics, "lmtpDelivery">;
 }
 
 const UNKNOWN = reply(550, "5.1.1", "No such user here");
@@ -176,7 +179,13 @@ export class LmtpDelivery {
         ? this.#outcome(recipient, mailbox, outcome.result, sender, message.length, started)
         : this.#failure(recipient, outcome.error);
     });
-    return replies.map((r) => r ?? TEMP_FAILURE);
+    const answers = replies.map((r) => r ?? TEMP_FAILURE);
+    for (const answer of answers) {
+      this.#options.metrics?.lmtpDelivery(
+        answer.code < 400 ? "ok" : answer.code < 500 ? "temporary" : "permanent",
+      );
+    }
+    return answers;
   }
 
   #failure(r: LmtpRecipient, e: unknown): LmtpReply {

@@ -9,6 +9,7 @@ import type {
   CommandResult,
   DirectoryLookupKind,
   HandshakeObservation,
+  LmtpDeliveryResult,
   Metrics,
   RevocationPoint,
 } from "./metrics.ts";
@@ -33,6 +34,8 @@ export class KeyCounters implements Metrics {
     revocations: 0,
     storeOperations: 0,
     storeErrors: 0,
+    lmtpDelivered: 0,
+    lmtpRefused: 0,
   };
 
   connectionOpened(_listener: string): void {
@@ -67,6 +70,11 @@ export class KeyCounters implements Metrics {
   directoryCacheHit(): void {
     this.counts.directoryCacheHits++;
   }
+  lmtpDelivery(result: LmtpDeliveryResult): void {
+    if (result === "ok") this.counts.lmtpDelivered++;
+    else this.counts.lmtpRefused++;
+  }
+
   revocation(_point: RevocationPoint): void {
     this.counts.revocations++;
   }
@@ -95,6 +103,7 @@ export function teeMetrics(a: Metrics, b: Metrics): Metrics {
     directoryLookup: (k, r, s) => (a.directoryLookup(k, r, s), b.directoryLookup(k, r, s)),
     directoryCacheHit: () => (a.directoryCacheHit(), b.directoryCacheHit()),
     revocation: (p) => (a.revocation(p), b.revocation(p)),
+    lmtpDelivery: (r) => (a.lmtpDelivery(r), b.lmtpDelivery(r)),
     imapCommand: (n, r, s) => (a.imapCommand(n, r, s), b.imapCommand(n, r, s)),
     storeOperation: (o, k, s) => (a.storeOperation(o, k, s), b.storeOperation(o, k, s)),
   };

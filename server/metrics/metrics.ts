@@ -71,7 +71,12 @@ export interface Metrics {
   imapCommand(name: string, result: CommandResult, seconds: number): void;
   /** One call of a `MailStore` method. */
   storeOperation(operation: string, ok: boolean, seconds: number): void;
+  /** One LMTP recipient's answer after DATA or BDAT, by reply class. */
+  lmtpDelivery(result: LmtpDeliveryResult): void;
 }
+
+/** A per-recipient LMTP answer: 2yz, 4yz (the MTA retries) or 5yz (it bounces). */
+export type LmtpDeliveryResult = "ok" | "temporary" | "permanent";
 
 function ignore(): void {}
 
@@ -90,6 +95,7 @@ export const NO_METRICS: Metrics = {
   revocation: ignore,
   imapCommand: ignore,
   storeOperation: ignore,
+  lmtpDelivery: ignore,
 };
 
 /** Seconds since `startMs` (a `performance.now()` reading). */

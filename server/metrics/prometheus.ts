@@ -16,6 +16,7 @@ import type {
   CommandResult,
   DirectoryLookupKind,
   HandshakeObservation,
+  LmtpDeliveryResult,
   Metrics,
   RevocationPoint,
 } from "./metrics.ts";
@@ -87,6 +88,7 @@ export class PrometheusMetrics implements Metrics {
   readonly #lookupSeconds: client.Histogram<"kind">;
   readonly #cacheHits: client.Counter;
   readonly #revocations: client.Counter<"point">;
+  readonly #lmtpDeliveries: client.Counter<"result">;
   readonly #commands: client.Counter<"command" | "result">;
   readonly #commandSeconds: client.Histogram<"command">;
   readonly #storeErrors: client.Counter<"operation">;
@@ -173,6 +175,11 @@ export class PrometheusMetrics implements Metrics {
       "postern_directory_revocations_total",
       "Certificates the directory no longer holds, by where it was noticed",
       ["point"],
+    );
+    this.#lmtpDeliveries = counter(
+      "postern_lmtp_deliveries_total",
+      "LMTP recipients answered after the message, by reply class (ok, temporary, permanent)",
+      ["result"],
     );
     this.#commands = counter("postern_imap_commands_total", "IMAP commands completed", [
       "command",
@@ -270,6 +277,10 @@ export class PrometheusMetrics implements Metrics {
   directoryCacheHit(): void {
     this.#cacheHits.inc();
   }
+  lmtpDelivery(result: LmtpDeliveryResult): void {
+    this.#lmtpDeliveries.inc({ result });
+  }
+
   revocation(point: RevocationPoint): void {
     this.#revocations.inc({ point });
   }

@@ -102,6 +102,7 @@ Deno.test("LMTP delivery with Python smtplib, raw pipelining and BDAT, swaks and
       "  hostname: mx.postern.test",
       `  max_message_size: ${MAX_SIZE}`,
       "  max_recipients: 10",
+      "metrics: { listen: 127.0.0.1:0 }",
     ].join("\n"),
   });
   try {
@@ -351,6 +352,19 @@ Deno.test("LMTP delivery with Python smtplib, raw pipelining and BDAT, swaks and
       } finally {
         await client.close();
       }
+    });
+
+    await t.step("Prometheus counts each recipient's answer by reply class", async () => {
+      const port = postern.handle.metricsAddress!.port;
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const count = (result: string) =>
+        Number(
+          new RegExp(`^postern_lmtp_deliveries_total\\{result="${result}"\\} (\\d+)$`, "m")
+            .exec(text)?.[1] ?? 0,
+        );
+      assert.ok(count("ok") >= 40, text);
+      // The over-quota answer of the reload step, at least.
+      assert.ok(count("permanent") >= 1, text);
     });
   } finally {
     await postern.stop();
