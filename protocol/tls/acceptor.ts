@@ -27,7 +27,8 @@ import {
   ContentType,
   ExtensionType,
   HandshakeType,
-  MAX_HANDSHAKE_MESSAGE,
+  MAX_CLIENT_HELLO,
+  MAX_PLAINTEXT,
   TLS12,
   TLS13,
 } from "./wire.ts";
@@ -62,8 +63,11 @@ export interface ServerConnection {
   completePeerVerification(result: PeerVerificationResult): void;
 }
 
-/** Most bytes held before a ClientHello is complete (one maximal message plus framing). */
-const MAX_HELD = MAX_HANDSHAKE_MESSAGE + 1024;
+/**
+ * Most bytes held before a ClientHello is complete: one maximal ClientHello, plus the header of
+ * each plaintext record it may span (at least 2^14 bytes each), plus slack.
+ */
+const MAX_HELD = MAX_CLIENT_HELLO + 5 * Math.ceil(MAX_CLIENT_HELLO / MAX_PLAINTEXT) + 1024;
 
 /** Creates the server side of one connection. */
 export function acceptTls(options: ServerOptions): ServerConnection {
@@ -76,7 +80,7 @@ class TlsAcceptor implements ServerConnection {
   #held: Uint8Array[] = [];
   #heldBytes = 0;
   readonly #deframer = new RecordDeframer();
-  readonly #joiner = new HandshakeJoiner();
+  readonly #joiner = new HandshakeJoiner(() => MAX_CLIENT_HELLO);
 
   constructor(options: ServerOptions) {
     this.#options = options;

@@ -63,6 +63,7 @@ import {
 import { Transcript } from "./transcript.ts";
 import {
   type CipherSuiteName,
+  ContentType,
   DEFAULT_GROUPS,
   DEFAULT_SUITES,
   ExtensionType,
@@ -242,6 +243,11 @@ export class TlsClientConnection extends Connection {
     if (this.#config.tamper) msg = this.#config.tamper(type, msg);
     t.add(msg);
     this.queueHandshake(msg);
+  }
+
+  /** Test hook: sends one record of any type under the current keys (see `writeRawRecord`). */
+  sendRaw(type: ContentType, content: Uint8Array, padding = 0): void {
+    this.writeRawRecord(type, content, padding);
   }
 
   protected override acceptChangeCipherSpec(): boolean {

@@ -71,6 +71,8 @@ import {
   ExtensionType,
   HandshakeType,
   HELLO_RETRY_REQUEST_RANDOM,
+  MAX_CLIENT_HELLO,
+  MAX_HANDSHAKE_MESSAGE,
   NamedGroup,
   type Suite,
   suiteByName,
@@ -150,6 +152,14 @@ type ServerState =
 /** How much rejected 0-RTT data we skip before giving up (RFC 8446, Section 4.2.10). */
 const MAX_REJECTED_EARLY_DATA = 64 * 1024;
 
+/** SSL 3.0's version number; a ClientHello at or below it is refused (RFC 8446, D.5). */
+const SSL30 = 0x0300;
+
+/** A CertificateVerify body: scheme, length and a signature of up to RSA-8192 (1024 bytes). */
+const MAX_CERTIFICATE_VERIFY = 4 + 1024;
+/** A Finished body: verify_data of the longest hash we negotiate (SHA-384), with headroom. */
+const MAX_FINISHED = 64;
+
 /** Extensions a second ClientHello may change (RFC 8446, Section 4.1.2). */
 const RETRY_MUTABLE_EXTENSIONS: ReadonlySet<number> = new Set([
   ExtensionType.key_share,
@@ -226,6 +236,36 @@ export class TlsServerConnection extends Connection {
     return true;
   }
 
+  /**
+   * Per-state limits on incoming handshake messages: only the message the state expects is
+   * accepted, and only the ClientHello may be large (up to `MAX_CLIENT_HELLO`, over several
+   * records). Anything else, such as handshake bytes after the client Finished, is
+   * `unexpected_message` as soon as its header is read, whatever length it declares; an
+   * expected message that declares more than its limit is `decode_error`.
+   */
+  protected override maxHandshakeLength(type: number): number {
+    const k = this.#state.kind;
+    const only = (t: number, limit: number) => type === t ? limit : -1;
+    switch (k) {
+      case "expectClientHello":
+      case "expectSecondClientHello":
+        return only(HandshakeType.client_hello, MAX_CLIENT_HELLO);
+      case "expectCertificate":
+        return only(HandshakeType.certificate, MAX_HANDSHAKE_MESSAGE);
+      case "expectCertificateVerify":
+        return only(HandshakeType.certificate_verify, MAX_CERTIFICATE_VERIFY);
+      case "expectFinished":
+        return only(HandshakeType.finished, MAX_FINISHED);
+      case "awaitPeerVerification":
+      case "connected":
+        return only(HandshakeType.key_update, 1);
+      default: {
+        const never: never = k;
+        throw new Error(`Unknown state ${never}`);
+      }
+    }
+  }
+
   protected override onPostHandshakeMessage(_msg: HandshakeMessage): void {
     throw new TlsAlert("unexpected_message", "Unexpected post-handshake message");
   }
@@ -283,6 +323,11 @@ export class TlsServerConnection extends Connection {
     this.queueHandshake(hrr);
     this.#maybeSendChangeCipherSpec(ch);
     this.flush();
+    if (findExtension(ch.extensions, ExtensionType.early_data) !== undefined) {
+      // RFC 8446, Section 4.2.10: 0-RTT records may follow the first ClientHello; skip them
+      // until the second ClientHello, which must not offer early data again.
+      this.skipRejectedEarlyData(MAX_REJECTED_EARLY_DATA);
+    }
     this.#state = { kind: "expectSecondClientHello", first: ch, negotiated: n, t };
   }
 
@@ -311,6 +356,11 @@ export class TlsServerConnection extends Connection {
   #negotiate(ch: ClientHello): Negotiated {
     const ext = (type: number) => findExtension(ch.extensions, type);
 
+    // RFC 8446, Appendix D.5: a legacy_version of SSL 3.0 or below (or garbage such as 0x0000)
+    // is refused outright, even when supported_versions offers TLS 1.3.
+    if (ch.legacyVersion <= SSL30) {
+      throw new TlsAlert("protocol_version", "ClientHello legacy_version is SSL 3.0 or older");
+    }
     const versions = ext(ExtensionType.supported_versions);
     if (versions === undefined) {
       throw new TlsAlert("protocol_version", "Client does not offer TLS 1.3");
@@ -410,9 +460,12 @@ export class TlsServerConnection extends Connection {
     const secrets = handshakeSecrets(this.provider, suite, shared.secret, t.current());
     this.setWriteSecret(secrets.server);
     this.setReadSecret(secrets.client);
-    if (!this.#helloRetry && findExtension(ch.extensions, ExtensionType.early_data) !== undefined) {
-      this.skipRejectedEarlyData(MAX_REJECTED_EARLY_DATA);
-    }
+    // Rejected 0-RTT data may only precede the first ServerHello's keys: after a
+    // HelloRetryRequest the client sends none, so an unreadable record is then bad_record_mac.
+    const offeredEarlyData = findExtension(ch.extensions, ExtensionType.early_data) !== undefined;
+    this.skipRejectedEarlyData(
+      !this.#helloRetry && offeredEarlyData ? MAX_REJECTED_EARLY_DATA : 0,
+    );
 
     const ee: Extension[] = [];
     if (n.alpn !== null) {

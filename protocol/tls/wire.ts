@@ -205,8 +205,14 @@ export const KeyUpdateRequest = { update_not_requested: 0, update_requested: 1 }
 /** Record size limits (RFC 8446, Section 5.1 and 5.2). */
 export const MAX_PLAINTEXT = 2 ** 14;
 export const MAX_CIPHERTEXT = 2 ** 14 + 256;
-/** Upper bound on a handshake message we are willing to buffer. */
+/** Upper bound on a handshake message we are willing to buffer (other than a ClientHello). */
 export const MAX_HANDSHAKE_MESSAGE = 64 * 1024;
+/**
+ * Upper bound on a ClientHello body: 2^17 plus slack, OpenSSL's CLIENT_HELLO_MAX_LENGTH. A
+ * ClientHello may legitimately carry a 64 KiB signature_algorithms list or large padding and
+ * span several records; every other message keeps a tighter limit.
+ */
+export const MAX_CLIENT_HELLO = 131_396;
 
 /** The special ServerHello.random of a HelloRetryRequest (RFC 8446, Section 4.1.3). */
 export const HELLO_RETRY_REQUEST_RANDOM = new Uint8Array([
