@@ -82,8 +82,18 @@ export interface TlsConfig {
   readonly minVersion: "1.2" | "1.3";
   /** Refuse TLS 1.2 clients without the extended master secret (RFC 7627). Default false. */
   readonly requireExtendedMasterSecret: boolean;
-  /** Session-ticket keys: how many are kept and how long each seals. Default 2 and 12h. */
-  readonly tickets: { readonly count: number; readonly keyLifetimeMs: number };
+  /**
+   * Session tickets. Keys: how many are kept and how long each seals (default 2 and 12h).
+   * TLS 1.3: NewSessionTickets per connection (default 2), resumptions per ticket (default 8),
+   * and whether psk_ke (resumption without a fresh key exchange) is allowed (default false).
+   */
+  readonly tickets: {
+    readonly count: number;
+    readonly keyLifetimeMs: number;
+    readonly perConnection: number;
+    readonly maxUses: number;
+    readonly pskKe: boolean;
+  };
   /** Absolute paths of CRL files (PEM or DER), reloaded on SIGHUP and on change. Default none. */
   readonly crl: readonly string[];
   /** `hard`: refuse a certificate whose issuer has no current CRL. Default `soft`. */
@@ -238,7 +248,7 @@ const DEFAULTS = {
   certificateUsername: "cn",
   minVersion: "1.2",
   requireExtendedMasterSecret: false,
-  tickets: { count: 2, keyLifetimeMs: 12 * 3600_000 },
+  tickets: { count: 2, keyLifetimeMs: 12 * 3600_000, perConnection: 2, maxUses: 8, pskKe: false },
   usernameAttribute: "uid",
   certificateLookup: "(mail={cert.san.email})",
   recheckIntervalMs: 60_000,
@@ -289,7 +299,7 @@ const KEYS = {
     "crl",
     "crl_policy",
   ],
-  tickets: ["count", "key_lifetime"],
+  tickets: ["count", "key_lifetime", "per_connection", "max_uses", "psk_ke"],
   directory: [
     "url",
     "starttls",
@@ -741,6 +751,9 @@ function readTls(ctx: Context, root: Section): TlsConfig {
     tickets: {
       count: tickets.int("count", DEFAULTS.tickets.count, 1, 16),
       keyLifetimeMs: tickets.duration("key_lifetime", DEFAULTS.tickets.keyLifetimeMs, 60_000),
+      perConnection: tickets.int("per_connection", DEFAULTS.tickets.perConnection, 0, 10),
+      maxUses: tickets.int("max_uses", DEFAULTS.tickets.maxUses, 1, 1000),
+      pskKe: tickets.bool("psk_ke", DEFAULTS.tickets.pskKe),
     },
     ...readCrlSettings(ctx, tls, clientAuth, clientCa),
   };

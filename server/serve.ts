@@ -6,7 +6,7 @@ import type { Config } from "./config.ts";
 import { getLogger } from "./log.ts";
 import { type AccessRecord, type Application, ListenerGroup } from "./listener.ts";
 import { buildServerConfig } from "./tls_config.ts";
-import { type ServerOptions, SessionCache, TicketKeys } from "../protocol/tls/mod.ts";
+import { type ServerOptions, SessionCache, TicketKeys, TicketUses } from "../protocol/tls/mod.ts";
 import { defaultProvider } from "../protocol/crypto/mod.ts";
 import type { PeerCheck } from "./tls_channel.ts";
 import { ServerStack } from "./stack.ts";
@@ -40,10 +40,11 @@ export interface ServeOptions {
 const accessLog = getLogger(["access"]);
 const log = getLogger(["server"]);
 
-/** TLS 1.2 resumption state: made once per process and kept across reloads. */
+/** Resumption state (TLS 1.2 and 1.3): made once per process and kept across reloads. */
 export interface Resumption {
   readonly ticketKeys: TicketKeys;
   readonly sessionCache: SessionCache;
+  readonly ticketUses: TicketUses;
 }
 
 /** The ticket settings are read at start; a reload keeps the keys (and the tickets) alive. */
@@ -55,6 +56,7 @@ export function newResumption(config: Config): Resumption {
       keyLifetimeMs: config.tls.tickets.keyLifetimeMs,
     }),
     sessionCache: new SessionCache(),
+    ticketUses: new TicketUses({ maxUses: config.tls.tickets.maxUses }),
   };
 }
 
@@ -78,6 +80,8 @@ export async function loadTlsConfig(
     maxChainDepth: config.tls.maxChainDepth,
     minVersion: config.tls.minVersion,
     requireExtendedMasterSecret: config.tls.requireExtendedMasterSecret,
+    ticketsPerConnection: config.tls.tickets.perConnection,
+    pskModes: config.tls.tickets.pskKe ? ["psk_dhe_ke", "psk_ke"] : ["psk_dhe_ke"],
     ...(resumption ?? {}),
   });
 }

@@ -13,6 +13,7 @@ import {
   type SessionCache,
   suite12ByName,
   type TicketKeys,
+  type TicketUses,
 } from "../protocol/tls/mod.ts";
 import { createClientCertVerifier } from "../protocol/x509/client_verifier.ts";
 import { parsePrivateKey } from "../protocol/x509/keys.ts";
@@ -37,9 +38,12 @@ export interface TlsMaterial {
   /** The lowest TLS version accepted (default "1.3" here; the config file defaults to "1.2"). */
   readonly minVersion?: MinVersion;
   readonly requireExtendedMasterSecret?: boolean;
-  /** TLS 1.2 resumption state, shared by every connection and kept across reloads. */
+  /** Resumption state, shared by every connection and kept across reloads. */
   readonly ticketKeys?: TicketKeys;
   readonly sessionCache?: SessionCache;
+  readonly ticketUses?: TicketUses;
+  readonly ticketsPerConnection?: number;
+  readonly pskModes?: ServerConfig["pskModes"];
 }
 
 /** Decodes every CERTIFICATE block of a PEM text; throws if there is none. */
@@ -69,6 +73,11 @@ export function buildServerConfig(material: TlsMaterial): ServerOptions {
       : {}),
     ...(material.ticketKeys ? { ticketKeys: material.ticketKeys } : {}),
     ...(material.sessionCache ? { sessionCache: material.sessionCache } : {}),
+    ...(material.ticketUses ? { ticketUses: material.ticketUses } : {}),
+    ...(material.ticketsPerConnection !== undefined
+      ? { ticketsPerConnection: material.ticketsPerConnection }
+      : {}),
+    ...(material.pskModes ? { pskModes: material.pskModes } : {}),
     ...(material.groups ? { groups: material.groups } : {}),
     ...(material.cipherSuites ? { cipherSuites: material.cipherSuites } : {}),
     ...(mode === "none" ? {} : {

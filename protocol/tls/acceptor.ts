@@ -43,10 +43,7 @@ export interface ServerOptions extends ServerConfig {
   /** TLS 1.2 suites in preference order (default `DEFAULT_SUITES12`). */
   cipherSuites12?: readonly CipherSuite12Name[];
   requireExtendedMasterSecret?: Tls12ServerConfig["requireExtendedMasterSecret"];
-  ticketKeys?: Tls12ServerConfig["ticketKeys"];
   sessionCache?: Tls12ServerConfig["sessionCache"];
-  /** Milliseconds since the epoch, for session timestamps. */
-  now?: () => number;
 }
 
 /** The surface the socket driver uses; both engines provide it. */

@@ -377,7 +377,13 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
       certificateUsername: "cn",
       minVersion: "1.2",
       requireExtendedMasterSecret: false,
-      tickets: { count: 2, keyLifetimeMs: 12 * 3600_000 },
+      tickets: {
+        count: 2,
+        keyLifetimeMs: 12 * 3600_000,
+        perConnection: 2,
+        maxUses: 8,
+        pskKe: false,
+      },
       crl: [],
       crlPolicy: "soft",
     },
@@ -509,7 +515,23 @@ Deno.test("parseConfig() reads tls.tickets and reports bad values at their posit
   const tickets = parseConfig("tls:\n  tickets: {count: 3, key_lifetime: 1h}\n", "config.yaml", {
     checkFiles: false,
   }).tls.tickets;
-  assert.deepEqual(tickets, { count: 3, keyLifetimeMs: 3600_000 });
+  assert.deepEqual(tickets, {
+    count: 3,
+    keyLifetimeMs: 3600_000,
+    perConnection: 2,
+    maxUses: 8,
+    pskKe: false,
+  });
+  const t13 = parseConfig(
+    "tls:\n  tickets: {per_connection: 0, max_uses: 3, psk_ke: true}\n",
+    "config.yaml",
+    { checkFiles: false },
+  ).tls.tickets;
+  assert.deepEqual([t13.perConnection, t13.maxUses, t13.pskKe], [0, 3, true]);
+  assert.match(
+    errorsOf("tls:\n  tickets:\n    per_connection: 11\n")[0]!,
+    /^config\.yaml:3:21: tls\.tickets\.per_connection: expected a whole number from 0 to 10/,
+  );
   assert.deepEqual(errorsOf("tls:\n  tickets:\n    count: 0\n    lifetime: 1h\n"), [
     "config.yaml:3:12: tls.tickets.count: expected a whole number from 1 to 16, got 0",
     'config.yaml:4:5: unknown key "lifetime" in tls.tickets (did you mean "key_lifetime"?)',
