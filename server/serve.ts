@@ -72,9 +72,17 @@ export async function loadTlsConfig(
       ? []
       : config.tls.clientCa.map((p) => Deno.readTextFile(p))),
   ]);
+  const certificates = await Promise.all(
+    config.tls.certificates.map(async (c) => ({
+      certificatePem: await Deno.readTextFile(c.certificate),
+      privateKeyPem: await Deno.readTextFile(c.privateKey),
+      names: c.names,
+    })),
+  );
   return buildServerConfig({
     certificatePem: certificatePem!,
     privateKeyPem: privateKeyPem!,
+    certificates,
     clientAuth: config.tls.clientAuth,
     clientCaPems,
     maxChainDepth: config.tls.maxChainDepth,

@@ -22,9 +22,18 @@ import { decodePem } from "../protocol/x509/pem.ts";
 export type ClientAuthMode = "none" | "optional" | "required";
 
 export interface TlsMaterial {
-  /** PEM chain, leaf first. */
+  /** PEM chain, leaf first (the default certificate). */
   readonly certificatePem: string;
   readonly privateKeyPem: string;
+  /**
+   * Every certificate with the names it serves, the default first; chosen per ClientHello by
+   * server name and signature algorithms (`protocol/tls/certificate_selection.ts`).
+   */
+  readonly certificates?: readonly {
+    readonly certificatePem: string;
+    readonly privateKeyPem: string;
+    readonly names: readonly string[];
+  }[];
   readonly clientAuth?: ClientAuthMode;
   /** PEM bundles of CAs trusted for client certificates. */
   readonly clientCaPems?: readonly string[];
@@ -62,10 +71,16 @@ export function buildServerConfig(material: TlsMaterial): ServerOptions {
   if (mode !== "none" && anchors.length === 0) {
     throw new Error(`client_auth ${mode} needs at least one client CA`);
   }
+  const certificates = (material.certificates ?? []).map((c) => ({
+    chain: certificatesFromPem(c.certificatePem),
+    privateKey: parsePrivateKey(c.privateKeyPem),
+    names: c.names,
+  }));
   return {
     provider,
-    certificateChain: certificatesFromPem(material.certificatePem),
-    privateKey: parsePrivateKey(material.privateKeyPem),
+    certificateChain: certificates[0]?.chain ?? certificatesFromPem(material.certificatePem),
+    privateKey: certificates[0]?.privateKey ?? parsePrivateKey(material.privateKeyPem),
+    ...(certificates.length > 1 ? { certificates } : {}),
     alpnProtocols: ["imap"],
     ...(material.minVersion ? { minVersion: material.minVersion } : {}),
     ...(material.requireExtendedMasterSecret !== undefined
