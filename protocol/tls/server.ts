@@ -84,6 +84,7 @@ import {
   ExtensionType,
   HandshakeType,
   HELLO_RETRY_REQUEST_RANDOM,
+  isNistGroup,
   MAX_CLIENT_HELLO,
   MAX_HANDSHAKE_MESSAGE,
   NamedGroup,
@@ -762,7 +763,7 @@ export class TlsServerConnection extends Connection {
 
   /** Our key share and the (EC)DHE secret; a bad peer share is illegal_parameter. */
   #agree(group: KeyExchangeGroup, peer: Uint8Array): { publicKey: Uint8Array; secret: Uint8Array } {
-    if (peer.length !== NamedGroup[group].shareLength || (group !== "x25519" && peer[0] !== 4)) {
+    if (peer.length !== NamedGroup[group].shareLength || (isNistGroup(group) && peer[0] !== 4)) {
       throw new TlsAlert("illegal_parameter", "Malformed key share");
     }
     const ours: KeyShare = this.provider.generateKeyShare(group);

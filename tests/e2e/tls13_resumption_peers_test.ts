@@ -1,7 +1,7 @@
 /**
  * TLS 1.3 resumption with real clients, each doing IMAP: OpenSSL (`-sess_out`/`-sess_in`, with
- * SNI and ALPN), GnuTLS (`--resume`) and Python's ssl (a saved session). One Postern serves
- * every step.
+ * SNI and ALPN), GnuTLS (`--resume`) and Python's ssl (a saved session); and OpenSSL on each of
+ * the groups P-521, X448, ffdhe2048 and ffdhe3072. One Postern serves every step.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -117,6 +117,22 @@ Deno.test("real TLS 1.3 clients resume sessions and do IMAP", async (t) => {
       assert.match(dec(other.stdout), /^New, TLSv1\.3/m);
       assert.match(dec(other.stdout), /^a OK/m);
     });
+
+    const TEMP_KEY: Record<string, RegExp> = {
+      "P-521": /Server Temp Key: ECDH, secp521r1, 521 bits/,
+      X448: /Server Temp Key: X448, 448 bits/,
+      ffdhe2048: /Server Temp Key: DH, 2048 bits/,
+      ffdhe3072: /Server Temp Key: DH, 3072 bits/,
+    };
+    for (const group of Object.keys(TEMP_KEY)) {
+      await t.step(`openssl -groups ${group} agrees on it and does IMAP`, async () => {
+        const run = await openssl(["-servername", "localhost", "-groups", group]);
+        assert.equal(run.code, 0, run.stderr);
+        const out = dec(run.stdout);
+        assert.match(out, TEMP_KEY[group]!);
+        assert.match(out, /^a OK/m);
+      });
+    }
 
     await t.step("gnutls-cli --resume resumes", async () => {
       const run = await runPeer(

@@ -276,3 +276,53 @@ function countRecords(flight: Uint8Array): number {
   }
   return n;
 }
+
+Deno.test("secp521r1, x448, ffdhe2048 and ffdhe3072 complete, with and without a retry", () => {
+  for (const group of ["secp521r1", "x448", "ffdhe2048", "ffdhe3072"] as const) {
+    const direct = makePair({}, { groups: [group] });
+    run(direct);
+    assert.deepEqual(kinds(direct.serverEvents), ["handshakeComplete"], group);
+    assert.equal(direct.server.info().group, group);
+    const retried = makePair({}, { groups: ["x25519", group], keyShares: [] });
+    run(retried);
+    assert.deepEqual(kinds(retried.serverEvents), ["handshakeComplete"], `${group} retry`);
+  }
+});
+
+Deno.test("x25519 stays first: a client offering every group gets x25519", () => {
+  const p = makePair({}, {
+    groups: ["ffdhe2048", "x448", "secp521r1", "x25519"],
+    keyShares: ["ffdhe2048", "x25519"],
+  });
+  run(p);
+  assert.equal(p.server.info().group, "x25519");
+  const ffOnly = makePair({}, { groups: ["ffdhe2048", "ffdhe3072"], keyShares: [] });
+  run(ffOnly);
+  assert.equal(ffOnly.server.info().group, "ffdhe2048", "a client that offers only FFDHE");
+});
+
+Deno.test("empty, truncated, oversized and out-of-range shares of the new groups are illegal_parameter", () => {
+  const cases: [string, number, Uint8Array][] = [
+    ["empty x448", 0x1e, new Uint8Array(0)],
+    ["truncated x448", 0x1e, new Uint8Array(55).fill(9)],
+    ["low-order x448", 0x1e, new Uint8Array(56)],
+    ["empty P-521", 0x19, new Uint8Array(0)],
+    ["oversized P-521", 0x19, new Uint8Array(134).fill(4)],
+    ["off-curve P-521", 0x19, new Uint8Array(133).fill(4)],
+    ["empty ffdhe2048", 0x100, new Uint8Array(0)],
+    ["truncated ffdhe2048", 0x100, new Uint8Array(255).fill(7)],
+    ["ffdhe2048 of one", 0x100, Uint8Array.from({ length: 256 }, (_, i) => i === 255 ? 1 : 0)],
+    ["ffdhe2048 above p", 0x100, new Uint8Array(256).fill(0xff)],
+  ];
+  const names = { 0x1e: "x448", 0x19: "secp521r1", 0x100: "ffdhe2048" } as const;
+  for (const [name, group, share] of cases) {
+    const data = new Writer().u16(4 + share.length).u16(group).u16(share.length).bytes(share)
+      .finish();
+    const p = makePair({}, {
+      groups: [names[group as keyof typeof names]],
+      editClientHello: replaceExtension(ExtensionType.key_share, data),
+    });
+    run(p);
+    assert.equal(fatalOf(p.serverEvents), "illegal_parameter", name);
+  }
+});
