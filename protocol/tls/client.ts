@@ -102,10 +102,15 @@ export interface ClientConfig {
   keyUpdateAfterRecords?: number;
   /** A ticket from an earlier connection to offer as a PSK (RFC 8446, Section 4.2.11). */
   resumeWith?: ClientTicket;
-  /** PSK key exchange modes offered with `resumeWith` (default [psk_dhe_ke]). */
+  /**
+   * PSK key exchange modes to offer (default [psk_dhe_ke]). Sent unless `offerTickets` is
+   * false: servers send NewSessionTickets only to clients that list a mode (RFC 8446, 4.2.9).
+   */
   pskModes?: readonly number[];
   /** Milliseconds since the epoch, for ticket ages (default `Date.now`). */
   now?: () => number;
+  /** Send psk_key_exchange_modes even without a ticket, to be given tickets (default true). */
+  offerTickets?: boolean;
   /** Test hooks: rewrite the ClientHello before encoding (attempt 1 or 2). */
   editClientHello?: (ch: ClientHello, attempt: 1 | 2) => ClientHello;
   /** Test hook: rewrite any outgoing encoded handshake message (before the transcript). */
@@ -253,13 +258,15 @@ export class TlsClientConnection extends Connection {
       extensions.push({ type: ExtensionType.cookie, data: encode(writeCookie, cookie) });
     }
     const resume = c.resumeWith;
+    if (resume !== undefined || c.offerTickets !== false) {
+      extensions.push({
+        type: ExtensionType.psk_key_exchange_modes,
+        data: encode(writePskModes, c.pskModes ?? [PskKeyExchangeMode.psk_dhe_ke]),
+      });
+    }
     if (resume !== undefined) {
       const age = (c.now ?? Date.now)() - resume.receivedAt;
       extensions.push(
-        {
-          type: ExtensionType.psk_key_exchange_modes,
-          data: encode(writePskModes, c.pskModes ?? [PskKeyExchangeMode.psk_dhe_ke]),
-        },
         {
           type: ExtensionType.pre_shared_key,
           data: encode(writeOfferedPsks, {

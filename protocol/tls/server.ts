@@ -238,6 +238,8 @@ export class TlsServerConnection extends Connection {
   /** The client's certificate chain as sent (or as carried by the ticket), for new tickets. */
   #peerChain: readonly Uint8Array[] = [];
   #resumed = false;
+  /** The client listed a PSK mode we accept, so it can use our tickets (RFC 8446, 4.2.9). */
+  #wantsTickets = false;
   /** resumption_master_secret, set after the client Finished when tickets will be sent. */
   #resumptionMaster: Uint8Array | null = null;
 
@@ -359,6 +361,7 @@ export class TlsServerConnection extends Connection {
   #onClientHello(msg: HandshakeMessage): void {
     const ch = parseClientHello(msg.body);
     const n = this.#negotiate(ch);
+    this.#wantsTickets = this.#clientWantsTickets(ch);
     const t = new Transcript(this.provider);
     t.start(n.suite.hash);
     this.setSuite(n.suite);
@@ -419,6 +422,15 @@ export class TlsServerConnection extends Connection {
     const psk = this.#acceptPsk(ch, msg.encoded, n, s.t);
     s.t.add(msg.encoded);
     this.#sendServerFlight(ch, n, s.t, psk);
+  }
+
+  /** Whether the client's psk_key_exchange_modes lists a mode we accept. */
+  #clientWantsTickets(ch: ClientHello): boolean {
+    const body = findExtension(ch.extensions, ExtensionType.psk_key_exchange_modes);
+    if (body === undefined) return false;
+    const modes = parseBody(body, "psk_key_exchange_modes", readPskModes);
+    return (modes.includes(PskKeyExchangeMode.psk_dhe_ke) && this.#pskModeAllowed(true)) ||
+      (modes.includes(PskKeyExchangeMode.psk_ke) && this.#pskModeAllowed(false));
   }
 
   #pskModeAllowed(dhe: boolean): boolean {
@@ -835,7 +847,10 @@ export class TlsServerConnection extends Connection {
     }
     hs.transcript.add(msg.encoded);
     this.setReadSecret(hs.app.client);
-    if (this.#config.ticketKeys !== undefined && (this.#config.ticketsPerConnection ?? 2) > 0) {
+    if (
+      this.#wantsTickets && this.#config.ticketKeys !== undefined &&
+      (this.#config.ticketsPerConnection ?? 2) > 0
+    ) {
       this.#resumptionMaster = resumptionMasterSecret(
         this.provider,
         hs.suite,

@@ -128,7 +128,7 @@ Deno.test("psk_ke is refused unless configured; then it resumes without a key ex
   const p = makePair(server, pskKe);
   run(p);
   assert.equal(p.server.info().resumed, false);
-  const allowed = { ...server, pskModes: ["psk_ke"] as const };
+  const allowed = { ...server, pskModes: ["psk_dhe_ke", "psk_ke"] as const };
   const { tickets: t2 } = firstConnection(allowed);
   const q = makePair(allowed, { ...pskKe, resumeWith: t2[0]! });
   run(q);
@@ -262,4 +262,12 @@ Deno.test("a ticket whose certificate no longer verifies falls back to a full ha
   run(p);
   assert.equal(p.server.info().resumed, false);
   assert.equal(fatalOf(p.serverEvents), "certificate_required");
+});
+
+Deno.test("no tickets go to a client that lists no PSK mode we accept", () => {
+  assert.equal(firstConnection(resumption(), { offerTickets: false }).tickets.length, 0);
+  assert.equal(
+    firstConnection(resumption(), { pskModes: [PskKeyExchangeMode.psk_ke] }).tickets.length,
+    0,
+  );
 });
