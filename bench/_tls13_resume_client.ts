@@ -4,7 +4,7 @@
  * `resumed`. Each connection completes a TLS 1.3 handshake with our client engine, echoes one
  * byte (which also brings the server's NewSessionTickets) and closes. In `resumed` mode each
  * connection offers a ticket from the previous ones, as a reconnecting client does; tickets are
- * used once (rustls' stateful tickets are single-use). Prints JSON: connections/s and the share
+ * used once, newest first (rustls keeps a bounded cache of single-use tickets). Prints JSON: connections/s and the share
  * that was resumed.
  */
 import { defaultProvider } from "../protocol/crypto/mod.ts";
@@ -57,7 +57,7 @@ const deadline = performance.now() + seconds * 1000;
 const started = performance.now();
 await Promise.all(Array.from({ length: concurrency }, async () => {
   while (performance.now() < deadline) {
-    const ticket = mode === "resumed" ? pool.shift() : undefined;
+    const ticket = mode === "resumed" ? pool.pop() : undefined;
     const tls = await connection(ticket);
     done++;
     if (tls.info().resumed) resumed++;
