@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { acceptTls } from "../../../protocol/tls/acceptor.ts";
+import { Tls12ClientConnection } from "../../../protocol/tls/tls12/client12.ts";
 import { Writer } from "../../../protocol/tls/codec.ts";
 import type { ClientHello } from "../../../protocol/tls/messages/client_hello.ts";
 import { writePlaintextRecord } from "../../../protocol/tls/record_layer.ts";
@@ -325,4 +326,35 @@ Deno.test("empty, truncated, oversized and out-of-range shares of the new groups
     run(p);
     assert.equal(fatalOf(p.serverEvents), "illegal_parameter", name);
   }
+});
+
+Deno.test("a TLS 1.2 ClientHello over 64 KiB completes through the acceptor", () => {
+  const k = keyFixture("P-256");
+  const server = acceptTls({
+    provider,
+    certificateChain: k.chain,
+    privateKey: k.privateKey,
+    minVersion: "1.2",
+  });
+  const client = new Tls12ClientConnection({
+    provider,
+    verifyServer: () => k.publicKey,
+    // 20,000 unknown suites (40 KB) and 3,000 ALPN names (about 30 KB), then a real suite.
+    cipherSuites: [
+      ...Array.from({ length: 20_000 }, (_, i) => 0x5a00 + (i % 200)),
+      "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    ],
+    alpnProtocols: Array.from({ length: 3000 }, (_, i) => `proto-${i}`),
+  });
+  const p: PairLike = { client, server, clientEvents: [], serverEvents: [] };
+  let helloBytes = 0;
+  run(p, {
+    toServer: (b, round) => {
+      if (round === 0) helloBytes = b.length;
+      return b;
+    },
+  });
+  assert.ok(helloBytes > 64 * 1024, `ClientHello of ${helloBytes} bytes`);
+  assert.deepEqual(kinds(p.serverEvents), ["handshakeComplete"]);
+  assert.equal(server.info().version, "TLSv1.2");
 });
