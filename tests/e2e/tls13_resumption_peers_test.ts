@@ -35,6 +35,35 @@ first = session(None)
 session(first)
 `;
 
+/** 20 threads resume one saved session at once; each logs in. Prints "LOGINS REUSED". */
+const PYTHON_CONCURRENT = `
+import socket, ssl, sys, threading
+port, cafile = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=cafile)
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+def imap(saved):
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=saved) as s:
+            f = s.makefile("rwb")
+            assert f.readline().startswith(b"* OK")
+            f.write(b"a LOGIN alice secret\\r\\nb LOGOUT\\r\\n"); f.flush()
+            ok = False
+            for line in iter(f.readline, b""):
+                ok = ok or line.startswith(b"a OK")
+                if line.startswith(b"b OK"):
+                    break
+            return ok, s.session_reused, s.session
+first = imap(None)[2]
+results = []
+def run():
+    ok, reused, _ = imap(first)
+    results.append((ok, reused))
+threads = [threading.Thread(target=run) for _ in range(20)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(sum(ok for ok, _ in results), sum(r for _, r in results))
+`;
+
 Deno.test("real TLS 1.3 clients resume sessions and do IMAP", async (t) => {
   const postern = await startPostern({ users: [{ name: "alice", password: "secret" }] });
   const work = await Deno.makeTempDir({ prefix: "postern-tls13-resume-" });
@@ -154,6 +183,18 @@ Deno.test("real TLS 1.3 clients resume sessions and do IMAP", async (t) => {
       assert.match(out, /This is a resumed session/, out.slice(-1500) + run.stderr.slice(-800));
       assert.match(out, /Application protocol: imap/);
       assert.match(out, /^a OK/m);
+    });
+
+    await t.step("20 concurrent resumptions of one ticket: all log in, 8 resume", async () => {
+      const run = await runPeer(
+        "python3",
+        ["-c", PYTHON_CONCURRENT, String(port), postern.caPath],
+        new Uint8Array(0),
+        30_000,
+      );
+      assert.equal(run.code, 0, run.stderr);
+      // tls.tickets.max_uses defaults to 8: the other 12 fall back to full handshakes.
+      assert.equal(dec(run.stdout).trim(), "20 8");
     });
 
     await t.step("Python ssl resumes with a saved session", async () => {
