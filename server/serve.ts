@@ -127,7 +127,9 @@ export function formatAccess(record: AccessRecord): Record<string, unknown> {
 /** Warns about secret files that the group or others may read. */
 async function warnAboutExposedSecrets(config: Config): Promise<void> {
   const warn = (message: string, props: Record<string, unknown>) => log.warn(message, props);
-  await warnIfExposed("Private key file", config.tls.privateKey, warn);
+  for (const key of new Set(config.tls.certificates.map((c) => c.privateKey))) {
+    await warnIfExposed("Private key file", key, warn);
+  }
   const passwordFile = config.directory?.bindPasswordFile;
   if (passwordFile) await warnIfExposed("Password file", passwordFile, warn);
 }
