@@ -20,6 +20,7 @@ import { benchParse } from "./parse_bench.ts";
 import { benchRevocation, formatRevocation } from "./revocation_bench.ts";
 import { benchTls } from "./tls_bench.ts";
 import { benchTls12 } from "./tls12_bench.ts";
+import { benchTls13Resumption } from "./tls13_resumption_bench.ts";
 
 const quick = Deno.args.includes("--quick");
 const onlyIndex = Deno.args.indexOf("--only");
@@ -101,6 +102,23 @@ try {
         row(`1.2 resumed, ${name}, s_time -reuse`, f.resumed.ours, f.resumed.native, "hs/s"),
       );
     }
+  }
+  if (wants("tls13")) {
+    console.log(
+      "\n## TLS 1.3 full vs resumed: Postern vs Deno.listenTls (rustls), 8 engine clients at once",
+    );
+    console.log(
+      `${"".padEnd(36)} ${"Postern".padStart(15)} ${"rustls".padStart(15)} ${"ratio".padStart(7)}`,
+    );
+    const f = await benchTls13Resumption(pki, quick ? 3 : 10);
+    console.log(row("1.3 full, P-256", f.full.ours.rate, f.full.native.rate, "hs/s"));
+    console.log(
+      row("1.3 resumed (psk_dhe_ke)", f.resumed.ours.rate, f.resumed.native.rate, "hs/s"),
+    );
+    const share = (r: { resumedShare: number }) => `${Math.round(r.resumedShare * 100)}%`;
+    console.log(
+      `resumed share: Postern ${share(f.resumed.ours)}, rustls ${share(f.resumed.native)}`,
+    );
   }
   if (wants("mtls")) {
     console.log("\n## Client certificates (P-256), Postern");

@@ -63,11 +63,29 @@ export interface ListenerConfig {
   readonly tls: TlsMode;
 }
 
+/** One server certificate of `tls.certificates`. */
+export interface ServerCertificateConfig {
+  /** Absolute path of the PEM chain, leaf first. */
+  readonly certificate: string;
+  /** Absolute path of the PEM private key. */
+  readonly privateKey: string;
+  /** Lower-case host names it serves (`*.example.org` for one label); may be empty. */
+  readonly names: readonly string[];
+}
+
 export interface TlsConfig {
-  /** Absolute path of the PEM chain, leaf first. Default `certs/server.pem`. */
+  /**
+   * Absolute path of the PEM chain, leaf first. Default `certs/server.pem`. With
+   * `tls.certificates`, the first entry's.
+   */
   readonly certificate: string;
   /** Absolute path of the PEM private key. Default `certs/server.key`. */
   readonly privateKey: string;
+  /**
+   * Every server certificate, chosen by server name and signature algorithms; the first is the
+   * default. Without `tls.certificates`, the one of `certificate` and `private_key`.
+   */
+  readonly certificates: readonly ServerCertificateConfig[];
   /** Default `optional`. */
   readonly clientAuth: ClientAuthMode;
   /** Absolute paths of PEM files with trusted client CAs. Default `[certs/ca.pem]`. */
@@ -82,8 +100,18 @@ export interface TlsConfig {
   readonly minVersion: "1.2" | "1.3";
   /** Refuse TLS 1.2 clients without the extended master secret (RFC 7627). Default false. */
   readonly requireExtendedMasterSecret: boolean;
-  /** Session-ticket keys: how many are kept and how long each seals. Default 2 and 12h. */
-  readonly tickets: { readonly count: number; readonly keyLifetimeMs: number };
+  /**
+   * Session tickets. Keys: how many are kept and how long each seals (default 2 and 12h).
+   * TLS 1.3: NewSessionTickets per connection (default 2), resumptions per ticket (default 8),
+   * and whether psk_ke (resumption without a fresh key exchange) is allowed (default false).
+   */
+  readonly tickets: {
+    readonly count: number;
+    readonly keyLifetimeMs: number;
+    readonly perConnection: number;
+    readonly maxUses: number;
+    readonly pskKe: boolean;
+  };
   /** Absolute paths of CRL files (PEM or DER), reloaded on SIGHUP and on change. Default none. */
   readonly crl: readonly string[];
   /** `hard`: refuse a certificate whose issuer has no current CRL. Default `soft`. */
@@ -241,7 +269,7 @@ const DEFAULTS = {
   certificateUsername: "cn",
   minVersion: "1.2",
   requireExtendedMasterSecret: false,
-  tickets: { count: 2, keyLifetimeMs: 12 * 3600_000 },
+  tickets: { count: 2, keyLifetimeMs: 12 * 3600_000, perConnection: 2, maxUses: 8, pskKe: false },
   usernameAttribute: "uid",
   certificateLookup: "(mail={cert.san.email})",
   recheckIntervalMs: 60_000,
@@ -283,6 +311,7 @@ const KEYS = {
   tls: [
     "certificate",
     "private_key",
+    "certificates",
     "client_auth",
     "client_ca",
     "handshake_timeout",
@@ -294,7 +323,8 @@ const KEYS = {
     "crl",
     "crl_policy",
   ],
-  tickets: ["count", "key_lifetime"],
+  tickets: ["count", "key_lifetime", "per_connection", "max_uses", "psk_ke"],
+  certificates: ["certificate", "private_key", "names"],
   directory: [
     "url",
     "starttls",
@@ -705,8 +735,12 @@ function readListeners(ctx: Context, root: Section): ListenerConfig[] {
 
 function readTls(ctx: Context, root: Section): TlsConfig {
   const tls = Section.open(ctx, root.raw("tls"), root.keyNode("tls"), "tls", KEYS.tls, "tls");
-  const certificate = tls.path("certificate", DEFAULTS.certificate, true);
-  const privateKey = tls.path("private_key", DEFAULTS.privateKey, true);
+  const list = tls.has("certificates") ? readServerCertificates(ctx, tls) : null;
+  const certificate = list?.[0]?.certificate ??
+    tls.path("certificate", DEFAULTS.certificate, list === null);
+  const privateKey = list?.[0]?.privateKey ??
+    tls.path("private_key", DEFAULTS.privateKey, list === null);
+  const certificates = list ?? [{ certificate, privateKey, names: [] }];
   const clientAuth = tls.choice("client_auth", CLIENT_AUTH_MODES, DEFAULTS.clientAuth);
   // Without client certificates the CA bundle is read only when it is named explicitly.
   const clientCaDefault = clientAuth === "none" ? [] : DEFAULTS.clientCa;
@@ -721,7 +755,7 @@ function readTls(ctx: Context, root: Section): TlsConfig {
   if (clientAuth !== "none" && clientCa.length === 0) {
     tls.fail("client_ca", `at least one CA file is required when client_auth is ${clientAuth}`);
   }
-  if (ctx.checkFiles) checkServerKeyPair(ctx, tls, certificate, privateKey);
+  if (ctx.checkFiles && list === null) checkServerKeyPair(ctx, tls, certificate, privateKey);
   const minVersion = readMinVersion(tls);
   const requireExtendedMasterSecret = tls.bool(
     "require_extended_master_secret",
@@ -738,6 +772,7 @@ function readTls(ctx: Context, root: Section): TlsConfig {
   return {
     certificate,
     privateKey,
+    certificates,
     clientAuth,
     clientCa,
     handshakeTimeoutMs,
@@ -748,9 +783,65 @@ function readTls(ctx: Context, root: Section): TlsConfig {
     tickets: {
       count: tickets.int("count", DEFAULTS.tickets.count, 1, 16),
       keyLifetimeMs: tickets.duration("key_lifetime", DEFAULTS.tickets.keyLifetimeMs, 60_000),
+      perConnection: tickets.int("per_connection", DEFAULTS.tickets.perConnection, 0, 10),
+      maxUses: tickets.int("max_uses", DEFAULTS.tickets.maxUses, 1, 1000),
+      pskKe: tickets.bool("psk_ke", DEFAULTS.tickets.pskKe),
     },
     ...readCrlSettings(ctx, tls, clientAuth, clientCa),
   };
+}
+
+/** A host name or a one-label wildcard, as `tls.certificates[].names` takes them. */
+const SERVER_NAME =
+  /^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+/**
+ * `tls.certificates`: a non-empty list of {certificate, private_key, names}, each key pair
+ * checked like the single one. It replaces `certificate` and `private_key`.
+ */
+function readServerCertificates(ctx: Context, tls: Section): ServerCertificateConfig[] | null {
+  const node = tls.raw("certificates");
+  if (tls.has("certificate") || tls.has("private_key")) {
+    tls.fail("certificates", "replaces certificate and private_key; give one or the other");
+  }
+  if (!isSeq(node) || node.items.length === 0) {
+    const got = isSeq(node) ? "an empty list" : describeMaybe(asNode(node));
+    tls.fail("certificates", `expected a non-empty list of entries, got ${got}`);
+    return null;
+  }
+  const out: ServerCertificateConfig[] = [];
+  node.items.forEach((item, index) => {
+    const path = `tls.certificates[${index}]`;
+    const entry = Section.open(ctx, item, null, path, KEYS.certificates, path);
+    if (!entry.has("certificate")) entry.missing("certificate");
+    if (!entry.has("private_key")) entry.missing("private_key");
+    if (!entry.has("certificate") || !entry.has("private_key")) return;
+    const certificate = entry.path("certificate", "", true);
+    const privateKey = entry.path("private_key", "", true);
+    const namesNode = entry.raw("names");
+    const names: string[] = [];
+    if (namesNode !== undefined) {
+      const items: unknown[] = isSeq(namesNode) ? namesNode.items : [namesNode];
+      for (const n of items) {
+        const nameNode = asNode(n);
+        const value = isScalar(nameNode) && typeof nameNode.value === "string"
+          ? nameNode.value.toLowerCase()
+          : null;
+        if (value === null || !SERVER_NAME.test(value) || value.length > 253) {
+          report(
+            ctx,
+            nameNode ?? namesNode,
+            `${path}.names: expected host names, got ${describeMaybe(nameNode)}`,
+          );
+          continue;
+        }
+        names.push(value);
+      }
+    }
+    if (ctx.checkFiles) checkServerKeyPair(ctx, entry, certificate, privateKey);
+    out.push({ certificate, privateKey, names });
+  });
+  return out.length > 0 ? out : null;
 }
 
 const MIN_VERSIONS = ["1.2", "1.3"] as const;

@@ -12,6 +12,7 @@ import {
   type ServerOptions,
   SessionCache,
   TicketKeys,
+  TicketUses,
 } from "../protocol/tls/mod.ts";
 import { defaultProvider } from "../protocol/crypto/mod.ts";
 import type { PeerCheck } from "./tls_channel.ts";
@@ -58,10 +59,11 @@ export interface ServeOptions {
 const accessLog = getLogger(["access"]);
 const log = getLogger(["server"]);
 
-/** TLS 1.2 resumption state: made once per process and kept across reloads. */
+/** Resumption state (TLS 1.2 and 1.3): made once per process and kept across reloads. */
 export interface Resumption {
   readonly ticketKeys: TicketKeys;
   readonly sessionCache: SessionCache;
+  readonly ticketUses: TicketUses;
 }
 
 /** The ticket settings are read at start; a reload keeps the keys (and the tickets) alive. */
@@ -73,6 +75,7 @@ export function newResumption(config: Config): Resumption {
       keyLifetimeMs: config.tls.tickets.keyLifetimeMs,
     }),
     sessionCache: new SessionCache(),
+    ticketUses: new TicketUses({ maxUses: config.tls.tickets.maxUses }),
   };
 }
 
@@ -88,14 +91,24 @@ export async function loadTlsConfig(
       ? []
       : config.tls.clientCa.map((p) => Deno.readTextFile(p))),
   ]);
+  const certificates = await Promise.all(
+    config.tls.certificates.map(async (c) => ({
+      certificatePem: await Deno.readTextFile(c.certificate),
+      privateKeyPem: await Deno.readTextFile(c.privateKey),
+      names: c.names,
+    })),
+  );
   return buildServerConfig({
     certificatePem: certificatePem!,
     privateKeyPem: privateKeyPem!,
+    certificates,
     clientAuth: config.tls.clientAuth,
     clientCaPems,
     maxChainDepth: config.tls.maxChainDepth,
     minVersion: config.tls.minVersion,
     requireExtendedMasterSecret: config.tls.requireExtendedMasterSecret,
+    ticketsPerConnection: config.tls.tickets.perConnection,
+    pskModes: config.tls.tickets.pskKe ? ["psk_dhe_ke", "psk_ke"] : ["psk_dhe_ke"],
     ...(resumption ?? {}),
   });
 }
@@ -133,7 +146,9 @@ export function formatAccess(record: AccessRecord): Record<string, unknown> {
 /** Warns about secret files that the group or others may read. */
 async function warnAboutExposedSecrets(config: Config): Promise<void> {
   const warn = (message: string, props: Record<string, unknown>) => log.warn(message, props);
-  await warnIfExposed("Private key file", config.tls.privateKey, warn);
+  for (const key of new Set(config.tls.certificates.map((c) => c.privateKey))) {
+    await warnIfExposed("Private key file", key, warn);
+  }
   const passwordFile = config.directory?.bindPasswordFile;
   if (passwordFile) await warnIfExposed("Password file", passwordFile, warn);
 }

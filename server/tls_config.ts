@@ -13,6 +13,7 @@ import {
   type SessionCache,
   suite12ByName,
   type TicketKeys,
+  type TicketUses,
 } from "../protocol/tls/mod.ts";
 import { createClientCertVerifier } from "../protocol/x509/client_verifier.ts";
 import { parsePrivateKey } from "../protocol/x509/keys.ts";
@@ -21,9 +22,18 @@ import { decodePem } from "../protocol/x509/pem.ts";
 export type ClientAuthMode = "none" | "optional" | "required";
 
 export interface TlsMaterial {
-  /** PEM chain, leaf first. */
+  /** PEM chain, leaf first (the default certificate). */
   readonly certificatePem: string;
   readonly privateKeyPem: string;
+  /**
+   * Every certificate with the names it serves, the default first; chosen per ClientHello by
+   * server name and signature algorithms (`protocol/tls/certificate_selection.ts`).
+   */
+  readonly certificates?: readonly {
+    readonly certificatePem: string;
+    readonly privateKeyPem: string;
+    readonly names: readonly string[];
+  }[];
   readonly clientAuth?: ClientAuthMode;
   /** PEM bundles of CAs trusted for client certificates. */
   readonly clientCaPems?: readonly string[];
@@ -37,9 +47,12 @@ export interface TlsMaterial {
   /** The lowest TLS version accepted (default "1.3" here; the config file defaults to "1.2"). */
   readonly minVersion?: MinVersion;
   readonly requireExtendedMasterSecret?: boolean;
-  /** TLS 1.2 resumption state, shared by every connection and kept across reloads. */
+  /** Resumption state, shared by every connection and kept across reloads. */
   readonly ticketKeys?: TicketKeys;
   readonly sessionCache?: SessionCache;
+  readonly ticketUses?: TicketUses;
+  readonly ticketsPerConnection?: number;
+  readonly pskModes?: ServerConfig["pskModes"];
 }
 
 /** Decodes every CERTIFICATE block of a PEM text; throws if there is none. */
@@ -58,10 +71,16 @@ export function buildServerConfig(material: TlsMaterial): ServerOptions {
   if (mode !== "none" && anchors.length === 0) {
     throw new Error(`client_auth ${mode} needs at least one client CA`);
   }
+  const certificates = (material.certificates ?? []).map((c) => ({
+    chain: certificatesFromPem(c.certificatePem),
+    privateKey: parsePrivateKey(c.privateKeyPem),
+    names: c.names,
+  }));
   return {
     provider,
-    certificateChain: certificatesFromPem(material.certificatePem),
-    privateKey: parsePrivateKey(material.privateKeyPem),
+    certificateChain: certificates[0]?.chain ?? certificatesFromPem(material.certificatePem),
+    privateKey: certificates[0]?.privateKey ?? parsePrivateKey(material.privateKeyPem),
+    ...(certificates.length > 1 ? { certificates } : {}),
     alpnProtocols: ["imap"],
     ...(material.minVersion ? { minVersion: material.minVersion } : {}),
     ...(material.requireExtendedMasterSecret !== undefined
@@ -69,6 +88,11 @@ export function buildServerConfig(material: TlsMaterial): ServerOptions {
       : {}),
     ...(material.ticketKeys ? { ticketKeys: material.ticketKeys } : {}),
     ...(material.sessionCache ? { sessionCache: material.sessionCache } : {}),
+    ...(material.ticketUses ? { ticketUses: material.ticketUses } : {}),
+    ...(material.ticketsPerConnection !== undefined
+      ? { ticketsPerConnection: material.ticketsPerConnection }
+      : {}),
+    ...(material.pskModes ? { pskModes: material.pskModes } : {}),
     ...(material.groups ? { groups: material.groups } : {}),
     ...(material.cipherSuites ? { cipherSuites: material.cipherSuites } : {}),
     ...(mode === "none" ? {} : {

@@ -86,7 +86,10 @@ export function normalizeEcScalar(curve: EcCurve, d: Uint8Array): Uint8Array {
  * Normalises a big-endian NIST private scalar to the field size (leading zero bytes are
  * dropped or added) and checks 1 <= d < n.
  */
-export function normalizeNistScalar(group: KeyExchangeGroup, scalar: Uint8Array): Uint8Array {
+export function normalizeNistScalar(
+  group: "x25519" | "secp256r1" | "secp384r1",
+  scalar: Uint8Array,
+): Uint8Array {
   if (group === "x25519") {
     if (scalar.length !== 32) throw new CryptoError("Invalid x25519 private key length");
     return scalar;
@@ -107,7 +110,9 @@ export function normalizeNistScalar(group: KeyExchangeGroup, scalar: Uint8Array)
 }
 
 /** Throws unless the value is a supported key exchange group. */
-export function checkGroup(group: KeyExchangeGroup): void {
+export function checkGroup(
+  group: KeyExchangeGroup,
+): asserts group is "x25519" | "secp256r1" | "secp384r1" {
   if (group !== "x25519" && group !== "secp256r1" && group !== "secp384r1") {
     throw new CryptoError(`Unsupported key exchange group: ${String(group)}`);
   }

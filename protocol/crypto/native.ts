@@ -6,6 +6,7 @@
  * This provider is native-only so that the vectors cover every native code path. The mix of
  * native and noble that the server runs is `defaultProvider` in `mod.ts`.
  */
+import { extraShareFromPrivate, generateExtraShare, isExtraGroup } from "./_groups.ts";
 import { concatBytes } from "../bytes.ts";
 import { Buffer } from "node:buffer";
 import {
@@ -263,6 +264,7 @@ function nistShare(group: "secp256r1" | "secp384r1", scalar: Uint8Array | null):
 }
 
 function generateKeyShare(group: KeyExchangeGroup): KeyShare {
+  if (isExtraGroup(group)) return generateExtraShare(group, true, systemRandomBytes);
   checkGroup(group);
   if (group === "x25519") {
     const { privateKey, publicKey } = generateKeyPairSync("x25519");
@@ -273,6 +275,7 @@ function generateKeyShare(group: KeyExchangeGroup): KeyShare {
 }
 
 function keyShareFromPrivate(group: KeyExchangeGroup, privateKey: Uint8Array): KeyShare {
+  if (isExtraGroup(group)) return extraShareFromPrivate(group, privateKey);
   checkGroup(group);
   const scalar = normalizeNistScalar(group, privateKey);
   return group === "x25519" ? x25519FromScalar(scalar) : nistShare(group, scalar);

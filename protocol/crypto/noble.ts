@@ -6,6 +6,7 @@
  * RSA private-key operations use BigInt, which is not constant-time; they are blinded, but the
  * native provider is preferred for RSA signing. RSA key generation borrows `node:crypto`.
  */
+import { extraShareFromPrivate, generateExtraShare, isExtraGroup } from "./_groups.ts";
 import { sha256, sha384, sha512 } from "@noble/hashes/sha2.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { expand, extract } from "@noble/hashes/hkdf.js";
@@ -153,12 +154,14 @@ function nistShare(group: "secp256r1" | "secp384r1", secretKey: Uint8Array): Key
 }
 
 function keyShareFromPrivate(group: KeyExchangeGroup, privateKey: Uint8Array): KeyShare {
+  if (isExtraGroup(group)) return extraShareFromPrivate(group, privateKey);
   checkGroup(group);
   const scalar = normalizeNistScalar(group, privateKey).slice();
   return group === "x25519" ? x25519Share(scalar) : nistShare(group, scalar);
 }
 
 function generateKeyShare(group: KeyExchangeGroup): KeyShare {
+  if (isExtraGroup(group)) return generateExtraShare(group, false, systemRandomBytes);
   checkGroup(group);
   if (group === "x25519") return x25519Share(x25519.utils.randomSecretKey());
   return nistShare(group, CURVES[GROUP_CURVE[group]].utils.randomSecretKey());

@@ -13,7 +13,14 @@ export type HashAlgorithm = "SHA-256" | "SHA-384" | "SHA-512";
 export type AeadAlgorithm = "AES-128-GCM" | "AES-256-GCM" | "CHACHA20-POLY1305";
 
 /** Key exchange groups (RFC 8446, Section 4.2.7). */
-export type KeyExchangeGroup = "x25519" | "secp256r1" | "secp384r1";
+export type KeyExchangeGroup =
+  | "x25519"
+  | "secp256r1"
+  | "secp384r1"
+  | "secp521r1"
+  | "x448"
+  | "ffdhe2048"
+  | "ffdhe3072";
 
 /** Curves for ECDSA keys. */
 export type EcCurve = "P-256" | "P-384";

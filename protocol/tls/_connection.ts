@@ -23,6 +23,7 @@ import {
   type AlertName,
   ContentType,
   HandshakeType,
+  MAX_HANDSHAKE_MESSAGE,
   MAX_PLAINTEXT,
   type Suite,
 } from "./wire.ts";
@@ -51,7 +52,7 @@ export abstract class Connection {
   protected readonly provider: CryptoProvider;
   readonly #keyUpdateAfterRecords: number;
   readonly #deframer = new RecordDeframer();
-  readonly #joiner = new HandshakeJoiner();
+  readonly #joiner = new HandshakeJoiner((type) => this.maxHandshakeLength(type));
   #read: RecordProtection | null = null;
   #write: RecordProtection | null = null;
   #readSecret: TrafficSecret | null = null;
@@ -83,6 +84,13 @@ export abstract class Connection {
   protected abstract onPostHandshakeMessage(msg: HandshakeMessage): void;
   /** Whether a change_cipher_spec record is tolerated now; it is consumed when true. */
   protected abstract acceptChangeCipherSpec(): boolean;
+  /**
+   * The largest body a handshake message of `type` may have in the current state, or -1 when
+   * the type is unexpected (`unexpected_message` before its body is buffered).
+   */
+  protected maxHandshakeLength(_type: number): number {
+    return MAX_HANDSHAKE_MESSAGE;
+  }
   /** False while the handshake waits on the driver; input is then held, not processed. */
   protected get acceptingInput(): boolean {
     return true;
@@ -183,6 +191,19 @@ export abstract class Connection {
     }
   }
 
+  /**
+   * Writes one record of any content type under the current write key, with `padding` zero
+   * bytes of TLSInnerPlaintext padding (RFC 8446, Section 5.4). For test clients that probe
+   * the peer with records the protocol itself never produces (empty alerts, padding).
+   */
+  protected writeRawRecord(type: ContentType, content: Uint8Array, padding = 0): void {
+    this.flush();
+    const w = this.#write;
+    this.#outgoing.push(
+      w === null ? writePlaintextRecord(type, content) : w.seal(type, content, padding),
+    );
+  }
+
   /** Sends the middlebox-compatibility change_cipher_spec (RFC 8446, Appendix D.4). */
   protected sendChangeCipherSpec(): void {
     this.flush();
@@ -222,8 +243,10 @@ export abstract class Connection {
   }
 
   /**
-   * Tolerates up to `bytes` of undecryptable records while reading with the client's
-   * handshake keys: the client offered early data that we do not accept.
+   * Tolerates up to `bytes` of records we cannot read: the client offered early data that we
+   * do not accept (RFC 8446, Section 4.2.10). Under the client's handshake keys these are
+   * records that fail to open; before any keys (after a HelloRetryRequest) they are all
+   * application_data records until the second ClientHello. Zero ends the tolerance.
    */
   protected skipRejectedEarlyData(bytes: number): void {
     this.#earlyDataBudget = bytes;
@@ -299,6 +322,15 @@ export abstract class Connection {
 
   #unprotect(record: TlsRecord): OpenedRecord | null {
     if (this.#read === null) {
+      if (record.type === ContentType.application_data && this.#earlyDataBudget > 0) {
+        // RFC 8446, Section 4.2.10: after a HelloRetryRequest the server skips the client's
+        // 0-RTT records (all of type application_data) up to its early data limit.
+        this.#earlyDataBudget -= record.fragment.length;
+        if (this.#earlyDataBudget < 0) {
+          throw new TlsAlert("unexpected_message", "Too much early data after HelloRetryRequest");
+        }
+        return null;
+      }
       if (record.type === ContentType.application_data) {
         throw new TlsAlert("unexpected_message", "Protected record before keys were agreed");
       }
@@ -367,6 +399,9 @@ export abstract class Connection {
 
   /** Alerts (RFC 8446, Section 6): all are fatal except close_notify and user_canceled. */
   #onAlert(content: Uint8Array): void {
+    // RFC 8446, Section 5.1: alert records must not be empty; that is a framing violation
+    // (unexpected_message), whereas a non-empty alert of the wrong size fails to decode.
+    if (content.length === 0) throw new TlsAlert("unexpected_message", "Empty alert record");
     if (content.length !== 2) throw new TlsAlert("decode_error", "Cannot decode alert");
     const description = alertNameOf(content[1]!);
     if (description === "close_notify") {

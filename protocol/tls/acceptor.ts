@@ -10,9 +10,11 @@
  * not parse, goes to the TLS 1.3 engine, which sends the precise alert (protocol_version,
  * decode_error, ...), exactly as before TLS 1.2 existed.
  */
+import type { PrivateKey } from "../crypto/provider.ts";
 import type { TlsEvent } from "./_connection.ts";
 import { findExtension, parseBody, readSupportedVersionsClient } from "./messages/extensions.ts";
-import { parseClientHello } from "./messages/client_hello.ts";
+import { type ClientHello, parseClientHello } from "./messages/client_hello.ts";
+import { selectCertificate, type ServerCertificate } from "./certificate_selection.ts";
 import { HandshakeJoiner } from "./messages/handshake.ts";
 import { RecordDeframer } from "./record_layer.ts";
 import {
@@ -27,7 +29,8 @@ import {
   ContentType,
   ExtensionType,
   HandshakeType,
-  MAX_HANDSHAKE_MESSAGE,
+  MAX_CLIENT_HELLO,
+  MAX_PLAINTEXT,
   TLS12,
   TLS13,
 } from "./wire.ts";
@@ -39,13 +42,15 @@ export type MinVersion = "1.2" | "1.3";
 export interface ServerOptions extends ServerConfig {
   /** The lowest version accepted (default "1.3": TLS 1.2 is opt-in at this level). */
   minVersion?: MinVersion;
+  /**
+   * Several certificates chosen by server name and signature algorithms, the first being the
+   * default; when given, they replace `certificateChain` and `privateKey`.
+   */
+  certificates?: readonly ServerCertificate[];
   /** TLS 1.2 suites in preference order (default `DEFAULT_SUITES12`). */
   cipherSuites12?: readonly CipherSuite12Name[];
   requireExtendedMasterSecret?: Tls12ServerConfig["requireExtendedMasterSecret"];
-  ticketKeys?: Tls12ServerConfig["ticketKeys"];
   sessionCache?: Tls12ServerConfig["sessionCache"];
-  /** Milliseconds since the epoch, for session timestamps. */
-  now?: () => number;
 }
 
 /** The surface the socket driver uses; both engines provide it. */
@@ -62,8 +67,11 @@ export interface ServerConnection {
   completePeerVerification(result: PeerVerificationResult): void;
 }
 
-/** Most bytes held before a ClientHello is complete (one maximal message plus framing). */
-const MAX_HELD = MAX_HANDSHAKE_MESSAGE + 1024;
+/**
+ * Most bytes held before a ClientHello is complete: one maximal ClientHello, plus the header of
+ * each plaintext record it may span (at least 2^14 bytes each), plus slack.
+ */
+const MAX_HELD = MAX_CLIENT_HELLO + 5 * Math.ceil(MAX_CLIENT_HELLO / MAX_PLAINTEXT) + 1024;
 
 /** Creates the server side of one connection. */
 export function acceptTls(options: ServerOptions): ServerConnection {
@@ -73,10 +81,12 @@ export function acceptTls(options: ServerOptions): ServerConnection {
 class TlsAcceptor implements ServerConnection {
   readonly #options: ServerOptions;
   #engine: ServerConnection | null = null;
+  /** The parsed ClientHello, once the probe has read one. */
+  #hello: ClientHello | null = null;
   #held: Uint8Array[] = [];
   #heldBytes = 0;
   readonly #deframer = new RecordDeframer();
-  readonly #joiner = new HandshakeJoiner();
+  readonly #joiner = new HandshakeJoiner(() => MAX_CLIENT_HELLO);
 
   constructor(options: ServerOptions) {
     this.#options = options;
@@ -103,7 +113,7 @@ class TlsAcceptor implements ServerConnection {
       version = "1.3";
     }
     if (version === null && this.#heldBytes <= MAX_HELD) return;
-    const engine = version === "1.2" ? this.#tls12() : new TlsServerConnection(this.#options);
+    const engine = version === "1.2" ? this.#tls12() : this.#tls13();
     this.#engine = engine;
     const held = this.#held;
     this.#held = [];
@@ -124,8 +134,9 @@ class TlsAcceptor implements ServerConnection {
   }
 
   #chooseVersion(body: Uint8Array): MinVersion {
-    if ((this.#options.minVersion ?? "1.3") !== "1.2") return "1.3";
     const ch = parseClientHello(body);
+    this.#hello = ch;
+    if ((this.#options.minVersion ?? "1.3") !== "1.2") return "1.3";
     const sv = findExtension(ch.extensions, ExtensionType.supported_versions);
     if (sv !== undefined) {
       const versions = parseBody(sv, "supported_versions", readSupportedVersionsClient);
@@ -135,12 +146,27 @@ class TlsAcceptor implements ServerConnection {
     return ch.legacyVersion >= TLS12 ? "1.2" : "1.3";
   }
 
+  /** The certificate for this ClientHello when several are configured. */
+  #certificate(
+    version: MinVersion,
+  ): { certificateChain: readonly Uint8Array[]; privateKey: PrivateKey } {
+    const o = this.#options;
+    if (o.certificates === undefined || o.certificates.length === 0) {
+      return { certificateChain: o.certificateChain, privateKey: o.privateKey };
+    }
+    const c = selectCertificate(o.certificates, this.#hello, version, o.cipherSuites12);
+    return { certificateChain: c.chain, privateKey: c.privateKey };
+  }
+
+  #tls13(): TlsServerConnection {
+    return new TlsServerConnection({ ...this.#options, ...this.#certificate("1.3") });
+  }
+
   #tls12(): Tls12ServerConnection {
     const o = this.#options;
     return new Tls12ServerConnection({
       provider: o.provider,
-      certificateChain: o.certificateChain,
-      privateKey: o.privateKey,
+      ...this.#certificate("1.2"),
       ...(o.cipherSuites12 ? { cipherSuites12: o.cipherSuites12 } : {}),
       ...(o.groups ? { groups: o.groups } : {}),
       ...(o.alpnProtocols ? { alpnProtocols: o.alpnProtocols } : {}),

@@ -20,6 +20,9 @@ import {
   finishedVerifyData,
   type HandshakeSecrets,
   handshakeSecrets,
+  pskBinder,
+  resumptionMasterSecret,
+  ticketPsk,
 } from "./key_schedule.ts";
 import { parseCertificate, writeCertificate } from "./messages/certificate.ts";
 import {
@@ -48,6 +51,8 @@ import {
   writeU16List,
 } from "./messages/extensions.ts";
 import { parseFinished, writeFinished } from "./messages/finished.ts";
+import { parseNewSessionTicket } from "./messages/new_session_ticket.ts";
+import { PskKeyExchangeMode, writeOfferedPsks, writePskModes } from "./messages/pre_shared_key.ts";
 import { type HandshakeMessage, writeHandshake } from "./messages/handshake.ts";
 import {
   isHelloRetryRequest,
@@ -63,6 +68,7 @@ import {
 import { Transcript } from "./transcript.ts";
 import {
   type CipherSuiteName,
+  ContentType,
   DEFAULT_GROUPS,
   DEFAULT_SUITES,
   ExtensionType,
@@ -94,10 +100,32 @@ export interface ClientConfig {
   /** legacy_session_id (default: 32 random bytes, middlebox compatibility mode). */
   legacySessionId?: Uint8Array;
   keyUpdateAfterRecords?: number;
+  /** A ticket from an earlier connection to offer as a PSK (RFC 8446, Section 4.2.11). */
+  resumeWith?: ClientTicket;
+  /**
+   * PSK key exchange modes to offer (default [psk_dhe_ke]). Sent unless `offerTickets` is
+   * false: servers send NewSessionTickets only to clients that list a mode (RFC 8446, 4.2.9).
+   */
+  pskModes?: readonly number[];
+  /** Milliseconds since the epoch, for ticket ages (default `Date.now`). */
+  now?: () => number;
+  /** Send psk_key_exchange_modes even without a ticket, to be given tickets (default true). */
+  offerTickets?: boolean;
   /** Test hooks: rewrite the ClientHello before encoding (attempt 1 or 2). */
   editClientHello?: (ch: ClientHello, attempt: 1 | 2) => ClientHello;
   /** Test hook: rewrite any outgoing encoded handshake message (before the transcript). */
   tamper?: (type: number, encoded: Uint8Array) => Uint8Array;
+}
+
+/** A resumption ticket as the client keeps it (RFC 8446, Section 4.6.1). */
+export interface ClientTicket {
+  readonly ticket: Uint8Array;
+  readonly psk: Uint8Array;
+  readonly suite: CipherSuiteName;
+  readonly ageAdd: number;
+  /** Milliseconds since the epoch when the ticket arrived. */
+  readonly receivedAt: number;
+  readonly lifetime: number;
 }
 
 /** Keys and transcript shared by the states after the ServerHello. */
@@ -105,6 +133,8 @@ interface Handshake {
   readonly suite: Suite;
   readonly transcript: Transcript;
   readonly secrets: HandshakeSecrets;
+  /** The server accepted our PSK: no certificate follows. */
+  readonly resumed: boolean;
 }
 
 type ClientState =
@@ -139,6 +169,10 @@ export class TlsClientConnection extends Connection {
   #suiteName = "";
   #group = "";
   #alpn: string | null = null;
+  #resumed = false;
+  #resumptionMaster: Uint8Array | null = null;
+  /** Tickets received after the handshake, newest last. */
+  readonly tickets: ClientTicket[] = [];
 
   constructor(config: ClientConfig) {
     super(config.provider, config.keyUpdateAfterRecords);
@@ -168,6 +202,7 @@ export class TlsClientConnection extends Connection {
     alpn: string | null;
     helloRetry: boolean;
     peer: null;
+    resumed: boolean;
   } {
     return {
       version: "TLSv1.3",
@@ -177,6 +212,7 @@ export class TlsClientConnection extends Connection {
       alpn: this.#alpn,
       helloRetry: this.#helloRetry,
       peer: null,
+      resumed: this.#resumed,
     };
   }
 
@@ -221,6 +257,28 @@ export class TlsClientConnection extends Connection {
     if (cookie !== null) {
       extensions.push({ type: ExtensionType.cookie, data: encode(writeCookie, cookie) });
     }
+    const resume = c.resumeWith;
+    if (resume !== undefined || c.offerTickets !== false) {
+      extensions.push({
+        type: ExtensionType.psk_key_exchange_modes,
+        data: encode(writePskModes, c.pskModes ?? [PskKeyExchangeMode.psk_dhe_ke]),
+      });
+    }
+    if (resume !== undefined) {
+      const age = (c.now ?? Date.now)() - resume.receivedAt;
+      extensions.push(
+        {
+          type: ExtensionType.pre_shared_key,
+          data: encode(writeOfferedPsks, {
+            identities: [{
+              identity: resume.ticket,
+              obfuscatedTicketAge: (age + resume.ageAdd) % 2 ** 32,
+            }],
+            binders: [new Uint8Array(suiteByName(resume.suite).hashLength)],
+          }),
+        },
+      );
+    }
     const ch: ClientHello = {
       legacyVersion: TLS12,
       random,
@@ -233,7 +291,22 @@ export class TlsClientConnection extends Connection {
   }
 
   #sendHello(ch: ClientHello, t: Transcript): void {
-    this.#send(t, HandshakeType.client_hello, (w) => writeClientHello(w, ch));
+    let msg = writeHandshake(HandshakeType.client_hello, (w) => writeClientHello(w, ch));
+    const resume = this.#config.resumeWith;
+    const last = ch.extensions[ch.extensions.length - 1];
+    if (resume !== undefined && last?.type === ExtensionType.pre_shared_key) {
+      // The binder covers the ClientHello up to the binders list (Section 4.2.11.2).
+      const suite = suiteByName(resume.suite);
+      const partial = msg.subarray(0, msg.length - (3 + suite.hashLength));
+      const hash = this.#helloRetry
+        ? t.currentWith(partial)
+        : this.provider.hash(suite.hash, partial);
+      msg = msg.slice();
+      msg.set(pskBinder(this.provider, suite, resume.psk, hash), msg.length - suite.hashLength);
+    }
+    if (this.#config.tamper) msg = this.#config.tamper(HandshakeType.client_hello, msg);
+    t.add(msg);
+    this.queueHandshake(msg);
     this.flush();
   }
 
@@ -242,6 +315,11 @@ export class TlsClientConnection extends Connection {
     if (this.#config.tamper) msg = this.#config.tamper(type, msg);
     t.add(msg);
     this.queueHandshake(msg);
+  }
+
+  /** Test hook: sends one record of any type under the current keys (see `writeRawRecord`). */
+  sendRaw(type: ContentType, content: Uint8Array, padding = 0): void {
+    this.writeRawRecord(type, content, padding);
   }
 
   protected override acceptChangeCipherSpec(): boolean {
@@ -254,8 +332,20 @@ export class TlsClientConnection extends Connection {
   }
 
   protected override onPostHandshakeMessage(msg: HandshakeMessage): void {
-    // Session tickets are not used by this client (RFC 8446, Section 4.6.1).
-    if (msg.type === HandshakeType.new_session_ticket) return;
+    if (msg.type === HandshakeType.new_session_ticket) {
+      const nst = parseNewSessionTicket(msg.body);
+      const suite = this.negotiatedSuite;
+      if (this.#resumptionMaster === null || suite === null) return;
+      this.tickets.push({
+        ticket: nst.ticket,
+        psk: ticketPsk(this.provider, suite, this.#resumptionMaster, nst.nonce),
+        suite: suite.name,
+        ageAdd: nst.ageAdd,
+        receivedAt: (this.#config.now ?? Date.now)(),
+        lifetime: nst.lifetime,
+      });
+      return;
+    }
     throw new TlsAlert("unexpected_message", "Unexpected post-handshake message");
   }
 
@@ -312,9 +402,25 @@ export class TlsClientConnection extends Connection {
     }
     this.#group = share.group;
     s.t.add(msg.encoded);
-    const secrets = handshakeSecrets(this.provider, suite, secret, s.t.current());
+    const pskBody = findExtension(sh.extensions, ExtensionType.pre_shared_key);
+    const resume = this.#config.resumeWith;
+    let psk: Uint8Array | null = null;
+    if (pskBody !== undefined) {
+      if (
+        resume === undefined || parseBody(pskBody, "pre_shared_key", (r) => r.u16()) !== 0 ||
+        suiteByName(resume.suite).hash !== suite.hash
+      ) {
+        throw new TlsAlert("illegal_parameter", "Server selected an unoffered PSK");
+      }
+      psk = resume.psk;
+      this.#resumed = true;
+    }
+    const secrets = handshakeSecrets(this.provider, suite, secret, s.t.current(), psk);
     this.setReadSecret(secrets.server);
-    this.#state = { kind: "expectEncryptedExtensions", hs: { suite, transcript: s.t, secrets } };
+    this.#state = {
+      kind: "expectEncryptedExtensions",
+      hs: { suite, transcript: s.t, secrets, resumed: psk !== null },
+    };
   }
 
   #checkServerHello(ch: ClientHello, sh: ServerHello): Suite {
@@ -376,7 +482,9 @@ export class TlsClientConnection extends Connection {
       this.#alpn = chosen;
     }
     hs.transcript.add(msg.encoded);
-    this.#state = { kind: "expectCertificateOrRequest", hs };
+    this.#state = hs.resumed
+      ? { kind: "expectFinished", hs, request: null }
+      : { kind: "expectCertificateOrRequest", hs };
   }
 
   #onCertificateRequest(hs: Handshake, msg: HandshakeMessage): void {
@@ -433,6 +541,7 @@ export class TlsClientConnection extends Connection {
     if (s.request !== null) this.#sendClientCertificate(t, s.request);
     const verifyData = finishedVerifyData(this.provider, hs.suite, hs.secrets.client, t.current());
     this.#send(t, HandshakeType.finished, (w) => writeFinished(w, { verifyData }));
+    this.#resumptionMaster = resumptionMasterSecret(this.provider, hs.suite, app, t.current());
     this.setWriteSecret(app.client);
     this.setReadSecret(app.server);
     this.#state = { kind: "connected" };

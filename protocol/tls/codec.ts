@@ -53,6 +53,11 @@ export class Reader {
     return v;
   }
 
+  /** Reads an unsigned 32-bit big-endian integer. */
+  u32(): number {
+    return this.u16() * 0x10000 + this.u16();
+  }
+
   /** Reads an unsigned big-endian integer of 1 to 3 bytes. */
   uint(size: 1 | 2 | 3): number {
     return size === 1 ? this.u8() : size === 2 ? this.u16() : this.u24();
@@ -137,6 +142,10 @@ export class Writer {
     this.#buf[this.#len++] = (v >>> 8) & 0xff;
     this.#buf[this.#len++] = v & 0xff;
     return this;
+  }
+
+  u32(v: number): this {
+    return this.u16(Math.floor(v / 0x10000) & 0xffff).u16(v & 0xffff);
   }
 
   uint(size: 1 | 2 | 3, v: number): this {

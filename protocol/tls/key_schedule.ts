@@ -52,6 +52,9 @@ const Labels = {
   iv: ascii("iv"),
   finished: ascii("finished"),
   trafficUpdate: ascii("traffic upd"),
+  resumptionBinder: ascii("res binder"),
+  resumptionMaster: ascii("res master"),
+  resumption: ascii("resumption"),
 } as const;
 
 /** HKDF-Expand-Label (RFC 8446, Section 7.1). */
@@ -82,26 +85,92 @@ export function deriveSecret(
   return hkdfExpandLabel(provider, suite, secret, label, transcriptHash, suite.hashLength);
 }
 
-/** The Early Secret without a PSK: HKDF-Extract(0, 0) (RFC 8446, Section 7.1). */
-export function earlySecret(provider: CryptoProvider, suite: Suite): Uint8Array {
+/**
+ * The Early Secret: HKDF-Extract(0, PSK), with a zero PSK when none is used
+ * (RFC 8446, Section 7.1).
+ */
+export function earlySecret(
+  provider: CryptoProvider,
+  suite: Suite,
+  psk: Uint8Array | null = null,
+): Uint8Array {
   const zeros = new Uint8Array(suite.hashLength);
-  return provider.hkdfExtract(suite.hash, zeros, zeros);
+  return provider.hkdfExtract(suite.hash, zeros, psk ?? zeros);
 }
 
 /**
- * The handshake traffic secrets from the (EC)DHE shared secret and the hash of
- * ClientHello...ServerHello (RFC 8446, Section 7.1).
+ * The PSK binder over a transcript hash that ends with the truncated ClientHello
+ * (RFC 8446, Sections 4.2.11.2 and 7.1): HMAC under the finished_key of the "res binder" key.
+ */
+export function pskBinder(
+  provider: CryptoProvider,
+  suite: Suite,
+  psk: Uint8Array,
+  partialHash: Uint8Array,
+): Uint8Array {
+  const early = earlySecret(provider, suite, psk);
+  const emptyHash = provider.hash(suite.hash, new Uint8Array(0));
+  const binderKey = deriveSecret(provider, suite, early, Labels.resumptionBinder, emptyHash);
+  return finishedVerifyData(
+    provider,
+    suite,
+    { stage: "handshake", secret: binderKey },
+    partialHash,
+  );
+}
+
+/** resumption_master_secret over ClientHello...client Finished (RFC 8446, Section 7.1). */
+export function resumptionMasterSecret(
+  provider: CryptoProvider,
+  suite: Suite,
+  app: ApplicationSecrets,
+  clientFinishedHash: Uint8Array,
+): Uint8Array {
+  return deriveSecret(
+    provider,
+    suite,
+    app.masterSecret,
+    Labels.resumptionMaster,
+    clientFinishedHash,
+  );
+}
+
+/** The PSK of one ticket: HKDF-Expand-Label(rms, "resumption", nonce) (Section 4.6.1). */
+export function ticketPsk(
+  provider: CryptoProvider,
+  suite: Suite,
+  resumptionMaster: Uint8Array,
+  nonce: Uint8Array,
+): Uint8Array {
+  return hkdfExpandLabel(
+    provider,
+    suite,
+    resumptionMaster,
+    Labels.resumption,
+    nonce,
+    suite.hashLength,
+  );
+}
+
+/**
+ * The handshake traffic secrets from the (EC)DHE shared secret (zeros for psk_ke), the PSK of
+ * a resumption (or none), and the hash of ClientHello...ServerHello (RFC 8446, Section 7.1).
  */
 export function handshakeSecrets(
   provider: CryptoProvider,
   suite: Suite,
-  sharedSecret: Uint8Array,
+  sharedSecret: Uint8Array | null,
   helloHash: Uint8Array,
+  psk: Uint8Array | null = null,
 ): HandshakeSecrets {
-  const early = earlySecret(provider, suite);
+  const early = earlySecret(provider, suite, psk);
   const emptyHash = provider.hash(suite.hash, new Uint8Array(0));
   const salt = deriveSecret(provider, suite, early, Labels.derived, emptyHash);
-  const hs = provider.hkdfExtract(suite.hash, salt, sharedSecret);
+  const hs = provider.hkdfExtract(
+    suite.hash,
+    salt,
+    sharedSecret ?? new Uint8Array(suite.hashLength),
+  );
   return {
     kind: "handshake",
     client: {

@@ -22,10 +22,20 @@
  * engine, or the TLS 1.2 engine (`tls12/server12.ts`) for a client that cannot do 1.3 when
  * `minVersion` is "1.2". Both engines have the surface described above.
  *
- * Not implemented on purpose: TLS 1.3 PSK, session resumption and 0-RTT (offered early data is
- * skipped within a budget), HelloRetryRequest cookies, post-handshake client authentication,
- * and record padding on send. TLS 1.2 resumes sessions (tickets and session IDs) and never
- * renegotiates. Sequence numbers stop at 2^53 - 1 (the connection fails
+ * Resumption: with `ticketKeys`, the TLS 1.3 server sends NewSessionTickets and resumes
+ * with psk_dhe_ke (psk_ke only if configured); a resumed connection with a client certificate
+ * raises `peerVerificationRequired` again, so the driver's checks run on every resumption.
+ * TLS 1.2 resumes sessions (tickets and session IDs) and never renegotiates.
+ *
+ * Limits: a ClientHello may be up to 131,396 bytes over several records; every other
+ * handshake message must be the one the state expects (else `unexpected_message`, judged on
+ * its header before any body is buffered, as OpenSSL does) and within a tight size limit (else
+ * `decode_error`). So bytes after the client Finished are `unexpected_message` whatever their
+ * size, and a Finished that declares padding is `decode_error`.
+ *
+ * Not implemented on purpose: 0-RTT (offered early data is skipped within a budget, also
+ * after a HelloRetryRequest), external PSKs, HelloRetryRequest cookies, post-handshake client
+ * authentication, and record padding on send. Sequence numbers stop at 2^53 - 1 (the connection fails
  * rather than wrapping), far beyond any per-key record limit.
  */
 export {
@@ -43,6 +53,7 @@ export {
   type ServerOptions,
 } from "./acceptor.ts";
 export { TicketKeys, type TicketKeysOptions } from "./ticket_keys.ts";
+export { TicketUses, type TicketUsesOptions } from "./session13.ts";
 export { SessionCache, type SessionCacheOptions } from "./tls12/session_cache.ts";
 export { type CipherSuite12Name, DEFAULT_SUITES12, suite12ByName } from "./tls12/wire12.ts";
 export { DEFAULT_KEY_UPDATE_AFTER_RECORDS, type TlsEvent } from "./_connection.ts";

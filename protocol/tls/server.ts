@@ -28,7 +28,20 @@ import {
   finishedVerifyData,
   type HandshakeSecrets,
   handshakeSecrets,
+  pskBinder,
+  resumptionMasterSecret,
+  ticketPsk,
 } from "./key_schedule.ts";
+import { writeNewSessionTicket } from "./messages/new_session_ticket.ts";
+import { PskKeyExchangeMode, readOfferedPsks, readPskModes } from "./messages/pre_shared_key.ts";
+import {
+  decodeSession13,
+  encodeSession13,
+  type Session13,
+  TICKET_ID_LENGTH,
+  TicketUses,
+} from "./session13.ts";
+import type { TicketKeys } from "./ticket_keys.ts";
 import { parseCertificate, writeCertificate } from "./messages/certificate.ts";
 import { writeCertificateRequest } from "./messages/certificate_request.ts";
 import {
@@ -71,8 +84,12 @@ import {
   ExtensionType,
   HandshakeType,
   HELLO_RETRY_REQUEST_RANDOM,
+  isNistGroup,
+  MAX_CLIENT_HELLO,
+  MAX_HANDSHAKE_MESSAGE,
   NamedGroup,
   type Suite,
+  suiteByCode,
   suiteByName,
   TLS13,
 } from "./wire.ts";
@@ -97,6 +114,22 @@ export interface ServerConfig {
   clientAuth?: ClientAuthConfig;
   /** Records sent under one key before we send KeyUpdate ourselves (default 2^24). */
   keyUpdateAfterRecords?: number;
+  /**
+   * The keys that seal resumption tickets (shared with TLS 1.2); without them no
+   * NewSessionTicket is sent and every pre_shared_key offer is ignored.
+   */
+  ticketKeys?: TicketKeys;
+  /** Per-ticket use counts, shared by every connection (default: one per process). */
+  ticketUses?: TicketUses;
+  /** NewSessionTickets sent after each handshake (default 2; 0 sends none). */
+  ticketsPerConnection?: number;
+  /**
+   * PSK key exchange modes accepted (RFC 8446, Section 4.2.9). The default, psk_dhe_ke only,
+   * keeps forward secrecy; psk_ke is opt-in.
+   */
+  pskModes?: readonly ("psk_dhe_ke" | "psk_ke")[];
+  /** Milliseconds since the epoch, for ticket ages (default `Date.now`). */
+  now?: () => number;
 }
 
 /** The outcome of the driver's asynchronous check of a verified client certificate. */
@@ -113,7 +146,7 @@ export interface ConnectionInfo {
   alpn: string | null;
   helloRetry: boolean;
   peer: VerifiedPeer | null;
-  /** TLS 1.2: the session was resumed (ticket or session ID). */
+  /** The session was resumed (a TLS 1.3 PSK ticket; a TLS 1.2 ticket or session ID). */
   resumed?: boolean;
   /** TLS 1.2: the extended master secret (RFC 7627) was negotiated. */
   extendedMasterSecret?: boolean;
@@ -128,6 +161,16 @@ interface Negotiated {
   readonly scheme: number;
   readonly alpn: Uint8Array | null;
   readonly sni: Uint8Array | null;
+}
+
+/** A ticket the server accepted from the ClientHello's pre_shared_key (Section 4.2.11). */
+interface AcceptedPsk {
+  readonly index: number;
+  readonly session: Session13;
+  /** psk_dhe_ke (true) or psk_ke (false). */
+  readonly dhe: boolean;
+  /** The ticket's client certificate, verified again; null when it had none. */
+  readonly peer: VerifiedPeer | null;
 }
 
 /** Keys and transcript shared by the states after the ServerHello. */
@@ -147,8 +190,30 @@ type ServerState =
   | { kind: "awaitPeerVerification"; peer: VerifiedPeer }
   | { kind: "connected" };
 
+/** RFC 8446, Section 4.6.1: a ticket lives at most seven days. */
+const MAX_TICKET_LIFETIME_SECONDS = 7 * 24 * 3600;
+/**
+ * How far the client's ticket age (Section 4.2.11.1) may differ from ours: it may not be newer
+ * than ours by more than this (clock skew), nor older by more than `TICKET_AGE_LAG_MS`
+ * (round trips and delays between issue and receipt). Outside: full handshake.
+ */
+const TICKET_AGE_SKEW_MS = 10_000;
+const TICKET_AGE_LAG_MS = 60_000;
+/** PSK identities examined per ClientHello: each one costs an AEAD open. */
+const MAX_PSK_IDENTITIES_TRIED = 4;
+
+let defaultTicketUses: TicketUses | null = null;
+
 /** How much rejected 0-RTT data we skip before giving up (RFC 8446, Section 4.2.10). */
 const MAX_REJECTED_EARLY_DATA = 64 * 1024;
+
+/** SSL 3.0's version number; a ClientHello at or below it is refused (RFC 8446, D.5). */
+const SSL30 = 0x0300;
+
+/** A CertificateVerify body: scheme, length and a signature of up to RSA-8192 (1024 bytes). */
+const MAX_CERTIFICATE_VERIFY = 4 + 1024;
+/** A Finished body: verify_data of the longest hash we negotiate (SHA-384), with headroom. */
+const MAX_FINISHED = 64;
 
 /** Extensions a second ClientHello may change (RFC 8446, Section 4.1.2). */
 const RETRY_MUTABLE_EXTENSIONS: ReadonlySet<number> = new Set([
@@ -170,6 +235,13 @@ export class TlsServerConnection extends Connection {
   #helloRetry = false;
   #negotiated: Negotiated | null = null;
   #peer: VerifiedPeer | null = null;
+  /** The client's certificate chain as sent (or as carried by the ticket), for new tickets. */
+  #peerChain: readonly Uint8Array[] = [];
+  #resumed = false;
+  /** The client listed a PSK mode we accept, so it can use our tickets (RFC 8446, 4.2.9). */
+  #wantsTickets = false;
+  /** resumption_master_secret, set after the client Finished when tickets will be sent. */
+  #resumptionMaster: Uint8Array | null = null;
 
   constructor(config: ServerConfig) {
     super(config.provider, config.keyUpdateAfterRecords);
@@ -191,6 +263,7 @@ export class TlsServerConnection extends Connection {
       alpn: n?.alpn ? latin1(n.alpn) : null,
       helloRetry: this.#helloRetry,
       peer: this.#peer,
+      resumed: this.#resumed,
     };
   }
 
@@ -205,8 +278,8 @@ export class TlsServerConnection extends Connection {
       return;
     }
     this.#state = { kind: "connected" };
-    this.establish();
     try {
+      this.#establish();
       this.pump();
     } catch (e) {
       this.fail(e);
@@ -224,6 +297,36 @@ export class TlsServerConnection extends Connection {
     if (!inWindow || this.#ccsSeen) return false;
     this.#ccsSeen = true;
     return true;
+  }
+
+  /**
+   * Per-state limits on incoming handshake messages: only the message the state expects is
+   * accepted, and only the ClientHello may be large (up to `MAX_CLIENT_HELLO`, over several
+   * records). Anything else, such as handshake bytes after the client Finished, is
+   * `unexpected_message` as soon as its header is read, whatever length it declares; an
+   * expected message that declares more than its limit is `decode_error`.
+   */
+  protected override maxHandshakeLength(type: number): number {
+    const k = this.#state.kind;
+    const only = (t: number, limit: number) => type === t ? limit : -1;
+    switch (k) {
+      case "expectClientHello":
+      case "expectSecondClientHello":
+        return only(HandshakeType.client_hello, MAX_CLIENT_HELLO);
+      case "expectCertificate":
+        return only(HandshakeType.certificate, MAX_HANDSHAKE_MESSAGE);
+      case "expectCertificateVerify":
+        return only(HandshakeType.certificate_verify, MAX_CERTIFICATE_VERIFY);
+      case "expectFinished":
+        return only(HandshakeType.finished, MAX_FINISHED);
+      case "awaitPeerVerification":
+      case "connected":
+        return only(HandshakeType.key_update, 1);
+      default: {
+        const never: never = k;
+        throw new Error(`Unknown state ${never}`);
+      }
+    }
   }
 
   protected override onPostHandshakeMessage(_msg: HandshakeMessage): void {
@@ -258,13 +361,21 @@ export class TlsServerConnection extends Connection {
   #onClientHello(msg: HandshakeMessage): void {
     const ch = parseClientHello(msg.body);
     const n = this.#negotiate(ch);
+    this.#wantsTickets = this.#clientWantsTickets(ch);
     const t = new Transcript(this.provider);
-    t.add(msg.encoded);
     t.start(n.suite.hash);
     this.setSuite(n.suite);
     this.#negotiated = n;
-    if (n.share === null) return this.#sendHelloRetryRequest(ch, n, t);
-    this.#sendServerFlight(ch, n, t);
+    // A psk_dhe_ke resumption needs a key share too; without one the retry comes first and
+    // the PSK is examined in the second ClientHello, whose binders cover the retry.
+    const psk = n.share === null && !this.#pskModeAllowed(false)
+      ? null
+      : this.#acceptPsk(ch, msg.encoded, n, t);
+    t.add(msg.encoded);
+    if (n.share === null && (psk === null || psk.dhe)) {
+      return this.#sendHelloRetryRequest(ch, n, t);
+    }
+    this.#sendServerFlight(ch, n, t, psk);
   }
 
   /** HelloRetryRequest (RFC 8446, Section 4.1.4) with the message_hash transcript. */
@@ -283,6 +394,11 @@ export class TlsServerConnection extends Connection {
     this.queueHandshake(hrr);
     this.#maybeSendChangeCipherSpec(ch);
     this.flush();
+    if (findExtension(ch.extensions, ExtensionType.early_data) !== undefined) {
+      // RFC 8446, Section 4.2.10: 0-RTT records may follow the first ClientHello; skip them
+      // until the second ClientHello, which must not offer early data again.
+      this.skipRejectedEarlyData(MAX_REJECTED_EARLY_DATA);
+    }
     this.#state = { kind: "expectSecondClientHello", first: ch, negotiated: n, t };
   }
 
@@ -303,14 +419,109 @@ export class TlsServerConnection extends Connection {
       throw new TlsAlert("illegal_parameter", "Second ClientHello changed the negotiation");
     }
     this.#negotiated = n;
+    const psk = this.#acceptPsk(ch, msg.encoded, n, s.t);
     s.t.add(msg.encoded);
-    this.#sendServerFlight(ch, n, s.t);
+    this.#sendServerFlight(ch, n, s.t, psk);
+  }
+
+  /** Whether the client's psk_key_exchange_modes lists a mode we accept. */
+  #clientWantsTickets(ch: ClientHello): boolean {
+    const body = findExtension(ch.extensions, ExtensionType.psk_key_exchange_modes);
+    if (body === undefined) return false;
+    const modes = parseBody(body, "psk_key_exchange_modes", readPskModes);
+    return (modes.includes(PskKeyExchangeMode.psk_dhe_ke) && this.#pskModeAllowed(true)) ||
+      (modes.includes(PskKeyExchangeMode.psk_ke) && this.#pskModeAllowed(false));
+  }
+
+  #pskModeAllowed(dhe: boolean): boolean {
+    const modes = this.#config.pskModes ?? ["psk_dhe_ke"];
+    return modes.includes(dhe ? "psk_dhe_ke" : "psk_ke");
+  }
+
+  /**
+   * Picks the first offered ticket we can resume (RFC 8446, Section 4.2.11): it opens under
+   * our ticket keys, its suite has the negotiated hash, its age is plausible, it was issued
+   * for the same server name, it has uses left, and its client certificate (if any) still
+   * verifies. Any other ticket is skipped and the handshake is a full one. The binder of the
+   * chosen ticket is checked in constant time; a wrong binder is decrypt_error.
+   */
+  #acceptPsk(
+    ch: ClientHello,
+    encoded: Uint8Array,
+    n: Negotiated,
+    t: Transcript,
+  ): AcceptedPsk | null {
+    const keys = this.#config.ticketKeys;
+    const body = findExtension(ch.extensions, ExtensionType.pre_shared_key);
+    if (keys === undefined || body === undefined) return null;
+    const modesBody = findExtension(ch.extensions, ExtensionType.psk_key_exchange_modes);
+    if (modesBody === undefined) {
+      throw new TlsAlert("missing_extension", "pre_shared_key without psk_key_exchange_modes");
+    }
+    const offered = parseBody(body, "pre_shared_key", readOfferedPsks);
+    const modes = parseBody(modesBody, "psk_key_exchange_modes", readPskModes);
+    let dhe: boolean;
+    if (modes.includes(PskKeyExchangeMode.psk_dhe_ke) && this.#pskModeAllowed(true)) dhe = true;
+    else if (modes.includes(PskKeyExchangeMode.psk_ke) && this.#pskModeAllowed(false)) {
+      dhe = false;
+    } else return null;
+
+    const now = (this.#config.now ?? Date.now)();
+    const lifetimeMs = this.#ticketLifetimeSeconds(keys) * 1000;
+    const auth = this.#config.clientAuth;
+    const tried = Math.min(offered.identities.length, MAX_PSK_IDENTITIES_TRIED);
+    for (let index = 0; index < tried; index++) {
+      const offer = offered.identities[index]!;
+      const opened = keys.open(offer.identity);
+      const session = opened === null ? null : decodeSession13(opened.state);
+      if (session === null) continue;
+      const suite = suiteByCode(session.suite);
+      if (suite === null || suite.hash !== n.suite.hash) continue;
+      const serverAge = now - session.createdAt;
+      const clientAge = (offer.obfuscatedTicketAge - session.ageAdd + 2 ** 32) % 2 ** 32;
+      if (
+        serverAge < 0 || serverAge > lifetimeMs || clientAge > serverAge + TICKET_AGE_SKEW_MS ||
+        clientAge < serverAge - TICKET_AGE_LAG_MS
+      ) continue;
+      if (!bytesEqual(session.serverName, n.sni ?? new Uint8Array(0))) continue;
+      let peer: VerifiedPeer | null = null;
+      if (auth !== undefined && auth.mode !== "none") {
+        if (session.peerChain.length === 0) {
+          if (auth.mode === "required") continue;
+        } else {
+          try {
+            peer = auth.verifier.verify(session.peerChain);
+          } catch {
+            continue;
+          }
+        }
+      }
+      // The truncated ClientHello ends before the binders list (Section 4.2.11.2).
+      const partial = encoded.subarray(0, encoded.length - (body.length - offered.bindersOffset));
+      const expected = pskBinder(this.provider, n.suite, session.psk, t.currentWith(partial));
+      if (!constantTimeEqual(expected, offered.binders[index]!)) {
+        throw new TlsAlert("decrypt_error", "PSK binder does not verify");
+      }
+      const uses = this.#config.ticketUses ?? (defaultTicketUses ??= new TicketUses());
+      if (!uses.take(session.id, session.createdAt + lifetimeMs, now)) continue;
+      return { index, session, dhe, peer };
+    }
+    return null;
+  }
+
+  #ticketLifetimeSeconds(keys: TicketKeys): number {
+    return Math.min(keys.ticketLifetimeSeconds, MAX_TICKET_LIFETIME_SECONDS);
   }
 
   /** Chooses version, suite, group, signature scheme and ALPN from a ClientHello. */
   #negotiate(ch: ClientHello): Negotiated {
     const ext = (type: number) => findExtension(ch.extensions, type);
 
+    // RFC 8446, Appendix D.5: a legacy_version of SSL 3.0 or below (or garbage such as 0x0000)
+    // is refused outright, even when supported_versions offers TLS 1.3.
+    if (ch.legacyVersion <= SSL30) {
+      throw new TlsAlert("protocol_version", "ClientHello legacy_version is SSL 3.0 or older");
+    }
     const versions = ext(ExtensionType.supported_versions);
     if (versions === undefined) {
       throw new TlsAlert("protocol_version", "Client does not offer TLS 1.3");
@@ -384,35 +595,54 @@ export class TlsServerConnection extends Connection {
   // ---- ServerHello, {EncryptedExtensions}, {CertificateRequest}, {Certificate},
   //      {CertificateVerify}, {Finished} ----
 
-  #sendServerFlight(ch: ClientHello, n: Negotiated, t: Transcript): void {
-    const peerShare = n.share!;
-    const shared = this.#agree(n.group, peerShare.keyExchange);
+  #sendServerFlight(
+    ch: ClientHello,
+    n: Negotiated,
+    t: Transcript,
+    psk: AcceptedPsk | null,
+  ): void {
+    const peerShare = psk !== null && !psk.dhe ? null : n.share!;
+    const shared = peerShare === null ? null : this.#agree(n.group, peerShare.keyExchange);
     const suite = n.suite;
 
+    const shExtensions: Extension[] = [];
+    if (peerShare !== null && shared !== null) {
+      shExtensions.push({
+        type: ExtensionType.key_share,
+        data: encode(writeKeyShareServer, {
+          group: peerShare.group,
+          keyExchange: shared.publicKey,
+        }),
+      });
+    }
+    if (psk !== null) {
+      shExtensions.push({ type: ExtensionType.pre_shared_key, data: encode(u16, psk.index) });
+    }
+    shExtensions.push({ type: ExtensionType.supported_versions, data: encode(u16, TLS13) });
     const sh = writeHandshake(HandshakeType.server_hello, (w) =>
       writeServerHello(
         w,
-        serverHello(this.provider.randomBytes(32), ch.legacySessionId, suite.code, [
-          {
-            type: ExtensionType.key_share,
-            data: encode(writeKeyShareServer, {
-              group: peerShare.group,
-              keyExchange: shared.publicKey,
-            }),
-          },
-          { type: ExtensionType.supported_versions, data: encode(u16, TLS13) },
-        ]),
+        serverHello(this.provider.randomBytes(32), ch.legacySessionId, suite.code, shExtensions),
       ));
     t.add(sh);
     this.queueHandshake(sh);
     this.#maybeSendChangeCipherSpec(ch);
 
-    const secrets = handshakeSecrets(this.provider, suite, shared.secret, t.current());
+    const secrets = handshakeSecrets(
+      this.provider,
+      suite,
+      shared?.secret ?? null,
+      t.current(),
+      psk?.session.psk ?? null,
+    );
     this.setWriteSecret(secrets.server);
     this.setReadSecret(secrets.client);
-    if (!this.#helloRetry && findExtension(ch.extensions, ExtensionType.early_data) !== undefined) {
-      this.skipRejectedEarlyData(MAX_REJECTED_EARLY_DATA);
-    }
+    // Rejected 0-RTT data may only precede the first ServerHello's keys: after a
+    // HelloRetryRequest the client sends none, so an unreadable record is then bad_record_mac.
+    const offeredEarlyData = findExtension(ch.extensions, ExtensionType.early_data) !== undefined;
+    this.skipRejectedEarlyData(
+      !this.#helloRetry && offeredEarlyData ? MAX_REJECTED_EARLY_DATA : 0,
+    );
 
     const ee: Extension[] = [];
     if (n.alpn !== null) {
@@ -426,6 +656,8 @@ export class TlsServerConnection extends Connection {
       HandshakeType.encrypted_extensions,
       (w) => writeEncryptedExtensions(w, { extensions: ee }),
     );
+
+    if (psk !== null) return this.#finishResumedFlight(psk, suite, t, secrets);
 
     const auth = this.#config.clientAuth;
     const requestCert = auth !== undefined && auth.mode !== "none";
@@ -478,9 +710,72 @@ export class TlsServerConnection extends Connection {
     };
   }
 
+  /**
+   * The rest of a resumed server flight (RFC 8446, Section 2.2): no certificate and no
+   * signature, straight to Finished. The ticket's client certificate goes back to the driver
+   * after the client Finished, exactly as a full handshake's would.
+   */
+  #finishResumedFlight(
+    psk: AcceptedPsk,
+    suite: Suite,
+    t: Transcript,
+    secrets: HandshakeSecrets,
+  ): void {
+    this.#resumed = true;
+    this.#peerChain = psk.peer === null ? [] : psk.session.peerChain;
+    const verifyData = finishedVerifyData(this.provider, suite, secrets.server, t.current());
+    this.#sendMessage(t, HandshakeType.finished, (w) => writeFinished(w, { verifyData }));
+    const app = applicationSecrets(this.provider, suite, secrets, t.current());
+    this.setWriteSecret(app.server);
+    this.#state = {
+      kind: "expectFinished",
+      hs: { suite, transcript: t, secrets, app },
+      peer: psk.peer,
+    };
+  }
+
+  /** Marks the connection established and sends its NewSessionTickets (Section 4.6.1). */
+  #establish(): void {
+    this.establish();
+    const rms = this.#resumptionMaster;
+    const keys = this.#config.ticketKeys;
+    const suite = this.negotiatedSuite;
+    this.#resumptionMaster = null;
+    if (rms === null || keys === undefined || suite === null) return;
+    const count = this.#config.ticketsPerConnection ?? 2;
+    const n = this.#negotiated;
+    for (let i = 0; i < count; i++) {
+      const nonce = new Uint8Array([i]);
+      const ageAdd = new DataView(this.provider.randomBytes(4).buffer).getUint32(0);
+      const state = encodeSession13({
+        suite: suite.code,
+        psk: ticketPsk(this.provider, suite, rms, nonce),
+        createdAt: (this.#config.now ?? Date.now)(),
+        ageAdd,
+        id: this.provider.randomBytes(TICKET_ID_LENGTH),
+        peerChain: this.#peerChain,
+        serverName: n?.sni ?? new Uint8Array(0),
+        alpn: n?.alpn ?? new Uint8Array(0),
+      });
+      const ticket = keys.seal(state);
+      this.queueHandshake(writeHandshake(
+        HandshakeType.new_session_ticket,
+        (w) =>
+          writeNewSessionTicket(w, {
+            lifetime: this.#ticketLifetimeSeconds(keys),
+            ageAdd,
+            nonce,
+            ticket,
+            extensions: [],
+          }),
+      ));
+    }
+    this.flush();
+  }
+
   /** Our key share and the (EC)DHE secret; a bad peer share is illegal_parameter. */
   #agree(group: KeyExchangeGroup, peer: Uint8Array): { publicKey: Uint8Array; secret: Uint8Array } {
-    if (peer.length !== NamedGroup[group].shareLength || (group !== "x25519" && peer[0] !== 4)) {
+    if (peer.length !== NamedGroup[group].shareLength || (isNistGroup(group) && peer[0] !== 4)) {
       throw new TlsAlert("illegal_parameter", "Malformed key share");
     }
     const ours: KeyShare = this.provider.generateKeyShare(group);
@@ -519,7 +814,8 @@ export class TlsServerConnection extends Connection {
       this.#state = { kind: "expectFinished", hs: s.hs, peer: null };
       return;
     }
-    const peer = this.#config.clientAuth!.verifier.verify(cert.entries.map((e) => e.data));
+    this.#peerChain = cert.entries.map((e) => e.data);
+    const peer = this.#config.clientAuth!.verifier.verify(this.#peerChain);
     this.#state = { kind: "expectCertificateVerify", hs: s.hs, peer };
   }
 
@@ -551,6 +847,17 @@ export class TlsServerConnection extends Connection {
     }
     hs.transcript.add(msg.encoded);
     this.setReadSecret(hs.app.client);
+    if (
+      this.#wantsTickets && this.#config.ticketKeys !== undefined &&
+      (this.#config.ticketsPerConnection ?? 2) > 0
+    ) {
+      this.#resumptionMaster = resumptionMasterSecret(
+        this.provider,
+        hs.suite,
+        hs.app,
+        hs.transcript.current(),
+      );
+    }
     if (s.peer !== null) {
       this.#peer = s.peer;
       this.#state = { kind: "awaitPeerVerification", peer: s.peer };
@@ -558,7 +865,7 @@ export class TlsServerConnection extends Connection {
       return;
     }
     this.#state = { kind: "connected" };
-    this.establish();
+    this.#establish();
   }
 }
 

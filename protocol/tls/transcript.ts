@@ -40,6 +40,14 @@ export class Transcript {
     return this.#ctx.digest();
   }
 
+  /** Hash of the messages so far followed by `extra`, leaving the transcript unchanged. */
+  currentWith(extra: Uint8Array): Uint8Array {
+    if (this.#ctx === null) throw new Error("Transcript hash not started");
+    const ctx = this.#ctx.clone();
+    ctx.update(extra);
+    return ctx.digest();
+  }
+
   /**
    * Replaces everything so far (ClientHello1) with message_hash(Hash(ClientHello1))
    * (RFC 8446, Section 4.4.1).

@@ -58,7 +58,21 @@ export const NamedGroup: Readonly<
   x25519: { code: 0x001d, shareLength: 32 },
   secp256r1: { code: 0x0017, shareLength: 65 },
   secp384r1: { code: 0x0018, shareLength: 97 },
+  secp521r1: { code: 0x0019, shareLength: 133 },
+  x448: { code: 0x001e, shareLength: 56 },
+  ffdhe2048: { code: 0x0100, shareLength: 256 },
+  ffdhe3072: { code: 0x0101, shareLength: 384 },
 };
+
+/** Groups whose key share is an uncompressed EC point (RFC 8446, Section 4.2.8.2). */
+export function isNistGroup(group: KeyExchangeGroup): boolean {
+  return group === "secp256r1" || group === "secp384r1" || group === "secp521r1";
+}
+
+/** Groups usable for ECDHE in TLS 1.2 (RFC 8422); the FFDHE groups are TLS 1.3 only here. */
+export function isEcdheGroup(group: KeyExchangeGroup): boolean {
+  return group !== "ffdhe2048" && group !== "ffdhe3072";
+}
 
 /** The group with this code point, or null when we do not implement it. */
 export function groupByCode(code: number): KeyExchangeGroup | null {
@@ -159,8 +173,20 @@ export const DEFAULT_SUITES: readonly CipherSuiteName[] = [
   "TLS_AES_256_GCM_SHA384",
 ];
 
-/** Our default group preference: x25519 first (RFC 8446, Section 9.1). */
-export const DEFAULT_GROUPS: readonly KeyExchangeGroup[] = ["x25519", "secp256r1", "secp384r1"];
+/**
+ * Our default group preference: x25519 first (RFC 8446, Section 9.1), then the NIST curves,
+ * X448, and the RFC 7919 finite-field groups last, so that a client that offers only FFDHE
+ * still connects.
+ */
+export const DEFAULT_GROUPS: readonly KeyExchangeGroup[] = [
+  "x25519",
+  "secp256r1",
+  "secp384r1",
+  "secp521r1",
+  "x448",
+  "ffdhe2048",
+  "ffdhe3072",
+];
 
 /** Alert levels (RFC 8446, Section 6). */
 export const AlertLevel = { warning: 1, fatal: 2 } as const;
@@ -205,8 +231,14 @@ export const KeyUpdateRequest = { update_not_requested: 0, update_requested: 1 }
 /** Record size limits (RFC 8446, Section 5.1 and 5.2). */
 export const MAX_PLAINTEXT = 2 ** 14;
 export const MAX_CIPHERTEXT = 2 ** 14 + 256;
-/** Upper bound on a handshake message we are willing to buffer. */
+/** Upper bound on a handshake message we are willing to buffer (other than a ClientHello). */
 export const MAX_HANDSHAKE_MESSAGE = 64 * 1024;
+/**
+ * Upper bound on a ClientHello body: 2^17 plus slack, OpenSSL's CLIENT_HELLO_MAX_LENGTH. A
+ * ClientHello may legitimately carry a 64 KiB signature_algorithms list or large padding and
+ * span several records; every other message keeps a tighter limit.
+ */
+export const MAX_CLIENT_HELLO = 131_396;
 
 /** The special ServerHello.random of a HelloRetryRequest (RFC 8446, Section 4.1.3). */
 export const HELLO_RETRY_REQUEST_RANDOM = new Uint8Array([

@@ -48,8 +48,11 @@ export function servePermissions(config: Config): ServePermissions {
     read.add(certsDir);
     write.add(certsDir);
   }
-  read.add(config.tls.certificate);
-  read.add(config.tls.privateKey);
+  // Every certificate chosen by server name (`tls.certificates`), the default one first.
+  for (const c of config.tls.certificates) {
+    read.add(c.certificate);
+    read.add(c.privateKey);
+  }
   if (config.tls.clientAuth !== "none") { for (const ca of config.tls.clientCa) read.add(ca); }
   for (const crl of config.tls.crl) read.add(crl);
 
@@ -95,10 +98,14 @@ export function servePermissions(config: Config): ServePermissions {
 
   // The CA key beside any certificate folder the server may read, unless it is named on purpose.
   const named = new Set([
-    config.tls.privateKey,
+    ...config.tls.certificates.map((c) => c.privateKey),
     ...(directory ? [directory.bindPasswordFile] : []),
   ]);
-  const folders = new Set([certsDir, ...config.tls.clientCa.map((p) => dirname(p))]);
+  const folders = new Set([
+    certsDir,
+    ...config.tls.certificates.map((c) => dirname(c.certificate)),
+    ...config.tls.clientCa.map((p) => dirname(p)),
+  ]);
   const denyRead = [...folders]
     .map((folder) => join(folder, CA_KEY_FILE))
     .filter((key) => !named.has(key) && [...read].some((path) => within(key, path)));

@@ -28,6 +28,15 @@ export interface PosternOptions {
   readonly limitsYaml?: string;
   /** YAML lines inside `auth:` (default: the test scrypt cost, so logins do not re-hash). */
   readonly authYaml?: string;
+  /**
+   * More server certificates: the config then lists `tls.certificates`, the development
+   * certificate first (names [localhost]) and these after it.
+   */
+  readonly extraCertificates?: readonly {
+    readonly certificate: string;
+    readonly privateKey: string;
+    readonly names: readonly string[];
+  }[];
   /** `tls.handshake_timeout`; default 5s. */
   readonly handshakeTimeout?: string;
 }
@@ -87,8 +96,19 @@ async function preparePostern(
     `  - address: 127.0.0.1:${ports[1]}`,
     "    tls: starttls",
     "tls:",
-    `  certificate: ${pki.serverCertificate}`,
-    `  private_key: ${pki.serverKey}`,
+    ...(options.extraCertificates === undefined
+      ? [`  certificate: ${pki.serverCertificate}`, `  private_key: ${pki.serverKey}`]
+      : [
+        "  certificates:",
+        ...[
+          { certificate: pki.serverCertificate, privateKey: pki.serverKey, names: ["localhost"] },
+          ...options.extraCertificates,
+        ].map((c) =>
+          `    - {certificate: ${c.certificate}, private_key: ${c.privateKey}, names: ${
+            JSON.stringify(c.names)
+          }}`
+        ),
+      ]),
     `  client_auth: ${options.clientAuth ?? "optional"}`,
     `  client_ca: [${pki.caCertificate}]`,
     `  handshake_timeout: ${options.handshakeTimeout ?? "5s"}`,

@@ -46,18 +46,20 @@ Deno.test("a handshake that does not finish in time is closed while others proce
   const server = await startTestServer({
     certPem: leaf.certPem,
     keyPem: leaf.keyPem,
-    handshakeTimeoutMs: 400,
+    // Long enough for the honest client's handshake on a loaded 2-core machine.
+    handshakeTimeoutMs: 1500,
   });
   try {
     const silent = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     const started = performance.now();
     // Another client completes while the silent one holds its connection open.
     assert.equal(await echoOnce(server.port), "ping\nQUIT\n");
-    const rest = await readAll(silent, 5000);
+    const rest = await readAll(silent, 10_000);
     const waited = performance.now() - started;
     silent.close();
     assert.equal(rest.length, 0);
-    assert.ok(waited < 4000, `closed after ${waited} ms`);
+    // Closed by the handshake timer, not by the end of the read above.
+    assert.ok(waited < 9000, `closed after ${waited} ms`);
     assert.ok(server.access.some((r) => /timed out/.test(r.closeReason)));
   } finally {
     await server.close();

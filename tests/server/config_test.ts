@@ -370,6 +370,11 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
     tls: {
       certificate: "/srv/postern/certs/server.pem",
       privateKey: "/srv/postern/certs/server.key",
+      certificates: [{
+        certificate: "/srv/postern/certs/server.pem",
+        privateKey: "/srv/postern/certs/server.key",
+        names: [],
+      }],
       clientAuth: "optional",
       clientCa: ["/srv/postern/certs/ca.pem"],
       handshakeTimeoutMs: 10_000,
@@ -377,7 +382,13 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
       certificateUsername: "cn",
       minVersion: "1.2",
       requireExtendedMasterSecret: false,
-      tickets: { count: 2, keyLifetimeMs: 12 * 3600_000 },
+      tickets: {
+        count: 2,
+        keyLifetimeMs: 12 * 3600_000,
+        perConnection: 2,
+        maxUses: 8,
+        pskKe: false,
+      },
       crl: [],
       crlPolicy: "soft",
     },
@@ -511,9 +522,70 @@ Deno.test("parseConfig() reads tls.tickets and reports bad values at their posit
   const tickets = parseConfig("tls:\n  tickets: {count: 3, key_lifetime: 1h}\n", "config.yaml", {
     checkFiles: false,
   }).tls.tickets;
-  assert.deepEqual(tickets, { count: 3, keyLifetimeMs: 3600_000 });
+  assert.deepEqual(tickets, {
+    count: 3,
+    keyLifetimeMs: 3600_000,
+    perConnection: 2,
+    maxUses: 8,
+    pskKe: false,
+  });
+  const t13 = parseConfig(
+    "tls:\n  tickets: {per_connection: 0, max_uses: 3, psk_ke: true}\n",
+    "config.yaml",
+    { checkFiles: false },
+  ).tls.tickets;
+  assert.deepEqual([t13.perConnection, t13.maxUses, t13.pskKe], [0, 3, true]);
+  assert.match(
+    errorsOf("tls:\n  tickets:\n    per_connection: 11\n")[0]!,
+    /^config\.yaml:3:21: tls\.tickets\.per_connection: expected a whole number from 0 to 10/,
+  );
   assert.deepEqual(errorsOf("tls:\n  tickets:\n    count: 0\n    lifetime: 1h\n"), [
     "config.yaml:3:12: tls.tickets.count: expected a whole number from 1 to 16, got 0",
     'config.yaml:4:5: unknown key "lifetime" in tls.tickets (did you mean "key_lifetime"?)',
+  ]);
+});
+
+Deno.test("parseConfig() reads tls.certificates and reports bad entries at their position", () => {
+  const tls = parseConfig(
+    [
+      "tls:",
+      "  certificates:",
+      "    - {certificate: a.pem, private_key: a.key, names: [Mail.Example.org]}",
+      "    - certificate: b.pem",
+      "      private_key: b.key",
+      "      names: ['*.example.net']",
+    ].join("\n"),
+    "/etc/postern/config.yaml",
+    { checkFiles: false },
+  ).tls;
+  assert.deepEqual(tls.certificates, [
+    {
+      certificate: "/etc/postern/a.pem",
+      privateKey: "/etc/postern/a.key",
+      names: ["mail.example.org"],
+    },
+    {
+      certificate: "/etc/postern/b.pem",
+      privateKey: "/etc/postern/b.key",
+      names: ["*.example.net"],
+    },
+  ]);
+  assert.equal(tls.certificate, "/etc/postern/a.pem");
+  assert.deepEqual(
+    errorsOf(
+      [
+        "tls:",
+        "  certificate: x.pem",
+        "  certificates:",
+        "    - {certificate: a.pem, names: [bad_name!]}",
+      ].join("\n"),
+    ),
+    [
+      "config.yaml:4:5: tls.certificates: replaces certificate and private_key; give one or the other",
+      'config.yaml:4:7: missing required key "private_key" in tls.certificates[0]',
+    ],
+  );
+  assert.deepEqual(errorsOf("tls:\n  certificates: []\n"), [
+    "config.yaml:2:17: tls.certificates: expected a non-empty list of entries, got an empty list",
   ]);
 });

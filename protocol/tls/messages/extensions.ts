@@ -82,8 +82,12 @@ export interface KeyShareEntry {
   readonly keyExchange: Uint8Array;
 }
 
+/**
+ * An empty key_exchange parses here (the RFC's floor is 1 byte) so that the server can answer
+ * a malformed share of any length with illegal_parameter, as other stacks do.
+ */
 function readKeyShareEntry(r: Reader): KeyShareEntry {
-  return { group: r.u16(), keyExchange: r.vec(2, 1) };
+  return { group: r.u16(), keyExchange: r.vec(2, 0) };
 }
 
 function writeKeyShareEntry(w: Writer, e: KeyShareEntry): void {

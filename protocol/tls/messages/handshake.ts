@@ -21,13 +21,30 @@ export function writeHandshake(type: HandshakeType, body: (w: Writer) => void): 
 }
 
 /**
- * Reassembles handshake messages from record fragments. The declared length is capped before
- * any buffering, so a peer cannot make us hold more than `MAX_HANDSHAKE_MESSAGE` bytes.
+ * The largest body a message of `type` may have now, or -1 when that type is not expected at
+ * all. Lets each state keep its own tight limit (RFC 8446 leaves limits to implementations).
+ */
+export type HandshakeLimit = (type: number) => number;
+
+/** The default limit: any type, at most `MAX_HANDSHAKE_MESSAGE` bytes. */
+export const anyHandshakeMessage: HandshakeLimit = () => MAX_HANDSHAKE_MESSAGE;
+
+/**
+ * Reassembles handshake messages from record fragments. The type and declared length are
+ * checked as soon as the 4-byte header is in, before the body is buffered: an unexpected type
+ * is `unexpected_message` (whatever its length, as OpenSSL's state machine does), then a
+ * length over the type's limit is `decode_error`. So a peer cannot make us hold more than
+ * the limit of a message we actually expect.
  */
 export class HandshakeJoiner {
   #buf: Uint8Array = new Uint8Array(0);
   #start = 0;
   #end = 0;
+  readonly #limit: HandshakeLimit;
+
+  constructor(limit: HandshakeLimit = anyHandshakeMessage) {
+    this.#limit = limit;
+  }
 
   /** True when a message is partly received (a key change must not happen then). */
   get pending(): boolean {
@@ -63,7 +80,11 @@ export class HandshakeJoiner {
     const b = this.#buf;
     const s = this.#start;
     const length = (b[s + 1]! << 16) | (b[s + 2]! << 8) | b[s + 3]!;
-    if (length > MAX_HANDSHAKE_MESSAGE) {
+    const limit = this.#limit(b[s]!);
+    if (limit < 0) {
+      throw new TlsAlert("unexpected_message", `Unexpected handshake message type ${b[s]}`);
+    }
+    if (length > limit) {
       throw new TlsAlert("decode_error", "Handshake message exceeds the size limit");
     }
     return length;

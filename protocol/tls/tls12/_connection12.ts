@@ -14,6 +14,9 @@ import {
   AlertLevel,
   type AlertName,
   ContentType,
+  HandshakeType,
+  MAX_CLIENT_HELLO,
+  MAX_HANDSHAKE_MESSAGE,
   MAX_PLAINTEXT,
 } from "../wire.ts";
 import type { RecordProtection12 } from "./record_protection.ts";
@@ -26,7 +29,10 @@ const MAX_IDLE_RECORDS = 32;
 export abstract class Connection12 {
   protected readonly provider: CryptoProvider;
   readonly #deframer = new RecordDeframer();
-  readonly #joiner = new HandshakeJoiner();
+  /** A ClientHello may be as large as in TLS 1.3 (the acceptor hands it over whole). */
+  readonly #joiner = new HandshakeJoiner((type) =>
+    type === HandshakeType.client_hello ? MAX_CLIENT_HELLO : MAX_HANDSHAKE_MESSAGE
+  );
   #read: RecordProtection12 | null = null;
   #write: RecordProtection12 | null = null;
   #pendingHandshake: Uint8Array[] = [];

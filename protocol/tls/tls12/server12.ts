@@ -90,6 +90,8 @@ import {
   DEFAULT_GROUPS,
   ExtensionType,
   type HandshakeType,
+  isEcdheGroup,
+  isNistGroup,
   NamedGroup,
   TLS12,
 } from "../wire.ts";
@@ -246,7 +248,7 @@ export class Tls12ServerConnection extends Connection12 {
     const auth = suiteAuthOf(config.privateKey);
     this.#suites = (config.cipherSuites12 ?? DEFAULT_SUITES12).map(suite12ByName)
       .filter((s) => s.auth === auth);
-    this.#groups = config.groups ?? DEFAULT_GROUPS;
+    this.#groups = (config.groups ?? DEFAULT_GROUPS).filter(isEcdheGroup);
     this.#alpn = (config.alpnProtocols ?? []).map(ascii);
     this.#now = config.now ?? Date.now;
   }
@@ -807,7 +809,7 @@ function suite12ByCodeIn(suites: readonly Suite12[], code: number): Suite12 | nu
  */
 export function agree(group: KeyExchangeGroup, ours: KeyShare, point: Uint8Array): Uint8Array {
   const g = NamedGroup[group];
-  if (point.length !== g.shareLength || (group !== "x25519" && point[0] !== 4)) {
+  if (point.length !== g.shareLength || (isNistGroup(group) && point[0] !== 4)) {
     throw new TlsAlert("illegal_parameter", "Malformed ClientKeyExchange point");
   }
   try {

@@ -86,3 +86,25 @@ Deno.test("the CA key beside a readable certificate folder stays unreadable", ()
   assert.deepEqual(permissions.write, ["/srv/postern/certs", "/srv/postern/data"]);
   assert.ok(permissions.read.includes("/srv/postern/config.yaml"), "to see that there is none");
 });
+
+Deno.test("permissions read every certificate and key of tls.certificates", () => {
+  const flags = flagsFor(`
+data_dir: /var/lib/postern
+tls:
+  client_auth: none
+  certificates:
+    - { certificate: /etc/ssl/mail.pem, private_key: /etc/ssl/private/mail.key, names: [mail.example.org] }
+    - { certificate: /etc/ssl/imap.pem, private_key: /etc/ssl/private/imap.key, names: [imap.example.org] }
+`);
+  const read = flags.find((f) => f.startsWith("--allow-read="))!.slice("--allow-read=".length);
+  for (
+    const path of [
+      "/etc/ssl/mail.pem",
+      "/etc/ssl/private/mail.key",
+      "/etc/ssl/imap.pem",
+      "/etc/ssl/private/imap.key",
+    ]
+  ) {
+    assert.ok(read.split(",").includes(path), `${path} in ${read}`);
+  }
+});
