@@ -11,6 +11,7 @@ import { benchDirectoryHandshakes } from "./directory_handshake_bench.ts";
 import { benchHostile, formatHostile } from "./hostile_bench.ts";
 import { benchImap, formatResult } from "./imap_bench.ts";
 import { benchLogins, formatLogins } from "./login_bench.ts";
+import { benchMix, formatMix } from "./mix_bench.ts";
 import { benchScrypt, formatScrypt } from "./scrypt_bench.ts";
 import { benchLmtp, formatLmtp } from "./lmtp_bench.ts";
 import { benchImapState, formatState } from "./imap_state_bench.ts";
@@ -158,6 +159,11 @@ try {
         ),
       ),
     );
+  }
+  if (wants("mix")) {
+    const seconds = quick ? 5 : 15;
+    console.log(`\n## Mixed load: 20 clients x ${seconds} s, Postern vs Dovecot, durable writes`);
+    console.log(formatMix(await benchMix({ clients: 20, seconds })));
   }
   if (wants("state")) {
     const seconds = quick ? 5 : 20;
