@@ -12,6 +12,7 @@ import { benchHostile, formatHostile } from "./hostile_bench.ts";
 import { benchImap, formatResult } from "./imap_bench.ts";
 import { benchLogins, formatLogins } from "./login_bench.ts";
 import { benchMix, formatMix } from "./mix_bench.ts";
+import { benchGroupCommit, formatGroupCommit } from "./group_commit_bench.ts";
 import { benchScrypt, formatScrypt } from "./scrypt_bench.ts";
 import { benchLmtp, formatLmtp } from "./lmtp_bench.ts";
 import { benchImapState, formatState } from "./imap_state_bench.ts";
@@ -159,6 +160,10 @@ try {
         ),
       ),
     );
+  }
+  if (wants("commit")) {
+    console.log("\n## Durable commits: SQLite syncing inside COMMIT vs group commit, 20 writers");
+    console.log(formatGroupCommit(await benchGroupCommit(20, quick ? 2 : 5)));
   }
   if (wants("mix")) {
     const seconds = quick ? 5 : 15;

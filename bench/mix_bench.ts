@@ -5,7 +5,9 @@
  * corpus message, 20%), STORE (+FLAGS \Seen or \Deleted, 20%), EXPUNGE (5%) and SELECT (5%).
  * Reported per server: FETCH/s, APPEND/s, STORE/s, all commands/s, and for Postern the worst
  * event-loop stall inside the server process during the load (the timer-drift probe of
- * server/stall_probe.ts, switched on by `POSTERN_STALL_PROBE`).
+ * server/stall_probe.ts, switched on by `POSTERN_STALL_PROBE`), next to the worst stall of the
+ * same probe alone in an idle process (the machine's scheduling noise, since the cores are
+ * shared).
  *
  * Durability: Postern answers APPEND/STORE/EXPUNGE only after its commit is synced
  * (SQLite `synchronous=FULL` semantics); Dovecot runs with `mail_fsync = optimized` (its
@@ -48,6 +50,8 @@ export interface MixFigures {
   readonly no: number;
   /** Worst event-loop stall in the server during the load, ms (NaN when not measured). */
   readonly worstStallMs: number;
+  /** Worst stall of an idle probe process in the same window: the machine's own noise. */
+  readonly idleStallMs: number;
 }
 
 type Op = "fetch" | "append" | "store" | "expunge" | "select";
@@ -99,6 +103,7 @@ async function runMix(
   target: ImapConnectOptions,
   options: BenchMixOptions,
   stallFile: string | null,
+  idleFile: string,
 ): Promise<MixFigures> {
   const seed = options.seed ?? 500;
   await seedMailbox(target, seed);
@@ -156,6 +161,7 @@ async function runMix(
     counts,
     no,
     worstStallMs: stallFile === null ? NaN : worstStall(stallFile, startEpoch, endEpoch),
+    idleStallMs: worstStall(idleFile, startEpoch, endEpoch),
   };
 }
 
@@ -164,6 +170,13 @@ export async function benchMix(options: BenchMixOptions): Promise<MixFigures[]> 
   const out: MixFigures[] = [];
   const probeDir = await Deno.makeTempDir({ prefix: "postern-mix-" });
   const stallFile = join(probeDir, "stalls.jsonl");
+  const idleFile = join(probeDir, "idle.jsonl");
+  const idle = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../server/stall_probe.ts", import.meta.url).pathname, idleFile],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
   Deno.env.set("POSTERN_STALL_PROBE", stallFile);
   const limit = options.clients + 5;
   const postern = await startPosternProcess({
@@ -179,6 +192,7 @@ export async function benchMix(options: BenchMixOptions): Promise<MixFigures[]> 
         { port: postern.implicitPort, caPem: postern.caPem },
         options,
         stallFile,
+        idleFile,
       ),
     );
     if (!options.skipDovecot && dovecotAvailable()) {
@@ -199,6 +213,7 @@ export async function benchMix(options: BenchMixOptions): Promise<MixFigures[]> 
             { port: dovecot.port, caPem: postern.caPem },
             options,
             null,
+            idleFile,
           ),
         );
       } finally {
@@ -207,6 +222,8 @@ export async function benchMix(options: BenchMixOptions): Promise<MixFigures[]> 
     }
   } finally {
     await postern.stop();
+    idle.kill("SIGTERM");
+    await idle.status;
     await Deno.remove(probeDir, { recursive: true }).catch(() => {});
   }
   return out;
@@ -218,7 +235,9 @@ export function formatMix(figures: readonly MixFigures[]): string {
   const rows = [
     `${"server".padEnd(18)} ${"FETCH/s".padStart(8)} ${"APPEND/s".padStart(9)} ${
       "STORE/s".padStart(8)
-    } ${"all/s".padStart(7)} ${"NO".padStart(4)} ${"worst stall".padStart(12)}`,
+    } ${"all/s".padStart(7)} ${"NO".padStart(4)} ${"worst stall".padStart(12)} ${
+      "idle probe".padStart(11)
+    }`,
   ];
   for (const f of figures) {
     const all = Object.values(f.counts).reduce((a, b) => a + b, 0) / f.seconds;
@@ -227,7 +246,9 @@ export function formatMix(figures: readonly MixFigures[]): string {
         rate(f, "append").toFixed(0).padStart(9)
       } ${rate(f, "store").toFixed(0).padStart(8)} ${all.toFixed(0).padStart(7)} ${
         String(f.no).padStart(4)
-      } ${(Number.isNaN(f.worstStallMs) ? "-" : `${f.worstStallMs} ms`).padStart(12)}`,
+      } ${(Number.isNaN(f.worstStallMs) ? "-" : `${f.worstStallMs} ms`).padStart(12)} ${
+        `${f.idleStallMs} ms`.padStart(11)
+      }`,
     );
   }
   const [ours, ref] = [figures[0], figures[figures.length - 1]];

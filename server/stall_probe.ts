@@ -57,3 +57,9 @@ export function worstStall(path: string, fromMs: number, toMs: number): number {
   }
   return worst;
 }
+
+if (import.meta.main) {
+  // A probe alone in its own process: how late an idle event loop runs on this machine now.
+  startStallProbe(Deno.args[0]!);
+  setInterval(() => {}, 60_000);
+}
