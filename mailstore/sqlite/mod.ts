@@ -12,7 +12,9 @@
  * write or of a read that may have seen a commit) and no change event leaves the store before
  * every commit made so far is on disk, so what a client is told is exactly as durable as with
  * `synchronous=FULL`. Checkpoints stay safe: in NORMAL mode SQLite syncs the WAL before a
- * checkpoint and the database after it, before the WAL is reused.
+ * checkpoint and the database after it, before the WAL is reused. They run in a worker of their
+ * own (`_checkpointer.ts`, started after the first commits) rather than inside a COMMIT here;
+ * SQLite's own auto-checkpoint remains as a backstop at a much larger WAL.
  */
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import type {
@@ -48,6 +50,7 @@ import {
 import { EventHub } from "../event_hub.ts";
 import { checkMessageSize, MAX_MESSAGE_BYTES } from "../limits.ts";
 import { MIGRATIONS } from "./schema.ts";
+import type { CheckpointerReport, CheckpointerRequest } from "./_checkpointer.ts";
 
 /** Options of `openSqliteMailStore`. */
 export interface SqliteMailStoreOptions {
@@ -75,6 +78,12 @@ export interface SqliteMailStoreOptions {
 }
 
 const DAY_MS = 86_400_000;
+/** Commits after which group-commit mode starts its checkpoint worker. */
+const CHECKPOINTER_AFTER_COMMITS = 64;
+/** How often the checkpoint worker checkpoints, ms. */
+const CHECKPOINT_INTERVAL_MS = 100;
+/** WAL pages at which SQLite checkpoints inside COMMIT anyway (if the worker falls behind). */
+const BACKSTOP_AUTOCHECKPOINT_PAGES = 16_384;
 
 /**
  * Opens (creating if needed) the store at `path`, or an in-memory database for ":memory:".
@@ -175,6 +184,11 @@ export class SqliteMailStore implements MailStore {
   #syncing: Promise<void> | null = null;
   /** The sync that will start once `#syncing` ends and cover the commits made meanwhile. */
   #nextSync: Promise<void> | null = null;
+  /** Commits so far in group-commit mode, until the checkpoint worker starts. */
+  #commits = 0;
+  /** The checkpoint worker, once started. */
+  #checkpointer: Worker | null = null;
+  #path: string;
   /** Why a WAL sync failed; once set, the store answers nothing more. */
   #syncFailed: unknown = null;
 
@@ -184,6 +198,7 @@ export class SqliteMailStore implements MailStore {
     this.#keep = options.expungedKeep ?? 10_000;
     this.#maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     this.#hub = new EventHub(options.onListenerError);
+    this.#path = path;
     this.#db = new DatabaseSync(path);
     try {
       this.#db.exec("PRAGMA busy_timeout = 5000");
@@ -882,6 +897,7 @@ export class SqliteMailStore implements MailStore {
     this.#statements.clear();
     try {
       await this.#durable();
+      await this.#stopCheckpointer();
     } finally {
       this.#walFile?.close();
       this.#walFile = null;
@@ -927,6 +943,58 @@ export class SqliteMailStore implements MailStore {
       this.#nextSync = next;
     }
     return this.#nextSync;
+  }
+
+  /**
+   * Moves checkpoints to a worker: SQLite's auto-checkpoint (which would run inside a COMMIT
+   * on this thread) only remains as a backstop. If the worker fails, it comes back in full.
+   */
+  #startCheckpointer(): void {
+    const worker = new Worker(new URL("./_checkpointer.ts", import.meta.url), { type: "module" });
+    this.#checkpointer = worker;
+    const fallBack = () => {
+      if (this.#checkpointer !== worker) return;
+      this.#checkpointer = null;
+      worker.terminate();
+      if (!this.#closed) this.#db.exec("PRAGMA wal_autocheckpoint = 1000");
+    };
+    worker.onmessage = (e: MessageEvent<CheckpointerReport>) => {
+      if (e.data.kind === "error") fallBack();
+    };
+    worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      fallBack();
+    };
+    const open: CheckpointerRequest = {
+      kind: "open",
+      path: this.#path,
+      intervalMs: CHECKPOINT_INTERVAL_MS,
+    };
+    worker.postMessage(open);
+    this.#db.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
+  }
+
+  /** Closes the worker's connection first, so that this one closes last and removes the WAL. */
+  async #stopCheckpointer(): Promise<void> {
+    const worker = this.#checkpointer;
+    if (worker === null) return;
+    this.#checkpointer = null;
+    await new Promise<void>((resolve) => {
+      const timeout = setTimeout(resolve, 5000);
+      worker.onmessage = (e: MessageEvent<CheckpointerReport>) => {
+        if (e.data.kind !== "closed") return;
+        clearTimeout(timeout);
+        resolve();
+      };
+      worker.onerror = (e: ErrorEvent) => {
+        e.preventDefault();
+        clearTimeout(timeout);
+        resolve();
+      };
+      const close: CheckpointerRequest = { kind: "close" };
+      worker.postMessage(close);
+    });
+    worker.terminate();
   }
 
   /**
@@ -1010,6 +1078,9 @@ export class SqliteMailStore implements MailStore {
       return result;
     }
     this.#dirty = true;
+    if (this.#checkpointer === null && ++this.#commits === CHECKPOINTER_AFTER_COMMITS) {
+      this.#startCheckpointer();
+    }
     if (events.length > 0) {
       // Listeners hear of a change only once it is durable, and before its caller's answer.
       this.#durable().then(() => {

@@ -177,3 +177,36 @@ Deno.test("openSqliteMailStore() upgrades a version 2 database to delivery addre
     }
   });
 });
+
+Deno.test("group commit: concurrent appends all resolve, survive reopen, and close removes the WAL", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/mail.db`;
+    const store = await openSqliteMailStore(path);
+    const account = await store.createAccount("alice", null);
+    const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+    const events: number[] = [];
+    store.watch(inbox.id, (e) => {
+      if (e.kind === "append") events.push(...e.uids);
+    });
+    // Enough commits that the checkpoint worker starts and runs.
+    const writers = Array.from({ length: 20 }, async (_, w) => {
+      const uids: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const { uid } = await store.append(inbox.id, {
+          raw: enc.encode(`Subject: ${w}/${i}\r\n\r\nbody\r\n`),
+          flags: [],
+        });
+        // Its event was delivered before the append's answer.
+        assert.ok(events.includes(uid));
+        uids.push(uid);
+      }
+      return uids;
+    });
+    const uids = (await Promise.all(writers)).flat();
+    assert.equal(new Set(uids).size, 200);
+    await new Promise((r) => setTimeout(r, 250));
+    await store.close();
+    assert.equal(count(path, "SELECT count(*) AS n FROM messages"), 200);
+    await assert.rejects(Deno.stat(`${path}-wal`), Deno.errors.NotFound);
+  });
+});
