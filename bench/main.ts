@@ -12,6 +12,7 @@ import { benchHostile, formatHostile } from "./hostile_bench.ts";
 import { benchImap, formatResult } from "./imap_bench.ts";
 import { benchLogins, formatLogins } from "./login_bench.ts";
 import { benchMix, formatMix } from "./mix_bench.ts";
+import { benchBulk, formatBulk } from "./bulk_bench.ts";
 import { benchGroupCommit, formatGroupCommit } from "./group_commit_bench.ts";
 import { benchScrypt, formatScrypt } from "./scrypt_bench.ts";
 import { benchLmtp, formatLmtp } from "./lmtp_bench.ts";
@@ -160,6 +161,10 @@ try {
         ),
       ),
     );
+  }
+  if (wants("bulk")) {
+    console.log("\n## Bulk FETCH of a 51.6 MB message with curl, Postern vs Dovecot");
+    console.log(formatBulk(await benchBulk({ megabytes: 51.6, repeat: quick ? 2 : 5 })));
   }
   if (wants("commit")) {
     console.log("\n## Durable commits: SQLite syncing inside COMMIT vs group commit, 20 writers");
