@@ -3,8 +3,8 @@
  * message (default 51.6 MB of 76-column text) is APPENDed once to each server, then curl
  * fetches it (`imaps://…/INBOX;UID=1`) R times per TLS 1.3 cipher order: AES-GCM offered first,
  * ChaCha20-Poly1305 first, and AES-128-GCM only (Postern picks ChaCha20 whenever it is offered).
- * Reported: the best and worst MB/s of the R fetches per server and order, and the ratio of
- * the bests. Figures are printed, never asserted.
+ * Reported: the worst and best MB/s of the R fetches per server and order, the ratio of the
+ * bests, and Postern's CPU time (user + system) per fetch, which shared cores disturb less. Figures are printed, never asserted.
  *
  * Usage: `deno run -A bench/bulk_bench.ts [--megabytes N] [--repeat R] [--no-dovecot]`.
  */
@@ -29,6 +29,8 @@ type Order = keyof typeof ORDERS;
 export interface BulkFigures {
   readonly server: string;
   readonly rates: Readonly<Record<Order, readonly [number, number]>>;
+  /** Server CPU seconds (user + system) per fetch, per order; NaN when not measured. */
+  readonly cpuPerFetch: Readonly<Record<Order, number>>;
 }
 
 /** A message of `bytes` octets: a few headers and 76-column text lines. */
@@ -93,14 +95,18 @@ async function measure(
   port: number,
   caPath: string,
   repeat: number,
+  cpuSeconds: () => number = () => NaN,
 ): Promise<BulkFigures> {
   const rates = {} as Record<Order, readonly [number, number]>;
+  const cpuPerFetch = {} as Record<Order, number>;
   for (const order of Object.keys(ORDERS) as Order[]) {
     const r: number[] = [];
+    const cpu = cpuSeconds();
     for (let i = 0; i < repeat; i++) r.push(await curlFetch(port, caPath, ORDERS[order]));
+    cpuPerFetch[order] = (cpuSeconds() - cpu) / repeat;
     rates[order] = [Math.max(...r), Math.min(...r)];
   }
-  return { server, rates };
+  return { server, rates, cpuPerFetch };
 }
 
 /** Loads the message into each server and measures curl's fetches. */
@@ -118,7 +124,15 @@ export async function benchBulk(
     const caPath = join(postern.dir, "certs", "ca.pem");
     await Deno.writeTextFile(caPath, postern.caPem);
     await load({ port: postern.implicitPort, caPem: postern.caPem }, message);
-    out.push(await measure("Postern", postern.implicitPort, caPath, options.repeat));
+    out.push(
+      await measure(
+        "Postern",
+        postern.implicitPort,
+        caPath,
+        options.repeat,
+        () => postern.cpuSeconds(),
+      ),
+    );
     if (!options.skipDovecot && dovecotAvailable()) {
       const pki = await ensureDevPki(join(postern.dir, "certs"));
       const dovecot = await startDovecot({
@@ -156,7 +170,9 @@ export function formatBulk(figures: readonly BulkFigures[]): string {
     const ratio = figures.length > 1
       ? `  ${(figures[0]!.rates[order][0] / figures[1]!.rates[order][0]).toFixed(2)}x`
       : "";
-    rows.push(`${order.padEnd(18)} ${cells.join("")}${ratio}`);
+    const cpu = figures[0]!.cpuPerFetch[order];
+    const cpuNote = Number.isNaN(cpu) ? "" : `  (Postern CPU ${(cpu * 1000).toFixed(0)} ms/fetch)`;
+    rows.push(`${order.padEnd(18)} ${cells.join("")}${ratio}${cpuNote}`);
   }
   return rows.join("\n");
 }

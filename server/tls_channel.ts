@@ -19,6 +19,9 @@ import {
   writeAll,
 } from "./channel.ts";
 
+/** Plaintext sealed per step of a large write: 16 records of 16 KiB (RFC 8446, Section 5.1). */
+const WRITE_SLICE = 256 * 1024;
+
 /** Decides whether a verified client certificate may proceed (the LDAP check plugs in here). */
 export type PeerCheck = (peer: VerifiedPeer) => Promise<PeerVerificationResult>;
 
@@ -187,10 +190,25 @@ export class TlsChannel implements ByteChannel {
     }
   }
 
+  /**
+   * Seals `data` a slice at a time: each slice's records go to the socket while the next slice
+   * is sealed, so a 50 MB body is never held sealed and joined in one piece.
+   */
   async write(data: Uint8Array): Promise<void> {
     if (this.#closed || this.#engine.closed) throw new Deno.errors.BrokenPipe("Channel is closed");
-    this.#engine.send(data);
-    await this.#flush();
+    if (data.length <= WRITE_SLICE) {
+      this.#engine.send(data);
+      await this.#flush();
+      return;
+    }
+    let previous: Promise<void> = Promise.resolve();
+    for (let at = 0; at < data.length; at += WRITE_SLICE) {
+      this.#engine.send(data.subarray(at, at + WRITE_SLICE));
+      const flushed = this.#flush();
+      await previous;
+      previous = flushed;
+    }
+    await previous;
   }
 
   async close(): Promise<void> {
