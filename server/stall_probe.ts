@@ -1,7 +1,7 @@
 /**
  * A benchmark-only timer-drift probe: a 5 ms timer measures how late the event loop runs it,
  * and every 500 ms the worst lateness of that window is appended to a file as one JSON line
- * (`{"at": epochMs, "worstMs": n}`). `postern serve` starts it when the environment variable
+ * (`{"at": epochMs, "worstMs": n, "rss": bytes, "heapUsed": bytes}`). `postern serve` starts it when the environment variable
  * `POSTERN_STALL_PROBE` names the file; otherwise nothing runs.
  */
 
@@ -31,7 +31,13 @@ export function startStallProbe(path: string): () => void {
     worst = Math.max(worst, now - last - TICK_MS);
     last = now;
     if (now - windowStart >= REPORT_MS) {
-      const line = JSON.stringify({ at: Date.now(), worstMs: Math.round(worst * 10) / 10 });
+      const { rss, heapUsed } = Deno.memoryUsage();
+      const line = JSON.stringify({
+        at: Date.now(),
+        worstMs: Math.round(worst * 10) / 10,
+        rss,
+        heapUsed,
+      });
       Deno.writeFileSync(path, encoder.encode(line + "\n"), { append: true });
       worst = 0;
       windowStart = now;
@@ -62,4 +68,19 @@ if (import.meta.main) {
   // A probe alone in its own process: how late an idle event loop runs on this machine now.
   startStallProbe(Deno.args[0]!);
   setInterval(() => {}, 60_000);
+}
+
+/** The last memory figures the probe file reports. */
+export function lastMemory(path: string): { rss: number; heapUsed: number } | null {
+  let text = "";
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch {
+    return null;
+  }
+  const lines = text.trimEnd().split("\n");
+  const last = lines[lines.length - 1];
+  if (!last) return null;
+  const { rss, heapUsed } = JSON.parse(last) as { rss: number; heapUsed: number };
+  return { rss, heapUsed };
 }

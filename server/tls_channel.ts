@@ -19,6 +19,9 @@ import {
   writeAll,
 } from "./channel.ts";
 
+/** The read buffer of a connection that sends little (see `TlsChannel.#buffer`). */
+const SMALL_READ = 2048;
+
 /** Plaintext sealed per step of a large write: 16 records of 16 KiB (RFC 8446, Section 5.1). */
 const WRITE_SLICE = 256 * 1024;
 
@@ -60,7 +63,11 @@ async function runPeerCheck(
 export class TlsChannel implements ByteChannel {
   readonly #conn: Deno.Conn;
   readonly #engine: ServerConnection;
-  readonly #buffer = new Uint8Array(READ_CHUNK);
+  /**
+   * The read buffer: small while the peer sends little (an IDLE session holds only this), a
+   * full record's worth once a read fills it, and small again after a short read.
+   */
+  #buffer = new Uint8Array(SMALL_READ);
   #writing: Promise<void> = Promise.resolve();
   #eof = false;
   #closed = false;
@@ -140,10 +147,24 @@ export class TlsChannel implements ByteChannel {
       if (events.length > 0) continue;
       if (this.#engine.handshakeComplete) return;
       if (this.#engine.closed) throw new HandshakeError("Connection closed during handshake", null);
-      const n = await readOrNull(this.#conn, this.#buffer);
-      if (n === null) throw new HandshakeError("Peer closed during handshake", null);
-      this.#feed(this.#buffer.subarray(0, n));
+      const bytes = await this.#read();
+      if (bytes === null) throw new HandshakeError("Peer closed during handshake", null);
+      this.#feed(bytes);
     }
+  }
+
+  /** Reads once from the socket, resizing the buffer to the traffic; null at EOF. */
+  async #read(): Promise<Uint8Array | null> {
+    const buffer = this.#buffer;
+    const n = await readOrNull(this.#conn, buffer);
+    if (n === null) return null;
+    if (n === buffer.length && buffer.length < READ_CHUNK) {
+      this.#buffer = new Uint8Array(READ_CHUNK);
+    } else if (n < SMALL_READ && buffer.length > SMALL_READ) {
+      // The engine keeps no view of what it is fed (the buffer was always reused).
+      this.#buffer = new Uint8Array(SMALL_READ);
+    }
+    return buffer.subarray(0, n);
   }
 
   #feed(bytes: Uint8Array): void {
@@ -180,13 +201,13 @@ export class TlsChannel implements ByteChannel {
       }
       await this.#flush().catch(() => {});
       if (this.#eof) continue;
-      const n = await readOrNull(this.#conn, this.#buffer);
-      if (n === null) {
+      const bytes = await this.#read();
+      if (bytes === null) {
         this.#eof = true;
         this.closeReason ??= "eof without close_notify";
         continue;
       }
-      this.#feed(this.#buffer.subarray(0, n));
+      this.#feed(bytes);
     }
   }
 
