@@ -13,6 +13,8 @@ import { benchImap, formatResult } from "./imap_bench.ts";
 import { benchLogins, formatLogins } from "./login_bench.ts";
 import { benchMix, formatMix } from "./mix_bench.ts";
 import { benchBulk, formatBulk } from "./bulk_bench.ts";
+import { benchHandshakes, formatHandshakes } from "./handshake_bench.ts";
+import { benchIdleMemory, formatIdleMemory } from "./idle_memory_bench.ts";
 import { benchGroupCommit, formatGroupCommit } from "./group_commit_bench.ts";
 import { benchScrypt, formatScrypt } from "./scrypt_bench.ts";
 import { benchLmtp, formatLmtp } from "./lmtp_bench.ts";
@@ -161,6 +163,14 @@ try {
         ),
       ),
     );
+  }
+  if (wants("handshakes")) {
+    console.log("\n## TLS 1.3 handshakes, 4 s_time clients: Postern vs Dovecot vs Deno.listenTls");
+    console.log(formatHandshakes(await benchHandshakes(4, quick ? 3 : 10)));
+  }
+  if (wants("idle")) {
+    console.log("\n## Memory of SELECTed IDLE sessions, Postern");
+    console.log(formatIdleMemory(await benchIdleMemory(quick ? 500 : 2000)));
   }
   if (wants("bulk")) {
     console.log("\n## Bulk FETCH of a 51.6 MB message with curl, Postern vs Dovecot");
