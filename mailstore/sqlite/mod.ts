@@ -897,8 +897,8 @@ export class SqliteMailStore implements MailStore {
     this.#statements.clear();
     try {
       await this.#durable();
-      await this.#stopCheckpointer();
     } finally {
+      await this.#stopCheckpointer();
       this.#walFile?.close();
       this.#walFile = null;
       this.#db.close();
@@ -950,7 +950,13 @@ export class SqliteMailStore implements MailStore {
    * on this thread) only remains as a backstop. If the worker fails, it comes back in full.
    */
   #startCheckpointer(): void {
-    const worker = new Worker(new URL("./_checkpointer.ts", import.meta.url), { type: "module" });
+    let worker: Worker;
+    try {
+      worker = new Worker(new URL("./_checkpointer.ts", import.meta.url), { type: "module" });
+    } catch {
+      // No worker here (e.g. not permitted): SQLite keeps checkpointing inside COMMIT.
+      return;
+    }
     this.#checkpointer = worker;
     const fallBack = () => {
       if (this.#checkpointer !== worker) return;
