@@ -741,7 +741,9 @@ export function formatResult(r: Result): string {
         `message, of which JSON decoding is ${perMessage(r.summaryDecodeMs)}: the per-message ` +
         `store round trip, not parsing, dominates`,
   );
-  out.push(`Postern RSS: ${p.rssMethod}; store: SQLite WAL, synchronous=FULL`);
+  out.push(
+    `Postern RSS: ${p.rssMethod}; store: SQLite WAL, group commit (the WAL fdatasync-ed before every answer)`,
+  );
   if (d !== null) {
     out.push(`Dovecot RSS: ${d.rssMethod}`);
     out.push(`Dovecot settings: ${r.dovecotSettings.join("; ")}`);

@@ -1,10 +1,10 @@
 /**
  * LMTP delivery rate against Dovecot's LMTP on the same machine: deliveries per second with
  * 10 concurrent clients, for 1 KB and 100 KB messages, one recipient each, every message
- * unique. Both servers listen on 127.0.0.1 TCP and commit durably (Postern: SQLite WAL with
- * synchronous=FULL, a 250 only after COMMIT; Dovecot: mail_fsync = optimized). The client is
- * `tests/_support/lmtp.ts` in this process; Postern runs as `postern serve` in a child process
- * so that it shares neither the client's event loop nor its heap.
+ * unique. Both servers listen on 127.0.0.1 TCP and commit durably (Postern: SQLite WAL, a 250
+ * only after its COMMIT is synced by the group commit; Dovecot: mail_fsync = optimized). The
+ * client is `tests/_support/lmtp.ts` in this process; Postern runs as `postern serve` in a
+ * child process so that it shares neither the client's event loop nor its heap.
  *
  * Usage: `deno run -A bench/lmtp_bench.ts [--quick]`, or `deno task bench --only lmtp`.
  */

@@ -11,6 +11,11 @@ import { benchDirectoryHandshakes } from "./directory_handshake_bench.ts";
 import { benchHostile, formatHostile } from "./hostile_bench.ts";
 import { benchImap, formatResult } from "./imap_bench.ts";
 import { benchLogins, formatLogins } from "./login_bench.ts";
+import { benchMix, formatMix } from "./mix_bench.ts";
+import { benchBulk, formatBulk } from "./bulk_bench.ts";
+import { benchHandshakes, formatHandshakes } from "./handshake_bench.ts";
+import { benchIdleMemory, formatIdleMemory } from "./idle_memory_bench.ts";
+import { benchGroupCommit, formatGroupCommit } from "./group_commit_bench.ts";
 import { benchScrypt, formatScrypt } from "./scrypt_bench.ts";
 import { benchLmtp, formatLmtp } from "./lmtp_bench.ts";
 import { benchImapState, formatState } from "./imap_state_bench.ts";
@@ -213,6 +218,27 @@ try {
         ),
       ),
     );
+  }
+  if (wants("handshakes")) {
+    console.log("\n## TLS 1.3 handshakes, 4 s_time clients: Postern vs Dovecot vs Deno.listenTls");
+    console.log(formatHandshakes(await benchHandshakes(4, quick ? 3 : 10)));
+  }
+  if (wants("idle")) {
+    console.log("\n## Memory of SELECTed IDLE sessions, Postern");
+    console.log(formatIdleMemory(await benchIdleMemory(quick ? 500 : 2000)));
+  }
+  if (wants("bulk")) {
+    console.log("\n## Bulk FETCH of a 51.6 MB message with curl, Postern vs Dovecot");
+    console.log(formatBulk(await benchBulk({ megabytes: 51.6, repeat: quick ? 2 : 5 })));
+  }
+  if (wants("commit")) {
+    console.log("\n## Durable commits: SQLite syncing inside COMMIT vs group commit, 20 writers");
+    console.log(formatGroupCommit(await benchGroupCommit(20, quick ? 2 : 5)));
+  }
+  if (wants("mix")) {
+    const seconds = quick ? 5 : 15;
+    console.log(`\n## Mixed load: 20 clients x ${seconds} s, Postern vs Dovecot, durable writes`);
+    console.log(formatMix(await benchMix({ clients: 20, seconds })));
   }
   if (wants("state")) {
     const seconds = quick ? 5 : 20;

@@ -21,7 +21,7 @@ function time<T>(label: string, f: () => Promise<T>): Promise<T> {
 }
 
 try {
-  // Durable appends (synchronous=FULL, one transaction and fsync each).
+  // Durable appends, one at a time (one transaction and one WAL sync each).
   {
     const store = await openSqliteMailStore(`${dir}/durable.db`);
     const a = await store.createAccount("bench", null);

@@ -40,6 +40,7 @@ import { MailStoreError } from "../mailstore/mail_store.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
 import { openDataStore, prepareDataDir } from "./data_dir.ts";
 import { serve, type ServeHandle } from "./serve.ts";
+import { startStallProbeFromEnv } from "./stall_probe.ts";
 import { describeTlsSuites } from "./tls_config.ts";
 import { connectInstructions, ensureDemoAccount } from "./cli/first_run.ts";
 import { adminCommands } from "./cli/admin.ts";
@@ -745,6 +746,7 @@ async function runServe({ values, io }: CommandInput): Promise<number> {
     config = await resolveConfig(io, values, { checkFiles: true });
   }
   setupLogging(config.log);
+  startStallProbeFromEnv();
   await prepareDataDir(config.dataDir);
   const demo = config.source === null
     ? await ensureDemoAccount(config, dirname(config.tls.certificate), newCa)

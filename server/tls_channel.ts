@@ -20,6 +20,12 @@ import {
 } from "./channel.ts";
 import { type HandshakeResult, type Metrics, NO_METRICS, secondsSince } from "./metrics/metrics.ts";
 
+/** The read buffer of a connection that sends little (see `TlsChannel.#buffer`). */
+const SMALL_READ = 2048;
+
+/** Plaintext sealed per step of a large write: 16 records of 16 KiB (RFC 8446, Section 5.1). */
+const WRITE_SLICE = 256 * 1024;
+
 /** Decides whether a verified client certificate may proceed (the LDAP check plugs in here). */
 export type PeerCheck = (peer: VerifiedPeer) => Promise<PeerVerificationResult>;
 
@@ -59,7 +65,11 @@ async function runPeerCheck(
 export class TlsChannel implements ByteChannel {
   readonly #conn: Deno.Conn;
   readonly #engine: ServerConnection;
-  readonly #buffer = new Uint8Array(READ_CHUNK);
+  /**
+   * The read buffer: small while the peer sends little (an IDLE session holds only this), a
+   * full record's worth once a read fills it, and small again after a short read.
+   */
+  #buffer = new Uint8Array(SMALL_READ);
   readonly #metrics: Metrics;
   #writing: Promise<void> = Promise.resolve();
   #eof = false;
@@ -158,10 +168,24 @@ export class TlsChannel implements ByteChannel {
       if (events.length > 0) continue;
       if (this.#engine.handshakeComplete) return;
       if (this.#engine.closed) throw new HandshakeError("Connection closed during handshake", null);
-      const n = await readOrNull(this.#conn, this.#buffer);
-      if (n === null) throw new HandshakeError("Peer closed during handshake", null);
-      this.#feed(this.#buffer.subarray(0, n));
+      const bytes = await this.#read();
+      if (bytes === null) throw new HandshakeError("Peer closed during handshake", null);
+      this.#feed(bytes);
     }
+  }
+
+  /** Reads once from the socket, resizing the buffer to the traffic; null at EOF. */
+  async #read(): Promise<Uint8Array | null> {
+    const buffer = this.#buffer;
+    const n = await readOrNull(this.#conn, buffer);
+    if (n === null) return null;
+    if (n === buffer.length && buffer.length < READ_CHUNK) {
+      this.#buffer = new Uint8Array(READ_CHUNK);
+    } else if (n < SMALL_READ && buffer.length > SMALL_READ) {
+      // The engine keeps no view of what it is fed (the buffer was always reused).
+      this.#buffer = new Uint8Array(SMALL_READ);
+    }
+    return buffer.subarray(0, n);
   }
 
   #feed(bytes: Uint8Array): void {
@@ -203,20 +227,35 @@ export class TlsChannel implements ByteChannel {
       }
       await this.#flush().catch(() => {});
       if (this.#eof) continue;
-      const n = await readOrNull(this.#conn, this.#buffer);
-      if (n === null) {
+      const bytes = await this.#read();
+      if (bytes === null) {
         this.#eof = true;
         this.closeReason ??= "eof without close_notify";
         continue;
       }
-      this.#feed(this.#buffer.subarray(0, n));
+      this.#feed(bytes);
     }
   }
 
+  /**
+   * Seals `data` a slice at a time: each slice's records go to the socket while the next slice
+   * is sealed, so a 50 MB body is never held sealed and joined in one piece.
+   */
   async write(data: Uint8Array): Promise<void> {
     if (this.#closed || this.#engine.closed) throw new Deno.errors.BrokenPipe("Channel is closed");
-    this.#engine.send(data);
-    await this.#flush();
+    if (data.length <= WRITE_SLICE) {
+      this.#engine.send(data);
+      await this.#flush();
+      return;
+    }
+    let previous: Promise<void> = Promise.resolve();
+    for (let at = 0; at < data.length; at += WRITE_SLICE) {
+      this.#engine.send(data.subarray(at, at + WRITE_SLICE));
+      const flushed = this.#flush();
+      await previous;
+      previous = flushed;
+    }
+    await previous;
   }
 
   async close(): Promise<void> {

@@ -177,3 +177,127 @@ Deno.test("openSqliteMailStore() upgrades a version 2 database to delivery addre
     }
   });
 });
+
+Deno.test("group commit: concurrent appends all resolve, survive reopen, and close removes the WAL", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/mail.db`;
+    const store = await openSqliteMailStore(path);
+    const account = await store.createAccount("alice", null);
+    const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+    const events: number[] = [];
+    store.watch(inbox.id, (e) => {
+      if (e.kind === "append") events.push(...e.uids);
+    });
+    // Enough commits that the checkpoint worker starts and runs.
+    const writers = Array.from({ length: 20 }, async (_, w) => {
+      const uids: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const { uid } = await store.append(inbox.id, {
+          raw: enc.encode(`Subject: ${w}/${i}\r\n\r\nbody\r\n`),
+          flags: [],
+        });
+        // Its event was delivered before the append's answer.
+        assert.ok(events.includes(uid));
+        uids.push(uid);
+      }
+      return uids;
+    });
+    const uids = (await Promise.all(writers)).flat();
+    assert.equal(new Set(uids).size, 200);
+    await new Promise((r) => setTimeout(r, 250));
+    await store.close();
+    assert.equal(count(path, "SELECT count(*) AS n FROM messages"), 200);
+    await assert.rejects(Deno.stat(`${path}-wal`), Deno.errors.NotFound);
+  });
+});
+
+/** Holds every WAL sync until released, to watch what the store answers meanwhile. */
+function holdSyncs(): { release(error?: Error): void; pending(): number; restore(): void } {
+  const original = Deno.FsFile.prototype.syncData;
+  const waiting: { resolve(): void; reject(e: Error): void }[] = [];
+  Deno.FsFile.prototype.syncData = function (this: Deno.FsFile) {
+    const synced = original.call(this);
+    return new Promise<void>((resolve, reject) => {
+      waiting.push({ resolve: () => synced.then(resolve, reject), reject });
+    });
+  };
+  return {
+    release(error) {
+      for (const w of waiting.splice(0)) error ? w.reject(error) : w.resolve();
+    },
+    pending: () => waiting.length,
+    restore() {
+      Deno.FsFile.prototype.syncData = original;
+    },
+  };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 20));
+
+Deno.test("group commit: no answer, read or event leaves the store before its WAL sync", async () => {
+  await withDir(async (dir) => {
+    const store = await openSqliteMailStore(`${dir}/mail.db`);
+    const account = await store.createAccount("alice", null);
+    const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+    const syncs = holdSyncs();
+    try {
+      const events: string[] = [];
+      store.watch(inbox.id, (e) => events.push(e.kind));
+      let appended = false;
+      let listed = false;
+      const append = store.append(inbox.id, {
+        raw: enc.encode("Subject: a\r\n\r\nx\r\n"),
+        flags: [],
+      })
+        .then(() => (appended = true));
+      // A read that may see the uncommitted-to-disk message waits too.
+      const list = store.listMessages(inbox.id).then((m) => {
+        listed = true;
+        return m;
+      });
+      await tick();
+      assert.equal(syncs.pending(), 1);
+      assert.deepEqual([appended, listed, events], [false, false, []]);
+      // A second commit during the sync waits for a sync of its own, started after the first.
+      const second = store.append(inbox.id, {
+        raw: enc.encode("Subject: b\r\n\r\ny\r\n"),
+        flags: [],
+      });
+      syncs.release();
+      await append;
+      await tick();
+      assert.equal(listed, true);
+      assert.equal((await list).length, 1);
+      assert.deepEqual(events, ["append"]);
+      assert.equal(syncs.pending(), 1);
+      syncs.release();
+      await second;
+      assert.deepEqual(events, ["append", "append"]);
+    } finally {
+      syncs.restore();
+      await store.close();
+    }
+  });
+});
+
+Deno.test("group commit: a failed WAL sync fails the write and closes the store to later calls", async () => {
+  await withDir(async (dir) => {
+    const store = await openSqliteMailStore(`${dir}/mail.db`);
+    const account = await store.createAccount("alice", null);
+    const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+    const syncs = holdSyncs();
+    try {
+      const append = store.append(inbox.id, {
+        raw: enc.encode("Subject: a\r\n\r\nx\r\n"),
+        flags: [],
+      });
+      await tick();
+      syncs.release(new Error("EIO"));
+      await assert.rejects(append, /could not sync/);
+      await assert.rejects(store.listMessages(inbox.id), /could not sync/);
+    } finally {
+      syncs.restore();
+      await store.close().catch(() => {});
+    }
+  });
+});

@@ -1,0 +1,125 @@
+/**
+ * TLS 1.3 full handshakes per second with C concurrent `openssl s_time -new` clients (default
+ * 4, each its own process), against Postern (`postern serve` in a child process, implicit TLS
+ * IMAP listener), Dovecot (imap-login long-lived processes) and Deno.listenTls (rustls, an echo
+ * service in this process), all with the same P-256 certificate, in the same run. Also measures
+ * P-256 ECDSA signing in this runtime: noble (synchronous, on the JavaScript thread) against
+ * WebCrypto with many signatures in flight (its work runs on other threads). Figures are
+ * printed, never asserted.
+ *
+ * Usage: `deno run -A bench/handshake_bench.ts [--clients C] [--seconds S]`.
+ */
+import { join } from "node:path";
+import { p256 } from "@noble/curves/nist.js";
+import { ensureDevPki } from "../server/cli/dev_pki.ts";
+import { dovecotAvailable, startDovecot } from "../tests/_support/dovecot.ts";
+import { startPosternProcess } from "../tests/_support/postern.ts";
+import { handshakesOpenssl, startNativeEcho } from "./tls_bench.ts";
+
+/** Handshakes per second per server. */
+export interface HandshakeFigures {
+  readonly clients: number;
+  readonly postern: number;
+  readonly dovecot: number | null;
+  readonly rustls: number;
+  /** µs per P-256 signature: noble one at a time, WebCrypto 1 and 256 in flight. */
+  readonly signing: { noble: number; webcrypto1: number; webcrypto256: number };
+}
+
+async function parallelSTime(
+  port: number,
+  caPath: string,
+  clients: number,
+  seconds: number,
+): Promise<number> {
+  const rates = await Promise.all(
+    Array.from({ length: clients }, () => handshakesOpenssl(port, caPath, seconds)),
+  );
+  return rates.reduce((a, b) => a + b, 0);
+}
+
+async function signing(): Promise<HandshakeFigures["signing"]> {
+  const digest = new Uint8Array(32).fill(7);
+  const secret = p256.utils.randomSecretKey();
+  const n = 300;
+  let t = performance.now();
+  for (let i = 0; i < n; i++) p256.sign(digest, secret);
+  const noble = (performance.now() - t) * 1000 / n;
+  const key = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, [
+    "sign",
+  ]);
+  const sign = () => crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, key.privateKey, digest);
+  t = performance.now();
+  for (let i = 0; i < n; i++) await sign();
+  const webcrypto1 = (performance.now() - t) * 1000 / n;
+  t = performance.now();
+  for (let i = 0; i < 4; i++) await Promise.all(Array.from({ length: 256 }, sign));
+  const webcrypto256 = (performance.now() - t) * 1000 / (4 * 256);
+  return { noble, webcrypto1, webcrypto256 };
+}
+
+/** Measures the three servers one after the other with the same clients. */
+export async function benchHandshakes(clients: number, seconds: number): Promise<HandshakeFigures> {
+  const postern = await startPosternProcess({ clientAuth: "none" });
+  try {
+    const certs = join(postern.dir, "certs");
+    const pki = await ensureDevPki(certs);
+    const caPath = join(certs, "bench-ca.pem");
+    await Deno.writeTextFile(caPath, postern.caPem);
+    await parallelSTime(postern.implicitPort, caPath, clients, 1);
+    const ours = await parallelSTime(postern.implicitPort, caPath, clients, seconds);
+    const native = startNativeEcho(
+      await Deno.readTextFile(pki.serverCertificate),
+      await Deno.readTextFile(pki.serverKey),
+    );
+    let rustls: number;
+    try {
+      rustls = await parallelSTime(native.port, caPath, clients, seconds);
+    } finally {
+      native.close();
+    }
+    let dovecotRate: number | null = null;
+    if (dovecotAvailable()) {
+      const dovecot = await startDovecot({
+        user: "hs",
+        password: "hs",
+        certificatePath: pki.serverCertificate,
+        keyPath: pki.serverKey,
+        maxConnections: 100,
+        loginProcesses: "long-lived",
+      });
+      try {
+        dovecotRate = await parallelSTime(dovecot.port, caPath, clients, seconds);
+      } finally {
+        await dovecot.stop();
+      }
+    }
+    return { clients, postern: ours, dovecot: dovecotRate, rustls, signing: await signing() };
+  } finally {
+    await postern.stop();
+  }
+}
+
+/** Formats the figures with ratios. */
+export function formatHandshakes(f: HandshakeFigures): string {
+  const ratio = (x: number | null) => (x === null ? "-" : `${(f.postern / x).toFixed(2)}x`);
+  return [
+    `openssl s_time -new x${f.clients}: Postern ${f.postern.toFixed(0)} hs/s, Dovecot ${
+      f.dovecot?.toFixed(0) ?? "-"
+    } (${ratio(f.dovecot)}), Deno.listenTls ${f.rustls.toFixed(0)} (${ratio(f.rustls)})`,
+    `P-256 sign: noble ${f.signing.noble.toFixed(0)} µs; WebCrypto ${
+      f.signing.webcrypto1.toFixed(0)
+    } µs one at a time, ${f.signing.webcrypto256.toFixed(0)} µs each with 256 in flight`,
+  ].join("\n");
+}
+
+function flag(args: readonly string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+if (import.meta.main) {
+  const clients = Number(flag(Deno.args, "--clients") ?? 4);
+  const seconds = Number(flag(Deno.args, "--seconds") ?? 5);
+  console.log(formatHandshakes(await benchHandshakes(clients, seconds)));
+}

@@ -1,0 +1,279 @@
+/**
+ * The 20-client mixed-command load of issue 15, against Postern and Dovecot in the same run:
+ * every client logs in, SELECTs the shared INBOX (seeded with `seed` messages) and then, one
+ * command at a time, picks at random FETCH (a whole message by UID, 50%), APPEND (a 2–4 KB
+ * corpus message, 20%), STORE (+FLAGS \Seen or \Deleted, 20%), EXPUNGE (5%) and SELECT (5%).
+ * Reported per server: FETCH/s, APPEND/s, STORE/s, all commands/s, and for Postern the worst
+ * event-loop stall inside the server process during the load (the timer-drift probe of
+ * server/stall_probe.ts, switched on by `POSTERN_STALL_PROBE`), next to the worst stall of the
+ * same probe alone in an idle process (the machine's scheduling noise, since the cores are
+ * shared).
+ *
+ * Durability: Postern answers APPEND/STORE/EXPUNGE only after its commit is synced
+ * (SQLite `synchronous=FULL` semantics); Dovecot runs with `mail_fsync = optimized` (its
+ * default, which fsyncs a saved message before OK). Dovecot stores mdbox with long-lived login
+ * processes. Postern runs as `postern serve` in a child process. Figures are printed, never
+ * asserted.
+ *
+ * Usage: `deno run -A bench/mix_bench.ts [--clients N] [--seconds S] [--no-dovecot]`.
+ */
+import { join } from "node:path";
+import { ensureDevPki } from "../server/cli/dev_pki.ts";
+import { worstStall } from "../server/stall_probe.ts";
+import { dovecotAvailable, startDovecot } from "../tests/_support/dovecot.ts";
+import { startPosternProcess } from "../tests/_support/postern.ts";
+import {
+  appendBytes,
+  ImapClient,
+  type ImapConnectOptions,
+  type ImapReply,
+} from "./_imap_client.ts";
+import { corpusMessage } from "./imap_bench.ts";
+
+const USER = "mix";
+const PASSWORD = "mix-password";
+
+/** Options of `benchMix`. */
+export interface BenchMixOptions {
+  readonly clients: number;
+  readonly seconds: number;
+  /** Messages in INBOX before the load starts (default 500). */
+  readonly seed?: number;
+  readonly skipDovecot?: boolean;
+}
+
+/** One server's figures. */
+export interface MixFigures {
+  readonly server: string;
+  readonly seconds: number;
+  readonly counts: Readonly<Record<Op, number>>;
+  readonly no: number;
+  /** Worst event-loop stall in the server during the load, ms (NaN when not measured). */
+  readonly worstStallMs: number;
+  /** Worst stall of an idle probe process in the same window: the machine's own noise. */
+  readonly idleStallMs: number;
+}
+
+type Op = "fetch" | "append" | "store" | "expunge" | "select";
+
+const WEIGHTS: readonly [Op, number][] = [
+  ["fetch", 50],
+  ["append", 20],
+  ["store", 20],
+  ["expunge", 5],
+  ["select", 5],
+];
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 4294967296;
+  };
+}
+
+function pick(r: () => number): Op {
+  let x = r() * 100;
+  for (const [op, w] of WEIGHTS) {
+    if (x < w) return op;
+    x -= w;
+  }
+  return "fetch";
+}
+
+async function seedMailbox(target: ImapConnectOptions, count: number): Promise<void> {
+  const c = await ImapClient.login(target, USER, PASSWORD);
+  for (let i = 0; i < count; i += 100) {
+    const batch = [];
+    for (let k = i; k < Math.min(count, i + 100); k++) {
+      batch.push(appendBytes("INBOX", corpusMessage(k)));
+    }
+    for (const r of await c.pipeline(batch, false)) {
+      if (r.status !== "OK") throw new Error(`Seeding failed: ${r.text}`);
+    }
+  }
+  await c.logout();
+}
+
+/** Runs the mix on one server for `seconds`. */
+async function runMix(
+  server: string,
+  target: ImapConnectOptions,
+  options: BenchMixOptions,
+  stallFile: string | null,
+  idleFile: string,
+): Promise<MixFigures> {
+  const seed = options.seed ?? 500;
+  await seedMailbox(target, seed);
+  const clients = await Promise.all(
+    Array.from({ length: options.clients }, () => ImapClient.login(target, USER, PASSWORD)),
+  );
+  const counts: Record<Op, number> = { fetch: 0, append: 0, store: 0, expunge: 0, select: 0 };
+  let no = 0;
+  let uidHigh = seed;
+  const startEpoch = Date.now();
+  const start = performance.now();
+  const stopAt = start + options.seconds * 1000;
+  await Promise.all(clients.map(async (c, index) => {
+    const r = rng(index * 104_729 + 7);
+    await c.ok("SELECT INBOX", false);
+    let n = 0;
+    while (performance.now() < stopAt) {
+      const op = pick(r);
+      const uid = 1 + Math.floor(r() * uidHigh);
+      let reply: ImapReply | undefined;
+      switch (op) {
+        case "fetch":
+          reply = await c.command(`UID FETCH ${uid} (UID FLAGS BODY.PEEK[])`, false);
+          break;
+        case "append": {
+          const message = corpusMessage(seed + index * 1_000_000 + n++);
+          [reply] = await c.pipeline([appendBytes("INBOX", message)], false);
+          const m = /APPENDUID \d+ (\d+)/.exec(reply?.text ?? "");
+          if (m) uidHigh = Math.max(uidHigh, Number(m[1]));
+          break;
+        }
+        case "store":
+          reply = await c.command(
+            `UID STORE ${uid} +FLAGS.SILENT (${r() < 0.3 ? "\\Deleted" : "\\Seen"})`,
+            false,
+          );
+          break;
+        case "expunge":
+          reply = await c.command("EXPUNGE", false);
+          break;
+        case "select":
+          reply = await c.command("SELECT INBOX", false);
+          break;
+      }
+      if (reply?.status !== "OK") no++;
+      else counts[op]++;
+    }
+  }));
+  const seconds = (performance.now() - start) / 1000;
+  const endEpoch = Date.now();
+  await Promise.all(clients.map((c) => c.logout()));
+  return {
+    server,
+    seconds,
+    counts,
+    no,
+    worstStallMs: stallFile === null ? NaN : worstStall(stallFile, startEpoch, endEpoch),
+    idleStallMs: worstStall(idleFile, startEpoch, endEpoch),
+  };
+}
+
+/** Runs the mix against Postern and then Dovecot. */
+export async function benchMix(options: BenchMixOptions): Promise<MixFigures[]> {
+  const out: MixFigures[] = [];
+  const probeDir = await Deno.makeTempDir({ prefix: "postern-mix-" });
+  const stallFile = join(probeDir, "stalls.jsonl");
+  const idleFile = join(probeDir, "idle.jsonl");
+  const idle = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../server/stall_probe.ts", import.meta.url).pathname, idleFile],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  Deno.env.set("POSTERN_STALL_PROBE", stallFile);
+  const limit = options.clients + 5;
+  const postern = await startPosternProcess({
+    users: [{ name: USER, password: PASSWORD }],
+    clientAuth: "none",
+    limitsYaml: `  max_connections_per_user: ${limit}\n  max_connections_per_address: ${limit}`,
+  });
+  Deno.env.delete("POSTERN_STALL_PROBE");
+  try {
+    out.push(
+      await runMix(
+        "Postern (SQLite)",
+        { port: postern.implicitPort, caPem: postern.caPem },
+        options,
+        stallFile,
+        idleFile,
+      ),
+    );
+    if (!options.skipDovecot && dovecotAvailable()) {
+      const pki = await ensureDevPki(join(postern.dir, "certs"));
+      const dovecot = await startDovecot({
+        user: USER,
+        password: PASSWORD,
+        certificatePath: pki.serverCertificate,
+        keyPath: pki.serverKey,
+        maxConnections: limit,
+        format: "mdbox",
+        loginProcesses: "long-lived",
+      });
+      try {
+        out.push(
+          await runMix(
+            "Dovecot (mdbox)",
+            { port: dovecot.port, caPem: postern.caPem },
+            options,
+            null,
+            idleFile,
+          ),
+        );
+      } finally {
+        await dovecot.stop();
+      }
+    }
+  } finally {
+    await postern.stop();
+    idle.kill("SIGTERM");
+    await idle.status;
+    await Deno.remove(probeDir, { recursive: true }).catch(() => {});
+  }
+  return out;
+}
+
+/** Formats the figures, with ratios against the last server (the reference). */
+export function formatMix(figures: readonly MixFigures[]): string {
+  const rate = (f: MixFigures, op: Op) => f.counts[op] / f.seconds;
+  const rows = [
+    `${"server".padEnd(18)} ${"FETCH/s".padStart(8)} ${"APPEND/s".padStart(9)} ${
+      "STORE/s".padStart(8)
+    } ${"all/s".padStart(7)} ${"NO".padStart(4)} ${"worst stall".padStart(12)} ${
+      "idle probe".padStart(11)
+    }`,
+  ];
+  for (const f of figures) {
+    const all = Object.values(f.counts).reduce((a, b) => a + b, 0) / f.seconds;
+    rows.push(
+      `${f.server.padEnd(18)} ${rate(f, "fetch").toFixed(0).padStart(8)} ${
+        rate(f, "append").toFixed(0).padStart(9)
+      } ${rate(f, "store").toFixed(0).padStart(8)} ${all.toFixed(0).padStart(7)} ${
+        String(f.no).padStart(4)
+      } ${(Number.isNaN(f.worstStallMs) ? "-" : `${f.worstStallMs} ms`).padStart(12)} ${
+        `${f.idleStallMs} ms`.padStart(11)
+      }`,
+    );
+  }
+  const [ours, ref] = [figures[0], figures[figures.length - 1]];
+  if (ours && ref && ours !== ref) {
+    rows.push(
+      `ratio Postern/Dovecot: FETCH ${(rate(ours, "fetch") / rate(ref, "fetch")).toFixed(2)}x, ` +
+        `APPEND ${(rate(ours, "append") / rate(ref, "append")).toFixed(2)}x, ` +
+        `STORE ${(rate(ours, "store") / rate(ref, "store")).toFixed(2)}x`,
+    );
+  }
+  return rows.join("\n");
+}
+
+function flag(args: readonly string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+if (import.meta.main) {
+  const clients = Number(flag(Deno.args, "--clients") ?? 20);
+  const seconds = Number(flag(Deno.args, "--seconds") ?? 10);
+  console.log(`Mixed load: ${clients} clients x ${seconds} s on one INBOX`);
+  console.log(
+    formatMix(
+      await benchMix({ clients, seconds, skipDovecot: Deno.args.includes("--no-dovecot") }),
+    ),
+  );
+}
