@@ -39,6 +39,11 @@ const BASE = [
   "LIST-STATUS",
   "STATUS=SIZE",
   "CREATE-SPECIAL-USE",
+  "SORT",
+  "SORT=DISPLAY",
+  "ESORT",
+  "THREAD=ORDEREDSUBJECT",
+  "THREAD=REFERENCES",
 ] as const;
 
 /** Extensions ENABLE accepts (RFC 5161; RFC 7162, Section 3.1). */

@@ -24,9 +24,11 @@ import { namespaceCommand } from "./namespace.ts";
 import { checkCommand, noopCommand } from "./noop.ts";
 import { searchCommand, uidSearchCommand } from "./search.ts";
 import { examineCommand, selectCommand } from "./select.ts";
+import { sortCommand, uidSortCommand } from "./sort.ts";
 import { starttlsCommand } from "./starttls.ts";
 import { statusCommand } from "./status.ts";
 import { storeCommand, uidStoreCommand } from "./store.ts";
+import { threadCommand, uidThreadCommand } from "./thread.ts";
 
 const ALL: readonly CommandSpec[] = [
   capabilityCommand,
@@ -56,6 +58,10 @@ const ALL: readonly CommandSpec[] = [
   uidExpungeCommand,
   searchCommand,
   uidSearchCommand,
+  sortCommand,
+  uidSortCommand,
+  threadCommand,
+  uidThreadCommand,
   fetchCommand,
   uidFetchCommand,
   storeCommand,
