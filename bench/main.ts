@@ -12,6 +12,7 @@ import { benchHostile, formatHostile } from "./hostile_bench.ts";
 import { benchImap, formatResult } from "./imap_bench.ts";
 import { benchLogins, formatLogins } from "./login_bench.ts";
 import { benchScrypt, formatScrypt } from "./scrypt_bench.ts";
+import { benchSort, formatSort } from "./sort_bench.ts";
 import { benchLmtp, formatLmtp } from "./lmtp_bench.ts";
 import { benchImapState, formatState } from "./imap_state_bench.ts";
 import { benchMtls, formatMtls } from "./mtls_bench.ts";
@@ -130,6 +131,10 @@ try {
   if (wants("imap")) {
     console.log("\n## IMAP: Postern vs Dovecot");
     console.log(formatResult(await benchImap({ messages: quick ? 10_000 : 100_000 })));
+  }
+  if (wants("sort")) {
+    console.log("\n## SORT and THREAD: Postern vs Dovecot (mdbox), same corpus");
+    console.log(formatSort(await benchSort(quick ? 10_000 : 100_000)));
   }
   if (wants("lmtp")) {
     console.log("\n## LMTP delivery: Postern vs Dovecot LMTP, 10 concurrent clients, durable");

@@ -9,6 +9,7 @@ import type { MailboxView } from "./mailbox_view.ts";
 import type { CommandReader } from "./parser.ts";
 import type { Output } from "./response.ts";
 import type { MimeSupport } from "./fetch_items.ts";
+import type { SortKeyCache } from "./sort_cache.ts";
 
 /** The session states of RFC 9051, Section 3. */
 export type SessionState =
@@ -89,6 +90,8 @@ export interface CommandContext {
   readonly store: MailStore;
   readonly authenticator: ImapAuthenticator;
   readonly mime: MimeSupport;
+  /** SORT and THREAD keys, shared by the sessions of the store. */
+  readonly sortKeys: SortKeyCache;
   readonly limits: SessionLimits;
   readonly state: SessionState;
   setState(next: SessionState): void;

@@ -3,6 +3,7 @@
  * order against the injected `MailStore` and authenticator, and hands back response bytes.
  * It never touches sockets or timers; the driver in `server/` moves bytes and starts TLS.
  */
+import { type SortKeyCache, sortKeyCacheFor } from "./sort_cache.ts";
 import type { Account, MailStore } from "../../mailstore/mail_store.ts";
 import { MailStoreError } from "../../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../x509/identity.ts";
@@ -49,6 +50,8 @@ export interface SessionOptions {
    * Defaults to `mimeSupport` (protocol/imap/mime/); `{}` turns those items off.
    */
   readonly mime?: MimeSupport;
+  /** SORT and THREAD keys; defaults to the cache shared by all sessions over `store`. */
+  readonly sortKeys?: SortKeyCache;
   /** Name in the greeting. */
   readonly serverName?: string;
 }
@@ -85,6 +88,7 @@ export class ImapSession {
   readonly #limits: SessionLimits;
   readonly #logger: ImapLogger;
   readonly #mime: MimeSupport;
+  readonly #sortKeys: SortKeyCache;
   readonly #starttlsAvailable: boolean;
   readonly #peerAddress: string;
   readonly #serverName: string;
@@ -112,6 +116,7 @@ export class ImapSession {
     this.#limits = { ...defaultLimits, ...options.limits };
     this.#logger = options.logger ?? silentLogger;
     this.#mime = options.mime ?? mimeSupport;
+    this.#sortKeys = options.sortKeys ?? sortKeyCacheFor(options.store);
     this.#tls = options.tls;
     this.#starttlsAvailable = options.starttlsAvailable;
     this.#identity = options.peer.identity;
@@ -533,6 +538,7 @@ export class ImapSession {
       store: this.#store,
       authenticator: this.#authenticator,
       mime: this.#mime,
+      sortKeys: this.#sortKeys,
       limits: this.#limits,
       out: this.#out,
       authContext,

@@ -1,41 +1,27 @@
 /**
  * What SORT and THREAD (RFC 5256) order messages by, read from the search text stored at APPEND
- * (decoded, folded header values), so that neither re-parses a message. Messages stored without
- * search text fall back to their summary, then to their octets, as SEARCH does.
+ * (decoded, folded header values), so that neither re-parses a message, and kept in the
+ * session's `SortKeyCache`. Messages stored without search text fall back to their summary,
+ * then to their octets, as SEARCH does.
  */
-import { type BaseSubject, baseSubject } from "../base_subject.ts";
+import { baseSubject } from "../base_subject.ts";
 import type { CommandContext } from "../context.ts";
 import { addressKey, type SearchData } from "../fetch_items.ts";
 import { parseDate } from "../mime/mod.ts";
+import type { MessageSortKeys } from "../sort_cache.ts";
 import { SearchIndex } from "../search_index.ts";
-import type { SearchHit } from "./search.ts";
+import type { MessageMeta } from "../../../mailstore/mail_store.ts";
+import { findMatches, type SearchKey } from "./search.ts";
 import { selected } from "./_util.ts";
 
 /** UIDs whose search text one store call reads. */
 const CHUNK = 2000;
 
-/** One message's sort and thread keys. Strings compare as upper-cased (RFC 4790 casemaps). */
+/** One matched message and its keys. */
 export interface SortRecord {
   readonly seq: number;
   readonly uid: number;
-  readonly size: number;
-  /** INTERNALDATE in whole seconds, as IMAP shows it. */
-  readonly arrival: number;
-  /** Sent date (RFC 5256, Section 2.2): the Date header, else INTERNALDATE. */
-  readonly date: number;
-  readonly subject: BaseSubject;
-  /** The base subject as compared (i;unicode-casemap). */
-  readonly subjectKey: string;
-  /** addr-mailbox of the first From, To and Cc address (i;ascii-casemap). */
-  readonly from: string;
-  readonly to: string;
-  readonly cc: string;
-  /** RFC 5957 display forms of the first From and To address. */
-  readonly displayFrom: string;
-  readonly displayTo: string;
-  readonly messageId: string | null;
-  /** References, or else the first In-Reply-To id (RFC 5256, Section 3, step 1). */
-  readonly references: readonly string[];
+  readonly keys: MessageSortKeys;
 }
 
 interface Address {
@@ -87,9 +73,8 @@ function displayForm(a: Address | null): string {
   return casemap(a.name !== "" ? a.name : a.addrSpec);
 }
 
-/** Builds the record of one message from its decoded search data. */
-export function sortRecord(hit: SearchHit, data: SearchData | null): SortRecord {
-  const meta = hit.meta;
+/** Derives the keys of one message from its metadata and decoded search data. */
+export function sortKeys(meta: MessageMeta, data: SearchData | null): MessageSortKeys {
   const subject = baseSubject(data?.header("subject")[0] ?? "");
   const sent = parseDate(data?.header("date")[0] ?? null);
   const from = firstAddress(data, "from");
@@ -98,8 +83,6 @@ export function sortRecord(hit: SearchHit, data: SearchData | null): SortRecord 
   let references = messageIds(data?.header("references")[0]);
   if (references.length === 0) references = messageIds(data?.header("in-reply-to")[0]).slice(0, 1);
   return {
-    seq: hit.seq,
-    uid: hit.uid,
     size: meta.size,
     arrival: Math.floor(meta.internalDate / 1000),
     date: sent?.time ?? Math.floor(meta.internalDate / 1000) * 1000,
@@ -115,33 +98,45 @@ export function sortRecord(hit: SearchHit, data: SearchData | null): SortRecord 
   };
 }
 
-/** Reads the sort records of the matched messages, in the order of `hits`. */
+/** Keys of a message expunged before its keys were read: it sorts first, then goes away. */
+const NO_KEYS = sortKeys({ uid: 0, modseq: 0, flags: [], internalDate: 0, size: 0 }, null);
+
+/**
+ * The sort records of the messages `key` matches, in sequence order. For ALL, the common case
+ * (webmail sorts whole mailboxes), cached keys need no store access at all.
+ */
 export async function loadSortRecords(
   ctx: CommandContext,
-  hits: readonly SearchHit[],
+  key: SearchKey,
 ): Promise<SortRecord[]> {
   const { view } = selected(ctx);
+  const hits: { readonly seq: number; readonly uid: number }[] = key.kind === "all"
+    ? view.uids.map((uid, i) => ({ seq: i + 1, uid }))
+    : await findMatches(ctx, key);
+  const cache = ctx.sortKeys.mailbox(view.mailboxId, view.uidValidity, view.uids.length);
+  const missing = hits.filter((h) => !cache.has(h.uid)).map((h) => h.uid);
   const searchData = ctx.mime.searchData;
-  const out: SortRecord[] = [];
-  for (let start = 0; start < hits.length; start += CHUNK) {
-    const chunk = hits.slice(start, start + CHUNK);
-    const uids = chunk.map((h) => h.uid);
-    const texts = await ctx.store.getSearchTexts(view.mailboxId, uids);
-    for (const hit of chunk) {
-      const text = texts.get(hit.uid);
-      let data: SearchData | null = text === undefined || text === null
-        ? null
-        : SearchIndex.read(text);
+  for (let start = 0; start < missing.length; start += CHUNK) {
+    const uids = missing.slice(start, start + CHUNK);
+    const [metas, texts] = await Promise.all([
+      ctx.store.getMessages(view.mailboxId, uids),
+      ctx.store.getSearchTexts(view.mailboxId, uids),
+    ]);
+    for (const meta of metas) {
+      const text = texts.get(meta.uid);
+      if (text === undefined) continue; // Expunged meanwhile.
+      let data: SearchData | null = text === null ? null : SearchIndex.read(text);
       if (data === null && searchData !== undefined) {
-        const summary = await ctx.store.getSummary(view.mailboxId, hit.uid);
+        const summary = await ctx.store.getSummary(view.mailboxId, meta.uid);
         if (summary !== null) data = searchData({ raw: null, summary });
         if (data === null) {
-          const raw = await ctx.store.getRaw(view.mailboxId, hit.uid);
+          const raw = await ctx.store.getRaw(view.mailboxId, meta.uid);
           if (raw !== null) data = searchData({ raw, summary: null });
         }
       }
-      out.push(sortRecord(hit, data));
+      cache.set(meta.uid, sortKeys(meta, data));
     }
+    ctx.sortKeys.added(metas.length);
   }
-  return out;
+  return hits.map((h) => ({ seq: h.seq, uid: h.uid, keys: cache.get(h.uid) ?? NO_KEYS }));
 }

@@ -486,7 +486,6 @@ export interface SearchHit {
   readonly seq: number;
   readonly uid: number;
   readonly modseq: number;
-  readonly meta: MessageMeta;
 }
 
 /**
@@ -552,7 +551,7 @@ export async function findMatches(ctx: CommandContext, key: SearchKey): Promise<
         }
       }
       if (matches(key, { meta, data, raw }, resolved)) {
-        hits.push({ seq, uid, modseq: meta.modseq, meta });
+        hits.push({ seq, uid, modseq: meta.modseq });
       }
     }
   }

@@ -9,7 +9,7 @@ import { badSyntax } from "../errors.ts";
 import type { CommandReader } from "../parser.ts";
 import { formatSequenceSet } from "../sequence_set.ts";
 import { loadSortRecords, type SortRecord } from "./_sort_data.ts";
-import { findMatches, readCharset, readSearchProgram } from "./search.ts";
+import { readCharset, readSearchProgram } from "./search.ts";
 
 type Compare = (a: SortRecord, b: SortRecord) => number;
 
@@ -27,15 +27,15 @@ function num(pick: (r: SortRecord) => number): Compare {
 
 /** The sort keys (RFC 5256 `sort-key`, RFC 5957 DISPLAYFROM and DISPLAYTO). */
 const KEYS: Record<string, Compare> = {
-  ARRIVAL: num((r) => r.arrival),
-  CC: text((r) => r.cc),
-  DATE: num((r) => r.date),
-  FROM: text((r) => r.from),
-  SIZE: num((r) => r.size),
-  SUBJECT: text((r) => r.subjectKey),
-  TO: text((r) => r.to),
-  DISPLAYFROM: text((r) => r.displayFrom),
-  DISPLAYTO: text((r) => r.displayTo),
+  ARRIVAL: num((r) => r.keys.arrival),
+  CC: text((r) => r.keys.cc),
+  DATE: num((r) => r.keys.date),
+  FROM: text((r) => r.keys.from),
+  SIZE: num((r) => r.keys.size),
+  SUBJECT: text((r) => r.keys.subjectKey),
+  TO: text((r) => r.keys.to),
+  DISPLAYFROM: text((r) => r.keys.displayFrom),
+  DISPLAYTO: text((r) => r.keys.displayTo),
 };
 
 /** Most criteria in one SORT. */
@@ -85,8 +85,7 @@ async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Pr
   readCharset(r);
   r.sp();
   const key = readSearchProgram(r);
-  const hits = await findMatches(ctx, key);
-  const records = await loadSortRecords(ctx, hits);
+  const records = await loadSortRecords(ctx, key);
   records.sort(compare);
   const numbers = records.map((x) => uidMode ? x.uid : x.seq);
   const label = uidMode ? "UID SORT" : "SORT";

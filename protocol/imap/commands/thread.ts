@@ -12,7 +12,7 @@ import {
   threadReferences,
 } from "../thread.ts";
 import { loadSortRecords } from "./_sort_data.ts";
-import { findMatches, readCharset, readSearchProgram } from "./search.ts";
+import { readCharset, readSearchProgram } from "./search.ts";
 
 /** The algorithms advertised as THREAD=<name>. */
 export const THREAD_ALGORITHMS = {
@@ -33,9 +33,12 @@ async function thread(
   readCharset(r);
   r.sp();
   const key = readSearchProgram(r);
-  const hits = await findMatches(ctx, key);
-  const records = await loadSortRecords(ctx, hits);
-  const messages: ThreadMessage[] = records.map((x) => ({ ...x, n: uidMode ? x.uid : x.seq }));
+  const records = await loadSortRecords(ctx, key);
+  const messages: ThreadMessage[] = records.map((x) => ({
+    ...x.keys,
+    seq: x.seq,
+    n: uidMode ? x.uid : x.seq,
+  }));
   const list = formatThreads(algorithm(messages));
   ctx.out.line(list === "" ? "* THREAD" : `* THREAD ${list}`);
   return { text: `${uidMode ? "UID THREAD" : "THREAD"} completed` };

@@ -7,6 +7,7 @@ import {
   type ThreadNode,
   threadReferences,
 } from "../../../protocol/imap/thread.ts";
+import { type MessageSortKeys, SortKeyCache } from "../../../protocol/imap/sort_cache.ts";
 import { append, newStore, TestClient } from "./_harness.ts";
 
 Deno.test("baseSubject() strips leaders, blobs and trailers as RFC 5256, Section 2.1 says", () => {
@@ -195,3 +196,51 @@ Deno.test("threadReferences() caps a hostile 5,000-deep reply chain without deep
   for (let n: ThreadNode | undefined = roots[0]; n !== undefined; n = n.children[0]) depth++;
   assert.equal(depth, MAX_THREAD_DEPTH);
 });
+
+Deno.test("SORT keys cached by one session serve another, and expunged messages drop out", async () => {
+  const store = await newStore();
+  const a = new TestClient(store);
+  await a.login();
+  for (const m of corpus) assert.match(await append(a, "INBOX", m), /OK/);
+  await a.cmd("S SELECT INBOX");
+  assert.equal((await a.cmd("T SORT (DATE) UTF-8 ALL"))[0], "* SORT 6 3 2 1 4 5");
+  await a.cmd("D STORE 2 +FLAGS (\\Deleted)");
+  await a.cmd("E EXPUNGE");
+  const b = new TestClient(store);
+  await b.login();
+  await b.cmd("S SELECT INBOX");
+  assert.equal((await b.cmd("T UID SORT (DATE) UTF-8 ALL"))[0], "* SORT 6 3 1 4 5");
+  assert.equal((await b.cmd("T SORT (DATE) UTF-8 ALL"))[0], "* SORT 5 2 1 3 4");
+  assert.equal((await b.cmd("T THREAD REFERENCES UTF-8 ALL"))[0], "* THREAD (5)(2 3)(1 4)");
+});
+
+Deno.test("SortKeyCache drops the least recently sorted mailbox beyond its bound", () => {
+  const cache = new SortKeyCache(3);
+  const keys = sortKeysOf();
+  const a = cache.mailbox(1, 1, 2);
+  a.set(1, keys).set(2, keys);
+  cache.added(2);
+  const b = cache.mailbox(2, 1, 2);
+  b.set(1, keys).set(2, keys);
+  cache.added(2);
+  assert.equal(cache.size, 2);
+  assert.equal(cache.mailbox(2, 1, 2).size, 2);
+  assert.equal(cache.mailbox(1, 1, 2).size, 0);
+});
+
+function sortKeysOf(): MessageSortKeys {
+  return {
+    size: 1,
+    arrival: 0,
+    date: 0,
+    subject: { base: "", replyOrForward: false },
+    subjectKey: "",
+    from: "",
+    to: "",
+    cc: "",
+    displayFrom: "",
+    displayTo: "",
+    messageId: null,
+    references: [],
+  };
+}
