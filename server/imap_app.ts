@@ -5,6 +5,7 @@
  */
 import type { MailStore } from "../mailstore/mail_store.ts";
 import { ImapSession, type SessionLimits } from "../protocol/imap/mod.ts";
+import type { QuotaSource } from "../protocol/imap/quota.ts";
 import type { CertificateIdentity } from "../protocol/x509/identity.ts";
 import type { ByteChannel } from "./channel.ts";
 import type { ServerAuthenticator } from "./imap_auth.ts";
@@ -26,6 +27,8 @@ export interface ImapAppOptions {
   readonly preauthWithCertificate?: boolean;
   /** The account a verified certificate maps to, for PREAUTH. */
   readonly certificateUser?: (identity: CertificateIdentity) => Promise<string | null>;
+  /** Quota figures for QUOTA (RFC 9208) and OVERQUOTA, the ones LMTP delivery enforces. */
+  readonly quota?: QuotaSource;
 }
 
 /** A live session, as the revocation re-check and shutdown see it. */
@@ -91,6 +94,7 @@ export class ImapApplication {
         error: (message, props) => log.error(message, { conn: context.id, ...props }),
       },
       ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.quota ? { quota: options.quota } : {}),
       preauth,
     });
 

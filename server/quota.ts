@@ -1,7 +1,7 @@
 /**
  * Per-account quota: the one place that says what an account may store. LMTP delivery
- * refuses mail over it (552 5.2.2), and IMAP QUOTA (RFC 9208) is to read the same figures
- * from here.
+ * refuses mail over it (552 5.2.2), and IMAP QUOTA (RFC 9208) reads the same figures (the
+ * `QuotaSource` that server/stack.ts gives the IMAP sessions).
  */
 import type { Config } from "./config.ts";
 import type { MailStore, QuotaLimits } from "../mailstore/mail_store.ts";

@@ -12,6 +12,8 @@ export interface CapabilityInputs {
   readonly authenticated: boolean;
   /** BINARY fetch items are available (MIME support present). */
   readonly binary: boolean;
+  /** A quota source is configured: QUOTA with both resources (RFC 9208, Section 3.1). */
+  readonly quota?: boolean;
   /** Largest message APPEND accepts, advertised as APPENDLIMIT (RFC 7889, Section 3). */
   readonly appendLimit: number;
 }
@@ -58,6 +60,7 @@ export const ENABLEABLE: ReadonlySet<string> = new Set([
 export function capabilities(c: CapabilityInputs): string[] {
   const caps: string[] = [...BASE];
   if (c.binary) caps.push("BINARY");
+  if (c.quota === true) caps.push("QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE");
   caps.push(`APPENDLIMIT=${c.appendLimit}`);
   if (!c.authenticated) {
     if (!c.tls && c.starttlsAvailable) caps.push("STARTTLS");

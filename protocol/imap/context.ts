@@ -10,6 +10,7 @@ import type { CommandReader } from "./parser.ts";
 import type { Output } from "./response.ts";
 import type { MimeSupport } from "./fetch_items.ts";
 import type { SortKeyCache } from "./sort_cache.ts";
+import type { QuotaSource } from "./quota.ts";
 
 /** The session states of RFC 9051, Section 3. */
 export type SessionState =
@@ -92,6 +93,8 @@ export interface CommandContext {
   readonly mime: MimeSupport;
   /** SORT and THREAD keys, shared by the sessions of the store. */
   readonly sortKeys: SortKeyCache;
+  /** Quota figures (RFC 9208), or null when the server enforces none. */
+  readonly quota: QuotaSource | null;
   readonly limits: SessionLimits;
   readonly state: SessionState;
   setState(next: SessionState): void;

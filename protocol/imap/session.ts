@@ -4,6 +4,7 @@
  * It never touches sockets or timers; the driver in `server/` moves bytes and starts TLS.
  */
 import { type SortKeyCache, sortKeyCacheFor } from "./sort_cache.ts";
+import type { QuotaSource } from "./quota.ts";
 import type { Account, MailStore } from "../../mailstore/mail_store.ts";
 import { MailStoreError } from "../../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../x509/identity.ts";
@@ -52,6 +53,8 @@ export interface SessionOptions {
   readonly mime?: MimeSupport;
   /** SORT and THREAD keys; defaults to the cache shared by all sessions over `store`. */
   readonly sortKeys?: SortKeyCache;
+  /** Quota figures (RFC 9208); QUOTA is advertised and enforced only with one. */
+  readonly quota?: QuotaSource;
   /** Name in the greeting. */
   readonly serverName?: string;
 }
@@ -89,6 +92,7 @@ export class ImapSession {
   readonly #logger: ImapLogger;
   readonly #mime: MimeSupport;
   readonly #sortKeys: SortKeyCache;
+  readonly #quota: QuotaSource | null;
   readonly #starttlsAvailable: boolean;
   readonly #peerAddress: string;
   readonly #serverName: string;
@@ -117,6 +121,7 @@ export class ImapSession {
     this.#logger = options.logger ?? silentLogger;
     this.#mime = options.mime ?? mimeSupport;
     this.#sortKeys = options.sortKeys ?? sortKeyCacheFor(options.store);
+    this.#quota = options.quota ?? null;
     this.#tls = options.tls;
     this.#starttlsAvailable = options.starttlsAvailable;
     this.#identity = options.peer.identity;
@@ -525,6 +530,7 @@ export class ImapSession {
       hasIdentity: this.#identity !== null,
       authenticated,
       binary: this.#mime.binary !== undefined,
+      quota: this.#quota !== null,
       appendLimit: this.#limits.maxLiteral,
     });
   }
@@ -539,6 +545,7 @@ export class ImapSession {
       authenticator: this.#authenticator,
       mime: this.#mime,
       sortKeys: this.#sortKeys,
+      quota: this.#quota,
       limits: this.#limits,
       out: this.#out,
       authContext,

@@ -8,6 +8,8 @@ import { copyCommand, moveCommand, uidCopyCommand, uidMoveCommand } from "./copy
 import { enableCommand } from "./enable.ts";
 import { expungeCommand, uidExpungeCommand } from "./expunge.ts";
 import { fetchCommand, uidFetchCommand } from "./fetch.ts";
+import { getQuotaCommand } from "./getquota.ts";
+import { getQuotaRootCommand } from "./getquotaroot.ts";
 import { idCommand } from "./id.ts";
 import { idleCommand } from "./idle.ts";
 import { listCommand, lsubCommand } from "./list.ts";
@@ -71,6 +73,8 @@ const ALL: readonly CommandSpec[] = [
   moveCommand,
   uidMoveCommand,
   idleCommand,
+  getQuotaCommand,
+  getQuotaRootCommand,
 ];
 
 export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(ALL.map((c) => [c.name, c]));
