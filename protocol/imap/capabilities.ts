@@ -46,6 +46,7 @@ const BASE = [
   "ESORT",
   "THREAD=ORDEREDSUBJECT",
   "THREAD=REFERENCES",
+  "MULTIAPPEND",
 ] as const;
 
 /** Extensions ENABLE accepts (RFC 5161; RFC 7162, Section 3.1). */

@@ -2,18 +2,20 @@
  * The extensions of issue 18 with real clients over implicit TLS on 127.0.0.1: Python imaplib
  * for SORT, THREAD and QUOTA (its `sort`, `thread`, `getquotaroot` and `getquota` methods), and
  * Thunderbird's and K-9 Mail's command sequences for QUOTA replayed byte for byte. One Postern
- * with a quota of 6 messages serves the whole file.
+ * with a quota of 6 messages serves the whole file; MULTIAPPEND (RFC 3502) is sent raw, as
+ * mbsync and imapsync pipeline it.
  */
 import assert from "node:assert/strict";
 import { describeRun, RawImap, runPython } from "../_support/imap_clients.ts";
 import { type RunningPostern, startPostern } from "../_support/postern.ts";
 
 const USER = { name: "alice", password: "extensions-pw" };
+const BOB = { name: "bob", password: "bob-pw" };
 const QUOTA_YAML = "quota:\n  default:\n    storage: 1048576\n    messages: 6\n";
 
 let shared: Promise<RunningPostern> | null = null;
 function postern(): Promise<RunningPostern> {
-  shared ??= startPostern({ users: [USER], extraYaml: QUOTA_YAML });
+  shared ??= startPostern({ users: [USER, BOB], extraYaml: QUOTA_YAML });
   return shared;
 }
 
@@ -124,6 +126,41 @@ for (const [client, commands] of Object.entries(REPLAYS)) {
     },
   });
 }
+
+function multiappend(tag: string, count: number): Uint8Array {
+  const enc = new TextEncoder();
+  let text = `${tag} APPEND Archive`;
+  for (let i = 0; i < count; i++) {
+    const msg = `From: bob@example.org\r\nSubject: batch ${i}\r\n\r\nBody ${i}\r\n`;
+    text += ` (\\Seen) {${enc.encode(msg).length}+}\r\n${msg}`;
+  }
+  return enc.encode(text + "\r\n");
+}
+
+Deno.test({
+  name: "MULTIAPPEND over TLS to the SQLite store is all or none, also at the quota",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const p = await postern();
+    const imap = await RawImap.tls(p.implicitPort, p.caPem);
+    try {
+      await imap.greeting();
+      assert.equal((await imap.command(`LOGIN bob ${BOB.password}`)).status, "OK");
+      const answer = async (tag: string, count: number) => {
+        await imap.write(multiappend(tag, count));
+        const r = await imap.readUntil((x) => x.text.startsWith(`${tag} `), 10_000);
+        return r?.at(-1)?.text ?? "";
+      };
+      assert.match(await answer("M1", 4), /^M1 OK \[APPENDUID \d+ 1:4\]/);
+      assert.match(await answer("M2", 3), /^M2 NO \[OVERQUOTA\]/);
+      const status = await imap.command("STATUS Archive (MESSAGES)");
+      assert.equal(status.untagged[0]?.text, "* STATUS Archive (MESSAGES 4)");
+    } finally {
+      await imap.close();
+    }
+  },
+});
 
 Deno.test({
   name: "stop the shared Postern",
