@@ -14,6 +14,8 @@ export interface CapabilityInputs {
   readonly binary: boolean;
   /** A quota source is configured: QUOTA with both resources (RFC 9208, Section 3.1). */
   readonly quota?: boolean;
+  /** COMPRESS=DEFLATE can start now (RFC 4978): offered by the driver, not yet active. */
+  readonly compress?: boolean;
   /** Largest message APPEND accepts, advertised as APPENDLIMIT (RFC 7889, Section 3). */
   readonly appendLimit: number;
 }
@@ -62,6 +64,7 @@ export function capabilities(c: CapabilityInputs): string[] {
   const caps: string[] = [...BASE];
   if (c.binary) caps.push("BINARY");
   if (c.quota === true) caps.push("QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE");
+  if (c.compress === true && c.authenticated) caps.push("COMPRESS=DEFLATE");
   caps.push(`APPENDLIMIT=${c.appendLimit}`);
   if (!c.authenticated) {
     if (!c.tls && c.starttlsAvailable) caps.push("STARTTLS");

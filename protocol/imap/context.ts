@@ -144,6 +144,10 @@ export interface CommandContext {
   loadAccount(name: string): Promise<Account>;
   /** Asks the driver to start TLS after this command's completion has been sent. */
   requestStartTls(): void;
+  /** True once COMPRESS DEFLATE is active (RFC 4978). */
+  readonly compressed: boolean;
+  /** Asks the driver to compress the connection after this command's completion is sent. */
+  requestCompress(): void;
   /** Closes the connection after this command's completion has been sent. */
   requestClose(): void;
   /** Counts a failed authentication; may end the session. */

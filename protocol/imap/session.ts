@@ -55,6 +55,8 @@ export interface SessionOptions {
   readonly sortKeys?: SortKeyCache;
   /** Quota figures (RFC 9208); QUOTA is advertised and enforced only with one. */
   readonly quota?: QuotaSource;
+  /** The driver can compress the connection: COMPRESS=DEFLATE (RFC 4978) is offered. */
+  readonly compress?: boolean;
   /** Name in the greeting. */
   readonly serverName?: string;
 }
@@ -83,6 +85,12 @@ export class ImapSession {
   onOutput: (data: Uint8Array) => void | Promise<void> = () => {};
   /** Called after the tagged OK of STARTTLS; the driver upgrades, then calls `tlsStarted()`. */
   onStartTls: () => Promise<void> | void = () => {};
+  /**
+   * Called after the tagged OK of COMPRESS DEFLATE (RFC 4978) has been handed to `onOutput`;
+   * the driver compresses every later write and inflates every later read. Set
+   * `SessionOptions.compress` so that the session offers it.
+   */
+  onCompress: () => Promise<void> | void = () => {};
   /** Called once when the session wants the connection closed. */
   onClose: () => void = () => {};
 
@@ -93,6 +101,8 @@ export class ImapSession {
   readonly #mime: MimeSupport;
   readonly #sortKeys: SortKeyCache;
   readonly #quota: QuotaSource | null;
+  readonly #compressOffered: boolean;
+  #compressed = false;
   readonly #starttlsAvailable: boolean;
   readonly #peerAddress: string;
   readonly #serverName: string;
@@ -122,6 +132,7 @@ export class ImapSession {
     this.#mime = options.mime ?? mimeSupport;
     this.#sortKeys = options.sortKeys ?? sortKeyCacheFor(options.store);
     this.#quota = options.quota ?? null;
+    this.#compressOffered = options.compress ?? false;
     this.#tls = options.tls;
     this.#starttlsAvailable = options.starttlsAvailable;
     this.#identity = options.peer.identity;
@@ -279,7 +290,7 @@ export class ImapSession {
         try {
           await upgrade;
         } catch (e) {
-          this.#logger.warn("STARTTLS upgrade failed", { error: String(e) });
+          this.#logger.warn("Connection upgrade failed", { error: String(e) });
           this.#close();
         }
       }
@@ -531,6 +542,7 @@ export class ImapSession {
       authenticated,
       binary: this.#mime.binary !== undefined,
       quota: this.#quota !== null,
+      compress: this.#compressOffered && !this.#compressed,
       appendLimit: this.#limits.maxLiteral,
     });
   }
@@ -599,6 +611,12 @@ export class ImapSession {
       requestStartTls: () => {
         this.#afterCompletion = () => this.#startTls();
       },
+      get compressed() {
+        return session.#compressed;
+      },
+      requestCompress: () => {
+        this.#afterCompletion = () => this.#startCompress();
+      },
       requestClose: () => {
         this.#afterCompletion = () => this.#close();
       },
@@ -627,6 +645,14 @@ export class ImapSession {
     this.#awaitingTls = true;
     this.#receiver = this.#newReceiver();
     this.#upgrade = Promise.resolve().then(() => this.onStartTls());
+  }
+
+  #startCompress(): void {
+    this.#flush();
+    this.#compressed = true;
+    // Input after COMPRESS is compressed: nothing buffered in the clear may be read as it.
+    this.#receiver = this.#newReceiver();
+    this.#upgrade = Promise.resolve().then(() => this.onCompress());
   }
 
   #mailboxFromClient(name: string, strict: boolean): string {

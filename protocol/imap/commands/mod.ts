@@ -4,6 +4,7 @@ import { appendCommand } from "./append.ts";
 import { authenticateCommand } from "./authenticate.ts";
 import { capabilityCommand } from "./capability.ts";
 import { closeCommand, unselectCommand } from "./close.ts";
+import { compressCommand } from "./compress.ts";
 import { copyCommand, moveCommand, uidCopyCommand, uidMoveCommand } from "./copy.ts";
 import { enableCommand } from "./enable.ts";
 import { expungeCommand, uidExpungeCommand } from "./expunge.ts";
@@ -75,6 +76,7 @@ const ALL: readonly CommandSpec[] = [
   idleCommand,
   getQuotaCommand,
   getQuotaRootCommand,
+  compressCommand,
 ];
 
 export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(ALL.map((c) => [c.name, c]));
