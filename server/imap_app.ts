@@ -15,6 +15,11 @@ import { getLogger } from "./log.ts";
 
 const log = getLogger(["imap"]);
 
+/** Client-chosen text for a log line: printable ASCII only, at most 80 characters. */
+function logSafe(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, "?").slice(0, 80);
+}
+
 export interface ImapAppOptions {
   readonly store: MailStore;
   readonly auth: ServerAuthenticator;
@@ -127,6 +132,9 @@ export class ImapApplication {
       closing = true;
       // Let the final responses (BYE, tagged OK) reach the client, then end the read loop.
       writing.finally(() => channel.close());
+    };
+    session.onClientId = (name, version) => {
+      context.annotate("client", logSafe(version === null ? name : `${name}/${version}`));
     };
     const compression: { channel: DeflateChannel | null } = { channel: null };
     session.onCompress = async () => {

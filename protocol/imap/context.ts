@@ -146,6 +146,8 @@ export interface CommandContext {
   requestStartTls(): void;
   /** True once COMPRESS DEFLATE is active (RFC 4978). */
   readonly compressed: boolean;
+  /** Tells the driver the client's ID name and version (RFC 2971), as the client sent them. */
+  clientIdentified(name: string, version: string | null): void;
   /** Asks the driver to compress the connection after this command's completion is sent. */
   requestCompress(): void;
   /** Closes the connection after this command's completion has been sent. */

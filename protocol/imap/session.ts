@@ -91,6 +91,8 @@ export class ImapSession {
    * `SessionOptions.compress` so that the session offers it.
    */
   onCompress: () => Promise<void> | void = () => {};
+  /** Called with the client's ID name and version (RFC 2971), for the access log. */
+  onClientId: (name: string, version: string | null) => void = () => {};
   /** Called once when the session wants the connection closed. */
   onClose: () => void = () => {};
 
@@ -614,6 +616,7 @@ export class ImapSession {
       get compressed() {
         return session.#compressed;
       },
+      clientIdentified: (name, version) => this.onClientId(name, version),
       requestCompress: () => {
         this.#afterCompletion = () => this.#startCompress();
       },
