@@ -49,6 +49,7 @@ const BASE = [
   "THREAD=ORDEREDSUBJECT",
   "THREAD=REFERENCES",
   "MULTIAPPEND",
+  "UTF8=ACCEPT",
 ] as const;
 
 /** Extensions ENABLE accepts (RFC 5161; RFC 7162, Section 3.1). */

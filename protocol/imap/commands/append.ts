@@ -1,14 +1,14 @@
 /**
  * APPEND (RFC 9051, Section 6.3.12) with flags, INTERNALDATE and APPENDUID (RFC 4315); the
- * message may come as a literal8 (RFC 3516). Several messages in one command are MULTIAPPEND
- * (RFC 3502): the store commits all of them in one transaction, or none. With a quota, the
- * store checks it in the same transaction (RFC 9208, Section 4.3). The store commits before
- * the OK is sent.
+ * message may come as a literal8 (RFC 3516), and after ENABLE UTF8=ACCEPT as `UTF8 (~{n})`
+ * (RFC 6855, Section 4). Several messages in one command are MULTIAPPEND (RFC 3502): the
+ * store commits all of them in one transaction, or none. With a quota, the store checks it in
+ * the same transaction (RFC 9208, Section 4.3). The store commits before the OK is sent.
  */
 import type { AppendInput, AppendResult } from "../../../mailstore/mail_store.ts";
 import { derivedData } from "../mime_support.ts";
-import type { CommandSpec } from "../context.ts";
-import { ImapError } from "../errors.ts";
+import type { CommandContext, CommandSpec } from "../context.ts";
+import { badSyntax, ImapError } from "../errors.ts";
 import { hasQuotaRoot } from "../quota.ts";
 import { recentRegistryFor } from "../recent.ts";
 import type { CommandReader } from "../parser.ts";
@@ -17,6 +17,7 @@ import { account, mustGetMailbox, readMailbox } from "./_util.ts";
 
 /** One message of the command: `[SP flag-list] [SP date-time] SP literal`. */
 function readMessage(
+  ctx: CommandContext,
   r: CommandReader,
 ): { flags: string[]; internalDate?: number; raw: Uint8Array } {
   let flags: string[] = [];
@@ -29,7 +30,18 @@ function readMessage(
     internalDate = r.dateTime();
     r.sp();
   }
-  const raw = r.literal().bytes;
+  let raw: Uint8Array;
+  if (r.peekKeyword() === "UTF8") {
+    // append-data-ext of RFC 6855, Section 4: `UTF8 (literal8)`, a message with UTF-8 headers.
+    if (!ctx.utf8) throw badSyntax("UTF8 data needs ENABLE UTF8=ACCEPT");
+    r.keyword();
+    r.sp();
+    r.expectByte(0x28, "(");
+    const value = r.literal();
+    if (!value.binary) throw badSyntax("UTF8 data must be a literal8");
+    raw = value.bytes;
+    r.expectByte(0x29, ")");
+  } else raw = r.literal().bytes;
   return { flags, raw, ...(internalDate !== undefined ? { internalDate } : {}) };
 }
 
@@ -43,8 +55,8 @@ export const appendCommand: CommandSpec = {
     r.sp();
     const name = readMailbox(ctx, r);
     r.sp();
-    const messages = [readMessage(r)];
-    while (r.trySp()) messages.push(readMessage(r));
+    const messages = [readMessage(ctx, r)];
+    while (r.trySp()) messages.push(readMessage(ctx, r));
     r.end();
     if (messages.some((m) => m.raw.length === 0)) {
       throw new ImapError("NO", "Empty message", "CANNOT");
