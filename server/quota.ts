@@ -12,9 +12,9 @@ export interface QuotaUsage {
   readonly messages: number;
 }
 
-/** The limits of one account; every account has the `quota.default` figures for now. */
-export function quotaLimits(config: Pick<Config, "quota">, _accountName: string): QuotaLimits {
-  return config.quota.default;
+/** The limits of one account: its `quota.accounts` entry, else `quota.default`. */
+export function quotaLimits(config: Pick<Config, "quota">, accountName: string): QuotaLimits {
+  return config.quota.accounts?.get(accountName) ?? config.quota.default;
 }
 
 /** True when no limit applies, so that callers can skip counting. */

@@ -398,7 +398,7 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
       scryptCost: { ln: 15, r: 8, p: 1 },
     },
     lmtp: null,
-    quota: { default: { storage: null, messages: null } },
+    quota: { default: { storage: null, messages: null }, accounts: new Map() },
   });
   assert.deepEqual(defaultConfig("/srv/postern"), { ...config, source: null });
 });
