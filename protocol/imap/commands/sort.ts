@@ -11,32 +11,62 @@ import { formatSequenceSet } from "../sequence_set.ts";
 import { loadSortRecords, type SortRecord } from "./_sort_data.ts";
 import { readCharset, readSearchProgram } from "./search.ts";
 
-type Compare = (a: SortRecord, b: SortRecord) => number;
+type KeyField = keyof SortRecord["keys"];
 
-function text(pick: (r: SortRecord) => string): Compare {
-  return (a, b) => {
-    const x = pick(a);
-    const y = pick(b);
-    return x < y ? -1 : x > y ? 1 : 0;
-  };
-}
-
-function num(pick: (r: SortRecord) => number): Compare {
-  return (a, b) => pick(a) - pick(b);
-}
-
-/** The sort keys (RFC 5256 `sort-key`, RFC 5957 DISPLAYFROM and DISPLAYTO). */
-const KEYS: Record<string, Compare> = {
-  ARRIVAL: num((r) => r.keys.arrival),
-  CC: text((r) => r.keys.cc),
-  DATE: num((r) => r.keys.date),
-  FROM: text((r) => r.keys.from),
-  SIZE: num((r) => r.keys.size),
-  SUBJECT: text((r) => r.keys.subjectKey),
-  TO: text((r) => r.keys.to),
-  DISPLAYFROM: text((r) => r.keys.displayFrom),
-  DISPLAYTO: text((r) => r.keys.displayTo),
+/** The sort keys (RFC 5256 `sort-key`, RFC 5957 DISPLAYFROM and DISPLAYTO): field, is text. */
+const KEYS: Record<string, readonly [KeyField, boolean]> = {
+  ARRIVAL: ["arrival", false],
+  CC: ["cc", true],
+  DATE: ["date", false],
+  FROM: ["from", true],
+  SIZE: ["size", false],
+  SUBJECT: ["subjectKey", true],
+  TO: ["to", true],
+  DISPLAYFROM: ["displayFrom", true],
+  DISPLAYTO: ["displayTo", true],
 };
+
+interface Criterion {
+  readonly field: KeyField;
+  readonly text: boolean;
+  readonly reverse: boolean;
+}
+
+/**
+ * The value each record sorts by under one criterion, as numbers: text keys become their rank
+ * among the distinct values (sorted once, by code unit), so that the main sort compares
+ * numbers only.
+ */
+function sortValues(records: readonly SortRecord[], c: Criterion): Float64Array {
+  const out = new Float64Array(records.length);
+  if (!c.text) {
+    for (let i = 0; i < records.length; i++) out[i] = records[i]!.keys[c.field] as number;
+  } else {
+    const values = records.map((r) => r.keys[c.field] as string);
+    const distinct = [...new Set(values)].sort();
+    const rank = new Map(distinct.map((v, i) => [v, i]));
+    for (let i = 0; i < values.length; i++) out[i] = rank.get(values[i]!)!;
+  }
+  if (c.reverse) { for (let i = 0; i < out.length; i++) out[i] = -out[i]!; }
+  return out;
+}
+
+/** Orders `records` by the criteria, then by sequence number (RFC 5256, Section 3). */
+export function sortRecords(
+  records: readonly SortRecord[],
+  criteria: readonly Criterion[],
+): SortRecord[] {
+  const columns = criteria.map((c) => sortValues(records, c));
+  const order = Array.from(records.keys());
+  order.sort((a, b) => {
+    for (const col of columns) {
+      const d = col[a]! - col[b]!;
+      if (d !== 0) return d;
+    }
+    return records[a]!.seq - records[b]!.seq;
+  });
+  return order.map((i) => records[i]!);
+}
 
 /** Most criteria in one SORT. */
 const MAX_CRITERIA = 32;
@@ -44,7 +74,7 @@ const MAX_CRITERIA = 32;
 type ReturnOption = "MIN" | "MAX" | "ALL" | "COUNT";
 const RETURN_OPTIONS: ReadonlySet<string> = new Set(["MIN", "MAX", "ALL", "COUNT"]);
 
-function readCriteria(r: CommandReader): Compare {
+function readCriteria(r: CommandReader): Criterion[] {
   const criteria = r.list(() => {
     let reverse = false;
     let key = r.keyword("sort key");
@@ -53,18 +83,12 @@ function readCriteria(r: CommandReader): Compare {
       r.sp();
       key = r.keyword("sort key");
     }
-    const cmp = KEYS[key];
-    if (cmp === undefined) throw badSyntax(`Unknown sort key ${key.slice(0, 40)}`);
-    return reverse ? (a: SortRecord, b: SortRecord) => cmp(b, a) : cmp;
+    const spec = KEYS[key];
+    if (spec === undefined) throw badSyntax(`Unknown sort key ${key.slice(0, 40)}`);
+    return { field: spec[0], text: spec[1], reverse };
   }, false);
   if (criteria.length > MAX_CRITERIA) throw badSyntax("Too many sort criteria");
-  return (a, b) => {
-    for (const c of criteria) {
-      const d = c(a, b);
-      if (d !== 0) return d;
-    }
-    return a.seq - b.seq;
-  };
+  return criteria;
 }
 
 async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Promise<Completion> {
@@ -80,13 +104,12 @@ async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Pr
     });
     r.sp();
   }
-  const compare = readCriteria(r);
+  const criteria = readCriteria(r);
   r.sp();
   readCharset(r);
   r.sp();
   const key = readSearchProgram(r);
-  const records = await loadSortRecords(ctx, key);
-  records.sort(compare);
+  const records = sortRecords(await loadSortRecords(ctx, key), criteria);
   const numbers = records.map((x) => uidMode ? x.uid : x.seq);
   const label = uidMode ? "UID SORT" : "SORT";
   if (returns === null) {
