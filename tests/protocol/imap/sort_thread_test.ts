@@ -244,3 +244,32 @@ function sortKeysOf(): MessageSortKeys {
     references: [],
   };
 }
+
+Deno.test("20 sessions sort and thread one mailbox at once while another appends", async () => {
+  const store = await newStore();
+  const writer = new TestClient(store);
+  await writer.login();
+  for (const m of corpus) assert.match(await append(writer, "INBOX", m), /OK/);
+  const readers = await Promise.all(Array.from({ length: 20 }, async () => {
+    const c = new TestClient(store);
+    await c.login();
+    await c.cmd("S EXAMINE INBOX");
+    return c;
+  }));
+  const appending = (async () => {
+    for (let i = 0; i < 10; i++) {
+      await append(writer, "INBOX", msg(10 + i, `Later ${i}`, "Fri, 6 Jan 2023 09:00:00 +0000"));
+    }
+  })();
+  const answers = await Promise.all(readers.map(async (c, i) => {
+    const sort = await c.cmd(
+      i % 2 === 0 ? "T UID SORT (DATE) UTF-8 UID 1:6" : "T UID THREAD REFERENCES UTF-8 UID 1:6",
+    );
+    return sort[0];
+  }));
+  await appending;
+  for (const [i, a] of answers.entries()) {
+    assert.equal(a, i % 2 === 0 ? "* SORT 6 3 2 1 4 5" : "* THREAD (6)(3 4)(2 1 5)");
+  }
+  assert.equal((await readers[0]!.cmd("N NOOP")).at(-1), "N OK NOOP completed");
+});
