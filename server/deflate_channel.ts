@@ -14,8 +14,9 @@ import {
 } from "node:zlib";
 import type { ByteChannel } from "./channel.ts";
 
-/** Most inflated octets one read may produce (about 1000 times the largest TLS record). */
-export const MAX_INFLATE_PER_READ = 16 * 1024 * 1024;
+/** Most inflated octets one read may produce: 256 times a full TLS record, far above what text
+ * compresses to, far below what a bomb would. */
+export const MAX_INFLATE_PER_READ = 4 * 1024 * 1024;
 
 /** Raised when the peer's compressed stream is corrupt or inflates beyond the cap. */
 export class CompressionError extends Error {
