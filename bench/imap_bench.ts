@@ -27,8 +27,8 @@ import {
   startDovecot,
 } from "../tests/_support/dovecot.ts";
 
-const USER = "bench";
-const PASSWORD = "bench-password";
+export const USER = "bench";
+export const PASSWORD = "bench-password";
 const SELF = fileURLToPath(import.meta.url);
 
 /** Options of `benchImap`. */
@@ -245,7 +245,7 @@ async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
 }
 
 /** Appends the corpus from one connection, `APPEND_IN_FLIGHT` batches of pipelined commands. */
-async function appendCorpus(
+export async function appendCorpus(
   target: ImapConnectOptions,
   n: number,
   log: (s: string) => void,

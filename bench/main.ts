@@ -17,6 +17,7 @@ import { benchHandshakes, formatHandshakes } from "./handshake_bench.ts";
 import { benchIdleMemory, formatIdleMemory } from "./idle_memory_bench.ts";
 import { benchGroupCommit, formatGroupCommit } from "./group_commit_bench.ts";
 import { benchScrypt, formatScrypt } from "./scrypt_bench.ts";
+import { benchSort, formatSort } from "./sort_bench.ts";
 import { benchLmtp, formatLmtp } from "./lmtp_bench.ts";
 import { benchImapState, formatState } from "./imap_state_bench.ts";
 import { benchMetrics, type Paired } from "./metrics_bench.ts";
@@ -154,6 +155,10 @@ try {
   if (wants("imap")) {
     console.log("\n## IMAP: Postern vs Dovecot");
     console.log(formatResult(await benchImap({ messages: quick ? 10_000 : 100_000 })));
+  }
+  if (wants("sort")) {
+    console.log("\n## SORT and THREAD: Postern vs Dovecot (mdbox), same corpus");
+    console.log(formatSort(await benchSort(quick ? 10_000 : 100_000)));
   }
   if (wants("lmtp")) {
     console.log("\n## LMTP delivery: Postern vs Dovecot LMTP, 10 concurrent clients, durable");

@@ -116,6 +116,11 @@ export interface QuotaLimits {
   readonly messages: number | null;
 }
 
+/** What `MailStore.appendBatch` did: every message stored, or none (over quota). */
+export type AppendBatchResult =
+  | { readonly kind: "stored"; readonly results: readonly AppendResult[] }
+  | { readonly kind: "overquota"; readonly resource: "storage" | "messages" };
+
 /** Options of `MailStore.deliver`. */
 export interface DeliverOptions {
   /**
@@ -194,6 +199,16 @@ export interface MailStore {
 
   // Messages
   append(mailboxId: number, input: AppendInput): Promise<AppendResult>;
+  /**
+   * Appends several messages to one mailbox in one transaction (MULTIAPPEND, RFC 3502): all
+   * are committed, with consecutive UIDs in the order given, or none is (an error, or the
+   * account's `quota` exceeded by the batch as a whole).
+   */
+  appendBatch(
+    mailboxId: number,
+    inputs: readonly AppendInput[],
+    quota?: QuotaLimits,
+  ): Promise<AppendBatchResult>;
   /**
    * Appends a delivered message (LMTP) in one transaction with its dedup record and quota
    * check: either the message and the record of its key are both committed, or neither is.

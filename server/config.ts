@@ -1201,6 +1201,14 @@ export interface LmtpConfig {
 export interface QuotaConfig {
   /** Limits of every account; null fields are unlimited. Default: none. */
   readonly default: { readonly storage: number | null; readonly messages: number | null };
+  /**
+   * Limits of named accounts instead of the default (`quota.accounts.<name>`); a field left
+   * out there is unlimited.
+   */
+  readonly accounts?: ReadonlyMap<
+    string,
+    { readonly storage: number | null; readonly messages: number | null }
+  >;
 }
 
 const LMTP_KEYS = [
@@ -1220,7 +1228,7 @@ const LMTP_KEYS = [
   "max_connections",
   "allow_remote",
 ] as const;
-const QUOTA_KEYS = ["default"] as const;
+const QUOTA_KEYS = ["default", "accounts"] as const;
 const QUOTA_LIMIT_KEYS = ["storage", "messages"] as const;
 
 function readLmtp(ctx: Context, root: Section): LmtpConfig | null {
@@ -1353,12 +1361,30 @@ function readQuota(ctx: Context, root: Section): QuotaConfig {
     QUOTA_LIMIT_KEYS,
     "quota.default",
   );
-  return {
-    default: {
-      storage: d.has("storage") ? d.size("storage", 0, 1) : null,
-      messages: d.has("messages") ? d.int("messages", 0, 1) : null,
-    },
-  };
+  const limits = (section: Section) => ({
+    storage: section.has("storage") ? section.size("storage", 0, 1) : null,
+    messages: section.has("messages") ? section.int("messages", 0, 1) : null,
+  });
+  const accounts = new Map<string, QuotaConfig["default"]>();
+  const node = quota.raw("accounts");
+  if (node !== undefined) {
+    if (!isMap(node)) report(ctx, node, `quota.accounts must be a mapping of account names`);
+    else {
+      for (const pair of (node as YAMLMap<unknown, unknown>).items) {
+        const key = asNode(pair.key);
+        if (!isScalar(key) || typeof key.value !== "string") {
+          report(ctx, key, "keys in quota.accounts must be account names");
+          continue;
+        }
+        const path = `quota.accounts.${key.value}`;
+        accounts.set(
+          key.value,
+          limits(Section.open(ctx, pair.value, key, path, QUOTA_LIMIT_KEYS, path)),
+        );
+      }
+    }
+  }
+  return { default: limits(d), accounts };
 }
 
 // Revocation settings (issue 20): tls.crl, tls.crl_policy and directory.sync.

@@ -5,8 +5,10 @@
  */
 import type { MailStore } from "../mailstore/mail_store.ts";
 import { ImapSession, type SessionLimits } from "../protocol/imap/mod.ts";
+import type { QuotaSource } from "../protocol/imap/quota.ts";
 import type { CertificateIdentity } from "../protocol/x509/identity.ts";
 import type { ByteChannel } from "./channel.ts";
+import { CompressionError, DeflateChannel } from "./deflate_channel.ts";
 import type { ServerAuthenticator } from "./imap_auth.ts";
 import { type Application, type ConnectionContext, listenerLabel } from "./listener.ts";
 import { getLogger } from "./log.ts";
@@ -14,6 +16,11 @@ import { type Metrics, NO_METRICS, secondsSince } from "./metrics/metrics.ts";
 import type { ConnectionInfo } from "../protocol/tls/mod.ts";
 
 const log = getLogger(["imap"]);
+
+/** Client-chosen text for a log line: printable ASCII only, at most 80 characters. */
+function logSafe(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, "?").slice(0, 80);
+}
 
 export interface ImapAppOptions {
   readonly store: MailStore;
@@ -29,6 +36,8 @@ export interface ImapAppOptions {
   /** The account a verified certificate maps to, for PREAUTH. */
   readonly certificateUser?: (identity: CertificateIdentity) => Promise<string | null>;
   readonly metrics?: Metrics;
+  /** Quota figures for QUOTA (RFC 9208) and OVERQUOTA, the ones LMTP delivery enforces. */
+  readonly quota?: QuotaSource;
 }
 
 /** A live session, as the revocation re-check, shutdown and the admin socket see it. */
@@ -103,6 +112,8 @@ export class ImapApplication {
         error: (message, props) => log.error(message, { conn: context.id, ...props }),
       },
       ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.quota ? { quota: options.quota } : {}),
+      compress: true,
       preauth,
     });
     if (metrics !== NO_METRICS) {
@@ -139,6 +150,15 @@ export class ImapApplication {
       closing = true;
       // Let the final responses (BYE, tagged OK) reach the client, then end the read loop.
       writing.finally(() => channel.close());
+    };
+    session.onClientId = (name, version) => {
+      context.annotate("client", logSafe(version === null ? name : `${name}/${version}`));
+    };
+    const compression: { channel: DeflateChannel | null } = { channel: null };
+    session.onCompress = async () => {
+      await writing;
+      compression.channel = new DeflateChannel(channel);
+      channel = compression.channel;
     };
     session.onStartTls = async () => {
       await writing;
@@ -186,7 +206,14 @@ export class ImapApplication {
     try {
       write(session.greeting());
       while (!closing) {
-        const data = await channel.read();
+        let data: Uint8Array | null;
+        try {
+          data = await channel.read();
+        } catch (e) {
+          if (!(e instanceof CompressionError)) throw e;
+          log.warn("Closing connection {conn}: {error}", { conn: context.id, error: e.message });
+          break;
+        }
         if (data === null) break;
         lastActivity = Date.now();
         await session.receive(data);
@@ -195,6 +222,10 @@ export class ImapApplication {
       await writing;
     } finally {
       clearInterval(timer);
+      if (compression.channel !== null) {
+        // Octets COMPRESS=DEFLATE kept off the wire (RFC 4978), for the access log.
+        context.annotate("deflateSaved", compression.channel.saved);
+      }
       context.shutdown.removeEventListener("abort", onShutdown);
       this.#sessions.delete(live);
       if (user !== null) this.#release(user);

@@ -30,6 +30,8 @@ export interface ConnectionContext {
   readonly shutdown: AbortSignal;
   /** Records the authenticated user for the access log. */
   setUser(name: string): void;
+  /** Adds a named figure to the access log line (COMPRESS savings, the client's ID). */
+  annotate(key: string, value: string | number): void;
 }
 
 /** Runs an application protocol on one connection; resolves when the connection is done. */
@@ -46,6 +48,8 @@ export interface AccessRecord {
   readonly durationMs: number;
   readonly closeReason: string;
   readonly user?: string | undefined;
+  /** Figures the application added with `annotate`. */
+  readonly notes?: Readonly<Record<string, string | number>>;
 }
 
 export interface ListenerOptions {
@@ -185,6 +189,7 @@ export class ListenerGroup {
     let tlsChannel: TlsChannel | null = null;
     let closeReason = "closed";
     let user: string | undefined;
+    const notes: Record<string, string | number> = {};
     const accept = (initialBytes?: Uint8Array) =>
       TlsChannel.accept(conn, this.#options.tlsConfig(), {
         handshakeTimeoutMs: this.#options.handshakeTimeoutMs,
@@ -220,6 +225,9 @@ export class ListenerGroup {
         setUser: (name) => {
           user = name;
         },
+        annotate: (key, value) => {
+          notes[key] = value;
+        },
       };
       await this.#options.application(context);
       closeReason = tlsChannel?.closeReason ?? "closed";
@@ -243,6 +251,7 @@ export class ListenerGroup {
         durationMs: Math.round(performance.now() - started),
         closeReason,
         user,
+        notes,
       });
     }
   }

@@ -1,7 +1,7 @@
 /**
  * Per-account quota: the one place that says what an account may store. LMTP delivery
- * refuses mail over it (552 5.2.2), and IMAP QUOTA (RFC 9208) is to read the same figures
- * from here.
+ * refuses mail over it (552 5.2.2), and IMAP QUOTA (RFC 9208) reads the same figures (the
+ * `QuotaSource` that server/stack.ts gives the IMAP sessions).
  */
 import type { Config } from "./config.ts";
 import type { MailStore, QuotaLimits } from "../mailstore/mail_store.ts";
@@ -12,9 +12,9 @@ export interface QuotaUsage {
   readonly messages: number;
 }
 
-/** The limits of one account; every account has the `quota.default` figures for now. */
-export function quotaLimits(config: Pick<Config, "quota">, _accountName: string): QuotaLimits {
-  return config.quota.default;
+/** The limits of one account: its `quota.accounts` entry, else `quota.default`. */
+export function quotaLimits(config: Pick<Config, "quota">, accountName: string): QuotaLimits {
+  return config.quota.accounts?.get(accountName) ?? config.quota.default;
 }
 
 /** True when no limit applies, so that callers can skip counting. */

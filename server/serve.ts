@@ -140,6 +140,8 @@ export function formatAccess(record: AccessRecord): Record<string, unknown> {
     bytesOut: record.bytesOut,
     durationMs: record.durationMs,
     close: record.closeReason,
+    notes: Object.entries(record.notes ?? {}).map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join(" "),
   };
 }
 
@@ -221,7 +223,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     application: options.application ?? stack!.imap.application,
     onAccess: (record) =>
       accessLog.info(
-        "{peer} {tls} user={user} cert={certSubject} in={bytesIn} out={bytesOut} {durationMs}ms {close} revocation={revocation} synced={synced}",
+        "{peer} {tls} user={user} cert={certSubject} in={bytesIn} out={bytesOut} {durationMs}ms {close} revocation={revocation} synced={synced} {notes}",
         { ...formatAccess(record), ...revocationFields(stack) },
       ),
     onError: (message, error) => log.error(`${message}: {error}`, { error: describe(error) }),

@@ -3,6 +3,7 @@
  * authentication, the IMAP application, the directory check of client certificates, and the
  * revocation of live sessions (changes pushed by the directory, else a periodic re-check).
  */
+import { quotaLimits, quotaUsage } from "./quota.ts";
 import { openDataStore } from "./data_dir.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../protocol/x509/identity.ts";
@@ -64,6 +65,8 @@ export class ServerStack {
   readonly #metrics: Metrics;
   #directory: Directory | null;
   #certificateUsername: CertificateUsername;
+  /** The `quota:` section, which a reload replaces. */
+  #quota: Config["quota"];
   #auth: ServerAuthenticator;
   #revoker: SessionRevoker | null = null;
   readonly #revokedListeners = new Set<(fingerprint: string) => void>();
@@ -83,6 +86,7 @@ export class ServerStack {
     });
     this.#directory = directory;
     this.#certificateUsername = config.tls.certificateUsername;
+    this.#quota = config.quota;
     this.#auth = this.#makeAuth();
     const currentAuth = () => this.#auth;
     this.imap = new ImapApplication({
@@ -96,6 +100,10 @@ export class ServerStack {
       preauthWithCertificate: config.imap.preauthWithCertificate,
       certificateUser: (identity) => this.#certificateUser(identity),
       metrics,
+      quota: {
+        limits: (name) => quotaLimits({ quota: this.#quota }, name),
+        usage: (accountId) => quotaUsage(store, accountId),
+      },
     });
     this.#startRecheck();
   }
@@ -159,6 +167,7 @@ export class ServerStack {
     await this.#stopRecheck();
     this.#directory = settings ? new Directory(settings, { metrics: this.#metrics }) : null;
     this.#certificateUsername = config.tls.certificateUsername;
+    this.#quota = config.quota;
     this.#auth = this.#makeAuth();
     this.#startRecheck();
     await old?.close();

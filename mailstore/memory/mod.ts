@@ -5,6 +5,7 @@
  */
 import type {
   Account,
+  AppendBatchResult,
   AppendInput,
   AppendResult,
   ChangesSince,
@@ -18,6 +19,7 @@ import type {
   MailboxEvent,
   MailStore,
   MessageMeta,
+  QuotaLimits,
   SpecialUse,
   StoreFlagsResult,
 } from "../mail_store.ts";
@@ -307,6 +309,38 @@ export class MemoryMailStore implements MailStore {
       const m = this.#mailboxById(mailboxId);
       checkMessageSize(input.raw, this.#maxMessageBytes);
       return this.#appendNow(m, input);
+    });
+  }
+
+  appendBatch(
+    mailboxId: number,
+    inputs: readonly AppendInput[],
+    quota?: QuotaLimits,
+  ): Promise<AppendBatchResult> {
+    return this.#run((): AppendBatchResult => {
+      const m = this.#mailboxById(mailboxId);
+      // Every check comes before the first change, so that a refusal changes nothing.
+      let octets = 0;
+      for (const input of inputs) {
+        checkMessageSize(input.raw, this.#maxMessageBytes);
+        normalizeFlags(input.flags ?? []);
+        octets += input.raw.byteLength;
+      }
+      if (quota && (quota.storage !== null || quota.messages !== null)) {
+        let size = 0;
+        let count = 0;
+        for (const box of this.#mailboxesOf(m.accountId)) {
+          count += box.messages.size;
+          for (const msg of box.messages.values()) size += msg.raw.byteLength;
+        }
+        if (quota.storage !== null && size + octets > quota.storage) {
+          return { kind: "overquota", resource: "storage" };
+        }
+        if (quota.messages !== null && count + inputs.length > quota.messages) {
+          return { kind: "overquota", resource: "messages" };
+        }
+      }
+      return { kind: "stored", results: inputs.map((input) => this.#appendNow(m, input)) };
     });
   }
 

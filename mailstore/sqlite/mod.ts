@@ -19,6 +19,7 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import type {
   Account,
+  AppendBatchResult,
   AppendInput,
   AppendResult,
   ChangesSince,
@@ -32,6 +33,7 @@ import type {
   MailboxEvent,
   MailStore,
   MessageMeta,
+  QuotaLimits,
   SpecialUse,
   StoreFlagsResult,
 } from "../mail_store.ts";
@@ -545,6 +547,37 @@ export class SqliteMailStore implements MailStore {
     return this.#call(() => {
       checkMessageSize(input.raw, this.#maxMessageBytes);
       return this.#transaction(() => this.#append(mailboxId, input));
+    });
+  }
+
+  appendBatch(
+    mailboxId: number,
+    inputs: readonly AppendInput[],
+    quota?: QuotaLimits,
+  ): Promise<AppendBatchResult> {
+    return this.#call(() => {
+      let octets = 0;
+      for (const input of inputs) {
+        checkMessageSize(input.raw, this.#maxMessageBytes);
+        octets += input.raw.byteLength;
+      }
+      return this.#transaction((): AppendBatchResult => {
+        const m = this.#mailboxById(mailboxId);
+        if (quota && (quota.storage !== null || quota.messages !== null)) {
+          const used = this.#get<{ size: number | null; count: number | null }>(
+            `SELECT sum(total_size) AS size, sum(message_count) AS count FROM mailboxes
+             WHERE account_id = ?`,
+            m.account_id,
+          );
+          if (quota.storage !== null && (used?.size ?? 0) + octets > quota.storage) {
+            return { kind: "overquota", resource: "storage" };
+          }
+          if (quota.messages !== null && (used?.count ?? 0) + inputs.length > quota.messages) {
+            return { kind: "overquota", resource: "messages" };
+          }
+        }
+        return { kind: "stored", results: inputs.map((input) => this.#append(mailboxId, input)) };
+      });
     });
   }
 

@@ -12,6 +12,10 @@ export interface CapabilityInputs {
   readonly authenticated: boolean;
   /** BINARY fetch items are available (MIME support present). */
   readonly binary: boolean;
+  /** A quota source is configured: QUOTA with both resources (RFC 9208, Section 3.1). */
+  readonly quota?: boolean;
+  /** COMPRESS=DEFLATE can start now (RFC 4978): offered by the driver, not yet active. */
+  readonly compress?: boolean;
   /** Largest message APPEND accepts, advertised as APPENDLIMIT (RFC 7889, Section 3). */
   readonly appendLimit: number;
 }
@@ -39,6 +43,13 @@ const BASE = [
   "LIST-STATUS",
   "STATUS=SIZE",
   "CREATE-SPECIAL-USE",
+  "SORT",
+  "SORT=DISPLAY",
+  "ESORT",
+  "THREAD=ORDEREDSUBJECT",
+  "THREAD=REFERENCES",
+  "MULTIAPPEND",
+  "UTF8=ACCEPT",
 ] as const;
 
 /** Extensions ENABLE accepts (RFC 5161; RFC 7162, Section 3.1). */
@@ -53,6 +64,8 @@ export const ENABLEABLE: ReadonlySet<string> = new Set([
 export function capabilities(c: CapabilityInputs): string[] {
   const caps: string[] = [...BASE];
   if (c.binary) caps.push("BINARY");
+  if (c.quota === true) caps.push("QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE");
+  if (c.compress === true && c.authenticated) caps.push("COMPRESS=DEFLATE");
   caps.push(`APPENDLIMIT=${c.appendLimit}`);
   if (!c.authenticated) {
     if (!c.tls && c.starttlsAvailable) caps.push("STARTTLS");

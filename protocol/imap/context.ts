@@ -9,6 +9,8 @@ import type { MailboxView } from "./mailbox_view.ts";
 import type { CommandReader } from "./parser.ts";
 import type { Output } from "./response.ts";
 import type { MimeSupport } from "./fetch_items.ts";
+import type { SortKeyCache } from "./sort_cache.ts";
+import type { QuotaSource } from "./quota.ts";
 
 /** The session states of RFC 9051, Section 3. */
 export type SessionState =
@@ -89,6 +91,10 @@ export interface CommandContext {
   readonly store: MailStore;
   readonly authenticator: ImapAuthenticator;
   readonly mime: MimeSupport;
+  /** SORT and THREAD keys, shared by the sessions of the store. */
+  readonly sortKeys: SortKeyCache;
+  /** Quota figures (RFC 9208), or null when the server enforces none. */
+  readonly quota: QuotaSource | null;
   readonly limits: SessionLimits;
   readonly state: SessionState;
   setState(next: SessionState): void;
@@ -138,6 +144,12 @@ export interface CommandContext {
   loadAccount(name: string): Promise<Account>;
   /** Asks the driver to start TLS after this command's completion has been sent. */
   requestStartTls(): void;
+  /** True once COMPRESS DEFLATE is active (RFC 4978). */
+  readonly compressed: boolean;
+  /** Tells the driver the client's ID name and version (RFC 2971), as the client sent them. */
+  clientIdentified(name: string, version: string | null): void;
+  /** Asks the driver to compress the connection after this command's completion is sent. */
+  requestCompress(): void;
   /** Closes the connection after this command's completion has been sent. */
   requestClose(): void;
   /** Counts a failed authentication; may end the session. */

@@ -3,6 +3,8 @@
  * order against the injected `MailStore` and authenticator, and hands back response bytes.
  * It never touches sockets or timers; the driver in `server/` moves bytes and starts TLS.
  */
+import { type SortKeyCache, sortKeyCacheFor } from "./sort_cache.ts";
+import type { QuotaSource } from "./quota.ts";
 import type { Account, MailStore } from "../../mailstore/mail_store.ts";
 import { MailStoreError } from "../../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../x509/identity.ts";
@@ -49,6 +51,12 @@ export interface SessionOptions {
    * Defaults to `mimeSupport` (protocol/imap/mime/); `{}` turns those items off.
    */
   readonly mime?: MimeSupport;
+  /** SORT and THREAD keys; defaults to the cache shared by all sessions over `store`. */
+  readonly sortKeys?: SortKeyCache;
+  /** Quota figures (RFC 9208); QUOTA is advertised and enforced only with one. */
+  readonly quota?: QuotaSource;
+  /** The driver can compress the connection: COMPRESS=DEFLATE (RFC 4978) is offered. */
+  readonly compress?: boolean;
   /** Name in the greeting. */
   readonly serverName?: string;
 }
@@ -77,6 +85,14 @@ export class ImapSession {
   onOutput: (data: Uint8Array) => void | Promise<void> = () => {};
   /** Called after the tagged OK of STARTTLS; the driver upgrades, then calls `tlsStarted()`. */
   onStartTls: () => Promise<void> | void = () => {};
+  /**
+   * Called after the tagged OK of COMPRESS DEFLATE (RFC 4978) has been handed to `onOutput`;
+   * the driver compresses every later write and inflates every later read. Set
+   * `SessionOptions.compress` so that the session offers it.
+   */
+  onCompress: () => Promise<void> | void = () => {};
+  /** Called with the client's ID name and version (RFC 2971), for the access log. */
+  onClientId: (name: string, version: string | null) => void = () => {};
   /** Called once when the session wants the connection closed. */
   onClose: () => void = () => {};
   /**
@@ -91,6 +107,10 @@ export class ImapSession {
   readonly #limits: SessionLimits;
   readonly #logger: ImapLogger;
   readonly #mime: MimeSupport;
+  readonly #sortKeys: SortKeyCache;
+  readonly #quota: QuotaSource | null;
+  readonly #compressOffered: boolean;
+  #compressed = false;
   readonly #starttlsAvailable: boolean;
   readonly #peerAddress: string;
   readonly #serverName: string;
@@ -119,6 +139,9 @@ export class ImapSession {
     this.#limits = { ...defaultLimits, ...options.limits };
     this.#logger = options.logger ?? silentLogger;
     this.#mime = options.mime ?? mimeSupport;
+    this.#sortKeys = options.sortKeys ?? sortKeyCacheFor(options.store);
+    this.#quota = options.quota ?? null;
+    this.#compressOffered = options.compress ?? false;
     this.#tls = options.tls;
     this.#starttlsAvailable = options.starttlsAvailable;
     this.#identity = options.peer.identity;
@@ -281,7 +304,7 @@ export class ImapSession {
         try {
           await upgrade;
         } catch (e) {
-          this.#logger.warn("STARTTLS upgrade failed", { error: String(e) });
+          this.#logger.warn("Connection upgrade failed", { error: String(e) });
           this.#close();
         }
       }
@@ -540,6 +563,8 @@ export class ImapSession {
       hasIdentity: this.#identity !== null,
       authenticated,
       binary: this.#mime.binary !== undefined,
+      quota: this.#quota !== null,
+      compress: this.#compressOffered && !this.#compressed,
       appendLimit: this.#limits.maxLiteral,
     });
   }
@@ -553,6 +578,8 @@ export class ImapSession {
       store: this.#store,
       authenticator: this.#authenticator,
       mime: this.#mime,
+      sortKeys: this.#sortKeys,
+      quota: this.#quota,
       limits: this.#limits,
       out: this.#out,
       authContext,
@@ -606,6 +633,13 @@ export class ImapSession {
       requestStartTls: () => {
         this.#afterCompletion = () => this.#startTls();
       },
+      get compressed() {
+        return session.#compressed;
+      },
+      clientIdentified: (name, version) => this.onClientId(name, version),
+      requestCompress: () => {
+        this.#afterCompletion = () => this.#startCompress();
+      },
       requestClose: () => {
         this.#afterCompletion = () => this.#close();
       },
@@ -634,6 +668,14 @@ export class ImapSession {
     this.#awaitingTls = true;
     this.#receiver = this.#newReceiver();
     this.#upgrade = Promise.resolve().then(() => this.onStartTls());
+  }
+
+  #startCompress(): void {
+    this.#flush();
+    this.#compressed = true;
+    // Input after COMPRESS is compressed: nothing buffered in the clear may be read as it.
+    this.#receiver = this.#newReceiver();
+    this.#upgrade = Promise.resolve().then(() => this.onCompress());
   }
 
   #mailboxFromClient(name: string, strict: boolean): string {

@@ -872,6 +872,63 @@ export function runMailStoreContract(name: string, open: () => Promise<MailStore
     assert.deepEqual(await store.deliverBatch([]), []);
   });
 
+  test("appendBatch() stores every message with consecutive UIDs in one commit", async (store) => {
+    const { inbox } = await setup(store);
+    await store.append(inbox.id, { raw: message(0) });
+    const events: MailboxEvent[] = [];
+    const stop = store.watch(inbox.id, (e) => events.push(e));
+    const r = await store.appendBatch(inbox.id, [
+      { raw: message(1), flags: ["\\Seen"] },
+      { raw: message(2), internalDate: 1_700_000_000_000 },
+      { raw: message(3), summary: "s3", searchText: "t3" },
+    ]);
+    stop();
+    assert.equal(r.kind, "stored");
+    assert.ok(r.kind === "stored");
+    assert.deepEqual(r.results.map((x) => x.uid), [2, 3, 4]);
+    assert.ok(r.results.every((x) => x.uidValidity === inbox.uidValidity));
+    const metas = await store.listMessages(inbox.id);
+    assert.deepEqual(metas.map((m) => m.uid), [1, 2, 3, 4]);
+    assert.deepEqual(metas[1]!.flags, ["\\Seen"]);
+    assert.equal(metas[2]!.internalDate, 1_700_000_000_000);
+    assert.equal(await store.getSummary(inbox.id, 4), "s3");
+    assert.deepEqual(events.flatMap((e) => e.kind === "append" ? e.uids : []), [2, 3, 4]);
+    assert.deepEqual(await store.appendBatch(inbox.id, []), { kind: "stored", results: [] });
+  });
+
+  test("appendBatch() stores nothing when one message fails or the batch is over quota", async (store) => {
+    const { account, inbox } = await setup(store);
+    const many = Array.from({ length: 2000 }, (_, i) => `k${i}`);
+    await rejectsWith(
+      store.appendBatch(inbox.id, [{ raw: message(1) }, { raw: message(2), flags: many }]),
+      "limit",
+    );
+    await rejectsWith(store.appendBatch(99_999, [{ raw: message(1) }]), "nonexistent");
+    const size = message(1).byteLength;
+    assert.deepEqual(
+      await store.appendBatch(inbox.id, [{ raw: message(1) }, { raw: message(2) }], {
+        storage: size + 1,
+        messages: null,
+      }),
+      { kind: "overquota", resource: "storage" },
+    );
+    assert.deepEqual(
+      await store.appendBatch(inbox.id, [{ raw: message(1) }, { raw: message(2) }], {
+        storage: null,
+        messages: 1,
+      }),
+      { kind: "overquota", resource: "messages" },
+    );
+    assert.deepEqual(await store.listMessages(inbox.id), []);
+    const after = await mailbox(store, account.id, "INBOX");
+    assert.equal(after.messages, 0);
+    const ok = await store.appendBatch(inbox.id, [{ raw: message(1) }], {
+      storage: size,
+      messages: 1,
+    });
+    assert.equal(ok.kind, "stored");
+  });
+
   test("a closed store refuses further calls", async (store) => {
     await store.createAccount("alice", null);
     await store.close();

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError, parseConfig } from "../../server/config.ts";
+import { quotaLimits } from "../../server/quota.ts";
 import { lmtpMaxMessageSize } from "../../server/serve.ts";
 
 function parse(text: string) {
@@ -22,7 +23,10 @@ function errorsOf(text: string): string[] {
 Deno.test("parseConfig() has no LMTP listener and no quota by default", () => {
   const config = parse("");
   assert.equal(config.lmtp, null);
-  assert.deepEqual(config.quota, { default: { storage: null, messages: null } });
+  assert.deepEqual(config.quota, {
+    default: { storage: null, messages: null },
+    accounts: new Map(),
+  });
 });
 
 Deno.test("parseConfig() reads the lmtp section with its defaults", () => {
@@ -85,6 +89,20 @@ Deno.test("parseConfig() reads every lmtp setting and the quota", () => {
   assert.equal(lmtpMaxMessageSize(config), 1024 * 1024);
   assert.equal(parse('lmtp:\n  listen: unix:/x\n  socket_mode: "0640"\n').lmtp!.socketMode, 0o640);
   assert.equal(parse("lmtp:\n  listen: unix:/x\n  socket_mode: 0o644\n").lmtp!.socketMode, 0o644);
+});
+
+Deno.test("parseConfig() reads per-account quota overrides that LMTP and IMAP share", () => {
+  const config = parse(
+    "quota:\n  default: { storage: 1GiB }\n  accounts:\n    alice: { messages: 10 }\n" +
+      "    bob: { storage: 64KiB, messages: 5 }\n",
+  );
+  assert.deepEqual(quotaLimits(config, "alice"), { storage: null, messages: 10 });
+  assert.deepEqual(quotaLimits(config, "bob"), { storage: 64 * 1024, messages: 5 });
+  assert.deepEqual(quotaLimits(config, "carol"), { storage: 1024 ** 3, messages: null });
+  assert.deepEqual(errorsOf("quota:\n  accounts:\n    alice: { size: 1 }\n"), [
+    'config.yaml:3:14: unknown key "size" in quota.accounts.alice',
+  ]);
+  assert.equal(errorsOf("quota:\n  accounts: [alice]\n").length, 1);
 });
 
 Deno.test("parseConfig() refuses a non-loopback LMTP address and allow_remote", () => {

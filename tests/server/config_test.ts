@@ -409,7 +409,7 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
       scryptCost: { ln: 15, r: 8, p: 1 },
     },
     lmtp: null,
-    quota: { default: { storage: null, messages: null } },
+    quota: { default: { storage: null, messages: null }, accounts: new Map() },
     metrics: null,
     admin: { enabled: "auto", socket: "/srv/postern/data/admin.sock" },
   });

@@ -4,6 +4,7 @@
  */
 import type { CommandContext, CommandSpec, Completion } from "../context.ts";
 import type { CommandReader } from "../parser.ts";
+import { checkQuota } from "../quota.ts";
 import { recentRegistryFor } from "../recent.ts";
 import { formatSequenceSet } from "../sequence_set.ts";
 import { mustGetMailbox, readMailbox, requireWritable, selected } from "./_util.ts";
@@ -25,6 +26,13 @@ async function transfer(
   const uids = view.resolve(set, uidMode, ctx.savedSearch);
   const label = `${uidMode ? "UID " : ""}${move ? "MOVE" : "COPY"}`;
   if (uids.length === 0) return { text: `${label} completed` };
+  if (ctx.quota !== null) {
+    // MOVE stays within the account's one quota root: it adds nothing, so it is refused only
+    // when the account is over a limit already (RFC 9208, Section 4.3).
+    const added = move ? [] : await ctx.store.getMessages(view.mailboxId, uids);
+    const octets = added.reduce((n, m) => n + m.size, 0);
+    await checkQuota(ctx.quota, selected(ctx).account, octets, added.length);
+  }
   const result = move
     ? await ctx.store.move(view.mailboxId, uids, target.id)
     : await ctx.store.copy(view.mailboxId, uids, target.id);

@@ -1,4 +1,7 @@
-/** ID (RFC 2971): the client's parameters are read and ignored; the server names itself. */
+/**
+ * ID (RFC 2971): the server names itself; the client's "name" and "version" go to the driver
+ * (for the access log), the other parameters are read and ignored.
+ */
 import type { CommandSpec } from "../context.ts";
 import { badSyntax } from "../errors.ts";
 
@@ -8,13 +11,17 @@ export const idCommand: CommandSpec = {
   allowsExpunge: true,
   run(ctx, r) {
     r.sp();
+    const fields = new Map<string, string>();
     if (r.peekKeyword() === "NIL") {
       r.keyword();
     } else {
       const items = r.list(() => r.peekKeyword() === "NIL" ? (r.keyword(), "") : r.string());
       if (items.length % 2 !== 0 || items.length > 60) throw badSyntax("Invalid ID parameter list");
+      for (let i = 0; i < items.length; i += 2) fields.set(items[i]!.toLowerCase(), items[i + 1]!);
     }
     r.end();
+    const name = fields.get("name");
+    if (name !== undefined) ctx.clientIdentified(name, fields.get("version") ?? null);
     ctx.out.line('* ID ("name" "Postern" "vendor" "Postern")');
     return Promise.resolve({ text: "ID completed" });
   },

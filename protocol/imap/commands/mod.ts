@@ -4,10 +4,13 @@ import { appendCommand } from "./append.ts";
 import { authenticateCommand } from "./authenticate.ts";
 import { capabilityCommand } from "./capability.ts";
 import { closeCommand, unselectCommand } from "./close.ts";
+import { compressCommand } from "./compress.ts";
 import { copyCommand, moveCommand, uidCopyCommand, uidMoveCommand } from "./copy.ts";
 import { enableCommand } from "./enable.ts";
 import { expungeCommand, uidExpungeCommand } from "./expunge.ts";
 import { fetchCommand, uidFetchCommand } from "./fetch.ts";
+import { getQuotaCommand } from "./getquota.ts";
+import { getQuotaRootCommand } from "./getquotaroot.ts";
 import { idCommand } from "./id.ts";
 import { idleCommand } from "./idle.ts";
 import { listCommand, lsubCommand } from "./list.ts";
@@ -24,9 +27,11 @@ import { namespaceCommand } from "./namespace.ts";
 import { checkCommand, noopCommand } from "./noop.ts";
 import { searchCommand, uidSearchCommand } from "./search.ts";
 import { examineCommand, selectCommand } from "./select.ts";
+import { sortCommand, uidSortCommand } from "./sort.ts";
 import { starttlsCommand } from "./starttls.ts";
 import { statusCommand } from "./status.ts";
 import { storeCommand, uidStoreCommand } from "./store.ts";
+import { threadCommand, uidThreadCommand } from "./thread.ts";
 
 const ALL: readonly CommandSpec[] = [
   capabilityCommand,
@@ -56,6 +61,10 @@ const ALL: readonly CommandSpec[] = [
   uidExpungeCommand,
   searchCommand,
   uidSearchCommand,
+  sortCommand,
+  uidSortCommand,
+  threadCommand,
+  uidThreadCommand,
   fetchCommand,
   uidFetchCommand,
   storeCommand,
@@ -65,6 +74,9 @@ const ALL: readonly CommandSpec[] = [
   moveCommand,
   uidMoveCommand,
   idleCommand,
+  getQuotaCommand,
+  getQuotaRootCommand,
+  compressCommand,
 ];
 
 export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(ALL.map((c) => [c.name, c]));

@@ -205,17 +205,27 @@ function readSearchArgs(r: CommandReader): SearchArgs {
   if (r.peekKeyword() === "CHARSET") {
     r.keyword();
     r.sp();
-    const charset = r.astring("charset").toUpperCase();
-    if (charset !== "UTF-8" && charset !== "US-ASCII") {
-      throw new ImapError("NO", "Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)");
-    }
+    readCharset(r);
     r.sp();
   }
+  return { returns, key: readSearchProgram(r) };
+}
+
+/** Reads a charset name and refuses all but UTF-8 and US-ASCII (RFC 9051, Section 6.4.4). */
+export function readCharset(r: CommandReader): void {
+  const charset = r.astring("charset").toUpperCase();
+  if (charset !== "UTF-8" && charset !== "US-ASCII") {
+    throw new ImapError("NO", "Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)");
+  }
+}
+
+/** Reads the search keys that end a command (SEARCH, SORT, THREAD) as one key. */
+export function readSearchProgram(r: CommandReader): SearchKey {
   const keys = readSearchKeys(r);
   r.end();
   const key: SearchKey = keys.length === 1 ? keys[0]! : { kind: "and", keys };
   if (countKeys(key) > MAX_KEYS) throw badSyntax("Search has too many keys");
-  return { returns, key };
+  return key;
 }
 
 /** Most search keys in one SEARCH: each is evaluated against every message. */
@@ -471,15 +481,21 @@ function returnedModseq(
   return modseq;
 }
 
-async function search(
-  ctx: CommandContext,
-  r: CommandReader,
-  uidMode: boolean,
-): Promise<Completion> {
-  const args = readSearchArgs(r);
+/** A message a search matched: its sequence number, UID and MODSEQ. */
+export interface SearchHit {
+  readonly seq: number;
+  readonly uid: number;
+  readonly modseq: number;
+}
+
+/**
+ * The messages of the selected mailbox that `key` matches, in sequence order (shared by
+ * SEARCH, SORT and THREAD). Enables CONDSTORE when the key uses MODSEQ.
+ */
+export async function findMatches(ctx: CommandContext, key: SearchKey): Promise<SearchHit[]> {
   const { view } = selected(ctx);
   const sets: { uid: boolean; set: SequenceSet }[] = [];
-  collectSets(args.key, sets);
+  collectSets(key, sets);
   const resolved: Resolved = {
     sets: new Map(),
     needles: new Map(),
@@ -495,14 +511,11 @@ async function search(
     resolved.sets.set(s.set, new Set(uids));
   }
   const metas = await ctx.store.listMessages(view.mailboxId);
-  const hits: { seq: number; uid: number; modseq: number }[] = [];
-  const usesModseq = hasModseqKey(args.key);
-  if (usesModseq) await ctx.enableCondstore();
-  // With a MODSEQ key the answer names the highest MODSEQ of the matches (RFC 7162, 3.1.5).
-  const highest = () => hits.reduce((m, h) => Math.max(m, h.modseq), 0);
-  const needs = contentNeeds(args.key);
+  const hits: SearchHit[] = [];
+  if (hasModseqKey(key)) await ctx.enableCondstore();
+  const needs = contentNeeds(key);
   const searchData = ctx.mime.searchData;
-  const required = needs.text ? requiredNeedle(args.key) : null;
+  const required = needs.text ? requiredNeedle(key) : null;
   const uids = view.uids;
   // Both lists are in ascending UID order: walk them together instead of mapping UIDs.
   let mi = 0;
@@ -537,11 +550,24 @@ async function search(
           data = searchData({ raw, summary: null });
         }
       }
-      if (matches(args.key, { meta, data, raw }, resolved)) {
+      if (matches(key, { meta, data, raw }, resolved)) {
         hits.push({ seq, uid, modseq: meta.modseq });
       }
     }
   }
+  return hits;
+}
+
+async function search(
+  ctx: CommandContext,
+  r: CommandReader,
+  uidMode: boolean,
+): Promise<Completion> {
+  const args = readSearchArgs(r);
+  const usesModseq = hasModseqKey(args.key);
+  const hits = await findMatches(ctx, args.key);
+  // With a MODSEQ key the answer names the highest MODSEQ of the matches (RFC 7162, 3.1.5).
+  const highest = () => hits.reduce((m, h) => Math.max(m, h.modseq), 0);
   const numbers = hits.map((h) => uidMode ? h.uid : h.seq);
   const returns = args.returns;
   if (returns !== null && returns.includes("SAVE")) ctx.savedSearch = hits.map((h) => h.uid);

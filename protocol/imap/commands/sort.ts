@@ -1,0 +1,145 @@
+/**
+ * SORT and UID SORT (RFC 5256, Section 3), with the DISPLAYFROM and DISPLAYTO keys of
+ * SORT=DISPLAY (RFC 5957) and the ESORT return options MIN, MAX, ALL and COUNT (RFC 5267,
+ * Section 3). Keys come from the stored search text (see `_sort_data.ts`); ties fall back to
+ * sequence order.
+ */
+import type { CommandContext, CommandSpec, Completion } from "../context.ts";
+import { badSyntax } from "../errors.ts";
+import type { CommandReader } from "../parser.ts";
+import { formatSequenceSet } from "../sequence_set.ts";
+import { loadSortRecords, type SortRecord } from "./_sort_data.ts";
+import { readCharset, readSearchProgram } from "./search.ts";
+
+type KeyField = keyof SortRecord["keys"];
+
+/** The sort keys (RFC 5256 `sort-key`, RFC 5957 DISPLAYFROM and DISPLAYTO): field, is text. */
+const KEYS: Record<string, readonly [KeyField, boolean]> = {
+  ARRIVAL: ["arrival", false],
+  CC: ["cc", true],
+  DATE: ["date", false],
+  FROM: ["from", true],
+  SIZE: ["size", false],
+  SUBJECT: ["subjectKey", true],
+  TO: ["to", true],
+  DISPLAYFROM: ["displayFrom", true],
+  DISPLAYTO: ["displayTo", true],
+};
+
+interface Criterion {
+  readonly field: KeyField;
+  readonly text: boolean;
+  readonly reverse: boolean;
+}
+
+/**
+ * The value each record sorts by under one criterion, as numbers: text keys become their rank
+ * among the distinct values (sorted once, by code unit), so that the main sort compares
+ * numbers only.
+ */
+function sortValues(records: readonly SortRecord[], c: Criterion): Float64Array {
+  const out = new Float64Array(records.length);
+  if (!c.text) {
+    for (let i = 0; i < records.length; i++) out[i] = records[i]!.keys[c.field] as number;
+  } else {
+    const values = records.map((r) => r.keys[c.field] as string);
+    const distinct = [...new Set(values)].sort();
+    const rank = new Map(distinct.map((v, i) => [v, i]));
+    for (let i = 0; i < values.length; i++) out[i] = rank.get(values[i]!)!;
+  }
+  if (c.reverse) { for (let i = 0; i < out.length; i++) out[i] = -out[i]!; }
+  return out;
+}
+
+/** Orders `records` by the criteria, then by sequence number (RFC 5256, Section 3). */
+export function sortRecords(
+  records: readonly SortRecord[],
+  criteria: readonly Criterion[],
+): SortRecord[] {
+  const columns = criteria.map((c) => sortValues(records, c));
+  const order = Array.from(records.keys());
+  order.sort((a, b) => {
+    for (const col of columns) {
+      const d = col[a]! - col[b]!;
+      if (d !== 0) return d;
+    }
+    return records[a]!.seq - records[b]!.seq;
+  });
+  return order.map((i) => records[i]!);
+}
+
+/** Most criteria in one SORT. */
+const MAX_CRITERIA = 32;
+
+type ReturnOption = "MIN" | "MAX" | "ALL" | "COUNT";
+const RETURN_OPTIONS: ReadonlySet<string> = new Set(["MIN", "MAX", "ALL", "COUNT"]);
+
+function readCriteria(r: CommandReader): Criterion[] {
+  const criteria = r.list(() => {
+    let reverse = false;
+    let key = r.keyword("sort key");
+    if (key === "REVERSE") {
+      reverse = true;
+      r.sp();
+      key = r.keyword("sort key");
+    }
+    const spec = KEYS[key];
+    if (spec === undefined) throw badSyntax(`Unknown sort key ${key.slice(0, 40)}`);
+    return { field: spec[0], text: spec[1], reverse };
+  }, false);
+  if (criteria.length > MAX_CRITERIA) throw badSyntax("Too many sort criteria");
+  return criteria;
+}
+
+async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Promise<Completion> {
+  r.sp();
+  let returns: ReturnOption[] | null = null;
+  if (r.peekKeyword() === "RETURN") {
+    r.keyword();
+    r.sp();
+    returns = r.list(() => {
+      const opt = r.keyword("return option");
+      if (!RETURN_OPTIONS.has(opt)) throw badSyntax(`Unknown SORT return option ${opt}`);
+      return opt as ReturnOption;
+    });
+    r.sp();
+  }
+  const criteria = readCriteria(r);
+  r.sp();
+  readCharset(r);
+  r.sp();
+  const key = readSearchProgram(r);
+  const records = sortRecords(await loadSortRecords(ctx, key), criteria);
+  const numbers = records.map((x) => uidMode ? x.uid : x.seq);
+  const label = uidMode ? "UID SORT" : "SORT";
+  if (returns === null) {
+    ctx.out.line(`* SORT${numbers.map((n) => " " + n).join("")}`);
+    return { text: `${label} completed` };
+  }
+  const wanted: readonly ReturnOption[] = returns.length === 0 ? ["ALL"] : returns;
+  const parts = [`* ESEARCH (TAG "${ctx.tag}")`];
+  if (uidMode) parts.push("UID");
+  if (numbers.length > 0) {
+    if (wanted.includes("MIN")) parts.push(`MIN ${numbers[0]}`);
+    if (wanted.includes("MAX")) parts.push(`MAX ${numbers[numbers.length - 1]}`);
+    // ALL keeps the sort order: only ascending runs become ranges (RFC 5267, Section 3.1).
+    if (wanted.includes("ALL")) parts.push(`ALL ${formatSequenceSet(numbers)}`);
+  }
+  if (wanted.includes("COUNT")) parts.push(`COUNT ${numbers.length}`);
+  ctx.out.line(parts.join(" "));
+  return { text: `${label} completed` };
+}
+
+export const sortCommand: CommandSpec = {
+  name: "SORT",
+  states: ["selected"],
+  allowsExpunge: false,
+  run: (ctx, r) => sort(ctx, r, false),
+};
+
+export const uidSortCommand: CommandSpec = {
+  name: "UID SORT",
+  states: ["selected"],
+  allowsExpunge: true,
+  run: (ctx, r) => sort(ctx, r, true),
+};

@@ -1,0 +1,59 @@
+/**
+ * THREAD and UID THREAD (RFC 5256, Sections 3 and 4) with the ORDEREDSUBJECT and REFERENCES
+ * algorithms, over the messages a search matches.
+ */
+import type { CommandContext, CommandSpec, Completion } from "../context.ts";
+import { badSyntax } from "../errors.ts";
+import type { CommandReader } from "../parser.ts";
+import {
+  formatThreads,
+  type ThreadMessage,
+  threadOrderedSubject,
+  threadReferences,
+} from "../thread.ts";
+import { loadSortRecords } from "./_sort_data.ts";
+import { readCharset, readSearchProgram } from "./search.ts";
+
+/** The algorithms advertised as THREAD=<name>. */
+export const THREAD_ALGORITHMS = {
+  ORDEREDSUBJECT: threadOrderedSubject,
+  REFERENCES: threadReferences,
+} as const;
+
+async function thread(
+  ctx: CommandContext,
+  r: CommandReader,
+  uidMode: boolean,
+): Promise<Completion> {
+  r.sp();
+  const name = r.keyword("threading algorithm");
+  const algorithm = THREAD_ALGORITHMS[name as keyof typeof THREAD_ALGORITHMS];
+  if (algorithm === undefined) throw badSyntax(`Unknown threading algorithm ${name.slice(0, 40)}`);
+  r.sp();
+  readCharset(r);
+  r.sp();
+  const key = readSearchProgram(r);
+  const records = await loadSortRecords(ctx, key);
+  const messages: ThreadMessage[] = records.map((x) => ({
+    ...x.keys,
+    seq: x.seq,
+    n: uidMode ? x.uid : x.seq,
+  }));
+  const list = formatThreads(algorithm(messages));
+  ctx.out.line(list === "" ? "* THREAD" : `* THREAD ${list}`);
+  return { text: `${uidMode ? "UID THREAD" : "THREAD"} completed` };
+}
+
+export const threadCommand: CommandSpec = {
+  name: "THREAD",
+  states: ["selected"],
+  allowsExpunge: false,
+  run: (ctx, r) => thread(ctx, r, false),
+};
+
+export const uidThreadCommand: CommandSpec = {
+  name: "UID THREAD",
+  states: ["selected"],
+  allowsExpunge: true,
+  run: (ctx, r) => thread(ctx, r, true),
+};
