@@ -37,7 +37,7 @@ import { hashPassword } from "../mailstore/password.ts";
 import { importUsers, readImportFile } from "./cli/user_import.ts";
 import { MailStoreError } from "../mailstore/mail_store.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
-import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
+import { openConfiguredStore } from "./store.ts";
 import { serve, type ServeHandle } from "./serve.ts";
 import { connectInstructions, ensureDemoAccount } from "./cli/first_run.ts";
 
@@ -46,7 +46,7 @@ export { ensureDevPki } from "./cli/dev_pki.ts";
 const PROGRAM = "postern";
 
 /** The database file inside `data_dir`. */
-export const DATABASE_FILE = "postern.db";
+export { DATABASE_FILE } from "./store.ts";
 
 /** Where a command reads and writes; the process's own streams unless a test injects others. */
 export interface CliIo {
@@ -657,16 +657,16 @@ function list(value: string | boolean | undefined): string[] | undefined {
   return value.split(",").map((s) => s.trim()).filter((s) => s !== "");
 }
 
-/** Opens the store at `<data_dir>/postern.db`, runs `body`, and closes the store. */
+/** Opens the configured store (default `<data_dir>/postern.db`), runs `body`, and closes it. */
 async function withStore<T>(
   io: CliIo,
   values: OptionValues,
   body: (store: MailStore) => Promise<T>,
   config?: Config,
 ): Promise<T> {
-  const { dataDir } = config ?? await resolveConfig(io, values, { checkFiles: false });
-  await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const store = await openSqliteMailStore(join(dataDir, DATABASE_FILE));
+  const resolved = config ?? await resolveConfig(io, values, { checkFiles: false });
+  await Deno.mkdir(resolved.dataDir, { recursive: true, mode: 0o700 });
+  const store = await openConfiguredStore(resolved);
   try {
     return await body(store);
   } finally {

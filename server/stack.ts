@@ -3,8 +3,7 @@
  * authentication, the IMAP application, the directory check of client certificates and its
  * periodic re-check of live sessions.
  */
-import { join } from "node:path";
-import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
+import { openConfiguredStore } from "./store.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../protocol/x509/identity.ts";
 import { LegacyVerifierPool } from "./auth/legacy_pool.ts";
@@ -85,7 +84,7 @@ export class ServerStack {
 
   static async open(config: Config): Promise<ServerStack> {
     await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-    const store = await openSqliteMailStore(join(config.dataDir, "postern.db"));
+    const store = await openConfiguredStore(config);
     const settings = await directorySettings(config);
     return new ServerStack(store, config, settings ? new Directory(settings) : null);
   }

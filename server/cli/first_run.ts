@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { hashPassword } from "../../mailstore/password.ts";
-import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
+import { openConfiguredStore } from "../store.ts";
 import type { Config } from "../config.ts";
 import { issueClientCertificate } from "./dev_pki.ts";
 
@@ -46,7 +46,7 @@ export async function ensureDemoAccount(config: Config, certsDir: string): Promi
   }
   const password = randomSecret();
   const p12Password = randomSecret();
-  const store = await openSqliteMailStore(join(config.dataDir, "postern.db"));
+  const store = await openConfiguredStore(config);
   try {
     const hash = hashPassword(password);
     if (await store.getAccount(DEMO_USER)) await store.setPasswordHash(DEMO_USER, hash);

@@ -392,6 +392,7 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
     },
     lmtp: null,
     quota: { default: { storage: null, messages: null } },
+    store: { kind: "sqlite", path: null },
   });
   assert.deepEqual(defaultConfig("/srv/postern"), { ...config, source: null });
 });
