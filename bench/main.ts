@@ -14,6 +14,7 @@ import { benchScrypt, formatScrypt } from "./scrypt_bench.ts";
 import { benchLmtp, formatLmtp } from "./lmtp_bench.ts";
 import { benchMtls, formatMtls } from "./mtls_bench.ts";
 import { benchParse } from "./parse_bench.ts";
+import { benchPostgres, formatPostgres } from "./postgres_bench.ts";
 import { benchTls } from "./tls_bench.ts";
 
 const quick = Deno.args.includes("--quick");
@@ -109,6 +110,10 @@ try {
   if (wants("scrypt")) {
     console.log("\n## Password hashing: where scrypt runs (one check per core at a time)");
     console.log(formatScrypt(15, await benchScrypt(15, quick ? 8 : 16)));
+  }
+  if (wants("postgres")) {
+    console.log("\n## Mail store: Postern on PostgreSQL vs Postern on SQLite, same IMAP workload");
+    console.log(formatPostgres(await benchPostgres({ messages: quick ? 10_000 : 100_000 })));
   }
   if (wants("logins")) {
     console.log("\n## Login storm: Postern vs Dovecot (SHA512-CRYPT, long-lived login processes)");
