@@ -91,6 +91,10 @@ const MIGRATION_LOCK = [0x706f7374, 1] as const;
 
 const DAY_MS = 86_400_000;
 
+/** How often an instance pings itself through NOTIFY, and when silence means LISTEN is lost. */
+const PING_MS = 1000;
+const LISTEN_LOST_MS = 3500;
+
 /** Transient conflicts after which a transaction is simply run again. */
 const RETRY_CODES = new Set(["40001", "40P01"]);
 const MAX_ATTEMPTS = 5;
@@ -179,6 +183,7 @@ const MAILBOX_ORDER = `ORDER BY m.name <> 'INBOX', m.name COLLATE "C"`;
 export async function openPostgresMailStore(
   options: PostgresMailStoreOptions,
 ): Promise<PostgresMailStore> {
+  guardDriverWriteAfterClose();
   const store = new PostgresMailStore(options);
   try {
     await store.start();
@@ -187,6 +192,40 @@ export async function openPostgresMailStore(
     throw e;
   }
   return store;
+}
+
+let guarded = false;
+
+/**
+ * postgres.js 3.4.9 under Deno, when the server restarts mid-load, can flush a buffered write
+ * from a timer after its connection closed (a `TypeError` on the null socket), and Deno's
+ * socket layer can reject a read with ECONNRESET that nobody awaits. Uncaught, either would
+ * end the whole server; the driver has already failed the queries of that connection with
+ * CONNECTION_CLOSED, so these are logged and dropped.
+ */
+function guardDriverWriteAfterClose(): void {
+  if (guarded) return;
+  guarded = true;
+  globalThis.addEventListener("error", (event) => {
+    const error = event.error;
+    if (
+      error instanceof TypeError &&
+      /postgres\/[\d.]+\/src\/connection\.js/.test(error.stack ?? "")
+    ) {
+      event.preventDefault();
+      log.warn("PostgreSQL driver failed after a lost connection: {error}", {
+        error: error.message,
+      });
+    }
+  });
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    const reason: unknown = event.reason;
+    const code = pgCode(reason);
+    if (reason instanceof Error && (code === "ECONNRESET" || code === "EPIPE")) {
+      event.preventDefault();
+      log.warn("A connection was reset: {error}", { error: reason.message });
+    }
+  });
 }
 
 /** The PostgreSQL MailStore. Create it with `openPostgresMailStore`. */
@@ -200,9 +239,17 @@ export class PostgresMailStore implements MailStore {
   #maxMessageBytes: number;
   /** Tells this instance's own notices apart from other nodes'. */
   #instance = crypto.randomUUID();
-  #listen: { unlisten(): Promise<void> } | null = null;
+  #options: PostgresMailStoreOptions;
+  /** The connection that LISTENs (its own, so that a lost one can be replaced whole). */
+  #listener: Sql | null = null;
+  /** When this instance last heard its own notice: proof that LISTEN still works. */
+  #lastHeard = 0;
+  #watchdog: ReturnType<typeof setInterval> | null = null;
+  #relistening = false;
   /** Other nodes' changes are re-read and told one after the other, in commit order. */
   #remote: Promise<void> = Promise.resolve();
+  /** The MODSEQ up to which watchers of a mailbox have been told, for a resync after a gap. */
+  #known = new Map<number, number>();
 
   /** Use `openPostgresMailStore`, which also migrates and listens. */
   constructor(options: PostgresMailStoreOptions) {
@@ -211,16 +258,15 @@ export class PostgresMailStore implements MailStore {
     this.#keep = options.expungedKeep ?? 10_000;
     this.#maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     this.#hub = new EventHub(options.onListenerError);
+    this.#options = options;
     this.#sql = connect(options, options.poolSize ?? 10);
   }
 
   /** Migrates, listens and prunes; called once by `openPostgresMailStore`. */
   async start(): Promise<void> {
     await this.#migrate();
-    this.#listen = await this.#sql.listen(
-      CHANGE_CHANNEL,
-      (payload) => this.#onNotice(payload),
-    );
+    await this.#startListening();
+    this.#watchdog = setInterval(() => this.#checkListener(), PING_MS);
     await this.pruneExpunged();
   }
 
@@ -315,10 +361,12 @@ export class PostgresMailStore implements MailStore {
 
   async setPasswordHash(name: string, passwordHash: string | null): Promise<void> {
     this.#open();
-    const r = await rows<{ id: number }>(
-      this.#sql,
-      "UPDATE accounts SET password_hash = $1 WHERE name = $2 RETURNING id",
-      [passwordHash, name],
+    const r = await this.#transaction((tx) =>
+      rows<{ id: number }>(
+        tx.q,
+        "UPDATE accounts SET password_hash = $1 WHERE name = $2 RETURNING id",
+        [passwordHash, name],
+      )
     );
     if (r.length === 0) throw new MailStoreError("nonexistent", "No such account");
   }
@@ -381,10 +429,12 @@ export class PostgresMailStore implements MailStore {
   async removeAddress(address: string): Promise<void> {
     this.#open();
     const normal = normalizeAddress(address);
-    const r = await rows<{ address: string }>(
-      this.#sql,
-      "DELETE FROM addresses WHERE address = $1 RETURNING address",
-      [normal],
+    const r = await this.#transaction((tx) =>
+      rows<{ address: string }>(
+        tx.q,
+        "DELETE FROM addresses WHERE address = $1 RETURNING address",
+        [normal],
+      )
     );
     if (r.length === 0) throw new MailStoreError("nonexistent", "No such address");
   }
@@ -691,17 +741,19 @@ export class PostgresMailStore implements MailStore {
     if (wanted.length === 0) return out;
     // strpos() counts characters, which for a substring of valid text finds the same matches
     // as SQLite's instr() on octets.
+    const [where, params] = uidCondition("m.uid", wanted, 2);
     const list = await values<[number, string | null]>(
       this.#sql,
       contains === undefined
         ? `SELECT m.uid, s.text FROM messages m LEFT JOIN search_texts s ON s.blob_id = m.blob_id
-           WHERE m.mailbox_id = $1 AND m.uid = ANY($2::bigint[]) ORDER BY m.uid`
+           WHERE m.mailbox_id = $1 AND ${where} ORDER BY m.uid`
         : `SELECT m.uid, s.text FROM messages m LEFT JOIN search_texts s ON s.blob_id = m.blob_id
-           WHERE m.mailbox_id = $1 AND m.uid = ANY($2::bigint[])
-           AND (s.text IS NULL OR strpos(s.text, $3) > 0) ORDER BY m.uid`,
-      contains === undefined ? [mailboxId, wanted] : [mailboxId, wanted, contains],
+           WHERE m.mailbox_id = $1 AND ${where}
+           AND (s.text IS NULL OR strpos(s.text, $${2 + params.length}) > 0) ORDER BY m.uid`,
+      contains === undefined ? [mailboxId, ...params] : [mailboxId, ...params, contains],
     );
-    for (const [uid, text] of list) out.set(uid, text);
+    const asked = new Set(wanted);
+    for (const [uid, text] of list) if (asked.has(uid)) out.set(uid, text);
     return out;
   }
 
@@ -809,7 +861,12 @@ export class PostgresMailStore implements MailStore {
 
   async changesSince(mailboxId: number, modseq: number): Promise<ChangesSince> {
     this.#open();
-    // One snapshot for the mailbox row and both lists.
+    // One snapshot for the mailbox row and both lists; read-only, so run again after a lost
+    // connection.
+    return await retryRead(this.#sql, () => this.#changesSince(mailboxId, modseq));
+  }
+
+  async #changesSince(mailboxId: number, modseq: number): Promise<ChangesSince> {
     return await this.#sql.begin("isolation level repeatable read read only", async (q) => {
       const m = await this.#mailboxById(q, mailboxId);
       const changed = (await rows<MessageRow>(
@@ -846,15 +903,23 @@ export class PostgresMailStore implements MailStore {
   }
 
   watch(mailboxId: number, listener: (event: MailboxEvent) => void): () => void {
+    if (!this.#closed && this.#hub.listenerCount(mailboxId) === 0) {
+      // Where a resync after a lost LISTEN connection would start for this mailbox.
+      this.#remote = this.#remote.then(async () => {
+        const m = await this.#mailboxById(this.#sql, mailboxId).catch(() => null);
+        if (m && !this.#known.has(mailboxId)) this.#known.set(mailboxId, m.highestmodseq);
+      });
+    }
     return this.#hub.watch(mailboxId, listener);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#watchdog !== null) clearInterval(this.#watchdog);
     this.#hub.clear();
-    await this.#listen?.unlisten().catch(() => {});
     await this.#remote.catch(() => {});
+    await this.#listener?.end({ timeout: 1 }).catch(() => {});
     await this.#sql.end({ timeout: 5 });
   }
 
@@ -890,6 +955,12 @@ export class PostgresMailStore implements MailStore {
         return result;
       } catch (e) {
         if (attempt < MAX_ATTEMPTS && isRetryable(e)) continue;
+        // Nothing ran when no connection could be had: wait for the server and run it again.
+        const delay = RECONNECT_DELAYS_MS[attempt - 1];
+        if (delay !== undefined && NOT_CONNECTED_CODES.has(pgCode(e) ?? "")) {
+          await new Promise((r) => setTimeout(r, delay));
+          continue;
+        }
         throw translate(e);
       }
     }
@@ -901,13 +972,86 @@ export class PostgresMailStore implements MailStore {
     tx.notices.push(`${event.mailboxId}:${detail}`);
   }
 
+  /** LISTENs on a fresh connection of its own. */
+  async #startListening(): Promise<void> {
+    const listener = connect(this.#options, 1);
+    let first = true;
+    // The driver listens again by itself after a lost connection when it can; notices sent
+    // in between were lost, so watchers are told what changed meanwhile.
+    const onListen = () => {
+      if (first) first = false;
+      else this.#remote = this.#remote.then(() => this.#resync());
+    };
+    try {
+      await listener.listen(CHANGE_CHANNEL, (payload) => this.#onNotice(payload), onListen);
+    } catch (e) {
+      await listener.end({ timeout: 0 }).catch(() => {});
+      throw e;
+    }
+    this.#listener = listener;
+    this.#lastHeard = Date.now();
+  }
+
+  /**
+   * Pings itself through NOTIFY; when its own pings stop coming back (the LISTEN connection
+   * died with a database restart or a network cut), it listens again on a new connection and
+   * tells watchers what changed meanwhile, so that IDLE sessions miss nothing.
+   */
+  #checkListener(): void {
+    if (this.#closed || this.#relistening) return;
+    this.#sql.unsafe("SELECT pg_notify($1, $2)", [CHANGE_CHANNEL, `${this.#instance}:0:p`])
+      .catch(() => {});
+    if (Date.now() - this.#lastHeard < LISTEN_LOST_MS) return;
+    this.#relistening = true;
+    const old = this.#listener;
+    this.#listener = null;
+    (async () => {
+      await old?.end({ timeout: 0 }).catch(() => {});
+      await this.#startListening();
+      log.info("Listening for other nodes' changes again");
+      this.#remote = this.#remote.then(() => this.#resync());
+    })().catch((error) => {
+      log.warn("Cannot listen for other nodes' changes: {error}", { error });
+    }).finally(() => {
+      this.#relistening = false;
+    });
+  }
+
+  /** Tells watchers of every watched mailbox what changed since they were last told. */
+  async #resync(): Promise<void> {
+    for (const [mailboxId, since] of [...this.#known]) {
+      if (this.#closed) return;
+      if (this.#hub.listenerCount(mailboxId) === 0) {
+        this.#known.delete(mailboxId);
+        continue;
+      }
+      const m = await this.#mailboxById(this.#sql, mailboxId).catch(() => null);
+      if (!m) {
+        this.#hub.emit({ kind: "deleted", mailboxId });
+        continue;
+      }
+      const { changed, vanished } = await this.changesSince(mailboxId, since);
+      this.#known.set(mailboxId, m.highestmodseq);
+      // Views ignore appends of UIDs they have and flags that did not change.
+      const uids = changed.map((c) => c.uid);
+      if (uids.length > 0) this.#hub.emit({ kind: "append", mailboxId, uids });
+      if (uids.length > 0) this.#hub.emit({ kind: "flags", mailboxId, uids });
+      if (vanished.length > 0) this.#hub.emit({ kind: "expunge", mailboxId, uids: vanished });
+    }
+  }
+
   /**
    * A notice from some instance: `instance:mailboxId:kind[:lo:hi]`. Notices from this instance
-   * were told already; those for mailboxes nobody here watches are dropped unread.
+   * were told already (they only prove that LISTEN works); those for mailboxes nobody here
+   * watches are dropped unread.
    */
   #onNotice(payload: string): void {
     const parts = payload.split(":");
-    if (parts.length < 3 || parts[0] === this.#instance) return;
+    if (parts[0] === this.#instance) {
+      this.#lastHeard = Date.now();
+      return;
+    }
+    if (parts.length < 3 || parts[2] === "p") return;
     const mailboxId = Number(parts[1]);
     const kind = parts[2];
     const lo = Number(parts[3] ?? 0);
@@ -1210,20 +1354,18 @@ export class PostgresMailStore implements MailStore {
   ): Promise<MessageRow[]> {
     const wanted = cleanUids(uids);
     if (wanted.length === 0) return [];
+    const [where, params] = uidCondition("uid", wanted, 2);
     const list = await values<[number, number, string, number, number, number]>(
       q,
-      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[])
-       ORDER BY uid`,
-      [mailboxId, wanted],
+      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = $1 AND ${where} ORDER BY uid`,
+      [mailboxId, ...params],
     );
-    return list.map(([uid, modseq, flags, internal_date, size, blob_id]) => ({
-      uid,
-      modseq,
-      flags,
-      internal_date,
-      size,
-      blob_id,
-    }));
+    const asked = new Set(wanted);
+    const out: MessageRow[] = [];
+    for (const [uid, modseq, flags, internal_date, size, blob_id] of list) {
+      if (asked.has(uid)) out.push({ uid, modseq, flags, internal_date, size, blob_id });
+    }
+    return out;
   }
 
   async #copy(
@@ -1387,11 +1529,58 @@ export class PostgresMailStore implements MailStore {
 async function rows<T>(q: Queryable, text: string, params: readonly Param[]): Promise<T[]> {
   // Parameters are bound, never spliced into the text; "unsafe" only means the text is built
   // by this module rather than from a tagged template.
-  return await q.unsafe(text, params as never[], { prepare: true }) as unknown as T[];
+  return await retryRead(
+    q,
+    async () => await q.unsafe(text, params as never[], { prepare: true }) as unknown as T[],
+  );
 }
 
 async function values<T>(q: Queryable, text: string, params: readonly Param[]): Promise<T[]> {
-  return await q.unsafe(text, params as never[], { prepare: true }).values() as unknown as T[];
+  return await retryRead(
+    q,
+    async () =>
+      await q.unsafe(text, params as never[], { prepare: true }).values() as unknown as T[],
+  );
+}
+
+/**
+ * Connection failures: the server restarting (57P01-57P03), refusing, or a connection cut.
+ * A statement outside a transaction that failed so can be sent again.
+ */
+const CONNECTION_CODES = new Set([
+  "57P01",
+  "57P02",
+  "57P03",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+]);
+
+/** Failures that happened before anything of a transaction ran: it can run again whole. */
+const NOT_CONNECTED_CODES = new Set(["57P03", "ECONNREFUSED", "CONNECT_TIMEOUT"]);
+
+/** Waits between attempts while the server restarts: about 3 s in all. */
+const RECONNECT_DELAYS_MS = [100, 200, 400, 800, 1600];
+
+/**
+ * Runs a statement on the pool again after a connection failure, so that a reader (an IDLE
+ * session re-reading a change, a FETCH) rides out a database restart. Statements inside a
+ * transaction are not retried here: the transaction is.
+ */
+async function retryRead<T>(q: Queryable, run: () => Promise<T>): Promise<T> {
+  if (typeof (q as { begin?: unknown }).begin !== "function") return await run();
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await run();
+    } catch (e) {
+      const delay = RECONNECT_DELAYS_MS[attempt];
+      if (delay === undefined || !CONNECTION_CODES.has(pgCode(e) ?? "")) throw e;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
 }
 
 async function exec(q: Queryable, text: string, params: readonly Param[]): Promise<void> {
@@ -1417,6 +1606,27 @@ function translate(e: unknown): unknown {
       return new MailStoreError("nonexistent", "No such account or mailbox");
   }
   return e;
+}
+
+/** Below this many UIDs per row of the span, a UID range scan beats sending the list. */
+const DENSE_FACTOR = 4;
+
+/**
+ * The condition on `column` for sorted UIDs `wanted`, with its parameters numbered from
+ * `first`: a range scan for a dense run (FETCH 1:*, a SEARCH batch), whose extra rows the
+ * caller drops, or a list for scattered UIDs.
+ */
+function uidCondition(
+  column: string,
+  wanted: readonly number[],
+  first: number,
+): [string, Param[]] {
+  const lo = wanted[0]!;
+  const hi = wanted.at(-1)!;
+  if (hi - lo + 1 <= wanted.length * DENSE_FACTOR) {
+    return [`${column} BETWEEN $${first} AND $${first + 1}`, [lo, hi]];
+  }
+  return [`${column} = ANY($${first}::bigint[])`, [wanted]];
 }
 
 function cleanUids(uids: readonly number[]): number[] {

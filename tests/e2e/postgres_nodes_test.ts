@@ -313,6 +313,88 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "both nodes recover when PostgreSQL restarts under load, IDLE included",
+  ignore: !available,
+  fn: async () => {
+    const cluster = await startCluster(pg!, "restart_nodes");
+    try {
+      const acked = new Map<number, Uint8Array>();
+      let refused = 0;
+      let stopLoad = false;
+      const imap = await login(cluster.a.port, cluster.caPem);
+      // An IDLE session on node B that lives through the restart.
+      const idle = await login(cluster.b.port, cluster.caPem);
+      const sel = await idle.command("SELECT INBOX");
+      assert.equal(sel.status, "OK", sel.tagged);
+      await idle.write("i1 IDLE\r\n");
+      assert.ok(await idle.readUntil((r) => r.text.startsWith("+"), 10_000));
+      const load = (async () => {
+        for (let n = 0; n < 100_000 && !stopLoad; n++) {
+          const bytes = message(5, n);
+          const r = await imap.command("APPEND INBOX", bytes, 30_000);
+          if (r.status !== "OK") {
+            // While the database is down an APPEND is refused, never acknowledged.
+            assert.equal(r.status, "NO", r.tagged);
+            refused++;
+            await new Promise((r) => setTimeout(r, 50));
+            continue;
+          }
+          const uid = Number(/APPENDUID \d+ (\d+)/.exec(r.tagged)?.[1]);
+          assert.ok(!acked.has(uid), `UID ${uid} handed out twice`);
+          acked.set(uid, bytes);
+        }
+      })().then(() => null, (e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 1000));
+      await pg!.stopServer();
+      await new Promise((r) => setTimeout(r, 1000));
+      const before = acked.size;
+      await pg!.startServer();
+      // The nodes reconnect by themselves: APPENDs are acknowledged again.
+      const deadline = Date.now() + 30_000;
+      while (acked.size <= before + 5 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      stopLoad = true;
+      const failure = await load;
+      if (failure !== null) throw failure;
+      assert.ok(acked.size > before + 5, `no APPEND acknowledged after the restart`);
+      // APPENDs either waited for the database (the store retries a connection that could not
+      // be had) or were refused with NO; none was acknowledged without being stored.
+      assert.ok(refused >= 0);
+
+      // The IDLE session on node B hears every message, also those its node may have missed
+      // while it listened again.
+      try {
+        const r = await imap.command("APPEND INBOX", message(6, 0));
+        assert.equal(r.status, "OK", r.tagged);
+        const total = acked.size + 1;
+        const heard = await idle.readUntil((r) => r.text === `* ${total} EXISTS`, 20_000);
+        assert.ok(
+          heard,
+          `IDLE on node B did not reach ${total} EXISTS; node B:\n${cluster.b.server?.log()}`,
+        );
+        await idle.write("DONE\r\n");
+        await idle.readUntil((r) => r.text.startsWith("i1 "), 10_000);
+        const fetched = await idle.command("UID FETCH 1:* (UID BODY.PEEK[])", undefined, 60_000);
+        const onServer = new Map<number, Uint8Array>();
+        for (const f of fetched.untagged) {
+          const uid = Number(/UID (\d+)/.exec(f.text)?.[1]);
+          if (f.literals.length === 1) onServer.set(uid, f.literals[0]!);
+        }
+        for (const [uid, bytes] of acked) {
+          assert.deepEqual(onServer.get(uid), bytes, `acknowledged UID ${uid} lost or changed`);
+        }
+      } finally {
+        await idle.close();
+        await imap.close();
+      }
+    } finally {
+      await stopCluster(cluster);
+    }
+  },
+});
+
 // Registered last, so it runs after every case above in this file.
 Deno.test({
   name: "two nodes: the throwaway PostgreSQL cluster stops",
