@@ -4,6 +4,7 @@
  */
 import { join } from "node:path";
 import type { MailStore } from "../mailstore/mail_store.ts";
+import type { ExactStore } from "../mailstore/transfer.ts";
 import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
 import { openPostgresMailStore } from "../mailstore/postgres/mod.ts";
 import type { Config } from "./config.ts";
@@ -20,11 +21,14 @@ export function sqlitePath(config: Pick<Config, "dataDir" | "store">): string | 
   return config.store.path ?? join(config.dataDir, DATABASE_FILE);
 }
 
-/** Opens (creating or migrating as needed) the store that `config` names. */
+/**
+ * Opens (creating or migrating as needed) the store that `config` names. Both kinds also
+ * offer the exact copy of `postern store copy`.
+ */
 export async function openConfiguredStore(
   config: Pick<Config, "dataDir" | "store">,
   options: { readonly maxMessageBytes?: number } = {},
-): Promise<MailStore> {
+): Promise<MailStore & ExactStore> {
   const store = config.store;
   if (store.kind === "sqlite") {
     if (store.path === null) await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });

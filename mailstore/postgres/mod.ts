@@ -51,6 +51,13 @@ import {
 import { EventHub } from "../event_hub.ts";
 import { checkMessageSize, MAX_MESSAGE_BYTES } from "../limits.ts";
 import { MIGRATIONS } from "./schema.ts";
+import type {
+  AccountRecord,
+  ExactStore,
+  ExpungedRecord,
+  MailboxRecord,
+  MessageRecord,
+} from "../transfer.ts";
 
 const log = getLogger(["postern", "mailstore", "postgres"]);
 
@@ -229,7 +236,7 @@ function guardDriverWriteAfterClose(): void {
 }
 
 /** The PostgreSQL MailStore. Create it with `openPostgresMailStore`. */
-export class PostgresMailStore implements MailStore {
+export class PostgresMailStore implements MailStore, ExactStore {
   #sql: Sql;
   #hub: EventHub;
   #closed = false;
@@ -921,6 +928,213 @@ export class PostgresMailStore implements MailStore {
     await this.#remote.catch(() => {});
     await this.#listener?.end({ timeout: 1 }).catch(() => {});
     await this.#sql.end({ timeout: 5 });
+  }
+
+  // Exact copy (`postern store copy`, mailstore/transfer.ts)
+
+  async exportAccounts(): Promise<AccountRecord[]> {
+    this.#open();
+    const out: AccountRecord[] = [];
+    for (const a of await rows<AccountRow>(this.#sql, "SELECT * FROM accounts ORDER BY id", [])) {
+      out.push({
+        name: a.name,
+        passwordHash: a.password_hash,
+        addresses: (await values<[string]>(
+          this.#sql,
+          `SELECT address FROM addresses WHERE account_id = $1 ORDER BY address COLLATE "C"`,
+          [a.id],
+        )).map(([x]) => x),
+        subscriptions: (await values<[string]>(
+          this.#sql,
+          `SELECT name FROM subscriptions WHERE account_id = $1 ORDER BY name COLLATE "C"`,
+          [a.id],
+        )).map(([x]) => x),
+      });
+    }
+    return out;
+  }
+
+  async exportMailboxes(accountName: string): Promise<MailboxRecord[]> {
+    this.#open();
+    return (await rows<MailboxRow>(
+      this.#sql,
+      `SELECT ${MAILBOX_COLUMNS} FROM mailboxes m JOIN accounts a ON a.id = m.account_id
+       WHERE a.name = $1 ORDER BY m.id`,
+      [accountName],
+    )).map((m) => ({
+      id: m.id,
+      name: m.name,
+      uidValidity: m.uidvalidity,
+      uidNext: m.uidnext,
+      highestModseq: m.highestmodseq,
+      specialUse: m.special_use as SpecialUse | null,
+      vanishedFloor: m.vanished_floor,
+    }));
+  }
+
+  async exportMessages(
+    mailboxId: number,
+    afterUid: number,
+    limit: number,
+  ): Promise<MessageRecord[]> {
+    this.#open();
+    return (await values<
+      [number, number, string, number, Uint8Array, string | null, string | null]
+    >(
+      this.#sql,
+      `SELECT m.uid, m.modseq, m.flags, m.internal_date, b.raw, b.summary, s.text
+       FROM messages m JOIN blobs b ON b.id = m.blob_id
+       LEFT JOIN search_texts s ON s.blob_id = m.blob_id
+       WHERE m.mailbox_id = $1 AND m.uid > $2 ORDER BY m.uid LIMIT $3`,
+      [mailboxId, afterUid, limit],
+    )).map(([uid, modseq, flags, internalDate, raw, summary, searchText]) => ({
+      uid,
+      modseq,
+      flags: splitFlags(flags),
+      internalDate,
+      raw: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength),
+      summary,
+      searchText,
+    }));
+  }
+
+  async exportExpunged(mailboxId: number): Promise<ExpungedRecord[]> {
+    this.#open();
+    return (await values<[number, number, number]>(
+      this.#sql,
+      "SELECT uid, modseq, expunged_at FROM expunged WHERE mailbox_id = $1 ORDER BY uid",
+      [mailboxId],
+    )).map(([uid, modseq, expungedAt]) => ({ uid, modseq, expungedAt }));
+  }
+
+  async importAccount(
+    account: AccountRecord,
+    mailboxes: readonly MailboxRecord[],
+  ): Promise<Map<string, number>> {
+    this.#open();
+    validateAccountName(account.name);
+    return await this.#transaction(async (tx) => {
+      const inserted = await rows<{ id: number }>(
+        tx.q,
+        `INSERT INTO accounts (name, password_hash) VALUES ($1, $2)
+         ON CONFLICT (name) DO NOTHING RETURNING id`,
+        [account.name, account.passwordHash],
+      );
+      const id = inserted[0]?.id;
+      if (id === undefined) throw new MailStoreError("alreadyexists", "Account already exists");
+      const ids = new Map<string, number>();
+      let top = 0;
+      for (const m of mailboxes) {
+        const r = await rows<{ id: number }>(
+          tx.q,
+          `INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, highestmodseq,
+           special_use, vanished_floor) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+          [
+            id,
+            normalizeMailboxName(m.name),
+            m.uidValidity,
+            m.uidNext,
+            m.highestModseq,
+            validateSpecialUse(m.specialUse),
+            m.vanishedFloor,
+          ],
+        );
+        ids.set(m.name, r[0]!.id);
+        top = Math.max(top, m.uidValidity);
+      }
+      if (account.subscriptions.length > 0) {
+        await exec(
+          tx.q,
+          `INSERT INTO subscriptions (account_id, name) SELECT $1, n FROM unnest($2::text[]) n
+           ON CONFLICT DO NOTHING`,
+          [id, [...account.subscriptions]],
+        );
+      }
+      if (account.addresses.length > 0) {
+        await exec(
+          tx.q,
+          "INSERT INTO addresses (address, account_id) SELECT a, $1 FROM unnest($2::text[]) a",
+          [id, account.addresses.map(normalizeAddress)],
+        );
+      }
+      // Mailboxes made here later must not reuse a copied UIDVALIDITY.
+      await exec(
+        tx.q,
+        `INSERT INTO meta (key, value) VALUES ('last_uidvalidity', $1)
+         ON CONFLICT (key) DO UPDATE SET value = greatest(meta.value, EXCLUDED.value)`,
+        [top],
+      );
+      return ids;
+    });
+  }
+
+  async importMessages(mailboxId: number, messages: readonly MessageRecord[]): Promise<void> {
+    this.#open();
+    await this.#transaction(async (tx) => {
+      const m = await this.#lockMailbox(tx, mailboxId);
+      let unseen = 0;
+      let size = 0;
+      for (const message of messages) {
+        if (message.uid >= m.uidnext || message.modseq > m.highestmodseq) {
+          throw new MailStoreError("cannot", "A copied message lies beyond its mailbox");
+        }
+        const flags = normalizeFlags(message.flags);
+        const seen = hasFlag(flags, SEEN);
+        await exec(
+          tx.q,
+          `WITH b AS (
+             INSERT INTO blobs (raw, summary) VALUES ($1::bytea, $2::text) RETURNING id
+           ), s AS (
+             INSERT INTO search_texts (blob_id, text) SELECT id, $3::text FROM b
+             WHERE $3::text IS NOT NULL
+           )
+           INSERT INTO messages (mailbox_id, uid, modseq, flags, seen, deleted, internal_date,
+             size, blob_id)
+           SELECT $4, $5, $6, $7, $8, $9, $10, $11, id FROM b`,
+          [
+            message.raw,
+            message.summary,
+            message.searchText,
+            mailboxId,
+            message.uid,
+            message.modseq,
+            flags.join(" "),
+            seen,
+            hasFlag(flags, DELETED),
+            message.internalDate,
+            message.raw.byteLength,
+          ],
+        );
+        if (!seen) unseen++;
+        size += message.raw.byteLength;
+      }
+      await exec(
+        tx.q,
+        `UPDATE mailboxes SET message_count = message_count + $1, unseen_count = unseen_count + $2,
+         total_size = total_size + $3 WHERE id = $4`,
+        [messages.length, unseen, size, mailboxId],
+      );
+    });
+  }
+
+  async importExpunged(mailboxId: number, records: readonly ExpungedRecord[]): Promise<void> {
+    this.#open();
+    if (records.length === 0) return;
+    await this.#transaction(async (tx) => {
+      await exec(
+        tx.q,
+        `INSERT INTO expunged (mailbox_id, uid, modseq, expunged_at)
+         SELECT $1, u, m, t FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS v(u, m, t)
+         ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = EXCLUDED.modseq,
+           expunged_at = EXCLUDED.expunged_at`,
+        [
+          mailboxId,
+          records.map((r) => r.uid),
+          records.map((r) => r.modseq),
+          records.map((r) => r.expungedAt),
+        ],
+      );
+    });
   }
 
   // Internals
