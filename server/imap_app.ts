@@ -4,6 +4,7 @@
  * revoked certificate) that the sans-IO session leaves to its driver.
  */
 import type { MailStore } from "../mailstore/mail_store.ts";
+import type { SessionRegistry } from "../mailstore/session_registry.ts";
 import { ImapSession, type SessionLimits } from "../protocol/imap/mod.ts";
 import type { CertificateIdentity } from "../protocol/x509/identity.ts";
 import type { ByteChannel } from "./channel.ts";
@@ -22,6 +23,11 @@ export interface ImapAppOptions {
   /** How often a client in IDLE gets an untagged OK so NAT keeps the mapping. */
   readonly idleKeepaliveMs?: number;
   readonly maxConnectionsPerUser: number;
+  /**
+   * Counts sessions across every node on the same store (PostgreSQL), so that
+   * `maxConnectionsPerUser` holds for the cluster and not only for this process.
+   */
+  readonly sessions?: SessionRegistry;
   /** Greets a connection with a verified certificate as PREAUTH (its mapped user). */
   readonly preauthWithCertificate?: boolean;
   /** The account a verified certificate maps to, for PREAUTH. */
@@ -59,16 +65,27 @@ export class ImapApplication {
   async #run(context: ConnectionContext): Promise<void> {
     const options = this.#options;
     let user: string | null = null;
+    let sessionKey: string | null = null;
     let identity = context.tls?.peer?.identity ?? null;
     const session = new ImapSession({
       store: options.store,
-      authenticator: options.auth.forConnection((name) => {
+      authenticator: options.auth.forConnection(async (name) => {
         const count = this.#perUser.get(name) ?? 0;
         if (count >= options.maxConnectionsPerUser) {
           log.warn("Refused login of {user}: {count} connections already", { user: name, count });
           return false;
         }
+        let key: string | null = null;
+        if (options.sessions) {
+          key = await options.sessions.claimSession(name, options.maxConnectionsPerUser);
+          if (key === null) {
+            log.warn("Refused login of {user}: the limit is reached across nodes", { user: name });
+            return false;
+          }
+        }
         if (user !== null) this.#release(user);
+        if (sessionKey !== null) void options.sessions?.releaseSession(sessionKey);
+        sessionKey = key;
         this.#perUser.set(name, count + 1);
         user = name;
         context.setUser(name);
@@ -160,6 +177,7 @@ export class ImapApplication {
       context.shutdown.removeEventListener("abort", onShutdown);
       this.#sessions.delete(live);
       if (user !== null) this.#release(user);
+      if (sessionKey !== null) void options.sessions?.releaseSession(sessionKey);
       session.dispose();
     }
   }

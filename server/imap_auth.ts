@@ -21,7 +21,7 @@ export interface ServerAuthOptions {
  * Called when a connection authenticates; returns false to refuse it (the per-user connection
  * limit), which is answered NO [LIMIT].
  */
-export type OnAuthenticated = (accountName: string) => boolean;
+export type OnAuthenticated = (accountName: string) => boolean | Promise<boolean>;
 
 /** Without a directory, a certificate names its local account in its subject CN. */
 export function localAccountOf(identity: CertificateIdentity): string | null {
@@ -48,7 +48,7 @@ export class ServerAuthenticator {
         if (this.#directory === null) return null;
         await this.#store.createAccount(result.accountName, null).catch(() => {});
       }
-      if (onAuthenticated(result.accountName)) return result;
+      if (await onAuthenticated(result.accountName)) return result;
       // The credentials were right: say which limit refused them (RFC 5530), so that the
       // client does not ask its user for the password again.
       throw new ImapError(

@@ -4,6 +4,7 @@
  * periodic re-check of live sessions.
  */
 import { openConfiguredStore } from "./store.ts";
+import { isSessionRegistry } from "../mailstore/session_registry.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../protocol/x509/identity.ts";
 import { LegacyVerifierPool } from "./auth/legacy_pool.ts";
@@ -76,6 +77,7 @@ export class ServerStack {
       limits: sessionLimits(config),
       idleTimeoutMs: config.limits.idleTimeoutMs,
       maxConnectionsPerUser: config.limits.maxConnectionsPerUser,
+      ...(isSessionRegistry(store) ? { sessions: store } : {}),
       preauthWithCertificate: config.imap.preauthWithCertificate,
       certificateUser: (identity) => this.#certificateUser(identity),
     });

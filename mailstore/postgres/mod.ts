@@ -51,6 +51,7 @@ import {
 import { EventHub } from "../event_hub.ts";
 import { checkMessageSize, MAX_MESSAGE_BYTES } from "../limits.ts";
 import { MIGRATIONS } from "./schema.ts";
+import type { SessionRegistry } from "../session_registry.ts";
 import type {
   AccountRecord,
   ExactStore,
@@ -88,6 +89,11 @@ export interface PostgresMailStoreOptions {
   readonly onListenerError?: (error: unknown) => void;
   /** Largest message `append` accepts (default `MAX_MESSAGE_BYTES`). */
   readonly maxMessageBytes?: number;
+  /**
+   * How long a session registered for the cross-node connection limit outlives its node's
+   * last renewal (default 60 s): the sessions of a node that died stop counting then.
+   */
+  readonly sessionTtlMs?: number;
 }
 
 /** The NOTIFY channel of mailbox changes. */
@@ -236,7 +242,7 @@ function guardDriverWriteAfterClose(): void {
 }
 
 /** The PostgreSQL MailStore. Create it with `openPostgresMailStore`. */
-export class PostgresMailStore implements MailStore, ExactStore {
+export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry {
   #sql: Sql;
   #hub: EventHub;
   #closed = false;
@@ -257,6 +263,8 @@ export class PostgresMailStore implements MailStore, ExactStore {
   #remote: Promise<void> = Promise.resolve();
   /** The MODSEQ up to which watchers of a mailbox have been told, for a resync after a gap. */
   #known = new Map<number, number>();
+  #sessionTtlMs: number;
+  #lastRenewal = 0;
 
   /** Use `openPostgresMailStore`, which also migrates and listens. */
   constructor(options: PostgresMailStoreOptions) {
@@ -266,6 +274,7 @@ export class PostgresMailStore implements MailStore, ExactStore {
     this.#maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     this.#hub = new EventHub(options.onListenerError);
     this.#options = options;
+    this.#sessionTtlMs = options.sessionTtlMs ?? 60_000;
     this.#sql = connect(options, options.poolSize ?? 10);
   }
 
@@ -920,11 +929,61 @@ export class PostgresMailStore implements MailStore, ExactStore {
     return this.#hub.watch(mailboxId, listener);
   }
 
+  // Sessions across nodes (the per-user connection limit)
+
+  async claimSession(account: string, limit: number): Promise<string | null> {
+    this.#open();
+    const now = Date.now();
+    return await this.#transaction(async (tx) => {
+      // Claims for one account run one at a time, whichever node makes them.
+      await exec(tx.q, "SELECT pg_advisory_xact_lock(hashtext('session ' || $1))", [account]);
+      await exec(tx.q, "DELETE FROM sessions WHERE account = $1 AND expires_at < $2", [
+        account,
+        now,
+      ]);
+      const live = await rows<{ n: number }>(
+        tx.q,
+        "SELECT count(*) AS n FROM sessions WHERE account = $1",
+        [account],
+      );
+      if ((live[0]?.n ?? 0) >= limit) return null;
+      const key = crypto.randomUUID();
+      await exec(
+        tx.q,
+        "INSERT INTO sessions (id, account, node, expires_at) VALUES ($1, $2, $3, $4)",
+        [key, account, this.#instance, now + this.#sessionTtlMs],
+      );
+      return key;
+    });
+  }
+
+  async releaseSession(key: string): Promise<void> {
+    if (this.#closed) return;
+    await exec(this.#sql, "DELETE FROM sessions WHERE id = $1", [key]).catch((error) => {
+      // It expires by itself; a failed release only keeps it counted until then.
+      log.warn("Cannot release a session: {error}", { error });
+    });
+  }
+
+  /** Renews the expiry of this node's sessions (from the watchdog, a few times per TTL). */
+  #renewSessions(): void {
+    const now = Date.now();
+    if (now - this.#lastRenewal < this.#sessionTtlMs / 4) return;
+    this.#lastRenewal = now;
+    this.#sql.unsafe("UPDATE sessions SET expires_at = $1 WHERE node = $2", [
+      now + this.#sessionTtlMs,
+      this.#instance,
+    ]).catch(() => {});
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#watchdog !== null) clearInterval(this.#watchdog);
     this.#hub.clear();
+    // This node's sessions end with it.
+    await this.#sql.unsafe("DELETE FROM sessions WHERE node = $1", [this.#instance])
+      .catch(() => {});
     await this.#remote.catch(() => {});
     await this.#listener?.end({ timeout: 1 }).catch(() => {});
     await this.#sql.end({ timeout: 5 });
@@ -1212,7 +1271,9 @@ export class PostgresMailStore implements MailStore, ExactStore {
    * tells watchers what changed meanwhile, so that IDLE sessions miss nothing.
    */
   #checkListener(): void {
-    if (this.#closed || this.#relistening) return;
+    if (this.#closed) return;
+    this.#renewSessions();
+    if (this.#relistening) return;
     this.#sql.unsafe("SELECT pg_notify($1, $2)", [CHANGE_CHANNEL, `${this.#instance}:0:p`])
       .catch(() => {});
     if (Date.now() - this.#lastHeard < LISTEN_LOST_MS) return;

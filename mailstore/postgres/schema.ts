@@ -99,4 +99,16 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX deliveries_time ON deliveries (delivered_at);
   `,
+  // Version 2: IMAP sessions of every node, for the per-user connection limit across nodes.
+  // A node renews the expiry of its sessions while it runs; those of a node that died expire.
+  `
+  CREATE TABLE sessions (
+    id         text PRIMARY KEY,
+    account    text NOT NULL,
+    node       text NOT NULL,
+    expires_at bigint NOT NULL
+  );
+  CREATE INDEX sessions_account ON sessions (account, expires_at);
+  CREATE INDEX sessions_node ON sessions (node);
+  `,
 ];

@@ -83,7 +83,11 @@ async function stop(node: Node, signal: Deno.Signal = "SIGTERM"): Promise<void> 
 }
 
 /** Writes two node configs on one database, adds alice, and starts both nodes. */
-async function startCluster(pg: RunningPostgres, database: string): Promise<Cluster> {
+async function startCluster(
+  pg: RunningPostgres,
+  database: string,
+  extraYaml = "",
+): Promise<Cluster> {
   const dir = await Deno.makeTempDir({ prefix: "postern-nodes-e2e-" });
   const pki = await ensureDevPki(join(dir, "certs"));
   const caPem = await Deno.readTextFile(pki.caCertificate);
@@ -109,6 +113,7 @@ async function startCluster(pg: RunningPostgres, database: string): Promise<Clus
         "  pool_size: 4",
         "log:",
         "  level: warning",
+        extraYaml,
         "",
       ].join("\n"),
     );
@@ -401,6 +406,49 @@ Deno.test({
         await imap.close();
       }
     } finally {
+      await stopCluster(cluster);
+    }
+  },
+});
+
+Deno.test({
+  name: "max_connections_per_user holds across both nodes",
+  ignore: !available,
+  fn: async () => {
+    const cluster = await startCluster(
+      pg!,
+      "limit_nodes",
+      "limits:\n  max_connections_per_user: 2",
+    );
+    const open: RawImap[] = [];
+    try {
+      const attempt = async (port: number) => {
+        const imap = await RawImap.tls(port, cluster.caPem);
+        open.push(imap);
+        await imap.greeting();
+        return [imap, await imap.command(`LOGIN alice "${PASSWORD}"`, undefined, 15_000)] as const;
+      };
+      const [, first] = await attempt(cluster.a.port);
+      const [onB, second] = await attempt(cluster.b.port);
+      assert.equal(first.status, "OK", first.tagged);
+      assert.equal(second.status, "OK", second.tagged);
+      for (const port of [cluster.a.port, cluster.b.port]) {
+        const [, third] = await attempt(port);
+        assert.equal(third.status, "NO", third.tagged);
+        assert.match(third.tagged, /\[LIMIT\]/);
+      }
+      await onB.command("LOGOUT");
+      await onB.close();
+      // The session ended on node B frees a place for node A.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const [, again] = await attempt(cluster.a.port);
+        if (again.status === "OK") break;
+        assert.ok(Date.now() < deadline, again.tagged);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      for (const imap of open) await imap.close().catch(() => {});
       await stopCluster(cluster);
     }
   },

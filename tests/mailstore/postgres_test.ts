@@ -214,6 +214,48 @@ pgTest("concurrent deliveries of one key on two nodes store the message once", a
   }
 });
 
+pgTest(
+  "the per-user session limit counts sessions on every node, and a dead node's expire",
+  async () => {
+    const url = await freshDatabase();
+    const [a, b] = await Promise.all([
+      openPostgresMailStore({ url, poolSize: 2, sessionTtlMs: 2500 }),
+      openPostgresMailStore({ url, poolSize: 2, sessionTtlMs: 2500 }),
+    ]);
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      const k1 = await a.claimSession("alice", 2);
+      const k2 = await b.claimSession("alice", 2);
+      assert.ok(k1 && k2 && k1 !== k2);
+      assert.equal(await b.claimSession("alice", 2), null);
+      assert.equal(await a.claimSession("alice", 2), null);
+      assert.ok(await a.claimSession("bob", 2), "another account has its own count");
+      await a.releaseSession(k1);
+      await a.releaseSession(k1);
+      const k3 = await b.claimSession("alice", 2);
+      assert.ok(k3);
+      // Concurrent claims from both nodes never exceed the limit.
+      const claims = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).claimSession("carol", 3)),
+      );
+      assert.equal(claims.filter((k) => k !== null).length, 3);
+      // A live node renews its sessions beyond their first expiry.
+      await new Promise((r) => setTimeout(r, 3500));
+      assert.equal(await a.claimSession("carol", 3), null);
+      // A node that stopped renewing (it died): its sessions expire and stop counting.
+      await sql`UPDATE sessions SET expires_at = 0 WHERE account = 'carol'`;
+      assert.ok(await a.claimSession("carol", 3));
+      // A node that closes ends its sessions.
+      await b.close();
+      assert.ok(await a.claimSession("alice", 2));
+    } finally {
+      await sql.end();
+      await a.close();
+      await b.close();
+    }
+  },
+);
+
 pgTest("opening a store on an unreachable server rejects with a connection error", async () => {
   await assert.rejects(
     openPostgresMailStore({
