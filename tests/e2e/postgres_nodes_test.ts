@@ -454,6 +454,62 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "20 clients split over both nodes append, store and fetch at once without a lost UID",
+  ignore: !available,
+  fn: async () => {
+    const cluster = await startCluster(
+      pg!,
+      "twenty_nodes",
+      "limits:\n  max_connections_per_user: 40",
+    );
+    try {
+      const perClient = 8;
+      const client = async (i: number) => {
+        const node = i % 2 === 0 ? cluster.a : cluster.b;
+        const imap = await login(node.port, cluster.caPem);
+        try {
+          const uids: number[] = [];
+          for (let n = 0; n < perClient; n++) {
+            const r = await imap.command("APPEND INBOX", message(100 + i, n), 30_000);
+            assert.equal(r.status, "OK", r.tagged);
+            uids.push(Number(/APPENDUID \d+ (\d+)/.exec(r.tagged)?.[1]));
+          }
+          const sel = await imap.command("SELECT INBOX", undefined, 30_000);
+          assert.equal(sel.status, "OK", sel.tagged);
+          const st = await imap.command(
+            `UID STORE ${uids.join(",")} +FLAGS (\\Seen)`,
+            undefined,
+            30_000,
+          );
+          assert.equal(st.status, "OK", st.tagged);
+          const f = await imap.command("UID FETCH 1:* (FLAGS)", undefined, 30_000);
+          assert.equal(f.status, "OK", f.tagged);
+          await imap.command("LOGOUT");
+          return uids;
+        } finally {
+          await imap.close();
+        }
+      };
+      const all = (await Promise.all(Array.from({ length: 20 }, (_, i) => client(i)))).flat();
+      assert.equal(new Set(all).size, 20 * perClient);
+      assert.deepEqual(
+        [...all].sort((x, y) => x - y),
+        Array.from({ length: 20 * perClient }, (_, i) => i + 1),
+      );
+      const check = await login(cluster.b.port, cluster.caPem);
+      try {
+        const st = await check.command("STATUS INBOX (MESSAGES UNSEEN UIDNEXT)");
+        assert.match(st.untagged[0]?.text ?? "", /MESSAGES 160 UNSEEN 0 UIDNEXT 161/);
+      } finally {
+        await check.close();
+      }
+    } finally {
+      await stopCluster(cluster);
+    }
+  },
+});
+
 /** Message-IDs of the messages in a Maildir folder (cur and new), sorted. */
 async function maildirIds(folder: string): Promise<string[]> {
   const ids: string[] = [];
