@@ -291,7 +291,11 @@ function uidCount(untagged: readonly string[]): number {
   return n;
 }
 
-async function measureServer(
+/**
+ * APPENDs the corpus (user `bench`, password `bench-password`), then times SELECT, FETCH 1:*
+ * and UID SEARCH on it. Also used by the PostgreSQL store benchmark.
+ */
+export async function measureServer(
   target: ImapConnectOptions,
   n: number,
   log: (s: string) => void,

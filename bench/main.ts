@@ -24,6 +24,7 @@ import { benchMetrics, type Paired } from "./metrics_bench.ts";
 import { benchMtls, formatMtls } from "./mtls_bench.ts";
 import { benchParse } from "./parse_bench.ts";
 import { benchRevocation, formatRevocation } from "./revocation_bench.ts";
+import { benchPostgres, formatPostgres } from "./postgres_bench.ts";
 import { benchTls } from "./tls_bench.ts";
 import { benchTls12 } from "./tls12_bench.ts";
 import { benchTls13Resumption } from "./tls13_resumption_bench.ts";
@@ -209,6 +210,10 @@ try {
   if (wants("scrypt")) {
     console.log("\n## Password hashing: where scrypt runs (one check per core at a time)");
     console.log(formatScrypt(15, await benchScrypt(15, quick ? 8 : 16)));
+  }
+  if (wants("postgres")) {
+    console.log("\n## Mail store: Postern on PostgreSQL vs Postern on SQLite, same IMAP workload");
+    console.log(formatPostgres(await benchPostgres({ messages: quick ? 10_000 : 100_000 })));
   }
   if (wants("logins")) {
     console.log("\n## Login storm: Postern vs Dovecot (SHA512-CRYPT, long-lived login processes)");

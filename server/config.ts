@@ -217,6 +217,8 @@ export interface Config {
   /** Null when metrics are off (the default). */
   readonly metrics: MetricsConfig | null;
   readonly admin: AdminConfig;
+  /** Where mail is kept. Default: SQLite at `<data_dir>/postern.db`. */
+  readonly store: StoreConfig;
 }
 
 /** One problem found in a configuration file; `line` and `col` are 1-based. */
@@ -306,6 +308,7 @@ const KEYS = {
     "quota",
     "metrics",
     "admin",
+    "store",
   ],
   listen: ["address", "tls"],
   tls: [
@@ -423,6 +426,7 @@ export function parseConfig(
     lmtp: readLmtp(ctx, root),
     quota: readQuota(ctx, root),
     ...readObservability(ctx, root, dataDir),
+    store: readStore(ctx, root),
   };
   if (ctx.issues.length > 0) {
     ctx.issues.sort((a, b) => a.line - b.line || a.col - b.col);
@@ -1526,4 +1530,91 @@ function readObservability(
     );
   }
   return { metrics, admin: { enabled, socket } };
+}
+
+// Mail store (`store:` section).
+
+/** The mail store: embedded SQLite (the default) or a PostgreSQL shared by several nodes. */
+export type StoreConfig = SqliteStoreConfig | PostgresStoreConfig;
+
+export interface SqliteStoreConfig {
+  readonly kind: "sqlite";
+  /** Absolute path of the database file, or null for `<data_dir>/postern.db`. */
+  readonly path: string | null;
+}
+
+export interface PostgresStoreConfig {
+  readonly kind: "postgres";
+  /** `postgres://user@host:port/database`, without a password. */
+  readonly url: string;
+  /** Absolute path of a file holding the password (first line), or null for none. */
+  readonly passwordFile: string | null;
+  /** Connections per node. Default 10. */
+  readonly poolSize: number;
+  /**
+   * TLS to the server. Default "disable" for a loopback host and "verify-full" otherwise, so
+   * that mail never crosses a network in clear unless the file says so.
+   */
+  readonly tls: "disable" | "require" | "verify-full";
+  /** Absolute path of the CA (PEM) that issued the server's certificate, or null for the system's. */
+  readonly ca: string | null;
+  readonly connectTimeoutMs: number;
+}
+
+const STORE_KINDS = ["sqlite", "postgres"] as const;
+const STORE_TLS = ["disable", "require", "verify-full"] as const;
+const SQLITE_STORE_KEYS = ["kind", "path"] as const;
+const POSTGRES_STORE_KEYS = [
+  "kind",
+  "url",
+  "password_file",
+  "pool_size",
+  "tls",
+  "ca",
+  "connect_timeout",
+] as const;
+
+function readStore(ctx: Context, root: Section): StoreConfig {
+  const keys = [...new Set([...SQLITE_STORE_KEYS, ...POSTGRES_STORE_KEYS])];
+  const store = Section.open(ctx, root.raw("store"), root.keyNode("store"), "store", keys, "store");
+  const kind = store.choice("kind", STORE_KINDS, "sqlite");
+  const own: readonly string[] = kind === "sqlite" ? SQLITE_STORE_KEYS : POSTGRES_STORE_KEYS;
+  for (const key of keys) {
+    if (store.has(key) && !own.includes(key)) store.fail(key, `does not apply to kind ${kind}`);
+  }
+  if (kind === "sqlite") {
+    return { kind, path: store.has("path") ? store.path("path", "", false) : null };
+  }
+  const url = store.requiredString("url");
+  let host = "";
+  if (url !== "") {
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(url);
+    } catch {
+      store.fail("url", `"${url}" is not a URL such as postgres://postern@db.example.org/postern`);
+    }
+    if (parsed !== null) {
+      host = parsed.hostname.replace(/^\[|\]$/g, "");
+      if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
+        store.fail("url", `expected a postgres:// URL, got ${parsed.protocol}//`);
+      } else if (parsed.password !== "") {
+        // Config files get copied and shown; the secret lives in its own file.
+        store.fail("url", "must not hold a password: put it in password_file");
+      } else if (host === "") {
+        store.fail("url", "names no host");
+      }
+    }
+  }
+  const passwordFile = store.has("password_file") ? store.path("password_file", "", true) : null;
+  const loopback = host === "" || isLoopback(host);
+  return {
+    kind,
+    url,
+    passwordFile,
+    poolSize: store.int("pool_size", 10, 1, 1000),
+    tls: store.choice("tls", STORE_TLS, loopback ? "disable" : "verify-full"),
+    ca: store.has("ca") ? store.path("ca", "", true) : null,
+    connectTimeoutMs: store.duration("connect_timeout", 10_000, 1000),
+  };
 }

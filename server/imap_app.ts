@@ -4,6 +4,7 @@
  * revoked certificate) that the sans-IO session leaves to its driver.
  */
 import type { MailStore } from "../mailstore/mail_store.ts";
+import type { SessionRegistry } from "../mailstore/session_registry.ts";
 import { ImapSession, type SessionLimits } from "../protocol/imap/mod.ts";
 import type { QuotaSource } from "../protocol/imap/quota.ts";
 import type { CertificateIdentity } from "../protocol/x509/identity.ts";
@@ -31,6 +32,11 @@ export interface ImapAppOptions {
   /** How often a client in IDLE gets an untagged OK so NAT keeps the mapping. */
   readonly idleKeepaliveMs?: number;
   readonly maxConnectionsPerUser: number;
+  /**
+   * Counts sessions across every node on the same store (PostgreSQL), so that
+   * `maxConnectionsPerUser` holds for the cluster and not only for this process.
+   */
+  readonly sessions?: SessionRegistry;
   /** Greets a connection with a verified certificate as PREAUTH (its mapped user). */
   readonly preauthWithCertificate?: boolean;
   /** The account a verified certificate maps to, for PREAUTH. */
@@ -84,15 +90,27 @@ export class ImapApplication {
     const options = this.#options;
     const metrics = options.metrics ?? NO_METRICS;
     let user: string | null = null;
+    let sessionKey: string | null = null;
     let identity = context.tls?.peer?.identity ?? null;
     /** Counts a login (or a PREAUTH greeting) against the per-user connection limit. */
-    const claim = (name: string): boolean => {
+    const claim = async (name: string): Promise<boolean> => {
       const count = this.#perUser.get(name) ?? 0;
       if (count >= options.maxConnectionsPerUser) {
         log.warn("Refused login of {user}: {count} connections already", { user: name, count });
         return false;
       }
+      let key: string | null = null;
+      if (options.sessions) {
+        // On PostgreSQL, the limit counts the sessions of every node.
+        key = await options.sessions.claimSession(name, options.maxConnectionsPerUser);
+        if (key === null) {
+          log.warn("Refused login of {user}: the limit is reached across nodes", { user: name });
+          return false;
+        }
+      }
       if (user !== null) this.#release(user);
+      if (sessionKey !== null) void options.sessions?.releaseSession(sessionKey);
+      sessionKey = key;
       this.#perUser.set(name, count + 1);
       user = name;
       context.setUser(name);
@@ -100,7 +118,9 @@ export class ImapApplication {
     };
     // A certificate user over the limit gets the ordinary greeting instead of PREAUTH.
     const preauthCandidate = await this.#preauthUser(identity);
-    const preauth = preauthCandidate !== null && claim(preauthCandidate) ? preauthCandidate : null;
+    const preauth = preauthCandidate !== null && await claim(preauthCandidate)
+      ? preauthCandidate
+      : null;
     const session = new ImapSession({
       store: options.store,
       authenticator: options.auth.forConnection(claim),
@@ -229,6 +249,7 @@ export class ImapApplication {
       context.shutdown.removeEventListener("abort", onShutdown);
       this.#sessions.delete(live);
       if (user !== null) this.#release(user);
+      if (sessionKey !== null) void options.sessions?.releaseSession(sessionKey);
       session.dispose();
     }
   }

@@ -26,7 +26,7 @@ export interface ServerAuthOptions {
  * Called when a connection authenticates; returns false to refuse it (the per-user connection
  * limit), which is answered NO [LIMIT].
  */
-export type OnAuthenticated = (accountName: string) => boolean;
+export type OnAuthenticated = (accountName: string) => boolean | Promise<boolean>;
 
 /**
  * Without a directory, the local account a certificate names, or null when it names none or
@@ -91,7 +91,7 @@ export class ServerAuthenticator {
         if (this.#directory === null) return count(mechanism, "invalid"), null;
         await this.#store.createAccount(result.accountName, null).catch(() => {});
       }
-      if (onAuthenticated(result.accountName)) return count(mechanism, "ok"), result;
+      if (await onAuthenticated(result.accountName)) return count(mechanism, "ok"), result;
       count(mechanism, "refused");
       // The credentials were right: say which limit refused them (RFC 5530), so that the
       // client does not ask its user for the password again.

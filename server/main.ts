@@ -38,7 +38,9 @@ import { hashPassword } from "../mailstore/password.ts";
 import { importUsers, readImportFile } from "./cli/user_import.ts";
 import { MailStoreError } from "../mailstore/mail_store.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
-import { openDataStore, prepareDataDir } from "./data_dir.ts";
+import { prepareDataDir } from "./data_dir.ts";
+import { openConfiguredStore } from "./store.ts";
+import { copyStore } from "../mailstore/transfer.ts";
 import { serve, type ServeHandle } from "./serve.ts";
 import { startStallProbeFromEnv } from "./stall_probe.ts";
 import { describeTlsSuites } from "./tls_config.ts";
@@ -403,6 +405,44 @@ const COMMANDS: readonly Command[] = [
     },
   },
   {
+    name: "store copy",
+    uses: ["net", "write"],
+    summary: "Copy every account from one configuration's store to another's, exactly.",
+    details: "UIDVALIDITY, UIDs, MODSEQs, flags, dates, subscriptions, addresses and expunge\n" +
+      "records are kept, so clients synchronised before the move do not resync. Works both\n" +
+      "ways between SQLite and PostgreSQL. The destination must hold no account; stop the\n" +
+      "servers on the source first.",
+    positionals: [],
+    options: {
+      from: { type: "string", value: "CONFIG", description: "configuration of the source" },
+      to: { type: "string", value: "CONFIG", description: "configuration of the destination" },
+    },
+    async run({ values, io }) {
+      if (typeof values.from !== "string" || typeof values.to !== "string") {
+        throw new UsageError("store copy needs --from CONFIG and --to CONFIG", "store copy");
+      }
+      const load = (path: string) =>
+        loadConfig(resolve(io.cwd, path), { checkFiles: false, displayName: path });
+      const [fromConfig, toConfig] = [await load(values.from), await load(values.to)];
+      const from = await openConfiguredStore(fromConfig);
+      try {
+        const to = await openConfiguredStore(toConfig);
+        try {
+          const summary = await copyStore(from, to, (line) => io.err(`${line}\n`));
+          io.out(
+            `copied ${summary.accounts} accounts, ${summary.mailboxes} mailboxes, ` +
+              `${summary.messages} messages (${summary.bytes} bytes)\n`,
+          );
+        } finally {
+          await to.close();
+        }
+      } finally {
+        await from.close();
+      }
+      return 0;
+    },
+  },
+  {
     name: "user list",
     uses: ["write"],
     summary: "List the local accounts.",
@@ -482,6 +522,7 @@ const COMMANDS: readonly Command[] = [
 const GROUPS: Readonly<Record<string, string>> = {
   certs: "Manage the development PKI.",
   user: "Manage local accounts.",
+  store: "Move mail between stores (SQLite, PostgreSQL).",
 };
 
 const encoder = new TextEncoder();
@@ -705,15 +746,15 @@ function list(value: string | boolean | undefined): string[] | undefined {
   return value.split(",").map((s) => s.trim()).filter((s) => s !== "");
 }
 
-/** Opens the store at `<data_dir>/postern.db`, runs `body`, and closes the store. */
+/** Opens the configured store (default `<data_dir>/postern.db`), runs `body`, and closes it. */
 async function withStore<T>(
   io: CliIo,
   values: OptionValues,
   body: (store: MailStore) => Promise<T>,
   config?: Config,
 ): Promise<T> {
-  const { dataDir } = config ?? await resolveConfig(io, values, { checkFiles: false });
-  const store = await openDataStore(dataDir);
+  const resolved = config ?? await resolveConfig(io, values, { checkFiles: false });
+  const store = await openConfiguredStore(resolved);
   try {
     return await body(store);
   } finally {

@@ -4,7 +4,9 @@
  * revocation of live sessions (changes pushed by the directory, else a periodic re-check).
  */
 import { quotaLimits, quotaUsage } from "./quota.ts";
-import { openDataStore } from "./data_dir.ts";
+import { prepareDataDir } from "./data_dir.ts";
+import { openConfiguredStore } from "./store.ts";
+import { isSessionRegistry } from "../mailstore/session_registry.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../protocol/x509/identity.ts";
 import { LegacyVerifierPool } from "./auth/legacy_pool.ts";
@@ -97,6 +99,7 @@ export class ServerStack {
       limits: sessionLimits(config),
       idleTimeoutMs: config.limits.idleTimeoutMs,
       maxConnectionsPerUser: config.limits.maxConnectionsPerUser,
+      ...(isSessionRegistry(store) ? { sessions: store } : {}),
       preauthWithCertificate: config.imap.preauthWithCertificate,
       certificateUser: (identity) => this.#certificateUser(identity),
       metrics,
@@ -113,8 +116,9 @@ export class ServerStack {
     config: Config,
     { metrics = NO_METRICS, timeStore = false }: { metrics?: Metrics; timeStore?: boolean } = {},
   ): Promise<ServerStack> {
-    const sqlite = await openDataStore(config.dataDir);
-    const store = timeStore ? instrumentStore(sqlite, metrics) : sqlite;
+    await prepareDataDir(config.dataDir);
+    const opened = await openConfiguredStore(config);
+    const store = timeStore ? instrumentStore(opened, metrics) : opened;
     const settings = await directorySettings(config);
     const directory = settings ? new Directory(settings, { metrics }) : null;
     return new ServerStack(store, config, directory, metrics);

@@ -5,12 +5,15 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
 
-# command:package pairs for every real peer the tests drive.
+# command:package pairs for every real peer the tests drive. PostgreSQL's server binaries live in
+# /usr/lib/postgresql/<version>/bin (off PATH; tests/_support/postgres.ts finds them), so its
+# package is recognised by postgresql-common's pg_ctlcluster.
 tools=(
   openssl:openssl gnutls-cli:gnutls-bin python3:python3 curl:curl
   slapd:slapd ldapmodify:ldap-utils dovecot:dovecot-imapd mbsync:isync
   fetchmail:fetchmail tstclnt:libnss3-tools
   swaks:swaks postfix:postfix prometheus:prometheus
+  pg_ctlcluster:postgresql
 )
 missing=()
 for pair in "${tools[@]}"; do

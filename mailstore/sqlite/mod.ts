@@ -53,6 +53,13 @@ import { EventHub } from "../event_hub.ts";
 import { checkMessageSize, MAX_MESSAGE_BYTES } from "../limits.ts";
 import { MIGRATIONS } from "./schema.ts";
 import type { CheckpointerReport, CheckpointerRequest } from "./_checkpointer.ts";
+import type {
+  AccountRecord,
+  ExactStore,
+  ExpungedRecord,
+  MailboxRecord,
+  MessageRecord,
+} from "../transfer.ts";
 
 /** Options of `openSqliteMailStore`. */
 export interface SqliteMailStoreOptions {
@@ -166,7 +173,7 @@ const POINT_LOOKUP_LIMIT = 256;
 const DENSE_FACTOR = 4;
 
 /** The SQLite MailStore. Create it with `openSqliteMailStore`. */
-export class SqliteMailStore implements MailStore {
+export class SqliteMailStore implements MailStore, ExactStore {
   #db: DatabaseSync;
   #statements = new Map<string, StatementSync>();
   #hub: EventHub;
@@ -936,6 +943,205 @@ export class SqliteMailStore implements MailStore {
       this.#walFile = null;
       this.#db.close();
     }
+  }
+
+  // Exact copy (`postern store copy`, mailstore/transfer.ts)
+
+  exportAccounts(): Promise<AccountRecord[]> {
+    return this.#call(() =>
+      this.#all<AccountRow>("SELECT * FROM accounts ORDER BY id").map((a) => ({
+        name: a.name,
+        passwordHash: a.password_hash,
+        addresses: this.#all<{ address: string }>(
+          "SELECT address FROM addresses WHERE account_id = ? ORDER BY address",
+          a.id,
+        ).map((r) => r.address),
+        subscriptions: this.#all<{ name: string }>(
+          "SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name",
+          a.id,
+        ).map((r) => r.name),
+      }))
+    );
+  }
+
+  exportMailboxes(accountName: string): Promise<MailboxRecord[]> {
+    return this.#call(() =>
+      this.#all<MailboxRow>(
+        `SELECT ${MAILBOX_COLUMNS} FROM mailboxes m JOIN accounts a ON a.id = m.account_id
+         WHERE a.name = ? ORDER BY m.id`,
+        accountName,
+      ).map((m) => ({
+        id: m.id,
+        name: m.name,
+        uidValidity: m.uidvalidity,
+        uidNext: m.uidnext,
+        highestModseq: m.highestmodseq,
+        specialUse: m.special_use as SpecialUse | null,
+        vanishedFloor: m.vanished_floor,
+      }))
+    );
+  }
+
+  exportMessages(mailboxId: number, afterUid: number, limit: number): Promise<MessageRecord[]> {
+    return this.#call(() =>
+      this.#all<MessageRow & { raw: Uint8Array; summary: string | null; text: string | null }>(
+        `SELECT m.uid, m.modseq, m.flags, m.internal_date, m.size, m.blob_id, b.raw, b.summary,
+         s.text FROM messages m JOIN blobs b ON b.id = m.blob_id
+         LEFT JOIN search_texts s ON s.blob_id = m.blob_id
+         WHERE m.mailbox_id = ? AND m.uid > ? ORDER BY m.uid LIMIT ?`,
+        mailboxId,
+        afterUid,
+        limit,
+      ).map((r) => ({
+        uid: r.uid,
+        modseq: r.modseq,
+        flags: splitFlags(r.flags),
+        internalDate: r.internal_date,
+        raw: r.raw,
+        summary: r.summary,
+        searchText: r.text,
+      }))
+    );
+  }
+
+  exportExpunged(mailboxId: number): Promise<ExpungedRecord[]> {
+    return this.#call(() =>
+      this.#all<{ uid: number; modseq: number; expunged_at: number }>(
+        "SELECT uid, modseq, expunged_at FROM expunged WHERE mailbox_id = ? ORDER BY uid",
+        mailboxId,
+      ).map((r) => ({ uid: r.uid, modseq: r.modseq, expungedAt: r.expunged_at }))
+    );
+  }
+
+  importAccount(
+    account: AccountRecord,
+    mailboxes: readonly MailboxRecord[],
+  ): Promise<Map<string, number>> {
+    return this.#call(() =>
+      this.#transaction(() => {
+        validateAccountName(account.name);
+        if (this.#get("SELECT 1 FROM accounts WHERE name = ?", account.name)) {
+          throw new MailStoreError("alreadyexists", "Account already exists");
+        }
+        const id = Number(
+          this.#run(
+            "INSERT INTO accounts (name, password_hash) VALUES (?, ?)",
+            account.name,
+            account.passwordHash,
+          ).lastInsertRowid,
+        );
+        const ids = new Map<string, number>();
+        let top = 0;
+        for (const m of mailboxes) {
+          ids.set(
+            m.name,
+            Number(
+              this.#run(
+                `INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, highestmodseq,
+                 special_use, vanished_floor) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+                id,
+                normalizeMailboxName(m.name),
+                m.uidValidity,
+                m.uidNext,
+                m.highestModseq,
+                validateSpecialUse(m.specialUse),
+                m.vanishedFloor,
+              ).lastInsertRowid,
+            ),
+          );
+          top = Math.max(top, m.uidValidity);
+        }
+        for (const name of account.subscriptions) {
+          this.#run(
+            "INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?, ?)",
+            id,
+            name,
+          );
+        }
+        for (const address of account.addresses) {
+          this.#run(
+            "INSERT INTO addresses (address, account_id) VALUES (?, ?)",
+            normalizeAddress(address),
+            id,
+          );
+        }
+        // Mailboxes made here later must not reuse a copied UIDVALIDITY.
+        const last = this.#get<{ value: number }>(
+          "SELECT value FROM meta WHERE key = 'last_uidvalidity'",
+        )?.value ?? 0;
+        this.#run(
+          "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_uidvalidity', ?)",
+          Math.max(last, top),
+        );
+        return ids;
+      })
+    );
+  }
+
+  importMessages(mailboxId: number, messages: readonly MessageRecord[]): Promise<void> {
+    return this.#call(() =>
+      this.#transaction(() => {
+        const m = this.#mailboxById(mailboxId);
+        let unseen = 0;
+        let size = 0;
+        for (const message of messages) {
+          if (message.uid >= m.uidnext || message.modseq > m.highestmodseq) {
+            throw new MailStoreError("cannot", "A copied message lies beyond its mailbox");
+          }
+          const flags = normalizeFlags(message.flags);
+          const blobId = Number(
+            this.#run(
+              "INSERT INTO blobs (raw, summary) VALUES (?, ?)",
+              message.raw,
+              message.summary,
+            ).lastInsertRowid,
+          );
+          if (message.searchText !== null) {
+            this.#run(
+              "INSERT INTO search_texts (blob_id, text) VALUES (?, ?)",
+              blobId,
+              message.searchText,
+            );
+          }
+          this.#insertMessage(
+            mailboxId,
+            message.uid,
+            message.modseq,
+            flags,
+            message.internalDate,
+            message.raw.byteLength,
+            blobId,
+          );
+          if (!hasFlag(flags, SEEN)) unseen++;
+          size += message.raw.byteLength;
+        }
+        this.#run(
+          `UPDATE mailboxes SET message_count = message_count + ?, unseen_count = unseen_count + ?,
+           total_size = total_size + ? WHERE id = ?`,
+          messages.length,
+          unseen,
+          size,
+          mailboxId,
+        );
+      })
+    );
+  }
+
+  importExpunged(mailboxId: number, records: readonly ExpungedRecord[]): Promise<void> {
+    return this.#call(() =>
+      this.#transaction(() => {
+        for (const r of records) {
+          this.#run(
+            `INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq, expunged_at)
+             VALUES (?, ?, ?, ?)`,
+            mailboxId,
+            r.uid,
+            r.modseq,
+            r.expungedAt,
+          );
+        }
+      })
+    );
   }
 
   // Internals

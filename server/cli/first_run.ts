@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { hashPassword } from "../../mailstore/password.ts";
-import { openDataStore } from "../data_dir.ts";
+import { openConfiguredStore } from "../store.ts";
 import type { Config } from "../config.ts";
 import { type DevCa, issueClientCertificate } from "./dev_pki.ts";
 
@@ -50,7 +50,7 @@ export async function ensureDemoAccount(
   }
   const password = randomSecret();
   const p12Password = randomSecret();
-  const store = await openDataStore(config.dataDir);
+  const store = await openConfiguredStore(config);
   try {
     const hash = hashPassword(password);
     if (await store.getAccount(DEMO_USER)) await store.setPasswordHash(DEMO_USER, hash);

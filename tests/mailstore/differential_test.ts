@@ -2,6 +2,11 @@ import assert from "node:assert/strict";
 import type { FlagOperation, MailStore } from "../../mailstore/mail_store.ts";
 import { MemoryMailStore } from "../../mailstore/memory/mod.ts";
 import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
+import { openPostgresMailStore } from "../../mailstore/postgres/mod.ts";
+import { postgresAvailable, startPostgres } from "../_support/postgres.ts";
+
+// PostgreSQL joins as a third party where it is installed (one cluster for the whole file).
+const postgresServer = postgresAvailable() ? await startPostgres() : null;
 
 /** xorshift32, so a failure replays from its seed. */
 function rng(seed: number): () => number {
@@ -29,11 +34,18 @@ function withoutUidValidity(value: unknown): unknown {
 }
 
 for (const seed of [1, 2, 3]) {
-  Deno.test(`MemoryMailStore and SqliteMailStore agree on random operations (seed ${seed})`, async () => {
+  const parties = postgresServer
+    ? "MemoryMailStore, SqliteMailStore and PostgresMailStore"
+    : "MemoryMailStore and SqliteMailStore";
+  Deno.test(`${parties} agree on random operations (seed ${seed})`, async () => {
     const stores: MailStore[] = [
       new MemoryMailStore(),
       await openSqliteMailStore(":memory:"),
     ];
+    if (postgresServer) {
+      const url = await postgresServer.createDatabase(`differential_${seed}`);
+      stores.push(await openPostgresMailStore({ url, poolSize: 2 }));
+    }
     try {
       const boxIds: number[][] = [];
       for (const store of stores) {
@@ -98,11 +110,13 @@ for (const seed of [1, 2, 3]) {
               break;
           }
         }
-        assert.deepEqual(
-          withoutUidValidity(outcomes[1]),
-          withoutUidValidity(outcomes[0]),
-          `step ${step}: ${kind}`,
-        );
+        for (let i = 1; i < outcomes.length; i++) {
+          assert.deepEqual(
+            withoutUidValidity(outcomes[i]),
+            withoutUidValidity(outcomes[0]),
+            `step ${step}: ${kind} (store ${i})`,
+          );
+        }
       }
       for (const [i, store] of stores.entries()) {
         const account = (await store.getAccount("alice"))!;
@@ -121,3 +135,12 @@ for (const seed of [1, 2, 3]) {
     }
   });
 }
+
+// Registered last, so it runs after every case above in this file.
+Deno.test({
+  name: "differential: the throwaway PostgreSQL cluster stops",
+  ignore: postgresServer === null,
+  fn: async () => {
+    await postgresServer?.stop();
+  },
+});

@@ -1,0 +1,275 @@
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import type { MailboxEvent } from "../../mailstore/mail_store.ts";
+import { openPostgresMailStore, type PostgresMailStore } from "../../mailstore/postgres/mod.ts";
+import { MIGRATIONS } from "../../mailstore/postgres/schema.ts";
+import { postgresAvailable, startPostgres } from "../_support/postgres.ts";
+import { runMailStoreContract } from "./contract.ts";
+
+const available = postgresAvailable();
+const server = available ? await startPostgres() : null;
+let n = 0;
+
+async function freshDatabase(): Promise<string> {
+  return await server!.createDatabase(`db_${n++}`);
+}
+
+const enc = new TextEncoder();
+const message = (i: number) => enc.encode(`Subject: ${i}\r\n\r\nBody ${i}\r\n`);
+
+/** Two store instances on one database: two nodes, as far as the store can tell. */
+async function twoNodes(): Promise<[PostgresMailStore, PostgresMailStore, string]> {
+  const url = await freshDatabase();
+  const [a, b] = await Promise.all([
+    openPostgresMailStore({ url, poolSize: 4 }),
+    openPostgresMailStore({ url, poolSize: 4 }),
+  ]);
+  return [a, b, url];
+}
+
+/** Waits (at most `ms`) until `ready()` holds; a generous behaviour bound, not a timing check. */
+async function until(ready: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error("Timed out waiting for a condition");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+if (server) {
+  runMailStoreContract("PostgresMailStore", async () => {
+    return await openPostgresMailStore({ url: await freshDatabase(), poolSize: 4 });
+  });
+}
+
+function pgTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({ name: `PostgresMailStore: ${name}`, ignore: !available, fn });
+}
+
+pgTest(
+  "two nodes migrating one fresh database at once both end at the latest version",
+  async () => {
+    const url = await freshDatabase();
+    const stores = await Promise.all(
+      Array.from({ length: 3 }, () => openPostgresMailStore({ url, poolSize: 2 })),
+    );
+    try {
+      for (const s of stores) assert.equal(await s.schemaVersion(), MIGRATIONS.length);
+    } finally {
+      for (const s of stores) await s.close();
+    }
+  },
+);
+
+pgTest("concurrent appends from two nodes get distinct, increasing UIDs and MODSEQs", async () => {
+  const [a, b] = await twoNodes();
+  try {
+    const account = await a.createAccount("alice", null);
+    const inbox = (await b.getMailbox(account.id, "INBOX"))!;
+    const perNode = 40;
+    const run = async (store: PostgresMailStore, tag: number) => {
+      const got: { uid: number; modseq: number }[] = [];
+      // Several in flight per node, each awaited in order, so a node's own UIDs must grow.
+      const lanes = Array.from({ length: 4 }, async (_, lane) => {
+        for (let i = lane; i < perNode; i += 4) {
+          got.push(await store.append(inbox.id, { raw: message(tag * 1000 + i) }));
+        }
+      });
+      await Promise.all(lanes);
+      return got;
+    };
+    const [fromA, fromB] = await Promise.all([run(a, 1), run(b, 2)]);
+    const all = [...fromA, ...fromB];
+    const uids = all.map((r) => r.uid).sort((x, y) => x - y);
+    assert.deepEqual(uids, Array.from({ length: 2 * perNode }, (_, i) => i + 1));
+    assert.equal(new Set(all.map((r) => r.modseq)).size, all.length);
+    // Within one transaction order, the UID and the MODSEQ grow together.
+    const byUid = [...all].sort((x, y) => x.uid - y.uid);
+    for (let i = 1; i < byUid.length; i++) assert.ok(byUid[i]!.modseq > byUid[i - 1]!.modseq);
+    const box = (await a.getMailbox(account.id, "INBOX"))!;
+    assert.equal(box.messages, 2 * perNode);
+    assert.equal(box.uidNext, 2 * perNode + 1);
+    // An expunge of the highest UID on one node does not let the other reuse it.
+    await a.storeFlags(inbox.id, [2 * perNode], "add", ["\\Deleted"]);
+    await a.expunge(inbox.id);
+    const next = await b.append(inbox.id, { raw: message(9999) });
+    assert.equal(next.uid, 2 * perNode + 1);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+pgTest("opposite copies on two nodes at once neither deadlock nor lose messages", async () => {
+  const [a, b] = await twoNodes();
+  try {
+    const account = await a.createAccount("alice", null);
+    const one = await a.createMailbox(account.id, "One");
+    const two = await a.createMailbox(account.id, "Two");
+    for (let i = 0; i < 20; i++) {
+      await a.append(one.id, { raw: message(i) });
+      await a.append(two.id, { raw: message(100 + i) });
+    }
+    // Opposite directions on two nodes: the mailbox rows are locked in id order.
+    await Promise.all([
+      ...Array.from({ length: 10 }, (_, i) => a.copy(one.id, [i + 1], two.id)),
+      ...Array.from({ length: 10 }, (_, i) => b.copy(two.id, [i + 1], one.id)),
+    ]);
+    const [l1, l2] = [await a.listMessages(one.id), await b.listMessages(two.id)];
+    assert.equal(l1.length, 30);
+    assert.equal(l2.length, 30);
+    assert.equal(new Set(l1.map((m) => m.uid)).size, 30);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+pgTest("a copy shares the stored body, and the body goes with its last message", async () => {
+  const url = await freshDatabase();
+  const store = await openPostgresMailStore({ url, poolSize: 2 });
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const account = await store.createAccount("alice", null);
+    const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+    const other = await store.createMailbox(account.id, "Other");
+    await store.append(inbox.id, { raw: message(1), searchText: "one" });
+    await store.copy(inbox.id, [1], other.id);
+    await store.copy(inbox.id, [1], inbox.id);
+    const blobs = async () => Number((await sql`SELECT count(*) AS n FROM blobs`)[0]!.n);
+    assert.equal(await blobs(), 1);
+    await store.storeFlags(inbox.id, [1, 2], "add", ["\\Deleted"]);
+    await store.expunge(inbox.id);
+    assert.equal(await blobs(), 1);
+    assert.deepEqual(await store.getRaw(other.id, 1), message(1));
+    await store.deleteMailbox(account.id, "Other");
+    assert.equal(await blobs(), 0);
+  } finally {
+    await sql.end();
+    await store.close();
+  }
+});
+
+pgTest(
+  "watch() on one node hears appends, flags, expunges and renames made on another",
+  async () => {
+    const [a, b] = await twoNodes();
+    try {
+      const account = await a.createAccount("alice", null);
+      const inbox = (await b.getMailbox(account.id, "INBOX"))!;
+      const other = await a.createMailbox(account.id, "Other");
+      const heard: MailboxEvent[] = [];
+      b.watch(inbox.id, (e) => heard.push(e));
+      b.watch(other.id, (e) => heard.push(e));
+      const mine: MailboxEvent[] = [];
+      a.watch(inbox.id, (e) => mine.push(e));
+      await a.append(inbox.id, { raw: message(1) });
+      await a.append(inbox.id, { raw: message(2) });
+      await a.copy(inbox.id, [1, 2], inbox.id);
+      await a.storeFlags(inbox.id, [1, 3], "add", ["\\Deleted"]);
+      await a.expunge(inbox.id);
+      await a.renameMailbox(account.id, "Other", "Renamed");
+      const expected: MailboxEvent[] = [
+        { kind: "append", mailboxId: inbox.id, uids: [1] },
+        { kind: "append", mailboxId: inbox.id, uids: [2] },
+        { kind: "append", mailboxId: inbox.id, uids: [3, 4] },
+        { kind: "flags", mailboxId: inbox.id, uids: [1, 3] },
+        { kind: "expunge", mailboxId: inbox.id, uids: [1, 3] },
+        { kind: "renamed", mailboxId: other.id, name: "Renamed" },
+      ];
+      await until(() => heard.length >= expected.length);
+      assert.deepEqual(heard, expected);
+      // The writing node was told once, directly, not a second time through NOTIFY.
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(mine.length, 5);
+      // The state a listener re-reads on hearing is the committed one (QRESYNC consistent).
+      const changes = await b.changesSince(inbox.id, 0);
+      assert.deepEqual(changes.vanished, [1, 3]);
+      assert.deepEqual(changes.changed.map((m) => m.uid), [2, 4]);
+      await a.deleteMailbox(account.id, "Renamed");
+      await until(() => heard.length > expected.length);
+      assert.deepEqual(heard.at(-1), { kind: "deleted", mailboxId: other.id });
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  },
+);
+
+pgTest("concurrent deliveries of one key on two nodes store the message once", async () => {
+  const [a, b] = await twoNodes();
+  try {
+    const account = await a.createAccount("alice", null);
+    const inbox = (await a.getMailbox(account.id, "INBOX"))!;
+    const options = { deliveryKey: "same", windowMs: 60_000 };
+    const results = await Promise.all([
+      a.deliver(inbox.id, { raw: message(1) }, options),
+      b.deliver(inbox.id, { raw: message(1) }, options),
+    ]);
+    assert.deepEqual(results.map((r) => r.kind).sort(), ["duplicate", "stored"]);
+    assert.equal((await b.listMessages(inbox.id)).length, 1);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+pgTest(
+  "the per-user session limit counts sessions on every node, and a dead node's expire",
+  async () => {
+    const url = await freshDatabase();
+    const [a, b] = await Promise.all([
+      openPostgresMailStore({ url, poolSize: 2, sessionTtlMs: 2500 }),
+      openPostgresMailStore({ url, poolSize: 2, sessionTtlMs: 2500 }),
+    ]);
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      const k1 = await a.claimSession("alice", 2);
+      const k2 = await b.claimSession("alice", 2);
+      assert.ok(k1 && k2 && k1 !== k2);
+      assert.equal(await b.claimSession("alice", 2), null);
+      assert.equal(await a.claimSession("alice", 2), null);
+      assert.ok(await a.claimSession("bob", 2), "another account has its own count");
+      await a.releaseSession(k1);
+      await a.releaseSession(k1);
+      const k3 = await b.claimSession("alice", 2);
+      assert.ok(k3);
+      // Concurrent claims from both nodes never exceed the limit.
+      const claims = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).claimSession("carol", 3)),
+      );
+      assert.equal(claims.filter((k) => k !== null).length, 3);
+      // A live node renews its sessions beyond their first expiry.
+      await new Promise((r) => setTimeout(r, 3500));
+      assert.equal(await a.claimSession("carol", 3), null);
+      // A node that stopped renewing (it died): its sessions expire and stop counting.
+      await sql`UPDATE sessions SET expires_at = 0 WHERE account = 'carol'`;
+      assert.ok(await a.claimSession("carol", 3));
+      // A node that closes ends its sessions.
+      await b.close();
+      assert.ok(await a.claimSession("alice", 2));
+    } finally {
+      await sql.end();
+      await a.close();
+      await b.close();
+    }
+  },
+);
+
+pgTest("opening a store on an unreachable server rejects with a connection error", async () => {
+  await assert.rejects(
+    openPostgresMailStore({
+      url: `postgres://postern@127.0.0.1:1/postern`,
+      connectTimeoutSeconds: 2,
+    }),
+  );
+});
+
+// Registered last, so it runs after every case above in this file.
+Deno.test({
+  name: "PostgresMailStore: the throwaway cluster stops",
+  ignore: !available,
+  fn: async () => {
+    await server?.stop();
+  },
+});
