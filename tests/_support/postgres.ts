@@ -208,6 +208,21 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Runn
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw e;
   }
+  // A run that filters out the test calling stop() (deno test --filter) still leaves nothing
+  // behind: the server and its folder go when the test process exits.
+  const onUnload = () => {
+    try {
+      child?.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch {
+      // Already removed.
+    }
+  };
+  globalThis.addEventListener("unload", onUnload);
   const base = `127.0.0.1:${port}`;
   return {
     url: `postgres://postern:${password}@${base}/postern`,
@@ -223,6 +238,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Runn
     stopServer,
     startServer,
     async stop(): Promise<void> {
+      globalThis.removeEventListener("unload", onUnload);
       await stopServer();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
