@@ -18,7 +18,8 @@ import { defaultProvider } from "../protocol/crypto/mod.ts";
 import type { PeerCheck } from "./tls_channel.ts";
 import { ServerStack } from "./stack.ts";
 import { type LmtpBoundAddress, LmtpDelivery, LmtpServer } from "./lmtp/mod.ts";
-import { DATABASE_FILE, warnIfExposed } from "./data_dir.ts";
+import { warnIfExposed } from "./data_dir.ts";
+import { sqlitePath } from "./store.ts";
 import { type CrlCheck, loadCrlCheck, watchCrlFiles } from "./crl.ts";
 import { type Metrics, NO_METRICS } from "./metrics/metrics.ts";
 import { PrometheusMetrics } from "./metrics/prometheus.ts";
@@ -163,7 +164,11 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   let current = config;
   const adminOn = await adminSocketWanted(config);
   const prometheus = config.metrics === null ? null : new PrometheusMetrics({
-    databaseBytes: () => databaseBytes(join(config.dataDir, DATABASE_FILE)),
+    // The SQLite file's size; a PostgreSQL store reports none (the database server knows it).
+    databaseBytes: () => {
+      const path = sqlitePath(config);
+      return path === null ? null : databaseBytes(path);
+    },
   });
   const counters = adminOn ? new KeyCounters() : null;
   const metrics: Metrics = prometheus && counters
