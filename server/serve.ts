@@ -2,7 +2,7 @@
  * Runs the server from a validated configuration: binds the listeners, keeps the TLS material
  * current across reloads, writes one access line per connection, and shuts down gracefully.
  */
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { type Config, loadConfig, MAX_SOCKET_PATH } from "./config.ts";
 import { getLogger } from "./log.ts";
 import { type AccessRecord, type Application, ListenerGroup } from "./listener.ts";
