@@ -78,9 +78,11 @@ interface Command {
   readonly options: Readonly<Record<string, OptionSpec>>;
   /**
    * What the command needs beyond reading files and a few environment variables: `net` to
-   * listen or reach LDAP, `write` to change files. The rest is revoked before it runs.
+   * listen or reach LDAP, `write` to change files, `store` to open the mail store (which keeps
+   * the network too, since the store may be a PostgreSQL server). The rest is revoked before
+   * it runs.
    */
-  readonly uses: readonly ("net" | "write")[];
+  readonly uses: readonly ("net" | "write" | "store")[];
   run(input: CommandInput): Promise<number>;
 }
 
@@ -256,7 +258,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "user add",
-    uses: ["write"],
+    uses: ["write", "store"],
     summary: "Add a local account. The password is read from stdin when it is not a terminal.",
     positionals: [{ name: "NAME" }],
     options: {
@@ -300,7 +302,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "user address",
-    uses: ["write"],
+    uses: ["write", "store"],
     summary: "Add or remove a local account's mail addresses (LMTP recipients); list them.",
     positionals: [{ name: "NAME" }],
     options: {
@@ -337,7 +339,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "user passwd",
-    uses: ["write"],
+    uses: ["write", "store"],
     summary: "Set a local account's password (read from stdin when it is not a terminal).",
     positionals: [{ name: "NAME" }],
     options: {},
@@ -360,7 +362,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "user remove",
-    uses: ["write"],
+    uses: ["write", "store"],
     summary: "Remove a local account and all its mail.",
     positionals: [{ name: "NAME" }],
     options: {},
@@ -376,7 +378,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "user import",
-    uses: ["write"],
+    uses: ["write", "store"],
     summary: "Add or update local accounts from a Dovecot passwd-file.",
     details: "Each line is user:{SCHEME}hash[:uid:gid:gecos:home:shell:extra], or user:hash.\n" +
       "Schemes kept as they are: {SHA512-CRYPT}, {SHA256-CRYPT}, {BLF-CRYPT}, {ARGON2ID},\n" +
@@ -444,7 +446,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "user list",
-    uses: ["write"],
+    uses: ["write", "store"],
     summary: "List the local accounts.",
     positionals: [],
     options: {},
@@ -465,7 +467,7 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: "import",
-    uses: ["write"],
+    uses: ["write", "store"],
     summary: "Import an mbox file or a Maildir folder into a user's mailbox.",
     details:
       'An mbox file starts with a "From " line; a Maildir is a folder with cur/ and new/.\n' +
@@ -861,7 +863,9 @@ function commandOf(args: readonly string[]): Command | undefined {
  */
 export async function narrowPermissions(args: readonly string[]): Promise<void> {
   const uses: readonly string[] = commandOf(args)?.uses ?? [];
-  if (!uses.includes("net")) await Deno.permissions.revoke({ name: "net" });
+  if (!uses.includes("net") && !uses.includes("store")) {
+    await Deno.permissions.revoke({ name: "net" });
+  }
   if (!uses.includes("write")) await Deno.permissions.revoke({ name: "write" });
 }
 
