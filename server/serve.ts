@@ -185,7 +185,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   }
   const innerCheck = options.checkPeer ?? stack?.checkPeer;
   // CRLs first: a revoked serial is refused before the directory is asked.
-  const checkPeer: PeerCheck = async (peer) => {
+  const checkPeer: PeerCheck = async (peer, context) => {
     const verdict = crls?.checkPeer(peer) ?? { ok: true };
     if (!verdict.ok) {
       log.warn("Refused certificate {subject} serial {serial}: {reason}", {
@@ -195,7 +195,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       });
       return { ok: false, alert: verdict.alert, reason: verdict.reason };
     }
-    return innerCheck ? await innerCheck(peer) : { ok: true };
+    return innerCheck ? await innerCheck(peer, context) : { ok: true };
   };
   /** Ends the open sessions whose certificate the current CRLs list. */
   const revokeListed = () => {

@@ -146,12 +146,14 @@ export class ServerStack {
   }
 
   /** The directory check of a verified client certificate, run before IMAP starts. */
-  readonly checkPeer: PeerCheck = async (peer) => {
+  readonly checkPeer: PeerCheck = async (peer, context) => {
     const directory = this.#directory;
     if (directory === null) return { ok: true };
     const verdict = await directory.checkCertificate(peer.identity);
     if (verdict.ok) return { ok: true };
-    if (verdict.reason === "not_in_entry") this.#metrics.revocation("handshake");
+    if (verdict.reason === "not_in_entry") {
+      this.#metrics.revocation(context?.resumed === true ? "resumption" : "handshake");
+    }
     log.warn("Refused certificate {subject} serial {serial}: {reason} ({detail})", {
       subject: peer.identity.subject,
       serial: peer.identity.serial,

@@ -27,7 +27,15 @@ const SMALL_READ = 2048;
 const WRITE_SLICE = 256 * 1024;
 
 /** Decides whether a verified client certificate may proceed (the LDAP check plugs in here). */
-export type PeerCheck = (peer: VerifiedPeer) => Promise<PeerVerificationResult>;
+/** Where a peer check runs: a full handshake, or a resumption (TLS 1.3 PSK, TLS 1.2 ticket). */
+export interface PeerCheckContext {
+  readonly resumed: boolean;
+}
+
+export type PeerCheck = (
+  peer: VerifiedPeer,
+  context?: PeerCheckContext,
+) => Promise<PeerVerificationResult>;
 
 export interface AcceptOptions {
   /** Closes the connection if the handshake has not finished by then. */
@@ -52,10 +60,11 @@ export class HandshakeError extends Error {
 async function runPeerCheck(
   checkPeer: PeerCheck | undefined,
   peer: VerifiedPeer,
+  context: PeerCheckContext,
 ): Promise<PeerVerificationResult> {
   if (!checkPeer) return { ok: true };
   try {
-    return await checkPeer(peer);
+    return await checkPeer(peer, context);
   } catch (error) {
     return { ok: false, alert: "internal_error", reason: String(error) };
   }
@@ -144,7 +153,11 @@ export class TlsChannel implements ByteChannel {
       for (const event of events) {
         switch (event.kind) {
           case "peerVerificationRequired":
-            this.#engine.completePeerVerification(await runPeerCheck(checkPeer, event.peer));
+            this.#engine.completePeerVerification(
+              await runPeerCheck(checkPeer, event.peer, {
+                resumed: this.#engine.info().resumed === true,
+              }),
+            );
             break;
           case "fatal":
             this.#metrics.tlsAlert(event.sentByUs ? "sent" : "received", event.alert);

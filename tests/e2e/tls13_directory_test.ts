@@ -18,7 +18,9 @@ const SCRIPT = enc('a AUTHENTICATE EXTERNAL =\r\nb LIST "" INBOX\r\nc LOGOUT\r\n
 Deno.test("TLS 1.3 certificate logins and resumptions ask the directory each time", async () => {
   const ldap = await startSlapd({ users: [{ uid: "alice", mail: "alice@localhost" }] });
   const work = await Deno.makeTempDir({ prefix: "postern-tls13-dir-" });
-  const postern = await startPostern({ extraYaml: await directoryYaml(ldap, work) });
+  const postern = await startPostern({
+    extraYaml: (await directoryYaml(ldap, work)) + "metrics: { listen: 127.0.0.1:0 }\n",
+  });
   try {
     const alice = await postern.clientCertificate("alice");
     await ldap.modify(certificateChange(ldap.userDn("alice"), "add", alice.der));
@@ -66,6 +68,17 @@ Deno.test("TLS 1.3 certificate logins and resumptions ask the directory each tim
       assert.match(refused.stderr, /alert certificate revoked/, `resume ${resume}`);
       assert.doesNotMatch(dec(refused.stdout), /^a OK/m);
       if (resume) assert.match(dec(refused.stdout), /^Reused, TLSv1\.3/m);
+    }
+    // Each refusal is counted where it happened: one at a resumption, one at a full handshake.
+    const metrics = await (await fetch(
+      `http://127.0.0.1:${postern.handle.metricsAddress!.port}/metrics`,
+    )).text();
+    for (const point of ["resumption", "handshake"]) {
+      assert.match(
+        metrics,
+        new RegExp(`^postern_directory_revocations_total\\{point="${point}"\\} 1$`, "m"),
+        metrics,
+      );
     }
   } finally {
     await postern.stop();
