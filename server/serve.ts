@@ -146,6 +146,10 @@ export function formatAccess(record: AccessRecord): Record<string, unknown> {
   };
 }
 
+/** The access line's template; `{notes}` follows when the application left any. */
+const ACCESS_LINE = "{peer} {tls} user={user} cert={certSubject} in={bytesIn} out={bytesOut} " +
+  "{durationMs}ms {close} revocation={revocation} synced={synced}";
+
 /** Warns about secret files that the group or others may read. */
 async function warnAboutExposedSecrets(config: Config): Promise<void> {
   const warn = (message: string, props: Record<string, unknown>) => log.warn(message, props);
@@ -226,11 +230,14 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     checkPeer,
     maxConnectionsPerAddress: config.limits.maxConnectionsPerAddress,
     application: options.application ?? stack!.imap.application,
-    onAccess: (record) =>
+    onAccess: (record) => {
+      const fields = formatAccess(record);
+      // The notes (COMPRESS savings, client ID) go on the line only when there are some.
       accessLog.info(
-        "{peer} {tls} user={user} cert={certSubject} in={bytesIn} out={bytesOut} {durationMs}ms {close} revocation={revocation} synced={synced} {notes}",
-        { ...formatAccess(record), ...revocationFields(stack) },
-      ),
+        fields.notes === "" ? ACCESS_LINE : `${ACCESS_LINE} {notes}`,
+        { ...fields, ...revocationFields(stack) },
+      );
+    },
     onError: (message, error) => log.error(`${message}: {error}`, { error: describe(error) }),
     metrics,
   });

@@ -139,6 +139,8 @@ Deno.test("each connection gets one JSON access line without secrets", async () 
   assert.ok(props.bytesIn > 0 && props.bytesOut > 0);
   assert.equal(typeof props.durationMs, "number");
   assert.ok(typeof props.close === "string");
+  // A session that left no notes (no COMPRESS, no ID) ends its line at the sync time.
+  assert.match(access[0].message, /synced=\S+$/, access[0].message);
   assert.ok(!lines.some((l) => l.includes("s3cret-pw")), "the password reached the log");
 });
 
