@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { hashPassword } from "../../mailstore/password.ts";
-import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
+import { openDataStore } from "../../server/data_dir.ts";
 import { parseConfig } from "../../server/config.ts";
 import { ensureDevPki, issueClientCertificate } from "../../server/cli/dev_pki.ts";
 import { serve, type ServeHandle } from "../../server/serve.ts";
@@ -79,7 +79,7 @@ async function preparePostern(
   const pki = await ensureDevPki(certsDir);
   const dataDir = join(dir, "data");
   await Deno.mkdir(dataDir);
-  const store = await openSqliteMailStore(join(dataDir, "postern.db"));
+  const store = await openDataStore(dataDir);
   for (const user of options.users ?? []) {
     const account = await store.createAccount(
       user.name,

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { DATABASE_FILE } from "../../server/data_dir.ts";
 import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { decodePem } from "../../protocol/x509/pem.ts";
 import { MAX_KEY_UPDATES_WITHOUT_DATA } from "../../protocol/tls/_connection.ts";
@@ -298,7 +299,7 @@ Deno.test("a PREAUTH greeting counts against the per-user limit and names the us
 Deno.test("the running server's data folder is 0700 and its database 0600", () => {
   const data = join(postern.dir, "data");
   assert.equal((Deno.statSync(data).mode ?? 0) & 0o777, 0o700);
-  for (const f of ["postern.db", "postern.db-wal", "postern.db-shm"]) {
+  for (const f of ["", "-wal", "-shm"].map((s) => DATABASE_FILE + s)) {
     try {
       assert.equal((Deno.statSync(join(data, f)).mode ?? 0) & 0o777, 0o600, f);
     } catch (e) {

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ensureDevPki } from "../../server/cli/dev_pki.ts";
-import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
+import { openDataStore } from "../../server/data_dir.ts";
 import { freePort } from "../_support/imap_clients.ts";
 import { LmtpClient, lmtpMessage } from "../_support/lmtp.ts";
 import {
@@ -145,7 +145,7 @@ Deno.test("every LMTP delivery answered 250 survives kill -9 exactly once, resen
     await second.exited;
     clearTimeout(timer);
 
-    const store = await openSqliteMailStore(join(dir, "data", "postern.db"));
+    const store = await openDataStore(join(dir, "data"));
     try {
       for (const recipient of RECIPIENTS) {
         const account = await store.getAccount(ACCOUNTS[recipient]);

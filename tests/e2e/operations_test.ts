@@ -239,8 +239,8 @@ Deno.test("shutdown during an APPEND load keeps every acknowledged message", asy
   assert.match(transcript, /\* BYE/);
   assert.ok(acknowledged.length > 0, "no APPEND completed before the shutdown");
 
-  const { openSqliteMailStore } = await import("../../mailstore/sqlite/mod.ts");
-  const store = await openSqliteMailStore(join(p.dir, "data", "postern.db"));
+  const { openDataStore } = await import("../../server/data_dir.ts");
+  const store = await openDataStore(join(p.dir, "data"));
   try {
     const account = (await store.getAccount("alice"))!;
     const inbox = (await store.getMailbox(account.id, "INBOX"))!;

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { MailStore } from "../../mailstore/mail_store.ts";
 import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
+import { openDataStore } from "../../server/data_dir.ts";
 import { openPostgresMailStore } from "../../mailstore/postgres/mod.ts";
 import { copyStore } from "../../mailstore/transfer.ts";
 import { postgresAvailable, startPostgres } from "../_support/postgres.ts";
@@ -135,14 +136,14 @@ Deno.test({
           `  password_file: ${pg!.passwordFile}\n`,
       );
       await Deno.mkdir(join(dir, "data"));
-      const sqlite = await openSqliteMailStore(join(dir, "data", "postern.db"));
+      const sqlite = await openDataStore(join(dir, "data"));
       try {
         await fill(sqlite);
       } finally {
         await sqlite.close();
       }
       await posternCommand(["store", "copy", "--from", from, "--to", to]);
-      const a = await openSqliteMailStore(join(dir, "data", "postern.db"));
+      const a = await openDataStore(join(dir, "data"));
       const b = await openPostgresMailStore({ url, password: pg!.password });
       try {
         assert.deepEqual(await observe(b), await observe(a));

@@ -1,4 +1,17 @@
 /** Shared helpers for the TLS engine tests. */
+import { TlsAlert } from "../../../protocol/tls/alert.ts";
+
+/** The alert `fn` raises, or "none" when it returns; anything but a TlsAlert is rethrown. */
+export function alertOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof TlsAlert) return e.alert;
+    throw e;
+  }
+  return "none";
+}
+
 export function hex(s: string): Uint8Array {
   const clean = s.replace(/[^0-9a-fA-F]/g, "");
   const out = new Uint8Array(clean.length / 2);

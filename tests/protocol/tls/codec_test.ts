@@ -1,16 +1,6 @@
 import assert from "node:assert/strict";
 import { Reader, Writer } from "../../../protocol/tls/codec.ts";
-import { TlsAlert } from "../../../protocol/tls/alert.ts";
-
-function alertOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof TlsAlert) return e.alert;
-    throw e;
-  }
-  return "none";
-}
+import { alertOf } from "./_helpers.ts";
 
 Deno.test("Writer.lengthPrefixed() back-patches nested lengths", () => {
   const w = new Writer(1);

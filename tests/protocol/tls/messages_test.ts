@@ -32,18 +32,8 @@ import {
   writeServerHello,
 } from "../../../protocol/tls/messages/server_hello.ts";
 import { ExtensionType, HELLO_RETRY_REQUEST_RANDOM } from "../../../protocol/tls/wire.ts";
-import { hex, prng, toHex } from "./_helpers.ts";
+import { alertOf, hex, prng, toHex } from "./_helpers.ts";
 import { RFC8448 } from "./_rfc8448.ts";
-
-function alertOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof TlsAlert) return e.alert;
-    throw e;
-  }
-  return "none";
-}
 
 Deno.test("readClientHello() and writeClientHello() round-trip the RFC 8448 ClientHello", () => {
   const msg = hex(RFC8448.clientHello);

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { defaultProvider as provider } from "../../../protocol/crypto/mod.ts";
-import { TlsAlert } from "../../../protocol/tls/alert.ts";
 import { trafficKeys } from "../../../protocol/tls/key_schedule.ts";
 import {
   RecordDeframer,
@@ -9,20 +8,10 @@ import {
   writePlaintextRecord,
 } from "../../../protocol/tls/record_layer.ts";
 import { ContentType, suiteByName } from "../../../protocol/tls/wire.ts";
-import { hex, toHex } from "./_helpers.ts";
+import { alertOf, hex, toHex } from "./_helpers.ts";
 import { RFC8448 } from "./_rfc8448.ts";
 
 const suite = suiteByName("TLS_AES_128_GCM_SHA256");
-
-function alertOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof TlsAlert) return e.alert;
-    throw e;
-  }
-  return "none";
-}
 
 function drain(d: RecordDeframer): TlsRecord[] {
   const out: TlsRecord[] = [];

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { verifyPassword } from "../../../mailstore/password.ts";
-import { openSqliteMailStore } from "../../../mailstore/sqlite/mod.ts";
+import { openDataStore } from "../../../server/data_dir.ts";
 import { main } from "../../../server/main.ts";
 
 const ROOT = new URL("../../../", import.meta.url).pathname;
@@ -225,7 +225,7 @@ Deno.test("postern user add reads the password from stdin and stores a hash", as
     assertOneLine(again, 1, /^postern: user "alice" already exists$/);
     assertOneLine(empty, 1, /^postern: the password is empty$/);
     assert.equal(listed.stdout, "alice\tpassword\n");
-    const store = await openSqliteMailStore(join(dir, "data", "postern.db"));
+    const store = await openDataStore(join(dir, "data"));
     try {
       const account = await store.getAccount("alice");
       assert.ok(account?.passwordHash);
@@ -314,7 +314,7 @@ Deno.test("postern import appends an mbox and a Maildir with flags", async () =>
     const notMail = await postern(dir, ["import", "carol", "md/cur/1600000000.1.host:2,FS"]);
     assertOneLine(notMail, 1, /^postern: not an mbox file/);
 
-    const store = await openSqliteMailStore(join(dir, "data", "postern.db"));
+    const store = await openDataStore(join(dir, "data"));
     try {
       const account = (await store.getAccount("carol"))!;
       const inbox = (await store.getMailbox(account.id, "INBOX"))!;
@@ -357,7 +357,7 @@ Deno.test("postern runs as a process: exit codes, real stdin, errors without sta
       /^bad\.yaml:2:1: YAML syntax error: Flow sequence in block collection/,
     );
     assert.equal(added.code, 0, added.stderr);
-    const store = await openSqliteMailStore(join(dir, "data", "postern.db"));
+    const store = await openDataStore(join(dir, "data"));
     try {
       const account = await store.getAccount("dave");
       assert.ok(verifyPassword("pw from a pipe", account!.passwordHash!));

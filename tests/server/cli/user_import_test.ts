@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MemoryMailStore } from "../../../mailstore/memory/mod.ts";
 import { verifyPasswordAsync } from "../../../mailstore/password.ts";
-import { openSqliteMailStore } from "../../../mailstore/sqlite/mod.ts";
+import { openDataStore } from "../../../server/data_dir.ts";
 import { importUsers, parsePasswdLine } from "../../../server/cli/user_import.ts";
 import { main } from "../../../server/main.ts";
 
@@ -93,7 +93,7 @@ Deno.test("postern user import reads a file into the store and names bad lines",
     assert.equal(stderr.trim().split("\n").length, 5);
     const missing = await main(["user", "import", "nope"], io);
     assert.equal(missing, 1);
-    const store = await openSqliteMailStore(join(dir, "data", "postern.db"));
+    const store = await openDataStore(join(dir, "data"));
     try {
       assert.equal((await store.getAccount("bob"))?.passwordHash, BLF);
     } finally {
