@@ -11,13 +11,9 @@
  * Skipped, with a message, when Dovecot is not installed or cannot be started.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-import { dovecotAvailable, startDovecot } from "../_support/dovecot.ts";
-import { ensureDevPki } from "../../server/cli/dev_pki.ts";
-import { RawImap } from "../_support/imap_clients.ts";
-import { startPostern } from "../_support/postern.ts";
+import { dovecotAvailable } from "../_support/dovecot.ts";
+import { assertOnlyListed, fixtureCorpus, type Side, withPair } from "../_support/differential.ts";
 
-const FIXTURES = fileURLToPath(new URL("../fixtures/mail/", import.meta.url));
 const enc = new TextEncoder();
 
 /** Messages the fixtures lack: other sent dates (and time zones), Cc/Bcc, non-ASCII bodies. */
@@ -159,21 +155,7 @@ const DIFFERENCES: readonly { search: string; reason: string }[] = [
   },
 ];
 
-interface Server {
-  readonly name: string;
-  readonly imap: RawImap;
-}
-
-async function loadCorpus(): Promise<Uint8Array[]> {
-  const names = [...Deno.readDirSync(FIXTURES)].map((e) => e.name).filter((n) => n.endsWith(".eml"))
-    .sort();
-  const out: Uint8Array[] = [];
-  for (const n of names) out.push(await Deno.readFile(FIXTURES + n));
-  for (const m of EXTRA) out.push(enc.encode(m));
-  return out;
-}
-
-async function appendAll(s: Server, corpus: readonly Uint8Array[]): Promise<void> {
+async function appendAll(s: Side, corpus: readonly Uint8Array[]): Promise<void> {
   for (const [k, raw] of corpus.entries()) {
     const i = k + 1;
     const r = await s.imap.command(
@@ -197,7 +179,7 @@ function expand(set: string): number[] {
 }
 
 /** Runs a search and returns the sorted numbers of `* SEARCH` (MODSEQ suffix dropped). */
-async function search(s: Server, q: Search): Promise<string> {
+async function search(s: Side, q: Search): Promise<string> {
   const cmd = `${q.seq ? "" : "UID "}SEARCH ${q.args}`;
   let r;
   if (q.literal !== undefined) {
@@ -226,7 +208,7 @@ async function search(s: Server, q: Search): Promise<string> {
 }
 
 /** Runs `UID SEARCH RETURN (...)` and returns the ESEARCH data as `NAME value` pairs. */
-async function esearch(s: Server, args: string): Promise<string> {
+async function esearch(s: Side, args: string): Promise<string> {
   const r = await s.imap.command(`UID SEARCH ${args}`);
   if (r.status !== "OK") return r.status;
   const line = r.untagged.find((u) => u.text.startsWith("* ESEARCH"));
@@ -242,7 +224,7 @@ async function esearch(s: Server, args: string): Promise<string> {
   return items.sort().join("; ");
 }
 
-async function modseqOf(s: Server, uid: number): Promise<number> {
+async function modseqOf(s: Side, uid: number): Promise<number> {
   const r = await s.imap.command(`UID FETCH ${uid} (MODSEQ)`);
   const m = /MODSEQ \((\d+)\)/.exec(r.untagged.map((u) => u.text).join("\n"));
   assert.ok(m, `${s.name}: no MODSEQ for UID ${uid}`);
@@ -260,25 +242,9 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const postern = await startPostern({ users: [{ name: "alice", password: "pw" }] });
-    const pki = await ensureDevPki(postern.certsDir);
-    const dovecot = await startDovecot({
-      user: "alice",
-      password: "pw",
-      certificatePath: pki.serverCertificate,
-      keyPath: pki.serverKey,
-      maxConnections: 2,
-    });
-    const servers: Server[] = [];
-    try {
-      for (const [name, port] of [["postern", postern.implicitPort], ["dovecot", dovecot.port]]) {
-        const imap = await RawImap.tls(port as number, postern.caPem);
-        await imap.greeting();
-        const login = await imap.command("LOGIN alice pw");
-        assert.equal(login.status, "OK", `${name}: ${login.tagged}`);
-        servers.push({ name: name as string, imap });
-      }
-      const corpus = await loadCorpus();
+    await withPair({ maxConnections: 2 }, async ({ sides }) => {
+      const servers = await sides();
+      const corpus = await fixtureCorpus(EXTRA);
       await Promise.all(servers.map((s) => appendAll(s, corpus)));
       for (const s of servers) {
         const r = await s.imap.command("SELECT INBOX (CONDSTORE)");
@@ -288,7 +254,7 @@ Deno.test({
           assert.equal((await s.imap.command(`UID STORE ${uid} +FLAGS (touched)`)).status, "OK");
         }
       }
-      const [p, d] = servers as [Server, Server];
+      const [p, d] = servers as [Side, Side];
       const diffs = new Map<string, string>();
       const compare = (label: string, ours: string, theirs: string) => {
         // Two refusals would agree without testing anything.
@@ -333,16 +299,7 @@ Deno.test({
         await search(p, { args: "$", seq: true }),
         await search(d, { args: "$", seq: true }),
       );
-      const report = [...diffs].map(([k, v]) => `${k}\n  ${v}`).join("\n");
-      const expected = new Set(DIFFERENCES.map((x) => x.search));
-      const unexpected = [...diffs.keys()].filter((k) => !expected.has(k));
-      const stale = [...expected].filter((k) => !diffs.has(k));
-      assert.deepEqual(unexpected, [], `Unexpected differences:\n${report}`);
-      assert.deepEqual(stale, [], "Listed differences that no longer differ");
-    } finally {
-      for (const s of servers) await s.imap.close();
-      await dovecot.stop();
-      await postern.stop();
-    }
+      assertOnlyListed(diffs, DIFFERENCES.map((x) => x.search));
+    });
   },
 });

@@ -17,10 +17,9 @@
  * Skipped, with a message, when Dovecot is not installed or cannot be started.
  */
 import assert from "node:assert/strict";
-import { dovecotAvailable, startDovecot } from "../_support/dovecot.ts";
+import { dovecotAvailable } from "../_support/dovecot.ts";
+import { assertOnlyListed, withPair } from "../_support/differential.ts";
 import { RawImap } from "../_support/imap_clients.ts";
-import { startPostern } from "../_support/postern.ts";
-import { ensureDevPki } from "../../server/cli/dev_pki.ts";
 
 const enc = new TextEncoder();
 
@@ -624,24 +623,11 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const postern = await startPostern({ users: [{ name: "alice", password: "pw" }] });
-    const pki = await ensureDevPki(postern.certsDir);
-    const dovecot = await startDovecot({
-      user: "alice",
-      password: "pw",
-      certificatePath: pki.serverCertificate,
-      keyPath: pki.serverKey,
+    await withPair({
       maxConnections: 10,
       extraConfig: "namespace inbox {\n  inbox = yes\n  separator = /\n}\n",
-    });
-    try {
-      const connect = (port: number) => async () => {
-        const imap = await RawImap.tls(port, postern.caPem);
-        await imap.greeting();
-        const login = await imap.command("LOGIN alice pw");
-        assert.equal(login.status, "OK", login.tagged);
-        return imap;
-      };
+    }, async ({ postern, dovecot, session }) => {
+      const connect = (port: number) => () => session(port);
       const diffs = new Map<string, string>();
       for (const [i, script] of SCRIPTS.entries()) {
         const prefix = `s${i + 1}`;
@@ -659,16 +645,7 @@ Deno.test({
           }
         }
       }
-      const report = [...diffs].map(([k, v]) => `${k}\n  ${v}`).join("\n");
-      const expected = new Set(DIFFERENCES.map((x) => x.step));
-      const unexpected = [...diffs.keys()].filter((k) => !expected.has(k));
-      const stale = [...expected].filter((k) => !diffs.has(k));
-      if (Deno.env.get("DIFF_REPORT")) console.log(report);
-      assert.deepEqual(unexpected, [], `Unexpected differences:\n${report}`);
-      assert.deepEqual(stale, [], "Listed differences that no longer differ");
-    } finally {
-      await dovecot.stop();
-      await postern.stop();
-    }
+      assertOnlyListed(diffs, DIFFERENCES.map((x) => x.step));
+    });
   },
 });

@@ -11,14 +11,9 @@
  * Dovecot is not installed or cannot be started (not root).
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-import { dovecotAvailable, startDovecot } from "../_support/dovecot.ts";
-import { ensureDevPki } from "../../server/cli/dev_pki.ts";
-import { RawImap } from "../_support/imap_clients.ts";
-import { startPostern } from "../_support/postern.ts";
+import { dovecotAvailable } from "../_support/dovecot.ts";
+import { assertOnlyListed, fixtureCorpus, type Side, withPair } from "../_support/differential.ts";
 
-const FIXTURES = fileURLToPath(new URL("../fixtures/mail/", import.meta.url));
-const enc = new TextEncoder();
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 
@@ -116,15 +111,6 @@ function generate(count: number): string[] {
   return out;
 }
 
-async function loadCorpus(): Promise<Uint8Array[]> {
-  const names = [...Deno.readDirSync(FIXTURES)].map((e) => e.name).filter((n) => n.endsWith(".eml"))
-    .sort();
-  const out: Uint8Array[] = [];
-  for (const n of names) out.push(await Deno.readFile(FIXTURES + n));
-  for (const m of generate(1000)) out.push(enc.encode(m));
-  return out;
-}
-
 /** Internal date of the i-th message: a few a day, so that ARRIVAL has ties to break. */
 function dateFor(i: number): string {
   const d = new Date(Date.UTC(2024, 0, 1) + Math.floor(i / 3) * 86_400_000 + (i % 2) * 1000);
@@ -181,13 +167,8 @@ const DIFFERENCES: readonly { command: string; reason: string }[] = [
   { command: "SORT RETURN () (REVERSE SIZE) UTF-8 1:50", reason: BARE_LF },
 ];
 
-interface Server {
-  readonly name: string;
-  readonly imap: RawImap;
-}
-
 /** The untagged answer of a command with its tag removed, or the failed status. */
-async function answer(s: Server, command: string): Promise<string> {
+async function answer(s: Side, command: string): Promise<string> {
   const r = await s.imap.command(command, undefined, 60_000);
   if (r.status !== "OK") return `${r.status} ${r.tagged}`;
   return r.untagged.map((u) => u.text.replace(/\(TAG "[^"]*"\) ?/, "")).join("\n");
@@ -204,25 +185,9 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const postern = await startPostern({ users: [{ name: "alice", password: "pw" }] });
-    const pki = await ensureDevPki(postern.certsDir);
-    const dovecot = await startDovecot({
-      user: "alice",
-      password: "pw",
-      certificatePath: pki.serverCertificate,
-      keyPath: pki.serverKey,
-      maxConnections: 2,
-    });
-    const servers: Server[] = [];
-    try {
-      for (const [name, port] of [["postern", postern.implicitPort], ["dovecot", dovecot.port]]) {
-        const imap = await RawImap.tls(port as number, postern.caPem);
-        await imap.greeting();
-        const login = await imap.command("LOGIN alice pw");
-        assert.equal(login.status, "OK", `${name}: ${login.tagged}`);
-        servers.push({ name: name as string, imap });
-      }
-      const corpus = await loadCorpus();
+    await withPair({ maxConnections: 2 }, async ({ sides }) => {
+      const servers = await sides();
+      const corpus = await fixtureCorpus(generate(1000));
       await Promise.all(servers.map(async (s) => {
         for (const [k, raw] of corpus.entries()) {
           const r = await s.imap.command(`APPEND INBOX "${dateFor(k + 1)}"`, raw);
@@ -230,7 +195,7 @@ Deno.test({
         }
         assert.equal((await s.imap.command("SELECT INBOX")).status, "OK");
       }));
-      const [p, d] = servers as [Server, Server];
+      const [p, d] = servers as [Side, Side];
       const diffs = new Map<string, string>();
       const dump = Deno.env.get("POSTERN_DIFF_DUMP");
       for (const [i, command] of COMMANDS.entries()) {
@@ -248,16 +213,7 @@ Deno.test({
           );
         }
       }
-      const report = [...diffs].map(([k, v]) => `${k}\n  ${v}`).join("\n");
-      const expected = new Set(DIFFERENCES.map((x) => x.command));
-      const unexpected = [...diffs.keys()].filter((k) => !expected.has(k));
-      const stale = [...expected].filter((k) => !diffs.has(k));
-      assert.deepEqual(unexpected, [], `Unexpected differences:\n${report}`);
-      assert.deepEqual(stale, [], "Listed differences that no longer differ");
-    } finally {
-      for (const s of servers) await s.imap.close();
-      await dovecot.stop();
-      await postern.stop();
-    }
+      assertOnlyListed(diffs, DIFFERENCES.map((x) => x.command));
+    });
   },
 });
