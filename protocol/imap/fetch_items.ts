@@ -116,11 +116,6 @@ export interface MimeSupport {
   searchIndex?(m: MessageData): string | null;
 }
 
-/** Function for `String.prototype.toLowerCase`-style folding shared with the MIME side. */
-export function fold(s: string): string {
-  return s.normalize("NFC").toLowerCase().replace(/\s+/g, " ");
-}
-
 const MACROS: Record<string, readonly FetchItem[]> = {
   ALL: [{ kind: "FLAGS" }, { kind: "INTERNALDATE" }, { kind: "RFC822.SIZE" }, {
     kind: "ENVELOPE",

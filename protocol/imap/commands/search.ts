@@ -7,7 +7,8 @@
 import type { MessageMeta } from "../../../mailstore/mail_store.ts";
 import type { CommandContext, CommandSpec, Completion } from "../context.ts";
 import { badSyntax, ImapError } from "../errors.ts";
-import { addressKey, fold, headerEnd, type SearchData } from "../fetch_items.ts";
+import { addressKey, headerEnd, type SearchData } from "../fetch_items.ts";
+import { foldText } from "../mime/mod.ts";
 import type { CommandReader } from "../parser.ts";
 import { formatSequenceSet, type SequenceSet } from "../sequence_set.ts";
 import { SearchIndex } from "../search_index.ts";
@@ -272,7 +273,7 @@ interface Resolved {
 function needleOf(key: SearchKey & { readonly value: string }, resolved: Resolved): string {
   let needle = resolved.needles.get(key);
   if (needle === undefined) {
-    needle = fold(key.value);
+    needle = foldText(key.value);
     resolved.needles.set(key, needle);
   }
   return needle;
@@ -429,7 +430,7 @@ function requiredNeedle(key: SearchKey): string | null {
   switch (key.kind) {
     case "header":
     case "body":
-      return fold(key.value);
+      return foldText(key.value);
     case "and": {
       let best: string | null = null;
       for (const k of key.keys) {

@@ -136,3 +136,27 @@ Deno.test("SEARCH falls back to the summary of messages stored without search te
   ]);
   assert.deepEqual(counts, { getSearchTexts: 1, getSummary: 2, getRaw: 1 });
 });
+
+Deno.test("a SEARCH needle folds exactly as the stored text does (NFC, case, whitespace)", async () => {
+  const c = new TestClient(await newStore());
+  await c.login();
+  await append(
+    c,
+    "INBOX",
+    message("=?UTF-8?Q?Gr=C3=BC=C3=9Fe?= aus K=C3=B6ln", "Body   with\r\n  NEEDLE."),
+  );
+  assert.ok((await c.cmd("s SELECT INBOX")).at(-1)!.includes("OK"));
+  // Upper case, runs of spaces and NFD "u" + combining diaeresis all match the stored "grüße aus".
+  const nfd = "GRU\u0308\u00dfE   AUS".normalize("NFD");
+  const literal = new TextEncoder().encode(nfd).length;
+  for (
+    const [search, expect] of [
+      [`SEARCH CHARSET UTF-8 SUBJECT {${literal}+}\r\n${nfd}`, "* SEARCH 1"],
+      ['SEARCH BODY "with NEEDLE."', "* SEARCH 1"],
+      ['SEARCH BODY "with  needle"', "* SEARCH 1"],
+      ['SEARCH BODY "withneedle"', "* SEARCH"],
+    ]
+  ) {
+    assert.equal((await c.cmd(`q ${search}`))[0], expect, search);
+  }
+});
