@@ -21,78 +21,8 @@ import { parseDate } from "./mime/mod.ts";
 import type { MessageData, MimeSupport, SearchData, SectionSpec } from "./fetch_items.ts";
 import { writeSearchIndex } from "./search_index.ts";
 
-/** Parsed trees of recently seen octets (FETCH asks for several items of one message). */
-const trees = new WeakMap<Uint8Array, MimePart>();
-
-/** The last few decoded summaries, by their JSON text. */
-const summaries = new Map<string, MessageSummary | null>();
+/** How many decoded summaries a MIME support instance keeps. */
 const SUMMARY_CACHE = 16;
-
-function summaryOf(m: MessageData): MessageSummary | null {
-  if (m.summary === null) return null;
-  let s = summaries.get(m.summary);
-  if (s === undefined) {
-    s = fromSummary(m.summary);
-    summaries.set(m.summary, s);
-    if (summaries.size > SUMMARY_CACHE) {
-      const oldest = summaries.keys().next().value;
-      if (oldest !== undefined) summaries.delete(oldest);
-    }
-  }
-  return s;
-}
-
-function treeOf(m: MessageData): MimePart | null {
-  if (m.raw !== null) {
-    let tree = trees.get(m.raw);
-    if (tree === undefined) {
-      tree = summaryOf(m)?.tree ?? parseMessage(m.raw);
-      trees.set(m.raw, tree);
-    }
-    return tree;
-  }
-  return summaryOf(m)?.tree ?? null;
-}
-
-function searchDataOf(m: MessageData): SearchData | null {
-  const s = summaryOf(m);
-  if (s !== null) {
-    return {
-      header: (name) => s.headers[name] ?? [],
-      body: s.text,
-      sentDay: s.sentDate?.day ?? null,
-    };
-  }
-  if (m.raw === null) return null;
-  const tree = treeOf(m);
-  if (tree === null) return null;
-  const text = searchText(m.raw, tree);
-  return {
-    header: (name) => text.headers.get(name) ?? [],
-    body: text.body,
-    sentDay: parseDate(headerValue(tree, "date"))?.day ?? null,
-  };
-}
-
-function searchIndexOf(m: MessageData): string | null {
-  const s = summaryOf(m);
-  if (s !== null) {
-    return writeSearchIndex({
-      sentDay: s.sentDate?.day ?? null,
-      headers: Object.entries(s.headers),
-      body: s.text,
-    });
-  }
-  if (m.raw === null) return null;
-  const tree = treeOf(m);
-  if (tree === null) return null;
-  const text = searchText(m.raw, tree);
-  return writeSearchIndex({
-    sentDay: parseDate(headerValue(tree, "date"))?.day ?? null,
-    headers: text.headers,
-    body: text.body,
-  });
-}
 
 /**
  * What a store keeps next to a new message so that FETCH and SEARCH never re-parse it: the
@@ -110,31 +40,111 @@ export function derivedData(
   };
 }
 
-/** MIME support backed by `protocol/imap/mime/`. */
-export const mimeSupport: MimeSupport = {
-  summarize,
-  envelope(m) {
+/**
+ * MIME support backed by `protocol/imap/mime/`, with caches of its own: a session creates one,
+ * so that what one session parsed is never handed to another. The caches are small: FETCH asks
+ * for several items of the same message in a row.
+ */
+export function createMimeSupport(): MimeSupport {
+  /** Parsed trees of recently seen octets. */
+  const trees = new WeakMap<Uint8Array, MimePart>();
+  /** The last few decoded summaries, by their JSON text. */
+  const summaries = new Map<string, MessageSummary | null>();
+
+  function summaryOf(m: MessageData): MessageSummary | null {
+    if (m.summary === null) return null;
+    let s = summaries.get(m.summary);
+    if (s === undefined) {
+      s = fromSummary(m.summary);
+      summaries.set(m.summary, s);
+      if (summaries.size > SUMMARY_CACHE) {
+        const oldest = summaries.keys().next().value;
+        if (oldest !== undefined) summaries.delete(oldest);
+      }
+    }
+    return s;
+  }
+
+  function treeOf(m: MessageData): MimePart | null {
+    if (m.raw !== null) {
+      let tree = trees.get(m.raw);
+      if (tree === undefined) {
+        tree = summaryOf(m)?.tree ?? parseMessage(m.raw);
+        trees.set(m.raw, tree);
+      }
+      return tree;
+    }
+    return summaryOf(m)?.tree ?? null;
+  }
+
+  function searchDataOf(m: MessageData): SearchData | null {
     const s = summaryOf(m);
-    if (s !== null) return s.envelope;
+    if (s !== null) {
+      return {
+        header: (name) => s.headers[name] ?? [],
+        body: s.text,
+        sentDay: s.sentDate?.day ?? null,
+      };
+    }
+    if (m.raw === null) return null;
     const tree = treeOf(m);
-    return tree === null ? null : envelope(tree);
-  },
-  bodyStructure(m, extensible) {
+    if (tree === null) return null;
+    const text = searchText(m.raw, tree);
+    return {
+      header: (name) => text.headers.get(name) ?? [],
+      body: text.body,
+      sentDay: parseDate(headerValue(tree, "date"))?.day ?? null,
+    };
+  }
+
+  function searchIndexOf(m: MessageData): string | null {
     const s = summaryOf(m);
-    if (s !== null) return extensible ? s.bodyStructure : s.body;
+    if (s !== null) {
+      return writeSearchIndex({
+        sentDay: s.sentDate?.day ?? null,
+        headers: Object.entries(s.headers),
+        body: s.text,
+      });
+    }
+    if (m.raw === null) return null;
     const tree = treeOf(m);
-    return tree === null ? null : bodyStructure(tree, extensible);
-  },
-  section(m, spec: SectionSpec) {
-    const tree = treeOf(m);
-    if (m.raw === null || tree === null) return null;
-    return extractSection(m.raw, tree, spec);
-  },
-  binary(m, path) {
-    const tree = treeOf(m);
-    if (m.raw === null || tree === null) return null;
-    return extractBinary(m.raw, tree, path);
-  },
-  searchData: searchDataOf,
-  searchIndex: searchIndexOf,
-};
+    if (tree === null) return null;
+    const text = searchText(m.raw, tree);
+    return writeSearchIndex({
+      sentDay: parseDate(headerValue(tree, "date"))?.day ?? null,
+      headers: text.headers,
+      body: text.body,
+    });
+  }
+
+  return {
+    summarize,
+    envelope(m) {
+      const s = summaryOf(m);
+      if (s !== null) return s.envelope;
+      const tree = treeOf(m);
+      return tree === null ? null : envelope(tree);
+    },
+    bodyStructure(m, extensible) {
+      const s = summaryOf(m);
+      if (s !== null) return extensible ? s.bodyStructure : s.body;
+      const tree = treeOf(m);
+      return tree === null ? null : bodyStructure(tree, extensible);
+    },
+    section(m, spec: SectionSpec) {
+      const tree = treeOf(m);
+      if (m.raw === null || tree === null) return null;
+      return extractSection(m.raw, tree, spec);
+    },
+    binary(m, path) {
+      const tree = treeOf(m);
+      if (m.raw === null || tree === null) return null;
+      return extractBinary(m.raw, tree, path);
+    },
+    searchData: searchDataOf,
+    searchIndex: searchIndexOf,
+  };
+}
+
+/** A shared instance for one-shot work (LMTP delivery, import): summaries of new messages. */
+export const mimeSupport: MimeSupport = createMimeSupport();

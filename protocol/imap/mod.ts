@@ -47,7 +47,7 @@ export type {
   SearchData,
   SectionSpec,
 } from "./fetch_items.ts";
-export { mimeSupport } from "./mime_support.ts";
+export { createMimeSupport, mimeSupport } from "./mime_support.ts";
 export { capabilities } from "./capabilities.ts";
 export { ImapError } from "./errors.ts";
 export { CommandReceiver, type ReceiverEvent } from "./receiver.ts";

@@ -24,7 +24,7 @@ import {
 } from "./context.ts";
 import { ImapError } from "./errors.ts";
 import type { MimeSupport } from "./fetch_items.ts";
-import { mimeSupport } from "./mime_support.ts";
+import { createMimeSupport } from "./mime_support.ts";
 import { decodeMutf7, encodeMutf7, Mutf7Error } from "./mutf7.ts";
 import { CommandReader } from "./parser.ts";
 import { CommandReceiver, type RawCommand, type ReceiverEvent } from "./receiver.ts";
@@ -48,7 +48,8 @@ export interface SessionOptions {
   readonly preauth?: string | null;
   /**
    * ENVELOPE, BODYSTRUCTURE, numeric sections, BINARY and search text; see `MimeSupport`.
-   * Defaults to `mimeSupport` (protocol/imap/mime/); `{}` turns those items off.
+   * Defaults to a new `createMimeSupport()` (protocol/imap/mime/) for the session; `{}` turns
+   * those items off.
    */
   readonly mime?: MimeSupport;
   /** SORT and THREAD keys; defaults to the cache shared by all sessions over `store`. */
@@ -138,7 +139,7 @@ export class ImapSession {
     this.#authenticator = options.authenticator;
     this.#limits = { ...defaultLimits, ...options.limits };
     this.#logger = options.logger ?? silentLogger;
-    this.#mime = options.mime ?? mimeSupport;
+    this.#mime = options.mime ?? createMimeSupport();
     this.#sortKeys = options.sortKeys ?? sortKeyCacheFor(options.store);
     this.#quota = options.quota ?? null;
     this.#compressOffered = options.compress ?? false;
