@@ -85,9 +85,8 @@ export interface Completion {
   readonly text: string;
 }
 
-/** The session as command handlers see it. */
-export interface CommandContext {
-  readonly tag: string;
+/** What the server lends a session: the store, authentication, MIME and quota, built once. */
+export interface SessionServices {
   readonly store: MailStore;
   readonly authenticator: ImapAuthenticator;
   readonly mime: MimeSupport;
@@ -96,8 +95,14 @@ export interface CommandContext {
   /** Quota figures (RFC 9208), or null when the server enforces none. */
   readonly quota: QuotaSource | null;
   readonly limits: SessionLimits;
-  readonly state: SessionState;
-  setState(next: SessionState): void;
+  /** The store account of an authenticated name, created on first login if missing. */
+  loadAccount(name: string): Promise<Account>;
+  /** Logs a warning (no secrets). */
+  warn(message: string, props?: Record<string, unknown>): void;
+}
+
+/** Where responses go. */
+export interface SessionOutput {
   /** Untagged responses of the command in progress. */
   readonly out: Output;
   /** Sends what `out` holds now (continuation requests). */
@@ -107,9 +112,10 @@ export interface CommandContext {
    * driver when its `onOutput` returns a promise (back-pressure).
    */
   maybeFlush(): Promise<void>;
-  readonly tls: boolean;
-  readonly identity: CertificateIdentity | null;
-  readonly authContext: AuthContext;
+}
+
+/** What ENABLE and the capabilities change in how the session speaks. */
+export interface SessionProtocol {
   /** Extensions turned on with ENABLE, upper-cased. */
   readonly enabled: ReadonlySet<string>;
   enable(name: string): void;
@@ -138,26 +144,45 @@ export interface CommandContext {
   mailboxFromClient(name: string, strict?: boolean): string;
   /** Converts a store mailbox name to the client's form (still to be encoded as astring). */
   mailboxToClient(name: string): string;
-  /** Waits for client input that is not a command (IDLE's DONE, a SASL response). */
-  awaitInput(pending: Pending): void;
-  /** The store account of an authenticated name, created on first login if missing. */
-  loadAccount(name: string): Promise<Account>;
-  /** Asks the driver to start TLS after this command's completion has been sent. */
-  requestStartTls(): void;
+}
+
+/** The connection under the session: TLS, identity, and what changes it after a command. */
+export interface SessionConnection {
+  readonly tls: boolean;
+  readonly identity: CertificateIdentity | null;
+  readonly authContext: AuthContext;
   /** True once COMPRESS DEFLATE is active (RFC 4978). */
   readonly compressed: boolean;
-  /** Tells the driver the client's ID name and version (RFC 2971), as the client sent them. */
-  clientIdentified(name: string, version: string | null): void;
+  /** Waits for client input that is not a command (IDLE's DONE, a SASL response). */
+  awaitInput(pending: Pending): void;
+  /** Asks the driver to start TLS after this command's completion has been sent. */
+  requestStartTls(): void;
   /** Asks the driver to compress the connection after this command's completion is sent. */
   requestCompress(): void;
   /** Closes the connection after this command's completion has been sent. */
   requestClose(): void;
+  /** Tells the driver the client's ID name and version (RFC 2971), as the client sent them. */
+  clientIdentified(name: string, version: string | null): void;
   /** Counts a failed authentication; may end the session. */
   authFailed(): void;
-  /** Logs a warning (no secrets). */
-  warn(message: string, props?: Record<string, unknown>): void;
+}
+
+/** The session state (RFC 9051, Section 3) and what SEARCH saved. */
+export interface SessionMailboxState {
+  readonly state: SessionState;
+  setState(next: SessionState): void;
   /** Search result saved with SEARCH RETURN (SAVE) (RFC 5182), as UIDs. */
   savedSearch: readonly number[];
+}
+
+/**
+ * The session as a command handler sees it: the parts above, plus the tag of the command in
+ * progress. The session builds it once; only the tag changes from command to command. A helper
+ * that needs one part takes that part's type.
+ */
+export interface CommandContext
+  extends SessionServices, SessionOutput, SessionProtocol, SessionConnection, SessionMailboxState {
+  readonly tag: string;
 }
 
 /** One IMAP command: its name, the states it is valid in, and its parse-and-run step. */

@@ -119,6 +119,9 @@ export class ImapSession {
   #identity: CertificateIdentity | null;
   #state: SessionState = { kind: "notAuthenticated" };
   #pending: Pending | null = null;
+  /** The tag of the command in progress, and the context commands see (built once). */
+  #tag = "*";
+  #ctx: CommandContext | null = null;
   #receiver: CommandReceiver;
   #queue: Promise<void> = Promise.resolve();
   #out = new Output();
@@ -570,12 +573,19 @@ export class ImapSession {
     });
   }
 
+  /** The context of the command tagged `tag`: one object per session, built on first use. */
   #context(tag: string): CommandContext {
+    this.#tag = tag;
+    return this.#ctx ??= this.#buildContext();
+  }
+
+  #buildContext(): CommandContext {
     // deno-lint-ignore no-this-alias
     const session = this;
-    const authContext: AuthContext = { peer: this.#peerAddress, tls: this.#tls };
     return {
-      tag,
+      get tag() {
+        return session.#tag;
+      },
       store: this.#store,
       authenticator: this.#authenticator,
       mime: this.#mime,
@@ -583,7 +593,9 @@ export class ImapSession {
       quota: this.#quota,
       limits: this.#limits,
       out: this.#out,
-      authContext,
+      get authContext(): AuthContext {
+        return { peer: session.#peerAddress, tls: session.#tls };
+      },
       get state() {
         return session.#state;
       },
