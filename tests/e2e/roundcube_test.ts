@@ -3,11 +3,12 @@
  * Roundcube under PHP's built-in server (tests/_support/roundcube.ts) talks to Postern over
  * implicit TLS, verifying the development CA; headless Chromium, driven through chromedriver's
  * WebDriver API (tests/_support/webdriver.ts), logs in, reads INBOX, sorts by date and by
- * subject, switches to threads, opens a message with an attachment and reads the quota. Each
- * step checks the page content and, through Roundcube's IMAP log, that Postern answered the
- * command behind it (SORT, THREAD, GETQUOTAROOT). A screenshot of each step is kept in
- * tests/artifacts/roundcube/ (or $POSTERN_ARTIFACTS/roundcube). Skipped, with a message, when
- * Chromium or Roundcube is not installed or Chromium cannot start.
+ * subject, switches to threads, opens a message with an attachment (and downloads it) and
+ * reads the quota (widget and table). Each step checks the page content and, through Roundcube's
+ * IMAP log, that Postern answered the command behind it (UID SORT, UID THREAD REFERENCES, UID
+ * FETCH BINARY.PEEK, GETQUOTAROOT). A screenshot of each step, Roundcube's IMAP log and its error
+ * log are kept in tests/artifacts/roundcube/ (or $POSTERN_ARTIFACTS/roundcube). Skipped, with a
+ * message, when Chromium or Roundcube is not installed or Chromium cannot start.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -306,7 +307,7 @@ Deno.test({
       );
       const dateSorts = commandsSince(mark).filter((c) => /\bSORT \(DATE\)/i.test(c));
       assert.ok(dateSorts.length > 0, `no SORT (DATE) in:\n${commandsSince(mark).join("\n")}`);
-      assert.match(replies(mark, /\bSORT \(DATE\)/i), / S: \S+ OK/);
+      assert.match(replies(mark, /\bSORT \(DATE\)/i), / S: \* SORT [\d ]+\n.* S: \S+ OK/);
 
       mark = rc.imapLog().length;
       await listOptions({ sortCol: "subject", sortOrder: "ASC" }, "sort-subject");
@@ -322,6 +323,7 @@ Deno.test({
         subjectSorts.length > 0,
         `no SORT (SUBJECT) in:\n${commandsSince(mark).join("\n")}`,
       );
+      assert.match(replies(mark, /\bSORT \(SUBJECT\)/i), / S: \* SORT [\d ]+\n.* S: \S+ OK/);
 
       // 4. Threads: THREAD REFERENCES, and the two chains drawn as trees.
       mark = rc.imapLog().length;
@@ -396,10 +398,19 @@ Deno.test({
       const quotaTitle = await b.execute<string>(
         "return document.querySelector('#quotadisplay .count').getAttribute('title') ?? '';",
       );
-      await shot("quota");
       assert.match(quotaText, new RegExp(`\\b${percent}\\s?%`), `quota text ${quotaText}`);
       assert.match(quotaTitle, new RegExp(`\\(${percent}%\\)`), `quota title ${quotaTitle}`);
       assert.match(rc.imapLog(), / C: \S+ GETQUOTAROOT/);
+      // With both resources, a click on the widget shows them in a table.
+      await b.click(quota);
+      const table = await b.text(await b.waitFor(".ui-dialog table.quota-info"));
+      await shot("quota");
+      assert.match(
+        table,
+        new RegExp(`Disk space\\s+2\\.0 MB\\s+${storageUsedKib} KB \\(${percent}%\\)`),
+        `quota table ${table}`,
+      );
+      assert.match(table, new RegExp(`Messages count\\s+100000\\s+${uidOf.size} \\(0%\\)`), table);
 
       const errors = rc.errorLog();
       assert.doesNotMatch(errors, /IMAP Error/, errors);
