@@ -10,7 +10,7 @@ import type { CertificateIdentity } from "../protocol/x509/identity.ts";
 import { type LocalAuthenticator, unavailable } from "./auth/local.ts";
 import { DirectoryAuthenticator } from "./directory/authenticator.ts";
 import type { Directory } from "./directory/directory.ts";
-import type { CertificateUsername } from "./config.ts";
+import type { CertificateUsername } from "./config/mod.ts";
 import type { AuthMechanism, AuthResultLabel, Metrics } from "./metrics/metrics.ts";
 
 export interface ServerAuthOptions {

@@ -12,7 +12,7 @@ import {
   DEFAULT_CONFIG_FILE,
   defaultConfig,
   loadConfig,
-} from "./config.ts";
+} from "./config/mod.ts";
 import { getLogger, setupLogging } from "./log.ts";
 import {
   CliError,

@@ -3,7 +3,7 @@
  * refuses mail over it (552 5.2.2), and IMAP QUOTA (RFC 9208) reads the same figures (the
  * `QuotaSource` that server/stack.ts gives the IMAP sessions).
  */
-import type { Config } from "./config.ts";
+import type { Config } from "./config/mod.ts";
 import type { MailStore, QuotaLimits } from "../mailstore/mail_store.ts";
 
 /** What an account uses now (RFC 9208 STORAGE in octets, MESSAGE). */

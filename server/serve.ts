@@ -3,7 +3,7 @@
  * current across reloads, writes one access line per connection, and shuts down gracefully.
  */
 import { dirname } from "node:path";
-import { type Config, loadConfig, MAX_SOCKET_PATH } from "./config.ts";
+import { type Config, loadConfig, MAX_SOCKET_PATH } from "./config/mod.ts";
 import { getLogger } from "./log.ts";
 import { type AccessRecord, type Application, ListenerGroup } from "./listener.ts";
 import { buildServerConfig } from "./tls_config.ts";

@@ -11,7 +11,7 @@ import type { MailStore } from "../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../protocol/x509/identity.ts";
 import { LegacyVerifierPool } from "./auth/legacy_pool.ts";
 import { LocalAuthenticator, type LocalAuthSettings } from "./auth/local.ts";
-import { type CertificateUsername, type Config, directoryConfigInput } from "./config.ts";
+import { type CertificateUsername, type Config, directoryConfigInput } from "./config/mod.ts";
 import { resolveDirectoryConfig } from "./directory/config.ts";
 import type { DirectoryConfig as DirectorySettings } from "./directory/config.ts";
 import {

@@ -7,7 +7,7 @@ import type { MailStore } from "../mailstore/mail_store.ts";
 import type { ExactStore } from "../mailstore/transfer.ts";
 import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
 import { openPostgresMailStore } from "../mailstore/postgres/mod.ts";
-import type { Config } from "./config.ts";
+import type { Config } from "./config/mod.ts";
 import { DATABASE_FILE, prepareDataDir } from "./data_dir.ts";
 
 export { DATABASE_FILE };

@@ -13,7 +13,7 @@ import type {
 } from "../admin/protocol.ts";
 import { CliError, type OptionSpec, type OptionValues, UsageError } from "./args.ts";
 import type { CliIo } from "../main.ts";
-import { ConfigError } from "../config.ts";
+import { ConfigError } from "../config/mod.ts";
 
 interface AdminCommandInput {
   readonly values: OptionValues;

@@ -9,7 +9,7 @@
  * message again after a lost reply finds it already stored within `dedup_window`.
  */
 import { createHash } from "node:crypto";
-import type { LmtpConfig, QuotaConfig } from "../config.ts";
+import type { LmtpConfig, QuotaConfig } from "../config/mod.ts";
 import type {
   DeliverResult,
   DeliveryItem,

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { hashPassword } from "../../mailstore/password.ts";
 import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
-import { parseConfig } from "../../server/config.ts";
+import { parseConfig } from "../../server/config/mod.ts";
 import { ensureDevPki, issueClientCertificate } from "../../server/cli/dev_pki.ts";
 import { serve, type ServeHandle } from "../../server/serve.ts";
 import type { PrivateKeyKind } from "../../protocol/crypto/provider.ts";

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseConfig } from "../../server/config.ts";
+import { parseConfig } from "../../server/config/mod.ts";
 import { ensureDevPki } from "../../server/cli/dev_pki.ts";
 import { setupLogging } from "../../server/log.ts";
 import { startPostern } from "../_support/postern.ts";

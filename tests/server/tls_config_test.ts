@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { CertificateError } from "../../protocol/x509/identity.ts";
 import { buildServerConfig, certificatesFromPem } from "../../server/tls_config.ts";
-import { parseConfig } from "../../server/config.ts";
+import { parseConfig } from "../../server/config/mod.ts";
 import { makeIntermediateClient } from "../_support/mtls.ts";
 import { makeOpensslPki } from "../_support/openssl_pki.ts";
 

@@ -8,11 +8,11 @@ import {
   loadConfig,
   parseConfig,
   parseDuration,
-} from "../../server/config.ts";
-import { parseAddress, parseSize } from "../../server/config/values.ts";
-import { editDistance, suggest } from "../../server/config/suggest.ts";
+} from "../../../server/config/mod.ts";
+import { parseAddress, parseSize } from "../../../server/config/values.ts";
+import { editDistance, suggest } from "../../../server/config/suggest.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
+const ROOT = new URL("../../../", import.meta.url).pathname;
 
 /** Runs `parseConfig` and returns the error lines, or fails when it succeeds. */
 function errorsOf(text: string, checkFiles = false): string[] {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigError, parseConfig } from "../../server/config.ts";
+import { ConfigError, parseConfig } from "../../../server/config/mod.ts";
 
 const parse = (text: string) =>
   parseConfig(text, "/srv/postern/config.yaml", { checkFiles: false });

@@ -1,8 +1,8 @@
 /** The revocation settings of the config file: `tls.crl`, `tls.crl_policy`, `directory.sync`. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ConfigError, parseConfig } from "../../server/config.ts";
-import { makeOpensslPki, opensslCrl } from "../_support/openssl_pki.ts";
+import { ConfigError, parseConfig } from "../../../server/config/mod.ts";
+import { makeOpensslPki, opensslCrl } from "../../_support/openssl_pki.ts";
 
 const DIRECTORY = "directory:\n  url: ldap://127.0.0.1:389\n  bind_dn: cn=p\n" +
   "  bind_password_file: pw\n  base_dn: dc=x\n";
