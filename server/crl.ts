@@ -19,7 +19,6 @@ import {
 import type { RevocationVerdict } from "../protocol/x509/crl.ts";
 import type { CertificateIdentity, VerifiedPeer } from "../protocol/x509/identity.ts";
 import { nameToString } from "../protocol/x509/name.ts";
-import { certificatesFromPem } from "./tls_config.ts";
 import { getLogger } from "./log.ts";
 
 const log = getLogger(["tls", "crl"]);
@@ -31,8 +30,8 @@ export const CRL_POLL_MS = 1000;
 export interface CrlSettings {
   readonly files: readonly string[];
   readonly policy: CrlPolicy;
-  /** PEM texts of the client CA bundles: the candidates for each CRL's issuer. */
-  readonly clientCaPems: readonly string[];
+  /** The client CA certificates (DER): the candidates for each CRL's issuer. */
+  readonly clientCas: readonly Uint8Array[];
 }
 
 /** A loaded, verified set of CRLs with its policy. */
@@ -106,8 +105,7 @@ export async function loadCrlCheck(
   settings: CrlSettings,
   provider: CryptoProvider,
 ): Promise<CrlCheck> {
-  const cas = settings.clientCaPems.flatMap((pem) => certificatesFromPem(pem, "client CA bundle"))
-    .map((der) => parseCertificate(der));
+  const cas = settings.clientCas.map((der) => parseCertificate(der));
   const crls: Crl[] = [];
   for (const file of settings.files) {
     let bytes: Uint8Array;

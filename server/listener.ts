@@ -7,11 +7,12 @@ import type { ConnectionInfo, ServerOptions } from "../protocol/tls/mod.ts";
 import { type ByteChannel, closeQuietly, PlainChannel } from "./channel.ts";
 import { HandshakeError, type PeerCheck, TlsChannel } from "./tls_channel.ts";
 import { type Metrics, NO_METRICS } from "./metrics/metrics.ts";
+import type { TlsMode } from "./config/listen.ts";
 
 export interface ListenerSpec {
   readonly hostname: string;
   readonly port: number;
-  readonly tls: "implicit" | "starttls";
+  readonly tls: TlsMode;
 }
 
 /** What an application protocol gets for one connection. */

@@ -12,6 +12,8 @@ import {
   DEFAULT_CONFIG_FILE,
   defaultConfig,
   loadConfig,
+  parseConfig,
+  type TlsMode,
 } from "./config/mod.ts";
 import { getLogger, setupLogging } from "./log.ts";
 import {
@@ -691,23 +693,30 @@ export async function resolveConfig(
   values: OptionValues,
   options: ConfigOptions,
 ): Promise<Config> {
+  const file = await configFile(io, values);
+  if (file === null) return defaultConfig(io.cwd);
+  return await loadConfig(file.path, { ...options, displayName: file.shown });
+}
+
+/**
+ * The configuration file a command reads: `--config FILE` when given, else ./config.yaml when
+ * it exists, else null (the built-in defaults).
+ */
+async function configFile(
+  io: CliIo,
+  values: OptionValues,
+): Promise<{ path: string; shown: string } | null> {
   if (typeof values.config === "string") {
     const path = values.config;
-    return await loadConfig(isAbsolute(path) ? path : join(io.cwd, path), {
-      ...options,
-      displayName: path,
-    });
+    return { path: isAbsolute(path) ? path : join(io.cwd, path), shown: path };
   }
   try {
     await Deno.stat(join(io.cwd, DEFAULT_CONFIG_FILE));
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return defaultConfig(io.cwd);
+    if (error instanceof Deno.errors.NotFound) return null;
     throw error;
   }
-  return await loadConfig(join(io.cwd, DEFAULT_CONFIG_FILE), {
-    ...options,
-    displayName: DEFAULT_CONFIG_FILE,
-  });
+  return { path: join(io.cwd, DEFAULT_CONFIG_FILE), shown: DEFAULT_CONFIG_FILE };
 }
 
 async function certsDir(io: CliIo, values: OptionValues): Promise<string> {
@@ -778,15 +787,20 @@ async function requireAccount(store: MailStore, name: string): Promise<void> {
 }
 
 async function runServe({ values, io }: CommandInput): Promise<number> {
-  let config = await resolveConfig(io, values, { checkFiles: false });
+  // The file is parsed once, with its certificates read and checked; without a file the
+  // development PKI is made first, then the defaults are read with it.
+  let config: Config;
   let newCa: DevCa | undefined;
-  if (config.source === null) {
-    const pki = await ensureDevPki(dirname(config.tls.certificate));
+  const file = await configFile(io, values);
+  if (file === null) {
+    const defaults = defaultConfig(io.cwd);
+    const pki = await ensureDevPki(dirname(defaults.tls.certificate));
     if (pki.createdCa) io.err(`created a development CA in ${pki.caCertificate}\n`);
     if (pki.createdServer) io.err(`created a server certificate in ${pki.serverCertificate}\n`);
     newCa = pki.ca;
+    config = { ...parseConfig("", join(io.cwd, DEFAULT_CONFIG_FILE)), source: null };
   } else {
-    config = await resolveConfig(io, values, { checkFiles: true });
+    config = await loadConfig(file.path, { checkFiles: true, displayName: file.shown });
   }
   setupLogging(config.log);
   startStallProbeFromEnv();
@@ -827,7 +841,7 @@ async function runServe({ values, io }: CommandInput): Promise<number> {
     });
     if (stopRequested) stop();
     if (demo !== null) {
-      const port = (tls: "implicit" | "starttls") =>
+      const port = (tls: TlsMode) =>
         running.addresses.find((_, i) => config.listen[i]?.tls === tls)?.port ?? null;
       io.err(
         connectInstructions(

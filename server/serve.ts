@@ -6,7 +6,8 @@ import { dirname } from "node:path";
 import { type Config, loadConfig, MAX_SOCKET_PATH } from "./config/mod.ts";
 import { getLogger } from "./log.ts";
 import { type AccessRecord, type Application, ListenerGroup } from "./listener.ts";
-import { buildServerConfig } from "./tls_config.ts";
+import { certificatesFromPem, serverOptions } from "./tls_config.ts";
+import { readTlsMaterial, type TlsMaterial } from "./config/tls.ts";
 import {
   type ServerConfig,
   type ServerOptions,
@@ -80,31 +81,13 @@ export function newResumption(config: Config): Resumption {
   };
 }
 
-/** Reads the TLS files named by the configuration and builds the engine configuration. */
-export async function loadTlsConfig(
-  config: Config,
-  resumption?: Resumption,
-): Promise<ServerOptions> {
-  const [certificatePem, privateKeyPem, ...clientCaPems] = await Promise.all([
-    Deno.readTextFile(config.tls.certificate),
-    Deno.readTextFile(config.tls.privateKey),
-    ...(config.tls.clientAuth === "none"
-      ? []
-      : config.tls.clientCa.map((p) => Deno.readTextFile(p))),
-  ]);
-  const certificates = await Promise.all(
-    config.tls.certificates.map(async (c) => ({
-      certificatePem: await Deno.readTextFile(c.certificate),
-      privateKeyPem: await Deno.readTextFile(c.privateKey),
-      names: c.names,
-    })),
-  );
-  return buildServerConfig({
-    certificatePem: certificatePem!,
-    privateKeyPem: privateKeyPem!,
-    certificates,
+/**
+ * The TLS engine configuration from the material the configuration read and parsed (a
+ * configuration read without its files has it read here, once).
+ */
+export function loadTlsConfig(config: Config, resumption?: Resumption): ServerOptions {
+  return serverOptions(tlsMaterial(config), {
     clientAuth: config.tls.clientAuth,
-    clientCaPems,
     maxChainDepth: config.tls.maxChainDepth,
     minVersion: config.tls.minVersion,
     requireExtendedMasterSecret: config.tls.requireExtendedMasterSecret,
@@ -114,12 +97,19 @@ export async function loadTlsConfig(
   });
 }
 
+function tlsMaterial(config: Config): TlsMaterial {
+  return config.tls.material ?? readTlsMaterial(config.tls);
+}
+
 /** Reads and verifies the CRLs of `tls.crl`; null when none are configured. */
 export async function loadCrls(config: Config): Promise<CrlCheck | null> {
   if (config.tls.crl.length === 0) return null;
-  const clientCaPems = await Promise.all(config.tls.clientCa.map((p) => Deno.readTextFile(p)));
   return await loadCrlCheck(
-    { files: config.tls.crl, policy: config.tls.crlPolicy, clientCaPems },
+    {
+      files: config.tls.crl,
+      policy: config.tls.crlPolicy,
+      clientCas: tlsMaterial(config).clientCas,
+    },
     defaultProvider,
   );
 }
@@ -286,8 +276,15 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     finished,
     revocation: () => revocationFields(stack),
     async reload(next?: Config) {
-      const candidate = next ?? current;
+      let candidate = next ?? current;
       try {
+        // Without a new settings object, the same one with its TLS files read again.
+        if (next === undefined) {
+          candidate = {
+            ...current,
+            tls: { ...current.tls, material: readTlsMaterial(current.tls) },
+          };
+        }
         const nextTls = await loadTlsConfig(candidate, resumption);
         const nextCrls = await loadCrls(candidate);
         // The metrics listener presents the new server certificate; its scraper CAs stay.
@@ -412,18 +409,15 @@ async function loadMetricsTlsConfig(
   config: Config,
   clientCa: readonly string[],
 ): Promise<ServerConfig> {
-  const [certificatePem, privateKeyPem, ...clientCaPems] = await Promise.all([
-    Deno.readTextFile(config.tls.certificate),
-    Deno.readTextFile(config.tls.privateKey),
-    ...clientCa.map((p) => Deno.readTextFile(p)),
-  ]);
-  const tls = buildServerConfig({
-    certificatePem: certificatePem!,
-    privateKeyPem: privateKeyPem!,
-    clientAuth: "required",
-    clientCaPems,
-    maxChainDepth: config.tls.maxChainDepth,
-  });
+  const clientCaPems = await Promise.all(clientCa.map((p) => Deno.readTextFile(p)));
+  const [server] = tlsMaterial(config).certificates;
+  const tls = serverOptions(
+    {
+      certificates: server === undefined ? [] : [server],
+      clientCas: clientCaPems.flatMap((pem) => certificatesFromPem(pem, "metrics client CA")),
+    },
+    { clientAuth: "required", maxChainDepth: config.tls.maxChainDepth },
+  );
   // HTTP/1.1 only (RFC 7301): a client offering h2 alone gets no_application_protocol.
   return { ...tls, alpnProtocols: ["http/1.1"] };
 }

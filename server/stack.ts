@@ -13,7 +13,7 @@ import { LegacyVerifierPool } from "./auth/legacy_pool.ts";
 import { LocalAuthenticator, type LocalAuthSettings } from "./auth/local.ts";
 import { type CertificateUsername, type Config, directoryConfigInput } from "./config/mod.ts";
 import { resolveDirectoryConfig } from "./directory/config.ts";
-import type { DirectoryConfig as DirectorySettings } from "./directory/config.ts";
+import type { DirectoryConfig } from "./directory/config.ts";
 import {
   Directory,
   type DirectoryDenialReason,
@@ -31,7 +31,7 @@ import { instrumentStore } from "./metrics/store.ts";
 const log = getLogger(["directory"]);
 
 /** The directory settings of the config file, in the form the directory client takes. */
-export async function directorySettings(config: Config): Promise<DirectorySettings | null> {
+export async function directorySettings(config: Config): Promise<DirectoryConfig | null> {
   if (config.directory === null) return null;
   return resolveDirectoryConfig(await directoryConfigInput(config.directory));
 }

@@ -1,6 +1,6 @@
 /**
- * Builds the TLS engine's configuration from PEM material: the server chain and key, and the
- * client-certificate policy with its trust anchors.
+ * Builds the TLS engine's configuration from the material the configuration read and parsed
+ * once (server chains and keys, client CAs) and its client-certificate policy.
  */
 import type { CryptoProvider } from "../protocol/crypto/provider.ts";
 import { defaultProvider } from "../protocol/crypto/mod.ts";
@@ -18,25 +18,13 @@ import {
 import { createClientCertVerifier } from "../protocol/x509/client_verifier.ts";
 import { parsePrivateKey } from "../protocol/x509/keys.ts";
 import { decodePem } from "../protocol/x509/pem.ts";
+import { type ClientAuthMode, clientAuthProblem, type TlsMaterial } from "./config/tls.ts";
 
-export type ClientAuthMode = "none" | "optional" | "required";
+export type { ClientAuthMode } from "./config/tls.ts";
 
-export interface TlsMaterial {
-  /** PEM chain, leaf first (the default certificate). */
-  readonly certificatePem: string;
-  readonly privateKeyPem: string;
-  /**
-   * Every certificate with the names it serves, the default first; chosen per ClientHello by
-   * server name and signature algorithms (`protocol/tls/certificate_selection.ts`).
-   */
-  readonly certificates?: readonly {
-    readonly certificatePem: string;
-    readonly privateKeyPem: string;
-    readonly names: readonly string[];
-  }[];
+/** What the engine needs beyond the certificates: the client-certificate policy and limits. */
+export interface TlsEngineSettings {
   readonly clientAuth?: ClientAuthMode;
-  /** PEM bundles of CAs trusted for client certificates. */
-  readonly clientCaPems?: readonly string[];
   readonly provider?: CryptoProvider;
   readonly groups?: ServerConfig["groups"];
   readonly cipherSuites?: ServerConfig["cipherSuites"];
@@ -55,6 +43,15 @@ export interface TlsMaterial {
   readonly pskModes?: ServerConfig["pskModes"];
 }
 
+/** PEM texts in place of parsed material, for tests and benchmarks that hold PEM strings. */
+export interface PemTlsInput extends TlsEngineSettings {
+  /** PEM chain, leaf first (the default certificate). */
+  readonly certificatePem: string;
+  readonly privateKeyPem: string;
+  /** PEM bundles of CAs trusted for client certificates. */
+  readonly clientCaPems?: readonly string[];
+}
+
 /** Decodes every CERTIFICATE block of a PEM text; throws if there is none. */
 export function certificatesFromPem(pem: string, what = "certificate file"): Uint8Array[] {
   const ders = decodePem(pem).filter((b) => b.label === "CERTIFICATE").map((b) => b.der);
@@ -62,47 +59,67 @@ export function certificatesFromPem(pem: string, what = "certificate file"): Uin
   return ders;
 }
 
-export function buildServerConfig(material: TlsMaterial): ServerOptions {
-  const provider = material.provider ?? defaultProvider;
-  const mode = material.clientAuth ?? "none";
-  const anchors = (material.clientCaPems ?? []).flatMap((pem) =>
-    certificatesFromPem(pem, "client CA bundle")
-  );
-  if (mode !== "none" && anchors.length === 0) {
-    throw new Error(`client_auth ${mode} needs at least one client CA`);
-  }
-  const certificates = (material.certificates ?? []).map((c) => ({
-    chain: certificatesFromPem(c.certificatePem),
-    privateKey: parsePrivateKey(c.privateKeyPem),
-    names: c.names,
-  }));
+/** The engine configuration from PEM texts (parsed here); see `serverOptions`. */
+export function buildServerConfig(input: PemTlsInput): ServerOptions {
+  const material: TlsMaterial = {
+    certificates: [{
+      chain: certificatesFromPem(input.certificatePem),
+      privateKey: parsePrivateKey(input.privateKeyPem),
+      names: [],
+    }],
+    clientCas: (input.clientCaPems ?? []).flatMap((pem) =>
+      certificatesFromPem(pem, "client CA bundle")
+    ),
+  };
+  return serverOptions(material, input);
+}
+
+/**
+ * The TLS engine's configuration from material the configuration has already read and parsed:
+ * nothing is read or decoded again.
+ */
+export function serverOptions(material: TlsMaterial, settings: TlsEngineSettings): ServerOptions {
+  const provider = settings.provider ?? defaultProvider;
+  const mode = settings.clientAuth ?? "none";
+  const problem = clientAuthProblem(mode, material.clientCas.length);
+  if (problem !== null) throw new Error(`tls.client_ca: ${problem}`);
+  const [first] = material.certificates;
+  if (first === undefined) throw new Error("No server certificate");
   return {
     provider,
-    certificateChain: certificates[0]?.chain ?? certificatesFromPem(material.certificatePem),
-    privateKey: certificates[0]?.privateKey ?? parsePrivateKey(material.privateKeyPem),
-    ...(certificates.length > 1 ? { certificates } : {}),
+    certificateChain: [...first.chain],
+    privateKey: first.privateKey,
+    ...(material.certificates.length > 1
+      ? {
+        certificates: material.certificates.map((c) => ({
+          chain: [...c.chain],
+          privateKey: c.privateKey,
+          names: c.names,
+        })),
+      }
+      : {}),
     alpnProtocols: ["imap"],
-    ...(material.minVersion ? { minVersion: material.minVersion } : {}),
-    ...(material.requireExtendedMasterSecret !== undefined
-      ? { requireExtendedMasterSecret: material.requireExtendedMasterSecret }
+    ...(settings.minVersion ? { minVersion: settings.minVersion } : {}),
+    ...(settings.requireExtendedMasterSecret !== undefined
+      ? { requireExtendedMasterSecret: settings.requireExtendedMasterSecret }
       : {}),
-    ...(material.ticketKeys ? { ticketKeys: material.ticketKeys } : {}),
-    ...(material.sessionCache ? { sessionCache: material.sessionCache } : {}),
-    ...(material.ticketUses ? { ticketUses: material.ticketUses } : {}),
-    ...(material.ticketsPerConnection !== undefined
-      ? { ticketsPerConnection: material.ticketsPerConnection }
+    ...(settings.ticketKeys ? { ticketKeys: settings.ticketKeys } : {}),
+    ...(settings.sessionCache ? { sessionCache: settings.sessionCache } : {}),
+    ...(settings.ticketUses ? { ticketUses: settings.ticketUses } : {}),
+    ...(settings.ticketsPerConnection !== undefined
+      ? { ticketsPerConnection: settings.ticketsPerConnection }
       : {}),
-    ...(material.pskModes ? { pskModes: material.pskModes } : {}),
-    ...(material.groups ? { groups: material.groups } : {}),
-    ...(material.cipherSuites ? { cipherSuites: material.cipherSuites } : {}),
+    ...(settings.pskModes ? { pskModes: settings.pskModes } : {}),
+    ...(settings.groups ? { groups: settings.groups } : {}),
+    ...(settings.cipherSuites ? { cipherSuites: settings.cipherSuites } : {}),
     ...(mode === "none" ? {} : {
       clientAuth: {
         mode,
         verifier: createClientCertVerifier({
-          anchors,
+          anchors: [...material.clientCas],
           provider,
-          ...(material.clock ? { clock: material.clock } : {}),
-          ...(material.maxChainDepth ? { maxDepth: material.maxChainDepth } : {}),
+          ...(settings.clock ? { clock: settings.clock } : {}),
+          ...(settings.maxChainDepth ? { maxDepth: settings.maxChainDepth } : {}),
         }),
       },
     }),

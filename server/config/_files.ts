@@ -88,7 +88,7 @@ export function readPathList(
     return fallback.map((p) => {
       const absolute = resolvePath(at.baseDir, p);
       if (at.checkFiles) {
-        const problem = fileStatus(absolute);
+        const problem = fileStatus(absolute) ?? contentProblem(absolute);
         if (problem !== null) {
           at.fail(key, `cannot read "${p}" (the default) at ${absolute}: ${problem}`);
         }

@@ -14,13 +14,16 @@ import {
 } from "./_schema.ts";
 import { caProblem, firstLine, lowerFirst, readPath, readText } from "./_files.ts";
 import {
+  DIRECTORY_DEFAULTS,
   type DirectoryConfigInput,
   type DirectoryMapping,
   isAttributeDescription,
+  parseCertificateLookup,
   SYNC_SETTINGS,
   type SyncSetting,
 } from "../directory/config.ts";
 import { parseFilterTemplate } from "../directory/filter_template.ts";
+import { formatDuration } from "./values.ts";
 
 /** How a client certificate is tied to a directory entry. */
 export const CERTIFICATE_MAPPINGS = ["subject_dn", "filter", "attribute"] as const;
@@ -29,7 +32,7 @@ export type CertificateMapping = (typeof CERTIFICATE_MAPPINGS)[number];
 export const DIRECTORY_ERROR_POLICIES = ["deny", "cached"] as const;
 export type DirectoryErrorPolicy = (typeof DIRECTORY_ERROR_POLICIES)[number];
 
-const DEFAULT_LOOKUP = "(mail={cert.san.email})";
+const DEFAULT_LOOKUP = DIRECTORY_DEFAULTS.mapping.template;
 
 export const directorySchema = section({
   url: v.pipe(
@@ -39,7 +42,7 @@ export const directorySchema = section({
       (i) => `invalid URL "${i.input}" (expected ldap://host:port or ldaps://host:port)`,
     ),
   ),
-  starttls: optional(bool(), false),
+  starttls: optional(bool(), DIRECTORY_DEFAULTS.starttls),
   ca: v.optional(path()),
   bind_dn: text(),
   bind_password_file: path(),
@@ -47,16 +50,20 @@ export const directorySchema = section({
   certificate_lookup: v.optional(text()),
   certificate_mapping: v.optional(choice(CERTIFICATE_MAPPINGS)),
   subject_dn_attribute: v.optional(text()),
-  username_attribute: optional(text(), "uid"),
-  recheck_interval: optional(duration(0), "60s"),
-  cache_ttl: optional(duration(0), "60s"),
-  on_error: optional(choice(DIRECTORY_ERROR_POLICIES), "deny"),
-  timeout: optional(duration(100), "5s"),
-  max_concurrency: optional(int(1, 256), 4),
-  sync: optional(choice(SYNC_SETTINGS as readonly SyncSetting[]), "auto"),
+  username_attribute: optional(text(), DIRECTORY_DEFAULTS.usernameAttribute),
+  recheck_interval: optional(duration(0), formatDuration(DIRECTORY_DEFAULTS.recheckIntervalMs)),
+  cache_ttl: optional(duration(0), formatDuration(DIRECTORY_DEFAULTS.cacheTtlMs)),
+  on_error: optional(choice(DIRECTORY_ERROR_POLICIES), DIRECTORY_DEFAULTS.onError),
+  timeout: optional(duration(100), formatDuration(DIRECTORY_DEFAULTS.timeoutMs)),
+  max_concurrency: optional(int(1, 256), DIRECTORY_DEFAULTS.maxConcurrency),
+  sync: optional(choice(SYNC_SETTINGS), DIRECTORY_DEFAULTS.sync),
 }, "The LDAP directory that client certificates and password logins are checked against");
 
-export interface DirectoryConfig {
+/**
+ * The `directory:` section as read from the file (paths, not secrets). `directoryConfigInput`
+ * turns it into what the directory client (server/directory) runs with.
+ */
+export interface DirectorySettings {
   /** `ldap://host:port` or `ldaps://host:port`. */
   readonly url: string;
   /** StartTLS on an `ldap://` URL. Default false. */
@@ -102,7 +109,7 @@ const key = (name: string): SettingPath => [...DIR, name];
 export function readDirectory(
   file: v.InferOutput<typeof directorySchema>,
   at: Positions,
-): DirectoryConfig {
+): DirectorySettings {
   const { url, starttls } = file;
   if (starttls && url.startsWith("ldaps://")) {
     at.fail(key("starttls"), "cannot be used with an ldaps:// URL, which is already encrypted");
@@ -134,20 +141,20 @@ export function readDirectory(
   let subjectDnAttribute = file.subject_dn_attribute ?? null;
   // certificate_lookup may also name the mapping itself, as the directory module reads it:
   // `subject_dn`, `attribute:<name>`, or a filter template.
-  if (lookup === "subject_dn" || lookup?.startsWith("attribute:")) {
-    const named: CertificateMapping = lookup === "subject_dn" ? "subject_dn" : "attribute";
-    if (explicit && mapping !== named) {
+  const named = lookup === null ? null : parseCertificateLookup(lookup);
+  if (named !== null && named.kind !== "filter") {
+    if (explicit && mapping !== named.kind) {
       at.fail(key("certificate_lookup"), `"${lookup}" contradicts certificate_mapping ${mapping}`);
     }
-    mapping = named;
-    if (named === "attribute") subjectDnAttribute = lookup.slice("attribute:".length).trim();
-  } else if (lookup !== null) {
+    mapping = named.kind;
+    if (named.kind === "attribute") subjectDnAttribute = named.attribute;
+  } else if (named !== null) {
     if (explicit && mapping !== "filter") {
       at.fail(key("certificate_lookup"), `a filter is only used with certificate_mapping filter`);
     }
     try {
-      parseFilterTemplate(lookup);
-      certificateLookup = lookup;
+      parseFilterTemplate(named.template);
+      certificateLookup = named.template;
     } catch (error) {
       const reason = error instanceof Error ? lowerFirst(error.message) : "invalid filter";
       at.fail(key("certificate_lookup"), reason);
@@ -196,7 +203,7 @@ export function readDirectory(
  * What server/directory needs to connect: the directory settings with the bind password read
  * from `bind_password_file` (its first line) and the CA file's PEM text.
  */
-export async function directoryConfigInput(dir: DirectoryConfig): Promise<DirectoryConfigInput> {
+export async function directoryConfigInput(dir: DirectorySettings): Promise<DirectoryConfigInput> {
   const password = firstLine(await Deno.readTextFile(dir.bindPasswordFile));
   const mapping: DirectoryMapping = dir.certificateMapping === "subject_dn"
     ? { kind: "subject_dn" }

@@ -21,7 +21,7 @@ import { check, optional, path, section } from "./_schema.ts";
 import { fileProblem, readPath } from "./_files.ts";
 import { DEFAULT_LISTEN, type ListenerConfig, listenSchema, readListen } from "./listen.ts";
 import { readTls, type TlsConfig, tlsSchema } from "./tls.ts";
-import { type DirectoryConfig, directorySchema, readDirectory } from "./directory.ts";
+import { directorySchema, type DirectorySettings, readDirectory } from "./directory.ts";
 import { type LimitsConfig, limitsSchema, readLimits } from "./limits.ts";
 import { type ImapConfig, imapSchema, readImap } from "./imap.ts";
 import { type LogConfig, logSchema, readLog } from "./log.ts";
@@ -43,7 +43,7 @@ export type {
   TlsConfig,
 } from "./tls.ts";
 export { CERTIFICATE_USERNAMES } from "./tls.ts";
-export type { CertificateMapping, DirectoryConfig, DirectoryErrorPolicy } from "./directory.ts";
+export type { CertificateMapping, DirectoryErrorPolicy, DirectorySettings } from "./directory.ts";
 export { directoryConfigInput } from "./directory.ts";
 export type { LimitsConfig } from "./limits.ts";
 export type { ImapConfig } from "./imap.ts";
@@ -87,7 +87,7 @@ export interface Config {
   readonly listen: readonly ListenerConfig[];
   readonly tls: TlsConfig;
   /** Null when no LDAP directory is configured. */
-  readonly directory: DirectoryConfig | null;
+  readonly directory: DirectorySettings | null;
   readonly limits: LimitsConfig;
   readonly imap: ImapConfig;
   readonly log: LogConfig;

@@ -14,8 +14,8 @@ import {
   section,
 } from "./_schema.ts";
 import { fileProblem, lowerFirst, readPath, readPathList, readText } from "./_files.ts";
-import { checkCertificates, checkKeyPair, pemCertificates } from "./key_match.ts";
-import { decodeCrlFile, verifyCrl } from "../../protocol/x509/crl.ts";
+import { checkCertificates, type KeyPair, loadKeyPair, pemCertificates } from "./key_match.ts";
+import { type CrlPolicy, decodeCrlFile, verifyCrl } from "../../protocol/x509/crl.ts";
 import { type Certificate, parseCertificate } from "../../protocol/x509/certificate.ts";
 import { defaultProvider } from "../../protocol/crypto/mod.ts";
 
@@ -29,8 +29,8 @@ export type ClientAuthMode = (typeof CLIENT_AUTH_MODES)[number];
 export const CERTIFICATE_USERNAMES = ["cn", "email-localpart", "email"] as const;
 export type CertificateUsername = (typeof CERTIFICATE_USERNAMES)[number];
 /** Whether an issuer without a current CRL is tolerated (`soft`) or refused (`hard`). */
-export const CRL_POLICIES = ["soft", "hard"] as const;
-export type CrlPolicy = (typeof CRL_POLICIES)[number];
+export type { CrlPolicy };
+export const CRL_POLICIES = ["soft", "hard"] as const satisfies readonly CrlPolicy[];
 export const MIN_VERSIONS = ["1.2", "1.3"] as const;
 
 const DEFAULT_CERTIFICATE = "certs/server.pem";
@@ -139,15 +139,77 @@ export interface TlsConfig {
   readonly crl: readonly string[];
   /** `hard`: refuse a certificate whose issuer has no current CRL. Default `soft`. */
   readonly crlPolicy: CrlPolicy;
+  /**
+   * The certificate, key and CA files, read and parsed once when the configuration was read
+   * with its files checked (as `serve` and a reload do); null otherwise.
+   */
+  readonly material: TlsMaterial | null;
+}
+
+/** The TLS files of a configuration, parsed: what the TLS engine is built from. */
+export interface TlsMaterial {
+  /** Every server certificate with the names it serves, the default first. */
+  readonly certificates: readonly ServerKeyPair[];
+  /** The trusted client CA certificates (DER), from `tls.client_ca`. */
+  readonly clientCas: readonly Uint8Array[];
+}
+
+/** A server certificate chain and key with the host names it serves. */
+export interface ServerKeyPair extends KeyPair {
+  readonly names: readonly string[];
+}
+
+/**
+ * Why `mode` cannot work with `caCount` trusted CAs, or null: asking for client certificates
+ * needs something to verify them against.
+ */
+export function clientAuthProblem(mode: ClientAuthMode, caCount: number): string | null {
+  return mode !== "none" && caCount === 0
+    ? `at least one CA file is required when client_auth is ${mode}`
+    : null;
+}
+
+/**
+ * Reads and parses the TLS files of a configuration read without checking its files; throws
+ * an error naming the file at the first problem.
+ */
+export function readTlsMaterial(tls: TlsConfig): TlsMaterial {
+  const certificates = tls.certificates.map((c) => {
+    const loaded = loadKeyPair(
+      Deno.readTextFileSync(c.certificate),
+      Deno.readTextFileSync(c.privateKey),
+    );
+    if (!loaded.ok) {
+      const problem = loaded.problem;
+      const reason = problem.kind === "mismatch"
+        ? "the private key does not match the certificate"
+        : problem.reason;
+      throw new Error(
+        `${problem.kind === "certificate" ? c.certificate : c.privateKey}: ${reason}`,
+      );
+    }
+    return { ...loaded.pair, names: c.names };
+  });
+  const clientCas = tls.clientCa.flatMap((path) => {
+    const pem = Deno.readTextFileSync(path);
+    const problem = checkCertificates(pem);
+    if (problem !== null) throw new Error(`${path}: ${problem}`);
+    return pemCertificates(pem);
+  });
+  const problem = clientAuthProblem(tls.clientAuth, clientCas.length);
+  if (problem !== null) throw new Error(`tls.client_ca: ${problem}`);
+  return { certificates, clientCas };
 }
 
 const TLS: SettingPath = ["tls"];
 const at_ = (key: string): SettingPath => [...TLS, key];
 
 export function readTls(file: v.InferOutput<typeof tlsSchema>, at: Positions): TlsConfig {
+  const before = at.issues.length;
+  const pairs: (ServerKeyPair | null)[] = [];
   const list = file.certificates === undefined
     ? null
-    : readServerCertificates(at, file.certificates, file);
+    : readServerCertificates(at, file.certificates, file, pairs);
   const certificate = list?.[0]?.certificate ??
     readPath(at, at_("certificate"), file.certificate, DEFAULT_CERTIFICATE, list === null);
   const privateKey = list?.[0]?.privateKey ??
@@ -155,16 +217,28 @@ export function readTls(file: v.InferOutput<typeof tlsSchema>, at: Positions): T
   const certificates = list ?? [{ certificate, privateKey, names: [] }];
   const clientAuth = file.client_auth;
   // Without client certificates the CA bundle is read only when it is named explicitly.
+  const clientCas: Uint8Array[] = [];
   const clientCa = readPathList(
     at,
     at_("client_ca"),
     file.client_ca,
     clientAuth === "none" ? [] : DEFAULT_CLIENT_CA,
+    (path) => {
+      const pem = readText(path);
+      const problem = pem === null ? "cannot be read" : checkCertificates(pem);
+      if (pem !== null && problem === null) clientCas.push(...pemCertificates(pem));
+      return problem;
+    },
   );
-  if (clientAuth !== "none" && clientCa.length === 0) {
-    at.fail(at_("client_ca"), `at least one CA file is required when client_auth is ${clientAuth}`);
+  const authProblem = clientAuthProblem(clientAuth, clientCa.length);
+  if (authProblem !== null) at.fail(at_("client_ca"), authProblem);
+  if (at.checkFiles && list === null) {
+    pairs.push(loadServerKeyPair(at, TLS, certificate, privateKey, []));
   }
-  if (at.checkFiles && list === null) checkServerKeyPair(at, TLS, certificate, privateKey);
+  const crlSettings = readCrlSettings(at, file, clientAuth, clientCas);
+  const loaded = pairs.filter((p) => p !== null);
+  const complete = at.checkFiles && loaded.length === certificates.length &&
+    loaded.length === pairs.length && at.issues.length === before && authProblem === null;
   return {
     certificate,
     privateKey,
@@ -183,7 +257,8 @@ export function readTls(file: v.InferOutput<typeof tlsSchema>, at: Positions): T
       maxUses: file.tickets.max_uses,
       pskKe: file.tickets.psk_ke,
     },
-    ...readCrlSettings(at, file, clientAuth, clientCa),
+    ...crlSettings,
+    material: complete ? { certificates: loaded, clientCas } : null,
   };
 }
 
@@ -205,6 +280,7 @@ function readServerCertificates(
   at: Positions,
   value: unknown,
   file: v.InferOutput<typeof tlsSchema>,
+  pairs: (ServerKeyPair | null)[],
 ): ServerCertificateConfig[] | null {
   if (file.certificate !== undefined || file.private_key !== undefined) {
     at.fail(at_("certificates"), "replaces certificate and private_key; give one or the other");
@@ -243,37 +319,40 @@ function readServerCertificates(
         names.push(name);
       });
     }
-    if (at.checkFiles) checkServerKeyPair(at, base, certificate, privateKey);
+    if (at.checkFiles) pairs.push(loadServerKeyPair(at, base, certificate, privateKey, names));
     out.push({ certificate, privateKey, names });
   });
   return out.length > 0 ? out : null;
 }
 
-function checkServerKeyPair(
+/** Reads and checks one certificate and key; reports a problem at its setting. */
+function loadServerKeyPair(
   at: Positions,
   base: SettingPath,
   certFile: string,
   keyFile: string,
-): void {
+  names: readonly string[],
+): ServerKeyPair | null {
   const before = at.issues.length;
   const certPem = readText(certFile);
   const keyPem = readText(keyFile);
-  if (certPem === null || keyPem === null || at.issues.length !== before) return;
-  const problem = checkKeyPair(certPem, keyPem);
-  if (problem === null) return;
+  if (certPem === null || keyPem === null || at.issues.length !== before) return null;
+  const loaded = loadKeyPair(certPem, keyPem);
+  if (loaded.ok) return { ...loaded.pair, names };
+  const problem = loaded.problem;
   switch (problem.kind) {
     case "certificate":
       at.fail([...base, "certificate"], `${problem.reason} in ${certFile}`);
-      return;
+      return null;
     case "key":
       at.fail([...base, "private_key"], `${problem.reason} in ${keyFile}`);
-      return;
+      return null;
     case "mismatch":
       at.fail(
         [...base, "private_key"],
         `the private key does not match the certificate in ${certFile}`,
       );
-      return;
+      return null;
     default: {
       const unreachable: never = problem;
       throw new Error(`Unknown key pair problem ${JSON.stringify(unreachable)}`);
@@ -287,23 +366,14 @@ function readCrlSettings(
   at: Positions,
   file: v.InferOutput<typeof tlsSchema>,
   clientAuth: ClientAuthMode,
-  clientCa: readonly string[],
+  clientCas: readonly Uint8Array[],
 ): Pick<TlsConfig, "crl" | "crlPolicy"> {
-  // Each CRL must be signed by one of the client CAs: read them once for all CRL files.
-  let cas: Certificate[] | null = null;
-  const issuers = (): Certificate[] => {
-    if (cas !== null) return cas;
-    cas = [];
-    for (const path of clientCa) {
-      const pem = readText(path);
-      if (pem === null || checkCertificates(pem) !== null) continue;
-      cas.push(...pemCertificates(pem).map((der) => parseCertificate(der)));
-    }
-    return cas;
-  };
+  // Each CRL must be signed by one of the client CAs: parse them once for all CRL files.
+  let issuers: Certificate[] | null = null;
+  const cas = (): Certificate[] => issuers ??= clientCas.map((der) => parseCertificate(der));
   const crl = file.crl === undefined
     ? []
-    : readPathList(at, at_("crl"), file.crl, [], (path) => crlProblem(path, issuers()));
+    : readPathList(at, at_("crl"), file.crl, [], (path) => crlProblem(path, cas()));
   if (crl.length > 0 && clientAuth === "none") {
     at.fail(at_("crl"), "CRLs need client certificates: set client_auth to optional or required");
   }

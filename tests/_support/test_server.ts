@@ -2,7 +2,7 @@
  * Starts our listener on a free loopback port with the echo service (or a given application),
  * for interoperability tests and benchmarks.
  */
-import { buildServerConfig, type TlsMaterial } from "../../server/tls_config.ts";
+import { buildServerConfig, type PemTlsInput } from "../../server/tls_config.ts";
 import {
   type AccessRecord,
   type Application,
@@ -20,7 +20,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export interface TestServerOptions extends Omit<TlsMaterial, "certificatePem" | "privateKeyPem"> {
+export interface TestServerOptions extends Omit<PemTlsInput, "certificatePem" | "privateKeyPem"> {
   readonly certPem: string;
   readonly keyPem: string;
   readonly tls?: ListenerSpec["tls"];

@@ -315,6 +315,11 @@ Deno.test("parseConfig() accepts a matching key pair and refuses a mismatched on
     const good = parseConfig("tls:\n  client_ca: [certs/ca.pem]\n", file);
     assert.equal(good.tls.certificate, join(dir, "certs/server.pem"));
     assert.deepEqual(good.tls.clientCa, [join(dir, "certs/ca.pem")]);
+    // Read and parsed once, here: serve builds the TLS engine from this.
+    assert.equal(good.tls.material?.certificates.length, 1);
+    assert.equal(good.tls.material?.certificates[0]?.chain.length, 1);
+    assert.equal(good.tls.material?.certificates[0]?.privateKey.kind, "ec");
+    assert.equal(good.tls.material?.clientCas.length, 1);
     assert.throws(
       () => parseConfig("tls:\n  private_key: certs/other.key\n", file),
       (error: unknown) => {
@@ -391,6 +396,7 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
       },
       crl: [],
       crlPolicy: "soft",
+      material: null,
     },
     directory: null,
     limits: {
