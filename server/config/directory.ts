@@ -22,7 +22,7 @@ import {
   SYNC_SETTINGS,
   type SyncSetting,
 } from "../directory/config.ts";
-import { parseFilterTemplate } from "../directory/filter_template.ts";
+import { type FilterTemplate, parseFilterTemplate } from "../directory/filter_template.ts";
 import { formatDuration } from "./values.ts";
 
 /** How a client certificate is tied to a directory entry. */
@@ -86,6 +86,8 @@ export interface DirectorySettings {
   readonly certificateMapping: CertificateMapping;
   /** LDAP filter template with `{cert.…}` placeholders, e.g. `(mail={cert.san.email})`. */
   readonly certificateLookup: string | null;
+  /** `certificateLookup` parsed (once, here), or null. */
+  readonly certificateFilter: FilterTemplate | null;
   readonly subjectDnAttribute: string | null;
   /** Default `uid`. */
   readonly usernameAttribute: string;
@@ -138,6 +140,7 @@ export function readDirectory(
   const explicit = file.certificate_mapping !== undefined;
   let mapping: CertificateMapping = file.certificate_mapping ?? "filter";
   let certificateLookup: string | null = null;
+  let certificateFilter: FilterTemplate | null = null;
   let subjectDnAttribute = file.subject_dn_attribute ?? null;
   // certificate_lookup may also name the mapping itself, as the directory module reads it:
   // `subject_dn`, `attribute:<name>`, or a filter template.
@@ -153,7 +156,7 @@ export function readDirectory(
       at.fail(key("certificate_lookup"), `a filter is only used with certificate_mapping filter`);
     }
     try {
-      parseFilterTemplate(named.template);
+      certificateFilter = parseFilterTemplate(named.template);
       certificateLookup = named.template;
     } catch (error) {
       const reason = error instanceof Error ? lowerFirst(error.message) : "invalid filter";
@@ -161,6 +164,7 @@ export function readDirectory(
     }
   } else if (mapping === "filter") {
     certificateLookup = DEFAULT_LOOKUP;
+    certificateFilter = parseFilterTemplate(DEFAULT_LOOKUP);
   }
   if (mapping === "attribute") {
     if (subjectDnAttribute === null) {
@@ -188,6 +192,7 @@ export function readDirectory(
     baseDn: file.base_dn,
     certificateMapping: mapping,
     certificateLookup,
+    certificateFilter,
     subjectDnAttribute: mapping === "attribute" ? subjectDnAttribute : null,
     usernameAttribute,
     recheckIntervalMs: file.recheck_interval,
@@ -209,7 +214,11 @@ export async function directoryConfigInput(dir: DirectorySettings): Promise<Dire
     ? { kind: "subject_dn" }
     : dir.certificateMapping === "attribute"
     ? { kind: "attribute", attribute: dir.subjectDnAttribute ?? "" }
-    : { kind: "filter", template: dir.certificateLookup ?? DEFAULT_LOOKUP };
+    : {
+      kind: "filter",
+      template: dir.certificateLookup ?? DEFAULT_LOOKUP,
+      ...(dir.certificateFilter === null ? {} : { parsed: dir.certificateFilter }),
+    };
   return {
     url: dir.url,
     starttls: dir.starttls,

@@ -5,7 +5,11 @@
  * The YAML loader (server/config.ts) reads `bind_password_file` and hands over a
  * `DirectoryConfigInput`; `resolveDirectoryConfig()` validates it and fills in the defaults.
  */
-import { FilterTemplateError, parseFilterTemplate } from "./filter_template.ts";
+import {
+  type FilterTemplate,
+  FilterTemplateError,
+  parseFilterTemplate,
+} from "./filter_template.ts";
 
 /** `directory.sync`: how changes reach open sessions (RFC 4533, psearch, or polling). */
 export type SyncSetting = "auto" | "content_sync" | "persistent_search" | "poll";
@@ -20,10 +24,18 @@ export const SYNC_SETTINGS: readonly SyncSetting[] = [
 export type DirectoryMapping =
   /** The certificate's subject DN is the entry's DN (base-scope read, must lie under baseDn). */
   | { readonly kind: "subject_dn" }
-  /** An RFC 4515 filter with `{cert.…}` placeholders, searched under baseDn. */
-  | { readonly kind: "filter"; readonly template: string }
+  /**
+   * An RFC 4515 filter with `{cert.…}` placeholders, searched under baseDn; `parsed` when the
+   * caller has parsed it already (the config reader), so that it is parsed once.
+   */
+  | { readonly kind: "filter"; readonly template: string; readonly parsed?: FilterTemplate }
   /** An entry attribute (e.g. `seeAlso`) holds the certificate's subject DN. */
   | { readonly kind: "attribute"; readonly attribute: string };
+
+/** A validated mapping: a filter carries its parsed template. */
+export type ResolvedMapping =
+  | Exclude<DirectoryMapping, { kind: "filter" }>
+  | { readonly kind: "filter"; readonly template: string; readonly parsed: FilterTemplate };
 
 /** What to do when the directory cannot answer. */
 export type DirectoryOnError = "deny" | "cached";
@@ -41,7 +53,7 @@ export interface DirectoryConfig {
   readonly bindPassword: string;
   /** Where entries are searched. */
   readonly baseDn: string;
-  readonly mapping: DirectoryMapping;
+  readonly mapping: ResolvedMapping;
   /** Attribute of the entry that names the IMAP user, and that password logins search by. */
   readonly usernameAttribute: string;
   /** How long a positive answer is reused, keyed by certificate fingerprint. 0 disables. */
@@ -85,7 +97,7 @@ export const DIRECTORY_DEFAULTS = {
   maxConcurrency: 4,
   recheckIntervalMs: 60_000,
   sync: "auto",
-} as const satisfies Partial<DirectoryConfig>;
+} as const satisfies Partial<Omit<DirectoryConfig, "mapping">> & { mapping: DirectoryMapping };
 
 /** A directory configuration that cannot work. */
 export class DirectoryConfigError extends Error {
@@ -147,28 +159,7 @@ export function resolveDirectoryConfig(input: DirectoryConfigInput): DirectoryCo
   }
   if (input.baseDn.trim() === "") throw new DirectoryConfigError("Directory base DN is empty");
 
-  const mapping = input.mapping ?? DIRECTORY_DEFAULTS.mapping;
-  switch (mapping.kind) {
-    case "subject_dn":
-      break;
-    case "filter":
-      try {
-        parseFilterTemplate(mapping.template);
-      } catch (e) {
-        if (e instanceof FilterTemplateError) throw new DirectoryConfigError(e.message);
-        throw e;
-      }
-      break;
-    case "attribute":
-      if (!isAttributeDescription(mapping.attribute)) {
-        throw new DirectoryConfigError(`Invalid mapping attribute: ${mapping.attribute}`);
-      }
-      break;
-    default: {
-      const never: never = mapping;
-      throw new DirectoryConfigError(`Unknown mapping: ${JSON.stringify(never)}`);
-    }
-  }
+  const mapping = resolveMapping(input.mapping ?? DIRECTORY_DEFAULTS.mapping);
   const usernameAttribute = input.usernameAttribute ?? DIRECTORY_DEFAULTS.usernameAttribute;
   if (!isAttributeDescription(usernameAttribute)) {
     throw new DirectoryConfigError(`Invalid username attribute: ${usernameAttribute}`);
@@ -247,4 +238,31 @@ function integer(
     throw new DirectoryConfigError(`Directory ${what} must be an integer from ${min} to ${max}`);
   }
   return v;
+}
+
+function resolveMapping(mapping: DirectoryMapping): ResolvedMapping {
+  switch (mapping.kind) {
+    case "subject_dn":
+      return mapping;
+    case "filter":
+      try {
+        return {
+          kind: "filter",
+          template: mapping.template,
+          parsed: mapping.parsed ?? parseFilterTemplate(mapping.template),
+        };
+      } catch (e) {
+        if (e instanceof FilterTemplateError) throw new DirectoryConfigError(e.message);
+        throw e;
+      }
+    case "attribute":
+      if (!isAttributeDescription(mapping.attribute)) {
+        throw new DirectoryConfigError(`Invalid mapping attribute: ${mapping.attribute}`);
+      }
+      return mapping;
+    default: {
+      const never: never = mapping;
+      throw new DirectoryConfigError(`Unknown mapping: ${JSON.stringify(never)}`);
+    }
+  }
 }
