@@ -12,7 +12,7 @@ import type {
   WhoResult,
 } from "../admin/protocol.ts";
 import { CliError, type OptionSpec, type OptionValues, UsageError } from "./args.ts";
-import type { CliIo } from "../main.ts";
+import type { CliIo } from "./command.ts";
 import { ConfigError } from "../config/mod.ts";
 
 interface AdminCommandInput {
