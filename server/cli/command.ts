@@ -11,7 +11,7 @@ import {
   loadConfig,
 } from "../config/mod.ts";
 import type { MailStore } from "../../mailstore/mail_store.ts";
-import { openConfiguredStore } from "../store.ts";
+import { openConfiguredStore } from "../serve/store.ts";
 import { CliError, type OptionSpec, type OptionValues, type PositionalSpec } from "./args.ts";
 
 /** Where a command reads and writes; the process's own streams unless a test injects others. */

@@ -10,10 +10,10 @@ import {
 } from "../config/mod.ts";
 import { getLogger, setupLogging } from "../log.ts";
 import { type DevCa, ensureDevPki } from "./dev_pki.ts";
-import { prepareDataDir } from "../data_dir.ts";
-import { serve, type ServeHandle } from "../serve.ts";
-import { startStallProbeFromEnv } from "../stall_probe.ts";
-import { describeTlsSuites } from "../tls_config.ts";
+import { prepareDataDir } from "../serve/data_dir.ts";
+import { serve, type ServeHandle } from "../serve/mod.ts";
+import { startStallProbeFromEnv } from "../serve/stall_probe.ts";
+import { describeTlsSuites } from "../connection/tls_config.ts";
 import { connectInstructions, ensureDemoAccount } from "./first_run.ts";
 import { permissionFlags, serveCommand, servePermissions } from "./permissions.ts";
 import { type Command, type CommandInput, configFile, exists, resolveConfig } from "./command.ts";

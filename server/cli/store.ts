@@ -1,7 +1,7 @@
 /** `postern store …`: moving mail between stores (SQLite, PostgreSQL). */
 import { resolve } from "node:path";
 import { loadConfig } from "../config/mod.ts";
-import { openConfiguredStore } from "../store.ts";
+import { openConfiguredStore } from "../serve/store.ts";
 import { copyStore } from "../../mailstore/transfer.ts";
 import { UsageError } from "./args.ts";
 import type { Command } from "./command.ts";

@@ -7,7 +7,7 @@ import { hashPassword } from "../../mailstore/password.ts";
 import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
 import { parseConfig } from "../../server/config/mod.ts";
 import { ensureDevPki, issueClientCertificate } from "../../server/cli/dev_pki.ts";
-import { serve, type ServeHandle } from "../../server/serve.ts";
+import { serve, type ServeHandle } from "../../server/serve/mod.ts";
 import type { PrivateKeyKind } from "../../protocol/crypto/provider.ts";
 import { freePort } from "./dovecot.ts";
 

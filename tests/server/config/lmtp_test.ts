@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ConfigError, parseConfig } from "../../../server/config/mod.ts";
-import { quotaLimits } from "../../../server/quota.ts";
-import { lmtpMaxMessageSize } from "../../../server/serve.ts";
+import { quotaLimits } from "../../../server/serve/quota.ts";
+import { lmtpMaxMessageSize } from "../../../server/serve/mod.ts";
 
 function parse(text: string) {
   return parseConfig(text, "/etc/postern/config.yaml", {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError, parseConfig } from "../../../server/config/mod.ts";
-import { sqlitePath } from "../../../server/store.ts";
+import { sqlitePath } from "../../../server/serve/store.ts";
 
 function parse(text: string) {
   return parseConfig(text, "/etc/postern/config.yaml", {

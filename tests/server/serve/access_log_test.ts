@@ -1,9 +1,9 @@
 /** The access line names the server name a client asked for and marks TLS 1.3 resumptions. */
 import assert from "node:assert/strict";
-import { acceptTls } from "../../protocol/tls/acceptor.ts";
-import { TicketKeys } from "../../protocol/tls/ticket_keys.ts";
-import { formatAccess } from "../../server/serve.ts";
-import { keyFixture, makePair, type PairLike, provider, run } from "../protocol/tls/_pair.ts";
+import { acceptTls } from "../../../protocol/tls/acceptor.ts";
+import { TicketKeys } from "../../../protocol/tls/ticket_keys.ts";
+import { formatAccess } from "../../../server/serve/mod.ts";
+import { keyFixture, makePair, type PairLike, provider, run } from "../../protocol/tls/_pair.ts";
 
 Deno.test("formatAccess() shows the SNI name and a TLS 1.3 resumption", () => {
   const k = keyFixture("P-256");

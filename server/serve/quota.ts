@@ -1,10 +1,10 @@
 /**
  * Per-account quota: the one place that says what an account may store. LMTP delivery
  * refuses mail over it (552 5.2.2), and IMAP QUOTA (RFC 9208) reads the same figures (the
- * `QuotaSource` that server/stack.ts gives the IMAP sessions).
+ * `QuotaSource` that server/serve/stack.ts gives the IMAP sessions).
  */
-import type { Config } from "./config/mod.ts";
-import type { MailStore, QuotaLimits } from "../mailstore/mail_store.ts";
+import type { Config } from "../config/mod.ts";
+import type { MailStore, QuotaLimits } from "../../mailstore/mail_store.ts";
 
 /** What an account uses now (RFC 9208 STORAGE in octets, MESSAGE). */
 export interface QuotaUsage {

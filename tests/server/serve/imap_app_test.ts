@@ -3,13 +3,13 @@
  * logged out, over a real TLS connection to the listener.
  */
 import assert from "node:assert/strict";
-import { MemoryMailStore } from "../../mailstore/memory/mod.ts";
-import { hashPassword } from "../../mailstore/password.ts";
-import { LocalAuthenticator } from "../../server/auth/local.ts";
-import { ImapApplication } from "../../server/imap_app.ts";
-import { ServerAuthenticator } from "../../server/imap_auth.ts";
-import { makeOpensslPki } from "../_support/openssl_pki.ts";
-import { startTestServer } from "../_support/test_server.ts";
+import { MemoryMailStore } from "../../../mailstore/memory/mod.ts";
+import { hashPassword } from "../../../mailstore/password.ts";
+import { LocalAuthenticator } from "../../../server/auth/local.ts";
+import { ImapApplication } from "../../../server/serve/imap_app.ts";
+import { ServerAuthenticator } from "../../../server/auth/imap_auth.ts";
+import { makeOpensslPki } from "../../_support/openssl_pki.ts";
+import { startTestServer } from "../../_support/test_server.ts";
 
 const pki = await makeOpensslPki();
 const leaf = await pki.server("ec256");

@@ -6,27 +6,27 @@
 import { quotaLimits, quotaUsage } from "./quota.ts";
 import { prepareDataDir } from "./data_dir.ts";
 import { openConfiguredStore } from "./store.ts";
-import { isSessionRegistry } from "../mailstore/session_registry.ts";
-import type { MailStore } from "../mailstore/mail_store.ts";
-import type { CertificateIdentity } from "../protocol/x509/identity.ts";
-import { LegacyVerifierPool } from "./auth/legacy_pool.ts";
-import { LocalAuthenticator, type LocalAuthSettings } from "./auth/local.ts";
-import { type CertificateUsername, type Config, directoryConfigInput } from "./config/mod.ts";
-import { resolveDirectoryConfig } from "./directory/config.ts";
-import type { DirectoryConfig } from "./directory/config.ts";
+import { isSessionRegistry } from "../../mailstore/session_registry.ts";
+import type { MailStore } from "../../mailstore/mail_store.ts";
+import type { CertificateIdentity } from "../../protocol/x509/identity.ts";
+import { LegacyVerifierPool } from "../auth/legacy_pool.ts";
+import { LocalAuthenticator, type LocalAuthSettings } from "../auth/local.ts";
+import { type CertificateUsername, type Config, directoryConfigInput } from "../config/mod.ts";
+import { resolveDirectoryConfig } from "../directory/config.ts";
+import type { DirectoryConfig } from "../directory/config.ts";
 import {
   Directory,
   type DirectoryDenialReason,
   type RecheckSession,
-} from "./directory/directory.ts";
-import { type RevocationStatus, SessionRevoker } from "./directory/revoker.ts";
+} from "../directory/directory.ts";
+import { type RevocationStatus, SessionRevoker } from "../directory/revoker.ts";
 import { ImapApplication } from "./imap_app.ts";
-import { defaultLimits, type SessionLimits } from "../protocol/imap/mod.ts";
-import { localAccountOf, ServerAuthenticator } from "./imap_auth.ts";
-import { getLogger } from "./log.ts";
-import type { PeerCheck } from "./tls_channel.ts";
-import { type Metrics, NO_METRICS } from "./metrics/metrics.ts";
-import { instrumentStore } from "./metrics/store.ts";
+import { defaultLimits, type SessionLimits } from "../../protocol/imap/mod.ts";
+import { localAccountOf, ServerAuthenticator } from "../auth/imap_auth.ts";
+import { getLogger } from "../log.ts";
+import type { PeerCheck } from "../connection/tls_channel.ts";
+import { type Metrics, NO_METRICS } from "../metrics/metrics.ts";
+import { instrumentStore } from "../metrics/store.ts";
 
 const log = getLogger(["directory"]);
 

@@ -4,7 +4,7 @@
  * earlier run, another tool or a looser umask made them readable to others.
  */
 import { join } from "node:path";
-import { openSqliteMailStore, type SqliteMailStore } from "../mailstore/sqlite/mod.ts";
+import { openSqliteMailStore, type SqliteMailStore } from "../../mailstore/sqlite/mod.ts";
 
 /** The database file under `data_dir`. */
 export const DATABASE_FILE = "postern.db";

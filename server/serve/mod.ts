@@ -3,31 +3,31 @@
  * current across reloads, writes one access line per connection, and shuts down gracefully.
  */
 import { dirname } from "node:path";
-import { type Config, loadConfig, MAX_SOCKET_PATH } from "./config/mod.ts";
-import { getLogger } from "./log.ts";
-import { type AccessRecord, type Application, ListenerGroup } from "./listener.ts";
-import { certificatesFromPem, serverOptions } from "./tls_config.ts";
-import { readTlsMaterial, type TlsMaterial } from "./config/tls.ts";
+import { type Config, loadConfig, MAX_SOCKET_PATH } from "../config/mod.ts";
+import { getLogger } from "../log.ts";
+import { type AccessRecord, type Application, ListenerGroup } from "../connection/listener.ts";
+import { certificatesFromPem, serverOptions } from "../connection/tls_config.ts";
+import { readTlsMaterial, type TlsMaterial } from "../config/tls.ts";
 import {
   type ServerConfig,
   type ServerOptions,
   SessionCache,
   TicketKeys,
   TicketUses,
-} from "../protocol/tls/mod.ts";
-import { defaultProvider } from "../protocol/crypto/mod.ts";
-import type { PeerCheck } from "./tls_channel.ts";
+} from "../../protocol/tls/mod.ts";
+import { defaultProvider } from "../../protocol/crypto/mod.ts";
+import type { PeerCheck } from "../connection/tls_channel.ts";
 import { ServerStack } from "./stack.ts";
-import { type LmtpBoundAddress, LmtpDelivery, LmtpServer } from "./lmtp/mod.ts";
+import { type LmtpBoundAddress, LmtpDelivery, LmtpServer } from "../lmtp/mod.ts";
 import { warnIfExposed } from "./data_dir.ts";
 import { sqlitePath } from "./store.ts";
 import { type CrlCheck, loadCrlCheck, watchCrlFiles } from "./crl.ts";
-import { type Metrics, NO_METRICS } from "./metrics/metrics.ts";
-import { PrometheusMetrics } from "./metrics/prometheus.ts";
-import { KeyCounters, teeMetrics } from "./metrics/counters.ts";
-import { type MetricsServer, startMetricsServer, startMetricsTlsServer } from "./metrics/http.ts";
-import { type AdminServer, isPrivateDirectory, startAdminServer } from "./admin/server.ts";
-import { adminHandler } from "./admin/handler.ts";
+import { type Metrics, NO_METRICS } from "../metrics/metrics.ts";
+import { PrometheusMetrics } from "../metrics/prometheus.ts";
+import { KeyCounters, teeMetrics } from "../metrics/counters.ts";
+import { type MetricsServer, startMetricsServer, startMetricsTlsServer } from "../metrics/http.ts";
+import { type AdminServer, isPrivateDirectory, startAdminServer } from "../admin/server.ts";
+import { adminHandler } from "../admin/handler.ts";
 
 export interface ServeHandle {
   /** The bound addresses, in the order of `config.listen`. */

@@ -3,18 +3,18 @@
  * timeouts, keep-alives, STARTTLS upgrade, per-user limits and server-initiated BYE (shutdown,
  * revoked certificate) that the sans-IO session leaves to its driver.
  */
-import type { MailStore } from "../mailstore/mail_store.ts";
-import type { SessionRegistry } from "../mailstore/session_registry.ts";
-import { ImapSession, type SessionLimits } from "../protocol/imap/mod.ts";
-import type { QuotaSource } from "../protocol/imap/quota.ts";
-import type { CertificateIdentity } from "../protocol/x509/identity.ts";
-import type { ByteChannel } from "./channel.ts";
-import { CompressionError, DeflateChannel } from "./deflate_channel.ts";
-import type { ServerAuthenticator } from "./imap_auth.ts";
-import { type Application, type ConnectionContext, listenerLabel } from "./listener.ts";
-import { getLogger } from "./log.ts";
-import { type Metrics, NO_METRICS, secondsSince } from "./metrics/metrics.ts";
-import type { ConnectionInfo } from "../protocol/tls/mod.ts";
+import type { MailStore } from "../../mailstore/mail_store.ts";
+import type { SessionRegistry } from "../../mailstore/session_registry.ts";
+import { ImapSession, type SessionLimits } from "../../protocol/imap/mod.ts";
+import type { QuotaSource } from "../../protocol/imap/quota.ts";
+import type { CertificateIdentity } from "../../protocol/x509/identity.ts";
+import type { ByteChannel } from "../connection/channel.ts";
+import { CompressionError, DeflateChannel } from "../connection/deflate_channel.ts";
+import type { ServerAuthenticator } from "../auth/imap_auth.ts";
+import { type Application, type ConnectionContext, listenerLabel } from "../connection/listener.ts";
+import { getLogger } from "../log.ts";
+import { type Metrics, NO_METRICS, secondsSince } from "../metrics/metrics.ts";
+import type { ConnectionInfo } from "../../protocol/tls/mod.ts";
 
 const log = getLogger(["imap"]);
 

@@ -3,11 +3,11 @@
  * runs in its own task; nothing one connection does can stop the accept loop or another
  * connection.
  */
-import type { ConnectionInfo, ServerOptions } from "../protocol/tls/mod.ts";
+import type { ConnectionInfo, ServerOptions } from "../../protocol/tls/mod.ts";
 import { type ByteChannel, closeQuietly, PlainChannel } from "./channel.ts";
 import { HandshakeError, type PeerCheck, TlsChannel } from "./tls_channel.ts";
-import { type Metrics, NO_METRICS } from "./metrics/metrics.ts";
-import type { TlsMode } from "./config/listen.ts";
+import { type Metrics, NO_METRICS } from "../metrics/metrics.ts";
+import type { TlsMode } from "../config/listen.ts";
 
 export interface ListenerSpec {
   readonly hostname: string;

@@ -3,15 +3,15 @@
  * when a directory is configured, LDAP binds and certificate entries. A successful login
  * makes sure the account exists in the store and counts against the per-user connection limit.
  */
-import type { MailStore } from "../mailstore/mail_store.ts";
-import type { AuthContext, AuthResult, ImapAuthenticator } from "../protocol/imap/auth.ts";
-import { ImapError } from "../protocol/imap/errors.ts";
-import type { CertificateIdentity } from "../protocol/x509/identity.ts";
-import { type LocalAuthenticator, unavailable } from "./auth/local.ts";
-import { DirectoryAuthenticator } from "./directory/authenticator.ts";
-import type { Directory } from "./directory/directory.ts";
-import type { CertificateUsername } from "./config/mod.ts";
-import type { AuthMechanism, AuthResultLabel, Metrics } from "./metrics/metrics.ts";
+import type { MailStore } from "../../mailstore/mail_store.ts";
+import type { AuthContext, AuthResult, ImapAuthenticator } from "../../protocol/imap/auth.ts";
+import { ImapError } from "../../protocol/imap/errors.ts";
+import type { CertificateIdentity } from "../../protocol/x509/identity.ts";
+import { type LocalAuthenticator, unavailable } from "./local.ts";
+import { DirectoryAuthenticator } from "../directory/authenticator.ts";
+import type { Directory } from "../directory/directory.ts";
+import type { CertificateUsername } from "../config/mod.ts";
+import type { AuthMechanism, AuthResultLabel, Metrics } from "../metrics/metrics.ts";
 
 export interface ServerAuthOptions {
   readonly store: MailStore;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
-import type { ByteChannel } from "../../server/channel.ts";
-import { CompressionError, DeflateChannel } from "../../server/deflate_channel.ts";
+import type { ByteChannel } from "../../../server/connection/channel.ts";
+import { CompressionError, DeflateChannel } from "../../../server/connection/deflate_channel.ts";
 
 /** An in-memory channel: reads come from `incoming`, writes go to `sent`. */
 class MemoryChannel implements ByteChannel {

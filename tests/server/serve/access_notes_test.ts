@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatAccess } from "../../server/serve.ts";
+import { formatAccess } from "../../../server/serve/mod.ts";
 
 Deno.test("formatAccess() puts the application's notes (COMPRESS savings, client ID) on the line", () => {
   const base = {

@@ -5,8 +5,8 @@
  * size or inode, polled every second: this survives editors and `mv` into place, which
  * `Deno.watchFs` on the file itself does not).
  */
-import type { CryptoProvider } from "../protocol/crypto/provider.ts";
-import { type Certificate, parseCertificate } from "../protocol/x509/certificate.ts";
+import type { CryptoProvider } from "../../protocol/crypto/provider.ts";
+import { type Certificate, parseCertificate } from "../../protocol/x509/certificate.ts";
 import {
   type Crl,
   CrlError,
@@ -15,11 +15,11 @@ import {
   decodeCrlFile,
   isCurrent,
   verifyCrl,
-} from "../protocol/x509/crl.ts";
-import type { RevocationVerdict } from "../protocol/x509/crl.ts";
-import type { CertificateIdentity, VerifiedPeer } from "../protocol/x509/identity.ts";
-import { nameToString } from "../protocol/x509/name.ts";
-import { getLogger } from "./log.ts";
+} from "../../protocol/x509/crl.ts";
+import type { RevocationVerdict } from "../../protocol/x509/crl.ts";
+import type { CertificateIdentity, VerifiedPeer } from "../../protocol/x509/identity.ts";
+import { nameToString } from "../../protocol/x509/name.ts";
+import { getLogger } from "../log.ts";
 
 const log = getLogger(["tls", "crl"]);
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DATABASE_FILE, openDataStore, warnIfExposed } from "../../server/data_dir.ts";
-import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
+import { DATABASE_FILE, openDataStore, warnIfExposed } from "../../../server/serve/data_dir.ts";
+import { openSqliteMailStore } from "../../../mailstore/sqlite/mod.ts";
 
 const modeOf = (path: string) => (Deno.statSync(path).mode ?? 0) & 0o777;
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { localAccountOf } from "../../server/imap_auth.ts";
-import type { CertificateIdentity } from "../../protocol/x509/identity.ts";
-import type { CertificateUsername } from "../../server/config/mod.ts";
+import { localAccountOf } from "../../../server/auth/imap_auth.ts";
+import type { CertificateIdentity } from "../../../protocol/x509/identity.ts";
+import type { CertificateUsername } from "../../../server/config/mod.ts";
 
 /** An identity with the given subject CNs (DER order) and email addresses. */
 function identity(cns: readonly string[], emails: readonly string[] = []): CertificateIdentity {

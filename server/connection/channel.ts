@@ -2,7 +2,7 @@
  * A byte channel: what an application protocol (IMAP, the echo diagnostic) reads and writes,
  * whether the bytes travel in the clear (before STARTTLS) or inside our TLS engine.
  */
-import { type Metrics, NO_METRICS } from "./metrics/metrics.ts";
+import { type Metrics, NO_METRICS } from "../metrics/metrics.ts";
 
 export interface ByteChannel {
   /** The next chunk of received bytes, or null at end of stream. */

@@ -3,11 +3,11 @@
  * PostgreSQL shared by several nodes. Callers get a `MailStore` and need not know which.
  */
 import { join } from "node:path";
-import type { MailStore } from "../mailstore/mail_store.ts";
-import type { ExactStore } from "../mailstore/transfer.ts";
-import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
-import { openPostgresMailStore } from "../mailstore/postgres/mod.ts";
-import type { Config } from "./config/mod.ts";
+import type { MailStore } from "../../mailstore/mail_store.ts";
+import type { ExactStore } from "../../mailstore/transfer.ts";
+import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
+import { openPostgresMailStore } from "../../mailstore/postgres/mod.ts";
+import type { Config } from "../config/mod.ts";
 import { DATABASE_FILE, prepareDataDir } from "./data_dir.ts";
 
 export { DATABASE_FILE };

@@ -2,8 +2,8 @@
  * Builds the TLS engine's configuration from the material the configuration read and parsed
  * once (server chains and keys, client CAs) and its client-certificate policy.
  */
-import type { CryptoProvider } from "../protocol/crypto/provider.ts";
-import { defaultProvider } from "../protocol/crypto/mod.ts";
+import type { CryptoProvider } from "../../protocol/crypto/provider.ts";
+import { defaultProvider } from "../../protocol/crypto/mod.ts";
 import {
   DEFAULT_SUITES,
   DEFAULT_SUITES12,
@@ -14,13 +14,13 @@ import {
   suite12ByName,
   type TicketKeys,
   type TicketUses,
-} from "../protocol/tls/mod.ts";
-import { createClientCertVerifier } from "../protocol/x509/client_verifier.ts";
-import { parsePrivateKey } from "../protocol/x509/keys.ts";
-import { decodePem } from "../protocol/x509/pem.ts";
-import { type ClientAuthMode, clientAuthProblem, type TlsMaterial } from "./config/tls.ts";
+} from "../../protocol/tls/mod.ts";
+import { createClientCertVerifier } from "../../protocol/x509/client_verifier.ts";
+import { parsePrivateKey } from "../../protocol/x509/keys.ts";
+import { decodePem } from "../../protocol/x509/pem.ts";
+import { type ClientAuthMode, clientAuthProblem, type TlsMaterial } from "../config/tls.ts";
 
-export type { ClientAuthMode } from "./config/tls.ts";
+export type { ClientAuthMode } from "../config/tls.ts";
 
 /** What the engine needs beyond the certificates: the client-certificate policy and limits. */
 export interface TlsEngineSettings {

@@ -1,10 +1,10 @@
 /** The TLS engine configuration built from PEM material and the config file's limits. */
 import assert from "node:assert/strict";
-import { CertificateError } from "../../protocol/x509/identity.ts";
-import { buildServerConfig, certificatesFromPem } from "../../server/tls_config.ts";
-import { parseConfig } from "../../server/config/mod.ts";
-import { makeIntermediateClient } from "../_support/mtls.ts";
-import { makeOpensslPki } from "../_support/openssl_pki.ts";
+import { CertificateError } from "../../../protocol/x509/identity.ts";
+import { buildServerConfig, certificatesFromPem } from "../../../server/connection/tls_config.ts";
+import { parseConfig } from "../../../server/config/mod.ts";
+import { makeIntermediateClient } from "../../_support/mtls.ts";
+import { makeOpensslPki } from "../../_support/openssl_pki.ts";
 
 Deno.test("tls.max_chain_depth limits the client certificate path", async () => {
   const pki = await makeOpensslPki();

@@ -8,8 +8,8 @@ import {
   type PeerVerificationResult,
   type ServerConnection,
   type ServerOptions,
-} from "../protocol/tls/mod.ts";
-import type { VerifiedPeer } from "../protocol/x509/identity.ts";
+} from "../../protocol/tls/mod.ts";
+import type { VerifiedPeer } from "../../protocol/x509/identity.ts";
 import {
   type ByteChannel,
   closeQuietly,
@@ -18,7 +18,12 @@ import {
   readOrNull,
   writeAll,
 } from "./channel.ts";
-import { type HandshakeResult, type Metrics, NO_METRICS, secondsSince } from "./metrics/metrics.ts";
+import {
+  type HandshakeResult,
+  type Metrics,
+  NO_METRICS,
+  secondsSince,
+} from "../metrics/metrics.ts";
 
 /** The read buffer of a connection that sends little (see `TlsChannel.#buffer`). */
 const SMALL_READ = 2048;
