@@ -14,6 +14,7 @@ import { prepareDataDir } from "../serve/data_dir.ts";
 import { serve, type ServeHandle } from "../serve/mod.ts";
 import { startStallProbeFromEnv } from "../serve/stall_probe.ts";
 import { describeTlsSuites } from "../connection/tls_config.ts";
+import { readTlsMaterial, type TlsConfig, type TlsMaterial } from "../config/tls.ts";
 import { connectInstructions, ensureDemoAccount } from "./first_run.ts";
 import { permissionFlags, serveCommand, servePermissions } from "./permissions.ts";
 import { type Command, type CommandInput, configFile, exists, resolveConfig } from "./command.ts";
@@ -37,14 +38,17 @@ export const serveCommands: readonly Command[] = [
     options: {},
     async run({ values, io }) {
       const config = await resolveConfig(io, values, { checkFiles: true });
-      const key = await Deno.readTextFile(config.tls.privateKey).catch(() => null);
+      const pki = [config.tls.certificate, config.tls.privateKey, ...config.tls.clientCa];
+      const missing = config.source === null &&
+        (await Promise.all(pki.map(exists))).some((found) => !found);
+      // The key the file's check loaded; the built-in defaults are read here when present.
+      const material = config.tls.material ?? (missing ? null : materialOrNull(config.tls));
+      const key = material?.certificates[0]?.privateKey ?? null;
       const suites = describeTlsSuites(config.tls.minVersion, key).map((l) => `${l}\n`).join("");
       if (config.source !== null) {
         io.out(`config OK\n${suites}`);
         return 0;
       }
-      const pki = [config.tls.certificate, config.tls.privateKey, ...config.tls.clientCa];
-      const missing = (await Promise.all(pki.map(exists))).some((found) => !found);
       const note = missing ? "; serve creates the development certificates" : "";
       io.out(`config OK (no ${DEFAULT_CONFIG_FILE}: built-in defaults${note})\n${suites}`);
       return 0;
@@ -144,4 +148,12 @@ async function runServe({ values, io }: CommandInput): Promise<number> {
     for (const [signal, listener] of signals) Deno.removeSignalListener(signal, listener);
   }
   return 0;
+}
+
+function materialOrNull(tls: TlsConfig): TlsMaterial | null {
+  try {
+    return readTlsMaterial(tls);
+  } catch {
+    return null;
+  }
 }

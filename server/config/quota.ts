@@ -1,6 +1,7 @@
 /** `quota:` — storage and message limits, for every account and per account (RFC 9208). */
 import * as v from "valibot";
 import { int, optional, section, size } from "./_schema.ts";
+import type { QuotaLimits } from "../../mailstore/mail_store.ts";
 
 const limits = section({
   storage: v.optional(size(1)),
@@ -19,24 +20,18 @@ export const quotaSchema = section({
   ),
 }, "Storage and message limits of every account, and of named accounts");
 
-/** The limits of one account; null fields are unlimited. */
-export interface QuotaLimitsConfig {
-  readonly storage: number | null;
-  readonly messages: number | null;
-}
-
 export interface QuotaConfig {
   /** Limits of every account; null fields are unlimited. Default: none. */
-  readonly default: QuotaLimitsConfig;
+  readonly default: QuotaLimits;
   /**
    * Limits of named accounts instead of the default (`quota.accounts.<name>`); a field left
    * out there is unlimited.
    */
-  readonly accounts?: ReadonlyMap<string, QuotaLimitsConfig>;
+  readonly accounts?: ReadonlyMap<string, QuotaLimits>;
 }
 
 export function readQuota(file: v.InferOutput<typeof quotaSchema>): QuotaConfig {
-  const read = (l: v.InferOutput<typeof limits>): QuotaLimitsConfig => ({
+  const read = (l: v.InferOutput<typeof limits>): QuotaLimits => ({
     storage: l.storage ?? null,
     messages: l.messages ?? null,
   });
@@ -44,4 +39,12 @@ export function readQuota(file: v.InferOutput<typeof quotaSchema>): QuotaConfig 
     default: read(file.default),
     accounts: new Map(Object.entries(file.accounts).map(([name, l]) => [name, read(l)])),
   };
+}
+
+/** The limits of one account: its `quota.accounts` entry, else `quota.default`. */
+export function quotaLimits(
+  config: { readonly quota: QuotaConfig },
+  accountName: string,
+): QuotaLimits {
+  return config.quota.accounts?.get(accountName) ?? config.quota.default;
 }

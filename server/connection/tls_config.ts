@@ -2,7 +2,7 @@
  * Builds the TLS engine's configuration from the material the configuration read and parsed
  * once (server chains and keys, client CAs) and its client-certificate policy.
  */
-import type { CryptoProvider } from "../../protocol/crypto/provider.ts";
+import type { CryptoProvider, PrivateKey } from "../../protocol/crypto/provider.ts";
 import { defaultProvider } from "../../protocol/crypto/mod.ts";
 import {
   DEFAULT_SUITES,
@@ -129,25 +129,15 @@ export function serverOptions(material: TlsMaterial, settings: TlsEngineSettings
 /**
  * The protocol versions and cipher suites a configuration turns on, for `check-config`. The TLS
  * 1.2 suites depend on the server key (ECDSA suites for EC and Ed25519 keys, RSA suites for RSA
- * keys); without a readable key both families are listed.
+ * keys); without a key both families are listed.
  */
-export function describeTlsSuites(
-  minVersion: MinVersion,
-  privateKeyPem: string | null,
-): string[] {
+export function describeTlsSuites(minVersion: MinVersion, privateKey: PrivateKey | null): string[] {
   const lines = [`TLS 1.3 suites: ${DEFAULT_SUITES.join(", ")}`];
   if (minVersion === "1.3") {
     lines.push("TLS 1.2: off (tls.min_version is 1.3)");
     return lines;
   }
-  let auth: "ecdsa" | "rsa" | null = null;
-  if (privateKeyPem !== null) {
-    try {
-      auth = parsePrivateKey(privateKeyPem).kind === "rsa" ? "rsa" : "ecdsa";
-    } catch {
-      auth = null;
-    }
-  }
+  const auth = privateKey === null ? null : privateKey.kind === "rsa" ? "rsa" : "ecdsa";
   const suites = DEFAULT_SUITES12.filter((name) =>
     auth === null || suite12ByName(name).auth === auth
   );

@@ -29,7 +29,7 @@ import {
   reply,
 } from "../../protocol/lmtp/mod.ts";
 import { derivedData, mimeSupport } from "../../protocol/imap/mime_support.ts";
-import { quotaLimits } from "../serve/quota.ts";
+import { quotaLimits } from "../config/quota.ts";
 import { getLogger } from "../log.ts";
 
 const log = getLogger(["lmtp"]);

@@ -1,20 +1,14 @@
 /**
- * Per-account quota: the one place that says what an account may store. LMTP delivery
- * refuses mail over it (552 5.2.2), and IMAP QUOTA (RFC 9208) reads the same figures (the
+ * Per-account quota usage. The limits are `quotaLimits` (server/config/quota.ts), the one
+ * place that says what an account may store. LMTP delivery refuses mail over it (552 5.2.2), and IMAP QUOTA (RFC 9208) reads the same figures (the
  * `QuotaSource` that server/serve/stack.ts gives the IMAP sessions).
  */
-import type { Config } from "../config/mod.ts";
 import type { MailStore, QuotaLimits } from "../../mailstore/mail_store.ts";
 
 /** What an account uses now (RFC 9208 STORAGE in octets, MESSAGE). */
 export interface QuotaUsage {
   readonly storage: number;
   readonly messages: number;
-}
-
-/** The limits of one account: its `quota.accounts` entry, else `quota.default`. */
-export function quotaLimits(config: Pick<Config, "quota">, accountName: string): QuotaLimits {
-  return config.quota.accounts?.get(accountName) ?? config.quota.default;
 }
 
 /** True when no limit applies, so that callers can skip counting. */

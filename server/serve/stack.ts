@@ -3,7 +3,8 @@
  * authentication, the IMAP application, the directory check of client certificates, and the
  * revocation of live sessions (changes pushed by the directory, else a periodic re-check).
  */
-import { quotaLimits, quotaUsage } from "./quota.ts";
+import { quotaUsage } from "./quota.ts";
+import { quotaLimits } from "../config/quota.ts";
 import { prepareDataDir } from "./data_dir.ts";
 import { openConfiguredStore } from "./store.ts";
 import { isSessionRegistry } from "../../mailstore/session_registry.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError, parseConfig } from "../../../server/config/mod.ts";
-import { quotaLimits } from "../../../server/serve/quota.ts";
+import { quotaLimits } from "../../../server/config/quota.ts";
 import { lmtpMaxMessageSize } from "../../../server/serve/mod.ts";
 
 function parse(text: string) {
