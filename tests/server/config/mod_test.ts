@@ -596,3 +596,28 @@ Deno.test("parseConfig() reads tls.certificates and reports bad entries at their
     "config.yaml:2:17: tls.certificates: expected a non-empty list of entries, got an empty list",
   ]);
 });
+
+Deno.test("parseConfig() reports a file that is not a mapping, and keys that are not names", () => {
+  assert.deepEqual(errorsOf("- a\n- b\n"), [
+    "config.yaml:1:1: the configuration must be a mapping of keys, got a list",
+  ]);
+  assert.deepEqual(errorsOf("log:\n  1: x\n  ? [a]\n  : y\n"), [
+    "config.yaml:2:3: keys in log must be plain names",
+    "config.yaml:3:5: keys in log must be plain names",
+  ]);
+  assert.deepEqual(errorsOf("limits: 5\n"), [
+    "config.yaml:1:9: limits must be a mapping of keys, got number 5",
+  ]);
+});
+
+Deno.test("parseConfig() takes an empty key as its default and follows YAML aliases", () => {
+  const config = parseConfig(
+    "limits:\n  idle_timeout:\n  max_line_length: &big 128KiB\nlmtp:\n  listen: unix:/x\n" +
+      "  max_line_length: *big\n",
+    "/srv/postern/config.yaml",
+    { checkFiles: false },
+  );
+  assert.equal(config.limits.idleTimeoutMs, 30 * 60_000);
+  assert.equal(config.limits.maxLineLength, 128 * 1024);
+  assert.equal(config.lmtp?.maxLineLength, 128 * 1024);
+});
