@@ -29,7 +29,11 @@ export function configJsonSchema(example: string): JsonSchema {
     },
   });
   describeFromComments(schema as SchemaNode, parseDocument(example).contents);
-  return { ...schema, title: "Postern configuration" };
+  return {
+    $schema: "http://json-schema.org/draft-07/schema#",
+    title: "Postern configuration",
+    ...schema,
+  };
 }
 
 /** The text of config.schema.json, from the text of config.example.yaml. */
