@@ -17,6 +17,8 @@ import {
   DIRECTORY_DEFAULTS,
   type DirectoryConfigInput,
   type DirectoryMapping,
+  type DirectoryProblem,
+  directoryProblems,
   isAttributeDescription,
   parseCertificateLookup,
   SYNC_SETTINGS,
@@ -106,6 +108,14 @@ export interface DirectorySettings {
 }
 
 const DIR: SettingPath = ["directory"];
+/** Where each rule of `directoryProblems` is reported in the file. */
+const RULE_KEYS: { readonly [K in DirectoryProblem["setting"]]: string } = {
+  starttls: "starttls",
+  ca: "ca",
+  usernameAttribute: "username_attribute",
+  onError: "on_error",
+  recheckIntervalMs: "recheck_interval",
+};
 const key = (name: string): SettingPath => [...DIR, name];
 
 export function readDirectory(
@@ -113,9 +123,16 @@ export function readDirectory(
   at: Positions,
 ): DirectorySettings {
   const { url, starttls } = file;
-  if (starttls && url.startsWith("ldaps://")) {
-    at.fail(key("starttls"), "cannot be used with an ldaps:// URL, which is already encrypted");
-  }
+  const rules = directoryProblems({
+    url,
+    starttls,
+    hasCa: file.ca !== undefined,
+    usernameAttribute: file.username_attribute,
+    onError: file.on_error,
+    cacheTtlMs: file.cache_ttl,
+    recheckIntervalMs: file.recheck_interval,
+  });
+  for (const problem of rules) at.fail(key(RULE_KEYS[problem.setting]), problem.message);
   const before = at.issues.length;
   const ca = file.ca === undefined ? null : readPath(at, key("ca"), file.ca, "", true);
   if (ca !== null && at.checkFiles && at.issues.length === before) {
@@ -177,12 +194,6 @@ export function readDirectory(
     }
   }
   const usernameAttribute = file.username_attribute;
-  if (!isAttributeDescription(usernameAttribute)) {
-    at.fail(key("username_attribute"), `invalid attribute name "${usernameAttribute}"`);
-  }
-  if (file.on_error === "cached" && file.cache_ttl === 0) {
-    at.fail(key("on_error"), "cached needs a cache_ttl above zero");
-  }
   return {
     url,
     starttls,

@@ -231,6 +231,12 @@ Deno.test("parseConfig() checks the directory's certificate mapping settings", (
     "already encrypted",
     "config.yaml:7:13: directory.on_error: cached needs a cache_ttl above zero",
   ]);
+  // The rules the directory client also enforces, reported here at their position.
+  const plain = base.replace("ldaps://ldap:636", "ldap://ldap:389");
+  assert.deepEqual(errorsOf(plain + "  ca: ldap-ca.pem\n  recheck_interval: 5ms\n"), [
+    "config.yaml:6:7: directory.ca: is only used over TLS: use an ldaps:// URL or starttls",
+    "config.yaml:7:21: directory.recheck_interval: must be 0s (off) or at least 10ms",
+  ]);
   const parse = (extra: string) =>
     parseConfig(base + extra, "c.yaml", { checkFiles: false }).directory!;
   const byDefault = parse("");
