@@ -16,12 +16,17 @@ import {
 import { fileProblem, lowerFirst, readPath, readPathList, readText } from "./_files.ts";
 import { checkCertificates, type KeyPair, loadKeyPair, pemCertificates } from "./key_match.ts";
 import { type CrlPolicy, decodeCrlFile, verifyCrl } from "../../protocol/x509/crl.ts";
+import type { ClientAuthMode } from "../../protocol/tls/mod.ts";
 import { type Certificate, parseCertificate } from "../../protocol/x509/certificate.ts";
 import { defaultProvider } from "../../protocol/crypto/mod.ts";
 
-/** Whether the server asks for a client certificate (RFC 8446, Section 4.3.2). */
-export const CLIENT_AUTH_MODES = ["none", "optional", "required"] as const;
-export type ClientAuthMode = (typeof CLIENT_AUTH_MODES)[number];
+/** Whether the server asks for a client certificate: the TLS engine's `ClientAuthMode`. */
+export type { ClientAuthMode };
+export const CLIENT_AUTH_MODES = [
+  "none",
+  "optional",
+  "required",
+] as const satisfies readonly ClientAuthMode[];
 /**
  * How a client certificate names its local account when no directory is configured: the
  * subject CN, the local part of its one email address, or that whole address.
