@@ -172,8 +172,11 @@ export function parseConfig(
   const settings = checkFile(at);
 
   // Each section's reader runs when its part of the file passed the schema; its own checks
-  // (files, and rules that tie settings together) report at the same positions.
+  // (files, and rules that tie settings together) report at the same positions. A section
+  // that did not pass has reported why, so the ConfigError below is certain and its hole
+  // (`skipped`) never reaches a caller.
   const ok = (name: keyof FileSettings) => settings.clean.has(name);
+  const skipped = undefined as never;
   const s = settings.output;
   const dataDir = ok("data_dir") ? readPath(at, ["data_dir"], s.data_dir, "", false) : baseDir;
   const config: Config = {
@@ -181,17 +184,17 @@ export function parseConfig(
     baseDir,
     dataDir,
     listen: ok("listen") ? readListen(s.listen, at) : [],
-    tls: ok("tls") ? readTls(s.tls, at) : undefined as never,
+    tls: ok("tls") ? readTls(s.tls, at) : skipped,
     directory: ok("directory") && s.directory ? readDirectory(s.directory, at) : null,
-    limits: ok("limits") ? readLimits(s.limits) : undefined as never,
-    imap: ok("imap") ? readImap(s.imap) : undefined as never,
-    log: ok("log") ? readLog(s.log) : undefined as never,
-    auth: ok("auth") ? readAuth(s.auth, at) : undefined as never,
+    limits: ok("limits") ? readLimits(s.limits) : skipped,
+    imap: ok("imap") ? readImap(s.imap) : skipped,
+    log: ok("log") ? readLog(s.log) : skipped,
+    auth: ok("auth") ? readAuth(s.auth, at) : skipped,
     lmtp: ok("lmtp") && s.lmtp ? readLmtp(s.lmtp, at) : null,
-    quota: ok("quota") ? readQuota(s.quota) : undefined as never,
+    quota: ok("quota") ? readQuota(s.quota) : skipped,
     metrics: ok("metrics") && s.metrics ? readMetrics(s.metrics, at) : null,
-    admin: ok("admin") ? readAdmin(s.admin, at, dataDir) : undefined as never,
-    store: ok("store") ? readStore(s.store, at) : undefined as never,
+    admin: ok("admin") ? readAdmin(s.admin, at, dataDir) : skipped,
+    store: ok("store") ? readStore(s.store, at) : skipped,
   };
   if (at.failed) {
     const issues = [...at.issues].sort((a, b) => a.line - b.line || a.col - b.col);
