@@ -1,6 +1,6 @@
 /**
  * Memory of authenticated, SELECTed sessions in IDLE: Postern runs as `postern serve` in a
- * child process with the probe of server/stall_probe.ts (which also reports its RSS and V8
+ * child process with the probe of server/serve/stall_probe.ts (which also reports its RSS and V8
  * heap); this process opens N TLS connections (default 2,000) that LOGIN, SELECT INBOX and
  * IDLE, and reports the growth of the server's RSS and heap divided by N. A few sessions that
  * log in, select and log out come first so that code loaded on first use is not counted.
@@ -10,7 +10,7 @@
  * Usage: `deno run -A bench/idle_memory_bench.ts [--sessions N]`.
  */
 import { join } from "node:path";
-import { lastMemory } from "../server/stall_probe.ts";
+import { lastMemory } from "../server/serve/stall_probe.ts";
 import { startPosternProcess } from "../tests/_support/postern.ts";
 import { ImapClient } from "./_imap_client.ts";
 

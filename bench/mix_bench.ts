@@ -5,7 +5,7 @@
  * corpus message, 20%), STORE (+FLAGS \Seen or \Deleted, 20%), EXPUNGE (5%) and SELECT (5%).
  * Reported per server: FETCH/s, APPEND/s, STORE/s, all commands/s, and for Postern the worst
  * event-loop stall inside the server process during the load (the timer-drift probe of
- * server/stall_probe.ts, switched on by `POSTERN_STALL_PROBE`), next to the worst stall of the
+ * server/serve/stall_probe.ts, switched on by `POSTERN_STALL_PROBE`), next to the worst stall of the
  * same probe alone in an idle process (the machine's scheduling noise, since the cores are
  * shared).
  *
@@ -19,7 +19,7 @@
  */
 import { join } from "node:path";
 import { ensureDevPki } from "../server/cli/dev_pki.ts";
-import { worstStall } from "../server/stall_probe.ts";
+import { worstStall } from "../server/serve/stall_probe.ts";
 import { dovecotAvailable, startDovecot } from "../tests/_support/dovecot.ts";
 import { startPosternProcess } from "../tests/_support/postern.ts";
 import {
@@ -172,7 +172,12 @@ export async function benchMix(options: BenchMixOptions): Promise<MixFigures[]> 
   const stallFile = join(probeDir, "stalls.jsonl");
   const idleFile = join(probeDir, "idle.jsonl");
   const idle = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../server/stall_probe.ts", import.meta.url).pathname, idleFile],
+    args: [
+      "run",
+      "-A",
+      new URL("../server/serve/stall_probe.ts", import.meta.url).pathname,
+      idleFile,
+    ],
     stdin: "null",
     stdout: "null",
     stderr: "null",

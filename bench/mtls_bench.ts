@@ -14,8 +14,8 @@ import type { CryptoProvider, KeyShare } from "../protocol/crypto/provider.ts";
 import { defaultProvider } from "../protocol/crypto/mod.ts";
 import type { ServerConfig } from "../protocol/tls/mod.ts";
 import type { ClientCertVerifier, VerifiedPeer } from "../protocol/x509/identity.ts";
-import { ListenerGroup } from "../server/listener.ts";
-import { buildServerConfig } from "../server/tls_config.ts";
+import { ListenerGroup } from "../server/connection/listener.ts";
+import { buildServerConfig } from "../server/connection/tls_config.ts";
 import { makeOpensslPki, type OpensslPki } from "../tests/_support/openssl_pki.ts";
 
 /** Server time per handshake, in milliseconds, by step. */

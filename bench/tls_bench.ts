@@ -3,8 +3,8 @@
  * Deno.listenTls (rustls) in the same run, with the same client (Deno.connectTls) and the same
  * ECDSA P-256 certificate. Prints the figures and the ratios.
  */
-import { runEcho } from "../server/echo.ts";
-import type { ByteChannel } from "../server/channel.ts";
+import { runEcho } from "../server/connection/echo.ts";
+import type { ByteChannel } from "../server/connection/channel.ts";
 import { startTestServer, type TestServer } from "../tests/_support/test_server.ts";
 import type { KeyType, OpensslPki } from "../tests/_support/openssl_pki.ts";
 import type { CipherSuiteName } from "../protocol/tls/mod.ts";

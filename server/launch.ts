@@ -5,7 +5,7 @@
  * socket and writes no file. Signals (SIGHUP to reload, SIGTERM and SIGINT to stop) are passed
  * on to the server, and the launcher exits with the server's exit code.
  */
-import { ConfigError } from "./config.ts";
+import { ConfigError } from "./config/mod.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./cli/args.ts";
 import { permissionFlags, serveCommand, servePermissions } from "./cli/permissions.ts";
 import { processIo, resolveConfig } from "./main.ts";

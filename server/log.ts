@@ -16,7 +16,7 @@ import {
   type Sink,
   type TextFormatter,
 } from "@logtape/logtape";
-import type { LogFormat, LogLevel } from "./config.ts";
+import type { LogFormat, LogLevel } from "./config/mod.ts";
 
 export type { Logger } from "@logtape/logtape";
 

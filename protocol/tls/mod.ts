@@ -40,6 +40,7 @@
  */
 export {
   type ClientAuthConfig,
+  type ClientAuthMode,
   type ConnectionInfo,
   type PeerVerificationResult,
   type ServerConfig,

@@ -94,9 +94,12 @@ import {
   TLS13,
 } from "./wire.ts";
 
+/** Whether the server asks for a client certificate (RFC 8446, Section 4.3.2). */
+export type ClientAuthMode = "none" | "optional" | "required";
+
 /** Client certificate policy (RFC 8446, Section 4.3.2). */
 export interface ClientAuthConfig {
-  mode: "none" | "optional" | "required";
+  mode: ClientAuthMode;
   verifier: ClientCertVerifier;
 }
 

@@ -1,5 +1,5 @@
 /** The client side of the admin socket, for the `postern who|kick|reload|stats` commands. */
-import { closeQuietly, writeAll } from "../channel.ts";
+import { closeQuietly, writeAll } from "../connection/channel.ts";
 import {
   ADMIN_PROTOCOL_VERSION,
   AdminProtocolError,

@@ -1,5 +1,5 @@
 /** What the admin socket's commands do on a running server. */
-import type { LiveSession } from "../imap_app.ts";
+import type { LiveSession } from "../serve/imap_app.ts";
 import type { KeyCounters } from "../metrics/counters.ts";
 import type { AdminHandler } from "./server.ts";
 import type { SessionRecord } from "./protocol.ts";

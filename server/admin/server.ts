@@ -4,7 +4,7 @@
  * system's: the socket is made 0600 right after bind, and by default it is opened only in a
  * private folder, where nobody else can reach it even before the chmod.
  */
-import { closeQuietly, isConnectionGone, writeAll } from "../channel.ts";
+import { closeQuietly, isConnectionGone, writeAll } from "../connection/channel.ts";
 import {
   AdminProtocolError,
   type AdminRequest,

@@ -12,8 +12,8 @@ import type {
   WhoResult,
 } from "../admin/protocol.ts";
 import { CliError, type OptionSpec, type OptionValues, UsageError } from "./args.ts";
-import type { CliIo } from "../main.ts";
-import { ConfigError } from "../config.ts";
+import type { CliIo } from "./command.ts";
+import { ConfigError } from "../config/mod.ts";
 
 interface AdminCommandInput {
   readonly values: OptionValues;

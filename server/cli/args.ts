@@ -1,9 +1,10 @@
 /**
- * A small command-line parser for `postern`: long options (`--config FILE`, `--config=FILE`),
+ * The command-line parser of `postern`: long options (`--config FILE`, `--config=FILE`),
  * short aliases (`-c FILE`), boolean flags, `--` to end options, and positionals checked
  * against each command's declared arguments. Mistakes become a `UsageError`, which the entry
  * point prints as one line and answers with exit code 2.
  */
+import { parseArgs as splitArgs } from "node:util";
 import { suggest } from "../config/suggest.ts";
 
 /** A mistake on the command line: unknown command or option, missing or extra argument. */
@@ -49,7 +50,9 @@ export interface ParsedArgs {
 
 /**
  * Parses `args` for `command` against its option and positional specs. Repeating a string
- * option keeps the last value in `values`; `lists` has them all.
+ * option keeps the last value in `values`; `lists` has them all. Splitting the words into
+ * options and positionals is node:util's `parseArgs` (its tokens); the checks and their
+ * messages are ours.
  */
 export function parseArgs(
   args: readonly string[],
@@ -60,49 +63,38 @@ export function parseArgs(
   const values: Record<string, string | boolean | undefined> = {};
   const lists: Record<string, string[]> = {};
   const rest: string[] = [];
-  const byShort = new Map<string, string>();
-  for (const [name, spec] of Object.entries(options)) {
-    if (spec.short !== undefined) byShort.set(spec.short, name);
-  }
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === "--") {
-      rest.push(...args.slice(i + 1));
-      break;
-    }
-    if (arg === "-" || !arg.startsWith("-")) {
-      rest.push(arg);
-      continue;
-    }
-    let name: string;
-    let inline: string | undefined;
-    if (arg.startsWith("--")) {
-      const eq = arg.indexOf("=");
-      name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-      inline = eq === -1 ? undefined : arg.slice(eq + 1);
-    } else {
-      const long = byShort.get(arg.slice(1, 2));
-      if (long === undefined || (arg.length > 2 && options[long]?.type === "boolean")) {
-        throw new UsageError(`unknown option "${arg}" for ${command}`, command);
-      }
-      name = long;
-      inline = arg.length > 2 ? arg.slice(2) : undefined;
-    }
-    const spec = options[name];
+  const { tokens } = splitArgs({
+    args: [...args],
+    options: Object.fromEntries(
+      Object.entries(options).map((
+        [name, { type, short }],
+      ) => [name, short ? { type, short } : { type }]),
+    ),
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  for (const token of tokens) {
+    if (token.kind === "positional") rest.push(token.value);
+    if (token.kind !== "option") continue;
+    const spec = options[token.name];
     if (spec === undefined) {
-      const guess = suggest(name, Object.keys(options));
+      const guess = token.rawName.startsWith("--")
+        ? suggest(token.name, Object.keys(options))
+        : undefined;
       const hint = guess === undefined ? "" : ` (did you mean "--${guess}"?)`;
-      throw new UsageError(`unknown option "--${name}" for ${command}${hint}`, command);
+      throw new UsageError(`unknown option "${token.rawName}" for ${command}${hint}`, command);
     }
+    const name = token.name;
     if (spec.type === "boolean") {
-      if (inline !== undefined) {
+      if (token.value !== undefined) {
         throw new UsageError(`option "--${name}" takes no value`, command);
       }
       values[name] = true;
       continue;
     }
-    const value = inline ?? args[++i];
-    if (value === undefined || (inline === undefined && value.startsWith("-") && value !== "-")) {
+    const value = token.value;
+    if (value === undefined || (!token.inlineValue && value.startsWith("-") && value !== "-")) {
       throw new UsageError(`option "--${name}" needs a value (${spec.value ?? "VALUE"})`, command);
     }
     values[name] = value;

@@ -1,5 +1,5 @@
 /** `postern certs list` and `postern certs show`: human-readable certificate summaries. */
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { defaultProvider } from "../../protocol/crypto/mod.ts";
 import {
   type Certificate,
@@ -10,7 +10,10 @@ import {
 import { nameToString } from "../../protocol/x509/name.ts";
 import { Oid } from "../../protocol/x509/oid.ts";
 import { decodePem } from "../../protocol/x509/pem.ts";
-import { CliError } from "./args.ts";
+import { CliError, type OptionSpec, type OptionValues, UsageError } from "./args.ts";
+import { type CliIo, type Command, resolveConfig } from "./command.ts";
+import { createCa, issueClientCertificate, issueServerCertificate } from "./dev_pki.ts";
+import { readPassword } from "./password_prompt.ts";
 
 const EKU_NAMES: Record<string, string> = {
   [Oid.serverAuth]: "serverAuth",
@@ -180,4 +183,174 @@ function reason(error: unknown): string {
   if (error instanceof Deno.errors.NotFound) return "no such file";
   if (error instanceof Error) return error.message.charAt(0).toLowerCase() + error.message.slice(1);
   return String(error);
+}
+
+const FORCE = {
+  type: "boolean",
+  description: "replace existing files",
+} as const satisfies OptionSpec;
+const DIR = {
+  type: "string",
+  value: "DIR",
+  description: "certificate directory (default: the directory of tls.certificate)",
+} as const satisfies OptionSpec;
+const DAYS = {
+  type: "string",
+  value: "N",
+  description: "validity in days",
+} as const satisfies OptionSpec;
+const KEY_TYPE = {
+  type: "string",
+  value: "TYPE",
+  description: "key type: P-256 (default), P-384, ed25519, rsa2048, rsa3072 or rsa4096",
+} as const satisfies OptionSpec;
+
+const KEY_TYPES = ["P-256", "P-384", "ed25519", "rsa2048", "rsa3072", "rsa4096"] as const;
+
+/** `postern certs …`: the development PKI. */
+export const certsCommands: readonly Command[] = [
+  {
+    name: "certs init-ca",
+    uses: ["write"],
+    summary: "Create a development CA: ca.pem and ca.key (mode 0600).",
+    positionals: [],
+    options: { dir: DIR, days: DAYS, "key-type": KEY_TYPE, force: FORCE },
+    async run({ values, io }) {
+      const dir = await certsDir(io, values);
+      const paths = await createCa(dir, issueOptions(values));
+      io.out(`wrote ${paths.caCertificate} and ${paths.caKey}\n`);
+      return 0;
+    },
+  },
+  {
+    name: "certs issue-server",
+    uses: ["write"],
+    summary: "Issue server.pem (leaf then CA) and server.key from the CA.",
+    positionals: [],
+    options: {
+      dir: DIR,
+      dns: {
+        type: "string",
+        value: "NAMES",
+        description: "comma-separated DNS names (default localhost)",
+      },
+      ip: {
+        type: "string",
+        value: "ADDRESSES",
+        description: "comma-separated IP addresses (default 127.0.0.1,::1)",
+      },
+      days: DAYS,
+      "key-type": KEY_TYPE,
+      force: FORCE,
+    },
+    async run({ values, io }) {
+      const dir = await certsDir(io, values);
+      const dnsNames = list(values.dns);
+      const ipAddresses = list(values.ip);
+      const paths = await issueServerCertificate(dir, {
+        ...issueOptions(values),
+        ...(dnsNames === undefined ? {} : { dnsNames }),
+        ...(ipAddresses === undefined ? {} : { ipAddresses }),
+      });
+      io.out(`wrote ${paths.serverCertificate} and ${paths.serverKey}\n`);
+      return 0;
+    },
+  },
+  {
+    name: "certs issue-client",
+    uses: ["write"],
+    summary: "Issue NAME.pem and NAME.key: email SAN NAME@localhost, clientAuth EKU.",
+    positionals: [{ name: "NAME" }],
+    options: {
+      dir: DIR,
+      email: {
+        type: "string",
+        value: "ADDRESS",
+        description: "email SAN (default NAME@localhost)",
+      },
+      p12: {
+        type: "boolean",
+        description: "also write NAME.p12 (PKCS#12) for mail clients; asks for its password",
+      },
+      days: DAYS,
+      "key-type": KEY_TYPE,
+      force: FORCE,
+    },
+    async run({ values, positionals, io }) {
+      const name = positionals[0]!;
+      const dir = await certsDir(io, values);
+      const email = typeof values.email === "string" ? { email: values.email } : {};
+      const p12Password = values.p12 === true
+        ? { p12Password: await readPassword(`Export password for ${name}.p12: `, true, io.stdin) }
+        : {};
+      const issued = await issueClientCertificate(dir, name, {
+        ...issueOptions(values),
+        ...email,
+        ...p12Password,
+      });
+      const p12 = issued.p12 === null ? "" : ` and ${issued.p12}`;
+      io.out(`wrote ${issued.certificate}, ${issued.key}${p12}\n`);
+      return 0;
+    },
+  },
+  {
+    name: "certs list",
+    uses: [],
+    summary: "List the certificates in the certificate directory.",
+    positionals: [],
+    options: { dir: DIR },
+    async run({ values, io }) {
+      io.out(await listCertificates(await certsDir(io, values)));
+      return 0;
+    },
+  },
+  {
+    name: "certs show",
+    uses: [],
+    summary: "Show the certificates in a PEM or DER file.",
+    positionals: [{ name: "FILE" }],
+    options: {},
+    async run({ positionals, io }) {
+      io.out(await describeCertificateFile(resolve(io.cwd, positionals[0]!)));
+      return 0;
+    },
+  },
+];
+
+async function certsDir(io: CliIo, values: OptionValues): Promise<string> {
+  if (typeof values.dir === "string") return resolve(io.cwd, values.dir);
+  const config = await resolveConfig(io, values, { checkFiles: false });
+  return dirname(config.tls.certificate);
+}
+
+function issueOptions(values: OptionValues): {
+  force: boolean;
+  days?: number;
+  keyType?: (typeof KEY_TYPES)[number];
+} {
+  const result: { force: boolean; days?: number; keyType?: (typeof KEY_TYPES)[number] } = {
+    force: values.force === true,
+  };
+  if (typeof values.days === "string") {
+    const days = Number(values.days);
+    if (!/^\d+$/.test(values.days) || days < 1 || days > 36500) {
+      throw new UsageError(`--days must be a whole number from 1 to 36500, got "${values.days}"`);
+    }
+    result.days = days;
+  }
+  if (typeof values["key-type"] === "string") {
+    const keyType = KEY_TYPES.find((k) =>
+      k.toLowerCase() === (values["key-type"] as string).toLowerCase()
+    );
+    if (keyType === undefined) {
+      throw new UsageError(`unknown key type "${values["key-type"]}" (${KEY_TYPES.join(", ")})`);
+    }
+    result.keyType = keyType;
+  }
+  return result;
+}
+
+function list(value: string | boolean | undefined): string[] | undefined {
+  if (typeof value !== "string") return undefined;
+  return value.split(",").map((s) => s.trim()).filter((s) => s !== "");
 }

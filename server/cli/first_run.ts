@@ -5,8 +5,8 @@
  */
 import { join } from "node:path";
 import { hashPassword } from "../../mailstore/password.ts";
-import { openConfiguredStore } from "../store.ts";
-import type { Config } from "../config.ts";
+import { openConfiguredStore } from "../serve/store.ts";
+import type { Config } from "../config/mod.ts";
 import { type DevCa, issueClientCertificate } from "./dev_pki.ts";
 
 export const DEMO_USER = "demo";

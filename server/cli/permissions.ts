@@ -5,7 +5,7 @@
  * flags, and `postern permissions` prints them for a systemd unit.
  */
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
-import type { Config } from "../config.ts";
+import type { Config } from "../config/mod.ts";
 
 /** The environment variables the logger reads. */
 export const ENV_VARIABLES = ["LOG_TOKENS", "LOG_STREAM", "NO_COLOR", "TERM"] as const;

@@ -19,23 +19,46 @@ export function pemCertificates(text: string): Uint8Array[] {
   return decodePem(text).filter((b) => b.label === "CERTIFICATE").map((b) => b.der);
 }
 
-/** Returns null when the first certificate of `certPem` carries the public half of `keyPem`. */
-export function checkKeyPair(certPem: string, keyPem: string): KeyPairProblem | null {
+/** A server certificate chain (DER, leaf first) with its parsed private key. */
+export interface KeyPair {
+  readonly chain: readonly Uint8Array[];
+  readonly privateKey: PrivateKey;
+}
+
+/** Parses a PEM chain and key, and checks that the key is the leaf certificate's. */
+export function loadKeyPair(
+  certPem: string,
+  keyPem: string,
+): { ok: true; pair: KeyPair } | { ok: false; problem: KeyPairProblem } {
   const certProblem = checkCertificates(certPem);
-  if (certProblem !== null) return { kind: "certificate", reason: certProblem };
-  const leaf = parseCertificate(pemCertificates(certPem)[0]!);
+  if (certProblem !== null) {
+    return { ok: false, problem: { kind: "certificate", reason: certProblem } };
+  }
+  const chain = pemCertificates(certPem);
+  const leaf = parseCertificate(chain[0]!);
   const certKey = leaf.publicKeyInfo.key;
   if (certKey === undefined) {
-    return { kind: "certificate", reason: "the certificate's key algorithm is not supported" };
+    const reason = "the certificate's key algorithm is not supported";
+    return { ok: false, problem: { kind: "certificate", reason } };
   }
-  let key: PrivateKey;
+  let privateKey: PrivateKey;
   try {
-    key = parsePrivateKey(keyPem);
+    privateKey = parsePrivateKey(keyPem);
   } catch (error) {
     const detail = error instanceof Error ? `: ${lowerFirst(error.message)}` : "";
-    return { kind: "key", reason: `the private key cannot be used${detail}` };
+    return {
+      ok: false,
+      problem: { kind: "key", reason: `the private key cannot be used${detail}` },
+    };
   }
-  return samePublicKey(certKey, key) ? null : { kind: "mismatch" };
+  if (!samePublicKey(certKey, privateKey)) return { ok: false, problem: { kind: "mismatch" } };
+  return { ok: true, pair: { chain, privateKey } };
+}
+
+/** Returns null when the first certificate of `certPem` carries the public half of `keyPem`. */
+export function checkKeyPair(certPem: string, keyPem: string): KeyPairProblem | null {
+  const loaded = loadKeyPair(certPem, keyPem);
+  return loaded.ok ? null : loaded.problem;
 }
 
 /** Checks that a PEM file holds at least one parsable certificate; returns the reason when not. */

@@ -122,3 +122,8 @@ export function parseAddress(text: string): Parsed<HostPort> {
   if (!valid) return { ok: false, reason: `"${hostname}" is not a valid host name or IP address` };
   return { ok: true, value: { hostname, port } };
 }
+
+/** Whether `hostname` names this machine's loopback interface. */
+export function isLoopback(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}

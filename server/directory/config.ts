@@ -5,7 +5,11 @@
  * The YAML loader (server/config.ts) reads `bind_password_file` and hands over a
  * `DirectoryConfigInput`; `resolveDirectoryConfig()` validates it and fills in the defaults.
  */
-import { FilterTemplateError, parseFilterTemplate } from "./filter_template.ts";
+import {
+  type FilterTemplate,
+  FilterTemplateError,
+  parseFilterTemplate,
+} from "./filter_template.ts";
 
 /** `directory.sync`: how changes reach open sessions (RFC 4533, psearch, or polling). */
 export type SyncSetting = "auto" | "content_sync" | "persistent_search" | "poll";
@@ -20,10 +24,18 @@ export const SYNC_SETTINGS: readonly SyncSetting[] = [
 export type DirectoryMapping =
   /** The certificate's subject DN is the entry's DN (base-scope read, must lie under baseDn). */
   | { readonly kind: "subject_dn" }
-  /** An RFC 4515 filter with `{cert.…}` placeholders, searched under baseDn. */
-  | { readonly kind: "filter"; readonly template: string }
+  /**
+   * An RFC 4515 filter with `{cert.…}` placeholders, searched under baseDn; `parsed` when the
+   * caller has parsed it already (the config reader), so that it is parsed once.
+   */
+  | { readonly kind: "filter"; readonly template: string; readonly parsed?: FilterTemplate }
   /** An entry attribute (e.g. `seeAlso`) holds the certificate's subject DN. */
   | { readonly kind: "attribute"; readonly attribute: string };
+
+/** A validated mapping: a filter carries its parsed template. */
+export type ResolvedMapping =
+  | Exclude<DirectoryMapping, { kind: "filter" }>
+  | { readonly kind: "filter"; readonly template: string; readonly parsed: FilterTemplate };
 
 /** What to do when the directory cannot answer. */
 export type DirectoryOnError = "deny" | "cached";
@@ -41,7 +53,7 @@ export interface DirectoryConfig {
   readonly bindPassword: string;
   /** Where entries are searched. */
   readonly baseDn: string;
-  readonly mapping: DirectoryMapping;
+  readonly mapping: ResolvedMapping;
   /** Attribute of the entry that names the IMAP user, and that password logins search by. */
   readonly usernameAttribute: string;
   /** How long a positive answer is reused, keyed by certificate fingerprint. 0 disables. */
@@ -85,7 +97,7 @@ export const DIRECTORY_DEFAULTS = {
   maxConcurrency: 4,
   recheckIntervalMs: 60_000,
   sync: "auto",
-} as const satisfies Partial<DirectoryConfig>;
+} as const satisfies Partial<Omit<DirectoryConfig, "mapping">> & { mapping: DirectoryMapping };
 
 /** A directory configuration that cannot work. */
 export class DirectoryConfigError extends Error {
@@ -114,6 +126,60 @@ export function parseCertificateLookup(value: string): DirectoryMapping {
   return { kind: "filter", template: v };
 }
 
+/** The settings that the rules between directory settings look at. */
+export interface DirectoryRuleInput {
+  readonly url: string;
+  readonly starttls: boolean;
+  readonly hasCa: boolean;
+  readonly usernameAttribute: string;
+  readonly onError: DirectoryOnError;
+  readonly cacheTtlMs: number;
+  readonly recheckIntervalMs: number;
+}
+
+/** A broken rule: the setting it is reported at (a `DirectoryConfig` field) and why. */
+export interface DirectoryProblem {
+  readonly setting: "starttls" | "ca" | "usernameAttribute" | "onError" | "recheckIntervalMs";
+  readonly message: string;
+}
+
+/**
+ * The rules that tie directory settings together, in one place: the config reader reports
+ * them at their line and column, `resolveDirectoryConfig` throws the first.
+ */
+export function directoryProblems(c: DirectoryRuleInput): DirectoryProblem[] {
+  const problems: DirectoryProblem[] = [];
+  const ldaps = c.url.startsWith("ldaps://");
+  if (c.starttls && ldaps) {
+    problems.push({
+      setting: "starttls",
+      message: "cannot be used with an ldaps:// URL, which is already encrypted",
+    });
+  }
+  if (c.hasCa && !c.starttls && !ldaps) {
+    problems.push({
+      setting: "ca",
+      message: "is only used over TLS: use an ldaps:// URL or starttls",
+    });
+  }
+  if (!isAttributeDescription(c.usernameAttribute)) {
+    problems.push({
+      setting: "usernameAttribute",
+      message: `invalid attribute name "${c.usernameAttribute}"`,
+    });
+  }
+  if (c.onError === "cached" && c.cacheTtlMs === 0) {
+    problems.push({ setting: "onError", message: "cached needs a cache_ttl above zero" });
+  }
+  if (c.recheckIntervalMs !== 0 && c.recheckIntervalMs < 10) {
+    problems.push({
+      setting: "recheckIntervalMs",
+      message: "must be 0s (off) or at least 10ms",
+    });
+  }
+  return problems;
+}
+
 /** Validates `input` and applies the defaults. Throws `DirectoryConfigError`. */
 export function resolveDirectoryConfig(input: DirectoryConfigInput): DirectoryConfig {
   let url: URL;
@@ -132,14 +198,6 @@ export function resolveDirectoryConfig(input: DirectoryConfigInput): DirectoryCo
     throw new DirectoryConfigError("Directory url must hold only scheme, host and port");
   }
   const starttls = input.starttls ?? DIRECTORY_DEFAULTS.starttls;
-  if (starttls && url.protocol === "ldaps:") {
-    throw new DirectoryConfigError("StartTLS cannot be combined with an ldaps:// url");
-  }
-  if (input.ca !== undefined && !starttls && url.protocol === "ldap:") {
-    throw new DirectoryConfigError(
-      "A directory CA is set but the connection has no TLS: use ldaps:// or starttls",
-    );
-  }
   if (input.bindDn.trim() === "") throw new DirectoryConfigError("Directory bind DN is empty");
   // An empty simple-bind password is an unauthenticated bind (RFC 4513, Section 5.1.2).
   if (input.bindPassword === "") {
@@ -147,48 +205,30 @@ export function resolveDirectoryConfig(input: DirectoryConfigInput): DirectoryCo
   }
   if (input.baseDn.trim() === "") throw new DirectoryConfigError("Directory base DN is empty");
 
-  const mapping = input.mapping ?? DIRECTORY_DEFAULTS.mapping;
-  switch (mapping.kind) {
-    case "subject_dn":
-      break;
-    case "filter":
-      try {
-        parseFilterTemplate(mapping.template);
-      } catch (e) {
-        if (e instanceof FilterTemplateError) throw new DirectoryConfigError(e.message);
-        throw e;
-      }
-      break;
-    case "attribute":
-      if (!isAttributeDescription(mapping.attribute)) {
-        throw new DirectoryConfigError(`Invalid mapping attribute: ${mapping.attribute}`);
-      }
-      break;
-    default: {
-      const never: never = mapping;
-      throw new DirectoryConfigError(`Unknown mapping: ${JSON.stringify(never)}`);
-    }
-  }
+  const mapping = resolveMapping(input.mapping ?? DIRECTORY_DEFAULTS.mapping);
   const usernameAttribute = input.usernameAttribute ?? DIRECTORY_DEFAULTS.usernameAttribute;
-  if (!isAttributeDescription(usernameAttribute)) {
-    throw new DirectoryConfigError(`Invalid username attribute: ${usernameAttribute}`);
-  }
   const onError = input.onError ?? DIRECTORY_DEFAULTS.onError;
   if (onError !== "deny" && onError !== "cached") {
     throw new DirectoryConfigError(`on_error must be deny or cached, not ${String(onError)}`);
   }
   const cacheTtlMs = integer("cache TTL", input.cacheTtlMs, DIRECTORY_DEFAULTS.cacheTtlMs, 0);
-  if (onError === "cached" && cacheTtlMs === 0) {
-    throw new DirectoryConfigError("on_error cached needs a cache TTL above zero");
-  }
   const recheckIntervalMs = integer(
     "recheck interval",
     input.recheckIntervalMs,
     DIRECTORY_DEFAULTS.recheckIntervalMs,
     0,
   );
-  if (recheckIntervalMs !== 0 && recheckIntervalMs < 10) {
-    throw new DirectoryConfigError("Recheck interval must be 0 (off) or at least 10 ms");
+  const [problem] = directoryProblems({
+    url: input.url,
+    starttls,
+    hasCa: input.ca !== undefined,
+    usernameAttribute,
+    onError,
+    cacheTtlMs,
+    recheckIntervalMs,
+  });
+  if (problem !== undefined) {
+    throw new DirectoryConfigError(`Directory ${problem.setting}: ${problem.message}`);
   }
   const sync = input.sync ?? DIRECTORY_DEFAULTS.sync;
   if (!SYNC_SETTINGS.includes(sync)) {
@@ -247,4 +287,31 @@ function integer(
     throw new DirectoryConfigError(`Directory ${what} must be an integer from ${min} to ${max}`);
   }
   return v;
+}
+
+function resolveMapping(mapping: DirectoryMapping): ResolvedMapping {
+  switch (mapping.kind) {
+    case "subject_dn":
+      return mapping;
+    case "filter":
+      try {
+        return {
+          kind: "filter",
+          template: mapping.template,
+          parsed: mapping.parsed ?? parseFilterTemplate(mapping.template),
+        };
+      } catch (e) {
+        if (e instanceof FilterTemplateError) throw new DirectoryConfigError(e.message);
+        throw e;
+      }
+    case "attribute":
+      if (!isAttributeDescription(mapping.attribute)) {
+        throw new DirectoryConfigError(`Invalid mapping attribute: ${mapping.attribute}`);
+      }
+      return mapping;
+    default: {
+      const never: never = mapping;
+      throw new DirectoryConfigError(`Unknown mapping: ${JSON.stringify(never)}`);
+    }
+  }
 }

@@ -14,7 +14,7 @@ import { getLogger } from "@logtape/logtape";
 import { InvalidCredentialsError, ResultCodeError } from "ldapts";
 import type { CertificateIdentity } from "../../protocol/x509/identity.ts";
 import type { DirectoryConfig } from "./config.ts";
-import { type FilterTemplate, parseFilterTemplate } from "./filter_template.ts";
+import type { FilterTemplate } from "./filter_template.ts";
 import { LimiterFullError } from "./_limiter.ts";
 import { type Metrics, NO_METRICS, secondsSince } from "../metrics/metrics.ts";
 import { lookupCertificate, lookupPassword, searchRecipient } from "./_lookup.ts";
@@ -108,9 +108,7 @@ export class Directory {
   /** Throws `DirectoryConfigError` when the CA cannot be read. */
   constructor(config: DirectoryConfig, options: DirectoryOptions = {}) {
     this.#config = config;
-    this.#template = config.mapping.kind === "filter"
-      ? parseFilterTemplate(config.mapping.template)
-      : undefined;
+    this.#template = config.mapping.kind === "filter" ? config.mapping.parsed : undefined;
     this.#now = options.now ?? Date.now;
     this.#pool = new LdapPool(config, options.poolSize ?? config.maxConcurrency);
     this.#metrics = options.metrics ?? NO_METRICS;

@@ -9,7 +9,7 @@
  * message again after a lost reply finds it already stored within `dedup_window`.
  */
 import { createHash } from "node:crypto";
-import type { LmtpConfig, QuotaConfig } from "../config.ts";
+import type { LmtpConfig, QuotaConfig } from "../config/mod.ts";
 import type {
   DeliverResult,
   DeliveryItem,
@@ -29,7 +29,7 @@ import {
   reply,
 } from "../../protocol/lmtp/mod.ts";
 import { derivedData, mimeSupport } from "../../protocol/imap/mime_support.ts";
-import { quotaLimits } from "../quota.ts";
+import { quotaLimits } from "../config/quota.ts";
 import { getLogger } from "../log.ts";
 
 const log = getLogger(["lmtp"]);

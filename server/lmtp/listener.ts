@@ -5,9 +5,9 @@
  * configuration refuses anything else.
  */
 import { dirname } from "node:path";
-import type { LmtpConfig } from "../config.ts";
+import type { LmtpConfig } from "../config/mod.ts";
 import { defaultLmtpLimits, LmtpSession } from "../../protocol/lmtp/mod.ts";
-import { isConnectionGone, READ_CHUNK, readOrNull, writeAll } from "../channel.ts";
+import { isConnectionGone, READ_CHUNK, readOrNull, writeAll } from "../connection/channel.ts";
 import type { LmtpDelivery } from "./delivery.ts";
 import { getLogger } from "../log.ts";
 

@@ -7,8 +7,8 @@
  */
 import { concatBytes } from "../../protocol/bytes.ts";
 import type { ServerConfig } from "../../protocol/tls/mod.ts";
-import type { ByteChannel } from "../channel.ts";
-import { ListenerGroup } from "../listener.ts";
+import type { ByteChannel } from "../connection/channel.ts";
+import { ListenerGroup } from "../connection/listener.ts";
 import { CONTENT_TYPE, type PrometheusMetrics } from "./prometheus.ts";
 
 export interface MetricsServerOptions {

@@ -9,7 +9,7 @@ import { defaultProvider } from "../../protocol/crypto/mod.ts";
 import { encodePrivateKeyPem } from "../../protocol/x509/keys.ts";
 import { issueCertificate, toPem } from "../../protocol/x509/writer.ts";
 import { loadCa } from "../../server/cli/dev_pki.ts";
-import { parseConfig } from "../../server/config.ts";
+import { parseConfig } from "../../server/config/mod.ts";
 import type { RunningPostern } from "./postern.ts";
 import { ldifBase64, type Slapd } from "./slapd.ts";
 

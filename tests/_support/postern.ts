@@ -4,10 +4,10 @@
  */
 import { join } from "node:path";
 import { hashPassword } from "../../mailstore/password.ts";
-import { openDataStore } from "../../server/data_dir.ts";
-import { parseConfig } from "../../server/config.ts";
+import { openDataStore } from "../../server/serve/data_dir.ts";
+import { parseConfig } from "../../server/config/mod.ts";
 import { ensureDevPki, issueClientCertificate } from "../../server/cli/dev_pki.ts";
-import { serve, type ServeHandle } from "../../server/serve.ts";
+import { serve, type ServeHandle } from "../../server/serve/mod.ts";
 import type { PrivateKeyKind } from "../../protocol/crypto/provider.ts";
 import { freePort } from "./dovecot.ts";
 

@@ -2,15 +2,15 @@
  * Starts our listener on a free loopback port with the echo service (or a given application),
  * for interoperability tests and benchmarks.
  */
-import { buildServerConfig, type TlsMaterial } from "../../server/tls_config.ts";
+import { buildServerConfig, type PemTlsInput } from "../../server/connection/tls_config.ts";
 import {
   type AccessRecord,
   type Application,
   ListenerGroup,
   type ListenerSpec,
-} from "../../server/listener.ts";
-import { runEcho } from "../../server/echo.ts";
-import type { PeerCheck } from "../../server/tls_channel.ts";
+} from "../../server/connection/listener.ts";
+import { runEcho } from "../../server/connection/echo.ts";
+import type { PeerCheck } from "../../server/connection/tls_channel.ts";
 import type { Metrics } from "../../server/metrics/metrics.ts";
 
 export interface TestServer {
@@ -20,7 +20,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export interface TestServerOptions extends Omit<TlsMaterial, "certificatePem" | "privateKeyPem"> {
+export interface TestServerOptions extends Omit<PemTlsInput, "certificatePem" | "privateKeyPem"> {
   readonly certPem: string;
   readonly keyPem: string;
   readonly tls?: ListenerSpec["tls"];

@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { main } from "../../server/main.ts";
 import { startPostern } from "../_support/postern.ts";
-import { parseConfig } from "../../server/config.ts";
-import { adminSocketWanted } from "../../server/serve.ts";
+import { parseConfig } from "../../server/config/mod.ts";
+import { adminSocketWanted } from "../../server/serve/mod.ts";
 
 /** Opens alice, alice and bob, SELECTs INBOX in the first; NOOPs each after a stdin line. */
 const HOLD_SESSIONS = `

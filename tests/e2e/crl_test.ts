@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { ImapLines, pythonImap, runTool } from "../_support/directory_e2e.ts";
 import { opensslCrl } from "../_support/openssl_pki.ts";
 import { startPostern } from "../_support/postern.ts";
-import { parseConfig } from "../../server/config.ts";
+import { parseConfig } from "../../server/config/mod.ts";
 
 const steps = { sanitizeOps: false, sanitizeResources: false } as const;
 

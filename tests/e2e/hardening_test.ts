@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DATABASE_FILE } from "../../server/data_dir.ts";
+import { DATABASE_FILE } from "../../server/serve/data_dir.ts";
 import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { decodePem } from "../../protocol/x509/pem.ts";
 import { MAX_KEY_UPDATES_WITHOUT_DATA } from "../../protocol/tls/_connection.ts";

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ensureDevPki } from "../../server/cli/dev_pki.ts";
-import { openDataStore } from "../../server/data_dir.ts";
+import { openDataStore } from "../../server/serve/data_dir.ts";
 import { freePort } from "../_support/imap_clients.ts";
 import { LmtpClient, lmtpMessage } from "../_support/lmtp.ts";
 import {

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseConfig } from "../../server/config.ts";
+import { parseConfig } from "../../server/config/mod.ts";
 import { type RunningPostern, startPostern } from "../_support/postern.ts";
 import { describeRun, RawImap, run, runPython } from "../_support/imap_clients.ts";
 import { LmtpClient, lmtpMessage, type LmtpTarget } from "../_support/lmtp.ts";

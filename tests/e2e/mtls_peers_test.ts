@@ -17,9 +17,9 @@ import {
 } from "../_support/peers.ts";
 import { startTestServer, type TestServer } from "../_support/test_server.ts";
 import { makeForeignClient, makeIntermediateClient, opensslSerial } from "../_support/mtls.ts";
-import type { AccessRecord } from "../../server/listener.ts";
-import type { PeerCheck } from "../../server/tls_channel.ts";
-import type { ClientAuthMode } from "../../server/tls_config.ts";
+import type { AccessRecord } from "../../server/connection/listener.ts";
+import type { PeerCheck } from "../../server/connection/tls_channel.ts";
+import type { ClientAuthMode } from "../../server/connection/tls_config.ts";
 
 const pki = await makeOpensslPki();
 const serverLeaf = await pki.server("ec256");
@@ -367,7 +367,7 @@ Deno.test("a certificate from an impostor CA with the trusted root's name gets b
   });
 });
 
-// Known bug, server/tls_channel.ts (TlsChannel.#handshake): when checkPeer rejects, the engine
+// Known bug, server/connection/tls_channel.ts (TlsChannel.#handshake): when checkPeer rejects, the engine
 // queues its `fatal` event inside completePeerVerification(), but the loop has already taken
 // the events; it then sees `engine.closed` and throws "Connection closed during handshake" with
 // no alert, so the access record loses certificate_revoked. The client does get the alert.

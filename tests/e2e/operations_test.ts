@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseConfig } from "../../server/config.ts";
+import { parseConfig } from "../../server/config/mod.ts";
 import { ensureDevPki } from "../../server/cli/dev_pki.ts";
 import { setupLogging } from "../../server/log.ts";
 import { startPostern } from "../_support/postern.ts";
@@ -239,7 +239,7 @@ Deno.test("shutdown during an APPEND load keeps every acknowledged message", asy
   assert.match(transcript, /\* BYE/);
   assert.ok(acknowledged.length > 0, "no APPEND completed before the shutdown");
 
-  const { openDataStore } = await import("../../server/data_dir.ts");
+  const { openDataStore } = await import("../../server/serve/data_dir.ts");
   const store = await openDataStore(join(p.dir, "data"));
   try {
     const account = (await store.getAccount("alice"))!;

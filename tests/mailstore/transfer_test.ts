@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { MailStore } from "../../mailstore/mail_store.ts";
 import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
-import { openDataStore } from "../../server/data_dir.ts";
+import { openDataStore } from "../../server/serve/data_dir.ts";
 import { openPostgresMailStore } from "../../mailstore/postgres/mod.ts";
 import { copyStore } from "../../mailstore/transfer.ts";
 import { postgresAvailable, startPostgres } from "../_support/postgres.ts";

@@ -66,7 +66,8 @@ import type {
   PrivateKey,
 } from "../../crypto/provider.ts";
 import { constantTimeEqual } from "../../crypto/provider.ts";
-import type { ClientCertVerifier, VerifiedPeer } from "../../x509/identity.ts";
+import type { ClientAuthConfig } from "../server.ts";
+import type { VerifiedPeer } from "../../x509/identity.ts";
 import { TlsAlert } from "../alert.ts";
 import { ascii, bytesEqual, concat, encode, Reader, type Writer } from "../codec.ts";
 import { parseCertificateVerify } from "../messages/certificate_verify.ts";
@@ -142,7 +143,7 @@ export interface Tls12ServerConfig {
   groups?: readonly KeyExchangeGroup[];
   /** ALPN protocols in preference order; omitted means ALPN is ignored. */
   alpnProtocols?: readonly string[];
-  clientAuth?: { mode: "none" | "optional" | "required"; verifier: ClientCertVerifier };
+  clientAuth?: ClientAuthConfig;
   /** Refuse clients that do not offer extended_master_secret (RFC 7627) with handshake_failure. */
   requireExtendedMasterSecret?: boolean;
   /** Seals RFC 5077 tickets; without it no tickets are issued or accepted. */

@@ -12,7 +12,7 @@ import { RawImap } from "../../_support/imap_clients.ts";
 import { startPostern } from "../../_support/postern.ts";
 import { runPostern } from "../../_support/server_process.ts";
 import { openSqliteMailStore } from "../../../mailstore/sqlite/mod.ts";
-import { parseConfig } from "../../../server/config.ts";
+import { parseConfig } from "../../../server/config/mod.ts";
 
 const CROWD = 100;
 

@@ -20,6 +20,11 @@ Deno.test("parseArgs() reads long, inline, short and boolean options and positio
     lists: { config: ["a.yaml", "b.yaml", "c.yaml"] },
   });
   assert.deepEqual(parseArgs(["-cfile"], "x", OPTIONS, []).values, { config: "file" });
+  assert.deepEqual(parseArgs(["--config", "-", "-"], "x", OPTIONS, [{ name: "F" }]), {
+    values: { config: "-" },
+    positionals: ["-"],
+    lists: { config: ["-"] },
+  });
 });
 
 Deno.test("parseArgs() turns every mistake into a UsageError naming the command", () => {
@@ -30,6 +35,7 @@ Deno.test("parseArgs() turns every mistake into a UsageError naming the command"
     [["--config", "--p12"], 'option "--config" needs a value (FILE)'],
     [["--p12=yes"], 'option "--p12" takes no value'],
     [["extra"], 'unexpected argument "extra" for serve'],
+    [["-hx"], 'unknown option "-x" for serve'],
   ];
   for (const [args, message] of table) {
     assert.throws(() => parseArgs(args, "serve", OPTIONS, []), (error: unknown) => {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { parseCertificate } from "../../../protocol/x509/certificate.ts";
 import { decodePem } from "../../../protocol/x509/pem.ts";
 import { Oid } from "../../../protocol/x509/oid.ts";
-import { parseConfig } from "../../../server/config.ts";
+import { parseConfig } from "../../../server/config/mod.ts";
 import { checkKeyPair } from "../../../server/config/key_match.ts";
 import { CliError } from "../../../server/cli/args.ts";
 import { ensureDevPki, issueClientCertificate } from "../../../server/cli/dev_pki.ts";

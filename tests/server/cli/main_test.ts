@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { verifyPassword } from "../../../mailstore/password.ts";
-import { openDataStore } from "../../../server/data_dir.ts";
+import { openDataStore } from "../../../server/serve/data_dir.ts";
 import { main } from "../../../server/main.ts";
 
 const ROOT = new URL("../../../", import.meta.url).pathname;

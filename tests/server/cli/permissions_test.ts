@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseConfig } from "../../../server/config.ts";
+import { parseConfig } from "../../../server/config/mod.ts";
 import { permissionFlags, servePermissions } from "../../../server/cli/permissions.ts";
 
 const SOURCE = new URL("../../..", import.meta.url).pathname.replace(/\/$/, "");

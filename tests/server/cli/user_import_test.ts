@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MemoryMailStore } from "../../../mailstore/memory/mod.ts";
 import { verifyPasswordAsync } from "../../../mailstore/password.ts";
-import { openDataStore } from "../../../server/data_dir.ts";
+import { openDataStore } from "../../../server/serve/data_dir.ts";
 import { importUsers, parsePasswdLine } from "../../../server/cli/user_import.ts";
 import { main } from "../../../server/main.ts";
 

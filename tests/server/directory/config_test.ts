@@ -6,6 +6,7 @@ import {
   parseCertificateLookup,
   resolveDirectoryConfig,
 } from "../../../server/directory/config.ts";
+import { parseFilterTemplate } from "../../../server/directory/filter_template.ts";
 
 const BASE: DirectoryConfigInput = {
   url: "ldap://127.0.0.1:389",
@@ -22,7 +23,11 @@ Deno.test("resolveDirectoryConfig() fills in the defaults", () => {
     bindDn: BASE.bindDn,
     bindPassword: "secret",
     baseDn: BASE.baseDn,
-    mapping: { kind: "filter", template: "(mail={cert.san.email})" },
+    mapping: {
+      kind: "filter",
+      template: "(mail={cert.san.email})",
+      parsed: parseFilterTemplate("(mail={cert.san.email})"),
+    },
     usernameAttribute: "uid",
     cacheTtlMs: 60_000,
     onError: "deny",

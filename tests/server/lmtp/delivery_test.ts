@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { MemoryMailStore } from "../../../mailstore/memory/mod.ts";
-import { parseConfig } from "../../../server/config.ts";
+import { parseConfig } from "../../../server/config/mod.ts";
 import type { RecipientLookup } from "../../../server/directory/mod.ts";
 import {
   deliveredTo,

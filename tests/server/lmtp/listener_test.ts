@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MemoryMailStore } from "../../../mailstore/memory/mod.ts";
-import { parseConfig } from "../../../server/config.ts";
+import { parseConfig } from "../../../server/config/mod.ts";
 import { LmtpDelivery, LmtpServer } from "../../../server/lmtp/mod.ts";
 import { LmtpClient, lmtpMessage } from "../../_support/lmtp.ts";
 import { run } from "../../_support/command.ts";

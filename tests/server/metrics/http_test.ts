@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ensureDevPki, issueClientCertificate } from "../../../server/cli/dev_pki.ts";
-import { buildServerConfig } from "../../../server/tls_config.ts";
+import { buildServerConfig } from "../../../server/connection/tls_config.ts";
 import { startMetricsTlsServer } from "../../../server/metrics/http.ts";
 import { PrometheusMetrics } from "../../../server/metrics/prometheus.ts";
 

@@ -1,0 +1,302 @@
+/**
+ * Drives the sans-IO TLS engine over a TCP connection: socket bytes in, records out, and the
+ * asynchronous peer check (the directory) answered while the engine waits for it.
+ */
+import {
+  acceptTls,
+  type ConnectionInfo,
+  type PeerVerificationResult,
+  type ServerConnection,
+  type ServerOptions,
+} from "../../protocol/tls/mod.ts";
+import type { VerifiedPeer } from "../../protocol/x509/identity.ts";
+import {
+  type ByteChannel,
+  closeQuietly,
+  isConnectionGone,
+  READ_CHUNK,
+  readOrNull,
+  writeAll,
+} from "./channel.ts";
+import {
+  type HandshakeResult,
+  type Metrics,
+  NO_METRICS,
+  secondsSince,
+} from "../metrics/metrics.ts";
+
+/** The read buffer of a connection that sends little (see `TlsChannel.#buffer`). */
+const SMALL_READ = 2048;
+
+/** Plaintext sealed per step of a large write: 16 records of 16 KiB (RFC 8446, Section 5.1). */
+const WRITE_SLICE = 256 * 1024;
+
+/** Decides whether a verified client certificate may proceed (the LDAP check plugs in here). */
+/** Where a peer check runs: a full handshake, or a resumption (TLS 1.3 PSK, TLS 1.2 ticket). */
+export interface PeerCheckContext {
+  readonly resumed: boolean;
+}
+
+export type PeerCheck = (
+  peer: VerifiedPeer,
+  context?: PeerCheckContext,
+) => Promise<PeerVerificationResult>;
+
+export interface AcceptOptions {
+  /** Closes the connection if the handshake has not finished by then. */
+  readonly handshakeTimeoutMs: number;
+  readonly checkPeer?: PeerCheck;
+  /** Bytes already read from the socket in the clear that belong to the TLS stream (none for STARTTLS). */
+  readonly initialBytes?: Uint8Array;
+  readonly metrics?: Metrics;
+}
+
+/** Why a handshake did not complete, for the access log. */
+export class HandshakeError extends Error {
+  readonly alert: string | null;
+  constructor(message: string, alert: string | null) {
+    super(message);
+    this.name = "HandshakeError";
+    this.alert = alert;
+  }
+}
+
+/** Runs the peer check; a check that throws refuses the peer (fail closed). */
+async function runPeerCheck(
+  checkPeer: PeerCheck | undefined,
+  peer: VerifiedPeer,
+  context: PeerCheckContext,
+): Promise<PeerVerificationResult> {
+  if (!checkPeer) return { ok: true };
+  try {
+    return await checkPeer(peer, context);
+  } catch (error) {
+    return { ok: false, alert: "internal_error", reason: String(error) };
+  }
+}
+
+/** A TLS 1.3 or 1.2 channel over a TCP connection, handshake already completed. */
+export class TlsChannel implements ByteChannel {
+  readonly #conn: Deno.Conn;
+  readonly #engine: ServerConnection;
+  /**
+   * The read buffer: small while the peer sends little (an IDLE session holds only this), a
+   * full record's worth once a read fills it, and small again after a short read.
+   */
+  #buffer = new Uint8Array(SMALL_READ);
+  readonly #metrics: Metrics;
+  #writing: Promise<void> = Promise.resolve();
+  #eof = false;
+  /** A fatal alert ended the connection: no close_notify follows. */
+  #failed = false;
+  #closed = false;
+  #in = 0;
+  #out = 0;
+  /** Set when the peer ended the connection with an alert or a fatal error occurred. */
+  closeReason: string | null = null;
+
+  private constructor(conn: Deno.Conn, engine: ServerConnection, metrics: Metrics) {
+    this.#conn = conn;
+    this.#engine = engine;
+    this.#metrics = metrics;
+  }
+
+  /** Runs the server handshake on `conn`; throws `HandshakeError` when it fails or times out. */
+  static async accept(
+    conn: Deno.Conn,
+    config: ServerOptions,
+    options: AcceptOptions,
+  ): Promise<TlsChannel> {
+    const metrics = options.metrics ?? NO_METRICS;
+    const channel = new TlsChannel(conn, acceptTls(config), metrics);
+    const started = performance.now();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      closeQuietly(conn);
+    }, options.handshakeTimeoutMs);
+    try {
+      if (options.initialBytes?.length) channel.#feed(options.initialBytes);
+      await channel.#handshake(options.checkPeer);
+      const { version, cipherSuite: suite, group } = channel.info();
+      metrics.handshake({ version, suite, group, result: "ok", seconds: secondsSince(started) });
+      return channel;
+    } catch (error) {
+      closeQuietly(conn);
+      const result = handshakeResult(error, timedOut);
+      const none = "none";
+      metrics.handshake({
+        version: none,
+        suite: none,
+        group: none,
+        result,
+        seconds: secondsSince(started),
+      });
+      if (timedOut) throw new HandshakeError("Handshake timed out", null);
+      if (error instanceof HandshakeError) throw error;
+      if (isConnectionGone(error)) throw new HandshakeError("Peer closed during handshake", null);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  get bytesIn(): number {
+    return this.#in;
+  }
+  get bytesOut(): number {
+    return this.#out;
+  }
+  info(): ConnectionInfo {
+    return this.#engine.info();
+  }
+
+  async #handshake(checkPeer: PeerCheck | undefined): Promise<void> {
+    while (true) {
+      // Answering an event (the peer check) can queue more, so drain until none are left.
+      const events = this.#engine.takeEvents();
+      for (const event of events) {
+        switch (event.kind) {
+          case "peerVerificationRequired":
+            this.#engine.completePeerVerification(
+              await runPeerCheck(checkPeer, event.peer, {
+                resumed: this.#engine.info().resumed === true,
+              }),
+            );
+            break;
+          case "fatal":
+            this.#metrics.tlsAlert(event.sentByUs ? "sent" : "received", event.alert);
+            await this.#flush().catch(() => {});
+            throw new HandshakeError(event.reason, event.alert);
+          case "peerClosed":
+            // A client may finish the handshake and close in one flight (a TLS 1.2 resumption
+            // followed by close_notify): the handshake counts, and reads see the end.
+            if (this.#engine.handshakeComplete) {
+              this.#eof = true;
+              this.closeReason ??= "close_notify";
+              break;
+            }
+            this.#metrics.tlsAlert("received", "close_notify");
+            throw new HandshakeError("Peer closed during handshake", "close_notify");
+          case "handshakeComplete":
+            break;
+        }
+      }
+      await this.#flush();
+      if (events.length > 0) continue;
+      if (this.#engine.handshakeComplete) return;
+      if (this.#engine.closed) throw new HandshakeError("Connection closed during handshake", null);
+      const bytes = await this.#read();
+      if (bytes === null) throw new HandshakeError("Peer closed during handshake", null);
+      this.#feed(bytes);
+    }
+  }
+
+  /** Reads once from the socket, resizing the buffer to the traffic; null at EOF. */
+  async #read(): Promise<Uint8Array | null> {
+    const buffer = this.#buffer;
+    const n = await readOrNull(this.#conn, buffer);
+    if (n === null) return null;
+    if (n === buffer.length && buffer.length < READ_CHUNK) {
+      this.#buffer = new Uint8Array(READ_CHUNK);
+    } else if (n < SMALL_READ && buffer.length > SMALL_READ) {
+      // The engine keeps no view of what it is fed (the buffer was always reused).
+      this.#buffer = new Uint8Array(SMALL_READ);
+    }
+    return buffer.subarray(0, n);
+  }
+
+  #feed(bytes: Uint8Array): void {
+    this.#in += bytes.length;
+    this.#metrics.bytesReceived(bytes.length);
+    this.#engine.receive(bytes);
+  }
+
+  /** Hands every queued record to the socket, one write at a time. */
+  #flush(): Promise<void> {
+    const out = this.#engine.takeOutgoing();
+    if (out.length === 0) return this.#writing;
+    this.#writing = this.#writing.then(async () => {
+      await writeAll(this.#conn, out);
+      this.#out += out.length;
+      this.#metrics.bytesSent(out.length);
+    });
+    return this.#writing;
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    while (true) {
+      const plain = this.#engine.takePlaintext();
+      if (plain.length > 0) return plain;
+      if (this.#eof || this.#closed) return null;
+      for (const event of this.#engine.takeEvents()) {
+        if (event.kind === "peerClosed") {
+          this.#metrics.tlsAlert("received", "close_notify");
+          this.#eof = true;
+          this.closeReason ??= "close_notify";
+        } else if (event.kind === "fatal") {
+          this.#metrics.tlsAlert(event.sentByUs ? "sent" : "received", event.alert);
+          this.#failed = true;
+          this.#eof = true;
+          this.closeReason ??= `${
+            event.sentByUs ? "sent" : "received"
+          } ${event.alert}: ${event.reason}`;
+        }
+      }
+      await this.#flush().catch(() => {});
+      if (this.#eof) continue;
+      const bytes = await this.#read();
+      if (bytes === null) {
+        this.#eof = true;
+        this.closeReason ??= "eof without close_notify";
+        continue;
+      }
+      this.#feed(bytes);
+    }
+  }
+
+  /**
+   * Seals `data` a slice at a time: each slice's records go to the socket while the next slice
+   * is sealed, so a 50 MB body is never held sealed and joined in one piece.
+   */
+  async write(data: Uint8Array): Promise<void> {
+    if (this.#closed || this.#engine.closed) throw new Deno.errors.BrokenPipe("Channel is closed");
+    if (data.length <= WRITE_SLICE) {
+      this.#engine.send(data);
+      await this.#flush();
+      return;
+    }
+    let previous: Promise<void> = Promise.resolve();
+    for (let at = 0; at < data.length; at += WRITE_SLICE) {
+      this.#engine.send(data.subarray(at, at + WRITE_SLICE));
+      const flushed = this.#flush();
+      await previous;
+      previous = flushed;
+    }
+    await previous;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.closeReason ??= "close_notify sent";
+    try {
+      if (!this.#failed) this.#metrics.tlsAlert("sent", "close_notify");
+      this.#engine.close();
+      await this.#flush();
+    } catch {
+      // The peer may already be gone; closing the socket is all that is left.
+    } finally {
+      closeQuietly(this.#conn);
+    }
+  }
+}
+
+/** The handshake-counter result of a failed handshake. */
+function handshakeResult(error: unknown, timedOut: boolean): HandshakeResult {
+  if (timedOut) return "timeout";
+  if (error instanceof HandshakeError) {
+    return error.alert === null || error.alert === "close_notify" ? "closed" : "alert";
+  }
+  return isConnectionGone(error) ? "closed" : "error";
+}

@@ -1,0 +1,269 @@
+/**
+ * The IMAP application: runs one `ImapSession` per connection over a byte channel, with the
+ * timeouts, keep-alives, STARTTLS upgrade, per-user limits and server-initiated BYE (shutdown,
+ * revoked certificate) that the sans-IO session leaves to its driver.
+ */
+import type { MailStore } from "../../mailstore/mail_store.ts";
+import type { SessionRegistry } from "../../mailstore/session_registry.ts";
+import { ImapSession, type SessionLimits } from "../../protocol/imap/mod.ts";
+import type { QuotaSource } from "../../protocol/imap/quota.ts";
+import type { CertificateIdentity } from "../../protocol/x509/identity.ts";
+import type { ByteChannel } from "../connection/channel.ts";
+import { CompressionError, DeflateChannel } from "../connection/deflate_channel.ts";
+import type { ServerAuthenticator } from "../auth/imap_auth.ts";
+import { type Application, type ConnectionContext, listenerLabel } from "../connection/listener.ts";
+import { getLogger } from "../log.ts";
+import { type Metrics, NO_METRICS, secondsSince } from "../metrics/metrics.ts";
+import type { ConnectionInfo } from "../../protocol/tls/mod.ts";
+
+const log = getLogger(["imap"]);
+
+/** Client-chosen text for a log line: printable ASCII only, at most 80 characters. */
+function logSafe(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, "?").slice(0, 80);
+}
+
+export interface ImapAppOptions {
+  readonly store: MailStore;
+  readonly auth: ServerAuthenticator;
+  readonly limits?: Partial<SessionLimits>;
+  /** Closes a connection without traffic for this long, except in IDLE (at least 30 min). */
+  readonly idleTimeoutMs: number;
+  /** How often a client in IDLE gets an untagged OK so NAT keeps the mapping. */
+  readonly idleKeepaliveMs?: number;
+  readonly maxConnectionsPerUser: number;
+  /**
+   * Counts sessions across every node on the same store (PostgreSQL), so that
+   * `maxConnectionsPerUser` holds for the cluster and not only for this process.
+   */
+  readonly sessions?: SessionRegistry;
+  /** Greets a connection with a verified certificate as PREAUTH (its mapped user). */
+  readonly preauthWithCertificate?: boolean;
+  /** The account a verified certificate maps to, for PREAUTH. */
+  readonly certificateUser?: (identity: CertificateIdentity) => Promise<string | null>;
+  readonly metrics?: Metrics;
+  /** Quota figures for QUOTA (RFC 9208) and OVERQUOTA, the ones LMTP delivery enforces. */
+  readonly quota?: QuotaSource;
+}
+
+/** A live session, as the revocation re-check, shutdown and the admin socket see it. */
+export interface LiveSession {
+  readonly identity: CertificateIdentity | null;
+  readonly user: string | null;
+  bye(text: string): void;
+  /** `address:port` of the client. */
+  readonly peer: string;
+  /** The listener's label, `127.0.0.1:9993/implicit`. */
+  readonly listener: string;
+  /** Null before STARTTLS. */
+  readonly tls: ConnectionInfo | null;
+  readonly since: Date;
+  readonly mailbox: string | null;
+}
+
+/**
+ * Output queued beyond this makes the driver stop reading until the client catches up. The
+ * kernel's socket buffer (megabytes on loopback) comes on top, so a small figure costs no
+ * throughput, while each client that never reads can pin at most about this much memory.
+ */
+const OUTPUT_HIGH_WATER = 256 * 1024;
+
+export class ImapApplication {
+  readonly #options: ImapAppOptions;
+  readonly #sessions = new Set<LiveSession>();
+  readonly #perUser = new Map<string, number>();
+
+  constructor(options: ImapAppOptions) {
+    this.#options = options;
+  }
+
+  /** Every open session (for the certificate re-check and for shutdown). */
+  get sessions(): Iterable<LiveSession> {
+    return this.#sessions;
+  }
+
+  get application(): Application {
+    return (context) => this.#run(context);
+  }
+
+  async #run(context: ConnectionContext): Promise<void> {
+    const options = this.#options;
+    const metrics = options.metrics ?? NO_METRICS;
+    let user: string | null = null;
+    let sessionKey: string | null = null;
+    let identity = context.tls?.peer?.identity ?? null;
+    /** Counts a login (or a PREAUTH greeting) against the per-user connection limit. */
+    const claim = async (name: string): Promise<boolean> => {
+      const count = this.#perUser.get(name) ?? 0;
+      if (count >= options.maxConnectionsPerUser) {
+        log.warn("Refused login of {user}: {count} connections already", { user: name, count });
+        return false;
+      }
+      let key: string | null = null;
+      if (options.sessions) {
+        // On PostgreSQL, the limit counts the sessions of every node.
+        key = await options.sessions.claimSession(name, options.maxConnectionsPerUser);
+        if (key === null) {
+          log.warn("Refused login of {user}: the limit is reached across nodes", { user: name });
+          return false;
+        }
+      }
+      if (user !== null) this.#release(user);
+      if (sessionKey !== null) void options.sessions?.releaseSession(sessionKey);
+      sessionKey = key;
+      this.#perUser.set(name, count + 1);
+      user = name;
+      context.setUser(name);
+      return true;
+    };
+    // A certificate user over the limit gets the ordinary greeting instead of PREAUTH.
+    const preauthCandidate = await this.#preauthUser(identity);
+    const preauth = preauthCandidate !== null && await claim(preauthCandidate)
+      ? preauthCandidate
+      : null;
+    const session = new ImapSession({
+      store: options.store,
+      authenticator: options.auth.forConnection(claim),
+      tls: context.tls !== null,
+      starttlsAvailable: context.listener.tls === "starttls",
+      peer: { address: `${context.remoteAddress}`, identity },
+      logger: {
+        warn: (message, props) => log.warn(message, { conn: context.id, ...props }),
+        error: (message, props) => log.error(message, { conn: context.id, ...props }),
+      },
+      ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.quota ? { quota: options.quota } : {}),
+      compress: true,
+      preauth,
+    });
+    if (metrics !== NO_METRICS) {
+      session.onCommand = (name) => {
+        const started = performance.now();
+        return (result) => metrics.imapCommand(name, result, secondsSince(started));
+      };
+    }
+
+    // Writes go out in order; `queued` counts bytes handed over but not yet written.
+    let channel: ByteChannel = context.channel;
+    let writing: Promise<void> = Promise.resolve();
+    let queued = 0;
+    let closing = false;
+    let lastActivity = Date.now();
+    const write = (data: Uint8Array) => {
+      queued += data.length;
+      writing = writing.then(() => channel.write(data)).then(
+        () => {
+          queued -= data.length;
+        },
+        () => {
+          queued -= data.length;
+          closing = true;
+        },
+      );
+    };
+    // Long responses (FETCH 1:* BODY[]) wait between batches while the client lags behind.
+    session.onOutput = (data) => {
+      write(data);
+      return queued > OUTPUT_HIGH_WATER ? writing : undefined;
+    };
+    session.onClose = () => {
+      closing = true;
+      // Let the final responses (BYE, tagged OK) reach the client, then end the read loop.
+      writing.finally(() => channel.close());
+    };
+    session.onClientId = (name, version) => {
+      context.annotate("client", logSafe(version === null ? name : `${name}/${version}`));
+    };
+    const compression: { channel: DeflateChannel | null } = { channel: null };
+    session.onCompress = async () => {
+      await writing;
+      compression.channel = new DeflateChannel(channel);
+      channel = compression.channel;
+    };
+    session.onStartTls = async () => {
+      await writing;
+      channel = await context.startTls();
+      identity = context.tls?.peer?.identity ?? null;
+      session.tlsStarted(identity);
+    };
+
+    const live: LiveSession = {
+      get identity() {
+        return identity;
+      },
+      get user() {
+        return user;
+      },
+      bye: (text) => void session.bye(text),
+      peer: context.remoteAddress.includes(":")
+        ? `[${context.remoteAddress}]:${context.remotePort}`
+        : `${context.remoteAddress}:${context.remotePort}`,
+      listener: listenerLabel(context.listener),
+      get tls() {
+        return context.tls;
+      },
+      since: new Date(),
+      get mailbox() {
+        return session.selectedMailbox;
+      },
+    };
+    this.#sessions.add(live);
+    const onShutdown = () => void session.bye("Server shutting down");
+    context.shutdown.addEventListener("abort", onShutdown);
+
+    const timer = setInterval(() => {
+      const quiet = Date.now() - lastActivity;
+      if (session.idle) {
+        if (quiet >= (options.idleKeepaliveMs ?? 120_000)) {
+          lastActivity = Date.now();
+          void session.keepalive();
+        }
+      } else if (quiet >= options.idleTimeoutMs) {
+        void session.bye("Autologout; idle for too long");
+      }
+    }, Math.min(options.idleKeepaliveMs ?? 120_000, options.idleTimeoutMs, 30_000));
+
+    try {
+      write(session.greeting());
+      while (!closing) {
+        let data: Uint8Array | null;
+        try {
+          data = await channel.read();
+        } catch (e) {
+          if (!(e instanceof CompressionError)) throw e;
+          log.warn("Closing connection {conn}: {error}", { conn: context.id, error: e.message });
+          break;
+        }
+        if (data === null) break;
+        lastActivity = Date.now();
+        await session.receive(data);
+        while (queued > OUTPUT_HIGH_WATER && !closing) await writing;
+      }
+      await writing;
+    } finally {
+      clearInterval(timer);
+      if (compression.channel !== null) {
+        // Octets COMPRESS=DEFLATE kept off the wire (RFC 4978), for the access log.
+        context.annotate("deflateSaved", compression.channel.saved);
+      }
+      context.shutdown.removeEventListener("abort", onShutdown);
+      this.#sessions.delete(live);
+      if (user !== null) this.#release(user);
+      if (sessionKey !== null) void options.sessions?.releaseSession(sessionKey);
+      session.dispose();
+    }
+  }
+
+  async #preauthUser(identity: CertificateIdentity | null): Promise<string | null> {
+    if (!this.#options.preauthWithCertificate || identity === null) return null;
+    const name = (await this.#options.certificateUser?.(identity)) ?? null;
+    this.#options.metrics?.authentication("preauth", name === null ? "invalid" : "ok");
+    return name;
+  }
+
+  #release(name: string): void {
+    const left = (this.#perUser.get(name) ?? 1) - 1;
+    if (left <= 0) this.#perUser.delete(name);
+    else this.#perUser.set(name, left);
+  }
+}

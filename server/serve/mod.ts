@@ -1,0 +1,523 @@
+/**
+ * Runs the server from a validated configuration: binds the listeners, keeps the TLS material
+ * current across reloads, writes one access line per connection, and shuts down gracefully.
+ */
+import { dirname } from "node:path";
+import { type Config, loadConfig, MAX_SOCKET_PATH } from "../config/mod.ts";
+import { getLogger } from "../log.ts";
+import { type AccessRecord, type Application, ListenerGroup } from "../connection/listener.ts";
+import { certificatesFromPem, serverOptions } from "../connection/tls_config.ts";
+import { readTlsMaterial, type TlsMaterial } from "../config/tls.ts";
+import {
+  type ServerConfig,
+  type ServerOptions,
+  SessionCache,
+  TicketKeys,
+  TicketUses,
+} from "../../protocol/tls/mod.ts";
+import { defaultProvider } from "../../protocol/crypto/mod.ts";
+import type { PeerCheck } from "../connection/tls_channel.ts";
+import { ServerStack } from "./stack.ts";
+import { type LmtpBoundAddress, LmtpDelivery, LmtpServer } from "../lmtp/mod.ts";
+import { warnIfExposed } from "./data_dir.ts";
+import { sqlitePath } from "./store.ts";
+import { type CrlCheck, loadCrlCheck, watchCrlFiles } from "./crl.ts";
+import { type Metrics, NO_METRICS } from "../metrics/metrics.ts";
+import { PrometheusMetrics } from "../metrics/prometheus.ts";
+import { KeyCounters, teeMetrics } from "../metrics/counters.ts";
+import { type MetricsServer, startMetricsServer, startMetricsTlsServer } from "../metrics/http.ts";
+import { type AdminServer, isPrivateDirectory, startAdminServer } from "../admin/server.ts";
+import { adminHandler } from "../admin/handler.ts";
+
+export interface ServeHandle {
+  /** The bound addresses, in the order of `config.listen`. */
+  readonly addresses: readonly Deno.NetAddr[];
+  /** The bound LMTP addresses, in the order of `config.lmtp.listen` (empty without LMTP). */
+  readonly lmtpAddresses: readonly LmtpBoundAddress[];
+  /** The metrics listener's address, or null when metrics are off. */
+  readonly metricsAddress: Deno.NetAddr | null;
+  /** The admin socket's path, or null when it is not open. */
+  readonly adminSocket: string | null;
+  /** Resolves when the server has stopped. */
+  readonly finished: Promise<void>;
+  /** Which mode revokes open sessions now and when the directory was last in sync. */
+  revocation(): { revocation: string; synced: string | null };
+  /** Re-reads certificates and CA bundles; keeps the old ones if the new ones fail. */
+  reload(config?: Config): Promise<void>;
+  /** Graceful shutdown: stop accepting, BYE to sessions, let commits finish. */
+  shutdown(): Promise<void>;
+}
+
+export interface ServeOptions {
+  /** The protocol spoken on each connection; default IMAP over the configured store. */
+  readonly application?: Application;
+  readonly checkPeer?: PeerCheck;
+  /** How long shutdown waits for sessions before closing them. Default 5 s. */
+  readonly shutdownGraceMs?: number;
+  /** Reads the configuration again for `postern reload`; default: the file it came from. */
+  readonly rereadConfig?: () => Promise<Config>;
+}
+
+const accessLog = getLogger(["access"]);
+const log = getLogger(["server"]);
+
+/** Resumption state (TLS 1.2 and 1.3): made once per process and kept across reloads. */
+export interface Resumption {
+  readonly ticketKeys: TicketKeys;
+  readonly sessionCache: SessionCache;
+  readonly ticketUses: TicketUses;
+}
+
+/** The ticket settings are read at start; a reload keeps the keys (and the tickets) alive. */
+export function newResumption(config: Config): Resumption {
+  return {
+    ticketKeys: new TicketKeys({
+      provider: defaultProvider,
+      count: config.tls.tickets.count,
+      keyLifetimeMs: config.tls.tickets.keyLifetimeMs,
+    }),
+    sessionCache: new SessionCache(),
+    ticketUses: new TicketUses({ maxUses: config.tls.tickets.maxUses }),
+  };
+}
+
+/**
+ * The TLS engine configuration from the material the configuration read and parsed (a
+ * configuration read without its files has it read here, once).
+ */
+export function loadTlsConfig(config: Config, resumption?: Resumption): ServerOptions {
+  return serverOptions(tlsMaterial(config), {
+    clientAuth: config.tls.clientAuth,
+    maxChainDepth: config.tls.maxChainDepth,
+    minVersion: config.tls.minVersion,
+    requireExtendedMasterSecret: config.tls.requireExtendedMasterSecret,
+    ticketsPerConnection: config.tls.tickets.perConnection,
+    pskModes: config.tls.tickets.pskKe ? ["psk_dhe_ke", "psk_ke"] : ["psk_dhe_ke"],
+    ...(resumption ?? {}),
+  });
+}
+
+function tlsMaterial(config: Config): TlsMaterial {
+  return config.tls.material ?? readTlsMaterial(config.tls);
+}
+
+/** Reads and verifies the CRLs of `tls.crl`; null when none are configured. */
+export async function loadCrls(config: Config): Promise<CrlCheck | null> {
+  if (config.tls.crl.length === 0) return null;
+  return await loadCrlCheck(
+    {
+      files: config.tls.crl,
+      policy: config.tls.crlPolicy,
+      clientCas: tlsMaterial(config).clientCas,
+    },
+    defaultProvider,
+  );
+}
+
+export function formatAccess(record: AccessRecord): Record<string, unknown> {
+  const peer = record.tls?.peer?.identity;
+  return {
+    conn: record.id,
+    peer: record.peer,
+    listener: record.listener,
+    tls: record.tls
+      ? `${record.tls.version} ${record.tls.cipherSuite}${record.tls.resumed ? " resumed" : ""}`
+      : "none",
+    sni: record.tls?.sni ?? null,
+    certSubject: peer?.subject ?? null,
+    certSerial: peer?.serial ?? null,
+    user: record.user ?? null,
+    bytesIn: record.bytesIn,
+    bytesOut: record.bytesOut,
+    durationMs: record.durationMs,
+    close: record.closeReason,
+    notes: Object.entries(record.notes ?? {}).map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join(" "),
+  };
+}
+
+/** The access line's template; `{notes}` follows when the application left any. */
+const ACCESS_LINE = "{peer} {tls} user={user} cert={certSubject} in={bytesIn} out={bytesOut} " +
+  "{durationMs}ms {close} revocation={revocation} synced={synced}";
+
+/** Warns about secret files that the group or others may read. */
+async function warnAboutExposedSecrets(config: Config): Promise<void> {
+  const warn = (message: string, props: Record<string, unknown>) => log.warn(message, props);
+  for (const key of new Set(config.tls.certificates.map((c) => c.privateKey))) {
+    await warnIfExposed("Private key file", key, warn);
+  }
+  const passwordFile = config.directory?.bindPasswordFile;
+  if (passwordFile) await warnIfExposed("Password file", passwordFile, warn);
+}
+
+export async function serve(config: Config, options: ServeOptions = {}): Promise<ServeHandle> {
+  const resumption = newResumption(config);
+  let tlsConfig = await loadTlsConfig(config, resumption);
+  let crls = await loadCrls(config);
+  await warnAboutExposedSecrets(config);
+  let current = config;
+  const adminOn = await adminSocketWanted(config);
+  const prometheus = config.metrics === null ? null : new PrometheusMetrics({
+    // The SQLite file's size; a PostgreSQL store reports none (the database server knows it).
+    databaseBytes: () => {
+      const path = sqlitePath(config);
+      return path === null ? null : databaseBytes(path);
+    },
+  });
+  const counters = adminOn ? new KeyCounters() : null;
+  const metrics: Metrics = prometheus && counters
+    ? teeMetrics(prometheus, counters)
+    : prometheus ?? counters ?? NO_METRICS;
+  let stack: ServerStack | null = null;
+  try {
+    stack = options.application
+      ? null
+      : await ServerStack.open(config, { metrics, timeStore: prometheus !== null });
+  } catch (error) {
+    prometheus?.close();
+    throw error;
+  }
+  const innerCheck = options.checkPeer ?? stack?.checkPeer;
+  // CRLs first: a revoked serial is refused before the directory is asked.
+  const checkPeer: PeerCheck = async (peer, context) => {
+    const verdict = crls?.checkPeer(peer) ?? { ok: true };
+    if (!verdict.ok) {
+      log.warn("Refused certificate {subject} serial {serial}: {reason}", {
+        subject: peer.identity.subject,
+        serial: peer.identity.serial,
+        reason: verdict.reason,
+      });
+      return { ok: false, alert: verdict.alert, reason: verdict.reason };
+    }
+    return innerCheck ? await innerCheck(peer, context) : { ok: true };
+  };
+  /** Ends the open sessions whose certificate the current CRLs list. */
+  const revokeListed = () => {
+    const check = crls;
+    if (check === null || stack === null) return;
+    for (const session of stack.imap.sessions) {
+      const identity = session.identity;
+      if (identity === null) continue;
+      const verdict = check.checkIdentity(identity);
+      if (verdict.ok) continue;
+      log.warn("Closing session of {subject}: {reason}", {
+        subject: identity.subject,
+        reason: verdict.reason,
+      });
+      stack.certificateRevoked(identity.fingerprintSha256);
+      session.bye("Certificate revoked by its CA (CRL)");
+    }
+  };
+  const reloadCrls = async () => {
+    crls = await loadCrls(current);
+    log.info("Reloaded the CRLs after a change on disk");
+    revokeListed();
+  };
+  let stopWatchingCrls = watchCrlFiles(config.tls.crl, reloadCrls);
+  const group = new ListenerGroup({
+    tlsConfig: () => tlsConfig,
+    handshakeTimeoutMs: config.tls.handshakeTimeoutMs,
+    checkPeer,
+    maxConnectionsPerAddress: config.limits.maxConnectionsPerAddress,
+    application: options.application ?? stack!.imap.application,
+    onAccess: (record) => {
+      const fields = formatAccess(record);
+      // The notes (COMPRESS savings, client ID) go on the line only when there are some.
+      accessLog.info(
+        fields.notes === "" ? ACCESS_LINE : `${ACCESS_LINE} {notes}`,
+        { ...fields, ...revocationFields(stack) },
+      );
+    },
+    onError: (message, error) => log.error(`${message}: {error}`, { error: describe(error) }),
+    metrics,
+  });
+  let addresses: Deno.NetAddr[];
+  try {
+    addresses = group.listen(
+      config.listen.map((l) => ({ hostname: l.hostname, port: l.port, tls: l.tls })),
+    );
+  } catch (error) {
+    await stopWatchingCrls();
+    await stack?.close();
+    prometheus?.close();
+    throw error;
+  }
+  let lmtp: LmtpServer | null = null;
+  if (stack !== null && config.lmtp !== null) {
+    try {
+      lmtp = await startLmtp(stack, () => current);
+    } catch (error) {
+      await group.close(0);
+      await stack.close();
+      throw error;
+    }
+  }
+  for (const [i, addr] of addresses.entries()) {
+    log.info("Listening on {address} ({tls})", {
+      address: `${addr.hostname}:${addr.port}`,
+      tls: config.listen[i]!.tls,
+    });
+  }
+  let resolveFinished!: () => void;
+  const finished = new Promise<void>((r) => resolveFinished = r);
+  let stopping: Promise<void> | null = null;
+  let metricsServer: MetricsServer | null = null;
+  let metricsTls: ServerConfig | null = null;
+  let adminServer: AdminServer | null = null;
+  const handle: ServeHandle = {
+    addresses,
+    lmtpAddresses: lmtp?.addresses ?? [],
+    get metricsAddress() {
+      return metricsServer?.addr ?? null;
+    },
+    get adminSocket() {
+      return adminServer?.path ?? null;
+    },
+    finished,
+    revocation: () => revocationFields(stack),
+    async reload(next?: Config) {
+      let candidate = next ?? current;
+      try {
+        // Without a new settings object, the same one with its TLS files read again.
+        if (next === undefined) {
+          candidate = {
+            ...current,
+            tls: { ...current.tls, material: readTlsMaterial(current.tls) },
+          };
+        }
+        const nextTls = await loadTlsConfig(candidate, resumption);
+        const nextCrls = await loadCrls(candidate);
+        // The metrics listener presents the new server certificate; its scraper CAs stay.
+        const nextMetricsTls = metricsTls === null
+          ? null
+          : await loadMetricsTlsConfig(candidate, config.metrics?.clientCa ?? []);
+        await stack?.reload(candidate);
+        tlsConfig = nextTls;
+        crls = nextCrls;
+        metricsTls = nextMetricsTls;
+        current = candidate;
+        await stopWatchingCrls();
+        stopWatchingCrls = watchCrlFiles(candidate.tls.crl, reloadCrls);
+        revokeListed();
+        log.info("Reloaded TLS certificates, CA bundles and directory settings");
+        if (
+          JSON.stringify([candidate.metrics, candidate.admin]) !==
+            JSON.stringify([config.metrics, config.admin])
+        ) {
+          log.warn("Changes to metrics: and admin: take effect at the next start");
+        }
+      } catch (error) {
+        log.error("Reload failed, keeping the previous configuration: {error}", {
+          error: describe(error),
+        });
+        throw error;
+      }
+    },
+    shutdown() {
+      stopping ??= (async () => {
+        log.info("Shutting down: {connections} open connections", {
+          connections: group.connectionCount,
+        });
+        await stopWatchingCrls();
+        await adminServer?.close();
+        await Promise.all([
+          group.close(options.shutdownGraceMs ?? 5000),
+          lmtp?.close(options.shutdownGraceMs ?? 5000),
+        ]);
+        // Sessions are gone and in-flight commits have settled: the store can close.
+        await stack?.close();
+        await metricsServer?.close();
+        prometheus?.close();
+        resolveFinished();
+      })();
+      return stopping;
+    },
+  };
+  const startedAt = Date.now();
+  try {
+    if (prometheus !== null && config.metrics !== null) {
+      const http = {
+        hostname: config.metrics.hostname,
+        port: config.metrics.port,
+        metrics: prometheus,
+        readiness: async () => {
+          if (stopping !== null) return "shutting down";
+          if (!group.listening) return "listeners are not accepting";
+          return (await stack?.readiness()) ?? null;
+        },
+        onError: (error: unknown) =>
+          log.error("Metrics request failed: {error}", { error: describe(error) }),
+      };
+      const secure = config.metrics.clientCa.length > 0;
+      if (secure) {
+        metricsTls = await loadMetricsTlsConfig(config, config.metrics.clientCa);
+        metricsServer = startMetricsTlsServer({
+          ...http,
+          tlsConfig: () => metricsTls!,
+          handshakeTimeoutMs: config.tls.handshakeTimeoutMs,
+        });
+      } else {
+        metricsServer = startMetricsServer(http);
+      }
+      log.info("Metrics on {scheme}://{address}/metrics", {
+        scheme: secure ? "https" : "http",
+        address: `${config.metrics.hostname}:${metricsServer.addr.port}`,
+      });
+      if (!secure && !["127.0.0.1", "::1", "localhost"].includes(config.metrics.hostname)) {
+        // Plain HTTP without authentication: traffic figures and /readyz for anyone who can
+        // reach the address.
+        log.warn("Metrics listener {address} is reachable beyond this machine, in clear", {
+          address: config.metrics.address,
+        });
+      }
+    }
+    if (counters !== null) {
+      const reread = options.rereadConfig ??
+        (() => config.source === null ? Promise.resolve(current) : loadConfig(config.source));
+      try {
+        adminServer = await startAdminServer({
+          path: config.admin.socket,
+          handler: adminHandler({
+            sessions: () => stack?.imap.sessions ?? [],
+            reload: async () => await handle.reload(await reread()),
+            counters,
+            connections: () => group.connectionCount,
+            startedAt,
+          }),
+          onError: (message, error) => log.error(`${message}: {error}`, { error: describe(error) }),
+        });
+        log.info("Admin socket at {path}", { path: config.admin.socket });
+      } catch (error) {
+        // Asked for explicitly, a socket that cannot be opened stops the start; by default
+        // the server runs without it.
+        if (config.admin.enabled === true) throw error;
+        log.warn("No admin socket at {path}: {error}", {
+          path: config.admin.socket,
+          error: describe(error),
+        });
+      }
+    }
+  } catch (error) {
+    await handle.shutdown();
+    throw error;
+  }
+  return handle;
+}
+
+/** The metrics listener's TLS: the server certificate, client certificates required. */
+async function loadMetricsTlsConfig(
+  config: Config,
+  clientCa: readonly string[],
+): Promise<ServerConfig> {
+  const clientCaPems = await Promise.all(clientCa.map((p) => Deno.readTextFile(p)));
+  const [server] = tlsMaterial(config).certificates;
+  const tls = serverOptions(
+    {
+      certificates: server === undefined ? [] : [server],
+      clientCas: clientCaPems.flatMap((pem) => certificatesFromPem(pem, "metrics client CA")),
+    },
+    { clientAuth: "required", maxChainDepth: config.tls.maxChainDepth },
+  );
+  // HTTP/1.1 only (RFC 7301): a client offering h2 alone gets no_application_protocol.
+  return { ...tls, alpnProtocols: ["http/1.1"] };
+}
+
+/**
+ * Whether to open the admin socket: when asked, or by default when its folder is private.
+ * Asked for in a folder others can enter, it is refused: between bind and chmod, anyone there
+ * could connect.
+ */
+export async function adminSocketWanted(config: Config): Promise<boolean> {
+  const { enabled, socket } = config.admin;
+  if (enabled === false) return false;
+  const folder = dirname(socket);
+  const fits = new TextEncoder().encode(socket).length <= MAX_SOCKET_PATH;
+  if (enabled === "auto") {
+    if (!fits) log.warn("No admin socket: its path {path} is too long", { path: socket });
+    return fits && await isPrivateDirectory(folder);
+  }
+  if (!(await isPrivateDirectory(folder))) {
+    throw new Error(
+      `admin.enabled is true but ${folder} is not private to this user (chmod 700 it, or set admin.socket elsewhere)`,
+    );
+  }
+  return true;
+}
+
+/** Bytes in the SQLite database and its write-ahead log, or null when they cannot be read. */
+function databaseBytes(path: string): number | null {
+  try {
+    let total = Deno.statSync(path).size;
+    try {
+      total += Deno.statSync(`${path}-wal`).size;
+    } catch {
+      // No WAL file right now.
+    }
+    return total;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Starts the LMTP listener over the stack's store and directory. Its settings (limits of new
+ * connections, recipient rules, dedup window, quota) follow reloads; its addresses, socket
+ * mode and owner are bound once.
+ */
+async function startLmtp(stack: ServerStack, config: () => Config): Promise<LmtpServer> {
+  const effective = (c: Config) =>
+    c.lmtp === null ? null : { ...c.lmtp, maxMessageSize: lmtpMaxMessageSize(c) };
+  const lmtp = effective(config())!;
+  const hostname = lmtp.hostname ?? machineName();
+  const current = () => effective(config()) ?? lmtp;
+  const delivery = new LmtpDelivery({
+    store: stack.store,
+    directory: () => stack.directory,
+    settings: () => ({ lmtp: current(), quota: config().quota }),
+    hostname,
+    metrics: stack.metrics,
+  });
+  const server = await LmtpServer.listen({ config: lmtp, settings: current, delivery, hostname });
+  for (const address of server.addresses) {
+    log.info("LMTP listening on {address}", {
+      address: address.transport === "unix"
+        ? `unix:${address.path}`
+        : `${address.hostname}:${address.port}`,
+    });
+  }
+  return server;
+}
+
+/** The LMTP message size limit: `lmtp.max_message_size`, else `limits.max_message_size`. */
+export function lmtpMaxMessageSize(config: Config): number {
+  return config.lmtp?.maxMessageSize ?? config.limits.maxMessageSize;
+}
+
+/** The host name, or `localhost` when the permission to read it (--allow-sys) is missing. */
+function machineName(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "localhost";
+  }
+}
+
+/**
+ * Directory health for the access line: which mode revokes open sessions (a push mode, poll,
+ * or none without a directory) and when the directory was last known in sync.
+ */
+export function revocationFields(
+  stack: ServerStack | null,
+): { revocation: string; synced: string | null } {
+  const status = stack?.revocation ?? null;
+  if (status === null) return { revocation: "none", synced: null };
+  return {
+    revocation: status.mode,
+    synced: status.lastSyncAt === null ? null : new Date(status.lastSyncAt).toISOString(),
+  };
+}
+
+/** An error's message without its stack, for log lines. */
+export function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

@@ -1,0 +1,57 @@
+/**
+ * Opens the mail store a configuration names: SQLite in the data directory by default, or a
+ * PostgreSQL shared by several nodes. Callers get a `MailStore` and need not know which.
+ */
+import { join } from "node:path";
+import type { MailStore } from "../../mailstore/mail_store.ts";
+import type { ExactStore } from "../../mailstore/transfer.ts";
+import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
+import { openPostgresMailStore } from "../../mailstore/postgres/mod.ts";
+import type { Config } from "../config/mod.ts";
+import { DATABASE_FILE, prepareDataDir } from "./data_dir.ts";
+
+export { DATABASE_FILE };
+
+/** Largest password file read; a password is a line. */
+const MAX_PASSWORD_FILE_BYTES = 64 * 1024;
+
+/** Where the SQLite store of `config` lives, or null when the store is PostgreSQL. */
+export function sqlitePath(config: Pick<Config, "dataDir" | "store">): string | null {
+  if (config.store.kind !== "sqlite") return null;
+  return config.store.path ?? join(config.dataDir, DATABASE_FILE);
+}
+
+/**
+ * Opens (creating or migrating as needed) the store that `config` names. Both kinds also
+ * offer the exact copy of `postern store copy`.
+ */
+export async function openConfiguredStore(
+  config: Pick<Config, "dataDir" | "store">,
+  options: { readonly maxMessageBytes?: number } = {},
+): Promise<MailStore & ExactStore> {
+  const store = config.store;
+  if (store.kind === "sqlite") {
+    if (store.path === null) await prepareDataDir(config.dataDir);
+    return await openSqliteMailStore(sqlitePath(config)!, options);
+  }
+  const password = store.passwordFile === null
+    ? undefined
+    : await readPasswordFile(store.passwordFile);
+  return await openPostgresMailStore({
+    url: store.url,
+    ...(password !== undefined ? { password } : {}),
+    poolSize: store.poolSize,
+    tls: store.tls,
+    ...(store.ca !== null ? { tlsCa: await Deno.readTextFile(store.ca) } : {}),
+    connectTimeoutSeconds: Math.max(1, Math.round(store.connectTimeoutMs / 1000)),
+    ...options,
+  });
+}
+
+/** The first line of a password file, capped before reading. */
+async function readPasswordFile(path: string): Promise<string> {
+  const info = await Deno.stat(path);
+  if (info.size > MAX_PASSWORD_FILE_BYTES) throw new Error(`${path} is too large for a password`);
+  const text = await Deno.readTextFile(path);
+  return text.split(/\r?\n/, 1)[0] ?? "";
+}

@@ -1,0 +1,86 @@
+/**
+ * The IMAP driver's timers: a client in IDLE gets keep-alives, a silent client outside IDLE is
+ * logged out, over a real TLS connection to the listener.
+ */
+import assert from "node:assert/strict";
+import { MemoryMailStore } from "../../../mailstore/memory/mod.ts";
+import { hashPassword } from "../../../mailstore/password.ts";
+import { LocalAuthenticator } from "../../../server/auth/local.ts";
+import { ImapApplication } from "../../../server/serve/imap_app.ts";
+import { ServerAuthenticator } from "../../../server/auth/imap_auth.ts";
+import { makeOpensslPki } from "../../_support/openssl_pki.ts";
+import { startTestServer } from "../../_support/test_server.ts";
+
+const pki = await makeOpensslPki();
+const leaf = await pki.server("ec256");
+globalThis.addEventListener("unload", () => Deno.removeSync(pki.dir, { recursive: true }));
+
+async function withImap(
+  timers: { idleTimeoutMs: number; idleKeepaliveMs: number },
+  body: (port: number) => Promise<void>,
+): Promise<void> {
+  const store = new MemoryMailStore();
+  await store.createAccount("alice", hashPassword("pw", { ln: 4, r: 8, p: 1 }));
+  const auth = new ServerAuthenticator({
+    store,
+    local: new LocalAuthenticator({ store, failureDelayMs: 0 }),
+    directory: null,
+  });
+  const app = new ImapApplication({ store, auth, maxConnectionsPerUser: 5, ...timers });
+  const server = await startTestServer({
+    certPem: leaf.certPem,
+    keyPem: leaf.keyPem,
+    application: app.application,
+  });
+  try {
+    await body(server.port);
+  } finally {
+    await server.close();
+    await store.close();
+  }
+}
+
+async function client(port: number) {
+  const conn = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [pki.ca.certPem] });
+  let text = "";
+  const buf = new Uint8Array(4096);
+  return {
+    conn,
+    async until(pattern: RegExp, ms = 5000): Promise<string> {
+      const deadline = Date.now() + ms;
+      while (!pattern.test(text) && Date.now() < deadline) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        text += new TextDecoder().decode(buf.subarray(0, n));
+      }
+      return text;
+    },
+    send: (line: string) => conn.write(new TextEncoder().encode(line + "\r\n")),
+  };
+}
+
+Deno.test("a client in IDLE gets an untagged OK keep-alive", async () => {
+  await withImap({ idleTimeoutMs: 60_000, idleKeepaliveMs: 200 }, async (port) => {
+    const c = await client(port);
+    await c.until(/^\* OK/m);
+    await c.send("a LOGIN alice pw");
+    await c.until(/^a OK/m);
+    await c.send("b SELECT INBOX");
+    await c.until(/^b OK/m);
+    await c.send("c IDLE");
+    await c.until(/^\+ /m);
+    assert.match(await c.until(/^\* OK Still here/m, 3000), /^\* OK Still here/m);
+    await c.send("DONE");
+    assert.match(await c.until(/^c OK/m), /^c OK/m);
+    c.conn.close();
+  });
+});
+
+Deno.test("a silent client outside IDLE is logged out with BYE", async () => {
+  await withImap({ idleTimeoutMs: 300, idleKeepaliveMs: 200 }, async (port) => {
+    const c = await client(port);
+    await c.until(/^\* OK/m);
+    assert.match(await c.until(/^\* BYE/m, 3000), /^\* BYE Autologout/m);
+    c.conn.close();
+  });
+});
