@@ -36,6 +36,7 @@ import {
 import { parseFilterTemplate } from "./directory/filter_template.ts";
 import { suggest } from "./config/suggest.ts";
 import { checkCost, DEFAULT_SCRYPT_COST, type ScryptCost } from "../mailstore/password.ts";
+import { parseCidr } from "../protocol/proxy/mod.ts";
 import { formatDuration, parseAddress, parseDuration, parseSize } from "./config/values.ts";
 
 export { formatDuration, parseAddress, parseDuration, parseSize } from "./config/values.ts";
@@ -61,6 +62,10 @@ export interface ListenerConfig {
   /** 0 lets the OS pick a free port. */
   readonly port: number;
   readonly tls: TlsMode;
+  /** Whether each connection starts with a PROXY protocol header (v2 or v1) from a balancer. */
+  readonly proxyProtocol: boolean;
+  /** The CIDRs a PROXY header is accepted from (`listen[].trusted_proxies`), as written. */
+  readonly trustedProxies: readonly string[];
 }
 
 /** One server certificate of `tls.certificates`. */
@@ -310,7 +315,7 @@ const KEYS = {
     "admin",
     "store",
   ],
-  listen: ["address", "tls"],
+  listen: ["address", "tls", "proxy_protocol", "trusted_proxies"],
   tls: [
     "certificate",
     "private_key",
@@ -705,7 +710,7 @@ function readListeners(ctx: Context, root: Section): ListenerConfig[] {
     return DEFAULTS.listen.map(({ address, tls }) => {
       const parsed = parseAddress(address);
       if (!parsed.ok) throw new Error("Default listen address is invalid");
-      return { address, ...parsed.value, tls };
+      return { address, ...parsed.value, tls, proxyProtocol: false, trustedProxies: [] };
     });
   }
   if (!isSeq(node)) {
@@ -732,9 +737,53 @@ function readListeners(ctx: Context, root: Section): ListenerConfig[] {
       entry.fail("address", `address "${address}" is already used by another listener`);
     }
     seen.add(key);
-    listeners.push({ address, ...parsed.value, tls });
+    const proxyProtocol = entry.bool("proxy_protocol", false);
+    const trustedProxies = readTrustedProxies(ctx, entry, proxyProtocol);
+    listeners.push({ address, ...parsed.value, tls, proxyProtocol, trustedProxies });
   });
   return listeners;
+}
+
+/**
+ * `listen[].trusted_proxies`: the balancers whose PROXY headers are believed. Required with
+ * `proxy_protocol: true` (fail closed: no one is trusted by default), refused without it.
+ */
+function readTrustedProxies(ctx: Context, entry: Section, proxyProtocol: boolean): string[] {
+  const node = entry.raw("trusted_proxies");
+  if (node === undefined) {
+    if (proxyProtocol) {
+      entry.fail(
+        "proxy_protocol",
+        "needs trusted_proxies, the addresses of the balancers (such as [10.0.0.0/8])",
+      );
+    }
+    return [];
+  }
+  if (!proxyProtocol) {
+    entry.fail("trusted_proxies", "applies only with proxy_protocol: true");
+    return [];
+  }
+  if (!isSeq(node) || node.items.length === 0) {
+    const got = isSeq(node) ? "an empty list" : describe(node);
+    entry.fail("trusted_proxies", `expected a list of addresses or CIDRs, got ${got}`);
+    return [];
+  }
+  const ranges: string[] = [];
+  node.items.forEach((item, index) => {
+    const itemNode = asNode(item);
+    const value = isScalar(itemNode) ? itemNode.value : undefined;
+    if (typeof value !== "string" || parseCidr(value) === null) {
+      report(
+        ctx,
+        itemNode ?? node,
+        `${entry.name("trusted_proxies")}[${index}]: expected an IP address or CIDR such as ` +
+          `10.0.0.0/8, got ${describeMaybe(itemNode)}`,
+      );
+      return;
+    }
+    ranges.push(value);
+  });
+  return ranges;
 }
 
 function readTls(ctx: Context, root: Section): TlsConfig {
