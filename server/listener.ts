@@ -4,7 +4,7 @@
  * connection.
  */
 import type { ConnectionInfo, ServerOptions } from "../protocol/tls/mod.ts";
-import { type ByteChannel, closeQuietly, PlainChannel } from "./channel.ts";
+import { type ByteChannel, closeQuietly, isConnectionGone, PlainChannel } from "./channel.ts";
 import { HandshakeError, type PeerCheck, TlsChannel } from "./tls_channel.ts";
 import { type Metrics, NO_METRICS } from "./metrics/metrics.ts";
 import { type Cidr, inRanges, parseIpAddress, ProxyHeaderError } from "../protocol/proxy/mod.ts";
@@ -155,6 +155,10 @@ export class ListenerGroup {
       } catch (error) {
         if (this.#shutdown.signal.aborted) return;
         if (error instanceof Deno.errors.BadResource) return;
+        // A peer that reset its connection before the accept (a balancer's connect-only health
+        // check, a port scan) is no fault of the listener: no log line, and no pause that a
+        // flood of such connections could turn into a stall of the accept loop.
+        if (isConnectionGone(error)) continue;
         this.#options.onError("Accept failed", error);
         await new Promise((r) => setTimeout(r, 50));
         continue;
@@ -262,7 +266,10 @@ export class ListenerGroup {
       return;
     }
     try {
-      await this.#serve(id, conn, spec, client, { socket, rest });
+      await this.#serve(id, conn, spec, client, {
+        balancer: client === socket ? null : socket,
+        rest,
+      });
     } finally {
       this.#releaseAddress(client.hostname);
     }
@@ -273,7 +280,8 @@ export class ListenerGroup {
     conn: Deno.Conn,
     spec: ListenerSpec,
     remote: Endpoint,
-    proxy?: { readonly socket: Endpoint; readonly rest: Uint8Array },
+    /** After a PROXY header: the balancer's endpoint when it relayed a client, and what followed. */
+    proxy?: { readonly balancer: Endpoint | null; readonly rest: Uint8Array },
   ): Promise<void> {
     const started = performance.now();
     const peer = formatPeer(remote);
@@ -282,7 +290,7 @@ export class ListenerGroup {
     let closeReason = "closed";
     let user: string | undefined;
     const notes: Record<string, string | number> = {};
-    if (proxy !== undefined) notes.proxy = formatPeer(proxy.socket);
+    if (proxy?.balancer) notes.proxy = formatPeer(proxy.balancer);
     const accept = (initialBytes?: Uint8Array) =>
       TlsChannel.accept(conn, this.#options.tlsConfig(), {
         handshakeTimeoutMs: this.#options.handshakeTimeoutMs,

@@ -278,3 +278,23 @@ Deno.test("20 proxied TLS clients and hostile peers at once: every good client i
     await until(() => server.access.length === 30);
   });
 });
+
+Deno.test("connections reset before the accept are skipped without an error or a pause", async () => {
+  await withServer({ tls: "starttls" }, async (server) => {
+    // SO_LINGER 0: close() sends RST, often before the listener has accepted the connection.
+    const script = [
+      "import socket, struct, sys",
+      "for _ in range(50):",
+      "    s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))",
+      "    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))",
+      "    s.close()",
+    ].join("\n");
+    const out = await new Deno.Command("python3", { args: ["-c", script, String(server.port)] })
+      .output();
+    assert.equal(out.code, 0, dec.decode(out.stderr));
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    await conn.write(header("198.51.100.3", 3));
+    assert.equal(await readUntil(conn, /\n/), "you are 198.51.100.3 3\n");
+    conn.close();
+  });
+});
