@@ -13,7 +13,7 @@ tools=(
   slapd:slapd ldapmodify:ldap-utils dovecot:dovecot-imapd mbsync:isync
   fetchmail:fetchmail tstclnt:libnss3-tools
   swaks:swaks postfix:postfix prometheus:prometheus
-  pg_ctlcluster:postgresql
+  pg_ctlcluster:postgresql haproxy:haproxy
 )
 missing=()
 for pair in "${tools[@]}"; do
