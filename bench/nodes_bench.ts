@@ -1,0 +1,187 @@
+/**
+ * The 20-client mixed load of mix_bench.ts (FETCH 50%, APPEND 20%, STORE 20%, EXPUNGE 5%,
+ * SELECT 5% on one shared INBOX) against Postern on SQLite (one node, the reference), on
+ * PostgreSQL with one node, and on PostgreSQL with two nodes sharing the database (client i on
+ * node i mod 2, so that every STORE and EXPUNGE of one node reaches the other's sessions by
+ * LISTEN/NOTIFY). Each node is a `postern serve` subprocess; PostgreSQL is a throwaway cluster
+ * with `fsync=on`, so every store acknowledges only what is on disk. Worst event-loop stall is
+ * the worst of the nodes' timer-drift probes (server/stall_probe.ts).
+ *
+ * On a 2-core machine, two nodes and PostgreSQL share the same cores as one node does: the
+ * figure shows the cost of the cross-node machinery, not the scaling of separate machines.
+ * Figures are printed, never asserted.
+ *
+ * Usage: `deno run -A bench/nodes_bench.ts [--clients N] [--seconds S]`.
+ */
+import { join } from "node:path";
+import { ensureDevPki } from "../server/cli/dev_pki.ts";
+import { worstStall } from "../server/stall_probe.ts";
+import { freePort } from "../tests/_support/imap_clients.ts";
+import {
+  postgresAvailable,
+  type RunningPostgres,
+  startPostgres,
+} from "../tests/_support/postgres.ts";
+import {
+  killServer,
+  posternCommand,
+  type ServerProcess,
+  spawnServer,
+} from "../tests/_support/server_process.ts";
+import { type MixFigures, runMix } from "./mix_bench.ts";
+import { waitReady } from "./postgres_bench.ts";
+
+const USER = "nodes";
+const PASSWORD = "nodes-password";
+
+export interface NodesBenchOptions {
+  readonly clients: number;
+  readonly seconds: number;
+  /** Messages in INBOX before the load (default 500, as in the mix). */
+  readonly seed?: number;
+}
+
+interface Setup {
+  readonly name: string;
+  readonly nodes: number;
+  /** The `store:` section, or "" for SQLite under each node's data folder. */
+  readonly storeYaml: (database: string) => Promise<string>;
+}
+
+/** Starts `nodes` servers on one store, runs the mix across them, stops them. */
+async function measure(
+  dir: string,
+  setup: Setup,
+  options: NodesBenchOptions,
+): Promise<MixFigures> {
+  const pki = await ensureDevPki(join(dir, "certs"));
+  const caPem = await Deno.readTextFile(pki.caCertificate);
+  const tag = setup.name.toLowerCase().replace(/[^a-z0-9]+/g, "_");
+  const storeYaml = await setup.storeYaml(tag);
+  const limit = options.clients + 5;
+  const nodes: { port: number; config: string; stalls: string; server?: ServerProcess }[] = [];
+  for (let i = 0; i < setup.nodes; i++) {
+    const port = freePort();
+    const config = join(dir, `${tag}-${i}.yaml`);
+    await Deno.writeTextFile(
+      config,
+      [
+        `data_dir: ${join(dir, `data-${tag}`)}`,
+        "listen:",
+        `  - address: 127.0.0.1:${port}`,
+        "    tls: implicit",
+        "tls:",
+        `  certificate: ${pki.serverCertificate}`,
+        `  private_key: ${pki.serverKey}`,
+        "  client_auth: none",
+        "limits:",
+        `  max_connections_per_user: ${limit}`,
+        `  max_connections_per_address: ${limit}`,
+        "log:",
+        "  level: warning",
+        storeYaml,
+        "",
+      ].join("\n"),
+    );
+    nodes.push({ port, config, stalls: join(dir, `${tag}-${i}.stalls.jsonl`) });
+  }
+  await posternCommand(["user", "add", USER, "--config", nodes[0]!.config], `${PASSWORD}\n`);
+  try {
+    for (const node of nodes) {
+      Deno.env.set("POSTERN_STALL_PROBE", node.stalls);
+      node.server = spawnServer(node.config);
+      Deno.env.delete("POSTERN_STALL_PROBE");
+    }
+    for (const node of nodes) await waitReady(node.port, caPem, node.server!);
+    const startEpoch = Date.now();
+    const figures = await runMix(
+      setup.name,
+      nodes.map((n) => ({ port: n.port, caPem })),
+      { clients: options.clients, seconds: options.seconds, seed: options.seed ?? 500 },
+      null,
+      null,
+      { user: USER, password: PASSWORD },
+    );
+    const endEpoch = Date.now();
+    const stalls = nodes.map((n) => worstStall(n.stalls, startEpoch, endEpoch));
+    return { ...figures, worstStallMs: Math.max(...stalls) };
+  } finally {
+    for (const node of nodes) {
+      if (!node.server) continue;
+      killServer(node.server, "SIGTERM");
+      const timer = setTimeout(() => killServer(node.server!, "SIGKILL"), 10_000);
+      await node.server.exited;
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** SQLite with one node, PostgreSQL with one and with two nodes; null without PostgreSQL. */
+export async function benchNodes(options: NodesBenchOptions): Promise<MixFigures[] | null> {
+  if (!postgresAvailable()) return null;
+  const dir = await Deno.makeTempDir({ prefix: "postern-nodes-bench-" });
+  let pg: RunningPostgres | null = null;
+  try {
+    pg = await startPostgres({ fsync: true });
+    const cluster = pg;
+    const postgres = async (database: string) => {
+      const url = (await cluster.createDatabase(database)).replace(`:${cluster.password}@`, "@");
+      return [
+        "store:",
+        "  kind: postgres",
+        `  url: ${url}`,
+        `  password_file: ${cluster.passwordFile}`,
+      ].join("\n");
+    };
+    const setups: Setup[] = [
+      { name: "PostgreSQL, 1 node", nodes: 1, storeYaml: postgres },
+      { name: "PostgreSQL, 2 nodes", nodes: 2, storeYaml: postgres },
+      { name: "SQLite, 1 node", nodes: 1, storeYaml: () => Promise.resolve("") },
+    ];
+    const out: MixFigures[] = [];
+    for (const setup of setups) out.push(await measure(dir, setup, options));
+    return out;
+  } finally {
+    await pg?.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** The figures as the mix prints them, with ratios against SQLite on one node. */
+export function formatNodes(figures: readonly MixFigures[] | null): string {
+  if (figures === null) return "PostgreSQL is not installed (Debian package postgresql): skipped";
+  const rate = (f: MixFigures, op: keyof MixFigures["counts"]) => f.counts[op] / f.seconds;
+  const all = (f: MixFigures) => Object.values(f.counts).reduce((a, b) => a + b, 0) / f.seconds;
+  const rows = [
+    `${"setup".padEnd(20)} ${"FETCH/s".padStart(8)} ${"APPEND/s".padStart(9)} ${
+      "STORE/s".padStart(8)
+    } ${"all/s".padStart(7)} ${"NO".padStart(4)} ${"worst stall".padStart(12)} ${
+      "vs SQLite".padStart(10)
+    }`,
+  ];
+  const reference = figures[figures.length - 1]!;
+  for (const f of figures) {
+    rows.push(
+      `${f.server.padEnd(20)} ${rate(f, "fetch").toFixed(0).padStart(8)} ${
+        rate(f, "append").toFixed(0).padStart(9)
+      } ${rate(f, "store").toFixed(0).padStart(8)} ${all(f).toFixed(0).padStart(7)} ${
+        String(f.no).padStart(4)
+      } ${(Number.isNaN(f.worstStallMs) ? "-" : `${f.worstStallMs} ms`).padStart(12)} ${
+        `${(all(f) / all(reference)).toFixed(2)}x`.padStart(10)
+      }`,
+    );
+  }
+  return rows.join("\n");
+}
+
+function flag(args: readonly string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+if (import.meta.main) {
+  const clients = Number(flag(Deno.args, "--clients") ?? 20);
+  const seconds = Number(flag(Deno.args, "--seconds") ?? 10);
+  console.log(`Mixed load: ${clients} clients x ${seconds} s on one INBOX, one or two nodes`);
+  console.log(formatNodes(await benchNodes({ clients, seconds })));
+}
