@@ -3,9 +3,11 @@
  * SELECT 5% on one shared INBOX) against Postern on SQLite (one node, the reference), on
  * PostgreSQL with one node, and on PostgreSQL with two nodes sharing the database (client i on
  * node i mod 2, so that every STORE and EXPUNGE of one node reaches the other's sessions by
- * LISTEN/NOTIFY). Each node is a `postern serve` subprocess; PostgreSQL is a throwaway cluster
- * with `fsync=on`, so every store acknowledges only what is on disk. Worst event-loop stall is
- * the worst of the nodes' timer-drift probes (server/stall_probe.ts).
+ * LISTEN/NOTIFY), and the same two nodes behind HAProxy (round-robin, `send-proxy-v2` to
+ * PROXY protocol listeners) when Debian's haproxy is installed. Each node is a `postern serve`
+ * subprocess; PostgreSQL is a throwaway cluster with `fsync=on`, so every store acknowledges
+ * only what is on disk. Worst event-loop stall is the worst of the nodes' timer-drift probes
+ * (server/stall_probe.ts).
  *
  * On a 2-core machine, two nodes and PostgreSQL share the same cores as one node does: the
  * figure shows the cost of the cross-node machinery, not the scaling of separate machines.
@@ -28,6 +30,7 @@ import {
   type ServerProcess,
   spawnServer,
 } from "../tests/_support/server_process.ts";
+import { haproxyPath, type RunningHaproxy, startHaproxy } from "../tests/_support/haproxy.ts";
 import { type MixFigures, runMix } from "./mix_bench.ts";
 import { waitReady } from "./postgres_bench.ts";
 
@@ -46,6 +49,8 @@ interface Setup {
   readonly nodes: number;
   /** The `store:` section, or "" for SQLite under each node's data folder. */
   readonly storeYaml: (database: string) => Promise<string>;
+  /** Clients reach the nodes through HAProxy (round-robin, send-proxy-v2). */
+  readonly haproxy?: boolean;
 }
 
 /** Starts `nodes` servers on one store, runs the mix across them, stops them. */
@@ -57,7 +62,7 @@ async function measure(
   const pki = await ensureDevPki(join(dir, "certs"));
   const caPem = await Deno.readTextFile(pki.caCertificate);
   const tag = setup.name.toLowerCase().replace(/[^a-z0-9]+/g, "_");
-  const storeYaml = await setup.storeYaml(tag);
+  const storeYaml = await setup.storeYaml(`mix_${tag}`);
   const limit = options.clients + 5;
   const nodes: { port: number; config: string; stalls: string; server?: ServerProcess }[] = [];
   for (let i = 0; i < setup.nodes; i++) {
@@ -70,6 +75,9 @@ async function measure(
         "listen:",
         `  - address: 127.0.0.1:${port}`,
         "    tls: implicit",
+        ...(setup.haproxy
+          ? ["    proxy_protocol: true", "    trusted_proxies: [127.0.0.1/32]"]
+          : []),
         "tls:",
         `  certificate: ${pki.serverCertificate}`,
         `  private_key: ${pki.serverKey}`,
@@ -86,17 +94,24 @@ async function measure(
     nodes.push({ port, config, stalls: join(dir, `${tag}-${i}.stalls.jsonl`) });
   }
   await posternCommand(["user", "add", USER, "--config", nodes[0]!.config], `${PASSWORD}\n`);
+  let haproxy: RunningHaproxy | null = null;
   try {
     for (const node of nodes) {
       Deno.env.set("POSTERN_STALL_PROBE", node.stalls);
       node.server = spawnServer(node.config);
       Deno.env.delete("POSTERN_STALL_PROBE");
     }
-    for (const node of nodes) await waitReady(node.port, caPem, node.server!);
+    if (setup.haproxy) {
+      haproxy = await startHaproxy([{ backendPort: nodes.map((n) => n.port) }]);
+    }
+    const entry = haproxy === null
+      ? nodes.map((n) => ({ port: n.port, caPem }))
+      : [{ port: haproxy.ports[0]!, caPem }];
+    for (const { port } of entry) await waitReady(port, caPem, nodes[0]!.server!);
     const startEpoch = Date.now();
     const figures = await runMix(
       setup.name,
-      nodes.map((n) => ({ port: n.port, caPem })),
+      entry,
       { clients: options.clients, seconds: options.seconds, seed: options.seed ?? 500 },
       null,
       null,
@@ -106,6 +121,7 @@ async function measure(
     const stalls = nodes.map((n) => worstStall(n.stalls, startEpoch, endEpoch));
     return { ...figures, worstStallMs: Math.max(...stalls) };
   } finally {
+    await haproxy?.stop();
     for (const node of nodes) {
       if (!node.server) continue;
       killServer(node.server, "SIGTERM");
@@ -136,6 +152,9 @@ export async function benchNodes(options: NodesBenchOptions): Promise<MixFigures
     const setups: Setup[] = [
       { name: "PostgreSQL, 1 node", nodes: 1, storeYaml: postgres },
       { name: "PostgreSQL, 2 nodes", nodes: 2, storeYaml: postgres },
+      ...(haproxyPath() === null ? [] : [
+        { name: "2 nodes via HAProxy", nodes: 2, storeYaml: postgres, haproxy: true },
+      ]),
       { name: "SQLite, 1 node", nodes: 1, storeYaml: () => Promise.resolve("") },
     ];
     const out: MixFigures[] = [];

@@ -19,8 +19,8 @@ export function haproxyPath(): string | null {
 }
 
 export interface HaproxyRoute {
-  /** The backend's loopback port. */
-  readonly backendPort: number;
+  /** The backend's loopback port, or several (balanced round-robin). */
+  readonly backendPort: number | readonly number[];
   /** The address HAProxy connects to the backend from (`source`); default 127.0.0.1. */
   readonly source?: string;
   /** Extra words on the `server` line, such as `check inter 200ms check-send-proxy`. */
@@ -57,9 +57,11 @@ export async function startHaproxy(routes: readonly HaproxyRoute[]): Promise<Run
       `  default_backend b${i}`,
       `backend b${i}`,
       ...(route.backendLines ?? []).map((line) => `  ${line}`),
-      `  server s${i} 127.0.0.1:${route.backendPort} send-proxy-v2 source ${
-        route.source ?? "127.0.0.1"
-      } ${route.serverOptions ?? ""}`,
+      ...[route.backendPort].flat().map((port, j) =>
+        `  server s${i}_${j} 127.0.0.1:${port} send-proxy-v2 source ${
+          route.source ?? "127.0.0.1"
+        } ${route.serverOptions ?? ""}`
+      ),
     ]),
     "",
   ].join("\n");
