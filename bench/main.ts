@@ -26,6 +26,7 @@ import { benchParse } from "./parse_bench.ts";
 import { benchRevocation, formatRevocation } from "./revocation_bench.ts";
 import { benchPostgres, formatPostgres } from "./postgres_bench.ts";
 import { benchNodes, formatNodes } from "./nodes_bench.ts";
+import { benchLargeMessages, formatLargeMessages } from "./large_message_bench.ts";
 import { benchTls } from "./tls_bench.ts";
 import { benchTls12 } from "./tls12_bench.ts";
 import { benchTls13Resumption } from "./tls13_resumption_bench.ts";
@@ -221,6 +222,10 @@ try {
       "\n## IMAP mix, 20 clients: one node vs two nodes on one PostgreSQL (SQLite = 1.00x)",
     );
     console.log(formatNodes(await benchNodes({ clients: 20, seconds: quick ? 5 : 15 })));
+  }
+  if (wants("large")) {
+    console.log("\n## Large messages: append and getRaw, PostgreSQL bytea vs SQLite");
+    console.log(formatLargeMessages(await benchLargeMessages()));
   }
   if (wants("logins")) {
     console.log("\n## Login storm: Postern vs Dovecot (SHA512-CRYPT, long-lived login processes)");
