@@ -255,6 +255,9 @@ export class ListenerGroup {
       }
       rest = read.rest;
     } catch (error) {
+      if (!(error instanceof ProxyHeaderError)) {
+        this.#options.onError(`Connection ${id}: reading the PROXY header failed`, error);
+      }
       const reason = error instanceof ProxyHeaderError
         ? `PROXY header refused: ${error.message}`
         : "PROXY header refused: read failed";
