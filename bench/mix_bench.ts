@@ -40,6 +40,8 @@ export interface BenchMixOptions {
   /** Messages in INBOX before the load starts (default 500). */
   readonly seed?: number;
   readonly skipDovecot?: boolean;
+  /** Called once the mailbox is seeded and the clients are logged in, before the load. */
+  readonly onLoadStart?: () => Promise<void>;
 }
 
 /** One server's figures. */
@@ -126,6 +128,7 @@ export async function runMix(
         ImapClient.login(targets[i % targets.length]!, credentials.user, credentials.password),
     ),
   );
+  await options.onLoadStart?.();
   const counts: Record<Op, number> = { fetch: 0, append: 0, store: 0, expunge: 0, select: 0 };
   let no = 0;
   let uidHigh = seed;

@@ -58,15 +58,22 @@ async function measure(
   dir: string,
   setup: Setup,
   options: NodesBenchOptions,
-): Promise<MixFigures> {
+): Promise<NodesFigures> {
   const pki = await ensureDevPki(join(dir, "certs"));
   const caPem = await Deno.readTextFile(pki.caCertificate);
   const tag = setup.name.toLowerCase().replace(/[^a-z0-9]+/g, "_");
   const storeYaml = await setup.storeYaml(`mix_${tag}`);
   const limit = options.clients + 5;
-  const nodes: { port: number; config: string; stalls: string; server?: ServerProcess }[] = [];
+  const nodes: {
+    port: number;
+    metricsPort: number;
+    config: string;
+    stalls: string;
+    server?: ServerProcess;
+  }[] = [];
   for (let i = 0; i < setup.nodes; i++) {
     const port = freePort();
+    const metricsPort = freePort();
     const config = join(dir, `${tag}-${i}.yaml`);
     await Deno.writeTextFile(
       config,
@@ -87,11 +94,14 @@ async function measure(
         `  max_connections_per_address: ${limit}`,
         "log:",
         "  level: warning",
+        // Metrics on: every store call is counted (and timed), equally in every setup.
+        "metrics:",
+        `  listen: 127.0.0.1:${metricsPort}`,
         storeYaml,
         "",
       ].join("\n"),
     );
-    nodes.push({ port, config, stalls: join(dir, `${tag}-${i}.stalls.jsonl`) });
+    nodes.push({ port, metricsPort, config, stalls: join(dir, `${tag}-${i}.stalls.jsonl`) });
   }
   await posternCommand(["user", "add", USER, "--config", nodes[0]!.config], `${PASSWORD}\n`);
   let haproxy: RunningHaproxy | null = null;
@@ -108,18 +118,29 @@ async function measure(
       ? nodes.map((n) => ({ port: n.port, caPem }))
       : [{ port: haproxy.ports[0]!, caPem }];
     for (const { port } of entry) await waitReady(port, caPem, nodes[0]!.server!);
+    let before = new Map<string, number>();
     const startEpoch = Date.now();
     const figures = await runMix(
       setup.name,
       entry,
-      { clients: options.clients, seconds: options.seconds, seed: options.seed ?? 500 },
+      {
+        clients: options.clients,
+        seconds: options.seconds,
+        seed: options.seed ?? 500,
+        onLoadStart: async () => {
+          before = await storeCalls(nodes.map((n) => n.metricsPort));
+        },
+      },
       null,
       null,
       { user: USER, password: PASSWORD },
     );
     const endEpoch = Date.now();
+    const after = await storeCalls(nodes.map((n) => n.metricsPort));
     const stalls = nodes.map((n) => worstStall(n.stalls, startEpoch, endEpoch));
-    return { ...figures, worstStallMs: Math.max(...stalls) };
+    const calls = new Map<string, number>();
+    for (const [operation, n] of after) calls.set(operation, n - (before.get(operation) ?? 0));
+    return { ...figures, worstStallMs: Math.max(...stalls), storeCalls: calls };
   } finally {
     await haproxy?.stop();
     for (const node of nodes) {
@@ -132,8 +153,26 @@ async function measure(
   }
 }
 
+/** Store calls by operation, summed over the nodes' /metrics. */
+async function storeCalls(ports: readonly number[]): Promise<Map<string, number>> {
+  const sum = new Map<string, number>();
+  const line = /^postern_store_operation_duration_seconds_count\{operation="([^"]+)"\} (\d+)/gm;
+  for (const port of ports) {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    for (const [, operation, n] of text.matchAll(line)) {
+      sum.set(operation!, (sum.get(operation!) ?? 0) + Number(n));
+    }
+  }
+  return sum;
+}
+
+/** The mix's figures and the store calls the nodes made during it. */
+export interface NodesFigures extends MixFigures {
+  readonly storeCalls: ReadonlyMap<string, number>;
+}
+
 /** SQLite with one node, PostgreSQL with one and with two nodes; null without PostgreSQL. */
-export async function benchNodes(options: NodesBenchOptions): Promise<MixFigures[] | null> {
+export async function benchNodes(options: NodesBenchOptions): Promise<NodesFigures[] | null> {
   if (!postgresAvailable()) return null;
   const dir = await Deno.makeTempDir({ prefix: "postern-nodes-bench-" });
   let pg: RunningPostgres | null = null;
@@ -157,7 +196,7 @@ export async function benchNodes(options: NodesBenchOptions): Promise<MixFigures
       ]),
       { name: "SQLite, 1 node", nodes: 1, storeYaml: () => Promise.resolve("") },
     ];
-    const out: MixFigures[] = [];
+    const out: NodesFigures[] = [];
     for (const setup of setups) out.push(await measure(dir, setup, options));
     return out;
   } finally {
@@ -167,7 +206,7 @@ export async function benchNodes(options: NodesBenchOptions): Promise<MixFigures
 }
 
 /** The figures as the mix prints them, with ratios against SQLite on one node. */
-export function formatNodes(figures: readonly MixFigures[] | null): string {
+export function formatNodes(figures: readonly NodesFigures[] | null): string {
   if (figures === null) return "PostgreSQL is not installed (Debian package postgresql): skipped";
   const rate = (f: MixFigures, op: keyof MixFigures["counts"]) => f.counts[op] / f.seconds;
   const all = (f: MixFigures) => Object.values(f.counts).reduce((a, b) => a + b, 0) / f.seconds;
@@ -189,6 +228,14 @@ export function formatNodes(figures: readonly MixFigures[] | null): string {
         `${(all(f) / all(reference)).toFixed(2)}x`.padStart(10)
       }`,
     );
+  }
+  rows.push("store calls per IMAP command during the load (top 4 operations):");
+  for (const f of figures) {
+    const commands = Object.values(f.counts).reduce((a, b) => a + b, 0) + f.no;
+    const total = [...f.storeCalls.values()].reduce((a, b) => a + b, 0);
+    const top = [...f.storeCalls].sort((a, b) => b[1] - a[1]).slice(0, 4)
+      .map(([operation, n]) => `${operation} ${(n / commands).toFixed(2)}`).join(", ");
+    rows.push(`  ${f.server.padEnd(20)} ${(total / commands).toFixed(2).padStart(6)} (${top})`);
   }
   return rows.join("\n");
 }
