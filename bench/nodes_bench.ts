@@ -5,8 +5,8 @@
  * node i mod 2, so that every STORE and EXPUNGE of one node reaches the other's sessions by
  * LISTEN/NOTIFY), and the same two nodes behind HAProxy (round-robin, `send-proxy-v2` to
  * PROXY protocol listeners) when Debian's haproxy is installed. Each node is a `postern serve`
- * subprocess; PostgreSQL is a throwaway cluster with `fsync=on`, so every store acknowledges
- * only what is on disk. Worst event-loop stall is the worst of the nodes' timer-drift probes
+ * subprocess; PostgreSQL is a throwaway cluster per setup with `fsync=on`, so every store
+ * acknowledges only what is on disk. Worst event-loop stall is the worst of the nodes' timer-drift probes
  * (server/stall_probe.ts).
  *
  * On a 2-core machine, two nodes and PostgreSQL share the same cores as one node does: the
@@ -175,11 +175,13 @@ export interface NodesFigures extends MixFigures {
 export async function benchNodes(options: NodesBenchOptions): Promise<NodesFigures[] | null> {
   if (!postgresAvailable()) return null;
   const dir = await Deno.makeTempDir({ prefix: "postern-nodes-bench-" });
-  let pg: RunningPostgres | null = null;
+  const clusters: RunningPostgres[] = [];
   try {
-    pg = await startPostgres({ fsync: true });
-    const cluster = pg;
+    // A fresh cluster per setup: one setup's checkpoint and WAL must not land in the next one's
+    // window (with one shared cluster, whichever setup ran second was the slowest).
     const postgres = async (database: string) => {
+      const cluster = await startPostgres({ fsync: true });
+      clusters.push(cluster);
       const url = (await cluster.createDatabase(database)).replace(`:${cluster.password}@`, "@");
       return [
         "store:",
@@ -197,10 +199,13 @@ export async function benchNodes(options: NodesBenchOptions): Promise<NodesFigur
       { name: "SQLite, 1 node", nodes: 1, storeYaml: () => Promise.resolve("") },
     ];
     const out: NodesFigures[] = [];
-    for (const setup of setups) out.push(await measure(dir, setup, options));
+    for (const setup of setups) {
+      out.push(await measure(dir, setup, options));
+      await clusters.pop()?.stop();
+    }
     return out;
   } finally {
-    await pg?.stop();
+    for (const cluster of clusters) await cluster.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
