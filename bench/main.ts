@@ -25,6 +25,8 @@ import { benchMtls, formatMtls } from "./mtls_bench.ts";
 import { benchParse } from "./parse_bench.ts";
 import { benchRevocation, formatRevocation } from "./revocation_bench.ts";
 import { benchPostgres, formatPostgres } from "./postgres_bench.ts";
+import { benchNodes, formatNodes } from "./nodes_bench.ts";
+import { benchLargeMessages, formatLargeMessages } from "./large_message_bench.ts";
 import { benchTls } from "./tls_bench.ts";
 import { benchTls12 } from "./tls12_bench.ts";
 import { benchTls13Resumption } from "./tls13_resumption_bench.ts";
@@ -214,6 +216,16 @@ try {
   if (wants("postgres")) {
     console.log("\n## Mail store: Postern on PostgreSQL vs Postern on SQLite, same IMAP workload");
     console.log(formatPostgres(await benchPostgres({ messages: quick ? 10_000 : 100_000 })));
+  }
+  if (wants("nodes")) {
+    console.log(
+      "\n## IMAP mix, 20 clients: one node vs two nodes on one PostgreSQL (SQLite = 1.00x)",
+    );
+    console.log(formatNodes(await benchNodes({ clients: 20, seconds: quick ? 5 : 15 })));
+  }
+  if (wants("large")) {
+    console.log("\n## Large messages: append and getRaw, PostgreSQL bytea vs SQLite");
+    console.log(formatLargeMessages(await benchLargeMessages()));
   }
   if (wants("logins")) {
     console.log("\n## Login storm: Postern vs Dovecot (SHA512-CRYPT, long-lived login processes)");

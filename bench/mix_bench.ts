@@ -40,6 +40,8 @@ export interface BenchMixOptions {
   /** Messages in INBOX before the load starts (default 500). */
   readonly seed?: number;
   readonly skipDovecot?: boolean;
+  /** Called once the mailbox is seeded and the clients are logged in, before the load. */
+  readonly onLoadStart?: () => Promise<void>;
 }
 
 /** One server's figures. */
@@ -83,8 +85,12 @@ function pick(r: () => number): Op {
   return "fetch";
 }
 
-async function seedMailbox(target: ImapConnectOptions, count: number): Promise<void> {
-  const c = await ImapClient.login(target, USER, PASSWORD);
+async function seedMailbox(
+  target: ImapConnectOptions,
+  count: number,
+  credentials: { readonly user: string; readonly password: string },
+): Promise<void> {
+  const c = await ImapClient.login(target, credentials.user, credentials.password);
   for (let i = 0; i < count; i += 100) {
     const batch = [];
     for (let k = i; k < Math.min(count, i + 100); k++) {
@@ -97,19 +103,32 @@ async function seedMailbox(target: ImapConnectOptions, count: number): Promise<v
   await c.logout();
 }
 
-/** Runs the mix on one server for `seconds`. */
-async function runMix(
+/**
+ * Runs the mix for `seconds`. With several targets (nodes serving one store), client i talks
+ * to target i mod n; the first target seeds the mailbox.
+ */
+export async function runMix(
   server: string,
-  target: ImapConnectOptions,
+  target: ImapConnectOptions | readonly ImapConnectOptions[],
   options: BenchMixOptions,
   stallFile: string | null,
-  idleFile: string,
+  idleFile: string | null,
+  credentials: { readonly user: string; readonly password: string } = {
+    user: USER,
+    password: PASSWORD,
+  },
 ): Promise<MixFigures> {
   const seed = options.seed ?? 500;
-  await seedMailbox(target, seed);
+  const targets = Array.isArray(target) ? target : [target as ImapConnectOptions];
+  await seedMailbox(targets[0]!, seed, credentials);
   const clients = await Promise.all(
-    Array.from({ length: options.clients }, () => ImapClient.login(target, USER, PASSWORD)),
+    Array.from(
+      { length: options.clients },
+      (_, i) =>
+        ImapClient.login(targets[i % targets.length]!, credentials.user, credentials.password),
+    ),
   );
+  await options.onLoadStart?.();
   const counts: Record<Op, number> = { fetch: 0, append: 0, store: 0, expunge: 0, select: 0 };
   let no = 0;
   let uidHigh = seed;
@@ -161,7 +180,7 @@ async function runMix(
     counts,
     no,
     worstStallMs: stallFile === null ? NaN : worstStall(stallFile, startEpoch, endEpoch),
-    idleStallMs: worstStall(idleFile, startEpoch, endEpoch),
+    idleStallMs: idleFile === null ? NaN : worstStall(idleFile, startEpoch, endEpoch),
   };
 }
 
@@ -252,7 +271,7 @@ export function formatMix(figures: readonly MixFigures[]): string {
       } ${rate(f, "store").toFixed(0).padStart(8)} ${all.toFixed(0).padStart(7)} ${
         String(f.no).padStart(4)
       } ${(Number.isNaN(f.worstStallMs) ? "-" : `${f.worstStallMs} ms`).padStart(12)} ${
-        `${f.idleStallMs} ms`.padStart(11)
+        (Number.isNaN(f.idleStallMs) ? "-" : `${f.idleStallMs} ms`).padStart(11)
       }`,
     );
   }

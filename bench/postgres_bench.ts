@@ -36,7 +36,8 @@ export interface PostgresBenchResult {
   readonly postgres: Figures;
 }
 
-async function waitReady(port: number, caPem: string, server: ServerProcess): Promise<void> {
+/** Waits until a `postern serve` subprocess answers an IMAP greeting over TLS. */
+export async function waitReady(port: number, caPem: string, server: ServerProcess): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     try {

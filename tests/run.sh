@@ -16,7 +16,7 @@ tools=(
   slapd:slapd ldapmodify:ldap-utils dovecot:dovecot-imapd mbsync:isync
   fetchmail:fetchmail tstclnt:libnss3-tools
   swaks:swaks postfix:postfix prometheus:prometheus
-  pg_ctlcluster:postgresql
+  pg_ctlcluster:postgresql haproxy:haproxy
   chromium:chromium chromedriver:chromium-driver php:php-cli
   /usr/share/roundcube/index.php:roundcube-core /usr/share/doc/roundcube-sqlite3:roundcube-sqlite3
 )

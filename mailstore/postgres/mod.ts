@@ -18,6 +18,7 @@
  */
 import postgres from "postgres";
 import { getLogger } from "@logtape/logtape";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import type {
   Account,
   AppendBatchResult,
@@ -122,11 +123,37 @@ const INT8 = {
   parse: (x: string) => Number(x),
 };
 
+/**
+ * The host the server certificate must name under "verify-full" (RFC 6125): the URL's host,
+ * a DNS name or an IP address (then matched against the IP SANs).
+ */
+function expectedHost(url: string): string {
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    throw new Error("store.tls verify-full needs a URL with one host");
+  }
+  if (host === "") throw new Error("store.tls verify-full needs a URL with a host");
+  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+}
+
 function connect(options: PostgresMailStoreOptions, max: number) {
+  // For an IP address host the driver sends no server name, and the TLS layer then checks the
+  // certificate against "localhost": an IP-only certificate failed, and any certificate for
+  // "localhost" passed for every address. The identity is checked against the URL's host.
   const ssl = options.tls === "require"
     ? "require" as const
     : options.tls === "verify-full"
-    ? { rejectUnauthorized: true, ...(options.tlsCa ? { ca: options.tlsCa } : {}) }
+    ? (() => {
+      const host = expectedHost(options.url);
+      return {
+        rejectUnauthorized: true,
+        ...(options.tlsCa ? { ca: options.tlsCa } : {}),
+        checkServerIdentity: (_name: string, certificate: PeerCertificate) =>
+          checkServerIdentity(host, certificate),
+      };
+    })()
     : false;
   return postgres(options.url, {
     max,

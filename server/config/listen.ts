@@ -1,7 +1,8 @@
 /** `listen:` — the IMAP listening sockets. */
 import * as v from "valibot";
 import type { Positions } from "./_positions.ts";
-import { choice, describeValue, section, text } from "./_schema.ts";
+import { bool, choice, describeValue, optional, section, text } from "./_schema.ts";
+import { parseCidr } from "../../protocol/proxy/mod.ts";
 import { parseAddress } from "./values.ts";
 
 /** How a listener starts TLS: at once (RFC 8314) or after STARTTLS (RFC 9051, Section 6.2.1). */
@@ -16,6 +17,10 @@ export interface ListenerConfig {
   /** 0 lets the OS pick a free port. */
   readonly port: number;
   readonly tls: TlsMode;
+  /** Whether each connection starts with a PROXY protocol header (v2 or v1) from a balancer. */
+  readonly proxyProtocol: boolean;
+  /** The CIDRs a PROXY header is accepted from (`listen[].trusted_proxies`), as written. */
+  readonly trustedProxies: readonly string[];
 }
 
 /** `host:port` or `[ipv6]:port`; port 0 asks the OS for a free port. */
@@ -32,9 +37,33 @@ export function address(): v.GenericSchema<unknown, string> {
   );
 }
 
+const CIDR_LIST = "a list of addresses or CIDRs";
+
+/** The balancers whose PROXY headers are believed: IP addresses or CIDRs, at least one. */
+function trustedProxies() {
+  const cidr = v.pipe(
+    v.string((i) =>
+      `expected an IP address or CIDR such as 10.0.0.0/8, got ${describeValue(i.input)}`
+    ),
+    v.check(
+      (c) => parseCidr(c) !== null,
+      (i) => `expected an IP address or CIDR such as 10.0.0.0/8, got "${i.input}"`,
+    ),
+  );
+  return v.pipe(
+    v.array(cidr, (i) => `expected ${CIDR_LIST}, got ${describeValue(i.input)}`),
+    v.minLength(1, (i) => `expected ${CIDR_LIST}, got ${describeValue(i.input)}`),
+  );
+}
+
 export const listenSchema = v.pipe(
   v.array(
-    section({ address: address(), tls: choice(TLS_MODES) }),
+    section({
+      address: address(),
+      tls: choice(TLS_MODES),
+      proxy_protocol: optional(bool(), false),
+      trusted_proxies: v.optional(trustedProxies()),
+    }),
     (i) => `expected a list of {address, tls} entries, got ${describeValue(i.input)}`,
   ),
   v.minLength(1, "at least one listener is required"),
@@ -51,7 +80,7 @@ export function readListen(
   at: Positions,
 ): ListenerConfig[] {
   const seen = new Set<string>();
-  return file.map(({ address, tls }, index) => {
+  return file.map(({ address, tls, proxy_protocol, trusted_proxies }, index) => {
     const parsed = parseAddress(address);
     if (!parsed.ok) throw new Error("Address was checked by the schema");
     const key = `${parsed.value.hostname}:${parsed.value.port}`;
@@ -62,6 +91,24 @@ export function readListen(
       );
     }
     seen.add(key);
-    return { address, ...parsed.value, tls };
+    // Fail closed: a PROXY listener believes no one unless told whom.
+    // A list that was written but refused has been reported already.
+    const written = at.node(["listen", index, "trusted_proxies"]) !== undefined;
+    if (proxy_protocol && !written) {
+      at.fail(
+        ["listen", index, "proxy_protocol"],
+        "needs trusted_proxies, the addresses of the balancers (such as [10.0.0.0/8])",
+      );
+    }
+    if (!proxy_protocol && written && trusted_proxies !== undefined) {
+      at.fail(["listen", index, "trusted_proxies"], "applies only with proxy_protocol: true");
+    }
+    return {
+      address,
+      ...parsed.value,
+      tls,
+      proxyProtocol: proxy_protocol,
+      trustedProxies: proxy_protocol ? trusted_proxies ?? [] : [],
+    };
   });
 }

@@ -35,10 +35,13 @@ export class PlainChannel implements ByteChannel {
   #closed = false;
   #in = 0;
   #out = 0;
+  /** Bytes already read off the socket by someone else (after a PROXY header), served first. */
+  #initial: Uint8Array | null;
 
-  constructor(conn: Deno.Conn, metrics: Metrics = NO_METRICS) {
+  constructor(conn: Deno.Conn, metrics: Metrics = NO_METRICS, initialBytes?: Uint8Array) {
     this.#conn = conn;
     this.#metrics = metrics;
+    this.#initial = initialBytes?.length ? initialBytes : null;
   }
 
   get bytesIn(): number {
@@ -50,6 +53,13 @@ export class PlainChannel implements ByteChannel {
 
   async read(): Promise<Uint8Array | null> {
     if (this.#closed) return null;
+    if (this.#initial !== null) {
+      const initial = this.#initial;
+      this.#initial = null;
+      this.#in += initial.length;
+      this.#metrics.bytesReceived(initial.length);
+      return initial;
+    }
     const n = await readOrNull(this.#conn, this.#buffer);
     if (n === null) return null;
     this.#in += n;

@@ -4,15 +4,28 @@
  * connection.
  */
 import type { ConnectionInfo, ServerOptions } from "../../protocol/tls/mod.ts";
-import { type ByteChannel, closeQuietly, PlainChannel } from "./channel.ts";
+import { type ByteChannel, closeQuietly, isConnectionGone, PlainChannel } from "./channel.ts";
 import { HandshakeError, type PeerCheck, TlsChannel } from "./tls_channel.ts";
 import { type Metrics, NO_METRICS } from "../metrics/metrics.ts";
 import type { TlsMode } from "../config/listen.ts";
+import { type Cidr, inRanges, parseIpAddress, ProxyHeaderError } from "../../protocol/proxy/mod.ts";
+import { PROXY_HEADER_TIMEOUT_MS, readProxyFrom } from "./proxy_reader.ts";
 
 export interface ListenerSpec {
   readonly hostname: string;
   readonly port: number;
   readonly tls: TlsMode;
+  /**
+   * Set when every connection starts with a PROXY protocol header (v2 or v1): only from these
+   * balancers, and required from them.
+   */
+  readonly proxy?: { readonly trusted: readonly Cidr[] };
+}
+
+/** A connection's endpoints as the access log and the limits see them. */
+interface Endpoint {
+  readonly hostname: string;
+  readonly port: number;
 }
 
 /** What an application protocol gets for one connection. */
@@ -63,6 +76,8 @@ export interface ListenerOptions {
   readonly onAccess: (record: AccessRecord) => void;
   readonly onError: (message: string, error: unknown) => void;
   readonly metrics?: Metrics;
+  /** How long a balancer may take to send the PROXY header. Default 5 s. */
+  readonly proxyHeaderTimeoutMs?: number;
 }
 
 /** The set of running listeners and their live connections. */
@@ -141,6 +156,10 @@ export class ListenerGroup {
       } catch (error) {
         if (this.#shutdown.signal.aborted) return;
         if (error instanceof Deno.errors.BadResource) return;
+        // A peer that reset its connection before the accept (a balancer's connect-only health
+        // check, a port scan) is no fault of the listener: no log line, and no pause that a
+        // flood of such connections could turn into a stall of the accept loop.
+        if (isConnectionGone(error)) continue;
         this.#options.onError("Accept failed", error);
         await new Promise((r) => setTimeout(r, 50));
         continue;
@@ -151,46 +170,131 @@ export class ListenerGroup {
       } catch {
         // The socket may already be gone.
       }
-      const address = (conn.remoteAddr as Deno.NetAddr).hostname;
-      const count = this.#perAddress.get(address) ?? 0;
-      if (count >= this.#options.maxConnectionsPerAddress) {
-        this.#metrics.connectionRefused(listenerLabel(spec));
-        this.#options.onAccess({
-          id: 0,
-          peer: address,
-          listener: `${spec.hostname}:${spec.port}`,
-          tls: null,
-          bytesIn: 0,
-          bytesOut: 0,
-          durationMs: 0,
-          closeReason: "too many connections from this address",
-        });
-        closeQuietly(conn);
+      const socket = conn.remoteAddr as Deno.NetAddr;
+      if (spec.proxy !== undefined) {
+        // Checked before a byte is read: an untrusted peer may not announce another address,
+        // and on this listener it has nothing else to say.
+        const bytes = parseIpAddress(socket.hostname);
+        if (bytes === null || !inRanges(bytes, spec.proxy.trusted)) {
+          this.#refuse(spec, conn, socket, "PROXY header refused: address not in trusted_proxies");
+          continue;
+        }
+        const id = this.#nextId++;
+        this.#track(id, conn, spec, this.#proxied(id, conn, spec, socket));
         continue;
       }
-      this.#perAddress.set(address, count + 1);
+      if (!this.#claimAddress(socket.hostname)) {
+        this.#refuse(spec, conn, socket, "too many connections from this address");
+        continue;
+      }
       const id = this.#nextId++;
-      this.#metrics.connectionOpened(listenerLabel(spec));
-      const done = this.#serve(id, conn, spec).finally(() => {
-        this.#metrics.connectionClosed(listenerLabel(spec));
-        this.#connections.delete(id);
-        const left = (this.#perAddress.get(address) ?? 1) - 1;
-        if (left <= 0) this.#perAddress.delete(address);
-        else this.#perAddress.set(address, left);
-      });
-      this.#connections.set(id, { conn, done });
+      const client = { hostname: socket.hostname, port: socket.port };
+      this.#track(
+        id,
+        conn,
+        spec,
+        this.#serve(id, conn, spec, client).finally(() => this.#releaseAddress(client.hostname)),
+      );
     }
   }
 
-  async #serve(id: number, conn: Deno.Conn, spec: ListenerSpec): Promise<void> {
+  /** Counts an open connection until `work` settles. */
+  #track(id: number, conn: Deno.Conn, spec: ListenerSpec, work: Promise<void>): void {
+    this.#metrics.connectionOpened(listenerLabel(spec));
+    const done = work.finally(() => {
+      this.#metrics.connectionClosed(listenerLabel(spec));
+      this.#connections.delete(id);
+    });
+    this.#connections.set(id, { conn, done });
+  }
+
+  /** Takes one of the address's `maxConnectionsPerAddress` slots; false when none is left. */
+  #claimAddress(address: string): boolean {
+    const count = this.#perAddress.get(address) ?? 0;
+    if (count >= this.#options.maxConnectionsPerAddress) return false;
+    this.#perAddress.set(address, count + 1);
+    return true;
+  }
+
+  #releaseAddress(address: string): void {
+    const left = (this.#perAddress.get(address) ?? 1) - 1;
+    if (left <= 0) this.#perAddress.delete(address);
+    else this.#perAddress.set(address, left);
+  }
+
+  /** Closes a connection at once, with an access line saying why. */
+  #refuse(spec: ListenerSpec, conn: Deno.Conn, peer: Endpoint, reason: string, id = 0): void {
+    this.#metrics.connectionRefused(listenerLabel(spec));
+    this.#options.onAccess({
+      id,
+      peer: formatPeer(peer),
+      listener: listenerLabel(spec),
+      tls: null,
+      bytesIn: 0,
+      bytesOut: 0,
+      durationMs: 0,
+      closeReason: reason,
+    });
+    closeQuietly(conn);
+  }
+
+  /**
+   * A connection from a trusted balancer: its PROXY header names the client, which the limits,
+   * the hostile-client back-off and the access log then see. LOCAL (a health check) and
+   * headers without IP endpoints leave the socket's address.
+   */
+  async #proxied(id: number, conn: Deno.Conn, spec: ListenerSpec, socket: Endpoint): Promise<void> {
+    let client: Endpoint = socket;
+    let rest: Uint8Array;
+    try {
+      const read = await readProxyFrom(
+        conn,
+        this.#options.proxyHeaderTimeoutMs ?? PROXY_HEADER_TIMEOUT_MS,
+      );
+      if (read.header.source !== null) {
+        client = { hostname: read.header.source.address, port: read.header.source.port };
+      }
+      rest = read.rest;
+    } catch (error) {
+      if (!(error instanceof ProxyHeaderError)) {
+        this.#options.onError(`Connection ${id}: reading the PROXY header failed`, error);
+      }
+      const reason = error instanceof ProxyHeaderError
+        ? `PROXY header refused: ${error.message}`
+        : "PROXY header refused: read failed";
+      this.#refuse(spec, conn, socket, reason, id);
+      return;
+    }
+    if (!this.#claimAddress(client.hostname)) {
+      this.#refuse(spec, conn, client, "too many connections from this address", id);
+      return;
+    }
+    try {
+      await this.#serve(id, conn, spec, client, {
+        balancer: client === socket ? null : socket,
+        rest,
+      });
+    } finally {
+      this.#releaseAddress(client.hostname);
+    }
+  }
+
+  async #serve(
+    id: number,
+    conn: Deno.Conn,
+    spec: ListenerSpec,
+    remote: Endpoint,
+    /** After a PROXY header: the balancer's endpoint when it relayed a client, and what followed. */
+    proxy?: { readonly balancer: Endpoint | null; readonly rest: Uint8Array },
+  ): Promise<void> {
     const started = performance.now();
-    const remote = conn.remoteAddr as Deno.NetAddr;
-    const peer = `${remote.hostname}:${remote.port}`;
+    const peer = formatPeer(remote);
     let channel: ByteChannel | null = null;
     let tlsChannel: TlsChannel | null = null;
     let closeReason = "closed";
     let user: string | undefined;
     const notes: Record<string, string | number> = {};
+    if (proxy?.balancer) notes.proxy = formatPeer(proxy.balancer);
     const accept = (initialBytes?: Uint8Array) =>
       TlsChannel.accept(conn, this.#options.tlsConfig(), {
         handshakeTimeoutMs: this.#options.handshakeTimeoutMs,
@@ -200,10 +304,10 @@ export class ListenerGroup {
       });
     try {
       if (spec.tls === "implicit") {
-        tlsChannel = await accept();
+        tlsChannel = await accept(proxy?.rest);
         channel = tlsChannel;
       } else {
-        channel = new PlainChannel(conn, this.#metrics);
+        channel = new PlainChannel(conn, this.#metrics, proxy?.rest);
       }
       const context: ConnectionContext = {
         id,
@@ -256,6 +360,13 @@ export class ListenerGroup {
       });
     }
   }
+}
+
+/** `192.0.2.1:993`, `[2001:db8::1]:993`. */
+function formatPeer(endpoint: Endpoint): string {
+  return endpoint.hostname.includes(":")
+    ? `[${endpoint.hostname}]:${endpoint.port}`
+    : `${endpoint.hostname}:${endpoint.port}`;
 }
 
 /** How logs and metrics name a listener: `127.0.0.1:9993/implicit`. */

@@ -54,7 +54,7 @@ export interface Metrics {
   /** An accepted connection on `listener` (`host:port/implicit`); it is now open. */
   connectionOpened(listener: string): void;
   connectionClosed(listener: string): void;
-  /** A connection closed at once (too many from one address). */
+  /** A connection closed at once (too many from one address, or a refused PROXY header). */
   connectionRefused(listener: string): void;
   /** Octets read from and written to client sockets. */
   bytesReceived(octets: number): void;

@@ -28,6 +28,7 @@ import { KeyCounters, teeMetrics } from "../metrics/counters.ts";
 import { type MetricsServer, startMetricsServer, startMetricsTlsServer } from "../metrics/http.ts";
 import { type AdminServer, isPrivateDirectory, startAdminServer } from "../admin/server.ts";
 import { adminHandler } from "../admin/handler.ts";
+import { parseCidr } from "../../protocol/proxy/mod.ts";
 
 export interface ServeHandle {
   /** The bound addresses, in the order of `config.listen`. */
@@ -234,7 +235,14 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   let addresses: Deno.NetAddr[];
   try {
     addresses = group.listen(
-      config.listen.map((l) => ({ hostname: l.hostname, port: l.port, tls: l.tls })),
+      config.listen.map((l) => ({
+        hostname: l.hostname,
+        port: l.port,
+        tls: l.tls,
+        ...(l.proxyProtocol
+          ? { proxy: { trusted: l.trustedProxies.map((c) => parseCidr(c)!) } }
+          : {}),
+      })),
     );
   } catch (error) {
     await stopWatchingCrls();
@@ -253,10 +261,17 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     }
   }
   for (const [i, addr] of addresses.entries()) {
-    log.info("Listening on {address} ({tls})", {
-      address: `${addr.hostname}:${addr.port}`,
-      tls: config.listen[i]!.tls,
-    });
+    const listen = config.listen[i]!;
+    log.info(
+      listen.proxyProtocol
+        ? "Listening on {address} ({tls}, PROXY protocol from {trusted})"
+        : "Listening on {address} ({tls})",
+      {
+        address: `${addr.hostname}:${addr.port}`,
+        tls: listen.tls,
+        trusted: listen.trustedProxies.join(", "),
+      },
+    );
   }
   let resolveFinished!: () => void;
   const finished = new Promise<void>((r) => resolveFinished = r);

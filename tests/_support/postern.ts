@@ -39,6 +39,8 @@ export interface PosternOptions {
   }[];
   /** `tls.handshake_timeout`; default 5s. */
   readonly handshakeTimeout?: string;
+  /** Makes both listeners PROXY protocol listeners that trust these addresses or CIDRs. */
+  readonly trustedProxies?: readonly string[];
 }
 
 export interface RunningPostern {
@@ -88,13 +90,19 @@ async function preparePostern(
     for (const address of user.addresses ?? []) await store.addAddress(account.id, address);
   }
   await store.close();
+  const proxyLines = options.trustedProxies === undefined ? [] : [
+    "    proxy_protocol: true",
+    `    trusted_proxies: ${JSON.stringify(options.trustedProxies)}`,
+  ];
   const yaml = [
     `data_dir: ${dataDir}`,
     "listen:",
     `  - address: 127.0.0.1:${ports[0]}`,
     "    tls: implicit",
+    ...proxyLines,
     `  - address: 127.0.0.1:${ports[1]}`,
     "    tls: starttls",
+    ...proxyLines,
     "tls:",
     ...(options.extraCertificates === undefined
       ? [`  certificate: ${pki.serverCertificate}`, `  private_key: ${pki.serverKey}`]

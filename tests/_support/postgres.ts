@@ -45,6 +45,15 @@ export interface PostgresOptions {
    */
   readonly fsync?: boolean;
   readonly maxConnections?: number;
+  /**
+   * Turns on TLS (`ssl=on`) with this server certificate and key (PEM). With `only`, TCP
+   * clients must use TLS (`hostssl` in pg_hba.conf): a plaintext connection is refused.
+   */
+  readonly tls?: {
+    readonly certificatePem: string;
+    readonly keyPem: string;
+    readonly only?: boolean;
+  };
 }
 
 export interface RunningPostgres {
@@ -58,6 +67,8 @@ export interface RunningPostgres {
   readonly port: number;
   /** Creates a fresh empty database and returns its URL (one per test case). */
   createDatabase(name: string): Promise<string>;
+  /** The server's TLS certificate and key files (with `tls`); rewrite them, then restart. */
+  readonly tlsFiles: { readonly certificate: string; readonly key: string } | null;
   /** Stops the server (fast shutdown), keeping its data. */
   stopServer(): Promise<void>;
   /** Starts the server again on the same port with the same data. */
@@ -116,6 +127,23 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Runn
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
   }
+  let tlsFiles: { certificate: string; key: string } | null = null;
+  if (options.tls) {
+    tlsFiles = { certificate: `${dir}/server.crt`, key: `${dir}/server.key` };
+    await Deno.writeTextFile(tlsFiles.certificate, options.tls.certificatePem);
+    // PostgreSQL refuses a key that the group or others may read.
+    await Deno.writeTextFile(tlsFiles.key, options.tls.keyPem, { mode: 0o600 });
+    await Deno.chmod(tlsFiles.key, 0o600);
+    if (asRoot) {
+      await Deno.chown(tlsFiles.certificate, NOBODY, NOBODY);
+      await Deno.chown(tlsFiles.key, NOBODY, NOBODY);
+    }
+    if (options.tls.only) {
+      const hba = `${data}/pg_hba.conf`;
+      const text = await Deno.readTextFile(hba);
+      await Deno.writeTextFile(hba, text.replace(/^host(\s)/gm, "hostssl$1"));
+    }
+  }
   const port = freePort();
   let child: Deno.ChildProcess | null = null;
   let logTail = "";
@@ -136,6 +164,14 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Runn
       `max_connections=${options.maxConnections ?? 100}`,
       "-c",
       "shared_buffers=64MB",
+      ...(tlsFiles === null ? [] : [
+        "-c",
+        "ssl=on",
+        "-c",
+        `ssl_cert_file=${tlsFiles.certificate}`,
+        "-c",
+        `ssl_key_file=${tlsFiles.key}`,
+      ]),
     ]);
     const proc = new Deno.Command(cmd, {
       args,
@@ -230,6 +266,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Runn
     password,
     passwordFile,
     port,
+    tlsFiles,
     async createDatabase(name: string): Promise<string> {
       if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`Bad database name ${name}`);
       await psql("postgres", `CREATE DATABASE ${name} OWNER postern;`);

@@ -28,6 +28,11 @@ export interface TestServerOptions extends Omit<PemTlsInput, "certificatePem" | 
   readonly checkPeer?: PeerCheck;
   readonly handshakeTimeoutMs?: number;
   readonly metrics?: Metrics;
+  /** Makes it a PROXY protocol listener trusting these balancers. */
+  readonly proxy?: ListenerSpec["proxy"];
+  readonly proxyHeaderTimeoutMs?: number;
+  /** Default 1000. */
+  readonly maxConnectionsPerAddress?: number;
 }
 
 export async function startTestServer(options: TestServerOptions): Promise<TestServer> {
@@ -41,14 +46,20 @@ export async function startTestServer(options: TestServerOptions): Promise<TestS
   const group = new ListenerGroup({
     tlsConfig: () => config,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
-    maxConnectionsPerAddress: 1000,
+    maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? 1000,
     ...(options.checkPeer ? { checkPeer: options.checkPeer } : {}),
     application: options.application ?? ((ctx) => runEcho(ctx.channel)),
     onAccess: (r) => access.push(r),
     onError: (_m, e) => errors.push(e),
     ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.proxyHeaderTimeoutMs ? { proxyHeaderTimeoutMs: options.proxyHeaderTimeoutMs } : {}),
   });
-  const [addr] = group.listen([{ hostname: "127.0.0.1", port: 0, tls: options.tls ?? "implicit" }]);
+  const [addr] = group.listen([{
+    hostname: "127.0.0.1",
+    port: 0,
+    tls: options.tls ?? "implicit",
+    ...(options.proxy ? { proxy: options.proxy } : {}),
+  }]);
   await Promise.resolve();
   return { port: addr!.port, access, errors, close: () => group.close(2000) };
 }

@@ -375,8 +375,22 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
     baseDir: "/srv/postern",
     dataDir: "/srv/postern/data",
     listen: [
-      { address: "127.0.0.1:9993", hostname: "127.0.0.1", port: 9993, tls: "implicit" },
-      { address: "127.0.0.1:9143", hostname: "127.0.0.1", port: 9143, tls: "starttls" },
+      {
+        address: "127.0.0.1:9993",
+        hostname: "127.0.0.1",
+        port: 9993,
+        tls: "implicit",
+        proxyProtocol: false,
+        trustedProxies: [],
+      },
+      {
+        address: "127.0.0.1:9143",
+        hostname: "127.0.0.1",
+        port: 9143,
+        tls: "starttls",
+        proxyProtocol: false,
+        trustedProxies: [],
+      },
     ],
     tls: {
       certificate: "/srv/postern/certs/server.pem",
