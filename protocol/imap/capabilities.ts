@@ -50,6 +50,8 @@ const BASE = [
   "THREAD=REFERENCES",
   "MULTIAPPEND",
   "UTF8=ACCEPT",
+  "OBJECTID",
+  "SAVEDATE",
 ] as const;
 
 /** Extensions ENABLE accepts (RFC 5161; RFC 7162, Section 3.1). */

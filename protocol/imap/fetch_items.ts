@@ -7,7 +7,7 @@
 import { badSyntax, ImapError } from "./errors.ts";
 import type { CommandReader } from "./parser.ts";
 import { flagList, formatDateTime, type Value } from "./response.ts";
-import type { MessageMeta } from "../../mailstore/mail_store.ts";
+import type { MessageMeta, MessageObjectInfo } from "../../mailstore/mail_store.ts";
 
 /** The text part of a section specification (RFC 9051 `section-text`). */
 export type SectionText = "HEADER" | "HEADER.FIELDS" | "HEADER.FIELDS.NOT" | "TEXT" | "MIME";
@@ -33,6 +33,10 @@ export type FetchItem =
   | { readonly kind: "RFC822.SIZE" }
   /** The message's MODSEQ (RFC 7162, Section 3.1.4). */
   | { readonly kind: "MODSEQ" }
+  /** Object ids (RFC 8474, Section 5.3) and the save date (RFC 8514, Section 4.1). */
+  | { readonly kind: "EMAILID" }
+  | { readonly kind: "THREADID" }
+  | { readonly kind: "SAVEDATE" }
   | { readonly kind: "ENVELOPE" }
   | { readonly kind: "BODYSTRUCTURE" }
   /** `BODY` without a section: the non-extensible BODYSTRUCTURE. */
@@ -142,6 +146,9 @@ const SIMPLE = new Set([
   "RFC822.HEADER",
   "RFC822.TEXT",
   "MODSEQ",
+  "EMAILID",
+  "THREADID",
+  "SAVEDATE",
 ]);
 
 function isNameChar(c: number): boolean {
@@ -248,8 +255,14 @@ function readPartial(r: CommandReader): Partial | null {
 export function needsRaw(items: readonly FetchItem[]): boolean {
   return items.some((i) =>
     !(i.kind === "UID" || i.kind === "FLAGS" || i.kind === "INTERNALDATE" ||
-      i.kind === "RFC822.SIZE" || i.kind === "MODSEQ" || needsStructure([i]))
+      i.kind === "RFC822.SIZE" || i.kind === "MODSEQ" || needsObjectInfo([i]) ||
+      needsStructure([i]))
   );
+}
+
+/** True when the items need the store's `getObjectInfo` (EMAILID, THREADID, SAVEDATE). */
+export function needsObjectInfo(items: readonly FetchItem[]): boolean {
+  return items.some((i) => i.kind === "EMAILID" || i.kind === "THREADID" || i.kind === "SAVEDATE");
 }
 
 /** True when the items need the message structure (ENVELOPE, BODY, BODYSTRUCTURE). */
@@ -393,6 +406,8 @@ export interface RenderInput {
   readonly raw: Uint8Array | null;
   /** The stored summary, or null. */
   readonly summary: string | null;
+  /** Object ids and save date, loaded when `needsObjectInfo`. */
+  readonly objects?: MessageObjectInfo | null;
   readonly mime: MimeSupport;
   /** Adds UID (UID FETCH, IMAP4rev2) and FLAGS (after \Seen was set) when not requested. */
   readonly addUid: boolean;
@@ -439,6 +454,16 @@ export function renderFetch(items: readonly FetchItem[], input: RenderInput): Va
       case "MODSEQ":
         add("MODSEQ", `(${meta.modseq})`);
         break;
+      case "EMAILID":
+      case "THREADID":
+      case "SAVEDATE": {
+        const info = input.objects;
+        if (info === undefined || info === null) return null;
+        if (item.kind === "EMAILID") add("EMAILID", `(${info.emailId})`);
+        else if (item.kind === "THREADID") add("THREADID", `(${info.threadId})`);
+        else add("SAVEDATE", info.saveDate === null ? "NIL" : formatDateTime(info.saveDate));
+        break;
+      }
       default: {
         const v = renderBodyItem(item, input, mime);
         if (v === null) return null;

@@ -4,7 +4,8 @@
  * (RFC 5182). Text keys match case-insensitively against the top-level header fields and the
  * decoded-as-UTF-8 body; dates compare whole days, ignoring time and zone.
  */
-import type { MessageMeta } from "../../../mailstore/mail_store.ts";
+import type { MessageMeta, MessageObjectInfo } from "../../../mailstore/mail_store.ts";
+import { OBJECT_ID } from "../../../mailstore/object_id.ts";
 import type { CommandContext, CommandSpec, Completion } from "../context.ts";
 import { badSyntax, ImapError } from "../errors.ts";
 import { addressKey, fold, headerEnd, type SearchData } from "../fetch_items.ts";
@@ -35,6 +36,11 @@ export type SearchKey =
     /** FROM, TO, CC and BCC match the address forms of the field (see `addressForms`). */
     readonly address?: boolean;
   }
+  /** EMAILID and THREADID (RFC 8474, Section 6). */
+  | { readonly kind: "objectid"; readonly field: "emailId" | "threadId"; readonly id: string }
+  /** SAVEDBEFORE, SAVEDON, SAVEDSINCE (RFC 8514, Section 4.2). */
+  | { readonly kind: "savedate"; readonly op: DateOp; readonly day: number }
+  | { readonly kind: "savedatesupported" }
   | { readonly kind: "body"; readonly value: string }
   | { readonly kind: "text"; readonly value: string }
   | { readonly kind: "set"; readonly uid: boolean; readonly set: SequenceSet }
@@ -72,6 +78,12 @@ const DATE_KEYS: Record<string, [boolean, DateOp]> = {
   SENTSINCE: [true, "since"],
 };
 
+const SAVED_KEYS: Record<string, DateOp> = {
+  SAVEDBEFORE: "before",
+  SAVEDON: "on",
+  SAVEDSINCE: "since",
+};
+
 /** Reads one search key. */
 export function readSearchKey(r: CommandReader): SearchKey {
   if (r.peek() === 0x28) {
@@ -94,6 +106,11 @@ export function readSearchKey(r: CommandReader): SearchKey {
     r.sp();
     return { kind: "header", name: header, value: r.astring(), address: header !== "subject" };
   }
+  const saved = SAVED_KEYS[word];
+  if (saved !== undefined) {
+    r.sp();
+    return { kind: "savedate", op: saved, day: r.date() };
+  }
   const date = DATE_KEYS[word];
   if (date !== undefined) {
     r.sp();
@@ -102,6 +119,15 @@ export function readSearchKey(r: CommandReader): SearchKey {
   switch (word) {
     case "ALL":
       return { kind: "all" };
+    case "EMAILID":
+    case "THREADID": {
+      r.sp();
+      const id = r.atom("objectid");
+      if (!OBJECT_ID.test(id)) throw badSyntax("Invalid objectid");
+      return { kind: "objectid", field: word === "EMAILID" ? "emailId" : "threadId", id };
+    }
+    case "SAVEDATESUPPORTED":
+      return { kind: "savedatesupported" };
     case "RECENT":
       return { kind: "recent" };
     case "OLD":
@@ -253,6 +279,8 @@ const utf8 = new TextDecoder("utf-8");
  */
 interface Candidate {
   readonly meta: MessageMeta;
+  /** Object ids and save date, when a key needs them. */
+  readonly objects: MessageObjectInfo | null;
   readonly data: SearchData | null;
   readonly raw: Uint8Array | null;
 }
@@ -319,6 +347,16 @@ function matches(key: SearchKey, c: Candidate, resolved: Resolved): boolean {
       return c.meta.modseq >= key.n;
     case "recent":
       return resolved.isRecent(c.meta.uid);
+    case "objectid":
+      return c.objects !== null && c.objects[key.field] === key.id;
+    case "savedate": {
+      // Without a recorded save date the internal date stands in (RFC 8514, Section 4.2).
+      const saved = c.objects?.saveDate ?? c.meta.internalDate;
+      return compareDay(Math.floor(saved / DAY) * DAY, key.op, key.day);
+    }
+    case "savedatesupported":
+      // Every mailbox of every store keeps save dates (RFC 8514, Section 4.2).
+      return true;
     case "date": {
       if (!key.sent) {
         return compareDay(Math.floor(c.meta.internalDate / DAY) * DAY, key.op, key.day);
@@ -397,26 +435,42 @@ function hasModseqKey(key: SearchKey): boolean {
   }
 }
 
-/** What a key needs beyond the metadata: decoded text, and the raw octets (TEXT). */
-function contentNeeds(key: SearchKey): { text: boolean; raw: boolean } {
+interface ContentNeeds {
+  /** Decoded text (header and body keys). */
+  readonly text: boolean;
+  /** The raw octets (TEXT). */
+  readonly raw: boolean;
+  /** Object ids and save dates (EMAILID, THREADID, SAVED*). */
+  readonly objects: boolean;
+}
+
+/** What a key needs beyond the metadata. */
+function contentNeeds(key: SearchKey): ContentNeeds {
   switch (key.kind) {
     case "header":
     case "body":
-      return { text: true, raw: false };
+      return { text: true, raw: false, objects: false };
     case "text":
-      return { text: true, raw: true };
+      return { text: true, raw: true, objects: false };
     case "date":
-      return { text: key.sent, raw: false };
+      return { text: key.sent, raw: false, objects: false };
+    case "objectid":
+    case "savedate":
+      return { text: false, raw: false, objects: true };
     case "not":
       return contentNeeds(key.key);
     case "or":
     case "and": {
       const keys = key.kind === "or" ? [key.a, key.b] : key.keys;
       const needs = keys.map(contentNeeds);
-      return { text: needs.some((n) => n.text), raw: needs.some((n) => n.raw) };
+      return {
+        text: needs.some((n) => n.text),
+        raw: needs.some((n) => n.raw),
+        objects: needs.some((n) => n.objects),
+      };
     }
     default:
-      return { text: false, raw: false };
+      return { text: false, raw: false, objects: false };
   }
 }
 
@@ -526,6 +580,9 @@ export async function findMatches(ctx: CommandContext, key: SearchKey): Promise<
     const texts = needs.text && chunk.length > 0
       ? await ctx.store.getSearchTexts(view.mailboxId, chunk, required ?? undefined)
       : null;
+    const objects = needs.objects && chunk.length > 0
+      ? await ctx.store.getObjectInfo(view.mailboxId, chunk)
+      : null;
     for (let i = 0; i < chunk.length; i++) {
       const uid = chunk[i]!;
       while (mi < metas.length && metas[mi]!.uid < uid) mi++;
@@ -550,7 +607,8 @@ export async function findMatches(ctx: CommandContext, key: SearchKey): Promise<
           data = searchData({ raw, summary: null });
         }
       }
-      if (matches(key, { meta, data, raw }, resolved)) {
+      const info = objects?.get(uid) ?? null;
+      if (matches(key, { meta, objects: info, data, raw }, resolved)) {
         hits.push({ seq, uid, modseq: meta.modseq });
       }
     }
