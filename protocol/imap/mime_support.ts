@@ -13,6 +13,7 @@ import {
   type MessageSummary,
   type MimePart,
   parseMessage,
+  preview,
   searchText,
   summarize,
 } from "./mime/mod.ts";
@@ -159,5 +160,11 @@ export const mimeSupport: MimeSupport = {
     return extractBinary(m.raw, tree, path);
   },
   searchData: searchDataOf,
+  preview(m) {
+    const s = summaryOf(m);
+    if (s?.preview !== undefined) return s.preview;
+    const tree = treeOf(m);
+    return m.raw === null || tree === null ? null : preview(m.raw, tree);
+  },
   searchIndex: searchIndexOf,
 };

@@ -563,6 +563,7 @@ export class ImapSession {
       hasIdentity: this.#identity !== null,
       authenticated,
       binary: this.#mime.binary !== undefined,
+      preview: this.#mime.preview !== undefined,
       quota: this.#quota !== null,
       compress: this.#compressOffered && !this.#compressed,
       appendLimit: this.#limits.maxLiteral,

@@ -141,6 +141,8 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
   const loadRaw = needsRaw(items);
   const loadSummary = needsStructure(items);
   const loadObjects = needsObjectInfo(items);
+  // PREVIEW without LAZY is computed from the octets when the summary predates it.
+  const eagerPreview = items.some((i) => i.kind === "PREVIEW" && !i.lazy);
   const reportsFlags = items.some((i) => i.kind === "FLAGS");
   let missing = false;
   const plan = markSeen || loadRaw || loadSummary || loadObjects ? null : metaPlan(items, uidMode);
@@ -191,7 +193,8 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
       }
       const summary = loadSummary ? await ctx.store.getSummary(view.mailboxId, uid) : null;
       // Without a stored summary the structure is parsed from the octets.
-      const raw = loadRaw || (loadSummary && summary === null)
+      const raw = loadRaw || (loadSummary && summary === null) ||
+          (eagerPreview && ctx.mime.preview!({ raw: null, summary }) === null)
         ? await ctx.store.getRaw(view.mailboxId, uid)
         : null;
       const value = renderFetch(items, {
