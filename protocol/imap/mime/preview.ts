@@ -49,7 +49,7 @@ export function preview(raw: Uint8Array, root: MimePart): string {
   let text = decodeCharset(decoded.bytes, charset);
   if (part.subtype === "html") text = htmlToText(text);
   else text = withoutQuotes(text);
-  return truncate(text.replace(/[\s\u0000-\u001f\u007f-\u009f]+/g, " ").trim(), MAX_PREVIEW);
+  return truncate(text.replace(/[\s\p{Cc}]+/gu, " ").trim(), MAX_PREVIEW);
 }
 
 /** Drops quoted lines (`>`), which repeat an earlier message. */
