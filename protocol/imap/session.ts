@@ -5,6 +5,8 @@
  */
 import { type SortKeyCache, sortKeyCacheFor } from "./sort_cache.ts";
 import type { QuotaSource } from "./quota.ts";
+import { MAX_UPDATE_CONTEXTS, type UpdateContext, updateLine } from "./search_context.ts";
+import type { MailboxView } from "./mailbox_view.ts";
 import type { Account, MailStore } from "../../mailstore/mail_store.ts";
 import { MailStoreError } from "../../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../x509/identity.ts";
@@ -130,6 +132,9 @@ export class ImapSession {
   #closed = false;
   #afterCompletion: (() => void) | null = null;
   #savedSearch: readonly number[] = [];
+  /** Results kept up to date (RFC 5267, Section 4.3), and whether the mailbox changed since. */
+  #updates: UpdateContext[] = [];
+  #updatesDirty = false;
   #finishPending: ((result: "ok" | "no" | "bad") => void) | null = null;
   readonly #preauth: string | null;
 
@@ -480,11 +485,32 @@ export class ImapSession {
       this.#afterCompletion = () => this.#close();
       return false;
     }
-    return await state.view.sync(this.#store, this.#out, {
+    const refresh = allowExpunge && this.#updatesDirty && this.#updates.length > 0;
+    // Sequence-number results lose expunged messages before their EXPUNGE renumbers the rest.
+    if (refresh) await this.#refreshUpdates(state.view, this.#updates.filter((u) => !u.uid));
+    const expunged = await state.view.sync(this.#store, this.#out, {
       allowExpunge,
       condstore: this.#enabled.has("CONDSTORE"),
       qresync: this.#enabled.has("QRESYNC"),
     });
+    if (refresh) {
+      this.#updatesDirty = false;
+      await this.#refreshUpdates(state.view, this.#updates);
+    }
+    return expunged;
+  }
+
+  /**
+   * Recomputes results kept up to date and reports what changed as ESEARCH ADDTO and
+   * REMOVEFROM (RFC 5267, Section 4.3), when expunges may be reported too.
+   */
+  async #refreshUpdates(view: MailboxView, contexts: readonly UpdateContext[]): Promise<void> {
+    for (const context of [...contexts]) {
+      const after = await context.compute(this.#context(context.tag));
+      const line = updateLine(context, after, (uid) => context.uid ? uid : view.seqOf(uid));
+      context.results = after;
+      if (line !== null) this.#out.line(line);
+    }
   }
 
   /** Hands queued output to the driver; returns its promise when it asks us to wait. */
@@ -511,8 +537,10 @@ export class ImapSession {
     const prev = this.#state;
     if (prev.kind === "selected" && (next.kind !== "selected" || next.view !== prev.view)) {
       prev.view.close();
-      // The saved search result belongs to the mailbox it was made in (RFC 5182, Section 2.1).
+      // The saved search result belongs to the mailbox it was made in (RFC 5182, Section 2.1),
+      // and so do search contexts (RFC 5267, Section 4.3).
       this.#savedSearch = [];
+      this.#updates = [];
     }
     if (
       next.kind === "selected" && prev.kind !== "selected" || (
@@ -520,7 +548,12 @@ export class ImapSession {
       )
     ) {
       const view = next.kind === "selected" ? next.view : null;
-      if (view !== null) view.onNotice = () => this.#onViewNotice();
+      if (view !== null) {
+        view.onNotice = () => {
+          this.#updatesDirty = true;
+          this.#onViewNotice();
+        };
+      }
     }
     this.#state = next;
   }
@@ -656,6 +689,19 @@ export class ImapSession {
       warn: (message, props) => this.#logger.warn(message, props),
       get savedSearch() {
         return session.#savedSearch;
+      },
+      searchUpdates: {
+        add: (context) => {
+          const others = this.#updates.filter((u) => u.tag !== context.tag);
+          if (others.length >= MAX_UPDATE_CONTEXTS) return false;
+          this.#updates = [...others, context];
+          return true;
+        },
+        cancel: (tags) => {
+          const unknown = tags.filter((t) => !this.#updates.some((u) => u.tag === t));
+          this.#updates = this.#updates.filter((u) => !tags.includes(u.tag));
+          return unknown;
+        },
       },
       set savedSearch(uids) {
         session.#savedSearch = uids;

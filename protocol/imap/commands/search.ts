@@ -12,6 +12,12 @@ import { addressKey, fold, headerEnd, type SearchData } from "../fetch_items.ts"
 import type { CommandReader } from "../parser.ts";
 import { formatSequenceSet, type SequenceSet } from "../sequence_set.ts";
 import { SearchIndex } from "../search_index.ts";
+import {
+  checkPartial,
+  formatPartial,
+  type PartialRange,
+  readPartialRange,
+} from "../search_context.ts";
 import { selected } from "./_util.ts";
 
 /** UIDs whose search text one store call reads. */
@@ -209,32 +215,68 @@ export function readSearchKeys(r: CommandReader): SearchKey[] {
 type ReturnOption = "MIN" | "MAX" | "ALL" | "COUNT" | "SAVE";
 
 interface SearchArgs {
+  /** The result options asked for (RFC 4731, RFC 5182), or null without RETURN. */
   readonly returns: readonly ReturnOption[] | null;
+  readonly context: ContextOptions;
   readonly key: SearchKey;
 }
 
 const RETURN_OPTIONS = new Set(["MIN", "MAX", "ALL", "COUNT", "SAVE"]);
 
+/** The context return options of RFC 5267, Section 4, shared by SEARCH and SORT. */
+export interface ContextOptions {
+  /** RETURN () or RETURN (CONTEXT) alone: ALL is implied (RFC 4731, Section 3.1). */
+  readonly impliesAll: boolean;
+  readonly update: boolean;
+  readonly partial: PartialRange | null;
+}
+
+/**
+ * Reads `RETURN (...)` and the space after it, if present: the result options `allowed`, and
+ * CONTEXT (a hint, RFC 5267, 4.2), UPDATE (4.3) and PARTIAL (4.4).
+ */
+export function readReturnOptions<T extends string>(
+  r: CommandReader,
+  allowed: ReadonlySet<string>,
+  command: string,
+): { returns: T[] | null; context: ContextOptions } {
+  let update = false;
+  let partial: PartialRange | null = null;
+  let others = 0;
+  if (r.peekKeyword() !== "RETURN") {
+    return { returns: null, context: { impliesAll: false, update, partial } };
+  }
+  r.keyword();
+  r.sp();
+  const returns: T[] = [];
+  r.list(() => {
+    const opt = r.keyword("return option");
+    if (opt === "CONTEXT") return opt;
+    others++;
+    if (opt === "UPDATE") update = true;
+    else if (opt === "PARTIAL") {
+      r.sp();
+      partial = readPartialRange(r);
+    } else if (allowed.has(opt)) returns.push(opt as T);
+    else throw badSyntax(`Unknown ${command} return option ${opt}`);
+    return opt;
+  });
+  r.sp();
+  const context = { impliesAll: others === 0, update, partial };
+  checkPartial(partial, returns.includes("ALL" as T));
+  return { returns, context };
+}
+
 function readSearchArgs(r: CommandReader): SearchArgs {
   r.sp();
-  let returns: ReturnOption[] | null = null;
-  if (r.peekKeyword() === "RETURN") {
-    r.keyword();
-    r.sp();
-    returns = r.list(() => {
-      const opt = r.keyword("return option");
-      if (!RETURN_OPTIONS.has(opt)) throw badSyntax(`Unknown SEARCH return option ${opt}`);
-      return opt as ReturnOption;
-    });
-    r.sp();
-  }
+  const { returns, context } = readReturnOptions<ReturnOption>(r, RETURN_OPTIONS, "SEARCH");
   if (r.peekKeyword() === "CHARSET") {
     r.keyword();
     r.sp();
     readCharset(r);
     r.sp();
   }
-  return { returns, key: readSearchProgram(r) };
+  return { returns, context, key: readSearchProgram(r) };
 }
 
 /** Reads a charset name and refuses all but UTF-8 and US-ASCII (RFC 9051, Section 6.4.4). */
@@ -635,8 +677,12 @@ async function search(
     ctx.out.line(`* SEARCH${numbers.map((n) => " " + n).join("")}${suffix}`);
     return { text: `${label} completed` };
   }
-  const wanted: ReturnOption[] = returns === null || returns.length === 0 ? ["ALL"] : [...returns];
-  if (wanted.length === 1 && wanted[0] === "SAVE") return { text: `${label} completed` };
+  const context = args.context;
+  const wanted: ReturnOption[] = returns === null || context.impliesAll ? ["ALL"] : [...returns];
+  if (context.update) registerUpdate(ctx, args.key, uidMode, hits.map((h) => h.uid));
+  if (wanted.length === 1 && wanted[0] === "SAVE" && !context.update && !context.partial) {
+    return { text: `${label} completed` };
+  }
   const parts = [`* ESEARCH (TAG "${ctx.tag}")`];
   if (uidMode) parts.push("UID");
   if (wanted.includes("MIN") && numbers.length > 0) parts.push(`MIN ${numbers[0]}`);
@@ -644,10 +690,31 @@ async function search(
     parts.push(`MAX ${numbers[numbers.length - 1]}`);
   }
   if (wanted.includes("ALL") && numbers.length > 0) parts.push(`ALL ${formatSequenceSet(numbers)}`);
+  if (context.partial !== null) parts.push(formatPartial(context.partial, numbers));
   if (wanted.includes("COUNT")) parts.push(`COUNT ${numbers.length}`);
   if (usesModseq && hits.length > 0) parts.push(`MODSEQ ${returnedModseq(wanted, hits)}`);
   ctx.out.line(parts.join(" "));
   return { text: `${label} completed` };
+}
+
+/**
+ * Keeps the result of this SEARCH up to date (RFC 5267, Section 4.3), or says NOUPDATE when
+ * the session holds too many contexts.
+ */
+function registerUpdate(
+  ctx: CommandContext,
+  key: SearchKey,
+  uid: boolean,
+  results: number[],
+): void {
+  const added = ctx.searchUpdates.add({
+    tag: ctx.tag,
+    uid,
+    sorted: false,
+    compute: async (c) => (await findMatches(c, key)).map((h) => h.uid),
+    results,
+  });
+  if (!added) ctx.out.line(`* NO [NOUPDATE "${ctx.tag}"] Too many contexts`);
 }
 
 export const searchCommand: CommandSpec = {

@@ -1,7 +1,7 @@
 /**
  * SORT and UID SORT (RFC 5256, Section 3), with the DISPLAYFROM and DISPLAYTO keys of
- * SORT=DISPLAY (RFC 5957) and the ESORT return options MIN, MAX, ALL and COUNT (RFC 5267,
- * Section 3). Keys come from the stored search text (see `_sort_data.ts`); ties fall back to
+ * SORT=DISPLAY (RFC 5957), the ESORT return options MIN, MAX, ALL and COUNT (RFC 5267,
+ * Section 3) and the context options CONTEXT, UPDATE and PARTIAL (RFC 5267, Section 4). Keys come from the stored search text (see `_sort_data.ts`); ties fall back to
  * sequence order.
  */
 import type { CommandContext, CommandSpec, Completion } from "../context.ts";
@@ -9,7 +9,8 @@ import { badSyntax } from "../errors.ts";
 import type { CommandReader } from "../parser.ts";
 import { formatSequenceSet } from "../sequence_set.ts";
 import { loadSortRecords, type SortRecord } from "./_sort_data.ts";
-import { readCharset, readSearchProgram } from "./search.ts";
+import { readCharset, readReturnOptions, readSearchProgram } from "./search.ts";
+import { formatPartial } from "../search_context.ts";
 
 type KeyField = keyof SortRecord["keys"];
 
@@ -93,17 +94,7 @@ function readCriteria(r: CommandReader): Criterion[] {
 
 async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Promise<Completion> {
   r.sp();
-  let returns: ReturnOption[] | null = null;
-  if (r.peekKeyword() === "RETURN") {
-    r.keyword();
-    r.sp();
-    returns = r.list(() => {
-      const opt = r.keyword("return option");
-      if (!RETURN_OPTIONS.has(opt)) throw badSyntax(`Unknown SORT return option ${opt}`);
-      return opt as ReturnOption;
-    });
-    r.sp();
-  }
+  const { returns, context } = readReturnOptions<ReturnOption>(r, RETURN_OPTIONS, "SORT");
   const criteria = readCriteria(r);
   r.sp();
   readCharset(r);
@@ -116,7 +107,17 @@ async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Pr
     ctx.out.line(`* SORT${numbers.map((n) => " " + n).join("")}`);
     return { text: `${label} completed` };
   }
-  const wanted: readonly ReturnOption[] = returns.length === 0 ? ["ALL"] : returns;
+  const wanted: readonly ReturnOption[] = context.impliesAll ? ["ALL"] : returns;
+  if (context.update) {
+    const added = ctx.searchUpdates.add({
+      tag: ctx.tag,
+      uid: uidMode,
+      sorted: true,
+      compute: async (c) => sortRecords(await loadSortRecords(c, key), criteria).map((x) => x.uid),
+      results: records.map((x) => x.uid),
+    });
+    if (!added) ctx.out.line(`* NO [NOUPDATE "${ctx.tag}"] Too many contexts`);
+  }
   const parts = [`* ESEARCH (TAG "${ctx.tag}")`];
   if (uidMode) parts.push("UID");
   if (numbers.length > 0) {
@@ -125,6 +126,7 @@ async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Pr
     // ALL keeps the sort order: only ascending runs become ranges (RFC 5267, Section 3.1).
     if (wanted.includes("ALL")) parts.push(`ALL ${formatSequenceSet(numbers)}`);
   }
+  if (context.partial !== null) parts.push(formatPartial(context.partial, numbers));
   if (wanted.includes("COUNT")) parts.push(`COUNT ${numbers.length}`);
   ctx.out.line(parts.join(" "));
   return { text: `${label} completed` };

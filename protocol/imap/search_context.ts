@@ -1,0 +1,109 @@
+/**
+ * Search and sort contexts (RFC 5267, Section 4): the PARTIAL return option, and the results a
+ * client asked to keep up to date with UPDATE, whose changes go out as ESEARCH ADDTO and
+ * REMOVEFROM whenever the session may report expunges.
+ */
+import type { CommandContext } from "./context.ts";
+import { badSyntax } from "./errors.ts";
+import type { CommandReader } from "./parser.ts";
+import { formatSequenceSet } from "./sequence_set.ts";
+
+/** Contexts one session keeps up to date; more are refused with NOUPDATE (RFC 5267, 4.2). */
+export const MAX_UPDATE_CONTEXTS = 8;
+
+/** `PARTIAL low:high`: positions in the result, 1-based, in either order (RFC 5267, 4.4). */
+export interface PartialRange {
+  readonly low: number;
+  readonly high: number;
+}
+
+/** Reads the range after `PARTIAL `. */
+export function readPartialRange(r: CommandReader): PartialRange {
+  const a = r.nzNumber("partial range");
+  r.expectByte(0x3a, ":");
+  const b = r.nzNumber("partial range");
+  return { low: Math.min(a, b), high: Math.max(a, b) };
+}
+
+/** `PARTIAL (low:high set)`, NIL when no result lies in the range (RFC 5267, Section 4.4). */
+export function formatPartial(range: PartialRange, numbers: readonly number[]): string {
+  const slice = numbers.slice(range.low - 1, range.high);
+  const set = slice.length === 0 ? "NIL" : formatSequenceSet(slice);
+  return `PARTIAL (${range.low}:${range.high} ${set})`;
+}
+
+/** A result kept up to date (RETURN (UPDATE)). */
+export interface UpdateContext {
+  /** The tag of the SEARCH or SORT that asked for it (CANCELUPDATE names it). */
+  readonly tag: string;
+  readonly uid: boolean;
+  /** Sorted results report real positions; plain SEARCH results report 0, as Dovecot does. */
+  readonly sorted: boolean;
+  /** Recomputes the result, as UIDs in result order. */
+  readonly compute: (ctx: CommandContext) => Promise<number[]>;
+  /** The result last reported, as UIDs in result order. */
+  results: number[];
+}
+
+/**
+ * The ESEARCH line telling the client how `before` became `after` (RFC 5267, Section 4.3), or
+ * null when nothing changed. Removals come first, each position counted after the removals
+ * before it; then additions, at their positions in the new result. `number` maps a UID to what
+ * the client sees (its sequence number unless UID); a message it can no longer number (its
+ * EXPUNGE was sent) needs no REMOVEFROM.
+ */
+export function updateLine(
+  context: UpdateContext,
+  after: readonly number[],
+  number: (uid: number) => number,
+): string | null {
+  const now = new Set(after);
+  const was = new Set(context.results);
+  const removed: [number, number][] = [];
+  let gone = 0;
+  for (const [i, uid] of context.results.entries()) {
+    if (now.has(uid)) continue;
+    const n = number(uid);
+    if (n > 0) removed.push([context.sorted ? i + 1 - gone : 0, n]);
+    gone++;
+  }
+  const added: [number, number][] = [];
+  for (const [i, uid] of after.entries()) {
+    if (!was.has(uid)) added.push([context.sorted ? i + 1 : 0, number(uid)]);
+  }
+  if (removed.length === 0 && added.length === 0) return null;
+  const parts = [`* ESEARCH (TAG "${context.tag}")`];
+  if (context.uid) parts.push("UID");
+  if (removed.length > 0) parts.push(`REMOVEFROM (${pairs(removed, context.sorted)})`);
+  if (added.length > 0) parts.push(`ADDTO (${pairs(added, context.sorted)})`);
+  return parts.join(" ");
+}
+
+/** `pos set pos set ...`: runs at consecutive positions (or all at 0) share one pair. */
+function pairs(list: readonly [number, number][], sorted: boolean): string {
+  if (!sorted) return `0 ${formatSequenceSet([...list.map(([, n]) => n)].sort((a, b) => a - b))}`;
+  const out: string[] = [];
+  let start = 0;
+  for (let i = 1; i <= list.length; i++) {
+    const prev = list[i - 1]!;
+    const cur = list[i];
+    if (cur !== undefined && cur[0] === prev[0] + 1 && cur[1] === prev[1] + 1) continue;
+    const run = list.slice(start, i).map(([, n]) => n);
+    out.push(`${list[start]![0]} ${formatSequenceSet(run)}`);
+    start = i;
+  }
+  return out.join(" ");
+}
+
+/** The session's registry of update contexts (`CommandContext.searchUpdates`). */
+export interface SearchUpdates {
+  /** Keeps `context` up to date; false when the session holds too many already. */
+  add(context: UpdateContext): boolean;
+  /** Stops updating the contexts of these tags; returns the tags it did not know. */
+  cancel(tags: readonly string[]): string[];
+}
+
+/** Rejects PARTIAL with ALL (RFC 5267, Section 4.4: PARTIAL is a window onto ALL). */
+export function checkPartial(partial: PartialRange | null, all: boolean): void {
+  if (partial !== null && all) throw badSyntax("PARTIAL conflicts with ALL");
+}

@@ -1,0 +1,141 @@
+/** CONTEXT=SEARCH and CONTEXT=SORT (RFC 5267, Section 4): PARTIAL, CONTEXT, UPDATE, CANCELUPDATE. */
+import assert from "node:assert/strict";
+import { append, message, newStore, TestClient } from "./_harness.ts";
+
+/** Two sessions of alice on one store; the first has INBOX selected with messages a, c, b. */
+async function pair(): Promise<[TestClient, TestClient]> {
+  const store = await newStore();
+  const a = new TestClient(store);
+  const b = new TestClient(store);
+  await a.login();
+  await b.login();
+  for (const s of ["Cherry", "Apple", "Banana"]) await append(b, "INBOX", message(s));
+  await a.cmd("S SELECT INBOX");
+  await b.cmd("S SELECT INBOX");
+  return [a, b];
+}
+
+Deno.test("CONTEXT=SEARCH and CONTEXT=SORT are advertised (RFC 5267, Section 4)", async () => {
+  const [a] = await pair();
+  assert.match((await a.cmd("C CAPABILITY"))[0]!, / ESORT CONTEXT=SEARCH CONTEXT=SORT /);
+});
+
+Deno.test("PARTIAL returns a window of the result (RFC 5267, Section 4.4)", async () => {
+  const [a] = await pair();
+  assert.deepEqual(await a.cmd("A SEARCH RETURN (PARTIAL 2:3) ALL"), [
+    '* ESEARCH (TAG "A") PARTIAL (2:3 2:3)',
+    "A OK SEARCH completed",
+  ]);
+  assert.deepEqual(await a.cmd("B UID SEARCH RETURN (PARTIAL 3:2 COUNT) ALL"), [
+    '* ESEARCH (TAG "B") UID PARTIAL (2:3 2:3) COUNT 3',
+    "B OK UID SEARCH completed",
+  ]);
+  assert.deepEqual(await a.cmd("C SEARCH RETURN (PARTIAL 5:9) ALL"), [
+    '* ESEARCH (TAG "C") PARTIAL (5:9 NIL)',
+    "C OK SEARCH completed",
+  ]);
+  // Subjects sort Apple (2), Banana (3), Cherry (1).
+  assert.deepEqual(await a.cmd("D SORT RETURN (PARTIAL 1:2) (SUBJECT) UTF-8 ALL"), [
+    '* ESEARCH (TAG "D") PARTIAL (1:2 2:3)',
+    "D OK SORT completed",
+  ]);
+  assert.deepEqual(await a.cmd("E UID SORT RETURN (PARTIAL 2:3) (REVERSE SUBJECT) UTF-8 ALL"), [
+    '* ESEARCH (TAG "E") UID PARTIAL (2:3 3,2)',
+    "E OK UID SORT completed",
+  ]);
+  for (const bad of ["PARTIAL 0:2", "PARTIAL 1:2 ALL", "PARTIAL 2", "PARTIAL -1:-2"]) {
+    assert.match((await a.cmd(`F SEARCH RETURN (${bad}) ALL`)).at(-1)!, /^F BAD /, bad);
+  }
+});
+
+Deno.test("CONTEXT alone implies ALL; UPDATE alone returns no data (RFC 5267, 4.2 and 4.3)", async () => {
+  const [a] = await pair();
+  assert.deepEqual(await a.cmd("A SEARCH RETURN (CONTEXT) ALL"), [
+    '* ESEARCH (TAG "A") ALL 1:3',
+    "A OK SEARCH completed",
+  ]);
+  assert.deepEqual(await a.cmd("B UID SEARCH RETURN (UPDATE) ALL"), [
+    '* ESEARCH (TAG "B") UID',
+    "B OK UID SEARCH completed",
+  ]);
+  assert.deepEqual(await a.cmd("C UID SORT RETURN (CONTEXT UPDATE COUNT) (SUBJECT) UTF-8 ALL"), [
+    '* ESEARCH (TAG "C") UID COUNT 3',
+    "C OK UID SORT completed",
+  ]);
+});
+
+Deno.test("UPDATE reports REMOVEFROM and ADDTO as the mailbox changes (RFC 5267, Section 4.3)", async () => {
+  const [a, b] = await pair();
+  await a.cmd("A UID SEARCH RETURN (UPDATE) UNSEEN");
+  await a.cmd("B UID SORT RETURN (UPDATE) (SUBJECT) UTF-8 UNDELETED");
+  await b.cmd("s STORE 1 +FLAGS (\\Seen)");
+  await append(b, "INBOX", message("Avocado"));
+  await b.cmd("d STORE 3 +FLAGS (\\Deleted)");
+  await b.cmd("x EXPUNGE");
+  const noop = await a.cmd("N NOOP");
+  assert.deepEqual(noop.filter((l) => l.startsWith("* ESEARCH")), [
+    // SEARCH results carry position 0; the sorted one names positions: Banana (UID 3) was
+    // second of Apple, Banana, Cherry, and Avocado (UID 4) now is.
+    '* ESEARCH (TAG "A") UID REMOVEFROM (0 1,3) ADDTO (0 4)',
+    '* ESEARCH (TAG "B") UID REMOVEFROM (2 3) ADDTO (2 4)',
+  ]);
+  assert.equal(noop.at(-1), "N OK NOOP completed");
+  // Nothing changed: nothing to report.
+  assert.deepEqual(await a.cmd("N2 NOOP"), ["N2 OK NOOP completed"]);
+  // No updates while expunges may not be reported (FETCH, STORE, SEARCH).
+  await append(b, "INBOX", message("Zucchini"));
+  assert.ok((await a.cmd("F FETCH 1 (FLAGS)")).every((l) => !l.includes("ESEARCH")));
+  assert.deepEqual((await a.cmd("N3 NOOP")).filter((l) => l.startsWith("* ESEARCH")), [
+    '* ESEARCH (TAG "A") UID ADDTO (0 5)',
+    '* ESEARCH (TAG "B") UID ADDTO (4 5)',
+  ]);
+});
+
+Deno.test("CANCELUPDATE ends updates; an unknown tag is NO; SELECT ends every context (RFC 5267, 4.3)", async () => {
+  const [a, b] = await pair();
+  await a.cmd("A UID SEARCH RETURN (UPDATE) ALL");
+  await a.cmd("B UID SEARCH RETURN (UPDATE) ALL");
+  assert.deepEqual(await a.cmd('C CANCELUPDATE "A"'), ["C OK CANCELUPDATE completed"]);
+  assert.match((await a.cmd('D CANCELUPDATE "A"')).at(-1)!, /^D NO /);
+  assert.match((await a.cmd("D2 CANCELUPDATE")).at(-1)!, /^D2 BAD /);
+  await append(b, "INBOX", message("New"));
+  assert.deepEqual((await a.cmd("N NOOP")).filter((l) => l.startsWith("* ESEARCH")), [
+    '* ESEARCH (TAG "B") UID ADDTO (0 4)',
+  ]);
+  await a.cmd("S2 SELECT INBOX");
+  await append(b, "INBOX", message("Newer"));
+  assert.ok((await a.cmd("N2 NOOP")).every((l) => !l.includes("ESEARCH")));
+  assert.match((await a.cmd('E CANCELUPDATE "B"')).at(-1)!, /^E NO /);
+});
+
+Deno.test("sequence-number contexts: REMOVEFROM goes before the EXPUNGE that renumbers, ADDTO after EXISTS", async () => {
+  const [a, b] = await pair();
+  await a.cmd("A SEARCH RETURN (UPDATE) UNSEEN");
+  await b.cmd("d STORE 1 +FLAGS (\\Deleted)");
+  await b.cmd("x EXPUNGE");
+  await b.cmd("s STORE 1 +FLAGS (\\Seen)");
+  await append(b, "INBOX", message("New"));
+  assert.deepEqual(await a.cmd("N NOOP"), [
+    '* ESEARCH (TAG "A") REMOVEFROM (0 1:2)',
+    "* 1 EXPUNGE",
+    "* 3 EXISTS",
+    "* 2 RECENT",
+    "* 1 FETCH (UID 2 FLAGS (\\Seen \\Recent))",
+    '* ESEARCH (TAG "A") ADDTO (0 3)',
+    "N OK NOOP completed",
+  ]);
+});
+
+Deno.test("a session keeps at most 8 contexts; more get NOUPDATE (RFC 5267, Section 4.3)", async () => {
+  const [a] = await pair();
+  for (let i = 0; i < 8; i++) {
+    assert.equal((await a.cmd(`T${i} SEARCH RETURN (UPDATE) ALL`)).length, 2);
+  }
+  assert.deepEqual(await a.cmd("T8 SEARCH RETURN (UPDATE COUNT) ALL"), [
+    '* NO [NOUPDATE "T8"] Too many contexts',
+    '* ESEARCH (TAG "T8") COUNT 3',
+    "T8 OK SEARCH completed",
+  ]);
+  // The same tag again replaces its context.
+  assert.equal((await a.cmd("T0 SEARCH RETURN (UPDATE) ALL")).length, 2);
+});
