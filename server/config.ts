@@ -1203,6 +1203,12 @@ export interface LmtpConfig {
 }
 
 export interface QuotaConfig {
+  /**
+   * LDAP attribute holding an account's STORAGE limit in octets (`quota.directory_attribute`),
+   * read with the user lookup; where a directory user's entry has one, it replaces the
+   * configured storage figure. Needs `directory:`.
+   */
+  readonly directoryAttribute?: string;
   /** Limits of every account; null fields are unlimited. Default: none. */
   readonly default: { readonly storage: number | null; readonly messages: number | null };
   /**
@@ -1232,7 +1238,7 @@ const LMTP_KEYS = [
   "max_connections",
   "allow_remote",
 ] as const;
-const QUOTA_KEYS = ["default", "accounts"] as const;
+const QUOTA_KEYS = ["default", "accounts", "directory_attribute"] as const;
 const QUOTA_LIMIT_KEYS = ["storage", "messages"] as const;
 
 function readLmtp(ctx: Context, root: Section): LmtpConfig | null {
@@ -1388,7 +1394,17 @@ function readQuota(ctx: Context, root: Section): QuotaConfig {
       }
     }
   }
-  return { default: limits(d), accounts };
+  const attribute = quota.string("directory_attribute");
+  if (attribute !== undefined && !isAttributeDescription(attribute)) {
+    quota.fail("directory_attribute", "must be an LDAP attribute name");
+  } else if (attribute !== undefined && !root.has("directory")) {
+    quota.fail("directory_attribute", "needs a directory: section");
+  }
+  return {
+    default: limits(d),
+    accounts,
+    ...(attribute !== undefined ? { directoryAttribute: attribute } : {}),
+  };
 }
 
 // Revocation settings (issue 20): tls.crl, tls.crl_policy and directory.sync.

@@ -12,9 +12,19 @@ export interface QuotaUsage {
   readonly messages: number;
 }
 
-/** The limits of one account: its `quota.accounts` entry, else `quota.default`. */
-export function quotaLimits(config: Pick<Config, "quota">, accountName: string): QuotaLimits {
-  return config.quota.accounts?.get(accountName) ?? config.quota.default;
+/**
+ * The limits of one account: its `quota.accounts` entry, else `quota.default`; a STORAGE
+ * figure from its directory entry (`quota.directory_attribute`, octets) replaces the storage
+ * limit of either.
+ */
+export function quotaLimits(
+  config: Pick<Config, "quota">,
+  accountName: string,
+  directoryStorage?: number | null,
+): QuotaLimits {
+  const configured = config.quota.accounts?.get(accountName) ?? config.quota.default;
+  if (directoryStorage === undefined || directoryStorage === null) return configured;
+  return { storage: directoryStorage, messages: configured.messages };
 }
 
 /** True when no limit applies, so that callers can skip counting. */
