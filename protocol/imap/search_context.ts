@@ -74,20 +74,24 @@ export function updateLine(
   if (removed.length === 0 && added.length === 0) return null;
   const parts = [`* ESEARCH (TAG "${context.tag}")`];
   if (context.uid) parts.push("UID");
-  if (removed.length > 0) parts.push(`REMOVEFROM (${pairs(removed, context.sorted)})`);
-  if (added.length > 0) parts.push(`ADDTO (${pairs(added, context.sorted)})`);
+  if (removed.length > 0) parts.push(`REMOVEFROM (${pairs(removed, context.sorted, false)})`);
+  if (added.length > 0) parts.push(`ADDTO (${pairs(added, context.sorted, true)})`);
   return parts.join(" ");
 }
 
-/** `pos set pos set ...`: runs at consecutive positions (or all at 0) share one pair. */
-function pairs(list: readonly [number, number][], sorted: boolean): string {
+/**
+ * `pos set pos set ...`. Unsorted results put everything at position 0. Sorted additions at
+ * consecutive positions with consecutive numbers share one pair (`4 7:9`: 7 at 4, 8 at 5, 9 at
+ * 6); sorted removals get a pair each, each position counted after the removals before it.
+ */
+function pairs(list: readonly [number, number][], sorted: boolean, group: boolean): string {
   if (!sorted) return `0 ${formatSequenceSet([...list.map(([, n]) => n)].sort((a, b) => a - b))}`;
   const out: string[] = [];
   let start = 0;
   for (let i = 1; i <= list.length; i++) {
     const prev = list[i - 1]!;
     const cur = list[i];
-    if (cur !== undefined && cur[0] === prev[0] + 1 && cur[1] === prev[1] + 1) continue;
+    if (group && cur !== undefined && cur[0] === prev[0] + 1 && cur[1] === prev[1] + 1) continue;
     const run = list.slice(start, i).map(([, n]) => n);
     out.push(`${list[start]![0]} ${formatSequenceSet(run)}`);
     start = i;

@@ -139,3 +139,88 @@ Deno.test("a session keeps at most 8 contexts; more get NOUPDATE (RFC 5267, Sect
   // The same tag again replaces its context.
   assert.equal((await a.cmd("T0 SEARCH RETURN (UPDATE) ALL")).length, 2);
 });
+
+/** Applies `ADDTO`/`REMOVEFROM` pairs to a kept result, as a client would (RFC 5267, 4.3). */
+function applyUpdates(result: number[], line: string, sorted: boolean): void {
+  for (const part of line.matchAll(/(ADDTO|REMOVEFROM) \(([^)]*)\)/g)) {
+    const words = part[2]!.split(" ");
+    for (let i = 0; i < words.length; i += 2) {
+      const position = Number(words[i]);
+      const numbers = words[i + 1]!.split(",").flatMap((r) => {
+        const [a, b] = r.split(":").map(Number);
+        if (b === undefined) return [a!];
+        const out: number[] = [];
+        for (let n = a!; n <= b; n++) out.push(n);
+        return out;
+      });
+      if (part[1] === "REMOVEFROM") {
+        for (const n of numbers) {
+          const at = result.indexOf(n);
+          assert.ok(at >= 0, `${n} removed but not in the result`);
+          if (sorted) assert.equal(at + 1, position, line);
+          result.splice(at, 1);
+        }
+      } else {
+        for (const [k, n] of numbers.entries()) {
+          assert.ok(!result.includes(n), `${n} added twice`);
+          if (sorted) result.splice(position - 1 + k, 0, n);
+          else result.push(n);
+        }
+      }
+    }
+  }
+  if (!sorted) result.sort((a, b) => a - b);
+}
+
+Deno.test("20 sessions keep SEARCH and SORT results up to date while another one changes the mailbox", async () => {
+  const store = await newStore();
+  const writer = new TestClient(store);
+  await writer.login();
+  const words = ["kiwi", "apple", "fig", "lime", "date", "pear", "plum", "yuzu"];
+  for (let i = 0; i < 12; i++) await append(writer, "INBOX", message(`${words[i % 8]} ${i}`));
+  await writer.cmd("W SELECT INBOX");
+  const readers = await Promise.all(Array.from({ length: 20 }, async () => {
+    const c = new TestClient(store);
+    await c.login();
+    await c.cmd("S SELECT INBOX");
+    const unseen = (await c.cmd("A UID SEARCH RETURN (UPDATE ALL) UNSEEN"))[0]!;
+    const sorted = (await c.cmd("B UID SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 UNDELETED"))[0]!;
+    const all = (line: string) => {
+      const m = / ALL (\S+)$/.exec(line);
+      return m === null ? [] : m[1]!.split(",").flatMap((r) => {
+        const [a, b] = r.split(":").map(Number);
+        if (b === undefined) return [a!];
+        const out: number[] = [];
+        for (let n = Math.min(a!, b); n <= Math.max(a!, b); n++) {
+          out.push(b < a! ? a! - (n - b) : n);
+        }
+        return out;
+      });
+    };
+    return { c, unseen: all(unseen), sorted: all(sorted) };
+  }));
+  for (let round = 0; round < 10; round++) {
+    await append(writer, "INBOX", message(`${words[(round * 3) % 8]} r${round}`));
+    await writer.cmd(`F${round} UID STORE ${round + 1} +FLAGS (\\Seen)`);
+    await writer.cmd(`D${round} UID STORE ${round + 3} +FLAGS (\\Deleted)`);
+    if (round % 3 === 2) await writer.cmd(`X${round} EXPUNGE`);
+    await Promise.all(readers.map(async (r, i) => {
+      if ((round + i) % 2 === 0) return;
+      for (const line of await r.c.cmd(`N${round} NOOP`)) {
+        if (line.startsWith('* ESEARCH (TAG "A")')) applyUpdates(r.unseen, line, false);
+        if (line.startsWith('* ESEARCH (TAG "B")')) applyUpdates(r.sorted, line, true);
+      }
+    }));
+  }
+  for (const r of readers) {
+    for (const line of await r.c.cmd("N NOOP")) {
+      if (line.startsWith('* ESEARCH (TAG "A")')) applyUpdates(r.unseen, line, false);
+      if (line.startsWith('* ESEARCH (TAG "B")')) applyUpdates(r.sorted, line, true);
+    }
+    const fresh = (await r.c.cmd("F UID SEARCH UNSEEN"))[0]!.split(" ").slice(2).map(Number);
+    assert.deepEqual(r.unseen, fresh);
+    const order = (await r.c.cmd("G UID SORT (SUBJECT) UTF-8 UNDELETED"))[0]!.split(" ").slice(2)
+      .map(Number);
+    assert.deepEqual(r.sorted, order);
+  }
+});
