@@ -223,3 +223,19 @@ Deno.test("20 sessions keep SEARCH and SORT results up to date while another one
     assert.deepEqual(r.sorted, order);
   }
 });
+
+Deno.test("UPDATE notifications arrive during IDLE (RFC 5267, Section 4.3)", async () => {
+  const [a, b] = await pair();
+  await a.cmd("A UID SEARCH RETURN (UPDATE) UNSEEN");
+  assert.deepEqual(await a.cmd("i IDLE"), ["+ idling"]);
+  await append(b, "INBOX", message("Durian"));
+  await a.session.receive(new Uint8Array(0));
+  assert.equal(a.take(), '* 4 EXISTS\r\n* ESEARCH (TAG "A") UID ADDTO (0 4)\r\n');
+  await b.cmd("s STORE 4 +FLAGS (\\Seen)");
+  await a.session.receive(new Uint8Array(0));
+  assert.equal(
+    a.take(),
+    '* 4 FETCH (UID 4 FLAGS (\\Seen))\r\n* ESEARCH (TAG "A") UID REMOVEFROM (0 4)\r\n',
+  );
+  assert.deepEqual(await a.cmd("DONE"), ["i OK IDLE terminated"]);
+});
