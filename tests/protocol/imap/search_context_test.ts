@@ -239,3 +239,36 @@ Deno.test("UPDATE notifications arrive during IDLE (RFC 5267, Section 4.3)", asy
   );
   assert.deepEqual(await a.cmd("DONE"), ["i OK IDLE terminated"]);
 });
+
+Deno.test("hostile arguments of the new extensions get BAD or NO, never a server error", async () => {
+  const [a] = await pair();
+  const lines = [
+    "SEARCH RETURN (PARTIAL 1:4294967296) ALL",
+    "SEARCH RETURN (PARTIAL 4294967295:1) ALL",
+    "SEARCH RETURN (PARTIAL 1:2 PARTIAL 3:4) ALL",
+    "SEARCH RETURN (PARTIAL) ALL",
+    "SEARCH RETURN (UPDATE UPDATE CONTEXT CONTEXT) ALL",
+    "SORT RETURN (PARTIAL 1:2 ALL) (SUBJECT) UTF-8 ALL",
+    "CANCELUPDATE",
+    "CANCELUPDATE tag",
+    `CANCELUPDATE ${'"x" '.repeat(150).trim()}`,
+    "FETCH 1 (PREVIEW (LAZY LAZY))",
+    "FETCH 1 (PREVIEW (",
+    "FETCH 1 (PREVIEW (LAZY)",
+    "FETCH 1 PREVIEW (LAZY) EMAILID",
+    `SEARCH EMAILID ${"M".repeat(300)}`,
+    'SEARCH THREADID "T1"',
+    "SEARCH THREADID",
+    "SEARCH SAVEDSINCE 31-Feb-2024",
+    "SEARCH SAVEDBEFORE",
+    "STATUS INBOX (MAILBOXID MAILBOXID)",
+  ];
+  for (const [i, line] of lines.entries()) {
+    const out = await a.cmd(`h${i} ${line}`);
+    const tagged = out.at(-1) ?? "";
+    assert.match(tagged, new RegExp(`^h${i} (OK|NO|BAD) `), line);
+    assert.doesNotMatch(tagged, /SERVERBUG/, line);
+  }
+  assert.deepEqual(a.errors, []);
+  assert.deepEqual(await a.cmd("n NOOP"), ["n OK NOOP completed"]);
+});
