@@ -39,8 +39,16 @@ export interface UpdateContext {
   readonly uid: boolean;
   /** Sorted results report real positions; plain SEARCH results report 0, as Dovecot does. */
   readonly sorted: boolean;
-  /** Recomputes the result, as UIDs in result order. */
-  readonly compute: (ctx: CommandContext) => Promise<number[]>;
+  /**
+   * Recomputes the result, as UIDs in result order, from the previous one and the UIDs
+   * appended, flagged or expunged since (the only messages whose membership can have changed,
+   * for keys that depend on the message alone).
+   */
+  readonly compute: (
+    ctx: CommandContext,
+    previous: readonly number[],
+    touched: ReadonlySet<number>,
+  ) => Promise<number[]>;
   /** The result last reported, as UIDs in result order. */
   results: number[];
 }

@@ -486,8 +486,11 @@ export class ImapSession {
       return false;
     }
     const refresh = allowExpunge && this.#updatesDirty && this.#updates.length > 0;
+    const touched = allowExpunge ? state.view.takeTouched() : new Set<number>();
     // Sequence-number results lose expunged messages before their EXPUNGE renumbers the rest.
-    if (refresh) await this.#refreshUpdates(state.view, this.#updates.filter((u) => !u.uid));
+    if (refresh) {
+      await this.#refreshUpdates(state.view, this.#updates.filter((u) => !u.uid), touched);
+    }
     const expunged = await state.view.sync(this.#store, this.#out, {
       allowExpunge,
       condstore: this.#enabled.has("CONDSTORE"),
@@ -495,7 +498,7 @@ export class ImapSession {
     });
     if (refresh) {
       this.#updatesDirty = false;
-      await this.#refreshUpdates(state.view, this.#updates);
+      await this.#refreshUpdates(state.view, this.#updates, touched);
     }
     return expunged;
   }
@@ -504,9 +507,13 @@ export class ImapSession {
    * Recomputes results kept up to date and reports what changed as ESEARCH ADDTO and
    * REMOVEFROM (RFC 5267, Section 4.3), when expunges may be reported too.
    */
-  async #refreshUpdates(view: MailboxView, contexts: readonly UpdateContext[]): Promise<void> {
+  async #refreshUpdates(
+    view: MailboxView,
+    contexts: readonly UpdateContext[],
+    touched: ReadonlySet<number>,
+  ): Promise<void> {
     for (const context of [...contexts]) {
-      const after = await context.compute(this.#context(context.tag));
+      const after = await context.compute(this.#context(context.tag), context.results, touched);
       const line = updateLine(context, after, (uid) => context.uid ? uid : view.seqOf(uid));
       context.results = after;
       if (line !== null) this.#out.line(line);

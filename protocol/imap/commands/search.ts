@@ -586,9 +586,14 @@ export interface SearchHit {
 
 /**
  * The messages of the selected mailbox that `key` matches, in sequence order (shared by
- * SEARCH, SORT and THREAD). Enables CONDSTORE when the key uses MODSEQ.
+ * SEARCH, SORT and THREAD); with `only`, among those UIDs alone. Enables CONDSTORE when the
+ * key uses MODSEQ.
  */
-export async function findMatches(ctx: CommandContext, key: SearchKey): Promise<SearchHit[]> {
+export async function findMatches(
+  ctx: CommandContext,
+  key: SearchKey,
+  only?: ReadonlySet<number>,
+): Promise<SearchHit[]> {
   const { view } = selected(ctx);
   const sets: { uid: boolean; set: SequenceSet }[] = [];
   collectSets(key, sets);
@@ -606,7 +611,9 @@ export async function findMatches(ctx: CommandContext, key: SearchKey): Promise<
     }
     resolved.sets.set(s.set, new Set(uids));
   }
-  const metas = await ctx.store.listMessages(view.mailboxId);
+  const metas = only === undefined
+    ? await ctx.store.listMessages(view.mailboxId)
+    : await ctx.store.getMessages(view.mailboxId, [...only].sort((a, b) => a - b));
   const hits: SearchHit[] = [];
   if (hasModseqKey(key)) await ctx.enableCondstore();
   const needs = contentNeeds(key);
@@ -617,16 +624,18 @@ export async function findMatches(ctx: CommandContext, key: SearchKey): Promise<
   let mi = 0;
   for (let start = 0; start < uids.length; start += SEARCH_CHUNK) {
     const chunk = uids.slice(start, start + SEARCH_CHUNK);
+    const asked = only === undefined ? chunk : chunk.filter((u) => only.has(u));
     // One query per chunk for the stored search text; rows stored without one (written before
     // it existed) fall back to their summary, then to the octets.
-    const texts = needs.text && chunk.length > 0
-      ? await ctx.store.getSearchTexts(view.mailboxId, chunk, required ?? undefined)
+    const texts = needs.text && asked.length > 0
+      ? await ctx.store.getSearchTexts(view.mailboxId, asked, required ?? undefined)
       : null;
-    const objects = needs.objects && chunk.length > 0
-      ? await ctx.store.getObjectInfo(view.mailboxId, chunk)
+    const objects = needs.objects && asked.length > 0
+      ? await ctx.store.getObjectInfo(view.mailboxId, asked)
       : null;
     for (let i = 0; i < chunk.length; i++) {
       const uid = chunk[i]!;
+      if (only !== undefined && !only.has(uid)) continue;
       while (mi < metas.length && metas[mi]!.uid < uid) mi++;
       const meta = metas[mi];
       if (meta === undefined || meta.uid !== uid) continue;
@@ -707,14 +716,40 @@ function registerUpdate(
   uid: boolean,
   results: number[],
 ): void {
+  const incremental = dependsOnMessageOnly(key);
   const added = ctx.searchUpdates.add({
     tag: ctx.tag,
     uid,
     sorted: false,
-    compute: async (c) => (await findMatches(c, key)).map((h) => h.uid),
+    compute: async (c, previous, touched) => {
+      if (!incremental) return (await findMatches(c, key)).map((h) => h.uid);
+      const fresh = (await findMatches(c, key, touched)).map((h) => h.uid);
+      return [...previous.filter((u) => !touched.has(u)), ...fresh].sort((a, b) => a - b);
+    },
     results,
   });
   if (!added) ctx.out.line(`* NO [NOUPDATE "${ctx.tag}"] Too many contexts`);
+}
+
+/**
+ * True when whether a message matches `key` depends on that message alone, so that only the
+ * messages changed since need evaluating again: not for sequence sets and `$` (numbers move
+ * with expunges, `*` with appends) nor for RECENT.
+ */
+export function dependsOnMessageOnly(key: SearchKey): boolean {
+  switch (key.kind) {
+    case "set":
+    case "recent":
+      return false;
+    case "not":
+      return dependsOnMessageOnly(key.key);
+    case "or":
+      return dependsOnMessageOnly(key.a) && dependsOnMessageOnly(key.b);
+    case "and":
+      return key.keys.every(dependsOnMessageOnly);
+    default:
+      return true;
+  }
 }
 
 export const searchCommand: CommandSpec = {

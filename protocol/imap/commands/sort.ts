@@ -9,7 +9,14 @@ import { badSyntax } from "../errors.ts";
 import type { CommandReader } from "../parser.ts";
 import { formatSequenceSet } from "../sequence_set.ts";
 import { loadSortRecords, type SortRecord } from "./_sort_data.ts";
-import { readCharset, readReturnOptions, readSearchProgram } from "./search.ts";
+import {
+  dependsOnMessageOnly,
+  findMatches,
+  readCharset,
+  readReturnOptions,
+  readSearchProgram,
+} from "./search.ts";
+import { selected } from "./_util.ts";
 import { formatPartial } from "../search_context.ts";
 
 type KeyField = keyof SortRecord["keys"];
@@ -69,6 +76,44 @@ export function sortRecords(
   return order.map((i) => records[i]!);
 }
 
+/**
+ * The order of `sortRecords` as a comparison of two records: text keys by code unit (as the
+ * ranks are), numbers by value, REVERSE negated, then sequence number.
+ */
+function compareRecords(criteria: readonly Criterion[]): (a: SortRecord, b: SortRecord) => number {
+  return (a, b) => {
+    for (const c of criteria) {
+      const x = a.keys[c.field] as number | string;
+      const y = b.keys[c.field] as number | string;
+      const d = x < y ? -1 : x > y ? 1 : 0;
+      if (d !== 0) return c.reverse ? -d : d;
+    }
+    return a.seq - b.seq;
+  };
+}
+
+/**
+ * A kept sorted result after changes (RFC 5267, Section 4.3): sort keys never change, so the
+ * untouched members keep their order, and the touched ones that match now are merged in.
+ */
+function mergeSorted(
+  kept: readonly SortRecord[],
+  added: SortRecord[],
+  criteria: readonly Criterion[],
+): SortRecord[] {
+  const cmp = compareRecords(criteria);
+  added.sort(cmp);
+  const out: SortRecord[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < kept.length || j < added.length) {
+    if (j >= added.length || (i < kept.length && cmp(kept[i]!, added[j]!) <= 0)) {
+      out.push(kept[i++]!);
+    } else out.push(added[j++]!);
+  }
+  return out;
+}
+
 /** Most criteria in one SORT. */
 const MAX_CRITERIA = 32;
 
@@ -109,11 +154,33 @@ async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Pr
   }
   const wanted: readonly ReturnOption[] = context.impliesAll ? ["ALL"] : returns;
   if (context.update) {
+    const incremental = dependsOnMessageOnly(key);
     const added = ctx.searchUpdates.add({
       tag: ctx.tag,
       uid: uidMode,
       sorted: true,
-      compute: async (c) => sortRecords(await loadSortRecords(c, key), criteria).map((x) => x.uid),
+      compute: async (c, previous, touched) => {
+        if (!incremental) {
+          return sortRecords(await loadSortRecords(c, key), criteria).map((x) => x.uid);
+        }
+        // Members: the previous ones untouched since, and the touched ones that match now.
+        const fresh = new Set((await findMatches(c, key, touched)).map((h) => h.uid));
+        const members = new Set(previous.filter((u) => !touched.has(u)));
+        const { view } = selected(c);
+        const hits = view.uids.flatMap((uid, i) =>
+          members.has(uid) || fresh.has(uid) ? [{ seq: i + 1, uid }] : []
+        );
+        const byUid = new Map((await loadSortRecords(c, key, hits)).map((r) => [r.uid, r]));
+        const kept = previous.flatMap((u) => {
+          const r = members.has(u) ? byUid.get(u) : undefined;
+          return r === undefined ? [] : [r];
+        });
+        const added = [...fresh].flatMap((u) => {
+          const r = byUid.get(u);
+          return r === undefined ? [] : [r];
+        });
+        return mergeSorted(kept, added, criteria).map((x) => x.uid);
+      },
       results: records.map((x) => x.uid),
     });
     if (!added) ctx.out.line(`* NO [NOUPDATE "${ctx.tag}"] Too many contexts`);

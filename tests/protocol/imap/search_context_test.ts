@@ -272,3 +272,20 @@ Deno.test("hostile arguments of the new extensions get BAD or NO, never a server
   assert.deepEqual(a.errors, []);
   assert.deepEqual(await a.cmd("n NOOP"), ["n OK NOOP completed"]);
 });
+
+Deno.test("a kept result over sequence numbers is recomputed whole: an EXPUNGE moves untouched messages", async () => {
+  const [a, b] = await pair();
+  assert.deepEqual(await a.cmd("A SEARCH RETURN (UPDATE ALL) 2:*"), [
+    '* ESEARCH (TAG "A") ALL 2:3',
+    "A OK SEARCH completed",
+  ]);
+  await b.cmd("d STORE 1 +FLAGS (\\Deleted)");
+  await b.cmd("x EXPUNGE");
+  // UID 2 was untouched, but it is message 1 now, outside 2:*.
+  assert.deepEqual(await a.cmd("N NOOP"), [
+    "* 1 EXPUNGE",
+    "* 2 RECENT",
+    '* ESEARCH (TAG "A") REMOVEFROM (0 1)',
+    "N OK NOOP completed",
+  ]);
+});
