@@ -114,6 +114,40 @@ function mergeSorted(
   return out;
 }
 
+/**
+ * The kept result with the untouched members in their order and each new member inserted by
+ * binary search, reading sort keys from the session cache; null when a key is not cached
+ * (then the caller rebuilds every record).
+ */
+async function insertSorted(
+  ctx: CommandContext,
+  previous: readonly number[],
+  touched: ReadonlySet<number>,
+  fresh: ReadonlySet<number>,
+  criteria: readonly Criterion[],
+): Promise<number[] | null> {
+  const { view } = selected(ctx);
+  const result = previous.filter((u) => !touched.has(u) && view.seqOf(u) > 0);
+  const hits = [...fresh].map((uid) => ({ seq: view.seqOf(uid), uid })).filter((h) => h.seq > 0);
+  const cmp = compareRecords(criteria);
+  const added = (await loadSortRecords(ctx, { kind: "all" }, hits)).sort(cmp);
+  const cache = ctx.sortKeys.mailbox(view.mailboxId, view.uidValidity, view.uids.length);
+  for (const record of added) {
+    let lo = 0;
+    let hi = result.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const uid = result[mid]!;
+      const keys = cache.get(uid);
+      if (keys === undefined) return null;
+      if (cmp({ seq: view.seqOf(uid), uid, keys }, record) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    result.splice(lo, 0, record.uid);
+  }
+  return result;
+}
+
 /** Most criteria in one SORT. */
 const MAX_CRITERIA = 32;
 
@@ -165,8 +199,10 @@ async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Pr
         }
         // Members: the previous ones untouched since, and the touched ones that match now.
         const fresh = new Set((await findMatches(c, key, touched)).map((h) => h.uid));
-        const members = new Set(previous.filter((u) => !touched.has(u)));
         const { view } = selected(c);
+        const quick = await insertSorted(c, previous, touched, fresh, criteria);
+        if (quick !== null) return quick;
+        const members = new Set(previous.filter((u) => !touched.has(u)));
         const hits = view.uids.flatMap((uid, i) =>
           members.has(uid) || fresh.has(uid) ? [{ seq: i + 1, uid }] : []
         );
