@@ -40,6 +40,11 @@ export interface UpdateContext {
   /** Sorted results report real positions; plain SEARCH results report 0, as Dovecot does. */
   readonly sorted: boolean;
   /**
+   * Whether only the messages appended, flagged or expunged since can have joined or left the
+   * result (keys that depend on the message alone); otherwise it is compared whole.
+   */
+  readonly incremental: boolean;
+  /**
    * Recomputes the result, as UIDs in result order, from the previous one and the UIDs
    * appended, flagged or expunged since (the only messages whose membership can have changed,
    * for keys that depend on the message alone).
@@ -64,27 +69,64 @@ export function updateLine(
   context: UpdateContext,
   after: readonly number[],
   number: (uid: number) => number,
+  candidates?: ReadonlySet<number>,
 ): string | null {
-  const now = new Set(after);
-  const was = new Set(context.results);
+  const before = context.results;
+  let leaving: number[];
+  let joining: number[];
+  if (candidates !== undefined && candidates.size <= MAX_CANDIDATES) {
+    // Only these can have left or joined: look them up rather than compare whole results.
+    const find = context.sorted
+      ? (list: readonly number[], uid: number) => list.indexOf(uid)
+      : ascendingIndex;
+    leaving = [];
+    joining = [];
+    for (const uid of candidates) {
+      const i = find(before, uid);
+      const j = find(after, uid);
+      if (i >= 0 && j < 0) leaving.push(i);
+      if (j >= 0 && i < 0) joining.push(j);
+    }
+    leaving.sort((a, b) => a - b);
+    joining.sort((a, b) => a - b);
+  } else {
+    const now = new Set(after);
+    const was = new Set(before);
+    leaving = [...before.keys()].filter((i) => !now.has(before[i]!));
+    joining = [...after.keys()].filter((j) => !was.has(after[j]!));
+  }
   const removed: [number, number][] = [];
-  let gone = 0;
-  for (const [i, uid] of context.results.entries()) {
-    if (now.has(uid)) continue;
-    const n = number(uid);
+  for (const [gone, i] of leaving.entries()) {
+    const n = number(before[i]!);
     if (n > 0) removed.push([context.sorted ? i + 1 - gone : 0, n]);
-    gone++;
   }
-  const added: [number, number][] = [];
-  for (const [i, uid] of after.entries()) {
-    if (!was.has(uid)) added.push([context.sorted ? i + 1 : 0, number(uid)]);
-  }
+  const added: [number, number][] = joining.map((j) => [
+    context.sorted ? j + 1 : 0,
+    number(after[j]!),
+  ]);
   if (removed.length === 0 && added.length === 0) return null;
   const parts = [`* ESEARCH (TAG "${context.tag}")`];
   if (context.uid) parts.push("UID");
   if (removed.length > 0) parts.push(`REMOVEFROM (${pairs(removed, context.sorted, false)})`);
   if (added.length > 0) parts.push(`ADDTO (${pairs(added, context.sorted, true)})`);
   return parts.join(" ");
+}
+
+/** Beyond this many changed messages, results are compared whole. */
+const MAX_CANDIDATES = 64;
+
+/** The index of `uid` in an ascending list, or -1. */
+function ascendingIndex(list: readonly number[], uid: number): number {
+  let lo = 0;
+  let hi = list.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const v = list[mid]!;
+    if (v === uid) return mid;
+    if (v < uid) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
 }
 
 /**

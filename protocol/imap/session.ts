@@ -514,7 +514,12 @@ export class ImapSession {
   ): Promise<void> {
     for (const context of [...contexts]) {
       const after = await context.compute(this.#context(context.tag), context.results, touched);
-      const line = updateLine(context, after, (uid) => context.uid ? uid : view.seqOf(uid));
+      const line = updateLine(
+        context,
+        after,
+        (uid) => context.uid ? uid : view.seqOf(uid),
+        context.incremental ? touched : undefined,
+      );
       context.results = after;
       if (line !== null) this.#out.line(line);
     }

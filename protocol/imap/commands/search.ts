@@ -619,27 +619,27 @@ export async function findMatches(
   const needs = contentNeeds(key);
   const searchData = ctx.mime.searchData;
   const required = needs.text ? requiredNeedle(key) : null;
-  const uids = view.uids;
+  const uids = only === undefined
+    ? view.uids
+    : [...only].filter((u) => view.seqOf(u) > 0).sort((a, b) => a - b);
   // Both lists are in ascending UID order: walk them together instead of mapping UIDs.
   let mi = 0;
   for (let start = 0; start < uids.length; start += SEARCH_CHUNK) {
     const chunk = uids.slice(start, start + SEARCH_CHUNK);
-    const asked = only === undefined ? chunk : chunk.filter((u) => only.has(u));
     // One query per chunk for the stored search text; rows stored without one (written before
     // it existed) fall back to their summary, then to the octets.
-    const texts = needs.text && asked.length > 0
-      ? await ctx.store.getSearchTexts(view.mailboxId, asked, required ?? undefined)
+    const texts = needs.text && chunk.length > 0
+      ? await ctx.store.getSearchTexts(view.mailboxId, chunk, required ?? undefined)
       : null;
-    const objects = needs.objects && asked.length > 0
-      ? await ctx.store.getObjectInfo(view.mailboxId, asked)
+    const objects = needs.objects && chunk.length > 0
+      ? await ctx.store.getObjectInfo(view.mailboxId, chunk)
       : null;
     for (let i = 0; i < chunk.length; i++) {
       const uid = chunk[i]!;
-      if (only !== undefined && !only.has(uid)) continue;
       while (mi < metas.length && metas[mi]!.uid < uid) mi++;
       const meta = metas[mi];
       if (meta === undefined || meta.uid !== uid) continue;
-      const seq = start + i + 1;
+      const seq = only === undefined ? start + i + 1 : view.seqOf(uid);
       let data: SearchData | null = null;
       let raw: Uint8Array | null = null;
       if (texts !== null) {
@@ -721,10 +721,20 @@ function registerUpdate(
     tag: ctx.tag,
     uid,
     sorted: false,
+    incremental,
     compute: async (c, previous, touched) => {
       if (!incremental) return (await findMatches(c, key)).map((h) => h.uid);
       const fresh = (await findMatches(c, key, touched)).map((h) => h.uid);
-      return [...previous.filter((u) => !touched.has(u)), ...fresh].sort((a, b) => a - b);
+      // Both lists ascend: merge them.
+      const out: number[] = [];
+      let j = 0;
+      for (const u of previous) {
+        if (touched.has(u)) continue;
+        while (j < fresh.length && fresh[j]! < u) out.push(fresh[j++]!);
+        out.push(u);
+      }
+      while (j < fresh.length) out.push(fresh[j++]!);
+      return out;
     },
     results,
   });

@@ -127,7 +127,8 @@ async function insertSorted(
   criteria: readonly Criterion[],
 ): Promise<number[] | null> {
   const { view } = selected(ctx);
-  const result = previous.filter((u) => !touched.has(u) && view.seqOf(u) > 0);
+  // Expunged members are touched, so every kept one is still in the view.
+  const result = previous.filter((u) => !touched.has(u));
   const hits = [...fresh].map((uid) => ({ seq: view.seqOf(uid), uid })).filter((h) => h.seq > 0);
   const cmp = compareRecords(criteria);
   const added = (await loadSortRecords(ctx, { kind: "all" }, hits)).sort(cmp);
@@ -193,6 +194,7 @@ async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Pr
       tag: ctx.tag,
       uid: uidMode,
       sorted: true,
+      incremental,
       compute: async (c, previous, touched) => {
         if (!incremental) {
           return sortRecords(await loadSortRecords(c, key), criteria).map((x) => x.uid);
