@@ -11,6 +11,12 @@ import { formatSequenceSet } from "./sequence_set.ts";
 /** Contexts one session keeps up to date; more are refused with NOUPDATE (RFC 5267, 4.2). */
 export const MAX_UPDATE_CONTEXTS = 8;
 
+/**
+ * UIDs one session's kept results may hold in all when a context is added (8 bytes each), so
+ * that a client cannot pin the memory of several 100k-message results per connection.
+ */
+export const MAX_UPDATE_UIDS = 250_000;
+
 /** `PARTIAL low:high`: positions in the result, 1-based, in either order (RFC 5267, 4.4). */
 export interface PartialRange {
   readonly low: number;

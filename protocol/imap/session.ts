@@ -5,7 +5,12 @@
  */
 import { type SortKeyCache, sortKeyCacheFor } from "./sort_cache.ts";
 import type { QuotaSource } from "./quota.ts";
-import { MAX_UPDATE_CONTEXTS, type UpdateContext, updateLine } from "./search_context.ts";
+import {
+  MAX_UPDATE_CONTEXTS,
+  MAX_UPDATE_UIDS,
+  type UpdateContext,
+  updateLine,
+} from "./search_context.ts";
 import type { MailboxView } from "./mailbox_view.ts";
 import type { Account, MailStore } from "../../mailstore/mail_store.ts";
 import { MailStoreError } from "../../mailstore/mail_store.ts";
@@ -706,6 +711,8 @@ export class ImapSession {
         add: (context) => {
           const others = this.#updates.filter((u) => u.tag !== context.tag);
           if (others.length >= MAX_UPDATE_CONTEXTS) return false;
+          const held = others.reduce((n, u) => n + u.results.length, context.results.length);
+          if (held > MAX_UPDATE_UIDS) return false;
           this.#updates = [...others, context];
           return true;
         },

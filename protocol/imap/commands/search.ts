@@ -738,7 +738,7 @@ function registerUpdate(
     },
     results,
   });
-  if (!added) ctx.out.line(`* NO [NOUPDATE "${ctx.tag}"] Too many contexts`);
+  if (!added) ctx.out.line(`* NO [NOUPDATE "${ctx.tag}"] Too many or too large kept results`);
 }
 
 /**

@@ -221,7 +221,7 @@ async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Pr
       },
       results: records.map((x) => x.uid),
     });
-    if (!added) ctx.out.line(`* NO [NOUPDATE "${ctx.tag}"] Too many contexts`);
+    if (!added) ctx.out.line(`* NO [NOUPDATE "${ctx.tag}"] Too many or too large kept results`);
   }
   const parts = [`* ESEARCH (TAG "${ctx.tag}")`];
   if (uidMode) parts.push("UID");

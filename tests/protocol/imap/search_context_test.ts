@@ -132,7 +132,7 @@ Deno.test("a session keeps at most 8 contexts; more get NOUPDATE (RFC 5267, Sect
     assert.equal((await a.cmd(`T${i} SEARCH RETURN (UPDATE) ALL`)).length, 2);
   }
   assert.deepEqual(await a.cmd("T8 SEARCH RETURN (UPDATE COUNT) ALL"), [
-    '* NO [NOUPDATE "T8"] Too many contexts',
+    '* NO [NOUPDATE "T8"] Too many or too large kept results',
     '* ESEARCH (TAG "T8") COUNT 3',
     "T8 OK SEARCH completed",
   ]);
@@ -287,5 +287,24 @@ Deno.test("a kept result over sequence numbers is recomputed whole: an EXPUNGE m
     "* 2 RECENT",
     '* ESEARCH (TAG "A") REMOVEFROM (0 1)',
     "N OK NOOP completed",
+  ]);
+});
+
+Deno.test("kept results are capped at 250,000 UIDs per session; beyond, NOUPDATE", async () => {
+  const store = await newStore();
+  const inbox = (await store.getMailbox(1, "INBOX"))!;
+  const raw = new TextEncoder().encode("Subject: x\r\n\r\nx\r\n");
+  await store.appendBatch(inbox.id, Array.from({ length: 125_001 }, () => ({ raw })));
+  const a = new TestClient(store);
+  await a.login();
+  await a.cmd("S SELECT INBOX");
+  assert.deepEqual(await a.cmd("A UID SEARCH RETURN (UPDATE COUNT) ALL"), [
+    '* ESEARCH (TAG "A") UID COUNT 125001',
+    "A OK UID SEARCH completed",
+  ]);
+  assert.deepEqual(await a.cmd("B UID SEARCH RETURN (UPDATE COUNT) ALL"), [
+    '* NO [NOUPDATE "B"] Too many or too large kept results',
+    '* ESEARCH (TAG "B") UID COUNT 125001',
+    "B OK UID SEARCH completed",
   ]);
 });
