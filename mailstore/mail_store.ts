@@ -43,6 +43,8 @@ export interface Mailbox {
   readonly messages: number;
   readonly unseen: number;
   readonly size: number;
+  /** MAILBOXID (RFC 8474, Section 4): kept across RENAME, never reused for another mailbox. */
+  readonly objectId: string;
 }
 
 export interface MessageMeta {
@@ -72,6 +74,24 @@ export interface AppendInput {
    * (SQLite text ends there).
    */
   readonly searchText?: string;
+  /**
+   * THREADID (RFC 8474, Section 5.2) computed by the caller from the message's references
+   * (`threadIdOf`); without one the message is a thread of its own.
+   */
+  readonly threadId?: string;
+}
+
+/** Per-message data clients cache by (RFC 8474 object ids, RFC 8514 save date). */
+export interface MessageObjectInfo {
+  /** EMAILID (RFC 8474, Section 5.1): the same for a message and its copies. */
+  readonly emailId: string;
+  /** THREADID (RFC 8474, Section 5.2). */
+  readonly threadId: string;
+  /**
+   * When the message was stored in this mailbox (RFC 8514, Section 3): APPEND, delivery, COPY
+   * or MOVE; null for messages stored before save dates were kept.
+   */
+  readonly saveDate: number | null;
 }
 
 export interface AppendResult {
@@ -226,6 +246,11 @@ export interface MailStore {
   /** The raw message, or null if it was expunged. */
   getRaw(mailboxId: number, uid: number): Promise<Uint8Array | null>;
   getSummary(mailboxId: number, uid: number): Promise<string | null>;
+  /** Object ids and save dates of the given messages, by UID; expunged ones are absent. */
+  getObjectInfo(
+    mailboxId: number,
+    uids: readonly number[],
+  ): Promise<Map<number, MessageObjectInfo>>;
   /**
    * The stored `AppendInput.searchText` of the given messages, read in one batch, by UID; null
    * for a message stored without one. Expunged messages are absent. With `contains`, messages
@@ -245,6 +270,7 @@ export interface MailStore {
     flags: readonly string[],
     unchangedSince?: number,
   ): Promise<StoreFlagsResult>;
+  /** Copies keep EMAILID and THREADID and get a new save date (RFC 8474, RFC 8514). */
   copy(fromMailboxId: number, uids: readonly number[], toMailboxId: number): Promise<CopyResult>;
   /** Copy then expunge from the source, atomically. */
   move(fromMailboxId: number, uids: readonly number[], toMailboxId: number): Promise<CopyResult>;

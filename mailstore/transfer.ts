@@ -1,6 +1,6 @@
 /**
  * Copying every account from one store to another exactly (`postern store copy`): the same
- * UIDVALIDITY, UIDs, MODSEQs, flags, dates, bytes, subscriptions, addresses and expunge
+ * UIDVALIDITY, UIDs, MODSEQs, object ids, flags, dates, bytes, subscriptions, addresses and expunge
  * records, so that a client synchronised before the move (CONDSTORE/QRESYNC) does not resync.
  * Both SQLite and PostgreSQL stores implement `ExactStore`; it is kept apart from `MailStore`
  * because only this tool may write UIDs and MODSEQs as given.
@@ -24,6 +24,8 @@ export interface MailboxRecord {
   readonly highestModseq: number;
   readonly specialUse: SpecialUse | null;
   readonly vanishedFloor: number;
+  /** MAILBOXID (RFC 8474), carried over. */
+  readonly objectId: string;
 }
 
 export interface MessageRecord {
@@ -34,6 +36,10 @@ export interface MessageRecord {
   readonly raw: Uint8Array;
   readonly summary: string | null;
   readonly searchText: string | null;
+  /** EMAILID, THREADID (RFC 8474) and save date (RFC 8514), carried over. */
+  readonly emailId: string;
+  readonly threadId: string;
+  readonly saveDate: number | null;
 }
 
 export interface ExpungedRecord {

@@ -19,6 +19,7 @@ import type {
   MailboxEvent,
   MailStore,
   MessageMeta,
+  MessageObjectInfo,
   QuotaLimits,
   SpecialUse,
   StoreFlagsResult,
@@ -37,6 +38,7 @@ import {
 } from "../mailbox_name.ts";
 import { EventHub } from "../event_hub.ts";
 import { checkMessageSize, MAX_MESSAGE_BYTES } from "../limits.ts";
+import { newObjectId } from "../object_id.ts";
 
 interface MessageRecord {
   readonly uid: number;
@@ -46,6 +48,9 @@ interface MessageRecord {
   readonly raw: Uint8Array;
   readonly summary: string | null;
   readonly searchText: string | null;
+  readonly emailId: string;
+  readonly threadId: string;
+  readonly saveDate: number;
 }
 
 interface MailboxRecord {
@@ -53,6 +58,7 @@ interface MailboxRecord {
   readonly accountId: number;
   name: string;
   readonly uidValidity: number;
+  readonly objectId: string;
   uidNext: number;
   highestModseq: number;
   specialUse: SpecialUse | null;
@@ -348,14 +354,19 @@ export class MemoryMailStore implements MailStore {
     const flags = normalizeFlags(input.flags ?? []);
     const uid = m.uidNext++;
     const modseq = ++m.highestModseq;
+    const emailId = newObjectId("M");
+    const now = Date.now();
     m.messages.set(uid, {
       uid,
       modseq,
       flags,
-      internalDate: input.internalDate ?? Date.now(),
+      internalDate: input.internalDate ?? now,
       raw: input.raw.slice(),
       summary: input.summary ?? null,
       searchText: input.searchText ?? null,
+      emailId,
+      threadId: input.threadId ?? "T" + emailId.slice(1),
+      saveDate: now,
     });
     this.#emit({ kind: "append", mailboxId: m.id, uids: [uid] });
     return { uidValidity: m.uidValidity, uid, modseq };
@@ -431,6 +442,22 @@ export class MemoryMailStore implements MailStore {
 
   getSummary(mailboxId: number, uid: number): Promise<string | null> {
     return this.#run(() => this.#mailboxById(mailboxId).messages.get(uid)?.summary ?? null);
+  }
+
+  getObjectInfo(
+    mailboxId: number,
+    uids: readonly number[],
+  ): Promise<Map<number, MessageObjectInfo>> {
+    return this.#run(() => {
+      const m = this.#mailboxById(mailboxId);
+      const out = new Map<number, MessageObjectInfo>();
+      for (const uid of uids) {
+        const r = m.messages.get(uid);
+        if (r === undefined) continue;
+        out.set(uid, { emailId: r.emailId, threadId: r.threadId, saveDate: r.saveDate });
+      }
+      return out;
+    });
   }
 
   getSearchTexts(
@@ -603,6 +630,7 @@ export class MemoryMailStore implements MailStore {
       accountId,
       name,
       uidValidity: this.#lastUidValidity,
+      objectId: newObjectId("F"),
       uidNext: 1,
       highestModseq: 1,
       specialUse,
@@ -639,18 +667,17 @@ export class MemoryMailStore implements MailStore {
     to: MailboxRecord,
   ): [number, number][] {
     const mapping: [number, number][] = [];
+    const now = Date.now();
     for (const uid of uids) {
       const r = from.messages.get(uid);
       if (!r) continue;
       const newUid = to.uidNext++;
       to.messages.set(newUid, {
+        ...r,
         uid: newUid,
         modseq: ++to.highestModseq,
         flags: [...r.flags],
-        internalDate: r.internalDate,
-        raw: r.raw,
-        summary: r.summary,
-        searchText: r.searchText,
+        saveDate: now,
       });
       mapping.push([uid, newUid]);
     }
@@ -692,6 +719,7 @@ function mailboxView(m: MailboxRecord, account: AccountRecord): Mailbox {
     messages: m.messages.size,
     unseen,
     size,
+    objectId: m.objectId,
   };
 }
 

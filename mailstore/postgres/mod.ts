@@ -35,6 +35,7 @@ import type {
   MailboxEvent,
   MailStore,
   MessageMeta,
+  MessageObjectInfo,
   QuotaLimits,
   SpecialUse,
   StoreFlagsResult,
@@ -52,6 +53,7 @@ import {
   validateSpecialUse,
 } from "../mailbox_name.ts";
 import { EventHub } from "../event_hub.ts";
+import { checkObjectId, newObjectId } from "../object_id.ts";
 import { checkMessageSize, MAX_MESSAGE_BYTES } from "../limits.ts";
 import { MIGRATIONS } from "./schema.ts";
 import type { SessionRegistry } from "../session_registry.ts";
@@ -191,6 +193,7 @@ interface MailboxRow {
   total_size: number;
   vanished_floor: number;
   subscribed: boolean;
+  object_id: string;
 }
 
 interface MessageRow {
@@ -200,6 +203,26 @@ interface MessageRow {
   internal_date: number;
   size: number;
   blob_id: number;
+  email_id: string;
+  thread_id: string;
+  save_date: number | null;
+}
+
+type MessageTuple = [
+  number,
+  number,
+  string,
+  number,
+  number,
+  number,
+  string,
+  string,
+  number | null,
+];
+
+function messageRow(t: MessageTuple): MessageRow {
+  const [uid, modseq, flags, internal_date, size, blob_id, email_id, thread_id, save_date] = t;
+  return { uid, modseq, flags, internal_date, size, blob_id, email_id, thread_id, save_date };
 }
 
 interface AccountRow {
@@ -209,11 +232,12 @@ interface AccountRow {
 }
 
 const MAILBOX_COLUMNS = `m.id, m.account_id, m.name, m.uidvalidity, m.uidnext, m.highestmodseq,
-  m.special_use, m.message_count, m.unseen_count, m.total_size, m.vanished_floor,
+  m.special_use, m.message_count, m.unseen_count, m.total_size, m.vanished_floor, m.object_id,
   EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = m.account_id AND s.name = m.name)
     AS subscribed`;
 
-const MESSAGE_COLUMNS = "uid, modseq, flags, internal_date, size, blob_id";
+const MESSAGE_COLUMNS =
+  "uid, modseq, flags, internal_date, size, blob_id, email_id, thread_id, save_date";
 
 /** Mailbox names sort by code point, as in SQLite, whatever the database's collation. */
 const MAILBOX_ORDER = `ORDER BY m.name <> 'INBOX', m.name COLLATE "C"`;
@@ -782,6 +806,19 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
     }));
   }
 
+  async getObjectInfo(
+    mailboxId: number,
+    uids: readonly number[],
+  ): Promise<Map<number, MessageObjectInfo>> {
+    this.#open();
+    await this.#mailboxById(this.#sql, mailboxId);
+    const out = new Map<number, MessageObjectInfo>();
+    for (const row of await this.#messageRows(this.#sql, mailboxId, uids)) {
+      out.set(row.uid, { emailId: row.email_id, threadId: row.thread_id, saveDate: row.save_date });
+    }
+    return out;
+  }
+
   async getRaw(mailboxId: number, uid: number): Promise<Uint8Array | null> {
     this.#open();
     await this.#mailboxById(this.#sql, mailboxId);
@@ -1093,6 +1130,7 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
       highestModseq: m.highestmodseq,
       specialUse: m.special_use as SpecialUse | null,
       vanishedFloor: m.vanished_floor,
+      objectId: m.object_id,
     }));
   }
 
@@ -1103,15 +1141,29 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
   ): Promise<MessageRecord[]> {
     this.#open();
     return (await values<
-      [number, number, string, number, Uint8Array, string | null, string | null]
+      [
+        number,
+        number,
+        string,
+        number,
+        Uint8Array,
+        string | null,
+        string | null,
+        string,
+        string,
+        number | null,
+      ]
     >(
       this.#sql,
-      `SELECT m.uid, m.modseq, m.flags, m.internal_date, b.raw, b.summary, s.text
+      `SELECT m.uid, m.modseq, m.flags, m.internal_date, b.raw, b.summary, s.text, m.email_id,
+       m.thread_id, m.save_date
        FROM messages m JOIN blobs b ON b.id = m.blob_id
        LEFT JOIN search_texts s ON s.blob_id = m.blob_id
        WHERE m.mailbox_id = $1 AND m.uid > $2 ORDER BY m.uid LIMIT $3`,
       [mailboxId, afterUid, limit],
-    )).map(([uid, modseq, flags, internalDate, raw, summary, searchText]) => ({
+    )).map((
+      [uid, modseq, flags, internalDate, raw, summary, searchText, emailId, threadId, saveDate],
+    ) => ({
       uid,
       modseq,
       flags: splitFlags(flags),
@@ -1119,6 +1171,9 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
       raw: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength),
       summary,
       searchText,
+      emailId,
+      threadId,
+      saveDate,
     }));
   }
 
@@ -1152,7 +1207,8 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
         const r = await rows<{ id: number }>(
           tx.q,
           `INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, highestmodseq,
-           special_use, vanished_floor) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+           special_use, vanished_floor, object_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           RETURNING id`,
           [
             id,
             normalizeMailboxName(m.name),
@@ -1161,6 +1217,7 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
             m.highestModseq,
             validateSpecialUse(m.specialUse),
             m.vanishedFloor,
+            checkObjectId(m.objectId),
           ],
         );
         ids.set(m.name, r[0]!.id);
@@ -1213,8 +1270,8 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
              WHERE $3::text IS NOT NULL
            )
            INSERT INTO messages (mailbox_id, uid, modseq, flags, seen, deleted, internal_date,
-             size, blob_id)
-           SELECT $4, $5, $6, $7, $8, $9, $10, $11, id FROM b`,
+             size, blob_id, email_id, thread_id, save_date)
+           SELECT $4, $5, $6, $7, $8, $9, $10, $11, id, $12, $13, $14 FROM b`,
           [
             message.raw,
             message.summary,
@@ -1227,6 +1284,9 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
             hasFlag(flags, DELETED),
             message.internalDate,
             message.raw.byteLength,
+            checkObjectId(message.emailId),
+            checkObjectId(message.threadId),
+            message.saveDate,
           ],
         );
         if (!seen) unseen++;
@@ -1647,6 +1707,7 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
     const uid = m.uidnext;
     const modseq = m.highestmodseq + 1;
     const seen = hasFlag(flags, SEEN);
+    const emailId = newObjectId("M");
     await exec(
       tx.q,
       `WITH b AS (
@@ -1656,8 +1717,8 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
          WHERE $3::text IS NOT NULL
        ), msg AS (
          INSERT INTO messages (mailbox_id, uid, modseq, flags, seen, deleted, internal_date,
-           size, blob_id)
-         SELECT $4, $5, $6, $7, $8, $9, $10, $11, id FROM b
+           size, blob_id, email_id, thread_id, save_date)
+         SELECT $4, $5, $6, $7, $8, $9, $10, $11, id, $13, $14, $15 FROM b
        )
        UPDATE mailboxes SET uidnext = $5::bigint + 1, highestmodseq = $6,
          message_count = message_count + 1, unseen_count = unseen_count + $12,
@@ -1676,6 +1737,9 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
         internalDate,
         input.raw.byteLength,
         seen ? 0 : 1,
+        emailId,
+        input.threadId ?? "T" + emailId.slice(1),
+        this.#now(),
       ],
     );
     m.uidnext = uid + 1;
@@ -1695,15 +1759,15 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
     const wanted = cleanUids(uids);
     if (wanted.length === 0) return [];
     const [where, params] = uidCondition("uid", wanted, 2);
-    const list = await values<[number, number, string, number, number, number]>(
+    const list = await values<MessageTuple>(
       q,
       `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = $1 AND ${where} ORDER BY uid`,
       [mailboxId, ...params],
     );
     const asked = new Set(wanted);
     const out: MessageRow[] = [];
-    for (const [uid, modseq, flags, internal_date, size, blob_id] of list) {
-      if (asked.has(uid)) out.push({ uid, modseq, flags, internal_date, size, blob_id });
+    for (const t of list) {
+      if (asked.has(t[0])) out.push(messageRow(t));
     }
     return out;
   }
@@ -1748,12 +1812,12 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
     await exec(
       tx.q,
       `INSERT INTO messages (mailbox_id, uid, modseq, flags, seen, deleted, internal_date, size,
-         blob_id)
+         blob_id, email_id, thread_id, save_date)
        SELECT $1, $2::bigint + o - 1, $3::bigint + o - 1, m.flags, m.seen, m.deleted,
-         m.internal_date, m.size, m.blob_id
+         m.internal_date, m.size, m.blob_id, m.email_id, m.thread_id, $6
        FROM unnest($4::bigint[]) WITH ORDINALITY AS v(uid, o)
        JOIN messages m ON m.mailbox_id = $5 AND m.uid = v.uid`,
-      [to.id, firstUid, firstModseq, list.map((r) => r.uid), sourceId],
+      [to.id, firstUid, firstModseq, list.map((r) => r.uid), sourceId, this.#now()],
     );
     const lastUid = firstUid + list.length - 1;
     const lastModseq = firstModseq + list.length - 1;
@@ -1848,19 +1912,12 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
   async #renameInbox(tx: Tx, accountId: number, inboxId: number, target: string): Promise<void> {
     const [id] = await this.#insertMailboxes(tx, accountId, [target], [null]);
     const [inbox, fresh] = await this.#lockPair(tx, inboxId, id!);
-    const list = await values<[number, number, string, number, number, number]>(
+    const list = await values<MessageTuple>(
       tx.q,
       `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = $1 ORDER BY uid`,
       [inboxId],
     );
-    const all = list.map(([uid, modseq, flags, internal_date, size, blob_id]) => ({
-      uid,
-      modseq,
-      flags,
-      internal_date,
-      size,
-      blob_id,
-    }));
+    const all = list.map(messageRow);
     await this.#copyRows(tx, inboxId, all, fresh);
     await this.#removeMessages(tx, inbox, all.map((r) => r.uid));
   }
@@ -2000,6 +2057,7 @@ function mailboxView(row: MailboxRow): Mailbox {
     messages: row.message_count,
     unseen: row.unseen_count,
     size: row.total_size,
+    objectId: row.object_id,
   };
 }
 

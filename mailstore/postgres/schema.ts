@@ -111,4 +111,21 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX sessions_account ON sessions (account, expires_at);
   CREATE INDEX sessions_node ON sessions (node);
   `,
+  // Version 3: object ids (RFC 8474) and save dates (RFC 8514), as SQLite's version 4. New
+  // mailboxes get their MAILBOXID from the column default; messages get theirs from the store.
+  `
+  ALTER TABLE mailboxes ADD COLUMN object_id text NOT NULL
+    DEFAULT ('F' || substr(md5(random()::text || clock_timestamp()::text), 1, 24));
+  CREATE UNIQUE INDEX mailboxes_object_id ON mailboxes (object_id);
+
+  ALTER TABLE messages ADD COLUMN email_id text;
+  ALTER TABLE messages ADD COLUMN thread_id text;
+  ALTER TABLE messages ADD COLUMN save_date bigint;
+  UPDATE messages m SET email_id = 'M' || l.id, thread_id = 'T' || l.id
+  FROM (
+    SELECT blob_id, substr(md5(random()::text || blob_id::text), 1, 24) AS id
+    FROM (SELECT DISTINCT blob_id FROM messages) d
+  ) l
+  WHERE m.blob_id = l.blob_id;
+  `,
 ];

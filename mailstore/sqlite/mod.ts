@@ -33,6 +33,7 @@ import type {
   MailboxEvent,
   MailStore,
   MessageMeta,
+  MessageObjectInfo,
   QuotaLimits,
   SpecialUse,
   StoreFlagsResult,
@@ -50,6 +51,7 @@ import {
   validateSpecialUse,
 } from "../mailbox_name.ts";
 import { EventHub } from "../event_hub.ts";
+import { checkObjectId, newObjectId } from "../object_id.ts";
 import { checkMessageSize, MAX_MESSAGE_BYTES } from "../limits.ts";
 import { MIGRATIONS } from "./schema.ts";
 import type { CheckpointerReport, CheckpointerRequest } from "./_checkpointer.ts";
@@ -143,6 +145,7 @@ interface MailboxRow {
   total_size: number;
   vanished_floor: number;
   subscribed: number;
+  object_id: string;
 }
 
 interface MessageRow {
@@ -152,7 +155,22 @@ interface MessageRow {
   internal_date: number;
   size: number;
   blob_id: number;
+  email_id: string;
+  thread_id: string;
+  save_date: number | null;
 }
+
+type MessageTuple = [
+  number,
+  number,
+  string,
+  number,
+  number,
+  number,
+  string,
+  string,
+  number | null,
+];
 
 interface AccountRow {
   id: number;
@@ -161,11 +179,12 @@ interface AccountRow {
 }
 
 const MAILBOX_COLUMNS = `m.id, m.account_id, m.name, m.uidvalidity, m.uidnext, m.highestmodseq,
-  m.special_use, m.message_count, m.unseen_count, m.total_size, m.vanished_floor,
+  m.special_use, m.message_count, m.unseen_count, m.total_size, m.vanished_floor, m.object_id,
   EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = m.account_id AND s.name = m.name)
     AS subscribed`;
 
-const MESSAGE_COLUMNS = "uid, modseq, flags, internal_date, size, blob_id";
+const MESSAGE_COLUMNS =
+  "uid, modseq, flags, internal_date, size, blob_id, email_id, thread_id, save_date";
 
 /** Beyond this many UIDs, getMessages() scans the UID range instead of looking each one up. */
 const POINT_LOOKUP_LIMIT = 256;
@@ -678,15 +697,12 @@ export class SqliteMailStore implements MailStore, ExactStore {
     }
     const uid = m.uidnext;
     const modseq = m.highestmodseq + 1;
-    this.#insertMessage(
-      mailboxId,
-      uid,
-      modseq,
-      flags,
-      internalDate,
-      input.raw.byteLength,
-      blobId,
-    );
+    const emailId = newObjectId("M");
+    this.#insertMessage(mailboxId, uid, modseq, flags, internalDate, input.raw.byteLength, blobId, {
+      email_id: emailId,
+      thread_id: input.threadId ?? "T" + emailId.slice(1),
+      save_date: this.#now(),
+    });
     this.#run(
       `UPDATE mailboxes SET uidnext = ?, highestmodseq = ?, message_count = message_count + 1,
        unseen_count = unseen_count + ?, total_size = total_size + ? WHERE id = ?`,
@@ -742,6 +758,24 @@ export class SqliteMailStore implements MailStore, ExactStore {
           size: row.size,
         };
       });
+    });
+  }
+
+  getObjectInfo(
+    mailboxId: number,
+    uids: readonly number[],
+  ): Promise<Map<number, MessageObjectInfo>> {
+    return this.#call(() => {
+      this.#mailboxById(mailboxId);
+      const out = new Map<number, MessageObjectInfo>();
+      for (const row of this.#messageRows(mailboxId, uids)) {
+        out.set(row.uid, {
+          emailId: row.email_id,
+          threadId: row.thread_id,
+          saveDate: row.save_date,
+        });
+      }
+      return out;
     });
   }
 
@@ -978,6 +1012,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
         highestModseq: m.highestmodseq,
         specialUse: m.special_use as SpecialUse | null,
         vanishedFloor: m.vanished_floor,
+        objectId: m.object_id,
       }))
     );
   }
@@ -985,8 +1020,8 @@ export class SqliteMailStore implements MailStore, ExactStore {
   exportMessages(mailboxId: number, afterUid: number, limit: number): Promise<MessageRecord[]> {
     return this.#call(() =>
       this.#all<MessageRow & { raw: Uint8Array; summary: string | null; text: string | null }>(
-        `SELECT m.uid, m.modseq, m.flags, m.internal_date, m.size, m.blob_id, b.raw, b.summary,
-         s.text FROM messages m JOIN blobs b ON b.id = m.blob_id
+        `SELECT m.uid, m.modseq, m.flags, m.internal_date, m.size, m.blob_id, m.email_id,
+         m.thread_id, m.save_date, b.raw, b.summary, s.text FROM messages m JOIN blobs b ON b.id = m.blob_id
          LEFT JOIN search_texts s ON s.blob_id = m.blob_id
          WHERE m.mailbox_id = ? AND m.uid > ? ORDER BY m.uid LIMIT ?`,
         mailboxId,
@@ -1000,6 +1035,9 @@ export class SqliteMailStore implements MailStore, ExactStore {
         raw: r.raw,
         summary: r.summary,
         searchText: r.text,
+        emailId: r.email_id,
+        threadId: r.thread_id,
+        saveDate: r.save_date,
       }))
     );
   }
@@ -1038,7 +1076,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
             Number(
               this.#run(
                 `INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, highestmodseq,
-                 special_use, vanished_floor) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+                 special_use, vanished_floor, object_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
                 id,
                 normalizeMailboxName(m.name),
                 m.uidValidity,
@@ -1046,6 +1084,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
                 m.highestModseq,
                 validateSpecialUse(m.specialUse),
                 m.vanishedFloor,
+                checkObjectId(m.objectId),
               ).lastInsertRowid,
             ),
           );
@@ -1111,6 +1150,11 @@ export class SqliteMailStore implements MailStore, ExactStore {
             message.internalDate,
             message.raw.byteLength,
             blobId,
+            {
+              email_id: checkObjectId(message.emailId),
+              thread_id: checkObjectId(message.threadId),
+              save_date: message.saveDate,
+            },
           );
           if (!hasFlag(flags, SEEN)) unseen++;
           size += message.raw.byteLength;
@@ -1405,12 +1449,13 @@ export class SqliteMailStore implements MailStore, ExactStore {
   #insertMailbox(accountId: number, name: string, use: SpecialUse | null): number {
     return Number(
       this.#run(
-        `INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, highestmodseq, special_use)
-         VALUES (?, ?, ?, 1, 1, ?)`,
+        `INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, highestmodseq, special_use,
+         object_id) VALUES (?, ?, ?, 1, 1, ?, ?)`,
         accountId,
         name,
         this.#nextUidValidity(),
         use,
+        newObjectId("F"),
       ).lastInsertRowid,
     );
   }
@@ -1423,10 +1468,11 @@ export class SqliteMailStore implements MailStore, ExactStore {
     internalDate: number,
     size: number,
     blobId: number,
+    ids: Pick<MessageRow, "email_id" | "thread_id" | "save_date">,
   ): void {
     this.#run(
       `INSERT INTO messages (mailbox_id, uid, modseq, flags, seen, deleted, internal_date, size,
-       blob_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       blob_id, email_id, thread_id, save_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       mailboxId,
       uid,
       modseq,
@@ -1436,6 +1482,9 @@ export class SqliteMailStore implements MailStore, ExactStore {
       internalDate,
       size,
       blobId,
+      ids.email_id,
+      ids.thread_id,
+      ids.save_date,
     );
   }
 
@@ -1462,11 +1511,12 @@ export class SqliteMailStore implements MailStore, ExactStore {
   #selectMessages(where: string, mailboxId: number, ...params: SQLInputValue[]): MessageRow[] {
     const rows = this.#arrayStatement(
       `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND ${where} ORDER BY uid`,
-    ).all(mailboxId, ...params) as unknown as [number, number, string, number, number, number][];
+    ).all(mailboxId, ...params) as unknown as MessageTuple[];
     const out: MessageRow[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
-      const [uid, modseq, flags, internal_date, size, blob_id] = rows[i]!;
-      out[i] = { uid, modseq, flags, internal_date, size, blob_id };
+      const [uid, modseq, flags, internal_date, size, blob_id, email_id, thread_id, save_date] =
+        rows[i]!;
+      out[i] = { uid, modseq, flags, internal_date, size, blob_id, email_id, thread_id, save_date };
     }
     return out;
   }
@@ -1491,9 +1541,14 @@ export class SqliteMailStore implements MailStore, ExactStore {
     let modseq = to.highestmodseq;
     let unseen = 0;
     let size = 0;
+    const now = this.#now();
     for (const r of rows) {
       const flags = splitFlags(r.flags);
-      this.#insertMessage(to.id, uid, ++modseq, flags, r.internal_date, r.size, r.blob_id);
+      this.#insertMessage(to.id, uid, ++modseq, flags, r.internal_date, r.size, r.blob_id, {
+        email_id: r.email_id,
+        thread_id: r.thread_id,
+        save_date: now,
+      });
       if (!hasFlag(flags, SEEN)) unseen++;
       size += r.size;
       mapping.push([r.uid, uid++]);
@@ -1600,6 +1655,7 @@ function mailboxView(row: MailboxRow): Mailbox {
     messages: row.message_count,
     unseen: row.unseen_count,
     size: row.total_size,
+    objectId: row.object_id,
   };
 }
 

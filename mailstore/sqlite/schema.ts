@@ -103,4 +103,23 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX deliveries_time ON deliveries (delivered_at);
   `,
+  // Version 4: object ids (RFC 8474) and save dates (RFC 8514). A copy keeps its EMAILID and
+  // THREADID, so messages already stored get one random id per blob (copies share blobs); each
+  // is its own thread. Their save date stays NULL: it was never recorded.
+  `
+  ALTER TABLE mailboxes ADD COLUMN object_id TEXT;
+  UPDATE mailboxes SET object_id = 'F' || lower(hex(randomblob(12)));
+  CREATE UNIQUE INDEX mailboxes_object_id ON mailboxes (object_id);
+
+  ALTER TABLE messages ADD COLUMN email_id TEXT;
+  ALTER TABLE messages ADD COLUMN thread_id TEXT;
+  ALTER TABLE messages ADD COLUMN save_date INTEGER;
+  CREATE TEMP TABLE legacy_ids (blob_id INTEGER PRIMARY KEY, id TEXT NOT NULL);
+  INSERT INTO legacy_ids (blob_id, id)
+    SELECT blob_id, lower(hex(randomblob(12))) FROM (SELECT DISTINCT blob_id FROM messages);
+  UPDATE messages SET
+    email_id = 'M' || (SELECT id FROM legacy_ids l WHERE l.blob_id = messages.blob_id),
+    thread_id = 'T' || (SELECT id FROM legacy_ids l WHERE l.blob_id = messages.blob_id);
+  DROP TABLE legacy_ids;
+  `,
 ];

@@ -12,6 +12,8 @@ export interface CapabilityInputs {
   readonly authenticated: boolean;
   /** BINARY fetch items are available (MIME support present). */
   readonly binary: boolean;
+  /** PREVIEW fetch items are available (RFC 8970). */
+  readonly preview?: boolean;
   /** A quota source is configured: QUOTA with both resources (RFC 9208, Section 3.1). */
   readonly quota?: boolean;
   /** COMPRESS=DEFLATE can start now (RFC 4978): offered by the driver, not yet active. */
@@ -46,10 +48,14 @@ const BASE = [
   "SORT",
   "SORT=DISPLAY",
   "ESORT",
+  "CONTEXT=SEARCH",
+  "CONTEXT=SORT",
   "THREAD=ORDEREDSUBJECT",
   "THREAD=REFERENCES",
   "MULTIAPPEND",
   "UTF8=ACCEPT",
+  "OBJECTID",
+  "SAVEDATE",
 ] as const;
 
 /** Extensions ENABLE accepts (RFC 5161; RFC 7162, Section 3.1). */
@@ -64,6 +70,7 @@ export const ENABLEABLE: ReadonlySet<string> = new Set([
 export function capabilities(c: CapabilityInputs): string[] {
   const caps: string[] = [...BASE];
   if (c.binary) caps.push("BINARY");
+  if (c.preview === true) caps.push("PREVIEW");
   if (c.quota === true) caps.push("QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE");
   if (c.compress === true && c.authenticated) caps.push("COMPRESS=DEFLATE");
   caps.push(`APPENDLIMIT=${c.appendLimit}`);

@@ -2,6 +2,7 @@
  * What a command handler sees of the session: the state (a discriminated union carrying only
  * the data valid in it), the injected services, and the output of the command in progress.
  */
+import type { SearchUpdates } from "./search_context.ts";
 import type { Account, MailStore } from "../../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../x509/identity.ts";
 import type { AuthContext, ImapAuthenticator } from "./auth.ts";
@@ -173,6 +174,8 @@ export interface SessionMailboxState {
   setState(next: SessionState): void;
   /** Search result saved with SEARCH RETURN (SAVE) (RFC 5182), as UIDs. */
   savedSearch: readonly number[];
+  /** Results kept up to date with RETURN (UPDATE) (RFC 5267, Section 4). */
+  readonly searchUpdates: SearchUpdates;
 }
 
 /**

@@ -7,7 +7,8 @@
 import { badSyntax, ImapError } from "./errors.ts";
 import type { CommandReader } from "./parser.ts";
 import { flagList, formatDateTime, type Value } from "./response.ts";
-import type { MessageMeta } from "../../mailstore/mail_store.ts";
+import { nstring } from "./mime/imap_string.ts";
+import type { MessageMeta, MessageObjectInfo } from "../../mailstore/mail_store.ts";
 
 /** The text part of a section specification (RFC 9051 `section-text`). */
 export type SectionText = "HEADER" | "HEADER.FIELDS" | "HEADER.FIELDS.NOT" | "TEXT" | "MIME";
@@ -33,6 +34,12 @@ export type FetchItem =
   | { readonly kind: "RFC822.SIZE" }
   /** The message's MODSEQ (RFC 7162, Section 3.1.4). */
   | { readonly kind: "MODSEQ" }
+  /** Object ids (RFC 8474, Section 5.3) and the save date (RFC 8514, Section 4.1). */
+  | { readonly kind: "EMAILID" }
+  | { readonly kind: "THREADID" }
+  | { readonly kind: "SAVEDATE" }
+  /** PREVIEW (RFC 8970, Section 3); with LAZY, NIL when not computed yet. */
+  | { readonly kind: "PREVIEW"; readonly lazy: boolean }
   | { readonly kind: "ENVELOPE" }
   | { readonly kind: "BODYSTRUCTURE" }
   /** `BODY` without a section: the non-extensible BODYSTRUCTURE. */
@@ -110,6 +117,11 @@ export interface MimeSupport {
   /** Decoded search text; null when it cannot be built. */
   searchData?(m: MessageData): SearchData | null;
   /**
+   * The PREVIEW text (RFC 8970), "" for a message without text; null when neither the summary
+   * holds it nor the octets are at hand.
+   */
+  preview?(m: MessageData): string | null;
+  /**
    * The compact search text stored at APPEND (`AppendInput.searchText`, see
    * `search_index.ts`); null when it cannot be built.
    */
@@ -137,6 +149,9 @@ const SIMPLE = new Set([
   "RFC822.HEADER",
   "RFC822.TEXT",
   "MODSEQ",
+  "EMAILID",
+  "THREADID",
+  "SAVEDATE",
 ]);
 
 function isNameChar(c: number): boolean {
@@ -159,6 +174,7 @@ function readFetchItem(r: CommandReader): FetchItem {
   const name = r.chars(isNameChar).toUpperCase();
   if (name === "") throw badSyntax("Expected FETCH item");
   if (SIMPLE.has(name)) return { kind: name } as FetchItem;
+  if (name === "PREVIEW") return { kind: "PREVIEW", lazy: readPreviewModifiers(r) };
   if (name === "BODY" || name === "BODY.PEEK") {
     if (r.peek() !== 0x5b) {
       if (name === "BODY.PEEK") throw badSyntax("BODY.PEEK needs a section");
@@ -175,6 +191,20 @@ function readFetchItem(r: CommandReader): FetchItem {
     return { kind: "BINARY[]", peek: name === "BINARY.PEEK", path, partial: readPartial(r) };
   }
   throw badSyntax(`Unknown FETCH item ${name.slice(0, 40)}`);
+}
+
+/** Reads ` (LAZY)` after PREVIEW, if present (RFC 8970, Section 6); true with LAZY. */
+function readPreviewModifiers(r: CommandReader): boolean {
+  if (r.peek() !== 0x20 || r.peekAhead(1) !== 0x28) return false;
+  r.sp();
+  let lazy = false;
+  r.list(() => {
+    const mod = r.keyword("PREVIEW modifier");
+    if (mod !== "LAZY") throw badSyntax(`Unknown PREVIEW modifier ${mod.slice(0, 40)}`);
+    lazy = true;
+    return mod;
+  }, false);
+  return lazy;
 }
 
 function readPath(r: CommandReader): number[] {
@@ -243,14 +273,21 @@ function readPartial(r: CommandReader): Partial | null {
 export function needsRaw(items: readonly FetchItem[]): boolean {
   return items.some((i) =>
     !(i.kind === "UID" || i.kind === "FLAGS" || i.kind === "INTERNALDATE" ||
-      i.kind === "RFC822.SIZE" || i.kind === "MODSEQ" || needsStructure([i]))
+      i.kind === "RFC822.SIZE" || i.kind === "MODSEQ" || needsObjectInfo([i]) ||
+      needsStructure([i]))
   );
 }
 
-/** True when the items need the message structure (ENVELOPE, BODY, BODYSTRUCTURE). */
+/** True when the items need the store's `getObjectInfo` (EMAILID, THREADID, SAVEDATE). */
+export function needsObjectInfo(items: readonly FetchItem[]): boolean {
+  return items.some((i) => i.kind === "EMAILID" || i.kind === "THREADID" || i.kind === "SAVEDATE");
+}
+
+/** True when the items need the summary (ENVELOPE, BODY, BODYSTRUCTURE, PREVIEW). */
 export function needsStructure(items: readonly FetchItem[]): boolean {
   return items.some((i) =>
-    i.kind === "ENVELOPE" || i.kind === "BODY" || i.kind === "BODYSTRUCTURE"
+    i.kind === "ENVELOPE" || i.kind === "BODY" || i.kind === "BODYSTRUCTURE" ||
+    i.kind === "PREVIEW"
   );
 }
 
@@ -268,7 +305,8 @@ export function checkSupported(items: readonly FetchItem[], mime: MimeSupport): 
     const missing = (i.kind === "ENVELOPE" && !mime.envelope) ||
       ((i.kind === "BODYSTRUCTURE" || i.kind === "BODY") && !mime.bodyStructure) ||
       (i.kind === "BODY[]" && i.section.path.length > 0 && !mime.section) ||
-      ((i.kind === "BINARY[]" || i.kind === "BINARY.SIZE") && !mime.binary);
+      ((i.kind === "BINARY[]" || i.kind === "BINARY.SIZE") && !mime.binary) ||
+      (i.kind === "PREVIEW" && !mime.preview);
     if (missing) throw new ImapError("BAD", `FETCH ${i.kind} is not supported`);
   }
 }
@@ -388,6 +426,8 @@ export interface RenderInput {
   readonly raw: Uint8Array | null;
   /** The stored summary, or null. */
   readonly summary: string | null;
+  /** Object ids and save date, loaded when `needsObjectInfo`. */
+  readonly objects?: MessageObjectInfo | null;
   readonly mime: MimeSupport;
   /** Adds UID (UID FETCH, IMAP4rev2) and FLAGS (after \Seen was set) when not requested. */
   readonly addUid: boolean;
@@ -434,6 +474,16 @@ export function renderFetch(items: readonly FetchItem[], input: RenderInput): Va
       case "MODSEQ":
         add("MODSEQ", `(${meta.modseq})`);
         break;
+      case "EMAILID":
+      case "THREADID":
+      case "SAVEDATE": {
+        const info = input.objects;
+        if (info === undefined || info === null) return null;
+        if (item.kind === "EMAILID") add("EMAILID", `(${info.emailId})`);
+        else if (item.kind === "THREADID") add("THREADID", `(${info.threadId})`);
+        else add("SAVEDATE", info.saveDate === null ? "NIL" : formatDateTime(info.saveDate));
+        break;
+      }
       default: {
         const v = renderBodyItem(item, input, mime);
         if (v === null) return null;
@@ -467,6 +517,12 @@ function renderBodyItem(
     case "BODY": {
       const v = mime.bodyStructure!(m, false);
       return v === null ? null : ["BODY", v];
+    }
+    case "PREVIEW": {
+      const v = mime.preview!(m);
+      if (v !== null) return ["PREVIEW", nstring(v)];
+      // LAZY: not computed yet, the client may ask again without it (RFC 8970, Section 3.1).
+      return item.lazy && (m.raw !== null || m.summary !== null) ? ["PREVIEW", "NIL"] : null;
     }
     default:
       break;

@@ -53,6 +53,8 @@ export class MailboxView {
   #flags = new Map<number, readonly string[]>();
   #appended = new Set<number>();
   #flagged = new Set<number>();
+  /** UIDs appended, flagged or expunged since `takeTouched()` (for search contexts). */
+  #touched = new Set<number>();
   #expunged = new Set<number>();
   /**
    * UIDs expunged while this view did not know them, kept until the next sync ends: a new
@@ -302,7 +304,17 @@ export class MailboxView {
     }
   }
 
+  /** The UIDs appended, flagged or expunged since the last call. */
+  takeTouched(): Set<number> {
+    const out = this.#touched;
+    this.#touched = new Set();
+    return out;
+  }
+
   #onEvent(event: MailboxEvent): void {
+    if (event.kind === "append" || event.kind === "flags" || event.kind === "expunge") {
+      for (const u of event.uids) this.#touched.add(u);
+    }
     switch (event.kind) {
       case "append":
         for (const u of event.uids) this.#appended.add(u);

@@ -13,6 +13,7 @@ import {
   type MessageSummary,
   type MimePart,
   parseMessage,
+  preview,
   searchText,
   summarize,
 } from "./mime/mod.ts";
@@ -20,23 +21,46 @@ import { headerValue } from "./mime/mod.ts";
 import { parseDate } from "./mime/mod.ts";
 import type { MessageData, MimeSupport, SearchData, SectionSpec } from "./fetch_items.ts";
 import { writeSearchIndex } from "./search_index.ts";
+import { threadIdOf } from "../../mailstore/object_id.ts";
 
 /** How many decoded summaries a MIME support instance keeps. */
 const SUMMARY_CACHE = 16;
 
+/** The first `<msg-id>` of a folded header value, without its brackets and spaces. */
+function firstMessageId(value: string | undefined): string | null {
+  const m = value === undefined ? null : /<([^<>]+)>/.exec(value);
+  return m === null ? null : m[1]!.replace(/ /g, "");
+}
+
+/**
+ * The Message-ID of the first message of the thread this one belongs to: the first entry of
+ * References (RFC 5322, Section 3.6.4, lists the thread from its root), else the message it
+ * answers (In-Reply-To), else its own Message-ID; null when it has none of them.
+ */
+export function threadRoot(data: SearchData): string | null {
+  return firstMessageId(data.header("references")[0]) ??
+    firstMessageId(data.header("in-reply-to")[0]) ??
+    firstMessageId(data.header("message-id")[0]);
+}
+
 /**
  * What a store keeps next to a new message so that FETCH and SEARCH never re-parse it: the
- * summary and the search text, computed once here for APPEND and for the importer alike.
+ * summary, the search text and the THREADID (RFC 8474, Section 5.2), computed once here for
+ * APPEND, delivery and the importer alike.
  */
 export function derivedData(
   mime: MimeSupport,
   raw: Uint8Array,
-): { summary?: string; searchText?: string } {
+): { summary?: string; searchText?: string; threadId?: string } {
   const summary = mime.summarize?.(raw);
-  const searchText = mime.searchIndex?.({ raw, summary: summary ?? null }) ?? undefined;
+  const m = { raw, summary: summary ?? null };
+  const searchText = mime.searchIndex?.(m) ?? undefined;
+  const data = mime.searchData?.(m) ?? null;
+  const root = data === null ? null : threadRoot(data);
   return {
     ...(summary !== undefined ? { summary } : {}),
     ...(searchText !== undefined ? { searchText } : {}),
+    ...(root !== null ? { threadId: threadIdOf(root) } : {}),
   };
 }
 
@@ -142,6 +166,12 @@ export function createMimeSupport(): MimeSupport {
       return extractBinary(m.raw, tree, path);
     },
     searchData: searchDataOf,
+    preview(m) {
+      const s = summaryOf(m);
+      if (s?.preview !== undefined) return s.preview;
+      const tree = treeOf(m);
+      return m.raw === null || tree === null ? null : preview(m.raw, tree);
+    },
     searchIndex: searchIndexOf,
   };
 }

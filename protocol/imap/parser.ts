@@ -87,6 +87,12 @@ export class CommandReader {
     return text === null ? -1 : text[this.#pos]!;
   }
 
+  /** The byte `n` places after the next one in the same text part, or -1. */
+  peekAhead(n: number): number {
+    const text = this.#text();
+    return text === null ? -1 : text[this.#pos + n] ?? -1;
+  }
+
   /** True when the next item is a literal. */
   atLiteral(): boolean {
     if (this.#text() !== null) return false;

@@ -5,6 +5,13 @@
  */
 import { type SortKeyCache, sortKeyCacheFor } from "./sort_cache.ts";
 import type { QuotaSource } from "./quota.ts";
+import {
+  MAX_UPDATE_CONTEXTS,
+  MAX_UPDATE_UIDS,
+  type UpdateContext,
+  updateLine,
+} from "./search_context.ts";
+import type { MailboxView } from "./mailbox_view.ts";
 import type { Account, MailStore } from "../../mailstore/mail_store.ts";
 import { MailStoreError } from "../../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../x509/identity.ts";
@@ -134,6 +141,9 @@ export class ImapSession {
   #closed = false;
   #afterCompletion: (() => void) | null = null;
   #savedSearch: readonly number[] = [];
+  /** Results kept up to date (RFC 5267, Section 4.3), and whether the mailbox changed since. */
+  #updates: UpdateContext[] = [];
+  #updatesDirty = false;
   #finishPending: ((result: "ok" | "no" | "bad") => void) | null = null;
   readonly #preauth: string | null;
 
@@ -484,11 +494,44 @@ export class ImapSession {
       this.#afterCompletion = () => this.#close();
       return false;
     }
-    return await state.view.sync(this.#store, this.#out, {
+    const refresh = allowExpunge && this.#updatesDirty && this.#updates.length > 0;
+    const touched = allowExpunge ? state.view.takeTouched() : new Set<number>();
+    // Sequence-number results lose expunged messages before their EXPUNGE renumbers the rest.
+    if (refresh) {
+      await this.#refreshUpdates(state.view, this.#updates.filter((u) => !u.uid), touched);
+    }
+    const expunged = await state.view.sync(this.#store, this.#out, {
       allowExpunge,
       condstore: this.#enabled.has("CONDSTORE"),
       qresync: this.#enabled.has("QRESYNC"),
     });
+    if (refresh) {
+      this.#updatesDirty = false;
+      await this.#refreshUpdates(state.view, this.#updates, touched);
+    }
+    return expunged;
+  }
+
+  /**
+   * Recomputes results kept up to date and reports what changed as ESEARCH ADDTO and
+   * REMOVEFROM (RFC 5267, Section 4.3), when expunges may be reported too.
+   */
+  async #refreshUpdates(
+    view: MailboxView,
+    contexts: readonly UpdateContext[],
+    touched: ReadonlySet<number>,
+  ): Promise<void> {
+    for (const context of [...contexts]) {
+      const after = await context.compute(this.#context(context.tag), context.results, touched);
+      const line = updateLine(
+        context,
+        after,
+        (uid) => context.uid ? uid : view.seqOf(uid),
+        context.incremental ? touched : undefined,
+      );
+      context.results = after;
+      if (line !== null) this.#out.line(line);
+    }
   }
 
   /** Hands queued output to the driver; returns its promise when it asks us to wait. */
@@ -515,8 +558,10 @@ export class ImapSession {
     const prev = this.#state;
     if (prev.kind === "selected" && (next.kind !== "selected" || next.view !== prev.view)) {
       prev.view.close();
-      // The saved search result belongs to the mailbox it was made in (RFC 5182, Section 2.1).
+      // The saved search result belongs to the mailbox it was made in (RFC 5182, Section 2.1),
+      // and so do search contexts (RFC 5267, Section 4.3).
       this.#savedSearch = [];
+      this.#updates = [];
     }
     if (
       next.kind === "selected" && prev.kind !== "selected" || (
@@ -524,7 +569,12 @@ export class ImapSession {
       )
     ) {
       const view = next.kind === "selected" ? next.view : null;
-      if (view !== null) view.onNotice = () => this.#onViewNotice();
+      if (view !== null) {
+        view.onNotice = () => {
+          this.#updatesDirty = true;
+          this.#onViewNotice();
+        };
+      }
     }
     this.#state = next;
   }
@@ -567,6 +617,7 @@ export class ImapSession {
       hasIdentity: this.#identity !== null,
       authenticated,
       binary: this.#mime.binary !== undefined,
+      preview: this.#mime.preview !== undefined,
       quota: this.#quota !== null,
       compress: this.#compressOffered && !this.#compressed,
       appendLimit: this.#limits.maxLiteral,
@@ -668,6 +719,21 @@ export class ImapSession {
       warn: (message, props) => this.#logger.warn(message, props),
       get savedSearch() {
         return session.#savedSearch;
+      },
+      searchUpdates: {
+        add: (context) => {
+          const others = this.#updates.filter((u) => u.tag !== context.tag);
+          if (others.length >= MAX_UPDATE_CONTEXTS) return false;
+          const held = others.reduce((n, u) => n + u.results.length, context.results.length);
+          if (held > MAX_UPDATE_UIDS) return false;
+          this.#updates = [...others, context];
+          return true;
+        },
+        cancel: (tags) => {
+          const unknown = tags.filter((t) => !this.#updates.some((u) => u.tag === t));
+          this.#updates = this.#updates.filter((u) => !tags.includes(u.tag));
+          return unknown;
+        },
       },
       set savedSearch(uids) {
         session.#savedSearch = uids;

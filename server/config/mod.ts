@@ -191,7 +191,7 @@ export function parseConfig(
     log: ok("log") ? readLog(s.log) : skipped,
     auth: ok("auth") ? readAuth(s.auth, at) : skipped,
     lmtp: ok("lmtp") && s.lmtp ? readLmtp(s.lmtp, at) : null,
-    quota: ok("quota") ? readQuota(s.quota) : skipped,
+    quota: ok("quota") ? readQuota(s.quota, at, at.node(["directory"]) !== undefined) : skipped,
     metrics: ok("metrics") && s.metrics ? readMetrics(s.metrics, at) : null,
     admin: ok("admin") ? readAdmin(s.admin, at, dataDir) : skipped,
     store: ok("store") ? readStore(s.store, at) : skipped,

@@ -1,7 +1,9 @@
 /** `quota:` — storage and message limits, for every account and per account (RFC 9208). */
 import * as v from "valibot";
-import { int, optional, section, size } from "./_schema.ts";
+import { int, optional, section, size, text } from "./_schema.ts";
+import type { Positions } from "./_positions.ts";
 import type { QuotaLimits } from "../../mailstore/mail_store.ts";
+import { isAttributeDescription } from "../directory/config.ts";
 
 const limits = section({
   storage: v.optional(size(1)),
@@ -18,9 +20,18 @@ export const quotaSchema = section({
     ),
     {},
   ),
+  directory_attribute: v.optional(
+    v.pipe(text(), v.check(isAttributeDescription, "must be an LDAP attribute name")),
+  ),
 }, "Storage and message limits of every account, and of named accounts");
 
 export interface QuotaConfig {
+  /**
+   * LDAP attribute holding an account's STORAGE limit in octets (`quota.directory_attribute`),
+   * read with the user lookup; where a directory user's entry has one, it replaces the
+   * configured storage figure. Needs `directory:`.
+   */
+  readonly directoryAttribute?: string;
   /** Limits of every account; null fields are unlimited. Default: none. */
   readonly default: QuotaLimits;
   /**
@@ -30,21 +41,37 @@ export interface QuotaConfig {
   readonly accounts?: ReadonlyMap<string, QuotaLimits>;
 }
 
-export function readQuota(file: v.InferOutput<typeof quotaSchema>): QuotaConfig {
+export function readQuota(
+  file: v.InferOutput<typeof quotaSchema>,
+  at: Positions,
+  hasDirectory: boolean,
+): QuotaConfig {
   const read = (l: v.InferOutput<typeof limits>): QuotaLimits => ({
     storage: l.storage ?? null,
     messages: l.messages ?? null,
   });
+  const attribute = file.directory_attribute;
+  if (attribute !== undefined && !hasDirectory) {
+    at.fail(["quota", "directory_attribute"], "needs a directory: section");
+  }
   return {
     default: read(file.default),
     accounts: new Map(Object.entries(file.accounts).map(([name, l]) => [name, read(l)])),
+    ...(attribute !== undefined ? { directoryAttribute: attribute } : {}),
   };
 }
 
-/** The limits of one account: its `quota.accounts` entry, else `quota.default`. */
+/**
+ * The limits of one account: its `quota.accounts` entry, else `quota.default`; a STORAGE
+ * figure from its directory entry (`quota.directory_attribute`, octets) replaces the storage
+ * limit of either.
+ */
 export function quotaLimits(
   config: { readonly quota: QuotaConfig },
   accountName: string,
+  directoryStorage?: number | null,
 ): QuotaLimits {
-  return config.quota.accounts?.get(accountName) ?? config.quota.default;
+  const configured = config.quota.accounts?.get(accountName) ?? config.quota.default;
+  if (directoryStorage === undefined || directoryStorage === null) return configured;
+  return { storage: directoryStorage, messages: configured.messages };
 }

@@ -27,6 +27,7 @@ import {
   denial,
   type DirectoryDenial,
   type DirectoryVerdict,
+  type EntryQuota,
   type PasswordVerdict,
   type RecipientLookup,
 } from "./verdict.ts";
@@ -75,7 +76,37 @@ export async function lookupCertificate(
   if (username === undefined) {
     return denial("no_username", `The entry has no ${usernameAttribute} value`);
   }
-  return { ok: true, username, entryDn: entry.dn, cached: false };
+  return { ok: true, username, entryDn: entry.dn, cached: false, ...entryQuota(config, entry) };
+}
+
+/** The attributes a user lookup reads: the username, and the quota attribute if configured. */
+function userAttributes(config: DirectoryConfig): string[] {
+  return config.quotaAttribute === undefined
+    ? [config.usernameAttribute]
+    : [config.usernameAttribute, config.quotaAttribute];
+}
+
+/** Largest quota figure accepted (octets); beyond it a value is not trusted. */
+const MAX_QUOTA = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The entry's quota in octets (a non-negative integer), `{ quota: null }` when it has no
+ * usable value, or nothing when no quota attribute is configured.
+ */
+function entryQuota(config: DirectoryConfig, entry: LdapEntry): { quota?: EntryQuota } {
+  const name = config.quotaAttribute;
+  if (name === undefined) return {};
+  const value = firstString(attribute(entry, name))?.trim();
+  if (value === undefined) return { quota: null };
+  const n = /^\d{1,16}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n > MAX_QUOTA) {
+    log.warn("Ignored the {attribute} value of {dn}: not a number of octets", {
+      attribute: name,
+      dn: entry.dn,
+    });
+    return { quota: null };
+  }
+  return { quota: n };
 }
 
 /** Searches the entries that map to `identity`, per the configured mapping. */
@@ -86,7 +117,7 @@ async function findEntries(
   identity: CertificateIdentity,
 ): Promise<LookupOutcome> {
   const { mapping, baseDn, usernameAttribute } = config;
-  const attributes = [usernameAttribute, CERTIFICATE_ATTRIBUTE];
+  const attributes = [...userAttributes(config), CERTIFICATE_ATTRIBUTE];
   const common = {
     attributes,
     explicitBufferAttributes: [CERTIFICATE_ATTRIBUTE, CERTIFICATE_ATTRIBUTE_BARE],
@@ -172,7 +203,7 @@ export async function lookupPassword(
   const result = await client.search(baseDn, {
     scope: "sub",
     filter: new EqualityFilter({ attribute: usernameAttribute, value: username }),
-    attributes: [usernameAttribute],
+    attributes: userAttributes(config),
     sizeLimit: 2,
     timeLimit: Math.max(1, Math.ceil(config.timeoutMs / 1000)),
   }).catch((e) => {
@@ -199,7 +230,7 @@ export async function lookupPassword(
     throw e;
   }
   const canonical = firstString(attribute(entry, usernameAttribute)) ?? username;
-  return { ok: true, username: canonical };
+  return { ok: true, username: canonical, ...entryQuota(config, entry) };
 }
 
 /**
@@ -216,7 +247,7 @@ export async function searchRecipient(
   const result = await client.search(baseDn, {
     scope: "sub",
     filter: recipientFilter(filter, address),
-    attributes: [usernameAttribute],
+    attributes: userAttributes(config),
     sizeLimit: 2,
     timeLimit: Math.max(1, Math.ceil(config.timeoutMs / 1000)),
   }).catch((e) => {
@@ -232,7 +263,9 @@ export async function searchRecipient(
     return { kind: "none" };
   }
   const username = firstString(attribute(entries[0]!, usernameAttribute));
-  return username === undefined ? { kind: "none" } : { kind: "found", username };
+  return username === undefined
+    ? { kind: "none" }
+    : { kind: "found", username, ...entryQuota(config, entries[0]!) };
 }
 
 /**

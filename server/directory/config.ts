@@ -67,6 +67,11 @@ export interface DirectoryConfig {
   readonly recheckIntervalMs: number;
   /** How the directory tells us of changes (see watcher.ts); polling covers any gap. */
   readonly sync: SyncSetting;
+  /**
+   * Attribute holding an account's STORAGE quota in octets (`quota.directory_attribute`),
+   * read with every user lookup; absent when quotas come from the configuration only.
+   */
+  readonly quotaAttribute?: string;
 }
 
 /** The configuration as the loader supplies it; omitted fields take their defaults. */
@@ -85,6 +90,7 @@ export interface DirectoryConfigInput {
   readonly maxConcurrency?: number;
   readonly recheckIntervalMs?: number;
   readonly sync?: SyncSetting;
+  readonly quotaAttribute?: string;
 }
 
 export const DIRECTORY_DEFAULTS = {
@@ -234,6 +240,9 @@ export function resolveDirectoryConfig(input: DirectoryConfigInput): DirectoryCo
   if (!SYNC_SETTINGS.includes(sync)) {
     throw new DirectoryConfigError(`sync must be ${SYNC_SETTINGS.join(", ")}, not ${String(sync)}`);
   }
+  if (input.quotaAttribute !== undefined && !isAttributeDescription(input.quotaAttribute)) {
+    throw new DirectoryConfigError(`Invalid quota attribute: ${input.quotaAttribute}`);
+  }
   return {
     url: `${url.protocol}//${url.host}`,
     starttls,
@@ -255,6 +264,7 @@ export function resolveDirectoryConfig(input: DirectoryConfigInput): DirectoryCo
     ),
     recheckIntervalMs,
     sync,
+    ...(input.quotaAttribute !== undefined ? { quotaAttribute: input.quotaAttribute } : {}),
   };
 }
 

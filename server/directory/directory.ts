@@ -25,6 +25,7 @@ import {
   type DirectoryAcceptance,
   type DirectoryDenial,
   type DirectoryVerdict,
+  type EntryQuota,
   type FailureReason,
   isDirectoryFailure,
   type PasswordVerdict,
@@ -102,6 +103,11 @@ export class Directory {
   readonly #entryOf = new Map<string, string>();
   /** The reverse of #entryOf: normalised entry DN → fingerprints, so a change costs O(its own). */
   readonly #certificatesOf = new Map<string, Set<string>>();
+  /**
+   * Username → the STORAGE quota its entry gave at the last lookup (certificate, password or
+   * recipient), when a quota attribute is configured; kept until the next lookup replaces it.
+   */
+  readonly #quotas = new Map<string, EntryQuota>();
   #lastRecheckAt: number | null = null;
   #closed = false;
 
@@ -191,6 +197,7 @@ export class Directory {
     if (verdict.ok) {
       this.#remember(key, verdict);
       this.#rememberEntry(key, verdict.entryDn);
+      this.#rememberQuota(verdict.username, verdict.quota);
       log.debug("Certificate accepted for {username}", {
         username: verdict.username,
         fingerprint: short(key),
@@ -252,6 +259,7 @@ export class Directory {
       this.#metrics.directoryLookup("password", outcomeOf(verdict), secondsSince(started));
     }
     if (verdict.ok) {
+      this.#rememberQuota(verdict.username, verdict.quota);
       log.debug("Password accepted for {username}", { username: verdict.username });
     } else {
       log.info("Password login refused: {reason}", {
@@ -271,9 +279,11 @@ export class Directory {
   async findRecipient(address: string, filter: string): Promise<RecipientLookup> {
     if (address === "" || address.length > MAX_ADDRESS_LENGTH) return { kind: "none" };
     try {
-      return await this.#pool.withClient((client) =>
+      const found = await this.#pool.withClient((client) =>
         searchRecipient(client, this.#config, address, filter)
       );
+      if (found.kind === "found") this.#rememberQuota(found.username, found.quota);
+      return found;
     } catch (e) {
       const f = failure(e);
       log.warn("Recipient lookup failed: {reason} ({detail})", {
@@ -368,6 +378,24 @@ export class Directory {
     const certificates = this.#certificatesOf.get(entry);
     certificates?.delete(key);
     if (certificates?.size === 0) this.#certificatesOf.delete(entry);
+  }
+
+  /**
+   * The STORAGE quota (octets) the user's entry gave at its last lookup: null when the entry
+   * has none, undefined when the user was not looked up (or no quota attribute is set).
+   */
+  storageQuota(username: string): EntryQuota | undefined {
+    return this.#quotas.get(username);
+  }
+
+  #rememberQuota(username: string, quota: EntryQuota | undefined): void {
+    if (quota === undefined) return;
+    this.#quotas.delete(username);
+    if (this.#quotas.size >= MAX_CACHE_ENTRIES) {
+      const oldest = this.#quotas.keys().next();
+      if (oldest.done !== true) this.#quotas.delete(oldest.value);
+    }
+    this.#quotas.set(username, quota);
   }
 
   #remember(key: string, v: DirectoryAcceptance): void {

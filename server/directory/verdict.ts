@@ -54,7 +54,12 @@ export interface DirectoryAcceptance {
   readonly entryDn: string;
   /** Whether the answer came from the cache rather than from the directory just now. */
   readonly cached: boolean;
+  /** The entry's quota attribute (`DirectoryConfig.quotaAttribute`), when read just now. */
+  readonly quota?: EntryQuota;
 }
+
+/** An entry's STORAGE quota in octets, or null when the entry has no usable value. */
+export type EntryQuota = number | null;
 
 export type DirectoryVerdict = DirectoryAcceptance | DirectoryDenial;
 
@@ -70,12 +75,12 @@ export type PasswordDenialReason =
   | "directory_busy";
 
 export type PasswordVerdict =
-  | { readonly ok: true; readonly username: string }
+  | { readonly ok: true; readonly username: string; readonly quota?: EntryQuota }
   | { readonly ok: false; readonly reason: PasswordDenialReason; readonly detail: string };
 
 /** Who receives mail for an address (LMTP RCPT), as the directory answers. */
 export type RecipientLookup =
-  | { readonly kind: "found"; readonly username: string }
+  | { readonly kind: "found"; readonly username: string; readonly quota?: EntryQuota }
   | { readonly kind: "none" }
   | { readonly kind: "failed"; readonly detail: string };
 

@@ -47,7 +47,9 @@ export interface LmtpRecipient {
 export interface LmtpDeliveryOptions {
   readonly store: MailStore;
   /** The current directory (it changes on reload), or null without one. */
-  readonly directory: () => Pick<Directory, "findRecipient"> | null;
+  readonly directory: () =>
+    | (Pick<Directory, "findRecipient"> & Partial<Pick<Directory, "storageQuota">>)
+    | null;
   /** The current settings (they change on reload). */
   readonly settings: () => { readonly lmtp: LmtpConfig; readonly quota: QuotaConfig };
   /** Our name in the Received line. */
@@ -161,7 +163,11 @@ export class LmtpDelivery {
               .update(`${r.accountId}\n${r.address.toLowerCase()}\n${sender}\n${digest}`)
               .digest("hex"),
             windowMs: lmtp.dedupWindowMs,
-            quota: quotaLimits({ quota }, r.accountName),
+            quota: quotaLimits(
+              { quota },
+              r.accountName,
+              this.#options.directory()?.storageQuota?.(r.accountName),
+            ),
             now: this.#now(),
           },
         });

@@ -34,7 +34,11 @@ const log = getLogger(["directory"]);
 /** The directory settings of the config file, in the form the directory client takes. */
 export async function directorySettings(config: Config): Promise<DirectoryConfig | null> {
   if (config.directory === null) return null;
-  return resolveDirectoryConfig(await directoryConfigInput(config.directory));
+  const attribute = config.quota.directoryAttribute;
+  return resolveDirectoryConfig({
+    ...await directoryConfigInput(config.directory),
+    ...(attribute !== undefined ? { quotaAttribute: attribute } : {}),
+  });
 }
 
 /** The IMAP session limits of the `limits:` section. */
@@ -105,7 +109,8 @@ export class ServerStack {
       certificateUser: (identity) => this.#certificateUser(identity),
       metrics,
       quota: {
-        limits: (name) => quotaLimits({ quota: this.#quota }, name),
+        limits: (name) =>
+          quotaLimits({ quota: this.#quota }, name, this.#directory?.storageQuota(name)),
         usage: (accountId) => quotaUsage(store, accountId),
       },
     });

@@ -455,6 +455,9 @@ function normalise(line: string, tagged: boolean, command: string): string | nul
   let s = line;
   if (tagged) s = s.replace(/^\S+ /, "");
   if (/^\* (CAPABILITY|ID) /.test(s)) return null;
+  // OBJECTID (RFC 8474): Dovecot 2.3 has none, so the MAILBOXID of SELECT and CREATE goes.
+  if (/^\* OK \[MAILBOXID \(/.test(s)) return null;
+  s = s.replace(/^OK \[MAILBOXID \([^)]*\)\]/, "OK");
   if (
     /^(SELECT|EXAMINE) /i.test(command) && !/\((CONDSTORE|QRESYNC)/i.test(command) &&
     /^\* OK \[HIGHESTMODSEQ \d+\]/.test(s)

@@ -929,6 +929,71 @@ export function runMailStoreContract(name: string, open: () => Promise<MailStore
     assert.equal(ok.kind, "stored");
   });
 
+  // Object ids (RFC 8474) and save dates (RFC 8514)
+
+  test("every mailbox has a MAILBOXID of its own, kept across RENAME (RFC 8474, 4.1)", async (store) => {
+    const { account } = await setup(store);
+    const boxes = await store.listMailboxes(account.id);
+    for (const b of boxes) assert.match(b.objectId, /^[A-Za-z][A-Za-z0-9_-]{0,254}$/);
+    assert.equal(new Set(boxes.map((b) => b.objectId)).size, boxes.length);
+    const a = await store.createMailbox(account.id, "A");
+    await store.createMailbox(account.id, "A/B");
+    const ab = await mailbox(store, account.id, "A/B");
+    await store.renameMailbox(account.id, "A", "Z");
+    assert.equal((await mailbox(store, account.id, "Z")).objectId, a.objectId);
+    assert.equal((await mailbox(store, account.id, "Z/B")).objectId, ab.objectId);
+    // A new mailbox under an old name is another mailbox.
+    await store.deleteMailbox(account.id, "Z");
+    const again = await store.createMailbox(account.id, "Z");
+    assert.notEqual(again.objectId, a.objectId);
+  });
+
+  test("renaming INBOX keeps INBOX's MAILBOXID; the new mailbox gets its own", async (store) => {
+    const { account, inbox } = await setup(store);
+    await store.append(inbox.id, { raw: message(1) });
+    await store.renameMailbox(account.id, "INBOX", "Old");
+    assert.equal((await mailbox(store, account.id, "INBOX")).objectId, inbox.objectId);
+    assert.notEqual((await mailbox(store, account.id, "Old")).objectId, inbox.objectId);
+  });
+
+  test("getObjectInfo() gives each message an EMAILID, its THREADID and a save date", async (store) => {
+    const { inbox } = await setup(store);
+    const before = Date.now();
+    await store.append(inbox.id, { raw: message(1), threadId: "Tabc" });
+    await store.append(inbox.id, { raw: message(1), internalDate: 1_000_000 });
+    const after = Date.now();
+    const info = await store.getObjectInfo(inbox.id, [1, 2, 3]);
+    assert.deepEqual([...info.keys()], [1, 2]);
+    const [one, two] = [info.get(1)!, info.get(2)!];
+    assert.match(one.emailId, /^[A-Za-z][A-Za-z0-9_-]{0,254}$/);
+    assert.notEqual(one.emailId, two.emailId, "same octets, different messages");
+    assert.equal(one.threadId, "Tabc");
+    assert.match(two.threadId, /^[A-Za-z][A-Za-z0-9_-]{0,254}$/);
+    assert.notEqual(two.threadId, one.threadId);
+    for (const m of [one, two]) {
+      assert.ok(m.saveDate !== null && m.saveDate >= before && m.saveDate <= after);
+    }
+  });
+
+  test("COPY and MOVE keep EMAILID and THREADID and set a new save date (RFC 8474 5.1, RFC 8514 3)", async (store) => {
+    const { account, inbox } = await setup(store);
+    const box = await store.createMailbox(account.id, "Box");
+    await store.append(inbox.id, { raw: message(1), threadId: "Tone" });
+    await store.append(inbox.id, { raw: message(2) });
+    const source = await store.getObjectInfo(inbox.id, [1, 2]);
+    await new Promise((r) => setTimeout(r, 5));
+    await store.copy(inbox.id, [1], box.id);
+    await store.move(inbox.id, [2], box.id);
+    const copied = await store.getObjectInfo(box.id, [1, 2]);
+    for (const [from, to] of [[1, 1], [2, 2]] as const) {
+      assert.equal(copied.get(to)!.emailId, source.get(from)!.emailId);
+      assert.equal(copied.get(to)!.threadId, source.get(from)!.threadId);
+      assert.ok(copied.get(to)!.saveDate! > source.get(from)!.saveDate!);
+    }
+    assert.equal(copied.get(1)!.threadId, "Tone");
+    assert.deepEqual([...(await store.getObjectInfo(inbox.id, [2])).keys()], []);
+  });
+
   test("a closed store refuses further calls", async (store) => {
     await store.createAccount("alice", null);
     await store.close();

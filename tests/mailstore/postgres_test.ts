@@ -61,6 +61,48 @@ pgTest(
   },
 );
 
+pgTest(
+  "a version 2 database gets MAILBOXIDs, and one EMAILID per blob for its messages",
+  async () => {
+    const url = await freshDatabase();
+    const sql = postgres(url, { onnotice: () => {} });
+    try {
+      await sql.unsafe("CREATE TABLE postern_schema (version integer PRIMARY KEY)");
+      for (const [i, m] of MIGRATIONS.slice(0, 2).entries()) {
+        await sql.unsafe(m);
+        await sql.unsafe("INSERT INTO postern_schema (version) VALUES ($1)", [i + 1]);
+      }
+      await sql.unsafe(`
+      INSERT INTO accounts (id, name) VALUES (1, 'old');
+      INSERT INTO mailboxes (id, account_id, name, uidvalidity, uidnext, highestmodseq)
+        VALUES (1, 1, 'INBOX', 1, 3, 3), (2, 1, 'Box', 2, 2, 2);
+      INSERT INTO blobs (id, raw) VALUES (1, 'a'), (2, 'b');
+      INSERT INTO messages (mailbox_id, uid, modseq, flags, seen, deleted, internal_date, size,
+        blob_id) VALUES (1, 1, 2, '', false, false, 5, 1, 1), (1, 2, 3, '', false, false, 5, 1, 2),
+        (2, 1, 2, '', false, false, 5, 1, 1);
+    `);
+    } finally {
+      await sql.end();
+    }
+    const store = await openPostgresMailStore({ url, poolSize: 2 });
+    try {
+      assert.equal(await store.schemaVersion(), MIGRATIONS.length);
+      const boxes = await store.listMailboxes(1);
+      assert.equal(boxes.length, 2);
+      assert.equal(new Set(boxes.map((b) => b.objectId)).size, 2);
+      for (const b of boxes) assert.match(b.objectId, /^F[0-9a-f]{24}$/);
+      const inbox = await store.getObjectInfo(1, [1, 2]);
+      const box = await store.getObjectInfo(2, [1]);
+      assert.equal(inbox.get(1)!.emailId, box.get(1)!.emailId);
+      assert.notEqual(inbox.get(1)!.emailId, inbox.get(2)!.emailId);
+      assert.match(inbox.get(2)!.threadId, /^T[0-9a-f]{24}$/);
+      assert.equal(inbox.get(1)!.saveDate, null);
+    } finally {
+      await store.close();
+    }
+  },
+);
+
 pgTest("concurrent appends from two nodes get distinct, increasing UIDs and MODSEQs", async () => {
   const [a, b] = await twoNodes();
   try {

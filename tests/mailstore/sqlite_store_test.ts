@@ -178,6 +178,41 @@ Deno.test("openSqliteMailStore() upgrades a version 2 database to delivery addre
   });
 });
 
+Deno.test("openSqliteMailStore() gives a version 3 database's mailboxes and messages object ids", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/mail.db`;
+    const db = new DatabaseSync(path);
+    db.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
+    for (const m of MIGRATIONS.slice(0, 3)) db.exec(m);
+    db.exec("INSERT INTO schema_version (version) VALUES (3)");
+    db.exec(`
+      INSERT INTO accounts (id, name) VALUES (1, 'old');
+      INSERT INTO mailboxes (id, account_id, name, uidvalidity, uidnext, highestmodseq)
+        VALUES (1, 1, 'INBOX', 1, 3, 3), (2, 1, 'Box', 2, 2, 2);
+      INSERT INTO blobs (id, raw) VALUES (1, x'61'), (2, x'62');
+      INSERT INTO messages (mailbox_id, uid, modseq, flags, seen, deleted, internal_date, size,
+        blob_id) VALUES (1, 1, 2, '', 0, 0, 5, 1, 1), (1, 2, 3, '', 0, 0, 5, 1, 2),
+        (2, 1, 2, '', 0, 0, 5, 1, 1);
+    `);
+    db.close();
+    const store = await openSqliteMailStore(path);
+    try {
+      assert.equal(store.schemaVersion, MIGRATIONS.length);
+      const boxes = await store.listMailboxes(1);
+      assert.equal(new Set(boxes.map((b) => b.objectId)).size, 2);
+      const inbox = await store.getObjectInfo(1, [1, 2]);
+      const box = await store.getObjectInfo(2, [1]);
+      // A copy (a shared blob) keeps one EMAILID; another message has its own.
+      assert.equal(inbox.get(1)!.emailId, box.get(1)!.emailId);
+      assert.notEqual(inbox.get(1)!.emailId, inbox.get(2)!.emailId);
+      assert.match(inbox.get(2)!.threadId, /^T[0-9a-f]{24}$/);
+      assert.equal(inbox.get(1)!.saveDate, null);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 Deno.test("group commit: concurrent appends all resolve, survive reopen, and close removes the WAL", async () => {
   await withDir(async (dir) => {
     const path = `${dir}/mail.db`;

@@ -30,6 +30,7 @@ async function fill(store: MailStore): Promise<void> {
         flags: i % 4 === 0 ? ["\\Seen", "$Work"] : [],
         internalDate: 1_700_000_000_000 + i * 1000,
         summary: `{"n":${i}}`,
+        ...(i % 3 === 0 ? { threadId: `T${name}${i % 2}` } : {}),
         ...(i % 2 === 0 ? { searchText: `needle ${i}` } : {}),
       });
     }
@@ -68,6 +69,7 @@ async function observe(store: MailStore): Promise<unknown> {
         messages,
         raws,
         texts: [...await store.getSearchTexts(m.id, uids)],
+        objects: [...await store.getObjectInfo(m.id, uids)],
         since0: await store.changesSince(m.id, 0),
         since10: await store.changesSince(m.id, 10),
       });

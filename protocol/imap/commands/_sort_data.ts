@@ -108,11 +108,13 @@ const NO_KEYS = sortKeys({ uid: 0, modseq: 0, flags: [], internalDate: 0, size: 
 export async function loadSortRecords(
   ctx: CommandContext,
   key: SearchKey,
+  matched?: readonly { readonly seq: number; readonly uid: number }[],
 ): Promise<SortRecord[]> {
   const { view } = selected(ctx);
-  const hits: { readonly seq: number; readonly uid: number }[] = key.kind === "all"
-    ? view.uids.map((uid, i) => ({ seq: i + 1, uid }))
-    : await findMatches(ctx, key);
+  const hits: readonly { readonly seq: number; readonly uid: number }[] = matched ??
+    (key.kind === "all"
+      ? view.uids.map((uid, i) => ({ seq: i + 1, uid }))
+      : await findMatches(ctx, key));
   const cache = ctx.sortKeys.mailbox(view.mailboxId, view.uidValidity, view.uids.length);
   const missing = hits.filter((h) => !cache.has(h.uid)).map((h) => h.uid);
   const searchData = ctx.mime.searchData;

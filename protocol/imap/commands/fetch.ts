@@ -8,6 +8,7 @@ import type { CommandContext, CommandSpec, Completion } from "../context.ts";
 import {
   checkSupported,
   type FetchItem,
+  needsObjectInfo,
   needsRaw,
   needsStructure,
   readFetchItems,
@@ -139,9 +140,12 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
   const markSeen = setsSeen(items) && !view.readOnly;
   const loadRaw = needsRaw(items);
   const loadSummary = needsStructure(items);
+  const loadObjects = needsObjectInfo(items);
+  // PREVIEW without LAZY is computed from the octets when the summary predates it.
+  const eagerPreview = items.some((i) => i.kind === "PREVIEW" && !i.lazy);
   const reportsFlags = items.some((i) => i.kind === "FLAGS");
   let missing = false;
-  const plan = markSeen || loadRaw || loadSummary ? null : metaPlan(items, uidMode);
+  const plan = markSeen || loadRaw || loadSummary || loadObjects ? null : metaPlan(items, uidMode);
   const flagText = flagTextCache();
   const viewUids = view.uids;
   // `uids` and the view are in ascending UID order: find sequence numbers by walking both.
@@ -152,6 +156,7 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
     const metas = new Map(
       (await ctx.store.getMessages(view.mailboxId, batch)).map((m) => [m.uid, m]),
     );
+    const objects = loadObjects ? await ctx.store.getObjectInfo(view.mailboxId, batch) : null;
     const nowSeen = new Set<number>();
     if (markSeen) {
       const unseen = [...metas.values()].filter((m) => !hasSeen(m)).map((m) => m.uid);
@@ -188,7 +193,8 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
       }
       const summary = loadSummary ? await ctx.store.getSummary(view.mailboxId, uid) : null;
       // Without a stored summary the structure is parsed from the octets.
-      const raw = loadRaw || (loadSummary && summary === null)
+      const raw = loadRaw || (loadSummary && summary === null) ||
+          (eagerPreview && ctx.mime.preview!({ raw: null, summary }) === null)
         ? await ctx.store.getRaw(view.mailboxId, uid)
         : null;
       const value = renderFetch(items, {
@@ -196,6 +202,7 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
         meta,
         raw,
         summary,
+        objects: objects?.get(uid) ?? null,
         mime: ctx.mime,
         // The FLAGS a body fetch implies are unsolicited, and carry UID in IMAP4rev2
         // (RFC 9051, Section 7.5.2).

@@ -70,8 +70,9 @@ export const createCommand: CommandSpec = {
         await ctx.store.createMailbox(acct.id, parent);
       }
     }
-    await ctx.store.createMailbox(acct.id, name, use);
-    return { text: "CREATE completed" };
+    const created = await ctx.store.createMailbox(acct.id, name, use);
+    // RFC 8474, Section 4.1.
+    return { code: `MAILBOXID (${created.objectId})`, text: "CREATE completed" };
   },
 };
 

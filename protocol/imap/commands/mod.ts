@@ -28,6 +28,7 @@ import { checkCommand, noopCommand } from "./noop.ts";
 import { searchCommand, uidSearchCommand } from "./search.ts";
 import { examineCommand, selectCommand } from "./select.ts";
 import { sortCommand, uidSortCommand } from "./sort.ts";
+import { cancelUpdateCommand } from "./cancelupdate.ts";
 import { starttlsCommand } from "./starttls.ts";
 import { statusCommand } from "./status.ts";
 import { storeCommand, uidStoreCommand } from "./store.ts";
@@ -77,6 +78,7 @@ const ALL: readonly CommandSpec[] = [
   getQuotaCommand,
   getQuotaRootCommand,
   compressCommand,
+  cancelUpdateCommand,
 ];
 
 export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(ALL.map((c) => [c.name, c]));

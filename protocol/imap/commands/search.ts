@@ -4,7 +4,8 @@
  * (RFC 5182). Text keys match case-insensitively against the top-level header fields and the
  * decoded-as-UTF-8 body; dates compare whole days, ignoring time and zone.
  */
-import type { MessageMeta } from "../../../mailstore/mail_store.ts";
+import type { MessageMeta, MessageObjectInfo } from "../../../mailstore/mail_store.ts";
+import { OBJECT_ID } from "../../../mailstore/object_id.ts";
 import type { CommandContext, CommandSpec, Completion } from "../context.ts";
 import { badSyntax, ImapError } from "../errors.ts";
 import { addressKey, headerEnd, type SearchData } from "../fetch_items.ts";
@@ -12,6 +13,12 @@ import { foldText } from "../mime/mod.ts";
 import type { CommandReader } from "../parser.ts";
 import { formatSequenceSet, type SequenceSet } from "../sequence_set.ts";
 import { SearchIndex } from "../search_index.ts";
+import {
+  checkPartial,
+  formatPartial,
+  type PartialRange,
+  readPartialRange,
+} from "../search_context.ts";
 import { selected } from "./_util.ts";
 
 /** UIDs whose search text one store call reads. */
@@ -36,6 +43,11 @@ export type SearchKey =
     /** FROM, TO, CC and BCC match the address forms of the field (see `addressForms`). */
     readonly address?: boolean;
   }
+  /** EMAILID and THREADID (RFC 8474, Section 6). */
+  | { readonly kind: "objectid"; readonly field: "emailId" | "threadId"; readonly id: string }
+  /** SAVEDBEFORE, SAVEDON, SAVEDSINCE (RFC 8514, Section 4.2). */
+  | { readonly kind: "savedate"; readonly op: DateOp; readonly day: number }
+  | { readonly kind: "savedatesupported" }
   | { readonly kind: "body"; readonly value: string }
   | { readonly kind: "text"; readonly value: string }
   | { readonly kind: "set"; readonly uid: boolean; readonly set: SequenceSet }
@@ -73,6 +85,12 @@ const DATE_KEYS: Record<string, [boolean, DateOp]> = {
   SENTSINCE: [true, "since"],
 };
 
+const SAVED_KEYS: Record<string, DateOp> = {
+  SAVEDBEFORE: "before",
+  SAVEDON: "on",
+  SAVEDSINCE: "since",
+};
+
 /** Reads one search key. */
 export function readSearchKey(r: CommandReader): SearchKey {
   if (r.peek() === 0x28) {
@@ -95,6 +113,11 @@ export function readSearchKey(r: CommandReader): SearchKey {
     r.sp();
     return { kind: "header", name: header, value: r.astring(), address: header !== "subject" };
   }
+  const saved = SAVED_KEYS[word];
+  if (saved !== undefined) {
+    r.sp();
+    return { kind: "savedate", op: saved, day: r.date() };
+  }
   const date = DATE_KEYS[word];
   if (date !== undefined) {
     r.sp();
@@ -103,6 +126,15 @@ export function readSearchKey(r: CommandReader): SearchKey {
   switch (word) {
     case "ALL":
       return { kind: "all" };
+    case "EMAILID":
+    case "THREADID": {
+      r.sp();
+      const id = r.atom("objectid");
+      if (!OBJECT_ID.test(id)) throw badSyntax("Invalid objectid");
+      return { kind: "objectid", field: word === "EMAILID" ? "emailId" : "threadId", id };
+    }
+    case "SAVEDATESUPPORTED":
+      return { kind: "savedatesupported" };
     case "RECENT":
       return { kind: "recent" };
     case "OLD":
@@ -184,32 +216,68 @@ export function readSearchKeys(r: CommandReader): SearchKey[] {
 type ReturnOption = "MIN" | "MAX" | "ALL" | "COUNT" | "SAVE";
 
 interface SearchArgs {
+  /** The result options asked for (RFC 4731, RFC 5182), or null without RETURN. */
   readonly returns: readonly ReturnOption[] | null;
+  readonly context: ContextOptions;
   readonly key: SearchKey;
 }
 
 const RETURN_OPTIONS = new Set(["MIN", "MAX", "ALL", "COUNT", "SAVE"]);
 
+/** The context return options of RFC 5267, Section 4, shared by SEARCH and SORT. */
+export interface ContextOptions {
+  /** RETURN () or RETURN (CONTEXT) alone: ALL is implied (RFC 4731, Section 3.1). */
+  readonly impliesAll: boolean;
+  readonly update: boolean;
+  readonly partial: PartialRange | null;
+}
+
+/**
+ * Reads `RETURN (...)` and the space after it, if present: the result options `allowed`, and
+ * CONTEXT (a hint, RFC 5267, 4.2), UPDATE (4.3) and PARTIAL (4.4).
+ */
+export function readReturnOptions<T extends string>(
+  r: CommandReader,
+  allowed: ReadonlySet<string>,
+  command: string,
+): { returns: T[] | null; context: ContextOptions } {
+  let update = false;
+  let partial: PartialRange | null = null;
+  let others = 0;
+  if (r.peekKeyword() !== "RETURN") {
+    return { returns: null, context: { impliesAll: false, update, partial } };
+  }
+  r.keyword();
+  r.sp();
+  const returns: T[] = [];
+  r.list(() => {
+    const opt = r.keyword("return option");
+    if (opt === "CONTEXT") return opt;
+    others++;
+    if (opt === "UPDATE") update = true;
+    else if (opt === "PARTIAL") {
+      r.sp();
+      partial = readPartialRange(r);
+    } else if (allowed.has(opt)) returns.push(opt as T);
+    else throw badSyntax(`Unknown ${command} return option ${opt}`);
+    return opt;
+  });
+  r.sp();
+  const context = { impliesAll: others === 0, update, partial };
+  checkPartial(partial, returns.includes("ALL" as T));
+  return { returns, context };
+}
+
 function readSearchArgs(r: CommandReader): SearchArgs {
   r.sp();
-  let returns: ReturnOption[] | null = null;
-  if (r.peekKeyword() === "RETURN") {
-    r.keyword();
-    r.sp();
-    returns = r.list(() => {
-      const opt = r.keyword("return option");
-      if (!RETURN_OPTIONS.has(opt)) throw badSyntax(`Unknown SEARCH return option ${opt}`);
-      return opt as ReturnOption;
-    });
-    r.sp();
-  }
+  const { returns, context } = readReturnOptions<ReturnOption>(r, RETURN_OPTIONS, "SEARCH");
   if (r.peekKeyword() === "CHARSET") {
     r.keyword();
     r.sp();
     readCharset(r);
     r.sp();
   }
-  return { returns, key: readSearchProgram(r) };
+  return { returns, context, key: readSearchProgram(r) };
 }
 
 /** Reads a charset name and refuses all but UTF-8 and US-ASCII (RFC 9051, Section 6.4.4). */
@@ -254,6 +322,8 @@ const utf8 = new TextDecoder("utf-8");
  */
 interface Candidate {
   readonly meta: MessageMeta;
+  /** Object ids and save date, when a key needs them. */
+  readonly objects: MessageObjectInfo | null;
   readonly data: SearchData | null;
   readonly raw: Uint8Array | null;
 }
@@ -320,6 +390,16 @@ function matches(key: SearchKey, c: Candidate, resolved: Resolved): boolean {
       return c.meta.modseq >= key.n;
     case "recent":
       return resolved.isRecent(c.meta.uid);
+    case "objectid":
+      return c.objects !== null && c.objects[key.field] === key.id;
+    case "savedate": {
+      // Without a recorded save date the internal date stands in (RFC 8514, Section 4.2).
+      const saved = c.objects?.saveDate ?? c.meta.internalDate;
+      return compareDay(Math.floor(saved / DAY) * DAY, key.op, key.day);
+    }
+    case "savedatesupported":
+      // Every mailbox of every store keeps save dates (RFC 8514, Section 4.2).
+      return true;
     case "date": {
       if (!key.sent) {
         return compareDay(Math.floor(c.meta.internalDate / DAY) * DAY, key.op, key.day);
@@ -398,26 +478,42 @@ function hasModseqKey(key: SearchKey): boolean {
   }
 }
 
-/** What a key needs beyond the metadata: decoded text, and the raw octets (TEXT). */
-function contentNeeds(key: SearchKey): { text: boolean; raw: boolean } {
+interface ContentNeeds {
+  /** Decoded text (header and body keys). */
+  readonly text: boolean;
+  /** The raw octets (TEXT). */
+  readonly raw: boolean;
+  /** Object ids and save dates (EMAILID, THREADID, SAVED*). */
+  readonly objects: boolean;
+}
+
+/** What a key needs beyond the metadata. */
+function contentNeeds(key: SearchKey): ContentNeeds {
   switch (key.kind) {
     case "header":
     case "body":
-      return { text: true, raw: false };
+      return { text: true, raw: false, objects: false };
     case "text":
-      return { text: true, raw: true };
+      return { text: true, raw: true, objects: false };
     case "date":
-      return { text: key.sent, raw: false };
+      return { text: key.sent, raw: false, objects: false };
+    case "objectid":
+    case "savedate":
+      return { text: false, raw: false, objects: true };
     case "not":
       return contentNeeds(key.key);
     case "or":
     case "and": {
       const keys = key.kind === "or" ? [key.a, key.b] : key.keys;
       const needs = keys.map(contentNeeds);
-      return { text: needs.some((n) => n.text), raw: needs.some((n) => n.raw) };
+      return {
+        text: needs.some((n) => n.text),
+        raw: needs.some((n) => n.raw),
+        objects: needs.some((n) => n.objects),
+      };
     }
     default:
-      return { text: false, raw: false };
+      return { text: false, raw: false, objects: false };
   }
 }
 
@@ -491,9 +587,14 @@ export interface SearchHit {
 
 /**
  * The messages of the selected mailbox that `key` matches, in sequence order (shared by
- * SEARCH, SORT and THREAD). Enables CONDSTORE when the key uses MODSEQ.
+ * SEARCH, SORT and THREAD); with `only`, among those UIDs alone. Enables CONDSTORE when the
+ * key uses MODSEQ.
  */
-export async function findMatches(ctx: CommandContext, key: SearchKey): Promise<SearchHit[]> {
+export async function findMatches(
+  ctx: CommandContext,
+  key: SearchKey,
+  only?: ReadonlySet<number>,
+): Promise<SearchHit[]> {
   const { view } = selected(ctx);
   const sets: { uid: boolean; set: SequenceSet }[] = [];
   collectSets(key, sets);
@@ -511,13 +612,17 @@ export async function findMatches(ctx: CommandContext, key: SearchKey): Promise<
     }
     resolved.sets.set(s.set, new Set(uids));
   }
-  const metas = await ctx.store.listMessages(view.mailboxId);
+  const metas = only === undefined
+    ? await ctx.store.listMessages(view.mailboxId)
+    : await ctx.store.getMessages(view.mailboxId, [...only].sort((a, b) => a - b));
   const hits: SearchHit[] = [];
   if (hasModseqKey(key)) await ctx.enableCondstore();
   const needs = contentNeeds(key);
   const searchData = ctx.mime.searchData;
   const required = needs.text ? requiredNeedle(key) : null;
-  const uids = view.uids;
+  const uids = only === undefined
+    ? view.uids
+    : [...only].filter((u) => view.seqOf(u) > 0).sort((a, b) => a - b);
   // Both lists are in ascending UID order: walk them together instead of mapping UIDs.
   let mi = 0;
   for (let start = 0; start < uids.length; start += SEARCH_CHUNK) {
@@ -527,12 +632,15 @@ export async function findMatches(ctx: CommandContext, key: SearchKey): Promise<
     const texts = needs.text && chunk.length > 0
       ? await ctx.store.getSearchTexts(view.mailboxId, chunk, required ?? undefined)
       : null;
+    const objects = needs.objects && chunk.length > 0
+      ? await ctx.store.getObjectInfo(view.mailboxId, chunk)
+      : null;
     for (let i = 0; i < chunk.length; i++) {
       const uid = chunk[i]!;
       while (mi < metas.length && metas[mi]!.uid < uid) mi++;
       const meta = metas[mi];
       if (meta === undefined || meta.uid !== uid) continue;
-      const seq = start + i + 1;
+      const seq = only === undefined ? start + i + 1 : view.seqOf(uid);
       let data: SearchData | null = null;
       let raw: Uint8Array | null = null;
       if (texts !== null) {
@@ -551,7 +659,8 @@ export async function findMatches(ctx: CommandContext, key: SearchKey): Promise<
           data = searchData({ raw, summary: null });
         }
       }
-      if (matches(key, { meta, data, raw }, resolved)) {
+      const info = objects?.get(uid) ?? null;
+      if (matches(key, { meta, objects: info, data, raw }, resolved)) {
         hits.push({ seq, uid, modseq: meta.modseq });
       }
     }
@@ -578,8 +687,12 @@ async function search(
     ctx.out.line(`* SEARCH${numbers.map((n) => " " + n).join("")}${suffix}`);
     return { text: `${label} completed` };
   }
-  const wanted: ReturnOption[] = returns === null || returns.length === 0 ? ["ALL"] : [...returns];
-  if (wanted.length === 1 && wanted[0] === "SAVE") return { text: `${label} completed` };
+  const context = args.context;
+  const wanted: ReturnOption[] = returns === null || context.impliesAll ? ["ALL"] : [...returns];
+  if (context.update) registerUpdate(ctx, args.key, uidMode, hits.map((h) => h.uid));
+  if (wanted.length === 1 && wanted[0] === "SAVE" && !context.update && !context.partial) {
+    return { text: `${label} completed` };
+  }
   const parts = [`* ESEARCH (TAG "${ctx.tag}")`];
   if (uidMode) parts.push("UID");
   if (wanted.includes("MIN") && numbers.length > 0) parts.push(`MIN ${numbers[0]}`);
@@ -587,10 +700,67 @@ async function search(
     parts.push(`MAX ${numbers[numbers.length - 1]}`);
   }
   if (wanted.includes("ALL") && numbers.length > 0) parts.push(`ALL ${formatSequenceSet(numbers)}`);
+  if (context.partial !== null) parts.push(formatPartial(context.partial, numbers));
   if (wanted.includes("COUNT")) parts.push(`COUNT ${numbers.length}`);
   if (usesModseq && hits.length > 0) parts.push(`MODSEQ ${returnedModseq(wanted, hits)}`);
   ctx.out.line(parts.join(" "));
   return { text: `${label} completed` };
+}
+
+/**
+ * Keeps the result of this SEARCH up to date (RFC 5267, Section 4.3), or says NOUPDATE when
+ * the session holds too many contexts.
+ */
+function registerUpdate(
+  ctx: CommandContext,
+  key: SearchKey,
+  uid: boolean,
+  results: number[],
+): void {
+  const incremental = dependsOnMessageOnly(key);
+  const added = ctx.searchUpdates.add({
+    tag: ctx.tag,
+    uid,
+    sorted: false,
+    incremental,
+    compute: async (c, previous, touched) => {
+      if (!incremental) return (await findMatches(c, key)).map((h) => h.uid);
+      const fresh = (await findMatches(c, key, touched)).map((h) => h.uid);
+      // Both lists ascend: merge them.
+      const out: number[] = [];
+      let j = 0;
+      for (const u of previous) {
+        if (touched.has(u)) continue;
+        while (j < fresh.length && fresh[j]! < u) out.push(fresh[j++]!);
+        out.push(u);
+      }
+      while (j < fresh.length) out.push(fresh[j++]!);
+      return out;
+    },
+    results,
+  });
+  if (!added) ctx.out.line(`* NO [NOUPDATE "${ctx.tag}"] Too many or too large kept results`);
+}
+
+/**
+ * True when whether a message matches `key` depends on that message alone, so that only the
+ * messages changed since need evaluating again: not for sequence sets and `$` (numbers move
+ * with expunges, `*` with appends) nor for RECENT.
+ */
+export function dependsOnMessageOnly(key: SearchKey): boolean {
+  switch (key.kind) {
+    case "set":
+    case "recent":
+      return false;
+    case "not":
+      return dependsOnMessageOnly(key.key);
+    case "or":
+      return dependsOnMessageOnly(key.a) && dependsOnMessageOnly(key.b);
+    case "and":
+      return key.keys.every(dependsOnMessageOnly);
+    default:
+      return true;
+  }
 }
 
 export const searchCommand: CommandSpec = {

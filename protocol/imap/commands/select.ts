@@ -103,6 +103,8 @@ async function open(
   out.line(`* OK [UIDVALIDITY ${mailbox.uidValidity}] UIDs valid`);
   out.line(`* OK [UIDNEXT ${mailbox.uidNext}] Predicted next UID`);
   out.line(`* OK [HIGHESTMODSEQ ${mailbox.highestModseq}] Highest`);
+  // RFC 8474, Section 4.2.
+  out.line(`* OK [MAILBOXID (${mailbox.objectId})] Ok`);
   view.writeFlags(out);
   if (ctx.rev2) {
     const attrs = await listAttributes(ctx, mailbox, null);

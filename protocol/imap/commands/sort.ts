@@ -1,7 +1,7 @@
 /**
  * SORT and UID SORT (RFC 5256, Section 3), with the DISPLAYFROM and DISPLAYTO keys of
- * SORT=DISPLAY (RFC 5957) and the ESORT return options MIN, MAX, ALL and COUNT (RFC 5267,
- * Section 3). Keys come from the stored search text (see `_sort_data.ts`); ties fall back to
+ * SORT=DISPLAY (RFC 5957), the ESORT return options MIN, MAX, ALL and COUNT (RFC 5267,
+ * Section 3) and the context options CONTEXT, UPDATE and PARTIAL (RFC 5267, Section 4). Keys come from the stored search text (see `_sort_data.ts`); ties fall back to
  * sequence order.
  */
 import type { CommandContext, CommandSpec, Completion } from "../context.ts";
@@ -9,7 +9,15 @@ import { badSyntax } from "../errors.ts";
 import type { CommandReader } from "../parser.ts";
 import { formatSequenceSet } from "../sequence_set.ts";
 import { loadSortRecords, type SortRecord } from "./_sort_data.ts";
-import { readCharset, readSearchProgram } from "./search.ts";
+import {
+  dependsOnMessageOnly,
+  findMatches,
+  readCharset,
+  readReturnOptions,
+  readSearchProgram,
+} from "./search.ts";
+import { selected } from "./_util.ts";
+import { formatPartial } from "../search_context.ts";
 
 type KeyField = keyof SortRecord["keys"];
 
@@ -68,6 +76,79 @@ export function sortRecords(
   return order.map((i) => records[i]!);
 }
 
+/**
+ * The order of `sortRecords` as a comparison of two records: text keys by code unit (as the
+ * ranks are), numbers by value, REVERSE negated, then sequence number.
+ */
+function compareRecords(criteria: readonly Criterion[]): (a: SortRecord, b: SortRecord) => number {
+  return (a, b) => {
+    for (const c of criteria) {
+      const x = a.keys[c.field] as number | string;
+      const y = b.keys[c.field] as number | string;
+      const d = x < y ? -1 : x > y ? 1 : 0;
+      if (d !== 0) return c.reverse ? -d : d;
+    }
+    return a.seq - b.seq;
+  };
+}
+
+/**
+ * A kept sorted result after changes (RFC 5267, Section 4.3): sort keys never change, so the
+ * untouched members keep their order, and the touched ones that match now are merged in.
+ */
+function mergeSorted(
+  kept: readonly SortRecord[],
+  added: SortRecord[],
+  criteria: readonly Criterion[],
+): SortRecord[] {
+  const cmp = compareRecords(criteria);
+  added.sort(cmp);
+  const out: SortRecord[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < kept.length || j < added.length) {
+    if (j >= added.length || (i < kept.length && cmp(kept[i]!, added[j]!) <= 0)) {
+      out.push(kept[i++]!);
+    } else out.push(added[j++]!);
+  }
+  return out;
+}
+
+/**
+ * The kept result with the untouched members in their order and each new member inserted by
+ * binary search, reading sort keys from the session cache; null when a key is not cached
+ * (then the caller rebuilds every record).
+ */
+async function insertSorted(
+  ctx: CommandContext,
+  previous: readonly number[],
+  touched: ReadonlySet<number>,
+  fresh: ReadonlySet<number>,
+  criteria: readonly Criterion[],
+): Promise<number[] | null> {
+  const { view } = selected(ctx);
+  // Expunged members are touched, so every kept one is still in the view.
+  const result = previous.filter((u) => !touched.has(u));
+  const hits = [...fresh].map((uid) => ({ seq: view.seqOf(uid), uid })).filter((h) => h.seq > 0);
+  const cmp = compareRecords(criteria);
+  const added = (await loadSortRecords(ctx, { kind: "all" }, hits)).sort(cmp);
+  const cache = ctx.sortKeys.mailbox(view.mailboxId, view.uidValidity, view.uids.length);
+  for (const record of added) {
+    let lo = 0;
+    let hi = result.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const uid = result[mid]!;
+      const keys = cache.get(uid);
+      if (keys === undefined) return null;
+      if (cmp({ seq: view.seqOf(uid), uid, keys }, record) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    result.splice(lo, 0, record.uid);
+  }
+  return result;
+}
+
 /** Most criteria in one SORT. */
 const MAX_CRITERIA = 32;
 
@@ -93,17 +174,7 @@ function readCriteria(r: CommandReader): Criterion[] {
 
 async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Promise<Completion> {
   r.sp();
-  let returns: ReturnOption[] | null = null;
-  if (r.peekKeyword() === "RETURN") {
-    r.keyword();
-    r.sp();
-    returns = r.list(() => {
-      const opt = r.keyword("return option");
-      if (!RETURN_OPTIONS.has(opt)) throw badSyntax(`Unknown SORT return option ${opt}`);
-      return opt as ReturnOption;
-    });
-    r.sp();
-  }
+  const { returns, context } = readReturnOptions<ReturnOption>(r, RETURN_OPTIONS, "SORT");
   const criteria = readCriteria(r);
   r.sp();
   readCharset(r);
@@ -116,7 +187,42 @@ async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Pr
     ctx.out.line(`* SORT${numbers.map((n) => " " + n).join("")}`);
     return { text: `${label} completed` };
   }
-  const wanted: readonly ReturnOption[] = returns.length === 0 ? ["ALL"] : returns;
+  const wanted: readonly ReturnOption[] = context.impliesAll ? ["ALL"] : returns;
+  if (context.update) {
+    const incremental = dependsOnMessageOnly(key);
+    const added = ctx.searchUpdates.add({
+      tag: ctx.tag,
+      uid: uidMode,
+      sorted: true,
+      incremental,
+      compute: async (c, previous, touched) => {
+        if (!incremental) {
+          return sortRecords(await loadSortRecords(c, key), criteria).map((x) => x.uid);
+        }
+        // Members: the previous ones untouched since, and the touched ones that match now.
+        const fresh = new Set((await findMatches(c, key, touched)).map((h) => h.uid));
+        const { view } = selected(c);
+        const quick = await insertSorted(c, previous, touched, fresh, criteria);
+        if (quick !== null) return quick;
+        const members = new Set(previous.filter((u) => !touched.has(u)));
+        const hits = view.uids.flatMap((uid, i) =>
+          members.has(uid) || fresh.has(uid) ? [{ seq: i + 1, uid }] : []
+        );
+        const byUid = new Map((await loadSortRecords(c, key, hits)).map((r) => [r.uid, r]));
+        const kept = previous.flatMap((u) => {
+          const r = members.has(u) ? byUid.get(u) : undefined;
+          return r === undefined ? [] : [r];
+        });
+        const added = [...fresh].flatMap((u) => {
+          const r = byUid.get(u);
+          return r === undefined ? [] : [r];
+        });
+        return mergeSorted(kept, added, criteria).map((x) => x.uid);
+      },
+      results: records.map((x) => x.uid),
+    });
+    if (!added) ctx.out.line(`* NO [NOUPDATE "${ctx.tag}"] Too many or too large kept results`);
+  }
   const parts = [`* ESEARCH (TAG "${ctx.tag}")`];
   if (uidMode) parts.push("UID");
   if (numbers.length > 0) {
@@ -125,6 +231,7 @@ async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Pr
     // ALL keeps the sort order: only ascending runs become ranges (RFC 5267, Section 3.1).
     if (wanted.includes("ALL")) parts.push(`ALL ${formatSequenceSet(numbers)}`);
   }
+  if (context.partial !== null) parts.push(formatPartial(context.partial, numbers));
   if (wanted.includes("COUNT")) parts.push(`COUNT ${numbers.length}`);
   ctx.out.line(parts.join(" "));
   return { text: `${label} completed` };

@@ -1,6 +1,7 @@
 /**
  * STATUS (RFC 9051, Section 6.3.11; RECENT from RFC 3501 for IMAP4rev1 clients; SIZE from
- * RFC 8438; HIGHESTMODSEQ from RFC 7162; APPENDLIMIT from RFC 7889, Section 4).
+ * RFC 8438; HIGHESTMODSEQ from RFC 7162; APPENDLIMIT from RFC 7889, Section 4; MAILBOXID from
+ * RFC 8474, Section 4.3).
  */
 import type { Mailbox } from "../../../mailstore/mail_store.ts";
 import type { CommandContext, CommandSpec } from "../context.ts";
@@ -20,6 +21,7 @@ const ITEMS = new Set([
   "RECENT",
   "HIGHESTMODSEQ",
   "APPENDLIMIT",
+  "MAILBOXID",
 ]);
 
 /** Reads `(status-att ...)`. */
@@ -56,7 +58,7 @@ export async function writeStatus(
   const values: string[] = [];
   let deleted: number | null = null;
   for (const item of items) {
-    let value: number;
+    let value: number | string;
     switch (item) {
       case "MESSAGES":
         value = mailbox.messages;
@@ -83,6 +85,9 @@ export async function writeStatus(
       case "HIGHESTMODSEQ":
         await ctx.enableCondstore();
         value = mailbox.highestModseq;
+        break;
+      case "MAILBOXID":
+        value = `(${mailbox.objectId})`;
         break;
       case "DELETED":
         if (deleted === null) {

@@ -57,3 +57,4 @@ export {
   summarize,
 } from "./search_text.ts";
 export { imapString, nstring } from "./imap_string.ts";
+export { MAX_PREVIEW, preview } from "./preview.ts";

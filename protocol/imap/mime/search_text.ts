@@ -17,6 +17,7 @@ import {
 } from "./header.ts";
 import { headerValue, type MimePart, parseMessage } from "./parse.ts";
 import { decodeTree, encodeTree } from "./_tree_codec.ts";
+import { preview } from "./preview.ts";
 
 /** Cap on the decoded body text kept for search, in UTF-16 code units. */
 export const MAX_SEARCH_TEXT = 256 * 1024;
@@ -129,7 +130,7 @@ export function searchText(raw: Uint8Array, root: MimePart): SearchText {
 }
 
 /** Strips tags, comments, scripts and styles, and decodes common entities. */
-function htmlToText(html: string): string {
+export function htmlToText(html: string): string {
   return html
     .replace(/<!--[\s\S]*?-->/g, " ")
     .replace(/<(script|style)\b[\s\S]*?<\/\1\s*>/gi, " ")
@@ -220,6 +221,8 @@ export interface MessageSummary {
   readonly headers: Record<string, string[]>;
   /** Decoded, folded body text (capped at MAX_SEARCH_TEXT). */
   readonly text: string;
+  /** PREVIEW text (RFC 8970); absent from summaries written before it was kept. */
+  readonly preview?: string;
 }
 
 /** Parses a message once and returns its summary as JSON (for `AppendInput.summary`). */
@@ -235,6 +238,7 @@ export function summarize(raw: Uint8Array): string {
     sentDate: parseDate(headerValue(tree, "date")),
     headers: Object.fromEntries(st.headers),
     text: st.body,
+    preview: preview(raw, tree),
   });
 }
 
@@ -276,5 +280,6 @@ export function fromSummary(json: string): MessageSummary | null {
     sentDate,
     headers,
     text: s.text,
+    ...(typeof s.preview === "string" ? { preview: s.preview } : {}),
   };
 }

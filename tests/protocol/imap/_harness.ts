@@ -135,3 +135,8 @@ export function wrapStore(store: MailStore, overrides: Partial<MailStore>): Mail
   }
   return Object.assign(out, overrides) as unknown as MailStore;
 }
+
+/** Response lines without the MAILBOXID code CREATE adds (RFC 8474), which is random. */
+export function withoutMailboxId(lines: readonly string[]): string[] {
+  return lines.map((l) => l.replace(/ \[MAILBOXID \([\w-]+\)\]/, ""));
+}

@@ -150,3 +150,23 @@ Deno.test("parseConfig() reports bad lmtp and quota values at their position", (
     'config.yaml:1:1: missing required key "listen" in lmtp',
   ]);
 });
+
+Deno.test("parseConfig() reads quota.directory_attribute, whose entry value replaces the storage figure", () => {
+  const directory = "directory:\n  url: ldap://127.0.0.1:389\n  bind_dn: cn=x\n" +
+    "  bind_password_file: /p\n  base_dn: dc=example\n";
+  const config = parse(
+    directory + "quota:\n  default: { storage: 1GiB, messages: 7 }\n" +
+      "  directory_attribute: mailQuota\n",
+  );
+  assert.equal(config.quota.directoryAttribute, "mailQuota");
+  assert.deepEqual(quotaLimits(config, "alice", 2048), { storage: 2048, messages: 7 });
+  // No value in the entry (null) or no lookup yet (undefined): the configured figures.
+  assert.deepEqual(quotaLimits(config, "alice", null), { storage: 1024 ** 3, messages: 7 });
+  assert.deepEqual(quotaLimits(config, "alice"), { storage: 1024 ** 3, messages: 7 });
+  assert.deepEqual(errorsOf(directory + "quota:\n  directory_attribute: mail quota\n"), [
+    "config.yaml:7:24: quota.directory_attribute: must be an LDAP attribute name",
+  ]);
+  assert.deepEqual(errorsOf("quota:\n  directory_attribute: mailQuota\n"), [
+    "config.yaml:2:24: quota.directory_attribute: needs a directory: section",
+  ]);
+});

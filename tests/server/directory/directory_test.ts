@@ -34,6 +34,8 @@ const USERS: SlapdUser[] = [
     mail: "alice@example.org",
     password: "alice-secret",
     certificates: [aliceOld.der, alice.der],
+    // A storage quota in octets, for quota.directory_attribute.
+    attributes: { employeeNumber: ["5000000"] },
   },
   { uid: "bob", mail: "bob@example.org", password: "bob-secret", certificates: [bob.der] },
   { uid: "dave", mail: "dave@example.org", password: "dave-secret" },
@@ -454,4 +456,30 @@ Deno.test("Directory reuses a bound service connection and survives a slapd rest
 Deno.test("userLdif() writes certificates as base64 userCertificate;binary values", () => {
   const ldif = userLdif({ uid: "x", certificates: [new Uint8Array([0x30, 0x00])] });
   assert.match(ldif, /^userCertificate;binary:: MAA=$/m);
+});
+
+Deno.test("with a quota attribute, certificate, password and recipient lookups keep the entry's storage quota", async () => {
+  await withSlapd(async (ldap) => {
+    await using dir = new Directory(configFor(ldap, { quotaAttribute: "employeeNumber" }));
+    assert.equal(dir.storageQuota("alice"), undefined);
+    const verdict = await dir.checkCertificate(alice.identity);
+    assert.equal(verdict.ok && verdict.quota, 5_000_000);
+    assert.equal(dir.storageQuota("alice"), 5_000_000);
+    // An entry without the attribute: null (the configured figure applies).
+    assert.equal((await dir.verifyPassword("bob", "bob-secret")).ok, true);
+    assert.equal(dir.storageQuota("bob"), null);
+    await ldap.modify(
+      `dn: ${ldap.userDn("alice")}\nchangetype: modify\nreplace: employeeNumber\n` +
+        "employeeNumber: 7000\n",
+    );
+    assert.equal((await dir.verifyPassword("alice", "alice-secret")).ok, true);
+    assert.equal(dir.storageQuota("alice"), 7000);
+    await ldap.modify(
+      `dn: ${ldap.userDn("dave")}\nchangetype: modify\nadd: employeeNumber\n` +
+        "employeeNumber: 12 GB\n",
+    );
+    const found = await dir.findRecipient("dave@example.org", "(mail={address})");
+    assert.deepEqual(found, { kind: "found", username: "dave", quota: null });
+    assert.equal(dir.storageQuota("dave"), null);
+  });
 });
