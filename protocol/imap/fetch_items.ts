@@ -373,9 +373,11 @@ export function extractSection(
  * RFC822.SIZE, partial fetches and BODYSTRUCTURE sizes remain consistent.
  */
 export function withoutNul(data: Uint8Array): Uint8Array {
-  if (!data.includes(0)) return data;
+  // indexOf, not includes: V8 scans a Uint8Array about twice as fast with it.
+  const first = data.indexOf(0);
+  if (first < 0) return data;
   const out = data.slice();
-  for (let i = out.indexOf(0); i >= 0; i = out.indexOf(0, i + 1)) out[i] = 0x80;
+  for (let i = first; i >= 0; i = out.indexOf(0, i + 1)) out[i] = 0x80;
   return out;
 }
 

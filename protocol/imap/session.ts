@@ -80,7 +80,9 @@ type Outcome = "ok" | "no" | "bad" | "pending";
 export class ImapSession {
   /**
    * Receives every batch of bytes to write to the client. A driver may return a promise that
-   * settles once the bytes are written; a long FETCH then waits for it between batches.
+   * settles once the bytes are written; a long FETCH then waits for it between batches. A
+   * large literal comes as a call of its own with the caller's array (possibly a view of stored
+   * data): write the calls in order and never modify the bytes.
    */
   onOutput: (data: Uint8Array) => void | Promise<void> = () => {};
   /** Called after the tagged OK of STARTTLS; the driver upgrades, then calls `tlsStarted()`. */
@@ -121,6 +123,9 @@ export class ImapSession {
   #receiver: CommandReceiver;
   #queue: Promise<void> = Promise.resolve();
   #out = new Output();
+  /** Output taken but not yet handed to the driver (it asked to wait before a large part). */
+  #parts: Uint8Array[] = [];
+  #handing: Promise<void> | undefined = undefined;
   #enabled = new Set<string>();
   #badBeforeLogin = 0;
   #commandsBeforeLogin = 0;
@@ -489,12 +494,46 @@ export class ImapSession {
 
   /** Hands queued output to the driver; returns its promise when it asks us to wait. */
   #flush(): Promise<void> | undefined {
-    if (this.#out.size === 0) return undefined;
-    // A failed write is the driver's to notice (its read loop ends); never an unhandled error.
-    const written: unknown = this.onOutput(this.#out.take());
-    if (!(written instanceof Promise)) return undefined;
-    written.catch(() => {});
-    return written;
+    if (this.#out.size === 0) return this.#handing;
+    return this.#hand();
+  }
+
+  /**
+   * Hands the queued output to the driver, a large literal as a part of its own (see
+   * `Output.takeParts`); returns the last promise the driver asked us to wait on.
+   */
+  #hand(): Promise<void> | undefined {
+    for (const part of this.#out.takeParts()) this.#parts.push(part);
+    return this.#handing ?? this.#handParts();
+  }
+
+  /**
+   * Hands the queued parts over in order; when the driver asks to wait (a promise) with more
+   * parts queued, the rest follow once it settles, and later output queues behind them.
+   */
+  #handParts(): Promise<void> | undefined {
+    while (this.#parts.length > 0) {
+      const written: unknown = this.onOutput(this.#parts.shift()!);
+      if (!(written instanceof Promise)) continue;
+      // A failed write is the driver's to notice (its read loop ends); never an unhandled error.
+      written.catch(() => {});
+      if (this.#parts.length === 0) return written;
+      const rest = (async () => {
+        try {
+          await written;
+        } catch (error) {
+          this.#parts = [];
+          throw error;
+        } finally {
+          this.#handing = undefined;
+        }
+        await this.#handParts();
+      })();
+      rest.catch(() => {});
+      this.#handing = rest;
+      return rest;
+    }
+    return undefined;
   }
 
   #close(): void {
@@ -590,8 +629,8 @@ export class ImapSession {
       flush: () => this.#flush(),
       maybeFlush: async () => {
         if (this.#out.size < FLUSH_THRESHOLD) return;
-        const written: unknown = this.onOutput(this.#out.take());
-        if (written instanceof Promise) await written;
+        const written = this.#hand();
+        if (written !== undefined) await written;
       },
       get tls() {
         return session.#tls;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { append, message, newStore, TestClient } from "./_harness.ts";
+import { concatBytes } from "../../../protocol/bytes.ts";
 
 async function withMessages(n: number) {
   const store = await newStore();
@@ -439,4 +440,31 @@ Deno.test("ImapSession FETCH waits for the driver between large output batches",
   assert.ok(batches.length >= 3, `batches ${batches}`);
   assert.equal(maxPending, 1);
   assert.equal(batches.reduce((a, b) => a + b, 0) > 4 * big.length, true);
+});
+
+Deno.test("ImapSession FETCH hands a large body over as a part of its own, in order", async () => {
+  const store = await newStore();
+  const c = new TestClient(store);
+  await c.login();
+  const big = message("Big", "y".repeat(300 * 1024));
+  await append(c, "INBOX", big);
+  await c.cmd("s SELECT INBOX");
+  const parts: Uint8Array[] = [];
+  let pending = 0;
+  let maxPending = 0;
+  c.session.onOutput = async (bytes) => {
+    parts.push(bytes);
+    pending++;
+    maxPending = Math.max(maxPending, pending);
+    await new Promise((r) => setTimeout(r, 1));
+    pending--;
+  };
+  await c.session.receive(new TextEncoder().encode("f FETCH 1 BODY.PEEK[]\r\nn NOOP\r\n"));
+  const sizes = parts.map((p) => p.length);
+  assert.ok(sizes.includes(big.length), `parts ${sizes}`);
+  assert.ok(sizes.every((n) => n === big.length || n < 1024), `parts ${sizes}`);
+  assert.equal(maxPending, 1);
+  const text = new TextDecoder().decode(concatBytes(parts));
+  assert.ok(text.startsWith(`* 1 FETCH (BODY[] {${big.length}}\r\n`), text.slice(0, 40));
+  assert.ok(text.endsWith(")\r\nf OK FETCH completed\r\nn OK NOOP completed\r\n"), text.slice(-60));
 });
