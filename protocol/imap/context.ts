@@ -4,6 +4,7 @@
  */
 import type { Account, MailStore } from "../../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../x509/identity.ts";
+import type { Pacer } from "../event_loop.ts";
 import type { AuthContext, ImapAuthenticator } from "./auth.ts";
 import type { MailboxView } from "./mailbox_view.ts";
 import type { CommandReader } from "./parser.ts";
@@ -107,6 +108,8 @@ export interface CommandContext {
    * driver when its `onOutput` returns a promise (back-pressure).
    */
   maybeFlush(): Promise<void>;
+  /** Paces a long command: it yields to the event loop once a time slice is used up. */
+  pacer(): Pacer;
   readonly tls: boolean;
   readonly identity: CertificateIdentity | null;
   readonly authContext: AuthContext;

@@ -3,6 +3,7 @@
  * order against the injected `MailStore` and authenticator, and hands back response bytes.
  * It never touches sockets or timers; the driver in `server/` moves bytes and starts TLS.
  */
+import { Pacer, SLICE_MS } from "../event_loop.ts";
 import { type SortKeyCache, sortKeyCacheFor } from "./sort_cache.ts";
 import type { QuotaSource } from "./quota.ts";
 import type { Account, MailStore } from "../../mailstore/mail_store.ts";
@@ -59,6 +60,11 @@ export interface SessionOptions {
   readonly compress?: boolean;
   /** Name in the greeting. */
   readonly serverName?: string;
+  /**
+   * Milliseconds a long command (FETCH 1:*, SEARCH) works before it yields to the event loop;
+   * default `SLICE_MS`. 0 yields at every step (tests).
+   */
+  readonly sliceMs?: number;
 }
 
 const silentLogger: ImapLogger = { warn() {}, error() {} };
@@ -123,6 +129,7 @@ export class ImapSession {
   #receiver: CommandReceiver;
   #queue: Promise<void> = Promise.resolve();
   #out = new Output();
+  readonly #sliceMs: number;
   /** Output taken but not yet handed to the driver (it asked to wait before a large part). */
   #parts: Uint8Array[] = [];
   #handing: Promise<void> | undefined = undefined;
@@ -152,6 +159,7 @@ export class ImapSession {
     this.#identity = options.peer.identity;
     this.#peerAddress = options.peer.address;
     this.#serverName = options.serverName ?? "Postern";
+    this.#sliceMs = options.sliceMs ?? SLICE_MS;
     this.#preauth = options.preauth ?? null;
     this.#receiver = this.#newReceiver();
   }
@@ -627,6 +635,7 @@ export class ImapSession {
       },
       setState: (next) => this.#setState(next),
       flush: () => this.#flush(),
+      pacer: () => new Pacer(this.#sliceMs),
       maybeFlush: async () => {
         if (this.#out.size < FLUSH_THRESHOLD) return;
         const written = this.#hand();

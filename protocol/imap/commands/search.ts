@@ -15,6 +15,8 @@ import { selected } from "./_util.ts";
 
 /** UIDs whose search text one store call reads. */
 const SEARCH_CHUNK = 2000;
+/** Messages matched between two looks at the clock (a mask: every 256th). */
+const PACE_EVERY = 255;
 
 type DateOp = "before" | "on" | "since";
 
@@ -517,6 +519,7 @@ export async function findMatches(ctx: CommandContext, key: SearchKey): Promise<
   const searchData = ctx.mime.searchData;
   const required = needs.text ? requiredNeedle(key) : null;
   const uids = view.uids;
+  const pacer = ctx.pacer();
   // Both lists are in ascending UID order: walk them together instead of mapping UIDs.
   let mi = 0;
   for (let start = 0; start < uids.length; start += SEARCH_CHUNK) {
@@ -553,6 +556,7 @@ export async function findMatches(ctx: CommandContext, key: SearchKey): Promise<
       if (matches(key, { meta, data, raw }, resolved)) {
         hits.push({ seq, uid, modseq: meta.modseq });
       }
+      if ((i & PACE_EVERY) === PACE_EVERY && pacer.due()) await pacer.yield();
     }
   }
   return hits;

@@ -468,3 +468,29 @@ Deno.test("ImapSession FETCH hands a large body over as a part of its own, in or
   assert.ok(text.startsWith(`* 1 FETCH (BODY[] {${big.length}}\r\n`), text.slice(0, 40));
   assert.ok(text.endsWith(")\r\nf OK FETCH completed\r\nn OK NOOP completed\r\n"), text.slice(-60));
 });
+
+Deno.test("a long FETCH 1:* and SEARCH yield to the event loop, and answer the same", async () => {
+  const store = await newStore();
+  const seed = new TestClient(store);
+  await seed.login();
+  for (let i = 0; i < 600; i++) await append(seed, "INBOX", message(`m${i}`));
+  for (const sliceMs of [0, 60_000]) {
+    const c = new TestClient(store, { sliceMs });
+    await c.login();
+    await c.cmd("s SELECT INBOX");
+    const answers: string[] = [];
+    for (const cmd of ["f FETCH 1:* (UID FLAGS)", "u UID SEARCH ALL"]) {
+      // A timer set before the command runs before it completes only if the command yields
+      // to the event loop: at every step with a slice of 0, never with a long slice here (the
+      // memory store answers in microtasks).
+      let timerRan = false;
+      setTimeout(() => timerRan = true, 0);
+      const lines = await c.cmd(cmd);
+      answers.push(lines.join("\n"));
+      assert.equal(timerRan, sliceMs === 0, `${cmd} slice ${sliceMs}`);
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    assert.equal(answers[0]!.split("\n").length, 601);
+    assert.ok(answers[1]!.startsWith("* SEARCH 1 2 3 "));
+  }
+});
