@@ -53,6 +53,7 @@ import { EventHub } from "../event_hub.ts";
 import { checkMessageSize, MAX_MESSAGE_BYTES } from "../limits.ts";
 import { MIGRATIONS } from "./schema.ts";
 import type { CheckpointerReport, CheckpointerRequest } from "./_checkpointer.ts";
+import type { BlobReaderReport, BlobReaderRequest } from "./_blob_reader.ts";
 import type {
   AccountRecord,
   ExactStore,
@@ -172,6 +173,12 @@ const POINT_LOOKUP_LIMIT = 256;
 /** Below that many UIDs, a range scan is still used when it reads at most this many rows each. */
 const DENSE_FACTOR = 4;
 
+/** Messages at least this large are read by the blob reader worker, off the event loop. */
+const OFF_THREAD_READ_BYTES = 4 * 1024 * 1024;
+
+/** Settles one blob reader request: the bytes, null when gone, undefined to read here instead. */
+type BlobRead = (raw: Uint8Array | null | undefined) => void;
+
 /** Messages listed per step when a large mailbox is listed a chunk at a time. */
 const LISTING_CHUNK = 2000;
 /**
@@ -237,6 +244,12 @@ export class SqliteMailStore implements MailStore, ExactStore {
    * against the mailbox row at every use, so a change by another process is seen too.
    */
   #listings = new Map<number, Listing>();
+  /** The blob reader worker, once a large message was read; null before and after. */
+  #blobReader: {
+    readonly worker: Worker;
+    next: number;
+    readonly pending: Map<number, BlobRead>;
+  } | null = null;
   #statements = new Map<string, StatementSync>();
   #hub: EventHub;
   #pending: MailboxEvent[] | null = null;
@@ -886,17 +899,84 @@ export class SqliteMailStore implements MailStore, ExactStore {
     });
   }
 
-  getRaw(mailboxId: number, uid: number): Promise<Uint8Array | null> {
-    return this.#call(() => {
+  async getRaw(mailboxId: number, uid: number): Promise<Uint8Array | null> {
+    const found = await this.#call((): { raw: Uint8Array | null } | { blobId: number } => {
       this.#mailboxById(mailboxId);
-      const row = this.#get<{ raw: Uint8Array }>(
-        `SELECT b.raw FROM messages m JOIN blobs b ON b.id = m.blob_id
-         WHERE m.mailbox_id = ? AND m.uid = ?`,
+      const m = this.#get<{ blob_id: number; size: number }>(
+        "SELECT blob_id, size FROM messages WHERE mailbox_id = ? AND uid = ?",
         mailboxId,
         uid,
       );
-      return row ? row.raw : null;
+      if (m === undefined) return { raw: null };
+      if (m.size >= OFF_THREAD_READ_BYTES && this.#path !== ":memory:") {
+        return { blobId: m.blob_id };
+      }
+      return { raw: this.#blob(m.blob_id) };
     });
+    if ("raw" in found) return found.raw;
+    // A stored blob never changes, so reading it on another connection is safe; one expunged
+    // meanwhile reads as gone, as it would a moment later.
+    const raw = await this.#readOffThread(found.blobId);
+    return raw !== undefined ? raw : this.#call(() => this.#blob(found.blobId));
+  }
+
+  #blob(blobId: number): Uint8Array | null {
+    return this.#get<{ raw: Uint8Array }>("SELECT raw FROM blobs WHERE id = ?", blobId)?.raw ??
+      null;
+  }
+
+  /**
+   * Reads a blob in the blob reader worker (started on first use); undefined when there is no
+   * worker or it failed, and the caller reads on the store's own connection.
+   */
+  #readOffThread(blobId: number): Promise<Uint8Array | null | undefined> {
+    if (this.#closed) return Promise.resolve(undefined);
+    if (this.#blobReader === null) {
+      try {
+        const worker = new Worker(new URL("./_blob_reader.ts", import.meta.url), {
+          type: "module",
+        });
+        const reader = { worker, next: 0, pending: new Map<number, BlobRead>() };
+        const failAll = () => {
+          if (this.#blobReader === reader) this.#blobReader = null;
+          worker.terminate();
+          for (const p of reader.pending.values()) p(undefined);
+          reader.pending.clear();
+        };
+        worker.onmessage = (e: MessageEvent<BlobReaderReport>) => {
+          const r = e.data;
+          const done = reader.pending.get(r.id);
+          reader.pending.delete(r.id);
+          done?.(r.kind === "raw" ? r.raw : undefined);
+        };
+        worker.onerror = (e: ErrorEvent) => {
+          e.preventDefault();
+          failAll();
+        };
+        const open: BlobReaderRequest = { kind: "open", path: this.#path };
+        worker.postMessage(open);
+        this.#blobReader = reader;
+      } catch {
+        return Promise.resolve(undefined);
+      }
+    }
+    const reader = this.#blobReader;
+    const id = reader.next++;
+    return new Promise((resolve) => {
+      reader.pending.set(id, resolve);
+      const read: BlobReaderRequest = { kind: "read", id, blobId };
+      reader.worker.postMessage(read);
+    });
+  }
+
+  /** Stops the blob reader; reads still waiting fall back to the store's own connection. */
+  #stopBlobReader(): void {
+    const reader = this.#blobReader;
+    if (reader === null) return;
+    this.#blobReader = null;
+    reader.worker.terminate();
+    for (const p of reader.pending.values()) p(undefined);
+    reader.pending.clear();
   }
 
   getSummary(mailboxId: number, uid: number): Promise<string | null> {
@@ -1080,6 +1160,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
       await this.#durable();
     } finally {
       await this.#stopCheckpointer();
+      this.#stopBlobReader();
       this.#walFile?.close();
       this.#walFile = null;
       this.#db.close();

@@ -351,3 +351,28 @@ Deno.test("a large mailbox is listed in chunks, cached, and every change shows",
     }
   });
 });
+
+Deno.test("a large message is read by the blob reader, byte for byte", async () => {
+  await withDir(async (dir) => {
+    const store = await openSqliteMailStore(`${dir}/mail.db`);
+    try {
+      const account = await store.createAccount("alice", null);
+      const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+      const raw = new Uint8Array(5 * 1024 * 1024);
+      for (let i = 0; i < raw.length; i++) raw[i] = (i * 31 + (i >> 12)) & 0xff;
+      raw.set(enc.encode("Subject: big\r\n\r\n"));
+      const { uid } = await store.append(inbox.id, { raw, flags: [] });
+      const [a, b] = await Promise.all([store.getRaw(inbox.id, uid), store.getRaw(inbox.id, uid)]);
+      assert.equal(a?.length, raw.length);
+      assert.ok(a !== null && b !== null && a !== b);
+      assert.deepEqual(a, raw);
+      assert.deepEqual(b, raw);
+      assert.equal(await store.getRaw(inbox.id, uid + 1), null);
+      await store.storeFlags(inbox.id, [uid], "add", ["\\Deleted"]);
+      await store.expunge(inbox.id, [uid]);
+      assert.equal(await store.getRaw(inbox.id, uid), null);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -7,6 +7,7 @@ import type { MessageMeta } from "../../../mailstore/mail_store.ts";
 import type { CommandContext, CommandSpec, Completion } from "../context.ts";
 import {
   checkSupported,
+  containsNul,
   type FetchItem,
   needsRaw,
   needsStructure,
@@ -24,6 +25,8 @@ import { selected } from "./_util.ts";
 /** UIDs fetched from the store per round trip: fewer when bodies or summaries are loaded. */
 const BATCH = 256;
 const META_BATCH = 4096;
+/** Bodies at least this long are scanned for NUL in paced steps before rendering. */
+const PACED_NUL_SCAN = 4 * 1024 * 1024;
 /** Metadata-only responses rendered between two looks at the clock (a mask: every 256th). */
 const PACE_EVERY = 255;
 
@@ -242,6 +245,10 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
       const raw = loadRaw || (loadSummary && summary === null)
         ? await ctx.store.getRaw(view.mailboxId, uid)
         : null;
+      // A large body is checked for NUL here, a step at a time, not in one go while rendering.
+      const rawNulFree = raw !== null && raw.length >= PACED_NUL_SCAN
+        ? !(await containsNul(raw, () => pacer.due() ? pacer.yield() : Promise.resolve()))
+        : false;
       const value = renderFetch(items, {
         seq,
         meta,
@@ -253,6 +260,7 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
         addUid: uidMode || (ctx.rev2 && nowSeen.has(uid)),
         addFlags: nowSeen.has(uid),
         addModseq: ctx.condstore,
+        rawNulFree,
       });
       if (value === null) {
         missing = true;

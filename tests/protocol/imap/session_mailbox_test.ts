@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { append, message, newStore, TestClient } from "./_harness.ts";
 import { concatBytes } from "../../../protocol/bytes.ts";
+import { containsNul } from "../../../protocol/imap/fetch_items.ts";
 
 async function withMessages(n: number) {
   const store = await newStore();
@@ -493,4 +494,40 @@ Deno.test("a long FETCH 1:* and SEARCH yield to the event loop, and answer the s
     assert.equal(answers[0]!.split("\n").length, 601);
     assert.ok(answers[1]!.startsWith("* SEARCH 1 2 3 "));
   }
+});
+
+Deno.test("containsNul() scans a megabyte per step and paces between steps", async () => {
+  const data = new Uint8Array(3.5 * 1024 * 1024).fill(0x41);
+  let paces = 0;
+  const pace = () => {
+    paces++;
+    return Promise.resolve();
+  };
+  assert.equal(await containsNul(data, pace), false);
+  assert.equal(paces, 4);
+  data[2.5 * 1024 * 1024] = 0;
+  paces = 0;
+  assert.equal(await containsNul(data, pace), true);
+  assert.equal(paces, 2);
+});
+
+Deno.test("FETCH of a large body with NUL still sends each NUL as 0x80", async () => {
+  const store = await newStore();
+  const c = new TestClient(store);
+  await c.login();
+  const body = "q".repeat(5 * 1024 * 1024);
+  const raw = new TextEncoder().encode(message("Nul", body));
+  raw[raw.length - 100] = 0;
+  const inbox = (await store.getMailbox((await store.getAccount("alice"))!.id, "INBOX"))!;
+  await store.append(inbox.id, { raw, flags: [] });
+  await c.cmd("s SELECT INBOX");
+  const parts: Uint8Array[] = [];
+  c.session.onOutput = (bytes) => {
+    parts.push(bytes);
+  };
+  await c.session.receive(new TextEncoder().encode("f FETCH 1 BODY.PEEK[]\r\n"));
+  const literal = parts.find((p) => p.length === raw.length)!;
+  assert.equal(literal.indexOf(0), -1);
+  assert.equal(literal[raw.length - 100], 0x80);
+  assert.equal(raw[raw.length - 100], 0, "the stored octets are left alone");
 });
