@@ -98,11 +98,14 @@ export class MailboxView {
     const count = messages.length;
     this.#uids = new Array(count);
     this.#flags = new Array(count);
+    // Stores share one array per flag combination: look at each combination once.
+    let last: readonly string[] | null = null;
     for (let i = 0; i < count; i++) {
       const m = messages[i]!;
       this.#uids[i] = m.uid;
       this.#flags[i] = m.flags;
-      this.#addKeywords(m.flags);
+      if (m.flags !== last) this.#addKeywords(m.flags);
+      last = m.flags;
     }
     this.#takeRecent(this.#uids);
     this.#reportedRecent = this.recentCount;
