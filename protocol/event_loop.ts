@@ -5,7 +5,7 @@
  */
 
 /** Work done between two yields of a long command, in milliseconds. */
-export const SLICE_MS = 6;
+export const SLICE_MS = 10;
 
 /**
  * Resolves on a later turn of the event loop (a macrotask: timers and I/O run first), not in

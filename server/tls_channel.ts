@@ -27,7 +27,7 @@ const SMALL_READ = 2048;
 /** Plaintext sealed per step of a large write: 16 records of 16 KiB (RFC 8446, Section 5.1). */
 const WRITE_SLICE = 256 * 1024;
 /** Milliseconds a large write seals and writes before it yields to the event loop. */
-const WRITE_SLICE_MS = 8;
+const WRITE_SLICE_MS = 10;
 
 /** Decides whether a verified client certificate may proceed (the LDAP check plugs in here). */
 /** Where a peer check runs: a full handshake, or a resumption (TLS 1.3 PSK, TLS 1.2 ticket). */

@@ -185,7 +185,7 @@ const LISTING_CHUNK = 2000;
  * Milliseconds of listing between two yields to the event loop (a yield costs a few
  * milliseconds itself: nested timers are clamped to 4 ms).
  */
-const LISTING_SLICE_MS = 6;
+const LISTING_SLICE_MS = 10;
 /** Mailboxes smaller than this are listed from SQLite every time; larger ones are cached. */
 const LISTING_CACHE_MIN = 1000;
 /** Messages the cached listings may hold in all (about 100 bytes each). */
