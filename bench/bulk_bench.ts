@@ -4,12 +4,16 @@
  * fetches it (`imaps://…/INBOX;UID=1`) R times per TLS 1.3 cipher order: AES-GCM offered first,
  * ChaCha20-Poly1305 first, and AES-128-GCM only (Postern picks ChaCha20 whenever it is offered).
  * Reported: the worst and best MB/s of the R fetches per server and order, the ratio of the
- * bests, and Postern's CPU time (user + system) per fetch, which shared cores disturb less. Figures are printed, never asserted.
+ * bests, Postern's CPU time (user + system) per fetch, which shared cores disturb less, and
+ * the worst event-loop stall inside Postern during the fetches (the timer-drift probe of
+ * server/stall_probe.ts) next to that of the same probe alone in an idle process (the
+ * machine's own noise). Figures are printed, never asserted.
  *
  * Usage: `deno run -A bench/bulk_bench.ts [--megabytes N] [--repeat R] [--no-dovecot]`.
  */
 import { join } from "node:path";
 import { ensureDevPki } from "../server/cli/dev_pki.ts";
+import { worstStall } from "../server/serve/stall_probe.ts";
 import { dovecotAvailable, startDovecot } from "../tests/_support/dovecot.ts";
 import { startPosternProcess } from "../tests/_support/postern.ts";
 import { appendBytes, ImapClient, type ImapConnectOptions } from "./_imap_client.ts";
@@ -31,6 +35,10 @@ export interface BulkFigures {
   readonly rates: Readonly<Record<Order, readonly [number, number]>>;
   /** Server CPU seconds (user + system) per fetch, per order; NaN when not measured. */
   readonly cpuPerFetch: Readonly<Record<Order, number>>;
+  /** Worst event-loop stall in the server during each order's fetches, ms; NaN when not measured. */
+  readonly stallMs: Readonly<Record<Order, number>>;
+  /** Worst stall of an idle probe process in the same windows, ms. */
+  readonly idleStallMs: Readonly<Record<Order, number>>;
 }
 
 /** A message of `bytes` octets: a few headers and 76-column text lines. */
@@ -95,18 +103,28 @@ async function measure(
   port: number,
   caPath: string,
   repeat: number,
+  probes: { stallFile: string | null; idleFile: string },
   cpuSeconds: () => number = () => NaN,
 ): Promise<BulkFigures> {
   const rates = {} as Record<Order, readonly [number, number]>;
   const cpuPerFetch = {} as Record<Order, number>;
+  const stallMs = {} as Record<Order, number>;
+  const idleStallMs = {} as Record<Order, number>;
   for (const order of Object.keys(ORDERS) as Order[]) {
     const r: number[] = [];
     const cpu = cpuSeconds();
+    const from = Date.now();
     for (let i = 0; i < repeat; i++) r.push(await curlFetch(port, caPath, ORDERS[order]));
+    const to = Date.now();
     cpuPerFetch[order] = (cpuSeconds() - cpu) / repeat;
     rates[order] = [Math.max(...r), Math.min(...r)];
+    // The probes report every 500 ms: wait for the window's last report.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const { stallFile, idleFile } = probes;
+    stallMs[order] = stallFile === null ? NaN : worstStall(stallFile, from, to);
+    idleStallMs[order] = worstStall(idleFile, from, to);
   }
-  return { server, rates, cpuPerFetch };
+  return { server, rates, cpuPerFetch, stallMs, idleStallMs };
 }
 
 /** Loads the message into each server and measures curl's fetches. */
@@ -114,11 +132,21 @@ export async function benchBulk(
   options: { megabytes: number; repeat: number; skipDovecot?: boolean },
 ): Promise<BulkFigures[]> {
   const message = bulkMessage(Math.round(options.megabytes * 1e6));
+  const probeDir = await Deno.makeTempDir({ prefix: "postern-bulk-" });
+  const stallFile = join(probeDir, "stalls.jsonl");
+  const idleFile = join(probeDir, "idle.jsonl");
+  const idle = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../server/stall_probe.ts", import.meta.url).pathname, idleFile],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  Deno.env.set("POSTERN_STALL_PROBE", stallFile);
   const postern = await startPosternProcess({
     users: [{ name: USER, password: PASSWORD }],
     clientAuth: "none",
     limitsYaml: "  max_literal_size: 64MiB\n  max_message_size: 64MiB",
-  });
+  }).finally(() => Deno.env.delete("POSTERN_STALL_PROBE"));
   const out: BulkFigures[] = [];
   try {
     const caPath = join(postern.dir, "certs", "ca.pem");
@@ -130,6 +158,7 @@ export async function benchBulk(
         postern.implicitPort,
         caPath,
         options.repeat,
+        { stallFile, idleFile },
         () => postern.cpuSeconds(),
       ),
     );
@@ -146,13 +175,21 @@ export async function benchBulk(
       });
       try {
         await load({ port: dovecot.port, caPem: postern.caPem }, message);
-        out.push(await measure("Dovecot", dovecot.port, caPath, options.repeat));
+        out.push(
+          await measure("Dovecot", dovecot.port, caPath, options.repeat, {
+            stallFile: null,
+            idleFile,
+          }),
+        );
       } finally {
         await dovecot.stop();
       }
     }
   } finally {
     await postern.stop();
+    idle.kill("SIGTERM");
+    await idle.status;
+    await Deno.remove(probeDir, { recursive: true }).catch(() => {});
   }
   return out;
 }
@@ -171,8 +208,13 @@ export function formatBulk(figures: readonly BulkFigures[]): string {
       ? `  ${(figures[0]!.rates[order][0] / figures[1]!.rates[order][0]).toFixed(2)}x`
       : "";
     const cpu = figures[0]!.cpuPerFetch[order];
-    const cpuNote = Number.isNaN(cpu) ? "" : `  (Postern CPU ${(cpu * 1000).toFixed(0)} ms/fetch)`;
-    rows.push(`${order.padEnd(18)} ${cells.join("")}${ratio}${cpuNote}`);
+    const cpuNote = Number.isNaN(cpu) ? "" : `  (Postern CPU ${(cpu * 1000).toFixed(0)} ms/fetch`;
+    const stall = figures[0]!.stallMs[order];
+    const stallNote = Number.isNaN(stall) ? "" : `, worst stall ${stall.toFixed(0)} ms, idle ` +
+      `probe ${figures[0]!.idleStallMs[order].toFixed(0)} ms`;
+    rows.push(
+      `${order.padEnd(18)} ${cells.join("")}${ratio}${cpuNote}${stallNote}${cpuNote ? ")" : ""}`,
+    );
   }
   return rows.join("\n");
 }

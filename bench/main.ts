@@ -20,6 +20,7 @@ import { benchScrypt, formatScrypt } from "./scrypt_bench.ts";
 import { benchSort, formatSort } from "./sort_bench.ts";
 import { benchLmtp, formatLmtp } from "./lmtp_bench.ts";
 import { benchImapState, formatState } from "./imap_state_bench.ts";
+import { benchReads, formatReads } from "./reads_bench.ts";
 import { benchMetrics, type Paired } from "./metrics_bench.ts";
 import { benchMtls, formatMtls } from "./mtls_bench.ts";
 import { benchParse } from "./parse_bench.ts";
@@ -261,6 +262,11 @@ try {
     const seconds = quick ? 5 : 15;
     console.log(`\n## Mixed load: 20 clients x ${seconds} s, Postern vs Dovecot, durable writes`);
     console.log(formatMix(await benchMix({ clients: 20, seconds })));
+  }
+  if (wants("reads")) {
+    const messages = quick ? 10_000 : 100_000;
+    console.log(`\n## Single reads on ${messages} messages: Postern vs Dovecot (mdbox)`);
+    console.log(formatReads(await benchReads({ messages, rounds: quick ? 3 : 5 })));
   }
   if (wants("state")) {
     const seconds = quick ? 5 : 20;

@@ -55,6 +55,7 @@ import { checkObjectId, newObjectId } from "../object_id.ts";
 import { checkMessageSize, MAX_MESSAGE_BYTES } from "../limits.ts";
 import { MIGRATIONS } from "./schema.ts";
 import type { CheckpointerReport, CheckpointerRequest } from "./_checkpointer.ts";
+import type { BlobReaderReport, BlobReaderRequest } from "./_blob_reader.ts";
 import type {
   AccountRecord,
   ExactStore,
@@ -191,9 +192,83 @@ const POINT_LOOKUP_LIMIT = 256;
 /** Below that many UIDs, a range scan is still used when it reads at most this many rows each. */
 const DENSE_FACTOR = 4;
 
+/** Messages at least this large are read by the blob reader worker, off the event loop. */
+const OFF_THREAD_READ_BYTES = 4 * 1024 * 1024;
+
+/** Settles one blob reader request: the bytes, null when gone, undefined to read here instead. */
+type BlobRead = (raw: Uint8Array | null | undefined) => void;
+
+/** Messages listed per step when a large mailbox is listed a chunk at a time. */
+const LISTING_CHUNK = 2000;
+/**
+ * Milliseconds of listing between two yields to the event loop (a yield costs a few
+ * milliseconds itself: nested timers are clamped to 4 ms).
+ */
+const LISTING_SLICE_MS = 10;
+/** Mailboxes smaller than this are listed from SQLite every time; larger ones are cached. */
+const LISTING_CACHE_MIN = 1000;
+/** Messages the cached listings may hold in all (about 100 bytes each). */
+const LISTING_CACHE_MAX = 400_000;
+
+/** A mailbox's metadata as last listed, and the mailbox counters it was listed at. */
+interface Listing {
+  readonly key: string;
+  readonly metas: readonly MessageMeta[];
+}
+
+/**
+ * What changes whenever a mailbox's messages or flags change: every APPEND and COPY raises
+ * UIDNEXT, every flag change and expunge raises HIGHESTMODSEQ, and an import changes the count.
+ */
+function listingKey(m: MailboxRow): string {
+  return `${m.uidvalidity}:${m.uidnext}:${m.highestmodseq}:${m.message_count}`;
+}
+
+/**
+ * The entries of `metas` (ascending by UID) whose UIDs are in `uids`, ascending and without
+ * repeats, as getMessages() returns them.
+ */
+function pickSorted(metas: readonly MessageMeta[], uids: readonly number[]): MessageMeta[] {
+  const wanted = uids.length > 1 && !ascending(uids)
+    ? [...new Set(uids)].sort((a, b) => a - b)
+    : uids;
+  const out: MessageMeta[] = [];
+  let lo = 0;
+  for (const uid of wanted) {
+    let hi = metas.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const v = metas[mid]!.uid;
+      if (v < uid) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    const hit = metas[lo];
+    if (hit !== undefined && hit.uid === uid) out.push(hit);
+  }
+  return out;
+}
+
+/** True when `xs` is strictly ascending. */
+function ascending(xs: readonly number[]): boolean {
+  for (let i = 1; i < xs.length; i++) if (xs[i]! <= xs[i - 1]!) return false;
+  return true;
+}
+
 /** The SQLite MailStore. Create it with `openSqliteMailStore`. */
 export class SqliteMailStore implements MailStore, ExactStore {
   #db: DatabaseSync;
+  /**
+   * Listings of large mailboxes, most recently used last: SELECT, SEARCH and FETCH 1:* of a
+   * 100,000-message mailbox then build no row objects while the mailbox is unchanged. Checked
+   * against the mailbox row at every use, so a change by another process is seen too.
+   */
+  #listings = new Map<number, Listing>();
+  /** The blob reader worker, once a large message was read; null before and after. */
+  #blobReader: {
+    readonly worker: Worker;
+    next: number;
+    readonly pending: Map<number, BlobRead>;
+  } | null = null;
   #statements = new Map<string, StatementSync>();
   #hub: EventHub;
   #pending: MailboxEvent[] | null = null;
@@ -716,32 +791,111 @@ export class SqliteMailStore implements MailStore, ExactStore {
     return { uidValidity: m.uidvalidity, uid, modseq };
   }
 
-  listMessages(mailboxId: number): Promise<MessageMeta[]> {
-    return this.#call(() => {
-      this.#mailboxById(mailboxId);
-      const rows = this.#arrayStatement(
-        "SELECT uid, modseq, flags, internal_date, size FROM messages WHERE mailbox_id = ? ORDER BY uid",
-      ).all(mailboxId) as unknown as [number, number, string, number, number][];
-      // Most messages share a few flag combinations: parse each combination once and share
-      // the frozen array.
-      const parsed = new Map<string, readonly string[]>();
-      const out: MessageMeta[] = new Array(rows.length);
-      for (let i = 0; i < rows.length; i++) {
-        const [uid, modseq, stored, internalDate, size] = rows[i]!;
-        let flags = parsed.get(stored);
-        if (!flags) {
-          flags = Object.freeze(splitFlags(stored));
-          if (parsed.size < 1024) parsed.set(stored, flags);
-        }
-        out[i] = { uid, modseq, flags, internalDate, size };
+  async listMessages(mailboxId: number): Promise<MessageMeta[]> {
+    const first = await this.#call(() => {
+      const m = this.#mailboxById(mailboxId);
+      const cached = this.#listings.get(mailboxId);
+      if (m.message_count < LISTING_CACHE_MIN || cached?.key === listingKey(m)) {
+        return { listing: this.#listing(m).slice(), mailbox: m };
       }
-      return out;
+      return { listing: null, mailbox: m };
     });
+    if (first.listing !== null) return first.listing;
+    let m = first.mailbox;
+    // A large mailbox is read a chunk at a time, yielding between chunks. No change can slip
+    // in unseen: every change moves the mailbox counters, so equal counters before and after
+    // mean the chunks form one consistent listing.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const metas: MessageMeta[] = [];
+      const parsed = new Map<string, readonly string[]>();
+      let since = performance.now();
+      for (let after = 0;;) {
+        const chunk = await this.#call(() =>
+          this.#listMetas(mailboxId, after, LISTING_CHUNK, parsed)
+        );
+        for (const meta of chunk) metas.push(meta);
+        if (chunk.length < LISTING_CHUNK) break;
+        after = chunk[chunk.length - 1]!.uid;
+        if (performance.now() - since >= LISTING_SLICE_MS) {
+          // A macrotask, so that socket reads and timers run between chunks.
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          since = performance.now();
+        }
+      }
+      const now = await this.#call(() => this.#mailboxById(mailboxId));
+      if (listingKey(now) === listingKey(m)) {
+        this.#remember(m, metas);
+        return metas.slice();
+      }
+      m = now;
+    }
+    return this.#call(() => this.#listing(this.#mailboxById(mailboxId)).slice());
+  }
+
+  /** The mailbox's listing, from the cache while its counters are unchanged. */
+  #listing(m: MailboxRow): readonly MessageMeta[] {
+    const key = listingKey(m);
+    const cached = this.#listings.get(m.id);
+    if (cached !== undefined) {
+      this.#listings.delete(m.id);
+      if (cached.key === key) {
+        this.#listings.set(m.id, cached);
+        return cached.metas;
+      }
+    }
+    const metas = this.#listMetas(m.id, 0, -1);
+    this.#remember(m, metas);
+    return metas;
+  }
+
+  /** Caches the listing of a large mailbox, evicting the least recently used beyond the cap. */
+  #remember(m: MailboxRow, metas: readonly MessageMeta[]): void {
+    if (metas.length < LISTING_CACHE_MIN || metas.length > LISTING_CACHE_MAX) return;
+    this.#listings.delete(m.id);
+    let total = metas.length;
+    for (const l of this.#listings.values()) total += l.metas.length;
+    for (const [id, l] of this.#listings) {
+      if (total <= LISTING_CACHE_MAX) break;
+      this.#listings.delete(id);
+      total -= l.metas.length;
+    }
+    this.#listings.set(m.id, { key: listingKey(m), metas });
+  }
+
+  /**
+   * Up to `limit` (-1: all) messages with UIDs above `after`, in UID order. Most messages share
+   * a few flag combinations: each is parsed once per `parsed` map and the frozen array shared.
+   */
+  #listMetas(
+    mailboxId: number,
+    after: number,
+    limit: number,
+    parsed = new Map<string, readonly string[]>(),
+  ): MessageMeta[] {
+    const rows = this.#arrayStatement(
+      `SELECT uid, modseq, flags, internal_date, size FROM messages
+       WHERE mailbox_id = ? AND uid > ? ORDER BY uid LIMIT ?`,
+    ).all(mailboxId, after, limit) as unknown as [number, number, string, number, number][];
+    const out: MessageMeta[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const [uid, modseq, stored, internalDate, size] = rows[i]!;
+      let flags = parsed.get(stored);
+      if (!flags) {
+        flags = Object.freeze(splitFlags(stored));
+        if (parsed.size < 1024) parsed.set(stored, flags);
+      }
+      out[i] = { uid, modseq, flags, internalDate, size };
+    }
+    return out;
   }
 
   getMessages(mailboxId: number, uids: readonly number[]): Promise<MessageMeta[]> {
     return this.#call(() => {
-      this.#mailboxById(mailboxId);
+      const m = this.#mailboxById(mailboxId);
+      const cached = this.#listings.get(mailboxId);
+      if (cached !== undefined && cached.key === listingKey(m)) {
+        return pickSorted(cached.metas, uids);
+      }
       // Rows share few flag combinations: split each once per call and share the frozen array.
       const parsed = new Map<string, readonly string[]>();
       return this.#messageRows(mailboxId, uids).map((row) => {
@@ -779,17 +933,84 @@ export class SqliteMailStore implements MailStore, ExactStore {
     });
   }
 
-  getRaw(mailboxId: number, uid: number): Promise<Uint8Array | null> {
-    return this.#call(() => {
+  async getRaw(mailboxId: number, uid: number): Promise<Uint8Array | null> {
+    const found = await this.#call((): { raw: Uint8Array | null } | { blobId: number } => {
       this.#mailboxById(mailboxId);
-      const row = this.#get<{ raw: Uint8Array }>(
-        `SELECT b.raw FROM messages m JOIN blobs b ON b.id = m.blob_id
-         WHERE m.mailbox_id = ? AND m.uid = ?`,
+      const m = this.#get<{ blob_id: number; size: number }>(
+        "SELECT blob_id, size FROM messages WHERE mailbox_id = ? AND uid = ?",
         mailboxId,
         uid,
       );
-      return row ? row.raw : null;
+      if (m === undefined) return { raw: null };
+      if (m.size >= OFF_THREAD_READ_BYTES && this.#path !== ":memory:") {
+        return { blobId: m.blob_id };
+      }
+      return { raw: this.#blob(m.blob_id) };
     });
+    if ("raw" in found) return found.raw;
+    // A stored blob never changes, so reading it on another connection is safe; one expunged
+    // meanwhile reads as gone, as it would a moment later.
+    const raw = await this.#readOffThread(found.blobId);
+    return raw !== undefined ? raw : this.#call(() => this.#blob(found.blobId));
+  }
+
+  #blob(blobId: number): Uint8Array | null {
+    return this.#get<{ raw: Uint8Array }>("SELECT raw FROM blobs WHERE id = ?", blobId)?.raw ??
+      null;
+  }
+
+  /**
+   * Reads a blob in the blob reader worker (started on first use); undefined when there is no
+   * worker or it failed, and the caller reads on the store's own connection.
+   */
+  #readOffThread(blobId: number): Promise<Uint8Array | null | undefined> {
+    if (this.#closed) return Promise.resolve(undefined);
+    if (this.#blobReader === null) {
+      try {
+        const worker = new Worker(new URL("./_blob_reader.ts", import.meta.url), {
+          type: "module",
+        });
+        const reader = { worker, next: 0, pending: new Map<number, BlobRead>() };
+        const failAll = () => {
+          if (this.#blobReader === reader) this.#blobReader = null;
+          worker.terminate();
+          for (const p of reader.pending.values()) p(undefined);
+          reader.pending.clear();
+        };
+        worker.onmessage = (e: MessageEvent<BlobReaderReport>) => {
+          const r = e.data;
+          const done = reader.pending.get(r.id);
+          reader.pending.delete(r.id);
+          done?.(r.kind === "raw" ? r.raw : undefined);
+        };
+        worker.onerror = (e: ErrorEvent) => {
+          e.preventDefault();
+          failAll();
+        };
+        const open: BlobReaderRequest = { kind: "open", path: this.#path };
+        worker.postMessage(open);
+        this.#blobReader = reader;
+      } catch {
+        return Promise.resolve(undefined);
+      }
+    }
+    const reader = this.#blobReader;
+    const id = reader.next++;
+    return new Promise((resolve) => {
+      reader.pending.set(id, resolve);
+      const read: BlobReaderRequest = { kind: "read", id, blobId };
+      reader.worker.postMessage(read);
+    });
+  }
+
+  /** Stops the blob reader; reads still waiting fall back to the store's own connection. */
+  #stopBlobReader(): void {
+    const reader = this.#blobReader;
+    if (reader === null) return;
+    this.#blobReader = null;
+    reader.worker.terminate();
+    for (const p of reader.pending.values()) p(undefined);
+    reader.pending.clear();
   }
 
   getSummary(mailboxId: number, uid: number): Promise<string | null> {
@@ -973,6 +1194,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
       await this.#durable();
     } finally {
       await this.#stopCheckpointer();
+      this.#stopBlobReader();
       this.#walFile?.close();
       this.#walFile = null;
       this.#db.close();
@@ -1358,6 +1580,8 @@ export class SqliteMailStore implements MailStore, ExactStore {
       events = this.#pending;
     } catch (e) {
       if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      // A listing read inside the failed transaction may hold what was rolled back.
+      this.#listings.clear();
       throw e;
     } finally {
       this.#pending = null;

@@ -161,6 +161,33 @@ function createAead(algorithm: AeadAlgorithm, key: Uint8Array): Aead {
       out.set(cipher.getAuthTag(), body.length);
       return out;
     },
+    sealInto(
+      nonce: Uint8Array,
+      aad: Uint8Array,
+      plaintext: Uint8Array,
+      trailer: Uint8Array,
+      out: Uint8Array,
+      offset: number,
+    ): void {
+      if (nonce.length !== params.nonceLength) throw new CryptoError("Invalid AEAD nonce length");
+      const length = plaintext.length + trailer.length;
+      if (offset < 0 || offset + length + tagLength > out.length) {
+        throw new RangeError("AEAD output does not fit");
+      }
+      const cipher = cipherName === "chacha20-poly1305"
+        ? createCipheriv(cipherName, k, nonce, options)
+        : createCipheriv(cipherName, k, nonce, options);
+      cipher.setAAD(aad, { plaintextLength: length });
+      let at = offset;
+      for (const part of [plaintext, trailer]) {
+        if (part.length === 0) continue;
+        const sealed = cipher.update(part);
+        out.set(sealed, at);
+        at += sealed.length;
+      }
+      cipher.final();
+      out.set(cipher.getAuthTag(), at);
+    },
     open(nonce: Uint8Array, aad: Uint8Array, ciphertextAndTag: Uint8Array): Uint8Array | null {
       if (nonce.length !== params.nonceLength) return null;
       if (ciphertextAndTag.length < tagLength) return null;

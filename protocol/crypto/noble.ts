@@ -99,6 +99,24 @@ function createAead(algorithm: AeadAlgorithm, key: Uint8Array): Aead {
       if (nonce.length !== params.nonceLength) throw new CryptoError("Invalid AEAD nonce length");
       return cipher(k, nonce, aad).encrypt(plaintext);
     },
+    sealInto(
+      nonce: Uint8Array,
+      aad: Uint8Array,
+      plaintext: Uint8Array,
+      trailer: Uint8Array,
+      out: Uint8Array,
+      offset: number,
+    ): void {
+      if (nonce.length !== params.nonceLength) throw new CryptoError("Invalid AEAD nonce length");
+      const length = plaintext.length + trailer.length;
+      if (offset < 0 || offset + length + params.tagLength > out.length) {
+        throw new RangeError("AEAD output does not fit");
+      }
+      const joined = new Uint8Array(length);
+      joined.set(plaintext);
+      joined.set(trailer, plaintext.length);
+      out.set(cipher(k, nonce, aad).encrypt(joined), offset);
+    },
     open(nonce: Uint8Array, aad: Uint8Array, ciphertextAndTag: Uint8Array): Uint8Array | null {
       if (nonce.length !== params.nonceLength) return null;
       if (ciphertextAndTag.length < params.tagLength) return null;

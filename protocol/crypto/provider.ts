@@ -43,6 +43,20 @@ export interface Aead {
   readonly tagLength: number;
   /** Returns ciphertext || tag. */
   seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array;
+  /**
+   * Seals `plaintext || trailer` and writes ciphertext || tag into `out` at `offset`
+   * (`plaintext.length + trailer.length + tagLength` bytes), without joining the two first: a
+   * record layer builds many records in one buffer this way (the trailer is the TLS 1.3 inner
+   * content type).
+   */
+  sealInto(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    plaintext: Uint8Array,
+    trailer: Uint8Array,
+    out: Uint8Array,
+    offset: number,
+  ): void;
   /** Returns the plaintext, or null when the tag does not verify. Never throws on bad input. */
   open(nonce: Uint8Array, aad: Uint8Array, ciphertextAndTag: Uint8Array): Uint8Array | null;
 }

@@ -5,6 +5,7 @@
 import type { SearchUpdates } from "./search_context.ts";
 import type { Account, MailStore } from "../../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../x509/identity.ts";
+import type { Pacer } from "../event_loop.ts";
 import type { AuthContext, ImapAuthenticator } from "./auth.ts";
 import type { MailboxView } from "./mailbox_view.ts";
 import type { CommandReader } from "./parser.ts";
@@ -113,6 +114,8 @@ export interface SessionOutput {
    * driver when its `onOutput` returns a promise (back-pressure).
    */
   maybeFlush(): Promise<void>;
+  /** Paces a long command: it yields to the event loop once a time slice is used up. */
+  pacer(): Pacer;
 }
 
 /** What ENABLE and the capabilities change in how the session speaks. */

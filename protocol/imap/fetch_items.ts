@@ -406,9 +406,33 @@ export function extractSection(
  * RFC822.SIZE, partial fetches and BODYSTRUCTURE sizes remain consistent.
  */
 export function withoutNul(data: Uint8Array): Uint8Array {
-  if (!data.includes(0)) return data;
+  return nulAs0x80(data);
+}
+
+/**
+ * True when `data` holds a NUL octet. Scans a large message a megabyte at a time and lets
+ * `pace` yield to the event loop in between (a 50 MB scan takes 15-35 ms).
+ */
+export async function containsNul(
+  data: Uint8Array,
+  pace: () => Promise<void>,
+): Promise<boolean> {
+  for (let at = 0; at < data.length; at += NUL_SCAN_STEP) {
+    if (data.subarray(at, at + NUL_SCAN_STEP).indexOf(0) >= 0) return true;
+    await pace();
+  }
+  return false;
+}
+
+/** Octets scanned for NUL per step of `containsNul`. */
+const NUL_SCAN_STEP = 1 << 20;
+
+function nulAs0x80(data: Uint8Array): Uint8Array {
+  // indexOf, not includes: V8 scans a Uint8Array about twice as fast with it.
+  const first = data.indexOf(0);
+  if (first < 0) return data;
   const out = data.slice();
-  for (let i = out.indexOf(0); i >= 0; i = out.indexOf(0, i + 1)) out[i] = 0x80;
+  for (let i = first; i >= 0; i = out.indexOf(0, i + 1)) out[i] = 0x80;
   return out;
 }
 
@@ -434,6 +458,8 @@ export interface RenderInput {
   readonly addFlags: boolean;
   /** With `addFlags` under CONDSTORE, the implied FLAGS carry MODSEQ too. */
   readonly addModseq: boolean;
+  /** True when the caller has already found `raw` free of NUL (see `containsNul`). */
+  readonly rawNulFree?: boolean;
 }
 
 /**
@@ -502,7 +528,7 @@ export function renderFetch(items: readonly FetchItem[], input: RenderInput): Va
 
 function renderBodyItem(
   item: FetchItem,
-  m: MessageData,
+  m: MessageData & { readonly rawNulFree?: boolean },
   mime: MimeSupport,
 ): [string, Value] | null {
   switch (item.kind) {
@@ -530,6 +556,8 @@ function renderBodyItem(
   const raw = m.raw;
   if (raw === null) return null;
   const withRaw = { raw, summary: m.summary };
+  // Sections of the raw octets hold NUL only if the octets do.
+  const withoutNul = m.rawNulFree === true ? (data: Uint8Array) => data : nulAs0x80;
   switch (item.kind) {
     case "RFC822":
       return ["RFC822", withoutNul(raw)];

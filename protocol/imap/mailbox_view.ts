@@ -49,8 +49,11 @@ export class MailboxView {
   #name: string;
   /** UIDs in sequence order: `#uids[seq - 1]`. Ascending. */
   #uids: number[];
-  /** The flags last reported to (or known by) the client, per UID. */
-  #flags = new Map<number, readonly string[]>();
+  /**
+   * The flags last reported to (or known by) the client, in sequence order beside `#uids`: an
+   * array of shared flag lists, not a map of 100,000 entries built at every SELECT.
+   */
+  #flags: (readonly string[])[];
   #appended = new Set<number>();
   #flagged = new Set<number>();
   /** UIDs appended, flagged or expunged since `takeTouched()` (for search contexts). */
@@ -94,10 +97,17 @@ export class MailboxView {
     this.#name = name;
     this.uidValidity = uidValidity;
     this.readOnly = readOnly;
-    this.#uids = messages.map((m) => m.uid);
-    for (const m of messages) {
-      this.#flags.set(m.uid, m.flags);
-      this.#addKeywords(m.flags);
+    const count = messages.length;
+    this.#uids = new Array(count);
+    this.#flags = new Array(count);
+    // Stores share one array per flag combination: look at each combination once.
+    let last: readonly string[] | null = null;
+    for (let i = 0; i < count; i++) {
+      const m = messages[i]!;
+      this.#uids[i] = m.uid;
+      this.#flags[i] = m.flags;
+      if (m.flags !== last) this.#addKeywords(m.flags);
+      last = m.flags;
     }
     this.#takeRecent(this.#uids);
     this.#reportedRecent = this.recentCount;
@@ -283,7 +293,13 @@ export class MailboxView {
 
   /** Records flags the client has just been told (FETCH FLAGS, STORE). */
   noteFlags(uid: number, flags: readonly string[]): void {
-    if (this.#flags.has(uid)) this.#flags.set(uid, flags);
+    const seq = this.seqOf(uid);
+    if (seq > 0) this.#flags[seq - 1] = flags;
+  }
+
+  /** `noteFlags` for the message at sequence number `seq`, known to be in the view. */
+  noteFlagsAt(seq: number, flags: readonly string[]): void {
+    this.#flags[seq - 1] = flags;
   }
 
   /** Records this session's own expunge so it is reported even if the feed is late. */
@@ -359,9 +375,10 @@ export class MailboxView {
       if (options.qresync) {
         const known = gone.filter((u) => this.seqOf(u) > 0);
         const drop = new Set(known);
+        const flags = this.#flags;
+        this.#flags = flags.filter((_, i) => !drop.has(this.#uids[i]!));
         this.#uids = this.#uids.filter((u) => !drop.has(u));
         for (const u of known) {
-          this.#flags.delete(u);
           this.#flagged.delete(u);
           this.#recent.delete(u);
         }
@@ -374,7 +391,7 @@ export class MailboxView {
         const seq = this.seqOf(uid);
         if (seq === 0) continue;
         this.#uids.splice(seq - 1, 1);
-        this.#flags.delete(uid);
+        this.#flags.splice(seq - 1, 1);
         this.#flagged.delete(uid);
         this.#recent.delete(uid);
         out.line(`* ${seq} EXPUNGE`);
@@ -393,8 +410,8 @@ export class MailboxView {
           continue;
         }
         this.#uids.push(m.uid);
+        this.#flags.push(m.flags);
         if (this.#claimedAhead.delete(m.uid)) this.#recent.add(m.uid);
-        this.#flags.set(m.uid, m.flags);
         this.#flagged.delete(m.uid);
       }
       if (this.#uids.length !== before) {
@@ -413,9 +430,8 @@ export class MailboxView {
       this.announceAll(metas.map((m) => m.flags), out);
       for (const m of metas) {
         const seq = this.seqOf(m.uid);
-        const known = this.#flags.get(m.uid);
-        if (seq === 0 || (known !== undefined && sameFlags(known, m.flags))) continue;
-        this.#flags.set(m.uid, m.flags);
+        if (seq === 0 || sameFlags(this.#flags[seq - 1]!, m.flags)) continue;
+        this.#flags[seq - 1] = m.flags;
         const modseq = options.condstore ? ` MODSEQ (${m.modseq})` : "";
         const shown = flagList(this.shownFlags(m.uid, m.flags));
         out.line(`* ${seq} FETCH (UID ${m.uid} FLAGS ${shown}${modseq})`);

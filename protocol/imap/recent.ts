@@ -48,7 +48,7 @@ export class RecentRegistry {
       this.#boundary.set(key, last + 1);
       return [];
     }
-    const claimed = uids.filter((u) => u >= boundary);
+    const claimed = uids.slice(firstAtOrAbove(uids, boundary));
     if (last + 1 > boundary) this.#boundary.set(key, last + 1);
     return claimed;
   }
@@ -69,8 +69,20 @@ export class RecentRegistry {
   unclaimed(mailboxId: number, uidValidity: number, uids: readonly number[]): number[] {
     const boundary = this.#boundary.get(this.#key(mailboxId, uidValidity));
     if (boundary === undefined) return [];
-    return uids.filter((u) => u >= boundary);
+    return uids.slice(firstAtOrAbove(uids, boundary));
   }
+}
+
+/** The index of the first of the ascending `uids` at or above `uid` (a SELECT of 100,000). */
+function firstAtOrAbove(uids: readonly number[], uid: number): number {
+  let lo = 0;
+  let hi = uids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (uids[mid]! < uid) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 const registries = new WeakMap<MailStore, RecentRegistry>();

@@ -11,6 +11,12 @@ const encoder = new TextEncoder();
 export const FLUSH_THRESHOLD = 256 * 1024;
 
 /**
+ * Chunks at least this long (a message body in a literal) are handed on by `takeParts` as they
+ * are, not copied into a joined buffer.
+ */
+export const PASS_THROUGH = 64 * 1024;
+
+/**
  * Collects the bytes of one response group. Text is kept as strings and encoded in one call
  * per run (between literals), since encoding many tiny strings dominates a large FETCH.
  */
@@ -73,6 +79,34 @@ export class Output {
     this.#chunks = [];
     this.#size = 0;
     return out;
+  }
+
+  /**
+   * Takes everything collected so far in order, as few arrays as possible: runs of short
+   * pieces are joined into new arrays, while chunks of `PASS_THROUGH` bytes or more are
+   * returned as they were given (possibly views of stored data: a driver must not modify them).
+   * A 50 MB literal thus reaches the driver without being copied here.
+   */
+  takeParts(): Uint8Array[] {
+    this.#encodeText();
+    const parts: Uint8Array[] = [];
+    let run: Uint8Array[] = [];
+    let runSize = 0;
+    for (const chunk of this.#chunks) {
+      if (chunk.length < PASS_THROUGH) {
+        run.push(chunk);
+        runSize += chunk.length;
+        continue;
+      }
+      if (run.length > 0) parts.push(concatBytes(run, runSize));
+      run = [];
+      runSize = 0;
+      parts.push(chunk);
+    }
+    if (run.length > 0) parts.push(concatBytes(run, runSize));
+    this.#chunks = [];
+    this.#size = 0;
+    return parts;
   }
 }
 

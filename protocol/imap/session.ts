@@ -3,6 +3,7 @@
  * order against the injected `MailStore` and authenticator, and hands back response bytes.
  * It never touches sockets or timers; the driver in `server/` moves bytes and starts TLS.
  */
+import { Pacer, SLICE_MS } from "../event_loop.ts";
 import { type SortKeyCache, sortKeyCacheFor } from "./sort_cache.ts";
 import type { QuotaSource } from "./quota.ts";
 import {
@@ -67,6 +68,11 @@ export interface SessionOptions {
   readonly compress?: boolean;
   /** Name in the greeting. */
   readonly serverName?: string;
+  /**
+   * Milliseconds a long command (FETCH 1:*, SEARCH) works before it yields to the event loop;
+   * default `SLICE_MS`. 0 yields at every step (tests).
+   */
+  readonly sliceMs?: number;
 }
 
 const silentLogger: ImapLogger = { warn() {}, error() {} };
@@ -88,7 +94,9 @@ type Outcome = "ok" | "no" | "bad" | "pending";
 export class ImapSession {
   /**
    * Receives every batch of bytes to write to the client. A driver may return a promise that
-   * settles once the bytes are written; a long FETCH then waits for it between batches.
+   * settles once the bytes are written; a long FETCH then waits for it between batches. A
+   * large literal comes as a call of its own with the caller's array (possibly a view of stored
+   * data): write the calls in order and never modify the bytes.
    */
   onOutput: (data: Uint8Array) => void | Promise<void> = () => {};
   /** Called after the tagged OK of STARTTLS; the driver upgrades, then calls `tlsStarted()`. */
@@ -132,6 +140,10 @@ export class ImapSession {
   #receiver: CommandReceiver;
   #queue: Promise<void> = Promise.resolve();
   #out = new Output();
+  readonly #sliceMs: number;
+  /** Output taken but not yet handed to the driver (it asked to wait before a large part). */
+  #parts: Uint8Array[] = [];
+  #handing: Promise<void> | undefined = undefined;
   #enabled = new Set<string>();
   #badBeforeLogin = 0;
   #commandsBeforeLogin = 0;
@@ -161,6 +173,7 @@ export class ImapSession {
     this.#identity = options.peer.identity;
     this.#peerAddress = options.peer.address;
     this.#serverName = options.serverName ?? "Postern";
+    this.#sliceMs = options.sliceMs ?? SLICE_MS;
     this.#preauth = options.preauth ?? null;
     this.#receiver = this.#newReceiver();
   }
@@ -536,12 +549,46 @@ export class ImapSession {
 
   /** Hands queued output to the driver; returns its promise when it asks us to wait. */
   #flush(): Promise<void> | undefined {
-    if (this.#out.size === 0) return undefined;
-    // A failed write is the driver's to notice (its read loop ends); never an unhandled error.
-    const written: unknown = this.onOutput(this.#out.take());
-    if (!(written instanceof Promise)) return undefined;
-    written.catch(() => {});
-    return written;
+    if (this.#out.size === 0) return this.#handing;
+    return this.#hand();
+  }
+
+  /**
+   * Hands the queued output to the driver, a large literal as a part of its own (see
+   * `Output.takeParts`); returns the last promise the driver asked us to wait on.
+   */
+  #hand(): Promise<void> | undefined {
+    for (const part of this.#out.takeParts()) this.#parts.push(part);
+    return this.#handing ?? this.#handParts();
+  }
+
+  /**
+   * Hands the queued parts over in order; when the driver asks to wait (a promise) with more
+   * parts queued, the rest follow once it settles, and later output queues behind them.
+   */
+  #handParts(): Promise<void> | undefined {
+    while (this.#parts.length > 0) {
+      const written: unknown = this.onOutput(this.#parts.shift()!);
+      if (!(written instanceof Promise)) continue;
+      // A failed write is the driver's to notice (its read loop ends); never an unhandled error.
+      written.catch(() => {});
+      if (this.#parts.length === 0) return written;
+      const rest = (async () => {
+        try {
+          await written;
+        } catch (error) {
+          this.#parts = [];
+          throw error;
+        } finally {
+          this.#handing = undefined;
+        }
+        await this.#handParts();
+      })();
+      rest.catch(() => {});
+      this.#handing = rest;
+      return rest;
+    }
+    return undefined;
   }
 
   #close(): void {
@@ -652,10 +699,11 @@ export class ImapSession {
       },
       setState: (next) => this.#setState(next),
       flush: () => this.#flush(),
+      pacer: () => new Pacer(this.#sliceMs),
       maybeFlush: async () => {
         if (this.#out.size < FLUSH_THRESHOLD) return;
-        const written: unknown = this.onOutput(this.#out.take());
-        if (written instanceof Promise) await written;
+        const written = this.#hand();
+        if (written !== undefined) await written;
       },
       get tls() {
         return session.#tls;

@@ -140,12 +140,38 @@ export abstract class Connection {
     if (!this.#established) throw new Error("Cannot send application data before the handshake");
     if (this.#outputClosed) throw new Error("Cannot send application data after close");
     try {
-      for (let at = 0; at < data.length; at += MAX_PLAINTEXT) {
-        this.#writeRecord(ContentType.application_data, data.subarray(at, at + MAX_PLAINTEXT));
+      if (!this.#sealAll(data)) {
+        for (let at = 0; at < data.length; at += MAX_PLAINTEXT) {
+          this.#writeRecord(ContentType.application_data, data.subarray(at, at + MAX_PLAINTEXT));
+        }
       }
     } catch (e) {
       this.fail(e);
     }
+  }
+
+  /**
+   * Seals every record of `data` into one buffer, queued as a single write: no copy of the
+   * content before sealing and none to join the records afterwards. False (nothing done) when a
+   * KeyUpdate falls due within these records; `send` then takes them one at a time.
+   */
+  #sealAll(data: Uint8Array): boolean {
+    if (this.#write === null || data.length <= MAX_PLAINTEXT) return false;
+    this.#answerKeyUpdate();
+    const w = this.#write;
+    const records = Math.ceil(data.length / MAX_PLAINTEXT);
+    if (w.sequence + records > this.#keyUpdateAfterRecords) return false;
+    const full = Math.floor(data.length / MAX_PLAINTEXT);
+    const rest = data.length - full * MAX_PLAINTEXT;
+    const size = full * w.sealedLength(MAX_PLAINTEXT) + (rest > 0 ? w.sealedLength(rest) : 0);
+    const out = new Uint8Array(size);
+    let offset = 0;
+    for (let at = 0; at < data.length; at += MAX_PLAINTEXT) {
+      const content = data.subarray(at, at + MAX_PLAINTEXT);
+      offset += w.sealInto(ContentType.application_data, content, out, offset);
+    }
+    this.#outgoing.push(out);
+    return true;
   }
 
   /** Queues close_notify (RFC 8446, Section 6.1); no more data can be sent afterwards. */

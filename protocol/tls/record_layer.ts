@@ -91,6 +91,14 @@ export function writePlaintextRecord(type: ContentType, fragment: Uint8Array): U
   return out;
 }
 
+/** The one-byte TLSInnerPlaintext trailer (the true content type) of each type. */
+const TRAILERS: Readonly<Record<ContentType, Uint8Array>> = {
+  [ContentType.change_cipher_spec]: Uint8Array.of(ContentType.change_cipher_spec),
+  [ContentType.alert]: Uint8Array.of(ContentType.alert),
+  [ContentType.handshake]: Uint8Array.of(ContentType.handshake),
+  [ContentType.application_data]: Uint8Array.of(ContentType.application_data),
+};
+
 /** A decrypted record: its true content type and content without padding. */
 export interface OpenedRecord {
   readonly type: ContentType;
@@ -179,6 +187,40 @@ export class RecordProtection {
     out.set(header);
     out.set(sealed, HEADER_LENGTH);
     return out;
+  }
+
+  /** The bytes of the record `seal` makes of `contentLength` bytes, header included. */
+  sealedLength(contentLength: number): number {
+    return HEADER_LENGTH + contentLength + 1 + this.#aead.tagLength;
+  }
+
+  /**
+   * Protects `content` of true type `type` as `seal` does, but writes the record into `out` at
+   * `offset` (`sealedLength(content.length)` bytes) without copying `content` first: a large
+   * write becomes one buffer of many records.
+   */
+  sealInto(type: ContentType, content: Uint8Array, out: Uint8Array, offset: number): number {
+    if (type === ContentType.application_data && this.stage !== "application") {
+      throw new TlsAlert("internal_error", "Application data under handshake keys");
+    }
+    if (content.length > MAX_PLAINTEXT) throw new RangeError("Record content too long");
+    const length = content.length + 1 + this.#aead.tagLength;
+    const header = out.subarray(offset, offset + HEADER_LENGTH);
+    header[0] = ContentType.application_data;
+    header[1] = TLS12 >> 8;
+    header[2] = TLS12 & 0xff;
+    header[3] = length >> 8;
+    header[4] = length & 0xff;
+    const trailer = TRAILERS[type];
+    this.#aead.sealInto(
+      this.#nextNonce(),
+      header,
+      content,
+      trailer,
+      out,
+      offset + HEADER_LENGTH,
+    );
+    return HEADER_LENGTH + length;
   }
 
   /** Opens a protected record; its outer type must be application_data. */

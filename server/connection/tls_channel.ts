@@ -18,6 +18,7 @@ import {
   readOrNull,
   writeAll,
 } from "./channel.ts";
+import { Pacer } from "../../protocol/event_loop.ts";
 import {
   type HandshakeResult,
   type Metrics,
@@ -30,6 +31,8 @@ const SMALL_READ = 2048;
 
 /** Plaintext sealed per step of a large write: 16 records of 16 KiB (RFC 8446, Section 5.1). */
 const WRITE_SLICE = 256 * 1024;
+/** Milliseconds a large write seals and writes before it yields to the event loop. */
+const WRITE_SLICE_MS = 10;
 
 /** Decides whether a verified client certificate may proceed (the LDAP check plugs in here). */
 /** Where a peer check runs: a full handshake, or a resumption (TLS 1.3 PSK, TLS 1.2 ticket). */
@@ -266,12 +269,17 @@ export class TlsChannel implements ByteChannel {
       await this.#flush();
       return;
     }
+    // A socket that keeps up completes each write at once, without a turn of the event loop:
+    // a 50 MB body would then be sealed and written in one stretch, with every timer and every
+    // other connection waiting. So the loop yields once per time slice.
+    const pacer = new Pacer(WRITE_SLICE_MS);
     let previous: Promise<void> = Promise.resolve();
     for (let at = 0; at < data.length; at += WRITE_SLICE) {
       this.#engine.send(data.subarray(at, at + WRITE_SLICE));
       const flushed = this.#flush();
       await previous;
       previous = flushed;
+      if (pacer.due()) await pacer.yield();
     }
     await previous;
   }

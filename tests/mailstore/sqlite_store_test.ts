@@ -336,3 +336,78 @@ Deno.test("group commit: a failed WAL sync fails the write and closes the store 
     }
   });
 });
+
+Deno.test("a large mailbox is listed in chunks, cached, and every change shows", async () => {
+  await withDir(async (dir) => {
+    const store = await openSqliteMailStore(`${dir}/mail.db`);
+    try {
+      const account = await store.createAccount("alice", null);
+      const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+      const n = 12_000;
+      const raw = enc.encode("Subject: s\r\n\r\nx\r\n");
+      for (let i = 0; i < n; i += 1000) {
+        const batch = Array.from({ length: 1000 }, (_, k) => ({
+          raw,
+          flags: (i + k) % 3 === 0 ? [] : ["\\Seen"],
+        }));
+        await store.appendBatch(inbox.id, batch);
+      }
+      // An APPEND that lands while the listing is read between chunks: the listing is either
+      // before or after it, never a mix, and the next listing has it.
+      const listing = store.listMessages(inbox.id);
+      const appended = store.append(inbox.id, { raw, flags: [] });
+      const first = await listing;
+      await appended;
+      assert.ok(first.length === n || first.length === n + 1, `${first.length}`);
+      assert.deepEqual(
+        first.map((m) => m.uid),
+        Array.from({ length: first.length }, (_, i) => i + 1),
+      );
+      const second = await store.listMessages(inbox.id);
+      assert.equal(second.length, n + 1);
+      // Cached: the same objects come back while nothing changes.
+      const third = await store.listMessages(inbox.id);
+      assert.equal(third[5], second[5]);
+      assert.notEqual(third, second);
+      // A flag change shows in the next listing and in getMessages.
+      await store.storeFlags(inbox.id, [6], "add", ["\\Flagged"]);
+      const fourth = await store.listMessages(inbox.id);
+      assert.deepEqual(fourth[5]!.flags, ["\\Seen", "\\Flagged"]);
+      const picked = await store.getMessages(inbox.id, [9, 6, 6, 99_999, 1, 12_001]);
+      assert.deepEqual(picked.map((m) => m.uid), [1, 6, 9, 12_001]);
+      assert.deepEqual(picked[1]!.flags, ["\\Seen", "\\Flagged"]);
+      await store.storeFlags(inbox.id, [2, 3], "add", ["\\Deleted"]);
+      await store.expunge(inbox.id, [2, 3]);
+      const fifth = await store.listMessages(inbox.id);
+      assert.equal(fifth.length, n - 1);
+      assert.deepEqual((await store.getMessages(inbox.id, [1, 2, 3, 4])).map((m) => m.uid), [1, 4]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+Deno.test("a large message is read by the blob reader, byte for byte", async () => {
+  await withDir(async (dir) => {
+    const store = await openSqliteMailStore(`${dir}/mail.db`);
+    try {
+      const account = await store.createAccount("alice", null);
+      const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+      const raw = new Uint8Array(5 * 1024 * 1024);
+      for (let i = 0; i < raw.length; i++) raw[i] = (i * 31 + (i >> 12)) & 0xff;
+      raw.set(enc.encode("Subject: big\r\n\r\n"));
+      const { uid } = await store.append(inbox.id, { raw, flags: [] });
+      const [a, b] = await Promise.all([store.getRaw(inbox.id, uid), store.getRaw(inbox.id, uid)]);
+      assert.equal(a?.length, raw.length);
+      assert.ok(a !== null && b !== null && a !== b);
+      assert.deepEqual(a, raw);
+      assert.deepEqual(b, raw);
+      assert.equal(await store.getRaw(inbox.id, uid + 1), null);
+      await store.storeFlags(inbox.id, [uid], "add", ["\\Deleted"]);
+      await store.expunge(inbox.id, [uid]);
+      assert.equal(await store.getRaw(inbox.id, uid), null);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -7,6 +7,7 @@ import type { MessageMeta } from "../../../mailstore/mail_store.ts";
 import type { CommandContext, CommandSpec, Completion } from "../context.ts";
 import {
   checkSupported,
+  containsNul,
   type FetchItem,
   needsObjectInfo,
   needsRaw,
@@ -19,11 +20,16 @@ import { badSyntax } from "../errors.ts";
 import { formatSequenceSet, MAX_NUMBER, selectFromSorted, starAs } from "../sequence_set.ts";
 import type { CommandReader } from "../parser.ts";
 import { flagList, FLUSH_THRESHOLD, formatDateTime } from "../response.ts";
+import type { MailboxView } from "../mailbox_view.ts";
 import { selected } from "./_util.ts";
 
 /** UIDs fetched from the store per round trip: fewer when bodies or summaries are loaded. */
 const BATCH = 256;
 const META_BATCH = 4096;
+/** Bodies at least this long are scanned for NUL in paced steps before rendering. */
+const PACED_NUL_SCAN = 4 * 1024 * 1024;
+/** Metadata-only responses rendered between two looks at the clock (a mask: every 256th). */
+const PACE_EVERY = 255;
 
 /** Items rendered from the metadata alone, in `meta-only` FETCH (the common `1:* (UID FLAGS)`). */
 type MetaItem = "UID" | "FLAGS" | "INTERNALDATE" | "RFC822.SIZE" | "MODSEQ";
@@ -95,6 +101,54 @@ function flagTextCache(): (flags: readonly string[]) => string {
   };
 }
 
+/**
+ * FETCH of metadata items only (the common `1:* (UID FLAGS)`): the requested UIDs, the store's
+ * answer and the view are all in ascending UID order, so one walk of the three finds each
+ * message and its sequence number without a map. Returns true when some were expunged.
+ */
+async function fetchMetaOnly(
+  ctx: CommandContext,
+  view: MailboxView,
+  uids: readonly number[],
+  plan: readonly MetaItem[],
+  since: number | null,
+  reportsFlags: boolean,
+): Promise<boolean> {
+  const flagText = flagTextCache();
+  const viewUids = view.uids;
+  const pacer = ctx.pacer();
+  let missing = false;
+  let vi = 0;
+  for (let i = 0; i < uids.length; i += META_BATCH) {
+    const batch = uids.slice(i, i + META_BATCH);
+    const metas = await ctx.store.getMessages(view.mailboxId, batch);
+    // New keywords of the whole batch go out in one FLAGS response before its FETCHes.
+    if (reportsFlags) view.announceAll(metas.map((m) => m.flags), ctx.out);
+    let mi = 0;
+    for (let k = 0; k < batch.length; k++) {
+      const uid = batch[k]!;
+      while (mi < metas.length && metas[mi]!.uid < uid) mi++;
+      const stored = metas[mi];
+      while (vi < viewUids.length && viewUids[vi]! < uid) vi++;
+      const seq = viewUids[vi] === uid ? vi + 1 : view.seqOf(uid);
+      if (stored === undefined || stored.uid !== uid || seq === 0) {
+        missing = true;
+        continue;
+      }
+      // \Recent is per session: shown in FETCH FLAGS, never stored (RFC 3501, 2.3.2).
+      const meta = view.isRecent(uid)
+        ? { ...stored, flags: view.shownFlags(uid, stored.flags) }
+        : stored;
+      if (since !== null && meta.modseq <= since) continue;
+      ctx.out.text(renderMeta(plan, seq, meta, flagText));
+      if (reportsFlags) view.noteFlagsAt(seq, stored.flags);
+      if (ctx.out.size >= FLUSH_THRESHOLD) await ctx.maybeFlush();
+      if ((k & PACE_EVERY) === PACE_EVERY && pacer.due()) await pacer.yield();
+    }
+  }
+  return missing;
+}
+
 function hasSeen(m: MessageMeta): boolean {
   return m.flags.some((f) => f.toLowerCase() === "\\seen");
 }
@@ -146,13 +200,19 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
   const reportsFlags = items.some((i) => i.kind === "FLAGS");
   let missing = false;
   const plan = markSeen || loadRaw || loadSummary || loadObjects ? null : metaPlan(items, uidMode);
-  const flagText = flagTextCache();
+  const name = uidMode ? "UID FETCH" : "FETCH";
+  if (plan !== null) {
+    missing = await fetchMetaOnly(ctx, view, uids, plan, since, reportsFlags);
+    return missing
+      ? { code: "EXPUNGEISSUED", text: `${name} completed; some messages were expunged` }
+      : { text: `${name} completed` };
+  }
   const viewUids = view.uids;
   // `uids` and the view are in ascending UID order: find sequence numbers by walking both.
   let vi = 0;
-  const batchSize = plan === null ? BATCH : META_BATCH;
-  for (let i = 0; i < uids.length; i += batchSize) {
-    const batch = uids.slice(i, i + batchSize);
+  const pacer = ctx.pacer();
+  for (let i = 0; i < uids.length; i += BATCH) {
+    const batch = uids.slice(i, i + BATCH);
     const metas = new Map(
       (await ctx.store.getMessages(view.mailboxId, batch)).map((m) => [m.uid, m]),
     );
@@ -185,18 +245,16 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
         ? { ...stored, flags: view.shownFlags(uid, stored.flags) }
         : stored;
       if (since !== null && meta.modseq <= since) continue;
-      if (plan !== null) {
-        ctx.out.text(renderMeta(plan, seq, meta, flagText));
-        if (reportsFlags) view.noteFlags(uid, stored.flags);
-        if (ctx.out.size >= FLUSH_THRESHOLD) await ctx.maybeFlush();
-        continue;
-      }
       const summary = loadSummary ? await ctx.store.getSummary(view.mailboxId, uid) : null;
       // Without a stored summary the structure is parsed from the octets.
       const raw = loadRaw || (loadSummary && summary === null) ||
           (eagerPreview && ctx.mime.preview!({ raw: null, summary }) === null)
         ? await ctx.store.getRaw(view.mailboxId, uid)
         : null;
+      // A large body is checked for NUL here, a step at a time, not in one go while rendering.
+      const rawNulFree = raw !== null && raw.length >= PACED_NUL_SCAN
+        ? !(await containsNul(raw, () => pacer.due() ? pacer.yield() : Promise.resolve()))
+        : false;
       const value = renderFetch(items, {
         seq,
         meta,
@@ -209,6 +267,7 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
         addUid: uidMode || (ctx.rev2 && nowSeen.has(uid)),
         addFlags: nowSeen.has(uid),
         addModseq: ctx.condstore,
+        rawNulFree,
       });
       if (value === null) {
         missing = true;
@@ -217,9 +276,9 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
       ctx.out.value(value);
       if (reportsFlags || nowSeen.has(uid)) view.noteFlags(uid, stored.flags);
       if (ctx.out.size >= FLUSH_THRESHOLD) await ctx.maybeFlush();
+      if (pacer.due()) await pacer.yield();
     }
   }
-  const name = uidMode ? "UID FETCH" : "FETCH";
   return missing
     ? { code: "EXPUNGEISSUED", text: `${name} completed; some messages were expunged` }
     : { text: `${name} completed` };

@@ -23,6 +23,8 @@ import { selected } from "./_util.ts";
 
 /** UIDs whose search text one store call reads. */
 const SEARCH_CHUNK = 2000;
+/** Messages matched between two looks at the clock (a mask: every 256th). */
+const PACE_EVERY = 255;
 
 type DateOp = "before" | "on" | "since";
 
@@ -623,6 +625,7 @@ export async function findMatches(
   const uids = only === undefined
     ? view.uids
     : [...only].filter((u) => view.seqOf(u) > 0).sort((a, b) => a - b);
+  const pacer = ctx.pacer();
   // Both lists are in ascending UID order: walk them together instead of mapping UIDs.
   let mi = 0;
   for (let start = 0; start < uids.length; start += SEARCH_CHUNK) {
@@ -663,6 +666,7 @@ export async function findMatches(
       if (matches(key, { meta, objects: info, data, raw }, resolved)) {
         hits.push({ seq, uid, modseq: meta.modseq });
       }
+      if ((i & PACE_EVERY) === PACE_EVERY && pacer.due()) await pacer.yield();
     }
   }
   return hits;

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { append, message, newStore, TestClient, withoutMailboxId } from "./_harness.ts";
+import { concatBytes } from "../../../protocol/bytes.ts";
+import { containsNul } from "../../../protocol/imap/fetch_items.ts";
 
 async function withMessages(n: number) {
   const store = await newStore();
@@ -445,4 +447,93 @@ Deno.test("ImapSession FETCH waits for the driver between large output batches",
   assert.ok(batches.length >= 3, `batches ${batches}`);
   assert.equal(maxPending, 1);
   assert.equal(batches.reduce((a, b) => a + b, 0) > 4 * big.length, true);
+});
+
+Deno.test("ImapSession FETCH hands a large body over as a part of its own, in order", async () => {
+  const store = await newStore();
+  const c = new TestClient(store);
+  await c.login();
+  const big = message("Big", "y".repeat(300 * 1024));
+  await append(c, "INBOX", big);
+  await c.cmd("s SELECT INBOX");
+  const parts: Uint8Array[] = [];
+  let pending = 0;
+  let maxPending = 0;
+  c.session.onOutput = async (bytes) => {
+    parts.push(bytes);
+    pending++;
+    maxPending = Math.max(maxPending, pending);
+    await new Promise((r) => setTimeout(r, 1));
+    pending--;
+  };
+  await c.session.receive(new TextEncoder().encode("f FETCH 1 BODY.PEEK[]\r\nn NOOP\r\n"));
+  const sizes = parts.map((p) => p.length);
+  assert.ok(sizes.includes(big.length), `parts ${sizes}`);
+  assert.ok(sizes.every((n) => n === big.length || n < 1024), `parts ${sizes}`);
+  assert.equal(maxPending, 1);
+  const text = new TextDecoder().decode(concatBytes(parts));
+  assert.ok(text.startsWith(`* 1 FETCH (BODY[] {${big.length}}\r\n`), text.slice(0, 40));
+  assert.ok(text.endsWith(")\r\nf OK FETCH completed\r\nn OK NOOP completed\r\n"), text.slice(-60));
+});
+
+Deno.test("a long FETCH 1:* and SEARCH yield to the event loop, and answer the same", async () => {
+  const store = await newStore();
+  const seed = new TestClient(store);
+  await seed.login();
+  for (let i = 0; i < 600; i++) await append(seed, "INBOX", message(`m${i}`));
+  for (const sliceMs of [0, 60_000]) {
+    const c = new TestClient(store, { sliceMs });
+    await c.login();
+    await c.cmd("s SELECT INBOX");
+    const answers: string[] = [];
+    for (const cmd of ["f FETCH 1:* (UID FLAGS)", "u UID SEARCH ALL"]) {
+      // A timer set before the command runs before it completes only if the command yields
+      // to the event loop: at every step with a slice of 0, never with a long slice here (the
+      // memory store answers in microtasks).
+      let timerRan = false;
+      setTimeout(() => timerRan = true, 0);
+      const lines = await c.cmd(cmd);
+      answers.push(lines.join("\n"));
+      assert.equal(timerRan, sliceMs === 0, `${cmd} slice ${sliceMs}`);
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    assert.equal(answers[0]!.split("\n").length, 601);
+    assert.ok(answers[1]!.startsWith("* SEARCH 1 2 3 "));
+  }
+});
+
+Deno.test("containsNul() scans a megabyte per step and paces between steps", async () => {
+  const data = new Uint8Array(3.5 * 1024 * 1024).fill(0x41);
+  let paces = 0;
+  const pace = () => {
+    paces++;
+    return Promise.resolve();
+  };
+  assert.equal(await containsNul(data, pace), false);
+  assert.equal(paces, 4);
+  data[2.5 * 1024 * 1024] = 0;
+  paces = 0;
+  assert.equal(await containsNul(data, pace), true);
+  assert.equal(paces, 2);
+});
+
+Deno.test("FETCH of a large body with NUL still sends each NUL as 0x80", async () => {
+  const store = await newStore();
+  const c = new TestClient(store);
+  await c.login();
+  const body = "q".repeat(5 * 1024 * 1024);
+  const raw = new TextEncoder().encode(message("Nul", body));
+  raw[raw.length - 100] = 0;
+  const inbox = (await store.getMailbox((await store.getAccount("alice"))!.id, "INBOX"))!;
+  await store.append(inbox.id, { raw, flags: [] });
+  await c.cmd("s SELECT INBOX");
+  const parts: Uint8Array[] = [];
+  c.session.onOutput = (bytes) => {
+    parts.push(bytes);
+  };
+  await c.session.receive(new TextEncoder().encode("f FETCH 1 BODY.PEEK[]\r\n"));
+  const literal = parts.find((p) => p.length === raw.length)!;
+  assert.equal(literal.indexOf(0), -1);
+  assert.equal(literal[raw.length - 100], 0x80);
+  assert.equal(raw[raw.length - 100], 0, "the stored octets are left alone");
 });

@@ -151,3 +151,30 @@ Deno.test("the server answers the RFC 8448 ClientHello with the trace's ServerHe
   assert.equal(s.info().sni, "server");
   assert.equal(fatalOf(s.takeEvents()), null);
 });
+
+Deno.test("a large send is sealed as 16 KiB records in one buffer and reads back intact", () => {
+  const p = makePair();
+  run(p);
+  const data = provider.randomBytes(5 * 16384 + 100);
+  p.server.send(data);
+  const out = p.server.takeOutgoing();
+  assert.equal(countRecords(out), 6);
+  assert.equal(out.length, 6 * (5 + 1 + 16) + data.length);
+  p.client.receive(out);
+  assert.equal(toHex(p.client.takePlaintext()), toHex(data));
+  assert.equal(fatalOf(p.client.takeEvents()), null);
+});
+
+Deno.test("a large send across the per-key record limit still rotates the key in time", () => {
+  const p = makePair({ keyUpdateAfterRecords: 3 });
+  run(p);
+  p.server.send(enc("a"));
+  const data = provider.randomBytes(4 * 16384);
+  p.server.send(data);
+  const out = p.server.takeOutgoing();
+  // 5 data records and a KeyUpdate before the 4th.
+  assert.equal(countRecords(out), 6);
+  p.client.receive(out);
+  assert.equal(toHex(p.client.takePlaintext()), toHex(new Uint8Array([97, ...data])));
+  assert.equal(fatalOf(p.client.takeEvents()), null);
+});

@@ -128,3 +128,24 @@ Deno.test("RecordProtection refuses application data under handshake keys", () =
     "internal_error",
   );
 });
+
+Deno.test("sealInto() writes the same record as seal() for every suite and provider", async () => {
+  const { nativeProvider, nobleProvider } = await import("../../../protocol/crypto/mod.ts");
+  for (const name of ["TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256"] as const) {
+    const s = suiteByName(name);
+    for (const p of [nativeProvider, nobleProvider]) {
+      const keys = trafficKeys(p, s, { stage: "application", secret: p.randomBytes(s.hashLength) });
+      const a = new RecordProtection(p, s, keys);
+      const b = new RecordProtection(p, s, keys);
+      for (const n of [0, 1, 63, 64, 65, 1000, 16384]) {
+        const content = p.randomBytes(n);
+        const expected = a.seal(ContentType.application_data, content);
+        const out = new Uint8Array(b.sealedLength(n) + 7);
+        const written = b.sealInto(ContentType.application_data, content, out, 3);
+        assert.equal(written, expected.length, `${name} ${p.name} ${n}`);
+        assert.equal(toHex(out.subarray(3, 3 + written)), toHex(expected), `${name} ${p.name}`);
+        assert.deepEqual([...out.subarray(0, 3), ...out.subarray(3 + written)], Array(7).fill(0));
+      }
+    }
+  }
+});

@@ -1,0 +1,176 @@
+/**
+ * Single reads on a large mailbox, Postern against Dovecot (mdbox) in the same run: the corpus
+ * of `imap_bench.ts` (every third message unseen) is APPENDed once to each server, then a fresh
+ * session times SELECT INBOX, `FETCH 1:* (UID FLAGS)`, `UID SEARCH ALL` and `UID SEARCH UNSEEN`,
+ * R rounds. Reported per command: the best and the median of the rounds and the ratio of the
+ * medians (below 1.00x means Postern is faster), and the worst event-loop stall inside Postern
+ * during the reads (the timer-drift probe of server/stall_probe.ts) next to that of the same
+ * probe alone in an idle process (the machine's own noise). Figures are printed, never asserted.
+ *
+ * Usage: `deno run -A bench/reads_bench.ts [--messages N] [--rounds R] [--no-dovecot]`
+ * (default 10,000 messages, 5 rounds).
+ */
+import { join } from "node:path";
+import { ensureDevPki } from "../server/cli/dev_pki.ts";
+import { worstStall } from "../server/serve/stall_probe.ts";
+import { dovecotAvailable, startDovecot } from "../tests/_support/dovecot.ts";
+import { startPosternProcess } from "../tests/_support/postern.ts";
+import { ImapClient, type ImapConnectOptions } from "./_imap_client.ts";
+import { appendCorpus, PASSWORD, USER } from "./imap_bench.ts";
+
+/** The commands timed, in the order a client opening a folder sends them. */
+export const READS = [
+  "SELECT INBOX",
+  "FETCH 1:* (UID FLAGS)",
+  "UID SEARCH ALL",
+  "UID SEARCH UNSEEN",
+] as const;
+type Read = typeof READS[number];
+
+/** One server's figures: milliseconds per command, [best, median]. */
+export interface ReadFigures {
+  readonly server: string;
+  readonly ms: Readonly<Record<Read, readonly [number, number]>>;
+  /** Worst event-loop stall in the server during the reads, ms (NaN when not measured). */
+  readonly worstStallMs: number;
+  /** Worst stall of an idle probe process in the same window. */
+  readonly idleStallMs: number;
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function measure(
+  server: string,
+  target: ImapConnectOptions,
+  n: number,
+  rounds: number,
+  stallFile: string | null,
+  idleFile: string,
+): Promise<ReadFigures> {
+  await appendCorpus(target, n, () => {});
+  const times: Record<Read, number[]> = {
+    "SELECT INBOX": [],
+    "FETCH 1:* (UID FLAGS)": [],
+    "UID SEARCH ALL": [],
+    "UID SEARCH UNSEEN": [],
+  };
+  // Settle: the first round after the load also warms caches on both servers.
+  await new Promise((r) => setTimeout(r, 1000));
+  const from = Date.now();
+  for (let round = 0; round < rounds + 1; round++) {
+    const c = await ImapClient.login(target, USER, PASSWORD);
+    for (const cmd of READS) {
+      const t0 = performance.now();
+      const r = await c.ok(cmd);
+      const ms = performance.now() - t0;
+      if (cmd === "SELECT INBOX" && !r.untagged.includes(`* ${n} EXISTS`)) {
+        throw new Error(`${server}: SELECT did not report ${n} messages`);
+      }
+      if (round > 0) times[cmd].push(ms);
+    }
+    await c.logout();
+  }
+  const to = Date.now();
+  // The probe reports every 500 ms: wait for the window's last report.
+  await new Promise((r) => setTimeout(r, 700));
+  const ms = {} as Record<Read, readonly [number, number]>;
+  for (const cmd of READS) ms[cmd] = [Math.min(...times[cmd]), median(times[cmd])];
+  return {
+    server,
+    ms,
+    worstStallMs: stallFile === null ? NaN : worstStall(stallFile, from, to),
+    idleStallMs: worstStall(idleFile, from, to),
+  };
+}
+
+/** Loads the corpus into each server and times the reads. */
+export async function benchReads(
+  options: { messages: number; rounds: number; skipDovecot?: boolean },
+): Promise<ReadFigures[]> {
+  const probeDir = await Deno.makeTempDir({ prefix: "postern-reads-" });
+  const stallFile = join(probeDir, "stalls.jsonl");
+  const idleFile = join(probeDir, "idle.jsonl");
+  const idle = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../server/stall_probe.ts", import.meta.url).pathname, idleFile],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  Deno.env.set("POSTERN_STALL_PROBE", stallFile);
+  const postern = await startPosternProcess({ users: [{ name: USER, password: PASSWORD }] });
+  Deno.env.delete("POSTERN_STALL_PROBE");
+  const out: ReadFigures[] = [];
+  try {
+    const target = { port: postern.implicitPort, caPem: postern.caPem };
+    out.push(
+      await measure("Postern", target, options.messages, options.rounds, stallFile, idleFile),
+    );
+    if (!options.skipDovecot && dovecotAvailable()) {
+      const pki = await ensureDevPki(join(postern.dir, "certs"));
+      const dovecot = await startDovecot({
+        user: USER,
+        password: PASSWORD,
+        certificatePath: pki.serverCertificate,
+        keyPath: pki.serverKey,
+        maxConnections: 10,
+        format: "mdbox",
+        loginProcesses: "long-lived",
+      });
+      try {
+        const d = { port: dovecot.port, caPem: postern.caPem };
+        out.push(await measure("Dovecot", d, options.messages, options.rounds, null, idleFile));
+      } finally {
+        await dovecot.stop();
+      }
+    }
+  } finally {
+    await postern.stop();
+    idle.kill("SIGTERM");
+    await idle.status;
+    await Deno.remove(probeDir, { recursive: true }).catch(() => {});
+  }
+  return out;
+}
+
+/** Formats the figures: best/median per server, and the ratio of the medians. */
+export function formatReads(figures: readonly ReadFigures[]): string {
+  const rows = [
+    `${"command".padEnd(24)}${figures.map((f) => `${f.server} best/median`.padStart(26)).join("")}`,
+  ];
+  for (const cmd of READS) {
+    const cells = figures.map((f) => {
+      const [best, med] = f.ms[cmd];
+      return `${best.toFixed(1)} / ${med.toFixed(1)} ms`.padStart(26);
+    });
+    const ratio = figures.length > 1
+      ? `  ${(figures[0]!.ms[cmd][1] / figures[1]!.ms[cmd][1]).toFixed(2)}x`
+      : "";
+    rows.push(`${cmd.padEnd(24)}${cells.join("")}${ratio}`);
+  }
+  const p = figures[0]!;
+  rows.push(
+    `worst event-loop stall in Postern during the reads: ${p.worstStallMs.toFixed(1)} ms ` +
+      `(idle probe process: ${p.idleStallMs.toFixed(1)} ms)`,
+  );
+  return rows.join("\n");
+}
+
+function flag(args: readonly string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+if (import.meta.main) {
+  const messages = Number(flag(Deno.args, "--messages") ?? 10_000);
+  const rounds = Number(flag(Deno.args, "--rounds") ?? 5);
+  console.log(`Single reads on ${messages} messages, ${rounds} rounds`);
+  console.log(
+    formatReads(
+      await benchReads({ messages, rounds, skipDovecot: Deno.args.includes("--no-dovecot") }),
+    ),
+  );
+}
