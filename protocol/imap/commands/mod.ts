@@ -16,13 +16,10 @@ import { idleCommand } from "./idle.ts";
 import { listCommand, lsubCommand } from "./list.ts";
 import { loginCommand } from "./login.ts";
 import { logoutCommand } from "./logout.ts";
-import {
-  createCommand,
-  deleteCommand,
-  renameCommand,
-  subscribeCommand,
-  unsubscribeCommand,
-} from "./mailboxes.ts";
+import { createCommand } from "./create.ts";
+import { deleteCommand } from "./delete.ts";
+import { renameCommand } from "./rename.ts";
+import { subscribeCommand, unsubscribeCommand } from "./subscribe.ts";
 import { namespaceCommand } from "./namespace.ts";
 import { checkCommand, noopCommand } from "./noop.ts";
 import { searchCommand, uidSearchCommand } from "./search.ts";

@@ -1,13 +1,12 @@
 /**
- * CREATE, DELETE, RENAME, SUBSCRIBE and UNSUBSCRIBE (RFC 9051, Sections 6.3.4 to 6.3.8).
- * A trailing "/" on CREATE only says the client means a parent (RFC 9051, 6.3.4). CREATE takes
- * the USE parameter of CREATE-SPECIAL-USE (RFC 6154, Section 3).
+ * CREATE (RFC 9051, Section 6.3.4). A trailing "/" only says the client means a parent; the
+ * superior names are created too. Takes the USE parameter of CREATE-SPECIAL-USE (RFC 6154,
+ * Section 3) and answers with the new MAILBOXID (RFC 8474, Section 4.1).
  */
 import type { SpecialUse } from "../../../mailstore/mail_store.ts";
 import type { CommandSpec } from "../context.ts";
 import { badSyntax, ImapError } from "../errors.ts";
 import type { CommandReader } from "../parser.ts";
-import { recentRegistryFor } from "../recent.ts";
 import { account, readMailbox } from "./_util.ts";
 
 /** The special uses CREATE accepts, by upper-cased attribute (RFC 6154, Section 2). */
@@ -75,68 +74,3 @@ export const createCommand: CommandSpec = {
     return { code: `MAILBOXID (${created.objectId})`, text: "CREATE completed" };
   },
 };
-
-export const deleteCommand: CommandSpec = {
-  name: "DELETE",
-  states: ["authenticated", "selected"],
-  allowsExpunge: true,
-  async run(ctx, r) {
-    r.sp();
-    const name = readMailbox(ctx, r);
-    r.end();
-    if (name === "INBOX") throw new ImapError("NO", "INBOX cannot be deleted", "CANNOT");
-    const acct = account(ctx);
-    const mailbox = await ctx.store.getMailbox(acct.id, name);
-    if (mailbox === null) throw new ImapError("NO", "No such mailbox", "NONEXISTENT");
-    const state = ctx.state;
-    if (state.kind === "selected" && state.view.name === name) {
-      ctx.setState({ kind: "authenticated", account: acct });
-      ctx.out.line("* OK [CLOSED] Mailbox deleted");
-    }
-    await ctx.store.deleteMailbox(acct.id, name);
-    recentRegistryFor(ctx.store).forget(mailbox.id);
-    return { text: "DELETE completed" };
-  },
-};
-
-export const renameCommand: CommandSpec = {
-  name: "RENAME",
-  states: ["authenticated", "selected"],
-  allowsExpunge: true,
-  async run(ctx, r) {
-    r.sp();
-    const from = readMailbox(ctx, r);
-    r.sp();
-    const to = readMailbox(ctx, r, true).replace(/\/+$/, "");
-    r.end();
-    const acct = account(ctx);
-    if (await ctx.store.getMailbox(acct.id, from) === null) {
-      throw new ImapError("NO", "No such mailbox", "NONEXISTENT");
-    }
-    if (await ctx.store.getMailbox(acct.id, to) !== null) {
-      throw new ImapError("NO", "Target mailbox already exists", "ALREADYEXISTS");
-    }
-    await ctx.store.renameMailbox(acct.id, from, to);
-    return { text: "RENAME completed" };
-  },
-};
-
-function subscription(subscribe: boolean): CommandSpec {
-  const name = subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE";
-  return {
-    name,
-    states: ["authenticated", "selected"],
-    allowsExpunge: true,
-    async run(ctx, r) {
-      r.sp();
-      // A subscription is stored, so its name must be well formed; unsubscribing only looks.
-      const mailbox = readMailbox(ctx, r, subscribe);
-      r.end();
-      await ctx.store.setSubscribed(account(ctx).id, mailbox, subscribe);
-      return { text: `${name} completed` };
-    },
-  };
-}
-
-export const subscribeCommand: CommandSpec = subscription(true);
-export const unsubscribeCommand: CommandSpec = subscription(false);
