@@ -100,6 +100,8 @@ export interface TlsConfig {
   readonly minVersion: "1.2" | "1.3";
   /** Refuse TLS 1.2 clients without the extended master secret (RFC 7627). Default false. */
   readonly requireExtendedMasterSecret: boolean;
+  /** Where handshake signatures are made (see `SigningMode`). Default `auto`. */
+  readonly signing: "auto" | "sync" | "async";
   /**
    * Session tickets. Keys: how many are kept and how long each seals (default 2 and 12h).
    * TLS 1.3: NewSessionTickets per connection (default 2), resumptions per ticket (default 8),
@@ -271,6 +273,7 @@ const DEFAULTS = {
   certificateUsername: "cn",
   minVersion: "1.2",
   requireExtendedMasterSecret: false,
+  signing: "auto",
   tickets: { count: 2, keyLifetimeMs: 12 * 3600_000, perConnection: 2, maxUses: 8, pskKe: false },
   usernameAttribute: "uid",
   certificateLookup: "(mail={cert.san.email})",
@@ -322,6 +325,7 @@ const KEYS = {
     "certificate_username",
     "min_version",
     "require_extended_master_secret",
+    "signing",
     "tickets",
     "crl",
     "crl_policy",
@@ -765,6 +769,7 @@ function readTls(ctx: Context, root: Section): TlsConfig {
     "require_extended_master_secret",
     DEFAULTS.requireExtendedMasterSecret,
   );
+  const signing = tls.choice("signing", SIGNING_MODES, DEFAULTS.signing);
   const tickets = Section.open(
     ctx,
     tls.raw("tickets"),
@@ -784,6 +789,7 @@ function readTls(ctx: Context, root: Section): TlsConfig {
     certificateUsername,
     minVersion,
     requireExtendedMasterSecret,
+    signing,
     tickets: {
       count: tickets.int("count", DEFAULTS.tickets.count, 1, 16),
       keyLifetimeMs: tickets.duration("key_lifetime", DEFAULTS.tickets.keyLifetimeMs, 60_000),
@@ -849,6 +855,7 @@ function readServerCertificates(ctx: Context, tls: Section): ServerCertificateCo
 }
 
 const MIN_VERSIONS = ["1.2", "1.3"] as const;
+const SIGNING_MODES = ["auto", "sync", "async"] as const;
 
 /** tls.min_version; YAML reads an unquoted 1.2 as a number, which means the same. */
 function readMinVersion(tls: Section): "1.2" | "1.3" {

@@ -5,7 +5,7 @@
  */
 import type { ConnectionInfo, ServerOptions } from "../protocol/tls/mod.ts";
 import { type ByteChannel, closeQuietly, PlainChannel } from "./channel.ts";
-import { HandshakeError, type PeerCheck, TlsChannel } from "./tls_channel.ts";
+import { HandshakeError, type PeerCheck, type SigningMode, TlsChannel } from "./tls_channel.ts";
 import { type Metrics, NO_METRICS } from "./metrics/metrics.ts";
 
 export interface ListenerSpec {
@@ -56,6 +56,8 @@ export interface ListenerOptions {
   /** Re-read on every handshake so that a reload takes effect for new connections. */
   readonly tlsConfig: () => ServerOptions;
   readonly handshakeTimeoutMs: number;
+  /** Where handshake signatures are made (`tls.signing`; default "sync"). */
+  readonly signing?: SigningMode;
   readonly checkPeer?: PeerCheck;
   readonly maxConnectionsPerAddress: number;
   readonly application: Application;
@@ -193,6 +195,7 @@ export class ListenerGroup {
     const accept = (initialBytes?: Uint8Array) =>
       TlsChannel.accept(conn, this.#options.tlsConfig(), {
         handshakeTimeoutMs: this.#options.handshakeTimeoutMs,
+        ...(this.#options.signing ? { signing: this.#options.signing } : {}),
         ...(this.#options.checkPeer ? { checkPeer: this.#options.checkPeer } : {}),
         ...(initialBytes ? { initialBytes } : {}),
         metrics: this.#metrics,

@@ -2,12 +2,15 @@
  * Drives the sans-IO TLS engine over a TCP connection: socket bytes in, records out, and the
  * asynchronous peer check (the directory) answered while the engine waits for it.
  */
+import { type AsyncSigner, type CryptoProvider, webCryptoSigner } from "../protocol/crypto/mod.ts";
 import {
   acceptTls,
   type ConnectionInfo,
   type PeerVerificationResult,
   type ServerConnection,
   type ServerOptions,
+  type SignatureRequest,
+  type SignatureResult,
 } from "../protocol/tls/mod.ts";
 import type { VerifiedPeer } from "../protocol/x509/identity.ts";
 import {
@@ -25,6 +28,44 @@ const SMALL_READ = 2048;
 
 /** Plaintext sealed per step of a large write: 16 records of 16 KiB (RFC 8446, Section 5.1). */
 const WRITE_SLICE = 256 * 1024;
+
+/**
+ * Where handshake signatures are made (`tls.signing`):
+ * - `sync`: inline in the engine, on the JavaScript thread (the provider's fastest signer);
+ * - `async`: by WebCrypto on Deno's thread pool, while other connections carry on;
+ * - `auto`: inline while this is the only handshake in progress (one client: the lowest
+ *   latency), on the thread pool as soon as handshakes overlap.
+ */
+export type SigningMode = "auto" | "sync" | "async";
+
+/** Handshakes between accept and completion in this process, for `auto` signing. */
+let handshakesInProgress = 0;
+
+const signers = new WeakMap<CryptoProvider, AsyncSigner>();
+
+/** Signs for a `signatureRequired` event; a signer that throws fails the handshake. */
+async function runSigner(
+  mode: SigningMode,
+  provider: CryptoProvider,
+  request: SignatureRequest,
+): Promise<SignatureResult> {
+  try {
+    if (mode === "sync" || (mode === "auto" && handshakesInProgress <= 1)) {
+      return {
+        ok: true,
+        signature: provider.sign(request.key, request.algorithm, request.message),
+      };
+    }
+    let signer = signers.get(provider);
+    if (signer === undefined) signers.set(provider, signer = webCryptoSigner(provider));
+    return {
+      ok: true,
+      signature: await signer.sign(request.key, request.algorithm, request.message),
+    };
+  } catch (error) {
+    return { ok: false, reason: error instanceof Error ? error.message : String(error) };
+  }
+}
 
 /** Decides whether a verified client certificate may proceed (the LDAP check plugs in here). */
 /** Where a peer check runs: a full handshake, or a resumption (TLS 1.3 PSK, TLS 1.2 ticket). */
@@ -44,6 +85,8 @@ export interface AcceptOptions {
   /** Bytes already read from the socket in the clear that belong to the TLS stream (none for STARTTLS). */
   readonly initialBytes?: Uint8Array;
   readonly metrics?: Metrics;
+  /** How the handshake signature is made (default "sync": inline in the engine). */
+  readonly signing?: SigningMode;
 }
 
 /** Why a handshake did not complete, for the access log. */
@@ -103,8 +146,11 @@ export class TlsChannel implements ByteChannel {
     options: AcceptOptions,
   ): Promise<TlsChannel> {
     const metrics = options.metrics ?? NO_METRICS;
-    const channel = new TlsChannel(conn, acceptTls(config), metrics);
+    const signing = options.signing ?? "sync";
+    const engine = acceptTls(signing === "sync" ? config : { ...config, deferSigning: true });
+    const channel = new TlsChannel(conn, engine, metrics);
     const started = performance.now();
+    handshakesInProgress++;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -112,7 +158,7 @@ export class TlsChannel implements ByteChannel {
     }, options.handshakeTimeoutMs);
     try {
       if (options.initialBytes?.length) channel.#feed(options.initialBytes);
-      await channel.#handshake(options.checkPeer);
+      await channel.#handshake(options.checkPeer, signing, config.provider);
       const { version, cipherSuite: suite, group } = channel.info();
       metrics.handshake({ version, suite, group, result: "ok", seconds: secondsSince(started) });
       return channel;
@@ -132,6 +178,7 @@ export class TlsChannel implements ByteChannel {
       if (isConnectionGone(error)) throw new HandshakeError("Peer closed during handshake", null);
       throw error;
     } finally {
+      handshakesInProgress--;
       clearTimeout(timer);
     }
   }
@@ -146,7 +193,11 @@ export class TlsChannel implements ByteChannel {
     return this.#engine.info();
   }
 
-  async #handshake(checkPeer: PeerCheck | undefined): Promise<void> {
+  async #handshake(
+    checkPeer: PeerCheck | undefined,
+    signing: SigningMode,
+    provider: CryptoProvider,
+  ): Promise<void> {
     while (true) {
       // Answering an event (the peer check) can queue more, so drain until none are left.
       const events = this.#engine.takeEvents();
@@ -158,6 +209,9 @@ export class TlsChannel implements ByteChannel {
                 resumed: this.#engine.info().resumed === true,
               }),
             );
+            break;
+          case "signatureRequired":
+            this.#engine.completeSignature(await runSigner(signing, provider, event.request));
             break;
           case "fatal":
             this.#metrics.tlsAlert(event.sentByUs ? "sent" : "received", event.alert);

@@ -10,7 +10,7 @@ import {
   type ListenerSpec,
 } from "../../server/listener.ts";
 import { runEcho } from "../../server/echo.ts";
-import type { PeerCheck } from "../../server/tls_channel.ts";
+import type { PeerCheck, SigningMode } from "../../server/tls_channel.ts";
 import type { Metrics } from "../../server/metrics/metrics.ts";
 
 export interface TestServer {
@@ -28,6 +28,8 @@ export interface TestServerOptions extends Omit<TlsMaterial, "certificatePem" | 
   readonly checkPeer?: PeerCheck;
   readonly handshakeTimeoutMs?: number;
   readonly metrics?: Metrics;
+  /** Where handshake signatures are made (default "sync", as the listener's default). */
+  readonly signing?: SigningMode;
 }
 
 export async function startTestServer(options: TestServerOptions): Promise<TestServer> {
@@ -41,6 +43,7 @@ export async function startTestServer(options: TestServerOptions): Promise<TestS
   const group = new ListenerGroup({
     tlsConfig: () => config,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
+    ...(options.signing ? { signing: options.signing } : {}),
     maxConnectionsPerAddress: 1000,
     ...(options.checkPeer ? { checkPeer: options.checkPeer } : {}),
     application: options.application ?? ((ctx) => runEcho(ctx.channel)),
