@@ -5,6 +5,7 @@
  */
 import type { ConnectionInfo, ServerOptions } from "../protocol/tls/mod.ts";
 import { type ByteChannel, closeQuietly, PlainChannel } from "./channel.ts";
+import { HandshakeGate } from "./handshake_gate.ts";
 import { HandshakeError, type PeerCheck, type SigningMode, TlsChannel } from "./tls_channel.ts";
 import { type Metrics, NO_METRICS } from "./metrics/metrics.ts";
 
@@ -73,6 +74,8 @@ export class ListenerGroup {
   readonly #loops: Promise<void>[] = [];
   readonly #connections = new Map<number, { conn: Deno.Conn; done: Promise<void> }>();
   readonly #perAddress = new Map<string, number>();
+  /** Handshake steps of all these listeners share one budget per event-loop turn. */
+  readonly #gate = new HandshakeGate();
   readonly #shutdown = new AbortController();
   #nextId = 1;
   readonly #metrics: Metrics;
@@ -196,6 +199,7 @@ export class ListenerGroup {
       TlsChannel.accept(conn, this.#options.tlsConfig(), {
         handshakeTimeoutMs: this.#options.handshakeTimeoutMs,
         ...(this.#options.signing ? { signing: this.#options.signing } : {}),
+        gate: this.#gate,
         ...(this.#options.checkPeer ? { checkPeer: this.#options.checkPeer } : {}),
         ...(initialBytes ? { initialBytes } : {}),
         metrics: this.#metrics,

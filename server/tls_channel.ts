@@ -21,6 +21,7 @@ import {
   readOrNull,
   writeAll,
 } from "./channel.ts";
+import type { HandshakeGate } from "./handshake_gate.ts";
 import { type HandshakeResult, type Metrics, NO_METRICS, secondsSince } from "./metrics/metrics.ts";
 
 /** The read buffer of a connection that sends little (see `TlsChannel.#buffer`). */
@@ -87,6 +88,8 @@ export interface AcceptOptions {
   readonly metrics?: Metrics;
   /** How the handshake signature is made (default "sync": inline in the engine). */
   readonly signing?: SigningMode;
+  /** Admission of handshake steps, shared by the listener's connections (default: none). */
+  readonly gate?: HandshakeGate;
 }
 
 /** Why a handshake did not complete, for the access log. */
@@ -157,8 +160,14 @@ export class TlsChannel implements ByteChannel {
       closeQuietly(conn);
     }, options.handshakeTimeoutMs);
     try {
-      if (options.initialBytes?.length) channel.#feed(options.initialBytes);
-      await channel.#handshake(options.checkPeer, signing, config.provider);
+      const gate = options.gate;
+      // A step before our first flight is a new handshake's; later ones continue one.
+      const step = gate
+        ? <T>(f: () => T) => gate.run(f, channel.#out === 0)
+        : <T>(f: () => T) => Promise.resolve(f());
+      const initial = options.initialBytes;
+      if (initial?.length) await step(() => channel.#feed(initial));
+      await channel.#handshake(options.checkPeer, signing, config.provider, step);
       const { version, cipherSuite: suite, group } = channel.info();
       metrics.handshake({ version, suite, group, result: "ok", seconds: secondsSince(started) });
       return channel;
@@ -197,22 +206,25 @@ export class TlsChannel implements ByteChannel {
     checkPeer: PeerCheck | undefined,
     signing: SigningMode,
     provider: CryptoProvider,
+    step: <T>(f: () => T) => Promise<T>,
   ): Promise<void> {
     while (true) {
       // Answering an event (the peer check) can queue more, so drain until none are left.
       const events = this.#engine.takeEvents();
       for (const event of events) {
         switch (event.kind) {
-          case "peerVerificationRequired":
-            this.#engine.completePeerVerification(
-              await runPeerCheck(checkPeer, event.peer, {
-                resumed: this.#engine.info().resumed === true,
-              }),
-            );
+          case "peerVerificationRequired": {
+            const verdict = await runPeerCheck(checkPeer, event.peer, {
+              resumed: this.#engine.info().resumed === true,
+            });
+            await step(() => this.#engine.completePeerVerification(verdict));
             break;
-          case "signatureRequired":
-            this.#engine.completeSignature(await runSigner(signing, provider, event.request));
+          }
+          case "signatureRequired": {
+            const signed = await runSigner(signing, provider, event.request);
+            await step(() => this.#engine.completeSignature(signed));
             break;
+          }
           case "fatal":
             this.#metrics.tlsAlert(event.sentByUs ? "sent" : "received", event.alert);
             await this.#flush().catch(() => {});
@@ -237,7 +249,7 @@ export class TlsChannel implements ByteChannel {
       if (this.#engine.closed) throw new HandshakeError("Connection closed during handshake", null);
       const bytes = await this.#read();
       if (bytes === null) throw new HandshakeError("Peer closed during handshake", null);
-      this.#feed(bytes);
+      await step(() => this.#feed(bytes));
     }
   }
 
