@@ -243,6 +243,10 @@ export class TlsChannel implements ByteChannel {
             break;
         }
       }
+      // Once the handshake is complete, what is left to send (TLS 1.3 NewSessionTickets, the
+      // TLS 1.2 server Finished) goes out with the first write or before the first read: one
+      // write fewer per connection.
+      if (this.#engine.handshakeComplete && !this.#eof) return;
       await this.#flush();
       if (events.length > 0) continue;
       if (this.#engine.handshakeComplete) return;
