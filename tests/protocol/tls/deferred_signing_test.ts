@@ -16,17 +16,20 @@ import {
   type PairLike,
   provider,
   run,
+  stubVerifier,
 } from "./_pair.ts";
 import { makePair12 } from "./tls12/_pair12.ts";
 
 const signer = webCryptoSigner(provider);
 
 interface Deferred extends PairLike {
-  client: PairLike["client"] & { send(b: Uint8Array): void };
   server: PairLike["server"] & {
     completeSignature(r: SignatureResult): void;
+    completePeerVerification(r: { ok: true }): void;
     takePlaintext(): Uint8Array;
+    info(): { peer: { identity: { subject: string } } | null };
   };
+  client: PairLike["client"] & { send(b: Uint8Array): void };
 }
 
 /** The requests the server has raised so far and not yet seen here. */
@@ -214,4 +217,21 @@ Deno.test("a deferred signature signs exactly what an inline one would", () => {
   p.server.completeSignature({ ok: true, signature });
   run(p);
   assert.deepEqual(kinds(p.clientEvents), ["handshakeComplete"]);
+});
+
+Deno.test("with client certificates, the deferred signature comes first, then the peer check (TLS 1.3 and 1.2)", async () => {
+  const clientKey = keyFixture("P-384");
+  const options = {
+    deferSigning: true,
+    clientAuth: { mode: "required" as const, verifier: stubVerifier([clientKey]) },
+  };
+  const certificate = { chain: clientKey.chain, privateKey: clientKey.privateKey };
+  for (const p of [makePair(options, { certificate }), makePair12(options, { certificate })]) {
+    await runDeferred(p, webcrypto);
+    assert.deepEqual(kinds(p.serverEvents), ["signatureRequired", "peerVerificationRequired"]);
+    p.server.completePeerVerification({ ok: true });
+    run(p);
+    assert.deepEqual(kinds(p.clientEvents), ["handshakeComplete"]);
+    assert.equal(p.server.info().peer?.identity.subject, "CN=test");
+  }
 });
