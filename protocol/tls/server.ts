@@ -8,7 +8,7 @@
  *                                {EncryptedExtensions}
  *                                {CertificateRequest*}
  *                                {Certificate}
- *                                {CertificateVerify}
+ *                                {CertificateVerify}      (signed by the driver with deferSigning)
  *                     <--------  {Finished}
  *      {Certificate*}
  *      {CertificateVerify*}
