@@ -29,7 +29,10 @@ export interface ConnectionContext {
   startTls(): Promise<ByteChannel>;
   /** Aborted when the server shuts down. */
   readonly shutdown: AbortSignal;
-  /** Records the authenticated user for the access log. */
+  /**
+   * Records the authenticated user for the access log; from then on the connection's records
+   * no longer wait at the handshake gate.
+   */
   setUser(name: string): void;
   /** Adds a named figure to the access log line (COMPRESS savings, the client's ID). */
   annotate(key: string, value: string | number): void;
@@ -231,6 +234,7 @@ export class ListenerGroup {
         shutdown: this.#shutdown.signal,
         setUser: (name) => {
           user = name;
+          tlsChannel?.trust();
         },
         annotate: (key, value) => {
           notes[key] = value;

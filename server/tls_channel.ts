@@ -126,6 +126,12 @@ export class TlsChannel implements ByteChannel {
    */
   #buffer = new Uint8Array(SMALL_READ);
   readonly #metrics: Metrics;
+  /**
+   * Until the application vouches for the peer (`trust()`, at login), its records are
+   * processed through the handshake gate: an unauthenticated peer's TLS work (KeyUpdates,
+   * records) shares the budget of the handshakes instead of running ahead of logged-in sessions.
+   */
+  #untrusted: HandshakeGate | null = null;
   #writing: Promise<void> = Promise.resolve();
   #eof = false;
   /** A fatal alert ended the connection: no close_notify follows. */
@@ -161,6 +167,7 @@ export class TlsChannel implements ByteChannel {
     }, options.handshakeTimeoutMs);
     try {
       const gate = options.gate;
+      channel.#untrusted = gate ?? null;
       // A step before our first flight is a new handshake's; later ones continue one.
       const step = gate
         ? <T>(f: () => T) => gate.run(f, channel.#out === 0)
@@ -316,8 +323,15 @@ export class TlsChannel implements ByteChannel {
         this.closeReason ??= "eof without close_notify";
         continue;
       }
-      this.#feed(bytes);
+      const gate = this.#untrusted;
+      if (gate === null) this.#feed(bytes);
+      else await gate.run(() => this.#feed(bytes));
     }
+  }
+
+  /** The peer has authenticated: its records no longer wait at the handshake gate. */
+  trust(): void {
+    this.#untrusted = null;
   }
 
   /**

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { TlsClientConnection } from "../../protocol/tls/client.ts";
 import { TicketKeys } from "../../protocol/tls/mod.ts";
+import { HandshakeGate } from "../../server/handshake_gate.ts";
 import { TlsChannel } from "../../server/tls_channel.ts";
 import { keyFixture, provider } from "../protocol/tls/_pair.ts";
 
@@ -68,3 +69,48 @@ for (const signing of ["sync", "async"] as const) {
     await channel.close();
   });
 }
+
+Deno.test("TlsChannel reads of an unauthenticated peer wait at the handshake gate; after trust() they do not", async () => {
+  const key = keyFixture("P-256");
+  const client = new TlsClientConnection({ provider, verifyServer: () => key.publicKey });
+  const { conn, start } = memoryConn(client);
+  let hold = false;
+  const held: (() => void)[] = [];
+  // Budget 0: every step waits for a turn, and the test decides when turns run.
+  const gate = new HandshakeGate({
+    budgetMs: 0,
+    defer: (turn) => hold ? void held.push(turn) : void setTimeout(turn, 0),
+  });
+  start();
+  const channel = await TlsChannel.accept(conn, {
+    provider,
+    certificateChain: key.chain,
+    privateKey: key.privateKey,
+  }, { handshakeTimeoutMs: 5000, gate });
+  await channel.write(new TextEncoder().encode("* OK\r\n"));
+  await new Promise((r) => setTimeout(r, 10)); // turns already scheduled run out
+  hold = true;
+  const send = (text: string) => {
+    client.send(new TextEncoder().encode(text));
+    start();
+  };
+  send("a1 LOGIN\r\n");
+  let got: Uint8Array | null = null;
+  const reading = channel.read().then((b) => (got = b));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(got, null, "the untrusted read waits for a turn of the gate");
+  assert.equal(gate.waiting, 1);
+  hold = false;
+  for (const turn of held.splice(0)) turn();
+  await reading;
+  assert.equal(new TextDecoder().decode(got!), "a1 LOGIN\r\n");
+
+  channel.trust();
+  hold = true;
+  send("a2 NOOP\r\n");
+  const next = await channel.read();
+  assert.equal(new TextDecoder().decode(next!), "a2 NOOP\r\n");
+  assert.equal(gate.waiting, 0);
+  hold = false;
+  await channel.close();
+});
