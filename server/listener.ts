@@ -62,6 +62,11 @@ export interface ListenerOptions {
   readonly handshakeTimeoutMs: number;
   /** Where handshake signatures are made (`tls.signing`; default "sync"). */
   readonly signing?: SigningMode;
+  /**
+   * The application logs peers in (`setUser`): until then their records pass the handshake
+   * gate too (default false).
+   */
+  readonly gateUntilLogin?: boolean;
   readonly checkPeer?: PeerCheck;
   readonly maxConnectionsPerAddress: number;
   readonly application: Application;
@@ -203,6 +208,7 @@ export class ListenerGroup {
         handshakeTimeoutMs: this.#options.handshakeTimeoutMs,
         ...(this.#options.signing ? { signing: this.#options.signing } : {}),
         gate: this.#gate,
+        ...(this.#options.gateUntilLogin ? { gateUntilTrusted: true } : {}),
         ...(this.#options.checkPeer ? { checkPeer: this.#options.checkPeer } : {}),
         ...(initialBytes ? { initialBytes } : {}),
         metrics: this.#metrics,

@@ -228,6 +228,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     tlsConfig: () => tlsConfig,
     handshakeTimeoutMs: config.tls.handshakeTimeoutMs,
     signing: config.tls.signing,
+    gateUntilLogin: true,
     checkPeer,
     maxConnectionsPerAddress: config.limits.maxConnectionsPerAddress,
     application: options.application ?? stack!.imap.application,

@@ -90,6 +90,11 @@ export interface AcceptOptions {
   readonly signing?: SigningMode;
   /** Admission of handshake steps, shared by the listener's connections (default: none). */
   readonly gate?: HandshakeGate;
+  /**
+   * Reads also pass the gate until `trust()` (the application calls it at login). For
+   * applications that log peers in (IMAP); default false.
+   */
+  readonly gateUntilTrusted?: boolean;
 }
 
 /** Why a handshake did not complete, for the access log. */
@@ -167,7 +172,7 @@ export class TlsChannel implements ByteChannel {
     }, options.handshakeTimeoutMs);
     try {
       const gate = options.gate;
-      channel.#untrusted = gate ?? null;
+      channel.#untrusted = options.gateUntilTrusted ? gate ?? null : null;
       // A step before our first flight is a new handshake's; later ones continue one.
       const step = gate
         ? <T>(f: () => T) => gate.run(f, channel.#out === 0)

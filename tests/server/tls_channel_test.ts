@@ -86,7 +86,7 @@ Deno.test("TlsChannel reads of an unauthenticated peer wait at the handshake gat
     provider,
     certificateChain: key.chain,
     privateKey: key.privateKey,
-  }, { handshakeTimeoutMs: 5000, gate });
+  }, { handshakeTimeoutMs: 5000, gate, gateUntilTrusted: true });
   await channel.write(new TextEncoder().encode("* OK\r\n"));
   await new Promise((r) => setTimeout(r, 10)); // turns already scheduled run out
   hold = true;
