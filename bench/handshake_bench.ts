@@ -7,6 +7,11 @@
  * WebCrypto with many signatures in flight (its work runs on other threads). Figures are
  * printed, never asserted.
  *
+ * Postern runs with each `tls.signing` mode (auto, the default, first): besides handshakes per
+ * second it reports the server main thread's CPU time per handshake
+ * (`/proc/PID/task/PID/schedstat`), the figure that bounds one thread's handshake rate and does
+ * not depend on how busy the rest of the machine is.
+ *
  * Usage: `deno run -A bench/handshake_bench.ts [--clients C] [--seconds S]`.
  */
 import { join } from "node:path";
@@ -20,6 +25,8 @@ import { handshakesOpenssl, startNativeEcho } from "./tls_bench.ts";
 export interface HandshakeFigures {
   readonly clients: number;
   readonly postern: number;
+  /** Per `tls.signing` mode: handshakes/s and server main-thread CPU µs per handshake. */
+  readonly modes: { mode: string; rate: number; mainThreadUs: number; processUs: number }[];
   readonly dovecot: number | null;
   readonly rustls: number;
   /** µs per P-256 signature: noble one at a time, WebCrypto 1 and 256 in flight. */
@@ -58,16 +65,56 @@ async function signing(): Promise<HandshakeFigures["signing"]> {
   return { noble, webcrypto1, webcrypto256 };
 }
 
+/** CPU seconds of a thread (`task`) or a whole process (`stat`), precise to the nanosecond. */
+function cpuSeconds(pid: number, mainThreadOnly: boolean): number {
+  if (mainThreadOnly) {
+    const [ns] = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/schedstat`).split(" ");
+    return Number(ns) / 1e9;
+  }
+  const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** Postern with one `tls.signing` mode: rate, and CPU per handshake. */
+async function measureMode(
+  mode: string,
+  clients: number,
+  seconds: number,
+): Promise<HandshakeFigures["modes"][number]> {
+  const postern = await startPosternProcess({ clientAuth: "none", tlsYaml: `  signing: ${mode}` });
+  try {
+    const caPath = join(postern.dir, "bench-ca.pem");
+    await Deno.writeTextFile(caPath, postern.caPem);
+    await parallelSTime(postern.implicitPort, caPath, clients, 1);
+    const main0 = cpuSeconds(postern.pid, true);
+    const all0 = cpuSeconds(postern.pid, false);
+    const started = performance.now();
+    const rate = await parallelSTime(postern.implicitPort, caPath, clients, seconds);
+    const count = rate * (performance.now() - started) / 1000;
+    return {
+      mode,
+      rate,
+      mainThreadUs: 1e6 * (cpuSeconds(postern.pid, true) - main0) / count,
+      processUs: 1e6 * (cpuSeconds(postern.pid, false) - all0) / count,
+    };
+  } finally {
+    await postern.stop();
+  }
+}
+
 /** Measures the three servers one after the other with the same clients. */
 export async function benchHandshakes(clients: number, seconds: number): Promise<HandshakeFigures> {
+  const modes = [];
+  for (const mode of ["auto", "sync", "async"]) {
+    modes.push(await measureMode(mode, clients, seconds));
+  }
   const postern = await startPosternProcess({ clientAuth: "none" });
   try {
     const certs = join(postern.dir, "certs");
     const pki = await ensureDevPki(certs);
     const caPath = join(certs, "bench-ca.pem");
     await Deno.writeTextFile(caPath, postern.caPem);
-    await parallelSTime(postern.implicitPort, caPath, clients, 1);
-    const ours = await parallelSTime(postern.implicitPort, caPath, clients, seconds);
+    const ours = modes[0]!.rate;
     const native = startNativeEcho(
       await Deno.readTextFile(pki.serverCertificate),
       await Deno.readTextFile(pki.serverKey),
@@ -94,7 +141,14 @@ export async function benchHandshakes(clients: number, seconds: number): Promise
         await dovecot.stop();
       }
     }
-    return { clients, postern: ours, dovecot: dovecotRate, rustls, signing: await signing() };
+    return {
+      clients,
+      postern: ours,
+      modes,
+      dovecot: dovecotRate,
+      rustls,
+      signing: await signing(),
+    };
   } finally {
     await postern.stop();
   }
@@ -107,6 +161,14 @@ export function formatHandshakes(f: HandshakeFigures): string {
     `openssl s_time -new x${f.clients}: Postern ${f.postern.toFixed(0)} hs/s, Dovecot ${
       f.dovecot?.toFixed(0) ?? "-"
     } (${ratio(f.dovecot)}), Deno.listenTls ${f.rustls.toFixed(0)} (${ratio(f.rustls)})`,
+    ...f.modes.map((m) =>
+      `  Postern tls.signing ${m.mode.padEnd(5)}: ${
+        m.rate.toFixed(0).padStart(5)
+      } hs/s; server CPU ` +
+      `per handshake ${m.processUs.toFixed(0)} µs, of it on the main thread ${
+        m.mainThreadUs.toFixed(0)
+      } µs`
+    ),
     `P-256 sign: noble ${f.signing.noble.toFixed(0)} µs; WebCrypto ${
       f.signing.webcrypto1.toFixed(0)
     } µs one at a time, ${f.signing.webcrypto256.toFixed(0)} µs each with 256 in flight`,

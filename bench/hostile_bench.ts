@@ -8,6 +8,8 @@
  *
  *     deno task bench --only hostile          (or: deno run -A bench/hostile_bench.ts)
  */
+import { join } from "node:path";
+import { worstStallDetail } from "../server/serve/stall_probe.ts";
 import { startPosternProcess } from "../tests/_support/postern.ts";
 import {
   HONEST_STEPS,
@@ -39,15 +41,37 @@ export interface HostileBenchResult {
   /** Server CPU seconds used during the attack, and the attack's wall-clock seconds. */
   readonly serverCpuSeconds: number;
   readonly hostile: HostileResult;
+  /**
+   * The server's worst event-loop stall during the attack, with the main thread's time on a
+   * core and waiting for one in it; and the worst stall of an idle probe process meanwhile
+   * (the machine's own load).
+   */
+  readonly stall: {
+    worstMs: number;
+    cpuMs: number;
+    waitMs: number;
+    busyMs: number;
+    idleMs: number;
+  };
 }
 
 export async function benchHostile(options: HostileBenchOptions): Promise<HostileBenchResult> {
   const account = { user: "honest", password: "honest-password" };
+  const probeDir = await Deno.makeTempDir({ prefix: "postern-hostile-" });
+  const stallFile = join(probeDir, "stalls.jsonl");
+  const idleFile = join(probeDir, "idle.jsonl");
+  const idle = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../server/stall_probe.ts", import.meta.url).pathname, idleFile],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  Deno.env.set("POSTERN_STALL_PROBE", stallFile);
   const server = await startPosternProcess({
     users: [{ name: account.user, password: account.password }],
     handshakeTimeout: "4s",
     limitsYaml: "  max_connections_per_address: 5000",
-  });
+  }).finally(() => Deno.env.delete("POSTERN_STALL_PROBE"));
   let peak = 0;
   let sampling = true;
   const sampler = (async () => {
@@ -64,12 +88,17 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
     peak = 0;
     const cpuBefore = server.cpuSeconds();
     const attack = await prepareAttackersInWorker(server, options.connections);
+    const attackStart = Date.now();
     const deadline = Date.now() + options.seconds * 1000;
     const [hostile, loaded] = await Promise.all([
       attack(deadline),
       runHonestClient(server, account, expected, deadline),
     ]);
     const loadedPeakRss = peak;
+    const stall = {
+      ...worstStallDetail(stallFile, attackStart, deadline),
+      idleMs: worstStallDetail(idleFile, attackStart, deadline).worstMs,
+    };
     const serverCpuSeconds = server.cpuSeconds() - cpuBefore;
     let leftover = await server.openConnections();
     for (let i = 0; i < 100 && leftover > 0; i++) {
@@ -90,11 +119,15 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
       leftoverConnections: leftover,
       serverCpuSeconds,
       hostile,
+      stall,
     };
   } finally {
     sampling = false;
     await sampler;
     await server.stop();
+    idle.kill();
+    await idle.status;
+    await Deno.remove(probeDir, { recursive: true }).catch(() => {});
   }
 }
 
@@ -122,6 +155,12 @@ export function formatHostile(r: HostileBenchResult): string {
       `peak under attack ${MiB(r.loadedPeakRss)}`,
     `server CPU during the attack: ${r.serverCpuSeconds.toFixed(1)} s in ${r.seconds} s ` +
       `(load average ${Deno.loadavg().map((x) => x.toFixed(1)).join(" ")})`,
+    `server event loop, worst stall under attack: ${r.stall.worstMs.toFixed(0)} ms ` +
+      `(main thread on a core ${r.stall.cpuMs.toFixed(0)} ms, waiting for a core ` +
+      `${r.stall.waitMs.toFixed(0)} ms); an idle probe process meanwhile: ` +
+      `${r.stall.idleMs.toFixed(0)} ms`,
+    `server main thread, longest busy stretch (CPU time within one 5 ms tick): ` +
+      `${r.stall.busyMs.toFixed(0)} ms`,
     `leftover server connections afterwards: ${r.leftoverConnections}`,
     `honest failures: ${r.honestFailures.length === 0 ? "none" : r.honestFailures.join("; ")}`,
     "hostile connections opened (ended by the server):",

@@ -108,3 +108,5 @@ export const defaultProvider: CryptoProvider = {
   generatePrivateKey: CHOICE.keys.generatePrivateKey,
   publicKeyOf: CHOICE.keys.publicKeyOf,
 };
+
+export { webCryptoSigner } from "./webcrypto_signer.ts";

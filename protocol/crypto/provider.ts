@@ -157,6 +157,17 @@ export interface CryptoProvider {
   ): boolean;
 }
 
+/**
+ * A signer whose work may run off the JavaScript thread (WebCrypto runs on Deno's thread pool).
+ * Used by the server driver to answer a handshake's `signatureRequired` event; the provider's
+ * synchronous `sign` stays the reference and the fallback.
+ */
+export interface AsyncSigner {
+  readonly name: string;
+  /** Signs `message` (not a digest); the output is what `CryptoProvider.sign` returns. */
+  sign(key: PrivateKey, algorithm: SignatureAlgorithm, message: Uint8Array): Promise<Uint8Array>;
+}
+
 /** Compares two byte strings in time that depends only on their lengths. */
 export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

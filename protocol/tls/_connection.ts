@@ -7,7 +7,12 @@ import type { CryptoProvider } from "../crypto/provider.ts";
 import type { VerifiedPeer } from "../x509/identity.ts";
 import { alertFromError, alertNameOf, TlsAlert } from "./alert.ts";
 import { encode } from "./codec.ts";
-import { nextTrafficSecret, trafficKeys, type TrafficSecret } from "./key_schedule.ts";
+import {
+  type KeyStage,
+  nextTrafficSecret,
+  trafficKeys,
+  type TrafficSecret,
+} from "./key_schedule.ts";
 import { HandshakeJoiner, type HandshakeMessage, writeHandshake } from "./messages/handshake.ts";
 import { parseKeyUpdate, writeKeyUpdate } from "./messages/key_update.ts";
 import {
@@ -17,6 +22,7 @@ import {
   type TlsRecord,
   writePlaintextRecord,
 } from "./record_layer.ts";
+import type { SignatureRequest } from "./signing.ts";
 import {
   AlertDescription,
   AlertLevel,
@@ -32,6 +38,8 @@ import {
 export type TlsEvent =
   | { kind: "handshakeComplete" }
   | { kind: "peerVerificationRequired"; peer: VerifiedPeer }
+  /** The handshake waits for a signature; answer with `completeSignature()`. */
+  | { kind: "signatureRequired"; request: SignatureRequest }
   | { kind: "peerClosed" }
   | { kind: "fatal"; alert: AlertName; sentByUs: boolean; reason: string };
 
@@ -48,15 +56,20 @@ const MAX_HELD_INPUT = 1 << 20;
  */
 export const MAX_KEY_UPDATES_WITHOUT_DATA = 32;
 
+/** A traffic secret of either stage, discriminated by `stage`. */
+type StagedSecret = TrafficSecret<"handshake"> | TrafficSecret<"application">;
+/** A record protection of either stage; only the application one can seal data. */
+type StagedProtection = RecordProtection<"handshake"> | RecordProtection<"application">;
+
 export abstract class Connection {
   protected readonly provider: CryptoProvider;
   readonly #keyUpdateAfterRecords: number;
   readonly #deframer = new RecordDeframer();
   readonly #joiner = new HandshakeJoiner((type) => this.maxHandshakeLength(type));
-  #read: RecordProtection | null = null;
-  #write: RecordProtection | null = null;
-  #readSecret: TrafficSecret | null = null;
-  #writeSecret: TrafficSecret | null = null;
+  #read: StagedProtection | null = null;
+  #write: StagedProtection | null = null;
+  #readSecret: StagedSecret | null = null;
+  #writeSecret: StagedSecret | null = null;
   #suite: Suite | null = null;
   #pendingHandshake: Uint8Array[] = [];
   #outgoing: Uint8Array[] = [];
@@ -106,6 +119,11 @@ export abstract class Connection {
   /** True when no more input will be accepted (peer closed, or a fatal alert). */
   get closed(): boolean {
     return this.#inputClosed;
+  }
+
+  /** True once nothing more can be sent (`close()`, or a fatal alert). */
+  protected get outputClosed(): boolean {
+    return this.#outputClosed;
   }
 
   /** Feeds received bytes. Never throws: a fatal condition queues an alert and closes. */
@@ -177,6 +195,8 @@ export abstract class Connection {
   /** Queues close_notify (RFC 8446, Section 6.1); no more data can be sent afterwards. */
   close(): void {
     if (this.#outputClosed) return;
+    // A flight cut short (e.g. while its signature is pending) is dropped, not half sent.
+    if (!this.#established) this.#pendingHandshake = [];
     try {
       this.#sendAlert("close_notify", AlertLevel.warning);
     } catch (e) {
@@ -245,27 +265,28 @@ export abstract class Connection {
   }
 
   /** Switches the read direction to new keys; a handshake message must not span the change. */
-  protected setReadSecret(secret: TrafficSecret): void {
+  protected setReadSecret<S extends KeyStage>(secret: TrafficSecret<S>): void {
     if (this.#joiner.pending) {
       throw new TlsAlert("unexpected_message", "Handshake message spans a key change");
     }
-    this.#readSecret = secret;
-    this.#read = new RecordProtection(
-      this.provider,
-      this.#requireSuite(),
-      trafficKeys(this.provider, this.#requireSuite(), secret),
-    );
+    this.#readSecret = secret as StagedSecret;
+    this.#read = this.#protection(secret);
   }
 
   /** Flushes queued handshake messages under the old key, then switches the write keys. */
-  protected setWriteSecret(secret: TrafficSecret): void {
+  protected setWriteSecret<S extends KeyStage>(secret: TrafficSecret<S>): void {
     this.flush();
-    this.#writeSecret = secret;
-    this.#write = new RecordProtection(
+    this.#writeSecret = secret as StagedSecret;
+    this.#write = this.#protection(secret);
+  }
+
+  #protection<S extends KeyStage>(secret: TrafficSecret<S>): StagedProtection {
+    const suite = this.#requireSuite();
+    return new RecordProtection(
       this.provider,
-      this.#requireSuite(),
-      trafficKeys(this.provider, this.#requireSuite(), secret),
-    );
+      suite,
+      trafficKeys(this.provider, suite, secret),
+    ) as StagedProtection;
   }
 
   /**
@@ -484,7 +505,15 @@ export abstract class Connection {
       this.#updateWriteKeys(false);
     }
     const w = this.#write;
-    this.#outgoing.push(w === null ? writePlaintextRecord(type, content) : w.seal(type, content));
+    if (w === null) {
+      this.#outgoing.push(writePlaintextRecord(type, content));
+    } else if (type !== ContentType.application_data) {
+      this.#outgoing.push(w.seal(type, content));
+    } else if (w.stage === "application") {
+      this.#outgoing.push(w.sealData(content));
+    } else {
+      throw new TlsAlert("internal_error", "Application data under handshake keys");
+    }
   }
 
   #sendAlert(alert: AlertName, level: number): void {

@@ -17,6 +17,7 @@ import { type ClientHello, parseClientHello } from "./messages/client_hello.ts";
 import { selectCertificate, type ServerCertificate } from "./certificate_selection.ts";
 import { HandshakeJoiner } from "./messages/handshake.ts";
 import { RecordDeframer } from "./record_layer.ts";
+import type { SignatureResult } from "./signing.ts";
 import {
   type ConnectionInfo,
   type PeerVerificationResult,
@@ -65,6 +66,7 @@ export interface ServerConnection {
   close(): void;
   info(): ConnectionInfo;
   completePeerVerification(result: PeerVerificationResult): void;
+  completeSignature(result: SignatureResult): void;
 }
 
 /**
@@ -177,6 +179,7 @@ class TlsAcceptor implements ServerConnection {
       ...(o.ticketKeys ? { ticketKeys: o.ticketKeys } : {}),
       ...(o.sessionCache ? { sessionCache: o.sessionCache } : {}),
       ...(o.now ? { now: o.now } : {}),
+      ...(o.deferSigning !== undefined ? { deferSigning: o.deferSigning } : {}),
       tls13Enabled: true,
     });
   }
@@ -219,5 +222,9 @@ class TlsAcceptor implements ServerConnection {
 
   completePeerVerification(result: PeerVerificationResult): void {
     this.#engine?.completePeerVerification(result);
+  }
+
+  completeSignature(result: SignatureResult): void {
+    this.#engine?.completeSignature(result);
   }
 }

@@ -9,15 +9,19 @@ import type { Suite } from "./wire.ts";
 /** Which keys a traffic secret belongs to. */
 export type KeyStage = "handshake" | "application";
 
-/** A traffic secret tagged with its stage. */
-export interface TrafficSecret {
-  readonly stage: KeyStage;
+/**
+ * A traffic secret tagged with its stage. The stage is a type parameter: a function that needs
+ * application keys takes `TrafficSecret<"application">`, and a handshake secret does not
+ * type-check there (rustls's key schedule typestates).
+ */
+export interface TrafficSecret<S extends KeyStage = KeyStage> {
+  readonly stage: S;
   readonly secret: Uint8Array;
 }
 
 /** The AEAD key and IV derived from a traffic secret (RFC 8446, Section 7.3). */
-export interface TrafficKeys {
-  readonly stage: KeyStage;
+export interface TrafficKeys<S extends KeyStage = KeyStage> {
+  readonly stage: S;
   readonly key: Uint8Array;
   readonly iv: Uint8Array;
 }
@@ -25,8 +29,8 @@ export interface TrafficKeys {
 /** Secrets after the ServerHello: the handshake traffic secrets and the next extract's input. */
 export interface HandshakeSecrets {
   readonly kind: "handshake";
-  readonly client: TrafficSecret;
-  readonly server: TrafficSecret;
+  readonly client: TrafficSecret<"handshake">;
+  readonly server: TrafficSecret<"handshake">;
   /** Derive-Secret(Handshake Secret, "derived", "") — the salt of the master secret. */
   readonly derived: Uint8Array;
 }
@@ -34,8 +38,8 @@ export interface HandshakeSecrets {
 /** Secrets after the server Finished (RFC 8446, Section 7.1). */
 export interface ApplicationSecrets {
   readonly kind: "application";
-  readonly client: TrafficSecret;
-  readonly server: TrafficSecret;
+  readonly client: TrafficSecret<"application">;
+  readonly server: TrafficSecret<"application">;
   readonly exporter: Uint8Array;
   readonly masterSecret: Uint8Array;
 }
@@ -211,11 +215,11 @@ export function applicationSecrets(
 }
 
 /** The traffic key and IV of a traffic secret (RFC 8446, Section 7.3). */
-export function trafficKeys(
+export function trafficKeys<S extends KeyStage>(
   provider: CryptoProvider,
   suite: Suite,
-  secret: TrafficSecret,
-): TrafficKeys {
+  secret: TrafficSecret<S>,
+): TrafficKeys<S> {
   const empty = new Uint8Array(0);
   return {
     stage: secret.stage,
@@ -228,8 +232,8 @@ export function trafficKeys(
 export function nextTrafficSecret(
   provider: CryptoProvider,
   suite: Suite,
-  current: TrafficSecret,
-): TrafficSecret {
+  current: TrafficSecret<"application">,
+): TrafficSecret<"application"> {
   return {
     stage: current.stage,
     secret: hkdfExpandLabel(

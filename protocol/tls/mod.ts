@@ -8,6 +8,11 @@
  *   driver runs its asynchronous check (the directory lookup) and answers with
  *   `completePeerVerification({ ok: true })` or `{ ok: false, alert: "certificate_revoked", … }`.
  *   Input is held, and no application data is delivered, until then.
+ * - `signatureRequired` (only with `deferSigning`): the flight waits for its CertificateVerify
+ *   (TLS 1.2: ServerKeyExchange) signature; the driver signs `request.message` (for instance
+ *   with WebCrypto, off the JavaScript thread) and answers with `completeSignature({ ok: true,
+ *   signature })`, or `{ ok: false, reason }` for an internal_error alert. Input is held until
+ *   then; other connections are unaffected.
  * - `peerClosed`: close_notify arrived; answer with `close()` and end the transport.
  * - `fatal`: the connection is dead; write out `takeOutgoing()` (our alert) and close.
  *
@@ -53,6 +58,7 @@ export {
   type ServerConnection,
   type ServerOptions,
 } from "./acceptor.ts";
+export type { SignatureRequest, SignatureResult } from "./signing.ts";
 export { TicketKeys, type TicketKeysOptions } from "./ticket_keys.ts";
 export { TicketUses, type TicketUsesOptions } from "./session13.ts";
 export { SessionCache, type SessionCacheOptions } from "./tls12/session_cache.ts";

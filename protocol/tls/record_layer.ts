@@ -112,8 +112,8 @@ export const MAX_SEQUENCE = Number.MAX_SAFE_INTEGER;
  * AEAD protection of one direction under one traffic key (RFC 8446, Section 5.2). The nonce is
  * the IV XOR the 64-bit record sequence number (Section 5.3).
  */
-export class RecordProtection {
-  readonly stage: KeyStage;
+export class RecordProtection<S extends KeyStage = KeyStage> {
+  readonly stage: S;
   readonly #aead: Aead;
   readonly #iv: Uint8Array;
   readonly #nonce: Uint8Array;
@@ -123,7 +123,7 @@ export class RecordProtection {
   constructor(
     provider: CryptoProvider,
     suite: Suite,
-    keys: TrafficKeys,
+    keys: TrafficKeys<S>,
     sequenceLimit: number = MAX_SEQUENCE,
   ) {
     this.stage = keys.stage;
@@ -221,6 +221,14 @@ export class RecordProtection {
       offset + HEADER_LENGTH,
     );
     return HEADER_LENGTH + length;
+  }
+
+  /**
+   * Protects application data. Only a protection built from application traffic keys has this
+   * method at compile time, so handshake keys can never seal application data.
+   */
+  sealData(this: RecordProtection<"application">, content: Uint8Array): Uint8Array {
+    return this.seal(ContentType.application_data, content);
   }
 
   /** Opens a protected record; its outer type must be application_data. */

@@ -8,7 +8,7 @@
  *                                {EncryptedExtensions}
  *                                {CertificateRequest*}
  *                                {Certificate}
- *                                {CertificateVerify}
+ *                                {CertificateVerify}      (signed by the driver with deferSigning)
  *                     <--------  {Finished}
  *      {Certificate*}
  *      {CertificateVerify*}
@@ -75,6 +75,7 @@ import {
   VERIFY_SCHEMES,
   verifyingAlgorithm,
 } from "./signature_scheme.ts";
+import type { SignatureRequest, SignatureResult } from "./signing.ts";
 import { Transcript } from "./transcript.ts";
 import {
   type AlertName,
@@ -108,7 +109,7 @@ export interface ServerConfig {
   /** DER certificates, leaf first. */
   certificateChain: readonly Uint8Array[];
   privateKey: PrivateKey;
-  /** Cipher suites in preference order (default: AES-128-GCM, AES-256-GCM, ChaCha20). */
+  /** Cipher suites in preference order (default `DEFAULT_SUITES`: ChaCha20, AES-128, AES-256). */
   cipherSuites?: readonly CipherSuiteName[];
   /** Groups in preference order (default: x25519, secp256r1, secp384r1). */
   groups?: readonly KeyExchangeGroup[];
@@ -133,6 +134,11 @@ export interface ServerConfig {
   pskModes?: readonly ("psk_dhe_ke" | "psk_ke")[];
   /** Milliseconds since the epoch, for ticket ages (default `Date.now`). */
   now?: () => number;
+  /**
+   * Ask the driver for the handshake signature (a `signatureRequired` event answered by
+   * `completeSignature()`) instead of signing inline with `provider` (default false).
+   */
+  deferSigning?: boolean;
 }
 
 /** The outcome of the driver's asynchronous check of a verified client certificate. */
@@ -176,6 +182,18 @@ interface AcceptedPsk {
   readonly peer: VerifiedPeer | null;
 }
 
+/** What the server's flight carries from the ServerHello to its Finished. */
+interface Flight {
+  readonly suite: Suite;
+  readonly transcript: Transcript;
+  readonly secrets: HandshakeSecrets;
+}
+
+/** The state the flight ends in: the client's certificate, or straight to its Finished. */
+type AfterFlight =
+  | { readonly kind: "expectCertificate" }
+  | { readonly kind: "expectFinished"; readonly peer: VerifiedPeer | null };
+
 /** Keys and transcript shared by the states after the ServerHello. */
 interface Handshake {
   readonly suite: Suite;
@@ -187,6 +205,7 @@ interface Handshake {
 type ServerState =
   | { kind: "expectClientHello" }
   | { kind: "expectSecondClientHello"; first: ClientHello; negotiated: Negotiated; t: Transcript }
+  | { kind: "awaitSignature"; flight: Flight; scheme: number; next: AfterFlight }
   | { kind: "expectCertificate"; hs: Handshake }
   | { kind: "expectCertificateVerify"; hs: Handshake; peer: VerifiedPeer }
   | { kind: "expectFinished"; hs: Handshake; peer: VerifiedPeer | null }
@@ -289,8 +308,29 @@ export class TlsServerConnection extends Connection {
     }
   }
 
+  /**
+   * Resumes a flight that waits for its CertificateVerify signature (`deferSigning`). A failed
+   * signature ends the handshake with internal_error; an answer after the connection was
+   * closed or failed is ignored.
+   */
+  completeSignature(result: SignatureResult): void {
+    const s = this.#state;
+    if (s.kind !== "awaitSignature" || this.closed || this.outputClosed) return;
+    if (!result.ok) {
+      this.fail(new TlsAlert("internal_error", `Cannot sign CertificateVerify: ${result.reason}`));
+      return;
+    }
+    try {
+      this.#finishFlight(s.flight, s.scheme, result.signature, s.next);
+      this.pump();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
   protected override get acceptingInput(): boolean {
-    return this.#state.kind !== "awaitPeerVerification";
+    const k = this.#state.kind;
+    return k !== "awaitPeerVerification" && k !== "awaitSignature";
   }
 
   protected override acceptChangeCipherSpec(): boolean {
@@ -322,6 +362,8 @@ export class TlsServerConnection extends Connection {
         return only(HandshakeType.certificate_verify, MAX_CERTIFICATE_VERIFY);
       case "expectFinished":
         return only(HandshakeType.finished, MAX_FINISHED);
+      case "awaitSignature":
+        return -1;
       case "awaitPeerVerification":
       case "connected":
         return only(HandshakeType.key_update, 1);
@@ -349,6 +391,8 @@ export class TlsServerConnection extends Connection {
         return this.#onCertificateVerify(s, expect(msg, HandshakeType.certificate_verify));
       case "expectFinished":
         return this.#onFinished(s, expect(msg, HandshakeType.finished));
+      case "awaitSignature":
+        throw new TlsAlert("unexpected_message", "Handshake message before our Finished");
       case "awaitPeerVerification":
       case "connected":
         throw new TlsAlert("unexpected_message", "Handshake message after Finished");
@@ -598,19 +642,48 @@ export class TlsServerConnection extends Connection {
   // ---- ServerHello, {EncryptedExtensions}, {CertificateRequest}, {Certificate},
   //      {CertificateVerify}, {Finished} ----
 
+  /**
+   * The server's flight (RFC 8446, Section 2), one step per message. A resumption skips the
+   * certificate messages (Section 2.2). With `deferSigning` the flight pauses before the
+   * CertificateVerify until the driver hands back the signature.
+   */
   #sendServerFlight(
     ch: ClientHello,
     n: Negotiated,
     t: Transcript,
     psk: AcceptedPsk | null,
   ): void {
+    const secrets = this.#sendServerHello(ch, n, t, psk);
+    this.#sendEncryptedExtensions(n, t);
+    const flight: Flight = { suite: n.suite, transcript: t, secrets };
+    if (psk !== null) {
+      this.#resumed = true;
+      this.#peerChain = psk.peer === null ? [] : psk.session.peerChain;
+      return this.#sendServerFinished(flight, { kind: "expectFinished", peer: psk.peer });
+    }
+    const requestCert = this.#sendCertificateRequest(t);
+    this.#sendServerCertificate(t);
+    const next: AfterFlight = requestCert
+      ? { kind: "expectCertificate" }
+      : { kind: "expectFinished", peer: null };
+    this.#sendCertificateVerify(flight, n.scheme, next);
+  }
+
+  /**
+   * ServerHello with our key share (Section 4.1.3), the compatibility change_cipher_spec, and
+   * the switch to handshake traffic keys (Section 7.1).
+   */
+  #sendServerHello(
+    ch: ClientHello,
+    n: Negotiated,
+    t: Transcript,
+    psk: AcceptedPsk | null,
+  ): HandshakeSecrets {
     const peerShare = psk !== null && !psk.dhe ? null : n.share!;
     const shared = peerShare === null ? null : this.#agree(n.group, peerShare.keyExchange);
-    const suite = n.suite;
-
-    const shExtensions: Extension[] = [];
+    const extensions: Extension[] = [];
     if (peerShare !== null && shared !== null) {
-      shExtensions.push({
+      extensions.push({
         type: ExtensionType.key_share,
         data: encode(writeKeyShareServer, {
           group: peerShare.group,
@@ -619,21 +692,20 @@ export class TlsServerConnection extends Connection {
       });
     }
     if (psk !== null) {
-      shExtensions.push({ type: ExtensionType.pre_shared_key, data: encode(u16, psk.index) });
+      extensions.push({ type: ExtensionType.pre_shared_key, data: encode(u16, psk.index) });
     }
-    shExtensions.push({ type: ExtensionType.supported_versions, data: encode(u16, TLS13) });
-    const sh = writeHandshake(HandshakeType.server_hello, (w) =>
+    extensions.push({ type: ExtensionType.supported_versions, data: encode(u16, TLS13) });
+    const random = this.provider.randomBytes(32);
+    this.#sendMessage(t, HandshakeType.server_hello, (w) =>
       writeServerHello(
         w,
-        serverHello(this.provider.randomBytes(32), ch.legacySessionId, suite.code, shExtensions),
+        serverHello(random, ch.legacySessionId, n.suite.code, extensions),
       ));
-    t.add(sh);
-    this.queueHandshake(sh);
     this.#maybeSendChangeCipherSpec(ch);
 
     const secrets = handshakeSecrets(
       this.provider,
-      suite,
+      n.suite,
       shared?.secret ?? null,
       t.current(),
       psk?.session.psk ?? null,
@@ -646,10 +718,14 @@ export class TlsServerConnection extends Connection {
     this.skipRejectedEarlyData(
       !this.#helloRetry && offeredEarlyData ? MAX_REJECTED_EARLY_DATA : 0,
     );
+    return secrets;
+  }
 
-    const ee: Extension[] = [];
+  /** EncryptedExtensions (Section 4.3.1): the chosen ALPN protocol, if any. */
+  #sendEncryptedExtensions(n: Negotiated, t: Transcript): void {
+    const extensions: Extension[] = [];
     if (n.alpn !== null) {
-      ee.push({
+      extensions.push({
         type: ExtensionType.application_layer_protocol_negotiation,
         data: encode(writeAlpn, [n.alpn]),
       });
@@ -657,84 +733,85 @@ export class TlsServerConnection extends Connection {
     this.#sendMessage(
       t,
       HandshakeType.encrypted_extensions,
-      (w) => writeEncryptedExtensions(w, { extensions: ee }),
+      (w) => writeEncryptedExtensions(w, { extensions }),
     );
+  }
 
-    if (psk !== null) return this.#finishResumedFlight(psk, suite, t, secrets);
-
+  /** CertificateRequest (Section 4.3.2) when client certificates are asked for. */
+  #sendCertificateRequest(t: Transcript): boolean {
     const auth = this.#config.clientAuth;
-    const requestCert = auth !== undefined && auth.mode !== "none";
-    if (requestCert) {
-      const exts: Extension[] = [{
-        type: ExtensionType.signature_algorithms,
-        data: encode((w, v: readonly number[]) => writeU16List(w, 2, v), VERIFY_SCHEMES),
-      }];
-      if (auth.verifier.authorityNames.length > 0) {
-        exts.push({
-          type: ExtensionType.certificate_authorities,
-          data: encode(writeCertificateAuthorities, auth.verifier.authorityNames),
-        });
-      }
-      this.#sendMessage(
-        t,
-        HandshakeType.certificate_request,
-        (w) => writeCertificateRequest(w, { context: new Uint8Array(0), extensions: exts }),
-      );
+    if (auth === undefined || auth.mode === "none") return false;
+    const extensions: Extension[] = [{
+      type: ExtensionType.signature_algorithms,
+      data: encode((w, v: readonly number[]) => writeU16List(w, 2, v), VERIFY_SCHEMES),
+    }];
+    if (auth.verifier.authorityNames.length > 0) {
+      extensions.push({
+        type: ExtensionType.certificate_authorities,
+        data: encode(writeCertificateAuthorities, auth.verifier.authorityNames),
+      });
     }
+    this.#sendMessage(
+      t,
+      HandshakeType.certificate_request,
+      (w) => writeCertificateRequest(w, { context: new Uint8Array(0), extensions }),
+    );
+    return true;
+  }
 
+  /** Certificate (Section 4.4.2): our chain, leaf first. */
+  #sendServerCertificate(t: Transcript): void {
     this.#sendMessage(t, HandshakeType.certificate, (w) =>
       writeCertificate(w, {
         context: new Uint8Array(0),
         entries: this.#config.certificateChain.map((data) => ({ data, extensions: [] })),
       }));
-
-    const signature = this.provider.sign(
-      this.#config.privateKey,
-      signingAlgorithm(n.scheme),
-      signedContent("server", t.current()),
-    );
-    this.#sendMessage(
-      t,
-      HandshakeType.certificate_verify,
-      (w) => writeCertificateVerify(w, { scheme: n.scheme, signature }),
-    );
-
-    const verifyData = finishedVerifyData(this.provider, suite, secrets.server, t.current());
-    this.#sendMessage(t, HandshakeType.finished, (w) => writeFinished(w, { verifyData }));
-
-    const app = applicationSecrets(this.provider, suite, secrets, t.current());
-    this.setWriteSecret(app.server);
-
-    const hs: Handshake = { suite, transcript: t, secrets, app };
-    this.#state = requestCert ? { kind: "expectCertificate", hs } : {
-      kind: "expectFinished",
-      hs,
-      peer: null,
-    };
   }
 
   /**
-   * The rest of a resumed server flight (RFC 8446, Section 2.2): no certificate and no
-   * signature, straight to Finished. The ticket's client certificate goes back to the driver
-   * after the client Finished, exactly as a full handshake's would.
+   * CertificateVerify (Section 4.4.3): signs the transcript so far at once, or, with
+   * `deferSigning`, asks the driver for the signature and waits in `awaitSignature`.
    */
-  #finishResumedFlight(
-    psk: AcceptedPsk,
-    suite: Suite,
-    t: Transcript,
-    secrets: HandshakeSecrets,
-  ): void {
-    this.#resumed = true;
-    this.#peerChain = psk.peer === null ? [] : psk.session.peerChain;
+  #sendCertificateVerify(flight: Flight, scheme: number, next: AfterFlight): void {
+    const request: SignatureRequest = {
+      key: this.#config.privateKey,
+      algorithm: signingAlgorithm(scheme),
+      message: signedContent("server", flight.transcript.current()),
+    };
+    if (this.#config.deferSigning === true) {
+      this.#state = { kind: "awaitSignature", flight, scheme, next };
+      this.emit({ kind: "signatureRequired", request });
+      return;
+    }
+    const signature = this.provider.sign(request.key, request.algorithm, request.message);
+    this.#finishFlight(flight, scheme, signature, next);
+  }
+
+  /** The signed CertificateVerify, then the server Finished. */
+  #finishFlight(flight: Flight, scheme: number, signature: Uint8Array, next: AfterFlight): void {
+    this.#sendMessage(
+      flight.transcript,
+      HandshakeType.certificate_verify,
+      (w) => writeCertificateVerify(w, { scheme, signature }),
+    );
+    this.#sendServerFinished(flight, next);
+  }
+
+  /**
+   * Finished (Section 4.4.4), sent under the handshake keys; then our side switches to the
+   * application traffic keys, while the read side keeps the handshake keys until the client's
+   * Finished.
+   */
+  #sendServerFinished(flight: Flight, next: AfterFlight): void {
+    const { suite, transcript: t, secrets } = flight;
     const verifyData = finishedVerifyData(this.provider, suite, secrets.server, t.current());
     this.#sendMessage(t, HandshakeType.finished, (w) => writeFinished(w, { verifyData }));
     const app = applicationSecrets(this.provider, suite, secrets, t.current());
     this.setWriteSecret(app.server);
-    this.#state = {
-      kind: "expectFinished",
-      hs: { suite, transcript: t, secrets, app },
-      peer: psk.peer,
-    };
+    const hs: Handshake = { suite, transcript: t, secrets, app };
+    this.#state = next.kind === "expectCertificate"
+      ? { kind: "expectCertificate", hs }
+      : { kind: "expectFinished", hs, peer: next.peer };
   }
 
   /** Marks the connection established and sends its NewSessionTickets (Section 4.6.1). */

@@ -32,6 +32,14 @@ export const CLIENT_AUTH_MODES = [
  * subject CN, the local part of its one email address, or that whole address.
  */
 export const CERTIFICATE_USERNAMES = ["cn", "email-localpart", "email"] as const;
+
+/** Where handshake signatures are made (`tls.signing`; see `SigningMode`). */
+export const SIGNING_MODES = ["auto", "sync", "async"] as const;
+/**
+ * `sync` signs on the event loop (noble), `async` on the thread pool (WebCrypto), `auto` signs
+ * inline while one handshake runs and off the loop once handshakes overlap.
+ */
+export type SigningMode = (typeof SIGNING_MODES)[number];
 export type CertificateUsername = (typeof CERTIFICATE_USERNAMES)[number];
 /** Whether an issuer without a current CRL is tolerated (`soft`) or refused (`hard`). */
 export type { CrlPolicy };
@@ -77,6 +85,7 @@ export const tlsSchema = section({
   certificate_username: optional(choice(CERTIFICATE_USERNAMES), "cn"),
   min_version: optional(minVersion, "1.2"),
   require_extended_master_secret: optional(bool(), false),
+  signing: optional(choice(SIGNING_MODES), "auto"),
   tickets: optional(
     section({
       count: optional(int(1, 16), 2),
@@ -128,6 +137,8 @@ export interface TlsConfig {
   readonly minVersion: "1.2" | "1.3";
   /** Refuse TLS 1.2 clients without the extended master secret (RFC 7627). Default false. */
   readonly requireExtendedMasterSecret: boolean;
+  /** Where handshake signatures are made (see `SigningMode`). Default `auto`. */
+  readonly signing: SigningMode;
   /**
    * Session tickets. Keys: how many are kept and how long each seals (default 2 and 12h).
    * TLS 1.3: NewSessionTickets per connection (default 2), resumptions per ticket (default 8),
@@ -255,6 +266,7 @@ export function readTls(file: v.InferOutput<typeof tlsSchema>, at: Positions): T
     certificateUsername: file.certificate_username,
     minVersion: file.min_version,
     requireExtendedMasterSecret: file.require_extended_master_secret,
+    signing: file.signing,
     tickets: {
       count: file.tickets.count,
       keyLifetimeMs: file.tickets.key_lifetime,

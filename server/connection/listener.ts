@@ -5,7 +5,8 @@
  */
 import type { ConnectionInfo, ServerOptions } from "../../protocol/tls/mod.ts";
 import { type ByteChannel, closeQuietly, isConnectionGone, PlainChannel } from "./channel.ts";
-import { HandshakeError, type PeerCheck, TlsChannel } from "./tls_channel.ts";
+import { HandshakeGate } from "./handshake_gate.ts";
+import { HandshakeError, type PeerCheck, type SigningMode, TlsChannel } from "./tls_channel.ts";
 import { type Metrics, NO_METRICS } from "../metrics/metrics.ts";
 import type { TlsMode } from "../config/listen.ts";
 import { type Cidr, inRanges, parseIpAddress, ProxyHeaderError } from "../../protocol/proxy/mod.ts";
@@ -42,7 +43,10 @@ export interface ConnectionContext {
   startTls(): Promise<ByteChannel>;
   /** Aborted when the server shuts down. */
   readonly shutdown: AbortSignal;
-  /** Records the authenticated user for the access log. */
+  /**
+   * Records the authenticated user for the access log; from then on the connection's records
+   * no longer wait at the handshake gate.
+   */
   setUser(name: string): void;
   /** Adds a named figure to the access log line (COMPRESS savings, the client's ID). */
   annotate(key: string, value: string | number): void;
@@ -70,6 +74,13 @@ export interface ListenerOptions {
   /** Re-read on every handshake so that a reload takes effect for new connections. */
   readonly tlsConfig: () => ServerOptions;
   readonly handshakeTimeoutMs: number;
+  /** Where handshake signatures are made (`tls.signing`; default "sync"). */
+  readonly signing?: SigningMode;
+  /**
+   * The application logs peers in (`setUser`): until then their records pass the handshake
+   * gate too (default false).
+   */
+  readonly gateUntilLogin?: boolean;
   readonly checkPeer?: PeerCheck;
   readonly maxConnectionsPerAddress: number;
   readonly application: Application;
@@ -87,6 +98,8 @@ export class ListenerGroup {
   readonly #loops: Promise<void>[] = [];
   readonly #connections = new Map<number, { conn: Deno.Conn; done: Promise<void> }>();
   readonly #perAddress = new Map<string, number>();
+  /** Handshake steps of all these listeners share one budget per event-loop turn. */
+  readonly #gate = new HandshakeGate();
   readonly #shutdown = new AbortController();
   #nextId = 1;
   readonly #metrics: Metrics;
@@ -298,6 +311,9 @@ export class ListenerGroup {
     const accept = (initialBytes?: Uint8Array) =>
       TlsChannel.accept(conn, this.#options.tlsConfig(), {
         handshakeTimeoutMs: this.#options.handshakeTimeoutMs,
+        ...(this.#options.signing ? { signing: this.#options.signing } : {}),
+        gate: this.#gate,
+        ...(this.#options.gateUntilLogin ? { gateUntilTrusted: true } : {}),
         ...(this.#options.checkPeer ? { checkPeer: this.#options.checkPeer } : {}),
         ...(initialBytes ? { initialBytes } : {}),
         metrics: this.#metrics,
@@ -329,6 +345,7 @@ export class ListenerGroup {
         shutdown: this.#shutdown.signal,
         setUser: (name) => {
           user = name;
+          tlsChannel?.trust();
         },
         annotate: (key, value) => {
           notes[key] = value;

@@ -3,11 +3,18 @@
  * asynchronous peer check (the directory) answered while the engine waits for it.
  */
 import {
+  type AsyncSigner,
+  type CryptoProvider,
+  webCryptoSigner,
+} from "../../protocol/crypto/mod.ts";
+import {
   acceptTls,
   type ConnectionInfo,
   type PeerVerificationResult,
   type ServerConnection,
   type ServerOptions,
+  type SignatureRequest,
+  type SignatureResult,
 } from "../../protocol/tls/mod.ts";
 import type { VerifiedPeer } from "../../protocol/x509/identity.ts";
 import {
@@ -25,6 +32,7 @@ import {
   NO_METRICS,
   secondsSince,
 } from "../metrics/metrics.ts";
+import type { HandshakeGate } from "./handshake_gate.ts";
 
 /** The read buffer of a connection that sends little (see `TlsChannel.#buffer`). */
 const SMALL_READ = 2048;
@@ -33,6 +41,45 @@ const SMALL_READ = 2048;
 const WRITE_SLICE = 256 * 1024;
 /** Milliseconds a large write seals and writes before it yields to the event loop. */
 const WRITE_SLICE_MS = 10;
+
+/**
+ * Where handshake signatures are made (`tls.signing`):
+ * - `sync`: inline in the engine, on the JavaScript thread (the provider's fastest signer);
+ * - `async`: by WebCrypto on Deno's thread pool, while other connections carry on;
+ * - `auto`: inline while this is the only handshake in progress (one client: the lowest
+ *   latency), on the thread pool as soon as handshakes overlap.
+ */
+export type { SigningMode } from "../config/tls.ts";
+import type { SigningMode } from "../config/tls.ts";
+
+/** Handshakes between accept and completion in this process, for `auto` signing. */
+let handshakesInProgress = 0;
+
+const signers = new WeakMap<CryptoProvider, AsyncSigner>();
+
+/** Signs for a `signatureRequired` event; a signer that throws fails the handshake. */
+async function runSigner(
+  mode: SigningMode,
+  provider: CryptoProvider,
+  request: SignatureRequest,
+): Promise<SignatureResult> {
+  try {
+    if (mode === "sync" || (mode === "auto" && handshakesInProgress <= 1)) {
+      return {
+        ok: true,
+        signature: provider.sign(request.key, request.algorithm, request.message),
+      };
+    }
+    let signer = signers.get(provider);
+    if (signer === undefined) signers.set(provider, signer = webCryptoSigner(provider));
+    return {
+      ok: true,
+      signature: await signer.sign(request.key, request.algorithm, request.message),
+    };
+  } catch (error) {
+    return { ok: false, reason: error instanceof Error ? error.message : String(error) };
+  }
+}
 
 /** Decides whether a verified client certificate may proceed (the LDAP check plugs in here). */
 /** Where a peer check runs: a full handshake, or a resumption (TLS 1.3 PSK, TLS 1.2 ticket). */
@@ -52,6 +99,15 @@ export interface AcceptOptions {
   /** Bytes already read from the socket in the clear that belong to the TLS stream (none for STARTTLS). */
   readonly initialBytes?: Uint8Array;
   readonly metrics?: Metrics;
+  /** How the handshake signature is made (default "sync": inline in the engine). */
+  readonly signing?: SigningMode;
+  /** Admission of handshake steps, shared by the listener's connections (default: none). */
+  readonly gate?: HandshakeGate;
+  /**
+   * Reads also pass the gate until `trust()` (the application calls it at login). For
+   * applications that log peers in (IMAP); default false.
+   */
+  readonly gateUntilTrusted?: boolean;
 }
 
 /** Why a handshake did not complete, for the access log. */
@@ -88,6 +144,12 @@ export class TlsChannel implements ByteChannel {
    */
   #buffer = new Uint8Array(SMALL_READ);
   readonly #metrics: Metrics;
+  /**
+   * Until the application vouches for the peer (`trust()`, at login), its records are
+   * processed through the handshake gate: an unauthenticated peer's TLS work (KeyUpdates,
+   * records) shares the budget of the handshakes instead of running ahead of logged-in sessions.
+   */
+  #untrusted: HandshakeGate | null = null;
   #writing: Promise<void> = Promise.resolve();
   #eof = false;
   /** A fatal alert ended the connection: no close_notify follows. */
@@ -111,16 +173,26 @@ export class TlsChannel implements ByteChannel {
     options: AcceptOptions,
   ): Promise<TlsChannel> {
     const metrics = options.metrics ?? NO_METRICS;
-    const channel = new TlsChannel(conn, acceptTls(config), metrics);
+    const signing = options.signing ?? "sync";
+    const engine = acceptTls(signing === "sync" ? config : { ...config, deferSigning: true });
+    const channel = new TlsChannel(conn, engine, metrics);
     const started = performance.now();
+    handshakesInProgress++;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       closeQuietly(conn);
     }, options.handshakeTimeoutMs);
     try {
-      if (options.initialBytes?.length) channel.#feed(options.initialBytes);
-      await channel.#handshake(options.checkPeer);
+      const gate = options.gate;
+      channel.#untrusted = options.gateUntilTrusted ? gate ?? null : null;
+      // A step before our first flight is a new handshake's; later ones continue one.
+      const step = gate
+        ? <T>(f: () => T) => gate.run(f, channel.#out === 0)
+        : <T>(f: () => T) => Promise.resolve(f());
+      const initial = options.initialBytes;
+      if (initial?.length) await step(() => channel.#feed(initial));
+      await channel.#handshake(options.checkPeer, signing, config.provider, step);
       const { version, cipherSuite: suite, group } = channel.info();
       metrics.handshake({ version, suite, group, result: "ok", seconds: secondsSince(started) });
       return channel;
@@ -140,6 +212,7 @@ export class TlsChannel implements ByteChannel {
       if (isConnectionGone(error)) throw new HandshakeError("Peer closed during handshake", null);
       throw error;
     } finally {
+      handshakesInProgress--;
       clearTimeout(timer);
     }
   }
@@ -154,19 +227,29 @@ export class TlsChannel implements ByteChannel {
     return this.#engine.info();
   }
 
-  async #handshake(checkPeer: PeerCheck | undefined): Promise<void> {
+  async #handshake(
+    checkPeer: PeerCheck | undefined,
+    signing: SigningMode,
+    provider: CryptoProvider,
+    step: <T>(f: () => T) => Promise<T>,
+  ): Promise<void> {
     while (true) {
       // Answering an event (the peer check) can queue more, so drain until none are left.
       const events = this.#engine.takeEvents();
       for (const event of events) {
         switch (event.kind) {
-          case "peerVerificationRequired":
-            this.#engine.completePeerVerification(
-              await runPeerCheck(checkPeer, event.peer, {
-                resumed: this.#engine.info().resumed === true,
-              }),
-            );
+          case "peerVerificationRequired": {
+            const verdict = await runPeerCheck(checkPeer, event.peer, {
+              resumed: this.#engine.info().resumed === true,
+            });
+            await step(() => this.#engine.completePeerVerification(verdict));
             break;
+          }
+          case "signatureRequired": {
+            const signed = await runSigner(signing, provider, event.request);
+            await step(() => this.#engine.completeSignature(signed));
+            break;
+          }
           case "fatal":
             this.#metrics.tlsAlert(event.sentByUs ? "sent" : "received", event.alert);
             await this.#flush().catch(() => {});
@@ -185,13 +268,17 @@ export class TlsChannel implements ByteChannel {
             break;
         }
       }
+      // Once the handshake is complete, what is left to send (TLS 1.3 NewSessionTickets, the
+      // TLS 1.2 server Finished) goes out with the first write or before the first read: one
+      // write fewer per connection.
+      if (this.#engine.handshakeComplete && !this.#eof) return;
       await this.#flush();
       if (events.length > 0) continue;
       if (this.#engine.handshakeComplete) return;
       if (this.#engine.closed) throw new HandshakeError("Connection closed during handshake", null);
       const bytes = await this.#read();
       if (bytes === null) throw new HandshakeError("Peer closed during handshake", null);
-      this.#feed(bytes);
+      await step(() => this.#feed(bytes));
     }
   }
 
@@ -254,8 +341,15 @@ export class TlsChannel implements ByteChannel {
         this.closeReason ??= "eof without close_notify";
         continue;
       }
-      this.#feed(bytes);
+      const gate = this.#untrusted;
+      if (gate === null) this.#feed(bytes);
+      else await gate.run(() => this.#feed(bytes));
     }
+  }
+
+  /** The peer has authenticated: its records no longer wait at the handshake gate. */
+  trust(): void {
+    this.#untrusted = null;
   }
 
   /**

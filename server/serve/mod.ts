@@ -218,6 +218,8 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   const group = new ListenerGroup({
     tlsConfig: () => tlsConfig,
     handshakeTimeoutMs: config.tls.handshakeTimeoutMs,
+    signing: config.tls.signing,
+    gateUntilLogin: true,
     checkPeer,
     maxConnectionsPerAddress: config.limits.maxConnectionsPerAddress,
     application: options.application ?? stack!.imap.application,

@@ -3,6 +3,12 @@
  * and every 500 ms the worst lateness of that window is appended to a file as one JSON line
  * (`{"at": epochMs, "worstMs": n, "rss": bytes, "heapUsed": bytes}`). `postern serve` starts it when the environment variable
  * `POSTERN_STALL_PROBE` names the file; otherwise nothing runs.
+ *
+ * On Linux each line also says how the worst tick's time was spent by the main thread
+ * (`/proc/thread-self/schedstat`): `cpuMs` running, `waitMs` runnable but waiting for a core
+ * (other processes had it). A stall that is mostly `waitMs` is the machine's load, not ours.
+ * `busyMs` is the most CPU time the main thread spent within any one tick of the window: the
+ * longest the server itself kept its event loop busy, whatever the machine's load.
  */
 
 const TICK_MS = 5;
@@ -24,27 +30,55 @@ export function startStallProbeFromEnv(): () => void {
 export function startStallProbe(path: string): () => void {
   let last = performance.now();
   let worst = 0;
+  let worstCpu = 0;
+  let worstWait = 0;
+  let busy = 0;
+  let sched = schedstat();
   let windowStart = last;
   const encoder = new TextEncoder();
   const timer = setInterval(() => {
     const now = performance.now();
-    worst = Math.max(worst, now - last - TICK_MS);
+    const nextSched = schedstat();
+    const late = now - last - TICK_MS;
+    if (late > worst) {
+      worst = late;
+      worstCpu = sched && nextSched ? nextSched.cpuMs - sched.cpuMs : NaN;
+      worstWait = sched && nextSched ? nextSched.waitMs - sched.waitMs : NaN;
+    }
+    if (sched && nextSched) busy = Math.max(busy, nextSched.cpuMs - sched.cpuMs);
+    sched = nextSched;
     last = now;
     if (now - windowStart >= REPORT_MS) {
       const { rss, heapUsed } = Deno.memoryUsage();
       const line = JSON.stringify({
         at: Date.now(),
         worstMs: Math.round(worst * 10) / 10,
+        cpuMs: Math.round(worstCpu * 10) / 10,
+        waitMs: Math.round(worstWait * 10) / 10,
+        busyMs: Math.round(busy * 10) / 10,
         rss,
         heapUsed,
       });
       Deno.writeFileSync(path, encoder.encode(line + "\n"), { append: true });
       worst = 0;
+      worstCpu = 0;
+      worstWait = 0;
+      busy = 0;
       windowStart = now;
     }
   }, TICK_MS);
   Deno.unrefTimer(timer);
   return () => clearInterval(timer);
+}
+
+/** The main thread's time on a CPU and waiting for one so far, in ms (null off Linux). */
+function schedstat(): { cpuMs: number; waitMs: number } | null {
+  try {
+    const [cpu, wait] = Deno.readTextFileSync("/proc/thread-self/schedstat").split(" ");
+    return { cpuMs: Number(cpu) / 1e6, waitMs: Number(wait) / 1e6 };
+  } catch {
+    return null;
+  }
 }
 
 /** The worst stall the probe file reports between two epoch times, in milliseconds. */
@@ -62,6 +96,37 @@ export function worstStall(path: string, fromMs: number, toMs: number): number {
     if (at >= fromMs && at <= toMs + REPORT_MS) worst = Math.max(worst, worstMs);
   }
   return worst;
+}
+
+/** The worst stall between two epoch times with how the main thread spent it (see above). */
+export function worstStallDetail(
+  path: string,
+  fromMs: number,
+  toMs: number,
+): { worstMs: number; cpuMs: number; waitMs: number; busyMs: number } {
+  let text = "";
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch {
+    return { worstMs: NaN, cpuMs: NaN, waitMs: NaN, busyMs: NaN };
+  }
+  let worst = { worstMs: 0, cpuMs: NaN, waitMs: NaN };
+  let busyMs = 0;
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const r = JSON.parse(line) as {
+      at: number;
+      worstMs: number;
+      cpuMs?: number;
+      waitMs?: number;
+      busyMs?: number;
+    };
+    if (r.at < fromMs || r.at > toMs + REPORT_MS) continue;
+    busyMs = Math.max(busyMs, r.busyMs ?? NaN);
+    if (r.worstMs <= worst.worstMs) continue;
+    worst = { worstMs: r.worstMs, cpuMs: r.cpuMs ?? NaN, waitMs: r.waitMs ?? NaN };
+  }
+  return { ...worst, busyMs };
 }
 
 if (import.meta.main) {

@@ -10,7 +10,7 @@ import {
   type ListenerSpec,
 } from "../../server/connection/listener.ts";
 import { runEcho } from "../../server/connection/echo.ts";
-import type { PeerCheck } from "../../server/connection/tls_channel.ts";
+import type { PeerCheck, SigningMode } from "../../server/connection/tls_channel.ts";
 import type { Metrics } from "../../server/metrics/metrics.ts";
 
 export interface TestServer {
@@ -33,6 +33,8 @@ export interface TestServerOptions extends Omit<PemTlsInput, "certificatePem" | 
   readonly proxyHeaderTimeoutMs?: number;
   /** Default 1000. */
   readonly maxConnectionsPerAddress?: number;
+  /** Where handshake signatures are made (default "sync", as the listener's default). */
+  readonly signing?: SigningMode;
 }
 
 export async function startTestServer(options: TestServerOptions): Promise<TestServer> {
@@ -46,6 +48,7 @@ export async function startTestServer(options: TestServerOptions): Promise<TestS
   const group = new ListenerGroup({
     tlsConfig: () => config,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
+    ...(options.signing ? { signing: options.signing } : {}),
     maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? 1000,
     ...(options.checkPeer ? { checkPeer: options.checkPeer } : {}),
     application: options.application ?? ((ctx) => runEcho(ctx.channel)),

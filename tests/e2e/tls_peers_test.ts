@@ -25,6 +25,7 @@ async function withServer(
     key?: KeyType;
     groups?: ("x25519" | "secp256r1" | "secp384r1")[];
     minVersion?: "1.2" | "1.3";
+    signing?: "sync" | "async" | "auto";
   },
   body: (server: TestServer) => Promise<void>,
 ): Promise<void> {
@@ -34,6 +35,7 @@ async function withServer(
     keyPem: leaf.keyPem,
     ...(options.groups ? { groups: options.groups } : {}),
     ...(options.minVersion ? { minVersion: options.minVersion } : {}),
+    ...(options.signing ? { signing: options.signing } : {}),
   });
   try {
     await body(server);
@@ -202,4 +204,24 @@ async function waitForAccess(server: TestServer): Promise<void> {
   for (let i = 0; i < 50 && server.access.length === 0; i++) {
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+for (const key of ["ec256", "rsa2048"] as const) {
+  Deno.test(`with asynchronous signing, OpenSSL (1.3 and 1.2), GnuTLS and Python complete concurrent handshakes with a ${key} key`, async () => {
+    await withServer({ key, signing: "async", minVersion: "1.2" }, async (server) => {
+      const runs = await Promise.all([
+        runPeer("openssl", opensslArgs(server.port, pki.ca.certPath), payload),
+        runPeer("openssl", opensslArgs(server.port, pki.ca.certPath, { tls12: true }), payload),
+        runPeer("gnutls-cli", gnutlsArgs(server.port, pki.ca.certPath), payload),
+        runPeer(
+          "python3",
+          ["-c", PYTHON_ECHO_CLIENT, String(server.port), pki.ca.certPath, String(payload.length)],
+          payload,
+        ),
+      ]);
+      runs.forEach((run, i) => assertEcho(run, ["openssl", "openssl 1.2", "gnutls", "python"][i]!));
+      const versions = server.access.map((a) => a.tls?.version).sort();
+      assert.deepEqual(versions, ["TLSv1.2", "TLSv1.3", "TLSv1.3", "TLSv1.3"]);
+    });
+  });
 }

@@ -72,6 +72,11 @@ export abstract class Connection12 {
     return this.#inputClosed;
   }
 
+  /** True once nothing more can be sent (`close()`, or a fatal alert). */
+  protected get outputClosed(): boolean {
+    return this.#outputClosed;
+  }
+
   /** Feeds received bytes. Never throws: a fatal condition queues an alert and closes. */
   receive(data: Uint8Array): void {
     if (this.#inputClosed) return;
@@ -113,6 +118,8 @@ export abstract class Connection12 {
   /** Queues close_notify (RFC 5246, Section 7.2.1); nothing can be sent afterwards. */
   close(): void {
     if (this.#outputClosed) return;
+    // A flight cut short (e.g. while its signature is pending) is dropped, not half sent.
+    if (!this.#established) this.#pendingHandshake = [];
     try {
       this.sendAlert("close_notify", AlertLevel.warning);
     } catch (e) {
@@ -219,7 +226,14 @@ export abstract class Connection12 {
         for (let m = this.#joiner.next(); m !== null; m = this.#joiner.next()) {
           if (this.#established) this.onPostHandshakeMessage(m);
           else this.onHandshakeMessage(m);
-          if (this.#inputClosed || !this.acceptingInput) return;
+          if (this.#inputClosed) return;
+          if (!this.acceptingInput) {
+            // A paused handshake expects nothing more in this flight of the peer's.
+            if (this.#joiner.pending) {
+              throw new TlsAlert("unexpected_message", "Handshake message while paused");
+            }
+            return;
+          }
         }
         return;
       case ContentType.alert:

@@ -85,6 +85,7 @@ import {
 import { type HandshakeMessage, writeHandshake } from "../messages/handshake.ts";
 import { serverHello, writeServerHello } from "../messages/server_hello.ts";
 import type { ConnectionInfo, PeerVerificationResult } from "../server.ts";
+import type { SignatureRequest, SignatureResult } from "../signing.ts";
 import type { TicketKeys } from "../ticket_keys.ts";
 import {
   AlertLevel,
@@ -157,6 +158,8 @@ export interface Tls12ServerConfig {
   tls13Enabled?: boolean;
   /** Milliseconds since the epoch, for session timestamps (default `Date.now`). */
   now?: () => number;
+  /** Ask the driver for the ServerKeyExchange signature (see `ServerConfig.deferSigning`). */
+  deferSigning?: boolean;
 }
 
 /** What the handshake has settled after the ClientHello. */
@@ -208,8 +211,18 @@ interface Resumable {
   readonly renewTicket: boolean;
 }
 
+/** A full handshake's flight, settled but for the ServerKeyExchange signature. */
+interface Flight12 {
+  readonly hs: Full;
+  readonly n: Negotiated12;
+  readonly scheme: number;
+  /** The ServerECDHParams that the signature covers. */
+  readonly params: Uint8Array;
+}
+
 type ServerState =
   | { kind: "expectClientHello" }
+  | { kind: "awaitSignature"; flight: Flight12 }
   | { kind: "expectCertificate"; hs: Full }
   | { kind: "expectClientKeyExchange"; hs: Full; peer: VerifiedPeer | null }
   | { kind: "expectCertificateVerify"; hs: Full; keys: Keys; peer: VerifiedPeer }
@@ -287,8 +300,28 @@ export class Tls12ServerConnection extends Connection12 {
     }
   }
 
+  /**
+   * Resumes a flight that waits for its ServerKeyExchange signature (`deferSigning`). A
+   * failed signature ends the handshake with internal_error; a late answer is ignored.
+   */
+  completeSignature(result: SignatureResult): void {
+    const s = this.#state;
+    if (s.kind !== "awaitSignature" || this.closed || this.outputClosed) return;
+    if (!result.ok) {
+      this.fail(new TlsAlert("internal_error", `Cannot sign ServerKeyExchange: ${result.reason}`));
+      return;
+    }
+    try {
+      this.#sendSignedFlight(s.flight, result.signature);
+      this.pump();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
   protected override get acceptingInput(): boolean {
-    return this.#state.kind !== "awaitPeerVerification";
+    const k = this.#state.kind;
+    return k !== "awaitPeerVerification" && k !== "awaitSignature";
   }
 
   protected override onChangeCipherSpec(): void {
@@ -326,6 +359,8 @@ export class Tls12ServerConnection extends Connection12 {
         return this.#onClientKeyExchange(s, expect(msg, HandshakeType12.client_key_exchange));
       case "expectCertificateVerify":
         return this.#onCertificateVerify(s, expect(msg, HandshakeType12.certificate_verify));
+      case "awaitSignature":
+        throw new TlsAlert("unexpected_message", "Handshake message before ServerHelloDone");
       case "expectChangeCipherSpec":
         throw new TlsAlert("unexpected_message", "Handshake message before change_cipher_spec");
       case "expectFinished":
@@ -465,6 +500,11 @@ export class Tls12ServerConnection extends Connection12 {
 
   // ---- ServerHello, Certificate, ServerKeyExchange, CertificateRequest*, ServerHelloDone ----
 
+  /**
+   * The full handshake's flight (RFC 5246, Section 7.3): the signature over our ECDHE
+   * parameters comes first (RFC 8422, Section 5.4), then every message goes out together. With
+   * `deferSigning` the flight waits in `awaitSignature` for the driver's signature.
+   */
   #sendServerFlight(ch: ClientHello, n: Negotiated12, hello: Hello): void {
     const group = this.#chooseGroup(n.groups);
     const scheme = chooseSigningScheme12(this.#config.privateKey, n.clientSchemes);
@@ -476,6 +516,32 @@ export class Tls12ServerConnection extends Connection12 {
       (this.#config.ticketKeys !== undefined || this.#config.sessionCache !== undefined);
     const issueTicket = n.ems && n.ticket !== undefined && this.#config.ticketKeys !== undefined;
     const sessionId = canResume ? this.provider.randomBytes(32) : EMPTY;
+    this.#suite = n.suite;
+    this.#group = group;
+    const share = this.provider.generateKeyShare(group);
+    const hs: Full = { ...hello, group, share, sessionId, issueTicket };
+    const params = encode(writeEcdheParams, {
+      namedCurve: NamedGroup[group].code,
+      point: share.publicKey,
+    });
+    const flight: Flight12 = { hs, n, scheme, params };
+    const request: SignatureRequest = {
+      key: this.#config.privateKey,
+      algorithm: signingAlgorithm12(scheme),
+      message: concat(ch.random, hs.serverRandom, params),
+    };
+    if (this.#config.deferSigning === true) {
+      this.#state = { kind: "awaitSignature", flight };
+      this.emit({ kind: "signatureRequired", request });
+      return;
+    }
+    const signature = this.provider.sign(request.key, request.algorithm, request.message);
+    this.#sendSignedFlight(flight, signature);
+  }
+
+  /** ServerHello, Certificate, ServerKeyExchange, CertificateRequest*, ServerHelloDone. */
+  #sendSignedFlight(flight: Flight12, signature: Uint8Array): void {
+    const { hs, n, scheme, params } = flight;
     const extensions = this.#helloExtensions(n);
     if (n.pointFormats) {
       extensions.push({
@@ -483,32 +549,17 @@ export class Tls12ServerConnection extends Connection12 {
         data: new Uint8Array([1, POINT_FORMAT_UNCOMPRESSED]),
       });
     }
-    if (issueTicket) extensions.push({ type: ExtensionType12.session_ticket, data: EMPTY });
-
-    const suite = n.suite;
-    this.#suite = suite;
-    this.#group = group;
-    const share = this.provider.generateKeyShare(group);
-    const hs: Full = { ...hello, group, share, sessionId, issueTicket };
-
+    if (hs.issueTicket) extensions.push({ type: ExtensionType12.session_ticket, data: EMPTY });
     this.#send(
       hs,
       HandshakeType12.server_hello,
-      (w) => writeServerHello(w, serverHello(hs.serverRandom, sessionId, suite.code, extensions)),
+      (w) =>
+        writeServerHello(w, serverHello(hs.serverRandom, hs.sessionId, hs.suite.code, extensions)),
     );
     this.#send(
       hs,
       HandshakeType12.certificate,
       (w) => writeCertificate12(w, { chain: this.#config.certificateChain }),
-    );
-    const params = encode(writeEcdheParams, {
-      namedCurve: NamedGroup[group].code,
-      point: share.publicKey,
-    });
-    const signature = this.provider.sign(
-      this.#config.privateKey,
-      signingAlgorithm12(scheme),
-      concat(ch.random, hs.serverRandom, params),
     );
     this.#send(hs, HandshakeType12.server_key_exchange, (w) => {
       w.bytes(params).u16(scheme).vec(2, signature);

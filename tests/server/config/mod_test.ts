@@ -407,6 +407,7 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
       certificateUsername: "cn",
       minVersion: "1.2",
       requireExtendedMasterSecret: false,
+      signing: "auto",
       tickets: {
         count: 2,
         keyLifetimeMs: 12 * 3600_000,

@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import { HandshakeGate } from "../../../server/connection/handshake_gate.ts";
+
+/** A gate on a fake clock whose turns run only when the test says so. */
+function fakeGate(budgetMs: number) {
+  let clock = 0;
+  const turns: (() => void)[] = [];
+  const gate = new HandshakeGate({
+    budgetMs,
+    now: () => clock,
+    defer: (turn) => void turns.push(turn),
+  });
+  const settle = () => new Promise<void>((r) => setTimeout(r, 0));
+  return {
+    gate,
+    /** A step that costs `ms` of the fake clock and records its name. */
+    step: (log: string[], name: string, ms: number) => () => {
+      clock += ms;
+      log.push(name);
+      return name;
+    },
+    async nextTurn() {
+      const pending = turns.splice(0);
+      for (const t of pending) t();
+      await settle();
+    },
+    settle,
+  };
+}
+
+Deno.test("HandshakeGate runs steps at once while the turn's budget lasts", async () => {
+  const g = fakeGate(4);
+  const log: string[] = [];
+  assert.equal(await g.gate.run(g.step(log, "a", 1)), "a");
+  assert.equal(await g.gate.run(g.step(log, "b", 1)), "b");
+  assert.deepEqual(log, ["a", "b"]);
+  assert.equal(g.gate.waiting, 0);
+});
+
+Deno.test("HandshakeGate defers steps past the budget to later turns, in arrival order", async () => {
+  const g = fakeGate(4);
+  const log: string[] = [];
+  const all = ["a", "b", "c", "d", "e", "f", "g"].map((n) => g.gate.run(g.step(log, n, 3)));
+  await g.settle();
+  // 3 ms each against a 4 ms budget: two steps per turn.
+  assert.deepEqual(log, ["a", "b"]);
+  assert.equal(g.gate.waiting, 5);
+  await g.nextTurn();
+  assert.deepEqual(log, ["a", "b", "c", "d"]);
+  await g.nextTurn();
+  await g.nextTurn();
+  await g.nextTurn();
+  assert.deepEqual(log, ["a", "b", "c", "d", "e", "f", "g"]);
+  assert.deepEqual(await Promise.all(all), ["a", "b", "c", "d", "e", "f", "g"]);
+  assert.equal(g.gate.waiting, 0);
+});
+
+Deno.test("HandshakeGate lets one long step through and makes the next one wait", async () => {
+  const g = fakeGate(4);
+  const log: string[] = [];
+  const first = g.gate.run(g.step(log, "long", 50));
+  const second = g.gate.run(g.step(log, "next", 1));
+  await g.settle();
+  assert.deepEqual(log, ["long"]);
+  await g.nextTurn();
+  assert.deepEqual(log, ["long", "next"]);
+  await Promise.all([first, second]);
+});
+
+Deno.test("HandshakeGate passes a step's exception to its caller and keeps going", async () => {
+  const g = fakeGate(4);
+  const log: string[] = [];
+  await assert.rejects(
+    g.gate.run(() => {
+      throw new Error("bad record");
+    }),
+    /bad record/,
+  );
+  assert.equal(await g.gate.run(g.step(log, "after", 1)), "after");
+});
+
+Deno.test("HandshakeGate with real timers drains a burst of steps", async () => {
+  const gate = new HandshakeGate({ budgetMs: 1 });
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: 200 }, () =>
+      gate.run(() => {
+        const until = performance.now() + 0.05;
+        while (performance.now() < until) { /* work */ }
+        done++;
+      })),
+  );
+  assert.equal(done, 200);
+  assert.equal(gate.waiting, 0);
+});
+
+Deno.test("HandshakeGate serves handshakes under way first, then the newest new handshake", async () => {
+  const g = fakeGate(4);
+  const log: string[] = [];
+  const first = g.gate.run(g.step(log, "busy", 10));
+  const waiting = [
+    g.gate.run(g.step(log, "new1", 3), true),
+    g.gate.run(g.step(log, "cont1", 3)),
+    g.gate.run(g.step(log, "new2", 3), true),
+    g.gate.run(g.step(log, "cont2", 3)),
+    g.gate.run(g.step(log, "new3", 3), true),
+  ];
+  await g.settle();
+  for (let i = 0; i < 4; i++) await g.nextTurn();
+  await Promise.all([first, ...waiting]);
+  assert.deepEqual(log, ["busy", "cont1", "cont2", "new3", "new2", "new1"]);
+});

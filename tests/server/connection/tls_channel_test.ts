@@ -1,0 +1,116 @@
+/**
+ * TlsChannel over an in-memory connection whose writes are counted: the driver's own choices
+ * (how many writes a handshake takes, how a deferred signature is answered).
+ */
+import assert from "node:assert/strict";
+import { TlsClientConnection } from "../../../protocol/tls/client.ts";
+import { TicketKeys } from "../../../protocol/tls/mod.ts";
+import { HandshakeGate } from "../../../server/connection/handshake_gate.ts";
+import { TlsChannel } from "../../../server/connection/tls_channel.ts";
+import { keyFixture, provider } from "../../protocol/tls/_pair.ts";
+
+/** A Deno.Conn stand-in wired to an in-memory TLS client; counts the server's writes. */
+function memoryConn(client: TlsClientConnection) {
+  const writes: number[] = [];
+  let inbox: Uint8Array[] = [];
+  let wake: (() => void) | null = null;
+  let closed = false;
+  const pushToServer = () => {
+    const out = client.takeOutgoing();
+    if (out.length > 0) {
+      inbox.push(out);
+      wake?.();
+    }
+  };
+  const conn = {
+    async read(buffer: Uint8Array): Promise<number | null> {
+      while (inbox.length === 0) {
+        if (closed) return null;
+        await new Promise<void>((r) => (wake = r));
+        wake = null;
+      }
+      const chunk = inbox.shift()!;
+      const n = Math.min(chunk.length, buffer.length);
+      buffer.set(chunk.subarray(0, n));
+      if (n < chunk.length) inbox = [chunk.subarray(n), ...inbox];
+      return n;
+    },
+    write(data: Uint8Array): Promise<number> {
+      writes.push(data.length);
+      client.receive(data.slice());
+      pushToServer();
+      return Promise.resolve(data.length);
+    },
+    close() {
+      closed = true;
+      wake?.();
+    },
+  };
+  return { conn: conn as unknown as Deno.Conn, writes, start: pushToServer };
+}
+
+for (const signing of ["sync", "async"] as const) {
+  Deno.test(`TlsChannel (${signing} signing) sends the TLS 1.3 tickets with the first write: two writes up to the greeting`, async () => {
+    const key = keyFixture("P-256");
+    const client = new TlsClientConnection({ provider, verifyServer: () => key.publicKey });
+    const { conn, writes, start } = memoryConn(client);
+    start();
+    const channel = await TlsChannel.accept(conn, {
+      provider,
+      certificateChain: key.chain,
+      privateKey: key.privateKey,
+      ticketKeys: new TicketKeys({ provider, count: 1, keyLifetimeMs: 60_000 }),
+    }, { handshakeTimeoutMs: 5000, signing });
+    assert.equal(writes.length, 1, "the server flight only");
+    await channel.write(new TextEncoder().encode("* OK ready\r\n"));
+    assert.equal(writes.length, 2, "the tickets and the greeting together");
+    assert.ok(client.handshakeComplete);
+    assert.equal(new TextDecoder().decode(client.takePlaintext()), "* OK ready\r\n");
+    await channel.close();
+  });
+}
+
+Deno.test("TlsChannel reads of an unauthenticated peer wait at the handshake gate; after trust() they do not", async () => {
+  const key = keyFixture("P-256");
+  const client = new TlsClientConnection({ provider, verifyServer: () => key.publicKey });
+  const { conn, start } = memoryConn(client);
+  let hold = false;
+  const held: (() => void)[] = [];
+  // Budget 0: every step waits for a turn, and the test decides when turns run.
+  const gate = new HandshakeGate({
+    budgetMs: 0,
+    defer: (turn) => hold ? void held.push(turn) : void setTimeout(turn, 0),
+  });
+  start();
+  const channel = await TlsChannel.accept(conn, {
+    provider,
+    certificateChain: key.chain,
+    privateKey: key.privateKey,
+  }, { handshakeTimeoutMs: 5000, gate, gateUntilTrusted: true });
+  await channel.write(new TextEncoder().encode("* OK\r\n"));
+  await new Promise((r) => setTimeout(r, 10)); // turns already scheduled run out
+  hold = true;
+  const send = (text: string) => {
+    client.send(new TextEncoder().encode(text));
+    start();
+  };
+  send("a1 LOGIN\r\n");
+  let got: Uint8Array | null = null;
+  const reading = channel.read().then((b) => (got = b));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(got, null, "the untrusted read waits for a turn of the gate");
+  assert.equal(gate.waiting, 1);
+  hold = false;
+  for (const turn of held.splice(0)) turn();
+  await reading;
+  assert.equal(new TextDecoder().decode(got!), "a1 LOGIN\r\n");
+
+  channel.trust();
+  hold = true;
+  send("a2 NOOP\r\n");
+  const next = await channel.read();
+  assert.equal(new TextDecoder().decode(next!), "a2 NOOP\r\n");
+  assert.equal(gate.waiting, 0);
+  hold = false;
+  await channel.close();
+});
