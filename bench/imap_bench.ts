@@ -18,6 +18,8 @@ import { fileURLToPath } from "node:url";
 import { openSqliteMailStore } from "../mailstore/sqlite/mod.ts";
 import { join } from "node:path";
 import { fromSummary, parseMessage, searchText, summarize } from "../protocol/imap/mime/mod.ts";
+import { mimeSupport } from "../protocol/imap/mime_support.ts";
+import { SearchIndex } from "../protocol/imap/search_index.ts";
 import { appendBytes, ImapClient, type ImapConnectOptions } from "./_imap_client.ts";
 import {
   DOVECOT_FORMATS,
@@ -364,7 +366,8 @@ async function reparseCorpus(
   for (let i = 0; i < n; i += chunk) {
     const batch: Uint8Array[] = [];
     for (let k = i; k < Math.min(n, i + chunk); k++) batch.push(corpusMessage(k));
-    const summaries = batch.map(summarize);
+    const summaries = batch.map((raw) => summarize(raw));
+    const indexes = batch.map((raw) => mimeSupport.searchIndex!({ raw, summary: null }));
     const t0 = performance.now();
     for (const raw of batch) {
       searchText(raw, parseMessage(raw));
@@ -378,17 +381,21 @@ async function reparseCorpus(
     parseMs += t1 - t0;
     decodeMs += t2 - t1;
     for (let k = 0; k < batch.length; k++) {
-      await store.append(inbox.id, { raw: batch[k]!, summary: summaries[k]! });
+      await store.append(inbox.id, {
+        raw: batch[k]!,
+        summary: summaries[k]!,
+        ...(indexes[k] ? { searchText: indexes[k]! } : {}),
+      });
     }
   }
   let storeScanMs = 0;
   try {
     const t0 = performance.now();
     let hits = 0;
-    for (const m of await store.listMessages(inbox.id)) {
-      const json = await store.getSummary(inbox.id, m.uid);
-      const s = json === null ? null : fromSummary(json);
-      if (s?.headers["subject"]?.some((v) => v.includes("needle"))) hits++;
+    const uids = (await store.listMessages(inbox.id)).map((m) => m.uid);
+    for (const text of (await store.getSearchTexts(inbox.id, uids)).values()) {
+      const index = text === null ? null : SearchIndex.read(text);
+      if (index?.header("subject").some((v) => v.includes("needle"))) hits++;
     }
     storeScanMs = performance.now() - t0;
     if (hits !== Math.floor((n - 8) / SUBJECT_NEEDLE_EVERY) + 1 && n > 8) {

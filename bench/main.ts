@@ -6,6 +6,7 @@
  * The per-primitive crypto comparison (noble vs node:crypto) is a `deno bench` file:
  * `deno bench -A bench/crypto_bench.ts`.
  */
+import { dbSizeFigures } from "./db_size_bench.ts";
 import { makeOpensslPki } from "../tests/_support/openssl_pki.ts";
 import { benchDirectoryHandshakes } from "./directory_handshake_bench.ts";
 import { benchHostile, formatHostile } from "./hostile_bench.ts";
@@ -267,6 +268,11 @@ try {
     const messages = quick ? 10_000 : 100_000;
     console.log(`\n## Single reads on ${messages} messages: Postern vs Dovecot (mdbox)`);
     console.log(formatReads(await benchReads({ messages, rounds: quick ? 3 : 5 })));
+  }
+  if (wants("dbsize")) {
+    const messages = quick ? 2_000 : 10_000;
+    console.log(`\n## SQLite store size against the raw mail, ${messages} messages`);
+    await dbSizeFigures(messages);
   }
   if (wants("state")) {
     const seconds = quick ? 5 : 20;

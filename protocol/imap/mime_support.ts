@@ -14,6 +14,7 @@ import {
   type MimePart,
   parseMessage,
   preview,
+  type SearchText,
   searchText,
   summarize,
 } from "./mime/mod.ts";
@@ -101,48 +102,64 @@ export function createMimeSupport(): MimeSupport {
     return summaryOf(m)?.tree ?? null;
   }
 
-  function searchDataOf(m: MessageData): SearchData | null {
+  /**
+   * Full parses of recently seen octets: a summary's tree has no header values, and search
+   * text needs them. APPEND asks for the summary, the index and the thread root in a row.
+   */
+  const parsed = new WeakMap<Uint8Array, MimePart>();
+  const texts = new WeakMap<Uint8Array, SearchText>();
+
+  function parsedTree(raw: Uint8Array): MimePart {
+    let tree = parsed.get(raw);
+    if (tree === undefined) {
+      tree = parseMessage(raw);
+      parsed.set(raw, tree);
+    }
+    return tree;
+  }
+
+  /**
+   * The message's search text, with its sent day: from a version 2 summary when it holds one,
+   * else from the octets (a version 3 summary keeps none; the store holds it apart).
+   */
+  function textOf(m: MessageData): { text: SearchText; sentDay: string | null } | null {
     const s = summaryOf(m);
-    if (s !== null) {
+    if (s?.headers !== undefined && s.text !== undefined) {
       return {
-        header: (name) => s.headers[name] ?? [],
-        body: s.text,
+        text: { headers: new Map(Object.entries(s.headers)), body: s.text },
         sentDay: s.sentDate?.day ?? null,
       };
     }
     if (m.raw === null) return null;
-    const tree = treeOf(m);
-    if (tree === null) return null;
-    const text = searchText(m.raw, tree);
-    return {
-      header: (name) => text.headers.get(name) ?? [],
-      body: text.body,
-      sentDay: parseDate(headerValue(tree, "date"))?.day ?? null,
-    };
+    const tree = parsedTree(m.raw);
+    let text = texts.get(m.raw);
+    if (text === undefined) {
+      text = searchText(m.raw, tree);
+      texts.set(m.raw, text);
+    }
+    const sentDay = (s?.sentDate ?? parseDate(headerValue(tree, "date")))?.day ?? null;
+    return { text, sentDay };
+  }
+
+  function searchDataOf(m: MessageData): SearchData | null {
+    const found = textOf(m);
+    if (found === null) return null;
+    const { text, sentDay } = found;
+    return { header: (name) => text.headers.get(name) ?? [], body: text.body, sentDay };
   }
 
   function searchIndexOf(m: MessageData): string | null {
-    const s = summaryOf(m);
-    if (s !== null) {
-      return writeSearchIndex({
-        sentDay: s.sentDate?.day ?? null,
-        headers: Object.entries(s.headers),
-        body: s.text,
-      });
-    }
-    if (m.raw === null) return null;
-    const tree = treeOf(m);
-    if (tree === null) return null;
-    const text = searchText(m.raw, tree);
+    const found = textOf(m);
+    if (found === null) return null;
     return writeSearchIndex({
-      sentDay: parseDate(headerValue(tree, "date"))?.day ?? null,
-      headers: text.headers,
-      body: text.body,
+      sentDay: found.sentDay,
+      headers: found.text.headers,
+      body: found.text.body,
     });
   }
 
   return {
-    summarize,
+    summarize: (raw) => summarize(raw, parsedTree(raw)),
     envelope(m) {
       const s = summaryOf(m);
       if (s !== null) return s.envelope;

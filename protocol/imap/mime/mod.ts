@@ -47,14 +47,12 @@ export {
 } from "./decode.ts";
 export {
   foldText,
-  fromSummary,
   MAX_SEARCH_TEXT,
-  type MessageSummary,
   parseDate,
   type SearchText,
   searchText,
   type SentDate,
-  summarize,
 } from "./search_text.ts";
+export { fromSummary, type MessageSummary, summarize } from "./summary.ts";
 export { imapString, nstring } from "./imap_string.ts";
 export { MAX_PREVIEW, preview } from "./preview.ts";

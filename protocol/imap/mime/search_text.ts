@@ -1,11 +1,10 @@
 /**
- * Text for SEARCH (RFC 9051, Section 6.4.4) and the per-message summary computed once at APPEND
- * time, so FETCH and SEARCH never re-parse stored messages.
+ * Text for SEARCH (RFC 9051, Section 6.4.4): decoded, folded header values and body text, and
+ * the sent date of the SENT* keys. It is stored once per message, in the store's search text
+ * (protocol/imap/search_index.ts); the summary (summary.ts) does not repeat it.
  */
 
-import { bodyStructure } from "./bodystructure.ts";
 import { decodeTransfer } from "./decode.ts";
-import { envelope } from "./envelope.ts";
 import {
   type Address,
   decodeCharset,
@@ -15,9 +14,7 @@ import {
   MISSING_MAILBOX,
   parseAddressList,
 } from "./header.ts";
-import { headerValue, type MimePart, parseMessage } from "./parse.ts";
-import { decodeTree, encodeTree } from "./_tree_codec.ts";
-import { preview } from "./preview.ts";
+import { headerValue, type MimePart } from "./parse.ts";
 
 /** Cap on the decoded body text kept for search, in UTF-16 code units. */
 export const MAX_SEARCH_TEXT = 256 * 1024;
@@ -198,88 +195,4 @@ export function parseDate(value: string | null): SentDate | null {
   const time = Date.UTC(year, month, day, h, mi, s) - offset * 60_000;
   const pad = (n: number, w: number): string => String(n).padStart(w, "0");
   return { time, day: `${pad(year, 4)}-${pad(month + 1, 2)}-${pad(day, 2)}` };
-}
-
-/**
- * What the store keeps next to each message: everything FETCH and SEARCH need without
- * re-parsing the raw bytes.
- */
-export interface MessageSummary {
-  readonly version: 2;
-  readonly envelope: string;
-  /** BODY (non-extensible) structure. */
-  readonly body: string;
-  /** BODYSTRUCTURE (with extension data). */
-  readonly bodyStructure: string;
-  /**
-   * The part tree with offsets, for BODY[section] and BINARY[section]. Header fields keep their
-   * names and offsets but not their values (use `envelope` and `headers` instead).
-   */
-  readonly tree: MimePart;
-  readonly sentDate: SentDate | null;
-  /** Decoded, folded top-level header values by lower-cased name. */
-  readonly headers: Record<string, string[]>;
-  /** Decoded, folded body text (capped at MAX_SEARCH_TEXT). */
-  readonly text: string;
-  /** PREVIEW text (RFC 8970); absent from summaries written before it was kept. */
-  readonly preview?: string;
-}
-
-/** Parses a message once and returns its summary as JSON (for `AppendInput.summary`). */
-export function summarize(raw: Uint8Array): string {
-  const tree = parseMessage(raw);
-  const st = searchText(raw, tree);
-  return JSON.stringify({
-    version: 2,
-    envelope: envelope(tree),
-    body: bodyStructure(tree, false),
-    bodyStructure: bodyStructure(tree, true),
-    tree: encodeTree(tree),
-    sentDate: parseDate(headerValue(tree, "date")),
-    headers: Object.fromEntries(st.headers),
-    text: st.body,
-    preview: preview(raw, tree),
-  });
-}
-
-/** Reads a summary written by `summarize()`; null when it is missing, corrupt or outdated. */
-export function fromSummary(json: string): MessageSummary | null {
-  let v: unknown;
-  try {
-    v = JSON.parse(json);
-  } catch {
-    return null;
-  }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return null;
-  const s = v as Record<string, unknown>;
-  if (
-    s.version !== 2 || typeof s.envelope !== "string" || typeof s.body !== "string" ||
-    typeof s.bodyStructure !== "string" || typeof s.text !== "string" ||
-    typeof s.headers !== "object" || s.headers === null || Array.isArray(s.headers)
-  ) return null;
-  const tree = decodeTree(s.tree);
-  if (tree === null) return null;
-  const headers: Record<string, string[]> = {};
-  for (const [k, list] of Object.entries(s.headers)) {
-    if (!Array.isArray(list) || !list.every((x) => typeof x === "string")) return null;
-    headers[k] = list;
-  }
-  const d = s.sentDate;
-  let sentDate: SentDate | null = null;
-  if (d !== null && d !== undefined) {
-    const o = d as Record<string, unknown>;
-    if (typeof o.time !== "number" || typeof o.day !== "string") return null;
-    sentDate = { time: o.time, day: o.day };
-  }
-  return {
-    version: 2,
-    envelope: s.envelope,
-    body: s.body,
-    bodyStructure: s.bodyStructure,
-    tree,
-    sentDate,
-    headers,
-    text: s.text,
-    ...(typeof s.preview === "string" ? { preview: s.preview } : {}),
-  };
 }

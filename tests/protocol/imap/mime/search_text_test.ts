@@ -109,8 +109,26 @@ Deno.test("summarize() and fromSummary() keep everything FETCH and SEARCH need",
   }
   const s = fromSummary(summarize(load("01-plain-ascii")))!;
   assert.equal(s.sentDate?.day, "2026-11-02");
-  assert.deepEqual(s.headers["subject"], ["plain ascii"]);
-  assert.ok(s.text.includes("this is a plain message."));
+  // The search text is stored once, apart from the summary (protocol/imap/search_index.ts).
+  assert.equal(s.version, 3);
+  assert.equal(s.headers, undefined);
+  assert.equal(s.text, undefined);
+});
+
+Deno.test("fromSummary() still reads version 2 summaries, which carry the search text", () => {
+  const v3 = JSON.parse(summarize(load("01-plain-ascii")));
+  const v2 = {
+    ...v3,
+    version: 2,
+    headers: { subject: ["plain ascii"] },
+    text: "this is a plain message.",
+  };
+  const s = fromSummary(JSON.stringify(v2))!;
+  assert.equal(s.version, 2);
+  assert.deepEqual(s.headers, { subject: ["plain ascii"] });
+  assert.equal(s.text, "this is a plain message.");
+  assert.equal(fromSummary(JSON.stringify({ ...v2, headers: undefined })), null);
+  assert.equal(fromSummary(JSON.stringify({ ...v2, headers: { subject: [1] } })), null);
 });
 
 Deno.test("fromSummary() rejects missing, corrupt or outdated summaries", () => {
@@ -119,7 +137,6 @@ Deno.test("fromSummary() rejects missing, corrupt or outdated summaries", () => 
     JSON.stringify({ ...good, version: 1 }),
     JSON.stringify({ ...good, tree: [1, 2] }),
     JSON.stringify({ ...good, tree: [5, 2, 1, [], false, "text", "plain", [], false] }),
-    JSON.stringify({ ...good, headers: { subject: [1] } }),
     JSON.stringify({ ...good, sentDate: { time: "x" } }),
   ];
   for (const bad of ["", "null", "{}", "[]", '{"version":2}', "{", '"x"', ...broken]) {
