@@ -219,6 +219,7 @@ export interface Config {
   readonly admin: AdminConfig;
   /** Where mail is kept. Default: SQLite at `<data_dir>/postern.db`. */
   readonly store: StoreConfig;
+  readonly server: ServerSettings;
 }
 
 /** One problem found in a configuration file; `line` and `col` are 1-based. */
@@ -309,6 +310,7 @@ const KEYS = {
     "metrics",
     "admin",
     "store",
+    "server",
   ],
   listen: ["address", "tls"],
   tls: [
@@ -427,6 +429,7 @@ export function parseConfig(
     quota: readQuota(ctx, root),
     ...readObservability(ctx, root, dataDir),
     store: readStore(ctx, root),
+    server: readServer(ctx, root),
   };
   if (ctx.issues.length > 0) {
     ctx.issues.sort((a, b) => a.line - b.line || a.col - b.col);
@@ -1617,4 +1620,43 @@ function readStore(ctx: Context, root: Section): StoreConfig {
     ca: store.has("ca") ? store.path("ca", "", true) : null,
     connectTimeoutMs: store.duration("connect_timeout", 10_000, 1000),
   };
+}
+
+// ---- server: (issue 15) ----
+
+/** How the server uses the machine's cores. */
+export interface ServerSettings {
+  /**
+   * Accept loops, each a Worker with its own listeners (SO_REUSEPORT) and store connection;
+   * `auto` (the default) is one per core. 1 runs everything on the main thread.
+   */
+  readonly workers: number | "auto";
+}
+
+/** More accept loops than this buy nothing and cost a store connection each. */
+export const MAX_WORKERS = 256;
+
+function readServer(ctx: Context, root: Section): ServerSettings {
+  const section = Section.open(
+    ctx,
+    root.raw("server"),
+    root.keyNode("server"),
+    "server",
+    ["workers"],
+    "server",
+  );
+  const node = section.raw("workers");
+  if (node === undefined || (isScalar(node) && node.value === "auto")) return { workers: "auto" };
+  if (!isScalar(node) || typeof node.value !== "number") {
+    section.fail("workers", `expected auto or a whole number, got ${describe(node)}`);
+    return { workers: "auto" };
+  }
+  return { workers: section.int("workers", 1, 1, MAX_WORKERS) };
+}
+
+/** The number of accept loops `server.workers` asks for on this machine. */
+export function workerCount(config: Pick<Config, "server">): number {
+  const workers = config.server.workers;
+  if (workers !== "auto") return workers;
+  return Math.max(1, Math.min(MAX_WORKERS, navigator.hardwareConcurrency || 1));
 }

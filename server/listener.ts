@@ -62,6 +62,24 @@ export interface ListenerOptions {
   readonly onAccess: (record: AccessRecord) => void;
   readonly onError: (message: string, error: unknown) => void;
   readonly metrics?: Metrics;
+  /**
+   * Binds with SO_REUSEPORT (Linux), so that the accept loops of several Workers share each
+   * port and the kernel spreads connections among them.
+   */
+  readonly reusePort?: boolean;
+  /**
+   * Counts connections per client address across every accept loop of the server (Workers);
+   * without one, this group counts its own.
+   */
+  readonly addressGate?: AddressGate;
+}
+
+/** Connections per client address, counted where every accept loop can see them. */
+export interface AddressGate {
+  /** Counts one more connection from `address` unless `limit` are open; false: refused. */
+  claim(address: string, limit: number): Promise<boolean>;
+  /** Ends one connection counted by `claim`. */
+  release(address: string): void;
 }
 
 /** The set of running listeners and their live connections. */
@@ -85,7 +103,12 @@ export class ListenerGroup {
     const bound: Deno.Listener[] = [];
     try {
       for (const spec of specs) {
-        bound.push(Deno.listen({ hostname: spec.hostname, port: spec.port, transport: "tcp" }));
+        bound.push(Deno.listen({
+          hostname: spec.hostname,
+          port: spec.port,
+          transport: "tcp",
+          ...(this.#options.reusePort ? { reusePort: true } : {}),
+        }));
       }
     } catch (error) {
       for (const l of bound) l.close();
@@ -151,20 +174,14 @@ export class ListenerGroup {
         // The socket may already be gone.
       }
       const address = (conn.remoteAddr as Deno.NetAddr).hostname;
+      const gate = this.#options.addressGate;
+      if (gate !== undefined) {
+        this.#admitThrough(gate, conn, address, spec);
+        continue;
+      }
       const count = this.#perAddress.get(address) ?? 0;
       if (count >= this.#options.maxConnectionsPerAddress) {
-        this.#metrics.connectionRefused(listenerLabel(spec));
-        this.#options.onAccess({
-          id: 0,
-          peer: address,
-          listener: `${spec.hostname}:${spec.port}`,
-          tls: null,
-          bytesIn: 0,
-          bytesOut: 0,
-          durationMs: 0,
-          closeReason: "too many connections from this address",
-        });
-        closeQuietly(conn);
+        this.#refuse(conn, address, spec);
         continue;
       }
       this.#perAddress.set(address, count + 1);
@@ -179,6 +196,51 @@ export class ListenerGroup {
       });
       this.#connections.set(id, { conn, done });
     }
+  }
+
+  /** Closes a connection over the per-address limit, with an access line. */
+  #refuse(conn: Deno.Conn, address: string, spec: ListenerSpec): void {
+    this.#metrics.connectionRefused(listenerLabel(spec));
+    this.#options.onAccess({
+      id: 0,
+      peer: address,
+      listener: `${spec.hostname}:${spec.port}`,
+      tls: null,
+      bytesIn: 0,
+      bytesOut: 0,
+      durationMs: 0,
+      closeReason: "too many connections from this address",
+    });
+    closeQuietly(conn);
+  }
+
+  /**
+   * Serves a connection once the shared gate admits its address. The question runs in the
+   * connection's task, so the accept loop never waits for the answer.
+   */
+  #admitThrough(gate: AddressGate, conn: Deno.Conn, address: string, spec: ListenerSpec): void {
+    const id = this.#nextId++;
+    const done = (async () => {
+      let admitted = false;
+      try {
+        admitted = await gate.claim(address, this.#options.maxConnectionsPerAddress);
+      } catch (error) {
+        this.#options.onError("Connection limit check failed", error);
+      }
+      if (!admitted || this.#shutdown.signal.aborted) {
+        if (admitted) gate.release(address);
+        this.#refuse(conn, address, spec);
+        return;
+      }
+      this.#metrics.connectionOpened(listenerLabel(spec));
+      try {
+        await this.#serve(id, conn, spec);
+      } finally {
+        this.#metrics.connectionClosed(listenerLabel(spec));
+        gate.release(address);
+      }
+    })().finally(() => this.#connections.delete(id));
+    this.#connections.set(id, { conn, done });
   }
 
   async #serve(id: number, conn: Deno.Conn, spec: ListenerSpec): Promise<void> {

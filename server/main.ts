@@ -41,7 +41,8 @@ import type { MailStore } from "../mailstore/mail_store.ts";
 import { prepareDataDir } from "./data_dir.ts";
 import { openConfiguredStore } from "./store.ts";
 import { copyStore } from "../mailstore/transfer.ts";
-import { serve, type ServeHandle } from "./serve.ts";
+import type { ServeHandle } from "./serve.ts";
+import { serveOnCores } from "./workers/mod.ts";
 import { startStallProbeFromEnv } from "./stall_probe.ts";
 import { describeTlsSuites } from "./tls_config.ts";
 import { connectInstructions, ensureDemoAccount } from "./cli/first_run.ts";
@@ -822,7 +823,7 @@ async function runServe({ values, io }: CommandInput): Promise<number> {
   if (Deno.build.os !== "windows") signals.push(["SIGHUP", reload]);
   for (const [signal, listener] of signals) Deno.addSignalListener(signal, listener);
   try {
-    const running = handle = await serve(config, {
+    const running = handle = await serveOnCores(config, {
       rereadConfig: () => resolveConfig(io, values, { checkFiles: true }),
     });
     if (stopRequested) stop();

@@ -27,6 +27,11 @@ import { KeyCounters, teeMetrics } from "./metrics/counters.ts";
 import { type MetricsServer, startMetricsServer, startMetricsTlsServer } from "./metrics/http.ts";
 import { type AdminServer, isPrivateDirectory, startAdminServer } from "./admin/server.ts";
 import { adminHandler } from "./admin/handler.ts";
+import type { AdminHandler } from "./admin/server.ts";
+import type { AddressGate } from "./listener.ts";
+import type { EventRelay } from "../mailstore/event_hub.ts";
+import type { SessionRegistry } from "../mailstore/session_registry.ts";
+import type client from "prom-client";
 
 export interface ServeHandle {
   /** The bound addresses, in the order of `config.listen`. */
@@ -45,6 +50,31 @@ export interface ServeHandle {
   reload(config?: Config): Promise<void>;
   /** Graceful shutdown: stop accepting, BYE to sessions, let commits finish. */
   shutdown(): Promise<void>;
+  /** In a Worker: what its supervisor asks of this accept loop; null otherwise. */
+  readonly worker: WorkerEndpoint | null;
+}
+
+/**
+ * What a Worker's accept loop shares with the others (server/workers/): its listeners bind
+ * with SO_REUSEPORT, and the store's events, the per-user and per-address counts go through
+ * the supervisor. The metrics listener and the admin socket are the supervisor's.
+ */
+export interface WorkerRole {
+  /** Which accept loop this is, from 1 (access log, IMAP ID). */
+  readonly id: number;
+  /** Runs the server's one LMTP listener. */
+  readonly primary: boolean;
+  readonly relay: EventRelay;
+  readonly sessions: SessionRegistry;
+  readonly addressGate: AddressGate;
+}
+
+/** A Worker's answers to its supervisor. */
+export interface WorkerEndpoint {
+  /** This loop's metrics, for the supervisor to add up (prom-client's JSON form). */
+  metrics(): Promise<client.MetricObjectWithValues<client.MetricValue<string>>[]>;
+  /** The admin commands over this loop's sessions; null when the admin socket is off. */
+  readonly admin: AdminHandler | null;
 }
 
 export interface ServeOptions {
@@ -55,6 +85,8 @@ export interface ServeOptions {
   readonly shutdownGraceMs?: number;
   /** Reads the configuration again for `postern reload`; default: the file it came from. */
   readonly rereadConfig?: () => Promise<Config>;
+  /** Runs as one of several accept loops (server/workers/). */
+  readonly worker?: WorkerRole;
 }
 
 const accessLog = getLogger(["access"]);
@@ -166,11 +198,13 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   let crls = await loadCrls(config);
   await warnAboutExposedSecrets(config);
   let current = config;
+  const role = options.worker ?? null;
   const adminOn = await adminSocketWanted(config);
   const prometheus = config.metrics === null ? null : new PrometheusMetrics({
     // The SQLite file's size; a PostgreSQL store reports none (the database server knows it).
+    // Of several Workers, the primary alone reports it, so that the sum is the size.
     databaseBytes: () => {
-      const path = sqlitePath(config);
+      const path = role === null || role.primary ? sqlitePath(config) : null;
       return path === null ? null : databaseBytes(path);
     },
   });
@@ -180,9 +214,15 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     : prometheus ?? counters ?? NO_METRICS;
   let stack: ServerStack | null = null;
   try {
-    stack = options.application
-      ? null
-      : await ServerStack.open(config, { metrics, timeStore: prometheus !== null });
+    stack = options.application ? null : await ServerStack.open(config, {
+      metrics,
+      timeStore: prometheus !== null,
+      ...(role === null ? {} : {
+        relay: role.relay,
+        sessions: role.sessions,
+        idFields: { "x-postern-worker": String(role.id) },
+      }),
+    });
   } catch (error) {
     prometheus?.close();
     throw error;
@@ -233,13 +273,15 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     onAccess: (record) => {
       const fields = formatAccess(record);
       // The notes (COMPRESS savings, client ID) go on the line only when there are some.
+      const line = fields.notes === "" ? ACCESS_LINE : `${ACCESS_LINE} {notes}`;
       accessLog.info(
-        fields.notes === "" ? ACCESS_LINE : `${ACCESS_LINE} {notes}`,
-        { ...fields, ...revocationFields(stack) },
+        role === null ? line : `${line} worker={worker}`,
+        { ...fields, ...revocationFields(stack), ...(role === null ? {} : { worker: role.id }) },
       );
     },
     onError: (message, error) => log.error(`${message}: {error}`, { error: describe(error) }),
     metrics,
+    ...(role === null ? {} : { reusePort: true, addressGate: role.addressGate }),
   });
   let addresses: Deno.NetAddr[];
   try {
@@ -253,7 +295,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     throw error;
   }
   let lmtp: LmtpServer | null = null;
-  if (stack !== null && config.lmtp !== null) {
+  if (stack !== null && config.lmtp !== null && (role === null || role.primary)) {
     try {
       lmtp = await startLmtp(stack, () => current);
     } catch (error) {
@@ -274,6 +316,16 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   let metricsServer: MetricsServer | null = null;
   let metricsTls: ServerConfig | null = null;
   let adminServer: AdminServer | null = null;
+  const startedAt = Date.now();
+  const reread = options.rereadConfig ??
+    (() => config.source === null ? Promise.resolve(current) : loadConfig(config.source));
+  const admin = counters === null ? null : adminHandler({
+    sessions: () => stack?.imap.sessions ?? [],
+    reload: async () => await handle.reload(await reread()),
+    counters,
+    connections: () => group.connectionCount,
+    startedAt,
+  });
   const handle: ServeHandle = {
     addresses,
     lmtpAddresses: lmtp?.addresses ?? [],
@@ -285,6 +337,10 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     },
     finished,
     revocation: () => revocationFields(stack),
+    worker: role === null ? null : {
+      metrics: async () => await prometheus?.registry.getMetricsAsJSON() ?? [],
+      admin,
+    },
     async reload(next?: Config) {
       const candidate = next ?? current;
       try {
@@ -336,9 +392,8 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       return stopping;
     },
   };
-  const startedAt = Date.now();
   try {
-    if (prometheus !== null && config.metrics !== null) {
+    if (prometheus !== null && config.metrics !== null && role === null) {
       const http = {
         hostname: config.metrics.hostname,
         port: config.metrics.port,
@@ -374,19 +429,11 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
         });
       }
     }
-    if (counters !== null) {
-      const reread = options.rereadConfig ??
-        (() => config.source === null ? Promise.resolve(current) : loadConfig(config.source));
+    if (admin !== null && role === null) {
       try {
         adminServer = await startAdminServer({
           path: config.admin.socket,
-          handler: adminHandler({
-            sessions: () => stack?.imap.sessions ?? [],
-            reload: async () => await handle.reload(await reread()),
-            counters,
-            connections: () => group.connectionCount,
-            startedAt,
-          }),
+          handler: admin,
           onError: (message, error) => log.error(`${message}: {error}`, { error: describe(error) }),
         });
         log.info("Admin socket at {path}", { path: config.admin.socket });
@@ -408,7 +455,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
 }
 
 /** The metrics listener's TLS: the server certificate, client certificates required. */
-async function loadMetricsTlsConfig(
+export async function loadMetricsTlsConfig(
   config: Config,
   clientCa: readonly string[],
 ): Promise<ServerConfig> {

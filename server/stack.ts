@@ -6,7 +6,8 @@
 import { quotaLimits, quotaUsage } from "./quota.ts";
 import { prepareDataDir } from "./data_dir.ts";
 import { openConfiguredStore } from "./store.ts";
-import { isSessionRegistry } from "../mailstore/session_registry.ts";
+import { isSessionRegistry, type SessionRegistry } from "../mailstore/session_registry.ts";
+import type { EventRelay } from "../mailstore/event_hub.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../protocol/x509/identity.ts";
 import { LegacyVerifierPool } from "./auth/legacy_pool.ts";
@@ -57,6 +58,19 @@ export function localAuthSettings(config: Config): LocalAuthSettings {
   };
 }
 
+/** How `ServerStack.open` wires the stack into its process. */
+export interface StackOptions {
+  readonly metrics?: Metrics;
+  /** Wraps the store to time every call (when Prometheus metrics are on). */
+  readonly timeStore?: boolean;
+  /** Carries mailbox events between the Workers' store connections. */
+  readonly relay?: EventRelay;
+  /** Counts sessions across the Workers, for `limits.max_connections_per_user`. */
+  readonly sessions?: SessionRegistry;
+  /** More fields of the IMAP ID response (which Worker runs the session). */
+  readonly idFields?: Readonly<Record<string, string>>;
+}
+
 /** The services behind the listeners; the directory can be replaced by a reload. */
 export class ServerStack {
   readonly store: MailStore;
@@ -78,6 +92,7 @@ export class ServerStack {
     config: Config,
     directory: Directory | null,
     metrics: Metrics,
+    { sessions, idFields }: StackOptions,
   ) {
     this.store = store;
     this.#metrics = metrics;
@@ -99,7 +114,14 @@ export class ServerStack {
       limits: sessionLimits(config),
       idleTimeoutMs: config.limits.idleTimeoutMs,
       maxConnectionsPerUser: config.limits.maxConnectionsPerUser,
-      ...(isSessionRegistry(store) ? { sessions: store } : {}),
+      // A PostgreSQL store counts the sessions of every node (so every Worker too); else the
+      // Workers' supervisor counts them, when there is one.
+      ...(isSessionRegistry(store)
+        ? { sessions: store }
+        : sessions !== undefined
+        ? { sessions }
+        : {}),
+      ...(idFields ? { idFields } : {}),
       preauthWithCertificate: config.imap.preauthWithCertificate,
       certificateUser: (identity) => this.#certificateUser(identity),
       metrics,
@@ -111,17 +133,17 @@ export class ServerStack {
     this.#startRecheck();
   }
 
-  /** `timeStore` wraps the store to time every call (when Prometheus metrics are on). */
-  static async open(
-    config: Config,
-    { metrics = NO_METRICS, timeStore = false }: { metrics?: Metrics; timeStore?: boolean } = {},
-  ): Promise<ServerStack> {
+  static async open(config: Config, options: StackOptions = {}): Promise<ServerStack> {
+    const { metrics = NO_METRICS, timeStore = false } = options;
     await prepareDataDir(config.dataDir);
-    const opened = await openConfiguredStore(config);
+    const opened = await openConfiguredStore(
+      config,
+      options.relay ? { relay: options.relay } : {},
+    );
     const store = timeStore ? instrumentStore(opened, metrics) : opened;
     const settings = await directorySettings(config);
     const directory = settings ? new Directory(settings, { metrics }) : null;
-    return new ServerStack(store, config, directory, metrics);
+    return new ServerStack(store, config, directory, metrics, options);
   }
 
   /** Null when the store and the directory (if any) answer, else why not (for /readyz). */

@@ -2,8 +2,9 @@
  * The embedded MailStore over SQLite (`node:sqlite`). The database runs in WAL mode, and a
  * method that changes mail resolves only after its transaction has been committed and synced.
  * Every mutating method is one `BEGIN IMMEDIATE` transaction; the driver is synchronous, so no
- * two calls in this process interleave. The change feed (`watch`) covers writes made through
- * this instance only.
+ * two calls on one connection interleave. The change feed (`watch`) covers writes made through
+ * this instance, and those of the other connections of the same server when a relay joins them
+ * (one connection per Worker; their transactions serialize on SQLite's write lock).
  *
  * Group commit, off the event loop: SQLite runs with `synchronous=NORMAL`, so COMMIT writes its
  * WAL frames without waiting for the disk, and the store then syncs the `-wal` file itself with
@@ -11,10 +12,12 @@
  * before it started; commits that arrive while it runs wait for the next one. No result (of a
  * write or of a read that may have seen a commit) and no change event leaves the store before
  * every commit made so far is on disk, so what a client is told is exactly as durable as with
- * `synchronous=FULL`. Checkpoints stay safe: in NORMAL mode SQLite syncs the WAL before a
- * checkpoint and the database after it, before the WAL is reused. They run in a worker of their
- * own (`_checkpointer.ts`, started after the first commits) rather than inside a COMMIT here;
- * SQLite's own auto-checkpoint remains as a backstop at a much larger WAL.
+ * `synchronous=FULL`; with several connections, a result that may show another connection's
+ * unsynced commit (`PRAGMA data_version` moved) waits for a sync too. Checkpoints stay safe:
+ * in NORMAL mode SQLite syncs the WAL before a checkpoint and the database after it, before
+ * the WAL is reused. They run in a worker of their own (`_checkpointer.ts`, started after the
+ * first commits) rather than inside a COMMIT here; SQLite's own auto-checkpoint remains as a
+ * backstop at a much larger WAL.
  */
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import type {
@@ -49,7 +52,7 @@ import {
   validateAccountName,
   validateSpecialUse,
 } from "../mailbox_name.ts";
-import { EventHub } from "../event_hub.ts";
+import { EventHub, type EventRelay } from "../event_hub.ts";
 import { checkMessageSize, MAX_MESSAGE_BYTES } from "../limits.ts";
 import { MIGRATIONS } from "./schema.ts";
 import type { CheckpointerReport, CheckpointerRequest } from "./_checkpointer.ts";
@@ -84,6 +87,11 @@ export interface SqliteMailStoreOptions {
   readonly onListenerError?: (error: unknown) => void;
   /** Largest message `append` accepts (default `MAX_MESSAGE_BYTES`). */
   readonly maxMessageBytes?: number;
+  /**
+   * Other connections of this server write to the same database (Workers): their changes
+   * reach `watch()` through this relay, and results that may show them wait for their sync.
+   */
+  readonly relay?: EventRelay;
 }
 
 const DAY_MS = 86_400_000;
@@ -200,6 +208,11 @@ export class SqliteMailStore implements MailStore, ExactStore {
   #path: string;
   /** Why a WAL sync failed; once set, the store answers nothing more. */
   #syncFailed: unknown = null;
+  /** Where this store's events go to, and other connections' events come from. */
+  #relay: EventRelay | null;
+  #unsubscribe: (() => void) | null = null;
+  /** `PRAGMA data_version` when last read; it moves when another connection commits. */
+  #dataVersion = 0;
 
   constructor(path: string, options: SqliteMailStoreOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -207,6 +220,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
     this.#keep = options.expungedKeep ?? 10_000;
     this.#maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     this.#hub = new EventHub(options.onListenerError);
+    this.#relay = options.relay ?? null;
     this.#path = path;
     this.#db = new DatabaseSync(path);
     try {
@@ -221,6 +235,12 @@ export class SqliteMailStore implements MailStore, ExactStore {
       this.#db.exec("PRAGMA foreign_keys = ON");
       this.#migrate();
       this.pruneExpunged();
+      if (this.#relay !== null) {
+        this.#dataVersion = this.#readDataVersion();
+        this.#unsubscribe = this.#relay.subscribe((event) => {
+          if (!this.#closed) this.#hub.emit(event);
+        });
+      }
     } catch (e) {
       this.#db.close();
       throw e;
@@ -933,6 +953,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unsubscribe?.();
     this.#hub.clear();
     this.#statements.clear();
     try {
@@ -1156,6 +1177,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
     try {
       this.#open();
       result = body();
+      this.#noteOtherCommits();
     } catch (e) {
       return this.#dirty || this.#syncing
         ? this.#durable().then(() => Promise.reject(e), () => Promise.reject(e))
@@ -1164,6 +1186,25 @@ export class SqliteMailStore implements MailStore, ExactStore {
     return this.#dirty || this.#syncing
       ? this.#durable().then(() => result)
       : Promise.resolve(result);
+  }
+
+  /**
+   * With other connections on the database (a relay), a result may show a change another one
+   * committed but has not synced yet: when `data_version` moved, the next sync (which covers
+   * the whole `-wal` file, whoever wrote it) must come first.
+   */
+  #noteOtherCommits(): void {
+    if (this.#relay === null || this.#walPath === null) return;
+    const version = this.#readDataVersion();
+    if (version === this.#dataVersion) return;
+    this.#dataVersion = version;
+    this.#dirty = true;
+  }
+
+  #readDataVersion(): number {
+    return Number(
+      (this.#statement("PRAGMA data_version").get() as { data_version: number }).data_version,
+    );
   }
 
   /** Resolves once every commit made before this call is synced to disk (group commit). */
@@ -1319,7 +1360,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
       this.#pending = null;
     }
     if (this.#walPath === null) {
-      for (const event of events) this.#hub.emit(event);
+      for (const event of events) this.#emit(event);
       return result;
     }
     this.#dirty = true;
@@ -1329,10 +1370,16 @@ export class SqliteMailStore implements MailStore, ExactStore {
     if (events.length > 0) {
       // Listeners hear of a change only once it is durable, and before its caller's answer.
       this.#durable().then(() => {
-        for (const event of events) this.#hub.emit(event);
+        for (const event of events) this.#emit(event);
       }, () => {});
     }
     return result;
+  }
+
+  /** Tells this store's listeners and, through the relay, the other connections'. */
+  #emit(event: MailboxEvent): void {
+    this.#hub.emit(event);
+    this.#relay?.publish(event);
   }
 
   #migrate(): void {

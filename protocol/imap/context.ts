@@ -96,6 +96,8 @@ export interface CommandContext {
   /** Quota figures (RFC 9208), or null when the server enforces none. */
   readonly quota: QuotaSource | null;
   readonly limits: SessionLimits;
+  /** Fields the ID response adds for authenticated clients (see `SessionOptions.idFields`). */
+  readonly idFields: Readonly<Record<string, string>>;
   readonly state: SessionState;
   setState(next: SessionState): void;
   /** Untagged responses of the command in progress. */

@@ -59,6 +59,11 @@ export interface SessionOptions {
   readonly compress?: boolean;
   /** Name in the greeting. */
   readonly serverName?: string;
+  /**
+   * More fields of the ID response (RFC 2971) for authenticated clients, such as which of the
+   * server's accept loops runs the session. Names and values are letters, digits and `-`.
+   */
+  readonly idFields?: Readonly<Record<string, string>>;
 }
 
 const silentLogger: ImapLogger = { warn() {}, error() {} };
@@ -114,6 +119,7 @@ export class ImapSession {
   readonly #starttlsAvailable: boolean;
   readonly #peerAddress: string;
   readonly #serverName: string;
+  readonly #idFields: Readonly<Record<string, string>>;
   #tls: boolean;
   #identity: CertificateIdentity | null;
   #state: SessionState = { kind: "notAuthenticated" };
@@ -147,6 +153,7 @@ export class ImapSession {
     this.#identity = options.peer.identity;
     this.#peerAddress = options.peer.address;
     this.#serverName = options.serverName ?? "Postern";
+    this.#idFields = options.idFields ?? {};
     this.#preauth = options.preauth ?? null;
     this.#receiver = this.#newReceiver();
   }
@@ -582,6 +589,7 @@ export class ImapSession {
       quota: this.#quota,
       limits: this.#limits,
       out: this.#out,
+      idFields: this.#idFields,
       authContext,
       get state() {
         return session.#state;

@@ -5,6 +5,9 @@
 import type { CommandSpec } from "../context.ts";
 import { badSyntax } from "../errors.ts";
 
+/** What an extra ID field may hold, so that it needs no quoting rules. */
+const SAFE = /^[A-Za-z0-9-]{1,64}$/;
+
 export const idCommand: CommandSpec = {
   name: "ID",
   states: ["notAuthenticated", "authenticated", "selected"],
@@ -22,7 +25,11 @@ export const idCommand: CommandSpec = {
     r.end();
     const name = fields.get("name");
     if (name !== undefined) ctx.clientIdentified(name, fields.get("version") ?? null);
-    ctx.out.line('* ID ("name" "Postern" "vendor" "Postern")');
+    const extra = ctx.state.kind === "notAuthenticated"
+      ? []
+      : Object.entries(ctx.idFields).filter(([k, v]) => SAFE.test(k) && SAFE.test(v));
+    const more = extra.map(([k, v]) => ` "${k}" "${v}"`).join("");
+    ctx.out.line(`* ID ("name" "Postern" "vendor" "Postern"${more})`);
     return Promise.resolve({ text: "ID completed" });
   },
 };

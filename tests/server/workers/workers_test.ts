@@ -1,0 +1,157 @@
+/**
+ * A whole Postern with two Workers (`server.workers: 2`, SO_REUSEPORT) against real TLS
+ * clients (Deno.connectTls through RawImap): mailbox events cross the Workers, the per-user
+ * limit holds for both together, and 20 clients on one mailbox see no contradictory state.
+ * The ID response names the Worker of a logged-in session, so that a test can place two
+ * connections on different Workers.
+ */
+import assert from "node:assert/strict";
+import { makeMessage, RawImap } from "../../_support/imap_clients.ts";
+import { type RunningPostern, startPostern } from "../../_support/postern.ts";
+import { rawConnection, runStateChecker } from "../../_support/state_checker.ts";
+
+const USERS = [
+  { name: "alice", password: "pw" },
+  { name: "bob", password: "pw" },
+  { name: "carol", password: "pw" },
+];
+
+/** A logged-in connection and the Worker it landed on. */
+async function login(
+  postern: RunningPostern,
+  user: string,
+): Promise<{ imap: RawImap; worker: string }> {
+  const imap = await RawImap.tls(postern.implicitPort, postern.caPem);
+  await imap.greeting();
+  const ok = await imap.command(`LOGIN ${user} pw`);
+  assert.equal(ok.status, "OK", ok.tagged);
+  const id = await imap.command("ID NIL");
+  const text = id.untagged.map((r) => r.text).join("\n");
+  const worker = /"x-postern-worker" "(\d+)"/.exec(text)?.[1];
+  assert.ok(worker !== undefined, `no worker in ${text}`);
+  return { imap, worker };
+}
+
+/**
+ * Logged-in connections of `user`, one on each of `workers` different Workers; the others
+ * opened on the way are closed. The kernel spreads connections by a hash of their ports, so
+ * a few tries are enough; the loop is bounded.
+ */
+async function onDistinctWorkers(
+  postern: RunningPostern,
+  user: string,
+  workers: number,
+): Promise<RawImap[]> {
+  const found = new Map<string, RawImap>();
+  for (let i = 0; i < 64 && found.size < workers; i++) {
+    const { imap, worker } = await login(postern, user);
+    if (found.has(worker)) await imap.close();
+    else found.set(worker, imap);
+  }
+  assert.equal(found.size, workers, "connections never reached every Worker");
+  return [...found.values()];
+}
+
+Deno.test({
+  name: "Postern with two Workers",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    const postern = await startPostern({
+      users: USERS,
+      workers: 2,
+    });
+    try {
+      await t.step("IDLE in one Worker hears of an APPEND made in the other", async () => {
+        const [idler, writer] = await onDistinctWorkers(postern, "alice", 2);
+        try {
+          const select = await idler!.command("SELECT INBOX");
+          assert.equal(select.status, "OK", select.tagged);
+          const before = Number(
+            /\* (\d+) EXISTS/.exec(select.untagged.map((r) => r.text).join("\n"))?.[1],
+          );
+          await idler!.write("I1 IDLE\r\n");
+          assert.ok(await idler!.readUntil((r) => r.text.startsWith("+"), 5000));
+          const started = performance.now();
+          const appended = await writer!.command(
+            "APPEND INBOX",
+            makeMessage("cross-worker", "Across Workers"),
+          );
+          assert.equal(appended.status, "OK", appended.tagged);
+          const seen = await idler!.readUntil(
+            (r) => r.text === `* ${before + 1} EXISTS`,
+            5000,
+          );
+          const latency = performance.now() - started;
+          assert.ok(seen, "the IDLE session never heard of the APPEND");
+          console.log(`  EXISTS reached the other Worker ${latency.toFixed(1)} ms after APPEND`);
+          await idler!.write("DONE\r\n");
+          assert.ok(await idler!.readUntil((r) => r.text.startsWith("I1 OK"), 5000));
+        } finally {
+          await idler!.close();
+          await writer!.close();
+        }
+      });
+
+      await t.step("20 clients across both Workers see no contradictory state", async () => {
+        const result = await runStateChecker(async () => {
+          const imap = await RawImap.tls(postern.implicitPort, postern.caPem);
+          await imap.greeting();
+          const ok = await imap.command("LOGIN carol pw");
+          assert.equal(ok.status, "OK", ok.tagged);
+          return rawConnection(imap);
+        }, { clients: 20, durationMs: 4000, maxCommands: 60, seed: 15 });
+        assert.deepEqual(result.errors, [], result.errors.slice(0, 20).join("\n"));
+        assert.ok(result.commands > 20 * 10, `only ${result.commands} commands ran`);
+      });
+    } finally {
+      await postern.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "Postern with two Workers keeps the per-user limit for both together",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    const limited = await startPostern({
+      users: USERS,
+      workers: 2,
+      limitsYaml: "  max_connections_per_user: 3",
+    });
+    try {
+      await t.step("the per-user limit counts the sessions of both Workers", async () => {
+        // Three sessions of bob, on both Workers; a fourth is refused wherever it lands.
+        const open = await onDistinctWorkers(limited, "bob", 2);
+        open.push((await login(limited, "bob")).imap);
+        for (let i = 0; i < 4; i++) {
+          const extra = await RawImap.tls(limited.implicitPort, limited.caPem);
+          await extra.greeting();
+          const refused = await extra.command("LOGIN bob pw");
+          assert.equal(refused.status, "NO", refused.tagged);
+          await extra.close();
+        }
+        const leaving = open.pop()!;
+        await leaving.command("LOGOUT");
+        await leaving.close();
+        // The release reaches the supervisor asynchronously; the next login may race it.
+        let again: RawImap | null = null;
+        for (let i = 0; i < 50 && again === null; i++) {
+          const imap = await RawImap.tls(limited.implicitPort, limited.caPem);
+          await imap.greeting();
+          if ((await imap.command("LOGIN bob pw")).status === "OK") again = imap;
+          else {
+            await imap.close();
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        }
+        assert.ok(again, "a slot freed by LOGOUT was never given again");
+        await again.close();
+        for (const imap of open) await imap.close();
+      });
+    } finally {
+      await limited.stop();
+    }
+  },
+});
