@@ -304,7 +304,8 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       throw error;
     }
   }
-  for (const [i, addr] of addresses.entries()) {
+  // Of several Workers, the supervisor says so once all of them listen.
+  for (const [i, addr] of role !== null ? [] : addresses.entries()) {
     log.info("Listening on {address} ({tls})", {
       address: `${addr.hostname}:${addr.port}`,
       tls: config.listen[i]!.tls,

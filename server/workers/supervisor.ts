@@ -115,6 +115,12 @@ class Supervisor {
     const started = await Promise.allSettled(rest);
     const failed = started.find((r) => r.status === "rejected");
     if (failed) throw failed.reason;
+    for (const [i, addr] of this.#addresses.entries()) {
+      log.info("Listening on {address} ({tls})", {
+        address: `${addr.hostname}:${addr.port}`,
+        tls: this.#config.listen[i]!.tls,
+      });
+    }
     log.info("Serving with {count} workers", { count });
     await this.#startMetrics();
     await this.#startAdmin();
