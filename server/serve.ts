@@ -65,6 +65,8 @@ export interface WorkerRole {
   /** Runs the server's one LMTP listener. */
   readonly primary: boolean;
   readonly relay: EventRelay;
+  /** The \Recent boundaries of every Worker (protocol/imap/recent.ts `SharedBoundaries`). */
+  readonly recent: SharedArrayBuffer;
   readonly sessions: SessionRegistry;
   readonly addressGate: AddressGate;
 }
@@ -219,6 +221,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       timeStore: prometheus !== null,
       ...(role === null ? {} : {
         relay: role.relay,
+        recent: role.recent,
         sessions: role.sessions,
         idFields: { "x-postern-worker": String(role.id) },
       }),

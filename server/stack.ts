@@ -22,6 +22,7 @@ import {
 } from "./directory/directory.ts";
 import { type RevocationStatus, SessionRevoker } from "./directory/revoker.ts";
 import { ImapApplication } from "./imap_app.ts";
+import { RecentRegistry, SharedBoundaries, useRecentRegistry } from "../protocol/imap/recent.ts";
 import { defaultLimits, type SessionLimits } from "../protocol/imap/mod.ts";
 import { localAccountOf, ServerAuthenticator } from "./imap_auth.ts";
 import { getLogger } from "./log.ts";
@@ -65,6 +66,8 @@ export interface StackOptions {
   readonly timeStore?: boolean;
   /** Carries mailbox events between the Workers' store connections. */
   readonly relay?: EventRelay;
+  /** The \Recent boundaries shared by the Workers (`SharedBoundaries`). */
+  readonly recent?: SharedArrayBuffer;
   /** Counts sessions across the Workers, for `limits.max_connections_per_user`. */
   readonly sessions?: SessionRegistry;
   /** More fields of the IMAP ID response (which Worker runs the session). */
@@ -141,6 +144,9 @@ export class ServerStack {
       options.relay ? { relay: options.relay } : {},
     );
     const store = timeStore ? instrumentStore(opened, metrics) : opened;
+    if (options.recent) {
+      useRecentRegistry(store, new RecentRegistry(new SharedBoundaries(options.recent)));
+    }
     const settings = await directorySettings(config);
     const directory = settings ? new Directory(settings, { metrics }) : null;
     return new ServerStack(store, config, directory, metrics, options);

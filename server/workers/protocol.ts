@@ -27,6 +27,8 @@ export type ToWorker =
     readonly config: Config;
     /** The BroadcastChannel that carries this server's mailbox events. */
     readonly channel: string;
+    /** The \Recent boundaries every Worker claims from (`SharedBoundaries`). */
+    readonly recent: SharedArrayBuffer;
     readonly shutdownGraceMs: number;
   }
   | { readonly kind: "claimed"; readonly call: number; readonly ok: boolean }

@@ -22,6 +22,7 @@ import { type MetricsServer, startMetricsServer, startMetricsTlsServer } from ".
 import { type AdminServer, startAdminServer } from "../admin/server.ts";
 import type { KickResult, SessionRecord, StatsResult, WhoResult } from "../admin/protocol.ts";
 import type { ServerConfig } from "../../protocol/tls/mod.ts";
+import { SharedBoundaries } from "../../protocol/imap/recent.ts";
 import type { AdminCall, FromWorker, ToWorker } from "./protocol.ts";
 
 const log = getLogger(["server", "workers"]);
@@ -81,6 +82,7 @@ class Supervisor {
   readonly #config: Config;
   readonly #options: Pick<ServeOptions, "shutdownGraceMs" | "rereadConfig">;
   readonly #channel = `postern-mailbox-events-${crypto.randomUUID()}`;
+  readonly #recent = SharedBoundaries.allocate();
   readonly #workers: WorkerEntry[] = [];
   /** Live claims of every Worker together, by `scope NUL key`. */
   readonly #counts = new Map<string, number>();
@@ -222,6 +224,7 @@ class Supervisor {
         primary,
         config,
         channel: this.#channel,
+        recent: this.#recent,
         shutdownGraceMs: this.#options.shutdownGraceMs ?? 5000,
       });
     });

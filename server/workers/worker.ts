@@ -44,6 +44,7 @@ async function dispatch(message: ToWorker): Promise<void> {
             id: message.id,
             primary: message.primary,
             relay,
+            recent: message.recent,
             sessions: link,
             addressGate: link,
           },

@@ -93,6 +93,26 @@ Deno.test({
         }
       });
 
+      await t.step(
+        "a new message is \\Recent in exactly one session of either Worker",
+        async () => {
+          const [writer, reader] = await onDistinctWorkers(postern, "alice", 2);
+          try {
+            assert.equal((await writer!.command("CREATE Fresh")).status, "OK");
+            const appended = await writer!.command("APPEND Fresh", makeMessage("recent", "New"));
+            assert.equal(appended.status, "OK", appended.tagged);
+            // The first to select it is in the other Worker; it claims the message.
+            const first = await reader!.command("SELECT Fresh");
+            assert.ok(first.untagged.some((r) => r.text === "* 1 RECENT"), first.tagged);
+            const second = await writer!.command("SELECT Fresh");
+            assert.ok(second.untagged.some((r) => r.text === "* 0 RECENT"), second.tagged);
+          } finally {
+            await writer!.close();
+            await reader!.close();
+          }
+        },
+      );
+
       await t.step("20 clients across both Workers see no contradictory state", async () => {
         const result = await runStateChecker(async () => {
           const imap = await RawImap.tls(postern.implicitPort, postern.caPem);
