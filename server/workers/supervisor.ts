@@ -8,7 +8,7 @@
  * stores over a BroadcastChannel (event_relay.ts).
  */
 import client from "prom-client";
-import type { Config } from "../config.ts";
+import { type Config, loadConfig } from "../config.ts";
 import { getLogger } from "../log.ts";
 import {
   adminSocketWanted,
@@ -353,7 +353,8 @@ class Supervisor {
   async #startAdmin(): Promise<void> {
     const config = this.#config;
     if (!(await adminSocketWanted(config))) return;
-    const reread = this.#options.rereadConfig ?? (() => Promise.resolve(this.#current));
+    const reread = this.#options.rereadConfig ??
+      (() => config.source === null ? Promise.resolve(this.#current) : loadConfig(config.source));
     const ask = async <T>(request: AdminCall): Promise<T[]> =>
       (await this.#askAll((call) => ({ kind: "admin", call, request })))
         .flatMap((a) => a?.kind === "admin" && a.result !== null ? [a.result as T] : []);

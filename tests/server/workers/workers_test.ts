@@ -6,6 +6,9 @@
  * connections on different Workers.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { callAdmin } from "../../../server/admin/client.ts";
+import type { WhoResult } from "../../../server/admin/protocol.ts";
 import { makeMessage, RawImap } from "../../_support/imap_clients.ts";
 import { type RunningPostern, startPostern } from "../../_support/postern.ts";
 import { rawConnection, runStateChecker } from "../../_support/state_checker.ts";
@@ -57,9 +60,13 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
+    const socketDir = await Deno.makeTempDir({ prefix: "postern-workers-admin-" });
+    const socket = join(socketDir, "admin.sock");
     const postern = await startPostern({
       users: USERS,
       workers: 2,
+      extraYaml:
+        `metrics: { listen: "127.0.0.1:0" }\nadmin: { enabled: true, socket: ${socket} }\n`,
     });
     try {
       await t.step("IDLE in one Worker hears of an APPEND made in the other", async () => {
@@ -113,6 +120,28 @@ Deno.test({
         },
       );
 
+      await t.step("/metrics and the admin socket answer for both Workers together", async () => {
+        const held = await onDistinctWorkers(postern, "bob", 2);
+        try {
+          const port = postern.handle.metricsAddress!.port;
+          const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+          const open = [...text.matchAll(/^postern_connections_open\{[^}]*\} (\d+)$/gm)]
+            .reduce((sum, m) => sum + Number(m[1]), 0);
+          assert.equal(open, 2, text.split("\n").filter((l) => l.includes("open")).join("\n"));
+          const who = await callAdmin(socket, { cmd: "who" });
+          assert.ok(who.ok);
+          const users = (who.result as WhoResult).sessions.map((s) => s.user);
+          assert.deepEqual(users, ["bob", "bob"]);
+          const kick = await callAdmin(socket, { cmd: "kick", user: "bob" });
+          assert.deepEqual(kick.ok && kick.result, { kicked: 2 });
+          for (const imap of held) {
+            assert.ok(await imap.readUntil((r) => r.text.startsWith("* BYE"), 5000));
+          }
+        } finally {
+          for (const imap of held) await imap.close();
+        }
+      });
+
       await t.step("20 clients across both Workers see no contradictory state", async () => {
         const result = await runStateChecker(async () => {
           const imap = await RawImap.tls(postern.implicitPort, postern.caPem);
@@ -126,6 +155,7 @@ Deno.test({
       });
     } finally {
       await postern.stop();
+      await Deno.remove(socketDir, { recursive: true });
     }
   },
 });
