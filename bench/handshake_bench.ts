@@ -19,6 +19,8 @@ import { handshakesOpenssl, startNativeEcho } from "./tls_bench.ts";
 /** Handshakes per second per server. */
 export interface HandshakeFigures {
   readonly clients: number;
+  /** Postern's accept loops (`server.workers`). */
+  readonly workers: number;
   readonly postern: number;
   readonly dovecot: number | null;
   readonly rustls: number;
@@ -59,8 +61,12 @@ async function signing(): Promise<HandshakeFigures["signing"]> {
 }
 
 /** Measures the three servers one after the other with the same clients. */
-export async function benchHandshakes(clients: number, seconds: number): Promise<HandshakeFigures> {
-  const postern = await startPosternProcess({ clientAuth: "none" });
+export async function benchHandshakes(
+  clients: number,
+  seconds: number,
+  workers = 1,
+): Promise<HandshakeFigures> {
+  const postern = await startPosternProcess({ clientAuth: "none", workers });
   try {
     const certs = join(postern.dir, "certs");
     const pki = await ensureDevPki(certs);
@@ -94,7 +100,14 @@ export async function benchHandshakes(clients: number, seconds: number): Promise
         await dovecot.stop();
       }
     }
-    return { clients, postern: ours, dovecot: dovecotRate, rustls, signing: await signing() };
+    return {
+      clients,
+      workers,
+      postern: ours,
+      dovecot: dovecotRate,
+      rustls,
+      signing: await signing(),
+    };
   } finally {
     await postern.stop();
   }
@@ -104,9 +117,11 @@ export async function benchHandshakes(clients: number, seconds: number): Promise
 export function formatHandshakes(f: HandshakeFigures): string {
   const ratio = (x: number | null) => (x === null ? "-" : `${(f.postern / x).toFixed(2)}x`);
   return [
-    `openssl s_time -new x${f.clients}: Postern ${f.postern.toFixed(0)} hs/s, Dovecot ${
-      f.dovecot?.toFixed(0) ?? "-"
-    } (${ratio(f.dovecot)}), Deno.listenTls ${f.rustls.toFixed(0)} (${ratio(f.rustls)})`,
+    `openssl s_time -new x${f.clients}: Postern (${f.workers} worker${
+      f.workers === 1 ? "" : "s"
+    }) ${f.postern.toFixed(0)} hs/s, Dovecot ${f.dovecot?.toFixed(0) ?? "-"} (${
+      ratio(f.dovecot)
+    }), Deno.listenTls ${f.rustls.toFixed(0)} (${ratio(f.rustls)})`,
     `P-256 sign: noble ${f.signing.noble.toFixed(0)} µs; WebCrypto ${
       f.signing.webcrypto1.toFixed(0)
     } µs one at a time, ${f.signing.webcrypto256.toFixed(0)} µs each with 256 in flight`,
@@ -121,5 +136,6 @@ function flag(args: readonly string[], name: string): string | undefined {
 if (import.meta.main) {
   const clients = Number(flag(Deno.args, "--clients") ?? 4);
   const seconds = Number(flag(Deno.args, "--seconds") ?? 5);
-  console.log(formatHandshakes(await benchHandshakes(clients, seconds)));
+  const workers = Number(flag(Deno.args, "--workers") ?? 1);
+  console.log(formatHandshakes(await benchHandshakes(clients, seconds, workers)));
 }

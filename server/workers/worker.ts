@@ -6,6 +6,7 @@
  */
 import { serve, type ServeHandle } from "../serve.ts";
 import { setupLogging } from "../log.ts";
+import { startStallProbeFromEnv } from "../stall_probe.ts";
 import { BroadcastRelay } from "./event_relay.ts";
 import { SupervisorLink } from "./supervisor_link.ts";
 import type { AdminCall, FromWorker, ToWorker } from "./protocol.ts";
@@ -36,6 +37,8 @@ async function dispatch(message: ToWorker): Promise<void> {
   switch (message.kind) {
     case "start": {
       setupLogging(message.config.log);
+      // Benchmarks time every event loop that serves connections, so each Worker's too.
+      startStallProbeFromEnv();
       relay = new BroadcastRelay(message.channel);
       try {
         handle = await serve(message.config, {

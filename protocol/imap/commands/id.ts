@@ -1,5 +1,6 @@
 /**
- * ID (RFC 2971): the server names itself; the client's "name" and "version" go to the driver
+ * ID (RFC 2971): the server names itself (and, to a logged-in client, adds the driver's fields,
+ * such as which Worker runs the session); the client's "name" and "version" go to the driver
  * (for the access log), the other parameters are read and ignored.
  */
 import type { CommandSpec } from "../context.ts";

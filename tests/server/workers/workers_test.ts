@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { callAdmin } from "../../../server/admin/client.ts";
+import { loadConfig } from "../../../server/config.ts";
 import type { WhoResult } from "../../../server/admin/protocol.ts";
 import { makeMessage, RawImap } from "../../_support/imap_clients.ts";
 import { type RunningPostern, startPostern } from "../../_support/postern.ts";
@@ -140,6 +141,25 @@ Deno.test({
         } finally {
           for (const imap of held) await imap.close();
         }
+      });
+
+      await t.step("a reload reaches every Worker, and one they refuse is an error", async () => {
+        await postern.handle.reload();
+        const config = await loadConfig(join(postern.dir, "config.yaml"));
+        const gone = join(postern.dir, "gone.pem");
+        const broken = {
+          ...config,
+          tls: {
+            ...config.tls,
+            certificate: gone,
+            certificates: config.tls.certificates.map((c) => ({ ...c, certificate: gone })),
+          },
+        };
+        await assert.rejects(postern.handle.reload(broken), /gone\.pem/);
+        // Both Workers keep serving with the configuration they had.
+        const [a, b] = await onDistinctWorkers(postern, "alice", 2);
+        await a!.close();
+        await b!.close();
       });
 
       await t.step("20 clients across both Workers see no contradictory state", async () => {
