@@ -67,6 +67,8 @@ export interface WorkerRole {
   readonly relay: EventRelay;
   /** The \Recent boundaries of every Worker (protocol/imap/recent.ts `SharedBoundaries`). */
   readonly recent: SharedArrayBuffer;
+  /** The WAL syncs of every Worker's SQLite connection (`allocateSharedSync`). */
+  readonly sync: SharedArrayBuffer;
   readonly sessions: SessionRegistry;
   readonly addressGate: AddressGate;
 }
@@ -222,6 +224,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       ...(role === null ? {} : {
         relay: role.relay,
         recent: role.recent,
+        sharedSync: role.sync,
         sessions: role.sessions,
         idFields: { "x-postern-worker": String(role.id) },
       }),

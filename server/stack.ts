@@ -66,6 +66,8 @@ export interface StackOptions {
   readonly timeStore?: boolean;
   /** Carries mailbox events between the Workers' store connections. */
   readonly relay?: EventRelay;
+  /** The SQLite WAL syncs shared by the Workers' connections. */
+  readonly sharedSync?: SharedArrayBuffer;
   /** The \Recent boundaries shared by the Workers (`SharedBoundaries`). */
   readonly recent?: SharedArrayBuffer;
   /** Counts sessions across the Workers, for `limits.max_connections_per_user`. */
@@ -139,10 +141,10 @@ export class ServerStack {
   static async open(config: Config, options: StackOptions = {}): Promise<ServerStack> {
     const { metrics = NO_METRICS, timeStore = false } = options;
     await prepareDataDir(config.dataDir);
-    const opened = await openConfiguredStore(
-      config,
-      options.relay ? { relay: options.relay } : {},
-    );
+    const opened = await openConfiguredStore(config, {
+      ...(options.relay ? { relay: options.relay } : {}),
+      ...(options.sharedSync ? { sharedSync: options.sharedSync } : {}),
+    });
     const store = timeStore ? instrumentStore(opened, metrics) : opened;
     if (options.recent) {
       useRecentRegistry(store, new RecentRegistry(new SharedBoundaries(options.recent)));

@@ -20,6 +20,8 @@ export interface OpenStoreOptions {
    * each other through LISTEN/NOTIFY and need none).
    */
   readonly relay?: EventRelay;
+  /** Lets the Workers' SQLite connections share their WAL syncs. */
+  readonly sharedSync?: SharedArrayBuffer;
 }
 
 /** Largest password file read; a password is a line. */
@@ -40,12 +42,13 @@ export async function openConfiguredStore(
   options: OpenStoreOptions = {},
 ): Promise<MailStore & ExactStore> {
   const store = config.store;
-  const { relay, ...common } = options;
+  const { relay, sharedSync, ...common } = options;
   if (store.kind === "sqlite") {
     if (store.path === null) await prepareDataDir(config.dataDir);
     return await openSqliteMailStore(sqlitePath(config)!, {
       ...common,
       ...(relay !== undefined ? { relay } : {}),
+      ...(sharedSync !== undefined ? { sharedSync } : {}),
     });
   }
   const password = store.passwordFile === null

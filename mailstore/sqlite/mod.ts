@@ -92,6 +92,23 @@ export interface SqliteMailStoreOptions {
    * reach `watch()` through this relay, and results that may show them wait for their sync.
    */
   readonly relay?: EventRelay;
+  /**
+   * The WAL syncs of every connection of this server (`allocateSharedSync`): a sync by one
+   * releases the waiters of all, and they take turns instead of syncing side by side.
+   */
+  readonly sharedSync?: SharedArrayBuffer;
+}
+
+/** Cells of a shared sync record: the turn lock, syncs begun, highest sync index completed. */
+const SYNC_LOCK = 0;
+const SYNC_BEGUN = 1;
+const SYNC_DONE = 2;
+/** How long a connection waits on another's sync before assuming its holder is gone. */
+const SYNC_TURN_MS = 250;
+
+/** A shared sync record for the connections of one server to one database. */
+export function allocateSharedSync(): SharedArrayBuffer {
+  return new SharedArrayBuffer(3 * 4);
 }
 
 const DAY_MS = 86_400_000;
@@ -213,6 +230,8 @@ export class SqliteMailStore implements MailStore, ExactStore {
   #unsubscribe: (() => void) | null = null;
   /** `PRAGMA data_version` when last read; it moves when another connection commits. */
   #dataVersion = 0;
+  /** The shared sync record, when other connections share the WAL syncs. */
+  #sharedSync: Int32Array | null;
 
   constructor(path: string, options: SqliteMailStoreOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -221,6 +240,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
     this.#maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     this.#hub = new EventHub(options.onListenerError);
     this.#relay = options.relay ?? null;
+    this.#sharedSync = options.sharedSync ? new Int32Array(options.sharedSync) : null;
     this.#path = path;
     this.#db = new DatabaseSync(path);
     try {
@@ -1292,10 +1312,59 @@ export class SqliteMailStore implements MailStore, ExactStore {
     try {
       // SQLite keeps the -wal file (same inode) while this connection is open.
       this.#walFile ??= await Deno.open(this.#walPath!, { read: true });
-      await this.#walFile.syncData();
+      if (this.#sharedSync === null) await this.#walFile.syncData();
+      else await this.#syncInTurn(this.#sharedSync, this.#walFile);
     } catch (e) {
       this.#syncFailed ??= e;
       throw new MailStoreError("cannot", "Mail store could not sync its log to disk");
+    }
+  }
+
+  /**
+   * A sync shared with the other connections: every commit this one must cover was written
+   * before this call, so any sync begun after it covers them, whoever runs it. One connection
+   * syncs at a time (the lock); the others wait for it and are done if its index is past the
+   * one they started from, else take the next turn. A holder that vanished mid-sync (its
+   * Worker ended) loses the lock after `SYNC_TURN_MS`. A failed sync completes nothing.
+   */
+  async #syncInTurn(cells: Int32Array, file: Deno.FsFile): Promise<void> {
+    const from = Atomics.load(cells, SYNC_BEGUN);
+    for (;;) {
+      // Read before trying the lock: a sync that ends in between then fails the wait at once.
+      const seen = Atomics.load(cells, SYNC_DONE);
+      if (seen > from) return;
+      if (Atomics.compareExchange(cells, SYNC_LOCK, 0, 1) === 0) {
+        try {
+          const index = Atomics.add(cells, SYNC_BEGUN, 1) + 1;
+          await file.syncData();
+          for (;;) {
+            const done = Atomics.load(cells, SYNC_DONE);
+            if (done >= index || Atomics.compareExchange(cells, SYNC_DONE, done, index) === done) {
+              break;
+            }
+          }
+        } finally {
+          Atomics.store(cells, SYNC_LOCK, 0);
+          Atomics.notify(cells, SYNC_DONE);
+        }
+        return;
+      }
+      const wait = Atomics.waitAsync(cells, SYNC_DONE, seen, SYNC_TURN_MS);
+      if (wait.async) {
+        // A timer of our own keeps the event loop alive while the notification is awaited.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          wait.value,
+          new Promise((resolve) => timer = setTimeout(resolve, SYNC_TURN_MS + 10)),
+        ]);
+        clearTimeout(timer);
+      }
+      if (Atomics.load(cells, SYNC_DONE) === seen) {
+        // No sync completed: it failed (the lock is free again), or in a whole turn its holder
+        // did not finish and may be gone; then the lock is taken over (a second sync beside a
+        // slow one costs time, never durability).
+        Atomics.compareExchange(cells, SYNC_LOCK, 1, 0);
+      }
     }
   }
 

@@ -29,6 +29,8 @@ export type ToWorker =
     readonly channel: string;
     /** The \Recent boundaries every Worker claims from (`SharedBoundaries`). */
     readonly recent: SharedArrayBuffer;
+    /** The SQLite WAL syncs every Worker's connection shares (`allocateSharedSync`). */
+    readonly sync: SharedArrayBuffer;
     readonly shutdownGraceMs: number;
   }
   | { readonly kind: "claimed"; readonly call: number; readonly ok: boolean }

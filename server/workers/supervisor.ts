@@ -23,6 +23,7 @@ import { type AdminServer, startAdminServer } from "../admin/server.ts";
 import type { KickResult, SessionRecord, StatsResult, WhoResult } from "../admin/protocol.ts";
 import type { ServerConfig } from "../../protocol/tls/mod.ts";
 import { SharedBoundaries } from "../../protocol/imap/recent.ts";
+import { allocateSharedSync } from "../../mailstore/sqlite/mod.ts";
 import type { AdminCall, FromWorker, ToWorker } from "./protocol.ts";
 
 const log = getLogger(["server", "workers"]);
@@ -83,6 +84,7 @@ class Supervisor {
   readonly #options: Pick<ServeOptions, "shutdownGraceMs" | "rereadConfig">;
   readonly #channel = `postern-mailbox-events-${crypto.randomUUID()}`;
   readonly #recent = SharedBoundaries.allocate();
+  readonly #sync = allocateSharedSync();
   readonly #workers: WorkerEntry[] = [];
   /** Live claims of every Worker together, by `scope NUL key`. */
   readonly #counts = new Map<string, number>();
@@ -225,6 +227,7 @@ class Supervisor {
         config,
         channel: this.#channel,
         recent: this.#recent,
+        sync: this.#sync,
         shutdownGraceMs: this.#options.shutdownGraceMs ?? 5000,
       });
     });

@@ -48,6 +48,7 @@ async function dispatch(message: ToWorker): Promise<void> {
             primary: message.primary,
             relay,
             recent: message.recent,
+            sync: message.sync,
             sessions: link,
             addressGate: link,
           },
