@@ -227,8 +227,12 @@ export class ListenerGroup {
       } catch (error) {
         this.#options.onError("Connection limit check failed", error);
       }
-      if (!admitted || this.#shutdown.signal.aborted) {
-        if (admitted) gate.release(address);
+      if (admitted && this.#shutdown.signal.aborted) {
+        gate.release(address);
+        closeQuietly(conn);
+        return;
+      }
+      if (!admitted) {
         this.#refuse(conn, address, spec);
         return;
       }

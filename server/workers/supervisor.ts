@@ -39,6 +39,8 @@ const PROCESS_WIDE: Readonly<Record<string, "max" | "min">> = {
 
 /** How long a Worker may take to stop after its sessions' grace period. */
 const STOP_MARGIN_MS = 5000;
+/** How long a question to a Worker (metrics, admin, reload) may go unanswered. */
+const ANSWER_MS = 30_000;
 
 /** One Worker and what the supervisor holds for it. */
 class WorkerEntry {
@@ -156,6 +158,7 @@ class Supervisor {
     const answers = await this.#askAll((call) => ({ kind: "reload", call, config: next }));
     const refused = answers.find((a) => a?.kind === "reloaded" && a.error !== null);
     if (refused?.kind === "reloaded") throw new Error(refused.error!);
+    if (answers.includes(null)) throw new Error("A worker did not answer the reload");
     if (this.#metricsTls !== null) {
       this.#metricsTls = await loadMetricsTlsConfig(next, this.#config.metrics?.clientCa ?? []);
     }
@@ -303,7 +306,15 @@ class Supervisor {
       this.#workers.filter((w) => w.alive).map((entry) => {
         const call = this.#nextCall++;
         return new Promise<FromWorker | null>((resolve) => {
-          entry.waiting.set(call, resolve);
+          const timer = setTimeout(() => {
+            entry.waiting.delete(call);
+            log.warn("Worker {id} did not answer in time", { id: entry.id });
+            resolve(null);
+          }, ANSWER_MS);
+          entry.waiting.set(call, (answer) => {
+            clearTimeout(timer);
+            resolve(answer);
+          });
           entry.post(request(call));
         });
       }),

@@ -26,10 +26,11 @@ let handle: ServeHandle | null = null;
 
 scope.onmessage = (e) => {
   void dispatch(e.data).catch((error) => {
-    // Every request is answered; an unexpected failure here ends the Worker (its supervisor
-    // hears of it and releases what it held).
-    console.error(`postern worker: ${describe(error)}`);
-    scope.close();
+    // Every request is answered; an unexpected failure here ends the Worker as an uncaught
+    // error, which its supervisor hears of (it then releases what the Worker held).
+    setTimeout(() => {
+      throw error;
+    });
   });
 };
 
