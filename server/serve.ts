@@ -28,6 +28,7 @@ import { type MetricsServer, startMetricsServer, startMetricsTlsServer } from ".
 import { type AdminServer, isPrivateDirectory, startAdminServer } from "./admin/server.ts";
 import { adminHandler } from "./admin/handler.ts";
 import type { AdminHandler } from "./admin/server.ts";
+import type { FailureFeed } from "./auth/local.ts";
 import type { AddressGate } from "./listener.ts";
 import type { EventRelay } from "../mailstore/event_hub.ts";
 import type { SessionRegistry } from "../mailstore/session_registry.ts";
@@ -69,6 +70,8 @@ export interface WorkerRole {
   readonly recent: SharedArrayBuffer;
   /** The WAL syncs of every Worker's SQLite connection (`allocateSharedSync`). */
   readonly sync: SharedArrayBuffer;
+  /** Login failures per address, shared for the back-off. */
+  readonly failureFeed: FailureFeed;
   readonly sessions: SessionRegistry;
   readonly addressGate: AddressGate;
 }
@@ -225,6 +228,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
         relay: role.relay,
         recent: role.recent,
         sharedSync: role.sync,
+        failureFeed: role.failureFeed,
         sessions: role.sessions,
         idFields: { "x-postern-worker": String(role.id) },
       }),

@@ -11,7 +11,7 @@ import type { EventRelay } from "../mailstore/event_hub.ts";
 import type { MailStore } from "../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../protocol/x509/identity.ts";
 import { LegacyVerifierPool } from "./auth/legacy_pool.ts";
-import { LocalAuthenticator, type LocalAuthSettings } from "./auth/local.ts";
+import { type FailureFeed, LocalAuthenticator, type LocalAuthSettings } from "./auth/local.ts";
 import { type CertificateUsername, type Config, directoryConfigInput } from "./config.ts";
 import { resolveDirectoryConfig } from "./directory/config.ts";
 import type { DirectoryConfig as DirectorySettings } from "./directory/config.ts";
@@ -66,6 +66,8 @@ export interface StackOptions {
   readonly timeStore?: boolean;
   /** Carries mailbox events between the Workers' store connections. */
   readonly relay?: EventRelay;
+  /** Login failures per address, shared by the Workers' back-off. */
+  readonly failureFeed?: FailureFeed;
   /** The SQLite WAL syncs shared by the Workers' connections. */
   readonly sharedSync?: SharedArrayBuffer;
   /** The \Recent boundaries shared by the Workers (`SharedBoundaries`). */
@@ -97,7 +99,7 @@ export class ServerStack {
     config: Config,
     directory: Directory | null,
     metrics: Metrics,
-    { sessions, idFields }: StackOptions,
+    { sessions, idFields, failureFeed }: StackOptions,
   ) {
     this.store = store;
     this.#metrics = metrics;
@@ -105,6 +107,7 @@ export class ServerStack {
       store,
       verifyPassword: this.#legacy.verifyPassword,
       ...localAuthSettings(config),
+      ...(failureFeed ? { failureFeed } : {}),
     });
     this.#directory = directory;
     this.#certificateUsername = config.tls.certificateUsername;

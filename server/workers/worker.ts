@@ -9,6 +9,7 @@ import { setupLogging } from "../log.ts";
 import { startStallProbeFromEnv } from "../stall_probe.ts";
 import { BroadcastRelay } from "./event_relay.ts";
 import { SupervisorLink } from "./supervisor_link.ts";
+import { BroadcastFailureFeed } from "./failure_feed.ts";
 import type { AdminCall, FromWorker, ToWorker } from "./protocol.ts";
 import type { AdminHandler } from "../admin/server.ts";
 
@@ -22,6 +23,7 @@ const scope = self as unknown as {
 const post = (message: FromWorker) => scope.postMessage(message);
 const link = new SupervisorLink(post);
 let relay: BroadcastRelay | null = null;
+let failures: BroadcastFailureFeed | null = null;
 let handle: ServeHandle | null = null;
 
 scope.onmessage = (e) => {
@@ -41,6 +43,7 @@ async function dispatch(message: ToWorker): Promise<void> {
       // Benchmarks time every event loop that serves connections, so each Worker's too.
       startStallProbeFromEnv();
       relay = new BroadcastRelay(message.channel);
+      failures = new BroadcastFailureFeed(`${message.channel}:auth`);
       try {
         handle = await serve(message.config, {
           shutdownGraceMs: message.shutdownGraceMs,
@@ -50,12 +53,14 @@ async function dispatch(message: ToWorker): Promise<void> {
             relay,
             recent: message.recent,
             sync: message.sync,
+            failureFeed: failures,
             sessions: link,
             addressGate: link,
           },
         });
       } catch (error) {
         relay.close();
+        failures.close();
         post({ kind: "failed", error: describe(error) });
         return;
       }
@@ -95,6 +100,7 @@ async function dispatch(message: ToWorker): Promise<void> {
       await handle?.shutdown();
       link.close();
       relay?.close();
+      failures?.close();
       post({ kind: "stopped" });
       return;
     default: {

@@ -173,6 +173,27 @@ Deno.test({
         assert.deepEqual(result.errors, [], result.errors.slice(0, 20).join("\n"));
         assert.ok(result.commands > 20 * 10, `only ${result.commands} commands ran`);
       });
+      // Last: it puts 127.0.0.1 under back-off.
+      await t.step("password failures from one address count in both Workers", async () => {
+        // Five wrong passwords at once (three are free) spread over both Workers; then the
+        // right one is refused for the back-off whichever Worker takes it.
+        await Promise.all(Array.from({ length: 5 }, async (_, i) => {
+          const imap = await RawImap.tls(postern.implicitPort, postern.caPem);
+          await imap.greeting();
+          const wrong = await imap.command(`LOGIN carol wrong${i}`);
+          assert.equal(wrong.status, "NO", wrong.tagged);
+          await imap.close();
+        }));
+        // Two tries, at once: each refusal waits out the failure delay, and the back-off
+        // (4 s after five failures) must not end in between.
+        await Promise.all([0, 1].map(async () => {
+          const imap = await RawImap.tls(postern.implicitPort, postern.caPem);
+          await imap.greeting();
+          const right = await imap.command("LOGIN carol pw");
+          await imap.close();
+          assert.match(right.tagged, /NO \[UNAVAILABLE\]/, right.tagged);
+        }));
+      });
     } finally {
       await postern.stop();
       await Deno.remove(socketDir, { recursive: true });
