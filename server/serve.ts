@@ -72,6 +72,8 @@ export interface WorkerRole {
   readonly sync: SharedArrayBuffer;
   /** Login failures per address, shared for the back-off. */
   readonly failureFeed: FailureFeed;
+  /** The secret every Worker derives its session-ticket keys from. */
+  readonly ticketSecret: Uint8Array;
   readonly sessions: SessionRegistry;
   readonly addressGate: AddressGate;
 }
@@ -106,13 +108,17 @@ export interface Resumption {
   readonly ticketUses: TicketUses;
 }
 
-/** The ticket settings are read at start; a reload keeps the keys (and the tickets) alive. */
-export function newResumption(config: Config): Resumption {
+/**
+ * The ticket settings are read at start; a reload keeps the keys (and the tickets) alive.
+ * Workers derive their ticket keys from one `ticketSecret`, so that each opens the others'.
+ */
+export function newResumption(config: Config, ticketSecret?: Uint8Array): Resumption {
   return {
     ticketKeys: new TicketKeys({
       provider: defaultProvider,
       count: config.tls.tickets.count,
       keyLifetimeMs: config.tls.tickets.keyLifetimeMs,
+      ...(ticketSecret ? { secret: ticketSecret } : {}),
     }),
     sessionCache: new SessionCache(),
     ticketUses: new TicketUses({ maxUses: config.tls.tickets.maxUses }),
@@ -200,7 +206,7 @@ async function warnAboutExposedSecrets(config: Config): Promise<void> {
 }
 
 export async function serve(config: Config, options: ServeOptions = {}): Promise<ServeHandle> {
-  const resumption = newResumption(config);
+  const resumption = newResumption(config, options.worker?.ticketSecret);
   let tlsConfig = await loadTlsConfig(config, resumption);
   let crls = await loadCrls(config);
   await warnAboutExposedSecrets(config);

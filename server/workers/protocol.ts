@@ -31,6 +31,8 @@ export type ToWorker =
     readonly recent: SharedArrayBuffer;
     /** The SQLite WAL syncs every Worker's connection shares (`allocateSharedSync`). */
     readonly sync: SharedArrayBuffer;
+    /** Session tickets of one Worker open in every other: their keys come from this. */
+    readonly ticketSecret: Uint8Array;
     readonly shutdownGraceMs: number;
   }
   | { readonly kind: "claimed"; readonly call: number; readonly ok: boolean }

@@ -87,6 +87,7 @@ class Supervisor {
   readonly #channel = `postern-mailbox-events-${crypto.randomUUID()}`;
   readonly #recent = SharedBoundaries.allocate();
   readonly #sync = allocateSharedSync();
+  readonly #ticketSecret = crypto.getRandomValues(new Uint8Array(32));
   readonly #workers: WorkerEntry[] = [];
   /** Live claims of every Worker together, by `scope NUL key`. */
   readonly #counts = new Map<string, number>();
@@ -231,6 +232,7 @@ class Supervisor {
         channel: this.#channel,
         recent: this.#recent,
         sync: this.#sync,
+        ticketSecret: this.#ticketSecret,
         shutdownGraceMs: this.#options.shutdownGraceMs ?? 5000,
       });
     });

@@ -54,6 +54,7 @@ async function dispatch(message: ToWorker): Promise<void> {
             recent: message.recent,
             sync: message.sync,
             failureFeed: failures,
+            ticketSecret: message.ticketSecret,
             sessions: link,
             addressGate: link,
           },

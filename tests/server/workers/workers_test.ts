@@ -10,9 +10,44 @@ import { join } from "node:path";
 import { callAdmin } from "../../../server/admin/client.ts";
 import { loadConfig } from "../../../server/config.ts";
 import type { WhoResult } from "../../../server/admin/protocol.ts";
-import { makeMessage, RawImap } from "../../_support/imap_clients.ts";
+import { describeRun, makeMessage, RawImap, runPython } from "../../_support/imap_clients.ts";
 import { type RunningPostern, startPostern } from "../../_support/postern.ts";
 import { rawConnection, runStateChecker } from "../../_support/state_checker.ts";
+
+/**
+ * Python's ssl: one full handshake, then reconnections offering its session ticket until one
+ * lands on another Worker (bounded); prints each connection's Worker and whether it resumed.
+ */
+const RESUME_ACROSS_WORKERS = `
+import json, re, socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+def visit(session):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
+                        server_hostname="localhost", session=session)
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b"a LOGIN alice pw\\r\\nb ID NIL\\r\\n")
+    worker = None
+    while True:
+        line = f.readline().decode()
+        m = re.search(r'"x-postern-worker" "(\\d+)"', line)
+        if m: worker = m.group(1)
+        if line.startswith("b "): break
+    s.sendall(b"c LOGOUT\\r\\n")
+    f.read()
+    reused, session = s.session_reused, s.session
+    s.close()
+    return worker, reused, session
+worker, reused, session = visit(None)
+seen = [{"worker": worker, "reused": reused}]
+for _ in range(30):
+    w, r, _ = visit(session)
+    seen.append({"worker": w, "reused": r})
+    if w != worker: break
+print(json.dumps(seen))
+`;
 
 const USERS = [
   { name: "alice", password: "pw" },
@@ -160,6 +195,19 @@ Deno.test({
         const [a, b] = await onDistinctWorkers(postern, "alice", 2);
         await a!.close();
         await b!.close();
+      });
+
+      await t.step("a TLS 1.3 ticket from one Worker resumes on the other", async () => {
+        const result = await runPython(RESUME_ACROSS_WORKERS, [
+          String(postern.implicitPort),
+          postern.caPath,
+        ]);
+        assert.equal(result.code, 0, describeRun(result));
+        const seen = JSON.parse(result.stdout) as { worker: string; reused: boolean }[];
+        const first = seen[0]!;
+        const across = seen.find((s) => s.worker !== first.worker);
+        assert.ok(across, `every connection reached Worker ${first.worker}`);
+        assert.equal(across.reused, true, result.stdout);
       });
 
       await t.step("20 clients across both Workers see no contradictory state", async () => {
