@@ -33,6 +33,8 @@ export type ToWorker =
     readonly sync: SharedArrayBuffer;
     /** Session tickets of one Worker open in every other: their keys come from this. */
     readonly ticketSecret: Uint8Array;
+    /** Open connections per client address of every Worker (`allocateAddressCounts`). */
+    readonly addressCounts: SharedArrayBuffer;
     readonly shutdownGraceMs: number;
   }
   | { readonly kind: "claimed"; readonly call: number; readonly ok: boolean }

@@ -24,6 +24,7 @@ import type { KickResult, SessionRecord, StatsResult, WhoResult } from "../admin
 import type { ServerConfig } from "../../protocol/tls/mod.ts";
 import { SharedBoundaries } from "../../protocol/imap/recent.ts";
 import { allocateSharedSync } from "../../mailstore/sqlite/mod.ts";
+import { allocateAddressCounts } from "./address_counts.ts";
 import type { AdminCall, FromWorker, ToWorker } from "./protocol.ts";
 
 const log = getLogger(["server", "workers"]);
@@ -88,6 +89,7 @@ class Supervisor {
   readonly #recent = SharedBoundaries.allocate();
   readonly #sync = allocateSharedSync();
   readonly #ticketSecret = crypto.getRandomValues(new Uint8Array(32));
+  readonly #addressCounts = allocateAddressCounts();
   readonly #workers: WorkerEntry[] = [];
   /** Live claims of every Worker together, by `scope NUL key`. */
   readonly #counts = new Map<string, number>();
@@ -233,6 +235,7 @@ class Supervisor {
         recent: this.#recent,
         sync: this.#sync,
         ticketSecret: this.#ticketSecret,
+        addressCounts: this.#addressCounts,
         shutdownGraceMs: this.#options.shutdownGraceMs ?? 5000,
       });
     });

@@ -10,6 +10,7 @@ import { startStallProbeFromEnv } from "../stall_probe.ts";
 import { BroadcastRelay } from "./event_relay.ts";
 import { SupervisorLink } from "./supervisor_link.ts";
 import { BroadcastFailureFeed } from "./failure_feed.ts";
+import { SharedAddressCounts } from "./address_counts.ts";
 import type { AdminCall, FromWorker, ToWorker } from "./protocol.ts";
 import type { AdminHandler } from "../admin/server.ts";
 
@@ -56,7 +57,8 @@ async function dispatch(message: ToWorker): Promise<void> {
             failureFeed: failures,
             ticketSecret: message.ticketSecret,
             sessions: link,
-            addressGate: link,
+            // Addresses are counted in shared memory; the supervisor takes what does not fit.
+            addressGate: new SharedAddressCounts(message.addressCounts, link),
           },
         });
       } catch (error) {

@@ -257,7 +257,7 @@ Deno.test({
     const limited = await startPostern({
       users: USERS,
       workers: 2,
-      limitsYaml: "  max_connections_per_user: 3",
+      limitsYaml: "  max_connections_per_user: 3\n  max_connections_per_address: 6",
     });
     try {
       await t.step("the per-user limit counts the sessions of both Workers", async () => {
@@ -288,6 +288,35 @@ Deno.test({
         assert.ok(again, "a slot freed by LOGOUT was never given again");
         await again.close();
         for (const imap of open) await imap.close();
+      });
+      await t.step("the per-address limit counts the connections of both Workers", async () => {
+        // Six at once from 127.0.0.1, spread by the kernel; a seventh is closed unanswered.
+        // The server counts a connection until it has seen it close: earlier steps' may linger.
+        let open: RawImap[] = [];
+        for (let attempt = 0; attempt < 30 && open.length < 6; attempt++) {
+          const tries = await Promise.allSettled(Array.from({ length: 6 }, async () => {
+            const imap = await RawImap.tls(limited.implicitPort, limited.caPem);
+            await imap.greeting().catch(async (e) => {
+              await imap.close();
+              throw e;
+            });
+            return imap;
+          }));
+          open = tries.flatMap((r) => r.status === "fulfilled" ? [r.value] : []);
+          if (open.length === 6) break;
+          for (const imap of open) await imap.close();
+          open = [];
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        assert.equal(open.length, 6, "six connections were never served at once");
+        try {
+          const extra = await Deno.connect({ hostname: "127.0.0.1", port: limited.implicitPort });
+          const read = await extra.read(new Uint8Array(16)).catch(() => null);
+          extra.close();
+          assert.equal(read, null, "a seventh connection was served");
+        } finally {
+          for (const imap of open) await imap.close();
+        }
       });
     } finally {
       await limited.stop();
