@@ -2,10 +2,11 @@
  * Runs the server as several accept loops (`server.workers`), each a Worker that binds the
  * same IMAP ports with SO_REUSEPORT, so that the kernel spreads connections over the cores.
  * The main thread supervises: it starts the Workers (the first binds the ports, the others
- * join them), counts sessions per user and connections per address for all of them, serves
- * the metrics listener (their figures added up) and the admin socket (their sessions
- * together), and passes reloads and shutdown on. Mailbox events travel between the Workers'
- * stores over a BroadcastChannel (event_relay.ts).
+ * join them) and hands them the shared memory they coordinate through (\Recent boundaries,
+ * WAL syncs, connections per address) and the session-ticket secret; it counts sessions per
+ * user for all of them, serves the metrics listener (their figures added up) and the admin
+ * socket (their sessions together), and passes reloads and shutdown on. Mailbox events and
+ * login failures travel between the Workers over BroadcastChannels.
  */
 import client from "prom-client";
 import { type Config, loadConfig } from "../config.ts";

@@ -1,8 +1,9 @@
 /**
  * A Worker's entry point: one accept loop of the server. It runs the same stack as a
- * single-threaded server (`serve`), with listeners bound with SO_REUSEPORT, a store connection
- * of its own, and the shared state (mailbox events, connection counts) reached through its
- * supervisor (supervisor.ts).
+ * single-threaded server (`serve`), with listeners bound with SO_REUSEPORT and a store
+ * connection of its own. What the Workers share goes through BroadcastChannels (mailbox
+ * events, login failures), shared memory (\Recent boundaries, WAL syncs, connections per
+ * address) or its supervisor (sessions per user, metrics, admin, reload, shutdown).
  */
 import { serve, type ServeHandle } from "../serve.ts";
 import { setupLogging } from "../log.ts";
@@ -18,7 +19,6 @@ import type { AdminHandler } from "../admin/server.ts";
 const scope = self as unknown as {
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
   postMessage(message: FromWorker): void;
-  close(): void;
 };
 
 const post = (message: FromWorker) => scope.postMessage(message);
@@ -29,8 +29,8 @@ let handle: ServeHandle | null = null;
 
 scope.onmessage = (e) => {
   void dispatch(e.data).catch((error) => {
-    // Every request is answered; an unexpected failure here ends the Worker as an uncaught
-    // error, which its supervisor hears of (it then releases what the Worker held).
+    // A request that cannot be answered ends the Worker as an uncaught error, which its
+    // supervisor hears of (it then releases what the Worker held).
     setTimeout(() => {
       throw error;
     });
