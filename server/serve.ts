@@ -57,8 +57,9 @@ export interface ServeHandle {
 
 /**
  * What a Worker's accept loop shares with the others (server/workers/): its listeners bind
- * with SO_REUSEPORT, and the store's events, the per-user and per-address counts go through
- * the supervisor. The metrics listener and the admin socket are the supervisor's.
+ * with SO_REUSEPORT; mailbox events, \Recent, WAL syncs, login failures, ticket keys and the
+ * connection counts are common to all of them. The metrics listener and the admin socket are
+ * the supervisor's.
  */
 export interface WorkerRole {
   /** Which accept loop this is, from 1 (access log, IMAP ID). */
