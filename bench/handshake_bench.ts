@@ -24,6 +24,8 @@ import { handshakesOpenssl, startNativeEcho } from "./tls_bench.ts";
 /** Handshakes per second per server. */
 export interface HandshakeFigures {
   readonly clients: number;
+  /** Postern's accept loops (`server.workers`). */
+  readonly workers: number;
   readonly postern: number;
   /** Per `tls.signing` mode: handshakes/s and server main-thread CPU µs per handshake. */
   readonly modes: { mode: string; rate: number; mainThreadUs: number; processUs: number }[];
@@ -103,12 +105,17 @@ async function measureMode(
 }
 
 /** Measures the three servers one after the other with the same clients. */
-export async function benchHandshakes(clients: number, seconds: number): Promise<HandshakeFigures> {
+export async function benchHandshakes(
+  clients: number,
+  seconds: number,
+  workers = 1,
+): Promise<HandshakeFigures> {
+  // The signing modes are compared on one accept loop, where the main thread does the work.
   const modes = [];
-  for (const mode of ["auto", "sync", "async"]) {
+  for (const mode of workers === 1 ? ["auto", "sync", "async"] : []) {
     modes.push(await measureMode(mode, clients, seconds));
   }
-  const postern = await startPosternProcess({ clientAuth: "none" });
+  const postern = await startPosternProcess({ clientAuth: "none", workers });
   try {
     const certs = join(postern.dir, "certs");
     const pki = await ensureDevPki(certs);
@@ -143,6 +150,7 @@ export async function benchHandshakes(clients: number, seconds: number): Promise
     }
     return {
       clients,
+      workers,
       postern: ours,
       modes,
       dovecot: dovecotRate,
@@ -158,9 +166,11 @@ export async function benchHandshakes(clients: number, seconds: number): Promise
 export function formatHandshakes(f: HandshakeFigures): string {
   const ratio = (x: number | null) => (x === null ? "-" : `${(f.postern / x).toFixed(2)}x`);
   return [
-    `openssl s_time -new x${f.clients}: Postern ${f.postern.toFixed(0)} hs/s, Dovecot ${
-      f.dovecot?.toFixed(0) ?? "-"
-    } (${ratio(f.dovecot)}), Deno.listenTls ${f.rustls.toFixed(0)} (${ratio(f.rustls)})`,
+    `openssl s_time -new x${f.clients}: Postern (${f.workers} worker${
+      f.workers === 1 ? "" : "s"
+    }) ${f.postern.toFixed(0)} hs/s, Dovecot ${f.dovecot?.toFixed(0) ?? "-"} (${
+      ratio(f.dovecot)
+    }), Deno.listenTls ${f.rustls.toFixed(0)} (${ratio(f.rustls)})`,
     ...f.modes.map((m) =>
       `  Postern tls.signing ${m.mode.padEnd(5)}: ${
         m.rate.toFixed(0).padStart(5)
@@ -183,5 +193,6 @@ function flag(args: readonly string[], name: string): string | undefined {
 if (import.meta.main) {
   const clients = Number(flag(Deno.args, "--clients") ?? 4);
   const seconds = Number(flag(Deno.args, "--seconds") ?? 5);
-  console.log(formatHandshakes(await benchHandshakes(clients, seconds)));
+  const workers = Number(flag(Deno.args, "--workers") ?? 1);
+  console.log(formatHandshakes(await benchHandshakes(clients, seconds, workers)));
 }

@@ -1,7 +1,8 @@
 /**
  * `deno task bench`: every benchmark that compares Postern with a reference measured in the same
  * run. Figures are printed, never asserted. `--quick` shortens every section; `--only NAME`
- * runs one section, named by its `wants(NAME)` below.
+ * runs one section, named by its `wants(NAME)` below; `--workers 1,2` runs the handshakes and
+ * mix sections once per count of Postern's accept loops (`server.workers`, default 1).
  *
  * The per-primitive crypto comparison (noble vs node:crypto) is a `deno bench` file:
  * `deno bench -A bench/crypto_bench.ts`.
@@ -37,6 +38,11 @@ const quick = Deno.args.includes("--quick");
 const onlyIndex = Deno.args.indexOf("--only");
 const only = onlyIndex >= 0 ? Deno.args[onlyIndex + 1] : undefined;
 const wants = (name: string) => only === undefined || only === name;
+const workersIndex = Deno.args.indexOf("--workers");
+/** Postern's accept loops for the mix and handshakes sections: `--workers 1,2` runs both. */
+const workerCounts = workersIndex >= 0
+  ? (Deno.args[workersIndex + 1] ?? "1").split(",").map(Number).filter((n) => n >= 1)
+  : [1];
 
 function row(name: string, ours: number, reference: number, unit: string): string {
   return `${name.padEnd(36)} ${ours.toFixed(1).padStart(9)} ${unit.padEnd(5)} ${
@@ -245,7 +251,9 @@ try {
   }
   if (wants("handshakes")) {
     console.log("\n## TLS 1.3 handshakes, 4 s_time clients: Postern vs Dovecot vs Deno.listenTls");
-    console.log(formatHandshakes(await benchHandshakes(4, quick ? 3 : 10)));
+    for (const workers of workerCounts) {
+      console.log(formatHandshakes(await benchHandshakes(4, quick ? 3 : 10, workers)));
+    }
   }
   if (wants("idle")) {
     console.log("\n## Memory of SELECTed IDLE sessions, Postern");
@@ -262,7 +270,7 @@ try {
   if (wants("mix")) {
     const seconds = quick ? 5 : 15;
     console.log(`\n## Mixed load: 20 clients x ${seconds} s, Postern vs Dovecot, durable writes`);
-    console.log(formatMix(await benchMix({ clients: 20, seconds })));
+    console.log(formatMix(await benchMix({ clients: 20, seconds, workers: workerCounts })));
   }
   if (wants("reads")) {
     const messages = quick ? 10_000 : 100_000;

@@ -21,7 +21,7 @@ import { join } from "node:path";
 import { ensureDevPki } from "../server/cli/dev_pki.ts";
 import { worstStall } from "../server/serve/stall_probe.ts";
 import { dovecotAvailable, startDovecot } from "../tests/_support/dovecot.ts";
-import { startPosternProcess } from "../tests/_support/postern.ts";
+import { type PosternProcess, startPosternProcess } from "../tests/_support/postern.ts";
 import {
   appendBytes,
   ImapClient,
@@ -42,6 +42,8 @@ export interface BenchMixOptions {
   readonly skipDovecot?: boolean;
   /** Called once the mailbox is seeded and the clients are logged in, before the load. */
   readonly onLoadStart?: () => Promise<void>;
+  /** Postern's accept loops (`server.workers`), one run each (default [1]). */
+  readonly workers?: readonly number[];
 }
 
 /** One server's figures. */
@@ -188,7 +190,6 @@ export async function runMix(
 export async function benchMix(options: BenchMixOptions): Promise<MixFigures[]> {
   const out: MixFigures[] = [];
   const probeDir = await Deno.makeTempDir({ prefix: "postern-mix-" });
-  const stallFile = join(probeDir, "stalls.jsonl");
   const idleFile = join(probeDir, "idle.jsonl");
   const idle = new Deno.Command(Deno.execPath(), {
     args: [
@@ -201,24 +202,32 @@ export async function benchMix(options: BenchMixOptions): Promise<MixFigures[]> 
     stdout: "null",
     stderr: "null",
   }).spawn();
-  Deno.env.set("POSTERN_STALL_PROBE", stallFile);
   const limit = options.clients + 5;
-  const postern = await startPosternProcess({
-    users: [{ name: USER, password: PASSWORD }],
-    clientAuth: "none",
-    limitsYaml: `  max_connections_per_user: ${limit}\n  max_connections_per_address: ${limit}`,
-  });
-  Deno.env.delete("POSTERN_STALL_PROBE");
+  let last: PosternProcess | null = null;
   try {
-    out.push(
-      await runMix(
-        "Postern (SQLite)",
-        { port: postern.implicitPort, caPem: postern.caPem },
-        options,
-        stallFile,
-        idleFile,
-      ),
-    );
+    for (const workers of options.workers ?? [1]) {
+      await last?.stop();
+      last = null;
+      const stalls = join(probeDir, `stalls-${workers}.jsonl`);
+      Deno.env.set("POSTERN_STALL_PROBE", stalls);
+      const postern: PosternProcess = last = await startPosternProcess({
+        users: [{ name: USER, password: PASSWORD }],
+        clientAuth: "none",
+        limitsYaml: `  max_connections_per_user: ${limit}\n  max_connections_per_address: ${limit}`,
+        workers,
+      });
+      Deno.env.delete("POSTERN_STALL_PROBE");
+      out.push(
+        await runMix(
+          `Postern (SQLite, ${workers}w)`,
+          { port: postern.implicitPort, caPem: postern.caPem },
+          options,
+          stalls,
+          idleFile,
+        ),
+      );
+    }
+    const postern = last!;
     if (!options.skipDovecot && dovecotAvailable()) {
       const pki = await ensureDevPki(join(postern.dir, "certs"));
       const dovecot = await startDovecot({
@@ -245,7 +254,7 @@ export async function benchMix(options: BenchMixOptions): Promise<MixFigures[]> 
       }
     }
   } finally {
-    await postern.stop();
+    await last?.stop();
     idle.kill("SIGTERM");
     await idle.status;
     await Deno.remove(probeDir, { recursive: true }).catch(() => {});
@@ -275,11 +284,13 @@ export function formatMix(figures: readonly MixFigures[]): string {
       }`,
     );
   }
-  const [ours, ref] = [figures[0], figures[figures.length - 1]];
-  if (ours && ref && ours !== ref) {
+  const ref = figures[figures.length - 1];
+  for (const ours of figures.slice(0, -1)) {
+    if (!ref || !ref.server.startsWith("Dovecot")) break;
     rows.push(
-      `ratio Postern/Dovecot: FETCH ${(rate(ours, "fetch") / rate(ref, "fetch")).toFixed(2)}x, ` +
-        `APPEND ${(rate(ours, "append") / rate(ref, "append")).toFixed(2)}x, ` +
+      `ratio ${ours.server}/Dovecot: FETCH ${
+        (rate(ours, "fetch") / rate(ref, "fetch")).toFixed(2)
+      }x, APPEND ${(rate(ours, "append") / rate(ref, "append")).toFixed(2)}x, ` +
         `STORE ${(rate(ours, "store") / rate(ref, "store")).toFixed(2)}x`,
     );
   }
@@ -297,7 +308,12 @@ if (import.meta.main) {
   console.log(`Mixed load: ${clients} clients x ${seconds} s on one INBOX`);
   console.log(
     formatMix(
-      await benchMix({ clients, seconds, skipDovecot: Deno.args.includes("--no-dovecot") }),
+      await benchMix({
+        clients,
+        seconds,
+        skipDovecot: Deno.args.includes("--no-dovecot"),
+        workers: (flag(Deno.args, "--workers") ?? "1").split(",").map(Number),
+      }),
     ),
   );
 }

@@ -65,3 +65,17 @@ export class EventHub {
     this.#listeners.clear();
   }
 }
+
+/**
+ * Carries committed mailbox events between store objects that share one database inside one
+ * server (its Workers), so that IDLE and NOOP in one hear of a change made through another. A
+ * store publishes an event once the change is durable, and hands what it receives to its own
+ * `watch()` listeners. Stores on separate machines use the database's own channel instead
+ * (PostgreSQL LISTEN/NOTIFY).
+ */
+export interface EventRelay {
+  /** Sends a committed event to the other stores (never back to the sender). */
+  publish(event: MailboxEvent): void;
+  /** Hears the events the other stores publish; returns an unsubscribe function. */
+  subscribe(listener: (event: MailboxEvent) => void): () => void;
+}

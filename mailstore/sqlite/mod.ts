@@ -2,8 +2,9 @@
  * The embedded MailStore over SQLite (`node:sqlite`). The database runs in WAL mode, and a
  * method that changes mail resolves only after its transaction has been committed and synced.
  * Every mutating method is one `BEGIN IMMEDIATE` transaction; the driver is synchronous, so no
- * two calls in this process interleave. The change feed (`watch`) covers writes made through
- * this instance only.
+ * two calls on one connection interleave. The change feed (`watch`) covers writes made through
+ * this instance, and those of the other connections of the same server when a relay joins them
+ * (one connection per Worker; their transactions serialize on SQLite's write lock).
  *
  * Group commit, off the event loop: SQLite runs with `synchronous=NORMAL`, so COMMIT writes its
  * WAL frames without waiting for the disk, and the store then syncs the `-wal` file itself with
@@ -11,10 +12,12 @@
  * before it started; commits that arrive while it runs wait for the next one. No result (of a
  * write or of a read that may have seen a commit) and no change event leaves the store before
  * every commit made so far is on disk, so what a client is told is exactly as durable as with
- * `synchronous=FULL`. Checkpoints stay safe: in NORMAL mode SQLite syncs the WAL before a
- * checkpoint and the database after it, before the WAL is reused. They run in a worker of their
- * own (`_checkpointer.ts`, started after the first commits) rather than inside a COMMIT here;
- * SQLite's own auto-checkpoint remains as a backstop at a much larger WAL.
+ * `synchronous=FULL`; with several connections, a result that may show another connection's
+ * unsynced commit (`PRAGMA data_version` moved) waits for a sync too. Checkpoints stay safe:
+ * in NORMAL mode SQLite syncs the WAL before a checkpoint and the database after it, before
+ * the WAL is reused. They run in a worker of their own (`_checkpointer.ts`, started after the
+ * first commits) rather than inside a COMMIT here; SQLite's own auto-checkpoint remains as a
+ * backstop at a much larger WAL.
  */
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import type {
@@ -50,7 +53,7 @@ import {
   validateAccountName,
   validateSpecialUse,
 } from "../mailbox_name.ts";
-import { EventHub } from "../event_hub.ts";
+import { EventHub, type EventRelay } from "../event_hub.ts";
 import { checkObjectId, newObjectId } from "../object_id.ts";
 import { checkMessageSize, MAX_MESSAGE_BYTES } from "../limits.ts";
 import { MIGRATIONS } from "./schema.ts";
@@ -87,6 +90,28 @@ export interface SqliteMailStoreOptions {
   readonly onListenerError?: (error: unknown) => void;
   /** Largest message `append` accepts (default `MAX_MESSAGE_BYTES`). */
   readonly maxMessageBytes?: number;
+  /**
+   * Other connections of this server write to the same database (Workers): their changes
+   * reach `watch()` through this relay, and results that may show them wait for their sync.
+   */
+  readonly relay?: EventRelay;
+  /**
+   * The WAL syncs of every connection of this server (`allocateSharedSync`): a sync by one
+   * releases the waiters of all, and they take turns instead of syncing side by side.
+   */
+  readonly sharedSync?: SharedArrayBuffer;
+}
+
+/** Cells of a shared sync record: the turn lock, syncs begun, highest sync index completed. */
+const SYNC_LOCK = 0;
+const SYNC_BEGUN = 1;
+const SYNC_DONE = 2;
+/** How long a connection waits on another's sync before assuming its holder is gone. */
+const SYNC_TURN_MS = 250;
+
+/** A shared sync record for the connections of one server to one database. */
+export function allocateSharedSync(): SharedArrayBuffer {
+  return new SharedArrayBuffer(3 * 4);
 }
 
 const DAY_MS = 86_400_000;
@@ -294,6 +319,13 @@ export class SqliteMailStore implements MailStore, ExactStore {
   #path: string;
   /** Why a WAL sync failed; once set, the store answers nothing more. */
   #syncFailed: unknown = null;
+  /** Where this store's events go to, and other connections' events come from. */
+  #relay: EventRelay | null;
+  #unsubscribe: (() => void) | null = null;
+  /** `PRAGMA data_version` when last read; it moves when another connection commits. */
+  #dataVersion = 0;
+  /** The shared sync record, when other connections share the WAL syncs. */
+  #sharedSync: Int32Array | null;
 
   constructor(path: string, options: SqliteMailStoreOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -301,6 +333,8 @@ export class SqliteMailStore implements MailStore, ExactStore {
     this.#keep = options.expungedKeep ?? 10_000;
     this.#maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     this.#hub = new EventHub(options.onListenerError);
+    this.#relay = options.relay ?? null;
+    this.#sharedSync = options.sharedSync ? new Int32Array(options.sharedSync) : null;
     this.#path = path;
     this.#db = new DatabaseSync(path);
     try {
@@ -315,6 +349,12 @@ export class SqliteMailStore implements MailStore, ExactStore {
       this.#db.exec("PRAGMA foreign_keys = ON");
       this.#migrate();
       this.pruneExpunged();
+      if (this.#relay !== null) {
+        this.#dataVersion = this.#readDataVersion();
+        this.#unsubscribe = this.#relay.subscribe((event) => {
+          if (!this.#closed) this.#hub.emit(event);
+        });
+      }
     } catch (e) {
       this.#db.close();
       throw e;
@@ -1188,6 +1228,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unsubscribe?.();
     this.#hub.clear();
     this.#statements.clear();
     try {
@@ -1422,6 +1463,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
     try {
       this.#open();
       result = body();
+      this.#noteOtherCommits();
     } catch (e) {
       return this.#dirty || this.#syncing
         ? this.#durable().then(() => Promise.reject(e), () => Promise.reject(e))
@@ -1430,6 +1472,25 @@ export class SqliteMailStore implements MailStore, ExactStore {
     return this.#dirty || this.#syncing
       ? this.#durable().then(() => result)
       : Promise.resolve(result);
+  }
+
+  /**
+   * With other connections on the database (a relay), a result may show a change another one
+   * committed but has not synced yet: when `data_version` moved, the next sync (which covers
+   * the whole `-wal` file, whoever wrote it) must come first.
+   */
+  #noteOtherCommits(): void {
+    if (this.#relay === null || this.#walPath === null) return;
+    const version = this.#readDataVersion();
+    if (version === this.#dataVersion) return;
+    this.#dataVersion = version;
+    this.#dirty = true;
+  }
+
+  #readDataVersion(): number {
+    return Number(
+      (this.#statement("PRAGMA data_version").get() as { data_version: number }).data_version,
+    );
   }
 
   /** Resolves once every commit made before this call is synced to disk (group commit). */
@@ -1517,10 +1578,59 @@ export class SqliteMailStore implements MailStore, ExactStore {
     try {
       // SQLite keeps the -wal file (same inode) while this connection is open.
       this.#walFile ??= await Deno.open(this.#walPath!, { read: true });
-      await this.#walFile.syncData();
+      if (this.#sharedSync === null) await this.#walFile.syncData();
+      else await this.#syncInTurn(this.#sharedSync, this.#walFile);
     } catch (e) {
       this.#syncFailed ??= e;
       throw new MailStoreError("cannot", "Mail store could not sync its log to disk");
+    }
+  }
+
+  /**
+   * A sync shared with the other connections: every commit this one must cover was written
+   * before this call, so any sync begun after it covers them, whoever runs it. One connection
+   * syncs at a time (the lock); the others wait for it and are done if its index is past the
+   * one they started from, else take the next turn. A holder that vanished mid-sync (its
+   * Worker ended) loses the lock after `SYNC_TURN_MS`. A failed sync completes nothing.
+   */
+  async #syncInTurn(cells: Int32Array, file: Deno.FsFile): Promise<void> {
+    const from = Atomics.load(cells, SYNC_BEGUN);
+    for (;;) {
+      // Read before trying the lock: a sync that ends in between then fails the wait at once.
+      const seen = Atomics.load(cells, SYNC_DONE);
+      if (seen > from) return;
+      if (Atomics.compareExchange(cells, SYNC_LOCK, 0, 1) === 0) {
+        try {
+          const index = Atomics.add(cells, SYNC_BEGUN, 1) + 1;
+          await file.syncData();
+          for (;;) {
+            const done = Atomics.load(cells, SYNC_DONE);
+            if (done >= index || Atomics.compareExchange(cells, SYNC_DONE, done, index) === done) {
+              break;
+            }
+          }
+        } finally {
+          Atomics.store(cells, SYNC_LOCK, 0);
+          Atomics.notify(cells, SYNC_DONE);
+        }
+        return;
+      }
+      const wait = Atomics.waitAsync(cells, SYNC_DONE, seen, SYNC_TURN_MS);
+      if (wait.async) {
+        // A timer of our own keeps the event loop alive while the notification is awaited.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          wait.value,
+          new Promise((resolve) => timer = setTimeout(resolve, SYNC_TURN_MS + 10)),
+        ]);
+        clearTimeout(timer);
+      }
+      if (Atomics.load(cells, SYNC_DONE) === seen) {
+        // No sync completed: it failed (the lock is free again), or in a whole turn its holder
+        // did not finish and may be gone; then the lock is taken over (a second sync beside a
+        // slow one costs time, never durability).
+        Atomics.compareExchange(cells, SYNC_LOCK, 1, 0);
+      }
     }
   }
 
@@ -1587,7 +1697,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
       this.#pending = null;
     }
     if (this.#walPath === null) {
-      for (const event of events) this.#hub.emit(event);
+      for (const event of events) this.#emit(event);
       return result;
     }
     this.#dirty = true;
@@ -1597,10 +1707,16 @@ export class SqliteMailStore implements MailStore, ExactStore {
     if (events.length > 0) {
       // Listeners hear of a change only once it is durable, and before its caller's answer.
       this.#durable().then(() => {
-        for (const event of events) this.#hub.emit(event);
+        for (const event of events) this.#emit(event);
       }, () => {});
     }
     return result;
+  }
+
+  /** Tells this store's listeners and, through the relay, the other connections'. */
+  #emit(event: MailboxEvent): void {
+    this.#hub.emit(event);
+    this.#relay?.publish(event);
   }
 
   #migrate(): void {

@@ -101,6 +101,8 @@ export interface SessionServices {
   loadAccount(name: string): Promise<Account>;
   /** Logs a warning (no secrets). */
   warn(message: string, props?: Record<string, unknown>): void;
+  /** Fields the ID response adds for authenticated clients (see `SessionOptions.idFields`). */
+  readonly idFields: Readonly<Record<string, string>>;
 }
 
 /** Where responses go. */

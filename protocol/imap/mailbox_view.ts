@@ -42,6 +42,9 @@ function sameFlags(a: readonly string[], b: readonly string[]): boolean {
 }
 
 /** The selected mailbox as one session sees it. */
+/** Widest UID gap read by listing the range; a wider one lists the mailbox. */
+const MAX_GAP_READ = 4096;
+
 export class MailboxView {
   readonly mailboxId: number;
   readonly uidValidity: number;
@@ -327,6 +330,28 @@ export class MailboxView {
     return out;
   }
 
+  /**
+   * The messages to announce after `last`. Events of writers on other connections (Workers,
+   * nodes) can arrive out of UID order, and a UID once passed can never be announced; so when
+   * the new UIDs do not follow `last` without a gap, the gap is read too (those UIDs were
+   * committed before the highest one was handed out).
+   */
+  async #arrivals(
+    store: MailStore,
+    last: number,
+    fresh: readonly number[],
+  ): Promise<MessageMeta[]> {
+    const highest = fresh[fresh.length - 1]!;
+    if (highest - last === fresh.length) return await store.getMessages(this.mailboxId, fresh);
+    if (highest - last <= MAX_GAP_READ) {
+      const span = Array.from({ length: highest - last }, (_, i) => last + 1 + i);
+      return await store.getMessages(this.mailboxId, span);
+    }
+    return (await store.listMessages(this.mailboxId)).filter((m) =>
+      m.uid > last && m.uid <= highest
+    );
+  }
+
   #onEvent(event: MailboxEvent): void {
     if (event.kind === "append" || event.kind === "flags" || event.kind === "expunge") {
       for (const u of event.uids) this.#touched.add(u);
@@ -402,7 +427,7 @@ export class MailboxView {
       const last = this.#uids[this.#uids.length - 1] ?? 0;
       const fresh = [...this.#appended].filter((u) => u > last).sort((a, b) => a - b);
       this.#appended.clear();
-      const metas = fresh.length > 0 ? await store.getMessages(this.mailboxId, fresh) : [];
+      const metas = fresh.length > 0 ? await this.#arrivals(store, last, fresh) : [];
       const before = this.#uids.length;
       this.announceAll(metas.map((m) => m.flags), out);
       for (const m of metas.sort((a, b) => a.uid - b.uid)) {

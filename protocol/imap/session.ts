@@ -73,6 +73,11 @@ export interface SessionOptions {
    * default `SLICE_MS`. 0 yields at every step (tests).
    */
   readonly sliceMs?: number;
+  /**
+   * More fields of the ID response (RFC 2971) for authenticated clients, such as which of the
+   * server's accept loops runs the session. Names and values are letters, digits and `-`.
+   */
+  readonly idFields?: Readonly<Record<string, string>>;
 }
 
 const silentLogger: ImapLogger = { warn() {}, error() {} };
@@ -130,6 +135,7 @@ export class ImapSession {
   readonly #starttlsAvailable: boolean;
   readonly #peerAddress: string;
   readonly #serverName: string;
+  readonly #idFields: Readonly<Record<string, string>>;
   #tls: boolean;
   #identity: CertificateIdentity | null;
   #state: SessionState = { kind: "notAuthenticated" };
@@ -174,6 +180,7 @@ export class ImapSession {
     this.#peerAddress = options.peer.address;
     this.#serverName = options.serverName ?? "Postern";
     this.#sliceMs = options.sliceMs ?? SLICE_MS;
+    this.#idFields = options.idFields ?? {};
     this.#preauth = options.preauth ?? null;
     this.#receiver = this.#newReceiver();
   }
@@ -691,6 +698,7 @@ export class ImapSession {
       quota: this.#quota,
       limits: this.#limits,
       out: this.#out,
+      idFields: this.#idFields,
       get authContext(): AuthContext {
         return { peer: session.#peerAddress, tls: session.#tls };
       },

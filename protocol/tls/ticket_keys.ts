@@ -9,6 +9,10 @@
  * restart invalidates every ticket, which costs a full handshake and nothing else.
  *
  * Clock and randomness are injected so that rotation is testable without waiting.
+ *
+ * With a `secret`, the keys are derived from it per period of `keyLifetimeMs` since the epoch
+ * (HMAC-SHA256 of the period number) instead of drawn at random: every holder of the secret
+ * (the Workers of one server) then seals and opens with the same ring at the same time.
  */
 import type { Aead, CryptoProvider } from "../crypto/provider.ts";
 import { constantTimeEqual } from "../crypto/provider.ts";
@@ -29,6 +33,8 @@ export interface TicketKeysOptions {
   readonly count?: number;
   /** How long a key seals new tickets before the next one takes over. */
   readonly keyLifetimeMs?: number;
+  /** At least 32 random bytes shared by every instance that must open the others' tickets. */
+  readonly secret?: Uint8Array;
 }
 
 interface TicketKey {
@@ -54,6 +60,7 @@ export class TicketKeys {
   readonly #keyLifetimeMs: number;
   /** Newest first. */
   #keys: TicketKey[] = [];
+  readonly #secret: Uint8Array | null;
 
   constructor(options: TicketKeysOptions) {
     this.#provider = options.provider;
@@ -61,6 +68,10 @@ export class TicketKeys {
     this.#random = options.random ?? ((n) => options.provider.randomBytes(n));
     this.#count = options.count ?? 2;
     this.#keyLifetimeMs = options.keyLifetimeMs ?? 12 * 3600 * 1000;
+    if (options.secret !== undefined && options.secret.length < 32) {
+      throw new RangeError("Ticket key secret under 32 bytes");
+    }
+    this.#secret = options.secret?.slice() ?? null;
     if (!Number.isInteger(this.#count) || this.#count < 1 || this.#count > 16) {
       throw new RangeError("Ticket key count must be 1 to 16");
     }
@@ -74,6 +85,7 @@ export class TicketKeys {
 
   /** Makes a new key when the current one is due, and forgets keys past the ring. */
   #rotate(now: number): void {
+    if (this.#secret !== null) return this.#derive(now);
     const newest = this.#keys[0];
     if (newest === undefined || now - newest.createdAt >= this.#keyLifetimeMs) {
       const key = this.#random(32);
@@ -86,6 +98,26 @@ export class TicketKeys {
     }
     const horizon = now - this.#count * this.#keyLifetimeMs;
     this.#keys = this.#keys.slice(0, this.#count).filter((k) => k.createdAt > horizon);
+  }
+
+  /** The ring of the period `now` falls in and the `count - 1` before it, from the secret. */
+  #derive(now: number): void {
+    const period = Math.floor(now / this.#keyLifetimeMs);
+    const start = period * this.#keyLifetimeMs;
+    if (this.#keys[0]?.createdAt === start) return;
+    const keys: TicketKey[] = [];
+    for (let p = period; p > period - this.#count && p >= 0; p--) {
+      const label = (kind: string) => new TextEncoder().encode(`postern ticket ${kind} ${p}`);
+      const key = this.#provider.hmac("SHA-256", this.#secret!, label("key"));
+      keys.push({
+        name: this.#provider.hmac("SHA-256", this.#secret!, label("name"))
+          .subarray(0, KEY_NAME_LENGTH),
+        aead: this.#provider.createAead("AES-256-GCM", key),
+        createdAt: p * this.#keyLifetimeMs,
+      });
+      key.fill(0);
+    }
+    this.#keys = keys;
   }
 
   /** Seals a session state under the current key. */

@@ -19,11 +19,14 @@ import {
 } from "./protocol.ts";
 
 /** What the socket's commands do; the server assembly supplies it. */
+/** The commands; a server of several Workers answers after asking each of them. */
 export interface AdminHandler {
-  who(): WhoResult;
-  kick(target: { readonly user: string } | { readonly peer: string }): KickResult;
+  who(): WhoResult | Promise<WhoResult>;
+  kick(
+    target: { readonly user: string } | { readonly peer: string },
+  ): KickResult | Promise<KickResult>;
   reload(): Promise<ReloadResult>;
-  stats(): StatsResult;
+  stats(): StatsResult | Promise<StatsResult>;
 }
 
 export interface AdminServerOptions {

@@ -44,8 +44,26 @@ export interface LocalAuthSettings {
 }
 
 /** Options of `LocalAuthenticator`; every timing knob is injectable for tests. */
+/**
+ * Failures and successes per address key, shared between the authenticators of one server's
+ * Workers, so that the back-off counts every failure of an address whichever Worker saw it.
+ */
+export interface FailureFeed {
+  /** Tells the other authenticators (never this one). */
+  publish(notice: FailureNotice): void;
+  subscribe(listener: (notice: FailureNotice) => void): () => void;
+}
+
+/** A failed or a successful password check from the addresses under `key`. */
+export interface FailureNotice {
+  readonly kind: "failure" | "success";
+  readonly key: string;
+}
+
 export interface LocalAuthenticatorOptions extends LocalAuthSettings {
   readonly store: Pick<MailStore, "getAccount" | "setPasswordHash">;
+  /** Shares the per-address failure counts with the other Workers' authenticators. */
+  readonly failureFeed?: FailureFeed;
   /** Clock in milliseconds (default `Date.now`). */
   readonly now?: () => number;
   /** Waits the given milliseconds (default a timer). */
@@ -120,8 +138,16 @@ export class LocalAuthenticator {
   #dummyHash = "";
   /** Insertion order is recency order: a touched entry is re-inserted at the end. */
   readonly #addresses = new Map<string, AddressRecord>();
+  readonly #feed: FailureFeed | null;
 
   constructor(options: LocalAuthenticatorOptions) {
+    this.#feed = options.failureFeed ?? null;
+    this.#feed?.subscribe((notice) => {
+      if (typeof notice?.key !== "string" || notice.key.length > 64) return;
+      if (notice.kind === "failure") {
+        this.#recordFailure(notice.key, this.#touch(notice.key), false);
+      } else if (notice.kind === "success") this.#clearFailures(notice.key, false);
+    });
     this.#store = options.store;
     this.#now = options.now ?? Date.now;
     this.#sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
@@ -315,7 +341,8 @@ export class LocalAuthenticator {
    * A success from an address forgets its failures: one typo in an office behind a NAT address
    * does not keep slowing everyone else there.
    */
-  #clearFailures(key: string): void {
+  #clearFailures(key: string, tell = true): void {
+    if (tell) this.#feed?.publish({ kind: "success", key });
     const record = this.#addresses.get(key);
     if (record === undefined) return;
     if (record.inFlight === 0) this.#addresses.delete(key);
@@ -356,7 +383,8 @@ export class LocalAuthenticator {
     return record;
   }
 
-  #recordFailure(key: string, record: AddressRecord): void {
+  #recordFailure(key: string, record: AddressRecord, tell = true): void {
+    if (tell) this.#feed?.publish({ kind: "failure", key });
     const now = this.#now();
     record.failures++;
     record.lastFailure = now;

@@ -11,7 +11,8 @@ import {
 import { getLogger, setupLogging } from "../log.ts";
 import { type DevCa, ensureDevPki } from "./dev_pki.ts";
 import { prepareDataDir } from "../serve/data_dir.ts";
-import { serve, type ServeHandle } from "../serve/mod.ts";
+import type { ServeHandle } from "../serve/mod.ts";
+import { serveOnCores } from "../workers/mod.ts";
 import { startStallProbeFromEnv } from "../serve/stall_probe.ts";
 import { describeTlsSuites } from "../connection/tls_config.ts";
 import { readTlsMaterial, type TlsConfig, type TlsMaterial } from "../config/tls.ts";
@@ -127,7 +128,7 @@ async function runServe({ values, io }: CommandInput): Promise<number> {
   if (Deno.build.os !== "windows") signals.push(["SIGHUP", reload]);
   for (const [signal, listener] of signals) Deno.addSignalListener(signal, listener);
   try {
-    const running = handle = await serve(config, {
+    const running = handle = await serveOnCores(config, {
       rereadConfig: () => resolveConfig(io, values, { checkFiles: true }),
     });
     if (stopRequested) stop();

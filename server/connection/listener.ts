@@ -89,6 +89,24 @@ export interface ListenerOptions {
   readonly metrics?: Metrics;
   /** How long a balancer may take to send the PROXY header. Default 5 s. */
   readonly proxyHeaderTimeoutMs?: number;
+  /**
+   * Binds with SO_REUSEPORT (Linux), so that the accept loops of several Workers share each
+   * port and the kernel spreads connections among them.
+   */
+  readonly reusePort?: boolean;
+  /**
+   * Counts connections per client address across every accept loop of the server (Workers);
+   * without one, this group counts its own.
+   */
+  readonly addressGate?: AddressGate;
+}
+
+/** Connections per client address, counted where every accept loop can see them. */
+export interface AddressGate {
+  /** Counts one more connection from `address` unless `limit` are open; false: refused. */
+  claim(address: string, limit: number): Promise<boolean>;
+  /** Ends one connection counted by `claim`. */
+  release(address: string): void;
 }
 
 /** The set of running listeners and their live connections. */
@@ -114,7 +132,12 @@ export class ListenerGroup {
     const bound: Deno.Listener[] = [];
     try {
       for (const spec of specs) {
-        bound.push(Deno.listen({ hostname: spec.hostname, port: spec.port, transport: "tcp" }));
+        bound.push(Deno.listen({
+          hostname: spec.hostname,
+          port: spec.port,
+          transport: "tcp",
+          ...(this.#options.reusePort ? { reusePort: true } : {}),
+        }));
       }
     } catch (error) {
       for (const l of bound) l.close();
@@ -194,6 +217,11 @@ export class ListenerGroup {
         }
         const id = this.#nextId++;
         this.#track(id, conn, spec, this.#proxied(id, conn, spec, socket));
+        continue;
+      }
+      const gate = this.#options.addressGate;
+      if (gate !== undefined) {
+        this.#admitThrough(gate, conn, spec, socket);
         continue;
       }
       if (!this.#claimAddress(socket.hostname)) {
@@ -278,7 +306,12 @@ export class ListenerGroup {
       this.#refuse(spec, conn, socket, reason, id);
       return;
     }
-    if (!this.#claimAddress(client.hostname)) {
+    const gate = this.#options.addressGate;
+    if (
+      !(gate === undefined
+        ? this.#claimAddress(client.hostname)
+        : await this.#claimThrough(gate, client.hostname))
+    ) {
       this.#refuse(spec, conn, client, "too many connections from this address", id);
       return;
     }
@@ -288,8 +321,45 @@ export class ListenerGroup {
         rest,
       });
     } finally {
-      this.#releaseAddress(client.hostname);
+      if (gate === undefined) this.#releaseAddress(client.hostname);
+      else gate.release(client.hostname);
     }
+  }
+
+  /** Asks the shared gate for a slot; a failed question refuses (fail closed). */
+  async #claimThrough(gate: AddressGate, address: string): Promise<boolean> {
+    try {
+      return await gate.claim(address, this.#options.maxConnectionsPerAddress);
+    } catch (error) {
+      this.#options.onError("Connection limit check failed", error);
+      return false;
+    }
+  }
+
+  /**
+   * Serves a connection once the shared gate admits its address. The question runs in the
+   * connection's task, so the accept loop never waits for the answer.
+   */
+  #admitThrough(gate: AddressGate, conn: Deno.Conn, spec: ListenerSpec, socket: Endpoint): void {
+    const id = this.#nextId++;
+    const client = { hostname: socket.hostname, port: socket.port };
+    const work = (async () => {
+      if (!(await this.#claimThrough(gate, client.hostname))) {
+        this.#refuse(spec, conn, client, "too many connections from this address", id);
+        return;
+      }
+      if (this.#shutdown.signal.aborted) {
+        gate.release(client.hostname);
+        closeQuietly(conn);
+        return;
+      }
+      try {
+        await this.#serve(id, conn, spec, client);
+      } finally {
+        gate.release(client.hostname);
+      }
+    })();
+    this.#track(id, conn, spec, work);
   }
 
   async #serve(

@@ -116,7 +116,7 @@ async function findEntries(
   template: FilterTemplate | undefined,
   identity: CertificateIdentity,
 ): Promise<LookupOutcome> {
-  const { mapping, baseDn, usernameAttribute } = config;
+  const { mapping, baseDn } = config;
   const attributes = [...userAttributes(config), CERTIFICATE_ATTRIBUTE];
   const common = {
     attributes,

@@ -14,7 +14,8 @@ import { CONTENT_TYPE, type PrometheusMetrics } from "./prometheus.ts";
 export interface MetricsServerOptions {
   readonly hostname: string;
   readonly port: number;
-  readonly metrics: PrometheusMetrics;
+  /** The exposition (a Worker supervisor adds its Workers' figures up). */
+  readonly metrics: Pick<PrometheusMetrics, "expose">;
   /** Null when ready, else the reason. */
   readonly readiness: () => Promise<string | null>;
   readonly onError: (error: unknown) => void;

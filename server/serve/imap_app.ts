@@ -44,6 +44,8 @@ export interface ImapAppOptions {
   readonly metrics?: Metrics;
   /** Quota figures for QUOTA (RFC 9208) and OVERQUOTA, the ones LMTP delivery enforces. */
   readonly quota?: QuotaSource;
+  /** More fields of the ID response (which Worker runs the session). */
+  readonly idFields?: Readonly<Record<string, string>>;
 }
 
 /** A live session, as the revocation re-check, shutdown and the admin socket see it. */
@@ -135,6 +137,7 @@ export class ImapApplication {
       ...(options.quota ? { quota: options.quota } : {}),
       compress: true,
       preauth,
+      ...(options.idFields ? { idFields: options.idFields } : {}),
     });
     if (metrics !== NO_METRICS) {
       session.onCommand = (name) => {

@@ -29,6 +29,12 @@ import { type MetricsServer, startMetricsServer, startMetricsTlsServer } from ".
 import { type AdminServer, isPrivateDirectory, startAdminServer } from "../admin/server.ts";
 import { adminHandler } from "../admin/handler.ts";
 import { parseCidr } from "../../protocol/proxy/mod.ts";
+import type { AdminHandler } from "../admin/server.ts";
+import type { FailureFeed } from "../auth/local.ts";
+import type { AddressGate } from "../connection/listener.ts";
+import type { EventRelay } from "../../mailstore/event_hub.ts";
+import type { SessionRegistry } from "../../mailstore/session_registry.ts";
+import type client from "prom-client";
 
 export interface ServeHandle {
   /** The bound addresses, in the order of `config.listen`. */
@@ -47,6 +53,40 @@ export interface ServeHandle {
   reload(config?: Config): Promise<void>;
   /** Graceful shutdown: stop accepting, BYE to sessions, let commits finish. */
   shutdown(): Promise<void>;
+  /** In a Worker: what its supervisor asks of this accept loop; null otherwise. */
+  readonly worker: WorkerEndpoint | null;
+}
+
+/**
+ * What a Worker's accept loop shares with the others (server/workers/): its listeners bind
+ * with SO_REUSEPORT; mailbox events, \Recent, WAL syncs, login failures, ticket keys and the
+ * connection counts are common to all of them. The metrics listener and the admin socket are
+ * the supervisor's.
+ */
+export interface WorkerRole {
+  /** Which accept loop this is, from 1 (access log, IMAP ID). */
+  readonly id: number;
+  /** Runs the server's one LMTP listener. */
+  readonly primary: boolean;
+  readonly relay: EventRelay;
+  /** The \Recent boundaries of every Worker (protocol/imap/recent.ts `SharedBoundaries`). */
+  readonly recent: SharedArrayBuffer;
+  /** The WAL syncs of every Worker's SQLite connection (`allocateSharedSync`). */
+  readonly sync: SharedArrayBuffer;
+  /** Login failures per address, shared for the back-off. */
+  readonly failureFeed: FailureFeed;
+  /** The secret every Worker derives its session-ticket keys from. */
+  readonly ticketSecret: Uint8Array;
+  readonly sessions: SessionRegistry;
+  readonly addressGate: AddressGate;
+}
+
+/** A Worker's answers to its supervisor. */
+export interface WorkerEndpoint {
+  /** This loop's metrics, for the supervisor to add up (prom-client's JSON form). */
+  metrics(): Promise<client.MetricObjectWithValues<client.MetricValue<string>>[]>;
+  /** The admin commands over this loop's sessions; null when the admin socket is off. */
+  readonly admin: AdminHandler | null;
 }
 
 export interface ServeOptions {
@@ -57,6 +97,8 @@ export interface ServeOptions {
   readonly shutdownGraceMs?: number;
   /** Reads the configuration again for `postern reload`; default: the file it came from. */
   readonly rereadConfig?: () => Promise<Config>;
+  /** Runs as one of several accept loops (server/workers/). */
+  readonly worker?: WorkerRole;
 }
 
 const accessLog = getLogger(["access"]);
@@ -69,13 +111,17 @@ export interface Resumption {
   readonly ticketUses: TicketUses;
 }
 
-/** The ticket settings are read at start; a reload keeps the keys (and the tickets) alive. */
-export function newResumption(config: Config): Resumption {
+/**
+ * The ticket settings are read at start; a reload keeps the keys (and the tickets) alive.
+ * Workers derive their ticket keys from one `ticketSecret`, so that each opens the others'.
+ */
+export function newResumption(config: Config, ticketSecret?: Uint8Array): Resumption {
   return {
     ticketKeys: new TicketKeys({
       provider: defaultProvider,
       count: config.tls.tickets.count,
       keyLifetimeMs: config.tls.tickets.keyLifetimeMs,
+      ...(ticketSecret ? { secret: ticketSecret } : {}),
     }),
     sessionCache: new SessionCache(),
     ticketUses: new TicketUses({ maxUses: config.tls.tickets.maxUses }),
@@ -152,16 +198,18 @@ async function warnAboutExposedSecrets(config: Config): Promise<void> {
 }
 
 export async function serve(config: Config, options: ServeOptions = {}): Promise<ServeHandle> {
-  const resumption = newResumption(config);
+  const resumption = newResumption(config, options.worker?.ticketSecret);
   let tlsConfig = await loadTlsConfig(config, resumption);
   let crls = await loadCrls(config);
   await warnAboutExposedSecrets(config);
   let current = config;
+  const role = options.worker ?? null;
   const adminOn = await adminSocketWanted(config);
   const prometheus = config.metrics === null ? null : new PrometheusMetrics({
     // The SQLite file's size; a PostgreSQL store reports none (the database server knows it).
+    // Of several Workers, the primary alone reports it, so that the sum is the size.
     databaseBytes: () => {
-      const path = sqlitePath(config);
+      const path = role === null || role.primary ? sqlitePath(config) : null;
       return path === null ? null : databaseBytes(path);
     },
   });
@@ -171,9 +219,18 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     : prometheus ?? counters ?? NO_METRICS;
   let stack: ServerStack | null = null;
   try {
-    stack = options.application
-      ? null
-      : await ServerStack.open(config, { metrics, timeStore: prometheus !== null });
+    stack = options.application ? null : await ServerStack.open(config, {
+      metrics,
+      timeStore: prometheus !== null,
+      ...(role === null ? {} : {
+        relay: role.relay,
+        recent: role.recent,
+        sharedSync: role.sync,
+        failureFeed: role.failureFeed,
+        sessions: role.sessions,
+        idFields: { "x-postern-worker": String(role.id) },
+      }),
+    });
   } catch (error) {
     prometheus?.close();
     throw error;
@@ -226,13 +283,15 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     onAccess: (record) => {
       const fields = formatAccess(record);
       // The notes (COMPRESS savings, client ID) go on the line only when there are some.
+      const line = fields.notes === "" ? ACCESS_LINE : `${ACCESS_LINE} {notes}`;
       accessLog.info(
-        fields.notes === "" ? ACCESS_LINE : `${ACCESS_LINE} {notes}`,
-        { ...fields, ...revocationFields(stack) },
+        role === null ? line : `${line} worker={worker}`,
+        { ...fields, ...revocationFields(stack), ...(role === null ? {} : { worker: role.id }) },
       );
     },
     onError: (message, error) => log.error(`${message}: {error}`, { error: describe(error) }),
     metrics,
+    ...(role === null ? {} : { reusePort: true, addressGate: role.addressGate }),
   });
   let addresses: Deno.NetAddr[];
   try {
@@ -253,7 +312,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     throw error;
   }
   let lmtp: LmtpServer | null = null;
-  if (stack !== null && config.lmtp !== null) {
+  if (stack !== null && config.lmtp !== null && (role === null || role.primary)) {
     try {
       lmtp = await startLmtp(stack, () => current);
     } catch (error) {
@@ -262,7 +321,8 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       throw error;
     }
   }
-  for (const [i, addr] of addresses.entries()) {
+  // Of several Workers, the supervisor says so once all of them listen.
+  for (const [i, addr] of role !== null ? [] : addresses.entries()) {
     const listen = config.listen[i]!;
     log.info(
       listen.proxyProtocol
@@ -281,6 +341,16 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   let metricsServer: MetricsServer | null = null;
   let metricsTls: ServerConfig | null = null;
   let adminServer: AdminServer | null = null;
+  const startedAt = Date.now();
+  const reread = options.rereadConfig ??
+    (() => config.source === null ? Promise.resolve(current) : loadConfig(config.source));
+  const admin = counters === null ? null : adminHandler({
+    sessions: () => stack?.imap.sessions ?? [],
+    reload: async () => await handle.reload(await reread()),
+    counters,
+    connections: () => group.connectionCount,
+    startedAt,
+  });
   const handle: ServeHandle = {
     addresses,
     lmtpAddresses: lmtp?.addresses ?? [],
@@ -292,6 +362,10 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     },
     finished,
     revocation: () => revocationFields(stack),
+    worker: role === null ? null : {
+      metrics: async () => await prometheus?.registry.getMetricsAsJSON() ?? [],
+      admin,
+    },
     async reload(next?: Config) {
       let candidate = next ?? current;
       try {
@@ -350,9 +424,8 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       return stopping;
     },
   };
-  const startedAt = Date.now();
   try {
-    if (prometheus !== null && config.metrics !== null) {
+    if (prometheus !== null && config.metrics !== null && role === null) {
       const http = {
         hostname: config.metrics.hostname,
         port: config.metrics.port,
@@ -388,19 +461,11 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
         });
       }
     }
-    if (counters !== null) {
-      const reread = options.rereadConfig ??
-        (() => config.source === null ? Promise.resolve(current) : loadConfig(config.source));
+    if (admin !== null && role === null) {
       try {
         adminServer = await startAdminServer({
           path: config.admin.socket,
-          handler: adminHandler({
-            sessions: () => stack?.imap.sessions ?? [],
-            reload: async () => await handle.reload(await reread()),
-            counters,
-            connections: () => group.connectionCount,
-            startedAt,
-          }),
+          handler: admin,
           onError: (message, error) => log.error(`${message}: {error}`, { error: describe(error) }),
         });
         log.info("Admin socket at {path}", { path: config.admin.socket });
@@ -422,7 +487,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
 }
 
 /** The metrics listener's TLS: the server certificate, client certificates required. */
-async function loadMetricsTlsConfig(
+export async function loadMetricsTlsConfig(
   config: Config,
   clientCa: readonly string[],
 ): Promise<ServerConfig> {

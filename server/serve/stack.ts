@@ -7,11 +7,12 @@ import { quotaUsage } from "./quota.ts";
 import { quotaLimits } from "../config/quota.ts";
 import { prepareDataDir } from "./data_dir.ts";
 import { openConfiguredStore } from "./store.ts";
-import { isSessionRegistry } from "../../mailstore/session_registry.ts";
+import { isSessionRegistry, type SessionRegistry } from "../../mailstore/session_registry.ts";
+import type { EventRelay } from "../../mailstore/event_hub.ts";
 import type { MailStore } from "../../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../../protocol/x509/identity.ts";
 import { LegacyVerifierPool } from "../auth/legacy_pool.ts";
-import { LocalAuthenticator, type LocalAuthSettings } from "../auth/local.ts";
+import { type FailureFeed, LocalAuthenticator, type LocalAuthSettings } from "../auth/local.ts";
 import { type CertificateUsername, type Config, directoryConfigInput } from "../config/mod.ts";
 import { resolveDirectoryConfig } from "../directory/config.ts";
 import type { DirectoryConfig } from "../directory/config.ts";
@@ -22,6 +23,7 @@ import {
 } from "../directory/directory.ts";
 import { type RevocationStatus, SessionRevoker } from "../directory/revoker.ts";
 import { ImapApplication } from "./imap_app.ts";
+import { RecentRegistry, SharedBoundaries, useRecentRegistry } from "../../protocol/imap/recent.ts";
 import { defaultLimits, type SessionLimits } from "../../protocol/imap/mod.ts";
 import { localAccountOf, ServerAuthenticator } from "../auth/imap_auth.ts";
 import { getLogger } from "../log.ts";
@@ -62,6 +64,25 @@ export function localAuthSettings(config: Config): LocalAuthSettings {
   };
 }
 
+/** How `ServerStack.open` wires the stack into its process. */
+export interface StackOptions {
+  readonly metrics?: Metrics;
+  /** Wraps the store to time every call (when Prometheus metrics are on). */
+  readonly timeStore?: boolean;
+  /** Carries mailbox events between the Workers' store connections. */
+  readonly relay?: EventRelay;
+  /** Login failures per address, shared by the Workers' back-off. */
+  readonly failureFeed?: FailureFeed;
+  /** The SQLite WAL syncs shared by the Workers' connections. */
+  readonly sharedSync?: SharedArrayBuffer;
+  /** The \Recent boundaries shared by the Workers (`SharedBoundaries`). */
+  readonly recent?: SharedArrayBuffer;
+  /** Counts sessions across the Workers, for `limits.max_connections_per_user`. */
+  readonly sessions?: SessionRegistry;
+  /** More fields of the IMAP ID response (which Worker runs the session). */
+  readonly idFields?: Readonly<Record<string, string>>;
+}
+
 /** The services behind the listeners; the directory can be replaced by a reload. */
 export class ServerStack {
   readonly store: MailStore;
@@ -83,6 +104,7 @@ export class ServerStack {
     config: Config,
     directory: Directory | null,
     metrics: Metrics,
+    { sessions, idFields, failureFeed }: StackOptions,
   ) {
     this.store = store;
     this.#metrics = metrics;
@@ -90,6 +112,7 @@ export class ServerStack {
       store,
       verifyPassword: this.#legacy.verifyPassword,
       ...localAuthSettings(config),
+      ...(failureFeed ? { failureFeed } : {}),
     });
     this.#directory = directory;
     this.#certificateUsername = config.tls.certificateUsername;
@@ -104,7 +127,14 @@ export class ServerStack {
       limits: sessionLimits(config),
       idleTimeoutMs: config.limits.idleTimeoutMs,
       maxConnectionsPerUser: config.limits.maxConnectionsPerUser,
-      ...(isSessionRegistry(store) ? { sessions: store } : {}),
+      // A PostgreSQL store counts the sessions of every node (so every Worker too); else the
+      // Workers' supervisor counts them, when there is one.
+      ...(isSessionRegistry(store)
+        ? { sessions: store }
+        : sessions !== undefined
+        ? { sessions }
+        : {}),
+      ...(idFields ? { idFields } : {}),
       preauthWithCertificate: config.imap.preauthWithCertificate,
       certificateUser: (identity) => this.#certificateUser(identity),
       metrics,
@@ -117,17 +147,20 @@ export class ServerStack {
     this.#startRecheck();
   }
 
-  /** `timeStore` wraps the store to time every call (when Prometheus metrics are on). */
-  static async open(
-    config: Config,
-    { metrics = NO_METRICS, timeStore = false }: { metrics?: Metrics; timeStore?: boolean } = {},
-  ): Promise<ServerStack> {
+  static async open(config: Config, options: StackOptions = {}): Promise<ServerStack> {
+    const { metrics = NO_METRICS, timeStore = false } = options;
     await prepareDataDir(config.dataDir);
-    const opened = await openConfiguredStore(config);
+    const opened = await openConfiguredStore(config, {
+      ...(options.relay ? { relay: options.relay } : {}),
+      ...(options.sharedSync ? { sharedSync: options.sharedSync } : {}),
+    });
     const store = timeStore ? instrumentStore(opened, metrics) : opened;
+    if (options.recent) {
+      useRecentRegistry(store, new RecentRegistry(new SharedBoundaries(options.recent)));
+    }
     const settings = await directorySettings(config);
     const directory = settings ? new Directory(settings, { metrics }) : null;
-    return new ServerStack(store, config, directory, metrics);
+    return new ServerStack(store, config, directory, metrics, options);
   }
 
   /** Null when the store and the directory (if any) answer, else why not (for /readyz). */

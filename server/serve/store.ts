@@ -4,6 +4,7 @@
  */
 import { join } from "node:path";
 import type { MailStore } from "../../mailstore/mail_store.ts";
+import type { EventRelay } from "../../mailstore/event_hub.ts";
 import type { ExactStore } from "../../mailstore/transfer.ts";
 import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
 import { openPostgresMailStore } from "../../mailstore/postgres/mod.ts";
@@ -11,6 +12,17 @@ import type { Config } from "../config/mod.ts";
 import { DATABASE_FILE, prepareDataDir } from "./data_dir.ts";
 
 export { DATABASE_FILE };
+
+export interface OpenStoreOptions {
+  readonly maxMessageBytes?: number;
+  /**
+   * Joins the other Workers' connections to the same SQLite database (PostgreSQL stores hear
+   * each other through LISTEN/NOTIFY and need none).
+   */
+  readonly relay?: EventRelay;
+  /** Lets the Workers' SQLite connections share their WAL syncs. */
+  readonly sharedSync?: SharedArrayBuffer;
+}
 
 /** Largest password file read; a password is a line. */
 const MAX_PASSWORD_FILE_BYTES = 64 * 1024;
@@ -27,12 +39,17 @@ export function sqlitePath(config: Pick<Config, "dataDir" | "store">): string | 
  */
 export async function openConfiguredStore(
   config: Pick<Config, "dataDir" | "store">,
-  options: { readonly maxMessageBytes?: number } = {},
+  options: OpenStoreOptions = {},
 ): Promise<MailStore & ExactStore> {
   const store = config.store;
+  const { relay, sharedSync, ...common } = options;
   if (store.kind === "sqlite") {
     if (store.path === null) await prepareDataDir(config.dataDir);
-    return await openSqliteMailStore(sqlitePath(config)!, options);
+    return await openSqliteMailStore(sqlitePath(config)!, {
+      ...common,
+      ...(relay !== undefined ? { relay } : {}),
+      ...(sharedSync !== undefined ? { sharedSync } : {}),
+    });
   }
   const password = store.passwordFile === null
     ? undefined
@@ -44,7 +61,7 @@ export async function openConfiguredStore(
     tls: store.tls,
     ...(store.ca !== null ? { tlsCa: await Deno.readTextFile(store.ca) } : {}),
     connectTimeoutSeconds: Math.max(1, Math.round(store.connectTimeoutMs / 1000)),
-    ...options,
+    ...common,
   });
 }
 

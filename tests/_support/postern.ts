@@ -7,7 +7,8 @@ import { hashPassword } from "../../mailstore/password.ts";
 import { openDataStore } from "../../server/serve/data_dir.ts";
 import { parseConfig } from "../../server/config/mod.ts";
 import { ensureDevPki, issueClientCertificate } from "../../server/cli/dev_pki.ts";
-import { serve, type ServeHandle } from "../../server/serve/mod.ts";
+import type { ServeHandle } from "../../server/serve/mod.ts";
+import { serveOnCores } from "../../server/workers/mod.ts";
 import type { PrivateKeyKind } from "../../protocol/crypto/provider.ts";
 import { freePort } from "./dovecot.ts";
 
@@ -41,6 +42,11 @@ export interface PosternOptions {
   readonly handshakeTimeout?: string;
   /** Makes both listeners PROXY protocol listeners that trust these addresses or CIDRs. */
   readonly trustedProxies?: readonly string[];
+  /**
+   * Accept loops (`server.workers`). Default 1: tests run on the main thread, as `serve`
+   * does, unless they are about the Workers.
+   */
+  readonly workers?: number;
 }
 
 export interface RunningPostern {
@@ -128,6 +134,8 @@ async function preparePostern(
       `  scrypt_cost: { ln: ${TEST_COST.ln}, r: ${TEST_COST.r}, p: ${TEST_COST.p} }`,
     "log:",
     "  level: error",
+    "server:",
+    `  workers: ${options.workers ?? 1}`,
     options.extraYaml ?? "",
   ].join("\n");
   const configPath = join(dir, "config.yaml");
@@ -139,7 +147,7 @@ export async function startPostern(options: PosternOptions = {}): Promise<Runnin
   const { dir, certsDir, caCertificate, yaml, configPath } = await preparePostern(options);
   const pki = { caCertificate };
   const config = parseConfig(yaml, configPath);
-  const handle = await serve(config, { shutdownGraceMs: 1000 });
+  const handle = await serveOnCores(config, { shutdownGraceMs: 1000 });
   const [implicit, starttls] = handle.addresses;
   return {
     dir,

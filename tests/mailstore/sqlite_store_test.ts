@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
+import { allocateSharedSync, openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
+import type { EventRelay } from "../../mailstore/event_hub.ts";
+import type { MailboxEvent } from "../../mailstore/mail_store.ts";
 import { MIGRATIONS } from "../../mailstore/sqlite/schema.ts";
 
 const enc = new TextEncoder();
@@ -410,4 +412,45 @@ Deno.test("a large message is read by the blob reader, byte for byte", async () 
       await store.close();
     }
   });
+});
+
+Deno.test("two connections joined by a relay and shared syncs take every write and hear each other", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-sqlite-shared-" });
+  const path = `${dir}/mail.db`;
+  const heard: Set<(event: MailboxEvent) => void>[] = [new Set(), new Set()];
+  const relay = (i: number): EventRelay => ({
+    publish: (event) => queueMicrotask(() => heard[1 - i]!.forEach((l) => l(event))),
+    subscribe: (listener) => {
+      heard[i]!.add(listener);
+      return () => heard[i]!.delete(listener);
+    },
+  });
+  const sync = allocateSharedSync();
+  const a = await openSqliteMailStore(path, { relay: relay(0), sharedSync: sync });
+  const b = await openSqliteMailStore(path, { relay: relay(1), sharedSync: sync });
+  try {
+    const account = await a.createAccount("u", null);
+    const inbox = (await b.getMailbox(account.id, "INBOX"))!;
+    const seenByB: number[] = [];
+    b.watch(inbox.id, (e) => e.kind === "append" && seenByB.push(...e.uids));
+    const results = await Promise.all(
+      Array.from(
+        { length: 20 },
+        (_, i) => (i % 2 === 0 ? a : b).append(inbox.id, { raw: enc.encode(`m${i}`) }),
+      ),
+    );
+    const uids = results.map((r) => r.uid).sort((x, y) => x - y);
+    assert.deepEqual(uids, Array.from({ length: 20 }, (_, i) => i + 1));
+    await new Promise((r) => setTimeout(r, 0));
+    // B's listener hears its own appends and, through the relay, A's.
+    assert.deepEqual(seenByB.sort((x, y) => x - y), uids);
+    assert.equal((await a.listMessages(inbox.id)).length, 20);
+    // The WAL syncs were taken in turns: at least one completed, none beyond those begun.
+    const [, begun, done] = new Int32Array(sync);
+    assert.ok(done! >= 1 && done! <= begun!, `${begun} begun, ${done} done`);
+  } finally {
+    await a.close();
+    await b.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -1,9 +1,13 @@
 /**
- * ID (RFC 2971): the server names itself; the client's "name" and "version" go to the driver
+ * ID (RFC 2971): the server names itself (and, to a logged-in client, adds the driver's fields,
+ * such as which Worker runs the session); the client's "name" and "version" go to the driver
  * (for the access log), the other parameters are read and ignored.
  */
 import type { CommandSpec } from "../context.ts";
 import { badSyntax } from "../errors.ts";
+
+/** What an extra ID field may hold, so that it needs no quoting rules. */
+const SAFE = /^[A-Za-z0-9-]{1,64}$/;
 
 export const idCommand: CommandSpec = {
   name: "ID",
@@ -22,7 +26,11 @@ export const idCommand: CommandSpec = {
     r.end();
     const name = fields.get("name");
     if (name !== undefined) ctx.clientIdentified(name, fields.get("version") ?? null);
-    ctx.out.line('* ID ("name" "Postern" "vendor" "Postern")');
+    const extra = ctx.state.kind === "notAuthenticated"
+      ? []
+      : Object.entries(ctx.idFields).filter(([k, v]) => SAFE.test(k) && SAFE.test(v));
+    const more = extra.map(([k, v]) => ` "${k}" "${v}"`).join("");
+    ctx.out.line(`* ID ("name" "Postern" "vendor" "Postern"${more})`);
     return Promise.resolve({ text: "ID completed" });
   },
 };

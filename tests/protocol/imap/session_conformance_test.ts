@@ -337,17 +337,41 @@ Deno.test("Under QRESYNC a command that reports expunges ends with the new HIGHE
   assert.deepEqual(await b.cmd("x EXPUNGE"), ["* 1 EXPUNGE", "x OK EXPUNGE completed"]);
 });
 
-Deno.test("RecentRegistry claims each UID once, peeks without claiming and forgets a mailbox", async () => {
-  const { RecentRegistry } = await import("../../../protocol/imap/recent.ts");
-  const r = new RecentRegistry();
-  assert.deepEqual(r.claim(1, 7, [1, 2]), [], "nobody added anything: nothing is recent");
-  r.noteArrival(2, 7, 5);
-  assert.deepEqual(r.unclaimed(2, 7, [4, 5, 6]), [5, 6]);
-  assert.deepEqual(r.claim(2, 7, [4, 5, 6]), [5, 6]);
-  assert.deepEqual(r.claim(2, 7, [4, 5, 6, 7]), [7]);
-  assert.deepEqual(r.unclaimed(2, 7, [4, 5, 6, 7]), []);
-  assert.deepEqual(r.unclaimed(2, 8, [1]), [], "another UIDVALIDITY is another mailbox");
-  r.forget(2);
-  assert.equal(r.boundary(2, 7), null);
-  assert.equal(r.boundary(1, 7), 3);
+for (const shared of [false, true]) {
+  Deno.test(
+    `RecentRegistry claims each UID once, peeks without claiming and forgets a mailbox${
+      shared ? " (shared memory)" : ""
+    }`,
+    async () => {
+      const { RecentRegistry, SharedBoundaries } = await import("../../../protocol/imap/recent.ts");
+      const r = shared
+        ? new RecentRegistry(new SharedBoundaries(SharedBoundaries.allocate(16)))
+        : new RecentRegistry();
+      assert.deepEqual(r.claim(1, 7, [1, 2]), [], "nobody added anything: nothing is recent");
+      r.noteArrival(2, 7, 5);
+      assert.deepEqual(r.unclaimed(2, 7, [4, 5, 6]), [5, 6]);
+      assert.deepEqual(r.claim(2, 7, [4, 5, 6]), [5, 6]);
+      assert.deepEqual(r.claim(2, 7, [4, 5, 6, 7]), [7]);
+      assert.deepEqual(r.unclaimed(2, 7, [4, 5, 6, 7]), []);
+      assert.deepEqual(r.unclaimed(2, 8, [1]), [], "another UIDVALIDITY is another mailbox");
+      r.forget(2);
+      assert.equal(r.boundary(2, 7), null);
+      assert.equal(r.boundary(1, 7), 3);
+    },
+  );
+}
+
+Deno.test("SharedBoundaries let the registries of two Workers claim each UID once", async () => {
+  const { RecentRegistry, SharedBoundaries } = await import("../../../protocol/imap/recent.ts");
+  const buffer = SharedBoundaries.allocate(4);
+  const [a, b] = [0, 1].map(() => new RecentRegistry(new SharedBoundaries(buffer)));
+  a!.noteArrival(9, 0xfffffff0, 1);
+  b!.noteArrival(9, 0xfffffff0, 2);
+  assert.deepEqual(b!.claim(9, 0xfffffff0, [1, 2]), [1, 2]);
+  assert.deepEqual(a!.claim(9, 0xfffffff0, [1, 2, 3]), [3]);
+  // A full table (4 slots) knows no boundary for more mailboxes: nothing is recent there.
+  for (let id = 10; id < 80; id++) a!.noteArrival(id, 1, 1);
+  assert.deepEqual(b!.unclaimed(9, 0xfffffff0, [4]), [4]);
+  a!.forget(9);
+  assert.equal(b!.boundary(9, 0xfffffff0), null);
 });

@@ -52,3 +52,23 @@ Deno.test("TicketKeys uses the injected randomness for key names and nonces", ()
   assert.deepEqual(t.subarray(16, 28), new Uint8Array(12).fill(3));
   assert.throws(() => new TicketKeys({ provider, count: 0 }), RangeError);
 });
+
+Deno.test("TicketKeys with one secret open each other's tickets, per period, and not another secret's", () => {
+  const c = clock(1_700_000_000_000);
+  const secret = new Uint8Array(32).fill(7);
+  const options = { provider, now: c.fn, count: 2, keyLifetimeMs: 12 * HOUR, secret };
+  const a = new TicketKeys(options);
+  const ticket = a.seal(new Uint8Array([1, 2]));
+  // Another holder made later in the same period, or in the next, opens it.
+  c.now += HOUR;
+  const b = new TicketKeys(options);
+  assert.deepEqual(b.open(ticket)!.state, new Uint8Array([1, 2]));
+  assert.deepEqual(a.open(b.seal(new Uint8Array([3])))!.state, new Uint8Array([3]));
+  c.now += 12 * HOUR;
+  assert.equal(b.open(ticket)!.stale, true);
+  c.now += 12 * HOUR;
+  assert.equal(b.open(ticket), null, "retired after count periods");
+  const other = new TicketKeys({ ...options, secret: new Uint8Array(32).fill(8) });
+  assert.equal(other.open(a.seal(new Uint8Array([4]))), null);
+  assert.throws(() => new TicketKeys({ ...options, secret: new Uint8Array(16) }), RangeError);
+});

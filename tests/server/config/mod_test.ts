@@ -8,6 +8,7 @@ import {
   loadConfig,
   parseConfig,
   parseDuration,
+  workerCount,
 } from "../../../server/config/mod.ts";
 import { parseAddress, parseSize } from "../../../server/config/values.ts";
 import { editDistance, suggest } from "../../../server/config/suggest.ts";
@@ -104,6 +105,20 @@ Deno.test("parseConfig() reports wrong types", () => {
     "config.yaml:7:32: limits.max_connections_per_address: expected a whole number from 1 to " +
     `${Number.MAX_SAFE_INTEGER}, got 0`,
     "config.yaml:8:6: tls must be a mapping of keys, got a list",
+  ]);
+});
+
+Deno.test("parseConfig() reads server.workers: auto, a count, or an error at its position", () => {
+  const at = (text: string) => parseConfig(text, "/srv/config.yaml", { checkFiles: false });
+  assert.equal(at("server:\n  workers: auto\n").server.workers, "auto");
+  assert.equal(at("server:\n  workers: 3\n").server.workers, 3);
+  assert.equal(workerCount(at("server:\n  workers: 1\n")), 1);
+  assert.ok(workerCount(at("")) >= 1);
+  assert.deepEqual(errorsOf("server:\n  workers: many\n"), [
+    'config.yaml:2:12: server.workers: expected auto or a whole number, got "many"',
+  ]);
+  assert.deepEqual(errorsOf("server:\n  workers: 0\n"), [
+    "config.yaml:2:12: server.workers: expected a whole number from 1 to 256, got 0",
   ]);
 });
 
@@ -440,6 +455,7 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
     metrics: null,
     admin: { enabled: "auto", socket: "/srv/postern/data/admin.sock" },
     store: { kind: "sqlite", path: null },
+    server: { workers: "auto" },
   });
   assert.deepEqual(defaultConfig("/srv/postern"), { ...config, source: null });
 });

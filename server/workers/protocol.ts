@@ -1,0 +1,73 @@
+/**
+ * The messages between the supervisor (main thread) and its Workers (accept loops). Every
+ * message is plain data (structured clone). A request that wants an answer carries a `call`
+ * number, and the answer echoes it.
+ */
+import type { Config } from "../config/mod.ts";
+import type { LmtpBoundAddress } from "../lmtp/mod.ts";
+import type client from "prom-client";
+import type { KickResult, StatsResult, WhoResult } from "../admin/protocol.ts";
+
+/** What the supervisor counts for every Worker together. */
+export type ClaimScope = "user" | "address";
+
+/** An admin command run on one Worker's sessions. */
+export type AdminCall =
+  | { readonly cmd: "who" }
+  | { readonly cmd: "kick"; readonly target: { readonly user: string } | { readonly peer: string } }
+  | { readonly cmd: "stats" };
+
+/** Supervisor to Worker. */
+export type ToWorker =
+  | {
+    readonly kind: "start";
+    /** From 1; the first Worker binds the ports (0 picks free ones) that the others share. */
+    readonly id: number;
+    readonly primary: boolean;
+    readonly config: Config;
+    /** The BroadcastChannel that carries this server's mailbox events. */
+    readonly channel: string;
+    /** The \Recent boundaries every Worker claims from (`SharedBoundaries`). */
+    readonly recent: SharedArrayBuffer;
+    /** The SQLite WAL syncs every Worker's connection shares (`allocateSharedSync`). */
+    readonly sync: SharedArrayBuffer;
+    /** Session tickets of one Worker open in every other: their keys come from this. */
+    readonly ticketSecret: Uint8Array;
+    /** Open connections per client address of every Worker (`allocateAddressCounts`). */
+    readonly addressCounts: SharedArrayBuffer;
+    readonly shutdownGraceMs: number;
+  }
+  | { readonly kind: "claimed"; readonly call: number; readonly ok: boolean }
+  | { readonly kind: "reload"; readonly call: number; readonly config: Config }
+  | { readonly kind: "metrics"; readonly call: number }
+  | { readonly kind: "admin"; readonly call: number; readonly request: AdminCall }
+  | { readonly kind: "shutdown" };
+
+/** Worker to supervisor. */
+export type FromWorker =
+  | {
+    readonly kind: "ready";
+    readonly addresses: readonly Deno.NetAddr[];
+    readonly lmtpAddresses: readonly LmtpBoundAddress[];
+  }
+  | { readonly kind: "failed"; readonly error: string }
+  | {
+    readonly kind: "claim";
+    readonly call: number;
+    readonly scope: ClaimScope;
+    readonly key: string;
+    readonly limit: number;
+  }
+  | { readonly kind: "release"; readonly scope: ClaimScope; readonly key: string }
+  | { readonly kind: "reloaded"; readonly call: number; readonly error: string | null }
+  | {
+    readonly kind: "metrics";
+    readonly call: number;
+    readonly metrics: client.MetricObjectWithValues<client.MetricValue<string>>[];
+  }
+  | {
+    readonly kind: "admin";
+    readonly call: number;
+    readonly result: WhoResult | KickResult | StatsResult | null;
+  }
+  | { readonly kind: "stopped" };

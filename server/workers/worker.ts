@@ -1,0 +1,129 @@
+/**
+ * A Worker's entry point: one accept loop of the server. It runs the same stack as a
+ * single-threaded server (`serve`), with listeners bound with SO_REUSEPORT and a store
+ * connection of its own. What the Workers share goes through BroadcastChannels (mailbox
+ * events, login failures), shared memory (\Recent boundaries, WAL syncs, connections per
+ * address) or its supervisor (sessions per user, metrics, admin, reload, shutdown).
+ */
+import { serve, type ServeHandle } from "../serve/mod.ts";
+import { setupLogging } from "../log.ts";
+import { startStallProbeFromEnv } from "../serve/stall_probe.ts";
+import { BroadcastRelay } from "./event_relay.ts";
+import { SupervisorLink } from "./supervisor_link.ts";
+import { BroadcastFailureFeed } from "./failure_feed.ts";
+import { SharedAddressCounts } from "./address_counts.ts";
+import type { AdminCall, FromWorker, ToWorker } from "./protocol.ts";
+import type { AdminHandler } from "../admin/server.ts";
+
+/** The Worker's global scope, typed by hand: the checked libraries are those of the main thread. */
+const scope = self as unknown as {
+  onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
+  postMessage(message: FromWorker): void;
+};
+
+const post = (message: FromWorker) => scope.postMessage(message);
+const link = new SupervisorLink(post);
+let relay: BroadcastRelay | null = null;
+let failures: BroadcastFailureFeed | null = null;
+let handle: ServeHandle | null = null;
+
+scope.onmessage = (e) => {
+  void dispatch(e.data).catch((error) => {
+    // A request that cannot be answered ends the Worker as an uncaught error, which its
+    // supervisor hears of (it then releases what the Worker held).
+    setTimeout(() => {
+      throw error;
+    });
+  });
+};
+
+async function dispatch(message: ToWorker): Promise<void> {
+  switch (message.kind) {
+    case "start": {
+      setupLogging(message.config.log);
+      // Benchmarks time every event loop that serves connections, so each Worker's too.
+      startStallProbeFromEnv();
+      relay = new BroadcastRelay(message.channel);
+      failures = new BroadcastFailureFeed(`${message.channel}:auth`);
+      try {
+        handle = await serve(message.config, {
+          shutdownGraceMs: message.shutdownGraceMs,
+          worker: {
+            id: message.id,
+            primary: message.primary,
+            relay,
+            recent: message.recent,
+            sync: message.sync,
+            failureFeed: failures,
+            ticketSecret: message.ticketSecret,
+            sessions: link,
+            // Addresses are counted in shared memory; the supervisor takes what does not fit.
+            addressGate: new SharedAddressCounts(message.addressCounts, link),
+          },
+        });
+      } catch (error) {
+        relay.close();
+        failures.close();
+        post({ kind: "failed", error: describe(error) });
+        return;
+      }
+      post({ kind: "ready", addresses: handle.addresses, lmtpAddresses: handle.lmtpAddresses });
+      return;
+    }
+    case "claimed":
+      link.settle(message.call, message.ok);
+      return;
+    case "reload": {
+      let error: string | null = null;
+      try {
+        await handle?.reload(message.config);
+      } catch (e) {
+        error = describe(e);
+      }
+      post({ kind: "reloaded", call: message.call, error });
+      return;
+    }
+    case "metrics":
+      post({
+        kind: "metrics",
+        call: message.call,
+        metrics: (await handle?.worker?.metrics()) ?? [],
+      });
+      return;
+    case "admin": {
+      const admin = handle?.worker?.admin ?? null;
+      post({
+        kind: "admin",
+        call: message.call,
+        result: admin === null ? null : await runAdmin(admin, message.request),
+      });
+      return;
+    }
+    case "shutdown":
+      await handle?.shutdown();
+      link.close();
+      relay?.close();
+      failures?.close();
+      post({ kind: "stopped" });
+      return;
+    default: {
+      const never: never = message;
+      throw new Error(`Unknown message ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+async function runAdmin(admin: AdminHandler, request: AdminCall) {
+  switch (request.cmd) {
+    case "who":
+      return await admin.who();
+    case "kick":
+      return await admin.kick(request.target);
+    case "stats":
+      return await admin.stats();
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
