@@ -1,24 +1,7 @@
 import assert from "node:assert/strict";
-import { ConfigError, parseConfig } from "../../../server/config/mod.ts";
+import { errorsOf, parse } from "./_parse.ts";
 import { quotaLimits } from "../../../server/config/quota.ts";
 import { lmtpMaxMessageSize } from "../../../server/serve/mod.ts";
-
-function parse(text: string) {
-  return parseConfig(text, "/etc/postern/config.yaml", {
-    checkFiles: false,
-    displayName: "config.yaml",
-  });
-}
-
-function errorsOf(text: string): string[] {
-  try {
-    parse(text);
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${error}`);
-    return error.message.split("\n");
-  }
-  assert.fail("expected a ConfigError");
-}
 
 Deno.test("parseConfig() has no LMTP listener and no quota by default", () => {
   const config = parse("");

@@ -1,22 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigError, parseConfig } from "../../../server/config/mod.ts";
-
-function parse(text: string) {
-  return parseConfig(text, "/etc/postern/config.yaml", {
-    checkFiles: false,
-    displayName: "config.yaml",
-  });
-}
-
-function errorsOf(text: string): string[] {
-  try {
-    parse(text);
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${error}`);
-    return error.message.split("\n");
-  }
-  assert.fail("expected a ConfigError");
-}
+import { errorsOf, parse } from "./_parse.ts";
 
 Deno.test("parseConfig() reads proxy_protocol and trusted_proxies of a listener", () => {
   const config = parse(

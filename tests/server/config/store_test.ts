@@ -1,23 +1,6 @@
 import assert from "node:assert/strict";
-import { ConfigError, parseConfig } from "../../../server/config/mod.ts";
+import { errorsOf, parse } from "./_parse.ts";
 import { sqlitePath } from "../../../server/serve/store.ts";
-
-function parse(text: string) {
-  return parseConfig(text, "/etc/postern/config.yaml", {
-    checkFiles: false,
-    displayName: "config.yaml",
-  });
-}
-
-function errorsOf(text: string): string[] {
-  try {
-    parse(text);
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${error}`);
-    return error.message.split("\n");
-  }
-  assert.fail("expected a ConfigError");
-}
 
 Deno.test("parseConfig() keeps mail in SQLite in the data directory by default", () => {
   const config = parse("data_dir: /var/lib/postern\n");
