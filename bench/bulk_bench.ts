@@ -6,7 +6,7 @@
  * Reported: the worst and best MB/s of the R fetches per server and order, the ratio of the
  * bests, Postern's CPU time (user + system) per fetch, which shared cores disturb less, and
  * the worst event-loop stall inside Postern during the fetches (the timer-drift probe of
- * server/stall_probe.ts) next to that of the same probe alone in an idle process (the
+ * server/serve/stall_probe.ts) next to that of the same probe alone in an idle process (the
  * machine's own noise). Figures are printed, never asserted.
  *
  * Usage: `deno run -A bench/bulk_bench.ts [--megabytes N] [--repeat R] [--no-dovecot]`.
@@ -136,7 +136,12 @@ export async function benchBulk(
   const stallFile = join(probeDir, "stalls.jsonl");
   const idleFile = join(probeDir, "idle.jsonl");
   const idle = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../server/stall_probe.ts", import.meta.url).pathname, idleFile],
+    args: [
+      "run",
+      "-A",
+      new URL("../server/serve/stall_probe.ts", import.meta.url).pathname,
+      idleFile,
+    ],
     stdin: "null",
     stdout: "null",
     stderr: "null",

@@ -61,7 +61,12 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
   const stallFile = join(probeDir, "stalls.jsonl");
   const idleFile = join(probeDir, "idle.jsonl");
   const idle = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../server/stall_probe.ts", import.meta.url).pathname, idleFile],
+    args: [
+      "run",
+      "-A",
+      new URL("../server/serve/stall_probe.ts", import.meta.url).pathname,
+      idleFile,
+    ],
     stdin: "null",
     stdout: "null",
     stderr: "null",

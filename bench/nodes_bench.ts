@@ -7,7 +7,7 @@
  * PROXY protocol listeners) when Debian's haproxy is installed. Each node is a `postern serve`
  * subprocess; PostgreSQL is a throwaway cluster per setup with `fsync=on`, so every store
  * acknowledges only what is on disk. Worst event-loop stall is the worst of the nodes' timer-drift probes
- * (server/stall_probe.ts).
+ * (server/serve/stall_probe.ts).
  *
  * On a 2-core machine, two nodes and PostgreSQL share the same cores as one node does: the
  * figure shows the cost of the cross-node machinery, not the scaling of separate machines.

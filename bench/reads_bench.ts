@@ -4,7 +4,7 @@
  * session times SELECT INBOX, `FETCH 1:* (UID FLAGS)`, `UID SEARCH ALL` and `UID SEARCH UNSEEN`,
  * R rounds. Reported per command: the best and the median of the rounds and the ratio of the
  * medians (below 1.00x means Postern is faster), and the worst event-loop stall inside Postern
- * during the reads (the timer-drift probe of server/stall_probe.ts) next to that of the same
+ * during the reads (the timer-drift probe of server/serve/stall_probe.ts) next to that of the same
  * probe alone in an idle process (the machine's own noise). Figures are printed, never asserted.
  *
  * Usage: `deno run -A bench/reads_bench.ts [--messages N] [--rounds R] [--no-dovecot]`
@@ -95,7 +95,12 @@ export async function benchReads(
   const stallFile = join(probeDir, "stalls.jsonl");
   const idleFile = join(probeDir, "idle.jsonl");
   const idle = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../server/stall_probe.ts", import.meta.url).pathname, idleFile],
+    args: [
+      "run",
+      "-A",
+      new URL("../server/serve/stall_probe.ts", import.meta.url).pathname,
+      idleFile,
+    ],
     stdin: "null",
     stdout: "null",
     stderr: "null",

@@ -2,7 +2,7 @@
  * Configuration of the LDAP directory check: where the directory is, how to reach it safely,
  * how a client certificate maps to an entry, and how failures and caching behave.
  *
- * The YAML loader (server/config.ts) reads `bind_password_file` and hands over a
+ * The YAML loader (server/config/mod.ts) reads `bind_password_file` and hands over a
  * `DirectoryConfigInput`; `resolveDirectoryConfig()` validates it and fills in the defaults.
  */
 import {

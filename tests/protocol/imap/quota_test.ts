@@ -3,7 +3,7 @@ import type { MailStore, QuotaLimits } from "../../../mailstore/mail_store.ts";
 import type { QuotaSource } from "../../../protocol/imap/quota.ts";
 import { append, message, newStore, TestClient } from "./_harness.ts";
 
-/** Limits by account name, usage summed from the store (as server/quota.ts does). */
+/** Limits by account name, usage summed from the store (as server/serve/quota.ts does). */
 function source(store: MailStore, limits: Record<string, QuotaLimits>): QuotaSource {
   return {
     limits: (name) => limits[name] ?? { storage: null, messages: null },
