@@ -40,19 +40,59 @@ interface Criterion {
   readonly reverse: boolean;
 }
 
+/** The keys of one mailbox as the shared sort-key cache holds them (add-only while kept). */
+export type MailboxKeys = ReadonlyMap<number, SortRecord["keys"]>;
+
+/**
+ * Ranks of a text field over every message of a mailbox, kept per mailbox key map while that
+ * map has not grown: keys never change once cached, so the ranks of an unchanged set of messages
+ * stay right, and a repeated text SORT compares numbers without sorting the distinct values again.
+ */
+const rankCache = new WeakMap<
+  MailboxKeys,
+  { size: number; ranks: Map<KeyField, ReadonlyMap<string, number>> }
+>();
+
+function mailboxRanks(keys: MailboxKeys, field: KeyField): ReadonlyMap<string, number> {
+  let entry = rankCache.get(keys);
+  if (entry === undefined || entry.size !== keys.size) {
+    entry = { size: keys.size, ranks: new Map() };
+    rankCache.set(keys, entry);
+  }
+  let rank = entry.ranks.get(field);
+  if (rank === undefined) {
+    const distinct = new Set<string>();
+    for (const k of keys.values()) distinct.add(k[field] as string);
+    rank = new Map([...distinct].sort().map((v, i) => [v, i]));
+    entry.ranks.set(field, rank);
+  }
+  return rank;
+}
+
+/** Ranks of the distinct values among `values` alone, by code unit. */
+function localRanks(values: readonly string[]): ReadonlyMap<string, number> {
+  return new Map([...new Set(values)].sort().map((v, i) => [v, i]));
+}
+
 /**
  * The value each record sorts by under one criterion, as numbers: text keys become their rank
- * among the distinct values (sorted once, by code unit), so that the main sort compares
- * numbers only.
+ * among the distinct values (by code unit), so that the main sort compares numbers only. With
+ * the mailbox's cached keys, the ranks come from there (any ordering consistent with code-unit
+ * order gives the same result).
  */
-function sortValues(records: readonly SortRecord[], c: Criterion): Float64Array {
+function sortValues(
+  records: readonly SortRecord[],
+  c: Criterion,
+  keys?: MailboxKeys,
+): Float64Array {
   const out = new Float64Array(records.length);
   if (!c.text) {
     for (let i = 0; i < records.length; i++) out[i] = records[i]!.keys[c.field] as number;
   } else {
     const values = records.map((r) => r.keys[c.field] as string);
-    const distinct = [...new Set(values)].sort();
-    const rank = new Map(distinct.map((v, i) => [v, i]));
+    let rank = keys === undefined ? localRanks(values) : mailboxRanks(keys, c.field);
+    // A record whose keys are not in the cached map (evicted meanwhile) ranks them itself.
+    if (keys !== undefined && values.some((v) => !rank.has(v))) rank = localRanks(values);
     for (let i = 0; i < values.length; i++) out[i] = rank.get(values[i]!)!;
   }
   if (c.reverse) { for (let i = 0; i < out.length; i++) out[i] = -out[i]!; }
@@ -63,8 +103,9 @@ function sortValues(records: readonly SortRecord[], c: Criterion): Float64Array 
 export function sortRecords(
   records: readonly SortRecord[],
   criteria: readonly Criterion[],
+  keys?: MailboxKeys,
 ): SortRecord[] {
-  const columns = criteria.map((c) => sortValues(records, c));
+  const columns = criteria.map((c) => sortValues(records, c, keys));
   const order = Array.from(records.keys());
   order.sort((a, b) => {
     for (const col of columns) {
@@ -172,6 +213,12 @@ function readCriteria(r: CommandReader): Criterion[] {
   return criteria;
 }
 
+/** The selected mailbox's keys in the shared sort-key cache. */
+function mailboxKeys(ctx: CommandContext): MailboxKeys {
+  const { view } = selected(ctx);
+  return ctx.sortKeys.mailbox(view.mailboxId, view.uidValidity, view.uids.length);
+}
+
 async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Promise<Completion> {
   r.sp();
   const { returns, context } = readReturnOptions<ReturnOption>(r, RETURN_OPTIONS, "SORT");
@@ -180,7 +227,7 @@ async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Pr
   readCharset(r);
   r.sp();
   const key = readSearchProgram(r);
-  const records = sortRecords(await loadSortRecords(ctx, key), criteria);
+  const records = sortRecords(await loadSortRecords(ctx, key), criteria, mailboxKeys(ctx));
   const numbers = records.map((x) => uidMode ? x.uid : x.seq);
   const label = uidMode ? "UID SORT" : "SORT";
   if (returns === null) {
@@ -197,7 +244,9 @@ async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Pr
       incremental,
       compute: async (c, previous, touched) => {
         if (!incremental) {
-          return sortRecords(await loadSortRecords(c, key), criteria).map((x) => x.uid);
+          return sortRecords(await loadSortRecords(c, key), criteria, mailboxKeys(c)).map((x) =>
+            x.uid
+          );
         }
         // Members: the previous ones untouched since, and the touched ones that match now.
         const fresh = new Set((await findMatches(c, key, touched)).map((h) => h.uid));

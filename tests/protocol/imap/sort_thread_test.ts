@@ -273,3 +273,17 @@ Deno.test("20 sessions sort and thread one mailbox at once while another appends
   }
   assert.equal((await readers[0]!.cmd("N NOOP")).at(-1), "N OK NOOP completed");
 });
+
+Deno.test("a repeated text SORT stays right as messages arrive and searches narrow it", async () => {
+  const c = await mailbox(corpus);
+  const sort = async (args: string) => (await c.cmd(`T SORT ${args}`))[0];
+  assert.equal(await sort("(SUBJECT) UTF-8 ALL"), "* SORT 3 4 1 2 5 6");
+  // The ranks of the mailbox's subjects are kept; a subset sorts by the same order.
+  assert.equal(await sort("(REVERSE SUBJECT) UTF-8 1:4"), "* SORT 1 2 3 4");
+  assert.equal(await sort("(SUBJECT) UTF-8 ALL"), "* SORT 3 4 1 2 5 6");
+  // A new subject between the others: the kept ranks no longer cover the mailbox.
+  assert.match(await append(c, "INBOX", msg(7, "Candles", "Thu, 5 Jan 2023 09:00:00 +0000")), /OK/);
+  await c.cmd("N NOOP");
+  assert.equal(await sort("(SUBJECT) UTF-8 ALL"), "* SORT 3 4 7 1 2 5 6");
+  assert.equal(await sort("(FROM) UTF-8 ALL"), await sort("(FROM) UTF-8 ALL"));
+});
