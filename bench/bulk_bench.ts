@@ -11,6 +11,7 @@
  *
  * Usage: `deno run -A bench/bulk_bench.ts [--megabytes N] [--repeat R] [--no-dovecot]`.
  */
+import { startStallProbes } from "./_stall_probes.ts";
 import { join } from "node:path";
 import { ensureDevPki } from "../server/cli/dev_pki.ts";
 import { worstStall } from "../server/serve/stall_probe.ts";
@@ -132,20 +133,8 @@ export async function benchBulk(
   options: { megabytes: number; repeat: number; skipDovecot?: boolean },
 ): Promise<BulkFigures[]> {
   const message = bulkMessage(Math.round(options.megabytes * 1e6));
-  const probeDir = await Deno.makeTempDir({ prefix: "postern-bulk-" });
-  const stallFile = join(probeDir, "stalls.jsonl");
-  const idleFile = join(probeDir, "idle.jsonl");
-  const idle = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../server/serve/stall_probe.ts", import.meta.url).pathname,
-      idleFile,
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const probes = await startStallProbes("postern-bulk-");
+  const { stallFile, idleFile } = probes;
   Deno.env.set("POSTERN_STALL_PROBE", stallFile);
   const postern = await startPosternProcess({
     users: [{ name: USER, password: PASSWORD }],
@@ -192,9 +181,7 @@ export async function benchBulk(
     }
   } finally {
     await postern.stop();
-    idle.kill("SIGTERM");
-    await idle.status;
-    await Deno.remove(probeDir, { recursive: true }).catch(() => {});
+    await probes.stop();
   }
   return out;
 }

@@ -8,7 +8,7 @@
  *
  *     deno task bench --only hostile          (or: deno run -A bench/hostile_bench.ts)
  */
-import { join } from "node:path";
+import { startStallProbes } from "./_stall_probes.ts";
 import { worstStallDetail } from "../server/serve/stall_probe.ts";
 import { startPosternProcess } from "../tests/_support/postern.ts";
 import {
@@ -57,20 +57,8 @@ export interface HostileBenchResult {
 
 export async function benchHostile(options: HostileBenchOptions): Promise<HostileBenchResult> {
   const account = { user: "honest", password: "honest-password" };
-  const probeDir = await Deno.makeTempDir({ prefix: "postern-hostile-" });
-  const stallFile = join(probeDir, "stalls.jsonl");
-  const idleFile = join(probeDir, "idle.jsonl");
-  const idle = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../server/serve/stall_probe.ts", import.meta.url).pathname,
-      idleFile,
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const probes = await startStallProbes("postern-hostile-");
+  const { stallFile, idleFile } = probes;
   Deno.env.set("POSTERN_STALL_PROBE", stallFile);
   const server = await startPosternProcess({
     users: [{ name: account.user, password: account.password }],
@@ -130,9 +118,7 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
     sampling = false;
     await sampler;
     await server.stop();
-    idle.kill();
-    await idle.status;
-    await Deno.remove(probeDir, { recursive: true }).catch(() => {});
+    await probes.stop();
   }
 }
 

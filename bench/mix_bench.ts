@@ -17,6 +17,7 @@
  *
  * Usage: `deno run -A bench/mix_bench.ts [--clients N] [--seconds S] [--no-dovecot]`.
  */
+import { startStallProbes } from "./_stall_probes.ts";
 import { join } from "node:path";
 import { ensureDevPki } from "../server/cli/dev_pki.ts";
 import { worstStall } from "../server/serve/stall_probe.ts";
@@ -189,26 +190,15 @@ export async function runMix(
 /** Runs the mix against Postern and then Dovecot. */
 export async function benchMix(options: BenchMixOptions): Promise<MixFigures[]> {
   const out: MixFigures[] = [];
-  const probeDir = await Deno.makeTempDir({ prefix: "postern-mix-" });
-  const idleFile = join(probeDir, "idle.jsonl");
-  const idle = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../server/serve/stall_probe.ts", import.meta.url).pathname,
-      idleFile,
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const probes = await startStallProbes("postern-mix-");
+  const { idleFile } = probes;
   const limit = options.clients + 5;
   let last: PosternProcess | null = null;
   try {
     for (const workers of options.workers ?? [1]) {
       await last?.stop();
       last = null;
-      const stalls = join(probeDir, `stalls-${workers}.jsonl`);
+      const stalls = join(probes.dir, `stalls-${workers}.jsonl`);
       Deno.env.set("POSTERN_STALL_PROBE", stalls);
       const postern: PosternProcess = last = await startPosternProcess({
         users: [{ name: USER, password: PASSWORD }],
@@ -255,9 +245,7 @@ export async function benchMix(options: BenchMixOptions): Promise<MixFigures[]> 
     }
   } finally {
     await last?.stop();
-    idle.kill("SIGTERM");
-    await idle.status;
-    await Deno.remove(probeDir, { recursive: true }).catch(() => {});
+    await probes.stop();
   }
   return out;
 }

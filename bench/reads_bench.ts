@@ -10,6 +10,7 @@
  * Usage: `deno run -A bench/reads_bench.ts [--messages N] [--rounds R] [--no-dovecot]`
  * (default 10,000 messages, 5 rounds).
  */
+import { startStallProbes } from "./_stall_probes.ts";
 import { join } from "node:path";
 import { ensureDevPki } from "../server/cli/dev_pki.ts";
 import { worstStall } from "../server/serve/stall_probe.ts";
@@ -91,20 +92,8 @@ async function measure(
 export async function benchReads(
   options: { messages: number; rounds: number; skipDovecot?: boolean },
 ): Promise<ReadFigures[]> {
-  const probeDir = await Deno.makeTempDir({ prefix: "postern-reads-" });
-  const stallFile = join(probeDir, "stalls.jsonl");
-  const idleFile = join(probeDir, "idle.jsonl");
-  const idle = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../server/serve/stall_probe.ts", import.meta.url).pathname,
-      idleFile,
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const probes = await startStallProbes("postern-reads-");
+  const { stallFile, idleFile } = probes;
   Deno.env.set("POSTERN_STALL_PROBE", stallFile);
   const postern = await startPosternProcess({ users: [{ name: USER, password: PASSWORD }] });
   Deno.env.delete("POSTERN_STALL_PROBE");
@@ -134,9 +123,7 @@ export async function benchReads(
     }
   } finally {
     await postern.stop();
-    idle.kill("SIGTERM");
-    await idle.status;
-    await Deno.remove(probeDir, { recursive: true }).catch(() => {});
+    await probes.stop();
   }
   return out;
 }
