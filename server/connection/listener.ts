@@ -343,7 +343,8 @@ export class ListenerGroup {
   #admitThrough(gate: AddressGate, conn: Deno.Conn, spec: ListenerSpec, socket: Endpoint): void {
     const id = this.#nextId++;
     const client = { hostname: socket.hostname, port: socket.port };
-    const work = (async () => {
+    // Tracked for shutdown at once, but counted as opened only once admitted, as on one loop.
+    const done = (async () => {
       if (!(await this.#claimThrough(gate, client.hostname))) {
         this.#refuse(spec, conn, client, "too many connections from this address", id);
         return;
@@ -353,13 +354,15 @@ export class ListenerGroup {
         closeQuietly(conn);
         return;
       }
+      this.#metrics.connectionOpened(listenerLabel(spec));
       try {
         await this.#serve(id, conn, spec, client);
       } finally {
+        this.#metrics.connectionClosed(listenerLabel(spec));
         gate.release(client.hostname);
       }
-    })();
-    this.#track(id, conn, spec, work);
+    })().finally(() => this.#connections.delete(id));
+    this.#connections.set(id, { conn, done });
   }
 
   async #serve(
