@@ -23,6 +23,8 @@ import {
 export interface HostileBenchOptions {
   readonly connections: number;
   readonly seconds: number;
+  /** Postern's accept loops (`server.workers`); default 1. */
+  readonly workers?: number;
 }
 
 export interface HostileBenchResult {
@@ -64,6 +66,7 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
     users: [{ name: account.user, password: account.password }],
     handshakeTimeout: "4s",
     limitsYaml: "  max_connections_per_address: 5000",
+    workers: options.workers ?? 1,
   }).finally(() => Deno.env.delete("POSTERN_STALL_PROBE"));
   let peak = 0;
   let sampling = true;

@@ -241,13 +241,11 @@ try {
   }
   if (wants("hostile")) {
     console.log("\n## Hostile load: honest client's worst latency, with and without the attack");
-    console.log(
-      formatHostile(
-        await benchHostile(
-          quick ? { connections: 300, seconds: 8 } : { connections: 1000, seconds: 20 },
-        ),
-      ),
-    );
+    for (const workers of workerCounts) {
+      if (workerCounts.length > 1) console.log(`Postern with ${workers} accept loop(s):`);
+      const size = quick ? { connections: 300, seconds: 8 } : { connections: 1000, seconds: 20 };
+      console.log(formatHostile(await benchHostile({ ...size, workers })));
+    }
   }
   if (wants("handshakes")) {
     console.log("\n## TLS 1.3 handshakes, 4 s_time clients: Postern vs Dovecot vs Deno.listenTls");
