@@ -53,7 +53,15 @@ const rankCache = new WeakMap<
   { size: number; ranks: Map<KeyField, ReadonlyMap<string, number>> }
 >();
 
-function mailboxRanks(keys: MailboxKeys, field: KeyField): ReadonlyMap<string, number> {
+/**
+ * The mailbox-wide ranks of `field`: kept ones while valid; else built, when `wanted` records are
+ * a good part of the mailbox (a narrow SORT after a change ranks its own few values instead).
+ */
+function mailboxRanks(
+  keys: MailboxKeys,
+  field: KeyField,
+  wanted: number,
+): ReadonlyMap<string, number> | undefined {
   let entry = rankCache.get(keys);
   if (entry === undefined || entry.size !== keys.size) {
     entry = { size: keys.size, ranks: new Map() };
@@ -61,6 +69,7 @@ function mailboxRanks(keys: MailboxKeys, field: KeyField): ReadonlyMap<string, n
   }
   let rank = entry.ranks.get(field);
   if (rank === undefined) {
+    if (wanted * 4 < keys.size) return undefined;
     const distinct = new Set<string>();
     for (const k of keys.values()) distinct.add(k[field] as string);
     rank = new Map([...distinct].sort().map((v, i) => [v, i]));
@@ -90,9 +99,9 @@ function sortValues(
     for (let i = 0; i < records.length; i++) out[i] = records[i]!.keys[c.field] as number;
   } else {
     const values = records.map((r) => r.keys[c.field] as string);
-    let rank = keys === undefined ? localRanks(values) : mailboxRanks(keys, c.field);
+    let rank = keys === undefined ? undefined : mailboxRanks(keys, c.field, values.length);
     // A record whose keys are not in the cached map (evicted meanwhile) ranks them itself.
-    if (keys !== undefined && values.some((v) => !rank.has(v))) rank = localRanks(values);
+    if (rank === undefined || values.some((v) => !rank!.has(v))) rank = localRanks(values);
     for (let i = 0; i < values.length; i++) out[i] = rank.get(values[i]!)!;
   }
   if (c.reverse) { for (let i = 0; i < out.length; i++) out[i] = -out[i]!; }
