@@ -55,6 +55,12 @@ export interface ServeHandle {
   shutdown(): Promise<void>;
   /** In a Worker: what its supervisor asks of this accept loop; null otherwise. */
   readonly worker: WorkerEndpoint | null;
+  /**
+   * With several Workers, for tests: makes Worker `id` fail as a crash does ("throw": an
+   * uncaught error in it; "terminate": it is ended). False when it is not running. Reachable
+   * only from code in this process, never from a connection or the admin socket.
+   */
+  readonly failWorkerForTest?: (id: number, how: "throw" | "terminate") => boolean;
 }
 
 /**

@@ -2,20 +2,40 @@
  * Open connections per client address for every Worker of a server, in a SharedArrayBuffer,
  * so that `limits.max_connections_per_address` holds in total without a message to the
  * supervisor on every accept. An open-addressing table of 128-bit addresses (IPv4 as
- * IPv4-mapped IPv6) behind a spin lock held for a few reads and writes.
+ * IPv4-mapped IPv6) behind a spin lock held for a few reads and writes. Each Worker counts in
+ * a column of its own, so that the supervisor can forget the connections of a Worker that
+ * died (`clearAddressColumn`) and its replacement starts from what the others hold.
  */
 import type { AddressGate } from "../connection/listener.ts";
 
-/** Int32 fields per slot: four words of address, then the count. */
-const SLOT = 5;
+/** Int32 cells before the slots: the lock, then the number of columns. */
+const HEADER = 2;
+/** Int32 fields of a slot before its counts: four words of address. */
+const WORDS = 4;
 /** Slots probed before the table counts as full for an address. */
 const MAX_PROBES = 64;
 
-/** A table for `slots` addresses at once (rounded up to a power of two). */
-export function allocateAddressCounts(slots = 1 << 14): SharedArrayBuffer {
+/**
+ * A table for `slots` addresses at once (rounded up to a power of two), counted in `columns`
+ * columns (one per Worker).
+ */
+export function allocateAddressCounts(slots = 1 << 14, columns = 1): SharedArrayBuffer {
   let size = 1;
   while (size < slots) size *= 2;
-  return new SharedArrayBuffer((1 + size * SLOT) * 4);
+  if (!Number.isInteger(columns) || columns < 1) throw new RangeError("columns < 1");
+  const buffer = new SharedArrayBuffer((HEADER + size * (WORDS + columns)) * 4);
+  new Int32Array(buffer)[1] = columns;
+  return buffer;
+}
+
+/** Forgets every connection counted in `column` (its Worker is gone), for every address. */
+export function clearAddressColumn(buffer: SharedArrayBuffer, column: number): void {
+  const cells = new Int32Array(buffer);
+  const slot = WORDS + cells[1]!;
+  const slots = (cells.length - HEADER) / slot;
+  locked(cells, () => {
+    for (let i = 0; i < slots; i++) cells[HEADER + i * slot + WORDS + column] = 0;
+  });
 }
 
 /**
@@ -24,12 +44,22 @@ export function allocateAddressCounts(slots = 1 << 14): SharedArrayBuffer {
  */
 export class SharedAddressCounts implements AddressGate {
   readonly #cells: Int32Array;
+  readonly #slot: number;
   readonly #slots: number;
+  /** Where this gate's own count sits in a slot. */
+  readonly #own: number;
   readonly #fallback: AddressGate;
 
-  constructor(buffer: SharedArrayBuffer, fallback: AddressGate) {
+  /** A gate counting in `column` (from 0, below the table's column count). */
+  constructor(buffer: SharedArrayBuffer, fallback: AddressGate, column = 0) {
     this.#cells = new Int32Array(buffer);
-    this.#slots = (this.#cells.length - 1) / SLOT;
+    const columns = this.#cells[1]!;
+    if (!Number.isInteger(column) || column < 0 || column >= columns) {
+      throw new RangeError(`No column ${column} in an address table of ${columns}`);
+    }
+    this.#slot = WORDS + columns;
+    this.#slots = (this.#cells.length - HEADER) / this.#slot;
+    this.#own = WORDS + column;
     this.#fallback = fallback;
   }
 
@@ -39,10 +69,9 @@ export class SharedAddressCounts implements AddressGate {
     const outcome = this.#locked(() => {
       const at = this.#find(words, true);
       if (at === null) return null;
-      const count = this.#cells[at + 4]!;
-      if (count >= limit) return false;
-      for (let i = 0; i < 4; i++) this.#cells[at + i] = words[i]!;
-      this.#cells[at + 4] = count + 1;
+      if (this.#total(at) >= limit) return false;
+      for (let i = 0; i < WORDS; i++) this.#cells[at + i] = words[i]!;
+      this.#cells[at + this.#own] = this.#cells[at + this.#own]! + 1;
       return true;
     });
     return outcome === null ? this.#fallback.claim(address, limit) : Promise.resolve(outcome);
@@ -55,7 +84,8 @@ export class SharedAddressCounts implements AddressGate {
       const at = this.#find(words, false);
       if (at === null) return false;
       // A slot whose count reaches 0 stays reserved for its address: probe paths stay intact.
-      this.#cells[at + 4] = Math.max(0, this.#cells[at + 4]! - 1);
+      // After a Worker's column was cleared, its replacement never releases into it.
+      this.#cells[at + this.#own] = Math.max(0, this.#cells[at + this.#own]! - 1);
       return true;
     });
     if (!found) this.#fallback.release(address);
@@ -67,15 +97,22 @@ export class SharedAddressCounts implements AddressGate {
       (this.#slots - 1);
     let free: number | null = null;
     for (let probe = 0; probe < MAX_PROBES; probe++, i = (i + 1) & (this.#slots - 1)) {
-      const at = 1 + i * SLOT;
+      const at = HEADER + i * this.#slot;
       let same = true;
-      for (let w = 0; w < 4 && same; w++) same = this.#cells[at + w] === words[w];
-      const count = this.#cells[at + 4]!;
+      for (let w = 0; w < WORDS && same; w++) same = this.#cells[at + w] === words[w];
+      const count = this.#total(at);
       if (same && (count > 0 || this.#used(at))) return at;
       if (count === 0 && free === null) free = at;
       if (!this.#used(at)) break;
     }
     return insert ? free : null;
+  }
+
+  /** The connections of every Worker to the slot's address. */
+  #total(at: number): number {
+    let sum = 0;
+    for (let c = at + WORDS; c < at + this.#slot; c++) sum += this.#cells[c]!;
+    return sum;
   }
 
   /** Whether a slot has ever held an address (all-zero words are never a client address). */
@@ -85,14 +122,18 @@ export class SharedAddressCounts implements AddressGate {
   }
 
   #locked<T>(body: () => T): T {
-    while (Atomics.compareExchange(this.#cells, 0, 0, 1) !== 0) {
-      // Another Worker is inside a step of a few instructions.
-    }
-    try {
-      return body();
-    } finally {
-      Atomics.store(this.#cells, 0, 0);
-    }
+    return locked(this.#cells, body);
+  }
+}
+
+function locked<T>(cells: Int32Array, body: () => T): T {
+  while (Atomics.compareExchange(cells, 0, 0, 1) !== 0) {
+    // Another Worker is inside a step of a few instructions.
+  }
+  try {
+    return body();
+  } finally {
+    Atomics.store(cells, 0, 0);
   }
 }
 

@@ -24,6 +24,8 @@ export type ToWorker =
     /** From 1; the first Worker binds the ports (0 picks free ones) that the others share. */
     readonly id: number;
     readonly primary: boolean;
+    /** Its column in the table of connections per address (`SharedAddressCounts`). */
+    readonly column: number;
     readonly config: Config;
     /** The BroadcastChannel that carries this server's mailbox events. */
     readonly channel: string;
@@ -41,7 +43,9 @@ export type ToWorker =
   | { readonly kind: "reload"; readonly call: number; readonly config: Config }
   | { readonly kind: "metrics"; readonly call: number }
   | { readonly kind: "admin"; readonly call: number; readonly request: AdminCall }
-  | { readonly kind: "shutdown" };
+  | { readonly kind: "shutdown" }
+  /** Tests only (`ServeHandle.failWorkerForTest`): the Worker throws an uncaught error. */
+  | { readonly kind: "fail" };
 
 /** Worker to supervisor. */
 export type FromWorker =

@@ -6,7 +6,9 @@
  * WAL syncs, connections per address) and the session-ticket secret; it counts sessions per
  * user for all of them, serves the metrics listener (their figures added up) and the admin
  * socket (their sessions together), and passes reloads and shutdown on. Mailbox events and
- * login failures travel between the Workers over BroadcastChannels.
+ * login failures travel between the Workers over BroadcastChannels. A Worker that fails (an
+ * uncaught error) is replaced after a back-off, a bounded number of times a minute; the
+ * others go on serving meanwhile.
  */
 import client from "prom-client";
 import { type Config, loadConfig } from "../config/mod.ts";
@@ -25,7 +27,7 @@ import type { KickResult, SessionRecord, StatsResult, WhoResult } from "../admin
 import type { ServerConfig } from "../../protocol/tls/mod.ts";
 import { SharedBoundaries } from "../../protocol/imap/recent.ts";
 import { allocateSharedSync } from "../../mailstore/sqlite/mod.ts";
-import { allocateAddressCounts } from "./address_counts.ts";
+import { allocateAddressCounts, clearAddressColumn } from "./address_counts.ts";
 import type { AdminCall, FromWorker, ToWorker } from "./protocol.ts";
 
 const log = getLogger(["server", "workers"]);
@@ -43,10 +45,16 @@ const PROCESS_WIDE: Readonly<Record<string, "max" | "min">> = {
 const STOP_MARGIN_MS = 5000;
 /** How long a question to a Worker (metrics, admin, reload) may go unanswered. */
 const ANSWER_MS = 30_000;
+/** Restarts of one Worker within a minute, beyond which it is left stopped. */
+const MAX_RESTARTS_PER_MINUTE = 5;
+/** The first restart's delay; each further one within the minute doubles it. */
+const RESTART_DELAY_MS = 200;
+const MAX_RESTART_DELAY_MS = 10_000;
 
 /** One Worker and what the supervisor holds for it. */
 class WorkerEntry {
   readonly id: number;
+  readonly primary: boolean;
   readonly worker: Worker;
   /** Answers awaited from this Worker, by call number. */
   readonly waiting = new Map<number, (message: FromWorker | null) => void>();
@@ -54,8 +62,9 @@ class WorkerEntry {
   readonly held = new Map<string, number>();
   alive = true;
 
-  constructor(id: number) {
+  constructor(id: number, primary: boolean) {
     this.id = id;
+    this.primary = primary;
     this.worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
   }
 
@@ -90,8 +99,16 @@ class Supervisor {
   readonly #recent = SharedBoundaries.allocate();
   readonly #sync = allocateSharedSync();
   readonly #ticketSecret = crypto.getRandomValues(new Uint8Array(32));
-  readonly #addressCounts = allocateAddressCounts();
+  #addressCounts = allocateAddressCounts();
+  /** The current Worker of each id (index id - 1); a restarted one replaces its entry. */
   readonly #workers: WorkerEntry[] = [];
+  /** When each Worker id was restarted within the last minute. */
+  readonly #restarts = new Map<number, number[]>();
+  readonly #restartTimers = new Set<ReturnType<typeof setTimeout>>();
+  /** Set once every Worker listens: from then on a failed Worker is restarted. */
+  #serving = false;
+  /** The configuration a restarted Worker starts with: the bound ports, fixed. */
+  #restartConfig: Config | null = null;
   /** Live claims of every Worker together, by `scope NUL key`. */
   readonly #counts = new Map<string, number>();
   #nextCall = 1;
@@ -113,18 +130,18 @@ class Supervisor {
 
   /** The first Worker binds the ports (0: free ones), then the others share them. */
   async start(count: number): Promise<void> {
+    this.#addressCounts = allocateAddressCounts(undefined, count);
     const first = await this.#spawn(1, this.#config, true);
     this.#addresses = [...first.addresses];
     this.#lmtpAddresses = first.lmtpAddresses;
-    const shared: Config = {
-      ...this.#config,
-      listen: this.#config.listen.map((l, i) => ({ ...l, port: this.#addresses[i]!.port })),
-    };
+    const shared = this.#bound(this.#config);
     const rest = [];
     for (let id = 2; id <= count; id++) rest.push(this.#spawn(id, shared, false));
     const started = await Promise.allSettled(rest);
     const failed = started.find((r) => r.status === "rejected");
     if (failed) throw failed.reason;
+    this.#serving = true;
+    this.#restartConfig = shared;
     for (const [i, addr] of this.#addresses.entries()) {
       log.info("Listening on {address} ({tls})", {
         address: `${addr.hostname}:${addr.port}`,
@@ -154,6 +171,7 @@ class Supervisor {
       reload: (next) => this.reload(next ?? this.#current),
       shutdown: () => this.stop(),
       worker: null,
+      failWorkerForTest: (id, how) => this.#failForTest(id, how),
     };
   }
 
@@ -167,11 +185,37 @@ class Supervisor {
       this.#metricsTls = await loadMetricsTlsConfig(next, this.#config.metrics?.clientCa ?? []);
     }
     this.#current = next;
+    this.#restartConfig = this.#bound(next);
+  }
+
+  /**
+   * `config` with the ports the first Worker bound (0 in the file picks free ones), for the
+   * Workers that join it and those that replace a failed one.
+   */
+  #bound(config: Config): Config {
+    const lmtp = config.lmtp;
+    const sameLmtp = lmtp !== null && lmtp.listen.length === this.#lmtpAddresses.length;
+    return {
+      ...config,
+      listen: config.listen.map((l, i) => ({ ...l, port: this.#addresses[i]?.port ?? l.port })),
+      ...(sameLmtp ? { lmtp: { ...lmtp, listen: this.#lmtpAddresses } } : {}),
+    };
+  }
+
+  /** Makes Worker `id` fail as a crash would (tests only: nothing outside the process can). */
+  #failForTest(id: number, how: "throw" | "terminate"): boolean {
+    const entry = this.#workers[id - 1];
+    if (entry === undefined || !entry.alive) return false;
+    if (how === "throw") entry.post({ kind: "fail" });
+    else this.#exited(entry, "terminated");
+    return true;
   }
 
   /** Graceful shutdown of every Worker, then of the supervisor's own listeners. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
+      for (const timer of this.#restartTimers) clearTimeout(timer);
+      this.#restartTimers.clear();
       await this.#adminServer?.close();
       const grace = this.#options.shutdownGraceMs ?? 5000;
       await Promise.all(this.#workers.map((entry) => this.#stopWorker(entry, grace)));
@@ -193,7 +237,7 @@ class Supervisor {
       entry.post({ kind: "shutdown" });
       await stopped;
     }
-    this.#exited(entry);
+    this.#exited(entry, null);
   }
 
   /** Starts Worker `id` and waits until it listens (or fails). */
@@ -202,8 +246,8 @@ class Supervisor {
     config: Config,
     primary: boolean,
   ): Promise<{ addresses: readonly Deno.NetAddr[]; lmtpAddresses: readonly LmtpBoundAddress[] }> {
-    const entry = new WorkerEntry(id);
-    this.#workers.push(entry);
+    const entry = new WorkerEntry(id, primary);
+    this.#workers[id - 1] = entry;
     return new Promise((resolve, reject) => {
       let starting = true;
       entry.worker.onmessage = (e: MessageEvent<FromWorker>) => {
@@ -214,6 +258,8 @@ class Supervisor {
         } else if (starting && message.kind === "failed") {
           starting = false;
           reject(new Error(message.error));
+          // A replacement that cannot start is a failure like any other (retried, bounded).
+          if (this.#serving) this.#exited(entry, message.error);
         } else {
           this.#onMessage(entry, message);
         }
@@ -221,7 +267,7 @@ class Supervisor {
       entry.worker.onerror = (e: ErrorEvent) => {
         e.preventDefault();
         log.error("Worker {id} failed: {error}", { id, error: e.message });
-        this.#exited(entry);
+        this.#exited(entry, e.message);
         if (starting) {
           starting = false;
           reject(new Error(`Worker ${id} failed: ${e.message}`));
@@ -231,6 +277,7 @@ class Supervisor {
         kind: "start",
         id,
         primary,
+        column: id - 1,
         config,
         channel: this.#channel,
         recent: this.#recent,
@@ -285,8 +332,11 @@ class Supervisor {
     }
   }
 
-  /** A Worker is gone: its claims are released, its pending answers are given up. */
-  #exited(entry: WorkerEntry): void {
+  /**
+   * A Worker is gone: its claims and connection counts are released, its pending answers are
+   * given up. One that failed (`cause`) while serving is restarted.
+   */
+  #exited(entry: WorkerEntry, cause: string | null): void {
     if (!entry.alive) return;
     entry.alive = false;
     entry.worker.terminate();
@@ -294,10 +344,50 @@ class Supervisor {
     entry.held.clear();
     for (const resolve of entry.waiting.values()) resolve(null);
     entry.waiting.clear();
+    clearAddressColumn(this.#addressCounts, entry.id - 1);
+    if (cause !== null && this.#serving && this.#stopping === null && this.#restart(entry, cause)) {
+      return;
+    }
     if (this.#stopping === null && this.#workers.every((w) => !w.alive)) {
       log.error("Every worker has stopped");
       void this.stop();
     }
+  }
+
+  /** Schedules a replacement for a failed Worker; false when it failed too often to. */
+  #restart(entry: WorkerEntry, cause: string): boolean {
+    const now = Date.now();
+    const recent = (this.#restarts.get(entry.id) ?? []).filter((t) => now - t < 60_000);
+    this.#restarts.set(entry.id, recent);
+    if (recent.length >= MAX_RESTARTS_PER_MINUTE) {
+      log.error(
+        "Worker {id} stopped ({cause}) after {count} restarts within a minute; not restarting it",
+        {
+          id: entry.id,
+          cause,
+          count: recent.length,
+        },
+      );
+      return false;
+    }
+    const delay = Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** recent.length);
+    recent.push(now);
+    log.error("Worker {id} stopped ({cause}); restarting it in {delay} ms", {
+      id: entry.id,
+      cause,
+      delay,
+    });
+    const timer = setTimeout(() => {
+      this.#restartTimers.delete(timer);
+      if (this.#stopping !== null) return;
+      this.#spawn(entry.id, this.#restartConfig!, entry.primary).then(
+        () => log.info("Worker {id} restarted", { id: entry.id }),
+        // Its failure was logged and handled (another try) where it was heard.
+        () => {},
+      );
+    }, delay);
+    this.#restartTimers.add(timer);
+    return true;
   }
 
   #decrement(key: string, by: number): void {

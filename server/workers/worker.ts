@@ -58,7 +58,7 @@ async function dispatch(message: ToWorker): Promise<void> {
             ticketSecret: message.ticketSecret,
             sessions: link,
             // Addresses are counted in shared memory; the supervisor takes what does not fit.
-            addressGate: new SharedAddressCounts(message.addressCounts, link),
+            addressGate: new SharedAddressCounts(message.addressCounts, link, message.column),
           },
         });
       } catch (error) {
@@ -105,6 +105,11 @@ async function dispatch(message: ToWorker): Promise<void> {
       relay?.close();
       failures?.close();
       post({ kind: "stopped" });
+      return;
+    case "fail":
+      setTimeout(() => {
+        throw new Error("Worker failure asked for by a test");
+      });
       return;
     default: {
       const never: never = message;

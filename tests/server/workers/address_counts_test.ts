@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   addressWords,
   allocateAddressCounts,
+  clearAddressColumn,
   SharedAddressCounts,
 } from "../../../server/workers/address_counts.ts";
 import type { AddressGate } from "../../../server/connection/listener.ts";
@@ -43,4 +44,26 @@ Deno.test("SharedAddressCounts holds a limit for two Workers together and frees 
   assert.ok(spill.calls.length > 0);
   assert.equal(await gateC.claim("not an address", 2), true);
   assert.ok(spill.calls.includes("claim not an address"));
+});
+
+Deno.test("clearAddressColumn() forgets the connections of one Worker and keeps the others'", async () => {
+  const buffer = allocateAddressCounts(16, 2);
+  const first = new SharedAddressCounts(buffer, fallback(), 0);
+  const second = new SharedAddressCounts(buffer, fallback(), 1);
+  assert.equal(await first.claim("10.0.0.1", 3), true);
+  assert.equal(await first.claim("10.0.0.1", 3), true);
+  assert.equal(await second.claim("10.0.0.1", 3), true);
+  assert.equal(await second.claim("10.0.0.1", 3), false);
+  // The first Worker died holding two: its replacement counts in the same column, from 0.
+  clearAddressColumn(buffer, 0);
+  const replacement = new SharedAddressCounts(buffer, fallback(), 0);
+  assert.equal(await replacement.claim("10.0.0.1", 3), true);
+  assert.equal(await second.claim("10.0.0.1", 3), true);
+  assert.equal(await replacement.claim("10.0.0.1", 3), false);
+  // A release never takes a column below zero.
+  replacement.release("10.0.0.1");
+  replacement.release("10.0.0.1");
+  assert.equal(await second.claim("10.0.0.1", 3), true);
+  assert.equal(await second.claim("10.0.0.1", 3), false);
+  assert.throws(() => new SharedAddressCounts(buffer, fallback(), 2), RangeError);
 });

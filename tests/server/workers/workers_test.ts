@@ -71,6 +71,13 @@ async function login(
   return { imap, worker };
 }
 
+/** The Worker a logged-in connection is on, from its ID response. */
+async function workerOf(imap: RawImap): Promise<string> {
+  const id = await imap.command("ID NIL");
+  const text = id.untagged.map((r) => r.text).join("\n");
+  return /"x-postern-worker" "(\d+)"/.exec(text)?.[1] ?? "";
+}
+
 /**
  * Logged-in connections of `user`, one on each of `workers` different Workers; the others
  * opened on the way are closed. The kernel spreads connections by a hash of their ports, so
@@ -252,7 +259,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Postern with two Workers keeps the per-user limit for both together",
+  name: "Postern with two Workers keeps the limits for both together and restarts a failed one",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
@@ -290,6 +297,32 @@ Deno.test({
         assert.ok(again, "a slot freed by LOGOUT was never given again");
         await again.close();
         for (const imap of open) await imap.close();
+      });
+      await t.step("a failed Worker is restarted and the other's sessions go on", async () => {
+        for (const how of ["throw", "terminate"] as const) {
+          const [survivor, victim] = await onDistinctWorkers(limited, "carol", 2);
+          const victimId = await workerOf(victim!);
+          assert.ok(limited.handle.failWorkerForTest?.(Number(victimId), how));
+          // The failed Worker's connection ends; the other's session does not notice.
+          assert.equal(await victim!.readUntil(() => false, 5000), null);
+          assert.equal((await survivor!.command("NOOP")).status, "OK");
+          assert.equal((await survivor!.command("SELECT INBOX")).status, "OK");
+          // Both ports serve throughout, and the replacement (same id) takes connections again.
+          for (let i = 0; i < 4; i++) {
+            const plain = await RawImap.plain(limited.starttlsPort);
+            assert.match(await plain.greeting(), /^\* OK/);
+            await plain.close();
+          }
+          let back: RawImap[] = [];
+          for (let i = 0; i < 50 && back.length === 0; i++) {
+            back = await onDistinctWorkers(limited, "carol", 2).catch(async () => {
+              await new Promise((r) => setTimeout(r, 100));
+              return [];
+            });
+          }
+          assert.equal(back.length, 2, `Worker ${victimId} (${how}) was never restarted`);
+          for (const imap of [survivor!, victim!, ...back]) await imap.close();
+        }
       });
       await t.step("the per-address limit counts the connections of both Workers", async () => {
         // Six at once from 127.0.0.1, spread by the kernel; a seventh is closed unanswered.
