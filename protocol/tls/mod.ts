@@ -60,8 +60,12 @@ export {
 } from "./acceptor.ts";
 export type { SignatureRequest, SignatureResult } from "./signing.ts";
 export { TicketKeys, type TicketKeysOptions } from "./ticket_keys.ts";
-export { TicketUses, type TicketUsesOptions } from "./session13.ts";
-export { SessionCache, type SessionCacheOptions } from "./tls12/session_cache.ts";
+export { type TicketUseCounter, TicketUses, type TicketUsesOptions } from "./session13.ts";
+export {
+  SessionCache,
+  type SessionCacheOptions,
+  type SessionStore12,
+} from "./tls12/session_cache.ts";
 export { type CipherSuite12Name, DEFAULT_SUITES12, suite12ByName } from "./tls12/wire12.ts";
 export { DEFAULT_KEY_UPDATE_AFTER_RECORDS, type TlsEvent } from "./_connection.ts";
 export { alertFromError, TlsAlert } from "./alert.ts";

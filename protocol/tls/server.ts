@@ -39,6 +39,7 @@ import {
   encodeSession13,
   type Session13,
   TICKET_ID_LENGTH,
+  type TicketUseCounter,
   TicketUses,
 } from "./session13.ts";
 import type { TicketKeys } from "./ticket_keys.ts";
@@ -124,7 +125,7 @@ export interface ServerConfig {
    */
   ticketKeys?: TicketKeys;
   /** Per-ticket use counts, shared by every connection (default: one per process). */
-  ticketUses?: TicketUses;
+  ticketUses?: TicketUseCounter;
   /** NewSessionTickets sent after each handshake (default 2; 0 sends none). */
   ticketsPerConnection?: number;
   /**

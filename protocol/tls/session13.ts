@@ -73,11 +73,20 @@ export interface TicketUsesOptions {
 }
 
 /**
+ * What counts ticket uses: `TicketUses` in one process's memory, or a table that several
+ * servers sharing the ticket keys share (server/workers/ticket_uses.ts).
+ */
+export interface TicketUseCounter {
+  /** Records one use of a ticket; false when it is used up (or no more can be tracked). */
+  take(id: Uint8Array, expiresAt: number, now: number): boolean;
+}
+
+/**
  * Counts how often each ticket was used, so that one ticket resumes a bounded number of
  * connections. Entries expire with their ticket; memory is capped, and a full table refuses
  * new tickets (a full handshake) rather than forgetting counts.
  */
-export class TicketUses {
+export class TicketUses implements TicketUseCounter {
   readonly maxUses: number;
   readonly #capacity: number;
   /** Ticket id (latin1) -> uses and expiry; insertion order is expiry order, near enough. */

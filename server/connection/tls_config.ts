@@ -10,10 +10,10 @@ import {
   type MinVersion,
   type ServerConfig,
   type ServerOptions,
-  type SessionCache,
+  type SessionStore12,
   suite12ByName,
   type TicketKeys,
-  type TicketUses,
+  type TicketUseCounter,
 } from "../../protocol/tls/mod.ts";
 import { createClientCertVerifier } from "../../protocol/x509/client_verifier.ts";
 import { parsePrivateKey } from "../../protocol/x509/keys.ts";
@@ -37,8 +37,8 @@ export interface TlsEngineSettings {
   readonly requireExtendedMasterSecret?: boolean;
   /** Resumption state, shared by every connection and kept across reloads. */
   readonly ticketKeys?: TicketKeys;
-  readonly sessionCache?: SessionCache;
-  readonly ticketUses?: TicketUses;
+  readonly sessionCache?: SessionStore12;
+  readonly ticketUses?: TicketUseCounter;
   readonly ticketsPerConnection?: number;
   readonly pskModes?: ServerConfig["pskModes"];
 }

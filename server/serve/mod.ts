@@ -12,7 +12,9 @@ import {
   type ServerConfig,
   type ServerOptions,
   SessionCache,
+  type SessionStore12,
   TicketKeys,
+  type TicketUseCounter,
   TicketUses,
 } from "../../protocol/tls/mod.ts";
 import { defaultProvider } from "../../protocol/crypto/mod.ts";
@@ -83,6 +85,8 @@ export interface WorkerRole {
   readonly failureFeed: FailureFeed;
   /** The secret every Worker derives its session-ticket keys from. */
   readonly ticketSecret: Uint8Array;
+  /** TLS 1.3 ticket uses and TLS 1.2 sessions by ID, common to every Worker. */
+  readonly resumption: Pick<Resumption, "ticketUses" | "sessionCache">;
   readonly sessions: SessionRegistry;
   readonly addressGate: AddressGate;
 }
@@ -113,22 +117,24 @@ const log = getLogger(["server"]);
 /** Resumption state (TLS 1.2 and 1.3): made once per process and kept across reloads. */
 export interface Resumption {
   readonly ticketKeys: TicketKeys;
-  readonly sessionCache: SessionCache;
-  readonly ticketUses: TicketUses;
+  readonly sessionCache: SessionStore12;
+  readonly ticketUses: TicketUseCounter;
 }
 
 /**
  * The ticket settings are read at start; a reload keeps the keys (and the tickets) alive.
- * Workers derive their ticket keys from one `ticketSecret`, so that each opens the others'.
+ * Workers derive their ticket keys from one `ticketSecret`, so that each opens the others',
+ * and count ticket uses and keep TLS 1.2 sessions in memory they share.
  */
-export function newResumption(config: Config, ticketSecret?: Uint8Array): Resumption {
-  return {
-    ticketKeys: new TicketKeys({
-      provider: defaultProvider,
-      count: config.tls.tickets.count,
-      keyLifetimeMs: config.tls.tickets.keyLifetimeMs,
-      ...(ticketSecret ? { secret: ticketSecret } : {}),
-    }),
+export function newResumption(config: Config, role?: WorkerRole): Resumption {
+  const ticketKeys = new TicketKeys({
+    provider: defaultProvider,
+    count: config.tls.tickets.count,
+    keyLifetimeMs: config.tls.tickets.keyLifetimeMs,
+    ...(role ? { secret: role.ticketSecret } : {}),
+  });
+  return role ? { ticketKeys, ...role.resumption } : {
+    ticketKeys,
     sessionCache: new SessionCache(),
     ticketUses: new TicketUses({ maxUses: config.tls.tickets.maxUses }),
   };
@@ -204,7 +210,7 @@ async function warnAboutExposedSecrets(config: Config): Promise<void> {
 }
 
 export async function serve(config: Config, options: ServeOptions = {}): Promise<ServeHandle> {
-  const resumption = newResumption(config, options.worker?.ticketSecret);
+  const resumption = newResumption(config, options.worker);
   let tlsConfig = await loadTlsConfig(config, resumption);
   let crls = await loadCrls(config);
   await warnAboutExposedSecrets(config);

@@ -35,6 +35,10 @@ export type ToWorker =
     readonly sync: SharedArrayBuffer;
     /** Session tickets of one Worker open in every other: their keys come from this. */
     readonly ticketSecret: Uint8Array;
+    /** TLS 1.3 ticket uses of every Worker (`allocateTicketUses`). */
+    readonly ticketUses: SharedArrayBuffer;
+    /** TLS 1.2 sessions by ID of every Worker (`allocateSharedSessions`). */
+    readonly sessions: SharedArrayBuffer;
     /** Open connections per client address of every Worker (`allocateAddressCounts`). */
     readonly addressCounts: SharedArrayBuffer;
     readonly shutdownGraceMs: number;

@@ -3,7 +3,8 @@
  * same IMAP ports with SO_REUSEPORT, so that the kernel spreads connections over the cores.
  * The main thread supervises: it starts the Workers (the first binds the ports, the others
  * join them) and hands them the shared memory they coordinate through (\Recent boundaries,
- * WAL syncs, connections per address) and the session-ticket secret; it counts sessions per
+ * WAL syncs, connections per address, TLS 1.3 ticket uses, TLS 1.2 sessions) and the
+ * session-ticket secret; it counts sessions per
  * user for all of them, serves the metrics listener (their figures added up) and the admin
  * socket (their sessions together), and passes reloads and shutdown on. Mailbox events and
  * login failures travel between the Workers over BroadcastChannels. A Worker that fails (an
@@ -28,6 +29,8 @@ import type { ServerConfig } from "../../protocol/tls/mod.ts";
 import { SharedBoundaries } from "../../protocol/imap/recent.ts";
 import { allocateSharedSync } from "../../mailstore/sqlite/mod.ts";
 import { allocateAddressCounts, clearAddressColumn } from "./address_counts.ts";
+import { allocateTicketUses } from "./ticket_uses.ts";
+import { allocateSharedSessions } from "./session_store.ts";
 import type { AdminCall, FromWorker, ToWorker } from "./protocol.ts";
 
 const log = getLogger(["server", "workers"]);
@@ -99,6 +102,8 @@ class Supervisor {
   readonly #recent = SharedBoundaries.allocate();
   readonly #sync = allocateSharedSync();
   readonly #ticketSecret = crypto.getRandomValues(new Uint8Array(32));
+  readonly #ticketUses = allocateTicketUses();
+  readonly #sessions = allocateSharedSessions();
   #addressCounts = allocateAddressCounts();
   /** The current Worker of each id (index id - 1); a restarted one replaces its entry. */
   readonly #workers: WorkerEntry[] = [];
@@ -283,6 +288,8 @@ class Supervisor {
         recent: this.#recent,
         sync: this.#sync,
         ticketSecret: this.#ticketSecret,
+        ticketUses: this.#ticketUses,
+        sessions: this.#sessions,
         addressCounts: this.#addressCounts,
         shutdownGraceMs: this.#options.shutdownGraceMs ?? 5000,
       });

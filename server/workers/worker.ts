@@ -3,7 +3,7 @@
  * single-threaded server (`serve`), with listeners bound with SO_REUSEPORT and a store
  * connection of its own. What the Workers share goes through BroadcastChannels (mailbox
  * events, login failures), shared memory (\Recent boundaries, WAL syncs, connections per
- * address) or its supervisor (sessions per user, metrics, admin, reload, shutdown).
+ * address, TLS ticket uses and TLS 1.2 sessions) or its supervisor (sessions per user, metrics, admin, reload, shutdown).
  */
 import { serve, type ServeHandle } from "../serve/mod.ts";
 import { setupLogging } from "../log.ts";
@@ -12,6 +12,8 @@ import { BroadcastRelay } from "./event_relay.ts";
 import { SupervisorLink } from "./supervisor_link.ts";
 import { BroadcastFailureFeed } from "./failure_feed.ts";
 import { SharedAddressCounts } from "./address_counts.ts";
+import { SharedTicketUses } from "./ticket_uses.ts";
+import { SharedSessionStore } from "./session_store.ts";
 import type { AdminCall, FromWorker, ToWorker } from "./protocol.ts";
 import type { AdminHandler } from "../admin/server.ts";
 
@@ -56,6 +58,13 @@ async function dispatch(message: ToWorker): Promise<void> {
             sync: message.sync,
             failureFeed: failures,
             ticketSecret: message.ticketSecret,
+            resumption: {
+              ticketUses: new SharedTicketUses(
+                message.ticketUses,
+                message.config.tls.tickets.maxUses,
+              ),
+              sessionCache: new SharedSessionStore(message.sessions),
+            },
             sessions: link,
             // Addresses are counted in shared memory; the supervisor takes what does not fit.
             addressGate: new SharedAddressCounts(message.addressCounts, link, message.column),

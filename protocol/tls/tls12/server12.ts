@@ -112,7 +112,7 @@ import {
 } from "./prf.ts";
 import { RecordProtection12, sealLimit } from "./record_protection.ts";
 import { decodeSession12, encodeSession12, type Session12 } from "./session.ts";
-import type { SessionCache } from "./session_cache.ts";
+import type { SessionStore12 } from "./session_cache.ts";
 import {
   chooseSigningScheme12,
   signingAlgorithm12,
@@ -150,7 +150,7 @@ export interface Tls12ServerConfig {
   /** Seals RFC 5077 tickets; without it no tickets are issued or accepted. */
   ticketKeys?: TicketKeys;
   /** The session-ID cache; without it sessions are resumed by ticket only. */
-  sessionCache?: SessionCache;
+  sessionCache?: SessionStore12;
   /**
    * Whether this server also speaks TLS 1.3 (default true): the downgrade sentinel goes into
    * ServerHello.random and TLS_FALLBACK_SCSV is refused (RFC 8446 4.1.3, RFC 7507).

@@ -31,7 +31,20 @@ function sizeOf(id: Uint8Array, s: Session12): number {
   return n;
 }
 
-export class SessionCache {
+/**
+ * Where a TLS 1.2 server keeps sessions for their IDs: `SessionCache` in one process's memory,
+ * or a store that several servers share (server/workers/session_store.ts).
+ */
+export interface SessionStore12 {
+  /** Stores a session under its ID (1 to 32 bytes); may drop older ones, or this one. */
+  put(id: Uint8Array, session: Session12): void;
+  /** The session for an ID, or null when unknown or expired. */
+  get(id: Uint8Array): Session12 | null;
+  /** Forgets a session. */
+  delete(id: Uint8Array): void;
+}
+
+export class SessionCache implements SessionStore12 {
   readonly #max: number;
   readonly #maxBytes: number;
   #bytes = 0;
