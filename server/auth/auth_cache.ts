@@ -14,6 +14,8 @@
  * - Failures are remembered for a shorter time, so that a client repeating a wrong password
  *   costs one check, not one per attempt.
  * - The table is bounded; the oldest entries go first.
+ * - The Workers of one server share the key (it is made by their supervisor) and tell each
+ *   other their verdicts (`adopt`), so that a check made in one is a hit in the others.
  */
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
@@ -42,14 +44,17 @@ const encoder = new TextEncoder();
 
 /** A bounded map from keyed hashes of (user, password) to verdicts. */
 export class AuthCache {
-  readonly #key = crypto.getRandomValues(new Uint8Array(32));
+  readonly #key: Uint8Array;
   readonly #now: () => number;
   readonly #entries = new Map<string, Entry>();
   #settings: Required<AuthCacheSettings>;
 
-  constructor(settings: AuthCacheSettings, now: () => number = Date.now) {
+  /** `key` (32 bytes) is shared by caches that exchange entries; default a random one. */
+  constructor(settings: AuthCacheSettings, now: () => number = Date.now, key?: Uint8Array) {
     this.#settings = withDefaults(settings);
     this.#now = now;
+    if (key !== undefined && key.length !== 32) throw new RangeError("Cache key is not 32 bytes");
+    this.#key = key ?? crypto.getRandomValues(new Uint8Array(32));
   }
 
   /** Applies new TTLs (after a reload); existing entries keep their expiry. */
@@ -89,12 +94,30 @@ export class AuthCache {
     return entry.valid ? "valid" : "invalid";
   }
 
-  /** Remembers the outcome of a check made against `stamp`. */
-  remember(key: string, valid: boolean, stamp: string | null): void {
+  /**
+   * Remembers the outcome of a check made against `stamp`; returns when it expires, null when
+   * such outcomes are not kept.
+   */
+  remember(key: string, valid: boolean, stamp: string | null): number | null {
     const ttl = valid ? this.#settings.ttlMs : this.#settings.negativeTtlMs;
     this.#entries.delete(key);
-    if (ttl <= 0) return;
-    this.#entries.set(key, { valid, stamp, expires: this.#now() + ttl });
+    if (ttl <= 0) return null;
+    const expires = this.#now() + ttl;
+    this.#entries.set(key, { valid, stamp, expires });
+    this.#evict();
+    return expires;
+  }
+
+  /**
+   * Takes an outcome another cache with the same key remembered, until `expires` but never
+   * longer than this cache's own TTL would keep it.
+   */
+  adopt(key: string, valid: boolean, stamp: string | null, expires: number): void {
+    const ttl = valid ? this.#settings.ttlMs : this.#settings.negativeTtlMs;
+    const now = this.#now();
+    if (ttl <= 0 || !(expires > now)) return;
+    this.#entries.delete(key);
+    this.#entries.set(key, { valid, stamp, expires: Math.min(expires, now + ttl) });
     this.#evict();
   }
 

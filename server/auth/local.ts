@@ -46,19 +46,33 @@ export interface LocalAuthSettings {
 /** Options of `LocalAuthenticator`; every timing knob is injectable for tests. */
 /**
  * Failures and successes per address key, shared between the authenticators of one server's
- * Workers, so that the back-off counts every failure of an address whichever Worker saw it.
+ * Workers, so that the back-off counts every failure of an address whichever Worker saw it;
+ * and the cached verdicts of password checks, so that one Worker's check is the others' too.
  */
 export interface FailureFeed {
   /** Tells the other authenticators (never this one). */
   publish(notice: FailureNotice): void;
   subscribe(listener: (notice: FailureNotice) => void): () => void;
+  /** The key of the cache's keyed hashes, common to the Workers (32 bytes). */
+  readonly cacheKey?: Uint8Array;
 }
 
-/** A failed or a successful password check from the addresses under `key`. */
-export interface FailureNotice {
-  readonly kind: "failure" | "success";
-  readonly key: string;
-}
+/**
+ * A failed or a successful password check from the addresses under `key`, or (`verdict`) an
+ * outcome remembered under cache key `key` (see `AuthCache`).
+ */
+export type FailureNotice =
+  | { readonly kind: "failure" | "success"; readonly key: string }
+  | {
+    readonly kind: "verdict";
+    readonly key: string;
+    readonly valid: boolean;
+    readonly stamp: string | null;
+    readonly expires: number;
+  };
+
+/** Longest stored hash taken from another Worker's verdict. */
+const MAX_STAMP_LENGTH = 1024;
 
 export interface LocalAuthenticatorOptions extends LocalAuthSettings {
   readonly store: Pick<MailStore, "getAccount" | "setPasswordHash">;
@@ -144,7 +158,13 @@ export class LocalAuthenticator {
     this.#feed = options.failureFeed ?? null;
     this.#feed?.subscribe((notice) => {
       if (typeof notice?.key !== "string" || notice.key.length > 64) return;
-      if (notice.kind === "failure") {
+      if (notice.kind === "verdict") {
+        const { key, valid, stamp, expires } = notice;
+        if (
+          key.length === 32 && typeof valid === "boolean" && Number.isFinite(expires) &&
+          (stamp === null || (typeof stamp === "string" && stamp.length <= MAX_STAMP_LENGTH))
+        ) this.#cache.adopt(key, valid, stamp, expires);
+      } else if (notice.kind === "failure") {
         this.#recordFailure(notice.key, this.#touch(notice.key), false);
       } else if (notice.kind === "success") this.#clearFailures(notice.key, false);
     });
@@ -164,7 +184,7 @@ export class LocalAuthenticator {
     });
     this.#verify = options.verifyPassword ?? verifyPasswordAsync;
     this.#hash = options.hashPassword ?? hashPasswordAsync;
-    this.#cache = new AuthCache({ ttlMs: 0, negativeTtlMs: 0 }, this.#now);
+    this.#cache = new AuthCache({ ttlMs: 0, negativeTtlMs: 0 }, this.#now, this.#feed?.cacheKey);
     this.configure(options);
   }
 
@@ -255,15 +275,22 @@ export class LocalAuthenticator {
     if (!result.queued) return { ok: false, reason: "busy", retryAfterMs: BUSY_RETRY_MS };
     const newStamp = result.value;
     if (newStamp !== null && account !== null) {
-      if (leader) this.#cache.remember(cacheKey, true, newStamp);
+      if (leader) this.#remember(cacheKey, true, newStamp);
       return this.#succeeded(key, account);
     }
     if (leader) {
-      this.#cache.remember(cacheKey, false, stamp);
+      this.#remember(cacheKey, false, stamp);
       this.#recordFailure(key, record);
     }
     await this.#sleep(this.#failureDelayMs);
     return { ok: false, reason: "invalid" };
+  }
+
+  /** Caches a verdict, and tells the other Workers' caches when they share the key. */
+  #remember(cacheKey: string, valid: boolean, stamp: string | null): void {
+    const expires = this.#cache.remember(cacheKey, valid, stamp);
+    if (expires === null || this.#feed?.cacheKey === undefined) return;
+    this.#feed.publish({ kind: "verdict", key: cacheKey, valid, stamp, expires });
   }
 
   /**

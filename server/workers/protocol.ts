@@ -35,6 +35,8 @@ export type ToWorker =
     readonly sync: SharedArrayBuffer;
     /** Session tickets of one Worker open in every other: their keys come from this. */
     readonly ticketSecret: Uint8Array;
+    /** The password cache's key, so that each Worker's cached verdicts hold in the others. */
+    readonly authCacheKey: Uint8Array;
     /** TLS 1.3 ticket uses of every Worker (`allocateTicketUses`). */
     readonly ticketUses: SharedArrayBuffer;
     /** TLS 1.2 sessions by ID of every Worker (`allocateSharedSessions`). */

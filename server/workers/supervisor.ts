@@ -102,6 +102,7 @@ class Supervisor {
   readonly #recent = SharedBoundaries.allocate();
   readonly #sync = allocateSharedSync();
   readonly #ticketSecret = crypto.getRandomValues(new Uint8Array(32));
+  readonly #authCacheKey = crypto.getRandomValues(new Uint8Array(32));
   readonly #ticketUses = allocateTicketUses();
   readonly #sessions = allocateSharedSessions();
   #addressCounts = allocateAddressCounts();
@@ -288,6 +289,7 @@ class Supervisor {
         recent: this.#recent,
         sync: this.#sync,
         ticketSecret: this.#ticketSecret,
+        authCacheKey: this.#authCacheKey,
         ticketUses: this.#ticketUses,
         sessions: this.#sessions,
         addressCounts: this.#addressCounts,

@@ -46,7 +46,7 @@ async function dispatch(message: ToWorker): Promise<void> {
       // Benchmarks time every event loop that serves connections, so each Worker's too.
       startStallProbeFromEnv();
       relay = new BroadcastRelay(message.channel);
-      failures = new BroadcastFailureFeed(`${message.channel}:auth`);
+      failures = new BroadcastFailureFeed(`${message.channel}:auth`, message.authCacheKey);
       try {
         handle = await serve(message.config, {
           shutdownGraceMs: message.shutdownGraceMs,

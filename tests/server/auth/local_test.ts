@@ -8,6 +8,7 @@ import {
   LocalAuthenticator,
   type LocalAuthenticatorOptions,
 } from "../../../server/auth/local.ts";
+import { BroadcastFailureFeed } from "../../../server/workers/failure_feed.ts";
 
 const LOW = { ln: 4, r: 8, p: 1 };
 
@@ -345,4 +346,51 @@ Deno.test("simultaneous logins with the same password share one check", async ()
   assert.ok((await Promise.all(wrong)).every((o) => !o.ok && o.reason === "invalid"));
   assert.equal(verified.length, 2, "one check for the right password, one for the wrong one");
   assert.equal(auth.failures("10.9.9.9"), 1, "the shared failure counts once");
+});
+
+Deno.test("Workers' authenticators share cached verdicts over their feed, and the stamp still rules", async () => {
+  const name = `postern-auth-test-${crypto.randomUUID()}`;
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  const feedA = new BroadcastFailureFeed(name, key);
+  const feedB = new BroadcastFailureFeed(name, key);
+  try {
+    const a = await fixture({ cacheTtlMs: 60_000, failureFeed: feedA });
+    // The second Worker's authenticator reads the same store.
+    const verifiedB: string[] = [];
+    const b = new LocalAuthenticator({
+      store: a.store,
+      // The fixture's clock: a verdict carries when it expires.
+      now: () => 1_000_000,
+      sleep: () => Promise.resolve(),
+      scryptCost: LOW,
+      cacheTtlMs: 60_000,
+      failureFeed: feedB,
+      verifyPassword: (password, encoded) => {
+        verifiedB.push(encoded);
+        return verifyPasswordAsync(password, encoded);
+      },
+    });
+    assert.equal((await a.auth.check("alice", "secret", "192.0.2.1")).ok, true);
+    for (let i = 0; i < 50 && b.cachedOutcomes === 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal((await b.check("alice", "secret", "192.0.2.2")).ok, true);
+    assert.equal(verifiedB.length, 0, "the other Worker's check was a hit here");
+    // A password change reaches both: the verdict holds only against the hash it was made on.
+    await a.store.setPasswordHash("alice", hashPassword("new one", LOW));
+    assert.equal((await b.check("alice", "secret", "192.0.2.2")).ok, false);
+    assert.equal(verifiedB.length, 1);
+    // A verdict from a feed without the key, or malformed, is ignored.
+    feedA.publish({
+      kind: "verdict",
+      key: "x".repeat(31),
+      valid: true,
+      stamp: null,
+      expires: 1e15,
+    });
+    assert.equal((await b.check("alice", "new one", "192.0.2.2")).ok, true);
+  } finally {
+    feedA.close();
+    feedB.close();
+  }
 });

@@ -8,6 +8,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { callAdmin } from "../../../server/admin/client.ts";
+import { openDataStore } from "../../../server/serve/data_dir.ts";
+import { hashPassword } from "../../../mailstore/password.ts";
 import { loadConfig } from "../../../server/config/mod.ts";
 import type { WhoResult } from "../../../server/admin/protocol.ts";
 import { describeRun, makeMessage, RawImap, runPython } from "../../_support/imap_clients.ts";
@@ -232,6 +234,36 @@ Deno.test({
         assert.deepEqual(result.errors, [], result.errors.slice(0, 20).join("\n"));
         assert.ok(result.commands > 20 * 10, `only ${result.commands} commands ran`);
       });
+      await t.step(
+        "a password changed in the store is refused by both Workers' caches",
+        async () => {
+          // Both Workers verify bob's password (each caches it, and tells the other).
+          const cached = await onDistinctWorkers(postern, "bob", 2);
+          for (const imap of cached) await imap.close();
+          const store = await openDataStore(join(postern.dir, "data"));
+          try {
+            await store.setPasswordHash("bob", hashPassword("pw2", { ln: 10, r: 8, p: 1 }));
+          } finally {
+            await store.close();
+          }
+          // The old password is refused on a connection, whose Worker the new one then names.
+          const refusedOn = new Set<string>();
+          for (let i = 0; i < 24 && refusedOn.size < 2; i++) {
+            const imap = await RawImap.tls(postern.implicitPort, postern.caPem);
+            try {
+              await imap.greeting();
+              const old = await imap.command("LOGIN bob pw");
+              assert.equal(old.status, "NO", old.tagged);
+              const fresh = await imap.command("LOGIN bob pw2");
+              assert.equal(fresh.status, "OK", fresh.tagged);
+              refusedOn.add(await workerOf(imap));
+            } finally {
+              await imap.close();
+            }
+          }
+          assert.equal(refusedOn.size, 2, "the old password was never tried on both Workers");
+        },
+      );
       // Last: it puts 127.0.0.1 under back-off.
       await t.step("password failures from one address count in both Workers", async () => {
         // Five wrong passwords at once (three are free) spread over both Workers; then the
