@@ -23,15 +23,23 @@ export const quotaSchema = section({
   directory_attribute: v.optional(
     v.pipe(text(), v.check(isAttributeDescription, "must be an LDAP attribute name")),
   ),
+  directory_message_attribute: v.optional(
+    v.pipe(text(), v.check(isAttributeDescription, "must be an LDAP attribute name")),
+  ),
 }, "Storage and message limits of every account, and of named accounts");
 
 export interface QuotaConfig {
   /**
-   * LDAP attribute holding an account's STORAGE limit in octets (`quota.directory_attribute`),
-   * read with the user lookup; where a directory user's entry has one, it replaces the
-   * configured storage figure. Needs `directory:`.
+   * LDAP attribute holding an account's STORAGE limit in octets (`quota.directory_attribute`;
+   * a unit is allowed: 64KiB, 5M), read with the user lookup; where a directory user's entry
+   * has one, it replaces the configured storage figure. Needs `directory:`.
    */
   readonly directoryAttribute?: string;
+  /**
+   * LDAP attribute holding an account's MESSAGE limit (`quota.directory_message_attribute`),
+   * read in the same lookup; it replaces the configured message figure. Needs `directory:`.
+   */
+  readonly directoryMessageAttribute?: string;
   /** Limits of every account; null fields are unlimited. Default: none. */
   readonly default: QuotaLimits;
   /**
@@ -51,27 +59,38 @@ export function readQuota(
     messages: l.messages ?? null,
   });
   const attribute = file.directory_attribute;
-  if (attribute !== undefined && !hasDirectory) {
-    at.fail(["quota", "directory_attribute"], "needs a directory: section");
+  const messageAttribute = file.directory_message_attribute;
+  for (
+    const [key, value] of [["directory_attribute", attribute], [
+      "directory_message_attribute",
+      messageAttribute,
+    ]] as const
+  ) {
+    if (value !== undefined && !hasDirectory) at.fail(["quota", key], "needs a directory: section");
   }
   return {
     default: read(file.default),
     accounts: new Map(Object.entries(file.accounts).map(([name, l]) => [name, read(l)])),
     ...(attribute !== undefined ? { directoryAttribute: attribute } : {}),
+    ...(messageAttribute !== undefined ? { directoryMessageAttribute: messageAttribute } : {}),
   };
 }
 
 /**
  * The limits of one account: its `quota.accounts` entry, else `quota.default`; a STORAGE
  * figure from its directory entry (`quota.directory_attribute`, octets) replaces the storage
- * limit of either.
+ * limit of either, and a MESSAGE figure (`quota.directory_message_attribute`) the message
+ * limit.
  */
 export function quotaLimits(
   config: { readonly quota: QuotaConfig },
   accountName: string,
   directoryStorage?: number | null,
+  directoryMessages?: number | null,
 ): QuotaLimits {
   const configured = config.quota.accounts?.get(accountName) ?? config.quota.default;
-  if (directoryStorage === undefined || directoryStorage === null) return configured;
-  return { storage: directoryStorage, messages: configured.messages };
+  return {
+    storage: directoryStorage ?? configured.storage,
+    messages: directoryMessages ?? configured.messages,
+  };
 }

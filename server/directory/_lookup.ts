@@ -22,6 +22,7 @@ import {
 import { getLogger } from "@logtape/logtape";
 import type { CertificateIdentity } from "../../protocol/x509/identity.ts";
 import type { DirectoryConfig } from "./config.ts";
+import { parseSize } from "../config/values.ts";
 import { fillFilterTemplate, type FilterTemplate } from "./filter_template.ts";
 import {
   denial,
@@ -79,34 +80,53 @@ export async function lookupCertificate(
   return { ok: true, username, entryDn: entry.dn, cached: false, ...entryQuota(config, entry) };
 }
 
-/** The attributes a user lookup reads: the username, and the quota attribute if configured. */
+/** The attributes a user lookup reads: the username, and the quota attributes if configured. */
 function userAttributes(config: DirectoryConfig): string[] {
-  return config.quotaAttribute === undefined
-    ? [config.usernameAttribute]
-    : [config.usernameAttribute, config.quotaAttribute];
+  return [config.usernameAttribute, config.quotaAttribute, config.messageQuotaAttribute]
+    .filter((a) => a !== undefined);
 }
 
-/** Largest quota figure accepted (octets); beyond it a value is not trusted. */
-const MAX_QUOTA = Number.MAX_SAFE_INTEGER;
+/** Longest quota value read; a longer one is not a figure anyone meant. */
+const MAX_QUOTA_TEXT = 32;
 
 /**
- * The entry's quota in octets (a non-negative integer), `{ quota: null }` when it has no
- * usable value, or nothing when no quota attribute is configured.
+ * The entry's quotas: STORAGE in octets (a whole number, or a size with a unit as the
+ * configuration takes: 64KiB, 5M, 1G) and MESSAGE (a whole number). Each is null when the
+ * entry has no usable value, and absent when its attribute is not configured.
  */
-function entryQuota(config: DirectoryConfig, entry: LdapEntry): { quota?: EntryQuota } {
-  const name = config.quotaAttribute;
-  if (name === undefined) return {};
-  const value = firstString(attribute(entry, name))?.trim();
-  if (value === undefined) return { quota: null };
-  const n = /^\d{1,16}$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n > MAX_QUOTA) {
-    log.warn("Ignored the {attribute} value of {dn}: not a number of octets", {
-      attribute: name,
-      dn: entry.dn,
-    });
-    return { quota: null };
-  }
-  return { quota: n };
+function entryQuota(
+  config: DirectoryConfig,
+  entry: LdapEntry,
+): { quota?: EntryQuota; messageQuota?: EntryQuota } {
+  const read = (name: string, what: string, parse: (text: string) => number | null) => {
+    const value = firstString(attribute(entry, name))?.trim();
+    if (value === undefined) return null;
+    const n = value.length <= MAX_QUOTA_TEXT ? parse(value) : null;
+    if (n === null) {
+      log.warn("Ignored the {attribute} value of {dn}: not {what}", {
+        attribute: name,
+        dn: entry.dn,
+        what,
+      });
+    }
+    return n;
+  };
+  const storage = config.quotaAttribute;
+  const messages = config.messageQuotaAttribute;
+  return {
+    ...(storage === undefined ? {} : {
+      quota: read(storage, "a number of octets", (text) => {
+        const parsed = parseSize(text);
+        return parsed.ok ? parsed.value : null;
+      }),
+    }),
+    ...(messages === undefined ? {} : {
+      messageQuota: read(messages, "a number of messages", (text) => {
+        const n = /^\d{1,15}$/.test(text) ? Number(text) : NaN;
+        return Number.isSafeInteger(n) ? n : null;
+      }),
+    }),
+  };
 }
 
 /** Searches the entries that map to `identity`, per the configured mapping. */

@@ -72,6 +72,11 @@ export interface DirectoryConfig {
    * read with every user lookup; absent when quotas come from the configuration only.
    */
   readonly quotaAttribute?: string;
+  /**
+   * Attribute holding an account's MESSAGE quota (`quota.directory_message_attribute`), read
+   * with every user lookup like `quotaAttribute`.
+   */
+  readonly messageQuotaAttribute?: string;
 }
 
 /** The configuration as the loader supplies it; omitted fields take their defaults. */
@@ -91,6 +96,7 @@ export interface DirectoryConfigInput {
   readonly recheckIntervalMs?: number;
   readonly sync?: SyncSetting;
   readonly quotaAttribute?: string;
+  readonly messageQuotaAttribute?: string;
 }
 
 export const DIRECTORY_DEFAULTS = {
@@ -240,8 +246,10 @@ export function resolveDirectoryConfig(input: DirectoryConfigInput): DirectoryCo
   if (!SYNC_SETTINGS.includes(sync)) {
     throw new DirectoryConfigError(`sync must be ${SYNC_SETTINGS.join(", ")}, not ${String(sync)}`);
   }
-  if (input.quotaAttribute !== undefined && !isAttributeDescription(input.quotaAttribute)) {
-    throw new DirectoryConfigError(`Invalid quota attribute: ${input.quotaAttribute}`);
+  for (const name of [input.quotaAttribute, input.messageQuotaAttribute]) {
+    if (name !== undefined && !isAttributeDescription(name)) {
+      throw new DirectoryConfigError(`Invalid quota attribute: ${name}`);
+    }
   }
   return {
     url: `${url.protocol}//${url.host}`,
@@ -265,6 +273,9 @@ export function resolveDirectoryConfig(input: DirectoryConfigInput): DirectoryCo
     recheckIntervalMs,
     sync,
     ...(input.quotaAttribute !== undefined ? { quotaAttribute: input.quotaAttribute } : {}),
+    ...(input.messageQuotaAttribute !== undefined
+      ? { messageQuotaAttribute: input.messageQuotaAttribute }
+      : {}),
   };
 }
 

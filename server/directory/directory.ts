@@ -107,7 +107,10 @@ export class Directory {
    * Username → the STORAGE quota its entry gave at the last lookup (certificate, password or
    * recipient), when a quota attribute is configured; kept until the next lookup replaces it.
    */
-  readonly #quotas = new Map<string, EntryQuota>();
+  readonly #quotas = new Map<
+    string,
+    { readonly storage?: EntryQuota; readonly messages?: EntryQuota }
+  >();
   #lastRecheckAt: number | null = null;
   #closed = false;
 
@@ -197,7 +200,7 @@ export class Directory {
     if (verdict.ok) {
       this.#remember(key, verdict);
       this.#rememberEntry(key, verdict.entryDn);
-      this.#rememberQuota(verdict.username, verdict.quota);
+      this.#rememberQuota(verdict.username, verdict);
       log.debug("Certificate accepted for {username}", {
         username: verdict.username,
         fingerprint: short(key),
@@ -259,7 +262,7 @@ export class Directory {
       this.#metrics.directoryLookup("password", outcomeOf(verdict), secondsSince(started));
     }
     if (verdict.ok) {
-      this.#rememberQuota(verdict.username, verdict.quota);
+      this.#rememberQuota(verdict.username, verdict);
       log.debug("Password accepted for {username}", { username: verdict.username });
     } else {
       log.info("Password login refused: {reason}", {
@@ -282,7 +285,7 @@ export class Directory {
       const found = await this.#pool.withClient((client) =>
         searchRecipient(client, this.#config, address, filter)
       );
-      if (found.kind === "found") this.#rememberQuota(found.username, found.quota);
+      if (found.kind === "found") this.#rememberQuota(found.username, found);
       return found;
     } catch (e) {
       const f = failure(e);
@@ -385,17 +388,29 @@ export class Directory {
    * has none, undefined when the user was not looked up (or no quota attribute is set).
    */
   storageQuota(username: string): EntryQuota | undefined {
-    return this.#quotas.get(username);
+    return this.#quotas.get(username)?.storage;
   }
 
-  #rememberQuota(username: string, quota: EntryQuota | undefined): void {
-    if (quota === undefined) return;
+  /** As `storageQuota`, for the MESSAGE quota (`messageQuotaAttribute`). */
+  messageQuota(username: string): EntryQuota | undefined {
+    return this.#quotas.get(username)?.messages;
+  }
+
+  #rememberQuota(
+    username: string,
+    { quota, messageQuota }: { readonly quota?: EntryQuota; readonly messageQuota?: EntryQuota },
+  ): void {
+    if (quota === undefined && messageQuota === undefined) return;
+    const entry = {
+      ...(quota !== undefined ? { storage: quota } : {}),
+      ...(messageQuota !== undefined ? { messages: messageQuota } : {}),
+    };
     this.#quotas.delete(username);
     if (this.#quotas.size >= MAX_CACHE_ENTRIES) {
       const oldest = this.#quotas.keys().next();
       if (oldest.done !== true) this.#quotas.delete(oldest.value);
     }
-    this.#quotas.set(username, quota);
+    this.#quotas.set(username, entry);
   }
 
   #remember(key: string, v: DirectoryAcceptance): void {

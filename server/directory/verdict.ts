@@ -56,6 +56,8 @@ export interface DirectoryAcceptance {
   readonly cached: boolean;
   /** The entry's quota attribute (`DirectoryConfig.quotaAttribute`), when read just now. */
   readonly quota?: EntryQuota;
+  /** The MESSAGE quota of the entry, when `messageQuotaAttribute` is set. */
+  readonly messageQuota?: EntryQuota;
 }
 
 /** An entry's STORAGE quota in octets, or null when the entry has no usable value. */
@@ -75,12 +77,22 @@ export type PasswordDenialReason =
   | "directory_busy";
 
 export type PasswordVerdict =
-  | { readonly ok: true; readonly username: string; readonly quota?: EntryQuota }
+  | {
+    readonly ok: true;
+    readonly username: string;
+    readonly quota?: EntryQuota;
+    readonly messageQuota?: EntryQuota;
+  }
   | { readonly ok: false; readonly reason: PasswordDenialReason; readonly detail: string };
 
 /** Who receives mail for an address (LMTP RCPT), as the directory answers. */
 export type RecipientLookup =
-  | { readonly kind: "found"; readonly username: string; readonly quota?: EntryQuota }
+  | {
+    readonly kind: "found";
+    readonly username: string;
+    readonly quota?: EntryQuota;
+    readonly messageQuota?: EntryQuota;
+  }
   | { readonly kind: "none" }
   | { readonly kind: "failed"; readonly detail: string };
 

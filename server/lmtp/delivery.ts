@@ -48,7 +48,7 @@ export interface LmtpDeliveryOptions {
   readonly store: MailStore;
   /** The current directory (it changes on reload), or null without one. */
   readonly directory: () =>
-    | (Pick<Directory, "findRecipient"> & Partial<Pick<Directory, "storageQuota">>)
+    | (Pick<Directory, "findRecipient"> & Partial<Pick<Directory, "storageQuota" | "messageQuota">>)
     | null;
   /** The current settings (they change on reload). */
   readonly settings: () => { readonly lmtp: LmtpConfig; readonly quota: QuotaConfig };
@@ -167,6 +167,7 @@ export class LmtpDelivery {
               { quota },
               r.accountName,
               this.#options.directory()?.storageQuota?.(r.accountName),
+              this.#options.directory()?.messageQuota?.(r.accountName),
             ),
             now: this.#now(),
           },

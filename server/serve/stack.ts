@@ -36,10 +36,11 @@ const log = getLogger(["directory"]);
 /** The directory settings of the config file, in the form the directory client takes. */
 export async function directorySettings(config: Config): Promise<DirectoryConfig | null> {
   if (config.directory === null) return null;
-  const attribute = config.quota.directoryAttribute;
+  const { directoryAttribute: attribute, directoryMessageAttribute: messages } = config.quota;
   return resolveDirectoryConfig({
     ...await directoryConfigInput(config.directory),
     ...(attribute !== undefined ? { quotaAttribute: attribute } : {}),
+    ...(messages !== undefined ? { messageQuotaAttribute: messages } : {}),
   });
 }
 
@@ -140,7 +141,12 @@ export class ServerStack {
       metrics,
       quota: {
         limits: (name) =>
-          quotaLimits({ quota: this.#quota }, name, this.#directory?.storageQuota(name)),
+          quotaLimits(
+            { quota: this.#quota },
+            name,
+            this.#directory?.storageQuota(name),
+            this.#directory?.messageQuota(name),
+          ),
         usage: (accountId) => quotaUsage(store, accountId),
       },
     });

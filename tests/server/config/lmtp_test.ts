@@ -153,3 +153,22 @@ Deno.test("parseConfig() reads quota.directory_attribute, whose entry value repl
     "config.yaml:2:24: quota.directory_attribute: needs a directory: section",
   ]);
 });
+
+Deno.test("parseConfig() reads quota.directory_message_attribute, whose entry value replaces the message figure", () => {
+  const directory = "directory:\n  url: ldap://127.0.0.1:389\n  bind_dn: cn=x\n" +
+    "  bind_password_file: /p\n  base_dn: dc=example\n";
+  const config = parse(
+    directory + "quota:\n  default: { storage: 1GiB, messages: 7 }\n" +
+      "  directory_message_attribute: mailQuotaMessages\n",
+  );
+  assert.equal(config.quota.directoryMessageAttribute, "mailQuotaMessages");
+  assert.deepEqual(quotaLimits(config, "alice", null, 30), { storage: 1024 ** 3, messages: 30 });
+  assert.deepEqual(quotaLimits(config, "alice", 2048, 30), { storage: 2048, messages: 30 });
+  assert.deepEqual(quotaLimits(config, "alice", undefined, null), {
+    storage: 1024 ** 3,
+    messages: 7,
+  });
+  assert.deepEqual(errorsOf("quota:\n  directory_message_attribute: n\n"), [
+    "config.yaml:2:32: quota.directory_message_attribute: needs a directory: section",
+  ]);
+});

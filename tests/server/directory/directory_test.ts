@@ -478,8 +478,15 @@ Deno.test("with a quota attribute, certificate, password and recipient lookups k
       `dn: ${ldap.userDn("dave")}\nchangetype: modify\nadd: employeeNumber\n` +
         "employeeNumber: 12 GB\n",
     );
+    // A size with a unit, as the configuration takes it.
     const found = await dir.findRecipient("dave@example.org", "(mail={address})");
-    assert.deepEqual(found, { kind: "found", username: "dave", quota: null });
+    assert.deepEqual(found, { kind: "found", username: "dave", quota: 12_000_000_000 });
+    await ldap.modify(
+      `dn: ${ldap.userDn("dave")}\nchangetype: modify\nreplace: employeeNumber\n` +
+        "employeeNumber: 12 parsecs\n",
+    );
+    const odd = await dir.findRecipient("dave@example.org", "(mail={address})");
+    assert.deepEqual(odd, { kind: "found", username: "dave", quota: null });
     assert.equal(dir.storageQuota("dave"), null);
   });
 });
