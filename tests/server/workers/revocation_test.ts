@@ -1,9 +1,12 @@
 /**
  * Revocation with two Workers, against a real slapd: a client certificate removed from the
  * user's LDAP entry closes that user's sessions on both Workers, and new connections get
- * certificate_revoked whichever Worker takes them.
+ * certificate_revoked whichever Worker takes them, resumptions too (openssl s_client with a
+ * TLS 1.2 session ID and a TLS 1.3 ticket saved before, both Workers sharing them).
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runPeer } from "../../_support/peers.ts";
 import { startSlapd } from "../../_support/slapd.ts";
 import { startPostern } from "../../_support/postern.ts";
 import {
@@ -56,6 +59,39 @@ Deno.test({
       }
       assert.equal(sessions.size, 2, "sessions never reached both Workers");
 
+      // Sessions to resume: a TLS 1.2 one by its ID (no ticket), a TLS 1.3 ticket.
+      const script = new TextEncoder().encode("a AUTHENTICATE EXTERNAL =\r\nc LOGOUT\r\n");
+      const connect = (version: "1.2" | "1.3", resume: boolean) =>
+        runPeer(
+          "openssl",
+          [
+            "s_client",
+            "-connect",
+            `127.0.0.1:${postern.implicitPort}`,
+            ...(version === "1.2" ? ["-tls1_2", "-no_ticket"] : ["-tls1_3"]),
+            "-servername",
+            "localhost",
+            "-CAfile",
+            postern.caPath,
+            "-cert",
+            alice.certPath,
+            "-key",
+            alice.keyPath,
+            ...(resume ? ["-sess_in", join(work, `s${version}.pem`)] : [
+              "-sess_out",
+              join(work, `s${version}.pem`),
+            ]),
+          ],
+          script,
+          15_000,
+        );
+      for (const version of ["1.2", "1.3"] as const) {
+        const saved = await connect(version, false);
+        assert.match(new TextDecoder().decode(saved.stdout), /^a OK/m, saved.stderr);
+        const resumed = await connect(version, true);
+        assert.match(new TextDecoder().decode(resumed.stdout), /^Reused, /m);
+      }
+
       await ldap.modify(certificateChange(ldap.userDn("alice"), "delete", alice.der));
       for (const [worker, session] of sessions) {
         assert.ok(await awaitBye(session, 10_000), `no BYE on Worker ${worker}`);
@@ -68,6 +104,14 @@ Deno.test({
         action: "external",
       });
       assert.match(JSON.stringify(again), /CERTIFICATE_REVOKED/, JSON.stringify(again));
+      // Whichever Worker takes them (four tries each), resumptions are refused too.
+      for (const version of ["1.2", "1.3"] as const) {
+        for (let i = 0; i < 4; i++) {
+          const refused = await connect(version, true);
+          assert.match(refused.stderr, /alert certificate revoked/, `TLS ${version}`);
+          assert.doesNotMatch(new TextDecoder().decode(refused.stdout), /^a OK/m);
+        }
+      }
     } finally {
       for (const session of sessions.values()) session.close();
       await postern.stop();
