@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { callAdmin } from "../../../server/admin/client.ts";
+import { LmtpClient, lmtpMessage } from "../../_support/lmtp.ts";
 import { openDataStore } from "../../../server/serve/data_dir.ts";
 import { hashPassword } from "../../../mailstore/password.ts";
 import { loadConfig } from "../../../server/config/mod.ts";
@@ -298,9 +299,10 @@ Deno.test({
   sanitizeOps: false,
   async fn(t) {
     const limited = await startPostern({
-      users: USERS,
+      users: USERS.map((u) => ({ ...u, addresses: [`${u.name}@example.org`] })),
       workers: 2,
       limitsYaml: "  max_connections_per_user: 3\n  max_connections_per_address: 6",
+      extraYaml: "lmtp:\n  listen: [127.0.0.1:0]\n",
     });
     try {
       await t.step("the per-user limit counts the sessions of both Workers", async () => {
@@ -357,6 +359,28 @@ Deno.test({
           assert.equal(back.length, 2, `Worker ${victimId} (${how}) was never restarted`);
           for (const imap of [survivor!, victim!, ...back]) await imap.close();
         }
+        // The first Worker alone runs the LMTP listener: its replacement listens again.
+        assert.ok(limited.handle.failWorkerForTest?.(1, "terminate"));
+        const lmtp = limited.handle.lmtpAddresses[0] as { port: number };
+        let delivered: number[] = [];
+        for (let i = 0; i < 50 && delivered[0] !== 250; i++) {
+          try {
+            const client = await LmtpClient.open({ hostname: "127.0.0.1", port: lmtp.port });
+            try {
+              const sent = await client.send(
+                "sender@example.org",
+                ["carol@example.org"],
+                lmtpMessage(`restart-${i}`, 512, "carol@example.org"),
+              );
+              delivered = sent.data.map((r) => r.code);
+            } finally {
+              await client.close();
+            }
+          } catch {
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+        assert.deepEqual(delivered, [250], "LMTP never came back with the first Worker");
       });
       await t.step("the per-address limit counts the connections of both Workers", async () => {
         // Six at once from 127.0.0.1, spread by the kernel; a seventh is closed unanswered.
