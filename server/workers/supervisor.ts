@@ -363,24 +363,29 @@ class Supervisor {
     }
   }
 
-  /** Schedules a replacement for a failed Worker; false when it failed too often to. */
+  /**
+   * Schedules a replacement for a failed Worker, after a back-off that doubles with each
+   * restart of the last minute; past `MAX_RESTARTS_PER_MINUTE`, it waits for the minute to
+   * pass. False when it failed too often and no other Worker is left: the server then stops
+   * (a service manager starts it afresh) rather than spin.
+   */
   #restart(entry: WorkerEntry, cause: string): boolean {
     const now = Date.now();
     const recent = (this.#restarts.get(entry.id) ?? []).filter((t) => now - t < 60_000);
     this.#restarts.set(entry.id, recent);
+    let delay = Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** recent.length);
     if (recent.length >= MAX_RESTARTS_PER_MINUTE) {
-      log.error(
-        "Worker {id} stopped ({cause}) after {count} restarts within a minute; not restarting it",
-        {
+      if (this.#workers.every((w) => !w.alive)) {
+        log.error("Worker {id} stopped ({cause}) after {count} restarts within a minute", {
           id: entry.id,
           cause,
           count: recent.length,
-        },
-      );
-      return false;
+        });
+        return false;
+      }
+      delay = Math.max(delay, recent[0]! + 60_000 - now);
     }
-    const delay = Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** recent.length);
-    recent.push(now);
+    recent.push(now + delay);
     log.error("Worker {id} stopped ({cause}); restarting it in {delay} ms", {
       id: entry.id,
       cause,
@@ -389,6 +394,8 @@ class Supervisor {
     const timer = setTimeout(() => {
       this.#restartTimers.delete(timer);
       if (this.#stopping !== null) return;
+      // Anything the failed Worker counted after it was cleared at its exit goes too.
+      clearAddressColumn(this.#addressCounts, entry.id - 1);
       this.#spawn(entry.id, this.#restartConfig!, entry.primary).then(
         () => log.info("Worker {id} restarted", { id: entry.id }),
         // Its failure was logged and handled (another try) where it was heard.
