@@ -48,6 +48,8 @@ export class AuthCache {
   readonly #now: () => number;
   readonly #entries = new Map<string, Entry>();
   #settings: Required<AuthCacheSettings>;
+  /** When `clear` last ran: outcomes adopted from others must be newer. */
+  #clearedAt = -Infinity;
 
   /** `key` (32 bytes) is shared by caches that exchange entries; default a random one. */
   constructor(settings: AuthCacheSettings, now: () => number = Date.now, key?: Uint8Array) {
@@ -95,27 +97,33 @@ export class AuthCache {
   }
 
   /**
-   * Remembers the outcome of a check made against `stamp`; returns when it expires, null when
-   * such outcomes are not kept.
+   * Remembers the outcome of a check made against `stamp`; returns when that was and when it
+   * expires, null when such outcomes are not kept.
    */
-  remember(key: string, valid: boolean, stamp: string | null): number | null {
+  remember(
+    key: string,
+    valid: boolean,
+    stamp: string | null,
+  ): { readonly madeAt: number; readonly expires: number } | null {
     const ttl = valid ? this.#settings.ttlMs : this.#settings.negativeTtlMs;
     this.#entries.delete(key);
     if (ttl <= 0) return null;
-    const expires = this.#now() + ttl;
+    const madeAt = this.#now();
+    const expires = madeAt + ttl;
     this.#entries.set(key, { valid, stamp, expires });
     this.#evict();
-    return expires;
+    return { madeAt, expires };
   }
 
   /**
-   * Takes an outcome another cache with the same key remembered, until `expires` but never
-   * longer than this cache's own TTL would keep it.
+   * Takes an outcome another cache with the same key remembered at `madeAt`, until `expires`
+   * but never longer than this cache's own TTL would keep it. One made before this cache was
+   * last cleared (a reload of every Worker) is not taken.
    */
-  adopt(key: string, valid: boolean, stamp: string | null, expires: number): void {
+  adopt(key: string, valid: boolean, stamp: string | null, madeAt: number, expires: number): void {
     const ttl = valid ? this.#settings.ttlMs : this.#settings.negativeTtlMs;
     const now = this.#now();
-    if (ttl <= 0 || !(expires > now)) return;
+    if (ttl <= 0 || !(expires > now) || !(madeAt >= this.#clearedAt)) return;
     this.#entries.delete(key);
     this.#entries.set(key, { valid, stamp, expires: Math.min(expires, now + ttl) });
     this.#evict();
@@ -124,6 +132,7 @@ export class AuthCache {
   /** Forgets everything (SIGHUP). */
   clear(): void {
     this.#entries.clear();
+    this.#clearedAt = this.#now();
   }
 
   /** Number of entries held. */

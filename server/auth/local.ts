@@ -68,6 +68,7 @@ export type FailureNotice =
     readonly key: string;
     readonly valid: boolean;
     readonly stamp: string | null;
+    readonly madeAt: number;
     readonly expires: number;
   };
 
@@ -159,11 +160,12 @@ export class LocalAuthenticator {
     this.#feed?.subscribe((notice) => {
       if (typeof notice?.key !== "string" || notice.key.length > 64) return;
       if (notice.kind === "verdict") {
-        const { key, valid, stamp, expires } = notice;
+        const { key, valid, stamp, madeAt, expires } = notice;
         if (
           key.length === 32 && typeof valid === "boolean" && Number.isFinite(expires) &&
+          Number.isFinite(madeAt) &&
           (stamp === null || (typeof stamp === "string" && stamp.length <= MAX_STAMP_LENGTH))
-        ) this.#cache.adopt(key, valid, stamp, expires);
+        ) this.#cache.adopt(key, valid, stamp, madeAt, expires);
       } else if (notice.kind === "failure") {
         this.#recordFailure(notice.key, this.#touch(notice.key), false);
       } else if (notice.kind === "success") this.#clearFailures(notice.key, false);
@@ -288,9 +290,9 @@ export class LocalAuthenticator {
 
   /** Caches a verdict, and tells the other Workers' caches when they share the key. */
   #remember(cacheKey: string, valid: boolean, stamp: string | null): void {
-    const expires = this.#cache.remember(cacheKey, valid, stamp);
-    if (expires === null || this.#feed?.cacheKey === undefined) return;
-    this.#feed.publish({ kind: "verdict", key: cacheKey, valid, stamp, expires });
+    const kept = this.#cache.remember(cacheKey, valid, stamp);
+    if (kept === null || this.#feed?.cacheKey === undefined) return;
+    this.#feed.publish({ kind: "verdict", key: cacheKey, valid, stamp, ...kept });
   }
 
   /**

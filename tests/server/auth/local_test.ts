@@ -386,9 +386,22 @@ Deno.test("Workers' authenticators share cached verdicts over their feed, and th
       key: "x".repeat(31),
       valid: true,
       stamp: null,
+      madeAt: 1_000_000,
       expires: 1e15,
     });
     assert.equal((await b.check("alice", "new one", "192.0.2.2")).ok, true);
+    // After a reload cleared it, a verdict made before is not taken.
+    b.clearCache();
+    feedA.publish({
+      kind: "verdict",
+      key: "y".repeat(32),
+      valid: true,
+      stamp: null,
+      madeAt: 999_999,
+      expires: 1e15,
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(b.cachedOutcomes, 0);
   } finally {
     feedA.close();
     feedB.close();
