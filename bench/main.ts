@@ -16,6 +16,7 @@ import { benchLogins, formatLogins } from "./login_bench.ts";
 import { benchMix, formatMix } from "./mix_bench.ts";
 import { benchBulk, formatBulk } from "./bulk_bench.ts";
 import { benchHandshakes, formatHandshakes } from "./handshake_bench.ts";
+import { benchHandshakeCpu } from "./handshake_cpu_bench.ts";
 import { benchIdleMemory, formatIdleMemory } from "./idle_memory_bench.ts";
 import { benchGroupCommit, formatGroupCommit } from "./group_commit_bench.ts";
 import { benchScrypt, formatScrypt } from "./scrypt_bench.ts";
@@ -252,6 +253,10 @@ try {
     for (const workers of workerCounts) {
       console.log(formatHandshakes(await benchHandshakes(4, quick ? 3 : 10, workers)));
     }
+  }
+  if (wants("hscpu")) {
+    console.log("\n## Server CPU per TLS 1.3 handshake, in memory, and per primitive");
+    console.log(await benchHandshakeCpu(quick ? 100 : 300));
   }
   if (wants("idle")) {
     console.log("\n## Memory of SELECTed IDLE sessions, Postern");

@@ -194,6 +194,9 @@ function ecPublicPoint(curve: EcCurve, d: Uint8Array): Uint8Array {
   }
 }
 
+/** The counter byte of HKDF-Expand's first block. */
+const HKDF_FIRST_BLOCK = Uint8Array.of(1);
+
 const warmed = new Set<EcCurve>();
 
 /**
@@ -347,7 +350,10 @@ export const nobleProvider: CryptoProvider = {
       throw new CryptoError(`Invalid HKDF output length: ${length}`);
     }
     if (prk.length < h.outputLen) throw new CryptoError("HKDF pseudorandom key too short");
-    return expand(h, prk, info, length);
+    if (length > h.outputLen) return expand(h, prk, info, length);
+    // One block, as every TLS 1.3 label is: T(1) = HMAC(PRK, info || 0x01) (RFC 5869, 2.3).
+    const block = hmac.create(h, prk).update(info).update(HKDF_FIRST_BLOCK).digest();
+    return length === block.length ? block : block.subarray(0, length);
   },
   createAead,
   generateKeyShare,

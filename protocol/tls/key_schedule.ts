@@ -3,7 +3,7 @@
  * can never be protected with handshake traffic keys.
  */
 import type { CryptoProvider } from "../crypto/provider.ts";
-import { ascii, Writer } from "./codec.ts";
+import { ascii } from "./codec.ts";
 import type { Suite } from "./wire.ts";
 
 /** Which keys a traffic secret belongs to. */
@@ -70,12 +70,45 @@ export function hkdfExpandLabel(
   context: Uint8Array,
   length: number,
 ): Uint8Array {
-  const info = new Writer(64)
-    .u16(length)
-    .lengthPrefixed(1, (w) => w.bytes(LABEL_PREFIX).bytes(label))
-    .vec(1, context)
-    .finish();
+  // struct { uint16 length; opaque label<7..255> = "tls13 " + Label; opaque context<0..255> }
+  const labelLength = LABEL_PREFIX.length + label.length;
+  if (labelLength > 255 || context.length > 255 || length > 0xffff) {
+    throw new RangeError("HKDF label, context or length too long");
+  }
+  const info = new Uint8Array(4 + labelLength + context.length);
+  info[0] = length >> 8;
+  info[1] = length & 0xff;
+  info[2] = labelLength;
+  info.set(LABEL_PREFIX, 3);
+  info.set(label, 3 + LABEL_PREFIX.length);
+  info[3 + labelLength] = context.length;
+  info.set(context, 4 + labelLength);
   return provider.hkdfExpand(suite.hash, secret, info, length);
+}
+
+/**
+ * Per provider and hash, the values that do not depend on the connection: Hash("") and, for a
+ * handshake without PSK, Derive-Secret(Early Secret, "derived", "") — the salt of the
+ * Handshake Secret (RFC 8446, Section 7.1). Both are the same for every full handshake.
+ */
+interface Constants {
+  readonly emptyHash: Uint8Array;
+  readonly noPskSalt: Uint8Array;
+}
+const constants = new WeakMap<CryptoProvider, Map<string, Constants>>();
+
+function constantsOf(provider: CryptoProvider, suite: Suite): Constants {
+  let perHash = constants.get(provider);
+  if (perHash === undefined) constants.set(provider, perHash = new Map());
+  let c = perHash.get(suite.hash);
+  if (c === undefined) {
+    const emptyHash = provider.hash(suite.hash, new Uint8Array(0));
+    const early = earlySecret(provider, suite);
+    const noPskSalt = deriveSecret(provider, suite, early, Labels.derived, emptyHash);
+    c = { emptyHash, noPskSalt };
+    perHash.set(suite.hash, c);
+  }
+  return c;
 }
 
 /** Derive-Secret(Secret, Label, Messages) with the transcript hash precomputed (Section 7.1). */
@@ -113,7 +146,7 @@ export function pskBinder(
   partialHash: Uint8Array,
 ): Uint8Array {
   const early = earlySecret(provider, suite, psk);
-  const emptyHash = provider.hash(suite.hash, new Uint8Array(0));
+  const { emptyHash } = constantsOf(provider, suite);
   const binderKey = deriveSecret(provider, suite, early, Labels.resumptionBinder, emptyHash);
   return finishedVerifyData(
     provider,
@@ -167,9 +200,10 @@ export function handshakeSecrets(
   helloHash: Uint8Array,
   psk: Uint8Array | null = null,
 ): HandshakeSecrets {
-  const early = earlySecret(provider, suite, psk);
-  const emptyHash = provider.hash(suite.hash, new Uint8Array(0));
-  const salt = deriveSecret(provider, suite, early, Labels.derived, emptyHash);
+  const { emptyHash, noPskSalt } = constantsOf(provider, suite);
+  const salt = psk === null
+    ? noPskSalt
+    : deriveSecret(provider, suite, earlySecret(provider, suite, psk), Labels.derived, emptyHash);
   const hs = provider.hkdfExtract(
     suite.hash,
     salt,
@@ -205,11 +239,15 @@ export function applicationSecrets(
     new Uint8Array(suite.hashLength),
   );
   const d = (label: Uint8Array) => deriveSecret(provider, suite, master, label, serverFinishedHash);
+  let exporter: Uint8Array | undefined;
   return {
     kind: "application",
     client: { stage: "application", secret: d(Labels.clientApplication) },
     server: { stage: "application", secret: d(Labels.serverApplication) },
-    exporter: d(Labels.exporter),
+    // Derived on first use: no exporter is offered yet, so a handshake does not pay for it.
+    get exporter(): Uint8Array {
+      return exporter ??= d(Labels.exporter);
+    },
     masterSecret: master,
   };
 }

@@ -171,6 +171,12 @@ export class RecordProtection<S extends KeyStage = KeyStage> {
       throw new TlsAlert("internal_error", "Application data under handshake keys");
     }
     if (content.length + padding > MAX_PLAINTEXT) throw new RangeError("Record content too long");
+    if (padding === 0) {
+      // One buffer for the whole record: the content is sealed straight into it.
+      const out = new Uint8Array(this.sealedLength(content.length));
+      this.sealInto(type, content, out, 0);
+      return out;
+    }
     const inner = new Uint8Array(content.length + 1 + padding);
     inner.set(content);
     inner[content.length] = type;

@@ -227,6 +227,9 @@ const MAX_PSK_IDENTITIES_TRIED = 4;
 
 let defaultTicketUses: TicketUses | null = null;
 
+/** The encoded Certificate message of each server chain (never modified once queued). */
+const encodedCertificates = new WeakMap<readonly Uint8Array[], Uint8Array>();
+
 /** How much rejected 0-RTT data we skip before giving up (RFC 8446, Section 4.2.10). */
 const MAX_REJECTED_EARLY_DATA = 64 * 1024;
 
@@ -760,13 +763,23 @@ export class TlsServerConnection extends Connection {
     return true;
   }
 
-  /** Certificate (Section 4.4.2): our chain, leaf first. */
+  /**
+   * Certificate (Section 4.4.2): our chain, leaf first. The message is the same in every full
+   * handshake with this chain, so it is encoded once.
+   */
   #sendServerCertificate(t: Transcript): void {
-    this.#sendMessage(t, HandshakeType.certificate, (w) =>
-      writeCertificate(w, {
-        context: new Uint8Array(0),
-        entries: this.#config.certificateChain.map((data) => ({ data, extensions: [] })),
-      }));
+    const chain = this.#config.certificateChain;
+    let msg = encodedCertificates.get(chain);
+    if (msg === undefined) {
+      msg = writeHandshake(HandshakeType.certificate, (w) =>
+        writeCertificate(w, {
+          context: new Uint8Array(0),
+          entries: chain.map((data) => ({ data, extensions: [] })),
+        }));
+      encodedCertificates.set(chain, msg);
+    }
+    t.add(msg);
+    this.queueHandshake(msg);
   }
 
   /**

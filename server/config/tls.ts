@@ -37,7 +37,8 @@ export const CERTIFICATE_USERNAMES = ["cn", "email-localpart", "email"] as const
 export const SIGNING_MODES = ["auto", "sync", "async"] as const;
 /**
  * `sync` signs on the event loop (noble), `async` on the thread pool (WebCrypto), `auto` signs
- * inline while one handshake runs and off the loop once handshakes overlap.
+ * inline while one handshake runs and off the loop once handshakes overlap (with more than two
+ * cores; see server/connection/tls_channel.ts).
  */
 export type SigningMode = (typeof SIGNING_MODES)[number];
 export type CertificateUsername = (typeof CERTIFICATE_USERNAMES)[number];

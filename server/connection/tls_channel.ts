@@ -47,13 +47,20 @@ const WRITE_SLICE_MS = 10;
  * - `sync`: inline in the engine, on the JavaScript thread (the provider's fastest signer);
  * - `async`: by WebCrypto on Deno's thread pool, while other connections carry on;
  * - `auto`: inline while this is the only handshake in progress (one client: the lowest
- *   latency), on the thread pool as soon as handshakes overlap.
+ *   latency), on the thread pool as soon as handshakes overlap, but only on a machine with more
+ *   than two cores. WebCrypto spends about twice the CPU of noble per P-256 signature (about
+ *   500 against 250 µs here), so on two cores, shared with the clients, the thread pool only
+ *   competes for the same CPU: `openssl s_time -new` x4 measured 715 handshakes/s inline
+ *   against 604 with `auto` going to the thread pool (bench/handshake_bench.ts).
  */
 export type { SigningMode } from "../config/tls.ts";
 import type { SigningMode } from "../config/tls.ts";
 
 /** Handshakes between accept and completion in this process, for `auto` signing. */
 let handshakesInProgress = 0;
+
+/** Whether the thread pool has cores to itself, besides the event loop and the clients. */
+const SPARE_CORES = (navigator.hardwareConcurrency ?? 1) > 2;
 
 const signers = new WeakMap<CryptoProvider, AsyncSigner>();
 
@@ -64,7 +71,7 @@ async function runSigner(
   request: SignatureRequest,
 ): Promise<SignatureResult> {
   try {
-    if (mode === "sync" || (mode === "auto" && handshakesInProgress <= 1)) {
+    if (mode === "sync" || (mode === "auto" && (handshakesInProgress <= 1 || !SPARE_CORES))) {
       return {
         ok: true,
         signature: provider.sign(request.key, request.algorithm, request.message),
