@@ -9,11 +9,18 @@
  * work the established sessions' reads and writes run. Established sessions never pass through
  * the gate; a handshake only waits, it is never refused (its own timeout still applies).
  *
- * Who goes first when steps wait: handshakes already under way (the client's second flight, a
- * signature or directory answer), in arrival order, so that started work finishes; then new
- * handshakes (a ClientHello), newest first. Under overload that is adaptive LIFO: a client that
- * just connected is served at once, while the oldest waiting ClientHellos run into their
- * timeout, as a flood's would; without overload nothing waits and the order does not matter.
+ * Who goes first when steps wait:
+ * - steps of handshakes under way (the client's second flight, a signature or directory
+ *   answer), in arrival order, so that started work finishes;
+ * - then, taking turns, new handshakes (a ClientHello), newest first, and records of peers
+ *   that have not logged in yet (a LOGIN, or a KeyUpdate flood), in arrival order.
+ *
+ * New handshakes newest first is adaptive LIFO: under overload a client that just connected
+ * is served at once, while the oldest waiting ClientHellos run into their timeout, as a
+ * flood's would. Taking turns with the unauthenticated records keeps a flood of records on
+ * finished handshakes (which are not under way any more) from holding every new handshake
+ * back, and a flood of ClientHellos from holding back a LOGIN. Without overload nothing waits
+ * and the order does not matter.
  */
 
 /**
@@ -23,6 +30,12 @@
  */
 export const HANDSHAKE_BUDGET_MS = 4;
 
+/**
+ * What a step belongs to: a handshake under way, a new handshake (before the server's first
+ * flight), or a record of a peer that has finished its handshake but not logged in.
+ */
+export type GateStep = "continuing" | "fresh" | "record";
+
 export class HandshakeGate {
   readonly #budgetMs: number;
   readonly #now: () => number;
@@ -31,6 +44,10 @@ export class HandshakeGate {
   readonly #continuing: (() => void)[] = [];
   /** First steps of new handshakes; the newest is released first. */
   readonly #fresh: (() => void)[] = [];
+  /** Records of peers not logged in yet, oldest first. */
+  readonly #records: (() => void)[] = [];
+  /** The last step released from `#fresh` or `#records` was a record. */
+  #recordLast = false;
   #spent = 0;
   #turnScheduled = false;
   /** A released step has not finished yet: the next waiter goes when it does. */
@@ -51,17 +68,15 @@ export class HandshakeGate {
 
   /** Steps waiting for a turn. */
   get waiting(): number {
-    return this.#continuing.length + this.#fresh.length;
+    return this.#continuing.length + this.#fresh.length + this.#records.length;
   }
 
-  /**
-   * Runs one handshake step now, or in a later turn when this turn's budget is spent. `fresh`
-   * marks the first step of a new handshake (before the server's first flight).
-   */
-  async run<T>(step: () => T, fresh = false): Promise<T> {
+  /** Runs one step now, or in a later turn when this turn's budget is spent. */
+  async run<T>(step: () => T, kind: GateStep = "continuing"): Promise<T> {
     if (this.#spent >= this.#budgetMs || this.waiting > 0 || this.#releasing) {
       await new Promise<void>((resolve) => {
-        (fresh ? this.#fresh : this.#continuing).push(resolve);
+        (kind === "fresh" ? this.#fresh : kind === "record" ? this.#records : this.#continuing)
+          .push(resolve);
         this.#scheduleTurn();
       });
     }
@@ -89,9 +104,17 @@ export class HandshakeGate {
 
   #releaseNext(): void {
     if (this.#releasing) return;
-    const next = this.#continuing.shift() ?? this.#fresh.pop();
+    const next = this.#continuing.shift() ?? this.#takeTurns();
     if (next === undefined) return;
     this.#releasing = true;
     next();
+  }
+
+  /** A new handshake and an unauthenticated record take turns while both wait. */
+  #takeTurns(): (() => void) | undefined {
+    const record = this.#records.length > 0 &&
+      (this.#fresh.length === 0 || !this.#recordLast);
+    this.#recordLast = record;
+    return record ? this.#records.shift() : this.#fresh.pop();
   }
 }

@@ -33,6 +33,7 @@ import {
   secondsSince,
 } from "../metrics/metrics.ts";
 import type { HandshakeGate } from "./handshake_gate.ts";
+import { RecordFraming } from "./record_framing.ts";
 
 /** The read buffer of a connection that sends little (see `TlsChannel.#buffer`). */
 const SMALL_READ = 2048;
@@ -150,6 +151,8 @@ export class TlsChannel implements ByteChannel {
    * records) shares the budget of the handshakes instead of running ahead of logged-in sessions.
    */
   #untrusted: HandshakeGate | null = null;
+  /** Where the peer's records end, while its reads may pass the gate. */
+  #framing: RecordFraming | null = new RecordFraming();
   #writing: Promise<void> = Promise.resolve();
   #eof = false;
   /** A fatal alert ended the connection: no close_notify follows. */
@@ -186,13 +189,15 @@ export class TlsChannel implements ByteChannel {
     try {
       const gate = options.gate;
       channel.#untrusted = options.gateUntilTrusted ? gate ?? null : null;
+      if (gate === undefined) channel.#framing = null;
       // A step before our first flight is a new handshake's; later ones continue one.
       const step = gate
-        ? <T>(f: () => T) => gate.run(f, channel.#out === 0)
+        ? <T>(f: () => T) => gate.run(f, channel.#out === 0 ? "fresh" : "continuing")
         : <T>(f: () => T) => Promise.resolve(f());
       const initial = options.initialBytes;
-      if (initial?.length) await step(() => channel.#feed(initial));
+      if (initial?.length) await channel.#feedThrough(initial, step);
       await channel.#handshake(options.checkPeer, signing, config.provider, step);
+      if (channel.#untrusted === null) channel.#framing = null;
       const { version, cipherSuite: suite, group } = channel.info();
       metrics.handshake({ version, suite, group, result: "ok", seconds: secondsSince(started) });
       return channel;
@@ -278,7 +283,7 @@ export class TlsChannel implements ByteChannel {
       if (this.#engine.closed) throw new HandshakeError("Connection closed during handshake", null);
       const bytes = await this.#read();
       if (bytes === null) throw new HandshakeError("Peer closed during handshake", null);
-      await step(() => this.#feed(bytes));
+      await this.#feedThrough(bytes, step);
     }
   }
 
@@ -300,6 +305,14 @@ export class TlsChannel implements ByteChannel {
     this.#in += bytes.length;
     this.#metrics.bytesReceived(bytes.length);
     this.#engine.receive(bytes);
+  }
+
+  /** Feeds `bytes` as a gated `step` when they complete a record, at once when they do not. */
+  #feedThrough(bytes: Uint8Array, step: <T>(f: () => T) => Promise<T>): Promise<void> | void {
+    if (this.#framing === null || this.#framing.completes(bytes)) {
+      return step(() => this.#feed(bytes));
+    }
+    this.#feed(bytes);
   }
 
   /** Hands every queued record to the socket, one write at a time. */
@@ -343,13 +356,14 @@ export class TlsChannel implements ByteChannel {
       }
       const gate = this.#untrusted;
       if (gate === null) this.#feed(bytes);
-      else await gate.run(() => this.#feed(bytes));
+      else await this.#feedThrough(bytes, (f) => gate.run(f, "record"));
     }
   }
 
   /** The peer has authenticated: its records no longer wait at the handshake gate. */
   trust(): void {
     this.#untrusted = null;
+    this.#framing = null;
   }
 
   /**

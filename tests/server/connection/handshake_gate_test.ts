@@ -99,14 +99,32 @@ Deno.test("HandshakeGate serves handshakes under way first, then the newest new 
   const log: string[] = [];
   const first = g.gate.run(g.step(log, "busy", 10));
   const waiting = [
-    g.gate.run(g.step(log, "new1", 3), true),
+    g.gate.run(g.step(log, "new1", 3), "fresh"),
     g.gate.run(g.step(log, "cont1", 3)),
-    g.gate.run(g.step(log, "new2", 3), true),
+    g.gate.run(g.step(log, "new2", 3), "fresh"),
     g.gate.run(g.step(log, "cont2", 3)),
-    g.gate.run(g.step(log, "new3", 3), true),
+    g.gate.run(g.step(log, "new3", 3), "fresh"),
   ];
   await g.settle();
   for (let i = 0; i < 4; i++) await g.nextTurn();
   await Promise.all([first, ...waiting]);
   assert.deepEqual(log, ["busy", "cont1", "cont2", "new3", "new2", "new1"]);
+});
+
+Deno.test("HandshakeGate lets new handshakes and unauthenticated records take turns", async () => {
+  const g = fakeGate(4);
+  const log: string[] = [];
+  const first = g.gate.run(g.step(log, "busy", 10));
+  const waiting = [
+    g.gate.run(g.step(log, "rec1", 3), "record"),
+    g.gate.run(g.step(log, "rec2", 3), "record"),
+    g.gate.run(g.step(log, "rec3", 3), "record"),
+    g.gate.run(g.step(log, "new1", 3), "fresh"),
+    g.gate.run(g.step(log, "cont1", 3)),
+    g.gate.run(g.step(log, "new2", 3), "fresh"),
+  ];
+  await g.settle();
+  for (let i = 0; i < 6; i++) await g.nextTurn();
+  await Promise.all([first, ...waiting]);
+  assert.deepEqual(log, ["busy", "cont1", "rec1", "new2", "rec2", "new1", "rec3"]);
 });
