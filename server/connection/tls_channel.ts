@@ -190,9 +190,16 @@ export class TlsChannel implements ByteChannel {
       const gate = options.gate;
       channel.#untrusted = options.gateUntilTrusted ? gate ?? null : null;
       if (gate === undefined) channel.#framing = null;
-      // A step before our first flight is a new handshake's; later ones continue one.
+      // A step before our first flight is a new handshake's; later ones continue one. A step
+      // still waiting when the handshake times out is dropped unrun: under a flood the oldest
+      // ClientHellos wait longest, and working through them would spend the gate's budget on
+      // connections already closed.
       const step = gate
-        ? <T>(f: () => T) => gate.run(f, channel.#out === 0 ? "fresh" : "continuing")
+        ? <T>(f: () => T) =>
+          gate.run(() => {
+            if (timedOut) throw new HandshakeError("Handshake timed out", null);
+            return f();
+          }, channel.#out === 0 ? "fresh" : "continuing")
         : <T>(f: () => T) => Promise.resolve(f());
       const initial = options.initialBytes;
       if (initial?.length) await channel.#feedThrough(initial, step);
