@@ -12,15 +12,17 @@
  * Who goes first when steps wait:
  * - steps of handshakes under way (the client's second flight, a signature or directory
  *   answer), in arrival order, so that started work finishes;
- * - then, taking turns, new handshakes (a ClientHello), newest first, and records of peers
- *   that have not logged in yet (a LOGIN, or a KeyUpdate flood), in arrival order.
+ * - then, taking turns, new handshakes (a ClientHello) and records of peers that have not
+ *   logged in yet (a LOGIN, or a KeyUpdate flood), in arrival order.
  *
- * New handshakes newest first is adaptive LIFO: under overload a client that just connected
- * is served at once, while the oldest waiting ClientHellos run into their timeout, as a
- * flood's would. Taking turns with the unauthenticated records keeps a flood of records on
- * finished handshakes (which are not under way any more) from holding every new handshake
- * back, and a flood of ClientHellos from holding back a LOGIN. Without overload nothing waits
- * and the order does not matter.
+ * A new handshake that has waited longer than `FRESH_AGE_CAP_MS` yields to younger ones, and
+ * such overdue ones go newest first (adaptive LIFO): while the gate keeps up, every client
+ * waits its turn and no longer than the queue ahead of it; under overload the clients that just
+ * connected are still served within about the cap, while the oldest waiting ClientHellos run
+ * into their timeout, as a flood's would. Taking turns with the unauthenticated records keeps
+ * a flood of records on finished handshakes (which are not under way any more) from holding
+ * every new handshake back, and a flood of ClientHellos from holding back a LOGIN. Without
+ * overload nothing waits and the order does not matter.
  */
 
 /**
@@ -46,14 +48,22 @@ const LATE_TURN_MAX = 4;
  */
 export type GateStep = "continuing" | "fresh" | "record";
 
+/**
+ * How long a new handshake waits in arrival order before younger ones go first: well under the
+ * handshake timeout, and long enough for a burst of ClientHellos to be served in order.
+ */
+export const FRESH_AGE_CAP_MS = 250;
+
 export class HandshakeGate {
   readonly #budgetMs: number;
   readonly #now: () => number;
   readonly #defer: (turn: () => void) => void;
   /** Steps of handshakes under way, oldest first. */
   readonly #continuing: (() => void)[] = [];
-  /** First steps of new handshakes; the newest is released first. */
-  readonly #fresh: (() => void)[] = [];
+  /** First steps of new handshakes that have waited less than the cap, oldest first. */
+  readonly #fresh: { readonly since: number; readonly go: () => void }[] = [];
+  /** First steps of new handshakes past the cap; the newest is released first. */
+  readonly #overdue: (() => void)[] = [];
   /** Records of peers not logged in yet, oldest first. */
   readonly #records: (() => void)[] = [];
   /** The last step released from `#fresh` or `#records` was a record. */
@@ -83,15 +93,16 @@ export class HandshakeGate {
 
   /** Steps waiting for a turn. */
   get waiting(): number {
-    return this.#continuing.length + this.#fresh.length + this.#records.length;
+    return this.#continuing.length + this.#fresh.length + this.#overdue.length +
+      this.#records.length;
   }
 
   /** Runs one step now, or in a later turn when this turn's budget is spent. */
   async run<T>(step: () => T, kind: GateStep = "continuing"): Promise<T> {
     if (this.#spent >= this.#allowance || this.waiting > 0 || this.#releasing) {
       await new Promise<void>((resolve) => {
-        (kind === "fresh" ? this.#fresh : kind === "record" ? this.#records : this.#continuing)
-          .push(resolve);
+        if (kind === "fresh") this.#fresh.push({ since: this.#now(), go: resolve });
+        else (kind === "record" ? this.#records : this.#continuing).push(resolve);
         this.#scheduleTurn();
       });
     }
@@ -133,9 +144,18 @@ export class HandshakeGate {
 
   /** A new handshake and an unauthenticated record take turns while both wait. */
   #takeTurns(): (() => void) | undefined {
-    const record = this.#records.length > 0 &&
-      (this.#fresh.length === 0 || !this.#recordLast);
+    const fresh = this.#fresh.length + this.#overdue.length > 0;
+    const record = this.#records.length > 0 && (!fresh || !this.#recordLast);
     this.#recordLast = record;
-    return record ? this.#records.shift() : this.#fresh.pop();
+    return record ? this.#records.shift() : this.#takeFresh();
+  }
+
+  /** The oldest new handshake within the age cap, else the newest overdue one. */
+  #takeFresh(): (() => void) | undefined {
+    const now = this.#now();
+    while (this.#fresh.length > 0 && now - this.#fresh[0]!.since > FRESH_AGE_CAP_MS) {
+      this.#overdue.push(this.#fresh.shift()!.go);
+    }
+    return this.#fresh.shift()?.go ?? this.#overdue.pop();
   }
 }
