@@ -19,6 +19,9 @@ export interface ByteChannel {
 /** Largest socket read; one full TLS record plus header fits. */
 export const READ_CHUNK = 17 * 1024;
 
+/** The first read buffer of a plaintext connection: a command line or two fit. */
+const SMALL_PLAIN_READ = 1024;
+
 /** Writes every byte of `data` to `conn`. */
 export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   let offset = 0;
@@ -30,7 +33,11 @@ export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void>
 /** A channel in the clear over a TCP connection (the STARTTLS listener before TLS starts). */
 export class PlainChannel implements ByteChannel {
   readonly #conn: Deno.Conn;
-  readonly #buffer = new Uint8Array(READ_CHUNK);
+  /**
+   * Small at first (most plaintext connections send a STARTTLS, or a flood that is closed
+   * early), a full chunk once a read fills it.
+   */
+  #buffer = new Uint8Array(SMALL_PLAIN_READ);
   readonly #metrics: Metrics;
   #closed = false;
   #in = 0;
@@ -60,11 +67,15 @@ export class PlainChannel implements ByteChannel {
       this.#metrics.bytesReceived(initial.length);
       return initial;
     }
-    const n = await readOrNull(this.#conn, this.#buffer);
+    const buffer = this.#buffer;
+    const n = await readOrNull(this.#conn, buffer);
     if (n === null) return null;
     this.#in += n;
     this.#metrics.bytesReceived(n);
-    return this.#buffer.slice(0, n);
+    if (n === buffer.length && buffer.length < READ_CHUNK) {
+      this.#buffer = new Uint8Array(READ_CHUNK);
+    }
+    return buffer.slice(0, n);
   }
 
   async write(data: Uint8Array): Promise<void> {
@@ -103,7 +114,17 @@ export function isConnectionGone(error: unknown): boolean {
     error instanceof Deno.errors.NotConnected;
 }
 
+/**
+ * Connections `closeQuietly` has closed. A connection is often closed twice on its way out
+ * (the channel, then the listener), and a second `close()` builds a BadResource error, stack
+ * and all: under a flood of short hostile connections that was a measurable share of the
+ * thread.
+ */
+const closedHere = new WeakSet<Deno.Conn>();
+
 export function closeQuietly(conn: Deno.Conn): void {
+  if (closedHere.has(conn)) return;
+  closedHere.add(conn);
   try {
     conn.close();
   } catch {

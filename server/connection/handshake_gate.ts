@@ -9,19 +9,50 @@
  * work the established sessions' reads and writes run. Established sessions never pass through
  * the gate; a handshake only waits, it is never refused (its own timeout still applies).
  *
- * Who goes first when steps wait: handshakes already under way (the client's second flight, a
- * signature or directory answer), in arrival order, so that started work finishes; then new
- * handshakes (a ClientHello), newest first. Under overload that is adaptive LIFO: a client that
- * just connected is served at once, while the oldest waiting ClientHellos run into their
- * timeout, as a flood's would; without overload nothing waits and the order does not matter.
+ * Who goes first when steps wait:
+ * - steps of handshakes under way (the client's second flight, a signature or directory
+ *   answer), in arrival order, so that started work finishes;
+ * - then, taking turns, new handshakes (a ClientHello) and records of peers that have not
+ *   logged in yet (a LOGIN, or a KeyUpdate flood), in arrival order.
+ *
+ * A new handshake that has waited longer than `FRESH_AGE_CAP_MS` yields to younger ones, and
+ * such overdue ones go newest first (adaptive LIFO): while the gate keeps up, every client
+ * waits its turn and no longer than the queue ahead of it; under overload the clients that just
+ * connected are still served within about the cap, while the oldest waiting ClientHellos run
+ * into their timeout, as a flood's would. Taking turns with the unauthenticated records keeps
+ * a flood of records on finished handshakes (which are not under way any more) from holding
+ * every new handshake back, and a flood of ClientHellos from holding back a LOGIN. Without
+ * overload nothing waits and the order does not matter.
  */
 
 /**
  * Handshake work allowed per turn of the event loop before the next step waits: about two full
  * handshakes on this 2-core machine, so an unloaded server never makes a handshake wait, and a
- * flood adds at most this much (plus one step) to an established session's wait per turn.
+ * flood adds at most this much (plus one step) to an established session's wait per turn that
+ * comes on time (a late turn: see `LATE_TURN_SHARE`).
  */
 export const HANDSHAKE_BUDGET_MS = 4;
+
+/**
+ * A turn that comes late (the thread was busy with other work, or waited for a core) allows
+ * handshake steps this share of the time it waited, up to `LATE_TURN_MAX` budgets: handshakes
+ * keep about a fifth of the thread however long the event loop's turns, instead of a budget
+ * that shrinks with the turn rate while their queue grows.
+ */
+const LATE_TURN_SHARE = 0.25;
+const LATE_TURN_MAX = 4;
+
+/**
+ * What a step belongs to: a handshake under way, a new handshake (before the server's first
+ * flight), or a record of a peer that has finished its handshake but not logged in.
+ */
+export type GateStep = "continuing" | "fresh" | "record";
+
+/**
+ * How long a new handshake waits in arrival order before younger ones go first: well under the
+ * handshake timeout, and long enough for a burst of ClientHellos to be served in order.
+ */
+export const FRESH_AGE_CAP_MS = 250;
 
 export class HandshakeGate {
   readonly #budgetMs: number;
@@ -29,9 +60,19 @@ export class HandshakeGate {
   readonly #defer: (turn: () => void) => void;
   /** Steps of handshakes under way, oldest first. */
   readonly #continuing: (() => void)[] = [];
-  /** First steps of new handshakes; the newest is released first. */
-  readonly #fresh: (() => void)[] = [];
+  /** First steps of new handshakes that have waited less than the cap, oldest first. */
+  readonly #fresh: { readonly since: number; readonly go: () => void }[] = [];
+  /** First steps of new handshakes past the cap; the newest is released first. */
+  readonly #overdue: (() => void)[] = [];
+  /** Records of peers not logged in yet, oldest first. */
+  readonly #records: (() => void)[] = [];
+  /** The last step released from `#fresh` or `#records` was a record. */
+  #recordLast = false;
   #spent = 0;
+  /** This turn's budget: `budgetMs`, more for a late turn. */
+  #allowance: number;
+  /** When the next turn was asked for. */
+  #turnAsked = 0;
   #turnScheduled = false;
   /** A released step has not finished yet: the next waiter goes when it does. */
   #releasing = false;
@@ -47,21 +88,21 @@ export class HandshakeGate {
     this.#budgetMs = options.budgetMs ?? HANDSHAKE_BUDGET_MS;
     this.#now = options.now ?? (() => performance.now());
     this.#defer = options.defer ?? ((turn) => void setTimeout(turn, 0));
+    this.#allowance = this.#budgetMs;
   }
 
   /** Steps waiting for a turn. */
   get waiting(): number {
-    return this.#continuing.length + this.#fresh.length;
+    return this.#continuing.length + this.#fresh.length + this.#overdue.length +
+      this.#records.length;
   }
 
-  /**
-   * Runs one handshake step now, or in a later turn when this turn's budget is spent. `fresh`
-   * marks the first step of a new handshake (before the server's first flight).
-   */
-  async run<T>(step: () => T, fresh = false): Promise<T> {
-    if (this.#spent >= this.#budgetMs || this.waiting > 0 || this.#releasing) {
+  /** Runs one step now, or in a later turn when this turn's budget is spent. */
+  async run<T>(step: () => T, kind: GateStep = "continuing"): Promise<T> {
+    if (this.#spent >= this.#allowance || this.waiting > 0 || this.#releasing) {
       await new Promise<void>((resolve) => {
-        (fresh ? this.#fresh : this.#continuing).push(resolve);
+        if (kind === "fresh") this.#fresh.push({ since: this.#now(), go: resolve });
+        else (kind === "record" ? this.#records : this.#continuing).push(resolve);
         this.#scheduleTurn();
       });
     }
@@ -72,7 +113,7 @@ export class HandshakeGate {
       this.#spent += this.#now() - started;
       this.#releasing = false;
       this.#scheduleTurn();
-      if (this.#spent < this.#budgetMs) this.#releaseNext();
+      if (this.#spent < this.#allowance) this.#releaseNext();
     }
   }
 
@@ -80,8 +121,14 @@ export class HandshakeGate {
   #scheduleTurn(): void {
     if (this.#turnScheduled) return;
     this.#turnScheduled = true;
+    this.#turnAsked = this.#now();
     this.#defer(() => {
       this.#turnScheduled = false;
+      const late = this.#now() - this.#turnAsked;
+      this.#allowance = Math.min(
+        this.#budgetMs * LATE_TURN_MAX,
+        Math.max(this.#budgetMs, late * LATE_TURN_SHARE),
+      );
       this.#spent = 0;
       this.#releaseNext();
     });
@@ -89,9 +136,26 @@ export class HandshakeGate {
 
   #releaseNext(): void {
     if (this.#releasing) return;
-    const next = this.#continuing.shift() ?? this.#fresh.pop();
+    const next = this.#continuing.shift() ?? this.#takeTurns();
     if (next === undefined) return;
     this.#releasing = true;
     next();
+  }
+
+  /** A new handshake and an unauthenticated record take turns while both wait. */
+  #takeTurns(): (() => void) | undefined {
+    const fresh = this.#fresh.length + this.#overdue.length > 0;
+    const record = this.#records.length > 0 && (!fresh || !this.#recordLast);
+    this.#recordLast = record;
+    return record ? this.#records.shift() : this.#takeFresh();
+  }
+
+  /** The oldest new handshake within the age cap, else the newest overdue one. */
+  #takeFresh(): (() => void) | undefined {
+    const now = this.#now();
+    while (this.#fresh.length > 0 && now - this.#fresh[0]!.since > FRESH_AGE_CAP_MS) {
+      this.#overdue.push(this.#fresh.shift()!.go);
+    }
+    return this.#fresh.shift()?.go ?? this.#overdue.pop();
   }
 }

@@ -33,6 +33,7 @@ import {
   secondsSince,
 } from "../metrics/metrics.ts";
 import type { HandshakeGate } from "./handshake_gate.ts";
+import { RecordFraming } from "./record_framing.ts";
 
 /** The read buffer of a connection that sends little (see `TlsChannel.#buffer`). */
 const SMALL_READ = 2048;
@@ -157,6 +158,8 @@ export class TlsChannel implements ByteChannel {
    * records) shares the budget of the handshakes instead of running ahead of logged-in sessions.
    */
   #untrusted: HandshakeGate | null = null;
+  /** Where the peer's records end, while its reads may pass the gate. */
+  #framing: RecordFraming | null = new RecordFraming();
   #writing: Promise<void> = Promise.resolve();
   #eof = false;
   /** A fatal alert ended the connection: no close_notify follows. */
@@ -193,13 +196,22 @@ export class TlsChannel implements ByteChannel {
     try {
       const gate = options.gate;
       channel.#untrusted = options.gateUntilTrusted ? gate ?? null : null;
-      // A step before our first flight is a new handshake's; later ones continue one.
+      if (gate === undefined) channel.#framing = null;
+      // A step before our first flight is a new handshake's; later ones continue one. A step
+      // still waiting when the handshake times out is dropped unrun: under a flood the oldest
+      // ClientHellos wait longest, and working through them would spend the gate's budget on
+      // connections already closed.
       const step = gate
-        ? <T>(f: () => T) => gate.run(f, channel.#out === 0)
+        ? <T>(f: () => T) =>
+          gate.run(() => {
+            if (timedOut) throw new HandshakeError("Handshake timed out", null);
+            return f();
+          }, channel.#out === 0 ? "fresh" : "continuing")
         : <T>(f: () => T) => Promise.resolve(f());
       const initial = options.initialBytes;
-      if (initial?.length) await step(() => channel.#feed(initial));
+      if (initial?.length) await channel.#feedThrough(initial, step);
       await channel.#handshake(options.checkPeer, signing, config.provider, step);
+      if (channel.#untrusted === null) channel.#framing = null;
       const { version, cipherSuite: suite, group } = channel.info();
       metrics.handshake({ version, suite, group, result: "ok", seconds: secondsSince(started) });
       return channel;
@@ -285,7 +297,7 @@ export class TlsChannel implements ByteChannel {
       if (this.#engine.closed) throw new HandshakeError("Connection closed during handshake", null);
       const bytes = await this.#read();
       if (bytes === null) throw new HandshakeError("Peer closed during handshake", null);
-      await step(() => this.#feed(bytes));
+      await this.#feedThrough(bytes, step);
     }
   }
 
@@ -307,6 +319,14 @@ export class TlsChannel implements ByteChannel {
     this.#in += bytes.length;
     this.#metrics.bytesReceived(bytes.length);
     this.#engine.receive(bytes);
+  }
+
+  /** Feeds `bytes` as a gated `step` when they complete a record, at once when they do not. */
+  #feedThrough(bytes: Uint8Array, step: <T>(f: () => T) => Promise<T>): Promise<void> | void {
+    if (this.#framing === null || this.#framing.completes(bytes)) {
+      return step(() => this.#feed(bytes));
+    }
+    this.#feed(bytes);
   }
 
   /** Hands every queued record to the socket, one write at a time. */
@@ -350,13 +370,14 @@ export class TlsChannel implements ByteChannel {
       }
       const gate = this.#untrusted;
       if (gate === null) this.#feed(bytes);
-      else await gate.run(() => this.#feed(bytes));
+      else await this.#feedThrough(bytes, (f) => gate.run(f, "record"));
     }
   }
 
   /** The peer has authenticated: its records no longer wait at the handshake gate. */
   trust(): void {
     this.#untrusted = null;
+    this.#framing = null;
   }
 
   /**

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { HandshakeGate } from "../../../server/connection/handshake_gate.ts";
+import { FRESH_AGE_CAP_MS, HandshakeGate } from "../../../server/connection/handshake_gate.ts";
 
 /** A gate on a fake clock whose turns run only when the test says so. */
 function fakeGate(budgetMs: number) {
@@ -13,6 +13,9 @@ function fakeGate(budgetMs: number) {
   const settle = () => new Promise<void>((r) => setTimeout(r, 0));
   return {
     gate,
+    advance(ms: number) {
+      clock += ms;
+    },
     /** A step that costs `ms` of the fake clock and records its name. */
     step: (log: string[], name: string, ms: number) => () => {
       clock += ms;
@@ -94,19 +97,90 @@ Deno.test("HandshakeGate with real timers drains a burst of steps", async () => 
   assert.equal(gate.waiting, 0);
 });
 
-Deno.test("HandshakeGate serves handshakes under way first, then the newest new handshake", async () => {
+Deno.test("HandshakeGate serves handshakes under way first, then new handshakes in arrival order", async () => {
   const g = fakeGate(4);
   const log: string[] = [];
   const first = g.gate.run(g.step(log, "busy", 10));
   const waiting = [
-    g.gate.run(g.step(log, "new1", 3), true),
+    g.gate.run(g.step(log, "new1", 3), "fresh"),
     g.gate.run(g.step(log, "cont1", 3)),
-    g.gate.run(g.step(log, "new2", 3), true),
+    g.gate.run(g.step(log, "new2", 3), "fresh"),
     g.gate.run(g.step(log, "cont2", 3)),
-    g.gate.run(g.step(log, "new3", 3), true),
+    g.gate.run(g.step(log, "new3", 3), "fresh"),
   ];
   await g.settle();
   for (let i = 0; i < 4; i++) await g.nextTurn();
   await Promise.all([first, ...waiting]);
-  assert.deepEqual(log, ["busy", "cont1", "cont2", "new3", "new2", "new1"]);
+  assert.deepEqual(log, ["busy", "cont1", "cont2", "new1", "new2", "new3"]);
+});
+
+Deno.test("HandshakeGate lets new handshakes and unauthenticated records take turns", async () => {
+  const g = fakeGate(4);
+  const log: string[] = [];
+  const first = g.gate.run(g.step(log, "busy", 10));
+  const waiting = [
+    g.gate.run(g.step(log, "rec1", 3), "record"),
+    g.gate.run(g.step(log, "rec2", 3), "record"),
+    g.gate.run(g.step(log, "rec3", 3), "record"),
+    g.gate.run(g.step(log, "new1", 3), "fresh"),
+    g.gate.run(g.step(log, "cont1", 3)),
+    g.gate.run(g.step(log, "new2", 3), "fresh"),
+  ];
+  await g.settle();
+  for (let i = 0; i < 6; i++) await g.nextTurn();
+  await Promise.all([first, ...waiting]);
+  assert.deepEqual(log, ["busy", "cont1", "rec1", "new1", "rec2", "new2", "rec3"]);
+});
+
+Deno.test("HandshakeGate allows a late turn a share of its wait, within a cap", async () => {
+  let clock = 0;
+  const turns: (() => void)[] = [];
+  const gate = new HandshakeGate({
+    budgetMs: 4,
+    now: () => clock,
+    defer: (turn) => void turns.push(turn),
+  });
+  const log: string[] = [];
+  const step = (name: string, ms: number) => () => {
+    clock += ms;
+    log.push(name);
+  };
+  const first = gate.run(step("first", 5));
+  const waiting = ["a", "b", "c", "d", "e", "f", "g"].map((n) => gate.run(step(n, 3)));
+  await new Promise((r) => setTimeout(r, 0));
+  // The turn comes 40 ms after it was asked for: 10 ms of steps may run (a share of 0.25).
+  clock += 40;
+  for (const t of turns.splice(0)) t();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(log, ["first", "a", "b", "c", "d"]);
+  // A turn on time allows the ordinary budget.
+  for (const t of turns.splice(0)) t();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(log, ["first", "a", "b", "c", "d", "e", "f"]);
+  // However late, a turn allows at most 16 ms.
+  clock += 1000;
+  for (const t of turns.splice(0)) t();
+  await Promise.all([first, ...waiting]);
+  assert.deepEqual(log.length, 8);
+});
+
+Deno.test("HandshakeGate serves new handshakes past the age cap last, the newest of them first", async () => {
+  const g = fakeGate(4);
+  const log: string[] = [];
+  const first = g.gate.run(g.step(log, "busy", 10));
+  const old = [
+    g.gate.run(g.step(log, "old1", 1), "fresh"),
+    g.gate.run(g.step(log, "old2", 1), "fresh"),
+  ];
+  await g.settle();
+  // Time passes beyond the cap (a slow turn); then more clients connect.
+  g.advance(FRESH_AGE_CAP_MS + 1);
+  const young = [
+    g.gate.run(g.step(log, "young1", 1), "fresh"),
+    g.gate.run(g.step(log, "young2", 1), "fresh"),
+  ];
+  await g.settle();
+  for (let i = 0; i < 4; i++) await g.nextTurn();
+  await Promise.all([first, ...old, ...young]);
+  assert.deepEqual(log, ["busy", "young1", "young2", "old2", "old1"]);
 });

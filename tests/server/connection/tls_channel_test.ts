@@ -114,3 +114,25 @@ Deno.test("TlsChannel reads of an unauthenticated peer wait at the handshake gat
   hold = false;
   await channel.close();
 });
+
+Deno.test("TlsChannel drops a ClientHello still waiting at the gate when the handshake times out", async () => {
+  const key = keyFixture("P-256");
+  const client = new TlsClientConnection({ provider, verifyServer: () => key.publicKey });
+  const { conn, writes, start } = memoryConn(client);
+  const held: (() => void)[] = [];
+  const gate = new HandshakeGate({ budgetMs: 0, defer: (turn) => void held.push(turn) });
+  // Budget 0: the ClientHello waits for a turn, and the test decides when turns run.
+  start();
+  const accepting = TlsChannel.accept(conn, {
+    provider,
+    certificateChain: key.chain,
+    privateKey: key.privateKey,
+  }, { handshakeTimeoutMs: 30, gate });
+  const failed = assert.rejects(accepting, /Handshake timed out/);
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(gate.waiting, 1, "the ClientHello waits for a turn");
+  for (let i = 0; i < 5 && held.length > 0; i++) for (const turn of held.splice(0)) turn();
+  await failed;
+  assert.deepEqual(writes, [], "no ServerHello: the step was dropped unrun");
+  assert.equal(gate.waiting, 0);
+});
