@@ -295,6 +295,8 @@ export class SqliteMailStore implements MailStore, ExactStore {
     readonly pending: Map<number, BlobRead>;
   } | null = null;
   #statements = new Map<string, StatementSync>();
+  /** Frozen flag lists by their stored text, shared by the metadata events carry. */
+  #flagLists = new Map<string, readonly string[]>();
   #hub: EventHub;
   #pending: MailboxEvent[] | null = null;
   #closed = false;
@@ -827,7 +829,18 @@ export class SqliteMailStore implements MailStore, ExactStore {
       input.raw.byteLength,
       mailboxId,
     );
-    this.#pending!.push({ kind: "append", mailboxId, uids: [uid] });
+    this.#pending!.push({
+      kind: "append",
+      mailboxId,
+      uids: [uid],
+      metas: [{
+        uid,
+        modseq,
+        flags: this.#flagList(flags.join(" ")),
+        internalDate,
+        size: input.raw.byteLength,
+      }],
+    });
     return { uidValidity: m.uidvalidity, uid, modseq };
   }
 
@@ -1116,6 +1129,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
         const updated: MessageMeta[] = [];
         const modified: number[] = [];
         const changedUids: number[] = [];
+        const changed: MessageMeta[] = [];
         let modseq = m.highestmodseq;
         let unseenDelta = 0;
         for (const row of this.#messageRows(mailboxId, uids)) {
@@ -1142,6 +1156,13 @@ export class SqliteMailStore implements MailStore, ExactStore {
             row.flags = next.join(" ");
             row.modseq = modseq;
             changedUids.push(row.uid);
+            changed.push({
+              uid: row.uid,
+              modseq,
+              flags: this.#flagList(row.flags),
+              internalDate: row.internal_date,
+              size: row.size,
+            });
           }
           updated.push(metaView(row));
         }
@@ -1152,7 +1173,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
             unseenDelta,
             mailboxId,
           );
-          this.#pending!.push({ kind: "flags", mailboxId, uids: changedUids });
+          this.#pending!.push({ kind: "flags", mailboxId, uids: changedUids, metas: changed });
         }
         return { updated, modified };
       });
@@ -1639,6 +1660,17 @@ export class SqliteMailStore implements MailStore, ExactStore {
     if (this.#syncFailed !== null) {
       throw new MailStoreError("cannot", "Mail store could not sync its log to disk");
     }
+  }
+
+  /** The shared frozen flag list of a stored `flags` value. */
+  #flagList(stored: string): readonly string[] {
+    let flags = this.#flagLists.get(stored);
+    if (flags === undefined) {
+      if (this.#flagLists.size >= 1024) this.#flagLists.clear();
+      flags = Object.freeze(splitFlags(stored));
+      this.#flagLists.set(stored, flags);
+    }
+    return flags;
   }
 
   #statement(sql: string): StatementSync {
