@@ -237,8 +237,9 @@ const LISTING_CACHE_MAX = 400_000;
 
 /** A mailbox's metadata as last listed, and the mailbox counters it was listed at. */
 interface Listing {
-  readonly key: string;
-  readonly metas: readonly MessageMeta[];
+  key: string;
+  /** Never handed out as is: patched in place by this connection's own writes. */
+  readonly metas: MessageMeta[];
 }
 
 /**
@@ -246,7 +247,25 @@ interface Listing {
  * UIDNEXT, every flag change and expunge raises HIGHESTMODSEQ, and an import changes the count.
  */
 function listingKey(m: MailboxRow): string {
-  return `${m.uidvalidity}:${m.uidnext}:${m.highestmodseq}:${m.message_count}`;
+  return countersKey(m.uidvalidity, m.uidnext, m.highestmodseq, m.message_count);
+}
+
+function countersKey(uidValidity: number, uidNext: number, modseq: number, count: number): string {
+  return `${uidValidity}:${uidNext}:${modseq}:${count}`;
+}
+
+/** The index of `uid` in `metas` (ascending by UID), or -1. */
+function indexOfUid(metas: readonly MessageMeta[], uid: number): number {
+  let lo = 0;
+  let hi = metas.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const v = metas[mid]!.uid;
+    if (v === uid) return mid;
+    if (v < uid) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
 }
 
 /**
@@ -829,17 +848,17 @@ export class SqliteMailStore implements MailStore, ExactStore {
       input.raw.byteLength,
       mailboxId,
     );
-    this.#pending!.push({
-      kind: "append",
-      mailboxId,
-      uids: [uid],
-      metas: [{
-        uid,
-        modseq,
-        flags: this.#flagList(flags.join(" ")),
-        internalDate,
-        size: input.raw.byteLength,
-      }],
+    const meta: MessageMeta = {
+      uid,
+      modseq,
+      flags: this.#flagList(flags.join(" ")),
+      internalDate,
+      size: input.raw.byteLength,
+    };
+    this.#pending!.push({ kind: "append", mailboxId, uids: [uid], metas: [meta] });
+    this.#patchListing(m, uid + 1, modseq, m.message_count + 1, (metas) => {
+      if ((metas.at(-1)?.uid ?? 0) < uid) metas.push(meta);
+      else this.#listings.delete(mailboxId);
     });
     return { uidValidity: m.uidvalidity, uid, modseq };
   }
@@ -902,7 +921,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   /** Caches the listing of a large mailbox, evicting the least recently used beyond the cap. */
-  #remember(m: MailboxRow, metas: readonly MessageMeta[]): void {
+  #remember(m: MailboxRow, metas: MessageMeta[]): void {
     if (metas.length < LISTING_CACHE_MIN || metas.length > LISTING_CACHE_MAX) return;
     this.#listings.delete(m.id);
     let total = metas.length;
@@ -913,6 +932,26 @@ export class SqliteMailStore implements MailStore, ExactStore {
       total -= l.metas.length;
     }
     this.#listings.set(m.id, { key: listingKey(m), metas });
+  }
+
+  /**
+   * Brings the cached listing of `m` (the mailbox as read inside this write transaction) up
+   * to date with the write, whose counters after it are `uidNext`, `modseq` and `count`; the
+   * next SELECT then need not list the mailbox again. A listing of any other state (another
+   * connection wrote meanwhile) is left to fail its key check. A rollback drops all listings.
+   */
+  #patchListing(
+    m: MailboxRow,
+    uidNext: number,
+    modseq: number,
+    count: number,
+    change: (metas: MessageMeta[]) => void,
+  ): void {
+    const cached = this.#listings.get(m.id);
+    if (cached === undefined || cached.key !== listingKey(m)) return;
+    change(cached.metas);
+    if (cached.metas.length > LISTING_CACHE_MAX) this.#listings.delete(m.id);
+    else cached.key = countersKey(m.uidvalidity, uidNext, modseq, count);
   }
 
   /**
@@ -1174,6 +1213,12 @@ export class SqliteMailStore implements MailStore, ExactStore {
             mailboxId,
           );
           this.#pending!.push({ kind: "flags", mailboxId, uids: changedUids, metas: changed });
+          this.#patchListing(m, m.uidnext, modseq, m.message_count, (metas) => {
+            for (const meta of changed) {
+              const i = indexOfUid(metas, meta.uid);
+              if (i >= 0) metas[i] = meta;
+            }
+          });
         }
         return { updated, modified };
       });
@@ -1979,6 +2024,12 @@ export class SqliteMailStore implements MailStore, ExactStore {
       mailboxId,
     );
     this.#pending!.push({ kind: "expunge", mailboxId, uids: [...uids] });
+    this.#patchListing(m, m.uidnext, modseq, m.message_count - count, (metas) => {
+      const gone = new Set(uids);
+      let kept = 0;
+      for (const meta of metas) if (!gone.has(meta.uid)) metas[kept++] = meta;
+      metas.length = kept;
+    });
   }
 
   #freeBlob(blobId: number): void {

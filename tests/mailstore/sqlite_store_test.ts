@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { allocateSharedSync, openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
 import type { EventRelay } from "../../mailstore/event_hub.ts";
-import type { MailboxEvent } from "../../mailstore/mail_store.ts";
+import type { MailboxEvent, MessageMeta } from "../../mailstore/mail_store.ts";
 import { MIGRATIONS } from "../../mailstore/sqlite/schema.ts";
 
 const enc = new TextEncoder();
@@ -383,6 +383,19 @@ Deno.test("a large mailbox is listed in chunks, cached, and every change shows",
       const fifth = await store.listMessages(inbox.id);
       assert.equal(fifth.length, n - 1);
       assert.deepEqual((await store.getMessages(inbox.id, [1, 2, 3, 4])).map((m) => m.uid), [1, 4]);
+      // The cached listing, patched by this connection's own writes (not listed again: the
+      // same objects come back), equals one read afresh.
+      const before = await store.listMessages(inbox.id);
+      await store.append(inbox.id, { raw, flags: ["$Label", "\\Seen"] });
+      await store.storeFlags(inbox.id, [4, 12_002], "remove", ["\\Seen"]);
+      await store.storeFlags(inbox.id, [7, 8], "add", ["\\Deleted"]);
+      await store.expunge(inbox.id);
+      const plain = (list: readonly MessageMeta[]) =>
+        list.map((m) => ({ ...m, flags: [...m.flags] }));
+      const patched = await store.listMessages(inbox.id);
+      assert.equal(patched.length, n - 2);
+      assert.equal(patched[0], before[0]);
+      assert.deepEqual(plain(patched), plain((await store.changesSince(inbox.id, 0)).changed));
     } finally {
       await store.close();
     }
