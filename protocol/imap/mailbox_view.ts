@@ -486,16 +486,7 @@ export class MailboxView {
           expunged = true;
         }
       }
-      for (const uid of options.qresync ? [] : gone) {
-        const seq = this.seqOf(uid);
-        if (seq === 0) continue;
-        this.#uids.splice(seq - 1, 1);
-        this.#flags.splice(seq - 1, 1);
-        this.#flagged.delete(uid);
-        this.#recent.delete(uid);
-        out.line(`* ${seq} EXPUNGE`);
-        expunged = true;
-      }
+      if (!options.qresync) expunged = this.#expungeInOrder(gone, out);
     }
     if (this.#appended.size > 0) {
       const last = this.#uids[this.#uids.length - 1] ?? 0;
@@ -546,6 +537,36 @@ export class MailboxView {
     }
     this.#goneUnknown.clear();
     return expunged;
+  }
+
+  /**
+   * Reports `* n EXPUNGE` for the known ones of `gone` (ascending), each numbered as the
+   * client sees it after the ones before (RFC 9051, Section 7.5.1), and drops them in one pass
+   * rather than one splice each. True when any was known.
+   */
+  #expungeInOrder(gone: readonly number[], out: Output): boolean {
+    const drop = new Set<number>();
+    for (const uid of gone) {
+      const seq = this.seqOf(uid);
+      if (seq === 0) continue;
+      // Earlier ones are still in `#uids`, each lowering this one's number by one.
+      out.line(`* ${seq - drop.size} EXPUNGE`);
+      drop.add(uid);
+      this.#flagged.delete(uid);
+      this.#recent.delete(uid);
+    }
+    if (drop.size === 0) return false;
+    let kept = 0;
+    for (let i = 0; i < this.#uids.length; i++) {
+      const uid = this.#uids[i]!;
+      if (drop.has(uid)) continue;
+      this.#uids[kept] = uid;
+      this.#flags[kept] = this.#flags[i]!;
+      kept++;
+    }
+    this.#uids.length = kept;
+    this.#flags.length = kept;
+    return true;
   }
 
   /** Stops watching the store. */

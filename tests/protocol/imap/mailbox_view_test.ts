@@ -17,7 +17,7 @@ async function setUp() {
   const memory = new MemoryMailStore();
   const account = await memory.createAccount("alice", null);
   const inbox = (await memory.getMailbox(account.id, "INBOX"))!;
-  for (let i = 1; i <= 3; i++) await memory.append(inbox.id, { raw: raw(i) });
+  for (let i = 1; i <= 5; i++) await memory.append(inbox.id, { raw: raw(i) });
   let emit: (e: MailboxEvent) => void = () => {};
   let reads = 0;
   const store = wrapStore(memory, {
@@ -71,11 +71,11 @@ Deno.test("MailboxView keeps the newest of several carried changes, whatever the
   });
   t.emit({ kind: "flags", mailboxId: t.inbox.id, uids: [1], metas: [t.meta(1, 100, ["\\Seen"])] });
   // A change committed before an append may be heard of after it.
-  t.emit({ kind: "append", mailboxId: t.inbox.id, uids: [4], metas: [t.meta(4, 103, [])] });
+  t.emit({ kind: "append", mailboxId: t.inbox.id, uids: [6], metas: [t.meta(6, 103, [])] });
   t.emit({ kind: "flags", mailboxId: t.inbox.id, uids: [3], metas: [t.meta(3, 102, ["\\Draft"])] });
   assert.equal(
     await t.sync(),
-    "* 4 EXISTS\r\n* 1 FETCH (UID 1 FLAGS (\\Flagged))\r\n* 3 FETCH (UID 3 FLAGS (\\Draft))\r\n",
+    "* 6 EXISTS\r\n* 1 FETCH (UID 1 FLAGS (\\Flagged))\r\n* 3 FETCH (UID 3 FLAGS (\\Draft))\r\n",
   );
   assert.equal(t.reads(), 0);
 });
@@ -94,4 +94,13 @@ Deno.test("MailboxView reads the store for an event without metadata or older th
   await t.memory.storeFlags(t.inbox.id, [1], "add", ["\\Seen"]);
   assert.equal(await t.sync(), "");
   assert.equal(t.reads(), 2);
+});
+
+Deno.test("MailboxView numbers several expunges as the client sees each one", async () => {
+  const t = await setUp();
+  t.emit({ kind: "expunge", mailboxId: t.inbox.id, uids: [5, 2, 4] });
+  assert.equal(await t.sync(), "* 2 EXPUNGE\r\n* 3 EXPUNGE\r\n* 3 EXPUNGE\r\n");
+  assert.deepEqual(t.view.uids, [1, 3]);
+  t.emit({ kind: "flags", mailboxId: t.inbox.id, uids: [3], metas: [t.meta(3, 100, ["\\Seen"])] });
+  assert.equal(await t.sync(), "* 2 FETCH (UID 3 FLAGS (\\Seen))\r\n");
 });
