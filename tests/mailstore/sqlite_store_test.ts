@@ -459,8 +459,19 @@ Deno.test("two connections joined by a relay and shared syncs take every write a
     assert.deepEqual(seenByB.sort((x, y) => x - y), uids);
     assert.equal((await a.listMessages(inbox.id)).length, 20);
     // The WAL syncs were taken in turns: at least one completed, none beyond those begun.
-    const [, begun, done] = new Int32Array(sync);
+    const [, begun, done, writeLock] = new Int32Array(sync);
     assert.ok(done! >= 1 && done! <= begun!, `${begun} begun, ${done} done`);
+    // The shared write lock is free between writes; one left taken (its holder's Worker
+    // ended mid-transaction) is passed over after a while, and SQLite still orders writes.
+    assert.equal(writeLock, 0);
+    new Int32Array(sync)[3] = 1;
+    const late = await Promise.all([
+      a.append(inbox.id, { raw: enc.encode("late a") }),
+      b.storeFlags(inbox.id, [1], "add", ["\\Seen"]),
+    ]);
+    assert.equal(late[0].uid, 21);
+    assert.deepEqual(late[1].updated.map((m) => m.flags), [["\\Seen"]]);
+    assert.equal(new Int32Array(sync)[3], 0);
   } finally {
     await a.close();
     await b.close();
