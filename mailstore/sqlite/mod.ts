@@ -114,6 +114,12 @@ const WRITE_LOCK = 3;
 const SYNC_TURN_MS = 250;
 /** How long a connection waits on another's write transaction before assuming it is gone. */
 const WRITE_TURN_MS = 100;
+/**
+ * How often a write waiting for the lock looks again. Deno may see another thread's
+ * `Atomics.notify` late (measured: 20 ms on average when waiting on it alone), and the other's
+ * transaction lasts a fraction of a millisecond.
+ */
+const WRITE_POLL_MS = 1;
 
 /** A shared sync record for the connections of one server to one database. */
 export function allocateSharedSync(): SharedArrayBuffer {
@@ -1589,13 +1595,14 @@ export class SqliteMailStore implements MailStore, ExactStore {
     const deadline = performance.now() + WRITE_TURN_MS;
     for (;;) {
       const left = deadline - performance.now();
-      const wait = Atomics.waitAsync(cells, WRITE_LOCK, 1, Math.min(left, 10));
+      const wait = Atomics.waitAsync(cells, WRITE_LOCK, 1, Math.min(left, WRITE_POLL_MS));
       if (wait.async) {
-        // A timer of our own keeps the event loop alive while the notification is awaited.
+        // The notification of another thread may only be seen at the next turn of the event
+        // loop: a timer of our own makes that turn come soon (and keeps the loop alive).
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([
           wait.value,
-          new Promise((resolve) => timer = setTimeout(resolve, Math.min(left, 10) + 1)),
+          new Promise((resolve) => timer = setTimeout(resolve, WRITE_POLL_MS)),
         ]);
         clearTimeout(timer);
       }
