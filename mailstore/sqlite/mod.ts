@@ -115,9 +115,8 @@ const SYNC_TURN_MS = 250;
 /** How long a connection waits on another's write transaction before assuming it is gone. */
 const WRITE_TURN_MS = 100;
 /**
- * How often a write waiting for the lock looks again. Deno may see another thread's
- * `Atomics.notify` late (measured: 20 ms on average when waiting on it alone), and the other's
- * transaction lasts a fraction of a millisecond.
+ * How often a write waiting for the lock looks again, should a notification be missed; the
+ * other's transaction lasts a fraction of a millisecond unless its thread is off its core.
  */
 const WRITE_POLL_MS = 1;
 
@@ -1597,8 +1596,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
       const left = deadline - performance.now();
       const wait = Atomics.waitAsync(cells, WRITE_LOCK, 1, Math.min(left, WRITE_POLL_MS));
       if (wait.async) {
-        // The notification of another thread may only be seen at the next turn of the event
-        // loop: a timer of our own makes that turn come soon (and keeps the loop alive).
+        // A timer of our own bounds the wait and keeps the event loop alive meanwhile.
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([
           wait.value,
