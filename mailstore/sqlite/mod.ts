@@ -270,6 +270,24 @@ const LISTING_CACHE_MIN = 1000;
 /** Messages the cached listings may hold in all (about 100 bytes each). */
 const LISTING_CACHE_MAX = 400_000;
 
+/**
+ * The listing keys a write moved its mailbox from and to. Events carry it (also through the
+ * relay), so that a cached listing of exactly the state before follows the write.
+ */
+interface ListingStep {
+  readonly before: string;
+  readonly after: string;
+}
+
+type StepEvent = MailboxEvent & { readonly listing?: ListingStep };
+
+/** The event as listeners see it: the listing step is the stores' own business. */
+function withoutStep(event: MailboxEvent): MailboxEvent {
+  if (!("listing" in event)) return event;
+  const { listing: _, ...rest } = event as StepEvent;
+  return rest as MailboxEvent;
+}
+
 /** A mailbox's metadata as last listed, and the mailbox counters it was listed at. */
 interface Listing {
   key: string;
@@ -409,8 +427,11 @@ export class SqliteMailStore implements MailStore, ExactStore {
       this.pruneExpunged();
       if (this.#relay !== null) {
         this.#dataVersion = this.#readDataVersion();
-        this.#unsubscribe = this.#relay.subscribe((event) => {
-          if (!this.#closed) this.#hub.emit(event);
+        this.#unsubscribe = this.#relay.subscribe((relayed) => {
+          if (this.#closed) return;
+          const event = this.#sharedFlags(relayed);
+          this.#applyToListing(event);
+          this.#hub.emit(withoutStep(event));
         });
       }
     } catch (e) {
@@ -892,11 +913,15 @@ export class SqliteMailStore implements MailStore, ExactStore {
       internalDate,
       size: input.raw.byteLength,
     };
-    this.#pending!.push({ kind: "append", mailboxId, uids: [uid], metas: [meta] });
-    this.#patchListing(m, uid + 1, modseq, m.message_count + 1, (metas) => {
-      if ((metas.at(-1)?.uid ?? 0) < uid) metas.push(meta);
-      else this.#listings.delete(mailboxId);
-    });
+    const event: StepEvent = {
+      kind: "append",
+      mailboxId,
+      uids: [uid],
+      metas: [meta],
+      listing: this.#step(m, uid + 1, modseq, m.message_count + 1),
+    };
+    this.#pending!.push(event);
+    this.#applyToListing(event);
     return { uidValidity: m.uidvalidity, uid, modseq };
   }
 
@@ -972,23 +997,53 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   /**
-   * Brings the cached listing of `m` (the mailbox as read inside this write transaction) up
-   * to date with the write, whose counters after it are `uidNext`, `modseq` and `count`; the
-   * next SELECT then need not list the mailbox again. A listing of any other state (another
-   * connection wrote meanwhile) is left to fail its key check. A rollback drops all listings.
+   * The listing step of a write to `m` (the mailbox as read inside the write transaction),
+   * whose counters after it are `uidNext`, `modseq` and `count`.
    */
-  #patchListing(
-    m: MailboxRow,
-    uidNext: number,
-    modseq: number,
-    count: number,
-    change: (metas: MessageMeta[]) => void,
-  ): void {
-    const cached = this.#listings.get(m.id);
-    if (cached === undefined || cached.key !== listingKey(m)) return;
-    change(cached.metas);
-    if (cached.metas.length > LISTING_CACHE_MAX) this.#listings.delete(m.id);
-    else cached.key = countersKey(m.uidvalidity, uidNext, modseq, count);
+  #step(m: MailboxRow, uidNext: number, modseq: number, count: number): ListingStep {
+    return { before: listingKey(m), after: countersKey(m.uidvalidity, uidNext, modseq, count) };
+  }
+
+  /**
+   * Brings a cached listing up to date with a committed write, this connection's or (through
+   * the relay) another's, when the listing is exactly the state before it (`listing.before`);
+   * the next SELECT then need not list the mailbox again. A listing of any other state is left
+   * to fail its key check. A rollback drops all listings.
+   */
+  #applyToListing(event: MailboxEvent): void {
+    const step = (event as StepEvent).listing;
+    if (typeof step?.before !== "string" || typeof step.after !== "string") return;
+    const cached = this.#listings.get(event.mailboxId);
+    if (cached === undefined || cached.key !== step.before) return;
+    const metas = cached.metas;
+    let ok = true;
+    switch (event.kind) {
+      case "append":
+        for (const meta of event.metas ?? []) {
+          if ((metas.at(-1)?.uid ?? 0) < meta.uid) metas.push(meta);
+          else ok = false;
+        }
+        if (event.metas === undefined) ok = false;
+        break;
+      case "flags":
+        for (const meta of event.metas ?? []) {
+          const i = indexOfUid(metas, meta.uid);
+          if (i >= 0) metas[i] = meta;
+        }
+        if (event.metas === undefined) ok = false;
+        break;
+      case "expunge": {
+        const gone = new Set(event.uids);
+        let kept = 0;
+        for (const meta of metas) if (!gone.has(meta.uid)) metas[kept++] = meta;
+        metas.length = kept;
+        break;
+      }
+      default:
+        ok = false;
+    }
+    if (!ok || metas.length > LISTING_CACHE_MAX) this.#listings.delete(event.mailboxId);
+    else cached.key = step.after;
   }
 
   /**
@@ -1249,13 +1304,15 @@ export class SqliteMailStore implements MailStore, ExactStore {
             unseenDelta,
             mailboxId,
           );
-          this.#pending!.push({ kind: "flags", mailboxId, uids: changedUids, metas: changed });
-          this.#patchListing(m, m.uidnext, modseq, m.message_count, (metas) => {
-            for (const meta of changed) {
-              const i = indexOfUid(metas, meta.uid);
-              if (i >= 0) metas[i] = meta;
-            }
-          });
+          const event: StepEvent = {
+            kind: "flags",
+            mailboxId,
+            uids: changedUids,
+            metas: changed,
+            listing: this.#step(m, m.uidnext, modseq, m.message_count),
+          };
+          this.#pending!.push(event);
+          this.#applyToListing(event);
         }
         return { updated, modified };
       });
@@ -1791,6 +1848,20 @@ export class SqliteMailStore implements MailStore, ExactStore {
     }
   }
 
+  /**
+   * A relayed event with its metadata's flag lists replaced by this connection's shared frozen
+   * ones (a structured clone arrives with fresh, unfrozen arrays).
+   */
+  #sharedFlags(event: MailboxEvent): MailboxEvent {
+    if (event.kind !== "append" && event.kind !== "flags") return event;
+    const metas = event.metas;
+    if (!Array.isArray(metas)) return event;
+    return {
+      ...event,
+      metas: metas.map((m) => ({ ...m, flags: this.#flagList(m.flags.join(" ")) })),
+    };
+  }
+
   /** The shared frozen flag list of a stored `flags` value. */
   #flagList(stored: string): readonly string[] {
     let flags = this.#flagLists.get(stored);
@@ -1882,7 +1953,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
 
   /** Tells this store's listeners and, through the relay, the other connections'. */
   #emit(event: MailboxEvent): void {
-    this.#hub.emit(event);
+    this.#hub.emit(withoutStep(event));
     this.#relay?.publish(event);
   }
 
@@ -2113,13 +2184,14 @@ export class SqliteMailStore implements MailStore, ExactStore {
       size,
       mailboxId,
     );
-    this.#pending!.push({ kind: "expunge", mailboxId, uids: [...uids] });
-    this.#patchListing(m, m.uidnext, modseq, m.message_count - count, (metas) => {
-      const gone = new Set(uids);
-      let kept = 0;
-      for (const meta of metas) if (!gone.has(meta.uid)) metas[kept++] = meta;
-      metas.length = kept;
-    });
+    const event: StepEvent = {
+      kind: "expunge",
+      mailboxId,
+      uids: [...uids],
+      listing: this.#step(m, m.uidnext, modseq, m.message_count - count),
+    };
+    this.#pending!.push(event);
+    this.#applyToListing(event);
   }
 
   #freeBlob(blobId: number): void {

@@ -478,3 +478,46 @@ Deno.test("two connections joined by a relay and shared syncs take every write a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a cached listing follows the writes another connection relays", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-sqlite-relay-listing-" });
+  const path = `${dir}/mail.db`;
+  const heard: Set<(event: MailboxEvent) => void>[] = [new Set(), new Set()];
+  const relay = (i: number): EventRelay => ({
+    publish: (event) => queueMicrotask(() => heard[1 - i]!.forEach((l) => l(event))),
+    subscribe: (listener) => {
+      heard[i]!.add(listener);
+      return () => heard[i]!.delete(listener);
+    },
+  });
+  const sync = allocateSharedSync();
+  const a = await openSqliteMailStore(path, { relay: relay(0), sharedSync: sync });
+  const b = await openSqliteMailStore(path, { relay: relay(1), sharedSync: sync });
+  try {
+    const account = await a.createAccount("u", null);
+    const inbox = (await a.getMailbox(account.id, "INBOX"))!;
+    const raw = enc.encode("Subject: s\r\n\r\nx\r\n");
+    await a.appendBatch(inbox.id, Array.from({ length: 1200 }, () => ({ raw })));
+    const before = await b.listMessages(inbox.id);
+    const events: MailboxEvent[] = [];
+    b.watch(inbox.id, (e) => events.push(e));
+    await a.append(inbox.id, { raw, flags: ["$Label"] });
+    await a.storeFlags(inbox.id, [3, 1201], "add", ["\\Deleted"]);
+    await a.expunge(inbox.id);
+    await new Promise((r) => setTimeout(r, 0));
+    assert.deepEqual(events.map((e) => e.kind), ["append", "flags", "expunge"]);
+    // Listeners see no store-internal fields.
+    assert.ok(events.every((e) => !("listing" in e)));
+    const plain = (list: readonly MessageMeta[]) =>
+      list.map((m) => ({ ...m, flags: [...m.flags] }));
+    const after = await b.listMessages(inbox.id);
+    assert.equal(after.length, 1199);
+    // Patched, not listed again: an untouched message is the same cached object.
+    assert.equal(after[0], before[0]);
+    assert.deepEqual(plain(after), plain((await b.changesSince(inbox.id, 0)).changed));
+  } finally {
+    await a.close();
+    await b.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
