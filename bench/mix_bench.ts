@@ -20,7 +20,7 @@
 import { startStallProbes } from "./_stall_probes.ts";
 import { join } from "node:path";
 import { ensureDevPki } from "../server/cli/dev_pki.ts";
-import { worstStall } from "../server/serve/stall_probe.ts";
+import { worstStall, worstStallDetail } from "../server/serve/stall_probe.ts";
 import { dovecotAvailable, startDovecot } from "../tests/_support/dovecot.ts";
 import { type PosternProcess, startPosternProcess } from "../tests/_support/postern.ts";
 import {
@@ -57,6 +57,18 @@ export interface MixFigures {
   readonly worstStallMs: number;
   /** Worst stall of an idle probe process in the same window: the machine's own noise. */
   readonly idleStallMs: number;
+  /**
+   * How the server's main thread spent its worst stall: on a CPU (`cpuMs`) or runnable but
+   * waiting for one (`waitMs`), and the most CPU time it spent in any one probe tick
+   * (`busyMs`); NaN when not measured (see server/serve/stall_probe.ts).
+   */
+  readonly stallDetail: {
+    readonly cpuMs: number;
+    readonly waitMs: number;
+    readonly busyMs: number;
+  };
+  /** Server CPU time (user + system, all threads) per command during the load, µs (NaN: unknown). */
+  readonly cpuUsPerCommand: number;
 }
 
 type Op = "fetch" | "append" | "store" | "expunge" | "select";
@@ -120,6 +132,7 @@ export async function runMix(
     user: USER,
     password: PASSWORD,
   },
+  serverCpuSeconds?: () => number,
 ): Promise<MixFigures> {
   const seed = options.seed ?? 500;
   const targets = Array.isArray(target) ? target : [target as ImapConnectOptions];
@@ -135,6 +148,7 @@ export async function runMix(
   const counts: Record<Op, number> = { fetch: 0, append: 0, store: 0, expunge: 0, select: 0 };
   let no = 0;
   let uidHigh = seed;
+  const cpuStart = serverCpuSeconds?.() ?? NaN;
   const startEpoch = Date.now();
   const start = performance.now();
   const stopAt = start + options.seconds * 1000;
@@ -176,7 +190,12 @@ export async function runMix(
   }));
   const seconds = (performance.now() - start) / 1000;
   const endEpoch = Date.now();
+  const cpuEnd = serverCpuSeconds?.() ?? NaN;
   await Promise.all(clients.map((c) => c.logout()));
+  const commands = Object.values(counts).reduce((a, b) => a + b, 0) + no;
+  const detail = stallFile === null
+    ? { cpuMs: NaN, waitMs: NaN, busyMs: NaN }
+    : worstStallDetail(stallFile, startEpoch, endEpoch);
   return {
     server,
     seconds,
@@ -184,6 +203,8 @@ export async function runMix(
     no,
     worstStallMs: stallFile === null ? NaN : worstStall(stallFile, startEpoch, endEpoch),
     idleStallMs: idleFile === null ? NaN : worstStall(idleFile, startEpoch, endEpoch),
+    stallDetail: { cpuMs: detail.cpuMs, waitMs: detail.waitMs, busyMs: detail.busyMs },
+    cpuUsPerCommand: commands > 0 ? (cpuEnd - cpuStart) * 1e6 / commands : NaN,
   };
 }
 
@@ -214,6 +235,8 @@ export async function benchMix(options: BenchMixOptions): Promise<MixFigures[]> 
           options,
           stalls,
           idleFile,
+          undefined,
+          () => postern.cpuSeconds(),
         ),
       );
     }
@@ -270,6 +293,16 @@ export function formatMix(figures: readonly MixFigures[]): string {
       } ${(Number.isNaN(f.worstStallMs) ? "-" : `${f.worstStallMs} ms`).padStart(12)} ${
         (Number.isNaN(f.idleStallMs) ? "-" : `${f.idleStallMs} ms`).padStart(11)
       }`,
+    );
+  }
+  for (const f of figures) {
+    if (Number.isNaN(f.worstStallMs) && Number.isNaN(f.cpuUsPerCommand)) continue;
+    const d = f.stallDetail;
+    rows.push(
+      `${f.server}: worst stall ${f.worstStallMs} ms (on-CPU ${d.cpuMs} ms, waiting for a core ` +
+        `${d.waitMs} ms), longest on-CPU tick ${d.busyMs} ms; server CPU ${
+          f.cpuUsPerCommand.toFixed(0)
+        } µs per command`,
     );
   }
   const ref = figures[figures.length - 1];

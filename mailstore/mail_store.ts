@@ -122,10 +122,24 @@ export interface ChangesSince {
   readonly vanished: readonly number[];
 }
 
-/** What a change-feed listener is told; sessions re-read the details they need. */
+/**
+ * What a change-feed listener is told; sessions re-read the details they need. An append or
+ * flags event may carry `metas`, the messages as committed (one per UID, in `uids` order),
+ * so that listeners need not read them back; without it they do.
+ */
 export type MailboxEvent =
-  | { readonly kind: "append"; readonly mailboxId: number; readonly uids: readonly number[] }
-  | { readonly kind: "flags"; readonly mailboxId: number; readonly uids: readonly number[] }
+  | {
+    readonly kind: "append";
+    readonly mailboxId: number;
+    readonly uids: readonly number[];
+    readonly metas?: readonly MessageMeta[];
+  }
+  | {
+    readonly kind: "flags";
+    readonly mailboxId: number;
+    readonly uids: readonly number[];
+    readonly metas?: readonly MessageMeta[];
+  }
   | { readonly kind: "expunge"; readonly mailboxId: number; readonly uids: readonly number[] }
   | { readonly kind: "deleted"; readonly mailboxId: number }
   | { readonly kind: "renamed"; readonly mailboxId: number; readonly name: string };

@@ -59,6 +59,19 @@ export class MailboxView {
   #flags: (readonly string[])[];
   #appended = new Set<number>();
   #flagged = new Set<number>();
+  /**
+   * The newest metadata the store's events carried for UIDs in `#appended` and `#flagged`, so
+   * that `sync()` need not read them back. A UID an event named without it is in `#unsure` and
+   * is read. `#floor` is the highest MODSEQ this view had reported or listed when the sync
+   * began (raised within a sync by what the store returned): a carried meta below it may be
+   * older than what the client was told (events of other connections can arrive out of
+   * order), so it is read too. Within one sync, carried metas of other messages do not raise
+   * it: a change committed before an append may be heard of after it.
+   */
+  #carried = new Map<number, MessageMeta>();
+  #unsure = new Set<number>();
+  #floor = 0;
+  #trustFrom = 0;
   /** UIDs appended, flagged or expunged since `takeTouched()` (for search contexts). */
   #touched = new Set<number>();
   #expunged = new Set<number>();
@@ -105,13 +118,16 @@ export class MailboxView {
     this.#flags = new Array(count);
     // Stores share one array per flag combination: look at each combination once.
     let last: readonly string[] | null = null;
+    let floor = 0;
     for (let i = 0; i < count; i++) {
       const m = messages[i]!;
       this.#uids[i] = m.uid;
       this.#flags[i] = m.flags;
+      if (m.modseq > floor) floor = m.modseq;
       if (m.flags !== last) this.#addKeywords(m.flags);
       last = m.flags;
     }
+    this.#floor = floor;
     this.#takeRecent(this.#uids);
     this.#reportedRecent = this.recentCount;
   }
@@ -342,14 +358,69 @@ export class MailboxView {
     fresh: readonly number[],
   ): Promise<MessageMeta[]> {
     const highest = fresh[fresh.length - 1]!;
-    if (highest - last === fresh.length) return await store.getMessages(this.mailboxId, fresh);
+    const { known, rest } = this.#takeCarried(fresh);
+    if (highest - last === fresh.length) {
+      if (rest.length === 0) return known;
+      return this.#raiseFloor(await store.getMessages(this.mailboxId, fresh));
+    }
     if (highest - last <= MAX_GAP_READ) {
       const span = Array.from({ length: highest - last }, (_, i) => last + 1 + i);
-      return await store.getMessages(this.mailboxId, span);
+      return this.#raiseFloor(await store.getMessages(this.mailboxId, span));
     }
-    return (await store.listMessages(this.mailboxId)).filter((m) =>
-      m.uid > last && m.uid <= highest
+    return this.#raiseFloor(
+      (await store.listMessages(this.mailboxId)).filter((m) => m.uid > last && m.uid <= highest),
     );
+  }
+
+  /** The current metadata of flagged UIDs (ascending): carried by events, or read. */
+  async #flagMetas(store: MailStore, uids: readonly number[]): Promise<MessageMeta[]> {
+    const { known, rest } = this.#takeCarried(uids);
+    if (rest.length === 0) return known;
+    const read = this.#raiseFloor(await store.getMessages(this.mailboxId, rest));
+    if (known.length === 0) return read;
+    return [...known, ...read].sort((a, b) => a.uid - b.uid);
+  }
+
+  /**
+   * Splits `uids` into those whose carried metadata can be trusted (see `#carried`) and the
+   * rest, and forgets what was carried for all of them: the caller reports them now.
+   */
+  #takeCarried(uids: readonly number[]): { known: MessageMeta[]; rest: number[] } {
+    const known: MessageMeta[] = [];
+    const rest: number[] = [];
+    for (const u of uids) {
+      const meta = this.#carried.get(u);
+      if (meta !== undefined && !this.#unsure.has(u) && meta.modseq >= this.#trustFrom) {
+        known.push(meta);
+      } else rest.push(u);
+      this.#carried.delete(u);
+      this.#unsure.delete(u);
+    }
+    for (const m of known) if (m.modseq > this.#floor) this.#floor = m.modseq;
+    return { known, rest };
+  }
+
+  /** Notes metadata read from the store (see `#carried`). */
+  #raiseFloor(metas: MessageMeta[]): MessageMeta[] {
+    for (const m of metas) {
+      if (m.modseq > this.#floor) this.#floor = m.modseq;
+      if (m.modseq > this.#trustFrom) this.#trustFrom = m.modseq;
+    }
+    return metas;
+  }
+
+  /** Keeps the newest metadata an event carried, or marks its UIDs to be read. */
+  #carry(uids: readonly number[], metas: readonly MessageMeta[] | undefined): void {
+    for (let i = 0; i < uids.length; i++) {
+      const u = uids[i]!;
+      const meta = metas?.[i];
+      if (meta === undefined || meta.uid !== u) {
+        this.#unsure.add(u);
+        continue;
+      }
+      const held = this.#carried.get(u);
+      if (held === undefined || meta.modseq > held.modseq) this.#carried.set(u, meta);
+    }
   }
 
   #onEvent(event: MailboxEvent): void {
@@ -359,9 +430,11 @@ export class MailboxView {
     switch (event.kind) {
       case "append":
         for (const u of event.uids) this.#appended.add(u);
+        this.#carry(event.uids, event.metas);
         break;
       case "flags":
         for (const u of event.uids) this.#flagged.add(u);
+        this.#carry(event.uids, event.metas);
         break;
       case "expunge":
         for (const u of event.uids) {
@@ -394,6 +467,7 @@ export class MailboxView {
    */
   async sync(store: MailStore, out: Output, options: SyncOptions): Promise<boolean> {
     let expunged = false;
+    this.#trustFrom = this.#floor;
     if (options.allowExpunge && this.#expunged.size > 0) {
       const gone = [...this.#expunged].sort((a, b) => a - b);
       this.#expunged.clear();
@@ -412,16 +486,7 @@ export class MailboxView {
           expunged = true;
         }
       }
-      for (const uid of options.qresync ? [] : gone) {
-        const seq = this.seqOf(uid);
-        if (seq === 0) continue;
-        this.#uids.splice(seq - 1, 1);
-        this.#flags.splice(seq - 1, 1);
-        this.#flagged.delete(uid);
-        this.#recent.delete(uid);
-        out.line(`* ${seq} EXPUNGE`);
-        expunged = true;
-      }
+      if (!options.qresync) expunged = this.#expungeInOrder(gone, out);
     }
     if (this.#appended.size > 0) {
       const last = this.#uids[this.#uids.length - 1] ?? 0;
@@ -437,7 +502,8 @@ export class MailboxView {
         this.#uids.push(m.uid);
         this.#flags.push(m.flags);
         if (this.#claimedAhead.delete(m.uid)) this.#recent.add(m.uid);
-        this.#flagged.delete(m.uid);
+        // A change heard of while the arrival was read stays queued; it may be newer.
+        if (!this.#carried.has(m.uid) && !this.#unsure.has(m.uid)) this.#flagged.delete(m.uid);
       }
       if (this.#uids.length !== before) {
         this.#takeRecent(this.#uids.slice(before));
@@ -451,7 +517,7 @@ export class MailboxView {
     if (this.#flagged.size > 0) {
       const changed = [...this.#flagged].filter((u) => this.seqOf(u) > 0).sort((a, b) => a - b);
       this.#flagged.clear();
-      const metas = changed.length > 0 ? await store.getMessages(this.mailboxId, changed) : [];
+      const metas = changed.length > 0 ? await this.#flagMetas(store, changed) : [];
       this.announceAll(metas.map((m) => m.flags), out);
       for (const m of metas) {
         const seq = this.seqOf(m.uid);
@@ -462,8 +528,45 @@ export class MailboxView {
         out.line(`* ${seq} FETCH (UID ${m.uid} FLAGS ${shown}${modseq})`);
       }
     }
+    // What was carried for UIDs that were not reported (unknown to the client) is dropped.
+    for (const u of this.#carried.keys()) {
+      if (!this.#appended.has(u) && !this.#flagged.has(u)) this.#carried.delete(u);
+    }
+    for (const u of this.#unsure) {
+      if (!this.#appended.has(u) && !this.#flagged.has(u)) this.#unsure.delete(u);
+    }
     this.#goneUnknown.clear();
     return expunged;
+  }
+
+  /**
+   * Reports `* n EXPUNGE` for the known ones of `gone` (ascending), each numbered as the
+   * client sees it after the ones before (RFC 9051, Section 7.5.1), and drops them in one pass
+   * rather than one splice each. True when any was known.
+   */
+  #expungeInOrder(gone: readonly number[], out: Output): boolean {
+    const drop = new Set<number>();
+    for (const uid of gone) {
+      const seq = this.seqOf(uid);
+      if (seq === 0) continue;
+      // Earlier ones are still in `#uids`, each lowering this one's number by one.
+      out.line(`* ${seq - drop.size} EXPUNGE`);
+      drop.add(uid);
+      this.#flagged.delete(uid);
+      this.#recent.delete(uid);
+    }
+    if (drop.size === 0) return false;
+    let kept = 0;
+    for (let i = 0; i < this.#uids.length; i++) {
+      const uid = this.#uids[i]!;
+      if (drop.has(uid)) continue;
+      this.#uids[kept] = uid;
+      this.#flags[kept] = this.#flags[i]!;
+      kept++;
+    }
+    this.#uids.length = kept;
+    this.#flags.length = kept;
+    return true;
   }
 
   /** Stops watching the store. */

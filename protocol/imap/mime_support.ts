@@ -54,7 +54,9 @@ export function derivedData(
   raw: Uint8Array,
 ): { summary?: string; searchText?: string; threadId?: string } {
   const summary = mime.summarize?.(raw);
-  const m = { raw, summary: summary ?? null };
+  // The search text and thread root come from the octets (parsed once, above): handing them
+  // the new summary would only decode its JSON again.
+  const m = { raw, summary: null };
   const searchText = mime.searchIndex?.(m) ?? undefined;
   const data = mime.searchData?.(m) ?? null;
   const root = data === null ? null : threadRoot(data);

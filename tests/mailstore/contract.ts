@@ -673,13 +673,46 @@ export function runMailStoreContract(name: string, open: () => Promise<MailStore
     stopA();
     await store.append(inbox.id, { raw: message(2) });
     await store.renameMailbox(account.id, "Other", "Renamed");
-    assert.deepEqual(a, [
+    // Metadata an event may carry is checked in the next test.
+    const bare = (events: MailboxEvent[]) =>
+      events.map((e) => {
+        if (e.kind !== "append" && e.kind !== "flags") return e;
+        const { metas: _, ...rest } = e;
+        return rest;
+      });
+    assert.deepEqual(bare(a), [
       { kind: "append", mailboxId: inbox.id, uids: [1] },
       { kind: "flags", mailboxId: inbox.id, uids: [1] },
       { kind: "expunge", mailboxId: inbox.id, uids: [1] },
     ]);
-    assert.deepEqual(b, [...a, { kind: "append", mailboxId: inbox.id, uids: [2] }]);
+    assert.deepEqual(bare(b), [...bare(a), { kind: "append", mailboxId: inbox.id, uids: [2] }]);
     assert.deepEqual(c, [{ kind: "renamed", mailboxId: other.id, name: "Renamed" }]);
+  });
+
+  test("metadata an event carries is the message as committed", async (store) => {
+    const { inbox } = await setup(store);
+    const events: MailboxEvent[] = [];
+    store.watch(inbox.id, (e) => events.push(e));
+    const checked: Promise<void>[] = [];
+    store.watch(inbox.id, (e) => {
+      if (e.kind !== "append" && e.kind !== "flags" || e.metas === undefined) return;
+      const metas = e.metas;
+      checked.push((async () => {
+        assert.deepEqual(metas.map((m) => m.uid), e.uids);
+        const now = await store.getMessages(inbox.id, [...e.uids]);
+        // Nothing else changed these messages meanwhile in this test.
+        if (e === events.at(-1)) assert.deepEqual([...metas].map((m) => ({ ...m })), now);
+      })());
+    });
+    await store.append(inbox.id, { raw: message(1), flags: ["\\Seen", "$Label"] });
+    await Promise.all(checked.splice(0));
+    await store.append(inbox.id, { raw: message(2) });
+    await Promise.all(checked.splice(0));
+    await store.storeFlags(inbox.id, [1, 2], "add", ["\\Flagged"]);
+    await Promise.all(checked.splice(0));
+    await store.storeFlags(inbox.id, [1], "remove", ["\\Seen"]);
+    await Promise.all(checked.splice(0));
+    assert.deepEqual(events.map((e) => e.kind), ["append", "append", "flags", "flags"]);
   });
 
   test("watch() fires after the change is visible", async (store) => {

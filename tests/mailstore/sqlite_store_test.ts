@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { allocateSharedSync, openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
 import type { EventRelay } from "../../mailstore/event_hub.ts";
-import type { MailboxEvent } from "../../mailstore/mail_store.ts";
+import type { MailboxEvent, MessageMeta } from "../../mailstore/mail_store.ts";
 import { MIGRATIONS } from "../../mailstore/sqlite/schema.ts";
 
 const enc = new TextEncoder();
@@ -383,6 +383,19 @@ Deno.test("a large mailbox is listed in chunks, cached, and every change shows",
       const fifth = await store.listMessages(inbox.id);
       assert.equal(fifth.length, n - 1);
       assert.deepEqual((await store.getMessages(inbox.id, [1, 2, 3, 4])).map((m) => m.uid), [1, 4]);
+      // The cached listing, patched by this connection's own writes (not listed again: the
+      // same objects come back), equals one read afresh.
+      const before = await store.listMessages(inbox.id);
+      await store.append(inbox.id, { raw, flags: ["$Label", "\\Seen"] });
+      await store.storeFlags(inbox.id, [4, 12_002], "remove", ["\\Seen"]);
+      await store.storeFlags(inbox.id, [7, 8], "add", ["\\Deleted"]);
+      await store.expunge(inbox.id);
+      const plain = (list: readonly MessageMeta[]) =>
+        list.map((m) => ({ ...m, flags: [...m.flags] }));
+      const patched = await store.listMessages(inbox.id);
+      assert.equal(patched.length, n - 2);
+      assert.equal(patched[0], before[0]);
+      assert.deepEqual(plain(patched), plain((await store.changesSince(inbox.id, 0)).changed));
     } finally {
       await store.close();
     }
@@ -446,8 +459,62 @@ Deno.test("two connections joined by a relay and shared syncs take every write a
     assert.deepEqual(seenByB.sort((x, y) => x - y), uids);
     assert.equal((await a.listMessages(inbox.id)).length, 20);
     // The WAL syncs were taken in turns: at least one completed, none beyond those begun.
-    const [, begun, done] = new Int32Array(sync);
+    const [, begun, done, writeLock] = new Int32Array(sync);
     assert.ok(done! >= 1 && done! <= begun!, `${begun} begun, ${done} done`);
+    // The shared write lock is free between writes; one left taken (its holder's Worker
+    // ended mid-transaction) is passed over after a while, and SQLite still orders writes.
+    assert.equal(writeLock, 0);
+    new Int32Array(sync)[3] = 1;
+    const late = await Promise.all([
+      a.append(inbox.id, { raw: enc.encode("late a") }),
+      b.storeFlags(inbox.id, [1], "add", ["\\Seen"]),
+    ]);
+    assert.equal(late[0].uid, 21);
+    assert.deepEqual(late[1].updated.map((m) => m.flags), [["\\Seen"]]);
+    assert.equal(new Int32Array(sync)[3], 0);
+  } finally {
+    await a.close();
+    await b.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a cached listing follows the writes another connection relays", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-sqlite-relay-listing-" });
+  const path = `${dir}/mail.db`;
+  const heard: Set<(event: MailboxEvent) => void>[] = [new Set(), new Set()];
+  const relay = (i: number): EventRelay => ({
+    publish: (event) => queueMicrotask(() => heard[1 - i]!.forEach((l) => l(event))),
+    subscribe: (listener) => {
+      heard[i]!.add(listener);
+      return () => heard[i]!.delete(listener);
+    },
+  });
+  const sync = allocateSharedSync();
+  const a = await openSqliteMailStore(path, { relay: relay(0), sharedSync: sync });
+  const b = await openSqliteMailStore(path, { relay: relay(1), sharedSync: sync });
+  try {
+    const account = await a.createAccount("u", null);
+    const inbox = (await a.getMailbox(account.id, "INBOX"))!;
+    const raw = enc.encode("Subject: s\r\n\r\nx\r\n");
+    await a.appendBatch(inbox.id, Array.from({ length: 1200 }, () => ({ raw })));
+    const before = await b.listMessages(inbox.id);
+    const events: MailboxEvent[] = [];
+    b.watch(inbox.id, (e) => events.push(e));
+    await a.append(inbox.id, { raw, flags: ["$Label"] });
+    await a.storeFlags(inbox.id, [3, 1201], "add", ["\\Deleted"]);
+    await a.expunge(inbox.id);
+    await new Promise((r) => setTimeout(r, 0));
+    assert.deepEqual(events.map((e) => e.kind), ["append", "flags", "expunge"]);
+    // Listeners see no store-internal fields.
+    assert.ok(events.every((e) => !("listing" in e)));
+    const plain = (list: readonly MessageMeta[]) =>
+      list.map((m) => ({ ...m, flags: [...m.flags] }));
+    const after = await b.listMessages(inbox.id);
+    assert.equal(after.length, 1199);
+    // Patched, not listed again: an untouched message is the same cached object.
+    assert.equal(after[0], before[0]);
+    assert.deepEqual(plain(after), plain((await b.changesSince(inbox.id, 0)).changed));
   } finally {
     await a.close();
     await b.close();

@@ -1,0 +1,106 @@
+/**
+ * MailboxView with change events that carry message metadata: it reports what they carry
+ * without reading the store, and reads the store when an event may be older than what the
+ * client was already told.
+ */
+import assert from "node:assert/strict";
+import { MemoryMailStore } from "../../../mailstore/memory/mod.ts";
+import type { MailboxEvent, MessageMeta } from "../../../mailstore/mail_store.ts";
+import { MailboxView } from "../../../protocol/imap/mailbox_view.ts";
+import { Output } from "../../../protocol/imap/response.ts";
+import { wrapStore } from "./_harness.ts";
+
+const dec = new TextDecoder();
+const raw = (n: number) => new TextEncoder().encode(`Subject: ${n}\r\n\r\nBody ${n}\r\n`);
+
+async function setUp() {
+  const memory = new MemoryMailStore();
+  const account = await memory.createAccount("alice", null);
+  const inbox = (await memory.getMailbox(account.id, "INBOX"))!;
+  for (let i = 1; i <= 5; i++) await memory.append(inbox.id, { raw: raw(i) });
+  let emit: (e: MailboxEvent) => void = () => {};
+  let reads = 0;
+  const store = wrapStore(memory, {
+    watch(_id, listener) {
+      emit = listener;
+      return () => {};
+    },
+    getMessages(id, uids) {
+      reads++;
+      return memory.getMessages(id, uids);
+    },
+  });
+  const { view } = await MailboxView.open(store, inbox, false);
+  const sync = async () => {
+    const out = new Output();
+    await view.sync(store, out, { allowExpunge: true, condstore: false, qresync: false });
+    return dec.decode(out.take());
+  };
+  const meta = (uid: number, modseq: number, flags: string[]): MessageMeta => ({
+    uid,
+    modseq,
+    flags,
+    internalDate: 0,
+    size: 10,
+  });
+  return {
+    memory,
+    inbox,
+    view,
+    emit: (e: MailboxEvent) => emit(e),
+    sync,
+    meta,
+    reads: () => reads,
+  };
+}
+
+Deno.test("MailboxView reports flags an event carries without reading the store", async () => {
+  const t = await setUp();
+  t.emit({ kind: "flags", mailboxId: t.inbox.id, uids: [2], metas: [t.meta(2, 100, ["\\Seen"])] });
+  assert.equal(await t.sync(), "* 2 FETCH (UID 2 FLAGS (\\Seen))\r\n");
+  assert.equal(t.reads(), 0);
+});
+
+Deno.test("MailboxView keeps the newest of several carried changes, whatever their order", async () => {
+  const t = await setUp();
+  t.emit({
+    kind: "flags",
+    mailboxId: t.inbox.id,
+    uids: [1],
+    metas: [t.meta(1, 101, ["\\Flagged"])],
+  });
+  t.emit({ kind: "flags", mailboxId: t.inbox.id, uids: [1], metas: [t.meta(1, 100, ["\\Seen"])] });
+  // A change committed before an append may be heard of after it.
+  t.emit({ kind: "append", mailboxId: t.inbox.id, uids: [6], metas: [t.meta(6, 103, [])] });
+  t.emit({ kind: "flags", mailboxId: t.inbox.id, uids: [3], metas: [t.meta(3, 102, ["\\Draft"])] });
+  assert.equal(
+    await t.sync(),
+    "* 6 EXISTS\r\n* 1 FETCH (UID 1 FLAGS (\\Flagged))\r\n* 3 FETCH (UID 3 FLAGS (\\Draft))\r\n",
+  );
+  assert.equal(t.reads(), 0);
+});
+
+Deno.test("MailboxView reads the store for an event without metadata or older than it reported", async () => {
+  const t = await setUp();
+  await t.memory.storeFlags(t.inbox.id, [2], "add", ["\\Answered"]);
+  t.emit({ kind: "flags", mailboxId: t.inbox.id, uids: [2], metas: [t.meta(2, 100, ["\\Seen"])] });
+  t.emit({ kind: "flags", mailboxId: t.inbox.id, uids: [2] });
+  assert.equal(await t.sync(), "* 2 FETCH (UID 2 FLAGS (\\Answered))\r\n");
+  assert.equal(t.reads(), 1);
+  t.emit({ kind: "flags", mailboxId: t.inbox.id, uids: [1], metas: [t.meta(1, 200, ["\\Seen"])] });
+  assert.equal(await t.sync(), "* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n");
+  // Heard of late, and older than what the client was told: the store has the truth.
+  t.emit({ kind: "flags", mailboxId: t.inbox.id, uids: [1], metas: [t.meta(1, 150, ["\\Draft"])] });
+  await t.memory.storeFlags(t.inbox.id, [1], "add", ["\\Seen"]);
+  assert.equal(await t.sync(), "");
+  assert.equal(t.reads(), 2);
+});
+
+Deno.test("MailboxView numbers several expunges as the client sees each one", async () => {
+  const t = await setUp();
+  t.emit({ kind: "expunge", mailboxId: t.inbox.id, uids: [5, 2, 4] });
+  assert.equal(await t.sync(), "* 2 EXPUNGE\r\n* 3 EXPUNGE\r\n* 3 EXPUNGE\r\n");
+  assert.deepEqual(t.view.uids, [1, 3]);
+  t.emit({ kind: "flags", mailboxId: t.inbox.id, uids: [3], metas: [t.meta(3, 100, ["\\Seen"])] });
+  assert.equal(await t.sync(), "* 2 FETCH (UID 3 FLAGS (\\Seen))\r\n");
+});
