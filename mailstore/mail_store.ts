@@ -75,6 +75,12 @@ export interface AppendInput {
    */
   readonly searchText?: string;
   /**
+   * Opaque sort text computed by the caller at append time: the part of the search text that
+   * SORT and THREAD read, kept apart so that keys of a large mailbox load in one cheap pass
+   * (`getSortTexts`). No NUL either. Stores may drop it (callers fall back to the search text).
+   */
+  readonly sortText?: string;
+  /**
    * THREADID (RFC 8474, Section 5.2) computed by the caller from the message's references
    * (`threadIdOf`); without one the message is a thread of its own.
    */
@@ -263,6 +269,11 @@ export interface MailStore {
     uids: readonly number[],
     contains?: string,
   ): Promise<Map<number, string | null>>;
+  /**
+   * The stored `AppendInput.sortText` of the given messages, by UID; null for a message stored
+   * without one. Expunged messages are absent. Optional: without it, callers read search texts.
+   */
+  getSortTexts?(mailboxId: number, uids: readonly number[]): Promise<Map<number, string | null>>;
   storeFlags(
     mailboxId: number,
     uids: readonly number[],

@@ -810,6 +810,9 @@ export class SqliteMailStore implements MailStore, ExactStore {
         input.searchText,
       );
     }
+    if (input.sortText !== undefined) {
+      this.#run("INSERT INTO sort_texts (blob_id, text) VALUES (?, ?)", blobId, input.sortText);
+    }
     const uid = m.uidnext;
     const modseq = m.highestmodseq + 1;
     const emailId = newObjectId("M");
@@ -1095,6 +1098,30 @@ export class SqliteMailStore implements MailStore, ExactStore {
            WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ?
            AND (s.text IS NULL OR instr(s.text, ?) > 0) ORDER BY m.uid`,
         ).all(mailboxId, lo, hi, contains)) as unknown as [number, string | null][];
+      for (const [uid, text] of rows) {
+        if (wanted.has(uid)) out.set(uid, text);
+      }
+      return out;
+    });
+  }
+
+  getSortTexts(mailboxId: number, uids: readonly number[]): Promise<Map<number, string | null>> {
+    return this.#call(() => {
+      this.#mailboxById(mailboxId);
+      const out = new Map<number, string | null>();
+      if (uids.length === 0) return out;
+      const wanted = new Set(uids);
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const uid of wanted) {
+        if (uid < lo) lo = uid;
+        if (uid > hi) hi = uid;
+      }
+      // One range scan, as in getSearchTexts.
+      const rows = this.#arrayStatement(
+        `SELECT m.uid, t.text FROM messages m LEFT JOIN sort_texts t ON t.blob_id = m.blob_id
+         WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid`,
+      ).all(mailboxId, lo, hi) as unknown as [number, string | null][];
       for (const [uid, text] of rows) {
         if (wanted.has(uid)) out.set(uid, text);
       }

@@ -49,24 +49,41 @@ function compareNodes(a: ThreadNode, b: ThreadNode): number {
   return byDate(ma, mb);
 }
 
-/** ORDEREDSUBJECT: messages grouped by base subject, each group a parent and its children. */
+/**
+ * ORDEREDSUBJECT: messages grouped by base subject, each group a parent and its children.
+ * Subjects are ranked once (by code unit, as `<` compares) so that the sorts compare numbers.
+ */
 export function threadOrderedSubject(messages: readonly ThreadMessage[]): ThreadNode[] {
-  const sorted = [...messages].sort((a, b) =>
-    a.subjectKey < b.subjectKey ? -1 : a.subjectKey > b.subjectKey ? 1 : byDate(a, b)
-  );
-  const roots: ThreadNode[] = [];
+  const n = messages.length;
+  const distinct = [...new Set(messages.map((m) => m.subjectKey))].sort();
+  const rankOf = new Map(distinct.map((v, i) => [v, i]));
+  const rank = new Float64Array(n);
+  const date = new Float64Array(n);
+  const seq = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const m = messages[i]!;
+    rank[i] = rankOf.get(m.subjectKey)!;
+    date[i] = m.date;
+    seq[i] = m.seq;
+  }
+  const order = Array.from(messages.keys());
+  order.sort((a, b) => rank[a]! - rank[b]! || date[a]! - date[b]! || seq[a]! - seq[b]!);
+  const roots: { node: ThreadNode; i: number }[] = [];
   let current: ThreadNode | null = null;
-  for (const m of sorted) {
-    if (current !== null && current.message!.subjectKey === m.subjectKey) {
-      const child = node(m);
+  let currentRank = -1;
+  for (const i of order) {
+    const child = node(messages[i]!);
+    if (current !== null && rank[i] === currentRank) {
       child.parent = current;
       current.children.push(child);
     } else {
-      current = node(m);
-      roots.push(current);
+      current = child;
+      currentRank = rank[i]!;
+      roots.push({ node: child, i });
     }
   }
-  return roots.sort(compareNodes);
+  roots.sort((a, b) => date[a.i]! - date[b.i]! || seq[a.i]! - seq[b.i]!);
+  return roots.map((r) => r.node);
 }
 
 /**
@@ -250,5 +267,11 @@ function formatNode(root: ThreadNode): string {
 
 /** The `thread-list` of a THREAD response (RFC 5256, Section 4): `(1 2 (3)(4))(5)`. */
 export function formatThreads(roots: readonly ThreadNode[]): string {
-  return roots.map((r) => `(${formatNode(r)})`).join("");
+  const parts: string[] = [];
+  for (const r of roots) {
+    // A message alone, the most common thread by far, needs no walk.
+    if (r.children.length === 0 && r.message !== null) parts.push(`(${r.message.n})`);
+    else parts.push(`(${formatNode(r)})`);
+  }
+  return parts.join("");
 }

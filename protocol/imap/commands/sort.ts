@@ -8,13 +8,15 @@ import type { CommandContext, CommandSpec, Completion } from "../context.ts";
 import { badSyntax } from "../errors.ts";
 import type { CommandReader } from "../parser.ts";
 import { formatSequenceSet } from "../sequence_set.ts";
-import { loadSortRecords, type SortRecord } from "./_sort_data.ts";
+import { hasKeys, loadSortRecords, type SortRecord } from "./_sort_data.ts";
+import { keepResult, keptResult } from "../sort_cache.ts";
 import {
   dependsOnMessageOnly,
   findMatches,
   readCharset,
   readReturnOptions,
   readSearchProgram,
+  type SearchKey,
 } from "./search.ts";
 import { selected } from "./_util.ts";
 import { formatPartial } from "../search_context.ts";
@@ -228,6 +230,31 @@ function mailboxKeys(ctx: CommandContext): MailboxKeys {
   return ctx.sortKeys.mailbox(view.mailboxId, view.uidValidity, view.uids.length);
 }
 
+/**
+ * Sequence numbers of the messages `key` matches, in the order of the criteria. A whole
+ * mailbox's order is kept (`keptResult`) until its set of messages changes: webmail sorts
+ * whole mailboxes again and again.
+ */
+async function sortedSeqs(
+  ctx: CommandContext,
+  key: SearchKey,
+  criteria: readonly Criterion[],
+): Promise<ArrayLike<number>> {
+  if (key.kind !== "all") {
+    return sortRecords(await loadSortRecords(ctx, key), criteria, mailboxKeys(ctx)).map((x) =>
+      x.seq
+    );
+  }
+  const name = "SORT " + criteria.map((c) => (c.reverse ? "-" : "") + c.field).join(" ");
+  const kept = keptResult<Uint32Array>(mailboxKeys(ctx), selected(ctx).view.uids, name);
+  if (kept !== undefined) return kept;
+  const records = await loadSortRecords(ctx, key);
+  const keys = mailboxKeys(ctx);
+  const seqs = Uint32Array.from(sortRecords(records, criteria, keys), (x) => x.seq);
+  if (records.every(hasKeys)) keepResult(keys, records.map((x) => x.uid), name, seqs);
+  return seqs;
+}
+
 async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Promise<Completion> {
   r.sp();
   const { returns, context } = readReturnOptions<ReturnOption>(r, RETURN_OPTIONS, "SORT");
@@ -236,8 +263,10 @@ async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Pr
   readCharset(r);
   r.sp();
   const key = readSearchProgram(r);
-  const records = sortRecords(await loadSortRecords(ctx, key), criteria, mailboxKeys(ctx));
-  const numbers = records.map((x) => uidMode ? x.uid : x.seq);
+  const seqs = await sortedSeqs(ctx, key, criteria);
+  const { view } = selected(ctx);
+  const uids = Array.from(seqs, (s) => view.uids[s - 1]!);
+  const numbers = uidMode ? uids : Array.from(seqs);
   const label = uidMode ? "UID SORT" : "SORT";
   if (returns === null) {
     ctx.out.line(`* SORT${numbers.map((n) => " " + n).join("")}`);
@@ -277,7 +306,7 @@ async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Pr
         });
         return mergeSorted(kept, added, criteria).map((x) => x.uid);
       },
-      results: records.map((x) => x.uid),
+      results: uids,
     });
     if (!added) ctx.out.line(`* NO [NOUPDATE "${ctx.tag}"] Too many or too large kept results`);
   }

@@ -11,7 +11,9 @@ import {
   threadOrderedSubject,
   threadReferences,
 } from "../thread.ts";
-import { loadSortRecords } from "./_sort_data.ts";
+import { hasKeys, loadSortRecords } from "./_sort_data.ts";
+import { keepResult, keptResult } from "../sort_cache.ts";
+import { selected } from "./_util.ts";
 import { readCharset, readSearchProgram } from "./search.ts";
 
 /** The algorithms advertised as THREAD=<name>. */
@@ -33,13 +35,28 @@ async function thread(
   readCharset(r);
   r.sp();
   const key = readSearchProgram(r);
-  const records = await loadSortRecords(ctx, key);
-  const messages: ThreadMessage[] = records.map((x) => ({
-    ...x.keys,
-    seq: x.seq,
-    n: uidMode ? x.uid : x.seq,
-  }));
-  const list = formatThreads(algorithm(messages));
+  const { view } = selected(ctx);
+  const cache = ctx.sortKeys.mailbox(view.mailboxId, view.uidValidity, view.uids.length);
+  // A whole mailbox's threads are kept until its set of messages changes (see `keptResult`).
+  const keptName = `THREAD ${name} ${uidMode ? "UID" : "SEQ"}`;
+  let list = key.kind === "all" ? keptResult<string>(cache, view.uids, keptName) : undefined;
+  if (list === undefined) {
+    const records = await loadSortRecords(ctx, key);
+    const messages: ThreadMessage[] = records.map(({ seq, uid, keys }) => ({
+      seq,
+      n: uidMode ? uid : seq,
+      date: keys.date,
+      subject: keys.subject,
+      subjectKey: keys.subjectKey,
+      messageId: keys.messageId,
+      references: keys.references,
+    }));
+    list = formatThreads(algorithm(messages));
+    if (key.kind === "all" && records.every(hasKeys)) {
+      const keys = ctx.sortKeys.mailbox(view.mailboxId, view.uidValidity, view.uids.length);
+      keepResult(keys, records.map((x) => x.uid), keptName, list);
+    }
+  }
   ctx.out.line(list === "" ? "* THREAD" : `* THREAD ${list}`);
   return { text: `${uidMode ? "UID THREAD" : "THREAD"} completed` };
 }
