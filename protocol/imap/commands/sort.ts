@@ -230,29 +230,61 @@ function mailboxKeys(ctx: CommandContext): MailboxKeys {
   return ctx.sortKeys.mailbox(view.mailboxId, view.uidValidity, view.uids.length);
 }
 
+function orderName(criteria: readonly Criterion[]): string {
+  return "SORT " + criteria.map((c) => (c.reverse ? "-" : "") + c.field).join(" ");
+}
+
+function keptOrder(ctx: CommandContext, criteria: readonly Criterion[]): Uint32Array | undefined {
+  return keptResult<Uint32Array>(mailboxKeys(ctx), selected(ctx).view.uids, orderName(criteria));
+}
+
 /**
- * Sequence numbers of the messages `key` matches, in the order of the criteria. A whole
- * mailbox's order is kept (`keptResult`) until its set of messages changes: webmail sorts
- * whole mailboxes again and again.
+ * Sequence numbers of the whole mailbox in the order of the criteria, kept (`keptResult`)
+ * until its set of messages changes: webmail sorts whole mailboxes again and again.
+ */
+async function wholeMailboxOrder(
+  ctx: CommandContext,
+  criteria: readonly Criterion[],
+): Promise<Uint32Array> {
+  const kept = keptOrder(ctx, criteria);
+  if (kept !== undefined) return kept;
+  const name = orderName(criteria);
+  const records = await loadSortRecords(ctx, { kind: "all" });
+  const keys = mailboxKeys(ctx);
+  const seqs = Uint32Array.from(sortRecords(records, criteria, keys), (x) => x.seq);
+  if (records.every(hasKeys)) keepResult(keys, records.map((x) => x.uid), name, seqs);
+  return seqs;
+}
+
+/**
+ * Sequence numbers of the messages `key` matches, in the order of the criteria. When they are
+ * a good part of the mailbox, they are picked from the whole mailbox's order, which the next
+ * SORT reuses (ties break by sequence number, so the order of a subset is the same).
  */
 async function sortedSeqs(
   ctx: CommandContext,
   key: SearchKey,
   criteria: readonly Criterion[],
 ): Promise<ArrayLike<number>> {
-  if (key.kind !== "all") {
-    return sortRecords(await loadSortRecords(ctx, key), criteria, mailboxKeys(ctx)).map((x) =>
-      x.seq
-    );
+  if (key.kind === "all") return wholeMailboxOrder(ctx, criteria);
+  const hits = await findMatches(ctx, key);
+  const { view } = selected(ctx);
+  const live = view.uids.length;
+  // The whole order costs a sort of every message: worth it when the keys are all loaded
+  // and the matches many.
+  const whole = keptOrder(ctx, criteria) ??
+    (hits.length * 4 >= live && mailboxKeys(ctx).size >= live
+      ? await wholeMailboxOrder(ctx, criteria)
+      : undefined);
+  if (whole === undefined) {
+    const records = await loadSortRecords(ctx, key, hits);
+    return sortRecords(records, criteria, mailboxKeys(ctx)).map((x) => x.seq);
   }
-  const name = "SORT " + criteria.map((c) => (c.reverse ? "-" : "") + c.field).join(" ");
-  const kept = keptResult<Uint32Array>(mailboxKeys(ctx), selected(ctx).view.uids, name);
-  if (kept !== undefined) return kept;
-  const records = await loadSortRecords(ctx, key);
-  const keys = mailboxKeys(ctx);
-  const seqs = Uint32Array.from(sortRecords(records, criteria, keys), (x) => x.seq);
-  if (records.every(hasKeys)) keepResult(keys, records.map((x) => x.uid), name, seqs);
-  return seqs;
+  const matched = new Uint8Array(live + 1);
+  for (const h of hits) matched[h.seq] = 1;
+  const out: number[] = [];
+  for (const seq of whole) if (matched[seq] === 1) out.push(seq);
+  return out;
 }
 
 async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Promise<Completion> {

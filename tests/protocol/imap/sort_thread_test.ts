@@ -326,20 +326,28 @@ Deno.test("a kept whole-mailbox SORT and THREAD follow APPEND and EXPUNGE", asyn
     "T SORT (DISPLAYFROM) UTF-8 ALL",
     "T THREAD ORDEREDSUBJECT UTF-8 ALL",
     "T UID THREAD REFERENCES UTF-8 ALL",
+    // Picked from the kept whole-mailbox orders above.
+    "T SORT (SUBJECT) UTF-8 2:5",
+    "T UID SORT (REVERSE DATE) UTF-8 NOT SUBJECT lunch",
+    "T SORT RETURN (ALL COUNT) (DISPLAYFROM) UTF-8 UNDELETED",
   ];
   const answers = async (client: TestClient) => {
     const out: string[] = [];
     for (const command of commands) out.push((await client.cmd(command))[0]!);
     return out;
   };
-  /** What a store that never sorted these messages answers (its own cache is empty). */
+  /** What stores that never sorted these messages answer (each command its own store). */
   const fresh = async (messages: readonly string[], expunge?: string) => {
-    const r = await mailbox(messages);
-    if (expunge !== undefined) {
-      await r.cmd(`D STORE ${expunge} +FLAGS (\\Deleted)`);
-      await r.cmd("E EXPUNGE");
+    const out: string[] = [];
+    for (const command of commands) {
+      const r = await mailbox(messages);
+      if (expunge !== undefined) {
+        await r.cmd(`D STORE ${expunge} +FLAGS (\\Deleted)`);
+        await r.cmd("E EXPUNGE");
+      }
+      out.push((await r.cmd(command))[0]!);
     }
-    return answers(r);
+    return out;
   };
   const first = await answers(c);
   assert.deepEqual(await answers(c), first);
