@@ -51,27 +51,40 @@ function compareNodes(a: ThreadNode, b: ThreadNode): number {
 
 /**
  * ORDEREDSUBJECT: messages grouped by base subject, each group a parent and its children.
- * Subjects are ranked once (by code unit, as `<` compares) so that the sorts compare numbers.
+ * Subjects are ranked (by code unit, as `<` compares), by `ranks` when it ranks every subject
+ * (SORT keeps a mailbox's), else here; then the messages are sorted once by date, and grouped
+ * by rank with a counting sort that keeps that order, so that no sort compares strings.
  */
-export function threadOrderedSubject(messages: readonly ThreadMessage[]): ThreadNode[] {
+export function threadOrderedSubject(
+  messages: readonly ThreadMessage[],
+  ranks?: ReadonlyMap<string, number>,
+): ThreadNode[] {
   const n = messages.length;
-  const distinct = [...new Set(messages.map((m) => m.subjectKey))].sort();
-  const rankOf = new Map(distinct.map((v, i) => [v, i]));
-  const rank = new Float64Array(n);
-  const date = new Float64Array(n);
-  const seq = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const m = messages[i]!;
-    rank[i] = rankOf.get(m.subjectKey)!;
-    date[i] = m.date;
-    seq[i] = m.seq;
+  let rankOf = ranks;
+  if (rankOf === undefined || messages.some((m) => !rankOf!.has(m.subjectKey))) {
+    const distinct = [...new Set(messages.map((m) => m.subjectKey))].sort();
+    rankOf = new Map(distinct.map((v, i) => [v, i]));
   }
-  const order = Array.from(messages.keys());
-  order.sort((a, b) => rank[a]! - rank[b]! || date[a]! - date[b]! || seq[a]! - seq[b]!);
-  const roots: { node: ThreadNode; i: number }[] = [];
+  const rank = new Uint32Array(n);
+  let buckets = 0;
+  for (let i = 0; i < n; i++) {
+    rank[i] = rankOf.get(messages[i]!.subjectKey)!;
+    if (rank[i]! >= buckets) buckets = rank[i]! + 1;
+  }
+  // By date, then sequence number.
+  const byDate = Uint32Array.from(messages.keys()).sort((a, b) =>
+    messages[a]!.date - messages[b]!.date || messages[a]!.seq - messages[b]!.seq
+  );
+  // By rank, each rank's messages by date (a stable counting sort of `byDate`).
+  const start = new Uint32Array(buckets + 1);
+  for (let i = 0; i < n; i++) start[rank[i]! + 1]!++;
+  for (let r = 0; r < buckets; r++) start[r + 1]! += start[r]!;
+  const grouped = new Uint32Array(n);
+  for (const i of byDate) grouped[start[rank[i]!]!++] = i;
+  const nodes: (ThreadNode | undefined)[] = new Array(n);
   let current: ThreadNode | null = null;
   let currentRank = -1;
-  for (const i of order) {
+  for (const i of grouped) {
     const child = node(messages[i]!);
     if (current !== null && rank[i] === currentRank) {
       child.parent = current;
@@ -79,11 +92,16 @@ export function threadOrderedSubject(messages: readonly ThreadMessage[]): Thread
     } else {
       current = child;
       currentRank = rank[i]!;
-      roots.push({ node: child, i });
+      nodes[i] = child;
     }
   }
-  roots.sort((a, b) => date[a.i]! - date[b.i]! || seq[a.i]! - seq[b.i]!);
-  return roots.map((r) => r.node);
+  // The groups by their first message's date: the roots in `byDate` order.
+  const roots: ThreadNode[] = [];
+  for (const i of byDate) {
+    const root = nodes[i];
+    if (root !== undefined) roots.push(root);
+  }
+  return roots;
 }
 
 /**

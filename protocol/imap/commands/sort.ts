@@ -80,6 +80,17 @@ function mailboxRanks(
   return rank;
 }
 
+/**
+ * The mailbox-wide ranks of base subjects that SORT (SUBJECT) keeps, for THREAD ORDEREDSUBJECT
+ * over `wanted` messages; built when they are a good part of the mailbox, as for SORT.
+ */
+export function subjectRanks(
+  keys: MailboxKeys,
+  wanted: number,
+): ReadonlyMap<string, number> | undefined {
+  return mailboxRanks(keys, "subjectKey", wanted);
+}
+
 /** Ranks of the distinct values among `values` alone, by code unit. */
 function localRanks(values: readonly string[]): ReadonlyMap<string, number> {
   return new Map([...new Set(values)].sort().map((v, i) => [v, i]));
@@ -234,8 +245,38 @@ function orderName(criteria: readonly Criterion[]): string {
   return "SORT " + criteria.map((c) => (c.reverse ? "-" : "") + c.field).join(" ");
 }
 
+/**
+ * The kept whole-mailbox order of `criteria`; else, derived from the kept order of the same
+ * criteria each reversed (REVERSE DATE for DATE), that order's runs of equal keys taken from
+ * the last to the first, each still by sequence number, and kept in turn.
+ */
 function keptOrder(ctx: CommandContext, criteria: readonly Criterion[]): Uint32Array | undefined {
-  return keptResult<Uint32Array>(mailboxKeys(ctx), selected(ctx).view.uids, orderName(criteria));
+  const { view } = selected(ctx);
+  const keys = mailboxKeys(ctx);
+  const kept = keptResult<Uint32Array>(keys, view.uids, orderName(criteria));
+  if (kept !== undefined) return kept;
+  const flipped = criteria.map((c) => ({ ...c, reverse: !c.reverse }));
+  const other = keptResult<Uint32Array>(keys, view.uids, orderName(flipped));
+  if (other === undefined) return undefined;
+  const keysAt = (i: number) => keys.get(view.uids[other[i]! - 1]!);
+  const out = new Uint32Array(other.length);
+  let w = 0;
+  for (let end = other.length; end > 0;) {
+    const last = keysAt(end - 1);
+    if (last === undefined) return undefined;
+    let start = end - 1;
+    while (start > 0) {
+      const k = keysAt(start - 1);
+      if (k === undefined) return undefined;
+      if (!criteria.every((c) => k[c.field] === last[c.field])) break;
+      start--;
+    }
+    out.set(other.subarray(start, end), w);
+    w += end - start;
+    end = start;
+  }
+  keepResult(keys, view.uids, orderName(criteria), out);
+  return out;
 }
 
 /**
@@ -258,8 +299,8 @@ async function wholeMailboxOrder(
 
 /**
  * Sequence numbers of the messages `key` matches, in the order of the criteria. When they are
- * a good part of the mailbox, they are picked from the whole mailbox's order, which the next
- * SORT reuses (ties break by sequence number, so the order of a subset is the same).
+ * a good part of the mailbox and its whole order is kept, they are picked from that order
+ * (ties break by sequence number, so the order of a subset is the same).
  */
 async function sortedSeqs(
   ctx: CommandContext,
@@ -270,12 +311,8 @@ async function sortedSeqs(
   const hits = await findMatches(ctx, key);
   const { view } = selected(ctx);
   const live = view.uids.length;
-  // The whole order costs a sort of every message: worth it when the keys are all loaded
-  // and the matches many.
-  const whole = keptOrder(ctx, criteria) ??
-    (hits.length * 4 >= live && mailboxKeys(ctx).size >= live
-      ? await wholeMailboxOrder(ctx, criteria)
-      : undefined);
+  // Sorting the whole mailbox would cost more than sorting the matches: only a kept order.
+  const whole = hits.length * 4 >= live ? keptOrder(ctx, criteria) : undefined;
   if (whole === undefined) {
     const records = await loadSortRecords(ctx, key, hits);
     return sortRecords(records, criteria, mailboxKeys(ctx)).map((x) => x.seq);

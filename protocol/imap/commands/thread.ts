@@ -8,6 +8,7 @@ import type { CommandReader } from "../parser.ts";
 import {
   formatThreads,
   type ThreadMessage,
+  type ThreadNode,
   threadOrderedSubject,
   threadReferences,
 } from "../thread.ts";
@@ -15,12 +16,19 @@ import { hasKeys, loadSortRecords } from "./_sort_data.ts";
 import { keepResult, keptResult } from "../sort_cache.ts";
 import { selected } from "./_util.ts";
 import { readCharset, readSearchProgram } from "./search.ts";
+import { type MailboxKeys, subjectRanks } from "./sort.ts";
 
-/** The algorithms advertised as THREAD=<name>. */
-export const THREAD_ALGORITHMS = {
-  ORDEREDSUBJECT: threadOrderedSubject,
-  REFERENCES: threadReferences,
-} as const;
+/** The algorithms advertised as THREAD=<name>; the mailbox's keys lend them what they keep. */
+export const THREAD_ALGORITHMS: ReadonlyMap<
+  string,
+  (messages: readonly ThreadMessage[], keys: MailboxKeys) => ThreadNode[]
+> = new Map([
+  [
+    "ORDEREDSUBJECT",
+    (messages, keys) => threadOrderedSubject(messages, subjectRanks(keys, messages.length)),
+  ],
+  ["REFERENCES", (messages) => threadReferences(messages)],
+]);
 
 async function thread(
   ctx: CommandContext,
@@ -29,7 +37,7 @@ async function thread(
 ): Promise<Completion> {
   r.sp();
   const name = r.keyword("threading algorithm");
-  const algorithm = THREAD_ALGORITHMS[name as keyof typeof THREAD_ALGORITHMS];
+  const algorithm = THREAD_ALGORITHMS.get(name);
   if (algorithm === undefined) throw badSyntax(`Unknown threading algorithm ${name.slice(0, 40)}`);
   r.sp();
   readCharset(r);
@@ -51,9 +59,9 @@ async function thread(
       messageId: keys.messageId,
       references: keys.references,
     }));
-    list = formatThreads(algorithm(messages));
+    const keys = ctx.sortKeys.mailbox(view.mailboxId, view.uidValidity, view.uids.length);
+    list = formatThreads(algorithm(messages, keys));
     if (key.kind === "all" && records.every(hasKeys)) {
-      const keys = ctx.sortKeys.mailbox(view.mailboxId, view.uidValidity, view.uids.length);
       keepResult(keys, records.map((x) => x.uid), keptName, list);
     }
   }

@@ -330,6 +330,10 @@ Deno.test("a kept whole-mailbox SORT and THREAD follow APPEND and EXPUNGE", asyn
     "T SORT (SUBJECT) UTF-8 2:5",
     "T UID SORT (REVERSE DATE) UTF-8 NOT SUBJECT lunch",
     "T SORT RETURN (ALL COUNT) (DISPLAYFROM) UTF-8 UNDELETED",
+    // Derived from the kept orders of the reversed criteria, runs of equal keys included.
+    "T SORT (REVERSE SUBJECT) UTF-8 ALL",
+    "T SORT (REVERSE DISPLAYFROM) UTF-8 UNDELETED",
+    "T UID SORT (DATE) UTF-8 ALL",
   ];
   const answers = async (client: TestClient) => {
     const out: string[] = [];
