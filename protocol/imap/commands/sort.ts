@@ -20,6 +20,8 @@ import {
 } from "./search.ts";
 import { selected } from "./_util.ts";
 import { formatPartial } from "../search_context.ts";
+import type { Pacer } from "../../event_loop.ts";
+import { pacedSort } from "../paced_sort.ts";
 
 type KeyField = keyof SortRecord["keys"];
 
@@ -59,11 +61,12 @@ const rankCache = new WeakMap<
  * The mailbox-wide ranks of `field`: kept ones while valid; else built, when `wanted` records are
  * a good part of the mailbox (a narrow SORT after a change ranks its own few values instead).
  */
-function mailboxRanks(
+async function mailboxRanks(
   keys: MailboxKeys,
   field: KeyField,
   wanted: number,
-): ReadonlyMap<string, number> | undefined {
+  pacer: Pacer,
+): Promise<ReadonlyMap<string, number> | undefined> {
   let entry = rankCache.get(keys);
   if (entry === undefined || entry.size !== keys.size) {
     entry = { size: keys.size, ranks: new Map() };
@@ -74,7 +77,7 @@ function mailboxRanks(
     if (wanted * 4 < keys.size) return undefined;
     const distinct = new Set<string>();
     for (const k of keys.values()) distinct.add(k[field] as string);
-    rank = new Map([...distinct].sort().map((v, i) => [v, i]));
+    rank = await rankValues([...distinct], pacer);
     entry.ranks.set(field, rank);
   }
   return rank;
@@ -87,13 +90,20 @@ function mailboxRanks(
 export function subjectRanks(
   keys: MailboxKeys,
   wanted: number,
-): ReadonlyMap<string, number> | undefined {
-  return mailboxRanks(keys, "subjectKey", wanted);
+  pacer: Pacer,
+): Promise<ReadonlyMap<string, number> | undefined> {
+  return mailboxRanks(keys, "subjectKey", wanted, pacer);
 }
 
-/** Ranks of the distinct values among `values` alone, by code unit. */
-function localRanks(values: readonly string[]): ReadonlyMap<string, number> {
-  return new Map([...new Set(values)].sort().map((v, i) => [v, i]));
+const byCodeUnit = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0;
+
+/** Ranks of distinct strings, by code unit. */
+async function rankValues(
+  distinct: string[],
+  pacer: Pacer,
+): Promise<ReadonlyMap<string, number>> {
+  await pacedSort(distinct, byCodeUnit, pacer);
+  return new Map(distinct.map((v, i) => [v, i]));
 }
 
 /**
@@ -102,40 +112,50 @@ function localRanks(values: readonly string[]): ReadonlyMap<string, number> {
  * the mailbox's cached keys, the ranks come from there (any ordering consistent with code-unit
  * order gives the same result).
  */
-function sortValues(
+async function sortValues(
   records: readonly SortRecord[],
   c: Criterion,
+  pacer: Pacer,
   keys?: MailboxKeys,
-): Float64Array {
+): Promise<Float64Array> {
   const out = new Float64Array(records.length);
   if (!c.text) {
     for (let i = 0; i < records.length; i++) out[i] = records[i]!.keys[c.field] as number;
   } else {
     const values = records.map((r) => r.keys[c.field] as string);
-    let rank = keys === undefined ? undefined : mailboxRanks(keys, c.field, values.length);
+    let rank = keys === undefined
+      ? undefined
+      : await mailboxRanks(keys, c.field, values.length, pacer);
     // A record whose keys are not in the cached map (evicted meanwhile) ranks them itself.
-    if (rank === undefined || values.some((v) => !rank!.has(v))) rank = localRanks(values);
+    if (rank === undefined || values.some((v) => !rank!.has(v))) {
+      rank = await rankValues([...new Set(values)], pacer);
+    }
     for (let i = 0; i < values.length; i++) out[i] = rank.get(values[i]!)!;
   }
   if (c.reverse) { for (let i = 0; i < out.length; i++) out[i] = -out[i]!; }
   return out;
 }
 
-/** Orders `records` by the criteria, then by sequence number (RFC 5256, Section 3). */
-export function sortRecords(
+/**
+ * Orders `records` by the criteria, then by sequence number (RFC 5256, Section 3), yielding
+ * through `pacer`.
+ */
+export async function sortRecords(
   records: readonly SortRecord[],
   criteria: readonly Criterion[],
+  pacer: Pacer,
   keys?: MailboxKeys,
-): SortRecord[] {
-  const columns = criteria.map((c) => sortValues(records, c, keys));
+): Promise<SortRecord[]> {
+  const columns: Float64Array[] = [];
+  for (const c of criteria) columns.push(await sortValues(records, c, pacer, keys));
   const order = Array.from(records.keys());
-  order.sort((a, b) => {
+  await pacedSort(order, (a, b) => {
     for (const col of columns) {
       const d = col[a]! - col[b]!;
       if (d !== 0) return d;
     }
     return records[a]!.seq - records[b]!.seq;
-  });
+  }, pacer);
   return order.map((i) => records[i]!);
 }
 
@@ -271,8 +291,7 @@ function keptOrder(ctx: CommandContext, criteria: readonly Criterion[]): Uint32A
       if (!criteria.every((c) => k[c.field] === last[c.field])) break;
       start--;
     }
-    out.set(other.subarray(start, end), w);
-    w += end - start;
+    for (let i = start; i < end; i++) out[w++] = other[i]!;
     end = start;
   }
   keepResult(keys, view.uids, orderName(criteria), out);
@@ -292,7 +311,8 @@ async function wholeMailboxOrder(
   const name = orderName(criteria);
   const records = await loadSortRecords(ctx, { kind: "all" });
   const keys = mailboxKeys(ctx);
-  const seqs = Uint32Array.from(sortRecords(records, criteria, keys), (x) => x.seq);
+  const sorted = await sortRecords(records, criteria, ctx.pacer(), keys);
+  const seqs = Uint32Array.from(sorted, (x) => x.seq);
   if (records.every(hasKeys)) keepResult(keys, records.map((x) => x.uid), name, seqs);
   return seqs;
 }
@@ -315,7 +335,7 @@ async function sortedSeqs(
   const whole = hits.length * 4 >= live ? keptOrder(ctx, criteria) : undefined;
   if (whole === undefined) {
     const records = await loadSortRecords(ctx, key, hits);
-    return sortRecords(records, criteria, mailboxKeys(ctx)).map((x) => x.seq);
+    return (await sortRecords(records, criteria, ctx.pacer(), mailboxKeys(ctx))).map((x) => x.seq);
   }
   const matched = new Uint8Array(live + 1);
   for (const h of hits) matched[h.seq] = 1;
@@ -351,7 +371,8 @@ async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Pr
       incremental,
       compute: async (c, previous, touched) => {
         if (!incremental) {
-          return sortRecords(await loadSortRecords(c, key), criteria, mailboxKeys(c)).map((x) =>
+          const records = await loadSortRecords(c, key);
+          return (await sortRecords(records, criteria, c.pacer(), mailboxKeys(c))).map((x) =>
             x.uid
           );
         }

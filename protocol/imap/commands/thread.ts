@@ -16,17 +16,14 @@ import { hasKeys, loadSortRecords } from "./_sort_data.ts";
 import { keepResult, keptResult } from "../sort_cache.ts";
 import { selected } from "./_util.ts";
 import { readCharset, readSearchProgram } from "./search.ts";
-import { type MailboxKeys, subjectRanks } from "./sort.ts";
+import { subjectRanks } from "./sort.ts";
 
-/** The algorithms advertised as THREAD=<name>; the mailbox's keys lend them what they keep. */
+/** The algorithms advertised as THREAD=<name>; ORDEREDSUBJECT may borrow SORT's subject ranks. */
 export const THREAD_ALGORITHMS: ReadonlyMap<
   string,
-  (messages: readonly ThreadMessage[], keys: MailboxKeys) => ThreadNode[]
+  (messages: readonly ThreadMessage[], ranks?: ReadonlyMap<string, number>) => ThreadNode[]
 > = new Map([
-  [
-    "ORDEREDSUBJECT",
-    (messages, keys) => threadOrderedSubject(messages, subjectRanks(keys, messages.length)),
-  ],
+  ["ORDEREDSUBJECT", threadOrderedSubject],
   ["REFERENCES", (messages) => threadReferences(messages)],
 ]);
 
@@ -60,7 +57,10 @@ async function thread(
       references: keys.references,
     }));
     const keys = ctx.sortKeys.mailbox(view.mailboxId, view.uidValidity, view.uids.length);
-    list = formatThreads(algorithm(messages, keys));
+    const ranks = name === "ORDEREDSUBJECT"
+      ? await subjectRanks(keys, messages.length, ctx.pacer())
+      : undefined;
+    list = formatThreads(algorithm(messages, ranks));
     if (key.kind === "all" && records.every(hasKeys)) {
       keepResult(keys, records.map((x) => x.uid), keptName, list);
     }
