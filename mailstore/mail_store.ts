@@ -57,6 +57,15 @@ export interface MessageMeta {
   readonly size: number;
 }
 
+/** One message as `getSortTexts` reads it. */
+export interface SortTextRow {
+  readonly uid: number;
+  readonly size: number;
+  /** Milliseconds since the epoch. */
+  readonly internalDate: number;
+  readonly text: string | null;
+}
+
 export interface AppendInput {
   readonly raw: Uint8Array;
   readonly flags?: readonly string[];
@@ -270,10 +279,11 @@ export interface MailStore {
     contains?: string,
   ): Promise<Map<number, string | null>>;
   /**
-   * The stored `AppendInput.sortText` of the given messages, by UID; null for a message stored
-   * without one. Expunged messages are absent. Optional: without it, callers read search texts.
+   * The stored `AppendInput.sortText` of the given messages, with their size and INTERNALDATE,
+   * in UID order; `text` is null for a message stored without one. Expunged messages are
+   * absent. Optional: without it, callers read metadata and search texts.
    */
-  getSortTexts?(mailboxId: number, uids: readonly number[]): Promise<Map<number, string | null>>;
+  getSortTexts?(mailboxId: number, uids: readonly number[]): Promise<SortTextRow[]>;
   storeFlags(
     mailboxId: number,
     uids: readonly number[],

@@ -38,6 +38,7 @@ import type {
   MessageMeta,
   MessageObjectInfo,
   QuotaLimits,
+  SortTextRow,
   SpecialUse,
   StoreFlagsResult,
 } from "../mail_store.ts";
@@ -1105,11 +1106,10 @@ export class SqliteMailStore implements MailStore, ExactStore {
     });
   }
 
-  getSortTexts(mailboxId: number, uids: readonly number[]): Promise<Map<number, string | null>> {
+  getSortTexts(mailboxId: number, uids: readonly number[]): Promise<SortTextRow[]> {
     return this.#call(() => {
       this.#mailboxById(mailboxId);
-      const out = new Map<number, string | null>();
-      if (uids.length === 0) return out;
+      if (uids.length === 0) return [];
       const wanted = new Set(uids);
       let lo = Infinity;
       let hi = -Infinity;
@@ -1119,11 +1119,13 @@ export class SqliteMailStore implements MailStore, ExactStore {
       }
       // One range scan, as in getSearchTexts.
       const rows = this.#arrayStatement(
-        `SELECT m.uid, t.text FROM messages m LEFT JOIN sort_texts t ON t.blob_id = m.blob_id
+        `SELECT m.uid, m.size, m.internal_date, t.text FROM messages m
+         LEFT JOIN sort_texts t ON t.blob_id = m.blob_id
          WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid`,
-      ).all(mailboxId, lo, hi) as unknown as [number, string | null][];
-      for (const [uid, text] of rows) {
-        if (wanted.has(uid)) out.set(uid, text);
+      ).all(mailboxId, lo, hi) as unknown as [number, number, number, string | null][];
+      const out: SortTextRow[] = [];
+      for (const [uid, size, internalDate, text] of rows) {
+        if (wanted.has(uid)) out.push({ uid, size, internalDate, text });
       }
       return out;
     });

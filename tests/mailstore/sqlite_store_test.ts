@@ -482,15 +482,20 @@ Deno.test("openSqliteMailStore() adds sort texts to a version 4 database; its me
     store = await openSqliteMailStore(path);
     try {
       assert.equal(store.schemaVersion, MIGRATIONS.length);
-      assert.deepEqual([...(await store.getSortTexts(inbox.id, [1, 2])).values()], [null, null]);
+      assert.deepEqual(
+        (await store.getSortTexts(inbox.id, [1, 2])).map((r) => [r.uid, r.text]),
+        [[1, null], [2, null]],
+      );
       const c = new TestClient(store);
       await c.login("alice");
       const raw = "From: carol@x\r\nSubject: Fwd: Budget\r\nDate: 3 Jan 2023 10:00 +0000\r\n" +
         "Message-ID: <c@x>\r\n\r\nThree\r\n";
       assert.match(await append(c, "INBOX", raw), /OK/);
-      const texts = await store.getSortTexts(inbox.id, [1, 2, 3]);
-      assert.equal(texts.get(1), null);
-      assert.equal(texts.get(3), derivedData(mimeSupport, enc.encode(raw)).sortText);
+      const rows = await store.getSortTexts(inbox.id, [1, 3]);
+      assert.deepEqual(rows.map((r) => r.uid), [1, 3]);
+      assert.equal(rows[0]!.text, null);
+      assert.equal(rows[1]!.text, derivedData(mimeSupport, enc.encode(raw)).sortText);
+      assert.equal(rows[1]!.size, enc.encode(raw).length);
       await c.cmd("S SELECT INBOX");
       assert.equal((await c.cmd("T SORT (DATE) UTF-8 ALL"))[0], "* SORT 2 1 3");
       assert.equal((await c.cmd("T SORT (FROM SUBJECT) UTF-8 ALL"))[0], "* SORT 2 1 3");

@@ -79,7 +79,10 @@ function displayForm(a: Address | null): string {
 }
 
 /** Derives the keys of one message from its metadata and decoded search data. */
-export function sortKeys(meta: MessageMeta, data: SearchData | null): MessageSortKeys {
+export function sortKeys(
+  meta: Pick<MessageMeta, "size" | "internalDate">,
+  data: SearchData | null,
+): MessageSortKeys {
   const subject = baseSubject(data?.header("subject")[0] ?? "");
   const sent = parseDate(data?.header("date")[0] ?? null);
   const from = firstAddress(data, "from");
@@ -104,31 +107,48 @@ export function sortKeys(meta: MessageMeta, data: SearchData | null): MessageSor
 }
 
 /** Keys of a message expunged before its keys were read: it sorts first, then goes away. */
-const NO_KEYS = sortKeys({ uid: 0, modseq: 0, flags: [], internalDate: 0, size: 0 }, null);
+const NO_KEYS = sortKeys({ internalDate: 0, size: 0 }, null);
 
 /** False for a record whose message went away before its keys were read. */
 export function hasKeys(record: SortRecord): boolean {
   return record.keys !== NO_KEYS;
 }
 
+/** What the keys of a chunk of messages are derived from: size, INTERNALDATE and text. */
+interface ChunkRows {
+  readonly metas: readonly Pick<MessageMeta, "uid" | "size" | "internalDate">[];
+  /** Sort text, else search text, else null; absent when expunged meanwhile. */
+  readonly texts: Map<number, string | null>;
+}
+
 /**
- * The sort texts of `uids` where the store keeps them (a few hundred bytes each), and the
- * search texts of the others.
+ * The sort texts of `uids` with their size and date where the store keeps them (a few hundred
+ * bytes each, one query), and the search texts of the others.
  */
-async function readTexts(
+async function readRows(
   ctx: CommandContext,
   mailboxId: number,
   uids: readonly number[],
-): Promise<Map<number, string | null>> {
-  const texts = await ctx.store.getSortTexts?.(mailboxId, uids);
-  if (texts === undefined) return ctx.store.getSearchTexts(mailboxId, uids);
-  const without = [...texts].flatMap(([uid, text]) => text === null ? [uid] : []);
+): Promise<ChunkRows> {
+  const rows = await ctx.store.getSortTexts?.(mailboxId, uids);
+  if (rows === undefined) {
+    const [metas, texts] = await Promise.all([
+      ctx.store.getMessages(mailboxId, uids),
+      ctx.store.getSearchTexts(mailboxId, uids),
+    ]);
+    return { metas, texts };
+  }
+  const texts = new Map(rows.map((r) => [r.uid, r.text]));
+  const without = rows.flatMap((r) => r.text === null ? [r.uid] : []);
   if (without.length > 0) {
-    for (const [uid, text] of await ctx.store.getSearchTexts(mailboxId, without)) {
-      texts.set(uid, text);
+    const found = await ctx.store.getSearchTexts(mailboxId, without);
+    for (const uid of without) {
+      const text = found.get(uid);
+      if (text === undefined) texts.delete(uid);
+      else texts.set(uid, text);
     }
   }
-  return texts;
+  return { metas: rows, texts };
 }
 
 /**
@@ -153,10 +173,7 @@ export async function loadSortRecords(
   const pacer = ctx.pacer();
   for (let start = 0; start < missing.length; start += CHUNK) {
     const uids = missing.slice(start, start + CHUNK);
-    const [metas, texts] = await Promise.all([
-      ctx.store.getMessages(view.mailboxId, uids),
-      readTexts(ctx, view.mailboxId, uids),
-    ]);
+    const { metas, texts } = await readRows(ctx, view.mailboxId, uids);
     for (const meta of metas) {
       if (pacer.due()) await pacer.yield();
       const text = texts.get(meta.uid);
