@@ -57,6 +57,15 @@ export interface MessageMeta {
   readonly size: number;
 }
 
+/** One message as `getSortTexts` reads it. */
+export interface SortTextRow {
+  readonly uid: number;
+  readonly size: number;
+  /** Milliseconds since the epoch. */
+  readonly internalDate: number;
+  readonly text: string | null;
+}
+
 export interface AppendInput {
   readonly raw: Uint8Array;
   readonly flags?: readonly string[];
@@ -74,6 +83,12 @@ export interface AppendInput {
    * (SQLite text ends there).
    */
   readonly searchText?: string;
+  /**
+   * Opaque sort text computed by the caller at append time: the part of the search text that
+   * SORT and THREAD read, kept apart so that keys of a large mailbox load in one cheap pass
+   * (`getSortTexts`). No NUL either. Stores may drop it (callers fall back to the search text).
+   */
+  readonly sortText?: string;
   /**
    * THREADID (RFC 8474, Section 5.2) computed by the caller from the message's references
    * (`threadIdOf`); without one the message is a thread of its own.
@@ -277,6 +292,12 @@ export interface MailStore {
     uids: readonly number[],
     contains?: string,
   ): Promise<Map<number, string | null>>;
+  /**
+   * The stored `AppendInput.sortText` of the given messages, with their size and INTERNALDATE,
+   * in UID order; `text` is null for a message stored without one. Expunged messages are
+   * absent. Optional: without it, callers read metadata and search texts.
+   */
+  getSortTexts?(mailboxId: number, uids: readonly number[]): Promise<SortTextRow[]>;
   storeFlags(
     mailboxId: number,
     uids: readonly number[],

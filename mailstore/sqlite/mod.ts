@@ -38,6 +38,7 @@ import type {
   MessageMeta,
   MessageObjectInfo,
   QuotaLimits,
+  SortTextRow,
   SpecialUse,
   StoreFlagsResult,
 } from "../mail_store.ts";
@@ -889,6 +890,9 @@ export class SqliteMailStore implements MailStore, ExactStore {
         input.searchText,
       );
     }
+    if (input.sortText !== undefined) {
+      this.#run("INSERT INTO sort_texts (blob_id, text) VALUES (?, ?)", blobId, input.sortText);
+    }
     const uid = m.uidnext;
     const modseq = m.highestmodseq + 1;
     const emailId = newObjectId("M");
@@ -1241,6 +1245,31 @@ export class SqliteMailStore implements MailStore, ExactStore {
         ).all(mailboxId, lo, hi, contains)) as unknown as [number, string | null][];
       for (const [uid, text] of rows) {
         if (wanted.has(uid)) out.set(uid, text);
+      }
+      return out;
+    });
+  }
+
+  getSortTexts(mailboxId: number, uids: readonly number[]): Promise<SortTextRow[]> {
+    return this.#call(() => {
+      this.#mailboxById(mailboxId);
+      if (uids.length === 0) return [];
+      const wanted = new Set(uids);
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const uid of wanted) {
+        if (uid < lo) lo = uid;
+        if (uid > hi) hi = uid;
+      }
+      // One range scan, as in getSearchTexts.
+      const rows = this.#arrayStatement(
+        `SELECT m.uid, m.size, m.internal_date, t.text FROM messages m
+         LEFT JOIN sort_texts t ON t.blob_id = m.blob_id
+         WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid`,
+      ).all(mailboxId, lo, hi) as unknown as [number, number, number, string | null][];
+      const out: SortTextRow[] = [];
+      for (const [uid, size, internalDate, text] of rows) {
+        if (wanted.has(uid)) out.push({ uid, size, internalDate, text });
       }
       return out;
     });

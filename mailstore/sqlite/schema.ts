@@ -122,4 +122,13 @@ export const MIGRATIONS: readonly string[] = [
     thread_id = 'T' || (SELECT id FROM legacy_ids l WHERE l.blob_id = messages.blob_id);
   DROP TABLE legacy_ids;
   `,
+  // Version 5: the sort text (`AppendInput.sortText`) apart from the search text, keyed by blob
+  // like it, so that SORT and THREAD load the keys of a large mailbox without reading every
+  // body. Rows written before this version have none; SORT falls back to their search text.
+  `
+  CREATE TABLE sort_texts (
+    blob_id INTEGER PRIMARY KEY REFERENCES blobs (id) ON DELETE CASCADE,
+    text    TEXT NOT NULL
+  );
+  `,
 ];

@@ -22,6 +22,7 @@ import { headerValue } from "./mime/mod.ts";
 import { parseDate } from "./mime/mod.ts";
 import type { MessageData, MimeSupport, SearchData, SectionSpec } from "./fetch_items.ts";
 import { writeSearchIndex } from "./search_index.ts";
+import { sortTextOf } from "./sort_text.ts";
 import { threadIdOf } from "../../mailstore/object_id.ts";
 
 /** How many decoded summaries a MIME support instance keeps. */
@@ -52,17 +53,19 @@ export function threadRoot(data: SearchData): string | null {
 export function derivedData(
   mime: MimeSupport,
   raw: Uint8Array,
-): { summary?: string; searchText?: string; threadId?: string } {
+): { summary?: string; searchText?: string; sortText?: string; threadId?: string } {
   const summary = mime.summarize?.(raw);
   // The search text and thread root come from the octets (parsed once, above): handing them
   // the new summary would only decode its JSON again.
   const m = { raw, summary: null };
   const searchText = mime.searchIndex?.(m) ?? undefined;
+  const sortText = searchText === undefined ? undefined : sortTextOf(searchText);
   const data = mime.searchData?.(m) ?? null;
   const root = data === null ? null : threadRoot(data);
   return {
     ...(summary !== undefined ? { summary } : {}),
     ...(searchText !== undefined ? { searchText } : {}),
+    ...(sortText !== undefined ? { sortText } : {}),
     ...(root !== null ? { threadId: threadIdOf(root) } : {}),
   };
 }

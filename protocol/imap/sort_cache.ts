@@ -85,3 +85,60 @@ export function sortKeyCacheFor(store: object): SortKeyCache {
   }
   return cache;
 }
+
+/** Whole-mailbox results kept per mailbox keys map: the UIDs they cover, and each by name. */
+interface KeptResults {
+  readonly uids: Uint32Array;
+  readonly byName: Map<string, unknown>;
+}
+
+/** Most whole-mailbox results kept per mailbox (the least recently used goes first). */
+export const MAX_KEPT_RESULTS = 8;
+
+const keptResults = new WeakMap<ReadonlyMap<number, MessageSortKeys>, KeptResults>();
+
+function sameUids(a: Uint32Array, b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * A result computed over every message of a mailbox (a SORT or THREAD of ALL), when it was
+ * computed over exactly `uids` (the mailbox's messages in sequence order now): keys never
+ * change, so only a different set of messages (an APPEND or an EXPUNGE) makes it stale. Kept
+ * beside the mailbox's keys map, so it goes when `SortKeyCache` drops that map; at most
+ * `MAX_KEPT_RESULTS` per mailbox, each of a size linear in its message count.
+ */
+export function keptResult<T>(
+  keys: ReadonlyMap<number, MessageSortKeys>,
+  uids: readonly number[],
+  name: string,
+): T | undefined {
+  const kept = keptResults.get(keys);
+  if (kept === undefined || !kept.byName.has(name) || !sameUids(kept.uids, uids)) return undefined;
+  const value = kept.byName.get(name);
+  kept.byName.delete(name);
+  kept.byName.set(name, value);
+  return value as T;
+}
+
+/** Keeps `value`, computed over exactly `uids`, for `keptResult`. */
+export function keepResult<T>(
+  keys: ReadonlyMap<number, MessageSortKeys>,
+  uids: readonly number[],
+  name: string,
+  value: T,
+): void {
+  let kept = keptResults.get(keys);
+  if (kept === undefined || !sameUids(kept.uids, uids)) {
+    kept = { uids: Uint32Array.from(uids), byName: new Map() };
+    keptResults.set(keys, kept);
+  }
+  kept.byName.delete(name);
+  kept.byName.set(name, value);
+  for (const oldest of kept.byName.keys()) {
+    if (kept.byName.size <= MAX_KEPT_RESULTS) break;
+    kept.byName.delete(oldest);
+  }
+}

@@ -49,24 +49,59 @@ function compareNodes(a: ThreadNode, b: ThreadNode): number {
   return byDate(ma, mb);
 }
 
-/** ORDEREDSUBJECT: messages grouped by base subject, each group a parent and its children. */
-export function threadOrderedSubject(messages: readonly ThreadMessage[]): ThreadNode[] {
-  const sorted = [...messages].sort((a, b) =>
-    a.subjectKey < b.subjectKey ? -1 : a.subjectKey > b.subjectKey ? 1 : byDate(a, b)
+/**
+ * ORDEREDSUBJECT: messages grouped by base subject, each group a parent and its children.
+ * Subjects are ranked (by code unit, as `<` compares), by `ranks` when it ranks every subject
+ * (SORT keeps a mailbox's), else here; then the messages are sorted once by date, and grouped
+ * by rank with a counting sort that keeps that order, so that no sort compares strings.
+ */
+export function threadOrderedSubject(
+  messages: readonly ThreadMessage[],
+  ranks?: ReadonlyMap<string, number>,
+): ThreadNode[] {
+  const n = messages.length;
+  let rankOf = ranks;
+  if (rankOf === undefined || messages.some((m) => !rankOf!.has(m.subjectKey))) {
+    const distinct = [...new Set(messages.map((m) => m.subjectKey))].sort();
+    rankOf = new Map(distinct.map((v, i) => [v, i]));
+  }
+  const rank = new Uint32Array(n);
+  let buckets = 0;
+  for (let i = 0; i < n; i++) {
+    rank[i] = rankOf.get(messages[i]!.subjectKey)!;
+    if (rank[i]! >= buckets) buckets = rank[i]! + 1;
+  }
+  // By date, then sequence number.
+  const byDate = Uint32Array.from(messages.keys()).sort((a, b) =>
+    messages[a]!.date - messages[b]!.date || messages[a]!.seq - messages[b]!.seq
   );
-  const roots: ThreadNode[] = [];
+  // By rank, each rank's messages by date (a stable counting sort of `byDate`).
+  const start = new Uint32Array(buckets + 1);
+  for (let i = 0; i < n; i++) start[rank[i]! + 1]!++;
+  for (let r = 0; r < buckets; r++) start[r + 1]! += start[r]!;
+  const grouped = new Uint32Array(n);
+  for (const i of byDate) grouped[start[rank[i]!]!++] = i;
+  const nodes: (ThreadNode | undefined)[] = new Array(n);
   let current: ThreadNode | null = null;
-  for (const m of sorted) {
-    if (current !== null && current.message!.subjectKey === m.subjectKey) {
-      const child = node(m);
+  let currentRank = -1;
+  for (const i of grouped) {
+    const child = node(messages[i]!);
+    if (current !== null && rank[i] === currentRank) {
       child.parent = current;
       current.children.push(child);
     } else {
-      current = node(m);
-      roots.push(current);
+      current = child;
+      currentRank = rank[i]!;
+      nodes[i] = child;
     }
   }
-  return roots.sort(compareNodes);
+  // The groups by their first message's date: the roots in `byDate` order.
+  const roots: ThreadNode[] = [];
+  for (const i of byDate) {
+    const root = nodes[i];
+    if (root !== undefined) roots.push(root);
+  }
+  return roots;
 }
 
 /**
@@ -250,5 +285,11 @@ function formatNode(root: ThreadNode): string {
 
 /** The `thread-list` of a THREAD response (RFC 5256, Section 4): `(1 2 (3)(4))(5)`. */
 export function formatThreads(roots: readonly ThreadNode[]): string {
-  return roots.map((r) => `(${formatNode(r)})`).join("");
+  const parts: string[] = [];
+  for (const r of roots) {
+    // A message alone, the most common thread by far, needs no walk.
+    if (r.children.length === 0 && r.message !== null) parts.push(`(${r.message.n})`);
+    else parts.push(`(${formatNode(r)})`);
+  }
+  return parts.join("");
 }

@@ -4,6 +4,8 @@ import { allocateSharedSync, openSqliteMailStore } from "../../mailstore/sqlite/
 import type { EventRelay } from "../../mailstore/event_hub.ts";
 import type { MailboxEvent, MessageMeta } from "../../mailstore/mail_store.ts";
 import { MIGRATIONS } from "../../mailstore/sqlite/schema.ts";
+import { derivedData, mimeSupport } from "../../protocol/imap/mime_support.ts";
+import { append, TestClient } from "../protocol/imap/_harness.ts";
 
 const enc = new TextEncoder();
 
@@ -520,4 +522,53 @@ Deno.test("a cached listing follows the writes another connection relays", async
     await b.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("openSqliteMailStore() adds sort texts to a version 4 database; its messages sort as before", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/mail.db`;
+    const messages = [
+      "From: Bob <bob@x>\r\nSubject: Re: Budget\r\nDate: 2 Jan 2023 10:00 +0000\r\n" +
+      "Message-ID: <b@x>\r\nReferences: <a@x>\r\n\r\nTwo\r\n",
+      "From: alice@x\r\nSubject: Budget\r\nDate: 1 Jan 2023 10:00 +0000\r\n" +
+      "Message-ID: <a@x>\r\n\r\nOne\r\n",
+    ];
+    // A version 4 database holding messages with search texts and no sort texts.
+    let store = await openSqliteMailStore(path);
+    const account = await store.createAccount("alice", null);
+    const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+    for (const m of messages) {
+      const raw = enc.encode(m);
+      const { sortText: _, ...derived } = derivedData(mimeSupport, raw);
+      await store.append(inbox.id, { raw, ...derived });
+    }
+    await store.close();
+    const db = new DatabaseSync(path);
+    db.exec("DROP TABLE sort_texts; UPDATE schema_version SET version = 4");
+    db.close();
+    store = await openSqliteMailStore(path);
+    try {
+      assert.equal(store.schemaVersion, MIGRATIONS.length);
+      assert.deepEqual(
+        (await store.getSortTexts(inbox.id, [1, 2])).map((r) => [r.uid, r.text]),
+        [[1, null], [2, null]],
+      );
+      const c = new TestClient(store);
+      await c.login("alice");
+      const raw = "From: carol@x\r\nSubject: Fwd: Budget\r\nDate: 3 Jan 2023 10:00 +0000\r\n" +
+        "Message-ID: <c@x>\r\n\r\nThree\r\n";
+      assert.match(await append(c, "INBOX", raw), /OK/);
+      const rows = await store.getSortTexts(inbox.id, [1, 3]);
+      assert.deepEqual(rows.map((r) => r.uid), [1, 3]);
+      assert.equal(rows[0]!.text, null);
+      assert.equal(rows[1]!.text, derivedData(mimeSupport, enc.encode(raw)).sortText);
+      assert.equal(rows[1]!.size, enc.encode(raw).length);
+      await c.cmd("S SELECT INBOX");
+      assert.equal((await c.cmd("T SORT (DATE) UTF-8 ALL"))[0], "* SORT 2 1 3");
+      assert.equal((await c.cmd("T SORT (FROM SUBJECT) UTF-8 ALL"))[0], "* SORT 2 1 3");
+      assert.equal((await c.cmd("T THREAD REFERENCES UTF-8 ALL"))[0], "* THREAD (2 (1)(3))");
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -1,6 +1,7 @@
 /**
- * What SORT and THREAD (RFC 5256) order messages by, read from the search text stored at APPEND
- * (decoded, folded header values), so that neither re-parses a message, and kept in the
+ * What SORT and THREAD (RFC 5256) order messages by, read from the sort text stored at APPEND
+ * (`sort_text.ts`: decoded, folded header values), else from the search text, so that neither
+ * re-parses a message, and kept in the
  * session's `SortKeyCache`. Messages stored without search text fall back to their summary,
  * then to their octets, as SEARCH does.
  */
@@ -58,8 +59,12 @@ function firstAddress(data: SearchData | null, field: string): Address | null {
  * upper case for the ASCII-range order Dovecot's titlecase gives.
  */
 function casemap(s: string): string {
-  return s.normalize("NFKD").toUpperCase();
+  // NFKD leaves ASCII as it is.
+  return NON_ASCII.test(s) ? s.normalize("NFKD").toUpperCase() : s.toUpperCase();
 }
+
+// deno-lint-ignore no-control-regex -- the range is the point
+const NON_ASCII = /[^\x00-\x7f]/;
 
 const MSG_ID = /<([^<>]+)>/g;
 
@@ -74,7 +79,10 @@ function displayForm(a: Address | null): string {
 }
 
 /** Derives the keys of one message from its metadata and decoded search data. */
-export function sortKeys(meta: MessageMeta, data: SearchData | null): MessageSortKeys {
+export function sortKeys(
+  meta: Pick<MessageMeta, "size" | "internalDate">,
+  data: SearchData | null,
+): MessageSortKeys {
   const subject = baseSubject(data?.header("subject")[0] ?? "");
   const sent = parseDate(data?.header("date")[0] ?? null);
   const from = firstAddress(data, "from");
@@ -99,7 +107,49 @@ export function sortKeys(meta: MessageMeta, data: SearchData | null): MessageSor
 }
 
 /** Keys of a message expunged before its keys were read: it sorts first, then goes away. */
-const NO_KEYS = sortKeys({ uid: 0, modseq: 0, flags: [], internalDate: 0, size: 0 }, null);
+const NO_KEYS = sortKeys({ internalDate: 0, size: 0 }, null);
+
+/** False for a record whose message went away before its keys were read. */
+export function hasKeys(record: SortRecord): boolean {
+  return record.keys !== NO_KEYS;
+}
+
+/** What the keys of a chunk of messages are derived from: size, INTERNALDATE and text. */
+interface ChunkRows {
+  readonly metas: readonly Pick<MessageMeta, "uid" | "size" | "internalDate">[];
+  /** Sort text, else search text, else null; absent when expunged meanwhile. */
+  readonly texts: Map<number, string | null>;
+}
+
+/**
+ * The sort texts of `uids` with their size and date where the store keeps them (a few hundred
+ * bytes each, one query), and the search texts of the others.
+ */
+async function readRows(
+  ctx: CommandContext,
+  mailboxId: number,
+  uids: readonly number[],
+): Promise<ChunkRows> {
+  const rows = await ctx.store.getSortTexts?.(mailboxId, uids);
+  if (rows === undefined) {
+    const [metas, texts] = await Promise.all([
+      ctx.store.getMessages(mailboxId, uids),
+      ctx.store.getSearchTexts(mailboxId, uids),
+    ]);
+    return { metas, texts };
+  }
+  const texts = new Map(rows.map((r) => [r.uid, r.text]));
+  const without = rows.flatMap((r) => r.text === null ? [r.uid] : []);
+  if (without.length > 0) {
+    const found = await ctx.store.getSearchTexts(mailboxId, without);
+    for (const uid of without) {
+      const text = found.get(uid);
+      if (text === undefined) texts.delete(uid);
+      else texts.set(uid, text);
+    }
+  }
+  return { metas: rows, texts };
+}
 
 /**
  * The sort records of the messages `key` matches, in sequence order. For ALL, the common case
@@ -111,20 +161,21 @@ export async function loadSortRecords(
   matched?: readonly { readonly seq: number; readonly uid: number }[],
 ): Promise<SortRecord[]> {
   const { view } = selected(ctx);
-  const hits: readonly { readonly seq: number; readonly uid: number }[] = matched ??
-    (key.kind === "all"
-      ? view.uids.map((uid, i) => ({ seq: i + 1, uid }))
-      : await findMatches(ctx, key));
+  const all = matched === undefined && key.kind === "all" ? view.uids : null;
+  const hits: readonly { readonly seq: number; readonly uid: number }[] = all !== null
+    ? []
+    : matched ?? await findMatches(ctx, key);
   const cache = ctx.sortKeys.mailbox(view.mailboxId, view.uidValidity, view.uids.length);
-  const missing = hits.filter((h) => !cache.has(h.uid)).map((h) => h.uid);
+  const missing = all !== null
+    ? all.filter((uid) => !cache.has(uid))
+    : hits.flatMap((h) => cache.has(h.uid) ? [] : [h.uid]);
   const searchData = ctx.mime.searchData;
+  const pacer = ctx.pacer();
   for (let start = 0; start < missing.length; start += CHUNK) {
     const uids = missing.slice(start, start + CHUNK);
-    const [metas, texts] = await Promise.all([
-      ctx.store.getMessages(view.mailboxId, uids),
-      ctx.store.getSearchTexts(view.mailboxId, uids),
-    ]);
-    for (const meta of metas) {
+    const { metas, texts } = await readRows(ctx, view.mailboxId, uids);
+    for (const [i, meta] of metas.entries()) {
+      if ((i & 63) === 63 && pacer.due()) await pacer.yield();
       const text = texts.get(meta.uid);
       if (text === undefined) continue; // Expunged meanwhile.
       let data: SearchData | null = text === null ? null : SearchIndex.read(text);
@@ -139,6 +190,9 @@ export async function loadSortRecords(
       cache.set(meta.uid, sortKeys(meta, data));
     }
     ctx.sortKeys.added(metas.length);
+  }
+  if (all !== null) {
+    return all.map((uid, i) => ({ seq: i + 1, uid, keys: cache.get(uid) ?? NO_KEYS }));
   }
   return hits.map((h) => ({ seq: h.seq, uid: h.uid, keys: cache.get(h.uid) ?? NO_KEYS }));
 }

@@ -8,16 +8,20 @@ import type { CommandContext, CommandSpec, Completion } from "../context.ts";
 import { badSyntax } from "../errors.ts";
 import type { CommandReader } from "../parser.ts";
 import { formatSequenceSet } from "../sequence_set.ts";
-import { loadSortRecords, type SortRecord } from "./_sort_data.ts";
+import { hasKeys, loadSortRecords, type SortRecord } from "./_sort_data.ts";
+import { keepResult, keptResult } from "../sort_cache.ts";
 import {
   dependsOnMessageOnly,
   findMatches,
   readCharset,
   readReturnOptions,
   readSearchProgram,
+  type SearchKey,
 } from "./search.ts";
 import { selected } from "./_util.ts";
 import { formatPartial } from "../search_context.ts";
+import type { Pacer } from "../../event_loop.ts";
+import { pacedSort } from "../paced_sort.ts";
 
 type KeyField = keyof SortRecord["keys"];
 
@@ -57,11 +61,12 @@ const rankCache = new WeakMap<
  * The mailbox-wide ranks of `field`: kept ones while valid; else built, when `wanted` records are
  * a good part of the mailbox (a narrow SORT after a change ranks its own few values instead).
  */
-function mailboxRanks(
+async function mailboxRanks(
   keys: MailboxKeys,
   field: KeyField,
   wanted: number,
-): ReadonlyMap<string, number> | undefined {
+  pacer: Pacer,
+): Promise<ReadonlyMap<string, number> | undefined> {
   let entry = rankCache.get(keys);
   if (entry === undefined || entry.size !== keys.size) {
     entry = { size: keys.size, ranks: new Map() };
@@ -72,15 +77,33 @@ function mailboxRanks(
     if (wanted * 4 < keys.size) return undefined;
     const distinct = new Set<string>();
     for (const k of keys.values()) distinct.add(k[field] as string);
-    rank = new Map([...distinct].sort().map((v, i) => [v, i]));
+    rank = await rankValues([...distinct], pacer);
     entry.ranks.set(field, rank);
   }
   return rank;
 }
 
-/** Ranks of the distinct values among `values` alone, by code unit. */
-function localRanks(values: readonly string[]): ReadonlyMap<string, number> {
-  return new Map([...new Set(values)].sort().map((v, i) => [v, i]));
+/**
+ * The mailbox-wide ranks of base subjects that SORT (SUBJECT) keeps, for THREAD ORDEREDSUBJECT
+ * over `wanted` messages; built when they are a good part of the mailbox, as for SORT.
+ */
+export function subjectRanks(
+  keys: MailboxKeys,
+  wanted: number,
+  pacer: Pacer,
+): Promise<ReadonlyMap<string, number> | undefined> {
+  return mailboxRanks(keys, "subjectKey", wanted, pacer);
+}
+
+const byCodeUnit = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0;
+
+/** Ranks of distinct strings, by code unit. */
+async function rankValues(
+  distinct: string[],
+  pacer: Pacer,
+): Promise<ReadonlyMap<string, number>> {
+  await pacedSort(distinct, byCodeUnit, pacer);
+  return new Map(distinct.map((v, i) => [v, i]));
 }
 
 /**
@@ -89,40 +112,50 @@ function localRanks(values: readonly string[]): ReadonlyMap<string, number> {
  * the mailbox's cached keys, the ranks come from there (any ordering consistent with code-unit
  * order gives the same result).
  */
-function sortValues(
+async function sortValues(
   records: readonly SortRecord[],
   c: Criterion,
+  pacer: Pacer,
   keys?: MailboxKeys,
-): Float64Array {
+): Promise<Float64Array> {
   const out = new Float64Array(records.length);
   if (!c.text) {
     for (let i = 0; i < records.length; i++) out[i] = records[i]!.keys[c.field] as number;
   } else {
     const values = records.map((r) => r.keys[c.field] as string);
-    let rank = keys === undefined ? undefined : mailboxRanks(keys, c.field, values.length);
+    let rank = keys === undefined
+      ? undefined
+      : await mailboxRanks(keys, c.field, values.length, pacer);
     // A record whose keys are not in the cached map (evicted meanwhile) ranks them itself.
-    if (rank === undefined || values.some((v) => !rank!.has(v))) rank = localRanks(values);
+    if (rank === undefined || values.some((v) => !rank!.has(v))) {
+      rank = await rankValues([...new Set(values)], pacer);
+    }
     for (let i = 0; i < values.length; i++) out[i] = rank.get(values[i]!)!;
   }
   if (c.reverse) { for (let i = 0; i < out.length; i++) out[i] = -out[i]!; }
   return out;
 }
 
-/** Orders `records` by the criteria, then by sequence number (RFC 5256, Section 3). */
-export function sortRecords(
+/**
+ * Orders `records` by the criteria, then by sequence number (RFC 5256, Section 3), yielding
+ * through `pacer`.
+ */
+export async function sortRecords(
   records: readonly SortRecord[],
   criteria: readonly Criterion[],
+  pacer: Pacer,
   keys?: MailboxKeys,
-): SortRecord[] {
-  const columns = criteria.map((c) => sortValues(records, c, keys));
+): Promise<SortRecord[]> {
+  const columns: Float64Array[] = [];
+  for (const c of criteria) columns.push(await sortValues(records, c, pacer, keys));
   const order = Array.from(records.keys());
-  order.sort((a, b) => {
+  await pacedSort(order, (a, b) => {
     for (const col of columns) {
       const d = col[a]! - col[b]!;
       if (d !== 0) return d;
     }
     return records[a]!.seq - records[b]!.seq;
-  });
+  }, pacer);
   return order.map((i) => records[i]!);
 }
 
@@ -228,6 +261,89 @@ function mailboxKeys(ctx: CommandContext): MailboxKeys {
   return ctx.sortKeys.mailbox(view.mailboxId, view.uidValidity, view.uids.length);
 }
 
+function orderName(criteria: readonly Criterion[]): string {
+  return "SORT " + criteria.map((c) => (c.reverse ? "-" : "") + c.field).join(" ");
+}
+
+/**
+ * The kept whole-mailbox order of `criteria`; else, derived from the kept order of the same
+ * criteria each reversed (REVERSE DATE for DATE), that order's runs of equal keys taken from
+ * the last to the first, each still by sequence number, and kept in turn.
+ */
+function keptOrder(ctx: CommandContext, criteria: readonly Criterion[]): Uint32Array | undefined {
+  const { view } = selected(ctx);
+  const keys = mailboxKeys(ctx);
+  const kept = keptResult<Uint32Array>(keys, view.uids, orderName(criteria));
+  if (kept !== undefined) return kept;
+  const flipped = criteria.map((c) => ({ ...c, reverse: !c.reverse }));
+  const other = keptResult<Uint32Array>(keys, view.uids, orderName(flipped));
+  if (other === undefined) return undefined;
+  const keysAt = (i: number) => keys.get(view.uids[other[i]! - 1]!);
+  const out = new Uint32Array(other.length);
+  let w = 0;
+  for (let end = other.length; end > 0;) {
+    const last = keysAt(end - 1);
+    if (last === undefined) return undefined;
+    let start = end - 1;
+    while (start > 0) {
+      const k = keysAt(start - 1);
+      if (k === undefined) return undefined;
+      if (!criteria.every((c) => k[c.field] === last[c.field])) break;
+      start--;
+    }
+    for (let i = start; i < end; i++) out[w++] = other[i]!;
+    end = start;
+  }
+  keepResult(keys, view.uids, orderName(criteria), out);
+  return out;
+}
+
+/**
+ * Sequence numbers of the whole mailbox in the order of the criteria, kept (`keptResult`)
+ * until its set of messages changes: webmail sorts whole mailboxes again and again.
+ */
+async function wholeMailboxOrder(
+  ctx: CommandContext,
+  criteria: readonly Criterion[],
+): Promise<Uint32Array> {
+  const kept = keptOrder(ctx, criteria);
+  if (kept !== undefined) return kept;
+  const name = orderName(criteria);
+  const records = await loadSortRecords(ctx, { kind: "all" });
+  const keys = mailboxKeys(ctx);
+  const sorted = await sortRecords(records, criteria, ctx.pacer(), keys);
+  const seqs = Uint32Array.from(sorted, (x) => x.seq);
+  if (records.every(hasKeys)) keepResult(keys, records.map((x) => x.uid), name, seqs);
+  return seqs;
+}
+
+/**
+ * Sequence numbers of the messages `key` matches, in the order of the criteria. When they are
+ * a good part of the mailbox and its whole order is kept, they are picked from that order
+ * (ties break by sequence number, so the order of a subset is the same).
+ */
+async function sortedSeqs(
+  ctx: CommandContext,
+  key: SearchKey,
+  criteria: readonly Criterion[],
+): Promise<ArrayLike<number>> {
+  if (key.kind === "all") return wholeMailboxOrder(ctx, criteria);
+  const hits = await findMatches(ctx, key);
+  const { view } = selected(ctx);
+  const live = view.uids.length;
+  // Sorting the whole mailbox would cost more than sorting the matches: only a kept order.
+  const whole = hits.length * 4 >= live ? keptOrder(ctx, criteria) : undefined;
+  if (whole === undefined) {
+    const records = await loadSortRecords(ctx, key, hits);
+    return (await sortRecords(records, criteria, ctx.pacer(), mailboxKeys(ctx))).map((x) => x.seq);
+  }
+  const matched = new Uint8Array(live + 1);
+  for (const h of hits) matched[h.seq] = 1;
+  const out: number[] = [];
+  for (const seq of whole) if (matched[seq] === 1) out.push(seq);
+  return out;
+}
+
 async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Promise<Completion> {
   r.sp();
   const { returns, context } = readReturnOptions<ReturnOption>(r, RETURN_OPTIONS, "SORT");
@@ -236,8 +352,10 @@ async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Pr
   readCharset(r);
   r.sp();
   const key = readSearchProgram(r);
-  const records = sortRecords(await loadSortRecords(ctx, key), criteria, mailboxKeys(ctx));
-  const numbers = records.map((x) => uidMode ? x.uid : x.seq);
+  const seqs = await sortedSeqs(ctx, key, criteria);
+  const { view } = selected(ctx);
+  const uids = Array.from(seqs, (s) => view.uids[s - 1]!);
+  const numbers = uidMode ? uids : Array.from(seqs);
   const label = uidMode ? "UID SORT" : "SORT";
   if (returns === null) {
     ctx.out.line(`* SORT${numbers.map((n) => " " + n).join("")}`);
@@ -253,7 +371,8 @@ async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Pr
       incremental,
       compute: async (c, previous, touched) => {
         if (!incremental) {
-          return sortRecords(await loadSortRecords(c, key), criteria, mailboxKeys(c)).map((x) =>
+          const records = await loadSortRecords(c, key);
+          return (await sortRecords(records, criteria, c.pacer(), mailboxKeys(c))).map((x) =>
             x.uid
           );
         }
@@ -277,7 +396,7 @@ async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Pr
         });
         return mergeSorted(kept, added, criteria).map((x) => x.uid);
       },
-      results: records.map((x) => x.uid),
+      results: uids,
     });
     if (!added) ctx.out.line(`* NO [NOUPDATE "${ctx.tag}"] Too many or too large kept results`);
   }

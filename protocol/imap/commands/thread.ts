@@ -8,17 +8,24 @@ import type { CommandReader } from "../parser.ts";
 import {
   formatThreads,
   type ThreadMessage,
+  type ThreadNode,
   threadOrderedSubject,
   threadReferences,
 } from "../thread.ts";
-import { loadSortRecords } from "./_sort_data.ts";
+import { hasKeys, loadSortRecords } from "./_sort_data.ts";
+import { keepResult, keptResult } from "../sort_cache.ts";
+import { selected } from "./_util.ts";
 import { readCharset, readSearchProgram } from "./search.ts";
+import { subjectRanks } from "./sort.ts";
 
-/** The algorithms advertised as THREAD=<name>. */
-export const THREAD_ALGORITHMS = {
-  ORDEREDSUBJECT: threadOrderedSubject,
-  REFERENCES: threadReferences,
-} as const;
+/** The algorithms advertised as THREAD=<name>; ORDEREDSUBJECT may borrow SORT's subject ranks. */
+export const THREAD_ALGORITHMS: ReadonlyMap<
+  string,
+  (messages: readonly ThreadMessage[], ranks?: ReadonlyMap<string, number>) => ThreadNode[]
+> = new Map([
+  ["ORDEREDSUBJECT", threadOrderedSubject],
+  ["REFERENCES", (messages) => threadReferences(messages)],
+]);
 
 async function thread(
   ctx: CommandContext,
@@ -27,19 +34,37 @@ async function thread(
 ): Promise<Completion> {
   r.sp();
   const name = r.keyword("threading algorithm");
-  const algorithm = THREAD_ALGORITHMS[name as keyof typeof THREAD_ALGORITHMS];
+  const algorithm = THREAD_ALGORITHMS.get(name);
   if (algorithm === undefined) throw badSyntax(`Unknown threading algorithm ${name.slice(0, 40)}`);
   r.sp();
   readCharset(r);
   r.sp();
   const key = readSearchProgram(r);
-  const records = await loadSortRecords(ctx, key);
-  const messages: ThreadMessage[] = records.map((x) => ({
-    ...x.keys,
-    seq: x.seq,
-    n: uidMode ? x.uid : x.seq,
-  }));
-  const list = formatThreads(algorithm(messages));
+  const { view } = selected(ctx);
+  const cache = ctx.sortKeys.mailbox(view.mailboxId, view.uidValidity, view.uids.length);
+  // A whole mailbox's threads are kept until its set of messages changes (see `keptResult`).
+  const keptName = `THREAD ${name} ${uidMode ? "UID" : "SEQ"}`;
+  let list = key.kind === "all" ? keptResult<string>(cache, view.uids, keptName) : undefined;
+  if (list === undefined) {
+    const records = await loadSortRecords(ctx, key);
+    const messages: ThreadMessage[] = records.map(({ seq, uid, keys }) => ({
+      seq,
+      n: uidMode ? uid : seq,
+      date: keys.date,
+      subject: keys.subject,
+      subjectKey: keys.subjectKey,
+      messageId: keys.messageId,
+      references: keys.references,
+    }));
+    const keys = ctx.sortKeys.mailbox(view.mailboxId, view.uidValidity, view.uids.length);
+    const ranks = name === "ORDEREDSUBJECT"
+      ? await subjectRanks(keys, messages.length, ctx.pacer())
+      : undefined;
+    list = formatThreads(algorithm(messages, ranks));
+    if (key.kind === "all" && records.every(hasKeys)) {
+      keepResult(keys, records.map((x) => x.uid), keptName, list);
+    }
+  }
   ctx.out.line(list === "" ? "* THREAD" : `* THREAD ${list}`);
   return { text: `${uidMode ? "UID THREAD" : "THREAD"} completed` };
 }

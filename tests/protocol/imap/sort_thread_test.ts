@@ -7,7 +7,16 @@ import {
   type ThreadNode,
   threadReferences,
 } from "../../../protocol/imap/thread.ts";
-import { type MessageSortKeys, SortKeyCache } from "../../../protocol/imap/sort_cache.ts";
+import {
+  keepResult,
+  keptResult,
+  MAX_KEPT_RESULTS,
+  type MessageSortKeys,
+  SortKeyCache,
+} from "../../../protocol/imap/sort_cache.ts";
+import { derivedData, mimeSupport } from "../../../protocol/imap/mime_support.ts";
+import { sortKeys } from "../../../protocol/imap/commands/_sort_data.ts";
+import { SearchIndex } from "../../../protocol/imap/search_index.ts";
 import { append, newStore, TestClient } from "./_harness.ts";
 
 Deno.test("baseSubject() strips leaders, blobs and trailers as RFC 5256, Section 2.1 says", () => {
@@ -285,4 +294,83 @@ Deno.test("a repeated text SORT stays right as messages arrive and searches narr
   assert.match(await append(c, "INBOX", msg(7, "Candles", "Thu, 5 Jan 2023 09:00:00 +0000")), /OK/);
   await c.cmd("N NOOP");
   assert.equal(await sort("(SUBJECT) UTF-8 ALL"), "* SORT 3 4 7 1 2 5 6");
+});
+
+Deno.test("the sort text gives every sort key the whole search text gives", () => {
+  const extra = [
+    "From: =?UTF-8?Q?J=C3=BCrgen?= <j@x>, other@x\r\nTo: Team: a@x, b@x;\r\n" +
+    "Subject: =?UTF-8?B?UmU6IMOcYmVy?= [fwd: Budget]\r\nDate: 1 Feb 2023 10:00 +0100\r\n" +
+    "Cc: <cc@x>\r\nIn-Reply-To: <p@x> <q@x>\r\nReceived: by x; 1 Feb 2023\r\n\r\nBody\r\n",
+    "Subject: no addresses\r\n\r\n",
+  ];
+  const enc = new TextEncoder();
+  for (const [i, text] of [...corpus, ...extra].entries()) {
+    const raw = enc.encode(text);
+    const derived = derivedData(mimeSupport, raw);
+    assert.ok(derived.searchText !== undefined && derived.sortText !== undefined);
+    assert.ok(derived.sortText.length <= derived.searchText.length);
+    const meta = { uid: i + 1, modseq: 1, flags: [], internalDate: 1e12, size: raw.length };
+    assert.deepEqual(
+      sortKeys(meta, SearchIndex.read(derived.sortText)),
+      sortKeys(meta, SearchIndex.read(derived.searchText)),
+      text.slice(0, 60),
+    );
+  }
+});
+
+Deno.test("a kept whole-mailbox SORT and THREAD follow APPEND and EXPUNGE", async () => {
+  const c = await mailbox(corpus);
+  const commands = [
+    "T SORT (SUBJECT) UTF-8 ALL",
+    "T UID SORT (REVERSE DATE) UTF-8 ALL",
+    "T SORT (DISPLAYFROM) UTF-8 ALL",
+    "T THREAD ORDEREDSUBJECT UTF-8 ALL",
+    "T UID THREAD REFERENCES UTF-8 ALL",
+    // Picked from the kept whole-mailbox orders above.
+    "T SORT (SUBJECT) UTF-8 2:5",
+    "T UID SORT (REVERSE DATE) UTF-8 NOT SUBJECT lunch",
+    "T SORT RETURN (ALL COUNT) (DISPLAYFROM) UTF-8 UNDELETED",
+    // Derived from the kept orders of the reversed criteria, runs of equal keys included.
+    "T SORT (REVERSE SUBJECT) UTF-8 ALL",
+    "T SORT (REVERSE DISPLAYFROM) UTF-8 UNDELETED",
+    "T UID SORT (DATE) UTF-8 ALL",
+  ];
+  const answers = async (client: TestClient) => {
+    const out: string[] = [];
+    for (const command of commands) out.push((await client.cmd(command))[0]!);
+    return out;
+  };
+  /** What stores that never sorted these messages answer (each command its own store). */
+  const fresh = async (messages: readonly string[], expunge?: string) => {
+    const out: string[] = [];
+    for (const command of commands) {
+      const r = await mailbox(messages);
+      if (expunge !== undefined) {
+        await r.cmd(`D STORE ${expunge} +FLAGS (\\Deleted)`);
+        await r.cmd("E EXPUNGE");
+      }
+      out.push((await r.cmd(command))[0]!);
+    }
+    return out;
+  };
+  const first = await answers(c);
+  assert.deepEqual(await answers(c), first);
+  assert.deepEqual(first, await fresh(corpus));
+  const later = msg(7, "Candles", "Thu, 5 Jan 2023 09:00:00 +0000", { refs: "<m3@x>" });
+  assert.match(await append(c, "INBOX", later), /OK/);
+  await c.cmd("N NOOP");
+  assert.deepEqual(await answers(c), await fresh([...corpus, later]));
+  await c.cmd("D STORE 2 +FLAGS (\\Deleted)");
+  await c.cmd("E EXPUNGE");
+  assert.deepEqual(await answers(c), await fresh([...corpus, later], "2"));
+});
+
+Deno.test("keepResult() keeps a bounded number of results per mailbox, for one set of UIDs", () => {
+  const keys = new Map<number, MessageSortKeys>();
+  for (let i = 0; i <= MAX_KEPT_RESULTS; i++) keepResult(keys, [1, 2], `r${i}`, i);
+  assert.equal(keptResult(keys, [1, 2], "r0"), undefined);
+  assert.equal(keptResult(keys, [1, 2], `r${MAX_KEPT_RESULTS}`), MAX_KEPT_RESULTS);
+  assert.equal(keptResult(keys, [1, 3], `r${MAX_KEPT_RESULTS}`), undefined);
+  keepResult(keys, [1, 3], "other", 0);
+  assert.equal(keptResult(keys, [1, 2], "r1"), undefined);
 });
