@@ -11,6 +11,7 @@ import { badSyntax, ImapError } from "../errors.ts";
 import { addressKey, headerEnd, type SearchData } from "../fetch_items.ts";
 import { foldText } from "../mime/mod.ts";
 import type { CommandReader } from "../parser.ts";
+import { LineBuilder, MAX_DIGITS } from "../response.ts";
 import { formatSequenceSet, type SequenceSet } from "../sequence_set.ts";
 import { SearchIndex } from "../search_index.ts";
 import {
@@ -376,16 +377,25 @@ function compareDay(day: number, op: DateOp, target: number): boolean {
   return op === "before" ? day < target : op === "on" ? day === target : day >= target;
 }
 
+/** True when `flags` holds `flag`, compared case-insensitively (exact spelling tried first). */
+function hasFlag(flags: readonly string[], flag: string): boolean {
+  for (let i = 0; i < flags.length; i++) if (flags[i] === flag) return true;
+  const lower = flag.toLowerCase();
+  for (let i = 0; i < flags.length; i++) {
+    const f = flags[i]!;
+    if (f.length === flag.length && f.toLowerCase() === lower) return true;
+  }
+  return false;
+}
+
 function matches(key: SearchKey, c: Candidate, resolved: Resolved): boolean {
   switch (key.kind) {
     case "all":
       return true;
     case "none":
       return false;
-    case "flag": {
-      const f = key.flag.toLowerCase();
-      return c.meta.flags.some((x) => x.toLowerCase() === f) === key.present;
-    }
+    case "flag":
+      return hasFlag(c.meta.flags, key.flag) === key.present;
     case "size":
       return key.larger ? c.meta.size > key.n : c.meta.size < key.n;
     case "modseq":
@@ -628,6 +638,29 @@ export async function findMatches(
   const pacer = ctx.pacer();
   // Both lists are in ascending UID order: walk them together instead of mapping UIDs.
   let mi = 0;
+  if (!needs.text && !needs.raw && !needs.objects) {
+    // Metadata alone decides (ALL, flags, sizes, sets): one walk, one candidate reused.
+    const c: { meta: MessageMeta; objects: null; data: null; raw: null } = {
+      meta: metas[0]!,
+      objects: null,
+      data: null,
+      raw: null,
+    };
+    for (let i = 0; i < uids.length; i++) {
+      const uid = uids[i]!;
+      while (mi < metas.length && metas[mi]!.uid < uid) mi++;
+      const meta = metas[mi];
+      if (meta !== undefined && meta.uid === uid) {
+        c.meta = meta;
+        if (matches(key, c, resolved)) {
+          const seq = only === undefined ? i + 1 : view.seqOf(uid);
+          hits.push({ seq, uid, modseq: meta.modseq });
+        }
+      }
+      if ((i & PACE_EVERY) === PACE_EVERY && pacer.due()) await pacer.yield();
+    }
+    return hits;
+  }
   for (let start = 0; start < uids.length; start += SEARCH_CHUNK) {
     const chunk = uids.slice(start, start + SEARCH_CHUNK);
     // One query per chunk for the stored search text; rows stored without one (written before
@@ -687,8 +720,18 @@ async function search(
   if (returns !== null && returns.includes("SAVE")) ctx.savedSearch = hits.map((h) => h.uid);
   const label = uidMode ? "UID SEARCH" : "SEARCH";
   if (returns === null && !ctx.rev2) {
-    const suffix = usesModseq && hits.length > 0 ? ` (MODSEQ ${highest()})` : "";
-    ctx.out.line(`* SEARCH${numbers.map((n) => " " + n).join("")}${suffix}`);
+    const w = new LineBuilder(ctx.out);
+    w.reserve(8);
+    w.ascii("* SEARCH");
+    for (let i = 0; i < numbers.length; i++) {
+      w.reserve(1 + MAX_DIGITS);
+      w.ascii(" ");
+      w.number(numbers[i]!);
+    }
+    const suffix = usesModseq && hits.length > 0 ? ` (MODSEQ ${highest()})\r\n` : "\r\n";
+    w.reserve(suffix.length);
+    w.ascii(suffix);
+    w.flush();
     return { text: `${label} completed` };
   }
   const context = args.context;

@@ -74,3 +74,31 @@ Deno.test("FETCH of metadata skips messages expunged by another session and says
   ]);
   await store.close();
 });
+
+Deno.test("SEARCH of metadata keys answers every number in one line (sqlite)", async () => {
+  const n = 5000;
+  const store = await filled("sqlite", n);
+  const c = new TestClient(store);
+  await c.login();
+  await c.cmd("s SELECT INBOX");
+  const all = Array.from({ length: n }, (_, i) => i + 1);
+  const unseen = all.filter((i) => i % 3 === 0);
+  assert.deepEqual(await c.cmd("a UID SEARCH ALL"), [
+    `* SEARCH ${all.join(" ")}`,
+    "a OK UID SEARCH completed",
+  ]);
+  assert.deepEqual(await c.cmd("b UID SEARCH UNSEEN"), [
+    `* SEARCH ${unseen.join(" ")}`,
+    "b OK UID SEARCH completed",
+  ]);
+  assert.deepEqual(await c.cmd("c SEARCH KEYWORD $work NOT 1:4990"), [
+    "* SEARCH 4991 4994 4997 5000",
+    "c OK SEARCH completed",
+  ]);
+  assert.deepEqual(await c.cmd("d UID SEARCH unseen modseq 4990"), [
+    "* OK [HIGHESTMODSEQ 5001] Highest",
+    "* SEARCH 4989 4992 4995 4998 (MODSEQ 4999)",
+    "d OK UID SEARCH completed",
+  ]);
+  await store.close();
+});
