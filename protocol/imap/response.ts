@@ -163,6 +163,8 @@ export function flagList(flags: readonly string[]): string {
   return `(${flags.join(" ")})`;
 }
 
+const POWERS_OF_TEN = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+
 /** The first buffer of a `LineBuilder`; it doubles as needed up to `FLUSH_THRESHOLD`. */
 const BUILDER_FIRST = 4096;
 
@@ -218,17 +220,17 @@ export class LineBuilder {
 
   /** Appends a non-negative integer in decimal (`MAX_DIGITS` at most); `reserve` room first. */
   number(n: number): void {
-    if (n >= 1e15) {
+    if (n > 0x7fffffff) {
       this.ascii(String(n));
       return;
     }
-    const buf = this.#buf;
     let digits = 1;
-    for (let p = 10; p <= n; p *= 10) digits++;
+    while (digits < 10 && n >= POWERS_OF_TEN[digits]!) digits++;
+    const buf = this.#buf;
     let at = this.#at + digits;
     this.#at = at;
     do {
-      const q = Math.floor(n / 10);
+      const q = (n / 10) | 0;
       buf[--at] = 0x30 + n - q * 10;
       n = q;
     } while (n > 0);
