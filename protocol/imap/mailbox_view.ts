@@ -35,10 +35,54 @@ export interface SyncOptions {
 /** The system flags every mailbox offers (RFC 9051, Section 2.3.2), in the FLAGS response. */
 export const SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
+/** True when the flag list holds \\Seen (flags compare case-insensitively). */
+function hasSeen(flags: readonly string[]): boolean {
+  for (const f of flags) if (f.length === 5 && f.toLowerCase() === "\\seen") return true;
+  return false;
+}
+
 function sameFlags(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   const keys = new Set(a.map((f) => f.toLowerCase()));
   return b.every((f) => keys.has(f.toLowerCase()));
+}
+
+/** Distinct flag lists a listing is expected to hold; beyond them a set finds the rest. */
+const FEW_FLAG_SETS = 8;
+
+/**
+ * The UIDs and flag lists of a listing, in order, and its distinct flag lists. Stores share one
+ * array per flag combination, so a few identity checks find the distinct ones without hashing
+ * every message (a SELECT of 100,000).
+ */
+function splitListing(messages: readonly MessageMeta[]): {
+  uids: number[];
+  flags: (readonly string[])[];
+  sets: (readonly string[])[];
+} {
+  const count = messages.length;
+  const uids: number[] = new Array(count);
+  const flags: (readonly string[])[] = new Array(count);
+  const sets: (readonly string[])[] = [];
+  let more: Set<readonly string[]> | null = null;
+  for (let i = 0; i < count; i++) {
+    const m = messages[i]!;
+    const f = m.flags;
+    uids[i] = m.uid;
+    flags[i] = f;
+    let j = 0;
+    while (j < sets.length && j < FEW_FLAG_SETS && sets[j] !== f) j++;
+    if (j < sets.length && j < FEW_FLAG_SETS) continue;
+    if (sets.length < FEW_FLAG_SETS) {
+      sets.push(f);
+      continue;
+    }
+    more ??= new Set(sets);
+    if (more.has(f)) continue;
+    more.add(f);
+    sets.push(f);
+  }
+  return { uids, flags, sets };
 }
 
 /** The selected mailbox as one session sees it. */
@@ -100,18 +144,10 @@ export class MailboxView {
     this.#name = name;
     this.uidValidity = uidValidity;
     this.readOnly = readOnly;
-    const count = messages.length;
-    this.#uids = new Array(count);
-    this.#flags = new Array(count);
-    // Stores share one array per flag combination: look at each combination once.
-    let last: readonly string[] | null = null;
-    for (let i = 0; i < count; i++) {
-      const m = messages[i]!;
-      this.#uids[i] = m.uid;
-      this.#flags[i] = m.flags;
-      if (m.flags !== last) this.#addKeywords(m.flags);
-      last = m.flags;
-    }
+    const { uids, flags, sets } = splitListing(messages);
+    this.#uids = uids;
+    this.#flags = flags;
+    for (const f of sets) this.#addKeywords(f);
     this.#takeRecent(this.#uids);
     this.#reportedRecent = this.recentCount;
   }
@@ -133,6 +169,25 @@ export class MailboxView {
   /** True when the message is \\Recent in this session. */
   isRecent(uid: number): boolean {
     return this.#recent.has(uid);
+  }
+
+  /**
+   * The sequence number of the first message without \\Seen in the flags the client was told
+   * of, or 0 (the UNSEEN response code of RFC 3501, Section 7.1). Each distinct flag list is
+   * looked at once.
+   */
+  firstUnseen(): number {
+    const flags = this.#flags;
+    let seen: readonly string[] | null = null;
+    let other: readonly string[] | null = null;
+    for (let i = 0; i < flags.length; i++) {
+      const f = flags[i]!;
+      if (f === seen || f === other) continue;
+      if (!hasSeen(f)) return i + 1;
+      other = seen;
+      seen = f;
+    }
+    return 0;
   }
 
   /** The flags to show the client for a message: the stored ones, plus \\Recent if so. */

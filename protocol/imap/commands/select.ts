@@ -95,10 +95,8 @@ async function open(
   out.line(`* ${messages.length} EXISTS`);
   if (!ctx.rev2) {
     out.line(`* ${view.recentCount} RECENT`);
-    const firstUnseen = messages.findIndex((m) =>
-      !m.flags.some((f) => f.toLowerCase() === "\\seen")
-    );
-    if (firstUnseen >= 0) out.line(`* OK [UNSEEN ${firstUnseen + 1}] First unseen message`);
+    const firstUnseen = view.firstUnseen();
+    if (firstUnseen > 0) out.line(`* OK [UNSEEN ${firstUnseen}] First unseen message`);
   }
   out.line(`* OK [UIDVALIDITY ${mailbox.uidValidity}] UIDs valid`);
   out.line(`* OK [UIDNEXT ${mailbox.uidNext}] Predicted next UID`);

@@ -102,3 +102,28 @@ Deno.test("SEARCH of metadata keys answers every number in one line (sqlite)", a
   ]);
   await store.close();
 });
+
+Deno.test("SELECT names the first unseen message and every keyword of many flag combinations", async () => {
+  const n = 3000;
+  const store = await filled("sqlite", n);
+  const inbox = (await store.getMailbox((await store.getAccount("alice"))!.id, "INBOX"))!;
+  const all = Array.from({ length: n }, (_, i) => i + 1);
+  await store.storeFlags(inbox.id, all.filter((u) => u !== 2991), "add", ["\\Seen"]);
+  for (let k = 1; k <= 12; k++) {
+    await store.storeFlags(inbox.id, all.filter((u) => u % 13 === k), "add", [`$K${k}`]);
+  }
+  const c = new TestClient(store);
+  await c.login();
+  const out = await c.cmd("s SELECT INBOX");
+  const keywords = ["$K1", "$Work", ...Array.from({ length: 11 }, (_, i) => `$K${i + 2}`)];
+  assert.ok(out.includes("* OK [UNSEEN 2991] First unseen message"), out.join("\n"));
+  const flags = out.find((l) => l.startsWith("* FLAGS "));
+  assert.equal(
+    flags,
+    `* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft ${keywords.join(" ")})`,
+  );
+  await store.storeFlags(inbox.id, [2991], "add", ["\\Seen"]);
+  const again = await c.cmd("t SELECT INBOX");
+  assert.ok(!again.some((l) => l.includes("[UNSEEN")), again.join("\n"));
+  await store.close();
+});
