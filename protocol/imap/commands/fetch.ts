@@ -71,12 +71,23 @@ const DATE_TIME_LENGTH = 40;
 /** The bytes of `flagList` remembered per flags array (stores share one frozen array per set). */
 function flagBytesCache(): (flags: readonly string[]) => Uint8Array {
   const cache = new Map<readonly string[], Uint8Array>();
+  // The last two lists looked up, checked by identity before the map.
+  let a: readonly string[] | null = null;
+  let aBytes: Uint8Array = new Uint8Array(0);
+  let b: readonly string[] | null = null;
+  let bBytes = aBytes;
   return (flags) => {
+    if (flags === a) return aBytes;
+    if (flags === b) return bBytes;
     let bytes = cache.get(flags);
     if (bytes === undefined) {
       bytes = encoder.encode(flagList(flags));
       if (cache.size < 1024) cache.set(flags, bytes);
     }
+    b = a;
+    bBytes = aBytes;
+    a = flags;
+    aBytes = bytes;
     return bytes;
   };
 }
