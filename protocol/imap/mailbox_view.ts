@@ -243,7 +243,13 @@ export class MailboxView {
   /** `announce()` for several messages at once: one FLAGS response for all their keywords. */
   announceAll(lists: Iterable<readonly string[]>, out: Output): void {
     let added = false;
-    for (const flags of lists) if (this.#addKeywords(flags)) added = true;
+    // Stores share one array per flag combination: a few identity checks skip the repeats.
+    const recent: (readonly string[])[] = [];
+    for (const flags of lists) {
+      if (recent.includes(flags)) continue;
+      if (recent.length < FEW_FLAG_SETS) recent.push(flags);
+      if (this.#addKeywords(flags)) added = true;
+    }
     if (added) this.writeFlags(out);
   }
 

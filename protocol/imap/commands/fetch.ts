@@ -68,26 +68,25 @@ const encoder = new TextEncoder();
 /** Room for a `date-time` (28 characters; more for dates beyond year 9999). */
 const DATE_TIME_LENGTH = 40;
 
+/** Flag lists whose bytes are found by an identity check before the map is asked. */
+const FEW_FLAG_SETS = 8;
+
 /** The bytes of `flagList` remembered per flags array (stores share one frozen array per set). */
 function flagBytesCache(): (flags: readonly string[]) => Uint8Array {
   const cache = new Map<readonly string[], Uint8Array>();
-  // The last two lists looked up, checked by identity before the map.
-  let a: readonly string[] | null = null;
-  let aBytes: Uint8Array = new Uint8Array(0);
-  let b: readonly string[] | null = null;
-  let bBytes = aBytes;
+  // The first few lists, checked by identity: most mailboxes hold only a few combinations.
+  const lists: (readonly string[])[] = [];
+  const texts: Uint8Array[] = [];
   return (flags) => {
-    if (flags === a) return aBytes;
-    if (flags === b) return bBytes;
+    for (let i = 0; i < lists.length; i++) if (lists[i] === flags) return texts[i]!;
     let bytes = cache.get(flags);
     if (bytes === undefined) {
       bytes = encoder.encode(flagList(flags));
-      if (cache.size < 1024) cache.set(flags, bytes);
+      if (lists.length < FEW_FLAG_SETS) {
+        lists.push(flags);
+        texts.push(bytes);
+      } else if (cache.size < 1024) cache.set(flags, bytes);
     }
-    b = a;
-    bBytes = aBytes;
-    a = flags;
-    aBytes = bytes;
     return bytes;
   };
 }
