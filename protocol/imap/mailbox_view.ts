@@ -55,11 +55,14 @@ const FEW_FLAG_SETS = 8;
  * array per flag combination, so a few identity checks find the distinct ones without hashing
  * every message (a SELECT of 100,000).
  */
-function splitListing(messages: readonly MessageMeta[]): {
-  uids: number[];
-  flags: (readonly string[])[];
-  sets: (readonly string[])[];
-} {
+/** A listing split into the arrays a view keeps. */
+interface SplitListing {
+  readonly uids: number[];
+  readonly flags: (readonly string[])[];
+  readonly sets: readonly (readonly string[])[];
+}
+
+function splitListing(messages: readonly MessageMeta[]): SplitListing {
   const count = messages.length;
   const uids: number[] = new Array(count);
   const flags: (readonly string[])[] = new Array(count);
@@ -83,6 +86,63 @@ function splitListing(messages: readonly MessageMeta[]): {
     sets.push(f);
   }
   return { uids, flags, sets };
+}
+
+/** Listings shorter than this are split at every SELECT; longer ones are kept (`splitFor`). */
+const SPLIT_CACHE_MIN = 1000;
+/** Large mailboxes per store whose last split listing is kept. */
+const SPLIT_CACHE_MAILBOXES = 4;
+
+/** The last split listing of a large mailbox, and the listing it was split from. */
+interface KeptSplit extends SplitListing {
+  readonly source: readonly MessageMeta[];
+}
+
+const keptSplits = new WeakMap<MailStore, Map<number, KeptSplit>>();
+
+/** True when both lists hold the very same objects in the same order. */
+function sameEntries(a: readonly MessageMeta[], b: readonly MessageMeta[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * `splitListing`, reusing the last split of a large mailbox when the store handed out the very
+ * same message objects again (a store's cached listing, unchanged): comparing 100,000 references
+ * in a row and copying two arrays costs far less than reading 100,000 scattered objects.
+ * Message metadata is immutable (`MessageMeta` is readonly), and a store that builds new objects
+ * at every listing simply never matches.
+ */
+function splitFor(
+  store: MailStore,
+  mailboxId: number,
+  messages: readonly MessageMeta[],
+): SplitListing {
+  if (messages.length < SPLIT_CACHE_MIN) return splitListing(messages);
+  let kept = keptSplits.get(store);
+  if (kept === undefined) {
+    kept = new Map();
+    keptSplits.set(store, kept);
+  }
+  const last = kept.get(mailboxId);
+  kept.delete(mailboxId);
+  if (last !== undefined && sameEntries(last.source, messages)) {
+    kept.set(mailboxId, last);
+    return { uids: last.uids.slice(), flags: last.flags.slice(), sets: last.sets };
+  }
+  const split = splitListing(messages);
+  kept.set(mailboxId, {
+    source: messages.slice(),
+    uids: split.uids.slice(),
+    flags: split.flags.slice(),
+    sets: split.sets,
+  });
+  for (const id of kept.keys()) {
+    if (kept.size <= SPLIT_CACHE_MAILBOXES) break;
+    kept.delete(id);
+  }
+  return split;
 }
 
 /** The selected mailbox as one session sees it. */
@@ -134,7 +194,7 @@ export class MailboxView {
     name: string,
     uidValidity: number,
     readOnly: boolean,
-    messages: readonly MessageMeta[],
+    listing: SplitListing,
     recentMode: RecentMode,
     registry: RecentRegistry,
   ) {
@@ -144,7 +204,7 @@ export class MailboxView {
     this.#name = name;
     this.uidValidity = uidValidity;
     this.readOnly = readOnly;
-    const { uids, flags, sets } = splitListing(messages);
+    const { uids, flags, sets } = listing;
     this.#uids = uids;
     this.#flags = flags;
     for (const f of sets) this.#addKeywords(f);
@@ -279,7 +339,7 @@ export class MailboxView {
         mailbox.name,
         mailbox.uidValidity,
         readOnly,
-        messages,
+        splitFor(store, mailbox.id, messages),
         recentMode,
         recentRegistryFor(store),
       );

@@ -127,3 +127,29 @@ Deno.test("SELECT names the first unseen message and every keyword of many flag 
   assert.ok(!again.some((l) => l.includes("[UNSEEN")), again.join("\n"));
   await store.close();
 });
+
+Deno.test("Sessions that open the same large listing keep views of their own", async () => {
+  const n = 3000;
+  const store = await filled("sqlite", n);
+  const a = new TestClient(store);
+  const b = new TestClient(store);
+  await a.login();
+  await b.login();
+  await a.cmd("s SELECT INBOX");
+  assert.ok((await b.cmd("s SELECT INBOX")).includes("* 3000 EXISTS"));
+  await a.cmd("t STORE 1 +FLAGS.SILENT (\\Deleted)");
+  assert.deepEqual(await a.cmd("e EXPUNGE"), ["* 1 EXPUNGE", "e OK EXPUNGE completed"]);
+  // b has not been told of the expunge: its sequence numbers are unchanged.
+  assert.deepEqual(await b.cmd("f FETCH 1:2 (UID)"), [
+    "* 2 FETCH (UID 2)",
+    "f OK [EXPUNGEISSUED] FETCH completed; some messages were expunged",
+  ]);
+  const c = new TestClient(store);
+  await c.login();
+  const opened = await c.cmd("s SELECT INBOX");
+  assert.ok(opened.includes("* 2999 EXISTS"), opened.join("\n"));
+  assert.ok(opened.includes("* OK [UNSEEN 2] First unseen message"), opened.join("\n"));
+  assert.deepEqual((await c.cmd("f FETCH 1 (UID)"))[0], "* 1 FETCH (UID 2)");
+  assert.deepEqual((await a.cmd("f FETCH 1 (UID)"))[0], "* 1 FETCH (UID 2)");
+  await store.close();
+});
