@@ -333,6 +333,13 @@ function pickSorted(metas: readonly MessageMeta[], uids: readonly number[]): Mes
   const out: MessageMeta[] = [];
   let lo = 0;
   for (const uid of wanted) {
+    // A run of consecutive messages (FETCH 1:*) is found by looking at the next one.
+    const next = metas[lo];
+    if (next !== undefined && next.uid === uid) {
+      out.push(next);
+      lo++;
+      continue;
+    }
     let hi = metas.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
@@ -341,7 +348,10 @@ function pickSorted(metas: readonly MessageMeta[], uids: readonly number[]): Mes
       else hi = mid - 1;
     }
     const hit = metas[lo];
-    if (hit !== undefined && hit.uid === uid) out.push(hit);
+    if (hit !== undefined && hit.uid === uid) {
+      out.push(hit);
+      lo++;
+    }
   }
   return out;
 }

@@ -35,10 +35,124 @@ export interface SyncOptions {
 /** The system flags every mailbox offers (RFC 9051, Section 2.3.2), in the FLAGS response. */
 export const SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
+/** True when the flag list holds \\Seen (flags compare case-insensitively). */
+function hasSeen(flags: readonly string[]): boolean {
+  for (const f of flags) if (f.length === 5 && f.toLowerCase() === "\\seen") return true;
+  return false;
+}
+
 function sameFlags(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   const keys = new Set(a.map((f) => f.toLowerCase()));
   return b.every((f) => keys.has(f.toLowerCase()));
+}
+
+/** Distinct flag lists a listing is expected to hold; beyond them a set finds the rest. */
+const FEW_FLAG_SETS = 8;
+
+/**
+ * The UIDs and flag lists of a listing, in order, and its distinct flag lists. Stores share one
+ * array per flag combination, so a few identity checks find the distinct ones without hashing
+ * every message (a SELECT of 100,000).
+ */
+/** A listing split into the arrays a view keeps. */
+interface SplitListing {
+  readonly uids: number[];
+  readonly flags: (readonly string[])[];
+  readonly sets: readonly (readonly string[])[];
+  /** The highest MODSEQ in the listing. */
+  readonly floor: number;
+}
+
+function splitListing(messages: readonly MessageMeta[]): SplitListing {
+  const count = messages.length;
+  const uids: number[] = new Array(count);
+  const flags: (readonly string[])[] = new Array(count);
+  const sets: (readonly string[])[] = [];
+  let more: Set<readonly string[]> | null = null;
+  let floor = 0;
+  for (let i = 0; i < count; i++) {
+    const m = messages[i]!;
+    const f = m.flags;
+    uids[i] = m.uid;
+    if (m.modseq > floor) floor = m.modseq;
+    flags[i] = f;
+    let j = 0;
+    while (j < sets.length && j < FEW_FLAG_SETS && sets[j] !== f) j++;
+    if (j < sets.length && j < FEW_FLAG_SETS) continue;
+    if (sets.length < FEW_FLAG_SETS) {
+      sets.push(f);
+      continue;
+    }
+    more ??= new Set(sets);
+    if (more.has(f)) continue;
+    more.add(f);
+    sets.push(f);
+  }
+  return { uids, flags, sets, floor };
+}
+
+/** Listings shorter than this are split at every SELECT; longer ones are kept (`splitFor`). */
+const SPLIT_CACHE_MIN = 1000;
+/** Large mailboxes per store whose last split listing is kept. */
+const SPLIT_CACHE_MAILBOXES = 4;
+
+/** The last split listing of a large mailbox, and the listing it was split from. */
+interface KeptSplit extends SplitListing {
+  readonly source: readonly MessageMeta[];
+}
+
+const keptSplits = new WeakMap<MailStore, Map<number, KeptSplit>>();
+
+/** True when both lists hold the very same objects in the same order. */
+function sameEntries(a: readonly MessageMeta[], b: readonly MessageMeta[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * `splitListing`, reusing the last split of a large mailbox when the store handed out the very
+ * same message objects again (a store's cached listing, unchanged): comparing 100,000 references
+ * in a row and copying two arrays costs far less than reading 100,000 scattered objects.
+ * Message metadata is immutable (`MessageMeta` is readonly), and a store that builds new objects
+ * at every listing simply never matches.
+ */
+function splitFor(
+  store: MailStore,
+  mailboxId: number,
+  messages: readonly MessageMeta[],
+): SplitListing {
+  if (messages.length < SPLIT_CACHE_MIN) return splitListing(messages);
+  let kept = keptSplits.get(store);
+  if (kept === undefined) {
+    kept = new Map();
+    keptSplits.set(store, kept);
+  }
+  const last = kept.get(mailboxId);
+  kept.delete(mailboxId);
+  if (last !== undefined && sameEntries(last.source, messages)) {
+    kept.set(mailboxId, last);
+    return {
+      uids: last.uids.slice(),
+      flags: last.flags.slice(),
+      sets: last.sets,
+      floor: last.floor,
+    };
+  }
+  const split = splitListing(messages);
+  kept.set(mailboxId, {
+    source: messages.slice(),
+    uids: split.uids.slice(),
+    flags: split.flags.slice(),
+    sets: split.sets,
+    floor: split.floor,
+  });
+  for (const id of kept.keys()) {
+    if (kept.size <= SPLIT_CACHE_MAILBOXES) break;
+    kept.delete(id);
+  }
+  return split;
 }
 
 /** The selected mailbox as one session sees it. */
@@ -103,7 +217,7 @@ export class MailboxView {
     name: string,
     uidValidity: number,
     readOnly: boolean,
-    messages: readonly MessageMeta[],
+    listing: SplitListing,
     recentMode: RecentMode,
     registry: RecentRegistry,
   ) {
@@ -113,21 +227,11 @@ export class MailboxView {
     this.#name = name;
     this.uidValidity = uidValidity;
     this.readOnly = readOnly;
-    const count = messages.length;
-    this.#uids = new Array(count);
-    this.#flags = new Array(count);
-    // Stores share one array per flag combination: look at each combination once.
-    let last: readonly string[] | null = null;
-    let floor = 0;
-    for (let i = 0; i < count; i++) {
-      const m = messages[i]!;
-      this.#uids[i] = m.uid;
-      this.#flags[i] = m.flags;
-      if (m.modseq > floor) floor = m.modseq;
-      if (m.flags !== last) this.#addKeywords(m.flags);
-      last = m.flags;
-    }
+    const { uids, flags, sets, floor } = listing;
+    this.#uids = uids;
+    this.#flags = flags;
     this.#floor = floor;
+    for (const f of sets) this.#addKeywords(f);
     this.#takeRecent(this.#uids);
     this.#reportedRecent = this.recentCount;
   }
@@ -149,6 +253,25 @@ export class MailboxView {
   /** True when the message is \\Recent in this session. */
   isRecent(uid: number): boolean {
     return this.#recent.has(uid);
+  }
+
+  /**
+   * The sequence number of the first message without \\Seen in the flags the client was told
+   * of, or 0 (the UNSEEN response code of RFC 3501, Section 7.1). Each distinct flag list is
+   * looked at once.
+   */
+  firstUnseen(): number {
+    const flags = this.#flags;
+    let seen: readonly string[] | null = null;
+    let other: readonly string[] | null = null;
+    for (let i = 0; i < flags.length; i++) {
+      const f = flags[i]!;
+      if (f === seen || f === other) continue;
+      if (!hasSeen(f)) return i + 1;
+      other = seen;
+      seen = f;
+    }
+    return 0;
   }
 
   /** The flags to show the client for a message: the stored ones, plus \\Recent if so. */
@@ -204,7 +327,13 @@ export class MailboxView {
   /** `announce()` for several messages at once: one FLAGS response for all their keywords. */
   announceAll(lists: Iterable<readonly string[]>, out: Output): void {
     let added = false;
-    for (const flags of lists) if (this.#addKeywords(flags)) added = true;
+    // Stores share one array per flag combination: a few identity checks skip the repeats.
+    const recent: (readonly string[])[] = [];
+    for (const flags of lists) {
+      if (recent.includes(flags)) continue;
+      if (recent.length < FEW_FLAG_SETS) recent.push(flags);
+      if (this.#addKeywords(flags)) added = true;
+    }
     if (added) this.writeFlags(out);
   }
 
@@ -234,7 +363,7 @@ export class MailboxView {
         mailbox.name,
         mailbox.uidValidity,
         readOnly,
-        messages,
+        splitFor(store, mailbox.id, messages),
         recentMode,
         recentRegistryFor(store),
       );
@@ -314,6 +443,15 @@ export class MailboxView {
   noteFlags(uid: number, flags: readonly string[]): void {
     const seq = this.seqOf(uid);
     if (seq > 0) this.#flags[seq - 1] = flags;
+  }
+
+  /**
+   * Records that the client has just been told a message's state at `modseq` outside `sync()`
+   * (FETCH, STORE, QRESYNC): a change an event carries that is older than that must be read
+   * again, not reported (events of other connections can arrive out of order).
+   */
+  noteModseq(modseq: number): void {
+    if (modseq > this.#floor) this.#floor = modseq;
   }
 
   /** `noteFlags` for the message at sequence number `seq`, known to be in the view. */

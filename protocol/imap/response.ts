@@ -162,3 +162,88 @@ export function formatDateTime(ms: number): string {
 export function flagList(flags: readonly string[]): string {
   return `(${flags.join(" ")})`;
 }
+
+const POWERS_OF_TEN = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+
+/** The first buffer of a `LineBuilder`; it doubles as needed up to `FLUSH_THRESHOLD`. */
+const BUILDER_FIRST = 4096;
+
+/**
+ * Builds many short ASCII response lines (a FETCH of every message's UID and FLAGS, a SEARCH
+ * of 100,000 numbers) straight into bytes handed to an `Output`: no string per line, no joining
+ * of strings and no encoding pass. Numbers are written digit by digit. The buffer grows to
+ * `FLUSH_THRESHOLD`, so a long FETCH reaches the driver in few large pieces (each sealed and
+ * written in one go). Call `flush()` before anything else writes to the output (a session
+ * writes only from the command in progress, so its `await`s need no flush) and before the
+ * output is handed on.
+ */
+export class LineBuilder {
+  readonly #out: Output;
+  #buf = new Uint8Array(0);
+  #at = 0;
+
+  constructor(out: Output) {
+    this.#out = out;
+  }
+
+  /** Bytes built and not yet handed to the output. */
+  get pending(): number {
+    return this.#at;
+  }
+
+  /** Makes room for `n` more bytes, growing the buffer or handing a full one to the output. */
+  reserve(n: number): void {
+    if (this.#at + n <= this.#buf.length) return;
+    if (this.#at + n > FLUSH_THRESHOLD) this.flush();
+    const size = Math.max(
+      this.#at + n,
+      Math.min(FLUSH_THRESHOLD, Math.max(BUILDER_FIRST, 2 * this.#buf.length)),
+    );
+    const next = new Uint8Array(size);
+    next.set(this.#buf.subarray(0, this.#at));
+    this.#buf = next;
+  }
+
+  /** Appends 7-bit text (the caller knows it is ASCII); `reserve` its length first. */
+  ascii(s: string): void {
+    const buf = this.#buf;
+    let at = this.#at;
+    for (let i = 0; i < s.length; i++) buf[at++] = s.charCodeAt(i);
+    this.#at = at;
+  }
+
+  /** Appends bytes; `reserve` their length first. */
+  bytes(b: Uint8Array): void {
+    this.#buf.set(b, this.#at);
+    this.#at += b.length;
+  }
+
+  /** Appends a non-negative integer in decimal (`MAX_DIGITS` at most); `reserve` room first. */
+  number(n: number): void {
+    if (n > 0x7fffffff) {
+      this.ascii(String(n));
+      return;
+    }
+    let digits = 1;
+    while (digits < 10 && n >= POWERS_OF_TEN[digits]!) digits++;
+    const buf = this.#buf;
+    let at = this.#at + digits;
+    this.#at = at;
+    do {
+      const q = (n / 10) | 0;
+      buf[--at] = 0x30 + n - q * 10;
+      n = q;
+    } while (n > 0);
+  }
+
+  /** Hands the bytes built so far to the output (the rest of the buffer is used next). */
+  flush(): void {
+    if (this.#at === 0) return;
+    this.#out.bytes(this.#buf.subarray(0, this.#at));
+    this.#buf = this.#buf.subarray(this.#at);
+    this.#at = 0;
+  }
+}
+
+/** Digits of the largest integer `LineBuilder.number` writes (2^63 - 1, a mod-sequence). */
+export const MAX_DIGITS = 19;

@@ -19,7 +19,14 @@ import {
 import { badSyntax } from "../errors.ts";
 import { formatSequenceSet, MAX_NUMBER, selectFromSorted, starAs } from "../sequence_set.ts";
 import type { CommandReader } from "../parser.ts";
-import { flagList, FLUSH_THRESHOLD, formatDateTime } from "../response.ts";
+import {
+  flagList,
+  FLUSH_THRESHOLD,
+  formatDateTime,
+  LineBuilder,
+  MAX_DIGITS,
+  Output,
+} from "../response.ts";
 import type { MailboxView } from "../mailbox_view.ts";
 import { selected } from "./_util.ts";
 
@@ -57,54 +64,80 @@ function metaPlan(items: readonly FetchItem[], addUid: boolean): MetaItem[] | nu
   return plan;
 }
 
-/** Renders one metadata-only FETCH response as one string. */
+const encoder = new TextEncoder();
+/** Room for a `date-time` (28 characters; more for dates beyond year 9999). */
+const DATE_TIME_LENGTH = 40;
+
+/** Flag lists whose bytes are found by an identity check before the map is asked. */
+const FEW_FLAG_SETS = 8;
+
+/** The bytes of `flagList` remembered per flags array (stores share one frozen array per set). */
+function flagBytesCache(): (flags: readonly string[]) => Uint8Array {
+  const cache = new Map<readonly string[], Uint8Array>();
+  // The first few lists, checked by identity: most mailboxes hold only a few combinations.
+  const lists: (readonly string[])[] = [];
+  const texts: Uint8Array[] = [];
+  return (flags) => {
+    for (let i = 0; i < lists.length; i++) if (lists[i] === flags) return texts[i]!;
+    let bytes = cache.get(flags);
+    if (bytes === undefined) {
+      bytes = encoder.encode(flagList(flags));
+      if (lists.length < FEW_FLAG_SETS) {
+        lists.push(flags);
+        texts.push(bytes);
+      } else if (cache.size < 1024) cache.set(flags, bytes);
+    }
+    return bytes;
+  };
+}
+
+/** Writes one metadata-only FETCH response, `* seq FETCH (UID 7 FLAGS (\\Seen))` and CRLF. */
 function renderMeta(
+  w: LineBuilder,
   plan: readonly MetaItem[],
   seq: number,
   meta: MessageMeta,
-  flagText: (flags: readonly string[]) => string,
-): string {
-  let s = `* ${seq} FETCH (`;
+  flags: Uint8Array,
+): void {
+  // "* " seq " FETCH (" and ")\r\n", and per item its name, a space, its value and a space.
+  w.reserve(16 + MAX_DIGITS + plan.length * (16 + MAX_DIGITS) + flags.length + DATE_TIME_LENGTH);
+  w.ascii("* ");
+  w.number(seq);
+  w.ascii(" FETCH (");
   for (let i = 0; i < plan.length; i++) {
-    if (i > 0) s += " ";
+    if (i > 0) w.ascii(" ");
     switch (plan[i]!) {
       case "UID":
-        s += `UID ${meta.uid}`;
+        w.ascii("UID ");
+        w.number(meta.uid);
         break;
       case "FLAGS":
-        s += `FLAGS ${flagText(meta.flags)}`;
+        w.ascii("FLAGS ");
+        w.bytes(flags);
         break;
       case "INTERNALDATE":
-        s += `INTERNALDATE ${formatDateTime(meta.internalDate)}`;
+        w.ascii("INTERNALDATE ");
+        w.ascii(formatDateTime(meta.internalDate));
         break;
       case "RFC822.SIZE":
-        s += `RFC822.SIZE ${meta.size}`;
+        w.ascii("RFC822.SIZE ");
+        w.number(meta.size);
         break;
       case "MODSEQ":
-        s += `MODSEQ (${meta.modseq})`;
+        w.ascii("MODSEQ (");
+        w.number(meta.modseq);
+        w.ascii(")");
         break;
     }
   }
-  return s + ")\r\n";
-}
-
-/** `flagList` remembered per flags array (stores share one frozen array per combination). */
-function flagTextCache(): (flags: readonly string[]) => string {
-  const cache = new Map<readonly string[], string>();
-  return (flags) => {
-    let text = cache.get(flags);
-    if (text === undefined) {
-      text = flagList(flags);
-      if (cache.size < 1024) cache.set(flags, text);
-    }
-    return text;
-  };
+  w.ascii(")\r\n");
 }
 
 /**
  * FETCH of metadata items only (the common `1:* (UID FLAGS)`): the requested UIDs, the store's
  * answer and the view are all in ascending UID order, so one walk of the three finds each
- * message and its sequence number without a map. Returns true when some were expunged.
+ * message and its sequence number without a map. The responses are written as bytes, a chunk
+ * at a time. Returns true when some were expunged.
  */
 async function fetchMetaOnly(
   ctx: CommandContext,
@@ -114,16 +147,25 @@ async function fetchMetaOnly(
   since: number | null,
   reportsFlags: boolean,
 ): Promise<boolean> {
-  const flagText = flagTextCache();
+  const flagBytes = flagBytesCache();
   const viewUids = view.uids;
   const pacer = ctx.pacer();
+  const w = new LineBuilder(ctx.out);
+  const empty = new Uint8Array(0);
   let missing = false;
   let vi = 0;
   for (let i = 0; i < uids.length; i += META_BATCH) {
     const batch = uids.slice(i, i + META_BATCH);
     const metas = await ctx.store.getMessages(view.mailboxId, batch);
     // New keywords of the whole batch go out in one FLAGS response before its FETCHes.
-    if (reportsFlags) view.announceAll(metas.map((m) => m.flags), ctx.out);
+    if (reportsFlags) {
+      const announced = new Output();
+      view.announceAll(metas.map((m) => m.flags), announced);
+      if (announced.size > 0) {
+        w.flush();
+        ctx.out.bytes(announced.take());
+      }
+    }
     let mi = 0;
     for (let k = 0; k < batch.length; k++) {
       const uid = batch[k]!;
@@ -135,17 +177,20 @@ async function fetchMetaOnly(
         missing = true;
         continue;
       }
-      // \Recent is per session: shown in FETCH FLAGS, never stored (RFC 3501, 2.3.2).
-      const meta = view.isRecent(uid)
-        ? { ...stored, flags: view.shownFlags(uid, stored.flags) }
-        : stored;
-      if (since !== null && meta.modseq <= since) continue;
-      ctx.out.text(renderMeta(plan, seq, meta, flagText));
+      if (since !== null && stored.modseq <= since) continue;
+      // \\Recent is per session: shown in FETCH FLAGS, never stored (RFC 3501, 2.3.2).
+      const flags = reportsFlags ? flagBytes(view.shownFlags(uid, stored.flags)) : empty;
+      renderMeta(w, plan, seq, stored, flags);
       if (reportsFlags) view.noteFlagsAt(seq, stored.flags);
-      if (ctx.out.size >= FLUSH_THRESHOLD) await ctx.maybeFlush();
+      view.noteModseq(stored.modseq);
+      if (w.pending + ctx.out.size >= FLUSH_THRESHOLD) {
+        w.flush();
+        await ctx.maybeFlush();
+      }
       if ((k & PACE_EVERY) === PACE_EVERY && pacer.due()) await pacer.yield();
     }
   }
+  w.flush();
   return missing;
 }
 
@@ -275,6 +320,7 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
       }
       ctx.out.value(value);
       if (reportsFlags || nowSeen.has(uid)) view.noteFlags(uid, stored.flags);
+      view.noteModseq(stored.modseq);
       if (ctx.out.size >= FLUSH_THRESHOLD) await ctx.maybeFlush();
       if (pacer.due()) await pacer.yield();
     }

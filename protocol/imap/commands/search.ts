@@ -11,6 +11,7 @@ import { badSyntax, ImapError } from "../errors.ts";
 import { addressKey, headerEnd, type SearchData } from "../fetch_items.ts";
 import { foldText } from "../mime/mod.ts";
 import type { CommandReader } from "../parser.ts";
+import { LineBuilder, MAX_DIGITS } from "../response.ts";
 import { formatSequenceSet, type SequenceSet } from "../sequence_set.ts";
 import { SearchIndex } from "../search_index.ts";
 import {
@@ -376,16 +377,25 @@ function compareDay(day: number, op: DateOp, target: number): boolean {
   return op === "before" ? day < target : op === "on" ? day === target : day >= target;
 }
 
+/** True when `flags` holds `flag`, compared case-insensitively (exact spelling tried first). */
+function hasFlag(flags: readonly string[], flag: string): boolean {
+  for (let i = 0; i < flags.length; i++) if (flags[i] === flag) return true;
+  const lower = flag.toLowerCase();
+  for (let i = 0; i < flags.length; i++) {
+    const f = flags[i]!;
+    if (f.length === flag.length && f.toLowerCase() === lower) return true;
+  }
+  return false;
+}
+
 function matches(key: SearchKey, c: Candidate, resolved: Resolved): boolean {
   switch (key.kind) {
     case "all":
       return true;
     case "none":
       return false;
-    case "flag": {
-      const f = key.flag.toLowerCase();
-      return c.meta.flags.some((x) => x.toLowerCase() === f) === key.present;
-    }
+    case "flag":
+      return hasFlag(c.meta.flags, key.flag) === key.present;
     case "size":
       return key.larger ? c.meta.size > key.n : c.meta.size < key.n;
     case "modseq":
@@ -567,16 +577,13 @@ function collectSets(key: SearchKey, out: { uid: boolean; set: SequenceSet }[]):
  * Section 3.2 with RFC 7162, Section 3.1.5), so MIN alone gives the first match's, MAX the
  * last's, MIN MAX the higher of the two, and ALL or COUNT (or SAVE) the highest of all.
  */
-function returnedModseq(
-  wanted: readonly ReturnOption[],
-  hits: readonly { readonly modseq: number }[],
-): number {
+function returnedModseq(wanted: readonly ReturnOption[], modseqs: readonly number[]): number {
   if (wanted.some((w) => w !== "MIN" && w !== "MAX")) {
-    return hits.reduce((m, h) => Math.max(m, h.modseq), 0);
+    return modseqs.reduce((m, h) => Math.max(m, h), 0);
   }
   let modseq = 0;
-  if (wanted.includes("MIN")) modseq = hits[0]!.modseq;
-  if (wanted.includes("MAX")) modseq = Math.max(modseq, hits[hits.length - 1]!.modseq);
+  if (wanted.includes("MIN")) modseq = modseqs[0]!;
+  if (wanted.includes("MAX")) modseq = Math.max(modseq, modseqs[modseqs.length - 1]!);
   return modseq;
 }
 
@@ -597,6 +604,27 @@ export async function findMatches(
   key: SearchKey,
   only?: ReadonlySet<number>,
 ): Promise<SearchHit[]> {
+  const { seqs, uids, modseqs } = await findMatchColumns(ctx, key, only);
+  const hits: SearchHit[] = new Array(seqs.length);
+  for (let i = 0; i < seqs.length; i++) {
+    hits[i] = { seq: seqs[i]!, uid: uids[i]!, modseq: modseqs[i]! };
+  }
+  return hits;
+}
+
+/** Search matches as three parallel arrays of numbers (no object per match). */
+interface MatchColumns {
+  readonly seqs: number[];
+  readonly uids: number[];
+  readonly modseqs: number[];
+}
+
+/** `findMatches`, answering in columns. */
+async function findMatchColumns(
+  ctx: CommandContext,
+  key: SearchKey,
+  only?: ReadonlySet<number>,
+): Promise<MatchColumns> {
   const { view } = selected(ctx);
   const sets: { uid: boolean; set: SequenceSet }[] = [];
   collectSets(key, sets);
@@ -617,7 +645,7 @@ export async function findMatches(
   const metas = only === undefined
     ? await ctx.store.listMessages(view.mailboxId)
     : await ctx.store.getMessages(view.mailboxId, [...only].sort((a, b) => a - b));
-  const hits: SearchHit[] = [];
+  const hits: MatchColumns = { seqs: [], uids: [], modseqs: [] };
   if (hasModseqKey(key)) await ctx.enableCondstore();
   const needs = contentNeeds(key);
   const searchData = ctx.mime.searchData;
@@ -628,6 +656,30 @@ export async function findMatches(
   const pacer = ctx.pacer();
   // Both lists are in ascending UID order: walk them together instead of mapping UIDs.
   let mi = 0;
+  if (!needs.text && !needs.raw && !needs.objects) {
+    // Metadata alone decides (ALL, flags, sizes, sets): one walk, one candidate reused.
+    const c: { meta: MessageMeta; objects: null; data: null; raw: null } = {
+      meta: metas[0]!,
+      objects: null,
+      data: null,
+      raw: null,
+    };
+    for (let i = 0; i < uids.length; i++) {
+      const uid = uids[i]!;
+      while (mi < metas.length && metas[mi]!.uid < uid) mi++;
+      const meta = metas[mi];
+      if (meta !== undefined && meta.uid === uid) {
+        c.meta = meta;
+        if (matches(key, c, resolved)) {
+          hits.seqs.push(only === undefined ? i + 1 : view.seqOf(uid));
+          hits.uids.push(uid);
+          hits.modseqs.push(meta.modseq);
+        }
+      }
+      if ((i & PACE_EVERY) === PACE_EVERY && pacer.due()) await pacer.yield();
+    }
+    return hits;
+  }
   for (let start = 0; start < uids.length; start += SEARCH_CHUNK) {
     const chunk = uids.slice(start, start + SEARCH_CHUNK);
     // One query per chunk for the stored search text; rows stored without one (written before
@@ -664,7 +716,9 @@ export async function findMatches(
       }
       const info = objects?.get(uid) ?? null;
       if (matches(key, { meta, objects: info, data, raw }, resolved)) {
-        hits.push({ seq, uid, modseq: meta.modseq });
+        hits.seqs.push(seq);
+        hits.uids.push(uid);
+        hits.modseqs.push(meta.modseq);
       }
       if ((i & PACE_EVERY) === PACE_EVERY && pacer.due()) await pacer.yield();
     }
@@ -679,21 +733,32 @@ async function search(
 ): Promise<Completion> {
   const args = readSearchArgs(r);
   const usesModseq = hasModseqKey(args.key);
-  const hits = await findMatches(ctx, args.key);
+  const hits = await findMatchColumns(ctx, args.key);
   // With a MODSEQ key the answer names the highest MODSEQ of the matches (RFC 7162, 3.1.5).
-  const highest = () => hits.reduce((m, h) => Math.max(m, h.modseq), 0);
-  const numbers = hits.map((h) => uidMode ? h.uid : h.seq);
+  const highest = () => hits.modseqs.reduce((m, h) => Math.max(m, h), 0);
+  const numbers = uidMode ? hits.uids : hits.seqs;
+  const found = numbers.length;
   const returns = args.returns;
-  if (returns !== null && returns.includes("SAVE")) ctx.savedSearch = hits.map((h) => h.uid);
+  if (returns !== null && returns.includes("SAVE")) ctx.savedSearch = hits.uids.slice();
   const label = uidMode ? "UID SEARCH" : "SEARCH";
   if (returns === null && !ctx.rev2) {
-    const suffix = usesModseq && hits.length > 0 ? ` (MODSEQ ${highest()})` : "";
-    ctx.out.line(`* SEARCH${numbers.map((n) => " " + n).join("")}${suffix}`);
+    const w = new LineBuilder(ctx.out);
+    w.reserve(8);
+    w.ascii("* SEARCH");
+    for (let i = 0; i < numbers.length; i++) {
+      w.reserve(1 + MAX_DIGITS);
+      w.ascii(" ");
+      w.number(numbers[i]!);
+    }
+    const suffix = usesModseq && found > 0 ? ` (MODSEQ ${highest()})\r\n` : "\r\n";
+    w.reserve(suffix.length);
+    w.ascii(suffix);
+    w.flush();
     return { text: `${label} completed` };
   }
   const context = args.context;
   const wanted: ReturnOption[] = returns === null || context.impliesAll ? ["ALL"] : [...returns];
-  if (context.update) registerUpdate(ctx, args.key, uidMode, hits.map((h) => h.uid));
+  if (context.update) registerUpdate(ctx, args.key, uidMode, hits.uids.slice());
   if (wanted.length === 1 && wanted[0] === "SAVE" && !context.update && !context.partial) {
     return { text: `${label} completed` };
   }
@@ -706,7 +771,7 @@ async function search(
   if (wanted.includes("ALL") && numbers.length > 0) parts.push(`ALL ${formatSequenceSet(numbers)}`);
   if (context.partial !== null) parts.push(formatPartial(context.partial, numbers));
   if (wanted.includes("COUNT")) parts.push(`COUNT ${numbers.length}`);
-  if (usesModseq && hits.length > 0) parts.push(`MODSEQ ${returnedModseq(wanted, hits)}`);
+  if (usesModseq && found > 0) parts.push(`MODSEQ ${returnedModseq(wanted, hits.modseqs)}`);
   ctx.out.line(parts.join(" "));
   return { text: `${label} completed` };
 }

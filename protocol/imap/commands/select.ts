@@ -70,6 +70,7 @@ async function resync(ctx: CommandContext, view: MailboxView, q: QresyncParams):
     const seq = view.seqOf(m.uid);
     if (seq === 0) continue;
     view.noteFlags(m.uid, m.flags);
+    view.noteModseq(m.modseq);
     const flags = flagList(view.shownFlags(m.uid, m.flags));
     ctx.out.line(`* ${seq} FETCH (UID ${m.uid} FLAGS ${flags} MODSEQ (${m.modseq}))`);
   }
@@ -95,10 +96,8 @@ async function open(
   out.line(`* ${messages.length} EXISTS`);
   if (!ctx.rev2) {
     out.line(`* ${view.recentCount} RECENT`);
-    const firstUnseen = messages.findIndex((m) =>
-      !m.flags.some((f) => f.toLowerCase() === "\\seen")
-    );
-    if (firstUnseen >= 0) out.line(`* OK [UNSEEN ${firstUnseen + 1}] First unseen message`);
+    const firstUnseen = view.firstUnseen();
+    if (firstUnseen > 0) out.line(`* OK [UNSEEN ${firstUnseen}] First unseen message`);
   }
   out.line(`* OK [UIDVALIDITY ${mailbox.uidValidity}] UIDs valid`);
   out.line(`* OK [UIDNEXT ${mailbox.uidNext}] Predicted next UID`);

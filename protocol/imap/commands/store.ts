@@ -54,6 +54,7 @@ async function store(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
     const seq = view.seqOf(meta.uid);
     if (seq === 0) continue;
     view.noteFlags(meta.uid, meta.flags);
+    view.noteModseq(meta.modseq);
     const uid = uidMode || ctx.rev2 ? `UID ${meta.uid} ` : "";
     const modseq = ctx.condstore ? `MODSEQ (${meta.modseq})` : "";
     // Under CONDSTORE even .SILENT reports the new MODSEQ (RFC 7162, Section 3.1.3).

@@ -74,3 +74,82 @@ Deno.test("FETCH of metadata skips messages expunged by another session and says
   ]);
   await store.close();
 });
+
+Deno.test("SEARCH of metadata keys answers every number in one line (sqlite)", async () => {
+  const n = 5000;
+  const store = await filled("sqlite", n);
+  const c = new TestClient(store);
+  await c.login();
+  await c.cmd("s SELECT INBOX");
+  const all = Array.from({ length: n }, (_, i) => i + 1);
+  const unseen = all.filter((i) => i % 3 === 0);
+  assert.deepEqual(await c.cmd("a UID SEARCH ALL"), [
+    `* SEARCH ${all.join(" ")}`,
+    "a OK UID SEARCH completed",
+  ]);
+  assert.deepEqual(await c.cmd("b UID SEARCH UNSEEN"), [
+    `* SEARCH ${unseen.join(" ")}`,
+    "b OK UID SEARCH completed",
+  ]);
+  assert.deepEqual(await c.cmd("c SEARCH KEYWORD $work NOT 1:4990"), [
+    "* SEARCH 4991 4994 4997 5000",
+    "c OK SEARCH completed",
+  ]);
+  assert.deepEqual(await c.cmd("d UID SEARCH unseen modseq 4990"), [
+    "* OK [HIGHESTMODSEQ 5001] Highest",
+    "* SEARCH 4989 4992 4995 4998 (MODSEQ 4999)",
+    "d OK UID SEARCH completed",
+  ]);
+  await store.close();
+});
+
+Deno.test("SELECT names the first unseen message and every keyword of many flag combinations", async () => {
+  const n = 3000;
+  const store = await filled("sqlite", n);
+  const inbox = (await store.getMailbox((await store.getAccount("alice"))!.id, "INBOX"))!;
+  const all = Array.from({ length: n }, (_, i) => i + 1);
+  await store.storeFlags(inbox.id, all.filter((u) => u !== 2991), "add", ["\\Seen"]);
+  for (let k = 1; k <= 12; k++) {
+    await store.storeFlags(inbox.id, all.filter((u) => u % 13 === k), "add", [`$K${k}`]);
+  }
+  const c = new TestClient(store);
+  await c.login();
+  const out = await c.cmd("s SELECT INBOX");
+  const keywords = ["$K1", "$Work", ...Array.from({ length: 11 }, (_, i) => `$K${i + 2}`)];
+  assert.ok(out.includes("* OK [UNSEEN 2991] First unseen message"), out.join("\n"));
+  const flags = out.find((l) => l.startsWith("* FLAGS "));
+  assert.equal(
+    flags,
+    `* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft ${keywords.join(" ")})`,
+  );
+  await store.storeFlags(inbox.id, [2991], "add", ["\\Seen"]);
+  const again = await c.cmd("t SELECT INBOX");
+  assert.ok(!again.some((l) => l.includes("[UNSEEN")), again.join("\n"));
+  await store.close();
+});
+
+Deno.test("Sessions that open the same large listing keep views of their own", async () => {
+  const n = 3000;
+  const store = await filled("sqlite", n);
+  const a = new TestClient(store);
+  const b = new TestClient(store);
+  await a.login();
+  await b.login();
+  await a.cmd("s SELECT INBOX");
+  assert.ok((await b.cmd("s SELECT INBOX")).includes("* 3000 EXISTS"));
+  await a.cmd("t STORE 1 +FLAGS.SILENT (\\Deleted)");
+  assert.deepEqual(await a.cmd("e EXPUNGE"), ["* 1 EXPUNGE", "e OK EXPUNGE completed"]);
+  // b has not been told of the expunge: its sequence numbers are unchanged.
+  assert.deepEqual(await b.cmd("f FETCH 1:2 (UID)"), [
+    "* 2 FETCH (UID 2)",
+    "f OK [EXPUNGEISSUED] FETCH completed; some messages were expunged",
+  ]);
+  const c = new TestClient(store);
+  await c.login();
+  const opened = await c.cmd("s SELECT INBOX");
+  assert.ok(opened.includes("* 2999 EXISTS"), opened.join("\n"));
+  assert.ok(opened.includes("* OK [UNSEEN 2] First unseen message"), opened.join("\n"));
+  assert.deepEqual((await c.cmd("f FETCH 1 (UID)"))[0], "* 1 FETCH (UID 2)");
+  assert.deepEqual((await a.cmd("f FETCH 1 (UID)"))[0], "* 1 FETCH (UID 2)");
+  await store.close();
+});

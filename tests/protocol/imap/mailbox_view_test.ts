@@ -104,3 +104,14 @@ Deno.test("MailboxView numbers several expunges as the client sees each one", as
   t.emit({ kind: "flags", mailboxId: t.inbox.id, uids: [3], metas: [t.meta(3, 100, ["\\Seen"])] });
   assert.equal(await t.sync(), "* 2 FETCH (UID 3 FLAGS (\\Seen))\r\n");
 });
+
+Deno.test("MailboxView reads the store for an event older than a FETCH or STORE reported", async () => {
+  const t = await setUp();
+  // The client was told message 3 at MODSEQ 300 by a FETCH or STORE answer, not by a sync.
+  t.view.noteFlags(3, ["\\Flagged"]);
+  t.view.noteModseq(300);
+  // Another Worker's older change to it arrives late.
+  t.emit({ kind: "flags", mailboxId: t.inbox.id, uids: [3], metas: [t.meta(3, 250, ["\\Draft"])] });
+  await t.sync();
+  assert.equal(t.reads(), 1);
+});
