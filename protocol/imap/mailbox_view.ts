@@ -630,7 +630,14 @@ export class MailboxView {
       const last = this.#uids[this.#uids.length - 1] ?? 0;
       const fresh = [...this.#appended].filter((u) => u > last).sort((a, b) => a - b);
       this.#appended.clear();
-      const metas = fresh.length > 0 ? await this.#arrivals(store, last, fresh) : [];
+      let metas: MessageMeta[] = [];
+      try {
+        if (fresh.length > 0) metas = await this.#arrivals(store, last, fresh);
+      } catch (e) {
+        // The store could not be read (a database restart): the arrivals stay queued.
+        for (const u of fresh) this.#appended.add(u);
+        throw e;
+      }
       const before = this.#uids.length;
       this.announceAll(metas.map((m) => m.flags), out);
       for (const m of metas.sort((a, b) => a.uid - b.uid)) {
@@ -653,9 +660,17 @@ export class MailboxView {
       out.line(`* ${this.#reportedRecent} RECENT`);
     }
     if (this.#flagged.size > 0) {
-      const changed = [...this.#flagged].filter((u) => this.seqOf(u) > 0).sort((a, b) => a - b);
+      // A message whose expunge waits to be reported is not reported changed (its state is gone).
+      const changed = [...this.#flagged].filter((u) => this.seqOf(u) > 0 && !this.#expunged.has(u))
+        .sort((a, b) => a - b);
       this.#flagged.clear();
-      const metas = changed.length > 0 ? await this.#flagMetas(store, changed) : [];
+      let metas: MessageMeta[] = [];
+      try {
+        if (changed.length > 0) metas = await this.#flagMetas(store, changed);
+      } catch (e) {
+        for (const u of changed) this.#flagged.add(u);
+        throw e;
+      }
       this.announceAll(metas.map((m) => m.flags), out);
       for (const m of metas) {
         const seq = this.seqOf(m.uid);

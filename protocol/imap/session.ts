@@ -40,6 +40,9 @@ import { FLUSH_THRESHOLD, isAscii, Output } from "./response.ts";
 
 /** Output of pipelined commands gathered before it is handed to the driver. */
 const PIPELINED_OUTPUT_BATCH = 16 * 1024;
+/** First and longest wait before an IDLE update the store could not serve is tried again. */
+const IDLE_RETRY_MIN_MS = 500;
+const IDLE_RETRY_MAX_MS = 30_000;
 
 /** Everything a session is given by its driver. */
 export interface SessionOptions {
@@ -157,6 +160,9 @@ export class ImapSession {
   #awaitingTls = false;
   #upgrade: Promise<void> | null = null;
   #closed = false;
+  /** The timer of an IDLE update to try again (see `#onViewNotice`). */
+  #idleRetry: ReturnType<typeof setTimeout> | null = null;
+  #idleRetryMs = IDLE_RETRY_MIN_MS;
   #afterCompletion: (() => void) | null = null;
   #savedSearch: readonly number[] = [];
   /** Results kept up to date (RFC 5267, Section 4.3), and whether the mailbox changed since. */
@@ -271,6 +277,8 @@ export class ImapSession {
 
   /** Stops watching the store; call when the connection is gone. */
   dispose(): void {
+    if (this.#idleRetry !== null) clearTimeout(this.#idleRetry);
+    this.#idleRetry = null;
     if (this.#state.kind === "selected") this.#state.view.close();
     this.#closed = true;
   }
@@ -633,12 +641,29 @@ export class ImapSession {
     this.#state = next;
   }
 
-  /** A change arrived for the selected mailbox; during IDLE it is reported at once. */
+  /**
+   * A change arrived for the selected mailbox; during IDLE it is reported at once. When the
+   * store cannot be read (a database restart), the changes stay queued and the report is tried
+   * again later, backing off; the session goes on.
+   */
   #onViewNotice(): void {
-    if (this.#pending?.kind !== "idle") return;
+    if (this.#pending?.kind !== "idle" || this.#idleRetry !== null) return;
     void this.#schedule(async () => {
       if (this.#pending?.kind !== "idle") return;
-      await this.#syncView(true);
+      try {
+        await this.#syncView(true);
+        this.#idleRetryMs = IDLE_RETRY_MIN_MS;
+      } catch (e) {
+        this.#logger.warn("IDLE update deferred: the store could not be read", {
+          error: String(e),
+          retryMs: this.#idleRetryMs,
+        });
+        this.#idleRetry = setTimeout(() => {
+          this.#idleRetry = null;
+          if (!this.#closed) this.#onViewNotice();
+        }, this.#idleRetryMs);
+        this.#idleRetryMs = Math.min(this.#idleRetryMs * 2, IDLE_RETRY_MAX_MS);
+      }
       this.#flush();
       const after = this.#afterCompletion;
       this.#afterCompletion = null;

@@ -227,3 +227,37 @@ Deno.test("ImapSession never reports a new message that was expunged while it wa
   assert.deepEqual(await a.cmd("n NOOP"), ["n OK NOOP completed"]);
   assert.deepEqual(await a.cmd("f FETCH 1:* UID"), ["* 1 FETCH (UID 1)", "f OK FETCH completed"]);
 });
+
+Deno.test("ImapSession keeps an IDLE session whose store cannot be read, and reports later", async () => {
+  const store = await newStore();
+  let down = false;
+  const flaky = wrapStore(store, {
+    getMessages(id, uids) {
+      if (down) return Promise.reject(new Error("connection to the database lost"));
+      return store.getMessages(id, uids);
+    },
+  });
+  const a = new TestClient(flaky);
+  const b = new TestClient(store);
+  await a.login();
+  await b.login();
+  await append(b, "INBOX", message("M1"));
+  await a.cmd("s SELECT INBOX");
+  assert.deepEqual(await a.cmd("i IDLE"), ["+ idling"]);
+  down = true;
+  await append(b, "INBOX", message("M2"));
+  await a.session.receive(new Uint8Array(0));
+  assert.equal(a.take(), "");
+  assert.equal(a.closed, false);
+  down = false;
+  // The update is tried again after half a second.
+  let seen = "";
+  for (let i = 0; i < 40 && !seen.includes("* 2 EXISTS"); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    seen += a.take();
+  }
+  assert.equal(seen, "* 2 EXISTS\r\n* 1 RECENT\r\n");
+  assert.deepEqual(await a.cmd("DONE"), ["i OK IDLE terminated"]);
+  assert.equal(a.closed, false);
+  assert.deepEqual(a.errors, []);
+});
