@@ -943,7 +943,10 @@ export class SqliteMailStore implements MailStore, ExactStore {
     const first = await this.#call(() => {
       const m = this.#mailboxById(mailboxId);
       const cached = this.#listings.get(mailboxId);
-      if (m.message_count < LISTING_CACHE_MIN || cached?.key === listingKey(m)) {
+      if (
+        m.message_count < LISTING_CACHE_MIN || cached?.key === listingKey(m) ||
+        (cached !== undefined && this.#catchUp(cached, m))
+      ) {
         return { listing: this.#listing(m).slice(), mailbox: m };
       }
       return { listing: null, mailbox: m };
@@ -986,7 +989,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
     const cached = this.#listings.get(m.id);
     if (cached !== undefined) {
       this.#listings.delete(m.id);
-      if (cached.key === key) {
+      if (cached.key === key || this.#catchUp(cached, m)) {
         this.#listings.set(m.id, cached);
         return cached.metas;
       }
@@ -1058,6 +1061,60 @@ export class SqliteMailStore implements MailStore, ExactStore {
     }
     if (!ok || metas.length > LISTING_CACHE_MAX) this.#listings.delete(event.mailboxId);
     else cached.key = step.after;
+  }
+
+  /**
+   * Brings a cached listing of an earlier state of `m` up to date from the rows changed and the
+   * UIDs expunged since its MODSEQ, both found through their MODSEQ indexes, instead of listing
+   * the whole mailbox again. Another connection's writes (the other Workers') move the counters
+   * before their events arrive, so without this each of them cost every other connection a
+   * listing. False, leaving the listing as it was, when it cannot be done exactly or cheaply:
+   * another UIDVALIDITY, expunge records pruned, more changes than a quarter of the listing, or
+   * a result that does not add up to the mailbox's count.
+   */
+  #catchUp(cached: Listing, m: MailboxRow): boolean {
+    const [validity, , modseqText] = cached.key.split(":");
+    const since = Number(modseqText);
+    if (Number(validity) !== m.uidvalidity || !(since >= m.vanished_floor)) return false;
+    if (!(since < m.highestmodseq)) return false;
+    const limit = Math.max(64, cached.metas.length >> 2);
+    const rows = this.#arrayStatement(
+      `SELECT uid, modseq, flags, internal_date, size FROM messages
+       WHERE mailbox_id = ? AND modseq > ? ORDER BY uid LIMIT ?`,
+    ).all(m.id, since, limit + 1) as unknown as [number, number, string, number, number][];
+    if (rows.length > limit) return false;
+    const gone = this.#arrayStatement(
+      "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? LIMIT ?",
+    ).all(m.id, since, limit + 1) as unknown as [number][];
+    if (gone.length > limit) return false;
+    const metas = cached.metas.slice();
+    if (gone.length > 0) {
+      const drop = new Set(gone.map(([uid]) => uid));
+      let kept = 0;
+      for (const meta of metas) if (!drop.has(meta.uid)) metas[kept++] = meta;
+      metas.length = kept;
+    }
+    const parsed = new Map<string, readonly string[]>();
+    for (const [uid, modseq, stored, internalDate, size] of rows) {
+      let flags = parsed.get(stored);
+      if (!flags) {
+        flags = Object.freeze(splitFlags(stored));
+        parsed.set(stored, flags);
+      }
+      const meta = { uid, modseq, flags, internalDate, size };
+      if ((metas.at(-1)?.uid ?? 0) < uid) {
+        metas.push(meta);
+        continue;
+      }
+      const i = indexOfUid(metas, uid);
+      if (i < 0) return false;
+      metas[i] = meta;
+    }
+    if (metas.length !== m.message_count || metas.length > LISTING_CACHE_MAX) return false;
+    cached.metas.length = 0;
+    for (const meta of metas) cached.metas.push(meta);
+    cached.key = listingKey(m);
+    return true;
   }
 
   /**

@@ -524,6 +524,48 @@ Deno.test("a cached listing follows the writes another connection relays", async
   }
 });
 
+Deno.test("a cached listing catches up on another connection's writes before hearing of them", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-sqlite-catch-up-" });
+  const path = `${dir}/mail.db`;
+  const sync = allocateSharedSync();
+  // No relay: B hears nothing of A's writes, as when an event from another Worker is late.
+  const a = await openSqliteMailStore(path, { sharedSync: sync });
+  const b = await openSqliteMailStore(path, { sharedSync: sync });
+  try {
+    const account = await a.createAccount("u", null);
+    const inbox = (await a.getMailbox(account.id, "INBOX"))!;
+    const raw = enc.encode("Subject: s\r\n\r\nx\r\n");
+    await a.appendBatch(inbox.id, Array.from({ length: 1200 }, () => ({ raw })));
+    const plain = (list: readonly MessageMeta[]) =>
+      list.map((m) => ({ ...m, flags: [...m.flags] }));
+    const fresh = async () => plain((await b.changesSince(inbox.id, 0)).changed);
+    const before = await b.listMessages(inbox.id);
+    await a.append(inbox.id, { raw, flags: ["$Label"] });
+    await a.storeFlags(inbox.id, [3, 1201], "add", ["\\Deleted"]);
+    await a.storeFlags(inbox.id, [7], "add", ["\\Seen"]);
+    await a.expunge(inbox.id);
+    const after = await b.listMessages(inbox.id);
+    assert.equal(after.length, 1199);
+    // Caught up, not listed again: an untouched message is the same cached object.
+    assert.equal(after[0], before[0]);
+    assert.deepEqual(plain(after), await fresh());
+    assert.deepEqual(
+      plain(await b.getMessages(inbox.id, [7])),
+      plain(await a.getMessages(inbox.id, [7])),
+    );
+    // More changes than a quarter of the listing: listed again, and still exact.
+    const all = after.map((m) => m.uid);
+    await a.storeFlags(inbox.id, all.slice(0, 600), "add", ["$Many"]);
+    const again = await b.listMessages(inbox.id);
+    assert.notEqual(again[1000], after[1000]);
+    assert.deepEqual(plain(again), await fresh());
+  } finally {
+    await a.close();
+    await b.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("openSqliteMailStore() adds sort texts to a version 4 database; its messages sort as before", async () => {
   await withDir(async (dir) => {
     const path = `${dir}/mail.db`;
