@@ -14,6 +14,7 @@ import { SearchIndex } from "../search_index.ts";
 import type { MessageMeta } from "../../../mailstore/mail_store.ts";
 import { findMatches, type SearchKey } from "./search.ts";
 import { selected } from "./_util.ts";
+import type { Pacer } from "../../event_loop.ts";
 
 /** UIDs whose search text one store call reads. */
 const CHUNK = 2000;
@@ -274,6 +275,23 @@ class LazySortKeys implements MessageSortKeys {
   }
   get references(): readonly string[] {
     return (this.#ids ??= idKeys(this.#take())).references;
+  }
+}
+
+/**
+ * Reads `fields` of every keys object once, consulting `pacer` every 64, so that deriving them
+ * (a `LazySortKeys` derives a group of fields when first asked) never runs long unpaced. Loops
+ * after it read the fields as plain values.
+ */
+export async function deriveKeys(
+  keys: Iterable<MessageSortKeys>,
+  fields: readonly (keyof MessageSortKeys)[],
+  pacer: Pacer,
+): Promise<void> {
+  let i = 0;
+  for (const k of keys) {
+    for (const f of fields) void k[f];
+    if ((++i & 63) === 0 && pacer.due()) await pacer.yield();
   }
 }
 

@@ -8,7 +8,7 @@ import type { CommandContext, CommandSpec, Completion } from "../context.ts";
 import { badSyntax } from "../errors.ts";
 import type { CommandReader } from "../parser.ts";
 import { formatSequenceSet } from "../sequence_set.ts";
-import { hasKeys, loadSortRecords, type SortRecord } from "./_sort_data.ts";
+import { deriveKeys, hasKeys, loadSortRecords, type SortRecord } from "./_sort_data.ts";
 import { keepResult, keptResult } from "../sort_cache.ts";
 import {
   dependsOnMessageOnly,
@@ -75,6 +75,7 @@ async function mailboxRanks(
   let rank = entry.ranks.get(field);
   if (rank === undefined) {
     if (wanted * 4 < keys.size) return undefined;
+    await deriveKeys(keys.values(), [field], pacer);
     const distinct = new Set<string>();
     for (const k of keys.values()) distinct.add(k[field] as string);
     rank = await rankValues([...distinct], pacer);
@@ -146,6 +147,7 @@ export async function sortRecords(
   pacer: Pacer,
   keys?: MailboxKeys,
 ): Promise<SortRecord[]> {
+  await deriveKeys(records.map((r) => r.keys), criteria.map((c) => c.field), pacer);
   const columns: Float64Array[] = [];
   for (const c of criteria) columns.push(await sortValues(records, c, pacer, keys));
   const order = Array.from(records.keys());
