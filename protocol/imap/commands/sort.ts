@@ -12,6 +12,7 @@ import { deriveKeys, hasKeys, loadSortRecords, type SortRecord } from "./_sort_d
 import { keepResult, keptResult } from "../sort_cache.ts";
 import {
   dependsOnMessageOnly,
+  findMatchColumns,
   findMatches,
   readCharset,
   readReturnOptions,
@@ -348,23 +349,26 @@ async function sortedSeqs(
   criteria: readonly Criterion[],
 ): Promise<ArrayLike<number>> {
   if (key.kind === "all") return wholeMailboxOrder(ctx, criteria);
-  const hits = await findMatches(ctx, key);
+  const { seqs, uids } = await findMatchColumns(ctx, key);
   const { view } = selected(ctx);
   const live = view.uids.length;
+  const n = seqs.length;
   // Sorting the whole mailbox would cost more than sorting the matches: only a kept order.
-  const whole = hits.length * 4 >= live ? keptOrder(ctx, criteria)?.seqs : undefined;
+  const whole = n * 4 >= live ? keptOrder(ctx, criteria)?.seqs : undefined;
   if (whole === undefined) {
+    const hits = seqs.map((seq, i) => ({ seq, uid: uids[i]! }));
     const records = await loadSortRecords(ctx, key, hits);
     return (await sortRecords(records, criteria, ctx.pacer(), mailboxKeys(ctx))).map((x) => x.seq);
   }
   const matched = new Uint8Array(live + 1);
-  for (const h of hits) matched[h.seq] = 1;
-  const out: number[] = [];
+  for (let i = 0; i < n; i++) matched[seqs[i]!] = 1;
+  const out = new Uint32Array(n);
+  let w = 0;
   for (let i = 0; i < whole.length; i++) {
     const seq = whole[i]!;
-    if (matched[seq] === 1) out.push(seq);
+    if (matched[seq] === 1) out[w++] = seq;
   }
-  return out;
+  return out.subarray(0, w);
 }
 
 async function sort(ctx: CommandContext, r: CommandReader, uidMode: boolean): Promise<Completion> {
