@@ -148,6 +148,20 @@ export async function sortRecords(
   pacer: Pacer,
   keys?: MailboxKeys,
 ): Promise<SortRecord[]> {
+  const { order } = await sortOrder(records, criteria, pacer, keys);
+  return order.map((i) => records[i]!);
+}
+
+/**
+ * `sortRecords` as indexes into `records`, with the values each criterion compared (`ties`
+ * reads them: equal keys have equal values).
+ */
+async function sortOrder(
+  records: readonly SortRecord[],
+  criteria: readonly Criterion[],
+  pacer: Pacer,
+  keys?: MailboxKeys,
+): Promise<{ order: number[]; columns: Float64Array[] }> {
   await deriveKeys(records.map((r) => r.keys), criteria.map((c) => c.field), pacer);
   const columns: Float64Array[] = [];
   for (const c of criteria) columns.push(await sortValues(records, c, pacer, keys));
@@ -159,7 +173,7 @@ export async function sortRecords(
     }
     return records[a]!.seq - records[b]!.seq;
   }, pacer);
-  return order.map((i) => records[i]!);
+  return { order, columns };
 }
 
 /**
@@ -324,14 +338,17 @@ async function wholeMailboxOrder(
   const name = orderName(criteria);
   const records = await loadSortRecords(ctx, { kind: "all" });
   const keys = mailboxKeys(ctx);
-  const sorted = await sortRecords(records, criteria, ctx.pacer(), keys);
-  const seqs = Uint32Array.from(sorted, (x) => x.seq);
+  const { order, columns } = await sortOrder(records, criteria, ctx.pacer(), keys);
+  const seqs = new Uint32Array(order.length);
+  for (let i = 0; i < order.length; i++) seqs[i] = records[order[i]!]!.seq;
   if (records.every(hasKeys)) {
-    const ties = new Uint8Array(sorted.length);
-    for (let i = 1; i < sorted.length; i++) {
-      const a = sorted[i - 1]!.keys;
-      const b = sorted[i]!.keys;
-      if (criteria.every((c) => a[c.field] === b[c.field])) ties[i] = 1;
+    const ties = new Uint8Array(order.length);
+    for (let i = 1; i < order.length; i++) {
+      const a = order[i - 1]!;
+      const b = order[i]!;
+      let same = 1;
+      for (const col of columns) if (col[a] !== col[b]) same = 0;
+      ties[i] = same;
     }
     keepResult(keys, records.map((x) => x.uid), name, { seqs, ties });
   }
