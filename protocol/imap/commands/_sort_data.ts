@@ -5,7 +5,7 @@
  * session's `SortKeyCache`. Messages stored without search text fall back to their summary,
  * then to their octets, as SEARCH does.
  */
-import { baseSubject } from "../base_subject.ts";
+import { type BaseSubject, baseSubject } from "../base_subject.ts";
 import type { CommandContext } from "../context.ts";
 import { addressKey, type SearchData } from "../fetch_items.ts";
 import { parseDate } from "../mime/mod.ts";
@@ -14,6 +14,7 @@ import { SearchIndex } from "../search_index.ts";
 import type { MessageMeta } from "../../../mailstore/mail_store.ts";
 import { findMatches, type SearchKey } from "./search.ts";
 import { selected } from "./_util.ts";
+import type { Pacer } from "../../event_loop.ts";
 
 /** UIDs whose search text one store call reads. */
 const CHUNK = 2000;
@@ -48,9 +49,12 @@ function parseForm(form: string): Address {
   return { name, addrSpec, local: at < 0 ? addrSpec : addrSpec.slice(0, at) };
 }
 
+/** The first value of a header field of a message, if any. */
+type First = (name: string) => string | undefined;
+
 /** The first address of a field (a group's name when it starts with a group). */
-function firstAddress(data: SearchData | null, field: string): Address | null {
-  const form = data?.header(addressKey(field))[0];
+function firstAddress(first: First, field: string): Address | null {
+  const form = first(addressKey(field));
   return form === undefined ? null : parseForm(form);
 }
 
@@ -78,32 +82,217 @@ function displayForm(a: Address | null): string {
   return casemap(a.name !== "" ? a.name : a.addrSpec);
 }
 
-/** Derives the keys of one message from its metadata and decoded search data. */
-export function sortKeys(
-  meta: Pick<MessageMeta, "size" | "internalDate">,
-  data: SearchData | null,
-): MessageSortKeys {
-  const subject = baseSubject(data?.header("subject")[0] ?? "");
-  const sent = parseDate(data?.header("date")[0] ?? null);
-  const from = firstAddress(data, "from");
-  const to = firstAddress(data, "to");
-  const cc = firstAddress(data, "cc");
-  let references = messageIds(data?.header("references")[0]);
-  if (references.length === 0) references = messageIds(data?.header("in-reply-to")[0]).slice(0, 1);
+/** SUBJECT's keys (and THREAD's base subject). */
+interface SubjectKeys {
+  readonly subject: BaseSubject;
+  readonly subjectKey: string;
+}
+
+function subjectKeys(first: First): SubjectKeys {
+  const subject = baseSubject(first("subject") ?? "");
+  return { subject, subjectKey: casemap(subject.base) };
+}
+
+/** The address keys: FROM, TO, CC, DISPLAYFROM, DISPLAYTO. */
+type AddressKeys = Pick<MessageSortKeys, "from" | "to" | "cc" | "displayFrom" | "displayTo">;
+
+function addressKeys(first: First): AddressKeys {
+  const from = firstAddress(first, "from");
+  const to = firstAddress(first, "to");
+  const cc = firstAddress(first, "cc");
   return {
-    size: meta.size,
-    arrival: Math.floor(meta.internalDate / 1000),
-    date: sent?.time ?? Math.floor(meta.internalDate / 1000) * 1000,
-    subject,
-    subjectKey: casemap(subject.base),
     from: from?.local.toUpperCase() ?? "",
     to: to?.local.toUpperCase() ?? "",
     cc: cc?.local.toUpperCase() ?? "",
     displayFrom: displayForm(from),
     displayTo: displayForm(to),
-    messageId: messageIds(data?.header("message-id")[0])[0] ?? null,
-    references,
   };
+}
+
+/** THREAD REFERENCES's keys. */
+type IdKeys = Pick<MessageSortKeys, "messageId" | "references">;
+
+function idKeys(first: First): IdKeys {
+  let references = messageIds(first("references"));
+  if (references.length === 0) references = messageIds(first("in-reply-to")).slice(0, 1);
+  return { messageId: messageIds(first("message-id"))[0] ?? null, references };
+}
+
+/** The sent date in ms (RFC 5256, Section 2.2): the Date field, else INTERNALDATE. */
+function sentDate(first: First, internalDate: number): number {
+  return sentTime(first("date") ?? null) ?? Math.floor(internalDate / 1000) * 1000;
+}
+
+/** Derives the keys of one message from its metadata and decoded search data. */
+export function sortKeys(
+  meta: Pick<MessageMeta, "size" | "internalDate">,
+  data: SearchData | null,
+): MessageSortKeys {
+  const first: First = (name) => data?.header(name)[0];
+  return {
+    size: meta.size,
+    arrival: Math.floor(meta.internalDate / 1000),
+    date: sentDate(first, meta.internalDate),
+    ...subjectKeys(first),
+    ...addressKeys(first),
+    ...idKeys(first),
+  };
+}
+
+const US = "\x1f";
+const RS = "\x1e";
+
+/** The first value of header field `name` in a search or sort text, as `SearchIndex.header`. */
+function firstValue(text: string, name: string): string | null {
+  const end = text.indexOf(RS, 2);
+  let i = text.indexOf(US, 2) + 1;
+  while (i > 0 && i < end) {
+    const a = text.indexOf(US, i);
+    if (a < 0 || a >= end) break;
+    const b = text.indexOf(US, a + 1);
+    if (b < 0 || b > end) break;
+    if (a - i === name.length && text.startsWith(name, i)) return text.slice(a + 1, b);
+    i = b + 1;
+  }
+  return null;
+}
+
+const MONTH = new Map(
+  ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"].map((
+    m,
+    i,
+  ) => [m, i]),
+);
+
+/** The number of `n` decimal digits at `at` in `s`; NaN where one is not a digit. */
+function digits(s: string, at: number, n: number): number {
+  let v = 0;
+  for (let i = at; i < at + n; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (!(d >= 0 && d <= 9)) return NaN;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+/**
+ * The instant of a Date value in the form RFC 5322 writes, folded (lower case) and without
+ * comments: `[ddd, ]d[d] mon yyyy hh:mm:ss +zzzz`; undefined for any other form.
+ */
+function plainDate(v: string): number | undefined {
+  let i = 0;
+  if (v.length > 5 && v[3] === "," && v[4] === " ") i = 5;
+  const short = v.charCodeAt(i + 1) === 32; // One-digit day.
+  const day = digits(v, i, short ? 1 : 2);
+  i += short ? 2 : 3;
+  if (v.length !== i + 23 || v[i - 1] !== " " || v[i + 3] !== " " || v[i + 8] !== " ") {
+    return undefined;
+  }
+  const month = MONTH.get(v.slice(i, i + 3));
+  const year = digits(v, i + 4, 4);
+  const h = digits(v, i + 9, 2);
+  const mi = digits(v, i + 12, 2);
+  const s = digits(v, i + 15, 2);
+  const sign = v[i + 18];
+  const zone = digits(v, i + 19, 4);
+  if (
+    month === undefined || v[i + 11] !== ":" || v[i + 14] !== ":" || v[i + 17] !== " " ||
+    (sign !== "+" && sign !== "-") || Number.isNaN(day + year + h + mi + s + zone) ||
+    day < 1 || day > 31 || h > 23 || mi > 59 || s > 60
+  ) return undefined;
+  const offset = (sign === "-" ? -1 : 1) * (Math.floor(zone / 100) * 60 + zone % 100);
+  return Date.UTC(year, month, day, h, mi, s) - offset * 60_000;
+}
+
+/**
+ * `parseDate(value)?.time` (the sent date of SORT), reading the plain form without the
+ * comment strip, regular expression and calendar-day string `parseDate` builds for SEARCH;
+ * any other form goes to `parseDate` itself.
+ */
+export function sentTime(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  return plainDate(value) ?? parseDate(value)?.time;
+}
+
+/**
+ * The keys of a message with a stored sort text, derived per group of fields when first asked
+ * for: DATE, ARRIVAL and SIZE (the common webmail sorts) read the Date field alone, SUBJECT the
+ * Subject field alone, and so on; the text goes once every group is derived. Each group is
+ * derived as `sortKeys` derives it.
+ */
+class LazySortKeys implements MessageSortKeys {
+  readonly size: number;
+  readonly arrival: number;
+  readonly #internalDate: number;
+  #text: string | null;
+  #date: number | undefined;
+  #subject: SubjectKeys | undefined;
+  #address: AddressKeys | undefined;
+  #ids: IdKeys | undefined;
+  /** Groups not derived yet. */
+  #left = 4;
+
+  constructor(meta: Pick<MessageMeta, "size" | "internalDate">, text: string) {
+    this.size = meta.size;
+    this.arrival = Math.floor(meta.internalDate / 1000);
+    this.#internalDate = meta.internalDate;
+    this.#text = text;
+  }
+
+  /** The accessor of the text's fields for one group; drops the text after the last. */
+  #take(): First {
+    const text = this.#text!;
+    if (--this.#left === 0) this.#text = null;
+    return (name) => firstValue(text, name) ?? undefined;
+  }
+
+  get date(): number {
+    return this.#date ??= sentDate(this.#take(), this.#internalDate);
+  }
+  get subject(): BaseSubject {
+    return (this.#subject ??= subjectKeys(this.#take())).subject;
+  }
+  get subjectKey(): string {
+    return (this.#subject ??= subjectKeys(this.#take())).subjectKey;
+  }
+  get from(): string {
+    return (this.#address ??= addressKeys(this.#take())).from;
+  }
+  get to(): string {
+    return (this.#address ??= addressKeys(this.#take())).to;
+  }
+  get cc(): string {
+    return (this.#address ??= addressKeys(this.#take())).cc;
+  }
+  get displayFrom(): string {
+    return (this.#address ??= addressKeys(this.#take())).displayFrom;
+  }
+  get displayTo(): string {
+    return (this.#address ??= addressKeys(this.#take())).displayTo;
+  }
+  get messageId(): string | null {
+    return (this.#ids ??= idKeys(this.#take())).messageId;
+  }
+  get references(): readonly string[] {
+    return (this.#ids ??= idKeys(this.#take())).references;
+  }
+}
+
+/**
+ * Reads `fields` of every keys object once, consulting `pacer` every 64, so that deriving them
+ * (a `LazySortKeys` derives a group of fields when first asked) never runs long unpaced. Loops
+ * after it read the fields as plain values.
+ */
+export async function deriveKeys(
+  keys: Iterable<MessageSortKeys>,
+  fields: readonly (keyof MessageSortKeys)[],
+  pacer: Pacer,
+): Promise<void> {
+  let i = 0;
+  for (const k of keys) {
+    for (const f of fields) void k[f];
+    if ((++i & 63) === 0 && pacer.due()) await pacer.yield();
+  }
 }
 
 /** Keys of a message expunged before its keys were read: it sorts first, then goes away. */
@@ -117,8 +306,13 @@ export function hasKeys(record: SortRecord): boolean {
 /** What the keys of a chunk of messages are derived from: size, INTERNALDATE and text. */
 interface ChunkRows {
   readonly metas: readonly Pick<MessageMeta, "uid" | "size" | "internalDate">[];
-  /** Sort text, else search text, else null; absent when expunged meanwhile. */
-  readonly texts: Map<number, string | null>;
+  /**
+   * By index in `metas`: sort text, else search text, else null; undefined when expunged
+   * meanwhile.
+   */
+  readonly texts: readonly (string | null | undefined)[];
+  /** By index in `metas`: 1 where the text is a sort text. */
+  readonly sortTexts: Uint8Array;
 }
 
 /**
@@ -132,23 +326,37 @@ async function readRows(
 ): Promise<ChunkRows> {
   const rows = await ctx.store.getSortTexts?.(mailboxId, uids);
   if (rows === undefined) {
-    const [metas, texts] = await Promise.all([
+    const [metas, found] = await Promise.all([
       ctx.store.getMessages(mailboxId, uids),
       ctx.store.getSearchTexts(mailboxId, uids),
     ]);
-    return { metas, texts };
+    const texts = metas.map((m) => found.get(m.uid));
+    return { metas, texts, sortTexts: new Uint8Array(metas.length) };
   }
-  const texts = new Map(rows.map((r) => [r.uid, r.text]));
-  const without = rows.flatMap((r) => r.text === null ? [r.uid] : []);
+  const texts: (string | null | undefined)[] = new Array(rows.length);
+  const sortTexts = new Uint8Array(rows.length);
+  const without: number[] = [];
+  for (let i = 0; i < rows.length; i++) {
+    const text = rows[i]!.text;
+    texts[i] = text;
+    if (text === null) without.push(rows[i]!.uid);
+    else sortTexts[i] = 1;
+  }
   if (without.length > 0) {
     const found = await ctx.store.getSearchTexts(mailboxId, without);
-    for (const uid of without) {
-      const text = found.get(uid);
-      if (text === undefined) texts.delete(uid);
-      else texts.set(uid, text);
+    for (let i = 0; i < rows.length; i++) {
+      if (sortTexts[i] === 0) texts[i] = found.get(rows[i]!.uid);
     }
   }
-  return { metas: rows, texts };
+  return { metas: rows, texts, sortTexts };
+}
+
+/** True for a text `SearchIndex.read` reads (checked without reading it). */
+function isIndexText(text: string): boolean {
+  if (text.length < 3 || text[0] !== "1" || text[1] !== US) return false;
+  const dayEnd = text.indexOf(US, 2);
+  const rs = text.indexOf(RS, 2);
+  return dayEnd >= 0 && rs >= 0 && dayEnd <= rs;
 }
 
 /**
@@ -173,11 +381,16 @@ export async function loadSortRecords(
   const pacer = ctx.pacer();
   for (let start = 0; start < missing.length; start += CHUNK) {
     const uids = missing.slice(start, start + CHUNK);
-    const { metas, texts } = await readRows(ctx, view.mailboxId, uids);
-    for (const [i, meta] of metas.entries()) {
+    const { metas, texts, sortTexts } = await readRows(ctx, view.mailboxId, uids);
+    for (let i = 0; i < metas.length; i++) {
       if ((i & 63) === 63 && pacer.due()) await pacer.yield();
-      const text = texts.get(meta.uid);
+      const meta = metas[i]!;
+      const text = texts[i];
       if (text === undefined) continue; // Expunged meanwhile.
+      if (sortTexts[i] === 1 && isIndexText(text!)) {
+        cache.set(meta.uid, new LazySortKeys(meta, text!));
+        continue;
+      }
       let data: SearchData | null = text === null ? null : SearchIndex.read(text);
       if (data === null && searchData !== undefined) {
         const summary = await ctx.store.getSummary(view.mailboxId, meta.uid);

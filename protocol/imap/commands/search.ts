@@ -613,14 +613,14 @@ export async function findMatches(
 }
 
 /** Search matches as three parallel arrays of numbers (no object per match). */
-interface MatchColumns {
+export interface MatchColumns {
   readonly seqs: number[];
   readonly uids: number[];
   readonly modseqs: number[];
 }
 
 /** `findMatches`, answering in columns. */
-async function findMatchColumns(
+export async function findMatchColumns(
   ctx: CommandContext,
   key: SearchKey,
   only?: ReadonlySet<number>,

@@ -12,7 +12,7 @@ import {
   threadOrderedSubject,
   threadReferences,
 } from "../thread.ts";
-import { hasKeys, loadSortRecords } from "./_sort_data.ts";
+import { deriveKeys, hasKeys, loadSortRecords } from "./_sort_data.ts";
 import { keepResult, keptResult } from "../sort_cache.ts";
 import { selected } from "./_util.ts";
 import { readCharset, readSearchProgram } from "./search.ts";
@@ -26,6 +26,8 @@ export const THREAD_ALGORITHMS: ReadonlyMap<
   ["ORDEREDSUBJECT", threadOrderedSubject],
   ["REFERENCES", (messages) => threadReferences(messages)],
 ]);
+
+const NO_REFERENCES: readonly string[] = Object.freeze([]);
 
 async function thread(
   ctx: CommandContext,
@@ -47,14 +49,21 @@ async function thread(
   let list = key.kind === "all" ? keptResult<string>(cache, view.uids, keptName) : undefined;
   if (list === undefined) {
     const records = await loadSortRecords(ctx, key);
+    // ORDEREDSUBJECT reads no message ids: they need not be derived.
+    const ids = name === "REFERENCES";
+    await deriveKeys(
+      records.map((x) => x.keys),
+      ids ? ["date", "subjectKey", "messageId"] : ["date", "subjectKey"],
+      ctx.pacer(),
+    );
     const messages: ThreadMessage[] = records.map(({ seq, uid, keys }) => ({
       seq,
       n: uidMode ? uid : seq,
       date: keys.date,
       subject: keys.subject,
       subjectKey: keys.subjectKey,
-      messageId: keys.messageId,
-      references: keys.references,
+      messageId: ids ? keys.messageId : null,
+      references: ids ? keys.references : NO_REFERENCES,
     }));
     const keys = ctx.sortKeys.mailbox(view.mailboxId, view.uidValidity, view.uids.length);
     const ranks = name === "ORDEREDSUBJECT"

@@ -15,7 +15,9 @@ import {
   SortKeyCache,
 } from "../../../protocol/imap/sort_cache.ts";
 import { derivedData, mimeSupport } from "../../../protocol/imap/mime_support.ts";
-import { sortKeys } from "../../../protocol/imap/commands/_sort_data.ts";
+import { sentTime, sortKeys } from "../../../protocol/imap/commands/_sort_data.ts";
+import { parseDate } from "../../../protocol/imap/mime/mod.ts";
+import { openSqliteMailStore } from "../../../mailstore/sqlite/mod.ts";
 import { SearchIndex } from "../../../protocol/imap/search_index.ts";
 import { append, newStore, TestClient } from "./_harness.ts";
 
@@ -315,6 +317,85 @@ Deno.test("the sort text gives every sort key the whole search text gives", () =
       sortKeys(meta, SearchIndex.read(derived.searchText)),
       text.slice(0, 60),
     );
+  }
+});
+
+Deno.test("sentTime() reads a Date value as parseDate() does", () => {
+  const values = [
+    "wed, 1 jan 2025 00:05:17 +0000",
+    "Wed, 1 Jan 2025 00:05:17 +0000",
+    "1 jan 2025 23:59:60 -0130",
+    "tue, 31 dec 2024 12:00:00 +1400",
+    "tue, 07 mar 2023 10:00:00 +0000",
+    "wed, 1 jan 2025 00:05:17 +0000 (utc)",
+    "wed, 1 (x) jan 2025 00:05:17 +0000",
+    "1 jan 99 10:00 est",
+    "1 jan 2025 10:00 gmt",
+    "1 january 2025 10:00:00 +0000",
+    "32 jan 2025 10:00:00 +0000",
+    "1 jan 2025 24:00:00 +0000",
+    "1 jan 2025 10:60:00 +0000",
+    "1 jan 2025 10:00:61 +0000",
+    "0 jan 2025 10:00:00 +0000",
+    "1 foo 2025 10:00:00 +0000",
+    "wed,  1 jan 2025 00:05:17 +0000",
+    "",
+    "garbage",
+    "wed, 1 jan 0050 00:05:17 +0000",
+    "wed, 1 jan 2025 00:05:17 +00000",
+    "wed, 1 jan 2025 00:05:17 *0000",
+    "wed, 1 jan 2025 00-05:17 +0000",
+    "wed, 1x jan 2025 00:05:17 +0000",
+    "(), 1 jan 2025 00:05:17 +0000",
+    "wed,  1 jan 2025 00:05:17 +0000",
+    "wed, 1 jan 2025 00:05:17 +0000 ",
+  ];
+  for (const v of values) assert.equal(sentTime(v), parseDate(v)?.time, v);
+  assert.equal(sentTime(null), undefined);
+});
+
+Deno.test("SORT and THREAD read keys per field from SQLite sort texts as the memory store's whole keys give", async () => {
+  const commands = [
+    "T SORT (DATE) UTF-8 ALL",
+    "T SORT (REVERSE ARRIVAL) UTF-8 ALL",
+    "T SORT (SIZE) UTF-8 ALL",
+    "T SORT (SUBJECT) UTF-8 ALL",
+    "T SORT (CC FROM) UTF-8 ALL",
+    "T SORT (REVERSE TO) UTF-8 ALL",
+    "T SORT (DISPLAYFROM DATE) UTF-8 ALL",
+    "T SORT (DISPLAYTO) UTF-8 ALL",
+    "T SORT RETURN (COUNT MIN MAX ALL) (DATE) UTF-8 UNDELETED",
+    "T SORT (REVERSE DATE) UTF-8 ALL",
+    "T THREAD REFERENCES UTF-8 ALL",
+    "T THREAD ORDEREDSUBJECT UTF-8 ALL",
+  ];
+  const messages = [
+    ...corpus,
+    msg(7, "=?UTF-8?B?UmU6IMOcYmVy?= [fwd: Budget]", "1 Feb 2023 10:00 +0100 (CET)", {
+      from: "=?UTF-8?Q?J=C3=BCrgen?= <j@x>, other@x",
+      to: "Team: a@x, b@x;",
+      irt: "<p@x> <q@x>",
+    }),
+    msg(8, "Lunch", "not a date"),
+  ];
+  const memory = await mailbox(messages);
+  const expected: string[] = [];
+  for (const command of commands) expected.push((await memory.cmd(command))[0]!);
+  // Each order of first use derives a different group of keys first.
+  for (const order of [commands, [...commands].reverse()]) {
+    const store = await openSqliteMailStore(":memory:");
+    try {
+      await store.createAccount("alice", null);
+      const c = new TestClient(store);
+      await c.login();
+      for (const m of messages) assert.match(await append(c, "INBOX", m), /OK/);
+      await c.cmd("S SELECT INBOX");
+      for (const command of order) {
+        assert.equal((await c.cmd(command))[0], expected[commands.indexOf(command)], command);
+      }
+    } finally {
+      await store.close();
+    }
   }
 });
 
