@@ -7,6 +7,7 @@
  * died (`clearAddressColumn`) and its replacement starts from what the others hold.
  */
 import type { AddressGate } from "../connection/listener.ts";
+import { withSpinLock } from "./spin_lock.ts";
 
 /** Int32 cells before the slots: the lock, then the number of columns. */
 const HEADER = 2;
@@ -33,7 +34,7 @@ export function clearAddressColumn(buffer: SharedArrayBuffer, column: number): v
   const cells = new Int32Array(buffer);
   const slot = WORDS + cells[1]!;
   const slots = (cells.length - HEADER) / slot;
-  locked(cells, () => {
+  withSpinLock(cells, () => {
     for (let i = 0; i < slots; i++) cells[HEADER + i * slot + WORDS + column] = 0;
   });
 }
@@ -122,18 +123,7 @@ export class SharedAddressCounts implements AddressGate {
   }
 
   #locked<T>(body: () => T): T {
-    return locked(this.#cells, body);
-  }
-}
-
-function locked<T>(cells: Int32Array, body: () => T): T {
-  while (Atomics.compareExchange(cells, 0, 0, 1) !== 0) {
-    // Another Worker is inside a step of a few instructions.
-  }
-  try {
-    return body();
-  } finally {
-    Atomics.store(cells, 0, 0);
+    return withSpinLock(this.#cells, body);
   }
 }
 

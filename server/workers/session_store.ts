@@ -13,6 +13,7 @@ import {
   type Session12,
 } from "../../protocol/tls/tls12/session.ts";
 import { MAX_SESSION_STATE } from "../../protocol/tls/tls12/server12.ts";
+import { withSpinLock } from "./spin_lock.ts";
 
 /**
  * Bytes before the index: the lock (Int32 at 0), then from byte 8 the ring's write position
@@ -135,13 +136,6 @@ export class SharedSessionStore implements SessionStore12 {
   }
 
   #locked<T>(body: () => T): T {
-    while (Atomics.compareExchange(this.#lock, 0, 0, 1) !== 0) {
-      // Another Worker is inside a copy of a few kilobytes at most.
-    }
-    try {
-      return body();
-    } finally {
-      Atomics.store(this.#lock, 0, 0);
-    }
+    return withSpinLock(this.#lock, body);
   }
 }

@@ -9,6 +9,7 @@
  */
 import { TICKET_ID_LENGTH } from "../../protocol/tls/session13.ts";
 import type { TicketUseCounter } from "../../protocol/tls/mod.ts";
+import { withSpinLock } from "./spin_lock.ts";
 
 /** Int32 cells before the slots: the lock. */
 const HEADER = 1;
@@ -47,7 +48,7 @@ export class SharedTicketUses implements TicketUseCounter {
     const nowSeconds = Math.floor(now / 1000);
     const expiry = Math.min(Math.ceil(expiresAt / 1000), 0xffffffff);
     const cells = this.#cells;
-    return locked(cells, () => {
+    return withSpinLock(cells, () => {
       let i = (Math.imul(words[0]! ^ words[1]! ^ words[2]! ^ words[3]!, 0x9e3779b1) >>> 0) &
         (this.#slots - 1);
       let free: number | null = null;
@@ -76,16 +77,5 @@ export class SharedTicketUses implements TicketUseCounter {
       cells[free + 5] = expiry | 0;
       return true;
     });
-  }
-}
-
-function locked<T>(cells: Int32Array, body: () => T): T {
-  while (Atomics.compareExchange(cells, 0, 0, 1) !== 0) {
-    // Another Worker is inside a step of a few instructions.
-  }
-  try {
-    return body();
-  } finally {
-    Atomics.store(cells, 0, 0);
   }
 }
