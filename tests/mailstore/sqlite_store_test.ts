@@ -429,9 +429,11 @@ Deno.test("a large message is read by the blob reader, byte for byte", async () 
   });
 });
 
-Deno.test("two connections joined by a relay and shared syncs take every write and hear each other", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "postern-sqlite-shared-" });
-  const path = `${dir}/mail.db`;
+/**
+ * Two connections to `path` as two Workers have them: shared syncs, and a relay that hands each
+ * one's events to the other a microtask later.
+ */
+async function relayedPair(path: string) {
   const heard: Set<(event: MailboxEvent) => void>[] = [new Set(), new Set()];
   const relay = (i: number): EventRelay => ({
     publish: (event) => queueMicrotask(() => heard[1 - i]!.forEach((l) => l(event))),
@@ -443,6 +445,13 @@ Deno.test("two connections joined by a relay and shared syncs take every write a
   const sync = allocateSharedSync();
   const a = await openSqliteMailStore(path, { relay: relay(0), sharedSync: sync });
   const b = await openSqliteMailStore(path, { relay: relay(1), sharedSync: sync });
+  return { a, b, sync };
+}
+
+Deno.test("two connections joined by a relay and shared syncs take every write and hear each other", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-sqlite-shared-" });
+  const path = `${dir}/mail.db`;
+  const { a, b, sync } = await relayedPair(path);
   try {
     const account = await a.createAccount("u", null);
     const inbox = (await b.getMailbox(account.id, "INBOX"))!;
@@ -484,17 +493,7 @@ Deno.test("two connections joined by a relay and shared syncs take every write a
 Deno.test("a cached listing follows the writes another connection relays", async () => {
   const dir = await Deno.makeTempDir({ prefix: "postern-sqlite-relay-listing-" });
   const path = `${dir}/mail.db`;
-  const heard: Set<(event: MailboxEvent) => void>[] = [new Set(), new Set()];
-  const relay = (i: number): EventRelay => ({
-    publish: (event) => queueMicrotask(() => heard[1 - i]!.forEach((l) => l(event))),
-    subscribe: (listener) => {
-      heard[i]!.add(listener);
-      return () => heard[i]!.delete(listener);
-    },
-  });
-  const sync = allocateSharedSync();
-  const a = await openSqliteMailStore(path, { relay: relay(0), sharedSync: sync });
-  const b = await openSqliteMailStore(path, { relay: relay(1), sharedSync: sync });
+  const { a, b } = await relayedPair(path);
   try {
     const account = await a.createAccount("u", null);
     const inbox = (await a.getMailbox(account.id, "INBOX"))!;

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { describeRun, runPython } from "../../_support/imap_clients.ts";
 import { startPostern } from "../../_support/postern.ts";
+import { PY_VISIT } from "./_visit.ts";
 
 /**
  * One full handshake, then reconnections offering its session (the first one's, each time)
@@ -22,23 +23,7 @@ else:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
 if mode == "1.2-id":
     ctx.options |= ssl.OP_NO_TICKET
-def visit(session):
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
-                        server_hostname="localhost", session=session)
-    f = s.makefile("rb")
-    f.readline()
-    s.sendall(b"a LOGIN alice pw\\r\\nb ID NIL\\r\\n")
-    worker = None
-    while True:
-        line = f.readline().decode()
-        m = re.search(r'"x-postern-worker" "(\\d+)"', line)
-        if m: worker = m.group(1)
-        if line.startswith("b "): break
-    s.sendall(b"c LOGOUT\\r\\n")
-    f.read()
-    reused, session = s.session_reused, s.session
-    s.close()
-    return worker, reused, session
+${PY_VISIT}
 worker, reused, session = visit(None)
 seen = [{"worker": worker, "reused": reused}]
 for _ in range(60):

@@ -16,6 +16,7 @@ import type { WhoResult } from "../../../server/admin/protocol.ts";
 import { describeRun, makeMessage, RawImap, runPython } from "../../_support/imap_clients.ts";
 import { type RunningPostern, startPostern } from "../../_support/postern.ts";
 import { rawConnection, runStateChecker } from "../../_support/state_checker.ts";
+import { PY_VISIT } from "./_visit.ts";
 
 /**
  * Python's ssl: one full handshake, then reconnections offering its session ticket until one
@@ -26,23 +27,7 @@ import json, re, socket, ssl, sys
 port, ca = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.create_default_context(cafile=ca)
 ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-def visit(session):
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
-                        server_hostname="localhost", session=session)
-    f = s.makefile("rb")
-    f.readline()
-    s.sendall(b"a LOGIN alice pw\\r\\nb ID NIL\\r\\n")
-    worker = None
-    while True:
-        line = f.readline().decode()
-        m = re.search(r'"x-postern-worker" "(\\d+)"', line)
-        if m: worker = m.group(1)
-        if line.startswith("b "): break
-    s.sendall(b"c LOGOUT\\r\\n")
-    f.read()
-    reused, session = s.session_reused, s.session
-    s.close()
-    return worker, reused, session
+${PY_VISIT}
 worker, reused, session = visit(None)
 seen = [{"worker": worker, "reused": reused}]
 for _ in range(30):
