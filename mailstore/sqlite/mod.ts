@@ -296,6 +296,17 @@ interface Listing {
   readonly metas: MessageMeta[];
 }
 
+/** The lowest and highest of a non-empty set of UIDs (bounds of one range scan). */
+function uidSpan(uids: Iterable<number>): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const uid of uids) {
+    if (uid < lo) lo = uid;
+    if (uid > hi) hi = uid;
+  }
+  return [lo, hi];
+}
+
 /**
  * What changes whenever a mailbox's messages or flags change: every APPEND and COPY raises
  * UIDNEXT, every flag change and expunge raises HIGHESTMODSEQ, and an import changes the count.
@@ -1291,12 +1302,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
       const out = new Map<number, string | null>();
       if (uids.length === 0) return out;
       const wanted = new Set(uids);
-      let lo = Infinity;
-      let hi = -Infinity;
-      for (const uid of wanted) {
-        if (uid < lo) lo = uid;
-        if (uid > hi) hi = uid;
-      }
+      const [lo, hi] = uidSpan(wanted);
       // One range scan over the primary key; UIDs in the range that were not asked for are
       // skipped here rather than sent as thousands of parameters. instr() compares UTF-8
       // octets, which for a substring of valid text is the same as comparing characters.
@@ -1322,12 +1328,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
       this.#mailboxById(mailboxId);
       if (uids.length === 0) return [];
       const wanted = new Set(uids);
-      let lo = Infinity;
-      let hi = -Infinity;
-      for (const uid of wanted) {
-        if (uid < lo) lo = uid;
-        if (uid > hi) hi = uid;
-      }
+      const [lo, hi] = uidSpan(wanted);
       // One range scan, as in getSearchTexts.
       const rows = this.#arrayStatement(
         `SELECT m.uid, m.size, m.internal_date, t.text FROM messages m
