@@ -217,3 +217,21 @@ Deno.test("HandshakeGate under a sustained flood of new handshakes serves one th
   await Promise.all(all);
   assert.equal(log.length, all.length);
 });
+
+Deno.test("HandshakeGate serves a peer's first records before the records of peers that sent many", async () => {
+  const g = fakeGate(4);
+  const log: string[] = [];
+  const first = g.gate.run(g.step(log, "busy", 10));
+  const waiting = [
+    g.gate.run(g.step(log, "flood1", 3), "bulk"),
+    g.gate.run(g.step(log, "flood2", 3), "bulk"),
+    g.gate.run(g.step(log, "login", 3), "record"),
+    g.gate.run(g.step(log, "new1", 3), "fresh"),
+    g.gate.run(g.step(log, "flood3", 3), "bulk"),
+  ];
+  await g.settle();
+  for (let i = 0; i < 6; i++) await g.nextTurn();
+  await Promise.all([first, ...waiting]);
+  // Records and new handshakes still take turns; bulk records go in arrival order.
+  assert.deepEqual(log, ["busy", "login", "new1", "flood1", "flood2", "flood3"]);
+});
