@@ -42,6 +42,12 @@ export interface HostileBenchResult {
   readonly leftoverConnections: number;
   /** Server CPU seconds used during the attack, and the attack's wall-clock seconds. */
   readonly serverCpuSeconds: number;
+  /**
+   * CPU seconds during the attack of this bench process (the attackers' Worker, the honest
+   * client) and of the whole machine (both cores, every process: other work shares them).
+   */
+  readonly benchCpuSeconds: number;
+  readonly machineCpuSeconds: number;
   readonly hostile: HostileResult;
   /**
    * The server's worst event-loop stall during the attack, with the main thread's time on a
@@ -83,6 +89,8 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
     const quietPeakRss = peak;
     peak = 0;
     const cpuBefore = server.cpuSeconds();
+    const benchBefore = ownCpuSeconds();
+    const machineBefore = machineCpuSeconds();
     const attack = await prepareAttackersInWorker(server, options.connections);
     const attackStart = Date.now();
     const deadline = Date.now() + options.seconds * 1000;
@@ -96,6 +104,8 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
       idleMs: worstStallDetail(idleFile, attackStart, deadline).worstMs,
     };
     const serverCpuSeconds = server.cpuSeconds() - cpuBefore;
+    const benchCpuSeconds = ownCpuSeconds() - benchBefore;
+    const machineSeconds = machineCpuSeconds() - machineBefore;
     let leftover = await server.openConnections();
     for (let i = 0; i < 100 && leftover > 0; i++) {
       await new Promise((r) => setTimeout(r, 200));
@@ -114,6 +124,8 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
       loadedPeakRss,
       leftoverConnections: leftover,
       serverCpuSeconds,
+      benchCpuSeconds,
+      machineCpuSeconds: machineSeconds,
       hostile,
       stall,
     };
@@ -123,6 +135,19 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
     await server.stop();
     await probes.stop();
   }
+}
+
+/** This process's CPU time (user + system) so far, in seconds. */
+function ownCpuSeconds(): number {
+  const fields = Deno.readTextFileSync("/proc/self/stat").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU time every core of the machine has spent busy so far, in seconds (/proc/stat). */
+function machineCpuSeconds(): number {
+  const [, ...ticks] = Deno.readTextFileSync("/proc/stat").split("\n")[0]!.trim().split(/\s+/);
+  const [user, nice, system, , , irq, softirq, steal] = ticks.map(Number);
+  return (user! + nice! + system! + irq! + softirq! + steal!) / 100;
 }
 
 const MiB = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
@@ -149,6 +174,13 @@ export function formatHostile(r: HostileBenchResult): string {
       `peak under attack ${MiB(r.loadedPeakRss)}`,
     `server CPU during the attack: ${r.serverCpuSeconds.toFixed(1)} s in ${r.seconds} s ` +
       `(load average ${Deno.loadavg().map((x) => x.toFixed(1)).join(" ")})`,
+    `CPU of the bench process meanwhile (attackers' Worker, honest client): ` +
+      `${r.benchCpuSeconds.toFixed(1)} s; the machine's cores busy: ` +
+      `${r.machineCpuSeconds.toFixed(1)} of ${
+        (navigator.hardwareConcurrency * r.seconds).toFixed(0)
+      } s, ` +
+      `other processes ` +
+      `${(r.machineCpuSeconds - r.serverCpuSeconds - r.benchCpuSeconds).toFixed(1)} s`,
     `server event loop, worst stall under attack: ${r.stall.worstMs.toFixed(0)} ms ` +
       `(main thread on a core ${r.stall.cpuMs.toFixed(0)} ms, waiting for a core ` +
       `${r.stall.waitMs.toFixed(0)} ms); an idle probe process meanwhile: ` +

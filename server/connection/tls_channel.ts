@@ -32,7 +32,7 @@ import {
   NO_METRICS,
   secondsSince,
 } from "../metrics/metrics.ts";
-import type { HandshakeGate } from "./handshake_gate.ts";
+import { type HandshakeGate, LIGHT_RECORDS } from "./handshake_gate.ts";
 import { RecordFraming } from "./record_framing.ts";
 
 /** The read buffer of a connection that sends little (see `TlsChannel.#buffer`). */
@@ -158,6 +158,8 @@ export class TlsChannel implements ByteChannel {
    * records) shares the budget of the handshakes instead of running ahead of logged-in sessions.
    */
   #untrusted: HandshakeGate | null = null;
+  /** Reads of the peer's that have passed the gate since the handshake. */
+  #gatedReads = 0;
   /** Where the peer's records end, while its reads may pass the gate. */
   #framing: RecordFraming | null = new RecordFraming();
   #writing: Promise<void> = Promise.resolve();
@@ -370,7 +372,12 @@ export class TlsChannel implements ByteChannel {
       }
       const gate = this.#untrusted;
       if (gate === null) this.#feed(bytes);
-      else await this.#feedThrough(bytes, (f) => gate.run(f, "record"));
+      else {
+        await this.#feedThrough(
+          bytes,
+          (f) => gate.run(f, this.#gatedReads++ < LIGHT_RECORDS ? "record" : "bulk"),
+        );
+      }
     }
   }
 

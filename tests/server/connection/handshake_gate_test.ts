@@ -184,3 +184,54 @@ Deno.test("HandshakeGate serves new handshakes past the age cap last, the newest
   await Promise.all([first, ...old, ...young]);
   assert.deepEqual(log, ["busy", "young1", "young2", "old2", "old1"]);
 });
+
+Deno.test("HandshakeGate under a sustained flood of new handshakes serves one that just arrived within two turns", async () => {
+  const g = fakeGate(4);
+  const log: string[] = [];
+  const all: Promise<unknown>[] = [];
+  // Each turn comes 10 ms after the last, 10 ClientHellos arrive and 4 are served (1 ms each,
+  // turns on time): the queue grows by 6 a turn and never empties.
+  let turn = 0;
+  const flood = () => {
+    for (let i = 0; i < 10; i++) all.push(g.gate.run(g.step(log, `t${turn}-${i}`, 1), "fresh"));
+  };
+  for (; turn < 40; turn++) {
+    flood();
+    await g.settle();
+    g.advance(10);
+    await g.nextTurn();
+  }
+  // The queue holds 400 ms of arrivals; a client connects, then the flood goes on.
+  all.push(g.gate.run(g.step(log, "honest", 1), "fresh"));
+  let served = -1;
+  for (let i = 0; i < 5 && served < 0; i++, turn++) {
+    await g.settle();
+    g.advance(10);
+    await g.nextTurn();
+    if (log.includes("honest")) served = i;
+    flood();
+  }
+  assert.ok(served >= 0 && served <= 1, `served after ${served} turns`);
+  // Every waiting step is served once the flood stops.
+  for (let i = 0; i < 200 && g.gate.waiting > 0; i++) await g.nextTurn();
+  await Promise.all(all);
+  assert.equal(log.length, all.length);
+});
+
+Deno.test("HandshakeGate serves a peer's first records before the records of peers that sent many", async () => {
+  const g = fakeGate(4);
+  const log: string[] = [];
+  const first = g.gate.run(g.step(log, "busy", 10));
+  const waiting = [
+    g.gate.run(g.step(log, "flood1", 3), "bulk"),
+    g.gate.run(g.step(log, "flood2", 3), "bulk"),
+    g.gate.run(g.step(log, "login", 3), "record"),
+    g.gate.run(g.step(log, "new1", 3), "fresh"),
+    g.gate.run(g.step(log, "flood3", 3), "bulk"),
+  ];
+  await g.settle();
+  for (let i = 0; i < 6; i++) await g.nextTurn();
+  await Promise.all([first, ...waiting]);
+  // Records and new handshakes still take turns; bulk records go in arrival order.
+  assert.deepEqual(log, ["busy", "login", "new1", "flood1", "flood2", "flood3"]);
+});

@@ -5,7 +5,11 @@
 import assert from "node:assert/strict";
 import { TlsClientConnection } from "../../../protocol/tls/client.ts";
 import { TicketKeys } from "../../../protocol/tls/mod.ts";
-import { HandshakeGate } from "../../../server/connection/handshake_gate.ts";
+import {
+  type GateStep,
+  HandshakeGate,
+  LIGHT_RECORDS,
+} from "../../../server/connection/handshake_gate.ts";
 import { TlsChannel } from "../../../server/connection/tls_channel.ts";
 import { keyFixture, provider } from "../../protocol/tls/_pair.ts";
 
@@ -135,4 +139,35 @@ Deno.test("TlsChannel drops a ClientHello still waiting at the gate when the han
   await failed;
   assert.deepEqual(writes, [], "no ServerHello: the step was dropped unrun");
   assert.equal(gate.waiting, 0);
+});
+
+Deno.test("TlsChannel passes an unauthenticated peer's first records to the gate as light, the rest as bulk", async () => {
+  const key = keyFixture("P-256");
+  const client = new TlsClientConnection({ provider, verifyServer: () => key.publicKey });
+  const { conn, start } = memoryConn(client);
+  const kinds: GateStep[] = [];
+  const gate = new class extends HandshakeGate {
+    override run<T>(step: () => T, kind: GateStep = "continuing"): Promise<T> {
+      kinds.push(kind);
+      return super.run(step, kind);
+    }
+  }();
+  start();
+  const channel = await TlsChannel.accept(conn, {
+    provider,
+    certificateChain: key.chain,
+    privateKey: key.privateKey,
+  }, { handshakeTimeoutMs: 5000, gate, gateUntilTrusted: true });
+  kinds.length = 0;
+  for (let i = 0; i < LIGHT_RECORDS + 2; i++) {
+    client.send(new TextEncoder().encode(`a${i} NOOP\r\n`));
+    start();
+    assert.equal(new TextDecoder().decode((await channel.read())!), `a${i} NOOP\r\n`);
+  }
+  assert.deepEqual(kinds, [
+    ...Array(LIGHT_RECORDS).fill("record"),
+    "bulk",
+    "bulk",
+  ]);
+  await channel.close();
 });
