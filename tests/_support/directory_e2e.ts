@@ -11,6 +11,7 @@ import { issueCertificate, toPem } from "../../protocol/x509/writer.ts";
 import { loadCa } from "../../server/cli/dev_pki.ts";
 import { parseConfig } from "../../server/config/mod.ts";
 import type { RunningPostern } from "./postern.ts";
+import { connectTlsNoDelay } from "./imap_clients.ts";
 import { ldifBase64, type Slapd } from "./slapd.ts";
 
 /** How Postern reaches the test slapd. */
@@ -304,12 +305,7 @@ export class ImapLines {
     caPem: string,
     client?: { readonly certPem: string; readonly keyPem: string },
   ): Promise<ImapLines> {
-    const conn = await Deno.connectTls({
-      hostname: "127.0.0.1",
-      port,
-      caCerts: [caPem],
-      ...(client ? { cert: client.certPem, key: client.keyPem } : {}),
-    });
+    const conn = await connectTlsNoDelay(port, caPem, client);
     await conn.handshake();
     return new ImapLines(conn);
   }

@@ -13,7 +13,7 @@ import { TlsClientConnection } from "../../protocol/tls/mod.ts";
 import { decodePem } from "../../protocol/x509/pem.ts";
 import { EngineClient } from "./engine_client.ts";
 import { hostileRsaChain } from "./hostile.ts";
-import { makeMessage, RawImap } from "./imap_clients.ts";
+import { connectTlsNoDelay, makeMessage, RawImap } from "./imap_clients.ts";
 
 export const HOSTILE_KINDS = [
   "half-open TCP",
@@ -311,16 +311,7 @@ export async function runHonestClient(
     let client: RawImap | null = null;
     try {
       client = await timed("connect+greeting", async () => {
-        // TCP_NODELAY, as interactive clients set it: Deno's TLS client writes its second
-        // flight in more than one write, and with Nagle the last part waits for the server's
-        // delayed ACK of the first, about 40 ms on Linux, in every connection, attack or not
-        // (45-50 ms to the greeting here; 2.5-6 ms with TCP_NODELAY, 3-7 ms from Python's
-        // OpenSSL client).
-        const tcp = await Deno.connect({ hostname: "127.0.0.1", port: target.implicitPort });
-        tcp.setNoDelay(true);
-        const c = new RawImap(
-          await Deno.startTls(tcp, { hostname: "127.0.0.1", caCerts: [target.caPem] }),
-        );
+        const c = new RawImap(await connectTlsNoDelay(target.implicitPort, target.caPem));
         const greeting = await c.greeting(30_000);
         if (!greeting.startsWith("* OK")) throw new Error(`greeting: ${greeting}`);
         return c;
