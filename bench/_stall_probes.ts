@@ -41,7 +41,10 @@ export async function startStallProbes(prefix: string): Promise<StallProbes> {
         // It has ended already.
       }
       await idle.status;
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      // POSTERN_KEEP_PROBES=DIR keeps the probe files there, e.g. to match `busyAt` to GC times.
+      const keep = Deno.env.get("POSTERN_KEEP_PROBES");
+      if (keep) await Deno.rename(dir, keep).catch(() => {});
+      else await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
 }
