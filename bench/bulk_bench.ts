@@ -11,10 +11,15 @@
  *
  * Usage: `deno run -A bench/bulk_bench.ts [--megabytes N] [--repeat R] [--no-dovecot]`.
  */
-import { startStallProbes } from "./_stall_probes.ts";
+import {
+  formatStall,
+  settleProbes,
+  type StallFigures,
+  stallFigures,
+  startStallProbes,
+} from "./_stall_probes.ts";
 import { join } from "node:path";
 import { ensureDevPki } from "../server/cli/dev_pki.ts";
-import { worstStall } from "../server/serve/stall_probe.ts";
 import { dovecotAvailable, startDovecot } from "../tests/_support/dovecot.ts";
 import { startPosternProcess } from "../tests/_support/postern.ts";
 import { appendBytes, ImapClient, type ImapConnectOptions } from "./_imap_client.ts";
@@ -36,10 +41,8 @@ export interface BulkFigures {
   readonly rates: Readonly<Record<Order, readonly [number, number]>>;
   /** Server CPU seconds (user + system) per fetch, per order; NaN when not measured. */
   readonly cpuPerFetch: Readonly<Record<Order, number>>;
-  /** Worst event-loop stall in the server during each order's fetches, ms; NaN when not measured. */
-  readonly stallMs: Readonly<Record<Order, number>>;
-  /** Worst stall of an idle probe process in the same windows, ms. */
-  readonly idleStallMs: Readonly<Record<Order, number>>;
+  /** The server's event-loop stalls during each order's fetches; null when not measured. */
+  readonly stall: Readonly<Record<Order, StallFigures | null>>;
 }
 
 /** A message of `bytes` octets: a few headers and 76-column text lines. */
@@ -109,8 +112,7 @@ async function measure(
 ): Promise<BulkFigures> {
   const rates = {} as Record<Order, readonly [number, number]>;
   const cpuPerFetch = {} as Record<Order, number>;
-  const stallMs = {} as Record<Order, number>;
-  const idleStallMs = {} as Record<Order, number>;
+  const stall = {} as Record<Order, StallFigures | null>;
   for (const order of Object.keys(ORDERS) as Order[]) {
     const r: number[] = [];
     const cpu = cpuSeconds();
@@ -119,13 +121,11 @@ async function measure(
     const to = Date.now();
     cpuPerFetch[order] = (cpuSeconds() - cpu) / repeat;
     rates[order] = [Math.max(...r), Math.min(...r)];
-    // The probes report every 500 ms: wait for the window's last report.
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    await settleProbes();
     const { stallFile, idleFile } = probes;
-    stallMs[order] = stallFile === null ? NaN : worstStall(stallFile, from, to);
-    idleStallMs[order] = worstStall(idleFile, from, to);
+    stall[order] = stallFile === null ? null : stallFigures(stallFile, idleFile, from, to);
   }
-  return { server, rates, cpuPerFetch, stallMs, idleStallMs };
+  return { server, rates, cpuPerFetch, stall };
 }
 
 /** Loads the message into each server and measures curl's fetches. */
@@ -201,12 +201,9 @@ export function formatBulk(figures: readonly BulkFigures[]): string {
       : "";
     const cpu = figures[0]!.cpuPerFetch[order];
     const cpuNote = Number.isNaN(cpu) ? "" : `  (Postern CPU ${(cpu * 1000).toFixed(0)} ms/fetch`;
-    const stall = figures[0]!.stallMs[order];
-    const stallNote = Number.isNaN(stall) ? "" : `, worst stall ${stall.toFixed(0)} ms, idle ` +
-      `probe ${figures[0]!.idleStallMs[order].toFixed(0)} ms`;
-    rows.push(
-      `${order.padEnd(18)} ${cells.join("")}${ratio}${cpuNote}${stallNote}${cpuNote ? ")" : ""}`,
-    );
+    rows.push(`${order.padEnd(18)} ${cells.join("")}${ratio}${cpuNote}${cpuNote ? ")" : ""}`);
+    const stall = figures[0]!.stall[order];
+    if (stall) rows.push(`  ${figures[0]!.server}: ${formatStall(stall)}`);
   }
   return rows.join("\n");
 }

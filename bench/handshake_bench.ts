@@ -20,6 +20,14 @@ import { ensureDevPki } from "../server/cli/dev_pki.ts";
 import { dovecotAvailable, startDovecot } from "../tests/_support/dovecot.ts";
 import { startPosternProcess } from "../tests/_support/postern.ts";
 import { handshakesOpenssl, startNativeEcho } from "./tls_bench.ts";
+import {
+  formatStall,
+  settleProbes,
+  type StallFigures,
+  stallFigures,
+  type StallProbes,
+  startStallProbes,
+} from "./_stall_probes.ts";
 
 /** Handshakes per second per server. */
 export interface HandshakeFigures {
@@ -28,7 +36,15 @@ export interface HandshakeFigures {
   readonly workers: number;
   readonly postern: number;
   /** Per `tls.signing` mode: handshakes/s and server main-thread CPU µs per handshake. */
-  readonly modes: { mode: string; rate: number; mainThreadUs: number; processUs: number }[];
+  readonly modes: {
+    mode: string;
+    rate: number;
+    mainThreadUs: number;
+    processUs: number;
+    stall: StallFigures;
+  }[];
+  /** Postern's event-loop stalls during its timed handshakes (with several Workers: theirs). */
+  readonly stall: StallFigures;
   readonly dovecot: number | null;
   readonly rustls: number;
   /** µs per P-256 signature: noble one at a time, WebCrypto 1 and 256 in flight. */
@@ -82,8 +98,12 @@ async function measureMode(
   mode: string,
   clients: number,
   seconds: number,
+  probes: StallProbes,
 ): Promise<HandshakeFigures["modes"][number]> {
-  const postern = await startPosternProcess({ clientAuth: "none", tlsYaml: `  signing: ${mode}` });
+  const stallFile = join(probes.dir, `stalls-${mode}.jsonl`);
+  Deno.env.set("POSTERN_STALL_PROBE", stallFile);
+  const postern = await startPosternProcess({ clientAuth: "none", tlsYaml: `  signing: ${mode}` })
+    .finally(() => Deno.env.delete("POSTERN_STALL_PROBE"));
   try {
     const caPath = join(postern.dir, "bench-ca.pem");
     await Deno.writeTextFile(caPath, postern.caPem);
@@ -91,14 +111,15 @@ async function measureMode(
     const main0 = cpuSeconds(postern.pid, true);
     const all0 = cpuSeconds(postern.pid, false);
     const started = performance.now();
+    const from = Date.now();
     const rate = await parallelSTime(postern.implicitPort, caPath, clients, seconds);
+    const to = Date.now();
     const count = rate * (performance.now() - started) / 1000;
-    return {
-      mode,
-      rate,
-      mainThreadUs: 1e6 * (cpuSeconds(postern.pid, true) - main0) / count,
-      processUs: 1e6 * (cpuSeconds(postern.pid, false) - all0) / count,
-    };
+    const mainThreadUs = 1e6 * (cpuSeconds(postern.pid, true) - main0) / count;
+    const processUs = 1e6 * (cpuSeconds(postern.pid, false) - all0) / count;
+    await settleProbes();
+    const stall = stallFigures(stallFile, probes.idleFile, from, to);
+    return { mode, rate, mainThreadUs, processUs, stall };
   } finally {
     await postern.stop();
   }
@@ -110,12 +131,25 @@ export async function benchHandshakes(
   seconds: number,
   workers = 1,
 ): Promise<HandshakeFigures> {
+  const probes = await startStallProbes("postern-hs-");
   // The signing modes are compared on one accept loop, where the main thread does the work.
   const modes = [];
-  for (const mode of workers === 1 ? ["auto", "sync", "async"] : []) {
-    modes.push(await measureMode(mode, clients, seconds));
+  try {
+    for (const mode of workers === 1 ? ["auto", "sync", "async"] : []) {
+      modes.push(await measureMode(mode, clients, seconds, probes));
+    }
+  } catch (error) {
+    await probes.stop();
+    throw error;
   }
-  const postern = await startPosternProcess({ clientAuth: "none", workers });
+  const stallFile = join(probes.dir, `stalls-${workers}w.jsonl`);
+  Deno.env.set("POSTERN_STALL_PROBE", stallFile);
+  const postern = await startPosternProcess({ clientAuth: "none", workers })
+    .catch(async (error) => {
+      await probes.stop();
+      throw error;
+    })
+    .finally(() => Deno.env.delete("POSTERN_STALL_PROBE"));
   try {
     const certs = join(postern.dir, "certs");
     const pki = await ensureDevPki(certs);
@@ -123,9 +157,14 @@ export async function benchHandshakes(
     await Deno.writeTextFile(caPath, postern.caPem);
     // With one loop, Postern's figure is the default mode's (auto); with several, this server's.
     let ours = modes[0]?.rate;
-    if (ours === undefined) {
+    let stall = modes[0]?.stall;
+    if (ours === undefined || stall === undefined) {
       await parallelSTime(postern.implicitPort, caPath, clients, 1);
+      const from = Date.now();
       ours = await parallelSTime(postern.implicitPort, caPath, clients, seconds);
+      const to = Date.now();
+      await settleProbes();
+      stall = stallFigures(stallFile, probes.idleFile, from, to);
     }
     const native = startNativeEcho(
       await Deno.readTextFile(pki.serverCertificate),
@@ -158,12 +197,14 @@ export async function benchHandshakes(
       workers,
       postern: ours,
       modes,
+      stall,
       dovecot: dovecotRate,
       rustls,
       signing: await signing(),
     };
   } finally {
     await postern.stop();
+    await probes.stop();
   }
 }
 
@@ -182,8 +223,9 @@ export function formatHandshakes(f: HandshakeFigures): string {
       } hs/s; server CPU ` +
       `per handshake ${m.processUs.toFixed(0)} µs, of it on the main thread ${
         m.mainThreadUs.toFixed(0)
-      } µs`
+      } µs; ${formatStall(m.stall)}`
     ),
+    ...(f.modes.length === 0 ? [`  Postern: ${formatStall(f.stall)}`] : []),
     `P-256 sign: noble ${f.signing.noble.toFixed(0)} µs; WebCrypto ${
       f.signing.webcrypto1.toFixed(0)
     } µs one at a time, ${f.signing.webcrypto256.toFixed(0)} µs each with 256 in flight`,

@@ -10,10 +10,15 @@
  * Usage: `deno run -A bench/reads_bench.ts [--messages N] [--rounds R] [--no-dovecot]`
  * (default 10,000 messages, 5 rounds).
  */
-import { startStallProbes } from "./_stall_probes.ts";
+import {
+  formatStall,
+  settleProbes,
+  type StallFigures,
+  stallFigures,
+  startStallProbes,
+} from "./_stall_probes.ts";
 import { join } from "node:path";
 import { ensureDevPki } from "../server/cli/dev_pki.ts";
-import { worstStall } from "../server/serve/stall_probe.ts";
 import { dovecotAvailable, startDovecot } from "../tests/_support/dovecot.ts";
 import { startPosternProcess } from "../tests/_support/postern.ts";
 import { ImapClient, type ImapConnectOptions } from "./_imap_client.ts";
@@ -32,10 +37,8 @@ type Read = typeof READS[number];
 export interface ReadFigures {
   readonly server: string;
   readonly ms: Readonly<Record<Read, readonly [number, number]>>;
-  /** Worst event-loop stall in the server during the reads, ms (NaN when not measured). */
-  readonly worstStallMs: number;
-  /** Worst stall of an idle probe process in the same window. */
-  readonly idleStallMs: number;
+  /** The server's event-loop stalls during the reads (null when not measured). */
+  readonly stall: StallFigures | null;
 }
 
 function median(xs: readonly number[]): number {
@@ -76,15 +79,13 @@ async function measure(
     await c.logout();
   }
   const to = Date.now();
-  // The probe reports every 500 ms: wait for the window's last report.
-  await new Promise((r) => setTimeout(r, 700));
+  await settleProbes();
   const ms = {} as Record<Read, readonly [number, number]>;
   for (const cmd of READS) ms[cmd] = [Math.min(...times[cmd]), median(times[cmd])];
   return {
     server,
     ms,
-    worstStallMs: stallFile === null ? NaN : worstStall(stallFile, from, to),
-    idleStallMs: worstStall(idleFile, from, to),
+    stall: stallFile === null ? null : stallFigures(stallFile, idleFile, from, to),
   };
 }
 
@@ -144,10 +145,7 @@ export function formatReads(figures: readonly ReadFigures[]): string {
     rows.push(`${cmd.padEnd(24)}${cells.join("")}${ratio}`);
   }
   const p = figures[0]!;
-  rows.push(
-    `worst event-loop stall in Postern during the reads: ${p.worstStallMs.toFixed(1)} ms ` +
-      `(idle probe process: ${p.idleStallMs.toFixed(1)} ms)`,
-  );
+  if (p.stall) rows.push(`${p.server} during the reads: ${formatStall(p.stall)}`);
   return rows.join("\n");
 }
 

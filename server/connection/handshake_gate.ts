@@ -32,19 +32,14 @@
 /**
  * Handshake work allowed per turn of the event loop before the next step waits: about two full
  * handshakes on this 2-core machine, so an unloaded server never makes a handshake wait, and a
- * flood adds at most this much (plus one step) to an established session's wait per turn that
- * comes on time (a late turn: see `LATE_TURN_SHARE`).
+ * flood adds at most this much (plus one step) to an established session's wait per turn.
+ *
+ * A turn that comes late gets the same budget. (It used to get a quarter of its wait, up to 16
+ * ms, so that handshakes kept a share of a thread whose turns were long; the sessions' commands
+ * now take at most their own budget per turn (server/serve/turn_budget.ts), so a turn is late
+ * because the thread waited for a core, and a larger budget only made the turn longer.)
  */
 export const HANDSHAKE_BUDGET_MS = 4;
-
-/**
- * A turn that comes late (the thread was busy with other work, or waited for a core) allows
- * handshake steps this share of the time it waited, up to `LATE_TURN_MAX` budgets: handshakes
- * keep about a fifth of the thread however long the event loop's turns, instead of a budget
- * that shrinks with the turn rate while their queue grows.
- */
-const LATE_TURN_SHARE = 0.25;
-const LATE_TURN_MAX = 4;
 
 /**
  * What a step belongs to: a handshake under way, a new handshake (before the server's first
@@ -88,10 +83,6 @@ export class HandshakeGate {
   /** The last step released from `#fresh` or `#records` was a record. */
   #recordLast = false;
   #spent = 0;
-  /** This turn's budget: `budgetMs`, more for a late turn. */
-  #allowance: number;
-  /** When the next turn was asked for. */
-  #turnAsked = 0;
   #turnScheduled = false;
   /** A released step has not finished yet: the next waiter goes when it does. */
   #releasing = false;
@@ -107,7 +98,6 @@ export class HandshakeGate {
     this.#budgetMs = options.budgetMs ?? HANDSHAKE_BUDGET_MS;
     this.#now = options.now ?? (() => performance.now());
     this.#defer = options.defer ?? ((turn) => void setTimeout(turn, 0));
-    this.#allowance = this.#budgetMs;
   }
 
   /** Steps waiting for a turn. */
@@ -118,7 +108,7 @@ export class HandshakeGate {
 
   /** Runs one step now, or in a later turn when this turn's budget is spent. */
   async run<T>(step: () => T, kind: GateStep = "continuing"): Promise<T> {
-    if (this.#spent >= this.#allowance || this.waiting > 0 || this.#releasing) {
+    if (this.#spent >= this.#budgetMs || this.waiting > 0 || this.#releasing) {
       await new Promise<void>((resolve) => {
         if (kind === "fresh") this.#fresh.push({ since: this.#now(), go: resolve });
         else {
@@ -135,7 +125,7 @@ export class HandshakeGate {
       this.#spent += this.#now() - started;
       this.#releasing = false;
       this.#scheduleTurn();
-      if (this.#spent < this.#allowance) this.#releaseNext();
+      if (this.#spent < this.#budgetMs) this.#releaseNext();
     }
   }
 
@@ -143,14 +133,8 @@ export class HandshakeGate {
   #scheduleTurn(): void {
     if (this.#turnScheduled) return;
     this.#turnScheduled = true;
-    this.#turnAsked = this.#now();
     this.#defer(() => {
       this.#turnScheduled = false;
-      const late = this.#now() - this.#turnAsked;
-      this.#allowance = Math.min(
-        this.#budgetMs * LATE_TURN_MAX,
-        Math.max(this.#budgetMs, late * LATE_TURN_SHARE),
-      );
       this.#spent = 0;
       this.#releaseNext();
     });

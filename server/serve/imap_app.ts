@@ -15,6 +15,7 @@ import { type Application, type ConnectionContext, listenerLabel } from "../conn
 import { getLogger } from "../log.ts";
 import { type Metrics, NO_METRICS, secondsSince } from "../metrics/metrics.ts";
 import type { ConnectionInfo } from "../../protocol/tls/mod.ts";
+import { TurnBudget } from "./turn_budget.ts";
 
 const log = getLogger(["imap"]);
 
@@ -74,6 +75,8 @@ export class ImapApplication {
   readonly #options: ImapAppOptions;
   readonly #sessions = new Set<LiveSession>();
   readonly #perUser = new Map<string, number>();
+  /** Commands of all sessions share each event-loop turn (see turn_budget.ts). */
+  readonly #turns = new TurnBudget();
 
   constructor(options: ImapAppOptions) {
     this.#options = options;
@@ -239,6 +242,9 @@ export class ImapApplication {
         }
         if (data === null) break;
         lastActivity = Date.now();
+        const turn = this.#turns.pass();
+        if (turn !== undefined) await turn;
+        if (closing) break;
         await session.receive(data);
         while (queued > OUTPUT_HIGH_WATER && !closing) await writing;
       }

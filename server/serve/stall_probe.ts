@@ -8,7 +8,8 @@
  * (`/proc/thread-self/schedstat`): `cpuMs` running, `waitMs` runnable but waiting for a core
  * (other processes had it). A stall that is mostly `waitMs` is the machine's load, not ours.
  * `busyMs` is the most CPU time the main thread spent within any one tick of the window: the
- * longest the server itself kept its event loop busy, whatever the machine's load.
+ * longest the server itself kept its event loop busy, whatever the machine's load; `busyAt`
+ * is when that tick began (`performance.now()`, to match against `--trace-gc` times).
  */
 
 const TICK_MS = 5;
@@ -33,6 +34,7 @@ export function startStallProbe(path: string): () => void {
   let worstCpu = 0;
   let worstWait = 0;
   let busy = 0;
+  let busyAt = 0;
   let sched = schedstat();
   let windowStart = last;
   const encoder = new TextEncoder();
@@ -45,7 +47,10 @@ export function startStallProbe(path: string): () => void {
       worstCpu = sched && nextSched ? nextSched.cpuMs - sched.cpuMs : NaN;
       worstWait = sched && nextSched ? nextSched.waitMs - sched.waitMs : NaN;
     }
-    if (sched && nextSched) busy = Math.max(busy, nextSched.cpuMs - sched.cpuMs);
+    if (sched && nextSched && nextSched.cpuMs - sched.cpuMs > busy) {
+      busy = nextSched.cpuMs - sched.cpuMs;
+      busyAt = last;
+    }
     sched = nextSched;
     last = now;
     if (now - windowStart >= REPORT_MS) {
@@ -56,6 +61,7 @@ export function startStallProbe(path: string): () => void {
         cpuMs: Math.round(worstCpu * 10) / 10,
         waitMs: Math.round(worstWait * 10) / 10,
         busyMs: Math.round(busy * 10) / 10,
+        busyAt: Math.round(busyAt),
         rss,
         heapUsed,
       });
@@ -64,6 +70,7 @@ export function startStallProbe(path: string): () => void {
       worstCpu = 0;
       worstWait = 0;
       busy = 0;
+      busyAt = 0;
       windowStart = now;
     }
   }, TICK_MS);

@@ -198,12 +198,17 @@ const REPO = new URL("../../", import.meta.url).pathname;
 export async function startPosternProcess(options: PosternOptions = {}): Promise<PosternProcess> {
   const ports = [freePort(), freePort()] as const;
   const prepared = await preparePostern(options, ports);
+  const stdoutFile = Deno.env.get("POSTERN_STDOUT_FILE");
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "-A",
       ...(Deno.env.get("POSTERN_CPU_PROF")
         ? [`--cpu-prof-dir=${Deno.env.get("POSTERN_CPU_PROF")}`]
+        : []),
+      // For measurements: e.g. POSTERN_V8_FLAGS=--trace-gc with POSTERN_STDOUT_FILE=gc.txt.
+      ...(Deno.env.get("POSTERN_V8_FLAGS")
+        ? [`--v8-flags=${Deno.env.get("POSTERN_V8_FLAGS")}`]
         : []),
       "--config",
       join(REPO, "deno.json"),
@@ -213,9 +218,13 @@ export async function startPosternProcess(options: PosternOptions = {}): Promise
       prepared.configPath,
     ],
     stdin: "null",
-    stdout: "null",
+    stdout: stdoutFile ? "piped" : "null",
     stderr: "piped",
   }).spawn();
+  if (stdoutFile) {
+    const file = await Deno.open(stdoutFile, { write: true, create: true, append: true });
+    child.stdout.pipeTo(file.writable).catch(() => {});
+  }
   let stderr = "";
   const draining = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
     new WritableStream({ write: (t) => void (stderr = (stderr + t).slice(-8192)) }),
