@@ -98,20 +98,19 @@ export interface SqliteMailStoreOptions {
   readonly relay?: EventRelay;
   /**
    * The WAL syncs of every connection of this server (`allocateSharedSync`): a sync by one
-   * releases the waiters of all, and they take turns instead of syncing side by side.
+   * releases the waiters of all whose commits it covers (it began after them).
    */
   readonly sharedSync?: SharedArrayBuffer;
 }
 
 /**
- * Cells of a shared sync record: the turn lock, syncs begun, highest sync index completed, and
- * the write lock (see `lockWrites`).
+ * Cells of a shared sync record: cell 0 (unused), syncs begun, highest sync index completed,
+ * and the write lock (see `lockWrites`).
  */
-const SYNC_LOCK = 0;
 const SYNC_BEGUN = 1;
 const SYNC_DONE = 2;
 const WRITE_LOCK = 3;
-/** How long a connection waits on another's sync before assuming its holder is gone. */
+/** How long a connection waits on another's sync before assuming it failed or is gone. */
 const SYNC_TURN_MS = 250;
 /** How long a connection waits on another's write transaction before assuming it is gone. */
 const WRITE_TURN_MS = 100;
@@ -404,6 +403,12 @@ export class SqliteMailStore implements MailStore, ExactStore {
   #walFile: Deno.FsFile | null = null;
   /** Commits made since the last WAL sync started. */
   #dirty = false;
+  /**
+   * With a shared sync record: the syncs begun (its `SYNC_BEGUN`) when this connection last
+   * wrote, or saw another's commit, that no sync started here covers yet. A sync with a higher
+   * index began after it, so it covers it, whichever connection ran it.
+   */
+  #unsyncedFrom = 0;
   /** The WAL sync running now, if any. */
   #syncing: Promise<void> | null = null;
   /** The sync that will start once `#syncing` ends and cover the commits made meanwhile. */
@@ -1788,13 +1793,23 @@ export class SqliteMailStore implements MailStore, ExactStore {
     const version = this.#readDataVersion();
     if (version === this.#dataVersion) return;
     this.#dataVersion = version;
-    this.#dirty = true;
+    this.#noteUnsynced();
   }
 
   #readDataVersion(): number {
     return Number(
       (this.#statement("PRAGMA data_version").get() as { data_version: number }).data_version,
     );
+  }
+
+  /**
+   * A commit this connection wrote, or saw, is on disk only once a sync that began after it
+   * completes. Noted after the commit (COMMIT returned, or `data_version` moved): with a shared
+   * sync record, any connection's sync begun from now on covers it.
+   */
+  #noteUnsynced(): void {
+    this.#dirty = true;
+    if (this.#sharedSync !== null) this.#unsyncedFrom = Atomics.load(this.#sharedSync, SYNC_BEGUN);
   }
 
   /** Resolves once every commit made before this call is synced to disk (group commit). */
@@ -1806,7 +1821,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
         this.#nextSync = null;
         this.#dirty = false;
         this.#syncing = next;
-        return this.#syncWal();
+        return this.#syncWal(this.#unsyncedFrom);
       }).finally(() => {
         if (this.#syncing === next) this.#syncing = null;
       });
@@ -1878,12 +1893,12 @@ export class SqliteMailStore implements MailStore, ExactStore {
    * what reached the disk (and a retry may wrongly succeed), so the store refuses every later
    * call: fail closed.
    */
-  async #syncWal(): Promise<void> {
+  async #syncWal(from: number): Promise<void> {
     try {
       // SQLite keeps the -wal file (same inode) while this connection is open.
       this.#walFile ??= await Deno.open(this.#walPath!, { read: true });
       if (this.#sharedSync === null) await this.#walFile.syncData();
-      else await this.#syncInTurn(this.#sharedSync, this.#walFile);
+      else await this.#syncInTurn(this.#sharedSync, this.#walFile, from);
     } catch (e) {
       this.#syncFailed ??= e;
       throw new MailStoreError("cannot", "Mail store could not sync its log to disk");
@@ -1891,50 +1906,46 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   /**
-   * A sync shared with the other connections: every commit this one must cover was written
-   * before this call, so any sync begun after it covers them, whoever runs it. One connection
-   * syncs at a time (the lock); the others wait for it and are done if its index is past the
-   * one they started from, else take the next turn. A holder that vanished mid-sync (its
-   * Worker ended) loses the lock after `SYNC_TURN_MS`. A failed sync completes nothing.
+   * A sync shared with the other connections, for the commits noted when `from` syncs had
+   * begun: any sync with a higher index began after them and covers them, whoever runs it.
+   * While one such runs, this connection waits for it rather than sync beside it; otherwise it
+   * syncs at once, even beside another connection's sync that began too early to cover these
+   * commits (waiting for that one to end first cost two syncs' time, measured with two
+   * Workers). A sync that does not end within `SYNC_TURN_MS` (it failed, or its Worker is
+   * gone) is waited for no longer. A failed sync completes nothing.
    */
-  async #syncInTurn(cells: Int32Array, file: Deno.FsFile): Promise<void> {
-    const from = Atomics.load(cells, SYNC_BEGUN);
+  async #syncInTurn(cells: Int32Array, file: Deno.FsFile, from: number): Promise<void> {
+    let ride = true;
     for (;;) {
-      // Read before trying the lock: a sync that ends in between then fails the wait at once.
       const seen = Atomics.load(cells, SYNC_DONE);
       if (seen > from) return;
-      if (Atomics.compareExchange(cells, SYNC_LOCK, 0, 1) === 0) {
-        try {
-          const index = Atomics.add(cells, SYNC_BEGUN, 1) + 1;
-          await file.syncData();
-          for (;;) {
-            const done = Atomics.load(cells, SYNC_DONE);
-            if (done >= index || Atomics.compareExchange(cells, SYNC_DONE, done, index) === done) {
-              break;
-            }
-          }
-        } finally {
-          Atomics.store(cells, SYNC_LOCK, 0);
-          Atomics.notify(cells, SYNC_DONE);
+      if (ride && Atomics.load(cells, SYNC_BEGUN) > from) {
+        const wait = Atomics.waitAsync(cells, SYNC_DONE, seen, SYNC_TURN_MS);
+        if (wait.async) {
+          // A timer of our own keeps the event loop alive while the notification is awaited.
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await Promise.race([
+            wait.value,
+            new Promise((resolve) => timer = setTimeout(resolve, SYNC_TURN_MS + 10)),
+          ]);
+          clearTimeout(timer);
         }
-        return;
+        if (Atomics.load(cells, SYNC_DONE) === seen) ride = false;
+        continue;
       }
-      const wait = Atomics.waitAsync(cells, SYNC_DONE, seen, SYNC_TURN_MS);
-      if (wait.async) {
-        // A timer of our own keeps the event loop alive while the notification is awaited.
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          wait.value,
-          new Promise((resolve) => timer = setTimeout(resolve, SYNC_TURN_MS + 10)),
-        ]);
-        clearTimeout(timer);
+      const index = Atomics.add(cells, SYNC_BEGUN, 1) + 1;
+      try {
+        await file.syncData();
+        for (;;) {
+          const done = Atomics.load(cells, SYNC_DONE);
+          if (done >= index || Atomics.compareExchange(cells, SYNC_DONE, done, index) === done) {
+            break;
+          }
+        }
+      } finally {
+        Atomics.notify(cells, SYNC_DONE);
       }
-      if (Atomics.load(cells, SYNC_DONE) === seen) {
-        // No sync completed: it failed (the lock is free again), or in a whole turn its holder
-        // did not finish and may be gone; then the lock is taken over (a second sync beside a
-        // slow one costs time, never durability).
-        Atomics.compareExchange(cells, SYNC_LOCK, 1, 0);
-      }
+      return;
     }
   }
 
@@ -2035,7 +2046,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
       for (const event of events) this.#emit(event);
       return result;
     }
-    this.#dirty = true;
+    this.#noteUnsynced();
     if (this.#checkpointer === null && ++this.#commits === CHECKPOINTER_AFTER_COMMITS) {
       this.#startCheckpointer();
     }
