@@ -32,6 +32,8 @@ import {
 import { corpusMessage } from "./imap_bench.ts";
 
 const USER = "mix";
+/** How long the server's idle CPU is measured before the load. */
+const IDLE_MS = 3000;
 const PASSWORD = "mix-password";
 
 /** Options of `benchMix`. */
@@ -69,6 +71,13 @@ export interface MixFigures {
   };
   /** Server CPU time (user + system, all threads) per command during the load, µs (NaN: unknown). */
   readonly cpuUsPerCommand: number;
+  /**
+   * The same less what the server burns idle over as long (its stall probes, timers), measured
+   * before the load; NaN when not measured.
+   */
+  readonly netCpuUsPerCommand: number;
+  /** Server CPU while idle, ms per second (the stall probes mostly). */
+  readonly idleCpuMsPerSecond: number;
   /** The same by thread name (Workers, the main thread, Tokio's blocking pool...), µs per command. */
   readonly cpuByThread: Readonly<Record<string, number>>;
 }
@@ -136,6 +145,7 @@ export async function runMix(
   },
   serverCpuSeconds?: () => number,
   serverPid?: number,
+  idleCpuPerSecond = NaN,
 ): Promise<MixFigures> {
   const seed = options.seed ?? 500;
   const targets = Array.isArray(target) ? target : [target as ImapConnectOptions];
@@ -210,6 +220,10 @@ export async function runMix(
     idleStallMs: idleFile === null ? NaN : worstStall(idleFile, startEpoch, endEpoch),
     stallDetail: { cpuMs: detail.cpuMs, waitMs: detail.waitMs, busyMs: detail.busyMs },
     cpuUsPerCommand: commands > 0 ? (cpuEnd - cpuStart) * 1e6 / commands : NaN,
+    netCpuUsPerCommand: commands > 0
+      ? (cpuEnd - cpuStart - idleCpuPerSecond * seconds) * 1e6 / commands
+      : NaN,
+    idleCpuMsPerSecond: idleCpuPerSecond * 1000,
     cpuByThread: byThread(threadsStart, threadsEnd, commands),
   };
 }
@@ -275,6 +289,12 @@ export async function benchMix(options: BenchMixOptions): Promise<MixFigures[]> 
         workers,
       });
       Deno.env.delete("POSTERN_STALL_PROBE");
+      // What the server burns idle (its stall probes: one per event loop), to tell apart, once
+      // its Workers have settled (V8 compiles their modules for a while after they listen).
+      await new Promise((r) => setTimeout(r, IDLE_MS));
+      const idleFrom = postern.cpuSeconds();
+      await new Promise((r) => setTimeout(r, IDLE_MS));
+      const idleCpuPerSecond = (postern.cpuSeconds() - idleFrom) * 1000 / IDLE_MS;
       out.push(
         await runMix(
           `Postern (SQLite, ${workers}w)`,
@@ -285,6 +305,7 @@ export async function benchMix(options: BenchMixOptions): Promise<MixFigures[]> 
           undefined,
           () => postern.cpuSeconds(),
           postern.pid,
+          idleCpuPerSecond,
         ),
       );
     }
@@ -350,7 +371,9 @@ export function formatMix(figures: readonly MixFigures[]): string {
       `${f.server}: worst stall ${f.worstStallMs} ms (on-CPU ${d.cpuMs} ms, waiting for a core ` +
         `${d.waitMs} ms), longest on-CPU tick ${d.busyMs} ms; server CPU ${
           f.cpuUsPerCommand.toFixed(0)
-        } µs per command`,
+        } µs per command (${f.netCpuUsPerCommand.toFixed(0)} net of ${
+          f.idleCpuMsPerSecond.toFixed(0)
+        } ms/s burnt idle)`,
     );
     const threads = Object.entries(f.cpuByThread ?? {}).sort((a, b) => b[1] - a[1])
       .filter(([, us]) => us >= 1);
