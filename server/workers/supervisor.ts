@@ -10,7 +10,10 @@
  * login failures travel between the Workers over BroadcastChannels. A Worker that fails (an
  * uncaught error), or falls silent (its heartbeat in shared memory stands still: it ended
  * itself, or its event loop is stuck), is replaced after a back-off, a bounded number of times
- * a minute (`RestartPolicy`); the others go on serving meanwhile.
+ * a minute (`RestartPolicy`); the others go on serving meanwhile. `Worker.terminate()` (Deno
+ * 2.9) takes effect only once the Worker's running task ends: it never cuts a synchronous step
+ * (a SQLite transaction, a step of a shared table) short, and it cannot end a Worker stuck in a
+ * task for good, whose listeners then keep their share of new connections.
  */
 import client from "prom-client";
 import { type Config, loadConfig } from "../config/mod.ts";

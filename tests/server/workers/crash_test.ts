@@ -4,7 +4,9 @@
  * loses none of what it acknowledged, shows nothing half-written, drops its clients, and is
  * replaced, while the other Worker's sessions (one in IDLE) go on and see every change. A
  * Worker that ends itself with `self.close()` (no event reaches its parent) is found by its
- * silent heartbeat and replaced too.
+ * silent heartbeat and replaced too. Deno's `terminate()` ends a Worker between two of its tasks
+ * (never inside a synchronous SQLite transaction), so the cut falls where a write can be
+ * committed but not yet synced nor acknowledged, or synced and not yet acknowledged.
  */
 import assert from "node:assert/strict";
 import { makeMessage, RawImap } from "../../_support/imap_clients.ts";
