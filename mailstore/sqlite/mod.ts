@@ -98,19 +98,21 @@ export interface SqliteMailStoreOptions {
   readonly relay?: EventRelay;
   /**
    * The WAL syncs of every connection of this server (`allocateSharedSync`): a sync by one
-   * releases the waiters of all whose commits it covers (it began after them).
+   * releases the waiters of all whose commits it covers (it began after them), and they take
+   * turns instead of syncing side by side.
    */
   readonly sharedSync?: SharedArrayBuffer;
 }
 
 /**
- * Cells of a shared sync record: cell 0 (unused), syncs begun, highest sync index completed,
- * and the write lock (see `lockWrites`).
+ * Cells of a shared sync record: the turn lock, syncs begun, highest sync index completed, and
+ * the write lock (see `lockWrites`).
  */
+const SYNC_LOCK = 0;
 const SYNC_BEGUN = 1;
 const SYNC_DONE = 2;
 const WRITE_LOCK = 3;
-/** How long a connection waits on another's sync before assuming it failed or is gone. */
+/** How long a connection waits on another's sync before assuming its holder is gone. */
 const SYNC_TURN_MS = 250;
 /** How long a connection waits on another's write transaction before assuming it is gone. */
 const WRITE_TURN_MS = 100;
@@ -1907,45 +1909,49 @@ export class SqliteMailStore implements MailStore, ExactStore {
 
   /**
    * A sync shared with the other connections, for the commits noted when `from` syncs had
-   * begun: any sync with a higher index began after them and covers them, whoever runs it.
-   * While one such runs, this connection waits for it rather than sync beside it; otherwise it
-   * syncs at once, even beside another connection's sync that began too early to cover these
-   * commits (waiting for that one to end first cost two syncs' time, measured with two
-   * Workers). A sync that does not end within `SYNC_TURN_MS` (it failed, or its Worker is
-   * gone) is waited for no longer. A failed sync completes nothing.
+   * begun: any sync with a higher index began after them and covers them, whoever runs it. One
+   * connection syncs at a time (the lock), so that one sync covers the commits of every
+   * connection made before it; the others wait for it and are done if its index is past
+   * `from`, else take the next turn. A holder that vanished mid-sync (its Worker ended) loses
+   * the lock after `SYNC_TURN_MS`. A failed sync completes nothing.
    */
   async #syncInTurn(cells: Int32Array, file: Deno.FsFile, from: number): Promise<void> {
-    let ride = true;
     for (;;) {
+      // Read before trying the lock: a sync that ends in between then fails the wait at once.
       const seen = Atomics.load(cells, SYNC_DONE);
       if (seen > from) return;
-      if (ride && Atomics.load(cells, SYNC_BEGUN) > from) {
-        const wait = Atomics.waitAsync(cells, SYNC_DONE, seen, SYNC_TURN_MS);
-        if (wait.async) {
-          // A timer of our own keeps the event loop alive while the notification is awaited.
-          let timer: ReturnType<typeof setTimeout> | undefined;
-          await Promise.race([
-            wait.value,
-            new Promise((resolve) => timer = setTimeout(resolve, SYNC_TURN_MS + 10)),
-          ]);
-          clearTimeout(timer);
-        }
-        if (Atomics.load(cells, SYNC_DONE) === seen) ride = false;
-        continue;
-      }
-      const index = Atomics.add(cells, SYNC_BEGUN, 1) + 1;
-      try {
-        await file.syncData();
-        for (;;) {
-          const done = Atomics.load(cells, SYNC_DONE);
-          if (done >= index || Atomics.compareExchange(cells, SYNC_DONE, done, index) === done) {
-            break;
+      if (Atomics.compareExchange(cells, SYNC_LOCK, 0, 1) === 0) {
+        try {
+          const index = Atomics.add(cells, SYNC_BEGUN, 1) + 1;
+          await file.syncData();
+          for (;;) {
+            const done = Atomics.load(cells, SYNC_DONE);
+            if (done >= index || Atomics.compareExchange(cells, SYNC_DONE, done, index) === done) {
+              break;
+            }
           }
+        } finally {
+          Atomics.store(cells, SYNC_LOCK, 0);
+          Atomics.notify(cells, SYNC_DONE);
         }
-      } finally {
-        Atomics.notify(cells, SYNC_DONE);
+        return;
       }
-      return;
+      const wait = Atomics.waitAsync(cells, SYNC_DONE, seen, SYNC_TURN_MS);
+      if (wait.async) {
+        // A timer of our own keeps the event loop alive while the notification is awaited.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          wait.value,
+          new Promise((resolve) => timer = setTimeout(resolve, SYNC_TURN_MS + 10)),
+        ]);
+        clearTimeout(timer);
+      }
+      if (Atomics.load(cells, SYNC_DONE) === seen) {
+        // No sync completed: it failed (the lock is free again), or in a whole turn its holder
+        // did not finish and may be gone; then the lock is taken over (a second sync beside a
+        // slow one costs time, never durability).
+        Atomics.compareExchange(cells, SYNC_LOCK, 1, 0);
+      }
     }
   }
 
