@@ -32,6 +32,8 @@ import {
 import { corpusMessage } from "./imap_bench.ts";
 
 const USER = "mix";
+/** How long the server's idle CPU is measured before the load. */
+const IDLE_MS = 3000;
 const PASSWORD = "mix-password";
 
 /** Options of `benchMix`. */
@@ -69,6 +71,15 @@ export interface MixFigures {
   };
   /** Server CPU time (user + system, all threads) per command during the load, µs (NaN: unknown). */
   readonly cpuUsPerCommand: number;
+  /**
+   * The same less what the server burns idle over as long (its stall probes, timers), measured
+   * before the load; NaN when not measured.
+   */
+  readonly netCpuUsPerCommand: number;
+  /** Server CPU while idle, ms per second (the stall probes mostly). */
+  readonly idleCpuMsPerSecond: number;
+  /** The same by thread name (Workers, the main thread, Tokio's blocking pool...), µs per command. */
+  readonly cpuByThread: Readonly<Record<string, number>>;
 }
 
 type Op = "fetch" | "append" | "store" | "expunge" | "select";
@@ -133,6 +144,8 @@ export async function runMix(
     password: PASSWORD,
   },
   serverCpuSeconds?: () => number,
+  serverPid?: number,
+  idleCpuPerSecond = NaN,
 ): Promise<MixFigures> {
   const seed = options.seed ?? 500;
   const targets = Array.isArray(target) ? target : [target as ImapConnectOptions];
@@ -149,6 +162,7 @@ export async function runMix(
   let no = 0;
   let uidHigh = seed;
   const cpuStart = serverCpuSeconds?.() ?? NaN;
+  const threadsStart = serverPid === undefined ? new Map() : threadCpu(serverPid);
   const startEpoch = Date.now();
   const start = performance.now();
   const stopAt = start + options.seconds * 1000;
@@ -191,6 +205,7 @@ export async function runMix(
   const seconds = (performance.now() - start) / 1000;
   const endEpoch = Date.now();
   const cpuEnd = serverCpuSeconds?.() ?? NaN;
+  const threadsEnd = serverPid === undefined ? new Map() : threadCpu(serverPid);
   await Promise.all(clients.map((c) => c.logout()));
   const commands = Object.values(counts).reduce((a, b) => a + b, 0) + no;
   const detail = stallFile === null
@@ -205,7 +220,53 @@ export async function runMix(
     idleStallMs: idleFile === null ? NaN : worstStall(idleFile, startEpoch, endEpoch),
     stallDetail: { cpuMs: detail.cpuMs, waitMs: detail.waitMs, busyMs: detail.busyMs },
     cpuUsPerCommand: commands > 0 ? (cpuEnd - cpuStart) * 1e6 / commands : NaN,
+    netCpuUsPerCommand: commands > 0
+      ? (cpuEnd - cpuStart - idleCpuPerSecond * seconds) * 1e6 / commands
+      : NaN,
+    idleCpuMsPerSecond: idleCpuPerSecond * 1000,
+    cpuByThread: byThread(threadsStart, threadsEnd, commands),
   };
+}
+
+/** CPU seconds of each live thread of process `pid`, by `tid name` (Linux /proc). */
+function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const entry of Deno.readDirSync(`/proc/${pid}/task`)) {
+      try {
+        const stat = Deno.readTextFileSync(`/proc/${pid}/task/${entry.name}/stat`);
+        const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        const fields = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+        out.set(`${entry.name} ${name}`, (Number(fields[11]) + Number(fields[12])) / 100);
+      } catch {
+        // The thread ended meanwhile.
+      }
+    }
+  } catch {
+    // Not Linux, or the process is gone.
+  }
+  return out;
+}
+
+/** CPU µs per command of each thread name between two `threadCpu` readings. */
+function byThread(
+  start: Map<string, number>,
+  end: Map<string, number>,
+  commands: number,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (commands === 0) return out;
+  for (const [key, seconds] of end) {
+    const used = seconds - (start.get(key) ?? 0);
+    if (used <= 0) continue;
+    const name = key.slice(key.indexOf(" ") + 1);
+    // Tids of the main thread and Workers are kept apart: they are the ones compared.
+    const label = /^(deno|main)$/.test(name) || name.startsWith("worker")
+      ? key
+      : name.replace(/[-_ ]?\d+$/, "");
+    out[label] = (out[label] ?? 0) + used * 1e6 / commands;
+  }
+  return out;
 }
 
 /** Runs the mix against Postern and then Dovecot. */
@@ -228,6 +289,12 @@ export async function benchMix(options: BenchMixOptions): Promise<MixFigures[]> 
         workers,
       });
       Deno.env.delete("POSTERN_STALL_PROBE");
+      // What the server burns idle (its stall probes: one per event loop), to tell apart, once
+      // its Workers have settled (V8 compiles their modules for a while after they listen).
+      await new Promise((r) => setTimeout(r, IDLE_MS));
+      const idleFrom = postern.cpuSeconds();
+      await new Promise((r) => setTimeout(r, IDLE_MS));
+      const idleCpuPerSecond = (postern.cpuSeconds() - idleFrom) * 1000 / IDLE_MS;
       out.push(
         await runMix(
           `Postern (SQLite, ${workers}w)`,
@@ -237,6 +304,8 @@ export async function benchMix(options: BenchMixOptions): Promise<MixFigures[]> 
           idleFile,
           undefined,
           () => postern.cpuSeconds(),
+          postern.pid,
+          idleCpuPerSecond,
         ),
       );
     }
@@ -302,8 +371,15 @@ export function formatMix(figures: readonly MixFigures[]): string {
       `${f.server}: worst stall ${f.worstStallMs} ms (on-CPU ${d.cpuMs} ms, waiting for a core ` +
         `${d.waitMs} ms), longest on-CPU tick ${d.busyMs} ms; server CPU ${
           f.cpuUsPerCommand.toFixed(0)
-        } µs per command`,
+        } µs per command (${f.netCpuUsPerCommand.toFixed(0)} net of ${
+          f.idleCpuMsPerSecond.toFixed(0)
+        } ms/s burnt idle)`,
     );
+    const threads = Object.entries(f.cpuByThread ?? {}).sort((a, b) => b[1] - a[1])
+      .filter(([, us]) => us >= 1);
+    if (threads.length > 0) {
+      rows.push(`  by thread: ${threads.map(([n, us]) => `${n} ${us.toFixed(0)}`).join(", ")}`);
+    }
   }
   const ref = figures[figures.length - 1];
   for (const ours of figures.slice(0, -1)) {

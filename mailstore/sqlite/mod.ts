@@ -98,7 +98,8 @@ export interface SqliteMailStoreOptions {
   readonly relay?: EventRelay;
   /**
    * The WAL syncs of every connection of this server (`allocateSharedSync`): a sync by one
-   * releases the waiters of all, and they take turns instead of syncing side by side.
+   * releases the waiters of all whose commits it covers (it began after them), and they take
+   * turns instead of syncing side by side.
    */
   readonly sharedSync?: SharedArrayBuffer;
 }
@@ -404,6 +405,12 @@ export class SqliteMailStore implements MailStore, ExactStore {
   #walFile: Deno.FsFile | null = null;
   /** Commits made since the last WAL sync started. */
   #dirty = false;
+  /**
+   * With a shared sync record: the syncs begun (its `SYNC_BEGUN`) when this connection last
+   * wrote, or saw another's commit, that no sync started here covers yet. A sync with a higher
+   * index began after it, so it covers it, whichever connection ran it.
+   */
+  #unsyncedFrom = 0;
   /** The WAL sync running now, if any. */
   #syncing: Promise<void> | null = null;
   /** The sync that will start once `#syncing` ends and cover the commits made meanwhile. */
@@ -1788,13 +1795,23 @@ export class SqliteMailStore implements MailStore, ExactStore {
     const version = this.#readDataVersion();
     if (version === this.#dataVersion) return;
     this.#dataVersion = version;
-    this.#dirty = true;
+    this.#noteUnsynced();
   }
 
   #readDataVersion(): number {
     return Number(
       (this.#statement("PRAGMA data_version").get() as { data_version: number }).data_version,
     );
+  }
+
+  /**
+   * A commit this connection wrote, or saw, is on disk only once a sync that began after it
+   * completes. Noted after the commit (COMMIT returned, or `data_version` moved): with a shared
+   * sync record, any connection's sync begun from now on covers it.
+   */
+  #noteUnsynced(): void {
+    this.#dirty = true;
+    if (this.#sharedSync !== null) this.#unsyncedFrom = Atomics.load(this.#sharedSync, SYNC_BEGUN);
   }
 
   /** Resolves once every commit made before this call is synced to disk (group commit). */
@@ -1806,7 +1823,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
         this.#nextSync = null;
         this.#dirty = false;
         this.#syncing = next;
-        return this.#syncWal();
+        return this.#syncWal(this.#unsyncedFrom);
       }).finally(() => {
         if (this.#syncing === next) this.#syncing = null;
       });
@@ -1878,12 +1895,12 @@ export class SqliteMailStore implements MailStore, ExactStore {
    * what reached the disk (and a retry may wrongly succeed), so the store refuses every later
    * call: fail closed.
    */
-  async #syncWal(): Promise<void> {
+  async #syncWal(from: number): Promise<void> {
     try {
       // SQLite keeps the -wal file (same inode) while this connection is open.
       this.#walFile ??= await Deno.open(this.#walPath!, { read: true });
       if (this.#sharedSync === null) await this.#walFile.syncData();
-      else await this.#syncInTurn(this.#sharedSync, this.#walFile);
+      else await this.#syncInTurn(this.#sharedSync, this.#walFile, from);
     } catch (e) {
       this.#syncFailed ??= e;
       throw new MailStoreError("cannot", "Mail store could not sync its log to disk");
@@ -1891,14 +1908,14 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   /**
-   * A sync shared with the other connections: every commit this one must cover was written
-   * before this call, so any sync begun after it covers them, whoever runs it. One connection
-   * syncs at a time (the lock); the others wait for it and are done if its index is past the
-   * one they started from, else take the next turn. A holder that vanished mid-sync (its
-   * Worker ended) loses the lock after `SYNC_TURN_MS`. A failed sync completes nothing.
+   * A sync shared with the other connections, for the commits noted when `from` syncs had
+   * begun: any sync with a higher index began after them and covers them, whoever runs it. One
+   * connection syncs at a time (the lock), so that one sync covers the commits of every
+   * connection made before it; the others wait for it and are done if its index is past
+   * `from`, else take the next turn. A holder that vanished mid-sync (its Worker ended) loses
+   * the lock after `SYNC_TURN_MS`. A failed sync completes nothing.
    */
-  async #syncInTurn(cells: Int32Array, file: Deno.FsFile): Promise<void> {
-    const from = Atomics.load(cells, SYNC_BEGUN);
+  async #syncInTurn(cells: Int32Array, file: Deno.FsFile, from: number): Promise<void> {
     for (;;) {
       // Read before trying the lock: a sync that ends in between then fails the wait at once.
       const seen = Atomics.load(cells, SYNC_DONE);
@@ -2035,7 +2052,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
       for (const event of events) this.#emit(event);
       return result;
     }
-    this.#dirty = true;
+    this.#noteUnsynced();
     if (this.#checkpointer === null && ++this.#commits === CHECKPOINTER_AFTER_COMMITS) {
       this.#startCheckpointer();
     }

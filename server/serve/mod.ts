@@ -59,10 +59,11 @@ export interface ServeHandle {
   readonly worker: WorkerEndpoint | null;
   /**
    * With several Workers, for tests: makes Worker `id` fail as a crash does ("throw": an
-   * uncaught error in it; "terminate": it is ended). False when it is not running. Reachable
-   * only from code in this process, never from a connection or the admin socket.
+   * uncaught error in it; "terminate": it is ended; "close": it ends itself with `self.close()`,
+   * of which Deno tells its parent nothing). False when it is not running. Reachable only from
+   * code in this process, never from a connection or the admin socket.
    */
-  readonly failWorkerForTest?: (id: number, how: "throw" | "terminate") => boolean;
+  readonly failWorkerForTest?: (id: number, how: "throw" | "terminate" | "close") => boolean;
 }
 
 /**

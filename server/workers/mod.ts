@@ -4,8 +4,8 @@
  */
 import { type Config, workerCount } from "../config/mod.ts";
 import { getLogger } from "../log.ts";
-import { serve, type ServeHandle, type ServeOptions } from "../serve/mod.ts";
-import { serveWorkers } from "./supervisor.ts";
+import { serve, type ServeHandle } from "../serve/mod.ts";
+import { serveWorkers, type SupervisorOptions } from "./supervisor.ts";
 
 export { serveWorkers };
 
@@ -16,7 +16,7 @@ export { serveWorkers };
  */
 export async function serveOnCores(
   config: Config,
-  options: Pick<ServeOptions, "shutdownGraceMs" | "rereadConfig"> = {},
+  options: SupervisorOptions = {},
 ): Promise<ServeHandle> {
   const count = workerCount(config);
   if (count <= 1) return await serve(config, options);

@@ -43,6 +43,10 @@ export type ToWorker =
     readonly sessions: SharedArrayBuffer;
     /** Open connections per client address of every Worker (`allocateAddressCounts`). */
     readonly addressCounts: SharedArrayBuffer;
+    /** The Workers' heartbeat cells (`Watchdog`): this one bumps cell `column`. */
+    readonly heartbeats: SharedArrayBuffer;
+    /** How often it bumps it, ms. */
+    readonly heartbeatMs: number;
     readonly shutdownGraceMs: number;
   }
   | { readonly kind: "claimed"; readonly call: number; readonly ok: boolean }
@@ -50,8 +54,11 @@ export type ToWorker =
   | { readonly kind: "metrics"; readonly call: number }
   | { readonly kind: "admin"; readonly call: number; readonly request: AdminCall }
   | { readonly kind: "shutdown" }
-  /** Tests only (`ServeHandle.failWorkerForTest`): the Worker throws an uncaught error. */
-  | { readonly kind: "fail" };
+  /**
+   * Tests only (`ServeHandle.failWorkerForTest`): the Worker throws an uncaught error, or ends
+   * itself with `self.close()`.
+   */
+  | { readonly kind: "fail"; readonly how: "throw" | "close" };
 
 /** Worker to supervisor. */
 export type FromWorker =

@@ -8,8 +8,12 @@
  * user for all of them, serves the metrics listener (their figures added up) and the admin
  * socket (their sessions together), and passes reloads and shutdown on. Mailbox events and
  * login failures travel between the Workers over BroadcastChannels. A Worker that fails (an
- * uncaught error) is replaced after a back-off, a bounded number of times a minute; the
- * others go on serving meanwhile.
+ * uncaught error), or falls silent (its heartbeat in shared memory stands still: it ended
+ * itself, or its event loop is stuck), is replaced after a back-off, a bounded number of times
+ * a minute (`RestartPolicy`); the others go on serving meanwhile. `Worker.terminate()` (Deno
+ * 2.9) takes effect only once the Worker's running task ends: it never cuts a synchronous step
+ * (a SQLite transaction, a step of a shared table) short, and it cannot end a Worker stuck in a
+ * task for good, whose listeners then keep their share of new connections.
  */
 import client from "prom-client";
 import { type Config, loadConfig } from "../config/mod.ts";
@@ -32,6 +36,7 @@ import { allocateAddressCounts, clearAddressColumn } from "./address_counts.ts";
 import { allocateTicketUses } from "./ticket_uses.ts";
 import { allocateSharedSessions } from "./session_store.ts";
 import type { AdminCall, FromWorker, ToWorker } from "./protocol.ts";
+import { HEARTBEAT_MS, RestartPolicy, SILENCE_MS, Watchdog } from "./restart_policy.ts";
 
 const log = getLogger(["server", "workers"]);
 
@@ -48,11 +53,15 @@ const PROCESS_WIDE: Readonly<Record<string, "max" | "min">> = {
 const STOP_MARGIN_MS = 5000;
 /** How long a question to a Worker (metrics, admin, reload) may go unanswered. */
 const ANSWER_MS = 30_000;
-/** Restarts of one Worker within a minute, beyond which it is left stopped. */
-const MAX_RESTARTS_PER_MINUTE = 5;
-/** The first restart's delay; each further one within the minute doubles it. */
-const RESTART_DELAY_MS = 200;
-const MAX_RESTART_DELAY_MS = 10_000;
+
+/** What `serveWorkers` takes besides the configuration. */
+export type SupervisorOptions = Pick<ServeOptions, "shutdownGraceMs" | "rereadConfig"> & {
+  /**
+   * How long a Worker's heartbeat may stand still before it is ended and replaced (default
+   * `SILENCE_MS`; tests shorten it).
+   */
+  readonly heartbeatSilenceMs?: number;
+};
 
 /** One Worker and what the supervisor holds for it. */
 class WorkerEntry {
@@ -83,7 +92,7 @@ class WorkerEntry {
 export async function serveWorkers(
   config: Config,
   count: number,
-  options: Pick<ServeOptions, "shutdownGraceMs" | "rereadConfig"> = {},
+  options: SupervisorOptions = {},
 ): Promise<ServeHandle> {
   const supervisor = new Supervisor(config, options);
   try {
@@ -97,7 +106,7 @@ export async function serveWorkers(
 
 class Supervisor {
   readonly #config: Config;
-  readonly #options: Pick<ServeOptions, "shutdownGraceMs" | "rereadConfig">;
+  readonly #options: SupervisorOptions;
   readonly #channel = `postern-mailbox-events-${crypto.randomUUID()}`;
   readonly #recent = SharedBoundaries.allocate();
   readonly #sync = allocateSharedSync();
@@ -108,8 +117,12 @@ class Supervisor {
   #addressCounts = allocateAddressCounts();
   /** The current Worker of each id (index id - 1); a restarted one replaces its entry. */
   readonly #workers: WorkerEntry[] = [];
-  /** When each Worker id was restarted within the last minute. */
-  readonly #restarts = new Map<number, number[]>();
+  readonly #policy = new RestartPolicy();
+  readonly #watchdog: Watchdog;
+  /** A heartbeat cell per Worker id (index id - 1), which the Worker bumps. */
+  #heartbeats = new Int32Array(new SharedArrayBuffer(4));
+  readonly #heartbeatMs: number;
+  #watchTimer: ReturnType<typeof setInterval> | undefined;
   readonly #restartTimers = new Set<ReturnType<typeof setTimeout>>();
   /** Set once every Worker listens: from then on a failed Worker is restarted. */
   #serving = false;
@@ -128,15 +141,20 @@ class Supervisor {
   #resolveFinished!: () => void;
   readonly finished = new Promise<void>((resolve) => this.#resolveFinished = resolve);
 
-  constructor(config: Config, options: Pick<ServeOptions, "shutdownGraceMs" | "rereadConfig">) {
+  constructor(config: Config, options: SupervisorOptions) {
     this.#config = config;
     this.#current = config;
     this.#options = options;
+    const silence = options.heartbeatSilenceMs ?? SILENCE_MS;
+    this.#watchdog = new Watchdog(silence);
+    // Several beats within the silence, so that one late timer is no death.
+    this.#heartbeatMs = Math.max(10, Math.min(HEARTBEAT_MS, Math.floor(silence / 5)));
   }
 
   /** The first Worker binds the ports (0: free ones), then the others share them. */
   async start(count: number): Promise<void> {
     this.#addressCounts = allocateAddressCounts(undefined, count);
+    this.#heartbeats = new Int32Array(new SharedArrayBuffer(4 * count));
     const first = await this.#spawn(1, this.#config, true);
     this.#addresses = [...first.addresses];
     this.#lmtpAddresses = first.lmtpAddresses;
@@ -155,6 +173,8 @@ class Supervisor {
       });
     }
     log.info("Serving with {count} workers", { count });
+    this.#watchTimer = setInterval(() => this.#checkHeartbeats(), this.#heartbeatMs);
+    Deno.unrefTimer(this.#watchTimer);
     await this.#startMetrics();
     await this.#startAdmin();
   }
@@ -209,17 +229,28 @@ class Supervisor {
   }
 
   /** Makes Worker `id` fail as a crash would (tests only: nothing outside the process can). */
-  #failForTest(id: number, how: "throw" | "terminate"): boolean {
+  #failForTest(id: number, how: "throw" | "terminate" | "close"): boolean {
     const entry = this.#workers[id - 1];
     if (entry === undefined || !entry.alive) return false;
-    if (how === "throw") entry.post({ kind: "fail" });
-    else this.#exited(entry, "terminated");
+    if (how === "terminate") this.#exited(entry, "terminated");
+    else entry.post({ kind: "fail", how });
     return true;
+  }
+
+  /** Ends and replaces the Workers whose heartbeat stood still too long. */
+  #checkHeartbeats(): void {
+    if (this.#stopping !== null) return;
+    const now = performance.now();
+    for (const id of this.#watchdog.check(now, (id) => Atomics.load(this.#heartbeats, id - 1))) {
+      const entry = this.#workers[id - 1];
+      if (entry?.alive) this.#exited(entry, "its heartbeat stopped");
+    }
   }
 
   /** Graceful shutdown of every Worker, then of the supervisor's own listeners. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
+      clearInterval(this.#watchTimer);
       for (const timer of this.#restartTimers) clearTimeout(timer);
       this.#restartTimers.clear();
       await this.#adminServer?.close();
@@ -260,6 +291,7 @@ class Supervisor {
         const message = e.data;
         if (starting && message.kind === "ready") {
           starting = false;
+          this.#watchdog.watch(id, Atomics.load(this.#heartbeats, id - 1), performance.now());
           resolve(message);
         } else if (starting && message.kind === "failed") {
           starting = false;
@@ -293,6 +325,8 @@ class Supervisor {
         ticketUses: this.#ticketUses,
         sessions: this.#sessions,
         addressCounts: this.#addressCounts,
+        heartbeats: this.#heartbeats.buffer as SharedArrayBuffer,
+        heartbeatMs: this.#heartbeatMs,
         shutdownGraceMs: this.#options.shutdownGraceMs ?? 5000,
       });
     });
@@ -348,6 +382,7 @@ class Supervisor {
   #exited(entry: WorkerEntry, cause: string | null): void {
     if (!entry.alive) return;
     entry.alive = false;
+    this.#watchdog.forget(entry.id);
     entry.worker.terminate();
     for (const [key, held] of entry.held) this.#decrement(key, held);
     entry.held.clear();
@@ -365,27 +400,22 @@ class Supervisor {
 
   /**
    * Schedules a replacement for a failed Worker, after a back-off that doubles with each
-   * restart of the last minute; past `MAX_RESTARTS_PER_MINUTE`, it waits for the minute to
+   * restart of the last minute; past the cap (`RestartPolicy`), it waits for the minute to
    * pass. False when it failed too often and no other Worker is left: the server then stops
    * (a service manager starts it afresh) rather than spin.
    */
   #restart(entry: WorkerEntry, cause: string): boolean {
-    const now = Date.now();
-    const recent = (this.#restarts.get(entry.id) ?? []).filter((t) => now - t < 60_000);
-    this.#restarts.set(entry.id, recent);
-    let delay = Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** recent.length);
-    if (recent.length >= MAX_RESTARTS_PER_MINUTE) {
-      if (this.#workers.every((w) => !w.alive)) {
-        log.error("Worker {id} stopped ({cause}) after {count} restarts within a minute", {
-          id: entry.id,
-          cause,
-          count: recent.length,
-        });
-        return false;
-      }
-      delay = Math.max(delay, recent[0]! + 60_000 - now);
+    const now = performance.now();
+    const othersAlive = this.#workers.some((w) => w.alive);
+    const delay = this.#policy.onFailure(entry.id, now, othersAlive);
+    if (delay === null) {
+      log.error("Worker {id} stopped ({cause}) after {count} restarts within a minute", {
+        id: entry.id,
+        cause,
+        count: this.#policy.recentCount(entry.id, now),
+      });
+      return false;
     }
-    recent.push(now + delay);
     log.error("Worker {id} stopped ({cause}); restarting it in {delay} ms", {
       id: entry.id,
       cause,

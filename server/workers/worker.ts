@@ -21,6 +21,7 @@ import type { AdminHandler } from "../admin/server.ts";
 const scope = self as unknown as {
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
   postMessage(message: FromWorker): void;
+  close(): void;
 };
 
 const post = (message: FromWorker) => scope.postMessage(message);
@@ -28,6 +29,7 @@ const link = new SupervisorLink(post);
 let relay: BroadcastRelay | null = null;
 let failures: BroadcastFailureFeed | null = null;
 let handle: ServeHandle | null = null;
+let heartbeat: ReturnType<typeof setInterval> | undefined;
 
 scope.onmessage = (e) => {
   void dispatch(e.data).catch((error) => {
@@ -76,6 +78,13 @@ async function dispatch(message: ToWorker): Promise<void> {
         post({ kind: "failed", error: describe(error) });
         return;
       }
+      // From a timer of this event loop: a Worker that ended itself or is stuck stops beating.
+      heartbeat = setInterval(
+        (cells: Int32Array, column: number) => Atomics.add(cells, column, 1),
+        message.heartbeatMs,
+        new Int32Array(message.heartbeats),
+        message.column,
+      );
       post({ kind: "ready", addresses: handle.addresses, lmtpAddresses: handle.lmtpAddresses });
       return;
     }
@@ -109,6 +118,7 @@ async function dispatch(message: ToWorker): Promise<void> {
       return;
     }
     case "shutdown":
+      clearInterval(heartbeat);
       await handle?.shutdown();
       link.close();
       relay?.close();
@@ -117,7 +127,8 @@ async function dispatch(message: ToWorker): Promise<void> {
       return;
     case "fail":
       setTimeout(() => {
-        throw new Error("Worker failure asked for by a test");
+        if (message.how === "close") scope.close();
+        else throw new Error("Worker failure asked for by a test");
       });
       return;
     default: {

@@ -47,6 +47,8 @@ export interface PosternOptions {
    * does, unless they are about the Workers.
    */
   readonly workers?: number;
+  /** With several Workers: how long a Worker's heartbeat may stand still (default 15 s). */
+  readonly workerSilenceMs?: number;
 }
 
 export interface RunningPostern {
@@ -147,7 +149,12 @@ export async function startPostern(options: PosternOptions = {}): Promise<Runnin
   const { dir, certsDir, caCertificate, yaml, configPath } = await preparePostern(options);
   const pki = { caCertificate };
   const config = parseConfig(yaml, configPath);
-  const handle = await serveOnCores(config, { shutdownGraceMs: 1000 });
+  const handle = await serveOnCores(config, {
+    shutdownGraceMs: 1000,
+    ...(options.workerSilenceMs === undefined
+      ? {}
+      : { heartbeatSilenceMs: options.workerSilenceMs }),
+  });
   const [implicit, starttls] = handle.addresses;
   return {
     dir,

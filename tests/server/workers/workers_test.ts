@@ -14,9 +14,10 @@ import { hashPassword } from "../../../mailstore/password.ts";
 import { loadConfig } from "../../../server/config/mod.ts";
 import type { WhoResult } from "../../../server/admin/protocol.ts";
 import { describeRun, makeMessage, RawImap, runPython } from "../../_support/imap_clients.ts";
-import { type RunningPostern, startPostern } from "../../_support/postern.ts";
+import { startPostern } from "../../_support/postern.ts";
 import { rawConnection, runStateChecker } from "../../_support/state_checker.ts";
 import { PY_VISIT } from "./_visit.ts";
+import { login, onDistinctWorkers, workerOf } from "./_workers.ts";
 
 /**
  * Python's ssl: one full handshake, then reconnections offering its session ticket until one
@@ -44,66 +45,6 @@ const USERS = [
   { name: "bob", password: "pw" },
   { name: "carol", password: "pw" },
 ];
-
-/**
- * A logged-in connection and the Worker it landed on. The server counts a connection until it
- * has seen it close, so a login right after closing another may meet a limit (a closed socket,
- * or NO [LIMIT]): it is tried again, a bounded number of times.
- */
-async function login(
-  postern: RunningPostern,
-  user: string,
-): Promise<{ imap: RawImap; worker: string }> {
-  let imap: RawImap | null = null;
-  for (let attempt = 0; attempt < 50 && imap === null; attempt++) {
-    const candidate = await RawImap.tls(postern.implicitPort, postern.caPem);
-    const greeted = await candidate.greeting().then(() => true, () => false);
-    const ok = greeted ? await candidate.command(`LOGIN ${user} pw`) : null;
-    if (ok?.status === "OK") imap = candidate;
-    else {
-      assert.ok(ok === null || ok.tagged.includes("[LIMIT]"), ok?.tagged);
-      await candidate.close();
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-  assert.ok(imap, `${user} never logged in: every try met a connection limit`);
-  const id = await imap.command("ID NIL");
-  const text = id.untagged.map((r) => r.text).join("\n");
-  const worker = /"x-postern-worker" "(\d+)"/.exec(text)?.[1];
-  assert.ok(worker !== undefined, `no worker in ${text}`);
-  return { imap, worker };
-}
-
-/** The Worker a logged-in connection is on, from its ID response. */
-async function workerOf(imap: RawImap): Promise<string> {
-  const id = await imap.command("ID NIL");
-  const text = id.untagged.map((r) => r.text).join("\n");
-  return /"x-postern-worker" "(\d+)"/.exec(text)?.[1] ?? "";
-}
-
-/**
- * Logged-in connections of `user`, one on each of `workers` different Workers; the others
- * opened on the way are closed. The kernel spreads connections by a hash of their ports, so
- * a few tries are enough; the loop is bounded.
- */
-async function onDistinctWorkers(
-  postern: RunningPostern,
-  user: string,
-  workers: number,
-): Promise<RawImap[]> {
-  const found = new Map<string, RawImap>();
-  for (let i = 0; i < 64 && found.size < workers; i++) {
-    const { imap, worker } = await login(postern, user);
-    if (found.has(worker)) await imap.close();
-    else found.set(worker, imap);
-  }
-  if (found.size < workers) {
-    // Held sessions count against the per-user limit: close them before giving up.
-    for (const imap of found.values()) await imap.close();
-    assert.fail(`connections reached ${found.size} of ${workers} Workers`);
-  }
-  return [...found.values()];
-}
 
 Deno.test({
   name: "Postern with two Workers",
