@@ -78,4 +78,9 @@ export interface EventRelay {
   publish(event: MailboxEvent): void;
   /** Hears the events the other stores publish; returns an unsubscribe function. */
   subscribe(listener: (event: MailboxEvent) => void): () => void;
+  /**
+   * Resolves once the events the other stores had published when it was called have reached
+   * this one's listeners (bounded wait). Without it, events arrive when they arrive.
+   */
+  settled?(): Promise<void>;
 }

@@ -318,6 +318,12 @@ export interface MailStore {
 
   /** Listens to changes of one mailbox. Returns the function that stops listening. */
   watch(mailboxId: number, listener: (event: MailboxEvent) => void): () => void;
+  /**
+   * Resolves once `watch()` listeners have heard every change committed elsewhere (another
+   * Worker of this server) before the call, within a bounded wait. A store that hears its
+   * changes some other way leaves it out.
+   */
+  settle?(): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -1489,6 +1489,10 @@ export class SqliteMailStore implements MailStore, ExactStore {
     return this.#hub.watch(mailboxId, listener);
   }
 
+  settle(): Promise<void> {
+    return this.#relay?.settled?.() ?? Promise.resolve();
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

@@ -517,6 +517,9 @@ export class ImapSession {
   async #syncView(allowExpunge: boolean): Promise<boolean> {
     const state = this.#state;
     if (state.kind !== "selected") return false;
+    // Where expunges may be reported (NOOP, IDLE's end...), changes acknowledged on another
+    // Worker before now are heard first, so that the answer includes them.
+    if (allowExpunge) await this.#store.settle?.();
     if (state.view.deleted) {
       this.#out.line("* BYE Selected mailbox was deleted");
       this.#afterCompletion = () => this.#close();

@@ -29,6 +29,8 @@ export type ToWorker =
     readonly config: Config;
     /** The BroadcastChannel that carries this server's mailbox events. */
     readonly channel: string;
+    /** Events published by every Worker (`allocateRelayCounts`): this one bumps cell `column`. */
+    readonly relayCounts: SharedArrayBuffer;
     /** The \Recent boundaries every Worker claims from (`SharedBoundaries`). */
     readonly recent: SharedArrayBuffer;
     /** The SQLite WAL syncs every Worker's connection shares (`allocateSharedSync`). */

@@ -34,6 +34,7 @@ import { SharedBoundaries } from "../../protocol/imap/recent.ts";
 import { allocateSharedSync } from "../../mailstore/sqlite/mod.ts";
 import { allocateAddressCounts, clearAddressColumn } from "./address_counts.ts";
 import { allocateTicketUses } from "./ticket_uses.ts";
+import { allocateRelayCounts } from "./event_relay.ts";
 import { allocateSharedSessions } from "./session_store.ts";
 import type { AdminCall, FromWorker, ToWorker } from "./protocol.ts";
 import { HEARTBEAT_MS, RestartPolicy, SILENCE_MS, Watchdog } from "./restart_policy.ts";
@@ -121,6 +122,8 @@ class Supervisor {
   readonly #watchdog: Watchdog;
   /** A heartbeat cell per Worker id (index id - 1), which the Worker bumps. */
   #heartbeats = new Int32Array(new SharedArrayBuffer(4));
+  /** Mailbox events published by each Worker (`BroadcastRelay`), index id - 1. */
+  #relayCounts = allocateRelayCounts(1);
   readonly #heartbeatMs: number;
   #watchTimer: ReturnType<typeof setInterval> | undefined;
   readonly #restartTimers = new Set<ReturnType<typeof setTimeout>>();
@@ -155,6 +158,7 @@ class Supervisor {
   async start(count: number): Promise<void> {
     this.#addressCounts = allocateAddressCounts(undefined, count);
     this.#heartbeats = new Int32Array(new SharedArrayBuffer(4 * count));
+    this.#relayCounts = allocateRelayCounts(count);
     const first = await this.#spawn(1, this.#config, true);
     this.#addresses = [...first.addresses];
     this.#lmtpAddresses = first.lmtpAddresses;
@@ -318,6 +322,7 @@ class Supervisor {
         column: id - 1,
         config,
         channel: this.#channel,
+        relayCounts: this.#relayCounts,
         recent: this.#recent,
         sync: this.#sync,
         ticketSecret: this.#ticketSecret,

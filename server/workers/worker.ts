@@ -47,7 +47,10 @@ async function dispatch(message: ToWorker): Promise<void> {
       setupLogging(message.config.log);
       // Benchmarks time every event loop that serves connections, so each Worker's too.
       startStallProbeFromEnv();
-      relay = new BroadcastRelay(message.channel);
+      relay = new BroadcastRelay(message.channel, {
+        buffer: message.relayCounts,
+        column: message.column,
+      });
       failures = new BroadcastFailureFeed(`${message.channel}:auth`, message.authCacheKey);
       try {
         handle = await serve(message.config, {

@@ -261,3 +261,27 @@ Deno.test("ImapSession keeps an IDLE session whose store cannot be read, and rep
   assert.equal(a.closed, false);
   assert.deepEqual(a.errors, []);
 });
+
+Deno.test("ImapSession waits at NOOP for changes still on their way from another Worker", async () => {
+  const { store, a, b } = await twoSessions(3);
+  // The store's settle() stands for a relay with an expunge from another Worker in flight:
+  // the change lands only when the session asks the store to settle.
+  let inFlight = true;
+  const settling = store as typeof store & { settle?: () => Promise<void> };
+  settling.settle = async () => {
+    if (!inFlight) return;
+    inFlight = false;
+    await b.cmd("d STORE 2 +FLAGS.SILENT (\\Deleted)");
+    await b.cmd("e EXPUNGE");
+  };
+  // FETCH may not report expunges, so it does not wait; NOOP does and reports the expunge.
+  assert.deepEqual(await a.cmd("f FETCH 2 UID"), ["* 2 FETCH (UID 2)", "f OK FETCH completed"]);
+  assert.equal(inFlight, true);
+  assert.deepEqual(await a.cmd("n NOOP"), ["* 2 EXPUNGE", "* 2 RECENT", "n OK NOOP completed"]);
+  assert.equal(inFlight, false);
+  assert.deepEqual(await a.cmd("f2 FETCH 1:* UID"), [
+    "* 1 FETCH (UID 1)",
+    "* 2 FETCH (UID 3)",
+    "f2 OK FETCH completed",
+  ]);
+});
