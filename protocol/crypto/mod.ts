@@ -31,6 +31,11 @@
  * | HKDF-Expand SHA-256, 32 bytes      | 37 µs    | 61 µs    | noble  |
  * | HMAC-SHA-256, 32 bytes             | 29 µs    | 47 µs    | noble  |
  *
+ * Since then the noble provider computes HMAC-SHA-256 of short inputs (HKDF, Finished, the
+ * RFC 6979 nonce of P-256 signing) with `_hmac_sha256.ts`: an HKDF-Expand-Label block took
+ * 2.8 µs against 5.5 µs with @noble/hashes and 9.5 µs with node:crypto's createHmac (thread
+ * CPU, one process, interleaved).
+ *
  * RSA private-key operations always go native: BigInt is not constant-time. Verification
  * handles only public data, so the faster BigInt path is safe there. Deno's node:crypto pays a
  * key import for every certificate's key ("new key": each path brings keys seen once) and

@@ -13,6 +13,8 @@ import { expand, extract } from "@noble/hashes/hkdf.js";
 import { gcm } from "@noble/ciphers/aes.js";
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { p256, p384 } from "@noble/curves/nist.js";
+import { ecdsa } from "@noble/curves/abstract/weierstrass.js";
+import { hmacSha256, MAX_INPUT as FAST_HMAC_MAX_INPUT } from "./_hmac_sha256.ts";
 import { ed25519, x25519 } from "@noble/curves/ed25519.js";
 import {
   type Aead,
@@ -47,7 +49,27 @@ import { generateRsaKey } from "./_rsa_keygen.ts";
 
 const HASHES = { "SHA-256": sha256, "SHA-384": sha384, "SHA-512": sha512 } as const;
 
+/**
+ * HMAC through the short-input HMAC-SHA-256 where it applies (`_hmac_sha256.ts`, about twice as
+ * fast here: 2.8 against 5.5 µs for an HKDF-Expand-Label block), else noble's.
+ */
+function hmacOf(h: (typeof HASHES)[HashAlgorithm], key: Uint8Array, data: Uint8Array): Uint8Array {
+  return h === sha256 && key.length <= 64 && data.length <= FAST_HMAC_MAX_INPUT
+    ? hmacSha256(key, [data])
+    : hmac(h, key, data);
+}
+
+/**
+ * P-256 with the RFC 6979 nonce generator on the short-input HMAC (5 to 7 MACs per
+ * signature). The same deterministic signatures as `p256` (the provider tests compare them);
+ * the curve, its point tables and verification are `p256`'s.
+ */
+const p256Signer = ecdsa(p256.Point, sha256, {
+  hmac: (key: Uint8Array, message: Uint8Array) => hmacOf(sha256, key, message),
+});
+
 const CURVES = { "P-256": p256, "P-384": p384 } as const;
+const SIGNERS = { "P-256": p256Signer, "P-384": p384 } as const;
 
 /** The largest request `crypto.getRandomValues` serves at once (WebCrypto, Section 10.1.1). */
 const RANDOM_CHUNK = 65536;
@@ -221,7 +243,7 @@ function sign(key: PrivateKey, algorithm: SignatureAlgorithm, message: Uint8Arra
       const d = normalizeEcScalar(key.curve, key.d);
       const digest = hashFunction(algorithm.hash)(message);
       warmBasePoint(key.curve);
-      return CURVES[key.curve].sign(digest, d, { prehash: false, format: "der" });
+      return SIGNERS[key.curve].sign(digest, d, { prehash: false, format: "der" });
     }
     case "ed25519":
       if (key.kind !== "ed25519") throw new CryptoError("Ed25519 needs an Ed25519 key");
@@ -334,10 +356,13 @@ export const nobleProvider: CryptoProvider = {
     return hashFunction(algorithm)(data);
   },
   hmac(algorithm: HashAlgorithm, key: Uint8Array, data: Uint8Array): Uint8Array {
-    return hmac(hashFunction(algorithm), key, data);
+    return hmacOf(hashFunction(algorithm), key, data);
   },
   hkdfExtract(algorithm: HashAlgorithm, salt: Uint8Array, ikm: Uint8Array): Uint8Array {
-    return extract(hashFunction(algorithm), ikm, salt);
+    const h = hashFunction(algorithm);
+    // HKDF-Extract is HMAC(salt, IKM); an empty salt is HashLen zeros (RFC 5869, Section 2.2),
+    // which HMAC's zero padding of the key makes the same MAC.
+    return h === sha256 ? hmacOf(h, salt, ikm) : extract(h, ikm, salt);
   },
   hkdfExpand(
     algorithm: HashAlgorithm,
@@ -352,7 +377,9 @@ export const nobleProvider: CryptoProvider = {
     if (prk.length < h.outputLen) throw new CryptoError("HKDF pseudorandom key too short");
     if (length > h.outputLen) return expand(h, prk, info, length);
     // One block, as every TLS 1.3 label is: T(1) = HMAC(PRK, info || 0x01) (RFC 5869, 2.3).
-    const block = hmac.create(h, prk).update(info).update(HKDF_FIRST_BLOCK).digest();
+    const block = h === sha256 && prk.length <= 64 && info.length < FAST_HMAC_MAX_INPUT
+      ? hmacSha256(prk, [info, HKDF_FIRST_BLOCK])
+      : hmac.create(h, prk).update(info).update(HKDF_FIRST_BLOCK).digest();
     return length === block.length ? block : block.subarray(0, length);
   },
   createAead,

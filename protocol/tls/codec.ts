@@ -180,13 +180,42 @@ export class Writer {
   finish(): Uint8Array {
     return this.#buf.slice(0, this.#len);
   }
+
+  /** Empties the writer for reuse: what it held is zeroed (it may be key material). */
+  clear(): void {
+    if (this.#buf.length > REUSED_WRITER_MAX) this.#buf = new Uint8Array(REUSED_WRITER_CAPACITY);
+    else this.#buf.fill(0, 0, this.#len);
+    this.#len = 0;
+  }
+}
+
+/** The first buffer of a reused writer, and the largest one kept for reuse. */
+const REUSED_WRITER_CAPACITY = 1024;
+const REUSED_WRITER_MAX = 32 * 1024;
+
+/**
+ * Writers that `encoded` lends out. A handshake encodes about a dozen messages and structures;
+ * each fresh writer cost an off-heap buffer (the V8 ArrayBuffer allocator, then a sweep on a
+ * background thread) besides the copy of the result. A stack, so that nested encodings each
+ * get their own.
+ */
+const spareWriters: Writer[] = [];
+
+/** Runs `body` on a reused writer and returns a copy of what it wrote. */
+export function encoded(body: (w: Writer) => void): Uint8Array {
+  const w = spareWriters.pop() ?? new Writer(REUSED_WRITER_CAPACITY);
+  try {
+    body(w);
+    return w.finish();
+  } finally {
+    w.clear();
+    if (spareWriters.length < 8) spareWriters.push(w);
+  }
 }
 
 /** Encodes a value with a writer function into a fresh byte string. */
 export function encode<T>(write: (w: Writer, x: T) => void, x: T): Uint8Array {
-  const w = new Writer();
-  write(w, x);
-  return w.finish();
+  return encoded((w) => write(w, x));
 }
 
 /** Concatenates byte strings. */

@@ -6,7 +6,7 @@
  * outlives a revocation.
  */
 import { TlsAlert } from "./alert.ts";
-import { Reader, Writer } from "./codec.ts";
+import { encoded, Reader } from "./codec.ts";
 import { TLS13 } from "./wire.ts";
 
 export interface Session13 {
@@ -31,15 +31,15 @@ const FORMAT = 0x13;
 export const TICKET_ID_LENGTH = 16;
 
 export function encodeSession13(s: Session13): Uint8Array {
-  const w = new Writer(256);
-  w.u8(FORMAT).u16(TLS13).u16(s.suite).vec(1, s.psk);
-  const t = Math.floor(s.createdAt);
-  w.u16(Math.floor(t / 2 ** 32) & 0xffff).u32(t % 2 ** 32).u32(s.ageAdd).bytes(s.id);
-  w.lengthPrefixed(3, (w) => {
-    for (const der of s.peerChain) w.vec(3, der);
+  return encoded((w) => {
+    w.u8(FORMAT).u16(TLS13).u16(s.suite).vec(1, s.psk);
+    const t = Math.floor(s.createdAt);
+    w.u16(Math.floor(t / 2 ** 32) & 0xffff).u32(t % 2 ** 32).u32(s.ageAdd).bytes(s.id);
+    w.lengthPrefixed(3, (w) => {
+      for (const der of s.peerChain) w.vec(3, der);
+    });
+    w.vec(2, s.serverName).vec(1, s.alpn);
   });
-  w.vec(2, s.serverName).vec(1, s.alpn);
-  return w.finish();
 }
 
 /** Decodes a ticket state; null when it is not a TLS 1.3 state in our format. */

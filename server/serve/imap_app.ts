@@ -77,6 +77,15 @@ export class ImapApplication {
   readonly #perUser = new Map<string, number>();
   /** Commands of all sessions share each event-loop turn (see turn_budget.ts). */
   readonly #turns = new TurnBudget();
+  /**
+   * Per shutdown signal, how to say BYE to each of its sessions: one listener per signal
+   * instead of one per connection (adding and removing an AbortSignal listener was a visible
+   * share of a connection's setup under `openssl s_time -new`).
+   */
+  readonly #byShutdown = new Map<AbortSignal, Set<() => void>>();
+  /** The sessions' idle checks, run by one timer for all of them. */
+  readonly #idleChecks = new Set<() => void>();
+  #idleTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(options: ImapAppOptions) {
     this.#options = options;
@@ -215,9 +224,10 @@ export class ImapApplication {
     };
     this.#sessions.add(live);
     const onShutdown = () => void session.bye("Server shutting down");
-    context.shutdown.addEventListener("abort", onShutdown);
+    const shutdown = this.#onShutdown(context.shutdown);
+    shutdown.add(onShutdown);
 
-    const timer = setInterval(() => {
+    const idleCheck = () => {
       const quiet = Date.now() - lastActivity;
       if (session.idle) {
         if (quiet >= (options.idleKeepaliveMs ?? 120_000)) {
@@ -227,7 +237,8 @@ export class ImapApplication {
       } else if (quiet >= options.idleTimeoutMs) {
         void session.bye("Autologout; idle for too long");
       }
-    }, Math.min(options.idleKeepaliveMs ?? 120_000, options.idleTimeoutMs, 30_000));
+    };
+    this.#watchIdle(idleCheck);
 
     try {
       write(session.greeting());
@@ -250,17 +261,54 @@ export class ImapApplication {
       }
       await writing;
     } finally {
-      clearInterval(timer);
+      this.#unwatchIdle(idleCheck);
       if (compression.channel !== null) {
         // Octets COMPRESS=DEFLATE kept off the wire (RFC 4978), for the access log.
         context.annotate("deflateSaved", compression.channel.saved);
       }
-      context.shutdown.removeEventListener("abort", onShutdown);
+      shutdown.delete(onShutdown);
       this.#sessions.delete(live);
       if (user !== null) this.#release(user);
       if (sessionKey !== null) void options.sessions?.releaseSession(sessionKey);
       session.dispose();
     }
+  }
+
+  /** The BYE callbacks of the sessions under `signal`, which says BYE to all of them. */
+  #onShutdown(signal: AbortSignal): Set<() => void> {
+    let byes = this.#byShutdown.get(signal);
+    if (byes === undefined) {
+      const set = byes = new Set();
+      this.#byShutdown.set(signal, set);
+      signal.addEventListener("abort", () => {
+        for (const bye of [...set]) bye();
+      }, { once: true });
+    }
+    return byes;
+  }
+
+  /**
+   * Runs `check` about every period (the shortest of the keep-alive, the idle timeout and
+   * 30 s) while the session lives, on one timer shared by every session: a session is checked
+   * at most one period late, as with a timer of its own.
+   */
+  #watchIdle(check: () => void): void {
+    this.#idleChecks.add(check);
+    if (this.#idleTimer !== null) return;
+    const options = this.#options;
+    this.#idleTimer = setInterval(
+      () => {
+        for (const c of [...this.#idleChecks]) c();
+      },
+      Math.min(options.idleKeepaliveMs ?? 120_000, options.idleTimeoutMs, 30_000),
+    );
+  }
+
+  #unwatchIdle(check: () => void): void {
+    this.#idleChecks.delete(check);
+    if (this.#idleChecks.size > 0 || this.#idleTimer === null) return;
+    clearInterval(this.#idleTimer);
+    this.#idleTimer = null;
   }
 
   async #preauthUser(identity: CertificateIdentity | null): Promise<string | null> {

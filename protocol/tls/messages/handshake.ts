@@ -3,7 +3,7 @@
  * messages fragmented over records or coalesced in one record (Section 5.1).
  */
 import { TlsAlert } from "../alert.ts";
-import { Writer } from "../codec.ts";
+import { encoded, type Writer } from "../codec.ts";
 import { HandshakeType, MAX_HANDSHAKE_MESSAGE } from "../wire.ts";
 
 /** One complete handshake message: its type, body, and the encoded bytes for the transcript. */
@@ -15,9 +15,7 @@ export interface HandshakeMessage {
 
 /** Frames a handshake message body with its header. */
 export function writeHandshake(type: HandshakeType, body: (w: Writer) => void): Uint8Array {
-  const w = new Writer();
-  w.u8(type).lengthPrefixed(3, body);
-  return w.finish();
+  return encoded((w) => w.u8(type).lengthPrefixed(3, body));
 }
 
 /**

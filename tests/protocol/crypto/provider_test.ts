@@ -516,3 +516,35 @@ function flipS(der: Uint8Array, curve: EcCurve): Uint8Array {
   const len = body.length < 128 ? [body.length] : [0x81, body.length];
   return new Uint8Array([0x30, ...len, ...body]);
 }
+
+Deno.test("the short-input HMAC-SHA-256 matches @noble/hashes on every size up to its limit", async () => {
+  const { hmac } = await import("@noble/hashes/hmac.js");
+  const { sha256 } = await import("@noble/hashes/sha2.js");
+  const { hmacSha256, MAX_INPUT } = await import("../../../protocol/crypto/_hmac_sha256.ts");
+  for (let size = 0; size <= MAX_INPUT; size += size < 200 ? 1 : 37) {
+    const key = nobleProvider.randomBytes(size % 65);
+    const data = nobleProvider.randomBytes(size);
+    const cut = size >> 1;
+    assert.deepEqual(
+      hmacSha256(key, [data.subarray(0, cut), data.subarray(cut)]),
+      hmac(sha256, key, data),
+      `key ${key.length} bytes, data ${size} bytes`,
+    );
+  }
+  assert.throws(() => hmacSha256(new Uint8Array(65), []), RangeError);
+  assert.throws(() => hmacSha256(new Uint8Array(32), [new Uint8Array(MAX_INPUT + 1)]), RangeError);
+});
+
+Deno.test("P-256 signatures with the fast RFC 6979 nonce are the deterministic ones of @noble/curves", async () => {
+  const { p256 } = await import("@noble/curves/nist.js");
+  const { sha256 } = await import("@noble/hashes/sha2.js");
+  const key = nobleProvider.generatePrivateKey("P-256");
+  assert.equal(key.kind, "ec");
+  if (key.kind !== "ec") return;
+  for (let i = 0; i < 8; i++) {
+    const message = nobleProvider.randomBytes(130 + i);
+    const ours = defaultProvider.sign(key, { kind: "ecdsa", hash: "SHA-256" }, message);
+    const reference = p256.sign(sha256(message), key.d, { prehash: false, format: "der" });
+    assert.deepEqual(ours, reference);
+  }
+});

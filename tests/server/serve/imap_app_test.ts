@@ -1,6 +1,7 @@
 /**
  * The IMAP driver's timers: a client in IDLE gets keep-alives, a silent client outside IDLE is
- * logged out, over a real TLS connection to the listener.
+ * logged out, and a shutdown says BYE to every session, over real TLS connections to the
+ * listener.
  */
 import assert from "node:assert/strict";
 import { MemoryMailStore } from "../../../mailstore/memory/mod.ts";
@@ -17,7 +18,7 @@ globalThis.addEventListener("unload", () => Deno.removeSync(pki.dir, { recursive
 
 async function withImap(
   timers: { idleTimeoutMs: number; idleKeepaliveMs: number },
-  body: (port: number) => Promise<void>,
+  body: (port: number, close: () => Promise<void>) => Promise<void>,
 ): Promise<void> {
   const store = new MemoryMailStore();
   await store.createAccount("alice", hashPassword("pw", { ln: 4, r: 8, p: 1 }));
@@ -32,10 +33,12 @@ async function withImap(
     keyPem: leaf.keyPem,
     application: app.application,
   });
+  let closing: Promise<void> | null = null;
+  const close = () => closing ??= server.close();
   try {
-    await body(server.port);
+    await body(server.port, close);
   } finally {
-    await server.close();
+    await close();
     await store.close();
   }
 }
@@ -82,5 +85,24 @@ Deno.test("a silent client outside IDLE is logged out with BYE", async () => {
     await c.until(/^\* OK/m);
     assert.match(await c.until(/^\* BYE/m, 3000), /^\* BYE Autologout/m);
     c.conn.close();
+  });
+});
+
+Deno.test("a shutdown says BYE to every session still open", async () => {
+  await withImap({ idleTimeoutMs: 60_000, idleKeepaliveMs: 60_000 }, async (port, close) => {
+    const clients = [];
+    for (let i = 0; i < 3; i++) {
+      const c = await client(port);
+      await c.until(/^\* OK/m);
+      clients.push(c);
+    }
+    // A session that ended before the shutdown is not told again.
+    clients[1]!.conn.close();
+    const closed = close();
+    for (const c of [clients[0]!, clients[2]!]) {
+      assert.match(await c.until(/^\* BYE/m, 3000), /^\* BYE Server shutting down/m);
+      c.conn.close();
+    }
+    await closed;
   });
 });

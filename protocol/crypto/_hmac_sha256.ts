@@ -1,0 +1,201 @@
+/**
+ * HMAC-SHA-256 (RFC 2104 over FIPS 180-4 SHA-256) for the short inputs of a TLS 1.3 handshake:
+ * HKDF-Extract and HKDF-Expand-Label, the Finished MACs and the RFC 6979 nonce generator of
+ * ECDSA signing. Written from the standards for speed: the general-purpose HMAC builds two hash
+ * objects, their buffers and views on every call, which cost more than the few compressions a
+ * 32-byte MAC of a 50-byte input needs. Here every call works in preallocated scratch memory
+ * and allocates only its 32-byte result.
+ *
+ * Only used on data of at most `MAX_INPUT` bytes (the caller falls back to the general HMAC
+ * beyond); every result is checked against the general implementation by the provider tests and
+ * the Wycheproof HMAC and HKDF vectors.
+ */
+
+const K = new Int32Array([
+  0x428a2f98,
+  0x71374491,
+  0xb5c0fbcf,
+  0xe9b5dba5,
+  0x3956c25b,
+  0x59f111f1,
+  0x923f82a4,
+  0xab1c5ed5,
+  0xd807aa98,
+  0x12835b01,
+  0x243185be,
+  0x550c7dc3,
+  0x72be5d74,
+  0x80deb1fe,
+  0x9bdc06a7,
+  0xc19bf174,
+  0xe49b69c1,
+  0xefbe4786,
+  0x0fc19dc6,
+  0x240ca1cc,
+  0x2de92c6f,
+  0x4a7484aa,
+  0x5cb0a9dc,
+  0x76f988da,
+  0x983e5152,
+  0xa831c66d,
+  0xb00327c8,
+  0xbf597fc7,
+  0xc6e00bf3,
+  0xd5a79147,
+  0x06ca6351,
+  0x14292967,
+  0x27b70a85,
+  0x2e1b2138,
+  0x4d2c6dfc,
+  0x53380d13,
+  0x650a7354,
+  0x766a0abb,
+  0x81c2c92e,
+  0x92722c85,
+  0xa2bfe8a1,
+  0xa81a664b,
+  0xc24b8b70,
+  0xc76c51a3,
+  0xd192e819,
+  0xd6990624,
+  0xf40e3585,
+  0x106aa070,
+  0x19a4c116,
+  0x1e376c08,
+  0x2748774c,
+  0x34b0bcb5,
+  0x391c0cb3,
+  0x4ed8aa4a,
+  0x5b9cca4f,
+  0x682e6ff3,
+  0x748f82ee,
+  0x78a5636f,
+  0x84c87814,
+  0x8cc70208,
+  0x90befffa,
+  0xa4506ceb,
+  0xbef9a3f7,
+  0xc67178f2,
+]);
+
+const IV = new Int32Array([
+  0x6a09e667,
+  0xbb67ae85,
+  0x3c6ef372,
+  0xa54ff53a,
+  0x510e527f,
+  0x9b05688c,
+  0x1f83d9ab,
+  0x5be0cd19,
+]);
+
+/** Longest message (key excluded) one call accepts: the scratch buffer's size less padding. */
+export const MAX_INPUT = 1024;
+
+const W = new Int32Array(64);
+/** The message being hashed, padded: the key block (or inner digest) and then the data. */
+const scratch = new Uint8Array(64 + MAX_INPUT + 72);
+const inner = new Int32Array(8);
+const outer = new Int32Array(8);
+
+/** One SHA-256 compression of the 64-byte block at `offset` of `scratch` into `state`. */
+function compress(state: Int32Array, offset: number): void {
+  const m = scratch;
+  for (let i = 0; i < 16; i++, offset += 4) {
+    W[i] = (m[offset]! << 24) | (m[offset + 1]! << 16) | (m[offset + 2]! << 8) | m[offset + 3]!;
+  }
+  for (let i = 16; i < 64; i++) {
+    const w15 = W[i - 15]!;
+    const w2 = W[i - 2]!;
+    const s0 = ((w15 >>> 7) | (w15 << 25)) ^ ((w15 >>> 18) | (w15 << 14)) ^ (w15 >>> 3);
+    const s1 = ((w2 >>> 17) | (w2 << 15)) ^ ((w2 >>> 19) | (w2 << 13)) ^ (w2 >>> 10);
+    W[i] = (W[i - 16]! + s0 + W[i - 7]! + s1) | 0;
+  }
+  let a = state[0]!, b = state[1]!, c = state[2]!, d = state[3]!;
+  let e = state[4]!, f = state[5]!, g = state[6]!, h = state[7]!;
+  for (let i = 0; i < 64; i++) {
+    const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+    const t1 = (h + S1 + ((e & f) ^ (~e & g)) + K[i]! + W[i]!) | 0;
+    const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+    const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+    h = g;
+    g = f;
+    f = e;
+    e = (d + t1) | 0;
+    d = c;
+    c = b;
+    b = a;
+    a = (t1 + t2) | 0;
+  }
+  state[0] = (state[0]! + a) | 0;
+  state[1] = (state[1]! + b) | 0;
+  state[2] = (state[2]! + c) | 0;
+  state[3] = (state[3]! + d) | 0;
+  state[4] = (state[4]! + e) | 0;
+  state[5] = (state[5]! + f) | 0;
+  state[6] = (state[6]! + g) | 0;
+  state[7] = (state[7]! + h) | 0;
+}
+
+/** Pads the `length` bytes of `scratch` (a multiple of 64 already hashed elsewhere: `prefix`). */
+function padAndCompress(state: Int32Array, length: number, prefix: number): void {
+  const bits = (prefix + length) * 8;
+  let end = length;
+  scratch[end++] = 0x80;
+  while (end % 64 !== 56) scratch[end++] = 0;
+  // Inputs stay far below 2^32 bits: the high word of the 64-bit length is zero.
+  scratch[end++] = 0;
+  scratch[end++] = 0;
+  scratch[end++] = 0;
+  scratch[end++] = 0;
+  scratch[end++] = bits >>> 24;
+  scratch[end++] = (bits >>> 16) & 0xff;
+  scratch[end++] = (bits >>> 8) & 0xff;
+  scratch[end++] = bits & 0xff;
+  for (let at = 0; at < end; at += 64) compress(state, at);
+}
+
+/** The key block XOR `pad` into `state`, from the IV. */
+function keyBlock(state: Int32Array, key: Uint8Array, pad: number): void {
+  state.set(IV);
+  for (let i = 0; i < 64; i++) scratch[i] = (key[i] ?? 0) ^ pad;
+  compress(state, 0);
+}
+
+/**
+ * HMAC-SHA-256(key, parts[0] || parts[1] || ...). The key must be at most 64 bytes (TLS keys
+ * are hash-sized) and the parts at most `MAX_INPUT` bytes together.
+ */
+export function hmacSha256(key: Uint8Array, parts: readonly Uint8Array[]): Uint8Array {
+  if (key.length > 64) throw new RangeError("HMAC key longer than a block");
+  let length = 0;
+  for (const p of parts) length += p.length;
+  if (length > MAX_INPUT) throw new RangeError("HMAC input too long");
+  keyBlock(inner, key, 0x36);
+  keyBlock(outer, key, 0x5c);
+  let at = 0;
+  for (const p of parts) {
+    scratch.set(p, at);
+    at += p.length;
+  }
+  padAndCompress(inner, length, 64);
+  for (let i = 0; i < 8; i++) {
+    const v = inner[i]!;
+    scratch[4 * i] = v >>> 24;
+    scratch[4 * i + 1] = (v >>> 16) & 0xff;
+    scratch[4 * i + 2] = (v >>> 8) & 0xff;
+    scratch[4 * i + 3] = v & 0xff;
+  }
+  padAndCompress(outer, 32, 64);
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 8; i++) {
+    const v = outer[i]!;
+    out[4 * i] = v >>> 24;
+    out[4 * i + 1] = (v >>> 16) & 0xff;
+    out[4 * i + 2] = (v >>> 8) & 0xff;
+    out[4 * i + 3] = v & 0xff;
+  }
+  // The scratch held key material: clear the key block and the message.
+  scratch.fill(0, 0, Math.max(64, length + 72));
+  return out;
+}
