@@ -190,9 +190,10 @@ export class MailboxView {
   #touched = new Set<number>();
   #expunged = new Set<number>();
   /**
-   * UIDs expunged while this view did not know them, kept until the next sync ends: a new
-   * message read by `sync()` may be expunged while the read is in flight, and must not then
-   * be reported as existing (it would never get its EXPUNGE).
+   * UIDs expunged while this view did not know them, above the last UID announced: a new
+   * message read by `sync()` may be expunged while the read is in flight, or its expunge may
+   * arrive before its append (another Worker's event), and must not then be reported as
+   * existing (it would never get its EXPUNGE). Dropped once arrivals pass them.
    */
   #goneUnknown = new Set<number>();
   #deleted = false;
@@ -688,7 +689,11 @@ export class MailboxView {
     for (const u of this.#unsure) {
       if (!this.#appended.has(u) && !this.#flagged.has(u)) this.#unsure.delete(u);
     }
-    this.#goneUnknown.clear();
+    // An expunge can arrive before its message's append: another Worker's append event and
+    // this one's expunge come from different senders, in no set order. Such a UID above the
+    // last one announced must stay refused until arrivals pass it; below, none can arrive.
+    const last = this.#uids[this.#uids.length - 1] ?? 0;
+    for (const u of this.#goneUnknown) if (u <= last) this.#goneUnknown.delete(u);
     return expunged;
   }
 

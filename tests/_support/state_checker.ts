@@ -390,8 +390,13 @@ class CheckerClient {
     const reply = await this.run("FETCH 1:* (UID FLAGS)");
     const fetched = reply.untagged.filter((u) => / FETCH /.test(u));
     if (this.model.count > 0 && fetched.length !== this.model.count) {
+      const got = new Set(fetched.map((u) => Number(/UID (\d+)/.exec(u)?.[1])));
+      const absent = this.model.uids.map((u, i) => [i + 1, u] as const)
+        .filter(([, u]) => u === undefined || !got.has(u)).slice(0, 5)
+        .map(([seq, u]) => `${seq}:${u ?? "?"}`);
       this.model.errors.push(
-        `client ${this.#id}: FETCH 1:* gave ${fetched.length} messages, model has ${this.model.count}`,
+        `client ${this.#id}: FETCH 1:* gave ${fetched.length} messages, model has ` +
+          `${this.model.count} (absent seq:uid ${absent.join(" ")}; ${reply.tagged})`,
       );
     }
     return fetched.map((u) => {

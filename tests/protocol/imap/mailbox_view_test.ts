@@ -115,3 +115,22 @@ Deno.test("MailboxView reads the store for an event older than a FETCH or STORE 
   await t.sync();
   assert.equal(t.reads(), 1);
 });
+
+Deno.test("MailboxView never announces a message whose expunge came before its append (two Workers)", async () => {
+  const t = await setUp();
+  // Worker A appends UID 6; a client on this Worker reads it from the store, then expunges
+  // it. This Worker's expunge event reaches the view before A's append (another sender).
+  await t.memory.append(t.inbox.id, { raw: raw(6), flags: ["\\Deleted"] });
+  assert.deepEqual(await t.memory.expunge(t.inbox.id), [6]);
+  t.emit({ kind: "expunge", mailboxId: t.inbox.id, uids: [6] });
+  assert.equal(await t.sync(), "");
+  t.emit({ kind: "append", mailboxId: t.inbox.id, uids: [6], metas: [t.meta(6, 50, [])] });
+  assert.equal(await t.sync(), "");
+  assert.deepEqual(t.view.uids, [1, 2, 3, 4, 5]);
+  // Later arrivals are announced as usual.
+  await t.memory.append(t.inbox.id, { raw: raw(7) });
+  await t.memory.append(t.inbox.id, { raw: raw(8) });
+  t.emit({ kind: "append", mailboxId: t.inbox.id, uids: [8], metas: [t.meta(8, 60, [])] });
+  assert.equal(await t.sync(), "* 7 EXISTS\r\n");
+  assert.deepEqual(t.view.uids, [1, 2, 3, 4, 5, 7, 8]);
+});
