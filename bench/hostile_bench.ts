@@ -111,6 +111,10 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
       await new Promise((r) => setTimeout(r, 200));
       leftover = await server.openConnections();
     }
+    // Nothing stored was lost: one more pass, untimed, FETCHes and checks every message.
+    const final = await runHonestClient(server, account, expected, Date.now() + 1, {
+      fetch: "all",
+    });
     return {
       connections: options.connections,
       seconds: options.seconds,
@@ -118,7 +122,7 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
       loadedWorstMs: loaded.worstMs,
       quietRounds: quiet.rounds,
       loadedRounds: loaded.rounds,
-      honestFailures: [...quiet.failures, ...loaded.failures],
+      honestFailures: [...quiet.failures, ...loaded.failures, ...final.failures],
       idleRss,
       quietPeakRss,
       loadedPeakRss,
