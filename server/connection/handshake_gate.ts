@@ -56,6 +56,23 @@ export type GateStep = "continuing" | "fresh" | "record" | "bulk";
  */
 export const LIGHT_RECORDS = 8;
 
+/** How a share of each event-loop turn is measured and handed out (a fake clock in tests). */
+export interface TurnOptions {
+  readonly budgetMs?: number;
+  readonly now?: () => number;
+  /** Runs `turn` in a later turn of the event loop (default `setTimeout(turn, 0)`). */
+  readonly defer?: (turn: () => void) => void;
+}
+
+/** `options` with the defaults filled in: `budgetMs`, `performance.now()`, a zero-delay timer. */
+export function turnClock(options: TurnOptions, budgetMs: number): Required<TurnOptions> {
+  return {
+    budgetMs: options.budgetMs ?? budgetMs,
+    now: options.now ?? (() => performance.now()),
+    defer: options.defer ?? ((turn) => void setTimeout(turn, 0)),
+  };
+}
+
 /**
  * How long a new handshake waits in arrival order before younger ones go first. Under a
  * sustained flood of ClientHellos the queue in arrival order never empties, and every client
@@ -87,17 +104,11 @@ export class HandshakeGate {
   /** A released step has not finished yet: the next waiter goes when it does. */
   #releasing = false;
 
-  constructor(
-    options: {
-      budgetMs?: number;
-      now?: () => number;
-      /** Runs `turn` in a later turn of the event loop (default `setTimeout(turn, 0)`). */
-      defer?: (turn: () => void) => void;
-    } = {},
-  ) {
-    this.#budgetMs = options.budgetMs ?? HANDSHAKE_BUDGET_MS;
-    this.#now = options.now ?? (() => performance.now());
-    this.#defer = options.defer ?? ((turn) => void setTimeout(turn, 0));
+  constructor(options: TurnOptions = {}) {
+    ({ budgetMs: this.#budgetMs, now: this.#now, defer: this.#defer } = turnClock(
+      options,
+      HANDSHAKE_BUDGET_MS,
+    ));
   }
 
   /** Steps waiting for a turn. */

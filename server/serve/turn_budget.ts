@@ -12,6 +12,8 @@
  * the turn is young, so a quiet server never delays a command.
  */
 
+import { turnClock, type TurnOptions } from "../connection/handshake_gate.ts";
+
 /**
  * Session work per turn before the next command waits: a few commands' worth, well under the
  * 10 ms the event loop may stall, leaving room for a scavenge in the same turn.
@@ -28,17 +30,11 @@ export class TurnBudget {
   readonly #waiting: (() => void)[] = [];
   #turnScheduled = false;
 
-  constructor(
-    options: {
-      budgetMs?: number;
-      now?: () => number;
-      /** Runs `turn` in a later turn of the event loop (default `setTimeout(turn, 0)`). */
-      defer?: (turn: () => void) => void;
-    } = {},
-  ) {
-    this.#budgetMs = options.budgetMs ?? TURN_BUDGET_MS;
-    this.#now = options.now ?? (() => performance.now());
-    this.#defer = options.defer ?? ((turn) => void setTimeout(turn, 0));
+  constructor(options: TurnOptions = {}) {
+    ({ budgetMs: this.#budgetMs, now: this.#now, defer: this.#defer } = turnClock(
+      options,
+      TURN_BUDGET_MS,
+    ));
   }
 
   /** Commands waiting for a later turn. */
