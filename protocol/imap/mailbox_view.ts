@@ -12,9 +12,9 @@ import type { MailboxEvent, MailStore, MessageMeta } from "../../mailstore/mail_
 import { flagList, type Output } from "./response.ts";
 import {
   formatSequenceSet,
-  resolveSequenceNumbers,
   selectFromSorted,
   type SequenceSet,
+  sequenceSpans,
 } from "./sequence_set.ts";
 import { ImapError } from "./errors.ts";
 import { type RecentMode, type RecentRegistry, recentRegistryFor } from "./recent.ts";
@@ -446,9 +446,11 @@ export class MailboxView {
   resolve(set: SequenceSet, uid: boolean, saved: readonly number[]): number[] {
     if (set.kind === "saved") return saved.filter((u) => this.seqOf(u) > 0);
     if (uid) return selectFromSorted(set.ranges, this.#uids);
-    const seqs = resolveSequenceNumbers(set.ranges, this.#uids.length);
-    if (seqs === null) throw new ImapError("BAD", "Invalid message sequence number");
-    return seqs.map((s) => this.#uids[s - 1]!);
+    const spans = sequenceSpans(set.ranges, this.#uids.length);
+    if (spans === null) throw new ImapError("BAD", "Invalid message sequence number");
+    // Each range of sequence numbers is one slice of the UID column.
+    const slices = spans.map(([lo, hi]) => this.#uids.slice(lo - 1, hi));
+    return slices.length === 1 ? slices[0]! : slices.flat();
   }
 
   /** Records flags the client has just been told (FETCH FLAGS, STORE). */
