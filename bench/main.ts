@@ -278,7 +278,7 @@ try {
   if (wants("reads")) {
     const messages = quick ? 10_000 : 100_000;
     console.log(`\n## Single reads on ${messages} messages: Postern vs Dovecot (mdbox)`);
-    console.log(formatReads(await benchReads({ messages, rounds: quick ? 3 : 5 })));
+    console.log(formatReads(await benchReads({ messages, rounds: quick ? 15 : 11 })));
   }
   if (wants("dbsize")) {
     const messages = quick ? 2_000 : 10_000;

@@ -2,7 +2,8 @@
  * Single reads on a large mailbox, Postern against Dovecot (mdbox) in the same run: the corpus
  * of `imap_bench.ts` (every third message unseen) is APPENDed once to each server, then a fresh
  * session times SELECT INBOX, `FETCH 1:* (UID FLAGS)`, `UID SEARCH ALL` and `UID SEARCH UNSEEN`,
- * R rounds. Reported per command: the best and the median of the rounds and the ratio of the
+ * R rounds, the two servers' rounds in turn (so that both meet the same load of a shared
+ * machine). Reported per command: the best and the median of the rounds and the ratio of the
  * medians (below 1.00x means Postern is faster), and the worst event-loop stall inside Postern
  * during the reads (the timer-drift probe of server/serve/stall_probe.ts) next to that of the same
  * probe alone in an idle process (the machine's own noise). Figures are printed, never asserted.
@@ -47,66 +48,82 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-async function measure(
-  server: string,
-  target: ImapConnectOptions,
-  n: number,
-  rounds: number,
-  stallFile: string | null,
-  idleFile: string,
-): Promise<ReadFigures> {
-  await appendCorpus(target, n, () => {});
-  const times: Record<Read, number[]> = {
-    "SELECT INBOX": [],
-    "FETCH 1:* (UID FLAGS)": [],
-    "UID SEARCH ALL": [],
-    "UID SEARCH UNSEEN": [],
-  };
-  // Settle: the first round after the load also warms caches on both servers.
+/** A server loaded with the corpus, and the times of its rounds so far. */
+interface Subject {
+  readonly server: string;
+  readonly target: ImapConnectOptions;
+  readonly times: Record<Read, number[]>;
+}
+
+/** One round: a fresh session sends each read once; the times are kept unless `warm`. */
+async function round(s: Subject, n: number, warm: boolean): Promise<void> {
+  const c = await ImapClient.login(s.target, USER, PASSWORD);
+  for (const cmd of READS) {
+    const t0 = performance.now();
+    const r = await c.ok(cmd);
+    const ms = performance.now() - t0;
+    if (cmd === "SELECT INBOX" && !r.untagged.includes(`* ${n} EXISTS`)) {
+      throw new Error(`${s.server}: SELECT did not report ${n} messages`);
+    }
+    if (!warm) s.times[cmd].push(ms);
+  }
+  await c.logout();
+}
+
+/**
+ * Times the reads on every subject, the rounds of the servers interleaved (the order flipped
+ * every round), so that both meet the same load of a shared machine.
+ */
+async function timeRounds(subjects: readonly Subject[], n: number, rounds: number) {
+  // Settle: the first round after the load also warms caches on every server.
   await new Promise((r) => setTimeout(r, 1000));
   const from = Date.now();
-  for (let round = 0; round < rounds + 1; round++) {
-    const c = await ImapClient.login(target, USER, PASSWORD);
-    for (const cmd of READS) {
-      const t0 = performance.now();
-      const r = await c.ok(cmd);
-      const ms = performance.now() - t0;
-      if (cmd === "SELECT INBOX" && !r.untagged.includes(`* ${n} EXISTS`)) {
-        throw new Error(`${server}: SELECT did not report ${n} messages`);
-      }
-      if (round > 0) times[cmd].push(ms);
-    }
-    await c.logout();
+  for (let i = 0; i < rounds + 1; i++) {
+    const order = i % 2 === 0 ? subjects : [...subjects].reverse();
+    for (const s of order) await round(s, n, i === 0);
   }
   const to = Date.now();
   await settleProbes();
+  return { from, to };
+}
+
+function figures(s: Subject, stall: StallFigures | null): ReadFigures {
   const ms = {} as Record<Read, readonly [number, number]>;
-  for (const cmd of READS) ms[cmd] = [Math.min(...times[cmd]), median(times[cmd])];
+  for (const cmd of READS) ms[cmd] = [Math.min(...s.times[cmd]), median(s.times[cmd])];
+  return { server: s.server, ms, stall };
+}
+
+function subject(server: string, target: ImapConnectOptions): Subject {
   return {
     server,
-    ms,
-    stall: stallFile === null ? null : stallFigures(stallFile, idleFile, from, to),
+    target,
+    times: {
+      "SELECT INBOX": [],
+      "FETCH 1:* (UID FLAGS)": [],
+      "UID SEARCH ALL": [],
+      "UID SEARCH UNSEEN": [],
+    },
   };
 }
 
-/** Loads the corpus into each server and times the reads. */
+/** Loads the corpus into each server, then times the reads, round by round in turn. */
 export async function benchReads(
   options: { messages: number; rounds: number; skipDovecot?: boolean },
 ): Promise<ReadFigures[]> {
+  const n = options.messages;
   const probes = await startStallProbes("postern-reads-");
   const { stallFile, idleFile } = probes;
   Deno.env.set("POSTERN_STALL_PROBE", stallFile);
   const postern = await startPosternProcess({ users: [{ name: USER, password: PASSWORD }] });
   Deno.env.delete("POSTERN_STALL_PROBE");
-  const out: ReadFigures[] = [];
+  let dovecot: Awaited<ReturnType<typeof startDovecot>> | null = null;
   try {
-    const target = { port: postern.implicitPort, caPem: postern.caPem };
-    out.push(
-      await measure("Postern", target, options.messages, options.rounds, stallFile, idleFile),
-    );
+    const p = subject("Postern", { port: postern.implicitPort, caPem: postern.caPem });
+    await appendCorpus(p.target, n, () => {});
+    const subjects = [p];
     if (!options.skipDovecot && dovecotAvailable()) {
       const pki = await ensureDevPki(join(postern.dir, "certs"));
-      const dovecot = await startDovecot({
+      dovecot = await startDovecot({
         user: USER,
         password: PASSWORD,
         certificatePath: pki.serverCertificate,
@@ -115,18 +132,19 @@ export async function benchReads(
         format: "mdbox",
         loginProcesses: "long-lived",
       });
-      try {
-        const d = { port: dovecot.port, caPem: postern.caPem };
-        out.push(await measure("Dovecot", d, options.messages, options.rounds, null, idleFile));
-      } finally {
-        await dovecot.stop();
-      }
+      const d = subject("Dovecot", { port: dovecot.port, caPem: postern.caPem });
+      await appendCorpus(d.target, n, () => {});
+      subjects.push(d);
     }
+    const { from, to } = await timeRounds(subjects, n, options.rounds);
+    return subjects.map((s, i) =>
+      figures(s, i === 0 ? stallFigures(stallFile, idleFile, from, to) : null)
+    );
   } finally {
+    await dovecot?.stop();
     await postern.stop();
     await probes.stop();
   }
-  return out;
 }
 
 /** Formats the figures: best/median per server, and the ratio of the medians. */

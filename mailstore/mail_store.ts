@@ -269,8 +269,12 @@ export interface MailStore {
    * are in the order of `items`; the promise resolves once all are durable.
    */
   deliverBatch(items: readonly DeliveryItem[]): Promise<DeliveryOutcome[]>;
-  /** All messages of a mailbox in UID order. */
-  listMessages(mailboxId: number): Promise<MessageMeta[]>;
+  /**
+   * All messages of a mailbox in UID order. The caller must not change the array: a store may
+   * hand out the very same array again while the mailbox is unchanged (a SELECT of 100,000
+   * then copies nothing), and never changes an array once handed out.
+   */
+  listMessages(mailboxId: number): Promise<readonly MessageMeta[]>;
   getMessages(mailboxId: number, uids: readonly number[]): Promise<MessageMeta[]>;
   /** The raw message, or null if it was expunged. */
   getRaw(mailboxId: number, uid: number): Promise<Uint8Array | null>;

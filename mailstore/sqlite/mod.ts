@@ -293,8 +293,22 @@ function withoutStep(event: MailboxEvent): MailboxEvent {
 /** A mailbox's metadata as last listed, and the mailbox counters it was listed at. */
 interface Listing {
   key: string;
-  /** Never handed out as is: patched in place by this connection's own writes. */
-  readonly metas: MessageMeta[];
+  /** Patched in place by writes while `shared` is false. */
+  metas: MessageMeta[];
+  /**
+   * True once `metas` was handed out (`listMessages`): a caller may still be reading it, so the
+   * next change patches a copy instead (a SELECT of 100,000 then copies nothing).
+   */
+  shared: boolean;
+}
+
+/** The listing's array, copied first when it was handed out: the one to patch in place. */
+function ownMetas(listing: Listing): MessageMeta[] {
+  if (listing.shared) {
+    listing.metas = listing.metas.slice();
+    listing.shared = false;
+  }
+  return listing.metas;
 }
 
 /** The lowest and highest of a non-empty set of UIDs (bounds of one range scan). */
@@ -957,7 +971,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
     return { uidValidity: m.uidvalidity, uid, modseq };
   }
 
-  async listMessages(mailboxId: number): Promise<MessageMeta[]> {
+  async listMessages(mailboxId: number): Promise<readonly MessageMeta[]> {
     const first = await this.#call(() => {
       const m = this.#mailboxById(mailboxId);
       const cached = this.#listings.get(mailboxId);
@@ -965,7 +979,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
         m.message_count < LISTING_CACHE_MIN || cached?.key === listingKey(m) ||
         (cached !== undefined && this.#catchUp(cached, m))
       ) {
-        return { listing: this.#listing(m).slice(), mailbox: m };
+        return { listing: this.#handOut(m), mailbox: m };
       }
       return { listing: null, mailbox: m };
     });
@@ -993,12 +1007,20 @@ export class SqliteMailStore implements MailStore, ExactStore {
       }
       const now = await this.#call(() => this.#mailboxById(mailboxId));
       if (listingKey(now) === listingKey(m)) {
-        this.#remember(m, metas);
-        return metas.slice();
+        this.#remember(m, metas, true);
+        return metas;
       }
       m = now;
     }
-    return this.#call(() => this.#listing(this.#mailboxById(mailboxId)).slice());
+    return this.#call(() => this.#handOut(this.#mailboxById(mailboxId)));
+  }
+
+  /** `#listing` to hand out: a cached array is marked shared, so that changes copy it first. */
+  #handOut(m: MailboxRow): readonly MessageMeta[] {
+    const metas = this.#listing(m);
+    const cached = this.#listings.get(m.id);
+    if (cached !== undefined && cached.metas === metas) cached.shared = true;
+    return metas;
   }
 
   /** The mailbox's listing, from the cache while its counters are unchanged. */
@@ -1018,7 +1040,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   /** Caches the listing of a large mailbox, evicting the least recently used beyond the cap. */
-  #remember(m: MailboxRow, metas: MessageMeta[]): void {
+  #remember(m: MailboxRow, metas: MessageMeta[], shared = false): void {
     if (metas.length < LISTING_CACHE_MIN || metas.length > LISTING_CACHE_MAX) return;
     this.#listings.delete(m.id);
     let total = metas.length;
@@ -1028,7 +1050,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
       this.#listings.delete(id);
       total -= l.metas.length;
     }
-    this.#listings.set(m.id, { key: listingKey(m), metas });
+    this.#listings.set(m.id, { key: listingKey(m), metas, shared });
   }
 
   /**
@@ -1050,7 +1072,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
     if (typeof step?.before !== "string" || typeof step.after !== "string") return;
     const cached = this.#listings.get(event.mailboxId);
     if (cached === undefined || cached.key !== step.before) return;
-    const metas = cached.metas;
+    const metas = ownMetas(cached);
     let ok = true;
     switch (event.kind) {
       case "append":
@@ -1129,8 +1151,8 @@ export class SqliteMailStore implements MailStore, ExactStore {
       metas[i] = meta;
     }
     if (metas.length !== m.message_count || metas.length > LISTING_CACHE_MAX) return false;
-    cached.metas.length = 0;
-    for (const meta of metas) cached.metas.push(meta);
+    cached.metas = metas;
+    cached.shared = false;
     cached.key = listingKey(m);
     return true;
   }

@@ -12,9 +12,9 @@ import type { MailboxEvent, MailStore, MessageMeta } from "../../mailstore/mail_
 import { flagList, type Output } from "./response.ts";
 import {
   formatSequenceSet,
-  resolveSequenceNumbers,
   selectFromSorted,
   type SequenceSet,
+  sequenceSpans,
 } from "./sequence_set.ts";
 import { ImapError } from "./errors.ts";
 import { type RecentMode, type RecentRegistry, recentRegistryFor } from "./recent.ts";
@@ -51,19 +51,28 @@ function sameFlags(a: readonly string[], b: readonly string[]): boolean {
 const FEW_FLAG_SETS = 8;
 
 /**
- * The UIDs and flag lists of a listing, in order, and its distinct flag lists. Stores share one
- * array per flag combination, so a few identity checks find the distinct ones without hashing
- * every message (a SELECT of 100,000).
+ * A listing split into the arrays a view keeps: the UIDs and flag lists in order, and the
+ * distinct flag lists.
  */
-/** A listing split into the arrays a view keeps. */
 interface SplitListing {
   readonly uids: number[];
   readonly flags: (readonly string[])[];
   readonly sets: readonly (readonly string[])[];
   /** The highest MODSEQ in the listing. */
   readonly floor: number;
+  /**
+   * True when `uids` and `flags` are also held elsewhere (a kept split, other views): a view
+   * copies them before its first change.
+   */
+  readonly shared: boolean;
+  /** `MailboxView.firstUnseen()` of the listing, once computed (kept splits only). */
+  firstUnseen?: number;
 }
 
+/**
+ * Splits a listing. Stores share one array per flag combination, so a few identity checks find
+ * the distinct ones without hashing every message (a SELECT of 100,000).
+ */
 function splitListing(messages: readonly MessageMeta[]): SplitListing {
   const count = messages.length;
   const uids: number[] = new Array(count);
@@ -89,7 +98,7 @@ function splitListing(messages: readonly MessageMeta[]): SplitListing {
     more.add(f);
     sets.push(f);
   }
-  return { uids, flags, sets, floor };
+  return { uids, flags, sets, floor, shared: false };
 }
 
 /** Listings shorter than this are split at every SELECT; longer ones are kept (`splitFor`). */
@@ -104,19 +113,12 @@ interface KeptSplit extends SplitListing {
 
 const keptSplits = new WeakMap<MailStore, Map<number, KeptSplit>>();
 
-/** True when both lists hold the very same objects in the same order. */
-function sameEntries(a: readonly MessageMeta[], b: readonly MessageMeta[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /**
  * `splitListing`, reusing the last split of a large mailbox when the store handed out the very
- * same message objects again (a store's cached listing, unchanged): comparing 100,000 references
- * in a row and copying two arrays costs far less than reading 100,000 scattered objects.
- * Message metadata is immutable (`MessageMeta` is readonly), and a store that builds new objects
- * at every listing simply never matches.
+ * same listing array again (a store's cached listing, unchanged: `listMessages` arrays are never
+ * changed once handed out). The views of that mailbox then share one UID column and one flag
+ * column, each copying them before its first change, and a SELECT of 100,000 copies nothing.
+ * A store that builds a new array at every listing simply never matches.
  */
 function splitFor(
   store: MailStore,
@@ -131,23 +133,12 @@ function splitFor(
   }
   const last = kept.get(mailboxId);
   kept.delete(mailboxId);
-  if (last !== undefined && sameEntries(last.source, messages)) {
+  if (last !== undefined && last.source === messages) {
     kept.set(mailboxId, last);
-    return {
-      uids: last.uids.slice(),
-      flags: last.flags.slice(),
-      sets: last.sets,
-      floor: last.floor,
-    };
+    return last;
   }
-  const split = splitListing(messages);
-  kept.set(mailboxId, {
-    source: messages.slice(),
-    uids: split.uids.slice(),
-    flags: split.flags.slice(),
-    sets: split.sets,
-    floor: split.floor,
-  });
+  const split: KeptSplit = { ...splitListing(messages), shared: true, source: messages };
+  kept.set(mailboxId, split);
   for (const id of kept.keys()) {
     if (kept.size <= SPLIT_CACHE_MAILBOXES) break;
     kept.delete(id);
@@ -171,6 +162,11 @@ export class MailboxView {
    * array of shared flag lists, not a map of 100,000 entries built at every SELECT.
    */
   #flags: (readonly string[])[];
+  /**
+   * The split `#uids` and `#flags` are shared with (other views of the same listing), until
+   * this view's first change copies them (`#own()`); null once they are this view's own.
+   */
+  #split: SplitListing | null;
   #appended = new Set<number>();
   #flagged = new Set<number>();
   /**
@@ -231,6 +227,7 @@ export class MailboxView {
     const { uids, flags, sets, floor } = listing;
     this.#uids = uids;
     this.#flags = flags;
+    this.#split = listing.shared ? listing : null;
     this.#floor = floor;
     for (const f of sets) this.#addKeywords(f);
     this.#takeRecent(this.#uids);
@@ -262,6 +259,13 @@ export class MailboxView {
    * looked at once.
    */
   firstUnseen(): number {
+    const split = this.#split;
+    if (split === null) return this.#findFirstUnseen();
+    split.firstUnseen ??= this.#findFirstUnseen();
+    return split.firstUnseen;
+  }
+
+  #findFirstUnseen(): number {
     const flags = this.#flags;
     let seen: readonly string[] | null = null;
     let other: readonly string[] | null = null;
@@ -273,6 +277,14 @@ export class MailboxView {
       seen = f;
     }
     return 0;
+  }
+
+  /** Makes `#uids` and `#flags` this view's own before it changes them (see `#split`). */
+  #own(): void {
+    if (this.#split === null) return;
+    this.#split = null;
+    this.#uids = this.#uids.slice();
+    this.#flags = this.#flags.slice();
   }
 
   /** The flags to show the client for a message: the stored ones, plus \\Recent if so. */
@@ -347,7 +359,7 @@ export class MailboxView {
     mailbox: { readonly id: number; readonly name: string; readonly uidValidity: number },
     readOnly: boolean,
     recentMode: RecentMode = "off",
-  ): Promise<{ view: MailboxView; messages: MessageMeta[] }> {
+  ): Promise<{ view: MailboxView; messages: readonly MessageMeta[] }> {
     const early: MailboxEvent[] = [];
     let view: MailboxView | null = null;
     const unwatch = store.watch(mailbox.id, (event) => {
@@ -435,15 +447,17 @@ export class MailboxView {
   resolve(set: SequenceSet, uid: boolean, saved: readonly number[]): number[] {
     if (set.kind === "saved") return saved.filter((u) => this.seqOf(u) > 0);
     if (uid) return selectFromSorted(set.ranges, this.#uids);
-    const seqs = resolveSequenceNumbers(set.ranges, this.#uids.length);
-    if (seqs === null) throw new ImapError("BAD", "Invalid message sequence number");
-    return seqs.map((s) => this.#uids[s - 1]!);
+    const spans = sequenceSpans(set.ranges, this.#uids.length);
+    if (spans === null) throw new ImapError("BAD", "Invalid message sequence number");
+    // Each range of sequence numbers is one slice of the UID column.
+    const slices = spans.map(([lo, hi]) => this.#uids.slice(lo - 1, hi));
+    return slices.length === 1 ? slices[0]! : slices.flat();
   }
 
   /** Records flags the client has just been told (FETCH FLAGS, STORE). */
   noteFlags(uid: number, flags: readonly string[]): void {
     const seq = this.seqOf(uid);
-    if (seq > 0) this.#flags[seq - 1] = flags;
+    if (seq > 0) this.noteFlagsAt(seq, flags);
   }
 
   /**
@@ -457,6 +471,8 @@ export class MailboxView {
 
   /** `noteFlags` for the message at sequence number `seq`, known to be in the view. */
   noteFlagsAt(seq: number, flags: readonly string[]): void {
+    if (this.#flags[seq - 1] === flags) return;
+    this.#own();
     this.#flags[seq - 1] = flags;
   }
 
@@ -613,6 +629,8 @@ export class MailboxView {
       if (options.qresync) {
         const known = gone.filter((u) => this.seqOf(u) > 0);
         const drop = new Set(known);
+        // filter() makes arrays of this view's own.
+        this.#split = null;
         const flags = this.#flags;
         this.#flags = flags.filter((_, i) => !drop.has(this.#uids[i]!));
         this.#uids = this.#uids.filter((u) => !drop.has(u));
@@ -641,6 +659,7 @@ export class MailboxView {
       }
       const before = this.#uids.length;
       this.announceAll(metas.map((m) => m.flags), out);
+      if (metas.length > 0) this.#own();
       for (const m of metas.sort((a, b) => a.uid - b.uid)) {
         if (m.uid <= (this.#uids[this.#uids.length - 1] ?? 0) || this.#goneUnknown.has(m.uid)) {
           continue;
@@ -676,7 +695,7 @@ export class MailboxView {
       for (const m of metas) {
         const seq = this.seqOf(m.uid);
         if (seq === 0 || sameFlags(this.#flags[seq - 1]!, m.flags)) continue;
-        this.#flags[seq - 1] = m.flags;
+        this.noteFlagsAt(seq, m.flags);
         const modseq = options.condstore ? ` MODSEQ (${m.modseq})` : "";
         const shown = flagList(this.shownFlags(m.uid, m.flags));
         out.line(`* ${seq} FETCH (UID ${m.uid} FLAGS ${shown}${modseq})`);
@@ -714,6 +733,7 @@ export class MailboxView {
       this.#recent.delete(uid);
     }
     if (drop.size === 0) return false;
+    this.#own();
     let kept = 0;
     for (let i = 0; i < this.#uids.length; i++) {
       const uid = this.#uids[i]!;

@@ -475,6 +475,24 @@ function headerText(data: SearchData, key: SearchKey & { kind: "header" }): read
   return data.header(key.name);
 }
 
+/** True when a message's flags alone decide the key (ALL, UNSEEN, KEYWORD and their NOT/OR/AND). */
+function flagsDecide(key: SearchKey): boolean {
+  switch (key.kind) {
+    case "all":
+    case "none":
+    case "flag":
+      return true;
+    case "not":
+      return flagsDecide(key.key);
+    case "or":
+      return flagsDecide(key.a) && flagsDecide(key.b);
+    case "and":
+      return key.keys.every(flagsDecide);
+    default:
+      return false;
+  }
+}
+
 function hasModseqKey(key: SearchKey): boolean {
   switch (key.kind) {
     case "modseq":
@@ -664,13 +682,31 @@ export async function findMatchColumns(
       data: null,
       raw: null,
     };
+    // When flags alone decide, the answer of the last two flag lists is kept: stores share one
+    // array per flag combination, so most messages are decided by one identity check.
+    const byFlags = key.kind !== "all" && flagsDecide(key);
+    let lastFlags: readonly string[] | null = null;
+    let lastMatch = false;
+    let prevFlags: readonly string[] | null = null;
+    let prevMatch = false;
     for (let i = 0; i < uids.length; i++) {
       const uid = uids[i]!;
       while (mi < metas.length && metas[mi]!.uid < uid) mi++;
       const meta = metas[mi];
       if (meta !== undefined && meta.uid === uid) {
-        c.meta = meta;
-        if (matches(key, c, resolved)) {
+        let match: boolean;
+        const flags = meta.flags;
+        if (byFlags && flags === lastFlags) match = lastMatch;
+        else if (byFlags && flags === prevFlags) match = prevMatch;
+        else {
+          c.meta = meta;
+          match = matches(key, c, resolved);
+          prevFlags = lastFlags;
+          prevMatch = lastMatch;
+          lastFlags = flags;
+          lastMatch = match;
+        }
+        if (match) {
           hits.seqs.push(only === undefined ? i + 1 : view.seqOf(uid));
           hits.uids.push(uid);
           hits.modseqs.push(meta.modseq);

@@ -153,3 +153,26 @@ Deno.test("Sessions that open the same large listing keep views of their own", a
   assert.deepEqual((await a.cmd("f FETCH 1 (UID)"))[0], "* 1 FETCH (UID 2)");
   await store.close();
 });
+
+Deno.test("Views that share one large listing each report another session's flag change", async () => {
+  const store = await filled("sqlite", 3000);
+  const [a, b, c] = [new TestClient(store), new TestClient(store), new TestClient(store)];
+  for (const client of [a, b, c]) await client.login();
+  const opened = await a.cmd("s SELECT INBOX");
+  assert.ok(opened.includes("* OK [UNSEEN 3] First unseen message"), opened.join("\n"));
+  await b.cmd("s SELECT INBOX");
+  await c.cmd("s SELECT INBOX");
+  assert.deepEqual(await c.cmd("t STORE 3 +FLAGS.SILENT (\\Seen)"), ["t OK STORE completed"]);
+  // a takes the change into its view first; b must not find it already there.
+  for (const client of [a, b]) {
+    assert.deepEqual(await client.cmd("n NOOP"), [
+      "* 3 FETCH (UID 3 FLAGS (\\Seen))",
+      "n OK NOOP completed",
+    ]);
+  }
+  const d = new TestClient(store);
+  await d.login();
+  const later = await d.cmd("s SELECT INBOX");
+  assert.ok(later.includes("* OK [UNSEEN 6] First unseen message"), later.join("\n"));
+  await store.close();
+});

@@ -82,6 +82,34 @@ Deno.test("CommandReader parses sequence sets with *, $ and reversed ranges", ()
   }
 });
 
+Deno.test("selectFromSorted() picks what a plain filter picks, for random sets and UIDs", () => {
+  for (let round = 0; round < 500; round++) {
+    const sorted: number[] = [];
+    for (let u = 1, n = Math.floor(Math.random() * 40); sorted.length < n;) {
+      u += 1 + Math.floor(Math.random() * 4);
+      sorted.push(u);
+    }
+    const pick = () =>
+      Math.random() < 0.15 ? "*" as const : 1 + Math.floor(Math.random() * (4 * sorted.length + 4));
+    const ranges = Array.from({ length: 1 + Math.floor(Math.random() * 4) }, () => ({
+      start: pick(),
+      end: pick(),
+    }));
+    const last = sorted.at(-1) ?? 0;
+    const covered = (u: number) =>
+      ranges.some((r) => {
+        const a = r.start === "*" ? last : r.start;
+        const b = r.end === "*" ? last : r.end;
+        return u >= Math.min(a, b) && u <= Math.max(a, b);
+      });
+    assert.deepEqual(
+      selectFromSorted(ranges, sorted),
+      sorted.filter(covered),
+      JSON.stringify(ranges),
+    );
+  }
+});
+
 Deno.test("Sequence sets resolve against the numbers in use without expanding ranges", () => {
   assert.deepEqual(selectFromSorted([{ start: 1, end: 4294967295 }], [3, 9, 12]), [3, 9, 12]);
   assert.deepEqual(selectFromSorted([{ start: 20, end: "*" }], [3, 9, 12]), [12]);
