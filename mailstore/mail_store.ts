@@ -324,8 +324,8 @@ export interface MailStore {
   watch(mailboxId: number, listener: (event: MailboxEvent) => void): () => void;
   /**
    * Resolves once `watch()` listeners have heard every change committed elsewhere (another
-   * Worker of this server) before the call, within a bounded wait. A store that hears its
-   * changes some other way leaves it out.
+   * Worker of this server, another node) before the call, within a bounded wait. A store that
+   * hears every change at once (one process) leaves it out.
    */
   settle?(): Promise<void>;
 

@@ -113,6 +113,12 @@ const DAY_MS = 86_400_000;
 const PING_MS = 1000;
 const LISTEN_LOST_MS = 3500;
 
+/**
+ * How long `settle()` waits for its own notice at most: a round trip when all is well; the
+ * bound only matters while LISTEN is lost (until the watchdog listens again).
+ */
+export const SETTLE_TIMEOUT_MS = 1000;
+
 /** Transient conflicts after which a transaction is simply run again. */
 const RETRY_CODES = new Set(["40001", "40P01"]);
 const MAX_ATTEMPTS = 5;
@@ -318,6 +324,9 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
   #known = new Map<number, number>();
   #sessionTtlMs: number;
   #lastRenewal = 0;
+  /** `settle()` calls waiting for their own notice, by its number. */
+  #settling = new Map<number, () => void>();
+  #settleCount = 0;
 
   /** Use `openPostgresMailStore`, which also migrates and listens. */
   constructor(options: PostgresMailStoreOptions) {
@@ -1031,6 +1040,28 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
     return this.#hub.watch(mailboxId, listener);
   }
 
+  /**
+   * Resolves once watchers have heard every change other nodes committed before the call:
+   * PostgreSQL delivers notices in commit order, so once this instance hears a notice it sent
+   * now, the earlier ones have arrived, and the changes they name are told once the reads
+   * queued before it are done. Bounded by `SETTLE_TIMEOUT_MS`.
+   */
+  settle(): Promise<void> {
+    if (this.#closed || this.#listener === null) return Promise.resolve();
+    const id = ++this.#settleCount;
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#settling.delete(id);
+        resolve();
+      };
+      const timer = setTimeout(done, SETTLE_TIMEOUT_MS);
+      this.#settling.set(id, () => void this.#remote.then(done, done));
+      this.#sql.unsafe("SELECT pg_notify($1, $2)", [CHANGE_CHANNEL, `${this.#instance}:0:s:${id}`])
+        .catch(done);
+    });
+  }
+
   // Sessions across nodes (the per-user connection limit)
 
   async claimSession(account: string, limit: number): Promise<string | null> {
@@ -1082,6 +1113,7 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
     if (this.#closed) return;
     this.#closed = true;
     if (this.#watchdog !== null) clearInterval(this.#watchdog);
+    for (const settled of [...this.#settling.values()]) settled();
     this.#hub.clear();
     // This node's sessions end with it.
     await this.#sql.unsafe("DELETE FROM sessions WHERE node = $1", [this.#instance])
@@ -1449,6 +1481,7 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
     const parts = payload.split(":");
     if (parts[0] === this.#instance) {
       this.#lastHeard = Date.now();
+      if (parts[2] === "s") this.#settling.get(Number(parts[3]))?.();
       return;
     }
     if (parts.length < 3 || parts[2] === "p") return;

@@ -11,6 +11,8 @@
  * - a MODSEQ that goes down for a message, or a HIGHESTMODSEQ below a MODSEQ already seen;
  * - a RECENT count above EXISTS; a BAD answer to a command built from the model;
  * - a VANISHED naming a UID the client was never told of (QRESYNC clients).
+ * With `reselect`, clients also SELECT INBOX again now and then, QRESYNC clients naming the UIDs
+ * they know: what VANISHED (EARLIER) leaves must line up with the EXISTS and FETCH that follow.
  * At the end every client syncs (NOOP) and reads `FETCH 1:* (UID FLAGS)`: the answer must
  * match its model's count, and all clients must agree on the UIDs and flags.
  *
@@ -52,6 +54,12 @@ export interface StateCheckOptions {
    * VANISHED by UID.
    */
   readonly qresync?: (client: number) => boolean;
+  /**
+   * Clients SELECT INBOX again now and then (default false): a QRESYNC client with its known
+   * UIDs (RFC 7162, Section 3.2.5), whose VANISHED (EARLIER) and FETCH answers are checked
+   * against its model, the others afresh.
+   */
+  readonly reselect?: boolean;
 }
 
 /** What a run found. */
@@ -258,6 +266,8 @@ class CheckerClient {
   #filling = false;
   readonly #id: number;
   #maxUid = 0;
+  readonly #reselect: boolean;
+  #uidValidity = 0;
 
   constructor(
     id: number,
@@ -265,7 +275,9 @@ class CheckerClient {
     seed: number,
     condstore: boolean,
     qresync: boolean,
+    reselect = false,
   ) {
+    this.#reselect = reselect;
     this.#id = id;
     this.#conn = conn;
     this.#random = prng(seed);
@@ -315,7 +327,53 @@ class CheckerClient {
   async select(): Promise<void> {
     this.model.reset();
     if (this.#qresync) await this.run("ENABLE QRESYNC");
-    await this.run(`SELECT INBOX${this.#condstore ? " (CONDSTORE)" : ""}`);
+    const reply = await this.run(`SELECT INBOX${this.#condstore ? " (CONDSTORE)" : ""}`);
+    this.#noteUidValidity(reply);
+  }
+
+  #noteUidValidity(reply: CheckerReply): void {
+    for (const u of reply.untagged) {
+      const m = /^\* OK \[UIDVALIDITY (\d+)\]/.exec(u);
+      if (m) this.#uidValidity = Number(m[1]);
+    }
+  }
+
+  /**
+   * SELECTs INBOX again. A QRESYNC client that knows every UID names them (RFC 7162, Section
+   * 3.2.5.2) with MODSEQ 1: the VANISHED (EARLIER) answer must name every one of them that is
+   * gone, so that the rest keep their order and the new ones follow.
+   */
+  async #reselectInbox(): Promise<void> {
+    const known = this.model.uids;
+    if (!this.#qresync || this.#uidValidity === 0 || known.some((u) => u === undefined)) {
+      this.model.reset();
+      const reply = await this.run("SELECT INBOX (CONDSTORE)");
+      this.#noteUidValidity(reply);
+      return;
+    }
+    const uids = known as number[];
+    const line = uids.length === 0
+      ? `SELECT INBOX (QRESYNC (${this.#uidValidity} 1))`
+      : `SELECT INBOX (QRESYNC (${this.#uidValidity} 1 ${uids.join(",")}))`;
+    const reply = await this.#conn.command(line);
+    this.commands++;
+    const gone = new Set<number>();
+    for (const u of reply.untagged) {
+      const m = /^\* VANISHED \(EARLIER\) ([\d:,]+)$/.exec(u);
+      if (m) { for (const uid of expandSet(m[1]!)) gone.add(uid); }
+    }
+    this.model.reset();
+    this.model.uids = uids.filter((u) => !gone.has(u));
+    this.model.modseqs.clear();
+    for (const u of reply.untagged) {
+      this.responses++;
+      if (!u.startsWith("* VANISHED (EARLIER) ")) this.model.observe(u, line.slice(0, 60));
+    }
+    if (reply.tagged.split(" ")[1] !== "OK") {
+      this.model.errors.push(`client ${this.#id}: ${line.slice(0, 60)}: ${reply.tagged}`);
+    }
+    this.#noteUidValidity(reply);
+    await this.#learnUids();
   }
 
   #pick<T>(list: readonly T[]): T {
@@ -369,7 +427,8 @@ class CheckerClient {
     } else if (r < 70) {
       await this.run(`SEARCH KEYWORD ${this.#pick(KEYWORDS)}`);
     } else if (r < 75) {
-      await this.run("NOOP");
+      if (this.#reselect && r < 71) await this.#reselectInbox();
+      else await this.run("NOOP");
     } else if (r < 80) {
       await this.run(this.#qresync ? "NOOP" : "IDLE");
     } else if (r < 86) {
@@ -422,7 +481,14 @@ export async function runStateChecker(
     const condstore = options.condstore ?? ((i: number) => i % 2 === 0);
     const qresync = options.qresync ?? ((i: number) => i % 4 === 1);
     const clients = conns.map((c, i) =>
-      new CheckerClient(i, c, (options.seed ?? 1) * 1000 + i, condstore(i), qresync(i))
+      new CheckerClient(
+        i,
+        c,
+        (options.seed ?? 1) * 1000 + i,
+        condstore(i),
+        qresync(i),
+        options.reselect ?? false,
+      )
     );
     // MOVE targets Archive, which a server may not have yet; a NO here is fine.
     await conns[0]?.command("CREATE Archive");

@@ -307,6 +307,38 @@ pgTest("opening a store on an unreachable server rejects with a connection error
   );
 });
 
+pgTest(
+  "settle() on one node returns once its watchers heard what another node committed",
+  async () => {
+    const [a, b] = await twoNodes();
+    try {
+      const account = await a.createAccount("alice", null);
+      const inbox = (await a.getMailbox(account.id, "INBOX"))!;
+      for (let i = 1; i <= 3; i++) await a.append(inbox.id, { raw: message(i) });
+      const heard: MailboxEvent[] = [];
+      b.watch(inbox.id, (e) => heard.push(e));
+      await b.settle();
+      heard.length = 0;
+      for (let round = 0; round < 5; round++) {
+        const uid = round + 4;
+        await a.append(inbox.id, { raw: message(uid) });
+        await a.storeFlags(inbox.id, [uid], "add", ["\\Deleted"]);
+        await a.expunge(inbox.id);
+        // A NOOP on node B after these were acknowledged on node A must report them.
+        await b.settle();
+        // The flags change may go unheard: node B reads it after the message is gone.
+        const told = heard.map((e) => `${e.kind} ${"uids" in e ? e.uids.join(",") : ""}`);
+        assert.ok(told.includes(`append ${uid}`), `round ${round}: ${told.join("; ")}`);
+        assert.equal(told.at(-1), `expunge ${uid}`, `round ${round}: ${told.join("; ")}`);
+        heard.length = 0;
+      }
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  },
+);
+
 // Registered last, so it runs after every case above in this file.
 Deno.test({
   name: "PostgresMailStore: the throwaway cluster stops",

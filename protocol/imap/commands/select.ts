@@ -60,7 +60,10 @@ function readSelectParams(ctx: CommandContext, r: CommandReader): QresyncParams 
 async function resync(ctx: CommandContext, view: MailboxView, q: QresyncParams): Promise<void> {
   if (q.uidValidity !== view.uidValidity) return;
   const changes = await ctx.store.changesSince(view.mailboxId, q.modseq);
-  let vanished = [...changes.vanished].sort((a, b) => a - b);
+  // A message expunged after the view listed the mailbox is in the EXISTS count just sent:
+  // VANISHED (EARLIER) does not renumber (RFC 7162, Section 3.2.10), so it waits for the
+  // view's next sync, which reports it as VANISHED.
+  let vanished = changes.vanished.filter((u) => view.seqOf(u) === 0).sort((a, b) => a - b);
   if (q.knownUids !== null && q.knownUids.kind === "ranges") {
     vanished = selectFromSorted(starAs(q.knownUids.ranges, MAX_NUMBER), vanished);
   }

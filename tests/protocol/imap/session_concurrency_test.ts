@@ -285,3 +285,40 @@ Deno.test("ImapSession waits at NOOP for changes still on their way from another
     "f2 OK FETCH completed",
   ]);
 });
+
+Deno.test("SELECT (QRESYNC) never reports VANISHED (EARLIER) for a message in its EXISTS count", async () => {
+  const store = await newStore();
+  let expungeBeforeChanges: (() => Promise<void>) | null = null;
+  const a = new TestClient(wrapStore(store, {
+    async changesSince(id, modseq) {
+      const hook = expungeBeforeChanges;
+      expungeBeforeChanges = null;
+      if (hook !== null) await hook();
+      return await store.changesSince(id, modseq);
+    },
+  }));
+  const b = new TestClient(store);
+  await a.login();
+  await b.login();
+  for (let i = 1; i <= 3; i++) await append(b, "INBOX", message(`M${i}`));
+  const inbox = (await store.getMailbox((await store.getAccount("alice"))!.id, "INBOX"))!;
+  await a.cmd("e ENABLE QRESYNC");
+  // Message 2 is expunged after SELECT listed the mailbox, before it read the changes: it is
+  // in the EXISTS count, so it goes out later as VANISHED, not as VANISHED (EARLIER).
+  expungeBeforeChanges = async () => {
+    await store.storeFlags(inbox.id, [2], "add", ["\\Deleted"]);
+    await store.expunge(inbox.id);
+  };
+  const sel = await a.cmd(`s SELECT INBOX (QRESYNC (${inbox.uidValidity} 1 1:3))`);
+  assert.ok(sel.includes("* 3 EXISTS"), sel.join("\n"));
+  assert.ok(!sel.some((l) => l.startsWith("* VANISHED")), sel.join("\n"));
+  assert.ok(sel.some((l) => /^\* 3 FETCH \(UID 3 /.test(l)), sel.join("\n"));
+  const n = await a.cmd("n NOOP");
+  assert.deepEqual(n.slice(0, -1), ["* VANISHED 2"]);
+  assert.match(n.at(-1)!, /^n OK /);
+  assert.deepEqual(await a.cmd("f FETCH 1:* UID"), [
+    "* 1 FETCH (UID 1)",
+    "* 2 FETCH (UID 3)",
+    "f OK FETCH completed",
+  ]);
+});

@@ -72,6 +72,25 @@ for (const kind of ["memory", "sqlite"] as const) {
   });
 }
 
+Deno.test("20 sessions that SELECT again with QRESYNC now and then announce no contradictory state", async () => {
+  const store = new MemoryMailStore();
+  try {
+    await store.createAccount("alice", null);
+    const result = await runStateChecker(() => sessionConnection(store, "alice"), {
+      clients: 20,
+      durationMs: 2000,
+      maxCommands: 120,
+      seed: 904,
+      qresync: (i) => i % 2 === 1,
+      reselect: true,
+    });
+    assert.deepEqual(result.errors, [], result.errors.slice(0, 20).join("\n"));
+    assert.ok(result.commands > 20 * 20, `only ${result.commands} commands ran`);
+  } finally {
+    await store.close();
+  }
+});
+
 Deno.test("MailboxModel applies VANISHED by UID, also to messages known only by number", () => {
   const model = new MailboxModel("t");
   // UIDs 10, ?, ?, 40, ?: VANISHED 20 must be one of the two unknown ones before 40.
