@@ -96,6 +96,9 @@ const STORE_CODES: Record<MailStoreError["code"], string> = {
 /** Result of a command run, for the session's bookkeeping. */
 type Outcome = "ok" | "no" | "bad" | "pending";
 
+/** Commands whose purpose is to ask for updates: they wait for changes still on their way. */
+const POLLS: ReadonlySet<string> = new Set(["NOOP", "CHECK"]);
+
 /**
  * One IMAP connection's protocol state. See `mod.ts` for the driver contract.
  */
@@ -419,7 +422,7 @@ export class ImapSession {
       const completion = await spec.run(ctx, r);
       outcome = completion === null ? "pending" : "ok";
       if (completion !== null) {
-        const expunged = await this.#syncView(spec.allowsExpunge);
+        const expunged = await this.#syncView(spec.allowsExpunge, POLLS.has(name));
         this.#complete(tag, await this.#withHighestModseq(completion, expunged));
       }
     } catch (e) {
@@ -445,7 +448,7 @@ export class ImapSession {
         ? continueIdle(line)
         : await continueAuthenticate(this.#context(pending.tag), pending, line);
       outcome = "ok";
-      const expunged = pending.kind === "idle" && await this.#syncView(true);
+      const expunged = pending.kind === "idle" && await this.#syncView(true, true);
       this.#complete(pending.tag, await this.#withHighestModseq(completion, expunged));
     } catch (e) {
       outcome = await this.#fail(pending.tag, pending.kind, e, pending.kind === "idle");
@@ -514,12 +517,13 @@ export class ImapSession {
    * Reports changes to the selected mailbox; a deleted mailbox ends the session. Resolves true
    * when expunges were reported.
    */
-  async #syncView(allowExpunge: boolean): Promise<boolean> {
+  async #syncView(allowExpunge: boolean, settle = false): Promise<boolean> {
     const state = this.#state;
     if (state.kind !== "selected") return false;
-    // Where expunges may be reported (NOOP, IDLE's end...), changes acknowledged on another
-    // Worker before now are heard first, so that the answer includes them.
-    if (allowExpunge) await this.#store.settle?.();
+    // A command that asks for updates (NOOP, CHECK, the end of IDLE) first hears the changes
+    // acknowledged on another Worker or node before now, so that its answer includes them.
+    // Other commands report what has arrived (on PostgreSQL, settling is a round trip).
+    if (settle) await this.#store.settle?.();
     if (state.view.deleted) {
       this.#out.line("* BYE Selected mailbox was deleted");
       this.#afterCompletion = () => this.#close();

@@ -230,9 +230,12 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
   const uids = view.resolve(set, uidMode, ctx.savedSearch);
   if (vanished && since !== null && set.kind === "ranges") {
     const gone = (await ctx.store.changesSince(view.mailboxId, since)).vanished;
+    // As at SELECT: a message the view still holds is in the client's EXISTS count, and
+    // VANISHED (EARLIER) does not renumber (RFC 7162, Section 3.2.10); its expunge waits in
+    // the view's queue and goes out as VANISHED at the next sync.
     const named = selectFromSorted(
       starAs(set.ranges, MAX_NUMBER),
-      [...gone].sort((a, b) => a - b),
+      gone.filter((u) => view.seqOf(u) === 0).sort((a, b) => a - b),
     );
     if (named.length > 0) ctx.out.line(`* VANISHED (EARLIER) ${formatSequenceSet(named)}`);
   }

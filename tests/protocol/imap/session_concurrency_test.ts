@@ -322,3 +322,25 @@ Deno.test("SELECT (QRESYNC) never reports VANISHED (EARLIER) for a message in it
     "f OK FETCH completed",
   ]);
 });
+
+Deno.test("UID FETCH (CHANGEDSINCE VANISHED) never names a message in the EXISTS count", async () => {
+  const { store, b } = await twoSessions(3);
+  const a = new TestClient(store);
+  await a.login();
+  await a.cmd("e ENABLE QRESYNC");
+  await a.cmd("s SELECT INBOX");
+  await b.cmd("d STORE 1 +FLAGS.SILENT (\\Deleted)");
+  await b.cmd("x EXPUNGE");
+  // UID 1's expunge waits in a's queue (no EXPUNGE during FETCH); VANISHED (EARLIER), which
+  // does not renumber, must not name it while it is in a's EXISTS count.
+  const f = await a.cmd("f UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)");
+  assert.ok(!f.some((l) => l.startsWith("* VANISHED (EARLIER)")), f.join("\n"));
+  assert.match(f.at(-1)!, /^f OK /);
+  const n = await a.cmd("n NOOP");
+  assert.ok([...f, ...n].includes("* VANISHED 1"), [...f, ...n].join("\n"));
+  assert.deepEqual(await a.cmd("g FETCH 1:* UID"), [
+    "* 1 FETCH (UID 2)",
+    "* 2 FETCH (UID 3)",
+    "g OK FETCH completed",
+  ]);
+});
