@@ -477,19 +477,20 @@ function headerText(data: SearchData, key: SearchKey & { kind: "header" }): read
 
 /** True when a message's flags alone decide the key (ALL, UNSEEN, KEYWORD and their NOT/OR/AND). */
 function flagsDecide(key: SearchKey): boolean {
+  return everyLeaf(key, (k) => k.kind === "all" || k.kind === "none" || k.kind === "flag");
+}
+
+/** True when `leaf` holds for every key under the NOT, OR and AND of `key`. */
+function everyLeaf(key: SearchKey, leaf: (key: SearchKey) => boolean): boolean {
   switch (key.kind) {
-    case "all":
-    case "none":
-    case "flag":
-      return true;
     case "not":
-      return flagsDecide(key.key);
+      return everyLeaf(key.key, leaf);
     case "or":
-      return flagsDecide(key.a) && flagsDecide(key.b);
+      return everyLeaf(key.a, leaf) && everyLeaf(key.b, leaf);
     case "and":
-      return key.keys.every(flagsDecide);
+      return key.keys.every((k) => everyLeaf(k, leaf));
     default:
-      return false;
+      return leaf(key);
   }
 }
 
@@ -853,19 +854,7 @@ function registerUpdate(
  * with expunges, `*` with appends) nor for RECENT.
  */
 export function dependsOnMessageOnly(key: SearchKey): boolean {
-  switch (key.kind) {
-    case "set":
-    case "recent":
-      return false;
-    case "not":
-      return dependsOnMessageOnly(key.key);
-    case "or":
-      return dependsOnMessageOnly(key.a) && dependsOnMessageOnly(key.b);
-    case "and":
-      return key.keys.every(dependsOnMessageOnly);
-    default:
-      return true;
-  }
+  return everyLeaf(key, (k) => k.kind !== "set" && k.kind !== "recent");
 }
 
 export const searchCommand: CommandSpec = {
