@@ -16,10 +16,10 @@
  * Usage: `deno run -A bench/handshake_ab_bench.ts --base DIR [--mode engine|sockets]
  * [--rounds N] [--clients C] [--workers W]`.
  */
-import process from "node:process";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { handshakesOpenssl } from "./tls_bench.ts";
+import { timeHandshake } from "./handshake_cpu_bench.ts";
 
 /** One checkout's modules, loaded from its own files. */
 async function load(dir: string, path: string): Promise<Module> {
@@ -44,11 +44,6 @@ function pairedLine(name: string, base: readonly number[], next: readonly number
   })`;
 }
 
-function cpuUs(): number {
-  const { user, system } = process.cpuUsage();
-  return user + system;
-}
-
 // deno-lint-ignore no-explicit-any
 type Module = any;
 
@@ -69,49 +64,16 @@ async function engineVariant(dir: string, pki: { serverCertificate: string; serv
 async function engineAb(base: string, rounds: number): Promise<string> {
   const here = resolve(new URL("..", import.meta.url).pathname);
   const { ensureDevPki } = await import("../server/cli/dev_pki.ts");
-  const { TlsClientConnection } = await import("../protocol/tls/client.ts");
   const { defaultProvider } = await import("../protocol/crypto/mod.ts");
   const dir = await Deno.makeTempDir({ prefix: "postern-hsab-" });
   try {
     const pki = await ensureDevPki(dir);
     const variants = [await engineVariant(base, pki), await engineVariant(here, pki)];
     const serverKey = defaultProvider.publicKeyOf(variants[1]!.options.privateKey);
-    const greeting = new TextEncoder().encode("* OK ready\r\n");
     const round = (v: (typeof variants)[number], n: number): number => {
-      let total = 0;
-      for (let i = 0; i < n; i++) {
-        const client = new TlsClientConnection({
-          provider: defaultProvider,
-          verifyServer: () => serverKey,
-          groups: ["x25519"],
-          alpnProtocols: ["imap"],
-        });
-        const hello = client.takeOutgoing();
-        let at = cpuUs();
-        const engine = v.accept(v.options);
-        engine.receive(hello);
-        const flight = engine.takeOutgoing();
-        engine.takeEvents();
-        total += cpuUs() - at;
-        client.receive(flight);
-        const finished = client.takeOutgoing();
-        at = cpuUs();
-        engine.receive(finished);
-        engine.takeEvents();
-        engine.send(greeting);
-        const tickets = engine.takeOutgoing();
-        total += cpuUs() - at;
-        client.receive(tickets);
-        client.close();
-        const bye = client.takeOutgoing();
-        at = cpuUs();
-        engine.receive(bye);
-        engine.takeEvents();
-        engine.close();
-        engine.takeOutgoing();
-        total += cpuUs() - at;
-      }
-      return total / n;
+      const phases = [0, 0, 0];
+      for (let i = 0; i < n; i++) timeHandshake(() => v.accept(v.options), serverKey, phases);
+      return (phases[0]! + phases[1]! + phases[2]!) / n;
     };
     for (const v of variants) round(v, 100);
     const results: [number[], number[]] = [[], []];

@@ -13,6 +13,23 @@ import {
 import { TlsChannel } from "../../../server/connection/tls_channel.ts";
 import { keyFixture, provider } from "../../protocol/tls/_pair.ts";
 
+/** A P-256 server channel over `conn` whose steps go through `gate` until the peer is trusted. */
+function acceptGated(
+  conn: Parameters<typeof TlsChannel.accept>[0],
+  gate: HandshakeGate,
+  options: { handshakeTimeoutMs: number; gateUntilTrusted: boolean } = {
+    handshakeTimeoutMs: 5000,
+    gateUntilTrusted: true,
+  },
+): Promise<TlsChannel> {
+  const key = keyFixture("P-256");
+  return TlsChannel.accept(conn, {
+    provider,
+    certificateChain: key.chain,
+    privateKey: key.privateKey,
+  }, { ...options, gate });
+}
+
 /** A Deno.Conn stand-in wired to an in-memory TLS client; counts the server's writes. */
 function memoryConn(client: TlsClientConnection) {
   const writes: number[] = [];
@@ -86,11 +103,7 @@ Deno.test("TlsChannel reads of an unauthenticated peer wait at the handshake gat
     defer: (turn) => hold ? void held.push(turn) : void setTimeout(turn, 0),
   });
   start();
-  const channel = await TlsChannel.accept(conn, {
-    provider,
-    certificateChain: key.chain,
-    privateKey: key.privateKey,
-  }, { handshakeTimeoutMs: 5000, gate, gateUntilTrusted: true });
+  const channel = await acceptGated(conn, gate);
   await channel.write(new TextEncoder().encode("* OK\r\n"));
   await new Promise((r) => setTimeout(r, 10)); // turns already scheduled run out
   hold = true;
@@ -127,11 +140,7 @@ Deno.test("TlsChannel drops a ClientHello still waiting at the gate when the han
   const gate = new HandshakeGate({ budgetMs: 0, defer: (turn) => void held.push(turn) });
   // Budget 0: the ClientHello waits for a turn, and the test decides when turns run.
   start();
-  const accepting = TlsChannel.accept(conn, {
-    provider,
-    certificateChain: key.chain,
-    privateKey: key.privateKey,
-  }, { handshakeTimeoutMs: 30, gate });
+  const accepting = acceptGated(conn, gate, { handshakeTimeoutMs: 30, gateUntilTrusted: false });
   const failed = assert.rejects(accepting, /Handshake timed out/);
   await new Promise((r) => setTimeout(r, 60));
   assert.equal(gate.waiting, 1, "the ClientHello waits for a turn");
@@ -153,11 +162,7 @@ Deno.test("TlsChannel passes an unauthenticated peer's first records to the gate
     }
   }();
   start();
-  const channel = await TlsChannel.accept(conn, {
-    provider,
-    certificateChain: key.chain,
-    privateKey: key.privateKey,
-  }, { handshakeTimeoutMs: 5000, gate, gateUntilTrusted: true });
+  const channel = await acceptGated(conn, gate);
   kinds.length = 0;
   for (let i = 0; i < LIGHT_RECORDS + 2; i++) {
     client.send(new TextEncoder().encode(`a${i} NOOP\r\n`));
