@@ -1,0 +1,633 @@
+/*
+ * P-256 ECDSA signing core for WebAssembly (wasm32, no libc). Built by
+ * protocol/crypto/p256_wasm/build.ts into _p256_wasm_module.ts.
+ *
+ * Field and scalar arithmetic: 8 x 32-bit limbs, little-endian, Montgomery form (CIOS), with
+ * 64-bit products (i64.mul). k*G: a fixed-base comb of 64 windows of 4 bits, each window a
+ * table of the 15 affine multiples d * 16^i * G, looked up by scanning every entry, and added
+ * with the complete mixed addition of Renes, Costello and Batina 2016 (Algorithm 5, a = -3);
+ * a zero digit keeps the accumulator by a masked select. Inversions are Fermat powers with a
+ * public exponent. Nothing secret picks a branch or a memory address.
+ *
+ * Interface: one 256-byte I/O buffer (p256_io); numbers are 32-byte big-endian.
+ */
+#include <stdint.h>
+
+typedef uint32_t u32;
+typedef uint64_t u64;
+typedef uint8_t u8;
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+#define NOINLINE __attribute__((noinline))
+#define INLINE static inline __attribute__((always_inline))
+
+static const u32 P[8] = {0xffffffffu, 0xffffffffu, 0xffffffffu, 0x00000000u,
+                         0x00000000u, 0x00000000u, 0x00000001u, 0xffffffffu};
+static const u32 N[8] = {0xfc632551u, 0xf3b9cac2u, 0xa7179e84u, 0xbce6faadu,
+                         0xffffffffu, 0xffffffffu, 0x00000000u, 0xffffffffu};
+/* R^2 mod n, R = 2^256. */
+static const u32 R2N[8] = {0xbe79eea2u, 0x83244c95u, 0x49bd6fa6u, 0x4699799cu,
+                           0x2b6bec59u, 0x2845b239u, 0xf3d95620u, 0x66e12d94u};
+/* -n^-1 mod 2^32 (for p it is 1). */
+#define N0INV 0xee00bc4fu
+/* (n - 1) / 2, the largest low S. */
+static const u32 HALF_N[8] = {0x7e3192a8u, 0x79dce561u, 0xd38bcf42u, 0xde737d56u,
+                              0xffffffffu, 0x7fffffffu, 0x80000000u, 0x7fffffffu};
+static const u32 GX[8] = {0xd898c296u, 0xf4a13945u, 0x2deb33a0u, 0x77037d81u,
+                          0x63a440f2u, 0xf8bce6e5u, 0xe12c4247u, 0x6b17d1f2u};
+static const u32 GY[8] = {0x37bf51f5u, 0xcbb64068u, 0x6b315eceu, 0x2bce3357u,
+                          0x7c0f9e16u, 0x8ee7eb4au, 0xfe1a7f9bu, 0x4fe342e2u};
+static const u32 B[8] = {0x27d2604bu, 0x3bce3c3eu, 0xcc53b0f6u, 0x651d06b0u,
+                         0x769886bcu, 0xb3ebbd55u, 0xaa3a93e7u, 0x5ac635d8u};
+
+static u8 io[256];
+
+/* ---- constant-time helpers ---- */
+
+/* All ones when x != 0. */
+INLINE u32 mask_nonzero(u32 x) { return (u32)0 - ((x | ((u32)0 - x)) >> 31); }
+INLINE u32 mask_eq(u32 a, u32 b) { return ~mask_nonzero(a ^ b); }
+
+INLINE void select8(u32 r[8], const u32 a[8], const u32 b[8], u32 mask) {
+  for (int i = 0; i < 8; i++) r[i] = (a[i] & mask) | (b[i] & ~mask);
+}
+
+INLINE void copy8(u32 r[8], const u32 a[8]) {
+  for (int i = 0; i < 8; i++) r[i] = a[i];
+}
+
+/* Borrow (0 or 1) of a - b. */
+INLINE u32 sub8(u32 r[8], const u32 a[8], const u32 b[8]) {
+  u64 borrow = 0;
+  for (int i = 0; i < 8; i++) {
+    u64 d = (u64)a[i] - b[i] - borrow;
+    r[i] = (u32)d;
+    borrow = d >> 63;
+  }
+  return (u32)borrow;
+}
+
+/* a mod m for a < 2m, with carry the 2^256 bit of a. */
+INLINE void reduce_once(u32 r[8], const u32 a[8], u32 carry, const u32 m[8]) {
+  u32 s[8];
+  u32 borrow = sub8(s, a, m);
+  select8(r, s, a, (u32)0 - (carry | (borrow ^ 1)));
+}
+
+INLINE void mod_add(u32 r[8], const u32 a[8], const u32 b[8], const u32 m[8]) {
+  u32 t[8];
+  u64 c = 0;
+  for (int i = 0; i < 8; i++) {
+    c += (u64)a[i] + b[i];
+    t[i] = (u32)c;
+    c >>= 32;
+  }
+  reduce_once(r, t, (u32)c, m);
+}
+
+INLINE void mod_sub(u32 r[8], const u32 a[8], const u32 b[8], const u32 m[8]) {
+  u32 t[8];
+  u32 mask = (u32)0 - sub8(t, a, b);
+  u64 c = 0;
+  for (int i = 0; i < 8; i++) {
+    c += (u64)t[i] + (m[i] & mask);
+    r[i] = (u32)c;
+    c >>= 32;
+  }
+}
+
+/* Montgomery product a * b / 2^256 mod m for a, b < m (CIOS). */
+INLINE void mont_mul(u32 r[8], const u32 a[8], const u32 b[8], const u32 m[8], u32 minv) {
+  u32 t[10] = {0};
+  for (int i = 0; i < 8; i++) {
+    u64 c = 0;
+    for (int j = 0; j < 8; j++) {
+      c = (u64)a[j] * b[i] + t[j] + (c >> 32);
+      t[j] = (u32)c;
+    }
+    c = (u64)t[8] + (c >> 32);
+    t[8] = (u32)c;
+    t[9] = (u32)(c >> 32);
+    u32 q = t[0] * minv;
+    c = (u64)q * m[0] + t[0];
+    for (int j = 1; j < 8; j++) {
+      c = (u64)q * m[j] + t[j] + (c >> 32);
+      t[j - 1] = (u32)c;
+    }
+    c = (u64)t[8] + (c >> 32);
+    t[7] = (u32)c;
+    t[8] = t[9] + (u32)(c >> 32);
+  }
+  reduce_once(r, t, t[8], m);
+}
+
+/* ---- the field mod p and the scalars mod n ---- */
+
+/*
+ * r = c mod p for a 512-bit c (16 words), by the NIST fast reduction (FIPS 186-4, D.2.3):
+ * c = s1 + 2 s2 + 2 s3 + s4 + s5 - d1 - d2 - d3 - d4, summed per word in signed 64 bits,
+ * then the carry out of 2^256 folded back twice as 2^256 = 2^224 - 2^192 - 2^96 + 1 (mod p).
+ */
+INLINE void fp_reduce(u32 r[8], const u32 c[16]) {
+  int64_t w[8];
+  int64_t c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3], c4 = c[4], c5 = c[5], c6 = c[6],
+          c7 = c[7], c8 = c[8], c9 = c[9], c10 = c[10], c11 = c[11], c12 = c[12],
+          c13 = c[13], c14 = c[14], c15 = c[15];
+  w[0] = c0 + c8 + c9 - c11 - c12 - c13 - c14;
+  w[1] = c1 + c9 + c10 - c12 - c13 - c14 - c15;
+  w[2] = c2 + c10 + c11 - c13 - c14 - c15;
+  w[3] = c3 + 2 * c11 + 2 * c12 + c13 - c15 - c8 - c9;
+  w[4] = c4 + 2 * c12 + 2 * c13 + c14 - c9 - c10;
+  w[5] = c5 + 2 * c13 + 2 * c14 + c15 - c10 - c11;
+  w[6] = c6 + 3 * c14 + 2 * c15 + c13 - c8 - c9;
+  w[7] = c7 + 3 * c15 + c8 - c10 - c11 - c12 - c13;
+  for (int round = 0; round < 3; round++) {
+    int64_t carry = 0;
+    for (int i = 0; i < 8; i++) {
+      w[i] += carry;
+      carry = w[i] >> 32;
+      w[i] &= 0xffffffff;
+    }
+    if (round == 2) break;
+    w[0] += carry;
+    w[3] -= carry;
+    w[6] -= carry;
+    w[7] += carry;
+  }
+  u32 t[8];
+  for (int i = 0; i < 8; i++) t[i] = (u32)w[i];
+  reduce_once(r, t, 0, P);
+}
+
+/* The 512-bit value of columns lo[k] + hi[k] 2^32 (k = 0..14) as 16 words. */
+INLINE void fp_columns(u32 c[16], const u64 lo[15], const u64 hi[15]) {
+  u64 carry = 0;
+#pragma clang loop unroll(full)
+  for (int k = 0; k < 15; k++) {
+    u64 v = lo[k] + carry;
+    c[k] = (u32)v;
+    carry = (v >> 32) + hi[k];
+  }
+  c[15] = (u32)carry;
+}
+
+/* a * b mod p: the 512-bit product by columns, each column summed as two halves. */
+static NOINLINE void fp_mul(u32 r[8], const u32 a[8], const u32 b[8]) {
+  u64 lo[15] = {0}, hi[15] = {0};
+#pragma clang loop unroll(full)
+  for (int i = 0; i < 8; i++) {
+#pragma clang loop unroll(full)
+    for (int j = 0; j < 8; j++) {
+      u64 p = (u64)a[i] * b[j];
+      lo[i + j] += (u32)p;
+      hi[i + j] += p >> 32;
+    }
+  }
+  u32 c[16];
+  fp_columns(c, lo, hi);
+  fp_reduce(r, c);
+}
+
+/* a^2 mod p: the cross products once, doubled. */
+static NOINLINE void fp_sqr(u32 r[8], const u32 a[8]) {
+  u64 lo[15] = {0}, hi[15] = {0};
+#pragma clang loop unroll(full)
+  for (int i = 0; i < 8; i++) {
+#pragma clang loop unroll(full)
+    for (int j = i + 1; j < 8; j++) {
+      u64 p = (u64)a[i] * a[j];
+      lo[i + j] += (u32)p;
+      hi[i + j] += p >> 32;
+    }
+  }
+#pragma clang loop unroll(full)
+  for (int k = 0; k < 15; k++) {
+    lo[k] <<= 1;
+    hi[k] <<= 1;
+  }
+#pragma clang loop unroll(full)
+  for (int i = 0; i < 8; i++) {
+    u64 p = (u64)a[i] * a[i];
+    lo[2 * i] += (u32)p;
+    hi[2 * i] += p >> 32;
+  }
+  u32 c[16];
+  fp_columns(c, lo, hi);
+  fp_reduce(r, c);
+}
+
+static void fp_sqr_n(u32 r[8], const u32 a[8], int n) {
+  fp_sqr(r, a);
+  for (int i = 1; i < n; i++) fp_sqr(r, r);
+}
+static NOINLINE void fp_add(u32 r[8], const u32 a[8], const u32 b[8]) { mod_add(r, a, b, P); }
+static NOINLINE void fp_sub(u32 r[8], const u32 a[8], const u32 b[8]) { mod_sub(r, a, b, P); }
+static NOINLINE void fn_mul(u32 r[8], const u32 a[8], const u32 b[8]) {
+  mont_mul(r, a, b, N, N0INV);
+}
+
+/* a^e mod n for a in Montgomery form and a public exponent e (4-bit fixed window). */
+static NOINLINE void fn_pow(u32 r[8], const u32 a[8], const u32 e[8]) {
+  u32 tab[16][8];
+  u32 zero[8] = {0};
+  sub8(tab[0], zero, N); /* 2^256 - n = R mod n, the Montgomery one */
+  copy8(tab[1], a);
+  for (int i = 2; i < 16; i++) fn_mul(tab[i], tab[i - 1], a);
+  u32 acc[8];
+  copy8(acc, tab[0]);
+  for (int i = 63; i >= 0; i--) {
+    for (int s = 0; s < 4 && i != 63; s++) fn_mul(acc, acc, acc);
+    u32 digit = (e[i >> 3] >> ((i & 7) * 4)) & 15;
+    if (digit != 0) fn_mul(acc, acc, tab[digit]); /* the exponent is public */
+  }
+  copy8(r, acc);
+  for (int i = 0; i < 16; i++) for (int j = 0; j < 8; j++) ((volatile u32 *)tab[i])[j] = 0;
+}
+
+/* k^-1 mod n for k in Montgomery form (Fermat: k^(n-2)). */
+static void fn_inv(u32 r[8], const u32 a[8]) {
+  u32 e[8];
+  u32 two[8] = {2, 0, 0, 0, 0, 0, 0, 0};
+  sub8(e, N, two);
+  fn_pow(r, a, e);
+}
+
+/*
+ * a^-1 mod p as a^(p-2) (0 for a = 0), by an addition chain of 255 squarings and 12
+ * products: p - 2 = (2^32 - 1) 2^224 + 2^192 + 2^96 - 3.
+ */
+static NOINLINE void fp_inv(u32 r[8], const u32 a[8]) {
+  u32 x2[8], x3[8], x6[8], x12[8], x15[8], x30[8], x32[8], t[8];
+  fp_sqr(t, a);
+  fp_mul(x2, t, a);
+  fp_sqr(t, x2);
+  fp_mul(x3, t, a);
+  fp_sqr_n(t, x3, 3);
+  fp_mul(x6, t, x3);
+  fp_sqr_n(t, x6, 6);
+  fp_mul(x12, t, x6);
+  fp_sqr_n(t, x12, 3);
+  fp_mul(x15, t, x3);
+  fp_sqr_n(t, x15, 15);
+  fp_mul(x30, t, x15);
+  fp_sqr_n(t, x30, 2);
+  fp_mul(x32, t, x2);
+  fp_sqr_n(t, x32, 32);
+  fp_mul(t, t, a);
+  fp_sqr_n(t, t, 96 + 32);
+  fp_mul(t, t, x32);
+  fp_sqr_n(t, t, 32);
+  fp_mul(t, t, x32);
+  fp_sqr_n(t, t, 30);
+  fp_mul(t, t, x30);
+  fp_sqr_n(t, t, 2);
+  fp_mul(r, t, a);
+}
+
+/* ---- points: projective (X : Y : Z), coordinates in Montgomery form ---- */
+
+typedef struct {
+  u32 x[8], y[8], z[8];
+} point;
+
+INLINE void fp_mul_b(u32 r[8], const u32 a[8]) { fp_mul(r, a, B); }
+
+/* P1 + P2, complete (RCB 2016, Algorithm 4, a = -3). r may alias p1. */
+static NOINLINE void point_add(point *r, const point *p1, const point *p2) {
+  u32 t0[8], t1[8], t2[8], t3[8], t4[8], x3[8], y3[8], z3[8];
+  fp_mul(t0, p1->x, p2->x);
+  fp_mul(t1, p1->y, p2->y);
+  fp_mul(t2, p1->z, p2->z);
+  fp_add(t3, p1->x, p1->y);
+  fp_add(t4, p2->x, p2->y);
+  fp_mul(t3, t3, t4);
+  fp_add(t4, t0, t1);
+  fp_sub(t3, t3, t4);
+  fp_add(t4, p1->y, p1->z);
+  fp_add(x3, p2->y, p2->z);
+  fp_mul(t4, t4, x3);
+  fp_add(x3, t1, t2);
+  fp_sub(t4, t4, x3);
+  fp_add(x3, p1->x, p1->z);
+  fp_add(y3, p2->x, p2->z);
+  fp_mul(x3, x3, y3);
+  fp_add(y3, t0, t2);
+  fp_sub(y3, x3, y3);
+  fp_mul_b(z3, t2);
+  fp_sub(x3, y3, z3);
+  fp_add(z3, x3, x3);
+  fp_add(x3, x3, z3);
+  fp_sub(z3, t1, x3);
+  fp_add(x3, t1, x3);
+  fp_mul_b(y3, y3);
+  fp_add(t1, t2, t2);
+  fp_add(t2, t1, t2);
+  fp_sub(y3, y3, t2);
+  fp_sub(y3, y3, t0);
+  fp_add(t1, y3, y3);
+  fp_add(y3, t1, y3);
+  fp_add(t1, t0, t0);
+  fp_add(t0, t1, t0);
+  fp_sub(t0, t0, t2);
+  fp_mul(t1, t4, y3);
+  fp_mul(t2, t0, y3);
+  fp_mul(y3, x3, z3);
+  fp_add(y3, y3, t2);
+  fp_mul(x3, t3, x3);
+  fp_sub(x3, x3, t1);
+  fp_mul(z3, t4, z3);
+  fp_mul(t1, t3, t0);
+  fp_add(z3, z3, t1);
+  copy8(r->x, x3);
+  copy8(r->y, y3);
+  copy8(r->z, z3);
+}
+
+/* P1 + (x2, y2) for an affine P2 that is not the point at infinity (RCB 2016, Algorithm 5). */
+static NOINLINE void point_add_affine(point *r, const point *p1, const u32 x2[8],
+                                      const u32 y2[8]) {
+  u32 t0[8], t1[8], t2[8], t3[8], t4[8], x3[8], y3[8], z3[8];
+  fp_mul(t0, p1->x, x2);
+  fp_mul(t1, p1->y, y2);
+  fp_add(t3, x2, y2);
+  fp_add(t4, p1->x, p1->y);
+  fp_mul(t3, t3, t4);
+  fp_add(t4, t0, t1);
+  fp_sub(t3, t3, t4);
+  fp_mul(t4, y2, p1->z);
+  fp_add(t4, t4, p1->y);
+  fp_mul(y3, x2, p1->z);
+  fp_add(y3, y3, p1->x);
+  fp_mul_b(z3, p1->z);
+  fp_sub(x3, y3, z3);
+  fp_add(z3, x3, x3);
+  fp_add(x3, x3, z3);
+  fp_sub(z3, t1, x3);
+  fp_add(x3, t1, x3);
+  fp_mul_b(y3, y3);
+  fp_add(t1, p1->z, p1->z);
+  fp_add(t2, t1, p1->z);
+  fp_sub(y3, y3, t2);
+  fp_sub(y3, y3, t0);
+  fp_add(t1, y3, y3);
+  fp_add(y3, t1, y3);
+  fp_add(t1, t0, t0);
+  fp_add(t0, t1, t0);
+  fp_sub(t0, t0, t2);
+  fp_mul(t1, t4, y3);
+  fp_mul(t2, t0, y3);
+  fp_mul(y3, x3, z3);
+  fp_add(y3, y3, t2);
+  fp_mul(x3, t3, x3);
+  fp_sub(x3, x3, t1);
+  fp_mul(z3, t4, z3);
+  fp_mul(t1, t3, t0);
+  fp_add(z3, z3, t1);
+  copy8(r->x, x3);
+  copy8(r->y, y3);
+  copy8(r->z, z3);
+}
+
+/* ---- the fixed-base comb ---- */
+
+#define WINDOWS 64
+#define ENTRIES 15
+#define POINTS (WINDOWS * ENTRIES)
+
+/* TABLE[i][j] = (j + 1) * 16^i * G, affine x || y. */
+static u32 TABLE[WINDOWS][ENTRIES][16];
+/* Scratch for building the table: projective points and prefix products of their Z. */
+static point BUILD[POINTS];
+static u32 PREFIX[POINTS][8];
+static int ready = 0;
+
+static void build_table(void) {
+  point g, cur;
+  copy8(g.x, GX);
+  copy8(g.y, GY);
+  for (int i = 0; i < 8; i++) g.z[i] = i == 0;
+  cur = g;
+  for (int i = 0; i < WINDOWS; i++) {
+    point base = cur;
+    for (int j = 0; j < ENTRIES; j++) {
+      BUILD[i * ENTRIES + j] = cur;
+      point_add(&cur, &cur, &base);
+    }
+  }
+  /* One inversion for all (Montgomery's trick); no Z is zero: every multiple is below n. */
+  copy8(PREFIX[0], BUILD[0].z);
+  for (int i = 1; i < POINTS; i++) fp_mul(PREFIX[i], PREFIX[i - 1], BUILD[i].z);
+  u32 inv[8], zinv[8];
+  fp_inv(inv, PREFIX[POINTS - 1]);
+  for (int i = POINTS - 1; i >= 0; i--) {
+    if (i > 0) {
+      fp_mul(zinv, inv, PREFIX[i - 1]);
+      fp_mul(inv, inv, BUILD[i].z);
+    } else {
+      copy8(zinv, inv);
+    }
+    u32 *entry = TABLE[i / ENTRIES][i % ENTRIES];
+    fp_mul(entry, BUILD[i].x, zinv);
+    fp_mul(entry + 8, BUILD[i].y, zinv);
+  }
+  ready = 1;
+}
+
+/* k * G in projective coordinates, for 0 <= k < 2^256. */
+static void base_mul(point *r, const u32 k[8]) {
+  point acc, sum;
+  for (int i = 0; i < 8; i++) acc.x[i] = acc.z[i] = 0;
+  acc.y[0] = 1;
+  for (int i = 0; i < WINDOWS; i++) {
+    u32 digit = (k[i >> 3] >> ((i & 7) * 4)) & 15;
+    u32 e[16] = {0};
+    for (int j = 0; j < ENTRIES; j++) {
+      u32 mask = mask_eq(digit, (u32)j + 1);
+      for (int w = 0; w < 16; w++) e[w] |= TABLE[i][j][w] & mask;
+    }
+    point_add_affine(&sum, &acc, e, e + 8);
+    u32 keep = mask_nonzero(digit);
+    select8(acc.x, sum.x, acc.x, keep);
+    select8(acc.y, sum.y, acc.y, keep);
+    select8(acc.z, sum.z, acc.z, keep);
+  }
+  *r = acc;
+}
+
+/* ---- bytes ---- */
+
+static void load(u32 r[8], const u8 *b) {
+  for (int i = 0; i < 8; i++) {
+    const u8 *q = b + 28 - 4 * i;
+    r[i] = ((u32)q[0] << 24) | ((u32)q[1] << 16) | ((u32)q[2] << 8) | q[3];
+  }
+}
+
+static void store(u8 *b, const u32 a[8]) {
+  for (int i = 0; i < 8; i++) {
+    u8 *q = b + 28 - 4 * i;
+    q[0] = (u8)(a[i] >> 24);
+    q[1] = (u8)(a[i] >> 16);
+    q[2] = (u8)(a[i] >> 8);
+    q[3] = (u8)a[i];
+  }
+}
+
+/* All ones when 1 <= a < m. */
+static u32 mask_in_range(const u32 a[8], const u32 m[8]) {
+  u32 t[8];
+  u32 below = sub8(t, a, m);
+  u32 any = 0;
+  for (int i = 0; i < 8; i++) any |= a[i];
+  return ((u32)0 - below) & mask_nonzero(any);
+}
+
+/* Overwrites the stack below the caller's frame, where the callees kept their temporaries. */
+static NOINLINE void burn_stack(void) {
+  volatile u8 buf[4096];
+  for (int i = 0; i < (int)sizeof buf; i++) buf[i] = 0;
+}
+
+static void wipe(void *p, int len) {
+  volatile u8 *q = (volatile u8 *)p;
+  for (int i = 0; i < len; i++) q[i] = 0;
+}
+
+/* Affine x (and y) of a projective point. */
+static void to_affine(u32 x[8], u32 y[8], const point *p) {
+  u32 zinv[8];
+  fp_inv(zinv, p->z);
+  fp_mul(x, p->x, zinv);
+  if (y) fp_mul(y, p->y, zinv);
+}
+
+/* ---- exports ---- */
+
+EXPORT(p256_io) u8 *p256_io(void) { return io; }
+
+/* Builds the comb table (also done by the first signature). */
+EXPORT(p256_init) void p256_init(void) {
+  if (!ready) build_table();
+}
+
+/*
+ * ECDSA signature: in io[0..32) d, io[32..64) z (the leftmost 256 bits of the digest),
+ * io[64..96) k; out io[96..128) r, io[128..160) s with s low (s <= (n - 1) / 2). Returns 1;
+ * 0 (nothing written) when k is not in [1, n - 1] or r or s is zero: the caller draws the
+ * next k; -1 when d is not in [1, n - 1]. The inputs are wiped either way.
+ */
+EXPORT(p256_sign) int p256_sign(void) {
+  if (!ready) build_table();
+  u32 d[8], z[8], k[8], r[8], s[8], t[8], u[8], x[8];
+  load(d, io);
+  load(z, io + 32);
+  load(k, io + 64);
+  wipe(io, 96);
+  if ((mask_in_range(d, N) & 1) == 0) { /* an invalid key, not a secret bit */
+    wipe(d, 32);
+    wipe(k, 32);
+    return -1;
+  }
+  u32 ok = mask_in_range(k, N);
+  point q;
+  base_mul(&q, k);
+  to_affine(x, 0, &q);
+  /* r = x mod n: x < p < 2n. */
+  reduce_once(r, x, 0, N);
+  reduce_once(z, z, 0, N);
+  /* s = k^-1 (z + r d): r R * d / R = r d. */
+  fn_mul(t, r, R2N);
+  fn_mul(t, t, d);
+  mod_add(u, z, t, N);
+  fn_mul(k, k, R2N);
+  fn_inv(k, k);
+  fn_mul(s, k, u);
+  /* Low S, as @noble/curves signs (both S and n - S verify). */
+  u32 high = sub8(t, HALF_N, s);
+  u32 zero[8] = {0};
+  mod_sub(t, zero, s, N);
+  select8(s, t, s, (u32)0 - high);
+  u32 any_r = 0, any_s = 0;
+  for (int i = 0; i < 8; i++) {
+    any_r |= r[i];
+    any_s |= s[i];
+  }
+  ok &= mask_nonzero(any_r) & mask_nonzero(any_s);
+  if (ok) { /* the result, not a secret */
+    store(io + 96, r);
+    store(io + 128, s);
+  }
+  wipe(d, 32);
+  wipe(k, 32);
+  wipe(&q, sizeof q);
+  wipe(x, 32);
+  wipe(t, 32);
+  wipe(u, 32);
+  burn_stack();
+  return ok & 1;
+}
+
+/* k * G: in io[0..32) k (1 <= k < n); out io[32..96) x || y. Returns 0 for k out of range. */
+EXPORT(p256_base_mul) int p256_base_mul(void) {
+  if (!ready) build_table();
+  u32 k[8], x[8], y[8];
+  load(k, io);
+  wipe(io, 32);
+  u32 ok = mask_in_range(k, N);
+  point q;
+  base_mul(&q, k);
+  to_affine(x, y, &q);
+  store(io + 32, x);
+  store(io + 64, y);
+  wipe(k, 32);
+  wipe(&q, sizeof q);
+  burn_stack();
+  return ok & 1;
+}
+
+/*
+ * Field and scalar arithmetic for the tests: a = io[0..32), b = io[32..64) as 256-bit
+ * integers, each first reduced once (so values in [m, 2^256) are accepted); out io[64..96).
+ * op: 0 add, 1 sub, 2 mul, 3 inverse of a (0 for a = 0), 4 square of a, all mod p;
+ * 8 to 11 the same as 0 to 3 mod n.
+ */
+EXPORT(p256_field_op) void p256_field_op(int op) {
+  int scalar = op >= 8;
+  const u32 *m = scalar ? N : P;
+  u32 a[8], b[8], r[8], one[8] = {1, 0, 0, 0, 0, 0, 0, 0};
+  load(a, io);
+  load(b, io + 32);
+  reduce_once(a, a, 0, m);
+  reduce_once(b, b, 0, m);
+  switch (op) {
+  case 0:
+  case 8:
+    mod_add(r, a, b, m);
+    break;
+  case 1:
+  case 9:
+    mod_sub(r, a, b, m);
+    break;
+  case 2:
+    fp_mul(r, a, b);
+    break;
+  case 3:
+    fp_inv(r, a);
+    break;
+  case 4:
+    fp_sqr(r, a);
+    break;
+  case 10:
+    fn_mul(a, a, R2N);
+    fn_mul(r, a, b);
+    break;
+  case 11:
+    fn_mul(a, a, R2N);
+    fn_inv(r, a);
+    fn_mul(r, r, one);
+    break;
+  default:
+    for (int i = 0; i < 8; i++) r[i] = 0;
+  }
+  store(io + 64, r);
+}
