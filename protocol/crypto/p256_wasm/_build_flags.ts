@@ -3,6 +3,7 @@ export const P256_CLANG_FLAGS: readonly string[] = [
   "--target=wasm32",
   "-O3",
   "-mbulk-memory",
+  "-msimd128",
   "-nostdlib",
   "-ffreestanding",
   "-Wall",

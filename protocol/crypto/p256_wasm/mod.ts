@@ -5,13 +5,11 @@
  * once per isolate (each Worker has its own); where WebAssembly is unavailable,
  * `p256WasmSigner()` returns null and callers keep noble.
  *
- * The nonce stays RFC 6979 (deterministic, on the short-input HMAC-SHA-256): the signatures
+ * The nonce stays RFC 6979 (deterministic; HMAC-SHA-256 inside the module): the signatures
  * match noble byte for byte, which the tests use as an oracle, and a failing or repeating
- * random source cannot leak the key through a reused nonce. Its five HMACs cost about a tenth
- * of a signature.
+ * random source cannot leak the key through a reused nonce.
  */
 import { CryptoError } from "../provider.ts";
-import { hmacSha256 } from "../_hmac_sha256.ts";
 import { P256_WASM_BASE64 } from "./_module.ts";
 
 interface Exports {
@@ -19,15 +17,10 @@ interface Exports {
   p256_io(): number;
   p256_init(): void;
   p256_sign(): number;
+  p256_sign_with_nonce(): number;
   p256_base_mul(): number;
   p256_field_op(op: number): void;
 }
-
-/** The order n of the P-256 base point, big-endian. */
-const N_BYTES = Uint8Array.from(
-  "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551".match(/../g)!,
-  (h) => parseInt(h, 16),
-);
 
 let loaded: { exports: Exports; io: Uint8Array } | null | undefined;
 
@@ -51,31 +44,6 @@ function load(): { exports: Exports; io: Uint8Array } | null {
   }
   return loaded;
 }
-
-/** a < b for big-endian byte strings of equal length (a digest against n: public data). */
-function below(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] !== b[i]) return a[i]! < b[i]!;
-  }
-  return false;
-}
-
-/** `int2octets(bits2int(h) mod n)` for a digest of at least 32 bytes (RFC 6979, 2.3.4). */
-function reducedDigest(digest: Uint8Array): Uint8Array {
-  const z = digest.slice(0, 32);
-  if (!below(z, N_BYTES)) {
-    let borrow = 0;
-    for (let i = 31; i >= 0; i--) {
-      const v = z[i]! - N_BYTES[i]! - borrow;
-      z[i] = v & 0xff;
-      borrow = v < 0 ? 1 : 0;
-    }
-  }
-  return z;
-}
-
-const BYTE_0 = Uint8Array.of(0);
-const BYTE_1 = Uint8Array.of(1);
 
 /** One DER INTEGER of a 32-byte big-endian positive value (X.690, 8.3). */
 function derInteger(value: Uint8Array): Uint8Array {
@@ -123,29 +91,12 @@ export function p256WasmSigner(): P256WasmSigner | null {
       if (digest.length < 32) {
         throw new CryptoError("ECDSA P-256 needs a digest of 32 bytes or more");
       }
-      const z = reducedDigest(digest);
-      // HMAC-DRBG of RFC 6979, Section 3.2, steps b to h, as @noble/curves runs it.
-      let v: Uint8Array = new Uint8Array(32).fill(1);
-      let k: Uint8Array = new Uint8Array(32);
-      k = hmacSha256(k, [v, BYTE_0, d, z]);
-      v = hmacSha256(k, [v]);
-      k = hmacSha256(k, [v, BYTE_1, d, z]);
-      v = hmacSha256(k, [v]);
-      for (let attempt = 0; attempt < 1000; attempt++) {
-        v = hmacSha256(k, [v]);
-        io.set(d, 0);
-        io.set(z, 32);
-        io.set(v, 64);
-        const result = exports.p256_sign();
-        if (result === 1) {
-          k.fill(0);
-          return derSignature(io.slice(96, 128), io.slice(128, 160));
-        }
-        if (result === -1) throw new CryptoError("Invalid P-256 private key");
-        k = hmacSha256(k, [v, BYTE_0]);
-        v = hmacSha256(k, [v]);
-      }
-      throw new CryptoError("ECDSA P-256 signing found no nonce");
+      io.set(d, 0);
+      io.set(digest.subarray(0, 32), 32);
+      const result = exports.p256_sign();
+      if (result === -1) throw new CryptoError("Invalid P-256 private key");
+      if (result !== 1) throw new CryptoError("ECDSA P-256 signing found no nonce");
+      return derSignature(io.slice(96, 128), io.slice(128, 160));
     },
     baseMul(k: Uint8Array): Uint8Array {
       if (k.length !== 32) throw new CryptoError("Invalid P-256 scalar length");
@@ -179,4 +130,24 @@ export function p256WasmWarm(): boolean {
   const core = load();
   core?.exports.p256_init();
   return core !== null;
+}
+
+/**
+ * One signature attempt with a chosen nonce k, for the tests: r || s (64 bytes), or null
+ * when k or d is out of range or r or s is zero.
+ */
+export function p256WasmSignWithNonce(
+  d: Uint8Array,
+  z: Uint8Array,
+  k: Uint8Array,
+): Uint8Array | null {
+  const core = load();
+  if (core === null) throw new CryptoError("WebAssembly is unavailable");
+  core.io.set(d, 0);
+  core.io.set(z, 32);
+  core.io.set(k, 64);
+  const ok = core.exports.p256_sign_with_nonce() === 1;
+  const out = core.io.slice(96, 160);
+  core.io.fill(0, 96, 160);
+  return ok ? out : null;
 }

@@ -388,63 +388,93 @@ static NOINLINE void point_add_affine(point *r, const point *p1, const u32 x2[8]
   copy8(r->z, z3);
 }
 
+static void wipe(void *p, int len) {
+  volatile u8 *q = (volatile u8 *)p;
+  for (int i = 0; i < len; i++) q[i] = 0;
+}
+
 /* ---- the fixed-base comb ---- */
 
-#define WINDOWS 64
-#define ENTRIES 15
-#define POINTS (WINDOWS * ENTRIES)
+/*
+ * k = sum of d_i 2^(W i) with signed digits |d_i| <= 2^(W-1) (Booth recoding), so each
+ * window's table holds only the positive multiples 1..2^(W-1); a negative digit negates y.
+ * W = 6: 43 windows (the last takes the carry out of bit 255) of 32 entries.
+ */
+#ifndef COMB_BITS
+#define COMB_BITS 6
+#endif
+#define WINDOWS ((256 + COMB_BITS) / COMB_BITS)
+#define ENTRIES (1 << (COMB_BITS - 1))
 
-/* TABLE[i][j] = (j + 1) * 16^i * G, affine x || y. */
+/* TABLE[i][j] = (j + 1) * 2^(W i) * G, affine x || y. */
 static u32 TABLE[WINDOWS][ENTRIES][16];
-/* Scratch for building the table: projective points and prefix products of their Z. */
-static point BUILD[POINTS];
-static u32 PREFIX[POINTS][8];
 static int ready = 0;
 
 static void build_table(void) {
-  point g, cur;
-  copy8(g.x, GX);
-  copy8(g.y, GY);
-  for (int i = 0; i < 8; i++) g.z[i] = i == 0;
-  cur = g;
+  static point window[ENTRIES];
+  static u32 prefix[ENTRIES][8];
+  point base;
+  copy8(base.x, GX);
+  copy8(base.y, GY);
+  for (int i = 0; i < 8; i++) base.z[i] = i == 0;
   for (int i = 0; i < WINDOWS; i++) {
-    point base = cur;
-    for (int j = 0; j < ENTRIES; j++) {
-      BUILD[i * ENTRIES + j] = cur;
-      point_add(&cur, &cur, &base);
+    window[0] = base;
+    for (int j = 1; j < ENTRIES; j++) point_add(&window[j], &window[j - 1], &base);
+    point_add(&base, &window[ENTRIES - 1], &window[ENTRIES - 1]);
+    /* One inversion per window (Montgomery's trick); no Z is zero: no multiple reaches n. */
+    copy8(prefix[0], window[0].z);
+    for (int j = 1; j < ENTRIES; j++) fp_mul(prefix[j], prefix[j - 1], window[j].z);
+    u32 inv[8], zinv[8];
+    fp_inv(inv, prefix[ENTRIES - 1]);
+    for (int j = ENTRIES - 1; j >= 0; j--) {
+      if (j > 0) {
+        fp_mul(zinv, inv, prefix[j - 1]);
+        fp_mul(inv, inv, window[j].z);
+      } else {
+        copy8(zinv, inv);
+      }
+      fp_mul(TABLE[i][j], window[j].x, zinv);
+      fp_mul(TABLE[i][j] + 8, window[j].y, zinv);
     }
-  }
-  /* One inversion for all (Montgomery's trick); no Z is zero: every multiple is below n. */
-  copy8(PREFIX[0], BUILD[0].z);
-  for (int i = 1; i < POINTS; i++) fp_mul(PREFIX[i], PREFIX[i - 1], BUILD[i].z);
-  u32 inv[8], zinv[8];
-  fp_inv(inv, PREFIX[POINTS - 1]);
-  for (int i = POINTS - 1; i >= 0; i--) {
-    if (i > 0) {
-      fp_mul(zinv, inv, PREFIX[i - 1]);
-      fp_mul(inv, inv, BUILD[i].z);
-    } else {
-      copy8(zinv, inv);
-    }
-    u32 *entry = TABLE[i / ENTRIES][i % ENTRIES];
-    fp_mul(entry, BUILD[i].x, zinv);
-    fp_mul(entry + 8, BUILD[i].y, zinv);
   }
   ready = 1;
 }
 
+/* Window i of k recoded: its magnitude (0..2^(W-1)) and all ones when negative. */
+INLINE u32 booth_digit(const u32 k[10], int i, u32 *negative) {
+  int pos = i * COMB_BITS - 1; /* public */
+  u64 v;
+  if (pos < 0) {
+    v = (u64)k[0] << 1;
+  } else {
+    v = ((u64)k[pos >> 5] | ((u64)k[(pos >> 5) + 1] << 32)) >> (pos & 31);
+  }
+  u32 bits = (u32)v & ((1u << (COMB_BITS + 1)) - 1);
+  u32 sign = (u32)0 - (bits >> COMB_BITS);
+  u32 d = (((1u << (COMB_BITS + 1)) - bits - 1) & sign) | (bits & ~sign);
+  *negative = sign;
+  return (d >> 1) + (d & 1);
+}
+
 /* k * G in projective coordinates, for 0 <= k < 2^256. */
-static void base_mul(point *r, const u32 k[8]) {
+static void base_mul(point *r, const u32 k8[8]) {
+  u32 k[10] = {0};
+  copy8(k, k8);
   point acc, sum;
   for (int i = 0; i < 8; i++) acc.x[i] = acc.z[i] = 0;
-  acc.y[0] = 1;
+  for (int i = 0; i < 8; i++) acc.y[i] = i == 0;
+  u32 zero[8] = {0};
   for (int i = 0; i < WINDOWS; i++) {
-    u32 digit = (k[i >> 3] >> ((i & 7) * 4)) & 15;
+    u32 negative;
+    u32 digit = booth_digit(k, i, &negative);
     u32 e[16] = {0};
     for (int j = 0; j < ENTRIES; j++) {
       u32 mask = mask_eq(digit, (u32)j + 1);
       for (int w = 0; w < 16; w++) e[w] |= TABLE[i][j][w] & mask;
     }
+    u32 ny[8];
+    fp_sub(ny, zero, e + 8);
+    select8(e + 8, ny, e + 8, negative);
     point_add_affine(&sum, &acc, e, e + 8);
     u32 keep = mask_nonzero(digit);
     select8(acc.x, sum.x, acc.x, keep);
@@ -452,6 +482,7 @@ static void base_mul(point *r, const u32 k[8]) {
     select8(acc.z, sum.z, acc.z, keep);
   }
   *r = acc;
+  wipe(k, sizeof k);
 }
 
 /* ---- bytes ---- */
@@ -488,17 +519,89 @@ static NOINLINE void burn_stack(void) {
   for (int i = 0; i < (int)sizeof buf; i++) buf[i] = 0;
 }
 
-static void wipe(void *p, int len) {
-  volatile u8 *q = (volatile u8 *)p;
-  for (int i = 0; i < len; i++) q[i] = 0;
-}
-
 /* Affine x (and y) of a projective point. */
 static void to_affine(u32 x[8], u32 y[8], const point *p) {
   u32 zinv[8];
   fp_inv(zinv, p->z);
   fp_mul(x, p->x, zinv);
   if (y) fp_mul(y, p->y, zinv);
+}
+
+/* ---- HMAC-SHA-256 (FIPS 180-4, RFC 2104) for the RFC 6979 nonce ---- */
+
+static const u32 SHA_K[64] = {0x428a2f98u, 0x71374491u, 0xb5c0fbcfu, 0xe9b5dba5u, 0x3956c25bu, 0x59f111f1u, 0x923f82a4u, 0xab1c5ed5u, 0xd807aa98u, 0x12835b01u, 0x243185beu, 0x550c7dc3u, 0x72be5d74u, 0x80deb1feu, 0x9bdc06a7u, 0xc19bf174u, 0xe49b69c1u, 0xefbe4786u, 0x0fc19dc6u, 0x240ca1ccu, 0x2de92c6fu, 0x4a7484aau, 0x5cb0a9dcu, 0x76f988dau, 0x983e5152u, 0xa831c66du, 0xb00327c8u, 0xbf597fc7u, 0xc6e00bf3u, 0xd5a79147u, 0x06ca6351u, 0x14292967u, 0x27b70a85u, 0x2e1b2138u, 0x4d2c6dfcu, 0x53380d13u, 0x650a7354u, 0x766a0abbu, 0x81c2c92eu, 0x92722c85u, 0xa2bfe8a1u, 0xa81a664bu, 0xc24b8b70u, 0xc76c51a3u, 0xd192e819u, 0xd6990624u, 0xf40e3585u, 0x106aa070u, 0x19a4c116u, 0x1e376c08u, 0x2748774cu, 0x34b0bcb5u, 0x391c0cb3u, 0x4ed8aa4au, 0x5b9cca4fu, 0x682e6ff3u, 0x748f82eeu, 0x78a5636fu, 0x84c87814u, 0x8cc70208u, 0x90befffau, 0xa4506cebu, 0xbef9a3f7u, 0xc67178f2u};
+
+#define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static NOINLINE void sha256_compress(u32 h[8], const u8 block[64]) {
+  u32 w[64];
+  for (int i = 0; i < 16; i++) {
+    const u8 *q = block + 4 * i;
+    w[i] = ((u32)q[0] << 24) | ((u32)q[1] << 16) | ((u32)q[2] << 8) | q[3];
+  }
+  for (int i = 16; i < 64; i++) {
+    u32 s0 = ROTR(w[i - 15], 7) ^ ROTR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+    u32 s1 = ROTR(w[i - 2], 17) ^ ROTR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+  }
+  u32 a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+  for (int i = 0; i < 64; i++) {
+    u32 t1 = hh + (ROTR(e, 6) ^ ROTR(e, 11) ^ ROTR(e, 25)) + ((e & f) ^ (~e & g)) + SHA_K[i] + w[i];
+    u32 t2 = (ROTR(a, 2) ^ ROTR(a, 13) ^ ROTR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+    hh = g;
+    g = f;
+    f = e;
+    e = d + t1;
+    d = c;
+    c = b;
+    b = a;
+    a = t1 + t2;
+  }
+  h[0] += a;
+  h[1] += b;
+  h[2] += c;
+  h[3] += d;
+  h[4] += e;
+  h[5] += f;
+  h[6] += g;
+  h[7] += hh;
+  for (int i = 0; i < 64; i++) ((volatile u32 *)w)[i] = 0;
+}
+
+/* The SHA-256 of a 64-byte key block (key XOR pad) followed by msg (len <= 119 bytes). */
+static void sha256_keyed(u8 out[32], const u8 key[32], u8 pad, const u8 *msg, int len) {
+  u32 h[8] = {0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
+              0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u};
+  u8 block[128];
+  for (int i = 0; i < 64; i++) block[i] = (i < 32 ? key[i] : 0) ^ pad;
+  sha256_compress(h, block);
+  for (int i = 0; i < 128; i++) block[i] = 0;
+  for (int i = 0; i < len; i++) block[i] = msg[i];
+  block[len] = 0x80;
+  int blocks = len + 9 <= 64 ? 1 : 2;
+  u32 bits = (u32)(64 + len) * 8;
+  u8 *end = block + 64 * blocks;
+  end[-4] = (u8)(bits >> 24);
+  end[-3] = (u8)(bits >> 16);
+  end[-2] = (u8)(bits >> 8);
+  end[-1] = (u8)bits;
+  for (int i = 0; i < blocks; i++) sha256_compress(h, block + 64 * i);
+  for (int i = 0; i < 8; i++) {
+    out[4 * i] = (u8)(h[i] >> 24);
+    out[4 * i + 1] = (u8)(h[i] >> 16);
+    out[4 * i + 2] = (u8)(h[i] >> 8);
+    out[4 * i + 3] = (u8)h[i];
+  }
+  for (int i = 0; i < 128; i++) ((volatile u8 *)block)[i] = 0;
+}
+
+/* HMAC-SHA-256 with a 32-byte key; msg at most 119 bytes. out may alias key or msg. */
+static void hmac_sha256(u8 out[32], const u8 key[32], const u8 *msg, int len) {
+  u8 inner[32], k[32];
+  for (int i = 0; i < 32; i++) k[i] = key[i];
+  sha256_keyed(inner, k, 0x36, msg, len);
+  sha256_keyed(out, k, 0x5c, inner, 32);
+  for (int i = 0; i < 32; i++) ((volatile u8 *)k)[i] = ((volatile u8 *)inner)[i] = 0;
 }
 
 /* ---- exports ---- */
@@ -511,38 +614,26 @@ EXPORT(p256_init) void p256_init(void) {
 }
 
 /*
- * ECDSA signature: in io[0..32) d, io[32..64) z (the leftmost 256 bits of the digest),
- * io[64..96) k; out io[96..128) r, io[128..160) s with s low (s <= (n - 1) / 2). Returns 1;
- * 0 (nothing written) when k is not in [1, n - 1] or r or s is zero: the caller draws the
- * next k; -1 when d is not in [1, n - 1]. The inputs are wiped either way.
+ * One ECDSA signature attempt with nonce k: r and s (low S, as @noble/curves signs; S and
+ * n - S both verify). Returns all ones, or 0 when k is not in [1, n - 1] or r or s is zero.
+ * z is the digest reduced mod n.
  */
-EXPORT(p256_sign) int p256_sign(void) {
-  if (!ready) build_table();
-  u32 d[8], z[8], k[8], r[8], s[8], t[8], u[8], x[8];
-  load(d, io);
-  load(z, io + 32);
-  load(k, io + 64);
-  wipe(io, 96);
-  if ((mask_in_range(d, N) & 1) == 0) { /* an invalid key, not a secret bit */
-    wipe(d, 32);
-    wipe(k, 32);
-    return -1;
-  }
+static u32 sign_with(u32 r[8], u32 s[8], const u32 d[8], const u32 z[8], const u32 k_in[8]) {
+  u32 k[8], t[8], u[8], x[8];
+  copy8(k, k_in);
   u32 ok = mask_in_range(k, N);
   point q;
   base_mul(&q, k);
   to_affine(x, 0, &q);
   /* r = x mod n: x < p < 2n. */
   reduce_once(r, x, 0, N);
-  reduce_once(z, z, 0, N);
-  /* s = k^-1 (z + r d): r R * d / R = r d. */
+  /* s = k^-1 (z + r d): (r R) d / R = r d in Montgomery arithmetic. */
   fn_mul(t, r, R2N);
   fn_mul(t, t, d);
   mod_add(u, z, t, N);
   fn_mul(k, k, R2N);
   fn_inv(k, k);
   fn_mul(s, k, u);
-  /* Low S, as @noble/curves signs (both S and n - S verify). */
   u32 high = sub8(t, HALF_N, s);
   u32 zero[8] = {0};
   mod_sub(t, zero, s, N);
@@ -552,17 +643,91 @@ EXPORT(p256_sign) int p256_sign(void) {
     any_r |= r[i];
     any_s |= s[i];
   }
-  ok &= mask_nonzero(any_r) & mask_nonzero(any_s);
-  if (ok) { /* the result, not a secret */
-    store(io + 96, r);
-    store(io + 128, s);
-  }
-  wipe(d, 32);
-  wipe(k, 32);
+  wipe(k, sizeof k);
   wipe(&q, sizeof q);
-  wipe(x, 32);
-  wipe(t, 32);
-  wipe(u, 32);
+  wipe(x, sizeof x);
+  wipe(t, sizeof t);
+  wipe(u, sizeof u);
+  return ok & mask_nonzero(any_r) & mask_nonzero(any_s);
+}
+
+/*
+ * ECDSA signature with the deterministic nonce of RFC 6979 (HMAC-DRBG on HMAC-SHA-256,
+ * Section 3.2, as @noble/curves draws it): in io[0..32) d, io[32..64) the leftmost 256 bits
+ * of the digest; out io[96..128) r, io[128..160) s. Returns 1; -1 when d is not in
+ * [1, n - 1]; 0 if no nonce served (never in practice). The inputs are wiped.
+ */
+EXPORT(p256_sign) int p256_sign(void) {
+  if (!ready) build_table();
+  u32 d[8], z[8], r[8], s[8], k[8];
+  u8 msg[97], kk[32], v[32];
+  load(d, io);
+  load(z, io + 32);
+  wipe(io, 64);
+  int result = 0;
+  if ((mask_in_range(d, N) & 1) == 0) { /* an invalid key, not a secret bit */
+    result = -1;
+  } else {
+    reduce_once(z, z, 0, N);
+    /* K = HMAC_K(V || 0x00 || int2octets(d) || bits2octets(h)), V = HMAC_K(V), and again with
+       0x01 (steps d to g); V is all 1s and K all 0s to begin with (steps b, c). */
+    for (int i = 0; i < 32; i++) {
+      v[i] = 1;
+      kk[i] = 0;
+    }
+    store(msg + 33, d);
+    store(msg + 65, z);
+    for (int round = 0; round < 2; round++) {
+      for (int i = 0; i < 32; i++) msg[i] = v[i];
+      msg[32] = (u8)round;
+      hmac_sha256(kk, kk, msg, 97);
+      hmac_sha256(v, kk, v, 32);
+    }
+    for (int attempt = 0; attempt < 1000 && result == 0; attempt++) {
+      /* Step h: V = HMAC_K(V), k = bits2int(V); a k out of range or a zero r or s draws
+         K = HMAC_K(V || 0x00), V = HMAC_K(V) and the next V. */
+      hmac_sha256(v, kk, v, 32);
+      load(k, v);
+      if (sign_with(r, s, d, z, k) & 1) { /* the attempt's outcome, not a secret */
+        store(io + 96, r);
+        store(io + 128, s);
+        result = 1;
+      } else {
+        for (int i = 0; i < 32; i++) msg[i] = v[i];
+        msg[32] = 0;
+        hmac_sha256(kk, kk, msg, 33);
+        hmac_sha256(v, kk, v, 32);
+      }
+    }
+  }
+  wipe(d, sizeof d);
+  wipe(z, sizeof z);
+  wipe(k, sizeof k);
+  wipe(msg, sizeof msg);
+  wipe(kk, sizeof kk);
+  wipe(v, sizeof v);
+  burn_stack();
+  return result;
+}
+
+/*
+ * One signature attempt with a given nonce, for the tests: in io[0..32) d, io[32..64) z,
+ * io[64..96) k; out r and s as p256_sign. Returns 1, or 0 when k or d is out of range or r
+ * or s is zero.
+ */
+EXPORT(p256_sign_with_nonce) int p256_sign_with_nonce(void) {
+  if (!ready) build_table();
+  u32 d[8], z[8], k[8], r[8], s[8];
+  load(d, io);
+  load(z, io + 32);
+  load(k, io + 64);
+  wipe(io, 96);
+  reduce_once(z, z, 0, N);
+  u32 ok = mask_in_range(d, N) & sign_with(r, s, d, z, k);
+  store(io + 96, r);
+  store(io + 128, s);
+  wipe(d, sizeof d);
+  wipe(k, sizeof k);
   burn_stack();
   return ok & 1;
 }

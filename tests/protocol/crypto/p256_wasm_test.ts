@@ -12,6 +12,7 @@ import { sha256, sha384, sha512 } from "@noble/hashes/sha2.js";
 import {
   p256WasmFieldOp,
   p256WasmSigner,
+  p256WasmSignWithNonce,
   p256WasmWarm,
 } from "../../../protocol/crypto/p256_wasm/mod.ts";
 import {
@@ -174,6 +175,28 @@ Deno.test("signing is deterministic per message and the signer refuses bad input
   assert.throws(() => signer!.sign(d.subarray(1), digest));
   assert.throws(() => signer!.sign(toBytes(0n), digest));
   assert.throws(() => signer!.sign(toBytes(N), digest));
+});
+
+Deno.test("a chosen nonce, edge values included, gives r = x(kG) mod n and s = k^-1 (z + r d) mod n", () => {
+  const nonces = [1n, 2n, N - 1n, N - 2n, (N - 1n) / 2n, 1n << 255n];
+  for (let i = 0; i < 50; i++) nonces.push(randomBig() % (N - 1n) + 1n);
+  for (const [i, k] of nonces.entries()) {
+    const d = i % 3 === 0 ? 1n : i % 3 === 1 ? N - 1n : randomBig() % (N - 1n) + 1n;
+    const z = randomBig();
+    const rs = p256WasmSignWithNonce(toBytes(d), toBytes(z), toBytes(k));
+    assert.ok(rs !== null);
+    const r = toBig(rs.subarray(0, 32));
+    const s = toBig(rs.subarray(32));
+    assert.equal(r, p256.Point.BASE.multiply(k).toAffine().x % N);
+    let expected = modPow(k, N - 2n, N) * ((z % N) + r * d) % N;
+    if (expected > (N - 1n) / 2n) expected = N - expected;
+    assert.equal(s, expected, `k=${k.toString(16)}`);
+  }
+  for (const k of [0n, N, N + 1n, TOP]) {
+    assert.equal(p256WasmSignWithNonce(toBytes(5n), toBytes(7n), toBytes(k)), null);
+  }
+  assert.equal(p256WasmSignWithNonce(toBytes(0n), toBytes(7n), toBytes(5n)), null);
+  assert.equal(p256WasmSignWithNonce(toBytes(N), toBytes(7n), toBytes(5n)), null);
 });
 
 Deno.test("a digest of n or more (z >= n) signs as noble does", () => {
