@@ -93,6 +93,7 @@ export function p256WasmSigner(): P256WasmSigner | null {
       }
       io.set(d, 0);
       io.set(digest.subarray(0, 32), 32);
+      crypto.getRandomValues(io.subarray(160, 192));
       const result = exports.p256_sign();
       if (result === -1) throw new CryptoError("Invalid P-256 private key");
       if (result !== 1) throw new CryptoError("ECDSA P-256 signing found no nonce");
@@ -113,8 +114,8 @@ export function p256WasmSigner(): P256WasmSigner | null {
 
 /**
  * Field and scalar arithmetic of the core, for the tests: a and b are 32-byte big-endian
- * integers (reduced once on input). op 0 add, 1 sub, 2 mul, 3 inverse of a, 4 square of a,
- * mod p; 8 to 11 add, sub, mul and inverse mod n.
+ * integers (reduced once on input). op 0 add, 1 sub, 2 mul, 3 inverse of a (Fermat), 4 square
+ * of a, 5 inverse of a (binary Euclid), mod p; 8 to 11 add, sub, mul and inverse mod n.
  */
 export function p256WasmFieldOp(op: number, a: Uint8Array, b: Uint8Array): Uint8Array {
   const core = load();
@@ -146,6 +147,7 @@ export function p256WasmSignWithNonce(
   core.io.set(d, 0);
   core.io.set(z, 32);
   core.io.set(k, 64);
+  crypto.getRandomValues(core.io.subarray(160, 192));
   const ok = core.exports.p256_sign_with_nonce() === 1;
   const out = core.io.slice(96, 160);
   core.io.fill(0, 96, 160);

@@ -1,13 +1,17 @@
 /*
  * P-256 ECDSA signing core for WebAssembly (wasm32, no libc). Built by
- * protocol/crypto/p256_wasm/build.ts into _p256_wasm_module.ts.
+ * protocol/crypto/p256_wasm/build.ts into _module.ts.
  *
- * Field and scalar arithmetic: 8 x 32-bit limbs, little-endian, Montgomery form (CIOS), with
- * 64-bit products (i64.mul). k*G: a fixed-base comb of 64 windows of 4 bits, each window a
- * table of the 15 affine multiples d * 16^i * G, looked up by scanning every entry, and added
- * with the complete mixed addition of Renes, Costello and Batina 2016 (Algorithm 5, a = -3);
- * a zero digit keeps the accumulator by a masked select. Inversions are Fermat powers with a
- * public exponent. Nothing secret picks a branch or a memory address.
+ * Arithmetic: 8 x 32-bit limbs, little-endian, with 64-bit products (i64.mul). Mod p: the
+ * product by columns and the NIST fast reduction; mod n: Montgomery (CIOS).
+ * k*G: a fixed-base comb of 43 windows of 6 bits with signed (Booth) digits, each window a
+ * table of the 32 affine multiples j * 2^(6 i) * G (built on first use), looked up by scanning
+ * every entry, and added with the complete mixed addition of Renes, Costello and Batina 2016
+ * (Algorithm 5, a = -3); a zero digit keeps the accumulator by a masked select, a negative
+ * one negates y by a masked select. The inversion mod p (affine x) is a Fermat power; the
+ * nonce's inversion mod n is a binary Euclid on k times a random blinding factor. Nothing
+ * secret picks a branch or a memory address, except that blinded inversion.
+ * The nonce is RFC 6979's, with HMAC-SHA-256 here too.
  *
  * Interface: one 256-byte I/O buffer (p256_io); numbers are 32-byte big-endian.
  */
@@ -43,6 +47,12 @@ static const u32 B[8] = {0x27d2604bu, 0x3bce3c3eu, 0xcc53b0f6u, 0x651d06b0u,
 static u8 io[256];
 
 /* ---- constant-time helpers ---- */
+
+static void wipe(void *p, int len) {
+  volatile u8 *q = (volatile u8 *)p;
+  for (int i = 0; i < len; i++) q[i] = 0;
+}
+
 
 /* All ones when x != 0. */
 INLINE u32 mask_nonzero(u32 x) { return (u32)0 - ((x | ((u32)0 - x)) >> 31); }
@@ -226,30 +236,72 @@ static NOINLINE void fn_mul(u32 r[8], const u32 a[8], const u32 b[8]) {
   mont_mul(r, a, b, N, N0INV);
 }
 
-/* a^e mod n for a in Montgomery form and a public exponent e (4-bit fixed window). */
-static NOINLINE void fn_pow(u32 r[8], const u32 a[8], const u32 e[8]) {
-  u32 tab[16][8];
-  u32 zero[8] = {0};
-  sub8(tab[0], zero, N); /* 2^256 - n = R mod n, the Montgomery one */
-  copy8(tab[1], a);
-  for (int i = 2; i < 16; i++) fn_mul(tab[i], tab[i - 1], a);
-  u32 acc[8];
-  copy8(acc, tab[0]);
-  for (int i = 63; i >= 0; i--) {
-    for (int s = 0; s < 4 && i != 63; s++) fn_mul(acc, acc, acc);
-    u32 digit = (e[i >> 3] >> ((i & 7) * 4)) & 15;
-    if (digit != 0) fn_mul(acc, acc, tab[digit]); /* the exponent is public */
-  }
-  copy8(r, acc);
-  for (int i = 0; i < 16; i++) for (int j = 0; j < 8; j++) ((volatile u32 *)tab[i])[j] = 0;
+/* a >> 1 with the top bit from carry. */
+INLINE void shr1(u32 a[8], u32 carry) {
+  for (int i = 0; i < 7; i++) a[i] = (a[i] >> 1) | (a[i + 1] << 31);
+  a[7] = (a[7] >> 1) | (carry << 31);
 }
 
-/* k^-1 mod n for k in Montgomery form (Fermat: k^(n-2)). */
-static void fn_inv(u32 r[8], const u32 a[8]) {
-  u32 e[8];
-  u32 two[8] = {2, 0, 0, 0, 0, 0, 0, 0};
-  sub8(e, N, two);
-  fn_pow(r, a, e);
+/* x / 2 mod m for x < m, m odd. */
+INLINE void half_mod(u32 x[8], const u32 m[8]) {
+  u32 t[8];
+  u32 mask = (u32)0 - (x[0] & 1);
+  u64 c = 0;
+  for (int i = 0; i < 8; i++) {
+    c += (u64)x[i] + (m[i] & mask);
+    t[i] = (u32)c;
+    c >>= 32;
+  }
+  copy8(x, t);
+  shr1(x, (u32)c);
+}
+
+INLINE int is_one(const u32 a[8]) {
+  u32 any = a[0] ^ 1;
+  for (int i = 1; i < 8; i++) any |= a[i];
+  return any == 0;
+}
+
+/*
+ * a^-1 mod m (m odd, 1 <= a < m) by the binary extended Euclidean algorithm. Its running
+ * time depends on a: callers only pass blinded values (a random multiple of the secret), as
+ * @noble/curves does for its nonce inversion.
+ */
+static NOINLINE void inv_vartime(u32 r[8], const u32 a[8], const u32 m[8]) {
+  u32 u[8], v[8], x1[8] = {1, 0, 0, 0, 0, 0, 0, 0}, x2[8] = {0}, t[8];
+  u32 any = 0;
+  for (int i = 0; i < 8; i++) any |= a[i];
+  if (any == 0) { /* no inverse; only an invalid nonce gets here */
+    for (int i = 0; i < 8; i++) r[i] = 0;
+    return;
+  }
+  copy8(u, a);
+  copy8(v, m);
+  /* Bounded: each round takes at least one bit off u or v (2 * 256 rounds at most). */
+  for (int round = 0; round < 1024 && !is_one(u) && !is_one(v); round++) {
+    while ((u[0] & 1) == 0) {
+      shr1(u, 0);
+      half_mod(x1, m);
+    }
+    while ((v[0] & 1) == 0) {
+      shr1(v, 0);
+      half_mod(x2, m);
+    }
+    if (sub8(t, u, v) == 0) {
+      copy8(u, t);
+      mod_sub(x1, x1, x2, m);
+    } else {
+      sub8(v, v, u);
+      mod_sub(x2, x2, x1, m);
+    }
+  }
+  if (is_one(u)) copy8(r, x1);
+  else copy8(r, x2);
+  wipe(u, sizeof u);
+  wipe(v, sizeof v);
+  wipe(x1, sizeof x1);
+  wipe(x2, sizeof x2);
+  wipe(t, sizeof t);
 }
 
 /*
@@ -386,11 +438,6 @@ static NOINLINE void point_add_affine(point *r, const point *p1, const u32 x2[8]
   copy8(r->x, x3);
   copy8(r->y, y3);
   copy8(r->z, z3);
-}
-
-static void wipe(void *p, int len) {
-  volatile u8 *q = (volatile u8 *)p;
-  for (int i = 0; i < len; i++) q[i] = 0;
 }
 
 /* ---- the fixed-base comb ---- */
@@ -618,12 +665,14 @@ EXPORT(p256_init) void p256_init(void) {
  * n - S both verify). Returns all ones, or 0 when k is not in [1, n - 1] or r or s is zero.
  * z is the digest reduced mod n.
  */
-static u32 sign_with(u32 r[8], u32 s[8], const u32 d[8], const u32 z[8], const u32 k_in[8]) {
+static u32 sign_with(u32 r[8], u32 s[8], const u32 d[8], const u32 z[8], const u32 k_in[8],
+                     const u32 bn[8]) {
   u32 k[8], t[8], u[8], x[8];
   copy8(k, k_in);
   u32 ok = mask_in_range(k, N);
   point q;
   base_mul(&q, k);
+  /* x = X / Z; Fermat in constant time (as fast here as a blinded binary Euclid). */
   to_affine(x, 0, &q);
   /* r = x mod n: x < p < 2n. */
   reduce_once(r, x, 0, N);
@@ -631,8 +680,13 @@ static u32 sign_with(u32 r[8], u32 s[8], const u32 d[8], const u32 z[8], const u
   fn_mul(t, r, R2N);
   fn_mul(t, t, d);
   mod_add(u, z, t, N);
+  /* k^-1 = bn (k bn)^-1, the inversion again blinded. */
   fn_mul(k, k, R2N);
-  fn_inv(k, k);
+  fn_mul(k, k, bn);
+  inv_vartime(k, k, N);
+  fn_mul(k, k, R2N);
+  fn_mul(k, k, bn);
+  fn_mul(k, k, R2N);
   fn_mul(s, k, u);
   u32 high = sub8(t, HALF_N, s);
   u32 zero[8] = {0};
@@ -651,19 +705,31 @@ static u32 sign_with(u32 r[8], u32 s[8], const u32 d[8], const u32 z[8], const u
   return ok & mask_nonzero(any_r) & mask_nonzero(any_s);
 }
 
+/* A blinding factor in [1, m - 1] from 32 random bytes (the rare 0 becomes 1). */
+static void load_blind(u32 b[8], const u8 *bytes, const u32 m[8]) {
+  load(b, bytes);
+  reduce_once(b, b, 0, m);
+  u32 any = 0;
+  for (int i = 0; i < 8; i++) any |= b[i];
+  b[0] |= ~mask_nonzero(any) & 1;
+}
+
 /*
  * ECDSA signature with the deterministic nonce of RFC 6979 (HMAC-DRBG on HMAC-SHA-256,
  * Section 3.2, as @noble/curves draws it): in io[0..32) d, io[32..64) the leftmost 256 bits
- * of the digest; out io[96..128) r, io[128..160) s. Returns 1; -1 when d is not in
- * [1, n - 1]; 0 if no nonce served (never in practice). The inputs are wiped.
+ * of the digest, io[160..192) 32 random bytes to blind the nonce's inversion; out
+ * io[96..128) r, io[128..160) s. Returns 1; -1 when d is not in [1, n - 1]; 0 if no nonce
+ * served (never in practice). The inputs are wiped.
  */
 EXPORT(p256_sign) int p256_sign(void) {
   if (!ready) build_table();
-  u32 d[8], z[8], r[8], s[8], k[8];
+  u32 d[8], z[8], r[8], s[8], k[8], bn[8];
   u8 msg[97], kk[32], v[32];
   load(d, io);
   load(z, io + 32);
+  load_blind(bn, io + 160, N);
   wipe(io, 64);
+  wipe(io + 160, 32);
   int result = 0;
   if ((mask_in_range(d, N) & 1) == 0) { /* an invalid key, not a secret bit */
     result = -1;
@@ -688,7 +754,7 @@ EXPORT(p256_sign) int p256_sign(void) {
          K = HMAC_K(V || 0x00), V = HMAC_K(V) and the next V. */
       hmac_sha256(v, kk, v, 32);
       load(k, v);
-      if (sign_with(r, s, d, z, k) & 1) { /* the attempt's outcome, not a secret */
+      if (sign_with(r, s, d, z, k, bn) & 1) { /* the attempt's outcome, not a secret */
         store(io + 96, r);
         store(io + 128, s);
         result = 1;
@@ -706,24 +772,26 @@ EXPORT(p256_sign) int p256_sign(void) {
   wipe(msg, sizeof msg);
   wipe(kk, sizeof kk);
   wipe(v, sizeof v);
+  wipe(bn, sizeof bn);
   burn_stack();
   return result;
 }
 
 /*
  * One signature attempt with a given nonce, for the tests: in io[0..32) d, io[32..64) z,
- * io[64..96) k; out r and s as p256_sign. Returns 1, or 0 when k or d is out of range or r
- * or s is zero.
+ * io[64..96) k, io[160..192) blinding bytes; out r and s as p256_sign. Returns 1, or 0 when
+ * k or d is out of range or r or s is zero.
  */
 EXPORT(p256_sign_with_nonce) int p256_sign_with_nonce(void) {
   if (!ready) build_table();
-  u32 d[8], z[8], k[8], r[8], s[8];
+  u32 d[8], z[8], k[8], r[8], s[8], bn[8];
   load(d, io);
   load(z, io + 32);
   load(k, io + 64);
+  load_blind(bn, io + 160, N);
   wipe(io, 96);
   reduce_once(z, z, 0, N);
-  u32 ok = mask_in_range(d, N) & sign_with(r, s, d, z, k);
+  u32 ok = mask_in_range(d, N) & sign_with(r, s, d, z, k, bn);
   store(io + 96, r);
   store(io + 128, s);
   wipe(d, sizeof d);
@@ -753,13 +821,14 @@ EXPORT(p256_base_mul) int p256_base_mul(void) {
 /*
  * Field and scalar arithmetic for the tests: a = io[0..32), b = io[32..64) as 256-bit
  * integers, each first reduced once (so values in [m, 2^256) are accepted); out io[64..96).
- * op: 0 add, 1 sub, 2 mul, 3 inverse of a (0 for a = 0), 4 square of a, all mod p;
- * 8 to 11 the same as 0 to 3 mod n.
+ * op: 0 add, 1 sub, 2 mul, 3 inverse of a (Fermat; 0 for a = 0), 4 square of a, 5 inverse
+ * of a (binary Euclid; 0 for a = 0), all mod p; 8 to 11 add, sub, mul and inverse (binary
+ * Euclid) mod n.
  */
 EXPORT(p256_field_op) void p256_field_op(int op) {
   int scalar = op >= 8;
   const u32 *m = scalar ? N : P;
-  u32 a[8], b[8], r[8], one[8] = {1, 0, 0, 0, 0, 0, 0, 0};
+  u32 a[8], b[8], r[8];
   load(a, io);
   load(b, io + 32);
   reduce_once(a, a, 0, m);
@@ -782,14 +851,15 @@ EXPORT(p256_field_op) void p256_field_op(int op) {
   case 4:
     fp_sqr(r, a);
     break;
+  case 5:
+    inv_vartime(r, a, P);
+    break;
   case 10:
     fn_mul(a, a, R2N);
     fn_mul(r, a, b);
     break;
   case 11:
-    fn_mul(a, a, R2N);
-    fn_inv(r, a);
-    fn_mul(r, r, one);
+    inv_vartime(r, a, N);
     break;
   default:
     for (int i = 0; i < 8; i++) r[i] = 0;
