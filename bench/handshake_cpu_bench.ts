@@ -149,6 +149,8 @@ export interface PrimitiveRow {
   readonly noble: number | null;
   readonly native: number | null;
   readonly webcrypto: number | null;
+  /** Our WebAssembly implementation, where there is one (protocol/crypto/p256_wasm). */
+  readonly wasm?: number;
 }
 
 async function primitives(): Promise<PrimitiveRow[]> {
@@ -203,6 +205,7 @@ async function primitives(): Promise<PrimitiveRow[]> {
       () => crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, webKey.privateKey, content),
       200,
     ),
+    wasm: perCall(() => defaultProvider.sign(key, ecdsa, content), 500),
   });
   const prk = new Uint8Array(32).fill(1);
   const info = new Uint8Array(51).fill(2);
@@ -308,11 +311,11 @@ export async function benchHandshakeCpu(handshakes: number): Promise<string> {
       "",
       `${"primitive (µs per call)".padEnd(46)} ${"per hs".padStart(6)} ${"noble".padStart(9)} ${
         "native".padStart(9)
-      } ${"WebCrypto".padStart(9)}`,
+      } ${"WebCrypto".padStart(9)} ${"wasm".padStart(9)}`,
       ...rows.map((r) =>
         `${r.name.padEnd(46)} ${String(r.perHandshake).padStart(6)} ${cell(r.noble)} ${
           cell(r.native)
-        } ${cell(r.webcrypto)}`
+        } ${cell(r.webcrypto)} ${cell(r.wasm ?? null)}`
       ),
       "(WebCrypto is wall-clock per call, one at a time: its work runs on Deno's thread pool.)",
     ].join("\n");
