@@ -142,7 +142,7 @@ function spki(point: Uint8Array): Uint8Array {
 
 const HASHES = [["SHA-256", sha256], ["SHA-384", sha384], ["SHA-512", sha512]] as const;
 
-Deno.test("2000 random keys and messages: the same bytes as noble's RFC 6979 signatures, verified by noble and node:crypto", () => {
+Deno.test("2000 random keys and messages: the same bytes as noble's RFC 6979 signatures, all verified by node:crypto, 500 by noble", () => {
   const seenR = new Set<bigint>();
   let highR = 0;
   let shortInt = 0;
@@ -159,11 +159,11 @@ Deno.test("2000 random keys and messages: the same bytes as noble's RFC 6979 sig
     seenR.add(r);
     if (r >> 255n) highR++;
     if (r < 1n << 248n || s < 1n << 248n) shortInt++;
-    if (i < 300) {
-      const pub = p256.getPublicKey(d, false);
+    const pub = signer!.baseMul(d); // checked against noble by the k * G test
+    const key = createPublicKey({ key: Buffer.from(spki(pub)), format: "der", type: "spki" });
+    assert.ok(nodeVerify(hashName.replace("-", "").toLowerCase(), message, key, sig));
+    if (i < 500) {
       assert.ok(p256.verify(sig, digest, pub, { prehash: false, format: "der", lowS: true }));
-      const key = createPublicKey({ key: Buffer.from(spki(pub)), format: "der", type: "spki" });
-      assert.ok(nodeVerify(hashName.replace("-", "").toLowerCase(), message, key, sig));
     }
   }
   assert.ok(highR > 500, "r with its high bit set is DER-padded with a zero byte");
