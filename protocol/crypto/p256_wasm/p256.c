@@ -6,11 +6,13 @@
  * product by columns and the NIST fast reduction; mod n: Montgomery (CIOS).
  * k*G: a fixed-base comb of 43 windows of 6 bits with signed (Booth) digits, each window a
  * table of the 32 affine multiples j * 2^(6 i) * G (built on first use), looked up by scanning
- * every entry, and added with the complete mixed addition of Renes, Costello and Batina 2016
- * (Algorithm 5, a = -3); a zero digit keeps the accumulator by a masked select, a negative
- * one negates y by a masked select. The inversion mod p (affine x) is a Fermat power; the
- * nonce's inversion mod n is a binary Euclid on k times a random blinding factor. Nothing
- * secret picks a branch or a memory address, except that blinded inversion.
+ * every entry. Windows 0..41 add in Jacobian coordinates (7M + 4S; base_mul says why no
+ * exceptional case can arise there, the point at infinity being a masked select), the last
+ * with the complete mixed addition of Renes, Costello and Batina 2016 (Algorithm 5, a = -3).
+ * A zero digit keeps the accumulator by a masked select, a negative one negates y likewise.
+ * The inversion mod p (affine x) is a Fermat power; the nonce's inversion mod n is a binary
+ * Euclid on k times a random blinding factor. Nothing secret picks a branch or a memory
+ * address, except that blinded inversion.
  * The nonce is RFC 6979's, with HMAC-SHA-256 here too.
  *
  * Interface: one 256-byte I/O buffer (p256_io); numbers are 32-byte big-endian.
@@ -503,33 +505,98 @@ INLINE u32 booth_digit(const u32 k[10], int i, u32 *negative) {
   return (d >> 1) + (d & 1);
 }
 
-/* k * G in projective coordinates, for 0 <= k < 2^256. */
+/*
+ * (X1 : Y1 : Z1) + (x2, y2) in Jacobian coordinates (x = X / Z^2, y = Y / Z^3), 7M + 4S
+ * (add-2007-bl with Z2 = 1). Not complete: P1 must not be the point at infinity nor +-P2.
+ */
+static NOINLINE void jacobian_add_affine(point *r, const point *p1, const u32 x2[8],
+                                         const u32 y2[8]) {
+  u32 z1z1[8], u2[8], s2[8], h[8], hh[8], i4[8], j[8], rr[8], v[8], t[8], x3[8], y3[8];
+  fp_sqr(z1z1, p1->z);
+  fp_mul(u2, x2, z1z1);
+  fp_mul(s2, y2, p1->z);
+  fp_mul(s2, s2, z1z1);
+  fp_sub(h, u2, p1->x);
+  fp_sqr(hh, h);
+  fp_add(i4, hh, hh);
+  fp_add(i4, i4, i4);
+  fp_mul(j, h, i4);
+  fp_sub(rr, s2, p1->y);
+  fp_add(rr, rr, rr);
+  fp_mul(v, p1->x, i4);
+  fp_sqr(t, rr);
+  fp_sub(t, t, j);
+  fp_sub(t, t, v);
+  fp_sub(x3, t, v);
+  fp_sub(t, v, x3);
+  fp_mul(t, rr, t);
+  fp_mul(y3, p1->y, j);
+  fp_add(y3, y3, y3);
+  fp_sub(y3, t, y3);
+  fp_add(t, p1->z, h);
+  fp_sqr(t, t);
+  fp_sub(t, t, z1z1);
+  fp_sub(r->z, t, hh);
+  copy8(r->x, x3);
+  copy8(r->y, y3);
+}
+
+/* Window i's table entry for k: x || y of |d| * 2^(W i) * G, y negated for d < 0. */
+INLINE u32 comb_entry(u32 e[16], const u32 k[10], int i) {
+  u32 negative;
+  u32 digit = booth_digit(k, i, &negative);
+  for (int w = 0; w < 16; w++) e[w] = 0;
+  for (int j = 0; j < ENTRIES; j++) {
+    u32 mask = mask_eq(digit, (u32)j + 1);
+    for (int w = 0; w < 16; w++) e[w] |= TABLE[i][j][w] & mask;
+  }
+  u32 ny[8], zero[8] = {0};
+  fp_sub(ny, zero, e + 8);
+  select8(e + 8, ny, e + 8, negative);
+  return digit;
+}
+
+/*
+ * k * G in projective coordinates, for 0 <= k < 2^256. With Booth digits the sum of windows
+ * 0..i-1 is S = s * G with |s| <= 2^(6i - 1), and window i adds d * 2^(6i) * G with
+ * 1 <= |d| <= 32: s = +-d 2^(6i) (mod n) would need |s -+ d 2^(6i)| >= n, which first becomes
+ * possible in the last window. So windows 0..41 use the faster incomplete Jacobian addition,
+ * with the point at infinity (s = 0, all digits so far zero) tracked by a mask, and the last
+ * window the complete projective one.
+ */
 static void base_mul(point *r, const u32 k8[8]) {
   u32 k[10] = {0};
   copy8(k, k8);
   point acc, sum;
   for (int i = 0; i < 8; i++) acc.x[i] = acc.z[i] = 0;
   for (int i = 0; i < 8; i++) acc.y[i] = i == 0;
-  u32 zero[8] = {0};
-  for (int i = 0; i < WINDOWS; i++) {
-    u32 negative;
-    u32 digit = booth_digit(k, i, &negative);
-    u32 e[16] = {0};
-    for (int j = 0; j < ENTRIES; j++) {
-      u32 mask = mask_eq(digit, (u32)j + 1);
-      for (int w = 0; w < 16; w++) e[w] |= TABLE[i][j][w] & mask;
-    }
-    u32 ny[8];
-    fp_sub(ny, zero, e + 8);
-    select8(e + 8, ny, e + 8, negative);
-    point_add_affine(&sum, &acc, e, e + 8);
-    u32 keep = mask_nonzero(digit);
+  u32 one[8] = {1, 0, 0, 0, 0, 0, 0, 0};
+  u32 infinity = 0xffffffffu;
+  u32 e[16];
+  for (int i = 0; i < WINDOWS - 1; i++) {
+    u32 keep = mask_nonzero(comb_entry(e, k, i));
+    jacobian_add_affine(&sum, &acc, e, e + 8);
+    select8(sum.x, e, sum.x, infinity);
+    select8(sum.y, e + 8, sum.y, infinity);
+    select8(sum.z, one, sum.z, infinity);
     select8(acc.x, sum.x, acc.x, keep);
     select8(acc.y, sum.y, acc.y, keep);
     select8(acc.z, sum.z, acc.z, keep);
+    infinity &= ~keep;
   }
+  /* Jacobian to projective: (X Z, Y, Z^3); the point at infinity (0, 1, 0) stays itself. */
+  u32 zz[8];
+  fp_sqr(zz, acc.z);
+  fp_mul(acc.x, acc.x, acc.z);
+  fp_mul(acc.z, acc.z, zz);
+  u32 keep = mask_nonzero(comb_entry(e, k, WINDOWS - 1));
+  point_add_affine(&sum, &acc, e, e + 8);
+  select8(acc.x, sum.x, acc.x, keep);
+  select8(acc.y, sum.y, acc.y, keep);
+  select8(acc.z, sum.z, acc.z, keep);
   *r = acc;
   wipe(k, sizeof k);
+  wipe(e, sizeof e);
 }
 
 /* ---- bytes ---- */
