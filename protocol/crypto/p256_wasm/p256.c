@@ -647,20 +647,25 @@ static const u32 SHA_K[64] = {0x428a2f98u, 0x71374491u, 0xb5c0fbcfu, 0xe9b5dba5u
 
 #define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
+/* One SHA-256 block; the schedule is a rolling window of 16 words kept in locals. */
 static NOINLINE void sha256_compress(u32 h[8], const u8 block[64]) {
-  u32 w[64];
+  u32 w[16];
+#pragma clang loop unroll(full)
   for (int i = 0; i < 16; i++) {
     const u8 *q = block + 4 * i;
     w[i] = ((u32)q[0] << 24) | ((u32)q[1] << 16) | ((u32)q[2] << 8) | q[3];
   }
-  for (int i = 16; i < 64; i++) {
-    u32 s0 = ROTR(w[i - 15], 7) ^ ROTR(w[i - 15], 18) ^ (w[i - 15] >> 3);
-    u32 s1 = ROTR(w[i - 2], 17) ^ ROTR(w[i - 2], 19) ^ (w[i - 2] >> 10);
-    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-  }
   u32 a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+#pragma clang loop unroll(full)
   for (int i = 0; i < 64; i++) {
-    u32 t1 = hh + (ROTR(e, 6) ^ ROTR(e, 11) ^ ROTR(e, 25)) + ((e & f) ^ (~e & g)) + SHA_K[i] + w[i];
+    if (i >= 16) {
+      u32 w15 = w[(i - 15) & 15], w2 = w[(i - 2) & 15];
+      u32 s0 = ROTR(w15, 7) ^ ROTR(w15, 18) ^ (w15 >> 3);
+      u32 s1 = ROTR(w2, 17) ^ ROTR(w2, 19) ^ (w2 >> 10);
+      w[i & 15] += s0 + w[(i - 7) & 15] + s1;
+    }
+    u32 t1 = hh + (ROTR(e, 6) ^ ROTR(e, 11) ^ ROTR(e, 25)) + ((e & f) ^ (~e & g)) + SHA_K[i] +
+             w[i & 15];
     u32 t2 = (ROTR(a, 2) ^ ROTR(a, 13) ^ ROTR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
     hh = g;
     g = f;
@@ -679,7 +684,6 @@ static NOINLINE void sha256_compress(u32 h[8], const u8 block[64]) {
   h[5] += f;
   h[6] += g;
   h[7] += hh;
-  for (int i = 0; i < 64; i++) ((volatile u32 *)w)[i] = 0;
 }
 
 /* The SHA-256 of a 64-byte key block (key XOR pad) followed by msg (len <= 119 bytes). */
