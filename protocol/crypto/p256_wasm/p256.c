@@ -238,26 +238,6 @@ static NOINLINE void fn_mul(u32 r[8], const u32 a[8], const u32 b[8]) {
   mont_mul(r, a, b, N, N0INV);
 }
 
-/* a >> 1 with the top bit from carry. */
-INLINE void shr1(u32 a[8], u32 carry) {
-  for (int i = 0; i < 7; i++) a[i] = (a[i] >> 1) | (a[i + 1] << 31);
-  a[7] = (a[7] >> 1) | (carry << 31);
-}
-
-/* x / 2 mod m for x < m, m odd. */
-INLINE void half_mod(u32 x[8], const u32 m[8]) {
-  u32 t[8];
-  u32 mask = (u32)0 - (x[0] & 1);
-  u64 c = 0;
-  for (int i = 0; i < 8; i++) {
-    c += (u64)x[i] + (m[i] & mask);
-    t[i] = (u32)c;
-    c >>= 32;
-  }
-  copy8(x, t);
-  shr1(x, (u32)c);
-}
-
 INLINE int is_one(const u32 a[8]) {
   u32 any = a[0] ^ 1;
   for (int i = 1; i < 8; i++) any |= a[i];
@@ -265,11 +245,35 @@ INLINE int is_one(const u32 a[8]) {
 }
 
 /*
- * a^-1 mod m (m odd, 1 <= a < m) by the binary extended Euclidean algorithm. Its running
- * time depends on a: callers only pass blinded values (a random multiple of the secret), as
- * @noble/curves does for its nonce inversion.
+ * Divides the even a by 2^t (t = its trailing zeros, at most 31 at a time) and x by the same
+ * 2^t mod m: x + q m with q = x (-m^-1) mod 2^t is divisible by 2^t (minv = -m^-1 mod 2^32).
  */
-static NOINLINE void inv_vartime(u32 r[8], const u32 a[8], const u32 m[8]) {
+INLINE void shift_out(u32 a[8], u32 x[8], const u32 m[8], u32 minv) {
+  for (int step = 0; step < 9 && (a[0] & 1) == 0; step++) {
+    u32 t = a[0] == 0 ? 31 : (u32)__builtin_ctz(a[0]);
+    if (t > 31) t = 31;
+    for (int i = 0; i < 7; i++) a[i] = (a[i] >> t) | (a[i + 1] << (32 - t));
+    a[7] >>= t;
+    u32 q = (x[0] * minv) & ((1u << t) - 1);
+    u32 y[9];
+    u64 c = 0;
+    for (int i = 0; i < 8; i++) {
+      c += (u64)q * m[i] + x[i];
+      y[i] = (u32)c;
+      c >>= 32;
+    }
+    y[8] = (u32)c;
+    for (int i = 0; i < 8; i++) x[i] = (y[i] >> t) | (y[i + 1] << (32 - t));
+    reduce_once(x, x, y[8] >> t, m);
+  }
+}
+
+/*
+ * a^-1 mod m (m odd, 1 <= a < m) by the binary extended Euclidean algorithm, shifting out
+ * runs of zero bits at once. Its running time depends on a: callers only pass blinded values
+ * (a random multiple of the secret), as @noble/curves does for its nonce inversion.
+ */
+static NOINLINE void inv_vartime(u32 r[8], const u32 a[8], const u32 m[8], u32 minv) {
   u32 u[8], v[8], x1[8] = {1, 0, 0, 0, 0, 0, 0, 0}, x2[8] = {0}, t[8];
   u32 any = 0;
   for (int i = 0; i < 8; i++) any |= a[i];
@@ -281,14 +285,8 @@ static NOINLINE void inv_vartime(u32 r[8], const u32 a[8], const u32 m[8]) {
   copy8(v, m);
   /* Bounded: each round takes at least one bit off u or v (2 * 256 rounds at most). */
   for (int round = 0; round < 1024 && !is_one(u) && !is_one(v); round++) {
-    while ((u[0] & 1) == 0) {
-      shr1(u, 0);
-      half_mod(x1, m);
-    }
-    while ((v[0] & 1) == 0) {
-      shr1(v, 0);
-      half_mod(x2, m);
-    }
+    shift_out(u, x1, m, minv);
+    shift_out(v, x2, m, minv);
     if (sub8(t, u, v) == 0) {
       copy8(u, t);
       mod_sub(x1, x1, x2, m);
@@ -754,7 +752,7 @@ static u32 sign_with(u32 r[8], u32 s[8], const u32 d[8], const u32 z[8], const u
   /* k^-1 = bn (k bn)^-1, the inversion again blinded. */
   fn_mul(k, k, R2N);
   fn_mul(k, k, bn);
-  inv_vartime(k, k, N);
+  inv_vartime(k, k, N, N0INV);
   fn_mul(k, k, R2N);
   fn_mul(k, k, bn);
   fn_mul(k, k, R2N);
@@ -923,14 +921,14 @@ EXPORT(p256_field_op) void p256_field_op(int op) {
     fp_sqr(r, a);
     break;
   case 5:
-    inv_vartime(r, a, P);
+    inv_vartime(r, a, P, 1);
     break;
   case 10:
     fn_mul(a, a, R2N);
     fn_mul(r, a, b);
     break;
   case 11:
-    inv_vartime(r, a, N);
+    inv_vartime(r, a, N, N0INV);
     break;
   default:
     for (int i = 0; i < 8; i++) r[i] = 0;
