@@ -37,9 +37,10 @@
  * CPU, one process, interleaved).
  *
  * P-256 ECDSA signing goes to our WebAssembly core (`p256_wasm/`, C compiled with clang):
- * 73 µs per CertificateVerify signature against 192 µs for noble, 487 µs for node:crypto and
- * 516 µs for WebCrypto (`deno task bench --only hscpu`, same process, shared machine), with
- * the same RFC 6979 bytes as noble; noble signs where WebAssembly cannot be instantiated.
+ * 66-96 µs per CertificateVerify signature against 204-372 µs for noble, 492-661 µs for
+ * node:crypto and 451-759 µs for WebCrypto (`deno task bench --only hscpu`, four runs, same
+ * process each, machine shared), with the same RFC 6979 bytes as noble; noble signs where
+ * WebAssembly cannot be instantiated.
  *
  * RSA private-key operations always go native: BigInt is not constant-time. Verification
  * handles only public data, so the faster BigInt path is safe there. Deno's node:crypto pays a
