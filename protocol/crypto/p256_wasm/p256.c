@@ -684,13 +684,30 @@ static NOINLINE void sha256_compress(u32 h[8], const u8 block[64]) {
   h[7] += hh;
 }
 
-/* The SHA-256 of a 64-byte key block (key XOR pad) followed by msg (len <= 119 bytes). */
-static void sha256_keyed(u8 out[32], const u8 key[32], u8 pad, const u8 *msg, int len) {
-  u32 h[8] = {0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
-              0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u};
+/* An HMAC-SHA-256 key (32 bytes) as the hash states after its inner and outer pad blocks. */
+typedef struct {
+  u32 inner[8], outer[8];
+} hmac_key;
+
+static void hmac_key_init(hmac_key *hk, const u8 key[32]) {
+  static const u32 IV[8] = {0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
+                            0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u};
+  u8 block[64];
+  for (int pass = 0; pass < 2; pass++) {
+    u32 *h = pass == 0 ? hk->inner : hk->outer;
+    u8 pad = pass == 0 ? 0x36 : 0x5c;
+    copy8(h, IV);
+    for (int i = 0; i < 64; i++) block[i] = (i < 32 ? key[i] : 0) ^ pad;
+    sha256_compress(h, block);
+  }
+  wipe(block, sizeof block);
+}
+
+/* Finishes a hash whose state h has taken one 64-byte block, with msg (len <= 119 bytes). */
+static void sha256_finish(u8 out[32], const u32 state[8], const u8 *msg, int len) {
+  u32 h[8];
+  copy8(h, state);
   u8 block[128];
-  for (int i = 0; i < 64; i++) block[i] = (i < 32 ? key[i] : 0) ^ pad;
-  sha256_compress(h, block);
   for (int i = 0; i < 128; i++) block[i] = 0;
   for (int i = 0; i < len; i++) block[i] = msg[i];
   block[len] = 0x80;
@@ -708,16 +725,16 @@ static void sha256_keyed(u8 out[32], const u8 key[32], u8 pad, const u8 *msg, in
     out[4 * i + 2] = (u8)(h[i] >> 8);
     out[4 * i + 3] = (u8)h[i];
   }
-  for (int i = 0; i < 128; i++) ((volatile u8 *)block)[i] = 0;
+  wipe(block, sizeof block);
+  wipe(h, sizeof h);
 }
 
-/* HMAC-SHA-256 with a 32-byte key; msg at most 119 bytes. out may alias key or msg. */
-static void hmac_sha256(u8 out[32], const u8 key[32], const u8 *msg, int len) {
-  u8 inner[32], k[32];
-  for (int i = 0; i < 32; i++) k[i] = key[i];
-  sha256_keyed(inner, k, 0x36, msg, len);
-  sha256_keyed(out, k, 0x5c, inner, 32);
-  for (int i = 0; i < 32; i++) ((volatile u8 *)k)[i] = ((volatile u8 *)inner)[i] = 0;
+/* HMAC-SHA-256 (RFC 2104) of msg (at most 119 bytes). out may alias msg. */
+static void hmac_sha256(u8 out[32], const hmac_key *hk, const u8 *msg, int len) {
+  u8 inner[32];
+  sha256_finish(inner, hk->inner, msg, len);
+  sha256_finish(out, hk->outer, inner, 32);
+  wipe(inner, sizeof inner);
 }
 
 /* ---- exports ---- */
@@ -794,6 +811,7 @@ EXPORT(p256_sign) int p256_sign(void) {
   if (!ready) build_table();
   u32 d[8], z[8], r[8], s[8], k[8], bn[8];
   u8 msg[97], kk[32], v[32];
+  hmac_key hk;
   load(d, io);
   load(z, io + 32);
   load_blind(bn, io + 160, N);
@@ -812,16 +830,18 @@ EXPORT(p256_sign) int p256_sign(void) {
     }
     store(msg + 33, d);
     store(msg + 65, z);
+    hmac_key_init(&hk, kk);
     for (int round = 0; round < 2; round++) {
       for (int i = 0; i < 32; i++) msg[i] = v[i];
       msg[32] = (u8)round;
-      hmac_sha256(kk, kk, msg, 97);
-      hmac_sha256(v, kk, v, 32);
+      hmac_sha256(kk, &hk, msg, 97);
+      hmac_key_init(&hk, kk);
+      hmac_sha256(v, &hk, v, 32);
     }
     for (int attempt = 0; attempt < 1000 && result == 0; attempt++) {
       /* Step h: V = HMAC_K(V), k = bits2int(V); a k out of range or a zero r or s draws
          K = HMAC_K(V || 0x00), V = HMAC_K(V) and the next V. */
-      hmac_sha256(v, kk, v, 32);
+      hmac_sha256(v, &hk, v, 32);
       load(k, v);
       if (sign_with(r, s, d, z, k, bn) & 1) { /* the attempt's outcome, not a secret */
         store(io + 96, r);
@@ -830,8 +850,9 @@ EXPORT(p256_sign) int p256_sign(void) {
       } else {
         for (int i = 0; i < 32; i++) msg[i] = v[i];
         msg[32] = 0;
-        hmac_sha256(kk, kk, msg, 33);
-        hmac_sha256(v, kk, v, 32);
+        hmac_sha256(kk, &hk, msg, 33);
+        hmac_key_init(&hk, kk);
+        hmac_sha256(v, &hk, v, 32);
       }
     }
   }
@@ -840,6 +861,7 @@ EXPORT(p256_sign) int p256_sign(void) {
   wipe(k, sizeof k);
   wipe(msg, sizeof msg);
   wipe(kk, sizeof kk);
+  wipe(&hk, sizeof hk);
   wipe(v, sizeof v);
   wipe(bn, sizeof bn);
   burn_stack();
