@@ -37,8 +37,8 @@
  * CPU, one process, interleaved).
  *
  * P-256 ECDSA signing goes to our WebAssembly core (`p256_wasm/`, C compiled with clang):
- * 66-96 µs per CertificateVerify signature against 204-372 µs for noble, 492-661 µs for
- * node:crypto and 451-759 µs for WebCrypto (`deno task bench --only hscpu`, four runs, same
+ * 61-96 µs per CertificateVerify signature against 204-372 µs for noble, 492-661 µs for
+ * node:crypto and 451-759 µs for WebCrypto (`deno task bench --only hscpu`, five runs, same
  * process each, machine shared), with the same RFC 6979 bytes as noble; noble signs where
  * WebAssembly cannot be instantiated.
  *
