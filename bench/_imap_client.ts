@@ -16,6 +16,8 @@ export interface ImapConnectOptions {
   readonly caPem?: string;
   /** The name the server certificate must carry (default "localhost"). */
   readonly serverName?: string;
+  /** A client certificate (PEM chain and key) for mutual TLS. */
+  readonly clientCertificate?: { readonly cert: string; readonly key: string };
 }
 
 /** A tagged completion and the untagged responses received while it was the oldest command. */
@@ -76,6 +78,7 @@ export class ImapClient {
         port: options.port,
         caCerts: [options.caPem],
         serverName: options.serverName ?? "localhost",
+        ...options.clientCertificate,
       } as Deno.ConnectTlsOptions);
     const client = new ImapClient(conn);
     const greeting = await new Promise<string>((resolve, reject) => {

@@ -261,6 +261,7 @@ try {
   if (wants("idle")) {
     console.log("\n## Memory of SELECTed IDLE sessions, Postern");
     console.log(formatIdleMemory(await benchIdleMemory(quick ? 500 : 2000)));
+    console.log(formatIdleMemory(await benchIdleMemory(quick ? 500 : 2000, true)));
   }
   if (wants("bulk")) {
     console.log("\n## Bulk FETCH of a 51.6 MB message with curl, Postern vs Dovecot");

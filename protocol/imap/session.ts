@@ -9,6 +9,7 @@ import type { QuotaSource } from "./quota.ts";
 import {
   MAX_UPDATE_CONTEXTS,
   MAX_UPDATE_UIDS,
+  type SearchUpdates,
   type UpdateContext,
   updateLine,
 } from "./search_context.ts";
@@ -133,7 +134,9 @@ export class ImapSession {
   readonly #authenticator: ImapAuthenticator;
   readonly #limits: SessionLimits;
   readonly #logger: ImapLogger;
-  readonly #mime: MimeSupport;
+  /** MIME support as given; the default is built at first use (an idle session needs none). */
+  readonly #mimeGiven: MimeSupport | undefined;
+  #mimeBuilt: MimeSupport | null = null;
   readonly #sortKeys: SortKeyCache;
   readonly #quota: QuotaSource | null;
   readonly #compressOffered: boolean;
@@ -179,7 +182,7 @@ export class ImapSession {
     this.#authenticator = options.authenticator;
     this.#limits = { ...defaultLimits, ...options.limits };
     this.#logger = options.logger ?? silentLogger;
-    this.#mime = options.mime ?? createMimeSupport();
+    this.#mimeGiven = options.mime;
     this.#sortKeys = options.sortKeys ?? sortKeyCacheFor(options.store);
     this.#quota = options.quota ?? null;
     this.#compressOffered = options.compress ?? false;
@@ -702,8 +705,8 @@ export class ImapSession {
       starttlsAvailable: this.#starttlsAvailable,
       hasIdentity: this.#identity !== null,
       authenticated,
-      binary: this.#mime.binary !== undefined,
-      preview: this.#mime.preview !== undefined,
+      binary: this.#mimeGiven === undefined || this.#mimeGiven.binary !== undefined,
+      preview: this.#mimeGiven === undefined || this.#mimeGiven.preview !== undefined,
       quota: this.#quota !== null,
       compress: this.#compressOffered && !this.#compressed,
       appendLimit: this.#limits.maxLiteral,
@@ -716,118 +719,177 @@ export class ImapSession {
     return this.#ctx ??= this.#buildContext();
   }
 
+  get #mime(): MimeSupport {
+    return this.#mimeBuilt ??= this.#mimeGiven ?? createMimeSupport();
+  }
+
   #buildContext(): CommandContext {
-    // deno-lint-ignore no-this-alias
-    const session = this;
-    return {
-      get tag() {
-        return session.#tag;
-      },
-      store: this.#store,
-      authenticator: this.#authenticator,
-      mime: this.#mime,
-      sortKeys: this.#sortKeys,
-      quota: this.#quota,
-      limits: this.#limits,
-      out: this.#out,
-      idFields: this.#idFields,
-      get authContext(): AuthContext {
-        return { peer: session.#peerAddress, tls: session.#tls };
-      },
-      get state() {
-        return session.#state;
-      },
-      setState: (next) => this.#setState(next),
-      flush: () => this.#flush(),
-      pacer: () => new Pacer(this.#sliceMs),
-      maybeFlush: async () => {
-        if (this.#out.size < FLUSH_THRESHOLD) return;
-        const written = this.#hand();
-        if (written !== undefined) await written;
-      },
-      get tls() {
-        return session.#tls;
-      },
-      get identity() {
-        return session.#identity;
-      },
-      get enabled() {
-        return session.#enabled;
-      },
-      enable: (name) => this.#enabled.add(name.toUpperCase()),
-      enableCondstore: async () => {
-        if (this.#enabled.has("CONDSTORE")) return;
-        this.#enabled.add("CONDSTORE");
-        const state = this.#state;
-        if (state.kind !== "selected") return;
-        const mailbox = await this.#store.getMailbox(state.account.id, state.view.name);
-        if (mailbox === null || mailbox.id !== state.view.mailboxId) return;
-        this.#out.line(`* OK [HIGHESTMODSEQ ${mailbox.highestModseq}] Highest`);
-      },
-      get rev2() {
-        return session.#enabled.has("IMAP4REV2");
-      },
-      get condstore() {
-        return session.#enabled.has("CONDSTORE");
-      },
-      get qresync() {
-        return session.#enabled.has("QRESYNC");
-      },
-      get utf8() {
-        return session.#enabled.has("IMAP4REV2") || session.#enabled.has("UTF8=ACCEPT");
-      },
-      capabilities: () => this.#caps(this.#state.kind !== "notAuthenticated"),
-      mailboxFromClient: (name, strict = false) => this.#mailboxFromClient(name, strict),
-      mailboxToClient: (name) => this.#mailboxToClient(name),
-      awaitInput: (pending) => {
-        this.#pending = pending;
-      },
-      requestStartTls: () => {
-        this.#afterCompletion = () => this.#startTls();
-      },
-      get compressed() {
-        return session.#compressed;
-      },
-      clientIdentified: (name, version) => this.onClientId(name, version),
-      requestCompress: () => {
-        this.#afterCompletion = () => this.#startCompress();
-      },
-      requestClose: () => {
-        this.#afterCompletion = () => this.#close();
-      },
-      authFailed: () => {
-        if (++this.#authFailures >= this.#limits.maxAuthFailures) {
-          this.#afterCompletion = () => {
-            this.#out.line("* BYE Too many failed authentications");
-            this.#close();
-          };
-        }
-      },
-      loadAccount: (name) => this.#loadAccount(name),
-      warn: (message, props) => this.#logger.warn(message, props),
-      get savedSearch() {
-        return session.#savedSearch;
-      },
-      searchUpdates: {
+    return new ImapSession.#Context(this);
+  }
+
+  /**
+   * The context commands see: one small object per session whose accessors and methods live on
+   * the prototype (an object literal of getters and arrow functions cost each idle session
+   * about 3.5 KiB of closures and dictionary properties).
+   */
+  static readonly #Context = class SessionContext implements CommandContext {
+    readonly #s: ImapSession;
+    constructor(session: ImapSession) {
+      this.#s = session;
+    }
+    get tag(): string {
+      return this.#s.#tag;
+    }
+    get store(): MailStore {
+      return this.#s.#store;
+    }
+    get authenticator(): ImapAuthenticator {
+      return this.#s.#authenticator;
+    }
+    get mime(): MimeSupport {
+      return this.#s.#mime;
+    }
+    get sortKeys(): SortKeyCache {
+      return this.#s.#sortKeys;
+    }
+    get quota(): QuotaSource | null {
+      return this.#s.#quota;
+    }
+    get limits(): SessionLimits {
+      return this.#s.#limits;
+    }
+    get out(): Output {
+      return this.#s.#out;
+    }
+    get idFields(): Readonly<Record<string, string>> {
+      return this.#s.#idFields;
+    }
+    get authContext(): AuthContext {
+      return { peer: this.#s.#peerAddress, tls: this.#s.#tls };
+    }
+    get state(): SessionState {
+      return this.#s.#state;
+    }
+    setState(next: SessionState): void {
+      this.#s.#setState(next);
+    }
+    flush(): void {
+      this.#s.#flush();
+    }
+    pacer(): Pacer {
+      return new Pacer(this.#s.#sliceMs);
+    }
+    async maybeFlush(): Promise<void> {
+      const s = this.#s;
+      if (s.#out.size < FLUSH_THRESHOLD) return;
+      const written = s.#hand();
+      if (written !== undefined) await written;
+    }
+    get tls(): boolean {
+      return this.#s.#tls;
+    }
+    get identity(): CertificateIdentity | null {
+      return this.#s.#identity;
+    }
+    get enabled(): ReadonlySet<string> {
+      return this.#s.#enabled;
+    }
+    enable(name: string): void {
+      this.#s.#enabled.add(name.toUpperCase());
+    }
+    async enableCondstore(): Promise<void> {
+      const s = this.#s;
+      if (s.#enabled.has("CONDSTORE")) return;
+      s.#enabled.add("CONDSTORE");
+      const state = s.#state;
+      if (state.kind !== "selected") return;
+      const mailbox = await s.#store.getMailbox(state.account.id, state.view.name);
+      if (mailbox === null || mailbox.id !== state.view.mailboxId) return;
+      s.#out.line(`* OK [HIGHESTMODSEQ ${mailbox.highestModseq}] Highest`);
+    }
+    get rev2(): boolean {
+      return this.#s.#enabled.has("IMAP4REV2");
+    }
+    get condstore(): boolean {
+      return this.#s.#enabled.has("CONDSTORE");
+    }
+    get qresync(): boolean {
+      return this.#s.#enabled.has("QRESYNC");
+    }
+    get utf8(): boolean {
+      const enabled = this.#s.#enabled;
+      return enabled.has("IMAP4REV2") || enabled.has("UTF8=ACCEPT");
+    }
+    capabilities(): string[] {
+      return this.#s.#caps(this.#s.#state.kind !== "notAuthenticated");
+    }
+    mailboxFromClient(name: string, strict = false): string {
+      return this.#s.#mailboxFromClient(name, strict);
+    }
+    mailboxToClient(name: string): string {
+      return this.#s.#mailboxToClient(name);
+    }
+    awaitInput(pending: Pending): void {
+      this.#s.#pending = pending;
+    }
+    requestStartTls(): void {
+      const s = this.#s;
+      s.#afterCompletion = () => s.#startTls();
+    }
+    get compressed(): boolean {
+      return this.#s.#compressed;
+    }
+    clientIdentified(name: string, version: string | null): void {
+      this.#s.onClientId(name, version);
+    }
+    requestCompress(): void {
+      const s = this.#s;
+      s.#afterCompletion = () => s.#startCompress();
+    }
+    requestClose(): void {
+      const s = this.#s;
+      s.#afterCompletion = () => s.#close();
+    }
+    authFailed(): void {
+      const s = this.#s;
+      if (++s.#authFailures >= s.#limits.maxAuthFailures) {
+        s.#afterCompletion = () => {
+          s.#out.line("* BYE Too many failed authentications");
+          s.#close();
+        };
+      }
+    }
+    loadAccount(name: string): Promise<Account> {
+      return this.#s.#loadAccount(name);
+    }
+    warn(message: string, props?: Record<string, unknown>): void {
+      this.#s.#logger.warn(message, props);
+    }
+    get savedSearch(): readonly number[] {
+      return this.#s.#savedSearch;
+    }
+    set savedSearch(uids: readonly number[]) {
+      this.#s.#savedSearch = uids;
+    }
+    get searchUpdates(): SearchUpdates {
+      const s = this.#s;
+      return {
         add: (context) => {
-          const others = this.#updates.filter((u) => u.tag !== context.tag);
+          const others = s.#updates.filter((u) => u.tag !== context.tag);
           if (others.length >= MAX_UPDATE_CONTEXTS) return false;
           const held = others.reduce((n, u) => n + u.results.length, context.results.length);
           if (held > MAX_UPDATE_UIDS) return false;
-          this.#updates = [...others, context];
+          s.#updates = [...others, context];
           return true;
         },
         cancel: (tags) => {
-          const unknown = tags.filter((t) => !this.#updates.some((u) => u.tag === t));
-          this.#updates = this.#updates.filter((u) => !tags.includes(u.tag));
+          const unknown = tags.filter((t) => !s.#updates.some((u) => u.tag === t));
+          s.#updates = s.#updates.filter((u) => !tags.includes(u.tag));
           return unknown;
         },
-      },
-      set savedSearch(uids) {
-        session.#savedSearch = uids;
-      },
-    };
-  }
+      };
+    }
+  };
 
   #startTls(): void {
     this.#flush();

@@ -831,6 +831,17 @@ export class TlsServerConnection extends Connection {
   /** Marks the connection established and sends its NewSessionTickets (Section 4.6.1). */
   #establish(): void {
     this.establish();
+    const done = this.#negotiated;
+    if (done !== null) {
+      // The client's key share and the names are views into the ClientHello: keep copies of
+      // the names only, so that an established connection does not hold the whole message.
+      this.#negotiated = {
+        ...done,
+        share: null,
+        alpn: done.alpn === null ? null : done.alpn.slice(),
+        sni: done.sni === null ? null : done.sni.slice(),
+      };
+    }
     const rms = this.#resumptionMaster;
     const keys = this.#config.ticketKeys;
     const suite = this.negotiatedSuite;

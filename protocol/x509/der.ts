@@ -582,9 +582,14 @@ export function isStringTag(tag: number): boolean {
     tag === Tag.T61_STRING || tag === Tag.BMP_STRING || tag === Tag.UNIVERSAL_STRING;
 }
 
-/** Lower-case hex of bytes. */
+const HEX_PAIRS = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
+/**
+ * Lower-case hex of bytes, as one flat string: sessions keep fingerprints and serials, and a
+ * string built with `+=` stays a chain of pieces (about 1 KiB for a SHA-256 fingerprint).
+ */
 export function toHex(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
-  return s;
+  const pairs = new Array<string>(bytes.length);
+  for (let i = 0; i < bytes.length; i++) pairs[i] = HEX_PAIRS[bytes[i]!]!;
+  return pairs.join("");
 }

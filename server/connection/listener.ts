@@ -375,12 +375,7 @@ export class ListenerGroup {
   ): Promise<void> {
     const started = performance.now();
     const peer = formatPeer(remote);
-    let channel: ByteChannel | null = null;
-    let tlsChannel: TlsChannel | null = null;
     let closeReason = "closed";
-    let user: string | undefined;
-    const notes: Record<string, string | number> = {};
-    if (proxy?.balancer) notes.proxy = formatPeer(proxy.balancer);
     const accept = (initialBytes?: Uint8Array) =>
       TlsChannel.accept(conn, this.#options.tlsConfig(), {
         handshakeTimeoutMs: this.#options.handshakeTimeoutMs,
@@ -391,41 +386,16 @@ export class ListenerGroup {
         ...(initialBytes ? { initialBytes } : {}),
         metrics: this.#metrics,
       });
+    const context = new Connection(id, remote, spec, this.#shutdown.signal, accept);
+    if (proxy?.balancer) context.notes.proxy = formatPeer(proxy.balancer);
     try {
       if (spec.tls === "implicit") {
-        tlsChannel = await accept(proxy?.rest);
-        channel = tlsChannel;
+        context.use(await accept(proxy?.rest));
       } else {
-        channel = new PlainChannel(conn, this.#metrics, proxy?.rest);
+        context.use(new PlainChannel(conn, this.#metrics, proxy?.rest));
       }
-      const context: ConnectionContext = {
-        id,
-        remoteAddress: remote.hostname,
-        remotePort: remote.port,
-        listener: spec,
-        get channel() {
-          return channel!;
-        },
-        get tls() {
-          return tlsChannel?.info() ?? null;
-        },
-        startTls: async () => {
-          if (tlsChannel) throw new Error("TLS is already active");
-          tlsChannel = await accept();
-          channel = tlsChannel;
-          return tlsChannel;
-        },
-        shutdown: this.#shutdown.signal,
-        setUser: (name) => {
-          user = name;
-          tlsChannel?.trust();
-        },
-        annotate: (key, value) => {
-          notes[key] = value;
-        },
-      };
       await this.#options.application(context);
-      closeReason = tlsChannel?.closeReason ?? "closed";
+      closeReason = context.tlsChannel?.closeReason ?? "closed";
     } catch (error) {
       if (error instanceof HandshakeError) {
         closeReason = `handshake failed: ${error.alert ? `${error.alert}: ` : ""}${error.message}`;
@@ -434,21 +404,84 @@ export class ListenerGroup {
         this.#options.onError(`Connection ${id} failed`, error);
       }
     } finally {
+      const channel = context.current;
       await channel?.close().catch(() => {});
       closeQuietly(conn);
       this.#options.onAccess({
         id,
         peer,
         listener: listenerLabel(spec),
-        tls: tlsChannel?.info() ?? null,
+        tls: context.tls,
         bytesIn: channel?.bytesIn ?? 0,
         bytesOut: channel?.bytesOut ?? 0,
         durationMs: Math.round(performance.now() - started),
         closeReason,
-        user,
-        notes,
+        user: context.user,
+        notes: context.notes,
       });
     }
+  }
+}
+
+/**
+ * One connection as its application sees it: a class, so that the accessors live on the
+ * prototype (an object literal of getters and closures cost each idle connection about 1 KiB).
+ */
+class Connection implements ConnectionContext {
+  readonly id: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly listener: ListenerSpec;
+  readonly shutdown: AbortSignal;
+  /** The channel in use (null until the first one is set), and the TLS one once there is one. */
+  current: ByteChannel | null = null;
+  tlsChannel: TlsChannel | null = null;
+  user: string | undefined = undefined;
+  readonly notes: Record<string, string | number> = {};
+  readonly #accept: () => Promise<TlsChannel>;
+
+  constructor(
+    id: number,
+    remote: Endpoint,
+    listener: ListenerSpec,
+    shutdown: AbortSignal,
+    accept: () => Promise<TlsChannel>,
+  ) {
+    this.id = id;
+    this.remoteAddress = remote.hostname;
+    this.remotePort = remote.port;
+    this.listener = listener;
+    this.shutdown = shutdown;
+    this.#accept = accept;
+  }
+
+  use(channel: ByteChannel): void {
+    this.current = channel;
+    if (channel instanceof TlsChannel) this.tlsChannel = channel;
+  }
+
+  get channel(): ByteChannel {
+    return this.current!;
+  }
+
+  get tls(): ConnectionInfo | null {
+    return this.tlsChannel?.info() ?? null;
+  }
+
+  async startTls(): Promise<ByteChannel> {
+    if (this.tlsChannel) throw new Error("TLS is already active");
+    const channel = await this.#accept();
+    this.use(channel);
+    return channel;
+  }
+
+  setUser(name: string): void {
+    this.user = name;
+    this.tlsChannel?.trust();
+  }
+
+  annotate(key: string, value: string | number): void {
+    this.notes[key] = value;
   }
 }
 

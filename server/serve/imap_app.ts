@@ -65,6 +65,61 @@ export interface LiveSession {
 }
 
 /**
+ * A session as the admin socket and the certificate re-check see it: one small object whose
+ * accessors live on the prototype (an object literal of getters and closures cost each idle
+ * session about 1 KiB).
+ */
+class Live implements LiveSession {
+  user: string | null = null;
+  session: ImapSession | null = null;
+  readonly since = new Date();
+  readonly #context: ConnectionContext;
+  identity: CertificateIdentity | null;
+
+  constructor(context: ConnectionContext, identity: CertificateIdentity | null) {
+    this.#context = context;
+    this.identity = identity;
+  }
+
+  bye(text: string): void {
+    void this.session?.bye(text);
+  }
+
+  get peer(): string {
+    const c = this.#context;
+    return c.remoteAddress.includes(":")
+      ? `[${c.remoteAddress}]:${c.remotePort}`
+      : `${c.remoteAddress}:${c.remotePort}`;
+  }
+
+  get listener(): string {
+    return listenerLabel(this.#context.listener);
+  }
+
+  get tls(): ConnectionInfo | null {
+    return this.#context.tls;
+  }
+
+  get mailbox(): string | null {
+    return this.session?.selectedMailbox ?? null;
+  }
+}
+
+/** The session's logger: every line names its connection. */
+class ConnectionLogger {
+  readonly #id: number;
+  constructor(id: number) {
+    this.#id = id;
+  }
+  warn(message: string, props?: Record<string, unknown>): void {
+    log.warn(message, { conn: this.#id, ...props });
+  }
+  error(message: string, props?: Record<string, unknown>): void {
+    log.error(message, { conn: this.#id, ...props });
+  }
+}
+
+/**
  * Output queued beyond this makes the driver stop reading until the client catches up. The
  * kernel's socket buffer (megabytes on loopback) comes on top, so a small figure costs no
  * throughput, while each client that never reads can pin at most about this much memory.
@@ -106,6 +161,7 @@ export class ImapApplication {
     let user: string | null = null;
     let sessionKey: string | null = null;
     let identity = context.tls?.peer?.identity ?? null;
+    const live = new Live(context, identity);
     /** Counts a login (or a PREAUTH greeting) against the per-user connection limit. */
     const claim = async (name: string): Promise<boolean> => {
       const count = this.#perUser.get(name) ?? 0;
@@ -126,7 +182,7 @@ export class ImapApplication {
       if (sessionKey !== null) void options.sessions?.releaseSession(sessionKey);
       sessionKey = key;
       this.#perUser.set(name, count + 1);
-      user = name;
+      user = live.user = name;
       context.setUser(name);
       return true;
     };
@@ -141,10 +197,7 @@ export class ImapApplication {
       tls: context.tls !== null,
       starttlsAvailable: context.listener.tls === "starttls",
       peer: { address: `${context.remoteAddress}`, identity },
-      logger: {
-        warn: (message, props) => log.warn(message, { conn: context.id, ...props }),
-        error: (message, props) => log.error(message, { conn: context.id, ...props }),
-      },
+      logger: new ConnectionLogger(context.id),
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.quota ? { quota: options.quota } : {}),
       compress: true,
@@ -198,30 +251,11 @@ export class ImapApplication {
     session.onStartTls = async () => {
       await writing;
       channel = await context.startTls();
-      identity = context.tls?.peer?.identity ?? null;
+      identity = live.identity = context.tls?.peer?.identity ?? null;
       session.tlsStarted(identity);
     };
 
-    const live: LiveSession = {
-      get identity() {
-        return identity;
-      },
-      get user() {
-        return user;
-      },
-      bye: (text) => void session.bye(text),
-      peer: context.remoteAddress.includes(":")
-        ? `[${context.remoteAddress}]:${context.remotePort}`
-        : `${context.remoteAddress}:${context.remotePort}`,
-      listener: listenerLabel(context.listener),
-      get tls() {
-        return context.tls;
-      },
-      since: new Date(),
-      get mailbox() {
-        return session.selectedMailbox;
-      },
-    };
+    live.session = session;
     this.#sessions.add(live);
     const onShutdown = () => void session.bye("Server shutting down");
     const shutdown = this.#onShutdown(context.shutdown);

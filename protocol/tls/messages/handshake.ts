@@ -34,8 +34,10 @@ export const anyHandshakeMessage: HandshakeLimit = () => MAX_HANDSHAKE_MESSAGE;
  * length over the type's limit is `decode_error`. So a peer cannot make us hold more than
  * the limit of a message we actually expect.
  */
+const EMPTY = new Uint8Array(0);
+
 export class HandshakeJoiner {
-  #buf: Uint8Array = new Uint8Array(0);
+  #buf: Uint8Array = EMPTY;
   #start = 0;
   #end = 0;
   readonly #limit: HandshakeLimit;
@@ -94,7 +96,12 @@ export class HandshakeJoiner {
     if (length < 0 || this.#end - this.#start < 4 + length) return null;
     const encoded = this.#buf.slice(this.#start, this.#start + 4 + length);
     this.#start += 4 + length;
-    if (this.#start === this.#end) this.#start = this.#end = 0;
+    if (this.#start === this.#end) {
+      // Nothing partial is held: let the buffer go (after the handshake a connection rarely
+      // sees another handshake message, and idle connections are many).
+      this.#start = this.#end = 0;
+      this.#buf = EMPTY;
+    }
     return { type: encoded[0]!, body: encoded.subarray(4), encoded };
   }
 }
