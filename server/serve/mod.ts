@@ -2,7 +2,7 @@
  * Runs the server from a validated configuration: binds the listeners, keeps the TLS material
  * current across reloads, writes one access line per connection, and shuts down gracefully.
  */
-import { Wakeup } from "../connection/wakeup.ts";
+import { Wakeup, wakeupPath } from "../connection/wakeup.ts";
 import { dirname } from "node:path";
 import { type Config, loadConfig, MAX_SOCKET_PATH } from "../config/mod.ts";
 import { getLogger } from "../log.ts";
@@ -358,7 +358,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     }
   }
   // Long commands yield to the event loop through a socket round trip, not a 2 ms timer.
-  const wakeup = await Wakeup.open();
+  const wakeup = await Wakeup.open(wakeupPath(config.dataDir, role?.id ?? 0));
   wakeup?.install();
   // Of several Workers, the supervisor says so once all of them listen.
   for (const [i, addr] of role !== null ? [] : addresses.entries()) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Pacer, SLICE_MS, sliceMs, yieldToEventLoop } from "../../../protocol/event_loop.ts";
-import { Wakeup } from "../../../server/connection/wakeup.ts";
+import { Wakeup, wakeupPath } from "../../../server/connection/wakeup.ts";
 
 /** Keeps the thread busy for `ms` (a slice of paced work). */
 function spin(ms: number): void {
@@ -47,4 +47,23 @@ Deno.test("the quick yield runs due timers and ready sockets before paced work g
   await wakeup.yield();
   await yieldToEventLoop();
   assert.equal(fired, true);
+});
+
+Deno.test("the pair opens on a Unix socket whose name is gone once connected, and takes only its own connection", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-wakeup-" });
+  const path = wakeupPath(dir, 1);
+  try {
+    const wakeup = await Wakeup.open(path);
+    assert.ok(wakeup, "no Unix pair");
+    await assert.rejects(Deno.lstat(path), Deno.errors.NotFound);
+    await wakeup.yield();
+    wakeup.close();
+    // A stale file of a crashed server is replaced.
+    await Deno.writeTextFile(path, "");
+    const again = await Wakeup.open(path);
+    assert.ok(again, "a stale socket file is in the way");
+    again.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
