@@ -78,29 +78,34 @@ interface SplitListing {
 /** Messages split between two looks at the clock. */
 const SPLIT_STEP = 2048;
 
+/** A split in progress (`splitStep`). */
+interface SplitState {
+  readonly uids: number[];
+  readonly flags: (readonly string[])[];
+  readonly sets: (readonly string[])[];
+  more: Set<readonly string[]> | null;
+  floor: number;
+}
+
 /**
- * Splits a listing, yielding to the event loop once a time slice is used up when given a
- * pacer (a SELECT of 100,000 takes a few slices while its code is cold). Stores share one
- * array per flag combination, so a few identity checks find the distinct ones without hashing
- * every message.
+ * Splits `messages[from..to)` into `state`, synchronously: the hot loop stays out of the async
+ * function. Stores share one array per flag combination, so a few identity checks find the
+ * distinct ones without hashing every message.
  */
-async function splitListing(
+function splitStep(
   messages: readonly MessageMeta[],
-  pacer: Pacer | null,
-): Promise<SplitListing> {
-  const count = messages.length;
-  const uids: number[] = [];
-  const flags: (readonly string[])[] = [];
-  const sets: (readonly string[])[] = [];
-  let more: Set<readonly string[]> | null = null;
-  let floor = 0;
-  for (let i = 0; i < count; i++) {
-    if (pacer !== null && i % SPLIT_STEP === 0 && pacer.due()) await pacer.yield();
+  from: number,
+  to: number,
+  state: SplitState,
+): void {
+  const { uids, flags, sets } = state;
+  let floor = state.floor;
+  for (let i = from; i < to; i++) {
     const m = messages[i]!;
     const f = m.flags;
-    uids.push(m.uid);
+    uids[i] = m.uid;
     if (m.modseq > floor) floor = m.modseq;
-    flags.push(f);
+    flags[i] = f;
     let j = 0;
     while (j < sets.length && j < FEW_FLAG_SETS && sets[j] !== f) j++;
     if (j < sets.length && j < FEW_FLAG_SETS) continue;
@@ -108,12 +113,42 @@ async function splitListing(
       sets.push(f);
       continue;
     }
-    more ??= new Set(sets);
-    if (more.has(f)) continue;
-    more.add(f);
+    state.more ??= new Set(sets);
+    if (state.more.has(f)) continue;
+    state.more.add(f);
     sets.push(f);
   }
-  return { uids, flags, sets, floor, shared: false };
+  state.floor = floor;
+}
+
+/**
+ * Splits a listing, `SPLIT_STEP` messages at a time, yielding to the event loop between steps
+ * once a time slice is used up when given a pacer (a SELECT of 100,000 takes a few slices
+ * while its code is cold).
+ */
+async function splitListing(
+  messages: readonly MessageMeta[],
+  pacer: Pacer | null,
+): Promise<SplitListing> {
+  const count = messages.length;
+  const state: SplitState = {
+    uids: new Array(count),
+    flags: new Array(count),
+    sets: [],
+    more: null,
+    floor: 0,
+  };
+  for (let at = 0; at < count; at += SPLIT_STEP) {
+    if (pacer !== null && at > 0 && pacer.due()) await pacer.yield();
+    splitStep(messages, at, Math.min(count, at + SPLIT_STEP), state);
+  }
+  return {
+    uids: state.uids,
+    flags: state.flags,
+    sets: state.sets,
+    floor: state.floor,
+    shared: false,
+  };
 }
 
 /** Listings shorter than this are split at every SELECT; longer ones are kept (`splitFor`). */
