@@ -58,6 +58,7 @@ import { EventHub, type EventRelay } from "../event_hub.ts";
 import { checkObjectId, newObjectId } from "../object_id.ts";
 import { checkMessageSize, MAX_MESSAGE_BYTES } from "../limits.ts";
 import { MIGRATIONS } from "./schema.ts";
+import { Pacer } from "../../protocol/event_loop.ts";
 import type { CheckpointerReport, CheckpointerRequest } from "./_checkpointer.ts";
 import type { BlobReaderReport, BlobReaderRequest } from "./_blob_reader.ts";
 import type {
@@ -260,13 +261,11 @@ const OFF_THREAD_READ_BYTES = 4 * 1024 * 1024;
 /** Settles one blob reader request: the bytes, null when gone, undefined to read here instead. */
 type BlobRead = (raw: Uint8Array | null | undefined) => void;
 
-/** Messages listed per step when a large mailbox is listed a chunk at a time. */
-const LISTING_CHUNK = 2000;
 /**
- * Milliseconds of listing between two yields to the event loop (a yield costs a few
- * milliseconds itself: nested timers are clamped to 4 ms).
+ * Messages listed per step when a large mailbox is listed a chunk at a time (about 2 ms warm;
+ * the steps of a time slice of protocol/event_loop.ts run between two yields).
  */
-const LISTING_SLICE_MS = 10;
+const LISTING_CHUNK = 1000;
 /** Mailboxes smaller than this are listed from SQLite every time; larger ones are cached. */
 const LISTING_CACHE_MIN = 1000;
 /** Messages the cached listings may hold in all (about 100 bytes each). */
@@ -991,7 +990,8 @@ export class SqliteMailStore implements MailStore, ExactStore {
     for (let attempt = 0; attempt < 2; attempt++) {
       const metas: MessageMeta[] = [];
       const parsed = new Map<string, readonly string[]>();
-      let since = performance.now();
+      // Yields are macrotasks, so that socket reads and timers run between chunks.
+      const pacer = new Pacer();
       for (let after = 0;;) {
         const chunk = await this.#call(() =>
           this.#listMetas(mailboxId, after, LISTING_CHUNK, parsed)
@@ -999,11 +999,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
         for (const meta of chunk) metas.push(meta);
         if (chunk.length < LISTING_CHUNK) break;
         after = chunk[chunk.length - 1]!.uid;
-        if (performance.now() - since >= LISTING_SLICE_MS) {
-          // A macrotask, so that socket reads and timers run between chunks.
-          await new Promise((resolve) => setTimeout(resolve, 0));
-          since = performance.now();
-        }
+        if (pacer.due()) await pacer.yield();
       }
       const now = await this.#call(() => this.#mailboxById(mailboxId));
       if (listingKey(now) === listingKey(m)) {

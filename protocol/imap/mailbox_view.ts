@@ -17,7 +17,13 @@ import {
   sequenceSpans,
 } from "./sequence_set.ts";
 import { ImapError } from "./errors.ts";
-import { type RecentMode, type RecentRegistry, recentRegistryFor } from "./recent.ts";
+import { Pacer } from "../event_loop.ts";
+import {
+  firstAtOrAbove,
+  type RecentMode,
+  type RecentRegistry,
+  recentRegistryFor,
+} from "./recent.ts";
 
 /** How a changed view wants the session to react. */
 export type ViewNotice = "changed" | "deleted";
@@ -69,18 +75,32 @@ interface SplitListing {
   firstUnseen?: number;
 }
 
+/** Messages split between two looks at the clock. */
+const SPLIT_STEP = 2048;
+
+/** A split in progress (`splitStep`). */
+interface SplitState {
+  readonly uids: number[];
+  readonly flags: (readonly string[])[];
+  readonly sets: (readonly string[])[];
+  more: Set<readonly string[]> | null;
+  floor: number;
+}
+
 /**
- * Splits a listing. Stores share one array per flag combination, so a few identity checks find
- * the distinct ones without hashing every message (a SELECT of 100,000).
+ * Splits `messages[from..to)` into `state`, synchronously: the hot loop stays out of the async
+ * function. Stores share one array per flag combination, so a few identity checks find the
+ * distinct ones without hashing every message.
  */
-function splitListing(messages: readonly MessageMeta[]): SplitListing {
-  const count = messages.length;
-  const uids: number[] = new Array(count);
-  const flags: (readonly string[])[] = new Array(count);
-  const sets: (readonly string[])[] = [];
-  let more: Set<readonly string[]> | null = null;
-  let floor = 0;
-  for (let i = 0; i < count; i++) {
+function splitStep(
+  messages: readonly MessageMeta[],
+  from: number,
+  to: number,
+  state: SplitState,
+): void {
+  const { uids, flags, sets } = state;
+  let floor = state.floor;
+  for (let i = from; i < to; i++) {
     const m = messages[i]!;
     const f = m.flags;
     uids[i] = m.uid;
@@ -93,12 +113,42 @@ function splitListing(messages: readonly MessageMeta[]): SplitListing {
       sets.push(f);
       continue;
     }
-    more ??= new Set(sets);
-    if (more.has(f)) continue;
-    more.add(f);
+    state.more ??= new Set(sets);
+    if (state.more.has(f)) continue;
+    state.more.add(f);
     sets.push(f);
   }
-  return { uids, flags, sets, floor, shared: false };
+  state.floor = floor;
+}
+
+/**
+ * Splits a listing, `SPLIT_STEP` messages at a time, yielding to the event loop between steps
+ * once a time slice is used up when given a pacer (a SELECT of 100,000 takes a few slices
+ * while its code is cold).
+ */
+async function splitListing(
+  messages: readonly MessageMeta[],
+  pacer: Pacer | null,
+): Promise<SplitListing> {
+  const count = messages.length;
+  const state: SplitState = {
+    uids: new Array(count),
+    flags: new Array(count),
+    sets: [],
+    more: null,
+    floor: 0,
+  };
+  for (let at = 0; at < count; at += SPLIT_STEP) {
+    if (pacer !== null && at > 0 && pacer.due()) await pacer.yield();
+    splitStep(messages, at, Math.min(count, at + SPLIT_STEP), state);
+  }
+  return {
+    uids: state.uids,
+    flags: state.flags,
+    sets: state.sets,
+    floor: state.floor,
+    shared: false,
+  };
 }
 
 /** Listings shorter than this are split at every SELECT; longer ones are kept (`splitFor`). */
@@ -120,24 +170,29 @@ const keptSplits = new WeakMap<MailStore, Map<number, KeptSplit>>();
  * column, each copying them before its first change, and a SELECT of 100,000 copies nothing.
  * A store that builds a new array at every listing simply never matches.
  */
-function splitFor(
+async function splitFor(
   store: MailStore,
   mailboxId: number,
   messages: readonly MessageMeta[],
-): SplitListing {
-  if (messages.length < SPLIT_CACHE_MIN) return splitListing(messages);
+): Promise<SplitListing> {
+  if (messages.length < SPLIT_CACHE_MIN) return await splitListing(messages, null);
   let kept = keptSplits.get(store);
   if (kept === undefined) {
     kept = new Map();
     keptSplits.set(store, kept);
   }
   const last = kept.get(mailboxId);
-  kept.delete(mailboxId);
   if (last !== undefined && last.source === messages) {
+    kept.delete(mailboxId);
     kept.set(mailboxId, last);
     return last;
   }
-  const split: KeptSplit = { ...splitListing(messages), shared: true, source: messages };
+  const split: KeptSplit = {
+    ...await splitListing(messages, new Pacer()),
+    shared: true,
+    source: messages,
+  };
+  kept.delete(mailboxId);
   kept.set(mailboxId, split);
   for (const id of kept.keys()) {
     if (kept.size <= SPLIT_CACHE_MAILBOXES) break;
@@ -193,8 +248,15 @@ export class MailboxView {
    */
   #goneUnknown = new Set<number>();
   #deleted = false;
-  /** Messages that are \\Recent in this session (IMAP4rev1 only; see recent.ts). */
-  #recent = new Set<number>();
+  /**
+   * Messages that are \\Recent in this session (IMAP4rev1 only; see recent.ts): those of the
+   * listing the view opened with from `#recentFrom` to `#recentTo` (a tail of it: no set of
+   * 100,000 UIDs at a SELECT) but the expunged ones in `#recentGone`, and `#recentMore`.
+   */
+  #recentFrom = 1;
+  #recentTo = 0;
+  #recentGone = new Set<number>();
+  #recentMore = new Set<number>();
   /** \\Recent claimed by this session's own APPEND/COPY/MOVE, for messages not yet in view. */
   #claimedAhead = new Set<number>();
   #withRecent = new WeakMap<readonly string[], readonly string[]>();
@@ -230,27 +292,49 @@ export class MailboxView {
     this.#split = listing.shared ? listing : null;
     this.#floor = floor;
     for (const f of sets) this.#addKeywords(f);
-    this.#takeRecent(this.#uids);
+    this.#takeRecent(this.#uids, true);
     this.#reportedRecent = this.recentCount;
   }
 
-  /** Claims (SELECT) or notes (EXAMINE) the recent ones among newly known UIDs. */
-  #takeRecent(uids: readonly number[]): void {
+  /**
+   * Claims (SELECT) or notes (EXAMINE) the recent ones among newly known UIDs (ascending): those
+   * of the opening listing as a range, later ones one by one.
+   */
+  #takeRecent(uids: readonly number[], opening = false): void {
     if (this.#recentMode === "off" || uids.length === 0) return;
-    const recent = this.#recentMode === "claim"
+    const from = this.#recentMode === "claim"
       ? this.#registry.claim(this.mailboxId, this.uidValidity, uids)
-      : this.#registry.unclaimed(this.mailboxId, this.uidValidity, uids);
-    for (const u of recent) this.#recent.add(u);
+      : this.#registry.unclaimedFrom(this.mailboxId, this.uidValidity, uids);
+    if (from >= uids.length) return;
+    if (opening) {
+      this.#recentFrom = uids[from]!;
+      this.#recentTo = uids[uids.length - 1]!;
+      return;
+    }
+    for (let i = from; i < uids.length; i++) this.#recentMore.add(uids[i]!);
   }
 
   /** Number of \\Recent messages in this session (the RECENT response). */
   get recentCount(): number {
-    return this.#recent.size;
+    let count = this.#recentMore.size;
+    if (this.#recentTo >= this.#recentFrom) {
+      // Expunged ones have left `#uids` too.
+      count += firstAtOrAbove(this.#uids, this.#recentTo + 1) -
+        firstAtOrAbove(this.#uids, this.#recentFrom);
+    }
+    return count;
   }
 
   /** True when the message is \\Recent in this session. */
   isRecent(uid: number): boolean {
-    return this.#recent.has(uid);
+    if (uid >= this.#recentFrom && uid <= this.#recentTo) return !this.#recentGone.has(uid);
+    return this.#recentMore.has(uid);
+  }
+
+  /** Forgets the \\Recent of an expunged message. */
+  #dropRecent(uid: number): void {
+    if (uid >= this.#recentFrom && uid <= this.#recentTo) this.#recentGone.add(uid);
+    else this.#recentMore.delete(uid);
   }
 
   /**
@@ -289,7 +373,7 @@ export class MailboxView {
 
   /** The flags to show the client for a message: the stored ones, plus \\Recent if so. */
   shownFlags(uid: number, flags: readonly string[]): readonly string[] {
-    if (!this.#recent.has(uid)) return flags;
+    if (!this.isRecent(uid)) return flags;
     // One array per stored flag set (stores share them), so FETCH's flag-text cache still hits.
     let shown = this.#withRecent.get(flags);
     if (shown === undefined) {
@@ -376,7 +460,7 @@ export class MailboxView {
         mailbox.name,
         mailbox.uidValidity,
         readOnly,
-        splitFor(store, mailbox.id, messages),
+        await splitFor(store, mailbox.id, messages),
         recentMode,
         recentRegistryFor(store),
       );
@@ -489,9 +573,8 @@ export class MailboxView {
     for (const u of uids) this.#appended.add(u);
     if (this.#recentMode !== "claim") return;
     const sorted = [...uids].sort((a, b) => a - b);
-    for (const u of this.#registry.claim(this.mailboxId, this.uidValidity, sorted)) {
-      this.#claimedAhead.add(u);
-    }
+    const from = this.#registry.claim(this.mailboxId, this.uidValidity, sorted);
+    for (let i = from; i < sorted.length; i++) this.#claimedAhead.add(sorted[i]!);
   }
 
   /** The UIDs appended, flagged or expunged since the last call. */
@@ -636,7 +719,7 @@ export class MailboxView {
         this.#uids = this.#uids.filter((u) => !drop.has(u));
         for (const u of known) {
           this.#flagged.delete(u);
-          this.#recent.delete(u);
+          this.#dropRecent(u);
         }
         if (known.length > 0) {
           out.line(`* VANISHED ${formatSequenceSet(known)}`);
@@ -666,7 +749,7 @@ export class MailboxView {
         }
         this.#uids.push(m.uid);
         this.#flags.push(m.flags);
-        if (this.#claimedAhead.delete(m.uid)) this.#recent.add(m.uid);
+        if (this.#claimedAhead.delete(m.uid)) this.#recentMore.add(m.uid);
         // A change heard of while the arrival was read stays queued; it may be newer.
         if (!this.#carried.has(m.uid) && !this.#unsure.has(m.uid)) this.#flagged.delete(m.uid);
       }
@@ -730,7 +813,7 @@ export class MailboxView {
       out.line(`* ${seq - drop.size} EXPUNGE`);
       drop.add(uid);
       this.#flagged.delete(uid);
-      this.#recent.delete(uid);
+      this.#dropRecent(uid);
     }
     if (drop.size === 0) return false;
     this.#own();

@@ -176,17 +176,18 @@ export class RecentRegistry {
 
   /**
    * Claims the unclaimed ones among `uids` (ascending) and moves the boundary past the last
-   * of them; returns the claimed UIDs.
+   * of them; returns the index in `uids` of the first one claimed (`uids.length`: none). The
+   * claimed ones are always a tail of `uids`, so a SELECT of 100,000 copies no UID.
    */
-  claim(mailboxId: number, uidValidity: number, uids: readonly number[]): number[] {
+  claim(mailboxId: number, uidValidity: number, uids: readonly number[]): number {
     const last = uids[uids.length - 1] ?? 0;
-    let claimed: number[] = [];
+    let from = uids.length;
     this.#table.update(mailboxId, uidValidity, (boundary) => {
       if (boundary === undefined) return last + 1;
-      claimed = uids.slice(firstAtOrAbove(uids, boundary));
+      from = firstAtOrAbove(uids, boundary);
       return last + 1 > boundary ? last + 1 : undefined;
     });
-    return claimed;
+    return from;
   }
 
   /** The first unclaimed UID, or null when no session has claimed or added anything yet. */
@@ -199,16 +200,19 @@ export class RecentRegistry {
     this.#table.forget(mailboxId);
   }
 
-  /** The unclaimed ones among `uids`, without claiming them (EXAMINE, STATUS). */
-  unclaimed(mailboxId: number, uidValidity: number, uids: readonly number[]): number[] {
+  /**
+   * The index in `uids` (ascending) of the first unclaimed one, without claiming (EXAMINE,
+   * STATUS): the unclaimed ones are the tail from there.
+   */
+  unclaimedFrom(mailboxId: number, uidValidity: number, uids: readonly number[]): number {
     const boundary = this.#table.get(mailboxId, uidValidity);
-    if (boundary === undefined) return [];
-    return uids.slice(firstAtOrAbove(uids, boundary));
+    if (boundary === undefined) return uids.length;
+    return firstAtOrAbove(uids, boundary);
   }
 }
 
 /** The index of the first of the ascending `uids` at or above `uid` (a SELECT of 100,000). */
-function firstAtOrAbove(uids: readonly number[], uid: number): number {
+export function firstAtOrAbove(uids: readonly number[], uid: number): number {
   let lo = 0;
   let hi = uids.length;
   while (lo < hi) {

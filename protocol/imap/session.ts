@@ -3,7 +3,7 @@
  * order against the injected `MailStore` and authenticator, and hands back response bytes.
  * It never touches sockets or timers; the driver in `server/` moves bytes and starts TLS.
  */
-import { Pacer, SLICE_MS } from "../event_loop.ts";
+import { Pacer } from "../event_loop.ts";
 import { type SortKeyCache, sortKeyCacheFor } from "./sort_cache.ts";
 import type { QuotaSource } from "./quota.ts";
 import {
@@ -74,7 +74,7 @@ export interface SessionOptions {
   readonly serverName?: string;
   /**
    * Milliseconds a long command (FETCH 1:*, SEARCH) works before it yields to the event loop;
-   * default `SLICE_MS`. 0 yields at every step (tests).
+   * default `sliceMs()` of protocol/event_loop.ts. 0 yields at every step (tests).
    */
   readonly sliceMs?: number;
   /**
@@ -155,7 +155,7 @@ export class ImapSession {
   #receiver: CommandReceiver;
   #queue: Promise<void> = Promise.resolve();
   #out = new Output();
-  readonly #sliceMs: number;
+  readonly #sliceMs: number | undefined;
   /** Output taken but not yet handed to the driver (it asked to wait before a large part). */
   #parts: Uint8Array[] = [];
   #handing: Promise<void> | undefined = undefined;
@@ -191,7 +191,7 @@ export class ImapSession {
     this.#identity = options.peer.identity;
     this.#peerAddress = options.peer.address;
     this.#serverName = options.serverName ?? "Postern";
-    this.#sliceMs = options.sliceMs ?? SLICE_MS;
+    this.#sliceMs = options.sliceMs;
     this.#idFields = options.idFields ?? {};
     this.#preauth = options.preauth ?? null;
     this.#receiver = this.#newReceiver();

@@ -6,6 +6,8 @@
  */
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import type { Config } from "../config/mod.ts";
+import { workerCount } from "../config/server.ts";
+import { wakeupPath } from "../connection/wakeup.ts";
 
 /** The environment variables the logger reads. */
 export const ENV_VARIABLES = ["LOG_TOKENS", "LOG_STREAM", "NO_COLOR", "TERM"] as const;
@@ -94,6 +96,10 @@ export function servePermissions(config: Config): ServePermissions {
     net.add(`unix:${config.admin.socket}`);
     // `auto` opens the socket only in a private folder: that check needs the process's uid.
     sys.add("uid");
+  }
+  // Each server thread's quick yield to its event loop (server/connection/wakeup.ts).
+  for (let thread = 0; thread <= workerCount(config); thread++) {
+    net.add(`unix:${wakeupPath(config.dataDir, thread)}`);
   }
 
   // The CA key beside any certificate folder the server may read, unless it is named on purpose.

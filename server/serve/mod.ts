@@ -2,6 +2,7 @@
  * Runs the server from a validated configuration: binds the listeners, keeps the TLS material
  * current across reloads, writes one access line per connection, and shuts down gracefully.
  */
+import { Wakeup, wakeupPath } from "../connection/wakeup.ts";
 import { dirname } from "node:path";
 import { type Config, loadConfig, MAX_SOCKET_PATH } from "../config/mod.ts";
 import { getLogger } from "../log.ts";
@@ -356,6 +357,9 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       throw error;
     }
   }
+  // Long commands yield to the event loop through a socket round trip, not a 2 ms timer.
+  const wakeup = await Wakeup.open(wakeupPath(config.dataDir, role?.id ?? 0));
+  wakeup?.install();
   // Of several Workers, the supervisor says so once all of them listen.
   for (const [i, addr] of role !== null ? [] : addresses.entries()) {
     const listen = config.listen[i]!;
@@ -452,6 +456,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
         ]);
         // Sessions are gone and in-flight commits have settled: the store can close.
         await stack?.close();
+        wakeup?.close();
         await metricsServer?.close();
         prometheus?.close();
         resolveFinished();

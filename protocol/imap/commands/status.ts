@@ -46,7 +46,7 @@ async function recentCount(ctx: CommandContext, mailbox: Mailbox): Promise<numbe
   // Usually every message is claimed: no need to list the mailbox.
   if (boundary === null || boundary >= mailbox.uidNext) return own;
   const uids = (await ctx.store.listMessages(mailbox.id)).map((m) => m.uid);
-  return own + registry.unclaimed(mailbox.id, mailbox.uidValidity, uids).length;
+  return own + uids.length - registry.unclaimedFrom(mailbox.id, mailbox.uidValidity, uids);
 }
 
 /** Writes `* STATUS name (...)` for a mailbox. */

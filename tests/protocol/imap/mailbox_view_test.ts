@@ -134,3 +134,36 @@ Deno.test("MailboxView never announces a message whose expunge came before its a
   assert.equal(await t.sync(), "* 7 EXISTS\r\n");
   assert.deepEqual(t.view.uids, [1, 2, 3, 4, 5, 7, 8]);
 });
+
+Deno.test("a large opening claim of \\Recent is a range that expunges and arrivals keep exact", async () => {
+  const memory = new MemoryMailStore();
+  const account = await memory.createAccount("bob", null);
+  const inbox = (await memory.getMailbox(account.id, "INBOX"))!;
+  const total = 2500;
+  for (let i = 1; i <= total; i++) await memory.append(inbox.id, { raw: raw(i) });
+  const { recentRegistryFor } = await import("../../../protocol/imap/recent.ts");
+  // Every message arrived before anyone looked: all are recent for the first claimer.
+  recentRegistryFor(memory).noteArrival(inbox.id, inbox.uidValidity, 1);
+  const { view } = await MailboxView.open(memory, inbox, false, "claim");
+  const peek = (await MailboxView.open(memory, inbox, true, "peek")).view;
+  assert.equal(view.recentCount, total);
+  assert.equal(peek.recentCount, 0, "claimed by the first");
+  assert.equal(view.isRecent(1), true);
+  assert.equal(view.isRecent(total), true);
+  assert.equal(view.isRecent(total + 1), false);
+  await memory.storeFlags(inbox.id, [7], "add", ["\\Deleted"]);
+  await memory.expunge(inbox.id, [7]);
+  const sync = async (v: MailboxView) => {
+    const out = new Output();
+    await v.sync(memory, out, { allowExpunge: true, condstore: false, qresync: false });
+    return dec.decode(out.take());
+  };
+  assert.equal(await sync(view), `* 7 EXPUNGE\r\n* ${total - 1} RECENT\r\n`);
+  assert.equal(view.isRecent(7), false);
+  assert.equal(view.recentCount, total - 1);
+  await memory.append(inbox.id, { raw: raw(total + 1) });
+  assert.equal(await sync(view), `* ${total} EXISTS\r\n* ${total} RECENT\r\n`);
+  assert.equal(view.isRecent(total + 1), true);
+  view.close();
+  peek.close();
+});

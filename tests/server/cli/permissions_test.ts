@@ -1,9 +1,18 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../../../server/config/mod.ts";
 import { permissionFlags, servePermissions } from "../../../server/cli/permissions.ts";
+import { workerCount } from "../../../server/config/server.ts";
 
 const SOURCE = new URL("../../..", import.meta.url).pathname.replace(/\/$/, "");
 const CODE = ["mailstore", "protocol", "server"].map((f) => `${SOURCE}/${f}`);
+
+/** The quick-yield sockets of every server thread (`server.workers: auto` on this machine). */
+function wakeups(dataDir: string): string {
+  const threads = workerCount({ server: { workers: "auto" } });
+  return Array.from({ length: threads + 1 }, (_, i) => `,unix:${dataDir}/wakeup-${i}.sock`).join(
+    "",
+  );
+}
 
 function flagsFor(yaml: string): string[] {
   return permissionFlags(
@@ -45,7 +54,8 @@ directory:
       ].sort().join(",")
     }`,
     "--allow-write=/var/lib/postern",
-    "--allow-net=0.0.0.0:993,[::1]:143,ldap.example.org:636,unix:/var/lib/postern/admin.sock",
+    "--allow-net=0.0.0.0:993,[::1]:143,ldap.example.org:636,unix:/var/lib/postern/admin.sock" +
+    wakeups("/var/lib/postern"),
     "--allow-env=LOG_TOKENS,LOG_STREAM,NO_COLOR,TERM",
     "--allow-sys=uid",
   ]);
@@ -68,7 +78,8 @@ lmtp:
   assert.ok(
     flags.includes(
       "--allow-net=127.0.0.1:9993,127.0.0.1:9143,unix:/srv/postern/lmtp.sock," +
-        "unix:/run/postern/lmtp.sock,127.0.0.1:2424,unix:/srv/postern/admin.sock",
+        "unix:/run/postern/lmtp.sock,127.0.0.1:2424,unix:/srv/postern/admin.sock" +
+        wakeups("/srv/postern"),
     ),
     flags.join(" "),
   );
