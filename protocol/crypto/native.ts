@@ -78,6 +78,14 @@ const EC_ALGORITHM_ID: Readonly<Record<EcCurve, Uint8Array>> = {
   "P-384": hex("301006072a8648ce3d020106052b81040022"),
 };
 
+/**
+ * Largest record content (with its trailer) that `sealInto` joins for one cipher update; above
+ * it, the copy costs more than the second update saves (ChaCha20-Poly1305, per seal: 60 bytes
+ * 6.5 µs as two updates against 3.6 µs joined, 1,300 bytes 6.5 against 5.5, 16 KiB 19 against
+ * 24).
+ */
+const JOIN_BELOW = 4096;
+
 /** Small Node Buffers may share a pooled ArrayBuffer; give callers memory of their own. */
 const VIEW_THRESHOLD = 4096;
 
@@ -179,11 +187,22 @@ function createAead(algorithm: AeadAlgorithm, key: Uint8Array): Aead {
         : createCipheriv(cipherName, k, nonce, options);
       cipher.setAAD(aad, { plaintextLength: length });
       let at = offset;
-      for (const part of [plaintext, trailer]) {
-        if (part.length === 0) continue;
-        const sealed = cipher.update(part);
+      if (trailer.length > 0 && length <= JOIN_BELOW) {
+        // Each `update` is a call into Deno's native side and a new Buffer: for a small record
+        // (every handshake record) one update of the content joined to its trailer, in the
+        // space the ciphertext will take, costs less than two updates.
+        out.set(plaintext, offset);
+        out.set(trailer, offset + plaintext.length);
+        const sealed = cipher.update(out.subarray(offset, offset + length));
         out.set(sealed, at);
         at += sealed.length;
+      } else {
+        for (const part of [plaintext, trailer]) {
+          if (part.length === 0) continue;
+          const sealed = cipher.update(part);
+          out.set(sealed, at);
+          at += sealed.length;
+        }
       }
       cipher.final();
       out.set(cipher.getAuthTag(), at);
