@@ -87,8 +87,11 @@ class TlsAcceptor implements ServerConnection {
   #hello: ClientHello | null = null;
   #held: Uint8Array[] = [];
   #heldBytes = 0;
-  readonly #deframer = new RecordDeframer();
-  readonly #joiner = new HandshakeJoiner(() => MAX_CLIENT_HELLO);
+  /** What reads the ClientHello; dropped with `#hello` once the engine takes over. */
+  #probing: { readonly deframer: RecordDeframer; readonly joiner: HandshakeJoiner } | null = {
+    deframer: new RecordDeframer(),
+    joiner: new HandshakeJoiner(() => MAX_CLIENT_HELLO),
+  };
 
   constructor(options: ServerOptions) {
     this.#options = options;
@@ -109,7 +112,7 @@ class TlsAcceptor implements ServerConnection {
     this.#heldBytes += data.length;
     let version: MinVersion | null;
     try {
-      this.#deframer.push(data);
+      this.#probing!.deframer.push(data);
       version = this.#probe();
     } catch {
       version = "1.3";
@@ -117,6 +120,10 @@ class TlsAcceptor implements ServerConnection {
     if (version === null && this.#heldBytes <= MAX_HELD) return;
     const engine = version === "1.2" ? this.#tls12() : this.#tls13();
     this.#engine = engine;
+    // The parsed ClientHello and the probe's buffers would otherwise live as long as the
+    // connection (and survive every young-generation collection meanwhile).
+    this.#hello = null;
+    this.#probing = null;
     const held = this.#held;
     this.#held = [];
     for (const chunk of held) engine.receive(chunk);
@@ -124,10 +131,11 @@ class TlsAcceptor implements ServerConnection {
 
   /** The version to run, or null while the ClientHello is incomplete. */
   #probe(): MinVersion | null {
-    for (let record = this.#deframer.next(); record !== null; record = this.#deframer.next()) {
+    const { deframer, joiner } = this.#probing!;
+    for (let record = deframer.next(); record !== null; record = deframer.next()) {
       if (record.type !== ContentType.handshake || record.fragment.length === 0) return "1.3";
-      this.#joiner.push(record.fragment);
-      const msg = this.#joiner.next();
+      joiner.push(record.fragment);
+      const msg = joiner.next();
       if (msg === null) continue;
       if (msg.type !== HandshakeType.client_hello) return "1.3";
       return this.#chooseVersion(msg.body);
