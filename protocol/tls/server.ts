@@ -227,6 +227,25 @@ const MAX_PSK_IDENTITIES_TRIED = 4;
 
 let defaultTicketUses: TicketUses | null = null;
 
+/**
+ * The suites and ALPN protocols of a configuration, mapped once for all its connections (a
+ * connection's own copies would live as long as it does, through every young-generation
+ * collection meanwhile).
+ */
+const suiteLists = new WeakMap<readonly CipherSuiteName[], readonly Suite[]>();
+const alpnLists = new WeakMap<readonly string[], readonly Uint8Array[]>();
+const NO_ALPN: readonly string[] = [];
+
+function cached<K, V>(
+  cache: WeakMap<readonly K[], readonly V[]>,
+  list: readonly K[],
+  f: (k: K) => V,
+) {
+  let mapped = cache.get(list);
+  if (mapped === undefined) cache.set(list, mapped = list.map(f));
+  return mapped;
+}
+
 /** Random bytes per NewSessionTicket: its ticket_age_add (4) and its id for use counting. */
 const TICKET_RANDOM_LENGTH = 4 + TICKET_ID_LENGTH;
 const EMPTY = new Uint8Array(0);
@@ -277,9 +296,9 @@ export class TlsServerConnection extends Connection {
     super(config.provider, config.keyUpdateAfterRecords);
     if (config.certificateChain.length === 0) throw new Error("Server certificate chain is empty");
     this.#config = config;
-    this.#suites = (config.cipherSuites ?? DEFAULT_SUITES).map(suiteByName);
+    this.#suites = cached(suiteLists, config.cipherSuites ?? DEFAULT_SUITES, suiteByName);
     this.#groups = config.groups ?? DEFAULT_GROUPS;
-    this.#alpn = (config.alpnProtocols ?? []).map(ascii);
+    this.#alpn = cached(alpnLists, config.alpnProtocols ?? NO_ALPN, ascii);
   }
 
   /** What was negotiated; fields are empty strings until the ServerHello is sent. */
