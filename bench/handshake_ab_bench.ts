@@ -8,7 +8,10 @@
  *
  * - `--mode engine` (default): the server engine in memory (`acceptTls`, the P-256 development
  *   certificate, tickets on, ALPN imap) answering our client engine; process CPU per handshake
- *   (`getrusage`), rounds of 10 handshakes.
+ *   (`getrusage`), rounds of 10 handshakes, in total and by phase. The checkout loaded second
+ *   tends to read a few per cent faster even when both are the same code (0.94-0.96 measured
+ *   with identical checkouts): for a small change, run it both ways round (`--base` each
+ *   checkout from the other) and take the geometric mean of new/base and 1/(the other ratio).
  * - `--mode sockets`: `postern serve` of each checkout (workers as `--workers`), both started,
  *   and bursts of 1 s of C `openssl s_time -new` clients against each in turn; handshakes per
  *   second, server process CPU and main-thread CPU per handshake.
@@ -70,19 +73,25 @@ async function engineAb(base: string, rounds: number): Promise<string> {
     const pki = await ensureDevPki(dir);
     const variants = [await engineVariant(base, pki), await engineVariant(here, pki)];
     const serverKey = defaultProvider.publicKeyOf(variants[1]!.options.privateKey);
-    const round = (v: (typeof variants)[number], n: number): number => {
+    const round = (v: (typeof variants)[number], n: number): number[] => {
       const phases = [0, 0, 0];
       for (let i = 0; i < n; i++) timeHandshake(() => v.accept(v.options), serverKey, phases);
-      return (phases[0]! + phases[1]! + phases[2]!) / n;
+      return phases.map((p) => p / n);
     };
     for (const v of variants) round(v, 100);
-    const results: [number[], number[]] = [[], []];
+    const results: [number[][], number[][]] = [[], []];
     for (let r = 0; r < rounds; r++) {
       for (const i of r % 2 ? [1, 0] : [0, 1]) results[i]!.push(round(variants[i]!, 10));
     }
+    const column = (i: 0 | 1, f: (p: number[]) => number) => results[i].map(f);
+    const line = (name: string, f: (p: number[]) => number) =>
+      pairedLine(name, column(0, f), column(1, f));
     return [
       `Server engine CPU per TLS 1.3 handshake in memory, µs (${rounds} paired rounds of 10):`,
-      pairedLine("  process CPU", ...results),
+      line("  process CPU", (p) => p[0]! + p[1]! + p[2]!),
+      line("    ClientHello to flight", (p) => p[0]!),
+      line("    Finished to greeting", (p) => p[1]!),
+      line("    close", (p) => p[2]!),
     ].join("\n");
   } finally {
     await Deno.remove(dir, { recursive: true });

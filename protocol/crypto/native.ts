@@ -78,6 +78,14 @@ const EC_ALGORITHM_ID: Readonly<Record<EcCurve, Uint8Array>> = {
   "P-384": hex("301006072a8648ce3d020106052b81040022"),
 };
 
+/**
+ * Largest record content (with its trailer) that `sealInto` joins for one cipher update; above
+ * it, the copy costs more than the second update saves (ChaCha20-Poly1305, per seal: 60 bytes
+ * 6.5 µs as two updates against 3.6 µs joined, 1,300 bytes 6.5 against 5.5, 16 KiB 19 against
+ * 24).
+ */
+const JOIN_BELOW = 4096;
+
 /** Small Node Buffers may share a pooled ArrayBuffer; give callers memory of their own. */
 const VIEW_THRESHOLD = 4096;
 
@@ -137,75 +145,113 @@ function hkdfExpand(
   return out.length === length ? out : out.slice(0, length);
 }
 
-function createAead(algorithm: AeadAlgorithm, key: Uint8Array): Aead {
-  checkAeadKey(algorithm, key);
-  const params = AEAD_PARAMETERS[algorithm];
-  const cipherName = NODE_CIPHER[algorithm];
-  const k = Buffer.from(key);
-  const tagLength = params.tagLength;
-  const options = { authTagLength: tagLength };
-  return {
-    keyLength: params.keyLength,
-    nonceLength: params.nonceLength,
-    tagLength,
-    seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-      if (nonce.length !== params.nonceLength) throw new CryptoError("Invalid AEAD nonce length");
-      const cipher = cipherName === "chacha20-poly1305"
-        ? createCipheriv(cipherName, k, nonce, options)
-        : createCipheriv(cipherName, k, nonce, options);
-      cipher.setAAD(aad, { plaintextLength: plaintext.length });
-      const body = cipher.update(plaintext);
-      cipher.final();
-      const out = new Uint8Array(body.length + tagLength);
-      out.set(body);
-      out.set(cipher.getAuthTag(), body.length);
-      return out;
-    },
-    sealInto(
-      nonce: Uint8Array,
-      aad: Uint8Array,
-      plaintext: Uint8Array,
-      trailer: Uint8Array,
-      out: Uint8Array,
-      offset: number,
-    ): void {
-      if (nonce.length !== params.nonceLength) throw new CryptoError("Invalid AEAD nonce length");
-      const length = plaintext.length + trailer.length;
-      if (offset < 0 || offset + length + tagLength > out.length) {
-        throw new RangeError("AEAD output does not fit");
-      }
-      const cipher = cipherName === "chacha20-poly1305"
-        ? createCipheriv(cipherName, k, nonce, options)
-        : createCipheriv(cipherName, k, nonce, options);
-      cipher.setAAD(aad, { plaintextLength: length });
-      let at = offset;
+/**
+ * AEAD through node:crypto. A class, so that the methods live on the prototype: every record key
+ * of every connection is one of these, and closures per instance would live as long as the
+ * connection does.
+ */
+class NativeAead implements Aead {
+  readonly keyLength: number;
+  readonly nonceLength: number;
+  readonly tagLength: number;
+  readonly #cipherName: (typeof NODE_CIPHER)[AeadAlgorithm];
+  readonly #key: Uint8Array;
+  readonly #options: { readonly authTagLength: number };
+
+  constructor(algorithm: AeadAlgorithm, key: Uint8Array) {
+    checkAeadKey(algorithm, key);
+    const params = AEAD_PARAMETERS[algorithm];
+    this.keyLength = params.keyLength;
+    this.nonceLength = params.nonceLength;
+    this.tagLength = params.tagLength;
+    this.#cipherName = NODE_CIPHER[algorithm];
+    this.#key = key.slice();
+    this.#options = { authTagLength: params.tagLength };
+  }
+
+  #cipher(nonce: Uint8Array) {
+    // Two calls, so that each picks its typed overload (GCM or ChaCha20-Poly1305).
+    const name = this.#cipherName;
+    return name === "chacha20-poly1305"
+      ? createCipheriv(name, this.#key, nonce, this.#options)
+      : createCipheriv(name, this.#key, nonce, this.#options);
+  }
+
+  #decipher(nonce: Uint8Array) {
+    const name = this.#cipherName;
+    return name === "chacha20-poly1305"
+      ? createDecipheriv(name, this.#key, nonce, this.#options)
+      : createDecipheriv(name, this.#key, nonce, this.#options);
+  }
+
+  seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+    if (nonce.length !== this.nonceLength) throw new CryptoError("Invalid AEAD nonce length");
+    const cipher = this.#cipher(nonce);
+    cipher.setAAD(aad, { plaintextLength: plaintext.length });
+    const body = cipher.update(plaintext);
+    cipher.final();
+    const out = new Uint8Array(body.length + this.tagLength);
+    out.set(body);
+    out.set(cipher.getAuthTag(), body.length);
+    return out;
+  }
+
+  sealInto(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    plaintext: Uint8Array,
+    trailer: Uint8Array,
+    out: Uint8Array,
+    offset: number,
+  ): void {
+    if (nonce.length !== this.nonceLength) throw new CryptoError("Invalid AEAD nonce length");
+    const length = plaintext.length + trailer.length;
+    if (offset < 0 || offset + length + this.tagLength > out.length) {
+      throw new RangeError("AEAD output does not fit");
+    }
+    const cipher = this.#cipher(nonce);
+    cipher.setAAD(aad, { plaintextLength: length });
+    let at = offset;
+    if (trailer.length > 0 && length <= JOIN_BELOW) {
+      // Each `update` is a call into Deno's native side and a new Buffer: for a small record
+      // (every handshake record) one update of the content joined to its trailer, in the
+      // space the ciphertext will take, costs less than two updates.
+      out.set(plaintext, offset);
+      out.set(trailer, offset + plaintext.length);
+      const sealed = cipher.update(out.subarray(offset, offset + length));
+      out.set(sealed, at);
+      at += sealed.length;
+    } else {
       for (const part of [plaintext, trailer]) {
         if (part.length === 0) continue;
         const sealed = cipher.update(part);
         out.set(sealed, at);
         at += sealed.length;
       }
-      cipher.final();
-      out.set(cipher.getAuthTag(), at);
-    },
-    open(nonce: Uint8Array, aad: Uint8Array, ciphertextAndTag: Uint8Array): Uint8Array | null {
-      if (nonce.length !== params.nonceLength) return null;
-      if (ciphertextAndTag.length < tagLength) return null;
-      const split = ciphertextAndTag.length - tagLength;
-      try {
-        const decipher = cipherName === "chacha20-poly1305"
-          ? createDecipheriv(cipherName, k, nonce, options)
-          : createDecipheriv(cipherName, k, nonce, options);
-        decipher.setAuthTag(ciphertextAndTag.subarray(split));
-        decipher.setAAD(aad, { plaintextLength: split });
-        const body = decipher.update(ciphertextAndTag.subarray(0, split));
-        decipher.final();
-        return own(body);
-      } catch {
-        return null;
-      }
-    },
-  };
+    }
+    cipher.final();
+    out.set(cipher.getAuthTag(), at);
+  }
+
+  open(nonce: Uint8Array, aad: Uint8Array, ciphertextAndTag: Uint8Array): Uint8Array | null {
+    if (nonce.length !== this.nonceLength) return null;
+    if (ciphertextAndTag.length < this.tagLength) return null;
+    const split = ciphertextAndTag.length - this.tagLength;
+    try {
+      const decipher = this.#decipher(nonce);
+      decipher.setAuthTag(ciphertextAndTag.subarray(split));
+      decipher.setAAD(aad, { plaintextLength: split });
+      const body = decipher.update(ciphertextAndTag.subarray(0, split));
+      decipher.final();
+      return own(body);
+    } catch {
+      return null;
+    }
+  }
+}
+
+function createAead(algorithm: AeadAlgorithm, key: Uint8Array): Aead {
+  return new NativeAead(algorithm, key);
 }
 
 function x25519Share(secretKey: KeyObject, publicKey: Uint8Array): KeyShare {

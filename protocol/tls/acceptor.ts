@@ -87,9 +87,11 @@ class TlsAcceptor implements ServerConnection {
   #hello: ClientHello | null = null;
   #held: Uint8Array[] = [];
   #heldBytes = 0;
-  /** The probe's reader, dropped (with the ClientHello) once the engine runs. */
-  #deframer: RecordDeframer | null = new RecordDeframer();
-  #joiner: HandshakeJoiner | null = new HandshakeJoiner(() => MAX_CLIENT_HELLO);
+  /** What reads the ClientHello; dropped with `#hello` once the engine takes over. */
+  #probing: { readonly deframer: RecordDeframer; readonly joiner: HandshakeJoiner } | null = {
+    deframer: new RecordDeframer(),
+    joiner: new HandshakeJoiner(() => MAX_CLIENT_HELLO),
+  };
 
   constructor(options: ServerOptions) {
     this.#options = options;
@@ -110,7 +112,7 @@ class TlsAcceptor implements ServerConnection {
     this.#heldBytes += data.length;
     let version: MinVersion | null;
     try {
-      this.#deframer!.push(data);
+      this.#probing!.deframer.push(data);
       version = this.#probe();
     } catch {
       version = "1.3";
@@ -118,9 +120,10 @@ class TlsAcceptor implements ServerConnection {
     if (version === null && this.#heldBytes <= MAX_HELD) return;
     const engine = version === "1.2" ? this.#tls12() : this.#tls13();
     this.#engine = engine;
-    this.#deframer = null;
-    this.#joiner = null;
+    // The parsed ClientHello and the probe's buffers would otherwise live as long as the
+    // connection (and survive every young-generation collection meanwhile).
     this.#hello = null;
+    this.#probing = null;
     const held = this.#held;
     this.#held = [];
     for (const chunk of held) engine.receive(chunk);
@@ -128,8 +131,7 @@ class TlsAcceptor implements ServerConnection {
 
   /** The version to run, or null while the ClientHello is incomplete. */
   #probe(): MinVersion | null {
-    const deframer = this.#deframer!;
-    const joiner = this.#joiner!;
+    const { deframer, joiner } = this.#probing!;
     for (let record = deframer.next(); record !== null; record = deframer.next()) {
       if (record.type !== ContentType.handshake || record.fragment.length === 0) return "1.3";
       joiner.push(record.fragment);

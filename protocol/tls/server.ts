@@ -227,6 +227,29 @@ const MAX_PSK_IDENTITIES_TRIED = 4;
 
 let defaultTicketUses: TicketUses | null = null;
 
+/**
+ * The suites and ALPN protocols of a configuration, mapped once for all its connections (a
+ * connection's own copies would live as long as it does, through every young-generation
+ * collection meanwhile).
+ */
+const suiteLists = new WeakMap<readonly CipherSuiteName[], readonly Suite[]>();
+const alpnLists = new WeakMap<readonly string[], readonly Uint8Array[]>();
+const NO_ALPN: readonly string[] = [];
+
+function cached<K, V>(
+  cache: WeakMap<readonly K[], readonly V[]>,
+  list: readonly K[],
+  f: (k: K) => V,
+) {
+  let mapped = cache.get(list);
+  if (mapped === undefined) cache.set(list, mapped = list.map(f));
+  return mapped;
+}
+
+/** Random bytes per NewSessionTicket: its ticket_age_add (4) and its id for use counting. */
+const TICKET_RANDOM_LENGTH = 4 + TICKET_ID_LENGTH;
+const EMPTY = new Uint8Array(0);
+
 /** The encoded Certificate message of each server chain (never modified once queued). */
 const encodedCertificates = new WeakMap<readonly Uint8Array[], Uint8Array>();
 
@@ -273,9 +296,9 @@ export class TlsServerConnection extends Connection {
     super(config.provider, config.keyUpdateAfterRecords);
     if (config.certificateChain.length === 0) throw new Error("Server certificate chain is empty");
     this.#config = config;
-    this.#suites = (config.cipherSuites ?? DEFAULT_SUITES).map(suiteByName);
+    this.#suites = cached(suiteLists, config.cipherSuites ?? DEFAULT_SUITES, suiteByName);
     this.#groups = config.groups ?? DEFAULT_GROUPS;
-    this.#alpn = (config.alpnProtocols ?? []).map(ascii);
+    this.#alpn = cached(alpnLists, config.alpnProtocols ?? NO_ALPN, ascii);
   }
 
   /** What was negotiated; fields are empty strings until the ServerHello is sent. */
@@ -849,30 +872,28 @@ export class TlsServerConnection extends Connection {
     if (rms === null || keys === undefined || suite === null) return;
     const count = this.#config.ticketsPerConnection ?? 2;
     const n = this.#negotiated;
+    const createdAt = (this.#config.now ?? Date.now)();
+    const lifetime = this.#ticketLifetimeSeconds(keys);
+    // One draw for every ticket's ticket_age_add and use-counting id (each ticket's own bytes).
+    const random = this.provider.randomBytes(count * TICKET_RANDOM_LENGTH);
     for (let i = 0; i < count; i++) {
+      const drawn = random.subarray(i * TICKET_RANDOM_LENGTH, (i + 1) * TICKET_RANDOM_LENGTH);
       const nonce = new Uint8Array([i]);
-      const ageAdd = new DataView(this.provider.randomBytes(4).buffer).getUint32(0);
+      const ageAdd = ((drawn[0]! << 24) | (drawn[1]! << 16) | (drawn[2]! << 8) | drawn[3]!) >>> 0;
       const state = encodeSession13({
         suite: suite.code,
         psk: ticketPsk(this.provider, suite, rms, nonce),
-        createdAt: (this.#config.now ?? Date.now)(),
+        createdAt,
         ageAdd,
-        id: this.provider.randomBytes(TICKET_ID_LENGTH),
+        id: drawn.subarray(4),
         peerChain: this.#peerChain,
-        serverName: n?.sni ?? new Uint8Array(0),
-        alpn: n?.alpn ?? new Uint8Array(0),
+        serverName: n?.sni ?? EMPTY,
+        alpn: n?.alpn ?? EMPTY,
       });
       const ticket = keys.seal(state);
       this.queueHandshake(writeHandshake(
         HandshakeType.new_session_ticket,
-        (w) =>
-          writeNewSessionTicket(w, {
-            lifetime: this.#ticketLifetimeSeconds(keys),
-            ageAdd,
-            nonce,
-            ticket,
-            extensions: [],
-          }),
+        (w) => writeNewSessionTicket(w, { lifetime, ageAdd, nonce, ticket, extensions: [] }),
       ));
     }
     this.flush();

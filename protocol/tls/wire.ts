@@ -148,9 +148,20 @@ export interface Suite {
   readonly hashLength: number;
 }
 
+/**
+ * One record per suite, shared by every connection: a connection used to build its own for each
+ * suite it offers, objects that live as long as it does.
+ */
+const SUITES = Object.fromEntries(
+  (Object.keys(CipherSuite) as CipherSuiteName[]).map((name) => [
+    name,
+    Object.freeze({ name, ...CipherSuite[name] }),
+  ]),
+) as Readonly<Record<CipherSuiteName, Suite>>;
+
 /** The suite record for a name. */
 export function suiteByName(name: CipherSuiteName): Suite {
-  return { name, ...CipherSuite[name] };
+  return SUITES[name];
 }
 
 /** The suite with this code point, or null when unknown. */

@@ -360,6 +360,28 @@ for (const p of PROVIDERS) {
       assert.throws(() => aead.seal(nonce.subarray(1), aad, new Uint8Array(1)), CryptoError);
       assert.throws(() => p.createAead(algorithm, new Uint8Array(keyLength + 1)), CryptoError);
     });
+
+    Deno.test(`${p.name}: ${algorithm} sealInto() is seal() of content and trailer, in place`, () => {
+      const aead = p.createAead(algorithm, p.randomBytes(algorithm === "AES-128-GCM" ? 16 : 32));
+      const nonce = p.randomBytes(12);
+      const aad = text.encode("hdr");
+      // Sizes around the native provider's join of content and trailer (4,096 bytes).
+      for (const size of [0, 1, 60, 4094, 4095, 4096, 16384]) {
+        for (const trailer of [new Uint8Array(0), Uint8Array.of(22)]) {
+          const content = p.randomBytes(size);
+          const expected = aead.seal(nonce, aad, new Uint8Array([...content, ...trailer]));
+          const out = new Uint8Array(7 + expected.length + 3).fill(0xee);
+          aead.sealInto(nonce, aad, content, trailer, out, 7);
+          assert.deepEqual(
+            out.subarray(7, 7 + expected.length),
+            expected,
+            `${size}+${trailer.length}`,
+          );
+          assert.ok(out.subarray(0, 7).every((b) => b === 0xee), "bytes before the offset");
+          assert.ok(out.subarray(7 + expected.length).every((b) => b === 0xee), "bytes after");
+        }
+      }
+    });
   }
 
   Deno.test(`${p.name}: generatePrivateKey() and publicKeyOf() agree for each kind`, () => {
