@@ -11,6 +11,7 @@ import { type Metrics, NO_METRICS } from "../metrics/metrics.ts";
 import type { TlsMode } from "../config/listen.ts";
 import { type Cidr, inRanges, parseIpAddress, ProxyHeaderError } from "../../protocol/proxy/mod.ts";
 import { PROXY_HEADER_TIMEOUT_MS, readProxyFrom } from "./proxy_reader.ts";
+import { type StepMark, stepProbe } from "../serve/step_probe.ts";
 
 export interface ListenerSpec {
   readonly hostname: string;
@@ -374,6 +375,9 @@ export class ListenerGroup {
     proxy?: { readonly balancer: Endpoint | null; readonly rest: Uint8Array },
   ): Promise<void> {
     const started = performance.now();
+    // The bench's probe: the handshake as the server saw it, written once the peer logs in.
+    const acceptedAt = stepProbe?.mark();
+    let handshakeDone: (() => void) | null = null;
     const peer = formatPeer(remote);
     let channel: ByteChannel | null = null;
     let tlsChannel: TlsChannel | null = null;
@@ -395,6 +399,9 @@ export class ListenerGroup {
       if (spec.tls === "implicit") {
         tlsChannel = await accept(proxy?.rest);
         channel = tlsChannel;
+        if (acceptedAt !== undefined) {
+          handshakeDone = probeLater("handshake", acceptedAt, tlsChannel.gateWaitMs);
+        }
       } else {
         channel = new PlainChannel(conn, this.#metrics, proxy?.rest);
       }
@@ -419,6 +426,8 @@ export class ListenerGroup {
         setUser: (name) => {
           user = name;
           tlsChannel?.trust();
+          handshakeDone?.();
+          handshakeDone = null;
         },
         annotate: (key, value) => {
           notes[key] = value;
@@ -450,6 +459,12 @@ export class ListenerGroup {
       });
     }
   }
+}
+
+/** Measures `step` up to now, to be written later (once the peer has logged in). */
+function probeLater(step: string, since: StepMark, gateMs: number): () => void {
+  const end = stepProbe!.mark();
+  return () => stepProbe!.record(step, since, end, gateMs);
 }
 
 /** `192.0.2.1:993`, `[2001:db8::1]:993`. */

@@ -171,6 +171,8 @@ export class TlsChannel implements ByteChannel {
   #out = 0;
   /** Set when the peer ended the connection with an alert or a fatal error occurred. */
   closeReason: string | null = null;
+  /** How long the handshake's steps waited at the gate, in ms (for the bench's step probe). */
+  gateWaitMs = 0;
 
   private constructor(conn: Deno.Conn, engine: ServerConnection, metrics: Metrics) {
     this.#conn = conn;
@@ -204,11 +206,14 @@ export class TlsChannel implements ByteChannel {
       // ClientHellos wait longest, and working through them would spend the gate's budget on
       // connections already closed.
       const step = gate
-        ? <T>(f: () => T) =>
-          gate.run(() => {
+        ? <T>(f: () => T) => {
+          const asked = performance.now();
+          return gate.run(() => {
+            channel.gateWaitMs += performance.now() - asked;
             if (timedOut) throw new HandshakeError("Handshake timed out", null);
             return f();
-          }, channel.#out === 0 ? "fresh" : "continuing")
+          }, channel.#out === 0 ? "fresh" : "continuing");
+        }
         : <T>(f: () => T) => Promise.resolve(f());
       const initial = options.initialBytes;
       if (initial?.length) await channel.#feedThrough(initial, step);

@@ -1,0 +1,108 @@
+/**
+ * A benchmark-only probe of logged-in clients' steps as the server sees them: the TLS handshake
+ * (from accept to its end) and each command (from the read that completed it to its reply
+ * handed to the socket), each with how long the main thread waited for a core meanwhile
+ * (`/proc/thread-self/schedstat`). The hostile bench sets it beside what its honest client
+ * observes, to tell the server's own delays from the machine's and the client's. One JSON line
+ * per step (`{"at": epochMs, "step": "SELECT", "ms": n, "waitMs": n}`) is appended to the file
+ * that the environment variable `POSTERN_STEP_PROBE` names; otherwise nothing is measured.
+ * Only steps of connections that logged in are written: in the bench, the honest client's.
+ */
+
+/** When a step started: `performance.now()` and the main thread's wait for a core so far. */
+export interface StepMark {
+  readonly at: number;
+  readonly waitMs: number;
+}
+
+export interface StepProbe {
+  mark(): StepMark;
+  /**
+   * Appends `step`, measured from `since` to `until` (default now); `gateMs`: of that, how long
+   * a handshake waited at the handshake gate.
+   */
+  record(step: string, since: StepMark, until?: StepMark, gateMs?: number): void;
+}
+
+/** The probe when `POSTERN_STEP_PROBE` names a file, else null (read once per thread). */
+export const stepProbe: StepProbe | null = fromEnv();
+
+function fromEnv(): StepProbe | null {
+  let path: string | undefined;
+  try {
+    path = Deno.env.get("POSTERN_STEP_PROBE");
+  } catch {
+    return null;
+  }
+  return path ? fileStepProbe(path) : null;
+}
+
+/** A probe appending to `path`. */
+export function fileStepProbe(path: string): StepProbe {
+  const encoder = new TextEncoder();
+  const mark = (): StepMark => ({ at: performance.now(), waitMs: waitedMs() });
+  return {
+    mark,
+    record(step, since, until, gateMs) {
+      const now = until ?? mark();
+      const line = JSON.stringify({
+        at: Date.now(),
+        step,
+        ms: Math.round((now.at - since.at) * 10) / 10,
+        waitMs: Math.round((now.waitMs - since.waitMs) * 10) / 10,
+        ...(gateMs === undefined ? {} : { gateMs: Math.round(gateMs * 10) / 10 }),
+      });
+      Deno.writeFileSync(path, encoder.encode(line + "\n"), { append: true });
+    },
+  };
+}
+
+/** The main thread's time runnable but waiting for a core so far, in ms (0 off Linux). */
+function waitedMs(): number {
+  try {
+    return Number(Deno.readTextFileSync("/proc/thread-self/schedstat").split(" ")[1]) / 1e6;
+  } catch {
+    return 0;
+  }
+}
+
+export interface StepFigure {
+  /** The worst time the server took for the step. */
+  readonly ms: number;
+  /** Of that worst, the main thread's wait for a core. */
+  readonly waitMs: number;
+  /** Of that worst, a handshake's wait at the handshake gate (0 for commands). */
+  readonly gateMs: number;
+  readonly count: number;
+}
+
+/** The worst of each step that the probe file holds between two epoch times. */
+export function worstSteps(
+  path: string,
+  fromMs: number,
+  toMs: number,
+): Record<string, StepFigure> {
+  let text = "";
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch {
+    return {};
+  }
+  const out: Record<string, StepFigure> = {};
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const r = JSON.parse(line) as {
+      at: number;
+      step: string;
+      ms: number;
+      waitMs: number;
+      gateMs?: number;
+    };
+    if (r.at < fromMs || r.at > toMs) continue;
+    const seen = out[r.step];
+    out[r.step] = seen === undefined || r.ms > seen.ms
+      ? { ms: r.ms, waitMs: r.waitMs, gateMs: r.gateMs ?? 0, count: (seen?.count ?? 0) + 1 }
+      : { ...seen, count: seen.count + 1 };
+  }
+  return out;
+}
