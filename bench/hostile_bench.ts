@@ -234,6 +234,8 @@ export function formatHostile(r: HostileBenchResult): string {
           ? "-"
           : `${server.ms.toFixed(1).padStart(7)} ms (${server.waitMs.toFixed(1)} ms)${
             step === HONEST_STEPS[0] ? `, at the gate ${server.gateMs.toFixed(1)} ms` : ""
+          }; p90 ${server.p90Ms.toFixed(1)} ms${
+            step === HONEST_STEPS[0] ? `, at the gate ${server.p90GateMs.toFixed(1)} ms` : ""
           }`
       }`,
     );

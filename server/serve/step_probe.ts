@@ -73,6 +73,9 @@ export interface StepFigure {
   readonly waitMs: number;
   /** Of that worst, a handshake's wait at the handshake gate (0 for commands). */
   readonly gateMs: number;
+  /** The 90th percentile of the step's time, and of a handshake's wait at the gate. */
+  readonly p90Ms: number;
+  readonly p90GateMs: number;
   readonly count: number;
 }
 
@@ -88,7 +91,7 @@ export function worstSteps(
   } catch {
     return {};
   }
-  const out: Record<string, StepFigure> = {};
+  const steps = new Map<string, { ms: number; waitMs: number; gateMs: number }[]>();
   for (const line of text.split("\n")) {
     if (line === "") continue;
     const r = JSON.parse(line) as {
@@ -99,10 +102,24 @@ export function worstSteps(
       gateMs?: number;
     };
     if (r.at < fromMs || r.at > toMs) continue;
-    const seen = out[r.step];
-    out[r.step] = seen === undefined || r.ms > seen.ms
-      ? { ms: r.ms, waitMs: r.waitMs, gateMs: r.gateMs ?? 0, count: (seen?.count ?? 0) + 1 }
-      : { ...seen, count: seen.count + 1 };
+    let list = steps.get(r.step);
+    if (list === undefined) steps.set(r.step, list = []);
+    list.push({ ms: r.ms, waitMs: r.waitMs, gateMs: r.gateMs ?? 0 });
+  }
+  const out: Record<string, StepFigure> = {};
+  for (const [step, list] of steps) {
+    const worst = list.reduce((a, b) => b.ms > a.ms ? b : a);
+    out[step] = {
+      ...worst,
+      p90Ms: p90(list.map((x) => x.ms)),
+      p90GateMs: p90(list.map((x) => x.gateMs)),
+      count: list.length,
+    };
   }
   return out;
+}
+
+function p90(values: number[]): number {
+  const sorted = values.toSorted((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))] ?? 0;
 }

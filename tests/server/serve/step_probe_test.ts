@@ -15,7 +15,14 @@ Deno.test("step probe: lines appended per step, the worst of each read back with
     assert.equal(worst.SELECT?.count, 2);
     assert.ok(worst.SELECT!.ms >= 50);
     assert.equal(worst.SELECT!.gateMs, 0);
-    assert.deepEqual(worst.handshake, { ms: 7, waitMs: 2, gateMs: 3, count: 1 });
+    assert.deepEqual(worst.handshake, {
+      ms: 7,
+      waitMs: 2,
+      gateMs: 3,
+      p90Ms: 7,
+      p90GateMs: 3,
+      count: 1,
+    });
     // Outside the window, nothing; a missing file, nothing.
     assert.deepEqual(worstSteps(path, Date.now() + 1000, Date.now() + 2000), {});
     assert.deepEqual(worstSteps(`${dir}/none.jsonl`, 0, Date.now()), {});
