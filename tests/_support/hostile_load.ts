@@ -326,6 +326,7 @@ export async function runHonestClient(
   };
   while (Date.now() < deadline) {
     result.rounds++;
+    const roundStarted = performance.now();
     let client: RawImap | null = null;
     try {
       client = await timed("connect+greeting", async () => {
@@ -376,7 +377,11 @@ export async function runHonestClient(
       result.appended++;
       expectOk("logout", await timed("logout", () => c.command("LOGOUT", undefined, 30_000)));
     } catch (e) {
-      result.failures.push(`round ${result.rounds}: ${e instanceof Error ? e.message : String(e)}`);
+      result.failures.push(
+        `round ${result.rounds}: ${e instanceof Error ? e.message : String(e)} (after ${
+          (performance.now() - roundStarted).toFixed(0)
+        } ms)`,
+      );
     } finally {
       await client?.close();
     }
