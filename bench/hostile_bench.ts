@@ -46,11 +46,10 @@ export interface HostileBenchResult {
    */
   readonly serverWorst: Record<string, StepFigure>;
   /**
-   * Connections the kernel dropped because a listen queue was full, during the attack, on the
-   * whole machine (`TcpExtListenOverflows`; NaN without `nstat`): each costs its client a SYN
-   * retransmission, 1 s or more.
+   * During the attack, on the whole machine (other work included; NaN without `nstat`):
+   * connections dropped at a full listen queue, retransmission timeouts and segments resent.
    */
-  readonly listenOverflows: number;
+  readonly tcp: TcpTrouble;
   readonly quietRounds: number;
   readonly loadedRounds: number;
   readonly honestFailures: readonly string[];
@@ -114,7 +113,7 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
     const cpuBefore = server.cpuSeconds();
     const benchBefore = ownCpuSeconds();
     const machineBefore = machineCpuSeconds();
-    const overflowsBefore = await listenOverflows();
+    const tcpBefore = await tcpTrouble();
     const attack = await prepareAttackersInWorker(server, options.connections);
     const attackStart = Date.now();
     const deadline = Date.now() + options.seconds * 1000;
@@ -130,7 +129,12 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
     const serverCpuSeconds = server.cpuSeconds() - cpuBefore;
     const benchCpuSeconds = ownCpuSeconds() - benchBefore;
     const machineSeconds = machineCpuSeconds() - machineBefore;
-    const overflows = await listenOverflows() - overflowsBefore;
+    const tcpAfter = await tcpTrouble();
+    const tcp: TcpTrouble = {
+      listenOverflows: tcpAfter.listenOverflows - tcpBefore.listenOverflows,
+      timeouts: tcpAfter.timeouts - tcpBefore.timeouts,
+      retransmitted: tcpAfter.retransmitted - tcpBefore.retransmitted,
+    };
     const serverWorst: Record<string, StepFigure> = {};
     for (const [name, figure] of Object.entries(worstSteps(stepFile, attackStart, deadline))) {
       const step = SERVER_STEP[name];
@@ -152,7 +156,7 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
       loadedWorstMs: loaded.worstMs,
       loadedClientWaitMs: loaded.worstWaitMs,
       serverWorst,
-      listenOverflows: overflows,
+      tcp,
       quietRounds: quiet.rounds,
       loadedRounds: loaded.rounds,
       honestFailures: [...quiet.failures, ...loaded.failures, ...final.failures],
@@ -184,19 +188,42 @@ const SERVER_STEP: Record<string, string> = {
   LOGOUT: "logout",
 };
 
-/** The machine's count of connections dropped at a full listen queue so far (NaN: unknown). */
-async function listenOverflows(): Promise<number> {
+/** TCP counters of the machine (`nstat`) that cost a client hundreds of milliseconds. */
+interface TcpTrouble {
+  /** Connections dropped at a full listen queue: a SYN retransmission each, 1 s or more. */
+  readonly listenOverflows: number;
+  /** Retransmission timeouts (at least 200 ms each, on loopback too). */
+  readonly timeouts: number;
+  /** Segments retransmitted. */
+  readonly retransmitted: number;
+}
+
+const TCP_COUNTERS = {
+  listenOverflows: "TcpExtListenOverflows",
+  timeouts: "TcpExtTCPTimeouts",
+  retransmitted: "TcpRetransSegs",
+} as const;
+
+/** The machine's TCP trouble counters so far (NaN: unknown, e.g. without `nstat`). */
+async function tcpTrouble(): Promise<TcpTrouble> {
+  let text = "";
   try {
     const out = await new Deno.Command("nstat", {
-      args: ["-az", "TcpExtListenOverflows"],
+      args: ["-az", ...Object.values(TCP_COUNTERS)],
       stdout: "piped",
       stderr: "null",
     }).output();
-    const m = /TcpExtListenOverflows\s+(\d+)/.exec(new TextDecoder().decode(out.stdout));
-    return m ? Number(m[1]) : NaN;
+    text = new TextDecoder().decode(out.stdout);
   } catch {
-    return NaN;
+    // No nstat: every figure NaN.
   }
+  const read = (name: string) =>
+    Number(new RegExp(`^${name}\\s+(\\d+)`, "m").exec(text)?.[1] ?? NaN);
+  return {
+    listenOverflows: read(TCP_COUNTERS.listenOverflows),
+    timeouts: read(TCP_COUNTERS.timeouts),
+    retransmitted: read(TCP_COUNTERS.retransmitted),
+  };
 }
 
 /** This process's CPU time (user + system) so far, in seconds. */
@@ -263,8 +290,9 @@ export function formatHostile(r: HostileBenchResult): string {
       `${r.stall.idleMs.toFixed(0)} ms`,
     `server main thread, longest busy stretch (CPU time within one 5 ms tick): ` +
       `${r.stall.busyMs.toFixed(0)} ms`,
-    `connections dropped at a full listen queue meanwhile (whole machine; each costs its ` +
-      `client a SYN retransmission, 1 s or more): ${r.listenOverflows}`,
+    `TCP meanwhile (whole machine): ${r.tcp.listenOverflows} connections dropped at a full ` +
+      `listen queue (a SYN resent after 1 s or more each), ${r.tcp.timeouts} retransmission ` +
+      `timeouts (200 ms or more each), ${r.tcp.retransmitted} segments resent`,
     `leftover server connections afterwards: ${r.leftoverConnections}`,
     `honest failures: ${r.honestFailures.length === 0 ? "none" : r.honestFailures.join("; ")}`,
     "hostile connections opened (ended by the server):",
