@@ -260,9 +260,13 @@ export function formatHostile(r: HostileBenchResult): string {
         server === undefined
           ? "-"
           : `${server.ms.toFixed(1).padStart(7)} ms (${server.waitMs.toFixed(1)} ms)${
-            step === HONEST_STEPS[0] ? `, at the gate ${server.gateMs.toFixed(1)} ms` : ""
+            step === HONEST_STEPS[0] || step === HONEST_STEPS[1]
+              ? `, at the gate ${server.gateMs.toFixed(1)} ms`
+              : ""
           }; p90 ${server.p90Ms.toFixed(1)} ms${
-            step === HONEST_STEPS[0] ? `, at the gate ${server.p90GateMs.toFixed(1)} ms` : ""
+            step === HONEST_STEPS[0] || step === HONEST_STEPS[1]
+              ? `, at the gate ${server.p90GateMs.toFixed(1)} ms`
+              : ""
           }`
       }`,
     );
@@ -270,7 +274,8 @@ export function formatHostile(r: HostileBenchResult): string {
   lines.push(
     "  (under attack: the client's wait for a core in its worst step; the server side's worst: " +
       "connect+greeting is the handshake from accept to its end; a command runs " +
-      "from the read that completed it to its reply handed to the socket)",
+      "from the read that completed it (its wait at the handshake gate before login included) " +
+      "to its reply handed to the socket)",
   );
   lines.push(
     `server RSS: idle ${MiB(r.idleRss)}, peak without attack ${MiB(r.quietPeakRss)}, ` +

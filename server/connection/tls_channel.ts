@@ -171,8 +171,12 @@ export class TlsChannel implements ByteChannel {
   #out = 0;
   /** Set when the peer ended the connection with an alert or a fatal error occurred. */
   closeReason: string | null = null;
-  /** How long the handshake's steps waited at the gate, in ms (for the bench's step probe). */
+  /**
+   * How long the handshake's steps, and the last read's records, waited at the gate, in ms
+   * (for the bench's step probe).
+   */
   gateWaitMs = 0;
+  readGateWaitMs = 0;
 
   private constructor(conn: Deno.Conn, engine: ServerConnection, metrics: Metrics) {
     this.#conn = conn;
@@ -376,11 +380,17 @@ export class TlsChannel implements ByteChannel {
         continue;
       }
       const gate = this.#untrusted;
+      this.readGateWaitMs = 0;
       if (gate === null) this.#feed(bytes);
       else {
+        const asked = performance.now();
         await this.#feedThrough(
           bytes,
-          (f) => gate.run(f, this.#gatedReads++ < LIGHT_RECORDS ? "record" : "bulk"),
+          (f) =>
+            gate.run(() => {
+              this.readGateWaitMs = performance.now() - asked;
+              return f();
+            }, this.#gatedReads++ < LIGHT_RECORDS ? "record" : "bulk"),
         );
       }
     }

@@ -159,10 +159,10 @@ export class ImapApplication {
       };
     }
     /** The bench's probe: the command that the last read completed, and when that read came. */
-    type Probed = { name: string | null; readAt: StepMark | null };
+    type Probed = { name: string | null; readAt: StepMark | null; gateMs: number };
     let probed: Probed | null = null;
     if (stepProbe !== null) {
-      const probe: Probed = probed = { name: null, readAt: null };
+      const probe: Probed = probed = { name: null, readAt: null, gateMs: 0 };
       const inner = session.onCommand;
       session.onCommand = (name) => {
         probe.name = name;
@@ -265,15 +265,20 @@ export class ImapApplication {
         }
         if (data === null) break;
         lastActivity = Date.now();
-        if (probed !== null) probed.readAt = stepProbe!.mark();
+        if (probed !== null) {
+          // Records of a peer not logged in yet wait at the handshake gate before the read ends.
+          probed.gateMs = (channel as { readGateWaitMs?: number }).readGateWaitMs ?? 0;
+          const read = stepProbe!.mark();
+          probed.readAt = { at: read.at - probed.gateMs, waitMs: read.waitMs };
+        }
         const turn = this.#turns.pass();
         if (turn !== undefined) await turn;
         if (closing) break;
         await session.receive(data);
         if (probed?.name && user !== null) {
-          const { name, readAt } = probed;
+          const { name, readAt, gateMs } = probed;
           probed.name = null;
-          void writing.then(() => stepProbe!.record(name, readAt!));
+          void writing.then(() => stepProbe!.record(name, readAt!, undefined, gateMs));
         }
         while (queued > OUTPUT_HIGH_WATER && !closing) await writing;
       }

@@ -1,7 +1,8 @@
 /**
  * A benchmark-only probe of logged-in clients' steps as the server sees them: the TLS handshake
- * (from accept to its end) and each command (from the read that completed it to its reply
- * handed to the socket), each with how long the main thread waited for a core meanwhile
+ * (from accept to its end) and each command (from the read that completed it, its wait at the
+ * handshake gate included, to its reply handed to the socket), each with how long the main
+ * thread waited for a core meanwhile (the gate's part of that not counted)
  * (`/proc/thread-self/schedstat`). The hostile bench sets it beside what its honest client
  * observes, to tell the server's own delays from the machine's and the client's. One JSON line
  * per step (`{"at": epochMs, "step": "SELECT", "ms": n, "waitMs": n}`) is appended to the file
@@ -19,7 +20,7 @@ export interface StepProbe {
   mark(): StepMark;
   /**
    * Appends `step`, measured from `since` to `until` (default now); `gateMs`: of that, how long
-   * a handshake waited at the handshake gate.
+   * it waited at the handshake gate.
    */
   record(step: string, since: StepMark, until?: StepMark, gateMs?: number): void;
 }
@@ -83,7 +84,7 @@ export interface StepFigure {
   readonly ms: number;
   /** Of that worst, the main thread's wait for a core. */
   readonly waitMs: number;
-  /** Of that worst, a handshake's wait at the handshake gate (0 for commands). */
+  /** Of that worst, the wait at the handshake gate (a handshake, a command before login). */
   readonly gateMs: number;
   /** The 90th percentile of the step's time, and of a handshake's wait at the gate. */
   readonly p90Ms: number;

@@ -62,6 +62,7 @@ Deno.test("step probe: a served client that logs in leaves one line per step; on
     assert.equal(steps.LOGOUT?.count, 2);
     assert.equal(steps.CAPABILITY, undefined);
     assert.ok(steps.handshake!.gateMs >= 0 && steps.handshake!.waitMs >= 0);
+    assert.ok(steps.LOGIN!.gateMs >= 0 && steps.LOGIN!.ms >= steps.LOGIN!.gateMs);
   } finally {
     await server.stop();
     await Deno.remove(dir, { recursive: true });
