@@ -7,13 +7,16 @@
  * and the server's RSS; asserts nothing.
  *
  *     deno task bench --only hostile          (or: deno run -A bench/hostile_bench.ts)
+ *     deno run -A bench/hostile_bench.ts --per-kind     (each kind alone: server CPU it costs)
  */
 import { startStallProbes } from "./_stall_probes.ts";
 import { worstStallDetail } from "../server/serve/stall_probe.ts";
+import { type StepFigure, worstSteps } from "../server/serve/step_probe.ts";
 import { startPosternProcess } from "../tests/_support/postern.ts";
 import {
   HONEST_STEPS,
   HOSTILE_KINDS,
+  type HostileKind,
   type HostileResult,
   prepareAttackersInWorker,
   runHonestClient,
@@ -33,6 +36,20 @@ export interface HostileBenchResult {
   /** Worst latency per step, ms: honest client alone, then under attack. */
   readonly quietWorstMs: Record<string, number>;
   readonly loadedWorstMs: Record<string, number>;
+  /** In each worst step under attack, the honest client's own wait for a core. */
+  readonly loadedClientWaitMs: Record<string, number>;
+  /**
+   * The same steps as the server saw them under attack (`POSTERN_STEP_PROBE`): the handshake
+   * from accept to its end, a command from the read that completed it to its reply handed to the
+   * socket; each worst with the server's main thread's wait for a core in it. Keyed by
+   * `HONEST_STEPS`.
+   */
+  readonly serverWorst: Record<string, StepFigure>;
+  /**
+   * During the attack, on the whole machine (other work included; NaN without `nstat`):
+   * connections dropped at a full listen queue, retransmission timeouts and segments resent.
+   */
+  readonly tcp: TcpTrouble;
   readonly quietRounds: number;
   readonly loadedRounds: number;
   readonly honestFailures: readonly string[];
@@ -67,13 +84,18 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
   const account = { user: "honest", password: "honest-password" };
   const probes = await startStallProbes("postern-hostile-");
   const { stallFile, idleFile } = probes;
+  const stepFile = `${probes.dir}/steps.jsonl`;
   Deno.env.set("POSTERN_STALL_PROBE", stallFile);
+  Deno.env.set("POSTERN_STEP_PROBE", stepFile);
   const server = await startPosternProcess({
     users: [{ name: account.user, password: account.password }],
     handshakeTimeout: "4s",
     limitsYaml: "  max_connections_per_address: 5000",
     workers: options.workers ?? 1,
-  }).finally(() => Deno.env.delete("POSTERN_STALL_PROBE"));
+  }).finally(() => {
+    Deno.env.delete("POSTERN_STALL_PROBE");
+    Deno.env.delete("POSTERN_STEP_PROBE");
+  });
   let peak = 0;
   let sampling = true;
   const sampler = (async () => {
@@ -91,6 +113,7 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
     const cpuBefore = server.cpuSeconds();
     const benchBefore = ownCpuSeconds();
     const machineBefore = machineCpuSeconds();
+    const tcpBefore = await tcpTrouble();
     const attack = await prepareAttackersInWorker(server, options.connections);
     const attackStart = Date.now();
     const deadline = Date.now() + options.seconds * 1000;
@@ -106,6 +129,17 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
     const serverCpuSeconds = server.cpuSeconds() - cpuBefore;
     const benchCpuSeconds = ownCpuSeconds() - benchBefore;
     const machineSeconds = machineCpuSeconds() - machineBefore;
+    const tcpAfter = await tcpTrouble();
+    const tcp: TcpTrouble = {
+      listenOverflows: tcpAfter.listenOverflows - tcpBefore.listenOverflows,
+      timeouts: tcpAfter.timeouts - tcpBefore.timeouts,
+      retransmitted: tcpAfter.retransmitted - tcpBefore.retransmitted,
+    };
+    const serverWorst: Record<string, StepFigure> = {};
+    for (const [name, figure] of Object.entries(worstSteps(stepFile, attackStart, deadline))) {
+      const step = SERVER_STEP[name];
+      if (step !== undefined) serverWorst[step] = figure;
+    }
     let leftover = await server.openConnections();
     for (let i = 0; i < 100 && leftover > 0; i++) {
       await new Promise((r) => setTimeout(r, 200));
@@ -120,6 +154,9 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
       seconds: options.seconds,
       quietWorstMs: quiet.worstMs,
       loadedWorstMs: loaded.worstMs,
+      loadedClientWaitMs: loaded.worstWaitMs,
+      serverWorst,
+      tcp,
       quietRounds: quiet.rounds,
       loadedRounds: loaded.rounds,
       honestFailures: [...quiet.failures, ...loaded.failures, ...final.failures],
@@ -139,6 +176,54 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
     await server.stop();
     await probes.stop();
   }
+}
+
+/** The honest steps by the names the step probe gives them. */
+const SERVER_STEP: Record<string, string> = {
+  handshake: "connect+greeting",
+  LOGIN: "login",
+  SELECT: "select",
+  "UID FETCH": "fetch",
+  APPEND: "append",
+  LOGOUT: "logout",
+};
+
+/** TCP counters of the machine (`nstat`) that cost a client hundreds of milliseconds. */
+interface TcpTrouble {
+  /** Connections dropped at a full listen queue: a SYN retransmission each, 1 s or more. */
+  readonly listenOverflows: number;
+  /** Retransmission timeouts (at least 200 ms each, on loopback too). */
+  readonly timeouts: number;
+  /** Segments retransmitted. */
+  readonly retransmitted: number;
+}
+
+const TCP_COUNTERS = {
+  listenOverflows: "TcpExtListenOverflows",
+  timeouts: "TcpExtTCPTimeouts",
+  retransmitted: "TcpRetransSegs",
+} as const;
+
+/** The machine's TCP trouble counters so far (NaN: unknown, e.g. without `nstat`). */
+async function tcpTrouble(): Promise<TcpTrouble> {
+  let text = "";
+  try {
+    const out = await new Deno.Command("nstat", {
+      args: ["-az", ...Object.values(TCP_COUNTERS)],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    text = new TextDecoder().decode(out.stdout);
+  } catch {
+    // No nstat: every figure NaN.
+  }
+  const read = (name: string) =>
+    Number(new RegExp(`^${name}\\s+(\\d+)`, "m").exec(text)?.[1] ?? NaN);
+  return {
+    listenOverflows: read(TCP_COUNTERS.listenOverflows),
+    timeouts: read(TCP_COUNTERS.timeouts),
+    retransmitted: read(TCP_COUNTERS.retransmitted),
+  };
 }
 
 /** This process's CPU time (user + system) so far, in seconds. */
@@ -162,17 +247,36 @@ export function formatHostile(r: HostileBenchResult): string {
     `under attack, ${r.quietRounds} in 3 s without`,
     `${"worst latency".padEnd(20)} ${"no attack".padStart(10)} ${"attack".padStart(10)} ${
       "ratio".padStart(7)
-    }`,
+    }  client waits for a core   server side (of it, waiting for a core)`,
   ];
   for (const step of HONEST_STEPS) {
     const quiet = r.quietWorstMs[step] ?? 0;
     const loaded = r.loadedWorstMs[step] ?? 0;
+    const server = r.serverWorst[step];
     lines.push(
       `${step.padEnd(20)} ${quiet.toFixed(1).padStart(7)} ms ${loaded.toFixed(1).padStart(7)} ms ${
         (loaded / Math.max(quiet, 0.001)).toFixed(1).padStart(6)
-      }x`,
+      }x ${(r.loadedClientWaitMs[step] ?? 0).toFixed(1).padStart(12)} ms ${
+        server === undefined
+          ? "-"
+          : `${server.ms.toFixed(1).padStart(7)} ms (${server.waitMs.toFixed(1)} ms)${
+            step === HONEST_STEPS[0] || step === HONEST_STEPS[1]
+              ? `, at the gate ${server.gateMs.toFixed(1)} ms`
+              : ""
+          }; p90 ${server.p90Ms.toFixed(1)} ms${
+            step === HONEST_STEPS[0] || step === HONEST_STEPS[1]
+              ? `, at the gate ${server.p90GateMs.toFixed(1)} ms`
+              : ""
+          }`
+      }`,
     );
   }
+  lines.push(
+    "  (under attack: the client's wait for a core in its worst step; the server side's worst: " +
+      "connect+greeting is the handshake from accept to its end; a command runs " +
+      "from the read that completed it (its wait at the handshake gate before login included) " +
+      "to its reply handed to the socket)",
+  );
   lines.push(
     `server RSS: idle ${MiB(r.idleRss)}, peak without attack ${MiB(r.quietPeakRss)}, ` +
       `peak under attack ${MiB(r.loadedPeakRss)}`,
@@ -191,6 +295,9 @@ export function formatHostile(r: HostileBenchResult): string {
       `${r.stall.idleMs.toFixed(0)} ms`,
     `server main thread, longest busy stretch (CPU time within one 5 ms tick): ` +
       `${r.stall.busyMs.toFixed(0)} ms`,
+    `TCP meanwhile (whole machine): ${r.tcp.listenOverflows} connections dropped at a full ` +
+      `listen queue (a SYN resent after 1 s or more each), ${r.tcp.timeouts} retransmission ` +
+      `timeouts (200 ms or more each), ${r.tcp.retransmitted} segments resent`,
     `leftover server connections afterwards: ${r.leftoverConnections}`,
     `honest failures: ${r.honestFailures.length === 0 ? "none" : r.honestFailures.join("; ")}`,
     "hostile connections opened (ended by the server):",
@@ -202,7 +309,74 @@ export function formatHostile(r: HostileBenchResult): string {
   return lines.join("\n");
 }
 
-if (import.meta.main) {
+/** What one kind of attacker costs, alone against a server of its own. */
+export interface KindCost {
+  readonly kind: HostileKind;
+  /** Connections it opened (reconnections included). */
+  readonly opened: number;
+  /** Server CPU per second of attack, and per connection, in ms. */
+  readonly serverMsPerSecond: number;
+  readonly serverMsPerConnection: number;
+  /** CPU of the attacker's process per second of attack, in ms. */
+  readonly attackerMsPerSecond: number;
+}
+
+/**
+ * Each kind alone: `connections` attackers of one kind for `seconds` against a fresh server
+ * (one accept loop), measuring the server's CPU time and the attackers'. The attackers open a
+ * new connection whenever the server ends one, so a kind the server ends faster comes back
+ * more often: compare CPU per second for the load, CPU per connection for the server's cost.
+ */
+export async function benchHostileKinds(
+  connections = 143,
+  seconds = 6,
+): Promise<KindCost[]> {
+  const out: KindCost[] = [];
+  for (const kind of HOSTILE_KINDS) {
+    const server = await startPosternProcess({
+      users: [{ name: "honest", password: "honest-password" }],
+      handshakeTimeout: "4s",
+      limitsYaml: "  max_connections_per_address: 5000",
+    });
+    try {
+      const attack = await prepareAttackersInWorker(server, connections, [kind]);
+      const serverBefore = server.cpuSeconds();
+      const benchBefore = ownCpuSeconds();
+      const result = await attack(Date.now() + seconds * 1000);
+      const serverMs = (server.cpuSeconds() - serverBefore) * 1000;
+      out.push({
+        kind,
+        opened: result.opened[kind],
+        serverMsPerSecond: serverMs / seconds,
+        serverMsPerConnection: serverMs / Math.max(1, result.opened[kind]),
+        attackerMsPerSecond: (ownCpuSeconds() - benchBefore) * 1000 / seconds,
+      });
+    } finally {
+      await server.stop();
+    }
+  }
+  return out;
+}
+
+export function formatKindCosts(costs: readonly KindCost[]): string {
+  return [
+    `${"attack, alone".padEnd(26)} ${"opened".padStart(7)} ${"server ms/s".padStart(12)} ${
+      "server ms/conn".padStart(15)
+    } ${"attacker ms/s".padStart(14)}`,
+    ...costs.map((c) =>
+      `${c.kind.padEnd(26)} ${String(c.opened).padStart(7)} ${
+        c.serverMsPerSecond.toFixed(0).padStart(12)
+      } ${c.serverMsPerConnection.toFixed(2).padStart(15)} ${
+        c.attackerMsPerSecond.toFixed(0).padStart(14)
+      }`
+    ),
+  ].join("\n");
+}
+
+if (import.meta.main && Deno.args.includes("--per-kind")) {
+  // deno run -A bench/hostile_bench.ts --per-kind: what each kind of attacker costs, alone.
+  console.log(formatKindCosts(await benchHostileKinds()));
+} else if (import.meta.main) {
   const quick = Deno.args.includes("--quick");
   console.log(
     formatHostile(

@@ -11,6 +11,7 @@ import { type Metrics, NO_METRICS } from "../metrics/metrics.ts";
 import type { TlsMode } from "../config/listen.ts";
 import { type Cidr, inRanges, parseIpAddress, ProxyHeaderError } from "../../protocol/proxy/mod.ts";
 import { PROXY_HEADER_TIMEOUT_MS, readProxyFrom } from "./proxy_reader.ts";
+import { type StepMark, stepProbe } from "../serve/step_probe.ts";
 
 export interface ListenerSpec {
   readonly hostname: string;
@@ -374,6 +375,8 @@ export class ListenerGroup {
     proxy?: { readonly balancer: Endpoint | null; readonly rest: Uint8Array },
   ): Promise<void> {
     const started = performance.now();
+    // The bench's probe: the handshake as the server saw it, written once the peer logs in.
+    const acceptedAt = stepProbe?.mark();
     const peer = formatPeer(remote);
     let closeReason = "closed";
     const accept = (initialBytes?: Uint8Array) =>
@@ -390,7 +393,11 @@ export class ListenerGroup {
     if (proxy?.balancer) context.notes.proxy = formatPeer(proxy.balancer);
     try {
       if (spec.tls === "implicit") {
-        context.use(await accept(proxy?.rest));
+        const tls = await accept(proxy?.rest);
+        context.use(tls);
+        if (acceptedAt !== undefined) {
+          context.onTrusted = probeLater("handshake", acceptedAt, tls.gateWaitMs);
+        }
       } else {
         context.use(new PlainChannel(conn, this.#metrics, proxy?.rest));
       }
@@ -438,6 +445,8 @@ class Connection implements ConnectionContext {
   tlsChannel: TlsChannel | null = null;
   user: string | undefined = undefined;
   readonly notes: Record<string, string | number> = {};
+  /** The bench's step probe: called once, when the peer logs in. */
+  onTrusted: (() => void) | null = null;
   readonly #accept: () => Promise<TlsChannel>;
 
   constructor(
@@ -478,11 +487,19 @@ class Connection implements ConnectionContext {
   setUser(name: string): void {
     this.user = name;
     this.tlsChannel?.trust();
+    this.onTrusted?.();
+    this.onTrusted = null;
   }
 
   annotate(key: string, value: string | number): void {
     this.notes[key] = value;
   }
+}
+
+/** Measures `step` up to now, to be written later (once the peer has logged in). */
+function probeLater(step: string, since: StepMark, gateMs: number): () => void {
+  const end = stepProbe!.mark();
+  return () => stepProbe!.record(step, since, end, gateMs);
 }
 
 /** `192.0.2.1:993`, `[2001:db8::1]:993`. */

@@ -169,6 +169,12 @@ export class TlsChannel implements ByteChannel {
   #out = 0;
   /** Set when the peer ended the connection with an alert or a fatal error occurred. */
   closeReason: string | null = null;
+  /**
+   * How long the handshake's steps, and the last read's records, waited at the gate, in ms
+   * (for the bench's step probe).
+   */
+  gateWaitMs = 0;
+  readGateWaitMs = 0;
 
   private constructor(conn: Deno.Conn, engine: ServerConnection, metrics: Metrics) {
     this.#conn = conn;
@@ -202,11 +208,14 @@ export class TlsChannel implements ByteChannel {
       // ClientHellos wait longest, and working through them would spend the gate's budget on
       // connections already closed.
       const step = gate
-        ? <T>(f: () => T) =>
-          gate.run(() => {
+        ? <T>(f: () => T) => {
+          const asked = performance.now();
+          return gate.run(() => {
+            channel.gateWaitMs += performance.now() - asked;
             if (timedOut) throw new HandshakeError("Handshake timed out", null);
             return f();
-          }, channel.#out === 0 ? "fresh" : "continuing")
+          }, channel.#out === 0 ? "fresh" : "continuing");
+        }
         : <T>(f: () => T) => Promise.resolve(f());
       const initial = options.initialBytes;
       if (initial?.length) await channel.#feedThrough(initial, step);
@@ -369,11 +378,17 @@ export class TlsChannel implements ByteChannel {
         continue;
       }
       const gate = this.#untrusted;
+      this.readGateWaitMs = 0;
       if (gate === null) this.#feed(bytes);
       else {
+        const asked = performance.now();
         await this.#feedThrough(
           bytes,
-          (f) => gate.run(f, this.#gatedReads++ < LIGHT_RECORDS ? "record" : "bulk"),
+          (f) =>
+            gate.run(() => {
+              this.readGateWaitMs = performance.now() - asked;
+              return f();
+            }, this.#gatedReads++ < LIGHT_RECORDS ? "record" : "bulk"),
         );
       }
     }

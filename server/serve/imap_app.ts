@@ -16,6 +16,7 @@ import { getLogger } from "../log.ts";
 import { type Metrics, NO_METRICS, secondsSince } from "../metrics/metrics.ts";
 import type { ConnectionInfo } from "../../protocol/tls/mod.ts";
 import { TurnBudget } from "./turn_budget.ts";
+import { type StepMark, stepProbe } from "./step_probe.ts";
 
 const log = getLogger(["imap"]);
 
@@ -210,6 +211,17 @@ export class ImapApplication {
         return (result) => metrics.imapCommand(name, result, secondsSince(started));
       };
     }
+    /** The bench's probe: the command that the last read completed, and when that read came. */
+    type Probed = { name: string | null; readAt: StepMark | null; gateMs: number };
+    let probed: Probed | null = null;
+    if (stepProbe !== null) {
+      const probe: Probed = probed = { name: null, readAt: null, gateMs: 0 };
+      const inner = session.onCommand;
+      session.onCommand = (name) => {
+        probe.name = name;
+        return inner(name);
+      };
+    }
 
     // Writes go out in order; `queued` counts bytes handed over but not yet written.
     let channel: ByteChannel = context.channel;
@@ -287,10 +299,21 @@ export class ImapApplication {
         }
         if (data === null) break;
         lastActivity = Date.now();
+        if (probed !== null) {
+          // Records of a peer not logged in yet wait at the handshake gate before the read ends.
+          probed.gateMs = (channel as { readGateWaitMs?: number }).readGateWaitMs ?? 0;
+          const read = stepProbe!.mark();
+          probed.readAt = { at: read.at - probed.gateMs, waitMs: read.waitMs };
+        }
         const turn = this.#turns.pass();
         if (turn !== undefined) await turn;
         if (closing) break;
         await session.receive(data);
+        if (probed?.name && user !== null) {
+          const { name, readAt, gateMs } = probed;
+          probed.name = null;
+          void writing.then(() => stepProbe!.record(name, readAt!, undefined, gateMs));
+        }
         while (queued > OUTPUT_HIGH_WATER && !closing) await writing;
       }
       await writing;
