@@ -50,7 +50,9 @@ const WRITE_SLICE = 256 * 1024;
  *   than two cores. WebCrypto spends about twice the CPU of noble per P-256 signature (about
  *   500 against 250 µs here), so on two cores, shared with the clients, the thread pool only
  *   competes for the same CPU: `openssl s_time -new` x4 measured 715 handshakes/s inline
- *   against 604 with `auto` going to the thread pool (bench/handshake_bench.ts).
+ *   against 604 with `auto` going to the thread pool (bench/handshake_bench.ts). P-256 keys
+ *   always sign inline under `auto`: the WebAssembly signer (protocol/crypto/p256_wasm/) takes
+ *   61-96 µs, against 450-760 µs of CPU for WebCrypto's.
  */
 export type { SigningMode } from "../config/tls.ts";
 import type { SigningMode } from "../config/tls.ts";
@@ -63,6 +65,10 @@ const SPARE_CORES = (navigator.hardwareConcurrency ?? 1) > 2;
 
 const signers = new WeakMap<CryptoProvider, AsyncSigner>();
 
+function isP256(key: SignatureRequest["key"]): boolean {
+  return key.kind === "ec" && key.curve === "P-256";
+}
+
 /** Signs for a `signatureRequired` event; a signer that throws fails the handshake. */
 async function runSigner(
   mode: SigningMode,
@@ -70,7 +76,10 @@ async function runSigner(
   request: SignatureRequest,
 ): Promise<SignatureResult> {
   try {
-    if (mode === "sync" || (mode === "auto" && (handshakesInProgress <= 1 || !SPARE_CORES))) {
+    const inline = mode === "sync" ||
+      (mode === "auto" &&
+        (handshakesInProgress <= 1 || !SPARE_CORES || isP256(request.key)));
+    if (inline) {
       return {
         ok: true,
         signature: provider.sign(request.key, request.algorithm, request.message),
