@@ -99,7 +99,7 @@ Deno.test("the first run on an empty folder sets everything up and a second star
       assert.match(first.output, /postern: serving built-in defaults \(first run\) with/);
       assert.match(
         first.output,
-        /--allow-net=127\.0\.0\.1:9993,127\.0\.0\.1:9143,unix:\S+\/data\/admin\.sock\n/,
+        /--allow-net=127\.0\.0\.1:9993,127\.0\.0\.1:9143,unix:\S+\/data\/admin\.sock(,unix:\S+\/data\/wakeup-\d+\.sock)+\n/,
       );
       assert.match(first.output, /created a development CA/);
       password = /Demo account: demo \/ (\S+)/.exec(first.output)![1]!;
