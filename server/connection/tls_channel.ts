@@ -52,7 +52,8 @@ const WRITE_SLICE = 256 * 1024;
  *   competes for the same CPU: `openssl s_time -new` x4 measured 715 handshakes/s inline
  *   against 604 with `auto` going to the thread pool (bench/handshake_bench.ts). P-256 keys
  *   always sign inline under `auto`: the WebAssembly signer (protocol/crypto/p256_wasm/) takes
- *   61-96 µs, against 450-760 µs of CPU for WebCrypto's.
+ *   61-96 µs, against 450-760 µs of CPU for WebCrypto's. Where `auto` can only sign inline,
+ *   the engine signs at once, as with `sync` (`mayOffload`).
  */
 export type { SigningMode } from "../config/tls.ts";
 import type { SigningMode } from "../config/tls.ts";
@@ -64,6 +65,28 @@ let handshakesInProgress = 0;
 const SPARE_CORES = (navigator.hardwareConcurrency ?? 1) > 2;
 
 const signers = new WeakMap<CryptoProvider, AsyncSigner>();
+
+/**
+ * Whether a signature of this configuration may leave the JavaScript thread: never with `sync`,
+ * and with `auto` only where the thread pool has spare cores and some key is not P-256 (which
+ * `auto` signs inline). Deferring costs a configuration copy and a turn per handshake.
+ */
+function mayOffload(signing: SigningMode, config: ServerOptions): boolean {
+  if (signing === "sync") return false;
+  if (signing === "async") return true;
+  if (!SPARE_CORES) return false;
+  const keys = config.certificates?.map((c) => c.privateKey) ?? [config.privateKey];
+  return !keys.every(isP256);
+}
+
+const deferredConfigs = new WeakMap<ServerOptions, ServerOptions>();
+
+/** The configuration with deferred signing, one copy per configuration. */
+function deferred(config: ServerOptions): ServerOptions {
+  let copy = deferredConfigs.get(config);
+  if (copy === undefined) deferredConfigs.set(config, copy = { ...config, deferSigning: true });
+  return copy;
+}
 
 function isP256(key: SignatureRequest["key"]): boolean {
   return key.kind === "ec" && key.curve === "P-256";
@@ -199,7 +222,7 @@ export class TlsChannel implements ByteChannel {
   ): Promise<TlsChannel> {
     const metrics = options.metrics ?? NO_METRICS;
     const signing = options.signing ?? "sync";
-    const engine = acceptTls(signing === "sync" ? config : { ...config, deferSigning: true });
+    const engine = acceptTls(mayOffload(signing, config) ? deferred(config) : config);
     const channel = new TlsChannel(conn, engine, metrics);
     const started = performance.now();
     handshakesInProgress++;
