@@ -36,9 +36,10 @@ export const CERTIFICATE_USERNAMES = ["cn", "email-localpart", "email"] as const
 /** Where handshake signatures are made (`tls.signing`; see `SigningMode`). */
 export const SIGNING_MODES = ["auto", "sync", "async"] as const;
 /**
- * `sync` signs on the event loop (noble), `async` on the thread pool (WebCrypto), `auto` signs
- * inline while one handshake runs and off the loop once handshakes overlap (with more than two
- * cores; see server/connection/tls_channel.ts).
+ * `sync` signs on the event loop (P-256 in WebAssembly, else noble or native), `async` on the
+ * thread pool (WebCrypto), `auto` signs P-256 inline and other keys inline while one handshake
+ * runs and off the loop once handshakes overlap (with more than two cores; see
+ * server/connection/tls_channel.ts).
  */
 export type SigningMode = (typeof SIGNING_MODES)[number];
 export type CertificateUsername = (typeof CERTIFICATE_USERNAMES)[number];
