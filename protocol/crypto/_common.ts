@@ -49,6 +49,26 @@ export function checkAeadKey(algorithm: AeadAlgorithm, key: Uint8Array): void {
  * Throws unless `peer` is an uncompressed point of the group's size. TLS 1.3 allows only the
  * uncompressed form (RFC 8446, Section 4.2.8.2); compressed and hybrid forms are refused.
  */
+/**
+ * Checks the arguments of `Aead.sealInto` (the nonce's length, and that ciphertext and tag fit
+ * in `out` at `offset`); returns the sealed length without the tag.
+ */
+export function checkSealInto(
+  lengths: { readonly nonceLength: number; readonly tagLength: number },
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  trailer: Uint8Array,
+  out: Uint8Array,
+  offset: number,
+): number {
+  if (nonce.length !== lengths.nonceLength) throw new CryptoError("Invalid AEAD nonce length");
+  const length = plaintext.length + trailer.length;
+  if (offset < 0 || offset + length + lengths.tagLength > out.length) {
+    throw new RangeError("AEAD output does not fit");
+  }
+  return length;
+}
+
 export function checkNistShare(group: "secp256r1" | "secp384r1", peer: Uint8Array): void {
   const size = NIST_FIELD_BYTES[group];
   if (peer.length !== 1 + 2 * size || peer[0] !== 0x04) {

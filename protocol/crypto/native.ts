@@ -45,6 +45,7 @@ import {
   checkAeadKey,
   checkGroup,
   checkNistShare,
+  checkSealInto,
   checkX25519Secret,
   checkX25519Share,
   CURVE_BYTES,
@@ -204,11 +205,7 @@ class NativeAead implements Aead {
     out: Uint8Array,
     offset: number,
   ): void {
-    if (nonce.length !== this.nonceLength) throw new CryptoError("Invalid AEAD nonce length");
-    const length = plaintext.length + trailer.length;
-    if (offset < 0 || offset + length + this.tagLength > out.length) {
-      throw new RangeError("AEAD output does not fit");
-    }
+    const length = checkSealInto(this, nonce, plaintext, trailer, out, offset);
     const cipher = this.#cipher(nonce);
     cipher.setAAD(aad, { plaintextLength: length });
     let at = offset;

@@ -36,6 +36,7 @@ import {
   checkAeadKey,
   checkGroup,
   checkNistShare,
+  checkSealInto,
   checkX25519Secret,
   checkX25519Share,
   CURVE_BYTES,
@@ -129,11 +130,7 @@ function createAead(algorithm: AeadAlgorithm, key: Uint8Array): Aead {
       out: Uint8Array,
       offset: number,
     ): void {
-      if (nonce.length !== params.nonceLength) throw new CryptoError("Invalid AEAD nonce length");
-      const length = plaintext.length + trailer.length;
-      if (offset < 0 || offset + length + params.tagLength > out.length) {
-        throw new RangeError("AEAD output does not fit");
-      }
+      const length = checkSealInto(params, nonce, plaintext, trailer, out, offset);
       const joined = new Uint8Array(length);
       joined.set(plaintext);
       joined.set(trailer, plaintext.length);
