@@ -43,6 +43,8 @@ export interface BulkFigures {
   readonly cpuPerFetch: Readonly<Record<Order, number>>;
   /** The server's event-loop stalls during each order's fetches; null when not measured. */
   readonly stall: Readonly<Record<Order, StallFigures | null>>;
+  /** The server's stalls while the message was APPENDed; null when not measured. */
+  readonly upload: StallFigures | null;
 }
 
 /** A message of `bytes` octets: a few headers and 76-column text lines. */
@@ -109,6 +111,7 @@ async function measure(
   repeat: number,
   probes: { stallFile: string | null; idleFile: string },
   cpuSeconds: () => number = () => NaN,
+  upload: StallFigures | null = null,
 ): Promise<BulkFigures> {
   const rates = {} as Record<Order, readonly [number, number]>;
   const cpuPerFetch = {} as Record<Order, number>;
@@ -125,7 +128,7 @@ async function measure(
     const { stallFile, idleFile } = probes;
     stall[order] = stallFile === null ? null : stallFigures(stallFile, idleFile, from, to);
   }
-  return { server, rates, cpuPerFetch, stall };
+  return { server, rates, cpuPerFetch, stall, upload };
 }
 
 /** Loads the message into each server and measures curl's fetches. */
@@ -145,7 +148,11 @@ export async function benchBulk(
   try {
     const caPath = join(postern.dir, "certs", "ca.pem");
     await Deno.writeTextFile(caPath, postern.caPem);
+    // The upload's own stalls, apart: the probe's late tick must not land in the first fetches.
+    const loadFrom = Date.now();
     await load({ port: postern.implicitPort, caPem: postern.caPem }, message);
+    await settleProbes();
+    const upload = stallFigures(stallFile, idleFile, loadFrom, Date.now());
     out.push(
       await measure(
         "Postern",
@@ -154,6 +161,7 @@ export async function benchBulk(
         options.repeat,
         { stallFile, idleFile },
         () => postern.cpuSeconds(),
+        upload,
       ),
     );
     if (!options.skipDovecot && dovecotAvailable()) {
@@ -205,6 +213,8 @@ export function formatBulk(figures: readonly BulkFigures[]): string {
     const stall = figures[0]!.stall[order];
     if (stall) rows.push(`  ${figures[0]!.server}: ${formatStall(stall)}`);
   }
+  const upload = figures[0]?.upload;
+  if (upload) rows.push(`${figures[0]!.server} during the APPEND: ${formatStall(upload)}`);
   return rows.join("\n");
 }
 
