@@ -157,6 +157,8 @@ export class ServerStack {
     const { metrics = NO_METRICS, timeStore = false } = options;
     await prepareDataDir(config.dataDir);
     const opened = await openConfiguredStore(config, {
+      // A server opens its workers now rather than stall a request on their start.
+      startWorkers: true,
       ...(options.relay ? { relay: options.relay } : {}),
       ...(options.sharedSync ? { sharedSync: options.sharedSync } : {}),
     });

@@ -67,6 +67,8 @@ export const appendCommand: CommandSpec = {
       flags: m.flags,
       ...(m.internalDate !== undefined ? { internalDate: m.internalDate } : {}),
       ...derivedData(ctx.mime, m.raw),
+      // The literal is this command's alone: the store may move it to a thread of its own.
+      handOver: true,
     }));
     const limits = ctx.quota?.limits(account(ctx).name) ?? null;
     const quota = limits !== null && hasQuotaRoot(limits) ? limits : undefined;
