@@ -148,7 +148,10 @@ export async function benchBulk(
   try {
     const caPath = join(postern.dir, "certs", "ca.pem");
     await Deno.writeTextFile(caPath, postern.caPem);
-    // The upload's own stalls, apart: the probe's late tick must not land in the first fetches.
+    // The upload's own stalls, apart: the probe's late tick must not land in the first fetches,
+    // nor the server's start (its store's threads start then, 35-140 ms each on a busy machine)
+    // in the upload's.
+    await settleProbes();
     const loadFrom = Date.now();
     await load({ port: postern.implicitPort, caPem: postern.caPem }, message);
     await settleProbes();
