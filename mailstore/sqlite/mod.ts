@@ -128,6 +128,8 @@ const SYNC_TURN_MS = 250;
  * other's transaction lasts a fraction of a millisecond unless its thread is off its core.
  */
 const WRITE_POLL_MS = 1;
+/** The same, while the blob writer holds the lock (`HELD_LONG`). */
+const LONG_WRITE_POLL_MS = 10;
 
 /** A shared sync record for the connections of one server to one database. */
 export function allocateSharedSync(): SharedArrayBuffer {
@@ -2020,13 +2022,17 @@ export class SqliteMailStore implements MailStore, ExactStore {
       const held = Atomics.load(cells, WRITE_LOCK);
       deadline = Math.max(deadline, start + turnMs(held));
       const left = deadline - performance.now();
-      const wait = Atomics.waitAsync(cells, WRITE_LOCK, held, Math.min(left, WRITE_POLL_MS));
-      if (wait.async) {
+      // The blob writer's turn lasts hundreds of ms: its release wakes us, the poll is a backstop.
+      const poll = held === HELD_LONG ? LONG_WRITE_POLL_MS : WRITE_POLL_MS;
+      const wait = held === 0
+        ? null
+        : Atomics.waitAsync(cells, WRITE_LOCK, held, Math.min(left, poll));
+      if (wait?.async) {
         // A timer of our own bounds the wait and keeps the event loop alive meanwhile.
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([
           wait.value,
-          new Promise((resolve) => timer = setTimeout(resolve, WRITE_POLL_MS)),
+          new Promise((resolve) => timer = setTimeout(resolve, poll)),
         ]);
         clearTimeout(timer);
       }
