@@ -416,7 +416,10 @@ export class SqliteMailStore implements MailStore, ExactStore {
    * against the mailbox row at every use, so a change by another process is seen too.
    */
   #listings = new Map<number, Listing>();
-  /** The blob reader worker, once a large message was read; null before and after. */
+  /**
+   * The blob reader worker, once a large message was read (or from open, with `startWorkers`);
+   * null before and after.
+   */
   #blobReader: BlobReader | null = null;
   #statements = new Map<string, StatementSync>();
   /** Frozen flag lists by their stored text, shared by the metadata events carry. */
@@ -465,7 +468,10 @@ export class SqliteMailStore implements MailStore, ExactStore {
   #writeCells: Int32Array;
   /** True while a `#write` body runs with the shared write lock taken. */
   #holdsWriteLock = false;
-  /** The blob writer worker, once a large message was appended; null before and after. */
+  /**
+   * The blob writer worker, once a large message was handed over (or from open, with
+   * `startWorkers`); null before and after.
+   */
   #blobWriter: BlobWriter | null = null;
   /** `PRAGMA synchronous` of this connection. */
   #synchronous: "FULL" | "NORMAL" | "OFF";
