@@ -70,8 +70,14 @@ export function bulkMessage(bytes: number): Uint8Array {
   return out;
 }
 
-async function load(target: ImapConnectOptions, message: Uint8Array): Promise<void> {
+/** APPENDs `message` in a session of its own; `beforeAppend` runs once it is logged in. */
+async function load(
+  target: ImapConnectOptions,
+  message: Uint8Array,
+  beforeAppend: () => Promise<void> = () => Promise.resolve(),
+): Promise<void> {
   const c = await ImapClient.login(target, USER, PASSWORD);
+  await beforeAppend();
   const [r] = await c.pipeline([appendBytes("INBOX", message)], false);
   if (r?.status !== "OK") throw new Error(`APPEND failed: ${r?.text}`);
   await c.logout();
@@ -148,9 +154,14 @@ export async function benchBulk(
   try {
     const caPath = join(postern.dir, "certs", "ca.pem");
     await Deno.writeTextFile(caPath, postern.caPem);
-    // The upload's own stalls, apart: the probe's late tick must not land in the first fetches.
-    const loadFrom = Date.now();
-    await load({ port: postern.implicitPort, caPem: postern.caPem }, message);
+    // The upload's own stalls, apart: the probe's late tick must not land in the first fetches,
+    // nor the server's start (its store's threads start then, 35-140 ms each on a busy machine)
+    // or the connection's handshake and LOGIN in the upload's.
+    let loadFrom = 0;
+    await load({ port: postern.implicitPort, caPem: postern.caPem }, message, async () => {
+      await settleProbes();
+      loadFrom = Date.now();
+    });
     await settleProbes();
     const upload = stallFigures(stallFile, idleFile, loadFrom, Date.now());
     out.push(

@@ -94,6 +94,12 @@ export interface AppendInput {
    * (`threadIdOf`); without one the message is a thread of its own.
    */
   readonly threadId?: string;
+  /**
+   * The caller hands `raw` over: a store may move its buffer to a thread of its own (a
+   * transfer, without a copy), after which `raw` is detached (empty) for the caller. Only for
+   * a view of a whole ArrayBuffer that nothing else reads afterwards.
+   */
+  readonly handOver?: boolean;
 }
 
 /** Per-message data clients cache by (RFC 8474 object ids, RFC 8514 save date). */

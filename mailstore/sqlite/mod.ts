@@ -61,6 +61,8 @@ import { MIGRATIONS } from "./schema.ts";
 import { Pacer } from "../../protocol/event_loop.ts";
 import type { CheckpointerReport, CheckpointerRequest } from "./_checkpointer.ts";
 import type { BlobReaderReport, BlobReaderRequest } from "./_blob_reader.ts";
+import type { BlobWriterReport, BlobWriterRequest } from "./_blob_writer.ts";
+import { HELD, HELD_LONG, lockWrites, turnMs, unlockWrites, WRITE_LOCK } from "./_write_lock.ts";
 import type {
   AccountRecord,
   ExactStore,
@@ -103,53 +105,35 @@ export interface SqliteMailStoreOptions {
    * turns instead of syncing side by side.
    */
   readonly sharedSync?: SharedArrayBuffer;
+  /**
+   * Starts the blob reader, the blob writer and (in group commit) the checkpoint worker at
+   * open, for a database file: `new Worker` blocks the event loop until the thread runs (35-140
+   * ms measured on a loaded machine), which a server must not pay in the middle of a request.
+   * Otherwise each starts at its first use.
+   */
+  readonly startWorkers?: boolean;
 }
 
 /**
  * Cells of a shared sync record: the turn lock, syncs begun, highest sync index completed, and
- * the write lock (see `lockWrites`).
+ * the write lock (`WRITE_LOCK`, see `_write_lock.ts`).
  */
 const SYNC_LOCK = 0;
 const SYNC_BEGUN = 1;
 const SYNC_DONE = 2;
-const WRITE_LOCK = 3;
 /** How long a connection waits on another's sync before assuming its holder is gone. */
 const SYNC_TURN_MS = 250;
-/** How long a connection waits on another's write transaction before assuming it is gone. */
-const WRITE_TURN_MS = 100;
 /**
  * How often a write waiting for the lock looks again, should a notification be missed; the
  * other's transaction lasts a fraction of a millisecond unless its thread is off its core.
  */
 const WRITE_POLL_MS = 1;
+/** The same, while the blob writer holds the lock (`HELD_LONG`). */
+const LONG_WRITE_POLL_MS = 10;
 
 /** A shared sync record for the connections of one server to one database. */
 export function allocateSharedSync(): SharedArrayBuffer {
   return new SharedArrayBuffer(4 * 4);
-}
-
-/**
- * Takes the write lock the connections of one server share, before BEGIN IMMEDIATE, blocking
- * (the hot writes wait for it without blocking, in `#write`). Without
- * it a connection that finds the database locked by another goes into SQLite's busy handler,
- * which sleeps 1, 2, 5, 10... ms with its event loop blocked, however soon the other's
- * transaction (a fraction of a millisecond, never awaiting) ends; measured on the mix with two
- * Workers: up to 61 ms. Here the waiter blocks only until the holder's release wakes it. A
- * holder that does not release in `WRITE_TURN_MS` (its Worker ended mid-transaction) is
- * passed over: SQLite's own lock still orders the writes, so this lock only saves time.
- */
-function lockWrites(cells: Int32Array): void {
-  const deadline = performance.now() + WRITE_TURN_MS;
-  while (Atomics.compareExchange(cells, WRITE_LOCK, 0, 1) !== 0) {
-    const left = deadline - performance.now();
-    if (left <= 0) return;
-    Atomics.wait(cells, WRITE_LOCK, 1, Math.min(left, 10));
-  }
-}
-
-function unlockWrites(cells: Int32Array): void {
-  Atomics.store(cells, WRITE_LOCK, 0);
-  Atomics.notify(cells, WRITE_LOCK);
 }
 
 const DAY_MS = 86_400_000;
@@ -258,8 +242,44 @@ const DENSE_FACTOR = 4;
 /** Messages at least this large are read by the blob reader worker, off the event loop. */
 const OFF_THREAD_READ_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Messages at least this large, handed over (`AppendInput.handOver`), are written by the blob
+ * writer worker, off the event loop.
+ */
+const OFF_THREAD_WRITE_BYTES = OFF_THREAD_READ_BYTES;
+/**
+ * A blob the blob writer committed whose message row is still missing after this long lost its
+ * message (a crash in between); it is swept when the store opens. A live one waits seconds at
+ * most (`LONG_TURN_MS` for the write lock, then the busy timeout).
+ */
+const PENDING_BLOB_MS = 60_000;
+
+/** A blob the blob writer committed, pending until its message row commits. */
+interface WrittenBlob {
+  readonly id: number;
+  /** Set once the message row (which clears the pending row) is in the transaction. */
+  used: boolean;
+}
+
+/** The blob writer worker and its requests waiting for their reports (undefined: it ended). */
+interface BlobWriter {
+  readonly worker: Worker;
+  next: number;
+  readonly pending: Map<
+    number,
+    (report: Extract<BlobWriterReport, { raw: Uint8Array }> | undefined) => void
+  >;
+}
+
 /** Settles one blob reader request: the bytes, null when gone, undefined to read here instead. */
 type BlobRead = (raw: Uint8Array | null | undefined) => void;
+
+/** The blob reader worker and its requests waiting for their bytes. */
+interface BlobReader {
+  readonly worker: Worker;
+  next: number;
+  readonly pending: Map<number, BlobRead>;
+}
 
 /**
  * Messages listed per step when a large mailbox is listed a chunk at a time (about 2 ms warm;
@@ -396,12 +416,11 @@ export class SqliteMailStore implements MailStore, ExactStore {
    * against the mailbox row at every use, so a change by another process is seen too.
    */
   #listings = new Map<number, Listing>();
-  /** The blob reader worker, once a large message was read; null before and after. */
-  #blobReader: {
-    readonly worker: Worker;
-    next: number;
-    readonly pending: Map<number, BlobRead>;
-  } | null = null;
+  /**
+   * The blob reader worker, once a large message was read (or from open, with `startWorkers`);
+   * null before and after.
+   */
+  #blobReader: BlobReader | null = null;
   #statements = new Map<string, StatementSync>();
   /** Frozen flag lists by their stored text, shared by the metadata events carry. */
   #flagLists = new Map<string, readonly string[]>();
@@ -442,8 +461,20 @@ export class SqliteMailStore implements MailStore, ExactStore {
   #dataVersion = 0;
   /** The shared sync record, when other connections share the WAL syncs. */
   #sharedSync: Int32Array | null;
+  /**
+   * The write lock's cells: the shared sync record's, else this store's own (shared with its
+   * blob writer only).
+   */
+  #writeCells: Int32Array;
   /** True while a `#write` body runs with the shared write lock taken. */
   #holdsWriteLock = false;
+  /**
+   * The blob writer worker, once a large message was handed over (or from open, with
+   * `startWorkers`); null before and after.
+   */
+  #blobWriter: BlobWriter | null = null;
+  /** `PRAGMA synchronous` of this connection. */
+  #synchronous: "FULL" | "NORMAL" | "OFF";
 
   constructor(path: string, options: SqliteMailStoreOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -453,6 +484,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
     this.#hub = new EventHub(options.onListenerError);
     this.#relay = options.relay ?? null;
     this.#sharedSync = options.sharedSync ? new Int32Array(options.sharedSync) : null;
+    this.#writeCells = this.#sharedSync ?? new Int32Array(allocateSharedSync());
     this.#path = path;
     this.#db = new DatabaseSync(path);
     try {
@@ -463,10 +495,16 @@ export class SqliteMailStore implements MailStore, ExactStore {
       const group = durable && !memory && options.commit !== "inline";
       this.#walPath = group ? `${path}-wal` : null;
       const level = !durable ? "OFF" : this.#walPath !== null ? "NORMAL" : "FULL";
+      this.#synchronous = level;
       this.#db.exec(`PRAGMA synchronous = ${level}`);
       this.#db.exec("PRAGMA foreign_keys = ON");
       this.#migrate();
       this.pruneExpunged();
+      this.#sweepPendingBlobs();
+      if (options.startWorkers && path !== ":memory:" && path !== "") {
+        this.#startBlobWriter();
+        this.#startBlobReader();
+      }
       if (this.#relay !== null) {
         this.#dataVersion = this.#readDataVersion();
         this.#unsubscribe = this.#relay.subscribe((relayed) => {
@@ -535,7 +573,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
   // Accounts
 
   createAccount(name: string, passwordHash: string | null): Promise<Account> {
-    return this.#call(() => {
+    return this.#write(() => {
       validateAccountName(name);
       return this.#transaction(() => {
         if (this.#get("SELECT 1 FROM accounts WHERE name = ?", name)) {
@@ -562,7 +600,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   setPasswordHash(name: string, passwordHash: string | null): Promise<void> {
-    return this.#call(() =>
+    return this.#write(() =>
       this.#transaction(() => {
         const r = this.#run(
           "UPDATE accounts SET password_hash = ? WHERE name = ?",
@@ -575,7 +613,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   deleteAccount(name: string): Promise<void> {
-    return this.#call(() =>
+    return this.#write(() =>
       this.#transaction(() => {
         const account = this.#get<AccountRow>("SELECT * FROM accounts WHERE name = ?", name);
         if (!account) throw new MailStoreError("nonexistent", "No such account");
@@ -598,7 +636,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
   // Delivery addresses
 
   addAddress(accountId: number, address: string): Promise<void> {
-    return this.#call(() => {
+    return this.#write(() => {
       const normal = normalizeAddress(address);
       this.#transaction(() => {
         this.#requireAccount(accountId);
@@ -619,7 +657,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   removeAddress(address: string): Promise<void> {
-    return this.#call(() => {
+    return this.#write(() => {
       const normal = normalizeAddress(address);
       this.#transaction(() => {
         const r = this.#run("DELETE FROM addresses WHERE address = ?", normal);
@@ -681,7 +719,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
     name: string,
     specialUse?: SpecialUse | null,
   ): Promise<Mailbox> {
-    return this.#call(() => {
+    return this.#write(() => {
       const canonical = normalizeMailboxName(name);
       const use = validateSpecialUse(specialUse);
       return this.#transaction(() => {
@@ -703,7 +741,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   deleteMailbox(accountId: number, name: string): Promise<void> {
-    return this.#call(() => {
+    return this.#write(() => {
       const canonical = normalizeMailboxName(name);
       if (isInbox(canonical)) throw new MailStoreError("cannot", "INBOX cannot be deleted");
       this.#transaction(() => {
@@ -716,7 +754,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   renameMailbox(accountId: number, from: string, to: string): Promise<void> {
-    return this.#call(() => {
+    return this.#write(() => {
       const source = normalizeMailboxName(from);
       const target = normalizeMailboxName(to);
       this.#transaction(() => {
@@ -769,7 +807,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   setSubscribed(accountId: number, name: string, subscribed: boolean): Promise<void> {
-    return this.#call(() => {
+    return this.#write(() => {
       const canonical = normalizeMailboxName(name);
       this.#transaction(() => {
         this.#requireAccount(accountId);
@@ -806,6 +844,9 @@ export class SqliteMailStore implements MailStore, ExactStore {
   // Messages
 
   append(mailboxId: number, input: AppendInput): Promise<AppendResult> {
+    if (this.#writesOffThread(input)) {
+      return this.#appendOffThread(input, (kept, blob) => this.#append(mailboxId, kept, blob));
+    }
     return this.#write(() => {
       checkMessageSize(input.raw, this.#maxMessageBytes);
       return this.#transaction(() => this.#append(mailboxId, input));
@@ -844,6 +885,12 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   deliver(mailboxId: number, input: AppendInput, options: DeliverOptions): Promise<DeliverResult> {
+    if (this.#writesOffThread(input)) {
+      return this.#appendOffThread(
+        input,
+        (kept, blob) => this.#deliver(mailboxId, kept, options, blob),
+      );
+    }
     return this.#write(() => {
       checkMessageSize(input.raw, this.#maxMessageBytes);
       return this.#transaction(() => this.#deliver(mailboxId, input, options));
@@ -851,7 +898,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   deliverBatch(items: readonly DeliveryItem[]): Promise<DeliveryOutcome[]> {
-    return this.#call(() =>
+    return this.#write(() =>
       this.#transaction(() =>
         items.map((item): DeliveryOutcome => {
           // Each delivery is its own savepoint: one that fails leaves the others in the commit.
@@ -874,7 +921,12 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   /** One delivery inside the current transaction: dedup record, quota check, append. */
-  #deliver(mailboxId: number, input: AppendInput, options: DeliverOptions): DeliverResult {
+  #deliver(
+    mailboxId: number,
+    input: AppendInput,
+    options: DeliverOptions,
+    blob?: WrittenBlob,
+  ): DeliverResult {
     const now = options.now ?? this.#now();
     const dedup = options.windowMs > 0;
     this.#run("DELETE FROM deliveries WHERE delivered_at < ?", now - options.windowMs);
@@ -900,7 +952,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
         return { kind: "overquota", resource: "messages" };
       }
     }
-    const result = this.#append(mailboxId, input);
+    const result = this.#append(mailboxId, input, blob);
     if (!dedup) return { kind: "stored", ...result };
     this.#run(
       "INSERT OR REPLACE INTO deliveries (key, mailbox_id, uid, delivered_at) VALUES (?, ?, ?, ?)",
@@ -912,27 +964,37 @@ export class SqliteMailStore implements MailStore, ExactStore {
     return { kind: "stored", ...result };
   }
 
-  /** Inserts one message inside the current transaction. */
-  #append(mailboxId: number, input: AppendInput): AppendResult {
+  /**
+   * Inserts one message inside the current transaction; its blob, search and sort texts too,
+   * unless the blob writer committed them already (`blob`).
+   */
+  #append(mailboxId: number, input: AppendInput, blob?: WrittenBlob): AppendResult {
     const flags = normalizeFlags(input.flags ?? []);
     const internalDate = input.internalDate ?? this.#now();
     const m = this.#mailboxById(mailboxId);
-    const blobId = Number(
-      this.#run(
-        "INSERT INTO blobs (raw, summary) VALUES (?, ?)",
-        input.raw,
-        input.summary ?? null,
-      ).lastInsertRowid,
-    );
-    if (input.searchText !== undefined) {
-      this.#run(
-        "INSERT INTO search_texts (blob_id, text) VALUES (?, ?)",
-        blobId,
-        input.searchText,
+    let blobId: number;
+    if (blob !== undefined) {
+      blobId = blob.id;
+      blob.used = true;
+      this.#run("DELETE FROM pending_blobs WHERE blob_id = ?", blobId);
+    } else {
+      blobId = Number(
+        this.#run(
+          "INSERT INTO blobs (raw, summary) VALUES (?, ?)",
+          input.raw,
+          input.summary ?? null,
+        ).lastInsertRowid,
       );
-    }
-    if (input.sortText !== undefined) {
-      this.#run("INSERT INTO sort_texts (blob_id, text) VALUES (?, ?)", blobId, input.sortText);
+      if (input.searchText !== undefined) {
+        this.#run(
+          "INSERT INTO search_texts (blob_id, text) VALUES (?, ?)",
+          blobId,
+          input.searchText,
+        );
+      }
+      if (input.sortText !== undefined) {
+        this.#run("INSERT INTO sort_texts (blob_id, text) VALUES (?, ?)", blobId, input.sortText);
+      }
     }
     const uid = m.uidnext;
     const modseq = m.highestmodseq + 1;
@@ -968,6 +1030,186 @@ export class SqliteMailStore implements MailStore, ExactStore {
     this.#pending!.push(event);
     this.#applyToListing(event);
     return { uidValidity: m.uidvalidity, uid, modseq };
+  }
+
+  /** True when `input` is large and handed over, so that the blob writer may take its bytes. */
+  #writesOffThread(input: AppendInput): boolean {
+    const raw = input.raw;
+    return input.handOver === true && raw.byteLength >= OFF_THREAD_WRITE_BYTES &&
+      raw.byteLength <= this.#maxMessageBytes && this.#path !== ":memory:" && this.#path !== "" &&
+      raw.buffer instanceof ArrayBuffer && raw.byteOffset === 0 &&
+      raw.byteLength === raw.buffer.byteLength && !this.#closed && this.#syncFailed === null;
+  }
+
+  /**
+   * An append whose blob (with its search and sort texts) the blob writer commits first, off
+   * the event loop; `store` then commits the message row in the usual write transaction, and
+   * the APPEND is answered once that commit, which follows the blob's in the WAL, is durable.
+   * Without a writer, or if the writer refuses, the blob is written here as usual.
+   */
+  async #appendOffThread<T>(
+    input: AppendInput,
+    store: (input: AppendInput, blob?: WrittenBlob) => T,
+  ): Promise<T> {
+    const report = this.#writeOffThread(input);
+    const written = report === null ? null : await report;
+    if (written === undefined) {
+      // The writer ended with the bytes: nothing was stored.
+      throw new MailStoreError("cannot", "Mail store could not write the message");
+    }
+    const kept: AppendInput = written === null ? input : { ...input, raw: written.raw };
+    if (written === null || written.kind !== "written") {
+      return this.#write(() => this.#transaction(() => store(kept)));
+    }
+    const blob: WrittenBlob = { id: written.blobId, used: false };
+    let result: T;
+    try {
+      result = await this.#write(() => this.#transaction(() => store(kept, blob)));
+    } catch (e) {
+      await this.#dropPendingBlob(blob.id);
+      throw e;
+    }
+    // A duplicate delivery or a refusal over quota stored no message.
+    if (!blob.used) await this.#dropPendingBlob(blob.id);
+    return result;
+  }
+
+  /**
+   * Hands the bytes of `input` to the blob writer (started on first use). Null when there is
+   * no writer (the bytes stay here); the report settles undefined if the writer ended with them.
+   */
+  #writeOffThread(
+    input: AppendInput,
+  ): Promise<Extract<BlobWriterReport, { raw: Uint8Array }> | undefined> | null {
+    const writer = this.#startBlobWriter();
+    if (writer === null) return null;
+    const id = writer.next++;
+    const request: BlobWriterRequest = {
+      kind: "write",
+      id,
+      raw: input.raw,
+      summary: input.summary ?? null,
+      searchText: input.searchText ?? null,
+      sortText: input.sortText ?? null,
+      since: this.#now(),
+    };
+    try {
+      writer.worker.postMessage(request, [input.raw.buffer as ArrayBuffer]);
+    } catch {
+      return null;
+    }
+    return new Promise((resolve) => writer.pending.set(id, resolve));
+  }
+
+  /** The blob writer, started if need be; null when the store is closed or it cannot start. */
+  #startBlobWriter(): BlobWriter | null {
+    if (this.#closed) return null;
+    if (this.#blobWriter !== null) return this.#blobWriter;
+    let worker: Worker;
+    try {
+      worker = new Worker(new URL("./_blob_writer.ts", import.meta.url), { type: "module" });
+    } catch {
+      return null;
+    }
+    const writer: BlobWriter = { worker, next: 0, pending: new Map() };
+    const failAll = () => {
+      if (this.#blobWriter === writer) this.#blobWriter = null;
+      worker.terminate();
+      // A writer that ended mid-transaction held the lock; when the cells are this store's
+      // own, nobody else can hold it as HELD_LONG.
+      if (writer.pending.size > 0 && this.#sharedSync === null) {
+        if (Atomics.compareExchange(this.#writeCells, WRITE_LOCK, HELD_LONG, 0) === HELD_LONG) {
+          Atomics.notify(this.#writeCells, WRITE_LOCK);
+        }
+      }
+      for (const p of writer.pending.values()) p(undefined);
+      writer.pending.clear();
+    };
+    worker.onmessage = (e: MessageEvent<BlobWriterReport>) => {
+      const r = e.data;
+      if (r.kind === "closed") return;
+      const done = writer.pending.get(r.id);
+      writer.pending.delete(r.id);
+      done?.(r);
+    };
+    worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      failAll();
+    };
+    const open: BlobWriterRequest = {
+      kind: "open",
+      path: this.#path,
+      synchronous: this.#synchronous === "OFF" ? "OFF" : "NORMAL",
+      cells: this.#writeCells.buffer as SharedArrayBuffer,
+    };
+    worker.postMessage(open);
+    this.#blobWriter = writer;
+    // A large blob in the WAL would otherwise be checkpointed by SQLite inside this
+    // connection's next COMMIT, on the event loop.
+    if (this.#walPath !== null && this.#checkpointer === null) this.#startCheckpointer();
+    return writer;
+  }
+
+  /** Closes the blob writer's connection; writes still waiting settle as failed. */
+  async #stopBlobWriter(): Promise<void> {
+    const writer = this.#blobWriter;
+    if (writer === null) return;
+    this.#blobWriter = null;
+    const worker = writer.worker;
+    await new Promise<void>((resolve) => {
+      const timeout = setTimeout(resolve, 5000);
+      worker.onmessage = (e: MessageEvent<BlobWriterReport>) => {
+        const r = e.data;
+        if (r.kind !== "closed") {
+          writer.pending.get(r.id)?.(r);
+          writer.pending.delete(r.id);
+          return;
+        }
+        clearTimeout(timeout);
+        resolve();
+      };
+      worker.onerror = (e: ErrorEvent) => {
+        e.preventDefault();
+        clearTimeout(timeout);
+        resolve();
+      };
+      const close: BlobWriterRequest = { kind: "close" };
+      worker.postMessage(close);
+    });
+    worker.terminate();
+    for (const p of writer.pending.values()) p(undefined);
+    writer.pending.clear();
+  }
+
+  /** Removes a blob the blob writer committed and no message took. */
+  async #dropPendingBlob(blobId: number): Promise<void> {
+    try {
+      await this.#write(() =>
+        this.#transaction(() => {
+          this.#run(
+            "DELETE FROM blobs WHERE id IN (SELECT blob_id FROM pending_blobs WHERE blob_id = ?)",
+            blobId,
+          );
+        })
+      );
+    } catch {
+      // The sweep at the next open removes it.
+    }
+  }
+
+  /** Removes the blobs whose message never committed (see `PENDING_BLOB_MS`). */
+  #sweepPendingBlobs(): void {
+    const stale = this.#all<{ blob_id: number }>(
+      "SELECT blob_id FROM pending_blobs WHERE since < ?",
+      this.#now() - PENDING_BLOB_MS,
+    );
+    if (stale.length === 0) return;
+    this.#transaction(() => {
+      for (const { blob_id } of stale) {
+        this.#run("DELETE FROM pending_blobs WHERE blob_id = ?", blob_id);
+        this.#freeBlob(blob_id);
+      }
+    });
   }
 
   async listMessages(mailboxId: number): Promise<readonly MessageMeta[]> {
@@ -1255,7 +1497,19 @@ export class SqliteMailStore implements MailStore, ExactStore {
    * worker or it failed, and the caller reads on the store's own connection.
    */
   #readOffThread(blobId: number): Promise<Uint8Array | null | undefined> {
-    if (this.#closed) return Promise.resolve(undefined);
+    const reader = this.#startBlobReader();
+    if (reader === null) return Promise.resolve(undefined);
+    const id = reader.next++;
+    return new Promise((resolve) => {
+      reader.pending.set(id, resolve);
+      const read: BlobReaderRequest = { kind: "read", id, blobId };
+      reader.worker.postMessage(read);
+    });
+  }
+
+  /** The blob reader, started if need be; null when the store is closed or it cannot start. */
+  #startBlobReader(): BlobReader | null {
+    if (this.#closed) return null;
     if (this.#blobReader === null) {
       try {
         const worker = new Worker(new URL("./_blob_reader.ts", import.meta.url), {
@@ -1282,16 +1536,10 @@ export class SqliteMailStore implements MailStore, ExactStore {
         worker.postMessage(open);
         this.#blobReader = reader;
       } catch {
-        return Promise.resolve(undefined);
+        return null;
       }
     }
-    const reader = this.#blobReader;
-    const id = reader.next++;
-    return new Promise((resolve) => {
-      reader.pending.set(id, resolve);
-      const read: BlobReaderRequest = { kind: "read", id, blobId };
-      reader.worker.postMessage(read);
-    });
+    return this.#blobReader;
   }
 
   /** Stops the blob reader; reads still waiting fall back to the store's own connection. */
@@ -1520,6 +1768,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
     try {
       await this.#durable();
     } finally {
+      await this.#stopBlobWriter();
       await this.#stopCheckpointer();
       this.#stopBlobReader();
       this.#walFile?.close();
@@ -1604,7 +1853,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
     account: AccountRecord,
     mailboxes: readonly MailboxRecord[],
   ): Promise<Map<string, number>> {
-    return this.#call(() =>
+    return this.#write(() =>
       this.#transaction(() => {
         validateAccountName(account.name);
         if (this.#get("SELECT 1 FROM accounts WHERE name = ?", account.name)) {
@@ -1667,7 +1916,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   importMessages(mailboxId: number, messages: readonly MessageRecord[]): Promise<void> {
-    return this.#call(() =>
+    return this.#write(() =>
       this.#transaction(() => {
         const m = this.#mailboxById(mailboxId);
         let unseen = 0;
@@ -1721,7 +1970,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   importExpunged(mailboxId: number, records: readonly ExpungedRecord[]): Promise<void> {
-    return this.#call(() =>
+    return this.#write(() =>
       this.#transaction(() => {
         for (const r of records) {
           this.#run(
@@ -1761,35 +2010,42 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   /**
-   * `#call` for a write. With other connections sharing the write lock (Workers), a write that
-   * finds it taken waits for it without blocking the event loop, so that BEGIN IMMEDIATE never
-   * waits. A connection holds the lock only while a body runs, which never awaits: the lock is
-   * only ever found taken by another connection.
+   * `#call` for a write. With other connections sharing the write lock (Workers, the blob
+   * writer), a write that finds it taken waits for it without blocking the event loop, so that
+   * BEGIN IMMEDIATE never waits. A connection holds the lock only while a body runs, which
+   * never awaits: the lock is only ever found taken by another connection.
    */
   #write<T>(body: () => T): Promise<T> {
-    const cells = this.#sharedSync;
-    if (cells === null) return this.#call(body);
-    if (Atomics.compareExchange(cells, WRITE_LOCK, 0, 1) === 0) return this.#locked(cells, body);
+    const cells = this.#writeCells;
+    if (Atomics.compareExchange(cells, WRITE_LOCK, 0, HELD) === 0) return this.#locked(cells, body);
     return this.#writeInTurn(cells, body);
   }
 
   async #writeInTurn<T>(cells: Int32Array, body: () => T): Promise<T> {
-    const deadline = performance.now() + WRITE_TURN_MS;
+    const start = performance.now();
+    let deadline = start;
     for (;;) {
+      const held = Atomics.load(cells, WRITE_LOCK);
+      deadline = Math.max(deadline, start + turnMs(held));
       const left = deadline - performance.now();
-      const wait = Atomics.waitAsync(cells, WRITE_LOCK, 1, Math.min(left, WRITE_POLL_MS));
-      if (wait.async) {
+      // The blob writer's turn lasts hundreds of ms: its release wakes us, the poll is a backstop.
+      const poll = held === HELD_LONG ? LONG_WRITE_POLL_MS : WRITE_POLL_MS;
+      const wait = held === 0
+        ? null
+        : Atomics.waitAsync(cells, WRITE_LOCK, held, Math.min(left, poll));
+      if (wait?.async) {
         // A timer of our own bounds the wait and keeps the event loop alive meanwhile.
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([
           wait.value,
-          new Promise((resolve) => timer = setTimeout(resolve, WRITE_POLL_MS)),
+          new Promise((resolve) => timer = setTimeout(resolve, poll)),
         ]);
         clearTimeout(timer);
       }
       // Past the deadline the holder is taken to be gone (see `lockWrites`).
       if (
-        Atomics.compareExchange(cells, WRITE_LOCK, 0, 1) === 0 || performance.now() >= deadline
+        Atomics.compareExchange(cells, WRITE_LOCK, 0, HELD) === 0 ||
+        performance.now() >= deadline
       ) {
         return await this.#locked(cells, body);
       }
@@ -2050,7 +2306,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
     if (this.#pending) return body();
     this.#pending = [];
     // Writes through `#write` hold the shared lock already; others take it here, blocking.
-    const shared = this.#holdsWriteLock ? null : this.#sharedSync;
+    const shared = this.#holdsWriteLock ? null : this.#writeCells;
     if (shared !== null) lockWrites(shared);
     let events: MailboxEvent[];
     let result: T;

@@ -131,4 +131,13 @@ export const MIGRATIONS: readonly string[] = [
     text    TEXT NOT NULL
   );
   `,
+  // Version 6: blobs the blob writer (sqlite/_blob_writer.ts) committed whose message row is
+  // not committed yet. The message's transaction removes the row; rows left by a crash in
+  // between are swept, with their blobs, when the store opens (`since` in ms since the epoch).
+  `
+  CREATE TABLE pending_blobs (
+    blob_id INTEGER PRIMARY KEY REFERENCES blobs (id) ON DELETE CASCADE,
+    since   INTEGER NOT NULL
+  );
+  `,
 ];

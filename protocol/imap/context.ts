@@ -11,6 +11,7 @@ import type { MailboxView } from "./mailbox_view.ts";
 import type { CommandReader } from "./parser.ts";
 import type { Output } from "./response.ts";
 import type { MimeSupport } from "./fetch_items.ts";
+import type { DeriveOffThread } from "./mime_support.ts";
 import type { SortKeyCache } from "./sort_cache.ts";
 import type { QuotaSource } from "./quota.ts";
 
@@ -92,6 +93,11 @@ export interface SessionServices {
   readonly store: MailStore;
   readonly authenticator: ImapAuthenticator;
   readonly mime: MimeSupport;
+  /**
+   * Derives the stored data of a large APPENDed message off the event loop, when the driver
+   * offers it and `mime` is the default.
+   */
+  readonly deriveOffThread: DeriveOffThread | null;
   /** SORT and THREAD keys, shared by the sessions of the store. */
   readonly sortKeys: SortKeyCache;
   /** Quota figures (RFC 9208), or null when the server enforces none. */

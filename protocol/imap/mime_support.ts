@@ -25,6 +25,9 @@ import { writeSearchIndex } from "./search_index.ts";
 import { sortTextOf } from "./sort_text.ts";
 import { threadIdOf } from "../../mailstore/object_id.ts";
 
+/** Messages at least this large are derived off the event loop when the driver offers it. */
+export const OFF_THREAD_DERIVE_BYTES = 1024 * 1024;
+
 /** How many decoded summaries a MIME support instance keeps. */
 const SUMMARY_CACHE = 16;
 
@@ -45,15 +48,31 @@ export function threadRoot(data: SearchData): string | null {
     firstMessageId(data.header("message-id")[0]);
 }
 
+/** What `derivedData` gives: the derived fields of an `AppendInput`. */
+export interface DerivedData {
+  readonly summary?: string;
+  readonly searchText?: string;
+  readonly sortText?: string;
+  readonly threadId?: string;
+}
+
+/**
+ * Runs `derivedData` with a default `createMimeSupport()` somewhere other than the caller's
+ * thread (server/serve/derive_worker.ts): `raw`, a view of a whole ArrayBuffer, goes there by
+ * transfer and comes back with the result, so the caller's view is detached and it must use
+ * the one given back. Null when the bytes never left; `derived` null when they came back
+ * without it: the caller then derives on its own thread. Rejects if the bytes were lost.
+ */
+export type DeriveOffThread = (
+  raw: Uint8Array,
+) => Promise<{ readonly raw: Uint8Array; readonly derived: DerivedData | null } | null>;
+
 /**
  * What a store keeps next to a new message so that FETCH and SEARCH never re-parse it: the
  * summary, the search text and the THREADID (RFC 8474, Section 5.2), computed once here for
  * APPEND, delivery and the importer alike.
  */
-export function derivedData(
-  mime: MimeSupport,
-  raw: Uint8Array,
-): { summary?: string; searchText?: string; sortText?: string; threadId?: string } {
+export function derivedData(mime: MimeSupport, raw: Uint8Array): DerivedData {
   const summary = mime.summarize?.(raw);
   // The search text and thread root come from the octets (parsed once, above): handing them
   // the new summary would only decode its JSON again.

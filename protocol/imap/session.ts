@@ -33,7 +33,7 @@ import {
 } from "./context.ts";
 import { ImapError } from "./errors.ts";
 import type { MimeSupport } from "./fetch_items.ts";
-import { createMimeSupport } from "./mime_support.ts";
+import { createMimeSupport, type DeriveOffThread } from "./mime_support.ts";
 import { decodeMutf7, encodeMutf7, Mutf7Error } from "./mutf7.ts";
 import { CommandReader } from "./parser.ts";
 import { CommandReceiver, type RawCommand, type ReceiverEvent } from "./receiver.ts";
@@ -64,6 +64,11 @@ export interface SessionOptions {
    * those items off.
    */
   readonly mime?: MimeSupport;
+  /**
+   * Derives the stored data of a large APPENDed message on another thread; used only with the
+   * default `mime`, whose results it gives.
+   */
+  readonly deriveOffThread?: DeriveOffThread;
   /** SORT and THREAD keys; defaults to the cache shared by all sessions over `store`. */
   readonly sortKeys?: SortKeyCache;
   /** Quota figures (RFC 9208); QUOTA is advertised and enforced only with one. */
@@ -139,6 +144,7 @@ export class ImapSession {
   #mimeBuilt: MimeSupport | null = null;
   readonly #sortKeys: SortKeyCache;
   readonly #quota: QuotaSource | null;
+  readonly #deriveOffThread: DeriveOffThread | null;
   readonly #compressOffered: boolean;
   #compressed = false;
   readonly #starttlsAvailable: boolean;
@@ -185,6 +191,7 @@ export class ImapSession {
     this.#mimeGiven = options.mime;
     this.#sortKeys = options.sortKeys ?? sortKeyCacheFor(options.store);
     this.#quota = options.quota ?? null;
+    this.#deriveOffThread = options.mime === undefined ? options.deriveOffThread ?? null : null;
     this.#compressOffered = options.compress ?? false;
     this.#tls = options.tls;
     this.#starttlsAvailable = options.starttlsAvailable;
@@ -748,6 +755,9 @@ export class ImapSession {
     }
     get mime(): MimeSupport {
       return this.#s.#mime;
+    }
+    get deriveOffThread(): DeriveOffThread | null {
+      return this.#s.#deriveOffThread;
     }
     get sortKeys(): SortKeyCache {
       return this.#s.#sortKeys;

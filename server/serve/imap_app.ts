@@ -3,6 +3,7 @@
  * timeouts, keep-alives, STARTTLS upgrade, per-user limits and server-initiated BYE (shutdown,
  * revoked certificate) that the sans-IO session leaves to its driver.
  */
+import type { DeriveOffThread } from "../../protocol/imap/mime_support.ts";
 import type { MailStore } from "../../mailstore/mail_store.ts";
 import type { SessionRegistry } from "../../mailstore/session_registry.ts";
 import { ImapSession, type SessionLimits } from "../../protocol/imap/mod.ts";
@@ -48,6 +49,8 @@ export interface ImapAppOptions {
   readonly quota?: QuotaSource;
   /** More fields of the ID response (which Worker runs the session). */
   readonly idFields?: Readonly<Record<string, string>>;
+  /** Derives large APPENDed messages on another thread (derive_worker.ts). */
+  readonly deriveOffThread?: DeriveOffThread;
 }
 
 /** A live session, as the revocation re-check, shutdown and the admin socket see it. */
@@ -204,6 +207,7 @@ export class ImapApplication {
       compress: true,
       preauth,
       ...(options.idFields ? { idFields: options.idFields } : {}),
+      ...(options.deriveOffThread ? { deriveOffThread: options.deriveOffThread } : {}),
     });
     if (metrics !== NO_METRICS) {
       session.onCommand = (name) => {

@@ -7,6 +7,7 @@ import { quotaUsage } from "./quota.ts";
 import { quotaLimits } from "../config/quota.ts";
 import { prepareDataDir } from "./data_dir.ts";
 import { openConfiguredStore } from "./store.ts";
+import { DeriveWorker } from "./derive_worker.ts";
 import { isSessionRegistry, type SessionRegistry } from "../../mailstore/session_registry.ts";
 import type { EventRelay } from "../../mailstore/event_hub.ts";
 import type { MailStore } from "../../mailstore/mail_store.ts";
@@ -91,6 +92,8 @@ export class ServerStack {
   readonly #local: LocalAuthenticator;
   /** Workers for imported password hashes, started on the first one. */
   readonly #legacy = new LegacyVerifierPool();
+  /** MIME derivation of large APPENDs, off the event loop; started with the server. */
+  readonly #derive = new DeriveWorker();
   readonly #metrics: Metrics;
   #directory: Directory | null;
   #certificateUsername: CertificateUsername;
@@ -139,6 +142,7 @@ export class ServerStack {
       preauthWithCertificate: config.imap.preauthWithCertificate,
       certificateUser: (identity) => this.#certificateUser(identity),
       metrics,
+      deriveOffThread: this.#derive.derive,
       quota: {
         limits: (name) =>
           quotaLimits(
@@ -157,6 +161,8 @@ export class ServerStack {
     const { metrics = NO_METRICS, timeStore = false } = options;
     await prepareDataDir(config.dataDir);
     const opened = await openConfiguredStore(config, {
+      // A server opens its workers now rather than stall a request on their start.
+      startWorkers: true,
       ...(options.relay ? { relay: options.relay } : {}),
       ...(options.sharedSync ? { sharedSync: options.sharedSync } : {}),
     });
@@ -253,6 +259,7 @@ export class ServerStack {
 
   async close(): Promise<void> {
     this.#legacy.close();
+    this.#derive.close();
     await this.#stopRecheck();
     await this.#directory?.close();
     await this.store.close();

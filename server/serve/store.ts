@@ -22,6 +22,8 @@ export interface OpenStoreOptions {
   readonly relay?: EventRelay;
   /** Lets the Workers' SQLite connections share their WAL syncs. */
   readonly sharedSync?: SharedArrayBuffer;
+  /** Starts a SQLite store's worker threads at open (see `SqliteMailStoreOptions`). */
+  readonly startWorkers?: boolean;
 }
 
 /** Largest password file read; a password is a line. */
@@ -42,13 +44,14 @@ export async function openConfiguredStore(
   options: OpenStoreOptions = {},
 ): Promise<MailStore & ExactStore> {
   const store = config.store;
-  const { relay, sharedSync, ...common } = options;
+  const { relay, sharedSync, startWorkers, ...common } = options;
   if (store.kind === "sqlite") {
     if (store.path === null) await prepareDataDir(config.dataDir);
     return await openSqliteMailStore(sqlitePath(config)!, {
       ...common,
       ...(relay !== undefined ? { relay } : {}),
       ...(sharedSync !== undefined ? { sharedSync } : {}),
+      ...(startWorkers !== undefined ? { startWorkers } : {}),
     });
   }
   const password = store.passwordFile === null

@@ -1,7 +1,8 @@
 /**
  * Child process of durability_test.ts: appends messages to a SqliteMailStore in a loop and
  * prints "<n> <uid>" for each append once it has resolved (i.e. been acknowledged). Every
- * third message is then flagged \Flagged, and "f <uid>" printed once that has resolved.
+ * third message is then flagged \Flagged, and "f <uid>" printed once that has resolved. The
+ * messages are handed over, so that the large ones go through the blob writer.
  * Usage: deno run -A durability_child.ts <db path>
  */
 import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
@@ -17,7 +18,8 @@ const out = new TextEncoder();
 Deno.stdout.writeSync(out.encode("ready\n"));
 // Bounded: the parent kills us long before this ends.
 for (let n = 1; n <= 1_000_000; n++) {
-  const r = await store.append(inbox.id, { raw: durabilityMessage(n), flags: ["$N" + n] });
+  const raw = durabilityMessage(n);
+  const r = await store.append(inbox.id, { raw, flags: ["$N" + n], handOver: true });
   say(`${n} ${r.uid}\n`);
   if (n % 3 === 0) {
     await store.storeFlags(inbox.id, [r.uid], "add", ["\\Flagged"]);

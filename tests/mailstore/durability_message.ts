@@ -1,7 +1,10 @@
-/** The deterministic message number `n` of the durability test (sizes 200 B to ~20 KB). */
+/**
+ * The deterministic message number `n` of the durability test: sizes 200 B to ~20 KB, and
+ * every tenth one over 4 MiB (written by the store's blob writer when handed over).
+ */
 export function durabilityMessage(n: number): Uint8Array {
   const head = `Subject: durability ${n}\r\nMessage-ID: <${n}@durability.test>\r\n\r\n`;
-  const bodyLength = 100 + ((n * 7919) % 20_000);
+  const bodyLength = n % 10 === 5 ? 4 * 1024 * 1024 + n : 100 + ((n * 7919) % 20_000);
   const bytes = new Uint8Array(head.length + bodyLength);
   bytes.set(new TextEncoder().encode(head));
   let x = n >>> 0 || 1;

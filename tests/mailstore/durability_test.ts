@@ -66,7 +66,8 @@ Deno.test("SqliteMailStore keeps every acknowledged append and flag change acros
     } finally {
       check.close();
     }
-    const store = await openSqliteMailStore(path);
+    // An hour later, so that a blob left pending by the kill is swept at this open.
+    const store = await openSqliteMailStore(path, { now: () => Date.now() + 3_600_000 });
     try {
       const account = await store.getAccount("crash");
       assert.ok(account);
@@ -82,11 +83,25 @@ Deno.test("SqliteMailStore keeps every acknowledged append and flag change acros
         if (flagged.has(uid) || n % 3 !== 0) assert.deepEqual(metas.get(uid)?.flags, flags);
       }
       assert.ok(flagged.size > 0, "some flag changes were acknowledged");
+      assert.ok(
+        [...acked.keys()].some((n) => n % 10 === 5),
+        "some large appends were acknowledged",
+      );
       console.log(
         `durability: ${acked.size} appends and ${flagged.size} flag changes survived kill -9`,
       );
     } finally {
       await store.close();
+    }
+    const after = new DatabaseSync(path);
+    try {
+      const pending = after.prepare("SELECT count(*) AS n FROM pending_blobs").get();
+      const orphans = after.prepare(
+        "SELECT count(*) AS n FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = b.id)",
+      ).get();
+      assert.deepEqual([pending?.n, orphans?.n], [0, 0]);
+    } finally {
+      after.close();
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -588,7 +588,9 @@ Deno.test("openSqliteMailStore() adds sort texts to a version 4 database; its me
     }
     await store.close();
     const db = new DatabaseSync(path);
-    db.exec("DROP TABLE sort_texts; UPDATE schema_version SET version = 4");
+    db.exec(
+      "DROP TABLE pending_blobs; DROP TABLE sort_texts; UPDATE schema_version SET version = 4",
+    );
     db.close();
     store = await openSqliteMailStore(path);
     try {
@@ -615,4 +617,186 @@ Deno.test("openSqliteMailStore() adds sort texts to a version 4 database; its me
       await store.close();
     }
   });
+});
+
+/** A large message in a buffer of its own, and a copy of it to compare with. */
+function largeMessage(tag: string, bytes = 5 * 1024 * 1024): { raw: Uint8Array; copy: Uint8Array } {
+  const raw = new Uint8Array(bytes);
+  for (let i = 0; i < raw.length; i++) raw[i] = 0x61 + ((i * 7 + (i >> 10)) % 26);
+  raw.set(enc.encode(`Subject: ${tag}\r\n\r\n`));
+  return { raw, copy: raw.slice() };
+}
+
+Deno.test("a large message handed over is written by the blob writer with its texts, and given back", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/mail.db`;
+    const store = await openSqliteMailStore(path);
+    try {
+      const account = await store.createAccount("alice", null);
+      const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+      const { raw, copy } = largeMessage("big");
+      const stored = await store.append(inbox.id, {
+        raw,
+        flags: ["\\Seen"],
+        summary: "summary text",
+        searchText: "search text",
+        sortText: "sort text",
+        handOver: true,
+      });
+      // The bytes went to the writer's thread: the caller's view is detached.
+      assert.equal(raw.byteLength, 0);
+      assert.deepEqual(await store.getRaw(inbox.id, stored.uid), copy);
+      assert.equal(await store.getSummary(inbox.id, stored.uid), "summary text");
+      const texts = await store.getSearchTexts(inbox.id, [stored.uid]);
+      assert.equal(texts.get(stored.uid), "search text");
+      const sorted = await store.getSortTexts(inbox.id, [stored.uid]);
+      assert.deepEqual(sorted.map((r) => [r.text, r.size]), [["sort text", copy.length]]);
+      const [meta] = await store.listMessages(inbox.id);
+      assert.deepEqual([meta?.size, meta?.flags], [copy.length, ["\\Seen"]]);
+      assert.equal((await store.getMailbox(account.id, "INBOX"))?.size, copy.length);
+      // A message not handed over, or small, stays the caller's.
+      const kept = largeMessage("kept");
+      await store.append(inbox.id, { raw: kept.raw });
+      assert.equal(kept.raw.byteLength, kept.copy.length);
+      const small = enc.encode("Subject: small\r\n\r\nx\r\n");
+      await store.append(inbox.id, { raw: small, handOver: true });
+      assert.equal(small.byteLength, 21);
+    } finally {
+      await store.close();
+    }
+    assert.equal(count(path, "SELECT count(*) AS n FROM pending_blobs"), 0);
+    assert.equal(count(path, "SELECT count(*) AS n FROM blobs"), 3);
+  });
+});
+
+Deno.test("a large delivery that stores no message leaves no blob behind", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/mail.db`;
+    const store = await openSqliteMailStore(path);
+    try {
+      const account = await store.createAccount("alice", null);
+      const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+      const options = { deliveryKey: "k1", windowMs: 60_000 };
+      const first = largeMessage("first");
+      const delivered = await store.deliver(inbox.id, { raw: first.raw, handOver: true }, options);
+      assert.equal(delivered.kind, "stored");
+      // The same key again is a duplicate; over quota is refused: neither keeps its blob.
+      const again = largeMessage("again");
+      const duplicate = await store.deliver(inbox.id, { raw: again.raw, handOver: true }, options);
+      assert.equal(duplicate.kind, "duplicate");
+      const over = largeMessage("over");
+      const refused = await store.deliver(inbox.id, { raw: over.raw, handOver: true }, {
+        deliveryKey: "k2",
+        windowMs: 0,
+        quota: { storage: 1024, messages: null },
+      });
+      assert.deepEqual(refused, { kind: "overquota", resource: "storage" });
+      // A mailbox that is gone fails the append, and its blob goes too.
+      const lost = largeMessage("lost");
+      await assert.rejects(store.append(inbox.id + 1000, { raw: lost.raw, handOver: true }));
+      assert.equal((await store.listMessages(inbox.id)).length, 1);
+    } finally {
+      await store.close();
+    }
+    assert.equal(count(path, "SELECT count(*) AS n FROM pending_blobs"), 0);
+    assert.equal(count(path, "SELECT count(*) AS n FROM blobs"), 1);
+  });
+});
+
+Deno.test("a blob left pending by a crash is swept at a later open; one with its message stays", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/mail.db`;
+    const now = Date.now();
+    let store = await openSqliteMailStore(path);
+    const account = await store.createAccount("alice", null);
+    const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+    const { raw, copy } = largeMessage("kept");
+    const { uid } = await store.append(inbox.id, { raw, handOver: true });
+    await store.close();
+    // What a crash between the writer's commit and the message's leaves: a pending blob.
+    const db = new DatabaseSync(path);
+    const orphan = Number(
+      db.prepare("INSERT INTO blobs (raw, summary) VALUES (?, NULL)").run(enc.encode("orphan"))
+        .lastInsertRowid,
+    );
+    db.prepare("INSERT INTO search_texts (blob_id, text) VALUES (?, 'x')").run(orphan);
+    db.prepare("INSERT INTO pending_blobs (blob_id, since) VALUES (?, ?)").run(orphan, now);
+    db.close();
+    // A young one may be another connection's, still on its way: it stays.
+    store = await openSqliteMailStore(path, { now: () => now + 1000 });
+    await store.close();
+    assert.equal(count(path, "SELECT count(*) AS n FROM pending_blobs"), 1);
+    store = await openSqliteMailStore(path, { now: () => now + 3_600_000 });
+    try {
+      assert.deepEqual(await store.getRaw(inbox.id, uid), copy);
+    } finally {
+      await store.close();
+    }
+    assert.equal(count(path, "SELECT count(*) AS n FROM pending_blobs"), 0);
+    assert.equal(count(path, "SELECT count(*) AS n FROM blobs"), 1);
+    assert.equal(count(path, "SELECT count(*) AS n FROM search_texts"), 0);
+  });
+});
+
+Deno.test("writes racing the blob writer wait for it without error, on one connection and on two", async () => {
+  await withDir(async (dir) => {
+    const store = await openSqliteMailStore(`${dir}/one.db`, { startWorkers: true });
+    try {
+      const account = await store.createAccount("alice", null);
+      const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+      const results = await Promise.all(
+        Array.from(
+          { length: 24 },
+          (_, i) =>
+            i % 8 === 0
+              ? store.append(inbox.id, { raw: largeMessage(`big ${i}`).raw, handOver: true })
+              : i % 3 === 0
+              ? store.storeFlags(inbox.id, [1], "add", [`k${i}`]).then(() => null)
+              : store.append(inbox.id, { raw: enc.encode(`Subject: ${i}\r\n\r\nx\r\n`) }),
+        ),
+      );
+      const uids = results.flatMap((r) => r === null ? [] : [r.uid]).sort((a, b) => a - b);
+      assert.deepEqual(uids, Array.from({ length: uids.length }, (_, i) => i + 1));
+      const metas = await store.listMessages(inbox.id);
+      assert.equal(metas.filter((m) => m.size === 5 * 1024 * 1024).length, 3);
+    } finally {
+      await store.close();
+    }
+    const { a, b, sync } = await relayedPair(`${dir}/two.db`);
+    try {
+      const account = await a.createAccount("u", null);
+      const inbox = (await b.getMailbox(account.id, "INBOX"))!;
+      const results = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          (i % 2 === 0 ? a : b).append(
+            inbox.id,
+            i % 4 < 2
+              ? { raw: largeMessage(`big ${i}`).raw, handOver: true }
+              : { raw: enc.encode(`m${i}`) },
+          )),
+      );
+      assert.deepEqual(
+        results.map((r) => r.uid).sort((x, y) => x - y),
+        Array.from({ length: 12 }, (_, i) => i + 1),
+      );
+      assert.equal(new Int32Array(sync)[3], 0);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
+Deno.test("an in-memory store writes a handed-over message itself and leaves it to the caller", async () => {
+  const store = await openSqliteMailStore(":memory:");
+  try {
+    const account = await store.createAccount("alice", null);
+    const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+    const { raw, copy } = largeMessage("memory");
+    const { uid } = await store.append(inbox.id, { raw, handOver: true });
+    assert.equal(raw.byteLength, copy.length);
+    assert.deepEqual(await store.getRaw(inbox.id, uid), copy);
+  } finally {
+    await store.close();
+  }
 });

@@ -1,0 +1,146 @@
+/**
+ * The blob writer of a SqliteMailStore: its own connection inserts the raw octets of a large
+ * message (a 50 MB blob takes SQLite 200-300 ms to write into the WAL) and its search and sort
+ * texts, on a thread of its own, so that the event loop never stalls on it. The bytes come by
+ * transfer and go back by transfer, without a copy, whatever the outcome.
+ *
+ * The blob is committed with a `pending_blobs` row; the store then commits the message row on
+ * its own connection and removes the pending row in the same transaction, so a blob whose
+ * message never committed (a crash in between) is swept when the store next opens. This
+ * connection never syncs: the WAL frames of its commit precede the message's, and the store's
+ * sync of the WAL (or its `synchronous=FULL` COMMIT) covers both before the APPEND is answered.
+ *
+ * It takes the store's shared write lock (`_write_lock.ts`) as `HELD_LONG` around its
+ * transaction, blocking this thread only, so that no connection on an event loop meets
+ * SQLITE_BUSY (and sleeps in the busy handler) while it writes.
+ *
+ * Messages: `{ kind: "open", ... }`, `{ kind: "write", id, ... }` (answered with
+ * `{ kind: "written", id, blobId, raw }` or `{ kind: "error", id, message, raw }`),
+ * `{ kind: "close" }` (answered with `{ kind: "closed" }` once its connection is closed).
+ */
+/// <reference lib="deno.worker" />
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { HELD_LONG, lockWrites, unlockWrites } from "./_write_lock.ts";
+
+/** A request to the blob writer. */
+export type BlobWriterRequest =
+  | {
+    readonly kind: "open";
+    readonly path: string;
+    /** The store connection's `synchronous` level: "OFF" when it never syncs, else "NORMAL". */
+    readonly synchronous: "NORMAL" | "OFF";
+    /** The shared sync record holding the write lock. */
+    readonly cells: SharedArrayBuffer;
+  }
+  | {
+    readonly kind: "write";
+    readonly id: number;
+    /** A view of a whole ArrayBuffer, transferred. */
+    readonly raw: Uint8Array;
+    readonly summary: string | null;
+    readonly searchText: string | null;
+    readonly sortText: string | null;
+    /** The pending row's time, ms since the epoch. */
+    readonly since: number;
+  }
+  | { readonly kind: "close" };
+
+/** A report from the blob writer; `raw` is the request's bytes, transferred back. */
+export type BlobWriterReport =
+  | {
+    readonly kind: "written";
+    readonly id: number;
+    readonly blobId: number;
+    readonly raw: Uint8Array;
+  }
+  | {
+    readonly kind: "error";
+    readonly id: number;
+    readonly message: string;
+    readonly raw: Uint8Array;
+  }
+  | { readonly kind: "closed" };
+
+interface Statements {
+  readonly blob: StatementSync;
+  readonly searchText: StatementSync;
+  readonly sortText: StatementSync;
+  readonly pending: StatementSync;
+}
+
+let db: DatabaseSync | null = null;
+let statements: Statements | null = null;
+let cells: Int32Array | null = null;
+
+/** Inserts the blob, its texts and its pending row in one transaction; returns the blob id. */
+function write(request: Extract<BlobWriterRequest, { kind: "write" }>): number {
+  if (db === null || statements === null || cells === null) {
+    throw new Error("Blob writer has no database");
+  }
+  lockWrites(cells, HELD_LONG);
+  try {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const blobId = Number(statements.blob.run(request.raw, request.summary).lastInsertRowid);
+      if (request.searchText !== null) statements.searchText.run(blobId, request.searchText);
+      if (request.sortText !== null) statements.sortText.run(blobId, request.sortText);
+      statements.pending.run(blobId, request.since);
+      db.exec("COMMIT");
+      return blobId;
+    } catch (e) {
+      if (db.isTransaction) db.exec("ROLLBACK");
+      throw e;
+    }
+  } finally {
+    unlockWrites(cells);
+  }
+}
+
+self.onmessage = (e: MessageEvent<BlobWriterRequest>) => {
+  const request = e.data;
+  switch (request.kind) {
+    case "open":
+      try {
+        db = new DatabaseSync(request.path);
+        db.exec("PRAGMA busy_timeout = 5000");
+        db.exec(`PRAGMA synchronous = ${request.synchronous}`);
+        db.exec("PRAGMA foreign_keys = ON");
+        // Checkpoints are the store's (or its checkpoint worker's) business.
+        db.exec("PRAGMA wal_autocheckpoint = 0");
+        statements = {
+          blob: db.prepare("INSERT INTO blobs (raw, summary) VALUES (?, ?)"),
+          searchText: db.prepare("INSERT INTO search_texts (blob_id, text) VALUES (?, ?)"),
+          sortText: db.prepare("INSERT INTO sort_texts (blob_id, text) VALUES (?, ?)"),
+          pending: db.prepare("INSERT INTO pending_blobs (blob_id, since) VALUES (?, ?)"),
+        };
+        cells = new Int32Array(request.cells);
+      } catch {
+        // Every write then reports an error, and the store writes on its own connection.
+        db?.close();
+        db = null;
+        statements = null;
+      }
+      return;
+    case "write": {
+      const raw = request.raw;
+      let report: BlobWriterReport;
+      try {
+        report = { kind: "written", id: request.id, blobId: write(request), raw };
+      } catch (error) {
+        report = { kind: "error", id: request.id, message: String(error), raw };
+      }
+      self.postMessage(report, [raw.buffer as ArrayBuffer]);
+      return;
+    }
+    case "close":
+      try {
+        db?.close();
+      } finally {
+        db = null;
+        const closed: BlobWriterReport = { kind: "closed" };
+        self.postMessage(closed);
+        self.close();
+      }
+      return;
+  }
+};
