@@ -64,7 +64,10 @@ export interface ServeHandle {
    * of which Deno tells its parent nothing). False when it is not running. Reachable only from
    * code in this process, never from a connection or the admin socket.
    */
-  readonly failWorkerForTest?: (id: number, how: "throw" | "terminate" | "close") => boolean;
+  readonly failWorkerForTest?: (
+    id: number,
+    how: "throw" | "terminate" | "close" | "block",
+  ) => boolean;
 }
 
 /**
