@@ -3,6 +3,7 @@
  * current across reloads, writes one access line per connection, and shuts down gracefully.
  */
 import { Wakeup, wakeupPath } from "../connection/wakeup.ts";
+import { dropTurnStart, useTurnStart } from "../../protocol/event_loop.ts";
 import { dirname } from "node:path";
 import { type Config, loadConfig, MAX_SOCKET_PATH } from "../config/mod.ts";
 import { getLogger } from "../log.ts";
@@ -363,6 +364,9 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   // Long commands yield to the event loop through a socket round trip, not a 2 ms timer.
   const wakeup = await Wakeup.open(wakeupPath(config.dataDir, role?.id ?? 0));
   wakeup?.install();
+  // Long work begun late in a turn of sessions' commands yields early (protocol/event_loop.ts).
+  const turnStart = () => stack?.imap.turnStart ?? -1;
+  useTurnStart(turnStart);
   // Of several Workers, the supervisor says so once all of them listen.
   for (const [i, addr] of role !== null ? [] : addresses.entries()) {
     const listen = config.listen[i]!;
@@ -460,6 +464,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
         // Sessions are gone and in-flight commits have settled: the store can close.
         await stack?.close();
         wakeup?.close();
+        dropTurnStart(turnStart);
         await metricsServer?.close();
         prometheus?.close();
         resolveFinished();
