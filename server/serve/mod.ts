@@ -183,6 +183,39 @@ export function warmSigningKeys(options: ServerOptions): void {
   }
 }
 
+/**
+ * Runs each hash, HKDF, AEAD and key exchange a handshake uses once, so that their one-time
+ * set-up (node:crypto's lazily loaded modules, first compilation: about 9 ms on this machine)
+ * runs before the listeners open instead of in the first client's handshake.
+ */
+export function warmPrimitives(options: ServerOptions): void {
+  const provider = options.provider ?? defaultProvider;
+  try {
+    for (const algorithm of ["SHA-256", "SHA-384"] as const) {
+      const hash = provider.createHash(algorithm);
+      hash.update(new Uint8Array(32));
+      hash.clone().digest();
+      const prk = provider.hkdfExtract(algorithm, new Uint8Array(0), hash.digest());
+      provider.hkdfExpand(algorithm, prk, new Uint8Array(0), 32);
+      provider.hmac(algorithm, prk, new Uint8Array(0));
+    }
+    const aeads = [["AES-128-GCM", 16], ["AES-256-GCM", 32], ["CHACHA20-POLY1305", 32]] as const;
+    for (const [algorithm, keyLength] of aeads) {
+      const aead = provider.createAead(algorithm, new Uint8Array(keyLength));
+      const nonce = new Uint8Array(aead.nonceLength);
+      const sealed = aead.seal(nonce, new Uint8Array(5), new Uint8Array(16));
+      aead.open(nonce, new Uint8Array(5), sealed);
+      const out = new Uint8Array(17 + aead.tagLength);
+      aead.sealInto(nonce, new Uint8Array(5), new Uint8Array(16), new Uint8Array(1), out, 0);
+    }
+    for (const group of ["x25519", "secp256r1"] as const) {
+      provider.generateKeyShare(group).computeSecret(provider.generateKeyShare(group).publicKey);
+    }
+  } catch {
+    // A primitive the provider lacks fails in the handshake that needs it, with its own error.
+  }
+}
+
 function tlsMaterial(config: Config): TlsMaterial {
   return config.tls.material ?? readTlsMaterial(config.tls);
 }
@@ -240,6 +273,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   const resumption = newResumption(config, options.worker);
   let tlsConfig = await loadTlsConfig(config, resumption);
   warmSigningKeys(tlsConfig);
+  warmPrimitives(tlsConfig);
   let crls = await loadCrls(config);
   await warnAboutExposedSecrets(config);
   let current = config;
