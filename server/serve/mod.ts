@@ -62,7 +62,8 @@ export interface ServeHandle {
   /**
    * With several Workers, for tests: makes Worker `id` fail as a crash does ("throw": an
    * uncaught error in it; "terminate": it is ended; "close": it ends itself with `self.close()`,
-   * of which Deno tells its parent nothing). False when it is not running. Reachable only from
+   * of which Deno tells its parent nothing; "block": its event loop is stuck in one task for
+   * `BLOCK_FOR_TEST_MS`). False when it is not running. Reachable only from
    * code in this process, never from a connection or the admin socket.
    */
   readonly failWorkerForTest?: (
