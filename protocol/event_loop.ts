@@ -23,6 +23,31 @@ const TIMER_YIELD_EVERY = 16;
 
 let quickYield: (() => Promise<void>) | null = null;
 let yields = 0;
+let turnStart: (() => number) | null = null;
+/** When a pacer last resumed from a yield: a new turn began then, whatever `turnStart` says. */
+let resumedAt = -Infinity;
+
+/**
+ * Installs when the current turn of the event loop began (`performance.now()`, negative between
+ * turns), as the server's session scheduler sees it (server/serve/turn_budget.ts). A pacer's
+ * slice then also ends once the turn has run for a slice, so that long work begun late in a busy
+ * turn (a SELECT after other sessions' commands) yields early instead of adding a whole slice.
+ */
+export function useTurnStart(start: () => number): void {
+  turnStart = start;
+}
+
+/** Removes the turn clock `start` if it is the one installed. */
+export function dropTurnStart(start: () => number): void {
+  if (turnStart === start) turnStart = null;
+}
+
+/** How long the current turn has run at `now`, ms (0 without a turn clock or between turns). */
+function turnAge(now: number): number {
+  if (turnStart === null) return 0;
+  const start = turnStart();
+  return start < 0 ? 0 : now - Math.max(start, resumedAt);
+}
 
 /**
  * Installs a quick yield: a function whose promise settles in a later
@@ -70,15 +95,16 @@ export class Pacer {
     this.#sliceMs = slice;
   }
 
-  /** True when the current slice is used up. */
+  /** True when the current slice, or the current turn's (see `useTurnStart`), is used up. */
   due(): boolean {
-    return performance.now() - this.#since >= this.#sliceMs;
+    const now = performance.now();
+    return now - this.#since >= this.#sliceMs || turnAge(now) >= this.#sliceMs;
   }
 
   /** Yields to the event loop and starts a new slice. */
   async yield(): Promise<void> {
     this.yields++;
     await yieldToEventLoop();
-    this.#since = performance.now();
+    this.#since = resumedAt = performance.now();
   }
 }

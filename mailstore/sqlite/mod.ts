@@ -286,6 +286,11 @@ interface BlobReader {
  * the steps of a time slice of protocol/event_loop.ts run between two yields).
  */
 const LISTING_CHUNK = 1000;
+/**
+ * Messages per step when a mailbox too small to be cached is listed: its first listing runs cold
+ * (about 5 ms for 900), and several SELECTs often come in one turn.
+ */
+const SMALL_LISTING_CHUNK = 250;
 /** Mailboxes smaller than this are listed from SQLite every time; larger ones are cached. */
 const LISTING_CACHE_MIN = 1000;
 /** Messages the cached listings may hold in all (about 100 bytes each). */
@@ -1217,7 +1222,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
       const m = this.#mailboxById(mailboxId);
       const cached = this.#listings.get(mailboxId);
       if (
-        m.message_count < LISTING_CACHE_MIN || cached?.key === listingKey(m) ||
+        m.message_count <= SMALL_LISTING_CHUNK || cached?.key === listingKey(m) ||
         (cached !== undefined && this.#catchUp(cached, m))
       ) {
         return { listing: this.#handOut(m), mailbox: m };
@@ -1225,32 +1230,33 @@ export class SqliteMailStore implements MailStore, ExactStore {
       return { listing: null, mailbox: m };
     });
     if (first.listing !== null) return first.listing;
-    let m = first.mailbox;
-    // A large mailbox is read a chunk at a time, yielding between chunks. No change can slip
-    // in unseen: every change moves the mailbox counters, so equal counters before and after
-    // mean the chunks form one consistent listing.
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const metas: MessageMeta[] = [];
-      const parsed = new Map<string, readonly string[]>();
-      // Yields are macrotasks, so that socket reads and timers run between chunks.
-      const pacer = new Pacer();
-      for (let after = 0;;) {
-        const chunk = await this.#call(() =>
-          this.#listMetas(mailboxId, after, LISTING_CHUNK, parsed)
-        );
-        for (const meta of chunk) metas.push(meta);
-        if (chunk.length < LISTING_CHUNK) break;
-        after = chunk[chunk.length - 1]!.uid;
-        if (pacer.due()) await pacer.yield();
-      }
-      const now = await this.#call(() => this.#mailboxById(mailboxId));
-      if (listingKey(now) === listingKey(m)) {
-        this.#remember(m, metas, true);
-        return metas;
-      }
-      m = now;
+    const m = first.mailbox;
+    const step = m.message_count < LISTING_CACHE_MIN ? SMALL_LISTING_CHUNK : LISTING_CHUNK;
+    // The mailbox is read a chunk at a time, yielding between chunks once the time slice is used
+    // up (yields are macrotasks, so that socket reads and timers run between chunks).
+    const metas: MessageMeta[] = [];
+    const parsed = new Map<string, readonly string[]>();
+    const pacer = new Pacer();
+    for (let after = 0;;) {
+      const chunk = await this.#call(() => this.#listMetas(mailboxId, after, step, parsed));
+      for (const meta of chunk) metas.push(meta);
+      if (chunk.length < step) break;
+      after = chunk[chunk.length - 1]!.uid;
+      if (pacer.due()) await pacer.yield();
     }
-    return this.#call(() => this.#handOut(this.#mailboxById(mailboxId)));
+    return this.#call(() => {
+      // Every change moves the mailbox counters: equal counters before and after mean the
+      // chunks form one consistent listing. Otherwise each row read holds its state at the
+      // start or a later one, and the rows changed and expunged since the start's MODSEQ
+      // (`#catchUp`) bring all of them to the present.
+      const now = this.#mailboxById(mailboxId);
+      const listing: Listing = { key: listingKey(m), metas, shared: false };
+      if (listing.key === listingKey(now) || this.#catchUp(listing, now)) {
+        this.#remember(now, listing.metas, true);
+        return listing.metas;
+      }
+      return this.#handOut(now);
+    });
   }
 
   /** `#listing` to hand out: a cached array is marked shared, so that changes copy it first. */

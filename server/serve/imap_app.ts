@@ -150,6 +150,11 @@ export class ImapApplication {
     this.#options = options;
   }
 
+  /** When the current turn of sessions' commands began (`TurnBudget.turnStart`); -1 between. */
+  get turnStart(): number {
+    return this.#turns.turnStart;
+  }
+
   /** Every open session (for the certificate re-check and for shutdown). */
   get sessions(): Iterable<LiveSession> {
     return this.#sessions;

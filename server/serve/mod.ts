@@ -3,6 +3,7 @@
  * current across reloads, writes one access line per connection, and shuts down gracefully.
  */
 import { Wakeup, wakeupPath } from "../connection/wakeup.ts";
+import { dropTurnStart, useTurnStart } from "../../protocol/event_loop.ts";
 import { dirname } from "node:path";
 import { type Config, loadConfig, MAX_SOCKET_PATH } from "../config/mod.ts";
 import { getLogger } from "../log.ts";
@@ -61,10 +62,14 @@ export interface ServeHandle {
   /**
    * With several Workers, for tests: makes Worker `id` fail as a crash does ("throw": an
    * uncaught error in it; "terminate": it is ended; "close": it ends itself with `self.close()`,
-   * of which Deno tells its parent nothing). False when it is not running. Reachable only from
+   * of which Deno tells its parent nothing; "block": its event loop is stuck in one task for
+   * `BLOCK_FOR_TEST_MS`). False when it is not running. Reachable only from
    * code in this process, never from a connection or the admin socket.
    */
-  readonly failWorkerForTest?: (id: number, how: "throw" | "terminate" | "close") => boolean;
+  readonly failWorkerForTest?: (
+    id: number,
+    how: "throw" | "terminate" | "close" | "block",
+  ) => boolean;
 }
 
 /**
@@ -179,6 +184,39 @@ export function warmSigningKeys(options: ServerOptions): void {
   }
 }
 
+/**
+ * Runs each hash, HKDF, AEAD and key exchange a handshake uses once, so that their one-time
+ * set-up (node:crypto's lazily loaded modules, first compilation: about 9 ms on this machine)
+ * runs before the listeners open instead of in the first client's handshake.
+ */
+export function warmPrimitives(options: ServerOptions): void {
+  const provider = options.provider ?? defaultProvider;
+  try {
+    for (const algorithm of ["SHA-256", "SHA-384"] as const) {
+      const hash = provider.createHash(algorithm);
+      hash.update(new Uint8Array(32));
+      hash.clone().digest();
+      const prk = provider.hkdfExtract(algorithm, new Uint8Array(0), hash.digest());
+      provider.hkdfExpand(algorithm, prk, new Uint8Array(0), 32);
+      provider.hmac(algorithm, prk, new Uint8Array(0));
+    }
+    const aeads = [["AES-128-GCM", 16], ["AES-256-GCM", 32], ["CHACHA20-POLY1305", 32]] as const;
+    for (const [algorithm, keyLength] of aeads) {
+      const aead = provider.createAead(algorithm, new Uint8Array(keyLength));
+      const nonce = new Uint8Array(aead.nonceLength);
+      const sealed = aead.seal(nonce, new Uint8Array(5), new Uint8Array(16));
+      aead.open(nonce, new Uint8Array(5), sealed);
+      const out = new Uint8Array(17 + aead.tagLength);
+      aead.sealInto(nonce, new Uint8Array(5), new Uint8Array(16), new Uint8Array(1), out, 0);
+    }
+    for (const group of ["x25519", "secp256r1"] as const) {
+      provider.generateKeyShare(group).computeSecret(provider.generateKeyShare(group).publicKey);
+    }
+  } catch {
+    // A primitive the provider lacks fails in the handshake that needs it, with its own error.
+  }
+}
+
 function tlsMaterial(config: Config): TlsMaterial {
   return config.tls.material ?? readTlsMaterial(config.tls);
 }
@@ -236,6 +274,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   const resumption = newResumption(config, options.worker);
   let tlsConfig = await loadTlsConfig(config, resumption);
   warmSigningKeys(tlsConfig);
+  warmPrimitives(tlsConfig);
   let crls = await loadCrls(config);
   await warnAboutExposedSecrets(config);
   let current = config;
@@ -360,6 +399,9 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   // Long commands yield to the event loop through a socket round trip, not a 2 ms timer.
   const wakeup = await Wakeup.open(wakeupPath(config.dataDir, role?.id ?? 0));
   wakeup?.install();
+  // Long work begun late in a turn of sessions' commands yields early (protocol/event_loop.ts).
+  const turnStart = () => stack?.imap.turnStart ?? -1;
+  useTurnStart(turnStart);
   // Of several Workers, the supervisor says so once all of them listen.
   for (const [i, addr] of role !== null ? [] : addresses.entries()) {
     const listen = config.listen[i]!;
@@ -457,6 +499,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
         // Sessions are gone and in-flight commits have settled: the store can close.
         await stack?.close();
         wakeup?.close();
+        dropTurnStart(turnStart);
         await metricsServer?.close();
         prometheus?.close();
         resolveFinished();

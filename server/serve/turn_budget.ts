@@ -37,6 +37,11 @@ export class TurnBudget {
     ));
   }
 
+  /** When this turn's first pass came (`now()`); -1 between turns. */
+  get turnStart(): number {
+    return this.#turnStart;
+  }
+
   /** Commands waiting for a later turn. */
   get waiting(): number {
     return this.#waiting.length;

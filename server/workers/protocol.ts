@@ -57,10 +57,14 @@ export type ToWorker =
   | { readonly kind: "admin"; readonly call: number; readonly request: AdminCall }
   | { readonly kind: "shutdown" }
   /**
-   * Tests only (`ServeHandle.failWorkerForTest`): the Worker throws an uncaught error, or ends
-   * itself with `self.close()`.
+   * Tests only (`ServeHandle.failWorkerForTest`): the Worker throws an uncaught error, ends
+   * itself with `self.close()`, or blocks its event loop in one long synchronous task (at most
+   * `BLOCK_FOR_TEST_MS`).
    */
-  | { readonly kind: "fail"; readonly how: "throw" | "close" };
+  | { readonly kind: "fail"; readonly how: "throw" | "close" | "block" };
+
+/** How long a Worker blocks its event loop when a test asks it to (`fail`, `block`). */
+export const BLOCK_FOR_TEST_MS = 8000;
 
 /** Worker to supervisor. */
 export type FromWorker =

@@ -233,7 +233,7 @@ class Supervisor {
   }
 
   /** Makes Worker `id` fail as a crash would (tests only: nothing outside the process can). */
-  #failForTest(id: number, how: "throw" | "terminate" | "close"): boolean {
+  #failForTest(id: number, how: "throw" | "terminate" | "close" | "block"): boolean {
     const entry = this.#workers[id - 1];
     if (entry === undefined || !entry.alive) return false;
     if (how === "terminate") this.#exited(entry, "terminated");

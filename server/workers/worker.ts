@@ -14,7 +14,7 @@ import { BroadcastFailureFeed } from "./failure_feed.ts";
 import { SharedAddressCounts } from "./address_counts.ts";
 import { SharedTicketUses } from "./ticket_uses.ts";
 import { SharedSessionStore } from "./session_store.ts";
-import type { AdminCall, FromWorker, ToWorker } from "./protocol.ts";
+import { type AdminCall, BLOCK_FOR_TEST_MS, type FromWorker, type ToWorker } from "./protocol.ts";
 import type { AdminHandler } from "../admin/server.ts";
 
 /** The Worker's global scope, typed by hand: the checked libraries are those of the main thread. */
@@ -131,7 +131,11 @@ async function dispatch(message: ToWorker): Promise<void> {
     case "fail":
       setTimeout(() => {
         if (message.how === "close") scope.close();
-        else throw new Error("Worker failure asked for by a test");
+        else if (message.how === "block") {
+          // A task that never yields, as a runaway loop would: bounded, so a test always ends.
+          const until = performance.now() + BLOCK_FOR_TEST_MS;
+          while (performance.now() < until) { /* blocked */ }
+        } else throw new Error("Worker failure asked for by a test");
       });
       return;
     default: {

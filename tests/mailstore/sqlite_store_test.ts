@@ -407,6 +407,41 @@ Deno.test("a large mailbox is listed in chunks, cached, and every change shows",
   });
 });
 
+Deno.test("a small mailbox listed in chunks while writes land comes out as it is after them", async () => {
+  await withDir(async (dir) => {
+    const store = await openSqliteMailStore(`${dir}/mail.db`);
+    try {
+      const account = await store.createAccount("alice", null);
+      const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+      const raw = enc.encode("Subject: s\r\n\r\nx\r\n");
+      await store.appendBatch(
+        inbox.id,
+        Array.from({ length: 900 }, (_, k) => ({ raw, flags: k % 3 === 0 ? [] : ["\\Seen"] })),
+      );
+      await store.storeFlags(inbox.id, [5], "add", ["\\Deleted"]);
+      // The listing notes the counters and reads its chunks later: these writes come between,
+      // so the chunks see another state than the counters, and the changes since bring the
+      // listing to the state after them.
+      const listing = store.listMessages(inbox.id);
+      const writes = Promise.all([
+        store.append(inbox.id, { raw, flags: ["$New"] }),
+        store.storeFlags(inbox.id, [600], "add", ["\\Flagged"]),
+        store.expunge(inbox.id, [5]),
+        store.append(inbox.id, { raw, flags: [] }),
+      ]);
+      const listed = await listing;
+      await writes;
+      const plain = (list: readonly MessageMeta[]) =>
+        list.map((m) => ({ ...m, flags: [...m.flags] }));
+      assert.equal(listed.length, 901);
+      assert.deepEqual(plain(listed), plain((await store.changesSince(inbox.id, 0)).changed));
+      assert.deepEqual(plain(await store.listMessages(inbox.id)), plain(listed));
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 Deno.test("a large message is read by the blob reader, byte for byte", async () => {
   await withDir(async (dir) => {
     const store = await openSqliteMailStore(`${dir}/mail.db`);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Pacer, yieldToEventLoop } from "../../protocol/event_loop.ts";
+import { dropTurnStart, Pacer, useTurnStart, yieldToEventLoop } from "../../protocol/event_loop.ts";
 
 Deno.test("yieldToEventLoop() lets a timer set before it run first", async () => {
   let ran = false;
@@ -18,4 +18,25 @@ Deno.test("a Pacer with a slice of 0 is always due and counts its yields", async
   }
   assert.equal(pacer.yields, 3);
   assert.equal(new Pacer(60_000).due(), false);
+});
+
+Deno.test("a Pacer is due once the turn it runs in has used a slice, and not again right after its yield", async () => {
+  let start = -1;
+  const clock = () => start;
+  useTurnStart(clock);
+  try {
+    const pacer = new Pacer(50);
+    assert.equal(pacer.due(), false, "between turns only its own slice counts");
+    start = performance.now();
+    assert.equal(pacer.due(), false, "a young turn");
+    // A turn that has run for 60 ms of synchronous work.
+    start = performance.now();
+    while (performance.now() - start < 60) { /* busy */ }
+    assert.equal(new Pacer(50).due(), true, "a new pacer late in a long turn");
+    await pacer.yield();
+    assert.equal(pacer.due(), false, "the yield began a new turn");
+  } finally {
+    dropTurnStart(clock);
+  }
+  assert.equal(new Pacer(50).due(), false);
 });

@@ -119,3 +119,30 @@ tls:
     assert.ok(read.split(",").includes(path), `${path} in ${read}`);
   }
 });
+
+Deno.test("the example systemd unit grants what postern permissions prints for its configuration", () => {
+  // The configuration postern.service describes, on a machine of 2 cores (server.workers: auto).
+  const flags = flagsFor(`
+data_dir: /var/lib/postern
+listen:
+  - { address: 0.0.0.0:993, tls: implicit }
+  - { address: 0.0.0.0:143, tls: starttls }
+tls:
+  certificate: certs/server.pem
+  private_key: certs/server.key
+  client_ca: [certs/ca.pem]
+server: { workers: 2 }
+`).map((flag) => sortedList(flag.replaceAll(SOURCE, "/opt/postern")));
+  const unit = Deno.readTextFileSync(`${SOURCE}/postern.service`);
+  const execStart = unit.match(/^ExecStart=((?:.*\\\n)*.*)$/m)?.[1]?.replaceAll(/\\\n\s*/g, "");
+  assert.ok(execStart !== undefined, "postern.service has an ExecStart line");
+  const granted = execStart.split(/\s+/).filter((word) => word.startsWith("--allow-"))
+    .map(sortedList);
+  assert.deepEqual(granted, flags.filter((flag) => flag.startsWith("--allow-")));
+});
+
+/** A path list flag with its paths sorted (the checkout's place changes their order). */
+function sortedList(flag: string): string {
+  const [name, list] = flag.split("=");
+  return flag.startsWith("--allow-read=") ? `${name}=${list!.split(",").sort().join(",")}` : flag;
+}

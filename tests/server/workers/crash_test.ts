@@ -6,7 +6,10 @@
  * Worker that ends itself with `self.close()` (no event reaches its parent) is found by its
  * silent heartbeat and replaced too. Deno's `terminate()` ends a Worker between two of its tasks
  * (never inside a synchronous SQLite transaction), so the cut falls where a write can be
- * committed but not yet synced nor acknowledged, or synced and not yet acknowledged.
+ * committed but not yet synced nor acknowledged, or synced and not yet acknowledged. A Worker
+ * whose event loop is blocked (one endless task) is found by its silent heartbeat too, while the
+ * other Worker serves on; since terminate() cannot cut that task short, its sessions end only
+ * when the task does.
  */
 import assert from "node:assert/strict";
 import { makeMessage, RawImap } from "../../_support/imap_clients.ts";
@@ -174,6 +177,49 @@ Deno.test({
           for (const imap of [back, idler!, survivor, ...victims]) await imap.close();
         });
       }
+      await t.step(
+        "a Worker whose event loop is blocked is found silent and replaced",
+        async () => {
+          const [survivor, victim] = await onDistinctWorkers(postern, "dora", 2);
+          const victimId = await workerOf(victim!);
+          for (const imap of [survivor!, victim!]) {
+            assert.equal((await imap.command("SELECT INBOX")).status, "OK");
+          }
+          assert.ok(postern.handle.failWorkerForTest?.(Number(victimId), "block"));
+          // The Worker blocks once it reads the request: from then on it answers nothing. The
+          // watchdog finds it silent after 2 s and ends it, but Deno's terminate() takes effect
+          // only when the running task ends (the block's 8 s): only then is its session cut.
+          // Without the watchdog the session would live on past the block.
+          const cut = (async () => {
+            for (let i = 0; i < 20; i++) {
+              const answered = await victim!.command("NOOP", undefined, 1000).then(
+                () => true,
+                () => false,
+              );
+              if (!answered) break;
+            }
+            await victim!.readUntil(() => false, 15_000);
+            return victim!.closed;
+          })();
+          let ended = false;
+          void cut.then(() => ended = true);
+          // Meanwhile the other Worker serves its session, reads and writes.
+          let answered = 0;
+          while (!ended && answered < 10_000) {
+            const fetched = await survivor!.command("FETCH 1:* (FLAGS)");
+            assert.equal(fetched.status, "OK", fetched.tagged);
+            const appended = await survivor!.command("APPEND INBOX", makeMessage("blocked", "Hi"));
+            assert.equal(appended.status, "OK", appended.tagged);
+            answered += 2;
+          }
+          assert.ok(await cut, "the blocked Worker's connection is still open");
+          assert.ok(answered >= 2, "the other Worker answered nothing while one was blocked");
+          // A replacement serves under the same id.
+          const back = await backOn(postern, "dora", victimId);
+          assert.equal((await back.command("SELECT INBOX")).status, "OK");
+          for (const imap of [back, survivor!, victim!]) await imap.close();
+        },
+      );
     } finally {
       await postern.stop();
     }
