@@ -423,16 +423,29 @@ export async function seedMessages(
   return out;
 }
 
+/** An attack prepared in its worker thread, ready to run. */
+export interface PreparedAttack {
+  /**
+   * The worker thread, when `nice` lowered its CPU priority: its process and thread ids and the
+   * nice value its `/proc/<pid>/task/<tid>/stat` shows afterwards. null at normal priority.
+   */
+  readonly thread: { readonly pid: number; readonly tid: number; readonly nice: number } | null;
+  /** Runs the attack until `deadline`; with the worker thread's CPU seconds meanwhile. */
+  run(deadline: number): Promise<HostileResult & { readonly cpuSeconds: number }>;
+}
+
 /**
- * Starts a worker thread (see hostile_worker.ts) and has it prepare the attack; the returned
- * function runs the attack there until `deadline`. Preparing first keeps the attack's set-up
- * (an RSA key, oversized certificates) out of the measured time.
+ * Starts a worker thread (see hostile_worker.ts) and has it prepare the attack; `run` runs the
+ * attack there until `deadline`. Preparing first keeps the attack's set-up (an RSA key,
+ * oversized certificates) out of the measured time. With `nice` above 0 the worker thread runs
+ * at that nice value (Linux), the honest client and the server at their own.
  */
 export async function prepareAttackersInWorker(
   target: HostileTarget,
   connections: number,
   kinds: readonly HostileKind[] = HOSTILE_KINDS,
-): Promise<(deadline: number) => Promise<HostileResult>> {
+  options: { readonly nice?: number } = {},
+): Promise<PreparedAttack> {
   const worker = new Worker(new URL("./hostile_worker.ts", import.meta.url), { type: "module" });
   let settle: { resolve: (v: unknown) => void; reject: (e: Error) => void } | null = null;
   const next = () => new Promise((resolve, reject) => settle = { resolve, reject });
@@ -454,20 +467,25 @@ export async function prepareAttackersInWorker(
     },
     connections,
     kinds,
+    nice: options.nice ?? 0,
   });
+  let thread: PreparedAttack["thread"];
   try {
-    await ready;
+    thread = await ready as PreparedAttack["thread"];
   } catch (e) {
     worker.terminate();
     throw e;
   }
-  return async (deadline: number) => {
-    const done = next();
-    worker.postMessage({ kind: "run", deadline });
-    try {
-      return await done as HostileResult;
-    } finally {
-      worker.terminate();
-    }
+  return {
+    thread,
+    run: async (deadline: number) => {
+      const done = next();
+      worker.postMessage({ kind: "run", deadline });
+      try {
+        return await done as HostileResult & { cpuSeconds: number };
+      } finally {
+        worker.terminate();
+      }
+    },
   };
 }
