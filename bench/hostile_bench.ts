@@ -10,7 +10,8 @@
  *     deno run -A bench/hostile_bench.ts --per-kind     (each kind alone: server CPU it costs)
  *
  * The attackers' Worker thread runs at nice `ATTACKERS_NICE` (10); `--attackers-nice 0` runs it
- * at the server's and the honest client's priority, as before.
+ * at the server's and the honest client's priority, as before. The honest client resumes each
+ * round with the ticket sent after its LOGIN; `--no-resume`: a full handshake every round.
  */
 import { startStallProbes } from "./_stall_probes.ts";
 import { worstStallDetail } from "../server/serve/stall_probe.ts";
@@ -36,6 +37,11 @@ export interface HostileBenchOptions {
    * stay at their own). Default `ATTACKERS_NICE`; 0 runs the attackers at normal priority.
    */
   readonly attackersNice?: number;
+  /**
+   * The honest client resumes each round with the ticket the server sent after its LOGIN (our
+   * own TLS client; default true); false: Deno's TLS client, a full handshake every round.
+   */
+  readonly resume?: boolean;
 }
 
 /**
@@ -69,6 +75,9 @@ export interface HostileBenchResult {
   readonly tcp: TcpTrouble;
   readonly quietRounds: number;
   readonly loadedRounds: number;
+  /** Honest rounds under attack that resumed a ticket (`resume`), and whether it was on. */
+  readonly loadedResumed: number;
+  readonly resume: boolean;
   readonly honestFailures: readonly string[];
   readonly idleRss: number;
   readonly quietPeakRss: number;
@@ -126,7 +135,8 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
   try {
     const expected = await seedMessages(server, account, 20);
     const idleRss = server.rss();
-    const quiet = await runHonestClient(server, account, expected, Date.now() + 3000);
+    const resume = { resume: options.resume ?? true };
+    const quiet = await runHonestClient(server, account, expected, Date.now() + 3000, resume);
     const quietPeakRss = peak;
     peak = 0;
     const cpuBefore = server.cpuSeconds();
@@ -144,7 +154,7 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
     const deadline = Date.now() + options.seconds * 1000;
     const [hostile, loaded] = await Promise.all([
       attack.run(deadline),
-      runHonestClient(server, account, expected, deadline),
+      runHonestClient(server, account, expected, deadline, resume),
     ]);
     const loadedPeakRss = peak;
     const stall = {
@@ -184,6 +194,8 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
       tcp,
       quietRounds: quiet.rounds,
       loadedRounds: loaded.rounds,
+      loadedResumed: loaded.resumed,
+      resume: resume.resume,
       honestFailures: [...quiet.failures, ...loaded.failures, ...final.failures],
       idleRss,
       quietPeakRss,
@@ -274,7 +286,12 @@ const MiB = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
 export function formatHostile(r: HostileBenchResult): string {
   const lines = [
     `${r.connections} hostile connections for ${r.seconds} s; honest rounds: ${r.loadedRounds} ` +
-    `under attack, ${r.quietRounds} in 3 s without`,
+    `under attack, ${r.quietRounds} in 3 s without; ${
+      r.resume
+        ? `the honest client resumes with the ticket sent after its LOGIN (our TLS client): ` +
+          `${r.loadedResumed} of the rounds under attack resumed`
+        : "the honest client makes a full handshake every round (Deno's TLS client)"
+    }`,
     `${"worst latency".padEnd(20)} ${"no attack".padStart(10)} ${"attack".padStart(10)} ${
       "ratio".padStart(7)
     }  client waits for a core   server side (of it, waiting for a core)`,
@@ -414,7 +431,15 @@ if (import.meta.main && Deno.args.includes("--per-kind")) {
 } else if (import.meta.main) {
   const quick = Deno.args.includes("--quick");
   const size = quick ? { connections: 300, seconds: 8 } : { connections: 1000, seconds: 20 };
-  console.log(formatHostile(await benchHostile({ ...size, attackersNice: attackersNiceArg() })));
+  console.log(
+    formatHostile(
+      await benchHostile({
+        ...size,
+        attackersNice: attackersNiceArg(),
+        resume: !Deno.args.includes("--no-resume"),
+      }),
+    ),
+  );
 }
 
 /** `--attackers-nice N` from the command line; `ATTACKERS_NICE` without it. */

@@ -4,7 +4,7 @@
  * runs one section, named by its `wants(NAME)` below; `--workers 1,2` runs the handshakes and
  * mix sections once per count of Postern's accept loops (`server.workers`, default 1).
  * `--attackers-nice N` sets the hostile section's attackers' nice value (default 10; 0: the
- * server's priority).
+ * server's priority); `--no-resume` has its honest client make a full handshake every round.
  *
  * The per-primitive crypto comparison (noble vs node:crypto) is a `deno bench` file:
  * `deno bench -A bench/crypto_bench.ts`.
@@ -249,7 +249,12 @@ try {
       const size = quick ? { connections: 300, seconds: 8 } : { connections: 1000, seconds: 20 };
       console.log(
         formatHostile(
-          await benchHostile({ ...size, workers, attackersNice: attackersNiceArg() }),
+          await benchHostile({
+            ...size,
+            workers,
+            attackersNice: attackersNiceArg(),
+            resume: !Deno.args.includes("--no-resume"),
+          }),
         ),
       );
     }

@@ -158,6 +158,8 @@ export interface ConnectionInfo {
   peer: VerifiedPeer | null;
   /** The session was resumed (a TLS 1.3 PSK ticket; a TLS 1.2 ticket or session ID). */
   resumed?: boolean;
+  /** TLS 1.3: resumed with a ticket issued after the application vouched for the peer. */
+  vouched?: boolean;
   /** TLS 1.2: the extended master secret (RFC 7627) was negotiated. */
   extendedMasterSecret?: boolean;
 }
@@ -287,10 +289,17 @@ export class TlsServerConnection extends Connection {
   /** The client's certificate chain as sent (or as carried by the ticket), for new tickets. */
   #peerChain: readonly Uint8Array[] = [];
   #resumed = false;
+  /** Resumed with a vouched ticket. */
+  #vouchedResumption = false;
   /** The client listed a PSK mode we accept, so it can use our tickets (RFC 8446, 4.2.9). */
   #wantsTickets = false;
-  /** resumption_master_secret, set after the client Finished when tickets will be sent. */
+  /**
+   * resumption_master_secret, set after the client Finished when tickets will be sent, and kept
+   * after the handshake's tickets for one vouched ticket (`vouch()`).
+   */
   #resumptionMaster: Uint8Array | null = null;
+  /** The ticket_nonce of the next NewSessionTicket (unique within the connection). */
+  #ticketNonce = 0;
 
   constructor(config: ServerConfig) {
     super(config.provider, config.keyUpdateAfterRecords);
@@ -313,7 +322,23 @@ export class TlsServerConnection extends Connection {
       helloRetry: this.#helloRetry,
       peer: this.#peer,
       resumed: this.#resumed,
+      vouched: this.#vouchedResumption,
     };
+  }
+
+  /**
+   * The application vouches for the peer (an IMAP login): sends one more NewSessionTicket,
+   * marked vouched, after the handshake's (RFC 8446, Section 4.6.1 lets a server send one at
+   * any time). A ClientHello that later offers it may skip the queue of new handshakes
+   * (protocol/tls/vouched_ticket.ts). At most one per connection; none when the client wants
+   * no tickets or tickets are off.
+   */
+  vouch(): void {
+    const rms = this.#resumptionMaster;
+    if (rms === null || this.#state.kind !== "connected" || this.closed) return;
+    this.#resumptionMaster = null;
+    this.#sendTickets(rms, 1, true);
+    rms.fill(0);
   }
 
   /**
@@ -685,6 +710,7 @@ export class TlsServerConnection extends Connection {
     const flight: Flight = { suite: n.suite, transcript: t, secrets };
     if (psk !== null) {
       this.#resumed = true;
+      this.#vouchedResumption = psk.session.vouched;
       this.#peerChain = psk.peer === null ? [] : psk.session.peerChain;
       return this.#sendServerFinished(flight, { kind: "expectFinished", peer: psk.peer });
     }
@@ -866,11 +892,15 @@ export class TlsServerConnection extends Connection {
       };
     }
     const rms = this.#resumptionMaster;
+    if (rms === null) return;
+    this.#sendTickets(rms, this.#config.ticketsPerConnection ?? 2, false);
+  }
+
+  /** Queues and flushes `count` NewSessionTickets from `rms` (Section 4.6.1). */
+  #sendTickets(rms: Uint8Array, count: number, vouched: boolean): void {
     const keys = this.#config.ticketKeys;
     const suite = this.negotiatedSuite;
-    this.#resumptionMaster = null;
-    if (rms === null || keys === undefined || suite === null) return;
-    const count = this.#config.ticketsPerConnection ?? 2;
+    if (keys === undefined || suite === null) return;
     const n = this.#negotiated;
     const createdAt = (this.#config.now ?? Date.now)();
     const lifetime = this.#ticketLifetimeSeconds(keys);
@@ -878,7 +908,7 @@ export class TlsServerConnection extends Connection {
     const random = this.provider.randomBytes(count * TICKET_RANDOM_LENGTH);
     for (let i = 0; i < count; i++) {
       const drawn = random.subarray(i * TICKET_RANDOM_LENGTH, (i + 1) * TICKET_RANDOM_LENGTH);
-      const nonce = new Uint8Array([i]);
+      const nonce = new Uint8Array([this.#ticketNonce++]);
       const ageAdd = ((drawn[0]! << 24) | (drawn[1]! << 16) | (drawn[2]! << 8) | drawn[3]!) >>> 0;
       const state = encodeSession13({
         suite: suite.code,
@@ -889,6 +919,7 @@ export class TlsServerConnection extends Connection {
         peerChain: this.#peerChain,
         serverName: n?.sni ?? EMPTY,
         alpn: n?.alpn ?? EMPTY,
+        vouched,
       });
       const ticket = keys.seal(state);
       this.queueHandshake(writeHandshake(
