@@ -10,12 +10,13 @@
  * the gate; a handshake only waits, it is never refused (its own timeout still applies).
  *
  * Who goes first when steps wait:
+ * - the steps of returning clients' handshakes (a ClientHello offering a vouched ticket, one
+ *   issued after a login: protocol/tls/vouched_ticket.ts, and that handshake's later steps),
+ *   taking turns with everything below, so that a flood of handshakes does not hold back a
+ *   client that logged in before, and a flood of vouched tickets (which only an account holder
+ *   can make) takes at most half of the steps;
  * - steps of handshakes under way (the client's second flight, a signature or directory
  *   answer), in arrival order, so that started work finishes;
- * - then new handshakes of returning clients (a ClientHello offering a vouched ticket, one
- *   issued after a login: protocol/tls/vouched_ticket.ts), taking turns with everything below,
- *   so that a flood of new handshakes does not hold back a client that logged in before, and a
- *   flood of vouched tickets (which only an account holder can make) takes at most half;
  * - then, taking turns, new handshakes (a ClientHello) and records of peers that have not
  *   logged in yet (a LOGIN, or a KeyUpdate flood), in arrival order; of the records, a peer's
  *   first few (`LIGHT_RECORDS`: a LOGIN) go before those of peers that have sent more (a
@@ -47,8 +48,8 @@ export const HANDSHAKE_BUDGET_MS = 4;
 
 /**
  * What a step belongs to: a handshake under way, a new handshake (before the server's first
- * flight; "vouched" when its ClientHello offers a vouched ticket), or a record of a peer that
- * has finished its handshake but not logged in.
+ * flight), a step of a handshake whose ClientHello offered a vouched ticket ("vouched"), or a
+ * record of a peer that has finished its handshake but not logged in.
  */
 export type GateStep = "continuing" | "vouched" | "fresh" | "record" | "bulk";
 
@@ -94,9 +95,9 @@ export class HandshakeGate {
   readonly #defer: (turn: () => void) => void;
   /** Steps of handshakes under way, oldest first. */
   readonly #continuing: (() => void)[] = [];
-  /** First steps of new handshakes offering a vouched ticket, oldest first. */
+  /** Steps of handshakes whose ClientHello offered a vouched ticket, oldest first. */
   readonly #vouched: (() => void)[] = [];
-  /** The last step released after `#continuing` was a vouched one. */
+  /** The last step released was a vouched one. */
   #vouchedLast = false;
   /** First steps of new handshakes that have waited less than the cap, oldest first. */
   readonly #fresh: { readonly since: number; readonly go: () => void }[] = [];
@@ -172,18 +173,18 @@ export class HandshakeGate {
 
   #releaseNext(): void {
     if (this.#releasing) return;
-    const next = this.#continuing.shift() ?? this.#takeVouchedTurn();
+    const next = this.#takeVouchedTurn();
     if (next === undefined) return;
     this.#releasing = true;
     next();
   }
 
-  /** A vouched handshake and any other waiting step take turns while both wait. */
+  /** A vouched step and any other waiting step take turns while both wait. */
   #takeVouchedTurn(): (() => void) | undefined {
-    const others = this.waiting - this.#continuing.length - this.#vouched.length > 0;
+    const others = this.waiting - this.#vouched.length > 0;
     const vouched = this.#vouched.length > 0 && (!others || !this.#vouchedLast);
     this.#vouchedLast = vouched;
-    return vouched ? this.#vouched.shift() : this.#takeTurns();
+    return vouched ? this.#vouched.shift() : this.#continuing.shift() ?? this.#takeTurns();
   }
 
   /** A new handshake and an unauthenticated record take turns while both wait. */

@@ -191,7 +191,10 @@ export class TlsChannel implements ByteChannel {
   #untrusted: HandshakeGate | null = null;
   /** Reads of the peer's that have passed the gate since the handshake. */
   #gatedReads = 0;
-  /** The gate's lane for the ClientHello: "vouched" when it offers a vouched ticket. */
+  /**
+   * The gate's lane for the ClientHello: "vouched" (for every step of the handshake) when it
+   * offers a vouched ticket.
+   */
   #helloLane: GateStep = "fresh";
   /** Where the peer's records end, while its reads may pass the gate. */
   #framing: RecordFraming | null = new RecordFraming();
@@ -245,15 +248,20 @@ export class TlsChannel implements ByteChannel {
       const step = gate
         ? <T>(f: () => T) => {
           const asked = performance.now();
-          return gate.run(() => {
-            channel.gateWaitMs += performance.now() - asked;
-            if (timedOut) throw new HandshakeError("Handshake timed out", null);
-            return f();
-          }, channel.#out === 0 ? channel.#helloLane : "continuing");
+          return gate.run(
+            () => {
+              channel.gateWaitMs += performance.now() - asked;
+              if (timedOut) throw new HandshakeError("Handshake timed out", null);
+              return f();
+            },
+            channel.#helloLane === "vouched" || channel.#out === 0
+              ? channel.#helloLane
+              : "continuing",
+          );
         }
         : <T>(f: () => T) => Promise.resolve(f());
       const keys = gate === undefined ? undefined : config.ticketKeys;
-      // A returning client's ClientHello (a vouched ticket) skips the queue of new handshakes.
+      // A returning client's handshake (a vouched ticket) skips the queue of handshakes.
       channel.#classifyHello = keys === undefined
         ? null
         : (bytes) => offersVouchedTicket(bytes, keys) ? "vouched" : "fresh";

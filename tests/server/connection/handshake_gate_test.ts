@@ -230,7 +230,7 @@ Deno.test("HandshakeGate serves a peer's first records before the records of pee
   assert.deepEqual(log, ["busy", "login", "new1", "flood1", "flood2", "flood3"]);
 });
 
-Deno.test("HandshakeGate serves a returning client's new handshake ahead of the queue, taking turns with it", async () => {
+Deno.test("HandshakeGate serves a returning client's handshake steps ahead of the queue, taking turns with it", async () => {
   const g = fakeGate(4);
   const log: string[] = [];
   const first = g.gate.run(g.step(log, "busy", 10));
@@ -246,16 +246,16 @@ Deno.test("HandshakeGate serves a returning client's new handshake ahead of the 
   await g.settle();
   for (let i = 0; i < 8; i++) await g.nextTurn();
   await Promise.all([first, ...waiting]);
-  // Handshakes under way first; then vouched ones take every other turn (a flood of them gets
-  // at most half), the rest in the order they had.
+  // Vouched steps take every other turn (a flood of them gets at most half); the rest go in
+  // the order they had: handshakes under way first.
   assert.deepEqual(log, [
     "busy",
-    "cont1",
     "back1",
-    "rec1",
+    "cont1",
     "back2",
-    "new1",
+    "rec1",
     "back3",
+    "new1",
     "new2",
   ]);
 });
