@@ -183,6 +183,8 @@ interface AcceptedPsk {
   readonly dhe: boolean;
   /** The ticket's client certificate, verified again; null when it had none. */
   readonly peer: VerifiedPeer | null;
+  /** A vouched ticket (sealed after the application vouched for the peer). */
+  readonly vouched: boolean;
 }
 
 /** What the server's flight carries from the ServerHello to its Finished. */
@@ -572,7 +574,8 @@ export class TlsServerConnection extends Connection {
     for (let index = 0; index < tried; index++) {
       const offer = offered.identities[index]!;
       const opened = keys.open(offer.identity);
-      const session = opened === null ? null : decodeSession13(opened.state);
+      if (opened === null) continue;
+      const session = decodeSession13(opened.state);
       if (session === null) continue;
       const suite = suiteByCode(session.suite);
       if (suite === null || suite.hash !== n.suite.hash) continue;
@@ -603,7 +606,7 @@ export class TlsServerConnection extends Connection {
       }
       const uses = this.#config.ticketUses ?? (defaultTicketUses ??= new TicketUses());
       if (!uses.take(session.id, session.createdAt + lifetimeMs, now)) continue;
-      return { index, session, dhe, peer };
+      return { index, session, dhe, peer, vouched: opened.vouched };
     }
     return null;
   }
@@ -710,7 +713,7 @@ export class TlsServerConnection extends Connection {
     const flight: Flight = { suite: n.suite, transcript: t, secrets };
     if (psk !== null) {
       this.#resumed = true;
-      this.#vouchedResumption = psk.session.vouched;
+      this.#vouchedResumption = psk.vouched;
       this.#peerChain = psk.peer === null ? [] : psk.session.peerChain;
       return this.#sendServerFinished(flight, { kind: "expectFinished", peer: psk.peer });
     }
@@ -919,9 +922,8 @@ export class TlsServerConnection extends Connection {
         peerChain: this.#peerChain,
         serverName: n?.sni ?? EMPTY,
         alpn: n?.alpn ?? EMPTY,
-        vouched,
       });
-      const ticket = keys.seal(state);
+      const ticket = keys.seal(state, vouched);
       this.queueHandshake(writeHandshake(
         HandshakeType.new_session_ticket,
         (w) => writeNewSessionTicket(w, { lifetime, ageAdd, nonce, ticket, extensions: [] }),

@@ -24,12 +24,6 @@ export interface Session13 {
   readonly serverName: Uint8Array;
   /** The ALPN protocol of the issuing connection; empty without ALPN. */
   readonly alpn: Uint8Array;
-  /**
-   * Issued after the application vouched for the peer (an IMAP login), not at the end of the
-   * handshake: a ClientHello offering it may skip the queue of new handshakes
-   * (protocol/tls/vouched_ticket.ts).
-   */
-  readonly vouched: boolean;
 }
 
 /** A format tag distinct from the TLS 1.2 one (0x12), so neither state is misread. */
@@ -44,7 +38,7 @@ export function encodeSession13(s: Session13): Uint8Array {
     w.lengthPrefixed(3, (w) => {
       for (const der of s.peerChain) w.vec(3, der);
     });
-    w.vec(2, s.serverName).vec(1, s.alpn).u8(s.vouched ? 1 : 0);
+    w.vec(2, s.serverName).vec(1, s.alpn);
   });
 }
 
@@ -63,20 +57,8 @@ export function decodeSession13(bytes: Uint8Array): Session13 | null {
     while (list.remaining > 0) peerChain.push(list.vec(3, 1).slice());
     const serverName = r.vec(2).slice();
     const alpn = r.vec(1).slice();
-    const vouched = r.u8();
     r.end();
-    if (vouched > 1) return null;
-    return {
-      suite,
-      psk,
-      createdAt,
-      ageAdd,
-      id,
-      peerChain,
-      serverName,
-      alpn,
-      vouched: vouched === 1,
-    };
+    return { suite, psk, createdAt, ageAdd, id, peerChain, serverName, alpn };
   } catch (e) {
     if (e instanceof TlsAlert) return null;
     throw e;

@@ -6,12 +6,13 @@
  * (server/connection/handshake_gate.ts).
  *
  * Only the first PSK identity is looked at, and only in a ClientHello that arrived whole in the
- * first record of `bytes`. The check opens the ticket with the server's ticket keys and does
- * nothing else: no binder, no use count. A ticket is sealed under the server's keys and sent to
- * the client encrypted (Section 4.6.1), so only a client that logged in holds one; a forged or
- * replayed identity costs one parse of the ClientHello and at most one AEAD open (a wrong key
- * name costs no open), far less than the handshake it asks for, and the handshake itself then
- * checks the binder and the use count as for any ticket.
+ * first record of `bytes`. The check opens the ticket with the server's vouched ticket keys
+ * (`TicketKeys.openVouched`) and does nothing else: no binder, no use count; the handshake
+ * itself checks those as for any ticket. A vouched ticket is sealed under keys of its own and
+ * sent to the client encrypted (RFC 8446, Section 4.6.1), so only a client that logged in holds
+ * one. Anything else (no ticket, a handshake's ticket replayed, a forged one) costs one parse of
+ * the ClientHello and a compare of key names, a few microseconds, and no AEAD work: a flood of
+ * such ClientHellos costs no more than the handshakes it asks for.
  */
 import { Reader } from "./codec.ts";
 import { findExtension, parseBody } from "./messages/extensions.ts";
@@ -44,9 +45,9 @@ export function offersVouchedTicket(
     const body = findExtension(ch.extensions, ExtensionType.pre_shared_key);
     if (body === undefined) return false;
     const first = parseBody(body, "pre_shared_key", readOfferedPsks).identities[0];
-    const opened = first === undefined ? null : keys.open(first.identity);
+    const opened = first === undefined ? null : keys.openVouched(first.identity);
     const session = opened === null ? null : decodeSession13(opened.state);
-    if (session === null || !session.vouched) return false;
+    if (session === null) return false;
     const age = now - session.createdAt;
     const lifetimeMs = Math.min(keys.ticketLifetimeSeconds * 1000, MAX_TICKET_LIFETIME_MS);
     return age >= 0 && age <= lifetimeMs;
