@@ -3,6 +3,8 @@
  * run. Figures are printed, never asserted. `--quick` shortens every section; `--only NAME`
  * runs one section, named by its `wants(NAME)` below; `--workers 1,2` runs the handshakes and
  * mix sections once per count of Postern's accept loops (`server.workers`, default 1).
+ * `--attackers-nice N` sets the hostile section's attackers' nice value (default 10; 0: the
+ * server's priority); `--no-resume` has its honest client make a full handshake every round.
  *
  * The per-primitive crypto comparison (noble vs node:crypto) is a `deno bench` file:
  * `deno bench -A bench/crypto_bench.ts`.
@@ -10,7 +12,7 @@
 import { dbSizeFigures } from "./db_size_bench.ts";
 import { makeOpensslPki } from "../tests/_support/openssl_pki.ts";
 import { benchDirectoryHandshakes } from "./directory_handshake_bench.ts";
-import { benchHostile, formatHostile } from "./hostile_bench.ts";
+import { attackersNiceArg, benchHostile, formatHostile } from "./hostile_bench.ts";
 import { benchImap, formatResult } from "./imap_bench.ts";
 import { benchLogins, formatLogins } from "./login_bench.ts";
 import { benchMix, formatMix } from "./mix_bench.ts";
@@ -245,7 +247,16 @@ try {
     for (const workers of workerCounts) {
       if (workerCounts.length > 1) console.log(`Postern with ${workers} accept loop(s):`);
       const size = quick ? { connections: 300, seconds: 8 } : { connections: 1000, seconds: 20 };
-      console.log(formatHostile(await benchHostile({ ...size, workers })));
+      console.log(
+        formatHostile(
+          await benchHostile({
+            ...size,
+            workers,
+            attackersNice: attackersNiceArg(),
+            resume: !Deno.args.includes("--no-resume"),
+          }),
+        ),
+      );
     }
   }
   if (wants("handshakes")) {

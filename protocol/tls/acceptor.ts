@@ -67,6 +67,11 @@ export interface ServerConnection {
   info(): ConnectionInfo;
   completePeerVerification(result: PeerVerificationResult): void;
   completeSignature(result: SignatureResult): void;
+  /**
+   * The application vouches for the peer (a login): TLS 1.3 sends it a vouched ticket
+   * (`TlsServerConnection.vouch()`); TLS 1.2 does nothing.
+   */
+  vouch?(): void;
 }
 
 /**
@@ -234,5 +239,9 @@ class TlsAcceptor implements ServerConnection {
 
   completeSignature(result: SignatureResult): void {
     this.#engine?.completeSignature(result);
+  }
+
+  vouch(): void {
+    this.#engine?.vouch?.();
   }
 }

@@ -158,6 +158,8 @@ export interface ConnectionInfo {
   peer: VerifiedPeer | null;
   /** The session was resumed (a TLS 1.3 PSK ticket; a TLS 1.2 ticket or session ID). */
   resumed?: boolean;
+  /** TLS 1.3: resumed with a ticket issued after the application vouched for the peer. */
+  vouched?: boolean;
   /** TLS 1.2: the extended master secret (RFC 7627) was negotiated. */
   extendedMasterSecret?: boolean;
 }
@@ -181,6 +183,8 @@ interface AcceptedPsk {
   readonly dhe: boolean;
   /** The ticket's client certificate, verified again; null when it had none. */
   readonly peer: VerifiedPeer | null;
+  /** A vouched ticket (sealed after the application vouched for the peer). */
+  readonly vouched: boolean;
 }
 
 /** What the server's flight carries from the ServerHello to its Finished. */
@@ -287,10 +291,17 @@ export class TlsServerConnection extends Connection {
   /** The client's certificate chain as sent (or as carried by the ticket), for new tickets. */
   #peerChain: readonly Uint8Array[] = [];
   #resumed = false;
+  /** Resumed with a vouched ticket. */
+  #vouchedResumption = false;
   /** The client listed a PSK mode we accept, so it can use our tickets (RFC 8446, 4.2.9). */
   #wantsTickets = false;
-  /** resumption_master_secret, set after the client Finished when tickets will be sent. */
+  /**
+   * resumption_master_secret, set after the client Finished when tickets will be sent, and kept
+   * after the handshake's tickets for one vouched ticket (`vouch()`).
+   */
   #resumptionMaster: Uint8Array | null = null;
+  /** The ticket_nonce of the next NewSessionTicket (unique within the connection). */
+  #ticketNonce = 0;
 
   constructor(config: ServerConfig) {
     super(config.provider, config.keyUpdateAfterRecords);
@@ -313,7 +324,23 @@ export class TlsServerConnection extends Connection {
       helloRetry: this.#helloRetry,
       peer: this.#peer,
       resumed: this.#resumed,
+      vouched: this.#vouchedResumption,
     };
+  }
+
+  /**
+   * The application vouches for the peer (an IMAP login): sends one more NewSessionTicket,
+   * marked vouched, after the handshake's (RFC 8446, Section 4.6.1 lets a server send one at
+   * any time). A ClientHello that later offers it may skip the queue of new handshakes
+   * (protocol/tls/vouched_ticket.ts). At most one per connection; none when the client wants
+   * no tickets or tickets are off.
+   */
+  vouch(): void {
+    const rms = this.#resumptionMaster;
+    if (rms === null || this.#state.kind !== "connected" || this.closed) return;
+    this.#resumptionMaster = null;
+    this.#sendTickets(rms, 1, true);
+    rms.fill(0);
   }
 
   /**
@@ -547,7 +574,8 @@ export class TlsServerConnection extends Connection {
     for (let index = 0; index < tried; index++) {
       const offer = offered.identities[index]!;
       const opened = keys.open(offer.identity);
-      const session = opened === null ? null : decodeSession13(opened.state);
+      if (opened === null) continue;
+      const session = decodeSession13(opened.state);
       if (session === null) continue;
       const suite = suiteByCode(session.suite);
       if (suite === null || suite.hash !== n.suite.hash) continue;
@@ -578,7 +606,7 @@ export class TlsServerConnection extends Connection {
       }
       const uses = this.#config.ticketUses ?? (defaultTicketUses ??= new TicketUses());
       if (!uses.take(session.id, session.createdAt + lifetimeMs, now)) continue;
-      return { index, session, dhe, peer };
+      return { index, session, dhe, peer, vouched: opened.vouched };
     }
     return null;
   }
@@ -685,6 +713,7 @@ export class TlsServerConnection extends Connection {
     const flight: Flight = { suite: n.suite, transcript: t, secrets };
     if (psk !== null) {
       this.#resumed = true;
+      this.#vouchedResumption = psk.vouched;
       this.#peerChain = psk.peer === null ? [] : psk.session.peerChain;
       return this.#sendServerFinished(flight, { kind: "expectFinished", peer: psk.peer });
     }
@@ -866,11 +895,15 @@ export class TlsServerConnection extends Connection {
       };
     }
     const rms = this.#resumptionMaster;
+    if (rms === null) return;
+    this.#sendTickets(rms, this.#config.ticketsPerConnection ?? 2, false);
+  }
+
+  /** Queues and flushes `count` NewSessionTickets from `rms` (Section 4.6.1). */
+  #sendTickets(rms: Uint8Array, count: number, vouched: boolean): void {
     const keys = this.#config.ticketKeys;
     const suite = this.negotiatedSuite;
-    this.#resumptionMaster = null;
-    if (rms === null || keys === undefined || suite === null) return;
-    const count = this.#config.ticketsPerConnection ?? 2;
+    if (keys === undefined || suite === null) return;
     const n = this.#negotiated;
     const createdAt = (this.#config.now ?? Date.now)();
     const lifetime = this.#ticketLifetimeSeconds(keys);
@@ -878,7 +911,7 @@ export class TlsServerConnection extends Connection {
     const random = this.provider.randomBytes(count * TICKET_RANDOM_LENGTH);
     for (let i = 0; i < count; i++) {
       const drawn = random.subarray(i * TICKET_RANDOM_LENGTH, (i + 1) * TICKET_RANDOM_LENGTH);
-      const nonce = new Uint8Array([i]);
+      const nonce = new Uint8Array([this.#ticketNonce++]);
       const ageAdd = ((drawn[0]! << 24) | (drawn[1]! << 16) | (drawn[2]! << 8) | drawn[3]!) >>> 0;
       const state = encodeSession13({
         suite: suite.code,
@@ -890,7 +923,7 @@ export class TlsServerConnection extends Connection {
         serverName: n?.sni ?? EMPTY,
         alpn: n?.alpn ?? EMPTY,
       });
-      const ticket = keys.seal(state);
+      const ticket = keys.seal(state, vouched);
       this.queueHandshake(writeHandshake(
         HandshakeType.new_session_ticket,
         (w) => writeNewSessionTicket(w, { lifetime, ageAdd, nonce, ticket, extensions: [] }),

@@ -13,6 +13,11 @@
  * With a `secret`, the keys are derived from it per period of `keyLifetimeMs` since the epoch
  * (HMAC-SHA256 of the period number) instead of drawn at random: every holder of the secret
  * (the Workers of one server) then seals and opens with the same ring at the same time.
+ *
+ * Each key has a twin, with its own name and AEAD key, for vouched tickets: those a TLS 1.3
+ * server sends after the application vouched for the peer (a login). Its name tells a vouched
+ * ticket apart before any AEAD work (`openVouched`), and only a peer that logged in ever sees
+ * one (a TLS 1.3 ticket travels encrypted), so a flood of other tickets costs a name compare.
  */
 import type { Aead, CryptoProvider } from "../crypto/provider.ts";
 import { constantTimeEqual } from "../crypto/provider.ts";
@@ -41,6 +46,9 @@ export interface TicketKeysOptions {
 interface TicketKey {
   readonly name: Uint8Array;
   readonly aead: Aead;
+  /** The twin that seals vouched tickets. */
+  readonly vouchedName: Uint8Array;
+  readonly vouchedAead: Aead;
   readonly createdAt: number;
 }
 
@@ -51,6 +59,8 @@ export interface OpenedTicket {
   readonly stale: boolean;
   /** Milliseconds since the ticket's key was made (an upper bound on the ticket's age). */
   readonly keyAgeMs: number;
+  /** Sealed as a vouched ticket (`seal(state, true)`). */
+  readonly vouched: boolean;
 }
 
 export class TicketKeys {
@@ -90,12 +100,17 @@ export class TicketKeys {
     const newest = this.#keys[0];
     if (newest === undefined || now - newest.createdAt >= this.#keyLifetimeMs) {
       const key = this.#random(32);
+      const name = this.#random(KEY_NAME_LENGTH);
+      const vouchedKey = this.#random(32);
       this.#keys.unshift({
-        name: this.#random(KEY_NAME_LENGTH),
+        name,
         aead: this.#provider.createAead("AES-256-GCM", key),
+        vouchedName: this.#random(KEY_NAME_LENGTH),
+        vouchedAead: this.#provider.createAead("AES-256-GCM", vouchedKey),
         createdAt: now,
       });
       key.fill(0);
+      vouchedKey.fill(0);
     }
     const horizon = now - this.#count * this.#keyLifetimeMs;
     this.#keys = this.#keys.slice(0, this.#count).filter((k) => k.createdAt > horizon);
@@ -108,48 +123,72 @@ export class TicketKeys {
     if (this.#keys[0]?.createdAt === start) return;
     const keys: TicketKey[] = [];
     for (let p = period; p > period - this.#count && p >= 0; p--) {
-      const label = (kind: string) => new TextEncoder().encode(`postern ticket ${kind} ${p}`);
-      const key = this.#provider.hmac("SHA-256", this.#secret!, label("key"));
+      const derive = (kind: string) =>
+        this.#provider.hmac(
+          "SHA-256",
+          this.#secret!,
+          new TextEncoder().encode(`postern ticket ${kind} ${p}`),
+        );
+      const key = derive("key");
+      const vouchedKey = derive("vouched key");
       keys.push({
-        name: this.#provider.hmac("SHA-256", this.#secret!, label("name"))
-          .subarray(0, KEY_NAME_LENGTH),
+        name: derive("name").subarray(0, KEY_NAME_LENGTH),
         aead: this.#provider.createAead("AES-256-GCM", key),
+        vouchedName: derive("vouched name").subarray(0, KEY_NAME_LENGTH),
+        vouchedAead: this.#provider.createAead("AES-256-GCM", vouchedKey),
         createdAt: p * this.#keyLifetimeMs,
       });
       key.fill(0);
+      vouchedKey.fill(0);
     }
     this.#keys = keys;
   }
 
-  /** Seals a session state under the current key. */
-  seal(state: Uint8Array): Uint8Array {
+  /** Seals a session state under the current key (its vouched twin when `vouched`). */
+  seal(state: Uint8Array, vouched = false): Uint8Array {
     this.#rotate(this.#now());
     const key = this.#keys[0]!;
+    const name = vouched ? key.vouchedName : key.name;
     const nonce = this.#random(NONCE_LENGTH);
     // Sealed straight into the ticket: one buffer, no copy of the ciphertext.
     const out = new Uint8Array(MIN_TICKET_LENGTH + state.length);
-    out.set(key.name, 0);
+    out.set(name, 0);
     out.set(nonce, KEY_NAME_LENGTH);
-    key.aead.sealInto(nonce, key.name, state, EMPTY, out, KEY_NAME_LENGTH + NONCE_LENGTH);
+    (vouched ? key.vouchedAead : key.aead)
+      .sealInto(nonce, name, state, EMPTY, out, KEY_NAME_LENGTH + NONCE_LENGTH);
     return out;
   }
 
   /** Opens a ticket; null when it is malformed, forged, or its key has been retired. */
   open(ticket: Uint8Array): OpenedTicket | null {
+    return this.#open(ticket, false) ?? this.#open(ticket, true);
+  }
+
+  /**
+   * Opens a vouched ticket; null for any other ticket, at the cost of comparing key names only
+   * (no AEAD work) unless its name is a vouched key's.
+   */
+  openVouched(ticket: Uint8Array): OpenedTicket | null {
+    return this.#open(ticket, true);
+  }
+
+  #open(ticket: Uint8Array, vouched: boolean): OpenedTicket | null {
     if (ticket.length < MIN_TICKET_LENGTH) return null;
     const now = this.#now();
     this.#rotate(now);
     const name = ticket.subarray(0, KEY_NAME_LENGTH);
-    const index = this.#keys.findIndex((k) => constantTimeEqual(k.name, name));
+    const index = this.#keys.findIndex((k) =>
+      constantTimeEqual(vouched ? k.vouchedName : k.name, name)
+    );
     if (index < 0) return null;
     const key = this.#keys[index]!;
-    const state = key.aead.open(
+    const state = (vouched ? key.vouchedAead : key.aead).open(
       ticket.subarray(KEY_NAME_LENGTH, KEY_NAME_LENGTH + NONCE_LENGTH),
-      key.name,
+      name,
       ticket.subarray(KEY_NAME_LENGTH + NONCE_LENGTH),
     );
     if (state === null) return null;
-    return { state, stale: index > 0, keyAgeMs: now - key.createdAt };
+    return { state, stale: index > 0, keyAgeMs: now - key.createdAt, vouched };
   }
 }
 

@@ -10,6 +10,11 @@
  * the gate; a handshake only waits, it is never refused (its own timeout still applies).
  *
  * Who goes first when steps wait:
+ * - the steps of returning clients' handshakes (a ClientHello offering a vouched ticket, one
+ *   issued after a login: protocol/tls/vouched_ticket.ts, and that handshake's later steps),
+ *   taking turns with everything below, so that a flood of handshakes does not hold back a
+ *   client that logged in before, and a flood of vouched tickets (which only an account holder
+ *   can make) takes at most half of the steps;
  * - steps of handshakes under way (the client's second flight, a signature or directory
  *   answer), in arrival order, so that started work finishes;
  * - then, taking turns, new handshakes (a ClientHello) and records of peers that have not
@@ -43,9 +48,10 @@ export const HANDSHAKE_BUDGET_MS = 4;
 
 /**
  * What a step belongs to: a handshake under way, a new handshake (before the server's first
- * flight), or a record of a peer that has finished its handshake but not logged in.
+ * flight), a step of a handshake whose ClientHello offered a vouched ticket ("vouched"), or a
+ * record of a peer that has finished its handshake but not logged in.
  */
-export type GateStep = "continuing" | "fresh" | "record" | "bulk";
+export type GateStep = "continuing" | "vouched" | "fresh" | "record" | "bulk";
 
 /**
  * How many of a peer's records pass the gate as "record" before the rest go as "bulk": an IMAP
@@ -89,6 +95,10 @@ export class HandshakeGate {
   readonly #defer: (turn: () => void) => void;
   /** Steps of handshakes under way, oldest first. */
   readonly #continuing: (() => void)[] = [];
+  /** Steps of handshakes whose ClientHello offered a vouched ticket, oldest first. */
+  readonly #vouched: (() => void)[] = [];
+  /** The last step released was a vouched one. */
+  #vouchedLast = false;
   /** First steps of new handshakes that have waited less than the cap, oldest first. */
   readonly #fresh: { readonly since: number; readonly go: () => void }[] = [];
   /** First steps of new handshakes past the cap; the newest is released first. */
@@ -113,8 +123,8 @@ export class HandshakeGate {
 
   /** Steps waiting for a turn. */
   get waiting(): number {
-    return this.#continuing.length + this.#fresh.length + this.#overdue.length +
-      this.#records.length + this.#bulk.length;
+    return this.#continuing.length + this.#vouched.length + this.#fresh.length +
+      this.#overdue.length + this.#records.length + this.#bulk.length;
   }
 
   /** Runs one step now, or in a later turn when this turn's budget is spent. */
@@ -122,10 +132,7 @@ export class HandshakeGate {
     if (this.#spent >= this.#budgetMs || this.waiting > 0 || this.#releasing) {
       await new Promise<void>((resolve) => {
         if (kind === "fresh") this.#fresh.push({ since: this.#now(), go: resolve });
-        else {
-          (kind === "record" ? this.#records : kind === "bulk" ? this.#bulk : this.#continuing)
-            .push(resolve);
-        }
+        else this.#queue(kind).push(resolve);
         this.#scheduleTurn();
       });
     }
@@ -137,6 +144,19 @@ export class HandshakeGate {
       this.#releasing = false;
       this.#scheduleTurn();
       if (this.#spent < this.#budgetMs) this.#releaseNext();
+    }
+  }
+
+  #queue(kind: Exclude<GateStep, "fresh">): (() => void)[] {
+    switch (kind) {
+      case "continuing":
+        return this.#continuing;
+      case "vouched":
+        return this.#vouched;
+      case "record":
+        return this.#records;
+      case "bulk":
+        return this.#bulk;
     }
   }
 
@@ -153,10 +173,18 @@ export class HandshakeGate {
 
   #releaseNext(): void {
     if (this.#releasing) return;
-    const next = this.#continuing.shift() ?? this.#takeTurns();
+    const next = this.#takeVouchedTurn();
     if (next === undefined) return;
     this.#releasing = true;
     next();
+  }
+
+  /** A vouched step and any other waiting step take turns while both wait. */
+  #takeVouchedTurn(): (() => void) | undefined {
+    const others = this.waiting - this.#vouched.length > 0;
+    const vouched = this.#vouched.length > 0 && (!others || !this.#vouchedLast);
+    this.#vouchedLast = vouched;
+    return vouched ? this.#vouched.shift() : this.#continuing.shift() ?? this.#takeTurns();
   }
 
   /** A new handshake and an unauthenticated record take turns while both wait. */

@@ -32,8 +32,9 @@ import {
   NO_METRICS,
   secondsSince,
 } from "../metrics/metrics.ts";
-import { type HandshakeGate, LIGHT_RECORDS } from "./handshake_gate.ts";
+import { type GateStep, type HandshakeGate, LIGHT_RECORDS } from "./handshake_gate.ts";
 import { RecordFraming } from "./record_framing.ts";
+import { offersVouchedTicket } from "../../protocol/tls/vouched_ticket.ts";
 
 /** The read buffer of a connection that sends little (see `TlsChannel.#buffer`). */
 const SMALL_READ = 2048;
@@ -190,6 +191,11 @@ export class TlsChannel implements ByteChannel {
   #untrusted: HandshakeGate | null = null;
   /** Reads of the peer's that have passed the gate since the handshake. */
   #gatedReads = 0;
+  /**
+   * The gate's lane for the ClientHello: "vouched" (for every step of the handshake) when it
+   * offers a vouched ticket.
+   */
+  #helloLane: GateStep = "fresh";
   /** Where the peer's records end, while its reads may pass the gate. */
   #framing: RecordFraming | null = new RecordFraming();
   #writing: Promise<void> = Promise.resolve();
@@ -242,16 +248,30 @@ export class TlsChannel implements ByteChannel {
       const step = gate
         ? <T>(f: () => T) => {
           const asked = performance.now();
-          return gate.run(() => {
-            channel.gateWaitMs += performance.now() - asked;
-            if (timedOut) throw new HandshakeError("Handshake timed out", null);
-            return f();
-          }, channel.#out === 0 ? "fresh" : "continuing");
+          return gate.run(
+            () => {
+              channel.gateWaitMs += performance.now() - asked;
+              if (timedOut) throw new HandshakeError("Handshake timed out", null);
+              return f();
+            },
+            channel.#helloLane === "vouched" || channel.#out === 0
+              ? channel.#helloLane
+              : "continuing",
+          );
         }
         : <T>(f: () => T) => Promise.resolve(f());
+      const keys = gate === undefined ? undefined : config.ticketKeys;
+      // A returning client's handshake (a vouched ticket) skips the queue of handshakes.
+      channel.#classifyHello = keys === undefined
+        ? null
+        : (bytes) => offersVouchedTicket(bytes, keys) ? "vouched" : "fresh";
       const initial = options.initialBytes;
       if (initial?.length) await channel.#feedThrough(initial, step);
       await channel.#handshake(options.checkPeer, signing, config.provider, step);
+      // Resumed with a vouched ticket: the peer proved it holds a ticket issued after a login,
+      // so its records no longer wait at the gate either (an account holder's records skip
+      // it once it logs in anyway). Its IMAP session still starts unauthenticated.
+      if (channel.#engine.info().vouched === true) channel.#untrusted = null;
       if (channel.#untrusted === null) channel.#framing = null;
       const { version, cipherSuite: suite, group } = channel.info();
       metrics.handshake({ version, suite, group, result: "ok", seconds: secondsSince(started) });
@@ -362,8 +382,15 @@ export class TlsChannel implements ByteChannel {
     this.#engine.receive(bytes);
   }
 
+  /** Picks the ClientHello's gate lane from the first bytes read, once (null: not gated). */
+  #classifyHello: ((bytes: Uint8Array) => GateStep) | null = null;
+
   /** Feeds `bytes` as a gated `step` when they complete a record, at once when they do not. */
   #feedThrough(bytes: Uint8Array, step: <T>(f: () => T) => Promise<T>): Promise<void> | void {
+    if (this.#in === 0 && this.#classifyHello !== null) {
+      this.#helloLane = this.#classifyHello(bytes);
+    }
+    this.#classifyHello = null;
     if (this.#framing === null || this.#framing.completes(bytes)) {
       return step(() => this.#feed(bytes));
     }
@@ -426,10 +453,16 @@ export class TlsChannel implements ByteChannel {
     }
   }
 
-  /** The peer has authenticated: its records no longer wait at the handshake gate. */
+  /**
+   * The peer has authenticated: its records no longer wait at the handshake gate, and a TLS 1.3
+   * peer that takes tickets gets a vouched one (its next ClientHello skips the queue).
+   */
   trust(): void {
     this.#untrusted = null;
     this.#framing = null;
+    // A vouched ticket for the next connection; it leaves with the next write (the login's
+    // reply).
+    this.#engine.vouch?.();
   }
 
   /**

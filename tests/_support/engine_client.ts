@@ -7,6 +7,7 @@
 import { defaultProvider } from "../../protocol/crypto/mod.ts";
 import type { PrivateKey } from "../../protocol/crypto/provider.ts";
 import { type ClientConfig, TlsClientConnection, type TlsEvent } from "../../protocol/tls/mod.ts";
+import type { ClientTicket } from "../../protocol/tls/client.ts";
 import { parseCertificate } from "../../protocol/x509/certificate.ts";
 
 const encoder = new TextEncoder();
@@ -147,5 +148,107 @@ export class EngineClient {
     }
     this.#eof = true;
     this.#wake();
+  }
+}
+
+/**
+ * Our TLS 1.3 client engine as a byte stream (read, write, close) for `RawImap`, with
+ * TCP_NODELAY: a client that keeps the server's tickets and resumes with one (`resumeWith`),
+ * which Deno's own TLS client cannot. The server's chain is not validated; its leaf key still
+ * checks the server's CertificateVerify.
+ */
+export class EngineConn {
+  readonly #conn: Deno.Conn;
+  readonly #tls: TlsClientConnection;
+  readonly #buffer = new Uint8Array(64 * 1024);
+  #plain: Uint8Array = new Uint8Array(0);
+
+  private constructor(conn: Deno.Conn, tls: TlsClientConnection) {
+    this.#conn = conn;
+    this.#tls = tls;
+  }
+
+  /** Connects and completes the handshake, offering `resumeWith` when given. */
+  static async connect(
+    port: number,
+    options: { readonly resumeWith?: ClientTicket } = {},
+  ): Promise<EngineConn> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.setNoDelay(true);
+    const tls = new TlsClientConnection({
+      provider: defaultProvider,
+      verifyServer: (chain) => parseCertificate(chain[0]!).publicKeyInfo.key!,
+      serverName: "localhost",
+      ...(options.resumeWith ? { resumeWith: options.resumeWith } : {}),
+    });
+    const c = new EngineConn(conn, tls);
+    try {
+      await c.#flush();
+      while (!tls.handshakeComplete) {
+        if (!(await c.#pull())) throw new Error("Server closed during the handshake");
+      }
+    } catch (e) {
+      c.close();
+      throw e;
+    }
+    return c;
+  }
+
+  /** The tickets the server has sent so far, oldest first. */
+  get tickets(): readonly ClientTicket[] {
+    return this.#tls.tickets;
+  }
+
+  /** The handshake resumed a ticket. */
+  get resumed(): boolean {
+    return this.#tls.info().resumed === true;
+  }
+
+  async read(into: Uint8Array): Promise<number | null> {
+    while (this.#plain.length === 0) {
+      if (!(await this.#pull())) return null;
+    }
+    const n = Math.min(into.length, this.#plain.length);
+    into.set(this.#plain.subarray(0, n));
+    this.#plain = this.#plain.subarray(n);
+    return n;
+  }
+
+  async write(data: Uint8Array): Promise<number> {
+    this.#tls.send(data);
+    await this.#flush();
+    return data.length;
+  }
+
+  close(): void {
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  /** Reads once from the socket into the engine; false at the end of the stream. */
+  async #pull(): Promise<boolean> {
+    const n = await this.#conn.read(this.#buffer);
+    if (n === null) return false;
+    this.#tls.receive(this.#buffer.subarray(0, n));
+    const fatal = this.#tls.takeEvents().find((e) => e.kind === "fatal");
+    if (fatal?.kind === "fatal") throw new Error(`TLS alert ${fatal.alert}`);
+    const plain = this.#tls.takePlaintext();
+    if (plain.length > 0) {
+      const joined = new Uint8Array(this.#plain.length + plain.length);
+      joined.set(this.#plain);
+      joined.set(plain, this.#plain.length);
+      this.#plain = joined;
+    }
+    await this.#flush();
+    return true;
+  }
+
+  async #flush(): Promise<void> {
+    const out = this.#tls.takeOutgoing();
+    let at = 0;
+    while (at < out.length) at += await this.#conn.write(out.subarray(at));
   }
 }

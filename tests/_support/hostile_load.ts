@@ -11,7 +11,8 @@
 import { defaultProvider } from "../../protocol/crypto/mod.ts";
 import { TlsClientConnection } from "../../protocol/tls/mod.ts";
 import { decodePem } from "../../protocol/x509/pem.ts";
-import { EngineClient } from "./engine_client.ts";
+import type { ClientTicket } from "../../protocol/tls/client.ts";
+import { EngineClient, EngineConn } from "./engine_client.ts";
 import { hostileRsaChain } from "./hostile.ts";
 import { connectTlsNoDelay, makeMessage, RawImap } from "./imap_clients.ts";
 
@@ -53,6 +54,8 @@ export interface HonestResult {
   worstWaitMs: Record<string, number>;
   /** Messages the honest client appended (all acknowledged with OK). */
   appended: number;
+  /** Rounds whose handshake resumed the previous round's ticket (`resume`). */
+  resumed: number;
 }
 
 export interface HostileResult {
@@ -298,13 +301,18 @@ export const HONEST_FETCH_WINDOW = 25;
  * `fetch: "recent"` (the default) a round FETCHes the newest `HONEST_FETCH_WINDOW` messages,
  * so that every round asks the same of the server however many rounds came before (the
  * mailbox grows by one message a round); `"all"` FETCHes and checks every message.
+ *
+ * With `resume`, the client is our own TLS engine (`EngineConn`) and each round resumes with
+ * the newest ticket of the round before: the one the server sends after LOGIN (a vouched
+ * ticket, protocol/tls/vouched_ticket.ts), as a returning mail client would. Without it, Deno's
+ * TLS client makes a full handshake every round.
  */
 export async function runHonestClient(
   target: HostileTarget,
   account: HonestAccount,
   expected: Map<number, Uint8Array>,
   deadline: number,
-  options: { readonly fetch?: "recent" | "all" } = {},
+  options: { readonly fetch?: "recent" | "all"; readonly resume?: boolean } = {},
 ): Promise<HonestResult> {
   const result: HonestResult = {
     rounds: 0,
@@ -312,7 +320,9 @@ export async function runHonestClient(
     worstMs: Object.fromEntries(HONEST_STEPS.map((s) => [s, 0])),
     worstWaitMs: Object.fromEntries(HONEST_STEPS.map((s) => [s, 0])),
     appended: 0,
+    resumed: 0,
   };
+  let ticket: ClientTicket | undefined;
   const timed = async <T>(step: string, body: () => Promise<T>): Promise<T> => {
     const started = performance.now();
     const waited = threadWaitMs();
@@ -328,9 +338,19 @@ export async function runHonestClient(
     result.rounds++;
     const roundStarted = performance.now();
     let client: RawImap | null = null;
+    let engine: EngineConn | null = null;
     try {
       client = await timed("connect+greeting", async () => {
-        const c = new RawImap(await connectTlsNoDelay(target.implicitPort, target.caPem));
+        if (options.resume) {
+          engine = await EngineConn.connect(
+            target.implicitPort,
+            ticket === undefined ? {} : { resumeWith: ticket },
+          );
+          if (engine.resumed) result.resumed++;
+        }
+        const c = new RawImap(
+          engine ?? await connectTlsNoDelay(target.implicitPort, target.caPem),
+        );
         const greeting = await c.greeting(30_000);
         if (!greeting.startsWith("* OK")) throw new Error(`greeting: ${greeting}`);
         return c;
@@ -384,6 +404,7 @@ export async function runHonestClient(
       );
     } finally {
       await client?.close();
+      ticket = (engine as EngineConn | null)?.tickets.at(-1) ?? ticket;
     }
   }
   return result;
@@ -423,16 +444,29 @@ export async function seedMessages(
   return out;
 }
 
+/** An attack prepared in its worker thread, ready to run. */
+export interface PreparedAttack {
+  /**
+   * The worker thread, when `nice` lowered its CPU priority: its process and thread ids and the
+   * nice value its `/proc/<pid>/task/<tid>/stat` shows afterwards. null at normal priority.
+   */
+  readonly thread: { readonly pid: number; readonly tid: number; readonly nice: number } | null;
+  /** Runs the attack until `deadline`; with the worker thread's CPU seconds meanwhile. */
+  run(deadline: number): Promise<HostileResult & { readonly cpuSeconds: number }>;
+}
+
 /**
- * Starts a worker thread (see hostile_worker.ts) and has it prepare the attack; the returned
- * function runs the attack there until `deadline`. Preparing first keeps the attack's set-up
- * (an RSA key, oversized certificates) out of the measured time.
+ * Starts a worker thread (see hostile_worker.ts) and has it prepare the attack; `run` runs the
+ * attack there until `deadline`. Preparing first keeps the attack's set-up (an RSA key,
+ * oversized certificates) out of the measured time. With `nice` above 0 the worker thread runs
+ * at that nice value (Linux), the honest client and the server at their own.
  */
 export async function prepareAttackersInWorker(
   target: HostileTarget,
   connections: number,
   kinds: readonly HostileKind[] = HOSTILE_KINDS,
-): Promise<(deadline: number) => Promise<HostileResult>> {
+  options: { readonly nice?: number } = {},
+): Promise<PreparedAttack> {
   const worker = new Worker(new URL("./hostile_worker.ts", import.meta.url), { type: "module" });
   let settle: { resolve: (v: unknown) => void; reject: (e: Error) => void } | null = null;
   const next = () => new Promise((resolve, reject) => settle = { resolve, reject });
@@ -454,20 +488,25 @@ export async function prepareAttackersInWorker(
     },
     connections,
     kinds,
+    nice: options.nice ?? 0,
   });
+  let thread: PreparedAttack["thread"];
   try {
-    await ready;
+    thread = await ready as PreparedAttack["thread"];
   } catch (e) {
     worker.terminate();
     throw e;
   }
-  return async (deadline: number) => {
-    const done = next();
-    worker.postMessage({ kind: "run", deadline });
-    try {
-      return await done as HostileResult;
-    } finally {
-      worker.terminate();
-    }
+  return {
+    thread,
+    run: async (deadline: number) => {
+      const done = next();
+      worker.postMessage({ kind: "run", deadline });
+      try {
+        return await done as HostileResult & { cpuSeconds: number };
+      } finally {
+        worker.terminate();
+      }
+    },
   };
 }

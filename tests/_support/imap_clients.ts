@@ -170,12 +170,15 @@ export async function connectTlsNoDelay(
   return await Deno.startTls(tcp, { hostname: "127.0.0.1", caCerts: [caPem] });
 }
 
+/** What `RawImap` reads and writes: a `Deno.Conn`, or our own TLS client (`EngineConn`). */
+export type ByteConn = Pick<Deno.Conn, "read" | "write" | "close">;
+
 /**
  * A deliberately small IMAP client that writes exact bytes and parses responses with literals.
  * Every read has a deadline so a silent server fails the test instead of hanging it.
  */
 export class RawImap {
-  readonly #conn: Deno.Conn;
+  readonly #conn: ByteConn;
   #store = new Uint8Array(64 * 1024);
   #start = 0;
   #end = 0;
@@ -186,7 +189,7 @@ export class RawImap {
   #pumping: Promise<void> | null = null;
 
   /** With `paused`, nothing is read from the socket until `resume()` (a client that never reads). */
-  constructor(conn: Deno.Conn, options: { paused?: boolean } = {}) {
+  constructor(conn: ByteConn, options: { paused?: boolean } = {}) {
     this.#conn = conn;
     if (!options.paused) this.resume();
   }
@@ -214,7 +217,7 @@ export class RawImap {
     return new RawImap(await Deno.connect({ hostname: "127.0.0.1", port }));
   }
 
-  get conn(): Deno.Conn {
+  get conn(): ByteConn {
     return this.#conn;
   }
 

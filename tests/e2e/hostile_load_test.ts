@@ -47,7 +47,7 @@ Deno.test("the server serves an honest client through hostile load and is left c
     const attack = await prepareAttackersInWorker(server, CONNECTIONS);
     const deadline = Date.now() + SECONDS * 1000;
     const [hostile, honest] = await Promise.all([
-      attack(deadline),
+      attack.run(deadline),
       runHonestClient(server, account, expected, deadline),
     ]);
     // Every kind of attacker really ran, and the server ended the ones it should.

@@ -48,8 +48,10 @@ Deno.test("TicketKeys uses the injected randomness for key names and nonces", ()
   const random = (len: number) => new Uint8Array(len).fill(++n);
   const keys = new TicketKeys({ provider, random });
   const t = keys.seal(new Uint8Array(0));
+  // Draws: the key (1), its name (2), the vouched twin's key (3) and name (4), the nonce (5).
   assert.deepEqual(t.subarray(0, 16), new Uint8Array(16).fill(2));
-  assert.deepEqual(t.subarray(16, 28), new Uint8Array(12).fill(3));
+  assert.deepEqual(t.subarray(16, 28), new Uint8Array(12).fill(5));
+  assert.deepEqual(keys.seal(new Uint8Array(0), true).subarray(0, 16), new Uint8Array(16).fill(4));
   assert.throws(() => new TicketKeys({ provider, count: 0 }), RangeError);
 });
 
@@ -71,4 +73,27 @@ Deno.test("TicketKeys with one secret open each other's tickets, per period, and
   const other = new TicketKeys({ ...options, secret: new Uint8Array(32).fill(8) });
   assert.equal(other.open(a.seal(new Uint8Array([4]))), null);
   assert.throws(() => new TicketKeys({ ...options, secret: new Uint8Array(16) }), RangeError);
+});
+
+Deno.test("TicketKeys seals vouched tickets under a twin key: open takes both, openVouched only those", () => {
+  for (const secret of [undefined, new Uint8Array(32).fill(9)]) {
+    const keys = new TicketKeys({ provider, ...(secret ? { secret } : {}) });
+    const plain = keys.seal(new Uint8Array([1]));
+    const vouched = keys.seal(new Uint8Array([2]), true);
+    assert.notDeepEqual(plain.subarray(0, 16), vouched.subarray(0, 16), "distinct key names");
+    assert.deepEqual(keys.open(plain), {
+      state: new Uint8Array([1]),
+      stale: false,
+      keyAgeMs: keys.open(plain)!.keyAgeMs,
+      vouched: false,
+    });
+    assert.equal(keys.open(vouched)!.vouched, true);
+    assert.deepEqual(keys.openVouched(vouched)!.state, new Uint8Array([2]));
+    assert.equal(keys.openVouched(plain), null, "a handshake's ticket is not vouched");
+    // The name is bound to the key: a plain ticket renamed as vouched does not open.
+    const renamed = plain.slice();
+    renamed.set(vouched.subarray(0, 16));
+    assert.equal(keys.openVouched(renamed), null);
+    assert.equal(keys.open(renamed), null);
+  }
 });

@@ -229,3 +229,33 @@ Deno.test("HandshakeGate serves a peer's first records before the records of pee
   // Records and new handshakes still take turns; bulk records go in arrival order.
   assert.deepEqual(log, ["busy", "login", "new1", "flood1", "flood2", "flood3"]);
 });
+
+Deno.test("HandshakeGate serves a returning client's handshake steps ahead of the queue, taking turns with it", async () => {
+  const g = fakeGate(4);
+  const log: string[] = [];
+  const first = g.gate.run(g.step(log, "busy", 10));
+  const waiting = [
+    g.gate.run(g.step(log, "new1", 3), "fresh"),
+    g.gate.run(g.step(log, "rec1", 3), "record"),
+    g.gate.run(g.step(log, "new2", 3), "fresh"),
+    g.gate.run(g.step(log, "back1", 3), "vouched"),
+    g.gate.run(g.step(log, "cont1", 3)),
+    g.gate.run(g.step(log, "back2", 3), "vouched"),
+    g.gate.run(g.step(log, "back3", 3), "vouched"),
+  ];
+  await g.settle();
+  for (let i = 0; i < 8; i++) await g.nextTurn();
+  await Promise.all([first, ...waiting]);
+  // Vouched steps take every other turn (a flood of them gets at most half); the rest go in
+  // the order they had: handshakes under way first.
+  assert.deepEqual(log, [
+    "busy",
+    "back1",
+    "cont1",
+    "back2",
+    "rec1",
+    "back3",
+    "new1",
+    "new2",
+  ]);
+});

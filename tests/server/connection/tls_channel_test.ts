@@ -3,7 +3,7 @@
  * (how many writes a handshake takes, how a deferred signature is answered).
  */
 import assert from "node:assert/strict";
-import { TlsClientConnection } from "../../../protocol/tls/client.ts";
+import { type ClientTicket, TlsClientConnection } from "../../../protocol/tls/client.ts";
 import { TicketKeys } from "../../../protocol/tls/mod.ts";
 import {
   type GateStep,
@@ -175,4 +175,60 @@ Deno.test("TlsChannel passes an unauthenticated peer's first records to the gate
     "bulk",
   ]);
   await channel.close();
+});
+
+Deno.test("TlsChannel: after trust() the peer gets a vouched ticket; resuming with it skips the queue of handshakes and the gate", async () => {
+  const key = keyFixture("P-256");
+  const ticketKeys = new TicketKeys({ provider });
+  const kinds: GateStep[] = [];
+  const gate = new class extends HandshakeGate {
+    override run<T>(step: () => T, kind: GateStep = "continuing"): Promise<T> {
+      kinds.push(kind);
+      return super.run(step, kind);
+    }
+  }();
+  const encoder = new TextEncoder();
+  /** One connection: greeting, a command, and `login` (trust()) before its reply. */
+  const connection = async (
+    resumeWith: ClientTicket | undefined,
+    login: boolean,
+  ): Promise<{ client: TlsClientConnection; channel: TlsChannel; kinds: GateStep[] }> => {
+    kinds.length = 0;
+    const client = new TlsClientConnection({
+      provider,
+      verifyServer: () => key.publicKey,
+      ...(resumeWith ? { resumeWith } : {}),
+    });
+    const { conn, start } = memoryConn(client);
+    start();
+    const channel = await TlsChannel.accept(conn, {
+      provider,
+      certificateChain: key.chain,
+      privateKey: key.privateKey,
+      ticketKeys,
+    }, { handshakeTimeoutMs: 5000, gate, gateUntilTrusted: true });
+    await channel.write(encoder.encode("* OK\r\n"));
+    client.send(encoder.encode("a1 LOGIN u p\r\n"));
+    start();
+    assert.equal(new TextDecoder().decode((await channel.read())!), "a1 LOGIN u p\r\n");
+    if (login) channel.trust();
+    await channel.write(encoder.encode("a1 OK\r\n"));
+    return { client, channel, kinds: [...kinds] };
+  };
+
+  const first = await connection(undefined, true);
+  assert.deepEqual(first.kinds, ["fresh", "continuing", "record"]);
+  assert.equal(first.client.tickets.length, 3, "two with the handshake, one after the login");
+  await first.channel.close();
+
+  const returning = await connection(first.client.tickets.at(-1), false);
+  assert.equal(returning.channel.info().resumed, true);
+  assert.deepEqual(returning.kinds, ["vouched", "vouched"], "its records skip the gate");
+  await returning.channel.close();
+
+  const notLoggedIn = await connection(first.client.tickets[0], false);
+  assert.equal(notLoggedIn.channel.info().resumed, true);
+  assert.deepEqual(notLoggedIn.kinds, ["fresh", "continuing", "record"]);
+  assert.equal(notLoggedIn.client.tickets.length, 2, "no login, no vouched ticket");
+  await notLoggedIn.channel.close();
 });
