@@ -50,6 +50,8 @@
  * 8192 bits, 16384 for trust anchors; exponent at most 2^32) and the per-validation budget.
  */
 import {
+  type Aead,
+  type AeadAlgorithm,
   type CryptoProvider,
   type KeyExchangeGroup,
   type PrivateKey,
@@ -58,7 +60,7 @@ import {
 } from "./provider.ts";
 import { nobleProvider } from "./noble.ts";
 import { nativeProvider } from "./native.ts";
-import { type P256WasmSigner, p256WasmSigner } from "./p256_wasm/mod.ts";
+import { chachaWasmAead, type P256WasmSigner, p256WasmSigner } from "./p256_wasm/mod.ts";
 import { normalizeEcScalar } from "./_common.ts";
 
 export * from "./provider.ts";
@@ -119,6 +121,18 @@ function sign(key: PrivateKey, algorithm: SignatureAlgorithm, message: Uint8Arra
   return (CHOICE.sign[algorithm.kind] ?? noble).sign(key, algorithm, message);
 }
 
+/**
+ * ChaCha20-Poly1305 seals and opens records of up to 2 KiB in the WebAssembly core
+ * (`p256_wasm/chacha20poly1305.c`) and larger ones natively: node:crypto builds a cipher object
+ * and a stream per record, 8-10 µs of CPU at any size up to 4 KiB, against 1.7-1.9 µs for a
+ * 60-byte record and 5-7 µs for 1,300 bytes in the module. Every handshake record is small.
+ */
+function createAead(algorithm: AeadAlgorithm, key: Uint8Array): Aead {
+  const large = CHOICE.aead.createAead(algorithm, key);
+  if (algorithm !== "CHACHA20-POLY1305") return large;
+  return chachaWasmAead(key, large) ?? large;
+}
+
 /** The provider the server uses: the fastest implementation of each primitive. */
 export const defaultProvider: CryptoProvider = {
   name: "default",
@@ -128,7 +142,7 @@ export const defaultProvider: CryptoProvider = {
   hmac: CHOICE.hmac.hmac,
   hkdfExtract: CHOICE.hkdf.hkdfExtract,
   hkdfExpand: CHOICE.hkdf.hkdfExpand,
-  createAead: CHOICE.aead.createAead,
+  createAead,
   generateKeyShare: (group: KeyExchangeGroup) => keyShareProvider(group).generateKeyShare(group),
   keyShareFromPrivate: (group: KeyExchangeGroup, privateKey: Uint8Array) =>
     keyShareProvider(group).keyShareFromPrivate(group, privateKey),
