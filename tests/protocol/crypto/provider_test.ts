@@ -558,6 +558,29 @@ Deno.test("the short-input HMAC-SHA-256 matches @noble/hashes on every size up t
   assert.throws(() => hmacSha256(new Uint8Array(32), [new Uint8Array(MAX_INPUT + 1)]), RangeError);
 });
 
+Deno.test("short-input HMAC results share slabs but never overlap or change", async () => {
+  const { hmac } = await import("@noble/hashes/hmac.js");
+  const { sha256 } = await import("@noble/hashes/sha2.js");
+  const { hmacSha256 } = await import("../../../protocol/crypto/_hmac_sha256.ts");
+  // Enough results to cross several slabs; all kept alive, as a connection keeps its secrets.
+  const keys = Array.from({ length: 40 }, (_, i) => nobleProvider.randomBytes(32 + (i % 3)));
+  const results = keys.map((key, i) => hmacSha256(key, [Uint8Array.of(i)]));
+  for (const [i, r] of results.entries()) {
+    assert.equal(r.length, 32);
+    assert.deepEqual(new Uint8Array(r), hmac(sha256, keys[i]!, Uint8Array.of(i)), `result ${i}`);
+  }
+  // Wiping one result (as callers do with key material) leaves every other one intact.
+  results[9]!.fill(0);
+  for (const [i, r] of results.entries()) {
+    if (i === 9) continue;
+    assert.deepEqual(
+      new Uint8Array(r),
+      hmac(sha256, keys[i]!, Uint8Array.of(i)),
+      `after wipe ${i}`,
+    );
+  }
+});
+
 Deno.test("P-256 signatures with the fast RFC 6979 nonce are the deterministic ones of @noble/curves", async () => {
   const { p256 } = await import("@noble/curves/nist.js");
   const { sha256 } = await import("@noble/hashes/sha2.js");
