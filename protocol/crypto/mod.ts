@@ -128,9 +128,10 @@ function sign(key: PrivateKey, algorithm: SignatureAlgorithm, message: Uint8Arra
  * 60-byte record and 5-7 µs for 1,300 bytes in the module. Every handshake record is small.
  */
 function createAead(algorithm: AeadAlgorithm, key: Uint8Array): Aead {
-  const large = CHOICE.aead.createAead(algorithm, key);
-  if (algorithm !== "CHACHA20-POLY1305") return large;
-  return chachaWasmAead(key, large) ?? large;
+  const native = (k: Uint8Array) => CHOICE.aead.createAead(algorithm, k);
+  if (algorithm !== "CHACHA20-POLY1305") return native(key);
+  if (key.length !== 32) return native(key); // the native provider's error
+  return chachaWasmAead(key, native) ?? native(key);
 }
 
 /** The provider the server uses: the fastest implementation of each primitive. */

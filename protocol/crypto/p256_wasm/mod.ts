@@ -189,8 +189,8 @@ export const CHACHA_WASM_BELOW = 2048;
 
 /**
  * ChaCha20-Poly1305 (RFC 8439) that seals and opens records of at most `CHACHA_WASM_BELOW`
- * bytes in the WebAssembly core and hands larger ones to `large` (the same key): the bytes are
- * the same either way. The key, nonce and any plaintext are wiped from the module's memory
+ * bytes in the WebAssembly core and hands larger ones to a second AEAD of the same key: the
+ * bytes are the same either way. The key, nonce and any plaintext are wiped from the module's memory
  * after each call.
  */
 class WasmChaCha20Poly1305 implements Aead {
@@ -199,12 +199,18 @@ class WasmChaCha20Poly1305 implements Aead {
   readonly tagLength = 16;
   readonly #core: Core;
   readonly #key: Uint8Array;
-  readonly #large: Aead;
+  readonly #makeLarge: (key: Uint8Array) => Aead;
+  /** Made on the first record over `CHACHA_WASM_BELOW`: handshake keys never need one. */
+  #largeAead: Aead | null = null;
 
-  constructor(core: Core, key: Uint8Array, large: Aead) {
+  constructor(core: Core, key: Uint8Array, makeLarge: (key: Uint8Array) => Aead) {
     this.#core = core;
     this.#key = key.slice();
-    this.#large = large;
+    this.#makeLarge = makeLarge;
+  }
+
+  get #large(): Aead {
+    return this.#largeAead ??= this.#makeLarge(this.#key);
   }
 
   #load(nonce: Uint8Array, aad: Uint8Array): Uint8Array {
@@ -265,13 +271,17 @@ class WasmChaCha20Poly1305 implements Aead {
 
 /**
  * ChaCha20-Poly1305 with `key` (32 bytes) that runs small records in this isolate's
- * WebAssembly core and larger ones in `large`; null where the module cannot be instantiated.
+ * WebAssembly core and larger ones in the AEAD `makeLarge` returns for the same key (made on
+ * first use); null where the module cannot be instantiated.
  */
-export function chachaWasmAead(key: Uint8Array, large: Aead): Aead | null {
+export function chachaWasmAead(
+  key: Uint8Array,
+  makeLarge: (key: Uint8Array) => Aead,
+): Aead | null {
   const core = load();
   if (core === null) return null;
   if (key.length !== 32) {
     throw new CryptoError(`Invalid CHACHA20-POLY1305 key length: ${key.length}`);
   }
-  return new WasmChaCha20Poly1305(core, key, large);
+  return new WasmChaCha20Poly1305(core, key, makeLarge);
 }
