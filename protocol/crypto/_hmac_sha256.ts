@@ -184,6 +184,29 @@ function result(): Uint8Array {
   return out;
 }
 
+const digestState = new Int32Array(8);
+
+/**
+ * SHA-256 of at most `MAX_INPUT` bytes (the CertificateVerify content a handshake signs), in
+ * the same scratch memory; the result is a slab view like the MACs'.
+ */
+export function sha256Short(data: Uint8Array): Uint8Array {
+  if (data.length > MAX_INPUT) throw new RangeError("SHA-256 input too long");
+  digestState.set(IV);
+  scratch.set(data, 0);
+  padAndCompress(digestState, data.length, 0);
+  const out = result();
+  for (let i = 0; i < 8; i++) {
+    const v = digestState[i]!;
+    out[4 * i] = v >>> 24;
+    out[4 * i + 1] = (v >>> 16) & 0xff;
+    out[4 * i + 2] = (v >>> 8) & 0xff;
+    out[4 * i + 3] = v & 0xff;
+  }
+  scratch.fill(0, 0, data.length + 72);
+  return out;
+}
+
 /**
  * HMAC-SHA-256(key, parts[0] || parts[1] || ...). The key must be at most 64 bytes (TLS keys
  * are hash-sized) and the parts at most `MAX_INPUT` bytes together.

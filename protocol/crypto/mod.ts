@@ -62,6 +62,7 @@ import { nobleProvider } from "./noble.ts";
 import { nativeProvider } from "./native.ts";
 import { chachaWasmAead, type P256WasmSigner, p256WasmSigner } from "./p256_wasm/mod.ts";
 import { normalizeEcScalar } from "./_common.ts";
+import { MAX_INPUT as SHORT_INPUT, sha256Short } from "./_hmac_sha256.ts";
 
 export * from "./provider.ts";
 export { nobleProvider } from "./noble.ts";
@@ -106,6 +107,13 @@ function keyShareProvider(group: KeyExchangeGroup): CryptoProvider {
 let wasmP256: P256WasmSigner | null | undefined;
 
 /**
+ * Each P-256 key's scalar, normalised to 32 bytes and range-checked once: the check builds a
+ * BigInt byte by byte (about 5 µs per signature). Keys are treated as immutable, as the native
+ * provider's KeyObject cache does; an entry lives as long as its key.
+ */
+const p256Scalars = new WeakMap<PrivateKey, Uint8Array>();
+
+/**
  * Signs ECDSA P-256 in WebAssembly (`p256_wasm/`): the same bytes as noble's RFC 6979
  * signature in a third of its time (see above); where WebAssembly cannot be instantiated,
  * noble signs.
@@ -114,8 +122,12 @@ function sign(key: PrivateKey, algorithm: SignatureAlgorithm, message: Uint8Arra
   if (algorithm.kind === "ecdsa" && key.kind === "ec" && key.curve === "P-256") {
     wasmP256 ??= p256WasmSigner();
     if (wasmP256 !== null) {
-      const d = normalizeEcScalar("P-256", key.d);
-      return wasmP256.sign(d, noble.hash(algorithm.hash, message));
+      let d = p256Scalars.get(key);
+      if (d === undefined) p256Scalars.set(key, d = normalizeEcScalar("P-256", key.d));
+      const digest = algorithm.hash === "SHA-256" && message.length <= SHORT_INPUT
+        ? sha256Short(message)
+        : noble.hash(algorithm.hash, message);
+      return wasmP256.sign(d, digest);
     }
   }
   return (CHOICE.sign[algorithm.kind] ?? noble).sign(key, algorithm, message);

@@ -558,6 +558,16 @@ Deno.test("the short-input HMAC-SHA-256 matches @noble/hashes on every size up t
   assert.throws(() => hmacSha256(new Uint8Array(32), [new Uint8Array(MAX_INPUT + 1)]), RangeError);
 });
 
+Deno.test("the short-input SHA-256 matches @noble/hashes on every size up to its limit", async () => {
+  const { sha256 } = await import("@noble/hashes/sha2.js");
+  const { sha256Short, MAX_INPUT } = await import("../../../protocol/crypto/_hmac_sha256.ts");
+  for (let size = 0; size <= MAX_INPUT; size += size < 200 ? 1 : 37) {
+    const data = nobleProvider.randomBytes(size);
+    assert.deepEqual(new Uint8Array(sha256Short(data)), sha256(data), `${size} bytes`);
+  }
+  assert.throws(() => sha256Short(new Uint8Array(MAX_INPUT + 1)), RangeError);
+});
+
 Deno.test("short-input HMAC results share slabs but never overlap or change", async () => {
   const { hmac } = await import("@noble/hashes/hmac.js");
   const { sha256 } = await import("@noble/hashes/sha2.js");
