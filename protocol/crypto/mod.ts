@@ -40,7 +40,8 @@
  * 61-96 µs per CertificateVerify signature against 204-372 µs for noble, 492-661 µs for
  * node:crypto and 451-759 µs for WebCrypto (`deno task bench --only hscpu`, five runs, same
  * process each, machine shared), with the same RFC 6979 bytes as noble; noble signs where
- * WebAssembly cannot be instantiated.
+ * WebAssembly cannot be instantiated. The same module seals and opens ChaCha20-Poly1305 records
+ * of up to 2 KiB (see `createAead` below).
  *
  * RSA private-key operations always go native: BigInt is not constant-time. Verification
  * handles only public data, so the faster BigInt path is safe there. Deno's node:crypto pays a
