@@ -38,6 +38,7 @@ async function measure(dir: string, seconds: number, clients: number): Promise<G
   const log = await Deno.makeTempFile({ prefix: "postern-gc-" });
   Deno.env.set("POSTERN_V8_FLAGS", "--trace-gc-nvp");
   Deno.env.set("POSTERN_STDOUT_FILE", log);
+  const spawned = performance.now();
   const server = await startPosternProcess({ clientAuth: "none", workers: 1 });
   Deno.env.delete("POSTERN_V8_FLAGS");
   Deno.env.delete("POSTERN_STDOUT_FILE");
@@ -45,15 +46,21 @@ async function measure(dir: string, seconds: number, clients: number): Promise<G
     const ca = join(server.dir, "gc-ca.pem");
     await Deno.writeTextFile(ca, server.caPem);
     await handshakesOpenssl(server.implicitPort, ca, 1);
-    const from = (await Deno.readTextFile(log)).length;
+    const from = performance.now() - spawned;
     const rates = await Promise.all(
       Array.from({ length: clients }, () => handshakesOpenssl(server.implicitPort, ca, seconds)),
     );
+    const to = performance.now() - spawned;
     const handshakes = rates.reduce((a, b) => a + b, 0) * seconds;
+    // The server's stdout reaches the file only when the process exits (block-buffered pipe),
+    // so the lines are read after the stop and picked by their time stamp (ms since the
+    // isolate started, which is a little after the spawn: the window errs towards the run).
+    await server.stop();
     const lines: GcLine[] = [
-      ...(await Deno.readTextFile(log)).slice(from).matchAll(/GC: (\{.*\})/g),
+      ...(await Deno.readTextFile(log)).matchAll(/ (\d+) ms: GC: (\{.*\})/g),
     ]
-      .map((m) => JSON.parse(m[1]!));
+      .filter((m) => Number(m[1]) >= from && Number(m[1]) <= to)
+      .map((m) => JSON.parse(m[2]!));
     const scavenges = lines.filter((l) => l.gc === "s");
     const mean = (f: (l: GcLine) => number) =>
       scavenges.reduce((a, l) => a + f(l), 0) / Math.max(1, scavenges.length);

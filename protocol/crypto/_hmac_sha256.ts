@@ -163,6 +163,51 @@ function keyBlock(state: Int32Array, key: Uint8Array, pad: number): void {
 }
 
 /**
+ * Results are 32-byte views carved from slabs of `SLAB_BYTES`, not an ArrayBuffer each: a full
+ * handshake takes about 22 MACs (its whole key schedule), and in Deno every Uint8Array has its
+ * own off-heap backing store, allocated and later swept (freed) by V8 at a cost comparable to a
+ * SHA-256 block. A slab is small, so that a long-lived result (a traffic secret or IV of an idle
+ * connection) keeps at most a few hundred bytes alive; its neighbours are other MAC results
+ * (secrets too), never handed out as the slab itself.
+ */
+const SLAB_BYTES = 256;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabUsed = 0;
+
+function result(): Uint8Array {
+  if (slabUsed + 32 > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + 32);
+  slabUsed += 32;
+  return out;
+}
+
+const digestState = new Int32Array(8);
+
+/**
+ * SHA-256 of at most `MAX_INPUT` bytes (the CertificateVerify content a handshake signs), in
+ * the same scratch memory; the result is a slab view like the MACs'.
+ */
+export function sha256Short(data: Uint8Array): Uint8Array {
+  if (data.length > MAX_INPUT) throw new RangeError("SHA-256 input too long");
+  digestState.set(IV);
+  scratch.set(data, 0);
+  padAndCompress(digestState, data.length, 0);
+  const out = result();
+  for (let i = 0; i < 8; i++) {
+    const v = digestState[i]!;
+    out[4 * i] = v >>> 24;
+    out[4 * i + 1] = (v >>> 16) & 0xff;
+    out[4 * i + 2] = (v >>> 8) & 0xff;
+    out[4 * i + 3] = v & 0xff;
+  }
+  scratch.fill(0, 0, data.length + 72);
+  return out;
+}
+
+/**
  * HMAC-SHA-256(key, parts[0] || parts[1] || ...). The key must be at most 64 bytes (TLS keys
  * are hash-sized) and the parts at most `MAX_INPUT` bytes together.
  */
@@ -187,7 +232,7 @@ export function hmacSha256(key: Uint8Array, parts: readonly Uint8Array[]): Uint8
     scratch[4 * i + 3] = v & 0xff;
   }
   padAndCompress(outer, 32, 64);
-  const out = new Uint8Array(32);
+  const out = result();
   for (let i = 0; i < 8; i++) {
     const v = outer[i]!;
     out[4 * i] = v >>> 24;

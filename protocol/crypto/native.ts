@@ -87,13 +87,14 @@ const EC_ALGORITHM_ID: Readonly<Record<EcCurve, Uint8Array>> = {
  */
 const JOIN_BELOW = 4096;
 
-/** Small Node Buffers may share a pooled ArrayBuffer; give callers memory of their own. */
-const VIEW_THRESHOLD = 4096;
-
+/**
+ * A plain Uint8Array of a Node Buffer's bytes. A Buffer that spans its whole ArrayBuffer owns it
+ * (what digest(), diffieHellman() and export() return in Deno), so it is wrapped without a copy;
+ * one that may share a pooled ArrayBuffer is copied, so callers get memory of their own.
+ */
 function own(buf: Uint8Array): Uint8Array {
-  return buf.length >= VIEW_THRESHOLD && buf.byteOffset === 0 &&
-      buf.byteLength === buf.buffer.byteLength
-    ? new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
+  return buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength
+    ? new Uint8Array(buf.buffer, 0, buf.byteLength)
     : new Uint8Array(buf);
 }
 

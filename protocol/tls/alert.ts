@@ -46,10 +46,15 @@ export function alertFromError(error: unknown): { alert: AlertName; reason: stri
   return { alert: "internal_error", reason: "Unknown failure" };
 }
 
+/**
+ * Alert names by wire code, built once: every connection that ends cleanly receives a
+ * close_notify, and walking `Object.entries` for each one built some 30 arrays.
+ */
+const ALERT_NAMES = new Map<number, AlertName>(
+  Object.entries(AlertDescription).map(([name, code]) => [code, name as AlertName]),
+);
+
 /** Looks up an alert name by its wire code, or null for an unknown code. */
 export function alertNameOf(code: number): AlertName | null {
-  for (const [name, value] of Object.entries(AlertDescription)) {
-    if (value === code) return name as AlertName;
-  }
-  return null;
+  return ALERT_NAMES.get(code) ?? null;
 }

@@ -105,6 +105,12 @@ export interface OpenedRecord {
   readonly content: Uint8Array;
 }
 
+/**
+ * Every record nonce is computed here just before its AEAD call, which reads it during the
+ * call only (the nonce is public): one buffer for all keys instead of one per key.
+ */
+const NONCE_SCRATCH = new Uint8Array(12);
+
 /** The largest sequence number we use; records beyond it are refused, never wrapped. */
 export const MAX_SEQUENCE = Number.MAX_SAFE_INTEGER;
 
@@ -129,7 +135,9 @@ export class RecordProtection<S extends KeyStage = KeyStage> {
     this.stage = keys.stage;
     this.#aead = provider.createAead(suite.aead, keys.key);
     this.#iv = keys.iv;
-    this.#nonce = new Uint8Array(keys.iv.length);
+    this.#nonce = keys.iv.length === NONCE_SCRATCH.length
+      ? NONCE_SCRATCH
+      : new Uint8Array(keys.iv.length);
     this.#sequenceLimit = Math.min(sequenceLimit, MAX_SEQUENCE);
   }
 

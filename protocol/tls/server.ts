@@ -253,6 +253,8 @@ function cached<K, V>(
 /** Random bytes per NewSessionTicket: its ticket_age_add (4) and its id for use counting. */
 const TICKET_RANDOM_LENGTH = 4 + TICKET_ID_LENGTH;
 const EMPTY = new Uint8Array(0);
+/** The ticket_nonce of each ticket of a connection (0, 1, ...), shared: it is only read. */
+const TICKET_NONCES = [Uint8Array.of(0), Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(3)];
 
 /** The encoded Certificate message of each server chain (never modified once queued). */
 const encodedCertificates = new WeakMap<readonly Uint8Array[], Uint8Array>();
@@ -911,7 +913,8 @@ export class TlsServerConnection extends Connection {
     const random = this.provider.randomBytes(count * TICKET_RANDOM_LENGTH);
     for (let i = 0; i < count; i++) {
       const drawn = random.subarray(i * TICKET_RANDOM_LENGTH, (i + 1) * TICKET_RANDOM_LENGTH);
-      const nonce = new Uint8Array([this.#ticketNonce++]);
+      const n = this.#ticketNonce++;
+      const nonce = TICKET_NONCES[n] ?? Uint8Array.of(n);
       const ageAdd = ((drawn[0]! << 24) | (drawn[1]! << 16) | (drawn[2]! << 8) | drawn[3]!) >>> 0;
       const state = encodeSession13({
         suite: suite.code,

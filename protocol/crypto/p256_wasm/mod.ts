@@ -11,11 +11,15 @@
  * nonce's inversion (a variable-time binary Euclid on k times 32 random bytes): with a
  * broken source that inversion's timing would depend on k, but no signature would change.
  */
-import { CryptoError } from "../provider.ts";
+import { type Aead, CryptoError } from "../provider.ts";
+import { checkSealInto } from "../_common.ts";
 import { P256_WASM_BASE64 } from "./_module.ts";
 
 interface Exports {
   readonly memory: WebAssembly.Memory;
+  cc_io(): number;
+  cc_seal(aadLength: number, length: number): number;
+  cc_open(aadLength: number, length: number): number;
   p256_io(): number;
   p256_init(): void;
   p256_sign(): number;
@@ -24,7 +28,14 @@ interface Exports {
   p256_field_op(op: number): void;
 }
 
-let loaded: { exports: Exports; io: Uint8Array } | null | undefined;
+interface Core {
+  exports: Exports;
+  io: Uint8Array;
+  /** `cc_io`: key, nonce, additional data, then the record (chacha20poly1305.c). */
+  cc: Uint8Array;
+}
+
+let loaded: Core | null | undefined;
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   const binary = atob(text);
@@ -33,14 +44,15 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-function load(): { exports: Exports; io: Uint8Array } | null {
+function load(): Core | null {
   if (loaded !== undefined) return loaded;
   try {
     const module = new WebAssembly.Module(decodeBase64(P256_WASM_BASE64));
     const exports = new WebAssembly.Instance(module, {}).exports as unknown as Exports;
     // The memory never grows (no allocator), so one view stays valid.
     const io = new Uint8Array(exports.memory.buffer, exports.p256_io(), 256);
-    loaded = { exports, io };
+    const cc = new Uint8Array(exports.memory.buffer, exports.cc_io(), CC_DATA + CC_MAX_DATA + 16);
+    loaded = { exports, io, cc };
   } catch {
     loaded = null;
   }
@@ -160,4 +172,116 @@ export function p256WasmSignWithNonce(
   const out = core.io.slice(96, 160);
   core.io.fill(0, 96, 160);
   return ok ? out : null;
+}
+
+/** Layout of `cc_io` (chacha20poly1305.c): additional data at 64, the record at `CC_DATA`. */
+const CC_MAX_AAD = 256;
+const CC_DATA = 64 + CC_MAX_AAD;
+const CC_MAX_DATA = 8192;
+
+/**
+ * Records up to this many bytes (content and trailer) are sealed and opened in WebAssembly,
+ * larger ones by `large`: one call into the module costs 1.7-1.9 µs for 60 bytes and 5-7 µs for
+ * 1,300, where node:crypto's cipher object and stream cost 8-10 µs at any size up to 4 KiB; at
+ * 4,096 bytes the module takes 15-17 µs against 8-11 (CPU per seal, one process).
+ */
+export const CHACHA_WASM_BELOW = 2048;
+
+/**
+ * ChaCha20-Poly1305 (RFC 8439) that seals and opens records of at most `CHACHA_WASM_BELOW`
+ * bytes in the WebAssembly core and hands larger ones to a second AEAD of the same key: the
+ * bytes are the same either way. The key, nonce and any plaintext are wiped from the module's memory
+ * after each call.
+ */
+class WasmChaCha20Poly1305 implements Aead {
+  readonly keyLength = 32;
+  readonly nonceLength = 12;
+  readonly tagLength = 16;
+  readonly #core: Core;
+  readonly #key: Uint8Array;
+  readonly #makeLarge: (key: Uint8Array) => Aead;
+  /** Made on the first record over `CHACHA_WASM_BELOW`: handshake keys never need one. */
+  #largeAead: Aead | null = null;
+
+  constructor(core: Core, key: Uint8Array, makeLarge: (key: Uint8Array) => Aead) {
+    this.#core = core;
+    this.#key = key.slice();
+    this.#makeLarge = makeLarge;
+  }
+
+  get #large(): Aead {
+    return this.#largeAead ??= this.#makeLarge(this.#key);
+  }
+
+  #load(nonce: Uint8Array, aad: Uint8Array): Uint8Array {
+    const cc = this.#core.cc;
+    cc.set(this.#key, 0);
+    cc.set(nonce, 32);
+    cc.set(aad, 64);
+    return cc;
+  }
+
+  seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+    if (nonce.length !== 12) throw new CryptoError("Invalid AEAD nonce length");
+    const length = plaintext.length;
+    if (length > CHACHA_WASM_BELOW || aad.length > CC_MAX_AAD) {
+      return this.#large.seal(nonce, aad, plaintext);
+    }
+    const cc = this.#load(nonce, aad);
+    cc.set(plaintext, CC_DATA);
+    this.#core.exports.cc_seal(aad.length, length);
+    return cc.slice(CC_DATA, CC_DATA + length + 16);
+  }
+
+  sealInto(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    plaintext: Uint8Array,
+    trailer: Uint8Array,
+    out: Uint8Array,
+    offset: number,
+  ): void {
+    const length = checkSealInto(this, nonce, plaintext, trailer, out, offset);
+    if (length > CHACHA_WASM_BELOW || aad.length > CC_MAX_AAD) {
+      this.#large.sealInto(nonce, aad, plaintext, trailer, out, offset);
+      return;
+    }
+    const cc = this.#load(nonce, aad);
+    cc.set(plaintext, CC_DATA);
+    cc.set(trailer, CC_DATA + plaintext.length);
+    this.#core.exports.cc_seal(aad.length, length);
+    out.set(cc.subarray(CC_DATA, CC_DATA + length + 16), offset);
+  }
+
+  open(nonce: Uint8Array, aad: Uint8Array, ciphertextAndTag: Uint8Array): Uint8Array | null {
+    if (nonce.length !== 12) return null;
+    const length = ciphertextAndTag.length;
+    if (length < 16) return null;
+    if (length - 16 > CHACHA_WASM_BELOW || aad.length > CC_MAX_AAD) {
+      return this.#large.open(nonce, aad, ciphertextAndTag);
+    }
+    const cc = this.#load(nonce, aad);
+    cc.set(ciphertextAndTag, CC_DATA);
+    const ok = this.#core.exports.cc_open(aad.length, length) === 1;
+    const plaintext = ok ? cc.slice(CC_DATA, CC_DATA + length - 16) : null;
+    cc.fill(0, CC_DATA, CC_DATA + length);
+    return plaintext;
+  }
+}
+
+/**
+ * ChaCha20-Poly1305 with `key` (32 bytes) that runs small records in this isolate's
+ * WebAssembly core and larger ones in the AEAD `makeLarge` returns for the same key (made on
+ * first use); null where the module cannot be instantiated.
+ */
+export function chachaWasmAead(
+  key: Uint8Array,
+  makeLarge: (key: Uint8Array) => Aead,
+): Aead | null {
+  const core = load();
+  if (core === null) return null;
+  if (key.length !== 32) {
+    throw new CryptoError(`Invalid CHACHA20-POLY1305 key length: ${key.length}`);
+  }
+  return new WasmChaCha20Poly1305(core, key, makeLarge);
 }

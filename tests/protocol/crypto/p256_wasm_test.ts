@@ -287,7 +287,9 @@ const rebuildSkip = clangVersion === null
   : null;
 
 Deno.test({
-  name: `the embedded module is the build of p256.c${rebuildSkip ? ` (${rebuildSkip})` : ""}`,
+  name: `the embedded module is the build of p256.c and chacha20poly1305.c${
+    rebuildSkip ? ` (${rebuildSkip})` : ""
+  }`,
   ignore: rebuildSkip !== null,
   async fn() {
     const out = await Deno.makeTempFile({ suffix: ".wasm" });

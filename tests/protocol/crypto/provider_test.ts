@@ -365,8 +365,9 @@ for (const p of PROVIDERS) {
       const aead = p.createAead(algorithm, p.randomBytes(algorithm === "AES-128-GCM" ? 16 : 32));
       const nonce = p.randomBytes(12);
       const aad = text.encode("hdr");
-      // Sizes around the native provider's join of content and trailer (4,096 bytes).
-      for (const size of [0, 1, 60, 4094, 4095, 4096, 16384]) {
+      // Sizes around the default ChaCha20-Poly1305's switch from WebAssembly to native
+      // (2,048 bytes) and the native provider's join of content and trailer (4,096 bytes).
+      for (const size of [0, 1, 60, 2046, 2047, 2048, 4094, 4095, 4096, 16384]) {
         for (const trailer of [new Uint8Array(0), Uint8Array.of(22)]) {
           const content = p.randomBytes(size);
           const expected = aead.seal(nonce, aad, new Uint8Array([...content, ...trailer]));
@@ -557,6 +558,39 @@ Deno.test("the short-input HMAC-SHA-256 matches @noble/hashes on every size up t
   assert.throws(() => hmacSha256(new Uint8Array(32), [new Uint8Array(MAX_INPUT + 1)]), RangeError);
 });
 
+Deno.test("the short-input SHA-256 matches @noble/hashes on every size up to its limit", async () => {
+  const { sha256 } = await import("@noble/hashes/sha2.js");
+  const { sha256Short, MAX_INPUT } = await import("../../../protocol/crypto/_hmac_sha256.ts");
+  for (let size = 0; size <= MAX_INPUT; size += size < 200 ? 1 : 37) {
+    const data = nobleProvider.randomBytes(size);
+    assert.deepEqual(new Uint8Array(sha256Short(data)), sha256(data), `${size} bytes`);
+  }
+  assert.throws(() => sha256Short(new Uint8Array(MAX_INPUT + 1)), RangeError);
+});
+
+Deno.test("short-input HMAC results share slabs but never overlap or change", async () => {
+  const { hmac } = await import("@noble/hashes/hmac.js");
+  const { sha256 } = await import("@noble/hashes/sha2.js");
+  const { hmacSha256 } = await import("../../../protocol/crypto/_hmac_sha256.ts");
+  // Enough results to cross several slabs; all kept alive, as a connection keeps its secrets.
+  const keys = Array.from({ length: 40 }, (_, i) => nobleProvider.randomBytes(32 + (i % 3)));
+  const results = keys.map((key, i) => hmacSha256(key, [Uint8Array.of(i)]));
+  for (const [i, r] of results.entries()) {
+    assert.equal(r.length, 32);
+    assert.deepEqual(new Uint8Array(r), hmac(sha256, keys[i]!, Uint8Array.of(i)), `result ${i}`);
+  }
+  // Wiping one result (as callers do with key material) leaves every other one intact.
+  results[9]!.fill(0);
+  for (const [i, r] of results.entries()) {
+    if (i === 9) continue;
+    assert.deepEqual(
+      new Uint8Array(r),
+      hmac(sha256, keys[i]!, Uint8Array.of(i)),
+      `after wipe ${i}`,
+    );
+  }
+});
+
 Deno.test("P-256 signatures with the fast RFC 6979 nonce are the deterministic ones of @noble/curves", async () => {
   const { p256 } = await import("@noble/curves/nist.js");
   const { sha256 } = await import("@noble/hashes/sha2.js");
@@ -568,5 +602,39 @@ Deno.test("P-256 signatures with the fast RFC 6979 nonce are the deterministic o
     const ours = defaultProvider.sign(key, { kind: "ecdsa", hash: "SHA-256" }, message);
     const reference = p256.sign(sha256(message), key.d, { prehash: false, format: "der" });
     assert.deepEqual(ours, reference);
+  }
+});
+
+Deno.test("default ChaCha20-Poly1305 (WebAssembly up to 2 KiB) seals and opens as node:crypto does", () => {
+  const rand = (n: number) => nativeProvider.randomBytes(n);
+  for (let round = 0; round < 6; round++) {
+    const key = rand(32);
+    const fast = defaultProvider.createAead("CHACHA20-POLY1305", key);
+    const reference = nativeProvider.createAead("CHACHA20-POLY1305", key);
+    const sizes = [0, 1, 15, 16, 17, 63, 64, 65, 127, 128, 129, 1300, 2047, 2048, 2049, 3000];
+    for (let i = 0; i < 8; i++) sizes.push(Math.floor(Math.random() * 2100));
+    for (const size of sizes) {
+      for (const aadLength of [0, 5, 13, 255, 256, 257]) {
+        const nonce = rand(12), aad = rand(aadLength), message = rand(size);
+        const sealed = fast.seal(nonce, aad, message);
+        assert.deepEqual(sealed, reference.seal(nonce, aad, message), `seal ${size}/${aadLength}`);
+        assert.deepEqual(fast.open(nonce, aad, sealed), message, `open ${size}/${aadLength}`);
+        // Any flipped bit of the ciphertext, the tag, the nonce or the data is refused.
+        const at = Math.floor(Math.random() * sealed.length);
+        const bad = sealed.slice();
+        bad[at]! ^= 1 << (round % 8);
+        assert.equal(fast.open(nonce, aad, bad), null, `tampered byte ${at} of ${size}`);
+        const otherNonce = nonce.slice();
+        otherNonce[size % 12]! ^= 0x80;
+        assert.equal(fast.open(otherNonce, aad, sealed), null, `other nonce ${size}`);
+        if (aadLength > 0) {
+          const otherAad = aad.slice();
+          otherAad[aadLength - 1]! ^= 1;
+          assert.equal(fast.open(nonce, otherAad, sealed), null, `other aad ${size}`);
+        }
+        // The same key still works after a refusal (no state left behind).
+        assert.deepEqual(fast.open(nonce, aad, sealed), message, `reopen ${size}`);
+      }
+    }
   }
 });

@@ -12,8 +12,9 @@
  * AEAD vectors outside TLS 1.3 (AES-192, nonces other than 96 bits) must be refused by our API:
  * createAead throws for the key, seal throws and open returns null for the nonce.
  *
- * `defaultProvider` is not run here: it only dispatches to these two (provider_test.ts checks
- * the dispatch), and running it would double the slowest vectors.
+ * `defaultProvider` mostly dispatches to these two (provider_test.ts checks the dispatch), and
+ * running all of it would double the slowest vectors; only its own ChaCha20-Poly1305 (small
+ * records in WebAssembly) runs the vectors here.
  */
 import assert from "node:assert/strict";
 import {
@@ -23,6 +24,7 @@ import {
 } from "../../../protocol/crypto/provider.ts";
 import { nobleProvider } from "../../../protocol/crypto/noble.ts";
 import { nativeProvider } from "../../../protocol/crypto/native.ts";
+import { defaultProvider } from "../../../protocol/crypto/mod.ts";
 
 const DIR = new URL("../../fixtures/wycheproof/", import.meta.url);
 
@@ -207,6 +209,10 @@ function rsaCheck(p: CryptoProvider, kind: "rsa-pss" | "rsa-pkcs1") {
     return ok === (t.result === "valid");
   };
 }
+
+Deno.test("default: ChaCha20-Poly1305 passes Wycheproof chacha20_poly1305_test.json", () => {
+  runAll(load("chacha20_poly1305_test.json"), aeadCheck(defaultProvider, "CHACHA20-POLY1305"));
+});
 
 for (const p of PROVIDERS) {
   Deno.test(`${p.name}: AES-GCM passes Wycheproof aes_gcm_test.json`, () => {
