@@ -913,8 +913,8 @@ export class TlsServerConnection extends Connection {
     const random = this.provider.randomBytes(count * TICKET_RANDOM_LENGTH);
     for (let i = 0; i < count; i++) {
       const drawn = random.subarray(i * TICKET_RANDOM_LENGTH, (i + 1) * TICKET_RANDOM_LENGTH);
-      const n = this.#ticketNonce++;
-      const nonce = TICKET_NONCES[n] ?? Uint8Array.of(n);
+      const at = this.#ticketNonce++;
+      const nonce = TICKET_NONCES[at] ?? Uint8Array.of(at);
       const ageAdd = ((drawn[0]! << 24) | (drawn[1]! << 16) | (drawn[2]! << 8) | drawn[3]!) >>> 0;
       const state = encodeSession13({
         suite: suite.code,
