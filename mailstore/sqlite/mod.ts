@@ -141,8 +141,13 @@ const DAY_MS = 86_400_000;
 const CHECKPOINTER_AFTER_COMMITS = 64;
 /** How often the checkpoint worker checkpoints, ms. */
 const CHECKPOINT_INTERVAL_MS = 100;
-/** WAL pages at which SQLite checkpoints inside COMMIT anyway (if the worker falls behind). */
-const BACKSTOP_AUTOCHECKPOINT_PAGES = 16_384;
+/**
+ * WAL pages (256 MiB at 4 KiB) at which SQLite checkpoints inside COMMIT anyway (if the worker
+ * falls behind). Two 50 MB blobs written by the blob writer between two of the worker's
+ * checkpoints already make 25,000 pages: at 16,384 the next COMMIT here checkpointed them on
+ * the event loop, ~150 ms.
+ */
+const BACKSTOP_AUTOCHECKPOINT_PAGES = 65_536;
 
 /**
  * Opens (creating if needed) the store at `path`, or an in-memory database for ":memory:".
