@@ -863,10 +863,51 @@ export class SqliteMailStore implements MailStore, ExactStore {
     });
   }
 
-  appendBatch(
+  async appendBatch(
     mailboxId: number,
     inputs: readonly AppendInput[],
     quota?: QuotaLimits,
+  ): Promise<AppendBatchResult> {
+    if (!inputs.some((input) => this.#writesOffThread(input))) {
+      return await this.#appendBatch(mailboxId, inputs, quota, []);
+    }
+    // The large blobs go to the blob writer one by one and stay pending: the batch's one
+    // transaction below takes them all or none (MULTIAPPEND is all or nothing, RFC 3502).
+    const kept: AppendInput[] = [];
+    const blobs: (WrittenBlob | undefined)[] = [];
+    // A blob is used only once the batch committed: a rollback leaves `used` set on some.
+    let committed = false;
+    try {
+      for (const input of inputs) {
+        const report = this.#writesOffThread(input) ? this.#writeOffThread(input) : null;
+        const written = report === null ? null : await report;
+        if (written === undefined) {
+          throw new MailStoreError("cannot", "Mail store could not write the message");
+        }
+        kept.push(written === null ? input : { ...input, raw: written.raw });
+        blobs.push(
+          written !== null && written.kind === "written"
+            ? { id: written.blobId, used: false }
+            : undefined,
+        );
+      }
+      const result = await this.#appendBatch(mailboxId, kept, quota, blobs);
+      committed = result.kind === "stored";
+      return result;
+    } finally {
+      // Over quota, failed, or a writer that ended part-way: no message took these blobs.
+      for (const blob of blobs) {
+        if (blob !== undefined && !(committed && blob.used)) await this.#dropPendingBlob(blob.id);
+      }
+    }
+  }
+
+  /** `appendBatch` in one transaction; `blobs[i]`, if set, is input i's pending blob. */
+  #appendBatch(
+    mailboxId: number,
+    inputs: readonly AppendInput[],
+    quota: QuotaLimits | undefined,
+    blobs: readonly (WrittenBlob | undefined)[],
   ): Promise<AppendBatchResult> {
     return this.#write(() => {
       let octets = 0;
@@ -889,7 +930,10 @@ export class SqliteMailStore implements MailStore, ExactStore {
             return { kind: "overquota", resource: "messages" };
           }
         }
-        return { kind: "stored", results: inputs.map((input) => this.#append(mailboxId, input)) };
+        return {
+          kind: "stored",
+          results: inputs.map((input, i) => this.#append(mailboxId, input, blobs[i])),
+        };
       });
     });
   }
