@@ -6,11 +6,24 @@
  * client is `tests/_support/lmtp.ts` in this process; Postern runs as `postern serve` in a
  * child process so that it shares neither the client's event loop nor its heap.
  *
- * Usage: `deno run -A bench/lmtp_bench.ts [--quick]`, or `deno task bench --only lmtp`.
+ * With `--large [MB]` it measures instead Postern's event-loop stalls (the timer-drift probe of
+ * server/serve/stall_probe.ts, next to the same probe alone in an idle process) while one
+ * message of MB megabytes (default 50) is delivered to two recipients.
+ *
+ * Usage: `deno run -A bench/lmtp_bench.ts [--quick] [--large [MB]]`, or
+ * `deno task bench --only lmtp`.
  */
 import { join } from "node:path";
 import { ensureDevPki } from "../server/cli/dev_pki.ts";
 import { LmtpClient, lmtpMessage, type LmtpTarget } from "../tests/_support/lmtp.ts";
+import { bulkMessage } from "./bulk_bench.ts";
+import {
+  formatStall,
+  settleProbes,
+  type StallFigures,
+  stallFigures,
+  startStallProbes,
+} from "./_stall_probes.ts";
 import {
   type DovecotFormat,
   dovecotLmtpAvailable,
@@ -85,6 +98,7 @@ async function measure(
 /** Starts `postern serve` with an LMTP listener on a free loopback port. */
 async function startPosternProcess(
   dir: string,
+  extra: { users?: readonly string[]; yaml?: string } = {},
 ): Promise<{ server: ServerProcess; port: number }> {
   const pki = await ensureDevPki(join(dir, "certs"));
   const port = freePort();
@@ -105,19 +119,21 @@ async function startPosternProcess(
       "  hostname: bench.postern.test",
       "log:",
       "  level: warning",
-      "",
+      extra.yaml ?? "",
     ].join("\n"),
   );
-  await posternCommand([
-    "user",
-    "add",
-    "bench",
-    "--no-password",
-    "--address",
-    "bench@example.org",
-    "--config",
-    configPath,
-  ]);
+  for (const user of extra.users ?? ["bench"]) {
+    await posternCommand([
+      "user",
+      "add",
+      user,
+      "--no-password",
+      "--address",
+      `${user}@example.org`,
+      "--config",
+      configPath,
+    ]);
+  }
   const server = spawnServer(configPath);
   for (let i = 0; i < 300; i++) {
     try {
@@ -221,7 +237,63 @@ export function formatLmtp(result: LmtpBenchResult, clients: number): string {
   return lines.join("\n");
 }
 
-if (import.meta.main) {
+/**
+ * Postern's event-loop stalls while one message of `megabytes` MB is delivered over LMTP to two
+ * recipients, from after LHLO to the replies. The message is sent `runs` times (each unique).
+ */
+export async function benchLargeLmtp(megabytes: number, runs = 1): Promise<StallFigures[]> {
+  const dir = await Deno.makeTempDir({ prefix: "postern-bench-lmtp-large-" });
+  const probes = await startStallProbes("postern-lmtp-large-");
+  const out: StallFigures[] = [];
+  try {
+    Deno.env.set("POSTERN_STALL_PROBE", probes.stallFile);
+    const { server, port } = await startPosternProcess(dir, {
+      users: ["one", "two"],
+      yaml: "limits:\n  max_message_size: 128MiB\n",
+    }).finally(() => Deno.env.delete("POSTERN_STALL_PROBE"));
+    try {
+      const bytes = Math.round(megabytes * 1e6);
+      for (let run = 0; run < runs; run++) {
+        const message = bulkMessage(bytes);
+        message.set(new TextEncoder().encode(`Subject: ${String(run).padStart(4, "0")}`), 43);
+        const client = await LmtpClient.open({ hostname: "127.0.0.1", port });
+        try {
+          await settleProbes();
+          const from = Date.now();
+          const sent = await client.send(
+            "sender@example.org",
+            ["one@example.org", "two@example.org"],
+            message,
+          );
+          if (sent.data.length !== 2 || sent.data.some((r) => r.code !== 250)) {
+            throw new Error(`Delivery refused: ${JSON.stringify(sent)}`);
+          }
+          await settleProbes();
+          out.push(stallFigures(probes.stallFile, probes.idleFile, from, Date.now()));
+        } finally {
+          await client.close();
+        }
+      }
+    } finally {
+      killServer(server, "SIGTERM");
+      await server.exited;
+    }
+  } finally {
+    await probes.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+  return out;
+}
+
+if (import.meta.main && Deno.args.includes("--large")) {
+  const i = Deno.args.indexOf("--large");
+  const megabytes = Number(Deno.args[i + 1] ?? "") || 50;
+  for (const figures of await benchLargeLmtp(megabytes, 1)) {
+    console.log(
+      `Postern during a ${megabytes} MB LMTP delivery to 2 recipients: ${formatStall(figures)}`,
+    );
+  }
+} else if (import.meta.main) {
   const quick = Deno.args.includes("--quick");
   const options = { seconds: quick ? 3 : 10, clients: 10, sizes: [1024, 100 * 1024] };
   const result = await benchLmtp({ ...options, log: (l) => console.error(l) });

@@ -141,8 +141,13 @@ const DAY_MS = 86_400_000;
 const CHECKPOINTER_AFTER_COMMITS = 64;
 /** How often the checkpoint worker checkpoints, ms. */
 const CHECKPOINT_INTERVAL_MS = 100;
-/** WAL pages at which SQLite checkpoints inside COMMIT anyway (if the worker falls behind). */
-const BACKSTOP_AUTOCHECKPOINT_PAGES = 16_384;
+/**
+ * WAL pages (256 MiB at 4 KiB) at which SQLite checkpoints inside COMMIT anyway (if the worker
+ * falls behind). Two 50 MB blobs written by the blob writer between two of the worker's
+ * checkpoints already make 25,000 pages: at 16,384 the next COMMIT here checkpointed them on
+ * the event loop, ~150 ms.
+ */
+const BACKSTOP_AUTOCHECKPOINT_PAGES = 65_536;
 
 /**
  * Opens (creating if needed) the store at `path`, or an in-memory database for ":memory:".
@@ -858,10 +863,51 @@ export class SqliteMailStore implements MailStore, ExactStore {
     });
   }
 
-  appendBatch(
+  async appendBatch(
     mailboxId: number,
     inputs: readonly AppendInput[],
     quota?: QuotaLimits,
+  ): Promise<AppendBatchResult> {
+    if (!inputs.some((input) => this.#writesOffThread(input))) {
+      return await this.#appendBatch(mailboxId, inputs, quota, []);
+    }
+    // The large blobs go to the blob writer one by one and stay pending: the batch's one
+    // transaction below takes them all or none (MULTIAPPEND is all or nothing, RFC 3502).
+    const kept: AppendInput[] = [];
+    const blobs: (WrittenBlob | undefined)[] = [];
+    // A blob is used only once the batch committed: a rollback leaves `used` set on some.
+    let committed = false;
+    try {
+      for (const input of inputs) {
+        const report = this.#writesOffThread(input) ? this.#writeOffThread(input) : null;
+        const written = report === null ? null : await report;
+        if (written === undefined) {
+          throw new MailStoreError("cannot", "Mail store could not write the message");
+        }
+        kept.push(written === null ? input : { ...input, raw: written.raw });
+        blobs.push(
+          written !== null && written.kind === "written"
+            ? { id: written.blobId, used: false }
+            : undefined,
+        );
+      }
+      const result = await this.#appendBatch(mailboxId, kept, quota, blobs);
+      committed = result.kind === "stored";
+      return result;
+    } finally {
+      // Over quota, failed, or a writer that ended part-way: no message took these blobs.
+      for (const blob of blobs) {
+        if (blob !== undefined && !(committed && blob.used)) await this.#dropPendingBlob(blob.id);
+      }
+    }
+  }
+
+  /** `appendBatch` in one transaction; `blobs[i]`, if set, is input i's pending blob. */
+  #appendBatch(
+    mailboxId: number,
+    inputs: readonly AppendInput[],
+    quota: QuotaLimits | undefined,
+    blobs: readonly (WrittenBlob | undefined)[],
   ): Promise<AppendBatchResult> {
     return this.#write(() => {
       let octets = 0;
@@ -884,7 +930,10 @@ export class SqliteMailStore implements MailStore, ExactStore {
             return { kind: "overquota", resource: "messages" };
           }
         }
-        return { kind: "stored", results: inputs.map((input) => this.#append(mailboxId, input)) };
+        return {
+          kind: "stored",
+          results: inputs.map((input, i) => this.#append(mailboxId, input, blobs[i])),
+        };
       });
     });
   }

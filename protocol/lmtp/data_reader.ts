@@ -9,6 +9,8 @@
  * bugs).
  */
 
+import { Pacer } from "../event_loop.ts";
+
 const CR = 0x0d;
 const LF = 0x0a;
 const DOT = 0x2e;
@@ -116,18 +118,14 @@ export class DataReader {
     return { consumed: n, done: false };
   }
 
-  /** The message as one array (empty once a limit was broken). */
-  take(): Uint8Array {
+  /**
+   * The message as one array (empty once a limit was broken), joined in paced slices: a 50 MB
+   * message is ~800 parts, and copying them at once would hold the event loop for ~40 ms.
+   */
+  take(): Promise<Uint8Array> {
     const parts = this.#parts;
     this.#parts = [];
-    if (parts.length === 1) return parts[0]!;
-    const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-    let offset = 0;
-    for (const p of parts) {
-      out.set(p, offset);
-      offset += p.length;
-    }
-    return out;
+    return joinParts(parts, parts.reduce((s, p) => s + p.length, 0));
   }
 
   #checkLine(length: number): void {
@@ -149,4 +147,21 @@ export class DataReader {
     // Copy: the driver may reuse its read buffer.
     this.#parts.push(bytes.slice());
   }
+}
+
+/**
+ * `parts` joined into one array of `total` octets, with a yield to the event loop whenever a
+ * time slice is used up (a single part is returned as it is).
+ */
+export async function joinParts(parts: readonly Uint8Array[], total: number): Promise<Uint8Array> {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(total);
+  const pacer = new Pacer();
+  let offset = 0;
+  for (const p of parts) {
+    if (pacer.due()) await pacer.yield();
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
 }

@@ -9,7 +9,7 @@
  * accepted recipient, in RCPT order (RFC 2033, Section 4.2).
  */
 import { type Command, formatMailbox, type Mailbox, parseCommand } from "./command.ts";
-import { type DataProblem, DataReader } from "./data_reader.ts";
+import { type DataProblem, DataReader, joinParts } from "./data_reader.ts";
 import { formatReply, type LmtpReply, reply } from "./reply.ts";
 
 /** The envelope of the transaction in progress, as the backend sees it. */
@@ -432,7 +432,7 @@ export class LmtpSession<R> {
       this.#finish(tx, this.#limitReply(problem));
       return;
     }
-    await this.#deliver(tx, reader.take());
+    await this.#deliver(tx, await reader.take());
   }
 
   async #bdat(size: number, last: boolean): Promise<void> {
@@ -481,7 +481,7 @@ export class LmtpSession<R> {
       this.#finish(tx, tx.failed);
       return;
     }
-    const message = concatAll(tx.chunks, tx.chunkBytes);
+    const message = await joinParts(tx.chunks, tx.chunkBytes);
     tx.chunks = [];
     const problem = longLine(message, this.#limits.maxLineLength) ? "line" : null;
     if (problem !== null) {
@@ -555,16 +555,6 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);
   out.set(a, 0);
   out.set(b, a.length);
-  return out;
-}
-
-function concatAll(parts: readonly Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
   return out;
 }
 

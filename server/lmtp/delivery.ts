@@ -7,10 +7,17 @@
  * at the same time: group commit). The dedup key is a hash of the recipient,
  * the sender and the message as received (before our headers), so an MTA that sends the same
  * message again after a lost reply finds it already stored within `dedup_window`.
+ *
+ * A large message (`LARGE_DELIVERY_BYTES` or more) is delivered one recipient at a time with
+ * `MailStore.deliver` instead, so that nothing of it runs long on the event loop: its hash and
+ * each recipient's copy (trace headers and message) are made in paced slices, its MIME data is
+ * derived on the derive thread, and its bytes are handed over to the store (the SQLite store
+ * writes them on its blob writer thread). Each 250 still follows that recipient's commit.
  */
 import { createHash } from "node:crypto";
 import type { LmtpConfig, QuotaConfig } from "../config/mod.ts";
 import type {
+  DeliverOptions,
   DeliverResult,
   DeliveryItem,
   DeliveryOutcome,
@@ -28,7 +35,14 @@ import {
   type RecipientVerdict,
   reply,
 } from "../../protocol/lmtp/mod.ts";
-import { derivedData, mimeSupport } from "../../protocol/imap/mime_support.ts";
+import {
+  type DerivedData,
+  derivedData,
+  type DeriveOffThread,
+  mimeSupport,
+  OFF_THREAD_DERIVE_BYTES,
+} from "../../protocol/imap/mime_support.ts";
+import { Pacer } from "../../protocol/event_loop.ts";
 import { quotaLimits } from "../config/quota.ts";
 import { getLogger } from "../log.ts";
 
@@ -58,7 +72,18 @@ export interface LmtpDeliveryOptions {
   readonly now?: () => number;
   /** Counts each recipient's answer (default: not counted). */
   readonly metrics?: Pick<Metrics, "lmtpDelivery">;
+  /** Derives the MIME data of large messages on another thread (default: on the loop). */
+  readonly deriveOffThread?: DeriveOffThread;
 }
+
+/**
+ * Messages at least this large are delivered recipient by recipient, paced, derived off the
+ * event loop and handed over to the store (see the module's doc).
+ */
+export const LARGE_DELIVERY_BYTES = OFF_THREAD_DERIVE_BYTES;
+
+/** Bytes hashed or copied between two looks at the pacer (well under 1 ms of work each). */
+const SLICE_BYTES = 256 * 1024;
 
 const UNKNOWN = reply(550, "5.1.1", "No such user here");
 const DIRECTORY_DOWN = reply(451, "4.4.3", "Directory unavailable, try again later");
@@ -134,6 +159,9 @@ export class LmtpDelivery {
     recipients: readonly LmtpRecipient[],
     message: Uint8Array,
   ): Promise<LmtpReply[]> {
+    if (message.length >= LARGE_DELIVERY_BYTES) {
+      return this.#count(await this.#deliverLarge(peer, envelope, recipients, message));
+    }
     const { lmtp, quota } = this.#options.settings();
     const sender = envelope.sender === null ? "" : formatMailbox(envelope.sender);
     const digest = createHash("sha256").update(message).digest("hex");
@@ -158,19 +186,7 @@ export class LmtpDelivery {
         items.push({
           mailboxId: mailbox.id,
           input: { raw, ...derivedData(mimeSupport, raw) },
-          options: {
-            deliveryKey: createHash("sha256")
-              .update(`${r.accountId}\n${r.address.toLowerCase()}\n${sender}\n${digest}`)
-              .digest("hex"),
-            windowMs: lmtp.dedupWindowMs,
-            quota: quotaLimits(
-              { quota },
-              r.accountName,
-              this.#options.directory()?.storageQuota?.(r.accountName),
-              this.#options.directory()?.messageQuota?.(r.accountName),
-            ),
-            now: this.#now(),
-          },
+          options: this.#deliverOptions(r, sender, digest, lmtp.dedupWindowMs, quota),
         });
         pending.push({ index, recipient: r, mailbox: mailbox.name });
         replies.push(null);
@@ -186,7 +202,83 @@ export class LmtpDelivery {
         ? this.#outcome(recipient, mailbox, outcome.result, sender, message.length, started)
         : this.#failure(recipient, outcome.error);
     });
-    const answers = replies.map((r) => r ?? TEMP_FAILURE);
+    return this.#count(replies.map((r) => r ?? TEMP_FAILURE));
+  }
+
+  /**
+   * A large message: hashed in paced slices, then for each recipient in turn a copy with its
+   * trace headers made in paced slices, derived on the derive thread, and handed over to
+   * `MailStore.deliver`, which answers after the commit. One copy exists at a time.
+   */
+  async #deliverLarge(
+    peer: string,
+    envelope: Envelope,
+    recipients: readonly LmtpRecipient[],
+    message: Uint8Array,
+  ): Promise<LmtpReply[]> {
+    const sender = envelope.sender === null ? "" : formatMailbox(envelope.sender);
+    const pacer = new Pacer();
+    const digest = await pacedDigest(message, pacer);
+    const id = `${this.#now().toString(36)}${(this.#nextId++ % 1296).toString(36)}`;
+    const delivered = deliveredTo(message);
+    const replies: LmtpReply[] = [];
+    for (const r of recipients) {
+      if (delivered.has(r.address.toLowerCase())) {
+        log.warn("Refused a looping message for {account}", { account: r.accountName });
+        replies.push(reply(554, "5.4.6", `<${r.address}> Mail loop detected`));
+        continue;
+      }
+      const { lmtp, quota } = this.#options.settings();
+      try {
+        const box = await this.#mailboxFor(r, lmtp.saveToDetailMailbox);
+        const head = encoder.encode(this.#traceHeaders(peer, envelope, sender, r.address, id));
+        const copy = await pacedConcat(head, message, pacer);
+        const { raw, derived } = await this.#derive(copy);
+        const started = performance.now();
+        const result = await this.#options.store.deliver(
+          box.id,
+          { raw, ...derived, handOver: true },
+          this.#deliverOptions(r, sender, digest, lmtp.dedupWindowMs, quota),
+        );
+        replies.push(this.#outcome(r, box.name, result, sender, message.length, started));
+      } catch (e) {
+        replies.push(this.#failure(r, e));
+      }
+    }
+    return replies;
+  }
+
+  /** The MIME data of `raw`, on the derive thread when there is one, with the bytes to store. */
+  async #derive(raw: Uint8Array): Promise<{ raw: Uint8Array; derived: DerivedData }> {
+    const done = await this.#options.deriveOffThread?.(raw) ?? null;
+    if (done === null) return { raw, derived: derivedData(mimeSupport, raw) };
+    return { raw: done.raw, derived: done.derived ?? derivedData(mimeSupport, done.raw) };
+  }
+
+  #deliverOptions(
+    r: LmtpRecipient,
+    sender: string,
+    digest: string,
+    windowMs: number,
+    quota: QuotaConfig,
+  ): DeliverOptions {
+    return {
+      deliveryKey: createHash("sha256")
+        .update(`${r.accountId}\n${r.address.toLowerCase()}\n${sender}\n${digest}`)
+        .digest("hex"),
+      windowMs,
+      quota: quotaLimits(
+        { quota },
+        r.accountName,
+        this.#options.directory()?.storageQuota?.(r.accountName),
+        this.#options.directory()?.messageQuota?.(r.accountName),
+      ),
+      now: this.#now(),
+    };
+  }
+
+  /** Counts each answer in the metrics and gives them back. */
+  #count(answers: LmtpReply[]): LmtpReply[] {
     for (const answer of answers) {
       this.#options.metrics?.lmtpDelivery(
         answer.code < 400 ? "ok" : answer.code < 500 ? "temporary" : "permanent",
@@ -380,6 +472,30 @@ export function rfc5322Date(d: Date): string {
   return `${DAYS[d.getUTCDay()]}, ${two(d.getUTCDate())} ${MONTHS[d.getUTCMonth()]} ` +
     `${d.getUTCFullYear()} ${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:` +
     `${two(d.getUTCSeconds())} +0000`;
+}
+
+/** The SHA-256 of `message` in hex, hashed in slices with a yield whenever `pacer` is due. */
+async function pacedDigest(message: Uint8Array, pacer: Pacer): Promise<string> {
+  const hash = createHash("sha256");
+  for (let at = 0; at < message.length; at += SLICE_BYTES) {
+    if (pacer.due()) await pacer.yield();
+    hash.update(message.subarray(at, at + SLICE_BYTES));
+  }
+  return hash.digest("hex");
+}
+
+/**
+ * `a` then `b` in a buffer of their own (so that it can be handed over whole), copied in slices
+ * with a yield whenever `pacer` is due.
+ */
+async function pacedConcat(a: Uint8Array, b: Uint8Array, pacer: Pacer): Promise<Uint8Array> {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  for (let at = 0; at < b.length; at += SLICE_BYTES) {
+    if (pacer.due()) await pacer.yield();
+    out.set(b.subarray(at, at + SLICE_BYTES), a.length + at);
+  }
+  return out;
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

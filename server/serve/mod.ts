@@ -641,6 +641,7 @@ async function startLmtp(stack: ServerStack, config: () => Config): Promise<Lmtp
     settings: () => ({ lmtp: current(), quota: config().quota }),
     hostname,
     metrics: stack.metrics,
+    deriveOffThread: stack.deriveOffThread,
   });
   const server = await LmtpServer.listen({ config: lmtp, settings: current, delivery, hostname });
   for (const address of server.addresses) {

@@ -26,6 +26,7 @@ import { type RevocationStatus, SessionRevoker } from "../directory/revoker.ts";
 import { ImapApplication } from "./imap_app.ts";
 import { RecentRegistry, SharedBoundaries, useRecentRegistry } from "../../protocol/imap/recent.ts";
 import { defaultLimits, type SessionLimits } from "../../protocol/imap/mod.ts";
+import type { DeriveOffThread } from "../../protocol/imap/mime_support.ts";
 import { localAccountOf, ServerAuthenticator } from "../auth/imap_auth.ts";
 import { getLogger } from "../log.ts";
 import type { PeerCheck } from "../connection/tls_channel.ts";
@@ -189,6 +190,11 @@ export class ServerStack {
   /** Where the stack's hooks report (no-op when metrics and the admin socket are off). */
   get metrics(): Metrics {
     return this.#metrics;
+  }
+
+  /** Derives the MIME data of a large message on the stack's derive thread (LMTP). */
+  get deriveOffThread(): DeriveOffThread {
+    return this.#derive.derive;
   }
 
   /** The current directory client (replaced by a reload), or null without one. */

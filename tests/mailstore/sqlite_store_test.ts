@@ -835,3 +835,49 @@ Deno.test("an in-memory store writes a handed-over message itself and leaves it 
     await store.close();
   }
 });
+
+Deno.test("a batch of large handed-over messages is stored all or nothing, with no blob left", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/mail.db`;
+    const store = await openSqliteMailStore(path);
+    try {
+      const account = await store.createAccount("alice", null);
+      const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+      const a = largeMessage("a");
+      const b = largeMessage("b");
+      const small = enc.encode("Subject: small\r\n\r\nx\r\n");
+      const stored = await store.appendBatch(inbox.id, [
+        { raw: a.raw, searchText: "text a", handOver: true },
+        { raw: small, handOver: true },
+        { raw: b.raw, summary: "summary b", handOver: true },
+      ]);
+      assert.equal(stored.kind, "stored");
+      // Both large ones went to the blob writer.
+      assert.deepEqual([a.raw.byteLength, b.raw.byteLength], [0, 0]);
+      const uids = stored.kind === "stored" ? stored.results.map((r) => r.uid) : [];
+      assert.deepEqual(await store.getRaw(inbox.id, uids[0]!), a.copy);
+      assert.deepEqual(await store.getRaw(inbox.id, uids[2]!), b.copy);
+      assert.equal((await store.getSearchTexts(inbox.id, [uids[0]!])).get(uids[0]!), "text a");
+      assert.equal(await store.getSummary(inbox.id, uids[2]!), "summary b");
+      // Over quota: nothing of the batch is stored, and its blobs go.
+      const c = largeMessage("c");
+      const d = largeMessage("d");
+      const refused = await store.appendBatch(
+        inbox.id,
+        [{ raw: c.raw, handOver: true }, { raw: d.raw, handOver: true }],
+        { storage: 16 * 1024 * 1024, messages: null },
+      );
+      assert.deepEqual(refused, { kind: "overquota", resource: "storage" });
+      // A mailbox that is gone: the batch fails as a whole.
+      const e = largeMessage("e");
+      await assert.rejects(
+        store.appendBatch(inbox.id + 1000, [{ raw: e.raw, handOver: true }, { raw: small }]),
+      );
+      assert.equal((await store.listMessages(inbox.id)).length, 3);
+    } finally {
+      await store.close();
+    }
+    assert.equal(count(path, "SELECT count(*) AS n FROM pending_blobs"), 0);
+    assert.equal(count(path, "SELECT count(*) AS n FROM blobs"), 3);
+  });
+});

@@ -1,4 +1,8 @@
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { openSqliteMailStore } from "../../../mailstore/sqlite/mod.ts";
+import { derivedData, mimeSupport } from "../../../protocol/imap/mime_support.ts";
+import { DeriveWorker } from "../../../server/serve/derive_worker.ts";
 import { MemoryMailStore } from "../../../mailstore/memory/mod.ts";
 import { parseConfig } from "../../../server/config/mod.ts";
 import type { RecipientLookup } from "../../../server/directory/mod.ts";
@@ -247,4 +251,108 @@ Deno.test("deliveredTo() reads the Delivered-To fields of the header section onl
   );
   assert.deepEqual([...deliveredTo(enc.encode("\r\nDelivered-To: a@x.org\r\n"))], []);
   assert.deepEqual([...deliveredTo(enc.encode("Delivered-To: a@x.org"))], ["a@x.org"]);
+});
+
+/** A ~5 MiB multipart message, large enough for the blob writer and the derive thread. */
+function largeMessage(): Uint8Array {
+  const line = "The quick brown fox jumps over the lazy dog, then naps in the sun again.\r\n";
+  const body = line.repeat(Math.ceil((5 * 1024 * 1024) / line.length));
+  return enc.encode(
+    "From: Sender <sender@example.net>\r\nTo: alice@example.org, bob@example.org\r\n" +
+      "Subject: Large report\r\nMessage-ID: <large@example.net>\r\nMIME-Version: 1.0\r\n" +
+      'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n' +
+      "Content-Type: text/plain; charset=utf-8\r\n\r\nquarterly figures attached\r\n--b\r\n" +
+      "Content-Type: text/plain\r\n\r\n" + body + "--b--\r\n",
+  );
+}
+
+Deno.test("LmtpDelivery delivers a large message per recipient off the loop, once, within quota", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-lmtp-" });
+  const path = `${dir}/mail.db`;
+  const store = await openSqliteMailStore(path);
+  const derive = new DeriveWorker();
+  try {
+    const alice = await store.createAccount("alice", null);
+    await store.addAddress(alice.id, "alice@example.org");
+    const bob = await store.createAccount("bob", null);
+    await store.addAddress(bob.id, "bob@example.org");
+    const carol = await store.createAccount("carol", null);
+    await store.addAddress(carol.id, "carol@example.org");
+    let derived = 0;
+    const quota = {
+      ...settings("").quota,
+      accounts: new Map([["carol", { storage: 1024 * 1024, messages: null }]]),
+    };
+    const delivery = new LmtpDelivery({
+      store,
+      directory: () => null,
+      settings: () => ({ ...settings("  dedup_window: 1h\n"), quota }),
+      hostname: "mx.example.org",
+      now: () => NOW,
+      deriveOffThread: (raw) => {
+        derived++;
+        return derive.derive(raw);
+      },
+    });
+    const backend = delivery.backend("[127.0.0.1]");
+    const to: LmtpRecipient[] = [];
+    for (const a of ["alice@example.org", "carol@example.org", "bob@example.org"]) {
+      to.push(await resolve(backend, a) as LmtpRecipient);
+    }
+    const message = largeMessage();
+    const sent = message.slice();
+    const replies = await backend.deliver(envelope, to, message);
+    assert.deepEqual(replies.map((r) => `${r.code} ${r.status} ${r.lines[0]}`), [
+      "250 2.0.0 <alice@example.org> Saved",
+      "552 5.2.2 <carol@example.org> Mailbox is over quota",
+      "250 2.0.0 <bob@example.org> Saved",
+    ]);
+    // The message as received is untouched (each copy was handed over, not it).
+    assert.deepEqual(message, sent);
+    assert.equal(derived, 3);
+    for (
+      const [account, address] of [[alice, "alice@example.org"], [bob, "bob@example.org"]] as const
+    ) {
+      const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+      const [meta, ...more] = await store.listMessages(inbox.id);
+      assert.equal(more.length, 0);
+      const raw = (await store.getRaw(inbox.id, meta!.uid))!;
+      const text = dec.decode(raw);
+      assert.ok(
+        text.startsWith(`Return-Path: <sender@example.net>\r\nDelivered-To: ${address}\r\n`),
+      );
+      // After the trace headers, the very bytes received.
+      assert.deepEqual(raw.subarray(raw.length - sent.length), sent);
+      assert.equal(meta!.size, raw.length);
+      const expected = derivedData(mimeSupport, raw);
+      assert.equal(await store.getSummary(inbox.id, meta!.uid), expected.summary);
+      const search = (await store.getSearchTexts(inbox.id, [meta!.uid])).get(meta!.uid);
+      assert.equal(search, expected.searchText);
+      assert.match(search!, /quarterly figures attached/);
+    }
+    // The MTA sends it again after a lost reply: stored once, and carol is still over quota.
+    const again = await backend.deliver(envelope, to, sent.slice());
+    assert.deepEqual(again.map((r) => `${r.code} ${r.lines[0]}`), [
+      "250 <alice@example.org> Already saved",
+      "552 <carol@example.org> Mailbox is over quota",
+      "250 <bob@example.org> Already saved",
+    ]);
+    const carolInbox = (await store.getMailbox(carol.id, "INBOX"))!;
+    assert.equal((await store.listMessages(carolInbox.id)).length, 0);
+  } finally {
+    derive.close();
+    await store.close();
+  }
+  try {
+    // One blob per stored copy: none left behind by the refusals or the duplicates.
+    const db = new DatabaseSync(path);
+    try {
+      assert.equal(Number(db.prepare("SELECT count(*) AS n FROM blobs").get()?.n), 2);
+      assert.equal(Number(db.prepare("SELECT count(*) AS n FROM pending_blobs").get()?.n), 0);
+    } finally {
+      db.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
