@@ -35,6 +35,7 @@ import {
 import { type GateStep, type HandshakeGate, LIGHT_RECORDS } from "./handshake_gate.ts";
 import { RecordFraming } from "./record_framing.ts";
 import { offersVouchedTicket } from "../../protocol/tls/vouched_ticket.ts";
+import { ticketUsesOf } from "../../protocol/tls/server.ts";
 
 /** The read buffer of a connection that sends little (see `TlsChannel.#buffer`). */
 const SMALL_READ = 2048;
@@ -262,9 +263,13 @@ export class TlsChannel implements ByteChannel {
         : <T>(f: () => T) => Promise.resolve(f());
       const keys = gate === undefined ? undefined : config.ticketKeys;
       // A returning client's handshake (a vouched ticket) skips the queue of handshakes.
-      channel.#classifyHello = keys === undefined
-        ? null
-        : (bytes) => offersVouchedTicket(bytes, keys) ? "vouched" : "fresh";
+      // Only a ticket with uses left: a used-up one falls back to a full handshake.
+      if (keys === undefined) channel.#classifyHello = null;
+      else {
+        const check = { uses: ticketUsesOf(config) };
+        channel.#classifyHello = (bytes) =>
+          offersVouchedTicket(bytes, keys, check) ? "vouched" : "fresh";
+      }
       const initial = options.initialBytes;
       if (initial?.length) await channel.#feedThrough(initial, step);
       await channel.#handshake(options.checkPeer, signing, config.provider, step);
