@@ -11,7 +11,7 @@ import { type Metrics, NO_METRICS } from "../metrics/metrics.ts";
 import type { TlsMode } from "../config/listen.ts";
 import { type Cidr, inRanges, parseIpAddress, ProxyHeaderError } from "../../protocol/proxy/mod.ts";
 import { PROXY_HEADER_TIMEOUT_MS, readProxyFrom } from "./proxy_reader.ts";
-import { type StepMark, stepProbe } from "../serve/step_probe.ts";
+import { epochMs, type StepMark, stepProbe } from "../serve/step_probe.ts";
 
 export interface ListenerSpec {
   readonly hostname: string;
@@ -396,7 +396,16 @@ export class ListenerGroup {
         const tls = await accept(proxy?.rest);
         context.use(tls);
         if (acceptedAt !== undefined) {
-          context.onTrusted = probeLater("handshake", acceptedAt, tls.gateWaitMs);
+          // Timestamps to line up with the client's: its port, the accept, the ClientHello's
+          // read, the first flight's write, the end of the handshake (epoch ms).
+          const timeline = {
+            port: remote.port,
+            acceptAt: epochMs(acceptedAt.at),
+            helloAt: epochMs(tls.helloReadAt),
+            flightAt: epochMs(tls.flightWrittenAt),
+            doneAt: epochMs(performance.now()),
+          };
+          context.onTrusted = probeLater("handshake", acceptedAt, tls.gateWaitMs, timeline);
         }
       } else {
         context.use(new PlainChannel(conn, this.#metrics, proxy?.rest));
@@ -497,9 +506,14 @@ class Connection implements ConnectionContext {
 }
 
 /** Measures `step` up to now, to be written later (once the peer has logged in). */
-function probeLater(step: string, since: StepMark, gateMs: number): () => void {
+function probeLater(
+  step: string,
+  since: StepMark,
+  gateMs: number,
+  extra?: Record<string, number>,
+): () => void {
   const end = stepProbe!.mark();
-  return () => stepProbe!.record(step, since, end, gateMs);
+  return () => stepProbe!.record(step, since, end, gateMs, extra);
 }
 
 /** `192.0.2.1:993`, `[2001:db8::1]:993`. */

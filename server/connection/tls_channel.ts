@@ -214,6 +214,12 @@ export class TlsChannel implements ByteChannel {
    */
   gateWaitMs = 0;
   readGateWaitMs = 0;
+  /**
+   * For the bench's step probe: when the first bytes (the ClientHello) were read, and when the
+   * server's first flight was handed to the socket (`performance.now()`; 0 until then).
+   */
+  helloReadAt = 0;
+  flightWrittenAt = 0;
 
   private constructor(conn: Deno.Conn, engine: ServerConnection, metrics: Metrics) {
     this.#conn = conn;
@@ -392,8 +398,9 @@ export class TlsChannel implements ByteChannel {
 
   /** Feeds `bytes` as a gated `step` when they complete a record, at once when they do not. */
   #feedThrough(bytes: Uint8Array, step: <T>(f: () => T) => Promise<T>): Promise<void> | void {
-    if (this.#in === 0 && this.#classifyHello !== null) {
-      this.#helloLane = this.#classifyHello(bytes);
+    if (this.#in === 0) {
+      this.helloReadAt = performance.now();
+      if (this.#classifyHello !== null) this.#helloLane = this.#classifyHello(bytes);
     }
     this.#classifyHello = null;
     if (this.#framing === null || this.#framing.completes(bytes)) {
@@ -408,6 +415,7 @@ export class TlsChannel implements ByteChannel {
     if (out.length === 0) return this.#writing;
     this.#writing = this.#writing.then(async () => {
       await writeAll(this.#conn, out);
+      if (this.#out === 0) this.flightWrittenAt = performance.now();
       this.#out += out.length;
       this.#metrics.bytesSent(out.length);
     });
