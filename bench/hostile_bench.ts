@@ -165,10 +165,16 @@ function splitConnects(
       out[name] = (toSide === "c" ? c : s)[to]! - (fromSide === "c" ? c : s)[from]!;
     }
     out.total = c.greetingAt! - c.start!;
+    // The accept loop's gap before this accept, and its thread's wait for a core in it.
+    if (s.gapMs !== undefined) out["accept gap"] = s.gapMs;
+    if (s.gapWaitMs !== undefined) out["(waiting for a core)"] = s.gapWaitMs;
+    for (const w of ["in50", "in100", "in200", "in400"]) {
+      if (s[w] !== undefined) out[`accepts ${w}`] = s[w]!;
+    }
     return out;
   };
   const all = connects.map(parts).filter((p): p is Record<string, number> => p !== null);
-  const names = [...CONNECT_PARTS.map((p) => p[0]), "total"];
+  const names = [...CONNECT_PARTS.map((p) => p[0]), "total", "accept gap"];
   const pick = (q: number) =>
     Object.fromEntries(names.map((n) => {
       const sorted = all.map((p) => p[n]!).sort((a, b) => a - b);
@@ -228,7 +234,12 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
     const deadline = Date.now() + options.seconds * 1000;
     const [hostile, loaded] = await Promise.all([
       attack.run(deadline),
-      runHonestClient(server, account, expected, deadline, resume),
+      // A returning client: the first round under attack resumes too, with the quiet
+      // rounds' last ticket.
+      runHonestClient(server, account, expected, deadline, {
+        ...resume,
+        ...(quiet.ticket ? { ticket: quiet.ticket } : {}),
+      }),
     ]);
     const loadedPeakRss = peak;
     const stall = {

@@ -52,6 +52,8 @@ export interface HonestResult {
    * to line up with the server's step probe; empty without `resume`.
    */
   worstConnect: Record<string, number>;
+  /** With `resume`: the newest ticket, for a later run (`options.ticket`). */
+  ticket?: ClientTicket;
   /** Every round's connect timeline, as `worstConnect`. */
   connects: Record<string, number>[];
   /**
@@ -319,7 +321,12 @@ export async function runHonestClient(
   account: HonestAccount,
   expected: Map<number, Uint8Array>,
   deadline: number,
-  options: { readonly fetch?: "recent" | "all"; readonly resume?: boolean } = {},
+  options: {
+    readonly fetch?: "recent" | "all";
+    readonly resume?: boolean;
+    /** With `resume`: the ticket the first round offers (a returning client's). */
+    readonly ticket?: ClientTicket;
+  } = {},
 ): Promise<HonestResult> {
   const result: HonestResult = {
     rounds: 0,
@@ -331,7 +338,7 @@ export async function runHonestClient(
     appended: 0,
     resumed: 0,
   };
-  let ticket: ClientTicket | undefined;
+  let ticket: ClientTicket | undefined = options.ticket;
   let engineTimeline: Record<string, number> = {};
   const timed = async <T>(step: string, body: () => Promise<T>): Promise<T> => {
     const started = performance.now();
@@ -426,6 +433,7 @@ export async function runHonestClient(
       ticket = (engine as EngineConn | null)?.tickets.at(-1) ?? ticket;
     }
   }
+  if (ticket !== undefined) result.ticket = ticket;
   return result;
 }
 
