@@ -132,6 +132,8 @@ export interface ConnectSplit {
   readonly matched: number;
   /** Each part in the worst connect; and each part's worst and 90th percentile over rounds. */
   readonly worst: Record<string, number>;
+  /** The parts of the round that waited longest for its accept. */
+  readonly worstAccept: Record<string, number>;
   readonly partWorst: Record<string, number>;
   readonly partP90: Record<string, number>;
 }
@@ -180,9 +182,14 @@ function splitConnects(
       const sorted = all.map((p) => p[n]!).sort((a, b) => a - b);
       return [n, sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0];
     }));
+  const worstAccept = all.reduce<Record<string, number>>(
+    (w, p) => (p["to accept"]! > (w["to accept"] ?? -Infinity) ? p : w),
+    {},
+  );
   return {
     matched: all.length,
     worst: parts(worstConnect) ?? {},
+    worstAccept,
     partWorst: pick(1),
     partP90: pick(0.9),
   };
@@ -418,6 +425,7 @@ export function formatHostile(r: HostileBenchResult): string {
       `connect+greeting by timestamps (client and server lined up by port, ` +
         `${r.connectSplit.matched} rounds), ms:`,
       `  the worst: ${fmt(r.connectSplit.worst)}`,
+      `  the longest wait for the accept: ${fmt(r.connectSplit.worstAccept)}`,
       `  each part's worst: ${fmt(r.connectSplit.partWorst)}`,
       `  each part's p90: ${fmt(r.connectSplit.partP90)}`,
     );
