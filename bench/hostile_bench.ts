@@ -94,6 +94,8 @@ export interface HostileBenchResult {
   /** The attackers' Worker thread: its nice value as /proc showed it, and its CPU seconds. */
   readonly attackers: { readonly nice: number; readonly tid: number; readonly cpuSeconds: number };
   readonly hostile: HostileResult;
+  /** Where the honest client's connect+greeting time went, client and server lined up. */
+  readonly connectSplit: ConnectSplit | null;
   /**
    * The server's worst event-loop stall during the attack, with the main thread's time on a
    * core and waiting for one in it; and the worst stall of an idle probe process meanwhile
@@ -105,6 +107,91 @@ export interface HostileBenchResult {
     waitMs: number;
     busyMs: number;
     idleMs: number;
+  };
+}
+
+/**
+ * The parts of a connect+greeting, in ms, by timestamps of the client (c) and the server's step
+ * probe (s) lined up by the client's port: TCP connect (c), established to accepted (the listen
+ * queue and the accept loop's turn: c->s), accepted to the ClientHello read (s), the ClientHello
+ * read to the first flight written (gate, CPU: s), the flight written to the client's first read
+ * done (s->c), the client's first read to its handshake end (c), its end to the greeting (c).
+ */
+const CONNECT_PARTS = [
+  ["tcp", "start", "tcpAt", "c", "c"],
+  ["to accept", "tcpAt", "acceptAt", "c", "s"],
+  ["to hello read", "acceptAt", "helloAt", "s", "s"],
+  ["to flight", "helloAt", "flightAt", "s", "s"],
+  ["flight to client", "flightAt", "firstReadAt", "s", "c"],
+  ["client to done", "firstReadAt", "doneAt", "c", "c"],
+  ["done to greeting", "doneAt", "greetingAt", "c", "c"],
+] as const;
+
+export interface ConnectSplit {
+  /** Rounds lined up with a server line. */
+  readonly matched: number;
+  /** Each part in the worst connect; and each part's worst and 90th percentile over rounds. */
+  readonly worst: Record<string, number>;
+  /** The parts of the round that waited longest for its accept. */
+  readonly worstAccept: Record<string, number>;
+  readonly partWorst: Record<string, number>;
+  readonly partP90: Record<string, number>;
+}
+
+function splitConnects(
+  stepFile: string,
+  connects: readonly Record<string, number>[],
+  worstConnect: Record<string, number>,
+): ConnectSplit | null {
+  if (connects.length === 0) return null;
+  const servers = new Map<number, Record<string, number>[]>();
+  try {
+    for (const line of Deno.readTextFileSync(stepFile).split("\n")) {
+      if (line === "") continue;
+      const r = JSON.parse(line) as Record<string, number | string>;
+      if (r.step !== "handshake" || typeof r.port !== "number") continue;
+      const list = servers.get(r.port) ?? [];
+      list.push(r as Record<string, number>);
+      servers.set(r.port, list);
+    }
+  } catch {
+    return null;
+  }
+  const parts = (c: Record<string, number>): Record<string, number> | null => {
+    // The server line of this port whose accept is nearest after the client's start.
+    const s = (servers.get(c.port!) ?? [])
+      .filter((x) => x.acceptAt! >= c.start! - 5 && x.acceptAt! <= c.greetingAt! + 5)[0];
+    if (s === undefined) return null;
+    const out: Record<string, number> = {};
+    for (const [name, from, to, fromSide, toSide] of CONNECT_PARTS) {
+      out[name] = (toSide === "c" ? c : s)[to]! - (fromSide === "c" ? c : s)[from]!;
+    }
+    out.total = c.greetingAt! - c.start!;
+    // The accept loop's gap before this accept, and its thread's wait for a core in it.
+    if (s.gapMs !== undefined) out["accept gap"] = s.gapMs;
+    if (s.gapWaitMs !== undefined) out["(waiting for a core)"] = s.gapWaitMs;
+    for (const w of ["in50", "in100", "in200", "in400"]) {
+      if (s[w] !== undefined) out[`accepts ${w}`] = s[w]!;
+    }
+    return out;
+  };
+  const all = connects.map(parts).filter((p): p is Record<string, number> => p !== null);
+  const names = [...CONNECT_PARTS.map((p) => p[0]), "total", "accept gap"];
+  const pick = (q: number) =>
+    Object.fromEntries(names.map((n) => {
+      const sorted = all.map((p) => p[n]!).sort((a, b) => a - b);
+      return [n, sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0];
+    }));
+  const worstAccept = all.reduce<Record<string, number>>(
+    (w, p) => (p["to accept"]! > (w["to accept"] ?? -Infinity) ? p : w),
+    {},
+  );
+  return {
+    matched: all.length,
+    worst: parts(worstConnect) ?? {},
+    worstAccept,
+    partWorst: pick(1),
+    partP90: pick(0.9),
   };
 }
 
@@ -154,7 +241,12 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
     const deadline = Date.now() + options.seconds * 1000;
     const [hostile, loaded] = await Promise.all([
       attack.run(deadline),
-      runHonestClient(server, account, expected, deadline, resume),
+      // A returning client: the first round under attack resumes too, with the quiet
+      // rounds' last ticket.
+      runHonestClient(server, account, expected, deadline, {
+        ...resume,
+        ...(quiet.ticket ? { ticket: quiet.ticket } : {}),
+      }),
     ]);
     const loadedPeakRss = peak;
     const stall = {
@@ -170,6 +262,7 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
       timeouts: tcpAfter.timeouts - tcpBefore.timeouts,
       retransmitted: tcpAfter.retransmitted - tcpBefore.retransmitted,
     };
+    const connectSplit = splitConnects(stepFile, loaded.connects, loaded.worstConnect);
     const serverWorst: Record<string, StepFigure> = {};
     for (const [name, figure] of Object.entries(worstSteps(stepFile, attackStart, deadline))) {
       const step = SERVER_STEP[name];
@@ -210,6 +303,7 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
         cpuSeconds: hostile.cpuSeconds,
       },
       hostile,
+      connectSplit,
       stall,
     };
   } finally {
@@ -324,6 +418,18 @@ export function formatHostile(r: HostileBenchResult): string {
       "from the read that completed it (its wait at the handshake gate before login included) " +
       "to its reply handed to the socket)",
   );
+  if (r.connectSplit !== null) {
+    const fmt = (x: Record<string, number>) =>
+      Object.entries(x).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
+    lines.push(
+      `connect+greeting by timestamps (client and server lined up by port, ` +
+        `${r.connectSplit.matched} rounds), ms:`,
+      `  the worst: ${fmt(r.connectSplit.worst)}`,
+      `  the longest wait for the accept: ${fmt(r.connectSplit.worstAccept)}`,
+      `  each part's worst: ${fmt(r.connectSplit.partWorst)}`,
+      `  each part's p90: ${fmt(r.connectSplit.partP90)}`,
+    );
+  }
   lines.push(
     `server RSS: idle ${MiB(r.idleRss)}, peak without attack ${MiB(r.quietPeakRss)}, ` +
       `peak under attack ${MiB(r.loadedPeakRss)}`,

@@ -231,6 +231,11 @@ const MAX_PSK_IDENTITIES_TRIED = 4;
 
 let defaultTicketUses: TicketUses | null = null;
 
+/** What counts a configuration's ticket uses: its own counter, or the process's default. */
+export function ticketUsesOf(config: Pick<ServerConfig, "ticketUses">): TicketUseCounter {
+  return config.ticketUses ?? (defaultTicketUses ??= new TicketUses());
+}
+
 /**
  * The suites and ALPN protocols of a configuration, mapped once for all its connections (a
  * connection's own copies would live as long as it does, through every young-generation
@@ -606,8 +611,9 @@ export class TlsServerConnection extends Connection {
       if (!constantTimeEqual(expected, offered.binders[index]!)) {
         throw new TlsAlert("decrypt_error", "PSK binder does not verify");
       }
-      const uses = this.#config.ticketUses ?? (defaultTicketUses ??= new TicketUses());
-      if (!uses.take(session.id, session.createdAt + lifetimeMs, now)) continue;
+      if (!ticketUsesOf(this.#config).take(session.id, session.createdAt + lifetimeMs, now)) {
+        continue;
+      }
       return { index, session, dhe, peer, vouched: opened.vouched };
     }
     return null;

@@ -79,6 +79,11 @@ export interface TicketUsesOptions {
 export interface TicketUseCounter {
   /** Records one use of a ticket; false when it is used up (or no more can be tracked). */
   take(id: Uint8Array, expiresAt: number, now: number): boolean;
+  /**
+   * Whether `take` would record a use now, without recording one: false when the ticket is
+   * used up, or when it is new and no more tickets can be tracked.
+   */
+  usable(id: Uint8Array, now: number): boolean;
 }
 
 /**
@@ -113,6 +118,13 @@ export class TicketUses implements TicketUseCounter {
     if (this.#uses.size >= this.#capacity) return false;
     this.#uses.set(key, { count: 1, expiresAt });
     return true;
+  }
+
+  usable(id: Uint8Array, _now: number): boolean {
+    const entry = this.#uses.get(String.fromCharCode(...id));
+    if (entry !== undefined) return entry.count < this.maxUses;
+    // A full table may be pruned by `take`; a peek does not prune, and says no.
+    return this.#uses.size < this.#capacity;
   }
 
   #prune(now: number): void {

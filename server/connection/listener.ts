@@ -11,7 +11,7 @@ import { type Metrics, NO_METRICS } from "../metrics/metrics.ts";
 import type { TlsMode } from "../config/listen.ts";
 import { type Cidr, inRanges, parseIpAddress, ProxyHeaderError } from "../../protocol/proxy/mod.ts";
 import { PROXY_HEADER_TIMEOUT_MS, readProxyFrom } from "./proxy_reader.ts";
-import { type StepMark, stepProbe } from "../serve/step_probe.ts";
+import { epochMs, type StepMark, stepProbe } from "../serve/step_probe.ts";
 
 export interface ListenerSpec {
   readonly hostname: string;
@@ -185,11 +185,38 @@ export class ListenerGroup {
     await Promise.allSettled([...this.#connections.values()].map((c) => c.done));
   }
 
+  /**
+   * The bench's probe: for each accepted connection, the time since the loop's accept before,
+   * and the thread's wait for a core in it (a long gap with as long a wait: the thread did not
+   * run; a long gap without: it ran other work; a short one: the queue was long).
+   */
+  readonly #acceptGaps = new WeakMap<Deno.Conn, Record<string, number>>();
+
   async #acceptLoop(listener: Deno.Listener, spec: ListenerSpec): Promise<void> {
+    let lastAccept = stepProbe?.mark();
+    /** The probe's: the times of the loop's last accepts, newest last. */
+    const recent: number[] = [];
     while (!this.#shutdown.signal.aborted) {
       let conn: Deno.Conn;
       try {
         conn = await listener.accept();
+        if (lastAccept !== undefined) {
+          const now = stepProbe!.mark();
+          recent.push(now.at);
+          while (recent[0]! < now.at - 400) recent.shift();
+          // Accepts in the last 50, 100, 200 and 400 ms: a busy accept loop behind a long
+          // queue, or one that did not run.
+          const within = (ms: number) => recent.filter((t) => t >= now.at - ms).length;
+          this.#acceptGaps.set(conn, {
+            gapMs: Math.round((now.at - lastAccept.at) * 10) / 10,
+            gapWaitMs: Math.round((now.waitMs - lastAccept.waitMs) * 10) / 10,
+            in50: within(50),
+            in100: within(100),
+            in200: within(200),
+            in400: recent.length,
+          });
+          lastAccept = now;
+        }
       } catch (error) {
         if (this.#shutdown.signal.aborted) return;
         if (error instanceof Deno.errors.BadResource) return;
@@ -396,7 +423,17 @@ export class ListenerGroup {
         const tls = await accept(proxy?.rest);
         context.use(tls);
         if (acceptedAt !== undefined) {
-          context.onTrusted = probeLater("handshake", acceptedAt, tls.gateWaitMs);
+          // Timestamps to line up with the client's: its port, the accept, the ClientHello's
+          // read, the first flight's write, the end of the handshake (epoch ms).
+          const timeline = {
+            port: remote.port,
+            acceptAt: epochMs(acceptedAt.at),
+            helloAt: epochMs(tls.helloReadAt),
+            flightAt: epochMs(tls.flightWrittenAt),
+            doneAt: epochMs(performance.now()),
+            ...this.#acceptGaps.get(conn),
+          };
+          context.onTrusted = probeLater("handshake", acceptedAt, tls.gateWaitMs, timeline);
         }
       } else {
         context.use(new PlainChannel(conn, this.#metrics, proxy?.rest));
@@ -497,9 +534,14 @@ class Connection implements ConnectionContext {
 }
 
 /** Measures `step` up to now, to be written later (once the peer has logged in). */
-function probeLater(step: string, since: StepMark, gateMs: number): () => void {
+function probeLater(
+  step: string,
+  since: StepMark,
+  gateMs: number,
+  extra?: Record<string, number>,
+): () => void {
   const end = stepProbe!.mark();
-  return () => stepProbe!.record(step, since, end, gateMs);
+  return () => stepProbe!.record(step, since, end, gateMs, extra);
 }
 
 /** `192.0.2.1:993`, `[2001:db8::1]:993`. */

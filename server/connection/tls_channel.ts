@@ -35,6 +35,7 @@ import {
 import { type GateStep, type HandshakeGate, LIGHT_RECORDS } from "./handshake_gate.ts";
 import { RecordFraming } from "./record_framing.ts";
 import { offersVouchedTicket } from "../../protocol/tls/vouched_ticket.ts";
+import { ticketUsesOf } from "../../protocol/tls/server.ts";
 
 /** The read buffer of a connection that sends little (see `TlsChannel.#buffer`). */
 const SMALL_READ = 2048;
@@ -213,6 +214,12 @@ export class TlsChannel implements ByteChannel {
    */
   gateWaitMs = 0;
   readGateWaitMs = 0;
+  /**
+   * For the bench's step probe: when the first bytes (the ClientHello) were read, and when the
+   * server's first flight was handed to the socket (`performance.now()`; 0 until then).
+   */
+  helloReadAt = 0;
+  flightWrittenAt = 0;
 
   private constructor(conn: Deno.Conn, engine: ServerConnection, metrics: Metrics) {
     this.#conn = conn;
@@ -262,9 +269,13 @@ export class TlsChannel implements ByteChannel {
         : <T>(f: () => T) => Promise.resolve(f());
       const keys = gate === undefined ? undefined : config.ticketKeys;
       // A returning client's handshake (a vouched ticket) skips the queue of handshakes.
-      channel.#classifyHello = keys === undefined
-        ? null
-        : (bytes) => offersVouchedTicket(bytes, keys) ? "vouched" : "fresh";
+      // Only a ticket with uses left: a used-up one falls back to a full handshake.
+      if (keys === undefined) channel.#classifyHello = null;
+      else {
+        const check = { uses: ticketUsesOf(config) };
+        channel.#classifyHello = (bytes) =>
+          offersVouchedTicket(bytes, keys, check) ? "vouched" : "fresh";
+      }
       const initial = options.initialBytes;
       if (initial?.length) await channel.#feedThrough(initial, step);
       await channel.#handshake(options.checkPeer, signing, config.provider, step);
@@ -387,8 +398,9 @@ export class TlsChannel implements ByteChannel {
 
   /** Feeds `bytes` as a gated `step` when they complete a record, at once when they do not. */
   #feedThrough(bytes: Uint8Array, step: <T>(f: () => T) => Promise<T>): Promise<void> | void {
-    if (this.#in === 0 && this.#classifyHello !== null) {
-      this.#helloLane = this.#classifyHello(bytes);
+    if (this.#in === 0) {
+      this.helloReadAt = performance.now();
+      if (this.#classifyHello !== null) this.#helloLane = this.#classifyHello(bytes);
     }
     this.#classifyHello = null;
     if (this.#framing === null || this.#framing.completes(bytes)) {
@@ -403,6 +415,7 @@ export class TlsChannel implements ByteChannel {
     if (out.length === 0) return this.#writing;
     this.#writing = this.#writing.then(async () => {
       await writeAll(this.#conn, out);
+      if (this.#out === 0) this.flightWrittenAt = performance.now();
       this.#out += out.length;
       this.#metrics.bytesSent(out.length);
     });

@@ -22,7 +22,13 @@ export interface StepProbe {
    * Appends `step`, measured from `since` to `until` (default now); `gateMs`: of that, how long
    * it waited at the handshake gate.
    */
-  record(step: string, since: StepMark, until?: StepMark, gateMs?: number): void;
+  record(
+    step: string,
+    since: StepMark,
+    until?: StepMark,
+    gateMs?: number,
+    extra?: Record<string, number>,
+  ): void;
 }
 
 /** The probe when `POSTERN_STEP_PROBE` names a file, else null (read once per thread). */
@@ -44,7 +50,7 @@ export function fileStepProbe(path: string): StepProbe {
   const mark = (): StepMark => ({ at: performance.now(), waitMs: waitedMs() });
   return {
     mark,
-    record(step, since, until, gateMs) {
+    record(step, since, until, gateMs, extra) {
       const now = until ?? mark();
       const line = JSON.stringify({
         at: Date.now(),
@@ -52,10 +58,16 @@ export function fileStepProbe(path: string): StepProbe {
         ms: Math.round((now.at - since.at) * 10) / 10,
         waitMs: Math.round((now.waitMs - since.waitMs) * 10) / 10,
         ...(gateMs === undefined ? {} : { gateMs: Math.round(gateMs * 10) / 10 }),
+        ...extra,
       });
       Deno.writeFileSync(path, encoder.encode(line + "\n"), { append: true });
     },
   };
+}
+
+/** `performance.now()` as epoch milliseconds, to line up with another process's timestamps. */
+export function epochMs(at: number): number {
+  return Math.round((performance.timeOrigin + at) * 10) / 10;
 }
 
 /** How long a reading of the thread's wait is reused: marks come with every accept and read. */

@@ -40,13 +40,21 @@ export class SharedTicketUses implements TicketUseCounter {
   }
 
   take(id: Uint8Array, expiresAt: number, now: number): boolean {
+    return this.#visit(id, now, expiresAt);
+  }
+
+  usable(id: Uint8Array, now: number): boolean {
+    return this.#visit(id, now, null);
+  }
+
+  /** Finds the ticket's slot; records a use unless `expiresAt` is null (a peek). */
+  #visit(id: Uint8Array, now: number, expiresAt: number | null): boolean {
     if (id.length !== TICKET_ID_LENGTH) return false;
     const view = new DataView(id.buffer, id.byteOffset, id.byteLength);
     const words = [0, 4, 8, 12].map((o) => view.getInt32(o));
     // All zeros marks a free slot; a random id is never that (and if it were, no resumption).
     if (words.every((w) => w === 0)) return false;
     const nowSeconds = Math.floor(now / 1000);
-    const expiry = Math.min(Math.ceil(expiresAt / 1000), 0xffffffff);
     const cells = this.#cells;
     return withSpinLock(cells, () => {
       let i = (Math.imul(words[0]! ^ words[1]! ^ words[2]! ^ words[3]!, 0x9e3779b1) >>> 0) &
@@ -65,13 +73,15 @@ export class SharedTicketUses implements TicketUseCounter {
           cells[at + 3] === words[3] && live
         ) {
           if (cells[at + 4]! >= this.maxUses) return false;
-          cells[at + 4] = cells[at + 4]! + 1;
+          if (expiresAt !== null) cells[at + 4] = cells[at + 4]! + 1;
           return true;
         }
         // An expired ticket's slot is free for another; the path stays unbroken.
         if (!live) free ??= at;
       }
       if (free === null) return false;
+      if (expiresAt === null) return true;
+      const expiry = Math.min(Math.ceil(expiresAt / 1000), 0xffffffff);
       for (let w = 0; w < 4; w++) cells[free + w] = words[w]!;
       cells[free + 4] = 1;
       cells[free + 5] = expiry | 0;

@@ -173,7 +173,10 @@ export class EngineConn {
     port: number,
     options: { readonly resumeWith?: ClientTicket } = {},
   ): Promise<EngineConn> {
+    const now = () => performance.timeOrigin + performance.now();
+    const start = now();
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const tcpAt = now();
     conn.setNoDelay(true);
     const tls = new TlsClientConnection({
       provider: defaultProvider,
@@ -184,15 +187,33 @@ export class EngineConn {
     const c = new EngineConn(conn, tls);
     try {
       await c.#flush();
+      const helloAt = now();
+      let firstReadAt = 0;
       while (!tls.handshakeComplete) {
         if (!(await c.#pull())) throw new Error("Server closed during the handshake");
+        firstReadAt ||= now();
       }
+      c.timeline = {
+        port: (conn.localAddr as Deno.NetAddr).port,
+        start,
+        tcpAt,
+        helloAt,
+        firstReadAt,
+        doneAt: now(),
+      };
     } catch (e) {
       c.close();
       throw e;
     }
     return c;
   }
+
+  /**
+   * When the connection's handshake went where, in epoch ms, for the hostile bench: the connect
+   * started, TCP was established, the ClientHello was written, the server's first bytes were
+   * read and processed, the handshake was complete.
+   */
+  timeline: Record<string, number> = {};
 
   /** The tickets the server has sent so far, oldest first. */
   get tickets(): readonly ClientTicket[] {

@@ -48,6 +48,15 @@ export interface HonestResult {
   /** Worst latency of each step, in milliseconds. */
   worstMs: Record<string, number>;
   /**
+   * The worst connect+greeting's timeline (epoch ms, `EngineConn.timeline` and `greetingAt`),
+   * to line up with the server's step probe; empty without `resume`.
+   */
+  worstConnect: Record<string, number>;
+  /** With `resume`: the newest ticket, for a later run (`options.ticket`). */
+  ticket?: ClientTicket;
+  /** Every round's connect timeline, as `worstConnect`. */
+  connects: Record<string, number>[];
+  /**
    * In the worst of each step, how long the client's own thread waited for a core (Linux; 0
    * elsewhere): on a loaded machine the client, too, waits to see the answer.
    */
@@ -312,25 +321,40 @@ export async function runHonestClient(
   account: HonestAccount,
   expected: Map<number, Uint8Array>,
   deadline: number,
-  options: { readonly fetch?: "recent" | "all"; readonly resume?: boolean } = {},
+  options: {
+    readonly fetch?: "recent" | "all";
+    readonly resume?: boolean;
+    /** With `resume`: the ticket the first round offers (a returning client's). */
+    readonly ticket?: ClientTicket;
+  } = {},
 ): Promise<HonestResult> {
   const result: HonestResult = {
     rounds: 0,
     failures: [],
     worstMs: Object.fromEntries(HONEST_STEPS.map((s) => [s, 0])),
     worstWaitMs: Object.fromEntries(HONEST_STEPS.map((s) => [s, 0])),
+    worstConnect: {},
+    connects: [],
     appended: 0,
     resumed: 0,
   };
-  let ticket: ClientTicket | undefined;
+  let ticket: ClientTicket | undefined = options.ticket;
+  let engineTimeline: Record<string, number> = {};
   const timed = async <T>(step: string, body: () => Promise<T>): Promise<T> => {
     const started = performance.now();
     const waited = threadWaitMs();
     const value = await body();
     const ms = performance.now() - started;
+    if (step === "connect+greeting" && engineTimeline.port !== undefined) {
+      result.connects.push({
+        ...engineTimeline,
+        greetingAt: performance.timeOrigin + performance.now(),
+      });
+    }
     if (ms > result.worstMs[step]!) {
       result.worstMs[step] = ms;
       result.worstWaitMs[step] = threadWaitMs() - waited;
+      if (step === "connect+greeting") result.worstConnect = result.connects.at(-1) ?? {};
     }
     return value;
   };
@@ -339,6 +363,7 @@ export async function runHonestClient(
     const roundStarted = performance.now();
     let client: RawImap | null = null;
     let engine: EngineConn | null = null;
+    engineTimeline = {};
     try {
       client = await timed("connect+greeting", async () => {
         if (options.resume) {
@@ -347,6 +372,7 @@ export async function runHonestClient(
             ticket === undefined ? {} : { resumeWith: ticket },
           );
           if (engine.resumed) result.resumed++;
+          engineTimeline = engine.timeline;
         }
         const c = new RawImap(
           engine ?? await connectTlsNoDelay(target.implicitPort, target.caPem),
@@ -407,6 +433,7 @@ export async function runHonestClient(
       ticket = (engine as EngineConn | null)?.tickets.at(-1) ?? ticket;
     }
   }
+  if (ticket !== undefined) result.ticket = ticket;
   return result;
 }
 

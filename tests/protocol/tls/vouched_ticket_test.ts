@@ -80,11 +80,49 @@ Deno.test("forged, tampered, foreign, expired or split vouched tickets are not s
     "another server's keys",
   );
   const lifetimeMs = keys.ticketLifetimeSeconds * 1000;
-  assert.equal(offersVouchedTicket(helloWith(t), keys, Date.now() + lifetimeMs + 60_000), false);
+  assert.equal(
+    offersVouchedTicket(helloWith(t), keys, { now: Date.now() + lifetimeMs + 60_000 }),
+    false,
+  );
   const hello = helloWith(t);
   assert.equal(offersVouchedTicket(hello.subarray(0, hello.length - 1), keys), false, "cut short");
   assert.equal(offersVouchedTicket(new Uint8Array(0), keys), false);
   assert.equal(offersVouchedTicket(new TextEncoder().encode("a LOGIN x y\r\n"), keys), false);
+});
+
+Deno.test("a used-up vouched ticket is not spotted when the use counter is given", () => {
+  const server = {
+    ticketKeys: new TicketKeys({ provider }),
+    ticketUses: new TicketUses({ maxUses: 1 }),
+  };
+  const { tickets } = vouchedConnection(server);
+  const keys = server.ticketKeys;
+  const uses = server.ticketUses;
+  const hello = helloWith(tickets[2]);
+  assert.equal(offersVouchedTicket(hello, keys, { uses }), true, "one use left");
+  assert.equal(offersVouchedTicket(hello, keys, { uses }), true, "spotting records no use");
+  const first = makePair(server, { resumeWith: tickets[2]! });
+  run(first);
+  assert.equal(first.server.info().vouched, true);
+  assert.equal(offersVouchedTicket(hello, keys, { uses }), false, "used up");
+  assert.equal(offersVouchedTicket(hello, keys), true, "without the counter, only the seal");
+  // The used-up ticket's connection falls back to a full handshake, not a vouched one.
+  const again = makePair(server, { resumeWith: tickets[2]! });
+  run(again);
+  assert.equal(again.server.info().resumed, false);
+  assert.equal(again.server.info().vouched, false);
+});
+
+Deno.test("TicketUses.usable peeks without counting a use", () => {
+  const uses = new TicketUses({ maxUses: 2, capacity: 1 });
+  const id = new Uint8Array(16).fill(7);
+  const now = Date.now();
+  assert.equal(uses.usable(id, now), true);
+  assert.equal(uses.take(id, now + 60_000, now), true);
+  assert.equal(uses.usable(id, now), true, "one use left");
+  assert.equal(uses.take(id, now + 60_000, now), true);
+  assert.equal(uses.usable(id, now), false, "used up");
+  assert.equal(uses.usable(new Uint8Array(16).fill(8), now), false, "full table");
 });
 
 Deno.test("no vouched ticket without ticket keys, with tickets off, or for a client that takes none", () => {

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { type ClientTicket, TlsClientConnection } from "../../../protocol/tls/client.ts";
-import { TicketKeys } from "../../../protocol/tls/mod.ts";
+import { TicketKeys, TicketUses } from "../../../protocol/tls/mod.ts";
 import {
   type GateStep,
   HandshakeGate,
@@ -180,6 +180,8 @@ Deno.test("TlsChannel passes an unauthenticated peer's first records to the gate
 Deno.test("TlsChannel: after trust() the peer gets a vouched ticket; resuming with it skips the queue of handshakes and the gate", async () => {
   const key = keyFixture("P-256");
   const ticketKeys = new TicketKeys({ provider });
+  // One use per ticket: a used-up vouched ticket's full handshake waits like any other.
+  const ticketUses = new TicketUses({ maxUses: 1 });
   const kinds: GateStep[] = [];
   const gate = new class extends HandshakeGate {
     override run<T>(step: () => T, kind: GateStep = "continuing"): Promise<T> {
@@ -206,6 +208,7 @@ Deno.test("TlsChannel: after trust() the peer gets a vouched ticket; resuming wi
       certificateChain: key.chain,
       privateKey: key.privateKey,
       ticketKeys,
+      ticketUses,
     }, { handshakeTimeoutMs: 5000, gate, gateUntilTrusted: true });
     await channel.write(encoder.encode("* OK\r\n"));
     client.send(encoder.encode("a1 LOGIN u p\r\n"));
@@ -225,6 +228,11 @@ Deno.test("TlsChannel: after trust() the peer gets a vouched ticket; resuming wi
   assert.equal(returning.channel.info().resumed, true);
   assert.deepEqual(returning.kinds, ["vouched", "vouched"], "its records skip the gate");
   await returning.channel.close();
+
+  const usedUp = await connection(first.client.tickets.at(-1), false);
+  assert.equal(usedUp.channel.info().resumed, false);
+  assert.deepEqual(usedUp.kinds, ["fresh", "continuing", "record"], "used up: no lane");
+  await usedUp.channel.close();
 
   const notLoggedIn = await connection(first.client.tickets[0], false);
   assert.equal(notLoggedIn.channel.info().resumed, true);

@@ -35,6 +35,24 @@ Deno.test("SharedTicketUses takes expired tickets' slots and refuses when its ta
   assert.equal(uses.take(id(5), later + 10_000, later), false);
 });
 
+Deno.test("SharedTicketUses.usable peeks without counting a use", () => {
+  const buffer = allocateTicketUses(4);
+  const a = new SharedTicketUses(buffer, 2);
+  const b = new SharedTicketUses(buffer, 2);
+  const now = 1_700_000_000_000;
+  assert.equal(a.usable(id(1), now), true, "a new ticket");
+  assert.equal(a.usable(id(1), now), true, "peeking twice records nothing");
+  assert.equal(a.take(id(1), now + 10_000, now), true);
+  assert.equal(b.usable(id(1), now), true, "one use left");
+  assert.equal(b.take(id(1), now + 10_000, now), true);
+  assert.equal(a.usable(id(1), now), false, "used up, seen from every Worker");
+  assert.equal(b.usable(id(1), now), false);
+  for (let n = 2; n <= 4; n++) assert.equal(a.take(id(n), now + 10_000, now), true);
+  assert.equal(a.usable(id(5), now), false, "full: a new ticket could not be counted");
+  assert.equal(a.usable(id(5), now + 20_000), true, "expired tickets' slots are free again");
+  assert.equal(a.usable(new Uint8Array(16), now), false, "malformed");
+});
+
 function session(n: number, createdAt: number, chainBytes = 0): Session12 {
   return {
     suite: 0xc02f,
