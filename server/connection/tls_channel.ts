@@ -22,7 +22,6 @@ import {
   closeQuietly,
   isConnectionGone,
   READ_CHUNK,
-  readOrNull,
   writeAll,
 } from "./channel.ts";
 import { Pacer } from "../../protocol/event_loop.ts";
@@ -201,6 +200,12 @@ export class TlsChannel implements ByteChannel {
   #framing: RecordFraming | null = new RecordFraming();
   #writing: Promise<void> = Promise.resolve();
   #eof = false;
+  /**
+   * A read or write found the connection reset (or otherwise gone): a close_notify could not
+   * reach the peer, and trying builds one more error, stack and all (every client that closes
+   * right after its handshake, as `openssl s_time` does).
+   */
+  #gone = false;
   /** A fatal alert ended the connection: no close_notify follows. */
   #failed = false;
   #closed = false;
@@ -376,7 +381,14 @@ export class TlsChannel implements ByteChannel {
   /** Reads once from the socket, resizing the buffer to the traffic; null at EOF. */
   async #read(): Promise<Uint8Array | null> {
     const buffer = this.#buffer;
-    const n = await readOrNull(this.#conn, buffer);
+    let n: number | null;
+    try {
+      n = await this.#conn.read(buffer);
+    } catch (error) {
+      if (!isConnectionGone(error)) throw error;
+      this.#gone = true;
+      return null;
+    }
     if (n === null) return null;
     if (n === buffer.length && buffer.length < READ_CHUNK) {
       this.#buffer = new Uint8Array(READ_CHUNK);
@@ -414,7 +426,12 @@ export class TlsChannel implements ByteChannel {
     const out = this.#engine.takeOutgoing();
     if (out.length === 0) return this.#writing;
     this.#writing = this.#writing.then(async () => {
-      await writeAll(this.#conn, out);
+      try {
+        await writeAll(this.#conn, out);
+      } catch (error) {
+        if (isConnectionGone(error)) this.#gone = true;
+        throw error;
+      }
       if (this.#out === 0) this.flightWrittenAt = performance.now();
       this.#out += out.length;
       this.#metrics.bytesSent(out.length);
@@ -508,6 +525,11 @@ export class TlsChannel implements ByteChannel {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#gone) {
+      this.closeReason ??= "connection reset";
+      closeQuietly(this.#conn);
+      return;
+    }
     this.closeReason ??= "close_notify sent";
     try {
       if (!this.#failed) this.#metrics.tlsAlert("sent", "close_notify");
