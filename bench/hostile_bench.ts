@@ -15,7 +15,7 @@
  */
 import { startStallProbes } from "./_stall_probes.ts";
 import { worstStallDetail } from "../server/serve/stall_probe.ts";
-import { type StepFigure, worstSteps } from "../server/serve/step_probe.ts";
+import { FLUSH_MS, type StepFigure, worstSteps } from "../server/serve/step_probe.ts";
 import { startPosternProcess } from "../tests/_support/postern.ts";
 import {
   HONEST_STEPS,
@@ -262,6 +262,8 @@ export async function benchHostile(options: HostileBenchOptions): Promise<Hostil
       timeouts: tcpAfter.timeouts - tcpBefore.timeouts,
       retransmitted: tcpAfter.retransmitted - tcpBefore.retransmitted,
     };
+    // The probe writes its lines at most FLUSH_MS after each step.
+    await new Promise((r) => setTimeout(r, 2 * FLUSH_MS));
     const connectSplit = splitConnects(stepFile, loaded.connects, loaded.worstConnect);
     const serverWorst: Record<string, StepFigure> = {};
     for (const [name, figure] of Object.entries(worstSteps(stepFile, attackStart, deadline))) {

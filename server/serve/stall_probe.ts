@@ -12,6 +12,8 @@
  * is when that tick began (`performance.now()`, to match against `--trace-gc` times).
  */
 
+import { schedstat } from "./_schedstat.ts";
+
 const TICK_MS = 5;
 const REPORT_MS = 500;
 
@@ -76,16 +78,6 @@ export function startStallProbe(path: string): () => void {
   }, TICK_MS);
   Deno.unrefTimer(timer);
   return () => clearInterval(timer);
-}
-
-/** The main thread's time on a CPU and waiting for one so far, in ms (null off Linux). */
-function schedstat(): { cpuMs: number; waitMs: number } | null {
-  try {
-    const [cpu, wait] = Deno.readTextFileSync("/proc/thread-self/schedstat").split(" ");
-    return { cpuMs: Number(cpu) / 1e6, waitMs: Number(wait) / 1e6 };
-  } catch {
-    return null;
-  }
 }
 
 /** The worst stall the probe file reports between two epoch times, in milliseconds. */

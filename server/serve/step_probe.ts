@@ -8,7 +8,11 @@
  * per step (`{"at": epochMs, "step": "SELECT", "ms": n, "waitMs": n}`) is appended to the file
  * that the environment variable `POSTERN_STEP_PROBE` names; otherwise nothing is measured.
  * Only steps of connections that logged in are written: in the bench, the honest client's.
+ * Lines are written in batches, at most `FLUSH_MS` after they were recorded, so that the probe
+ * adds no file write to each step it measures.
  */
+
+import { schedstat } from "./_schedstat.ts";
 
 /** When a step started: `performance.now()` and the main thread's wait for a core so far. */
 export interface StepMark {
@@ -29,7 +33,12 @@ export interface StepProbe {
     gateMs?: number,
     extra?: Record<string, number>,
   ): void;
+  /** Writes the lines recorded so far. */
+  flush(): void;
 }
+
+/** The longest a recorded line waits before it is written. */
+export const FLUSH_MS = 100;
 
 /** The probe when `POSTERN_STEP_PROBE` names a file, else null (read once per thread). */
 export const stepProbe: StepProbe | null = fromEnv();
@@ -48,19 +57,33 @@ function fromEnv(): StepProbe | null {
 export function fileStepProbe(path: string): StepProbe {
   const encoder = new TextEncoder();
   const mark = (): StepMark => ({ at: performance.now(), waitMs: waitedMs() });
+  let pending = "";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const flush = () => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    if (pending === "") return;
+    const text = pending;
+    pending = "";
+    Deno.writeFileSync(path, encoder.encode(text), { append: true });
+  };
   return {
     mark,
+    flush,
     record(step, since, until, gateMs, extra) {
       const now = until ?? mark();
-      const line = JSON.stringify({
+      pending += JSON.stringify({
         at: Date.now(),
         step,
         ms: Math.round((now.at - since.at) * 10) / 10,
         waitMs: Math.round((now.waitMs - since.waitMs) * 10) / 10,
         ...(gateMs === undefined ? {} : { gateMs: Math.round(gateMs * 10) / 10 }),
         ...extra,
-      });
-      Deno.writeFileSync(path, encoder.encode(line + "\n"), { append: true });
+      }) + "\n";
+      if (timer === undefined) {
+        timer = setTimeout(flush, FLUSH_MS);
+        Deno.unrefTimer(timer);
+      }
     },
   };
 }
@@ -76,17 +99,12 @@ let waitRead = { at: -Infinity, waitMs: 0 };
 
 /**
  * The main thread's time runnable but waiting for a core so far, in ms (0 off Linux), read at
- * most once a millisecond (a read costs about 10 µs; a flood makes thousands of marks a second).
+ * most once a millisecond (a flood makes thousands of marks a second).
  */
 function waitedMs(): number {
   const now = performance.now();
   if (now - waitRead.at < WAIT_REUSE_MS) return waitRead.waitMs;
-  let waitMs = 0;
-  try {
-    waitMs = Number(Deno.readTextFileSync("/proc/thread-self/schedstat").split(" ")[1]) / 1e6;
-  } catch {
-    // Not Linux.
-  }
+  const waitMs = schedstat()?.waitMs ?? 0;
   waitRead = { at: now, waitMs };
   return waitMs;
 }

@@ -14,6 +14,9 @@ Deno.test("step probe: lines appended per step, the worst of each read back with
     probe.record("SELECT", since);
     probe.record("SELECT", { at: since.at - 50, waitMs: since.waitMs });
     probe.record("handshake", since, { at: since.at + 7, waitMs: since.waitMs + 2 }, 3);
+    // Lines are written in batches: none yet, all after a flush.
+    assert.deepEqual(worstSteps(path, from, Date.now() + 1), {});
+    probe.flush();
     const worst = worstSteps(path, from, Date.now() + 1);
     assert.equal(worst.SELECT?.count, 2);
     assert.ok(worst.SELECT!.ms >= 50);
