@@ -1508,7 +1508,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
     uids: readonly number[],
   ): Promise<Map<number, MessageObjectInfo>> {
     return this.#call(() => {
-      this.#mailboxById(mailboxId);
+      this.#mailboxExists(mailboxId);
       const out = new Map<number, MessageObjectInfo>();
       for (const row of this.#messageRows(mailboxId, uids)) {
         out.set(row.uid, {
@@ -1523,13 +1523,17 @@ export class SqliteMailStore implements MailStore, ExactStore {
 
   async getRaw(mailboxId: number, uid: number): Promise<Uint8Array | null> {
     const found = await this.#call((): { raw: Uint8Array | null } | { blobId: number } => {
-      this.#mailboxById(mailboxId);
       const m = this.#get<{ blob_id: number; size: number }>(
         "SELECT blob_id, size FROM messages WHERE mailbox_id = ? AND uid = ?",
         mailboxId,
         uid,
       );
-      if (m === undefined) return { raw: null };
+      // A message row means its mailbox exists (ON DELETE CASCADE, foreign keys on): only a
+      // miss needs to tell a missing mailbox from a missing message.
+      if (m === undefined) {
+        this.#mailboxExists(mailboxId);
+        return { raw: null };
+      }
       if (m.size >= OFF_THREAD_READ_BYTES && this.#path !== ":memory:") {
         return { blobId: m.blob_id };
       }
@@ -1609,13 +1613,13 @@ export class SqliteMailStore implements MailStore, ExactStore {
 
   getSummary(mailboxId: number, uid: number): Promise<string | null> {
     return this.#call(() => {
-      this.#mailboxById(mailboxId);
       const row = this.#get<{ summary: string | null }>(
         `SELECT b.summary FROM messages m JOIN blobs b ON b.id = m.blob_id
          WHERE m.mailbox_id = ? AND m.uid = ?`,
         mailboxId,
         uid,
       );
+      if (row === undefined) this.#mailboxExists(mailboxId);
       return row?.summary ?? null;
     });
   }
@@ -1626,7 +1630,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
     contains?: string,
   ): Promise<Map<number, string | null>> {
     return this.#call(() => {
-      this.#mailboxById(mailboxId);
+      this.#mailboxExists(mailboxId);
       const out = new Map<number, string | null>();
       if (uids.length === 0) return out;
       const wanted = new Set(uids);
@@ -1653,7 +1657,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
 
   getSortTexts(mailboxId: number, uids: readonly number[]): Promise<SortTextRow[]> {
     return this.#call(() => {
-      this.#mailboxById(mailboxId);
+      this.#mailboxExists(mailboxId);
       if (uids.length === 0) return [];
       const wanted = new Set(uids);
       const [lo, hi] = uidSpan(wanted);
@@ -1759,7 +1763,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
   expunge(mailboxId: number, uids?: readonly number[]): Promise<number[]> {
     return this.#write(() =>
       this.#transaction(() => {
-        this.#mailboxById(mailboxId);
+        this.#mailboxExists(mailboxId);
         let gone: number[];
         if (uids === undefined) {
           gone = this.#all<{ uid: number }>(
@@ -2447,6 +2451,13 @@ export class SqliteMailStore implements MailStore, ExactStore {
       accountId,
       canonical,
     );
+  }
+
+  /** Throws `nonexistent` unless the mailbox exists; cheaper than `#mailboxById`. */
+  #mailboxExists(id: number): void {
+    if (this.#get("SELECT 1 AS x FROM mailboxes WHERE id = ?", id) === undefined) {
+      throw new MailStoreError("nonexistent", "No such mailbox");
+    }
   }
 
   #mailboxById(id: number): MailboxRow {
