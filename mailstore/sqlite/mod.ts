@@ -417,6 +417,36 @@ function ascending(xs: readonly number[]): boolean {
   return true;
 }
 
+/** How long a closing worker may take to report that its connection is closed. */
+const WORKER_CLOSE_MS = 5000;
+
+/**
+ * Asks one of the store's workers to close its connection, waits for its `closed` report (or an
+ * error, or `WORKER_CLOSE_MS`), then terminates it. Other reports that arrive meanwhile go to
+ * `onReport`.
+ */
+async function closeWorker<R extends { kind: string }>(
+  worker: Worker,
+  onReport?: (report: R) => void,
+): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const timeout = setTimeout(done, WORKER_CLOSE_MS);
+    function done() {
+      clearTimeout(timeout);
+      resolve();
+    }
+    worker.onmessage = (e: MessageEvent<R>) => {
+      if (e.data.kind === "closed") done();
+      else onReport?.(e.data);
+    };
+    worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      done();
+    };
+    worker.postMessage({ kind: "close" });
+  });
+  worker.terminate();
+}
 /** The SQLite MailStore. Create it with `openSqliteMailStore`. */
 export class SqliteMailStore implements MailStore, ExactStore {
   #db: DatabaseSync;
@@ -1209,28 +1239,11 @@ export class SqliteMailStore implements MailStore, ExactStore {
     const writer = this.#blobWriter;
     if (writer === null) return;
     this.#blobWriter = null;
-    const worker = writer.worker;
-    await new Promise<void>((resolve) => {
-      const timeout = setTimeout(resolve, 5000);
-      worker.onmessage = (e: MessageEvent<BlobWriterReport>) => {
-        const r = e.data;
-        if (r.kind !== "closed") {
-          writer.pending.get(r.id)?.(r);
-          writer.pending.delete(r.id);
-          return;
-        }
-        clearTimeout(timeout);
-        resolve();
-      };
-      worker.onerror = (e: ErrorEvent) => {
-        e.preventDefault();
-        clearTimeout(timeout);
-        resolve();
-      };
-      const close: BlobWriterRequest = { kind: "close" };
-      worker.postMessage(close);
+    await closeWorker<BlobWriterReport>(writer.worker, (r) => {
+      if (r.kind === "closed") return;
+      writer.pending.get(r.id)?.(r);
+      writer.pending.delete(r.id);
     });
-    worker.terminate();
     for (const p of writer.pending.values()) p(undefined);
     writer.pending.clear();
   }
@@ -2209,22 +2222,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
     const worker = this.#checkpointer;
     if (worker === null) return;
     this.#checkpointer = null;
-    await new Promise<void>((resolve) => {
-      const timeout = setTimeout(resolve, 5000);
-      worker.onmessage = (e: MessageEvent<CheckpointerReport>) => {
-        if (e.data.kind !== "closed") return;
-        clearTimeout(timeout);
-        resolve();
-      };
-      worker.onerror = (e: ErrorEvent) => {
-        e.preventDefault();
-        clearTimeout(timeout);
-        resolve();
-      };
-      const close: CheckpointerRequest = { kind: "close" };
-      worker.postMessage(close);
-    });
-    worker.terminate();
+    await closeWorker<CheckpointerReport>(worker);
   }
 
   /**
