@@ -45,6 +45,8 @@ export interface HandshakeFigures {
   }[];
   /** Postern's event-loop stalls during its timed handshakes (with several Workers: theirs). */
   readonly stall: StallFigures;
+  /** With several Workers: the server process's CPU µs per handshake, every thread counted. */
+  readonly processUs: number | null;
   readonly dovecot: number | null;
   readonly rustls: number;
   /** µs per P-256 signature: noble one at a time, WebCrypto 1 and 256 in flight. */
@@ -158,11 +160,16 @@ export async function benchHandshakes(
     // With one loop, Postern's figure is the default mode's (auto); with several, this server's.
     let ours = modes[0]?.rate;
     let stall = modes[0]?.stall;
+    let processUs: number | null = null;
     if (ours === undefined || stall === undefined) {
       await parallelSTime(postern.implicitPort, caPath, clients, 1);
+      const all0 = cpuSeconds(postern.pid, false);
+      const started = performance.now();
       const from = Date.now();
       ours = await parallelSTime(postern.implicitPort, caPath, clients, seconds);
       const to = Date.now();
+      const count = ours * (performance.now() - started) / 1000;
+      processUs = 1e6 * (cpuSeconds(postern.pid, false) - all0) / count;
       await settleProbes();
       stall = stallFigures(stallFile, probes.idleFile, from, to);
     }
@@ -198,6 +205,7 @@ export async function benchHandshakes(
       postern: ours,
       modes,
       stall,
+      processUs,
       dovecot: dovecotRate,
       rustls,
       signing: await signing(),
@@ -225,7 +233,13 @@ export function formatHandshakes(f: HandshakeFigures): string {
         m.mainThreadUs.toFixed(0)
       } µs; ${formatStall(m.stall)}`
     ),
-    ...(f.modes.length === 0 ? [`  Postern: ${formatStall(f.stall)}`] : []),
+    ...(f.modes.length === 0
+      ? [
+        `  Postern: ${
+          f.processUs === null ? "" : `server CPU per handshake ${f.processUs.toFixed(0)} µs; `
+        }${formatStall(f.stall)}`,
+      ]
+      : []),
     `P-256 sign: noble ${f.signing.noble.toFixed(0)} µs; WebCrypto ${
       f.signing.webcrypto1.toFixed(0)
     } µs one at a time, ${f.signing.webcrypto256.toFixed(0)} µs each with 256 in flight`,
