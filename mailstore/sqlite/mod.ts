@@ -112,6 +112,14 @@ export interface SqliteMailStoreOptions {
    * Otherwise each starts at its first use.
    */
   readonly startWorkers?: boolean;
+  /**
+   * Whether this connection checkpoints the WAL with a worker of its own, in group-commit mode
+   * (default true). Of several connections of one server to one database (its Workers'), one
+   * checkpointer is enough: a second one repeats the same checkpoints and their syncs. Without
+   * one, this connection leaves SQLite's checkpoint inside COMMIT as a backstop only
+   * (`BACKSTOP_AUTOCHECKPOINT_PAGES`).
+   */
+  readonly checkpointer?: boolean;
 }
 
 /**
@@ -491,6 +499,8 @@ export class SqliteMailStore implements MailStore, ExactStore {
   #commits = 0;
   /** The checkpoint worker, once started. */
   #checkpointer: Worker | null = null;
+  /** Another connection checkpoints (`checkpointer: false`): never start a worker for it. */
+  #checkpointsElsewhere = false;
   #path: string;
   /** Why a WAL sync failed; once set, the store answers nothing more. */
   #syncFailed: unknown = null;
@@ -538,6 +548,10 @@ export class SqliteMailStore implements MailStore, ExactStore {
       this.#synchronous = level;
       this.#db.exec(`PRAGMA synchronous = ${level}`);
       this.#db.exec("PRAGMA foreign_keys = ON");
+      if (this.#walPath !== null && options.checkpointer === false) {
+        this.#checkpointsElsewhere = true;
+        this.#db.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
+      }
       this.#migrate();
       this.pruneExpunged();
       this.#sweepPendingBlobs();
@@ -563,6 +577,11 @@ export class SqliteMailStore implements MailStore, ExactStore {
   /** The schema version this database is at. */
   get schemaVersion(): number {
     return this.#schemaVersion();
+  }
+
+  /** Whether this connection's checkpoint worker runs now. */
+  get checkpointing(): boolean {
+    return this.#checkpointer !== null;
   }
 
   /**
@@ -1230,7 +1249,9 @@ export class SqliteMailStore implements MailStore, ExactStore {
     this.#blobWriter = writer;
     // A large blob in the WAL would otherwise be checkpointed by SQLite inside this
     // connection's next COMMIT, on the event loop.
-    if (this.#walPath !== null && this.#checkpointer === null) this.#startCheckpointer();
+    if (this.#walPath !== null && this.#checkpointer === null && !this.#checkpointsElsewhere) {
+      this.#startCheckpointer();
+    }
     return writer;
   }
 
@@ -2388,7 +2409,10 @@ export class SqliteMailStore implements MailStore, ExactStore {
       return result;
     }
     this.#noteUnsynced();
-    if (this.#checkpointer === null && ++this.#commits === CHECKPOINTER_AFTER_COMMITS) {
+    if (
+      this.#checkpointer === null && !this.#checkpointsElsewhere &&
+      ++this.#commits === CHECKPOINTER_AFTER_COMMITS
+    ) {
       this.#startCheckpointer();
     }
     if (events.length > 0) {

@@ -301,6 +301,8 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
         relay: role.relay,
         recent: role.recent,
         sharedSync: role.sync,
+        // One checkpointer per database: the primary Worker's.
+        checkpointer: role.primary,
         failureFeed: role.failureFeed,
         sessions: role.sessions,
         idFields: { "x-postern-worker": String(role.id) },

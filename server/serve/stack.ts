@@ -78,6 +78,11 @@ export interface StackOptions {
   readonly failureFeed?: FailureFeed;
   /** The SQLite WAL syncs shared by the Workers' connections. */
   readonly sharedSync?: SharedArrayBuffer;
+  /**
+   * Whether this stack's SQLite connection runs the WAL's checkpoint worker (default true); of
+   * several Workers, the primary's alone does.
+   */
+  readonly checkpointer?: boolean;
   /** The \Recent boundaries shared by the Workers (`SharedBoundaries`). */
   readonly recent?: SharedArrayBuffer;
   /** Counts sessions across the Workers, for `limits.max_connections_per_user`. */
@@ -166,6 +171,7 @@ export class ServerStack {
       startWorkers: true,
       ...(options.relay ? { relay: options.relay } : {}),
       ...(options.sharedSync ? { sharedSync: options.sharedSync } : {}),
+      ...(options.checkpointer !== undefined ? { checkpointer: options.checkpointer } : {}),
     });
     const store = timeStore ? instrumentStore(opened, metrics) : opened;
     if (options.recent) {

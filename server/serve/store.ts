@@ -24,6 +24,8 @@ export interface OpenStoreOptions {
   readonly sharedSync?: SharedArrayBuffer;
   /** Starts a SQLite store's worker threads at open (see `SqliteMailStoreOptions`). */
   readonly startWorkers?: boolean;
+  /** Whether a SQLite store checkpoints with a worker of its own (see `SqliteMailStoreOptions`). */
+  readonly checkpointer?: boolean;
 }
 
 /** Largest password file read; a password is a line. */
@@ -44,7 +46,7 @@ export async function openConfiguredStore(
   options: OpenStoreOptions = {},
 ): Promise<MailStore & ExactStore> {
   const store = config.store;
-  const { relay, sharedSync, startWorkers, ...common } = options;
+  const { relay, sharedSync, startWorkers, checkpointer, ...common } = options;
   if (store.kind === "sqlite") {
     if (store.path === null) await prepareDataDir(config.dataDir);
     return await openSqliteMailStore(sqlitePath(config)!, {
@@ -52,6 +54,7 @@ export async function openConfiguredStore(
       ...(relay !== undefined ? { relay } : {}),
       ...(sharedSync !== undefined ? { sharedSync } : {}),
       ...(startWorkers !== undefined ? { startWorkers } : {}),
+      ...(checkpointer !== undefined ? { checkpointer } : {}),
     });
   }
   const password = store.passwordFile === null

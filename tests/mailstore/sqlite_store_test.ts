@@ -881,3 +881,64 @@ Deno.test("a batch of large handed-over messages is stored all or nothing, with 
     assert.equal(count(path, "SELECT count(*) AS n FROM blobs"), 3);
   });
 });
+
+Deno.test("of two connections to one database, only the one asked to checkpoints, and the WAL still empties", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/mail.db`;
+    /** Messages in the database file alone: what checkpoints copied out of the WAL. */
+    const inFile = () => {
+      Deno.copyFileSync(path, `${dir}/copy.db`);
+      try {
+        // Before any checkpoint even the schema is in the WAL only.
+        const db = new DatabaseSync(`${dir}/copy.db`);
+        try {
+          const table = db.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'messages'").get();
+          return table === undefined ? 0 : Number(
+            db.prepare(
+              "SELECT count(*) AS n FROM messages",
+            ).get()?.n,
+          );
+        } finally {
+          db.close();
+        }
+      } finally {
+        Deno.removeSync(`${dir}/copy.db`);
+        try {
+          Deno.removeSync(`${dir}/copy.db-wal`);
+        } catch { /* none */ }
+      }
+    };
+    const sync = allocateSharedSync();
+    const other = await openSqliteMailStore(path, {
+      sharedSync: sync,
+      startWorkers: true,
+      checkpointer: false,
+    });
+    let primary: Awaited<ReturnType<typeof openSqliteMailStore>> | null = null;
+    try {
+      const account = await other.createAccount("alice", null);
+      const inbox = (await other.getMailbox(account.id, "INBOX"))!;
+      // More commits than start a checkpointer of its own in group-commit mode.
+      for (let i = 0; i < 100; i++) {
+        await other.append(inbox.id, { raw: enc.encode(`Subject: ${i}\r\n\r\nbody\r\n`) });
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(other.checkpointing, false);
+      // Nobody checkpointed: the messages are in the WAL only (SQLite's inline checkpoint is
+      // only the backstop, far above these pages).
+      assert.equal(inFile(), 0);
+      primary = await openSqliteMailStore(path, { sharedSync: sync, startWorkers: true });
+      assert.equal(primary.checkpointing, true);
+      let copied = 0;
+      for (let i = 0; i < 40 && copied < 100; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        copied = inFile();
+      }
+      assert.equal(copied, 100, "the primary's worker checkpointed the other's commits");
+    } finally {
+      await other.close();
+      await primary?.close();
+    }
+    assert.equal(count(path, "SELECT count(*) AS n FROM messages"), 100);
+  });
+});
