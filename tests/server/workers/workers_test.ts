@@ -179,6 +179,55 @@ Deno.test({
         assert.ok(result.commands > 20 * 10, `only ${result.commands} commands ran`);
       });
       await t.step(
+        "20 clients see no contradictory state while both Workers store multi-MiB APPENDs",
+        async () => {
+          // Large messages go through each Worker's blob writer; only the primary Worker's
+          // store checkpoints the WAL that both write.
+          const uploaders = await onDistinctWorkers(postern, "alice", 2);
+          const sizes = [1, 5, 6].map((mib) => mib * 1024 * 1024);
+          const uploads = uploaders.map(async (imap, u) => {
+            const stored: number[] = [];
+            for (const size of sizes) {
+              const filler = "x".repeat(76) + "\r\n";
+              const body = filler.repeat(Math.ceil(size / filler.length)).slice(0, size);
+              const raw = makeMessage(`large-${u}-${size}`, `Large ${u} ${size}`, body);
+              const r = await imap!.command("APPEND INBOX", raw, 60_000);
+              assert.equal(r.status, "OK", r.tagged);
+              stored.push(raw.length);
+            }
+            return stored;
+          });
+          const [checked, ...stored] = await Promise.all([
+            runStateChecker(async () => {
+              const imap = await RawImap.tls(postern.implicitPort, postern.caPem);
+              await imap.greeting();
+              const ok = await imap.command("LOGIN carol pw");
+              assert.equal(ok.status, "OK", ok.tagged);
+              return rawConnection(imap);
+            }, { clients: 20, durationMs: 4000, maxCommands: 60, seed: 23 }),
+            ...uploads,
+          ]);
+          assert.deepEqual(checked.errors, [], checked.errors.slice(0, 20).join("\n"));
+          assert.ok(checked.commands > 20 * 10, `only ${checked.commands} commands ran`);
+          // Every acknowledged large message is there, whole, seen from either Worker.
+          try {
+            for (const imap of uploaders) {
+              const select = await imap!.command("EXAMINE INBOX");
+              assert.equal(select.status, "OK", select.tagged);
+              const sizesSeen = await imap!.command("FETCH 1:* (RFC822.SIZE)");
+              const all = [
+                ...sizesSeen.untagged.map((r) => r.text).join("\n").matchAll(
+                  /RFC822\.SIZE (\d+)/g,
+                ),
+              ].map((m) => Number(m[1]));
+              for (const size of stored.flat()) assert.ok(all.includes(size), `${size} missing`);
+            }
+          } finally {
+            for (const imap of uploaders) await imap!.close();
+          }
+        },
+      );
+      await t.step(
         "a password changed in the store is refused by both Workers' caches",
         async () => {
           // Both Workers verify bob's password (each caches it, and tells the other).
