@@ -455,6 +455,7 @@ async function closeWorker<R extends { kind: string }>(
   });
   worker.terminate();
 }
+
 /** The SQLite MailStore. Create it with `openSqliteMailStore`. */
 export class SqliteMailStore implements MailStore, ExactStore {
   #db: DatabaseSync;
