@@ -138,6 +138,15 @@ const SYNC_TURN_MS = 250;
 const WRITE_POLL_MS = 1;
 /** The same, while the blob writer holds the lock (`HELD_LONG`). */
 const LONG_WRITE_POLL_MS = 10;
+/** How long SQLite waits for another connection's write lock (reads; writes see `#locked`). */
+const BUSY_TIMEOUT_MS = 5000;
+/** How often a write refused by another process's write lock tries again. */
+const EXTERNAL_BUSY_POLL_MS = 5;
+
+/** SQLITE_BUSY: another connection (another process) holds the database's write lock. */
+function isBusy(error: unknown): boolean {
+  return error instanceof Error && error.message === "database is locked";
+}
 
 /** A shared sync record for the connections of one server to one database. */
 export function allocateSharedSync(): SharedArrayBuffer {
@@ -539,7 +548,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
     this.#path = path;
     this.#db = new DatabaseSync(path);
     try {
-      this.#db.exec("PRAGMA busy_timeout = 5000");
+      this.#db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
       this.#db.exec("PRAGMA journal_mode = WAL");
       const durable = options.synchronous !== "off";
       const memory = path === ":memory:" || path === "";
@@ -2109,13 +2118,15 @@ export class SqliteMailStore implements MailStore, ExactStore {
    * BEGIN IMMEDIATE never waits. A connection holds the lock only while a body runs, which
    * never awaits: the lock is only ever found taken by another connection.
    */
-  #write<T>(body: () => T): Promise<T> {
+  #write<T>(body: () => T, busySince?: number): Promise<T> {
     const cells = this.#writeCells;
-    if (Atomics.compareExchange(cells, WRITE_LOCK, 0, HELD) === 0) return this.#locked(cells, body);
-    return this.#writeInTurn(cells, body);
+    if (Atomics.compareExchange(cells, WRITE_LOCK, 0, HELD) === 0) {
+      return this.#locked(cells, body, busySince);
+    }
+    return this.#writeInTurn(cells, body, busySince);
   }
 
-  async #writeInTurn<T>(cells: Int32Array, body: () => T): Promise<T> {
+  async #writeInTurn<T>(cells: Int32Array, body: () => T, busySince?: number): Promise<T> {
     const start = performance.now();
     let deadline = start;
     for (;;) {
@@ -2141,20 +2152,45 @@ export class SqliteMailStore implements MailStore, ExactStore {
         Atomics.compareExchange(cells, WRITE_LOCK, 0, HELD) === 0 ||
         performance.now() >= deadline
       ) {
-        return await this.#locked(cells, body);
+        return await this.#locked(cells, body, busySince);
       }
     }
   }
 
-  /** Runs a write body holding the shared write lock, which it then releases. */
-  #locked<T>(cells: Int32Array, body: () => T): Promise<T> {
+  /**
+   * Runs a write body holding the shared write lock, which it then releases. Another process
+   * (an administrator's `postern import`, `postern user`) may hold SQLite's own write lock: the
+   * body's BEGIN IMMEDIATE then fails at once instead of sleeping in SQLite's busy handler on
+   * the event loop, and the write is tried again after a pause, for as long as the busy timeout
+   * would have waited. Every body validates, then opens its transaction: a write refused at
+   * BEGIN has done nothing.
+   */
+  #locked<T>(cells: Int32Array, body: () => T, busySince?: number): Promise<T> {
     this.#holdsWriteLock = true;
+    let busy = false;
+    let result: Promise<T>;
     try {
-      return this.#call(body);
+      this.#statement(`PRAGMA busy_timeout = 0`).get();
+      result = this.#call(() => {
+        try {
+          return body();
+        } catch (e) {
+          busy = isBusy(e) &&
+            performance.now() - (busySince ?? performance.now()) < BUSY_TIMEOUT_MS;
+          throw e;
+        }
+      });
     } finally {
+      this.#statement(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`).get();
       this.#holdsWriteLock = false;
       unlockWrites(cells);
     }
+    if (!busy) return result;
+    result.catch(() => {});
+    const since = busySince ?? performance.now();
+    return new Promise((r) => setTimeout(r, EXTERNAL_BUSY_POLL_MS)).then(() =>
+      this.#write(body, since)
+    );
   }
 
   /**

@@ -942,3 +942,45 @@ Deno.test("of two connections to one database, only the one asked to checkpoints
     assert.equal(count(path, "SELECT count(*) AS n FROM messages"), 100);
   });
 });
+
+Deno.test("a write waiting for another process's write lock does not hold the event loop", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/mail.db`;
+    const store = await openSqliteMailStore(path);
+    try {
+      const account = await store.createAccount("alice", null);
+      const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+      // Another process (an administrator's CLI) holds SQLite's write lock for 400 ms.
+      const holder = new Deno.Command(Deno.execPath(), {
+        args: [
+          "eval",
+          `import { DatabaseSync } from "node:sqlite";
+           const db = new DatabaseSync(${JSON.stringify(path)});
+           db.exec("BEGIN IMMEDIATE");
+           console.log("held");
+           const until = Date.now() + 400;
+           while (Date.now() < until) { /* holding */ }
+           db.exec("COMMIT");`,
+        ],
+        stdout: "piped",
+      }).spawn();
+      const out = holder.stdout.getReader();
+      assert.equal(new TextDecoder().decode((await out.read()).value).trim(), "held");
+      const order: string[] = [];
+      const appended = store.append(inbox.id, { raw: enc.encode("Subject: waited\r\n\r\nx\r\n") })
+        .then((r) => {
+          order.push("append");
+          return r;
+        });
+      // A timer due long before the holder lets go runs while the append waits.
+      setTimeout(() => order.push("timer"), 50);
+      const { uid } = await appended;
+      assert.deepEqual(order, ["timer", "append"]);
+      assert.equal((await holder.status).code, 0);
+      out.releaseLock();
+      assert.deepEqual((await store.listMessages(inbox.id)).map((m) => m.uid), [uid]);
+    } finally {
+      await store.close();
+    }
+  });
+});
