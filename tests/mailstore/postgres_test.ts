@@ -209,6 +209,9 @@ pgTest(
       await a.append(inbox.id, { raw: message(2) });
       await a.copy(inbox.id, [1, 2], inbox.id);
       await a.storeFlags(inbox.id, [1, 3], "add", ["\\Deleted"]);
+      // B reads a flag notice's messages when it hears it: were they expunged first (a loaded
+      // machine), it would rightly tell no flag change for them. Let B hear it before that.
+      await b.settle();
       await a.expunge(inbox.id);
       await a.renameMailbox(account.id, "Other", "Renamed");
       const expected: MailboxEvent[] = [
