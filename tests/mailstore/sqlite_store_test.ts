@@ -18,6 +18,19 @@ async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
+/** A file store at `path` with account alice, and her INBOX (the store is closed on failure). */
+async function aliceStore(path: string) {
+  const store = await openSqliteMailStore(path);
+  try {
+    const account = await store.createAccount("alice", null);
+    const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+    return { store, account, inbox };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
+
 function count(path: string, sql: string): number {
   const db = new DatabaseSync(path);
   try {
@@ -81,10 +94,8 @@ Deno.test("openSqliteMailStore() refuses a database from a newer schema", async 
 Deno.test("SqliteMailStore shares blobs between copies and frees them with the last one", async () => {
   await withDir(async (dir) => {
     const path = `${dir}/mail.db`;
-    const store = await openSqliteMailStore(path);
+    const { store, account, inbox } = await aliceStore(path);
     try {
-      const account = await store.createAccount("alice", null);
-      const inbox = (await store.getMailbox(account.id, "INBOX"))!;
       const archive = (await store.getMailbox(account.id, "Archive"))!;
       await store.append(inbox.id, { raw: enc.encode("shared"), flags: ["\\Deleted"] });
       await store.copy(inbox.id, [1], archive.id);
@@ -665,10 +676,8 @@ function largeMessage(tag: string, bytes = 5 * 1024 * 1024): { raw: Uint8Array; 
 Deno.test("a large message handed over is written by the blob writer with its texts, and given back", async () => {
   await withDir(async (dir) => {
     const path = `${dir}/mail.db`;
-    const store = await openSqliteMailStore(path);
+    const { store, account, inbox } = await aliceStore(path);
     try {
-      const account = await store.createAccount("alice", null);
-      const inbox = (await store.getMailbox(account.id, "INBOX"))!;
       const { raw, copy } = largeMessage("big");
       const stored = await store.append(inbox.id, {
         raw,
@@ -707,10 +716,8 @@ Deno.test("a large message handed over is written by the blob writer with its te
 Deno.test("a large delivery that stores no message leaves no blob behind", async () => {
   await withDir(async (dir) => {
     const path = `${dir}/mail.db`;
-    const store = await openSqliteMailStore(path);
+    const { store, inbox } = await aliceStore(path);
     try {
-      const account = await store.createAccount("alice", null);
-      const inbox = (await store.getMailbox(account.id, "INBOX"))!;
       const options = { deliveryKey: "k1", windowMs: 60_000 };
       const first = largeMessage("first");
       const delivered = await store.deliver(inbox.id, { raw: first.raw, handOver: true }, options);
@@ -839,10 +846,8 @@ Deno.test("an in-memory store writes a handed-over message itself and leaves it 
 Deno.test("a batch of large handed-over messages is stored all or nothing, with no blob left", async () => {
   await withDir(async (dir) => {
     const path = `${dir}/mail.db`;
-    const store = await openSqliteMailStore(path);
+    const { store, inbox } = await aliceStore(path);
     try {
-      const account = await store.createAccount("alice", null);
-      const inbox = (await store.getMailbox(account.id, "INBOX"))!;
       const a = largeMessage("a");
       const b = largeMessage("b");
       const small = enc.encode("Subject: small\r\n\r\nx\r\n");
@@ -946,10 +951,8 @@ Deno.test("of two connections to one database, only the one asked to checkpoints
 Deno.test("a write waiting for another process's write lock does not hold the event loop", async () => {
   await withDir(async (dir) => {
     const path = `${dir}/mail.db`;
-    const store = await openSqliteMailStore(path);
+    const { store, inbox } = await aliceStore(path);
     try {
-      const account = await store.createAccount("alice", null);
-      const inbox = (await store.getMailbox(account.id, "INBOX"))!;
       // Another process (an administrator's CLI) holds SQLite's write lock for 400 ms.
       const holder = new Deno.Command(Deno.execPath(), {
         args: [
