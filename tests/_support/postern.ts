@@ -214,6 +214,7 @@ export async function startPosternProcess(options: PosternOptions = {}): Promise
         ? [`--cpu-prof-dir=${Deno.env.get("POSTERN_CPU_PROF")}`]
         : []),
       // For measurements: e.g. POSTERN_V8_FLAGS=--trace-gc with POSTERN_STDOUT_FILE=gc.txt.
+      ...(Deno.env.get("POSTERN_INSPECT") ? [`--inspect=${Deno.env.get("POSTERN_INSPECT")}`] : []),
       ...(Deno.env.get("POSTERN_V8_FLAGS")
         ? [`--v8-flags=${Deno.env.get("POSTERN_V8_FLAGS")}`]
         : []),
