@@ -53,6 +53,9 @@ function sameFlags(a: readonly string[], b: readonly string[]): boolean {
   return b.every((f) => keys.has(f.toLowerCase()));
 }
 
+/** The view's unwatch before it watches and after it closes. */
+const NOTHING = (): void => {};
+
 /** Distinct flag lists a listing is expected to hold; beyond them a set finds the rest. */
 const FEW_FLAG_SETS = 8;
 
@@ -268,7 +271,7 @@ export class MailboxView {
   #keywords = new Map<string, string>();
   /** Flag lists already checked against `#keywords` (stores share one array per set). */
   #announced = new WeakSet<readonly string[]>();
-  #unwatch: () => void = () => {};
+  #unwatch: () => void = NOTHING;
   #listener: (notice: ViewNotice) => void = () => {};
 
   private constructor(
@@ -833,6 +836,6 @@ export class MailboxView {
   /** Stops watching the store. */
   close(): void {
     this.#unwatch();
-    this.#unwatch = () => {};
+    this.#unwatch = NOTHING;
   }
 }

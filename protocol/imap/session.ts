@@ -102,6 +102,16 @@ const STORE_CODES: Record<MailStoreError["code"], string> = {
 /** Result of a command run, for the session's bookkeeping. */
 type Outcome = "ok" | "no" | "bad" | "pending";
 
+/**
+ * The default of every driver callback. Shared: a class field's function literal is allocated
+ * in the old generation once per session.
+ */
+const IGNORE = (): void => {};
+const IGNORE_RESULT = () => IGNORE;
+
+/** A step run once a command's responses are out (`ImapSession.#afterCompletion`). */
+type AfterCompletion = "close" | "startTls" | "compress" | "tooManyAuthFailures";
+
 /** Commands whose purpose is to ask for updates: they wait for changes still on their way. */
 const POLLS: ReadonlySet<string> = new Set(["NOOP", "CHECK"]);
 
@@ -115,25 +125,25 @@ export class ImapSession {
    * large literal comes as a call of its own with the caller's array (possibly a view of stored
    * data): write the calls in order and never modify the bytes.
    */
-  onOutput: (data: Uint8Array) => void | Promise<void> = () => {};
+  onOutput: (data: Uint8Array) => void | Promise<void> = IGNORE;
   /** Called after the tagged OK of STARTTLS; the driver upgrades, then calls `tlsStarted()`. */
-  onStartTls: () => Promise<void> | void = () => {};
+  onStartTls: () => Promise<void> | void = IGNORE;
   /**
    * Called after the tagged OK of COMPRESS DEFLATE (RFC 4978) has been handed to `onOutput`;
    * the driver compresses every later write and inflates every later read. Set
    * `SessionOptions.compress` so that the session offers it.
    */
-  onCompress: () => Promise<void> | void = () => {};
+  onCompress: () => Promise<void> | void = IGNORE;
   /** Called with the client's ID name and version (RFC 2971), for the access log. */
-  onClientId: (name: string, version: string | null) => void = () => {};
+  onClientId: (name: string, version: string | null) => void = IGNORE;
   /** Called once when the session wants the connection closed. */
-  onClose: () => void = () => {};
+  onClose: () => void = IGNORE;
   /**
    * Called as a command starts, with its name as the command table spells it (`UID FETCH`; ""
    * when none could be read). The function it returns is called once the command has its
    * tagged response. For metrics; the driver measures time, the session stays clock-free.
    */
-  onCommand: (name: string) => (result: "ok" | "no" | "bad") => void = () => () => {};
+  onCommand: (name: string) => (result: "ok" | "no" | "bad") => void = IGNORE_RESULT;
 
   readonly #store: MailStore;
   readonly #authenticator: ImapAuthenticator;
@@ -175,7 +185,8 @@ export class ImapSession {
   /** The timer of an IDLE update to try again (see `#onViewNotice`). */
   #idleRetry: ReturnType<typeof setTimeout> | null = null;
   #idleRetryMs = IDLE_RETRY_MIN_MS;
-  #afterCompletion: (() => void) | null = null;
+  /** What to do once the current command's responses are out (a name, not a closure: see #runAfter). */
+  #afterCompletion: AfterCompletion | null = null;
   #savedSearch: readonly number[] = [];
   /** Results kept up to date (RFC 5267, Section 4.3), and whether the mailbox changed since. */
   #updates: UpdateContext[] = [];
@@ -497,9 +508,30 @@ export class ImapSession {
 
   #afterCommand(outcome: Outcome): void {
     if (outcome === "bad") this.#countBad();
+    this.#runAfter();
+  }
+
+  /**
+   * Runs the pending `#afterCompletion`. It is a name rather than a closure kept in a field:
+   * V8 allocates a function literal assigned straight to a property in the old generation, and
+   * the session it captures would outlive the connection until the next full collection.
+   */
+  #runAfter(): void {
     const after = this.#afterCompletion;
     this.#afterCompletion = null;
-    if (after !== null) after();
+    switch (after) {
+      case null:
+        return;
+      case "close":
+        return this.#close();
+      case "startTls":
+        return this.#startTls();
+      case "compress":
+        return this.#startCompress();
+      case "tooManyAuthFailures":
+        this.#out.line("* BYE Too many failed authentications");
+        return this.#close();
+    }
   }
 
   #countBad(): void {
@@ -536,7 +568,7 @@ export class ImapSession {
     if (settle) await this.#store.settle?.();
     if (state.view.deleted) {
       this.#out.line("* BYE Selected mailbox was deleted");
-      this.#afterCompletion = () => this.#close();
+      this.#afterCompletion = "close";
       return false;
     }
     const refresh = allowExpunge && this.#updatesDirty && this.#updates.length > 0;
@@ -649,13 +681,18 @@ export class ImapSession {
     ) {
       const view = next.kind === "selected" ? next.view : null;
       if (view !== null) {
-        view.onNotice = () => {
-          this.#updatesDirty = true;
-          this.#onViewNotice();
-        };
+        view.onNotice = this.#noticeListener();
       }
     }
     this.#state = next;
+  }
+
+  /** What the selected view calls on a change (returned, not assigned in place: see #runAfter). */
+  #noticeListener(): () => void {
+    return () => {
+      this.#updatesDirty = true;
+      this.#onViewNotice();
+    };
   }
 
   /**
@@ -682,9 +719,7 @@ export class ImapSession {
         this.#idleRetryMs = Math.min(this.#idleRetryMs * 2, IDLE_RETRY_MAX_MS);
       }
       this.#flush();
-      const after = this.#afterCompletion;
-      this.#afterCompletion = null;
-      if (after !== null) after();
+      this.#runAfter();
     });
   }
 
@@ -843,8 +878,7 @@ export class ImapSession {
       this.#s.#pending = pending;
     }
     requestStartTls(): void {
-      const s = this.#s;
-      s.#afterCompletion = () => s.#startTls();
+      this.#s.#afterCompletion = "startTls";
     }
     get compressed(): boolean {
       return this.#s.#compressed;
@@ -853,20 +887,15 @@ export class ImapSession {
       this.#s.onClientId(name, version);
     }
     requestCompress(): void {
-      const s = this.#s;
-      s.#afterCompletion = () => s.#startCompress();
+      this.#s.#afterCompletion = "compress";
     }
     requestClose(): void {
-      const s = this.#s;
-      s.#afterCompletion = () => s.#close();
+      this.#s.#afterCompletion = "close";
     }
     authFailed(): void {
       const s = this.#s;
       if (++s.#authFailures >= s.#limits.maxAuthFailures) {
-        s.#afterCompletion = () => {
-          s.#out.line("* BYE Too many failed authentications");
-          s.#close();
-        };
+        s.#afterCompletion = "tooManyAuthFailures";
       }
     }
     loadAccount(name: string): Promise<Account> {

@@ -35,6 +35,7 @@ export class LegacyVerifierPool {
    * A verifier for `LocalAuthenticator`: scrypt on the native thread pool as usual, imported
    * hashes on this pool's Workers.
    */
+  // pretenured: one per pool, which lives as long as the server.
   readonly verifyPassword = (password: string, encoded: string): Promise<boolean> =>
     isLegacyHash(encoded) ? this.verify(password, encoded) : verifyPasswordAsync(password, encoded);
 

@@ -35,6 +35,8 @@ import { type GateStep, type HandshakeGate, LIGHT_RECORDS } from "./handshake_ga
 import { RecordFraming } from "./record_framing.ts";
 import { offersVouchedTicket } from "../../protocol/tls/vouched_ticket.ts";
 import { ticketUsesOf } from "../../protocol/tls/server.ts";
+import type { TicketUseCounter } from "../../protocol/tls/session13.ts";
+import type { TicketKeys } from "../../protocol/tls/ticket_keys.ts";
 
 /** The read buffer of a connection that sends little (see `TlsChannel.#buffer`). */
 const SMALL_READ = 2048;
@@ -66,6 +68,21 @@ let handshakesInProgress = 0;
 const SPARE_CORES = (navigator.hardwareConcurrency ?? 1) > 2;
 
 const signers = new WeakMap<CryptoProvider, AsyncSigner>();
+
+/**
+ * The lane of a first flight: "vouched" when it offers a ticket issued after a login with uses
+ * left. Built here rather than as a function literal assigned to the channel's field: V8
+ * allocates such a literal in the old generation, and its scope (the whole `accept` call, with
+ * the connection, the engine and its buffers) would then outlive the connection until the next
+ * full collection (see `tests/pretenured_closures_test.ts`).
+ */
+function helloClassifier(
+  keys: TicketKeys,
+  uses: TicketUseCounter,
+): (bytes: Uint8Array) => GateStep {
+  const check = { uses };
+  return (bytes) => offersVouchedTicket(bytes, keys, check) ? "vouched" : "fresh";
+}
 
 /**
  * Whether a signature of this configuration may leave the JavaScript thread: never with `sync`,
@@ -275,12 +292,9 @@ export class TlsChannel implements ByteChannel {
       const keys = gate === undefined ? undefined : config.ticketKeys;
       // A returning client's handshake (a vouched ticket) skips the queue of handshakes.
       // Only a ticket with uses left: a used-up one falls back to a full handshake.
-      if (keys === undefined) channel.#classifyHello = null;
-      else {
-        const check = { uses: ticketUsesOf(config) };
-        channel.#classifyHello = (bytes) =>
-          offersVouchedTicket(bytes, keys, check) ? "vouched" : "fresh";
-      }
+      channel.#classifyHello = keys === undefined
+        ? null
+        : helloClassifier(keys, ticketUsesOf(config));
       const initial = options.initialBytes;
       if (initial?.length) await channel.#feedThrough(initial, step);
       await channel.#handshake(options.checkPeer, signing, config.provider, step);

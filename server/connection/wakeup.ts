@@ -74,6 +74,7 @@ export class Wakeup {
     }
   }
 
+  // pretenured: one per wake-up pipe, which lives as long as its event loop.
   readonly #installed = (): Promise<void> =>
     this.#closed ? new Promise((resolve) => setTimeout(resolve, 0)) : this.yield();
 

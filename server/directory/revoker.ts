@@ -65,6 +65,7 @@ export class SessionRevoker {
   ) {
     this.#directory = directory;
     this.#options = options;
+    // pretenured: one per revoker, which lives as long as the server.
     this.#sessions = () => this.#wrap(sessions());
     this.#watcher = new DirectoryWatcher(directory.config, {
       onChange: (dn, kind, previousDn) => this.#onChange(dn, kind, previousDn),

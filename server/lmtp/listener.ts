@@ -6,7 +6,7 @@
  */
 import { dirname } from "node:path";
 import type { LmtpConfig } from "../config/mod.ts";
-import { defaultLmtpLimits, LmtpSession } from "../../protocol/lmtp/mod.ts";
+import { defaultLmtpLimits, type LmtpReply, LmtpSession } from "../../protocol/lmtp/mod.ts";
 import { isConnectionGone, READ_CHUNK, readOrNull, writeAll } from "../connection/channel.ts";
 import type { LmtpDelivery } from "./delivery.ts";
 import { getLogger } from "../log.ts";
@@ -173,13 +173,17 @@ export class LmtpServer {
         if (!isConnectionGone(error)) throw error;
       });
     };
-    session.onOutput = write;
-    session.onClose = (last) => {
+    const close = (last: LmtpReply) => {
       closing = true;
       reason = last.code === 221 ? "quit" : `${last.code} ${last.status} ${last.lines[0]}`;
       // The last reply goes out first; then the pending read ends.
       writing.finally(() => closeQuietly(conn)).catch(() => {});
     };
+    // Named first, not assigned as literals: V8 allocates a function literal assigned straight
+    // to a property in the old generation, where it would keep this scope (the connection, its
+    // buffer) alive past the connection until the next full collection.
+    session.onOutput = write;
+    session.onClose = close;
     const timer = setInterval(() => {
       if (session.checkTimeout()) return;
       if (!session.inTransaction && Date.now() - lastActivity > idleTimeoutMs) {

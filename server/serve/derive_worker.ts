@@ -51,6 +51,7 @@ export class DeriveWorker {
     };
   }
 
+  // pretenured: one per derive Worker, which lives as long as its accept loop.
   readonly derive: DeriveOffThread = (raw) => {
     const worker = this.#worker;
     if (

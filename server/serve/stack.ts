@@ -209,6 +209,7 @@ export class ServerStack {
   }
 
   /** The directory check of a verified client certificate, run before IMAP starts. */
+  // pretenured: one per server stack.
   readonly checkPeer: PeerCheck = async (peer, context) => {
     const directory = this.#directory;
     if (directory === null) return { ok: true };
