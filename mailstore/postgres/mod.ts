@@ -317,6 +317,8 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
   /** When this instance last heard its own notice: proof that LISTEN still works. */
   #lastHeard = 0;
   #watchdog: ReturnType<typeof setInterval> | null = null;
+  /** A resync failed and is to be tried again (see `#queueResync`). */
+  #resyncOwed = false;
   #relistening = false;
   /** Other nodes' changes are re-read and told one after the other, in commit order. */
   #remote: Promise<void> = Promise.resolve();
@@ -1410,7 +1412,7 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
     // in between were lost, so watchers are told what changed meanwhile.
     const onListen = () => {
       if (first) first = false;
-      else this.#remote = this.#remote.then(() => this.#resync());
+      else this.#queueResync();
     };
     try {
       await listener.listen(CHANGE_CHANNEL, (payload) => this.#onNotice(payload), onListen);
@@ -1431,6 +1433,7 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
     if (this.#closed) return;
     this.#renewSessions();
     if (this.#relistening) return;
+    if (this.#resyncOwed) this.#queueResync();
     this.#sql.unsafe("SELECT pg_notify($1, $2)", [CHANGE_CHANNEL, `${this.#instance}:0:p`])
       .catch(() => {});
     if (Date.now() - this.#lastHeard < LISTEN_LOST_MS) return;
@@ -1441,11 +1444,25 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
       await old?.end({ timeout: 0 }).catch(() => {});
       await this.#startListening();
       log.info("Listening for other nodes' changes again");
-      this.#remote = this.#remote.then(() => this.#resync());
+      this.#queueResync();
     })().catch((error) => {
       log.warn("Cannot listen for other nodes' changes: {error}", { error });
     }).finally(() => {
       this.#relistening = false;
+    });
+  }
+
+  /**
+   * Queues a resync behind the reads of changes already heard. One that fails (the database is
+   * still coming back) is owed, and the watchdog queues it again on its next round; the chain
+   * of reads goes on either way, so later notices are not dropped behind the failure.
+   */
+  #queueResync(): void {
+    this.#resyncOwed = false;
+    this.#remote = this.#remote.then(() => this.#resync()).catch((error) => {
+      if (this.#closed) return;
+      this.#resyncOwed = true;
+      log.warn("Cannot tell watchers what changed meanwhile; trying again: {error}", { error });
     });
   }
 
@@ -1457,7 +1474,12 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
         this.#known.delete(mailboxId);
         continue;
       }
-      const m = await this.#mailboxById(this.#sql, mailboxId).catch(() => null);
+      // Only a mailbox that is gone is told as deleted; a failed read (the database is still
+      // coming back) fails the resync, which is tried again.
+      const m = await this.#mailboxById(this.#sql, mailboxId).catch((error: unknown) => {
+        if (error instanceof MailStoreError && error.code === "nonexistent") return null;
+        throw error;
+      });
       if (!m) {
         this.#hub.emit({ kind: "deleted", mailboxId });
         continue;

@@ -342,6 +342,42 @@ pgTest(
   },
 );
 
+pgTest(
+  "a resync that cannot read after a lost LISTEN tells no deletion and keeps later notices",
+  async () => {
+    const [a, b, url] = await twoNodes();
+    const admin = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      const account = await a.createAccount("alice", null);
+      const inbox = (await a.getMailbox(account.id, "INBOX"))!;
+      const heard: MailboxEvent[] = [];
+      b.watch(inbox.id, (e) => heard.push(e));
+      await a.append(inbox.id, { raw: message(1) });
+      await b.settle();
+      await until(() => heard.some((e) => e.kind === "append"));
+      heard.length = 0;
+      // While the mailboxes table is away, every read of a mailbox fails: the resync after the
+      // lost LISTEN connections (ended here) cannot run.
+      await admin.unsafe("ALTER TABLE mailboxes RENAME TO mailboxes_away");
+      await admin.unsafe(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'listen%'`,
+      );
+      await new Promise((r) => setTimeout(r, 1500));
+      await admin.unsafe("ALTER TABLE mailboxes_away RENAME TO mailboxes");
+      assert.deepEqual(heard.filter((e) => e.kind === "deleted"), []);
+      // The chain of reads goes on: a later append on node A is heard on node B.
+      const uid = (await a.append(inbox.id, { raw: message(2) })).uid;
+      await until(() => heard.some((e) => e.kind === "append" && e.uids.includes(uid)));
+      assert.deepEqual(heard.filter((e) => e.kind === "deleted"), []);
+    } finally {
+      await admin.end();
+      await a.close();
+      await b.close();
+    }
+  },
+);
+
 // Registered last, so it runs after every case above in this file.
 Deno.test({
   name: "PostgresMailStore: the throwaway cluster stops",
