@@ -1033,10 +1033,12 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
 
   watch(mailboxId: number, listener: (event: MailboxEvent) => void): () => void {
     if (!this.#closed && this.#hub.listenerCount(mailboxId) === 0) {
-      // Where a resync after a lost LISTEN connection would start for this mailbox.
+      // Where a resync after a lost LISTEN connection would start for this mailbox. When the
+      // mailbox cannot be read now (the database is coming back), a resync starts from the
+      // beginning: watchers ignore what they already know, and nothing is missed.
       this.#remote = this.#remote.then(async () => {
         const m = await this.#mailboxById(this.#sql, mailboxId).catch(() => null);
-        if (m && !this.#known.has(mailboxId)) this.#known.set(mailboxId, m.highestmodseq);
+        if (!this.#known.has(mailboxId)) this.#known.set(mailboxId, m?.highestmodseq ?? 0);
       });
     }
     return this.#hub.watch(mailboxId, listener);

@@ -378,6 +378,36 @@ pgTest(
   },
 );
 
+pgTest(
+  "a mailbox watched while it cannot be read is still covered by the next resync",
+  async () => {
+    const [a, b, url] = await twoNodes();
+    const admin = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      const account = await a.createAccount("alice", null);
+      const inbox = (await a.getMailbox(account.id, "INBOX"))!;
+      const uid = (await a.append(inbox.id, { raw: message(1) })).uid;
+      const heard: MailboxEvent[] = [];
+      await admin.unsafe("ALTER TABLE mailboxes RENAME TO mailboxes_away");
+      b.watch(inbox.id, (e) => heard.push(e));
+      await b.settle();
+      await admin.unsafe("ALTER TABLE mailboxes_away RENAME TO mailboxes");
+      // The LISTEN connections end; the resync that follows starts this mailbox from the
+      // beginning, so its watcher hears of the message appended before it watched.
+      await admin.unsafe(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'listen%'`,
+      );
+      await until(() => heard.some((e) => e.kind === "append" && e.uids.includes(uid)));
+      assert.deepEqual(heard.filter((e) => e.kind === "deleted"), []);
+    } finally {
+      await admin.end();
+      await a.close();
+      await b.close();
+    }
+  },
+);
+
 // Registered last, so it runs after every case above in this file.
 Deno.test({
   name: "PostgresMailStore: the throwaway cluster stops",
