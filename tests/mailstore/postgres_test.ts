@@ -342,70 +342,84 @@ pgTest(
   },
 );
 
+/**
+ * Runs `fn` with two nodes, alice's INBOX created on node A, and an administrator's connection
+ * that can hide the mailboxes table (`hideMailboxes(true)`: every read of a mailbox fails, as
+ * while the database comes back) and end both nodes' LISTEN connections.
+ */
+async function withOutage(
+  fn: (
+    a: PostgresMailStore,
+    b: PostgresMailStore,
+    inboxId: number,
+    outage: { hideMailboxes(hidden: boolean): Promise<void>; endListeners(): Promise<void> },
+  ) => Promise<void>,
+): Promise<void> {
+  const [a, b, url] = await twoNodes();
+  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const account = await a.createAccount("alice", null);
+    const inbox = (await a.getMailbox(account.id, "INBOX"))!;
+    await fn(a, b, inbox.id, {
+      hideMailboxes: async (hidden) => {
+        const [from, to] = hidden
+          ? ["mailboxes", "mailboxes_away"]
+          : ["mailboxes_away", "mailboxes"];
+        await admin.unsafe(`ALTER TABLE ${from} RENAME TO ${to}`);
+      },
+      endListeners: async () => {
+        await admin.unsafe(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'listen%'`,
+        );
+      },
+    });
+  } finally {
+    await admin.end();
+    await a.close();
+    await b.close();
+  }
+}
+
 pgTest(
   "a resync that cannot read after a lost LISTEN tells no deletion and keeps later notices",
-  async () => {
-    const [a, b, url] = await twoNodes();
-    const admin = postgres(url, { max: 1, onnotice: () => {} });
-    try {
-      const account = await a.createAccount("alice", null);
-      const inbox = (await a.getMailbox(account.id, "INBOX"))!;
+  () =>
+    withOutage(async (a, b, inboxId, outage) => {
       const heard: MailboxEvent[] = [];
-      b.watch(inbox.id, (e) => heard.push(e));
-      await a.append(inbox.id, { raw: message(1) });
+      b.watch(inboxId, (e) => heard.push(e));
+      await a.append(inboxId, { raw: message(1) });
       await b.settle();
       await until(() => heard.some((e) => e.kind === "append"));
       heard.length = 0;
-      // While the mailboxes table is away, every read of a mailbox fails: the resync after the
-      // lost LISTEN connections (ended here) cannot run.
-      await admin.unsafe("ALTER TABLE mailboxes RENAME TO mailboxes_away");
-      await admin.unsafe(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'listen%'`,
-      );
+      // The resync after the lost LISTEN connections cannot read the mailbox.
+      await outage.hideMailboxes(true);
+      await outage.endListeners();
       await new Promise((r) => setTimeout(r, 1500));
-      await admin.unsafe("ALTER TABLE mailboxes_away RENAME TO mailboxes");
+      await outage.hideMailboxes(false);
       assert.deepEqual(heard.filter((e) => e.kind === "deleted"), []);
       // The chain of reads goes on: a later append on node A is heard on node B.
-      const uid = (await a.append(inbox.id, { raw: message(2) })).uid;
+      const uid = (await a.append(inboxId, { raw: message(2) })).uid;
       await until(() => heard.some((e) => e.kind === "append" && e.uids.includes(uid)));
       assert.deepEqual(heard.filter((e) => e.kind === "deleted"), []);
-    } finally {
-      await admin.end();
-      await a.close();
-      await b.close();
-    }
-  },
+    }),
 );
 
 pgTest(
   "a mailbox watched while it cannot be read is still covered by the next resync",
-  async () => {
-    const [a, b, url] = await twoNodes();
-    const admin = postgres(url, { max: 1, onnotice: () => {} });
-    try {
-      const account = await a.createAccount("alice", null);
-      const inbox = (await a.getMailbox(account.id, "INBOX"))!;
-      const uid = (await a.append(inbox.id, { raw: message(1) })).uid;
+  () =>
+    withOutage(async (a, b, inboxId, outage) => {
+      const uid = (await a.append(inboxId, { raw: message(1) })).uid;
       const heard: MailboxEvent[] = [];
-      await admin.unsafe("ALTER TABLE mailboxes RENAME TO mailboxes_away");
-      b.watch(inbox.id, (e) => heard.push(e));
+      await outage.hideMailboxes(true);
+      b.watch(inboxId, (e) => heard.push(e));
       await b.settle();
-      await admin.unsafe("ALTER TABLE mailboxes_away RENAME TO mailboxes");
-      // The LISTEN connections end; the resync that follows starts this mailbox from the
-      // beginning, so its watcher hears of the message appended before it watched.
-      await admin.unsafe(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'listen%'`,
-      );
+      await outage.hideMailboxes(false);
+      // The resync after the lost LISTEN connections starts this mailbox from the beginning,
+      // so its watcher hears of the message appended before it watched.
+      await outage.endListeners();
       await until(() => heard.some((e) => e.kind === "append" && e.uids.includes(uid)));
       assert.deepEqual(heard.filter((e) => e.kind === "deleted"), []);
-    } finally {
-      await admin.end();
-      await a.close();
-      await b.close();
-    }
-  },
+    }),
 );
 
 // Registered last, so it runs after every case above in this file.
