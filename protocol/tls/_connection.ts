@@ -22,6 +22,7 @@ import {
   type TlsRecord,
   writePlaintextRecord,
 } from "./record_layer.ts";
+import { sealBuffer } from "./seal_buffers.ts";
 import type { SignatureRequest } from "./signing.ts";
 import {
   AlertDescription,
@@ -184,7 +185,8 @@ export abstract class Connection {
     const full = Math.floor(data.length / MAX_PLAINTEXT);
     const rest = data.length - full * MAX_PLAINTEXT;
     const size = full * w.sealedLength(MAX_PLAINTEXT) + (rest > 0 ? w.sealedLength(rest) : 0);
-    const out = new Uint8Array(size);
+    // Sealed whole below, so a reused buffer keeps none of its old bytes.
+    const out = sealBuffer(size);
     let offset = 0;
     for (let at = 0; at < data.length; at += MAX_PLAINTEXT) {
       const content = data.subarray(at, at + MAX_PLAINTEXT);

@@ -33,6 +33,7 @@ import {
 } from "../metrics/metrics.ts";
 import { type GateStep, type HandshakeGate, LIGHT_RECORDS } from "./handshake_gate.ts";
 import { RecordFraming } from "./record_framing.ts";
+import { recycleSealBuffer } from "../../protocol/tls/seal_buffers.ts";
 import { offersVouchedTicket } from "../../protocol/tls/vouched_ticket.ts";
 import { ticketUsesOf } from "../../protocol/tls/server.ts";
 import type { TicketUseCounter } from "../../protocol/tls/session13.ts";
@@ -446,6 +447,8 @@ export class TlsChannel implements ByteChannel {
         if (isConnectionGone(error)) this.#gone = true;
         throw error;
       }
+      // The socket has taken every byte: a buffer of sealed records can serve the next write.
+      recycleSealBuffer(out);
       if (this.#out === 0) this.flightWrittenAt = performance.now();
       this.#out += out.length;
       this.#metrics.bytesSent(out.length);

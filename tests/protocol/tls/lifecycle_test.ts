@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { CryptoProvider, KeyExchangeGroup } from "../../../protocol/crypto/provider.ts";
 import { TlsServerConnection } from "../../../protocol/tls/server.ts";
 import { MAX_KEY_UPDATES_WITHOUT_DATA } from "../../../protocol/tls/_connection.ts";
+import { recycleSealBuffer } from "../../../protocol/tls/seal_buffers.ts";
 import { dec, enc, fatalOf, keyFixture, kinds, makePair, provider, run } from "./_pair.ts";
 import { hex, toHex } from "./_helpers.ts";
 import { RFC8448 } from "./_rfc8448.ts";
@@ -163,6 +164,32 @@ Deno.test("a large send is sealed as 16 KiB records in one buffer and reads back
   p.client.receive(out);
   assert.equal(toHex(p.client.takePlaintext()), toHex(data));
   assert.equal(fatalOf(p.client.takeEvents()), null);
+});
+
+Deno.test("a recycled buffer of sealed records serves the next large send, which reads back intact", () => {
+  const p = makePair();
+  run(p);
+  const first = provider.randomBytes(16 * 16384);
+  p.server.send(first);
+  const out = p.server.takeOutgoing();
+  const sealed = out.slice();
+  p.client.receive(out);
+  assert.equal(toHex(p.client.takePlaintext()), toHex(first));
+  // The socket has taken it: the next send of the same size seals into the same buffer.
+  recycleSealBuffer(out);
+  recycleSealBuffer(out);
+  recycleSealBuffer(new Uint8Array(out.length)); // not handed out by sealBuffer: ignored
+  const second = new Uint8Array(16 * 16384).fill(0x42);
+  p.server.send(second);
+  const again = p.server.takeOutgoing();
+  assert.equal(again, out);
+  assert.notEqual(toHex(again), toHex(sealed));
+  p.client.receive(again);
+  assert.equal(toHex(p.client.takePlaintext()), toHex(second));
+  assert.equal(fatalOf(p.client.takeEvents()), null);
+  // Taken once: a third send gets a buffer of its own.
+  p.server.send(second);
+  assert.notEqual(p.server.takeOutgoing(), out);
 });
 
 Deno.test("a large send across the per-key record limit still rotates the key in time", () => {
