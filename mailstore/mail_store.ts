@@ -219,6 +219,29 @@ export class MailStoreError extends Error {
   }
 }
 
+/** Arrays from `getRaw` whose octets the store knows to hold no NUL. */
+const nulFree = new WeakSet<Uint8Array>();
+
+/** For stores: notes that `raw`, about to be returned by `getRaw`, holds no NUL octet. */
+export function markNulFree(raw: Uint8Array): Uint8Array {
+  nulFree.add(raw);
+  return raw;
+}
+
+/**
+ * True when the store that returned `raw` from `getRaw` recorded, when storing it, that it holds
+ * no NUL: a plain literal (RFC 9051, Section 4.3) can carry it without a scan. False means
+ * "not known", not "holds NUL".
+ */
+export function knownNulFree(raw: Uint8Array): boolean {
+  return nulFree.has(raw);
+}
+
+/** The value a store keeps for "holds NUL": 1 when `raw` has a NUL octet, else 0. */
+export function nulFlag(raw: Uint8Array): 0 | 1 {
+  return raw.indexOf(0) >= 0 ? 1 : 0;
+}
+
 export interface MailStore {
   // Accounts
   createAccount(name: string, passwordHash: string | null): Promise<Account>;
@@ -282,7 +305,10 @@ export interface MailStore {
    */
   listMessages(mailboxId: number): Promise<readonly MessageMeta[]>;
   getMessages(mailboxId: number, uids: readonly number[]): Promise<MessageMeta[]>;
-  /** The raw message, or null if it was expunged. */
+  /**
+   * The raw message, or null if it was expunged. A store that recorded, when it stored them,
+   * that the octets hold no NUL says so with `markNulFree` (see `knownNulFree`).
+   */
   getRaw(mailboxId: number, uid: number): Promise<Uint8Array | null>;
   getSummary(mailboxId: number, uid: number): Promise<string | null>;
   /** Object ids and save dates of the given messages, by UID; expunged ones are absent. */

@@ -17,7 +17,13 @@ export type BlobReaderRequest =
 
 /** A report from the blob reader. */
 export type BlobReaderReport =
-  | { readonly kind: "raw"; readonly id: number; readonly raw: Uint8Array | null }
+  | {
+    readonly kind: "raw";
+    readonly id: number;
+    readonly raw: Uint8Array | null;
+    /** The blob's `nul` column: 0 when it holds no NUL, null when not recorded. */
+    readonly nul: number | null;
+  }
   | { readonly kind: "error"; readonly id: number; readonly message: string };
 
 let db: DatabaseSync | null = null;
@@ -30,7 +36,7 @@ self.onmessage = (e: MessageEvent<BlobReaderRequest>) => {
       try {
         db = new DatabaseSync(request.path, { readOnly: true });
         db.exec("PRAGMA busy_timeout = 5000");
-        select = db.prepare("SELECT raw FROM blobs WHERE id = ?");
+        select = db.prepare("SELECT raw, nul FROM blobs WHERE id = ?");
       } catch {
         // Every read then reports an error, and the store reads on its own connection.
         db = null;
@@ -39,9 +45,16 @@ self.onmessage = (e: MessageEvent<BlobReaderRequest>) => {
     case "read": {
       try {
         if (select === null) throw new Error("Blob reader has no database");
-        const row = select.get(request.blobId) as { raw: Uint8Array } | undefined;
+        const row = select.get(request.blobId) as
+          | { raw: Uint8Array; nul: number | null }
+          | undefined;
         const raw = row?.raw ?? null;
-        const report: BlobReaderReport = { kind: "raw", id: request.id, raw };
+        const report: BlobReaderReport = {
+          kind: "raw",
+          id: request.id,
+          raw,
+          nul: row?.nul ?? null,
+        };
         self.postMessage(report, raw === null ? [] : [raw.buffer as ArrayBuffer]);
       } catch (error) {
         const report: BlobReaderReport = { kind: "error", id: request.id, message: String(error) };

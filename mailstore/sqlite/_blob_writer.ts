@@ -21,6 +21,7 @@
 /// <reference lib="deno.worker" />
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { HELD_LONG, lockWrites, unlockWrites } from "./_write_lock.ts";
+import { nulFlag } from "../mail_store.ts";
 
 /** A request to the blob writer. */
 export type BlobWriterRequest =
@@ -81,7 +82,10 @@ function write(request: Extract<BlobWriterRequest, { kind: "write" }>): number {
   try {
     db.exec("BEGIN IMMEDIATE");
     try {
-      const blobId = Number(statements.blob.run(request.raw, request.summary).lastInsertRowid);
+      // The NUL scan (about 30 ms for 50 MB) runs here, off the event loop, once per message.
+      const blobId = Number(
+        statements.blob.run(request.raw, request.summary, nulFlag(request.raw)).lastInsertRowid,
+      );
       if (request.searchText !== null) statements.searchText.run(blobId, request.searchText);
       if (request.sortText !== null) statements.sortText.run(blobId, request.sortText);
       statements.pending.run(blobId, request.since);
@@ -108,7 +112,7 @@ self.onmessage = (e: MessageEvent<BlobWriterRequest>) => {
         // Checkpoints are the store's (or its checkpoint worker's) business.
         db.exec("PRAGMA wal_autocheckpoint = 0");
         statements = {
-          blob: db.prepare("INSERT INTO blobs (raw, summary) VALUES (?, ?)"),
+          blob: db.prepare("INSERT INTO blobs (raw, summary, nul) VALUES (?, ?, ?)"),
           searchText: db.prepare("INSERT INTO search_texts (blob_id, text) VALUES (?, ?)"),
           sortText: db.prepare("INSERT INTO sort_texts (blob_id, text) VALUES (?, ?)"),
           pending: db.prepare("INSERT INTO pending_blobs (blob_id, since) VALUES (?, ?)"),

@@ -42,7 +42,7 @@ import type {
   SpecialUse,
   StoreFlagsResult,
 } from "../mail_store.ts";
-import { MailStoreError } from "../mail_store.ts";
+import { MailStoreError, markNulFree, nulFlag } from "../mail_store.ts";
 import { applyFlagOperation, DELETED, hasFlag, normalizeFlags, SEEN } from "../flags.ts";
 import {
   DEFAULT_MAILBOXES,
@@ -1093,9 +1093,10 @@ export class SqliteMailStore implements MailStore, ExactStore {
     } else {
       blobId = Number(
         this.#run(
-          "INSERT INTO blobs (raw, summary) VALUES (?, ?)",
+          "INSERT INTO blobs (raw, summary, nul) VALUES (?, ?, ?)",
           input.raw,
           input.summary ?? null,
+          nulFlag(input.raw),
         ).lastInsertRowid,
       );
       if (input.searchText !== undefined) {
@@ -1591,8 +1592,11 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   #blob(blobId: number): Uint8Array | null {
-    return this.#get<{ raw: Uint8Array }>("SELECT raw FROM blobs WHERE id = ?", blobId)?.raw ??
-      null;
+    const row = this.#get<{ raw: Uint8Array; nul: number | null }>(
+      "SELECT raw, nul FROM blobs WHERE id = ?",
+      blobId,
+    );
+    return row === undefined ? null : row.nul === 0 ? markNulFree(row.raw) : row.raw;
   }
 
   /**
@@ -1629,7 +1633,13 @@ export class SqliteMailStore implements MailStore, ExactStore {
           const r = e.data;
           const done = reader.pending.get(r.id);
           reader.pending.delete(r.id);
-          done?.(r.kind === "raw" ? r.raw : undefined);
+          done?.(
+            r.kind !== "raw"
+              ? undefined
+              : r.raw !== null && r.nul === 0
+              ? markNulFree(r.raw)
+              : r.raw,
+          );
         };
         worker.onerror = (e: ErrorEvent) => {
           e.preventDefault();
@@ -2031,9 +2041,10 @@ export class SqliteMailStore implements MailStore, ExactStore {
           const flags = normalizeFlags(message.flags);
           const blobId = Number(
             this.#run(
-              "INSERT INTO blobs (raw, summary) VALUES (?, ?)",
+              "INSERT INTO blobs (raw, summary, nul) VALUES (?, ?, ?)",
               message.raw,
               message.summary,
+              nulFlag(message.raw),
             ).lastInsertRowid,
           );
           if (message.searchText !== null) {

@@ -140,4 +140,10 @@ export const MIGRATIONS: readonly string[] = [
     since   INTEGER NOT NULL
   );
   `,
+  // Version 7: whether a blob holds a NUL octet (1) or not (0), found when it is stored, so that
+  // a FETCH of a large body need not scan it for the NULs a plain literal must not carry (RFC
+  // 9051, Section 4.3). NULL for blobs stored before: they are scanned as they are sent.
+  `
+  ALTER TABLE blobs ADD COLUMN nul INTEGER;
+  `,
 ];

@@ -6,7 +6,14 @@
  */
 import { badSyntax, ImapError } from "./errors.ts";
 import type { CommandReader } from "./parser.ts";
-import { flagList, formatDateTime, type Value } from "./response.ts";
+import {
+  flagList,
+  formatDateTime,
+  NUL_MAP_PIECE,
+  NulMappedLiteral,
+  type Value,
+  withoutNul,
+} from "./response.ts";
 import { nstring } from "./mime/imap_string.ts";
 import type { MessageMeta, MessageObjectInfo } from "../../mailstore/mail_store.ts";
 
@@ -402,38 +409,17 @@ export function extractSection(
 /**
  * A plain `{n}` literal must not carry NUL (RFC 3501, Section 4.3; RFC 9051, Section 4.3), yet
  * a message APPENDed as a literal8 may hold NUL in a binary part. Outside BINARY fetches each
- * NUL is sent as 0x80, as Dovecot does: sizes and offsets stay those of the stored octets, so
- * RFC822.SIZE, partial fetches and BODYSTRUCTURE sizes remain consistent.
+ * NUL is sent as 0x80 (`withoutNul`). Octets of `NUL_MAP_PIECE` or more are mapped a piece at
+ * a time as they are sent (`NulMappedLiteral`): a 50 MB body is not scanned whole before its
+ * response starts. Octets the store recorded as free of NUL are not scanned at all.
  */
-export function withoutNul(data: Uint8Array): Uint8Array {
-  return nulAs0x80(data);
+function nulMappedLiteral(data: Uint8Array): Uint8Array | NulMappedLiteral {
+  return data.length >= NUL_MAP_PIECE ? new NulMappedLiteral(data) : withoutNul(data);
 }
 
-/**
- * True when `data` holds a NUL octet. Scans a large message a megabyte at a time and lets
- * `pace` yield to the event loop in between (a 50 MB scan takes 15-35 ms).
- */
-export async function containsNul(
-  data: Uint8Array,
-  pace: () => Promise<void>,
-): Promise<boolean> {
-  for (let at = 0; at < data.length; at += NUL_SCAN_STEP) {
-    if (data.subarray(at, at + NUL_SCAN_STEP).indexOf(0) >= 0) return true;
-    await pace();
-  }
-  return false;
-}
-
-/** Octets scanned for NUL per step of `containsNul`. */
-const NUL_SCAN_STEP = 1 << 20;
-
-function nulAs0x80(data: Uint8Array): Uint8Array {
-  // indexOf, not includes: V8 scans a Uint8Array about twice as fast with it.
-  const first = data.indexOf(0);
-  if (first < 0) return data;
-  const out = data.slice();
-  for (let i = first; i >= 0; i = out.indexOf(0, i + 1)) out[i] = 0x80;
-  return out;
+/** The octets of a raw message the store knows to hold no NUL, sent as they are. */
+function sameOctets(data: Uint8Array): Uint8Array {
+  return data;
 }
 
 function applyPartial(data: Uint8Array, partial: Partial | null): Uint8Array {
@@ -458,7 +444,7 @@ export interface RenderInput {
   readonly addFlags: boolean;
   /** With `addFlags` under CONDSTORE, the implied FLAGS carry MODSEQ too. */
   readonly addModseq: boolean;
-  /** True when the caller has already found `raw` free of NUL (see `containsNul`). */
+  /** True when the store recorded that `raw` holds no NUL (`knownNulFree`). */
   readonly rawNulFree?: boolean;
 }
 
@@ -557,18 +543,18 @@ function renderBodyItem(
   if (raw === null) return null;
   const withRaw = { raw, summary: m.summary };
   // Sections of the raw octets hold NUL only if the octets do.
-  const withoutNul = m.rawNulFree === true ? (data: Uint8Array) => data : nulAs0x80;
+  const plainLiteral = m.rawNulFree === true ? sameOctets : nulMappedLiteral;
   switch (item.kind) {
     case "RFC822":
-      return ["RFC822", withoutNul(raw)];
+      return ["RFC822", plainLiteral(raw)];
     case "RFC822.HEADER":
-      return ["RFC822.HEADER", withoutNul(raw.subarray(0, headerEnd(raw)))];
+      return ["RFC822.HEADER", plainLiteral(raw.subarray(0, headerEnd(raw)))];
     case "RFC822.TEXT":
-      return ["RFC822.TEXT", withoutNul(raw.subarray(headerEnd(raw)))];
+      return ["RFC822.TEXT", plainLiteral(raw.subarray(headerEnd(raw)))];
     case "BODY[]": {
       const data = extractSection(withRaw, item.section, mime);
       const name = `BODY[${item.label}]` + (item.partial ? `<${item.partial.start}>` : "");
-      return [name, data === null ? '""' : withoutNul(applyPartial(data, item.partial))];
+      return [name, data === null ? '""' : plainLiteral(applyPartial(data, item.partial))];
     }
     case "BINARY[]": {
       const result = mime.binary!(withRaw, item.path);

@@ -16,6 +16,49 @@ export const FLUSH_THRESHOLD = 256 * 1024;
  */
 export const PASS_THROUGH = 64 * 1024;
 
+/** Bytes per piece of a `NulMappedLiteral`; each is mapped when it is handed on. */
+export const NUL_MAP_PIECE = 1024 * 1024;
+
+/** Pieces of `NulMappedLiteral`s not mapped yet (views of stored octets). */
+const UNMAPPED = new WeakSet<Uint8Array>();
+
+/**
+ * Octets for a plain literal that may hold NUL, which a plain literal must not carry (RFC 9051,
+ * Section 4.3): each NUL is sent as 0x80 (see `withoutNul`). The mapping is done a piece of
+ * `NUL_MAP_PIECE` bytes at a time as the output is handed to the driver (`mappedPart`), not in
+ * one pass before the response starts: a 50 MB body's scan then runs between the writes of its
+ * earlier pieces instead of ahead of all of them.
+ */
+export class NulMappedLiteral {
+  readonly data: Uint8Array;
+  constructor(data: Uint8Array) {
+    this.data = data;
+  }
+}
+
+/**
+ * `data` with each NUL replaced by 0x80: the same array when it holds none (the common case),
+ * else a copy; the stored octets are never changed. Sizes and offsets stay those of the stored
+ * octets, so RFC822.SIZE, partial fetches and BODYSTRUCTURE sizes remain consistent (Dovecot
+ * does the same).
+ */
+export function withoutNul(data: Uint8Array): Uint8Array {
+  // indexOf, not includes: V8 scans a Uint8Array about twice as fast with it.
+  const first = data.indexOf(0);
+  if (first < 0) return data;
+  const out = data.slice();
+  for (let i = first; i >= 0; i = out.indexOf(0, i + 1)) out[i] = 0x80;
+  return out;
+}
+
+/**
+ * A part from `Output.takeParts` ready to send: a piece of a `NulMappedLiteral` is mapped here,
+ * once; any other part is returned as it is.
+ */
+export function mappedPart(part: Uint8Array): Uint8Array {
+  return UNMAPPED.delete(part) ? withoutNul(part) : part;
+}
+
 /**
  * Collects the bytes of one response group. Text is kept as strings and encoded in one call
  * per run (between literals), since encoding many tiny strings dominates a large FETCH.
@@ -66,7 +109,20 @@ export class Output {
   value(v: Value): void {
     if (typeof v === "string") this.#text += v;
     else if (v instanceof Uint8Array) this.literal(v);
+    else if (v instanceof NulMappedLiteral) this.#nulMappedLiteral(v.data);
     else for (const piece of v) this.value(piece);
+  }
+
+  /** A literal whose pieces are left to `mappedPart` (see `NulMappedLiteral`). */
+  #nulMappedLiteral(data: Uint8Array): void {
+    this.#text += `{${data.length}}\r\n`;
+    this.#encodeText();
+    for (let at = 0; at < data.length; at += NUL_MAP_PIECE) {
+      const piece = data.subarray(at, at + NUL_MAP_PIECE);
+      UNMAPPED.add(piece);
+      this.#chunks.push(piece);
+      this.#size += piece.length;
+    }
   }
 
   /**
@@ -75,7 +131,7 @@ export class Output {
    */
   take(): Uint8Array {
     this.#encodeText();
-    const out = concatBytes(this.#chunks, this.#size);
+    const out = concatBytes(this.#chunks.map(mappedPart), this.#size);
     this.#chunks = [];
     this.#size = 0;
     return out;
@@ -85,7 +141,8 @@ export class Output {
    * Takes everything collected so far in order, as few arrays as possible: runs of short
    * pieces are joined into new arrays, while chunks of `PASS_THROUGH` bytes or more are
    * returned as they were given (possibly views of stored data: a driver must not modify them).
-   * A 50 MB literal thus reaches the driver without being copied here.
+   * A 50 MB literal thus reaches the driver without being copied here. Pieces of a
+   * `NulMappedLiteral` are mapped when joined; passed through, they are left to `mappedPart`.
    */
   takeParts(): Uint8Array[] {
     this.#encodeText();
@@ -94,7 +151,7 @@ export class Output {
     let runSize = 0;
     for (const chunk of this.#chunks) {
       if (chunk.length < PASS_THROUGH) {
-        run.push(chunk);
+        run.push(mappedPart(chunk));
         runSize += chunk.length;
         continue;
       }
@@ -111,10 +168,10 @@ export class Output {
 }
 
 /**
- * A piece of response syntax: text that is sent as is, octets sent as a literal, or a sequence
- * of pieces.
+ * A piece of response syntax: text that is sent as is, octets sent as a literal (with NUL
+ * mapped to 0x80 as it is sent, for a `NulMappedLiteral`), or a sequence of pieces.
  */
-export type Value = string | Uint8Array | readonly Value[];
+export type Value = string | Uint8Array | NulMappedLiteral | readonly Value[];
 
 /** Longest string sent quoted; longer ones go as literals. */
 const MAX_QUOTED = 1024;

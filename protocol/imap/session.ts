@@ -37,7 +37,7 @@ import { createMimeSupport, type DeriveOffThread } from "./mime_support.ts";
 import { decodeMutf7, encodeMutf7, Mutf7Error } from "./mutf7.ts";
 import { CommandReader } from "./parser.ts";
 import { CommandReceiver, type RawCommand, type ReceiverEvent } from "./receiver.ts";
-import { FLUSH_THRESHOLD, isAscii, Output } from "./response.ts";
+import { FLUSH_THRESHOLD, isAscii, mappedPart, Output } from "./response.ts";
 
 /** Output of pipelined commands gathered before it is handed to the driver. */
 const PIPELINED_OUTPUT_BATCH = 16 * 1024;
@@ -632,7 +632,7 @@ export class ImapSession {
    */
   #handParts(): Promise<void> | undefined {
     while (this.#parts.length > 0) {
-      const written: unknown = this.onOutput(this.#parts.shift()!);
+      const written: unknown = this.onOutput(mappedPart(this.#parts.shift()!));
       if (!(written instanceof Promise)) continue;
       // A failed write is the driver's to notice (its read loop ends); never an unhandled error.
       written.catch(() => {});

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { allocateSharedSync, openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
 import type { EventRelay } from "../../mailstore/event_hub.ts";
-import type { MailboxEvent, MessageMeta } from "../../mailstore/mail_store.ts";
+import { knownNulFree, type MailboxEvent, type MessageMeta } from "../../mailstore/mail_store.ts";
+import { copyStore } from "../../mailstore/transfer.ts";
 import { MIGRATIONS } from "../../mailstore/sqlite/schema.ts";
 import { derivedData, mimeSupport } from "../../protocol/imap/mime_support.ts";
 import { append, TestClient } from "../protocol/imap/_harness.ts";
@@ -635,7 +636,8 @@ Deno.test("openSqliteMailStore() adds sort texts to a version 4 database; its me
     await store.close();
     const db = new DatabaseSync(path);
     db.exec(
-      "DROP TABLE pending_blobs; DROP TABLE sort_texts; UPDATE schema_version SET version = 4",
+      "ALTER TABLE blobs DROP COLUMN nul; DROP TABLE pending_blobs; DROP TABLE sort_texts; " +
+        "UPDATE schema_version SET version = 4",
     );
     db.close();
     store = await openSqliteMailStore(path);
@@ -984,6 +986,79 @@ Deno.test("a write waiting for another process's write lock does not hold the ev
       assert.deepEqual((await store.listMessages(inbox.id)).map((m) => m.uid), [uid]);
     } finally {
       await store.close();
+    }
+  });
+});
+
+Deno.test("each way of storing records whether a blob holds NUL; getRaw() says which are known free", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/mail.db`;
+    const { store, inbox } = await aliceStore(path);
+    const big = (tag: string, nulAt?: number) => {
+      const m = largeMessage(tag);
+      if (nulAt !== undefined) m.raw[nulAt] = m.copy[nulAt] = 0;
+      return m;
+    };
+    const uids: Record<string, number> = {};
+    try {
+      const small = (text: string) => enc.encode(`Subject: s\r\n\r\n${text}\r\n`);
+      // On the store's own connection, small and large; by the blob writer (handed over).
+      uids.small = (await store.append(inbox.id, { raw: small("plain") })).uid;
+      uids.smallNul = (await store.append(inbox.id, { raw: small("a\0b") })).uid;
+      uids.large = (await store.append(inbox.id, { raw: big("large").raw })).uid;
+      uids.largeNul = (await store.append(inbox.id, { raw: big("largeNul", 4_000_000).raw })).uid;
+      uids.writer = (await store.append(inbox.id, { raw: big("w").raw, handOver: true })).uid;
+      uids.writerNul =
+        (await store.append(inbox.id, { raw: big("wNul", 100).raw, handOver: true })).uid;
+      const known = async () => {
+        const out: Record<string, boolean> = {};
+        for (const [name, uid] of Object.entries(uids)) {
+          const raw = await store.getRaw(inbox.id, uid);
+          assert.ok(raw !== null);
+          // Never claimed free when it is not; large ones come from the blob reader.
+          assert.equal(knownNulFree(raw) && raw.includes(0), false, name);
+          out[name] = knownNulFree(raw);
+        }
+        return out;
+      };
+      const expected = {
+        small: true,
+        smallNul: false,
+        large: true,
+        largeNul: false,
+        writer: true,
+        writerNul: false,
+      };
+      assert.deepEqual(await known(), expected);
+      // The import path (postern store copy) records it too.
+      const target = await openSqliteMailStore(`${dir}/copy.db`);
+      try {
+        await copyStore(store, target);
+        const inbox2 = (await target.getMailbox(
+          (await target.getAccount("alice"))!.id,
+          "INBOX",
+        ))!;
+        const raws = await Promise.all(
+          Object.values(uids).map((uid) => target.getRaw(inbox2.id, uid)),
+        );
+        assert.deepEqual(raws.map((r) => knownNulFree(r!)), Object.values(expected));
+      } finally {
+        await target.close();
+      }
+    } finally {
+      await store.close();
+    }
+    // Blobs stored before version 7 have no record: nothing is claimed for them.
+    const db = new DatabaseSync(path);
+    db.exec("UPDATE blobs SET nul = NULL");
+    db.close();
+    const reopened = await openSqliteMailStore(path);
+    try {
+      for (const uid of Object.values(uids)) {
+        assert.equal(knownNulFree((await reopened.getRaw(inbox.id, uid))!), false);
+      }
+    } finally {
+      await reopened.close();
     }
   });
 });

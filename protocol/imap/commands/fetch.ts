@@ -3,11 +3,10 @@
  * \Seen first and reports the new FLAGS. Messages expunged by another session but not yet
  * reported are skipped, and the command ends with OK [EXPUNGEISSUED].
  */
-import type { MessageMeta } from "../../../mailstore/mail_store.ts";
+import { knownNulFree, type MessageMeta } from "../../../mailstore/mail_store.ts";
 import type { CommandContext, CommandSpec, Completion } from "../context.ts";
 import {
   checkSupported,
-  containsNul,
   type FetchItem,
   needsObjectInfo,
   needsRaw,
@@ -33,8 +32,6 @@ import { selected } from "./_util.ts";
 /** UIDs fetched from the store per round trip: fewer when bodies or summaries are loaded. */
 const BATCH = 256;
 const META_BATCH = 4096;
-/** Bodies at least this long are scanned for NUL in paced steps before rendering. */
-const PACED_NUL_SCAN = 4 * 1024 * 1024;
 /** Metadata-only responses rendered between two looks at the clock (a mask: every 256th). */
 const PACE_EVERY = 255;
 
@@ -299,10 +296,6 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
           (eagerPreview && ctx.mime.preview!({ raw: null, summary }) === null)
         ? await ctx.store.getRaw(view.mailboxId, uid)
         : null;
-      // A large body is checked for NUL here, a step at a time, not in one go while rendering.
-      const rawNulFree = raw !== null && raw.length >= PACED_NUL_SCAN
-        ? !(await containsNul(raw, () => pacer.due() ? pacer.yield() : Promise.resolve()))
-        : false;
       const value = renderFetch(items, {
         seq,
         meta,
@@ -315,7 +308,7 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
         addUid: uidMode || (ctx.rev2 && nowSeen.has(uid)),
         addFlags: nowSeen.has(uid),
         addModseq: ctx.condstore,
-        rawNulFree,
+        rawNulFree: raw !== null && knownNulFree(raw),
       });
       if (value === null) {
         missing = true;

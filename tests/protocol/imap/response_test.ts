@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { LineBuilder, Output } from "../../../protocol/imap/response.ts";
+import { concatBytes } from "../../../protocol/bytes.ts";
+import {
+  LineBuilder,
+  mappedPart,
+  NUL_MAP_PIECE,
+  NulMappedLiteral,
+  Output,
+  withoutNul,
+} from "../../../protocol/imap/response.ts";
 
 const dec = new TextDecoder();
 
@@ -52,4 +60,62 @@ Deno.test("LineBuilder output of many chunks comes out whole from takeParts()", 
   }
   w.flush();
   assert.equal(dec.decode(new Uint8Array(out.takeParts().flatMap((p) => [...p]))), expected);
+});
+
+/** 3.5 pieces of "A", with NUL at the given offsets. */
+function bodyWithNul(...at: number[]): Uint8Array {
+  const data = new Uint8Array(3.5 * NUL_MAP_PIECE).fill(0x41);
+  for (const i of at) data[i] = 0;
+  return data;
+}
+
+Deno.test("a NulMappedLiteral leaves takeParts() in unmapped pieces that mappedPart() maps once", () => {
+  const nulAt = [0, NUL_MAP_PIECE - 1, 2 * NUL_MAP_PIECE + 5, 3.5 * NUL_MAP_PIECE - 1];
+  const data = bodyWithNul(...nulAt);
+  const out = new Output();
+  out.text("* 1 FETCH (BODY[] ");
+  out.value(new NulMappedLiteral(data));
+  out.line(")");
+  const parts = out.takeParts();
+  // The header run, four pieces (the last one is half a piece, still passed through), the tail.
+  assert.deepEqual(parts.map((p) => p.length), [
+    "* 1 FETCH (BODY[] ".length + `{${data.length}}\r\n`.length,
+    NUL_MAP_PIECE,
+    NUL_MAP_PIECE,
+    NUL_MAP_PIECE,
+    NUL_MAP_PIECE / 2,
+    3,
+  ]);
+  // Passed through unmapped: views of the stored octets, not copies.
+  assert.equal(parts[1]!.buffer, data.buffer);
+  assert.equal(parts[1]![0], 0);
+  const sent = parts.map(mappedPart);
+  const literal = concatBytes(sent.slice(1, 5));
+  assert.equal(literal.indexOf(0), -1);
+  for (const i of nulAt) assert.equal(literal[i], 0x80);
+  assert.equal(literal.filter((b) => b === 0x80).length, nulAt.length);
+  // A piece free of NUL is sent as it is; each piece is mapped once.
+  assert.equal(sent[2], parts[2]);
+  assert.equal(mappedPart(parts[1]!), parts[1], "mapped already: returned as it is");
+  assert.deepEqual([...data.keys()].filter((i) => data[i] === 0), nulAt, "stored octets intact");
+});
+
+Deno.test("take() maps a NulMappedLiteral, and a short one is mapped when joined", () => {
+  const data = bodyWithNul(7);
+  const whole = new Output();
+  whole.value(["A ", new NulMappedLiteral(data)]);
+  const taken = whole.take();
+  assert.equal(taken.indexOf(0), -1);
+  assert.equal(taken.length, `A {${data.length}}\r\n`.length + data.length);
+  const short = new Output();
+  const small = new Uint8Array([0x41, 0, 0x42]);
+  short.value(["B ", new NulMappedLiteral(small), " C"]);
+  const [joined, ...rest] = short.takeParts();
+  assert.equal(rest.length, 0);
+  assert.deepEqual(
+    [...joined!],
+    [...new TextEncoder().encode("B {3}\r\nA_B C")].map((b) => b === 0x5f ? 0x80 : b),
+  );
+  assert.equal(small[1], 0, "stored octets intact");
+  assert.equal(withoutNul(small.subarray(0, 1)).buffer, small.buffer, "no NUL: no copy");
 });
