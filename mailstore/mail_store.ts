@@ -242,6 +242,20 @@ export function nulFlag(raw: Uint8Array): 0 | 1 {
   return raw.indexOf(0) >= 0 ? 1 : 0;
 }
 
+/** A stored message's octets, a piece at a time (`MailStore.openRaw`). */
+export interface RawStream {
+  /** Octets in all, the message's RFC822.SIZE. */
+  readonly size: number;
+  /** True when the store recorded that the octets hold no NUL (see `knownNulFree`). */
+  readonly nulFree: boolean;
+  /**
+   * The next piece, in order; null after the last. A message expunged before its first piece
+   * was read has none (the first call gives null). Throws `MailStoreError` when the store
+   * cannot read on.
+   */
+  next(): Promise<Uint8Array | null>;
+}
+
 export interface MailStore {
   // Accounts
   createAccount(name: string, passwordHash: string | null): Promise<Account>;
@@ -310,6 +324,12 @@ export interface MailStore {
    * that the octets hold no NUL says so with `markNulFree` (see `knownNulFree`).
    */
   getRaw(mailboxId: number, uid: number): Promise<Uint8Array | null>;
+  /**
+   * The raw message as pieces read while earlier ones are being sent, for a store that keeps
+   * large messages in pieces: null when the message is gone, undefined when this message (or
+   * this store) is not stored that way, and the caller uses `getRaw`.
+   */
+  openRaw?(mailboxId: number, uid: number): Promise<RawStream | null | undefined>;
   getSummary(mailboxId: number, uid: number): Promise<string | null>;
   /** Object ids and save dates of the given messages, by UID; expunged ones are absent. */
   getObjectInfo(

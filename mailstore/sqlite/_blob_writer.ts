@@ -1,8 +1,9 @@
 /**
  * The blob writer of a SqliteMailStore: its own connection inserts the raw octets of a large
- * message (a 50 MB blob takes SQLite 200-300 ms to write into the WAL) and its search and sort
- * texts, on a thread of its own, so that the event loop never stalls on it. The bytes come by
- * transfer and go back by transfer, without a copy, whatever the outcome.
+ * message, in pieces (`_chunks.ts`; a 50 MB message takes SQLite 200-300 ms to write into the
+ * WAL), and its search and sort texts, on a thread of its own, so that the event loop never
+ * stalls on it. The bytes come by transfer and go back by transfer, without a copy, whatever
+ * the outcome.
  *
  * The blob is committed with a `pending_blobs` row; the store then commits the message row on
  * its own connection and removes the pending row in the same transaction, so a blob whose
@@ -22,6 +23,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { HELD_LONG, lockWrites, unlockWrites } from "./_write_lock.ts";
 import { nulFlag } from "../mail_store.ts";
+import { BLOB_CHUNK, EMPTY_RAW, insertChunks } from "./_chunks.ts";
 
 /** A request to the blob writer. */
 export type BlobWriterRequest =
@@ -64,6 +66,7 @@ export type BlobWriterReport =
 
 interface Statements {
   readonly blob: StatementSync;
+  readonly chunk: StatementSync;
   readonly searchText: StatementSync;
   readonly sortText: StatementSync;
   readonly pending: StatementSync;
@@ -83,9 +86,13 @@ function write(request: Extract<BlobWriterRequest, { kind: "write" }>): number {
     db.exec("BEGIN IMMEDIATE");
     try {
       // The NUL scan (about 30 ms for 50 MB) runs here, off the event loop, once per message.
+      // The octets go in pieces (_chunks.ts), so that a FETCH can stream them.
+      const raw = request.raw;
+      const chunks = Math.ceil(raw.length / BLOB_CHUNK);
       const blobId = Number(
-        statements.blob.run(request.raw, request.summary, nulFlag(request.raw)).lastInsertRowid,
+        statements.blob.run(EMPTY_RAW, request.summary, nulFlag(raw), chunks).lastInsertRowid,
       );
+      insertChunks(statements.chunk, blobId, raw);
       if (request.searchText !== null) statements.searchText.run(blobId, request.searchText);
       if (request.sortText !== null) statements.sortText.run(blobId, request.sortText);
       statements.pending.run(blobId, request.since);
@@ -112,7 +119,8 @@ self.onmessage = (e: MessageEvent<BlobWriterRequest>) => {
         // Checkpoints are the store's (or its checkpoint worker's) business.
         db.exec("PRAGMA wal_autocheckpoint = 0");
         statements = {
-          blob: db.prepare("INSERT INTO blobs (raw, summary, nul) VALUES (?, ?, ?)"),
+          blob: db.prepare("INSERT INTO blobs (raw, summary, nul, chunks) VALUES (?, ?, ?, ?)"),
+          chunk: db.prepare("INSERT INTO blob_chunks (blob_id, seq, data) VALUES (?, ?, ?)"),
           searchText: db.prepare("INSERT INTO search_texts (blob_id, text) VALUES (?, ?)"),
           sortText: db.prepare("INSERT INTO sort_texts (blob_id, text) VALUES (?, ?)"),
           pending: db.prepare("INSERT INTO pending_blobs (blob_id, since) VALUES (?, ?)"),

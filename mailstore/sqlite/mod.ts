@@ -43,6 +43,8 @@ import type {
   StoreFlagsResult,
 } from "../mail_store.ts";
 import { MailStoreError, markNulFree, nulFlag } from "../mail_store.ts";
+import { joinChunks, SELECT_CHUNKS } from "./_chunks.ts";
+import { ChunkStream } from "./_chunk_stream.ts";
 import { applyFlagOperation, DELETED, hasFlag, normalizeFlags, SEEN } from "../flags.ts";
 import {
   DEFAULT_MAILBOXES,
@@ -301,6 +303,19 @@ interface BlobReader {
   readonly worker: Worker;
   next: number;
   readonly pending: Map<number, BlobRead>;
+  /** Streamed reads (`openRaw`) still receiving pieces. */
+  readonly streams: Map<number, ChunkStream>;
+}
+
+/**
+ * Settles every request of a blob reader that stopped: reads fall back to the store's own
+ * connection, streams fail (their pieces may already be on the wire).
+ */
+function abandonReads(reader: BlobReader, why: string): void {
+  for (const p of reader.pending.values()) p(undefined);
+  reader.pending.clear();
+  for (const s of reader.streams.values()) s.fail(why);
+  reader.streams.clear();
 }
 
 /**
@@ -1592,11 +1607,45 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   #blob(blobId: number): Uint8Array | null {
-    const row = this.#get<{ raw: Uint8Array; nul: number | null }>(
-      "SELECT raw, nul FROM blobs WHERE id = ?",
+    const row = this.#get<{ raw: Uint8Array; nul: number | null; chunks: number | null }>(
+      "SELECT raw, nul, chunks FROM blobs WHERE id = ?",
       blobId,
     );
-    return row === undefined ? null : row.nul === 0 ? markNulFree(row.raw) : row.raw;
+    if (row === undefined) return null;
+    const raw = row.chunks === null ? row.raw : this.#joinChunks(blobId, row.chunks);
+    return raw !== null && row.nul === 0 ? markNulFree(raw) : raw;
+  }
+
+  /** A blob stored in pieces, joined (null when they are not all there). */
+  #joinChunks(blobId: number, chunks: number): Uint8Array | null {
+    return joinChunks(this.#statement(SELECT_CHUNKS), blobId, chunks);
+  }
+
+  async openRaw(mailboxId: number, uid: number): Promise<ChunkStream | null | undefined> {
+    const found = await this.#call(() => {
+      const m = this.#get<
+        { blob_id: number; size: number; nul: number | null; chunks: number | null }
+      >(
+        `SELECT m.blob_id, m.size, b.nul, b.chunks FROM messages m JOIN blobs b ON b.id = m.blob_id
+         WHERE m.mailbox_id = ? AND m.uid = ?`,
+        mailboxId,
+        uid,
+      );
+      if (m === undefined) {
+        this.#mailboxExists(mailboxId);
+        return null;
+      }
+      return m.chunks === null || this.#path === ":memory:" ? undefined : m;
+    });
+    if (found === null || found === undefined) return found;
+    const reader = this.#startBlobReader();
+    if (reader === null) return undefined;
+    const stream = new ChunkStream(found.size, found.nul === 0, found.chunks!);
+    const id = reader.next++;
+    reader.streams.set(id, stream);
+    const request: BlobReaderRequest = { kind: "stream", id, blobId: found.blob_id };
+    reader.worker.postMessage(request);
+    return stream;
   }
 
   /**
@@ -1622,15 +1671,27 @@ export class SqliteMailStore implements MailStore, ExactStore {
         const worker = new Worker(new URL("./_blob_reader.ts", import.meta.url), {
           type: "module",
         });
-        const reader = { worker, next: 0, pending: new Map<number, BlobRead>() };
+        const reader: BlobReader = {
+          worker,
+          next: 0,
+          pending: new Map<number, BlobRead>(),
+          streams: new Map<number, ChunkStream>(),
+        };
         const failAll = () => {
           if (this.#blobReader === reader) this.#blobReader = null;
           worker.terminate();
-          for (const p of reader.pending.values()) p(undefined);
-          reader.pending.clear();
+          abandonReads(reader, "The blob reader failed");
         };
         worker.onmessage = (e: MessageEvent<BlobReaderReport>) => {
           const r = e.data;
+          const stream = reader.streams.get(r.id);
+          if (stream !== undefined) {
+            if (r.kind === "chunk") return stream.push(r.data);
+            reader.streams.delete(r.id);
+            if (r.kind === "end") stream.end(r.chunks);
+            else stream.fail(r.kind === "error" ? r.message : "Unexpected report");
+            return;
+          }
           const done = reader.pending.get(r.id);
           reader.pending.delete(r.id);
           done?.(
@@ -1661,8 +1722,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
     if (reader === null) return;
     this.#blobReader = null;
     reader.worker.terminate();
-    for (const p of reader.pending.values()) p(undefined);
-    reader.pending.clear();
+    abandonReads(reader, "The store is closing");
   }
 
   getSummary(mailboxId: number, uid: number): Promise<string | null> {
@@ -1930,9 +1990,17 @@ export class SqliteMailStore implements MailStore, ExactStore {
 
   exportMessages(mailboxId: number, afterUid: number, limit: number): Promise<MessageRecord[]> {
     return this.#call(() =>
-      this.#all<MessageRow & { raw: Uint8Array; summary: string | null; text: string | null }>(
+      this.#all<
+        MessageRow & {
+          raw: Uint8Array;
+          chunks: number | null;
+          summary: string | null;
+          text: string | null;
+        }
+      >(
         `SELECT m.uid, m.modseq, m.flags, m.internal_date, m.size, m.blob_id, m.email_id,
-         m.thread_id, m.save_date, b.raw, b.summary, s.text FROM messages m JOIN blobs b ON b.id = m.blob_id
+         m.thread_id, m.save_date, b.raw, b.chunks, b.summary, s.text
+         FROM messages m JOIN blobs b ON b.id = m.blob_id
          LEFT JOIN search_texts s ON s.blob_id = m.blob_id
          WHERE m.mailbox_id = ? AND m.uid > ? ORDER BY m.uid LIMIT ?`,
         mailboxId,
@@ -1943,7 +2011,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
         modseq: r.modseq,
         flags: splitFlags(r.flags),
         internalDate: r.internal_date,
-        raw: r.raw,
+        raw: r.chunks === null ? r.raw : this.#joinedForExport(r.blob_id, r.chunks),
         summary: r.summary,
         searchText: r.text,
         emailId: r.email_id,
@@ -1951,6 +2019,13 @@ export class SqliteMailStore implements MailStore, ExactStore {
         saveDate: r.save_date,
       }))
     );
+  }
+
+  /** A chunked blob for `exportMessages`, read in the same transaction. */
+  #joinedForExport(blobId: number, chunks: number): Uint8Array {
+    const raw = this.#joinChunks(blobId, chunks);
+    if (raw === null) throw new MailStoreError("cannot", `Blob ${blobId} is missing pieces`);
+    return raw;
   }
 
   exportExpunged(mailboxId: number): Promise<ExpungedRecord[]> {

@@ -146,4 +146,16 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE blobs ADD COLUMN nul INTEGER;
   `,
+  // Version 8: a large message's octets as pieces in order (seq from 0), so that a FETCH can
+  // send the first ones while the rest are read. A blob stored this way has its piece count in
+  // `chunks` and an empty `raw`; one with `chunks` NULL is whole in `raw`, as before.
+  `
+  ALTER TABLE blobs ADD COLUMN chunks INTEGER;
+  CREATE TABLE blob_chunks (
+    blob_id INTEGER NOT NULL REFERENCES blobs (id) ON DELETE CASCADE,
+    seq     INTEGER NOT NULL,
+    data    BLOB NOT NULL,
+    PRIMARY KEY (blob_id, seq)
+  );
+  `,
 ];

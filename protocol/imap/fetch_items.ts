@@ -11,6 +11,7 @@ import {
   formatDateTime,
   NUL_MAP_PIECE,
   NulMappedLiteral,
+  type StreamedLiteral,
   type Value,
   withoutNul,
 } from "./response.ts";
@@ -285,6 +286,26 @@ export function needsRaw(items: readonly FetchItem[]): boolean {
   );
 }
 
+/** True for an item that sends the whole message: RFC822, or BODY[] without section or partial. */
+export function isWholeBody(item: FetchItem): boolean {
+  return item.kind === "RFC822" ||
+    (item.kind === "BODY[]" && item.section.path.length === 0 && item.section.text === null &&
+      item.partial === null);
+}
+
+/**
+ * True when exactly one item reads the message's octets and it sends them whole: the octets
+ * can then be streamed from the store (`MailStore.openRaw`) instead of read in one piece first.
+ */
+export function streamsWholeBody(items: readonly FetchItem[]): boolean {
+  let whole = 0;
+  for (const item of items) {
+    if (isWholeBody(item)) whole++;
+    else if (needsRaw([item]) || needsStructure([item])) return false;
+  }
+  return whole === 1;
+}
+
 /** True when the items need the store's `getObjectInfo` (EMAILID, THREADID, SAVEDATE). */
 export function needsObjectInfo(items: readonly FetchItem[]): boolean {
   return items.some((i) => i.kind === "EMAILID" || i.kind === "THREADID" || i.kind === "SAVEDATE");
@@ -446,6 +467,11 @@ export interface RenderInput {
   readonly addModseq: boolean;
   /** True when the store recorded that `raw` holds no NUL (`knownNulFree`). */
   readonly rawNulFree?: boolean;
+  /**
+   * The place of the whole message's octets when the command streams them (`raw` is then null,
+   * and only `isWholeBody` items may read the octets).
+   */
+  readonly rawStream?: StreamedLiteral | undefined;
 }
 
 /**
@@ -514,7 +540,7 @@ export function renderFetch(items: readonly FetchItem[], input: RenderInput): Va
 
 function renderBodyItem(
   item: FetchItem,
-  m: MessageData & { readonly rawNulFree?: boolean },
+  m: MessageData & Pick<RenderInput, "rawNulFree" | "rawStream">,
   mime: MimeSupport,
 ): [string, Value] | null {
   switch (item.kind) {
@@ -538,6 +564,9 @@ function renderBodyItem(
     }
     default:
       break;
+  }
+  if (m.rawStream !== undefined && isWholeBody(item)) {
+    return [item.kind === "RFC822" ? "RFC822" : "BODY[]", m.rawStream];
   }
   const raw = m.raw;
   if (raw === null) return null;

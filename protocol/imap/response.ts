@@ -37,6 +37,17 @@ export class NulMappedLiteral {
 }
 
 /**
+ * Where a literal of `size` octets read from the store while it is sent goes (FETCH of a large
+ * body, `MailStore.openRaw`): the command writes it piece by piece, so `Output.value` refuses it.
+ */
+export class StreamedLiteral {
+  readonly size: number;
+  constructor(size: number) {
+    this.size = size;
+  }
+}
+
+/**
  * `data` with each NUL replaced by 0x80: the same array when it holds none (the common case),
  * else a copy; the stored octets are never changed. Sizes and offsets stay those of the stored
  * octets, so RFC822.SIZE, partial fetches and BODYSTRUCTURE sizes remain consistent (Dovecot
@@ -110,7 +121,9 @@ export class Output {
     if (typeof v === "string") this.#text += v;
     else if (v instanceof Uint8Array) this.literal(v);
     else if (v instanceof NulMappedLiteral) this.#nulMappedLiteral(v.data);
-    else for (const piece of v) this.value(piece);
+    else if (v instanceof StreamedLiteral) {
+      throw new Error("A streamed literal is sent by its command");
+    } else for (const piece of v) this.value(piece);
   }
 
   /** A literal whose pieces are left to `mappedPart` (see `NulMappedLiteral`). */
@@ -169,9 +182,15 @@ export class Output {
 
 /**
  * A piece of response syntax: text that is sent as is, octets sent as a literal (with NUL
- * mapped to 0x80 as it is sent, for a `NulMappedLiteral`), or a sequence of pieces.
+ * mapped to 0x80 as it is sent, for a `NulMappedLiteral`), the place of a literal its command
+ * streams (`StreamedLiteral`), or a sequence of pieces.
  */
-export type Value = string | Uint8Array | NulMappedLiteral | readonly Value[];
+export type Value =
+  | string
+  | Uint8Array
+  | NulMappedLiteral
+  | StreamedLiteral
+  | readonly Value[];
 
 /** Longest string sent quoted; longer ones go as literals. */
 const MAX_QUOTED = 1024;

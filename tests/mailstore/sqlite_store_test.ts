@@ -4,6 +4,10 @@ import { allocateSharedSync, openSqliteMailStore } from "../../mailstore/sqlite/
 import type { EventRelay } from "../../mailstore/event_hub.ts";
 import { knownNulFree, type MailboxEvent, type MessageMeta } from "../../mailstore/mail_store.ts";
 import { copyStore } from "../../mailstore/transfer.ts";
+import { BLOB_CHUNK } from "../../mailstore/sqlite/_chunks.ts";
+import { ChunkStream } from "../../mailstore/sqlite/_chunk_stream.ts";
+import { MemoryMailStore } from "../../mailstore/memory/mod.ts";
+import { concatBytes } from "../../protocol/bytes.ts";
 import { MIGRATIONS } from "../../mailstore/sqlite/schema.ts";
 import { derivedData, mimeSupport } from "../../protocol/imap/mime_support.ts";
 import { append, TestClient } from "../protocol/imap/_harness.ts";
@@ -636,7 +640,8 @@ Deno.test("openSqliteMailStore() adds sort texts to a version 4 database; its me
     await store.close();
     const db = new DatabaseSync(path);
     db.exec(
-      "ALTER TABLE blobs DROP COLUMN nul; DROP TABLE pending_blobs; DROP TABLE sort_texts; " +
+      "DROP TABLE blob_chunks; ALTER TABLE blobs DROP COLUMN chunks; " +
+        "ALTER TABLE blobs DROP COLUMN nul; DROP TABLE pending_blobs; DROP TABLE sort_texts; " +
         "UPDATE schema_version SET version = 4",
     );
     db.close();
@@ -1059,6 +1064,140 @@ Deno.test("each way of storing records whether a blob holds NUL; getRaw() says w
       }
     } finally {
       await reopened.close();
+    }
+  });
+});
+
+Deno.test("the blob writer stores a large message in pieces, which getRaw() joins and openRaw() streams", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/mail.db`;
+    const { store, inbox } = await aliceStore(path);
+    try {
+      const size = 4 * BLOB_CHUNK + 12_345;
+      const { raw, copy } = largeMessage("pieces", size);
+      copy[size - 1] = raw[size - 1] = 0;
+      const { uid } = await store.append(inbox.id, { raw, handOver: true });
+      const whole = largeMessage("whole");
+      const kept = await store.append(inbox.id, { raw: whole.raw });
+      assert.equal(count(path, "SELECT count(*) AS n FROM blob_chunks"), 5);
+      assert.equal(
+        count(path, "SELECT count(*) AS n FROM blobs WHERE chunks = 5 AND raw = x''"),
+        1,
+      );
+      // Joined by the blob reader.
+      assert.deepEqual(await store.getRaw(inbox.id, uid), copy);
+      // Streamed: the pieces in order, then null; NUL recorded.
+      const stream = (await store.openRaw(inbox.id, uid))!;
+      assert.deepEqual([stream.size, stream.nulFree], [size, false]);
+      const pieces: Uint8Array[] = [];
+      for (let p = await stream.next(); p !== null; p = await stream.next()) pieces.push(p);
+      assert.deepEqual(pieces.map((p) => p.length), [...Array(4).fill(BLOB_CHUNK), 12_345]);
+      assert.deepEqual(concatBytes(pieces), copy);
+      assert.equal(await stream.next(), null);
+      // A message stored whole is not streamed; a missing one is null.
+      assert.equal(await store.openRaw(inbox.id, kept.uid), undefined);
+      assert.equal(await store.openRaw(inbox.id, uid + 100), null);
+      // Two streams and a read at once each get their own bytes.
+      const [a, b] = [(await store.openRaw(inbox.id, uid))!, (await store.openRaw(inbox.id, uid))!];
+      const [wholeAgain, first] = await Promise.all([store.getRaw(inbox.id, kept.uid), a.next()]);
+      assert.deepEqual(wholeAgain, whole.copy);
+      assert.deepEqual(first, copy.subarray(0, BLOB_CHUNK));
+      assert.deepEqual((await b.next())!, copy.subarray(0, BLOB_CHUNK));
+      // Expunged: gone for new streams; the pieces go with the blob.
+      await store.storeFlags(inbox.id, [uid], "add", ["\\Deleted"]);
+      await store.expunge(inbox.id, [uid]);
+      assert.equal(await store.openRaw(inbox.id, uid), null);
+      assert.equal(await store.getRaw(inbox.id, uid), null);
+    } finally {
+      await store.close();
+    }
+    assert.equal(count(path, "SELECT count(*) AS n FROM blob_chunks"), 0);
+  });
+});
+
+Deno.test("a stream fails instead of ending short, and ends empty for a blob gone before it began", async () => {
+  const piece = new Uint8Array([1, 2, 3]);
+  const short = new ChunkStream(9, true, 3);
+  short.push(piece);
+  short.push(piece);
+  const waiting = short.next().then(() => short.next());
+  short.end(2);
+  assert.deepEqual(await waiting, piece);
+  await assert.rejects(short.next(), /pieces ended after 2 of 3/);
+  const failed = new ChunkStream(9, true, 3);
+  const pending = failed.next();
+  failed.fail("The store is closing");
+  failed.push(piece);
+  await assert.rejects(pending, /Message read failed: The store is closing/);
+  await assert.rejects(failed.next(), /Message read failed/);
+  const gone = new ChunkStream(9, true, 3);
+  gone.end(0);
+  assert.equal(await gone.next(), null);
+  // A store closed while its blob reader streams: the bytes come whole, or the stream fails.
+  await withDir(async (dir) => {
+    const { store, inbox } = await aliceStore(`${dir}/mail.db`);
+    const { raw, copy } = largeMessage("stopped", 24 * BLOB_CHUNK);
+    const { uid } = await store.append(inbox.id, { raw, handOver: true });
+    const stream = (await store.openRaw(inbox.id, uid))!;
+    await store.close();
+    const pieces: Uint8Array[] = [];
+    try {
+      for (let p = await stream.next(); p !== null; p = await stream.next()) pieces.push(p);
+      assert.deepEqual(concatBytes(pieces), copy);
+    } catch (error) {
+      assert.match(String(error), /Message read failed/);
+    }
+  });
+});
+
+Deno.test("FETCH streams a body stored in pieces, byte for byte as a body stored whole is sent", async () => {
+  await withDir(async (dir) => {
+    const size = 5 * BLOB_CHUNK + 777;
+    const body = largeMessage("streamed", size);
+    // NUL in a middle piece and in the last: each goes out as 0x80 in a plain literal.
+    for (const at of [2 * BLOB_CHUNK + 5, size - 3]) body.raw[at] = body.copy[at] = 0;
+    const internalDate = Date.UTC(2024, 0, 2, 3, 4, 5);
+    const file = await aliceStore(`${dir}/mail.db`);
+    const memory = new MemoryMailStore();
+    try {
+      await file.store.append(file.inbox.id, { raw: body.raw, handOver: true, internalDate });
+      const account = await memory.createAccount("alice", null);
+      const inbox = (await memory.getMailbox(account.id, "INBOX"))!;
+      await memory.append(inbox.id, { raw: body.copy.slice(), internalDate });
+      const reads = { getRaw: 0, openRaw: 0 };
+      const { getRaw, openRaw } = file.store;
+      file.store.getRaw = (...args) => (reads.getRaw++, getRaw.apply(file.store, args));
+      file.store.openRaw = (...args) => (reads.openRaw++, openRaw.apply(file.store, args));
+      const sessions = [new TestClient(file.store), new TestClient(memory)];
+      const transcripts: Uint8Array[][] = [[], []];
+      for (const [i, c] of sessions.entries()) {
+        await c.login();
+        await c.cmd("s SELECT INBOX");
+        c.session.onOutput = (bytes) => {
+          transcripts[i]!.push(bytes.slice());
+        };
+      }
+      const commands = [
+        "a FETCH 1 (UID RFC822.SIZE BODY.PEEK[])", // streamed
+        "b UID FETCH 1 (INTERNALDATE BODY.PEEK[] FLAGS)", // streamed
+        "c FETCH 1 (BODY.PEEK[]<1048570.20>)", // partial: read whole, joined
+        "d FETCH 1 (BODY.PEEK[HEADER] BODY.PEEK[TEXT])", // sections: read whole
+        "e FETCH 1 RFC822", // streamed; sets \\Seen
+        "f FETCH 1 (FLAGS)",
+      ];
+      for (const command of commands) {
+        for (const c of sessions) await c.session.receive(enc.encode(command + "\r\n"));
+      }
+      const [streamed, whole] = transcripts.map((t) => concatBytes(t));
+      assert.equal(streamed!.length, whole!.length);
+      assert.ok(streamed!.every((b, i) => b === whole![i]), "the same bytes");
+      const text = new TextDecoder("latin1").decode(streamed!);
+      assert.ok(text.startsWith(`* 1 FETCH (UID 1 RFC822.SIZE ${size} BODY[] {${size}}\r\n`));
+      assert.match(text, /\r\nf OK /);
+      assert.equal(text.split("\x00").length, 1, "no NUL in a plain literal");
+      assert.deepEqual(reads, { getRaw: 2, openRaw: 3 });
+    } finally {
+      await file.store.close();
     }
   });
 });

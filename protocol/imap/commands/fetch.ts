@@ -3,7 +3,7 @@
  * \Seen first and reports the new FLAGS. Messages expunged by another session but not yet
  * reported are skipped, and the command ends with OK [EXPUNGEISSUED].
  */
-import { knownNulFree, type MessageMeta } from "../../../mailstore/mail_store.ts";
+import { knownNulFree, type MessageMeta, type RawStream } from "../../../mailstore/mail_store.ts";
 import type { CommandContext, CommandSpec, Completion } from "../context.ts";
 import {
   checkSupported,
@@ -14,8 +14,11 @@ import {
   readFetchItems,
   renderFetch,
   setsSeen,
+  streamsWholeBody,
 } from "../fetch_items.ts";
-import { badSyntax } from "../errors.ts";
+import { StreamedLiteral, type Value, withoutNul } from "../response.ts";
+import type { Pacer } from "../../event_loop.ts";
+import { badSyntax, ImapError } from "../errors.ts";
 import { formatSequenceSet, MAX_NUMBER, selectFromSorted, starAs } from "../sequence_set.ts";
 import type { CommandReader } from "../parser.ts";
 import {
@@ -32,6 +35,8 @@ import { selected } from "./_util.ts";
 /** UIDs fetched from the store per round trip: fewer when bodies or summaries are loaded. */
 const BATCH = 256;
 const META_BATCH = 4096;
+/** Bodies at least this large are streamed from a store that keeps them in pieces. */
+const STREAM_FROM = 4 * 1024 * 1024;
 /** Metadata-only responses rendered between two looks at the clock (a mask: every 256th). */
 const PACE_EVERY = 255;
 
@@ -243,6 +248,7 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
   // PREVIEW without LAZY is computed from the octets when the summary predates it.
   const eagerPreview = items.some((i) => i.kind === "PREVIEW" && !i.lazy);
   const reportsFlags = items.some((i) => i.kind === "FLAGS");
+  const streamable = ctx.store.openRaw !== undefined && streamsWholeBody(items) && !eagerPreview;
   let missing = false;
   const plan = markSeen || loadRaw || loadSummary || loadObjects ? null : metaPlan(items, uidMode);
   const name = uidMode ? "UID FETCH" : "FETCH";
@@ -291,9 +297,19 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
         : stored;
       if (since !== null && meta.modseq <= since) continue;
       const summary = loadSummary ? await ctx.store.getSummary(view.mailboxId, uid) : null;
+      // A large body sent whole is streamed when the store keeps it in pieces: its first
+      // pieces leave while the rest are read.
+      const stream = streamable && stored.size >= STREAM_FROM
+        ? await ctx.store.openRaw!(view.mailboxId, uid)
+        : undefined;
+      const first = stream ? await stream.next() : null;
+      if (stream === null || (stream && first === null)) {
+        missing = true;
+        continue;
+      }
       // Without a stored summary the structure is parsed from the octets.
-      const raw = loadRaw || (loadSummary && summary === null) ||
-          (eagerPreview && ctx.mime.preview!({ raw: null, summary }) === null)
+      const raw = stream === undefined && (loadRaw || (loadSummary && summary === null) ||
+          (eagerPreview && ctx.mime.preview!({ raw: null, summary }) === null))
         ? await ctx.store.getRaw(view.mailboxId, uid)
         : null;
       const value = renderFetch(items, {
@@ -309,12 +325,14 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
         addFlags: nowSeen.has(uid),
         addModseq: ctx.condstore,
         rawNulFree: raw !== null && knownNulFree(raw),
+        rawStream: stream ? new StreamedLiteral(stream.size) : undefined,
       });
       if (value === null) {
         missing = true;
         continue;
       }
-      ctx.out.value(value);
+      if (stream) await sendStreamed(ctx, value, stream, first!, pacer);
+      else ctx.out.value(value);
       if (reportsFlags || nowSeen.has(uid)) view.noteFlags(uid, stored.flags);
       view.noteModseq(stored.modseq);
       if (ctx.out.size >= FLUSH_THRESHOLD) await ctx.maybeFlush();
@@ -324,6 +342,58 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
   return missing
     ? { code: "EXPUNGEISSUED", text: `${name} completed; some messages were expunged` }
     : { text: `${name} completed` };
+}
+
+/**
+ * Writes `value`, whose `StreamedLiteral` is the message `stream` reads: each piece goes to the
+ * output and on to the client before the next is taken (`maybeFlush` waits for the driver), so
+ * a 50 MB body is never held whole. A read that fails once the literal has begun cannot be
+ * answered in the protocol: the connection is closed after the command.
+ */
+async function sendStreamed(
+  ctx: CommandContext,
+  value: Value,
+  stream: RawStream,
+  first: Uint8Array,
+  pacer: Pacer,
+): Promise<void> {
+  if (value instanceof StreamedLiteral) {
+    ctx.out.text(`{${stream.size}}\r\n`);
+    let sent = 0;
+    for (
+      let piece: Uint8Array | null = first;
+      piece !== null;
+      piece = await nextPiece(ctx, stream)
+    ) {
+      if (sent + piece.length > stream.size) break;
+      sent += piece.length;
+      ctx.out.bytes(stream.nulFree ? piece : withoutNul(piece));
+      await ctx.maybeFlush();
+      // Pieces already read and a socket that keeps up settle at once: without this, the
+      // whole body would be sealed and written in one turn of the event loop.
+      if (pacer.due()) await pacer.yield();
+    }
+    if (sent !== stream.size) {
+      ctx.requestClose();
+      throw new ImapError("NO", "Message read failed", "SERVERBUG");
+    }
+    return;
+  }
+  if (Array.isArray(value)) {
+    for (const piece of value) await sendStreamed(ctx, piece, stream, first, pacer);
+    return;
+  }
+  ctx.out.value(value);
+}
+
+/** The stream's next piece; null, logged, when the store cannot read on. */
+async function nextPiece(ctx: CommandContext, stream: RawStream): Promise<Uint8Array | null> {
+  try {
+    return await stream.next();
+  } catch (error) {
+    ctx.warn("FETCH could not read the rest of a message", { error: String(error) });
+    return null;
+  }
 }
 
 export const fetchCommand: CommandSpec = {

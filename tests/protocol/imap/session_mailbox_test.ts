@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { append, message, newStore, TestClient, withoutMailboxId } from "./_harness.ts";
 import { concatBytes } from "../../../protocol/bytes.ts";
 import { NUL_MAP_PIECE } from "../../../protocol/imap/response.ts";
+import type { MailStore } from "../../../mailstore/mail_store.ts";
 
 async function withMessages(n: number) {
   const store = await newStore();
@@ -529,4 +530,40 @@ Deno.test("FETCH of a large body with NUL still sends each NUL as 0x80", async (
   assert.equal(literal.indexOf(0), -1);
   assert.equal(literal[raw.length - 100], 0x80);
   assert.equal(raw[raw.length - 100], 0, "the stored octets are left alone");
+});
+
+Deno.test("a streamed FETCH whose store fails mid-body ends the connection after NO [SERVERBUG]", async () => {
+  const store = await newStore();
+  const c = new TestClient(store);
+  await c.login();
+  const raw = new TextEncoder().encode(message("Streamed", "s".repeat(5 * 1024 * 1024)));
+  const inbox = (await store.getMailbox((await store.getAccount("alice"))!.id, "INBOX"))!;
+  await store.append(inbox.id, { raw, flags: [] });
+  const pieces = [raw.subarray(0, 1024 * 1024)];
+  let opened = 0;
+  (store as MailStore).openRaw = () => {
+    opened++;
+    return Promise.resolve({
+      size: raw.length,
+      nulFree: true,
+      next: () => {
+        const piece = pieces.shift();
+        return piece ? Promise.resolve(piece) : Promise.reject(new Error("disk went away"));
+      },
+    });
+  };
+  await c.cmd("s SELECT INBOX");
+  const parts: Uint8Array[] = [];
+  c.session.onOutput = (bytes) => {
+    parts.push(bytes.slice());
+  };
+  await c.session.receive(new TextEncoder().encode("f FETCH 1 (UID BODY.PEEK[])\r\n"));
+  const text = new TextDecoder().decode(concatBytes(parts));
+  assert.equal(opened, 1);
+  assert.ok(text.startsWith(`* 1 FETCH (UID 1 BODY[] {${raw.length}}\r\n`));
+  const tagged = "f NO [SERVERBUG] Message read failed\r\n";
+  assert.ok(text.endsWith(tagged), text.slice(-80));
+  // The header, the one piece read, the tagged NO: nothing else.
+  assert.equal(text.length, text.indexOf("\r\n") + 2 + 1024 * 1024 + tagged.length);
+  assert.equal(c.closed, true);
 });
