@@ -1371,23 +1371,35 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
   async #transaction<T>(body: (tx: Tx) => Promise<T>): Promise<T> {
     for (let attempt = 1;; attempt++) {
       const events: MailboxEvent[] = [];
+      // Set once the body and its notices have run: an error after that came from COMMIT.
+      const ran: { done: { readonly xid: string; readonly value: T } | null } = { done: null };
       try {
-        const result = await this.#sql.begin(async (q) => {
+        await this.#sql.begin(async (q) => {
           events.length = 0;
           const tx: Tx = { q, events, notices: [] };
           const value = await body(tx);
-          if (tx.notices.length > 0) {
-            await exec(
-              q,
-              `SELECT pg_notify('${CHANGE_CHANNEL}', n) FROM unnest($1::text[]) n`,
-              [tx.notices.map((n) => `${this.#instance}:${n}`)],
-            );
-          }
-          return value;
-        }) as T;
-        for (const event of events) this.#hub.emit(event);
-        return result;
+          const [row] = await q.unsafe<{ xid: string }[]>(
+            `SELECT txid_current()::text AS xid,
+             (SELECT count(pg_notify('${CHANGE_CHANNEL}', n)) FROM unnest($1::text[]) n)`,
+            [tx.notices.map((n) => `${this.#instance}:${n}`)],
+            { prepare: true },
+          );
+          ran.done = { xid: row!.xid, value };
+        });
       } catch (e) {
+        // A COMMIT whose answer was lost (the connection cut, the server restarting) may have
+        // committed: PostgreSQL says which (txid_status), so that a change that was made is
+        // reported made, and one that was not runs again, instead of a NO for a stored APPEND
+        // (and a duplicate when the client or the MTA tries again).
+        const inDoubt = ran.done;
+        if (inDoubt !== null) {
+          const status = await this.#commitStatus(inDoubt.xid, e);
+          if (status === "committed") {
+            for (const event of events) this.#hub.emit(event);
+            return inDoubt.value;
+          }
+          if (attempt < MAX_ATTEMPTS) continue;
+        }
         if (attempt < MAX_ATTEMPTS && isRetryable(e)) continue;
         // Nothing ran when no connection could be had: wait for the server and run it again.
         const delay = RECONNECT_DELAYS_MS[attempt - 1];
@@ -1397,7 +1409,40 @@ export class PostgresMailStore implements MailStore, ExactStore, SessionRegistry
         }
         throw translate(e);
       }
+      for (const event of events) this.#hub.emit(event);
+      return ran.done!.value;
     }
+  }
+
+  /**
+   * Whether the transaction `xid`, whose COMMIT failed with `error`, committed: "committed",
+   * or "aborted" (it can run again). Asks on a new connection, waiting out a restart; throws
+   * `error` when the answer cannot be had.
+   */
+  async #commitStatus(xid: string, error: unknown): Promise<"committed" | "aborted"> {
+    for (const delay of [0, ...RECONNECT_DELAYS_MS, ...COMMIT_STATUS_WAIT_MS]) {
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+      let status: string | null;
+      try {
+        const [row] = await this.#sql.unsafe<{ status: string | null }[]>(
+          "SELECT txid_status($1::bigint) AS status",
+          [xid],
+        );
+        status = row?.status ?? null;
+      } catch (e) {
+        if (CONNECTION_CODES.has(pgCode(e) ?? "")) continue;
+        throw error;
+      }
+      if (status === "committed" || status === "aborted") {
+        log.warn("A COMMIT's answer was lost; PostgreSQL says the transaction {status}", {
+          status,
+        });
+        return status;
+      }
+      // "in progress": the server has not yet noticed that its client is gone.
+      if (status === null) throw error;
+    }
+    throw error;
   }
 
   /** Queues an event for this instance and a notice (`mailboxId:detail`) for other nodes. */
@@ -2018,6 +2063,9 @@ const NOT_CONNECTED_CODES = new Set(["57P03", "ECONNREFUSED", "CONNECT_TIMEOUT"]
 
 /** Waits between attempts while the server restarts: about 3 s in all. */
 const RECONNECT_DELAYS_MS = [100, 200, 400, 800, 1600];
+
+/** Further waits for a transaction in doubt to end (`#commitStatus`): 10 s more in all. */
+const COMMIT_STATUS_WAIT_MS = [2000, 2000, 2000, 2000, 2000];
 
 /**
  * Runs a statement on the pool again after a connection failure, so that a reader (an IDLE

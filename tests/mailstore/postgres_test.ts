@@ -423,6 +423,138 @@ pgTest(
 );
 
 // Registered last, so it runs after every case above in this file.
+
+/** Reads a NUL-terminated string at `at`; returns it and where the next field starts. */
+function cstring(bytes: Uint8Array, at: number): [string, number] {
+  const end = bytes.indexOf(0, at);
+  return [new TextDecoder().decode(bytes.subarray(at, end)), end + 1];
+}
+
+/**
+ * True when `chunk` (whole frontend messages, as postgres.js writes them) runs COMMIT: a simple
+ * query, or a Bind of a statement whose Parse (remembered in `prepared`) was COMMIT.
+ */
+function sendsCommit(chunk: Uint8Array, prepared: Map<string, string>): boolean {
+  const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  let commit = false;
+  for (let at = 0; at + 5 <= chunk.length;) {
+    const type = String.fromCharCode(chunk[at]!);
+    const end = at + 1 + view.getUint32(at + 1);
+    if (type === "P") {
+      const [name, next] = cstring(chunk, at + 5);
+      prepared.set(name, cstring(chunk, next)[0]);
+    }
+    const text = type === "Q"
+      ? cstring(chunk, at + 5)[0]
+      : type === "B"
+      ? prepared.get(cstring(chunk, cstring(chunk, at + 5)[1])[0]) ?? ""
+      : "";
+    if (text.trim().toLowerCase() === "commit") commit = true;
+    at = end;
+  }
+  return commit;
+}
+
+/**
+ * A TCP proxy in front of PostgreSQL. Armed, it acts on the next COMMIT a client sends:
+ * "lose-answer" forwards it and drops the server's answer, "lose-commit" drops the COMMIT
+ * itself; either way both sides are then closed, as when a network or a restart cuts a
+ * connection at that moment.
+ */
+function commitCutter(url: string) {
+  const target = new URL(url);
+  const pgPort = Number(target.port);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const state = { armed: null as "lose-answer" | "lose-commit" | null, cuts: 0 };
+  const open = new Set<Deno.Conn>();
+  const close = (c: Deno.Conn) => {
+    try {
+      c.close();
+    } catch { /* closed already */ }
+    open.delete(c);
+  };
+  const pipe = async (client: Deno.Conn) => {
+    const server = await Deno.connect({ hostname: "127.0.0.1", port: pgPort });
+    open.add(client);
+    open.add(server);
+    let answersLost = false;
+    const prepared = new Map<string, string>();
+    (async () => {
+      const buf = new Uint8Array(65536);
+      for (let n; (n = await server.read(buf).catch(() => null)) !== null;) {
+        if (!answersLost) await client.write(buf.subarray(0, n)).catch(() => {});
+      }
+      close(client);
+    })();
+    const buf = new Uint8Array(65536);
+    for (let n; (n = await client.read(buf).catch(() => null)) !== null;) {
+      const chunk = buf.subarray(0, n);
+      const mode = state.armed;
+      const commit = sendsCommit(chunk, prepared) && mode !== null;
+      if (!commit || mode === "lose-answer") await server.write(chunk).catch(() => {});
+      if (!commit) continue;
+      state.armed = null;
+      state.cuts++;
+      answersLost = true;
+      // Time for the server to act on what it got, then the cut.
+      await new Promise((r) => setTimeout(r, 200));
+      break;
+    }
+    close(client);
+    close(server);
+  };
+  const accepting = (async () => {
+    for await (const c of listener) pipe(c).catch(() => close(c));
+  })();
+  target.port = String((listener.addr as Deno.NetAddr).port);
+  return {
+    url: target.toString(),
+    state,
+    async stop() {
+      listener.close();
+      for (const c of [...open]) close(c);
+      await accepting.catch(() => {});
+    },
+  };
+}
+
+pgTest(
+  "a COMMIT whose answer is lost counts as made when it was made, and runs again when not",
+  async () => {
+    const cutter = commitCutter(await freshDatabase());
+    const store = await openPostgresMailStore({ url: cutter.url, poolSize: 2 });
+    try {
+      const account = await store.createAccount("alice", null);
+      const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+      const heard: MailboxEvent[] = [];
+      const unwatch = store.watch(inbox.id, (e) => heard.push(e));
+      // The COMMIT reached the server and committed; its answer did not come back.
+      cutter.state.armed = "lose-answer";
+      const first = await store.append(inbox.id, { raw: message(1) });
+      // The COMMIT never reached the server: the transaction was rolled back, and runs again.
+      cutter.state.armed = "lose-commit";
+      const second = await store.append(inbox.id, { raw: message(2) });
+      assert.equal(cutter.state.cuts, 2);
+      const stored = await store.listMessages(inbox.id);
+      assert.deepEqual(stored.map((m) => m.uid), [first.uid, second.uid], "each stored once");
+      assert.deepEqual(
+        await Promise.all(
+          stored.map(async (m) => new TextDecoder().decode((await store.getRaw(inbox.id, m.uid))!)),
+        ),
+        [message(1), message(2)].map((b) => new TextDecoder().decode(b)),
+      );
+      assert.deepEqual(
+        heard.flatMap((e) => e.kind === "append" ? e.uids : []),
+        [first.uid, second.uid],
+      );
+      unwatch();
+    } finally {
+      await store.close();
+      await cutter.stop();
+    }
+  },
+);
+
 Deno.test({
   name: "PostgresMailStore: the throwaway cluster stops",
   ignore: !available,
