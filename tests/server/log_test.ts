@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { resetSync } from "@logtape/logtape";
-import { getLogger, isSecretName, redact, setupLogging } from "../../server/log.ts";
+import { getLogger, isSecretName, redact, renderValue, setupLogging } from "../../server/log.ts";
 
 function capture(format: "text" | "json", level: "debug" | "info" | "warning" | "error") {
   const lines: string[] = [];
@@ -101,11 +101,60 @@ Deno.test("redact() replaces secret-named keys at any depth and keeps the rest",
   assert.equal(redact("plain"), "plain");
 });
 
-Deno.test("isSecretName() judges names by their words", () => {
-  for (const name of ["password", "bindPassword", "private_key", "Authorization", "x-api-key"]) {
-    assert.equal(isSecretName(name), true, name);
+Deno.test("isSecretName() judges names by their words, the same when it answers again", () => {
+  for (let round = 0; round < 2; round++) {
+    for (const name of ["password", "bindPassword", "private_key", "Authorization", "x-api-key"]) {
+      assert.equal(isSecretName(name), true, name);
+    }
+    for (const name of ["keyboard", "user", "monkey", "passwordless_flow_id"]) {
+      assert.equal(isSecretName(name), false, name);
+    }
   }
-  for (const name of ["keyboard", "user", "monkey", "passwordless_flow_id"]) {
-    assert.equal(isSecretName(name), false, name);
-  }
+  // Past the names it remembers, it still judges each one.
+  for (let i = 0; i < 3000; i++) assert.equal(isSecretName(`field${i}Token`), true);
+  assert.equal(isSecretName("field2999"), false);
+});
+
+Deno.test("text lines render values as Deno.inspect does, the common ones without it", () => {
+  const samples: unknown[] = [
+    "",
+    "127.0.0.1:4000",
+    "CN=Alice Example,O=Postern",
+    'say "hi"',
+    "back\\slash",
+    "it's",
+    "two\nlines",
+    "tab\there",
+    "\u001b[31mred",
+    "é",
+    "\u0000",
+    0,
+    -0,
+    7,
+    -5,
+    1.5,
+    1e21,
+    2 ** 53,
+    NaN,
+    Infinity,
+    -Infinity,
+    null,
+    undefined,
+    true,
+    false,
+    10n,
+    ["a", 1],
+    { peer: "x", n: 2 },
+    new Date(0),
+  ];
+  const reference = (v: unknown) =>
+    Deno.inspect(v, { strAbbreviateSize: Infinity, iterableLimit: Infinity });
+  let inspected = 0;
+  const counting = (v: unknown) => {
+    inspected++;
+    return reference(v);
+  };
+  for (const v of samples) assert.equal(renderValue(v, counting), reference(v), String(v));
+  const direct = samples.length - inspected;
+  assert.equal(direct, 14, "plain strings, finite numbers, null, undefined and booleans");
 });
