@@ -395,3 +395,49 @@ Deno.test({
     }, { limitsYaml: "  max_literal_size: 4KiB" });
   },
 });
+
+Deno.test("20 clients fetch a 6 MiB message streamed from the store while another expunges it", async () => {
+  await withPostern(async (postern) => {
+    // Lines of pseudo-random letters: stored in pieces (the store keeps 4 MB and over so).
+    const body = randomBytes(7, 6 * 1024 * 1024).map((b) => 0x61 + (b % 26));
+    for (let i = 76; i < body.length; i += 78) body.set([0x0d, 0x0a], i);
+    const message = new Uint8Array([...makeMessage("streamed", "streamed", ""), ...body]);
+    const seeder = await login(postern);
+    try {
+      const r = await seeder.command("APPEND INBOX", message, 20_000);
+      assert.equal(r.status, "OK", r.tagged);
+      await seeder.command("SELECT INBOX");
+      const clients = await Promise.all(Array.from({ length: 20 }, () => login(postern)));
+      try {
+        for (const c of clients) assert.equal((await c.command("SELECT INBOX")).status, "OK");
+        const fetches = clients.map((c) =>
+          c.command("FETCH 1 (UID BODY.PEEK[])", undefined, 30_000)
+        );
+        // Expunged while the fetches run: each one still gets the message whole, or (begun
+        // after the expunge) none of it, never a piece.
+        await new Promise((r) => setTimeout(r, 50));
+        await seeder.command("STORE 1 +FLAGS.SILENT (\\Deleted)");
+        assert.equal((await seeder.command("EXPUNGE")).status, "OK");
+        let whole = 0;
+        for (const r of await Promise.all(fetches)) {
+          assert.equal(r.status, "OK", r.tagged);
+          const data = r.untagged.filter((u) => /^\* 1 FETCH /.test(u.text));
+          if (data.length === 0) {
+            assert.match(r.tagged, /EXPUNGEISSUED/);
+            continue;
+          }
+          assert.equal(data[0]!.literals.length, 1);
+          assert.deepEqual(data[0]!.literals[0], message);
+          whole++;
+        }
+        assert.ok(whole > 0, "no client got the message");
+        for (const c of clients) assert.equal((await c.command("NOOP")).status, "OK");
+      } finally {
+        for (const c of clients) await c.close();
+      }
+    } finally {
+      await seeder.close();
+    }
+    await stillServes(postern);
+  }, { limitsYaml: "  max_connections_per_user: 30" });
+});
