@@ -139,8 +139,15 @@ async function measure(
 
 /** Loads the message into each server and measures curl's fetches. */
 export async function benchBulk(
-  options: { megabytes: number; repeat: number; skipDovecot?: boolean },
+  options: {
+    megabytes: number;
+    repeat: number;
+    skipDovecot?: boolean;
+    /** Postern's accept loops (`server.workers`, default 1). */
+    workers?: number;
+  },
 ): Promise<BulkFigures[]> {
+  const workers = options.workers ?? 1;
   const message = bulkMessage(Math.round(options.megabytes * 1e6));
   const probes = await startStallProbes("postern-bulk-");
   const { stallFile, idleFile } = probes;
@@ -149,6 +156,7 @@ export async function benchBulk(
     users: [{ name: USER, password: PASSWORD }],
     clientAuth: "none",
     limitsYaml: "  max_literal_size: 64MiB\n  max_message_size: 64MiB",
+    workers,
   }).finally(() => Deno.env.delete("POSTERN_STALL_PROBE"));
   const out: BulkFigures[] = [];
   try {
@@ -166,7 +174,7 @@ export async function benchBulk(
     const upload = stallFigures(stallFile, idleFile, loadFrom, Date.now());
     out.push(
       await measure(
-        "Postern",
+        workers === 1 ? "Postern" : `Postern (${workers}w)`,
         postern.implicitPort,
         caPath,
         options.repeat,

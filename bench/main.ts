@@ -1,8 +1,9 @@
 /**
  * `deno task bench`: every benchmark that compares Postern with a reference measured in the same
  * run. Figures are printed, never asserted. `--quick` shortens every section; `--only NAME`
- * runs one section, named by its `wants(NAME)` below; `--workers 1,2` runs the handshakes and
- * mix sections once per count of Postern's accept loops (`server.workers`, default 1).
+ * runs one section, named by its `wants(NAME)` below; `--workers 1,2` runs the handshakes, mix,
+ * hostile, bulk and reads sections once per count of Postern's accept loops (`server.workers`, default
+ * 1).
  * `--attackers-nice N` sets the hostile section's attackers' nice value (default 10; 0: the
  * server's priority); `--no-resume` has its honest client make a full handshake every round.
  *
@@ -42,7 +43,7 @@ const onlyIndex = Deno.args.indexOf("--only");
 const only = onlyIndex >= 0 ? Deno.args[onlyIndex + 1] : undefined;
 const wants = (name: string) => only === undefined || only === name;
 const workersIndex = Deno.args.indexOf("--workers");
-/** Postern's accept loops for the mix and handshakes sections: `--workers 1,2` runs both. */
+/** Postern's accept loops for the sections that take them: `--workers 1,2` runs both. */
 const workerCounts = workersIndex >= 0
   ? (Deno.args[workersIndex + 1] ?? "1").split(",").map(Number).filter((n) => n >= 1)
   : [1];
@@ -276,7 +277,11 @@ try {
   }
   if (wants("bulk")) {
     console.log("\n## Bulk FETCH of a 51.6 MB message with curl, Postern vs Dovecot");
-    console.log(formatBulk(await benchBulk({ megabytes: 51.6, repeat: quick ? 2 : 5 })));
+    for (const workers of workerCounts) {
+      console.log(
+        formatBulk(await benchBulk({ megabytes: 51.6, repeat: quick ? 2 : 5, workers })),
+      );
+    }
   }
   if (wants("commit")) {
     console.log("\n## Durable commits: SQLite syncing inside COMMIT vs group commit, 20 writers");
@@ -290,7 +295,9 @@ try {
   if (wants("reads")) {
     const messages = quick ? 10_000 : 100_000;
     console.log(`\n## Single reads on ${messages} messages: Postern vs Dovecot (mdbox)`);
-    console.log(formatReads(await benchReads({ messages, rounds: quick ? 15 : 11 })));
+    for (const workers of workerCounts) {
+      console.log(formatReads(await benchReads({ messages, rounds: quick ? 15 : 11, workers })));
+    }
   }
   if (wants("dbsize")) {
     const messages = quick ? 2_000 : 10_000;

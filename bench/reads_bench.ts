@@ -108,17 +108,30 @@ function subject(server: string, target: ImapConnectOptions): Subject {
 
 /** Loads the corpus into each server, then times the reads, round by round in turn. */
 export async function benchReads(
-  options: { messages: number; rounds: number; skipDovecot?: boolean },
+  options: {
+    messages: number;
+    rounds: number;
+    skipDovecot?: boolean;
+    /** Postern's accept loops (`server.workers`, default 1). */
+    workers?: number;
+  },
 ): Promise<ReadFigures[]> {
+  const workers = options.workers ?? 1;
   const n = options.messages;
   const probes = await startStallProbes("postern-reads-");
   const { stallFile, idleFile } = probes;
   Deno.env.set("POSTERN_STALL_PROBE", stallFile);
-  const postern = await startPosternProcess({ users: [{ name: USER, password: PASSWORD }] });
+  const postern = await startPosternProcess({
+    users: [{ name: USER, password: PASSWORD }],
+    workers,
+  });
   Deno.env.delete("POSTERN_STALL_PROBE");
   let dovecot: Awaited<ReturnType<typeof startDovecot>> | null = null;
   try {
-    const p = subject("Postern", { port: postern.implicitPort, caPem: postern.caPem });
+    const p = subject(workers === 1 ? "Postern" : `Postern (${workers}w)`, {
+      port: postern.implicitPort,
+      caPem: postern.caPem,
+    });
     await appendCorpus(p.target, n, () => {});
     const subjects = [p];
     if (!options.skipDovecot && dovecotAvailable()) {
