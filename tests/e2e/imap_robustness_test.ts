@@ -441,3 +441,41 @@ Deno.test("20 clients fetch a 6 MiB message streamed from the store while anothe
     await stillServes(postern);
   }, { limitsYaml: "  max_connections_per_user: 30" });
 });
+
+Deno.test("a client that never reads a streamed 6 MiB FETCH does not stall others", async () => {
+  await withPostern(async (postern) => {
+    const body = randomBytes(11, 6 * 1024 * 1024).map((b) => 0x41 + (b % 26));
+    for (let i = 76; i < body.length; i += 78) body.set([0x0d, 0x0a], i);
+    const message = new Uint8Array([...makeMessage("stuck", "stuck", ""), ...body]);
+    const seeder = await login(postern);
+    try {
+      assert.equal((await seeder.command("APPEND INBOX", message, 20_000)).status, "OK");
+    } finally {
+      await seeder.close();
+    }
+    const slow = await RawImap.tls(postern.implicitPort, postern.caPem, { paused: true });
+    try {
+      await slow.write(
+        `a LOGIN alice "${USER.password}"\r\nb SELECT INBOX\r\nc FETCH 1 BODY.PEEK[]\r\n`,
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      for (let round = 0; round < 3; round++) await stillServes(postern, 4000);
+      const other = await login(postern);
+      try {
+        await other.command("SELECT INBOX");
+        const r = await other.command("FETCH 1 BODY.PEEK[]", undefined, 10_000);
+        assert.equal(r.status, "OK", r.tagged);
+        assert.deepEqual(r.untagged[0]?.literals[0], message);
+      } finally {
+        await other.close();
+      }
+      slow.resume();
+      const all = await slow.readUntil((r) => r.text.startsWith("c "), 30_000);
+      assert.ok(all, "the stalled FETCH never completed");
+      assert.match(all.at(-1)!.text, /^c OK/);
+      assert.deepEqual(all.find((r) => /^\* 1 FETCH /.test(r.text))?.literals[0], message);
+    } finally {
+      await slow.close();
+    }
+  });
+});
