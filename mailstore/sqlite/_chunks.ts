@@ -3,7 +3,8 @@
  * every message it writes this way, and a FETCH streams the pieces (`SqliteMailStore.openRaw`).
  * Shared by the store's connection and its worker threads.
  */
-import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { StatementSync } from "node:sqlite";
+import { concatBytes } from "../../protocol/bytes.ts";
 
 /** Octets per piece of a stored message. */
 export const BLOB_CHUNK = 1024 * 1024;
@@ -24,24 +25,14 @@ export function insertChunks(insert: StatementSync, blobId: number, raw: Uint8Ar
 }
 
 /**
- * The octets of a chunked blob joined into one array, or null when its pieces are not all there
- * (the blob was deleted meanwhile).
+ * The octets of a chunked blob joined into one array (`select` is `SELECT_CHUNKS` prepared), or
+ * null when its pieces are not all there (the blob was deleted meanwhile).
  */
 export function joinChunks(
-  db: DatabaseSync | StatementSync,
+  select: StatementSync,
   blobId: number,
   chunks: number,
 ): Uint8Array | null {
-  const select = "prepare" in db ? db.prepare(SELECT_CHUNKS) : db;
   const rows = select.all(blobId) as { data: Uint8Array }[];
-  if (rows.length !== chunks) return null;
-  let size = 0;
-  for (const r of rows) size += r.data.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const r of rows) {
-    out.set(r.data, at);
-    at += r.data.length;
-  }
-  return out;
+  return rows.length === chunks ? concatBytes(rows.map((r) => r.data)) : null;
 }
