@@ -8,7 +8,8 @@
  *
  * Only used on data of at most `MAX_INPUT` bytes (the caller falls back to the general HMAC
  * beyond); every result is checked against the general implementation by the provider tests and
- * the Wycheproof HMAC and HKDF vectors.
+ * the Wycheproof HMAC and HKDF vectors. `Sha256Context`, the running transcript hash, shares the
+ * compression function and has no length limit.
  */
 
 const K = new Int32Array([
@@ -100,7 +101,11 @@ const outer = new Int32Array(8);
 
 /** One SHA-256 compression of the 64-byte block at `offset` of `scratch` into `state`. */
 function compress(state: Int32Array, offset: number): void {
-  const m = scratch;
+  compressFrom(state, scratch, offset);
+}
+
+/** One SHA-256 compression of the 64-byte block at `offset` of `m` into `state`. */
+function compressFrom(state: Int32Array, m: Uint8Array, offset: number): void {
   for (let i = 0; i < 16; i++, offset += 4) {
     W[i] = (m[offset]! << 24) | (m[offset + 1]! << 16) | (m[offset + 2]! << 8) | m[offset + 3]!;
   }
@@ -243,4 +248,92 @@ export function hmacSha256(key: Uint8Array, parts: readonly Uint8Array[]): Uint8
   // The scratch held key material: clear the key block and the message.
   scratch.fill(0, 0, Math.max(64, length + 72));
   return out;
+}
+
+/**
+ * A running SHA-256 (the TLS transcript hash), in JavaScript: node:crypto's hash object costs
+ * more to copy (each transcript digest copies it: a new Hash object, its stream machinery and a
+ * native context, about a dozen allocations) than the few blocks a handshake hashes cost here.
+ * Its state and the pending block are 32 and 64 bytes, small enough to live on the JavaScript
+ * heap, so `clone()` allocates nothing off-heap.
+ */
+export class Sha256Context {
+  readonly #state: Int32Array;
+  readonly #block: Uint8Array;
+  /** Bytes waiting in `#block` (0 to 63). */
+  #pending: number;
+  /** Bytes hashed so far, pending ones included. */
+  #length: number;
+
+  constructor(from?: Sha256Context) {
+    if (from === undefined) {
+      this.#state = IV.slice();
+      this.#block = new Uint8Array(64);
+      this.#pending = 0;
+      this.#length = 0;
+    } else {
+      this.#state = from.#state.slice();
+      this.#block = from.#block.slice();
+      this.#pending = from.#pending;
+      this.#length = from.#length;
+    }
+  }
+
+  update(data: Uint8Array): void {
+    const n = data.length;
+    const block = this.#block;
+    let at = 0;
+    let pending = this.#pending;
+    this.#length += n;
+    if (pending > 0) {
+      while (pending < 64 && at < n) block[pending++] = data[at++]!;
+      if (pending < 64) {
+        this.#pending = pending;
+        return;
+      }
+      compressFrom(this.#state, block, 0);
+      pending = 0;
+    }
+    for (; n - at >= 64; at += 64) compressFrom(this.#state, data, at);
+    while (at < n) block[pending++] = data[at++]!;
+    this.#pending = pending;
+  }
+
+  /** The digest of everything so far; the context stays usable (a fresh 32-byte array). */
+  digest(): Uint8Array {
+    const state = digestState;
+    state.set(this.#state);
+    const pending = this.#pending;
+    const block = this.#block;
+    for (let i = 0; i < pending; i++) scratch[i] = block[i]!;
+    let end = pending;
+    scratch[end++] = 0x80;
+    while (end % 64 !== 56) scratch[end++] = 0;
+    // The length in bits, a 64-bit big-endian number (exact below 2^53 bytes).
+    const high = Math.floor(this.#length / 0x20000000);
+    const low = (this.#length * 8) >>> 0;
+    scratch[end++] = high >>> 24;
+    scratch[end++] = (high >>> 16) & 0xff;
+    scratch[end++] = (high >>> 8) & 0xff;
+    scratch[end++] = high & 0xff;
+    scratch[end++] = low >>> 24;
+    scratch[end++] = (low >>> 16) & 0xff;
+    scratch[end++] = (low >>> 8) & 0xff;
+    scratch[end++] = low & 0xff;
+    for (let at = 0; at < end; at += 64) compress(state, at);
+    scratch.fill(0, 0, end);
+    const out = new Uint8Array(32);
+    for (let i = 0; i < 8; i++) {
+      const v = state[i]!;
+      out[4 * i] = v >>> 24;
+      out[4 * i + 1] = (v >>> 16) & 0xff;
+      out[4 * i + 2] = (v >>> 8) & 0xff;
+      out[4 * i + 3] = v & 0xff;
+    }
+    return out;
+  }
+
+  clone(): Sha256Context {
+    return new Sha256Context(this);
+  }
 }

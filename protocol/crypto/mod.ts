@@ -54,6 +54,8 @@ import {
   type Aead,
   type AeadAlgorithm,
   type CryptoProvider,
+  type HashAlgorithm,
+  type HashContext,
   type KeyExchangeGroup,
   type PrivateKey,
   type PublicKey,
@@ -63,7 +65,7 @@ import { nobleProvider } from "./noble.ts";
 import { nativeProvider } from "./native.ts";
 import { chachaWasmAead, type P256WasmSigner, p256WasmSigner } from "./p256_wasm/mod.ts";
 import { normalizeEcScalar } from "./_common.ts";
-import { MAX_INPUT as SHORT_INPUT, sha256Short } from "./_hmac_sha256.ts";
+import { MAX_INPUT as SHORT_INPUT, Sha256Context, sha256Short } from "./_hmac_sha256.ts";
 
 export * from "./provider.ts";
 export { nobleProvider } from "./noble.ts";
@@ -147,11 +149,19 @@ function createAead(algorithm: AeadAlgorithm, key: Uint8Array): Aead {
   return chachaWasmAead(key, native) ?? native(key);
 }
 
+/**
+ * The transcript hash: SHA-256 in JavaScript (`Sha256Context`), where node:crypto spends a
+ * dozen allocations on each copy a transcript digest takes; other hashes natively.
+ */
+function createHash(algorithm: HashAlgorithm): HashContext {
+  return algorithm === "SHA-256" ? new Sha256Context() : CHOICE.hash.createHash(algorithm);
+}
+
 /** The provider the server uses: the fastest implementation of each primitive. */
 export const defaultProvider: CryptoProvider = {
   name: "default",
   randomBytes: native.randomBytes,
-  createHash: CHOICE.hash.createHash,
+  createHash,
   hash: CHOICE.hash.hash,
   hmac: CHOICE.hmac.hmac,
   hkdfExtract: CHOICE.hkdf.hkdfExtract,

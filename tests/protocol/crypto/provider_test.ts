@@ -568,6 +568,60 @@ Deno.test("the short-input SHA-256 matches @noble/hashes on every size up to its
   assert.throws(() => sha256Short(new Uint8Array(MAX_INPUT + 1)), RangeError);
 });
 
+Deno.test("the running SHA-256 matches @noble/hashes however the input is split", async () => {
+  const { sha256 } = await import("@noble/hashes/sha2.js");
+  const { Sha256Context } = await import("../../../protocol/crypto/_hmac_sha256.ts");
+  for (let size = 0; size <= 300; size++) {
+    const data = nobleProvider.randomBytes(size);
+    for (const pieces of [1, 2, 3, 7]) {
+      const ctx = new Sha256Context();
+      let at = 0;
+      for (let i = 1; i <= pieces; i++) {
+        const next = Math.floor((size * i) / pieces) - (i === 1 ? 0 : (size % 5));
+        const end = Math.min(size, Math.max(at, i === pieces ? size : next));
+        ctx.update(data.subarray(at, end));
+        at = end;
+      }
+      assert.deepEqual(ctx.digest(), sha256(data), `${size} bytes in ${pieces} pieces`);
+    }
+  }
+});
+
+Deno.test("a running SHA-256 digest or clone leaves the context running", async () => {
+  const { sha256 } = await import("@noble/hashes/sha2.js");
+  const { Sha256Context } = await import("../../../protocol/crypto/_hmac_sha256.ts");
+  const messages = [300, 90, 6, 700, 80, 36, 36].map((n) => nobleProvider.randomBytes(n));
+  const ctx = new Sha256Context();
+  let so = new Uint8Array(0);
+  for (const m of messages) {
+    const before = ctx.clone();
+    ctx.update(m);
+    so = new Uint8Array([...so, ...m]);
+    assert.deepEqual(ctx.digest(), sha256(so));
+    assert.deepEqual(ctx.digest(), sha256(so), "a second digest is the same");
+    // The clone taken before this message still hashes without it, and goes its own way.
+    assert.deepEqual(before.digest(), sha256(so.subarray(0, so.length - m.length)));
+    before.update(Uint8Array.of(1));
+    assert.deepEqual(ctx.digest(), sha256(so), "updating the clone leaves the original");
+  }
+});
+
+Deno.test("the running SHA-256 encodes lengths of 2^32 bits and more", async () => {
+  const { createHash } = await import("node:crypto");
+  const { Sha256Context } = await import("../../../protocol/crypto/_hmac_sha256.ts");
+  // 2^29 bytes and a few more: the 64-bit bit count's high word is 1. The piece is not a
+  // multiple of 64 bytes, so updates also go through the pending block.
+  const piece = nobleProvider.randomBytes(4 * 1024 * 1024 + 3);
+  const count = Math.ceil(2 ** 29 / piece.length);
+  const ours = new Sha256Context();
+  const theirs = createHash("sha256");
+  for (let i = 0; i < count; i++) {
+    ours.update(piece);
+    theirs.update(piece);
+  }
+  assert.deepEqual(ours.digest(), new Uint8Array(theirs.digest()));
+});
+
 Deno.test("short-input HMAC results share slabs but never overlap or change", async () => {
   const { hmac } = await import("@noble/hashes/hmac.js");
   const { sha256 } = await import("@noble/hashes/sha2.js");
