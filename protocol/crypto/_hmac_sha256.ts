@@ -11,6 +11,7 @@
  * the Wycheproof HMAC and HKDF vectors. `Sha256Context`, the running transcript hash, shares the
  * compression function and has no length limit.
  */
+import { smallBytes } from "../bytes.ts";
 
 const K = new Int32Array([
   0x428a2f98,
@@ -168,25 +169,14 @@ function keyBlock(state: Int32Array, key: Uint8Array, pad: number): void {
 }
 
 /**
- * Results are 32-byte views carved from slabs of `SLAB_BYTES`, not an ArrayBuffer each: a full
- * handshake takes about 22 MACs (its whole key schedule), and in Deno every Uint8Array has its
- * own off-heap backing store, allocated and later swept (freed) by V8 at a cost comparable to a
- * SHA-256 block. A slab is small, so that a long-lived result (a traffic secret or IV of an idle
- * connection) keeps at most a few hundred bytes alive; its neighbours are other MAC results
- * (secrets too), never handed out as the slab itself.
+ * Results are 32-byte views carved from shared slabs (`smallBytes`), not an ArrayBuffer each: a
+ * full handshake takes about 22 MACs (its whole key schedule), and in Deno every Uint8Array has
+ * its own off-heap backing store, allocated and later swept (freed) by V8 at a cost comparable
+ * to a SHA-256 block. The neighbours of a result are other small results (secrets too), never
+ * handed out as the slab itself.
  */
-const SLAB_BYTES = 256;
-let slab = new Uint8Array(SLAB_BYTES);
-let slabUsed = 0;
-
 function result(): Uint8Array {
-  if (slabUsed + 32 > SLAB_BYTES) {
-    slab = new Uint8Array(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const out = slab.subarray(slabUsed, slabUsed + 32);
-  slabUsed += 32;
-  return out;
+  return smallBytes(32);
 }
 
 const digestState = new Int32Array(8);
@@ -258,6 +248,7 @@ export function hmacSha256(key: Uint8Array, parts: readonly Uint8Array[]): Uint8
  * heap, so `clone()` allocates nothing off-heap.
  */
 export class Sha256Context {
+  /** The chaining state (8 words), then the pending block (64 bytes): one backing store. */
   readonly #state: Int32Array;
   readonly #block: Uint8Array;
   /** Bytes waiting in `#block` (0 to 63). */
@@ -266,14 +257,16 @@ export class Sha256Context {
   #length: number;
 
   constructor(from?: Sha256Context) {
+    const words = new Int32Array(24);
+    this.#state = words.subarray(0, 8);
+    this.#block = new Uint8Array(words.buffer, 32, 64);
     if (from === undefined) {
-      this.#state = IV.slice();
-      this.#block = new Uint8Array(64);
+      this.#state.set(IV);
       this.#pending = 0;
       this.#length = 0;
     } else {
-      this.#state = from.#state.slice();
-      this.#block = from.#block.slice();
+      words.set(from.#state);
+      this.#block.set(from.#block);
       this.#pending = from.#pending;
       this.#length = from.#length;
     }
@@ -299,7 +292,7 @@ export class Sha256Context {
     this.#pending = pending;
   }
 
-  /** The digest of everything so far; the context stays usable (a fresh 32-byte array). */
+  /** The digest of everything so far (a slab view); the context stays usable. */
   digest(): Uint8Array {
     const state = digestState;
     state.set(this.#state);
@@ -322,7 +315,7 @@ export class Sha256Context {
     scratch[end++] = low & 0xff;
     for (let at = 0; at < end; at += 64) compress(state, at);
     scratch.fill(0, 0, end);
-    const out = new Uint8Array(32);
+    const out = result();
     for (let i = 0; i < 8; i++) {
       const v = state[i]!;
       out[4 * i] = v >>> 24;

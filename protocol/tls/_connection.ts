@@ -6,7 +6,7 @@
 import type { CryptoProvider } from "../crypto/provider.ts";
 import type { VerifiedPeer } from "../x509/identity.ts";
 import { alertFromError, alertNameOf, TlsAlert } from "./alert.ts";
-import { encode } from "./codec.ts";
+import { encode, lendWriter, returnWriter, type Writer } from "./codec.ts";
 import {
   type KeyStage,
   nextTrafficSecret,
@@ -21,8 +21,9 @@ import {
   RecordProtection,
   type TlsRecord,
   writePlaintextRecord,
+  writePlaintextRecordInto,
 } from "./record_layer.ts";
-import { sealBuffer } from "./seal_buffers.ts";
+import { RECORD_BUFFER, recordBuffer, recycleSealBuffer, sealBuffer } from "./seal_buffers.ts";
 import type { SignatureRequest } from "./signing.ts";
 import {
   AlertDescription,
@@ -74,8 +75,19 @@ export abstract class Connection {
   #readSecret: StagedSecret | null = null;
   #writeSecret: StagedSecret | null = null;
   #suite: Suite | null = null;
-  #pendingHandshake: Uint8Array[] = [];
+  /**
+   * Handshake messages queued for the next flush, encoded straight into a writer lent while a
+   * flight is being built (null between flights).
+   */
+  #staged: Writer | null = null;
+  /** Records ready for the transport, in order; `#tail` follows the last of them. */
   #outgoing: Uint8Array[] = [];
+  /**
+   * The buffer that small records are written into one after another (from the record buffer
+   * pool: the transport returns it once written), and how much of it they fill.
+   */
+  #tail: Uint8Array | null = null;
+  #tailUsed = 0;
   #plaintext: Uint8Array[] = [];
   #events: TlsEvent[] = [];
   #earlyDataBudget = 0;
@@ -142,6 +154,7 @@ export abstract class Connection {
 
   /** Bytes to write to the transport (empty when none). */
   takeOutgoing(): Uint8Array {
+    this.#closeTail();
     return drainBytes(this.#outgoing);
   }
 
@@ -187,6 +200,7 @@ export abstract class Connection {
     const size = full * w.sealedLength(MAX_PLAINTEXT) + (rest > 0 ? w.sealedLength(rest) : 0);
     // Sealed whole below, so a reused buffer keeps none of its old bytes.
     const out = sealBuffer(size);
+    this.#closeTail();
     let offset = 0;
     for (let at = 0; at < data.length; at += MAX_PLAINTEXT) {
       const content = data.subarray(at, at + MAX_PLAINTEXT);
@@ -200,7 +214,7 @@ export abstract class Connection {
   close(): void {
     if (this.#outputClosed) return;
     // A flight cut short (e.g. while its signature is pending) is dropped, not half sent.
-    if (!this.#established) this.#pendingHandshake = [];
+    if (!this.#established) this.#dropStaged();
     try {
       this.#sendAlert("close_notify", AlertLevel.warning);
     } catch (e) {
@@ -229,16 +243,62 @@ export abstract class Connection {
 
   /** Records handshake messages for sending; they are framed into records at `flush()`. */
   protected queueHandshake(encoded: Uint8Array): void {
-    this.#pendingHandshake.push(encoded);
+    (this.#staged ??= lendWriter()).bytes(encoded);
+  }
+
+  /**
+   * Encodes the handshake message `type` (its body written by `body`) straight into the queue
+   * and returns its bytes, for the transcript: a view that is only valid until the next flush.
+   */
+  protected queueHandshakeMessage(type: HandshakeType, body: (w: Writer) => void): Uint8Array {
+    const w = this.#staged ??= lendWriter();
+    const start = w.length;
+    w.u8(type).lengthPrefixed(3, body);
+    return w.view(start);
   }
 
   /** Writes queued handshake messages as records under the current write key. */
   protected flush(): void {
-    if (this.#pendingHandshake.length === 0) return;
-    const all = drainBytes(this.#pendingHandshake);
-    for (let at = 0; at < all.length; at += MAX_PLAINTEXT) {
-      this.#writeRecord(ContentType.handshake, all.subarray(at, at + MAX_PLAINTEXT));
+    const staged = this.#staged;
+    if (staged === null) return;
+    const all = staged.view();
+    this.#staged = null;
+    try {
+      for (let at = 0; at < all.length; at += MAX_PLAINTEXT) {
+        this.#writeRecord(ContentType.handshake, all.subarray(at, at + MAX_PLAINTEXT));
+      }
+    } finally {
+      returnWriter(staged);
     }
+  }
+
+  #dropStaged(): void {
+    if (this.#staged !== null) returnWriter(this.#staged);
+    this.#staged = null;
+  }
+
+  /**
+   * Room for `length` more bytes of records after those queued: in the tail buffer while they
+   * fit, else in a new one (a record buffer from the pool, or a buffer of its own for a record
+   * larger than that).
+   */
+  #room(length: number): Uint8Array {
+    const tail = this.#tail;
+    if (tail !== null && this.#tailUsed + length <= tail.length) return tail;
+    this.#closeTail();
+    const fresh = length <= RECORD_BUFFER ? recordBuffer() : new Uint8Array(length);
+    this.#tail = fresh;
+    return fresh;
+  }
+
+  /** Queues what the tail buffer holds (an unused one goes back to the pool). */
+  #closeTail(): void {
+    const tail = this.#tail;
+    if (tail === null) return;
+    if (this.#tailUsed > 0) this.#outgoing.push(tail.subarray(0, this.#tailUsed));
+    else recycleSealBuffer(tail);
+    this.#tail = null;
+    this.#tailUsed = 0;
   }
 
   /**
@@ -249,6 +309,7 @@ export abstract class Connection {
   protected writeRawRecord(type: ContentType, content: Uint8Array, padding = 0): void {
     this.flush();
     const w = this.#write;
+    this.#closeTail();
     this.#outgoing.push(
       w === null ? writePlaintextRecord(type, content) : w.seal(type, content, padding),
     );
@@ -257,7 +318,7 @@ export abstract class Connection {
   /** Sends the middlebox-compatibility change_cipher_spec (RFC 8446, Appendix D.4). */
   protected sendChangeCipherSpec(): void {
     this.flush();
-    this.#outgoing.push(writePlaintextRecord(ContentType.change_cipher_spec, new Uint8Array([1])));
+    this.#writeRecord(ContentType.change_cipher_spec, CHANGE_CIPHER_SPEC);
   }
 
   protected setSuite(suite: Suite): void {
@@ -338,7 +399,7 @@ export abstract class Connection {
     const { alert, reason } = alertFromError(error);
     this.#failed = true;
     this.#inputClosed = true;
-    this.#pendingHandshake = [];
+    this.#dropStaged();
     if (!this.#outputClosed) {
       try {
         this.#sendAlert(alert, AlertLevel.fatal);
@@ -510,11 +571,11 @@ export abstract class Connection {
     }
     const w = this.#write;
     if (w === null) {
-      this.#outgoing.push(writePlaintextRecord(type, content));
-    } else if (type !== ContentType.application_data) {
-      this.#outgoing.push(w.seal(type, content));
-    } else if (w.stage === "application") {
-      this.#outgoing.push(w.sealData(content));
+      const out = this.#room(RECORD_HEADER_LENGTH + content.length);
+      this.#tailUsed += writePlaintextRecordInto(type, content, out, this.#tailUsed);
+    } else if (type !== ContentType.application_data || w.stage === "application") {
+      const out = this.#room(w.sealedLength(content.length));
+      this.#tailUsed += w.sealInto(type, content, out, this.#tailUsed);
     } else {
       throw new TlsAlert("internal_error", "Application data under handshake keys");
     }
@@ -528,6 +589,12 @@ export abstract class Connection {
     );
   }
 }
+
+/** The change_cipher_spec message (RFC 8446, Section 5): the single byte 1. */
+const CHANGE_CIPHER_SPEC = Uint8Array.of(1);
+
+/** The bytes of a record header (RFC 8446, Section 5.1). */
+const RECORD_HEADER_LENGTH = 5;
 
 function drainBytes(parts: Uint8Array[]): Uint8Array {
   if (parts.length === 0) return new Uint8Array(0);

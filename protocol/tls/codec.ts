@@ -176,6 +176,11 @@ export class Writer {
     return this.lengthPrefixed(size, (w) => w.bytes(data));
   }
 
+  /** A view of the bytes written from `start` on, valid until the writer grows or is cleared. */
+  view(start = 0): Uint8Array {
+    return this.#buf.subarray(start, this.#len);
+  }
+
   /** The bytes written so far (a copy of exactly that length). */
   finish(): Uint8Array {
     return this.#buf.slice(0, this.#len);
@@ -201,15 +206,28 @@ const REUSED_WRITER_MAX = 32 * 1024;
  */
 const spareWriters: Writer[] = [];
 
+/** A reused, empty writer; give it back with `returnWriter` once its bytes are no longer read. */
+export function lendWriter(): Writer {
+  return spareWriters.pop() ?? new Writer(REUSED_WRITER_CAPACITY);
+}
+
+/** Takes back a writer from `lendWriter`: it is cleared (zeroed) and kept for reuse. */
+export function returnWriter(w: Writer): void {
+  w.clear();
+  if (spareWriters.length < SPARE_WRITERS) spareWriters.push(w);
+}
+
+/** Writers kept for reuse; connections borrow one while a flight is queued. */
+const SPARE_WRITERS = 32;
+
 /** Runs `body` on a reused writer and returns a copy of what it wrote. */
 export function encoded(body: (w: Writer) => void): Uint8Array {
-  const w = spareWriters.pop() ?? new Writer(REUSED_WRITER_CAPACITY);
+  const w = lendWriter();
   try {
     body(w);
     return w.finish();
   } finally {
-    w.clear();
-    if (spareWriters.length < 8) spareWriters.push(w);
+    returnWriter(w);
   }
 }
 

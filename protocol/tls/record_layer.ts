@@ -80,15 +80,26 @@ export class RecordDeframer {
 
 /** Encodes one unprotected record (RFC 8446, Section 5.1). */
 export function writePlaintextRecord(type: ContentType, fragment: Uint8Array): Uint8Array {
-  if (fragment.length > MAX_PLAINTEXT) throw new RangeError("Record fragment too long");
   const out = new Uint8Array(HEADER_LENGTH + fragment.length);
-  out[0] = type;
-  out[1] = TLS12 >> 8;
-  out[2] = TLS12 & 0xff;
-  out[3] = fragment.length >> 8;
-  out[4] = fragment.length & 0xff;
-  out.set(fragment, HEADER_LENGTH);
+  writePlaintextRecordInto(type, fragment, out, 0);
   return out;
+}
+
+/** Writes one unprotected record into `out` at `offset`; returns its length. */
+export function writePlaintextRecordInto(
+  type: ContentType,
+  fragment: Uint8Array,
+  out: Uint8Array,
+  offset: number,
+): number {
+  if (fragment.length > MAX_PLAINTEXT) throw new RangeError("Record fragment too long");
+  out[offset] = type;
+  out[offset + 1] = TLS12 >> 8;
+  out[offset + 2] = TLS12 & 0xff;
+  out[offset + 3] = fragment.length >> 8;
+  out[offset + 4] = fragment.length & 0xff;
+  out.set(fragment, offset + HEADER_LENGTH);
+  return HEADER_LENGTH + fragment.length;
 }
 
 /** The one-byte TLSInnerPlaintext trailer (the true content type) of each type. */

@@ -933,10 +933,10 @@ export class TlsServerConnection extends Connection {
         alpn: n?.alpn ?? EMPTY,
       });
       const ticket = keys.seal(state, vouched);
-      this.queueHandshake(writeHandshake(
+      this.queueHandshakeMessage(
         HandshakeType.new_session_ticket,
         (w) => writeNewSessionTicket(w, { lifetime, ageAdd, nonce, ticket, extensions: [] }),
-      ));
+      );
     }
     this.flush();
   }
@@ -955,9 +955,7 @@ export class TlsServerConnection extends Connection {
   }
 
   #sendMessage(t: Transcript, type: HandshakeType, body: (w: Writer) => void): void {
-    const msg = writeHandshake(type, body);
-    t.add(msg);
-    this.queueHandshake(msg);
+    t.add(this.queueHandshakeMessage(type, body));
   }
 
   /** The dummy change_cipher_spec after our first hello (RFC 8446, Appendix D.4). */

@@ -11,6 +11,7 @@
  * nonce's inversion (a variable-time binary Euclid on k times 32 random bytes): with a
  * broken source that inversion's timing would depend on k, but no signature would change.
  */
+import { smallBytes } from "../../bytes.ts";
 import { type Aead, CryptoError } from "../provider.ts";
 import { checkSealInto } from "../_common.ts";
 import { P256_WASM_BASE64 } from "./_module.ts";
@@ -59,27 +60,37 @@ function load(): Core | null {
   return loaded;
 }
 
-/** One DER INTEGER of a 32-byte big-endian positive value (X.690, 8.3). */
-function derInteger(value: Uint8Array): Uint8Array {
-  let start = 0;
-  while (start < value.length - 1 && value[start] === 0) start++;
-  const pad = value[start]! >= 0x80 ? 1 : 0;
-  const out = new Uint8Array(2 + pad + value.length - start);
-  out[0] = 0x02;
-  out[1] = pad + value.length - start;
-  out.set(value.subarray(start), 2 + pad);
-  return out;
+/** Where the DER INTEGER of the 32-byte big-endian value at `at` starts (X.690, 8.3). */
+function derStart(io: Uint8Array, at: number): number {
+  let start = at;
+  while (start < at + 31 && io[start] === 0) start++;
+  return start;
 }
 
-/** The DER ECDSA-Sig-Value (RFC 3279, Section 2.2.3) of r and s. */
-function derSignature(r: Uint8Array, s: Uint8Array): Uint8Array {
-  const ri = derInteger(r);
-  const si = derInteger(s);
-  const out = new Uint8Array(2 + ri.length + si.length);
+/** Writes the DER INTEGER of `io[start, end)` at `offset` of `out`; returns where it ends. */
+function putInteger(out: Uint8Array, offset: number, io: Uint8Array, start: number, end: number) {
+  const pad = io[start]! >= 0x80 ? 1 : 0;
+  out[offset] = 0x02;
+  out[offset + 1] = pad + end - start;
+  offset += 2;
+  if (pad) out[offset++] = 0;
+  for (let i = start; i < end; i++) out[offset++] = io[i]!;
+  return offset;
+}
+
+/**
+ * The DER ECDSA-Sig-Value (RFC 3279, Section 2.2.3) of the r and s the core left at 96 and 128
+ * of `io`, in one allocation.
+ */
+function derSignature(io: Uint8Array): Uint8Array {
+  const r = derStart(io, 96);
+  const s = derStart(io, 128);
+  const rLength = 2 + (io[r]! >= 0x80 ? 1 : 0) + 128 - r;
+  const sLength = 2 + (io[s]! >= 0x80 ? 1 : 0) + 160 - s;
+  const out = new Uint8Array(2 + rLength + sLength);
   out[0] = 0x30;
-  out[1] = ri.length + si.length;
-  out.set(ri, 2);
-  out.set(si, 2 + ri.length);
+  out[1] = rLength + sLength;
+  putInteger(out, putInteger(out, 2, io, r, 128), io, s, 160);
   return out;
 }
 
@@ -114,7 +125,9 @@ export function p256WasmSigner(): P256WasmSigner | null {
       const result = exports.p256_sign();
       if (result === -1) throw new CryptoError("Invalid P-256 private key");
       if (result !== 1) throw new CryptoError("ECDSA P-256 signing found no nonce");
-      return derSignature(io.slice(96, 128), io.slice(128, 160));
+      const signature = derSignature(io);
+      io.fill(0, 96, 160);
+      return signature;
     },
     baseMul(k: Uint8Array): Uint8Array {
       if (k.length !== 32) throw new CryptoError("Invalid P-256 scalar length");
@@ -205,7 +218,8 @@ class WasmChaCha20Poly1305 implements Aead {
 
   constructor(core: Core, key: Uint8Array, makeLarge: (key: Uint8Array) => Aead) {
     this.#core = core;
-    this.#key = key.slice();
+    this.#key = smallBytes(32);
+    this.#key.set(key);
     this.#makeLarge = makeLarge;
   }
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { CryptoProvider, KeyExchangeGroup } from "../../../protocol/crypto/provider.ts";
 import { TlsServerConnection } from "../../../protocol/tls/server.ts";
 import { MAX_KEY_UPDATES_WITHOUT_DATA } from "../../../protocol/tls/_connection.ts";
-import { recycleSealBuffer } from "../../../protocol/tls/seal_buffers.ts";
+import { RECORD_BUFFER, recycleSealBuffer } from "../../../protocol/tls/seal_buffers.ts";
 import { dec, enc, fatalOf, keyFixture, kinds, makePair, provider, run } from "./_pair.ts";
 import { hex, toHex } from "./_helpers.ts";
 import { RFC8448 } from "./_rfc8448.ts";
@@ -190,6 +190,33 @@ Deno.test("a recycled buffer of sealed records serves the next large send, which
   // Taken once: a third send gets a buffer of its own.
   p.server.send(second);
   assert.notEqual(p.server.takeOutgoing(), out);
+});
+
+Deno.test("small records are sealed one after another into a pooled record buffer", () => {
+  const p = makePair();
+  run(p);
+  p.server.send(enc("one"));
+  p.server.requestKeyUpdate();
+  p.server.send(enc("two"));
+  const out = p.server.takeOutgoing();
+  assert.equal(countRecords(out), 3, "data, KeyUpdate, data, in order");
+  assert.equal(out.byteOffset, 0);
+  assert.equal(out.buffer.byteLength, RECORD_BUFFER, "a view of one record buffer, not a copy");
+  p.client.receive(out);
+  assert.equal(dec(p.client.takePlaintext()), "onetwo");
+  // The transport gives back the view it wrote, here twice: the buffer is kept once.
+  recycleSealBuffer(out);
+  recycleSealBuffer(out);
+  p.server.send(enc("three"));
+  const again = p.server.takeOutgoing();
+  assert.equal(again.buffer, out.buffer, "the next write reuses it");
+  p.server.send(enc("four"));
+  const other = p.server.takeOutgoing();
+  assert.notEqual(other.buffer, out.buffer, "and only one write at a time has it");
+  p.client.receive(again);
+  p.client.receive(other);
+  assert.equal(dec(p.client.takePlaintext()), "threefour");
+  assert.equal(fatalOf([...p.client.takeEvents(), ...p.server.takeEvents()]), null);
 });
 
 Deno.test("a large send across the per-key record limit still rotates the key in time", () => {
