@@ -446,9 +446,12 @@ export class TlsChannel implements ByteChannel {
       } catch (error) {
         if (isConnectionGone(error)) this.#gone = true;
         throw error;
+      } finally {
+        // The socket has taken every byte, or never will (the connection is gone, as after
+        // most `openssl s_time` handshakes): either way a buffer of sealed records can serve
+        // the next write.
+        recycleSealBuffer(out);
       }
-      // The socket has taken every byte: a buffer of sealed records can serve the next write.
-      recycleSealBuffer(out);
       if (this.#out === 0) this.flightWrittenAt = performance.now();
       this.#out += out.length;
       this.#metrics.bytesSent(out.length);
