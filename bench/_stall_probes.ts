@@ -58,6 +58,11 @@ export interface StallFigures {
   readonly waitMs: number;
   /** The most CPU time the thread spent within any one probe tick: the figure to cut. */
   readonly busyMs: number;
+  /**
+   * The worst lateness less its tick's wait for a core: how late the server's own work made the
+   * probe's timer (the stall figure to hold under 10 ms).
+   */
+  readonly ownMs: number;
   /** The idle probe process's worst stall in the same window: the machine's noise. */
   readonly idleMs: number;
 }
@@ -75,12 +80,15 @@ export function stallFigures(
   };
 }
 
-/** One line: "worst stall W ms (on-CPU C, waiting for a core Q), longest on-CPU tick B ms ...". */
+/**
+ * One line: "worst stall W ms (on-CPU C, waiting for a core Q), own stall O ms, longest
+ * on-CPU tick B ms ...".
+ */
 export function formatStall(s: StallFigures): string {
   const ms = (x: number) => (Number.isNaN(x) ? "-" : `${x.toFixed(1)} ms`);
   return `worst stall ${ms(s.worstMs)} (on-CPU ${ms(s.cpuMs)}, waiting for a core ${
     ms(s.waitMs)
-  }), longest on-CPU tick ${ms(s.busyMs)}; idle probe ${ms(s.idleMs)}`;
+  }), own stall ${ms(s.ownMs)}, longest on-CPU tick ${ms(s.busyMs)}; idle probe ${ms(s.idleMs)}`;
 }
 
 /** The probes report every 500 ms: wait for the window's last report before reading it. */

@@ -62,12 +62,14 @@ export interface MixFigures {
   /**
    * How the server's main thread spent its worst stall: on a CPU (`cpuMs`) or runnable but
    * waiting for one (`waitMs`), and the most CPU time it spent in any one probe tick
-   * (`busyMs`); NaN when not measured (see server/serve/stall_probe.ts).
+   * (`busyMs`), and the worst lateness less its wait for a core (`ownMs`); NaN when not
+   * measured (see server/serve/stall_probe.ts).
    */
   readonly stallDetail: {
     readonly cpuMs: number;
     readonly waitMs: number;
     readonly busyMs: number;
+    readonly ownMs: number;
   };
   /** Server CPU time (user + system, all threads) per command during the load, µs (NaN: unknown). */
   readonly cpuUsPerCommand: number;
@@ -209,7 +211,7 @@ export async function runMix(
   await Promise.all(clients.map((c) => c.logout()));
   const commands = Object.values(counts).reduce((a, b) => a + b, 0) + no;
   const detail = stallFile === null
-    ? { cpuMs: NaN, waitMs: NaN, busyMs: NaN }
+    ? { cpuMs: NaN, waitMs: NaN, busyMs: NaN, ownMs: NaN }
     : worstStallDetail(stallFile, startEpoch, endEpoch);
   return {
     server,
@@ -218,7 +220,12 @@ export async function runMix(
     no,
     worstStallMs: stallFile === null ? NaN : worstStall(stallFile, startEpoch, endEpoch),
     idleStallMs: idleFile === null ? NaN : worstStall(idleFile, startEpoch, endEpoch),
-    stallDetail: { cpuMs: detail.cpuMs, waitMs: detail.waitMs, busyMs: detail.busyMs },
+    stallDetail: {
+      cpuMs: detail.cpuMs,
+      waitMs: detail.waitMs,
+      busyMs: detail.busyMs,
+      ownMs: detail.ownMs,
+    },
     cpuUsPerCommand: commands > 0 ? (cpuEnd - cpuStart) * 1e6 / commands : NaN,
     netCpuUsPerCommand: commands > 0
       ? (cpuEnd - cpuStart - idleCpuPerSecond * seconds) * 1e6 / commands
@@ -369,11 +376,10 @@ export function formatMix(figures: readonly MixFigures[]): string {
     const d = f.stallDetail;
     rows.push(
       `${f.server}: worst stall ${f.worstStallMs} ms (on-CPU ${d.cpuMs} ms, waiting for a core ` +
-        `${d.waitMs} ms), longest on-CPU tick ${d.busyMs} ms; server CPU ${
-          f.cpuUsPerCommand.toFixed(0)
-        } µs per command (${f.netCpuUsPerCommand.toFixed(0)} net of ${
-          f.idleCpuMsPerSecond.toFixed(0)
-        } ms/s burnt idle)`,
+        `${d.waitMs} ms), own stall ${d.ownMs} ms, longest on-CPU tick ${d.busyMs} ms; ` +
+        `server CPU ${f.cpuUsPerCommand.toFixed(0)} µs per command (${
+          f.netCpuUsPerCommand.toFixed(0)
+        } net of ${f.idleCpuMsPerSecond.toFixed(0)} ms/s burnt idle)`,
     );
     const threads = Object.entries(f.cpuByThread ?? {}).sort((a, b) => b[1] - a[1])
       .filter(([, us]) => us >= 1);

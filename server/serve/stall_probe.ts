@@ -5,11 +5,14 @@
  * `POSTERN_STALL_PROBE` names the file; otherwise nothing runs.
  *
  * On Linux each line also says how the worst tick's time was spent by the main thread
- * (`/proc/thread-self/schedstat`): `cpuMs` running, `waitMs` runnable but waiting for a core
+ * (`_schedstat.ts`: `/proc/thread-self/schedstat`, and the exact thread CPU clock where FFI is
+ * allowed, as in the benches): `cpuMs` running, `waitMs` runnable but waiting for a core
  * (other processes had it). A stall that is mostly `waitMs` is the machine's load, not ours.
- * `busyMs` is the most CPU time the main thread spent within any one tick of the window: the
- * longest the server itself kept its event loop busy, whatever the machine's load; `busyAt`
- * is when that tick began (`performance.now()`, to match against `--trace-gc` times).
+ * `busyMs` is the most CPU time the main thread spent within any one tick of the window, the
+ * timer's own 5 ms included (a thread busy throughout spends them all); `busyAt` is when that
+ * tick began (`performance.now()`, to match against `--trace-gc` times). `ownMs` is the worst
+ * lateness of the window less the tick's wait for a core: how late the server's own work made
+ * the timer, whatever the machine's load (a runnable thread that waits for a core has no say).
  */
 
 import { schedstat } from "./_schedstat.ts";
@@ -37,6 +40,7 @@ export function startStallProbe(path: string): () => void {
   let worstWait = 0;
   let busy = 0;
   let busyAt = 0;
+  let own = 0;
   let sched = schedstat();
   let windowStart = last;
   const encoder = new TextEncoder();
@@ -53,6 +57,7 @@ export function startStallProbe(path: string): () => void {
       busy = nextSched.cpuMs - sched.cpuMs;
       busyAt = last;
     }
+    if (sched && nextSched) own = Math.max(own, late - (nextSched.waitMs - sched.waitMs));
     sched = nextSched;
     last = now;
     if (now - windowStart >= REPORT_MS) {
@@ -64,6 +69,7 @@ export function startStallProbe(path: string): () => void {
         waitMs: Math.round(worstWait * 10) / 10,
         busyMs: Math.round(busy * 10) / 10,
         busyAt: Math.round(busyAt),
+        ownMs: Math.round(own * 10) / 10,
         rss,
         heapUsed,
       });
@@ -73,6 +79,7 @@ export function startStallProbe(path: string): () => void {
       worstWait = 0;
       busy = 0;
       busyAt = 0;
+      own = 0;
       windowStart = now;
     }
   }, TICK_MS);
@@ -102,15 +109,16 @@ export function worstStallDetail(
   path: string,
   fromMs: number,
   toMs: number,
-): { worstMs: number; cpuMs: number; waitMs: number; busyMs: number } {
+): { worstMs: number; cpuMs: number; waitMs: number; busyMs: number; ownMs: number } {
   let text = "";
   try {
     text = Deno.readTextFileSync(path);
   } catch {
-    return { worstMs: NaN, cpuMs: NaN, waitMs: NaN, busyMs: NaN };
+    return { worstMs: NaN, cpuMs: NaN, waitMs: NaN, busyMs: NaN, ownMs: NaN };
   }
   let worst = { worstMs: 0, cpuMs: NaN, waitMs: NaN };
   let busyMs = 0;
+  let ownMs = 0;
   for (const line of text.split("\n")) {
     if (line === "") continue;
     const r = JSON.parse(line) as {
@@ -119,13 +127,15 @@ export function worstStallDetail(
       cpuMs?: number;
       waitMs?: number;
       busyMs?: number;
+      ownMs?: number;
     };
     if (r.at < fromMs || r.at > toMs + REPORT_MS) continue;
     busyMs = Math.max(busyMs, r.busyMs ?? NaN);
+    ownMs = Math.max(ownMs, r.ownMs ?? NaN);
     if (r.worstMs <= worst.worstMs) continue;
     worst = { worstMs: r.worstMs, cpuMs: r.cpuMs ?? NaN, waitMs: r.waitMs ?? NaN };
   }
-  return { ...worst, busyMs };
+  return { ...worst, busyMs, ownMs };
 }
 
 if (import.meta.main) {
