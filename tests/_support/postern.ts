@@ -211,7 +211,13 @@ export async function startPosternProcess(options: PosternOptions = {}): Promise
       "run",
       "-A",
       ...(Deno.env.get("POSTERN_CPU_PROF")
-        ? [`--cpu-prof-dir=${Deno.env.get("POSTERN_CPU_PROF")}`]
+        ? [
+          `--cpu-prof-dir=${Deno.env.get("POSTERN_CPU_PROF")}`,
+          // The sampling interval in µs (Deno's default is 1,000).
+          ...(Deno.env.get("POSTERN_CPU_PROF_INTERVAL")
+            ? [`--cpu-prof-interval=${Deno.env.get("POSTERN_CPU_PROF_INTERVAL")}`]
+            : []),
+        ]
         : []),
       // For measurements: e.g. POSTERN_V8_FLAGS=--trace-gc with POSTERN_STDOUT_FILE=gc.txt.
       ...(Deno.env.get("POSTERN_INSPECT") ? [`--inspect=${Deno.env.get("POSTERN_INSPECT")}`] : []),
