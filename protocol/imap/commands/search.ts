@@ -780,12 +780,15 @@ async function search(
   const label = uidMode ? "UID SEARCH" : "SEARCH";
   if (returns === null && !ctx.rev2) {
     const w = new LineBuilder(ctx.out);
+    // 100,000 numbers take a few milliseconds to write: paced like the search itself.
+    const pacer = ctx.pacer();
     w.reserve(8);
     w.ascii("* SEARCH");
     for (let i = 0; i < numbers.length; i++) {
       w.reserve(1 + MAX_DIGITS);
       w.ascii(" ");
       w.number(numbers[i]!);
+      if ((i & PACE_EVERY) === PACE_EVERY && pacer.due()) await pacer.yield();
     }
     const suffix = usesModseq && found > 0 ? ` (MODSEQ ${highest()})\r\n` : "\r\n";
     w.reserve(suffix.length);
