@@ -143,6 +143,17 @@ function compressFrom(state: Int32Array, m: Uint8Array, offset: number): void {
   state[7] = (state[7]! + h) | 0;
 }
 
+/** Writes the 8 words of `state` big-endian into the first 32 bytes of `out`. */
+function storeState(state: Int32Array, out: Uint8Array): void {
+  for (let i = 0; i < 8; i++) {
+    const v = state[i]!;
+    out[4 * i] = v >>> 24;
+    out[4 * i + 1] = (v >>> 16) & 0xff;
+    out[4 * i + 2] = (v >>> 8) & 0xff;
+    out[4 * i + 3] = v & 0xff;
+  }
+}
+
 /** Pads the `length` bytes of `scratch` (a multiple of 64 already hashed elsewhere: `prefix`). */
 function padAndCompress(state: Int32Array, length: number, prefix: number): void {
   const bits = (prefix + length) * 8;
@@ -191,13 +202,7 @@ export function sha256Short(data: Uint8Array): Uint8Array {
   scratch.set(data, 0);
   padAndCompress(digestState, data.length, 0);
   const out = result();
-  for (let i = 0; i < 8; i++) {
-    const v = digestState[i]!;
-    out[4 * i] = v >>> 24;
-    out[4 * i + 1] = (v >>> 16) & 0xff;
-    out[4 * i + 2] = (v >>> 8) & 0xff;
-    out[4 * i + 3] = v & 0xff;
-  }
+  storeState(digestState, out);
   scratch.fill(0, 0, data.length + 72);
   return out;
 }
@@ -219,22 +224,10 @@ export function hmacSha256(key: Uint8Array, parts: readonly Uint8Array[]): Uint8
     at += p.length;
   }
   padAndCompress(inner, length, 64);
-  for (let i = 0; i < 8; i++) {
-    const v = inner[i]!;
-    scratch[4 * i] = v >>> 24;
-    scratch[4 * i + 1] = (v >>> 16) & 0xff;
-    scratch[4 * i + 2] = (v >>> 8) & 0xff;
-    scratch[4 * i + 3] = v & 0xff;
-  }
+  storeState(inner, scratch);
   padAndCompress(outer, 32, 64);
   const out = result();
-  for (let i = 0; i < 8; i++) {
-    const v = outer[i]!;
-    out[4 * i] = v >>> 24;
-    out[4 * i + 1] = (v >>> 16) & 0xff;
-    out[4 * i + 2] = (v >>> 8) & 0xff;
-    out[4 * i + 3] = v & 0xff;
-  }
+  storeState(outer, out);
   // The scratch held key material: clear the key block and the message.
   scratch.fill(0, 0, Math.max(64, length + 72));
   return out;
@@ -316,13 +309,7 @@ export class Sha256Context {
     for (let at = 0; at < end; at += 64) compress(state, at);
     scratch.fill(0, 0, end);
     const out = result();
-    for (let i = 0; i < 8; i++) {
-      const v = state[i]!;
-      out[4 * i] = v >>> 24;
-      out[4 * i + 1] = (v >>> 16) & 0xff;
-      out[4 * i + 2] = (v >>> 8) & 0xff;
-      out[4 * i + 3] = v & 0xff;
-    }
+    storeState(state, out);
     return out;
   }
 
