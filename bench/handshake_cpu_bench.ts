@@ -18,6 +18,7 @@ import { defaultProvider, nativeProvider, nobleProvider } from "../protocol/cryp
 import type { CryptoProvider } from "../protocol/crypto/provider.ts";
 import { TlsClientConnection } from "../protocol/tls/client.ts";
 import { acceptTls, type ServerOptions, TicketKeys } from "../protocol/tls/mod.ts";
+import { recycleSealBuffer } from "../protocol/tls/seal_buffers.ts";
 import { ensureDevPki } from "../server/cli/dev_pki.ts";
 import { buildServerConfig } from "../server/connection/tls_config.ts";
 
@@ -75,6 +76,8 @@ export function timeHandshake(
   engine.takeEvents();
   phases[0]! += cpuUs() - at;
   client.receive(flight);
+  // Handed back once read, as TlsChannel does once the socket has taken them.
+  recycleSealBuffer(flight);
   const finished = client.takeOutgoing();
   at = cpuUs();
   engine.receive(finished);
@@ -83,13 +86,14 @@ export function timeHandshake(
   const tickets = engine.takeOutgoing();
   phases[1]! += cpuUs() - at;
   client.receive(tickets);
+  recycleSealBuffer(tickets);
   client.close();
   const bye = client.takeOutgoing();
   at = cpuUs();
   engine.receive(bye);
   engine.takeEvents();
   engine.close();
-  engine.takeOutgoing();
+  recycleSealBuffer(engine.takeOutgoing());
   phases[2]! += cpuUs() - at;
 }
 
