@@ -118,8 +118,14 @@ export interface SessionOutput {
   /** Sends what `out` holds now (continuation requests). */
   flush(): void;
   /**
+   * Whether `maybeFlush` would send now, with `pending` more bytes built outside `out` (a
+   * `LineBuilder`'s).
+   */
+  flushDue(pending?: number): boolean;
+  /**
    * Sends what `out` holds when it has grown large (long FETCH responses), waiting for the
-   * driver when its `onOutput` returns a promise (back-pressure).
+   * driver when its `onOutput` returns a promise (back-pressure). A command's first such flush
+   * comes early (`FIRST_FLUSH`) and each later one at twice the size, up to `FLUSH_THRESHOLD`.
    */
   maybeFlush(): Promise<void>;
   /** Paces a long command: it yields to the event loop once a time slice is used up. */

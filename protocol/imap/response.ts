@@ -11,6 +11,13 @@ const encoder = new TextEncoder();
 export const FLUSH_THRESHOLD = 256 * 1024;
 
 /**
+ * A command's first early flush comes at this many bytes, and each one after it at twice the
+ * last, up to `FLUSH_THRESHOLD`: the client starts reading a long response while the rest is
+ * built, instead of after the first 256 KiB.
+ */
+export const FIRST_FLUSH = 8 * 1024;
+
+/**
  * Chunks at least this long (a message body in a literal) are handed on by `takeParts` as they
  * are, not copied into a joined buffer.
  */

@@ -37,7 +37,7 @@ import { createMimeSupport, type DeriveOffThread } from "./mime_support.ts";
 import { decodeMutf7, encodeMutf7, Mutf7Error } from "./mutf7.ts";
 import { CommandReader } from "./parser.ts";
 import { CommandReceiver, type RawCommand, type ReceiverEvent } from "./receiver.ts";
-import { FLUSH_THRESHOLD, isAscii, mappedPart, Output } from "./response.ts";
+import { FIRST_FLUSH, FLUSH_THRESHOLD, isAscii, mappedPart, Output } from "./response.ts";
 
 /** Output of pipelined commands gathered before it is handed to the driver. */
 const PIPELINED_OUTPUT_BATCH = 16 * 1024;
@@ -167,6 +167,8 @@ export class ImapSession {
   #pending: Pending | null = null;
   /** The tag of the command in progress, and the context commands see (built once). */
   #tag = "*";
+  /** The output size at which the command in progress flushes early (`maybeFlush`). */
+  #flushAt = FIRST_FLUSH;
   #ctx: CommandContext | null = null;
   #receiver: CommandReceiver;
   #queue: Promise<void> = Promise.resolve();
@@ -758,6 +760,7 @@ export class ImapSession {
   /** The context of the command tagged `tag`: one object per session, built on first use. */
   #context(tag: string): CommandContext {
     this.#tag = tag;
+    this.#flushAt = FIRST_FLUSH;
     return this.#ctx ??= this.#buildContext();
   }
 
@@ -824,9 +827,14 @@ export class ImapSession {
     pacer(): Pacer {
       return new Pacer(this.#s.#sliceMs);
     }
+    flushDue(pending = 0): boolean {
+      const s = this.#s;
+      return s.#out.size + pending >= s.#flushAt;
+    }
     async maybeFlush(): Promise<void> {
       const s = this.#s;
-      if (s.#out.size < FLUSH_THRESHOLD) return;
+      if (s.#out.size < s.#flushAt) return;
+      s.#flushAt = Math.min(FLUSH_THRESHOLD, 2 * s.#flushAt);
       const written = s.#hand();
       if (written !== undefined) await written;
     }

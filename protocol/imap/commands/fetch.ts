@@ -21,20 +21,18 @@ import type { Pacer } from "../../event_loop.ts";
 import { badSyntax, ImapError } from "../errors.ts";
 import { formatSequenceSet, MAX_NUMBER, selectFromSorted, starAs } from "../sequence_set.ts";
 import type { CommandReader } from "../parser.ts";
-import {
-  flagList,
-  FLUSH_THRESHOLD,
-  formatDateTime,
-  LineBuilder,
-  MAX_DIGITS,
-  Output,
-} from "../response.ts";
+import { flagList, formatDateTime, LineBuilder, MAX_DIGITS, Output } from "../response.ts";
 import type { MailboxView } from "../mailbox_view.ts";
 import { selected } from "./_util.ts";
 
 /** UIDs fetched from the store per round trip: fewer when bodies or summaries are loaded. */
 const BATCH = 256;
 const META_BATCH = 4096;
+/**
+ * The first metadata batch is smaller: the first responses reach the client after one short
+ * query, and it reads them while the rest are built.
+ */
+const FIRST_META_BATCH = 256;
 /** Bodies at least this large are streamed from a store that keeps them in pieces. */
 const STREAM_FROM = 4 * 1024 * 1024;
 /** Metadata-only responses rendered between two looks at the clock (a mask: every 256th). */
@@ -156,8 +154,8 @@ async function fetchMetaOnly(
   const empty = new Uint8Array(0);
   let missing = false;
   let vi = 0;
-  for (let i = 0; i < uids.length; i += META_BATCH) {
-    const batch = uids.slice(i, i + META_BATCH);
+  for (let i = 0, size = FIRST_META_BATCH; i < uids.length; i += size, size = META_BATCH) {
+    const batch = uids.slice(i, i + size);
     const metas = await ctx.store.getMessages(view.mailboxId, batch);
     // New keywords of the whole batch go out in one FLAGS response before its FETCHes.
     if (reportsFlags) {
@@ -185,7 +183,7 @@ async function fetchMetaOnly(
       renderMeta(w, plan, seq, stored, flags);
       if (reportsFlags) view.noteFlagsAt(seq, stored.flags);
       view.noteModseq(stored.modseq);
-      if (w.pending + ctx.out.size >= FLUSH_THRESHOLD) {
+      if (ctx.flushDue(w.pending)) {
         w.flush();
         await ctx.maybeFlush();
       }
@@ -335,7 +333,7 @@ async function fetch(ctx: CommandContext, r: CommandReader, uidMode: boolean): P
       else ctx.out.value(value);
       if (reportsFlags || nowSeen.has(uid)) view.noteFlags(uid, stored.flags);
       view.noteModseq(stored.modseq);
-      if (ctx.out.size >= FLUSH_THRESHOLD) await ctx.maybeFlush();
+      if (ctx.flushDue()) await ctx.maybeFlush();
       if (pacer.due()) await pacer.yield();
     }
   }

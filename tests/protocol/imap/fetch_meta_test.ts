@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { MailStore } from "../../../mailstore/mail_store.ts";
 import { openSqliteMailStore } from "../../../mailstore/sqlite/mod.ts";
+import { FIRST_FLUSH } from "../../../protocol/imap/response.ts";
 import { newStore, TestClient, wrapStore } from "./_harness.ts";
 
 const enc = new TextEncoder();
@@ -37,13 +38,27 @@ for (const kind of ["memory", "sqlite"] as const) {
     }));
     await c.login();
     await c.cmd("s SELECT INBOX");
+    const pieces: number[] = [];
+    const collect = c.session.onOutput;
+    c.session.onOutput = (bytes) => {
+      pieces.push(bytes.length);
+      return collect(bytes);
+    };
     const out = await c.cmd("f FETCH 1:* (UID FLAGS)");
+    c.session.onOutput = collect;
+    // The first responses leave after a small first batch and FIRST_FLUSH bytes, and each
+    // later piece is at most twice as large, so the client starts reading early.
+    assert.ok(pieces.length >= 4, `pieces ${pieces}`);
+    assert.ok(pieces[0]! >= FIRST_FLUSH && pieces[0]! < FIRST_FLUSH + 100, `pieces ${pieces}`);
+    for (let i = 1; i < pieces.length - 1; i++) {
+      assert.ok(pieces[i]! <= 2 * pieces[i - 1]! + 100, `pieces ${pieces}`);
+    }
     assert.equal(out.length, n + 1);
     for (let i = 1; i <= n; i++) {
       assert.equal(out[i - 1], `* ${i} FETCH (UID ${i} FLAGS ${flagsOf(i)})`);
     }
     assert.equal(out[n], "f OK FETCH completed");
-    assert.deepEqual(calls, [4096, 904], "large batches for metadata");
+    assert.deepEqual(calls, [256, 4096, 648], "a small first batch, then large ones");
 
     const line = (i: number) =>
       `* ${i} FETCH (UID ${i} FLAGS ${flagsOf(i)} RFC822.SIZE 22 INTERNALDATE ` +
