@@ -208,6 +208,45 @@ export function sha256Short(data: Uint8Array): Uint8Array {
 }
 
 /**
+ * The hash states after the key's inner and outer pad blocks, for the last few keys: a TLS 1.3
+ * key schedule expands most secrets two or three times in a row (a traffic secret into its key
+ * and IV, the handshake secret into both traffic secrets and "derived"), and the salt of the
+ * handshake secret is the same in every full handshake. A hit saves two of an HMAC's four
+ * compressions. The keys and states of recent MACs stay here until overwritten, as they stay in
+ * the connections that use them.
+ */
+const PAD_SLOTS = 4;
+const padKeys = new Uint8Array(PAD_SLOTS * 64);
+const padKeyLengths = new Int32Array(PAD_SLOTS).fill(-1);
+const padSaved = new Int32Array(PAD_SLOTS * 16);
+let padNext = 0;
+
+/** Sets `inner` and `outer` to the states after `key`'s pad blocks, from the cache if it can. */
+function padStates(key: Uint8Array): void {
+  const n = key.length;
+  for (let slot = 0; slot < PAD_SLOTS; slot++) {
+    if (padKeyLengths[slot] !== n) continue;
+    // Every byte is compared (no early exit), as for any comparison of secrets.
+    let diff = 0;
+    const at = slot * 64;
+    for (let i = 0; i < n; i++) diff |= padKeys[at + i]! ^ key[i]!;
+    if (diff !== 0) continue;
+    inner.set(padSaved.subarray(slot * 16, slot * 16 + 8));
+    outer.set(padSaved.subarray(slot * 16 + 8, slot * 16 + 16));
+    return;
+  }
+  keyBlock(inner, key, 0x36);
+  keyBlock(outer, key, 0x5c);
+  const slot = padNext;
+  padNext = (padNext + 1) % PAD_SLOTS;
+  padKeys.fill(0, slot * 64, slot * 64 + 64);
+  padKeys.set(key, slot * 64);
+  padKeyLengths[slot] = n;
+  padSaved.set(inner, slot * 16);
+  padSaved.set(outer, slot * 16 + 8);
+}
+
+/**
  * HMAC-SHA-256(key, parts[0] || parts[1] || ...). The key must be at most 64 bytes (TLS keys
  * are hash-sized) and the parts at most `MAX_INPUT` bytes together.
  */
@@ -216,8 +255,7 @@ export function hmacSha256(key: Uint8Array, parts: readonly Uint8Array[]): Uint8
   let length = 0;
   for (const p of parts) length += p.length;
   if (length > MAX_INPUT) throw new RangeError("HMAC input too long");
-  keyBlock(inner, key, 0x36);
-  keyBlock(outer, key, 0x5c);
+  padStates(key);
   let at = 0;
   for (const p of parts) {
     scratch.set(p, at);

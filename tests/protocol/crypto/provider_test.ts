@@ -622,6 +622,34 @@ Deno.test("the running SHA-256 encodes lengths of 2^32 bits and more", async () 
   assert.deepEqual(ours.digest(), new Uint8Array(theirs.digest()));
 });
 
+Deno.test("the short-input HMAC-SHA-256 reuses a key's pad states only for the same key bytes", async () => {
+  const { hmac } = await import("@noble/hashes/hmac.js");
+  const { sha256 } = await import("@noble/hashes/sha2.js");
+  const { hmacSha256 } = await import("../../../protocol/crypto/_hmac_sha256.ts");
+  const check = (key: Uint8Array, label: string) => {
+    const data = nobleProvider.randomBytes(40);
+    assert.deepEqual(hmacSha256(key, [data]), hmac(sha256, key, data), label);
+  };
+  const a = nobleProvider.randomBytes(32);
+  check(a, "a");
+  check(a, "a again (cached)");
+  // The same object with other bytes, one byte changed, then a prefix and an extension of it.
+  a[31]! ^= 1;
+  check(a, "a changed in place");
+  check(a.subarray(0, 31), "a's first 31 bytes");
+  check(Uint8Array.of(...a, 0), "a and a zero byte");
+  // More keys in turn than the cache holds, twice round, and keys of every length.
+  const keys = Array.from({ length: 7 }, () => nobleProvider.randomBytes(32));
+  for (let round = 0; round < 2; round++) {
+    for (const [i, key] of keys.entries()) check(key, `key ${i}, round ${round}`);
+  }
+  for (let n = 0; n <= 64; n++) {
+    const key = nobleProvider.randomBytes(n);
+    check(key, `length ${n}`);
+    check(key, `length ${n} again`);
+  }
+});
+
 Deno.test("short-input HMAC results share slabs but never overlap or change", async () => {
   const { hmac } = await import("@noble/hashes/hmac.js");
   const { sha256 } = await import("@noble/hashes/sha2.js");
