@@ -455,6 +455,11 @@ export class TlsChannel implements ByteChannel {
       if (this.#out === 0) this.flightWrittenAt = performance.now();
       this.#out += out.length;
       this.#metrics.bytesSent(out.length);
+    }, (error) => {
+      // An earlier write failed: these records will never be written, and their buffer can
+      // serve another connection.
+      recycleSealBuffer(out);
+      throw error;
     });
     return this.#writing;
   }

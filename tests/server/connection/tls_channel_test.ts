@@ -11,6 +11,7 @@ import {
   LIGHT_RECORDS,
 } from "../../../server/connection/handshake_gate.ts";
 import { TlsChannel } from "../../../server/connection/tls_channel.ts";
+import { recordBuffer, recycleSealBuffer } from "../../../protocol/tls/seal_buffers.ts";
 import { keyFixture, provider } from "../../protocol/tls/_pair.ts";
 
 /** A P-256 server channel over `conn` whose steps go through `gate` until the peer is trusted. */
@@ -90,6 +91,31 @@ for (const signing of ["sync", "async"] as const) {
     await channel.close();
   });
 }
+
+Deno.test("TlsChannel gives back the buffer of a write queued behind one that failed", async () => {
+  const key = keyFixture("P-256");
+  const client = new TlsClientConnection({ provider, verifyServer: () => key.publicKey });
+  const { conn, start } = memoryConn(client);
+  start();
+  const channel = await TlsChannel.accept(conn, {
+    provider,
+    certificateChain: key.chain,
+    privateKey: key.privateKey,
+  }, { handshakeTimeoutMs: 5000 });
+  // The peer is gone: every write from now on fails, as after a reset.
+  (conn as { write(d: Uint8Array): Promise<number> }).write = () =>
+    Promise.reject(new Deno.errors.ConnectionReset("reset"));
+  const first = channel.write(new TextEncoder().encode("* OK ready\r\n"));
+  const second = channel.write(new TextEncoder().encode("* second\r\n"));
+  await assert.rejects(first);
+  await assert.rejects(second);
+  // The second write's records never reached the socket; their buffer is the pool's newest.
+  // Its record: application_data of 10 bytes of text, its content type and the tag.
+  const reused = recordBuffer();
+  assert.deepEqual([...reused.subarray(0, 5)], [0x17, 0x03, 0x03, 0, 10 + 1 + 16]);
+  recycleSealBuffer(reused);
+  await channel.close();
+});
 
 Deno.test("TlsChannel reads of an unauthenticated peer wait at the handshake gate; after trust() they do not", async () => {
   const key = keyFixture("P-256");
