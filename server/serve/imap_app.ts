@@ -258,9 +258,10 @@ export class ImapApplication {
     let queued = 0;
     let closing = false;
     let lastActivity = Date.now();
-    const write = (data: Uint8Array) => {
+    // `now`: start at once rather than after a turn (for the first write, when nothing waits).
+    const write = (data: Uint8Array, now = false) => {
       queued += data.length;
-      writing = writing.then(() => channel.write(data)).then(
+      writing = (now ? channel.write(data) : writing.then(() => channel.write(data))).then(
         () => {
           queued -= data.length;
         },
@@ -318,7 +319,9 @@ export class ImapApplication {
     this.#watchIdle(idleCheck);
 
     try {
-      write(session.greeting());
+      // The greeting is sealed before the first read: after the tickets of a TLS 1.3 handshake,
+      // which the channel holds back until then, so that both leave in one write.
+      write(session.greeting(), true);
       while (!closing) {
         let data: Uint8Array | null;
         try {

@@ -11,6 +11,10 @@ import { ImapApplication } from "../../../server/serve/imap_app.ts";
 import { ServerAuthenticator } from "../../../server/auth/imap_auth.ts";
 import { makeOpensslPki } from "../../_support/openssl_pki.ts";
 import { startTestServer } from "../../_support/test_server.ts";
+import { type Metrics, NO_METRICS } from "../../../server/metrics/metrics.ts";
+import { EngineConn } from "../../_support/engine_client.ts";
+import { defaultProvider } from "../../../protocol/crypto/mod.ts";
+import { TicketKeys } from "../../../protocol/tls/mod.ts";
 
 const pki = await makeOpensslPki();
 const leaf = await pki.server("ec256");
@@ -19,6 +23,7 @@ globalThis.addEventListener("unload", () => Deno.removeSync(pki.dir, { recursive
 async function withImap(
   timers: { idleTimeoutMs: number; idleKeepaliveMs: number },
   body: (port: number, close: () => Promise<void>) => Promise<void>,
+  extra: { metrics?: Metrics; ticketKeys?: TicketKeys } = {},
 ): Promise<void> {
   const store = new MemoryMailStore();
   await store.createAccount("alice", hashPassword("pw", { ln: 4, r: 8, p: 1 }));
@@ -32,6 +37,8 @@ async function withImap(
     certPem: leaf.certPem,
     keyPem: leaf.keyPem,
     application: app.application,
+    ...(extra.metrics ? { metrics: extra.metrics } : {}),
+    ...(extra.ticketKeys ? { ticketKeys: extra.ticketKeys } : {}),
   });
   let closing: Promise<void> | null = null;
   const close = () => closing ??= server.close();
@@ -61,6 +68,29 @@ async function client(port: number) {
     send: (line: string) => conn.write(new TextEncoder().encode(line + "\r\n")),
   };
 }
+
+Deno.test("the TLS 1.3 tickets and the greeting leave in one write, after the server flight", async () => {
+  const writes: number[] = [];
+  const metrics: Metrics = { ...NO_METRICS, bytesSent: (n) => writes.push(n) };
+  const ticketKeys = new TicketKeys({ provider: defaultProvider });
+  await withImap({ idleTimeoutMs: 60_000, idleKeepaliveMs: 60_000 }, async (port) => {
+    {
+      const c = await EngineConn.connect(port);
+      const buf = new Uint8Array(4096);
+      let text = "";
+      while (!text.includes("\r\n")) {
+        const n = await c.read(buf);
+        if (n === null) break;
+        text += new TextDecoder().decode(buf.subarray(0, n));
+      }
+      assert.match(text, /^\* OK \[CAPABILITY /);
+      assert.equal(c.tickets.length, 2, "the server sent its tickets");
+      // The flight, then the NewSessionTickets and the greeting together: not a write each.
+      assert.equal(writes.length, 2, `writes ${writes}`);
+      c.close();
+    }
+  }, { metrics, ticketKeys });
+});
 
 Deno.test("a client in IDLE gets an untagged OK keep-alive", async () => {
   await withImap({ idleTimeoutMs: 60_000, idleKeepaliveMs: 200 }, async (port) => {
