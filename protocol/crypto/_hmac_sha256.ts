@@ -12,6 +12,7 @@
  * compression function and has no length limit.
  */
 import { smallBytes } from "../bytes.ts";
+import { HMAC_WASM_MAX_INPUT, type HmacWasm, hmacWasm } from "./p256_wasm/mod.ts";
 
 const K = new Int32Array([
   0x428a2f98,
@@ -91,8 +92,11 @@ const IV = new Int32Array([
   0x5be0cd19,
 ]);
 
-/** Longest message (key excluded) one call accepts: the scratch buffer's size less padding. */
-export const MAX_INPUT = 1024;
+/**
+ * Longest message (key excluded) one call accepts: the scratch buffer's size less padding, and
+ * what the WebAssembly core takes.
+ */
+export const MAX_INPUT = HMAC_WASM_MAX_INPUT;
 
 const W = new Int32Array(64);
 /** The message being hashed, padded: the key block (or inner digest) and then the data. */
@@ -207,55 +211,43 @@ export function sha256Short(data: Uint8Array): Uint8Array {
   return out;
 }
 
-/**
- * The hash states after the key's inner and outer pad blocks, for the last few keys: a TLS 1.3
- * key schedule expands most secrets two or three times in a row (a traffic secret into its key
- * and IV, the handshake secret into both traffic secrets and "derived"), and the salt of the
- * handshake secret is the same in every full handshake. A hit saves two of an HMAC's four
- * compressions. The keys and states of recent MACs stay here until overwritten, as they stay in
- * the connections that use them.
- */
-const PAD_SLOTS = 4;
-const padKeys = new Uint8Array(PAD_SLOTS * 64);
-const padKeyLengths = new Int32Array(PAD_SLOTS).fill(-1);
-const padSaved = new Int32Array(PAD_SLOTS * 16);
-let padNext = 0;
-
-/** Sets `inner` and `outer` to the states after `key`'s pad blocks, from the cache if it can. */
-function padStates(key: Uint8Array): void {
-  const n = key.length;
-  for (let slot = 0; slot < PAD_SLOTS; slot++) {
-    if (padKeyLengths[slot] !== n) continue;
-    // Every byte is compared (no early exit), as for any comparison of secrets.
-    let diff = 0;
-    const at = slot * 64;
-    for (let i = 0; i < n; i++) diff |= padKeys[at + i]! ^ key[i]!;
-    if (diff !== 0) continue;
-    inner.set(padSaved.subarray(slot * 16, slot * 16 + 8));
-    outer.set(padSaved.subarray(slot * 16 + 8, slot * 16 + 16));
-    return;
-  }
-  keyBlock(inner, key, 0x36);
-  keyBlock(outer, key, 0x5c);
-  const slot = padNext;
-  padNext = (padNext + 1) % PAD_SLOTS;
-  padKeys.fill(0, slot * 64, slot * 64 + 64);
-  padKeys.set(key, slot * 64);
-  padKeyLengths[slot] = n;
-  padSaved.set(inner, slot * 16);
-  padSaved.set(outer, slot * 16 + 8);
-}
+let wasm: HmacWasm | null | undefined;
 
 /**
  * HMAC-SHA-256(key, parts[0] || parts[1] || ...). The key must be at most 64 bytes (TLS keys
- * are hash-sized) and the parts at most `MAX_INPUT` bytes together.
+ * are hash-sized) and the parts at most `MAX_INPUT` bytes together. Computed in the WebAssembly
+ * core (p256_wasm/p256.c, `hm_mac`: its compressions take about half the time of these, and it
+ * keeps the pad states of its last four keys); in JavaScript where WebAssembly is unavailable.
  */
 export function hmacSha256(key: Uint8Array, parts: readonly Uint8Array[]): Uint8Array {
   if (key.length > 64) throw new RangeError("HMAC key longer than a block");
   let length = 0;
   for (const p of parts) length += p.length;
   if (length > MAX_INPUT) throw new RangeError("HMAC input too long");
-  padStates(key);
+  const core = wasm === undefined ? (wasm = hmacWasm()) : wasm;
+  if (core === null) return hmacSha256Script(key, parts, length);
+  const io = core.io;
+  io.set(key, 0);
+  let at = 96;
+  for (const p of parts) {
+    io.set(p, at);
+    at += p.length;
+  }
+  core.mac(key.length, length);
+  const out = result();
+  out.set(io.subarray(64, 96));
+  io.fill(0, 64, 96);
+  return out;
+}
+
+/** `hmacSha256` in JavaScript (exported for the tests); `length` is the parts' total. */
+export function hmacSha256Script(
+  key: Uint8Array,
+  parts: readonly Uint8Array[],
+  length: number,
+): Uint8Array {
+  keyBlock(inner, key, 0x36);
+  keyBlock(outer, key, 0x5c);
   let at = 0;
   for (const p of parts) {
     scratch.set(p, at);

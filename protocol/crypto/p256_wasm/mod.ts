@@ -27,6 +27,8 @@ interface Exports {
   p256_sign_with_nonce(): number;
   p256_base_mul(): number;
   p256_field_op(op: number): void;
+  hm_io(): number;
+  hm_mac(keyLength: number, length: number): number;
 }
 
 interface Core {
@@ -185,6 +187,31 @@ export function p256WasmSignWithNonce(
   const out = core.io.slice(96, 160);
   core.io.fill(0, 96, 160);
   return ok ? out : null;
+}
+
+/** Longest HMAC message `hm_mac` takes (`HM_MAX_DATA` in p256.c). */
+export const HMAC_WASM_MAX_INPUT = 1024;
+
+/** HMAC-SHA-256 in the module: its I/O buffer and the call (p256.c, `hm_mac`). */
+export interface HmacWasm {
+  /** The key (at most 64 bytes) at 0, the MAC out at 64, the message at 96. */
+  readonly io: Uint8Array;
+  /** MACs the message of `length` bytes under the key of `keyLength`; wipes both. */
+  mac(keyLength: number, length: number): void;
+}
+
+/** The module's HMAC-SHA-256, or null where the module cannot be instantiated. */
+export function hmacWasm(): HmacWasm | null {
+  const core = load();
+  if (core === null) return null;
+  const { exports } = core;
+  const io = new Uint8Array(exports.memory.buffer, exports.hm_io(), 96 + HMAC_WASM_MAX_INPUT);
+  return {
+    io,
+    mac(keyLength: number, length: number): void {
+      if (exports.hm_mac(keyLength, length) !== 1) throw new RangeError("HMAC input too long");
+    },
+  };
 }
 
 /** Layout of `cc_io` (chacha20poly1305.c): additional data at 64, the record at `CC_DATA`. */

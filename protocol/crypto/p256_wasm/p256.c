@@ -703,8 +703,11 @@ static void hmac_key_init(hmac_key *hk, const u8 key[32]) {
   wipe(block, sizeof block);
 }
 
-/* Finishes a hash whose state h has taken one 64-byte block, with msg (len <= 119 bytes). */
-static void sha256_finish(u8 out[32], const u32 state[8], const u8 *msg, int len) {
+/*
+ * Finishes a hash whose state has taken `prefix` bytes (whole blocks), with msg (len <= 119
+ * bytes).
+ */
+static void sha256_tail(u8 out[32], const u32 state[8], const u8 *msg, int len, u32 prefix) {
   u32 h[8];
   copy8(h, state);
   u8 block[128];
@@ -712,7 +715,7 @@ static void sha256_finish(u8 out[32], const u32 state[8], const u8 *msg, int len
   for (int i = 0; i < len; i++) block[i] = msg[i];
   block[len] = 0x80;
   int blocks = len + 9 <= 64 ? 1 : 2;
-  u32 bits = (u32)(64 + len) * 8;
+  u32 bits = (prefix + (u32)len) * 8;
   u8 *end = block + 64 * blocks;
   end[-4] = (u8)(bits >> 24);
   end[-3] = (u8)(bits >> 16);
@@ -729,12 +732,84 @@ static void sha256_finish(u8 out[32], const u32 state[8], const u8 *msg, int len
   wipe(h, sizeof h);
 }
 
+/* Finishes a hash whose state has taken one 64-byte block (a key's pad block). */
+static void sha256_finish(u8 out[32], const u32 state[8], const u8 *msg, int len) {
+  sha256_tail(out, state, msg, len, 64);
+}
+
 /* HMAC-SHA-256 (RFC 2104) of msg (at most 119 bytes). out may alias msg. */
 static void hmac_sha256(u8 out[32], const hmac_key *hk, const u8 *msg, int len) {
   u8 inner[32];
   sha256_finish(inner, hk->inner, msg, len);
   sha256_finish(out, hk->outer, inner, 32);
   wipe(inner, sizeof inner);
+}
+
+/* ---- HMAC-SHA-256 for the TLS key schedule (hm_io, hm_mac) ---- */
+
+/*
+ * `hm_io` layout: the key (at most 64 bytes) at 0, the MAC out at 64, the message (at most
+ * HM_MAX_DATA bytes) at 96. The states after a key's inner and outer pad blocks are kept for the
+ * last HM_SLOTS keys: a TLS 1.3 key schedule expands most secrets two or three times in a row,
+ * and the salt of the handshake secret is the same in every full handshake.
+ */
+#define HM_MAX_DATA 1024
+#define HM_SLOTS 4
+static u8 hm_io_buf[96 + HM_MAX_DATA] __attribute__((aligned(16)));
+static u8 hm_keys[HM_SLOTS][64];
+static int hm_lengths[HM_SLOTS] = {-1, -1, -1, -1};
+static u32 hm_pads[HM_SLOTS][16];
+static int hm_next = 0;
+
+EXPORT(hm_io) u8 *hm_io(void) { return hm_io_buf; }
+
+/* The slot holding the pad states of the key in hm_io (every byte compared), filled on a miss. */
+static int hm_slot(int key_len) {
+  const u8 *key = hm_io_buf;
+  for (int s = 0; s < HM_SLOTS; s++) {
+    if (hm_lengths[s] != key_len) continue;
+    u8 diff = 0;
+    for (int i = 0; i < key_len; i++) diff |= hm_keys[s][i] ^ key[i];
+    if (diff == 0) return s;
+  }
+  static const u32 IV[8] = {0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
+                            0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u};
+  int s = hm_next;
+  hm_next = (hm_next + 1) % HM_SLOTS;
+  u8 block[64];
+  for (int pass = 0; pass < 2; pass++) {
+    u32 *h = hm_pads[s] + 8 * pass;
+    u8 pad = pass == 0 ? 0x36 : 0x5c;
+    copy8(h, IV);
+    for (int i = 0; i < 64; i++) block[i] = (i < key_len ? key[i] : 0) ^ pad;
+    sha256_compress(h, block);
+  }
+  wipe(block, sizeof block);
+  for (int i = 0; i < 64; i++) hm_keys[s][i] = i < key_len ? key[i] : 0;
+  hm_lengths[s] = key_len;
+  return s;
+}
+
+/*
+ * HMAC-SHA-256 (RFC 2104) of the message in hm_io under its key, into hm_io + 64; the key and
+ * the message are wiped. Returns 0 for a key or message too long.
+ */
+EXPORT(hm_mac) int hm_mac(int key_len, int len) {
+  if (key_len < 0 || key_len > 64 || len < 0 || len > HM_MAX_DATA) return 0;
+  int s = hm_slot(key_len);
+  u8 *msg = hm_io_buf + 96;
+  u32 h[8];
+  copy8(h, hm_pads[s]);
+  int full = len / 64;
+  for (int i = 0; i < full; i++) sha256_compress(h, msg + 64 * i);
+  u8 inner[32];
+  sha256_tail(inner, h, msg + 64 * full, len - 64 * full, 64 + 64 * (u32)full);
+  sha256_finish(hm_io_buf + 64, hm_pads[s] + 8, inner, 32);
+  wipe(inner, sizeof inner);
+  wipe(h, sizeof h);
+  wipe(hm_io_buf, 64);
+  wipe(msg, len);
+  return 1;
 }
 
 /* ---- exports ---- */

@@ -543,17 +543,27 @@ function flipS(der: Uint8Array, curve: EcCurve): Uint8Array {
 Deno.test("the short-input HMAC-SHA-256 matches @noble/hashes on every size up to its limit", async () => {
   const { hmac } = await import("@noble/hashes/hmac.js");
   const { sha256 } = await import("@noble/hashes/sha2.js");
-  const { hmacSha256, MAX_INPUT } = await import("../../../protocol/crypto/_hmac_sha256.ts");
+  const { hmacSha256, hmacSha256Script, MAX_INPUT } = await import(
+    "../../../protocol/crypto/_hmac_sha256.ts"
+  );
   for (let size = 0; size <= MAX_INPUT; size += size < 200 ? 1 : 37) {
     const key = nobleProvider.randomBytes(size % 65);
     const data = nobleProvider.randomBytes(size);
     const cut = size >> 1;
+    const expected = hmac(sha256, key, data);
+    const label = `key ${key.length} bytes, data ${size} bytes`;
+    assert.deepEqual(hmacSha256(key, [data.subarray(0, cut), data.subarray(cut)]), expected, label);
+    // The JavaScript fallback, for a runtime without WebAssembly.
     assert.deepEqual(
-      hmacSha256(key, [data.subarray(0, cut), data.subarray(cut)]),
-      hmac(sha256, key, data),
-      `key ${key.length} bytes, data ${size} bytes`,
+      hmacSha256Script(key, [data.subarray(0, cut), data.subarray(cut)], size),
+      expected,
+      `${label}, in JavaScript`,
     );
   }
+  // The last size too (the sweep's step does not land on it).
+  const key = nobleProvider.randomBytes(64);
+  const data = nobleProvider.randomBytes(MAX_INPUT);
+  assert.deepEqual(hmacSha256(key, [data]), hmac(sha256, key, data));
   assert.throws(() => hmacSha256(new Uint8Array(65), []), RangeError);
   assert.throws(() => hmacSha256(new Uint8Array(32), [new Uint8Array(MAX_INPUT + 1)]), RangeError);
 });
