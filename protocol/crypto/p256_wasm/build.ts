@@ -1,7 +1,8 @@
 /**
- * Rebuilds the WebAssembly core (P-256 signing, `p256.c`, and the small-record ChaCha20-Poly1305,
- * `chacha20poly1305.c`): compiles both with clang for wasm32 into one module and writes the
- * module, base64-encoded, into `_module.ts` with its SHA-256 and the compiler's version line.
+ * Rebuilds the WebAssembly core (P-256 signing and HMAC-SHA-256, `p256.c`, and the small-record
+ * ChaCha20-Poly1305, `chacha20poly1305.c`): compiles both with clang for wasm32 into one module
+ * and writes the module, base64-encoded, into `_module.ts` with its SHA-256 and the compiler's
+ * version line.
  * CI has no clang, so the generated file is committed; `tests/protocol/crypto/p256_wasm_test.ts`
  * checks that a rebuild with the same clang gives the same bytes.
  *

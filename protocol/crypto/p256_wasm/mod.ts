@@ -10,6 +10,9 @@
  * random source cannot leak the key through a reused nonce. Randomness only blinds the
  * nonce's inversion (a variable-time binary Euclid on k times 32 random bytes): with a
  * broken source that inversion's timing would depend on k, but no signature would change.
+ *
+ * The module also computes the TLS key schedule's HMAC-SHA-256 (`hmacWasm`, used by
+ * `../_hmac_sha256.ts`) and seals the small ChaCha20-Poly1305 records (`chachaWasmAead`).
  */
 import { smallBytes } from "../../bytes.ts";
 import { type Aead, CryptoError } from "../provider.ts";

@@ -13,7 +13,8 @@
  * The inversion mod p (affine x) is a Fermat power; the nonce's inversion mod n is a binary
  * Euclid on k times a random blinding factor. Nothing secret picks a branch or a memory
  * address, except that blinded inversion.
- * The nonce is RFC 6979's, with HMAC-SHA-256 here too.
+ * The nonce is RFC 6979's, with HMAC-SHA-256 here too; the same SHA-256 also serves the TLS key
+ * schedule's HMACs (hm_io, hm_mac).
  *
  * Interface: one 256-byte I/O buffer (p256_io); numbers are 32-byte big-endian.
  */
