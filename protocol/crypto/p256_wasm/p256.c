@@ -690,7 +690,8 @@ typedef struct {
   u32 inner[8], outer[8];
 } hmac_key;
 
-static void hmac_key_init(hmac_key *hk, const u8 key[32]) {
+/* The pad states of a key of key_len <= 64 bytes (zero-padded to a block, RFC 2104). */
+static void hmac_key_init(hmac_key *hk, const u8 *key, int key_len) {
   static const u32 IV[8] = {0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
                             0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u};
   u8 block[64];
@@ -698,7 +699,7 @@ static void hmac_key_init(hmac_key *hk, const u8 key[32]) {
     u32 *h = pass == 0 ? hk->inner : hk->outer;
     u8 pad = pass == 0 ? 0x36 : 0x5c;
     copy8(h, IV);
-    for (int i = 0; i < 64; i++) block[i] = (i < 32 ? key[i] : 0) ^ pad;
+    for (int i = 0; i < 64; i++) block[i] = (i < key_len ? key[i] : 0) ^ pad;
     sha256_compress(h, block);
   }
   wipe(block, sizeof block);
@@ -759,7 +760,7 @@ static void hmac_sha256(u8 out[32], const hmac_key *hk, const u8 *msg, int len) 
 static u8 hm_io_buf[96 + HM_MAX_DATA] __attribute__((aligned(16)));
 static u8 hm_keys[HM_SLOTS][64];
 static int hm_lengths[HM_SLOTS] = {-1, -1, -1, -1};
-static u32 hm_pads[HM_SLOTS][16];
+static hmac_key hm_pads[HM_SLOTS];
 static int hm_next = 0;
 
 EXPORT(hm_io) u8 *hm_io(void) { return hm_io_buf; }
@@ -773,19 +774,9 @@ static int hm_slot(int key_len) {
     for (int i = 0; i < key_len; i++) diff |= hm_keys[s][i] ^ key[i];
     if (diff == 0) return s;
   }
-  static const u32 IV[8] = {0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
-                            0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u};
   int s = hm_next;
   hm_next = (hm_next + 1) % HM_SLOTS;
-  u8 block[64];
-  for (int pass = 0; pass < 2; pass++) {
-    u32 *h = hm_pads[s] + 8 * pass;
-    u8 pad = pass == 0 ? 0x36 : 0x5c;
-    copy8(h, IV);
-    for (int i = 0; i < 64; i++) block[i] = (i < key_len ? key[i] : 0) ^ pad;
-    sha256_compress(h, block);
-  }
-  wipe(block, sizeof block);
+  hmac_key_init(&hm_pads[s], key, key_len);
   for (int i = 0; i < 64; i++) hm_keys[s][i] = i < key_len ? key[i] : 0;
   hm_lengths[s] = key_len;
   return s;
@@ -800,12 +791,12 @@ EXPORT(hm_mac) int hm_mac(int key_len, int len) {
   int s = hm_slot(key_len);
   u8 *msg = hm_io_buf + 96;
   u32 h[8];
-  copy8(h, hm_pads[s]);
+  copy8(h, hm_pads[s].inner);
   int full = len / 64;
   for (int i = 0; i < full; i++) sha256_compress(h, msg + 64 * i);
   u8 inner[32];
   sha256_tail(inner, h, msg + 64 * full, len - 64 * full, 64 + 64 * (u32)full);
-  sha256_finish(hm_io_buf + 64, hm_pads[s] + 8, inner, 32);
+  sha256_finish(hm_io_buf + 64, hm_pads[s].outer, inner, 32);
   wipe(inner, sizeof inner);
   wipe(h, sizeof h);
   wipe(hm_io_buf, 64);
@@ -906,12 +897,12 @@ EXPORT(p256_sign) int p256_sign(void) {
     }
     store(msg + 33, d);
     store(msg + 65, z);
-    hmac_key_init(&hk, kk);
+    hmac_key_init(&hk, kk, 32);
     for (int round = 0; round < 2; round++) {
       for (int i = 0; i < 32; i++) msg[i] = v[i];
       msg[32] = (u8)round;
       hmac_sha256(kk, &hk, msg, 97);
-      hmac_key_init(&hk, kk);
+      hmac_key_init(&hk, kk, 32);
       hmac_sha256(v, &hk, v, 32);
     }
     for (int attempt = 0; attempt < 1000 && result == 0; attempt++) {
@@ -927,7 +918,7 @@ EXPORT(p256_sign) int p256_sign(void) {
         for (int i = 0; i < 32; i++) msg[i] = v[i];
         msg[32] = 0;
         hmac_sha256(kk, &hk, msg, 33);
-        hmac_key_init(&hk, kk);
+        hmac_key_init(&hk, kk, 32);
         hmac_sha256(v, &hk, v, 32);
       }
     }
