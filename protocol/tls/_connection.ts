@@ -94,6 +94,12 @@ export abstract class Connection {
   #keyUpdatesWithoutData = 0;
   #owesKeyUpdate = false;
   #established = false;
+  /**
+   * Application data may be sent before the handshake is complete: a TLS 1.3 server whose
+   * flight is sent and that waits only for the client's Finished (half-RTT data, RFC 8446,
+   * Section 2).
+   */
+  #halfRtt = false;
   #inputClosed = false;
   #outputClosed = false;
   #failed = false;
@@ -119,6 +125,10 @@ export abstract class Connection {
   protected maxHandshakeLength(_type: number): number {
     return MAX_HANDSHAKE_MESSAGE;
   }
+  /** Runs after each `receive()` has processed what it could (nothing by default). */
+  protected afterInput(): void {}
+  /** Runs before `send()` seals application data (nothing by default). */
+  protected beforeSend(): void {}
   /** False while the handshake waits on the driver; input is then held, not processed. */
   protected get acceptingInput(): boolean {
     return true;
@@ -129,6 +139,14 @@ export abstract class Connection {
   /** True once application data may flow. */
   get handshakeComplete(): boolean {
     return this.#established;
+  }
+
+  /**
+   * True once application data may be sent: the handshake is complete, or the server may send
+   * half-RTT data (`openHalfRtt()`). Received application data still waits for `handshakeComplete`.
+   */
+  get canSend(): boolean {
+    return this.#established || this.#halfRtt;
   }
 
   /** True when no more input will be accepted (peer closed, or a fatal alert). */
@@ -147,6 +165,7 @@ export abstract class Connection {
     try {
       this.#deframer.push(data);
       this.pump();
+      if (!this.#inputClosed) this.afterInput();
     } catch (e) {
       this.fail(e);
     }
@@ -171,9 +190,12 @@ export abstract class Connection {
 
   /** Sends application data, split into records of at most 2^14 bytes. */
   send(data: Uint8Array): void {
-    if (!this.#established) throw new Error("Cannot send application data before the handshake");
+    if (!this.#established && !this.#halfRtt) {
+      throw new Error("Cannot send application data before the handshake");
+    }
     if (this.#outputClosed) throw new Error("Cannot send application data after close");
     try {
+      this.beforeSend();
       if (!this.#sealAll(data)) {
         for (let at = 0; at < data.length; at += MAX_PLAINTEXT) {
           this.#writeRecord(ContentType.application_data, data.subarray(at, at + MAX_PLAINTEXT));
@@ -362,6 +384,14 @@ export abstract class Connection {
    */
   protected skipRejectedEarlyData(bytes: number): void {
     this.#earlyDataBudget = bytes;
+  }
+
+  /**
+   * Lets application data be sent under the application keys already in use for writing, before
+   * the peer's Finished (a TLS 1.3 server after its own Finished).
+   */
+  protected openHalfRtt(): void {
+    this.#halfRtt = true;
   }
 
   /** Marks the handshake done: application data is accepted and may be sent. */

@@ -57,6 +57,8 @@ export interface ServerOptions extends ServerConfig {
 /** The surface the socket driver uses; both engines provide it. */
 export interface ServerConnection {
   readonly handshakeComplete: boolean;
+  /** Application data may be sent: the handshake is complete, or half-RTT data is allowed. */
+  readonly canSend: boolean;
   readonly closed: boolean;
   receive(data: Uint8Array): void;
   takeOutgoing(): Uint8Array;
@@ -104,6 +106,10 @@ class TlsAcceptor implements ServerConnection {
 
   get handshakeComplete(): boolean {
     return this.#engine?.handshakeComplete ?? false;
+  }
+
+  get canSend(): boolean {
+    return this.#engine?.canSend ?? false;
   }
 
   get closed(): boolean {

@@ -140,6 +140,20 @@ export interface ServerConfig {
    * `completeSignature()`) instead of signing inline with `provider` (default false).
    */
   deferSigning?: boolean;
+  /**
+   * When no client certificate takes part (none requested, none carried by the resumed ticket),
+   * let the application send data right after our Finished, before the client's Finished
+   * arrives (`canSend`; RFC 8446, Section 2): a server that speaks first (an IMAP greeting)
+   * then answers a ClientHello in one write, a round trip earlier. The client's Finished is
+   * still required, and verified, before any of its data is accepted. The NewSessionTickets
+   * then wait for the first data sent after the client's Finished, and go out with it; or, when
+   * the client's change_cipher_spec arrives alone, they go at once (Section 4.6.1 lets a server
+   * that does not authenticate the client compute the rest of the transcript), so that the
+   * client's Finished, held back by its own Nagle's algorithm until that record is
+   * acknowledged, does not wait for a delayed ACK. A client that leaves without reading any data
+   * gets no tickets (default false).
+   */
+  halfRtt?: boolean;
 }
 
 /** The outcome of the driver's asynchronous check of a verified client certificate. */
@@ -213,7 +227,13 @@ type ServerState =
   | { kind: "awaitSignature"; flight: Flight; scheme: number; next: AfterFlight }
   | { kind: "expectCertificate"; hs: Handshake }
   | { kind: "expectCertificateVerify"; hs: Handshake; peer: VerifiedPeer }
-  | { kind: "expectFinished"; hs: Handshake; peer: VerifiedPeer | null }
+  | {
+    kind: "expectFinished";
+    hs: Handshake;
+    peer: VerifiedPeer | null;
+    /** The client's verify_data, computed ahead for half-RTT tickets (else null). */
+    expected?: Uint8Array | null;
+  }
   | { kind: "awaitPeerVerification"; peer: VerifiedPeer }
   | { kind: "connected" };
 
@@ -309,6 +329,12 @@ export class TlsServerConnection extends Connection {
   #resumptionMaster: Uint8Array | null = null;
   /** The ticket_nonce of the next NewSessionTicket (unique within the connection). */
   #ticketNonce = 0;
+  /**
+   * Half-RTT: the handshake's tickets do not follow the client's Finished at once; those not sent
+   * yet are owed (`afterInput`, `beforeSend`).
+   */
+  #ticketsDeferred = false;
+  #ticketsOwed = 0;
 
   constructor(config: ServerConfig) {
     super(config.provider, config.keyUpdateAfterRecords);
@@ -343,8 +369,10 @@ export class TlsServerConnection extends Connection {
    * no tickets or tickets are off.
    */
   vouch(): void {
+    if (this.#state.kind !== "connected" || this.closed) return;
+    if (this.#ticketsOwed > 0) this.#sendOwedTickets();
     const rms = this.#resumptionMaster;
-    if (rms === null || this.#state.kind !== "connected" || this.closed) return;
+    if (rms === null) return;
     this.#resumptionMaster = null;
     this.#sendTickets(rms, 1, true);
     rms.fill(0);
@@ -883,9 +911,61 @@ export class TlsServerConnection extends Connection {
     const app = applicationSecrets(this.provider, suite, secrets, t.current());
     this.setWriteSecret(app.server);
     const hs: Handshake = { suite, transcript: t, secrets, app };
-    this.#state = next.kind === "expectCertificate"
-      ? { kind: "expectCertificate", hs }
-      : { kind: "expectFinished", hs, peer: next.peer };
+    if (next.kind === "expectCertificate") {
+      this.#state = { kind: "expectCertificate", hs };
+      return;
+    }
+    let expected: Uint8Array | null = null;
+    if (next.peer === null && this.#config.halfRtt === true) {
+      // Half-RTT (`ServerConfig.halfRtt`): the client's Finished is determined by the
+      // transcript through ours (Section 4.6.1).
+      expected = finishedVerifyData(this.provider, suite, secrets.client, t.current());
+      this.#ticketsOwed = this.#ticketCount();
+      this.#ticketsDeferred = true;
+      this.openHalfRtt();
+    }
+    this.#state = { kind: "expectFinished", hs, peer: next.peer, expected };
+  }
+
+  /** How many NewSessionTickets a handshake sends: none when the client cannot use them. */
+  #ticketCount(): number {
+    if (!this.#wantsTickets || this.#config.ticketKeys === undefined) return 0;
+    return this.#config.ticketsPerConnection ?? 2;
+  }
+
+  /**
+   * Half-RTT: the client's change_cipher_spec came without its Finished, which its Nagle's
+   * algorithm may hold until that record is acknowledged. The tickets go now, derived from the
+   * predicted Finished, and our ACK goes with them.
+   */
+  protected override afterInput(): void {
+    const s = this.#state;
+    if (this.#ticketsOwed === 0 || s.kind !== "expectFinished" || !this.#ccsSeen) return;
+    if (!s.expected) return;
+    const { suite, app, transcript: t } = s.hs;
+    const finished = writeHandshake(
+      HandshakeType.finished,
+      (w) => writeFinished(w, { verifyData: s.expected! }),
+    );
+    this.#resumptionMaster = resumptionMasterSecret(
+      this.provider,
+      suite,
+      app,
+      t.currentWith(finished),
+    );
+    this.#sendOwedTickets();
+  }
+
+  /** Half-RTT: the tickets still owed go out before the first data after the client's Finished. */
+  protected override beforeSend(): void {
+    if (this.#ticketsOwed > 0 && this.#state.kind === "connected") this.#sendOwedTickets();
+  }
+
+  #sendOwedTickets(): void {
+    const rms = this.#resumptionMaster;
+    const owed = this.#ticketsOwed;
+    this.#ticketsOwed = 0;
+    if (rms !== null) this.#sendTickets(rms, owed, false);
   }
 
   /** Marks the connection established and sends its NewSessionTickets (Section 4.6.1). */
@@ -903,7 +983,7 @@ export class TlsServerConnection extends Connection {
       };
     }
     const rms = this.#resumptionMaster;
-    if (rms === null) return;
+    if (rms === null || this.#ticketsDeferred) return;
     this.#sendTickets(rms, this.#config.ticketsPerConnection ?? 2, false);
   }
 
@@ -1001,22 +1081,15 @@ export class TlsServerConnection extends Connection {
 
   #onFinished(s: Extract<ServerState, { kind: "expectFinished" }>, msg: HandshakeMessage): void {
     const { hs } = s;
-    const expected = finishedVerifyData(
-      this.provider,
-      hs.suite,
-      hs.secrets.client,
-      hs.transcript.current(),
-    );
+    const expected = s.expected ??
+      finishedVerifyData(this.provider, hs.suite, hs.secrets.client, hs.transcript.current());
     const fin = parseFinished(msg.body, hs.suite.hashLength);
     if (!constantTimeEqual(fin.verifyData, expected)) {
       throw new TlsAlert("decrypt_error", "Client Finished does not verify");
     }
     hs.transcript.add(msg.encoded);
     this.setReadSecret(hs.app.client);
-    if (
-      this.#wantsTickets && this.#config.ticketKeys !== undefined &&
-      (this.#config.ticketsPerConnection ?? 2) > 0
-    ) {
+    if (this.#resumptionMaster === null && this.#ticketCount() > 0) {
       this.#resumptionMaster = resumptionMasterSecret(
         this.provider,
         hs.suite,

@@ -68,6 +68,11 @@ export abstract class Connection12 {
     return this.#established;
   }
 
+  /** Application data may be sent: TLS 1.2 has no half-RTT data, so once established. */
+  get canSend(): boolean {
+    return this.#established;
+  }
+
   get closed(): boolean {
     return this.#inputClosed;
   }
