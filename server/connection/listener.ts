@@ -404,6 +404,7 @@ export class ListenerGroup {
     const started = performance.now();
     // The bench's probe: the handshake as the server saw it, written once the peer logs in.
     const acceptedAt = stepProbe?.mark();
+    let doneAt: StepMark | undefined;
     const peer = formatPeer(remote);
     let closeReason = "closed";
     const accept = (initialBytes?: Uint8Array) =>
@@ -414,6 +415,7 @@ export class ListenerGroup {
         ...(this.#options.gateUntilLogin ? { gateUntilTrusted: true } : {}),
         ...(this.#options.checkPeer ? { checkPeer: this.#options.checkPeer } : {}),
         ...(initialBytes ? { initialBytes } : {}),
+        ...(acceptedAt !== undefined ? { onEstablished: () => doneAt = stepProbe!.mark() } : {}),
         metrics: this.#metrics,
       });
     const context = new Connection(id, remote, spec, this.#shutdown.signal, accept);
@@ -423,17 +425,13 @@ export class ListenerGroup {
         const tls = await accept(proxy?.rest);
         context.use(tls);
         if (acceptedAt !== undefined) {
-          // Timestamps to line up with the client's: its port, the accept, the ClientHello's
-          // read, the first flight's write, the end of the handshake (epoch ms).
-          const timeline = {
-            port: remote.port,
-            acceptAt: epochMs(acceptedAt.at),
-            helloAt: epochMs(tls.helloReadAt),
-            flightAt: epochMs(tls.flightWrittenAt),
-            doneAt: epochMs(performance.now()),
-            ...this.#acceptGaps.get(conn),
-          };
-          context.onTrusted = probeLater("handshake", acceptedAt, tls.gateWaitMs, timeline);
+          context.onTrusted = handshakeProbe(
+            acceptedAt,
+            tls,
+            remote.port,
+            this.#acceptGaps.get(conn),
+            () => doneAt,
+          );
         }
       } else {
         context.use(new PlainChannel(conn, this.#metrics, proxy?.rest));
@@ -533,15 +531,29 @@ class Connection implements ConnectionContext {
   }
 }
 
-/** Measures `step` up to now, to be written later (once the peer has logged in). */
-function probeLater(
-  step: string,
-  since: StepMark,
-  gateMs: number,
-  extra?: Record<string, number>,
+/**
+ * The bench's "handshake" step, written at login, after the handshake (which, with half-RTT,
+ * ends after `accept`), with timestamps to line up with the client's: its port, the accept, the
+ * ClientHello's read, the first flight's write, the end of the handshake (epoch ms).
+ */
+function handshakeProbe(
+  acceptedAt: StepMark,
+  tls: TlsChannel,
+  port: number,
+  gaps: Record<string, number> | undefined,
+  doneAt: () => StepMark | undefined,
 ): () => void {
-  const end = stepProbe!.mark();
-  return () => stepProbe!.record(step, since, end, gateMs, extra);
+  return () => {
+    const done = doneAt() ?? stepProbe!.mark();
+    stepProbe!.record("handshake", acceptedAt, done, tls.gateWaitMs, {
+      port,
+      acceptAt: epochMs(acceptedAt.at),
+      helloAt: epochMs(tls.helloReadAt),
+      flightAt: epochMs(tls.flightWrittenAt),
+      doneAt: epochMs(done.at),
+      ...gaps,
+    });
+  };
 }
 
 /** `192.0.2.1:993`, `[2001:db8::1]:993`. */

@@ -165,6 +165,11 @@ export interface AcceptOptions {
    * applications that log peers in (IMAP); default false.
    */
   readonly gateUntilTrusted?: boolean;
+  /**
+   * Called when the handshake completes: inside `accept`, or with half-RTT in the `read()` that
+   * takes the client's Finished (the bench's step probe).
+   */
+  readonly onEstablished?: () => void;
 }
 
 /** Why a handshake did not complete, for the access log. */
@@ -191,7 +196,20 @@ async function runPeerCheck(
   }
 }
 
-/** A TLS 1.3 or 1.2 channel over a TCP connection, handshake already completed. */
+/** A handshake's start, its timeout timer, and whether that timer fired. */
+interface HandshakeWatch {
+  readonly started: number;
+  timedOut: boolean;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** Runs one handshake step, through the gate when there is one. */
+type Step = <T>(f: () => T) => Promise<T>;
+
+/**
+ * A TLS 1.3 or 1.2 channel over a TCP connection, handshake completed (or, with half-RTT, only
+ * the client's Finished outstanding).
+ */
 export class TlsChannel implements ByteChannel {
   readonly #conn: Deno.Conn;
   readonly #engine: ServerConnection;
@@ -214,6 +232,12 @@ export class TlsChannel implements ByteChannel {
    * offers a vouched ticket.
    */
   #helloLane: GateStep = "fresh";
+  /**
+   * A half-RTT handshake that `accept` handed over before the client's Finished: its watch
+   * (timer, counters) and its gated step; null once the handshake has ended.
+   */
+  #unfinished: { readonly watch: HandshakeWatch; readonly step: Step } | null = null;
+  #onEstablished: (() => void) | null = null;
   /** Where the peer's records end, while its reads may pass the gate. */
   #framing: RecordFraming | null = new RecordFraming();
   #writing: Promise<void> = Promise.resolve();
@@ -250,7 +274,14 @@ export class TlsChannel implements ByteChannel {
     this.#metrics = metrics;
   }
 
-  /** Runs the server handshake on `conn`; throws `HandshakeError` when it fails or times out. */
+  /**
+   * Runs the server handshake on `conn`; throws `HandshakeError` when it fails or times out.
+   * With half-RTT (TLS 1.3, no client certificate: `ServerConfig.halfRtt`) it returns once the
+   * server's flight is ready, before the client's Finished: the application's first write (or
+   * its first read) sends the flight, with that write's data, and `read()` finishes the
+   * handshake (its timeout, gate and counters still apply; a failure there throws
+   * `HandshakeError`).
+   */
   static async accept(
     conn: Deno.Conn,
     config: ServerOptions,
@@ -260,11 +291,10 @@ export class TlsChannel implements ByteChannel {
     const signing = options.signing ?? "sync";
     const engine = acceptTls(mayOffload(signing, config) ? deferred(config) : config);
     const channel = new TlsChannel(conn, engine, metrics);
-    const started = performance.now();
     handshakesInProgress++;
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
+    const watch: HandshakeWatch = { started: performance.now(), timedOut: false, timer: undefined };
+    watch.timer = setTimeout(() => {
+      watch.timedOut = true;
       closeQuietly(conn);
     }, options.handshakeTimeoutMs);
     try {
@@ -275,21 +305,20 @@ export class TlsChannel implements ByteChannel {
       // still waiting when the handshake times out is dropped unrun: under a flood the oldest
       // ClientHellos wait longest, and working through them would spend the gate's budget on
       // connections already closed.
-      const step = gate
-        ? <T>(f: () => T) => {
-          const asked = performance.now();
-          return gate.run(
-            () => {
+      const gated = (lane: () => GateStep) =>
+        gate
+          ? <T>(f: () => T) => {
+            const asked = performance.now();
+            return gate.run(() => {
               channel.gateWaitMs += performance.now() - asked;
-              if (timedOut) throw new HandshakeError("Handshake timed out", null);
+              if (watch.timedOut) throw new HandshakeError("Handshake timed out", null);
               return f();
-            },
-            channel.#helloLane === "vouched" || channel.#out === 0
-              ? channel.#helloLane
-              : "continuing",
-          );
-        }
-        : <T>(f: () => T) => Promise.resolve(f());
+            }, lane());
+          }
+          : <T>(f: () => T) => Promise.resolve(f());
+      const step = gated(() =>
+        channel.#helloLane === "vouched" || channel.#out === 0 ? channel.#helloLane : "continuing"
+      );
       const keys = gate === undefined ? undefined : config.ticketKeys;
       // A returning client's handshake (a vouched ticket) skips the queue of handshakes.
       // Only a ticket with uses left: a used-up one falls back to a full handshake.
@@ -303,29 +332,58 @@ export class TlsChannel implements ByteChannel {
       // so its records no longer wait at the gate either (an account holder's records skip
       // it once it logs in anyway). Its IMAP session still starts unauthenticated.
       if (channel.#engine.info().vouched === true) channel.#untrusted = null;
-      if (channel.#untrusted === null) channel.#framing = null;
-      const { version, cipherSuite: suite, group } = channel.info();
-      metrics.handshake({ version, suite, group, result: "ok", seconds: secondsSince(started) });
+      channel.#onEstablished = options.onEstablished ?? null;
+      if (channel.#engine.handshakeComplete) channel.#established(watch);
+      else {
+        // Half-RTT: the client's Finished is a step of a handshake under way.
+        channel.#unfinished = {
+          watch,
+          step: gated(() => channel.#helloLane === "vouched" ? "vouched" : "continuing"),
+        };
+      }
       return channel;
     } catch (error) {
-      closeQuietly(conn);
-      const result = handshakeResult(error, timedOut);
-      const none = "none";
-      metrics.handshake({
-        version: none,
-        suite: none,
-        group: none,
-        result,
-        seconds: secondsSince(started),
-      });
-      if (timedOut) throw new HandshakeError("Handshake timed out", null);
-      if (error instanceof HandshakeError) throw error;
-      if (isConnectionGone(error)) throw new HandshakeError("Peer closed during handshake", null);
-      throw error;
-    } finally {
-      handshakesInProgress--;
-      clearTimeout(timer);
+      throw channel.#handshakeFailed(watch, error);
     }
+  }
+
+  /** The handshake succeeded: counted, its timer stopped. */
+  #established(watch: HandshakeWatch): void {
+    clearTimeout(watch.timer);
+    handshakesInProgress--;
+    this.#unfinished = null;
+    if (this.#untrusted === null) this.#framing = null;
+    const { version, cipherSuite: suite, group } = this.info();
+    this.#metrics.handshake({
+      version,
+      suite,
+      group,
+      result: "ok",
+      seconds: secondsSince(watch.started),
+    });
+    this.#onEstablished?.();
+    this.#onEstablished = null;
+  }
+
+  /** The handshake failed: counted, its timer stopped, the socket closed; returns what to throw. */
+  #handshakeFailed(watch: HandshakeWatch, error: unknown): unknown {
+    clearTimeout(watch.timer);
+    handshakesInProgress--;
+    this.#unfinished = null;
+    this.#closed = true;
+    closeQuietly(this.#conn);
+    const none = "none";
+    this.#metrics.handshake({
+      version: none,
+      suite: none,
+      group: none,
+      result: handshakeResult(error, watch.timedOut),
+      seconds: secondsSince(watch.started),
+    });
+    if (watch.timedOut) return new HandshakeError("Handshake timed out", null);
+    if (error instanceof HandshakeError) return error;
+    if (isConnectionGone(error)) return new HandshakeError("Peer closed during handshake", null);
+    return error;
   }
 
   get bytesIn(): number {
@@ -381,8 +439,9 @@ export class TlsChannel implements ByteChannel {
       }
       // Once the handshake is complete, what is left to send (TLS 1.3 NewSessionTickets, the
       // TLS 1.2 server Finished) goes out with the first write or before the first read: one
-      // write fewer per connection.
-      if (this.#engine.handshakeComplete && !this.#eof) return;
+      // write fewer per connection. With half-RTT, so does the whole flight, and the client's
+      // Finished is read by `read()` (the tickets wait for the engine: `ServerConfig.halfRtt`).
+      if (this.#engine.canSend && !this.#eof) return;
       await this.#flush();
       if (events.length > 0) continue;
       if (this.#engine.handshakeComplete) return;
@@ -441,6 +500,7 @@ export class TlsChannel implements ByteChannel {
     const out = this.#engine.takeOutgoing();
     if (out.length === 0) return this.#writing;
     this.#writing = this.#writing.then(async () => {
+      if (this.flightWrittenAt === 0) this.flightWrittenAt = performance.now();
       try {
         await writeAll(this.#conn, out);
       } catch (error) {
@@ -452,7 +512,6 @@ export class TlsChannel implements ByteChannel {
         // the next write.
         recycleSealBuffer(out);
       }
-      if (this.#out === 0) this.flightWrittenAt = performance.now();
       this.#out += out.length;
       this.#metrics.bytesSent(out.length);
     }, (error) => {
@@ -465,10 +524,31 @@ export class TlsChannel implements ByteChannel {
   }
 
   async read(): Promise<Uint8Array | null> {
+    const unfinished = this.#unfinished;
+    if (unfinished === null) return this.#readData();
+    try {
+      return await this.#readData();
+    } catch (error) {
+      if (this.#unfinished === null) throw error;
+      throw this.#handshakeFailed(unfinished.watch, error);
+    }
+  }
+
+  /** The next application data; while a half-RTT handshake is unfinished, it finishes first. */
+  async #readData(): Promise<Uint8Array | null> {
     while (true) {
       const plain = this.#engine.takePlaintext();
       if (plain.length > 0) return plain;
-      if (this.#eof || this.#closed) return null;
+      if (this.#eof || this.#closed) {
+        if (this.#unfinished !== null) {
+          throw new HandshakeError(
+            "Peer closed during handshake",
+            this.closeReason === "close_notify" ? "close_notify" : null,
+          );
+        }
+        return null;
+      }
+      let failure: HandshakeError | null = null;
       for (const event of this.#engine.takeEvents()) {
         if (event.kind === "peerClosed") {
           this.#metrics.tlsAlert("received", "close_notify");
@@ -481,9 +561,11 @@ export class TlsChannel implements ByteChannel {
           this.closeReason ??= `${
             event.sentByUs ? "sent" : "received"
           } ${event.alert}: ${event.reason}`;
+          if (this.#unfinished !== null) failure = new HandshakeError(event.reason, event.alert);
         }
       }
       await this.#flush().catch(() => {});
+      if (failure !== null) throw failure;
       if (this.#eof) continue;
       const bytes = await this.#read();
       if (bytes === null) {
@@ -491,9 +573,15 @@ export class TlsChannel implements ByteChannel {
         this.closeReason ??= "eof without close_notify";
         continue;
       }
+      const unfinished = this.#unfinished;
       const gate = this.#untrusted;
       this.readGateWaitMs = 0;
-      if (gate === null) this.#feed(bytes);
+      if (unfinished !== null) {
+        await this.#feedThrough(bytes, unfinished.step);
+        // The client's Finished may come with its first data, which is returned before the
+        // events are looked at again: the handshake counts as done from here.
+        if (this.#engine.handshakeComplete) this.#established(unfinished.watch);
+      } else if (gate === null) this.#feed(bytes);
       else {
         const asked = performance.now();
         await this.#feedThrough(
@@ -549,6 +637,21 @@ export class TlsChannel implements ByteChannel {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    const unfinished = this.#unfinished;
+    if (unfinished !== null) {
+      // Closed by the application before the client's Finished (half-RTT): the handshake ends
+      // unfinished, and the peer gets a close_notify, as a handshake cut short would.
+      clearTimeout(unfinished.watch.timer);
+      handshakesInProgress--;
+      this.#unfinished = null;
+      this.#metrics.handshake({
+        version: "none",
+        suite: "none",
+        group: "none",
+        result: "closed",
+        seconds: secondsSince(unfinished.watch.started),
+      });
+    }
     this.#closed = true;
     if (this.#gone) {
       this.closeReason ??= "connection reset";

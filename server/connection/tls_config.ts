@@ -41,6 +41,11 @@ export interface TlsEngineSettings {
   readonly ticketUses?: TicketUseCounter;
   readonly ticketsPerConnection?: number;
   readonly pskModes?: ServerConfig["pskModes"];
+  /**
+   * Tickets and the server's first data (the IMAP greeting) in the reply to the ClientHello when
+   * no client certificate takes part (`ServerConfig.halfRtt`; default true).
+   */
+  readonly halfRtt?: boolean;
 }
 
 /** PEM texts in place of parsed material, for tests and benchmarks that hold PEM strings. */
@@ -99,6 +104,7 @@ export function serverOptions(material: TlsMaterial, settings: TlsEngineSettings
       }
       : {}),
     alpnProtocols: ["imap"],
+    halfRtt: settings.halfRtt ?? true,
     ...(settings.minVersion ? { minVersion: settings.minVersion } : {}),
     ...(settings.requireExtendedMasterSecret !== undefined
       ? { requireExtendedMasterSecret: settings.requireExtendedMasterSecret }

@@ -6,6 +6,10 @@
 import assert from "node:assert/strict";
 import { makeOpensslPki } from "../../_support/openssl_pki.ts";
 import { startTestServer } from "../../_support/test_server.ts";
+import { defaultProvider } from "../../../protocol/crypto/mod.ts";
+import { TlsClientConnection } from "../../../protocol/tls/client.ts";
+import { HandshakeType } from "../../../protocol/tls/wire.ts";
+import { parseCertificate } from "../../../protocol/x509/certificate.ts";
 import {
   type HandshakeObservation,
   type Metrics,
@@ -108,6 +112,67 @@ Deno.test("failed handshakes are counted as timeout, alert or closed", async () 
     assert.equal(events.alerts.length, 1, events.alerts.join());
     assert.match(events.alerts[0]!, /^sent (decode_error|unexpected_message|protocol_version)$/);
     await until(() => events.closed.length === 3);
+  } finally {
+    await server.close();
+  }
+});
+
+/**
+ * A client that reads the server's half-RTT flight and then sends nothing more, a Finished
+ * that does not verify, or closes. Returns once it has done so.
+ */
+async function stopAfterFlight(
+  port: number,
+  then: "silent" | "tampered" | "leave",
+): Promise<Deno.Conn> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const tls = new TlsClientConnection({
+    provider: defaultProvider,
+    verifyServer: (chain) => parseCertificate(chain[0]!).publicKeyInfo.key!,
+    serverName: "localhost",
+    tamper: (type, msg) => {
+      if (then === "tampered" && type === HandshakeType.finished) msg[msg.length - 1]! ^= 1;
+      return msg;
+    },
+  });
+  await conn.write(tls.takeOutgoing());
+  const buf = new Uint8Array(16384);
+  while (!tls.handshakeComplete) {
+    const n = await conn.read(buf);
+    assert.ok(n !== null, "the server's flight");
+    tls.receive(buf.subarray(0, n));
+  }
+  if (then === "tampered") await conn.write(tls.takeOutgoing());
+  if (then === "leave") conn.close();
+  return conn;
+}
+
+Deno.test("a half-RTT handshake left unfinished times out, fails or ends closed, and is counted so", async () => {
+  const { events, metrics } = recorder();
+  const server = await startTestServer({
+    certPem: leaf.certPem,
+    keyPem: leaf.keyPem,
+    handshakeTimeoutMs: 300,
+    metrics,
+  });
+  try {
+    const silent = await stopAfterFlight(server.port, "silent");
+    await until(() => events.handshakes.length === 1);
+    silent.close();
+    const tampered = await stopAfterFlight(server.port, "tampered");
+    await until(() => events.handshakes.length === 2);
+    tampered.close();
+    await stopAfterFlight(server.port, "leave");
+    await until(() => events.handshakes.length === 3);
+    assert.deepEqual(events.handshakes.map((h) => h.result), ["timeout", "alert", "closed"]);
+    assert.ok(events.alerts.includes("sent decrypt_error"), events.alerts.join());
+    await until(() => server.access.length === 3);
+    assert.deepEqual(server.access.map((a) => a.closeReason), [
+      "handshake failed: Handshake timed out",
+      "handshake failed: decrypt_error: Client Finished does not verify",
+      "handshake failed: Peer closed during handshake",
+    ]);
+    assert.equal(server.errors.length, 0);
   } finally {
     await server.close();
   }

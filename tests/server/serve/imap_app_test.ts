@@ -23,7 +23,7 @@ globalThis.addEventListener("unload", () => Deno.removeSync(pki.dir, { recursive
 async function withImap(
   timers: { idleTimeoutMs: number; idleKeepaliveMs: number },
   body: (port: number, close: () => Promise<void>) => Promise<void>,
-  extra: { metrics?: Metrics; ticketKeys?: TicketKeys } = {},
+  extra: { metrics?: Metrics; ticketKeys?: TicketKeys; halfRtt?: boolean } = {},
 ): Promise<void> {
   const store = new MemoryMailStore();
   await store.createAccount("alice", hashPassword("pw", { ln: 4, r: 8, p: 1 }));
@@ -39,6 +39,7 @@ async function withImap(
     application: app.application,
     ...(extra.metrics ? { metrics: extra.metrics } : {}),
     ...(extra.ticketKeys ? { ticketKeys: extra.ticketKeys } : {}),
+    ...(extra.halfRtt !== undefined ? { halfRtt: extra.halfRtt } : {}),
   });
   let closing: Promise<void> | null = null;
   const close = () => closing ??= server.close();
@@ -69,27 +70,52 @@ async function client(port: number) {
   };
 }
 
-Deno.test("the TLS 1.3 tickets and the greeting leave in one write, after the server flight", async () => {
+/**
+ * The sizes of the server's writes until the greeting has arrived and until the reply to a
+ * first command, and the tickets the client held at each point.
+ */
+async function firstWrites(halfRtt: boolean) {
   const writes: number[] = [];
   const metrics: Metrics = { ...NO_METRICS, bytesSent: (n) => writes.push(n) };
   const ticketKeys = new TicketKeys({ provider: defaultProvider });
+  const seen = { greeting: [] as number[], reply: [] as number[], tickets: [0, 0] };
   await withImap({ idleTimeoutMs: 60_000, idleKeepaliveMs: 60_000 }, async (port) => {
-    {
-      const c = await EngineConn.connect(port);
-      const buf = new Uint8Array(4096);
-      let text = "";
-      while (!text.includes("\r\n")) {
+    const c = await EngineConn.connect(port);
+    const buf = new Uint8Array(4096);
+    let text = "";
+    const until = async (pattern: RegExp) => {
+      while (!pattern.test(text)) {
         const n = await c.read(buf);
         if (n === null) break;
         text += new TextDecoder().decode(buf.subarray(0, n));
       }
-      assert.match(text, /^\* OK \[CAPABILITY /);
-      assert.equal(c.tickets.length, 2, "the server sent its tickets");
-      // The flight, then the NewSessionTickets and the greeting together: not a write each.
-      assert.equal(writes.length, 2, `writes ${writes}`);
-      c.close();
-    }
-  }, { metrics, ticketKeys });
+    };
+    await until(/\r\n/);
+    assert.match(text, /^\* OK \[CAPABILITY /);
+    seen.greeting = [...writes];
+    seen.tickets[0] = c.tickets.length;
+    await c.write(new TextEncoder().encode("a NOOP\r\n"));
+    await until(/^a OK/m);
+    seen.reply = [...writes];
+    seen.tickets[1] = c.tickets.length;
+    c.close();
+  }, { metrics, ticketKeys, halfRtt });
+  return seen;
+}
+
+Deno.test("half-RTT: the flight and the greeting leave in one write, the tickets with the first reply", async () => {
+  const seen = await firstWrites(true);
+  // The greeting is sealed before the driver's first read, which would flush the flight alone.
+  assert.equal(seen.greeting.length, 1, `writes ${seen.greeting}`);
+  assert.equal(seen.reply.length, 2, `writes ${seen.reply}`);
+  assert.deepEqual(seen.tickets, [0, 2]);
+});
+
+Deno.test("without half-RTT, the tickets and the greeting leave in one write after the flight", async () => {
+  const seen = await firstWrites(false);
+  // The flight, then the NewSessionTickets and the greeting together: not a write each.
+  assert.equal(seen.greeting.length, 2, `writes ${seen.greeting}`);
+  assert.deepEqual(seen.tickets, [2, 2]);
 });
 
 Deno.test("a client in IDLE gets an untagged OK keep-alive", async () => {
