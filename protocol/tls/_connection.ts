@@ -127,8 +127,6 @@ export abstract class Connection {
   }
   /** Runs after each `receive()` has processed what it could (nothing by default). */
   protected afterInput(): void {}
-  /** Runs before `send()` seals application data (nothing by default). */
-  protected beforeSend(): void {}
   /** False while the handshake waits on the driver; input is then held, not processed. */
   protected get acceptingInput(): boolean {
     return true;
@@ -195,7 +193,6 @@ export abstract class Connection {
     }
     if (this.#outputClosed) throw new Error("Cannot send application data after close");
     try {
-      this.beforeSend();
       if (!this.#sealAll(data)) {
         for (let at = 0; at < data.length; at += MAX_PLAINTEXT) {
           this.#writeRecord(ContentType.application_data, data.subarray(at, at + MAX_PLAINTEXT));

@@ -145,13 +145,7 @@ export interface ServerConfig {
    * let the application send data right after our Finished, before the client's Finished
    * arrives (`canSend`; RFC 8446, Section 2): a server that speaks first (an IMAP greeting)
    * then answers a ClientHello in one write, a round trip earlier. The client's Finished is
-   * still required, and verified, before any of its data is accepted. The NewSessionTickets
-   * then wait for the first data sent after the client's Finished, and go out with it; or, when
-   * the client's change_cipher_spec arrives alone, they go at once (Section 4.6.1 lets a server
-   * that does not authenticate the client compute the rest of the transcript), so that the
-   * client's Finished, held back by its own Nagle's algorithm until that record is
-   * acknowledged, does not wait for a delayed ACK. A client that leaves without reading any data
-   * gets no tickets (default false).
+   * still required, and verified, before any of its data is accepted (default false).
    */
   halfRtt?: boolean;
 }
@@ -231,7 +225,7 @@ type ServerState =
     kind: "expectFinished";
     hs: Handshake;
     peer: VerifiedPeer | null;
-    /** The client's verify_data, computed ahead for half-RTT tickets (else null). */
+    /** The client's verify_data, computed ahead when no client certificate takes part. */
     expected?: Uint8Array | null;
   }
   | { kind: "awaitPeerVerification"; peer: VerifiedPeer }
@@ -329,12 +323,8 @@ export class TlsServerConnection extends Connection {
   #resumptionMaster: Uint8Array | null = null;
   /** The ticket_nonce of the next NewSessionTicket (unique within the connection). */
   #ticketNonce = 0;
-  /**
-   * Half-RTT: the handshake's tickets do not follow the client's Finished at once; those not sent
-   * yet are owed (`afterInput`, `beforeSend`).
-   */
-  #ticketsDeferred = false;
-  #ticketsOwed = 0;
+  /** The handshake's tickets went out before the client's Finished (`afterInput`). */
+  #earlyTickets = false;
 
   constructor(config: ServerConfig) {
     super(config.provider, config.keyUpdateAfterRecords);
@@ -369,10 +359,8 @@ export class TlsServerConnection extends Connection {
    * no tickets or tickets are off.
    */
   vouch(): void {
-    if (this.#state.kind !== "connected" || this.closed) return;
-    if (this.#ticketsOwed > 0) this.#sendOwedTickets();
     const rms = this.#resumptionMaster;
-    if (rms === null) return;
+    if (rms === null || this.#state.kind !== "connected" || this.closed) return;
     this.#resumptionMaster = null;
     this.#sendTickets(rms, 1, true);
     rms.fill(0);
@@ -915,15 +903,12 @@ export class TlsServerConnection extends Connection {
       this.#state = { kind: "expectCertificate", hs };
       return;
     }
-    let expected: Uint8Array | null = null;
-    if (next.peer === null && this.#config.halfRtt === true) {
-      // Half-RTT (`ServerConfig.halfRtt`): the client's Finished is determined by the
-      // transcript through ours (Section 4.6.1).
-      expected = finishedVerifyData(this.provider, suite, secrets.client, t.current());
-      this.#ticketsOwed = this.#ticketCount();
-      this.#ticketsDeferred = true;
-      this.openHalfRtt();
-    }
+    // Without a client certificate, the client's Finished is determined by the transcript
+    // through ours (Section 4.6.1): computed now, for early tickets (`afterInput`) and half-RTT.
+    const expected = next.peer === null
+      ? finishedVerifyData(this.provider, suite, secrets.client, t.current())
+      : null;
+    if (expected !== null && this.#config.halfRtt === true) this.openHalfRtt();
     this.#state = { kind: "expectFinished", hs, peer: next.peer, expected };
   }
 
@@ -934,38 +919,27 @@ export class TlsServerConnection extends Connection {
   }
 
   /**
-   * Half-RTT: the client's change_cipher_spec came without its Finished, which its Nagle's
-   * algorithm may hold until that record is acknowledged. The tickets go now, derived from the
-   * predicted Finished, and our ACK goes with them.
+   * The client's change_cipher_spec came without its Finished (rustls writes them apart), and no
+   * client certificate takes part. With Nagle's algorithm on, the client holds its Finished until
+   * that record is acknowledged, and a server that sends nothing leaves it to its delayed ACK
+   * (40 ms on Linux). So the tickets go now, derived from the Finished the transcript determines
+   * (Section 4.6.1), and our ACK goes with them. (Otherwise they follow the client's Finished,
+   * which that write acknowledges in turn.)
    */
   protected override afterInput(): void {
     const s = this.#state;
-    if (this.#ticketsOwed === 0 || s.kind !== "expectFinished" || !this.#ccsSeen) return;
-    if (!s.expected) return;
+    if (s.kind !== "expectFinished" || !s.expected || !this.#ccsSeen || this.#earlyTickets) return;
+    this.#earlyTickets = true;
+    const count = this.#ticketCount();
+    if (count === 0) return;
     const { suite, app, transcript: t } = s.hs;
     const finished = writeHandshake(
       HandshakeType.finished,
       (w) => writeFinished(w, { verifyData: s.expected! }),
     );
-    this.#resumptionMaster = resumptionMasterSecret(
-      this.provider,
-      suite,
-      app,
-      t.currentWith(finished),
-    );
-    this.#sendOwedTickets();
-  }
-
-  /** Half-RTT: the tickets still owed go out before the first data after the client's Finished. */
-  protected override beforeSend(): void {
-    if (this.#ticketsOwed > 0 && this.#state.kind === "connected") this.#sendOwedTickets();
-  }
-
-  #sendOwedTickets(): void {
-    const rms = this.#resumptionMaster;
-    const owed = this.#ticketsOwed;
-    this.#ticketsOwed = 0;
-    if (rms !== null) this.#sendTickets(rms, owed, false);
+    const rms = resumptionMasterSecret(this.provider, suite, app, t.currentWith(finished));
+    this.#resumptionMaster = rms;
+    this.#sendTickets(rms, count, false);
   }
 
   /** Marks the connection established and sends its NewSessionTickets (Section 4.6.1). */
@@ -983,7 +957,7 @@ export class TlsServerConnection extends Connection {
       };
     }
     const rms = this.#resumptionMaster;
-    if (rms === null || this.#ticketsDeferred) return;
+    if (rms === null || this.#earlyTickets) return;
     this.#sendTickets(rms, this.#config.ticketsPerConnection ?? 2, false);
   }
 
