@@ -20,6 +20,7 @@ import { benchMix, formatMix } from "./mix_bench.ts";
 import { benchBulk, formatBulk } from "./bulk_bench.ts";
 import { benchHandshakes, formatHandshakes } from "./handshake_bench.ts";
 import { benchHandshakeCpu } from "./handshake_cpu_bench.ts";
+import { benchConnect, formatConnect } from "./connect_bench.ts";
 import { benchIdleMemory, formatIdleMemory } from "./idle_memory_bench.ts";
 import { benchGroupCommit, formatGroupCommit } from "./group_commit_bench.ts";
 import { benchScrypt, formatScrypt } from "./scrypt_bench.ts";
@@ -265,6 +266,12 @@ try {
     for (const workers of workerCounts) {
       console.log(formatHandshakes(await benchHandshakes(4, quick ? 3 : 10, workers)));
     }
+  }
+  if (wants("connect")) {
+    console.log(
+      "\n## Connection latency, TLS 1.3, one client at a time: connect to greeting, to a NOOP reply",
+    );
+    console.log(formatConnect(await benchConnect(quick ? 50 : 200)));
   }
   if (wants("hscpu")) {
     console.log("\n## Server CPU per TLS 1.3 handshake, in memory, and per primitive");

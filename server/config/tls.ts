@@ -88,6 +88,7 @@ export const tlsSchema = section({
   min_version: optional(minVersion, "1.2"),
   require_extended_master_secret: optional(bool(), false),
   signing: optional(choice(SIGNING_MODES), "auto"),
+  half_rtt: optional(bool(), true),
   tickets: optional(
     section({
       count: optional(int(1, 16), 2),
@@ -141,6 +142,11 @@ export interface TlsConfig {
   readonly requireExtendedMasterSecret: boolean;
   /** Where handshake signatures are made (see `SigningMode`). Default `auto`. */
   readonly signing: SigningMode;
+  /**
+   * TLS 1.3 without client certificates: the greeting leaves with the server's flight, before
+   * the client's Finished (`ServerConfig.halfRtt`). Default true.
+   */
+  readonly halfRtt: boolean;
   /**
    * Session tickets. Keys: how many are kept and how long each seals (default 2 and 12h).
    * TLS 1.3: NewSessionTickets per connection (default 2), resumptions per ticket (default 8),
@@ -269,6 +275,7 @@ export function readTls(file: v.InferOutput<typeof tlsSchema>, at: Positions): T
     minVersion: file.min_version,
     requireExtendedMasterSecret: file.require_extended_master_secret,
     signing: file.signing,
+    halfRtt: file.half_rtt,
     tickets: {
       count: file.tickets.count,
       keyLifetimeMs: file.tickets.key_lifetime,

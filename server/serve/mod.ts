@@ -158,6 +158,7 @@ export function loadTlsConfig(config: Config, resumption?: Resumption): ServerOp
     minVersion: config.tls.minVersion,
     requireExtendedMasterSecret: config.tls.requireExtendedMasterSecret,
     ticketsPerConnection: config.tls.tickets.perConnection,
+    halfRtt: config.tls.halfRtt,
     pskModes: config.tls.tickets.pskKe ? ["psk_dhe_ke", "psk_ke"] : ["psk_dhe_ke"],
     ...(resumption ?? {}),
   });

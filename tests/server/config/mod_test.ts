@@ -423,6 +423,7 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
       minVersion: "1.2",
       requireExtendedMasterSecret: false,
       signing: "auto",
+      halfRtt: true,
       tickets: {
         count: 2,
         keyLifetimeMs: 12 * 3600_000,
@@ -560,6 +561,16 @@ Deno.test("parseConfig() reads tls.min_version quoted or bare, and reports bad v
       'config.yaml:3:35: tls.require_extended_master_secret: expected true or false, got "yes"',
     ],
   );
+});
+
+Deno.test("parseConfig() reads tls.half_rtt (default true) and reports a bad value at its position", () => {
+  const halfRtt = (yaml: string) =>
+    parseConfig(yaml, "config.yaml", { checkFiles: false }).tls.halfRtt;
+  assert.equal(halfRtt("tls: {}\n"), true);
+  assert.equal(halfRtt("tls:\n  half_rtt: false\n"), false);
+  assert.deepEqual(errorsOf("tls:\n  half_rtt: 1\n"), [
+    "config.yaml:2:13: tls.half_rtt: expected true or false, got number 1",
+  ]);
 });
 
 Deno.test("parseConfig() reads tls.tickets and reports bad values at their position", () => {
