@@ -440,7 +440,7 @@ export class TlsChannel implements ByteChannel {
       // Once the handshake is complete, what is left to send (TLS 1.3 NewSessionTickets, the
       // TLS 1.2 server Finished) goes out with the first write or before the first read: one
       // write fewer per connection. With half-RTT, so does the whole flight, and the client's
-      // Finished is read by `read()` (the tickets wait for the engine: `ServerConfig.halfRtt`).
+      // Finished is read by `read()`.
       if (this.#engine.canSend && !this.#eof) return;
       await this.#flush();
       if (events.length > 0) continue;
@@ -523,14 +523,18 @@ export class TlsChannel implements ByteChannel {
     return this.#writing;
   }
 
-  async read(): Promise<Uint8Array | null> {
+  read(): Promise<Uint8Array | null> {
     const unfinished = this.#unfinished;
-    if (unfinished === null) return this.#readData();
+    return unfinished === null ? this.#readData() : this.#finishHandshake(unfinished.watch);
+  }
+
+  /** `read()` while a half-RTT handshake is unfinished: a failure counts as the handshake's. */
+  async #finishHandshake(watch: HandshakeWatch): Promise<Uint8Array | null> {
     try {
       return await this.#readData();
     } catch (error) {
       if (this.#unfinished === null) throw error;
-      throw this.#handshakeFailed(unfinished.watch, error);
+      throw this.#handshakeFailed(watch, error);
     }
   }
 

@@ -42,8 +42,8 @@ export interface TlsEngineSettings {
   readonly ticketsPerConnection?: number;
   readonly pskModes?: ServerConfig["pskModes"];
   /**
-   * Tickets and the server's first data (the IMAP greeting) in the reply to the ClientHello when
-   * no client certificate takes part (`ServerConfig.halfRtt`; default true).
+   * The server's first data (the IMAP greeting) in the same write as its reply to the
+   * ClientHello when no client certificate takes part (`ServerConfig.halfRtt`; default true).
    */
   readonly halfRtt?: boolean;
 }
