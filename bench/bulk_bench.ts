@@ -19,8 +19,8 @@ import {
   startStallProbes,
 } from "./_stall_probes.ts";
 import { join } from "node:path";
-import { ensureDevPki } from "../server/cli/dev_pki.ts";
-import { dovecotAvailable, startDovecot } from "../tests/_support/dovecot.ts";
+import { dovecotAvailable } from "../tests/_support/dovecot.ts";
+import { startReferenceDovecot } from "./_dovecot.ts";
 import { startPosternProcess } from "../tests/_support/postern.ts";
 import { appendBytes, ImapClient, type ImapConnectOptions } from "./_imap_client.ts";
 
@@ -184,16 +184,7 @@ export async function benchBulk(
       ),
     );
     if (!options.skipDovecot && dovecotAvailable()) {
-      const pki = await ensureDevPki(join(postern.dir, "certs"));
-      const dovecot = await startDovecot({
-        user: USER,
-        password: PASSWORD,
-        certificatePath: pki.serverCertificate,
-        keyPath: pki.serverKey,
-        maxConnections: 10,
-        format: "mdbox",
-        loginProcesses: "long-lived",
-      });
+      const dovecot = await startReferenceDovecot(postern.dir, USER, PASSWORD);
       try {
         await load({ port: dovecot.port, caPem: postern.caPem }, message);
         out.push(

@@ -13,8 +13,8 @@
  *     deno task bench --only connect        (or: deno run -A bench/connect_bench.ts [--rounds N])
  */
 import { join } from "node:path";
-import { ensureDevPki } from "../server/cli/dev_pki.ts";
-import { dovecotAvailable, startDovecot } from "../tests/_support/dovecot.ts";
+import { dovecotAvailable } from "../tests/_support/dovecot.ts";
+import { startReferenceDovecot } from "./_dovecot.ts";
 import { connectTlsNoDelay } from "../tests/_support/imap_clients.ts";
 import { startPosternProcess } from "../tests/_support/postern.ts";
 
@@ -142,16 +142,7 @@ export async function benchConnect(rounds: number): Promise<ConnectFigures[]> {
     await Deno.writeTextFile(caPath, postern.caPem);
     const figures = await clients("Postern", postern.implicitPort, postern.caPem, caPath, rounds);
     if (dovecotAvailable()) {
-      const pki = await ensureDevPki(join(postern.dir, "certs"));
-      const dovecot = await startDovecot({
-        user: "bench",
-        password: "bench",
-        certificatePath: pki.serverCertificate,
-        keyPath: pki.serverKey,
-        maxConnections: 10,
-        format: "mdbox",
-        loginProcesses: "long-lived",
-      });
+      const dovecot = await startReferenceDovecot(postern.dir, "bench", "bench");
       try {
         figures.push(...await clients("Dovecot", dovecot.port, postern.caPem, caPath, rounds));
       } finally {

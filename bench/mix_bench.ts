@@ -19,9 +19,9 @@
  */
 import { startStallProbes } from "./_stall_probes.ts";
 import { join } from "node:path";
-import { ensureDevPki } from "../server/cli/dev_pki.ts";
 import { worstStall, worstStallDetail } from "../server/serve/stall_probe.ts";
-import { dovecotAvailable, startDovecot } from "../tests/_support/dovecot.ts";
+import { dovecotAvailable } from "../tests/_support/dovecot.ts";
+import { startReferenceDovecot } from "./_dovecot.ts";
 import { type PosternProcess, startPosternProcess } from "../tests/_support/postern.ts";
 import {
   appendBytes,
@@ -318,16 +318,7 @@ export async function benchMix(options: BenchMixOptions): Promise<MixFigures[]> 
     }
     const postern = last!;
     if (!options.skipDovecot && dovecotAvailable()) {
-      const pki = await ensureDevPki(join(postern.dir, "certs"));
-      const dovecot = await startDovecot({
-        user: USER,
-        password: PASSWORD,
-        certificatePath: pki.serverCertificate,
-        keyPath: pki.serverKey,
-        maxConnections: limit,
-        format: "mdbox",
-        loginProcesses: "long-lived",
-      });
+      const dovecot = await startReferenceDovecot(postern.dir, USER, PASSWORD, limit);
       try {
         out.push(
           await runMix(

@@ -18,9 +18,8 @@ import {
   stallFigures,
   startStallProbes,
 } from "./_stall_probes.ts";
-import { join } from "node:path";
-import { ensureDevPki } from "../server/cli/dev_pki.ts";
-import { dovecotAvailable, startDovecot } from "../tests/_support/dovecot.ts";
+import { dovecotAvailable, type RunningDovecot } from "../tests/_support/dovecot.ts";
+import { startReferenceDovecot } from "./_dovecot.ts";
 import { startPosternProcess } from "../tests/_support/postern.ts";
 import { ImapClient, type ImapConnectOptions } from "./_imap_client.ts";
 import { appendCorpus, PASSWORD, USER } from "./imap_bench.ts";
@@ -126,7 +125,7 @@ export async function benchReads(
     workers,
   });
   Deno.env.delete("POSTERN_STALL_PROBE");
-  let dovecot: Awaited<ReturnType<typeof startDovecot>> | null = null;
+  let dovecot: RunningDovecot | null = null;
   try {
     const p = subject(workers === 1 ? "Postern" : `Postern (${workers}w)`, {
       port: postern.implicitPort,
@@ -135,16 +134,7 @@ export async function benchReads(
     await appendCorpus(p.target, n, () => {});
     const subjects = [p];
     if (!options.skipDovecot && dovecotAvailable()) {
-      const pki = await ensureDevPki(join(postern.dir, "certs"));
-      dovecot = await startDovecot({
-        user: USER,
-        password: PASSWORD,
-        certificatePath: pki.serverCertificate,
-        keyPath: pki.serverKey,
-        maxConnections: 10,
-        format: "mdbox",
-        loginProcesses: "long-lived",
-      });
+      dovecot = await startReferenceDovecot(postern.dir, USER, PASSWORD);
       const d = subject("Dovecot", { port: dovecot.port, caPem: postern.caPem });
       await appendCorpus(d.target, n, () => {});
       subjects.push(d);
