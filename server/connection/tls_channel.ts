@@ -347,39 +347,37 @@ export class TlsChannel implements ByteChannel {
     }
   }
 
-  /** The handshake succeeded: counted, its timer stopped. */
-  #established(watch: HandshakeWatch): void {
+  /**
+   * The handshake ended with `result`: its timer stopped, the in-progress count and the
+   * handshake metrics updated (with what was negotiated when it succeeded).
+   */
+  #endHandshake(watch: HandshakeWatch, result: HandshakeResult): void {
     clearTimeout(watch.timer);
     handshakesInProgress--;
     this.#unfinished = null;
-    if (this.#untrusted === null) this.#framing = null;
-    const { version, cipherSuite: suite, group } = this.info();
+    const info = result === "ok" ? this.info() : null;
     this.#metrics.handshake({
-      version,
-      suite,
-      group,
-      result: "ok",
+      version: info?.version ?? "none",
+      suite: info?.cipherSuite ?? "none",
+      group: info?.group ?? "none",
+      result,
       seconds: secondsSince(watch.started),
     });
+  }
+
+  /** The handshake succeeded. */
+  #established(watch: HandshakeWatch): void {
+    this.#endHandshake(watch, "ok");
+    if (this.#untrusted === null) this.#framing = null;
     this.#onEstablished?.();
     this.#onEstablished = null;
   }
 
-  /** The handshake failed: counted, its timer stopped, the socket closed; returns what to throw. */
+  /** The handshake failed: counted, the socket closed; returns what to throw. */
   #handshakeFailed(watch: HandshakeWatch, error: unknown): unknown {
-    clearTimeout(watch.timer);
-    handshakesInProgress--;
-    this.#unfinished = null;
+    this.#endHandshake(watch, handshakeResult(error, watch.timedOut));
     this.#closed = true;
     closeQuietly(this.#conn);
-    const none = "none";
-    this.#metrics.handshake({
-      version: none,
-      suite: none,
-      group: none,
-      result: handshakeResult(error, watch.timedOut),
-      seconds: secondsSince(watch.started),
-    });
     if (watch.timedOut) return new HandshakeError("Handshake timed out", null);
     if (error instanceof HandshakeError) return error;
     if (isConnectionGone(error)) return new HandshakeError("Peer closed during handshake", null);
@@ -645,16 +643,7 @@ export class TlsChannel implements ByteChannel {
     if (unfinished !== null) {
       // Closed by the application before the client's Finished (half-RTT): the handshake ends
       // unfinished, and the peer gets a close_notify, as a handshake cut short would.
-      clearTimeout(unfinished.watch.timer);
-      handshakesInProgress--;
-      this.#unfinished = null;
-      this.#metrics.handshake({
-        version: "none",
-        suite: "none",
-        group: "none",
-        result: "closed",
-        seconds: secondsSince(unfinished.watch.started),
-      });
+      this.#endHandshake(unfinished.watch, "closed");
     }
     this.#closed = true;
     if (this.#gone) {

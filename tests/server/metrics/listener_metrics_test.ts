@@ -85,7 +85,8 @@ Deno.test("a completed handshake is counted with its version, suite and group", 
   }
 });
 
-Deno.test("failed handshakes are counted as timeout, alert or closed", async () => {
+/** A test server with a 300 ms handshake timeout, and what its metrics hooks recorded. */
+async function recordingServer() {
   const { events, metrics } = recorder();
   const server = await startTestServer({
     certPem: leaf.certPem,
@@ -93,6 +94,11 @@ Deno.test("failed handshakes are counted as timeout, alert or closed", async () 
     handshakeTimeoutMs: 300,
     metrics,
   });
+  return { events, server };
+}
+
+Deno.test("failed handshakes are counted as timeout, alert or closed", async () => {
+  const { events, server } = await recordingServer();
   try {
     const silent = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     await until(() => events.handshakes.length === 1);
@@ -148,13 +154,7 @@ async function stopAfterFlight(
 }
 
 Deno.test("a half-RTT handshake left unfinished times out, fails or ends closed, and is counted so", async () => {
-  const { events, metrics } = recorder();
-  const server = await startTestServer({
-    certPem: leaf.certPem,
-    keyPem: leaf.keyPem,
-    handshakeTimeoutMs: 300,
-    metrics,
-  });
+  const { events, server } = await recordingServer();
   try {
     const silent = await stopAfterFlight(server.port, "silent");
     await until(() => events.handshakes.length === 1);
