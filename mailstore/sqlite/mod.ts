@@ -2356,6 +2356,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
       kind: "open",
       path: this.#path,
       intervalMs: CHECKPOINT_INTERVAL_MS,
+      cells: this.#writeCells.buffer as SharedArrayBuffer,
     };
     worker.postMessage(open);
     this.#db.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);

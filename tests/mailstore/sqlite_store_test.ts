@@ -266,6 +266,69 @@ Deno.test("group commit: concurrent appends all resolve, survive reopen, and clo
   });
 });
 
+/**
+ * The WAL as the wal-index (`-shm`) and the log file describe it: frames in the log
+ * (`mxFrame`), frames copied to the database (`nBackfill`), the header's salts (new at every
+ * restart of the log) and the page the first frame holds. Offsets from SQLite's WAL format
+ * (https://sqlite.org/walformat.html), little-endian index on this machine.
+ */
+function walState(path: string) {
+  const shm = new DataView(Deno.readFileSync(`${path}-shm`).buffer);
+  const wal = Deno.readFileSync(`${path}-wal`);
+  const log = new DataView(wal.buffer);
+  return {
+    mxFrame: shm.getUint32(16, true),
+    nBackfill: shm.getUint32(96, true),
+    salts: `${log.getUint32(16)}/${log.getUint32(20)}`,
+    firstPage: log.getUint32(32),
+  };
+}
+
+Deno.test("group commit: the checkpoint worker, not the event loop, restarts the WAL", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/mail.db`;
+    const store = await openSqliteMailStore(path);
+    try {
+      const account = await store.createAccount("alice", null);
+      const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+      const appendSome = async (n: number) => {
+        for (let i = 0; i < n; i++) {
+          await store.append(inbox.id, { raw: enc.encode(`Subject: ${i}\r\n\r\nbody\r\n`) });
+        }
+      };
+      /** Waits until the worker has restarted the log: only its own one-page write is left. */
+      const restarted = async () => {
+        for (let i = 0; i < 60; i++) {
+          await new Promise((r) => setTimeout(r, 25));
+          const state = walState(path);
+          if (state.mxFrame === 1) return state;
+        }
+        assert.fail(`the WAL was not restarted: ${JSON.stringify(walState(path))}`);
+      };
+      // More commits than start the worker; then it checkpoints them and restarts the log.
+      await appendSome(80);
+      const first = await restarted();
+      // Its write is page 1 (user_version set to itself), and stays uncopied while nobody else
+      // commits, so that the next commit appends instead of restarting the log itself.
+      assert.equal(first.firstPage, 1);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(walState(path), first);
+      await appendSome(1);
+      const appended = walState(path);
+      assert.ok(appended.mxFrame > 1, "the commit went after the worker's frame");
+      assert.equal(appended.salts, first.salts, "the event loop did not restart the log");
+      // Once that is copied too, the worker restarts the log again.
+      const second = await restarted();
+      assert.notEqual(second.salts, first.salts);
+      assert.equal(second.firstPage, 1);
+      assert.equal(count(path, "SELECT user_version AS n FROM pragma_user_version"), 0);
+    } finally {
+      await store.close();
+    }
+    assert.equal(count(path, "SELECT count(*) AS n FROM messages"), 81);
+  });
+});
+
 /** Holds every WAL sync until released, to watch what the store answers meanwhile. */
 function holdSyncs(): { release(error?: Error): void; pending(): number; restore(): void } {
   const original = Deno.FsFile.prototype.syncData;
