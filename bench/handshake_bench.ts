@@ -12,11 +12,18 @@
  * (`/proc/PID/task/PID/schedstat`), the figure that bounds one thread's handshake rate and does
  * not depend on how busy the rest of the machine is.
  *
+ * For each server it also splits the whole machine's time per handshake (`/proc/stat`): the
+ * server's CPU (Postern's process, Dovecot's process tree, this process for Deno.listenTls),
+ * everything else's (the s_time clients, mostly), and the share of the two cores left idle. On
+ * this 2-core machine the clients take most of the CPU, so a server that leaves a core idle
+ * while the clients wait for it loses handshakes even with less CPU per handshake.
+ *
  * Usage: `deno run -A bench/handshake_bench.ts [--clients C] [--seconds S]`.
  */
 import { join } from "node:path";
 import { p256 } from "@noble/curves/nist.js";
 import { ensureDevPki } from "../server/cli/dev_pki.ts";
+import process from "node:process";
 import { dovecotAvailable, startDovecot } from "../tests/_support/dovecot.ts";
 import { startPosternProcess } from "../tests/_support/postern.ts";
 import { handshakesOpenssl, startNativeEcho } from "./tls_bench.ts";
@@ -28,6 +35,16 @@ import {
   type StallProbes,
   startStallProbes,
 } from "./_stall_probes.ts";
+
+/**
+ * Where the machine's time went per handshake while one server was measured: the server's CPU
+ * µs, the CPU µs of everything else (the clients, mostly), and the idle share of all cores.
+ */
+export interface MachineSplit {
+  readonly serverUs: number;
+  readonly othersUs: number;
+  readonly idleShare: number;
+}
 
 /** Handshakes per second per server. */
 export interface HandshakeFigures {
@@ -42,6 +59,7 @@ export interface HandshakeFigures {
     mainThreadUs: number;
     processUs: number;
     stall: StallFigures;
+    split: MachineSplit;
   }[];
   /** Postern's event-loop stalls during its timed handshakes (with several Workers: theirs). */
   readonly stall: StallFigures;
@@ -49,6 +67,12 @@ export interface HandshakeFigures {
   readonly processUs: number | null;
   readonly dovecot: number | null;
   readonly rustls: number;
+  /** The machine's time per handshake with each server (Postern: the default mode's run). */
+  readonly splits: {
+    readonly postern: MachineSplit;
+    readonly dovecot: MachineSplit | null;
+    readonly rustls: MachineSplit;
+  };
   /** µs per P-256 signature: noble one at a time, WebCrypto 1 and 256 in flight. */
   readonly signing: { noble: number; webcrypto1: number; webcrypto256: number };
 }
@@ -95,6 +119,52 @@ function cpuSeconds(pid: number, mainThreadOnly: boolean): number {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
+/** The whole machine's busy and idle seconds so far (`/proc/stat`, ticks of 10 ms). */
+function machineSeconds(): { busy: number; idle: number } {
+  const f = Deno.readTextFileSync("/proc/stat").split("\n")[0]!.trim().split(/\s+/).slice(1, 9)
+    .map(Number);
+  const idle = f[3]! + f[4]!;
+  return { busy: (f.reduce((a, b) => a + b, 0) - idle) / 100, idle: idle / 100 };
+}
+
+/**
+ * `clients` s_time runs of `seconds` against `port`: handshakes per second, how many there
+ * were, and the machine's time per handshake with `serverSeconds` (CPU seconds so far) as the
+ * server's share.
+ */
+async function timedRun(
+  port: number,
+  caPath: string,
+  clients: number,
+  seconds: number,
+  serverSeconds: () => number,
+): Promise<{ rate: number; count: number; split: MachineSplit }> {
+  const machine0 = machineSeconds();
+  const server0 = serverSeconds();
+  const started = performance.now();
+  const rate = await parallelSTime(port, caPath, clients, seconds);
+  const count = rate * (performance.now() - started) / 1000;
+  const server = serverSeconds() - server0;
+  const machine1 = machineSeconds();
+  const busy = machine1.busy - machine0.busy;
+  const idle = machine1.idle - machine0.idle;
+  return {
+    rate,
+    count,
+    split: {
+      serverUs: 1e6 * server / count,
+      othersUs: 1e6 * Math.max(0, busy - server) / count,
+      idleShare: idle / Math.max(1e-9, busy + idle),
+    },
+  };
+}
+
+/** This process's CPU seconds, every thread (Deno.listenTls runs here). */
+function ownCpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
 /** Postern with one `tls.signing` mode: rate, and CPU per handshake. */
 async function measureMode(
   mode: string,
@@ -111,17 +181,19 @@ async function measureMode(
     await Deno.writeTextFile(caPath, postern.caPem);
     await parallelSTime(postern.implicitPort, caPath, clients, 1);
     const main0 = cpuSeconds(postern.pid, true);
-    const all0 = cpuSeconds(postern.pid, false);
-    const started = performance.now();
     const from = Date.now();
-    const rate = await parallelSTime(postern.implicitPort, caPath, clients, seconds);
+    const { rate, count, split } = await timedRun(
+      postern.implicitPort,
+      caPath,
+      clients,
+      seconds,
+      () => cpuSeconds(postern.pid, false),
+    );
     const to = Date.now();
-    const count = rate * (performance.now() - started) / 1000;
     const mainThreadUs = 1e6 * (cpuSeconds(postern.pid, true) - main0) / count;
-    const processUs = 1e6 * (cpuSeconds(postern.pid, false) - all0) / count;
     await settleProbes();
     const stall = stallFigures(stallFile, probes.idleFile, from, to);
-    return { mode, rate, mainThreadUs, processUs, stall };
+    return { mode, rate, mainThreadUs, processUs: split.serverUs, stall, split };
   } finally {
     await postern.stop();
   }
@@ -160,16 +232,22 @@ export async function benchHandshakes(
     // With one loop, Postern's figure is the default mode's (auto); with several, this server's.
     let ours = modes[0]?.rate;
     let stall = modes[0]?.stall;
+    let posternSplit = modes[0]?.split;
     let processUs: number | null = null;
-    if (ours === undefined || stall === undefined) {
+    if (ours === undefined || stall === undefined || posternSplit === undefined) {
       await parallelSTime(postern.implicitPort, caPath, clients, 1);
-      const all0 = cpuSeconds(postern.pid, false);
-      const started = performance.now();
       const from = Date.now();
-      ours = await parallelSTime(postern.implicitPort, caPath, clients, seconds);
+      const run = await timedRun(
+        postern.implicitPort,
+        caPath,
+        clients,
+        seconds,
+        () => cpuSeconds(postern.pid, false),
+      );
       const to = Date.now();
-      const count = ours * (performance.now() - started) / 1000;
-      processUs = 1e6 * (cpuSeconds(postern.pid, false) - all0) / count;
+      ours = run.rate;
+      posternSplit = run.split;
+      processUs = run.split.serverUs;
       await settleProbes();
       stall = stallFigures(stallFile, probes.idleFile, from, to);
     }
@@ -177,13 +255,13 @@ export async function benchHandshakes(
       await Deno.readTextFile(pki.serverCertificate),
       await Deno.readTextFile(pki.serverKey),
     );
-    let rustls: number;
+    let rustls: Awaited<ReturnType<typeof timedRun>>;
     try {
-      rustls = await parallelSTime(native.port, caPath, clients, seconds);
+      rustls = await timedRun(native.port, caPath, clients, seconds, ownCpuSeconds);
     } finally {
       native.close();
     }
-    let dovecotRate: number | null = null;
+    let dovecotRun: Awaited<ReturnType<typeof timedRun>> | null = null;
     if (dovecotAvailable()) {
       const dovecot = await startDovecot({
         user: "hs",
@@ -194,7 +272,7 @@ export async function benchHandshakes(
         loginProcesses: "long-lived",
       });
       try {
-        dovecotRate = await parallelSTime(dovecot.port, caPath, clients, seconds);
+        dovecotRun = await timedRun(dovecot.port, caPath, clients, seconds, dovecot.cpuSeconds);
       } finally {
         await dovecot.stop();
       }
@@ -206,8 +284,9 @@ export async function benchHandshakes(
       modes,
       stall,
       processUs,
-      dovecot: dovecotRate,
-      rustls,
+      dovecot: dovecotRun?.rate ?? null,
+      rustls: rustls.rate,
+      splits: { postern: posternSplit, dovecot: dovecotRun?.split ?? null, rustls: rustls.split },
       signing: await signing(),
     };
   } finally {
@@ -240,6 +319,16 @@ export function formatHandshakes(f: HandshakeFigures): string {
         }${formatStall(f.stall)}`,
       ]
       : []),
+    `  machine per handshake (server CPU + clients' and the rest's CPU, idle share of the cores): ${
+      [["Postern", f.splits.postern], ["Dovecot", f.splits.dovecot], [
+        "Deno.listenTls",
+        f.splits.rustls,
+      ]].filter((e): e is [string, MachineSplit] => e[1] !== null).map(([name, s]) =>
+        `${name} ${s.serverUs.toFixed(0)} + ${s.othersUs.toFixed(0)} µs, ${
+          (100 * s.idleShare).toFixed(0)
+        } % idle`
+      ).join("; ")
+    }`,
     `P-256 sign: noble ${f.signing.noble.toFixed(0)} µs; WebCrypto ${
       f.signing.webcrypto1.toFixed(0)
     } µs one at a time, ${f.signing.webcrypto256.toFixed(0)} µs each with 256 in flight`,

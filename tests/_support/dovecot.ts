@@ -25,6 +25,11 @@ export interface RunningDovecot {
   readonly settings: readonly string[];
   /** Sum of RSS and PSS in bytes over the master and all its descendants. */
   memory(): TreeMemory;
+  /**
+   * CPU seconds (user and system) the master and its descendants have used, those that ended
+   * and were reaped included.
+   */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -249,6 +254,7 @@ service lmtp {
     pid: child.pid,
     settings,
     memory: () => treeMemory(child.pid),
+    cpuSeconds: () => treeCpuSeconds(child.pid),
     stop,
   };
 }
@@ -292,8 +298,8 @@ export interface TreeMemory {
   readonly processes: number;
 }
 
-/** RSS and PSS of a process and all its descendants. */
-function treeMemory(root: number): TreeMemory {
+/** A process and all its descendants, from one reading of the process table. */
+function treePids(root: number): { pid: number; rss: number }[] {
   const table = processTable();
   const children = new Map<number, number[]>();
   for (const p of table) {
@@ -302,21 +308,44 @@ function treeMemory(root: number): TreeMemory {
     children.set(p.ppid, list);
   }
   const byPid = new Map(table.map((p) => [p.pid, p]));
-  let rss = 0;
-  let pss = 0;
-  let processes = 0;
+  const out: { pid: number; rss: number }[] = [];
   const stack = [root];
   while (stack.length > 0) {
     const pid = stack.pop()!;
     const p = byPid.get(pid);
-    if (p !== undefined) {
-      rss += p.rss;
-      pss += processPss(pid);
-      processes++;
-    }
+    if (p !== undefined) out.push(p);
     stack.push(...(children.get(pid) ?? []));
   }
-  return { rss, pss, processes };
+  return out;
+}
+
+/** RSS and PSS of a process and all its descendants. */
+function treeMemory(root: number): TreeMemory {
+  const tree = treePids(root);
+  let rss = 0;
+  let pss = 0;
+  for (const p of tree) {
+    rss += p.rss;
+    pss += processPss(p.pid);
+  }
+  return { rss, pss, processes: tree.length };
+}
+
+/**
+ * CPU seconds of a process tree: each live member's own time and that of its reaped children
+ * (`/proc/PID/stat` utime, stime, cutime, cstime, in clock ticks of 10 ms).
+ */
+export function treeCpuSeconds(root: number): number {
+  let ticks = 0;
+  for (const { pid } of treePids(root)) {
+    try {
+      const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch {
+      // Ended in between.
+    }
+  }
+  return ticks / 100;
 }
 
 /** PSS in bytes of one process (`/proc/PID/smaps_rollup`), or 0 when unreadable. */
