@@ -11,6 +11,12 @@
  * nonce's inversion (a variable-time binary Euclid on k times 32 random bytes): with a
  * broken source that inversion's timing would depend on k, but no signature would change.
  *
+ * A server may also draw nonces ahead (`nonce`, on a thread of its own: `nonce_pool.ts`) and
+ * finish signatures with them (`signWithNonce`): k then comes from the same generator with 32
+ * fresh random bytes in place of the digest, so it depends on the key and the randomness but
+ * not on the message, which is not known yet. That moves the scalar multiplication and the
+ * inversion, nearly all of a signature's time, off the handshake's path.
+ *
  * The module also computes the TLS key schedule's HMAC-SHA-256 (`hmacWasm`, used by
  * `../_hmac_sha256.ts`) and seals the small ChaCha20-Poly1305 records (`chachaWasmAead`).
  */
@@ -28,6 +34,8 @@ interface Exports {
   p256_init(): void;
   p256_sign(): number;
   p256_sign_with_nonce(): number;
+  p256_nonce(): number;
+  p256_sign_finish(): number;
   p256_base_mul(): number;
   p256_field_op(op: number): void;
   hm_io(): number;
@@ -108,7 +116,26 @@ export interface P256WasmSigner {
   sign(d: Uint8Array, digest: Uint8Array): Uint8Array;
   /** k * G as 0x04 || x || y, for 1 <= k < n (32 bytes). */
   baseMul(k: Uint8Array): Uint8Array;
+  /**
+   * Draws a nonce for a later `signWithNonce` with the private key `d`: 64 bytes, r then k^-1
+   * (in the core's Montgomery form), written into `out` at `offset`. A secret as the key is.
+   */
+  nonce(d: Uint8Array, out: Uint8Array, offset: number): void;
+  /**
+   * Signs a digest (as `sign`) with a nonce of `nonce` drawn for the same `d`, and wipes the
+   * nonce's 64 bytes at `offset` of `nonce`: each serves one signature. Returns the DER
+   * signature, or null in the negligible case that s is zero (sign otherwise).
+   */
+  signWithNonce(
+    d: Uint8Array,
+    digest: Uint8Array,
+    nonce: Uint8Array,
+    offset: number,
+  ): Uint8Array | null;
 }
+
+/** Bytes of a nonce drawn by `P256WasmSigner.nonce`: r, then k^-1. */
+export const P256_NONCE_BYTES = 64;
 
 /**
  * The signer, instantiating the module on first call (about 0.6 ms; the comb table follows
@@ -131,6 +158,37 @@ export function p256WasmSigner(): P256WasmSigner | null {
       if (result === -1) throw new CryptoError("Invalid P-256 private key");
       if (result !== 1) throw new CryptoError("ECDSA P-256 signing found no nonce");
       const signature = derSignature(io);
+      io.fill(0, 96, 160);
+      return signature;
+    },
+    nonce(d: Uint8Array, out: Uint8Array, offset: number): void {
+      if (d.length !== 32) throw new CryptoError("Invalid P-256 private key length");
+      io.set(d, 0);
+      crypto.getRandomValues(io.subarray(32, 64));
+      crypto.getRandomValues(io.subarray(160, 192));
+      const result = exports.p256_nonce();
+      if (result === -1) throw new CryptoError("Invalid P-256 private key");
+      if (result !== 1) throw new CryptoError("ECDSA P-256 found no nonce");
+      out.set(io.subarray(192, 256), offset);
+      io.fill(0, 192, 256);
+    },
+    signWithNonce(
+      d: Uint8Array,
+      digest: Uint8Array,
+      nonce: Uint8Array,
+      offset: number,
+    ): Uint8Array | null {
+      if (d.length !== 32) throw new CryptoError("Invalid P-256 private key length");
+      if (digest.length < 32) {
+        throw new CryptoError("ECDSA P-256 needs a digest of 32 bytes or more");
+      }
+      io.set(d, 0);
+      io.set(digest.subarray(0, 32), 32);
+      io.set(nonce.subarray(offset, offset + P256_NONCE_BYTES), 192);
+      nonce.fill(0, offset, offset + P256_NONCE_BYTES);
+      const result = exports.p256_sign_finish();
+      if (result === -1) throw new CryptoError("Invalid P-256 private key");
+      const signature = result === 1 ? derSignature(io) : null;
       io.fill(0, 96, 160);
       return signature;
     },

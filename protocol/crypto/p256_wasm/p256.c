@@ -814,13 +814,12 @@ EXPORT(p256_init) void p256_init(void) {
 }
 
 /*
- * One ECDSA signature attempt with nonce k: r and s (low S, as @noble/curves signs; S and
- * n - S both verify). Returns all ones, or 0 when k is not in [1, n - 1] or r or s is zero.
- * z is the digest reduced mod n.
+ * The message-free half of an ECDSA signature with nonce k: r = (k G).x mod n and k^-1 in
+ * Montgomery form (k^-1 R mod n), the inversion blinded by bn. Returns all ones, or 0 when k is
+ * not in [1, n - 1] or r is zero.
  */
-static u32 sign_with(u32 r[8], u32 s[8], const u32 d[8], const u32 z[8], const u32 k_in[8],
-                     const u32 bn[8]) {
-  u32 k[8], t[8], u[8], x[8];
+static u32 nonce_point(u32 r[8], u32 kinv[8], const u32 k_in[8], const u32 bn[8]) {
+  u32 k[8], x[8];
   copy8(k, k_in);
   u32 ok = mask_in_range(k, N);
   point q;
@@ -829,33 +828,56 @@ static u32 sign_with(u32 r[8], u32 s[8], const u32 d[8], const u32 z[8], const u
   to_affine(x, 0, &q);
   /* r = x mod n: x < p < 2n. */
   reduce_once(r, x, 0, N);
-  /* s = k^-1 (z + r d): (r R) d / R = r d in Montgomery arithmetic. */
-  fn_mul(t, r, R2N);
-  fn_mul(t, t, d);
-  mod_add(u, z, t, N);
   /* k^-1 = bn (k bn)^-1, the inversion again blinded. */
   fn_mul(k, k, R2N);
   fn_mul(k, k, bn);
   inv_vartime(k, k, N, N0INV);
   fn_mul(k, k, R2N);
   fn_mul(k, k, bn);
-  fn_mul(k, k, R2N);
-  fn_mul(s, k, u);
+  fn_mul(kinv, k, R2N);
+  u32 any_r = 0;
+  for (int i = 0; i < 8; i++) any_r |= r[i];
+  wipe(k, sizeof k);
+  wipe(&q, sizeof q);
+  wipe(x, sizeof x);
+  return ok & mask_nonzero(any_r);
+}
+
+/*
+ * The other half: s = k^-1 (z + r d), low S (as @noble/curves signs; S and n - S both verify),
+ * from r and k^-1 R of `nonce_point`. z is the digest reduced mod n. Returns all ones, or 0
+ * when s is zero.
+ */
+static u32 sign_finish(u32 s[8], const u32 r[8], const u32 kinv[8], const u32 d[8],
+                       const u32 z[8]) {
+  u32 t[8], u[8];
+  /* (r R) d / R = r d in Montgomery arithmetic. */
+  fn_mul(t, r, R2N);
+  fn_mul(t, t, d);
+  mod_add(u, z, t, N);
+  fn_mul(s, kinv, u);
   u32 high = sub8(t, HALF_N, s);
   u32 zero[8] = {0};
   mod_sub(t, zero, s, N);
   select8(s, t, s, (u32)0 - high);
-  u32 any_r = 0, any_s = 0;
-  for (int i = 0; i < 8; i++) {
-    any_r |= r[i];
-    any_s |= s[i];
-  }
-  wipe(k, sizeof k);
-  wipe(&q, sizeof q);
-  wipe(x, sizeof x);
+  u32 any_s = 0;
+  for (int i = 0; i < 8; i++) any_s |= s[i];
   wipe(t, sizeof t);
   wipe(u, sizeof u);
-  return ok & mask_nonzero(any_r) & mask_nonzero(any_s);
+  return mask_nonzero(any_s);
+}
+
+/*
+ * One ECDSA signature attempt with nonce k: r and s. Returns all ones, or 0 when k is not in
+ * [1, n - 1] or r or s is zero.
+ */
+static u32 sign_with(u32 r[8], u32 s[8], const u32 d[8], const u32 z[8], const u32 k_in[8],
+                     const u32 bn[8]) {
+  u32 kinv[8];
+  u32 ok = nonce_point(r, kinv, k_in, bn);
+  ok &= sign_finish(s, r, kinv, d, z);
+  wipe(kinv, sizeof kinv);
+  return ok;
 }
 
 /* A blinding factor in [1, m - 1] from 32 random bytes (the rare 0 becomes 1). */
@@ -868,70 +890,140 @@ static void load_blind(u32 b[8], const u8 *bytes, const u32 m[8]) {
 }
 
 /*
- * ECDSA signature with the deterministic nonce of RFC 6979 (HMAC-DRBG on HMAC-SHA-256,
- * Section 3.2, as @noble/curves draws it): in io[0..32) d, io[32..64) the leftmost 256 bits
- * of the digest, io[160..192) 32 random bytes to blind the nonce's inversion; out
- * io[96..128) r, io[128..160) s. Returns 1; -1 when d is not in [1, n - 1]; 0 if no nonce
- * served (never in practice). The inputs are wiped.
+ * The nonce generation of RFC 6979 (HMAC-DRBG on HMAC-SHA-256, Section 3.2, as @noble/curves
+ * draws it) from the key d and the 32 bytes h in place of the digest, each candidate k handed
+ * to `sign_with` (with z = h, out r and s to io[96..160)) or, with `nonce_only`, to
+ * `nonce_point` (out r and k^-1 R to io[192..256)). Returns 1, or 0 if no nonce served (never
+ * in practice).
  */
-EXPORT(p256_sign) int p256_sign(void) {
-  if (!ready) build_table();
-  u32 d[8], z[8], r[8], s[8], k[8], bn[8];
+static int rfc6979(const u32 d[8], const u32 h[8], const u32 bn[8], int nonce_only) {
+  u32 r[8], s[8], k[8];
   u8 msg[97], kk[32], v[32];
   hmac_key hk;
-  load(d, io);
-  load(z, io + 32);
-  load_blind(bn, io + 160, N);
-  wipe(io, 64);
-  wipe(io + 160, 32);
   int result = 0;
-  if ((mask_in_range(d, N) & 1) == 0) { /* an invalid key, not a secret bit */
-    result = -1;
-  } else {
-    reduce_once(z, z, 0, N);
-    /* K = HMAC_K(V || 0x00 || int2octets(d) || bits2octets(h)), V = HMAC_K(V), and again with
-       0x01 (steps d to g); V is all 1s and K all 0s to begin with (steps b, c). */
-    for (int i = 0; i < 32; i++) {
-      v[i] = 1;
-      kk[i] = 0;
-    }
-    store(msg + 33, d);
-    store(msg + 65, z);
+  /* K = HMAC_K(V || 0x00 || int2octets(d) || bits2octets(h)), V = HMAC_K(V), and again with
+     0x01 (steps d to g); V is all 1s and K all 0s to begin with (steps b, c). */
+  for (int i = 0; i < 32; i++) {
+    v[i] = 1;
+    kk[i] = 0;
+  }
+  store(msg + 33, d);
+  store(msg + 65, h);
+  hmac_key_init(&hk, kk, 32);
+  for (int round = 0; round < 2; round++) {
+    for (int i = 0; i < 32; i++) msg[i] = v[i];
+    msg[32] = (u8)round;
+    hmac_sha256(kk, &hk, msg, 97);
     hmac_key_init(&hk, kk, 32);
-    for (int round = 0; round < 2; round++) {
+    hmac_sha256(v, &hk, v, 32);
+  }
+  for (int attempt = 0; attempt < 1000 && result == 0; attempt++) {
+    /* Step h: V = HMAC_K(V), k = bits2int(V); a k out of range or a zero r or s draws
+       K = HMAC_K(V || 0x00), V = HMAC_K(V) and the next V. */
+    hmac_sha256(v, &hk, v, 32);
+    load(k, v);
+    u32 ok = nonce_only ? nonce_point(r, s, k, bn) : sign_with(r, s, d, h, k, bn);
+    if (ok & 1) { /* the attempt's outcome, not a secret */
+      store(io + (nonce_only ? 192 : 96), r);
+      store(io + (nonce_only ? 224 : 128), s);
+      result = 1;
+    } else {
       for (int i = 0; i < 32; i++) msg[i] = v[i];
-      msg[32] = (u8)round;
-      hmac_sha256(kk, &hk, msg, 97);
+      msg[32] = 0;
+      hmac_sha256(kk, &hk, msg, 33);
       hmac_key_init(&hk, kk, 32);
       hmac_sha256(v, &hk, v, 32);
     }
-    for (int attempt = 0; attempt < 1000 && result == 0; attempt++) {
-      /* Step h: V = HMAC_K(V), k = bits2int(V); a k out of range or a zero r or s draws
-         K = HMAC_K(V || 0x00), V = HMAC_K(V) and the next V. */
-      hmac_sha256(v, &hk, v, 32);
-      load(k, v);
-      if (sign_with(r, s, d, z, k, bn) & 1) { /* the attempt's outcome, not a secret */
-        store(io + 96, r);
-        store(io + 128, s);
-        result = 1;
-      } else {
-        for (int i = 0; i < 32; i++) msg[i] = v[i];
-        msg[32] = 0;
-        hmac_sha256(kk, &hk, msg, 33);
-        hmac_key_init(&hk, kk, 32);
-        hmac_sha256(v, &hk, v, 32);
-      }
-    }
   }
-  wipe(d, sizeof d);
-  wipe(z, sizeof z);
+  wipe(r, sizeof r);
+  wipe(s, sizeof s);
   wipe(k, sizeof k);
   wipe(msg, sizeof msg);
   wipe(kk, sizeof kk);
   wipe(&hk, sizeof hk);
   wipe(v, sizeof v);
+  return result;
+}
+
+/*
+ * ECDSA signature with the deterministic nonce of RFC 6979: in io[0..32) d, io[32..64) the
+ * leftmost 256 bits of the digest, io[160..192) 32 random bytes to blind the nonce's
+ * inversion; out io[96..128) r, io[128..160) s. Returns 1; -1 when d is not in [1, n - 1]; 0 if
+ * no nonce served (never in practice). The inputs are wiped.
+ */
+EXPORT(p256_sign) int p256_sign(void) {
+  if (!ready) build_table();
+  u32 d[8], z[8], bn[8];
+  load(d, io);
+  load(z, io + 32);
+  load_blind(bn, io + 160, N);
+  wipe(io, 64);
+  wipe(io + 160, 32);
+  int result = -1;
+  if (mask_in_range(d, N) & 1) { /* an invalid key, not a secret bit */
+    reduce_once(z, z, 0, N);
+    result = rfc6979(d, z, bn, 0);
+  }
+  wipe(d, sizeof d);
+  wipe(z, sizeof z);
   wipe(bn, sizeof bn);
   burn_stack();
+  return result;
+}
+
+/*
+ * A nonce made ahead of a signature (`p256_sign_finish`), off the path of the handshake that
+ * will use it: in io[0..32) d, io[32..64) 32 random bytes, io[160..192) 32 random bytes to
+ * blind the inversion; out io[192..224) r and io[224..256) k^-1 in Montgomery form. k comes
+ * from RFC 6979's generator with the random bytes in place of the digest: it depends on the
+ * key and on fresh randomness, not on the message, which is not known yet. Returns 1; -1 when
+ * d is not in [1, n - 1]; 0 if no nonce served. The inputs are wiped.
+ */
+EXPORT(p256_nonce) int p256_nonce(void) {
+  if (!ready) build_table();
+  u32 d[8], h[8], bn[8];
+  load(d, io);
+  load(h, io + 32);
+  load_blind(bn, io + 160, N);
+  wipe(io, 64);
+  wipe(io + 160, 32);
+  int result = -1;
+  if (mask_in_range(d, N) & 1) { /* an invalid key, not a secret bit */
+    reduce_once(h, h, 0, N);
+    result = rfc6979(d, h, bn, 1);
+  }
+  wipe(d, sizeof d);
+  wipe(h, sizeof h);
+  wipe(bn, sizeof bn);
+  burn_stack();
+  return result;
+}
+
+/*
+ * The signature with a nonce of `p256_nonce`: in io[0..32) d, io[32..64) the leftmost 256 bits
+ * of the digest, io[192..224) r and io[224..256) k^-1 R; out io[96..128) r, io[128..160) s.
+ * Returns 1; -1 when d is not in [1, n - 1]; 0 when s is zero (draw another nonce). The inputs
+ * are wiped: a nonce serves one signature.
+ */
+EXPORT(p256_sign_finish) int p256_sign_finish(void) {
+  u32 d[8], z[8], r[8], kinv[8], s[8];
+  load(d, io);
+  load(z, io + 32);
+  load(r, io + 192);
+  load(kinv, io + 224);
+  wipe(io, 64);
+  wipe(io + 192, 64);
+  int result = -1;
+  if (mask_in_range(d, N) & 1) { /* an invalid key, not a secret bit */
+    reduce_once(z, z, 0, N);
+    result = sign_finish(s, r, kinv, d, z) & 1;
+    store(io + 96, r);
+    store(io + 128, s);
+  }
+  wipe(d, sizeof d);
+  wipe(z, sizeof z);
+  wipe(kinv, sizeof kinv);
+  wipe(s, sizeof s);
   return result;
 }
 

@@ -202,6 +202,38 @@ Deno.test("a chosen nonce, edge values included, gives r = x(kG) mod n and s = k
   assert.equal(p256WasmSignWithNonce(toBytes(N), toBytes(7n), toBytes(5n)), null);
 });
 
+Deno.test("a nonce drawn ahead signs once: the signature verifies with low S, and the nonce is wiped", () => {
+  const seenR = new Set<bigint>();
+  const nonce = new Uint8Array(64 + 10);
+  for (let i = 0; i < 300; i++) {
+    const d = i === 0 ? toBytes(1n) : i === 1 ? toBytes(N - 1n) : p256.utils.randomSecretKey();
+    const message = crypto.getRandomValues(new Uint8Array(1 + (i % 100)));
+    const digest = sha256(message);
+    signer!.nonce(d, nonce, 5);
+    const r = toBig(nonce.subarray(5, 37));
+    const sig = signer!.signWithNonce(d, digest, nonce, 5);
+    assert.ok(sig !== null);
+    assert.ok(nonce.every((b) => b === 0), "the nonce is wiped by its signature");
+    const parsed = parseDer(sig);
+    assert.equal(parsed.r, r, "the signature carries the nonce's r");
+    assert.ok(parsed.s > 0n && parsed.s <= (N - 1n) / 2n, "low S");
+    assert.ok(!seenR.has(r), "a nonce repeated");
+    seenR.add(r);
+    const pub = signer!.baseMul(d);
+    const key = createPublicKey({ key: Buffer.from(spki(pub)), format: "der", type: "spki" });
+    assert.ok(nodeVerify("sha256", message, key, sig));
+    assert.ok(p256.verify(sig, digest, pub, { prehash: false, format: "der", lowS: true }));
+    // Not RFC 6979: the nonce does not come from the message.
+    assert.notDeepEqual(sig, signer!.sign(d, digest));
+  }
+  const d = p256.utils.randomSecretKey();
+  assert.throws(() => signer!.nonce(toBytes(0n), nonce, 0));
+  assert.throws(() => signer!.nonce(toBytes(N), nonce, 0));
+  signer!.nonce(d, nonce, 0);
+  assert.throws(() => signer!.signWithNonce(toBytes(N), new Uint8Array(32), nonce, 0));
+  assert.throws(() => signer!.signWithNonce(d, new Uint8Array(31), nonce, 0));
+});
+
 Deno.test("a digest of n or more (z >= n) signs as noble does", () => {
   const d = p256.utils.randomSecretKey();
   for (const z of [N, N + 1n, TOP, N - 1n, 0n]) {
