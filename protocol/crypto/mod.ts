@@ -57,13 +57,15 @@ import {
   type HashAlgorithm,
   type HashContext,
   type KeyExchangeGroup,
+  type KeyShare,
   type PrivateKey,
   type PublicKey,
   type SignatureAlgorithm,
 } from "./provider.ts";
 import { nobleProvider } from "./noble.ts";
-import { nativeProvider } from "./native.ts";
+import { nativeProvider, x25519ShareOfPair } from "./native.ts";
 import { chachaWasmAead, type P256WasmSigner, p256WasmSigner } from "./p256_wasm/mod.ts";
+import type { HandshakeAhead } from "./ahead.ts";
 import { normalizeEcScalar } from "./_common.ts";
 import { MAX_INPUT as SHORT_INPUT, Sha256Context, sha256Short } from "./_hmac_sha256.ts";
 
@@ -116,21 +118,62 @@ let wasmP256: P256WasmSigner | null | undefined;
  */
 const p256Scalars = new WeakMap<PrivateKey, Uint8Array>();
 
+/** Where each P-256 key's nonces are drawn ahead (`useHandshakeAhead`), and its ring. */
+const noncesAhead = new WeakMap<PrivateKey, { work: HandshakeAhead; index: number }>();
+/** Threads making X25519 key pairs ahead, in the order they came. */
+const x25519Ahead = new Set<HandshakeAhead>();
+
+/**
+ * Lets this isolate's signatures and X25519 key shares use what `work` makes ahead (see
+ * ahead.ts): the nonces of the P-256 keys `p256Keys` (in the order `work` was given their
+ * scalars), and its X25519 key pairs if it makes them. `stopUsing` undoes it; the caller
+ * starts and stops the thread.
+ */
+export function useHandshakeAhead(work: HandshakeAhead, p256Keys: readonly PrivateKey[]): void {
+  p256Keys.forEach((key, index) => noncesAhead.set(key, { work, index }));
+  x25519Ahead.add(work);
+}
+
+/** Stops using `work` for the keys `p256Keys` and for key shares. */
+export function stopUsing(work: HandshakeAhead, p256Keys: readonly PrivateKey[]): void {
+  for (const key of p256Keys) if (noncesAhead.get(key)?.work === work) noncesAhead.delete(key);
+  x25519Ahead.delete(work);
+}
+
+/** An X25519 share: from a key pair made ahead when one is ready, else made now. */
+function generateKeyShare(group: KeyExchangeGroup): KeyShare {
+  if (group === "x25519") {
+    for (const work of x25519Ahead) {
+      const share = work.takeX25519(x25519ShareOfPair);
+      if (share !== null) return share;
+    }
+  }
+  return keyShareProvider(group).generateKeyShare(group);
+}
+
+/** The P-256 private scalar of `key` as the WebAssembly core takes it (32 bytes, checked). */
+export function p256Scalar(key: Extract<PrivateKey, { kind: "ec" }>): Uint8Array {
+  let d = p256Scalars.get(key);
+  if (d === undefined) p256Scalars.set(key, d = normalizeEcScalar("P-256", key.d));
+  return d;
+}
+
 /**
  * Signs ECDSA P-256 in WebAssembly (`p256_wasm/`): the same bytes as noble's RFC 6979
- * signature in a third of its time (see above); where WebAssembly cannot be instantiated,
- * noble signs.
+ * signature in a third of its time (see above), or with a nonce drawn ahead when the key has a
+ * pool with one ready; where WebAssembly cannot be instantiated, noble signs.
  */
 function sign(key: PrivateKey, algorithm: SignatureAlgorithm, message: Uint8Array): Uint8Array {
   if (algorithm.kind === "ecdsa" && key.kind === "ec" && key.curve === "P-256") {
     wasmP256 ??= p256WasmSigner();
     if (wasmP256 !== null) {
-      let d = p256Scalars.get(key);
-      if (d === undefined) p256Scalars.set(key, d = normalizeEcScalar("P-256", key.d));
+      const d = p256Scalar(key);
       const digest = algorithm.hash === "SHA-256" && message.length <= SHORT_INPUT
         ? sha256Short(message)
         : noble.hash(algorithm.hash, message);
-      return wasmP256.sign(d, digest);
+      const ahead = noncesAhead.get(key);
+      return ahead?.work.signP256(ahead.index, wasmP256, d, digest) ??
+        wasmP256.sign(d, digest);
     }
   }
   return (CHOICE.sign[algorithm.kind] ?? noble).sign(key, algorithm, message);
@@ -167,7 +210,7 @@ export const defaultProvider: CryptoProvider = {
   hkdfExtract: CHOICE.hkdf.hkdfExtract,
   hkdfExpand: CHOICE.hkdf.hkdfExpand,
   createAead,
-  generateKeyShare: (group: KeyExchangeGroup) => keyShareProvider(group).generateKeyShare(group),
+  generateKeyShare,
   keyShareFromPrivate: (group: KeyExchangeGroup, privateKey: Uint8Array) =>
     keyShareProvider(group).keyShareFromPrivate(group, privateKey),
   sign,

@@ -275,6 +275,20 @@ function x25519Share(secretKey: KeyObject, publicKey: Uint8Array): KeyShare {
   };
 }
 
+/**
+ * An X25519 share from a key pair made ahead (protocol/crypto/ahead.ts): the private scalar and
+ * the public key, 32 bytes each, in `pair`; both are copied.
+ */
+export function x25519ShareOfPair(pair: Uint8Array): KeyShare {
+  const der = Buffer.from(concatBytes([X25519_PKCS8_PREFIX, pair.subarray(0, 32)]));
+  try {
+    const privateKey = createPrivateKey({ key: der, format: "der", type: "pkcs8" });
+    return x25519Share(privateKey, pair.slice(32, 64));
+  } finally {
+    der.fill(0);
+  }
+}
+
 function x25519FromScalar(scalar: Uint8Array): KeyShare {
   const privateKey = createPrivateKey({
     key: Buffer.from(concatBytes([X25519_PKCS8_PREFIX, scalar])),

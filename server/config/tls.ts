@@ -37,7 +37,8 @@ export const CERTIFICATE_USERNAMES = ["cn", "email-localpart", "email"] as const
 export const SIGNING_MODES = ["auto", "sync", "async"] as const;
 /**
  * `sync` signs on the event loop (P-256 in WebAssembly, else noble or native), `async` on the
- * thread pool (WebCrypto), `auto` signs P-256 inline and other keys inline while one handshake
+ * thread pool (WebCrypto), `auto` signs P-256 inline with nonces made ahead on a thread of
+ * their own (server/connection/handshake_ahead.ts), and other keys inline while one handshake
  * runs and off the loop once handshakes overlap (with more than two cores; see
  * server/connection/tls_channel.ts).
  */

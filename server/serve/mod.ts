@@ -9,6 +9,7 @@ import { type Config, loadConfig, MAX_SOCKET_PATH } from "../config/mod.ts";
 import { getLogger } from "../log.ts";
 import { type AccessRecord, type Application, ListenerGroup } from "../connection/listener.ts";
 import { certificatesFromPem, serverOptions } from "../connection/tls_config.ts";
+import { ServerAhead } from "../connection/handshake_ahead.ts";
 import { readTlsMaterial, type TlsMaterial } from "../config/tls.ts";
 import {
   type ServerConfig,
@@ -435,6 +436,9 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     connections: () => group.connectionCount,
     startedAt,
   });
+  // Nonces of handshake signatures and X25519 key pairs, made ahead on a thread of their own.
+  const ahead = new ServerAhead(config.tls.signing);
+  ahead.follow(tlsConfig);
   const handle: ServeHandle = {
     addresses,
     lmtpAddresses: lmtp?.addresses ?? [],
@@ -468,6 +472,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
           : await loadMetricsTlsConfig(candidate, config.metrics?.clientCa ?? []);
         await stack?.reload(candidate);
         tlsConfig = nextTls;
+        ahead.follow(nextTls);
         crls = nextCrls;
         metricsTls = nextMetricsTls;
         current = candidate;
@@ -499,6 +504,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
           group.close(options.shutdownGraceMs ?? 5000),
           lmtp?.close(options.shutdownGraceMs ?? 5000),
         ]);
+        await ahead.close();
         // Sessions are gone and in-flight commits have settled: the store can close.
         await stack?.close();
         wakeup?.close();

@@ -1,0 +1,87 @@
+/// <reference lib="deno.worker" />
+/**
+ * The thread of a `HandshakeAhead` (ahead.ts): fills each ring's slots in order with what its
+ * kind asks for (a P-256 nonce for one key, an X25519 key pair), taking the rings in turn. When
+ * every ring's next slot is full it sleeps until the event loop has taken a batch and wakes it,
+ * then refills in one burst: a wake-up per batch, not per handshake. It ends when the stop cell
+ * is set, wiping the keys and every slot.
+ */
+import { generateKeyPairSync } from "node:crypto";
+import { P256_NONCE_BYTES, p256WasmSigner } from "./p256_wasm/mod.ts";
+
+/** One ring: its cells (a state cell per slot, then 64 bytes per slot) and what fills it. */
+export type AheadRing =
+  | { readonly kind: "p256-nonce"; readonly cells: SharedArrayBuffer; readonly d: Uint8Array }
+  | { readonly kind: "x25519"; readonly cells: SharedArrayBuffer };
+
+/** The setup message: the control cells (stop, wake), the slots per ring, the rings. */
+export interface AheadStart {
+  readonly control: SharedArrayBuffer;
+  readonly slots: number;
+  readonly rings: readonly AheadRing[];
+}
+
+/** What the thread reports: nothing while it works; `ended` once it has wiped everything. */
+export type AheadReport = { readonly kind: "ended"; readonly error?: string };
+
+/** Bytes of a slot: a nonce (r, k^-1), or an X25519 key pair (private scalar, public key). */
+export const AHEAD_SLOT_BYTES = P256_NONCE_BYTES;
+/** The control cells. */
+export const STOP = 0;
+export const WAKE = 1;
+
+self.onmessage = (event: MessageEvent<AheadStart>) => {
+  const { control, slots, rings } = event.data;
+  const cells = new Int32Array(control);
+  const views = rings.map((ring) => ({
+    ring,
+    state: new Int32Array(ring.cells, 0, slots),
+    data: new Uint8Array(ring.cells, 4 * slots, slots * AHEAD_SLOT_BYTES),
+    next: 0,
+  }));
+  let error: string | undefined;
+  try {
+    const signer = rings.some((r) => r.kind === "p256-nonce") ? p256WasmSigner() : null;
+    const fill = (view: (typeof views)[number]): void => {
+      const at = view.next * AHEAD_SLOT_BYTES;
+      if (view.ring.kind === "p256-nonce") {
+        if (signer === null) throw new Error("WebAssembly is not available");
+        signer.nonce(view.ring.d, view.data, at);
+      } else {
+        const { privateKey, publicKey } = generateKeyPairSync("x25519");
+        const pkcs8 = privateKey.export({ format: "der", type: "pkcs8" });
+        const spki = publicKey.export({ format: "der", type: "spki" });
+        view.data.set(pkcs8.subarray(pkcs8.length - 32), at);
+        view.data.set(spki.subarray(spki.length - 32), at + 32);
+        pkcs8.fill(0);
+      }
+    };
+    while (Atomics.load(cells, STOP) === 0) {
+      let filled = false;
+      for (const view of views) {
+        if (Atomics.load(view.state, view.next) !== 0) continue;
+        fill(view);
+        Atomics.store(view.state, view.next, 1);
+        view.next = (view.next + 1) % slots;
+        filled = true;
+      }
+      if (filled) continue;
+      // Every ring full: sleep until the event loop has taken a batch (or the pool stops); the
+      // timeout is a backstop for a wake-up that came between the check and the wait.
+      Atomics.store(cells, WAKE, 0);
+      if (views.every((v) => Atomics.load(v.state, v.next) !== 0)) {
+        Atomics.wait(cells, WAKE, 0, 100);
+      }
+    }
+  } catch (e) {
+    error = e instanceof Error ? e.message : String(e);
+  } finally {
+    for (const view of views) {
+      view.data.fill(0);
+      if (view.ring.kind === "p256-nonce") view.ring.d.fill(0);
+    }
+  }
+  const report: AheadReport = error === undefined ? { kind: "ended" } : { kind: "ended", error };
+  self.postMessage(report);
+  self.close();
+};

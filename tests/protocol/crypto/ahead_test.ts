@@ -1,0 +1,108 @@
+/**
+ * Handshake work done ahead on a thread (protocol/crypto/ahead.ts): P-256 nonces whose
+ * signatures verify and never repeat, X25519 key pairs that agree, rings that refill, and the
+ * default provider using what a registered thread makes, and signing as before without it.
+ */
+import assert from "node:assert/strict";
+import { p256 } from "@noble/curves/nist.js";
+import { x25519 } from "@noble/curves/ed25519.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { AHEAD_BATCH, HandshakeAhead } from "../../../protocol/crypto/ahead.ts";
+import {
+  defaultProvider,
+  nobleProvider,
+  p256Scalar,
+  stopUsing,
+  useHandshakeAhead,
+} from "../../../protocol/crypto/mod.ts";
+import { p256WasmSigner } from "../../../protocol/crypto/p256_wasm/mod.ts";
+import type { PrivateKey } from "../../../protocol/crypto/provider.ts";
+
+const signer = p256WasmSigner()!;
+
+/** Waits until `ready()` reaches `count` (the thread fills the rings). */
+async function until(ready: () => number, count: number): Promise<void> {
+  for (let i = 0; i < 200 && ready() < count; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(ready() >= count, `only ${ready()} ready`);
+}
+
+Deno.test("nonces made ahead sign verifiable signatures, each nonce once, and the rings refill", async () => {
+  const keys = [p256.utils.randomSecretKey(), p256.utils.randomSecretKey()];
+  const work = new HandshakeAhead({ p256: keys, x25519: false }, 64);
+  try {
+    await until(() => work.ready(0) + work.ready(1), 128);
+    assert.equal(work.ready("x25519"), 0);
+    const seen = new Set<string>();
+    // More than the ring holds: the thread refills it after each batch taken.
+    for (let i = 0; i < 200; i++) {
+      const index = i % 2;
+      const digest = sha256(new TextEncoder().encode(`transcript ${i}`));
+      let sig = work.signP256(index, signer, keys[index]!, digest);
+      for (let wait = 0; sig === null && wait < 100; wait++) {
+        await new Promise((r) => setTimeout(r, 5));
+        sig = work.signP256(index, signer, keys[index]!, digest);
+      }
+      assert.ok(sig !== null, `signature ${i}`);
+      const pub = p256.getPublicKey(keys[index]!, false);
+      assert.ok(p256.verify(sig, digest, pub, { prehash: false, format: "der", lowS: true }));
+      const r = p256.Signature.fromBytes(sig, "der").r.toString(16);
+      assert.ok(!seen.has(r), "a nonce served twice");
+      seen.add(r);
+    }
+    assert.equal(work.used(0) + work.used(1), 200);
+    assert.ok(AHEAD_BATCH <= 64);
+    assert.equal(work.signP256(2, signer, keys[0]!, new Uint8Array(32)), null, "no such key");
+  } finally {
+    await work.stop();
+  }
+  assert.equal(work.signP256(0, signer, keys[0]!, new Uint8Array(32)), null, "stopped");
+});
+
+Deno.test("X25519 key pairs made ahead are consistent and agree with a peer", async () => {
+  const work = new HandshakeAhead({ p256: [], x25519: true }, 16);
+  try {
+    await until(() => work.ready("x25519"), 16);
+    const publics = new Set<string>();
+    for (let i = 0; i < 16; i++) {
+      const pair = work.takeX25519((p) => p.slice())!;
+      assert.deepEqual(pair.subarray(32), x25519.getPublicKey(pair.subarray(0, 32)));
+      publics.add(Array.from(pair.subarray(32)).join());
+    }
+    assert.equal(publics.size, 16);
+  } finally {
+    await work.stop();
+  }
+});
+
+Deno.test("the default provider uses a registered thread's nonces and key pairs, and not once stopped", async () => {
+  const key = nobleProvider.generatePrivateKey("P-256") as Extract<PrivateKey, { kind: "ec" }>;
+  const work = new HandshakeAhead({ p256: [p256Scalar(key)], x25519: true }, 32);
+  const message = new TextEncoder().encode("CertificateVerify content");
+  const algorithm = { kind: "ecdsa", hash: "SHA-256" } as const;
+  const rfc6979 = nobleProvider.sign(key, algorithm, message);
+  try {
+    await until(() => Math.min(work.ready(0), work.ready("x25519")), 32);
+    useHandshakeAhead(work, [key]);
+    const sig = defaultProvider.sign(key, algorithm, message);
+    assert.notDeepEqual(sig, rfc6979, "a nonce made ahead, not RFC 6979's");
+    assert.ok(nobleProvider.verify(nobleProvider.publicKeyOf(key), algorithm, message, sig));
+    assert.equal(work.used(0), 1);
+    // Another key of the same kind signs as before.
+    const other = nobleProvider.generatePrivateKey("P-256");
+    assert.deepEqual(
+      defaultProvider.sign(other, algorithm, message),
+      nobleProvider.sign(other, algorithm, message),
+    );
+    const ours = defaultProvider.generateKeyShare("x25519");
+    assert.equal(work.used("x25519"), 1);
+    const peer = nobleProvider.generateKeyShare("x25519");
+    assert.deepEqual(ours.computeSecret(peer.publicKey), peer.computeSecret(ours.publicKey));
+    stopUsing(work, [key]);
+    assert.deepEqual(defaultProvider.sign(key, algorithm, message), rfc6979);
+    defaultProvider.generateKeyShare("x25519");
+    assert.equal(work.used("x25519"), 1);
+  } finally {
+    stopUsing(work, [key]);
+    await work.stop();
+  }
+});
