@@ -946,40 +946,11 @@ static int rfc6979(const u32 d[8], const u32 h[8], const u32 bn[8], int nonce_on
 }
 
 /*
- * ECDSA signature with the deterministic nonce of RFC 6979: in io[0..32) d, io[32..64) the
- * leftmost 256 bits of the digest, io[160..192) 32 random bytes to blind the nonce's
- * inversion; out io[96..128) r, io[128..160) s. Returns 1; -1 when d is not in [1, n - 1]; 0 if
- * no nonce served (never in practice). The inputs are wiped.
+ * p256_sign and p256_nonce: d from io[0..32), the 32 bytes in place of the digest from
+ * io[32..64), blinding bytes from io[160..192), all wiped; then `rfc6979`. Returns its result,
+ * or -1 when d is not in [1, n - 1].
  */
-EXPORT(p256_sign) int p256_sign(void) {
-  if (!ready) build_table();
-  u32 d[8], z[8], bn[8];
-  load(d, io);
-  load(z, io + 32);
-  load_blind(bn, io + 160, N);
-  wipe(io, 64);
-  wipe(io + 160, 32);
-  int result = -1;
-  if (mask_in_range(d, N) & 1) { /* an invalid key, not a secret bit */
-    reduce_once(z, z, 0, N);
-    result = rfc6979(d, z, bn, 0);
-  }
-  wipe(d, sizeof d);
-  wipe(z, sizeof z);
-  wipe(bn, sizeof bn);
-  burn_stack();
-  return result;
-}
-
-/*
- * A nonce made ahead of a signature (`p256_sign_finish`), off the path of the handshake that
- * will use it: in io[0..32) d, io[32..64) 32 random bytes, io[160..192) 32 random bytes to
- * blind the inversion; out io[192..224) r and io[224..256) k^-1 in Montgomery form. k comes
- * from RFC 6979's generator with the random bytes in place of the digest: it depends on the
- * key and on fresh randomness, not on the message, which is not known yet. Returns 1; -1 when
- * d is not in [1, n - 1]; 0 if no nonce served. The inputs are wiped.
- */
-EXPORT(p256_nonce) int p256_nonce(void) {
+static int from_io(int nonce_only) {
   if (!ready) build_table();
   u32 d[8], h[8], bn[8];
   load(d, io);
@@ -990,7 +961,7 @@ EXPORT(p256_nonce) int p256_nonce(void) {
   int result = -1;
   if (mask_in_range(d, N) & 1) { /* an invalid key, not a secret bit */
     reduce_once(h, h, 0, N);
-    result = rfc6979(d, h, bn, 1);
+    result = rfc6979(d, h, bn, nonce_only);
   }
   wipe(d, sizeof d);
   wipe(h, sizeof h);
@@ -998,6 +969,24 @@ EXPORT(p256_nonce) int p256_nonce(void) {
   burn_stack();
   return result;
 }
+
+/*
+ * ECDSA signature with the deterministic nonce of RFC 6979: in io[0..32) d, io[32..64) the
+ * leftmost 256 bits of the digest, io[160..192) 32 random bytes to blind the nonce's
+ * inversion; out io[96..128) r, io[128..160) s. Returns 1; -1 when d is not in [1, n - 1]; 0 if
+ * no nonce served (never in practice). The inputs are wiped.
+ */
+EXPORT(p256_sign) int p256_sign(void) { return from_io(0); }
+
+/*
+ * A nonce made ahead of a signature (`p256_sign_finish`), off the path of the handshake that
+ * will use it: in io[0..32) d, io[32..64) 32 random bytes, io[160..192) 32 random bytes to
+ * blind the inversion; out io[192..224) r and io[224..256) k^-1 in Montgomery form. k comes
+ * from RFC 6979's generator with the random bytes in place of the digest: it depends on the
+ * key and on fresh randomness, not on the message, which is not known yet. Returns 1; -1 when
+ * d is not in [1, n - 1]; 0 if no nonce served. The inputs are wiped.
+ */
+EXPORT(p256_nonce) int p256_nonce(void) { return from_io(1); }
 
 /*
  * The signature with a nonce of `p256_nonce`: in io[0..32) d, io[32..64) the leftmost 256 bits
