@@ -86,6 +86,14 @@ export class HandshakeAhead {
     this.#worker.postMessage(start);
   }
 
+  /**
+   * Resolves when the thread has ended: after `stop()`, or on its own with `error` (the
+   * handshakes then do all the work inline).
+   */
+  get ended(): Promise<AheadReport> {
+    return this.#ended;
+  }
+
   /** Slots taken so far: signatures finished with the `index`th key's nonces, or key pairs. */
   used(which: number | "x25519"): number {
     return (which === "x25519" ? this.#x25519 : this.#nonces[which])?.used ?? 0;

@@ -10,6 +10,9 @@ import { p256WasmSigner } from "../../protocol/crypto/p256_wasm/mod.ts";
 import { HandshakeAhead } from "../../protocol/crypto/ahead.ts";
 import type { ServerOptions } from "../../protocol/tls/mod.ts";
 import type { SigningMode } from "../config/tls.ts";
+import { getLogger } from "../log.ts";
+
+const log = getLogger(["tls"]);
 
 type P256Key = Extract<PrivateKey, { kind: "ec" }>;
 
@@ -60,6 +63,15 @@ export class ServerAhead {
     this.#work = work;
     this.#keys = keys;
     useHandshakeAhead(work, keys);
+    void work.ended.then((report) => {
+      if (report.error === undefined) return;
+      log.warn("The thread making handshake nonces and key pairs ahead ended: {error}", {
+        error: report.error,
+      });
+      if (this.#work !== work) return;
+      stopUsing(work, keys);
+      this.#work = null;
+    });
   }
 
   /** Stops the thread. */

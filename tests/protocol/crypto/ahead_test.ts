@@ -106,3 +106,16 @@ Deno.test("the default provider uses a registered thread's nonces and key pairs,
     await work.stop();
   }
 });
+
+Deno.test("a thread that fails ends with its error, and its rings stay empty", async () => {
+  // A zero scalar is no P-256 key: the core refuses to draw a nonce for it.
+  const work = new HandshakeAhead({ p256: [new Uint8Array(32)], x25519: false }, 8);
+  try {
+    const report = await work.ended;
+    assert.match(report.error ?? "", /Invalid P-256 private key/);
+    assert.equal(work.ready(0), 0);
+    assert.equal(work.signP256(0, signer, new Uint8Array(32), new Uint8Array(32)), null);
+  } finally {
+    await work.stop();
+  }
+});
