@@ -160,8 +160,9 @@ export function p256Scalar(key: Extract<PrivateKey, { kind: "ec" }>): Uint8Array
 
 /**
  * Signs ECDSA P-256 in WebAssembly (`p256_wasm/`): the same bytes as noble's RFC 6979
- * signature in a third of its time (see above), or with a nonce drawn ahead when the key has a
- * pool with one ready; where WebAssembly cannot be instantiated, noble signs.
+ * signature in a third of its time (see above), or with a nonce made ahead when a thread makes
+ * the key's nonces (`useHandshakeAhead`) and one is ready; where WebAssembly cannot be
+ * instantiated, noble signs.
  */
 function sign(key: PrivateKey, algorithm: SignatureAlgorithm, message: Uint8Array): Uint8Array {
   if (algorithm.kind === "ecdsa" && key.kind === "ec" && key.curve === "P-256") {

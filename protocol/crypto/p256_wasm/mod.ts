@@ -11,7 +11,7 @@
  * nonce's inversion (a variable-time binary Euclid on k times 32 random bytes): with a
  * broken source that inversion's timing would depend on k, but no signature would change.
  *
- * A server may also draw nonces ahead (`nonce`, on a thread of its own: `nonce_pool.ts`) and
+ * A server may also draw nonces ahead (`nonce`, on a thread of its own: `../ahead.ts`) and
  * finish signatures with them (`signWithNonce`): k then comes from the same generator with 32
  * fresh random bytes in place of the digest, so it depends on the key and the randomness but
  * not on the message, which is not known yet. That moves the scalar multiplication and the
