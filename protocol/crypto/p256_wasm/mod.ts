@@ -15,7 +15,10 @@
  * finish signatures with them (`signWithNonce`): k then comes from the same generator with 32
  * fresh random bytes in place of the digest, so it depends on the key and the randomness but
  * not on the message, which is not known yet. That moves the scalar multiplication and the
- * inversion, nearly all of a signature's time, off the handshake's path.
+ * inversion, nearly all of a signature's time, off the handshake's path. The price: such a
+ * nonce is only as good as the random source (the system's CSPRNG through
+ * `crypto.getRandomValues`); a source that repeated itself would repeat k for two messages and
+ * give the key away, which RFC 6979 nonces rule out. `tls.signing: sync` keeps RFC 6979.
  *
  * The module also computes the TLS key schedule's HMAC-SHA-256 (`hmacWasm`, used by
  * `../_hmac_sha256.ts`) and seals the small ChaCha20-Poly1305 records (`chachaWasmAead`).
