@@ -4,21 +4,28 @@
  * kind asks for (a P-256 nonce for one key, an X25519 key pair), taking the rings in turn. When
  * every ring's next slot is full it sleeps until the event loop has taken a batch and wakes it,
  * then refills in one burst: a wake-up per batch, not per handshake. It ends when the stop cell
- * is set, wiping the keys and every slot.
+ * is set, wiping the keys and every slot, and also when its owner has not beaten for
+ * `orphanMs`: in Deno 2.9 a Worker that is terminated (the supervisor ending a failed accept
+ * loop) leaves the Workers it started running, and this one holds key material.
  */
 import { generateKeyPairSync } from "node:crypto";
 import { P256_NONCE_BYTES, p256WasmSigner } from "./p256_wasm/mod.ts";
 
-/** One ring: its cells (a state cell per slot, then 64 bytes per slot) and what fills it. */
+/**
+ * One ring: its cells (a state cell per slot: 0 empty, 1 ready, 2 being used by the owner; then
+ * 64 bytes per slot) and what fills it.
+ */
 export type AheadRing =
   | { readonly kind: "p256-nonce"; readonly cells: SharedArrayBuffer; readonly d: Uint8Array }
   | { readonly kind: "x25519"; readonly cells: SharedArrayBuffer };
 
-/** The setup message: the control cells (stop, wake), the slots per ring, the rings. */
+/** The setup message: the control cells (stop, wake, beat), the slots per ring, the rings. */
 export interface AheadStart {
   readonly control: SharedArrayBuffer;
   readonly slots: number;
   readonly rings: readonly AheadRing[];
+  /** How long the owner's beat may stand still before the thread takes the owner to be gone. */
+  readonly orphanMs: number;
 }
 
 /** What the thread reports: nothing while it works; `ended` once it has wiped everything. */
@@ -29,9 +36,11 @@ export const AHEAD_SLOT_BYTES = P256_NONCE_BYTES;
 /** The control cells. */
 export const STOP = 0;
 export const WAKE = 1;
+/** Counted up by the owner's event loop while it lives. */
+export const BEAT = 2;
 
 self.onmessage = (event: MessageEvent<AheadStart>) => {
-  const { control, slots, rings } = event.data;
+  const { control, slots, rings, orphanMs } = event.data;
   const cells = new Int32Array(control);
   const views = rings.map((ring) => ({
     ring,
@@ -56,6 +65,8 @@ self.onmessage = (event: MessageEvent<AheadStart>) => {
         pkcs8.fill(0);
       }
     };
+    let beat = Atomics.load(cells, BEAT);
+    let beatSeen = performance.now();
     while (Atomics.load(cells, STOP) === 0) {
       let filled = false;
       for (const view of views) {
@@ -70,14 +81,27 @@ self.onmessage = (event: MessageEvent<AheadStart>) => {
       // timeout is a backstop for a wake-up that came between the check and the wait.
       Atomics.store(cells, WAKE, 0);
       if (views.every((v) => Atomics.load(v.state, v.next) !== 0)) {
-        Atomics.wait(cells, WAKE, 0, 100);
+        Atomics.wait(cells, WAKE, 0, Math.min(100, orphanMs));
+      }
+      const now = performance.now();
+      if (Atomics.load(cells, BEAT) !== beat) {
+        beat = Atomics.load(cells, BEAT);
+        beatSeen = now;
+      } else if (now - beatSeen > orphanMs) {
+        throw new Error("its owner stopped beating");
       }
     }
   } catch (e) {
     error = e instanceof Error ? e.message : String(e);
   } finally {
+    // Withdraw every ready slot before wiping it, so that the owner, if it lives, never takes a
+    // wiped one; a slot it is using (2) it wipes itself.
     for (const view of views) {
-      view.data.fill(0);
+      for (let i = 0; i < slots; i++) {
+        if (Atomics.compareExchange(view.state, i, 1, 0) === 1) {
+          view.data.fill(0, i * AHEAD_SLOT_BYTES, (i + 1) * AHEAD_SLOT_BYTES);
+        }
+      }
       if (view.ring.kind === "p256-nonce") view.ring.d.fill(0);
     }
   }

@@ -6,7 +6,8 @@
  * On a machine whose clients keep the event loop's thread busy, that work then runs on
  * another core (bench/handshake_bench.ts, `tls.signing` auto against sync).
  *
- * Each ring lives in shared memory: a state cell per slot (1: ready), then 64 bytes per slot.
+ * Each ring lives in shared memory: a state cell per slot (0 empty, 1 ready, 2 being used),
+ * then 64 bytes per slot.
  * The thread fills the slots in order and sleeps while they are all full; the event loop takes
  * them in the same order, wipes each before handing it back, and wakes the thread after every
  * `AHEAD_BATCH` (and whenever it finds none ready), so that the thread refills in bursts. A
@@ -24,6 +25,7 @@ import {
   type AheadReport,
   type AheadRing,
   type AheadStart,
+  BEAT,
   STOP,
   WAKE,
 } from "./_ahead_thread.ts";
@@ -33,6 +35,9 @@ import type { P256WasmSigner } from "./p256_wasm/mod.ts";
 export const AHEAD_SLOTS = 256;
 /** Slots taken between two wake-ups of the thread, which then refills them in one burst. */
 export const AHEAD_BATCH = 32;
+/** How often the owner beats, and how long the thread waits for a beat before it ends. */
+export const AHEAD_BEAT_MS = 1000;
+export const AHEAD_ORPHAN_MS = 10_000;
 
 /** The event loop's side of one ring. */
 class Ring {
@@ -49,7 +54,8 @@ class Ring {
 }
 
 export class HandshakeAhead {
-  readonly #control = new Int32Array(new SharedArrayBuffer(8));
+  readonly #control = new Int32Array(new SharedArrayBuffer(12));
+  readonly #beat: ReturnType<typeof setInterval>;
   readonly #nonces: Ring[];
   readonly #x25519: Ring | null;
   readonly #worker: Worker;
@@ -61,7 +67,13 @@ export class HandshakeAhead {
    * that order), and an X25519 ring if `x25519`. Throws where Workers cannot be made.
    */
   constructor(
-    options: { readonly p256: readonly Uint8Array[]; readonly x25519: boolean },
+    options: {
+      readonly p256: readonly Uint8Array[];
+      readonly x25519: boolean;
+      /** Default `AHEAD_BEAT_MS` and `AHEAD_ORPHAN_MS` (shorter in tests). */
+      readonly beatMs?: number;
+      readonly orphanMs?: number;
+    },
     slots = AHEAD_SLOTS,
   ) {
     const ring = () => new Ring(new SharedArrayBuffer(4 * slots + slots * AHEAD_SLOT_BYTES), slots);
@@ -82,8 +94,18 @@ export class HandshakeAhead {
         resolve({ kind: "ended", error: event.message });
       };
     });
-    const start: AheadStart = { control: this.#control.buffer as SharedArrayBuffer, slots, rings };
+    const start: AheadStart = {
+      control: this.#control.buffer as SharedArrayBuffer,
+      slots,
+      rings,
+      orphanMs: options.orphanMs ?? AHEAD_ORPHAN_MS,
+    };
     this.#worker.postMessage(start);
+    // The beat tells the thread that its owner lives (see _ahead_thread.ts); it does not keep
+    // the event loop alive.
+    const control = this.#control;
+    this.#beat = setInterval(() => Atomics.add(control, BEAT, 1), options.beatMs ?? AHEAD_BEAT_MS);
+    Deno.unrefTimer(this.#beat as unknown as number);
   }
 
   /**
@@ -99,12 +121,19 @@ export class HandshakeAhead {
     return (which === "x25519" ? this.#x25519 : this.#nonces[which])?.used ?? 0;
   }
 
+  /**
+   * The rings' shared memory, nonce rings first (for the tests: a thread that ends wipes it).
+   */
+  get sharedRings(): readonly SharedArrayBuffer[] {
+    return [...this.#nonces, this.#x25519].flatMap((ring) => ring === null ? [] : [ring.cells]);
+  }
+
   /** Slots ready now in a ring. */
   ready(which: number | "x25519"): number {
     const ring = which === "x25519" ? this.#x25519 : this.#nonces[which];
     let n = 0;
     for (let i = 0; ring !== undefined && ring !== null && i < ring.slots; i++) {
-      n += Atomics.load(ring.state, i);
+      if (Atomics.load(ring.state, i) === 1) n++;
     }
     return n;
   }
@@ -137,7 +166,8 @@ export class HandshakeAhead {
   #take<T>(ring: Ring, use: (data: Uint8Array, at: number) => T | null): T | null {
     const i = ring.next;
     if (this.#stopped) return null;
-    if (Atomics.load(ring.state, i) !== 1) {
+    // Ready (1) becomes in use (2), unless the thread, ending, withdrew the slot first.
+    if (Atomics.compareExchange(ring.state, i, 1, 2) !== 1) {
       this.#wake();
       return null;
     }
@@ -166,6 +196,7 @@ export class HandshakeAhead {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    clearInterval(this.#beat);
     Atomics.store(this.#control, STOP, 1);
     Atomics.store(this.#control, WAKE, 1);
     Atomics.notify(this.#control, WAKE);

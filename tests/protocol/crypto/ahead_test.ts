@@ -119,3 +119,27 @@ Deno.test("a thread that fails ends with its error, and its rings stay empty", a
     await work.stop();
   }
 });
+
+Deno.test("the thread ends and wipes its rings once its owner stops beating (a terminated Worker)", async () => {
+  const owner = new Worker(new URL("./_ahead_owner_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  const rings = await new Promise<SharedArrayBuffer[]>((resolve) => {
+    owner.onmessage = (event) => resolve(event.data);
+  });
+  // A ring of 8 slots: 8 state cells, then 8 slots of 64 bytes.
+  const states = (ring: SharedArrayBuffer) => [...new Int32Array(ring, 0, 8)];
+  const data = (ring: SharedArrayBuffer) => new Uint8Array(ring, 32, 8 * 64);
+  const filled = () => rings.every((ring) => data(ring).some((b) => b !== 0));
+  assert.ok(filled(), "the rings were filled");
+  assert.ok(rings.every((ring) => states(ring).every((s) => s === 1)));
+  // Deno leaves the Workers a terminated Worker started running; this one ends by itself.
+  owner.terminate();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.ok(filled(), "within the orphan time it waits");
+  for (let i = 0; i < 250 && filled(); i++) await new Promise((r) => setTimeout(r, 20));
+  for (const ring of rings) {
+    assert.ok(data(ring).every((b) => b === 0), "wiped");
+    assert.ok(states(ring).every((s) => s === 0), "withdrawn");
+  }
+});
