@@ -57,14 +57,11 @@ export interface HandshakeFigures {
     mode: string;
     rate: number;
     mainThreadUs: number;
-    processUs: number;
     stall: StallFigures;
     split: MachineSplit;
   }[];
   /** Postern's event-loop stalls during its timed handshakes (with several Workers: theirs). */
   readonly stall: StallFigures;
-  /** With several Workers: the server process's CPU µs per handshake, every thread counted. */
-  readonly processUs: number | null;
   readonly dovecot: number | null;
   readonly rustls: number;
   /** The machine's time per handshake with each server (Postern: the default mode's run). */
@@ -193,7 +190,7 @@ async function measureMode(
     const mainThreadUs = 1e6 * (cpuSeconds(postern.pid, true) - main0) / count;
     await settleProbes();
     const stall = stallFigures(stallFile, probes.idleFile, from, to);
-    return { mode, rate, mainThreadUs, processUs: split.serverUs, stall, split };
+    return { mode, rate, mainThreadUs, stall, split };
   } finally {
     await postern.stop();
   }
@@ -233,7 +230,6 @@ export async function benchHandshakes(
     let ours = modes[0]?.rate;
     let stall = modes[0]?.stall;
     let posternSplit = modes[0]?.split;
-    let processUs: number | null = null;
     if (ours === undefined || stall === undefined || posternSplit === undefined) {
       await parallelSTime(postern.implicitPort, caPath, clients, 1);
       const from = Date.now();
@@ -247,7 +243,6 @@ export async function benchHandshakes(
       const to = Date.now();
       ours = run.rate;
       posternSplit = run.split;
-      processUs = run.split.serverUs;
       await settleProbes();
       stall = stallFigures(stallFile, probes.idleFile, from, to);
     }
@@ -283,7 +278,6 @@ export async function benchHandshakes(
       postern: ours,
       modes,
       stall,
-      processUs,
       dovecot: dovecotRun?.rate ?? null,
       rustls: rustls.rate,
       splits: { postern: posternSplit, dovecot: dovecotRun?.split ?? null, rustls: rustls.split },
@@ -308,15 +302,15 @@ export function formatHandshakes(f: HandshakeFigures): string {
       `  Postern tls.signing ${m.mode.padEnd(5)}: ${
         m.rate.toFixed(0).padStart(5)
       } hs/s; server CPU ` +
-      `per handshake ${m.processUs.toFixed(0)} µs, of it on the main thread ${
+      `per handshake ${m.split.serverUs.toFixed(0)} µs, of it on the main thread ${
         m.mainThreadUs.toFixed(0)
       } µs; ${formatStall(m.stall)}`
     ),
     ...(f.modes.length === 0
       ? [
-        `  Postern: ${
-          f.processUs === null ? "" : `server CPU per handshake ${f.processUs.toFixed(0)} µs; `
-        }${formatStall(f.stall)}`,
+        `  Postern: server CPU per handshake ${f.splits.postern.serverUs.toFixed(0)} µs; ${
+          formatStall(f.stall)
+        }`,
       ]
       : []),
     `  machine per handshake (server CPU + clients' and the rest's CPU, idle share of the cores): ${
