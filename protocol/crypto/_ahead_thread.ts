@@ -7,7 +7,15 @@
  * is set, wiping the keys and every slot, and also when its owner has not beaten for
  * `orphanMs`: in Deno 2.9 a Worker that is terminated (the supervisor ending a failed accept
  * loop) leaves the Workers it started running, and this one holds key material.
+ *
+ * It runs at the lowest priority (nice 19, when the owner asks for it; Linux applies a nice
+ * value to the one thread), so that it fills cores the event loop and everything else leave
+ * idle and never takes one from them. At normal priority each batch's wake-up put it on a core
+ * ahead of the event loop or a client for a burst of refills (32 slots, about 3 ms), and the
+ * event loop's thread waited for a core while the clients waited for it; a thread that gets too
+ * little time leaves slots empty, and the handshakes do that work inline.
  */
+import { setPriority } from "node:os";
 import { generateKeyPairSync } from "node:crypto";
 import { P256_NONCE_BYTES, p256WasmSigner } from "./p256_wasm/mod.ts";
 
@@ -26,10 +34,17 @@ export interface AheadStart {
   readonly rings: readonly AheadRing[];
   /** How long the owner's beat may stand still before the thread takes the owner to be gone. */
   readonly orphanMs: number;
+  /** The nice value to run at (null: the owner's priority). */
+  readonly nice: number | null;
 }
 
-/** What the thread reports: nothing while it works; `ended` once it has wiped everything. */
-export type AheadReport = { readonly kind: "ended"; readonly error?: string };
+/**
+ * What the thread reports: `started` once, with the nice value it runs at (null: it could not
+ * change it, and why), then `ended` once it has wiped everything.
+ */
+export type AheadReport =
+  | { readonly kind: "started"; readonly nice: number | null; readonly error?: string }
+  | { readonly kind: "ended"; readonly error?: string };
 
 /** Bytes of a slot: a nonce (r, k^-1), or an X25519 key pair (private scalar, public key). */
 export const AHEAD_SLOT_BYTES = P256_NONCE_BYTES;
@@ -40,7 +55,18 @@ export const WAKE = 1;
 export const BEAT = 2;
 
 self.onmessage = (event: MessageEvent<AheadStart>) => {
-  const { control, slots, rings, orphanMs } = event.data;
+  const { control, slots, rings, orphanMs, nice } = event.data;
+  if (nice === null) self.postMessage({ kind: "started", nice: null } satisfies AheadReport);
+  else {
+    try {
+      // Process 0: on Linux, this thread alone.
+      setPriority(0, nice);
+      self.postMessage({ kind: "started", nice } satisfies AheadReport);
+    } catch (e) {
+      const error = e instanceof Error ? e.message : String(e);
+      self.postMessage({ kind: "started", nice: null, error } satisfies AheadReport);
+    }
+  }
   const cells = new Int32Array(control);
   const views = rings.map((ring) => ({
     ring,

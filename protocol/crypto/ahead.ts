@@ -19,6 +19,9 @@
  * message, which is not known yet. What the slots hold is as secret as the keys: with a
  * signature, a nonce gives its key away. It stays in this process's memory, and is wiped when
  * used and when the thread stops.
+ *
+ * The thread runs at the lowest priority (`AHEAD_NICE`, see _ahead_thread.ts): it is meant for
+ * cores that would otherwise sit idle.
  */
 import {
   AHEAD_SLOT_BYTES,
@@ -31,10 +34,19 @@ import {
 } from "./_ahead_thread.ts";
 import type { P256WasmSigner } from "./p256_wasm/mod.ts";
 
+type AheadStarted = Extract<AheadReport, { kind: "started" }>;
+type AheadEnded = Extract<AheadReport, { kind: "ended" }>;
+
 /** Slots per ring: a burst of handshakes this large finds every one ready. */
 export const AHEAD_SLOTS = 256;
 /** Slots taken between two wake-ups of the thread, which then refills them in one burst. */
 export const AHEAD_BATCH = 32;
+/**
+ * The thread's nice value: the lowest priority, so that the event loop and the clients always
+ * go first. Needs the `setPriority` system permission (`--allow-sys=setPriority`); without it the
+ * thread runs at the server's priority (`started` says so).
+ */
+export const AHEAD_NICE = 19;
 /** How often the owner beats, and how long the thread waits for a beat before it ends. */
 export const AHEAD_BEAT_MS = 1000;
 export const AHEAD_ORPHAN_MS = 10_000;
@@ -59,7 +71,8 @@ export class HandshakeAhead {
   readonly #nonces: Ring[];
   readonly #x25519: Ring | null;
   readonly #worker: Worker;
-  readonly #ended: Promise<AheadReport>;
+  readonly #started: Promise<AheadStarted>;
+  readonly #ended: Promise<AheadEnded>;
   #stopped = false;
 
   /**
@@ -73,6 +86,8 @@ export class HandshakeAhead {
       /** Default `AHEAD_BEAT_MS` and `AHEAD_ORPHAN_MS` (shorter in tests). */
       readonly beatMs?: number;
       readonly orphanMs?: number;
+      /** The thread's nice value: default `AHEAD_NICE`; null keeps the owner's. */
+      readonly nice?: number | null;
     },
     slots = AHEAD_SLOTS,
   ) {
@@ -87,10 +102,19 @@ export class HandshakeAhead {
     this.#worker = new Worker(new URL("./_ahead_thread.ts", import.meta.url), {
       type: "module",
     });
+    let started: (report: AheadStarted) => void = () => {};
+    this.#started = new Promise((resolve) => started = resolve);
     this.#ended = new Promise((resolve) => {
-      this.#worker.onmessage = (event: MessageEvent<AheadReport>) => resolve(event.data);
+      this.#worker.onmessage = (event: MessageEvent<AheadReport>) => {
+        if (event.data.kind === "started") started(event.data);
+        else {
+          started({ kind: "started", nice: null, error: "the thread ended before it started" });
+          resolve(event.data);
+        }
+      };
       this.#worker.onerror = (event: ErrorEvent) => {
         event.preventDefault();
+        started({ kind: "started", nice: null, error: event.message });
         resolve({ kind: "ended", error: event.message });
       };
     });
@@ -99,6 +123,7 @@ export class HandshakeAhead {
       slots,
       rings,
       orphanMs: options.orphanMs ?? AHEAD_ORPHAN_MS,
+      nice: options.nice === undefined ? AHEAD_NICE : options.nice,
     };
     this.#worker.postMessage(start);
     // The beat tells the thread that its owner lives (see _ahead_thread.ts); it does not keep
@@ -109,10 +134,18 @@ export class HandshakeAhead {
   }
 
   /**
+   * Resolves once the thread runs, with the nice value it runs at (null, with `error`, when it
+   * could not change it: it then runs at the owner's priority).
+   */
+  get started(): Promise<AheadStarted> {
+    return this.#started;
+  }
+
+  /**
    * Resolves when the thread has ended: after `stop()`, or on its own with `error` (the
    * handshakes then do all the work inline).
    */
-  get ended(): Promise<AheadReport> {
+  get ended(): Promise<AheadEnded> {
     return this.#ended;
   }
 

@@ -28,7 +28,10 @@ export interface ServePermissions {
   /** `host:port` (a host alone for port 0) and `unix:/abs/path` entries. */
   readonly net: readonly string[];
   readonly env: readonly string[];
-  /** `hostname` when LMTP names itself after the machine. */
+  /**
+   * `hostname` when LMTP names itself after the machine, `uid` for the admin socket's check,
+   * `setPriority` for the handshake thread of `tls.signing: auto`.
+   */
   readonly sys: readonly string[];
 }
 
@@ -97,6 +100,9 @@ export function servePermissions(config: Config): ServePermissions {
     // `auto` opens the socket only in a private folder: that check needs the process's uid.
     sys.add("uid");
   }
+  // The handshake thread of `tls.signing: auto` lowers its own priority
+  // (protocol/crypto/_ahead_thread.ts).
+  if (config.tls.signing === "auto") sys.add("setPriority");
   // Each server thread's quick yield to its event loop (server/connection/wakeup.ts).
   for (let thread = 0; thread <= workerCount(config); thread++) {
     net.add(`unix:${wakeupPath(config.dataDir, thread)}`);

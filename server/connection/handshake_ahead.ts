@@ -63,6 +63,14 @@ export class ServerAhead {
     this.#work = work;
     this.#keys = keys;
     useHandshakeAhead(work, keys);
+    void work.started.then((report) => {
+      if (report.nice !== null) return;
+      log.warn(
+        "The thread making handshake nonces and key pairs ahead runs at the server's priority, " +
+          "where it competes with the event loop for a core: {error}",
+        { error: report.error ?? "unknown" },
+      );
+    });
     void work.ended.then((report) => {
       if (report.error === undefined) return;
       log.warn("The thread making handshake nonces and key pairs ahead ended: {error}", {

@@ -85,7 +85,7 @@ Deno.test("deno task start serves a configuration whose files live outside the c
       `--allow-write=${data}`,
       `--allow-net=127.0.0.1:${implicit},127.0.0.1:${starttls},unix:${join(data, "admin.sock")}`,
       "--allow-env=LOG_TOKENS,LOG_STREAM,NO_COLOR,TERM",
-      "--allow-sys=uid",
+      "--allow-sys=uid,setPriority",
     ];
     // Each server thread's wakeup socket (server/connection/wakeup.ts): one per Worker and one
     // for the main thread, so their number follows the machine's cores under `workers: auto`.

@@ -1,13 +1,14 @@
 /**
  * Handshake work done ahead on a thread (protocol/crypto/ahead.ts): P-256 nonces whose
  * signatures verify and never repeat, X25519 key pairs that agree, rings that refill, and the
- * default provider using what a registered thread makes, and signing as before without it.
+ * default provider using what a registered thread makes, and signing as before without it;
+ * the thread at the lowest priority, the event loop's thread at its own.
  */
 import assert from "node:assert/strict";
 import { p256 } from "@noble/curves/nist.js";
 import { x25519 } from "@noble/curves/ed25519.js";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { AHEAD_BATCH, HandshakeAhead } from "../../../protocol/crypto/ahead.ts";
+import { AHEAD_BATCH, AHEAD_NICE, HandshakeAhead } from "../../../protocol/crypto/ahead.ts";
 import {
   defaultProvider,
   nobleProvider,
@@ -105,6 +106,71 @@ Deno.test("the default provider uses a registered thread's nonces and key pairs,
     stopUsing(work, [key]);
     await work.stop();
   }
+});
+
+/** The nice value of each thread of this process (field 19 of each task's `stat` in /proc). */
+function niceValues(): Map<string, number> {
+  const values = new Map<string, number>();
+  for (const task of Deno.readDirSync("/proc/self/task")) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/self/task/${task.name}/stat`);
+      values.set(task.name, Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]));
+    } catch { /* the thread ended meanwhile */ }
+  }
+  return values;
+}
+
+/** The nice values of the threads started since `before` was taken. */
+function newNiceValues(before: Map<string, number>): number[] {
+  return [...niceValues()].filter(([task]) => !before.has(task)).map(([, nice]) => nice);
+}
+
+Deno.test({
+  name: "the thread runs at the lowest priority, and the event loop's thread keeps its own",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const own = () => niceValues().get(String(Deno.pid));
+    const ownBefore = own();
+    let before = niceValues();
+    const work = new HandshakeAhead({ p256: [], x25519: true }, 8);
+    try {
+      assert.deepEqual(await work.started, { kind: "started", nice: AHEAD_NICE });
+      assert.ok(newNiceValues(before).includes(AHEAD_NICE), "a new thread at nice 19");
+      assert.equal(own(), ownBefore);
+      await until(() => work.ready("x25519"), 8);
+    } finally {
+      await work.stop();
+    }
+    // nice: null leaves the thread at the owner's priority.
+    before = niceValues();
+    const plain = new HandshakeAhead({ p256: [], x25519: true, nice: null }, 8);
+    try {
+      assert.deepEqual(await plain.started, { kind: "started", nice: null });
+      assert.ok(!newNiceValues(before).includes(AHEAD_NICE));
+    } finally {
+      await plain.stop();
+    }
+  },
+});
+
+Deno.test("without the setPriority permission the thread says so, and works at the owner's priority", async () => {
+  const repo = new URL("../../../", import.meta.url).pathname;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      `--allow-read=${repo}`,
+      "--config",
+      `${repo}deno.json`,
+      new URL("./_ahead_priority_child.ts", import.meta.url).pathname,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const report = JSON.parse(new TextDecoder().decode(out.stdout));
+  assert.equal(report.kind, "started");
+  assert.equal(report.nice, null);
+  assert.match(report.error, /setPriority/);
 });
 
 Deno.test("a thread that fails ends with its error, and its rings stay empty", async () => {

@@ -57,7 +57,7 @@ directory:
     "--allow-net=0.0.0.0:993,[::1]:143,ldap.example.org:636,unix:/var/lib/postern/admin.sock" +
     wakeups("/var/lib/postern"),
     "--allow-env=LOG_TOKENS,LOG_STREAM,NO_COLOR,TERM",
-    "--allow-sys=uid",
+    "--allow-sys=uid,setPriority",
   ]);
 });
 
@@ -83,7 +83,19 @@ lmtp:
     ),
     flags.join(" "),
   );
-  assert.ok(flags.includes("--allow-sys=hostname,uid"));
+  assert.ok(flags.includes("--allow-sys=hostname,uid,setPriority"), flags.join(" "));
+});
+
+Deno.test("only tls.signing: auto asks for setPriority, which its handshake thread uses", () => {
+  const sys = (signing: string) =>
+    flagsFor(`
+data_dir: /var/lib/postern
+admin: { enabled: false }
+tls: { client_auth: none, signing: ${signing} }
+`).find((f) => f.startsWith("--allow-sys="));
+  assert.equal(sys("auto"), "--allow-sys=setPriority");
+  assert.equal(sys("sync"), undefined);
+  assert.equal(sys("async"), undefined);
 });
 
 Deno.test("the CA key beside a readable certificate folder stays unreadable", () => {
