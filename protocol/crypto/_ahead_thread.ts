@@ -8,12 +8,12 @@
  * `orphanMs`: in Deno 2.9 a Worker that is terminated (the supervisor ending a failed accept
  * loop) leaves the Workers it started running, and this one holds key material.
  *
- * It runs at the lowest priority (nice 19, when the owner asks for it; Linux applies a nice
- * value to the one thread), so that it fills cores the event loop and everything else leave
- * idle and never takes one from them. At normal priority each batch's wake-up put it on a core
- * ahead of the event loop or a client for a burst of refills (32 slots, about 3 ms), and the
- * event loop's thread waited for a core while the clients waited for it; a thread that gets too
- * little time leaves slots empty, and the handshakes do that work inline.
+ * It runs at the lowest priority (nice 19, when the owner asks for it; only on Linux, which
+ * applies a nice value to the one thread), so that it fills cores the event loop and everything
+ * else leave idle and never takes one from them. At normal priority each batch's wake-up put it
+ * on a core ahead of the event loop or a client for a burst of refills (32 slots, about 3 ms),
+ * and the event loop's thread waited for a core while the clients waited for it; a thread that
+ * gets too little time leaves slots empty, and the handshakes do that work inline.
  */
 import { setPriority } from "node:os";
 import { generateKeyPairSync } from "node:crypto";
@@ -57,7 +57,11 @@ export const BEAT = 2;
 self.onmessage = (event: MessageEvent<AheadStart>) => {
   const { control, slots, rings, orphanMs, nice } = event.data;
   if (nice === null) self.postMessage({ kind: "started", nice: null } satisfies AheadReport);
-  else {
+  else if (Deno.build.os !== "linux") {
+    // Elsewhere process 0 is the whole process: the event loop would go down with the thread.
+    const error = "a thread's own priority is only set on Linux";
+    self.postMessage({ kind: "started", nice: null, error } satisfies AheadReport);
+  } else {
     try {
       // Process 0: on Linux, this thread alone.
       setPriority(0, nice);
