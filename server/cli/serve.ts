@@ -127,6 +127,7 @@ async function runServe({ values, io }: CommandInput): Promise<number> {
   const signals: [Deno.Signal, () => void][] = [["SIGINT", stop], ["SIGTERM", stop]];
   if (Deno.build.os !== "windows") signals.push(["SIGHUP", reload]);
   for (const [signal, listener] of signals) Deno.addSignalListener(signal, listener);
+  stopWhenStdinEnds(stop);
   try {
     const running = handle = await serveOnCores(config, {
       rereadConfig: () => resolveConfig(io, values, { checkFiles: true }),
@@ -149,6 +150,30 @@ async function runServe({ values, io }: CommandInput): Promise<number> {
     for (const [signal, listener] of signals) Deno.removeSignalListener(signal, listener);
   }
   return 0;
+}
+
+/**
+ * With `POSTERN_STOP_ON_STDIN_EOF=1` (the servers the tests and benches start,
+ * tests/_support/postern.ts) the server shuts down, as on SIGTERM, once its standard input ends:
+ * the process that started it holds the other end of the pipe, and when a signal kills that
+ * process the pipe closes, where its server would otherwise run on unseen (a dozen such idle
+ * servers once took a few per cent of a bench machine's CPU).
+ */
+function stopWhenStdinEnds(stop: () => void): void {
+  let wanted: string | undefined;
+  try {
+    wanted = Deno.env.get("POSTERN_STOP_ON_STDIN_EOF");
+  } catch {
+    return; // not permitted: the launcher's servers never ask for it
+  }
+  if (wanted !== "1") return;
+  void (async () => {
+    const sink = new Uint8Array(256);
+    try {
+      while (await Deno.stdin.read(sink) !== null) { /* whatever the parent writes is ignored */ }
+    } catch { /* stdin unreadable: treat as ended */ }
+    stop();
+  })();
 }
 
 function materialOrNull(tls: TlsConfig): TlsMaterial | null {

@@ -231,10 +231,14 @@ export async function startPosternProcess(options: PosternOptions = {}): Promise
       "--config",
       prepared.configPath,
     ],
-    stdin: "null",
+    // The server stops when this end of its stdin closes: if this process is killed, its
+    // server does not run on (server/cli/serve.ts, stopWhenStdinEnds).
+    env: { POSTERN_STOP_ON_STDIN_EOF: "1" },
+    stdin: "piped",
     stdout: stdoutFile ? "piped" : "null",
     stderr: "piped",
   }).spawn();
+  const lifeline = child.stdin.getWriter();
   if (stdoutFile) {
     const file = await Deno.open(stdoutFile, { write: true, create: true, append: true });
     child.stdout.pipeTo(file.writable).catch(() => {});
@@ -255,6 +259,9 @@ export async function startPosternProcess(options: PosternOptions = {}): Promise
       break;
     } catch {
       if (exited || Date.now() > deadline) {
+        if (!exited) child.kill("SIGTERM");
+        await status;
+        await lifeline.close().catch(() => {});
         throw new Error(`postern serve did not start: ${stderr}`);
       }
       await new Promise((r) => setTimeout(r, 100));
@@ -294,6 +301,7 @@ export async function startPosternProcess(options: PosternOptions = {}): Promise
     async stop() {
       if (!exited) child.kill("SIGTERM");
       const s = await status;
+      await lifeline.close().catch(() => {});
       await draining;
       await Deno.remove(prepared.dir, { recursive: true }).catch(() => {});
       return s.code;
