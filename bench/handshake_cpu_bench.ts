@@ -14,7 +14,17 @@
 import process from "node:process";
 import { x25519 } from "@noble/curves/ed25519.js";
 import { p256 } from "@noble/curves/nist.js";
-import { defaultProvider, nativeProvider, nobleProvider } from "../protocol/crypto/mod.ts";
+import {
+  defaultProvider,
+  nativeProvider,
+  nobleProvider,
+  p256Scalar,
+} from "../protocol/crypto/mod.ts";
+import {
+  P256_NONCE_BATCH,
+  P256_NONCE_BYTES,
+  p256WasmSigner,
+} from "../protocol/crypto/p256_wasm/mod.ts";
 import type { CryptoProvider } from "../protocol/crypto/provider.ts";
 import { TlsClientConnection } from "../protocol/tls/client.ts";
 import { acceptTls, type ServerOptions, TicketKeys } from "../protocol/tls/mod.ts";
@@ -211,6 +221,29 @@ async function primitives(): Promise<PrimitiveRow[]> {
     ),
     wasm: perCall(() => defaultProvider.sign(key, ecdsa, content), 500),
   });
+  // The nonce a signature made ahead needs (the handshake thread's work, off the event loop):
+  // one at a time, and in the thread's batches, which share their inversions.
+  const signer = p256WasmSigner();
+  if (signer !== null) {
+    const d = p256Scalar(key as Extract<typeof key, { kind: "ec" }>);
+    const out = new Uint8Array(P256_NONCE_BATCH * P256_NONCE_BYTES);
+    rows.push({
+      name: "P-256 nonce made ahead, one",
+      perHandshake: 0,
+      noble: null,
+      native: null,
+      webcrypto: null,
+      wasm: perCall(() => signer.nonce(d, out, 0), 500),
+    });
+    rows.push({
+      name: `P-256 nonce made ahead, batch of ${P256_NONCE_BATCH}`,
+      perHandshake: 0,
+      noble: null,
+      native: null,
+      webcrypto: null,
+      wasm: perCall(() => signer.nonces(d, P256_NONCE_BATCH, out, 0), 40) / P256_NONCE_BATCH,
+    });
+  }
   const prk = new Uint8Array(32).fill(1);
   const info = new Uint8Array(51).fill(2);
   rows.push({

@@ -17,7 +17,7 @@
  */
 import { setPriority } from "node:os";
 import { generateKeyPairSync } from "node:crypto";
-import { P256_NONCE_BYTES, p256WasmSigner } from "./p256_wasm/mod.ts";
+import { P256_NONCE_BATCH, P256_NONCE_BYTES, p256WasmSigner } from "./p256_wasm/mod.ts";
 
 /**
  * One ring: its cells (a state cell per slot: 0 empty, 1 ready, 2 being used by the owner; then
@@ -77,6 +77,10 @@ self.onmessage = (event: MessageEvent<AheadStart>) => {
     state: new Int32Array(ring.cells, 0, slots),
     data: new Uint8Array(ring.cells, 4 * slots, slots * AHEAD_SLOT_BYTES),
     next: 0,
+    // Nonces are drawn in batches (they share their inversions, about 30 % less CPU each) and
+    // handed to the ring one slot at a time; `left` of them wait at the end of `batch`.
+    batch: ring.kind === "p256-nonce" ? new Uint8Array(P256_NONCE_BATCH * P256_NONCE_BYTES) : null,
+    left: 0,
   }));
   let error: string | undefined;
   try {
@@ -84,8 +88,15 @@ self.onmessage = (event: MessageEvent<AheadStart>) => {
     const fill = (view: (typeof views)[number]): void => {
       const at = view.next * AHEAD_SLOT_BYTES;
       if (view.ring.kind === "p256-nonce") {
-        if (signer === null) throw new Error("WebAssembly is not available");
-        signer.nonce(view.ring.d, view.data, at);
+        if (signer === null || view.batch === null) throw new Error("WebAssembly is not available");
+        if (view.left === 0) {
+          signer.nonces(view.ring.d, P256_NONCE_BATCH, view.batch, 0);
+          view.left = P256_NONCE_BATCH;
+        }
+        const from = (P256_NONCE_BATCH - view.left) * P256_NONCE_BYTES;
+        view.data.set(view.batch.subarray(from, from + P256_NONCE_BYTES), at);
+        view.batch.fill(0, from, from + P256_NONCE_BYTES);
+        view.left--;
       } else {
         const { privateKey, publicKey } = generateKeyPairSync("x25519");
         const pkcs8 = privateKey.export({ format: "der", type: "pkcs8" });
@@ -133,6 +144,7 @@ self.onmessage = (event: MessageEvent<AheadStart>) => {
         }
       }
       if (view.ring.kind === "p256-nonce") view.ring.d.fill(0);
+      view.batch?.fill(0);
     }
   }
   const report: AheadReport = error === undefined ? { kind: "ended" } : { kind: "ended", error };

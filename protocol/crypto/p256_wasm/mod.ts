@@ -38,6 +38,9 @@ interface Exports {
   p256_sign(): number;
   p256_sign_with_nonce(): number;
   p256_nonce(): number;
+  p256_nb_io(): number;
+  p256_nonces(count: number): number;
+  p256_nonces_forcing(count: number, force: number): number;
   p256_sign_finish(): number;
   p256_base_mul(): number;
   p256_field_op(op: number): void;
@@ -48,6 +51,8 @@ interface Exports {
 interface Core {
   exports: Exports;
   io: Uint8Array;
+  /** `p256_nb_io`: a batch of nonces, 64 bytes each (in: 32 random bytes; out: r, k^-1). */
+  nb: Uint8Array;
   /** `cc_io`: key, nonce, additional data, then the record (chacha20poly1305.c). */
   cc: Uint8Array;
 }
@@ -68,8 +73,13 @@ function load(): Core | null {
     const exports = new WebAssembly.Instance(module, {}).exports as unknown as Exports;
     // The memory never grows (no allocator), so one view stays valid.
     const io = new Uint8Array(exports.memory.buffer, exports.p256_io(), 256);
+    const nb = new Uint8Array(
+      exports.memory.buffer,
+      exports.p256_nb_io(),
+      P256_NONCE_BATCH * P256_NONCE_BYTES,
+    );
     const cc = new Uint8Array(exports.memory.buffer, exports.cc_io(), CC_DATA + CC_MAX_DATA + 16);
-    loaded = { exports, io, cc };
+    loaded = { exports, io, nb, cc };
   } catch {
     loaded = null;
   }
@@ -125,6 +135,12 @@ export interface P256WasmSigner {
    */
   nonce(d: Uint8Array, out: Uint8Array, offset: number): void;
   /**
+   * `count` nonces (1 to `P256_NONCE_BATCH`) as `nonce` draws them, written one after another
+   * into `out` from `offset`. The batch shares the two inversions each nonce needs (Montgomery's
+   * trick), so a nonce costs about 30 % less than alone in batches of 16.
+   */
+  nonces(d: Uint8Array, count: number, out: Uint8Array, offset: number): void;
+  /**
    * Signs a digest (as `sign`) with a nonce of `nonce` drawn for the same `d`, and wipes the
    * nonce's 64 bytes at `offset` of `nonce`: each serves one signature. Returns the DER
    * signature, or null in the negligible case that s is zero (sign otherwise).
@@ -140,6 +156,9 @@ export interface P256WasmSigner {
 /** Bytes of a nonce drawn by `P256WasmSigner.nonce`: r, then k^-1. */
 export const P256_NONCE_BYTES = 64;
 
+/** Most nonces `P256WasmSigner.nonces` draws in one call (`NB_MAX` in p256.c). */
+export const P256_NONCE_BATCH = 16;
+
 /**
  * The signer, instantiating the module on first call (about 0.6 ms; the comb table follows
  * on the first signature, about 6 ms), or null where the module cannot be instantiated.
@@ -147,7 +166,7 @@ export const P256_NONCE_BYTES = 64;
 export function p256WasmSigner(): P256WasmSigner | null {
   const core = load();
   if (core === null) return null;
-  const { exports, io } = core;
+  const { exports, io, nb } = core;
   return {
     sign(d: Uint8Array, digest: Uint8Array): Uint8Array {
       if (d.length !== 32) throw new CryptoError("Invalid P-256 private key length");
@@ -174,6 +193,22 @@ export function p256WasmSigner(): P256WasmSigner | null {
       if (result !== 1) throw new CryptoError("ECDSA P-256 found no nonce");
       out.set(io.subarray(192, 256), offset);
       io.fill(0, 192, 256);
+    },
+    nonces(d: Uint8Array, count: number, out: Uint8Array, offset: number): void {
+      if (d.length !== 32) throw new CryptoError("Invalid P-256 private key length");
+      if (!Number.isInteger(count) || count < 1 || count > P256_NONCE_BATCH) {
+        throw new RangeError(`A batch of nonces holds 1 to ${P256_NONCE_BATCH}`);
+      }
+      const bytes = count * P256_NONCE_BYTES;
+      io.set(d, 0);
+      crypto.getRandomValues(io.subarray(160, 192));
+      // Each nonce reads the first half of its 64 bytes; the second half is overwritten.
+      crypto.getRandomValues(nb.subarray(0, bytes));
+      const result = exports.p256_nonces(count);
+      if (result === -1) throw new CryptoError("Invalid P-256 private key");
+      if (result !== 1) throw new CryptoError("ECDSA P-256 found no nonce");
+      out.set(nb.subarray(0, bytes), offset);
+      nb.fill(0, 0, bytes);
     },
     signWithNonce(
       d: Uint8Array,
@@ -251,6 +286,39 @@ export function p256WasmSignWithNonce(
   const out = core.io.slice(96, 160);
   core.io.fill(0, 96, 160);
   return ok ? out : null;
+}
+
+/**
+ * For the tests: the nonces of the key `d` drawn from `inputs` (32 bytes each, in place of the
+ * random bytes), as one batch, where bit i of `force` sends nonce i through the path of a
+ * rejected candidate, and one by one (`p256_nonce`). Each result holds 64 bytes per nonce;
+ * null when the core reports a failure.
+ */
+export function p256WasmNoncesFrom(
+  d: Uint8Array,
+  inputs: readonly Uint8Array[],
+  force = 0,
+): { batch: Uint8Array; single: Uint8Array } | null {
+  const core = load();
+  if (core === null) throw new Error("WebAssembly is not available");
+  const { exports, io, nb } = core;
+  const blind = () => crypto.getRandomValues(io.subarray(160, 192));
+  io.set(d, 0);
+  blind();
+  inputs.forEach((input, i) => nb.set(input, i * P256_NONCE_BYTES));
+  if (exports.p256_nonces_forcing(inputs.length, force) !== 1) return null;
+  const batch = nb.slice(0, inputs.length * P256_NONCE_BYTES);
+  nb.fill(0);
+  const single = new Uint8Array(batch.length);
+  for (const [i, input] of inputs.entries()) {
+    io.set(d, 0);
+    io.set(input, 32);
+    blind();
+    if (exports.p256_nonce() !== 1) return null;
+    single.set(io.subarray(192, 256), i * P256_NONCE_BYTES);
+    io.fill(0, 192, 256);
+  }
+  return { batch, single };
 }
 
 /** Longest HMAC message `hm_mac` takes (`HM_MAX_DATA` in p256.c). */

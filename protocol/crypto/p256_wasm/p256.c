@@ -337,7 +337,7 @@ static NOINLINE void fp_inv(u32 r[8], const u32 a[8]) {
   fp_mul(r, t, a);
 }
 
-/* ---- points: projective (X : Y : Z), coordinates in Montgomery form ---- */
+/* ---- points: projective (X : Y : Z), coordinates as residues mod p ---- */
 
 typedef struct {
   u32 x[8], y[8], z[8];
@@ -814,6 +814,21 @@ EXPORT(p256_init) void p256_init(void) {
 }
 
 /*
+ * a^-1 R mod n in Montgomery form for 1 <= a < n, as bn (a bn)^-1: the variable-time inversion
+ * only sees a times the random blinding factor bn.
+ */
+static void fn_inv_blinded(u32 r[8], const u32 a[8], const u32 bn[8]) {
+  u32 t[8];
+  fn_mul(t, a, R2N);
+  fn_mul(t, t, bn);
+  inv_vartime(t, t, N, N0INV);
+  fn_mul(t, t, R2N);
+  fn_mul(t, t, bn);
+  fn_mul(r, t, R2N);
+  wipe(t, sizeof t);
+}
+
+/*
  * The message-free half of an ECDSA signature with nonce k: r = (k G).x mod n and k^-1 in
  * Montgomery form (k^-1 R mod n), the inversion blinded by bn. Returns all ones, or 0 when k is
  * not in [1, n - 1] or r is zero.
@@ -828,13 +843,7 @@ static u32 nonce_point(u32 r[8], u32 kinv[8], const u32 k_in[8], const u32 bn[8]
   to_affine(x, 0, &q);
   /* r = x mod n: x < p < 2n. */
   reduce_once(r, x, 0, N);
-  /* k^-1 = bn (k bn)^-1, the inversion again blinded. */
-  fn_mul(k, k, R2N);
-  fn_mul(k, k, bn);
-  inv_vartime(k, k, N, N0INV);
-  fn_mul(k, k, R2N);
-  fn_mul(k, k, bn);
-  fn_mul(kinv, k, R2N);
+  fn_inv_blinded(kinv, k, bn);
   u32 any_r = 0;
   for (int i = 0; i < 8; i++) any_r |= r[i];
   wipe(k, sizeof k);
@@ -889,59 +898,77 @@ static void load_blind(u32 b[8], const u8 *bytes, const u32 m[8]) {
   b[0] |= ~mask_nonzero(any) & 1;
 }
 
-/*
- * The nonce generation of RFC 6979 (HMAC-DRBG on HMAC-SHA-256, Section 3.2, as @noble/curves
- * draws it) from the key d and the 32 bytes h in place of the digest, each candidate k handed
- * to `sign_with` (with z = h, out r and s to io[96..160)) or, with `nonce_only`, to
- * `nonce_point` (out r and k^-1 R to io[192..256)). Returns 1, or 0 if no nonce served (never
- * in practice).
- */
-static int rfc6979(const u32 d[8], const u32 h[8], const u32 bn[8], int nonce_only) {
-  u32 r[8], s[8], k[8];
-  u8 msg[97], kk[32], v[32];
+/* RFC 6979's HMAC-DRBG (Section 3.2, on HMAC-SHA-256, as @noble/curves draws it): K and V. */
+typedef struct {
   hmac_key hk;
-  int result = 0;
+  u8 kk[32], v[32];
+} drbg;
+
+/* Steps b to g for the key d and the 32 bytes h in place of the digest. */
+static void drbg_init(drbg *g, const u32 d[8], const u32 h[8]) {
+  u8 msg[97];
   /* K = HMAC_K(V || 0x00 || int2octets(d) || bits2octets(h)), V = HMAC_K(V), and again with
-     0x01 (steps d to g); V is all 1s and K all 0s to begin with (steps b, c). */
+     0x01; V is all 1s and K all 0s to begin with. */
   for (int i = 0; i < 32; i++) {
-    v[i] = 1;
-    kk[i] = 0;
+    g->v[i] = 1;
+    g->kk[i] = 0;
   }
   store(msg + 33, d);
   store(msg + 65, h);
-  hmac_key_init(&hk, kk, 32);
+  hmac_key_init(&g->hk, g->kk, 32);
   for (int round = 0; round < 2; round++) {
-    for (int i = 0; i < 32; i++) msg[i] = v[i];
+    for (int i = 0; i < 32; i++) msg[i] = g->v[i];
     msg[32] = (u8)round;
-    hmac_sha256(kk, &hk, msg, 97);
-    hmac_key_init(&hk, kk, 32);
-    hmac_sha256(v, &hk, v, 32);
+    hmac_sha256(g->kk, &g->hk, msg, 97);
+    hmac_key_init(&g->hk, g->kk, 32);
+    hmac_sha256(g->v, &g->hk, g->v, 32);
   }
+  wipe(msg, sizeof msg);
+}
+
+/* Step h: V = HMAC_K(V), the candidate k = bits2int(V). */
+static void drbg_candidate(u32 k[8], drbg *g) {
+  hmac_sha256(g->v, &g->hk, g->v, 32);
+  load(k, g->v);
+}
+
+/* After a candidate that did not serve: K = HMAC_K(V || 0x00), V = HMAC_K(V). */
+static void drbg_reseed(drbg *g) {
+  u8 msg[33];
+  for (int i = 0; i < 32; i++) msg[i] = g->v[i];
+  msg[32] = 0;
+  hmac_sha256(g->kk, &g->hk, msg, 33);
+  hmac_key_init(&g->hk, g->kk, 32);
+  hmac_sha256(g->v, &g->hk, g->v, 32);
+  wipe(msg, sizeof msg);
+}
+
+/*
+ * The nonce generation of RFC 6979 from the key d and the 32 bytes h in place of the digest,
+ * each candidate k handed to `sign_with` (with z = h, out r and s to io[96..160)) or, with
+ * `nonce_only`, to `nonce_point` (out r and k^-1 R to io[192..256)); a k out of range or a zero
+ * r or s draws the next. Returns 1, or 0 if no nonce served (never in practice).
+ */
+static int rfc6979(const u32 d[8], const u32 h[8], const u32 bn[8], int nonce_only) {
+  u32 r[8], s[8], k[8];
+  drbg g;
+  int result = 0;
+  drbg_init(&g, d, h);
   for (int attempt = 0; attempt < 1000 && result == 0; attempt++) {
-    /* Step h: V = HMAC_K(V), k = bits2int(V); a k out of range or a zero r or s draws
-       K = HMAC_K(V || 0x00), V = HMAC_K(V) and the next V. */
-    hmac_sha256(v, &hk, v, 32);
-    load(k, v);
+    drbg_candidate(k, &g);
     u32 ok = nonce_only ? nonce_point(r, s, k, bn) : sign_with(r, s, d, h, k, bn);
     if (ok & 1) { /* the attempt's outcome, not a secret */
       store(io + (nonce_only ? 192 : 96), r);
       store(io + (nonce_only ? 224 : 128), s);
       result = 1;
     } else {
-      for (int i = 0; i < 32; i++) msg[i] = v[i];
-      msg[32] = 0;
-      hmac_sha256(kk, &hk, msg, 33);
-      hmac_key_init(&hk, kk, 32);
-      hmac_sha256(v, &hk, v, 32);
+      drbg_reseed(&g);
     }
   }
   wipe(r, sizeof r);
   wipe(s, sizeof s);
   wipe(k, sizeof k);
-  wipe(msg, sizeof msg);
-  wipe(kk, sizeof kk);
-  wipe(&hk, sizeof hk);
-  wipe(v, sizeof v);
+  wipe(&g, sizeof g);
   return result;
 }
 
@@ -1037,6 +1064,128 @@ EXPORT(p256_sign_with_nonce) int p256_sign_with_nonce(void) {
   wipe(k, sizeof k);
   burn_stack();
   return ok & 1;
+}
+
+/* ---- nonces in batches ---- */
+
+/* Most nonces `p256_nonces` makes in one call. */
+#define NB_MAX 16
+/* Nonce i's 32 random bytes in, at 64 i; its r || k^-1 R out, at 64 i. */
+static u8 nb_io_buf[NB_MAX * 64] __attribute__((aligned(16)));
+/* Per nonce: the random bytes (h), X and Z of k G, k R, and the running products. */
+static u32 nb_h[NB_MAX][8], nb_x[NB_MAX][8], nb_z[NB_MAX][8], nb_k[NB_MAX][8], nb_p[NB_MAX][8];
+
+EXPORT(p256_nb_io) u8 *p256_nb_io(void) { return nb_io_buf; }
+
+/*
+ * `count` nonces as `p256_nonce` makes them, with the two inversions of each shared by the
+ * batch (Montgomery's trick): the Z of every k G inverted at once (Fermat, constant time), and
+ * every k (blinded, as one nonce's). Each nonce's k is the first candidate of its own RFC 6979
+ * generator; the rare one that does not serve (a k out of range, probability about 2^-32, or a
+ * zero r) is made again alone by `rfc6979`, which goes on to the next candidate. Bit i of
+ * `force` makes nonce i so too (for the tests: no input is known to reach that path).
+ */
+static int nonces_batch(const u32 d[8], const u32 bn[8], int count, u32 force) {
+  int redo[NB_MAX];
+  u32 k[8], t[8], inv[8];
+  point q;
+  drbg g;
+  for (int i = 0; i < count; i++) {
+    load(nb_h[i], nb_io_buf + 64 * i);
+    reduce_once(nb_h[i], nb_h[i], 0, N);
+    drbg_init(&g, d, nb_h[i]);
+    drbg_candidate(k, &g);
+    u32 ok = mask_in_range(k, N);
+    redo[i] = !(ok & 1) || ((force >> i) & 1); /* the candidate's rejection, not a secret */
+    /* A rejected k becomes 1 here, so the batch stays invertible; its slot is made again. */
+    for (int w = 0; w < 8; w++) k[w] = (k[w] & ok) | ((u32)(w == 0) & ~ok);
+    base_mul(&q, k);
+    copy8(nb_x[i], q.x);
+    copy8(nb_z[i], q.z);
+    fn_mul(nb_k[i], k, R2N);
+  }
+  /* Z_i^-1 = (Z_0 ... Z_i-1) (Z_0 ... Z_count-1)^-1 (Z_i+1 ... ): no Z is 0 for 1 <= k < n. */
+  copy8(nb_p[0], nb_z[0]);
+  for (int i = 1; i < count; i++) fp_mul(nb_p[i], nb_p[i - 1], nb_z[i]);
+  fp_inv(inv, nb_p[count - 1]);
+  for (int i = count - 1; i >= 0; i--) {
+    if (i > 0) {
+      fp_mul(t, inv, nb_p[i - 1]);
+      fp_mul(inv, inv, nb_z[i]);
+    } else {
+      copy8(t, inv);
+    }
+    fp_mul(t, nb_x[i], t);
+    /* r = x mod n: x < p < 2n. */
+    reduce_once(nb_x[i], t, 0, N);
+  }
+  /* The same for k mod n, in Montgomery form: P_i = (k_0 ... k_i) R. */
+  copy8(nb_p[0], nb_k[0]);
+  for (int i = 1; i < count; i++) fn_mul(nb_p[i], nb_p[i - 1], nb_k[i]);
+  u32 one[8] = {1, 0, 0, 0, 0, 0, 0, 0};
+  fn_mul(t, nb_p[count - 1], one);
+  fn_inv_blinded(inv, t, bn);
+  for (int i = count - 1; i >= 0; i--) {
+    if (i > 0) {
+      fn_mul(t, inv, nb_p[i - 1]);
+      fn_mul(inv, inv, nb_k[i]);
+    } else {
+      copy8(t, inv);
+    }
+    u32 any_r = 0;
+    for (int w = 0; w < 8; w++) any_r |= nb_x[i][w];
+    if (any_r == 0) redo[i] = 1; /* a zero r: public, and in practice never */
+    store(nb_io_buf + 64 * i, nb_x[i]);
+    store(nb_io_buf + 64 * i + 32, t);
+  }
+  int result = 1;
+  for (int i = 0; i < count; i++) {
+    if (!redo[i]) continue;
+    if (rfc6979(d, nb_h[i], bn, 1) != 1) result = 0;
+    for (int w = 0; w < 64; w++) nb_io_buf[64 * i + w] = io[192 + w];
+    wipe(io + 192, 64);
+  }
+  wipe(k, sizeof k);
+  wipe(t, sizeof t);
+  wipe(inv, sizeof inv);
+  wipe(&q, sizeof q);
+  wipe(&g, sizeof g);
+  wipe(nb_h, 32 * count);
+  wipe(nb_x, 32 * count);
+  wipe(nb_z, 32 * count);
+  wipe(nb_k, 32 * count);
+  wipe(nb_p, 32 * count);
+  return result;
+}
+
+/*
+ * `count` (1 to NB_MAX) nonces made ahead, as `p256_nonce` makes one: in io[0..32) d,
+ * io[160..192) 32 random bytes to blind the inversion, and nonce i's 32 random bytes at
+ * p256_nb_io() + 64 i; out r and k^-1 R at p256_nb_io() + 64 i. Returns 1; -1 when d is not in
+ * [1, n - 1]; 0 for a count out of range or if no nonce served. The inputs are wiped.
+ */
+static int nonces_from_io(int count, u32 force) {
+  if (count < 1 || count > NB_MAX) return 0;
+  if (!ready) build_table();
+  u32 d[8], bn[8];
+  load(d, io);
+  load_blind(bn, io + 160, N);
+  wipe(io, 64);
+  wipe(io + 160, 32);
+  int result = -1;
+  if (mask_in_range(d, N) & 1) result = nonces_batch(d, bn, count, force); /* an invalid key */
+  if (result != 1) wipe(nb_io_buf, 64 * count);
+  wipe(d, sizeof d);
+  wipe(bn, sizeof bn);
+  burn_stack();
+  return result;
+}
+
+EXPORT(p256_nonces) int p256_nonces(int count) { return nonces_from_io(count, 0); }
+
+/* `p256_nonces` with the nonces of the bits of `force` made alone, for the tests. */
+EXPORT(p256_nonces_forcing) int p256_nonces_forcing(int count, u32 force) {
+  return nonces_from_io(count, force);
 }
 
 /* k * G: in io[0..32) k (1 <= k < n); out io[32..96) x || y. Returns 0 for k out of range. */

@@ -10,7 +10,9 @@ import { createPublicKey, verify as nodeVerify } from "node:crypto";
 import { p256 } from "@noble/curves/nist.js";
 import { sha256, sha384, sha512 } from "@noble/hashes/sha2.js";
 import {
+  P256_NONCE_BATCH,
   p256WasmFieldOp,
+  p256WasmNoncesFrom,
   p256WasmSigner,
   p256WasmSignWithNonce,
   p256WasmWarm,
@@ -232,6 +234,54 @@ Deno.test("a nonce drawn ahead signs once: the signature verifies with low S, an
   signer!.nonce(d, nonce, 0);
   assert.throws(() => signer!.signWithNonce(toBytes(N), new Uint8Array(32), nonce, 0));
   assert.throws(() => signer!.signWithNonce(d, new Uint8Array(31), nonce, 0));
+});
+
+Deno.test("a batch of nonces is the nonces drawn one by one, also where a nonce is made alone", () => {
+  for (const count of [1, 2, 7, P256_NONCE_BATCH]) {
+    const d = count === 2 ? toBytes(N - 1n) : p256.utils.randomSecretKey();
+    const inputs = Array.from({ length: count }, (_, i) =>
+      // Random, and also n and above (reduced first) and zero.
+      i === 1
+        ? toBytes(N + 5n)
+        : i === 2
+        ? toBytes(0n)
+        : crypto.getRandomValues(new Uint8Array(32)));
+    for (const force of [0, 0b101, (1 << count) - 1]) {
+      const result = p256WasmNoncesFrom(d, inputs, force);
+      assert.ok(result !== null);
+      assert.deepEqual(result.batch, result.single, `count ${count}, force ${force}`);
+    }
+  }
+});
+
+Deno.test("nonces drawn in a batch each sign once and verify; a bad count or key throws", () => {
+  const d = p256.utils.randomSecretKey();
+  const pub = signer!.baseMul(d);
+  const seenR = new Set<bigint>();
+  for (const count of [1, 3, P256_NONCE_BATCH]) {
+    const out = new Uint8Array(7 + 64 * count);
+    signer!.nonces(d, count, out, 7);
+    for (let i = 0; i < count; i++) {
+      const at = 7 + 64 * i;
+      const r = toBig(out.subarray(at, at + 32));
+      assert.ok(!seenR.has(r), "a nonce repeated");
+      seenR.add(r);
+      const digest = sha256(crypto.getRandomValues(new Uint8Array(20)));
+      const sig = signer!.signWithNonce(d, digest, out, at);
+      assert.ok(sig !== null);
+      assert.equal(parseDer(sig).r, r);
+      assert.ok(p256.verify(sig, digest, pub, { prehash: false, format: "der", lowS: true }));
+    }
+    assert.ok(out.every((b) => b === 0), "each signature wiped its nonce");
+  }
+  const out = new Uint8Array(64 * (P256_NONCE_BATCH + 1));
+  for (const count of [0, P256_NONCE_BATCH + 1, 1.5]) {
+    assert.throws(() => signer!.nonces(d, count, out, 0), RangeError);
+  }
+  assert.throws(() => signer!.nonces(toBytes(0n), 2, out, 0), /Invalid P-256 private key/);
+  assert.throws(() => signer!.nonces(toBytes(N), 2, out, 0), /Invalid P-256 private key/);
+  assert.throws(() => signer!.nonces(new Uint8Array(31), 2, out, 0), /length/);
+  assert.ok(out.every((b) => b === 0), "nothing written on failure");
 });
 
 Deno.test("a digest of n or more (z >= n) signs as noble does", () => {
