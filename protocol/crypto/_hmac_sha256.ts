@@ -235,8 +235,8 @@ export function hmacSha256(key: Uint8Array, parts: readonly Uint8Array[]): Uint8
   }
   core.mac(key.length, length);
   const out = result();
-  out.set(io.subarray(64, 96));
-  io.fill(0, 64, 96);
+  out.set(core.mac32);
+  core.mac32.fill(0);
   return out;
 }
 

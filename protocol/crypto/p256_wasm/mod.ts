@@ -328,6 +328,8 @@ export const HMAC_WASM_MAX_INPUT = 1024;
 export interface HmacWasm {
   /** The key (at most 64 bytes) at 0, the MAC out at 64, the message at 96. */
   readonly io: Uint8Array;
+  /** The MAC out: `io[64, 96)`, one view made once (a view per MAC was 22 per handshake). */
+  readonly mac32: Uint8Array;
   /** MACs the message of `length` bytes under the key of `keyLength`; wipes both. */
   mac(keyLength: number, length: number): void;
 }
@@ -340,6 +342,7 @@ export function hmacWasm(): HmacWasm | null {
   const io = new Uint8Array(exports.memory.buffer, exports.hm_io(), 96 + HMAC_WASM_MAX_INPUT);
   return {
     io,
+    mac32: io.subarray(64, 96),
     mac(keyLength: number, length: number): void {
       if (exports.hm_mac(keyLength, length) !== 1) throw new RangeError("HMAC input too long");
     },

@@ -17,6 +17,7 @@ import {
   parseBody,
   readAlpn,
   readCertificateAuthorities,
+  readExtensions,
   readServerName,
   writeAlpn,
   writeCertificateAuthorities,
@@ -152,4 +153,42 @@ Deno.test("random ClientHello mutations either parse or fail with a TLS alert", 
     }
   }
   assert.ok(new Reader(body).remaining > 0);
+});
+
+Deno.test("readExtensions: duplicates refused, the largest list read in linear time, no state kept", () => {
+  // A list of `types` (empty bodies) with its 2-byte length prefix.
+  const list = (types: readonly number[]) => {
+    const out = new Uint8Array(2 + 4 * types.length);
+    out[0] = (4 * types.length) >> 8;
+    out[1] = (4 * types.length) & 0xff;
+    types.forEach((t, i) => {
+      out[2 + 4 * i] = t >> 8;
+      out[3 + 4 * i] = t & 0xff;
+    });
+    return out;
+  };
+  const read = (bytes: Uint8Array) => readExtensions(new Reader(bytes, "test"), "test");
+  const most = Array.from({ length: 16383 }, (_, i) => (i * 7919) & 0xffff);
+  assert.equal(new Set(most).size, most.length);
+  assert.equal(read(list(most)).length, most.length);
+  const duplicate = [...most.slice(0, 16382), most[100]!];
+  assert.throws(
+    () => read(list(duplicate)),
+    (e) => e instanceof TlsAlert && e.alert === "illegal_parameter",
+  );
+  // The third extension's body runs past the list, after two types were read: a decode_error.
+  const cut = new Uint8Array([0, 12, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 5]);
+  assert.throws(() => read(cut), (e) => e instanceof TlsAlert && e.alert === "decode_error");
+  assert.equal(read(list([1, 2, 3])).length, 3);
+  // Neither failure leaves a type behind as seen.
+  assert.deepEqual(read(list([most[100]!, 1, 2, 3, 0, 0xffff])).map((e) => e.type), [
+    most[100],
+    1,
+    2,
+    3,
+    0,
+    0xffff,
+  ]);
+  assert.throws(() => read(list([0xffff, 5, 0xffff])), TlsAlert);
+  assert.equal(read(list([0xffff])).length, 1);
 });
