@@ -623,8 +623,11 @@ const CHANGE_CIPHER_SPEC = Uint8Array.of(1);
 /** The bytes of a record header (RFC 8446, Section 5.1). */
 const RECORD_HEADER_LENGTH = 5;
 
+/** What `takeOutgoing` and `takePlaintext` return when there is nothing: one array for all. */
+export const NOTHING: Uint8Array = new Uint8Array(0);
+
 function drainBytes(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 0) return new Uint8Array(0);
+  if (parts.length === 0) return NOTHING;
   if (parts.length === 1) return parts.pop()!;
   let n = 0;
   for (const p of parts) n += p.length;

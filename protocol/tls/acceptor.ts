@@ -11,7 +11,7 @@
  * decode_error, ...), exactly as before TLS 1.2 existed.
  */
 import type { PrivateKey } from "../crypto/provider.ts";
-import type { TlsEvent } from "./_connection.ts";
+import { NOTHING, type TlsEvent } from "./_connection.ts";
 import { findExtension, parseBody, readSupportedVersionsClient } from "./messages/extensions.ts";
 import { type ClientHello, parseClientHello } from "./messages/client_hello.ts";
 import { selectCertificate, type ServerCertificate } from "./certificate_selection.ts";
@@ -204,11 +204,11 @@ class TlsAcceptor implements ServerConnection {
   }
 
   takeOutgoing(): Uint8Array {
-    return this.#engine?.takeOutgoing() ?? new Uint8Array(0);
+    return this.#engine?.takeOutgoing() ?? NOTHING;
   }
 
   takePlaintext(): Uint8Array {
-    return this.#engine?.takePlaintext() ?? new Uint8Array(0);
+    return this.#engine?.takePlaintext() ?? NOTHING;
   }
 
   takeEvents(): TlsEvent[] {

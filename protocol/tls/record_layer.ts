@@ -20,13 +20,16 @@ function isContentType(v: number): v is ContentType {
   return v >= ContentType.change_cipher_spec && v <= ContentType.application_data;
 }
 
+const NO_BYTES = new Uint8Array(0);
+
 /**
  * Splits a byte stream into records, whether records arrive split across reads or several in
  * one read (RFC 8446, Section 5.1). The length is checked against the ciphertext limit as soon
  * as the header is complete, before the body is buffered.
  */
 export class RecordDeframer {
-  #buf = new Uint8Array(0);
+  /** Empty (shared, never written: its length is 0) until the first push. */
+  #buf = NO_BYTES;
   #start = 0;
   #end = 0;
 

@@ -568,6 +568,12 @@ export class TlsChannel implements ByteChannel {
       }
       await this.#flush().catch(() => {});
       if (failure !== null) throw failure;
+      if (this.#gone) {
+        // The write found the connection reset (as `openssl s_time` leaves it, right after its
+        // Finished): nothing can be answered, and a read would only return its end.
+        this.#eof = true;
+        this.closeReason ??= "connection reset";
+      }
       if (this.#eof) continue;
       const bytes = await this.#read();
       if (bytes === null) {

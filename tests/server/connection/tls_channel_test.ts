@@ -117,6 +117,45 @@ Deno.test("TlsChannel gives back the buffer of a write queued behind one that fa
   await channel.close();
 });
 
+Deno.test("TlsChannel: a write that finds the connection reset ends reading without another read (s_time's RST after its Finished)", async () => {
+  const key = keyFixture("P-256");
+  const client = new TlsClientConnection({ provider, verifyServer: () => key.publicKey });
+  const { conn, start } = memoryConn(client);
+  start();
+  const channel = await TlsChannel.accept(conn, {
+    provider,
+    certificateChain: key.chain,
+    privateKey: key.privateKey,
+    ticketKeys: new TicketKeys({ provider, count: 1, keyLifetimeMs: 60_000 }),
+    halfRtt: true,
+  }, { handshakeTimeoutMs: 5000 });
+  // Half-RTT: the flight leaves with the greeting, and the client answers with its Finished.
+  await channel.write(new TextEncoder().encode("* OK ready\r\n"));
+  assert.ok(client.handshakeComplete);
+  // Then the client resets the connection: writes fail, and a read would only see the end.
+  const socket = conn as {
+    read(b: Uint8Array): Promise<number | null>;
+    write(d: Uint8Array): Promise<number>;
+  };
+  const read = socket.read.bind(socket);
+  let reset = false;
+  let readsAfterReset = 0;
+  socket.read = (b) => {
+    if (!reset) return read(b);
+    readsAfterReset++;
+    return Promise.resolve(null);
+  };
+  socket.write = () => {
+    reset = true;
+    return Promise.reject(new Deno.errors.ConnectionReset("reset"));
+  };
+  // The read takes the client's Finished; the tickets' write then fails.
+  assert.equal(await channel.read(), null);
+  assert.equal(readsAfterReset, 0);
+  assert.equal(channel.closeReason, "connection reset");
+  await channel.close();
+});
+
 Deno.test("TlsChannel reads of an unauthenticated peer wait at the handshake gate; after trust() they do not", async () => {
   const key = keyFixture("P-256");
   const client = new TlsClientConnection({ provider, verifyServer: () => key.publicKey });
