@@ -224,6 +224,8 @@ export async function startPosternProcess(options: PosternOptions = {}): Promise
       ...(Deno.env.get("POSTERN_V8_FLAGS")
         ? [`--v8-flags=${Deno.env.get("POSTERN_V8_FLAGS")}`]
         : []),
+      // A module run before the server (`deno run --preload`), e.g. counters of allocations.
+      ...(Deno.env.get("POSTERN_PRELOAD") ? [`--preload=${Deno.env.get("POSTERN_PRELOAD")}`] : []),
       "--config",
       join(REPO, "deno.json"),
       join(REPO, "server/main.ts"),
