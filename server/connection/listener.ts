@@ -6,6 +6,7 @@
 import type { ConnectionInfo, ServerOptions } from "../../protocol/tls/mod.ts";
 import { type ByteChannel, closeQuietly, isConnectionGone, PlainChannel } from "./channel.ts";
 import { HandshakeGate } from "./handshake_gate.ts";
+import { SlotSet } from "../slot_set.ts";
 import { HandshakeError, type PeerCheck, type SigningMode, TlsChannel } from "./tls_channel.ts";
 import { type Metrics, NO_METRICS } from "../metrics/metrics.ts";
 import type { TlsMode } from "../config/listen.ts";
@@ -110,12 +111,19 @@ export interface AddressGate {
   release(address: string): void;
 }
 
+/** An open connection, and what settles when its work is done. */
+interface Tracked {
+  readonly conn: Deno.Conn;
+  done: Promise<void>;
+}
+
 /** The set of running listeners and their live connections. */
 export class ListenerGroup {
   readonly #options: ListenerOptions;
   readonly #listeners: Deno.Listener[] = [];
   readonly #loops: Promise<void>[] = [];
-  readonly #connections = new Map<number, { conn: Deno.Conn; done: Promise<void> }>();
+  /** Open connections until their work settles; array-backed, see slot_set.ts. */
+  readonly #connections = new SlotSet<Tracked>();
   readonly #perAddress = new Map<string, number>();
   /** Handshake steps of all these listeners share one budget per event-loop turn. */
   readonly #gate = new HandshakeGate();
@@ -176,13 +184,13 @@ export class ListenerGroup {
     }
     this.#shutdown.abort();
     await Promise.allSettled(this.#loops);
-    const pending = [...this.#connections.values()].map((c) => c.done);
+    const pending = this.#connections.items().map((c) => c.done);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const grace = new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs));
     await Promise.race([Promise.allSettled(pending), grace]);
     clearTimeout(timer);
-    for (const { conn } of this.#connections.values()) closeQuietly(conn);
-    await Promise.allSettled([...this.#connections.values()].map((c) => c.done));
+    for (const { conn } of this.#connections.items()) closeQuietly(conn);
+    await Promise.allSettled(this.#connections.items().map((c) => c.done));
   }
 
   /**
@@ -244,7 +252,7 @@ export class ListenerGroup {
           continue;
         }
         const id = this.#nextId++;
-        this.#track(id, conn, spec, this.#proxied(id, conn, spec, socket));
+        this.#track(conn, spec, this.#proxied(id, conn, spec, socket));
         continue;
       }
       const gate = this.#options.addressGate;
@@ -259,7 +267,6 @@ export class ListenerGroup {
       const id = this.#nextId++;
       const client = { hostname: socket.hostname, port: socket.port };
       this.#track(
-        id,
         conn,
         spec,
         this.#serve(id, conn, spec, client).finally(() => this.#releaseAddress(client.hostname)),
@@ -268,13 +275,14 @@ export class ListenerGroup {
   }
 
   /** Counts an open connection until `work` settles. */
-  #track(id: number, conn: Deno.Conn, spec: ListenerSpec, work: Promise<void>): void {
+  #track(conn: Deno.Conn, spec: ListenerSpec, work: Promise<void>): void {
     this.#metrics.connectionOpened(listenerLabel(spec));
-    const done = work.finally(() => {
+    const tracked: Tracked = { conn, done: work };
+    const slot = this.#connections.add(tracked);
+    tracked.done = work.finally(() => {
       this.#metrics.connectionClosed(listenerLabel(spec));
-      this.#connections.delete(id);
+      this.#connections.delete(slot);
     });
-    this.#connections.set(id, { conn, done });
   }
 
   /** Takes one of the address's `maxConnectionsPerAddress` slots; false when none is left. */
@@ -372,7 +380,9 @@ export class ListenerGroup {
     const id = this.#nextId++;
     const client = { hostname: socket.hostname, port: socket.port };
     // Tracked for shutdown at once, but counted as opened only once admitted, as on one loop.
-    const done = (async () => {
+    const tracked: Tracked = { conn, done: Promise.resolve() };
+    const slot = this.#connections.add(tracked);
+    tracked.done = (async () => {
       if (!(await this.#claimThrough(gate, client.hostname))) {
         this.#refuse(spec, conn, client, "too many connections from this address", id);
         return;
@@ -389,8 +399,7 @@ export class ListenerGroup {
         this.#metrics.connectionClosed(listenerLabel(spec));
         gate.release(client.hostname);
       }
-    })().finally(() => this.#connections.delete(id));
-    this.#connections.set(id, { conn, done });
+    })().finally(() => this.#connections.delete(slot));
   }
 
   async #serve(

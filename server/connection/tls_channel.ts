@@ -32,6 +32,7 @@ import {
   secondsSince,
 } from "../metrics/metrics.ts";
 import { type GateStep, type HandshakeGate, LIGHT_RECORDS } from "./handshake_gate.ts";
+import { handshakeDeadlines } from "./deadlines.ts";
 import { RecordFraming } from "./record_framing.ts";
 import { recycleSealBuffer } from "../../protocol/tls/seal_buffers.ts";
 import { offersVouchedTicket } from "../../protocol/tls/vouched_ticket.ts";
@@ -196,11 +197,11 @@ async function runPeerCheck(
   }
 }
 
-/** A handshake's start, its timeout timer, and whether that timer fired. */
+/** A handshake's start, its timeout (`handshakeDeadlines`), and whether that fired. */
 interface HandshakeWatch {
   readonly started: number;
   timedOut: boolean;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  timer: ReturnType<typeof handshakeDeadlines.add> | undefined;
 }
 
 /** Runs one handshake step, through the gate when there is one. */
@@ -293,10 +294,10 @@ export class TlsChannel implements ByteChannel {
     const channel = new TlsChannel(conn, engine, metrics);
     handshakesInProgress++;
     const watch: HandshakeWatch = { started: performance.now(), timedOut: false, timer: undefined };
-    watch.timer = setTimeout(() => {
+    watch.timer = handshakeDeadlines.add(options.handshakeTimeoutMs, () => {
       watch.timedOut = true;
       closeQuietly(conn);
-    }, options.handshakeTimeoutMs);
+    });
     try {
       const gate = options.gate;
       channel.#untrusted = options.gateUntilTrusted ? gate ?? null : null;
@@ -352,7 +353,7 @@ export class TlsChannel implements ByteChannel {
    * handshake metrics updated (with what was negotiated when it succeeded).
    */
   #endHandshake(watch: HandshakeWatch, result: HandshakeResult): void {
-    clearTimeout(watch.timer);
+    if (watch.timer !== undefined) handshakeDeadlines.cancel(watch.timer);
     handshakesInProgress--;
     this.#unfinished = null;
     const info = result === "ok" ? this.info() : null;

@@ -18,6 +18,7 @@ import { type Metrics, NO_METRICS, secondsSince } from "../metrics/metrics.ts";
 import type { ConnectionInfo } from "../../protocol/tls/mod.ts";
 import { TurnBudget } from "./turn_budget.ts";
 import { type StepMark, stepProbe } from "./step_probe.ts";
+import { type Slot, SlotSet } from "../slot_set.ts";
 
 const log = getLogger(["imap"]);
 
@@ -143,7 +144,8 @@ const OUTPUT_HIGH_WATER = 256 * 1024;
 
 export class ImapApplication {
   readonly #options: ImapAppOptions;
-  readonly #sessions = new Set<LiveSession>();
+  /** Array-backed, as the other per-connection collections here: see slot_set.ts. */
+  readonly #sessions = new SlotSet<LiveSession>();
   readonly #perUser = new Map<string, number>();
   /** Commands of all sessions share each event-loop turn (see turn_budget.ts). */
   readonly #turns = new TurnBudget();
@@ -152,9 +154,9 @@ export class ImapApplication {
    * instead of one per connection (adding and removing an AbortSignal listener was a visible
    * share of a connection's setup under `openssl s_time -new`).
    */
-  readonly #byShutdown = new Map<AbortSignal, Set<() => void>>();
+  readonly #byShutdown = new Map<AbortSignal, SlotSet<() => void>>();
   /** The sessions' idle checks, run by one timer for all of them. */
-  readonly #idleChecks = new Set<() => void>();
+  readonly #idleChecks = new SlotSet<() => void>();
   #idleTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(options: ImapAppOptions) {
@@ -300,10 +302,10 @@ export class ImapApplication {
     });
 
     live.session = session;
-    this.#sessions.add(live);
+    const liveSlot = this.#sessions.add(live);
     const onShutdown = () => void session.bye("Server shutting down");
     const shutdown = this.#onShutdown(context.shutdown);
-    shutdown.add(onShutdown);
+    const byeSlot = shutdown.add(onShutdown);
 
     const idleCheck = () => {
       const quiet = Date.now() - lastActivity;
@@ -316,7 +318,7 @@ export class ImapApplication {
         void session.bye("Autologout; idle for too long");
       }
     };
-    this.#watchIdle(idleCheck);
+    const idleSlot = this.#watchIdle(idleCheck);
 
     try {
       // The greeting is sealed before the first read: after the tickets of a TLS 1.3 handshake,
@@ -352,13 +354,13 @@ export class ImapApplication {
       }
       await writing;
     } finally {
-      this.#unwatchIdle(idleCheck);
+      this.#unwatchIdle(idleSlot);
       if (compression.channel !== null) {
         // Octets COMPRESS=DEFLATE kept off the wire (RFC 4978), for the access log.
         context.annotate("deflateSaved", compression.channel.saved);
       }
-      shutdown.delete(onShutdown);
-      this.#sessions.delete(live);
+      shutdown.delete(byeSlot);
+      this.#sessions.delete(liveSlot);
       if (user !== null) this.#release(user);
       if (sessionKey !== null) void options.sessions?.releaseSession(sessionKey);
       session.dispose();
@@ -366,13 +368,13 @@ export class ImapApplication {
   }
 
   /** The BYE callbacks of the sessions under `signal`, which says BYE to all of them. */
-  #onShutdown(signal: AbortSignal): Set<() => void> {
+  #onShutdown(signal: AbortSignal): SlotSet<() => void> {
     let byes = this.#byShutdown.get(signal);
     if (byes === undefined) {
-      const set = byes = new Set();
+      const set = byes = new SlotSet();
       this.#byShutdown.set(signal, set);
       signal.addEventListener("abort", () => {
-        for (const bye of [...set]) bye();
+        for (const bye of set.items()) bye();
       }, { once: true });
     }
     return byes;
@@ -383,20 +385,21 @@ export class ImapApplication {
    * 30 s) while the session lives, on one timer shared by every session: a session is checked
    * at most one period late, as with a timer of its own.
    */
-  #watchIdle(check: () => void): void {
-    this.#idleChecks.add(check);
-    if (this.#idleTimer !== null) return;
+  #watchIdle(check: () => void): Slot<() => void> {
+    const slot = this.#idleChecks.add(check);
+    if (this.#idleTimer !== null) return slot;
     const options = this.#options;
     this.#idleTimer = setInterval(
       () => {
-        for (const c of [...this.#idleChecks]) c();
+        for (const c of this.#idleChecks.items()) c();
       },
       Math.min(options.idleKeepaliveMs ?? 120_000, options.idleTimeoutMs, 30_000),
     );
+    return slot;
   }
 
-  #unwatchIdle(check: () => void): void {
-    this.#idleChecks.delete(check);
+  #unwatchIdle(slot: Slot<() => void>): void {
+    this.#idleChecks.delete(slot);
     if (this.#idleChecks.size > 0 || this.#idleTimer === null) return;
     clearInterval(this.#idleTimer);
     this.#idleTimer = null;
