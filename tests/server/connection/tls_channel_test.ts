@@ -71,18 +71,32 @@ function memoryConn(client: TlsClientConnection) {
   return { conn: conn as unknown as Deno.Conn, writes, start: pushToServer };
 }
 
+/**
+ * A P-256 server channel accepted over `memoryConn` from a fresh in-memory client; `extra` joins
+ * the server options, `options` the accept options (a 5 s handshake timeout by default).
+ */
+async function acceptInMemory(
+  extra: Partial<Parameters<typeof TlsChannel.accept>[1]> = {},
+  options: Partial<Parameters<typeof TlsChannel.accept>[2]> = {},
+) {
+  const key = keyFixture("P-256");
+  const client = new TlsClientConnection({ provider, verifyServer: () => key.publicKey });
+  const { conn, writes, start } = memoryConn(client);
+  start();
+  const channel = await TlsChannel.accept(conn, {
+    provider,
+    certificateChain: key.chain,
+    privateKey: key.privateKey,
+    ...extra,
+  }, { handshakeTimeoutMs: 5000, ...options });
+  return { client, conn, writes, channel };
+}
+
 for (const signing of ["sync", "async"] as const) {
   Deno.test(`TlsChannel (${signing} signing) sends the TLS 1.3 tickets with the first write: two writes up to the greeting`, async () => {
-    const key = keyFixture("P-256");
-    const client = new TlsClientConnection({ provider, verifyServer: () => key.publicKey });
-    const { conn, writes, start } = memoryConn(client);
-    start();
-    const channel = await TlsChannel.accept(conn, {
-      provider,
-      certificateChain: key.chain,
-      privateKey: key.privateKey,
+    const { client, writes, channel } = await acceptInMemory({
       ticketKeys: new TicketKeys({ provider, count: 1, keyLifetimeMs: 60_000 }),
-    }, { handshakeTimeoutMs: 5000, signing });
+    }, { signing });
     assert.equal(writes.length, 1, "the server flight only");
     await channel.write(new TextEncoder().encode("* OK ready\r\n"));
     assert.equal(writes.length, 2, "the tickets and the greeting together");
@@ -93,15 +107,7 @@ for (const signing of ["sync", "async"] as const) {
 }
 
 Deno.test("TlsChannel gives back the buffer of a write queued behind one that failed", async () => {
-  const key = keyFixture("P-256");
-  const client = new TlsClientConnection({ provider, verifyServer: () => key.publicKey });
-  const { conn, start } = memoryConn(client);
-  start();
-  const channel = await TlsChannel.accept(conn, {
-    provider,
-    certificateChain: key.chain,
-    privateKey: key.privateKey,
-  }, { handshakeTimeoutMs: 5000 });
+  const { conn, channel } = await acceptInMemory();
   // The peer is gone: every write from now on fails, as after a reset.
   (conn as { write(d: Uint8Array): Promise<number> }).write = () =>
     Promise.reject(new Deno.errors.ConnectionReset("reset"));
@@ -118,17 +124,10 @@ Deno.test("TlsChannel gives back the buffer of a write queued behind one that fa
 });
 
 Deno.test("TlsChannel: a write that finds the connection reset ends reading without another read (s_time's RST after its Finished)", async () => {
-  const key = keyFixture("P-256");
-  const client = new TlsClientConnection({ provider, verifyServer: () => key.publicKey });
-  const { conn, start } = memoryConn(client);
-  start();
-  const channel = await TlsChannel.accept(conn, {
-    provider,
-    certificateChain: key.chain,
-    privateKey: key.privateKey,
+  const { client, conn, channel } = await acceptInMemory({
     ticketKeys: new TicketKeys({ provider, count: 1, keyLifetimeMs: 60_000 }),
     halfRtt: true,
-  }, { handshakeTimeoutMs: 5000 });
+  });
   // Half-RTT: the flight leaves with the greeting, and the client answers with its Finished.
   await channel.write(new TextEncoder().encode("* OK ready\r\n"));
   assert.ok(client.handshakeComplete);
