@@ -10,7 +10,13 @@
  * Postern runs with each `tls.signing` mode (auto, the default, first): besides handshakes per
  * second it reports the server main thread's CPU time per handshake
  * (`/proc/PID/task/PID/schedstat`), the figure that bounds one thread's handshake rate and does
- * not depend on how busy the rest of the machine is.
+ * not depend on how busy the rest of the machine is, and the event loop's stalls.
+ *
+ * The three servers are then compared in one sitting: all started, each measured in two
+ * windows in the order A B C C B A, each window after a warm-up of its server (see `mirrored`);
+ * each figure sums its server's windows. Measured once each, one after the other, a slow spell
+ * of this shared machine took one server's figure down by a quarter and moved the ratios with
+ * it.
  *
  * For each server it also splits the whole machine's time per handshake (`/proc/stat`): the
  * server's CPU (Postern's process, Dovecot's process tree, this process for Deno.listenTls),
@@ -64,7 +70,9 @@ export interface HandshakeFigures {
   readonly stall: StallFigures;
   readonly dovecot: number | null;
   readonly rustls: number;
-  /** The machine's time per handshake with each server (Postern: the default mode's run). */
+  /** How the three servers were compared: two windows of `slot` s each, after warm-ups. */
+  readonly windows: { readonly slot: number; readonly warmUp: number; readonly rewarm: number };
+  /** The machine's time per handshake with each server, over its two windows. */
   readonly splits: {
     readonly postern: MachineSplit;
     readonly dovecot: MachineSplit | null;
@@ -136,23 +144,118 @@ async function timedRun(
   seconds: number,
   serverSeconds: () => number,
 ): Promise<{ rate: number; count: number; split: MachineSplit }> {
+  const window = await timedWindow(port, caPath, clients, seconds, serverSeconds);
+  return { rate: window.count / window.wall, count: window.count, split: splitOf(window) };
+}
+
+/** What one timed window of s_time runs measured, in sums that add up across windows. */
+interface Measured {
+  /** Handshakes, and wall-clock seconds of the window. */
+  count: number;
+  wall: number;
+  /** CPU seconds of the server, of the whole machine, and idle seconds of its cores. */
+  server: number;
+  busy: number;
+  idle: number;
+}
+
+async function timedWindow(
+  port: number,
+  caPath: string,
+  clients: number,
+  seconds: number,
+  serverSeconds: () => number,
+): Promise<Measured> {
   const machine0 = machineSeconds();
   const server0 = serverSeconds();
   const started = performance.now();
   const rate = await parallelSTime(port, caPath, clients, seconds);
-  const count = rate * (performance.now() - started) / 1000;
+  const wall = (performance.now() - started) / 1000;
   const server = serverSeconds() - server0;
   const machine1 = machineSeconds();
-  const busy = machine1.busy - machine0.busy;
-  const idle = machine1.idle - machine0.idle;
   return {
-    rate,
-    count,
-    split: {
-      serverUs: 1e6 * server / count,
-      othersUs: 1e6 * Math.max(0, busy - server) / count,
-      idleShare: idle / Math.max(1e-9, busy + idle),
-    },
+    count: rate * wall,
+    wall,
+    server,
+    busy: machine1.busy - machine0.busy,
+    idle: machine1.idle - machine0.idle,
+  };
+}
+
+function addMeasured(a: Measured, b: Measured): Measured {
+  return {
+    count: a.count + b.count,
+    wall: a.wall + b.wall,
+    server: a.server + b.server,
+    busy: a.busy + b.busy,
+    idle: a.idle + b.idle,
+  };
+}
+
+function splitOf(w: Measured): MachineSplit {
+  return {
+    serverUs: 1e6 * w.server / w.count,
+    othersUs: 1e6 * Math.max(0, w.busy - w.server) / w.count,
+    idleShare: w.idle / Math.max(1e-9, w.busy + w.idle),
+  };
+}
+
+/**
+ * Seconds of handshakes each server gets before it is measured. V8 compiles Postern's
+ * handshake path during its first seconds: server CPU per handshake in successive 3 s windows
+ * of a fresh server, 4 clients, was 503, 455, 427, 412, 417, 415 µs. A server runs for days;
+ * its throughput is the steady state's. Dovecot and Deno.listenTls get the same warm-up.
+ */
+export function warmUpSeconds(seconds: number): number {
+  return seconds >= 10 ? 6 : 2;
+}
+
+/**
+ * Seconds of handshakes before each later window of a server (its first gets `warmUpSeconds`).
+ * A server left idle while the others are measured gives memory back: V8 shrinks Postern's
+ * young generation after a few seconds without load (scavenges then came every 15 ms instead
+ * of every 100 ms, and major GCs twice as often, until it had grown again), which a loaded
+ * server never does.
+ */
+const REWARM_SECONDS = 3;
+
+/**
+ * The servers to compare, each measured in two windows of `slot` seconds in the order A B C C
+ * B A, so that a load on this shared machine that rises or falls during the run (it swings by
+ * 2-3x within minutes) weighs on all of them alike; each window follows a warm-up of the same
+ * server. Returns each server's sums. (Taking turns in short windows without warm-ups
+ * measured Postern's first seconds after each idle spell, at 10-20 % more CPU per handshake.)
+ */
+async function mirrored(
+  servers: readonly { port: number; cpuSeconds: () => number }[],
+  caPath: string,
+  clients: number,
+  slot: number,
+  warmUp: number,
+  onWindow: (server: number, from: number, to: number) => void,
+): Promise<Measured[]> {
+  const sums: (Measured | null)[] = servers.map(() => null);
+  const order = [...servers.keys(), ...[...servers.keys()].reverse()];
+  for (const index of order) {
+    const server = servers[index]!;
+    const sum = sums[index] ?? null;
+    await parallelSTime(server.port, caPath, clients, sum === null ? warmUp : REWARM_SECONDS);
+    const from = Date.now();
+    const window = await timedWindow(server.port, caPath, clients, slot, server.cpuSeconds);
+    onWindow(index, from, Date.now());
+    sums[index] = sum === null ? window : addMeasured(sum, window);
+  }
+  return sums.map((w) => w!);
+}
+
+/** The worst of several windows' stall figures (each field its own worst). */
+function worstStall(figures: readonly StallFigures[]): StallFigures {
+  const worst = figures.reduce((a, b) => (b.worstMs > a.worstMs ? b : a));
+  return {
+    ...worst,
+    ownMs: Math.max(...figures.map((f) => f.ownMs)),
+    busyMs: Math.max(...figures.map((f) => f.busyMs)),
+    idleMs: Math.max(...figures.map((f) => f.idleMs)),
   };
 }
 
@@ -176,7 +279,7 @@ async function measureMode(
   try {
     const caPath = join(postern.dir, "bench-ca.pem");
     await Deno.writeTextFile(caPath, postern.caPem);
-    await parallelSTime(postern.implicitPort, caPath, clients, 1);
+    await parallelSTime(postern.implicitPort, caPath, clients, warmUpSeconds(seconds));
     const main0 = cpuSeconds(postern.pid, true);
     const from = Date.now();
     const { rate, count, split } = await timedRun(
@@ -196,7 +299,10 @@ async function measureMode(
   }
 }
 
-/** Measures the three servers one after the other with the same clients. */
+/**
+ * Measures Postern's signing modes one after the other (with one accept loop), then the three
+ * servers in mirrored windows (`mirrored`) with the same clients.
+ */
 export async function benchHandshakes(
   clients: number,
   seconds: number,
@@ -221,44 +327,19 @@ export async function benchHandshakes(
       throw error;
     })
     .finally(() => Deno.env.delete("POSTERN_STALL_PROBE"));
+  let native: ReturnType<typeof startNativeEcho> | null = null;
+  let dovecot: Awaited<ReturnType<typeof startDovecot>> | null = null;
   try {
     const certs = join(postern.dir, "certs");
     const pki = await ensureDevPki(certs);
     const caPath = join(certs, "bench-ca.pem");
     await Deno.writeTextFile(caPath, postern.caPem);
-    // With one loop, Postern's figure is the default mode's (auto); with several, this server's.
-    let ours = modes[0]?.rate;
-    let stall = modes[0]?.stall;
-    let posternSplit = modes[0]?.split;
-    if (ours === undefined || stall === undefined || posternSplit === undefined) {
-      await parallelSTime(postern.implicitPort, caPath, clients, 1);
-      const from = Date.now();
-      const run = await timedRun(
-        postern.implicitPort,
-        caPath,
-        clients,
-        seconds,
-        () => cpuSeconds(postern.pid, false),
-      );
-      const to = Date.now();
-      ours = run.rate;
-      posternSplit = run.split;
-      await settleProbes();
-      stall = stallFigures(stallFile, probes.idleFile, from, to);
-    }
-    const native = startNativeEcho(
+    native = startNativeEcho(
       await Deno.readTextFile(pki.serverCertificate),
       await Deno.readTextFile(pki.serverKey),
     );
-    let rustls: Awaited<ReturnType<typeof timedRun>>;
-    try {
-      rustls = await timedRun(native.port, caPath, clients, seconds, ownCpuSeconds);
-    } finally {
-      native.close();
-    }
-    let dovecotRun: Awaited<ReturnType<typeof timedRun>> | null = null;
     if (dovecotAvailable()) {
-      const dovecot = await startDovecot({
+      dovecot = await startDovecot({
         user: "hs",
         password: "hs",
         certificatePath: pki.serverCertificate,
@@ -266,24 +347,53 @@ export async function benchHandshakes(
         maxConnections: 100,
         loginProcesses: "long-lived",
       });
-      try {
-        dovecotRun = await timedRun(dovecot.port, caPath, clients, seconds, dovecot.cpuSeconds);
-      } finally {
-        await dovecot.stop();
-      }
     }
+    const servers = [
+      { port: postern.implicitPort, cpuSeconds: () => cpuSeconds(postern.pid, false) },
+      { port: native.port, cpuSeconds: ownCpuSeconds },
+      ...(dovecot === null ? [] : [{ port: dovecot.port, cpuSeconds: dovecot.cpuSeconds }]),
+    ];
+    const slot = Math.max(1, Math.round(seconds / 2));
+    const posternWindows: { from: number; to: number }[] = [];
+    const sums = await mirrored(
+      servers,
+      caPath,
+      clients,
+      slot,
+      warmUpSeconds(seconds),
+      (index, from, to) => {
+        if (index === 0) posternWindows.push({ from, to });
+      },
+    );
+    // With one loop the stall figures are the default mode's own run's; with several, the
+    // worst of this server's windows.
+    let stall = modes[0]?.stall;
+    if (stall === undefined) {
+      await settleProbes();
+      stall = worstStall(
+        posternWindows.map((w) => stallFigures(stallFile, probes.idleFile, w.from, w.to)),
+      );
+    }
+    const [ours, rustls, dovecotSum] = sums as [Measured, Measured, Measured | undefined];
     return {
       clients,
       workers,
-      postern: ours,
+      postern: ours.count / ours.wall,
       modes,
       stall,
-      dovecot: dovecotRun?.rate ?? null,
-      rustls: rustls.rate,
-      splits: { postern: posternSplit, dovecot: dovecotRun?.split ?? null, rustls: rustls.split },
+      dovecot: dovecotSum === undefined ? null : dovecotSum.count / dovecotSum.wall,
+      rustls: rustls.count / rustls.wall,
+      splits: {
+        postern: splitOf(ours),
+        dovecot: dovecotSum === undefined ? null : splitOf(dovecotSum),
+        rustls: splitOf(rustls),
+      },
+      windows: { slot, warmUp: warmUpSeconds(seconds), rewarm: REWARM_SECONDS },
       signing: await signing(),
     };
   } finally {
+    native?.close();
+    await dovecot?.stop();
     await postern.stop();
     await probes.stop();
   }
@@ -297,7 +407,9 @@ export function formatHandshakes(f: HandshakeFigures): string {
       f.workers === 1 ? "" : "s"
     }) ${f.postern.toFixed(0)} hs/s, Dovecot ${f.dovecot?.toFixed(0) ?? "-"} (${
       ratio(f.dovecot)
-    }), Deno.listenTls ${f.rustls.toFixed(0)} (${ratio(f.rustls)})`,
+    }), Deno.listenTls ${f.rustls.toFixed(0)} (${
+      ratio(f.rustls)
+    }); two windows of ${f.windows.slot} s each, in the order P R D D R P, after ${f.windows.warmUp} s (then ${f.windows.rewarm} s) of warm-up`,
     ...f.modes.map((m) =>
       `  Postern tls.signing ${m.mode.padEnd(5)}: ${
         m.rate.toFixed(0).padStart(5)
