@@ -40,6 +40,46 @@ Deno.test("HandshakeGate runs steps at once while the turn's budget lasts", asyn
   assert.equal(g.gate.waiting, 0);
 });
 
+Deno.test("HandshakeGate sets a turn timer only once a quarter of the budget is spent, and the rest carries over", async () => {
+  let clock = 0;
+  let timers = 0;
+  const turns: (() => void)[] = [];
+  const gate = new HandshakeGate({
+    budgetMs: 4,
+    now: () => clock,
+    defer: (turn) => {
+      timers++;
+      turns.push(turn);
+    },
+  });
+  const step = (ms: number) => () => {
+    clock += ms;
+  };
+  // Three steps of 0.3 ms: 0.9 ms spent, under a quarter of 4 ms, and no timer.
+  for (let i = 0; i < 3; i++) await gate.run(step(0.3));
+  assert.equal(timers, 0);
+  // The fourth passes the quarter: one timer, which makes the budget whole.
+  await gate.run(step(0.3));
+  assert.equal(timers, 1);
+  await gate.run(step(0.3));
+  assert.equal(timers, 1, "one timer per turn");
+  turns.splice(0).forEach((turn) => turn());
+  // A new turn with the whole budget: 14 steps of 0.3 ms run at once (the last starts at
+  // 3.9 ms), one more timer on the way; the next step waits for that timer's turn.
+  for (let i = 0; i < 14; i++) await gate.run(step(0.3));
+  assert.equal(timers, 2);
+  let ran = false;
+  const waiting = gate.run(() => {
+    ran = true;
+  });
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(ran, false);
+  assert.equal(gate.waiting, 1);
+  turns.splice(0).forEach((turn) => turn());
+  await waiting;
+  assert.equal(ran, true);
+});
+
 Deno.test("HandshakeGate defers steps past the budget to later turns, in arrival order", async () => {
   const g = fakeGate(4);
   const log: string[] = [];
