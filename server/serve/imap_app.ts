@@ -385,12 +385,20 @@ export class ImapApplication {
    * 30 s) while the session lives, on one timer shared by every session: a session is checked
    * at most one period late, as with a timer of its own.
    */
+  /**
+   * Adds a session's idle check to the one timer of all sessions, started when none runs. The
+   * timer ends at a tick that finds no session left (or at `close()`), not with the last
+   * session: under a client that connects and leaves, as `openssl s_time` does, the sessions
+   * often all ended between two handshakes, and each new one set up a timer (an object and an
+   * entry in Deno's map of timers) that the next cleared.
+   */
   #watchIdle(check: () => void): Slot<() => void> {
     const slot = this.#idleChecks.add(check);
     if (this.#idleTimer !== null) return slot;
     const options = this.#options;
     this.#idleTimer = setInterval(
       () => {
+        if (this.#idleChecks.size === 0) return this.close();
         for (const c of this.#idleChecks.items()) c();
       },
       Math.min(options.idleKeepaliveMs ?? 120_000, options.idleTimeoutMs, 30_000),
@@ -400,7 +408,19 @@ export class ImapApplication {
 
   #unwatchIdle(slot: Slot<() => void>): void {
     this.#idleChecks.delete(slot);
-    if (this.#idleChecks.size > 0 || this.#idleTimer === null) return;
+  }
+
+  /** Whether the sessions' idle timer runs (for the tests). */
+  get idleTimerRunning(): boolean {
+    return this.#idleTimer !== null;
+  }
+
+  /**
+   * Stops the sessions' idle timer (after the last session, at shutdown); a session that
+   * starts afterwards starts it again.
+   */
+  close(): void {
+    if (this.#idleTimer === null) return;
     clearInterval(this.#idleTimer);
     this.#idleTimer = null;
   }

@@ -271,6 +271,7 @@ export class ServerStack {
   }
 
   async close(): Promise<void> {
+    this.imap.close();
     this.#legacy.close();
     this.#derive.close();
     await this.#stopRecheck();

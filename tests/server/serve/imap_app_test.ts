@@ -23,7 +23,12 @@ globalThis.addEventListener("unload", () => Deno.removeSync(pki.dir, { recursive
 async function withImap(
   timers: { idleTimeoutMs: number; idleKeepaliveMs: number },
   body: (port: number, close: () => Promise<void>) => Promise<void>,
-  extra: { metrics?: Metrics; ticketKeys?: TicketKeys; halfRtt?: boolean } = {},
+  extra: {
+    metrics?: Metrics;
+    ticketKeys?: TicketKeys;
+    halfRtt?: boolean;
+    onApp?: (app: ImapApplication) => void;
+  } = {},
 ): Promise<void> {
   const store = new MemoryMailStore();
   await store.createAccount("alice", hashPassword("pw", { ln: 4, r: 8, p: 1 }));
@@ -33,6 +38,7 @@ async function withImap(
     directory: null,
   });
   const app = new ImapApplication({ store, auth, maxConnectionsPerUser: 5, ...timers });
+  extra.onApp?.(app);
   const server = await startTestServer({
     certPem: leaf.certPem,
     keyPem: leaf.keyPem,
@@ -47,6 +53,7 @@ async function withImap(
     await body(server.port, close);
   } finally {
     await close();
+    app.close();
     await store.close();
   }
 }
@@ -142,6 +149,24 @@ Deno.test("a silent client outside IDLE is logged out with BYE", async () => {
     assert.match(await c.until(/^\* BYE/m, 3000), /^\* BYE Autologout/m);
     c.conn.close();
   });
+});
+
+Deno.test("the sessions' idle timer outlives the last session by one tick, then stops itself", async () => {
+  let app: ImapApplication | null = null;
+  await withImap({ idleTimeoutMs: 60_000, idleKeepaliveMs: 300 }, async (port) => {
+    for (let i = 0; i < 2; i++) {
+      const c = await client(port);
+      await c.until(/^\* OK/m);
+      await c.send("a LOGOUT");
+      await c.until(/^a OK/m);
+      c.conn.close();
+    }
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(app!.idleTimerRunning, true, "kept for the next session");
+    // The timer ticks every 300 ms; the first tick without a session ends it.
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(app!.idleTimerRunning, false);
+  }, { onApp: (a) => app = a });
 });
 
 Deno.test("a shutdown says BYE to every session still open", async () => {
