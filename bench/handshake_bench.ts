@@ -211,7 +211,8 @@ export function warmUpSeconds(seconds: number): number {
 }
 
 /**
- * Seconds of handshakes before each later window of a server (its first gets `warmUpSeconds`).
+ * Seconds of handshakes before each later window of a server (its first gets `warmUpSeconds`;
+ * never more than that).
  * A server left idle while the others are measured gives memory back: V8 shrinks Postern's
  * young generation after a few seconds without load (scavenges then came every 15 ms instead
  * of every 100 ms, and major GCs twice as often, until it had grown again), which a loaded
@@ -239,7 +240,8 @@ async function mirrored(
   for (const index of order) {
     const server = servers[index]!;
     const sum = sums[index] ?? null;
-    await parallelSTime(server.port, caPath, clients, sum === null ? warmUp : REWARM_SECONDS);
+    const warm = sum === null ? warmUp : Math.min(warmUp, REWARM_SECONDS);
+    await parallelSTime(server.port, caPath, clients, warm);
     const from = Date.now();
     const window = await timedWindow(server.port, caPath, clients, slot, server.cpuSeconds);
     onWindow(index, from, Date.now());
@@ -388,7 +390,11 @@ export async function benchHandshakes(
         dovecot: dovecotSum === undefined ? null : splitOf(dovecotSum),
         rustls: splitOf(rustls),
       },
-      windows: { slot, warmUp: warmUpSeconds(seconds), rewarm: REWARM_SECONDS },
+      windows: {
+        slot,
+        warmUp: warmUpSeconds(seconds),
+        rewarm: Math.min(warmUpSeconds(seconds), REWARM_SECONDS),
+      },
       signing: await signing(),
     };
   } finally {
