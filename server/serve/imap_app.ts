@@ -383,14 +383,11 @@ export class ImapApplication {
   /**
    * Runs `check` about every period (the shortest of the keep-alive, the idle timeout and
    * 30 s) while the session lives, on one timer shared by every session: a session is checked
-   * at most one period late, as with a timer of its own.
-   */
-  /**
-   * Adds a session's idle check to the one timer of all sessions, started when none runs. The
-   * timer ends at a tick that finds no session left (or at `close()`), not with the last
-   * session: under a client that connects and leaves, as `openssl s_time` does, the sessions
-   * often all ended between two handshakes, and each new one set up a timer (an object and an
-   * entry in Deno's map of timers) that the next cleared.
+   * at most one period late, as with a timer of its own. The timer starts when none runs and
+   * ends at a tick that finds no session left (or at `close()`), not with the last session:
+   * under clients that connect and leave, as `openssl s_time` does, the sessions often all
+   * ended between two handshakes, and each new one set up a timer (an object and an entry in
+   * Deno's map of timers) that the next cleared.
    */
   #watchIdle(check: () => void): Slot<() => void> {
     const slot = this.#idleChecks.add(check);
