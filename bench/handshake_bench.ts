@@ -71,7 +71,13 @@ export interface HandshakeFigures {
   readonly dovecot: number | null;
   readonly rustls: number;
   /** How the three servers were compared: two windows of `slot` s each, after warm-ups. */
-  readonly windows: { readonly slot: number; readonly warmUp: number; readonly rewarm: number };
+  readonly windows: {
+    readonly slot: number;
+    readonly warmUp: number;
+    readonly rewarm: number;
+    /** P Postern, R Deno.listenTls, D Dovecot (when installed). */
+    readonly order: string;
+  };
   /** The machine's time per handshake with each server, over its two windows. */
   readonly splits: {
     readonly postern: MachineSplit;
@@ -232,7 +238,7 @@ async function mirrored(
   caPath: string,
   clients: number,
   slot: number,
-  warmUp: number,
+  warm: { readonly first: number; readonly later: number },
   onWindow: (server: number, from: number, to: number) => void,
 ): Promise<Measured[]> {
   const sums: (Measured | null)[] = servers.map(() => null);
@@ -240,8 +246,7 @@ async function mirrored(
   for (const index of order) {
     const server = servers[index]!;
     const sum = sums[index] ?? null;
-    const warm = sum === null ? warmUp : Math.min(warmUp, REWARM_SECONDS);
-    await parallelSTime(server.port, caPath, clients, warm);
+    await parallelSTime(server.port, caPath, clients, sum === null ? warm.first : warm.later);
     const from = Date.now();
     const window = await timedWindow(server.port, caPath, clients, slot, server.cpuSeconds);
     onWindow(index, from, Date.now());
@@ -356,13 +361,15 @@ export async function benchHandshakes(
       ...(dovecot === null ? [] : [{ port: dovecot.port, cpuSeconds: dovecot.cpuSeconds }]),
     ];
     const slot = Math.max(1, Math.round(seconds / 2));
+    const warmUp = warmUpSeconds(seconds);
+    const rewarm = Math.min(warmUp, REWARM_SECONDS);
     const posternWindows: { from: number; to: number }[] = [];
     const sums = await mirrored(
       servers,
       caPath,
       clients,
       slot,
-      warmUpSeconds(seconds),
+      { first: warmUp, later: rewarm },
       (index, from, to) => {
         if (index === 0) posternWindows.push({ from, to });
       },
@@ -390,11 +397,7 @@ export async function benchHandshakes(
         dovecot: dovecotSum === undefined ? null : splitOf(dovecotSum),
         rustls: splitOf(rustls),
       },
-      windows: {
-        slot,
-        warmUp: warmUpSeconds(seconds),
-        rewarm: Math.min(warmUpSeconds(seconds), REWARM_SECONDS),
-      },
+      windows: { slot, warmUp, rewarm, order: dovecot === null ? "P R R P" : "P R D D R P" },
       signing: await signing(),
     };
   } finally {
@@ -415,7 +418,7 @@ export function formatHandshakes(f: HandshakeFigures): string {
       ratio(f.dovecot)
     }), Deno.listenTls ${f.rustls.toFixed(0)} (${
       ratio(f.rustls)
-    }); two windows of ${f.windows.slot} s each, in the order P R D D R P, after ${f.windows.warmUp} s (then ${f.windows.rewarm} s) of warm-up`,
+    }); two windows of ${f.windows.slot} s each, in the order ${f.windows.order}, after ${f.windows.warmUp} s (then ${f.windows.rewarm} s) of warm-up`,
     ...f.modes.map((m) =>
       `  Postern tls.signing ${m.mode.padEnd(5)}: ${
         m.rate.toFixed(0).padStart(5)
