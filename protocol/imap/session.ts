@@ -18,7 +18,7 @@ import type { Account, MailStore } from "../../mailstore/mail_store.ts";
 import { MailStoreError } from "../../mailstore/mail_store.ts";
 import type { CertificateIdentity } from "../x509/identity.ts";
 import type { AuthContext, ImapAuthenticator } from "./auth.ts";
-import { capabilities } from "./capabilities.ts";
+import { capabilities, type CapabilityInputs } from "./capabilities.ts";
 import { COMMANDS } from "./commands/mod.ts";
 import { continueAuthenticate } from "./commands/authenticate.ts";
 import { continueIdle } from "./commands/idle.ts";
@@ -109,6 +109,14 @@ type Outcome = "ok" | "no" | "bad" | "pending";
 const IGNORE = (): void => {};
 const IGNORE_RESULT = () => IGNORE;
 
+/**
+ * The encoded `* OK` greetings, by what they say: every connection of a listener gets the same
+ * one, and building it (the capability list, its encoding) cost about 8 µs per connection.
+ * Bounded: the keys come from the configuration, a handful at most.
+ */
+const GREETINGS = new Map<string, Uint8Array>();
+const MAX_GREETINGS = 32;
+
 /** A step run once a command's responses are out (`ImapSession.#afterCompletion`). */
 type AfterCompletion = "close" | "startTls" | "compress" | "tooManyAuthFailures";
 
@@ -170,7 +178,8 @@ export class ImapSession {
   /** The output size at which the command in progress flushes early (`maybeFlush`). */
   #flushAt = FIRST_FLUSH;
   #ctx: CommandContext | null = null;
-  #receiver: CommandReceiver;
+  /** Made at the first bytes (a connection that closes after the greeting needs none). */
+  #receiver: CommandReceiver | null = null;
   #queue: Promise<void> = Promise.resolve();
   #out = new Output();
   readonly #sliceMs: number | undefined;
@@ -214,7 +223,6 @@ export class ImapSession {
     this.#sliceMs = options.sliceMs;
     this.#idFields = options.idFields ?? {};
     this.#preauth = options.preauth ?? null;
-    this.#receiver = this.#newReceiver();
   }
 
   /** True while the client is in IDLE, for the driver's idle-timeout policy. */
@@ -239,7 +247,7 @@ export class ImapSession {
 
   /** Octets received but not yet processed; a driver may stop reading while this is large. */
   get bufferedInput(): number {
-    return this.#receiver.buffered;
+    return this.#receiver?.buffered ?? 0;
   }
 
   /** The server greeting (RFC 9051, Section 7.1.1 and 7.1.4). */
@@ -252,10 +260,17 @@ export class ImapSession {
         this.#state = { kind: "authenticated", account };
       });
       out.line(`* PREAUTH [CAPABILITY ${this.#caps(true).join(" ")}] ${this.#serverName} ready`);
-    } else {
-      out.line(`* OK [CAPABILITY ${this.#caps(false).join(" ")}] ${this.#serverName} ready`);
+      return out.take();
     }
-    return out.take();
+    // A copy of the shared bytes: the driver may encrypt what it is given in place.
+    // The key holds all that the text depends on: the capabilities' inputs and the name.
+    const key = JSON.stringify(this.#capsInputs(false)) + this.#serverName;
+    const known = GREETINGS.get(key);
+    if (known !== undefined) return known.slice();
+    out.line(`* OK [CAPABILITY ${this.#caps(false).join(" ")}] ${this.#serverName} ready`);
+    const bytes = out.take();
+    if (GREETINGS.size < MAX_GREETINGS) GREETINGS.set(key, bytes.slice());
+    return bytes;
   }
 
   /**
@@ -264,9 +279,10 @@ export class ImapSession {
    */
   receive(data: Uint8Array): Promise<void> {
     if (this.#closed || this.#awaitingTls) return Promise.resolve();
-    this.#receiver.push(data);
+    const receiver = this.#receiver ??= this.#newReceiver();
+    receiver.push(data);
     // A driver that does not await receive() must not make the backlog unbounded.
-    if (this.#receiver.buffered > this.#limits.maxLiteral * 2 + 1024 * 1024) {
+    if (receiver.buffered > this.#limits.maxLiteral * 2 + 1024 * 1024) {
       return this.bye("Too much unprocessed input");
     }
     return this.#schedule(() => this.#process());
@@ -277,7 +293,7 @@ export class ImapSession {
     this.#tls = true;
     this.#identity = identity;
     this.#awaitingTls = false;
-    this.#receiver = this.#newReceiver();
+    this.#receiver = null;
   }
 
   /** Server-initiated end (shutdown, revoked certificate): `* BYE` and close. */
@@ -353,7 +369,7 @@ export class ImapSession {
 
   async #process(): Promise<void> {
     while (!this.#closed && !this.#awaitingTls) {
-      const event = this.#receiver.next();
+      const event = this.#receiver?.next() ?? null;
       if (event === null) break;
       await this.#onEvent(event);
       // Answers to pipelined commands go out together (one write, not one per command) once
@@ -744,7 +760,12 @@ export class ImapSession {
   }
 
   #caps(authenticated: boolean): string[] {
-    return capabilities({
+    return capabilities(this.#capsInputs(authenticated));
+  }
+
+  /** Everything the capability list depends on (`capabilities` reads nothing else). */
+  #capsInputs(authenticated: boolean): CapabilityInputs {
+    return {
       tls: this.#tls,
       starttlsAvailable: this.#starttlsAvailable,
       hasIdentity: this.#identity !== null,
@@ -754,7 +775,7 @@ export class ImapSession {
       quota: this.#quota !== null,
       compress: this.#compressOffered && !this.#compressed,
       appendLimit: this.#limits.maxLiteral,
-    });
+    };
   }
 
   /** The context of the command tagged `tag`: one object per session, built on first use. */
@@ -942,7 +963,7 @@ export class ImapSession {
     this.#flush();
     // Drop anything pipelined after STARTTLS in plaintext (RFC 9051, Section 6.2.1).
     this.#awaitingTls = true;
-    this.#receiver = this.#newReceiver();
+    this.#receiver = null;
     this.#upgrade = Promise.resolve().then(() => this.onStartTls());
   }
 
@@ -950,7 +971,7 @@ export class ImapSession {
     this.#flush();
     this.#compressed = true;
     // Input after COMPRESS is compressed: nothing buffered in the clear may be read as it.
-    this.#receiver = this.#newReceiver();
+    this.#receiver = null;
     this.#upgrade = Promise.resolve().then(() => this.onCompress());
   }
 

@@ -17,6 +17,27 @@ Deno.test("ImapSession greets with capabilities that reflect TLS", async () => {
   assert.doesNotMatch(g2, /AUTH=PLAIN/);
 });
 
+Deno.test("ImapSession's greeting is the same text each time, in an array of its own", async () => {
+  const store = await newStore();
+  const dec = new TextDecoder();
+  const first = new TestClient(store).session.greeting();
+  const text = dec.decode(first);
+  first.fill(0); // a driver may encrypt it in place
+  assert.equal(dec.decode(new TestClient(store).session.greeting()), text);
+  // What the greeting says still follows each session's settings.
+  const named = dec.decode(new TestClient(store, { serverName: "mx1" }).session.greeting());
+  assert.match(named, /\] mx1 ready\r\n$/);
+  const small = dec.decode(
+    new TestClient(store, { limits: { maxLiteral: 1000 } }).session.greeting(),
+  );
+  assert.match(small, / APPENDLIMIT=1000 /);
+  const certified = new TestClient(store, {
+    peer: { address: "127.0.0.1:1", identity: fakeIdentity("alice@example.org") },
+  });
+  assert.match(dec.decode(certified.session.greeting()), /AUTH=EXTERNAL/);
+  assert.doesNotMatch(text, /AUTH=EXTERNAL/);
+});
+
 Deno.test("ImapSession refuses LOGIN without TLS and allows it after STARTTLS", async () => {
   const store = await newStore();
   const c = new TestClient(store, { tls: false, starttlsAvailable: true });
