@@ -3,6 +3,7 @@
  * `deno bench -A bench/crypto_bench.ts`; each group prints the native/noble ratio, and the
  * choice of `defaultProvider` in protocol/crypto/mod.ts follows these figures.
  */
+import { createCipheriv } from "node:crypto";
 import type { CryptoProvider, PrivateKey } from "../protocol/crypto/provider.ts";
 import { nobleProvider } from "../protocol/crypto/noble.ts";
 import { nativeProvider } from "../protocol/crypto/native.ts";
@@ -131,4 +132,27 @@ for (const p of PROVIDERS) {
   Deno.bench(`HMAC-SHA-256, 32 bytes (${p.name})`, { group: "hmac", baseline }, () => {
     p.hmac("SHA-256", PRK, PRK);
   });
+}
+
+/**
+ * The native provider's AES-GCM against node:crypto's own `aes-128-gcm` cipher per record size:
+ * from 2 KiB the provider composes an ECB keystream and a GMAC (protocol/crypto/_gcm_composed.ts),
+ * below it uses that cipher.
+ */
+{
+  const key = nobleProvider.randomBytes(16);
+  const composed = nativeProvider.createAead("AES-128-GCM", key);
+  for (const size of [300, 1024, 1300, 2048, 4096, 16384]) {
+    const record = RECORD.subarray(0, size);
+    Deno.bench(`aes-128-gcm cipher, ${size} B`, { group: `gcm-${size}`, baseline: true }, () => {
+      const cipher = createCipheriv("aes-128-gcm", key, NONCE);
+      cipher.setAAD(AAD);
+      cipher.update(record);
+      cipher.final();
+      cipher.getAuthTag();
+    });
+    Deno.bench(`native provider, ${size} B`, { group: `gcm-${size}` }, () => {
+      composed.seal(NONCE, AAD, record);
+    });
+  }
 }

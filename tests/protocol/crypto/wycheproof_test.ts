@@ -216,7 +216,7 @@ Deno.test("default: ChaCha20-Poly1305 passes Wycheproof chacha20_poly1305_test.j
 });
 
 Deno.test("native: AES-GCM composed of ECB and GMAC passes Wycheproof aes_gcm_test.json", () => {
-  // The native provider takes this path only for records of 1 KiB and more; here it runs every
+  // The native provider takes this path only for records of 2 KiB and more; here it runs every
   // vector of the sizes it serves (96-bit nonces, 16-byte tags, AES-128 and AES-256).
   const file = load("aes_gcm_test.json");
   const groups = file.testGroups.filter((g) =>
