@@ -176,6 +176,7 @@ export class ComposedGcm {
     out: Uint8Array,
     offset: number,
   ): void {
+    if (nonce.length !== 12) throw new RangeError("AES-GCM nonce of 12 bytes");
     const length = plaintext.length + trailer.length;
     const padded = (aad.length + 15) & ~15;
     ghashInput = scratch(ghashInput, padded + length + 16);
@@ -200,7 +201,7 @@ export class ComposedGcm {
   /** The plaintext of `ciphertextAndTag`, or null when its tag does not verify. */
   open(nonce: Uint8Array, aad: Uint8Array, ciphertextAndTag: Uint8Array): Uint8Array | null {
     const length = ciphertextAndTag.length - 16;
-    if (length < 0) return null;
+    if (length < 0 || nonce.length !== 12) return null;
     const padded = (aad.length + 15) & ~15;
     ghashInput = scratch(ghashInput, padded + length + 16);
     const g = ghashInput;

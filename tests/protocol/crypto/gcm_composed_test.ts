@@ -88,3 +88,15 @@ Deno.test("ComposedGcm: refuses keys other than AES-128 and AES-256", () => {
   assert.equal(ComposedGcm.fits(257, 100), false);
   assert.equal(ComposedGcm.fits(0, 65537), false);
 });
+
+Deno.test("ComposedGcm: a nonce other than 12 bytes is refused, not padded", () => {
+  const gcm = new ComposedGcm(random(16));
+  const out = new Uint8Array(4096 + 16);
+  assert.throws(
+    () => gcm.sealInto(random(8), new Uint8Array(0), random(4096), new Uint8Array(0), out, 0),
+    RangeError,
+  );
+  gcm.sealInto(random(12).fill(1), new Uint8Array(0), random(4096), new Uint8Array(0), out, 0);
+  assert.equal(gcm.open(new Uint8Array(16).fill(1), new Uint8Array(0), out), null);
+  assert.equal(gcm.open(new Uint8Array(12).fill(1), new Uint8Array(0), out.subarray(0, 15)), null);
+});
