@@ -136,13 +136,13 @@ for (const p of PROVIDERS) {
 
 /**
  * The native provider's AES-GCM against node:crypto's own `aes-128-gcm` cipher per record size:
- * from 2 KiB the provider composes an ECB keystream and a GMAC (protocol/crypto/_gcm_composed.ts),
+ * from 4 KiB the provider composes an ECB keystream and a GMAC (protocol/crypto/_gcm_composed.ts),
  * below it uses that cipher.
  */
 {
   const key = nobleProvider.randomBytes(16);
   const composed = nativeProvider.createAead("AES-128-GCM", key);
-  for (const size of [300, 1024, 1300, 2048, 4096, 16384]) {
+  for (const size of [300, 1300, 2048, 3072, 4096, 16384]) {
     const record = RECORD.subarray(0, size);
     Deno.bench(`aes-128-gcm cipher, ${size} B`, { group: `gcm-${size}`, baseline: true }, () => {
       const cipher = createCipheriv("aes-128-gcm", key, NONCE);

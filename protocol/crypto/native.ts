@@ -57,7 +57,7 @@ import { bigIntToMinimalBytes, bitLength } from "./_bigint.ts";
 import { checkRsaPublicKey } from "./_rsa.ts";
 import { generateRsaKey } from "./_rsa_keygen.ts";
 import { systemRandomBytes } from "./noble.ts";
-import { ComposedGcm } from "./_gcm_composed.ts";
+import { composedGcmFits, composedGcmOpen, composedGcmSealInto } from "./_gcm_composed.ts";
 
 const NO_BYTES = new Uint8Array(0);
 
@@ -91,12 +91,13 @@ const EC_ALGORITHM_ID: Readonly<Record<EcCurve, Uint8Array>> = {
 const JOIN_BELOW = 4096;
 
 /**
- * AES-GCM inputs from this many bytes (content and trailer) are sealed and opened by
- * `ComposedGcm` (an ECB keystream and a GMAC, see _gcm_composed.ts), smaller ones by the plain
- * cipher. `deno bench -A bench/crypto_bench.ts --filter "/ B$/"`, per seal: 1,024 and 1,300
- * bytes within 3 % either way, 4 KiB 28.8 µs plain against 20.1, 16 KiB 91.3 against 48.4.
+ * AES-GCM inputs from this many bytes (content and trailer) are sealed and opened composed of an
+ * ECB keystream and a GMAC (see _gcm_composed.ts), smaller ones by the plain cipher. Per seal,
+ * plain against composed (`deno bench -A bench/crypto_bench.ts --filter "/ B$/"` for the plain
+ * figures and the provider's): 1-2 KiB within 3-6 % either way, 4 KiB 26.0-27.3 µs against
+ * 19.6-20.2, 16 KiB 94-97 against 51.
  */
-const COMPOSE_FROM = 2048;
+const COMPOSE_FROM = 4096;
 
 /**
  * A plain Uint8Array of a Node Buffer's bytes. A Buffer that spans its whole ArrayBuffer owns it
@@ -170,8 +171,6 @@ class NativeAead implements Aead {
   readonly #cipherName: (typeof NODE_CIPHER)[AeadAlgorithm];
   readonly #key: Uint8Array;
   readonly #options: { readonly authTagLength: number };
-  /** AES-GCM for large records, made at the first one (null: not yet, or ChaCha20-Poly1305). */
-  #composed: ComposedGcm | null = null;
 
   constructor(algorithm: AeadAlgorithm, key: Uint8Array) {
     checkAeadKey(algorithm, key);
@@ -192,11 +191,10 @@ class NativeAead implements Aead {
       : createCipheriv(name, this.#key, nonce, this.#options);
   }
 
-  /** The composed AES-GCM when it serves inputs of these sizes, else null. */
-  #composedFor(aadLength: number, textLength: number): ComposedGcm | null {
-    if (textLength < COMPOSE_FROM || this.#cipherName === "chacha20-poly1305") return null;
-    if (!ComposedGcm.fits(aadLength, textLength)) return null;
-    return this.#composed ??= new ComposedGcm(this.#key);
+  /** Whether AES-GCM composed of ECB and GMAC serves inputs of these sizes. */
+  #composes(aadLength: number, textLength: number): boolean {
+    return textLength >= COMPOSE_FROM && this.#cipherName !== "chacha20-poly1305" &&
+      composedGcmFits(aadLength, textLength);
   }
 
   #decipher(nonce: Uint8Array) {
@@ -208,10 +206,9 @@ class NativeAead implements Aead {
 
   seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
     if (nonce.length !== this.nonceLength) throw new CryptoError("Invalid AEAD nonce length");
-    const composed = this.#composedFor(aad.length, plaintext.length);
-    if (composed !== null) {
+    if (this.#composes(aad.length, plaintext.length)) {
       const out = new Uint8Array(plaintext.length + this.tagLength);
-      composed.sealInto(nonce, aad, plaintext, NO_BYTES, out, 0);
+      composedGcmSealInto(this, this.#key, nonce, aad, plaintext, NO_BYTES, out, 0);
       return out;
     }
     const cipher = this.#cipher(nonce);
@@ -233,9 +230,8 @@ class NativeAead implements Aead {
     offset: number,
   ): void {
     const length = checkSealInto(this, nonce, plaintext, trailer, out, offset);
-    const composed = this.#composedFor(aad.length, length);
-    if (composed !== null) {
-      composed.sealInto(nonce, aad, plaintext, trailer, out, offset);
+    if (this.#composes(aad.length, length)) {
+      composedGcmSealInto(this, this.#key, nonce, aad, plaintext, trailer, out, offset);
       return;
     }
     const cipher = this.#cipher(nonce);
@@ -266,8 +262,9 @@ class NativeAead implements Aead {
     if (nonce.length !== this.nonceLength) return null;
     if (ciphertextAndTag.length < this.tagLength) return null;
     const split = ciphertextAndTag.length - this.tagLength;
-    const composed = this.#composedFor(aad.length, split);
-    if (composed !== null) return composed.open(nonce, aad, ciphertextAndTag);
+    if (this.#composes(aad.length, split)) {
+      return composedGcmOpen(this, this.#key, nonce, aad, ciphertextAndTag);
+    }
     try {
       const decipher = this.#decipher(nonce);
       decipher.setAuthTag(ciphertextAndTag.subarray(split));

@@ -175,8 +175,8 @@ export function suiteByCode(code: number): Suite | null {
 /**
  * Our default cipher suite preference. All three are offered (RFC 8446, Section 9.1 mandates
  * AES-128-GCM); ChaCha20-Poly1305 comes first because it is what this runtime does fastest: a
- * 16 KiB record in 13 µs through node:crypto (about 1.2 GB/s) against 48 µs for AES-128-GCM as the
- * native provider composes it and 91 µs with Deno's own AES-GCM cipher
+ * 16 KiB record in 13 µs through node:crypto (about 1.2 GB/s) against 51 µs for AES-128-GCM as
+ * the native provider composes it and 94 µs with Deno's own AES-GCM cipher
  * (`deno bench -A bench/crypto_bench.ts`); bulk FETCH runs about twice as fast.
  */
 export const DEFAULT_SUITES: readonly CipherSuiteName[] = [

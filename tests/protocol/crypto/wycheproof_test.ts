@@ -25,7 +25,7 @@ import {
 import { nobleProvider } from "../../../protocol/crypto/noble.ts";
 import { nativeProvider } from "../../../protocol/crypto/native.ts";
 import { defaultProvider } from "../../../protocol/crypto/mod.ts";
-import { ComposedGcm } from "../../../protocol/crypto/_gcm_composed.ts";
+import { composedGcmOpen, composedGcmSealInto } from "../../../protocol/crypto/_gcm_composed.ts";
 
 const DIR = new URL("../../fixtures/wycheproof/", import.meta.url);
 
@@ -216,20 +216,20 @@ Deno.test("default: ChaCha20-Poly1305 passes Wycheproof chacha20_poly1305_test.j
 });
 
 Deno.test("native: AES-GCM composed of ECB and GMAC passes Wycheproof aes_gcm_test.json", () => {
-  // The native provider takes this path only for records of 2 KiB and more; here it runs every
+  // The native provider takes this path only for records of 4 KiB and more; here it runs every
   // vector of the sizes it serves (96-bit nonces, 16-byte tags, AES-128 and AES-256).
   const file = load("aes_gcm_test.json");
   const groups = file.testGroups.filter((g) =>
     num(g.ivSize) === 96 && num(g.tagSize) === 128 && [128, 256].includes(num(g.keySize))
   );
   runAll({ ...file, testGroups: groups }, (_group, t) => {
-    const gcm = new ComposedGcm(hex(t.key));
+    const key = hex(t.key);
     const iv = hex(t.iv), aad = hex(t.aad), msg = hex(t.msg);
     const sealed = new Uint8Array([...hex(t.ct), ...hex(t.tag)]);
-    const opened = gcm.open(iv, aad, sealed);
+    const opened = composedGcmOpen(key, key, iv, aad, sealed);
     if (t.result !== "valid") return opened === null;
     const out = new Uint8Array(msg.length + 16);
-    gcm.sealInto(iv, aad, msg, new Uint8Array(0), out, 0);
+    composedGcmSealInto({}, key, iv, aad, msg, new Uint8Array(0), out, 0);
     return opened !== null && sameBytes(opened, msg) && sameBytes(out, sealed);
   });
 });
