@@ -26,7 +26,7 @@ export const COMPOSED_MAX_AAD = 256;
 export const COMPOSED_MAX_TEXT = 64 * 1024;
 
 /**
- * Scratch shared by every instance (calls are synchronous and never nest): the counter blocks,
+ * Scratch shared by every call (calls are synchronous and never nest): the counter blocks,
  * and the GHASH input `A || pad || C`. Grown on demand up to the limits above.
  */
 let counters: Uint8Array<ArrayBuffer> = new Uint8Array(0);
