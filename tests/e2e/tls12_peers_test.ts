@@ -556,6 +556,35 @@ Deno.test("curl --tls-max 1.2 upgrades with STARTTLS and fetches", async () => {
   });
 });
 
+Deno.test("openssl s_client -tls1_2 echoes 1 MiB intact with each ECDSA suite (AES-GCM records of 16 KiB composed)", async () => {
+  // Records of 4 KiB and more take the AES-GCM composed of ECB and GMAC (protocol/crypto/
+  // _gcm_composed.ts) both ways: with TLS 1.2's 13-byte additional data and explicit nonces.
+  const pki = await makeOpensslPki();
+  const leaf = await pki.server("ec256");
+  const server = await startTestServer({
+    certPem: leaf.certPem + pki.ca.certPem,
+    keyPem: leaf.keyPem,
+    minVersion: "1.2",
+  });
+  const payload = echoPayload(1024);
+  try {
+    for (const [cipher] of ECDSA_SUITES) {
+      const r = await runPeer(
+        "openssl",
+        opensslArgs(server.port, pki.ca.certPath, ["-tls1_2", "-quiet", "-cipher", cipher]),
+        payload,
+        30_000,
+      );
+      assert.equal(r.code, 0, `${cipher}: ${r.stderr.slice(-800)}`);
+      assert.equal(r.stdout.length, payload.length, `${cipher} echoed ${r.stdout.length} bytes`);
+      assert.ok(r.stdout.every((b, i) => b === payload[i]), `${cipher}: the echo differs`);
+    }
+  } finally {
+    await server.close();
+    await pki.remove();
+  }
+});
+
 Deno.test("openssl s_client -tls1_2 sees PKCS#1 only when offered nothing better, and the refusals", async () => {
   const pki = await makeOpensslPki();
   const leaf = await pki.server("rsa2048");
