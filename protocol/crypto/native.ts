@@ -262,10 +262,10 @@ class NativeAead implements Aead {
     if (nonce.length !== this.nonceLength) return null;
     if (ciphertextAndTag.length < this.tagLength) return null;
     const split = ciphertextAndTag.length - this.tagLength;
-    if (this.#composes(aad.length, split)) {
-      return composedGcmOpen(this, this.#key, nonce, aad, ciphertextAndTag);
-    }
     try {
+      if (this.#composes(aad.length, split)) {
+        return composedGcmOpen(this, this.#key, nonce, aad, ciphertextAndTag);
+      }
       const decipher = this.#decipher(nonce);
       decipher.setAuthTag(ciphertextAndTag.subarray(split));
       decipher.setAAD(aad, { plaintextLength: split });
