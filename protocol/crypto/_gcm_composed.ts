@@ -138,11 +138,7 @@ function hashKeyAndKeystream(
   // Words in the platform's order (a view at offset 0 of a buffer of our own), so the nonce's
   // three words are copied as they are and the counter is byte-swapped to big-endian.
   const c = new Uint32Array(counters.buffer, 0, blocks * 4);
-  c[0] =
-    c[1] =
-    c[2] =
-    c[3] =
-      0;
+  c.fill(0, 0, 4);
   const n = new Uint32Array(3);
   new Uint8Array(n.buffer).set(nonce);
   const n0 = n[0]!, n1 = n[1]!, n2 = n[2]!;
