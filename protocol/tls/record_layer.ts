@@ -160,11 +160,15 @@ export class RecordProtection<S extends KeyStage = KeyStage> {
     return this.#seq;
   }
 
+  /**
+   * The nonce of the next record. The sequence number is taken only once its AEAD call has
+   * returned: an AEAD that throws leaves no gap, so the alert sealed after it stays readable.
+   */
   #nextNonce(): Uint8Array {
     if (this.#seq >= this.#sequenceLimit) {
       throw new TlsAlert("internal_error", "Record sequence number exhausted");
     }
-    return this.#nonceFor(this.#seq++);
+    return this.#nonceFor(this.#seq);
   }
 
   #nonceFor(seq: number): Uint8Array {
@@ -211,6 +215,7 @@ export class RecordProtection<S extends KeyStage = KeyStage> {
       length & 0xff,
     ]);
     const sealed = this.#aead.seal(this.#nextNonce(), header, inner);
+    this.#seq++;
     const out = new Uint8Array(HEADER_LENGTH + sealed.length);
     out.set(header);
     out.set(sealed, HEADER_LENGTH);
@@ -248,6 +253,7 @@ export class RecordProtection<S extends KeyStage = KeyStage> {
       out,
       offset + HEADER_LENGTH,
     );
+    this.#seq++;
     return HEADER_LENGTH + length;
   }
 
@@ -271,10 +277,7 @@ export class RecordProtection<S extends KeyStage = KeyStage> {
    * does not authenticate. Malformed inner plaintext still throws.
    */
   tryOpen(record: TlsRecord): OpenedRecord | null {
-    if (this.#seq >= this.#sequenceLimit) {
-      throw new TlsAlert("internal_error", "Record sequence number exhausted");
-    }
-    const nonce = this.#nonceFor(this.#seq);
+    const nonce = this.#nextNonce();
     const inner = this.#aead.open(nonce, record.header, record.fragment);
     if (inner === null) return null;
     this.#seq++;

@@ -94,17 +94,21 @@ export class RecordProtection12 {
     return n;
   }
 
-  #takeSequence(): number {
+  /**
+   * The next record's sequence number, taken (by the caller) only once its AEAD call has
+   * returned: an AEAD that throws leaves no gap, so the alert sealed after it stays readable.
+   */
+  #nextSequence(): number {
     if (this.#seq >= this.#sequenceLimit) {
       throw new TlsAlert("internal_error", "Record sequence number exhausted");
     }
-    return this.#seq++;
+    return this.#seq;
   }
 
   /** Protects one record's content into a complete record of the same content type. */
   seal(type: ContentType, content: Uint8Array): Uint8Array {
     if (content.length > MAX_PLAINTEXT) throw new RangeError("Record content too long");
-    const seq = this.#takeSequence();
+    const seq = this.#nextSequence();
     let explicit: Uint8Array | null = null;
     if (this.#explicit > 0) {
       explicit = new Uint8Array(8);
@@ -115,6 +119,7 @@ export class RecordProtection12 {
       this.#additionalData(seq, type, content.length),
       content,
     );
+    this.#seq++;
     const length = this.#explicit + sealed.length;
     const out = new Uint8Array(HEADER_LENGTH + length);
     out[0] = type;
@@ -138,7 +143,7 @@ export class RecordProtection12 {
     if (plaintextLength > MAX_PLAINTEXT) {
       throw new TlsAlert("record_overflow", "Record plaintext longer than 2^14 bytes");
     }
-    const seq = this.#takeSequence();
+    const seq = this.#nextSequence();
     const explicit = this.#explicit > 0 ? f.subarray(0, this.#explicit) : null;
     const content = this.#aead.open(
       this.#nonceFor(seq, explicit),
@@ -146,6 +151,7 @@ export class RecordProtection12 {
       f.subarray(this.#explicit),
     );
     if (content === null) throw new TlsAlert("bad_record_mac", "Record authentication failed");
+    this.#seq++;
     return { type: record.type, content };
   }
 }

@@ -1,4 +1,5 @@
 /** Shared helpers for the TLS engine tests. */
+import type { Aead, AeadAlgorithm, CryptoProvider } from "../../../protocol/crypto/provider.ts";
 import { TlsAlert } from "../../../protocol/tls/alert.ts";
 
 /** The alert `fn` raises, or "none" when it returns; anything but a TlsAlert is rethrown. */
@@ -38,4 +39,39 @@ export function prng(seed: number): (n: number) => Uint8Array {
     }
     return out;
   };
+}
+
+/** A provider whose AEADs throw on the next seal while `failures.left` is above zero. */
+export function failingProvider(
+  provider: CryptoProvider,
+  failures: { left: number },
+): CryptoProvider {
+  // The provider's own methods stay reachable through the prototype (a class's methods are
+  // not own properties, so a spread would lose them).
+  const wrapped: CryptoProvider = Object.create(provider);
+  return Object.assign(wrapped, {
+    createAead(algorithm: AeadAlgorithm, key: Uint8Array): Aead {
+      const inner = provider.createAead(algorithm, key);
+      const fail = () => {
+        if (failures.left > 0) {
+          failures.left--;
+          throw new Error("AEAD failure");
+        }
+      };
+      return {
+        keyLength: inner.keyLength,
+        nonceLength: inner.nonceLength,
+        tagLength: inner.tagLength,
+        seal(...args: Parameters<typeof inner.seal>) {
+          fail();
+          return inner.seal(...args);
+        },
+        sealInto(...args: Parameters<typeof inner.sealInto>) {
+          fail();
+          inner.sealInto(...args);
+        },
+        open: (...args: Parameters<typeof inner.open>) => inner.open(...args),
+      };
+    },
+  });
 }

@@ -8,7 +8,7 @@ import {
   writePlaintextRecord,
 } from "../../../protocol/tls/record_layer.ts";
 import { ContentType, suiteByName } from "../../../protocol/tls/wire.ts";
-import { alertOf, hex, toHex } from "./_helpers.ts";
+import { alertOf, failingProvider, hex, toHex } from "./_helpers.ts";
 import { RFC8448 } from "./_rfc8448.ts";
 
 const suite = suiteByName("TLS_AES_128_GCM_SHA256");
@@ -148,4 +148,32 @@ Deno.test("sealInto() writes the same record as seal() for every suite and provi
       }
     }
   }
+});
+
+Deno.test("a seal whose AEAD throws takes no sequence number: the alert after it is readable", () => {
+  const keys = trafficKeys(provider, suite, {
+    stage: "application",
+    secret: hex(RFC8448.serverApplicationTraffic),
+  });
+  const failures = { left: 0 };
+  const w = new RecordProtection(failingProvider(provider, failures), suite, keys);
+  const r = new RecordProtection(provider, suite, keys);
+  const first = w.seal(ContentType.application_data, new Uint8Array([1]));
+  failures.left = 2;
+  assert.throws(() => w.seal(ContentType.application_data, new Uint8Array(100)), /AEAD failure/);
+  const out = new Uint8Array(w.sealedLength(100));
+  assert.throws(
+    () => w.sealInto(ContentType.application_data, new Uint8Array(100), out, 0),
+    /AEAD failure/,
+  );
+  assert.equal(w.sequence, 1);
+  const alert = w.seal(ContentType.alert, new Uint8Array([2, 80]));
+  const d = new RecordDeframer();
+  d.push(first);
+  d.push(alert);
+  const [a, b] = drain(d);
+  assert.deepEqual(Array.from(r.open(a!).content), [1]);
+  const opened = r.open(b!);
+  assert.equal(opened.type, ContentType.alert);
+  assert.deepEqual(Array.from(opened.content), [2, 80]);
 });

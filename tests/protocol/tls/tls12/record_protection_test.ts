@@ -3,6 +3,7 @@ import { TlsAlert } from "../../../../protocol/tls/alert.ts";
 import { RecordProtection12, sealLimit } from "../../../../protocol/tls/tls12/record_protection.ts";
 import { type CipherSuite12Name, suite12ByName } from "../../../../protocol/tls/tls12/wire12.ts";
 import { ContentType } from "../../../../protocol/tls/wire.ts";
+import { failingProvider } from "../_helpers.ts";
 import { provider } from "../_pair.ts";
 
 function pair(name: CipherSuite12Name): [RecordProtection12, RecordProtection12] {
@@ -111,4 +112,27 @@ Deno.test("AES-GCM keys seal at most 2^24.5 records; ChaCha20 keys are bounded b
     sealLimit(suite12ByName("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256")),
     Number.MAX_SAFE_INTEGER,
   );
+});
+
+Deno.test("a seal whose AEAD throws takes no sequence number: the alert after it is readable", () => {
+  for (
+    const name of [
+      "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+      "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    ] as const
+  ) {
+    const s = suite12ByName(name);
+    const key = new Uint8Array(s.keyLength).fill(7);
+    const iv = new Uint8Array(s.fixedIvLength).fill(9);
+    const failures = { left: 0 };
+    const w = new RecordProtection12(failingProvider(provider, failures), s, key, iv);
+    const r = new RecordProtection12(provider, s, key, iv);
+    r.open(record(w.seal(ContentType.application_data, new Uint8Array([1]))));
+    failures.left = 1;
+    assert.throws(() => w.seal(ContentType.application_data, new Uint8Array(50)), /AEAD failure/);
+    assert.equal(w.sequence, 1, name);
+    const opened = r.open(record(w.seal(ContentType.alert, new Uint8Array([2, 80]))));
+    assert.equal(opened.type, ContentType.alert, name);
+    assert.deepEqual(Array.from(opened.content), [2, 80], name);
+  }
 });
