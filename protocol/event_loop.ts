@@ -24,8 +24,14 @@ const TIMER_YIELD_EVERY = 16;
 let quickYield: (() => Promise<void>) | null = null;
 let yields = 0;
 let turnStart: (() => number) | null = null;
-/** When a pacer last resumed from a yield: a new turn began then, whatever `turnStart` says. */
+/**
+ * When a pacer last resumed from a yield: a new turn began then, whatever `turnStart` says.
+ * A zero-delay timer (`resumeTimer`) forgets it once that turn is over: a pacer made later in
+ * the same turn (a write loop makes one per write) counts the turn from the resume, not a
+ * fresh slice from its own start.
+ */
 let resumedAt = -Infinity;
+let resumeTimer = false;
 
 /**
  * Installs when the current turn of the event loop began (`performance.now()`, negative between
@@ -42,11 +48,18 @@ export function dropTurnStart(start: () => number): void {
   if (turnStart === start) turnStart = null;
 }
 
-/** How long the current turn has run at `now`, ms (0 without a turn clock or between turns). */
+/**
+ * How long the current turn has run at `now`, ms, from the later of the turn clock's start and
+ * the last resume (0 when neither is known).
+ */
 function turnAge(now: number): number {
-  if (turnStart === null) return 0;
-  const start = turnStart();
-  return start < 0 ? 0 : now - Math.max(start, resumedAt);
+  const start = Math.max(turnStart === null ? -1 : turnStart(), resumedAt);
+  return start < 0 ? 0 : now - start;
+}
+
+function endResumedTurn(): void {
+  resumeTimer = false;
+  resumedAt = -Infinity;
 }
 
 /**
@@ -106,5 +119,9 @@ export class Pacer {
     this.yields++;
     await yieldToEventLoop();
     this.#since = resumedAt = performance.now();
+    if (!resumeTimer) {
+      resumeTimer = true;
+      setTimeout(endResumedTurn, 0);
+    }
   }
 }

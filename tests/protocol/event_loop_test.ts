@@ -40,3 +40,15 @@ Deno.test("a Pacer is due once the turn it runs in has used a slice, and not aga
   }
   assert.equal(new Pacer(50).due(), false);
 });
+
+Deno.test("a Pacer made after another's resume counts the turn from that resume, until the turn ends", async () => {
+  // A write loop makes a new pacer for each write: one made late in a turn that began with
+  // another pacer's resume must not start a whole slice of its own there.
+  const first = new Pacer(0);
+  await first.yield();
+  const resumed = performance.now();
+  while (performance.now() - resumed < 60) { /* busy */ }
+  assert.equal(new Pacer(50).due(), true, "the turn began at the resume");
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.equal(new Pacer(50).due(), false, "a later turn counts only its own slice");
+});
