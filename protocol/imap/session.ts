@@ -373,9 +373,15 @@ export class ImapSession {
   }
 
   async #process(): Promise<void> {
+    // Pipelined commands in one read run one after another in microtasks, and every session's
+    // read of the same turn interleaves with them: 16 KiB of pipelined CAPABILITYs from a few
+    // clients kept the thread 30 ms from its timers and sockets (the hostile bench). So the
+    // commands of one read are paced as a long command's steps are.
+    let pacer: Pacer | null = null;
     while (!this.#closed && !this.#awaitingTls) {
       const event = this.#receiver?.next() ?? null;
       if (event === null) break;
+      pacer ??= new Pacer(this.#sliceMs);
       await this.#onEvent(event);
       // Answers to pipelined commands go out together (one write, not one per command) once
       // they add up, and always when the input runs dry (after the loop). Back-pressure applies
@@ -396,6 +402,11 @@ export class ImapSession {
           this.#logger.warn("Connection upgrade failed", { error: String(e) });
           this.#close();
         }
+      }
+      if (pacer.due()) {
+        // The answers so far leave before the pause, not after it.
+        this.#flush();
+        await pacer.yield();
       }
     }
     this.#flush();

@@ -572,3 +572,25 @@ Deno.test("a streamed FETCH whose store fails mid-body ends the connection after
   assert.equal(text.length, text.indexOf("\r\n") + 2 + 1024 * 1024 + tagged.length);
   assert.equal(c.closed, true);
 });
+
+Deno.test("pipelined commands in one read yield to the event loop between them, and answer the same", async () => {
+  const store = await newStore();
+  const transcripts: string[] = [];
+  for (const sliceMs of [0, 60_000]) {
+    const c = new TestClient(store, { sliceMs });
+    await c.login();
+    c.clear();
+    const burst = Array.from({ length: 300 }, (_, i) => `n${i} NOOP\r\n`).join("");
+    // A timer set before the read runs before its last answer only if the session yields
+    // between the commands (the memory store answers in microtasks).
+    let timerRan = false;
+    setTimeout(() => timerRan = true, 0);
+    await c.session.receive(new TextEncoder().encode(burst));
+    assert.equal(timerRan, sliceMs === 0, `slice ${sliceMs}`);
+    transcripts.push(c.take());
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  assert.equal(transcripts[0]!.split("\r\n").length, 301);
+  assert.ok(transcripts[0]!.endsWith("n299 OK NOOP completed\r\n"));
+  assert.equal(transcripts[0], transcripts[1]);
+});
