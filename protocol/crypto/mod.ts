@@ -34,7 +34,9 @@
  * Since then the noble provider computes HMAC-SHA-256 of short inputs (HKDF, Finished, the
  * RFC 6979 nonce of P-256 signing) with `_hmac_sha256.ts`: an HKDF-Expand-Label block took
  * 2.8 µs against 5.5 µs with @noble/hashes and 9.5 µs with node:crypto's createHmac (thread
- * CPU, one process, interleaved).
+ * CPU, one process, interleaved). HMAC-SHA-384 of short inputs (the SHA-384 key schedules) runs
+ * in the WebAssembly core (`_hmac_sha384.ts`): 1.7-2.2 µs per MAC against 8.7-10.7 µs for
+ * @noble/hashes and 7.1-8.7 µs for node:crypto.
  *
  * P-256 ECDSA signing goes to our WebAssembly core (`p256_wasm/`, C compiled with clang):
  * 61-96 µs per CertificateVerify signature against 204-372 µs for noble, 492-661 µs for

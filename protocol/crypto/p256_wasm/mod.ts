@@ -46,6 +46,8 @@ interface Exports {
   p256_field_op(op: number): void;
   hm_io(): number;
   hm_mac(keyLength: number, length: number): number;
+  h384_io(): number;
+  h384_mac(keyLength: number, length: number): number;
 }
 
 interface Core {
@@ -460,4 +462,34 @@ export function chachaWasmAead(
     throw new CryptoError(`Invalid CHACHA20-POLY1305 key length: ${key.length}`);
   }
   return new WasmChaCha20Poly1305(core, key, makeLarge);
+}
+
+/** Longest HMAC-SHA-384 message `h384_mac` takes (`H384_MAX_DATA` in hmac_sha384.c). */
+export const HMAC384_WASM_MAX_INPUT = 1024;
+/** Longest HMAC-SHA-384 key `h384_mac` takes: one SHA-384 block. */
+export const HMAC384_WASM_MAX_KEY = 128;
+
+/** HMAC-SHA-384 in the module: its I/O buffer and the call (hmac_sha384.c, `h384_mac`). */
+export interface Hmac384Wasm {
+  /** The key (at most 128 bytes) at 0, the MAC out at 128, the message at 176. */
+  readonly io: Uint8Array;
+  /** The MAC out: `io[128, 176)`. */
+  readonly mac48: Uint8Array;
+  /** MACs the message of `length` bytes under the key of `keyLength`; wipes both. */
+  mac(keyLength: number, length: number): void;
+}
+
+/** The module's HMAC-SHA-384, or null where the module cannot be instantiated. */
+export function hmac384Wasm(): Hmac384Wasm | null {
+  const core = load();
+  if (core === null) return null;
+  const { exports } = core;
+  const io = new Uint8Array(exports.memory.buffer, exports.h384_io(), 176 + HMAC384_WASM_MAX_INPUT);
+  return {
+    io,
+    mac48: io.subarray(128, 176),
+    mac(keyLength: number, length: number): void {
+      if (exports.h384_mac(keyLength, length) !== 1) throw new RangeError("HMAC input too long");
+    },
+  };
 }

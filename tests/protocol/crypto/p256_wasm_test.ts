@@ -369,7 +369,7 @@ const rebuildSkip = clangVersion === null
   : null;
 
 Deno.test({
-  name: `the embedded module is the build of p256.c and chacha20poly1305.c${
+  name: `the embedded module is the build of p256.c, chacha20poly1305.c and hmac_sha384.c${
     rebuildSkip ? ` (${rebuildSkip})` : ""
   }`,
   ignore: rebuildSkip !== null,

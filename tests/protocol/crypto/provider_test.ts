@@ -568,6 +568,43 @@ Deno.test("the short-input HMAC-SHA-256 matches @noble/hashes on every size up t
   assert.throws(() => hmacSha256(new Uint8Array(32), [new Uint8Array(MAX_INPUT + 1)]), RangeError);
 });
 
+Deno.test("the short-input HMAC-SHA-384 matches @noble/hashes on every size up to its limits", async () => {
+  const { hmac } = await import("@noble/hashes/hmac.js");
+  const { sha384 } = await import("@noble/hashes/sha2.js");
+  const { hmacSha384Short, MAX_INPUT, MAX_KEY } = await import(
+    "../../../protocol/crypto/_hmac_sha384.ts"
+  );
+  // Every message length around the one- and two-block tails (111/112 bytes: where the padding
+  // and the 16-byte length field stop fitting in the last block), keys of every length up to a
+  // block, and more key slots than the core keeps (four): evicted keys come back right.
+  const keys = Array.from(
+    { length: 6 },
+    (_, i) => nobleProvider.randomBytes([0, 1, 47, 48, 127, 128][i]!),
+  );
+  for (let size = 0; size <= MAX_INPUT; size += size < 300 ? 1 : 41) {
+    const key = keys[size % keys.length]!;
+    const data = nobleProvider.randomBytes(size);
+    const cut = size >> 1;
+    assert.deepEqual(
+      hmacSha384Short(key, [data.subarray(0, cut), data.subarray(cut)]),
+      hmac(sha384, key, data),
+      `key ${key.length} bytes, data ${size} bytes`,
+    );
+  }
+  const key = nobleProvider.randomBytes(MAX_KEY);
+  const data = nobleProvider.randomBytes(MAX_INPUT);
+  assert.deepEqual(hmacSha384Short(key, [data]), hmac(sha384, key, data));
+  assert.throws(() => hmacSha384Short(new Uint8Array(MAX_KEY + 1), []), RangeError);
+  assert.throws(() => hmacSha384Short(key, [new Uint8Array(MAX_INPUT + 1)]), RangeError);
+  // The provider's HMAC and HKDF go through it, and fall back beyond its limits.
+  for (const n of [48, MAX_INPUT, MAX_INPUT + 1]) {
+    const long = nobleProvider.randomBytes(n);
+    assert.deepEqual(nobleProvider.hmac("SHA-384", key, long), hmac(sha384, key, long), `${n}`);
+  }
+  const big = nobleProvider.randomBytes(MAX_KEY + 1);
+  assert.deepEqual(nobleProvider.hmac("SHA-384", big, data), hmac(sha384, big, data));
+});
+
 Deno.test("the short-input SHA-256 matches @noble/hashes on every size up to its limit", async () => {
   const { sha256 } = await import("@noble/hashes/sha2.js");
   const { sha256Short, MAX_INPUT } = await import("../../../protocol/crypto/_hmac_sha256.ts");
