@@ -15,8 +15,12 @@
  * transaction, blocking this thread only, so that no connection on an event loop meets
  * SQLITE_BUSY (and sleeps in the busy handler) while it writes.
  *
+ * It also stores the listing snapshots of the store (`_listing_snapshot.ts`): a cache, written
+ * here so that packing a large listing into SQLite never holds the event loop.
+ *
  * Messages: `{ kind: "open", ... }`, `{ kind: "write", id, ... }` (answered with
  * `{ kind: "written", id, blobId, raw }` or `{ kind: "error", id, message, raw }`),
+ * `{ kind: "snapshot", id, ... }` (answered the same way, with an empty `raw` and blobId 0),
  * `{ kind: "close" }` (answered with `{ kind: "closed" }` once its connection is closed).
  */
 /// <reference lib="deno.worker" />
@@ -46,6 +50,17 @@ export type BlobWriterRequest =
     /** The pending row's time, ms since the epoch. */
     readonly since: number;
   }
+  | {
+    readonly kind: "snapshot";
+    readonly id: number;
+    readonly mailboxId: number;
+    readonly uidValidity: number;
+    readonly modseq: number;
+    /** The listing key of the state the snapshot holds. */
+    readonly key: string;
+    /** The packed parts in order, their data views of whole ArrayBuffers, transferred. */
+    readonly parts: readonly { readonly flags: string; readonly data: Uint8Array }[];
+  }
   | { readonly kind: "close" };
 
 /** A report from the blob writer; `raw` is the request's bytes, transferred back. */
@@ -70,6 +85,9 @@ interface Statements {
   readonly searchText: StatementSync;
   readonly sortText: StatementSync;
   readonly pending: StatementSync;
+  readonly snapshotAt: StatementSync;
+  readonly snapshotDrop: StatementSync;
+  readonly snapshotPart: StatementSync;
 }
 
 let db: DatabaseSync | null = null;
@@ -107,6 +125,49 @@ function write(request: Extract<BlobWriterRequest, { kind: "write" }>): number {
   }
 }
 
+/**
+ * Replaces a mailbox's listing snapshot in one transaction, unless the one stored holds a later
+ * state of the same mailbox (two Workers' stores may both write one). A mailbox deleted
+ * meanwhile fails its foreign key.
+ */
+function writeSnapshot(request: Extract<BlobWriterRequest, { kind: "snapshot" }>): void {
+  if (db === null || statements === null || cells === null) {
+    throw new Error("Blob writer has no database");
+  }
+  lockWrites(cells, HELD_LONG);
+  try {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const stored = statements.snapshotAt.get(request.mailboxId) as
+        | { uidvalidity: number; modseq: number }
+        | undefined;
+      if (
+        stored === undefined || stored.uidvalidity !== request.uidValidity ||
+        stored.modseq <= request.modseq
+      ) {
+        statements.snapshotDrop.run(request.mailboxId);
+        request.parts.forEach((p, i) =>
+          statements!.snapshotPart.run(
+            request.mailboxId,
+            i,
+            request.uidValidity,
+            request.modseq,
+            request.key,
+            p.flags,
+            p.data,
+          )
+        );
+      }
+      db.exec("COMMIT");
+    } catch (e) {
+      if (db.isTransaction) db.exec("ROLLBACK");
+      throw e;
+    }
+  } finally {
+    unlockWrites(cells);
+  }
+}
+
 self.onmessage = (e: MessageEvent<BlobWriterRequest>) => {
   const request = e.data;
   switch (request.kind) {
@@ -124,6 +185,14 @@ self.onmessage = (e: MessageEvent<BlobWriterRequest>) => {
           searchText: db.prepare("INSERT INTO search_texts (blob_id, text) VALUES (?, ?)"),
           sortText: db.prepare("INSERT INTO sort_texts (blob_id, text) VALUES (?, ?)"),
           pending: db.prepare("INSERT INTO pending_blobs (blob_id, since) VALUES (?, ?)"),
+          snapshotAt: db.prepare(
+            "SELECT uidvalidity, modseq FROM listing_snapshots WHERE mailbox_id = ? AND part = 0",
+          ),
+          snapshotDrop: db.prepare("DELETE FROM listing_snapshots WHERE mailbox_id = ?"),
+          snapshotPart: db.prepare(
+            `INSERT INTO listing_snapshots (mailbox_id, part, uidvalidity, modseq, key, flags, data)
+             VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          ),
         };
         cells = new Int32Array(request.cells);
       } catch {
@@ -142,6 +211,19 @@ self.onmessage = (e: MessageEvent<BlobWriterRequest>) => {
         report = { kind: "error", id: request.id, message: String(error), raw };
       }
       self.postMessage(report, [raw.buffer as ArrayBuffer]);
+      return;
+    }
+    case "snapshot": {
+      // The report carries no bytes: the parts' buffers are dropped here.
+      const raw = new Uint8Array(0);
+      let report: BlobWriterReport;
+      try {
+        writeSnapshot(request);
+        report = { kind: "written", id: request.id, blobId: 0, raw };
+      } catch (error) {
+        report = { kind: "error", id: request.id, message: String(error), raw };
+      }
+      self.postMessage(report);
       return;
     }
     case "close":

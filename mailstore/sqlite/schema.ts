@@ -158,4 +158,21 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (blob_id, seq)
   );
   `,
+  // Version 9: listing snapshots (sqlite/_listing_snapshot.ts), a cache of large mailboxes'
+  // listings packed into parts of 8,192 messages, every part of one snapshot at the state of its
+  // listing key; the store brings one to the present from the rows changed and expunged since its
+  // MODSEQ. A later migration that changes messages' UIDs, MODSEQs, flags, dates or sizes without
+  // raising MODSEQs must empty it.
+  `
+  CREATE TABLE listing_snapshots (
+    mailbox_id  INTEGER NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+    part        INTEGER NOT NULL,
+    uidvalidity INTEGER NOT NULL,
+    modseq      INTEGER NOT NULL,
+    key         TEXT NOT NULL,
+    flags       TEXT NOT NULL,
+    data        BLOB NOT NULL,
+    PRIMARY KEY (mailbox_id, part)
+  );
+  `,
 ];

@@ -715,7 +715,7 @@ Deno.test("openSqliteMailStore() adds sort texts to a version 4 database; its me
     await store.close();
     const db = new DatabaseSync(path);
     db.exec(
-      "DROP TABLE blob_chunks; ALTER TABLE blobs DROP COLUMN chunks; " +
+      "DROP TABLE listing_snapshots; DROP TABLE blob_chunks; ALTER TABLE blobs DROP COLUMN chunks; " +
         "ALTER TABLE blobs DROP COLUMN nul; DROP TABLE pending_blobs; DROP TABLE sort_texts; " +
         "UPDATE schema_version SET version = 4",
     );

@@ -1,0 +1,423 @@
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import type { MessageMeta } from "../../mailstore/mail_store.ts";
+import {
+  FORMAT,
+  openSnapshot,
+  packListing,
+  PART_MESSAGES,
+  unpackListing,
+  unpackRange,
+} from "../../mailstore/sqlite/_listing_snapshot.ts";
+import { openSqliteMailStore, type SqliteMailStore } from "../../mailstore/sqlite/mod.ts";
+
+const enc = new TextEncoder();
+
+const frozen = new Map<string, readonly string[]>();
+/** The frozen flag array of a stored flag text, one per text (as the store shares them). */
+function flagList(stored: string): readonly string[] {
+  let flags = frozen.get(stored);
+  if (flags === undefined) {
+    flags = Object.freeze(stored === "" ? [] : stored.split(" "));
+    frozen.set(stored, flags);
+  }
+  return flags;
+}
+
+function plain(list: readonly MessageMeta[]) {
+  return list.map((m) => ({ ...m, flags: [...m.flags] }));
+}
+
+function sample(n: number): MessageMeta[] {
+  const kinds = [[], ["\\Seen"], ["\\Seen", "$Label"], ["\\Flagged"]];
+  return Array.from({ length: n }, (_, i) => ({
+    uid: 3 * i + 1,
+    modseq: i === 0 ? Number.MAX_SAFE_INTEGER : i + 2,
+    // A copy of the same flags (another array) shares the table entry.
+    flags: i % 5 === 4 ? [...kinds[1]!] : kinds[i % 4]!,
+    internalDate: i === 1 ? -86_400_000 : 1_700_000_000_000 + i,
+    size: i === 2 ? 2 ** 40 : 100 + i,
+  }));
+}
+
+Deno.test("a packed listing unpacks to the same messages, whole or a range at a time", () => {
+  const metas = sample(1000);
+  metas[0] = { ...metas[0]!, uid: 1 };
+  metas[999] = { ...metas[999]!, uid: 0xffff_ffff };
+  const { flags, data } = packListing(metas);
+  assert.equal(data.byteLength, 8 + 32 * 1000);
+  assert.deepEqual(JSON.parse(flags), ["", "\\Seen", "\\Seen $Label", "\\Flagged"]);
+  const whole = unpackListing(flags, data, flagList)!;
+  assert.deepEqual(plain(whole), plain(metas));
+  // Messages with the same flags share one frozen array.
+  assert.equal(whole[1]!.flags, whole[4]!.flags);
+  assert.ok(Object.isFrozen(whole[1]!.flags));
+  const reader = openSnapshot(flags, data, flagList)!;
+  const out: MessageMeta[] = [];
+  for (const [from, to] of [[0, 1], [1, 333], [333, 333], [333, 1000]]) {
+    assert.ok(unpackRange(reader, from!, to!, out));
+  }
+  assert.deepEqual(plain(out), plain(metas));
+  // A view into a larger buffer at an odd offset reads the same.
+  const shifted = new Uint8Array(data.byteLength + 3);
+  shifted.set(data, 3);
+  assert.deepEqual(plain(unpackListing(flags, shifted.subarray(3), flagList)!), plain(metas));
+  const empty = packListing([]);
+  assert.deepEqual(unpackListing(empty.flags, empty.data, flagList), []);
+});
+
+Deno.test("a malformed snapshot unpacks to null, never throws", () => {
+  const metas = sample(10);
+  const { flags, data } = packListing(metas);
+  const edit = (set: (v: DataView) => void) => {
+    const copy = data.slice();
+    set(new DataView(copy.buffer));
+    return unpackListing(flags, copy, flagList);
+  };
+  const uidAt = 8 + 3 * 8 * 10;
+  const flagAt = uidAt + 4 * 10;
+  const cases: [string, MessageMeta[] | null][] = [
+    ["not text", unpackListing(7, data, flagList)],
+    ["not bytes", unpackListing(flags, [1, 2], flagList)],
+    ["shorter than a header", unpackListing(flags, data.subarray(0, 7), flagList)],
+    ["truncated", unpackListing(flags, data.subarray(0, data.length - 1), flagList)],
+    ["longer", unpackListing(flags, new Uint8Array([...data, 0]), flagList)],
+    ["another format", edit((v) => v.setUint32(0, FORMAT + 1, true))],
+    ["a header count that differs", edit((v) => v.setUint32(4, 9, true))],
+    ["a header count beyond a part", edit((v) => v.setUint32(4, PART_MESSAGES + 1, true))],
+    ["flags not JSON", unpackListing("[", data, flagList)],
+    ["flags not an array", unpackListing('{"a":1}', data, flagList)],
+    ["a flag entry not text", unpackListing('["", 3]', data, flagList)],
+    [
+      "more flag entries than messages",
+      unpackListing(JSON.stringify(Array(11).fill("")), data, flagList),
+    ],
+    ["a flag index beyond the table", edit((v) => v.setUint32(flagAt + 4 * 3, 4, true))],
+    ["UID 0", edit((v) => v.setUint32(uidAt, 0, true))],
+    ["UIDs not ascending", edit((v) => v.setUint32(uidAt + 4 * 5, 4, true))],
+    ["MODSEQ 0", edit((v) => v.setFloat64(8 + 8 * 2, 0, true))],
+    ["MODSEQ not a number", edit((v) => v.setFloat64(8 + 8 * 2, NaN, true))],
+    ["MODSEQ beyond 2^53", edit((v) => v.setFloat64(8, 2 ** 53, true))],
+    ["a date not an integer", edit((v) => v.setFloat64(8 + 8 * 10, 0.5, true))],
+    ["a negative size", edit((v) => v.setFloat64(8 + 16 * 10 + 8, -1, true))],
+    ["an infinite size", edit((v) => v.setFloat64(8 + 16 * 10 + 8, Infinity, true))],
+  ];
+  for (const [what, result] of cases) assert.equal(result, null, what);
+  // A range that starts past a bad message still checks its order against the one before.
+  const copy = data.slice();
+  new DataView(copy.buffer).setUint32(uidAt + 4 * 6, 2, true);
+  const reader = openSnapshot(flags, copy, flagList)!;
+  assert.equal(unpackRange(reader, 6, 10, []), false);
+  // A part's first message must lie above the UID it follows.
+  const part = openSnapshot(flags, data, flagList)!;
+  assert.equal(unpackRange(part, 0, 10, [], 1), false);
+  assert.equal(unpackRange(part, 0, 10, [], 0), true);
+});
+
+/** A file store with alice's INBOX holding `n` messages (every third unseen). */
+async function filled(path: string, n: number) {
+  const store = await openSqliteMailStore(path, { startWorkers: true });
+  const account = await store.createAccount("alice", null);
+  const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+  const raw = enc.encode("Subject: s\r\n\r\nx\r\n");
+  for (let i = 0; i < n; i += 1000) {
+    const batch = Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({
+      raw,
+      flags: (i + k) % 3 === 0 ? [] : ["\\Seen"],
+    }));
+    await store.appendBatch(inbox.id, batch);
+  }
+  return { store, account, inbox };
+}
+
+/** The stored snapshot row of a mailbox, or undefined. */
+function snapshotRow(path: string, mailboxId: number) {
+  const db = new DatabaseSync(path);
+  try {
+    return db.prepare(
+      "SELECT key, flags, length(data) AS bytes FROM listing_snapshots WHERE mailbox_id = ?",
+    )
+      .get(mailboxId) as { key: string; flags: string; bytes: number } | undefined;
+  } finally {
+    db.close();
+  }
+}
+
+function edit(path: string, sql: string, ...args: (string | number)[]): void {
+  const db = new DatabaseSync(path);
+  try {
+    if (args.length === 0) db.exec(sql);
+    else db.prepare(sql).run(...args);
+  } finally {
+    db.close();
+  }
+}
+
+/** Every message of the mailbox as read from its rows, the reference a listing must equal. */
+async function fresh(store: SqliteMailStore, mailboxId: number) {
+  return plain((await store.changesSince(mailboxId, 0)).changed);
+}
+
+async function reopen(path: string): Promise<SqliteMailStore> {
+  return await openSqliteMailStore(path, { startWorkers: true });
+}
+
+Deno.test("a large mailbox's listing is stored as a snapshot and read back after a reopen", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-snapshot-" });
+  const path = `${dir}/mail.db`;
+  try {
+    let { store, inbox } = await filled(path, 3000);
+    const listed = await store.listMessages(inbox.id);
+    await store.close();
+    const row = snapshotRow(path, inbox.id)!;
+    assert.equal(row.bytes, 8 + 32 * 3000);
+    assert.deepEqual(JSON.parse(row.flags).sort(), ["", "\\Seen"]);
+    // The snapshot is what the reopened store lists: one whose flag text is changed behind its
+    // back (and still matches the mailbox's counters) shows the change.
+    edit(
+      path,
+      "UPDATE listing_snapshots SET flags = ? WHERE mailbox_id = ?",
+      '["", "$Marked"]',
+      inbox.id,
+    );
+    store = await reopen(path);
+    const read = await store.listMessages(inbox.id);
+    assert.equal(read.length, 3000);
+    assert.deepEqual(read.map((m) => m.uid), listed.map((m) => m.uid));
+    assert.ok(read.some((m) => m.flags.includes("$Marked")));
+    await store.close();
+    // Without snapshots the rows are listed: the true flags.
+    store = await openSqliteMailStore(path, { startWorkers: true, listingSnapshots: false });
+    assert.deepEqual(plain(await store.listMessages(inbox.id)), plain(listed));
+    await store.close();
+    // A mailbox deleted takes its snapshot with it.
+    store = await reopen(path);
+    await store.deleteMailbox(inbox.accountId, "INBOX").catch(() => {});
+    const big = await store.createMailbox(inbox.accountId, "Big");
+    const raw = enc.encode("Subject: s\r\n\r\nx\r\n");
+    await store.appendBatch(big.id, Array.from({ length: 1000 }, () => ({ raw })));
+    await store.listMessages(big.id);
+    await store.close();
+    assert.ok(snapshotRow(path, big.id));
+    store = await reopen(path);
+    await store.deleteMailbox(inbox.accountId, "Big");
+    await store.close();
+    assert.equal(snapshotRow(path, big.id), undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a stored snapshot catches up on the writes made since, or gives way to a listing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-snapshot-catch-up-" });
+  const path = `${dir}/mail.db`;
+  try {
+    let { store, inbox } = await filled(path, 2000);
+    await store.listMessages(inbox.id);
+    await store.close();
+    const first = snapshotRow(path, inbox.id)!.key;
+    // Writes of a store that never lists the mailbox: the snapshot falls behind.
+    store = await openSqliteMailStore(path);
+    const raw = enc.encode("Subject: t\r\n\r\ny\r\n");
+    await store.append(inbox.id, { raw, flags: ["$New"] });
+    await store.storeFlags(inbox.id, [5, 1500, 2001], "add", ["\\Flagged"]);
+    await store.storeFlags(inbox.id, [7, 8, 1999], "add", ["\\Deleted"]);
+    await store.expunge(inbox.id);
+    await store.close();
+    assert.equal(snapshotRow(path, inbox.id)!.key, first);
+    // A copy whose snapshot marks every unseen message: the caught-up listing is built on the
+    // snapshot (untouched messages keep the mark) and the changed rows replace theirs.
+    const copy = `${dir}/copy.db`;
+    await Deno.copyFile(path, copy);
+    edit(copy, "UPDATE listing_snapshots SET flags = replace(flags, '\"\"', '\"$Base\"')");
+    store = await reopen(copy);
+    const based = await store.listMessages(inbox.id);
+    const truth = await fresh(store, inbox.id);
+    await store.close();
+    assert.deepEqual(based.map((m) => m.uid), truth.map((m) => m.uid));
+    const at = (uid: number) => based.find((m) => m.uid === uid)!.flags;
+    assert.deepEqual(at(1), ["$Base"]);
+    assert.deepEqual(at(2), ["\\Seen"]);
+    assert.deepEqual(at(5), ["\\Seen", "\\Flagged"]);
+    assert.deepEqual(at(2001), ["$New", "\\Flagged"]);
+    store = await reopen(path);
+    const caught = await store.listMessages(inbox.id);
+    assert.equal(caught.length, 1998);
+    assert.deepEqual(plain(caught), await fresh(store, inbox.id));
+    await store.close();
+    // Caught up from few changes, the snapshot is not rewritten: it is still the first one,
+    // until the store closes with the listing cached at a later state.
+    assert.notEqual(snapshotRow(path, inbox.id)!.key, first);
+    // More changes than a quarter of the listing: listed afresh, exact, and stored again.
+    store = await openSqliteMailStore(path);
+    await store.storeFlags(inbox.id, caught.slice(0, 900).map((m) => m.uid), "add", ["$Many"]);
+    await store.close();
+    const stale = snapshotRow(path, inbox.id)!.key;
+    store = await reopen(path);
+    const listed = await store.listMessages(inbox.id);
+    assert.deepEqual(plain(listed), await fresh(store, inbox.id));
+    assert.equal(listed.filter((m) => m.flags.includes("$Many")).length, 900);
+    await store.close();
+    const row = snapshotRow(path, inbox.id)!;
+    assert.notEqual(row.key, stale);
+    assert.ok(JSON.parse(row.flags).includes("\\Seen $Many"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a snapshot that does not fit the mailbox is passed over and replaced", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-snapshot-bad-" });
+  const path = `${dir}/mail.db`;
+  try {
+    let { store, inbox } = await filled(path, 1500);
+    const truth = plain(await store.listMessages(inbox.id));
+    await store.close();
+    const good = snapshotRow(path, inbox.id)!;
+    const [validity, uidNext, modseq, count] = good.key.split(":");
+    const breakings: [string, string, ...(string | number)[]][] = [
+      ["truncated", "UPDATE listing_snapshots SET data = substr(data, 1, 100)"],
+      ["bad flags", "UPDATE listing_snapshots SET flags = 'x'"],
+      [
+        "another UIDVALIDITY",
+        "UPDATE listing_snapshots SET key = ?",
+        `${Number(validity) + 1}:${uidNext}:${modseq}:${count}`,
+      ],
+      [
+        "a MODSEQ beyond the mailbox's",
+        "UPDATE listing_snapshots SET key = ?",
+        `${validity}:${uidNext}:${Number(modseq) + 5}:${count}`,
+      ],
+      [
+        "another count",
+        "UPDATE listing_snapshots SET key = ?",
+        `${validity}:${uidNext}:${modseq}:1499`,
+      ],
+      // Expunge records pruned past the snapshot's MODSEQ: it could miss expunged messages.
+      [
+        "expunge records pruned",
+        "UPDATE mailboxes SET vanished_floor = highestmodseq + 1 WHERE id = 1",
+      ],
+    ];
+    for (const [what, sql, ...args] of breakings) {
+      edit(
+        path,
+        "UPDATE listing_snapshots SET flags = ? WHERE mailbox_id = ?",
+        '["", "$Wrong"]',
+        inbox.id,
+      );
+      edit(path, sql, ...args);
+      store = await reopen(path);
+      const listed = await store.listMessages(inbox.id);
+      assert.deepEqual(plain(listed), truth, what);
+      await store.close();
+      // Listed afresh, the mailbox's snapshot is stored again, right.
+      const row = snapshotRow(path, inbox.id)!;
+      assert.equal(row.key, good.key, what);
+      assert.ok(!row.flags.includes("$Wrong"), what);
+      edit(path, "UPDATE mailboxes SET vanished_floor = 0 WHERE id = 1");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a listing that leaves the cache is stored at its latest state", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-snapshot-evict-" });
+  const path = `${dir}/mail.db`;
+  // Room for one listing of 1,500 messages, not two.
+  const store = await openSqliteMailStore(path, { startWorkers: true, listingCacheMessages: 2500 });
+  try {
+    const account = await store.createAccount("alice", null);
+    const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+    const other = await store.createMailbox(account.id, "Other");
+    const raw = enc.encode("Subject: s\r\n\r\nx\r\n");
+    for (const box of [inbox, other]) {
+      await store.appendBatch(box.id, Array.from({ length: 1500 }, () => ({ raw })));
+    }
+    await store.listMessages(inbox.id);
+    // This store's own writes keep the cached listing current: its snapshot falls behind.
+    await store.storeFlags(inbox.id, [10, 20], "add", ["\\Answered"]);
+    await store.append(inbox.id, { raw, flags: ["$Late"] });
+    const current = await store.listMessages(inbox.id);
+    const written = async (box: number, key: (k: string | undefined) => boolean) => {
+      for (let i = 0; i < 200 && !key(snapshotRow(path, box)?.key); i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return snapshotRow(path, box)?.key;
+    };
+    const behind = await written(inbox.id, (k) => k !== undefined);
+    // Listing the other mailbox evicts INBOX's listing, which is stored as it is now.
+    await store.listMessages(other.id);
+    const latest = await written(inbox.id, (k) => k !== behind);
+    assert.notEqual(latest, behind);
+    assert.equal(latest!.split(":")[3], "1501");
+    assert.ok(snapshotRow(path, inbox.id)!.flags.includes("$Late"));
+    // Read back (the cache now holds the other mailbox), it is the listing as it was.
+    assert.deepEqual(plain(await store.listMessages(inbox.id)), plain(current));
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a snapshot of several parts is read whole, or not at all", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-snapshot-parts-" });
+  const path = `${dir}/mail.db`;
+  try {
+    let { store, inbox } = await filled(path, 2 * PART_MESSAGES + 100);
+    const truth = plain(await store.listMessages(inbox.id));
+    await store.close();
+    const parts = () => {
+      const db = new DatabaseSync(path);
+      try {
+        return db.prepare(
+          "SELECT part, key, length(data) AS bytes FROM listing_snapshots WHERE mailbox_id = ? ORDER BY part",
+        ).all(inbox.id) as { part: number; key: string; bytes: number }[];
+      } finally {
+        db.close();
+      }
+    };
+    const stored = parts();
+    assert.deepEqual(stored.map((p) => [p.part, p.bytes]), [
+      [0, 8 + 32 * PART_MESSAGES],
+      [1, 8 + 32 * PART_MESSAGES],
+      [2, 8 + 32 * 100],
+    ]);
+    assert.ok(stored.every((p) => p.key === stored[0]!.key));
+    // Read back whole: every part's flags marked shows in every part.
+    edit(path, "UPDATE listing_snapshots SET flags = replace(flags, '\\\\Seen', '$Read')");
+    store = await reopen(path);
+    const marked = await store.listMessages(inbox.id);
+    await store.close();
+    assert.deepEqual(marked.map((m) => m.uid), truth.map((m) => m.uid));
+    assert.ok(marked.at(-1)!.flags.includes("$Read") && marked[1]!.flags.includes("$Read"));
+    const breakings: [string, string][] = [
+      [
+        "a part of another snapshot",
+        "UPDATE listing_snapshots SET key = key || '0' WHERE part = 1",
+      ],
+      ["a part missing", "DELETE FROM listing_snapshots WHERE part = 2"],
+      [
+        "parts out of order",
+        "UPDATE listing_snapshots SET part = -part - 10 WHERE part IN (1, 2); " +
+        "UPDATE listing_snapshots SET part = part + 13 WHERE part < 0",
+      ],
+      [
+        "parts swapped",
+        "UPDATE listing_snapshots SET part = -part - 10 WHERE part IN (0, 1); " +
+        "UPDATE listing_snapshots SET part = part + 11 WHERE part < 0",
+      ],
+    ];
+    for (const [what, sql] of breakings) {
+      edit(path, "UPDATE listing_snapshots SET flags = replace(flags, '\\\\Seen', '$Read')");
+      edit(path, sql);
+      store = await reopen(path);
+      assert.deepEqual(plain(await store.listMessages(inbox.id)), truth, what);
+      await store.close();
+      assert.deepEqual(parts(), stored, what);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
