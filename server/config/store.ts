@@ -7,20 +7,24 @@ import { isLoopback } from "./values.ts";
 
 export const STORE_KINDS = ["sqlite", "postgres"] as const;
 export const STORE_TLS = ["disable", "require", "verify-full"] as const;
-const SQLITE_KEYS = ["kind", "path"];
+const SQLITE_KEYS = ["kind", "path", "listing_cache"];
 
-export const storeSchema = section({
-  kind: optional(choice(STORE_KINDS), "sqlite"),
-  /** sqlite */
-  path: v.optional(path()),
-  /** postgres */
-  url: v.optional(text()),
-  password_file: v.optional(path()),
-  pool_size: optional(int(1, 1000), 10),
-  tls: v.optional(choice(STORE_TLS)),
-  ca: v.optional(path()),
-  connect_timeout: optional(duration(1000), "10s"),
-}, "The mail store: sqlite (path) or postgres (url, password_file, pool_size, tls, ca)");
+export const storeSchema = section(
+  {
+    kind: optional(choice(STORE_KINDS), "sqlite"),
+    /** sqlite */
+    path: v.optional(path()),
+    listing_cache: optional(int(0, 100_000_000), 400_000),
+    /** postgres */
+    url: v.optional(text()),
+    password_file: v.optional(path()),
+    pool_size: optional(int(1, 1000), 10),
+    tls: v.optional(choice(STORE_TLS)),
+    ca: v.optional(path()),
+    connect_timeout: optional(duration(1000), "10s"),
+  },
+  "The mail store: sqlite (path, listing_cache) or postgres (url, password_file, pool_size, tls, ca)",
+);
 
 /** The mail store: embedded SQLite (the default) or a PostgreSQL shared by several nodes. */
 export type StoreConfig = SqliteStoreConfig | PostgresStoreConfig;
@@ -29,6 +33,12 @@ export interface SqliteStoreConfig {
   readonly kind: "sqlite";
   /** Absolute path of the database file, or null for `<data_dir>/postern.db`. */
   readonly path: string | null;
+  /**
+   * Messages the cached listings of large mailboxes (1,000 messages and more) may hold in all,
+   * about 100 bytes each; a listing not cached is read from its stored snapshot or the message
+   * rows at SELECT. Default 400,000; 0 caches none and stores no snapshots.
+   */
+  readonly listingCache: number;
 }
 
 export interface PostgresStoreConfig {
@@ -59,13 +69,16 @@ export function readStore(file: v.InferOutput<typeof storeSchema>, at: Positions
     value !== undefined && at.node(key(k)) !== undefined
   ).map(([k]) => k);
   for (const k of given) {
-    const own = kind === "sqlite" ? SQLITE_KEYS.includes(k) : k !== "path";
+    const own = kind === "sqlite" || k === "kind"
+      ? SQLITE_KEYS.includes(k)
+      : !SQLITE_KEYS.includes(k);
     if (!own) at.fail(key(k), `does not apply to kind ${kind}`);
   }
   if (kind === "sqlite") {
     return {
       kind,
       path: file.path === undefined ? null : readPath(at, key("path"), file.path, "", false),
+      listingCache: file.listing_cache,
     };
   }
   const url = file.url ?? "";

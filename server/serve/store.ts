@@ -51,6 +51,7 @@ export async function openConfiguredStore(
     if (store.path === null) await prepareDataDir(config.dataDir);
     return await openSqliteMailStore(sqlitePath(config)!, {
       ...common,
+      listingCacheMessages: store.listingCache,
       ...(relay !== undefined ? { relay } : {}),
       ...(sharedSync !== undefined ? { sharedSync } : {}),
       ...(startWorkers !== undefined ? { startWorkers } : {}),

@@ -455,7 +455,7 @@ Deno.test("parseConfig() fills in the documented defaults", () => {
     quota: { default: { storage: null, messages: null }, accounts: new Map() },
     metrics: null,
     admin: { enabled: "auto", socket: "/srv/postern/data/admin.sock" },
-    store: { kind: "sqlite", path: null },
+    store: { kind: "sqlite", path: null, listingCache: 400_000 },
     server: { workers: "auto" },
   });
   assert.deepEqual(defaultConfig("/srv/postern"), { ...config, source: null });

@@ -4,10 +4,14 @@ import { sqlitePath } from "../../../server/serve/store.ts";
 
 Deno.test("parseConfig() keeps mail in SQLite in the data directory by default", () => {
   const config = parse("data_dir: /var/lib/postern\n");
-  assert.deepEqual(config.store, { kind: "sqlite", path: null });
+  assert.deepEqual(config.store, { kind: "sqlite", path: null, listingCache: 400_000 });
   assert.equal(sqlitePath(config), "/var/lib/postern/postern.db");
-  const moved = parse("store:\n  kind: sqlite\n  path: mail/store.db\n");
-  assert.deepEqual(moved.store, { kind: "sqlite", path: "/etc/postern/mail/store.db" });
+  const moved = parse("store:\n  kind: sqlite\n  path: mail/store.db\n  listing_cache: 2000000\n");
+  assert.deepEqual(moved.store, {
+    kind: "sqlite",
+    path: "/etc/postern/mail/store.db",
+    listingCache: 2_000_000,
+  });
   assert.equal(sqlitePath(moved), "/etc/postern/mail/store.db");
 });
 
@@ -66,14 +70,19 @@ Deno.test("parseConfig() reports store mistakes with their line and column", () 
   ]);
   assert.deepEqual(
     errorsOf(
-      "store:\n  kind: postgres\n  url: postgres://u@h/db\n  pool_size: 0\n  tls: on\n  path: x\n",
+      "store:\n  kind: postgres\n  url: postgres://u@h/db\n  pool_size: 0\n  tls: on\n  path: x\n" +
+        "  listing_cache: 10\n",
     ),
     [
       "config.yaml:4:14: store.pool_size: expected a whole number from 1 to 1000, got 0",
       'config.yaml:5:8: store.tls: invalid value "on" (expected disable, require or verify-full)',
       "config.yaml:6:9: store.path: does not apply to kind postgres",
+      "config.yaml:7:18: store.listing_cache: does not apply to kind postgres",
     ],
   );
+  assert.deepEqual(errorsOf("store:\n  listing_cache: -1\n"), [
+    "config.yaml:2:18: store.listing_cache: expected a whole number from 0 to 100000000, got -1",
+  ]);
   assert.deepEqual(errorsOf("store:\n  url: postgres://u@h/db\n  pol_size: 3\n"), [
     "config.yaml:2:8: store.url: does not apply to kind sqlite",
     'config.yaml:3:3: unknown key "pol_size" in store (did you mean "pool_size"?)',
