@@ -251,16 +251,18 @@ export async function appendCorpus(
   target: ImapConnectOptions,
   n: number,
   log: (s: string) => void,
+  mailbox = "INBOX",
 ): Promise<number> {
   const c = await ImapClient.login(target, USER, PASSWORD);
   try {
+    if (mailbox !== "INBOX") await c.ok(`CREATE ${mailbox}`);
     const inFlight: Promise<unknown>[] = [];
     const t0 = performance.now();
     let lastLog = t0;
     for (let i = 0; i < n; i += APPEND_BATCH) {
       const batch: Uint8Array[] = [];
       for (let k = i; k < Math.min(n, i + APPEND_BATCH); k++) {
-        batch.push(appendBytes("INBOX", corpusMessage(k), corpusFlags(k)));
+        batch.push(appendBytes(mailbox, corpusMessage(k), corpusFlags(k)));
       }
       inFlight.push(
         c.pipeline(batch, false).then((replies) => {

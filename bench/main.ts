@@ -303,7 +303,9 @@ try {
     const messages = quick ? 10_000 : 100_000;
     console.log(`\n## Single reads on ${messages} messages: Postern vs Dovecot (mdbox)`);
     for (const workers of workerCounts) {
-      console.log(formatReads(await benchReads({ messages, rounds: quick ? 15 : 11, workers })));
+      console.log(
+        formatReads(await benchReads({ messages, rounds: quick ? 15 : 11, restarts: 3, workers })),
+      );
     }
   }
   if (wants("dbsize")) {

@@ -30,6 +30,8 @@ export interface RunningDovecot {
    * and were reaped included.
    */
   cpuSeconds(): number;
+  /** Stops the master and starts it again on the same configuration and mail (a restart). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -206,31 +208,44 @@ service lmtp {
   }${options.extraConfig ?? ""}
 `;
   await Deno.writeTextFile(`${dir}/dovecot.conf`, conf);
-  const child = new Deno.Command(DOVECOT, {
-    args: ["-F", "-c", `${dir}/dovecot.conf`],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  let up = false;
-  for (let i = 0; i < 100 && !up; i++) {
-    try {
-      const c = await Deno.connect({ hostname: "127.0.0.1", port });
-      c.close();
-      up = true;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
+  const spawn = async () => {
+    const child = new Deno.Command(DOVECOT, {
+      args: ["-F", "-c", `${dir}/dovecot.conf`],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const stderr = new Response(child.stderr).text();
+    let up = false;
+    for (let i = 0; i < 100 && !up; i++) {
+      try {
+        const c = await Deno.connect({ hostname: "127.0.0.1", port });
+        c.close();
+        up = true;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
     }
-  }
+    const end = async (): Promise<void> => {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // Already gone.
+      }
+      await child.status;
+      await stderr.catch(() => "");
+    };
+    return { child, up, end };
+  };
+  let master = await spawn();
+  const up = master.up;
   const stop = async (): Promise<void> => {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // Already gone.
-    }
-    await child.status;
-    await stderr.catch(() => "");
+    await master.end();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  const restart = async (): Promise<void> => {
+    await master.end();
+    master = await spawn();
+    if (!master.up) throw new Error("Dovecot did not start again");
   };
   for (let i = 0; i < 100 && up && lmtpPort !== null; i++) {
     try {
@@ -251,10 +266,13 @@ service lmtp {
     port,
     lmtpPort,
     dir,
-    pid: child.pid,
+    get pid() {
+      return master.child.pid;
+    },
     settings,
-    memory: () => treeMemory(child.pid),
-    cpuSeconds: () => treeCpuSeconds(child.pid),
+    memory: () => treeMemory(master.child.pid),
+    cpuSeconds: () => treeCpuSeconds(master.child.pid),
+    restart,
     stop,
   };
 }

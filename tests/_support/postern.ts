@@ -192,6 +192,11 @@ export interface PosternProcess {
   cpuSeconds(): number;
   /** Server-side TCP connections on its ports that are open (established or half-closed). */
   openConnections(): Promise<number>;
+  /**
+   * SIGTERM, wait for exit, then start the server again on the same configuration, data and
+   * ports (a restart: caches in memory are gone, the database stays).
+   */
+  restart(): Promise<void>;
   /** SIGTERM, wait for exit; returns the exit code. */
   stop(): Promise<number>;
 }
@@ -205,6 +210,68 @@ const REPO = new URL("../../", import.meta.url).pathname;
 export async function startPosternProcess(options: PosternOptions = {}): Promise<PosternProcess> {
   const ports = [freePort(), freePort()] as const;
   const prepared = await preparePostern(options, ports);
+  let server: ServerChild;
+  try {
+    server = await spawnServer(prepared.configPath, ports[0]);
+  } catch (e) {
+    await Deno.remove(prepared.dir, { recursive: true }).catch(() => {});
+    throw e;
+  }
+  return {
+    dir: prepared.dir,
+    get pid() {
+      return server.child.pid;
+    },
+    caPem: await Deno.readTextFile(prepared.caCertificate),
+    implicitPort: ports[0],
+    starttlsPort: ports[1],
+    rss() {
+      try {
+        const text = Deno.readTextFileSync(`/proc/${server.child.pid}/status`);
+        return Number(/^VmRSS:\s+(\d+) kB$/m.exec(text)?.[1] ?? "0") * 1024;
+      } catch {
+        return 0;
+      }
+    },
+    cpuSeconds() {
+      try {
+        const fields = Deno.readTextFileSync(`/proc/${server.child.pid}/stat`).split(") ")[1]!
+          .split(" ");
+        return (Number(fields[11]) + Number(fields[12])) / 100;
+      } catch {
+        return 0;
+      }
+    },
+    async openConnections() {
+      const filter = `( sport = :${ports[0]} or sport = :${ports[1]} )`;
+      const out = await new Deno.Command("ss", {
+        args: ["-Htn", "state", "established", "state", "close-wait", filter],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.trim()).length;
+    },
+    async restart() {
+      await server.stop();
+      server = await spawnServer(prepared.configPath, ports[0]);
+    },
+    async stop() {
+      const code = await server.stop();
+      await Deno.remove(prepared.dir, { recursive: true }).catch(() => {});
+      return code;
+    },
+  };
+}
+
+/** A running `postern serve` child. */
+interface ServerChild {
+  readonly child: Deno.ChildProcess;
+  /** SIGTERM, wait for exit; returns the exit code. */
+  stop(): Promise<number>;
+}
+
+/** Spawns `server/main.ts serve` with `configPath` and waits until `port` accepts connections. */
+async function spawnServer(configPath: string, port: number): Promise<ServerChild> {
   const stdoutFile = Deno.env.get("POSTERN_STDOUT_FILE");
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -231,7 +298,7 @@ export async function startPosternProcess(options: PosternOptions = {}): Promise
       join(REPO, "server/main.ts"),
       "serve",
       "--config",
-      prepared.configPath,
+      configPath,
     ],
     // The server stops when this end of its stdin closes: if this process is killed, its
     // server does not run on (server/cli/serve.ts, stopWhenStdinEnds).
@@ -257,7 +324,7 @@ export async function startPosternProcess(options: PosternOptions = {}): Promise
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
-      (await Deno.connect({ hostname: "127.0.0.1", port: ports[0] })).close();
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
       break;
     } catch {
       if (exited || Date.now() > deadline) {
@@ -270,42 +337,12 @@ export async function startPosternProcess(options: PosternOptions = {}): Promise
     }
   }
   return {
-    dir: prepared.dir,
-    pid: child.pid,
-    caPem: await Deno.readTextFile(prepared.caCertificate),
-    implicitPort: ports[0],
-    starttlsPort: ports[1],
-    rss() {
-      try {
-        const text = Deno.readTextFileSync(`/proc/${child.pid}/status`);
-        return Number(/^VmRSS:\s+(\d+) kB$/m.exec(text)?.[1] ?? "0") * 1024;
-      } catch {
-        return 0;
-      }
-    },
-    cpuSeconds() {
-      try {
-        const fields = Deno.readTextFileSync(`/proc/${child.pid}/stat`).split(") ")[1]!.split(" ");
-        return (Number(fields[11]) + Number(fields[12])) / 100;
-      } catch {
-        return 0;
-      }
-    },
-    async openConnections() {
-      const filter = `( sport = :${ports[0]} or sport = :${ports[1]} )`;
-      const out = await new Deno.Command("ss", {
-        args: ["-Htn", "state", "established", "state", "close-wait", filter],
-        stdout: "piped",
-        stderr: "null",
-      }).output();
-      return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.trim()).length;
-    },
+    child,
     async stop() {
       if (!exited) child.kill("SIGTERM");
       const s = await status;
       await lifeline.close().catch(() => {});
       await draining;
-      await Deno.remove(prepared.dir, { recursive: true }).catch(() => {});
       return s.code;
     },
   };
