@@ -524,6 +524,8 @@ export class SqliteMailStore implements MailStore, ExactStore {
    * against the mailbox row at every use, so a change by another process is seen too.
    */
   #listings = new Map<number, Listing>();
+  /** Cold reads of cacheable mailboxes' listings under way (`#listMessages`). */
+  #coldReads = new Map<number, Promise<void>>();
   /**
    * The blob reader worker, once a large message was read (or from open, with `startWorkers`);
    * null before and after.
@@ -1367,7 +1369,15 @@ export class SqliteMailStore implements MailStore, ExactStore {
     });
   }
 
-  async listMessages(mailboxId: number): Promise<readonly MessageMeta[]> {
+  listMessages(mailboxId: number): Promise<readonly MessageMeta[]> {
+    return this.#listMessages(mailboxId, false);
+  }
+
+  /**
+   * The listing, cached or read. A cacheable mailbox being read cold for another caller is not
+   * read twice: the call waits for that read (once, `joined`), then takes the cached listing.
+   */
+  async #listMessages(mailboxId: number, joined: boolean): Promise<readonly MessageMeta[]> {
     const first = await this.#call(() => {
       const m = this.#mailboxById(mailboxId);
       const cached = this.#listings.get(mailboxId);
@@ -1375,14 +1385,45 @@ export class SqliteMailStore implements MailStore, ExactStore {
         m.message_count <= SMALL_LISTING_CHUNK || cached?.key === listingKey(m) ||
         (cached !== undefined && this.#catchUp(cached, m) >= 0)
       ) {
-        return { listing: this.#handOut(m), mailbox: m, snapshot: null };
+        return { listing: this.#handOut(m), mailbox: m, snapshot: null, reading: null, own: null };
       }
-      return { listing: null, mailbox: m, snapshot: this.#readSnapshot(m) };
+      const reading = joined ? undefined : this.#coldReads.get(mailboxId);
+      if (reading !== undefined) {
+        return { listing: null, mailbox: m, snapshot: null, reading, own: null };
+      }
+      const snapshot = this.#readSnapshot(m);
+      // Registered here, in the same call as the check, so that callers in the same turn wait.
+      const own = m.message_count >= LISTING_CACHE_MIN && m.message_count <= this.#cacheMax
+        ? Promise.withResolvers<void>()
+        : null;
+      if (own !== null) this.#coldReads.set(mailboxId, own.promise);
+      return { listing: null, mailbox: m, snapshot, reading: null, own };
     });
     if (first.listing !== null) return first.listing;
-    const m = first.mailbox;
-    if (first.snapshot !== null) {
-      const listed = await this.#listFromSnapshot(mailboxId, first.snapshot);
+    if (first.reading !== null) {
+      await first.reading;
+      return this.#listMessages(mailboxId, true);
+    }
+    const own = first.own;
+    try {
+      return await this.#listCold(mailboxId, first.mailbox, first.snapshot);
+    } finally {
+      // Settled whatever the outcome: a waiter then lists on its own if nothing was cached.
+      if (own !== null) {
+        if (this.#coldReads.get(mailboxId) === own.promise) this.#coldReads.delete(mailboxId);
+        own.resolve();
+      }
+    }
+  }
+
+  /** The listing of `m` read from its snapshot when it has a usable one, else from its rows. */
+  async #listCold(
+    mailboxId: number,
+    m: MailboxRow,
+    snapshot: StoredSnapshot | null,
+  ): Promise<readonly MessageMeta[]> {
+    if (snapshot !== null) {
+      const listed = await this.#listFromSnapshot(mailboxId, snapshot);
       if (listed !== null) return listed;
     }
     const step = m.message_count < LISTING_CACHE_MIN ? SMALL_LISTING_CHUNK : LISTING_CHUNK;

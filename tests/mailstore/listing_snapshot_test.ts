@@ -421,3 +421,40 @@ Deno.test("a snapshot of several parts is read whole, or not at all", async () =
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("twenty callers of a cold listing share one read", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-snapshot-shared-" });
+  const path = `${dir}/mail.db`;
+  try {
+    let { store, inbox } = await filled(path, 20_000);
+    const truth = plain(await store.listMessages(inbox.id));
+    await store.close();
+    for (const listingSnapshots of [false, true]) {
+      store = await openSqliteMailStore(path, { startWorkers: true, listingSnapshots });
+      try {
+        // A write between the listings' starts: the waiters take the read's result brought up
+        // to date, not a stale one.
+        const raw = enc.encode("Subject: s\r\n\r\nx\r\n");
+        const calls = Array.from({ length: 20 }, () => store.listMessages(inbox.id));
+        const appended = store.append(inbox.id, { raw, flags: ["$Late"] });
+        calls.push(appended.then(() => store.listMessages(inbox.id)));
+        const lists = await Promise.all(calls);
+        const { uid } = await appended;
+        // One read: every caller holds the very same message objects.
+        for (const list of lists) assert.equal(list[0], lists[0]![0], `${listingSnapshots}`);
+        assert.deepEqual(plain(lists.at(-1)!), [
+          ...truth,
+          ...plain(await store.getMessages(inbox.id, [uid])),
+        ]);
+        for (const list of lists) assert.ok(list.length === 20_000 || list.length === 20_001);
+        await store.expunge(inbox.id, []).catch(() => {});
+        await store.storeFlags(inbox.id, [uid], "add", ["\\Deleted"]);
+        await store.expunge(inbox.id, [uid]);
+      } finally {
+        await store.close();
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
