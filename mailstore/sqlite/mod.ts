@@ -62,6 +62,7 @@ import { checkMessageSize, MAX_MESSAGE_BYTES } from "../limits.ts";
 import { MIGRATIONS } from "./schema.ts";
 import {
   openSnapshot,
+  type PackedListing,
   packListing,
   PART_MESSAGES,
   type SnapshotReader,
@@ -526,6 +527,10 @@ export class SqliteMailStore implements MailStore, ExactStore {
   #listings = new Map<number, Listing>();
   /** Cold reads of cacheable mailboxes' listings under way (`#listMessages`). */
   #coldReads = new Map<number, Promise<void>>();
+  /** Snapshots being packed a step at a time (`#storeSnapshot`), awaited at close. */
+  #packing = new Set<Promise<void>>();
+  /** The close under way, once `close()` was called. */
+  #closing: Promise<void> | null = null;
   /**
    * The blob reader worker, once a large message was read (or from open, with `startWorkers`);
    * null before and after.
@@ -1537,18 +1542,49 @@ export class SqliteMailStore implements MailStore, ExactStore {
    * Hands a cached listing whose snapshot is not its present state to the blob writer, which
    * stores it (a cache: a write that fails or is lost costs the next cold read a full listing).
    */
-  #storeSnapshot(mailboxId: number, listing: Listing | undefined): void {
+  #storeSnapshot(mailboxId: number, listing: Listing | undefined, paced = true): void {
     if (!this.#snapshots || listing === undefined || listing.stored === listing.key) return;
     const n = listing.metas.length;
     if (n < LISTING_CACHE_MIN || n > this.#cacheMax) return;
     // Started here, a writer would block the event loop while its thread starts.
-    const writer = this.#blobWriter;
-    if (writer === null || this.#closed) return;
-    const [uidValidity, , modseq] = listing.key.split(":").map(Number);
-    const parts = [];
-    for (let from = 0; from < n; from += PART_MESSAGES) {
-      parts.push(packListing(listing.metas, from, Math.min(n, from + PART_MESSAGES)));
+    if (this.#blobWriter === null || this.#closed) return;
+    const { key, metas } = listing;
+    // Packed across turns (400,000 messages take about 12 ms): writes meanwhile patch a copy.
+    listing.shared = true;
+    listing.stored = key;
+    const failed = () => {
+      if (listing.stored === key) listing.stored = null;
+    };
+    if (!paced) {
+      const parts = [];
+      for (let from = 0; from < n; from += PART_MESSAGES) {
+        parts.push(packListing(metas, from, Math.min(n, from + PART_MESSAGES)));
+      }
+      return this.#postSnapshot(mailboxId, key, parts, failed);
     }
+    const packing = (async () => {
+      const parts = [];
+      const pacer = new Pacer();
+      for (let from = 0; from < n; from += PART_MESSAGES) {
+        parts.push(packListing(metas, from, Math.min(n, from + PART_MESSAGES)));
+        if (pacer.due()) await pacer.yield();
+      }
+      this.#postSnapshot(mailboxId, key, parts, failed);
+    })();
+    this.#packing.add(packing);
+    packing.finally(() => this.#packing.delete(packing));
+  }
+
+  /** Hands a packed snapshot to the blob writer; `failed` when it is not stored. */
+  #postSnapshot(
+    mailboxId: number,
+    key: string,
+    parts: readonly PackedListing[],
+    failed: () => void,
+  ): void {
+    const writer = this.#blobWriter;
+    if (writer === null || this.#closed) return failed();
+    const [uidValidity, , modseq] = key.split(":").map(Number);
     const id = writer.next++;
     const request: BlobWriterRequest = {
       kind: "snapshot",
@@ -1556,18 +1592,16 @@ export class SqliteMailStore implements MailStore, ExactStore {
       mailboxId,
       uidValidity: uidValidity!,
       modseq: modseq!,
-      key: listing.key,
+      key,
       parts,
     };
     try {
       writer.worker.postMessage(request, parts.map((p) => p.data.buffer as ArrayBuffer));
     } catch {
-      return;
+      return failed();
     }
-    const key = listing.key;
-    listing.stored = key;
     writer.pending.set(id, (report) => {
-      if (report?.kind !== "written" && listing.stored === key) listing.stored = null;
+      if (report?.kind !== "written") failed();
     });
   }
 
@@ -2146,10 +2180,16 @@ export class SqliteMailStore implements MailStore, ExactStore {
     return this.#relay?.settled?.() ?? Promise.resolve();
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     if (this.#closed) return;
     // The cached listings whose snapshots fell behind are stored before the writer stops.
-    for (const [id, listing] of this.#listings) this.#storeSnapshot(id, listing);
+    for (const [id, listing] of this.#listings) this.#storeSnapshot(id, listing, false);
+    await Promise.all(this.#packing);
     this.#closed = true;
     this.#unsubscribe?.();
     this.#hub.clear();

@@ -10,6 +10,7 @@ import {
   unpackRange,
 } from "../../mailstore/sqlite/_listing_snapshot.ts";
 import { openSqliteMailStore, type SqliteMailStore } from "../../mailstore/sqlite/mod.ts";
+import { dropTurnStart, useTurnStart } from "../../protocol/event_loop.ts";
 
 const enc = new TextEncoder();
 
@@ -453,6 +454,40 @@ Deno.test("twenty callers of a cold listing share one read", async () => {
       } finally {
         await store.close();
       }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a snapshot packed across turns holds the listing of its key, whatever writes come between", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-snapshot-paced-" });
+  const path = `${dir}/mail.db`;
+  // A turn clock that says every turn is old: each paced step yields.
+  const old = () => performance.now() - 60_000;
+  try {
+    const { store, inbox } = await filled(path, 3 * PART_MESSAGES);
+    useTurnStart(old);
+    try {
+      const before = plain(await store.listMessages(inbox.id));
+      // Packing has begun and yields after its first part: these writes land between steps.
+      await store.storeFlags(inbox.id, [2 * PART_MESSAGES + 5], "add", ["\\Flagged"]);
+      await store.storeFlags(inbox.id, [PART_MESSAGES + 5], "add", ["\\Deleted"]);
+      await store.expunge(inbox.id);
+      const db = new DatabaseSync(path);
+      let rows: { flags: string; data: Uint8Array }[] = [];
+      for (let i = 0; i < 300 && rows.length < 3; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        rows = db.prepare("SELECT flags, data FROM listing_snapshots ORDER BY part").all() as never;
+      }
+      db.close();
+      const stored = rows.flatMap((r) => unpackListing(r.flags, r.data, flagList)!);
+      assert.deepEqual(plain(stored), before);
+      // And the listing now is the one after the writes.
+      assert.equal((await store.listMessages(inbox.id)).length, 3 * PART_MESSAGES - 1);
+    } finally {
+      dropTurnStart(old);
+      await store.close();
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
