@@ -1563,13 +1563,18 @@ export class SqliteMailStore implements MailStore, ExactStore {
       return this.#postSnapshot(mailboxId, key, parts, failed);
     }
     const packing = (async () => {
-      const parts = [];
-      const pacer = new Pacer();
-      for (let from = 0; from < n; from += PART_MESSAGES) {
-        parts.push(packListing(metas, from, Math.min(n, from + PART_MESSAGES)));
-        if (pacer.due()) await pacer.yield();
+      try {
+        const parts = [];
+        const pacer = new Pacer();
+        for (let from = 0; from < n; from += PART_MESSAGES) {
+          parts.push(packListing(metas, from, Math.min(n, from + PART_MESSAGES)));
+          if (pacer.due()) await pacer.yield();
+        }
+        this.#postSnapshot(mailboxId, key, parts, failed);
+      } catch {
+        // Never rejected: nobody awaits it but close().
+        failed();
       }
-      this.#postSnapshot(mailboxId, key, parts, failed);
     })();
     this.#packing.add(packing);
     packing.finally(() => this.#packing.delete(packing));
