@@ -304,7 +304,7 @@ try {
     console.log(`\n## Single reads on ${messages} messages: Postern vs Dovecot (mdbox)`);
     for (const workers of workerCounts) {
       console.log(
-        formatReads(await benchReads({ messages, rounds: quick ? 15 : 11, restarts: 3, workers })),
+        formatReads(await benchReads({ messages, rounds: quick ? 15 : 11, restarts: 5, workers })),
       );
     }
   }
