@@ -30,6 +30,7 @@ import {
   type ImapReply,
 } from "./_imap_client.ts";
 import { corpusMessage } from "./imap_bench.ts";
+import { xorshift32 } from "../tests/_support/rng.ts";
 
 const USER = "mix";
 /** How long the server's idle CPU is measured before the load. */
@@ -93,16 +94,6 @@ const WEIGHTS: readonly [Op, number][] = [
   ["expunge", 5],
   ["select", 5],
 ];
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
 
 function pick(r: () => number): Op {
   let x = r() * 100;
@@ -169,7 +160,7 @@ export async function runMix(
   const start = performance.now();
   const stopAt = start + options.seconds * 1000;
   await Promise.all(clients.map(async (c, index) => {
-    const r = rng(index * 104_729 + 7);
+    const r = xorshift32(index * 104_729 + 7);
     await c.ok("SELECT INBOX", false);
     let n = 0;
     while (performance.now() < stopAt) {

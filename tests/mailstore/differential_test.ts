@@ -4,20 +4,10 @@ import { MemoryMailStore } from "../../mailstore/memory/mod.ts";
 import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
 import { openPostgresMailStore } from "../../mailstore/postgres/mod.ts";
 import { postgresAvailable, startPostgres } from "../_support/postgres.ts";
+import { xorshift32 } from "../_support/rng.ts";
 
 // PostgreSQL joins as a third party where it is installed (one cluster for the whole file).
 const postgresServer = postgresAvailable() ? await startPostgres() : null;
-
-/** xorshift32, so a failure replays from its seed. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x1_0000_0000;
-  };
-}
 
 const FLAGS = ["\\Seen", "\\seen", "\\Deleted", "\\Flagged", "$Work", "$work", "\\Answered"];
 
@@ -53,7 +43,7 @@ for (const seed of [1, 2, 3]) {
         await store.createMailbox(a.id, "Extra");
         boxIds.push((await store.listMailboxes(a.id)).slice(0, 3).map((m) => m.id));
       }
-      const random = rng(seed);
+      const random = xorshift32(seed);
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
       const flags = () => FLAGS.filter(() => random() < 0.3);
       const uids = () =>

@@ -1,18 +1,6 @@
 import assert from "node:assert/strict";
 import { append, message, newStore, TestClient } from "./_harness.ts";
-
-/** A deterministic generator (xorshift32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
+import { xorshift32 } from "../../_support/rng.ts";
 
 const WORDS = [
   "FETCH",
@@ -63,7 +51,7 @@ const WORDS = [
 
 Deno.test("ImapSession survives random command soup without exceptions or unbounded output", async () => {
   const store = await newStore();
-  const next = rng(0x5eed);
+  const next = xorshift32(0x5eed);
   for (let round = 0; round < 40; round++) {
     const c = new TestClient(store);
     await c.login();
@@ -100,7 +88,7 @@ Deno.test("ImapSession survives random command soup without exceptions or unboun
 
 Deno.test("ImapSession survives random bytes before login and closes after too many errors", async () => {
   const store = await newStore();
-  const next = rng(42);
+  const next = xorshift32(42);
   for (let round = 0; round < 20; round++) {
     const c = new TestClient(store);
     c.take();

@@ -2,18 +2,12 @@ import assert from "node:assert/strict";
 import { message, newStore, TestClient } from "./_harness.ts";
 import type { MailStore } from "../../../mailstore/mail_store.ts";
 import { SqliteMailStore } from "../../../mailstore/sqlite/mod.ts";
+import { xorshift32 } from "../../_support/rng.ts";
 
-/** xorshift32, for reproducible schedules. */
+/** xorshift32, for reproducible schedules: a whole number below `n`. */
 function rng(seed: number): (n: number) => number {
-  let x = seed >>> 0 || 1;
-  return (n) => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return Math.floor((x / 0x100000000) * n);
-  };
+  const next = xorshift32(seed);
+  return (n) => Math.floor(next() * n);
 }
 
 /** What a client believes: UIDs by sequence number (0 until a FETCH told it). */
