@@ -94,8 +94,8 @@ let db: DatabaseSync | null = null;
 let statements: Statements | null = null;
 let cells: Int32Array | null = null;
 
-/** Inserts the blob, its texts and its pending row in one transaction; returns the blob id. */
-function write(request: Extract<BlobWriterRequest, { kind: "write" }>): number {
+/** Runs `body` in a write transaction, holding the shared write lock as `HELD_LONG`. */
+function transaction<T>(body: (statements: Statements) => T): T {
   if (db === null || statements === null || cells === null) {
     throw new Error("Blob writer has no database");
   }
@@ -103,19 +103,9 @@ function write(request: Extract<BlobWriterRequest, { kind: "write" }>): number {
   try {
     db.exec("BEGIN IMMEDIATE");
     try {
-      // The NUL scan (about 30 ms for 50 MB) runs here, off the event loop, once per message.
-      // The octets go in pieces (_chunks.ts), so that a FETCH can stream them.
-      const raw = request.raw;
-      const chunks = Math.ceil(raw.length / BLOB_CHUNK);
-      const blobId = Number(
-        statements.blob.run(EMPTY_RAW, request.summary, nulFlag(raw), chunks).lastInsertRowid,
-      );
-      insertChunks(statements.chunk, blobId, raw);
-      if (request.searchText !== null) statements.searchText.run(blobId, request.searchText);
-      if (request.sortText !== null) statements.sortText.run(blobId, request.sortText);
-      statements.pending.run(blobId, request.since);
+      const result = body(statements);
       db.exec("COMMIT");
-      return blobId;
+      return result;
     } catch (e) {
       if (db.isTransaction) db.exec("ROLLBACK");
       throw e;
@@ -125,47 +115,53 @@ function write(request: Extract<BlobWriterRequest, { kind: "write" }>): number {
   }
 }
 
+/** Inserts the blob, its texts and its pending row in one transaction; returns the blob id. */
+function write(request: Extract<BlobWriterRequest, { kind: "write" }>): number {
+  return transaction((statements) => {
+    // The NUL scan (about 30 ms for 50 MB) runs here, off the event loop, once per message.
+    // The octets go in pieces (_chunks.ts), so that a FETCH can stream them.
+    const raw = request.raw;
+    const chunks = Math.ceil(raw.length / BLOB_CHUNK);
+    const blobId = Number(
+      statements.blob.run(EMPTY_RAW, request.summary, nulFlag(raw), chunks).lastInsertRowid,
+    );
+    insertChunks(statements.chunk, blobId, raw);
+    if (request.searchText !== null) statements.searchText.run(blobId, request.searchText);
+    if (request.sortText !== null) statements.sortText.run(blobId, request.sortText);
+    statements.pending.run(blobId, request.since);
+    return blobId;
+  });
+}
+
 /**
  * Replaces a mailbox's listing snapshot in one transaction, unless the one stored holds a later
  * state of the same mailbox (two Workers' stores may both write one). A mailbox deleted
  * meanwhile fails its foreign key.
  */
 function writeSnapshot(request: Extract<BlobWriterRequest, { kind: "snapshot" }>): void {
-  if (db === null || statements === null || cells === null) {
-    throw new Error("Blob writer has no database");
-  }
-  lockWrites(cells, HELD_LONG);
-  try {
-    db.exec("BEGIN IMMEDIATE");
-    try {
-      const stored = statements.snapshotAt.get(request.mailboxId) as
-        | { uidvalidity: number; modseq: number }
-        | undefined;
-      if (
-        stored === undefined || stored.uidvalidity !== request.uidValidity ||
-        stored.modseq <= request.modseq
-      ) {
-        statements.snapshotDrop.run(request.mailboxId);
-        request.parts.forEach((p, i) =>
-          statements!.snapshotPart.run(
-            request.mailboxId,
-            i,
-            request.uidValidity,
-            request.modseq,
-            request.key,
-            p.flags,
-            p.data,
-          )
-        );
-      }
-      db.exec("COMMIT");
-    } catch (e) {
-      if (db.isTransaction) db.exec("ROLLBACK");
-      throw e;
+  transaction((statements) => {
+    const stored = statements.snapshotAt.get(request.mailboxId) as
+      | { uidvalidity: number; modseq: number }
+      | undefined;
+    if (
+      stored !== undefined && stored.uidvalidity === request.uidValidity &&
+      stored.modseq > request.modseq
+    ) {
+      return;
     }
-  } finally {
-    unlockWrites(cells);
-  }
+    statements.snapshotDrop.run(request.mailboxId);
+    request.parts.forEach((p, i) =>
+      statements.snapshotPart.run(
+        request.mailboxId,
+        i,
+        request.uidValidity,
+        request.modseq,
+        request.key,
+        p.flags,
+        p.data,
+      )
+    );
+  });
 }
 
 self.onmessage = (e: MessageEvent<BlobWriterRequest>) => {

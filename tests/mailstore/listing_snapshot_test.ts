@@ -9,8 +9,13 @@ import {
   unpackListing,
   unpackRange,
 } from "../../mailstore/sqlite/_listing_snapshot.ts";
-import { openSqliteMailStore, type SqliteMailStore } from "../../mailstore/sqlite/mod.ts";
+import {
+  allocateSharedSync,
+  openSqliteMailStore,
+  type SqliteMailStore,
+} from "../../mailstore/sqlite/mod.ts";
 import { dropTurnStart, useTurnStart } from "../../protocol/event_loop.ts";
+import { xorshift32 } from "../_support/rng.ts";
 
 const enc = new TextEncoder();
 
@@ -494,22 +499,11 @@ Deno.test("a snapshot packed across turns holds the listing of its key, whatever
   }
 });
 
-/** xorshift32, so that a failure replays from its seed. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x1_0000_0000;
-  };
-}
-
 for (const seed of [7, 8, 9]) {
   Deno.test(`listings stay exact through random writes, reopens and evictions (seed ${seed})`, async () => {
     const dir = await Deno.makeTempDir({ prefix: "postern-snapshot-random-" });
     const path = `${dir}/mail.db`;
-    const random = rng(seed);
+    const random = xorshift32(seed);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
     const raw = enc.encode("Subject: r\r\n\r\nx\r\n");
     // Room for two of the three listings: every third SELECT evicts one.
@@ -579,3 +573,36 @@ for (const seed of [7, 8, 9]) {
     }
   });
 }
+
+Deno.test("a snapshot of an earlier state never replaces a later one", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-snapshot-order-" });
+  const path = `${dir}/mail.db`;
+  const sync = allocateSharedSync();
+  // Two connections as two Workers have them, without a relay: each sees the other's writes
+  // only in the database.
+  const a = await openSqliteMailStore(path, { startWorkers: true, sharedSync: sync });
+  const b = await openSqliteMailStore(path, { startWorkers: true, sharedSync: sync });
+  try {
+    const account = await a.createAccount("alice", null);
+    const inbox = (await a.getMailbox(account.id, "INBOX"))!;
+    const raw = enc.encode("Subject: s\r\n\r\nx\r\n");
+    await a.appendBatch(inbox.id, Array.from({ length: 1500 }, () => ({ raw })));
+    await a.listMessages(inbox.id);
+    // A's own write moves its cached listing past its stored snapshot.
+    await a.append(inbox.id, { raw, flags: ["$A"] });
+    await a.listMessages(inbox.id);
+    // B lists later, after writes of its own, and stores the latest state when it closes.
+    await b.storeFlags(inbox.id, [1, 2], "add", ["$B"]);
+    const latest = (await b.listMessages(inbox.id)).length;
+    await b.close();
+    const key = snapshotRow(path, inbox.id)!.key;
+    assert.equal(key.split(":")[3], String(latest));
+    // A closes with its listing behind B's: its snapshot is refused, B's stays.
+    await a.close();
+    assert.equal(snapshotRow(path, inbox.id)!.key, key);
+  } finally {
+    await a.close();
+    await b.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
