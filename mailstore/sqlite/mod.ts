@@ -348,8 +348,13 @@ const LISTING_CHUNK = 1000;
  * (about 5 ms for 900), and several SELECTs often come in one turn.
  */
 const SMALL_LISTING_CHUNK = 250;
-/** Mailboxes smaller than this are listed from SQLite every time; larger ones are cached. */
+/**
+ * Mailboxes smaller than this are listed from SQLite every time; larger ones are cached (and so
+ * is any mailbox followed since it was empty, `#applyToListing`).
+ */
 const LISTING_CACHE_MIN = 1000;
+/** Listings the cache holds at most, whatever their size. */
+const LISTING_CACHE_ENTRIES = 4096;
 /** Messages the cached listings may hold in all by default (about 100 bytes each). */
 const LISTING_CACHE_MAX = 400_000;
 
@@ -525,6 +530,11 @@ export class SqliteMailStore implements MailStore, ExactStore {
    * against the mailbox row at every use, so a change by another process is seen too.
    */
   #listings = new Map<number, Listing>();
+  /**
+   * Messages in the cached listings as last counted (`#trimListings`) plus those appended since:
+   * appends trim the cache once it is beyond its cap.
+   */
+  #cachedTotal = 0;
   /** Cold reads of cacheable mailboxes' listings under way (`#listMessages`). */
   #coldReads = new Map<number, Promise<void>>();
   /** Snapshots being packed a step at a time (`#storeSnapshot`), awaited at close. */
@@ -1647,15 +1657,26 @@ export class SqliteMailStore implements MailStore, ExactStore {
   ): void {
     if (metas.length < LISTING_CACHE_MIN || metas.length > this.#cacheMax) return;
     this.#listings.delete(m.id);
-    let total = metas.length;
+    this.#listings.set(m.id, { key: listingKey(m), metas, shared, stored });
+    this.#trimListings(m.id);
+  }
+
+  /**
+   * Evicts the least recently cached listings but `keep`'s while the cache holds more messages
+   * than its cap or more listings than `LISTING_CACHE_ENTRIES` (their snapshots stored first
+   * when behind).
+   */
+  #trimListings(keep: number): void {
+    let total = 0;
     for (const l of this.#listings.values()) total += l.metas.length;
     for (const [id, l] of this.#listings) {
-      if (total <= this.#cacheMax) break;
+      if (total <= this.#cacheMax && this.#listings.size <= LISTING_CACHE_ENTRIES) break;
+      if (id === keep) continue;
       this.#listings.delete(id);
       this.#storeSnapshot(id, l);
       total -= l.metas.length;
     }
-    this.#listings.set(m.id, { key: listingKey(m), metas, shared, stored });
+    this.#cachedTotal = total;
   }
 
   /**
@@ -1675,7 +1696,17 @@ export class SqliteMailStore implements MailStore, ExactStore {
   #applyToListing(event: MailboxEvent): void {
     const step = (event as StepEvent).listing;
     if (typeof step?.before !== "string" || typeof step.after !== "string") return;
-    const cached = this.#listings.get(event.mailboxId);
+    let cached = this.#listings.get(event.mailboxId);
+    if (
+      cached === undefined && event.kind === "append" && step.before.endsWith(":0") &&
+      this.#cacheMax > 0
+    ) {
+      // The mailbox was empty: its listing is known without reading it, and is followed from
+      // its first message on (a new mailbox, or one filled by a migration, then opens cached).
+      cached = { key: step.before, metas: [], shared: false, stored: null };
+      this.#listings.set(event.mailboxId, cached);
+      this.#trimListings(event.mailboxId);
+    }
     if (cached === undefined || cached.key !== step.before) return;
     const metas = ownMetas(cached);
     let ok = true;
@@ -1704,8 +1735,20 @@ export class SqliteMailStore implements MailStore, ExactStore {
       default:
         ok = false;
     }
-    if (!ok || metas.length > this.#cacheMax) this.#listings.delete(event.mailboxId);
-    else cached.key = step.after;
+    if (!ok || metas.length > this.#cacheMax) {
+      this.#listings.delete(event.mailboxId);
+      return;
+    }
+    cached.key = step.after;
+    if (event.kind !== "append") return;
+    this.#cachedTotal += event.metas?.length ?? 0;
+    if (this.#cachedTotal > this.#cacheMax) this.#trimListings(event.mailboxId);
+    // A listing that grows by appends is stored again once a fifth larger than its snapshot, so
+    // that a cold read after a crash has little to catch up on.
+    const storedCount = Number(cached.stored?.split(":")[3] ?? 0);
+    if (metas.length >= LISTING_CACHE_MIN && metas.length > storedCount * 1.2) {
+      this.#storeSnapshot(event.mailboxId, cached);
+    }
   }
 
   /**

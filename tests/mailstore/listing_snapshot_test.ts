@@ -34,6 +34,23 @@ function plain(list: readonly MessageMeta[]) {
   return list.map((m) => ({ ...m, flags: [...m.flags] }));
 }
 
+/**
+ * Asserts two listings equal, reporting the count or the first message that differs: a diff of
+ * arrays of thousands of objects (node:assert's) takes minutes and gigabytes.
+ */
+function sameListing(
+  actual: readonly MessageMeta[] | ReturnType<typeof plain>,
+  expected: readonly MessageMeta[] | ReturnType<typeof plain>,
+  what = "",
+): void {
+  assert.equal(actual.length, expected.length, `${what} count`);
+  for (let i = 0; i < actual.length; i++) {
+    const a = JSON.stringify(plain([actual[i]!])[0]);
+    const e = JSON.stringify(plain([expected[i]!])[0]);
+    if (a !== e) assert.fail(`${what} message ${i}: ${a} instead of ${e}`);
+  }
+}
+
 function sample(n: number): MessageMeta[] {
   const kinds = [[], ["\\Seen"], ["\\Seen", "$Label"], ["\\Flagged"]];
   return Array.from({ length: n }, (_, i) => ({
@@ -122,17 +139,21 @@ Deno.test("a malformed snapshot unpacks to null, never throws", () => {
 
 /** A file store with alice's INBOX holding `n` messages (every third unseen). */
 async function filled(path: string, n: number) {
-  const store = await openSqliteMailStore(path, { startWorkers: true });
-  const account = await store.createAccount("alice", null);
-  const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+  // Filled by a store that caches nothing (so follows nothing and stores no snapshot), then
+  // opened again: the mailbox's first listing is a cold one.
+  const loader = await openSqliteMailStore(path, { listingCacheMessages: 0 });
+  const account = await loader.createAccount("alice", null);
+  const inbox = (await loader.getMailbox(account.id, "INBOX"))!;
   const raw = enc.encode("Subject: s\r\n\r\nx\r\n");
   for (let i = 0; i < n; i += 1000) {
     const batch = Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({
       raw,
       flags: (i + k) % 3 === 0 ? [] : ["\\Seen"],
     }));
-    await store.appendBatch(inbox.id, batch);
+    await loader.appendBatch(inbox.id, batch);
   }
+  await loader.close();
+  const store = await openSqliteMailStore(path, { startWorkers: true });
   return { store, account, inbox };
 }
 
@@ -194,7 +215,7 @@ Deno.test("a large mailbox's listing is stored as a snapshot and read back after
     await store.close();
     // Without snapshots the rows are listed: the true flags.
     store = await openSqliteMailStore(path, { startWorkers: true, listingSnapshots: false });
-    assert.deepEqual(plain(await store.listMessages(inbox.id)), plain(listed));
+    sameListing(await store.listMessages(inbox.id), plain(listed));
     await store.close();
     // A mailbox deleted takes its snapshot with it.
     store = await reopen(path);
@@ -249,7 +270,7 @@ Deno.test("a stored snapshot catches up on the writes made since, or gives way t
     store = await reopen(path);
     const caught = await store.listMessages(inbox.id);
     assert.equal(caught.length, 1998);
-    assert.deepEqual(plain(caught), await fresh(store, inbox.id));
+    sameListing(caught, await fresh(store, inbox.id));
     await store.close();
     // Caught up from few changes, the snapshot is not rewritten: it is still the first one,
     // until the store closes with the listing cached at a later state.
@@ -261,7 +282,7 @@ Deno.test("a stored snapshot catches up on the writes made since, or gives way t
     const stale = snapshotRow(path, inbox.id)!.key;
     store = await reopen(path);
     const listed = await store.listMessages(inbox.id);
-    assert.deepEqual(plain(listed), await fresh(store, inbox.id));
+    sameListing(listed, await fresh(store, inbox.id));
     assert.equal(listed.filter((m) => m.flags.includes("$Many")).length, 900);
     await store.close();
     const row = snapshotRow(path, inbox.id)!;
@@ -315,7 +336,7 @@ Deno.test("a snapshot that does not fit the mailbox is passed over and replaced"
       edit(path, sql, ...args);
       store = await reopen(path);
       const listed = await store.listMessages(inbox.id);
-      assert.deepEqual(plain(listed), truth, what);
+      sameListing(listed, truth, what);
       await store.close();
       // Listed afresh, the mailbox's snapshot is stored again, right.
       const row = snapshotRow(path, inbox.id)!;
@@ -331,16 +352,18 @@ Deno.test("a snapshot that does not fit the mailbox is passed over and replaced"
 Deno.test("a listing that leaves the cache is stored at its latest state", async () => {
   const dir = await Deno.makeTempDir({ prefix: "postern-snapshot-evict-" });
   const path = `${dir}/mail.db`;
+  const loader = await openSqliteMailStore(path, { listingCacheMessages: 0 });
+  const account = await loader.createAccount("alice", null);
+  const inbox = (await loader.getMailbox(account.id, "INBOX"))!;
+  const other = await loader.createMailbox(account.id, "Other");
+  const raw = enc.encode("Subject: s\r\n\r\nx\r\n");
+  for (const box of [inbox, other]) {
+    await loader.appendBatch(box.id, Array.from({ length: 1500 }, () => ({ raw })));
+  }
+  await loader.close();
   // Room for one listing of 1,500 messages, not two.
   const store = await openSqliteMailStore(path, { startWorkers: true, listingCacheMessages: 2500 });
   try {
-    const account = await store.createAccount("alice", null);
-    const inbox = (await store.getMailbox(account.id, "INBOX"))!;
-    const other = await store.createMailbox(account.id, "Other");
-    const raw = enc.encode("Subject: s\r\n\r\nx\r\n");
-    for (const box of [inbox, other]) {
-      await store.appendBatch(box.id, Array.from({ length: 1500 }, () => ({ raw })));
-    }
     await store.listMessages(inbox.id);
     // This store's own writes keep the cached listing current: its snapshot falls behind.
     await store.storeFlags(inbox.id, [10, 20], "add", ["\\Answered"]);
@@ -360,7 +383,7 @@ Deno.test("a listing that leaves the cache is stored at its latest state", async
     assert.equal(latest!.split(":")[3], "1501");
     assert.ok(snapshotRow(path, inbox.id)!.flags.includes("$Late"));
     // Read back (the cache now holds the other mailbox), it is the listing as it was.
-    assert.deepEqual(plain(await store.listMessages(inbox.id)), plain(current));
+    sameListing(await store.listMessages(inbox.id), plain(current));
   } finally {
     await store.close();
     await Deno.remove(dir, { recursive: true });
@@ -419,7 +442,7 @@ Deno.test("a snapshot of several parts is read whole, or not at all", async () =
       edit(path, "UPDATE listing_snapshots SET flags = replace(flags, '\\\\Seen', '$Read')");
       edit(path, sql);
       store = await reopen(path);
-      assert.deepEqual(plain(await store.listMessages(inbox.id)), truth, what);
+      sameListing(await store.listMessages(inbox.id), truth, what);
       await store.close();
       assert.deepEqual(parts(), stored, what);
     }
@@ -448,12 +471,11 @@ Deno.test("twenty callers of a cold listing share one read", async () => {
         const { uid } = await appended;
         // One read: every caller holds the very same message objects.
         for (const list of lists) assert.equal(list[0], lists[0]![0], `${listingSnapshots}`);
-        assert.deepEqual(plain(lists.at(-1)!), [
+        sameListing(lists.at(-1)!, [
           ...truth,
           ...plain(await store.getMessages(inbox.id, [uid])),
         ]);
         for (const list of lists) assert.ok(list.length === 20_000 || list.length === 20_001);
-        await store.expunge(inbox.id, []).catch(() => {});
         await store.storeFlags(inbox.id, [uid], "add", ["\\Deleted"]);
         await store.expunge(inbox.id, [uid]);
       } finally {
@@ -487,7 +509,7 @@ Deno.test("a snapshot packed across turns holds the listing of its key, whatever
       }
       db.close();
       const stored = rows.flatMap((r) => unpackListing(r.flags, r.data, flagList)!);
-      assert.deepEqual(plain(stored), before);
+      sameListing(stored, before);
       // And the listing now is the one after the writes.
       assert.equal((await store.listMessages(inbox.id)).length, 3 * PART_MESSAGES - 1);
     } finally {
@@ -522,7 +544,7 @@ for (const seed of [7, 8, 9]) {
       }
       const check = async (box: number, lists: Promise<readonly MessageMeta[]>[]) => {
         const truth = await fresh(store, box);
-        for (const list of await Promise.all(lists)) assert.deepEqual(plain(list), truth);
+        for (const list of await Promise.all(lists)) sameListing(list, truth);
       };
       for (let step = 0; step < 80; step++) {
         const box = pick(boxes);
@@ -603,6 +625,88 @@ Deno.test("a snapshot of an earlier state never replaces a later one", async () 
   } finally {
     await a.close();
     await b.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Waits (up to 2 s) until the mailbox's stored snapshot satisfies `ok`; returns its key. */
+async function snapshotWhen(path: string, box: number, ok: (key: string | undefined) => boolean) {
+  for (let i = 0; i < 200 && !ok(snapshotRow(path, box)?.key); i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return snapshotRow(path, box)?.key;
+}
+
+Deno.test("a mailbox followed since it was empty is listed without reading its rows", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-snapshot-follow-" });
+  const path = `${dir}/mail.db`;
+  const store = await openSqliteMailStore(path, { startWorkers: true });
+  try {
+    const account = await store.createAccount("alice", null);
+    const box = (await store.createMailbox(account.id, "New")).id;
+    const raw = enc.encode("Subject: s\r\n\r\nx\r\n");
+    for (let i = 0; i < 3; i++) {
+      await store.appendBatch(
+        box,
+        Array.from({ length: 100 }, (_, k) => ({
+          raw,
+          flags: k % 2 ? ["\\Seen"] : [],
+        })),
+      );
+    }
+    await store.storeFlags(box, [7], "add", ["\\Flagged"]);
+    await store.storeFlags(box, [8], "add", ["\\Deleted"]);
+    await store.expunge(box);
+    const truth = await fresh(store, box);
+    // A row changed behind the store's back, counters untouched: a listing read from the rows
+    // would show it, the followed one does not.
+    edit(path, "UPDATE messages SET flags = '$Behind' WHERE mailbox_id = ? AND uid = 1", box);
+    sameListing(await store.listMessages(box), truth);
+    // It keeps following: an append shows, and the listing grown to 1,000 messages is stored
+    // as a snapshot before anyone lists it cold, and again once a fifth larger.
+    await store.appendBatch(box, Array.from({ length: 800 }, () => ({ raw, flags: ["$Late"] })));
+    const list = await store.listMessages(box);
+    assert.equal(list.length, 1099);
+    assert.deepEqual(list.at(-1)!.flags, ["$Late"]);
+    assert.equal(list[0]!.flags.length, 0);
+    // Appends come one event a message: the first snapshot is of the 1,000th.
+    const first = await snapshotWhen(path, box, (k) => k !== undefined);
+    assert.equal(first?.split(":")[3], "1000");
+    await store.appendBatch(box, Array.from({ length: 100 }, () => ({ raw })));
+    assert.equal(await snapshotWhen(path, box, (k) => k !== first), first);
+    await store.appendBatch(box, Array.from({ length: 200 }, () => ({ raw })));
+    assert.equal((await snapshotWhen(path, box, (k) => k !== first))?.split(":")[3], "1201");
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("listings grown by appends beyond the cache's size are evicted and stored", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-snapshot-grow-" });
+  const path = `${dir}/mail.db`;
+  // Room for 2,500 messages: two mailboxes followed from empty to 1,500 each do not fit.
+  const store = await openSqliteMailStore(path, { startWorkers: true, listingCacheMessages: 2500 });
+  try {
+    const account = await store.createAccount("alice", null);
+    const a = (await store.createMailbox(account.id, "A")).id;
+    const b = (await store.createMailbox(account.id, "B")).id;
+    const raw = enc.encode("Subject: s\r\n\r\nx\r\n");
+    for (const box of [a, b]) {
+      for (let i = 0; i < 15; i++) {
+        await store.appendBatch(box, Array.from({ length: 100 }, () => ({ raw })));
+      }
+    }
+    // A grew a fifth past its snapshot at 1,300 no more; its full 1,500 is stored only because
+    // B's growth evicted it.
+    assert.equal(
+      (await snapshotWhen(path, a, (k) => k?.endsWith(":1500") === true))?.split(":")[3],
+      "1500",
+    );
+    sameListing(await store.listMessages(a), await fresh(store, a));
+    sameListing(await store.listMessages(b), await fresh(store, b));
+  } finally {
+    await store.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -500,7 +500,8 @@ Deno.test("a large mailbox is listed in chunks, cached, and every change shows",
 
 Deno.test("a small mailbox listed in chunks while writes land comes out as it is after them", async () => {
   await withDir(async (dir) => {
-    const store = await openSqliteMailStore(`${dir}/mail.db`);
+    // A store that caches no listing: followed from empty, the mailbox would not be read at all.
+    const store = await openSqliteMailStore(`${dir}/mail.db`, { listingCacheMessages: 0 });
     try {
       const account = await store.createAccount("alice", null);
       const inbox = (await store.getMailbox(account.id, "INBOX"))!;
