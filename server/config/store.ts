@@ -34,9 +34,10 @@ export interface SqliteStoreConfig {
   /** Absolute path of the database file, or null for `<data_dir>/postern.db`. */
   readonly path: string | null;
   /**
-   * Messages the cached listings of large mailboxes (1,000 messages and more) may hold in all,
-   * about 100 bytes each; a listing not cached is read from its stored snapshot or the message
-   * rows at SELECT. Default 400,000; 0 caches none and stores no snapshots.
+   * Messages the cached listings (mailboxes of 1,000 messages and more, and those filled since
+   * they were empty) may hold in all, about 100 bytes each; a listing not cached is read from its
+   * stored snapshot or the message rows at SELECT. Default 400,000; 0 caches none and stores no
+   * snapshots.
    */
   readonly listingCache: number;
 }
