@@ -392,6 +392,12 @@ interface Listing {
    * again when it leaves the cache or the store closes.
    */
   stored: string | null;
+  /**
+   * Messages of `metas` made one at a time by writes since its objects were last made together
+   * (`#compact`): scattered through the heap among each write's other objects, they make every
+   * pass over the listing several times slower.
+   */
+  loose?: number;
 }
 
 /** A mailbox's stored listing snapshot: its key, its message count and its first part. */
@@ -403,6 +409,20 @@ interface StoredSnapshot {
 
 /** Messages unpacked from a snapshot per step (about 0.5 ms warm, 2 ms cold). */
 const SNAPSHOT_STEP = 4096;
+
+/** Copies of `from[start..end)`, made one after the other, appended to `to`. */
+function copyMetas(from: readonly MessageMeta[], start: number, end: number, to: MessageMeta[]) {
+  for (let i = start; i < end; i++) {
+    const m = from[i]!;
+    to.push({
+      uid: m.uid,
+      modseq: m.modseq,
+      flags: m.flags,
+      internalDate: m.internalDate,
+      size: m.size,
+    });
+  }
+}
 
 /** The listing's array, copied first when it was handed out: the one to patch in place. */
 function ownMetas(listing: Listing): MessageMeta[] {
@@ -537,6 +557,8 @@ export class SqliteMailStore implements MailStore, ExactStore {
   #cachedTotal = 0;
   /** Cold reads of cacheable mailboxes' listings under way (`#listMessages`). */
   #coldReads = new Map<number, Promise<void>>();
+  /** Listings whose objects are being made afresh (`#compact`). */
+  #compacting = new Set<Listing>();
   /** Snapshots being packed a step at a time (`#storeSnapshot`), awaited at close. */
   #packing = new Set<Promise<void>>();
   /** The close under way, once `close()` was called. */
@@ -1620,6 +1642,40 @@ export class SqliteMailStore implements MailStore, ExactStore {
     });
   }
 
+  /**
+   * Makes a cached listing's message objects afresh, one after the other and a step at a time
+   * between yields, so that they lie together in the heap: a listing followed from empty (100,000
+   * appends, each made among its command's other objects) took 3.4 times as long to pick messages
+   * from. The copy replaces the listing's array only if no write moved it meanwhile (the next
+   * hand-out tries again otherwise); arrays handed out are never changed.
+   */
+  #compact(mailboxId: number, listing: Listing): void {
+    if (this.#compacting.has(listing)) return;
+    this.#compacting.add(listing);
+    const { key, metas: from } = listing;
+    const run = async () => {
+      try {
+        const metas: MessageMeta[] = [];
+        const pacer = new Pacer();
+        for (let at = 0; at < from.length; at += SNAPSHOT_STEP) {
+          copyMetas(from, at, Math.min(from.length, at + SNAPSHOT_STEP), metas);
+          if (pacer.due()) await pacer.yield();
+        }
+        if (
+          this.#listings.get(mailboxId) === listing && listing.key === key &&
+          listing.metas === from
+        ) {
+          listing.metas = metas;
+          listing.shared = false;
+          listing.loose = 0;
+        }
+      } finally {
+        this.#compacting.delete(listing);
+      }
+    };
+    void run();
+  }
+
   /** `#listing` to hand out: a cached array is marked shared, so that changes copy it first. */
   #handOut(m: MailboxRow): readonly MessageMeta[] {
     const metas = this.#listing(m);
@@ -1636,6 +1692,10 @@ export class SqliteMailStore implements MailStore, ExactStore {
       this.#listings.delete(m.id);
       if (cached.key === key || this.#catchUp(cached, m) >= 0) {
         this.#listings.set(m.id, cached);
+        const loose = cached.loose ?? 0;
+        if (loose > LISTING_CACHE_MIN && loose * 4 > cached.metas.length) {
+          this.#compact(m.id, cached);
+        }
         return cached.metas;
       }
     }
@@ -1717,6 +1777,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
           else ok = false;
         }
         if (event.metas === undefined) ok = false;
+        cached.loose = (cached.loose ?? 0) + (event.metas?.length ?? 0);
         break;
       case "flags":
         for (const meta of event.metas ?? []) {
@@ -1724,6 +1785,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
           if (i >= 0) metas[i] = meta;
         }
         if (event.metas === undefined) ok = false;
+        cached.loose = (cached.loose ?? 0) + (event.metas?.length ?? 0);
         break;
       case "expunge": {
         const gone = new Set(event.uids);

@@ -710,3 +710,48 @@ Deno.test("listings grown by appends beyond the cache's size are evicted and sto
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a listing made mostly by writes is made afresh once after a hand-out, values kept", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-snapshot-compact-" });
+  const path = `${dir}/mail.db`;
+  const store = await openSqliteMailStore(path);
+  try {
+    const account = await store.createAccount("alice", null);
+    const box = (await store.createMailbox(account.id, "New")).id;
+    // The objects the appends made, as their events carry them.
+    const appended = new Map<number, MessageMeta>();
+    const unwatch = store.watch(box, (e) => {
+      if (e.kind === "append") { for (const m of e.metas ?? []) appended.set(m.uid, m); }
+    });
+    const raw = enc.encode("Subject: s\r\n\r\nx\r\n");
+    for (let i = 0; i < 3; i++) {
+      await store.appendBatch(
+        box,
+        Array.from({ length: 1000 }, (_, k) => ({
+          raw,
+          flags: k % 2 ? ["\\Seen"] : [],
+        })),
+      );
+    }
+    unwatch();
+    // The hand-out makes the copy (a step at a time between yields; 3,000 messages take one).
+    await store.listMessages(box);
+    await new Promise((r) => setTimeout(r, 50));
+    const first = await store.listMessages(box);
+    sameListing(first, await fresh(store, box));
+    // Made afresh: not the objects the appends made, the same values.
+    assert.ok(appended.has(1));
+    assert.notEqual(first[0], appended.get(1));
+    assert.deepEqual(first[0], appended.get(1));
+    // A few writes since do not make it afresh again.
+    await store.storeFlags(box, [5], "add", ["\\Flagged"]);
+    await store.append(box, { raw });
+    const second = await store.listMessages(box);
+    assert.equal(second[0], first[0]);
+    assert.equal(second.length, 3001);
+    sameListing(second, await fresh(store, box));
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
