@@ -1655,6 +1655,8 @@ export class SqliteMailStore implements MailStore, ExactStore {
     const { key, metas: from } = listing;
     const run = async () => {
       try {
+        // After the command that handed the listing out has answered.
+        await new Promise((resolve) => setTimeout(resolve, 0));
         const metas: MessageMeta[] = [];
         const pacer = new Pacer();
         for (let at = 0; at < from.length; at += SNAPSHOT_STEP) {
