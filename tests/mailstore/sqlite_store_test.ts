@@ -629,6 +629,10 @@ Deno.test("a cached listing follows the writes another connection relays", async
     const inbox = (await a.getMailbox(account.id, "INBOX"))!;
     const raw = enc.encode("Subject: s\r\n\r\nx\r\n");
     await a.appendBatch(inbox.id, Array.from({ length: 1200 }, () => ({ raw })));
+    // B followed the mailbox from empty through the relay; its first hand-out has the
+    // listing's objects made afresh (one after the other) on a later turn.
+    await b.listMessages(inbox.id);
+    await new Promise((r) => setTimeout(r, 50));
     const before = await b.listMessages(inbox.id);
     const events: MailboxEvent[] = [];
     b.watch(inbox.id, (e) => events.push(e));
