@@ -57,6 +57,18 @@ export interface MessageMeta {
   readonly size: number;
 }
 
+/**
+ * A listing as the columns a mailbox view keeps (`MailStore.listColumns`): the UIDs ascending,
+ * each message's flags beside them (frozen arrays, shared between messages), every distinct flag
+ * list among them, and the highest MODSEQ of the messages.
+ */
+export interface ListingColumns {
+  readonly uids: number[];
+  readonly flags: (readonly string[])[];
+  readonly sets: readonly (readonly string[])[];
+  readonly floor: number;
+}
+
 /** One message as `getSortTexts` reads it. */
 export interface SortTextRow {
   readonly uid: number;
@@ -318,6 +330,13 @@ export interface MailStore {
    * then copies nothing), and never changes an array once handed out.
    */
   listMessages(mailboxId: number): Promise<readonly MessageMeta[]>;
+  /**
+   * Only the UIDs and flags of the listing, for a store that can give them for much less than
+   * the listing's objects (a large mailbox not in memory, read from a packed copy): the first
+   * SELECT after a restart need not wait for 100,000 objects. Null when it cannot, and the
+   * caller lists. The arrays are shared with other callers: they must not be changed.
+   */
+  listColumns?(mailboxId: number): Promise<ListingColumns | null>;
   getMessages(mailboxId: number, uids: readonly number[]): Promise<MessageMeta[]>;
   /**
    * The raw message, or null if it was expunged. A store that recorded, when it stored them,

@@ -163,3 +163,35 @@ export function unpackListing(
   const out: MessageMeta[] = [];
   return unpackRange(reader, 0, reader.count, out) ? out : null;
 }
+
+/**
+ * Writes a part's UIDs and flags into `uids` and `flags` from index `at` on, without making its
+ * messages' objects (a view opens with these columns, `listColumns`). The highest MODSEQ of the
+ * part, or -1, leaving the arrays partly filled, at the first entry that is not a message (as
+ * `unpackRange`, for the columns it reads).
+ */
+export function readColumns(
+  reader: SnapshotReader,
+  uids: number[],
+  flags: (readonly string[])[],
+  at: number,
+  after = 0,
+): number {
+  const { view, table, count: n } = reader;
+  const modseqAt = HEADER;
+  const uidAt = HEADER + 24 * n;
+  const flagAt = uidAt + 4 * n;
+  let last = after;
+  let highest = 0;
+  for (let i = 0; i < n; i++) {
+    const uid = view.getUint32(uidAt + 4 * i, true);
+    const f = table[view.getUint32(flagAt + 4 * i, true)];
+    const modseq = view.getFloat64(modseqAt + 8 * i, true);
+    if (uid <= last || f === undefined || !Number.isSafeInteger(modseq) || modseq < 1) return -1;
+    last = uid;
+    if (modseq > highest) highest = modseq;
+    uids[at + i] = uid;
+    flags[at + i] = f;
+  }
+  return highest;
+}

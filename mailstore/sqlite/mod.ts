@@ -32,6 +32,7 @@ import type {
   DeliveryItem,
   DeliveryOutcome,
   FlagOperation,
+  ListingColumns,
   Mailbox,
   MailboxEvent,
   MailStore,
@@ -65,6 +66,7 @@ import {
   type PackedListing,
   packListing,
   PART_MESSAGES,
+  readColumns,
   type SnapshotReader,
   unpackRange,
 } from "./_listing_snapshot.ts";
@@ -401,11 +403,20 @@ interface Listing {
 }
 
 /** A mailbox's stored listing snapshot: its key, its message count and its first part. */
+/** Changes to bring a listing to the present (`#listingChanges`): rows as `#listMetas` reads. */
+interface ListingChanges {
+  readonly rows: readonly (readonly [number, number, string, number, number])[];
+  readonly gone: readonly (readonly [number])[];
+}
+
 interface StoredSnapshot {
   readonly key: string;
   readonly count: number;
   readonly first: SnapshotReader;
 }
+
+/** Messages asked for at once (`getMessages`) from which a cold read under way is waited for. */
+const WAIT_FOR_LISTING = 1024;
 
 /** Messages unpacked from a snapshot per step (about 0.5 ms warm, 2 ms cold). */
 const SNAPSHOT_STEP = 4096;
@@ -468,6 +479,51 @@ function indexOfUid(metas: readonly MessageMeta[], uid: number): number {
     else hi = mid - 1;
   }
   return -1;
+}
+
+/**
+ * Applies changes read since a listing's state (`#listingChanges`) to its UID and flag columns,
+ * in place: expunged UIDs leave, changed ones take their new flags and new ones (above all
+ * others) are appended. The highest MODSEQ among the changed rows, or -1 when a changed UID
+ * below the last is not in the columns.
+ */
+function patchColumns(
+  uids: number[],
+  flags: (readonly string[])[],
+  changes: ListingChanges,
+  flagList: (stored: string) => readonly string[],
+): number {
+  if (changes.gone.length > 0) {
+    const drop = new Set(changes.gone.map(([uid]) => uid));
+    let kept = 0;
+    for (let i = 0; i < uids.length; i++) {
+      if (drop.has(uids[i]!)) continue;
+      uids[kept] = uids[i]!;
+      flags[kept++] = flags[i]!;
+    }
+    uids.length = kept;
+    flags.length = kept;
+  }
+  let highest = 0;
+  for (const [uid, modseq, stored] of changes.rows) {
+    if (modseq > highest) highest = modseq;
+    const f = flagList(stored);
+    if ((uids.at(-1) ?? 0) < uid) {
+      uids.push(uid);
+      flags.push(f);
+      continue;
+    }
+    let lo = 0;
+    let hi = uids.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (uids[mid]! < uid) lo = mid + 1;
+      else hi = mid;
+    }
+    if (uids[lo] !== uid) return -1;
+    flags[lo] = f;
+  }
+  return highest;
 }
 
 /**
@@ -557,6 +613,14 @@ export class SqliteMailStore implements MailStore, ExactStore {
   #cachedTotal = 0;
   /** Cold reads of cacheable mailboxes' listings under way (`#listMessages`). */
   #coldReads = new Map<number, Promise<void>>();
+  /**
+   * Columns being read from snapshots (`listColumns`), shared by the callers that come before
+   * they are brought to the present (`done`): a caller's columns must hold every change made
+   * before its call (it watches the mailbox's events from then on).
+   */
+  #columnReads = new Map<number, { promise: Promise<ListingColumns | null>; done: boolean }>();
+  /** Listings made after their columns were handed out (`#finishCold`), awaited at close. */
+  #finishing = new Set<Promise<void>>();
   /** Listings whose objects are being made afresh (`#compact`). */
   #compacting = new Set<Listing>();
   /** Snapshots being packed a step at a time (`#storeSnapshot`), awaited at close. */
@@ -1453,14 +1517,134 @@ export class SqliteMailStore implements MailStore, ExactStore {
     }
   }
 
+  listColumns(mailboxId: number): Promise<ListingColumns | null> {
+    const shared = this.#columnReads.get(mailboxId);
+    if (shared === undefined) return this.#listColumns(mailboxId);
+    // Too late to share: the caller lists, waiting for the listing's objects.
+    return shared.done ? Promise.resolve(null) : shared.promise;
+  }
+
+  /**
+   * A cold read of a large mailbox with a stored snapshot that hands out the snapshot's UID and
+   * flag columns, brought to the present, as soon as its parts are read (a view opens with them:
+   * 100,000 UIDs cost about what 10,000 message objects do). The listing's objects are made
+   * afterwards from the same parts (`#finishCold`); `listMessages` meanwhile waits for them as
+   * for any cold read, and other callers of this share the columns. Null (and no read) when the
+   * listing is cached, being read, or has no usable snapshot.
+   */
+  async #listColumns(mailboxId: number): Promise<ListingColumns | null> {
+    const first = await this.#call(() => {
+      const m = this.#mailboxById(mailboxId);
+      if (this.#listings.has(mailboxId) || this.#coldReads.has(mailboxId)) return null;
+      const snapshot = this.#readSnapshot(m);
+      if (snapshot === null) return null;
+      // Registered in the same call as the check, as `#listMessages` does.
+      const own = Promise.withResolvers<void>();
+      const columns = Promise.withResolvers<ListingColumns | null>();
+      const shared = { promise: columns.promise, done: false };
+      this.#coldReads.set(mailboxId, own.promise);
+      this.#columnReads.set(mailboxId, shared);
+      return { m, snapshot, own, columns, shared };
+    });
+    if (first === null) return null;
+    const { m, snapshot, own, columns, shared } = first;
+    let parts: SnapshotReader[] | null = null;
+    let result: ListingColumns | null = null;
+    try {
+      parts = await this.#snapshotParts(mailboxId, snapshot);
+      const read = parts;
+      if (read !== null) {
+        result = await this.#call(() => {
+          shared.done = true;
+          return this.#columnsNow(mailboxId, snapshot, read);
+        });
+      }
+      return result;
+    } finally {
+      // Never rejected: the others sharing it list on their own when it fails.
+      columns.resolve(result);
+      if (this.#columnReads.get(mailboxId) === shared) this.#columnReads.delete(mailboxId);
+      this.#finishCold(mailboxId, m, parts === null ? null : snapshot, parts, own);
+    }
+  }
+
+  /**
+   * The UID and flag columns of a snapshot's parts, brought to the present; null when a part is
+   * malformed or the changes since cannot be applied (`#listingChanges`).
+   */
+  #columnsNow(
+    mailboxId: number,
+    snapshot: StoredSnapshot,
+    parts: readonly SnapshotReader[],
+  ): ListingColumns | null {
+    const now = this.#mailboxById(mailboxId);
+    const { key, count } = snapshot;
+    const uids: number[] = new Array(count);
+    const flags: (readonly string[])[] = new Array(count);
+    let floor = 0;
+    let at = 0;
+    for (const part of parts) {
+      const highest = readColumns(part, uids, flags, at, at === 0 ? 0 : uids[at - 1]!);
+      if (highest < 0) return null;
+      if (highest > floor) floor = highest;
+      at += part.count;
+    }
+    const sets = new Set<readonly string[]>();
+    for (const part of parts) for (const f of part.table) sets.add(f);
+    if (key === listingKey(now)) return { uids, flags, sets: [...sets], floor };
+    const changes = this.#listingChanges(key, now, count);
+    if (changes === null) return null;
+    const changed = patchColumns(uids, flags, changes, (t) => this.#flagList(t));
+    if (changed < 0 || uids.length !== now.message_count) return null;
+    if (changed > floor) floor = changed;
+    if (changes.gone.length > 0) {
+      // An expunged message may have held the only copy of a keyword.
+      sets.clear();
+      for (const f of flags) sets.add(f);
+    } else for (const [, , stored] of changes.rows) sets.add(this.#flagList(stored));
+    return { uids, flags, sets: [...sets], floor };
+  }
+
+  /**
+   * The rest of a cold read whose columns were handed out: the listing's objects, made from the
+   * parts already read (or from the rows when there are none) on a later turn, after the command
+   * that took the columns has answered, then cached. Other cold reads wait for it until then.
+   */
+  #finishCold(
+    mailboxId: number,
+    m: MailboxRow,
+    snapshot: StoredSnapshot | null,
+    parts: readonly SnapshotReader[] | null,
+    own: PromiseWithResolvers<void>,
+  ): void {
+    const run = async () => {
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        if (this.#closing === null) await this.#listCold(mailboxId, m, snapshot, parts);
+      } catch {
+        // Never rejected: the next listing reads again.
+      } finally {
+        if (this.#coldReads.get(mailboxId) === own.promise) this.#coldReads.delete(mailboxId);
+        own.resolve();
+      }
+    };
+    const finishing = run();
+    this.#finishing.add(finishing);
+    void finishing.finally(() => this.#finishing.delete(finishing));
+  }
+
   /** The listing of `m` read from its snapshot when it has a usable one, else from its rows. */
   async #listCold(
     mailboxId: number,
     m: MailboxRow,
     snapshot: StoredSnapshot | null,
+    parts?: readonly SnapshotReader[] | null,
   ): Promise<readonly MessageMeta[]> {
     if (snapshot !== null) {
-      const listed = await this.#listFromSnapshot(mailboxId, snapshot);
+      parts ??= await this.#snapshotParts(mailboxId, snapshot);
+      const listed = parts === null
+        ? null
+        : await this.#listFromSnapshot(mailboxId, snapshot, parts);
       if (listed !== null) return listed;
     }
     const step = m.message_count < LISTING_CACHE_MIN ? SMALL_LISTING_CHUNK : LISTING_CHUNK;
@@ -1523,26 +1707,44 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   /**
-   * A listing unpacked from `snapshot` a step at a time, yielding between steps once the time
-   * slice is used up, then brought to the present (`#catchUp`) and cached. Null when the snapshot
-   * turns out malformed or cannot be brought up to date: the caller lists the mailbox afresh.
+   * Every part of `snapshot`, each read on its own store call (yielding between them once the
+   * time slice is used up): all must be of the same snapshot (another may have replaced it
+   * meanwhile) and together hold exactly its messages. Null when they do not.
+   */
+  async #snapshotParts(
+    mailboxId: number,
+    snapshot: StoredSnapshot,
+  ): Promise<SnapshotReader[] | null> {
+    const { key, count } = snapshot;
+    const parts = [snapshot.first];
+    const pacer = new Pacer();
+    for (let read = snapshot.first.count; read < count;) {
+      if (pacer.due()) await pacer.yield();
+      const part = parts.length;
+      const reader = await this.#call(() => this.#snapshotPart(mailboxId, part))
+        .then((p) => p?.key === key ? p.reader : null);
+      if (reader === null || reader.count !== Math.min(count - read, PART_MESSAGES)) return null;
+      parts.push(reader);
+      read += reader.count;
+    }
+    return parts;
+  }
+
+  /**
+   * A listing unpacked from the parts of `snapshot` a step at a time, yielding between steps
+   * once the time slice is used up, then brought to the present (`#catchUp`) and cached. Null
+   * when the snapshot turns out malformed or cannot be brought up to date: the caller lists the
+   * mailbox afresh.
    */
   async #listFromSnapshot(
     mailboxId: number,
     snapshot: StoredSnapshot,
+    parts: readonly SnapshotReader[],
   ): Promise<readonly MessageMeta[] | null> {
-    const { key, count } = snapshot;
+    const { key } = snapshot;
     const metas: MessageMeta[] = [];
     const pacer = new Pacer();
-    for (let part = 0; metas.length < count; part++) {
-      // Each part is read on its own: all must be of the same snapshot (another may have
-      // replaced it meanwhile) and together hold exactly its messages.
-      const reader = part === 0
-        ? snapshot.first
-        : await this.#call(() => this.#snapshotPart(mailboxId, part))
-          .then((p) => p?.key === key ? p.reader : null);
-      const expected = Math.min(count - metas.length, PART_MESSAGES);
-      if (reader === null || reader.count !== expected) return null;
+    for (const reader of parts) {
       for (let from = 0; from < reader.count; from += SNAPSHOT_STEP) {
         const to = Math.min(reader.count, from + SNAPSHOT_STEP);
         if (!unpackRange(reader, from, to, metas, metas.at(-1)?.uid ?? 0)) return null;
@@ -1826,20 +2028,9 @@ export class SqliteMailStore implements MailStore, ExactStore {
    * and expunged it applied.
    */
   #catchUp(cached: Listing, m: MailboxRow): number {
-    const [validity, , modseqText] = cached.key.split(":");
-    const since = Number(modseqText);
-    if (Number(validity) !== m.uidvalidity || !(since >= m.vanished_floor)) return -1;
-    if (!(since < m.highestmodseq)) return -1;
-    const limit = Math.max(64, cached.metas.length >> 2);
-    const rows = this.#arrayStatement(
-      `SELECT uid, modseq, flags, internal_date, size FROM messages
-       WHERE mailbox_id = ? AND modseq > ? ORDER BY uid LIMIT ?`,
-    ).all(m.id, since, limit + 1) as unknown as [number, number, string, number, number][];
-    if (rows.length > limit) return -1;
-    const gone = this.#arrayStatement(
-      "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? LIMIT ?",
-    ).all(m.id, since, limit + 1) as unknown as [number][];
-    if (gone.length > limit) return -1;
+    const changes = this.#listingChanges(cached.key, m, cached.metas.length);
+    if (changes === null) return -1;
+    const { rows, gone } = changes;
     const metas = cached.metas.slice();
     if (gone.length > 0) {
       const drop = new Set(gone.map(([uid]) => uid));
@@ -1871,6 +2062,30 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   /**
+   * The rows changed and the UIDs expunged in `m` since the state of listing key `key`, in UID
+   * order, when they can bring a listing of `count` messages at that state to `m`'s: null when
+   * the key is of another UIDVALIDITY or not behind `m`, expunge records were pruned since, or
+   * the changes are more than a quarter of the listing (listing afresh is then as cheap).
+   */
+  #listingChanges(key: string, m: MailboxRow, count: number): ListingChanges | null {
+    const [validity, , modseqText] = key.split(":");
+    const since = Number(modseqText);
+    if (Number(validity) !== m.uidvalidity || !(since >= m.vanished_floor)) return null;
+    if (!(since < m.highestmodseq)) return null;
+    const limit = Math.max(64, count >> 2);
+    const rows = this.#arrayStatement(
+      `SELECT uid, modseq, flags, internal_date, size FROM messages
+       WHERE mailbox_id = ? AND modseq > ? ORDER BY uid LIMIT ?`,
+    ).all(m.id, since, limit + 1) as unknown as ListingChanges["rows"];
+    if (rows.length > limit) return null;
+    const gone = this.#arrayStatement(
+      "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? LIMIT ?",
+    ).all(m.id, since, limit + 1) as unknown as [number][];
+    if (gone.length > limit) return null;
+    return { rows, gone };
+  }
+
+  /**
    * Up to `limit` (-1: all) messages with UIDs above `after`, in UID order. Most messages share
    * a few flag combinations: each is parsed once per `parsed` map and the frozen array shared.
    */
@@ -1898,6 +2113,14 @@ export class SqliteMailStore implements MailStore, ExactStore {
   }
 
   getMessages(mailboxId: number, uids: readonly number[]): Promise<MessageMeta[]> {
+    // Many messages of a listing being read cold (its columns handed out): its objects are
+    // about to be cached, and picking from them beats reading thousands of rows.
+    const reading = uids.length >= WAIT_FOR_LISTING ? this.#coldReads.get(mailboxId) : undefined;
+    if (reading !== undefined) return reading.then(() => this.#getMessages(mailboxId, uids));
+    return this.#getMessages(mailboxId, uids);
+  }
+
+  #getMessages(mailboxId: number, uids: readonly number[]): Promise<MessageMeta[]> {
     return this.#call(() => {
       const m = this.#mailboxById(mailboxId);
       const cached = this.#listings.get(mailboxId);
@@ -2299,6 +2522,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
 
   async #close(): Promise<void> {
     if (this.#closed) return;
+    await Promise.all(this.#finishing);
     // The cached listings whose snapshots fell behind are stored before the writer stops.
     for (const [id, listing] of this.#listings) this.#storeSnapshot(id, listing, false);
     await Promise.all(this.#packing);

@@ -439,14 +439,15 @@ export class MailboxView {
 
   /**
    * Opens a view: starts watching first, then lists the messages, so no change can slip
-   * between the two.
+   * between the two. A store that can give the listing's UID and flag columns without its
+   * objects (`listColumns`) is asked for them first.
    */
   static async open(
     store: MailStore,
     mailbox: { readonly id: number; readonly name: string; readonly uidValidity: number },
     readOnly: boolean,
     recentMode: RecentMode = "off",
-  ): Promise<{ view: MailboxView; messages: readonly MessageMeta[] }> {
+  ): Promise<MailboxView> {
     const early: MailboxEvent[] = [];
     let view: MailboxView | null = null;
     const unwatch = store.watch(mailbox.id, (event) => {
@@ -457,13 +458,15 @@ export class MailboxView {
       view.#onEvent(event);
     });
     try {
-      const messages = await store.listMessages(mailbox.id);
+      const columns = await store.listColumns?.(mailbox.id) ?? null;
       view = new MailboxView(
         mailbox.id,
         mailbox.name,
         mailbox.uidValidity,
         readOnly,
-        await splitFor(store, mailbox.id, messages),
+        columns !== null
+          ? { ...columns, shared: true }
+          : await splitFor(store, mailbox.id, await store.listMessages(mailbox.id)),
         recentMode,
         recentRegistryFor(store),
       );
@@ -472,7 +475,7 @@ export class MailboxView {
       // because sync() ignores appends it already has, expunges of unknown UIDs and flags
       // that did not change.
       for (const event of early) view.#onEvent(event);
-      return { view, messages };
+      return view;
     } catch (e) {
       unwatch();
       throw e;

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import type { MessageMeta } from "../../mailstore/mail_store.ts";
+import type { ListingColumns, MessageMeta } from "../../mailstore/mail_store.ts";
 import {
   FORMAT,
   openSnapshot,
   packListing,
   PART_MESSAGES,
+  readColumns,
   unpackListing,
   unpackRange,
 } from "../../mailstore/sqlite/_listing_snapshot.ts";
@@ -136,6 +137,57 @@ Deno.test("a malformed snapshot unpacks to null, never throws", () => {
   assert.equal(unpackRange(part, 0, 10, [], 1), false);
   assert.equal(unpackRange(part, 0, 10, [], 0), true);
 });
+
+Deno.test("a part's UID and flag columns are read without its objects, or not at all", () => {
+  const metas = sample(10);
+  const { flags, data } = packListing(metas);
+  const uidAt = 8 + 3 * 8 * 10;
+  const flagAt = uidAt + 4 * 10;
+  const columns = (bytes: Uint8Array, at = 0, after = 0) => {
+    const uids: number[] = [7, 7];
+    const lists: (readonly string[])[] = [];
+    const highest = readColumns(openSnapshot(flags, bytes, flagList)!, uids, lists, at, after);
+    return { highest, uids, lists };
+  };
+  // Written from `at` on, the entries before it kept; the highest MODSEQ returned.
+  const read = columns(data, 2);
+  assert.equal(read.highest, Number.MAX_SAFE_INTEGER);
+  assert.deepEqual(read.uids, [7, 7, ...metas.map((m) => m.uid)]);
+  assert.deepEqual(read.lists.slice(2), metas.map((m) => flagList(m.flags.join(" "))));
+  const edited = (set: (v: DataView) => void) => {
+    const copy = data.slice();
+    set(new DataView(copy.buffer));
+    return columns(copy).highest;
+  };
+  assert.equal(columns(data, 0, metas[0]!.uid).highest, -1, "not above the UID before");
+  assert.equal(edited((v) => v.setUint32(uidAt + 4 * 5, 4, true)), -1, "UIDs not ascending");
+  assert.equal(edited((v) => v.setUint32(flagAt + 4 * 3, 4, true)), -1, "flag index");
+  assert.equal(edited((v) => v.setFloat64(8 + 8 * 2, 0, true)), -1, "MODSEQ 0");
+  assert.equal(edited((v) => v.setFloat64(8, 0.5, true)), -1, "MODSEQ not an integer");
+});
+
+/** Asserts that columns hold exactly the listing `truth`: UIDs, flags and their lists. */
+function sameColumns(columns: ListingColumns, truth: ReturnType<typeof plain>, what = ""): void {
+  assert.equal(columns.uids.length, truth.length, `${what} count`);
+  assert.equal(columns.flags.length, truth.length, `${what} flags`);
+  const sets = new Set(columns.sets.map((f) => f.join(" ")));
+  const used = new Set<string>();
+  let floor = 0;
+  for (let i = 0; i < truth.length; i++) {
+    const t = truth[i]!;
+    const text = columns.flags[i]!.join(" ");
+    if (columns.uids[i] !== t.uid || text !== t.flags.join(" ")) {
+      assert.fail(
+        `${what} message ${i}: ${columns.uids[i]} ${text} instead of ${t.uid} ${t.flags}`,
+      );
+    }
+    assert.ok(Object.isFrozen(columns.flags[i]));
+    used.add(text);
+    floor = Math.max(floor, t.modseq);
+  }
+  assert.deepEqual([...sets].sort(), [...used].sort(), `${what} flag lists`);
+  assert.ok(columns.floor >= floor, `${what} floor ${columns.floor} below ${floor}`);
+}
 
 /** A file store with alice's INBOX holding `n` messages (every third unseen). */
 async function filled(path: string, n: number) {
@@ -487,6 +539,59 @@ Deno.test("twenty callers of a cold listing share one read", async () => {
   }
 });
 
+Deno.test("a cold listing hands out its snapshot's columns, brought to the present, then its objects", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-snapshot-columns-" });
+  const path = `${dir}/mail.db`;
+  try {
+    let { store, inbox } = await filled(path, 20_000);
+    await store.listMessages(inbox.id);
+    // Cached: no columns, the caller lists.
+    assert.equal(await store.listColumns(inbox.id), null);
+    await store.close();
+    // Writes of a store that never lists: an append, flag changes, an expunge (with a keyword
+    // held by the expunged message only).
+    store = await openSqliteMailStore(path);
+    const raw = enc.encode("Subject: t\r\n\r\ny\r\n");
+    await store.append(inbox.id, { raw, flags: ["$New"] });
+    await store.storeFlags(inbox.id, [5, 19_000, 20_001], "add", ["\\Flagged"]);
+    await store.storeFlags(inbox.id, [8], "add", ["$Only"]);
+    await store.storeFlags(inbox.id, [7, 8, 11_999], "add", ["\\Deleted"]);
+    await store.expunge(inbox.id);
+    await store.close();
+    // A copy whose snapshot marks every unseen message: the columns come from the snapshot.
+    edit(path, "UPDATE listing_snapshots SET flags = replace(flags, '\"\"', '\"$Base\"')");
+    store = await reopen(path);
+    const truth = await fresh(store, inbox.id);
+    // Unseen and untouched since the snapshot: marked.
+    const expected = truth.map((m) => m.flags.length === 0 ? { ...m, flags: ["$Base"] } : m);
+    // Twenty callers share one read: the very same arrays.
+    const calls = Array.from({ length: 20 }, () => store.listColumns(inbox.id));
+    const columns = await Promise.all(calls);
+    for (const c of columns) assert.equal(c?.uids, columns[0]!.uids);
+    assert.equal(columns[0]!.uids.length, 19_998);
+    sameColumns(columns[0]!, expected);
+    assert.ok(!columns[0]!.sets.some((f) => f.includes("$Only")));
+    // While the objects are made, a getMessages of many waits for them (the snapshot's, so
+    // marked) and a listMessages takes them.
+    const many = await store.getMessages(inbox.id, truth.slice(0, 2000).map((m) => m.uid));
+    assert.deepEqual(many[0]!.flags, ["$Base"]);
+    const listed = await store.listMessages(inbox.id);
+    assert.equal(listed.length, 19_998);
+    assert.deepEqual(listed.map((m) => m.flags.join(" ")), expected.map((m) => m.flags.join(" ")));
+    assert.equal(await store.listColumns(inbox.id), null);
+    await store.close();
+    // Without snapshots there are no columns; a store closed at once still ends cleanly.
+    store = await openSqliteMailStore(path, { startWorkers: true, listingSnapshots: false });
+    assert.equal(await store.listColumns(inbox.id), null);
+    await store.close();
+    store = await reopen(path);
+    assert.ok(await store.listColumns(inbox.id));
+    await store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a snapshot packed across turns holds the listing of its key, whatever writes come between", async () => {
   const dir = await Deno.makeTempDir({ prefix: "postern-snapshot-paced-" });
   const path = `${dir}/mail.db`;
@@ -542,9 +647,14 @@ for (const seed of [7, 8, 9]) {
       for (const box of boxes) {
         await store.appendBatch(box, Array.from({ length: 1200 }, () => ({ raw, flags: [] })));
       }
-      const check = async (box: number, lists: Promise<readonly MessageMeta[]>[]) => {
+      const check = async (
+        box: number,
+        lists: Promise<readonly MessageMeta[]>[],
+        columns: Promise<ListingColumns | null>[],
+      ) => {
         const truth = await fresh(store, box);
         for (const list of await Promise.all(lists)) sameListing(list, truth);
+        for (const c of await Promise.all(columns)) if (c !== null) sameColumns(c, truth);
       };
       for (let step = 0; step < 80; step++) {
         const box = pick(boxes);
@@ -583,9 +693,15 @@ for (const seed of [7, 8, 9]) {
             other = await openSqliteMailStore(path);
             break;
         }
+        // Columns first (a SELECT of a listing not in memory), listings among them.
+        const columns = Array.from(
+          { length: Math.floor(random() * 3) },
+          () => store.listColumns(box),
+        );
         await check(
           box,
           Array.from({ length: 1 + Math.floor(random() * 3) }, () => store.listMessages(box)),
+          columns,
         );
       }
     } finally {

@@ -94,9 +94,9 @@ async function open(
   }
   const mailbox = await mustGetMailbox(ctx, name);
   const recentMode = ctx.rev2 ? "off" : readOnly ? "peek" : "claim";
-  const { view, messages } = await MailboxView.open(ctx.store, mailbox, readOnly, recentMode);
+  const view = await MailboxView.open(ctx.store, mailbox, readOnly, recentMode);
   const out = ctx.out;
-  out.line(`* ${messages.length} EXISTS`);
+  out.line(`* ${view.count} EXISTS`);
   if (!ctx.rev2) {
     out.line(`* ${view.recentCount} RECENT`);
     const firstUnseen = view.firstUnseen();

@@ -8,6 +8,7 @@ import { MemoryMailStore } from "../../../mailstore/memory/mod.ts";
 import type { MailboxEvent, MessageMeta } from "../../../mailstore/mail_store.ts";
 import { MailboxView } from "../../../protocol/imap/mailbox_view.ts";
 import { Output } from "../../../protocol/imap/response.ts";
+import { openSqliteMailStore } from "../../../mailstore/sqlite/mod.ts";
 import { wrapStore } from "./_harness.ts";
 
 const dec = new TextDecoder();
@@ -30,7 +31,7 @@ async function setUp() {
       return memory.getMessages(id, uids);
     },
   });
-  const { view } = await MailboxView.open(store, inbox, false);
+  const view = await MailboxView.open(store, inbox, false);
   const sync = async () => {
     const out = new Output();
     await view.sync(store, out, { allowExpunge: true, condstore: false, qresync: false });
@@ -144,8 +145,8 @@ Deno.test("a large opening claim of \\Recent is a range that expunges and arriva
   const { recentRegistryFor } = await import("../../../protocol/imap/recent.ts");
   // Every message arrived before anyone looked: all are recent for the first claimer.
   recentRegistryFor(memory).noteArrival(inbox.id, inbox.uidValidity, 1);
-  const { view } = await MailboxView.open(memory, inbox, false, "claim");
-  const peek = (await MailboxView.open(memory, inbox, true, "peek")).view;
+  const view = await MailboxView.open(memory, inbox, false, "claim");
+  const peek = await MailboxView.open(memory, inbox, true, "peek");
   assert.equal(view.recentCount, total);
   assert.equal(peek.recentCount, 0, "claimed by the first");
   assert.equal(view.isRecent(1), true);
@@ -166,4 +167,60 @@ Deno.test("a large opening claim of \\Recent is a range that expunges and arriva
   assert.equal(view.isRecent(total + 1), true);
   view.close();
   peek.close();
+});
+
+Deno.test("a view opened from a store's columns reports the writes made while and after it opens", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "postern-view-columns-" });
+  const path = `${dir}/mail.db`;
+  let store = await openSqliteMailStore(path, { startWorkers: true });
+  try {
+    const account = await store.createAccount("alice", null);
+    const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+    await store.appendBatch(
+      inbox.id,
+      Array.from({ length: 3000 }, (_, i) => ({ raw: raw(i), flags: i % 2 ? ["\\Seen"] : [] })),
+    );
+    await store.listMessages(inbox.id);
+    await store.close();
+    // Reopened: the listing is not in memory, its snapshot is.
+    store = await openSqliteMailStore(path, { startWorkers: true });
+    const sqlite = store;
+    let columns = 0;
+    const counted = wrapStore(store, {
+      async listColumns(id) {
+        const c = await sqlite.listColumns(id);
+        if (c !== null) columns++;
+        return c;
+      },
+    });
+    const opening = MailboxView.open(counted, inbox, false);
+    // Writes in the same turn: after the view watches, before its columns are read.
+    const early = [
+      store.append(inbox.id, { raw: raw(3000), flags: ["$New"] }),
+      store.storeFlags(inbox.id, [2], "add", ["\\Flagged"]),
+    ];
+    const view = await opening;
+    await Promise.all(early);
+    assert.equal(columns, 1);
+    assert.equal(view.count, 3001);
+    assert.equal(view.firstUnseen(), 1);
+    await store.storeFlags(inbox.id, [3, 4], "add", ["\\Deleted"]);
+    await store.expunge(inbox.id, [3]);
+    await store.append(inbox.id, { raw: raw(3001) });
+    const out = new Output();
+    await view.sync(counted, out, { allowExpunge: true, condstore: false, qresync: false });
+    const lines = dec.decode(out.take()).split("\r\n").filter((l) => l !== "");
+    // The change to message 2 is in the columns (the client has been told no flags yet): its
+    // event changes nothing.
+    assert.deepEqual(lines, [
+      "* 3 EXPUNGE",
+      "* 3001 EXISTS",
+      "* 3 FETCH (UID 4 FLAGS (\\Seen \\Deleted))",
+    ]);
+    const truth = (await store.listMessages(inbox.id)).map((m) => m.uid);
+    assert.deepEqual(view.uids, truth);
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
