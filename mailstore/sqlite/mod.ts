@@ -415,6 +415,9 @@ interface StoredSnapshot {
   readonly first: SnapshotReader;
 }
 
+/** Mailboxes whose last columns handed out are kept (`#keptColumns`). */
+const KEPT_COLUMNS = 4;
+
 /** Messages asked for at once (`getMessages`) from which a cold read under way is waited for. */
 const WAIT_FOR_LISTING = 1024;
 
@@ -619,6 +622,12 @@ export class SqliteMailStore implements MailStore, ExactStore {
    * before its call (it watches the mailbox's events from then on).
    */
   #columnReads = new Map<number, { promise: Promise<ListingColumns | null>; done: boolean }>();
+  /**
+   * The last columns handed out from snapshots (`listColumns`), each with the listing key of the
+   * state it holds: handed out again while the mailbox is at that state, so that the sessions
+   * that open it after the first share them rather than split the listing's objects.
+   */
+  #keptColumns = new Map<number, { key: string; columns: ListingColumns }>();
   /** Listings made after their columns were handed out (`#finishCold`), awaited at close. */
   #finishing = new Set<Promise<void>>();
   /** Listings whose objects are being made afresh (`#compact`). */
@@ -1535,6 +1544,14 @@ export class SqliteMailStore implements MailStore, ExactStore {
   async #listColumns(mailboxId: number): Promise<ListingColumns | null> {
     const first = await this.#call(() => {
       const m = this.#mailboxById(mailboxId);
+      const kept = this.#keptColumns.get(mailboxId);
+      if (kept !== undefined) {
+        this.#keptColumns.delete(mailboxId);
+        if (kept.key === listingKey(m)) {
+          this.#keptColumns.set(mailboxId, kept);
+          return kept.columns;
+        }
+      }
       if (this.#listings.has(mailboxId) || this.#coldReads.has(mailboxId)) return null;
       const snapshot = this.#readSnapshot(m);
       if (snapshot === null) return null;
@@ -1546,7 +1563,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
       this.#columnReads.set(mailboxId, shared);
       return { m, snapshot, own, columns, shared };
     });
-    if (first === null) return null;
+    if (first === null || !("snapshot" in first)) return first;
     const { m, snapshot, own, columns, shared } = first;
     let parts: SnapshotReader[] | null = null;
     let result: ListingColumns | null = null;
@@ -1591,7 +1608,9 @@ export class SqliteMailStore implements MailStore, ExactStore {
     }
     const sets = new Set<readonly string[]>();
     for (const part of parts) for (const f of part.table) sets.add(f);
-    if (key === listingKey(now)) return { uids, flags, sets: [...sets], floor };
+    if (key === listingKey(now)) {
+      return this.#keepColumns(now, { uids, flags, sets: [...sets], floor });
+    }
     const changes = this.#listingChanges(key, now, count);
     if (changes === null) return null;
     const changed = patchColumns(uids, flags, changes, (t) => this.#flagList(t));
@@ -1602,7 +1621,18 @@ export class SqliteMailStore implements MailStore, ExactStore {
       sets.clear();
       for (const f of flags) sets.add(f);
     } else for (const [, , stored] of changes.rows) sets.add(this.#flagList(stored));
-    return { uids, flags, sets: [...sets], floor };
+    return this.#keepColumns(now, { uids, flags, sets: [...sets], floor });
+  }
+
+  /** Keeps columns of `m`'s present state (`#keptColumns`), for a few mailboxes. */
+  #keepColumns(m: MailboxRow, columns: ListingColumns): ListingColumns {
+    this.#keptColumns.delete(m.id);
+    this.#keptColumns.set(m.id, { key: listingKey(m), columns });
+    for (const id of this.#keptColumns.keys()) {
+      if (this.#keptColumns.size <= KEPT_COLUMNS) break;
+      this.#keptColumns.delete(id);
+    }
+    return columns;
   }
 
   /**

@@ -578,6 +578,9 @@ Deno.test("a cold listing hands out its snapshot's columns, brought to the prese
     const listed = await store.listMessages(inbox.id);
     assert.equal(listed.length, 19_998);
     assert.deepEqual(listed.map((m) => m.flags.join(" ")), expected.map((m) => m.flags.join(" ")));
+    // Kept while the mailbox is at their state: the next SELECT shares them. Not after a change.
+    assert.equal(await store.listColumns(inbox.id), columns[0]);
+    await store.storeFlags(inbox.id, [1], "add", ["\\Answered"]);
     assert.equal(await store.listColumns(inbox.id), null);
     await store.close();
     // Without snapshots there are no columns; a store closed at once still ends cleanly.
