@@ -58,8 +58,12 @@ export type BlobWriterRequest =
     readonly modseq: number;
     /** The listing key of the state the snapshot holds. */
     readonly key: string;
-    /** The packed parts in order, their data views of whole ArrayBuffers, transferred. */
-    readonly parts: readonly { readonly flags: string; readonly data: Uint8Array }[];
+    /** The packed parts in order, their keys and data views of whole ArrayBuffers, transferred. */
+    readonly parts: readonly {
+      readonly flags: string;
+      readonly keys: Uint8Array;
+      readonly data: Uint8Array;
+    }[];
   }
   | { readonly kind: "close" };
 
@@ -158,6 +162,7 @@ function writeSnapshot(request: Extract<BlobWriterRequest, { kind: "snapshot" }>
         request.modseq,
         request.key,
         p.flags,
+        p.keys,
         p.data,
       )
     );
@@ -186,8 +191,9 @@ self.onmessage = (e: MessageEvent<BlobWriterRequest>) => {
           ),
           snapshotDrop: db.prepare("DELETE FROM listing_snapshots WHERE mailbox_id = ?"),
           snapshotPart: db.prepare(
-            `INSERT INTO listing_snapshots (mailbox_id, part, uidvalidity, modseq, key, flags, data)
-             VALUES (?, ?, ?, ?, ?, ?, ?)`,
+            `INSERT INTO listing_snapshots
+               (mailbox_id, part, uidvalidity, modseq, key, flags, keys, data)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
           ),
         };
         cells = new Int32Array(request.cells);

@@ -10,28 +10,44 @@
  * or lists the mailbox afresh when that cannot be done exactly.
  *
  * A snapshot is stored in parts of up to `PART_MESSAGES` consecutive messages (one row each),
- * so that reading or writing one never holds a thread for long. Layout of a part (little-endian):
- * a header of two 32-bit words, `FORMAT` and the part's message count n, then five columns of n
- * values each: MODSEQ, INTERNALDATE and RFC822.SIZE as 64-bit floats (exact integers up to
- * 2^53), the UID and the index of the message's flags in the part's flag table as 32-bit
- * unsigned integers. The flag table (each entry the flags of some messages as stored, joined by
- * spaces) travels beside the bytes as a JSON array.
+ * so that reading or writing one never holds a thread for long. A part is two byte strings, each
+ * a header of two little-endian 32-bit words (its format, then the part's message count n) and
+ * columns of n values: its keys (`KEYS_FORMAT`), the UIDs and the index of each message's flags
+ * in the part's flag table as 32-bit unsigned integers, which is all a mailbox view opens with
+ * (`readColumns`); and its data (`DATA_FORMAT`), MODSEQ, INTERNALDATE and RFC822.SIZE as 64-bit
+ * floats (exact integers up to 2^53), read when the listing's objects are made. The flag table
+ * (each entry the flags of some messages as stored, joined by spaces) travels beside them as a
+ * JSON array.
  */
 import type { MessageMeta } from "../mail_store.ts";
 
-/** The layout's version, the first word of every snapshot. */
-export const FORMAT = 0x4c53_0001;
-/** Messages per part (256 KiB). */
+/** The first word of a part's keys. */
+export const KEYS_FORMAT = 0x4c53_4b02;
+/** The first word of a part's data. */
+export const DATA_FORMAT = 0x4c53_4402;
+/** Messages per part (256 KiB: 64 of keys, 192 of data). */
 export const PART_MESSAGES = 8192;
 /** Bytes before the columns. */
 const HEADER = 8;
-/** Bytes per message: three 64-bit columns and two 32-bit ones. */
-const PER_MESSAGE = 32;
+/** Bytes per message in the keys: two 32-bit columns. */
+const PER_KEY = 8;
+/** Bytes per message in the data: three 64-bit columns. */
+const PER_DATUM = 24;
 
-/** A packed listing: its flag table as JSON and its columns. */
+/** A packed part: its flag table as JSON, its keys and its data. */
 export interface PackedListing {
   readonly flags: string;
+  readonly keys: Uint8Array;
   readonly data: Uint8Array;
+}
+
+/** A byte string of `n` messages' columns after its header. */
+function packed(format: number, n: number, per: number): { bytes: Uint8Array; view: DataView } {
+  const bytes = new Uint8Array(HEADER + per * n);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, format, true);
+  view.setUint32(4, n, true);
+  return { bytes, view };
 }
 
 /** Packs the messages `from` to `to` (exclusive) of `metas` (ascending by UID) as one part. */
@@ -41,19 +57,15 @@ export function packListing(
   to = metas.length,
 ): PackedListing {
   const n = to - from;
-  const data = new Uint8Array(HEADER + PER_MESSAGE * n);
-  const view = new DataView(data.buffer);
-  view.setUint32(0, FORMAT, true);
-  view.setUint32(4, n, true);
+  const keys = packed(KEYS_FORMAT, n, PER_KEY);
+  const data = packed(DATA_FORMAT, n, PER_DATUM);
   const table: string[] = [];
   // Listed messages share a few frozen flag arrays: look each array up once, then its text.
   const byArray = new Map<readonly string[], number>();
   const byText = new Map<string, number>();
-  const modseqAt = HEADER;
-  const dateAt = modseqAt + 8 * n;
+  const flagAt = HEADER + 4 * n;
+  const dateAt = HEADER + 8 * n;
   const sizeAt = dateAt + 8 * n;
-  const uidAt = sizeAt + 8 * n;
-  const flagAt = uidAt + 4 * n;
   for (let i = 0; i < n; i++) {
     const m = metas[from + i]!;
     let f = byArray.get(m.flags);
@@ -67,38 +79,53 @@ export function packListing(
       }
       byArray.set(m.flags, f);
     }
-    view.setFloat64(modseqAt + 8 * i, m.modseq, true);
-    view.setFloat64(dateAt + 8 * i, m.internalDate, true);
-    view.setFloat64(sizeAt + 8 * i, m.size, true);
-    view.setUint32(uidAt + 4 * i, m.uid, true);
-    view.setUint32(flagAt + 4 * i, f, true);
+    keys.view.setUint32(HEADER + 4 * i, m.uid, true);
+    keys.view.setUint32(flagAt + 4 * i, f, true);
+    data.view.setFloat64(HEADER + 8 * i, m.modseq, true);
+    data.view.setFloat64(dateAt + 8 * i, m.internalDate, true);
+    data.view.setFloat64(sizeAt + 8 * i, m.size, true);
   }
-  return { flags: JSON.stringify(table), data };
-}
-
-/** A checked snapshot whose messages are unpacked a range at a time (`unpackRange`). */
-export interface SnapshotReader {
-  readonly count: number;
-  readonly view: DataView;
-  readonly table: readonly (readonly string[])[];
+  return { flags: JSON.stringify(table), keys: keys.bytes, data: data.bytes };
 }
 
 /**
- * Checks a part: its header, its length and its flag table, each entry of which `flagList`
- * turns into the frozen array the listing shares. Null, never a throw, when it is not a
- * well-formed part.
+ * A checked part whose messages are unpacked a range at a time (`unpackRange`) once it has its
+ * data, or whose keys alone are read (`readColumns`).
+ */
+export interface SnapshotReader {
+  readonly count: number;
+  readonly keys: DataView;
+  readonly data: DataView | null;
+  readonly table: readonly (readonly string[])[];
+}
+
+/** A view of `bytes` when they are a well-formed header of `format` and `n` columns of `per`. */
+function columnsView(bytes: unknown, format: number, per: number, n?: number): DataView | null {
+  if (!(bytes instanceof Uint8Array) || bytes.byteLength < HEADER) return null;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const count = view.getUint32(4, true);
+  if (view.getUint32(0, true) !== format || count > PART_MESSAGES) return null;
+  if ((n !== undefined && count !== n) || bytes.byteLength !== HEADER + per * count) return null;
+  return view;
+}
+
+/**
+ * Checks a part: its keys, its data when given (null: read later, `withData`) and its flag
+ * table, each entry of which `flagList` turns into the frozen array the listing shares. Null,
+ * never a throw, when it is not a well-formed part.
  */
 export function openSnapshot(
   flags: unknown,
+  keys: unknown,
   data: unknown,
   flagList: (stored: string) => readonly string[],
 ): SnapshotReader | null {
-  if (typeof flags !== "string" || !(data instanceof Uint8Array)) return null;
-  if (data.byteLength < HEADER) return null;
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const count = view.getUint32(4, true);
-  if (view.getUint32(0, true) !== FORMAT || count > PART_MESSAGES) return null;
-  if (data.byteLength !== HEADER + PER_MESSAGE * count) return null;
+  if (typeof flags !== "string") return null;
+  const keyView = columnsView(keys, KEYS_FORMAT, PER_KEY);
+  if (keyView === null) return null;
+  const count = keyView.getUint32(4, true);
+  const dataView = data === null ? null : columnsView(data, DATA_FORMAT, PER_DATUM, count);
+  if (data !== null && dataView === null) return null;
   let parsed: unknown;
   try {
     parsed = JSON.parse(flags);
@@ -111,14 +138,20 @@ export function openSnapshot(
     if (typeof entry !== "string") return null;
     table.push(flagList(entry));
   }
-  return { count, view, table };
+  return { count, keys: keyView, data: dataView, table };
+}
+
+/** `reader` with the part's data, read after its keys; null when the data does not fit. */
+export function withData(reader: SnapshotReader, data: unknown): SnapshotReader | null {
+  const view = columnsView(data, DATA_FORMAT, PER_DATUM, reader.count);
+  return view === null ? null : { ...reader, data: view };
 }
 
 /**
  * Appends the messages `from` to `to` (exclusive) of a part to `out`; false, leaving `out`
- * partly filled, at the first that is not a message (a UID not above the previous one, or not
- * above `after` for the part's first, a flag index outside the table, a value that is not a
- * safe integer in its range).
+ * partly filled, when the part has no data or at the first entry that is not a message (a UID
+ * not above the previous one, or not above `after` for the part's first, a flag index outside
+ * the table, a value that is not a safe integer in its range).
  */
 export function unpackRange(
   reader: SnapshotReader,
@@ -127,19 +160,18 @@ export function unpackRange(
   out: MessageMeta[],
   after = 0,
 ): boolean {
-  const { view, table, count: n } = reader;
-  const modseqAt = HEADER;
-  const dateAt = modseqAt + 8 * n;
+  const { keys, data, table, count: n } = reader;
+  if (data === null) return false;
+  const flagAt = HEADER + 4 * n;
+  const dateAt = HEADER + 8 * n;
   const sizeAt = dateAt + 8 * n;
-  const uidAt = sizeAt + 8 * n;
-  const flagAt = uidAt + 4 * n;
-  let last = from === 0 ? after : view.getUint32(uidAt + 4 * (from - 1), true);
+  let last = from === 0 ? after : keys.getUint32(HEADER + 4 * (from - 1), true);
   for (let i = from; i < to; i++) {
-    const uid = view.getUint32(uidAt + 4 * i, true);
-    const modseq = view.getFloat64(modseqAt + 8 * i, true);
-    const internalDate = view.getFloat64(dateAt + 8 * i, true);
-    const size = view.getFloat64(sizeAt + 8 * i, true);
-    const flags = table[view.getUint32(flagAt + 4 * i, true)];
+    const uid = keys.getUint32(HEADER + 4 * i, true);
+    const flags = table[keys.getUint32(flagAt + 4 * i, true)];
+    const modseq = data.getFloat64(HEADER + 8 * i, true);
+    const internalDate = data.getFloat64(dateAt + 8 * i, true);
+    const size = data.getFloat64(sizeAt + 8 * i, true);
     if (
       uid <= last || flags === undefined || !Number.isSafeInteger(modseq) || modseq < 1 ||
       !Number.isSafeInteger(internalDate) || !Number.isSafeInteger(size) || size < 0
@@ -155,20 +187,20 @@ export function unpackRange(
 /** A whole part unpacked (`openSnapshot`, then `unpackRange`); null when malformed. */
 export function unpackListing(
   flags: unknown,
+  keys: unknown,
   data: unknown,
   flagList: (stored: string) => readonly string[],
 ): MessageMeta[] | null {
-  const reader = openSnapshot(flags, data, flagList);
+  const reader = data === null ? null : openSnapshot(flags, keys, data, flagList);
   if (reader === null) return null;
   const out: MessageMeta[] = [];
   return unpackRange(reader, 0, reader.count, out) ? out : null;
 }
 
 /**
- * Writes a part's UIDs and flags into `uids` and `flags` from index `at` on, without making its
- * messages' objects (a view opens with these columns, `listColumns`). The highest MODSEQ of the
- * part, or -1, leaving the arrays partly filled, at the first entry that is not a message (as
- * `unpackRange`, for the columns it reads).
+ * Writes a part's UIDs and flags into `uids` and `flags` from index `at` on, from its keys alone
+ * (a view opens with these columns, `listColumns`). False, leaving the arrays partly filled, at
+ * the first entry that is not a message (as `unpackRange`, for the columns it reads).
  */
 export function readColumns(
   reader: SnapshotReader,
@@ -176,22 +208,17 @@ export function readColumns(
   flags: (readonly string[])[],
   at: number,
   after = 0,
-): number {
-  const { view, table, count: n } = reader;
-  const modseqAt = HEADER;
-  const uidAt = HEADER + 24 * n;
-  const flagAt = uidAt + 4 * n;
+): boolean {
+  const { keys, table, count: n } = reader;
+  const flagAt = HEADER + 4 * n;
   let last = after;
-  let highest = 0;
   for (let i = 0; i < n; i++) {
-    const uid = view.getUint32(uidAt + 4 * i, true);
-    const f = table[view.getUint32(flagAt + 4 * i, true)];
-    const modseq = view.getFloat64(modseqAt + 8 * i, true);
-    if (uid <= last || f === undefined || !Number.isSafeInteger(modseq) || modseq < 1) return -1;
+    const uid = keys.getUint32(HEADER + 4 * i, true);
+    const f = table[keys.getUint32(flagAt + 4 * i, true)];
+    if (uid <= last || f === undefined) return false;
     last = uid;
-    if (modseq > highest) highest = modseq;
     uids[at + i] = uid;
     flags[at + i] = f;
   }
-  return highest;
+  return true;
 }

@@ -69,6 +69,7 @@ import {
   readColumns,
   type SnapshotReader,
   unpackRange,
+  withData,
 } from "./_listing_snapshot.ts";
 import { Pacer } from "../../protocol/event_loop.ts";
 import type { CheckpointerReport, CheckpointerRequest } from "./_checkpointer.ts";
@@ -487,15 +488,14 @@ function indexOfUid(metas: readonly MessageMeta[], uid: number): number {
 /**
  * Applies changes read since a listing's state (`#listingChanges`) to its UID and flag columns,
  * in place: expunged UIDs leave, changed ones take their new flags and new ones (above all
- * others) are appended. The highest MODSEQ among the changed rows, or -1 when a changed UID
- * below the last is not in the columns.
+ * others) are appended. False when a changed UID below the last is not in the columns.
  */
 function patchColumns(
   uids: number[],
   flags: (readonly string[])[],
   changes: ListingChanges,
   flagList: (stored: string) => readonly string[],
-): number {
+): boolean {
   if (changes.gone.length > 0) {
     const drop = new Set(changes.gone.map(([uid]) => uid));
     let kept = 0;
@@ -507,9 +507,7 @@ function patchColumns(
     uids.length = kept;
     flags.length = kept;
   }
-  let highest = 0;
-  for (const [uid, modseq, stored] of changes.rows) {
-    if (modseq > highest) highest = modseq;
+  for (const [uid, , stored] of changes.rows) {
     const f = flagList(stored);
     if ((uids.at(-1) ?? 0) < uid) {
       uids.push(uid);
@@ -523,10 +521,10 @@ function patchColumns(
       if (uids[mid]! < uid) lo = mid + 1;
       else hi = mid;
     }
-    if (uids[lo] !== uid) return -1;
+    if (uids[lo] !== uid) return false;
     flags[lo] = f;
   }
-  return highest;
+  return true;
 }
 
 /**
@@ -1553,7 +1551,7 @@ export class SqliteMailStore implements MailStore, ExactStore {
         }
       }
       if (this.#listings.has(mailboxId) || this.#coldReads.has(mailboxId)) return null;
-      const snapshot = this.#readSnapshot(m);
+      const snapshot = this.#readSnapshot(m, true);
       if (snapshot === null) return null;
       // Registered in the same call as the check, as `#listMessages` does.
       const own = Promise.withResolvers<void>();
@@ -1598,12 +1596,11 @@ export class SqliteMailStore implements MailStore, ExactStore {
     const { key, count } = snapshot;
     const uids: number[] = new Array(count);
     const flags: (readonly string[])[] = new Array(count);
-    let floor = 0;
+    // At least the highest MODSEQ of the messages, which is all a view needs of it.
+    const floor = now.highestmodseq;
     let at = 0;
     for (const part of parts) {
-      const highest = readColumns(part, uids, flags, at, at === 0 ? 0 : uids[at - 1]!);
-      if (highest < 0) return null;
-      if (highest > floor) floor = highest;
+      if (!readColumns(part, uids, flags, at, at === 0 ? 0 : uids[at - 1]!)) return null;
       at += part.count;
     }
     const sets = new Set<readonly string[]>();
@@ -1613,9 +1610,8 @@ export class SqliteMailStore implements MailStore, ExactStore {
     }
     const changes = this.#listingChanges(key, now, count);
     if (changes === null) return null;
-    const changed = patchColumns(uids, flags, changes, (t) => this.#flagList(t));
-    if (changed < 0 || uids.length !== now.message_count) return null;
-    if (changed > floor) floor = changed;
+    const patched = patchColumns(uids, flags, changes, (t) => this.#flagList(t));
+    if (!patched || uids.length !== now.message_count) return null;
     if (changes.gone.length > 0) {
       // An expunged message may have held the only copy of a keyword.
       sets.clear();
@@ -1711,10 +1707,10 @@ export class SqliteMailStore implements MailStore, ExactStore {
    * bring to the present; null otherwise (none, another UIDVALIDITY, malformed, expunge records
    * pruned since, or a mailbox the cache would not keep).
    */
-  #readSnapshot(m: MailboxRow): StoredSnapshot | null {
+  #readSnapshot(m: MailboxRow, keysOnly = false): StoredSnapshot | null {
     if (!this.#snapshots || m.message_count < LISTING_CACHE_MIN) return null;
     if (m.message_count > this.#cacheMax) return null;
-    const part = this.#snapshotPart(m.id, 0);
+    const part = this.#snapshotPart(m.id, 0, keysOnly);
     if (part === null) return null;
     const { key, reader } = part;
     const [validity, , modseq, count] = key.split(":").map(Number);
@@ -1726,14 +1722,37 @@ export class SqliteMailStore implements MailStore, ExactStore {
     return { key, count: count!, first: reader };
   }
 
-  /** Part `part` of the mailbox's stored snapshot, checked; null when none or malformed. */
-  #snapshotPart(mailboxId: number, part: number): { key: string; reader: SnapshotReader } | null {
+  /**
+   * Part `part` of the mailbox's stored snapshot, checked, without its data when `keysOnly`
+   * (SQLite then reads no byte of it: the keys come first in the row); null when none or
+   * malformed.
+   */
+  #snapshotPart(
+    mailboxId: number,
+    part: number,
+    keysOnly = false,
+  ): { key: string; reader: SnapshotReader } | null {
     const row = this.#arrayStatement(
-      "SELECT key, flags, data FROM listing_snapshots WHERE mailbox_id = ? AND part = ?",
-    ).get(mailboxId, part) as unknown as [unknown, unknown, unknown] | undefined;
+      keysOnly
+        ? "SELECT key, flags, keys FROM listing_snapshots WHERE mailbox_id = ? AND part = ?"
+        : "SELECT key, flags, keys, data FROM listing_snapshots WHERE mailbox_id = ? AND part = ?",
+    ).get(mailboxId, part) as unknown as unknown[] | undefined;
     if (row === undefined || typeof row[0] !== "string") return null;
-    const reader = openSnapshot(row[1], row[2], (t) => this.#flagList(t));
+    const reader = openSnapshot(row[1], row[2], keysOnly ? null : row[3], (t) => this.#flagList(t));
     return reader === null ? null : { key: row[0], reader };
+  }
+
+  /** `reader` (part `part`, read without its data) with its data; null when it does not fit. */
+  #snapshotData(
+    mailboxId: number,
+    part: number,
+    key: string,
+    reader: SnapshotReader,
+  ): SnapshotReader | null {
+    const row = this.#arrayStatement(
+      "SELECT key, data FROM listing_snapshots WHERE mailbox_id = ? AND part = ?",
+    ).get(mailboxId, part) as unknown as unknown[] | undefined;
+    return row?.[0] === key ? withData(reader, row[1]) : null;
   }
 
   /**
@@ -1747,11 +1766,12 @@ export class SqliteMailStore implements MailStore, ExactStore {
   ): Promise<SnapshotReader[] | null> {
     const { key, count } = snapshot;
     const parts = [snapshot.first];
+    const keysOnly = snapshot.first.data === null;
     const pacer = new Pacer();
     for (let read = snapshot.first.count; read < count;) {
       if (pacer.due()) await pacer.yield();
       const part = parts.length;
-      const reader = await this.#call(() => this.#snapshotPart(mailboxId, part))
+      const reader = await this.#call(() => this.#snapshotPart(mailboxId, part, keysOnly))
         .then((p) => p?.key === key ? p.reader : null);
       if (reader === null || reader.count !== Math.min(count - read, PART_MESSAGES)) return null;
       parts.push(reader);
@@ -1774,7 +1794,13 @@ export class SqliteMailStore implements MailStore, ExactStore {
     const { key } = snapshot;
     const metas: MessageMeta[] = [];
     const pacer = new Pacer();
-    for (const reader of parts) {
+    for (let part = 0; part < parts.length; part++) {
+      const read = parts[part]!;
+      // Parts read for their columns (`listColumns`) are read again for their data.
+      const reader = read.data !== null
+        ? read
+        : await this.#call(() => this.#snapshotData(mailboxId, part, key, read));
+      if (reader === null) return null;
       for (let from = 0; from < reader.count; from += SNAPSHOT_STEP) {
         const to = Math.min(reader.count, from + SNAPSHOT_STEP);
         if (!unpackRange(reader, from, to, metas, metas.at(-1)?.uid ?? 0)) return null;
@@ -1865,7 +1891,10 @@ export class SqliteMailStore implements MailStore, ExactStore {
       parts,
     };
     try {
-      writer.worker.postMessage(request, parts.map((p) => p.data.buffer as ArrayBuffer));
+      writer.worker.postMessage(
+        request,
+        parts.flatMap((p) => [p.keys.buffer as ArrayBuffer, p.data.buffer as ArrayBuffer]),
+      );
     } catch {
       return failed();
     }

@@ -175,4 +175,21 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (mailbox_id, part)
   );
   `,
+  // Version 10: a snapshot part's UIDs and flag indexes (`keys`) apart from its other columns
+  // (`data`), and before them in the row, so that a view opens from the keys without reading
+  // the rest. Snapshots are a cache: the old ones are dropped, and rewritten as listings are made.
+  `
+  DROP TABLE listing_snapshots;
+  CREATE TABLE listing_snapshots (
+    mailbox_id  INTEGER NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+    part        INTEGER NOT NULL,
+    uidvalidity INTEGER NOT NULL,
+    modseq      INTEGER NOT NULL,
+    key         TEXT NOT NULL,
+    flags       TEXT NOT NULL,
+    keys        BLOB NOT NULL,
+    data        BLOB NOT NULL,
+    PRIMARY KEY (mailbox_id, part)
+  );
+  `,
 ];

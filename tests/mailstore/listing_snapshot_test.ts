@@ -2,13 +2,15 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import type { ListingColumns, MessageMeta } from "../../mailstore/mail_store.ts";
 import {
-  FORMAT,
+  DATA_FORMAT,
+  KEYS_FORMAT,
   openSnapshot,
   packListing,
   PART_MESSAGES,
   readColumns,
   unpackListing,
   unpackRange,
+  withData,
 } from "../../mailstore/sqlite/_listing_snapshot.ts";
 import {
   allocateSharedSync,
@@ -68,102 +70,126 @@ Deno.test("a packed listing unpacks to the same messages, whole or a range at a 
   const metas = sample(1000);
   metas[0] = { ...metas[0]!, uid: 1 };
   metas[999] = { ...metas[999]!, uid: 0xffff_ffff };
-  const { flags, data } = packListing(metas);
-  assert.equal(data.byteLength, 8 + 32 * 1000);
+  const { flags, keys, data } = packListing(metas);
+  assert.equal(keys.byteLength, 8 + 8 * 1000);
+  assert.equal(data.byteLength, 8 + 24 * 1000);
   assert.deepEqual(JSON.parse(flags), ["", "\\Seen", "\\Seen $Label", "\\Flagged"]);
-  const whole = unpackListing(flags, data, flagList)!;
+  const whole = unpackListing(flags, keys, data, flagList)!;
   assert.deepEqual(plain(whole), plain(metas));
   // Messages with the same flags share one frozen array.
   assert.equal(whole[1]!.flags, whole[4]!.flags);
   assert.ok(Object.isFrozen(whole[1]!.flags));
-  const reader = openSnapshot(flags, data, flagList)!;
+  const reader = openSnapshot(flags, keys, data, flagList)!;
   const out: MessageMeta[] = [];
   for (const [from, to] of [[0, 1], [1, 333], [333, 333], [333, 1000]]) {
     assert.ok(unpackRange(reader, from!, to!, out));
   }
   assert.deepEqual(plain(out), plain(metas));
-  // A view into a larger buffer at an odd offset reads the same.
-  const shifted = new Uint8Array(data.byteLength + 3);
-  shifted.set(data, 3);
-  assert.deepEqual(plain(unpackListing(flags, shifted.subarray(3), flagList)!), plain(metas));
+  // Views into larger buffers at odd offsets read the same.
+  const shifted = (bytes: Uint8Array) => {
+    const out = new Uint8Array(bytes.byteLength + 3);
+    out.set(bytes, 3);
+    return out.subarray(3);
+  };
+  assert.deepEqual(
+    plain(unpackListing(flags, shifted(keys), shifted(data), flagList)!),
+    plain(metas),
+  );
+  // Keys alone, the data after.
+  const keysOnly = openSnapshot(flags, keys, null, flagList)!;
+  assert.equal(unpackRange(keysOnly, 0, 1, []), false);
+  assert.equal(withData(keysOnly, data.subarray(0, 8 + 24 * 999)), null);
+  const later: MessageMeta[] = [];
+  assert.ok(unpackRange(withData(keysOnly, data)!, 0, 1000, later));
+  assert.deepEqual(plain(later), plain(metas));
   const empty = packListing([]);
-  assert.deepEqual(unpackListing(empty.flags, empty.data, flagList), []);
+  assert.deepEqual(unpackListing(empty.flags, empty.keys, empty.data, flagList), []);
 });
 
 Deno.test("a malformed snapshot unpacks to null, never throws", () => {
   const metas = sample(10);
-  const { flags, data } = packListing(metas);
-  const edit = (set: (v: DataView) => void) => {
+  const { flags, keys, data } = packListing(metas);
+  const editKeys = (set: (v: DataView) => void) => {
+    const copy = keys.slice();
+    set(new DataView(copy.buffer));
+    return unpackListing(flags, copy, data, flagList);
+  };
+  const editData = (set: (v: DataView) => void) => {
     const copy = data.slice();
     set(new DataView(copy.buffer));
-    return unpackListing(flags, copy, flagList);
+    return unpackListing(flags, keys, copy, flagList);
   };
-  const uidAt = 8 + 3 * 8 * 10;
+  const uidAt = 8;
   const flagAt = uidAt + 4 * 10;
   const cases: [string, MessageMeta[] | null][] = [
-    ["not text", unpackListing(7, data, flagList)],
-    ["not bytes", unpackListing(flags, [1, 2], flagList)],
-    ["shorter than a header", unpackListing(flags, data.subarray(0, 7), flagList)],
-    ["truncated", unpackListing(flags, data.subarray(0, data.length - 1), flagList)],
-    ["longer", unpackListing(flags, new Uint8Array([...data, 0]), flagList)],
-    ["another format", edit((v) => v.setUint32(0, FORMAT + 1, true))],
-    ["a header count that differs", edit((v) => v.setUint32(4, 9, true))],
-    ["a header count beyond a part", edit((v) => v.setUint32(4, PART_MESSAGES + 1, true))],
-    ["flags not JSON", unpackListing("[", data, flagList)],
-    ["flags not an array", unpackListing('{"a":1}', data, flagList)],
-    ["a flag entry not text", unpackListing('["", 3]', data, flagList)],
+    ["not text", unpackListing(7, keys, data, flagList)],
+    ["keys not bytes", unpackListing(flags, [1, 2], data, flagList)],
+    ["data not bytes", unpackListing(flags, keys, [1, 2], flagList)],
+    ["no data", unpackListing(flags, keys, null, flagList)],
+    ["keys shorter than a header", unpackListing(flags, keys.subarray(0, 7), data, flagList)],
+    ["keys truncated", unpackListing(flags, keys.subarray(0, keys.length - 1), data, flagList)],
+    ["data truncated", unpackListing(flags, keys, data.subarray(0, data.length - 1), flagList)],
+    ["keys longer", unpackListing(flags, new Uint8Array([...keys, 0]), data, flagList)],
+    ["data longer", unpackListing(flags, keys, new Uint8Array([...data, 0]), flagList)],
+    ["keys and data swapped", unpackListing(flags, data, keys, flagList)],
+    ["another keys format", editKeys((v) => v.setUint32(0, KEYS_FORMAT + 1, true))],
+    ["another data format", editData((v) => v.setUint32(0, DATA_FORMAT + 1, true))],
+    ["a keys count that differs", editKeys((v) => v.setUint32(4, 9, true))],
+    ["a data count that differs", editData((v) => v.setUint32(4, 9, true))],
+    ["a count beyond a part", editKeys((v) => v.setUint32(4, PART_MESSAGES + 1, true))],
+    ["flags not JSON", unpackListing("[", keys, data, flagList)],
+    ["flags not an array", unpackListing('{"a":1}', keys, data, flagList)],
+    ["a flag entry not text", unpackListing('["", 3]', keys, data, flagList)],
     [
       "more flag entries than messages",
-      unpackListing(JSON.stringify(Array(11).fill("")), data, flagList),
+      unpackListing(JSON.stringify(Array(11).fill("")), keys, data, flagList),
     ],
-    ["a flag index beyond the table", edit((v) => v.setUint32(flagAt + 4 * 3, 4, true))],
-    ["UID 0", edit((v) => v.setUint32(uidAt, 0, true))],
-    ["UIDs not ascending", edit((v) => v.setUint32(uidAt + 4 * 5, 4, true))],
-    ["MODSEQ 0", edit((v) => v.setFloat64(8 + 8 * 2, 0, true))],
-    ["MODSEQ not a number", edit((v) => v.setFloat64(8 + 8 * 2, NaN, true))],
-    ["MODSEQ beyond 2^53", edit((v) => v.setFloat64(8, 2 ** 53, true))],
-    ["a date not an integer", edit((v) => v.setFloat64(8 + 8 * 10, 0.5, true))],
-    ["a negative size", edit((v) => v.setFloat64(8 + 16 * 10 + 8, -1, true))],
-    ["an infinite size", edit((v) => v.setFloat64(8 + 16 * 10 + 8, Infinity, true))],
+    ["a flag index beyond the table", editKeys((v) => v.setUint32(flagAt + 4 * 3, 4, true))],
+    ["UID 0", editKeys((v) => v.setUint32(uidAt, 0, true))],
+    ["UIDs not ascending", editKeys((v) => v.setUint32(uidAt + 4 * 5, 4, true))],
+    ["MODSEQ 0", editData((v) => v.setFloat64(8 + 8 * 2, 0, true))],
+    ["MODSEQ not a number", editData((v) => v.setFloat64(8 + 8 * 2, NaN, true))],
+    ["MODSEQ beyond 2^53", editData((v) => v.setFloat64(8, 2 ** 53, true))],
+    ["a date not an integer", editData((v) => v.setFloat64(8 + 8 * 10, 0.5, true))],
+    ["a negative size", editData((v) => v.setFloat64(8 + 16 * 10 + 8, -1, true))],
+    ["an infinite size", editData((v) => v.setFloat64(8 + 16 * 10 + 8, Infinity, true))],
   ];
   for (const [what, result] of cases) assert.equal(result, null, what);
   // A range that starts past a bad message still checks its order against the one before.
-  const copy = data.slice();
+  const copy = keys.slice();
   new DataView(copy.buffer).setUint32(uidAt + 4 * 6, 2, true);
-  const reader = openSnapshot(flags, copy, flagList)!;
+  const reader = openSnapshot(flags, copy, data, flagList)!;
   assert.equal(unpackRange(reader, 6, 10, []), false);
   // A part's first message must lie above the UID it follows.
-  const part = openSnapshot(flags, data, flagList)!;
+  const part = openSnapshot(flags, keys, data, flagList)!;
   assert.equal(unpackRange(part, 0, 10, [], 1), false);
   assert.equal(unpackRange(part, 0, 10, [], 0), true);
 });
 
-Deno.test("a part's UID and flag columns are read without its objects, or not at all", () => {
+Deno.test("a part's UID and flag columns are read from its keys, or not at all", () => {
   const metas = sample(10);
-  const { flags, data } = packListing(metas);
-  const uidAt = 8 + 3 * 8 * 10;
+  const { flags, keys } = packListing(metas);
+  const uidAt = 8;
   const flagAt = uidAt + 4 * 10;
   const columns = (bytes: Uint8Array, at = 0, after = 0) => {
     const uids: number[] = [7, 7];
     const lists: (readonly string[])[] = [];
-    const highest = readColumns(openSnapshot(flags, bytes, flagList)!, uids, lists, at, after);
-    return { highest, uids, lists };
+    const ok = readColumns(openSnapshot(flags, bytes, null, flagList)!, uids, lists, at, after);
+    return { ok, uids, lists };
   };
-  // Written from `at` on, the entries before it kept; the highest MODSEQ returned.
-  const read = columns(data, 2);
-  assert.equal(read.highest, Number.MAX_SAFE_INTEGER);
+  // Written from `at` on, the entries before it kept.
+  const read = columns(keys, 2);
+  assert.ok(read.ok);
   assert.deepEqual(read.uids, [7, 7, ...metas.map((m) => m.uid)]);
   assert.deepEqual(read.lists.slice(2), metas.map((m) => flagList(m.flags.join(" "))));
   const edited = (set: (v: DataView) => void) => {
-    const copy = data.slice();
+    const copy = keys.slice();
     set(new DataView(copy.buffer));
-    return columns(copy).highest;
+    return columns(copy).ok;
   };
-  assert.equal(columns(data, 0, metas[0]!.uid).highest, -1, "not above the UID before");
-  assert.equal(edited((v) => v.setUint32(uidAt + 4 * 5, 4, true)), -1, "UIDs not ascending");
-  assert.equal(edited((v) => v.setUint32(flagAt + 4 * 3, 4, true)), -1, "flag index");
-  assert.equal(edited((v) => v.setFloat64(8 + 8 * 2, 0, true)), -1, "MODSEQ 0");
-  assert.equal(edited((v) => v.setFloat64(8, 0.5, true)), -1, "MODSEQ not an integer");
+  assert.equal(columns(keys, 0, metas[0]!.uid).ok, false, "not above the UID before");
+  assert.equal(edited((v) => v.setUint32(uidAt + 4 * 5, 4, true)), false, "UIDs not ascending");
+  assert.equal(edited((v) => v.setUint32(flagAt + 4 * 3, 4, true)), false, "flag index");
 });
 
 /** Asserts that columns hold exactly the listing `truth`: UIDs, flags and their lists. */
@@ -214,7 +240,7 @@ function snapshotRow(path: string, mailboxId: number) {
   const db = new DatabaseSync(path);
   try {
     return db.prepare(
-      "SELECT key, flags, length(data) AS bytes FROM listing_snapshots WHERE mailbox_id = ?",
+      "SELECT key, flags, length(keys) + length(data) AS bytes FROM listing_snapshots WHERE mailbox_id = ?",
     )
       .get(mailboxId) as { key: string; flags: string; bytes: number } | undefined;
   } finally {
@@ -249,7 +275,7 @@ Deno.test("a large mailbox's listing is stored as a snapshot and read back after
     const listed = await store.listMessages(inbox.id);
     await store.close();
     const row = snapshotRow(path, inbox.id)!;
-    assert.equal(row.bytes, 8 + 32 * 3000);
+    assert.equal(row.bytes, 16 + 32 * 3000);
     assert.deepEqual(JSON.parse(row.flags).sort(), ["", "\\Seen"]);
     // The snapshot is what the reopened store lists: one whose flag text is changed behind its
     // back (and still matches the mailbox's counters) shows the change.
@@ -355,7 +381,8 @@ Deno.test("a snapshot that does not fit the mailbox is passed over and replaced"
     const good = snapshotRow(path, inbox.id)!;
     const [validity, uidNext, modseq, count] = good.key.split(":");
     const breakings: [string, string, ...(string | number)[]][] = [
-      ["truncated", "UPDATE listing_snapshots SET data = substr(data, 1, 100)"],
+      ["data truncated", "UPDATE listing_snapshots SET data = substr(data, 1, 100)"],
+      ["keys truncated", "UPDATE listing_snapshots SET keys = substr(keys, 1, 100)"],
       ["bad flags", "UPDATE listing_snapshots SET flags = 'x'"],
       [
         "another UIDVALIDITY",
@@ -387,6 +414,10 @@ Deno.test("a snapshot that does not fit the mailbox is passed over and replaced"
       );
       edit(path, sql, ...args);
       store = await reopen(path);
+      // A view opens from the keys alone: only a snapshot whose keys fit gives columns, and its
+      // listing's objects then come from the rows.
+      const columns = await store.listColumns(inbox.id);
+      assert.equal(columns !== null, what === "data truncated", what);
       const listed = await store.listMessages(inbox.id);
       sameListing(listed, truth, what);
       await store.close();
@@ -453,7 +484,8 @@ Deno.test("a snapshot of several parts is read whole, or not at all", async () =
       const db = new DatabaseSync(path);
       try {
         return db.prepare(
-          "SELECT part, key, length(data) AS bytes FROM listing_snapshots WHERE mailbox_id = ? ORDER BY part",
+          `SELECT part, key, length(keys) + length(data) AS bytes FROM listing_snapshots
+           WHERE mailbox_id = ? ORDER BY part`,
         ).all(inbox.id) as { part: number; key: string; bytes: number }[];
       } finally {
         db.close();
@@ -461,9 +493,9 @@ Deno.test("a snapshot of several parts is read whole, or not at all", async () =
     };
     const stored = parts();
     assert.deepEqual(stored.map((p) => [p.part, p.bytes]), [
-      [0, 8 + 32 * PART_MESSAGES],
-      [1, 8 + 32 * PART_MESSAGES],
-      [2, 8 + 32 * 100],
+      [0, 16 + 32 * PART_MESSAGES],
+      [1, 16 + 32 * PART_MESSAGES],
+      [2, 16 + 32 * 100],
     ]);
     assert.ok(stored.every((p) => p.key === stored[0]!.key));
     // Read back whole: every part's flags marked shows in every part.
@@ -610,13 +642,14 @@ Deno.test("a snapshot packed across turns holds the listing of its key, whatever
       await store.storeFlags(inbox.id, [PART_MESSAGES + 5], "add", ["\\Deleted"]);
       await store.expunge(inbox.id);
       const db = new DatabaseSync(path);
-      let rows: { flags: string; data: Uint8Array }[] = [];
+      let rows: { flags: string; keys: Uint8Array; data: Uint8Array }[] = [];
       for (let i = 0; i < 300 && rows.length < 3; i++) {
         await new Promise((r) => setTimeout(r, 10));
-        rows = db.prepare("SELECT flags, data FROM listing_snapshots ORDER BY part").all() as never;
+        rows = db.prepare("SELECT flags, keys, data FROM listing_snapshots ORDER BY part")
+          .all() as never;
       }
       db.close();
-      const stored = rows.flatMap((r) => unpackListing(r.flags, r.data, flagList)!);
+      const stored = rows.flatMap((r) => unpackListing(r.flags, r.keys, r.data, flagList)!);
       sameListing(stored, before);
       // And the listing now is the one after the writes.
       assert.equal((await store.listMessages(inbox.id)).length, 3 * PART_MESSAGES - 1);
