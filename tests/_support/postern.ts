@@ -194,9 +194,10 @@ export interface PosternProcess {
   openConnections(): Promise<number>;
   /**
    * SIGTERM, wait for exit, then start the server again on the same configuration, data and
-   * ports (a restart: caches in memory are gone, the database stays).
+   * ports (a restart: caches in memory are gone, the database stays); `between` runs while it is
+   * stopped (e.g. writes to its database by another process).
    */
-  restart(): Promise<void>;
+  restart(between?: () => Promise<void>): Promise<void>;
   /** SIGTERM, wait for exit; returns the exit code. */
   stop(): Promise<number>;
 }
@@ -251,8 +252,9 @@ export async function startPosternProcess(options: PosternOptions = {}): Promise
       }).output();
       return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.trim()).length;
     },
-    async restart() {
+    async restart(between) {
       await server.stop();
+      await between?.();
       server = await spawnServer(prepared.configPath, ports[0]);
     },
     async stop() {
