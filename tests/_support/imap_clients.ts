@@ -212,6 +212,23 @@ export class RawImap {
     return new RawImap(conn, options.paused === undefined ? {} : { paused: options.paused });
   }
 
+  /** Connects over implicit TLS and logs in with LOGIN, which must succeed. */
+  static async login(
+    port: number,
+    caPem: string,
+    user: string,
+    password: string,
+  ): Promise<RawImap> {
+    const imap = await RawImap.tls(port, caPem);
+    await imap.greeting();
+    const r = await imap.command(`LOGIN ${user} "${password}"`, undefined, 15_000);
+    if (r.status !== "OK") {
+      await imap.close();
+      throw new Error(`LOGIN ${user} failed: ${r.tagged}`);
+    }
+    return imap;
+  }
+
   /** Connects in plaintext (a STARTTLS listener). */
   static async plain(port: number): Promise<RawImap> {
     return new RawImap(await Deno.connect({ hostname: "127.0.0.1", port }));

@@ -57,12 +57,8 @@ function message(client: number, n: number): Uint8Array {
   );
 }
 
-async function login(port: number, caPem: string): Promise<RawImap> {
-  const imap = await RawImap.tls(port, caPem);
-  await imap.greeting();
-  const r = await imap.command(`LOGIN alice "${PASSWORD}"`, undefined, 15_000);
-  assert.equal(r.status, "OK", r.tagged);
-  return imap;
+function login(port: number, caPem: string): Promise<RawImap> {
+  return RawImap.login(port, caPem, "alice", PASSWORD);
 }
 
 for (const workers of [1, 2]) {

@@ -136,12 +136,8 @@ async function stopCluster(cluster: Cluster): Promise<void> {
   await Deno.remove(cluster.dir, { recursive: true }).catch(() => {});
 }
 
-async function login(port: number, caPem: string): Promise<RawImap> {
-  const imap = await RawImap.tls(port, caPem);
-  await imap.greeting();
-  const r = await imap.command(`LOGIN alice "${PASSWORD}"`, undefined, 15_000);
-  assert.equal(r.status, "OK", r.tagged);
-  return imap;
+function login(port: number, caPem: string): Promise<RawImap> {
+  return RawImap.login(port, caPem, "alice", PASSWORD);
 }
 
 const available = postgresAvailable();

@@ -15,12 +15,8 @@ const PASSWORD = "restart secret";
 const MESSAGES = 3000;
 const enc = new TextEncoder();
 
-async function login(port: number, caPem: string): Promise<RawImap> {
-  const imap = await RawImap.tls(port, caPem);
-  await imap.greeting();
-  const r = await imap.command(`LOGIN alice "${PASSWORD}"`, undefined, 15_000);
-  assert.equal(r.status, "OK", r.tagged);
-  return imap;
+function login(port: number, caPem: string): Promise<RawImap> {
+  return RawImap.login(port, caPem, "alice", PASSWORD);
 }
 
 function message(n: number): Uint8Array {
