@@ -902,6 +902,23 @@ Deno.test("a listing made mostly by writes is made afresh once after a hand-out,
     assert.equal(second[0], first[0]);
     assert.equal(second.length, 3001);
     sameListing(second, await fresh(store, box));
+    // A listing beyond 32,768 messages is left as the appends made it: promoting a copy of
+    // 100,000 objects held the event loop for 10 ms.
+    const big = (await store.createMailbox(account.id, "Big")).id;
+    let firstOfBig: MessageMeta | undefined;
+    const unwatchBig = store.watch(big, (e) => {
+      if (e.kind === "append") firstOfBig ??= e.metas?.[0];
+    });
+    for (let i = 0; i < 33; i++) {
+      await store.appendBatch(big, Array.from({ length: 1000 }, () => ({ raw })));
+    }
+    unwatchBig();
+    await store.listMessages(big);
+    await new Promise((r) => setTimeout(r, 100));
+    const kept = await store.listMessages(big);
+    assert.equal(kept.length, 33_000);
+    assert.ok(firstOfBig !== undefined);
+    assert.equal(kept[0], firstOfBig);
   } finally {
     await store.close();
     await Deno.remove(dir, { recursive: true });
