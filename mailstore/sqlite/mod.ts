@@ -403,13 +403,13 @@ interface Listing {
   loose?: number;
 }
 
-/** A mailbox's stored listing snapshot: its key, its message count and its first part. */
 /** Changes to bring a listing to the present (`#listingChanges`): rows as `#listMetas` reads. */
 interface ListingChanges {
   readonly rows: readonly (readonly [number, number, string, number, number])[];
   readonly gone: readonly (readonly [number])[];
 }
 
+/** A mailbox's stored listing snapshot: its key, its message count and its first part. */
 interface StoredSnapshot {
   readonly key: string;
   readonly count: number;
