@@ -60,7 +60,8 @@ export interface MessageMeta {
 /**
  * A listing as the columns a mailbox view keeps (`MailStore.listColumns`): the UIDs ascending,
  * each message's flags beside them (frozen arrays, shared between messages), every distinct flag
- * list among them, and the highest MODSEQ of the messages.
+ * list among them, and a MODSEQ at least as high as any of the messages' (the mailbox's
+ * HIGHESTMODSEQ will do: a view only reads again what an event carries from below it).
  */
 export interface ListingColumns {
   readonly uids: number[];
