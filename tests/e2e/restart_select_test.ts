@@ -10,6 +10,7 @@ import { openSqliteMailStore } from "../../mailstore/sqlite/mod.ts";
 import { DATABASE_FILE } from "../../server/serve/data_dir.ts";
 import { RawImap } from "../_support/imap_clients.ts";
 import { startPosternProcess } from "../_support/postern.ts";
+import { rawConnection, runStateChecker } from "../_support/state_checker.ts";
 
 const PASSWORD = "restart secret";
 const MESSAGES = 3000;
@@ -129,6 +130,26 @@ Deno.test("sessions that open a large mailbox right after a restart, while it ch
       assert.equal((await r.command("NOOP")).status, "OK");
       assert.deepEqual(await seen(r), truth);
     }
+    for (const imap of open.splice(0)) await imap.close();
+
+    // Again, then 20 clients run the state checker's mix on the mailbox from its first SELECT
+    // on, while its listing's objects are still being made.
+    await postern.restart(async () => {
+      const store = await openSqliteMailStore(join(postern.dir, "data", DATABASE_FILE));
+      try {
+        const account = (await store.getAccount("alice"))!;
+        const inbox = (await store.getMailbox(account.id, "INBOX"))!;
+        await store.storeFlags(inbox.id, [20, 21], "add", ["$Again"]);
+      } finally {
+        await store.close();
+      }
+    });
+    const result = await runStateChecker(
+      async () => rawConnection(await login(port, caPem)),
+      { clients: 20, durationMs: 3000, maxCommands: 40, seed: 43, reselect: true },
+    );
+    assert.deepEqual(result.errors, [], result.errors.slice(0, 20).join("\n"));
+    assert.ok(result.commands > 20 * 10, `only ${result.commands} commands ran`);
   } finally {
     for (const imap of open) await imap.close().catch(() => {});
     await postern.stop();
