@@ -95,6 +95,12 @@ Deno.test("a packed listing unpacks to the same messages, whole or a range at a 
     plain(unpackListing(flags, shifted(keys), shifted(data), flagList)!),
     plain(metas),
   );
+  // Keys at an offset the 32-bit columns cannot view are read from a copy.
+  const uids: number[] = [];
+  const lists: (readonly string[])[] = [];
+  assert.ok(readColumns(openSnapshot(flags, shifted(keys), null, flagList)!, uids, lists, 0));
+  assert.deepEqual(uids, metas.map((m) => m.uid));
+  assert.deepEqual(lists, whole.map((m) => m.flags));
   // Keys alone, the data after.
   const keysOnly = openSnapshot(flags, keys, null, flagList)!;
   assert.equal(unpackRange(keysOnly, 0, 1, []), false);
